@@ -1,0 +1,161 @@
+// Content-addressing benchmarks: SHA-256 of a 1 GiB file against coreutils `sha256sum` on the
+// same file in the same run, and blob store put/get throughput. Prints the ratios at the end.
+//
+//   build/release/bench/cas_bench            (MESH_BENCH_MIB=256 for a smaller file)
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "mesh/cas/blob_store.h"
+#include "mesh/common/file_util.h"
+#include "mesh/common/rng.h"
+
+namespace {
+
+std::filesystem::path BenchDir() {
+  const char* env = std::getenv("MESH_BENCH_DIR");
+  return env != nullptr ? env : "/tmp/mesh_bench";
+}
+
+uint64_t FileBytes() {
+  const char* env = std::getenv("MESH_BENCH_MIB");
+  return (env != nullptr ? std::strtoull(env, nullptr, 10) : 1024) << 20;
+}
+
+// The input file, written once and then read from the page cache by every benchmark.
+const std::filesystem::path& InputFile() {
+  static const std::filesystem::path path = [] {
+    std::filesystem::create_directories(BenchDir());
+    auto p = BenchDir() / "input.bin";
+    if (!std::filesystem::exists(p) || std::filesystem::file_size(p) != FileBytes()) {
+      mesh::SeededRng rng(1);
+      FILE* f = std::fopen(p.c_str(), "wb");
+      std::string chunk;
+      for (uint64_t done = 0; done < FileBytes(); done += chunk.size()) {
+        chunk = rng.Bytes(std::min<uint64_t>(1 << 20, FileBytes() - done));
+        std::fwrite(chunk.data(), 1, chunk.size(), f);
+      }
+      std::fclose(f);
+    }
+    return p;
+  }();
+  return path;
+}
+
+void BM_Sha256sumBaseline(benchmark::State& state) {
+  const std::string cmd = "sha256sum " + InputFile().string() + " > /dev/null";
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    if (std::system(cmd.c_str()) != 0) state.SkipWithError("sha256sum failed");
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  state.SetBytesProcessed(state.iterations() * FileBytes());
+}
+BENCHMARK(BM_Sha256sumBaseline)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_MeshSha256File(benchmark::State& state) {
+  for (auto _ : state) {
+    auto fd = mesh::OpenFile(InputFile(), O_RDONLY);
+    auto digest = mesh::crypto::Sha256OfFd(fd->get());
+    benchmark::DoNotOptimize(digest);
+  }
+  state.SetBytesProcessed(state.iterations() * FileBytes());
+}
+BENCHMARK(BM_MeshSha256File)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_BlobPut(benchmark::State& state) {
+  mesh::SystemClock clock;
+  const bool durable = state.range(0) != 0;
+  const auto root = BenchDir() / "store";
+  std::filesystem::remove_all(root);
+  auto store = mesh::cas::BlobStore::Open({.root = root, .durable = durable}, clock);
+  for (auto _ : state) {
+    auto cid = (*store)->PutFile(InputFile());
+    state.PauseTiming();
+    if (!cid.ok())
+      state.SkipWithError(std::string(cid.status().message()).c_str());
+    else
+      (void)(*store)->Delete(*cid);
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(state.iterations() * FileBytes());
+  store->reset();
+  std::filesystem::remove_all(root);
+}
+BENCHMARK(BM_BlobPut)
+    ->ArgName("durable")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+
+void BM_BlobGetVerified(benchmark::State& state) {
+  mesh::SystemClock clock;
+  const auto root = BenchDir() / "store";
+  std::filesystem::remove_all(root);
+  auto store = mesh::cas::BlobStore::Open({.root = root, .durable = false}, clock);
+  auto cid = (*store)->PutFile(InputFile());
+  std::vector<char> buffer(1 << 20);
+  for (auto _ : state) {
+    auto reader = (*store)->Open(*cid);
+    while (true) {
+      auto n = (*reader)->Read(buffer.data(), buffer.size());
+      if (!n.ok()) state.SkipWithError("verification failed");
+      if (!n.ok() || *n == 0) break;
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * FileBytes());
+  store->reset();
+  std::filesystem::remove_all(root);
+}
+BENCHMARK(BM_BlobGetVerified)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// Collects bytes/s per benchmark so main can print ratios measured in this same run.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& run : runs) {
+      auto it = run.counters.find("bytes_per_second");
+      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second.value;
+    }
+  }
+  double Rate(const std::string& name) const {
+    auto it = rates_.find(name);
+    return it == rates_.end() ? 0 : it->second;
+  }
+
+ private:
+  std::map<std::string, double> rates_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  InputFile();
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const double baseline = reporter.Rate("BM_Sha256sumBaseline/iterations:3/manual_time");
+  const double ours = reporter.Rate("BM_MeshSha256File/iterations:3");
+  const double put = reporter.Rate("BM_BlobPut/durable:0/iterations:3");
+  const double put_durable = reporter.Rate("BM_BlobPut/durable:1/iterations:3");
+  const double get = reporter.Rate("BM_BlobGetVerified/iterations:3");
+  std::printf("\nfile size: %llu MiB\n", static_cast<unsigned long long>(FileBytes() >> 20));
+  if (baseline > 0) {
+    std::printf("sha256 ratio mesh/sha256sum: %.2f (goal >= 0.9)\n", ours / baseline);
+  }
+  std::printf("blob put (page cache, no fsync): %.2f GB/s (goal >= 1.0)\n", put / 1e9);
+  std::printf("blob put (durable, fsync):       %.2f GB/s\n", put_durable / 1e9);
+  std::printf("blob get (verified):             %.2f GB/s\n", get / 1e9);
+  benchmark::Shutdown();
+  return 0;
+}

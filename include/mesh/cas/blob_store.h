@@ -1,0 +1,93 @@
+// BlobStore: content-addressed storage on local disk. Blobs live as files named by CID under
+// <root>/blobs/<2 hex chars>/; an SQLite index (<root>/index.db, WAL) records membership and
+// sizes for accounting and listing.
+//
+// Put streams input to a temp file while hashing it, fsyncs, and renames it into place: a crash
+// leaves either the whole blob or nothing. Reads verify the hash: corrupted content is never
+// returned as good (DataLoss), and the bad file is moved to <root>/quarantine/ so the blob can
+// be fetched again. Thread-safe: any number of concurrent Put/Get/Delete/List.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "mesh/cas/blob_index.h"
+#include "mesh/cas/blob_reader.h"
+#include "mesh/cas/byte_source.h"
+#include "mesh/cas/cid.h"
+#include "mesh/common/clock.h"
+
+namespace mesh::cas {
+
+class TempFile;  // blob_store.cc
+
+struct BlobStoreOptions {
+  std::filesystem::path root;
+  // Total bytes the store may hold; 0 means no quota.
+  uint64_t quota_bytes = 0;
+  // fsync blobs and their directory before a Put returns. Only tests and benchmarks turn it off.
+  bool durable = true;
+};
+
+struct BlobInfo {
+  Cid cid;
+  uint64_t size;
+  absl::Time stored_at;
+};
+
+class BlobStore {
+ public:
+  // Creates the layout if needed, clears temp files left by a crash, and rebuilds the index
+  // from the files when the index is missing. `clock` must outlive the store.
+  static absl::StatusOr<std::unique_ptr<BlobStore>> Open(BlobStoreOptions options,
+                                                         const Clock& clock);
+
+  absl::StatusOr<Cid> Put(ByteSource& source, Codec codec = Codec::kRaw);
+  absl::StatusOr<Cid> PutBytes(std::string_view data, Codec codec = Codec::kRaw);
+  absl::StatusOr<Cid> PutFile(const std::filesystem::path& path, Codec codec = Codec::kRaw);
+
+  // The whole blob in memory, verified; ResourceExhausted if larger than `max_size`.
+  absl::StatusOr<std::string> Get(const Cid& cid, size_t max_size = 64 << 20);
+  // A streaming reader that verifies at the end (see BlobReader).
+  absl::StatusOr<std::unique_ptr<BlobReader>> Open(const Cid& cid);
+  // Verifies the blob, then writes it to `fd`: nothing is written unless the content is good.
+  absl::Status CopyTo(const Cid& cid, int fd);
+
+  absl::StatusOr<bool> Has(const Cid& cid);
+  absl::StatusOr<BlobInfo> Stat(const Cid& cid);
+  // NotFound if absent.
+  absl::Status Delete(const Cid& cid);
+  // Blobs in CID order after `after` (empty: from the start), at most `limit`.
+  absl::StatusOr<std::vector<BlobInfo>> List(const std::string& after = "", size_t limit = 1000);
+
+  uint64_t used_bytes() const;
+  uint64_t quota_bytes() const { return options_.quota_bytes; }
+  const std::filesystem::path& root() const { return options_.root; }
+
+ private:
+  BlobStore(BlobStoreOptions options, const Clock& clock, std::unique_ptr<BlobIndex> index);
+  std::filesystem::path PathFor(const Cid& cid) const;
+  absl::Status Reindex();
+  absl::Status CheckFitsQuota(uint64_t size) const;
+  absl::StatusOr<Cid> PutRegularFile(int src_fd, Codec codec);
+  absl::Status Seal(TempFile& tmp, const Cid& cid, uint64_t size);
+  absl::Status Commit(const std::filesystem::path& tmp_path, const Cid& cid, uint64_t size);
+  // Moves a file whose content does not match its CID out of the store.
+  void Quarantine(const Cid& cid);
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenUnchecked(const Cid& cid);
+
+  const BlobStoreOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<BlobIndex> index_;
+  // Serialises the check-quota / rename / index-insert / delete step; hashing and copying
+  // happen outside it.
+  mutable absl::Mutex commit_mu_;
+  uint64_t used_bytes_ ABSL_GUARDED_BY(commit_mu_) = 0;
+};
+
+}  // namespace mesh::cas

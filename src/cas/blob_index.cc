@@ -1,0 +1,148 @@
+#include "mesh/cas/blob_index.h"
+
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+
+namespace mesh::cas {
+namespace {
+
+// Owns a prepared statement for the duration of one call.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void BindText(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void BindInt(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  int Step() { return sqlite3_step(stmt_); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+BlobRecord ReadRow(sqlite3_stmt* stmt) {
+  BlobRecord r;
+  r.cid = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  r.size = static_cast<uint64_t>(sqlite3_column_int64(stmt, 1));
+  r.stored_at = absl::FromUnixMicros(sqlite3_column_int64(stmt, 2));
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BlobIndex>> BlobIndex::Open(const std::filesystem::path& db_path) {
+  sqlite3* db = nullptr;
+  const int rc =
+      sqlite3_open_v2(db_path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = mesh::StrCat("cannot open blob index ", db_path.string(), ": ",
+                                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return absl::UnavailableError(msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<BlobIndex> index(new BlobIndex(db));
+  absl::MutexLock lock(&index->mu_);
+  // WAL lets readers proceed during writes; NORMAL sync is durable at checkpoints and never
+  // corrupts, and a lost index row is repaired by BlobStore's reindex from the files.
+  MESH_RETURN_IF_ERROR(index->Exec("PRAGMA journal_mode=WAL"));
+  MESH_RETURN_IF_ERROR(index->Exec("PRAGMA synchronous=NORMAL"));
+  MESH_RETURN_IF_ERROR(index->Exec(
+      "CREATE TABLE IF NOT EXISTS blobs ("
+      " cid TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL) WITHOUT ROWID"));
+  return index;
+}
+
+BlobIndex::~BlobIndex() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status BlobIndex::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = mesh::StrCat("blob index: ", err ? err : "error", " in: ", sql);
+    sqlite3_free(err);
+    return absl::InternalError(msg);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlobIndex::Error(const char* what) {
+  const int code = sqlite3_errcode(db_);
+  std::string msg = mesh::StrCat("blob index ", what, ": ", sqlite3_errmsg(db_));
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(msg);
+  if (code == SQLITE_FULL) return absl::ResourceExhaustedError(msg);
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return absl::DataLossError(msg);
+  return absl::InternalError(msg);
+}
+
+absl::StatusOr<std::optional<BlobRecord>> BlobIndex::Find(const std::string& cid) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "SELECT cid, size, stored_at FROM blobs WHERE cid = ?");
+  if (!st.ok()) return Error("find");
+  st.BindText(1, cid);
+  const int rc = st.Step();
+  if (rc == SQLITE_ROW) return std::optional<BlobRecord>(ReadRow(st.get()));
+  if (rc == SQLITE_DONE) return std::optional<BlobRecord>();
+  return Error("find");
+}
+
+absl::StatusOr<bool> BlobIndex::Insert(const BlobRecord& record) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "INSERT OR IGNORE INTO blobs (cid, size, stored_at) VALUES (?, ?, ?)");
+  if (!st.ok()) return Error("insert");
+  st.BindText(1, record.cid);
+  st.BindInt(2, static_cast<int64_t>(record.size));
+  st.BindInt(3, absl::ToUnixMicros(record.stored_at));
+  if (st.Step() != SQLITE_DONE) return Error("insert");
+  return sqlite3_changes(db_) > 0;
+}
+
+absl::StatusOr<bool> BlobIndex::Remove(const std::string& cid) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "DELETE FROM blobs WHERE cid = ?");
+  if (!st.ok()) return Error("remove");
+  st.BindText(1, cid);
+  if (st.Step() != SQLITE_DONE) return Error("remove");
+  return sqlite3_changes(db_) > 0;
+}
+
+absl::StatusOr<std::vector<BlobRecord>> BlobIndex::List(const std::string& after, size_t limit) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "SELECT cid, size, stored_at FROM blobs WHERE cid > ? ORDER BY cid LIMIT ?");
+  if (!st.ok()) return Error("list");
+  st.BindText(1, after);
+  st.BindInt(2, static_cast<int64_t>(limit));
+  std::vector<BlobRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadRow(st.get()));
+  if (rc != SQLITE_DONE) return Error("list");
+  return out;
+}
+
+absl::StatusOr<uint64_t> BlobIndex::TotalBytes() {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "SELECT COALESCE(SUM(size), 0) FROM blobs");
+  if (!st.ok() || st.Step() != SQLITE_ROW) return Error("sum");
+  return static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
+}
+
+absl::StatusOr<uint64_t> BlobIndex::Count() {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "SELECT COUNT(*) FROM blobs");
+  if (!st.ok() || st.Step() != SQLITE_ROW) return Error("count");
+  return static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
+}
+
+}  // namespace mesh::cas

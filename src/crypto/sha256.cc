@@ -1,0 +1,55 @@
+#include "mesh/crypto/sha256.h"
+
+#include <openssl/evp.h>
+
+#include <memory>
+
+#include "mesh/common/check.h"
+#include "mesh/common/file_util.h"
+#include "mesh/common/status_macros.h"
+
+namespace mesh::crypto {
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  MESH_CHECK(ctx_ != nullptr);
+  MESH_CHECK(EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::Update(std::string_view data) {
+  MESH_CHECK(EVP_DigestUpdate(ctx_, data.data(), data.size()) == 1);
+}
+
+Digest Sha256::Finish() {
+  Digest d;
+  unsigned int len = 0;
+  MESH_CHECK(EVP_DigestFinal_ex(ctx_, d.data(), &len) == 1);
+  MESH_CHECK(len == d.size());
+  MESH_CHECK(EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+  return d;
+}
+
+Digest Sha256Of(std::string_view data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Finish();
+}
+
+std::string DigestToString(const Digest& d) {
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+absl::StatusOr<Digest> Sha256OfFd(int fd) {
+  constexpr size_t kBufferSize = 1 << 20;
+  auto buffer = std::make_unique<char[]>(kBufferSize);
+  Sha256 h;
+  while (true) {
+    MESH_ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer.get(), kBufferSize));
+    if (n == 0) break;
+    h.Update(std::string_view(buffer.get(), n));
+  }
+  return h.Finish();
+}
+
+}  // namespace mesh::crypto
