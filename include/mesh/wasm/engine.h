@@ -1,0 +1,58 @@
+// Engine: runs one instrumented job module to completion inside the current process and
+// reports how it went. Engines never throw and never return an error for anything the module
+// does: traps, limits and bad modules are outcomes in the RunReport. A Status error means the
+// engine itself could not work (e.g. the C compiler for aot is missing).
+//
+// Engines do not enforce wall time (WABT's interpreter and wasm2c code run to completion): the
+// worker pool kills the worker process when wall time runs out. Engines are thread-compatible;
+// the aot engine runs one instance per process at a time (wasm2c's runtime state is global).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "mesh/wasm/instrumenter.h"
+#include "mesh/wasm/job_host.h"
+#include "mesh/wasm/limits.h"
+#include "mesh/wasm/run_report.h"
+
+namespace mesh::wasm {
+
+enum class EngineKind { kAuto, kInterp, kAot };
+std::string_view EngineName(EngineKind kind);
+absl::StatusOr<EngineKind> ParseEngineKind(std::string_view text);
+
+struct RunResult {
+  RunReport report;
+  std::string output;      // stdout
+  std::string partials;    // concatenated emit_partial bytes
+  std::string checkpoint;  // the last checkpoint's bytes
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual std::string_view name() const = 0;
+  // `module_id` names the module for caches (its CID string).
+  virtual absl::StatusOr<RunResult> Run(const std::string& module_id,
+                                        const InstrumentedModule& module, JobInput input,
+                                        const Limits& limits) = 0;
+};
+
+std::unique_ptr<Engine> MakeInterpEngine();
+
+// Shared by engines: classifies how a run ended from the host's state and the
+// instrumentation globals read after the run.
+struct EndState {
+  bool trapped = false;
+  std::string trap_message;
+  HostAction host_action = HostAction::kContinue;
+  int64_t fuel_left = 0;
+  uint32_t depth = 0;
+  bool grow_failed = false;
+};
+void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits, RunReport& report);
+
+}  // namespace mesh::wasm

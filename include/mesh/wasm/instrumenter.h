@@ -1,0 +1,55 @@
+// Gas and call-depth instrumentation of WASM modules: the source of exact, deterministic fuel.
+//
+// Instrument() validates a module and rewrites it so that it meters itself:
+//  - a mutable i64 global (exported as kFuelExport) holds the fuel left. Each function entry
+//    and each loop header subtracts the static cost of the code it leads into (every
+//    instruction outside nested loops counts 1; a loop's body is paid per iteration), and traps
+//    with `unreachable` once the counter goes negative;
+//  - memory.fill / memory.copy / memory.init also pay 1 fuel per byte, before they run;
+//  - a mutable i32 global (kDepthExport) counts the call depth; passing kMaxCallDepth traps;
+//  - a mutable i32 global (kGrowFailedExport) records that a memory.grow failed.
+// Engines read the globals after a trap to tell fuel exhaustion and stack overflow from the
+// module's own traps. Because the metering is in the module itself, every engine measures the
+// same fuel for the same module and input. Pure function; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mesh::wasm {
+
+inline constexpr std::string_view kFuelExport = "__mesh_fuel";
+inline constexpr std::string_view kDepthExport = "__mesh_depth";
+// Set to 1 when a memory.grow fails, so a job that dies after running out of memory is
+// reported as hitting the memory limit rather than as a plain trap.
+inline constexpr std::string_view kGrowFailedExport = "__mesh_grow_failed";
+// WABT 1.0.32's interpreter has a fixed call stack of 1,637 frames (64 KiB of frames, not
+// configurable); the limit sits below it so both engines stop at exactly the same depth.
+inline constexpr uint32_t kMaxCallDepth = 1500;
+
+enum class ValType : uint8_t { kI32, kI64, kF32, kF64 };
+
+struct FuncImport {
+  std::string module;
+  std::string name;
+  std::vector<ValType> params;
+  std::vector<ValType> results;
+};
+
+struct InstrumentedModule {
+  std::string wasm;                 // the instrumented binary
+  std::vector<FuncImport> imports;  // function imports, in index order
+  uint64_t initial_memory_bytes = 0;
+  uint64_t code_units = 0;  // instructions in the original code (a size measure)
+};
+
+// InvalidArgument naming the byte offset for malformed or invalid modules; Unimplemented for
+// features Mesh does not run (threads, SIMD, memory64, imported memories/tables/globals) and for
+// modules that are not WASI commands (no `_start`).
+absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes);
+
+}  // namespace mesh::wasm

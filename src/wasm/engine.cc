@@ -1,0 +1,59 @@
+#include "mesh/wasm/engine.h"
+
+#include "mesh/common/strings.h"
+
+namespace mesh::wasm {
+
+std::string_view EngineName(EngineKind kind) {
+  switch (kind) {
+    case EngineKind::kAuto:
+      return "auto";
+    case EngineKind::kInterp:
+      return "interp";
+    case EngineKind::kAot:
+      return "aot";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<EngineKind> ParseEngineKind(std::string_view text) {
+  if (text == "auto") return EngineKind::kAuto;
+  if (text == "interp") return EngineKind::kInterp;
+  if (text == "aot") return EngineKind::kAot;
+  return absl::InvalidArgumentError(
+      mesh::StrCat("unknown engine '", text, "'; use auto, interp or aot"));
+}
+
+void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits,
+                 RunReport& report) {
+  report.fuel_limit = limits.fuel;
+  report.fuel_used = end.fuel_left < 0 ? limits.fuel : limits.fuel - end.fuel_left;
+  report.exit_code = host.exit_code();
+  if (host.stop_outcome() != Outcome::kOk) {
+    report.outcome = host.stop_outcome();
+    report.message = host.stop_message();
+  } else if (end.host_action == HostAction::kExit || !end.trapped) {
+    report.outcome = Outcome::kOk;
+  } else if (end.fuel_left < 0) {
+    report.outcome = Outcome::kFuelExhausted;
+    report.message = mesh::StrCat("job exceeded its fuel limit of ", limits.fuel,
+                                  "; raise --fuel or split the input");
+  } else if (end.depth > kMaxCallDepth) {
+    report.outcome = Outcome::kStackOverflow;
+    report.message = mesh::StrCat("job exceeded the call depth limit of ", kMaxCallDepth,
+                                  " nested calls; make the recursion iterative");
+  } else {
+    report.outcome = Outcome::kTrap;
+    report.trap_kind = end.trap_message;
+    report.message = mesh::StrCat("job trapped: ", end.trap_message);
+  }
+  // A job that died after a failed memory.grow most likely ran out of memory.
+  if (end.grow_failed && (report.outcome == Outcome::kTrap ||
+                          (report.outcome == Outcome::kOk && report.exit_code != 0))) {
+    report.outcome = Outcome::kMemoryLimit;
+    report.message = mesh::StrCat("job ran out of memory: the limit is ", limits.memory_bytes,
+                                  " bytes; raise --memory");
+  }
+}
+
+}  // namespace mesh::wasm

@@ -1,0 +1,237 @@
+// Behaviour every engine must share, run against each engine. Modules are written in WAT so
+// each test states exactly what the job does.
+#include "mesh/wasm/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "mesh/common/testing.h"
+#include "testing/wat.h"
+
+namespace mesh::wasm {
+namespace {
+
+using testing::WatToWasm;
+
+// A prelude for modules that print: fd_write(1, iov at 0, 1 iov, nwritten at 8).
+constexpr char kPrint[] = R"(
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (func $print (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+)";
+
+std::unique_ptr<Engine> MakeEngine(EngineKind kind) {
+  switch (kind) {
+    case EngineKind::kInterp:
+      return MakeInterpEngine();
+    default:
+      return nullptr;
+  }
+}
+
+class EngineTest : public ::testing::TestWithParam<EngineKind> {
+ protected:
+  RunResult RunWat(const std::string& wat, JobInput input = {}, Limits limits = {}) {
+    auto module = Instrument(WatToWasm(wat));
+    EXPECT_TRUE(module.ok()) << module.status();
+    auto engine = MakeEngine(GetParam());
+    auto result = engine->Run("test-module", *module, std::move(input), limits);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return *std::move(result);
+  }
+};
+
+std::string Loop(int iterations) {
+  return R"((module (func (export "_start") (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const )" +
+         std::to_string(iterations) + R"()))))))";
+}
+
+TEST_P(EngineTest, EmptyStartSucceeds) {
+  RunResult r = RunWat(R"((module (func (export "_start"))))");
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.report.exit_code, 0);
+  EXPECT_GT(r.report.fuel_used, 0u);
+}
+
+TEST_P(EngineTest, FuelIsExactAndLinearInWork) {
+  const uint64_t f10 = RunWat(Loop(10)).report.fuel_used;
+  const uint64_t f20 = RunWat(Loop(20)).report.fuel_used;
+  const uint64_t f30 = RunWat(Loop(30)).report.fuel_used;
+  EXPECT_EQ(f20 - f10, f30 - f20);  // each iteration costs the same
+  EXPECT_GT(f20, f10);
+  EXPECT_EQ(RunWat(Loop(20)).report.fuel_used, f20);  // and runs repeat exactly
+}
+
+TEST_P(EngineTest, InfiniteLoopRunsOutOfFuel) {
+  Limits limits;
+  limits.fuel = 100000;
+  RunResult r = RunWat(R"((module (func (export "_start") (loop $l (br $l)))))", {}, limits);
+  EXPECT_EQ(r.report.outcome, Outcome::kFuelExhausted);
+  EXPECT_EQ(r.report.fuel_used, 100000u);
+  EXPECT_NE(r.report.message.find("100000"), std::string::npos);
+}
+
+TEST_P(EngineTest, UnboundedRecursionIsStackOverflow) {
+  RunResult r = RunWat(R"((module
+    (func $f (param i32) (result i32) (i32.add (call $f (local.get 0)) (i32.const 1)))
+    (func (export "_start") (drop (call $f (i32.const 0))))))");
+  EXPECT_EQ(r.report.outcome, Outcome::kStackOverflow) << r.report.message;
+}
+
+TEST_P(EngineTest, TrapKindsAreReported) {
+  RunResult unreachable = RunWat(R"((module (func (export "_start") unreachable)))");
+  EXPECT_EQ(unreachable.report.outcome, Outcome::kTrap);
+  EXPECT_NE(unreachable.report.trap_kind.find("unreachable"), std::string::npos)
+      << unreachable.report.trap_kind;
+  RunResult div = RunWat(R"((module (func (export "_start")
+      (drop (i32.div_s (i32.const 1) (i32.const 0))))))");
+  EXPECT_EQ(div.report.outcome, Outcome::kTrap);
+  EXPECT_NE(div.report.trap_kind.find("divide by zero"), std::string::npos) << div.report.trap_kind;
+  RunResult oob = RunWat(R"((module (memory 1) (func (export "_start")
+      (drop (i32.load (i32.const 70000))))))");
+  EXPECT_EQ(oob.report.outcome, Outcome::kTrap);
+  EXPECT_NE(oob.report.trap_kind.find("out of bounds"), std::string::npos) << oob.report.trap_kind;
+}
+
+TEST_P(EngineTest, WritesStdoutAndExitCode) {
+  RunResult r = RunWat(std::string(R"((module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))))") +
+                       kPrint + R"(
+    (memory (export "memory") 1)
+    (data (i32.const 100) "hello, mesh\n")
+    (func (export "_start") (call $print (i32.const 100) (i32.const 12)) (call $exit (i32.const 3)))))");
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.report.exit_code, 3);
+  EXPECT_EQ(r.output, "hello, mesh\n");
+  EXPECT_EQ(r.report.output_bytes, 12u);
+}
+
+TEST_P(EngineTest, EchoesStdin) {
+  JobInput input;
+  input.stdin_bytes = std::string(100000, 'x') + "end";
+  RunResult r = RunWat(R"((module
+    (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (loop $l
+        (i32.store (i32.const 0) (i32.const 64))
+        (i32.store (i32.const 4) (i32.const 4096))
+        (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (if (i32.load (i32.const 8)) (then
+          (i32.store (i32.const 4) (i32.load (i32.const 8)))
+          (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (br $l)))))))",
+                       input);
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_TRUE(r.output == input.stdin_bytes) << r.output.size();
+}
+
+TEST_P(EngineTest, MemoryLimitStopsGrowth) {
+  Limits limits;
+  limits.memory_bytes = 4 << 20;  // 64 pages
+  RunResult r = RunWat(R"((module (memory (export "memory") 1)
+    (func (export "_start")
+      (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+      unreachable)))",
+                       {}, limits);
+  EXPECT_EQ(r.report.outcome, Outcome::kMemoryLimit) << r.report.message;
+  EXPECT_EQ(r.report.peak_memory_bytes, 4u << 20);
+  RunResult too_big =
+      RunWat(R"((module (memory (export "memory") 100) (func (export "_start"))))", {}, limits);
+  EXPECT_EQ(too_big.report.outcome, Outcome::kMemoryLimit);
+}
+
+TEST_P(EngineTest, OutputLimitIsEnforced) {
+  Limits limits;
+  limits.max_output_bytes = 1000;
+  RunResult r = RunWat(std::string(R"((module )") + kPrint + R"(
+    (memory (export "memory") 1)
+    (func (export "_start") (loop $l (call $print (i32.const 100) (i32.const 300)) (br $l)))))",
+                       {}, limits);
+  EXPECT_EQ(r.report.outcome, Outcome::kOutputTooLarge) << r.report.message;
+  EXPECT_LE(r.output.size(), 1000u);
+}
+
+TEST_P(EngineTest, UnsupportedImportIsNamed) {
+  RunResult r = RunWat(R"((module (import "env" "system" (func (param i32)))
+    (func (export "_start"))))");
+  EXPECT_EQ(r.report.outcome, Outcome::kUnsupportedImport);
+  EXPECT_NE(r.report.message.find("env.system"), std::string::npos);
+}
+
+TEST_P(EngineTest, DeniedWasiCallsReturnErrors) {
+  // path_open answers ENOTCAPABLE (76); the job stores the errno as its exit code.
+  RunResult r = RunWat(R"((module
+    (import "wasi_snapshot_preview1" "path_open"
+      (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (call $exit (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 4)
+                              (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0)
+                              (i32.const 16))))))");
+  EXPECT_EQ(r.report.exit_code, 76);
+}
+
+TEST_P(EngineTest, ArgsEnvAndDeterministicRandomAndClock) {
+  const std::string wat = std::string(R"((module
+    (import "wasi_snapshot_preview1" "args_sizes_get" (func $asz (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_get" (func $aget (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "random_get" (func $rand (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32))))") +
+                          kPrint + R"(
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (drop (call $asz (i32.const 16) (i32.const 20)))
+      (drop (call $aget (i32.const 1024) (i32.const 2048)))
+      (call $print (i32.const 2048) (i32.load (i32.const 20)))
+      (drop (call $rand (i32.const 3000) (i32.const 16)))
+      (call $print (i32.const 3000) (i32.const 16))
+      (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 3100)))
+      (call $print (i32.const 3100) (i32.const 8)))))";
+  JobInput input;
+  input.args = {"alpha", "beta"};
+  input.seed.fill(7);
+  RunResult a = RunWat(wat, input);
+  RunResult b = RunWat(wat, input);
+  ASSERT_EQ(a.report.outcome, Outcome::kOk) << a.report.message;
+  EXPECT_EQ(a.output.substr(0, 20), std::string("job.wasm\0alpha\0beta\0", 20));
+  EXPECT_EQ(a.output, b.output);  // same seed, same fuel: same random bytes and time
+  input.seed.fill(8);
+  RunResult c = RunWat(wat, input);
+  EXPECT_NE(a.output.substr(20, 16), c.output.substr(20, 16));
+}
+
+TEST_P(EngineTest, RecordsProgressCheckpointsAndPartials) {
+  RunResult r = RunWat(R"((module
+    (import "mesh" "progress" (func $progress (param i32 i32 i32)))
+    (import "mesh" "checkpoint" (func $checkpoint (param i32 i32)))
+    (import "mesh" "emit_partial" (func $partial (param i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "halfway")
+    (func (export "_start")
+      (call $progress (i32.const 50) (i32.const 0) (i32.const 7))
+      (call $checkpoint (i32.const 0) (i32.const 4))
+      (call $partial (i32.const 0) (i32.const 3))
+      (call $partial (i32.const 3) (i32.const 4)))))");
+  ASSERT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  ASSERT_EQ(r.report.progress.size(), 1u);
+  EXPECT_EQ(r.report.progress[0].percent, 50u);
+  EXPECT_EQ(r.report.progress[0].message, "halfway");
+  ASSERT_EQ(r.report.checkpoints.size(), 1u);
+  EXPECT_EQ(r.checkpoint, "half");
+  ASSERT_EQ(r.report.partials.size(), 2u);
+  EXPECT_EQ(r.report.partials[1].offset, 3u);
+  EXPECT_EQ(r.partials, "halfway");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EngineTest, ::testing::Values(EngineKind::kInterp),
+                         [](const auto& info) { return std::string(EngineName(info.param)); });
+
+}  // namespace
+}  // namespace mesh::wasm

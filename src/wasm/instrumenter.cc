@@ -1,0 +1,358 @@
+#include "mesh/wasm/instrumenter.h"
+
+#include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader.h>
+#include <wabt/binary-writer.h>
+#include <wabt/cast.h>
+#include <wabt/ir.h>
+#include <wabt/stream.h>
+#include <wabt/validator.h>
+
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+
+namespace mesh::wasm {
+namespace {
+
+using wabt::Const;
+using wabt::ExprList;
+using wabt::ExprType;
+using wabt::Index;
+using wabt::Opcode;
+using wabt::Var;
+
+// The WASM features a job may use. SIMD, threads, memory64, exceptions and tail calls are off:
+// they are either nondeterministic across hosts or not supported by both engines.
+wabt::Features JobFeatures() {
+  wabt::Features f;
+  f.disable_simd();
+  f.disable_threads();
+  f.disable_exceptions();
+  f.disable_tail_call();
+  f.disable_memory64();
+  f.disable_multi_memory();
+  return f;
+}
+
+Var V(Index index) { return Var(index, wabt::Location()); }
+
+absl::Status ErrorsToStatus(const wabt::Errors& errors, std::string_view stage) {
+  for (const auto& e : errors) {
+    if (e.error_level != wabt::ErrorLevel::Error) continue;
+    return absl::InvalidArgumentError(mesh::StrCat("invalid module (", stage, ") at byte offset ",
+                                                   e.loc.offset, ": ", e.message));
+  }
+  return absl::InvalidArgumentError(mesh::StrCat("invalid module (", stage, ")"));
+}
+
+absl::StatusOr<ValType> ToValType(wabt::Type t, const wabt::FuncImport& import) {
+  switch (t) {
+    case wabt::Type::I32:
+      return ValType::kI32;
+    case wabt::Type::I64:
+      return ValType::kI64;
+    case wabt::Type::F32:
+      return ValType::kF32;
+    case wabt::Type::F64:
+      return ValType::kF64;
+    default:
+      return absl::UnimplementedError(mesh::StrCat("import ", import.module_name, ".",
+                                                   import.field_name, " uses type ", t.GetName(),
+                                                   "; only i32, i64, f32 and f64 are supported"));
+  }
+}
+
+// Rewrites one function. Keeps a list of the module's globals and a scratch local for bulk ops.
+class FuncInstrumenter {
+ public:
+  FuncInstrumenter(wabt::Module& module, wabt::Func& func, Index fuel_global, Index depth_global,
+                   Index grow_failed_global)
+      : module_(module),
+        func_(func),
+        fuel_(fuel_global),
+        depth_(depth_global),
+        grow_failed_(grow_failed_global) {}
+
+  void Run() {
+    // label_depth 1: the body is wrapped in one block below, so the function's own label is
+    // at relative depth 0 from the wrapper's point of view and returns become branches to it.
+    // +1: the call itself, so even an empty function costs fuel.
+    const uint64_t entry_cost = 1 + Walk(func_.exprs, /*label_depth=*/0);
+    code_units_ += entry_cost;
+
+    auto wrapper = std::make_unique<wabt::BlockExpr>();
+    wrapper->block.decl = BlockDeclFor(func_.decl.sig.result_types);
+    wrapper->block.exprs = std::move(func_.exprs);
+
+    ExprList body;
+    AppendDepthIncrement(body);
+    AppendCharge(body, entry_cost);
+    body.push_back(std::move(wrapper));
+    AppendDepthDecrement(body);
+    func_.exprs = std::move(body);
+  }
+
+  uint64_t code_units() const { return code_units_; }
+
+ private:
+  // Instruments `list` in place and returns the static cost of the code in it that runs
+  // without passing a loop header (loops pay for their own bodies).
+  uint64_t Walk(ExprList& list, Index label_depth) {
+    uint64_t cost = 0;
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      ++cost;
+      wabt::Expr& e = *it;
+      switch (e.type()) {
+        case ExprType::Block:
+          cost += Walk(wabt::cast<wabt::BlockExpr>(&e)->block.exprs, label_depth + 1);
+          break;
+        case ExprType::If: {
+          auto* if_expr = wabt::cast<wabt::IfExpr>(&e);
+          cost += Walk(if_expr->true_.exprs, label_depth + 1);
+          cost += Walk(if_expr->false_, label_depth + 1);
+          break;
+        }
+        case ExprType::Loop: {
+          auto& body = wabt::cast<wabt::LoopExpr>(&e)->block.exprs;
+          const uint64_t body_cost = Walk(body, label_depth + 1);
+          code_units_ += body_cost;
+          ExprList charge;
+          AppendCharge(charge, body_cost);
+          body.splice(body.begin(), charge);
+          break;
+        }
+        case ExprType::Return: {
+          // Branch to the wrapper block instead, so the depth counter is decremented.
+          auto br = std::make_unique<wabt::BrExpr>(Var(label_depth, e.loc));
+          it = list.erase(it);
+          it = list.insert(it, std::move(br));
+          break;
+        }
+        case ExprType::MemoryFill:
+        case ExprType::MemoryCopy:
+        case ExprType::MemoryInit: {
+          // The byte count is the operand on top of the stack: charge it, leave it there.
+          ExprList charge;
+          charge.push_back(std::make_unique<wabt::LocalTeeExpr>(V(ScratchLocal())));
+          charge.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+          charge.push_back(std::make_unique<wabt::LocalGetExpr>(V(ScratchLocal())));
+          charge.push_back(std::make_unique<wabt::ConvertExpr>(Opcode::I64ExtendI32U));
+          charge.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Sub));
+          AppendStoreAndCheckFuel(charge);
+          list.splice(it, charge);
+          break;
+        }
+        case ExprType::MemoryGrow: {
+          // After the grow: remember a failure (-1) and leave the result on the stack.
+          ExprList check;
+          check.push_back(std::make_unique<wabt::LocalTeeExpr>(V(ScratchLocal())));
+          check.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(0xffffffff)));
+          check.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I32Eq));
+          auto mark = std::make_unique<wabt::IfExpr>();
+          mark->true_.exprs.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(1)));
+          mark->true_.exprs.push_back(std::make_unique<wabt::GlobalSetExpr>(V(grow_failed_)));
+          check.push_back(std::move(mark));
+          check.push_back(std::make_unique<wabt::LocalGetExpr>(V(ScratchLocal())));
+          auto next = std::next(it);
+          list.splice(next, check);
+          it = std::prev(next);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return cost;
+  }
+
+  wabt::BlockDeclaration BlockDeclFor(const wabt::TypeVector& results) {
+    wabt::BlockDeclaration decl;
+    decl.sig.result_types = results;
+    if (results.size() > 1) {
+      // Multi-value blocks need a type index: reuse a matching [] -> results type or add one.
+      wabt::FuncSignature sig;
+      sig.result_types = results;
+      Index index = module_.GetFuncTypeIndex(sig);
+      if (index == wabt::kInvalidIndex) {
+        auto field = std::make_unique<wabt::TypeModuleField>();
+        auto type = std::make_unique<wabt::FuncType>();
+        type->sig = sig;
+        field->type = std::move(type);
+        module_.AppendField(std::move(field));
+        index = static_cast<Index>(module_.types.size() - 1);
+      }
+      decl.has_func_type = true;
+      decl.type_var = Var(index, wabt::Location());
+    }
+    return decl;
+  }
+
+  Index ScratchLocal() {
+    if (scratch_ == wabt::kInvalidIndex) {
+      scratch_ = func_.GetNumParamsAndLocals();
+      func_.local_types.AppendDecl(wabt::Type::I32, 1);
+    }
+    return scratch_;
+  }
+
+  void AppendCharge(ExprList& out, uint64_t cost) {
+    if (cost == 0) return;
+    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
+    out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Sub));
+    AppendStoreAndCheckFuel(out);
+  }
+
+  // Expects the new fuel value on the stack: stores it and traps if it is negative.
+  void AppendStoreAndCheckFuel(ExprList& out) {
+    out.push_back(std::make_unique<wabt::GlobalSetExpr>(V(fuel_)));
+    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(0)));
+    out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64LtS));
+    AppendTrapIfTrue(out);
+  }
+
+  void AppendTrapIfTrue(ExprList& out) {
+    auto trap = std::make_unique<wabt::IfExpr>();
+    trap->true_.exprs.push_back(std::make_unique<wabt::UnreachableExpr>());
+    out.push_back(std::move(trap));
+  }
+
+  void AppendDepthIncrement(ExprList& out) {
+    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(depth_)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(1)));
+    out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I32Add));
+    out.push_back(std::make_unique<wabt::GlobalSetExpr>(V(depth_)));
+    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(depth_)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(kMaxCallDepth)));
+    out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I32GtU));
+    AppendTrapIfTrue(out);
+  }
+
+  void AppendDepthDecrement(ExprList& out) {
+    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(depth_)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(1)));
+    out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I32Sub));
+    out.push_back(std::make_unique<wabt::GlobalSetExpr>(V(depth_)));
+  }
+
+  wabt::Module& module_;
+  wabt::Func& func_;
+  const Index fuel_;
+  const Index depth_;
+  const Index grow_failed_;
+  Index scratch_ = wabt::kInvalidIndex;
+  uint64_t code_units_ = 0;
+};
+
+Index AddExportedGlobal(wabt::Module& module, wabt::Type type, std::string_view name) {
+  auto field = std::make_unique<wabt::GlobalModuleField>();
+  field->global.type = type;
+  field->global.mutable_ = true;
+  field->global.init_expr.push_back(
+      std::make_unique<wabt::ConstExpr>(type == wabt::Type::I64 ? Const::I64(0) : Const::I32(0)));
+  module.AppendField(std::move(field));
+  const Index index = static_cast<Index>(module.globals.size() - 1);
+  auto exp = std::make_unique<wabt::ExportModuleField>();
+  exp->export_.name = std::string(name);
+  exp->export_.kind = wabt::ExternalKind::Global;
+  exp->export_.var = Var(index, wabt::Location());
+  module.AppendField(std::move(exp));
+  return index;
+}
+
+absl::Status CheckShape(const wabt::Module& module, InstrumentedModule& out) {
+  for (const wabt::Import* import : module.imports) {
+    if (import->kind() != wabt::ExternalKind::Func) {
+      return absl::UnimplementedError(
+          mesh::StrCat("unsupported import ", import->module_name, ".", import->field_name, " (a ",
+                       wabt::GetKindName(import->kind()),
+                       "); jobs may import functions only and must define their own memory"));
+    }
+    const auto* func_import = wabt::cast<wabt::FuncImport>(import);
+    const wabt::FuncSignature& sig = func_import->func.decl.sig;
+    FuncImport fi{import->module_name, import->field_name, {}, {}};
+    for (wabt::Type t : sig.param_types) {
+      MESH_ASSIGN_OR_RETURN(ValType v, ToValType(t, *func_import));
+      fi.params.push_back(v);
+    }
+    for (wabt::Type t : sig.result_types) {
+      MESH_ASSIGN_OR_RETURN(ValType v, ToValType(t, *func_import));
+      fi.results.push_back(v);
+    }
+    out.imports.push_back(std::move(fi));
+  }
+  for (const wabt::Export* exp : module.exports) {
+    if (exp->name == kFuelExport || exp->name == kDepthExport || exp->name == kGrowFailedExport) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("module exports the reserved name ", exp->name));
+    }
+  }
+  const wabt::Export* start = module.GetExport("_start");
+  if (start == nullptr || start->kind != wabt::ExternalKind::Func) {
+    return absl::InvalidArgumentError(
+        "module has no exported _start function; jobs must be WASI commands "
+        "(build with clang --target=wasm32-wasi)");
+  }
+  const wabt::Func* start_func = module.GetFunc(start->var);
+  if (start_func == nullptr || start_func->GetNumParams() != 0 ||
+      start_func->GetNumResults() != 0) {
+    return absl::InvalidArgumentError("_start must take no parameters and return nothing");
+  }
+  if (!module.memories.empty()) {
+    out.initial_memory_bytes = module.memories[0]->page_limits.initial * 65536ull;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes) {
+  if (wasm_bytes.size() < 8) {
+    return absl::InvalidArgumentError(mesh::StrCat(
+        "invalid module: ", wasm_bytes.size(), " bytes is shorter than the 8-byte WASM header"));
+  }
+  const wabt::Features features = JobFeatures();
+  wabt::Errors errors;
+  wabt::Module module;
+  const wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/false,
+                                             /*stop_on_first_error=*/true,
+                                             /*fail_on_custom_section_error=*/false);
+  if (wabt::Failed(wabt::ReadBinaryIr("job.wasm", wasm_bytes.data(), wasm_bytes.size(),
+                                      read_options, &errors, &module))) {
+    return ErrorsToStatus(errors, "decode");
+  }
+  const wabt::ValidateOptions validate_options(features);
+  if (wabt::Failed(wabt::ValidateModule(&module, &errors, validate_options))) {
+    return ErrorsToStatus(errors, "validate");
+  }
+
+  InstrumentedModule out;
+  MESH_RETURN_IF_ERROR(CheckShape(module, out));
+
+  const Index fuel = AddExportedGlobal(module, wabt::Type::I64, kFuelExport);
+  const Index depth = AddExportedGlobal(module, wabt::Type::I32, kDepthExport);
+  const Index grow_failed = AddExportedGlobal(module, wabt::Type::I32, kGrowFailedExport);
+  for (Index i = module.num_func_imports; i < module.funcs.size(); ++i) {
+    FuncInstrumenter fi(module, *module.funcs[i], fuel, depth, grow_failed);
+    fi.Run();
+    out.code_units += fi.code_units();
+  }
+
+  if (wabt::Failed(wabt::ValidateModule(&module, &errors, validate_options))) {
+    return absl::InternalError(mesh::StrCat("instrumented module failed validation: ",
+                                            ErrorsToStatus(errors, "instrumented").message()));
+  }
+  wabt::MemoryStream stream;
+  const wabt::WriteBinaryOptions write_options(features, /*canonicalize_lebs=*/true,
+                                               /*relocatable=*/false,
+                                               /*write_debug_names=*/false);
+  if (wabt::Failed(wabt::WriteBinaryModule(&stream, &module, write_options))) {
+    return absl::InternalError("could not write the instrumented module");
+  }
+  const auto& data = stream.output_buffer().data;
+  out.wasm.assign(reinterpret_cast<const char*>(data.data()), data.size());
+  return out;
+}
+
+}  // namespace mesh::wasm

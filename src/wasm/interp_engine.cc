@@ -1,0 +1,168 @@
+// The `interp` engine: WABT's interpreter. Slow (hundreds of times native) but needs no
+// compiler, starts instantly and is the reference the aot engine is checked against.
+#include <time.h>
+
+#include <wabt/binary-reader.h>
+#include <wabt/interp/binary-reader-interp.h>
+#include <wabt/interp/interp.h>
+
+#include <chrono>
+
+#include "mesh/common/strings.h"
+#include "mesh/wasm/engine.h"
+
+namespace mesh::wasm {
+namespace {
+
+namespace wi = wabt::interp;
+
+absl::Duration ThreadCpuTime() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
+class InterpEngine final : public Engine {
+ public:
+  std::string_view name() const override { return "interp"; }
+
+  absl::StatusOr<RunResult> Run(const std::string& module_id, const InstrumentedModule& module,
+                                JobInput input, const Limits& limits) override {
+    const auto wall_start = std::chrono::steady_clock::now();
+    const absl::Duration cpu_start = ThreadCpuTime();
+    RunResult result;
+    RunReport& report = result.report;
+    report.engine = "interp";
+    report.fuel_limit = limits.fuel;
+
+    auto ids = JobHost::Bind(module.imports);
+    if (!ids.ok()) {
+      report.outcome = Outcome::kUnsupportedImport;
+      report.message = std::string(ids.status().message());
+      return result;
+    }
+    if (module.initial_memory_bytes > limits.memory_bytes) {
+      report.outcome = Outcome::kMemoryLimit;
+      report.message = mesh::StrCat("module needs ", module.initial_memory_bytes,
+                                    " bytes of memory at start; the limit is ", limits.memory_bytes,
+                                    "; raise --memory");
+      return result;
+    }
+
+    wabt::Features features;
+    features.disable_simd();
+    wi::Store store(features);
+    wi::ModuleDesc desc;
+    wabt::Errors errors;
+    const wabt::ReadBinaryOptions options(features, nullptr, false, true, false);
+    if (wabt::Failed(wi::ReadBinaryInterp(module_id, module.wasm.data(), module.wasm.size(),
+                                          options, &errors, &desc))) {
+      report.outcome = Outcome::kInvalidModule;
+      report.message = errors.empty() ? "module failed to load" : errors.front().message;
+      return result;
+    }
+    // The memory limit becomes the memory's maximum: memory.grow past it returns -1.
+    const uint64_t limit_pages = limits.memory_bytes / 65536;
+    for (auto& mem : desc.memories) {
+      auto& lim = mem.type.limits;
+      if (!lim.has_max || lim.max > limit_pages) {
+        lim.max = limit_pages;
+        lim.has_max = true;
+      }
+    }
+
+    JobHost host(std::move(input), limits);
+    wi::Module::Ptr wasm_module = wi::Module::New(store, desc);
+    wi::Memory::Ptr memory;
+    wi::Global::Ptr fuel_global;
+    HostAction last_action = HostAction::kContinue;
+
+    wi::RefVec imports;
+    for (size_t i = 0; i < desc.imports.size(); ++i) {
+      const auto* func_type = wabt::cast<wi::FuncType>(desc.imports[i].type.type.get());
+      const HostFuncId id = (*ids)[i];
+      const size_t num_results = func_type->results.size();
+      auto func = wi::HostFunc::New(
+          store, *func_type,
+          [&, id, num_results](wi::Thread&, const wi::Values& params, wi::Values& results,
+                               wi::Trap::Ptr* out_trap) -> wabt::Result {
+            uint64_t args[16] = {};
+            for (size_t p = 0; p < params.size() && p < 16; ++p) args[p] = params[p].Get<wi::u64>();
+            uint64_t ret = 0;
+            GuestMemory view;
+            if (memory) view = {memory->UnsafeData(), memory->ByteSize()};
+            last_action = host.Call(id, args, &ret, view);
+            if (last_action != HostAction::kContinue) {
+              *out_trap = wi::Trap::New(store, last_action == HostAction::kExit ? "exit" : "stop");
+              return wabt::Result::Error;
+            }
+            if (num_results == 1) results[0] = wi::Value::Make(static_cast<wi::u32>(ret));
+            return wabt::Result::Ok;
+          });
+      imports.push_back(func.ref());
+    }
+
+    wi::Trap::Ptr trap;
+    wi::Instance::Ptr instance =
+        wi::Instance::Instantiate(store, wasm_module.ref(), imports, &trap);
+    if (!instance) {
+      report.outcome = Outcome::kTrap;
+      report.trap_kind = trap ? trap->message() : "instantiation failed";
+      report.message = mesh::StrCat("module failed to instantiate: ", report.trap_kind);
+      return result;
+    }
+    wi::Func::Ptr start;
+    wi::Global::Ptr depth_global, grow_global;
+    const auto& export_types = wasm_module->export_types();
+    for (size_t i = 0; i < export_types.size(); ++i) {
+      const std::string& name = export_types[i].name;
+      const wi::Ref ref = instance->exports()[i];
+      if (name == "memory") memory = store.UnsafeGet<wi::Memory>(ref);
+      if (name == "_start") start = store.UnsafeGet<wi::Func>(ref);
+      if (name == kFuelExport) fuel_global = store.UnsafeGet<wi::Global>(ref);
+      if (name == kDepthExport) depth_global = store.UnsafeGet<wi::Global>(ref);
+      if (name == kGrowFailedExport) grow_global = store.UnsafeGet<wi::Global>(ref);
+    }
+    if (!start || !fuel_global || !depth_global || !grow_global) {
+      return absl::InternalError("instrumented module lacks _start or the metering globals");
+    }
+    fuel_global->UnsafeSet(wi::Value::Make(static_cast<wi::u64>(limits.fuel)));
+    host.set_fuel_probe([&]() -> uint64_t {
+      const auto left = static_cast<int64_t>(fuel_global->Get().Get<wi::u64>());
+      return left < 0 ? limits.fuel : limits.fuel - static_cast<uint64_t>(left);
+    });
+
+    wi::Thread thread(store);
+    wi::Values results;
+    const wabt::Result run = start->Call(thread, {}, results, &trap);
+
+    EndState end;
+    end.trapped = wabt::Failed(run);
+    end.trap_message = end.trapped && trap ? trap->message() : "";
+    end.host_action = last_action;
+    end.fuel_left = static_cast<int64_t>(fuel_global->Get().Get<wi::u64>());
+    end.depth = depth_global->Get().Get<wi::u32>();
+    end.grow_failed = grow_global->Get().Get<wi::u32>() != 0;
+    ClassifyEnd(end, host, limits, report);
+    // WABT's own call-stack guard sits above kMaxCallDepth, but classify it the same way.
+    if (report.outcome == Outcome::kTrap && report.trap_kind == "call stack exhausted") {
+      report.outcome = Outcome::kStackOverflow;
+    }
+
+    report.peak_memory_bytes = memory ? memory->ByteSize() : 0;
+    host.FillReport(report);
+    result.output = std::move(host.stdout_bytes());
+    result.partials = host.partial_bytes();
+    result.checkpoint = host.last_checkpoint();
+    report.output_bytes = result.output.size();
+    report.wall_time = absl::FromChrono(std::chrono::steady_clock::now() - wall_start);
+    report.cpu_time = ThreadCpuTime() - cpu_start;
+    return result;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> MakeInterpEngine() { return std::make_unique<InterpEngine>(); }
+
+}  // namespace mesh::wasm

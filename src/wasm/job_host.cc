@@ -1,0 +1,442 @@
+#include "mesh/wasm/job_host.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+#include "mesh/common/hex.h"
+#include "mesh/common/strings.h"
+#include "mesh/crypto/sha256.h"
+
+namespace mesh::wasm {
+namespace {
+
+// WASI errno values (wasi_snapshot_preview1).
+constexpr uint32_t kSuccess = 0;
+constexpr uint32_t kEbadf = 8;
+constexpr uint32_t kEfault = 21;
+constexpr uint32_t kEinval = 28;
+constexpr uint32_t kEnosys = 52;
+constexpr uint32_t kEspipe = 70;
+constexpr uint32_t kEnotcapable = 76;
+
+constexpr uint8_t kFiletypeUnknown = 0;
+constexpr uint64_t kRightFdRead = 1ull << 1;
+constexpr uint64_t kRightFdWrite = 1ull << 6;
+// Virtual time starts at 2020-01-01T00:00:00Z so date arithmetic in jobs behaves normally.
+constexpr uint64_t kVirtualEpochNs = 1577836800ull * 1000000000ull;
+constexpr size_t kMaxProgressMessage = 256;
+constexpr size_t kMaxProgressRecords = 10000;
+
+// Signatures: params ':' results, with i=i32, I=i64.
+struct HostFuncSpec {
+  std::string_view module;
+  std::string_view name;
+  std::string_view signature;
+  HostFuncId id;
+};
+
+constexpr std::string_view kWasi = "wasi_snapshot_preview1";
+constexpr HostFuncSpec kHostFuncs[] = {
+    {kWasi, "args_get", "ii:i", HostFuncId::kArgsGet},
+    {kWasi, "args_sizes_get", "ii:i", HostFuncId::kArgsSizesGet},
+    {kWasi, "environ_get", "ii:i", HostFuncId::kEnvironGet},
+    {kWasi, "environ_sizes_get", "ii:i", HostFuncId::kEnvironSizesGet},
+    {kWasi, "clock_res_get", "ii:i", HostFuncId::kClockResGet},
+    {kWasi, "clock_time_get", "iIi:i", HostFuncId::kClockTimeGet},
+    {kWasi, "fd_advise", "iIIi:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_allocate", "iII:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_close", "i:i", HostFuncId::kFdClose},
+    {kWasi, "fd_datasync", "i:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_fdstat_get", "ii:i", HostFuncId::kFdFdstatGet},
+    {kWasi, "fd_fdstat_set_flags", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_fdstat_set_rights", "iII:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_filestat_get", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_filestat_set_size", "iI:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_filestat_set_times", "iIIi:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_pread", "iiiIi:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_prestat_get", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_prestat_dir_name", "iii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_pwrite", "iiiIi:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_read", "iiii:i", HostFuncId::kFdRead},
+    {kWasi, "fd_readdir", "iiiIi:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_renumber", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_seek", "iIii:i", HostFuncId::kFdSeek},
+    {kWasi, "fd_sync", "i:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_tell", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_write", "iiii:i", HostFuncId::kFdWrite},
+    {kWasi, "path_create_directory", "iii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_filestat_get", "iiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_filestat_set_times", "iiiiIIi:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_link", "iiiiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_open", "iiiiiIIii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_readlink", "iiiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_remove_directory", "iii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_rename", "iiiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_symlink", "iiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "path_unlink_file", "iii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "poll_oneoff", "iiii:i", HostFuncId::kStubNosys},
+    {kWasi, "proc_exit", "i:", HostFuncId::kProcExit},
+    {kWasi, "proc_raise", "i:i", HostFuncId::kStubNosys},
+    {kWasi, "sched_yield", ":i", HostFuncId::kSchedYield},
+    {kWasi, "random_get", "ii:i", HostFuncId::kRandomGet},
+    {kWasi, "sock_accept", "iii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "sock_recv", "iiiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "sock_send", "iiiii:i", HostFuncId::kStubNotcapable},
+    {kWasi, "sock_shutdown", "ii:i", HostFuncId::kStubNotcapable},
+    {"mesh", "progress", "iii:", HostFuncId::kMeshProgress},
+    {"mesh", "checkpoint", "ii:", HostFuncId::kMeshCheckpoint},
+    {"mesh", "emit_partial", "ii:", HostFuncId::kMeshEmitPartial},
+};
+
+std::string SignatureOf(const FuncImport& import) {
+  auto code = [](ValType t) {
+    switch (t) {
+      case ValType::kI32:
+        return 'i';
+      case ValType::kI64:
+        return 'I';
+      case ValType::kF32:
+        return 'f';
+      case ValType::kF64:
+        return 'F';
+    }
+    return '?';
+  };
+  std::string sig;
+  for (ValType t : import.params) sig.push_back(code(t));
+  sig.push_back(':');
+  for (ValType t : import.results) sig.push_back(code(t));
+  return sig;
+}
+
+// Bounds-checked view of guest memory [ptr, ptr+len); nullptr if out of range.
+uint8_t* GuestSpan(GuestMemory m, uint64_t ptr, uint64_t len) {
+  if (ptr > m.size || len > m.size - ptr) return nullptr;
+  return m.data + ptr;
+}
+
+bool StoreU32(GuestMemory m, uint32_t ptr, uint32_t v) {
+  uint8_t* p = GuestSpan(m, ptr, 4);
+  if (p == nullptr) return false;
+  std::memcpy(p, &v, 4);  // WASM is little-endian, as is every host Mesh runs on
+  return true;
+}
+
+bool StoreU64(GuestMemory m, uint32_t ptr, uint64_t v) {
+  uint8_t* p = GuestSpan(m, ptr, 8);
+  if (p == nullptr) return false;
+  std::memcpy(p, &v, 8);
+  return true;
+}
+
+uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Writes a list of strings the way args_get/environ_get want them.
+uint32_t WriteStringList(GuestMemory m, const std::vector<std::string>& items, uint32_t ptrs,
+                         uint32_t buf) {
+  uint64_t offset = buf;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const uint64_t len = items[i].size() + 1;
+    uint8_t* dst = GuestSpan(m, offset, len);
+    if (dst == nullptr ||
+        !StoreU32(m, static_cast<uint32_t>(ptrs + 4 * i), static_cast<uint32_t>(offset))) {
+      return kEfault;
+    }
+    std::memcpy(dst, items[i].c_str(), len);
+    offset += len;
+  }
+  return kSuccess;
+}
+
+uint32_t WriteListSizes(GuestMemory m, const std::vector<std::string>& items, uint32_t count_ptr,
+                        uint32_t size_ptr) {
+  uint64_t total = 0;
+  for (const auto& s : items) total += s.size() + 1;
+  if (!StoreU32(m, count_ptr, static_cast<uint32_t>(items.size())) ||
+      !StoreU32(m, size_ptr, static_cast<uint32_t>(total))) {
+    return kEfault;
+  }
+  return kSuccess;
+}
+
+std::vector<std::string> Argv(const JobInput& in) {
+  std::vector<std::string> argv = {"job.wasm"};
+  argv.insert(argv.end(), in.args.begin(), in.args.end());
+  return argv;
+}
+
+std::vector<std::string> Environ(const JobInput& in) {
+  std::vector<std::string> env;
+  for (const auto& [k, v] : in.env) env.push_back(k + "=" + v);
+  return env;
+}
+
+}  // namespace
+
+JobHost::JobHost(JobInput input, const Limits& limits)
+    : input_(std::move(input)), limits_(limits) {}
+
+absl::StatusOr<std::vector<HostFuncId>> JobHost::Bind(const std::vector<FuncImport>& imports) {
+  std::vector<HostFuncId> ids;
+  ids.reserve(imports.size());
+  for (const FuncImport& import : imports) {
+    const HostFuncSpec* found = nullptr;
+    for (const HostFuncSpec& spec : kHostFuncs) {
+      if (spec.module == import.module && spec.name == import.name) found = &spec;
+    }
+    if (found == nullptr) {
+      return absl::UnimplementedError(
+          mesh::StrCat("unsupported import ", import.module, ".", import.name,
+                       ": jobs may import wasi_snapshot_preview1 and mesh functions only"));
+    }
+    const std::string sig = SignatureOf(import);
+    if (sig != found->signature) {
+      return absl::UnimplementedError(mesh::StrCat("import ", import.module, ".", import.name,
+                                                   " has signature ", sig, ", expected ",
+                                                   found->signature));
+    }
+    ids.push_back(found->id);
+  }
+  return ids;
+}
+
+HostAction JobHost::Stop(Outcome outcome, std::string message) {
+  stop_outcome_ = outcome;
+  stop_message_ = std::move(message);
+  return HostAction::kTrap;
+}
+
+HostAction JobHost::Call(HostFuncId id, const uint64_t* a, uint64_t* result, GuestMemory m) {
+  auto u32 = [a](int i) { return static_cast<uint32_t>(a[i]); };
+  uint32_t err = kSuccess;
+  switch (id) {
+    case HostFuncId::kArgsGet:
+      err = WriteStringList(m, Argv(input_), u32(0), u32(1));
+      break;
+    case HostFuncId::kArgsSizesGet:
+      err = WriteListSizes(m, Argv(input_), u32(0), u32(1));
+      break;
+    case HostFuncId::kEnvironGet:
+      err = WriteStringList(m, Environ(input_), u32(0), u32(1));
+      break;
+    case HostFuncId::kEnvironSizesGet:
+      err = WriteListSizes(m, Environ(input_), u32(0), u32(1));
+      break;
+    case HostFuncId::kClockResGet:
+      err = ClockResGet(m, u32(0), u32(1));
+      break;
+    case HostFuncId::kClockTimeGet:
+      err = ClockTimeGet(m, u32(0), u32(2));
+      break;
+    case HostFuncId::kFdClose:
+      if (u32(0) == 0) stdin_closed_ = true;
+      err = u32(0) <= 2 ? kSuccess : kEbadf;
+      break;
+    case HostFuncId::kFdFdstatGet:
+      err = FdFdstatGet(m, u32(0), u32(1));
+      break;
+    case HostFuncId::kFdRead:
+      err = FdRead(m, u32(0), u32(1), u32(2), u32(3));
+      break;
+    case HostFuncId::kFdSeek:
+      err = u32(0) <= 2 ? kEspipe : kEbadf;
+      break;
+    case HostFuncId::kFdWrite:
+      return FdWrite(m, a, result);
+    case HostFuncId::kProcExit:
+      exit_code_ = static_cast<int32_t>(u32(0));
+      return HostAction::kExit;
+    case HostFuncId::kRandomGet:
+      err = RandomGet(m, u32(0), u32(1));
+      break;
+    case HostFuncId::kSchedYield:
+      err = kSuccess;
+      break;
+    case HostFuncId::kMeshProgress:
+    case HostFuncId::kMeshCheckpoint:
+    case HostFuncId::kMeshEmitPartial:
+      return MeshCall(id, m, a);
+    case HostFuncId::kStubBadf:
+      err = kEbadf;
+      break;
+    case HostFuncId::kStubNosys:
+      err = kEnosys;
+      break;
+    case HostFuncId::kStubNotcapable:
+      err = kEnotcapable;
+      break;
+  }
+  *result = err;
+  return HostAction::kContinue;
+}
+
+uint32_t JobHost::FdRead(GuestMemory m, uint32_t fd, uint32_t iovs, uint32_t iovs_len,
+                         uint32_t out) {
+  if (fd != 0 || stdin_closed_) return kEbadf;
+  const uint8_t* vec = GuestSpan(m, iovs, uint64_t{iovs_len} * 8);
+  if (vec == nullptr) return kEfault;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < iovs_len; ++i) {
+    const uint32_t buf = LoadU32(vec + 8 * i);
+    const uint32_t len = LoadU32(vec + 8 * i + 4);
+    uint8_t* dst = GuestSpan(m, buf, len);
+    if (dst == nullptr) return kEfault;
+    const uint64_t n = std::min<uint64_t>(len, input_.stdin_bytes.size() - stdin_offset_);
+    std::memcpy(dst, input_.stdin_bytes.data() + stdin_offset_, n);
+    stdin_offset_ += n;
+    total += n;
+    if (n < len) break;
+  }
+  return StoreU32(m, out, static_cast<uint32_t>(total)) ? kSuccess : kEfault;
+}
+
+HostAction JobHost::FdWrite(GuestMemory m, const uint64_t* a, uint64_t* result) {
+  const auto fd = static_cast<uint32_t>(a[0]);
+  const auto iovs = static_cast<uint32_t>(a[1]);
+  const auto iovs_len = static_cast<uint32_t>(a[2]);
+  const auto out = static_cast<uint32_t>(a[3]);
+  *result = kSuccess;
+  if (fd != 1 && fd != 2) {
+    *result = kEbadf;
+    return HostAction::kContinue;
+  }
+  const uint8_t* vec = GuestSpan(m, iovs, uint64_t{iovs_len} * 8);
+  if (vec == nullptr) {
+    *result = kEfault;
+    return HostAction::kContinue;
+  }
+  std::string& sink = fd == 1 ? stdout_ : stderr_;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < iovs_len; ++i) {
+    const uint32_t buf = LoadU32(vec + 8 * i);
+    const uint32_t len = LoadU32(vec + 8 * i + 4);
+    const uint8_t* src = GuestSpan(m, buf, len);
+    if (src == nullptr) {
+      *result = kEfault;
+      return HostAction::kContinue;
+    }
+    if (fd == 1 && stdout_.size() + partials_.size() + len > limits_.max_output_bytes) {
+      return Stop(Outcome::kOutputTooLarge,
+                  mesh::StrCat("job output exceeded the limit of ", limits_.max_output_bytes,
+                               " bytes; raise --max-output or write less"));
+    }
+    if (fd == 2 && stderr_.size() + len > limits_.max_stderr_bytes) {
+      return Stop(Outcome::kStderrTooLarge,
+                  mesh::StrCat("job wrote more than ", limits_.max_stderr_bytes,
+                               " bytes to stderr; log less"));
+    }
+    sink.append(reinterpret_cast<const char*>(src), len);
+    total += len;
+  }
+  if (!StoreU32(m, out, static_cast<uint32_t>(total))) *result = kEfault;
+  return HostAction::kContinue;
+}
+
+uint32_t JobHost::FdFdstatGet(GuestMemory m, uint32_t fd, uint32_t out) {
+  if (fd > 2) return kEbadf;
+  uint8_t* p = GuestSpan(m, out, 24);
+  if (p == nullptr) return kEfault;
+  std::memset(p, 0, 24);
+  // Not a character device: libc then buffers stdout fully instead of by line.
+  p[0] = kFiletypeUnknown;
+  const uint64_t rights = fd == 0 ? kRightFdRead : kRightFdWrite;
+  std::memcpy(p + 8, &rights, 8);
+  return kSuccess;
+}
+
+uint32_t JobHost::ClockResGet(GuestMemory m, uint32_t clock_id, uint32_t out) {
+  if (clock_id > 3) return kEinval;
+  return StoreU64(m, out, 1) ? kSuccess : kEfault;
+}
+
+uint32_t JobHost::ClockTimeGet(GuestMemory m, uint32_t clock_id, uint32_t out) {
+  if (clock_id > 3) return kEinval;
+  uint64_t now;
+  if (input_.deterministic) {
+    // 1 ns per unit of fuel: monotonic, identical on every node.
+    now = (clock_id == 0 ? kVirtualEpochNs : 0) + FuelNow();
+  } else {
+    timespec ts;
+    clock_gettime(clock_id == 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  }
+  return StoreU64(m, out, now) ? kSuccess : kEfault;
+}
+
+uint32_t JobHost::RandomGet(GuestMemory m, uint32_t buf, uint32_t len) {
+  uint8_t* dst = GuestSpan(m, buf, len);
+  if (dst == nullptr) return kEfault;
+  if (!input_.deterministic) {
+    randombytes_buf(dst, len);
+    return kSuccess;
+  }
+  // ChaCha20 keystream at the current offset: the concatenation of all random_get calls is
+  // one stream, whatever the call sizes.
+  static constexpr uint8_t kNonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {'m', 'e', 's', 'h'};
+  const uint64_t first_block = random_offset_ / 64;
+  const size_t skip = random_offset_ % 64;
+  std::string block((skip + len + 63) / 64 * 64, '\0');
+  crypto_stream_chacha20_ietf_xor_ic(reinterpret_cast<unsigned char*>(block.data()),
+                                     reinterpret_cast<const unsigned char*>(block.data()),
+                                     block.size(), kNonce, static_cast<uint32_t>(first_block),
+                                     input_.seed.data());
+  std::memcpy(dst, block.data() + skip, len);
+  random_offset_ += len;
+  return kSuccess;
+}
+
+HostAction JobHost::MeshCall(HostFuncId id, GuestMemory m, const uint64_t* a) {
+  const auto ptr = static_cast<uint32_t>(a[id == HostFuncId::kMeshProgress ? 1 : 0]);
+  const auto len = static_cast<uint32_t>(a[id == HostFuncId::kMeshProgress ? 2 : 1]);
+  const uint8_t* p = GuestSpan(m, ptr, len);
+  if (p == nullptr) {
+    return Stop(Outcome::kTrap,
+                mesh::StrCat("mesh host call with out-of-bounds buffer [", ptr, ", +", len, ")"));
+  }
+  const std::string_view bytes(reinterpret_cast<const char*>(p), len);
+  const uint64_t fuel = FuelNow();
+  switch (id) {
+    case HostFuncId::kMeshProgress:
+      if (progress_.size() < kMaxProgressRecords) {
+        progress_.push_back({static_cast<uint32_t>(std::min<uint64_t>(a[0] & 0xffffffff, 100)),
+                             std::string(bytes.substr(0, kMaxProgressMessage)), fuel});
+      }
+      break;
+    case HostFuncId::kMeshCheckpoint:
+      if (len > limits_.max_output_bytes) {
+        return Stop(Outcome::kOutputTooLarge,
+                    mesh::StrCat("checkpoint of ", len, " bytes exceeds the output limit of ",
+                                 limits_.max_output_bytes, " bytes"));
+      }
+      checkpoint_.assign(bytes);
+      checkpoints_.push_back(
+          {len, HexEncode(crypto::DigestToString(crypto::Sha256Of(bytes))), fuel});
+      break;
+    case HostFuncId::kMeshEmitPartial:
+      if (stdout_.size() + partials_.size() + len > limits_.max_output_bytes) {
+        return Stop(Outcome::kOutputTooLarge,
+                    mesh::StrCat("job output (with partial outputs) exceeded the limit of ",
+                                 limits_.max_output_bytes, " bytes"));
+      }
+      partial_records_.push_back({partials_.size(), len, fuel});
+      partials_.append(bytes);
+      break;
+    default:
+      break;
+  }
+  return HostAction::kContinue;
+}
+
+void JobHost::FillReport(RunReport& report) {
+  report.progress = std::move(progress_);
+  report.checkpoints = std::move(checkpoints_);
+  report.partials = std::move(partial_records_);
+  report.stderr_tail = stderr_;
+}
+
+}  // namespace mesh::wasm
