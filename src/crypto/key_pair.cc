@@ -27,11 +27,6 @@ std::string OctalMode(mode_t mode) {
 
 void EnsureSodium() { MESH_CHECK(sodium_init() >= 0); }
 
-DidKey DidFromSecret(const std::array<uint8_t, 64>& secret) {
-  PublicKey pk;
-  std::memcpy(pk.data(), secret.data() + kSeedSize, pk.size());
-  return DidKey::FromPublicKey(pk);
-}
 }  // namespace
 
 KeyPair::KeyPair(const std::array<uint8_t, 64>& secret, const DidKey& did)
