@@ -47,6 +47,11 @@ void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits,
     report.trap_kind = end.trap_message;
     report.message = mesh::StrCat("job trapped: ", end.trap_message);
   }
+  if (report.outcome == Outcome::kTrap || report.outcome == Outcome::kFuelExhausted ||
+      report.outcome == Outcome::kStackOverflow) {
+    report.trap_function = end.function;
+    if (!end.function.empty()) report.message += mesh::StrCat(" (in function ", end.function, ")");
+  }
   // A job that died after a failed memory.grow most likely ran out of memory.
   if (end.grow_failed && (report.outcome == Outcome::kTrap ||
                           (report.outcome == Outcome::kOk && report.exit_code != 0))) {

@@ -65,13 +65,15 @@ absl::StatusOr<ValType> ToValType(wabt::Type t, const wabt::FuncImport& import) 
 // Rewrites one function. Keeps a list of the module's globals and a scratch local for bulk ops.
 class FuncInstrumenter {
  public:
-  FuncInstrumenter(wabt::Module& module, wabt::Func& func, Index fuel_global, Index depth_global,
-                   Index grow_failed_global)
+  FuncInstrumenter(wabt::Module& module, wabt::Func& func, Index func_index, Index fuel_global,
+                   Index depth_global, Index grow_failed_global, Index func_global)
       : module_(module),
         func_(func),
+        func_index_(func_index),
         fuel_(fuel_global),
         depth_(depth_global),
-        grow_failed_(grow_failed_global) {}
+        grow_failed_(grow_failed_global),
+        func_global_(func_global) {}
 
   void Run() {
     // label_depth 1: the body is wrapped in one block below, so the function's own label is
@@ -84,11 +86,20 @@ class FuncInstrumenter {
     wrapper->block.decl = BlockDeclFor(func_.decl.sig.result_types);
     wrapper->block.exprs = std::move(func_.exprs);
 
+    // Remember the caller's function index in a fresh local and restore it on the way out.
+    const Index saved = func_.GetNumParamsAndLocals();
+    func_.local_types.AppendDecl(wabt::Type::I32, 1);
     ExprList body;
+    body.push_back(std::make_unique<wabt::GlobalGetExpr>(V(func_global_)));
+    body.push_back(std::make_unique<wabt::LocalSetExpr>(V(saved)));
+    body.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(func_index_)));
+    body.push_back(std::make_unique<wabt::GlobalSetExpr>(V(func_global_)));
     AppendDepthIncrement(body);
     AppendCharge(body, entry_cost);
     body.push_back(std::move(wrapper));
     AppendDepthDecrement(body);
+    body.push_back(std::make_unique<wabt::LocalGetExpr>(V(saved)));
+    body.push_back(std::make_unique<wabt::GlobalSetExpr>(V(func_global_)));
     func_.exprs = std::move(body);
   }
 
@@ -239,8 +250,10 @@ class FuncInstrumenter {
   wabt::Module& module_;
   wabt::Func& func_;
   const Index fuel_;
+  const Index func_index_;
   const Index depth_;
   const Index grow_failed_;
+  const Index func_global_;
   Index scratch_ = wabt::kInvalidIndex;
   uint64_t code_units_ = 0;
 };
@@ -283,7 +296,8 @@ absl::Status CheckShape(const wabt::Module& module, InstrumentedModule& out) {
     out.imports.push_back(std::move(fi));
   }
   for (const wabt::Export* exp : module.exports) {
-    if (exp->name == kFuelExport || exp->name == kDepthExport || exp->name == kGrowFailedExport) {
+    if (exp->name == kFuelExport || exp->name == kDepthExport || exp->name == kGrowFailedExport ||
+        exp->name == kFuncExport) {
       return absl::InvalidArgumentError(
           mesh::StrCat("module exports the reserved name ", exp->name));
     }
@@ -307,7 +321,8 @@ absl::Status CheckShape(const wabt::Module& module, InstrumentedModule& out) {
 
 }  // namespace
 
-absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes) {
+absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes,
+                                              InstrumentOptions options) {
   if (wasm_bytes.size() < 8) {
     return absl::InvalidArgumentError(mesh::StrCat(
         "invalid module: ", wasm_bytes.size(), " bytes is shorter than the 8-byte WASM header"));
@@ -315,7 +330,7 @@ absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes) {
   const wabt::Features features = JobFeatures();
   wabt::Errors errors;
   wabt::Module module;
-  const wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/false,
+  const wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/true,
                                              /*stop_on_first_error=*/true,
                                              /*fail_on_custom_section_error=*/false);
   if (wabt::Failed(wabt::ReadBinaryIr("job.wasm", wasm_bytes.data(), wasm_bytes.size(),
@@ -333,8 +348,14 @@ absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes) {
   const Index fuel = AddExportedGlobal(module, wabt::Type::I64, kFuelExport);
   const Index depth = AddExportedGlobal(module, wabt::Type::I32, kDepthExport);
   const Index grow_failed = AddExportedGlobal(module, wabt::Type::I32, kGrowFailedExport);
-  for (Index i = module.num_func_imports; i < module.funcs.size(); ++i) {
-    FuncInstrumenter fi(module, *module.funcs[i], fuel, depth, grow_failed);
+  const Index func_global = AddExportedGlobal(module, wabt::Type::I32, kFuncExport);
+  for (const auto& func : module.funcs) {
+    std::string name = func->name;
+    if (!name.empty() && name[0] == '$') name.erase(0, 1);
+    out.function_names.push_back(std::move(name));
+  }
+  for (Index i = module.num_func_imports; options.metering && i < module.funcs.size(); ++i) {
+    FuncInstrumenter fi(module, *module.funcs[i], i, fuel, depth, grow_failed, func_global);
     fi.Run();
     out.code_units += fi.code_units();
   }
@@ -353,6 +374,20 @@ absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes) {
   const auto& data = stream.output_buffer().data;
   out.wasm.assign(reinterpret_cast<const char*>(data.data()), data.size());
   return out;
+}
+
+}  // namespace mesh::wasm
+
+namespace mesh::wasm {
+
+std::string FunctionLabel(const InstrumentedModule& module, int64_t index) {
+  if (index < 0) return "";
+  std::string label = mesh::StrCat("#", index);
+  if (static_cast<uint64_t>(index) < module.function_names.size() &&
+      !module.function_names[index].empty()) {
+    label += mesh::StrCat(" (", module.function_names[index], ")");
+  }
+  return label;
 }
 
 }  // namespace mesh::wasm

@@ -1,5 +1,7 @@
 #include "mesh/wasm/instrumenter.h"
 
+#include "mesh/wasm/engine.h"
+
 #include <gtest/gtest.h>
 
 #include "mesh/common/testing.h"
@@ -64,8 +66,12 @@ TEST(InstrumenterTest, RejectsTruncatedAndGarbageModulesWithOffset) {
   EXPECT_NE(bad_magic.status().message().find("byte offset"), std::string::npos)
       << bad_magic.status();
   std::string corrupted = wasm;
-  corrupted[corrupted.size() - 3] = '\xff';
-  EXPECT_FALSE(Instrument(corrupted).ok());
+  corrupted[8] = '\x7f';  // the first section's id: no such section
+  auto bad_section = Instrument(corrupted);
+  EXPECT_FALSE(bad_section.ok());
+  EXPECT_NE(bad_section.status().message().find("byte offset 10: invalid section code"),
+            std::string::npos)
+      << bad_section.status();
 }
 
 TEST(InstrumenterTest, RejectsInvalidCode) {
@@ -88,6 +94,21 @@ TEST(InstrumenterTest, RequiresWasiCommandShape) {
   auto reserved = Instrument(WatToWasm(R"((module
     (global (export "__mesh_fuel") i32 (i32.const 0)) (func (export "_start"))))"));
   EXPECT_FALSE(reserved.ok());
+}
+
+TEST(InstrumenterTest, TrapsNameTheFunctionTheyHappenIn) {
+  ASSERT_OK_AND_ASSIGN(InstrumentedModule m, Instrument(WatToWasm(R"((module
+    (func $helper (result i32) (i32.const 1))
+    (func $boom (drop (call $helper)) unreachable)
+    (func (export "_start") (call $boom)))
+  )")));
+  ASSERT_EQ(m.function_names.size(), 3u);
+  EXPECT_EQ(m.function_names[1], "boom");
+  ASSERT_OK_AND_ASSIGN(RunResult r, MakeInterpEngine()->Run("m", m, {}, Limits{}));
+  EXPECT_EQ(r.report.outcome, Outcome::kTrap);
+  // $helper returned before the trap: the function is restored to $boom.
+  EXPECT_EQ(r.report.trap_function, "#1 (boom)");
+  EXPECT_NE(r.report.message.find("boom"), std::string::npos) << r.report.message;
 }
 
 }  // namespace

@@ -112,7 +112,7 @@ class InterpEngine final : public Engine {
       return result;
     }
     wi::Func::Ptr start;
-    wi::Global::Ptr depth_global, grow_global;
+    wi::Global::Ptr depth_global, grow_global, func_global;
     const auto& export_types = wasm_module->export_types();
     for (size_t i = 0; i < export_types.size(); ++i) {
       const std::string& name = export_types[i].name;
@@ -122,8 +122,9 @@ class InterpEngine final : public Engine {
       if (name == kFuelExport) fuel_global = store.UnsafeGet<wi::Global>(ref);
       if (name == kDepthExport) depth_global = store.UnsafeGet<wi::Global>(ref);
       if (name == kGrowFailedExport) grow_global = store.UnsafeGet<wi::Global>(ref);
+      if (name == kFuncExport) func_global = store.UnsafeGet<wi::Global>(ref);
     }
-    if (!start || !fuel_global || !depth_global || !grow_global) {
+    if (!start || !fuel_global || !depth_global || !grow_global || !func_global) {
       return absl::InternalError("instrumented module lacks _start or the metering globals");
     }
     fuel_global->UnsafeSet(wi::Value::Make(static_cast<wi::u64>(limits.fuel)));
@@ -143,6 +144,7 @@ class InterpEngine final : public Engine {
     end.fuel_left = static_cast<int64_t>(fuel_global->Get().Get<wi::u64>());
     end.depth = depth_global->Get().Get<wi::u32>();
     end.grow_failed = grow_global->Get().Get<wi::u32>() != 0;
+    end.function = FunctionLabel(module, static_cast<int32_t>(func_global->Get().Get<wi::u32>()));
     ClassifyEnd(end, host, limits, report);
     // WABT's own call-stack guard sits above kMaxCallDepth, but classify it the same way.
     if (report.outcome == Outcome::kTrap && report.trap_kind == "call stack exhausted") {

@@ -52,6 +52,7 @@ struct EndState {
   int64_t fuel_left = 0;
   uint32_t depth = 0;
   bool grow_failed = false;
+  std::string function;  // FunctionLabel() of the function running when it ended
 };
 void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits, RunReport& report);
 

@@ -7,7 +7,8 @@
 //    with `unreachable` once the counter goes negative;
 //  - memory.fill / memory.copy / memory.init also pay 1 fuel per byte, before they run;
 //  - a mutable i32 global (kDepthExport) counts the call depth; passing kMaxCallDepth traps;
-//  - a mutable i32 global (kGrowFailedExport) records that a memory.grow failed.
+//  - a mutable i32 global (kGrowFailedExport) records that a memory.grow failed;
+//  - a mutable i32 global (kFuncExport) holds the index of the running function.
 // Engines read the globals after a trap to tell fuel exhaustion and stack overflow from the
 // module's own traps. Because the metering is in the module itself, every engine measures the
 // same fuel for the same module and input. Pure function; thread-safe.
@@ -27,6 +28,9 @@ inline constexpr std::string_view kDepthExport = "__mesh_depth";
 // Set to 1 when a memory.grow fails, so a job that dies after running out of memory is
 // reported as hitting the memory limit rather than as a plain trap.
 inline constexpr std::string_view kGrowFailedExport = "__mesh_grow_failed";
+// The index of the function executing (restored on return), so a trap names its function on
+// every engine.
+inline constexpr std::string_view kFuncExport = "__mesh_func";
 // WABT 1.0.32's interpreter has a fixed call stack of 1,637 frames (64 KiB of frames, not
 // configurable); the limit sits below it so both engines stop at exactly the same depth.
 inline constexpr uint32_t kMaxCallDepth = 1500;
@@ -45,11 +49,25 @@ struct InstrumentedModule {
   std::vector<FuncImport> imports;  // function imports, in index order
   uint64_t initial_memory_bytes = 0;
   uint64_t code_units = 0;  // instructions in the original code (a size measure)
+  // Function index -> name from the module's name section ("" where it has none).
+  std::vector<std::string> function_names;
+};
+
+struct InstrumentOptions {
+  // false: add the globals but no charges and no depth counting. Only for measuring the cost of
+  // metering (bench/); an unmetered module has no fuel or stack limit.
+  bool metering = true;
 };
 
 // InvalidArgument naming the byte offset for malformed or invalid modules; Unimplemented for
 // features Mesh does not run (threads, SIMD, memory64, imported memories/tables/globals) and for
 // modules that are not WASI commands (no `_start`).
-absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes);
+absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes,
+                                              InstrumentOptions options = {});
 
+}  // namespace mesh::wasm
+
+namespace mesh::wasm {
+// "#12 (matmul)" or "#12": how reports name function `index`; "" for a negative index.
+std::string FunctionLabel(const InstrumentedModule& module, int64_t index);
 }  // namespace mesh::wasm

@@ -23,7 +23,7 @@ std::string WatToWasm(std::string_view wat) {
     std::abort();
   }
   wabt::MemoryStream stream;
-  wabt::WriteBinaryOptions write_options(features, true, false, false);
+  wabt::WriteBinaryOptions write_options(features, true, false, /*write_debug_names=*/true);
   if (wabt::Failed(wabt::WriteBinaryModule(&stream, module.get(), write_options))) std::abort();
   const auto& data = stream.output_buffer().data;
   return std::string(reinterpret_cast<const char*>(data.data()), data.size());

@@ -1,0 +1,64 @@
+// The `aot` engine: a job module is translated to C by WABT's wasm2c, compiled by the system C
+// compiler (-O2 -ffp-contract=off, never -ffast-math) into a shared object, loaded with dlopen
+// and run natively. Gas metering is in the module (see instrumenter.h), so fuel and output are
+// bit-identical to the `interp` engine; speed is within ~2x of a native build.
+//
+// Compiled objects are cached on disk under AotOptions::cache_dir, keyed by the instrumented
+// module, the compiler and its version, the flags, the WABT version and the glue ABI. A module
+// is compiled once even when many threads or processes ask for it at the same time (a mutex per
+// key in the process, flock(2) across processes); a corrupted cache entry is detected by its
+// SHA-256 and rebuilt. Whoever can write the cache directory can run code in the worker: it is
+// created 0700 and must not be shared between users.
+//
+// Process-wide constraints, inherited from the wasm2c runtime (its trap jmp_buf and SIGSEGV
+// handler are globals): one module instance runs at a time per process (runs are serialised);
+// a linear memory reserves 8 GiB of address space (guard pages, so bounds checks cost nothing),
+// which RLIMIT_AS must allow; the runtime's SIGSEGV/SIGBUS handler is installed only while a job
+// runs. The executable must export the runtime's wasm_rt_* symbols, which linking mesh::wasm
+// arranges (--dynamic-list). Loaded modules stay mapped until the process exits.
+//
+// AotEngine is thread-safe; Run calls from many threads serialise on the process-wide lock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "mesh/wasm/engine.h"
+
+namespace mesh::wasm {
+
+struct AotOptions {
+  // Where compiled modules live, e.g. <data-dir>/cache/aot. Empty: $XDG_CACHE_HOME/mesh/aot or
+  // $HOME/.cache/mesh/aot.
+  std::string cache_dir;
+  // The C compiler command (may carry arguments, e.g. "ccache gcc"). Empty: $CC, else `cc`.
+  std::string compiler;
+};
+
+struct AotStats {
+  uint64_t compilations = 0;  // modules this engine translated and compiled
+  uint64_t disk_hits = 0;     // modules found compiled in the cache directory
+  uint64_t rebuilds = 0;      // cache entries found corrupted and compiled again
+};
+
+class AotEngine : public Engine {
+ public:
+  // FailedPrecondition naming the fix when no usable C compiler is found or the cache directory
+  // cannot be created.
+  static absl::StatusOr<std::unique_ptr<AotEngine>> Create(const AotOptions& options);
+
+  // Compiles `module` into the cache unless it is there already, without running it, so a node
+  // can warm the cache before jobs arrive. InvalidArgument when wasm2c rejects the module.
+  virtual absl::Status Prepare(const InstrumentedModule& module) = 0;
+  virtual AotStats stats() const = 0;
+};
+
+// True when a C compiler for `options` is on PATH: `auto` then means aot.
+bool AotAvailable(const AotOptions& options);
+
+// kInterp, kAot, or kAuto (aot when AotAvailable, else interp).
+absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(EngineKind kind, const AotOptions& options);
+
+}  // namespace mesh::wasm

@@ -1,0 +1,373 @@
+// wasm2c is used as a library (wabt::WriteC on the IR read by ReadBinaryIr), following the steps
+// of the wasm2c tool (read, validate, generate names, apply names, write): no subprocess, no
+// temp files, and the translation cannot pick up a different wasm2c binary from PATH.
+//
+// The glue is written against wasm2c's generated header, which it parses for the exact names of
+// the import functions, export accessors and the memory field, instead of re-implementing
+// wasm2c's name mangling: the header is the contract wasm2c documents.
+#include "aot_codegen.h"
+
+#include <wabt/apply-names.h>
+#include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader.h>
+#include <wabt/c-writer.h>
+#include <wabt/generate-names.h>
+#include <wabt/ir.h>
+#include <wabt/stream.h>
+#include <wabt/validator.h>
+
+#include <map>
+#include <optional>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "mesh/common/strings.h"
+
+namespace mesh::wasm::aot {
+namespace {
+
+constexpr char kModuleName[] = "job";  // symbols: Z_job_*, Z_jobZ_<export>
+constexpr char kHeaderName[] = "job.h";
+
+// A function prototype from the generated header: `RET NAME(PARAM, PARAM, ...);`.
+struct CProto {
+  std::string ret;
+  std::string name;
+  std::vector<std::string> params;
+};
+
+struct HeaderInfo {
+  std::string instance_type;                                      // Z_job_instance_t
+  std::map<std::pair<std::string, std::string>, CProto> imports;  // (module, name) -> proto
+  std::map<std::string, std::string> exports;                     // export name -> C function
+  std::optional<std::string> memory_field;                        // wasm_rt_memory_t member
+};
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == ';')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::optional<CProto> ParseProto(std::string_view line) {
+  const size_t open = line.find('(');
+  const size_t close = line.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return std::nullopt;
+  }
+  const std::string head = Trim(line.substr(0, open));
+  const size_t name_start = head.find_last_of(" *");
+  if (name_start == std::string::npos) return std::nullopt;
+  CProto proto{Trim(head.substr(0, name_start + 1)), head.substr(name_start + 1), {}};
+  std::string_view params = line.substr(open + 1, close - open - 1);
+  while (!params.empty()) {
+    const size_t comma = params.find(',');
+    proto.params.push_back(Trim(params.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    params.remove_prefix(comma + 1);
+  }
+  return proto;
+}
+
+// Reads `'a' 'b'` (import) or `'a'` (export) from a `/* import: ... */` comment. Only names the
+// host binds (plain identifiers) and Mesh's own exports are looked up, so no escapes occur.
+std::vector<std::string> QuotedNames(std::string_view comment) {
+  std::vector<std::string> names;
+  size_t pos = 0;
+  while ((pos = comment.find('\'', pos)) != std::string_view::npos) {
+    const size_t end = comment.find('\'', pos + 1);
+    if (end == std::string_view::npos) break;
+    names.emplace_back(comment.substr(pos + 1, end - pos - 1));
+    pos = end + 1;
+  }
+  return names;
+}
+
+absl::StatusOr<HeaderInfo> ParseHeader(const std::string& header) {
+  HeaderInfo info;
+  std::istringstream in(header);
+  std::string line;
+  bool in_instance = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("typedef struct Z_", 0) == 0 &&
+        line.find("_instance_t {") != std::string::npos) {
+      in_instance = true;
+      continue;
+    }
+    if (in_instance) {
+      if (line.rfind("} ", 0) == 0) {
+        info.instance_type = Trim(line.substr(2));
+        in_instance = false;
+      } else if (const std::string field = Trim(line); field.rfind("wasm_rt_memory_t ", 0) == 0) {
+        info.memory_field = field.substr(std::string_view("wasm_rt_memory_t ").size());
+      }
+      continue;
+    }
+    const bool is_import = line.rfind("/* import: ", 0) == 0;
+    const bool is_export = line.rfind("/* export: ", 0) == 0;
+    if (!is_import && !is_export) continue;
+    const std::vector<std::string> names = QuotedNames(line);
+    std::string decl;
+    if (!std::getline(in, decl)) break;
+    std::optional<CProto> proto = ParseProto(decl);
+    if (!proto)
+      return absl::InternalError(mesh::StrCat("wasm2c header: cannot parse '", decl, "'"));
+    if (is_import && names.size() == 2) {
+      info.imports.emplace(std::make_pair(names[0], names[1]), *std::move(proto));
+    } else if (is_export && names.size() == 1) {
+      info.exports.emplace(names[0], proto->name);
+    }
+  }
+  if (info.instance_type.empty()) {
+    return absl::InternalError("wasm2c header: no instance struct found");
+  }
+  return info;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> WasmToC(const std::string& wasm) {
+  wabt::Features features;
+  features.disable_simd();
+  features.disable_threads();
+  features.disable_exceptions();
+  features.disable_tail_call();
+  features.disable_memory64();
+  features.disable_multi_memory();
+  wabt::Errors errors;
+  wabt::Module module;
+  const wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/false,
+                                             /*stop_on_first_error=*/true,
+                                             /*fail_on_custom_section_error=*/false);
+  wabt::Result result =
+      wabt::ReadBinaryIr("job.wasm", wasm.data(), wasm.size(), read_options, &errors, &module);
+  if (wabt::Succeeded(result)) {
+    result = wabt::ValidateModule(&module, &errors, wabt::ValidateOptions(features));
+  }
+  if (wabt::Failed(result)) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("wasm2c cannot read the module: ",
+                     errors.empty() ? std::string("invalid module") : errors.front().message));
+  }
+  if (wabt::Failed(wabt::GenerateNames(&module)) || wabt::Failed(wabt::ApplyNames(&module))) {
+    return absl::InvalidArgumentError("wasm2c cannot name the module's items");
+  }
+  wabt::MemoryStream c_stream, h_stream;
+  wabt::WriteCOptions options;
+  options.module_name = kModuleName;
+  if (wabt::Failed(wabt::WriteC(&c_stream, &h_stream, kHeaderName, &module, options))) {
+    return absl::InvalidArgumentError("wasm2c cannot translate the module to C");
+  }
+  auto text = [](wabt::MemoryStream& s) {
+    const auto& data = s.output_buffer().data;
+    return std::string(reinterpret_cast<const char*>(data.data()), data.size());
+  };
+  return std::make_pair(text(c_stream), text(h_stream));
+}
+
+// A C expression turning parameter `p` (of wasm type `t`) into a uint64_t slot as JobHost
+// expects: i32 zero-extended, floats as their bits.
+std::string ToSlot(ValType t, const std::string& p) {
+  switch (t) {
+    case ValType::kI32:
+    case ValType::kI64:
+      return mesh::StrCat("(uint64_t)", p);
+    case ValType::kF32:
+      return mesh::StrCat("mesh_f32_bits(", p, ")");
+    case ValType::kF64:
+      return mesh::StrCat("mesh_f64_bits(", p, ")");
+  }
+  return "0";
+}
+
+std::string FromSlot(ValType t, const std::string& ret) {
+  switch (t) {
+    case ValType::kI32:
+      return mesh::StrCat("(u32)", ret);
+    case ValType::kI64:
+      return mesh::StrCat("(u64)", ret);
+    case ValType::kF32:
+      return mesh::StrCat("mesh_bits_f32(", ret, ")");
+    case ValType::kF64:
+      return mesh::StrCat("mesh_bits_f64(", ret, ")");
+  }
+  return "0";
+}
+
+constexpr char kGluePrologue[] =
+    R"(/* Generated by Mesh: the host ABI over wasm2c module "job". See src/wasm/aot_codegen.h. */
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "job.h"
+#include "wasm-rt-impl.h"
+
+#define MESH_EXPORT __attribute__((visibility("default")))
+
+typedef int (*mesh_aot_host_fn)(void* ctx, uint32_t import_index, const uint64_t* args,
+                                uint64_t* result, uint8_t* memory, uint64_t memory_size);
+static mesh_aot_host_fn mesh_host;
+static void* mesh_host_ctx;
+static @INSTANCE@* mesh_running; /* for the memory view passed to host calls */
+
+static inline uint64_t mesh_f32_bits(f32 v) { uint32_t b; memcpy(&b, &v, 4); return b; }
+static inline uint64_t mesh_f64_bits(f64 v) { uint64_t b; memcpy(&b, &v, 8); return b; }
+static inline f32 mesh_bits_f32(uint64_t b) { uint32_t w = (uint32_t)b; f32 v; memcpy(&v, &w, 4); return v; }
+static inline f64 mesh_bits_f64(uint64_t b) { f64 v; memcpy(&v, &b, 8); return v; }
+
+static void mesh_call_host(uint32_t index, const uint64_t* args, uint64_t* result) {
+  uint8_t* data = NULL;
+  uint64_t size = 0;
+  @MEMORY_VIEW@
+  /* The host has returned before the trap unwinds: no C++ frame is ever longjmp'ed over. */
+  if (mesh_host(mesh_host_ctx, index, args, result, data, size) != 0) {
+    wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+  }
+}
+
+MESH_EXPORT uint32_t mesh_aot_abi_version(void) { return @ABI_VERSION@; }
+MESH_EXPORT size_t mesh_aot_instance_size(void) { return sizeof(@INSTANCE@); }
+MESH_EXPORT void mesh_aot_init(void) {
+  wasm_rt_init();
+  Z_job_init_module();
+}
+MESH_EXPORT void mesh_aot_set_host(mesh_aot_host_fn fn, void* ctx) {
+  mesh_host = fn;
+  mesh_host_ctx = ctx;
+}
+MESH_EXPORT int mesh_aot_instantiate(void* inst, uint32_t max_pages) {
+  mesh_running = (@INSTANCE@*)inst;
+  int code = wasm_rt_impl_try();
+  if (code != 0) return code;
+  Z_job_instantiate((@INSTANCE@*)inst, NULL, NULL);
+  @CAP_MEMORY@
+  return 0;
+}
+MESH_EXPORT int mesh_aot_run_start(void* inst) {
+  mesh_running = (@INSTANCE@*)inst;
+  int code = wasm_rt_impl_try();
+  if (code != 0) return code;
+  @START@((@INSTANCE@*)inst);
+  return 0;
+}
+MESH_EXPORT uint8_t* mesh_aot_memory(void* inst, uint64_t* size) {
+  *size = 0;
+  @EXPORTED_MEMORY@
+  return NULL;
+}
+MESH_EXPORT uint64_t* mesh_aot_fuel(void* inst) { return @FUEL@((@INSTANCE@*)inst); }
+MESH_EXPORT uint32_t* mesh_aot_depth(void* inst) { return @DEPTH@((@INSTANCE@*)inst); }
+MESH_EXPORT uint32_t* mesh_aot_grow_failed(void* inst) { return @GROW_FAILED@((@INSTANCE@*)inst); }
+MESH_EXPORT void mesh_aot_free(void* inst) {
+  @RELEASE_RESERVATION@
+  Z_job_free((@INSTANCE@*)inst);
+  mesh_running = NULL;
+}
+)";
+
+void ReplaceAll(std::string& text, std::string_view from, std::string_view to) {
+  for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) {
+    text.replace(pos, from.size(), to);
+  }
+}
+
+absl::StatusOr<std::string> GlueC(const HeaderInfo& info, const InstrumentedModule& module) {
+  auto export_fn = [&](std::string_view name) -> absl::StatusOr<std::string> {
+    auto it = info.exports.find(std::string(name));
+    if (it == info.exports.end()) {
+      return absl::InternalError(mesh::StrCat("wasm2c output lacks the export ", name));
+    }
+    return it->second;
+  };
+  std::string glue = kGluePrologue;
+  auto start = export_fn("_start");
+  auto fuel = export_fn(kFuelExport);
+  auto depth = export_fn(kDepthExport);
+  auto grow = export_fn(kGrowFailedExport);
+  for (const auto* s : {&start, &fuel, &depth, &grow}) {
+    if (!s->ok()) return s->status();
+  }
+  // Like the interp engine, host calls see only the memory exported as "memory".
+  const auto memory_export = info.exports.find("memory");
+  const bool has_memory_export = memory_export != info.exports.end();
+  const std::string mem = has_memory_export ? memory_export->second : "";
+  ReplaceAll(glue, "@MEMORY_VIEW@",
+             has_memory_export ? mesh::StrCat("if (mesh_running) { wasm_rt_memory_t* m = ", mem,
+                                              "(mesh_running); data = m->data; size = m->size; }")
+                               : "");
+  ReplaceAll(glue, "@EXPORTED_MEMORY@",
+             has_memory_export
+                 ? mesh::StrCat("wasm_rt_memory_t* m = ", mem,
+                                "((@INSTANCE@*)inst); *size = m->size; return m->data;")
+                 : "");
+  // The limit becomes the memory's maximum (as in the interp engine), capped at 65535 pages:
+  // wasm2c 1.0.32 keeps the byte size in a uint32_t, which 65536 pages would wrap to 0.
+  const std::string field = info.memory_field ? "((@INSTANCE@*)inst)->" + *info.memory_field : "";
+  ReplaceAll(glue, "@CAP_MEMORY@",
+             info.memory_field
+                 ? mesh::StrCat("if (max_pages > 65535u) max_pages = 65535u; if (", field,
+                                ".max_pages > max_pages) ", field, ".max_pages = max_pages;")
+                 : "");
+  // wasm_rt_free_memory unmaps only the accessible bytes of the 8 GiB guard reservation made by
+  // wasm_rt_allocate_memory; without this each run would leak ~8 GiB of address space.
+  ReplaceAll(glue, "@RELEASE_RESERVATION@",
+             info.memory_field ? mesh::StrCat("#if WASM_RT_MEMCHECK_SIGNAL_HANDLER\n  if (", field,
+                                              ".data) munmap(", field, ".data + ", field,
+                                              ".size, 0x200000000ul - ", field, ".size);\n#endif")
+                               : "");
+  ReplaceAll(glue, "@START@", *start);
+  ReplaceAll(glue, "@GROW_FAILED@", *grow);
+  ReplaceAll(glue, "@FUEL@", *fuel);
+  ReplaceAll(glue, "@DEPTH@", *depth);
+  ReplaceAll(glue, "@ABI_VERSION@", mesh::StrCat(kAotAbiVersion, "u"));
+  ReplaceAll(glue, "@INSTANCE@", info.instance_type);
+
+  // One definition per distinct (module, name): a module may import the same function twice,
+  // and JobHost::Bind has checked that such imports agree; the first index serves both.
+  std::map<std::pair<std::string, std::string>, size_t> first_index;
+  for (size_t i = 0; i < module.imports.size(); ++i) {
+    first_index.emplace(std::make_pair(module.imports[i].module, module.imports[i].name), i);
+  }
+  for (const auto& [key, index] : first_index) {
+    const FuncImport& import = module.imports[index];
+    auto it = info.imports.find(key);
+    if (it == info.imports.end()) {
+      return absl::InternalError(
+          mesh::StrCat("wasm2c output lacks the import ", import.module, ".", import.name));
+    }
+    const CProto& proto = it->second;
+    if (proto.params.size() != import.params.size() + 1 || import.results.size() > 1) {
+      return absl::InternalError(mesh::StrCat("wasm2c's prototype of ", import.module, ".",
+                                              import.name, " does not match the import"));
+    }
+    std::string def = mesh::StrCat(proto.ret, " ", proto.name, "(", proto.params[0], " ctx");
+    std::string slots;
+    for (size_t p = 0; p < import.params.size(); ++p) {
+      const std::string arg = mesh::StrCat("a", p);
+      def += mesh::StrCat(", ", proto.params[p + 1], " ", arg);
+      slots += mesh::StrCat(p ? ", " : "", ToSlot(import.params[p], arg));
+    }
+    def += mesh::StrCat(") {\n  uint64_t args[", std::max<size_t>(1, import.params.size()), "] = {",
+                        slots.empty() ? "0" : slots, "};\n  uint64_t result = 0;\n",
+                        "  mesh_call_host(", index, "u, args, &result);\n");
+    if (!import.results.empty()) {
+      def += mesh::StrCat("  return ", FromSlot(import.results[0], "result"), ";\n");
+    }
+    glue += mesh::StrCat("\n/* import: ", import.module, ".", import.name, " */\n", def, "}\n");
+  }
+  return glue;
+}
+
+}  // namespace
+
+absl::StatusOr<AotSources> GenerateAotSources(const InstrumentedModule& module) {
+  auto c = WasmToC(module.wasm);
+  if (!c.ok()) return c.status();
+  auto info = ParseHeader(c->second);
+  if (!info.ok()) return info.status();
+  auto glue = GlueC(*info, module);
+  if (!glue.ok()) return glue.status();
+  return AotSources{std::move(c->first), std::move(c->second), *std::move(glue)};
+}
+
+}  // namespace mesh::wasm::aot
