@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 
 #include "mesh/cas/blob_store.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
+#include "ratio_reporter.h"
 
 namespace {
 
@@ -118,37 +118,18 @@ void BM_BlobGetVerified(benchmark::State& state) {
 }
 BENCHMARK(BM_BlobGetVerified)->Unit(benchmark::kMillisecond)->Iterations(3);
 
-// Collects bytes/s per benchmark so main can print ratios measured in this same run.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      auto it = run.counters.find("bytes_per_second");
-      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second.value;
-    }
-  }
-  double Rate(const std::string& name) const {
-    auto it = rates_.find(name);
-    return it == rates_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> rates_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   InputFile();
-  RatioReporter reporter;
+  mesh::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  const double baseline = reporter.Rate("BM_Sha256sumBaseline/iterations:3/manual_time");
-  const double ours = reporter.Rate("BM_MeshSha256File/iterations:3");
-  const double put = reporter.Rate("BM_BlobPut/durable:0/iterations:3");
-  const double put_durable = reporter.Rate("BM_BlobPut/durable:1/iterations:3");
-  const double get = reporter.Rate("BM_BlobGetVerified/iterations:3");
+  const double baseline = reporter.Rate("BM_Sha256sumBaseline");
+  const double ours = reporter.Rate("BM_MeshSha256File");
+  const double put = reporter.Rate("BM_BlobPut/durable:0");
+  const double put_durable = reporter.Rate("BM_BlobPut/durable:1");
+  const double get = reporter.Rate("BM_BlobGetVerified");
   std::printf("\nfile size: %llu MiB\n", static_cast<unsigned long long>(FileBytes() >> 20));
   if (baseline > 0) {
     std::printf("sha256 ratio mesh/sha256sum: %.2f (goal >= 0.9)\n", ours / baseline);

@@ -11,7 +11,7 @@
 //   int      mesh_aot_run_start(void* inst);      wasm_rt_trap_t of _start, 0 = returned
 //   uint8_t* mesh_aot_memory(void* inst, uint64_t* size);  exported "memory" or NULL
 //   uint64_t* mesh_aot_fuel(void*); uint32_t* mesh_aot_depth(void*);
-//   uint32_t* mesh_aot_grow_failed(void*);
+//   uint32_t* mesh_aot_grow_failed(void*); uint32_t* mesh_aot_func(void*);
 //   void     mesh_aot_free(void* inst);           releases memories and tables, not `inst`
 // Each import becomes a C function that packs its arguments into uint64_t slots and calls the
 // host function; a non-zero return makes the glue trap with kAotHostStopTrap, which unwinds to
@@ -28,7 +28,7 @@
 namespace mesh::wasm::aot {
 
 // Bump when the glue's ABI or behaviour changes: it is part of the cache key.
-inline constexpr uint32_t kAotAbiVersion = 1;
+inline constexpr uint32_t kAotAbiVersion = 2;
 
 // The wasm2c trap code the glue uses when the host asks to stop (proc_exit, a limit): wasm2c
 // raises WASM_RT_TRAP_UNCAUGHT_EXCEPTION only for the exceptions proposal, which jobs cannot use.
@@ -47,6 +47,10 @@ struct AotSources {
 // InvalidArgument when WABT cannot read or translate the module; Internal when wasm2c's output
 // lacks what the glue needs (an instrumentation bug).
 absl::StatusOr<AotSources> GenerateAotSources(const InstrumentedModule& module);
+
+// The fixed part of the glue, hashed into cache keys so that editing it recompiles modules even
+// when kAotAbiVersion was not bumped.
+std::string_view GlueTemplate();
 
 // The wasm2c runtime headers Mesh was built with (wasm-rt.h, wasm-rt-impl.h), embedded so that
 // modules always compile against the runtime linked into this binary.

@@ -3,8 +3,13 @@
 #include "mesh/wasm/engine.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
+
+#include "mesh/common/check.h"
 #include "mesh/common/testing.h"
+#include "mesh/wasm/aot_engine.h"
 #include "testing/wat.h"
 
 namespace mesh::wasm {
@@ -21,10 +26,32 @@ constexpr char kPrint[] = R"(
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
 )";
 
+// One aot cache per test process (ctest runs each test in its own process), removed at exit.
+const std::string& AotCacheDir() {
+  static const struct Dir {
+    Dir() : path(::testing::TempDir() + "mesh-engine-test-aot-XXXXXX") {
+      MESH_CHECK(::mkdtemp(path.data()) != nullptr);
+    }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+    std::string path;
+  } dir;
+  return dir.path;
+}
+
 std::unique_ptr<Engine> MakeEngine(EngineKind kind) {
   switch (kind) {
     case EngineKind::kInterp:
       return MakeInterpEngine();
+    case EngineKind::kAot: {
+      AotOptions options;
+      options.cache_dir = AotCacheDir();
+      auto engine = AotEngine::Create(options);
+      EXPECT_TRUE(engine.ok()) << engine.status();
+      return engine.ok() ? *std::move(engine) : nullptr;
+    }
     default:
       return nullptr;
   }
@@ -230,7 +257,8 @@ TEST_P(EngineTest, RecordsProgressCheckpointsAndPartials) {
   EXPECT_EQ(r.partials, "halfway");
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, EngineTest, ::testing::Values(EngineKind::kInterp),
+INSTANTIATE_TEST_SUITE_P(Engines, EngineTest,
+                         ::testing::Values(EngineKind::kInterp, EngineKind::kAot),
                          [](const auto& info) { return std::string(EngineName(info.param)); });
 
 }  // namespace

@@ -76,6 +76,10 @@ class FuncInstrumenter {
         func_global_(func_global) {}
 
   void Run() {
+    // The fuel counter lives in a local while this function runs, so compiled code keeps it in
+    // a register; the global is synchronised around calls and on exit (see SyncOut/SyncIn).
+    fuel_local_ = func_.GetNumParamsAndLocals();
+    func_.local_types.AppendDecl(wabt::Type::I64, 1);
     // label_depth 1: the body is wrapped in one block below, so the function's own label is
     // at relative depth 0 from the wrapper's point of view and returns become branches to it.
     // +1: the call itself, so even an empty function costs fuel.
@@ -95,8 +99,10 @@ class FuncInstrumenter {
     body.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(func_index_)));
     body.push_back(std::make_unique<wabt::GlobalSetExpr>(V(func_global_)));
     AppendDepthIncrement(body);
+    AppendSyncIn(body);
     AppendCharge(body, entry_cost);
     body.push_back(std::move(wrapper));
+    AppendSyncOut(body);
     AppendDepthDecrement(body);
     body.push_back(std::make_unique<wabt::LocalGetExpr>(V(saved)));
     body.push_back(std::make_unique<wabt::GlobalSetExpr>(V(func_global_)));
@@ -145,12 +151,25 @@ class FuncInstrumenter {
           // The byte count is the operand on top of the stack: charge it, leave it there.
           ExprList charge;
           charge.push_back(std::make_unique<wabt::LocalTeeExpr>(V(ScratchLocal())));
-          charge.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+          charge.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
           charge.push_back(std::make_unique<wabt::LocalGetExpr>(V(ScratchLocal())));
           charge.push_back(std::make_unique<wabt::ConvertExpr>(Opcode::I64ExtendI32U));
           charge.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Sub));
           AppendStoreAndCheckFuel(charge);
           list.splice(it, charge);
+          break;
+        }
+        case ExprType::Call:
+        case ExprType::CallIndirect: {
+          // The callee (or the host) reads and charges the global: hand it the counter and
+          // take back what is left.
+          ExprList before, after;
+          AppendSyncOut(before);
+          AppendSyncIn(after);
+          list.splice(it, before);
+          auto next = std::next(it);
+          list.splice(next, after);
+          it = std::prev(next);
           break;
         }
         case ExprType::MemoryGrow: {
@@ -208,19 +227,32 @@ class FuncInstrumenter {
 
   void AppendCharge(ExprList& out, uint64_t cost) {
     if (cost == 0) return;
-    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+    out.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
     out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
     out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Sub));
     AppendStoreAndCheckFuel(out);
   }
 
-  // Expects the new fuel value on the stack: stores it and traps if it is negative.
+  // Expects the new fuel value on the stack: keeps it in the local and, if it is negative,
+  // publishes it to the global (so the engine can tell exhaustion) and traps.
   void AppendStoreAndCheckFuel(ExprList& out) {
-    out.push_back(std::make_unique<wabt::GlobalSetExpr>(V(fuel_)));
-    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+    out.push_back(std::make_unique<wabt::LocalTeeExpr>(V(fuel_local_)));
     out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(0)));
     out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64LtS));
-    AppendTrapIfTrue(out);
+    auto trap = std::make_unique<wabt::IfExpr>();
+    AppendSyncOut(trap->true_.exprs);
+    trap->true_.exprs.push_back(std::make_unique<wabt::UnreachableExpr>());
+    out.push_back(std::move(trap));
+  }
+
+  void AppendSyncIn(ExprList& out) {
+    out.push_back(std::make_unique<wabt::GlobalGetExpr>(V(fuel_)));
+    out.push_back(std::make_unique<wabt::LocalSetExpr>(V(fuel_local_)));
+  }
+
+  void AppendSyncOut(ExprList& out) {
+    out.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
+    out.push_back(std::make_unique<wabt::GlobalSetExpr>(V(fuel_)));
   }
 
   void AppendTrapIfTrue(ExprList& out) {
@@ -249,12 +281,13 @@ class FuncInstrumenter {
 
   wabt::Module& module_;
   wabt::Func& func_;
-  const Index fuel_;
   const Index func_index_;
+  const Index fuel_;
   const Index depth_;
   const Index grow_failed_;
   const Index func_global_;
   Index scratch_ = wabt::kInvalidIndex;
+  Index fuel_local_ = wabt::kInvalidIndex;
   uint64_t code_units_ = 0;
 };
 
@@ -312,6 +345,11 @@ absl::Status CheckShape(const wabt::Module& module, InstrumentedModule& out) {
   if (start_func == nullptr || start_func->GetNumParams() != 0 ||
       start_func->GetNumResults() != 0) {
     return absl::InvalidArgumentError("_start must take no parameters and return nothing");
+  }
+  if (!module.starts.empty()) {
+    // It would run during instantiation, before the host has set the fuel budget.
+    return absl::InvalidArgumentError(
+        "module has a start section; WASI commands run from _start and must not have one");
   }
   if (!module.memories.empty()) {
     out.initial_memory_bytes = module.memories[0]->page_limits.initial * 65536ull;

@@ -91,6 +91,9 @@ TEST(InstrumenterTest, RequiresWasiCommandShape) {
     (import "env" "memory" (memory 1)) (func (export "_start"))))"));
   EXPECT_EQ(memory_import.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(memory_import.status().message().find("env.memory"), std::string::npos);
+  auto start_section = Instrument(WatToWasm(R"((module
+    (func $init) (start $init) (func (export "_start"))))"));
+  EXPECT_NE(start_section.status().message().find("start section"), std::string::npos);
   auto reserved = Instrument(WatToWasm(R"((module
     (global (export "__mesh_fuel") i32 (i32.const 0)) (func (export "_start"))))"));
   EXPECT_FALSE(reserved.ok());

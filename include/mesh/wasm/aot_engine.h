@@ -35,6 +35,10 @@ struct AotOptions {
   std::string cache_dir;
   // The C compiler command (may carry arguments, e.g. "ccache gcc"). Empty: $CC, else `cc`.
   std::string compiler;
+  // false: Run only loads modules already in the cache (FailedPrecondition otherwise). For
+  // sandboxed workers, which may not spawn a compiler or write files: the pool compiles with
+  // Prepare() before it hands the job over.
+  bool allow_compile = true;
 };
 
 struct AotStats {

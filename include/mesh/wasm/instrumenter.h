@@ -9,6 +9,9 @@
 //  - a mutable i32 global (kDepthExport) counts the call depth; passing kMaxCallDepth traps;
 //  - a mutable i32 global (kGrowFailedExport) records that a memory.grow failed;
 //  - a mutable i32 global (kFuncExport) holds the index of the running function.
+// Inside a function the counter is cached in a local (a register once compiled) and written
+// back to the global around calls, on return and before a fuel trap; after any other trap the
+// global holds the value at the last such point, which is the same on every engine.
 // Engines read the globals after a trap to tell fuel exhaustion and stack overflow from the
 // module's own traps. Because the metering is in the module itself, every engine measures the
 // same fuel for the same module and input. Pure function; thread-safe.
