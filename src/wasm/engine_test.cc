@@ -124,6 +124,50 @@ TEST_P(EngineTest, TrapKindsAreReported) {
   EXPECT_NE(oob.report.trap_kind.find("out of bounds"), std::string::npos) << oob.report.trap_kind;
 }
 
+TEST_P(EngineTest, EveryOtherTrapKindIsATrap) {
+  const char* bodies[] = {
+      // integer overflow
+      "(drop (i32.div_s (i32.const -2147483648) (i32.const -1)))",
+      // invalid conversion to integer
+      "(drop (i32.trunc_f32_s (f32.const nan)))",
+      // undefined table element
+      "(call_indirect (type $v) (i32.const 5))",
+      // indirect call signature mismatch
+      "(drop (call_indirect (type $i) (i32.const 0)))",
+      // remainder by zero
+      "(drop (i64.rem_u (i64.const 1) (i64.const 0)))",
+  };
+  for (const char* body : bodies) {
+    RunResult r = RunWat(std::string(R"((module
+      (type $v (func)) (type $i (func (result i32)))
+      (table 2 funcref) (elem (i32.const 0) $f) (func $f)
+      (func (export "_start") )") +
+                         body + "))");
+    EXPECT_EQ(r.report.outcome, Outcome::kTrap) << body << ": " << r.report.message;
+    EXPECT_FALSE(r.report.trap_kind.empty()) << body;
+    EXPECT_EQ(r.report.exit_code, 0) << body;
+  }
+}
+
+TEST_P(EngineTest, CombinedLimitsTheFirstReachedWins) {
+  Limits limits;
+  limits.fuel = 50000;
+  limits.memory_bytes = 1 << 20;
+  limits.max_output_bytes = 10;
+  // Grows memory in a loop: the fuel runs out long before 16 pages are reached.
+  RunResult r = RunWat(R"((module (memory (export "memory") 1)
+    (func (export "_start") (local $i i32)
+      (loop $l
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (if (i32.eq (i32.rem_u (local.get $i) (i32.const 100000)) (i32.const 0))
+          (then (drop (memory.grow (i32.const 1)))))
+        (br $l)))))",
+                       {}, limits);
+  EXPECT_EQ(r.report.outcome, Outcome::kFuelExhausted) << r.report.message;
+  EXPECT_EQ(r.report.fuel_used, 50000u);
+  EXPECT_LE(r.report.peak_memory_bytes, 1u << 20);
+}
+
 TEST_P(EngineTest, WritesStdoutAndExitCode) {
   RunResult r = RunWat(std::string(R"((module
     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))))") +
