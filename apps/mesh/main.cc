@@ -4,6 +4,7 @@
 #include "absl/status/status.h"
 #include "cli_context.h"
 #include "mesh/common/logging.h"
+#include "run_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mesh: verified WebAssembly compute mesh", "mesh"};
@@ -24,8 +25,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mesh 0.1.0");
 
   absl::Status result;
+  int run_exit_code = 0;  // `mesh run` exits with its job's outcome
   mesh::cli::AddIdCommands(app, ctx, result);
   mesh::cli::AddBlobCommands(app, ctx, result);
+  mesh::cli::AddRunCommand(app, ctx, result, run_exit_code);
 
   try {
     app.parse(argc, argv);
@@ -38,5 +41,5 @@ int main(int argc, char** argv) {
     std::cerr << "mesh: error: " << result.message() << "\n";
     return mesh::cli::ExitCodeFor(result);
   }
-  return 0;
+  return run_exit_code;
 }

@@ -24,12 +24,6 @@ namespace {
 
 static_assert(aot::kAotHostStopTrap == WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
 
-absl::Duration ThreadCpuTime() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return absl::DurationFromTimespec(ts);
-}
-
 // Messages chosen to contain the same words as WABT's interpreter reports for the same trap.
 std::string TrapMessage(int code, HostAction last_action) {
   switch (code) {
@@ -113,26 +107,11 @@ class AotEngineImpl final : public AotEngine {
 
   absl::StatusOr<RunResult> Run(const std::string& module_id, const InstrumentedModule& module,
                                 JobInput input, const Limits& limits) override {
-    const auto wall_start = std::chrono::steady_clock::now();
-    const absl::Duration cpu_start = ThreadCpuTime();
-    RunResult result;
-    RunReport& report = result.report;
-    report.engine = "aot";
-    report.fuel_limit = limits.fuel;
-
-    auto ids = JobHost::Bind(module.imports);
-    if (!ids.ok()) {
-      report.outcome = Outcome::kUnsupportedImport;
-      report.message = std::string(ids.status().message());
-      return result;
-    }
-    if (module.initial_memory_bytes > limits.memory_bytes) {
-      report.outcome = Outcome::kMemoryLimit;
-      report.message = mesh::StrCat("module needs ", module.initial_memory_bytes,
-                                    " bytes of memory at start; the limit is ", limits.memory_bytes,
-                                    "; raise --memory");
-      return result;
-    }
+    RunScope run("aot", limits);
+    RunResult& result = run.result();
+    RunReport& report = run.report();
+    auto ids = run.Admit(module);
+    if (!ids) return std::move(result);
     auto loaded = Load(module);
     if (!loaded.ok()) {
       if (!absl::IsInvalidArgument(loaded.status())) {
@@ -187,15 +166,7 @@ class AotEngineImpl final : public AotEngine {
 
     uint64_t memory_size = 0;
     const bool has_memory = code.memory(instance.get(), &memory_size) != nullptr;
-    report.peak_memory_bytes = has_memory ? memory_size : 0;
-    host.FillReport(report);
-    result.output = std::move(host.stdout_bytes());
-    result.partials = host.partial_bytes();
-    result.checkpoint = host.last_checkpoint();
-    report.output_bytes = result.output.size();
-    report.wall_time = absl::FromChrono(std::chrono::steady_clock::now() - wall_start);
-    report.cpu_time = ThreadCpuTime() - cpu_start;
-    return result;
+    return run.Finish(host, has_memory ? memory_size : 0);
   }
 
  private:

@@ -1,8 +1,19 @@
 #include "mesh/wasm/engine.h"
 
+#include <time.h>
+
 #include "mesh/common/strings.h"
 
 namespace mesh::wasm {
+namespace {
+
+absl::Duration ThreadCpuTime() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
+}  // namespace
 
 std::string_view EngineName(EngineKind kind) {
   switch (kind) {
@@ -59,6 +70,47 @@ void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits,
     report.message = mesh::StrCat("job ran out of memory: the limit is ", limits.memory_bytes,
                                   " bytes; raise --memory");
   }
+}
+
+}  // namespace mesh::wasm
+
+namespace mesh::wasm {
+
+RunScope::RunScope(std::string_view engine, const Limits& limits)
+    : limits_(limits), wall_start_(std::chrono::steady_clock::now()), cpu_start_(ThreadCpuTime()) {
+  result_.report.engine = std::string(engine);
+  result_.report.fuel_limit = limits.fuel;
+}
+
+std::optional<std::vector<HostFuncId>> RunScope::Admit(const InstrumentedModule& module) {
+  RunReport& report = result_.report;
+  auto ids = JobHost::Bind(module.imports);
+  if (!ids.ok()) {
+    report.outcome = Outcome::kUnsupportedImport;
+    report.message = std::string(ids.status().message());
+    return std::nullopt;
+  }
+  if (module.initial_memory_bytes > limits_.memory_bytes) {
+    report.outcome = Outcome::kMemoryLimit;
+    report.message = mesh::StrCat("module needs ", module.initial_memory_bytes,
+                                  " bytes of memory at start; the limit is ", limits_.memory_bytes,
+                                  "; raise --memory");
+    return std::nullopt;
+  }
+  return *std::move(ids);
+}
+
+RunResult RunScope::Finish(JobHost& host, uint64_t peak_memory_bytes) {
+  RunReport& report = result_.report;
+  report.peak_memory_bytes = peak_memory_bytes;
+  host.FillReport(report);
+  result_.output = std::move(host.stdout_bytes());
+  result_.partials = host.partial_bytes();
+  result_.checkpoint = host.last_checkpoint();
+  report.output_bytes = result_.output.size();
+  report.wall_time = absl::FromChrono(std::chrono::steady_clock::now() - wall_start_);
+  report.cpu_time = ThreadCpuTime() - cpu_start_;
+  return std::move(result_);
 }
 
 }  // namespace mesh::wasm

@@ -16,38 +16,17 @@ namespace {
 
 namespace wi = wabt::interp;
 
-absl::Duration ThreadCpuTime() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return absl::DurationFromTimespec(ts);
-}
-
 class InterpEngine final : public Engine {
  public:
   std::string_view name() const override { return "interp"; }
 
   absl::StatusOr<RunResult> Run(const std::string& module_id, const InstrumentedModule& module,
                                 JobInput input, const Limits& limits) override {
-    const auto wall_start = std::chrono::steady_clock::now();
-    const absl::Duration cpu_start = ThreadCpuTime();
-    RunResult result;
-    RunReport& report = result.report;
-    report.engine = "interp";
-    report.fuel_limit = limits.fuel;
-
-    auto ids = JobHost::Bind(module.imports);
-    if (!ids.ok()) {
-      report.outcome = Outcome::kUnsupportedImport;
-      report.message = std::string(ids.status().message());
-      return result;
-    }
-    if (module.initial_memory_bytes > limits.memory_bytes) {
-      report.outcome = Outcome::kMemoryLimit;
-      report.message = mesh::StrCat("module needs ", module.initial_memory_bytes,
-                                    " bytes of memory at start; the limit is ", limits.memory_bytes,
-                                    "; raise --memory");
-      return result;
-    }
+    RunScope scope("interp", limits);
+    RunResult& result = scope.result();
+    RunReport& report = scope.report();
+    auto ids = scope.Admit(module);
+    if (!ids) return std::move(result);
 
     wabt::Features features;
     features.disable_simd();
@@ -151,15 +130,7 @@ class InterpEngine final : public Engine {
       report.outcome = Outcome::kStackOverflow;
     }
 
-    report.peak_memory_bytes = memory ? memory->ByteSize() : 0;
-    host.FillReport(report);
-    result.output = std::move(host.stdout_bytes());
-    result.partials = host.partial_bytes();
-    result.checkpoint = host.last_checkpoint();
-    report.output_bytes = result.output.size();
-    report.wall_time = absl::FromChrono(std::chrono::steady_clock::now() - wall_start);
-    report.cpu_time = ThreadCpuTime() - cpu_start;
-    return result;
+    return scope.Finish(host, memory ? memory->ByteSize() : 0);
   }
 };
 

@@ -8,9 +8,12 @@
 // the aot engine runs one instance per process at a time (wasm2c's runtime state is global).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "mesh/wasm/instrumenter.h"
@@ -55,5 +58,27 @@ struct EndState {
   std::string function;  // FunctionLabel() of the function running when it ended
 };
 void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits, RunReport& report);
+
+// What every engine does around its own work: starts the clocks, makes the checks that come
+// before instantiation, and moves the host's results into the RunResult at the end.
+class RunScope {
+ public:
+  RunScope(std::string_view engine, const Limits& limits);
+
+  // Binds the imports and checks the initial memory against the limit. On failure returns
+  // nullopt with the outcome already in result().
+  std::optional<std::vector<HostFuncId>> Admit(const InstrumentedModule& module);
+  // Outputs, recorded calls, sizes and times; call once, after ClassifyEnd.
+  RunResult Finish(JobHost& host, uint64_t peak_memory_bytes);
+
+  RunResult& result() { return result_; }
+  RunReport& report() { return result_.report; }
+
+ private:
+  const Limits& limits_;
+  const std::chrono::steady_clock::time_point wall_start_;
+  const absl::Duration cpu_start_;
+  RunResult result_;
+};
 
 }  // namespace mesh::wasm

@@ -1,0 +1,14 @@
+// `mesh run`: runs one module locally in a one-worker sandboxed pool (no daemon). Registered by
+// main.cc; `exit_code` receives the outcome's exit status (README "Using the CLI" has the
+// table). Single-threaded.
+#pragma once
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "cli_context.h"
+
+namespace mesh::cli {
+
+void AddRunCommand(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
+
+}  // namespace mesh::cli

@@ -1,0 +1,85 @@
+// The messages between the worker pool and a mesh-worker process, carried in frames (frame.h).
+// Each body starts with a MessageType byte; fields follow in a fixed order, integers
+// little-endian, byte strings with a u32 length. Hand-written rather than CBOR/JSON because a
+// tiny job's round trip must cost microseconds; every decoder checks each length against what
+// remains and names the field it could not read.
+//
+// Conversation: the worker sends kHello once its sandbox is in place (or says why it could not
+// set it up). Then, per job, the pool sends kRun and the worker answers kResult, kNeedModule
+// (the request named a module the worker does not hold: resend with the module) or kError.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "mesh/wasm/engine.h"
+#include "mesh/wasm/instrumenter.h"
+#include "mesh/wasm/job_host.h"
+#include "mesh/wasm/limits.h"
+
+namespace mesh::exec {
+
+// Bumped on any change to the messages; the pool refuses a worker that speaks another version
+// (e.g. a stale mesh-worker binary next to a new mesh).
+inline constexpr uint32_t kProtocolVersion = 1;
+
+enum class MessageType : uint8_t {
+  // worker -> pool
+  kHello = 1,
+  kResult = 2,
+  kNeedModule = 3,
+  kError = 4,
+  // pool -> worker
+  kRun = 16,
+  kTestHook = 17,  // honoured only by workers started with --test-hooks
+};
+
+// Test-only requests that prove the sandbox holds: each makes the worker do something the
+// seccomp filter forbids, so the worker should die with SIGSYS before it can answer.
+enum class TestHook : uint8_t {
+  kOpenForWriting = 1,  // open("/tmp/...", O_WRONLY | O_CREAT)
+  kCreateSocket = 2,    // socket(AF_INET, SOCK_STREAM)
+  kSpawnProcess = 3,    // fork()
+};
+
+struct Hello {
+  uint32_t version = kProtocolVersion;
+  std::string engine;  // the engine the worker runs
+  std::string error;   // non-empty: the worker could not start, and why; it exits next
+};
+
+// A run request as the worker decodes it.
+struct RunMessage {
+  std::string module_id;
+  std::optional<wasm::InstrumentedModule> module;  // absent when the pool believes it is cached
+  wasm::JobInput input;
+  wasm::Limits limits;
+  uint32_t cpu_seconds = 0;  // the job's CPU-time budget (RLIMIT_CPU); 0 = none
+};
+
+// Encoders return sealed frames (header included), ready for WriteFrame.
+std::string EncodeHello(const Hello& hello);
+absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
+                                      const wasm::InstrumentedModule* module,
+                                      const wasm::JobInput& input, const wasm::Limits& limits,
+                                      uint32_t cpu_seconds);
+std::string EncodeTestHook(TestHook hook);
+absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result);
+std::string EncodeNeedModule(std::string_view module_id);
+std::string EncodeError(const absl::Status& status);
+
+// Decoders take a frame body (header stripped). InvalidArgument names the message and field.
+absl::StatusOr<MessageType> PeekType(std::string_view body);
+absl::StatusOr<Hello> DecodeHello(std::string_view body);
+absl::StatusOr<RunMessage> DecodeRun(std::string_view body);
+absl::StatusOr<TestHook> DecodeTestHook(std::string_view body);
+absl::StatusOr<wasm::RunResult> DecodeResult(std::string_view body);
+absl::StatusOr<std::string> DecodeNeedModule(std::string_view body);
+// The error the worker reported (never OK).
+absl::StatusOr<absl::Status> DecodeError(std::string_view body);
+
+}  // namespace mesh::exec

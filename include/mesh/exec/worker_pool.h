@@ -1,0 +1,126 @@
+// WorkerPool: runs jobs in a pool of pre-spawned, sandboxed mesh-worker processes, reused
+// across jobs (worker.h, sandbox.h, worker_process.h).
+//
+// Run() is blocking and may be called from many threads at once; when every worker is busy,
+// callers wait for one. The calling thread talks to the worker itself (no dispatcher thread),
+// so a tiny job costs one request/answer round trip on a Unix socket. RunAsync() queues the job
+// for a few pool-owned threads and calls back when it is done.
+//
+// Modules are instrumented once per module id in the pool's process (module_cache.h) and sent
+// to a worker only the first time it needs them; with the aot engine the pool also compiles each
+// module once, here, into the cache the workers load from (engine_factory.h).
+//
+// Limits are enforced around each job: the wall-time deadline is the pool's (on expiry the
+// worker gets SIGKILL, is reaped and replaced, and the job ends as kTimeout); the CPU-time
+// budget is the worker's RLIMIT_CPU (a backstop for when the pool cannot act: SIGXCPU ends the
+// worker, kTimeout). A worker that dies or breaks the protocol ends its job as kCrashed, naming
+// the signal or exit status, and is replaced; callers never hang on a dead worker.
+//
+// Shutdown() stops taking work, lets running jobs finish within a grace period, kills what is
+// left and reaps every worker. The destructor shuts down with no grace period. The pool owns
+// its worker processes and never leaves one unreaped. Thread-safe; do not call Shutdown or
+// destroy the pool from a RunAsync callback.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "mesh/exec/frame.h"
+#include "mesh/exec/protocol.h"
+#include "mesh/exec/sandbox.h"
+#include "mesh/wasm/engine.h"
+#include "mesh/wasm/job_host.h"
+#include "mesh/wasm/limits.h"
+
+namespace mesh::exec {
+
+struct PoolOptions {
+  std::string worker_path;  // the mesh-worker executable (required)
+  int workers = 0;          // 0 = std::thread::hardware_concurrency()
+  // kAuto: aot when a C compiler is available, else interp (engine_factory.h).
+  wasm::EngineKind engine = wasm::EngineKind::kAuto;
+  std::string aot_cache_dir;    // empty: engine_factory.h's DefaultAotCacheDir()
+  std::string aot_compiler;     // empty: $CC, else cc
+  wasm::Limits default_limits;  // for requests without limits
+  // Worker rlimits (sandbox.h explains the defaults).
+  uint64_t address_space_bytes = kDefaultAddressSpaceBytes;
+  uint64_t max_open_files = kDefaultMaxOpenFiles;
+  // Per-job CPU-time budget (RLIMIT_CPU, whole seconds, rounded up). Zero: the job's wall time
+  // plus one second, so the pool's wall-time kill normally comes first.
+  absl::Duration cpu_time_limit = absl::ZeroDuration();
+  uint64_t max_frame_bytes = kDefaultMaxFrameBytes;
+  uint64_t worker_module_cache_bytes = 256ull << 20;
+  uint64_t module_cache_bytes = 512ull << 20;  // the pool's instrumented modules
+  absl::Duration startup_timeout = absl::Seconds(10);
+  bool inherit_stderr = true;  // workers' stderr: the pool's (start-up errors) or /dev/null
+  bool enable_test_hooks = false;
+};
+
+struct RunRequest {
+  std::string module_id;  // the module's CID: names it in the caches
+  // The module's bytes. Shared: the caller and the queued or running job read the same
+  // immutable bytes, and the pool touches them only when it has not instrumented the id yet.
+  // The pool trusts that `module_id` names these bytes (it does not re-hash per job).
+  std::shared_ptr<const std::string> module_wasm;
+  wasm::JobInput input;
+  std::optional<wasm::Limits> limits;  // nullopt: PoolOptions::default_limits
+  // kAuto: the pool's engine. Naming another engine than the pool runs is InvalidArgument.
+  wasm::EngineKind engine = wasm::EngineKind::kAuto;
+};
+
+struct PoolStats {
+  int workers = 0;            // live worker processes
+  int busy = 0;               // workers running a job now
+  uint64_t jobs_started = 0;  // requests delivered to a worker
+  uint64_t jobs_finished = 0;
+  uint64_t timeouts = 0;
+  uint64_t crashes = 0;
+  uint64_t workers_spawned = 0;  // including the initial ones
+};
+
+class WorkerPool {
+ public:
+  using Callback = std::function<void(absl::StatusOr<wasm::RunResult>)>;
+
+  // Spawns every worker and waits for each to report its sandbox in place. Fails with the
+  // first worker's reason if they cannot start.
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> Start(PoolOptions options);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Runs one job. What the job did is in the RunResult (outcome, message); a Status error
+  // means the job could not be run: InvalidArgument (bad request), Unavailable (shut down, or
+  // no worker could be started), or the engine's own error.
+  absl::StatusOr<wasm::RunResult> Run(RunRequest request);
+  // Runs `request` on a pool thread and calls `done` there. After Shutdown, `done` is called
+  // at once with Unavailable.
+  void RunAsync(RunRequest request, Callback done);
+
+  // Idempotent; concurrent callers all return once the pool is down.
+  void Shutdown(absl::Duration grace = absl::Seconds(10));
+
+  wasm::EngineKind engine() const { return engine_; }
+  PoolStats stats() const;
+  std::vector<pid_t> WorkerPids() const;
+
+  // Sends a test hook (protocol.h) to an idle worker; needs enable_test_hooks.
+  absl::StatusOr<wasm::RunResult> RunTestHookForTesting(TestHook hook);
+
+ private:
+  class Impl;
+  explicit WorkerPool(std::unique_ptr<Impl> impl, wasm::EngineKind engine);
+
+  std::unique_ptr<Impl> impl_;
+  wasm::EngineKind engine_;
+};
+
+}  // namespace mesh::exec

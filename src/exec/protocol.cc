@@ -1,0 +1,357 @@
+#include "mesh/exec/protocol.h"
+
+#include <utility>
+
+#include "mesh/common/strings.h"
+#include "mesh/exec/frame.h"
+#include "wire.h"
+
+namespace mesh::exec {
+namespace {
+
+using internal::WireReader;
+using internal::WireWriter;
+
+std::string StartFrame(MessageType type, size_t body_hint = 64) {
+  std::string frame = NewFrame();
+  frame.reserve(kFrameHeaderBytes + 1 + body_hint);
+  frame.push_back(static_cast<char>(type));
+  return frame;
+}
+
+// Seals a frame whose body is known to fit (small, fixed-size messages).
+std::string Sealed(std::string frame) {
+  absl::Status s = SealFrame(frame);
+  (void)s;
+  return frame;
+}
+
+std::string_view TypeName(MessageType type) {
+  switch (type) {
+    case MessageType::kHello:
+      return "hello";
+    case MessageType::kResult:
+      return "run result";
+    case MessageType::kNeedModule:
+      return "need-module answer";
+    case MessageType::kError:
+      return "error answer";
+    case MessageType::kRun:
+      return "run request";
+    case MessageType::kTestHook:
+      return "test hook request";
+  }
+  return "message";
+}
+
+// Checks the type byte and returns a reader over the rest of the body.
+absl::StatusOr<WireReader> Open(std::string_view body, MessageType want) {
+  absl::StatusOr<MessageType> type = PeekType(body);
+  if (!type.ok()) return type.status();
+  if (*type != want) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("expected a ", TypeName(want), ", got a ", TypeName(*type)));
+  }
+  return WireReader(body.substr(1), TypeName(want));
+}
+
+void WriteModule(WireWriter& w, const wasm::InstrumentedModule& m) {
+  w.Bytes(m.wasm);
+  w.U32(static_cast<uint32_t>(m.imports.size()));
+  for (const wasm::FuncImport& f : m.imports) {
+    w.Bytes(f.module);
+    w.Bytes(f.name);
+    w.Bytes(std::string_view(reinterpret_cast<const char*>(f.params.data()), f.params.size()));
+    w.Bytes(std::string_view(reinterpret_cast<const char*>(f.results.data()), f.results.size()));
+  }
+  w.U64(m.initial_memory_bytes);
+  w.U64(m.code_units);
+}
+
+bool ReadValTypes(WireReader& r, std::string_view field, std::vector<wasm::ValType>* out) {
+  std::string raw;
+  if (!r.Bytes(field, &raw)) return false;
+  out->clear();
+  for (char c : raw) {
+    if (static_cast<uint8_t>(c) > static_cast<uint8_t>(wasm::ValType::kF64)) {
+      return r.Fail(mesh::StrCat("field '", field, "' holds unknown value type ",
+                                 static_cast<int>(static_cast<uint8_t>(c))));
+    }
+    out->push_back(static_cast<wasm::ValType>(c));
+  }
+  return true;
+}
+
+bool ReadModule(WireReader& r, wasm::InstrumentedModule* m) {
+  uint32_t count;
+  if (!r.Bytes("module.wasm", &m->wasm) || !r.Count("module.imports", 16, &count)) return false;
+  m->imports.resize(count);
+  for (wasm::FuncImport& f : m->imports) {
+    if (!r.Bytes("import.module", &f.module) || !r.Bytes("import.name", &f.name) ||
+        !ReadValTypes(r, "import.params", &f.params) ||
+        !ReadValTypes(r, "import.results", &f.results)) {
+      return false;
+    }
+  }
+  return r.U64("module.initial_memory_bytes", &m->initial_memory_bytes) &&
+         r.U64("module.code_units", &m->code_units);
+}
+
+void WriteDuration(WireWriter& w, absl::Duration d) { w.I64(absl::ToInt64Nanoseconds(d)); }
+
+bool ReadDuration(WireReader& r, std::string_view field, absl::Duration* d) {
+  int64_t ns;
+  if (!r.I64(field, &ns)) return false;
+  *d = absl::Nanoseconds(ns);
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<MessageType> PeekType(std::string_view body) {
+  if (body.empty()) return absl::InvalidArgumentError("malformed message: empty body");
+  const auto type = static_cast<MessageType>(body[0]);
+  switch (type) {
+    case MessageType::kHello:
+    case MessageType::kResult:
+    case MessageType::kNeedModule:
+    case MessageType::kError:
+    case MessageType::kRun:
+    case MessageType::kTestHook:
+      return type;
+  }
+  return absl::InvalidArgumentError(mesh::StrCat("malformed message: unknown message type ",
+                                                 static_cast<int>(static_cast<uint8_t>(body[0]))));
+}
+
+std::string EncodeHello(const Hello& hello) {
+  std::string frame = StartFrame(MessageType::kHello);
+  WireWriter w(frame);
+  w.U32(hello.version);
+  w.Bytes(hello.engine);
+  w.Bytes(hello.error);
+  return Sealed(std::move(frame));
+}
+
+absl::StatusOr<Hello> DecodeHello(std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, MessageType::kHello);
+  if (!r.ok()) return r.status();
+  Hello hello;
+  (void)(r->U32("version", &hello.version) && r->Bytes("engine", &hello.engine) &&
+         r->Bytes("error", &hello.error));
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return hello;
+}
+
+absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
+                                      const wasm::InstrumentedModule* module,
+                                      const wasm::JobInput& input, const wasm::Limits& limits,
+                                      uint32_t cpu_seconds) {
+  size_t hint = 128 + module_id.size() + input.stdin_bytes.size();
+  if (module != nullptr) hint += module->wasm.size() + 64 * module->imports.size();
+  for (const std::string& a : input.args) hint += 4 + a.size();
+  for (const auto& [k, v] : input.env) hint += 8 + k.size() + v.size();
+  std::string frame = StartFrame(MessageType::kRun, hint);
+  WireWriter w(frame);
+  w.Bytes(module_id);
+  w.U8(module != nullptr ? 1 : 0);
+  if (module != nullptr) WriteModule(w, *module);
+  w.Bytes(input.stdin_bytes);
+  w.U32(static_cast<uint32_t>(input.args.size()));
+  for (const std::string& a : input.args) w.Bytes(a);
+  w.U32(static_cast<uint32_t>(input.env.size()));
+  for (const auto& [k, v] : input.env) {
+    w.Bytes(k);
+    w.Bytes(v);
+  }
+  frame.append(reinterpret_cast<const char*>(input.seed.data()), input.seed.size());
+  w.U8(input.deterministic ? 1 : 0);
+  w.U64(limits.fuel);
+  w.U64(limits.memory_bytes);
+  WriteDuration(w, limits.wall_time);
+  w.U64(limits.max_output_bytes);
+  w.U64(limits.max_stderr_bytes);
+  w.U32(cpu_seconds);
+  if (absl::Status s = SealFrame(frame); !s.ok()) return s;
+  return frame;
+}
+
+absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
+  absl::StatusOr<WireReader> opened = Open(body, MessageType::kRun);
+  if (!opened.ok()) return opened.status();
+  WireReader& r = *opened;
+  RunMessage m;
+  uint8_t has_module = 0, deterministic = 1;
+  uint32_t count = 0;
+  bool ok = r.Bytes("module_id", &m.module_id) && r.U8("has_module", &has_module);
+  if (ok && has_module > 1) ok = r.Fail("field 'has_module' is neither 0 nor 1");
+  if (ok && has_module == 1) ok = ReadModule(r, &m.module.emplace());
+  ok = ok && r.Bytes("stdin", &m.input.stdin_bytes) && r.Count("args", 4, &count);
+  if (ok) {
+    m.input.args.resize(count);
+    for (std::string& a : m.input.args) ok = ok && r.Bytes("arg", &a);
+  }
+  ok = ok && r.Count("env", 8, &count);
+  if (ok) {
+    m.input.env.resize(count);
+    for (auto& [k, v] : m.input.env) ok = ok && r.Bytes("env.name", &k) && r.Bytes("env.value", &v);
+  }
+  for (uint8_t& b : m.input.seed) ok = ok && r.U8("seed", &b);
+  ok = ok && r.U8("deterministic", &deterministic) && r.U64("limits.fuel", &m.limits.fuel) &&
+       r.U64("limits.memory_bytes", &m.limits.memory_bytes) &&
+       ReadDuration(r, "limits.wall_time", &m.limits.wall_time) &&
+       r.U64("limits.max_output_bytes", &m.limits.max_output_bytes) &&
+       r.U64("limits.max_stderr_bytes", &m.limits.max_stderr_bytes) &&
+       r.U32("cpu_seconds", &m.cpu_seconds);
+  m.input.deterministic = deterministic != 0;
+  if (absl::Status s = r.Finish(); !s.ok()) return s;
+  return m;
+}
+
+std::string EncodeTestHook(TestHook hook) {
+  std::string frame = StartFrame(MessageType::kTestHook);
+  WireWriter(frame).U8(static_cast<uint8_t>(hook));
+  return Sealed(std::move(frame));
+}
+
+absl::StatusOr<TestHook> DecodeTestHook(std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, MessageType::kTestHook);
+  if (!r.ok()) return r.status();
+  uint8_t hook = 0;
+  if (r->U8("hook", &hook) && (hook < 1 || hook > 3)) r->Fail("unknown test hook");
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return static_cast<TestHook>(hook);
+}
+
+absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result) {
+  const wasm::RunReport& rep = result.report;
+  std::string frame =
+      StartFrame(MessageType::kResult, 256 + rep.message.size() + rep.stderr_tail.size() +
+                                           result.output.size() + result.partials.size() +
+                                           result.checkpoint.size());
+  WireWriter w(frame);
+  w.U8(static_cast<uint8_t>(rep.outcome));
+  w.Bytes(rep.message);
+  w.Bytes(rep.trap_kind);
+  w.Bytes(rep.trap_function);
+  w.U32(static_cast<uint32_t>(rep.exit_code));
+  w.U64(rep.fuel_used);
+  w.U64(rep.fuel_limit);
+  w.U64(rep.peak_memory_bytes);
+  WriteDuration(w, rep.wall_time);
+  WriteDuration(w, rep.cpu_time);
+  w.Bytes(rep.engine);
+  w.Bytes(rep.output_cid);
+  w.U64(rep.output_bytes);
+  w.Bytes(rep.stderr_tail);
+  w.U32(static_cast<uint32_t>(rep.progress.size()));
+  for (const auto& p : rep.progress) {
+    w.U32(p.percent);
+    w.Bytes(p.message);
+    w.U64(p.fuel);
+  }
+  w.U32(static_cast<uint32_t>(rep.checkpoints.size()));
+  for (const auto& c : rep.checkpoints) {
+    w.U64(c.size);
+    w.Bytes(c.sha256_hex);
+    w.U64(c.fuel);
+  }
+  w.U32(static_cast<uint32_t>(rep.partials.size()));
+  for (const auto& p : rep.partials) {
+    w.U64(p.offset);
+    w.U64(p.size);
+    w.U64(p.fuel);
+  }
+  w.Bytes(result.output);
+  w.Bytes(result.partials);
+  w.Bytes(result.checkpoint);
+  if (absl::Status s = SealFrame(frame); !s.ok()) return s;
+  return frame;
+}
+
+absl::StatusOr<wasm::RunResult> DecodeResult(std::string_view body) {
+  absl::StatusOr<WireReader> opened = Open(body, MessageType::kResult);
+  if (!opened.ok()) return opened.status();
+  WireReader& r = *opened;
+  wasm::RunResult result;
+  wasm::RunReport& rep = result.report;
+  uint8_t outcome = 0;
+  uint32_t exit_code = 0, count = 0;
+  bool ok = r.U8("outcome", &outcome);
+  if (ok && outcome > static_cast<uint8_t>(wasm::Outcome::kCrashed)) {
+    ok = r.Fail(mesh::StrCat("field 'outcome' holds unknown outcome ", outcome));
+  }
+  rep.outcome = static_cast<wasm::Outcome>(outcome);
+  ok = ok && r.Bytes("message", &rep.message) && r.Bytes("trap_kind", &rep.trap_kind) &&
+       r.Bytes("trap_function", &rep.trap_function) && r.U32("exit_code", &exit_code) &&
+       r.U64("fuel_used", &rep.fuel_used) && r.U64("fuel_limit", &rep.fuel_limit) &&
+       r.U64("peak_memory_bytes", &rep.peak_memory_bytes) &&
+       ReadDuration(r, "wall_time", &rep.wall_time) && ReadDuration(r, "cpu_time", &rep.cpu_time) &&
+       r.Bytes("engine", &rep.engine) && r.Bytes("output_cid", &rep.output_cid) &&
+       r.U64("output_bytes", &rep.output_bytes) && r.Bytes("stderr_tail", &rep.stderr_tail) &&
+       r.Count("progress", 16, &count);
+  rep.exit_code = static_cast<int32_t>(exit_code);
+  if (ok) {
+    rep.progress.resize(count);
+    for (auto& p : rep.progress) {
+      ok = ok && r.U32("progress.percent", &p.percent) && r.Bytes("progress.message", &p.message) &&
+           r.U64("progress.fuel", &p.fuel);
+    }
+  }
+  ok = ok && r.Count("checkpoints", 20, &count);
+  if (ok) {
+    rep.checkpoints.resize(count);
+    for (auto& c : rep.checkpoints) {
+      ok = ok && r.U64("checkpoint.size", &c.size) && r.Bytes("checkpoint.sha256", &c.sha256_hex) &&
+           r.U64("checkpoint.fuel", &c.fuel);
+    }
+  }
+  ok = ok && r.Count("partials", 24, &count);
+  if (ok) {
+    rep.partials.resize(count);
+    for (auto& p : rep.partials) {
+      ok = ok && r.U64("partial.offset", &p.offset) && r.U64("partial.size", &p.size) &&
+           r.U64("partial.fuel", &p.fuel);
+    }
+  }
+  ok = ok && r.Bytes("output", &result.output) && r.Bytes("partials", &result.partials) &&
+       r.Bytes("checkpoint", &result.checkpoint);
+  if (absl::Status s = r.Finish(); !s.ok()) return s;
+  return result;
+}
+
+std::string EncodeNeedModule(std::string_view module_id) {
+  std::string frame = StartFrame(MessageType::kNeedModule, module_id.size() + 4);
+  WireWriter(frame).Bytes(module_id);
+  return Sealed(std::move(frame));
+}
+
+absl::StatusOr<std::string> DecodeNeedModule(std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, MessageType::kNeedModule);
+  if (!r.ok()) return r.status();
+  std::string id;
+  r->Bytes("module_id", &id);
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return id;
+}
+
+std::string EncodeError(const absl::Status& status) {
+  std::string frame = StartFrame(MessageType::kError, status.message().size() + 8);
+  WireWriter w(frame);
+  w.U8(static_cast<uint8_t>(status.ok() ? absl::StatusCode::kUnknown : status.code()));
+  w.Bytes(ToStd(status.message()));
+  return Sealed(std::move(frame));
+}
+
+absl::StatusOr<absl::Status> DecodeError(std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, MessageType::kError);
+  if (!r.ok()) return r.status();
+  uint8_t code = 0;
+  std::string message;
+  if (r->U8("code", &code) && (code == 0 || code > 16)) r->Fail("field 'code' is not an error");
+  r->Bytes("message", &message);
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return absl::Status(static_cast<absl::StatusCode>(code), ToAbsl(message));
+}
+
+}  // namespace mesh::exec

@@ -1,0 +1,555 @@
+#include "mesh/exec/worker_pool.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "mesh/cas/cid.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "mesh/exec/engine_factory.h"
+#include "mesh/exec/module_cache.h"
+#include "mesh/exec/worker_config.h"
+#include "mesh/exec/worker_process.h"
+
+namespace mesh::exec {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The pool keeps no more module ids per worker than this; past it the set starts over and the
+// worker's kNeedModule answers refill it.
+constexpr size_t kMaxKnownModules = 4096;
+
+uint32_t CpuSeconds(const PoolOptions& options, const wasm::Limits& limits) {
+  const absl::Duration budget = options.cpu_time_limit > absl::ZeroDuration()
+                                    ? options.cpu_time_limit
+                                    : limits.wall_time + absl::Seconds(1);
+  const int64_t seconds = absl::ToInt64Seconds(absl::Ceil(budget, absl::Seconds(1)));
+  return static_cast<uint32_t>(std::clamp<int64_t>(seconds, 1, UINT32_MAX));
+}
+
+wasm::RunResult StoppedResult(wasm::Outcome outcome, std::string message, wasm::EngineKind engine,
+                              const wasm::Limits& limits, absl::Duration wall) {
+  wasm::RunResult result;
+  result.report.outcome = outcome;
+  result.report.message = std::move(message);
+  result.report.engine = std::string(wasm::EngineName(engine));
+  result.report.fuel_limit = limits.fuel;
+  result.report.wall_time = wall;
+  result.report.output_cid = cas::Cid::Of("").ToString();
+  return result;
+}
+
+}  // namespace
+
+class WorkerPool::Impl {
+ public:
+  Impl(PoolOptions options, WorkerConfig config, std::vector<std::string> worker_env,
+       std::unique_ptr<ModulePreparer> preparer)
+      : options_(std::move(options)),
+        config_(std::move(config)),
+        worker_env_(std::move(worker_env)),
+        preparer_(std::move(preparer)),
+        modules_(options_.module_cache_bytes),
+        slots_(static_cast<size_t>(options_.workers)) {}
+
+  ~Impl() { Shutdown(absl::ZeroDuration()); }
+
+  absl::Status StartWorkers() {
+    std::vector<std::unique_ptr<WorkerProcess>> started;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      MESH_ASSIGN_OR_RETURN(auto proc, SpawnWorker());
+      started.push_back(std::move(proc));
+    }
+    const Deadline deadline = Clock::now() + absl::ToChronoNanoseconds(options_.startup_timeout);
+    for (auto& proc : started) MESH_RETURN_IF_ERROR(proc->AwaitHello(deadline).status());
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].proc = std::move(started[i]);
+      idle_.push_back(static_cast<int>(i));
+    }
+    workers_spawned_ += slots_.size();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<wasm::RunResult> Run(RunRequest request) {
+    MESH_RETURN_IF_ERROR(EnterCall());
+    absl::StatusOr<wasm::RunResult> result = RunEntered(std::move(request));
+    LeaveCall();
+    return result;
+  }
+
+  void RunAsync(RunRequest request, Callback done) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!shutting_down_) {
+        if (async_threads_.empty()) {
+          for (size_t i = 0; i < slots_.size(); ++i) {
+            async_threads_.emplace_back([this] { AsyncLoop(); });
+          }
+        }
+        async_queue_.emplace_back(std::move(request), std::move(done));
+        return;
+      }
+    }
+    done(absl::UnavailableError("the worker pool is shut down"));
+  }
+
+  absl::StatusOr<wasm::RunResult> RunTestHook(TestHook hook) {
+    MESH_RETURN_IF_ERROR(EnterCall());
+    absl::StatusOr<wasm::RunResult> result = [&]() -> absl::StatusOr<wasm::RunResult> {
+      MESH_ASSIGN_OR_RETURN(int slot, Acquire());
+      wasm::Limits limits = options_.default_limits;
+      limits.wall_time = absl::Seconds(10);
+      absl::StatusOr<wasm::RunResult> r = Exchange(slot, "", nullptr, EncodeTestHook(hook), limits);
+      Release(slot);
+      return r;
+    }();
+    LeaveCall();
+    return result;
+  }
+
+  void Shutdown(absl::Duration grace) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutting_down_) {
+        mu_.Await(absl::Condition(&shutdown_done_));
+        return;
+      }
+      shutting_down_ = true;
+    }
+    // Running jobs get the grace period; then their workers are killed, which ends their
+    // callers' waits at once.
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return busy_ == 0; };
+    if (!mu_.LockWhenWithTimeout(absl::Condition(&idle), grace)) {
+      for (Slot& slot : slots_) {
+        if (slot.busy && slot.proc != nullptr) {
+          slot.killed_at_shutdown = true;
+          slot.proc->Kill();
+        }
+      }
+    }
+    mu_.Unlock();
+    std::vector<std::thread> threads;
+    {
+      auto no_calls = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_calls_ == 0; };
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&no_calls));
+      threads.swap(async_threads_);
+    }
+    for (std::thread& t : threads) t.join();
+    // Every worker is idle now. They exit when their channel closes.
+    std::vector<std::unique_ptr<WorkerProcess>> workers;
+    {
+      absl::MutexLock lock(&mu_);
+      for (Slot& slot : slots_) {
+        if (slot.proc != nullptr) workers.push_back(std::move(slot.proc));
+      }
+    }
+    for (auto& worker : workers) worker->CloseChannel();
+    for (auto& worker : workers) worker->Reap(absl::Seconds(2));
+    absl::MutexLock lock(&mu_);
+    shutdown_done_ = true;
+  }
+
+  PoolStats stats() const {
+    absl::MutexLock lock(&mu_);
+    PoolStats s;
+    for (const Slot& slot : slots_) s.workers += slot.proc != nullptr ? 1 : 0;
+    s.busy = busy_;
+    s.jobs_started = jobs_started_;
+    s.jobs_finished = jobs_finished_;
+    s.timeouts = timeouts_;
+    s.crashes = crashes_;
+    s.workers_spawned = workers_spawned_;
+    return s;
+  }
+
+  std::vector<pid_t> WorkerPids() const {
+    absl::MutexLock lock(&mu_);
+    std::vector<pid_t> pids;
+    for (const Slot& slot : slots_) {
+      if (slot.proc != nullptr) pids.push_back(slot.proc->pid());
+    }
+    return pids;
+  }
+
+  wasm::EngineKind engine() const { return config_.engine; }
+
+ private:
+  struct Slot {
+    // Replaced only by the thread holding the slot (busy), under mu_; read by Shutdown under mu_.
+    std::unique_ptr<WorkerProcess> proc;
+    bool busy = false;
+    bool killed_at_shutdown = false;
+  };
+
+  absl::Status EnterCall() {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return absl::UnavailableError("the worker pool is shut down");
+    ++active_calls_;
+    return absl::OkStatus();
+  }
+
+  void LeaveCall() {
+    absl::MutexLock lock(&mu_);
+    --active_calls_;
+  }
+
+  absl::StatusOr<wasm::RunResult> RunEntered(RunRequest request) {
+    if (request.engine != wasm::EngineKind::kAuto && request.engine != config_.engine) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("this worker pool runs the ", wasm::EngineName(config_.engine),
+                       " engine; the request asks for ", wasm::EngineName(request.engine)));
+    }
+    if (request.module_id.empty()) {
+      return absl::InvalidArgumentError("run request without a module id");
+    }
+    const wasm::Limits limits = request.limits.value_or(options_.default_limits);
+    if (limits.wall_time <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("the wall-time limit must be positive");
+    }
+    absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
+        modules_.Get(request.module_id, request.module_wasm.get());
+    if (absl::IsNotFound(module.status())) return module.status();
+    if (!module.ok()) {
+      return StoppedResult(
+          wasm::Outcome::kInvalidModule,
+          mesh::StrCat("module ", request.module_id, " cannot run: ", module.status().message()),
+          config_.engine, limits, absl::ZeroDuration());
+    }
+    if (preparer_ != nullptr) {
+      absl::Status prepared = Prepare(request.module_id, **module);
+      if (absl::IsInvalidArgument(prepared)) {
+        return StoppedResult(
+            wasm::Outcome::kInvalidModule,
+            mesh::StrCat("module ", request.module_id, " cannot run: ", prepared.message()),
+            config_.engine, limits, absl::ZeroDuration());
+      }
+      MESH_RETURN_IF_ERROR(prepared);
+    }
+    for (int attempt = 0;; ++attempt) {
+      MESH_ASSIGN_OR_RETURN(int slot, Acquire());
+      absl::StatusOr<wasm::RunResult> result =
+          Exchange(slot, request.module_id, module->get(), std::string(), limits, &request.input);
+      Release(slot);
+      // A prepared module gone from the aot cache (deleted, or found corrupted by the worker):
+      // prepare it again, once.
+      if (preparer_ == nullptr || attempt > 0 || !absl::IsFailedPrecondition(result.status())) {
+        return result;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        prepared_.erase(request.module_id);
+      }
+      MESH_RETURN_IF_ERROR(Prepare(request.module_id, **module));
+    }
+  }
+
+  // Engines that load native code get each module compiled here first, once per module id.
+  absl::Status Prepare(const std::string& module_id, const wasm::InstrumentedModule& module) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (prepared_.contains(module_id)) return absl::OkStatus();
+    }
+    MESH_RETURN_IF_ERROR(preparer_->Prepare(module));
+    absl::MutexLock lock(&mu_);
+    prepared_.insert(module_id);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<WorkerProcess>> SpawnWorker() const {
+    return WorkerProcess::Spawn(options_.worker_path, config_.ToArgs(), worker_env_,
+                                options_.inherit_stderr);
+  }
+
+  absl::StatusOr<int> Acquire() {
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || shutting_down_;
+    };
+    absl::MutexLock lock(&mu_, absl::Condition(&ready));
+    if (shutting_down_) return absl::UnavailableError("the worker pool is shut down");
+    const int slot = idle_.back();  // most recently used first: its caches are warm
+    idle_.pop_back();
+    slots_[slot].busy = true;
+    ++busy_;
+    return slot;
+  }
+
+  void Release(int slot) {
+    absl::MutexLock lock(&mu_);
+    slots_[slot].busy = false;
+    idle_.push_back(slot);
+    --busy_;
+  }
+
+  // Puts a fresh worker in `slot` (held by the caller). The old one must be reaped.
+  absl::Status Replace(int slot) {
+    std::unique_ptr<WorkerProcess> old;
+    absl::StatusOr<std::unique_ptr<WorkerProcess>> fresh = absl::UnavailableError("shutting down");
+    if (!ShuttingDown()) {
+      fresh = SpawnWorker();
+      if (fresh.ok()) {
+        absl::Status ready =
+            (*fresh)
+                ->AwaitHello(Clock::now() + absl::ToChronoNanoseconds(options_.startup_timeout))
+                .status();
+        if (!ready.ok()) fresh = ready;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    old = std::move(slots_[slot].proc);
+    if (fresh.ok()) {
+      slots_[slot].proc = *std::move(fresh);
+      ++workers_spawned_;
+    }
+    return fresh.status();
+  }
+
+  bool ShuttingDown() const {
+    absl::MutexLock lock(&mu_);
+    return shutting_down_;
+  }
+
+  // One request/answer exchange with the worker in `slot`: a run request (module + input) or a
+  // prepared frame (test hooks).
+  absl::StatusOr<wasm::RunResult> Exchange(int slot, const std::string& module_id,
+                                           const wasm::InstrumentedModule* module,
+                                           std::string frame, const wasm::Limits& limits,
+                                           const wasm::JobInput* input = nullptr) {
+    WorkerProcess* worker = slots_[slot].proc.get();
+    if (worker == nullptr || worker->IdleChannelBroken()) {
+      // It died while idle, or spoke out of turn: either way it is not to be trusted with a job.
+      if (worker != nullptr) {
+        worker->Kill();
+        worker->Reap();
+      }
+      MESH_RETURN_IF_ERROR(Replace(slot));
+      worker = slots_[slot].proc.get();
+    }
+    const uint32_t cpu_seconds = CpuSeconds(options_, limits);
+    if (input != nullptr) {
+      const bool send_module = !worker->known_modules().contains(module_id);
+      MESH_ASSIGN_OR_RETURN(
+          frame, EncodeRun(module_id, send_module ? module : nullptr, *input, limits, cpu_seconds));
+    }
+    if (frame.size() - kFrameHeaderBytes > options_.max_frame_bytes) {
+      return absl::ResourceExhaustedError(
+          mesh::StrCat("the job's module and input take ", frame.size() - kFrameHeaderBytes,
+                       " bytes, over the worker message limit of ", options_.max_frame_bytes,
+                       " bytes; pass less input per job or split it"));
+    }
+    const Clock::time_point start = Clock::now();
+    const Deadline deadline = start + absl::ToChronoNanoseconds(limits.wall_time);
+    absl::Status sent = worker->Send(frame, deadline);
+    {
+      absl::MutexLock lock(&mu_);
+      ++jobs_started_;
+    }
+    for (bool resent = false;;) {
+      absl::StatusOr<std::string> body =
+          sent.ok() ? worker->Receive(options_.max_frame_bytes, deadline) : sent;
+      if (!body.ok()) return WorkerFailed(slot, body.status(), limits, start);
+      absl::StatusOr<MessageType> type = PeekType(*body);
+      if (type.ok() && *type == MessageType::kNeedModule && input != nullptr && !resent) {
+        // The worker dropped the module from its cache: send it again, with the bytes.
+        resent = true;
+        MESH_ASSIGN_OR_RETURN(frame, EncodeRun(module_id, module, *input, limits, cpu_seconds));
+        sent = worker->Send(frame, deadline);
+        continue;
+      }
+      if (type.ok() && *type == MessageType::kResult) {
+        absl::StatusOr<wasm::RunResult> result = DecodeResult(*body);
+        if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start);
+        if (worker->known_modules().size() >= kMaxKnownModules) worker->known_modules().clear();
+        worker->known_modules().insert(module_id);
+        result->report.output_bytes = result->output.size();
+        result->report.output_cid = cas::Cid::Of(result->output).ToString();
+        absl::MutexLock lock(&mu_);
+        ++jobs_finished_;
+        return result;
+      }
+      if (type.ok() && *type == MessageType::kError) {
+        absl::StatusOr<absl::Status> error = DecodeError(*body);
+        if (!error.ok()) return WorkerFailed(slot, error.status(), limits, start);
+        absl::MutexLock lock(&mu_);
+        ++jobs_finished_;
+        return *error;
+      }
+      return WorkerFailed(
+          slot,
+          type.ok() ? absl::InvalidArgumentError("the worker answered out of turn") : type.status(),
+          limits, start);
+    }
+  }
+
+  // The exchange with the worker in `slot` failed: deadline, death, or a broken answer. Ends
+  // the worker (if it still runs), reaps and replaces it, and says what happened to the job.
+  absl::StatusOr<wasm::RunResult> WorkerFailed(int slot, const absl::Status& error,
+                                               const wasm::Limits& limits,
+                                               Clock::time_point start) {
+    WorkerProcess* worker = slots_[slot].proc.get();
+    const bool timed_out = absl::IsDeadlineExceeded(error);
+    // On end-of-stream the worker is exiting by itself; give it a moment to show how.
+    const bool closed = absl::IsOutOfRange(error) || absl::IsUnavailable(error);
+    if (!closed) worker->Kill();
+    const ExitInfo exit = worker->Reap(absl::Seconds(1));
+    const absl::Duration wall = absl::FromChrono(Clock::now() - start);
+    const pid_t pid = worker->pid();
+    bool at_shutdown;
+    {
+      absl::MutexLock lock(&mu_);
+      at_shutdown = slots_[slot].killed_at_shutdown;
+      if (timed_out || (exit.signaled && exit.signal == SIGXCPU)) {
+        ++timeouts_;
+      } else {
+        ++crashes_;
+      }
+    }
+    if (absl::Status s = Replace(slot); !s.ok() && !ShuttingDown()) {
+      std::fprintf(stderr, "mesh: could not replace worker %d: %s\n", static_cast<int>(pid),
+                   std::string(s.message()).c_str());
+    }
+    if (at_shutdown) {
+      return absl::AbortedError(
+          "the worker pool shut down before the job finished (it ran past the grace period)");
+    }
+    if (timed_out) {
+      return StoppedResult(
+          wasm::Outcome::kTimeout,
+          mesh::StrCat("job exceeded its wall-time limit of ",
+                       absl::FormatDuration(limits.wall_time), "; raise --timeout"),
+          config_.engine, limits, wall);
+    }
+    if (exit.signaled && exit.signal == SIGXCPU) {
+      return StoppedResult(
+          wasm::Outcome::kTimeout,
+          mesh::StrCat("job exceeded its CPU-time limit of ", CpuSeconds(options_, limits),
+                       "s (the worker got SIGXCPU); raise --timeout"),
+          config_.engine, limits, wall);
+    }
+    std::string message =
+        mesh::StrCat("worker process ", pid, " ", exit.Describe(), " while running the job");
+    if (exit.signaled && exit.signal == SIGSYS) {
+      message += ": it attempted a system call the sandbox forbids";
+    } else if (!closed) {
+      message += mesh::StrCat(" (", error.message(), ")");
+    }
+    return StoppedResult(wasm::Outcome::kCrashed, std::move(message), config_.engine, limits, wall);
+  }
+
+  void AsyncLoop() {
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !async_queue_.empty() || shutting_down_;
+    };
+    while (true) {
+      std::pair<RunRequest, Callback> job;
+      {
+        absl::MutexLock lock(&mu_, absl::Condition(&ready));
+        if (async_queue_.empty()) return;
+        job = std::move(async_queue_.front());
+        async_queue_.pop_front();
+      }
+      // Once shutting down, Run refuses: queued jobs are answered Unavailable.
+      job.second(Run(std::move(job.first)));
+    }
+  }
+
+  const PoolOptions options_;
+  const WorkerConfig config_;
+  const std::vector<std::string> worker_env_;
+  const std::unique_ptr<ModulePreparer> preparer_;  // null: the engine needs no preparation
+  ModuleCache modules_;
+
+  mutable absl::Mutex mu_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // fixed size; see Slot for who may touch what
+  std::vector<int> idle_ ABSL_GUARDED_BY(mu_);
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  int active_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::unordered_set<std::string> prepared_ ABSL_GUARDED_BY(mu_);  // module ids (aot)
+  std::deque<std::pair<RunRequest, Callback>> async_queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> async_threads_ ABSL_GUARDED_BY(mu_);
+  uint64_t jobs_started_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t jobs_finished_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t timeouts_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t crashes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t workers_spawned_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(PoolOptions options) {
+  if (options.worker_path.empty()) {
+    return absl::InvalidArgumentError("worker pool options lack the mesh-worker path");
+  }
+  if (options.workers <= 0) {
+    options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  EngineOptions engine_options{.aot_cache_dir = options.aot_cache_dir,
+                               .aot_compiler = options.aot_compiler};
+  WorkerConfig config;
+  config.engine = ResolveEngineKind(options.engine, engine_options);
+  std::vector<std::string> worker_env;
+  if (config.engine == wasm::EngineKind::kAot) {
+    // Workers have no environment of their own: they get the cache directory and compiler the
+    // pool uses, and its PATH, so that they find the same compiler (part of the cache key).
+    if (engine_options.aot_cache_dir.empty()) engine_options.aot_cache_dir = DefaultAotCacheDir();
+    if (engine_options.aot_compiler.empty()) {
+      const char* cc = std::getenv("CC");
+      engine_options.aot_compiler = cc != nullptr ? cc : "";
+    }
+    if (const char* path = std::getenv("PATH"); path != nullptr) {
+      worker_env.push_back(mesh::StrCat("PATH=", path));
+    }
+  }
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<ModulePreparer> preparer,
+                        MakeModulePreparer(config.engine, engine_options));
+  config.aot_cache_dir = engine_options.aot_cache_dir;
+  config.aot_compiler = engine_options.aot_compiler;
+  config.sandbox.channel_fd = kWorkerChannelFd;
+  config.sandbox.address_space_bytes = options.address_space_bytes;
+  config.sandbox.max_open_files = options.max_open_files;
+  config.max_frame_bytes = options.max_frame_bytes;
+  config.module_cache_bytes = options.worker_module_cache_bytes;
+  config.test_hooks = options.enable_test_hooks;
+  const wasm::EngineKind engine = config.engine;
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(config), std::move(worker_env),
+                                     std::move(preparer));
+  MESH_RETURN_IF_ERROR(impl->StartWorkers());
+  return std::unique_ptr<WorkerPool>(new WorkerPool(std::move(impl), engine));
+}
+
+WorkerPool::WorkerPool(std::unique_ptr<Impl> impl, wasm::EngineKind engine)
+    : impl_(std::move(impl)), engine_(engine) {}
+
+WorkerPool::~WorkerPool() = default;
+
+absl::StatusOr<wasm::RunResult> WorkerPool::Run(RunRequest request) {
+  return impl_->Run(std::move(request));
+}
+
+void WorkerPool::RunAsync(RunRequest request, Callback done) {
+  impl_->RunAsync(std::move(request), std::move(done));
+}
+
+void WorkerPool::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
+
+PoolStats WorkerPool::stats() const { return impl_->stats(); }
+
+std::vector<pid_t> WorkerPool::WorkerPids() const { return impl_->WorkerPids(); }
+
+absl::StatusOr<wasm::RunResult> WorkerPool::RunTestHookForTesting(TestHook hook) {
+  return impl_->RunTestHook(hook);
+}
+
+}  // namespace mesh::exec

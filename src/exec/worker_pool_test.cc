@@ -1,0 +1,532 @@
+// WorkerPool against real mesh-worker processes running the example jobs: results, limits,
+// recovery after each limit, isolation between jobs, worker death, shutdown and concurrency.
+#include "mesh/exec/worker_pool.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "mesh/common/hex.h"
+#include "mesh/common/testing.h"
+#include "mesh/crypto/sha256.h"
+#include "pool_test_util.h"
+#include "testing/wat.h"
+
+namespace mesh::exec {
+namespace {
+
+using testing::ExampleRequest;
+using testing::ModuleRequest;
+using testing::WaitUntil;
+using wasm::Outcome;
+
+class WorkerPoolTest : public testing::EngineTest {};
+
+wasm::RunResult MustRun(WorkerPool& pool, RunRequest request) {
+  absl::StatusOr<wasm::RunResult> result = pool.Run(std::move(request));
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? *std::move(result) : wasm::RunResult{};
+}
+
+wasm::Limits WithFuelAndTime(uint64_t fuel, absl::Duration wall) {
+  wasm::Limits limits;
+  limits.fuel = fuel;
+  limits.wall_time = wall;
+  return limits;
+}
+
+// The pool still runs a normal job correctly.
+void ExpectHealthy(WorkerPool& pool) {
+  wasm::RunResult r = MustRun(pool, ExampleRequest("hello"));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.output, "hello, mesh\n");
+}
+
+// Every worker process the test started has been reaped.
+void ExpectNoChildren() {
+  errno = 0;
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST_P(WorkerPoolTest, RunsHello) {
+  auto pool = StartPool(1);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("hello"));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.report.exit_code, 0);
+  EXPECT_EQ(r.output, "hello, mesh\n");
+  EXPECT_EQ(r.report.output_bytes, r.output.size());
+  EXPECT_EQ(r.report.output_cid, cas::Cid::Of("hello, mesh\n").ToString());
+  EXPECT_EQ(r.report.engine, wasm::EngineName(GetParam()));
+  EXPECT_GT(r.report.fuel_used, 0u);
+}
+
+TEST_P(WorkerPoolTest, EchoesInput) {
+  auto pool = StartPool(1);
+  std::string input;
+  for (int i = 0; i < 20000; ++i) input += static_cast<char>(i * 31);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("echo", input));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.output, input);
+}
+
+TEST_P(WorkerPoolTest, CountsWords) {
+  auto pool = StartPool(1);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("wordcount", "one two\nthree\n"));
+  EXPECT_EQ(r.output, "2 3 14\n");
+}
+
+TEST_P(WorkerPoolTest, Sha256MatchesTheHostHash) {
+  auto pool = StartPool(1);
+  std::string input(100000, '\0');
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<char>((i * 7919) >> 3);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("sha256", input));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.output, HexEncode(crypto::DigestToString(crypto::Sha256Of(input))) + "\n");
+}
+
+TEST_P(WorkerPoolTest, CountsPrimes) {
+  auto pool = StartPool(1);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("primes", "", {"100"}));
+  EXPECT_EQ(r.output, "primes<=100: 25 last=97\n");
+}
+
+TEST_P(WorkerPoolTest, CarriesProgressCheckpointsAndPartials) {
+  auto pool = StartPool(1);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("progress", "", {"1000"}));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.report.progress.size(), 10u);
+  EXPECT_EQ(r.report.checkpoints.size(), 2u);
+  EXPECT_EQ(r.report.partials.size(), 10u);
+  EXPECT_EQ(r.checkpoint.size(), 24u);
+  EXPECT_EQ(r.partials.substr(0, 10), "partial 1\n");
+}
+
+TEST_P(WorkerPoolTest, FuelLimitThenRecovers) {
+  auto pool = StartPool(1);
+  RunRequest req = ExampleRequest("loop");
+  req.limits = WithFuelAndTime(1'000'000, absl::Seconds(30));
+  wasm::RunResult r = MustRun(*pool, std::move(req));
+  EXPECT_EQ(r.report.outcome, Outcome::kFuelExhausted) << r.report.message;
+  EXPECT_EQ(r.report.fuel_used, 1'000'000u);
+  EXPECT_NE(r.report.message.find("--fuel"), std::string::npos);
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, MemoryLimitThenRecovers) {
+  auto pool = StartPool(1);
+  const std::vector<pid_t> before = pool->WorkerPids();
+  RunRequest req = ExampleRequest("membomb");
+  req.limits = wasm::Limits{};
+  req.limits->memory_bytes = 16 << 20;
+  wasm::RunResult r = MustRun(*pool, std::move(req));
+  EXPECT_EQ(r.report.outcome, Outcome::kMemoryLimit) << r.report.message;
+  EXPECT_LE(r.report.peak_memory_bytes, 16u << 20);
+  EXPECT_NE(r.report.stderr_tail.find("malloc failed"), std::string::npos);
+  ExpectHealthy(*pool);
+  EXPECT_EQ(pool->WorkerPids(), before);  // a limit inside the engine costs no worker
+}
+
+TEST_P(WorkerPoolTest, WallTimeoutKillsAndReplacesTheWorker) {
+  auto pool = StartPool(1);
+  const std::vector<pid_t> before = pool->WorkerPids();
+  RunRequest req = ExampleRequest("loop");
+  req.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Seconds(1));
+  const auto start = std::chrono::steady_clock::now();
+  wasm::RunResult r = MustRun(*pool, std::move(req));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.report.outcome, Outcome::kTimeout) << r.report.message;
+  EXPECT_EQ(r.report.message, "job exceeded its wall-time limit of 1s; raise --timeout");
+  EXPECT_GE(took, std::chrono::seconds(1));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_NE(pool->WorkerPids(), before);
+  EXPECT_FALSE(testing::ProcessExists(before[0]));  // killed and reaped
+  EXPECT_EQ(pool->stats().timeouts, 1u);
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, CombinedLimitsStopAtTheFirstOneReached) {
+  auto pool = StartPool(1);
+  // Fuel runs out long before the second passes.
+  RunRequest loop = ExampleRequest("loop");
+  loop.limits = WithFuelAndTime(5'000'000, absl::Seconds(1));
+  loop.limits->memory_bytes = 16 << 20;
+  EXPECT_EQ(MustRun(*pool, std::move(loop)).report.outcome, Outcome::kFuelExhausted);
+  ExpectHealthy(*pool);
+  // Memory runs out before fuel or time.
+  RunRequest bomb = ExampleRequest("membomb");
+  bomb.limits = WithFuelAndTime(100'000'000'000, absl::Seconds(20));
+  bomb.limits->memory_bytes = 8 << 20;
+  EXPECT_EQ(MustRun(*pool, std::move(bomb)).report.outcome, Outcome::kMemoryLimit);
+  ExpectHealthy(*pool);
+  // Time runs out before fuel, with a tight memory limit that is never reached.
+  RunRequest slow = ExampleRequest("loop");
+  slow.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Milliseconds(300));
+  slow.limits->memory_bytes = 4 << 20;
+  EXPECT_EQ(MustRun(*pool, std::move(slow)).report.outcome, Outcome::kTimeout);
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, StackOverflowThenRecovers) {
+  auto pool = StartPool(1);
+  wasm::RunResult r = MustRun(*pool, ExampleRequest("recursion"));
+  EXPECT_EQ(r.report.outcome, Outcome::kStackOverflow) << r.report.message;
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, TrapsAndExitCodesAreReported) {
+  auto pool = StartPool(1);
+  wasm::RunResult trap = MustRun(*pool, ExampleRequest("trap", "", {"divzero"}));
+  EXPECT_EQ(trap.report.outcome, Outcome::kTrap);
+  EXPECT_FALSE(trap.report.trap_kind.empty());
+  wasm::RunResult exit42 = MustRun(*pool, ExampleRequest("trap", "", {"exit42"}));
+  EXPECT_EQ(exit42.report.outcome, Outcome::kOk);
+  EXPECT_EQ(exit42.report.exit_code, 42);
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, FuelIsExactAcrossRunsAndWorkers) {
+  auto pool = StartPool(2);
+  std::vector<uint64_t> fuel(16);
+  std::thread other([&] {
+    for (size_t i = 0; i < 8; ++i) {
+      fuel[i] = MustRun(*pool, ExampleRequest("primes", "", {"5000"})).report.fuel_used;
+    }
+  });
+  for (size_t i = 8; i < 16; ++i) {
+    fuel[i] = MustRun(*pool, ExampleRequest("primes", "", {"5000"})).report.fuel_used;
+  }
+  other.join();
+  auto fresh = StartPool(1);  // and in another pool's brand-new worker
+  const uint64_t want = MustRun(*fresh, ExampleRequest("primes", "", {"5000"})).report.fuel_used;
+  EXPECT_GT(want, 0u);
+  for (uint64_t f : fuel) EXPECT_EQ(f, want);
+}
+
+TEST_P(WorkerPoolTest, ProbeReachesNothingButItsOwnEnv) {
+  auto pool = StartPool(1);
+  RunRequest req = ExampleRequest("probe");
+  req.input.env = {{"ONLY", "this"}};
+  wasm::RunResult r = MustRun(*pool, std::move(req));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  const std::string& out = r.output;
+  EXPECT_EQ(out.find("opened"), std::string::npos) << out;
+  EXPECT_EQ(out.find("wrote"), std::string::npos) << out;
+  EXPECT_NE(out.find("probe getenv HOME: (unset)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("probe getenv PATH: (unset)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("probe env: ONLY=this\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("probe env count: 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("probe write fd 3: Bad file descriptor\n"), std::string::npos) << out;
+}
+
+// Reads a byte of memory and a global, prints both as digits, then sets both: a job that
+// inherited anything from the one before would print "75".
+constexpr char kLeakCheck[] = R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $g (mut i32) (i32.const 0))
+  (func (export "_start")
+    (i32.store8 (i32.const 100) (i32.add (i32.const 48) (i32.load8_u (i32.const 1024))))
+    (i32.store8 (i32.const 101) (i32.add (i32.const 48) (global.get $g)))
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store8 (i32.const 1024) (i32.const 7))
+    (global.set $g (i32.const 5)))))";
+
+TEST_P(WorkerPoolTest, JobsInTheSameWorkerSeeNothingOfEachOther) {
+  auto pool = StartPool(1);
+  const std::vector<pid_t> worker = pool->WorkerPids();
+  auto wasm = std::make_shared<const std::string>(wasm::testing::WatToWasm(kLeakCheck));
+  for (int i = 0; i < 3; ++i) {
+    wasm::RunResult r = MustRun(*pool, ModuleRequest(wasm));
+    EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+    EXPECT_EQ(r.output, "00") << "run " << i;
+  }
+  // Input, args and env do not carry over either.
+  RunRequest first = ExampleRequest("probe");
+  first.input.env = {{"SECRET", "1"}};
+  MustRun(*pool, std::move(first));
+  wasm::RunResult second = MustRun(*pool, ExampleRequest("probe"));
+  EXPECT_NE(second.output.find("probe env count: 0\n"), std::string::npos) << second.output;
+  MustRun(*pool, ExampleRequest("echo", "secret input"));
+  EXPECT_EQ(MustRun(*pool, ExampleRequest("echo")).output, "");
+  EXPECT_EQ(pool->WorkerPids(), worker);  // all of it in one worker process
+}
+
+// Prints 16 random bytes and the realtime clock.
+constexpr char kRandomAndClock[] = R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $rand (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $rand (i32.const 100) (i32.const 16)))
+    (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 116)))
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 24))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))))";
+
+TEST_P(WorkerPoolTest, RealClockAndRandomnessWorkInsideTheSandbox) {
+  auto pool = StartPool(1);
+  auto wasm = std::make_shared<const std::string>(wasm::testing::WatToWasm(kRandomAndClock));
+  std::vector<std::string> outputs;
+  for (bool deterministic : {true, true, false, false}) {
+    RunRequest req = ModuleRequest(wasm);
+    req.input.deterministic = deterministic;
+    req.input.seed.fill(3);
+    wasm::RunResult r = MustRun(*pool, std::move(req));
+    EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+    ASSERT_EQ(r.output.size(), 24u);
+    outputs.push_back(r.output);
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);                              // same seed, virtual clock
+  EXPECT_NE(outputs[2].substr(0, 16), outputs[3].substr(0, 16));  // getrandom
+  EXPECT_NE(outputs[2].substr(16), outputs[0].substr(16));        // the real clock
+  EXPECT_EQ(pool->stats().crashes, 0u);
+}
+
+TEST_P(WorkerPoolTest, WorkerKilledMidJobIsReportedAndReplaced) {
+  auto pool = StartPool(1);
+  const pid_t victim = pool->WorkerPids()[0];
+  absl::StatusOr<wasm::RunResult> result;
+  std::thread caller([&] {
+    RunRequest req = ExampleRequest("loop");
+    req.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Seconds(20));
+    result = pool->Run(std::move(req));
+  });
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 1; }));
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  caller.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->report.outcome, Outcome::kCrashed);
+  EXPECT_NE(result->report.message.find("killed by signal 9 (SIGKILL)"), std::string::npos)
+      << result->report.message;
+  EXPECT_LT(result->report.wall_time, absl::Seconds(10));
+  EXPECT_FALSE(testing::ProcessExists(victim));
+  EXPECT_EQ(pool->stats().crashes, 1u);
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, WorkerKilledWhileIdleIsReplacedBeforeTheNextJob) {
+  auto pool = StartPool(1);
+  const pid_t victim = pool->WorkerPids()[0];
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] { return ::access(("/proc/" + std::to_string(victim) + "/fd/3").c_str(), F_OK) != 0; }));
+  ExpectHealthy(*pool);  // not a crash: the job never reached the dead worker
+  EXPECT_EQ(pool->stats().crashes, 0u);
+  EXPECT_NE(pool->WorkerPids()[0], victim);
+}
+
+TEST_P(WorkerPoolTest, BadModulesAreOutcomesNotErrors) {
+  auto pool = StartPool(1);
+  wasm::RunResult bad =
+      MustRun(*pool, ModuleRequest(std::make_shared<const std::string>("not wasm")));
+  EXPECT_EQ(bad.report.outcome, Outcome::kInvalidModule);
+  EXPECT_NE(bad.report.message.find("cannot run"), std::string::npos) << bad.report.message;
+  auto unsupported = std::make_shared<const std::string>(wasm::testing::WatToWasm(R"((module
+    (import "env" "launch_missiles" (func))
+    (func (export "_start") (call 0))))"));
+  wasm::RunResult r = MustRun(*pool, ModuleRequest(unsupported));
+  EXPECT_EQ(r.report.outcome, Outcome::kUnsupportedImport) << r.report.message;
+  EXPECT_NE(r.report.message.find("launch_missiles"), std::string::npos) << r.report.message;
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, RefusesBadRequests) {
+  auto pool = StartPool(1);
+  RunRequest other_engine = ExampleRequest("hello");
+  other_engine.engine =
+      GetParam() == wasm::EngineKind::kAot ? wasm::EngineKind::kInterp : wasm::EngineKind::kAot;
+  EXPECT_TRUE(absl::IsInvalidArgument(pool->Run(std::move(other_engine)).status()));
+  RunRequest no_bytes;
+  no_bytes.module_id = "bafy-never-seen";
+  EXPECT_TRUE(absl::IsNotFound(pool->Run(std::move(no_bytes)).status()));
+  RunRequest no_time = ExampleRequest("hello");
+  no_time.limits = wasm::Limits{};
+  no_time.limits->wall_time = absl::ZeroDuration();
+  EXPECT_TRUE(absl::IsInvalidArgument(pool->Run(std::move(no_time)).status()));
+}
+
+TEST_P(WorkerPoolTest, OversizedRequestIsRefusedAndThePoolGoesOn) {
+  PoolOptions options = Options(1);
+  options.max_frame_bytes = 1 << 20;
+  ASSERT_OK_AND_ASSIGN(auto pool, WorkerPool::Start(options));
+  absl::Status s = pool->Run(ExampleRequest("echo", std::string(2 << 20, 'x'))).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_NE(s.message().find("over the worker message limit of 1048576 bytes"),
+            absl::string_view::npos)
+      << s;
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, ModulesAreResentWhenTheWorkerDroppedThem) {
+  PoolOptions options = Options(1);
+  options.worker_module_cache_bytes = 1;  // the worker keeps only the latest module
+  ASSERT_OK_AND_ASSIGN(auto pool, WorkerPool::Start(options));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(MustRun(*pool, ExampleRequest("hello")).output, "hello, mesh\n");
+    EXPECT_EQ(MustRun(*pool, ExampleRequest("echo", "x")).output, "x");
+  }
+}
+
+TEST_P(WorkerPoolTest, ShutdownLetsRunningJobsFinish) {
+  auto pool = StartPool(2);
+  // Jobs of a few hundred milliseconds on either engine.
+  const bool aot = GetParam() == wasm::EngineKind::kAot;
+  const std::string limit = aot ? "100000000" : "200000";
+  const std::string want =
+      aot ? "primes<=100000000: 5761455 last=99999989\n" : "primes<=200000: 17984 last=199999\n";
+  std::vector<absl::StatusOr<wasm::RunResult>> results(2);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([&, i] { results[i] = pool->Run(ExampleRequest("primes", "", {limit})); });
+  }
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 2; }));
+  pool->Shutdown(absl::Seconds(60));
+  for (auto& t : callers) t.join();
+  for (auto& r : results) {
+    ASSERT_OK(r);
+    EXPECT_EQ(r->output, want);
+  }
+  EXPECT_TRUE(absl::IsUnavailable(pool->Run(ExampleRequest("hello")).status()));
+  EXPECT_EQ(pool->stats().workers, 0);
+  ExpectNoChildren();
+}
+
+TEST_P(WorkerPoolTest, ShutdownKillsJobsPastTheGracePeriod) {
+  auto pool = StartPool(1);
+  absl::StatusOr<wasm::RunResult> result;
+  std::thread caller([&] {
+    RunRequest req = ExampleRequest("loop");
+    req.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Seconds(60));
+    result = pool->Run(std::move(req));
+  });
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  pool->Shutdown(absl::Milliseconds(100));
+  caller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(absl::IsAborted(result.status())) << result.status();
+  ExpectNoChildren();
+}
+
+TEST_P(WorkerPoolTest, ManyThreadsManyJobsEachCompletesOnce) {
+  auto pool = StartPool(2);
+  constexpr int kThreads = 4;
+  constexpr int kJobsPerThread = 200;
+  auto echo = testing::ExampleBytes("echo");
+  absl::Mutex mu;
+  std::multiset<std::string> outputs;
+  std::atomic<int> failures = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kJobsPerThread; ++i) {
+        absl::StatusOr<wasm::RunResult> r =
+            pool->Run(ModuleRequest(echo, std::to_string(t) + "/" + std::to_string(i)));
+        if (!r.ok() || r->report.outcome != Outcome::kOk) {
+          ++failures;
+          continue;
+        }
+        absl::MutexLock lock(&mu);
+        outputs.insert(r->output);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  ASSERT_EQ(outputs.size(), static_cast<size_t>(kThreads * kJobsPerThread));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kJobsPerThread; ++i) {
+      EXPECT_EQ(outputs.count(std::to_string(t) + "/" + std::to_string(i)), 1u);
+    }
+  }
+  const PoolStats stats = pool->stats();
+  EXPECT_EQ(stats.jobs_finished, static_cast<uint64_t>(kThreads * kJobsPerThread));
+  EXPECT_EQ(stats.workers_spawned, 2u);  // nobody crashed or was replaced
+}
+
+TEST_P(WorkerPoolTest, RunAsyncCallsBackOncePerJob) {
+  auto pool = StartPool(2);
+  absl::Mutex mu;
+  int done = 0, ok = 0;
+  constexpr int kJobs = 50;
+  for (int i = 0; i < kJobs; ++i) {
+    pool->RunAsync(ExampleRequest("echo", std::to_string(i)),
+                   [&, i](absl::StatusOr<wasm::RunResult> r) {
+                     absl::MutexLock lock(&mu);
+                     ++done;
+                     if (r.ok() && r->output == std::to_string(i)) ++ok;
+                   });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* d) { return *d == kJobs; }, &done));
+  }
+  EXPECT_EQ(ok, kJobs);
+  pool->Shutdown();
+  bool called = false;
+  pool->RunAsync(ExampleRequest("hello"), [&](absl::StatusOr<wasm::RunResult> r) {
+    called = true;
+    EXPECT_TRUE(absl::IsUnavailable(r.status()));
+  });
+  EXPECT_TRUE(called);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, WorkerPoolTest,
+                         ::testing::Values(wasm::EngineKind::kInterp, wasm::EngineKind::kAot),
+                         testing::EngineTestName);
+
+// Both engines meter the same module identically, whichever worker runs it.
+TEST(CrossEngineTest, FuelAndOutputAreTheSameOnBothEngines) {
+  if (!wasm::AotAvailable({})) GTEST_SKIP() << "no C compiler";
+  ASSERT_OK_AND_ASSIGN(auto interp,
+                       WorkerPool::Start(testing::TestPoolOptions(1, wasm::EngineKind::kInterp)));
+  ASSERT_OK_AND_ASSIGN(auto aot,
+                       WorkerPool::Start(testing::TestPoolOptions(1, wasm::EngineKind::kAot)));
+  for (const char* limit : {"10", "5000", "20000"}) {
+    wasm::RunResult a = MustRun(*interp, ExampleRequest("primes", "", {limit}));
+    wasm::RunResult b = MustRun(*aot, ExampleRequest("primes", "", {limit}));
+    EXPECT_EQ(a.output, b.output);
+    EXPECT_EQ(a.report.fuel_used, b.report.fuel_used) << limit;
+  }
+}
+
+// The pool compiles each module once, but a compiled module that disappears from the cache is
+// compiled again rather than failing every later job.
+TEST(AotPoolTest, RecompilesAModuleGoneFromTheCache) {
+  if (!wasm::AotAvailable({})) GTEST_SKIP() << "no C compiler";
+  PoolOptions options = testing::TestPoolOptions(1, wasm::EngineKind::kAot);
+  const std::filesystem::path cache =
+      ::testing::TempDir() + "mesh-exec-test-aot-recompile-" + std::to_string(::getpid());
+  options.aot_cache_dir = cache.string();
+  ASSERT_OK_AND_ASSIGN(auto pool, WorkerPool::Start(options));
+  EXPECT_EQ(MustRun(*pool, ExampleRequest("hello")).output, "hello, mesh\n");
+  // A fresh worker (the old one has the module loaded) and a cache without compiled code.
+  const pid_t old_worker = pool->WorkerPids()[0];
+  ASSERT_EQ(::kill(old_worker, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] {
+    return !testing::ProcessExists(old_worker) ||
+           ::access(("/proc/" + std::to_string(old_worker) + "/fd/3").c_str(), F_OK) != 0;
+  }));
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(cache)) {
+    if (entry.path().extension() == ".so") removed += std::filesystem::remove(entry.path());
+  }
+  EXPECT_GT(removed, 0);
+  EXPECT_EQ(MustRun(*pool, ExampleRequest("hello")).output, "hello, mesh\n");
+  pool.reset();
+  std::filesystem::remove_all(cache);
+}
+
+}  // namespace
+}  // namespace mesh::exec
