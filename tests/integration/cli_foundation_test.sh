@@ -3,25 +3,8 @@
 # Usage: cli_foundation_test.sh PATH_TO_MESH
 set -u
 MESH="$1"
-WORK="$(mktemp -d /tmp/mesh_cli_test.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/test_lib.sh"
 export MESH_DATA_DIR="$WORK/data"
-passed=0
-failed=0
-
-check() {  # check NAME COMMAND...: the command must succeed
-  local name="$1"; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; fi
-}
-
-expect_exit() {  # expect_exit NAME CODE COMMAND...: the command must exit with CODE
-  local name="$1" want="$2"; shift 2
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
-  if [[ $got -eq $want ]]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAIL: $name: exit $got, want $want; stderr: $(cat "$WORK/err")"
-  fi
-}
 
 # Identity.
 did="$("$MESH" id new)"
@@ -81,5 +64,4 @@ check "re-put restores the blob" bash -c "'$MESH' blob get '$rcid' | cmp -s - '$
 check "blob rm" "$MESH" blob rm "$cid"
 expect_exit "blob rm twice" 3 "$MESH" blob rm "$cid"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

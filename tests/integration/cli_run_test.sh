@@ -5,26 +5,9 @@
 set -u
 MESH="$1"
 EX="$2"
-WORK="$(mktemp -d /tmp/mesh_run_test.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/test_lib.sh"
 export MESH_DATA_DIR="$WORK/data"
 unset MESH_WORKER
-passed=0
-failed=0
-
-check() {  # check NAME COMMAND...: the command must succeed
-  local name="$1"; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; fi
-}
-
-expect_exit() {  # expect_exit NAME CODE COMMAND...: the command must exit with CODE
-  local name="$1" want="$2"; shift 2
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
-  if [[ $got -eq $want ]]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAIL: $name: exit $got, want $want; stderr: $(cat "$WORK/err")"
-  fi
-}
 
 # Results.
 expect_exit "hello runs" 0 "$MESH" run "$EX/hello.wasm"
@@ -151,5 +134,4 @@ MESH_WORKER="$WORK/no-such-worker" "$MESH" run "$EX/hello.wasm" >/dev/null 2>"$W
 check "missing worker exits 3" test $? -eq 3
 check "missing worker names MESH_WORKER" grep -q "MESH_WORKER" "$WORK/err"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish
