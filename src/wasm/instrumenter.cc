@@ -80,9 +80,9 @@ class FuncInstrumenter {
     // a register; the global is synchronised around calls and on exit (see SyncOut/SyncIn).
     fuel_local_ = func_.GetNumParamsAndLocals();
     func_.local_types.AppendDecl(wabt::Type::I64, 1);
-    // label_depth 1: the body is wrapped in one block below, so the function's own label is
-    // at relative depth 0 from the wrapper's point of view and returns become branches to it.
-    // +1: the call itself, so even an empty function costs fuel.
+    // The body is wrapped in one block below: branches to the function's own label then land
+    // on the wrapper (same relative depth), and Walk rewrites each `return` as a branch to it,
+    // so every exit passes the epilogue. +1: the call itself, so an empty function costs fuel.
     const uint64_t entry_cost = 1 + Walk(func_.exprs, /*label_depth=*/0);
     code_units_ += entry_cost;
 
