@@ -75,11 +75,25 @@ AotLoader::AotLoader() {
   }, old_bus{};
   ::sigaction(SIGSEGV, nullptr, &old_segv);
   ::sigaction(SIGBUS, nullptr, &old_bus);
+  // wasm_rt_init also replaces this thread's alternate signal stack with a malloc'd one and
+  // never gives it back; whoever set the old one (e.g. AddressSanitizer, which unmaps it at
+  // thread exit) must find it again. Threads that run jobs get theirs from ThreadAltStack.
+  stack_t old_alt{};
+  const bool had_alt = ::sigaltstack(nullptr, &old_alt) == 0;
   wasm_rt_init();
   ::sigaction(SIGSEGV, nullptr, &wasm_rt_segv_);
   ::sigaction(SIGBUS, nullptr, &wasm_rt_bus_);
   ::sigaction(SIGSEGV, &old_segv, nullptr);
   ::sigaction(SIGBUS, &old_bus, nullptr);
+  if (had_alt) {
+    if (old_alt.ss_flags & SS_DISABLE) {
+      old_alt = stack_t{};
+      old_alt.ss_flags = SS_DISABLE;
+    } else {
+      old_alt.ss_flags = 0;
+    }
+    ::sigaltstack(&old_alt, nullptr);
+  }
 }
 
 const AotModule* AotLoader::Find(const std::string& key) {
