@@ -14,8 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
+#include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
 #include "mesh/wasm/aot_engine.h"
 #include "mesh/wasm/engine.h"
@@ -38,13 +38,6 @@ std::filesystem::path ScratchDir() {
   return dir;
 }
 
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 const std::string& ShaInput() {
   static const std::string input = [] {
     mesh::SeededRng rng(3);
@@ -60,7 +53,12 @@ const InstrumentedModule& Module(const std::string& name, bool metering) {
   auto key = std::make_pair(name, metering);
   auto it = cache.find(key);
   if (it == cache.end()) {
-    auto m = mesh::wasm::Instrument(ReadFile(kExamples / (name + ".wasm")), {.metering = metering});
+    auto bytes = mesh::ReadFileToString(kExamples / (name + ".wasm"), 64 << 20);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(), std::string(bytes.status().message()).c_str());
+      std::exit(1);
+    }
+    auto m = mesh::wasm::Instrument(*bytes, {.metering = metering});
     if (!m.ok()) {
       std::fprintf(stderr, "instrument %s: %s\n", name.c_str(),
                    std::string(m.status().message()).c_str());

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "job_features.h"
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/job_host.h"
 
@@ -23,8 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Binding imports must also cope with anything the module declares.
   (void)mesh::wasm::JobHost::Bind(module->imports);
 
-  wabt::Features features;
-  features.disable_simd();
+  const wabt::Features features = mesh::wasm::JobFeatures();
   wabt::Errors errors;
   wabt::Module reread;
   const wabt::ReadBinaryOptions options(features, nullptr, false, true, false);

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "job_features.h"
 #include "mesh/common/strings.h"
 
 namespace mesh::wasm::aot {
@@ -136,13 +137,7 @@ absl::StatusOr<HeaderInfo> ParseHeader(const std::string& header) {
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> WasmToC(const std::string& wasm) {
-  wabt::Features features;
-  features.disable_simd();
-  features.disable_threads();
-  features.disable_exceptions();
-  features.disable_tail_call();
-  features.disable_memory64();
-  features.disable_multi_memory();
+  const wabt::Features features = JobFeatures();
   wabt::Errors errors;
   wabt::Module module;
   const wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/false,

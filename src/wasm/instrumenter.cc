@@ -8,6 +8,7 @@
 #include <wabt/stream.h>
 #include <wabt/validator.h>
 
+#include "job_features.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 
@@ -20,19 +21,6 @@ using wabt::ExprType;
 using wabt::Index;
 using wabt::Opcode;
 using wabt::Var;
-
-// The WASM features a job may use. SIMD, threads, memory64, exceptions and tail calls are off:
-// they are either nondeterministic across hosts or not supported by both engines.
-wabt::Features JobFeatures() {
-  wabt::Features f;
-  f.disable_simd();
-  f.disable_threads();
-  f.disable_exceptions();
-  f.disable_tail_call();
-  f.disable_memory64();
-  f.disable_multi_memory();
-  return f;
-}
 
 Var V(Index index) { return Var(index, wabt::Location()); }
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "job_features.h"
 #include "mesh/common/strings.h"
 #include "mesh/wasm/engine.h"
 
@@ -28,8 +29,7 @@ class InterpEngine final : public Engine {
     auto ids = scope.Admit(module);
     if (!ids) return std::move(result);
 
-    wabt::Features features;
-    features.disable_simd();
+    const wabt::Features features = JobFeatures();
     wi::Store store(features);
     wi::ModuleDesc desc;
     wabt::Errors errors;
