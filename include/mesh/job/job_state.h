@@ -1,0 +1,20 @@
+// The states of a job on a node and the legal moves between them. A job is queued, runs, and
+// ends exactly once as succeeded, failed or cancelled; a node that restarts puts jobs it found
+// running back in the queue (running -> queued is the one move backwards). Pure; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace mesh::job {
+
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+
+std::string_view JobStateName(JobState state);  // "queued", "running", ...
+std::optional<JobState> ParseJobState(std::string_view name);
+inline bool IsTerminal(JobState s) {
+  return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled;
+}
+bool CanMove(JobState from, JobState to);
+
+}  // namespace mesh::job

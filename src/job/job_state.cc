@@ -1,0 +1,40 @@
+#include "mesh/job/job_state.h"
+
+namespace mesh::job {
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<JobState> ParseJobState(std::string_view name) {
+  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
+                     JobState::kCancelled}) {
+    if (JobStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+bool CanMove(JobState from, JobState to) {
+  switch (from) {
+    case JobState::kQueued:
+      return to == JobState::kRunning || to == JobState::kCancelled || to == JobState::kFailed;
+    case JobState::kRunning:
+      return to == JobState::kQueued || IsTerminal(to);
+    default:
+      return false;  // terminal states are final
+  }
+}
+
+}  // namespace mesh::job
