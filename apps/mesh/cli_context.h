@@ -7,12 +7,14 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "mesh/node/node_flags.h"
 
 namespace mesh::cli {
 
 struct CliContext {
   std::string data_dir;
   bool json = false;
+  node::NodeFlags node_flags;  // `mesh node start`
 
   std::filesystem::path DataDir() const { return data_dir; }
   std::filesystem::path DefaultKeyPath() const { return DataDir() / "identity.key"; }
@@ -31,5 +33,7 @@ absl::Status EnsureDataDir(const CliContext& ctx);
 
 void AddIdCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
 void AddBlobCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
+void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
+void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
 
 }  // namespace mesh::cli

@@ -25,10 +25,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mesh 0.1.0");
 
   absl::Status result;
-  int run_exit_code = 0;  // `mesh run` exits with its job's outcome
+  int run_exit_code = 0;  // `mesh run`, `mesh submit --wait`, `mesh job`: the job's outcome
   mesh::cli::AddIdCommands(app, ctx, result);
   mesh::cli::AddBlobCommands(app, ctx, result);
   mesh::cli::AddRunCommand(app, ctx, result, run_exit_code);
+  mesh::cli::AddNodeCommands(app, ctx, result, run_exit_code);
+  mesh::cli::AddJobCommands(app, ctx, result, run_exit_code);
 
   try {
     app.parse(argc, argv);

@@ -22,6 +22,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/sha256.h"
+#include "mesh/exec/engine_factory.h"
 #include "mesh/exec/worker_pool.h"
 #include "mesh/wasm/limits.h"
 
@@ -45,7 +46,8 @@ struct RunFlags {
   bool nondeterministic = false;
 };
 
-// Exit status per outcome (README, "Using the CLI").
+}  // namespace
+
 int ExitCodeForOutcome(const wasm::RunReport& report) {
   switch (report.outcome) {
     case wasm::Outcome::kOk:
@@ -73,18 +75,7 @@ int ExitCodeForOutcome(const wasm::RunReport& report) {
   return 1;
 }
 
-// mesh-worker: $MESH_WORKER, else next to this executable.
-absl::StatusOr<std::string> WorkerPath() {
-  if (const char* env = std::getenv("MESH_WORKER"); env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) {
-    return absl::InternalError(
-        mesh::StrCat("cannot locate this executable (/proc/self/exe): ", ec.message(),
-                     "; set MESH_WORKER to the mesh-worker path"));
-  }
-  return (self.parent_path() / "mesh-worker").string();
-}
+namespace {
 
 absl::StatusOr<std::string> ReadInput(const std::string& name) {
   if (name.empty()) return std::string();  // no --input: the job's stdin is empty
@@ -223,7 +214,7 @@ absl::Status RunJob(const CliContext& ctx, const RunFlags& flags, int& exit_code
   MESH_ASSIGN_OR_RETURN(wasm::EngineKind engine, wasm::ParseEngineKind(flags.engine));
 
   exec::PoolOptions options;
-  MESH_ASSIGN_OR_RETURN(options.worker_path, WorkerPath());
+  MESH_ASSIGN_OR_RETURN(options.worker_path, exec::DefaultWorkerPath());
   options.workers = 1;
   options.engine = engine;
   if (engine != wasm::EngineKind::kInterp) {

@@ -6,9 +6,13 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "cli_context.h"
+#include "mesh/wasm/run_report.h"
 
 namespace mesh::cli {
 
 void AddRunCommand(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
+
+// Exit status per outcome (README, "Using the CLI"); `mesh submit --wait` uses it too.
+int ExitCodeForOutcome(const wasm::RunReport& report);
 
 }  // namespace mesh::cli

@@ -288,6 +288,12 @@ absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::Open(const Cid& cid) {
   return OpenUnchecked(cid);
 }
 
+absl::StatusOr<ScopedFd> BlobStore::OpenForRange(const Cid& cid) {
+  auto fd = OpenFile(PathFor(cid), O_RDONLY | O_CLOEXEC);
+  if (absl::IsNotFound(fd.status())) return NotStored(cid);
+  return fd;
+}
+
 void BlobStore::Quarantine(const Cid& cid) {
   const auto dir = options_.root / "quarantine";
   const auto target = dir / mesh::StrCat(cid.ToString(), ".", absl::ToUnixSeconds(clock_.Now()));

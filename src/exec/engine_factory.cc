@@ -2,6 +2,7 @@
 #include "mesh/exec/engine_factory.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -72,6 +73,18 @@ absl::StatusOr<std::unique_ptr<ModulePreparer>> MakeModulePreparer(wasm::EngineK
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<wasm::AotEngine> engine,
                         wasm::AotEngine::Create(ToAotOptions(options, true)));
   return std::make_unique<AotPreparer>(std::move(engine));
+}
+
+absl::StatusOr<std::string> DefaultWorkerPath() {
+  if (const char* env = std::getenv("MESH_WORKER"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    return absl::InternalError(
+        mesh::StrCat("cannot locate this executable (/proc/self/exe): ", ec.message(),
+                     "; set MESH_WORKER to the mesh-worker path"));
+  }
+  return (self.parent_path() / "mesh-worker").string();
 }
 
 }  // namespace mesh::exec

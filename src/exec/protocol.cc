@@ -1,5 +1,6 @@
 #include "mesh/exec/protocol.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "mesh/common/strings.h"
@@ -36,6 +37,8 @@ std::string_view TypeName(MessageType type) {
       return "need-module answer";
     case MessageType::kError:
       return "error answer";
+    case MessageType::kProgress:
+      return "progress report";
     case MessageType::kRun:
       return "run request";
     case MessageType::kTestHook:
@@ -116,6 +119,7 @@ absl::StatusOr<MessageType> PeekType(std::string_view body) {
     case MessageType::kResult:
     case MessageType::kNeedModule:
     case MessageType::kError:
+    case MessageType::kProgress:
     case MessageType::kRun:
     case MessageType::kTestHook:
       return type;
@@ -352,6 +356,34 @@ absl::StatusOr<absl::Status> DecodeError(std::string_view body) {
   r->Bytes("message", &message);
   if (absl::Status s = r->Finish(); !s.ok()) return s;
   return absl::Status(static_cast<absl::StatusCode>(code), ToAbsl(message));
+}
+
+std::string EncodeProgress(const wasm::ProgressRecord& progress) {
+  const std::string_view message =
+      std::string_view(progress.message).substr(0, wasm::kMaxProgressMessageBytes);
+  std::string frame = StartFrame(MessageType::kProgress, 16 + message.size());
+  WireWriter w(frame);
+  w.U32(std::min<uint32_t>(progress.percent, 100));
+  w.Bytes(message);
+  w.U64(progress.fuel);
+  return Sealed(std::move(frame));
+}
+
+absl::StatusOr<wasm::ProgressRecord> DecodeProgress(std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, MessageType::kProgress);
+  if (!r.ok()) return r.status();
+  wasm::ProgressRecord progress;
+  if (r->U32("percent", &progress.percent) && progress.percent > 100) {
+    r->Fail(mesh::StrCat("field 'percent' is ", progress.percent, ", over 100"));
+  }
+  if (r->Bytes("message", &progress.message) &&
+      progress.message.size() > wasm::kMaxProgressMessageBytes) {
+    r->Fail(mesh::StrCat("field 'message' is ", progress.message.size(),
+                         " bytes, over the limit of ", wasm::kMaxProgressMessageBytes));
+  }
+  r->U64("fuel", &progress.fuel);
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return progress;
 }
 
 }  // namespace mesh::exec

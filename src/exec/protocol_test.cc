@@ -133,6 +133,65 @@ TEST(ProtocolTest, SmallMessagesRoundTrip) {
   EXPECT_EQ(hook, TestHook::kCreateSocket);
 }
 
+TEST(ProtocolTest, ProgressRoundTrips) {
+  const std::string frame = EncodeProgress({.percent = 40, .message = "step 4", .fuel = 1234});
+  ASSERT_OK_AND_ASSIGN(MessageType type, PeekType(Body(frame)));
+  EXPECT_EQ(type, MessageType::kProgress);
+  ASSERT_OK_AND_ASSIGN(wasm::ProgressRecord p, DecodeProgress(Body(frame)));
+  EXPECT_EQ(p.percent, 40u);
+  EXPECT_EQ(p.message, "step 4");
+  EXPECT_EQ(p.fuel, 1234u);
+  // What JobHost would never hand over is clamped and cut rather than made undecodable.
+  ASSERT_OK_AND_ASSIGN(p, DecodeProgress(Body(EncodeProgress(
+                              {.percent = 250, .message = std::string(1000, 'm'), .fuel = 1}))));
+  EXPECT_EQ(p.percent, 100u);
+  EXPECT_EQ(p.message, std::string(wasm::kMaxProgressMessageBytes, 'm'));
+}
+
+TEST(ProtocolTest, EveryTruncationOfAProgressReportIsRefusedByName) {
+  const std::string frame = EncodeProgress({.percent = 10, .message = "step 1", .fuel = 99});
+  const std::string_view body = Body(frame);
+  for (size_t n = 0; n < body.size(); ++n) {
+    absl::Status s = DecodeProgress(body.substr(0, n)).status();
+    ASSERT_TRUE(absl::IsInvalidArgument(s)) << "prefix " << n;
+    if (n > 0) {
+      EXPECT_NE(s.message().find("malformed progress report"), absl::string_view::npos) << s;
+    }
+  }
+}
+
+TEST(ProtocolTest, OversizedProgressReportsAreRefused) {
+  auto body = [](uint32_t percent, uint32_t claimed, size_t actual) {
+    std::string b = "\x05";
+    for (uint32_t v : {percent, claimed}) {
+      for (int i = 0; i < 4; ++i) b += static_cast<char>((v >> (8 * i)) & 0xff);
+    }
+    b += std::string(actual, 'm');
+    b += std::string(8, '\0');  // fuel
+    return b;
+  };
+  ASSERT_OK(DecodeProgress(body(100, 256, 256)).status());
+  // A message over the limit, even when the bytes are all there.
+  absl::Status s = DecodeProgress(body(50, 257, 257)).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("'message' is 257 bytes, over the limit of 256"),
+            absl::string_view::npos)
+      << s;
+  // A length that claims more than the frame holds.
+  s = DecodeProgress(body(50, 0xffffffff, 3)).status();
+  EXPECT_NE(s.message().find("'message' claims 4294967295 bytes"), absl::string_view::npos) << s;
+  // A percent over 100.
+  s = DecodeProgress(body(101, 0, 0)).status();
+  EXPECT_NE(s.message().find("'percent' is 101"), absl::string_view::npos) << s;
+  // Bytes after the last field.
+  std::string frame = EncodeProgress({.percent = 1, .message = "x", .fuel = 2});
+  frame += "junk";
+  s = DecodeProgress(Body(frame)).status();
+  EXPECT_NE(s.message().find("4 trailing bytes"), absl::string_view::npos) << s;
+  // Another message type.
+  EXPECT_FALSE(DecodeProgress(Body(EncodeNeedModule("x"))).ok());
+}
+
 TEST(ProtocolTest, EveryTruncationOfARequestIsRefusedByName) {
   const wasm::InstrumentedModule module = SampleModule();
   ASSERT_OK_AND_ASSIGN(std::string frame, EncodeRun("id", &module, SampleInput(), {}, 1));

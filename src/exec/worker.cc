@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <list>
 #include <memory>
@@ -61,6 +62,38 @@ class ModuleStore {
   std::unordered_map<std::string, wasm::InstrumentedModule> modules_;
 };
 
+// At most one progress frame per this much wall time, so a job calling mesh.progress in a
+// tight loop costs the pool a few frames a second rather than one per call.
+constexpr auto kProgressInterval = std::chrono::milliseconds(50);
+
+// Forwards one job's progress reports to the pool, rate-limited: the first report and the
+// first that reaches 100% always go; between those, a report goes only if kProgressInterval
+// has passed since the last one sent; the rest are dropped here (the run report still holds
+// them). Stops at the first failed write: the pool is gone, and the answer will fail too.
+class ProgressSender {
+ public:
+  explicit ProgressSender(int fd) : fd_(fd) {}
+
+  void Report(const wasm::ProgressRecord& progress) {
+    if (broken_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const bool first = !sent_any_;
+    const bool reached_100 = progress.percent >= 100 && !sent_100_;
+    if (!first && !reached_100 && now - last_sent_ < kProgressInterval) return;
+    sent_any_ = true;
+    sent_100_ = sent_100_ || progress.percent >= 100;
+    last_sent_ = now;
+    broken_ = !WriteFrame(fd_, EncodeProgress(progress)).ok();
+  }
+
+ private:
+  const int fd_;
+  bool sent_any_ = false;
+  bool sent_100_ = false;
+  bool broken_ = false;
+  std::chrono::steady_clock::time_point last_sent_;
+};
+
 // Jobs whose linear memory grew past this hand the heap back to the kernel afterwards, so one
 // big job does not leave the worker holding its memory while it waits for tiny ones.
 constexpr uint64_t kTrimAfterBytes = 64ull << 20;
@@ -113,6 +146,10 @@ class Worker {
     if (absl::Status s = SetCpuBudget(request->cpu_seconds); !s.ok()) {
       return WriteFrame(fd_, EncodeError(s));
     }
+    // Progress goes to the pool as the job reports it, from inside the engine's host call, so
+    // every frame leaves before the answer below.
+    ProgressSender progress(fd_);
+    request->input.on_progress = [&progress](const wasm::ProgressRecord& p) { progress.Report(p); };
     absl::StatusOr<wasm::RunResult> result =
         engine_->Run(request->module_id, *module, std::move(request->input), request->limits);
     if (!result.ok()) return WriteFrame(fd_, EncodeError(result.status()));

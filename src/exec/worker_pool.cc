@@ -83,9 +83,11 @@ class WorkerPool::Impl {
   }
 
   absl::StatusOr<wasm::RunResult> Run(RunRequest request) {
-    MESH_RETURN_IF_ERROR(EnterCall());
-    absl::StatusOr<wasm::RunResult> result = RunEntered(std::move(request));
-    LeaveCall();
+    Call call{.tag = request.tag};
+    Call* const tracked = request.tag != 0 ? &call : nullptr;
+    MESH_RETURN_IF_ERROR(EnterCall(tracked));
+    absl::StatusOr<wasm::RunResult> result = RunEntered(std::move(request), tracked);
+    LeaveCall(tracked);
     return result;
   }
 
@@ -105,17 +107,54 @@ class WorkerPool::Impl {
     done(absl::UnavailableError("the worker pool is shut down"));
   }
 
+  bool Cancel(uint64_t tag) {
+    if (tag == 0) return false;
+    std::vector<Callback> unqueued;
+    bool found = false;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto it = async_queue_.begin(); it != async_queue_.end();) {
+        if (it->first.tag == tag) {
+          unqueued.push_back(std::move(it->second));
+          it = async_queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      cancelled_ += unqueued.size();
+      // Between the queue and a worker: Acquire (or RunEntered) sees the mark.
+      for (Call* call : calls_) {
+        if (call->tag == tag && !call->running) {
+          call->cancelled = true;
+          found = true;
+        }
+      }
+      // Running: the exchange sees the worker die and WorkerFailed sees the mark. Under mu_ the
+      // slot's process cannot be swapped or destroyed, so the kill reaches the job's worker or
+      // one that is already dead (which Exchange replaces, then checks the mark).
+      for (Slot& slot : slots_) {
+        if (slot.busy && slot.tag == tag) {
+          slot.cancelled = true;
+          if (slot.proc != nullptr) slot.proc->Kill();
+          found = true;
+        }
+      }
+    }
+    for (Callback& done : unqueued) done(absl::CancelledError("job cancelled before it started"));
+    return found || !unqueued.empty();
+  }
+
   absl::StatusOr<wasm::RunResult> RunTestHook(TestHook hook) {
-    MESH_RETURN_IF_ERROR(EnterCall());
+    MESH_RETURN_IF_ERROR(EnterCall(nullptr));
     absl::StatusOr<wasm::RunResult> result = [&]() -> absl::StatusOr<wasm::RunResult> {
-      MESH_ASSIGN_OR_RETURN(int slot, Acquire());
+      MESH_ASSIGN_OR_RETURN(int slot, Acquire(nullptr));
       wasm::Limits limits = options_.default_limits;
       limits.wall_time = absl::Seconds(10);
       absl::StatusOr<wasm::RunResult> r = Exchange(slot, "", nullptr, EncodeTestHook(hook), limits);
-      Release(slot);
+      Release(slot, nullptr);
       return r;
     }();
-    LeaveCall();
+    LeaveCall(nullptr);
     return result;
   }
 
@@ -171,6 +210,7 @@ class WorkerPool::Impl {
     s.jobs_finished = jobs_finished_;
     s.timeouts = timeouts_;
     s.crashes = crashes_;
+    s.cancelled = cancelled_;
     s.workers_spawned = workers_spawned_;
     return s;
   }
@@ -188,25 +228,56 @@ class WorkerPool::Impl {
 
  private:
   struct Slot {
-    // Replaced only by the thread holding the slot (busy), under mu_; read by Shutdown under mu_.
+    // Replaced only by the thread holding the slot (busy), under mu_; read by Shutdown and
+    // Cancel under mu_.
     std::unique_ptr<WorkerProcess> proc;
     bool busy = false;
     bool killed_at_shutdown = false;
+    uint64_t tag = 0;        // the running job's RunRequest::tag, until its answer is in
+    bool cancelled = false;  // Cancel() killed (or tried to kill) the worker for that job
   };
 
-  absl::Status EnterCall() {
+  // A cancellable job (tag != 0) the pool has accepted, from then until its Run returns, so
+  // that Cancel finds it between the RunAsync queue and a worker (instrumenting, compiling,
+  // waiting for an idle worker). Lives on the running thread's stack; fields guarded by mu_.
+  struct Call {
+    uint64_t tag = 0;
+    bool running = false;    // holds a worker: Cancel goes through its slot instead
+    bool cancelled = false;  // cancelled while it held no worker
+  };
+
+  // `call` (may be null: not cancellable) is registered until LeaveCall.
+  absl::Status EnterCall(Call* call) {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return absl::UnavailableError("the worker pool is shut down");
-    ++active_calls_;
+    EnterCallLocked(call);
     return absl::OkStatus();
   }
 
-  void LeaveCall() {
-    absl::MutexLock lock(&mu_);
-    --active_calls_;
+  void EnterCallLocked(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++active_calls_;
+    if (call != nullptr) calls_.push_back(call);
   }
 
-  absl::StatusOr<wasm::RunResult> RunEntered(RunRequest request) {
+  void LeaveCall(Call* call) {
+    absl::MutexLock lock(&mu_);
+    --active_calls_;
+    if (call != nullptr) calls_.erase(std::find(calls_.begin(), calls_.end(), call));
+  }
+
+  // Cancelled if `call` (may be null) was cancelled before it got a worker.
+  absl::Status CheckNotCancelled(const Call* call) {
+    if (call == nullptr) return absl::OkStatus();
+    absl::MutexLock lock(&mu_);
+    return call->cancelled ? CountCancelledBeforeStart() : absl::OkStatus();
+  }
+
+  absl::Status CountCancelledBeforeStart() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++cancelled_;
+    return absl::CancelledError("job cancelled before it started");
+  }
+
+  absl::StatusOr<wasm::RunResult> RunEntered(RunRequest request, Call* call) {
     if (request.engine != wasm::EngineKind::kAuto && request.engine != config_.engine) {
       return absl::InvalidArgumentError(
           mesh::StrCat("this worker pool runs the ", wasm::EngineName(config_.engine),
@@ -228,6 +299,7 @@ class WorkerPool::Impl {
           mesh::StrCat("module ", request.module_id, " cannot run: ", module.status().message()),
           config_.engine, limits, absl::ZeroDuration());
     }
+    MESH_RETURN_IF_ERROR(CheckNotCancelled(call));  // before a compile that may take seconds
     if (preparer_ != nullptr) {
       absl::Status prepared = Prepare(request.module_id, **module);
       if (absl::IsInvalidArgument(prepared)) {
@@ -239,10 +311,10 @@ class WorkerPool::Impl {
       MESH_RETURN_IF_ERROR(prepared);
     }
     for (int attempt = 0;; ++attempt) {
-      MESH_ASSIGN_OR_RETURN(int slot, Acquire());
+      MESH_ASSIGN_OR_RETURN(int slot, Acquire(call));
       absl::StatusOr<wasm::RunResult> result =
           Exchange(slot, request.module_id, module->get(), std::string(), limits, &request.input);
-      Release(slot);
+      Release(slot, call);
       // A prepared module gone from the aot cache (deleted, or found corrupted by the worker):
       // prepare it again, once.
       if (preparer_ == nullptr || attempt > 0 || !absl::IsFailedPrecondition(result.status())) {
@@ -273,20 +345,42 @@ class WorkerPool::Impl {
                                 options_.inherit_stderr);
   }
 
-  absl::StatusOr<int> Acquire() {
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !idle_.empty() || shutting_down_;
+  // Waits for an idle worker; a cancel of `call` (may be null) ends the wait.
+  absl::StatusOr<int> Acquire(Call* call) {
+    auto ready = [this, call]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || shutting_down_ || (call != nullptr && call->cancelled);
     };
     absl::MutexLock lock(&mu_, absl::Condition(&ready));
     if (shutting_down_) return absl::UnavailableError("the worker pool is shut down");
+    if (call != nullptr && call->cancelled) return CountCancelledBeforeStart();
     const int slot = idle_.back();  // most recently used first: its caches are warm
     idle_.pop_back();
     slots_[slot].busy = true;
+    slots_[slot].tag = call != nullptr ? call->tag : 0;
+    slots_[slot].cancelled = false;
+    if (call != nullptr) call->running = true;
     ++busy_;
     return slot;
   }
 
-  void Release(int slot) {
+  void Release(int slot, Call* call) {
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled = slots_[slot].cancelled;
+      slots_[slot].cancelled = false;
+      slots_[slot].tag = 0;
+      if (call != nullptr) call->running = false;
+    }
+    if (cancelled) {
+      // A cancel crossed the job's end (or came while Exchange replaced a dead worker): the
+      // kill may have reached this worker, so it must not get the next job.
+      if (WorkerProcess* worker = slots_[slot].proc.get(); worker != nullptr) {
+        worker->Kill();
+        worker->Reap();
+      }
+      ReplaceOrLog(slot);
+    }
     absl::MutexLock lock(&mu_);
     slots_[slot].busy = false;
     idle_.push_back(slot);
@@ -316,6 +410,14 @@ class WorkerPool::Impl {
     return fresh.status();
   }
 
+  void ReplaceOrLog(int slot) {
+    const pid_t pid = slots_[slot].proc != nullptr ? slots_[slot].proc->pid() : 0;
+    if (absl::Status s = Replace(slot); !s.ok() && !ShuttingDown()) {
+      std::fprintf(stderr, "mesh: could not replace worker %d: %s\n", static_cast<int>(pid),
+                   std::string(s.message()).c_str());
+    }
+  }
+
   bool ShuttingDown() const {
     absl::MutexLock lock(&mu_);
     return shutting_down_;
@@ -336,6 +438,10 @@ class WorkerPool::Impl {
       }
       MESH_RETURN_IF_ERROR(Replace(slot));
       worker = slots_[slot].proc.get();
+      // A cancel that came meanwhile may have killed the old worker only. (One that comes
+      // after this check kills the new one, which the exchange below then sees.)
+      absl::MutexLock lock(&mu_);
+      if (slots_[slot].cancelled) return CountCancelledBeforeStart();  // Release replaces it
     }
     const uint32_t cpu_seconds = CpuSeconds(options_, limits);
     if (input != nullptr) {
@@ -368,6 +474,12 @@ class WorkerPool::Impl {
         sent = worker->Send(frame, deadline);
         continue;
       }
+      if (type.ok() && *type == MessageType::kProgress && input != nullptr) {
+        absl::StatusOr<wasm::ProgressRecord> progress = DecodeProgress(*body);
+        if (!progress.ok()) return WorkerFailed(slot, progress.status(), limits, start);
+        if (input->on_progress) input->on_progress(*progress);
+        continue;  // the answer is still to come, by the same deadline
+      }
       if (type.ok() && *type == MessageType::kResult) {
         absl::StatusOr<wasm::RunResult> result = DecodeResult(*body);
         if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start);
@@ -377,6 +489,7 @@ class WorkerPool::Impl {
         result->report.output_cid = cas::Cid::Of(result->output).ToString();
         absl::MutexLock lock(&mu_);
         ++jobs_finished_;
+        slots_[slot].tag = 0;  // done: from now on Cancel no longer finds it
         return result;
       }
       if (type.ok() && *type == MessageType::kError) {
@@ -384,6 +497,7 @@ class WorkerPool::Impl {
         if (!error.ok()) return WorkerFailed(slot, error.status(), limits, start);
         absl::MutexLock lock(&mu_);
         ++jobs_finished_;
+        slots_[slot].tag = 0;
         return *error;
       }
       return WorkerFailed(
@@ -393,8 +507,9 @@ class WorkerPool::Impl {
     }
   }
 
-  // The exchange with the worker in `slot` failed: deadline, death, or a broken answer. Ends
-  // the worker (if it still runs), reaps and replaces it, and says what happened to the job.
+  // The exchange with the worker in `slot` failed: deadline, death (Cancel's kill among them),
+  // or a broken answer. Ends the worker (if it still runs), reaps and replaces it, and says
+  // what happened to the job.
   absl::StatusOr<wasm::RunResult> WorkerFailed(int slot, const absl::Status& error,
                                                const wasm::Limits& limits,
                                                Clock::time_point start) {
@@ -406,20 +521,25 @@ class WorkerPool::Impl {
     const ExitInfo exit = worker->Reap(absl::Seconds(1));
     const absl::Duration wall = absl::FromChrono(Clock::now() - start);
     const pid_t pid = worker->pid();
-    bool at_shutdown;
+    bool at_shutdown, cancelled;
     {
       absl::MutexLock lock(&mu_);
       at_shutdown = slots_[slot].killed_at_shutdown;
-      if (timed_out || (exit.signaled && exit.signal == SIGXCPU)) {
+      // The job's end is decided here: a later Cancel no longer finds it, and Release does not
+      // replace the worker a second time.
+      cancelled = slots_[slot].cancelled;
+      slots_[slot].cancelled = false;
+      slots_[slot].tag = 0;
+      if (cancelled) {
+        ++cancelled_;
+      } else if (timed_out || (exit.signaled && exit.signal == SIGXCPU)) {
         ++timeouts_;
       } else {
         ++crashes_;
       }
     }
-    if (absl::Status s = Replace(slot); !s.ok() && !ShuttingDown()) {
-      std::fprintf(stderr, "mesh: could not replace worker %d: %s\n", static_cast<int>(pid),
-                   std::string(s.message()).c_str());
-    }
+    ReplaceOrLog(slot);
+    if (cancelled) return absl::CancelledError("job cancelled while running");
     if (at_shutdown) {
       return absl::AbortedError(
           "the worker pool shut down before the job finished (it ran past the grace period)");
@@ -454,14 +574,30 @@ class WorkerPool::Impl {
     };
     while (true) {
       std::pair<RunRequest, Callback> job;
+      Call call;
+      Call* tracked = nullptr;
+      bool entered = false;
       {
+        // Taking the job off the queue and registering it are one step, so Cancel always
+        // finds it in one place or the other.
         absl::MutexLock lock(&mu_, absl::Condition(&ready));
         if (async_queue_.empty()) return;
         job = std::move(async_queue_.front());
         async_queue_.pop_front();
+        if (!shutting_down_) {
+          call.tag = job.first.tag;
+          tracked = call.tag != 0 ? &call : nullptr;
+          EnterCallLocked(tracked);
+          entered = true;
+        }
       }
-      // Once shutting down, Run refuses: queued jobs are answered Unavailable.
-      job.second(Run(std::move(job.first)));
+      if (!entered) {  // once shutting down, queued jobs are answered Unavailable
+        job.second(absl::UnavailableError("the worker pool is shut down"));
+        continue;
+      }
+      absl::StatusOr<wasm::RunResult> result = RunEntered(std::move(job.first), tracked);
+      LeaveCall(tracked);
+      job.second(std::move(result));
     }
   }
 
@@ -480,11 +616,13 @@ class WorkerPool::Impl {
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
   std::unordered_set<std::string> prepared_ ABSL_GUARDED_BY(mu_);  // module ids (aot)
   std::deque<std::pair<RunRequest, Callback>> async_queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Call*> calls_ ABSL_GUARDED_BY(mu_);  // cancellable jobs accepted (see Call)
   std::vector<std::thread> async_threads_ ABSL_GUARDED_BY(mu_);
   uint64_t jobs_started_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t jobs_finished_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t timeouts_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t crashes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t cancelled_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t workers_spawned_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -541,6 +679,8 @@ absl::StatusOr<wasm::RunResult> WorkerPool::Run(RunRequest request) {
 void WorkerPool::RunAsync(RunRequest request, Callback done) {
   impl_->RunAsync(std::move(request), std::move(done));
 }
+
+bool WorkerPool::Cancel(uint64_t tag) { return impl_->Cancel(tag); }
 
 void WorkerPool::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
 

@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -480,6 +482,266 @@ TEST_P(WorkerPoolTest, RunAsyncCallsBackOncePerJob) {
     EXPECT_TRUE(absl::IsUnavailable(r.status()));
   });
   EXPECT_TRUE(called);
+}
+
+TEST_P(WorkerPoolTest, ProgressArrivesWhileTheJobRuns) {
+  auto pool = StartPool(1);
+  std::vector<wasm::ProgressRecord> seen;
+  RunRequest req = ExampleRequest("progress", "", {"100000"});
+  req.input.on_progress = [&](const wasm::ProgressRecord& p) {
+    seen.push_back(p);
+    const PoolStats stats = pool->stats();
+    EXPECT_EQ(stats.busy, 1);
+    EXPECT_EQ(stats.jobs_finished, 0u);  // the answer is not in yet
+  };
+  wasm::RunResult r = MustRun(*pool, std::move(req));
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  ASSERT_EQ(r.report.progress.size(), 10u);  // the report still holds every one
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen.front().percent, 10u);  // the first is never dropped...
+  EXPECT_EQ(seen.front().message, "step 1");
+  EXPECT_EQ(seen.back().percent, 100u);  // ...nor the first at 100%
+  EXPECT_EQ(seen.back().message, "step 10");
+  EXPECT_LE(seen.back().fuel, r.report.fuel_used);
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_LE(seen[i - 1].percent, seen[i].percent);
+    EXPECT_LT(seen[i - 1].fuel, seen[i].fuel);
+  }
+  for (const wasm::ProgressRecord& p : seen) {
+    EXPECT_TRUE(std::any_of(r.report.progress.begin(), r.report.progress.end(), [&](auto& q) {
+      return q.percent == p.percent && q.message == p.message && q.fuel == p.fuel;
+    })) << p.message;
+  }
+}
+
+// Reports 50% a hundred thousand times in a tight loop, then 100% once.
+constexpr char kProgressFlood[] = R"((module
+  (import "mesh" "progress" (func $progress (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "flood")
+  (func (export "_start") (local $i i32)
+    (loop $next
+      (call $progress (i32.const 50) (i32.const 0) (i32.const 5))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (i32.const 100000))))
+    (call $progress (i32.const 100) (i32.const 0) (i32.const 5)))))";
+
+TEST_P(WorkerPoolTest, ProgressFramesAreRateLimited) {
+  auto pool = StartPool(1);
+  auto wasm = std::make_shared<const std::string>(wasm::testing::WatToWasm(kProgressFlood));
+  std::vector<wasm::ProgressRecord> seen;
+  RunRequest req = ModuleRequest(wasm);
+  req.input.on_progress = [&](const wasm::ProgressRecord& p) { seen.push_back(p); };
+  const auto start = std::chrono::steady_clock::now();
+  wasm::RunResult r = MustRun(*pool, std::move(req));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.report.progress.size(), 10000u);  // JobHost's cap on recorded reports
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen.front().percent, 50u);
+  EXPECT_EQ(seen.front().message, "flood");
+  EXPECT_EQ(seen.back().percent, 100u);
+  // The first, the one at 100%, and at most one per 50 ms in between.
+  EXPECT_LE(seen.size(), 3 + static_cast<size_t>(took / std::chrono::milliseconds(50)));
+}
+
+TEST_P(WorkerPoolTest, CancelKillsARunningJobAndThePoolGoesOn) {
+  auto pool = StartPool(1);
+  const pid_t worker = pool->WorkerPids()[0];
+  absl::StatusOr<wasm::RunResult> result;
+  std::thread caller([&] {
+    RunRequest req = ExampleRequest("loop");
+    req.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Seconds(60));
+    req.tag = 7;
+    result = pool->Run(std::move(req));
+  });
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(pool->Cancel(7));
+  caller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(absl::IsCancelled(result.status())) << result.status();
+  EXPECT_EQ(result.status().message(), "job cancelled while running");
+  EXPECT_FALSE(testing::ProcessExists(worker));  // killed and reaped
+  const PoolStats stats = pool->stats();
+  EXPECT_EQ(stats.cancelled, 1u);
+  EXPECT_EQ(stats.crashes, 0u);
+  EXPECT_EQ(stats.timeouts, 0u);
+  EXPECT_EQ(stats.busy, 0);
+  EXPECT_EQ(stats.workers, 1);
+  EXPECT_FALSE(pool->Cancel(7));  // nothing left to cancel
+  ExpectHealthy(*pool);
+  EXPECT_NE(pool->WorkerPids()[0], worker);
+}
+
+TEST_P(WorkerPoolTest, CancelTakesAQueuedJobOffTheQueue) {
+  auto pool = StartPool(1);  // one worker, so one pool thread: the second job stays queued
+  absl::Mutex mu;
+  std::vector<absl::Status> running_done, queued_done;
+  RunRequest loop = ExampleRequest("loop");
+  loop.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Seconds(60));
+  loop.tag = 1;
+  pool->RunAsync(std::move(loop), [&](absl::StatusOr<wasm::RunResult> r) {
+    absl::MutexLock lock(&mu);
+    running_done.push_back(r.status());
+  });
+  RunRequest hello = ExampleRequest("hello");
+  hello.tag = 2;
+  pool->RunAsync(std::move(hello), [&](absl::StatusOr<wasm::RunResult> r) {
+    absl::MutexLock lock(&mu);
+    queued_done.push_back(r.status());
+  });
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 1; }));
+  EXPECT_TRUE(pool->Cancel(2));
+  {
+    absl::MutexLock lock(&mu);  // called back from Cancel itself
+    ASSERT_EQ(queued_done.size(), 1u);
+    EXPECT_TRUE(absl::IsCancelled(queued_done[0])) << queued_done[0];
+    EXPECT_EQ(queued_done[0].message(), "job cancelled before it started");
+    EXPECT_TRUE(running_done.empty());
+  }
+  EXPECT_TRUE(pool->Cancel(1));
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](std::vector<absl::Status>* v) { return !v->empty(); }, &running_done));
+    EXPECT_TRUE(absl::IsCancelled(running_done[0])) << running_done[0];
+  }
+  EXPECT_FALSE(pool->Cancel(1));
+  EXPECT_FALSE(pool->Cancel(2));
+  EXPECT_EQ(pool->stats().cancelled, 2u);
+  EXPECT_EQ(pool->stats().jobs_started, 1u);  // the queued job never reached a worker
+  ExpectHealthy(*pool);
+  pool->Shutdown();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(running_done.size(), 1u);  // one callback each
+  EXPECT_EQ(queued_done.size(), 1u);
+}
+
+TEST_P(WorkerPoolTest, CancelEndsTheWaitForAWorker) {
+  auto pool = StartPool(1);
+  absl::StatusOr<wasm::RunResult> running, waiting;
+  std::thread first([&] {
+    RunRequest req = ExampleRequest("loop");
+    req.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Seconds(60));
+    req.tag = 1;
+    running = pool->Run(std::move(req));
+  });
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 1; }));
+  std::thread second([&] {
+    RunRequest req = ExampleRequest("hello");
+    req.tag = 2;
+    waiting = pool->Run(std::move(req));
+  });
+  // True as soon as the second call has been accepted; it then waits for the only worker.
+  ASSERT_TRUE(WaitUntil([&] { return pool->Cancel(2); }));
+  second.join();
+  EXPECT_TRUE(absl::IsCancelled(waiting.status())) << waiting.status();
+  EXPECT_EQ(waiting.status().message(), "job cancelled before it started");
+  EXPECT_EQ(pool->stats().busy, 1);  // the first job runs on
+  EXPECT_TRUE(pool->Cancel(1));
+  first.join();
+  EXPECT_TRUE(absl::IsCancelled(running.status())) << running.status();
+  EXPECT_EQ(pool->stats().cancelled, 2u);
+  EXPECT_EQ(pool->stats().jobs_started, 1u);
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, CancelOfAnUnknownTagIsFalse) {
+  auto pool = StartPool(1);
+  EXPECT_FALSE(pool->Cancel(12345));
+  EXPECT_FALSE(pool->Cancel(0));  // tag 0: not cancellable
+  RunRequest req = ExampleRequest("hello");
+  req.tag = 5;
+  MustRun(*pool, std::move(req));
+  EXPECT_FALSE(pool->Cancel(5));  // finished
+  RunRequest untagged = ExampleRequest("loop");
+  untagged.limits = WithFuelAndTime(1'000'000'000'000'000, absl::Milliseconds(300));
+  absl::StatusOr<wasm::RunResult> result;
+  std::thread caller([&] { result = pool->Run(std::move(untagged)); });
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().jobs_started == 2; }));
+  EXPECT_FALSE(pool->Cancel(0));
+  caller.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->report.outcome, Outcome::kTimeout);
+  EXPECT_EQ(pool->stats().cancelled, 0u);
+}
+
+// Cancels that cross the jobs' normal ends: every job ends once, either normally or as
+// cancelled, and no later job meets a worker the kill reached.
+TEST_P(WorkerPoolTest, CancelRacingTheJobsEndIsHarmless) {
+  auto pool = StartPool(2);
+  constexpr uint64_t kJobs = 100;
+  std::atomic<uint64_t> current = 0;
+  std::atomic<bool> stop = false;
+  // Cancels the job that just finished (most likely) while the next one starts.
+  std::thread canceller([&] {
+    while (!stop) {
+      if (const uint64_t tag = current.load(); tag > 1) pool->Cancel(tag - 1);
+      std::this_thread::yield();
+    }
+  });
+  // Run(): each job cancels itself when it reports 100%, just before it ends. Each result is
+  // the job's own or Cancelled, never a crash.
+  auto progress = testing::ExampleBytes("progress");
+  uint64_t ok = 0, cancelled = 0;
+  for (uint64_t tag = 1; tag <= kJobs; ++tag) {
+    current = tag;
+    RunRequest req = ModuleRequest(progress, "", {std::to_string(tag)});
+    req.tag = tag;
+    req.input.on_progress = [&, tag](const wasm::ProgressRecord& p) {
+      if (p.percent == 100) pool->Cancel(tag);
+    };
+    absl::StatusOr<wasm::RunResult> r = pool->Run(std::move(req));
+    if (absl::IsCancelled(r.status())) {
+      ++cancelled;
+      continue;
+    }
+    ASSERT_OK(r);
+    EXPECT_EQ(r->report.outcome, Outcome::kOk) << r->report.message;
+    EXPECT_EQ(r->output.substr(0, 5), "done ");
+    ++ok;
+  }
+  // RunAsync(): jobs cancelled while queued, starting, running or just done; exactly one
+  // callback each.
+  auto echo = testing::ExampleBytes("echo");
+  absl::Mutex mu;
+  std::vector<int> calls(kJobs + 1);
+  uint64_t async_cancelled = 0;
+  for (uint64_t i = 1; i <= kJobs; ++i) {
+    const uint64_t tag = kJobs + i;
+    current = tag;
+    RunRequest req = ModuleRequest(echo, std::to_string(tag));
+    req.tag = tag;
+    pool->RunAsync(std::move(req), [&, i, tag](absl::StatusOr<wasm::RunResult> r) {
+      absl::MutexLock lock(&mu);
+      ++calls[i];
+      if (absl::IsCancelled(r.status())) {
+        ++async_cancelled;
+      } else {
+        EXPECT_TRUE(r.ok() && r->output == std::to_string(tag)) << r.status();
+      }
+    });
+    if (i % 3 == 0) pool->Cancel(tag);
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all_called = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return std::all_of(calls.begin() + 1, calls.end(), [](int c) { return c > 0; });
+    };
+    mu.Await(absl::Condition(&all_called));
+  }
+  stop = true;
+  canceller.join();
+  EXPECT_EQ(ok + cancelled, kJobs);
+  const PoolStats stats = pool->stats();
+  EXPECT_EQ(stats.crashes, 0u);
+  EXPECT_EQ(stats.timeouts, 0u);
+  ExpectHealthy(*pool);
+  pool->Shutdown();
+  absl::MutexLock lock(&mu);
+  for (uint64_t i = 1; i <= kJobs; ++i) EXPECT_EQ(calls[i], 1) << "job " << kJobs + i;
+  EXPECT_EQ(stats.cancelled, cancelled + async_cancelled);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, WorkerPoolTest,

@@ -301,6 +301,32 @@ TEST_P(EngineTest, RecordsProgressCheckpointsAndPartials) {
   EXPECT_EQ(r.partials, "halfway");
 }
 
+TEST_P(EngineTest, HandsEachProgressReportToTheCallback) {
+  std::vector<ProgressRecord> seen;
+  JobInput input;
+  input.on_progress = [&](const ProgressRecord& p) { seen.push_back(p); };
+  RunResult r = RunWat(R"((module
+    (import "mesh" "progress" (func $progress (param i32 i32 i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "step")
+    (func (export "_start")
+      (call $progress (i32.const 10) (i32.const 0) (i32.const 4))
+      (call $progress (i32.const 250) (i32.const 0) (i32.const 300)))))",
+                       std::move(input));
+  ASSERT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].percent, 10u);
+  EXPECT_EQ(seen[0].message, "step");
+  EXPECT_EQ(seen[1].percent, 100u);  // clamped and cut as in the report
+  EXPECT_EQ(seen[1].message.size(), kMaxProgressMessageBytes);
+  ASSERT_EQ(r.report.progress.size(), 2u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].percent, r.report.progress[i].percent);
+    EXPECT_EQ(seen[i].message, r.report.progress[i].message);
+    EXPECT_EQ(seen[i].fuel, r.report.progress[i].fuel);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, EngineTest,
                          ::testing::Values(EngineKind::kInterp, EngineKind::kAot),
                          [](const auto& info) { return std::string(EngineName(info.param)); });

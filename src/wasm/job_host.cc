@@ -2,7 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "mesh/common/hex.h"
 #include "mesh/common/strings.h"
@@ -25,7 +27,6 @@ constexpr uint64_t kRightFdRead = 1ull << 1;
 constexpr uint64_t kRightFdWrite = 1ull << 6;
 // Virtual time starts at 2020-01-01T00:00:00Z so date arithmetic in jobs behaves normally.
 constexpr uint64_t kVirtualEpochNs = 1577836800ull * 1000000000ull;
-constexpr size_t kMaxProgressMessage = 256;
 constexpr size_t kMaxProgressRecords = 10000;
 
 // Signatures: params ':' results, with i=i32, I=i64.
@@ -401,12 +402,14 @@ HostAction JobHost::MeshCall(HostFuncId id, GuestMemory m, const uint64_t* a) {
   const std::string_view bytes(reinterpret_cast<const char*>(p), len);
   const uint64_t fuel = FuelNow();
   switch (id) {
-    case HostFuncId::kMeshProgress:
-      if (progress_.size() < kMaxProgressRecords) {
-        progress_.push_back({static_cast<uint32_t>(std::min<uint64_t>(a[0] & 0xffffffff, 100)),
-                             std::string(bytes.substr(0, kMaxProgressMessage)), fuel});
-      }
+    case HostFuncId::kMeshProgress: {
+      ProgressRecord record{static_cast<uint32_t>(std::min<uint64_t>(a[0] & 0xffffffff, 100)),
+                            std::string(bytes.substr(0, kMaxProgressMessageBytes)), fuel};
+      // The callback sees every call; the report keeps the first kMaxProgressRecords.
+      if (input_.on_progress) input_.on_progress(record);
+      if (progress_.size() < kMaxProgressRecords) progress_.push_back(std::move(record));
       break;
+    }
     case HostFuncId::kMeshCheckpoint:
       if (len > limits_.max_output_bytes) {
         return Stop(Outcome::kOutputTooLarge,

@@ -55,6 +55,9 @@ class BlobStore {
   absl::StatusOr<std::string> Get(const Cid& cid, size_t max_size = 64 << 20);
   // A streaming reader that verifies at the end (see BlobReader).
   absl::StatusOr<std::unique_ptr<BlobReader>> Open(const Cid& cid);
+  // The stored file for reads of a byte range (pread). Unverified: a part of a blob cannot be
+  // checked against its CID, so range readers trust the store (full reads use Open/Get).
+  absl::StatusOr<ScopedFd> OpenForRange(const Cid& cid);
   // Verifies the blob, then writes it to `fd`: nothing is written unless the content is good.
   absl::Status CopyTo(const Cid& cid, int fd);
 

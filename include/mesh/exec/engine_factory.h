@@ -42,6 +42,9 @@ bool EngineLoadsNativeCode(wasm::EngineKind kind);
 absl::StatusOr<std::unique_ptr<wasm::Engine>> CreateEngine(wasm::EngineKind kind,
                                                            const EngineOptions& options);
 
+// The mesh-worker executable: $MESH_WORKER, else next to the running executable (mesh, meshd).
+absl::StatusOr<std::string> DefaultWorkerPath();
+
 class ModulePreparer {
  public:
   virtual ~ModulePreparer() = default;

@@ -7,6 +7,9 @@
 // Conversation: the worker sends kHello once its sandbox is in place (or says why it could not
 // set it up). Then, per job, the pool sends kRun and the worker answers kResult, kNeedModule
 // (the request named a module the worker does not hold: resend with the module) or kError.
+// While a job runs the worker may send any number of kProgress frames before that answer (the
+// job's mesh.progress calls, rate-limited by the worker), never after it: once the answer is
+// in, the channel is quiet until the next request.
 // Pure functions; thread-safe.
 #pragma once
 
@@ -25,7 +28,7 @@ namespace mesh::exec {
 
 // Bumped on any change to the messages; the pool refuses a worker that speaks another version
 // (e.g. a stale mesh-worker binary next to a new mesh).
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 
 enum class MessageType : uint8_t {
   // worker -> pool
@@ -33,6 +36,7 @@ enum class MessageType : uint8_t {
   kResult = 2,
   kNeedModule = 3,
   kError = 4,
+  kProgress = 5,  // a progress report of the running job; the answer is still to come
   // pool -> worker
   kRun = 16,
   kTestHook = 17,  // honoured only by workers started with --test-hooks
@@ -71,6 +75,9 @@ std::string EncodeTestHook(TestHook hook);
 absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result);
 std::string EncodeNeedModule(std::string_view module_id);
 std::string EncodeError(const absl::Status& status);
+// Clamps the percent to 100 and cuts the message to wasm::kMaxProgressMessageBytes, as JobHost
+// does, so that every encoded report decodes.
+std::string EncodeProgress(const wasm::ProgressRecord& progress);
 
 // Decoders take a frame body (header stripped). InvalidArgument names the message and field.
 absl::StatusOr<MessageType> PeekType(std::string_view body);
@@ -81,5 +88,7 @@ absl::StatusOr<wasm::RunResult> DecodeResult(std::string_view body);
 absl::StatusOr<std::string> DecodeNeedModule(std::string_view body);
 // The error the worker reported (never OK).
 absl::StatusOr<absl::Status> DecodeError(std::string_view body);
+// Refuses a percent over 100 and a message over wasm::kMaxProgressMessageBytes.
+absl::StatusOr<wasm::ProgressRecord> DecodeProgress(std::string_view body);
 
 }  // namespace mesh::exec

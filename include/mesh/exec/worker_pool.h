@@ -16,6 +16,17 @@
 // worker, kTimeout). A worker that dies or breaks the protocol ends its job as kCrashed, naming
 // the signal or exit status, and is replaced; callers never hang on a dead worker.
 //
+// Progress: a request whose input has an on_progress callback gets the job's progress reports
+// while it runs, on the calling thread (for RunAsync, the pool thread that will call back),
+// always before Run returns. The worker sends at most one report per 50 ms, but always the
+// first and the first at 100%; the RunResult's report holds them all (up to JobHost's cap).
+//
+// Cancellation: a request with a non-zero tag can be cancelled with Cancel(tag). A job still
+// queued (RunAsync), being prepared or waiting for a worker ends with Cancelled ("before it
+// started"); a running job's worker gets SIGKILL, is reaped and replaced, and the job ends with
+// Cancelled ("while running"). A cancel that crosses the job's normal end is harmless: the
+// caller gets the result, and the worker is replaced if the kill may have reached it.
+//
 // Shutdown() stops taking work, lets running jobs finish within a grace period, kills what is
 // left and reaps every worker. The destructor shuts down with no grace period. The pool owns
 // its worker processes and never leaves one unreaped. Thread-safe; do not call Shutdown or
@@ -74,6 +85,9 @@ struct RunRequest {
   std::optional<wasm::Limits> limits;  // nullopt: PoolOptions::default_limits
   // kAuto: the pool's engine. Naming another engine than the pool runs is InvalidArgument.
   wasm::EngineKind engine = wasm::EngineKind::kAuto;
+  // The caller's name for the job, for Cancel(); 0 = not cancellable. Tags should be unique
+  // among the jobs in the pool at one time: Cancel ends every job with the tag.
+  uint64_t tag = 0;
 };
 
 struct PoolStats {
@@ -83,6 +97,7 @@ struct PoolStats {
   uint64_t jobs_finished = 0;
   uint64_t timeouts = 0;
   uint64_t crashes = 0;
+  uint64_t cancelled = 0;        // jobs ended by Cancel(), queued, waiting or running (not crashes)
   uint64_t workers_spawned = 0;  // including the initial ones
 };
 
@@ -101,9 +116,16 @@ class WorkerPool {
   // means the job could not be run: InvalidArgument (bad request), Unavailable (shut down, or
   // no worker could be started), or the engine's own error.
   absl::StatusOr<wasm::RunResult> Run(RunRequest request);
-  // Runs `request` on a pool thread and calls `done` there. After Shutdown, `done` is called
-  // at once with Unavailable.
+  // Runs `request` on a pool thread and calls `done` there, once. After Shutdown, `done` is
+  // called at once with Unavailable; for a job cancelled while queued, in Cancel().
   void RunAsync(RunRequest request, Callback done);
+
+  // Cancels the jobs tagged `tag` (RunRequest::tag): a queued RunAsync job is taken off the
+  // queue and its callback called here, with Cancelled; a job being prepared or waiting for a
+  // worker returns Cancelled from its Run once it notices (at once if it is waiting); a running
+  // job's worker is killed, and its Run returns Cancelled. False if no job with the tag is
+  // queued, waiting or running (tag 0 never is). Does not wait for a running job to end.
+  bool Cancel(uint64_t tag);
 
   // Idempotent; concurrent callers all return once the pool is down.
   void Shutdown(absl::Duration grace = absl::Seconds(10));

@@ -8,11 +8,16 @@
 // fixed epoch) and random_get is a ChaCha20 stream keyed by the job's seed, so a job produces
 // the same bytes on every node.
 //
+// Progress: each mesh.progress call is recorded for the run report and, when the input carries
+// an on_progress callback, also handed to it at once, on the engine's thread, so a caller can
+// watch a job while it runs (the worker forwards it to the pool; protocol.h).
+//
 // Engines bind the module's imports once (Bind), then forward each call with raw 64-bit
 // argument slots and a view of linear memory. One JobHost per run; not thread-safe.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -31,12 +36,19 @@ struct GuestMemory {
   uint64_t size = 0;
 };
 
+// A progress message longer than this is cut to it.
+inline constexpr size_t kMaxProgressMessageBytes = 256;
+
 struct JobInput {
   std::string stdin_bytes;
   std::vector<std::string> args;  // argv[1..]; argv[0] is the program name
   std::vector<std::pair<std::string, std::string>> env;
   std::array<uint8_t, 32> seed{};  // random_get stream key (the job id's digest)
   bool deterministic = true;
+  // Optional: called with each progress record as the job reports it (percent clamped to 100,
+  // message cut to kMaxProgressMessageBytes), on the thread running the job, before the run
+  // ends. Not part of the job: never serialised, and it cannot change what the job computes.
+  std::function<void(const ProgressRecord&)> on_progress;
 };
 
 enum class HostFuncId : uint16_t {

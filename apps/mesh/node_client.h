@@ -1,0 +1,29 @@
+// How the CLI reaches a running node: the URL (--node, $MESH_NODE, the data dir's meshd.url,
+// else http://127.0.0.1:7420), the API token (the data dir's api.token, or $MESH_TOKEN), and
+// the translation of the API's {code, message} errors back into absl::Status, so every command
+// prints one line and exits with the code of its kind. Single-threaded.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cli_context.h"
+#include "mesh/api/http_client.h"
+#include "nlohmann/json.hpp"
+
+namespace mesh::cli {
+
+struct NodeTarget {
+  std::string url;  // empty: found as described above
+};
+
+// `with_token`: load the token (needed by commands that change state).
+absl::StatusOr<std::unique_ptr<api::HttpClient>> ConnectToNode(const CliContext& ctx,
+                                                               const NodeTarget& target,
+                                                               bool with_token);
+// The body as JSON for 2xx answers; otherwise the API error as a Status.
+absl::StatusOr<nlohmann::json> JsonOrError(const absl::StatusOr<api::ClientResponse>& response);
+absl::Status ApiError(const api::ClientResponse& response);
+
+}  // namespace mesh::cli

@@ -1,0 +1,20 @@
+// meshd: the Mesh node daemon. Configuration: <data dir>/meshd.toml (or --config), then flags.
+#include <cstdio>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "mesh/api/daemon.h"
+#include "mesh/node/node_flags.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"meshd: the Mesh node daemon (HTTP API, persistent job queue, sandboxed workers)"};
+  mesh::node::NodeFlags flags;
+  mesh::node::AddNodeFlags(app, flags);
+  CLI11_PARSE(app, argc, argv);
+  absl::StatusOr<mesh::node::NodeConfig> config = mesh::node::ResolveNodeConfig(flags);
+  if (!config.ok()) {
+    std::fprintf(stderr, "meshd: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  return mesh::api::RunDaemon(*std::move(config));
+}

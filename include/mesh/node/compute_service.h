@@ -1,0 +1,145 @@
+// ComputeService: the node's local compute — a persistent, prioritised job queue in front of
+// the sandboxed runner. Submit() signs and records a job (JobStore) before it answers, so an
+// accepted job survives a crash; Start() takes up again every job a previous run left queued
+// or running. Up to max_concurrent jobs run at once, each on one of the service's runner
+// threads; the queue orders by priority (higher first) and then by submission (FIFO).
+//
+// Every state change is written to the JobStore first, then published on the EventBus and
+// counted in the metrics. Outputs go to the BlobStore before the job is marked finished, so a
+// finished job's output is always there.
+//
+// Drain() is the SIGTERM path: new submissions are refused (Unavailable), queued jobs stay
+// queued on disk, running jobs get the grace period and are then stopped and put back in the
+// queue for the next start. Thread-safe; the injected objects must outlive the service.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "mesh/cas/blob_store.h"
+#include "mesh/common/clock.h"
+#include "mesh/common/metrics.h"
+#include "mesh/common/rng.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/node/event_bus.h"
+#include "mesh/node/job_runner.h"
+#include "mesh/node/job_store.h"
+#include "mesh/node/module_loader.h"
+#include "mesh/wasm/limits.h"
+
+namespace mesh::node {
+
+struct ComputeOptions {
+  int max_concurrent = 1;
+  wasm::Limits default_limits;
+  uint64_t max_input_bytes = 256ull << 20;  // all of a job's inputs together (its stdin)
+  uint64_t module_cache_bytes = 256ull << 20;
+  uint64_t max_module_bytes = 64ull << 20;
+};
+
+// The services' shared environment; nothing here is a global (DESIGN.md, conventions).
+struct NodeEnv {
+  const Clock* clock = nullptr;
+  Rng* rng = nullptr;
+  const crypto::KeyPair* key = nullptr;
+  cas::BlobStore* blobs = nullptr;
+  JobStore* jobs = nullptr;
+  EventBus* events = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  JobRunner* runner = nullptr;
+};
+
+struct SubmitRequest {
+  job::JobSpec spec;     // the node signs it (submitter = the node), unless...
+  std::string envelope;  // ...a spec already signed by its submitter is given here
+  std::string idempotency_key;
+};
+
+struct SubmitResult {
+  JobRecord job;
+  bool created = true;  // false: the idempotency key named an earlier job, returned instead
+};
+
+struct ServiceStats {
+  uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
+  int max_concurrent = 0;
+  double load = 0;             // running / max_concurrent
+  double fuel_per_second = 0;  // fuel of jobs that finished in the last minute, per second
+  uint64_t fuel_used_total = 0;
+  bool draining = false;
+};
+
+class ComputeService {
+ public:
+  ComputeService(ComputeOptions options, NodeEnv env);
+  ~ComputeService();  // drains with no grace period if Drain was not called
+  ComputeService(const ComputeService&) = delete;
+  ComputeService& operator=(const ComputeService&) = delete;
+
+  // Requeues jobs found running, queues every unfinished job, starts the runners.
+  absl::Status Start();
+
+  absl::StatusOr<SubmitResult> Submit(SubmitRequest request);
+  absl::StatusOr<JobRecord> Get(const std::string& id);
+  absl::StatusOr<std::vector<JobRecord>> List(std::optional<job::JobState> state, size_t limit,
+                                              int64_t before_seq = 0);
+  // Cancels a queued or running job; FailedPrecondition if it has already ended.
+  absl::StatusOr<JobRecord> Cancel(const std::string& id);
+  ServiceStats Stats();
+
+  void Drain(absl::Duration grace);
+
+ private:
+  struct Queued {
+    int priority;
+    int64_t seq;
+    bool operator<(const Queued& o) const {
+      return priority != o.priority ? priority > o.priority : seq < o.seq;
+    }
+  };
+  struct Running {
+    uint64_t tag;
+    bool cancel_requested = false;  // by a user: the job ends cancelled
+    bool stop_requested = false;    // by Drain: the job goes back in the queue
+  };
+  class Metrics;
+
+  void RunnerLoop();
+  void RunOne(JobRecord job, uint64_t tag);
+  absl::StatusOr<exec::RunRequest> BuildRequest(const JobRecord& job, uint64_t tag);
+  void Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> result, uint64_t tag);
+  void StopRunning(const std::vector<uint64_t>& tags, absl::Duration timeout);
+  void Publish(const JobRecord& job, std::string type, nlohmann::json data = {});
+  void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  wasm::Limits LimitsFor(const job::JobSpec& spec) const;
+  void RecordFuel(uint64_t fuel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ComputeOptions options_;
+  const NodeEnv env_;
+  ModuleLoader modules_;
+  std::unique_ptr<Metrics> metrics_;
+
+  mutable absl::Mutex mu_;
+  std::map<Queued, std::string> queue_ ABSL_GUARDED_BY(mu_);  // -> job id
+  absl::flat_hash_map<std::string, Queued> queued_ids_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_tag_ ABSL_GUARDED_BY(mu_) = 1;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  JobCounts counts_ ABSL_GUARDED_BY(mu_);
+  uint64_t fuel_total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<int64_t, uint64_t>> fuel_window_ ABSL_GUARDED_BY(mu_);  // (second, fuel)
+  std::vector<std::thread> runners_;
+};
+
+}  // namespace mesh::node

@@ -1,0 +1,93 @@
+// JobStore: the node's durable record of every job, in SQLite (WAL, synchronous=NORMAL: a
+// committed write survives the process being killed; the blob store holds the outputs).
+//
+// Terminal states are written once: Finish() only moves a job that is queued or running, so a
+// job ends exactly once however many times a restart re-runs it. Requeue() is how a restart
+// puts back jobs it found running. Idempotency keys are unique: a retried submission finds the
+// job the first one created.
+//
+// Thread-safe: one connection with cached statements behind a mutex.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "mesh/job/job_spec.h"
+#include "mesh/job/job_state.h"
+
+namespace mesh::node {
+
+struct JobRecord {
+  std::string id;
+  int64_t seq = 0;  // submission order on this node
+  std::string envelope;
+  job::JobSpec spec;
+  job::JobState state = job::JobState::kQueued;
+  std::string reason;  // why it failed or was cancelled
+  std::string idempotency_key;
+  absl::Time submitted_at = absl::UnixEpoch();
+  absl::Time started_at = absl::UnixEpoch();   // latest attempt; epoch = never
+  absl::Time finished_at = absl::UnixEpoch();  // epoch = not finished
+  int attempts = 0;
+  // Set when the job ran to an end (any terminal state reached by running).
+  std::string outcome;  // wasm::OutcomeName
+  int32_t exit_code = 0;
+  uint64_t fuel_used = 0;
+  std::string output_cid;
+  std::string report_json;  // wasm::RunReport as JSON
+};
+
+struct JobCounts {
+  uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
+};
+
+class JobStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::filesystem::path& path);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Inserts a queued job and sets record.seq. If the idempotency key is taken, inserts nothing
+  // and returns the id of the job that holds it.
+  absl::StatusOr<std::optional<std::string>> Insert(JobRecord& record);
+  absl::Status MarkRunning(const std::string& id, absl::Time at, int attempts);
+  // Moves a queued or running job to `record.state` (terminal) with the result fields of
+  // `record`. Returns false, changing nothing, if the job had already ended.
+  absl::StatusOr<bool> Finish(const JobRecord& record);
+  absl::Status Requeue(const std::string& id);
+
+  absl::StatusOr<JobRecord> Get(const std::string& id);
+  // Newest first. `before_seq` > 0 pages back from there.
+  absl::StatusOr<std::vector<JobRecord>> List(std::optional<job::JobState> state, size_t limit,
+                                              int64_t before_seq = 0);
+  // Queued and running jobs in submission order: what a restart must take up again.
+  absl::StatusOr<std::vector<JobRecord>> Unfinished();
+  absl::StatusOr<JobCounts> Counts();
+
+ private:
+  enum Stmt { kInsert, kFindKey, kRunning, kFinish, kRequeue, kGet, kCounts, kNumStmts };
+  explicit JobStore(sqlite3* db) : db_(db) {}
+  absl::Status Init();
+  sqlite3_stmt* Prepared(Stmt which) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Error(std::string_view what) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<JobRecord>> Query(sqlite3_stmt* stmt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::array<sqlite3_stmt*, kNumStmts> stmts_ ABSL_GUARDED_BY(mu_){};
+};
+
+}  // namespace mesh::node

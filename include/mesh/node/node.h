@@ -1,0 +1,72 @@
+// Node: one machine's Mesh services, wired together from a NodeConfig — the data dir (key,
+// token, job database, blob store), the sandboxed worker pool and the compute service, with
+// the event bus and metrics they report to. The HTTP API (api/) and meshd drive a Node.
+//
+// Start() holds the data dir's lock for the node's lifetime, so two nodes never share one.
+// Drain() is the orderly stop. Thread-safe after Start; the accessors' objects live as long as
+// the Node.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "mesh/cas/blob_store.h"
+#include "mesh/common/clock.h"
+#include "mesh/common/metrics.h"
+#include "mesh/common/rng.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/exec/worker_pool.h"
+#include "mesh/node/compute_service.h"
+#include "mesh/node/data_dir.h"
+#include "mesh/node/event_bus.h"
+#include "mesh/node/job_store.h"
+#include "mesh/node/node_config.h"
+
+namespace mesh::node {
+
+class Node {
+ public:
+  // `clock` and `rng` must outlive the node.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(NodeConfig config, const Clock& clock,
+                                                     Rng& rng);
+  ~Node();
+
+  const NodeConfig& config() const { return config_; }
+  const DataDir& data_dir() const { return dir_; }
+  const crypto::KeyPair& key() const { return key_; }
+  const std::string& api_token() const { return token_; }
+  std::string engine() const;
+  int workers() const { return options_workers_; }
+  absl::Time started_at() const { return started_at_; }
+  const Clock& clock() const { return clock_; }
+
+  ComputeService& compute() { return *compute_; }
+  cas::BlobStore& blobs() { return *blobs_; }
+  EventBus& events() { return events_; }
+  MetricsRegistry& metrics() { return metrics_; }
+
+  // Stops taking jobs, gives running ones `grace`, stops the workers. Idempotent.
+  void Drain(absl::Duration grace);
+
+ private:
+  Node(NodeConfig config, const Clock& clock, crypto::KeyPair key);
+
+  NodeConfig config_;
+  DataDir dir_;
+  const Clock& clock_;
+  crypto::KeyPair key_;
+  std::string token_;
+  absl::Time started_at_;
+  int options_workers_ = 0;
+  ScopedFd lock_;
+  MetricsRegistry metrics_;
+  EventBus events_;
+  std::unique_ptr<cas::BlobStore> blobs_;
+  std::unique_ptr<JobStore> jobs_;
+  std::unique_ptr<exec::WorkerPool> pool_;
+  std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<ComputeService> compute_;
+};
+
+}  // namespace mesh::node

@@ -1,0 +1,50 @@
+// NodeConfig: everything meshd can be told, from a TOML file (meshd.toml in the data dir, or
+// --config) and then command-line flags, which win. Every field has a default that works on a
+// laptop: a node bound to 127.0.0.1, as many concurrent jobs as cores, the default limits.
+// LoadNodeConfig's errors name the file, the key and what was expected. Plain value type.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "mesh/wasm/engine.h"
+#include "mesh/wasm/limits.h"
+
+namespace mesh::node {
+
+inline constexpr int kDefaultApiPort = 7420;
+
+struct NodeConfig {
+  std::filesystem::path data_dir;
+  // [api]
+  std::string listen_host = "127.0.0.1";
+  int listen_port = kDefaultApiPort;  // 0: any free port (written to <data_dir>/meshd.url)
+  int api_threads = 2;
+  uint64_t max_json_bytes = 1ull << 20;   // bodies of JSON requests
+  uint64_t max_blob_bytes = 1ull << 30;   // POST /v1/blobs
+  // [compute]
+  int max_concurrent = 0;  // 0: the number of cores
+  wasm::EngineKind engine = wasm::EngineKind::kAuto;
+  std::string worker_path;  // empty: mesh-worker next to the running executable
+  uint64_t max_input_bytes = 256ull << 20;
+  // [limits]: per-job defaults, used when a job names none
+  wasm::Limits default_limits;
+  // [storage]
+  uint64_t blob_quota_bytes = 0;  // 0: no quota
+  // [node]
+  absl::Duration shutdown_grace = absl::Seconds(30);
+  std::string log_level = "info";
+};
+
+// Reads `path` over the defaults in `config`. Unknown keys are errors (a typo must not be
+// silently ignored).
+absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& config);
+// "127.0.0.1:7420", "[::1]:0", ":8080" (all interfaces is spelled 0.0.0.0 explicitly).
+absl::Status ParseListenAddress(std::string_view text, NodeConfig& config);
+// The commented file `mesh init` writes.
+std::string DefaultConfigToml();
+
+}  // namespace mesh::node

@@ -1,0 +1,600 @@
+#include "mesh/api/api_service.h"
+
+#include <sodium.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "api_json.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "mesh/wasm/limits.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::api {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kDefaultListLimit = 100;
+constexpr size_t kMaxListLimit = 1000;
+constexpr absl::Duration kMaxWait = absl::Minutes(10);
+constexpr std::string_view kEnvelopeContentType = "application/vnd.mesh.envelope";
+
+enum class Op { kPostBlob, kGetBlob, kPostJob, kListJobs, kGetJob, kGetOutput, kCancelJob,
+                kNode, kEvents, kMetrics, kOpenApi };
+
+std::vector<std::string> Split(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    const size_t slash = path.find('/', start);
+    parts.emplace_back(path.substr(start, slash == std::string_view::npos ? path.npos
+                                                                           : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// Reads a blob and checks it against its CID; the final bytes are held back until the hash has
+// matched, so a corrupted blob never reaches the client whole (the connection is cut instead).
+class VerifiedBlobSource final : public BodySource {
+ public:
+  explicit VerifiedBlobSource(std::unique_ptr<cas::BlobReader> reader)
+      : reader_(std::move(reader)) {}
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
+    MESH_ASSIGN_OR_RETURN(size_t n, reader_->Read(buffer, size));
+    delivered_ += n;
+    if (n > 0 && delivered_ >= reader_->size()) {
+      char probe;
+      MESH_ASSIGN_OR_RETURN(size_t more, reader_->Read(&probe, 1));  // verifies at the end
+      if (more != 0) return absl::DataLossError("the blob grew while it was read");
+    }
+    return n;
+  }
+
+ private:
+  std::unique_ptr<cas::BlobReader> reader_;
+  uint64_t delivered_ = 0;
+};
+
+class RangeSource final : public BodySource {
+ public:
+  RangeSource(ScopedFd fd, uint64_t offset) : fd_(std::move(fd)), offset_(offset) {}
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
+    const ssize_t n = ::pread(fd_.get(), buffer, size, static_cast<off_t>(offset_));
+    if (n < 0) return ErrnoToStatus(errno, "read blob range");
+    offset_ += static_cast<uint64_t>(n);
+    return static_cast<size_t>(n);
+  }
+
+ private:
+  ScopedFd fd_;
+  uint64_t offset_;
+};
+
+absl::StatusOr<absl::Duration> ParseWait(const HttpRequest& request) {
+  const std::string text = request.Query("wait");
+  if (text.empty()) return absl::ZeroDuration();
+  absl::StatusOr<absl::Duration> wait = wasm::ParseWallTime(text);
+  if (!wait.ok()) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("query parameter wait=", text, ": ", wait.status().message()));
+  }
+  return std::min(*wait, kMaxWait);
+}
+
+std::string SseText(const node::Event& e) {
+  return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type, "\ndata: ",
+                      e.ToJson().dump(-1, ' ', false, json::error_handler_t::replace), "\n\n");
+}
+
+}  // namespace
+
+struct ApiService::Route {
+  std::string method;
+  std::vector<std::string> parts;  // "{...}" matches any one segment
+  std::string pattern;
+  bool needs_token;
+  Op op;
+};
+
+namespace {
+
+const std::vector<std::pair<RouteInfo, Op>>& RouteTable() {
+  static const auto* table = new std::vector<std::pair<RouteInfo, Op>>{
+      {{"POST", "/v1/blobs", true}, Op::kPostBlob},
+      {{"GET", "/v1/blobs/{cid}", false}, Op::kGetBlob},
+      {{"POST", "/v1/jobs", true}, Op::kPostJob},
+      {{"GET", "/v1/jobs", false}, Op::kListJobs},
+      {{"GET", "/v1/jobs/{id}", false}, Op::kGetJob},
+      {{"GET", "/v1/jobs/{id}/output", false}, Op::kGetOutput},
+      {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
+      {{"GET", "/v1/node", false}, Op::kNode},
+      {{"GET", "/v1/events", false}, Op::kEvents},
+      {{"GET", "/metrics", false}, Op::kMetrics},
+      {{"GET", "/v1/openapi.json", false}, Op::kOpenApi},
+  };
+  return *table;
+}
+
+}  // namespace
+
+const std::vector<RouteInfo>& ApiService::Routes() {
+  static const auto* routes = [] {
+    auto* v = new std::vector<RouteInfo>;
+    for (const auto& [info, op] : RouteTable()) v->push_back(info);
+    return v;
+  }();
+  return *routes;
+}
+
+// A long poll: answers with the job once it has ended, or when the wait is over.
+class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
+ public:
+  Waiter(ApiService* api, std::string id, int status, Responder respond)
+      : api_(api), id_(std::move(id)), status_(status), respond_(std::move(respond)) {}
+
+  void Check(bool timed_out) {
+    if (done_.load()) return;
+    absl::StatusOr<node::JobRecord> job = api_->node_->compute().Get(id_);
+    if (job.ok() && !job::IsTerminal(job->state) && !timed_out) return;
+    Finish(job.ok() ? JsonResponse(status_, JobToJson(*job)) : StatusResponse(job.status()));
+  }
+
+  void Finish(HttpResponse response) {
+    if (done_.exchange(true)) return;
+    api_->node_->events().Unsubscribe(subscription_);
+    api_->Forget(this);
+    respond_(std::move(response));
+  }
+
+  uint64_t subscription_ = 0;
+
+ private:
+  ApiService* const api_;
+  const std::string id_;
+  const int status_;
+  Responder respond_;
+  std::atomic<bool> done_{false};
+};
+
+// The event stream of one client: what the bus has after the last event sent.
+class ApiService::JobEvents final : public EventStream {
+ public:
+  JobEvents(ApiService* api, std::string job, uint64_t after)
+      : api_(api), job_(std::move(job)), after_(after) {}
+
+  void Start(std::function<void()> wake) override {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    subscription_ = api_->node_->events().Subscribe(job_, std::move(wake));
+  }
+
+  std::string Next() override {
+    absl::MutexLock lock(&mu_);
+    node::EventBatch batch = api_->node_->events().Since(after_, job_, 256);
+    std::string text;
+    if (batch.gap) {
+      text += mesh::StrCat("event: gap\ndata: {\"after\":", after_,
+                           ",\"message\":\"events were dropped; re-read job states\"}\n\n");
+    }
+    for (const node::Event& e : batch.events) text += SseText(e);
+    after_ = batch.scanned_to;
+    // More than one batch waiting: the writer asks again once this one is out.
+    return text;
+  }
+
+  void Stop() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      if (subscription_ != 0) api_->node_->events().Unsubscribe(subscription_);
+    }
+    api_->Forget(this);
+  }
+
+ private:
+  ApiService* const api_;
+  const std::string job_;
+  absl::Mutex mu_;
+  uint64_t after_ ABSL_GUARDED_BY(mu_);
+  uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+ApiService::ApiService(node::Node* node, HttpServer* server)
+    : node_(node),
+      server_(server),
+      uploads_dir_((node->data_dir().root / "uploads").string()),
+      requests_(node->metrics().AddCounter("mesh_http_requests_total", "HTTP API requests",
+                                           {"route", "code"})),
+      latency_(node->metrics().AddHistogram("mesh_http_request_seconds",
+                                            "Time to answer HTTP API requests",
+                                            ExponentialBuckets(0.00005, 4, 12), {"route"})) {
+  std::error_code ec;
+  std::filesystem::remove_all(uploads_dir_, ec);  // uploads a crash left half-written
+  std::filesystem::create_directories(uploads_dir_, ec);
+}
+
+ApiService::~ApiService() { Shutdown(); }
+
+BodyPlan ApiService::PlanBody(const HttpRequest& head) {
+  BodyPlan plan;
+  plan.limit = node_->config().max_json_bytes;
+  if (head.method == "POST" && head.path == "/v1/blobs") {
+    plan.limit = node_->config().max_blob_bytes;
+    absl::MutexLock lock(&mu_);
+    plan.file = mesh::StrCat(uploads_dir_, "/upload-", ::getpid(), "-", next_upload_++);
+  }
+  return plan;
+}
+
+HttpResponse ApiService::Error(int status, std::string message) {
+  requests_->WithLabels({"error", std::to_string(status)})->Inc();
+  return ErrorResponse(status, ErrorCodeName(status, absl::StatusCode::kUnknown), message);
+}
+
+void ApiService::Handle(HttpRequest request, Responder respond) {
+  const std::vector<std::string> parts = Split(request.path);
+  const std::pair<RouteInfo, Op>* match = nullptr;
+  bool path_known = false;
+  std::vector<std::string> params;
+  for (const auto& entry : RouteTable()) {
+    const std::vector<std::string> pattern = Split(entry.first.pattern);
+    if (pattern.size() != parts.size()) continue;
+    std::vector<std::string> found;
+    bool ok = true;
+    for (size_t i = 0; i < parts.size() && ok; ++i) {
+      if (!pattern[i].empty() && pattern[i].front() == '{') {
+        ok = !parts[i].empty();
+        found.push_back(parts[i]);
+      } else {
+        ok = pattern[i] == parts[i];
+      }
+    }
+    if (!ok) continue;
+    path_known = true;
+    if (entry.first.method == request.method) {
+      match = &entry;
+      params = std::move(found);
+      break;
+    }
+  }
+  if (!request.body_file.empty() && (match == nullptr || match->second != Op::kPostBlob)) {
+    std::remove(request.body_file.c_str());
+  }
+  if (match == nullptr) {
+    respond(path_known ? Error(405, mesh::StrCat(request.method, " is not allowed on ",
+                                                 request.path))
+                       : Error(404, mesh::StrCat("no route ", request.path,
+                                                 "; see GET /v1/openapi.json")));
+    return;
+  }
+  const std::string route = match->first.pattern;
+  const absl::Time start = absl::Now();
+  Responder measured = [this, route, start, respond = std::move(respond)](HttpResponse r) {
+    requests_->WithLabels({route, std::to_string(r.status)})->Inc();
+    latency_->WithLabels({route})->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    respond(std::move(r));
+  };
+  if (match->first.needs_token) {
+    const std::string auth = request.Header("authorization");
+    const std::string& token = node_->api_token();
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool present = auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0;
+    const std::string given = present ? auth.substr(kBearer.size()) : std::string();
+    if (!present || given.size() != token.size() ||
+        sodium_memcmp(given.data(), token.data(), token.size()) != 0) {
+      if (!request.body_file.empty()) std::remove(request.body_file.c_str());
+      HttpResponse r = ErrorResponse(
+          401, "unauthenticated",
+          present ? "the bearer token is not this node's API token"
+                  : mesh::StrCat(request.method, " ", route,
+                                 " changes state and needs \"Authorization: Bearer <token>\"; the "
+                                 "token is in the node's data dir (api.token)"));
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshd\"");
+      measured(std::move(r));
+      return;
+    }
+  }
+  switch (match->second) {
+    case Op::kPostBlob:
+      return measured(PostBlob(request));
+    case Op::kGetBlob:
+      return measured(GetBlob(request, params[0]));
+    case Op::kPostJob:
+      return PostJob(request, std::move(measured));
+    case Op::kListJobs:
+      return measured(ListJobs(request));
+    case Op::kGetJob:
+      return GetJob(request, params[0], std::move(measured));
+    case Op::kGetOutput:
+      return measured(GetOutput(params[0], request));
+    case Op::kCancelJob:
+      return measured(CancelJob(params[0]));
+    case Op::kNode:
+      return measured(NodeInfo());
+    case Op::kEvents:
+      return measured(Events(request));
+    case Op::kMetrics:
+      return measured(Metrics());
+    case Op::kOpenApi: {
+      HttpResponse r;
+      r.body = std::string(OpenApiDocument());
+      return measured(std::move(r));
+    }
+  }
+}
+
+HttpResponse ApiService::PostBlob(HttpRequest& request) {
+  absl::StatusOr<cas::Cid> cid = node_->blobs().PutFile(request.body_file);
+  std::remove(request.body_file.c_str());
+  if (!cid.ok()) return StatusResponse(cid.status());
+  absl::StatusOr<cas::BlobInfo> info = node_->blobs().Stat(*cid);
+  if (!info.ok()) return StatusResponse(info.status());
+  HttpResponse r = JsonResponse(201, {{"cid", cid->ToString()}, {"size", info->size}});
+  r.headers.emplace_back("Location", mesh::StrCat("/v1/blobs/", cid->ToString()));
+  return r;
+}
+
+HttpResponse ApiService::GetBlob(const HttpRequest& request, const std::string& text) {
+  absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
+  if (!cid.ok()) return StatusResponse(cid.status());
+  absl::StatusOr<cas::BlobInfo> info = node_->blobs().Stat(*cid);
+  if (!info.ok()) return StatusResponse(info.status());
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.headers.emplace_back("ETag", mesh::StrCat("\"", text, "\""));
+  r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+  absl::StatusOr<std::optional<ByteRange>> range = ParseRange(request.Header("range"), info->size);
+  if (!range.ok()) {
+    HttpResponse e = ErrorResponse(416, "range_not_satisfiable", ToStd(range.status().message()));
+    e.headers.emplace_back("Content-Range", mesh::StrCat("bytes */", info->size));
+    return e;
+  }
+  if (range->has_value()) {
+    absl::StatusOr<ScopedFd> fd = node_->blobs().OpenForRange(*cid);
+    if (!fd.ok()) return StatusResponse(fd.status());
+    const ByteRange& br = **range;
+    r.status = 206;
+    r.headers.emplace_back("Content-Range", mesh::StrCat("bytes ", br.first, "-",
+                                                         br.first + br.length - 1, "/", info->size));
+    r.source = std::make_unique<RangeSource>(*std::move(fd), br.first);
+    r.content_length = br.length;
+    return r;
+  }
+  absl::StatusOr<std::unique_ptr<cas::BlobReader>> reader = node_->blobs().Open(*cid);
+  if (!reader.ok()) return StatusResponse(reader.status());
+  r.content_length = (*reader)->size();
+  r.source = std::make_unique<VerifiedBlobSource>(*std::move(reader));
+  return r;
+}
+
+void ApiService::PostJob(HttpRequest& request, Responder respond) {
+  absl::StatusOr<absl::Duration> wait = ParseWait(request);
+  if (!wait.ok()) return respond(StatusResponse(wait.status()));
+  node::SubmitRequest submit;
+  submit.idempotency_key = request.Header("idempotency-key");
+  if (submit.idempotency_key.size() > 256) {
+    return respond(ErrorResponse(400, "invalid_argument", "Idempotency-Key is over 256 bytes"));
+  }
+  const std::string content_type = request.Header("content-type");
+  if (content_type.rfind(kEnvelopeContentType, 0) == 0) {
+    submit.envelope = std::move(request.body);
+  } else {
+    json body;
+    try {
+      body = json::parse(request.body);
+    } catch (const json::parse_error& e) {
+      return respond(ErrorResponse(
+          400, "invalid_argument",
+          mesh::StrCat("request body is not valid JSON at byte ", e.byte, ": ", e.what())));
+    }
+    absl::StatusOr<job::JobSpec> spec = job::JobSpecFromJson(body, /*require_identity=*/false);
+    if (!spec.ok()) return respond(StatusResponse(spec.status()));
+    if (!spec->submitter.empty() || spec->created_at_ms != 0 || !spec->nonce.empty()) {
+      return respond(ErrorResponse(400, "invalid_argument",
+                                   "submitter, created_at_ms and nonce are set by the signer; "
+                                   "send a signed envelope (Content-Type: "
+                                   "application/vnd.mesh.envelope) to set them yourself"));
+    }
+    submit.spec = *std::move(spec);
+  }
+  absl::StatusOr<node::SubmitResult> result = node_->compute().Submit(std::move(submit));
+  if (!result.ok()) return respond(StatusResponse(result.status()));
+  const int status = result->created ? 201 : 200;
+  if (*wait > absl::ZeroDuration() && !job::IsTerminal(result->job.state)) {
+    return AnswerWhenDone(result->job.id, *wait, status, std::move(respond));
+  }
+  HttpResponse r = JsonResponse(status, JobToJson(result->job));
+  r.headers.emplace_back("Location", mesh::StrCat("/v1/jobs/", result->job.id));
+  respond(std::move(r));
+}
+
+void ApiService::AnswerWhenDone(const std::string& id, absl::Duration wait, int status,
+                                Responder respond) {
+  auto waiter = std::make_shared<Waiter>(this, id, status, std::move(respond));
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) {
+      waiter->Finish(ErrorResponse(503, "unavailable", "the node is shutting down"));
+      return;
+    }
+    waiters_.insert(waiter);
+  }
+  std::weak_ptr<Waiter> weak = waiter;
+  // Woken under the bus's lock: only schedule the check here.
+  waiter->subscription_ = node_->events().Subscribe(id, [this, weak] {
+    server_->RunAfter(absl::ZeroDuration(), [weak] {
+      if (auto w = weak.lock()) w->Check(false);
+    });
+  });
+  server_->RunAfter(wait, [weak] {
+    if (auto w = weak.lock()) w->Check(true);
+  });
+  waiter->Check(false);  // it may have ended before the subscription
+}
+
+void ApiService::Forget(Waiter* waiter) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->get() == waiter) {
+      waiters_.erase(it);
+      return;
+    }
+  }
+}
+
+void ApiService::Forget(JobEvents* stream) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+    if (it->get() == stream) {
+      streams_.erase(it);
+      return;
+    }
+  }
+}
+
+HttpResponse ApiService::ListJobs(const HttpRequest& request) {
+  std::optional<job::JobState> state;
+  if (const std::string s = request.Query("state"); !s.empty()) {
+    state = job::ParseJobState(s);
+    if (!state.has_value()) {
+      return ErrorResponse(400, "invalid_argument",
+                           mesh::StrCat("query parameter state=", s,
+                                        ": expected queued, running, succeeded, failed or "
+                                        "cancelled"));
+    }
+  }
+  size_t limit = kDefaultListLimit;
+  int64_t before = 0;
+  if (const std::string v = request.Query("before"); !v.empty()) {
+    if (!absl::SimpleAtoi(ToAbsl(v), &before) || before < 0) {
+      return ErrorResponse(400, "invalid_argument",
+                           mesh::StrCat("query parameter before=", v,
+                                        ": expected a non-negative integer (a job's seq)"));
+    }
+  }
+  if (const std::string v = request.Query("limit"); !v.empty()) {
+    if (!absl::SimpleAtoi(ToAbsl(v), &limit) || limit == 0 || limit > kMaxListLimit) {
+      return ErrorResponse(400, "invalid_argument",
+                           mesh::StrCat("query parameter limit=", v, ": expected 1 to ",
+                                        kMaxListLimit));
+    }
+  }
+  absl::StatusOr<std::vector<node::JobRecord>> jobs =
+      node_->compute().List(state, limit, before);
+  if (!jobs.ok()) return StatusResponse(jobs.status());
+  json list = json::array();
+  for (const node::JobRecord& j : *jobs) list.push_back(JobToJson(j));
+  json body = {{"jobs", std::move(list)}};
+  if (jobs->size() == limit) body["next_before"] = jobs->back().seq;
+  return JsonResponse(200, body);
+}
+
+void ApiService::GetJob(const HttpRequest& request, const std::string& id, Responder respond) {
+  absl::StatusOr<absl::Duration> wait = ParseWait(request);
+  if (!wait.ok()) return respond(StatusResponse(wait.status()));
+  absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
+  if (!job.ok()) return respond(StatusResponse(job.status()));
+  if (*wait > absl::ZeroDuration() && !job::IsTerminal(job->state)) {
+    return AnswerWhenDone(id, *wait, 200, std::move(respond));
+  }
+  respond(JsonResponse(200, JobToJson(*job)));
+}
+
+HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& request) {
+  absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
+  if (!job.ok()) return StatusResponse(job.status());
+  if (!job::IsTerminal(job->state)) {
+    return ErrorResponse(409, "failed_precondition",
+                         mesh::StrCat("job ", id, " is ", job::JobStateName(job->state),
+                                      "; its output exists once it has finished (wait with "
+                                      "GET /v1/jobs/", id, "?wait=30s)"));
+  }
+  if (job->output_cid.empty()) {
+    return ErrorResponse(404, "not_found",
+                         mesh::StrCat("job ", id, " ended ", job::JobStateName(job->state),
+                                      " without output", job->reason.empty() ? "" : ": ",
+                                      job->reason));
+  }
+  HttpResponse r = GetBlob(request, job->output_cid);
+  r.headers.emplace_back("X-Mesh-Output-Cid", job->output_cid);
+  r.headers.emplace_back("X-Mesh-Job-State", std::string(job::JobStateName(job->state)));
+  return r;
+}
+
+HttpResponse ApiService::CancelJob(const std::string& id) {
+  absl::StatusOr<node::JobRecord> job = node_->compute().Cancel(id);
+  if (!job.ok()) return StatusResponse(job.status());
+  return JsonResponse(200, JobToJson(*job));
+}
+
+HttpResponse ApiService::NodeInfo() {
+  const node::NodeConfig& c = node_->config();
+  const absl::Time now = node_->clock().Now();
+  json body = {
+      {"did", node_->key().did().ToString()},
+      {"version", MESH_VERSION},
+      {"engine", node_->engine()},
+      {"workers", node_->workers()},
+      {"started_at", absl::FormatTime(absl::RFC3339_full, node_->started_at(), absl::UTCTimeZone())},
+      {"uptime_seconds", absl::ToDoubleSeconds(now - node_->started_at())},
+      {"blob_store_bytes", node_->blobs().used_bytes()},
+      {"blob_quota_bytes", node_->blobs().quota_bytes()},
+      {"default_limits",
+       {{"fuel", c.default_limits.fuel},
+        {"memory_bytes", c.default_limits.memory_bytes},
+        {"wall_time_ms", absl::ToInt64Milliseconds(c.default_limits.wall_time)},
+        {"max_output_bytes", c.default_limits.max_output_bytes}}},
+      {"stats", StatsToJson(node_->compute().Stats())},
+  };
+  return JsonResponse(200, body);
+}
+
+HttpResponse ApiService::Events(const HttpRequest& request) {
+  uint64_t after = node_->events().last_seq();
+  std::string from = request.Header("last-event-id");
+  if (from.empty()) from = request.Query("after");
+  if (!from.empty() && !absl::SimpleAtoi(ToAbsl(from), &after)) {
+    return ErrorResponse(400, "invalid_argument",
+                         mesh::StrCat("event id \"", from, "\" is not a number"));
+  }
+  const std::string job = request.Query("job");
+  auto stream = std::make_shared<JobEvents>(this, job, after);
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return ErrorResponse(503, "unavailable", "the node is shutting down");
+    streams_.insert(stream);
+  }
+  HttpResponse r;
+  r.events = stream;
+  return r;
+}
+
+HttpResponse ApiService::Metrics() {
+  HttpResponse r;
+  r.content_type = std::string(kPrometheusTextContentType);
+  r.body = node_->metrics().RenderText();
+  return r;
+}
+
+void ApiService::Shutdown() {
+  std::set<std::shared_ptr<Waiter>> waiters;
+  std::set<std::shared_ptr<JobEvents>> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+    waiters.swap(waiters_);
+    streams.swap(streams_);
+  }
+  for (auto& w : waiters) w->Finish(ErrorResponse(503, "unavailable", "the node is shutting down"));
+  for (auto& s : streams) s->Stop();
+}
+
+}  // namespace mesh::api

@@ -1,0 +1,80 @@
+#include "mesh/api/daemon.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "mesh/api/api_service.h"
+#include "mesh/api/http_server.h"
+#include "mesh/common/clock.h"
+#include "mesh/common/file_util.h"
+#include "mesh/common/logging.h"
+#include "mesh/common/rng.h"
+#include "mesh/common/strings.h"
+#include "mesh/node/node.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::api {
+
+int RunDaemon(node::NodeConfig config) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (absl::Status s = InitLogging(config.log_level); !s.ok()) {
+    std::fprintf(stderr, "meshd: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  // Signals are taken by sigwait below, never by a handler on a random thread; every thread
+  // started from here on inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // The composition root: the real clock and randomness, injected from here down.
+  SystemClock clock;
+  SecureRng rng;
+  absl::StatusOr<std::unique_ptr<node::Node>> node = node::Node::Start(config, clock, rng);
+  if (!node.ok()) {
+    spdlog::error("meshd cannot start: {}", std::string(node.status().message()));
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Listen(
+      {.host = config.listen_host, .port = config.listen_port, .threads = config.api_threads});
+  if (!server.ok()) {
+    spdlog::error("meshd cannot start: {}", std::string(server.status().message()));
+    return 1;
+  }
+  auto api = std::make_unique<ApiService>(node->get(), server->get());
+  (*server)->Serve(api.get());
+  const std::string host =
+      config.listen_host.find(':') != std::string::npos ? "[" + config.listen_host + "]"
+                                                         : config.listen_host;
+  const std::string url = mesh::StrCat("http://", host, ":", (*server)->port());
+  const node::DataDir& dir = (*node)->data_dir();
+  if (absl::Status s = WriteFileAtomically(dir.url_path(), url + "\n", 0600, true); !s.ok()) {
+    spdlog::warn("cannot write {}: {}", dir.url_path().string(), std::string(s.message()));
+  }
+  const double start_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("meshd ready at %s (node %s, %d worker(s), engine %s, started in %.0f ms)\n",
+              url.c_str(), (*node)->key().did().ToString().c_str(), (*node)->workers(),
+              (*node)->engine().c_str(), start_ms);
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("{}: draining (running jobs get {})", strsignal(signal_number),
+               absl::FormatDuration(config.shutdown_grace));
+  (*node)->compute().Drain(config.shutdown_grace);
+  api->Shutdown();
+  (*server)->Stop();
+  (*node)->Drain(absl::ZeroDuration());
+  std::error_code ec;
+  std::filesystem::remove(dir.url_path(), ec);
+  spdlog::info("meshd stopped");
+  return 0;
+}
+
+}  // namespace mesh::api

@@ -1,0 +1,463 @@
+#include <utility>  // before Beast, for g++ 12 (DESIGN.md)
+
+#include "mesh/api/http_server.h"
+
+#include <atomic>
+#include <limits>
+#include <optional>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/synchronization/mutex.h"
+#include "mesh/common/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::api {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+constexpr size_t kHeaderLimit = 16 << 10;
+constexpr size_t kStreamChunk = 256 << 10;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void ParseTarget(std::string_view target, HttpRequest& req) {
+  const size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (!PercentDecode(path, req.path, false)) req.path = std::string(path);
+  if (q == std::string_view::npos) return;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::string key, value;
+    PercentDecode(pair.substr(0, eq), key, true);
+    if (eq != std::string_view::npos) PercentDecode(pair.substr(eq + 1), value, true);
+    req.query.emplace(std::move(key), std::move(value));
+  }
+}
+
+template <class Fields>
+void CopyHeaders(const Fields& fields, HttpRequest& req) {
+  for (const auto& f : fields) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers[name] = std::string(f.value());
+  }
+}
+
+class Session;
+
+}  // namespace
+
+bool PercentDecode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (in[i] == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(HttpServerOptions options)
+      : options_(std::move(options)), ioc_(options_.threads), acceptor_(ioc_) {}
+
+  absl::Status Listen() {
+    beast::error_code ec;
+    auto address = net::ip::make_address(options_.host, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("bad listen host \"", options_.host, "\": ", ec.message()));
+    }
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(options_.port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(mesh::StrCat("cannot listen on ", options_.host, ":",
+                                                 options_.port, ": ", ec.message(),
+                                                 "; pick another port with --listen"));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return absl::OkStatus();
+  }
+
+  void Serve(HttpHandler* handler) {
+    handler_ = handler;
+    Accept();
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+  }
+
+  void RunAfter(absl::Duration delay, std::function<void()> fn) {
+    if (stopped_.load()) return;
+    auto timer = std::make_shared<net::steady_timer>(ioc_, absl::ToChronoNanoseconds(delay));
+    timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+      if (!ec) fn();
+    });
+  }
+
+  void Stop() {
+    if (stopped_.exchange(true)) return;
+    net::post(acceptor_.get_executor(), [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+    });
+    ioc_.stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  ~Impl() { Stop(); }
+
+  int port() const { return port_; }
+  const HttpServerOptions& options() const { return options_; }
+  HttpHandler* handler() const { return handler_; }
+  net::io_context& ioc() { return ioc_; }
+  bool stopped() const { return stopped_.load(); }
+
+ private:
+  void Accept();
+
+  const HttpServerOptions options_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  HttpHandler* handler_ = nullptr;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopped_{false};
+};
+
+namespace {
+
+// One connection: read a request, hand it to the handler, write the answer, repeat while the
+// client keeps the connection alive. Everything runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  ~Session() {
+    if (events_ != nullptr) events_->Stop();
+  }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+ private:
+  void ReadHeader() {
+    head_.emplace();
+    head_->header_limit(kHeaderLimit);
+    // Not boost::none: Beast 1.74 compares the length with the optional, and none is smaller
+    // than every length (every body would be "over the limit").
+    head_->body_limit(std::numeric_limits<uint64_t>::max());
+    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    http::async_read_header(stream_, buffer_, *head_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset) {
+      return Close();
+    }
+    if (ec) {
+      keep_alive_ = false;
+      return WriteResponse(server_.handler()->Error(
+          ec == http::error::header_limit ? 431 : 400,
+          mesh::StrCat("malformed HTTP request: ", ec.message())));
+    }
+    request_ = HttpRequest{};
+    const auto& msg = head_->get();
+    request_.method = std::string(msg.method_string());
+    request_.target = std::string(msg.target());
+    ParseTarget(request_.target, request_);
+    CopyHeaders(msg, request_);
+    keep_alive_ = msg.keep_alive();
+    const BodyPlan plan = server_.handler()->PlanBody(request_);
+    if (const auto length = head_->content_length(); length.has_value() && *length > plan.limit) {
+      keep_alive_ = false;  // the unread body makes the connection unusable
+      return WriteResponse(server_.handler()->Error(
+          413, mesh::StrCat("request body of ", *length, " bytes is over this route's limit of ",
+                            plan.limit, " bytes")));
+    }
+    if (beast::iequals(request_.Header("expect"), "100-continue")) {
+      auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      net::async_write(stream_, net::buffer(*cont),
+                       [self = shared_from_this(), cont, plan](beast::error_code ec, size_t) {
+                         if (ec) return self->Close();
+                         self->ReadBody(plan);
+                       });
+      return;
+    }
+    ReadBody(plan);
+  }
+
+  void ReadBody(const BodyPlan& plan) {
+    if (!plan.file.empty()) {
+      file_parser_.emplace(std::move(*head_));
+      file_parser_->body_limit(plan.limit);
+      beast::error_code ec;
+      file_parser_->get().body().open(plan.file.c_str(), beast::file_mode::write_new, ec);
+      if (ec) {
+        keep_alive_ = false;
+        return WriteResponse(server_.handler()->Error(
+            500, mesh::StrCat("cannot create upload file: ", ec.message())));
+      }
+      request_.body_file = plan.file;
+      http::async_read(stream_, buffer_, *file_parser_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->file_parser_->get().body().close();
+                         self->OnBody(ec);
+                       });
+    } else {
+      string_parser_.emplace(std::move(*head_));
+      string_parser_->body_limit(plan.limit);
+      http::async_read(stream_, buffer_, *string_parser_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->OnBody(ec);
+                       });
+    }
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return WriteResponse(
+          server_.handler()->Error(413, "request body is over this route's size limit"));
+    }
+    if (ec) {
+      if (!request_.body_file.empty()) std::remove(request_.body_file.c_str());
+      if (ec == http::error::partial_message || ec == net::error::eof ||
+          ec == beast::error::timeout) {
+        return Close();  // the client went away mid-body: nobody to answer
+      }
+      keep_alive_ = false;
+      return WriteResponse(
+          server_.handler()->Error(400, mesh::StrCat("malformed HTTP request: ", ec.message())));
+    }
+    if (string_parser_.has_value()) request_.body = string_parser_->release().body();
+    string_parser_.reset();
+    file_parser_.reset();
+    stream_.expires_never();  // the handler may take its time (long polls)
+    auto self = shared_from_this();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    server_.handler()->Handle(std::move(request_), [self, answered](HttpResponse response) {
+      if (answered->exchange(true)) return;
+      net::post(self->stream_.get_executor(),
+                [self, r = std::make_shared<HttpResponse>(std::move(response))]() mutable {
+                  self->WriteResponse(std::move(*r));
+                });
+    });
+  }
+
+  void WriteResponse(HttpResponse response) {
+    if (response.events != nullptr) return StartEvents(std::move(response));
+    if (response.source != nullptr) return StartSource(std::move(response));
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response.status), 11);
+    res->set(http::field::server, "meshd");
+    res->set(http::field::content_type, response.content_type);
+    for (auto& [k, v] : response.headers) res->set(k, v);
+    res->body() = std::move(response.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->AfterWrite(ec);
+                      });
+  }
+
+  void AfterWrite(beast::error_code ec) {
+    if (ec || !keep_alive_) return Close();
+    ReadHeader();
+  }
+
+  void StartSource(HttpResponse response) {
+    source_ = std::move(response.source);
+    remaining_ = response.content_length;
+    auto res = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(response.status), 11);
+    res->set(http::field::server, "meshd");
+    res->set(http::field::content_type, response.content_type);
+    for (auto& [k, v] : response.headers) res->set(k, v);
+    res->content_length(response.content_length);
+    res->keep_alive(keep_alive_);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    http::async_write_header(stream_, *sr,
+                             [self = shared_from_this(), res, sr](beast::error_code ec, size_t) {
+                               if (ec) return self->Close();
+                               self->PumpSource();
+                             });
+  }
+
+  void PumpSource() {
+    if (remaining_ == 0) {
+      source_.reset();
+      return AfterWrite({});
+    }
+    chunk_.resize(std::min<uint64_t>(kStreamChunk, remaining_));
+    size_t filled = 0;
+    while (filled < chunk_.size()) {
+      absl::StatusOr<size_t> n = source_->Read(chunk_.data() + filled, chunk_.size() - filled);
+      if (!n.ok() || *n == 0) {
+        spdlog::warn("response body ended early for {}: {}", request_.target,
+                     n.ok() ? "end of data" : n.status().ToString());
+        return Close();  // the client sees a short body
+      }
+      filled += *n;
+    }
+    remaining_ -= filled;
+    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    net::async_write(stream_, net::buffer(chunk_),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->PumpSource();
+                     });
+  }
+
+  void StartEvents(HttpResponse response) {
+    events_ = std::move(response.events);
+    keep_alive_ = false;
+    std::string head =
+        "HTTP/1.1 200 OK\r\nServer: meshd\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n";
+    pending_ = std::move(head);
+    stream_.expires_never();
+    std::weak_ptr<Session> weak = shared_from_this();
+    auto executor = stream_.get_executor();
+    events_->Start([weak, executor] {
+      net::post(executor, [weak] {
+        if (auto self = weak.lock()) self->FlushEvents();
+      });
+    });
+    // A read that ends when the client closes the connection.
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this()](beast::error_code) {
+                                  self->closed_ = true;
+                                  self->Close();
+                                });
+    Keepalive();
+    FlushEvents();
+  }
+
+  void Keepalive() {
+    auto timer = std::make_shared<net::steady_timer>(
+        stream_.get_executor(), absl::ToChronoNanoseconds(server_.options().event_keepalive));
+    std::weak_ptr<Session> weak = shared_from_this();
+    timer->async_wait([weak, timer](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || self == nullptr || self->closed_) return;
+      self->pending_ += ": keepalive\n\n";
+      self->FlushEvents();
+      self->Keepalive();
+    });
+  }
+
+  void FlushEvents() {
+    if (writing_ || closed_ || events_ == nullptr) return;
+    pending_ += events_->Next();
+    if (pending_.empty()) return;
+    writing_ = true;
+    sending_ = std::move(pending_);
+    pending_.clear();
+    net::async_write(stream_, net::buffer(sending_),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       if (ec) return self->Close();
+                       self->FlushEvents();
+                     });
+  }
+
+  void Close() {
+    closed_ = true;
+    if (events_ != nullptr) {
+      events_->Stop();
+      events_.reset();
+    }
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> head_;
+  std::optional<http::request_parser<http::string_body>> string_parser_;
+  std::optional<http::request_parser<http::file_body>> file_parser_;
+  HttpRequest request_;
+  bool keep_alive_ = true;
+  std::unique_ptr<BodySource> source_;
+  uint64_t remaining_ = 0;
+  std::string chunk_;
+  std::shared_ptr<EventStream> events_;
+  std::string pending_;
+  std::string sending_;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open()) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket), *this)->Start();
+    }
+    Accept();
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Listen(HttpServerOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() = default;
+int HttpServer::port() const { return impl_->port(); }
+void HttpServer::Serve(HttpHandler* handler) { impl_->Serve(handler); }
+void HttpServer::RunAfter(absl::Duration delay, std::function<void()> fn) {
+  impl_->RunAfter(delay, std::move(fn));
+}
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace mesh::api

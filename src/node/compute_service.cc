@@ -1,0 +1,466 @@
+#include "mesh/node/compute_service.h"
+
+#include <algorithm>
+
+#include "mesh/common/hex.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::node {
+namespace {
+
+using job::JobState;
+
+double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+// How a run's result reads as a job state and reason.
+void ApplyReport(const wasm::RunReport& report, JobRecord& job) {
+  job.outcome = std::string(wasm::OutcomeName(report.outcome));
+  job.exit_code = report.exit_code;
+  job.fuel_used = report.fuel_used;
+  job.report_json = wasm::ToJson(report).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace);
+  if (report.ok()) {
+    job.state = JobState::kSucceeded;
+  } else if (report.outcome == wasm::Outcome::kOk) {
+    job.state = JobState::kFailed;
+    job.reason = mesh::StrCat("the module exited with status ", report.exit_code);
+  } else {
+    job.state = JobState::kFailed;
+    job.reason = mesh::StrCat(wasm::OutcomeName(report.outcome), ": ", report.message);
+  }
+}
+
+}  // namespace
+
+// The service's Prometheus series.
+class ComputeService::Metrics {
+ public:
+  explicit Metrics(MetricsRegistry& r)
+      : submitted(r.AddCounter("mesh_jobs_submitted_total", "Jobs accepted by this node")),
+        finished(r.AddCounter("mesh_jobs_finished_total", "Jobs that reached a final state",
+                              {"state"})),
+        requeued(r.AddCounter("mesh_jobs_requeued_total",
+                              "Running jobs put back in the queue (restart or drain)")),
+        fuel(r.AddCounter("mesh_fuel_used_total", "Fuel used by finished jobs")),
+        queue_wait(r.AddHistogram("mesh_job_queue_wait_seconds",
+                                  "Time from submission to the start of the job's run",
+                                  ExponentialBuckets(0.0001, 4, 12))),
+        run_time(r.AddHistogram("mesh_job_run_seconds", "Wall time of job runs",
+                                ExponentialBuckets(0.0001, 4, 12))),
+        job_fuel(r.AddHistogram("mesh_job_fuel", "Fuel used per job run",
+                                ExponentialBuckets(1000, 10, 9))) {}
+
+  Counter* submitted;
+  Counter* finished;
+  Counter* requeued;
+  Counter* fuel;
+  Histogram* queue_wait;
+  Histogram* run_time;
+  Histogram* job_fuel;
+};
+
+ComputeService::ComputeService(ComputeOptions options, NodeEnv env)
+    : options_(std::move(options)),
+      env_(env),
+      modules_(env.blobs, options_.module_cache_bytes, options_.max_module_bytes),
+      metrics_(std::make_unique<Metrics>(*env.metrics)) {
+  env_.metrics->AddGaugeCallback("mesh_jobs_queued", "Jobs waiting to run", [this] {
+    absl::MutexLock lock(&mu_);
+    return static_cast<double>(queue_.size());
+  });
+  env_.metrics->AddGaugeCallback("mesh_jobs_running", "Jobs running now", [this] {
+    absl::MutexLock lock(&mu_);
+    return static_cast<double>(running_.size());
+  });
+  env_.metrics->AddGaugeCallback("mesh_jobs_max_concurrent", "Most jobs this node runs at once",
+                                 [this] { return static_cast<double>(options_.max_concurrent); });
+}
+
+ComputeService::~ComputeService() { Drain(absl::ZeroDuration()); }
+
+absl::Status ComputeService::Start() {
+  MESH_ASSIGN_OR_RETURN(std::vector<JobRecord> unfinished, env_.jobs->Unfinished());
+  for (JobRecord& job : unfinished) {
+    if (job.state == JobState::kRunning) {
+      // The previous process died (or was killed) while this ran: run it again.
+      MESH_RETURN_IF_ERROR(env_.jobs->Requeue(job.id));
+      job.state = JobState::kQueued;
+      metrics_->requeued->Inc();
+      Publish(job, "job.requeued", {{"reason", "the node restarted while the job ran"}});
+    }
+  }
+  MESH_ASSIGN_OR_RETURN(JobCounts counts, env_.jobs->Counts());
+  absl::MutexLock lock(&mu_);
+  if (started_) return absl::FailedPreconditionError("the compute service is already started");
+  started_ = true;
+  counts_ = counts;
+  for (const JobRecord& job : unfinished) Enqueue(job);
+  for (int i = 0; i < std::max(1, options_.max_concurrent); ++i) {
+    runners_.emplace_back([this] { RunnerLoop(); });
+  }
+  if (!unfinished.empty()) {
+    spdlog::info("resuming {} unfinished job(s) from the job database", unfinished.size());
+  }
+  return absl::OkStatus();
+}
+
+void ComputeService::Enqueue(const JobRecord& job) {
+  Queued key{job.spec.priority, job.seq};
+  queue_.emplace(key, job.id);
+  queued_ids_[job.id] = key;
+}
+
+wasm::Limits ComputeService::LimitsFor(const job::JobSpec& spec) const {
+  wasm::Limits limits = options_.default_limits;
+  if (spec.limits.fuel != 0) limits.fuel = spec.limits.fuel;
+  if (spec.limits.memory_bytes != 0) limits.memory_bytes = spec.limits.memory_bytes;
+  if (spec.limits.wall_time_ms != 0) {
+    limits.wall_time = absl::Milliseconds(static_cast<int64_t>(spec.limits.wall_time_ms));
+  }
+  if (spec.limits.max_output_bytes != 0) limits.max_output_bytes = spec.limits.max_output_bytes;
+  return limits;
+}
+
+absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_ || !started_) {
+      return absl::UnavailableError(
+          "this node is shutting down and takes no new jobs; retry once it is back");
+    }
+  }
+  absl::StatusOr<job::SignedJobSpec> opened = absl::UnknownError("unset");
+  if (!request.envelope.empty()) {
+    opened = job::OpenJobSpec(request.envelope);
+  } else {
+    job::JobSpec& spec = request.spec;
+    // The signed spec carries the limits the job will run with, not "node default".
+    const wasm::Limits limits = LimitsFor(spec);
+    spec.limits = {limits.fuel, limits.memory_bytes,
+                   static_cast<uint64_t>(absl::ToInt64Milliseconds(limits.wall_time)),
+                   limits.max_output_bytes};
+    spec.created_at_ms = absl::ToUnixMillis(env_.clock->Now());
+    const uint64_t a = env_.rng->Next64(), b = env_.rng->Next64();
+    spec.nonce = HexEncode(std::string_view(reinterpret_cast<const char*>(&a), 8)) +
+                 HexEncode(std::string_view(reinterpret_cast<const char*>(&b), 8));
+    opened = job::SignJobSpec(std::move(spec), *env_.key);
+  }
+  MESH_RETURN_IF_ERROR(opened.status());
+  job::SignedJobSpec& signed_spec = *opened;
+  for (size_t i = 0; i <= signed_spec.spec.inputs.size(); ++i) {
+    const bool is_module = i == signed_spec.spec.inputs.size();
+    const std::string& cid = is_module ? signed_spec.spec.module : signed_spec.spec.inputs[i];
+    MESH_ASSIGN_OR_RETURN(cas::Cid parsed, cas::Cid::Parse(cid));
+    MESH_ASSIGN_OR_RETURN(bool present, env_.blobs->Has(parsed));
+    if (!present) {
+      return absl::FailedPreconditionError(
+          mesh::StrCat(is_module ? "module " : "input ", cid,
+                       " is not in this node's blob store; upload it first (POST /v1/blobs, "
+                       "or `mesh submit`, which uploads for you)"));
+    }
+  }
+  JobRecord job;
+  job.id = signed_spec.id.ToString();
+  job.envelope = std::move(signed_spec.envelope);
+  job.spec = std::move(signed_spec.spec);
+  job.idempotency_key = std::move(request.idempotency_key);
+  job.submitted_at = env_.clock->Now();
+  MESH_ASSIGN_OR_RETURN(std::optional<std::string> existing, env_.jobs->Insert(job));
+  if (existing.has_value()) {
+    MESH_ASSIGN_OR_RETURN(JobRecord earlier, env_.jobs->Get(*existing));
+    return SubmitResult{std::move(earlier), false};
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    Enqueue(job);
+    ++counts_.queued;
+  }
+  metrics_->submitted->Inc();
+  Publish(job, "job.queued",
+          {{"priority", job.spec.priority}, {"module", job.spec.module}, {"labels", job.spec.labels}});
+  return SubmitResult{std::move(job), true};
+}
+
+absl::StatusOr<JobRecord> ComputeService::Get(const std::string& id) { return env_.jobs->Get(id); }
+
+absl::StatusOr<std::vector<JobRecord>> ComputeService::List(std::optional<JobState> state,
+                                                            size_t limit, int64_t before_seq) {
+  return env_.jobs->List(state, limit, before_seq);
+}
+
+absl::StatusOr<JobRecord> ComputeService::Cancel(const std::string& id) {
+  std::optional<uint64_t> running_tag;
+  bool was_queued = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = queued_ids_.find(id); it != queued_ids_.end()) {
+      queue_.erase(it->second);
+      queued_ids_.erase(it);
+      --counts_.queued;
+      was_queued = true;
+    } else if (auto r = running_.find(id); r != running_.end()) {
+      r->second.cancel_requested = true;
+      running_tag = r->second.tag;
+    }
+  }
+  if (was_queued) {
+    MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
+    job.state = JobState::kCancelled;
+    job.reason = "cancelled by request before it ran";
+    job.finished_at = env_.clock->Now();
+    MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
+    if (changed) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++counts_.cancelled;
+      }
+      metrics_->finished->WithLabels({"cancelled"})->Inc();
+      Publish(job, "job.cancelled", {{"reason", job.reason}});
+    }
+    return env_.jobs->Get(id);
+  }
+  if (running_tag.has_value()) StopRunning({*running_tag}, absl::Seconds(10));
+  MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
+  if (!running_tag.has_value() && job::IsTerminal(job.state)) {
+    return absl::FailedPreconditionError(mesh::StrCat("job ", id, " has already ",
+                                                      job::JobStateName(job.state)));
+  }
+  return job;
+}
+
+ServiceStats ComputeService::Stats() {
+  absl::MutexLock lock(&mu_);
+  ServiceStats s;
+  s.queued = queue_.size();
+  s.running = running_.size();
+  s.succeeded = counts_.succeeded;
+  s.failed = counts_.failed;
+  s.cancelled = counts_.cancelled;
+  s.max_concurrent = options_.max_concurrent;
+  s.load = options_.max_concurrent > 0
+               ? static_cast<double>(running_.size()) / options_.max_concurrent
+               : 0;
+  const int64_t now = absl::ToUnixSeconds(env_.clock->Now());
+  uint64_t recent = 0;
+  for (const auto& [second, fuel] : fuel_window_) {
+    if (second > now - 60) recent += fuel;
+  }
+  s.fuel_per_second = static_cast<double>(recent) / 60.0;
+  s.fuel_used_total = fuel_total_;
+  s.draining = draining_;
+  return s;
+}
+
+void ComputeService::RecordFuel(uint64_t fuel) {
+  fuel_total_ += fuel;
+  const int64_t now = absl::ToUnixSeconds(env_.clock->Now());
+  if (fuel_window_.empty() || fuel_window_.back().first != now) fuel_window_.emplace_back(now, 0);
+  fuel_window_.back().second += fuel;
+  std::erase_if(fuel_window_, [now](const auto& e) { return e.first <= now - 60; });
+}
+
+void ComputeService::RunnerLoop() {
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || draining_;
+  };
+  while (true) {
+    std::string id;
+    uint64_t tag;
+    {
+      absl::MutexLock lock(&mu_, absl::Condition(&ready));
+      if (draining_) return;
+      auto first = queue_.begin();
+      id = first->second;
+      queue_.erase(first);
+      queued_ids_.erase(id);
+      tag = next_tag_++;
+      running_[id] = Running{tag};
+      --counts_.queued;
+      ++counts_.running;
+    }
+    absl::StatusOr<JobRecord> job = env_.jobs->Get(id);
+    if (!job.ok()) {
+      spdlog::error("cannot load job {} to run it: {}", id, job.status().ToString());
+      absl::MutexLock lock(&mu_);
+      running_.erase(id);
+      --counts_.running;
+      continue;
+    }
+    RunOne(*std::move(job), tag);
+  }
+}
+
+absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& job, uint64_t tag) {
+  exec::RunRequest request;
+  request.module_id = job.spec.module;
+  MESH_ASSIGN_OR_RETURN(request.module_wasm, modules_.Module(job.spec.module));
+  MESH_ASSIGN_OR_RETURN(request.input.stdin_bytes,
+                        modules_.Input(job.spec.inputs, options_.max_input_bytes));
+  request.input.args = job.spec.args;
+  request.input.env = job.spec.env;
+  MESH_ASSIGN_OR_RETURN(cas::Cid id, cas::Cid::Parse(job.id));
+  request.input.seed = id.digest();
+  request.input.deterministic = job.spec.deterministic;
+  request.limits = LimitsFor(job.spec);
+  request.tag = tag;
+  return request;
+}
+
+void ComputeService::RunOne(JobRecord job, uint64_t tag) {
+  job.attempts += 1;
+  job.started_at = env_.clock->Now();
+  if (absl::Status s = env_.jobs->MarkRunning(job.id, job.started_at, job.attempts); !s.ok()) {
+    spdlog::error("cannot mark job {} running: {}", job.id, s.ToString());
+    Complete(job, s, tag);
+    return;
+  }
+  job.state = JobState::kRunning;
+  metrics_->queue_wait->Observe(Seconds(job.started_at - job.submitted_at));
+  Publish(job, "job.running", {{"attempt", job.attempts}});
+  absl::StatusOr<exec::RunRequest> request = BuildRequest(job, tag);
+  if (!request.ok()) {
+    Complete(job, request.status(), tag);
+    return;
+  }
+  bool cancelled = false, stopped = false;
+  {
+    // A cancel or drain that came while the job was being loaded: the runner has not seen its
+    // tag yet, so it is stopped here.
+    absl::MutexLock lock(&mu_);
+    const Running& r = running_[job.id];
+    cancelled = r.cancel_requested;
+    stopped = r.stop_requested;
+  }
+  if (cancelled || stopped) {
+    Complete(job, cancelled ? absl::CancelledError("cancelled") : absl::AbortedError("drained"),
+             tag);
+    return;
+  }
+  request->input.on_progress = [this, &job](const wasm::ProgressRecord& p) {
+    Publish(job, "job.progress",
+            {{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}});
+  };
+  Complete(job, env_.runner->Run(*std::move(request)), tag);
+}
+
+void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> result,
+                              uint64_t tag) {
+  bool cancel_requested = false, draining = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = running_.find(job.id); it != running_.end()) {
+      cancel_requested = it->second.cancel_requested;
+    }
+    draining = draining_;
+  }
+  bool requeue = false;
+  if (result.ok()) {
+    absl::StatusOr<cas::Cid> output = env_.blobs->PutBytes(result->output);
+    ApplyReport(result->report, job);
+    if (output.ok()) {
+      job.output_cid = output->ToString();
+    } else {
+      job.state = JobState::kFailed;
+      job.reason = mesh::StrCat("the job ran but its output could not be stored: ",
+                                output.status().message());
+    }
+    metrics_->run_time->Observe(Seconds(result->report.wall_time));
+    metrics_->job_fuel->Observe(static_cast<double>(result->report.fuel_used));
+    metrics_->fuel->Inc(static_cast<double>(result->report.fuel_used));
+  } else if (absl::IsCancelled(result.status()) && cancel_requested) {
+    job.state = JobState::kCancelled;
+    job.reason = "cancelled by request while it ran";
+  } else if (absl::IsCancelled(result.status()) || absl::IsAborted(result.status()) ||
+             (absl::IsUnavailable(result.status()) && draining)) {
+    requeue = true;  // stopped by the node's shutdown, not by anything the job did
+  } else {
+    job.state = JobState::kFailed;
+    job.reason = std::string(result.status().message());
+  }
+  job.finished_at = env_.clock->Now();
+  bool changed = false;
+  if (requeue) {
+    if (absl::Status s = env_.jobs->Requeue(job.id); !s.ok()) {
+      spdlog::error("cannot requeue job {}: {}", job.id, s.ToString());
+    }
+  } else {
+    absl::StatusOr<bool> finished = env_.jobs->Finish(job);
+    if (!finished.ok()) {
+      // Still "running" on disk: the next start runs it again.
+      spdlog::error("cannot record the end of job {}: {}", job.id, finished.status().ToString());
+    }
+    changed = finished.value_or(false);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    running_.erase(job.id);
+    --counts_.running;
+    if (changed) {
+      if (job.state == JobState::kSucceeded) ++counts_.succeeded;
+      if (job.state == JobState::kFailed) ++counts_.failed;
+      if (job.state == JobState::kCancelled) ++counts_.cancelled;
+      RecordFuel(job.fuel_used);
+    }
+  }
+  if (requeue) {
+    metrics_->requeued->Inc();
+    Publish(job, "job.requeued", {{"reason", "the node stopped while the job ran"}});
+    return;
+  }
+  if (!changed) return;
+  metrics_->finished->WithLabels({std::string(job::JobStateName(job.state))})->Inc();
+  nlohmann::json data = {{"outcome", job.outcome},         {"exit_code", job.exit_code},
+                         {"fuel_used", job.fuel_used},     {"output_cid", job.output_cid},
+                         {"attempts", job.attempts},
+                         {"wall_ms", absl::ToDoubleMilliseconds(job.finished_at - job.started_at)}};
+  if (!job.reason.empty()) data["reason"] = job.reason;
+  Publish(job, mesh::StrCat("job.", job::JobStateName(job.state)), std::move(data));
+}
+
+void ComputeService::Publish(const JobRecord& job, std::string type, nlohmann::json data) {
+  if (!data.is_object()) data = nlohmann::json::object();
+  data["state"] = job::JobStateName(job.state);
+  env_.events->Publish(std::move(type), job.id, env_.clock->Now(), std::move(data));
+}
+
+void ComputeService::StopRunning(const std::vector<uint64_t>& tags, absl::Duration timeout) {
+  // The runner may not have the job yet (it is being loaded) or may be finishing it: ask
+  // until each job is gone from running_, which Complete() does however the job ended.
+  const absl::Time deadline = absl::Now() + timeout;
+  auto any_left = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& [id, r] : running_) {
+      if (std::find(tags.begin(), tags.end(), r.tag) != tags.end()) return true;
+    }
+    return false;
+  };
+  while (true) {
+    for (uint64_t tag : tags) env_.runner->Cancel(tag);
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !any_left(); };
+    if (mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(20))) return;
+    if (absl::Now() > deadline) return;
+  }
+}
+
+void ComputeService::Drain(absl::Duration grace) {
+  std::vector<uint64_t> to_stop;
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), grace)) {
+      for (auto& [id, r] : running_) {
+        r.stop_requested = true;
+        to_stop.push_back(r.tag);
+      }
+    }
+  }
+  // Past the grace period: stop what still runs; those jobs go back in the queue on disk.
+  StopRunning(to_stop, absl::Seconds(10));
+  for (std::thread& t : runners_) t.join();
+  runners_.clear();
+}
+
+}  // namespace mesh::node

@@ -1,0 +1,58 @@
+#include "mesh/node/module_loader.h"
+
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+
+namespace mesh::node {
+
+absl::StatusOr<std::shared_ptr<const std::string>> ModuleLoader::Module(const std::string& cid) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = cache_.find(cid); it != cache_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.pos);
+      return it->second.bytes;
+    }
+  }
+  MESH_ASSIGN_OR_RETURN(cas::Cid parsed, cas::Cid::Parse(cid));
+  absl::StatusOr<std::string> bytes = blobs_->Get(parsed, max_module_bytes_);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(mesh::StrCat("module ", cid, " is not in this node's blob store"));
+  }
+  MESH_RETURN_IF_ERROR(bytes.status());
+  auto shared = std::make_shared<const std::string>(*std::move(bytes));
+  absl::MutexLock lock(&mu_);
+  if (cache_.contains(cid)) return cache_[cid].bytes;
+  lru_.push_front(cid);
+  cache_[cid] = Entry{shared, lru_.begin()};
+  cached_bytes_ += shared->size();
+  while (cached_bytes_ > cache_bytes_ && lru_.size() > 1) {
+    auto old = cache_.find(lru_.back());
+    cached_bytes_ -= old->second.bytes->size();
+    cache_.erase(old);
+    lru_.pop_back();
+  }
+  return shared;
+}
+
+absl::StatusOr<std::string> ModuleLoader::Input(const std::vector<std::string>& cids,
+                                                uint64_t max_bytes) {
+  std::string input;
+  for (const std::string& text : cids) {
+    MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(text));
+    absl::StatusOr<cas::BlobInfo> info = blobs_->Stat(cid);
+    if (absl::IsNotFound(info.status())) {
+      return absl::NotFoundError(mesh::StrCat("input ", text, " is not in this node's blob store"));
+    }
+    MESH_RETURN_IF_ERROR(info.status());
+    if (input.size() + info->size > max_bytes) {
+      return absl::ResourceExhaustedError(
+          mesh::StrCat("the job's inputs exceed the node's input limit of ", max_bytes,
+                       " bytes; split the input over several jobs"));
+    }
+    MESH_ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(cid, max_bytes));
+    input += bytes;
+  }
+  return input;
+}
+
+}  // namespace mesh::node

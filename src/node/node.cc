@@ -1,0 +1,98 @@
+#include "mesh/node/node.h"
+
+#include <thread>
+
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "mesh/exec/engine_factory.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::node {
+namespace {
+
+// Resident set size from /proc, for the process_resident_memory_bytes gauge.
+double ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long pages = 0, resident = 0;
+  const int n = std::fscanf(f, "%ld %ld", &pages, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+}  // namespace
+
+Node::Node(NodeConfig config, const Clock& clock, crypto::KeyPair key)
+    : config_(std::move(config)),
+      dir_{config_.data_dir},
+      clock_(clock),
+      key_(std::move(key)),
+      started_at_(clock.Now()) {}
+
+Node::~Node() { Drain(absl::ZeroDuration()); }
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock& clock,
+                                                  Rng& rng) {
+  if (config.data_dir.empty()) return absl::InvalidArgumentError("the node needs a data dir");
+  DataDir dir{config.data_dir};
+  MESH_RETURN_IF_ERROR(InitDataDir(dir, rng).status());
+  MESH_ASSIGN_OR_RETURN(ScopedFd lock, LockDataDir(dir));
+  MESH_ASSIGN_OR_RETURN(crypto::KeyPair key, crypto::KeyPair::Load(dir.key_path()));
+  std::unique_ptr<Node> node(new Node(std::move(config), clock, std::move(key)));
+  Node& n = *node;
+  n.lock_ = std::move(lock);
+  MESH_ASSIGN_OR_RETURN(n.token_, ReadApiToken(dir));
+  MESH_ASSIGN_OR_RETURN(n.blobs_, cas::BlobStore::Open({.root = dir.store_dir(),
+                                                        .quota_bytes = n.config_.blob_quota_bytes},
+                                                       clock));
+  MESH_ASSIGN_OR_RETURN(n.jobs_, JobStore::Open(dir.db_path()));
+
+  int concurrency = n.config_.max_concurrent;
+  if (concurrency <= 0) concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n.options_workers_ = concurrency;
+  exec::PoolOptions pool;
+  if (n.config_.worker_path.empty()) {
+    MESH_ASSIGN_OR_RETURN(pool.worker_path, exec::DefaultWorkerPath());
+  } else {
+    pool.worker_path = n.config_.worker_path;
+  }
+  pool.workers = concurrency;
+  pool.engine = n.config_.engine;
+  pool.default_limits = n.config_.default_limits;
+  MESH_ASSIGN_OR_RETURN(n.pool_, exec::WorkerPool::Start(pool));
+  n.runner_ = std::make_unique<PoolRunner>(n.pool_.get());
+
+  n.metrics_.AddGaugeCallback("process_resident_memory_bytes", "Resident memory of meshd",
+                              ResidentBytes);
+  const double start_seconds = absl::ToDoubleSeconds(n.started_at_ - absl::UnixEpoch());
+  n.metrics_.AddGaugeCallback("process_start_time_seconds", "When meshd started (Unix time)",
+                              [start_seconds] { return start_seconds; });
+  n.metrics_.AddGaugeCallback("mesh_blob_store_bytes", "Bytes held in the blob store",
+                              [&n] { return static_cast<double>(n.blobs_->used_bytes()); });
+  ComputeOptions compute;
+  compute.max_concurrent = concurrency;
+  compute.default_limits = n.config_.default_limits;
+  compute.max_input_bytes = n.config_.max_input_bytes;
+  n.compute_ = std::make_unique<ComputeService>(
+      compute, NodeEnv{.clock = &clock,
+                       .rng = &rng,
+                       .key = &n.key_,
+                       .blobs = n.blobs_.get(),
+                       .jobs = n.jobs_.get(),
+                       .events = &n.events_,
+                       .metrics = &n.metrics_,
+                       .runner = n.runner_.get()});
+  MESH_RETURN_IF_ERROR(n.compute_->Start());
+  spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
+               concurrency, n.engine(), dir.root.string());
+  return node;
+}
+
+std::string Node::engine() const { return runner_ != nullptr ? runner_->engine() : "none"; }
+
+void Node::Drain(absl::Duration grace) {
+  if (compute_ != nullptr) compute_->Drain(grace);
+  if (pool_ != nullptr) pool_->Shutdown(absl::Seconds(2));
+}
+
+}  // namespace mesh::node

@@ -1,0 +1,214 @@
+#include "mesh/node/node_config.h"
+
+#include <charconv>
+
+#include "mesh/common/file_util.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "toml++/toml.h"
+
+namespace mesh::node {
+namespace {
+
+// Reads one TOML table, naming file and key in every error.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string file, std::string prefix)
+      : table_(table), file_(std::move(file)), prefix_(std::move(prefix)) {}
+
+  absl::Status Known(std::initializer_list<std::string_view> keys) const {
+    for (const auto& [key, value] : table_) {
+      bool ok = false;
+      for (std::string_view k : keys) ok = ok || k == key.str();
+      if (!ok) return Error(key.str(), "is not a known setting");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Int(std::string_view key, int& out, int min, int max) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    std::optional<int64_t> v = n->value<int64_t>();
+    if (!v.has_value() || *v < min || *v > max) {
+      return Error(key, mesh::StrCat("must be an integer from ", min, " to ", max));
+    }
+    out = static_cast<int>(*v);
+    return absl::OkStatus();
+  }
+
+  absl::Status String(std::string_view key, std::string& out) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    std::optional<std::string> v = n->value<std::string>();
+    if (!v.has_value()) return Error(key, "must be a string");
+    out = *v;
+    return absl::OkStatus();
+  }
+
+  // An integer, or a string with a unit ("64MiB").
+  absl::Status Bytes(std::string_view key, uint64_t& out) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    if (std::optional<int64_t> v = n->value<int64_t>(); v.has_value() && *v >= 0) {
+      out = static_cast<uint64_t>(*v);
+      return absl::OkStatus();
+    }
+    if (std::optional<std::string> v = n->value<std::string>(); v.has_value()) {
+      absl::StatusOr<uint64_t> bytes = wasm::ParseByteSize(*v);
+      if (!bytes.ok()) return Error(key, ToStd(bytes.status().message()));
+      out = *bytes;
+      return absl::OkStatus();
+    }
+    return Error(key, "must be a byte count or a size such as \"64MiB\"");
+  }
+
+  absl::Status Duration(std::string_view key, absl::Duration& out) const {
+    std::string text;
+    MESH_RETURN_IF_ERROR(String(key, text));
+    if (text.empty()) return absl::OkStatus();
+    absl::StatusOr<absl::Duration> d = wasm::ParseWallTime(text);
+    if (!d.ok()) return Error(key, ToStd(d.status().message()));
+    out = *d;
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(std::string_view key, std::string_view what) const {
+    return absl::InvalidArgumentError(mesh::StrCat(file_, ": ", prefix_, key, " ", what));
+  }
+
+ private:
+  const toml::table& table_;
+  std::string file_;
+  std::string prefix_;
+};
+
+const toml::table* Section(const toml::table& root, std::string_view name) {
+  const toml::node* n = root.get(name);
+  return n != nullptr ? n->as_table() : nullptr;
+}
+
+}  // namespace
+
+absl::Status ParseListenAddress(std::string_view text, NodeConfig& config) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("listen address \"", text, "\" needs a port: HOST:PORT, e.g. 127.0.0.1:7420"));
+  }
+  std::string_view host = text.substr(0, colon);
+  std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("listen address \"", text, "\": port must be 0-65535"));
+  }
+  config.listen_host = host.empty() ? "127.0.0.1" : std::string(host);
+  config.listen_port = port;
+  return absl::OkStatus();
+}
+
+absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& config) {
+  MESH_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 1 << 20));
+  toml::table root;
+  try {
+    root = toml::parse(text, path.string());
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(mesh::StrCat(path.string(), ":", e.source().begin.line, ":",
+                                                   e.source().begin.column, ": ",
+                                                   std::string(e.description())));
+  }
+  const std::string file = path.string();
+  TableReader top(root, file, "");
+  MESH_RETURN_IF_ERROR(top.Known({"api", "compute", "limits", "storage", "node"}));
+  for (std::string_view name : {"api", "compute", "limits", "storage", "node"}) {
+    if (root.get(name) != nullptr && Section(root, name) == nullptr) {
+      return top.Error(name, "must be a table ([section])");
+    }
+  }
+  if (const toml::table* api = Section(root, "api")) {
+    TableReader r(*api, file, "api.");
+    MESH_RETURN_IF_ERROR(r.Known({"listen", "threads", "max_json_bytes", "max_blob_bytes"}));
+    std::string listen;
+    MESH_RETURN_IF_ERROR(r.String("listen", listen));
+    if (!listen.empty()) {
+      if (absl::Status s = ParseListenAddress(listen, config); !s.ok()) {
+        return r.Error("listen", ToStd(s.message()));
+      }
+    }
+    MESH_RETURN_IF_ERROR(r.Int("threads", config.api_threads, 1, 64));
+    MESH_RETURN_IF_ERROR(r.Bytes("max_json_bytes", config.max_json_bytes));
+    MESH_RETURN_IF_ERROR(r.Bytes("max_blob_bytes", config.max_blob_bytes));
+  }
+  if (const toml::table* compute = Section(root, "compute")) {
+    TableReader r(*compute, file, "compute.");
+    MESH_RETURN_IF_ERROR(r.Known({"max_concurrent", "engine", "worker_path", "max_input_bytes"}));
+    MESH_RETURN_IF_ERROR(r.Int("max_concurrent", config.max_concurrent, 0, 1024));
+    std::string engine;
+    MESH_RETURN_IF_ERROR(r.String("engine", engine));
+    if (!engine.empty()) {
+      absl::StatusOr<wasm::EngineKind> kind = wasm::ParseEngineKind(engine);
+      if (!kind.ok()) return r.Error("engine", ToStd(kind.status().message()));
+      config.engine = *kind;
+    }
+    MESH_RETURN_IF_ERROR(r.String("worker_path", config.worker_path));
+    MESH_RETURN_IF_ERROR(r.Bytes("max_input_bytes", config.max_input_bytes));
+  }
+  if (const toml::table* limits = Section(root, "limits")) {
+    TableReader r(*limits, file, "limits.");
+    MESH_RETURN_IF_ERROR(r.Known({"fuel", "memory", "wall_time", "max_output"}));
+    MESH_RETURN_IF_ERROR(r.Bytes("fuel", config.default_limits.fuel));
+    MESH_RETURN_IF_ERROR(r.Bytes("memory", config.default_limits.memory_bytes));
+    MESH_RETURN_IF_ERROR(r.Duration("wall_time", config.default_limits.wall_time));
+    MESH_RETURN_IF_ERROR(r.Bytes("max_output", config.default_limits.max_output_bytes));
+  }
+  if (const toml::table* storage = Section(root, "storage")) {
+    TableReader r(*storage, file, "storage.");
+    MESH_RETURN_IF_ERROR(r.Known({"blob_quota"}));
+    MESH_RETURN_IF_ERROR(r.Bytes("blob_quota", config.blob_quota_bytes));
+  }
+  if (const toml::table* node = Section(root, "node")) {
+    TableReader r(*node, file, "node.");
+    MESH_RETURN_IF_ERROR(r.Known({"shutdown_grace", "log_level"}));
+    MESH_RETURN_IF_ERROR(r.Duration("shutdown_grace", config.shutdown_grace));
+    MESH_RETURN_IF_ERROR(r.String("log_level", config.log_level));
+  }
+  return absl::OkStatus();
+}
+
+std::string DefaultConfigToml() {
+  return R"toml(# meshd configuration. Flags given to meshd override these settings.
+
+[api]
+# Where the HTTP API listens. Keep it on 127.0.0.1 unless a proxy or firewall guards it:
+# reads need no token.
+listen = "127.0.0.1:7420"
+threads = 2
+max_json_bytes = "1MiB"    # larger JSON request bodies get 413
+max_blob_bytes = "1GiB"    # larger uploads to POST /v1/blobs get 413
+
+[compute]
+max_concurrent = 0         # jobs running at once; 0 = one per core
+engine = "auto"            # auto | aot | interp
+max_input_bytes = "256MiB" # a job's inputs together
+
+[limits]                   # defaults for jobs that name no limits
+fuel = 10000000000
+memory = "100MiB"
+wall_time = "30s"
+max_output = "64MiB"
+
+[storage]
+blob_quota = 0             # bytes; 0 = no quota
+
+[node]
+shutdown_grace = "30s"     # on SIGTERM, how long running jobs may take to finish
+log_level = "info"
+)toml";
+}
+
+}  // namespace mesh::node

@@ -1,0 +1,63 @@
+#include "mesh/node/node_flags.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "mesh/node/data_dir.h"
+
+namespace mesh::node {
+
+std::string DefaultDataDirPath() {
+  if (const char* env = std::getenv("MESH_DATA_DIR"); env != nullptr && *env != '\0') return env;
+  const char* home = std::getenv("HOME");
+  return mesh::StrCat(home != nullptr ? home : ".", "/.mesh");
+}
+
+void AddNodeFlags(CLI::App& app, NodeFlags& f) {
+  app.add_option("--data-dir", f.data_dir, "Node state: key, token, jobs, blobs (default ~/.mesh)");
+  app.add_option("--config", f.config, "TOML config file (default <data dir>/meshd.toml)");
+  app.add_option("--listen", f.listen, "API address HOST:PORT (default 127.0.0.1:7420; port 0 = any)");
+  app.add_option("--max-concurrent", f.max_concurrent, "Jobs run at once (default: cores)");
+  app.add_option("--engine", f.engine, "auto, aot or interp");
+  app.add_option("--fuel", f.fuel, "Default fuel limit per job");
+  app.add_option("--memory", f.memory, "Default memory limit per job, e.g. 100MiB");
+  app.add_option("--timeout", f.timeout, "Default wall-time limit per job, e.g. 30s");
+  app.add_option("--grace", f.grace, "On SIGTERM, how long running jobs may take (e.g. 30s)");
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error, off");
+  app.add_option("--worker", f.worker, "Path of mesh-worker (default: next to this executable)");
+}
+
+absl::StatusOr<NodeConfig> ResolveNodeConfig(const NodeFlags& f) {
+  NodeConfig config;
+  config.data_dir = f.data_dir.empty() ? DefaultDataDirPath() : f.data_dir;
+  const std::filesystem::path file =
+      f.config.empty() ? DataDir{config.data_dir}.config_path() : std::filesystem::path(f.config);
+  std::error_code ec;
+  if (!f.config.empty() || std::filesystem::exists(file, ec)) {
+    MESH_RETURN_IF_ERROR(LoadNodeConfig(file, config));
+  }
+  if (!f.listen.empty()) MESH_RETURN_IF_ERROR(ParseListenAddress(f.listen, config));
+  if (f.max_concurrent >= 0) config.max_concurrent = f.max_concurrent;
+  if (!f.engine.empty()) {
+    MESH_ASSIGN_OR_RETURN(config.engine, wasm::ParseEngineKind(f.engine));
+  }
+  if (!f.fuel.empty()) {
+    MESH_ASSIGN_OR_RETURN(config.default_limits.fuel, wasm::ParseByteSize(f.fuel));
+  }
+  if (!f.memory.empty()) {
+    MESH_ASSIGN_OR_RETURN(config.default_limits.memory_bytes, wasm::ParseByteSize(f.memory));
+  }
+  if (!f.timeout.empty()) {
+    MESH_ASSIGN_OR_RETURN(config.default_limits.wall_time, wasm::ParseWallTime(f.timeout));
+  }
+  if (!f.grace.empty()) {
+    MESH_ASSIGN_OR_RETURN(config.shutdown_grace, wasm::ParseWallTime(f.grace));
+  }
+  if (!f.log_level.empty()) config.log_level = f.log_level;
+  if (!f.worker.empty()) config.worker_path = f.worker;
+  return config;
+}
+
+}  // namespace mesh::node
