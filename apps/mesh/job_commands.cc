@@ -71,8 +71,8 @@ int ExitCodeForJob(const json& job) {
 }
 
 void PrintJob(const json& job) {
-  std::string out = mesh::StrCat("job:         ", Field(job, "id"), "\n", "state:       ",
-                                 Field(job, "state"), "\n");
+  std::string out = mesh::StrCat("job:         ", Field(job, "id"), "\n",
+                                 "state:       ", Field(job, "state"), "\n");
   if (job.contains("reason")) out += mesh::StrCat("reason:      ", Field(job, "reason"), "\n");
   out += mesh::StrCat("module:      ", Field(job["spec"], "module"), "\n");
   out += mesh::StrCat("priority:    ", Field(job, "priority"), "\n");
@@ -103,15 +103,15 @@ void PrintJob(const json& job) {
 absl::Status Follow(api::HttpClient& events, const std::string& id, bool draw) {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   bool drew = false;
-  absl::Status status = events.Events(
-      mesh::StrCat("/v1/events?job=", id, "&after=0"), [&](const api::SseEvent& e) {
+  absl::Status status =
+      events.Events(mesh::StrCat("/v1/events?job=", id, "&after=0"), [&](const api::SseEvent& e) {
         json data = json::parse(e.data, nullptr, false);
         if (e.type == "job.progress" && draw && data.is_object()) {
           const int percent = data.value("percent", 0);
           const int filled = percent / 5;
-          std::string bar = mesh::StrCat("[", std::string(filled, '#'),
-                                         std::string(20 - filled, '.'), "] ", percent, "% ",
-                                         data.value("message", ""));
+          std::string bar =
+              mesh::StrCat("[", std::string(filled, '#'), std::string(20 - filled, '.'), "] ",
+                           percent, "% ", data.value("message", ""));
           if (tty) {
             std::cerr << "\r\033[K" << bar << std::flush;
             drew = true;
@@ -121,8 +121,7 @@ absl::Status Follow(api::HttpClient& events, const std::string& id, bool draw) {
         } else if (draw && !tty && e.type != "job.progress") {
           std::cerr << e.type << "\n";
         }
-        return !(e.type == "job.succeeded" || e.type == "job.failed" ||
-                 e.type == "job.cancelled");
+        return !(e.type == "job.succeeded" || e.type == "job.failed" || e.type == "job.cancelled");
       });
   if (drew) std::cerr << "\n";
   return status;
@@ -183,8 +182,8 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
     MESH_ASSIGN_OR_RETURN(auto events, ConnectToNode(ctx, f.node, false));
     MESH_RETURN_IF_ERROR(Follow(*events, id, /*draw=*/!ctx.json));
   }
-  MESH_ASSIGN_OR_RETURN(job, JsonOrError(client->Request(
-                                 "GET", mesh::StrCat("/v1/jobs/", id, "?wait=10m"))));
+  MESH_ASSIGN_OR_RETURN(
+      job, JsonOrError(client->Request("GET", mesh::StrCat("/v1/jobs/", id, "?wait=10m"))));
   if (ctx.json) {
     std::cout << job.dump() << "\n";
   } else {
@@ -207,13 +206,12 @@ absl::Status ListJobs(const CliContext& ctx, const NodeTarget& node, const std::
   std::printf("%-60s %-10s %4s %12s %10s  %s\n", "ID", "STATE", "PRIO", "FUEL", "RUN MS",
               "SUBMITTED");
   for (const json& j : body["jobs"]) {
-    std::printf("%-60s %-10s %4s %12s %10s  %s\n", Field(j, "id").c_str(),
-                Field(j, "state").c_str(), Field(j, "priority").c_str(),
-                Field(j, "fuel_used").c_str(),
-                j.contains("run_ms") ? mesh::StrCat(static_cast<int64_t>(j["run_ms"].get<double>()))
-                                           .c_str()
-                                     : "-",
-                Field(j, "submitted_at").c_str());
+    std::printf(
+        "%-60s %-10s %4s %12s %10s  %s\n", Field(j, "id").c_str(), Field(j, "state").c_str(),
+        Field(j, "priority").c_str(), Field(j, "fuel_used").c_str(),
+        j.contains("run_ms") ? mesh::StrCat(static_cast<int64_t>(j["run_ms"].get<double>())).c_str()
+                             : "-",
+        Field(j, "submitted_at").c_str());
   }
   return absl::OkStatus();
 }
@@ -240,9 +238,9 @@ absl::Status Output(const CliContext& ctx, const NodeTarget& node, const std::st
     tmp = file + ".part";
     MESH_ASSIGN_OR_RETURN(out, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   }
-  absl::StatusOr<api::ClientResponse> response = client->Download(
-      mesh::StrCat("/v1/jobs/", id, "/output"),
-      [&out](std::string_view chunk) { return WriteAll(out.get(), chunk); });
+  absl::StatusOr<api::ClientResponse> response =
+      client->Download(mesh::StrCat("/v1/jobs/", id, "/output"),
+                       [&out](std::string_view chunk) { return WriteAll(out.get(), chunk); });
   if (file.empty()) (void)out.Release();  // not ours to close
   absl::Status status = response.status();
   if (status.ok() && response->status / 100 != 2) status = ApiError(*response);
@@ -272,9 +270,9 @@ absl::Status Stats(const CliContext& ctx, const NodeTarget& node) {
   const json& s = info["stats"];
   std::cout << mesh::StrCat(
       "node:        ", Field(info, "did"), "\n", "engine:      ", Field(info, "engine"), " (",
-      Field(info, "workers"), " workers)\n", "uptime:      ", Field(info, "uptime_seconds"),
-      " s\n", "queued:      ", Field(s, "queued"), "\n", "running:     ", Field(s, "running"),
-      " of ", Field(s, "max_concurrent"), " (load ", Field(s, "load"), ")\n",
+      Field(info, "workers"), " workers)\n", "uptime:      ", Field(info, "uptime_seconds"), " s\n",
+      "queued:      ", Field(s, "queued"), "\n", "running:     ", Field(s, "running"), " of ",
+      Field(s, "max_concurrent"), " (load ", Field(s, "load"), ")\n",
       "succeeded:   ", Field(s, "succeeded"), "\n", "failed:      ", Field(s, "failed"), "\n",
       "cancelled:   ", Field(s, "cancelled"), "\n", "fuel/s:      ", Field(s, "fuel_per_second"),
       " (last minute)\n", "fuel total:  ", Field(s, "fuel_used_total"), "\n");
@@ -322,9 +320,8 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   CLI::App* job = app.add_subcommand("job", "Show one job: state, timings, run report");
   job->add_option("id", rf->id, "Job id")->required();
   add_node(job, rf->node);
-  job->callback([&ctx, &result, &exit_code, rf] {
-    result = ShowJob(ctx, rf->node, rf->id, exit_code);
-  });
+  job->callback(
+      [&ctx, &result, &exit_code, rf] { result = ShowJob(ctx, rf->node, rf->id, exit_code); });
 
   CLI::App* output = app.add_subcommand("output", "Write a finished job's output to stdout");
   output->add_option("id", rf->id, "Job id")->required();

@@ -33,9 +33,9 @@ absl::StatusOr<std::unique_ptr<api::HttpClient>> ConnectToNode(const CliContext&
     } else {
       absl::StatusOr<std::string> token = node::ReadApiToken(dir);
       if (!token.ok()) {
-        return absl::Status(token.status().code(),
-                            mesh::StrCat(token.status().message(),
-                                         " (or set MESH_TOKEN to the node's token)"));
+        return absl::Status(
+            token.status().code(),
+            mesh::StrCat(token.status().message(), " (or set MESH_TOKEN to the node's token)"));
       }
       client->set_token(*token);
     }
@@ -75,8 +75,8 @@ absl::StatusOr<nlohmann::json> JsonOrError(const absl::StatusOr<api::ClientRespo
   if (response->status / 100 != 2) return ApiError(*response);
   nlohmann::json body = nlohmann::json::parse(response->body, nullptr, false);
   if (body.is_discarded()) {
-    return absl::InternalError(mesh::StrCat("the node answered with invalid JSON: ",
-                                            response->body.substr(0, 200)));
+    return absl::InternalError(
+        mesh::StrCat("the node answered with invalid JSON: ", response->body.substr(0, 200)));
   }
   return body;
 }

@@ -22,16 +22,27 @@ constexpr size_t kMaxListLimit = 1000;
 constexpr absl::Duration kMaxWait = absl::Minutes(10);
 constexpr std::string_view kEnvelopeContentType = "application/vnd.mesh.envelope";
 
-enum class Op { kPostBlob, kGetBlob, kPostJob, kListJobs, kGetJob, kGetOutput, kCancelJob,
-                kNode, kEvents, kMetrics, kOpenApi };
+enum class Op {
+  kPostBlob,
+  kGetBlob,
+  kPostJob,
+  kListJobs,
+  kGetJob,
+  kGetOutput,
+  kCancelJob,
+  kNode,
+  kEvents,
+  kMetrics,
+  kOpenApi
+};
 
 std::vector<std::string> Split(std::string_view path) {
   std::vector<std::string> parts;
   size_t start = 1;
   while (start <= path.size()) {
     const size_t slash = path.find('/', start);
-    parts.emplace_back(path.substr(start, slash == std::string_view::npos ? path.npos
-                                                                           : slash - start));
+    parts.emplace_back(
+        path.substr(start, slash == std::string_view::npos ? path.npos : slash - start));
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
@@ -87,8 +98,9 @@ absl::StatusOr<absl::Duration> ParseWait(const HttpRequest& request) {
 }
 
 std::string SseText(const node::Event& e) {
-  return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type, "\ndata: ",
-                      e.ToJson().dump(-1, ' ', false, json::error_handler_t::replace), "\n\n");
+  return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type,
+                      "\ndata: ", e.ToJson().dump(-1, ' ', false, json::error_handler_t::replace),
+                      "\n\n");
 }
 
 }  // namespace
@@ -268,10 +280,10 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
     std::remove(request.body_file.c_str());
   }
   if (match == nullptr) {
-    respond(path_known ? Error(405, mesh::StrCat(request.method, " is not allowed on ",
-                                                 request.path))
-                       : Error(404, mesh::StrCat("no route ", request.path,
-                                                 "; see GET /v1/openapi.json")));
+    respond(
+        path_known
+            ? Error(405, mesh::StrCat(request.method, " is not allowed on ", request.path))
+            : Error(404, mesh::StrCat("no route ", request.path, "; see GET /v1/openapi.json")));
     return;
   }
   const std::string route = match->first.pattern;
@@ -285,7 +297,8 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
     const std::string auth = request.Header("authorization");
     const std::string& token = node_->api_token();
     constexpr std::string_view kBearer = "Bearer ";
-    const bool present = auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0;
+    const bool present =
+        auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0;
     const std::string given = present ? auth.substr(kBearer.size()) : std::string();
     if (!present || given.size() != token.size() ||
         sodium_memcmp(given.data(), token.data(), token.size()) != 0) {
@@ -362,8 +375,9 @@ HttpResponse ApiService::GetBlob(const HttpRequest& request, const std::string& 
     if (!fd.ok()) return StatusResponse(fd.status());
     const ByteRange& br = **range;
     r.status = 206;
-    r.headers.emplace_back("Content-Range", mesh::StrCat("bytes ", br.first, "-",
-                                                         br.first + br.length - 1, "/", info->size));
+    r.headers.emplace_back(
+        "Content-Range",
+        mesh::StrCat("bytes ", br.first, "-", br.first + br.length - 1, "/", info->size));
     r.source = std::make_unique<RangeSource>(*std::move(fd), br.first);
     r.content_length = br.length;
     return r;
@@ -482,13 +496,12 @@ HttpResponse ApiService::ListJobs(const HttpRequest& request) {
   }
   if (const std::string v = request.Query("limit"); !v.empty()) {
     if (!absl::SimpleAtoi(ToAbsl(v), &limit) || limit == 0 || limit > kMaxListLimit) {
-      return ErrorResponse(400, "invalid_argument",
-                           mesh::StrCat("query parameter limit=", v, ": expected 1 to ",
-                                        kMaxListLimit));
+      return ErrorResponse(
+          400, "invalid_argument",
+          mesh::StrCat("query parameter limit=", v, ": expected 1 to ", kMaxListLimit));
     }
   }
-  absl::StatusOr<std::vector<node::JobRecord>> jobs =
-      node_->compute().List(state, limit, before);
+  absl::StatusOr<std::vector<node::JobRecord>> jobs = node_->compute().List(state, limit, before);
   if (!jobs.ok()) return StatusResponse(jobs.status());
   json list = json::array();
   for (const node::JobRecord& j : *jobs) list.push_back(JobToJson(j));
@@ -515,13 +528,14 @@ HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& req
     return ErrorResponse(409, "failed_precondition",
                          mesh::StrCat("job ", id, " is ", job::JobStateName(job->state),
                                       "; its output exists once it has finished (wait with "
-                                      "GET /v1/jobs/", id, "?wait=30s)"));
+                                      "GET /v1/jobs/",
+                                      id, "?wait=30s)"));
   }
   if (job->output_cid.empty()) {
-    return ErrorResponse(404, "not_found",
-                         mesh::StrCat("job ", id, " ended ", job::JobStateName(job->state),
-                                      " without output", job->reason.empty() ? "" : ": ",
-                                      job->reason));
+    return ErrorResponse(
+        404, "not_found",
+        mesh::StrCat("job ", id, " ended ", job::JobStateName(job->state), " without output",
+                     job->reason.empty() ? "" : ": ", job->reason));
   }
   HttpResponse r = GetBlob(request, job->output_cid);
   r.headers.emplace_back("X-Mesh-Output-Cid", job->output_cid);
@@ -543,7 +557,8 @@ HttpResponse ApiService::NodeInfo() {
       {"version", MESH_VERSION},
       {"engine", node_->engine()},
       {"workers", node_->workers()},
-      {"started_at", absl::FormatTime(absl::RFC3339_full, node_->started_at(), absl::UTCTimeZone())},
+      {"started_at",
+       absl::FormatTime(absl::RFC3339_full, node_->started_at(), absl::UTCTimeZone())},
       {"uptime_seconds", absl::ToDoubleSeconds(now - node_->started_at())},
       {"blob_store_bytes", node_->blobs().used_bytes()},
       {"blob_quota_bytes", node_->blobs().quota_bytes()},

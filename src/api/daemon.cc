@@ -48,9 +48,9 @@ int RunDaemon(node::NodeConfig config) {
   }
   auto api = std::make_unique<ApiService>(node->get(), server->get());
   (*server)->Serve(api.get());
-  const std::string host =
-      config.listen_host.find(':') != std::string::npos ? "[" + config.listen_host + "]"
-                                                         : config.listen_host;
+  const std::string host = config.listen_host.find(':') != std::string::npos
+                               ? "[" + config.listen_host + "]"
+                               : config.listen_host;
   const std::string url = mesh::StrCat("http://", host, ":", (*server)->port());
   const node::DataDir& dir = (*node)->data_dir();
   if (absl::Status s = WriteFileAtomically(dir.url_path(), url + "\n", 0600, true); !s.ok()) {

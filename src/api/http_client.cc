@@ -60,8 +60,8 @@ class HttpClient::Impl {
   // Sends `req`, then reads the header; retries once on a connection the node had closed.
   template <class Body>
   absl::StatusOr<http::response_parser<http::buffer_body>*> Send(http::request<Body>& req,
-                                                                  absl::Duration timeout,
-                                                                  bool retry) {
+                                                                 absl::Duration timeout,
+                                                                 bool retry) {
     for (int attempt = 0;; ++attempt) {
       MESH_RETURN_IF_ERROR(Connect(timeout));
       beast::error_code ec;
@@ -76,8 +76,8 @@ class HttpClient::Impl {
       stream_.reset();
       buffer_.clear();
       if (attempt > 0 || !retry) {
-        return absl::UnavailableError(mesh::StrCat("request to http://", host_, ":", port_,
-                                                   " failed: ", ec.message()));
+        return absl::UnavailableError(
+            mesh::StrCat("request to http://", host_, ":", port_, " failed: ", ec.message()));
       }
     }
   }
@@ -124,8 +124,8 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(std::string base_
   while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
   constexpr std::string_view kScheme = "http://";
   if (base_url.rfind(kScheme, 0) != 0) {
-    return absl::InvalidArgumentError(
-        mesh::StrCat("node URL \"", base_url, "\" must start with http://, e.g. http://127.0.0.1:7420"));
+    return absl::InvalidArgumentError(mesh::StrCat(
+        "node URL \"", base_url, "\" must start with http://, e.g. http://127.0.0.1:7420"));
   }
   std::string hostport = base_url.substr(kScheme.size());
   if (hostport.find('/') != std::string::npos) {

@@ -182,23 +182,21 @@ class Session : public std::enable_shared_from_this<Session> {
     // than every length (every body would be "over the limit").
     head_->body_limit(std::numeric_limits<uint64_t>::max());
     stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
-    http::async_read_header(stream_, buffer_, *head_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *head_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == net::error::eof ||
-        ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
       return Close();
     }
     if (ec) {
       keep_alive_ = false;
-      return WriteResponse(server_.handler()->Error(
-          ec == http::error::header_limit ? 431 : 400,
-          mesh::StrCat("malformed HTTP request: ", ec.message())));
+      return WriteResponse(
+          server_.handler()->Error(ec == http::error::header_limit ? 431 : 400,
+                                   mesh::StrCat("malformed HTTP request: ", ec.message())));
     }
     request_ = HttpRequest{};
     const auto& msg = head_->get();
@@ -246,10 +244,9 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       string_parser_.emplace(std::move(*head_));
       string_parser_->body_limit(plan.limit);
-      http::async_read(stream_, buffer_, *string_parser_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                         self->OnBody(ec);
-                       });
+      http::async_read(
+          stream_, buffer_, *string_parser_,
+          [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
     }
   }
 
@@ -296,10 +293,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                        self->AfterWrite(ec);
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res](beast::error_code ec, size_t) { self->AfterWrite(ec); });
   }
 
   void AfterWrite(beast::error_code ec) {

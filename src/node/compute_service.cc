@@ -19,8 +19,8 @@ void ApplyReport(const wasm::RunReport& report, JobRecord& job) {
   job.outcome = std::string(wasm::OutcomeName(report.outcome));
   job.exit_code = report.exit_code;
   job.fuel_used = report.fuel_used;
-  job.report_json = wasm::ToJson(report).dump(-1, ' ', false,
-                                              nlohmann::json::error_handler_t::replace);
+  job.report_json =
+      wasm::ToJson(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (report.ok()) {
     job.state = JobState::kSucceeded;
   } else if (report.outcome == wasm::Outcome::kOk) {
@@ -39,8 +39,8 @@ class ComputeService::Metrics {
  public:
   explicit Metrics(MetricsRegistry& r)
       : submitted(r.AddCounter("mesh_jobs_submitted_total", "Jobs accepted by this node")),
-        finished(r.AddCounter("mesh_jobs_finished_total", "Jobs that reached a final state",
-                              {"state"})),
+        finished(
+            r.AddCounter("mesh_jobs_finished_total", "Jobs that reached a final state", {"state"})),
         requeued(r.AddCounter("mesh_jobs_requeued_total",
                               "Running jobs put back in the queue (restart or drain)")),
         fuel(r.AddCounter("mesh_fuel_used_total", "Fuel used by finished jobs")),
@@ -178,8 +178,9 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     ++counts_.queued;
   }
   metrics_->submitted->Inc();
-  Publish(job, "job.queued",
-          {{"priority", job.spec.priority}, {"module", job.spec.module}, {"labels", job.spec.labels}});
+  Publish(
+      job, "job.queued",
+      {{"priority", job.spec.priority}, {"module", job.spec.module}, {"labels", job.spec.labels}});
   return SubmitResult{std::move(job), true};
 }
 
@@ -224,8 +225,8 @@ absl::StatusOr<JobRecord> ComputeService::Cancel(const std::string& id) {
   if (running_tag.has_value()) StopRunning({*running_tag}, absl::Seconds(10));
   MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
   if (!running_tag.has_value() && job::IsTerminal(job.state)) {
-    return absl::FailedPreconditionError(mesh::StrCat("job ", id, " has already ",
-                                                      job::JobStateName(job.state)));
+    return absl::FailedPreconditionError(
+        mesh::StrCat("job ", id, " has already ", job::JobStateName(job.state)));
   }
   return job;
 }
@@ -262,9 +263,7 @@ void ComputeService::RecordFuel(uint64_t fuel) {
 }
 
 void ComputeService::RunnerLoop() {
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !queue_.empty() || draining_;
-  };
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || draining_; };
   while (true) {
     std::string id;
     uint64_t tag;
@@ -411,8 +410,10 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
   }
   if (!changed) return;
   metrics_->finished->WithLabels({std::string(job::JobStateName(job.state))})->Inc();
-  nlohmann::json data = {{"outcome", job.outcome},         {"exit_code", job.exit_code},
-                         {"fuel_used", job.fuel_used},     {"output_cid", job.output_cid},
+  nlohmann::json data = {{"outcome", job.outcome},
+                         {"exit_code", job.exit_code},
+                         {"fuel_used", job.fuel_used},
+                         {"output_cid", job.output_cid},
                          {"attempts", job.attempts},
                          {"wall_ms", absl::ToDoubleMilliseconds(job.finished_at - job.started_at)}};
   if (!job.reason.empty()) data["reason"] = job.reason;

@@ -50,18 +50,19 @@ absl::StatusOr<std::string> ReadApiToken(const DataDir& dir) {
                                             "; run `mesh init` to create one"));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(
-        mesh::StrCat("API token ", dir.token_path().string(),
-                     " is readable by other users; fix with: chmod 600 ", dir.token_path().string()));
+    return absl::PermissionDeniedError(mesh::StrCat(
+        "API token ", dir.token_path().string(),
+        " is readable by other users; fix with: chmod 600 ", dir.token_path().string()));
   }
   MESH_ASSIGN_OR_RETURN(std::string token, ReadFileToString(dir.token_path(), 4096));
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
     token.pop_back();
   }
   if (token.size() < 32) {
-    return absl::FailedPreconditionError(mesh::StrCat(
-        "API token ", dir.token_path().string(), " is shorter than 32 characters; delete it and "
-        "run `mesh init` again"));
+    return absl::FailedPreconditionError(
+        mesh::StrCat("API token ", dir.token_path().string(),
+                     " is shorter than 32 characters; delete it and "
+                     "run `mesh init` again"));
   }
   return token;
 }

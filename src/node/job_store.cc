@@ -51,8 +51,8 @@ absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) {
   nlohmann::json spec = nlohmann::json::parse(Text(s, 3), nullptr, false);
   absl::StatusOr<job::JobSpec> parsed = job::JobSpecFromJson(spec, /*require_identity=*/false);
   if (!parsed.ok()) {
-    return absl::DataLossError(mesh::StrCat("stored spec of job ", r.id,
-                                            " does not parse: ", parsed.status().message()));
+    return absl::DataLossError(
+        mesh::StrCat("stored spec of job ", r.id, " does not parse: ", parsed.status().message()));
   }
   r.spec = *std::move(parsed);
   std::optional<job::JobState> state = job::ParseJobState(Text(s, 4));
@@ -78,9 +78,8 @@ absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) {
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::path& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -159,8 +158,7 @@ absl::StatusOr<std::optional<std::string>> JobStore::Insert(JobRecord& r) {
   sqlite3_stmt* s = Prepared(kInsert);
   if (s == nullptr) return Error("prepare insert");
   Bind(s, 1, r.id);
-  sqlite3_bind_blob(s, 2, r.envelope.data(), static_cast<int>(r.envelope.size()),
-                    SQLITE_TRANSIENT);
+  sqlite3_bind_blob(s, 2, r.envelope.data(), static_cast<int>(r.envelope.size()), SQLITE_TRANSIENT);
   Bind(s, 3, job::CanonicalJson(r.spec));
   Bind(s, 4, int64_t{r.spec.priority});
   Bind(s, 5, r.idempotency_key);
@@ -249,9 +247,9 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::Query(sqlite3_stmt* s) {
 absl::StatusOr<std::vector<JobRecord>> JobStore::List(std::optional<job::JobState> state,
                                                       size_t limit, int64_t before_seq) {
   absl::MutexLock lock(&mu_);
-  std::string sql = mesh::StrCat("SELECT ", kColumns, " FROM jobs WHERE seq < ?1",
-                                 state.has_value() ? " AND state = ?2" : "",
-                                 " ORDER BY seq DESC LIMIT ?3");
+  std::string sql =
+      mesh::StrCat("SELECT ", kColumns, " FROM jobs WHERE seq < ?1",
+                   state.has_value() ? " AND state = ?2" : "", " ORDER BY seq DESC LIMIT ?3");
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
     return Error("prepare list");

@@ -1,1 +1,147 @@
-// placeholder
+#include "mesh/node/job_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "mesh/common/file_util.h"
+#include "mesh/common/testing.h"
+
+namespace mesh::node {
+namespace {
+
+using job::JobState;
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mesh_jobstore_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(root_);
+  }
+  JobRecord Make(int n, int priority = 0, std::string key = "") {
+    job::JobSpec spec;
+    spec.module = cas::Cid::Of("module").ToString();
+    spec.priority = priority;
+    spec.created_at_ms = n;
+    spec.nonce = std::to_string(n);
+    job::SignedJobSpec s = job::SignJobSpec(spec, key_);
+    JobRecord r;
+    r.id = s.id.ToString();
+    r.envelope = s.envelope;
+    r.spec = s.spec;
+    r.idempotency_key = std::move(key);
+    r.submitted_at = absl::FromUnixSeconds(1700000000 + n);
+    return r;
+  }
+
+  std::filesystem::path root_;
+  crypto::KeyPair key_ = crypto::KeyPair::Generate();
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, InsertGetAndLifecycle) {
+  JobRecord r = Make(1, 7);
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> existing, store_->Insert(r));
+  EXPECT_FALSE(existing.has_value());
+  EXPECT_GT(r.seq, 0);
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
+  EXPECT_EQ(got.state, JobState::kQueued);
+  EXPECT_EQ(got.spec.priority, 7);
+  EXPECT_EQ(got.envelope, r.envelope);
+  EXPECT_EQ(got.submitted_at, r.submitted_at);
+
+  ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000100), 1));
+  EXPECT_EQ(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000100), 1).code(),
+            absl::StatusCode::kFailedPrecondition);
+  r.state = JobState::kSucceeded;
+  r.outcome = "ok";
+  r.fuel_used = 1234;
+  r.output_cid = cas::Cid::Of("out").ToString();
+  r.report_json = "{\"outcome\":\"ok\"}";
+  r.finished_at = absl::FromUnixSeconds(1700000200);
+  ASSERT_OK_AND_ASSIGN(bool moved, store_->Finish(r));
+  EXPECT_TRUE(moved);
+  // Exactly once: a second end (a re-run after a restart, a late cancel) changes nothing.
+  r.state = JobState::kCancelled;
+  ASSERT_OK_AND_ASSIGN(bool again, store_->Finish(r));
+  EXPECT_FALSE(again);
+  ASSERT_OK_AND_ASSIGN(got, store_->Get(r.id));
+  EXPECT_EQ(got.state, JobState::kSucceeded);
+  EXPECT_EQ(got.fuel_used, 1234u);
+  EXPECT_EQ(got.attempts, 1);
+  EXPECT_EQ(got.report_json, "{\"outcome\":\"ok\"}");
+  EXPECT_EQ(store_->Get("bafkreimissing").status().code(), absl::StatusCode::kNotFound);
+  r.state = JobState::kRunning;
+  EXPECT_EQ(store_->Finish(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobStoreTest, IdempotencyKeysAreUnique) {
+  JobRecord a = Make(1, 0, "retry-me");
+  JobRecord b = Make(2, 0, "retry-me");
+  ASSERT_OK(store_->Insert(a).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> existing, store_->Insert(b));
+  ASSERT_TRUE(existing.has_value());
+  EXPECT_EQ(*existing, a.id);
+  EXPECT_EQ(store_->Get(b.id).status().code(), absl::StatusCode::kNotFound);
+  JobRecord c = Make(3);
+  ASSERT_OK(store_->Insert(c).status());
+  EXPECT_EQ(store_->Insert(c).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(JobStoreTest, ListFiltersAndPagesNewestFirst) {
+  std::vector<JobRecord> all;
+  for (int i = 0; i < 10; ++i) {
+    JobRecord r = Make(i);
+    ASSERT_OK(store_->Insert(r).status());
+    all.push_back(r);
+  }
+  for (int i = 0; i < 10; i += 2) ASSERT_OK(store_->MarkRunning(all[i].id, absl::Now(), 1));
+  ASSERT_OK_AND_ASSIGN(auto page1, store_->List(std::nullopt, 4));
+  ASSERT_EQ(page1.size(), 4u);
+  EXPECT_EQ(page1[0].id, all[9].id);
+  ASSERT_OK_AND_ASSIGN(auto page2, store_->List(std::nullopt, 4, page1.back().seq));
+  ASSERT_EQ(page2.size(), 4u);
+  EXPECT_EQ(page2[0].id, all[5].id);
+  ASSERT_OK_AND_ASSIGN(auto running, store_->List(JobState::kRunning, 100));
+  EXPECT_EQ(running.size(), 5u);
+  for (const JobRecord& r : running) EXPECT_EQ(r.state, JobState::kRunning);
+  ASSERT_OK_AND_ASSIGN(auto unfinished, store_->Unfinished());
+  ASSERT_EQ(unfinished.size(), 10u);
+  EXPECT_EQ(unfinished[0].id, all[0].id);  // submission order
+  ASSERT_OK(store_->Requeue(all[0].id));
+  ASSERT_OK_AND_ASSIGN(JobCounts counts, store_->Counts());
+  EXPECT_EQ(counts.queued, 6u);
+  EXPECT_EQ(counts.running, 4u);
+}
+
+TEST_F(JobStoreTest, SurvivesReopen) {
+  JobRecord r = Make(1);
+  ASSERT_OK(store_->Insert(r).status());
+  store_.reset();
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
+  EXPECT_EQ(got.envelope, r.envelope);
+}
+
+TEST_F(JobStoreTest, DamagedDatabaseIsReportedNotOverwritten) {
+  store_.reset();
+  std::filesystem::remove(root_ / "jobs.db-wal");
+  std::filesystem::remove(root_ / "jobs.db-shm");
+  const std::string garbage(8192, 'x');
+  ASSERT_OK(WriteFileAtomically(root_ / "jobs.db", garbage, 0600, true));
+  absl::StatusOr<std::unique_ptr<JobStore>> opened = JobStore::Open(root_ / "jobs.db");
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(std::string(opened.status().message()).find("move it aside"), std::string::npos)
+      << opened.status();
+  ASSERT_OK_AND_ASSIGN(std::string still, ReadFileToString(root_ / "jobs.db", 1 << 20));
+  EXPECT_EQ(still, garbage);
+}
+
+}  // namespace
+}  // namespace mesh::node

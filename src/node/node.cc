@@ -31,8 +31,7 @@ Node::Node(NodeConfig config, const Clock& clock, crypto::KeyPair key)
 
 Node::~Node() { Drain(absl::ZeroDuration()); }
 
-absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock& clock,
-                                                  Rng& rng) {
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock& clock, Rng& rng) {
   if (config.data_dir.empty()) return absl::InvalidArgumentError("the node needs a data dir");
   DataDir dir{config.data_dir};
   MESH_RETURN_IF_ERROR(InitDataDir(dir, rng).status());
@@ -42,13 +41,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   Node& n = *node;
   n.lock_ = std::move(lock);
   MESH_ASSIGN_OR_RETURN(n.token_, ReadApiToken(dir));
-  MESH_ASSIGN_OR_RETURN(n.blobs_, cas::BlobStore::Open({.root = dir.store_dir(),
-                                                        .quota_bytes = n.config_.blob_quota_bytes},
-                                                       clock));
+  MESH_ASSIGN_OR_RETURN(
+      n.blobs_, cas::BlobStore::Open(
+                    {.root = dir.store_dir(), .quota_bytes = n.config_.blob_quota_bytes}, clock));
   MESH_ASSIGN_OR_RETURN(n.jobs_, JobStore::Open(dir.db_path()));
 
   int concurrency = n.config_.max_concurrent;
-  if (concurrency <= 0) concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (concurrency <= 0)
+    concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n.options_workers_ = concurrency;
   exec::PoolOptions pool;
   if (n.config_.worker_path.empty()) {
@@ -73,15 +73,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   compute.max_concurrent = concurrency;
   compute.default_limits = n.config_.default_limits;
   compute.max_input_bytes = n.config_.max_input_bytes;
-  n.compute_ = std::make_unique<ComputeService>(
-      compute, NodeEnv{.clock = &clock,
-                       .rng = &rng,
-                       .key = &n.key_,
-                       .blobs = n.blobs_.get(),
-                       .jobs = n.jobs_.get(),
-                       .events = &n.events_,
-                       .metrics = &n.metrics_,
-                       .runner = n.runner_.get()});
+  n.compute_ = std::make_unique<ComputeService>(compute, NodeEnv{.clock = &clock,
+                                                                 .rng = &rng,
+                                                                 .key = &n.key_,
+                                                                 .blobs = n.blobs_.get(),
+                                                                 .jobs = n.jobs_.get(),
+                                                                 .events = &n.events_,
+                                                                 .metrics = &n.metrics_,
+                                                                 .runner = n.runner_.get()});
   MESH_RETURN_IF_ERROR(n.compute_->Start());
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
                concurrency, n.engine(), dir.root.string());

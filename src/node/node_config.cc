@@ -28,7 +28,7 @@ class TableReader {
   absl::Status Int(std::string_view key, int& out, int min, int max) const {
     const toml::node* n = table_.get(key);
     if (n == nullptr) return absl::OkStatus();
-    std::optional<int64_t> v = n->value<int64_t>();
+    std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
     if (!v.has_value() || *v < min || *v > max) {
       return Error(key, mesh::StrCat("must be an integer from ", min, " to ", max));
     }
@@ -39,7 +39,7 @@ class TableReader {
   absl::Status String(std::string_view key, std::string& out) const {
     const toml::node* n = table_.get(key);
     if (n == nullptr) return absl::OkStatus();
-    std::optional<std::string> v = n->value<std::string>();
+    std::optional<std::string> v = n->is_string() ? n->value<std::string>() : std::nullopt;
     if (!v.has_value()) return Error(key, "must be a string");
     out = *v;
     return absl::OkStatus();
@@ -49,11 +49,13 @@ class TableReader {
   absl::Status Bytes(std::string_view key, uint64_t& out) const {
     const toml::node* n = table_.get(key);
     if (n == nullptr) return absl::OkStatus();
-    if (std::optional<int64_t> v = n->value<int64_t>(); v.has_value() && *v >= 0) {
+    if (std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+        v.has_value() && *v >= 0) {
       out = static_cast<uint64_t>(*v);
       return absl::OkStatus();
     }
-    if (std::optional<std::string> v = n->value<std::string>(); v.has_value()) {
+    if (std::optional<std::string> v = n->is_string() ? n->value<std::string>() : std::nullopt;
+        v.has_value()) {
       absl::StatusOr<uint64_t> bytes = wasm::ParseByteSize(*v);
       if (!bytes.ok()) return Error(key, ToStd(bytes.status().message()));
       out = *bytes;
@@ -102,8 +104,7 @@ absl::Status ParseListenAddress(std::string_view text, NodeConfig& config) {
   }
   int port = -1;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
-      port > 65535) {
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
     return absl::InvalidArgumentError(
         mesh::StrCat("listen address \"", text, "\": port must be 0-65535"));
   }

@@ -1,1 +1,117 @@
-// placeholder
+#include "mesh/node/node_config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "mesh/common/file_util.h"
+#include "mesh/common/testing.h"
+
+namespace mesh::node {
+namespace {
+
+class NodeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mesh_config_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  absl::Status Load(const std::string& toml, NodeConfig& config) {
+    MESH_RETURN_IF_ERROR(WriteFileAtomically(root_ / "meshd.toml", toml, 0600, true));
+    return LoadNodeConfig(root_ / "meshd.toml", config);
+  }
+  std::filesystem::path root_;
+};
+
+TEST_F(NodeConfigTest, DefaultFileLoadsToTheDefaults) {
+  NodeConfig config;
+  ASSERT_OK(Load(DefaultConfigToml(), config));
+  NodeConfig defaults;
+  EXPECT_EQ(config.listen_host, defaults.listen_host);
+  EXPECT_EQ(config.listen_port, kDefaultApiPort);
+  EXPECT_EQ(config.default_limits.fuel, defaults.default_limits.fuel);
+  EXPECT_EQ(config.default_limits.memory_bytes, defaults.default_limits.memory_bytes);
+  EXPECT_EQ(config.default_limits.wall_time, defaults.default_limits.wall_time);
+  EXPECT_EQ(config.max_blob_bytes, defaults.max_blob_bytes);
+  EXPECT_EQ(config.shutdown_grace, defaults.shutdown_grace);
+}
+
+TEST_F(NodeConfigTest, ReadsEverySection) {
+  NodeConfig config;
+  ASSERT_OK(Load(R"toml(
+[api]
+listen = "0.0.0.0:9000"
+threads = 4
+max_json_bytes = 2048
+max_blob_bytes = "2MiB"
+[compute]
+max_concurrent = 3
+engine = "interp"
+[limits]
+fuel = 5000
+memory = "8MiB"
+wall_time = "1500ms"
+[storage]
+blob_quota = "1GiB"
+[node]
+shutdown_grace = "5s"
+log_level = "debug"
+)toml",
+                 config));
+  EXPECT_EQ(config.listen_host, "0.0.0.0");
+  EXPECT_EQ(config.listen_port, 9000);
+  EXPECT_EQ(config.api_threads, 4);
+  EXPECT_EQ(config.max_json_bytes, 2048u);
+  EXPECT_EQ(config.max_blob_bytes, 2u << 20);
+  EXPECT_EQ(config.max_concurrent, 3);
+  EXPECT_EQ(config.engine, wasm::EngineKind::kInterp);
+  EXPECT_EQ(config.default_limits.fuel, 5000u);
+  EXPECT_EQ(config.default_limits.memory_bytes, 8u << 20);
+  EXPECT_EQ(config.default_limits.wall_time, absl::Milliseconds(1500));
+  EXPECT_EQ(config.blob_quota_bytes, 1ull << 30);
+  EXPECT_EQ(config.shutdown_grace, absl::Seconds(5));
+  EXPECT_EQ(config.log_level, "debug");
+}
+
+TEST_F(NodeConfigTest, ErrorsNameFileKeyAndProblem) {
+  struct Case {
+    std::string toml;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[api]\nlisten = \"nowhere\"\n", "api.listen"},
+           {"[api]\nthreads = 0\n", "api.threads must be an integer from 1 to 64"},
+           {"[compute]\nengine = \"jit\"\n", "compute.engine"},
+           {"[limits]\nmemory = \"lots\"\n", "limits.memory"},
+           {"[limits]\nfuel = true\n", "limits.fuel must be a byte count"},
+           {"[limts]\nfuel = 1\n", "limts is not a known setting"},
+           {"[api]\nport = 1\n", "api.port is not a known setting"},
+           {"api = 3\n", "api must be a table"},
+           {"[api\n", "meshd.toml:"},
+       }) {
+    NodeConfig config;
+    absl::Status s = Load(c.toml, config);
+    EXPECT_FALSE(s.ok()) << c.toml;
+    EXPECT_NE(std::string(s.message()).find(c.expected), std::string::npos)
+        << c.toml << " -> " << s;
+  }
+}
+
+TEST(ListenAddressTest, ParsesHostAndPort) {
+  NodeConfig c;
+  ASSERT_OK(ParseListenAddress("127.0.0.1:0", c));
+  EXPECT_EQ(c.listen_port, 0);
+  ASSERT_OK(ParseListenAddress("[::1]:8080", c));
+  EXPECT_EQ(c.listen_host, "::1");
+  EXPECT_EQ(c.listen_port, 8080);
+  ASSERT_OK(ParseListenAddress(":7000", c));
+  EXPECT_EQ(c.listen_host, "127.0.0.1");
+  EXPECT_FALSE(ParseListenAddress("localhost", c).ok());
+  EXPECT_FALSE(ParseListenAddress("h:65536", c).ok());
+  EXPECT_FALSE(ParseListenAddress("h:80x", c).ok());
+}
+
+}  // namespace
+}  // namespace mesh::node

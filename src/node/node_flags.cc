@@ -18,7 +18,8 @@ std::string DefaultDataDirPath() {
 void AddNodeFlags(CLI::App& app, NodeFlags& f) {
   app.add_option("--data-dir", f.data_dir, "Node state: key, token, jobs, blobs (default ~/.mesh)");
   app.add_option("--config", f.config, "TOML config file (default <data dir>/meshd.toml)");
-  app.add_option("--listen", f.listen, "API address HOST:PORT (default 127.0.0.1:7420; port 0 = any)");
+  app.add_option("--listen", f.listen,
+                 "API address HOST:PORT (default 127.0.0.1:7420; port 0 = any)");
   app.add_option("--max-concurrent", f.max_concurrent, "Jobs run at once (default: cores)");
   app.add_option("--engine", f.engine, "auto, aot or interp");
   app.add_option("--fuel", f.fuel, "Default fuel limit per job");

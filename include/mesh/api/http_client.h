@@ -50,10 +50,11 @@ class HttpClient {
                                             const std::filesystem::path& file);
   // GETs `target` and hands the body to `sink` chunk by chunk (the ClientResponse's body stays
   // empty on 2xx; on an error status it holds the error JSON).
-  absl::StatusOr<ClientResponse> Download(const std::string& target,
-                                          const std::function<absl::Status(std::string_view)>& sink);
+  absl::StatusOr<ClientResponse> Download(
+      const std::string& target, const std::function<absl::Status(std::string_view)>& sink);
   // Reads an event stream until `on_event` returns false or the stream ends.
-  absl::Status Events(const std::string& target, const std::function<bool(const SseEvent&)>& on_event);
+  absl::Status Events(const std::string& target,
+                      const std::function<bool(const SseEvent&)>& on_event);
 
  private:
   class Impl;

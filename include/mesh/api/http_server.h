@@ -25,9 +25,9 @@
 namespace mesh::api {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // path and query, as sent
-  std::string path;    // decoded path, no query
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // path and query, as sent
+  std::string path;                               // decoded path, no query
   std::multimap<std::string, std::string> query;  // decoded
   std::map<std::string, std::string> headers;     // names lower-cased
   std::string body;                               // when read into memory

@@ -35,7 +35,7 @@ struct Event {
 
 struct EventBatch {
   std::vector<Event> events;
-  bool gap = false;  // events after the given seq were dropped before the reader got them
+  bool gap = false;         // events after the given seq were dropped before the reader got them
   uint64_t scanned_to = 0;  // the last seq looked at: pass it as `after` next time
 };
 

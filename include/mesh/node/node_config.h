@@ -23,8 +23,8 @@ struct NodeConfig {
   std::string listen_host = "127.0.0.1";
   int listen_port = kDefaultApiPort;  // 0: any free port (written to <data_dir>/meshd.url)
   int api_threads = 2;
-  uint64_t max_json_bytes = 1ull << 20;   // bodies of JSON requests
-  uint64_t max_blob_bytes = 1ull << 30;   // POST /v1/blobs
+  uint64_t max_json_bytes = 1ull << 20;  // bodies of JSON requests
+  uint64_t max_blob_bytes = 1ull << 30;  // POST /v1/blobs
   // [compute]
   int max_concurrent = 0;  // 0: the number of cores
   wasm::EngineKind engine = wasm::EngineKind::kAuto;
