@@ -95,6 +95,17 @@ void PrintJob(const json& job) {
     out += mesh::StrCat("engine:      ", Field(r, "engine"), "\n");
     out += mesh::StrCat("output:      ", Field(r, "output_bytes"), " bytes, ",
                         Field(job, "output_cid"), "\n");
+    const std::string err = r.value("stderr_tail", "");
+    if (!err.empty()) {
+      out += "stderr:\n";
+      size_t start = 0;
+      while (start < err.size()) {
+        size_t end = err.find('\n', start);
+        if (end == std::string::npos) end = err.size();
+        out += mesh::StrCat("  | ", std::string_view(err).substr(start, end - start), "\n");
+        start = end + 1;
+      }
+    }
   }
   std::cout << out;
 }
@@ -217,9 +228,11 @@ absl::Status ListJobs(const CliContext& ctx, const NodeTarget& node, const std::
 }
 
 absl::Status ShowJob(const CliContext& ctx, const NodeTarget& node, const std::string& id,
-                     int& exit_code) {
+                     bool wait, int& exit_code) {
   MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, node, false));
-  MESH_ASSIGN_OR_RETURN(json job, JsonOrError(client->Request("GET", "/v1/jobs/" + id)));
+  client->set_timeout(absl::Minutes(11));
+  MESH_ASSIGN_OR_RETURN(json job, JsonOrError(client->Request(
+                                      "GET", mesh::StrCat("/v1/jobs/", id, wait ? "?wait=10m" : ""))));
   if (ctx.json) {
     std::cout << job.dump() << "\n";
   } else {
@@ -268,14 +281,20 @@ absl::Status Stats(const CliContext& ctx, const NodeTarget& node) {
     return absl::OkStatus();
   }
   const json& s = info["stats"];
+  auto number = [](const json& j, const char* key, const char* format) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), format, j.value(key, 0.0));
+    return std::string(buf);
+  };
   std::cout << mesh::StrCat(
       "node:        ", Field(info, "did"), "\n", "engine:      ", Field(info, "engine"), " (",
-      Field(info, "workers"), " workers)\n", "uptime:      ", Field(info, "uptime_seconds"), " s\n",
-      "queued:      ", Field(s, "queued"), "\n", "running:     ", Field(s, "running"), " of ",
-      Field(s, "max_concurrent"), " (load ", Field(s, "load"), ")\n",
-      "succeeded:   ", Field(s, "succeeded"), "\n", "failed:      ", Field(s, "failed"), "\n",
-      "cancelled:   ", Field(s, "cancelled"), "\n", "fuel/s:      ", Field(s, "fuel_per_second"),
-      " (last minute)\n", "fuel total:  ", Field(s, "fuel_used_total"), "\n");
+      Field(info, "workers"), " workers)\n", "uptime:      ",
+      number(info, "uptime_seconds", "%.1f"), " s\n", "queued:      ", Field(s, "queued"), "\n",
+      "running:     ", Field(s, "running"), " of ", Field(s, "max_concurrent"), " (load ",
+      number(s, "load", "%.2f"), ")\n", "succeeded:   ", Field(s, "succeeded"), "\n",
+      "failed:      ", Field(s, "failed"), "\n", "cancelled:   ", Field(s, "cancelled"), "\n",
+      "fuel/s:      ", number(s, "fuel_per_second", "%.0f"), " (last minute)\n",
+      "fuel total:  ", Field(s, "fuel_used_total"), "\n");
   return absl::OkStatus();
 }
 
@@ -289,7 +308,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   CLI::App* submit = app.add_subcommand("submit", "Submit a job to a node");
   submit->add_option("module", sf->module, "WASM module file (uploaded) or CID")->required();
   submit->add_option("--input", sf->inputs, "Input file or CID (stdin; repeat to concatenate)");
-  submit->add_option("--arg", sf->args, "Argument for the module (repeatable)");
+  submit->add_option("ARGS", sf->args, "Arguments for the job (put them after --)");
   submit->add_option("--env", sf->env, "KEY=VALUE for the module's environment (repeatable)");
   submit->add_option("--label", sf->labels, "KEY=VALUE label (repeatable)");
   submit->add_option("--fuel", sf->fuel, "Fuel limit (default: the node's)");
@@ -309,6 +328,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
     NodeTarget node;
     std::string id, state, file;
     int limit = 20;
+    bool wait = false;
   };
   auto* rf = new ReadFlags;
   CLI::App* jobs = app.add_subcommand("jobs", "List the node's jobs, newest first");
@@ -319,9 +339,11 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
 
   CLI::App* job = app.add_subcommand("job", "Show one job: state, timings, run report");
   job->add_option("id", rf->id, "Job id")->required();
+  job->add_flag("--wait", rf->wait, "Wait (up to 10 minutes) for the job to end");
   add_node(job, rf->node);
-  job->callback(
-      [&ctx, &result, &exit_code, rf] { result = ShowJob(ctx, rf->node, rf->id, exit_code); });
+  job->callback([&ctx, &result, &exit_code, rf] {
+    result = ShowJob(ctx, rf->node, rf->id, rf->wait, exit_code);
+  });
 
   CLI::App* output = app.add_subcommand("output", "Write a finished job's output to stdout");
   output->add_option("id", rf->id, "Job id")->required();
