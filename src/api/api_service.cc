@@ -150,27 +150,50 @@ class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
       : api_(api), id_(std::move(id)), status_(status), respond_(std::move(respond)) {}
 
   void Check(bool timed_out) {
-    if (done_.load()) return;
+    if (done()) return;
     absl::StatusOr<node::JobRecord> job = api_->node_->compute().Get(id_);
     if (job.ok() && !job::IsTerminal(job->state) && !timed_out) return;
     Finish(job.ok() ? JsonResponse(status_, JobToJson(*job)) : StatusResponse(job.status()));
   }
 
   void Finish(HttpResponse response) {
-    if (done_.exchange(true)) return;
-    api_->node_->events().Unsubscribe(subscription_);
+    uint64_t subscription;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      done_ = true;
+      subscription = subscription_;
+    }
+    if (subscription != 0) api_->node_->events().Unsubscribe(subscription);
     api_->Forget(this);
     respond_(std::move(response));
   }
 
-  uint64_t subscription_ = 0;
+  // The subscription is known only once Subscribe returns, which may be after a check ran.
+  void SetSubscription(uint64_t subscription) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!done_) {
+        subscription_ = subscription;
+        return;
+      }
+    }
+    api_->node_->events().Unsubscribe(subscription);
+  }
 
  private:
+  bool done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+
   ApiService* const api_;
   const std::string id_;
   const int status_;
   Responder respond_;
-  std::atomic<bool> done_{false};
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The event stream of one client: what the bus has after the last event sent.
@@ -422,11 +445,18 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
   absl::StatusOr<node::SubmitResult> result = node_->compute().Submit(std::move(submit));
   if (!result.ok()) return respond(StatusResponse(result.status()));
   const int status = result->created ? 201 : 200;
+  std::string location = mesh::StrCat("/v1/jobs/", result->job.id);
   if (*wait > absl::ZeroDuration() && !job::IsTerminal(result->job.state)) {
-    return AnswerWhenDone(result->job.id, *wait, status, std::move(respond));
+    // The same Location header as without ?wait, once the job has ended (or the wait is over).
+    return AnswerWhenDone(
+        result->job.id, *wait, status,
+        [location = std::move(location), respond = std::move(respond)](HttpResponse r) mutable {
+          if (r.status / 100 == 2) r.headers.emplace_back("Location", location);
+          respond(std::move(r));
+        });
   }
   HttpResponse r = JsonResponse(status, JobToJson(result->job));
-  r.headers.emplace_back("Location", mesh::StrCat("/v1/jobs/", result->job.id));
+  r.headers.emplace_back("Location", std::move(location));
   respond(std::move(r));
 }
 
@@ -443,11 +473,11 @@ void ApiService::AnswerWhenDone(const std::string& id, absl::Duration wait, int 
   }
   std::weak_ptr<Waiter> weak = waiter;
   // Woken under the bus's lock: only schedule the check here.
-  waiter->subscription_ = node_->events().Subscribe(id, [this, weak] {
+  waiter->SetSubscription(node_->events().Subscribe(id, [this, weak] {
     server_->RunAfter(absl::ZeroDuration(), [weak] {
       if (auto w = weak.lock()) w->Check(false);
     });
-  });
+  }));
   server_->RunAfter(wait, [weak] {
     if (auto w = weak.lock()) w->Check(true);
   });
