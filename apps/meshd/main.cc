@@ -10,7 +10,13 @@ int main(int argc, char** argv) {
   CLI::App app{"meshd: the Mesh node daemon (HTTP API, persistent job queue, sandboxed workers)"};
   mesh::node::NodeFlags flags;
   mesh::node::AddNodeFlags(app, flags);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a bad command line is exit code 2, like a bad meshd.toml (and like mesh).
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
   absl::StatusOr<mesh::node::NodeConfig> config = mesh::node::ResolveNodeConfig(flags);
   if (!config.ok()) {
     std::fprintf(stderr, "meshd: %s\n", std::string(config.status().message()).c_str());

@@ -90,7 +90,9 @@ class HttpClient::Impl {
       parser_->get().body().size = sizeof(buf);
       beast::error_code ec;
       stream_->expires_after(absl::ToChronoNanoseconds(timeout));
-      http::read(*stream_, buffer_, *parser_, ec);
+      // read_some: returns with what has arrived (event streams trickle; read() would wait
+      // for a full buffer).
+      http::read_some(*stream_, buffer_, *parser_, ec);
       if (ec && ec != http::error::need_buffer) {
         stream_.reset();
         buffer_.clear();

@@ -120,6 +120,12 @@ class HttpServer::Impl {
 
   void RunAfter(absl::Duration delay, std::function<void()> fn) {
     if (stopped_.load()) return;
+    if (delay <= absl::ZeroDuration()) {
+      // No timer for "as soon as possible" (a long poll's wake-up, once per job event): a
+      // zero-delay steady_timer costs two timerfd_settime calls and a timer queue entry.
+      net::post(ioc_, std::move(fn));
+      return;
+    }
     auto timer = std::make_shared<net::steady_timer>(ioc_, absl::ToChronoNanoseconds(delay));
     timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
       if (!ec) fn();
@@ -253,6 +259,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnBody(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
+      // A chunked upload found over the limit while it was read: drop what was written.
+      if (!request_.body_file.empty()) std::remove(request_.body_file.c_str());
       return WriteResponse(
           server_.handler()->Error(413, "request body is over this route's size limit"));
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "mesh/cas/cid.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -13,6 +14,21 @@ namespace {
 using job::JobState;
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+// Stores a job's output. Small outputs repeat often (an empty one above all), and a blob already
+// in the store need not be written and fsynced again: BlobStore::Put would find it stored only
+// after paying for a temp file and an fsync (most of a tiny job's cost in meshd; bench/README.md,
+// "meshd: HTTP API"). The check mirrors BlobStore::Commit's: in the index, and the file is there.
+// Larger outputs are hashed once, by Put.
+absl::StatusOr<cas::Cid> StoreOutput(cas::BlobStore& blobs, std::string_view output) {
+  constexpr size_t kCheckFirstBytes = 64 << 10;
+  if (output.size() <= kCheckFirstBytes) {
+    const cas::Cid cid = cas::Cid::Of(output);
+    absl::StatusOr<bool> stored = blobs.Has(cid);
+    if (stored.ok() && *stored && blobs.OpenForRange(cid).ok()) return cid;
+  }
+  return blobs.PutBytes(output);
+}
 
 // How a run's result reads as a job state and reason.
 void ApplyReport(const wasm::RunReport& report, JobRecord& job) {
@@ -172,15 +188,17 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     MESH_ASSIGN_OR_RETURN(JobRecord earlier, env_.jobs->Get(*existing));
     return SubmitResult{std::move(earlier), false};
   }
+  metrics_->submitted->Inc();
   {
     absl::MutexLock lock(&mu_);
     Enqueue(job);
     ++counts_.queued;
+    // Published under mu_: once the job is in the queue an idle runner may take it at once, and
+    // its job.running must not come before this job.queued (the bus never takes mu_).
+    Publish(
+        job, "job.queued",
+        {{"priority", job.spec.priority}, {"module", job.spec.module}, {"labels", job.spec.labels}});
   }
-  metrics_->submitted->Inc();
-  Publish(
-      job, "job.queued",
-      {{"priority", job.spec.priority}, {"module", job.spec.module}, {"labels", job.spec.labels}});
   return SubmitResult{std::move(job), true};
 }
 
@@ -356,7 +374,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
   }
   bool requeue = false;
   if (result.ok()) {
-    absl::StatusOr<cas::Cid> output = env_.blobs->PutBytes(result->output);
+    absl::StatusOr<cas::Cid> output = StoreOutput(*env_.blobs, result->output);
     ApplyReport(result->report, job);
     if (output.ok()) {
       job.output_cid = output->ToString();

@@ -1,0 +1,1465 @@
+#!/usr/bin/env python3
+"""Integration tests of meshd's HTTP API: a real meshd on a free port, used over HTTP the way a
+client would (and, in CliTest, through the `mesh` CLI). Standard library only.
+
+Usage: node_api_test.py --meshd PATH --mesh PATH --examples DIR [unittest arguments...]
+e.g.   node_api_test.py --meshd build/x/apps/mesh/meshd --mesh build/x/apps/mesh/mesh \
+           --examples build/x/examples ApiTest.test_blob_range -v
+
+Every test class starts its own meshd on a fresh data dir and kills it (and any mesh-worker it
+left behind) when it is done, whether the tests passed or not. Nothing sleeps to synchronise:
+tests wait with a deadline (wait_until) or with the API's own long poll (?wait=).
+"""
+
+import argparse
+import base64
+import calendar
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+MESHD = MESH = EXAMPLES = None  # set from the command line in main()
+SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
+OPENAPI_PATH = os.path.join(SOURCE_DIR, '..', '..', 'src', 'api', 'openapi.json')
+
+BIG_FUEL = 10**15  # with a long wall-time limit: a `loop` job that runs until it is stopped
+READY_RE = re.compile(r'^meshd ready at (http://\S+) \(node (did:key:\S+), (\d+) worker\(s\), '
+                      r'engine (\w+), started in \d+ ms\)$')
+CID_RE = re.compile(r'^bafk[a-z2-7]{55}$')  # CIDv1, raw codec, sha2-256, base32
+TERMINAL = ('succeeded', 'failed', 'cancelled')
+HELLO = b'hello, mesh\n'
+
+
+def cid_of(data):
+    """The CIDv1 (raw codec, sha2-256, base32 lower-case) of `data`, computed here."""
+    raw = bytes([0x01, 0x55, 0x12, 0x20]) + hashlib.sha256(data).digest()
+    return 'b' + base64.b32encode(raw).decode('ascii').lower().rstrip('=')
+
+
+def wait_until(predicate, timeout=30.0, what='the condition', interval=0.02):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout:g} s waiting for {what}')
+        time.sleep(interval)
+
+
+def example(name):
+    with open(os.path.join(EXAMPLES, name + '.wasm'), 'rb') as f:
+        return f.read()
+
+
+def parse_time(text):
+    """RFC 3339 as meshd writes it (UTC, optional fraction) -> seconds since the epoch."""
+    m = re.match(r'^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|\+00:00)$', text)
+    if m is None:
+        raise AssertionError(f'not an RFC 3339 UTC time: {text!r}')
+    whole = calendar.timegm(tuple(int(m.group(i)) for i in range(1, 7)))
+    return whole + (float(m.group(7)) if m.group(7) else 0.0)
+
+
+def metric(text, name, **labels):
+    """The value of one Prometheus sample in `text`, or None if it is not there."""
+    for line in text.splitlines():
+        if not line or line.startswith('#'):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$', line)
+        if m is None:
+            raise AssertionError(f'malformed metrics line: {line!r}')
+        if m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ''))
+        if got == labels:
+            return float(m.group(3))
+    return None
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f'HTTP {self.status}: {self.body[:500]!r}'
+
+
+class Meshd:
+    """One meshd process on one data dir. start() waits for its "ready" line; kill() ends it and
+    every mesh-worker it was seen to have."""
+
+    def __init__(self, data_dir, flags=(), env=None):
+        self.data_dir = data_dir
+        self.flags = list(flags)
+        self.env = env
+        self.log_path = data_dir.rstrip('/') + '.meshd.log'
+        self.proc = None
+        self.seen_workers = {}  # pid -> start time (to never signal a recycled pid)
+        self.modules = {}  # example name -> CID, uploaded once per data dir
+
+    # --- process ------------------------------------------------------------------------------
+
+    def start(self, timeout=60, extra_flags=()):
+        if self.running():
+            raise AssertionError('meshd is already running')
+        log = open(self.log_path, 'ab')
+        log.write(b'--- meshd start ---\n')
+        log.flush()
+        cmd = [MESHD, '--data-dir', self.data_dir, '--listen', '127.0.0.1:0', '--log-level',
+               'warn', *self.flags, *extra_flags]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=log, env=self.env)
+        log.close()
+        lines = queue.Queue()
+
+        def pump(stdout):
+            with stdout:  # closed here at EOF, i.e. once meshd has exited
+                for raw in stdout:
+                    lines.put(raw.decode('utf-8', 'replace').rstrip('\n'))
+            lines.put(None)
+
+        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                raise AssertionError(f'meshd was not ready within {timeout} s; log:\n{self.log()}')
+            if line is None:
+                code = self.proc.wait()
+                raise AssertionError(f'meshd exited with {code} before it was ready; '
+                                     f'log:\n{self.log()}')
+            m = READY_RE.match(line)
+            if m:
+                break
+        self.url, self.did, self.workers, self.engine = (m.group(1), m.group(2),
+                                                         int(m.group(3)), m.group(4))
+        split = urllib.parse.urlsplit(self.url)
+        self.host, self.port = split.hostname, split.port
+        with open(os.path.join(self.data_dir, 'api.token')) as f:
+            self.token = f.read().strip()
+        self.children()
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')[-8000:]
+        except OSError:
+            return '(no log)'
+
+    @staticmethod
+    def _stat(pid):
+        """(state, ppid, start time) of a process, or None if it is gone."""
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                text = f.read()
+        except OSError:
+            return None
+        fields = text[text.rfind(')') + 2:].split()
+        return fields[0], int(fields[1]), int(fields[19])
+
+    def children(self):
+        """The pids of meshd's child processes (its mesh-workers), remembered for kill()."""
+        if self.proc is None:
+            return []
+        pids = []
+        for entry in os.listdir('/proc'):
+            if entry.isdigit():
+                st = self._stat(int(entry))
+                if st is not None and st[1] == self.proc.pid and st[0] != 'Z':
+                    pids.append(int(entry))
+                    self.seen_workers[int(entry)] = st[2]
+        return pids
+
+
+    def live_workers(self):
+        """Workers seen earlier that still exist (zombies count as gone)."""
+        alive = []
+        for pid, started in self.seen_workers.items():
+            st = self._stat(pid)
+            if st is not None and st[2] == started and st[0] != 'Z':
+                alive.append(pid)
+        return alive
+
+    def signal(self, sig):
+        self.children()
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f'meshd did not exit within {timeout} s; log:\n{self.log()}')
+
+    def kill_daemon(self):
+        """SIGKILL meshd alone (its workers are left to notice); returns its exit status."""
+        self.children()
+        self.proc.kill()
+        return self.proc.wait()
+
+    def kill(self):
+        """SIGKILL meshd and every worker it had; safe to call any time, more than once."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.children()
+                self.proc.kill()
+            self.proc.wait()
+        for pid in self.live_workers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def call(self, method, path, body=None, headers=None, token=True, timeout=60):
+        """One request on a fresh connection. token: True = this node's, False = none, or a str."""
+        hdrs = dict(headers or {})
+        if token is True:
+            hdrs['Authorization'] = 'Bearer ' + self.token
+        elif token:
+            hdrs['Authorization'] = 'Bearer ' + token
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            return Response(r.status, r.headers, r.read())
+        finally:
+            conn.close()
+
+    def upload(self, data):
+        r = self.call('POST', '/v1/blobs', data, {'Content-Type': 'application/octet-stream'})
+        if r.status != 201:
+            raise AssertionError(f'upload failed: {r}')
+        return r.json()['cid']
+
+    def module(self, name):
+        if name not in self.modules:
+            self.modules[name] = self.upload(example(name))
+        return self.modules[name]
+
+    def post_job(self, body, wait=None, key=None, token=True):
+        path = '/v1/jobs' + (f'?wait={wait}' if wait else '')
+        headers = {'Content-Type': 'application/json'}
+        if key is not None:
+            headers['Idempotency-Key'] = key
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return self.call('POST', path, data, headers, token=token)
+
+    def submit(self, name, inputs=(), args=(), limits=None, priority=None, labels=None,
+               wait=None, key=None, expect=201):
+        """Submits example `name`; returns the job (JSON) after checking the status code."""
+        body = {'module': self.module(name)}
+        if inputs:
+            body['inputs'] = [self.upload(x) for x in inputs]
+        if args:
+            body['args'] = list(args)
+        if limits:
+            body['limits'] = limits
+        if priority is not None:
+            body['priority'] = priority
+        if labels:
+            body['labels'] = labels
+        r = self.post_job(body, wait=wait, key=key)
+        if r.status != expect:
+            raise AssertionError(f'POST /v1/jobs: want {expect}, got {r}')
+        return r.json()
+
+    def submit_loop(self, **kw):
+        """A job that runs until it is cancelled (or two minutes pass)."""
+        return self.submit('loop', limits={'fuel': BIG_FUEL, 'wall_time_ms': 120000}, **kw)
+
+    def job(self, job_id, wait=None):
+        r = self.call('GET', f'/v1/jobs/{job_id}' + (f'?wait={wait}' if wait else ''))
+        if r.status != 200:
+            raise AssertionError(f'GET /v1/jobs/{job_id}: {r}')
+        return r.json()
+
+    def wait_job(self, job_id, timeout=60):
+        """The job once it has ended, waited for with the API's long poll."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id, wait='5s')
+            if job['state'] in TERMINAL:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f'job {job_id} still {job["state"]} after {timeout} s')
+
+    def wait_state(self, job_id, state, timeout=30):
+        return wait_until(lambda: (lambda j: j if j['state'] == state else None)(self.job(job_id)),
+                          timeout, f'job {job_id} to be {state}')
+
+    def cancel(self, job_id, token=True):
+        return self.call('DELETE', f'/v1/jobs/{job_id}', token=token)
+
+    def info(self):
+        r = self.call('GET', '/v1/node')
+        if r.status != 200:
+            raise AssertionError(f'GET /v1/node: {r}')
+        return r.json()
+
+    def stats(self):
+        return self.info()['stats']
+
+    def metrics(self):
+        r = self.call('GET', '/metrics')
+        if r.status != 200:
+            raise AssertionError(f'GET /metrics: {r}')
+        return r.body.decode()
+
+    def list_all(self, state=None, limit=1000):
+        """Every job (newest first), following next_before."""
+        jobs, before = [], None
+        while True:
+            q = {'limit': limit}
+            if state:
+                q['state'] = state
+            if before is not None:
+                q['before'] = before
+            r = self.call('GET', '/v1/jobs?' + urllib.parse.urlencode(q))
+            if r.status != 200:
+                raise AssertionError(f'GET /v1/jobs: {r}')
+            page = r.json()
+            jobs += page['jobs']
+            if 'next_before' not in page:
+                return jobs
+            before = page['next_before']
+
+    def events(self, query='', headers=None, timeout=30):
+        return EventStream(self, query, headers, timeout)
+
+
+class EventStream:
+    """GET /v1/events read line by line from the raw response."""
+
+    def __init__(self, node, query, headers, timeout):
+        self.conn = http.client.HTTPConnection(node.host, node.port, timeout=timeout)
+        self.conn.request('GET', '/v1/events' + query, headers=headers or {})
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.content_type = self.response.getheader('Content-Type')
+
+    def next(self):
+        """The next event as {'id', 'event', 'data'}; comments (keepalives) are skipped."""
+        event = {'id': None, 'event': 'message', 'data': ''}
+        seen = False
+        while True:
+            raw = self.response.readline()
+            if not raw:
+                raise AssertionError('the event stream ended')
+            line = raw.decode('utf-8').rstrip('\r\n')
+            if line == '':
+                if seen:
+                    if event['data']:
+                        event['data'] = json.loads(event['data'])
+                    return event
+                continue
+            if line.startswith(':'):
+                continue
+            field, _, value = line.partition(':')
+            value = value[1:] if value.startswith(' ') else value
+            seen = True
+            if field == 'id':
+                event['id'] = int(value)
+            elif field == 'event':
+                event['event'] = value
+            elif field == 'data':
+                event['data'] += value
+
+    def until(self, stop, timeout=30):
+        """Events up to and including the first for which stop(event) is true."""
+        deadline = time.monotonic() + timeout
+        got = []
+        while time.monotonic() < deadline:
+            got.append(self.next())
+            if stop(got[-1]):
+                return got
+        raise AssertionError(f'no matching event within {timeout} s; got {got}')
+
+    def close(self):
+        self.conn.close()
+
+
+def ended(job_id):
+    return lambda e: e['event'] in ('job.succeeded', 'job.failed', 'job.cancelled') and \
+        e['data'].get('job_id') == job_id
+
+
+class NodeTest(unittest.TestCase):
+    """A class-wide meshd. Subclasses set FLAGS, CONFIG (meshd.toml text) and INIT."""
+    FLAGS = ('--engine', 'interp')
+    CONFIG = None
+    INIT = False  # run `mesh init` first (else meshd creates the data dir itself)
+    ENV = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix='mesh_node_api.')
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        cls.data_dir = os.path.join(cls.tmp, 'data')
+        if cls.INIT:
+            subprocess.run([MESH, '--data-dir', cls.data_dir, 'init'], check=True,
+                           stdout=subprocess.DEVNULL)
+        if cls.CONFIG is not None:
+            os.makedirs(cls.data_dir, mode=0o700, exist_ok=True)
+            with open(os.path.join(cls.data_dir, 'meshd.toml'), 'w') as f:
+                f.write(cls.CONFIG)
+        cls.node = Meshd(cls.data_dir, cls.FLAGS, cls.ENV)
+        cls.addClassCleanup(cls.node.kill)
+        cls.node.start()
+
+    def cancel_later(self, job_id):
+        """Makes sure a blocking job does not outlive the test that started it."""
+        self.addCleanup(lambda: self.node.cancel(job_id) if self.node.running() else None)
+
+
+# ------------------------------------------------------------------------------------------------
+class ApiTest(NodeTest):
+    """Every route of openapi.json, its errors and the token rule, on one interp node."""
+    FLAGS = ('--engine', 'interp', '--max-concurrent', '2')
+    CONFIG = '[api]\nmax_json_bytes = 1024\nmax_blob_bytes = 65536\n'
+
+    # --- blobs --------------------------------------------------------------------------------
+
+    def test_blob_upload_and_download(self):
+        data = os.urandom(50000)
+        r = self.node.call('POST', '/v1/blobs', data, {'Content-Type': 'application/octet-stream'})
+        self.assertEqual(r.status, 201, r)
+        body = r.json()
+        self.assertEqual(body['cid'], cid_of(data), 'the CID is the CIDv1 of the bytes')
+        self.assertEqual(body['size'], len(data))
+        self.assertEqual(r.headers['Location'], '/v1/blobs/' + body['cid'])
+        got = self.node.call('GET', '/v1/blobs/' + body['cid'], token=False)
+        self.assertEqual(got.status, 200, got)
+        self.assertEqual(got.body, data)
+        self.assertEqual(got.headers['Content-Type'], 'application/octet-stream')
+        self.assertEqual(got.headers['Accept-Ranges'], 'bytes')
+        self.assertEqual(got.headers['ETag'], f'"{body["cid"]}"')
+        self.assertEqual(int(got.headers['Content-Length']), len(data))
+        # The same bytes again: the same CID.
+        self.assertEqual(self.node.upload(data), body['cid'])
+        # An empty blob is a blob.
+        self.assertEqual(self.node.upload(b''), cid_of(b''))
+        self.assertEqual(self.node.call('GET', '/v1/blobs/' + cid_of(b'')).body, b'')
+
+    def test_blob_ranges(self):
+        data = bytes(range(256)) * 40  # 10240 bytes
+        cid = self.node.upload(data)
+        n = len(data)
+
+        def get(rng):
+            return self.node.call('GET', '/v1/blobs/' + cid, headers={'Range': rng})
+
+        for rng, first, last in (('bytes=0-99', 0, 99), ('bytes=100-', 100, n - 1),
+                                 ('bytes=-10', n - 10, n - 1), ('bytes=5000-5000', 5000, 5000),
+                                 ('bytes=10000-999999', 10000, n - 1),
+                                 ('bytes=-999999', 0, n - 1)):
+            r = get(rng)
+            self.assertEqual(r.status, 206, f'{rng}: {r}')
+            self.assertEqual(r.headers['Content-Range'], f'bytes {first}-{last}/{n}', rng)
+            self.assertEqual(r.body, data[first:last + 1], rng)
+            self.assertEqual(int(r.headers['Content-Length']), last - first + 1, rng)
+        for rng in (f'bytes={n}-', f'bytes={n + 5}-{n + 10}', 'bytes=-0'):
+            r = get(rng)
+            self.assertEqual(r.status, 416, f'{rng}: {r}')
+            self.assertEqual(r.json()['code'], 'range_not_satisfiable')
+            self.assertEqual(r.headers['Content-Range'], f'bytes */{n}', rng)
+        # Ranges this server does not serve (several, reversed, other units): the whole blob.
+        for rng in ('bytes=0-1,5-6', 'bytes=9-3', 'items=0-1'):
+            r = get(rng)
+            self.assertEqual(r.status, 200, f'{rng}: {r}')
+            self.assertEqual(r.body, data, rng)
+
+    def test_blob_bad_and_unknown_cid(self):
+        for bad in ('not-a-cid', 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG', 'bafkqqqq'):
+            r = self.node.call('GET', '/v1/blobs/' + bad)
+            self.assertEqual(r.status, 400, f'{bad}: {r}')
+            self.assertEqual(r.json()['code'], 'invalid_argument')
+            self.assertIn('CID', r.json()['message'])
+        unknown = cid_of(b'never uploaded ' + os.urandom(8))
+        r = self.node.call('GET', '/v1/blobs/' + unknown)
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(r.json()['code'], 'not_found')
+
+    def test_blob_over_the_limit_is_413(self):
+        data = os.urandom(65537)  # max_blob_bytes = 65536 in meshd.toml
+        r = self.node.call('POST', '/v1/blobs', data, {'Content-Type': 'application/octet-stream'})
+        self.assertEqual(r.status, 413, r)
+        self.assertEqual(r.json()['code'], 'payload_too_large')
+        self.assertIn('65536', r.json()['message'])
+        self.assertEqual(self.node.call('GET', '/v1/blobs/' + cid_of(data)).status, 404)
+        # Without a Content-Length (chunked), the limit is found while reading.
+        conn = http.client.HTTPConnection(self.node.host, self.node.port, timeout=30)
+        try:
+            conn.request('POST', '/v1/blobs', body=iter([data[:40000], data[40000:]]),
+                         headers={'Authorization': 'Bearer ' + self.node.token},
+                         encode_chunked=True)
+            r = conn.getresponse()
+            self.assertEqual(r.status, 413)
+            self.assertEqual(json.loads(r.read())['code'], 'payload_too_large')
+        finally:
+            conn.close()
+        self.assertEqual(self.node.call('GET', '/v1/blobs/' + cid_of(data)).status, 404)
+        wait_until(lambda: not os.listdir(os.path.join(self.data_dir, 'uploads')), timeout=10,
+                   what='the rejected upload to be deleted')
+        # Exactly at the limit is fine.
+        self.assertEqual(self.node.upload(data[:65536]), cid_of(data[:65536]))
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def test_echo_job_end_to_end(self):
+        data = os.urandom(30000)
+        r = self.node.post_job({'module': self.node.module('echo'),
+                                'inputs': [self.node.upload(data)], 'labels': {'test': 'echo'}},
+                               wait='10s')
+        self.assertEqual(r.status, 201, r)
+        job = r.json()
+        self.assertRegex(job['id'], CID_RE)
+        self.assertEqual(r.headers['Location'], '/v1/jobs/' + job['id'])
+        self.assertEqual(job['state'], 'succeeded', job)
+        self.assertEqual(job['outcome'], 'ok')
+        self.assertEqual(job['exit_code'], 0)
+        self.assertEqual(job['attempts'], 1)
+        self.assertEqual(job['labels'], {'test': 'echo'})
+        self.assertEqual(job['submitter'], self.node.did, 'the node signed the spec')
+        self.assertEqual(job['spec']['module'], self.node.module('echo'))
+        self.assertEqual(job['output_cid'], cid_of(data), 'echo outputs its input')
+        self.assertGreater(job['fuel_used'], 0)
+        self.assertEqual(job['report']['outcome'], 'ok')
+        self.assertEqual(job['report']['engine'], 'interp')
+        for field in ('submitted_at', 'started_at', 'finished_at'):
+            parse_time(job[field])
+        self.assertLessEqual(parse_time(job['submitted_at']), parse_time(job['started_at']))
+        self.assertLessEqual(parse_time(job['started_at']), parse_time(job['finished_at']))
+        self.assertGreaterEqual(job['queue_wait_ms'], 0)
+        self.assertGreaterEqual(job['run_ms'], 0)
+        self.assertGreater(job['seq'], 0)
+        # The same job read back, and its output.
+        self.assertEqual(self.node.job(job['id']), job)
+        out = self.node.call('GET', f'/v1/jobs/{job["id"]}/output', token=False)
+        self.assertEqual(out.status, 200, out)
+        self.assertEqual(out.body, data)
+        self.assertEqual(out.headers['X-Mesh-Output-Cid'], cid_of(data))
+        self.assertEqual(out.headers['X-Mesh-Job-State'], 'succeeded')
+        part = self.node.call('GET', f'/v1/jobs/{job["id"]}/output',
+                              headers={'Range': 'bytes=100-199'})
+        self.assertEqual(part.status, 206, part)
+        self.assertEqual(part.body, data[100:200])
+        # The output is a blob like any other.
+        self.assertEqual(self.node.call('GET', '/v1/blobs/' + cid_of(data)).body, data)
+
+    def test_submit_then_long_poll(self):
+        job = self.node.submit('hello')
+        self.assertIn(job['state'], ('queued', 'running', 'succeeded'))
+        if job['state'] == 'queued':
+            self.assertEqual((job['attempts'], job['started_at']), (0, None))
+        done = self.node.job(job['id'], wait='10s')
+        self.assertEqual(done['state'], 'succeeded', done)
+        self.assertEqual(self.node.call('GET', f'/v1/jobs/{job["id"]}/output').body, HELLO)
+        # A long poll on a finished job answers at once.
+        t0 = time.monotonic()
+        self.assertEqual(self.node.job(job['id'], wait='30s')['state'], 'succeeded')
+        self.assertLess(time.monotonic() - t0, 5)
+        # A long poll that runs out answers with the job as it is.
+        loop = self.node.submit_loop()
+        self.cancel_later(loop['id'])
+        t0 = time.monotonic()
+        still = self.node.job(loop['id'], wait='300ms')
+        self.assertIn(still['state'], ('queued', 'running'))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)
+        for bad in ('soon', '-1s'):
+            r = self.node.call('GET', f'/v1/jobs/{job["id"]}?wait={bad}')
+            self.assertEqual(r.status, 400, f'wait={bad}: {r}')
+            self.assertIn('wait=', r.json()['message'])
+        self.assertEqual(self.node.cancel(loop['id']).json()['state'], 'cancelled')
+
+    def test_idempotency_key(self):
+        key = 'retry-' + os.urandom(6).hex()
+        body = {'module': self.node.module('hello')}
+        first = self.node.post_job(body, key=key)
+        self.assertEqual(first.status, 201, first)
+        again = self.node.post_job(body, key=key)
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.json()['id'], first.json()['id'])
+        # Even with a different body: the key names the first job.
+        other = self.node.post_job({'module': self.node.module('noop')}, key=key, wait='10s')
+        self.assertEqual(other.status, 200, other)
+        self.assertEqual(other.json()['id'], first.json()['id'])
+        self.assertEqual(other.json()['state'], 'succeeded', 'with ?wait, once it has ended')
+        fresh = self.node.post_job(body, key=key + '-2')
+        self.assertEqual(fresh.status, 201, fresh)
+        self.assertNotEqual(fresh.json()['id'], first.json()['id'])
+        no_key = [self.node.post_job(body).json()['id'] for _ in range(2)]
+        self.assertNotEqual(no_key[0], no_key[1], 'without a key, every POST is a new job')
+        r = self.node.post_job(body, key='k' * 257)
+        self.assertEqual(r.status, 400, r)
+        # The same key sent by 8 clients at once: one job, created once.
+        racing = 'race-' + os.urandom(6).hex()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: self.node.post_job(body, key=racing), range(8)))
+        self.assertEqual(sorted(a.status for a in answers), [200] * 7 + [201], answers)
+        self.assertEqual(len({a.json()['id'] for a in answers}), 1)
+        no_key.append(answers[0].json()['id'])
+        for job_id in [first.json()['id'], fresh.json()['id']] + no_key:
+            self.assertEqual(self.node.wait_job(job_id)['state'], 'succeeded')
+
+    def test_list_jobs(self):
+        ids = [self.node.submit('noop', labels={'batch': 'list'})['id'] for _ in range(5)]
+        for job_id in ids:
+            self.node.wait_job(job_id)
+        failed = self.node.submit('trap', args=['unreachable'], wait='10s')
+        self.assertEqual(failed['state'], 'failed')
+        everything = self.node.list_all()
+        seqs = [j['seq'] for j in everything]
+        self.assertEqual(seqs, sorted(seqs, reverse=True), 'newest first')
+        self.assertEqual(len(set(j['id'] for j in everything)), len(everything))
+        self.assertEqual(everything[0]['id'], failed['id'])
+        self.assertEqual([j['id'] for j in everything[1:6]], ids[::-1])
+        # Filters.
+        succeeded = self.node.list_all(state='succeeded')
+        self.assertTrue(set(ids) <= {j['id'] for j in succeeded})
+        self.assertTrue(all(j['state'] == 'succeeded' for j in succeeded))
+        only_failed = self.node.list_all(state='failed')
+        self.assertIn(failed['id'], [j['id'] for j in only_failed])
+        self.assertTrue(all(j['state'] == 'failed' for j in only_failed))
+        # Paging: limit=2 pages cover the same list, without repeats.
+        paged = self.node.list_all(limit=2)
+        self.assertEqual([j['id'] for j in paged], [j['id'] for j in everything])
+        r = self.node.call('GET', '/v1/jobs?limit=2')
+        page = r.json()
+        self.assertEqual(len(page['jobs']), 2)
+        self.assertEqual(page['next_before'], page['jobs'][-1]['seq'])
+        r = self.node.call('GET', f'/v1/jobs?limit=3&before={page["next_before"]}')
+        self.assertEqual([j['seq'] for j in r.json()['jobs']], seqs[2:5])
+        last = self.node.call('GET', f'/v1/jobs?limit=1000').json()
+        self.assertNotIn('next_before', last, 'a short page is the last one')
+        # Bad queries.
+        for q, what in (('state=done', 'state=done'), ('limit=0', 'limit=0'),
+                        ('limit=1001', 'limit=1001'), ('limit=ten', 'limit=ten'),
+                        ('before=-3', 'before=-3')):
+            r = self.node.call('GET', '/v1/jobs?' + q)
+            self.assertEqual(r.status, 400, f'{q}: {r}')
+            self.assertEqual(r.json()['code'], 'invalid_argument')
+            self.assertIn(what, r.json()['message'])
+
+    def test_unknown_job(self):
+        unknown = cid_of(b'no such job')
+        for method, path in (('GET', f'/v1/jobs/{unknown}'), ('GET', f'/v1/jobs/{unknown}/output'),
+                             ('DELETE', f'/v1/jobs/{unknown}'),
+                             ('GET', f'/v1/jobs/{unknown}?wait=5s')):
+            r = self.node.call(method, path)
+            self.assertEqual(r.status, 404, f'{method} {path}: {r}')
+            self.assertEqual(r.json()['code'], 'not_found')
+            self.assertIn(unknown, r.json()['message'])
+
+    def test_cancel_running_job_and_output_409(self):
+        job = self.node.submit_loop()
+        self.cancel_later(job['id'])
+        running = self.node.wait_state(job['id'], 'running')
+        self.assertEqual(running['attempts'], 1)
+        self.assertIsNotNone(running['started_at'])
+        self.assertIsNone(running['finished_at'])
+        r = self.node.call('GET', f'/v1/jobs/{job["id"]}/output')
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json()['code'], 'failed_precondition')
+        self.assertIn('running', r.json()['message'])
+        r = self.node.cancel(job['id'])
+        self.assertEqual(r.status, 200, r)
+        cancelled = r.json()
+        self.assertEqual(cancelled['state'], 'cancelled')
+        self.assertIn('cancelled', cancelled['reason'])
+        self.assertIsNotNone(cancelled['finished_at'])
+        self.assertEqual(self.node.job(job['id'])['state'], 'cancelled')
+        # Cancelling it again, or cancelling a job that has finished: 409.
+        r = self.node.cancel(job['id'])
+        self.assertEqual(r.status, 409, r)
+        self.assertIn('already', r.json()['message'])
+        done = self.node.submit('hello', wait='10s')
+        r = self.node.cancel(done['id'])
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json()['code'], 'failed_precondition')
+        self.assertEqual(self.node.job(done['id'])['state'], 'succeeded')
+        # A job that ended without output: 404 that says so.
+        r = self.node.call('GET', f'/v1/jobs/{job["id"]}/output')
+        self.assertEqual(r.status, 404, r)
+        self.assertIn('without output', r.json()['message'])
+
+    def test_failed_jobs(self):
+        trap = self.node.submit('trap', args=['unreachable'], wait='10s')
+        self.assertEqual(trap['state'], 'failed', trap)
+        self.assertEqual(trap['outcome'], 'trap')
+        self.assertTrue(trap['reason'].startswith('trap: '), trap['reason'])
+        self.assertEqual(trap['report']['outcome'], 'trap')
+        fuel = self.node.submit('loop', limits={'fuel': 1000000}, wait='10s')
+        self.assertEqual(fuel['state'], 'failed', fuel)
+        self.assertEqual(fuel['outcome'], 'fuel_exhausted')
+        self.assertTrue(fuel['reason'].startswith('fuel_exhausted: '), fuel['reason'])
+        self.assertEqual(fuel['spec']['limits']['fuel'], 1000000)
+        self.assertGreaterEqual(fuel['fuel_used'], 1000000)
+        timeout = self.node.submit('loop', limits={'fuel': BIG_FUEL, 'wall_time_ms': 300},
+                                   wait='10s')
+        self.assertEqual(timeout['state'], 'failed', timeout)
+        self.assertEqual(timeout['outcome'], 'timeout')
+        exit42 = self.node.submit('trap', args=['exit42'], wait='10s')
+        self.assertEqual(exit42['state'], 'failed', exit42)
+        self.assertEqual(exit42['outcome'], 'ok')
+        self.assertEqual(exit42['exit_code'], 42)
+        self.assertEqual(exit42['reason'], 'the module exited with status 42')
+        # A failed job's output (what it wrote before failing) is still readable.
+        r = self.node.call('GET', f'/v1/jobs/{trap["id"]}/output')
+        self.assertEqual(r.status, 200, r)
+
+    def test_job_defaults_are_signed_into_the_spec(self):
+        job = self.node.submit('noop', wait='10s')
+        limits = job['spec']['limits']
+        default = self.node.info()['default_limits']
+        self.assertEqual(limits, default)
+        self.assertTrue(all(v > 0 for v in limits.values()), limits)
+        self.assertEqual(job['spec']['deterministic'], True)
+        self.assertEqual(job['priority'], 0)
+
+    # --- request errors -----------------------------------------------------------------------
+
+    def assertError(self, r, status, code, *fragments):
+        self.assertEqual(r.status, status, r)
+        self.assertEqual(r.headers['Content-Type'], 'application/json')
+        body = r.json()
+        self.assertEqual(set(body), {'code', 'message'}, body)
+        self.assertEqual(body['code'], code, body)
+        for fragment in fragments:
+            self.assertIn(fragment, body['message'])
+        return body['message']
+
+    def test_bad_json_names_the_byte(self):
+        m = self.assertError(self.node.post_job('{"module": "x",'), 400, 'invalid_argument',
+                             'not valid JSON')
+        self.assertRegex(m, r'at byte \d+')
+        # nlohmann/json names the last byte it read: the end of the token where ':' should be.
+        m = self.assertError(self.node.post_job('{"module" "x"}'), 400, 'invalid_argument')
+        self.assertIn('at byte 13', m)
+        m = self.assertError(self.node.post_job('{"module": tru}'), 400, 'invalid_argument')
+        self.assertIn('at byte 15', m)
+        self.assertError(self.node.post_job(''), 400, 'invalid_argument', 'at byte')
+        self.assertError(self.node.post_job('[1, 2]'), 400, 'invalid_argument', 'must be an object')
+
+    def test_spec_errors_name_the_json_path(self):
+        cid = self.node.module('hello')
+        cases = [
+            ({'module': cid, 'limits': {'fuel': 'lots'}}, '/limits/fuel: must be a non-negative'),
+            ({'module': cid, 'limits': {'fuel': -1}}, '/limits/fuel: must be a non-negative'),
+            ({'module': cid, 'limits': {'memory_bytes': 2**33}},
+             '/limits/memory_bytes: must be at most 4294967296'),
+            ({'module': cid, 'limits': {'cpu': 1}}, '/limits/cpu: unknown field'),
+            ({'module': cid, 'priority': 101}, '/priority: must be between -100 and 100'),
+            ({'module': cid, 'priority': 'high'}, '/priority: must be an integer'),
+            ({'module': cid, 'args': ['ok', 7]}, '/args/1: must be a string'),
+            ({'module': cid, 'env': {'A': 1}}, '/env/A: must be a string'),
+            ({'module': cid, 'env': {'A=B': 'c'}}, "/env/A=B: name must not contain '='"),
+            ({'module': cid, 'deterministic': 'yes'}, '/deterministic: must be true or false'),
+            ({'module': cid, 'inputs': ['nope']}, '/inputs/0: '),
+            ({'module': cid, 'bogus': 1}, '/bogus: unknown field'),
+            ({'inputs': []}, '/module: is required'),
+            ({'module': 42}, '/module: must be a string'),
+            ({'module': cid, 'submitter': 'did:key:z6Mk'}, 'set by the signer'),
+        ]
+        for body, fragment in cases:
+            with self.subTest(body=body):
+                self.assertError(self.node.post_job(body), 400, 'invalid_argument', fragment)
+
+    def test_module_not_uploaded_is_409(self):
+        missing = cid_of(b'a module nobody uploaded')
+        m = self.assertError(self.node.post_job({'module': missing}), 409, 'failed_precondition',
+                             missing, 'upload it first')
+        self.assertIn('module', m)
+        present = self.node.module('echo')
+        self.assertError(self.node.post_job({'module': present, 'inputs': [missing]}), 409,
+                         'failed_precondition', 'input ' + missing)
+
+    def test_json_body_limit_is_413(self):
+        cid = self.node.module('noop')
+        base = json.dumps({'module': cid})
+        at_limit = base + ' ' * (1024 - len(base))  # max_json_bytes = 1024 in meshd.toml
+        self.assertEqual(len(at_limit), 1024)
+        r = self.node.post_job(at_limit)
+        self.assertEqual(r.status, 201, r)
+        self.assertError(self.node.post_job(at_limit + ' '), 413, 'payload_too_large', '1024')
+        self.node.wait_job(r.json()['id'])
+
+    def test_wait_query_errors(self):
+        self.assertError(self.node.post_job({'module': self.node.module('noop')}, wait='forever'),
+                         400, 'invalid_argument', 'wait=forever')
+
+    # --- routes -------------------------------------------------------------------------------
+
+    def test_unknown_route_and_wrong_method(self):
+        for path in ('/v2/jobs', '/', '/v1', '/v1/jobs/x/y/z', '/metricsx'):
+            with self.subTest(path=path):
+                self.assertError(self.node.call('GET', path), 404, 'not_found', path)
+        for method, path in (('PUT', '/v1/jobs'), ('DELETE', '/v1/blobs/x'),
+                             ('GET', '/v1/blobs'), ('POST', '/v1/node'),
+                             ('PATCH', '/v1/jobs/x'), ('POST', '/metrics')):
+            with self.subTest(method=method, path=path):
+                self.assertError(self.node.call(method, path), 405, 'method_not_allowed', method)
+
+    def test_openapi_document(self):
+        r = self.node.call('GET', '/v1/openapi.json', token=False)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers['Content-Type'].startswith('application/json'))
+        served = r.json()
+        with open(OPENAPI_PATH) as f:
+            self.assertEqual(served, json.load(f), 'the node serves src/api/openapi.json')
+        self.assertEqual(served['openapi'], '3.0.3')
+        routes = {(m.upper(), p) for p, item in served['paths'].items() for m in item}
+        self.assertEqual(routes, {
+            ('POST', '/v1/blobs'), ('GET', '/v1/blobs/{cid}'), ('POST', '/v1/jobs'),
+            ('GET', '/v1/jobs'), ('GET', '/v1/jobs/{id}'), ('DELETE', '/v1/jobs/{id}'),
+            ('GET', '/v1/jobs/{id}/output'), ('GET', '/v1/node'), ('GET', '/v1/events'),
+            ('GET', '/metrics'), ('GET', '/v1/openapi.json')})
+        # Every documented route answers (not 404/405) and every state-changing one needs the
+        # token, as its "security" says.
+        for method, path in sorted(routes):
+            if path == '/v1/events':
+                continue  # a stream; EventsTest reads it
+            concrete = path.replace('{cid}', cid_of(b'x')).replace('{id}', cid_of(b'y'))
+            r = self.node.call(method, concrete, b'', token=False)
+            secured = 'security' in served['paths'][path][method.lower()]
+            with self.subTest(route=f'{method} {path}'):
+                self.assertNotIn(r.status, (405,), r)
+                if secured:
+                    self.assertEqual(r.status, 401, r)
+                elif '{' not in path:
+                    self.assertEqual(r.status, 200, r)
+                else:
+                    self.assertEqual(r.status, 404, r)
+
+    def test_node_info(self):
+        info = self.node.info()
+        self.assertEqual(info['did'], self.node.did)
+        self.assertTrue(info['did'].startswith('did:key:z'), info['did'])
+        self.assertEqual(info['engine'], 'interp')
+        self.assertEqual(info['workers'], 2)
+        self.assertIsInstance(info['version'], str)
+        self.assertGreaterEqual(info['uptime_seconds'], 0)
+        stats = info['stats']
+        for field in ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'completed',
+                      'max_concurrent', 'load', 'fuel_per_second', 'fuel_used_total', 'draining'):
+            self.assertIn(field, stats)
+        self.assertEqual(stats['max_concurrent'], 2)
+        self.assertEqual(stats['draining'], False)
+        self.assertEqual(stats['completed'],
+                         stats['succeeded'] + stats['failed'] + stats['cancelled'])
+        # The node's address and token files.
+        with open(os.path.join(self.data_dir, 'meshd.url')) as f:
+            self.assertEqual(f.read(), self.node.url + '\n')
+        self.assertEqual(os.stat(os.path.join(self.data_dir, 'api.token')).st_mode & 0o777, 0o600)
+        self.assertGreaterEqual(len(self.node.token), 32)
+
+    def test_stats_and_metrics_count_jobs(self):
+        before, text0 = self.node.stats(), self.node.metrics()
+        ok0 = metric(text0, 'mesh_jobs_finished_total', state='succeeded') or 0
+        bad0 = metric(text0, 'mesh_jobs_finished_total', state='failed') or 0
+        sub0 = metric(text0, 'mesh_jobs_submitted_total')
+        runs0 = metric(text0, 'mesh_job_run_seconds_count') or 0
+        ids = [self.node.submit('hello')['id'] for _ in range(3)]
+        ids.append(self.node.submit('trap', args=['divzero'])['id'])
+        states = [self.node.wait_job(i)['state'] for i in ids]
+        self.assertEqual(states, ['succeeded'] * 3 + ['failed'])
+        after, text = self.node.stats(), self.node.metrics()
+        self.assertEqual(after['succeeded'] - before['succeeded'], 3)
+        self.assertEqual(after['failed'] - before['failed'], 1)
+        self.assertEqual(after['completed'] - before['completed'], 4)
+        self.assertGreater(after['fuel_used_total'], before['fuel_used_total'])
+        self.assertEqual(metric(text, 'mesh_jobs_submitted_total'), sub0 + 4)
+        self.assertEqual(metric(text, 'mesh_jobs_finished_total', state='succeeded'), ok0 + 3)
+        self.assertEqual(metric(text, 'mesh_jobs_finished_total', state='failed'), bad0 + 1)
+        self.assertEqual(metric(text, 'mesh_job_run_seconds_count'), runs0 + 4)
+        self.assertEqual(metric(text, 'mesh_job_run_seconds_bucket', le='+Inf'), runs0 + 4)
+        self.assertIsNotNone(metric(text, 'mesh_job_run_seconds_sum'))
+        self.assertEqual(metric(text, 'mesh_jobs_queued'), 0)
+        self.assertEqual(metric(text, 'mesh_jobs_running'), 0)
+        self.assertEqual(metric(text, 'mesh_jobs_max_concurrent'), 2)
+        self.assertGreater(metric(text, 'process_resident_memory_bytes'), 0)
+        self.assertIn('# TYPE mesh_jobs_submitted_total counter', text)
+        self.assertIn('# TYPE mesh_job_run_seconds histogram', text)
+        self.assertIn('# TYPE mesh_jobs_queued gauge', text)
+        # Histogram buckets are cumulative.
+        buckets = [(line.split('le="')[1].split('"')[0], float(line.rsplit(' ', 1)[1]))
+                   for line in text.splitlines()
+                   if line.startswith('mesh_job_run_seconds_bucket')]
+        self.assertGreater(len(buckets), 2)
+        counts = [c for _, c in buckets]
+        self.assertEqual(counts, sorted(counts))
+        self.assertEqual(buckets[-1][0], '+Inf')
+        r = self.node.call('GET', '/metrics')
+        self.assertTrue(r.headers['Content-Type'].startswith('text/plain'), r.headers)
+        # The API counts its own requests.
+        self.assertGreater(metric(text, 'mesh_http_requests_total', route='/v1/jobs',
+                                  code='201'), 0)
+
+    # --- the token ----------------------------------------------------------------------------
+
+    def test_state_changing_routes_need_the_token(self):
+        job = self.node.submit_loop()
+        self.cancel_later(job['id'])
+        data = b'blob sent without a token ' + os.urandom(8)
+        body = json.dumps({'module': self.node.module('hello')})
+        requests = (('POST', '/v1/blobs', data), ('POST', '/v1/jobs', body),
+                    ('DELETE', f'/v1/jobs/{job["id"]}', None),
+                    ('DELETE', f'/v1/jobs/{cid_of(b"none")}', None))
+        list0 = len(self.node.list_all())
+        for method, path, payload in requests:
+            for token, hint in ((False, 'Authorization: Bearer'),
+                                ('0' * len(self.node.token), 'not this node'),
+                                (self.node.token + 'x', 'not this node'),
+                                (self.node.token[:-1], 'not this node')):
+                with self.subTest(method=method, path=path, token=token):
+                    r = self.node.call(method, path, payload, token=token)
+                    self.assertError(r, 401, 'unauthenticated', hint)
+                    self.assertEqual(r.headers['WWW-Authenticate'], 'Bearer realm="meshd"')
+            r = self.node.call(method, path, payload,
+                               headers={'Authorization': 'Basic ' + self.node.token}, token=False)
+            self.assertEqual(r.status, 401, f'{method} {path} with Basic auth: {r}')
+        # Nothing happened: no blob (nor a half-written upload), no job, the loop still runs.
+        self.assertEqual(self.node.call('GET', '/v1/blobs/' + cid_of(data)).status, 404)
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, 'uploads')), [])
+        self.assertEqual(len(self.node.list_all()), list0)
+        self.assertIn(self.node.job(job['id'])['state'], ('queued', 'running'))
+        # Reads need no token.
+        for path in ('/v1/jobs', f'/v1/jobs/{job["id"]}', '/v1/node', '/metrics',
+                     '/v1/openapi.json', '/v1/blobs/' + self.node.module('hello')):
+            self.assertEqual(self.node.call('GET', path, token=False).status, 200, path)
+        # With the token it works.
+        self.assertEqual(self.node.cancel(job['id']).json()['state'], 'cancelled')
+
+
+# ------------------------------------------------------------------------------------------------
+class PriorityTest(NodeTest):
+    """One slot: higher priority runs first, FIFO within a priority; queued jobs cancel."""
+    FLAGS = ('--engine', 'interp', '--max-concurrent', '1')
+    INIT = True
+
+    def test_priority_order(self):
+        node = self.node
+        blocker = node.submit_loop(priority=100)
+        self.cancel_later(blocker['id'])
+        node.wait_state(blocker['id'], 'running')
+        order = [('low1', -5), ('low2', -5), ('mid', 0), ('first10', 10), ('high', 50),
+                 ('second10', 10), ('dropped', 20)]
+        jobs = {}
+        for name, prio in order:
+            jobs[name] = node.submit('hello', priority=prio, labels={'name': name})
+            self.assertEqual(jobs[name]['state'], 'queued')
+            self.assertEqual(jobs[name]['priority'], prio)
+        stats = node.stats()
+        self.assertEqual((stats['queued'], stats['running'], stats['load']), (7, 1, 1.0))
+        self.assertEqual(metric(node.metrics(), 'mesh_jobs_queued'), 7)
+        queued = node.list_all(state='queued')
+        self.assertEqual(len(queued), 7)
+        # A queued job cancels at once and never runs.
+        r = node.cancel(jobs['dropped']['id'])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()['state'], 'cancelled')
+        self.assertEqual(r.json()['reason'], 'cancelled by request before it ran')
+        self.assertEqual(r.json()['attempts'], 0)
+        self.assertEqual(node.stats()['queued'], 6)
+        stream = node.events()
+        self.addCleanup(stream.close)
+        self.assertEqual(node.cancel(blocker['id']).json()['state'], 'cancelled')
+        done = {name: node.wait_job(j['id']) for name, j in jobs.items()}
+        self.assertEqual(done.pop('dropped')['state'], 'cancelled')
+        self.assertTrue(all(j['state'] == 'succeeded' for j in done.values()), done)
+        by_start = sorted(done, key=lambda n: parse_time(done[n]['started_at']))
+        want = ['high', 'first10', 'second10', 'mid', 'low1', 'low2']
+        self.assertEqual(by_start, want, 'started_at order')
+        # The events say the same, in order, with increasing ids.
+        name_of = {j['id']: n for n, j in jobs.items()}
+        events = stream.until(ended(jobs['low2']['id']))
+        running = [name_of[e['data']['job_id']] for e in events if e['event'] == 'job.running']
+        self.assertEqual(running, want, 'job.running order')
+        ids = [e['id'] for e in events]
+        self.assertEqual(ids, sorted(set(ids)))
+        self.assertNotIn('dropped', [name_of.get(e['data'].get('job_id')) for e in events])
+
+
+# ------------------------------------------------------------------------------------------------
+class EventsTest(NodeTest):
+    """GET /v1/events: lifecycle events in order, the job filter, replay and progress."""
+    FLAGS = ('--engine', 'interp', '--max-concurrent', '2')
+
+    def test_live_events_of_a_job(self):
+        stream = self.node.events()
+        self.addCleanup(stream.close)
+        self.assertEqual(stream.status, 200)
+        self.assertEqual(stream.content_type, 'text/event-stream')
+        job = self.node.submit('hello')
+        got = [e for e in stream.until(ended(job['id'])) if e['data'].get('job_id') == job['id']]
+        self.assertEqual([e['event'] for e in got], ['job.queued', 'job.running', 'job.succeeded'])
+        ids = [e['id'] for e in got]
+        self.assertEqual(ids, sorted(ids))
+        self.assertEqual(len(set(ids)), 3)
+        for e in got:
+            self.assertEqual(e['data']['seq'], e['id'])
+            self.assertEqual(e['data']['type'], e['event'])
+            self.assertEqual(e['data']['job_id'], job['id'])
+            parse_time(e['data']['time'])
+        self.assertEqual([e['data']['state'] for e in got], ['queued', 'running', 'succeeded'])
+        self.assertEqual(got[0]['data']['module'], self.node.module('hello'))
+        self.assertEqual(got[1]['data']['attempt'], 1)
+        end = got[2]['data']
+        self.assertEqual((end['outcome'], end['exit_code'], end['attempts']), ('ok', 0, 1))
+        self.assertEqual(end['output_cid'], cid_of(HELLO))
+        self.assertGreater(end['fuel_used'], 0)
+
+    def test_failed_and_cancelled_events(self):
+        stream = self.node.events()
+        self.addCleanup(stream.close)
+        trap = self.node.submit('trap', args=['oob'])
+        e = stream.until(ended(trap['id']))[-1]
+        self.assertEqual(e['event'], 'job.failed')
+        self.assertEqual(e['data']['outcome'], 'trap')
+        self.assertTrue(e['data']['reason'].startswith('trap: '))
+        loop = self.node.submit_loop()
+        self.cancel_later(loop['id'])
+        stream.until(lambda e: e['event'] == 'job.running' and e['data']['job_id'] == loop['id'])
+        self.node.cancel(loop['id'])
+        e = stream.until(ended(loop['id']))[-1]
+        self.assertEqual(e['event'], 'job.cancelled')
+        self.assertEqual(e['data']['state'], 'cancelled')
+
+    def test_job_filter_and_replay(self):
+        a = self.node.submit('hello', wait='10s')
+        b = self.node.submit('noop', wait='10s')
+        self.assertEqual((a['state'], b['state']), ('succeeded', 'succeeded'))
+        # after=0 replays what the node kept; ?job= keeps to one job.
+        for job in (a, b):
+            stream = self.node.events(f'?job={job["id"]}&after=0')
+            self.addCleanup(stream.close)
+            got = stream.until(ended(job['id']))
+            self.assertEqual([e['event'] for e in got],
+                             ['job.queued', 'job.running', 'job.succeeded'])
+            self.assertTrue(all(e['data']['job_id'] == job['id'] for e in got))
+        # Everything replayed, in order.
+        stream = self.node.events('?after=0')
+        self.addCleanup(stream.close)
+        everything = stream.until(ended(b['id']))
+        ids = [e['id'] for e in everything]
+        self.assertEqual(ids, list(range(1, len(ids) + 1)), 'ids count from 1 without gaps')
+        self.assertLess(ids.index(ended_id(everything, a['id'])),
+                        ids.index(ended_id(everything, b['id'])))
+        # Resuming after an id (Last-Event-ID, or ?after=) gives what came after it.
+        resume_at = ended_id(everything, a['id'])
+        for query, headers in (('', {'Last-Event-ID': str(resume_at)}),
+                               (f'?after={resume_at}', None)):
+            stream = self.node.events(query, headers)
+            self.addCleanup(stream.close)
+            got = stream.until(ended(b['id']))
+            self.assertEqual(got[0]['id'], resume_at + 1)
+            self.assertEqual([e['id'] for e in got], ids[ids.index(resume_at) + 1:])
+        # A live filtered stream sees only its job, even while others run.
+        c = self.node.submit_loop()
+        self.cancel_later(c['id'])
+        stream = self.node.events(f'?job={c["id"]}')
+        self.addCleanup(stream.close)
+        d = self.node.submit('hello', wait='10s')
+        self.assertEqual(d['state'], 'succeeded')
+        self.node.cancel(c['id'])
+        got = stream.until(ended(c['id']))
+        self.assertTrue(all(e['data']['job_id'] == c['id'] for e in got), got)
+        r = self.node.call('GET', '/v1/events?after=soon')
+        self.assertEqual(r.status, 400, r)
+        self.assertIn('not a number', r.json()['message'])
+
+    def test_progress_events(self):
+        job = self.node.submit('progress', args=['1000'], wait='10s')
+        self.assertEqual(job['state'], 'succeeded', job)
+        stream = self.node.events(f'?job={job["id"]}&after=0')
+        self.addCleanup(stream.close)
+        got = stream.until(ended(job['id']))
+        progress = [e['data'] for e in got if e['event'] == 'job.progress']
+        # The worker rate-limits progress frames (one per 50 ms, but always the first and the
+        # first at 100%), so the events are a subset of the ten reports, in order.
+        percents = [p['percent'] for p in progress]
+        self.assertEqual(percents[0], 10)
+        self.assertEqual(percents[-1], 100)
+        self.assertEqual(percents, sorted(set(percents)))
+        self.assertTrue(set(percents) <= set(range(10, 101, 10)), percents)
+        for p in progress:
+            self.assertEqual(p['message'], f'step {p["percent"] // 10}')
+        fuels = [p['fuel'] for p in progress]
+        self.assertEqual(fuels, sorted(fuels))
+        # The run report keeps all ten.
+        report = self.node.job(job['id'])['report']
+        self.assertEqual([p['percent'] for p in report['progress']], list(range(10, 101, 10)))
+        self.assertTrue(all(p['state'] == 'running' for p in progress))
+        kinds = [e['event'] for e in got]
+        self.assertEqual(kinds[:2], ['job.queued', 'job.running'])
+        self.assertEqual(kinds[-1], 'job.succeeded')
+        out = self.node.call('GET', f'/v1/jobs/{job["id"]}/output').body
+        self.assertTrue(out.startswith(b'done '), out)
+
+
+def ended_id(events, job_id):
+    return next(e['id'] for e in events if ended(job_id)(e))
+
+
+# ------------------------------------------------------------------------------------------------
+class LoadTest(NodeTest):
+    """1,000 submissions from 16 threads: distinct ids, each job succeeds exactly once."""
+    FLAGS = ('--engine', 'interp', '--max-concurrent', '4')
+    JOBS = 1000
+    THREADS = 16
+
+    def test_thousand_concurrent_submissions(self):
+        node = self.node
+        module = node.module('hello')
+
+        def submit(i):
+            r = node.post_job({'module': module, 'labels': {'i': str(i)}})
+            if r.status != 201:
+                raise AssertionError(f'submission {i}: {r}')
+            return r.json()['id']
+
+        with concurrent.futures.ThreadPoolExecutor(self.THREADS) as pool:
+            ids = list(pool.map(submit, range(self.JOBS)))
+        self.assertEqual(len(set(ids)), self.JOBS, 'every POST got its own job id')
+        wait_until(lambda: node.stats()['completed'] >= self.JOBS, timeout=180,
+                   what=f'{self.JOBS} jobs to finish', interval=0.2)
+        jobs = node.list_all()
+        self.assertEqual(len(jobs), self.JOBS)
+        self.assertEqual({j['id'] for j in jobs}, set(ids), 'no job lost, none extra')
+        self.assertEqual(len({j['seq'] for j in jobs}), self.JOBS)
+        self.assertEqual(sorted(int(j['labels']['i']) for j in jobs), list(range(self.JOBS)))
+        states = {}
+        for j in jobs:
+            states[j['state']] = states.get(j['state'], 0) + 1
+        self.assertEqual(states, {'succeeded': self.JOBS})
+        self.assertTrue(all(j['attempts'] == 1 for j in jobs))
+        self.assertTrue(all(j['output_cid'] == cid_of(HELLO) for j in jobs))
+        stats = node.stats()
+        self.assertEqual((stats['completed'], stats['succeeded'], stats['failed'],
+                          stats['cancelled'], stats['queued'], stats['running']),
+                         (self.JOBS, self.JOBS, 0, 0, 0, 0))
+        text = node.metrics()
+        self.assertEqual(metric(text, 'mesh_jobs_submitted_total'), self.JOBS)
+        self.assertEqual(metric(text, 'mesh_jobs_finished_total', state='succeeded'), self.JOBS)
+        self.assertIsNone(metric(text, 'mesh_jobs_finished_total', state='failed'))
+        self.assertEqual(metric(text, 'mesh_job_run_seconds_count'), self.JOBS)
+        self.assertEqual(metric(text, 'mesh_jobs_queued'), 0)
+        self.assertEqual(metric(text, 'mesh_http_requests_total', route='/v1/jobs', code='201'),
+                         self.JOBS)
+        # Every job has exactly job.queued, job.running, job.succeeded, in that order.
+        stream = node.events('?after=0')
+        self.addCleanup(stream.close)
+        events = stream.until(lambda e: e['id'] == 3 * self.JOBS, timeout=60)
+        self.assertEqual([e['id'] for e in events], list(range(1, 3 * self.JOBS + 1)))
+        per_job = {}
+        for e in events:
+            per_job.setdefault(e['data']['job_id'], []).append(e['event'])
+        self.assertEqual(set(per_job), set(ids))
+        out_of_order = {i: kinds for i, kinds in per_job.items()
+                        if kinds != ['job.queued', 'job.running', 'job.succeeded']}
+        self.assertEqual(out_of_order, {}, f'{len(out_of_order)} jobs with other event sequences')
+
+
+# ------------------------------------------------------------------------------------------------
+class LifecycleTest(unittest.TestCase):
+    """kill -9 and restart, SIGTERM drains, one daemon per data dir. Each test has its own node."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='mesh_node_api.')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.data_dir = os.path.join(self.tmp, 'data')
+
+    def new_node(self, *flags):
+        node = Meshd(self.data_dir, ('--engine', 'interp', *flags))
+        self.addCleanup(node.kill)
+        return node.start()
+
+    def primes_run_time(self, node, limit):
+        job = node.submit('primes', args=[str(limit)], wait='60s')
+        self.assertEqual(job['state'], 'succeeded', job)
+        return job['run_ms'] / 1000
+
+    def test_kill_9_and_restart_runs_every_job_exactly_once(self):
+        node = self.new_node('--max-concurrent', '1')
+        long_limit = 3000000
+        # The first job runs long enough to be killed under; the others are short.
+        specs = [long_limit] + [20000] * 19
+        jobs = [node.submit('primes', args=[str(n)]) for n in specs]
+        ids = [j['id'] for j in jobs]
+        victim = ids[0]
+        node.wait_state(victim, 'running')
+        workers = node.children()
+        self.assertGreater(len(workers), 0)
+        self.assertEqual(node.kill_daemon(), -signal.SIGKILL)
+        # The workers see their socket close and exit (one busy with a job may first finish it).
+        wait_until(lambda: not node.live_workers(), timeout=60,
+                   what=f'the old mesh-workers {workers} to exit')
+        node.start()
+        finished = {i: node.wait_job(i, timeout=120) for i in ids}
+        for i, job in finished.items():
+            self.assertEqual(job['state'], 'succeeded', job)
+        self.assertEqual(finished[victim]['attempts'], 2, 'the killed job ran again')
+        self.assertTrue(all(finished[i]['attempts'] == 1 for i in ids[1:]),
+                        [finished[i]['attempts'] for i in ids])
+        all_jobs = node.list_all()
+        self.assertEqual(sorted(j['id'] for j in all_jobs), sorted(ids), 'no job lost or added')
+        self.assertEqual(node.stats()['succeeded'], len(ids))
+        self.assertEqual(node.stats()['completed'], len(ids))
+        text = node.metrics()
+        self.assertEqual(metric(text, 'mesh_jobs_requeued_total'), 1)
+        self.assertEqual(metric(text, 'mesh_jobs_finished_total', state='succeeded'), len(ids))
+        out = node.call('GET', f'/v1/jobs/{victim}/output').body
+        self.assertEqual(out, b'primes<=3000000: 216816 last=2999999\n')
+        stream = node.events(f'?job={victim}&after=0')
+        self.addCleanup(stream.close)
+        got = [e['event'] for e in stream.until(ended(victim))]
+        self.assertEqual(got, ['job.requeued', 'job.running', 'job.succeeded'])
+
+    def test_sigterm_lets_the_running_job_finish(self):
+        node = self.new_node('--max-concurrent', '1', '--grace', '60s')
+        running = node.submit('primes', args=['3000000'])
+        queued = [node.submit('hello') for _ in range(3)]
+        node.wait_state(running['id'], 'running')
+        node.signal(signal.SIGTERM)
+        wait_until(lambda: node.stats()['draining'], timeout=10, what='the node to drain')
+        r = node.post_job({'module': node.module('hello')})
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json()['code'], 'unavailable')
+        self.assertIn('shutting down', r.json()['message'])
+        self.assertEqual(node.wait_exit(60), 0, node.log())
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, 'meshd.url')))
+        wait_until(lambda: not node.live_workers(), timeout=10, what='the workers to exit')
+        node.start()
+        first = node.job(running['id'])
+        self.assertEqual(first['state'], 'succeeded', 'it finished inside the grace period')
+        self.assertEqual(first['attempts'], 1)
+        for job in queued:
+            done = node.wait_job(job['id'])
+            self.assertEqual(done['state'], 'succeeded')
+            self.assertEqual(done['attempts'], 1, 'it stayed queued and ran once, after restart')
+            self.assertGreater(parse_time(done['started_at']), parse_time(first['finished_at']))
+        self.assertEqual(node.stats()['succeeded'], 4)
+        node.signal(signal.SIGTERM)
+        self.assertEqual(node.wait_exit(30), 0)
+
+    def test_sigterm_requeues_a_job_past_the_grace(self):
+        node = self.new_node('--max-concurrent', '1', '--grace', '1s')
+        job = node.submit_loop()
+        node.wait_state(job['id'], 'running')
+        t0 = time.monotonic()
+        node.signal(signal.SIGTERM)
+        self.assertEqual(node.wait_exit(20), 0, node.log())
+        self.assertLess(time.monotonic() - t0, 10, 'meshd exits soon after the grace period')
+        wait_until(lambda: not node.live_workers(), timeout=10, what='the workers to exit')
+        node.start()
+        again = node.job(job['id'])
+        self.assertIn(again['state'], ('queued', 'running'), 'put back in the queue, not failed')
+        self.assertNotIn('reason', again)
+        running = node.wait_state(job['id'], 'running')
+        self.assertEqual(running['attempts'], 2)
+        self.assertEqual(node.cancel(job['id']).json()['state'], 'cancelled')
+        self.assertEqual(node.stats()['failed'], 0)
+
+    def test_one_daemon_per_data_dir(self):
+        node = self.new_node()
+        second = subprocess.run([MESHD, '--data-dir', self.data_dir, '--listen', '127.0.0.1:0',
+                                 '--engine', 'interp'], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn('another meshd', second.stderr)
+        self.assertIn(node.url, second.stderr, 'it names the running node')
+        self.assertNotIn('ready', second.stdout)
+        self.assertEqual(node.info()['did'], node.did, 'the first node is unharmed')
+
+
+    def test_start_errors(self):
+        def meshd(data_dir, *flags):
+            return subprocess.run([MESHD, '--data-dir', data_dir, '--log-level', 'warn', *flags],
+                                  capture_output=True, text=True, timeout=60)
+
+        r = meshd(self.data_dir, '--listen', '127.0.0.1:0', '--max-concurrent', 'many')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn('--max-concurrent', r.stderr)
+        r = meshd(self.data_dir, '--listen', 'localhost')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn('needs a port', r.stderr)
+        bad = os.path.join(self.tmp, 'bad')
+        os.makedirs(bad, mode=0o700)
+        with open(os.path.join(bad, 'meshd.toml'), 'w') as f:
+            f.write('[compute]\nmax_concurent = 2\n')
+        r = meshd(bad, '--listen', '127.0.0.1:0')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn('meshd.toml: compute.max_concurent is not a known setting', r.stderr)
+        # A port that is taken: a clear error, and the data dir is free again afterwards.
+        node = self.new_node()
+        other = os.path.join(self.tmp, 'other')
+        r = meshd(other, '--listen', f'127.0.0.1:{node.port}', '--engine', 'interp')
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(f'cannot listen on 127.0.0.1:{node.port}', r.stderr)
+        self.assertEqual(r.stdout, '')
+        second = Meshd(other, ('--engine', 'interp'))
+        self.addCleanup(second.kill)
+        second.start()
+        self.assertNotEqual(second.did, node.did)
+
+# ------------------------------------------------------------------------------------------------
+class CliTest(NodeTest):
+    """The `mesh` CLI against a running node, on the default engine (aot when a C compiler
+    exists: gcc compiles each module on first use, into a cache dir of this test's own)."""
+    FLAGS = ('--max-concurrent', '2')
+    INIT = True
+
+    @classmethod
+    def setUpClass(cls):
+        cache = tempfile.mkdtemp(prefix='mesh_node_api_cache.')
+        cls.addClassCleanup(shutil.rmtree, cache, True)
+        # Nothing from the caller's environment may point the CLI at another node or token.
+        cls.ENV = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        cls.ENV['XDG_CACHE_HOME'] = cache
+        super().setUpClass()
+
+    def mesh(self, *args, stdin=None, timeout=120):
+        return subprocess.run([MESH, '--data-dir', self.data_dir, *args], capture_output=True,
+                              timeout=timeout, input=stdin, env=self.ENV)
+
+    def test_default_engine(self):
+        cc = os.environ.get('CC') or 'cc'
+        want = 'aot' if shutil.which(cc) else 'interp'
+        self.assertEqual(self.node.engine, want)
+        self.assertEqual(self.node.info()['engine'], want)
+
+    def test_submit_wait_output(self):
+        data = os.urandom(100000) + b'\n'
+        path = os.path.join(self.tmp, 'input.bin')
+        with open(path, 'wb') as f:
+            f.write(data)
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'echo.wasm'), '--input', path, '--wait')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        job_id = lines[0]
+        self.assertRegex(job_id, CID_RE)
+        self.assertIn('state:       succeeded', lines)
+        self.assertIn('outcome:     ok', lines)
+        out = self.mesh('output', job_id)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, data)
+        target = os.path.join(self.tmp, 'out.bin')
+        self.assertEqual(self.mesh('output', job_id, '-o', target).returncode, 0)
+        with open(target, 'rb') as f:
+            self.assertEqual(f.read(), data)
+        # --json everywhere parses, and agrees with the API.
+        job = json.loads(self.mesh('job', job_id, '--json').stdout)
+        self.assertEqual(job, self.node.job(job_id))
+        self.assertEqual(job['output_cid'], cid_of(data))
+        self.assertEqual(job['report']['engine'], self.node.engine)
+        jobs = json.loads(self.mesh('jobs', '--json').stdout)
+        self.assertIn(job_id, [j['id'] for j in jobs['jobs']])
+        jobs = json.loads(self.mesh('--json', 'jobs', '--state', 'succeeded', '--limit',
+                                    '1000').stdout)
+        self.assertTrue(all(j['state'] == 'succeeded' for j in jobs['jobs']))
+        stats = json.loads(self.mesh('stats', '--json').stdout)
+        self.assertEqual(stats['did'], self.node.did)
+        self.assertGreaterEqual(stats['stats']['succeeded'], 1)
+        # Without --json: a table and a summary.
+        table = self.mesh('jobs').stdout.decode()
+        self.assertTrue(table.startswith('ID'), table)
+        self.assertIn(job_id, table)
+        self.assertIn('node:        ' + self.node.did, self.mesh('stats').stdout.decode())
+        # Submit without --wait, then wait with `mesh job --wait`.
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'primes.wasm'), '--', '1000')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        later = r.stdout.decode().strip()
+        self.assertRegex(later, CID_RE)
+        r = self.mesh('job', later, '--wait', '--json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['state'], 'succeeded')
+        self.assertEqual(self.mesh('output', later).stdout, b'primes<=1000: 168 last=997\n')
+        # Submitting the same module by CID uploads nothing.
+        r = self.mesh('--json', 'submit', self.node.module('hello'), '--wait')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['output_cid'], cid_of(HELLO))
+
+    def test_submit_exit_codes(self):
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'trap.wasm'), '--wait', '--', 'unreachable')
+        self.assertEqual(r.returncode, 11, r)
+        job_id = r.stdout.decode().splitlines()[0]
+        self.assertEqual(self.node.job(job_id)['outcome'], 'trap')
+        self.assertEqual(self.mesh('job', job_id).returncode, 11)
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'loop.wasm'), '--fuel', '1000000',
+                      '--wait')
+        self.assertEqual(r.returncode, 12, r)
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'trap.wasm'), '--wait', '--', 'exit42')
+        self.assertEqual(r.returncode, 10, r)
+        r = self.mesh('submit', os.path.join(self.tmp, 'no-such.wasm'))
+        self.assertEqual(r.returncode, 3, r)
+        self.assertIn(b'neither a file nor a CID', r.stderr)
+
+    def test_cancel(self):
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'loop.wasm'), '--fuel', str(BIG_FUEL),
+                      '--timeout', '120s')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.decode().strip()
+        self.assertRegex(job_id, CID_RE)
+        self.cancel_later(job_id)
+        self.node.wait_state(job_id, 'running', timeout=60)
+        r = self.mesh('cancel', job_id)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode(), f'{job_id} cancelled\n')
+        self.assertEqual(self.node.job(job_id)['state'], 'cancelled')
+        self.assertEqual(self.mesh('job', job_id).returncode, 9)
+        r = self.mesh('cancel', job_id)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b'already', r.stderr)
+
+    def test_node_down_and_bad_token(self):
+        r = self.mesh('stats', '--node', 'http://127.0.0.1:1')
+        self.assertEqual(r.returncode, 8, r)
+        err = r.stderr.decode()
+        self.assertEqual(err.count('\n'), 1, err)
+        self.assertTrue(err.startswith('mesh: error: '), err)
+        r = subprocess.run([MESH, '--data-dir', self.data_dir, 'submit',
+                            os.path.join(EXAMPLES, 'hello.wasm')], capture_output=True,
+                           env=dict(self.ENV, MESH_TOKEN='f' * 64), timeout=60)
+        self.assertEqual(r.returncode, 5, r)
+        self.assertIn(b'not this node', r.stderr)
+
+
+def main():
+    global MESHD, MESH, EXAMPLES
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--meshd', required=True)
+    parser.add_argument('--mesh', required=True)
+    parser.add_argument('--examples', required=True)
+    args, rest = parser.parse_known_args()
+    MESHD, MESH, EXAMPLES = (os.path.abspath(args.meshd), os.path.abspath(args.mesh),
+                             os.path.abspath(args.examples))
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == '__main__':
+    main()
