@@ -1353,6 +1353,20 @@ class CliTest(NodeTest):
         self.assertEqual(self.node.engine, want)
         self.assertEqual(self.node.info()['engine'], want)
 
+    def test_submit_follow_draws_progress_from_events(self):
+        # stderr is not a terminal here, so each progress report is one line.
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'progress.wasm'), '--follow',
+                      '--', '200000')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode().splitlines()
+        bars = [line for line in err if line.startswith('[')]
+        self.assertTrue(bars, err)
+        self.assertTrue(bars[-1].startswith('[####################] 100%'), bars)
+        percents = [int(line.split('] ')[1].split('%')[0]) for line in bars]
+        self.assertEqual(percents, sorted(percents))
+        self.assertIn('job.succeeded', err)
+        self.assertIn('state:       succeeded', r.stdout.decode().splitlines())
+
     def test_submit_wait_output(self):
         data = os.urandom(100000) + b'\n'
         path = os.path.join(self.tmp, 'input.bin')
