@@ -10,6 +10,7 @@
 #include "cli_context.h"
 #include "mesh/cas/cid.h"
 #include "mesh/common/file_util.h"
+#include "mesh/common/rng.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/wasm/limits.h"
@@ -179,8 +180,15 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
     limits["wall_time_ms"] = absl::ToInt64Milliseconds(t);
   }
   request["limits"] = limits;
-  std::vector<std::pair<std::string, std::string>> headers;
-  if (!f.idempotency_key.empty()) headers.emplace_back("Idempotency-Key", f.idempotency_key);
+  // Always a key: if the connection breaks after the node accepted the job, the client's
+  // retry finds that job instead of submitting a second one.
+  std::string key = f.idempotency_key;
+  if (key.empty()) {
+    SecureRng rng;
+    const uint64_t a = rng.Next64(), b = rng.Next64();
+    key = mesh::StrCat("mesh-cli-", absl::Hex(a, absl::kZeroPad16), absl::Hex(b, absl::kZeroPad16));
+  }
+  std::vector<std::pair<std::string, std::string>> headers = {{"Idempotency-Key", key}};
   MESH_ASSIGN_OR_RETURN(json job, JsonOrError(client->Request("POST", "/v1/jobs", request.dump(),
                                                               "application/json", headers)));
   const std::string id = job.at("id").get<std::string>();
@@ -231,8 +239,9 @@ absl::Status ShowJob(const CliContext& ctx, const NodeTarget& node, const std::s
                      bool wait, int& exit_code) {
   MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, node, false));
   client->set_timeout(absl::Minutes(11));
-  MESH_ASSIGN_OR_RETURN(json job, JsonOrError(client->Request(
-                                      "GET", mesh::StrCat("/v1/jobs/", id, wait ? "?wait=10m" : ""))));
+  MESH_ASSIGN_OR_RETURN(
+      json job,
+      JsonOrError(client->Request("GET", mesh::StrCat("/v1/jobs/", id, wait ? "?wait=10m" : ""))));
   if (ctx.json) {
     std::cout << job.dump() << "\n";
   } else {
@@ -245,19 +254,20 @@ absl::Status ShowJob(const CliContext& ctx, const NodeTarget& node, const std::s
 absl::Status Output(const CliContext& ctx, const NodeTarget& node, const std::string& id,
                     const std::string& file) {
   MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, node, false));
-  ScopedFd out(STDOUT_FILENO);
+  ScopedFd file_fd;
   std::string tmp;
   if (!file.empty()) {
     tmp = file + ".part";
-    MESH_ASSIGN_OR_RETURN(out, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    MESH_ASSIGN_OR_RETURN(file_fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   }
+  const int out = file.empty() ? STDOUT_FILENO : file_fd.get();
   absl::StatusOr<api::ClientResponse> response =
       client->Download(mesh::StrCat("/v1/jobs/", id, "/output"),
-                       [&out](std::string_view chunk) { return WriteAll(out.get(), chunk); });
-  if (file.empty()) (void)out.Release();  // not ours to close
+                       [out](std::string_view chunk) { return WriteAll(out, chunk); });
   absl::Status status = response.status();
   if (status.ok() && response->status / 100 != 2) status = ApiError(*response);
   if (!tmp.empty()) {
+    file_fd.Reset();
     if (status.ok() && std::rename(tmp.c_str(), file.c_str()) != 0) {
       status = ErrnoToStatus(errno, mesh::StrCat("rename to ", file));
     }
@@ -288,11 +298,12 @@ absl::Status Stats(const CliContext& ctx, const NodeTarget& node) {
   };
   std::cout << mesh::StrCat(
       "node:        ", Field(info, "did"), "\n", "engine:      ", Field(info, "engine"), " (",
-      Field(info, "workers"), " workers)\n", "uptime:      ",
-      number(info, "uptime_seconds", "%.1f"), " s\n", "queued:      ", Field(s, "queued"), "\n",
-      "running:     ", Field(s, "running"), " of ", Field(s, "max_concurrent"), " (load ",
-      number(s, "load", "%.2f"), ")\n", "succeeded:   ", Field(s, "succeeded"), "\n",
-      "failed:      ", Field(s, "failed"), "\n", "cancelled:   ", Field(s, "cancelled"), "\n",
+      Field(info, "workers"), " workers)\n",
+      "uptime:      ", number(info, "uptime_seconds", "%.1f"), " s\n",
+      "queued:      ", Field(s, "queued"), "\n", "running:     ", Field(s, "running"), " of ",
+      Field(s, "max_concurrent"), " (load ", number(s, "load", "%.2f"), ")\n",
+      "succeeded:   ", Field(s, "succeeded"), "\n", "failed:      ", Field(s, "failed"), "\n",
+      "cancelled:   ", Field(s, "cancelled"), "\n",
       "fuel/s:      ", number(s, "fuel_per_second", "%.0f"), " (last minute)\n",
       "fuel total:  ", Field(s, "fuel_used_total"), "\n");
   return absl::OkStatus();

@@ -44,7 +44,10 @@ class HttpClient::Impl {
     auto endpoints = resolver.resolve(host_, port_, ec);
     if (!ec) {
       stream_->expires_after(absl::ToChronoNanoseconds(timeout));
-      stream_->connect(endpoints, ec);
+      ec = Run([&](auto done) {
+        stream_->async_connect(endpoints,
+                               [done](beast::error_code e, const tcp::endpoint&) { done(e, 0); });
+      });
     }
     if (ec) {
       stream_.reset();
@@ -57,42 +60,60 @@ class HttpClient::Impl {
     return absl::OkStatus();
   }
 
-  // Sends `req`, then reads the header; retries once on a connection the node had closed.
+  // Runs one asynchronous operation to its end. Beast's stream time-outs apply only to
+  // asynchronous operations, so every blocking call of this client is one of these.
+  template <class Start>
+  beast::error_code Run(Start&& start) {
+    beast::error_code result = net::error::would_block;
+    ioc_.restart();
+    start([&result](beast::error_code ec, size_t) { result = ec; });
+    ioc_.run();
+    return result;
+  }
+
+  // Sends `req`, then reads the answer's header. A request that fails on a kept-alive
+  // connection the node had already closed is sent again once, on a new connection; a request
+  // on a fresh connection is never repeated (a POST might have been acted on).
   template <class Body>
   absl::StatusOr<http::response_parser<http::buffer_body>*> Send(http::request<Body>& req,
                                                                  absl::Duration timeout,
                                                                  bool retry) {
     for (int attempt = 0;; ++attempt) {
+      const bool reused = stream_.has_value() && stream_->socket().is_open();
       MESH_RETURN_IF_ERROR(Connect(timeout));
-      beast::error_code ec;
       stream_->expires_after(absl::ToChronoNanoseconds(timeout));
-      http::write(*stream_, req, ec);
-      if (!ec) {
-        parser_.emplace();
-        parser_->body_limit(std::numeric_limits<uint64_t>::max());  // not none: see http_server.cc
-        http::read_header(*stream_, buffer_, *parser_, ec);
-      }
-      if (!ec) return &*parser_;
+      const beast::error_code wrote =
+          Run([&](auto done) { http::async_write(*stream_, req, done); });
+      // Even when the write failed the node may have answered (a 413 or 401 before the body).
+      parser_.emplace();
+      parser_->body_limit(std::numeric_limits<uint64_t>::max());  // not none: see http_server.cc
+      stream_->expires_after(absl::ToChronoNanoseconds(timeout));
+      const beast::error_code read =
+          Run([&](auto done) { http::async_read_header(*stream_, buffer_, *parser_, done); });
+      if (!read) return &*parser_;
       stream_.reset();
       buffer_.clear();
-      if (attempt > 0 || !retry) {
+      const beast::error_code ec = wrote ? wrote : read;
+      if (!reused || attempt > 0 || !retry) {
         return absl::UnavailableError(
-            mesh::StrCat("request to http://", host_, ":", port_, " failed: ", ec.message()));
+            mesh::StrCat("request to http://", host_, ":", port_, " failed: ",
+                         ec == beast::error::timeout ? std::string("no answer within the time-out")
+                                                     : ec.message()));
       }
     }
   }
 
-  // Reads the rest of the body, chunk by chunk.
+  // Reads the rest of the body, chunk by chunk; `timeout` bounds each wait for data.
   absl::Status ReadBody(absl::Duration timeout, const std::function<bool(std::string_view)>& sink) {
     char buf[64 << 10];
     while (!parser_->is_done()) {
       parser_->get().body().data = buf;
       parser_->get().body().size = sizeof(buf);
-      beast::error_code ec;
       stream_->expires_after(absl::ToChronoNanoseconds(timeout));
       // read_some: returns with what has arrived (event streams trickle; read() would wait
       // for a full buffer).
-      http::read_some(*stream_, buffer_, *parser_, ec);
+      const beast::error_code ec =
+          Run([&](auto done) { http::async_read_some(*stream_, buffer_, *parser_, done); });
       if (ec && ec != http::error::need_buffer) {
         stream_.reset();
         buffer_.clear();

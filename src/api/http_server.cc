@@ -3,6 +3,7 @@
 #include "mesh/api/http_server.h"
 
 #include <atomic>
+#include <future>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -25,6 +26,10 @@ using tcp = net::ip::tcp;
 
 constexpr size_t kHeaderLimit = 16 << 10;
 constexpr size_t kStreamChunk = 256 << 10;
+// After an answer that leaves a request body unread: how much more is read and dropped, and for
+// how long, so that the client receives the answer instead of a connection reset.
+constexpr uint64_t kLingerBytes = 8ull << 20;
+constexpr std::chrono::seconds kLingerTime{2};
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -134,10 +139,18 @@ class HttpServer::Impl {
 
   void Stop() {
     if (stopped_.exchange(true)) return;
-    net::post(acceptor_.get_executor(), [this] {
-      beast::error_code ec;
-      acceptor_.close(ec);
-    });
+    if (!threads_.empty()) {
+      // Close the listener on an I/O thread and wait for it, so no connection is accepted
+      // that will never be served; then give answers already queued a moment to go out.
+      std::promise<void> closed;
+      net::post(ioc_, [this, &closed] {
+        beast::error_code ec;
+        acceptor_.close(ec);
+        closed.set_value();
+      });
+      closed.get_future().wait_for(std::chrono::seconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     ioc_.stop();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
@@ -211,7 +224,11 @@ class Session : public std::enable_shared_from_this<Session> {
     ParseTarget(request_.target, request_);
     CopyHeaders(msg, request_);
     keep_alive_ = msg.keep_alive();
-    const BodyPlan plan = server_.handler()->PlanBody(request_);
+    BodyPlan plan = server_.handler()->PlanBody(request_);
+    if (plan.reject != nullptr) {
+      keep_alive_ = false;  // the body is not read: the connection cannot be reused
+      return WriteResponse(std::move(*plan.reject));
+    }
     if (const auto length = head_->content_length(); length.has_value() && *length > plan.limit) {
       keep_alive_ = false;  // the unread body makes the connection unusable
       return WriteResponse(server_.handler()->Error(
@@ -220,11 +237,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (beast::iequals(request_.Header("expect"), "100-continue")) {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
-      net::async_write(stream_, net::buffer(*cont),
-                       [self = shared_from_this(), cont, plan](beast::error_code ec, size_t) {
-                         if (ec) return self->Close();
-                         self->ReadBody(plan);
-                       });
+      net::async_write(
+          stream_, net::buffer(*cont),
+          [self = shared_from_this(), cont, plan = std::make_shared<BodyPlan>(std::move(plan))](
+              beast::error_code ec, size_t) {
+            if (ec) return self->Close();
+            self->ReadBody(*plan);
+          });
       return;
     }
     ReadBody(plan);
@@ -242,18 +261,30 @@ class Session : public std::enable_shared_from_this<Session> {
             500, mesh::StrCat("cannot create upload file: ", ec.message())));
       }
       request_.body_file = plan.file;
-      http::async_read(stream_, buffer_, *file_parser_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                         self->file_parser_->get().body().close();
-                         self->OnBody(ec);
-                       });
+      ReadBodySome(*file_parser_);
     } else {
       string_parser_.emplace(std::move(*head_));
       string_parser_->body_limit(plan.limit);
-      http::async_read(
-          stream_, buffer_, *string_parser_,
-          [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+      ReadBodySome(*string_parser_);
     }
+  }
+
+  // Reads the body piece by piece, re-arming the idle timer before each read: the time-out is
+  // for a silent client, not a deadline for the whole body (a 1 GiB upload on a slow link).
+  template <class Parser>
+  void ReadBodySome(Parser& parser) {
+    if (parser.is_done()) return BodyRead({});
+    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    http::async_read_some(stream_, buffer_, parser,
+                          [self = shared_from_this(), &parser](beast::error_code ec, size_t) {
+                            if (ec) return self->BodyRead(ec);
+                            self->ReadBodySome(parser);
+                          });
+  }
+
+  void BodyRead(beast::error_code ec) {
+    if (file_parser_.has_value()) file_parser_->get().body().close();
+    OnBody(ec);
   }
 
   void OnBody(beast::error_code ec) {
@@ -307,8 +338,30 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void AfterWrite(beast::error_code ec) {
-    if (ec || !keep_alive_) return Close();
+    if (ec) return Close();
+    if (!keep_alive_) return LingeringClose();
     ReadHeader();
+  }
+
+  // Closing a socket with unread input sends a reset, which can destroy the answer just written
+  // (a 413 for an upload the client is still sending). So: stop sending, read and discard what
+  // the client still sends for a bounded time and size, then close.
+  void LingeringClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_budget_ = kLingerBytes;
+    stream_.expires_after(kLingerTime);
+    Discard();
+  }
+
+  void Discard() {
+    chunk_.resize(64 << 10);
+    stream_.async_read_some(net::buffer(chunk_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec || n >= self->linger_budget_) return self->Close();
+                              self->linger_budget_ -= n;
+                              self->Discard();
+                            });
   }
 
   void StartSource(HttpResponse response) {
@@ -429,6 +482,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<BodySource> source_;
   uint64_t remaining_ = 0;
   std::string chunk_;
+  uint64_t linger_budget_ = 0;
   std::shared_ptr<EventStream> events_;
   std::string pending_;
   std::string sending_;
@@ -441,10 +495,16 @@ class Session : public std::enable_shared_from_this<Session> {
 void HttpServer::Impl::Accept() {
   acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor_.is_open()) return;
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket), *this)->Start();
+    if (ec) {
+      // Out of file descriptors (EMFILE) and the like: the pending connection stays in the
+      // backlog, so accepting again at once would spin. Wait a moment.
+      spdlog::warn("accept failed: {}; retrying in 100 ms", ec.message());
+      auto timer = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(100));
+      timer->async_wait([this, timer](beast::error_code) { Accept(); });
+      return;
     }
+    socket.set_option(tcp::no_delay(true), ec);
+    std::make_shared<Session>(std::move(socket), *this)->Start();
     Accept();
   });
 }

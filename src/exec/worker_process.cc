@@ -74,12 +74,21 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
   }
   posix_spawn_file_actions_adddup2(&setup.actions, child_end.get(), kWorkerChannelFd);
   posix_spawn_file_actions_addclosefrom_np(&setup.actions, kWorkerChannelFd + 1);
-  sigset_t none, all;
-  sigemptyset(&none);
+  // Workers answer only to the pool: the signals a terminal (Ctrl-C), a process-group kill or a
+  // service manager sends to stop the node stay blocked in them, and they get a process group
+  // of their own, so the node drains (and then stops them) instead of losing running jobs. The
+  // pool ends workers with SIGKILL; SIGXCPU (the CPU-time backstop) stays deliverable.
+  sigset_t stop_signals, all;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU}) {
+    sigaddset(&stop_signals, sig);
+  }
   sigfillset(&all);
-  posix_spawnattr_setsigmask(&setup.attr, &none);
+  posix_spawnattr_setsigmask(&setup.attr, &stop_signals);
   posix_spawnattr_setsigdefault(&setup.attr, &all);
-  posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&setup.attr, 0);
+  posix_spawnattr_setflags(&setup.attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(path.c_str()));

@@ -195,9 +195,10 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     ++counts_.queued;
     // Published under mu_: once the job is in the queue an idle runner may take it at once, and
     // its job.running must not come before this job.queued (the bus never takes mu_).
-    Publish(
-        job, "job.queued",
-        {{"priority", job.spec.priority}, {"module", job.spec.module}, {"labels", job.spec.labels}});
+    Publish(job, "job.queued",
+            {{"priority", job.spec.priority},
+             {"module", job.spec.module},
+             {"labels", job.spec.labels}});
   }
   return SubmitResult{std::move(job), true};
 }
@@ -224,29 +225,34 @@ absl::StatusOr<JobRecord> ComputeService::Cancel(const std::string& id) {
       running_tag = r->second.tag;
     }
   }
-  if (was_queued) {
-    MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
-    job.state = JobState::kCancelled;
-    job.reason = "cancelled by request before it ran";
-    job.finished_at = env_.clock->Now();
-    MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
-    if (changed) {
-      {
-        absl::MutexLock lock(&mu_);
-        ++counts_.cancelled;
-      }
-      metrics_->finished->WithLabels({"cancelled"})->Inc();
-      Publish(job, "job.cancelled", {{"reason", job.reason}});
-    }
-    return env_.jobs->Get(id);
-  }
+  if (was_queued) return CancelNotRunning(id);
   if (running_tag.has_value()) StopRunning({*running_tag}, absl::Seconds(10));
   MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
-  if (!running_tag.has_value() && job::IsTerminal(job.state)) {
+  if (running_tag.has_value()) return job;
+  if (job::IsTerminal(job.state)) {
     return absl::FailedPreconditionError(
         mesh::StrCat("job ", id, " has already ", job::JobStateName(job.state)));
   }
-  return job;
+  // Unfinished on disk but neither queued nor running here (put back by a drain, or left by an
+  // error path): ending it on disk is what the caller asked for.
+  return CancelNotRunning(id);
+}
+
+absl::StatusOr<JobRecord> ComputeService::CancelNotRunning(const std::string& id) {
+  MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
+  job.state = JobState::kCancelled;
+  job.reason = "cancelled by request before it ran";
+  job.finished_at = env_.clock->Now();
+  MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
+  if (changed) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++counts_.cancelled;
+    }
+    metrics_->finished->WithLabels({"cancelled"})->Inc();
+    Publish(job, "job.cancelled", {{"reason", job.reason}});
+  }
+  return env_.jobs->Get(id);
 }
 
 ServiceStats ComputeService::Stats() {
@@ -423,6 +429,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
   }
   if (requeue) {
     metrics_->requeued->Inc();
+    job.state = JobState::kQueued;
     Publish(job, "job.requeued", {{"reason", "the node stopped while the job ran"}});
     return;
   }

@@ -14,12 +14,12 @@ namespace mesh::node {
 
 absl::StatusOr<InitResult> InitDataDir(const DataDir& dir, Rng& rng) {
   std::error_code ec;
-  std::filesystem::create_directories(dir.root, ec);
+  const bool created = std::filesystem::create_directories(dir.root, ec);
   if (ec) {
     return absl::PermissionDeniedError(
         mesh::StrCat("cannot create data dir ", dir.root.string(), ": ", ec.message()));
   }
-  ::chmod(dir.root.c_str(), 0700);
+  if (created) ::chmod(dir.root.c_str(), 0700);  // never change a directory the user gave us
   InitResult result;
   if (!std::filesystem::exists(dir.key_path())) {
     MESH_RETURN_IF_ERROR(crypto::KeyPair::Generate().Save(dir.key_path()));

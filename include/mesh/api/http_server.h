@@ -8,7 +8,8 @@
 // go straight to a file (PlanBody), so a 1 GiB upload never sits in memory.
 //
 // Thread-safety: Serve() runs `threads` I/O threads; each connection is served on its own
-// strand. Stop() closes the listener and every connection and joins the threads.
+// strand. Stop() closes the listener, stops the I/O threads and joins them; connections close
+// when the server is destroyed.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +78,8 @@ using Responder = std::function<void(HttpResponse)>;
 struct BodyPlan {
   uint64_t limit = 1 << 20;  // larger bodies get 413
   std::string file;          // non-empty: write the body to this new file
+  // Set: answer this at once without reading the body (e.g. 401 before a 1 GiB upload).
+  std::unique_ptr<HttpResponse> reject;
 };
 
 class HttpHandler {

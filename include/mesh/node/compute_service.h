@@ -119,6 +119,8 @@ class ComputeService {
   absl::StatusOr<exec::RunRequest> BuildRequest(const JobRecord& job, uint64_t tag);
   void Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> result, uint64_t tag);
   void StopRunning(const std::vector<uint64_t>& tags, absl::Duration timeout);
+  // Ends a job that is in neither the queue nor a runner as cancelled, on disk.
+  absl::StatusOr<JobRecord> CancelNotRunning(const std::string& id);
   void Publish(const JobRecord& job, std::string type, nlohmann::json data = {});
   void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   wasm::Limits LimitsFor(const job::JobSpec& spec) const;
