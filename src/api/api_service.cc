@@ -97,6 +97,28 @@ absl::StatusOr<absl::Duration> ParseWait(const HttpRequest& request) {
   return std::min(*wait, kMaxWait);
 }
 
+// 401 unless the request carries this node's bearer token (compared in constant time).
+std::optional<HttpResponse> CheckToken(const HttpRequest& request, const std::string& token,
+                                       std::string_view route) {
+  const std::string auth = request.Header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  const bool present =
+      auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0;
+  const std::string given = present ? auth.substr(kBearer.size()) : std::string();
+  if (present && given.size() == token.size() &&
+      sodium_memcmp(given.data(), token.data(), token.size()) == 0) {
+    return std::nullopt;
+  }
+  HttpResponse r = ErrorResponse(
+      401, "unauthenticated",
+      present ? "the bearer token is not this node's API token"
+              : mesh::StrCat(request.method, " ", route,
+                             " changes state and needs \"Authorization: Bearer <token>\"; the "
+                             "token is in the node's data dir (api.token)"));
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshd\"");
+  return r;
+}
+
 std::string SseText(const node::Event& e) {
   return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type,
                       "\ndata: ", e.ToJson().dump(-1, ' ', false, json::error_handler_t::replace),
@@ -134,6 +156,42 @@ const std::vector<std::pair<RouteInfo, Op>>& RouteTable() {
 
 }  // namespace
 
+namespace {
+
+struct RouteMatch {
+  const std::pair<RouteInfo, Op>* route = nullptr;  // null: no route for this method
+  std::vector<std::string> params;                  // the {...} segments, in order
+  std::string allowed;  // methods the path has ("GET, DELETE"); empty: unknown path
+};
+
+RouteMatch MatchRoute(const std::string& method, const std::string& path) {
+  RouteMatch result;
+  const std::vector<std::string> parts = Split(path);
+  for (const auto& entry : RouteTable()) {
+    const std::vector<std::string> pattern = Split(entry.first.pattern);
+    if (pattern.size() != parts.size()) continue;
+    std::vector<std::string> params;
+    bool ok = true;
+    for (size_t i = 0; i < parts.size() && ok; ++i) {
+      if (!pattern[i].empty() && pattern[i].front() == '{') {
+        ok = !parts[i].empty();
+        params.push_back(parts[i]);
+      } else {
+        ok = pattern[i] == parts[i];
+      }
+    }
+    if (!ok) continue;
+    result.allowed += (result.allowed.empty() ? "" : ", ") + entry.first.method;
+    if (entry.first.method == method && result.route == nullptr) {
+      result.route = &entry;
+      result.params = std::move(params);
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
 const std::vector<RouteInfo>& ApiService::Routes() {
   static const auto* routes = [] {
     auto* v = new std::vector<RouteInfo>;
@@ -146,8 +204,24 @@ const std::vector<RouteInfo>& ApiService::Routes() {
 // A long poll: answers with the job once it has ended, or when the wait is over.
 class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
  public:
+  // Made before it subscribes: `seen_` starts at the bus's last event, so OnEvent looks at
+  // every event of the job from the subscription on.
   Waiter(ApiService* api, std::string id, int status, Responder respond)
-      : api_(api), id_(std::move(id)), status_(status), respond_(std::move(respond)) {}
+      : api_(api),
+        id_(std::move(id)),
+        status_(status),
+        respond_(std::move(respond)),
+        seen_(api->node_->events().last_seq()) {}
+
+  // Woken by an event of the job. Most are not its end (job.running, progress): read the job
+  // back from the database only when the bus shows a final event since the last look, or lost
+  // events. A database read costs far more than the look, and the runners wait on the job store
+  // while it runs (bench/README.md, "meshd: HTTP API"). The job store is written before the
+  // event is published, so after a final event the read sees the final state.
+  void OnEvent() {
+    if (done() || !MayHaveEnded()) return;
+    Check(false);
+  }
 
   void Check(bool timed_out) {
     if (done()) return;
@@ -187,6 +261,21 @@ class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
     return done_;
   }
 
+  bool MayHaveEnded() {
+    constexpr size_t kBatch = 64;
+    absl::MutexLock lock(&mu_);  // the bus never calls back into a waiter under its own lock
+    while (true) {
+      node::EventBatch batch = api_->node_->events().Since(seen_, id_, kBatch);
+      seen_ = batch.scanned_to;
+      if (batch.gap) return true;
+      for (const node::Event& e : batch.events) {
+        const std::optional<job::JobState> state = job::ParseJobState(e.data.value("state", ""));
+        if (state.has_value() && job::IsTerminal(*state)) return true;
+      }
+      if (batch.events.size() < kBatch) return false;
+    }
+  }
+
   ApiService* const api_;
   const std::string id_;
   const int status_;
@@ -194,13 +283,16 @@ class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
   absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t seen_ ABSL_GUARDED_BY(mu_);  // the last bus event OnEvent has looked at
 };
 
 // The event stream of one client: what the bus has after the last event sent.
 class ApiService::JobEvents final : public EventStream {
  public:
-  JobEvents(ApiService* api, std::string job, uint64_t after)
-      : api_(api), job_(std::move(job)), after_(after) {}
+  // `stale`: the client named an event this process never published (ids restart with the
+  // process): it is told of a gap and gets every retained event.
+  JobEvents(ApiService* api, std::string job, uint64_t after, bool stale)
+      : api_(api), job_(std::move(job)), after_(stale ? 0 : after), stale_(stale) {}
 
   void Start(std::function<void()> wake) override {
     absl::MutexLock lock(&mu_);
@@ -212,7 +304,7 @@ class ApiService::JobEvents final : public EventStream {
     absl::MutexLock lock(&mu_);
     node::EventBatch batch = api_->node_->events().Since(after_, job_, 256);
     std::string text;
-    if (batch.gap) {
+    if (batch.gap || std::exchange(stale_, false)) {
       text += mesh::StrCat("event: gap\ndata: {\"after\":", after_,
                            ",\"message\":\"events were dropped; re-read job states\"}\n\n");
     }
@@ -237,6 +329,7 @@ class ApiService::JobEvents final : public EventStream {
   const std::string job_;
   absl::Mutex mu_;
   uint64_t after_ ABSL_GUARDED_BY(mu_);
+  bool stale_ ABSL_GUARDED_BY(mu_);
   uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -260,6 +353,17 @@ ApiService::~ApiService() { Shutdown(); }
 BodyPlan ApiService::PlanBody(const HttpRequest& head) {
   BodyPlan plan;
   plan.limit = node_->config().max_json_bytes;
+  // A request that changes state and lacks the token is answered before its body is read, so
+  // nobody without the token can make the node store (or buffer) anything.
+  const RouteMatch found = MatchRoute(head.method, head.path);
+  if (found.route != nullptr && found.route->first.needs_token) {
+    if (std::optional<HttpResponse> refused =
+            CheckToken(head, node_->api_token(), found.route->first.pattern)) {
+      requests_->WithLabels({"unauthenticated", "401"})->Inc();
+      plan.reject = std::make_unique<HttpResponse>(*std::move(refused));
+      return plan;
+    }
+  }
   if (head.method == "POST" && head.path == "/v1/blobs") {
     plan.limit = node_->config().max_blob_bytes;
     absl::MutexLock lock(&mu_);
@@ -274,39 +378,22 @@ HttpResponse ApiService::Error(int status, std::string message) {
 }
 
 void ApiService::Handle(HttpRequest request, Responder respond) {
-  const std::vector<std::string> parts = Split(request.path);
-  const std::pair<RouteInfo, Op>* match = nullptr;
-  bool path_known = false;
-  std::vector<std::string> params;
-  for (const auto& entry : RouteTable()) {
-    const std::vector<std::string> pattern = Split(entry.first.pattern);
-    if (pattern.size() != parts.size()) continue;
-    std::vector<std::string> found;
-    bool ok = true;
-    for (size_t i = 0; i < parts.size() && ok; ++i) {
-      if (!pattern[i].empty() && pattern[i].front() == '{') {
-        ok = !parts[i].empty();
-        found.push_back(parts[i]);
-      } else {
-        ok = pattern[i] == parts[i];
-      }
-    }
-    if (!ok) continue;
-    path_known = true;
-    if (entry.first.method == request.method) {
-      match = &entry;
-      params = std::move(found);
-      break;
-    }
-  }
+  const RouteMatch found = MatchRoute(request.method, request.path);
+  const std::pair<RouteInfo, Op>* match = found.route;
+  const bool path_known = !found.allowed.empty();
+  const std::vector<std::string>& params = found.params;
   if (!request.body_file.empty() && (match == nullptr || match->second != Op::kPostBlob)) {
     std::remove(request.body_file.c_str());
   }
+  if (match == nullptr && path_known) {
+    HttpResponse r = Error(405, mesh::StrCat(request.method, " is not allowed on ", request.path,
+                                             "; allowed: ", found.allowed));
+    r.headers.emplace_back("Allow", found.allowed);
+    respond(std::move(r));
+    return;
+  }
   if (match == nullptr) {
-    respond(
-        path_known
-            ? Error(405, mesh::StrCat(request.method, " is not allowed on ", request.path))
-            : Error(404, mesh::StrCat("no route ", request.path, "; see GET /v1/openapi.json")));
+    respond(Error(404, mesh::StrCat("no route ", request.path, "; see GET /v1/openapi.json")));
     return;
   }
   const std::string route = match->first.pattern;
@@ -317,23 +404,9 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
     respond(std::move(r));
   };
   if (match->first.needs_token) {
-    const std::string auth = request.Header("authorization");
-    const std::string& token = node_->api_token();
-    constexpr std::string_view kBearer = "Bearer ";
-    const bool present =
-        auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0;
-    const std::string given = present ? auth.substr(kBearer.size()) : std::string();
-    if (!present || given.size() != token.size() ||
-        sodium_memcmp(given.data(), token.data(), token.size()) != 0) {
+    if (std::optional<HttpResponse> refused = CheckToken(request, node_->api_token(), route)) {
       if (!request.body_file.empty()) std::remove(request.body_file.c_str());
-      HttpResponse r = ErrorResponse(
-          401, "unauthenticated",
-          present ? "the bearer token is not this node's API token"
-                  : mesh::StrCat(request.method, " ", route,
-                                 " changes state and needs \"Authorization: Bearer <token>\"; the "
-                                 "token is in the node's data dir (api.token)"));
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshd\"");
-      measured(std::move(r));
+      measured(*std::move(refused));
       return;
     }
   }
@@ -463,19 +536,21 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
 void ApiService::AnswerWhenDone(const std::string& id, absl::Duration wait, int status,
                                 Responder respond) {
   auto waiter = std::make_shared<Waiter>(this, id, status, std::move(respond));
+  bool shut_down;
   {
     absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      waiter->Finish(ErrorResponse(503, "unavailable", "the node is shutting down"));
-      return;
-    }
-    waiters_.insert(waiter);
+    shut_down = shut_down_;
+    if (!shut_down) waiters_.insert(waiter);
+  }
+  if (shut_down) {  // answered outside mu_: Finish takes it (Forget)
+    waiter->Finish(ErrorResponse(503, "unavailable", "the node is shutting down"));
+    return;
   }
   std::weak_ptr<Waiter> weak = waiter;
   // Woken under the bus's lock: only schedule the check here.
   waiter->SetSubscription(node_->events().Subscribe(id, [this, weak] {
     server_->RunAfter(absl::ZeroDuration(), [weak] {
-      if (auto w = weak.lock()) w->Check(false);
+      if (auto w = weak.lock()) w->OnEvent();
     });
   }));
   server_->RunAfter(wait, [weak] {
@@ -611,7 +686,8 @@ HttpResponse ApiService::Events(const HttpRequest& request) {
                          mesh::StrCat("event id \"", from, "\" is not a number"));
   }
   const std::string job = request.Query("job");
-  auto stream = std::make_shared<JobEvents>(this, job, after);
+  const bool stale = after > node_->events().last_seq();
+  auto stream = std::make_shared<JobEvents>(this, job, after, stale);
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return ErrorResponse(503, "unavailable", "the node is shutting down");

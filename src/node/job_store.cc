@@ -43,23 +43,23 @@ void Bind(sqlite3_stmt* s, int i, std::string_view v) {
 }
 void Bind(sqlite3_stmt* s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
 
-absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) {
-  JobRecord r;
+// A row of kColumns as stored. Get() copies it out under the store's lock and parses it
+// (ParseRow) after releasing the lock: parsing and validating the spec JSON is a good part of a
+// read, and every runner and API thread waits on that lock (bench/README.md, "meshd: HTTP API").
+struct RawRow {
+  JobRecord record;  // every field but spec and state
+  std::string spec_json;
+  std::string state;
+};
+
+RawRow ReadRawRow(sqlite3_stmt* s) {
+  RawRow raw;
+  JobRecord& r = raw.record;
   r.seq = sqlite3_column_int64(s, 0);
   r.id = Text(s, 1);
   r.envelope = Text(s, 2);
-  nlohmann::json spec = nlohmann::json::parse(Text(s, 3), nullptr, false);
-  absl::StatusOr<job::JobSpec> parsed = job::JobSpecFromJson(spec, /*require_identity=*/false);
-  if (!parsed.ok()) {
-    return absl::DataLossError(
-        mesh::StrCat("stored spec of job ", r.id, " does not parse: ", parsed.status().message()));
-  }
-  r.spec = *std::move(parsed);
-  std::optional<job::JobState> state = job::ParseJobState(Text(s, 4));
-  if (!state.has_value()) {
-    return absl::DataLossError(mesh::StrCat("job ", r.id, " has unknown state ", Text(s, 4)));
-  }
-  r.state = *state;
+  raw.spec_json = Text(s, 3);
+  raw.state = Text(s, 4);
   r.reason = Text(s, 5);
   r.idempotency_key = Text(s, 6);
   r.submitted_at = absl::FromUnixMicros(sqlite3_column_int64(s, 7));
@@ -71,8 +71,27 @@ absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) {
   r.fuel_used = static_cast<uint64_t>(sqlite3_column_int64(s, 13));
   r.output_cid = Text(s, 14);
   r.report_json = Text(s, 15);
-  return r;
+  return raw;
 }
+
+absl::StatusOr<JobRecord> ParseRow(RawRow raw) {
+  JobRecord& r = raw.record;
+  nlohmann::json spec = nlohmann::json::parse(raw.spec_json, nullptr, false);
+  absl::StatusOr<job::JobSpec> parsed = job::JobSpecFromJson(spec, /*require_identity=*/false);
+  if (!parsed.ok()) {
+    return absl::DataLossError(
+        mesh::StrCat("stored spec of job ", r.id, " does not parse: ", parsed.status().message()));
+  }
+  r.spec = *std::move(parsed);
+  std::optional<job::JobState> state = job::ParseJobState(raw.state);
+  if (!state.has_value()) {
+    return absl::DataLossError(mesh::StrCat("job ", r.id, " has unknown state ", raw.state));
+  }
+  r.state = *state;
+  return std::move(r);
+}
+
+absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) { return ParseRow(ReadRawRow(s)); }
 
 }  // namespace
 
@@ -154,12 +173,13 @@ absl::Status JobStore::Error(std::string_view what) const {
 }
 
 absl::StatusOr<std::optional<std::string>> JobStore::Insert(JobRecord& r) {
+  const std::string spec_json = job::CanonicalJson(r.spec);  // before the lock: see RawRow
   absl::MutexLock lock(&mu_);
   sqlite3_stmt* s = Prepared(kInsert);
   if (s == nullptr) return Error("prepare insert");
   Bind(s, 1, r.id);
   sqlite3_bind_blob(s, 2, r.envelope.data(), static_cast<int>(r.envelope.size()), SQLITE_TRANSIENT);
-  Bind(s, 3, job::CanonicalJson(r.spec));
+  Bind(s, 3, spec_json);
   Bind(s, 4, int64_t{r.spec.priority});
   Bind(s, 5, r.idempotency_key);
   Bind(s, 6, absl::ToUnixMicros(r.submitted_at));
@@ -171,7 +191,12 @@ absl::StatusOr<std::optional<std::string>> JobStore::Insert(JobRecord& r) {
   if (rc == SQLITE_CONSTRAINT && !r.idempotency_key.empty()) {
     sqlite3_stmt* f = Prepared(kFindKey);
     Bind(f, 1, r.idempotency_key);
-    if (sqlite3_step(f) == SQLITE_ROW) return std::optional<std::string>(Text(f, 0));
+    std::optional<std::string> holder;
+    if (sqlite3_step(f) == SQLITE_ROW) holder = Text(f, 0);
+    // Reset now: a statement left on a row holds a read snapshot, and the WAL cannot be
+    // checkpointed back to the start while one exists (it would grow without bound).
+    sqlite3_reset(f);
+    if (holder.has_value()) return holder;
   }
   if (rc == SQLITE_CONSTRAINT) {
     return absl::AlreadyExistsError(mesh::StrCat("job ", r.id, " was already submitted"));
@@ -224,13 +249,22 @@ absl::Status JobStore::Requeue(const std::string& id) {
 }
 
 absl::StatusOr<JobRecord> JobStore::Get(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  sqlite3_stmt* s = Prepared(kGet);
-  if (s == nullptr) return Error("prepare get");
-  Bind(s, 1, id);
-  MESH_ASSIGN_OR_RETURN(std::vector<JobRecord> rows, Query(s));
-  if (rows.empty()) return absl::NotFoundError(mesh::StrCat("no job ", id, " on this node"));
-  return std::move(rows.front());
+  std::optional<RawRow> raw;
+  {
+    absl::MutexLock lock(&mu_);
+    sqlite3_stmt* s = Prepared(kGet);
+    if (s == nullptr) return Error("prepare get");
+    Bind(s, 1, id);
+    const int rc = sqlite3_step(s);  // ids are unique: one row or none
+    if (rc == SQLITE_ROW) {
+      raw = ReadRawRow(s);
+    } else if (rc != SQLITE_DONE) {
+      return Error("query jobs");
+    }
+    sqlite3_reset(s);  // ends the read transaction now, not at the statement's next use
+  }
+  if (!raw.has_value()) return absl::NotFoundError(mesh::StrCat("no job ", id, " on this node"));
+  return ParseRow(*std::move(raw));
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::Query(sqlite3_stmt* s) {
@@ -291,6 +325,7 @@ absl::StatusOr<JobCounts> JobStore::Counts() {
     if (state == "failed") c.failed = n;
     if (state == "cancelled") c.cancelled = n;
   }
+  sqlite3_reset(s);
   if (rc != SQLITE_DONE) return Error("count jobs");
   return c;
 }

@@ -23,6 +23,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -108,8 +109,9 @@ class Meshd:
     """One meshd process on one data dir. start() waits for its "ready" line; kill() ends it and
     every mesh-worker it was seen to have."""
 
-    def __init__(self, data_dir, flags=(), env=None):
+    def __init__(self, data_dir, flags=(), env=None, new_session=False):
         self.data_dir = data_dir
+        self.new_session = new_session  # its own process group, as under a terminal or systemd
         self.flags = list(flags)
         self.env = env
         self.log_path = data_dir.rstrip('/') + '.meshd.log'
@@ -128,7 +130,7 @@ class Meshd:
         cmd = [MESHD, '--data-dir', self.data_dir, '--listen', '127.0.0.1:0', '--log-level',
                'warn', *self.flags, *extra_flags]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=log, env=self.env)
+                                     stderr=log, env=self.env, start_new_session=self.new_session)
         log.close()
         lines = queue.Queue()
 
@@ -824,7 +826,11 @@ class ApiTest(NodeTest):
                              ('GET', '/v1/blobs'), ('POST', '/v1/node'),
                              ('PATCH', '/v1/jobs/x'), ('POST', '/metrics')):
             with self.subTest(method=method, path=path):
-                self.assertError(self.node.call(method, path), 405, 'method_not_allowed', method)
+                r = self.node.call(method, path)
+                self.assertError(r, 405, 'method_not_allowed', method)
+                self.assertTrue(r.headers['Allow'], r)
+                self.assertNotIn(method, r.headers['Allow'].split(', '))
+        self.assertEqual(self.node.call('PUT', '/v1/jobs/x').headers['Allow'], 'GET, DELETE')
 
     def test_openapi_document(self):
         r = self.node.call('GET', '/v1/openapi.json', token=False)
@@ -922,6 +928,19 @@ class ApiTest(NodeTest):
                                   code='201'), 0)
 
     # --- the token ----------------------------------------------------------------------------
+
+    def test_unauthenticated_upload_is_refused_before_its_body(self):
+        # Only the header of a 1 GiB upload is sent: the 401 must come without the body.
+        with socket.create_connection((self.node.host, self.node.port), timeout=10) as sock:
+            sock.sendall(b'POST /v1/blobs HTTP/1.1\r\nHost: x\r\n'
+                         b'Content-Length: 1073741824\r\n\r\n' + b'x' * 1000)
+            answer = b''
+            while b'\r\n\r\n' not in answer:
+                chunk = sock.recv(4096)
+                self.assertTrue(chunk, f'connection closed without an answer: {answer!r}')
+                answer += chunk
+        self.assertTrue(answer.startswith(b'HTTP/1.1 401'), answer)
+        self.assertEqual(os.listdir(os.path.join(self.data_dir, 'uploads')), [])
 
     def test_state_changing_routes_need_the_token(self):
         job = self.node.submit_loop()
@@ -1050,6 +1069,16 @@ class EventsTest(NodeTest):
         e = stream.until(ended(loop['id']))[-1]
         self.assertEqual(e['event'], 'job.cancelled')
         self.assertEqual(e['data']['state'], 'cancelled')
+
+    def test_event_id_from_before_a_restart_gets_a_gap_and_a_replay(self):
+        job = self.node.submit('hello', wait='10s')
+        # Ids restart with the process: an id this process never gave is from an earlier one.
+        stream = self.node.events(f'?job={job["id"]}', headers={'Last-Event-ID': '99999999'})
+        self.addCleanup(stream.close)
+        got = stream.until(ended(job['id']))
+        self.assertEqual(got[0]['event'], 'gap')
+        self.assertEqual([e['event'] for e in got[1:]],
+                         ['job.queued', 'job.running', 'job.succeeded'])
 
     def test_job_filter_and_replay(self):
         a = self.node.submit('hello', wait='10s')
@@ -1267,6 +1296,21 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(node.stats()['succeeded'], 4)
         node.signal(signal.SIGTERM)
         self.assertEqual(node.wait_exit(30), 0)
+
+    def test_ctrl_c_to_the_process_group_drains_instead_of_failing_jobs(self):
+        node = Meshd(self.data_dir, ('--engine', 'interp', '--max-concurrent', '1', '--grace',
+                                     '60s'), new_session=True)
+        self.addCleanup(node.kill)
+        node.start()
+        running = node.submit('primes', args=['3000000'])
+        node.wait_state(running['id'], 'running')
+        # What a terminal's Ctrl-C does: SIGINT to every process in the foreground group.
+        os.killpg(node.proc.pid, signal.SIGINT)
+        self.assertEqual(node.wait_exit(60), 0, node.log())
+        node.start()
+        done = node.job(running['id'])
+        self.assertEqual(done['state'], 'succeeded', done)
+        self.assertEqual(done['attempts'], 1, 'the workers did not die with the node')
 
     def test_sigterm_requeues_a_job_past_the_grace(self):
         node = self.new_node('--max-concurrent', '1', '--grace', '1s')
