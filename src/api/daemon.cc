@@ -1,6 +1,7 @@
 #include "mesh/api/daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -31,6 +32,13 @@ int RunDaemon(node::NodeConfig config) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Each client connection, event stream and long poll holds a descriptor: use what the
+  // system allows (the soft limit is often 1024) rather than failing at the first thousand.
+  if (struct rlimit files;
+      getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   // The composition root: the real clock and randomness, injected from here down.
   SystemClock clock;
