@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<BlobIndex>> BlobIndex::Open(const std::filesystem
 
 BlobIndex::~BlobIndex() {
   absl::MutexLock lock(&mu_);
+  sqlite3_finalize(find_);
   sqlite3_close(db_);
 }
 
@@ -89,12 +90,18 @@ absl::Status BlobIndex::Error(const char* what) {
 
 absl::StatusOr<std::optional<BlobRecord>> BlobIndex::Find(const std::string& cid) {
   absl::MutexLock lock(&mu_);
-  Statement st(db_, "SELECT cid, size, stored_at FROM blobs WHERE cid = ?");
-  if (!st.ok()) return Error("find");
-  st.BindText(1, cid);
-  const int rc = st.Step();
-  if (rc == SQLITE_ROW) return std::optional<BlobRecord>(ReadRow(st.get()));
-  if (rc == SQLITE_DONE) return std::optional<BlobRecord>();
+  // Prepared once: a node looks blobs up several times per job (module, inputs, output).
+  if (find_ == nullptr &&
+      sqlite3_prepare_v3(db_, "SELECT cid, size, stored_at FROM blobs WHERE cid = ?", -1,
+                         SQLITE_PREPARE_PERSISTENT, &find_, nullptr) != SQLITE_OK) {
+    return Error("find");
+  }
+  sqlite3_bind_text(find_, 1, cid.data(), static_cast<int>(cid.size()), SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(find_);
+  std::optional<BlobRecord> found;
+  if (rc == SQLITE_ROW) found = ReadRow(find_);
+  sqlite3_reset(find_);  // never hold a read snapshot between calls (it pins the WAL)
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) return found;
   return Error("find");
 }
 

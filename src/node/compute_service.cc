@@ -124,7 +124,7 @@ absl::Status ComputeService::Start() {
 
 void ComputeService::Enqueue(const JobRecord& job) {
   Queued key{job.spec.priority, job.seq};
-  queue_.emplace(key, job.id);
+  queue_.emplace(key, job);
   queued_ids_[job.id] = key;
 }
 
@@ -203,7 +203,23 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   return SubmitResult{std::move(job), true};
 }
 
-absl::StatusOr<JobRecord> ComputeService::Get(const std::string& id) { return env_.jobs->Get(id); }
+absl::StatusOr<JobRecord> ComputeService::Get(const std::string& id) {
+  {
+    // A job that just ended is what long polls and clients ask for next; its record is final.
+    absl::MutexLock lock(&mu_);
+    if (auto it = finished_.find(id); it != finished_.end()) return it->second;
+  }
+  return env_.jobs->Get(id);
+}
+
+void ComputeService::RememberFinished(const JobRecord& job) {
+  if (finished_.size() >= kFinishedCacheSize) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+  finished_.emplace(job.id, job);
+  finished_order_.push_back(job.id);
+}
 
 absl::StatusOr<std::vector<JobRecord>> ComputeService::List(std::optional<JobState> state,
                                                             size_t limit, int64_t before_seq) {
@@ -289,29 +305,21 @@ void ComputeService::RecordFuel(uint64_t fuel) {
 void ComputeService::RunnerLoop() {
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || draining_; };
   while (true) {
-    std::string id;
+    JobRecord job;
     uint64_t tag;
     {
       absl::MutexLock lock(&mu_, absl::Condition(&ready));
       if (draining_) return;
       auto first = queue_.begin();
-      id = first->second;
+      job = std::move(first->second);  // the queue holds the record: no read back from disk
       queue_.erase(first);
-      queued_ids_.erase(id);
+      queued_ids_.erase(job.id);
       tag = next_tag_++;
-      running_[id] = Running{tag};
+      running_[job.id] = Running{tag};
       --counts_.queued;
       ++counts_.running;
     }
-    absl::StatusOr<JobRecord> job = env_.jobs->Get(id);
-    if (!job.ok()) {
-      spdlog::error("cannot load job {} to run it: {}", id, job.status().ToString());
-      absl::MutexLock lock(&mu_);
-      running_.erase(id);
-      --counts_.running;
-      continue;
-    }
-    RunOne(*std::move(job), tag);
+    RunOne(std::move(job), tag);
   }
 }
 
@@ -421,6 +429,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     running_.erase(job.id);
     --counts_.running;
     if (changed) {
+      RememberFinished(job);
       if (job.state == JobState::kSucceeded) ++counts_.succeeded;
       if (job.state == JobState::kFailed) ++counts_.failed;
       if (job.state == JobState::kCancelled) ++counts_.cancelled;

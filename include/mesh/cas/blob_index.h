@@ -45,6 +45,7 @@ class BlobIndex {
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  sqlite3_stmt* find_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace mesh::cas

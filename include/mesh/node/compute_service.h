@@ -15,6 +15,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -123,6 +124,7 @@ class ComputeService {
   absl::StatusOr<JobRecord> CancelNotRunning(const std::string& id);
   void Publish(const JobRecord& job, std::string type, nlohmann::json data = {});
   void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberFinished(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   wasm::Limits LimitsFor(const job::JobSpec& spec) const;
   void RecordFuel(uint64_t fuel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -132,7 +134,11 @@ class ComputeService {
   std::unique_ptr<Metrics> metrics_;
 
   mutable absl::Mutex mu_;
-  std::map<Queued, std::string> queue_ ABSL_GUARDED_BY(mu_);  // -> job id
+  std::map<Queued, JobRecord> queue_ ABSL_GUARDED_BY(mu_);
+  // The last jobs that ended, as stored: Get() answers them without a database read.
+  static constexpr size_t kFinishedCacheSize = 1024;
+  absl::flat_hash_map<std::string, JobRecord> finished_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> finished_order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Queued> queued_ids_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
   uint64_t next_tag_ ABSL_GUARDED_BY(mu_) = 1;
