@@ -120,9 +120,7 @@ std::optional<HttpResponse> CheckToken(const HttpRequest& request, const std::st
 }
 
 std::string SseText(const node::Event& e) {
-  return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type,
-                      "\ndata: ", e.ToJson().dump(-1, ' ', false, json::error_handler_t::replace),
-                      "\n\n");
+  return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type, "\ndata: ", e.json, "\n\n");
 }
 
 }  // namespace
@@ -269,7 +267,7 @@ class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
       seen_ = batch.scanned_to;
       if (batch.gap) return true;
       for (const node::Event& e : batch.events) {
-        const std::optional<job::JobState> state = job::ParseJobState(e.data.value("state", ""));
+        const std::optional<job::JobState> state = job::ParseJobState(e.state);
         if (state.has_value() && job::IsTerminal(*state)) return true;
       }
       if (batch.events.size() < kBatch) return false;

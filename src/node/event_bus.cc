@@ -4,24 +4,22 @@
 
 namespace mesh::node {
 
-nlohmann::json Event::ToJson() const {
-  nlohmann::json j = data.is_object() ? data : nlohmann::json::object();
-  j["seq"] = seq;
-  j["type"] = type;
-  if (!job_id.empty()) j["job_id"] = job_id;
-  j["time"] = absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
-  return j;
-}
-
 uint64_t EventBus::Publish(std::string type, std::string job_id, absl::Time time,
                            nlohmann::json data) {
+  if (!data.is_object()) data = nlohmann::json::object();
+  data["type"] = type;
+  if (!job_id.empty()) data["job_id"] = job_id;
+  data["time"] = absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
+  std::string state = data.value("state", "");
   std::vector<std::function<void()>*> to_wake;
   absl::MutexLock lock(&mu_);
-  Event e{next_seq_++, std::move(type), std::move(job_id), time, std::move(data)};
+  const uint64_t seq = next_seq_++;
+  data["seq"] = seq;
+  Event e{seq, std::move(type), std::move(job_id), std::move(state),
+          data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   for (auto& [id, sub] : subscribers_) {
     if (sub.job_id.empty() || sub.job_id == e.job_id) to_wake.push_back(&sub.wake);
   }
-  const uint64_t seq = e.seq;
   events_.push_back(std::move(e));
   if (events_.size() > capacity_) events_.pop_front();
   // Woken under the lock so that Unsubscribe() returning means the wake will not run again.

@@ -24,7 +24,7 @@ TEST(EventBusTest, SequencesFiltersAndWakes) {
   EventBatch a = bus.Since(0, "job-a");
   ASSERT_EQ(a.events.size(), 3u);
   EXPECT_EQ(a.events[0].type, "job.queued");
-  EXPECT_EQ(a.events[0].data["x"], 1);
+  EXPECT_EQ(a.events[0].ToJson()["x"], 1);
   EXPECT_EQ(a.events[2].seq, 4u);
   EXPECT_EQ(a.scanned_to, 4u);
   EXPECT_FALSE(a.gap);

@@ -121,7 +121,11 @@ absl::Status JobStore::Init() {
   absl::MutexLock lock(&mu_);
   char* err = nullptr;
   const std::string sql = mesh::StrCat(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", kSchema);
+      // One process owns the database (meshd holds the data dir's lock): exclusive locking
+      // drops the per-transaction file locks and the shared-memory index of the WAL.
+      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+      " PRAGMA foreign_keys=ON;",
+      kSchema);
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);

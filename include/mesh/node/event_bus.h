@@ -27,10 +27,12 @@ struct Event {
   uint64_t seq = 0;
   std::string type;    // "job.queued", "job.running", "job.progress", "job.succeeded", ...
   std::string job_id;  // empty for node-wide events
-  absl::Time time;
-  nlohmann::json data;  // the event's fields (always an object)
+  std::string state;   // the job's state the event reports ("" if none)
+  // The whole event as one JSON object (its fields plus seq, type, job_id, time), serialised
+  // once when published: that is what streams send, and it keeps the ring of events small.
+  std::string json;
 
-  nlohmann::json ToJson() const;  // data plus seq, type, job_id, time
+  nlohmann::json ToJson() const { return nlohmann::json::parse(json); }
 };
 
 struct EventBatch {
