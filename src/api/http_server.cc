@@ -494,7 +494,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void HttpServer::Impl::Accept() {
   acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-    if (!acceptor_.is_open()) return;
+    if (!acceptor_.is_open() || ec == net::error::operation_aborted) return;  // Stop()
     if (ec) {
       // Out of file descriptors (EMFILE) and the like: the pending connection stays in the
       // backlog, so accepting again at once would spin. Wait a moment.

@@ -136,7 +136,7 @@ class ComputeService {
   mutable absl::Mutex mu_;
   std::map<Queued, JobRecord> queue_ ABSL_GUARDED_BY(mu_);
   // The last jobs that ended, as stored: Get() answers them without a database read.
-  static constexpr size_t kFinishedCacheSize = 1024;
+  static constexpr size_t kFinishedCacheSize = 256;
   absl::flat_hash_map<std::string, JobRecord> finished_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> finished_order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Queued> queued_ids_ ABSL_GUARDED_BY(mu_);

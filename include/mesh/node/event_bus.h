@@ -43,7 +43,7 @@ struct EventBatch {
 
 class EventBus {
  public:
-  explicit EventBus(size_t capacity = 8192) : capacity_(capacity) {}
+  explicit EventBus(size_t capacity = 4096) : capacity_(capacity) {}
 
   // Assigns the sequence number and time, stores, wakes subscribers; returns the seq.
   uint64_t Publish(std::string type, std::string job_id, absl::Time time, nlohmann::json data);
