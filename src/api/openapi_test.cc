@@ -38,7 +38,9 @@ TEST(OpenApiTest, RoutesMatchTheDocument) {
     const nlohmann::json& op = doc["paths"][route.pattern][Lower(route.method)];
     const bool documented_token = op.contains("security");
     EXPECT_EQ(documented_token, route.needs_token) << route.method << " " << route.pattern;
-    if (route.needs_token) EXPECT_TRUE(op["responses"].contains("401")) << route.pattern;
+    if (route.needs_token) {
+      EXPECT_TRUE(op["responses"].contains("401")) << route.pattern;
+    }
   }
   EXPECT_EQ(served, documented);
 }
