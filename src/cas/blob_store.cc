@@ -180,6 +180,11 @@ absl::Status BlobStore::Commit(const std::filesystem::path& tmp_path, const Cid&
 }
 
 absl::StatusOr<Cid> BlobStore::PutBytes(std::string_view data, Codec codec) {
+  // Bytes already in memory are hashed first: content the store holds (the same output of
+  // many jobs, above all the empty one) then costs a lookup, not a temp file and two fsyncs.
+  const Cid cid = Cid::Of(data, codec);
+  MESH_ASSIGN_OR_RETURN(auto record, index_->Find(cid.ToString()));
+  if (record.has_value() && ::access(PathFor(cid).c_str(), F_OK) == 0) return cid;
   StringSource source(data);
   return Put(source, codec);
 }

@@ -79,6 +79,20 @@ TEST_F(BlobStoreTest, EmptyBlobAndDeduplication) {
   EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
 }
 
+TEST_F(BlobStoreTest, PutBytesOfStoredContentSkipsTheWriteButRestoresAMissingFile) {
+  ASSERT_OK_AND_ASSIGN(Cid cid, store_->PutBytes("output"));
+  const std::filesystem::path file = FileOf(cid);
+  const auto written = std::filesystem::last_write_time(file);
+  ASSERT_OK_AND_ASSIGN(Cid again, store_->PutBytes("output"));
+  EXPECT_EQ(again, cid);
+  EXPECT_EQ(std::filesystem::last_write_time(file), written);  // not written a second time
+  // The index still names it but the file is gone: the put writes it again.
+  std::filesystem::remove(file);
+  ASSERT_OK_AND_ASSIGN(again, store_->PutBytes("output"));
+  ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(cid));
+  EXPECT_EQ(back, "output");
+}
+
 TEST_F(BlobStoreTest, CorruptedBlobIsDataLossAndQuarantined) {
   ASSERT_OK_AND_ASSIGN(Cid cid, store_->PutBytes(std::string(10000, 'a')));
   Corrupt(cid, 5000);

@@ -15,21 +15,6 @@ using job::JobState;
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
-// Stores a job's output. Small outputs repeat often (an empty one above all), and a blob already
-// in the store need not be written and fsynced again: BlobStore::Put would find it stored only
-// after paying for a temp file and an fsync (most of a tiny job's cost in meshd; bench/README.md,
-// "meshd: HTTP API"). The check mirrors BlobStore::Commit's: in the index, and the file is there.
-// Larger outputs are hashed once, by Put.
-absl::StatusOr<cas::Cid> StoreOutput(cas::BlobStore& blobs, std::string_view output) {
-  constexpr size_t kCheckFirstBytes = 64 << 10;
-  if (output.size() <= kCheckFirstBytes) {
-    const cas::Cid cid = cas::Cid::Of(output);
-    absl::StatusOr<bool> stored = blobs.Has(cid);
-    if (stored.ok() && *stored && blobs.OpenForRange(cid).ok()) return cid;
-  }
-  return blobs.PutBytes(output);
-}
-
 // How a run's result reads as a job state and reason.
 void ApplyReport(const wasm::RunReport& report, JobRecord& job) {
   job.outcome = std::string(wasm::OutcomeName(report.outcome));
@@ -388,7 +373,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
   }
   bool requeue = false;
   if (result.ok()) {
-    absl::StatusOr<cas::Cid> output = StoreOutput(*env_.blobs, result->output);
+    absl::StatusOr<cas::Cid> output = env_.blobs->PutBytes(result->output);
     ApplyReport(result->report, job);
     if (output.ok()) {
       job.output_cid = output->ToString();
