@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 
+#include "beast_fields.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 
@@ -18,17 +19,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
-
-template <class Fields>
-std::map<std::string, std::string> Headers(const Fields& fields) {
-  std::map<std::string, std::string> out;
-  for (const auto& f : fields) {
-    std::string name(f.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out[name] = std::string(f.value());
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -136,6 +126,18 @@ class HttpClient::Impl {
     return absl::OkStatus();
   }
 
+  // The answer whose header Send() read, with its whole body in memory.
+  absl::StatusOr<ClientResponse> ReadResponse(absl::Duration timeout) {
+    ClientResponse out;
+    out.status = static_cast<int>(parser_->get().result_int());
+    out.headers = LowerCasedFields(parser_->get());
+    MESH_RETURN_IF_ERROR(ReadBody(timeout, [&out](std::string_view chunk) {
+      out.body.append(chunk);
+      return true;
+    }));
+    return out;
+  }
+
   std::string host_, port_;
   net::io_context ioc_;
   std::optional<beast::tcp_stream> stream_;
@@ -190,15 +192,8 @@ absl::StatusOr<ClientResponse> HttpClient::Request(
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   req.prepare_payload();
-  MESH_ASSIGN_OR_RETURN(auto* parser, impl_->Send(req, timeout_, /*retry=*/true));
-  ClientResponse out;
-  out.status = static_cast<int>(parser->get().result_int());
-  out.headers = Headers(parser->get());
-  MESH_RETURN_IF_ERROR(impl_->ReadBody(timeout_, [&out](std::string_view chunk) {
-    out.body.append(chunk);
-    return true;
-  }));
-  return out;
+  MESH_RETURN_IF_ERROR(impl_->Send(req, timeout_, /*retry=*/true).status());
+  return impl_->ReadResponse(timeout_);
 }
 
 absl::StatusOr<ClientResponse> HttpClient::UploadFile(const std::string& target,
@@ -212,15 +207,8 @@ absl::StatusOr<ClientResponse> HttpClient::UploadFile(const std::string& target,
     return absl::NotFoundError(mesh::StrCat("cannot read ", file.string(), ": ", ec.message()));
   }
   req.prepare_payload();
-  MESH_ASSIGN_OR_RETURN(auto* parser, impl_->Send(req, timeout_, /*retry=*/false));
-  ClientResponse out;
-  out.status = static_cast<int>(parser->get().result_int());
-  out.headers = Headers(parser->get());
-  MESH_RETURN_IF_ERROR(impl_->ReadBody(timeout_, [&out](std::string_view chunk) {
-    out.body.append(chunk);
-    return true;
-  }));
-  return out;
+  MESH_RETURN_IF_ERROR(impl_->Send(req, timeout_, /*retry=*/false).status());
+  return impl_->ReadResponse(timeout_);
 }
 
 absl::StatusOr<ClientResponse> HttpClient::Download(
@@ -230,7 +218,7 @@ absl::StatusOr<ClientResponse> HttpClient::Download(
   MESH_ASSIGN_OR_RETURN(auto* parser, impl_->Send(req, timeout_, /*retry=*/true));
   ClientResponse out;
   out.status = static_cast<int>(parser->get().result_int());
-  out.headers = Headers(parser->get());
+  out.headers = LowerCasedFields(parser->get());
   const bool ok = out.status / 100 == 2;
   absl::Status sink_status;
   uint64_t received = 0;
@@ -263,13 +251,10 @@ absl::Status HttpClient::Events(const std::string& target,
   const absl::Duration idle = std::max(timeout_, absl::Seconds(60));
   MESH_ASSIGN_OR_RETURN(auto* parser, impl_->Send(req, idle, /*retry=*/true));
   if (parser->get().result_int() != 200) {
-    std::string body;
-    (void)impl_->ReadBody(timeout_, [&body](std::string_view c) {
-      body.append(c);
-      return true;
-    });
+    absl::StatusOr<ClientResponse> refused = impl_->ReadResponse(timeout_);
     return absl::UnavailableError(
-        mesh::StrCat("event stream refused (HTTP ", parser->get().result_int(), "): ", body));
+        mesh::StrCat("event stream refused (HTTP ", parser->get().result_int(),
+                     "): ", refused.ok() ? refused->body : std::string()));
   }
   SseParser sse;
   return impl_->ReadBody(idle, [&](std::string_view chunk) { return sse.Feed(chunk, on_event); });

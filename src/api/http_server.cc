@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/synchronization/mutex.h"
+#include "beast_fields.h"
 #include "mesh/common/strings.h"
 #include "spdlog/spdlog.h"
 
@@ -54,15 +55,6 @@ void ParseTarget(std::string_view target, HttpRequest& req) {
     PercentDecode(pair.substr(0, eq), key, true);
     if (eq != std::string_view::npos) PercentDecode(pair.substr(eq + 1), value, true);
     req.query.emplace(std::move(key), std::move(value));
-  }
-}
-
-template <class Fields>
-void CopyHeaders(const Fields& fields, HttpRequest& req) {
-  for (const auto& f : fields) {
-    std::string name(f.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    req.headers[name] = std::string(f.value());
   }
 }
 
@@ -222,7 +214,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.method = std::string(msg.method_string());
     request_.target = std::string(msg.target());
     ParseTarget(request_.target, request_);
-    CopyHeaders(msg, request_);
+    request_.headers = LowerCasedFields(msg);
     keep_alive_ = msg.keep_alive();
     BodyPlan plan = server_.handler()->PlanBody(request_);
     if (plan.reject != nullptr) {
