@@ -111,6 +111,16 @@ void PrintJob(const json& job) {
   std::cout << out;
 }
 
+// Prints a job (JSON with --json) and sets the exit status from its outcome.
+void ReportJob(const CliContext& ctx, const json& job, int& exit_code) {
+  if (ctx.json) {
+    std::cout << job.dump() << "\n";
+  } else {
+    PrintJob(job);
+  }
+  exit_code = ExitCodeForJob(job);
+}
+
 // Follows the job's events, drawing progress on stderr, until it ends.
 absl::Status Follow(api::HttpClient& events, const std::string& id, bool draw) {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
@@ -203,12 +213,7 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
   }
   MESH_ASSIGN_OR_RETURN(
       job, JsonOrError(client->Request("GET", mesh::StrCat("/v1/jobs/", id, "?wait=10m"))));
-  if (ctx.json) {
-    std::cout << job.dump() << "\n";
-  } else {
-    PrintJob(job);
-  }
-  exit_code = ExitCodeForJob(job);
+  ReportJob(ctx, job, exit_code);
   return absl::OkStatus();
 }
 
@@ -242,12 +247,7 @@ absl::Status ShowJob(const CliContext& ctx, const NodeTarget& node, const std::s
   MESH_ASSIGN_OR_RETURN(
       json job,
       JsonOrError(client->Request("GET", mesh::StrCat("/v1/jobs/", id, wait ? "?wait=10m" : ""))));
-  if (ctx.json) {
-    std::cout << job.dump() << "\n";
-  } else {
-    PrintJob(job);
-  }
-  exit_code = ExitCodeForJob(job);
+  ReportJob(ctx, job, exit_code);
   return absl::OkStatus();
 }
 
