@@ -86,50 +86,44 @@ std::string SseText(const node::Event& e) {
   return mesh::StrCat("id: ", e.seq, "\nevent: ", e.type, "\ndata: ", e.json, "\n\n");
 }
 
-}  // namespace
-
-struct ApiService::Route {
-  std::string method;
-  std::vector<std::string> parts;  // "{...}" matches any one segment
-  std::string pattern;
-  bool needs_token;
+struct Route {
+  RouteInfo info;
   Op op;
+  std::vector<std::string> parts;  // the pattern's segments, split once
 };
 
-namespace {
-
-const std::vector<std::pair<RouteInfo, Op>>& RouteTable() {
-  static const auto* table = new std::vector<std::pair<RouteInfo, Op>>{
-      {{"POST", "/v1/blobs", true}, Op::kPostBlob},
-      {{"GET", "/v1/blobs/{cid}", false}, Op::kGetBlob},
-      {{"POST", "/v1/jobs", true}, Op::kPostJob},
-      {{"GET", "/v1/jobs", false}, Op::kListJobs},
-      {{"GET", "/v1/jobs/{id}", false}, Op::kGetJob},
-      {{"GET", "/v1/jobs/{id}/output", false}, Op::kGetOutput},
-      {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
-      {{"GET", "/v1/node", false}, Op::kNode},
-      {{"GET", "/v1/events", false}, Op::kEvents},
-      {{"GET", "/metrics", false}, Op::kMetrics},
-      {{"GET", "/v1/openapi.json", false}, Op::kOpenApi},
-  };
+const std::vector<Route>& RouteTable() {
+  static const auto* table = [] {
+    auto* t = new std::vector<Route>{
+        {{"POST", "/v1/blobs", true}, Op::kPostBlob},
+        {{"GET", "/v1/blobs/{cid}", false}, Op::kGetBlob},
+        {{"POST", "/v1/jobs", true}, Op::kPostJob},
+        {{"GET", "/v1/jobs", false}, Op::kListJobs},
+        {{"GET", "/v1/jobs/{id}", false}, Op::kGetJob},
+        {{"GET", "/v1/jobs/{id}/output", false}, Op::kGetOutput},
+        {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
+        {{"GET", "/v1/node", false}, Op::kNode},
+        {{"GET", "/v1/events", false}, Op::kEvents},
+        {{"GET", "/metrics", false}, Op::kMetrics},
+        {{"GET", "/v1/openapi.json", false}, Op::kOpenApi},
+    };
+    for (Route& r : *t) r.parts = Split(r.info.pattern);
+    return t;
+  }();
   return *table;
 }
 
-}  // namespace
-
-namespace {
-
 struct RouteMatch {
-  const std::pair<RouteInfo, Op>* route = nullptr;  // null: no route for this method
-  std::vector<std::string> params;                  // the {...} segments, in order
-  std::string allowed;  // methods the path has ("GET, DELETE"); empty: unknown path
+  const Route* route = nullptr;     // null: no route for this method
+  std::vector<std::string> params;  // the {...} segments, in order
+  std::string allowed;              // methods the path has ("GET, DELETE"); empty: unknown path
 };
 
 RouteMatch MatchRoute(const std::string& method, const std::string& path) {
   RouteMatch result;
   const std::vector<std::string> parts = Split(path);
-  for (const auto& entry : RouteTable()) {
-    const std::vector<std::string> pattern = Split(entry.first.pattern);
+  for (const Route& entry : RouteTable()) {
+    const std::vector<std::string>& pattern = entry.parts;
     if (pattern.size() != parts.size()) continue;
     std::vector<std::string> params;
     bool ok = true;
@@ -142,8 +136,8 @@ RouteMatch MatchRoute(const std::string& method, const std::string& path) {
       }
     }
     if (!ok) continue;
-    result.allowed += (result.allowed.empty() ? "" : ", ") + entry.first.method;
-    if (entry.first.method == method && result.route == nullptr) {
+    result.allowed += (result.allowed.empty() ? "" : ", ") + entry.info.method;
+    if (entry.info.method == method && result.route == nullptr) {
       result.route = &entry;
       result.params = std::move(params);
     }
@@ -156,7 +150,7 @@ RouteMatch MatchRoute(const std::string& method, const std::string& path) {
 const std::vector<RouteInfo>& ApiService::Routes() {
   static const auto* routes = [] {
     auto* v = new std::vector<RouteInfo>;
-    for (const auto& [info, op] : RouteTable()) v->push_back(info);
+    for (const Route& r : RouteTable()) v->push_back(r.info);
     return v;
   }();
   return *routes;
@@ -317,9 +311,9 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
   // A request that changes state and lacks the token is answered before its body is read, so
   // nobody without the token can make the node store (or buffer) anything.
   const RouteMatch found = MatchRoute(head.method, head.path);
-  if (found.route != nullptr && found.route->first.needs_token) {
+  if (found.route != nullptr && found.route->info.needs_token) {
     if (std::optional<HttpResponse> refused =
-            CheckToken(head, node_->api_token(), found.route->first.pattern)) {
+            CheckToken(head, node_->api_token(), found.route->info.pattern)) {
       requests_->WithLabels({"unauthenticated", "401"})->Inc();
       plan.reject = std::make_unique<HttpResponse>(*std::move(refused));
       return plan;
@@ -340,10 +334,10 @@ HttpResponse ApiService::Error(int status, std::string message) {
 
 void ApiService::Handle(HttpRequest request, Responder respond) {
   const RouteMatch found = MatchRoute(request.method, request.path);
-  const std::pair<RouteInfo, Op>* match = found.route;
+  const Route* match = found.route;
   const bool path_known = !found.allowed.empty();
   const std::vector<std::string>& params = found.params;
-  if (!request.body_file.empty() && (match == nullptr || match->second != Op::kPostBlob)) {
+  if (!request.body_file.empty() && (match == nullptr || match->op != Op::kPostBlob)) {
     std::remove(request.body_file.c_str());
   }
   if (match == nullptr && path_known) {
@@ -357,21 +351,21 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
     respond(Error(404, mesh::StrCat("no route ", request.path, "; see GET /v1/openapi.json")));
     return;
   }
-  const std::string route = match->first.pattern;
+  const std::string route = match->info.pattern;
   const absl::Time start = absl::Now();
   Responder measured = [this, route, start, respond = std::move(respond)](HttpResponse r) {
     requests_->WithLabels({route, std::to_string(r.status)})->Inc();
     latency_->WithLabels({route})->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     respond(std::move(r));
   };
-  if (match->first.needs_token) {
+  if (match->info.needs_token) {
     if (std::optional<HttpResponse> refused = CheckToken(request, node_->api_token(), route)) {
       if (!request.body_file.empty()) std::remove(request.body_file.c_str());
       measured(*std::move(refused));
       return;
     }
   }
-  switch (match->second) {
+  switch (match->op) {
     case Op::kPostBlob:
       return measured(PostBlob(request));
     case Op::kGetBlob:
@@ -474,24 +468,29 @@ void ApiService::AnswerWhenDone(const std::string& id, absl::Duration wait, int 
   waiter->Check(false);  // it may have ended before the subscription
 }
 
-void ApiService::Forget(Waiter* waiter) {
-  absl::MutexLock lock(&mu_);
-  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-    if (it->get() == waiter) {
-      waiters_.erase(it);
+namespace {
+
+// Drops `item` from a set of owners of such items.
+template <class T>
+void EraseOwned(std::set<std::shared_ptr<T>>& owners, const T* item) {
+  for (auto it = owners.begin(); it != owners.end(); ++it) {
+    if (it->get() == item) {
+      owners.erase(it);
       return;
     }
   }
 }
 
+}  // namespace
+
+void ApiService::Forget(Waiter* waiter) {
+  absl::MutexLock lock(&mu_);
+  EraseOwned(waiters_, waiter);
+}
+
 void ApiService::Forget(JobEvents* stream) {
   absl::MutexLock lock(&mu_);
-  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
-    if (it->get() == stream) {
-      streams_.erase(it);
-      return;
-    }
-  }
+  EraseOwned(streams_, stream);
 }
 
 HttpResponse ApiService::ListJobs(const HttpRequest& request) {

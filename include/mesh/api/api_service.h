@@ -44,10 +44,7 @@ class ApiService final : public HttpHandler {
  private:
   class Waiter;
   class JobEvents;
-  struct Route;
 
-  void Dispatch(const Route& route, HttpRequest& request, const std::vector<std::string>& params,
-                Responder& respond);
   HttpResponse PostBlob(HttpRequest& request);
   HttpResponse GetBlob(const HttpRequest& request, const std::string& cid);
   void PostJob(HttpRequest& request, Responder respond);
