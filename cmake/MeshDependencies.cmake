@@ -8,6 +8,10 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+# Peer RPC (src/net). Debian ships no protobuf CMake config: FindProtobuf (module mode) provides
+# protobuf::libprotobuf and protobuf_generate(), gRPC's config gRPC::grpc++ and the C++ plugin.
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
 if(MESH_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -15,6 +15,7 @@
 #include "mesh/common/strings.h"
 #include "mesh/wasm/limits.h"
 #include "mesh/wasm/run_report.h"
+#include "mesh_commands.h"
 #include "node_client.h"
 #include "run_command.h"
 
@@ -36,6 +37,7 @@ struct SubmitFlags {
   bool follow = false;
   bool nondeterministic = false;
   std::string idempotency_key;
+  PlacementFlags placement;
 };
 
 // A file is uploaded; a CID names a blob the node already has.
@@ -190,6 +192,7 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
     limits["wall_time_ms"] = absl::ToInt64Milliseconds(t);
   }
   request["limits"] = limits;
+  MESH_RETURN_IF_ERROR(AddPlacement(f.placement, request));
   // Always a key: if the connection breaks after the node accepted the job, the client's
   // retry finds that job instead of submitting a second one.
   std::string key = f.idempotency_key;
@@ -296,16 +299,26 @@ absl::Status Stats(const CliContext& ctx, const NodeTarget& node) {
     std::snprintf(buf, sizeof(buf), format, j.value(key, 0.0));
     return std::string(buf);
   };
-  std::cout << mesh::StrCat(
-      "node:        ", Field(info, "did"), "\n", "engine:      ", Field(info, "engine"), " (",
-      Field(info, "workers"), " workers)\n",
-      "uptime:      ", number(info, "uptime_seconds", "%.1f"), " s\n",
-      "queued:      ", Field(s, "queued"), "\n", "running:     ", Field(s, "running"), " of ",
-      Field(s, "max_concurrent"), " (load ", number(s, "load", "%.2f"), ")\n",
-      "succeeded:   ", Field(s, "succeeded"), "\n", "failed:      ", Field(s, "failed"), "\n",
-      "cancelled:   ", Field(s, "cancelled"), "\n",
-      "fuel/s:      ", number(s, "fuel_per_second", "%.0f"), " (last minute)\n",
-      "fuel total:  ", Field(s, "fuel_used_total"), "\n");
+  std::string mesh_line = "mesh:        off\n";
+  if (info.contains("mesh") && info["mesh"].is_object()) {
+    const json& m = info["mesh"];
+    mesh_line =
+        mesh::StrCat("mesh:        ", Field(m, "address"), ", ", Field(m, "peers_alive"), " of ",
+                     Field(m, "peers_known"), " peers alive, ", Field(m, "delegated_running"),
+                     " delegated running, ", Field(m, "assigned"), " run for others\n");
+  }
+  std::cout << mesh_line
+            << mesh::StrCat("node:        ", Field(info, "did"), "\n",
+                            "engine:      ", Field(info, "engine"), " (", Field(info, "workers"),
+                            " workers)\n", "uptime:      ", number(info, "uptime_seconds", "%.1f"),
+                            " s\n", "queued:      ", Field(s, "queued"), "\n",
+                            "running:     ", Field(s, "running"), " of ",
+                            Field(s, "max_concurrent"), " (load ", number(s, "load", "%.2f"), ")\n",
+                            "succeeded:   ", Field(s, "succeeded"), "\n",
+                            "failed:      ", Field(s, "failed"), "\n",
+                            "cancelled:   ", Field(s, "cancelled"), "\n",
+                            "fuel/s:      ", number(s, "fuel_per_second", "%.0f"),
+                            " (last minute)\n", "fuel total:  ", Field(s, "fuel_used_total"), "\n");
   return absl::OkStatus();
 }
 
@@ -332,6 +345,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   submit->add_flag("--wait", sf->wait, "Wait for the job to end; exit with its outcome");
   submit->add_flag("--follow", sf->follow, "Like --wait, with a progress bar from the events");
   submit->add_flag("--nondeterministic", sf->nondeterministic, "Real clock and randomness");
+  AddPlacementFlags(submit, sf->placement);
   add_node(submit, sf->node);
   submit->callback([&ctx, &result, &exit_code, sf] { result = Submit(ctx, *sf, exit_code); });
 
@@ -340,6 +354,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
     std::string id, state, file;
     int limit = 20;
     bool wait = false;
+    bool explain = false, history = false;
   };
   auto* rf = new ReadFlags;
   CLI::App* jobs = app.add_subcommand("jobs", "List the node's jobs, newest first");
@@ -351,9 +366,18 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   CLI::App* job = app.add_subcommand("job", "Show one job: state, timings, run report");
   job->add_option("id", rf->id, "Job id")->required();
   job->add_flag("--wait", rf->wait, "Wait (up to 10 minutes) for the job to end");
+  job->add_flag("--explain", rf->explain,
+                "Why it runs where it runs: placement, every bid's score, every reason");
+  job->add_flag("--history", rf->history, "Its history: each step, hash-linked");
   add_node(job, rf->node);
   job->callback([&ctx, &result, &exit_code, rf] {
-    result = ShowJob(ctx, rf->node, rf->id, rf->wait, exit_code);
+    if (rf->explain) {
+      result = ExplainJob(ctx, rf->node, rf->id);
+    } else if (rf->history) {
+      result = ShowHistory(ctx, rf->node, rf->id);
+    } else {
+      result = ShowJob(ctx, rf->node, rf->id, rf->wait, exit_code);
+    }
   });
 
   CLI::App* output = app.add_subcommand("output", "Write a finished job's output to stdout");

@@ -3,6 +3,7 @@
 
 #include "absl/status/status.h"
 #include "cli_context.h"
+#include "mesh_commands.h"
 #include "mesh/common/logging.h"
 #include "run_command.h"
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   mesh::cli::AddRunCommand(app, ctx, result, run_exit_code);
   mesh::cli::AddNodeCommands(app, ctx, result, run_exit_code);
   mesh::cli::AddJobCommands(app, ctx, result, run_exit_code);
+  mesh::cli::AddMeshCommands(app, ctx, result);
 
   try {
     app.parse(argc, argv);

@@ -29,6 +29,15 @@ nlohmann::json JobToJson(const node::JobRecord& job) {
       {"spec", job::ToJson(job.spec)},
   };
   if (!job.reason.empty()) j["reason"] = job.reason;
+  if (!job.phase.empty()) j["phase"] = job.phase;
+  j["placement"] = job.role == "delegated"  ? "market"
+                   : job.role == "assigned" ? "assigned"
+                                            : "local";
+  if (!job.peer.empty()) {
+    j[job.role == "assigned" ? "origin" : "executor"] = job.peer;
+    j["round"] = job.round;
+  }
+  if (!job.history_head.empty()) j["history_head"] = job.history_head;
   if (job.started_at != absl::UnixEpoch()) {
     j["queue_wait_ms"] = absl::ToDoubleMilliseconds(job.started_at - job.submitted_at);
   }
@@ -55,6 +64,7 @@ nlohmann::json StatsToJson(const node::ServiceStats& s) {
           {"load", s.load},
           {"fuel_per_second", s.fuel_per_second},
           {"fuel_used_total", s.fuel_used_total},
+          {"delegated", s.delegated},
           {"draining", s.draining}};
 }
 

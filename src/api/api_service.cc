@@ -31,6 +31,9 @@ enum class Op {
   kGetOutput,
   kCancelJob,
   kNode,
+  kJobHistory,
+  kExplainJob,
+  kPeers,
   kEvents,
   kMetrics,
   kOpenApi
@@ -102,7 +105,10 @@ const std::vector<Route>& RouteTable() {
         {{"GET", "/v1/jobs/{id}", false}, Op::kGetJob},
         {{"GET", "/v1/jobs/{id}/output", false}, Op::kGetOutput},
         {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
+        {{"GET", "/v1/jobs/{id}/history", false}, Op::kJobHistory},
+        {{"GET", "/v1/jobs/{id}/explain", false}, Op::kExplainJob},
         {{"GET", "/v1/node", false}, Op::kNode},
+        {{"GET", "/v1/peers", false}, Op::kPeers},
         {{"GET", "/v1/events", false}, Op::kEvents},
         {{"GET", "/metrics", false}, Op::kMetrics},
         {{"GET", "/v1/openapi.json", false}, Op::kOpenApi},
@@ -382,6 +388,12 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(CancelJob(params[0]));
     case Op::kNode:
       return measured(NodeInfo());
+    case Op::kJobHistory:
+      return measured(JobHistory(params[0]));
+    case Op::kExplainJob:
+      return measured(ExplainJob(params[0]));
+    case Op::kPeers:
+      return measured(Peers());
     case Op::kEvents:
       return measured(Events(request));
     case Op::kMetrics:
@@ -588,6 +600,17 @@ HttpResponse ApiService::NodeInfo() {
         {"max_output_bytes", c.default_limits.max_output_bytes}}},
       {"stats", StatsToJson(node_->compute().Stats())},
   };
+  if (node::MeshService* mesh = node_->mesh()) {
+    const node::MeshStats m = mesh->Stats();
+    body["mesh"] = {{"address", mesh->address()},
+                    {"peers_alive", m.peers_alive},
+                    {"peers_known", m.peers_known},
+                    {"auctions_open", m.auctions_open},
+                    {"delegated_running", m.delegated_running},
+                    {"assigned", m.assigned}};
+  } else {
+    body["mesh"] = nullptr;
+  }
   return JsonResponse(200, body);
 }
 

@@ -76,6 +76,10 @@ std::string KeyPair::Sign(std::string_view message) const {
   return sig;
 }
 
+std::string KeyPair::SeedForTls() const {
+  return std::string(reinterpret_cast<const char*>(secret_.data()), kSeedSize);
+}
+
 absl::Status KeyPair::Save(const std::filesystem::path& path) const {
   std::string seed_hex =
       HexEncode(std::string_view(reinterpret_cast<const char*>(secret_.data()), kSeedSize));

@@ -83,5 +83,13 @@ TEST(KeyPairTest, FromSeedRejectsWrongLengthAndIsDeterministic) {
   EXPECT_FALSE(a.did() == KeyPair::Generate().did());
 }
 
+TEST(KeyPairTest, SeedForTlsRebuildsTheSameIdentity) {
+  KeyPair key = KeyPair::Generate();
+  const std::string seed = key.SeedForTls();
+  ASSERT_EQ(seed.size(), kSeedSize);
+  ASSERT_OK_AND_ASSIGN(KeyPair again, KeyPair::FromSeed(seed));
+  EXPECT_TRUE(again.did() == key.did());
+}
+
 }  // namespace
 }  // namespace mesh::crypto

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "field_reader.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 
@@ -9,112 +10,6 @@ namespace mesh::job {
 namespace {
 
 using nlohmann::json;
-
-// Reads fields of one JSON object; every error names the JSON path of the field.
-class FieldReader {
- public:
-  FieldReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
-
-  absl::Status CheckObject() const {
-    if (!object_.is_object()) return Error("", "must be an object");
-    return absl::OkStatus();
-  }
-
-  absl::Status CheckKnownKeys(std::initializer_list<std::string_view> keys) const {
-    for (const auto& [key, value] : object_.items()) {
-      bool known = false;
-      for (std::string_view k : keys) known = known || k == key;
-      if (!known) return Error(key, "unknown field");
-    }
-    return absl::OkStatus();
-  }
-
-  const json* Find(std::string_view key) const {
-    auto it = object_.find(std::string(key));
-    return it == object_.end() || it->is_null() ? nullptr : &*it;
-  }
-
-  absl::StatusOr<std::string> String(std::string_view key, bool required, size_t max = 4096) const {
-    const json* v = Find(key);
-    if (v == nullptr) {
-      if (required) return Error(key, "is required");
-      return std::string();
-    }
-    if (!v->is_string()) return Error(key, "must be a string");
-    std::string s = v->get<std::string>();
-    if (s.size() > max) return Error(key, mesh::StrCat("is longer than ", max, " bytes"));
-    return s;
-  }
-
-  absl::StatusOr<uint64_t> Unsigned(std::string_view key, uint64_t max) const {
-    const json* v = Find(key);
-    if (v == nullptr) return 0;
-    if (!v->is_number_integer() ||
-        (v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0)) {
-      return Error(key, "must be a non-negative integer");
-    }
-    const uint64_t n = v->get<uint64_t>();
-    if (n > max) return Error(key, mesh::StrCat("must be at most ", max));
-    return n;
-  }
-
-  absl::StatusOr<int64_t> Signed(std::string_view key, int64_t min, int64_t max) const {
-    const json* v = Find(key);
-    if (v == nullptr) return 0;
-    if (!v->is_number_integer()) return Error(key, "must be an integer");
-    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) {
-      return Error(key, mesh::StrCat("must be between ", min, " and ", max));
-    }
-    const int64_t n = v->get<int64_t>();
-    if (n < min || n > max) return Error(key, mesh::StrCat("must be between ", min, " and ", max));
-    return n;
-  }
-
-  absl::StatusOr<bool> Bool(std::string_view key, bool fallback) const {
-    const json* v = Find(key);
-    if (v == nullptr) return fallback;
-    if (!v->is_boolean()) return Error(key, "must be true or false");
-    return v->get<bool>();
-  }
-
-  absl::StatusOr<std::vector<std::string>> Strings(std::string_view key, size_t max_items) const {
-    std::vector<std::string> out;
-    const json* v = Find(key);
-    if (v == nullptr) return out;
-    if (!v->is_array()) return Error(key, "must be an array of strings");
-    if (v->size() > max_items)
-      return Error(key, mesh::StrCat("has more than ", max_items, " items"));
-    for (size_t i = 0; i < v->size(); ++i) {
-      if (!(*v)[i].is_string()) return Error(mesh::StrCat(key, "/", i), "must be a string");
-      out.push_back((*v)[i].get<std::string>());
-    }
-    return out;
-  }
-
-  absl::StatusOr<std::map<std::string, std::string>> StringMap(std::string_view key,
-                                                               size_t max_items) const {
-    std::map<std::string, std::string> out;
-    const json* v = Find(key);
-    if (v == nullptr) return out;
-    if (!v->is_object()) return Error(key, "must be an object of strings");
-    if (v->size() > max_items)
-      return Error(key, mesh::StrCat("has more than ", max_items, " keys"));
-    for (const auto& [k, value] : v->items()) {
-      if (k.empty()) return Error(key, "has an empty key");
-      if (!value.is_string()) return Error(mesh::StrCat(key, "/", k), "must be a string");
-      out.emplace(k, value.get<std::string>());
-    }
-    return out;
-  }
-
-  absl::Status Error(std::string_view key, std::string_view what) const {
-    return absl::InvalidArgumentError(mesh::StrCat(path_, key.empty() ? "" : "/", key, ": ", what));
-  }
-
- private:
-  const json& object_;
-  std::string path_;
-};
 
 absl::Status CheckCid(const FieldReader& r, std::string_view key, const std::string& text) {
   if (absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text); !cid.ok()) {
@@ -145,15 +40,18 @@ json ToJson(const JobSpec& spec) {
   if (!spec.submitter.empty()) j["submitter"] = spec.submitter;
   if (spec.created_at_ms != 0) j["created_at_ms"] = spec.created_at_ms;
   if (!spec.nonce.empty()) j["nonce"] = spec.nonce;
+  // Omitted at their defaults so specs written before these fields keep their bytes and ids.
+  if (!(spec.requirements == Requirements())) j["requirements"] = ToJson(spec.requirements);
+  if (spec.placement != kDefaultPlacement) j["placement"] = spec.placement;
   return j;
 }
 
 absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   FieldReader r(j, "");
   MESH_RETURN_IF_ERROR(r.CheckObject());
-  MESH_RETURN_IF_ERROR(
-      r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority", "labels",
-                        "deterministic", "submitter", "created_at_ms", "nonce"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority",
+                                         "labels", "deterministic", "submitter", "created_at_ms",
+                                         "nonce", "requirements", "placement"}));
   JobSpec spec;
   MESH_ASSIGN_OR_RETURN(spec.module, r.String("module", true, 128));
   MESH_RETURN_IF_ERROR(CheckCid(r, "module", spec.module));
@@ -187,6 +85,15 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
                         r.Signed("created_at_ms", 0, std::numeric_limits<int64_t>::max()));
   MESH_ASSIGN_OR_RETURN(spec.nonce, r.String("nonce", require_identity, 64));
   if (require_identity && spec.created_at_ms == 0) return r.Error("created_at_ms", "is required");
+  if (const json* requirements = r.Find("requirements"); requirements != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.requirements, RequirementsFromJson(*requirements, "/requirements"));
+  }
+  if (r.Find("placement") != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.placement, r.String("placement", true, 16));
+    if (spec.placement != "auto" && spec.placement != "local" && spec.placement != "remote") {
+      return r.Error("placement", "must be one of auto, local, remote");
+    }
+  }
   return spec;
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
 #include "mesh/job/job_state.h"
 
@@ -102,6 +103,99 @@ TEST(JobSpecTest, SignedSpecRequiresIdentity) {
   json j = {{"module", kModule}};
   EXPECT_TRUE(JobSpecFromJson(j, false).ok());
   EXPECT_FALSE(JobSpecFromJson(j, true).ok());
+}
+
+TEST(JobSpecTest, RequirementsAndPlacementAreOmittedAtTheirDefaults) {
+  const JobSpec spec = SampleSpec();
+  const json j = ToJson(spec);
+  EXPECT_FALSE(j.contains("requirements"));
+  EXPECT_FALSE(j.contains("placement"));
+  // The canonical bytes of a spec without them are what they were before they existed.
+  EXPECT_EQ(CanonicalJson(spec),
+            "{\"args\":[\"--n\",\"128\"],\"created_at_ms\":1700000000000,\"deterministic\":true,"
+            "\"env\":{\"MODE\":\"fast\"},\"inputs\":[\"" +
+                kInput +
+                "\"],\"labels\":{\"team\":\"a\"},\"limits\":{\"fuel\":1000,\"max_output_bytes\":0,"
+                "\"memory_bytes\":0,\"wall_time_ms\":0},\"module\":\"" +
+                kModule + "\",\"nonce\":\"00112233\",\"priority\":5}");
+  ASSERT_OK_AND_ASSIGN(JobSpec back, JobSpecFromJson(j, false));
+  EXPECT_EQ(back.requirements, Requirements());
+  EXPECT_EQ(back.placement, "auto");
+}
+
+TEST(JobSpecTest, RequirementsAndPlacementRoundTrip) {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  JobSpec spec = SampleSpec();
+  spec.requirements.cpu_cores = 4;
+  spec.requirements.memory_bytes = 1ull << 30;
+  spec.requirements.storage_bytes = 1ull << 20;
+  spec.requirements.capabilities = {"gpu", "x86_64:avx2"};
+  spec.requirements.federations = {"lab.eu"};
+  spec.requirements.trust_scope = "known";
+  spec.requirements.min_reputation = 0.75;
+  spec.requirements.max_price = 500;
+  spec.placement = "remote";
+  const json j = ToJson(spec);
+  EXPECT_EQ(j["placement"], "remote");
+  EXPECT_EQ(j["requirements"]["trust_scope"], "known");
+  SignedJobSpec signed_spec = SignJobSpec(spec, key);
+  ASSERT_OK_AND_ASSIGN(SignedJobSpec opened, OpenJobSpec(signed_spec.envelope));
+  EXPECT_EQ(opened.spec.requirements, spec.requirements);
+  EXPECT_EQ(opened.spec.placement, "remote");
+  EXPECT_NE(signed_spec.id, SignJobSpec(SampleSpec(), key).id);
+
+  // A requirements object that equals the default is dropped on the way back out.
+  json defaults = ToJson(SampleSpec());
+  defaults["requirements"] = json::object();
+  defaults["placement"] = "auto";
+  ASSERT_OK_AND_ASSIGN(JobSpec read, JobSpecFromJson(defaults, false));
+  EXPECT_EQ(CanonicalJson(read), CanonicalJson(SampleSpec()));
+}
+
+TEST(JobSpecTest, BadRequirementsAndPlacementNameThePath) {
+  struct Case {
+    json requirements;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {json::array(), "/requirements: must be an object"},
+      {{{"trust_scope", "friends"}}, "/requirements/trust_scope: must be one of any, federation"},
+      {{{"trust_scope", ""}}, "/requirements/trust_scope: must be one of"},
+      {{{"min_reputation", 1.5}}, "/requirements/min_reputation: must be a number between 0 and 1"},
+      {{{"min_reputation", -0.1}}, "/requirements/min_reputation: must be a number between"},
+      {{{"min_reputation", "high"}}, "/requirements/min_reputation: must be a number"},
+      {{{"min_reputation", true}}, "/requirements/min_reputation: must be a number"},
+      {{{"cpu_cores", -1}}, "/requirements/cpu_cores: must be a non-negative integer"},
+      {{{"cpu_cores", 1.5}}, "/requirements/cpu_cores: must be a non-negative integer"},
+      {{{"memory_bytes", "1GiB"}}, "/requirements/memory_bytes: must be a non-negative integer"},
+      {{{"max_price", false}}, "/requirements/max_price: must be a non-negative integer"},
+      {{{"capabilities", "gpu"}}, "/requirements/capabilities: must be an array of strings"},
+      {{{"capabilities", {"gpu", "has space"}}}, "/requirements/capabilities/1: must be 1 to 64"},
+      {{{"capabilities", {""}}}, "/requirements/capabilities/0: must be 1 to 64"},
+      {{{"federations", {std::string(65, 'f')}}}, "/requirements/federations/0: is longer than 64"},
+      {{{"gpus", 2}}, "/requirements/gpus: unknown field"},
+  };
+  for (const Case& c : cases) {
+    json j = {{"module", kModule}, {"requirements", c.requirements}};
+    absl::StatusOr<JobSpec> spec = JobSpecFromJson(j, false);
+    ASSERT_FALSE(spec.ok()) << j.dump();
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(spec.status().message().find(c.expected), 0u) << j.dump() << " -> " << spec.status();
+  }
+  json many = json::array();
+  for (int i = 0; i < 33; ++i) many.push_back(mesh::StrCat("f", i));
+  EXPECT_FALSE(
+      JobSpecFromJson({{"module", kModule}, {"requirements", {{"federations", many}}}}, false)
+          .ok());
+  for (const json& placement : {json("elsewhere"), json(""), json(1)}) {
+    absl::StatusOr<JobSpec> spec =
+        JobSpecFromJson({{"module", kModule}, {"placement", placement}}, false);
+    ASSERT_FALSE(spec.ok()) << placement.dump();
+    EXPECT_EQ(spec.status().message().find("/placement: must be"), 0u) << spec.status();
+  }
+  for (const char* placement : {"auto", "local", "remote"}) {
+    EXPECT_OK(JobSpecFromJson({{"module", kModule}, {"placement", placement}}, false));
+  }
 }
 
 TEST(JobStateTest, MovesFollowTheLifecycle) {

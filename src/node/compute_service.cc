@@ -83,27 +83,41 @@ ComputeService::~ComputeService() { Drain(absl::ZeroDuration()); }
 
 absl::Status ComputeService::Start() {
   MESH_ASSIGN_OR_RETURN(std::vector<JobRecord> unfinished, env_.jobs->Unfinished());
+  std::vector<JobRecord> delegated;
   for (JobRecord& job : unfinished) {
+    // A delegated job ran elsewhere: the delegator resumes it. (Without one it runs here.)
+    if (job.role == "delegated" && delegator_ != nullptr) continue;
     if (job.state == JobState::kRunning) {
       // The previous process died (or was killed) while this ran: run it again.
-      MESH_RETURN_IF_ERROR(env_.jobs->Requeue(job.id));
+      MESH_RETURN_IF_ERROR(
+          env_.jobs->Requeue(job.id, env_.clock->Now(), "the node restarted while the job ran"));
       job.state = JobState::kQueued;
       metrics_->requeued->Inc();
       Publish(job, "job.requeued", {{"reason", "the node restarted while the job ran"}});
     }
   }
   MESH_ASSIGN_OR_RETURN(JobCounts counts, env_.jobs->Counts());
-  absl::MutexLock lock(&mu_);
-  if (started_) return absl::FailedPreconditionError("the compute service is already started");
-  started_ = true;
-  counts_ = counts;
-  for (const JobRecord& job : unfinished) Enqueue(job);
-  for (int i = 0; i < std::max(1, options_.max_concurrent); ++i) {
-    runners_.emplace_back([this] { RunnerLoop(); });
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("the compute service is already started");
+    started_ = true;
+    counts_ = counts;
+    for (JobRecord& job : unfinished) {
+      if (job.role == "delegated" && delegator_ != nullptr) {
+        delegated_[job.id] = job.state == JobState::kRunning;
+        delegated.push_back(std::move(job));
+      } else {
+        Enqueue(job);
+      }
+    }
+    for (int i = 0; i < std::max(1, options_.max_concurrent); ++i) {
+      runners_.emplace_back([this] { RunnerLoop(); });
+    }
   }
   if (!unfinished.empty()) {
     spdlog::info("resuming {} unfinished job(s) from the job database", unfinished.size());
   }
+  for (const JobRecord& job : delegated) delegator_->Take(job);
   return absl::OkStatus();
 }
 
@@ -168,12 +182,32 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   job.spec = std::move(signed_spec.spec);
   job.idempotency_key = std::move(request.idempotency_key);
   job.submitted_at = env_.clock->Now();
+  job.role = std::move(request.role);
+  job.peer = std::move(request.peer);
+  job.peer_address = std::move(request.peer_address);
+  job.round = request.round;
+  const bool delegate =
+      job.role.empty() && delegator_ != nullptr && delegator_->ShouldDelegate(job);
+  if (delegate) job.role = "delegated";
   MESH_ASSIGN_OR_RETURN(std::optional<std::string> existing, env_.jobs->Insert(job));
   if (existing.has_value()) {
     MESH_ASSIGN_OR_RETURN(JobRecord earlier, env_.jobs->Get(*existing));
     return SubmitResult{std::move(earlier), false};
   }
   metrics_->submitted->Inc();
+  if (delegate) {
+    {
+      absl::MutexLock lock(&mu_);
+      delegated_[job.id] = false;
+    }
+    Publish(job, "job.queued",
+            {{"priority", job.spec.priority},
+             {"module", job.spec.module},
+             {"labels", job.spec.labels},
+             {"placement", "market"}});
+    delegator_->Take(job);
+    return SubmitResult{std::move(job), true};
+  }
   {
     absl::MutexLock lock(&mu_);
     Enqueue(job);
@@ -213,7 +247,12 @@ absl::StatusOr<std::vector<JobRecord>> ComputeService::List(std::optional<JobSta
 
 absl::StatusOr<JobRecord> ComputeService::Cancel(const std::string& id) {
   std::optional<uint64_t> running_tag;
-  bool was_queued = false;
+  bool was_queued = false, delegated = false;
+  {
+    absl::MutexLock lock(&mu_);
+    delegated = delegated_.contains(id);
+  }
+  if (delegated && delegator_->Cancel(id)) return env_.jobs->Get(id);
   {
     absl::MutexLock lock(&mu_);
     if (auto it = queued_ids_.find(id); it != queued_ids_.end()) {
@@ -245,15 +284,55 @@ absl::StatusOr<JobRecord> ComputeService::CancelNotRunning(const std::string& id
   job.reason = "cancelled by request before it ran";
   job.finished_at = env_.clock->Now();
   MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
-  if (changed) {
-    {
-      absl::MutexLock lock(&mu_);
-      ++counts_.cancelled;
-    }
-    metrics_->finished->WithLabels({"cancelled"})->Inc();
-    Publish(job, "job.cancelled", {{"reason", job.reason}});
-  }
+  if (changed) Finished(job);
   return env_.jobs->Get(id);
+}
+
+absl::Status ComputeService::MarkDelegatedRunning(const std::string& id, absl::Time at,
+                                                  int attempt) {
+  MESH_RETURN_IF_ERROR(env_.jobs->MarkRunning(id, at, attempt));
+  MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
+  {
+    absl::MutexLock lock(&mu_);
+    delegated_[id] = true;
+  }
+  Publish(job, "job.running", {{"attempt", attempt}, {"executor", job.peer}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ComputeService::FinishDelegated(JobRecord job) {
+  if (job.finished_at == absl::UnixEpoch()) job.finished_at = env_.clock->Now();
+  MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
+  if (changed) {
+    metrics_->fuel->Inc(static_cast<double>(job.fuel_used));
+    Finished(job);
+  }
+  return changed;
+}
+
+void ComputeService::Finished(const JobRecord& job) {
+  {
+    absl::MutexLock lock(&mu_);
+    delegated_.erase(job.id);
+    RememberFinished(job);
+    if (job.state == JobState::kSucceeded) ++counts_.succeeded;
+    if (job.state == JobState::kFailed) ++counts_.failed;
+    if (job.state == JobState::kCancelled) ++counts_.cancelled;
+    RecordFuel(job.fuel_used);
+  }
+  metrics_->finished->WithLabels({std::string(job::JobStateName(job.state))})->Inc();
+  nlohmann::json data = {{"outcome", job.outcome},
+                         {"exit_code", job.exit_code},
+                         {"fuel_used", job.fuel_used},
+                         {"output_cid", job.output_cid},
+                         {"attempts", job.attempts}};
+  if (job.started_at != absl::UnixEpoch()) {
+    data["wall_ms"] = absl::ToDoubleMilliseconds(job.finished_at - job.started_at);
+  }
+  if (!job.reason.empty()) data["reason"] = job.reason;
+  if (!job.peer.empty()) data[job.role == "assigned" ? "origin" : "executor"] = job.peer;
+  Publish(job, mesh::StrCat("job.", job::JobStateName(job.state)), std::move(data));
+  if (delegator_ != nullptr) delegator_->OnFinished(job);
 }
 
 ServiceStats ComputeService::Stats() {
@@ -275,6 +354,7 @@ ServiceStats ComputeService::Stats() {
   }
   s.fuel_per_second = static_cast<double>(recent) / 60.0;
   s.fuel_used_total = fuel_total_;
+  s.delegated = delegated_.size();
   s.draining = draining_;
   return s;
 }
@@ -357,6 +437,7 @@ void ComputeService::RunOne(JobRecord job, uint64_t tag) {
   request->input.on_progress = [this, &job](const wasm::ProgressRecord& p) {
     Publish(job, "job.progress",
             {{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}});
+    if (delegator_ != nullptr) delegator_->OnProgress(job, p);
   };
   Complete(job, env_.runner->Run(*std::move(request)), tag);
 }
@@ -398,7 +479,9 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
   job.finished_at = env_.clock->Now();
   bool changed = false;
   if (requeue) {
-    if (absl::Status s = env_.jobs->Requeue(job.id); !s.ok()) {
+    if (absl::Status s =
+            env_.jobs->Requeue(job.id, job.finished_at, "the node stopped while the job ran");
+        !s.ok()) {
       spdlog::error("cannot requeue job {}: {}", job.id, s.ToString());
     }
   } else {
@@ -413,13 +496,6 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     absl::MutexLock lock(&mu_);
     running_.erase(job.id);
     --counts_.running;
-    if (changed) {
-      RememberFinished(job);
-      if (job.state == JobState::kSucceeded) ++counts_.succeeded;
-      if (job.state == JobState::kFailed) ++counts_.failed;
-      if (job.state == JobState::kCancelled) ++counts_.cancelled;
-      RecordFuel(job.fuel_used);
-    }
   }
   if (requeue) {
     metrics_->requeued->Inc();
@@ -427,16 +503,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     Publish(job, "job.requeued", {{"reason", "the node stopped while the job ran"}});
     return;
   }
-  if (!changed) return;
-  metrics_->finished->WithLabels({std::string(job::JobStateName(job.state))})->Inc();
-  nlohmann::json data = {{"outcome", job.outcome},
-                         {"exit_code", job.exit_code},
-                         {"fuel_used", job.fuel_used},
-                         {"output_cid", job.output_cid},
-                         {"attempts", job.attempts},
-                         {"wall_ms", absl::ToDoubleMilliseconds(job.finished_at - job.started_at)}};
-  if (!job.reason.empty()) data["reason"] = job.reason;
-  Publish(job, mesh::StrCat("job.", job::JobStateName(job.state)), std::move(data));
+  if (changed) Finished(job);
 }
 
 void ComputeService::Publish(const JobRecord& job, std::string type, nlohmann::json data) {

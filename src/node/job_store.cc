@@ -1,5 +1,8 @@
 #include "mesh/node/job_store.h"
 
+#include <algorithm>
+
+#include "mesh/cas/cid.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 
@@ -27,11 +30,26 @@ CREATE TABLE IF NOT EXISTS jobs (
   report_json TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
+CREATE TABLE IF NOT EXISTS history (
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  cid TEXT NOT NULL UNIQUE,
+  job_id TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_job ON history(job_id, n);
 )sql";
+
+// Columns added after the first release; Init() adds those an older database lacks.
+constexpr std::pair<const char*, const char*> kAddedColumns[] = {
+    {"role", "TEXT NOT NULL DEFAULT ''"},           {"peer", "TEXT NOT NULL DEFAULT ''"},
+    {"peer_address", "TEXT NOT NULL DEFAULT ''"},   {"round", "INTEGER NOT NULL DEFAULT 0"},
+    {"phase", "TEXT NOT NULL DEFAULT 'submitted'"}, {"history_head", "TEXT NOT NULL DEFAULT ''"},
+};
 
 constexpr const char* kColumns =
     "seq, id, envelope, spec_json, state, reason, idempotency_key, submitted_us, started_us, "
-    "finished_us, attempts, outcome, exit_code, fuel_used, output_cid, report_json";
+    "finished_us, attempts, outcome, exit_code, fuel_used, output_cid, report_json, role, peer, "
+    "peer_address, round, phase, history_head";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s, col));
@@ -71,6 +89,12 @@ RawRow ReadRawRow(sqlite3_stmt* s) {
   r.fuel_used = static_cast<uint64_t>(sqlite3_column_int64(s, 13));
   r.output_cid = Text(s, 14);
   r.report_json = Text(s, 15);
+  r.role = Text(s, 16);
+  r.peer = Text(s, 17);
+  r.peer_address = Text(s, 18);
+  r.round = static_cast<uint32_t>(sqlite3_column_int64(s, 19));
+  r.phase = Text(s, 20);
+  r.history_head = Text(s, 21);
   return raw;
 }
 
@@ -92,6 +116,54 @@ absl::StatusOr<JobRecord> ParseRow(RawRow raw) {
 }
 
 absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) { return ParseRow(ReadRawRow(s)); }
+
+nlohmann::json SubmittedDetail(const JobRecord& r) {
+  nlohmann::json detail = {{"module", r.spec.module}, {"submitter", r.spec.submitter}};
+  if (!r.role.empty()) detail["role"] = r.role;
+  if (!r.peer.empty()) detail["peer"] = r.peer;
+  if (!r.placement_reason.empty()) detail["placement"] = r.placement_reason;
+  return detail;
+}
+
+// A history block: the canonical JSON that its CID names. `prev` links it to the block before
+// (empty for the first), so a job's history is a hash chain that cannot be edited unseen.
+std::string HistoryBody(const std::string& id, const std::string& prev, std::string_view phase,
+                        absl::Time at, nlohmann::json detail) {
+  nlohmann::json body = {{"job", id},
+                         {"phase", std::string(phase)},
+                         {"at_ms", absl::ToUnixMillis(at)},
+                         {"prev", prev},
+                         {"detail", std::move(detail)}};
+  return body.dump();
+}
+
+absl::StatusOr<std::vector<HistoryBlock>> VerifyHistory(
+    const std::string& id, const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::vector<HistoryBlock> blocks;
+  std::string prev;
+  for (const auto& [cid, body] : rows) {
+    if (cas::Cid::Of(body, cas::Codec::kDagJson).ToString() != cid) {
+      return absl::DataLossError(
+          mesh::StrCat("history block ", cid, " of job ", id, " does not match its CID"));
+    }
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    if (!j.is_object() || !j.contains("prev") || !j["prev"].is_string() || !j.contains("phase") ||
+        !j["phase"].is_string() || !j.contains("at_ms") || !j["at_ms"].is_number_integer()) {
+      return absl::DataLossError(
+          mesh::StrCat("history block ", cid, " of job ", id, " is not a history block"));
+    }
+    if (j["prev"].get<std::string>() != prev) {
+      return absl::DataLossError(mesh::StrCat("history of job ", id, " is broken at block ", cid,
+                                              ": it links to ", j["prev"].get<std::string>(),
+                                              ", not ", prev.empty() ? "nothing" : prev));
+    }
+    blocks.push_back(HistoryBlock{cid, prev, j["phase"].get<std::string>(),
+                                  absl::FromUnixMillis(j["at_ms"].get<int64_t>()),
+                                  j.value("detail", nlohmann::json::object())});
+    prev = cid;
+  }
+  return blocks;
+}
 
 }  // namespace
 
@@ -132,14 +204,37 @@ absl::Status JobStore::Init() {
     return absl::DataLossError(mesh::StrCat("job database cannot be initialised: ", msg,
                                             "; if the file is damaged, move it aside"));
   }
+  return AddMissingColumns();
+}
+
+absl::Status JobStore::AddMissingColumns() {
+  std::vector<std::string> have;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA table_info(jobs)", -1, &s, nullptr) != SQLITE_OK) {
+    return Error("read the jobs table's columns");
+  }
+  while (sqlite3_step(s) == SQLITE_ROW) have.push_back(Text(s, 1));
+  sqlite3_finalize(s);
+  for (const auto& [name, type] : kAddedColumns) {
+    if (std::find(have.begin(), have.end(), name) != have.end()) continue;
+    MESH_RETURN_IF_ERROR(Exec(mesh::StrCat("ALTER TABLE jobs ADD COLUMN ", name, " ", type)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::Exec(const std::string& sql) {
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Error(sql);
+  }
   return absl::OkStatus();
 }
 
 sqlite3_stmt* JobStore::Prepared(Stmt which) {
   static constexpr const char* kSql[kNumStmts] = {
       // kInsert
-      "INSERT INTO jobs (id, envelope, spec_json, priority, state, idempotency_key, submitted_us)"
-      " VALUES (?1, ?2, ?3, ?4, 'queued', NULLIF(?5, ''), ?6)",
+      "INSERT INTO jobs (id, envelope, spec_json, priority, state, idempotency_key, submitted_us,"
+      " role, peer, peer_address, round) VALUES (?1, ?2, ?3, ?4, 'queued', NULLIF(?5, ''), ?6,"
+      " ?7, ?8, ?9, ?10)",
       // kFindKey
       "SELECT id FROM jobs WHERE idempotency_key = ?1",
       // kRunning
@@ -155,6 +250,14 @@ sqlite3_stmt* JobStore::Prepared(Stmt which) {
       nullptr,
       // kCounts
       "SELECT state, COUNT(*) FROM jobs GROUP BY state",
+      // kHead
+      "SELECT history_head FROM jobs WHERE id = ?1",
+      // kAddBlock
+      "INSERT OR IGNORE INTO history (cid, job_id, body) VALUES (?1, ?2, ?3)",
+      // kSetHead
+      "UPDATE jobs SET history_head = ?2, phase = ?3 WHERE id = ?1",
+      // kMarket
+      "UPDATE jobs SET role = ?2, peer = ?3, peer_address = ?4, round = ?5 WHERE id = ?1",
   };
   sqlite3_stmt*& s = stmts_[which];
   if (s == nullptr) {
@@ -187,11 +290,26 @@ absl::StatusOr<std::optional<std::string>> JobStore::Insert(JobRecord& r) {
   Bind(s, 4, int64_t{r.spec.priority});
   Bind(s, 5, r.idempotency_key);
   Bind(s, 6, absl::ToUnixMicros(r.submitted_at));
+  Bind(s, 7, r.role);
+  Bind(s, 8, r.peer);
+  Bind(s, 9, r.peer_address);
+  Bind(s, 10, int64_t{r.round});
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
   const int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE) {
     r.seq = sqlite3_last_insert_rowid(db_);
+    absl::StatusOr<std::string> head =
+        AppendLocked(r.id, "", "submitted", r.submitted_at, SubmittedDetail(r));
+    if (!head.ok()) {
+      (void)Exec("ROLLBACK");
+      return head.status();
+    }
+    MESH_RETURN_IF_ERROR(Exec("COMMIT"));
+    r.history_head = *head;
+    r.phase = "submitted";
     return std::optional<std::string>();
   }
+  (void)Exec("ROLLBACK");
   if (rc == SQLITE_CONSTRAINT && !r.idempotency_key.empty()) {
     sqlite3_stmt* f = Prepared(kFindKey);
     Bind(f, 1, r.idempotency_key);
@@ -215,11 +333,17 @@ absl::Status JobStore::MarkRunning(const std::string& id, absl::Time at, int att
   Bind(s, 1, id);
   Bind(s, 2, absl::ToUnixMicros(at));
   Bind(s, 3, int64_t{attempts});
-  if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("mark job ", id, " running"));
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  if (sqlite3_step(s) != SQLITE_DONE) {
+    absl::Status error = Error(mesh::StrCat("mark job ", id, " running"));
+    (void)Exec("ROLLBACK");
+    return error;
+  }
   if (sqlite3_changes(db_) == 0) {
+    (void)Exec("ROLLBACK");
     return absl::FailedPreconditionError(mesh::StrCat("job ", id, " is not queued"));
   }
-  return absl::OkStatus();
+  return CommitWithBlock(id, "executing", at, {{"attempt", attempts}}).status();
 }
 
 absl::StatusOr<bool> JobStore::Finish(const JobRecord& r) {
@@ -239,17 +363,124 @@ absl::StatusOr<bool> JobStore::Finish(const JobRecord& r) {
   Bind(s, 7, static_cast<int64_t>(r.fuel_used));
   Bind(s, 8, r.output_cid);
   Bind(s, 9, r.report_json);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("finish job ", r.id));
-  return sqlite3_changes(db_) > 0;
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  if (sqlite3_step(s) != SQLITE_DONE) {
+    absl::Status error = Error(mesh::StrCat("finish job ", r.id));
+    (void)Exec("ROLLBACK");
+    return error;
+  }
+  if (sqlite3_changes(db_) == 0) {
+    (void)Exec("ROLLBACK");
+    return false;
+  }
+  nlohmann::json detail = {{"outcome", r.outcome},
+                           {"reason", r.reason},
+                           {"output_cid", r.output_cid},
+                           {"fuel_used", r.fuel_used}};
+  if (!r.peer.empty()) detail["executor"] = r.peer;
+  const std::string_view phase = r.state == job::JobState::kSucceeded ? "completed"
+                                 : r.state == job::JobState::kFailed  ? "failed"
+                                                                      : "cancelled";
+  MESH_RETURN_IF_ERROR(CommitWithBlock(r.id, phase, r.finished_at, std::move(detail)).status());
+  return true;
 }
 
-absl::Status JobStore::Requeue(const std::string& id) {
+absl::Status JobStore::Requeue(const std::string& id, absl::Time at, std::string_view why) {
   absl::MutexLock lock(&mu_);
   sqlite3_stmt* s = Prepared(kRequeue);
   if (s == nullptr) return Error("prepare requeue");
   Bind(s, 1, id);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("requeue job ", id));
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  if (sqlite3_step(s) != SQLITE_DONE) {
+    absl::Status error = Error(mesh::StrCat("requeue job ", id));
+    (void)Exec("ROLLBACK");
+    return error;
+  }
+  if (sqlite3_changes(db_) == 0) return Exec("ROLLBACK");
+  return CommitWithBlock(id, "requeued", at, {{"reason", std::string(why)}}).status();
+}
+
+absl::StatusOr<std::string> JobStore::AppendHistory(const std::string& id, std::string_view phase,
+                                                    absl::Time at, nlohmann::json detail) {
+  absl::MutexLock lock(&mu_);
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  return CommitWithBlock(id, phase, at, std::move(detail));
+}
+
+absl::StatusOr<std::string> JobStore::CommitWithBlock(const std::string& id, std::string_view phase,
+                                                      absl::Time at, nlohmann::json detail) {
+  sqlite3_stmt* h = Prepared(kHead);
+  if (h == nullptr) {
+    absl::Status error = Error("prepare history");
+    (void)Exec("ROLLBACK");
+    return error;
+  }
+  Bind(h, 1, id);
+  std::optional<std::string> prev;
+  if (sqlite3_step(h) == SQLITE_ROW) prev = Text(h, 0);
+  sqlite3_reset(h);
+  if (!prev.has_value()) {
+    (void)Exec("ROLLBACK");
+    return absl::NotFoundError(mesh::StrCat("no job ", id, " on this node"));
+  }
+  absl::StatusOr<std::string> head = AppendLocked(id, *prev, phase, at, std::move(detail));
+  if (!head.ok()) {
+    (void)Exec("ROLLBACK");
+    return head.status();
+  }
+  MESH_RETURN_IF_ERROR(Exec("COMMIT"));
+  return head;
+}
+
+absl::StatusOr<std::string> JobStore::AppendLocked(const std::string& id, const std::string& prev,
+                                                   std::string_view phase, absl::Time at,
+                                                   nlohmann::json detail) {
+  const std::string body = HistoryBody(id, prev, phase, at, std::move(detail));
+  const std::string cid = cas::Cid::Of(body, cas::Codec::kDagJson).ToString();
+  sqlite3_stmt* a = Prepared(kAddBlock);
+  if (a == nullptr) return Error("prepare history block");
+  Bind(a, 1, cid);
+  Bind(a, 2, id);
+  Bind(a, 3, body);
+  if (sqlite3_step(a) != SQLITE_DONE) return Error(mesh::StrCat("history of job ", id));
+  sqlite3_stmt* u = Prepared(kSetHead);
+  if (u == nullptr) return Error("prepare history head");
+  Bind(u, 1, id);
+  Bind(u, 2, cid);
+  Bind(u, 3, phase);
+  if (sqlite3_step(u) != SQLITE_DONE) return Error(mesh::StrCat("history head of job ", id));
+  return cid;
+}
+
+absl::Status JobStore::SetMarket(const std::string& id, std::string_view role,
+                                 std::string_view peer, std::string_view peer_address,
+                                 uint32_t round) {
+  absl::MutexLock lock(&mu_);
+  sqlite3_stmt* s = Prepared(kMarket);
+  if (s == nullptr) return Error("prepare market update");
+  Bind(s, 1, id);
+  Bind(s, 2, role);
+  Bind(s, 3, peer);
+  Bind(s, 4, peer_address);
+  Bind(s, 5, int64_t{round});
+  if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("update job ", id));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<HistoryBlock>> JobStore::History(const std::string& id) {
+  std::vector<std::pair<std::string, std::string>> rows;  // (cid, body)
+  {
+    absl::MutexLock lock(&mu_);
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT cid, body FROM history WHERE job_id = ?1 ORDER BY n", -1,
+                           &s, nullptr) != SQLITE_OK) {
+      return Error("prepare history");
+    }
+    Bind(s, 1, id);
+    while (sqlite3_step(s) == SQLITE_ROW) rows.emplace_back(Text(s, 0), Text(s, 1));
+    sqlite3_finalize(s);
+  }
+  return VerifyHistory(id, rows);
 }
 
 absl::StatusOr<JobRecord> JobStore::Get(const std::string& id) {

@@ -114,7 +114,7 @@ TEST_F(JobStoreTest, ListFiltersAndPagesNewestFirst) {
   ASSERT_OK_AND_ASSIGN(auto unfinished, store_->Unfinished());
   ASSERT_EQ(unfinished.size(), 10u);
   EXPECT_EQ(unfinished[0].id, all[0].id);  // submission order
-  ASSERT_OK(store_->Requeue(all[0].id));
+  ASSERT_OK(store_->Requeue(all[0].id, absl::Now(), "test"));
   ASSERT_OK_AND_ASSIGN(JobCounts counts, store_->Counts());
   EXPECT_EQ(counts.queued, 6u);
   EXPECT_EQ(counts.running, 4u);

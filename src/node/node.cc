@@ -1,10 +1,13 @@
 #include "mesh/node/node.h"
 
+#include <algorithm>
 #include <thread>
 
+#include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/exec/engine_factory.h"
+#include "mesh/net/grpc_transport.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -31,7 +34,24 @@ Node::Node(NodeConfig config, const Clock& clock, crypto::KeyPair key)
 
 Node::~Node() { Drain(absl::ZeroDuration()); }
 
-absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock& clock, Rng& rng) {
+absl::StatusOr<std::unique_ptr<net::Transport>> GrpcTransportFactory(const crypto::KeyPair& key,
+                                                                     const MeshOptions& options,
+                                                                     MetricsRegistry& metrics) {
+  net::GrpcTransportOptions grpc;
+  grpc.listen = options.listen;
+  grpc.advertise = options.advertise;
+  grpc.metrics = &metrics;
+  if (!options.allowed_peers.empty()) {
+    std::vector<std::string> allowed = options.allowed_peers;
+    grpc.admit = [allowed](const crypto::DidKey& did) {
+      return std::find(allowed.begin(), allowed.end(), did.ToString()) != allowed.end();
+    };
+  }
+  return net::MakeGrpcTransport(key, std::move(grpc));
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock& clock, Rng& rng,
+                                                  TransportFactory transport) {
   if (config.data_dir.empty()) return absl::InvalidArgumentError("the node needs a data dir");
   DataDir dir{config.data_dir};
   MESH_RETURN_IF_ERROR(InitDataDir(dir, rng).status());
@@ -73,14 +93,31 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   compute.max_concurrent = concurrency;
   compute.default_limits = n.config_.default_limits;
   compute.max_input_bytes = n.config_.max_input_bytes;
-  n.compute_ = std::make_unique<ComputeService>(compute, NodeEnv{.clock = &clock,
-                                                                 .rng = &rng,
-                                                                 .key = &n.key_,
-                                                                 .blobs = n.blobs_.get(),
-                                                                 .jobs = n.jobs_.get(),
-                                                                 .events = &n.events_,
-                                                                 .metrics = &n.metrics_,
-                                                                 .runner = n.runner_.get()});
+  n.compute_env_ = NodeEnv{.clock = &clock,
+                           .rng = &rng,
+                           .key = &n.key_,
+                           .blobs = n.blobs_.get(),
+                           .jobs = n.jobs_.get(),
+                           .events = &n.events_,
+                           .metrics = &n.metrics_,
+                           .runner = n.runner_.get()};
+  n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
+  if (n.config_.mesh.enabled) {
+    if (n.config_.mesh.listen.empty()) {
+      n.config_.mesh.listen = mesh::StrCat(n.config_.listen_host, ":",
+                                           n.config_.listen_port == 0 ? 0 : kDefaultMeshPort);
+    }
+    if (!transport) transport = GrpcTransportFactory;
+    MESH_ASSIGN_OR_RETURN(n.transport_, transport(n.key_, n.config_.mesh, n.metrics_));
+    MESH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTable> peers,
+                          PeerTable::Open(dir.root / "peers.json", n.key_.did().ToString()));
+    n.mesh_ = std::make_unique<MeshService>(n.config_.mesh, n.compute_env_, n.compute_.get(),
+                                            n.transport_.get(), std::move(peers), compute);
+    n.compute_->SetDelegator(n.mesh_.get());
+    MESH_RETURN_IF_ERROR(n.mesh_->Start());
+    MESH_RETURN_IF_ERROR(WriteFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n",
+                                             0644, /*overwrite=*/true));
+  }
   MESH_RETURN_IF_ERROR(n.compute_->Start());
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
                concurrency, n.engine(), dir.root.string());
@@ -90,7 +127,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
 std::string Node::engine() const { return runner_ != nullptr ? runner_->engine() : "none"; }
 
 void Node::Drain(absl::Duration grace) {
+  // Jobs run here for other nodes still send their receipts while the compute service drains;
+  // the mesh stops after it.
   if (compute_ != nullptr) compute_->Drain(grace);
+  if (mesh_ != nullptr) mesh_->Stop();
   if (pool_ != nullptr) pool_->Shutdown(absl::Seconds(2));
 }
 

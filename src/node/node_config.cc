@@ -1,6 +1,7 @@
 #include "mesh/node/node_config.h"
 
 #include <charconv>
+#include <vector>
 
 #include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
@@ -74,6 +75,38 @@ class TableReader {
     return absl::OkStatus();
   }
 
+  absl::Status Bool(std::string_view key, bool& out) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    if (!n->is_boolean()) return Error(key, "must be true or false");
+    out = *n->value<bool>();
+    return absl::OkStatus();
+  }
+  absl::Status Strings(std::string_view key, std::vector<std::string>& out) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    const toml::array* a = n->as_array();
+    if (a == nullptr) return Error(key, "must be an array of strings");
+    out.clear();
+    for (const toml::node& e : *a) {
+      if (!e.is_string()) return Error(key, "must be an array of strings");
+      out.push_back(*e.value<std::string>());
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Double(std::string_view key, double& out) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    if (n->is_integer()) {
+      out = double(*n->value<int64_t>());
+    } else if (n->is_floating_point()) {
+      out = *n->value<double>();
+    } else {
+      return Error(key, "must be a number");
+    }
+    if (!(out >= 0) || out > 1e6) return Error(key, "must be a number from 0 to 1e6");
+    return absl::OkStatus();
+  }
   absl::Status Error(std::string_view key, std::string_view what) const {
     return absl::InvalidArgumentError(mesh::StrCat(file_, ": ", prefix_, key, " ", what));
   }
@@ -87,6 +120,44 @@ class TableReader {
 const toml::table* Section(const toml::table& root, std::string_view name) {
   const toml::node* n = root.get(name);
   return n != nullptr ? n->as_table() : nullptr;
+}
+
+absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, MeshOptions& m) {
+  MESH_RETURN_IF_ERROR(
+      r.Known({"enabled", "listen", "advertise", "peers", "allowed_peers", "capabilities",
+               "federations", "heartbeat", "dead_after", "bid_window", "enough_bids",
+               "announce_ttl", "base_fee", "rate_per_gfuel", "price_weight", "reputation_weight",
+               "resources_weight", "latency_weight", "max_retries"}));
+  MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
+  MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
+  MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
+  MESH_RETURN_IF_ERROR(r.Strings("peers", m.peers));
+  MESH_RETURN_IF_ERROR(r.Strings("allowed_peers", m.allowed_peers));
+  MESH_RETURN_IF_ERROR(r.Strings("capabilities", m.capabilities));
+  MESH_RETURN_IF_ERROR(r.Strings("federations", m.federations));
+  MESH_RETURN_IF_ERROR(r.Duration("heartbeat", m.heartbeat));
+  MESH_RETURN_IF_ERROR(r.Duration("dead_after", m.dead_after));
+  MESH_RETURN_IF_ERROR(r.Duration("bid_window", m.bid_window));
+  int enough = static_cast<int>(m.enough_bids);
+  MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1000));
+  m.enough_bids = static_cast<size_t>(enough);
+  MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
+  MESH_RETURN_IF_ERROR(r.Int("max_retries", m.retry.max_rounds, 0, 100));
+  MESH_RETURN_IF_ERROR(r.Bytes("base_fee", m.pricing.base_fee));
+  MESH_RETURN_IF_ERROR(r.Bytes("rate_per_gfuel", m.pricing.rate_per_gfuel));
+  MESH_RETURN_IF_ERROR(r.Double("price_weight", m.selection.price_weight));
+  MESH_RETURN_IF_ERROR(r.Double("reputation_weight", m.selection.reputation_weight));
+  MESH_RETURN_IF_ERROR(r.Double("resources_weight", m.selection.resources_weight));
+  MESH_RETURN_IF_ERROR(r.Double("latency_weight", m.selection.latency_weight));
+  const sched::SelectionPolicy& p = m.selection;
+  if (p.price_weight + p.reputation_weight + p.resources_weight + p.latency_weight <= 0) {
+    return r.Error("price_weight", "and the other weights must not all be 0");
+  }
+  if (m.dead_after <= m.heartbeat) {
+    return r.Error("dead_after", "must be longer than mesh.heartbeat");
+  }
+  (void)table;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -125,8 +196,8 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   const std::string file = path.string();
   TableReader top(root, file, "");
-  MESH_RETURN_IF_ERROR(top.Known({"api", "compute", "limits", "storage", "node"}));
-  for (std::string_view name : {"api", "compute", "limits", "storage", "node"}) {
+  MESH_RETURN_IF_ERROR(top.Known({"api", "compute", "limits", "storage", "node", "mesh"}));
+  for (std::string_view name : {"api", "compute", "limits", "storage", "node", "mesh"}) {
     if (root.get(name) != nullptr && Section(root, name) == nullptr) {
       return top.Error(name, "must be a table ([section])");
     }
@@ -178,6 +249,9 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     MESH_RETURN_IF_ERROR(r.Duration("shutdown_grace", config.shutdown_grace));
     MESH_RETURN_IF_ERROR(r.String("log_level", config.log_level));
   }
+  if (const toml::table* mesh = Section(root, "mesh")) {
+    MESH_RETURN_IF_ERROR(LoadMeshSection(*mesh, TableReader(*mesh, file, "mesh."), config.mesh));
+  }
   return absl::OkStatus();
 }
 
@@ -209,6 +283,26 @@ blob_quota = 0             # bytes; 0 = no quota
 [node]
 shutdown_grace = "30s"     # on SIGTERM, how long running jobs may take to finish
 log_level = "info"
+
+[mesh]
+enabled = true
+# Where other nodes reach this one: gRPC with mutual TLS, authenticated by node keys. The
+# default is 127.0.0.1:7421 (port 0 when the API port is 0); use 0.0.0.0:7421 to join others.
+# listen = "0.0.0.0:7421"
+# advertise = "node1.example.org:7421"  # the address peers should dial, if not `listen`
+peers = []                 # bootstrap addresses, e.g. ["10.0.0.2:7421"]; more come by exchange
+allowed_peers = []         # node DIDs; empty = any node with a valid node certificate
+capabilities = []          # what jobs may require of this node, e.g. ["simd"]
+federations = []           # groups this node belongs to
+heartbeat = "1s"
+dead_after = "5s"          # a peer silent this long is dead; its jobs are re-announced
+bid_window = "200ms"       # an auction closes then, or once every peer asked has answered
+base_fee = 1               # this node's price: base_fee + rate_per_gfuel per 10^9 fuel
+rate_per_gfuel = 10
+price_weight = 0.4         # how bids are scored (weights of a sum; see docs/architecture.md)
+reputation_weight = 0.3
+resources_weight = 0.15
+latency_weight = 0.15
 )toml";
 }
 

@@ -28,6 +28,13 @@ void AddNodeFlags(CLI::App& app, NodeFlags& f) {
   app.add_option("--grace", f.grace, "On SIGTERM, how long running jobs may take (e.g. 30s)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error, off");
   app.add_option("--worker", f.worker, "Path of mesh-worker (default: next to this executable)");
+  app.add_option("--peer", f.peers, "Bootstrap peer HOST:PORT (repeatable)");
+  app.add_option("--mesh-listen", f.mesh_listen,
+                 "Peer address HOST:PORT, mutual TLS (default 127.0.0.1:7421; port 0 = any)");
+  app.add_option("--advertise", f.advertise, "Address peers should dial, if not --mesh-listen");
+  app.add_option("--capability", f.capabilities, "A capability this node offers (repeatable)");
+  app.add_option("--federation", f.federations, "A federation this node is in (repeatable)");
+  app.add_flag("--no-mesh", f.no_mesh, "Run alone: no peers, every job runs here");
 }
 
 absl::StatusOr<NodeConfig> ResolveNodeConfig(const NodeFlags& f) {
@@ -58,6 +65,17 @@ absl::StatusOr<NodeConfig> ResolveNodeConfig(const NodeFlags& f) {
   }
   if (!f.log_level.empty()) config.log_level = f.log_level;
   if (!f.worker.empty()) config.worker_path = f.worker;
+  for (const std::string& p : f.peers) config.mesh.peers.push_back(p);
+  if (!f.mesh_listen.empty()) config.mesh.listen = f.mesh_listen;
+  if (!f.advertise.empty()) config.mesh.advertise = f.advertise;
+  for (const std::string& c : f.capabilities) config.mesh.capabilities.push_back(c);
+  for (const std::string& c : f.federations) config.mesh.federations.push_back(c);
+  if (f.no_mesh) config.mesh.enabled = false;
+  if (config.mesh.listen.empty()) {
+    // The API on any free port (tests, demos) means the mesh too: fixed ports would collide.
+    config.mesh.listen =
+        mesh::StrCat(config.listen_host, ":", config.listen_port == 0 ? 0 : kDefaultMeshPort);
+  }
   return config;
 }
 

@@ -53,6 +53,9 @@ class ApiService final : public HttpHandler {
   HttpResponse GetOutput(const std::string& id, const HttpRequest& request);
   HttpResponse CancelJob(const std::string& id);
   HttpResponse NodeInfo();
+  HttpResponse JobHistory(const std::string& id);  // mesh_routes.cc
+  HttpResponse ExplainJob(const std::string& id);
+  HttpResponse Peers();
   HttpResponse Events(const HttpRequest& request);
   HttpResponse Metrics();
 

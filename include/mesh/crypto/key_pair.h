@@ -35,6 +35,11 @@ class KeyPair {
   const DidKey& did() const { return did_; }
   std::string Sign(std::string_view message) const;
 
+  // The 32-byte Ed25519 seed, for building the node's TLS private key only (net::MakeTlsIdentity:
+  // the TLS certificate's key is the node identity). Every other use must go through Sign();
+  // the caller wipes the returned copy (sodium_memzero / OPENSSL_cleanse) when done.
+  std::string SeedForTls() const;
+
  private:
   KeyPair(const std::array<uint8_t, 64>& secret, const DidKey& did);
   std::array<uint8_t, 64> secret_;  // libsodium layout: seed || public key

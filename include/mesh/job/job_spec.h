@@ -19,6 +19,7 @@
 #include "mesh/cas/cid.h"
 #include "mesh/crypto/envelope.h"
 #include "mesh/crypto/key_pair.h"
+#include "mesh/job/requirements.h"
 #include "nlohmann/json.hpp"
 
 namespace mesh::job {
@@ -30,6 +31,7 @@ inline constexpr size_t kMaxInputs = 64;
 inline constexpr size_t kMaxArgs = 256;
 inline constexpr size_t kMaxLabels = 64;
 inline constexpr size_t kMaxSpecBytes = 256 << 10;
+inline constexpr std::string_view kDefaultPlacement = "auto";
 
 // Zero means "the node's default" for every field.
 struct JobLimits {
@@ -51,6 +53,10 @@ struct JobSpec {
   std::string submitter;      // did:key of the signer
   int64_t created_at_ms = 0;  // Unix milliseconds
   std::string nonce;          // hex; makes otherwise identical specs distinct
+  // Where the job may run, and what its executor must offer. Both are left out of the JSON at
+  // their defaults, so a spec that does not use them has the same bytes (and id) as before.
+  Requirements requirements;
+  std::string placement = std::string(kDefaultPlacement);  // "auto" | "local" | "remote"
 };
 
 nlohmann::json ToJson(const JobSpec& spec);

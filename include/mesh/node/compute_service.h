@@ -64,6 +64,29 @@ struct SubmitRequest {
   job::JobSpec spec;     // the node signs it (submitter = the node), unless...
   std::string envelope;  // ...a spec already signed by its submitter is given here
   std::string idempotency_key;
+  // Set by the market for a job another node assigned to this one: role "assigned", peer =
+  // the submitter's node. Such a job always runs here.
+  std::string role;
+  std::string peer;
+  std::string peer_address;
+  uint32_t round = 0;
+};
+
+// The market's side of the compute service (node/mesh_service.h). The service asks it where
+// each new or resumed job runs; a job it takes runs elsewhere until it calls FinishDelegated.
+// It also hears when a job run here progresses or ends (to send progress and receipts).
+class Delegator {
+ public:
+  virtual ~Delegator() = default;
+  // True: the job goes to the market (the service stores it with role "delegated"). Sets
+  // job.placement_reason, which the job's first history block keeps.
+  virtual bool ShouldDelegate(JobRecord& job) = 0;
+  // The delegator now owns the stored job (a new one, or one a restart resumes).
+  virtual void Take(const JobRecord& job) = 0;
+  // Cancels a job the delegator owns; false if it owns no such job.
+  virtual bool Cancel(const std::string& id) = 0;
+  virtual void OnProgress(const JobRecord& job, const wasm::ProgressRecord& progress) = 0;
+  virtual void OnFinished(const JobRecord& job) = 0;
 };
 
 struct SubmitResult {
@@ -77,6 +100,7 @@ struct ServiceStats {
   double load = 0;             // running / max_concurrent
   double fuel_per_second = 0;  // fuel of jobs that finished in the last minute, per second
   uint64_t fuel_used_total = 0;
+  uint64_t delegated = 0;  // jobs submitted here and running (or being placed) elsewhere
   bool draining = false;
 };
 
@@ -99,6 +123,14 @@ class ComputeService {
   ServiceStats Stats();
 
   void Drain(absl::Duration grace);
+
+  // Before Start(); `delegator` must outlive the service.
+  void SetDelegator(Delegator* delegator) { delegator_ = delegator; }
+  // A delegated job started on its executor.
+  absl::Status MarkDelegatedRunning(const std::string& id, absl::Time at, int attempt);
+  // A delegated job ended: `job` carries the terminal state and result fields (its output
+  // already in the blob store). False if the job had already ended (a late duplicate).
+  absl::StatusOr<bool> FinishDelegated(JobRecord job);
 
  private:
   struct Queued {
@@ -123,6 +155,8 @@ class ComputeService {
   // Ends a job that is in neither the queue nor a runner as cancelled, on disk.
   absl::StatusOr<JobRecord> CancelNotRunning(const std::string& id);
   void Publish(const JobRecord& job, std::string type, nlohmann::json data = {});
+  // Counts, caches and announces a job that just reached a terminal state on disk.
+  void Finished(const JobRecord& job) ABSL_LOCKS_EXCLUDED(mu_);
   void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberFinished(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   wasm::Limits LimitsFor(const job::JobSpec& spec) const;
@@ -147,6 +181,8 @@ class ComputeService {
   JobCounts counts_ ABSL_GUARDED_BY(mu_);
   uint64_t fuel_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<int64_t, uint64_t>> fuel_window_ ABSL_GUARDED_BY(mu_);  // (second, fuel)
+  absl::flat_hash_map<std::string, bool> delegated_ ABSL_GUARDED_BY(mu_);       // id -> running
+  Delegator* delegator_ = nullptr;
   std::vector<std::thread> runners_;
 };
 

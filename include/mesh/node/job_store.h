@@ -2,7 +2,9 @@
 // committed write survives the process being killed; the blob store holds the outputs).
 //
 // Terminal states are written once: Finish() only moves a job that is queued or running, so a
-// job ends exactly once however many times a restart re-runs it. Requeue() is how a restart
+// job ends exactly once however many times a restart re-runs it. Every change of state also
+// appends a block to the job's history (a hash chain in the same database), in the same
+// transaction. Requeue() is how a restart
 // puts back jobs it found running. Idempotency keys are unique: a retried submission finds the
 // job the first one created.
 //
@@ -46,6 +48,26 @@ struct JobRecord {
   uint64_t fuel_used = 0;
   std::string output_cid;
   std::string report_json;  // wasm::RunReport as JSON
+  // The market. role "" = submitted and run here; "delegated" = submitted here, run by `peer`
+  // (the executor); "assigned" = run here for `peer` (the submitter's node) at peer_address.
+  std::string role;
+  std::string peer;
+  std::string peer_address;
+  uint32_t round = 0;        // the auction round of the current assignment
+  std::string phase;         // latest history phase: submitted, bidding_open, ... completed
+  std::string history_head;  // CID of the latest history block
+  // Not a column: why the job runs where it does, kept in its "submitted" history block.
+  std::string placement_reason;
+};
+
+// One step of a job's life, content-addressed and linked to the step before.
+struct HistoryBlock {
+  std::string cid;
+  std::string prev;   // "" for the first block
+  std::string phase;  // submitted, bidding_open, bidding_closed, assigned, executing, requeued,
+                      // completed, failed, cancelled
+  absl::Time at;
+  nlohmann::json detail;
 };
 
 struct JobCounts {
@@ -66,7 +88,15 @@ class JobStore {
   // Moves a queued or running job to `record.state` (terminal) with the result fields of
   // `record`. Returns false, changing nothing, if the job had already ended.
   absl::StatusOr<bool> Finish(const JobRecord& record);
-  absl::Status Requeue(const std::string& id);
+  // Puts a running job back in the queue (a restart found it running, or a drain stopped it).
+  absl::Status Requeue(const std::string& id, absl::Time at, std::string_view why);
+  // Records a step of the job's life as a new history block; returns its CID.
+  absl::StatusOr<std::string> AppendHistory(const std::string& id, std::string_view phase,
+                                            absl::Time at, nlohmann::json detail);
+  // The job's history, oldest first, with every CID and link checked (DataLoss if broken).
+  absl::StatusOr<std::vector<HistoryBlock>> History(const std::string& id);
+  absl::Status SetMarket(const std::string& id, std::string_view role, std::string_view peer,
+                         std::string_view peer_address, uint32_t round);
 
   absl::StatusOr<JobRecord> Get(const std::string& id);
   // Newest first. `before_seq` > 0 pages back from there.
@@ -77,9 +107,33 @@ class JobStore {
   absl::StatusOr<JobCounts> Counts();
 
  private:
-  enum Stmt { kInsert, kFindKey, kRunning, kFinish, kRequeue, kGet, kCounts, kNumStmts };
+  enum Stmt {
+    kInsert,
+    kFindKey,
+    kRunning,
+    kFinish,
+    kRequeue,
+    kGet,
+    kCounts,
+    kHead,
+    kAddBlock,
+    kSetHead,
+    kMarket,
+    kNumStmts
+  };
   explicit JobStore(sqlite3* db) : db_(db) {}
   absl::Status Init();
+  absl::Status AddMissingColumns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Exec(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inside an open transaction: appends a block after the job's head, then commits (or rolls
+  // back and returns the error).
+  absl::StatusOr<std::string> CommitWithBlock(const std::string& id, std::string_view phase,
+                                              absl::Time at, nlohmann::json detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::string> AppendLocked(const std::string& id, const std::string& prev,
+                                           std::string_view phase, absl::Time at,
+                                           nlohmann::json detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   sqlite3_stmt* Prepared(Stmt which) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Error(std::string_view what) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<JobRecord>> Query(sqlite3_stmt* stmt)

@@ -7,6 +7,7 @@
 // the Node.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,19 +18,25 @@
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/exec/worker_pool.h"
+#include "mesh/net/transport.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/data_dir.h"
 #include "mesh/node/event_bus.h"
 #include "mesh/node/job_store.h"
+#include "mesh/node/mesh_service.h"
 #include "mesh/node/node_config.h"
 
 namespace mesh::node {
+
+// Makes the transport the mesh runs on; the default is gRPC with mutual TLS.
+using TransportFactory = std::function<absl::StatusOr<std::unique_ptr<net::Transport>>(
+    const crypto::KeyPair& key, const MeshOptions& options, MetricsRegistry& metrics)>;
 
 class Node {
  public:
   // `clock` and `rng` must outlive the node.
   static absl::StatusOr<std::unique_ptr<Node>> Start(NodeConfig config, const Clock& clock,
-                                                     Rng& rng);
+                                                     Rng& rng, TransportFactory transport = {});
   ~Node();
 
   const NodeConfig& config() const { return config_; }
@@ -45,6 +52,9 @@ class Node {
   cas::BlobStore& blobs() { return *blobs_; }
   EventBus& events() { return events_; }
   MetricsRegistry& metrics() { return metrics_; }
+  JobStore& jobs() { return *jobs_; }
+  // Null when the mesh is disabled ([mesh] enabled = false).
+  MeshService* mesh() { return mesh_.get(); }
 
   // Stops taking jobs, gives running ones `grace`, stops the workers. Idempotent.
   void Drain(absl::Duration grace);
@@ -66,7 +76,10 @@ class Node {
   std::unique_ptr<JobStore> jobs_;
   std::unique_ptr<exec::WorkerPool> pool_;
   std::unique_ptr<JobRunner> runner_;
+  NodeEnv compute_env_;
   std::unique_ptr<ComputeService> compute_;
+  std::unique_ptr<net::Transport> transport_;
+  std::unique_ptr<MeshService> mesh_;
 };
 
 }  // namespace mesh::node

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "mesh/node/mesh_options.h"
 #include "mesh/wasm/engine.h"
 #include "mesh/wasm/limits.h"
 
@@ -37,6 +38,8 @@ struct NodeConfig {
   // [node]
   absl::Duration shutdown_grace = absl::Seconds(30);
   std::string log_level = "info";
+  // [mesh]
+  MeshOptions mesh;
 };
 
 // Reads `path` over the defaults in `config`. Unknown keys are errors (a typo must not be

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
@@ -20,6 +21,10 @@ struct NodeFlags {
   std::string fuel, memory, timeout, grace;
   std::string log_level;
   std::string worker;
+  std::vector<std::string> peers;
+  std::string mesh_listen, advertise;
+  std::vector<std::string> capabilities, federations;
+  bool no_mesh = false;
 };
 
 void AddNodeFlags(CLI::App& app, NodeFlags& flags);

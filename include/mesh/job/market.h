@@ -1,0 +1,200 @@
+// The messages nodes exchange in the job market, and their signed form. Every message is a
+// crypto::Envelope whose payload is the message's canonical JSON, with its own payload type
+// (so a bid can never be replayed as a receipt), a sent_at time and a random nonce (so a
+// replayed message can be recognised and refused; see net/replay_guard.h).
+//
+// OpenMessage is the one way to read a message from a peer: it checks the envelope (size,
+// signature, known type), every field (an error names the JSON path), and that the signer is
+// the party the message speaks for (a bid's executor, a receipt's executor, an announcement's
+// origin). Plain value types; the functions are pure and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mesh/crypto/envelope.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/job/requirements.h"
+#include "nlohmann/json.hpp"
+
+namespace mesh::job {
+
+// Fields every market message carries.
+struct MessageHeader {
+  int64_t sent_at_ms = 0;  // Unix milliseconds, by the signer's clock
+  std::string nonce;       // 16 random bytes, hex
+};
+
+// Submitter's node -> mesh: a job is up for bids.
+struct Announce {
+  MessageHeader header;
+  std::string job_id;
+  std::string origin;          // DID of the submitter's node (the signer)
+  std::string origin_address;  // where bids and receipts go
+  uint32_t round = 0;          // 0 for the first auction, +1 for each re-announcement
+  std::string module_cid;
+  uint64_t module_bytes = 0;
+  uint64_t input_bytes = 0;
+  uint64_t fuel = 0;          // fuel limit
+  uint64_t memory_bytes = 0;  // memory limit
+  uint64_t wall_time_ms = 0;
+  Requirements requirements;
+  int64_t bid_deadline_ms = 0;
+  std::vector<std::string> exclude;  // executor DIDs not to bid (failed in earlier rounds)
+};
+
+// Executor -> submitter: an offer. Price = base_fee + rate_per_gfuel * fuel / 1e9 (rounded up).
+struct Bid {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string executor;  // DID (the signer)
+  std::string executor_address;
+  uint64_t base_fee = 0;
+  uint64_t rate_per_gfuel = 0;
+  uint64_t price = 0;  // for the announced fuel limit
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  uint64_t storage_bytes = 0;
+  std::vector<std::string> capabilities;
+  std::vector<std::string> federations;
+  double load = 0;  // running / capacity, 0..1+
+  uint32_t queued = 0;
+  int64_t expected_start_ms = 0;
+  int64_t valid_until_ms = 0;
+};
+
+// Executor -> submitter: no bid, and why. `code` is machine-readable (e.g. "no_capacity",
+// "memory", "capability", "federation", "price", "draining", "excluded", "too_large").
+struct Decline {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string executor;
+  std::string code;
+  std::string message;
+};
+
+// Submitter -> winner: run this job. Carries the submitter-signed JobSpec envelope.
+struct Assignment {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string origin;
+  std::string origin_address;
+  std::string executor;
+  std::string bid_cid;        // CID of the winning bid's envelope
+  std::string spec_envelope;  // bytes (base64 in JSON)
+  int64_t deadline_ms = 0;    // the receipt is due by then
+};
+
+// Executor -> submitter: the assignment was taken (accepted) or refused (reason).
+struct AssignmentAck {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string executor;
+  bool accepted = false;
+  std::string reason;
+};
+
+// Executor -> submitter while a job runs.
+struct Progress {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string executor;
+  double fraction = 0;  // 0..1
+  std::string message;
+};
+
+// Executor -> submitter: the signed result.
+struct Receipt {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string executor;
+  std::string assignment_cid;  // CID of the Assignment envelope; empty if the executor lost it
+  std::string outcome;  // wasm::OutcomeName
+  int32_t exit_code = 0;
+  std::string output_cid;
+  uint64_t output_bytes = 0;
+  uint64_t fuel_used = 0;
+  nlohmann::json report;  // wasm::RunReport as JSON
+  int64_t started_at_ms = 0;
+  int64_t finished_at_ms = 0;
+};
+
+// Submitter -> executor: stop this job.
+struct CancelJob {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string origin;
+  std::string reason;
+};
+
+struct PeerInfo {
+  std::string did;
+  std::string address;
+};
+
+// Node <-> node, periodically: liveness, capacity and load, and peer exchange.
+struct Heartbeat {
+  MessageHeader header;
+  std::string node;  // DID (the signer)
+  std::string address;
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  uint32_t max_concurrent = 0;
+  uint32_t running = 0;
+  uint32_t queued = 0;
+  bool draining = false;
+  std::vector<std::string> capabilities;
+  std::vector<std::string> federations;
+  std::vector<PeerInfo> peers;  // a sample of the sender's live peers
+};
+
+// A request for a blob by CID (net::Transport::FetchBlob).
+struct BlobRequest {
+  MessageHeader header;
+  std::string requester;
+  std::string cid;
+  uint64_t offset = 0;
+};
+
+using Message = std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt,
+                             CancelJob, Heartbeat, BlobRequest>;
+
+// "application/vnd.mesh.<name>.v1+json" for each alternative of Message.
+std::string_view PayloadType(const Message& message);
+std::string_view MessageName(const Message& message);  // "announce", "bid", ...
+
+nlohmann::json ToJson(const Message& message);
+// Reads the message of `payload_type` from untrusted JSON: unknown fields, wrong types, values
+// out of range, malformed DIDs and CIDs are InvalidArgument naming the field as
+// "/<message name>/<field>" ("/bid/price: must be a non-negative integer"). Does not check the
+// signer (OpenMessage does).
+absl::StatusOr<Message> MessageFromJson(std::string_view payload_type, const nlohmann::json& json);
+// Sets header.sent_at_ms / header.nonce if they are empty, then signs. `nonce_hex` must be 32
+// lower-case hex characters (16 random bytes), or OpenMessage refuses the message.
+crypto::Envelope SealMessage(const crypto::KeyPair& key, Message message, int64_t now_ms,
+                             std::string_view nonce_hex);
+
+struct OpenedMessage {
+  crypto::Envelope envelope;
+  Message message;
+};
+// Verifies the envelope (at most `max_bytes`), decodes the message of its payload type, and
+// checks that the signer is the DID the message names as its author (PermissionDenied if not;
+// malformed input is InvalidArgument, a bad signature Unauthenticated).
+absl::StatusOr<OpenedMessage> OpenMessage(std::string_view bytes, size_t max_bytes);
+
+// Price of a bid for `fuel`: base_fee + ceil(rate_per_gfuel * fuel / 1e9), saturating.
+uint64_t QuotePrice(uint64_t base_fee, uint64_t rate_per_gfuel, uint64_t fuel);
+
+}  // namespace mesh::job

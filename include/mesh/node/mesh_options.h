@@ -1,0 +1,41 @@
+// MeshOptions: how a node takes part in the mesh — where it listens for peers, whom it meets
+// first, what it offers, and the market's policies and timings. Part of NodeConfig ([mesh] in
+// meshd.toml; --peer, --mesh-listen, --capability, --federation). Plain value type.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mesh/sched/bidding.h"
+#include "mesh/sched/selection.h"
+
+namespace mesh::node {
+
+inline constexpr int kDefaultMeshPort = 7421;
+
+struct MeshOptions {
+  bool enabled = true;
+  // gRPC with mutual TLS; port 0 = any free port. Empty: 7421 on the API's host (port 0 if the
+  // API's port is 0), decided by ResolveNodeConfig.
+  std::string listen;
+  std::string advertise;                   // the address peers should dial; default: listen
+  std::vector<std::string> peers;          // bootstrap addresses
+  std::vector<std::string> allowed_peers;  // DIDs; empty = any node with a valid certificate
+  std::vector<std::string> capabilities;
+  std::vector<std::string> federations;
+  absl::Duration heartbeat = absl::Seconds(1);
+  absl::Duration dead_after = absl::Seconds(5);         // no heartbeat for this long: dead
+  absl::Duration bid_window = absl::Milliseconds(200);  // the longest an auction stays open
+  size_t enough_bids = 8;                               // ...or until this many bids are in
+  absl::Duration no_bid_retry = absl::Seconds(1);       // first wait when nobody bid
+  absl::Duration receipt_grace = absl::Seconds(10);     // over the job's wall-time limit
+  absl::Duration max_message_age = absl::Minutes(2);    // older (or further ahead) is stale
+  int announce_ttl = 2;
+  sched::SelectionPolicy selection;
+  sched::PricingPolicy pricing;
+  sched::PlacementPolicy placement;
+  sched::RetryPolicy retry;
+};
+
+}  // namespace mesh::node

@@ -1,0 +1,43 @@
+// JSON codecs of the market messages (mesh/job/market.h), one pair per message. Internal to the
+// job module: market.cc dispatches on the payload type. A decoder reads the object behind `r`
+// (whose path is "/<message name>"); it checks every field but not the signer.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "field_reader.h"
+#include "mesh/job/market.h"
+#include "nlohmann/json.hpp"
+
+namespace mesh::job::internal {
+
+// Free-text fields (reasons, messages) and addresses.
+inline constexpr size_t kMaxTextBytes = 1024;
+inline constexpr size_t kMaxAddressBytes = 256;
+inline constexpr size_t kMaxExclude = 256;
+inline constexpr size_t kMaxPeers = 64;
+inline constexpr size_t kMaxReportBytes = 64 << 10;
+inline constexpr size_t kNonceHexChars = 32;
+
+nlohmann::json Encode(const Announce& m);
+nlohmann::json Encode(const Bid& m);
+nlohmann::json Encode(const Decline& m);
+nlohmann::json Encode(const Assignment& m);
+nlohmann::json Encode(const AssignmentAck& m);
+nlohmann::json Encode(const Progress& m);
+nlohmann::json Encode(const Receipt& m);
+nlohmann::json Encode(const CancelJob& m);
+nlohmann::json Encode(const Heartbeat& m);
+nlohmann::json Encode(const BlobRequest& m);
+
+absl::StatusOr<Announce> DecodeAnnounce(const FieldReader& r);
+absl::StatusOr<Bid> DecodeBid(const FieldReader& r);
+absl::StatusOr<Decline> DecodeDecline(const FieldReader& r);
+absl::StatusOr<Assignment> DecodeAssignment(const FieldReader& r);
+absl::StatusOr<AssignmentAck> DecodeAssignmentAck(const FieldReader& r);
+absl::StatusOr<Progress> DecodeProgress(const FieldReader& r);
+absl::StatusOr<Receipt> DecodeReceipt(const FieldReader& r);
+absl::StatusOr<CancelJob> DecodeCancelJob(const FieldReader& r);
+absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r);
+absl::StatusOr<BlobRequest> DecodeBlobRequest(const FieldReader& r);
+
+}  // namespace mesh::job::internal

@@ -1,0 +1,283 @@
+#include "peer_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <utility>
+#include <vector>
+
+#include "grpc_util.h"
+#include "mesh/common/strings.h"
+#include "mesh_peer.grpc.pb.h"
+
+namespace mesh::net::internal {
+namespace {
+
+// Channels cached at most; beyond it an idle one is dropped (a node talks to a bounded set).
+constexpr size_t kMaxChannels = 1024;
+
+// What the last handshake's verifier refused, so a failed call can say PermissionDenied and
+// why instead of gRPC's generic "failed to connect". Shared by a channel and its verifier.
+class VerifierLog {
+ public:
+  void Record(std::string refusal) {
+    absl::MutexLock lock(&mu_);
+    last_refusal_ = std::move(refusal);
+  }
+  std::string LastRefusal() const {
+    absl::MutexLock lock(&mu_);
+    return last_refusal_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string last_refusal_ ABSL_GUARDED_BY(mu_);
+};
+
+// Checks the server's certificate during the TLS handshake: it must be a node certificate
+// (DidFromCertificate) and, when the Endpoint names a DID, that DID's. Synchronous.
+class DidVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  DidVerifier(std::string address, std::optional<crypto::DidKey> expected,
+              std::shared_ptr<VerifierLog> log)
+      : address_(std::move(address)), expected_(std::move(expected)), log_(std::move(log)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
+    const grpc::string_ref pem = request->peer_cert();
+    absl::StatusOr<crypto::DidKey> did =
+        DidFromCertificate(std::string_view(pem.data(), pem.size()));
+    std::string refusal;
+    if (!did.ok()) {
+      refusal = mesh::StrCat("peer at ", address_, " is not a Mesh node: ", did.status().message());
+    } else if (expected_.has_value() && !(*did == *expected_)) {
+      refusal = mesh::StrCat("peer at ", address_, " is ", did->ToString(), ", expected ",
+                             expected_->ToString());
+    }
+    *sync_status = refusal.empty() ? grpc::Status::OK
+                                   : grpc::Status(grpc::StatusCode::UNAUTHENTICATED, refusal);
+    log_->Record(std::move(refusal));
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::string address_;
+  const std::optional<crypto::DidKey> expected_;
+  const std::shared_ptr<VerifierLog> log_;
+};
+
+grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options.keepalive)));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_timeout)));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetMaxReceiveMessageSize(kMaxFrameBytes);
+  args.SetMaxSendMessageSize(kMaxFrameBytes);
+  // A connection belongs to the channel whose verifier accepted it: never let a channel for
+  // another expected DID (or none) pick it up from gRPC's global subchannel pool.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // SNI: the one name every node certificate carries (else the server logs a mismatch for
+  // each connection). Identity is checked by DidVerifier, not by this name.
+  args.SetSslTargetNameOverride(kNodeTlsServerName);
+  return args;
+}
+
+}  // namespace
+
+struct PeerClient::Peer {
+  std::string address;
+  std::shared_ptr<VerifierLog> log;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::MeshPeer::Stub> stub;
+
+  absl::Status Explain(const grpc::Status& status) const {
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      std::string refusal = log->LastRefusal();
+      if (!refusal.empty()) return absl::PermissionDeniedError(refusal);
+    }
+    return FromGrpcStatus(status, mesh::StrCat("peer ", address));
+  }
+};
+
+PeerClient::PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options)
+    : certificates_(std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+          std::vector<grpc::experimental::IdentityKeyCertPair>{
+              {.private_key = identity.key_pem, .certificate_chain = identity.cert_pem}})),
+      options_(options) {}
+
+PeerClient::~PeerClient() { Shutdown(); }
+
+std::shared_ptr<PeerClient::Peer> PeerClient::GetPeer(const Endpoint& to) {
+  const std::string key =
+      to.did.has_value() ? mesh::StrCat(to.address, " ", to.did->ToString()) : to.address;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return nullptr;
+    auto it = peers_.find(key);
+    if (it != peers_.end()) return it->second;
+  }
+  auto peer = std::make_shared<Peer>();
+  peer->address = to.address;
+  peer->log = std::make_shared<VerifierLog>();
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(certificates_);
+  tls.watch_identity_key_cert_pairs();
+  // No CA and no hostname in node certificates: DidVerifier is the whole server check.
+  tls.set_verify_server_certs(false);
+  tls.set_check_call_host(false);
+  tls.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<DidVerifier>(
+      to.address, to.did, peer->log));
+  peer->channel = grpc::CreateCustomChannel(to.address, grpc::experimental::TlsCredentials(tls),
+                                            ChannelArgs(options_));
+  peer->stub = pb::MeshPeer::NewStub(peer->channel);
+
+  std::shared_ptr<Peer> evicted;  // Destroyed after the lock is released.
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return nullptr;
+  auto [it, inserted] = peers_.emplace(key, peer);
+  if (inserted && peers_.size() > kMaxChannels) {
+    for (auto e = peers_.begin(); e != peers_.end(); ++e) {
+      if (e != it && e->second.use_count() == 1) {
+        evicted = std::move(e->second);
+        peers_.erase(e);
+        break;
+      }
+    }
+  }
+  return it->second;
+}
+
+bool PeerClient::Register(uint64_t* id, std::shared_ptr<grpc::ClientContext> context) {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return false;
+  *id = next_call_id_++;
+  in_flight_.emplace(*id, std::move(context));
+  return true;
+}
+
+void PeerClient::Unregister(uint64_t id) {
+  std::shared_ptr<grpc::ClientContext> context;  // Released after the lock.
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  context = std::move(it->second);
+  in_flight_.erase(it);
+}
+
+void PeerClient::Fail(ReplyCallback done, absl::Status status) {
+  local_failures_.Post([done = std::move(done), status = std::move(status)] { done(status); });
+}
+
+void PeerClient::Send(const Endpoint& to, std::string envelope, int ttl, absl::Duration timeout,
+                      ReplyCallback done) {
+  if (envelope.size() > kMaxMessageBytes) {
+    Fail(std::move(done),
+         absl::ResourceExhaustedError(mesh::StrCat(
+             "envelope of ", envelope.size(), " bytes for peer ", to.address,
+             " exceeds the message limit of ", kMaxMessageBytes, " bytes; send data as a blob")));
+    return;
+  }
+  std::shared_ptr<Peer> peer = GetPeer(to);
+  if (peer == nullptr) {
+    Fail(std::move(done), absl::CancelledError("the transport is shut down"));
+    return;
+  }
+  // Owned by in_flight_ until the completion has run `done`.
+  struct Call {
+    grpc::ClientContext context;
+    pb::Frame request;
+    pb::Frame reply;
+    std::shared_ptr<Peer> peer;
+    ReplyCallback done;
+  };
+  auto call = std::make_shared<Call>();
+  call->context.set_deadline(DeadlineAfter(timeout));
+  call->context.set_wait_for_ready(false);  // A dead peer fails fast, not at the deadline.
+  call->request.set_envelope(std::move(envelope));
+  call->request.set_ttl(ttl);
+  call->peer = std::move(peer);
+  call->done = std::move(done);
+  Call* raw = call.get();
+  uint64_t id = 0;
+  if (!Register(&id, std::shared_ptr<grpc::ClientContext>(call, &call->context))) {
+    Fail(std::move(call->done), absl::CancelledError("the transport is shut down"));
+    return;
+  }
+  call.reset();
+  raw->peer->stub->async()->Deliver(
+      &raw->context, &raw->request, &raw->reply, [this, raw, id](grpc::Status status) {
+        absl::StatusOr<std::string> result =
+            status.ok() ? absl::StatusOr<std::string>(std::move(*raw->reply.mutable_envelope()))
+                        : absl::StatusOr<std::string>(raw->peer->Explain(status));
+        raw->done(std::move(result));
+        Unregister(id);  // May free *raw; `this` stays valid until in_flight_ is empty.
+      });
+}
+
+absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
+                                   absl::Duration timeout, const ChunkSink& sink) {
+  if (request.size() > kMaxMessageBytes) {
+    return absl::ResourceExhaustedError(mesh::StrCat("blob request of ", request.size(),
+                                                     " bytes exceeds the message limit of ",
+                                                     kMaxMessageBytes, " bytes"));
+  }
+  std::shared_ptr<Peer> peer = GetPeer(from);
+  if (peer == nullptr) return absl::CancelledError("the transport is shut down");
+  auto context = std::make_shared<grpc::ClientContext>();
+  context->set_deadline(DeadlineAfter(timeout));
+  context->set_wait_for_ready(false);
+  uint64_t id = 0;
+  if (!Register(&id, context)) return absl::CancelledError("the transport is shut down");
+  pb::Frame frame;
+  frame.set_envelope(std::move(request));
+  std::unique_ptr<grpc::ClientReader<pb::BlobChunk>> reader =
+      peer->stub->FetchBlob(context.get(), frame);
+  pb::BlobChunk chunk;
+  absl::Status sink_status;
+  while (reader->Read(&chunk)) {
+    sink_status = sink(chunk.data());
+    if (!sink_status.ok()) {
+      context->TryCancel();
+      break;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  reader.reset();
+  Unregister(id);
+  if (!sink_status.ok()) return sink_status;
+  return peer->Explain(status);
+}
+
+void PeerClient::Shutdown() {
+  std::vector<std::shared_ptr<grpc::ClientContext>> calls;
+  absl::flat_hash_map<std::string, std::shared_ptr<Peer>> peers;
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    for (const auto& [id, context] : in_flight_) calls.push_back(context);
+    peers.swap(peers_);
+  }
+  // Outside the lock: gRPC may run a cancelled call's completion inline, which Unregisters.
+  for (const auto& context : calls) context->TryCancel();
+  calls.clear();
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](absl::flat_hash_map<uint64_t, std::shared_ptr<grpc::ClientContext>>* m) {
+          return m->empty();
+        },
+        &in_flight_));
+  }
+  local_failures_.Drain();
+}
+
+}  // namespace mesh::net::internal

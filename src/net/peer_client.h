@@ -1,0 +1,65 @@
+// Private to the net module: the client side of MeshPeer. Caches one TLS channel per
+// (address, expected DID); each channel's certificate verifier derives the server's DID from
+// its certificate and refuses a mismatch during the handshake. Send uses gRPC's callback API
+// and never blocks; FetchBlob blocks. Thread-safe. Shutdown cancels every call in flight and
+// waits until their callbacks have returned; after it, calls fail with Cancelled.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "mesh/net/grpc_transport.h"
+#include "mesh/net/tls_identity.h"
+#include "mesh/net/transport.h"
+#include "thread_pool.h"
+
+namespace grpc {
+class ClientContext;
+}
+namespace grpc::experimental {
+class CertificateProviderInterface;
+}
+
+namespace mesh::net::internal {
+
+class PeerClient {
+ public:
+  PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options);
+  ~PeerClient();
+  PeerClient(const PeerClient&) = delete;
+  PeerClient& operator=(const PeerClient&) = delete;
+
+  void Send(const Endpoint& to, std::string envelope, int ttl, absl::Duration timeout,
+            ReplyCallback done);
+  absl::Status FetchBlob(const Endpoint& from, std::string request, absl::Duration timeout,
+                         const ChunkSink& sink);
+  void Shutdown();
+
+ private:
+  struct Peer;
+
+  std::shared_ptr<Peer> GetPeer(const Endpoint& to);
+  // Tracks `context` until Unregister so Shutdown can cancel it; false once shut down.
+  // shared_ptr: Shutdown cancels from its own thread while the call's completion may free it.
+  bool Register(uint64_t* id, std::shared_ptr<grpc::ClientContext> context);
+  void Unregister(uint64_t id);
+  // Calls `done` on the pool thread (never on the caller's stack).
+  void Fail(ReplyCallback done, absl::Status status);
+
+  const std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
+  const GrpcTransportOptions options_;
+  ThreadPool local_failures_{1};
+
+  absl::Mutex mu_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, std::shared_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<grpc::ClientContext>> in_flight_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace mesh::net::internal

@@ -1,0 +1,130 @@
+#include "peer_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "blob_chunks.h"
+#include "grpc_util.h"
+#include "mesh/common/strings.h"
+#include "mesh/net/tls_identity.h"
+
+namespace mesh::net::internal {
+namespace {
+
+constexpr size_t kMaxCachedCertificates = 4096;
+// gRPC's AuthContext property holding the peer's leaf certificate (TSI_X509_PEM_CERT_PROPERTY).
+constexpr char kPemCertProperty[] = "x509_pem_cert";
+
+void Count(Counter* counter) {
+  if (counter != nullptr) counter->Inc();
+}
+
+}  // namespace
+
+RefusalCounters RefusalCounters::Register(MetricsRegistry* metrics) {
+  if (metrics == nullptr) return {};
+  Counter* family = metrics->AddCounter(
+      "mesh_net_refused_total",
+      "Peer calls refused before reaching the node: certificate (not a Mesh node certificate), "
+      "not_admitted (DID outside the allow-list), too_large (envelope over the message limit).",
+      {"reason"});
+  return {.certificate = family->WithLabels({"certificate"}),
+          .not_admitted = family->WithLabels({"not_admitted"}),
+          .too_large = family->WithLabels({"too_large"})};
+}
+
+PeerService::PeerService(Handler* handler, std::function<bool(const crypto::DidKey&)> admit,
+                         RefusalCounters refused)
+    : handler_(handler), admit_(std::move(admit)), refused_(refused) {}
+
+absl::StatusOr<crypto::DidKey> PeerService::DidOfCertificate(std::string_view pem) {
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = did_cache_.find(ToAbsl(pem));
+    if (it != did_cache_.end()) return it->second;
+  }
+  absl::StatusOr<crypto::DidKey> did = DidFromCertificate(pem);
+  if (did.ok()) {
+    absl::MutexLock lock(&cache_mu_);
+    if (did_cache_.size() >= kMaxCachedCertificates) did_cache_.clear();
+    did_cache_.emplace(std::string(pem), *did);
+  }
+  return did;
+}
+
+absl::StatusOr<crypto::DidKey> PeerService::Admit(const grpc::ServerContext& context,
+                                                  const pb::Frame& request) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  const std::vector<grpc::string_ref> certs = auth == nullptr
+                                                  ? std::vector<grpc::string_ref>{}
+                                                  : auth->FindPropertyValues(kPemCertProperty);
+  if (certs.size() != 1) {
+    Count(refused_.certificate);
+    return absl::UnauthenticatedError(
+        "the connection carries no client certificate; Mesh peers authenticate with their node "
+        "certificate (mutual TLS)");
+  }
+  absl::StatusOr<crypto::DidKey> did =
+      DidOfCertificate(std::string_view(certs[0].data(), certs[0].size()));
+  if (!did.ok()) {
+    Count(refused_.certificate);
+    return absl::UnauthenticatedError(
+        mesh::StrCat("client certificate refused: ", did.status().message()));
+  }
+  if (admit_ && !admit_(*did)) {
+    Count(refused_.not_admitted);
+    return absl::PermissionDeniedError(
+        mesh::StrCat("node ", did->ToString(), " is not admitted by this node's peer allow-list"));
+  }
+  if (request.envelope().size() > kMaxMessageBytes) {
+    Count(refused_.too_large);
+    return absl::ResourceExhaustedError(mesh::StrCat("envelope of ", request.envelope().size(),
+                                                     " bytes exceeds the message limit of ",
+                                                     kMaxMessageBytes, " bytes"));
+  }
+  return did;
+}
+
+grpc::Status PeerService::Deliver(grpc::ServerContext* context, const pb::Frame* request,
+                                  pb::Frame* reply) {
+  absl::StatusOr<crypto::DidKey> peer = Admit(*context, *request);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  const int ttl = std::clamp(request->ttl(), 0, kMaxTtl);
+  absl::StatusOr<std::string> answer = handler_->OnMessage(*peer, request->envelope(), ttl);
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  if (answer->size() > kMaxMessageBytes) {
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        mesh::StrCat("the reply of ", answer->size(), " bytes exceeds the message limit of ",
+                     kMaxMessageBytes, " bytes"));
+  }
+  reply->set_envelope(*std::move(answer));
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::FetchBlob(grpc::ServerContext* context, const pb::Frame* request,
+                                    grpc::ServerWriter<pb::BlobChunk>* writer) {
+  absl::StatusOr<crypto::DidKey> peer = Admit(*context, *request);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  absl::StatusOr<std::unique_ptr<cas::ByteSource>> source =
+      handler_->OpenBlob(*peer, request->envelope());
+  if (!source.ok()) return ToGrpcStatus(source.status());
+  if (*source == nullptr) return grpc::Status(grpc::StatusCode::INTERNAL, "OpenBlob returned null");
+  pb::BlobChunk chunk;
+  for (;;) {
+    absl::StatusOr<size_t> n = ReadChunk(**source, chunk.mutable_data());
+    if (!n.ok()) return ToGrpcStatus(n.status());
+    if (*n == 0) break;
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "fetch cancelled");
+    // Blocks under HTTP/2 flow control until the peer has room; false = the peer went away.
+    if (!writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the fetching peer went away");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace mesh::net::internal

@@ -1,0 +1,95 @@
+// MeshService's private state, shared by its three source files (mesh_service.cc: messages
+// and membership; market_submitter.cc; market_executor.cc). Not a public header.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mesh/common/metrics.h"
+#include "mesh/node/mesh_service.h"
+
+namespace mesh::node {
+
+// One delegated job's place in the market, on the submitter's node.
+struct MeshService::Auction {
+  enum class Stage { kBidding, kWaiting, kAssigning, kExecuting, kCollecting };
+  JobRecord job;
+  Stage stage = Stage::kWaiting;
+  uint32_t round = 0;
+  bool opened = false;  // a round has been announced at least once
+  job::Announce announce;
+  absl::Time deadline = absl::InfiniteFuture();  // bid window, or receipt due
+  absl::Time retry_at = absl::InfinitePast();
+  size_t asked = 0;
+  std::vector<sched::BidView> bids;
+  nlohmann::json declines = nlohmann::json::array();    // {executor, code, message}
+  nlohmann::json unanswered = nlohmann::json::array();  // {peer, error}
+  std::optional<sched::Selection> selection;
+  size_t next = 0;  // next candidate in selection->ranked
+  std::vector<std::string> excluded;
+  int failures = 0;  // executors that failed this job (bounded by RetryPolicy::max_rounds)
+  int waits = 0;     // auctions that ended without a bid
+  std::string executor, executor_address;
+  std::string waiting_reason;
+};
+
+// A receipt the executor still has to deliver.
+struct MeshService::PendingReceipt {
+  std::string envelope;
+  std::string address;
+  std::string origin;
+  absl::Time next_try = absl::InfinitePast();
+  int tries = 0;
+};
+
+class MeshService::Metrics {
+ public:
+  explicit Metrics(MetricsRegistry& r)
+      : messages(
+            r.AddCounter("mesh_net_messages_total", "Peer messages received, by type", {"type"})),
+        refused(r.AddCounter("mesh_net_messages_refused_total",
+                             "Peer messages refused: bad signature, wrong signer, stale, "
+                             "replayed, malformed or too large",
+                             {"reason"})),
+        announced(
+            r.AddCounter("mesh_market_announcements_total", "Auction rounds this node opened")),
+        bids(r.AddCounter("mesh_market_bids_received_total", "Bids received")),
+        declines(r.AddCounter("mesh_market_declines_received_total", "Declines received, by code",
+                              {"code"})),
+        closed(r.AddCounter("mesh_market_auctions_closed_total", "Auctions closed, by result",
+                            {"result"})),
+        executor_failures(r.AddCounter("mesh_market_executor_failures_total",
+                                       "Delegated runs lost: executor dead, late, refused or "
+                                       "a bad receipt")),
+        receipts(
+            r.AddCounter("mesh_market_receipts_total", "Receipts received, by result", {"result"})),
+        bids_sent(r.AddCounter("mesh_market_bids_sent_total", "Bids this node made")),
+        declines_sent(r.AddCounter("mesh_market_declines_sent_total",
+                                   "Announcements this node declined, by code", {"code"})),
+        assignments(r.AddCounter("mesh_market_assignments_total",
+                                 "Jobs other nodes assigned to this node")),
+        blob_bytes(
+            r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
+        delegated_seconds(r.AddHistogram("mesh_market_delegated_job_seconds",
+                                         "Submission to verified result of delegated jobs",
+                                         ExponentialBuckets(0.001, 4, 10))) {}
+
+  Counter* messages;
+  Counter* refused;
+  Counter* announced;
+  Counter* bids;
+  Counter* declines;
+  Counter* closed;
+  Counter* executor_failures;
+  Counter* receipts;
+  Counter* bids_sent;
+  Counter* declines_sent;
+  Counter* assignments;
+  Counter* blob_bytes;
+  Histogram* delegated_seconds;
+};
+
+std::string NewNonce(Rng& rng);
+
+}  // namespace mesh::node

@@ -1,0 +1,296 @@
+// In-process meshes: several Nodes in one process, each with its own data dir, worker pool
+// and gRPC transport with mutual TLS on loopback. They find each other from one bootstrap
+// address, and jobs submitted to one node run on another through the market.
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mesh/cas/byte_source.h"
+#include "mesh/common/clock.h"
+#include "mesh/common/file_util.h"
+#include "mesh/common/rng.h"
+#include "mesh/common/testing.h"
+#include "mesh/net/grpc_transport.h"
+#include "mesh/node/node.h"
+
+namespace mesh::node {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+std::string Example(const std::string& name) {
+  absl::StatusOr<std::string> bytes =
+      ReadFileToString(std::string(MESH_EXAMPLES_DIR) + "/" + name + ".wasm", 64 << 20);
+  MESH_CHECK(bytes.ok());
+  return *bytes;
+}
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return done();
+}
+
+class MeshTest : public ::testing::Test {
+ protected:
+  struct Member {
+    std::filesystem::path dir;
+    SecureRng rng;
+    std::unique_ptr<Node> node;
+  };
+
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() /
+            ("mesh-test-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
+  }
+  void TearDown() override {
+    for (auto& m : members_) {
+      if (m->node != nullptr) m->node->Drain(absl::ZeroDuration());
+    }
+    members_.clear();
+    std::filesystem::remove_all(root_);
+  }
+
+  NodeConfig Config(const std::filesystem::path& dir, std::vector<std::string> peers) {
+    NodeConfig c;
+    c.data_dir = dir;
+    c.listen_port = 0;
+    c.max_concurrent = 1;
+    c.engine = wasm::EngineKind::kInterp;
+    c.worker_path = MESH_WORKER_PATH;
+    c.mesh.listen = "127.0.0.1:0";
+    c.mesh.peers = std::move(peers);
+    c.mesh.heartbeat = absl::Milliseconds(100);
+    c.mesh.dead_after = absl::Seconds(1);
+    c.mesh.retry.base = absl::Milliseconds(20);
+    return c;
+  }
+
+  // Starts a node; every node after the first bootstraps from the first.
+  Node& Add(const std::function<void(NodeConfig&)>& tweak = {}) {
+    auto m = std::make_unique<Member>();
+    m->dir = root_ / ("n" + std::to_string(members_.size()));
+    std::vector<std::string> peers;
+    if (!members_.empty()) peers.push_back(members_[0]->node->mesh()->address());
+    NodeConfig config = Config(m->dir, peers);
+    if (tweak) tweak(config);
+    absl::StatusOr<std::unique_ptr<Node>> node = Node::Start(config, clock_, m->rng);
+    MESH_CHECK(node.ok());
+    m->node = *std::move(node);
+    members_.push_back(std::move(m));
+    return *members_.back()->node;
+  }
+
+  Node& node(size_t i) { return *members_[i]->node; }
+
+  // Waits until every node sees every other as alive.
+  void WaitForMesh() {
+    const size_t n = members_.size();
+    ASSERT_TRUE(WaitFor([&] {
+      for (auto& m : members_) {
+        if (m->node->mesh()->Stats().peers_alive < n - 1) return false;
+      }
+      return true;
+    })) << "the mesh did not form";
+  }
+
+  std::string Put(Node& n, std::string_view bytes) {
+    absl::StatusOr<cas::Cid> cid = n.blobs().PutBytes(bytes);
+    MESH_CHECK(cid.ok());
+    return cid->ToString();
+  }
+
+  JobRecord Submit(Node& n, const std::string& module, std::vector<std::string> inputs,
+                   std::string placement = "remote", std::vector<std::string> args = {},
+                   const std::function<void(job::JobSpec&)>& tweak = {}) {
+    SubmitRequest r;
+    r.spec.module = module;
+    r.spec.inputs = std::move(inputs);
+    r.spec.args = std::move(args);
+    r.spec.placement = std::move(placement);
+    if (tweak) tweak(r.spec);
+    absl::StatusOr<SubmitResult> result = n.compute().Submit(std::move(r));
+    MESH_CHECK(result.ok());
+    return result->job;
+  }
+
+  JobRecord WaitDone(Node& n, const std::string& id, absl::Duration timeout = absl::Seconds(60)) {
+    JobRecord job;
+    WaitFor(
+        [&] {
+          absl::StatusOr<JobRecord> j = n.compute().Get(id);
+          if (j.ok()) job = *j;
+          return j.ok() && job::IsTerminal(j->state);
+        },
+        timeout);
+    return job;
+  }
+
+  std::string Output(Node& n, const JobRecord& job) {
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(job.output_cid);
+    if (!cid.ok()) return "<no output cid>";
+    absl::StatusOr<std::string> bytes = n.blobs().Get(*cid);
+    return bytes.ok() ? *bytes : "<output missing>";
+  }
+
+  std::vector<std::string> Phases(Node& n, const std::string& id) {
+    absl::StatusOr<std::vector<HistoryBlock>> blocks = n.jobs().History(id);
+    MESH_CHECK(blocks.ok());
+    std::vector<std::string> phases;
+    for (const HistoryBlock& b : *blocks) phases.push_back(b.phase);
+    return phases;
+  }
+
+  SystemClock clock_;
+  std::filesystem::path root_;
+  std::vector<std::unique_ptr<Member>> members_;
+};
+
+TEST_F(MeshTest, ThreeNodesDelegateAJobAndCheckItsOutput) {
+  Node& a = Add();
+  Node& b = Add();
+  Node& c = Add();
+  WaitForMesh();
+  const std::string echo = Put(a, Example("echo"));
+  const std::string input = Put(a, "hello from the submitter\n");
+  JobRecord job = Submit(a, echo, {input});
+  EXPECT_EQ(job.role, "delegated");
+  job = WaitDone(a, job.id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  EXPECT_EQ(Output(a, job), "hello from the submitter\n");
+  const std::set<std::string> executors = {b.key().did().ToString(), c.key().did().ToString()};
+  EXPECT_TRUE(executors.contains(job.peer)) << job.peer;
+
+  // The executor ran the same job id for the submitter, and the history is a checked chain.
+  Node& executor = job.peer == b.key().did().ToString() ? b : c;
+  ASSERT_OK_AND_ASSIGN(JobRecord remote, executor.compute().Get(job.id));
+  EXPECT_EQ(remote.role, "assigned");
+  EXPECT_EQ(remote.peer, a.key().did().ToString());
+  EXPECT_EQ(remote.output_cid, job.output_cid);
+  const std::vector<std::string> phases = Phases(a, job.id);
+  EXPECT_THAT(phases, ::testing::ElementsAre("submitted", "bidding_open", "bidding_closed",
+                                             "assigned", "executing", "receipt", "completed"));
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, a.jobs().History(job.id));
+  for (size_t i = 1; i < blocks.size(); ++i) EXPECT_EQ(blocks[i].prev, blocks[i - 1].cid);
+  // Both peers bid; the selection kept a score and a reason for each.
+  const nlohmann::json& round = blocks[2].detail;
+  ASSERT_TRUE(round.contains("selection")) << round.dump();
+  EXPECT_EQ(round["selection"]["ranked"].size(), 2u) << round.dump();
+  for (const nlohmann::json& bid : round["selection"]["ranked"]) {
+    EXPECT_FALSE(bid["reason"].get<std::string>().empty());
+  }
+}
+
+TEST_F(MeshTest, FiveNodesRunManyJobsEachExactlyOnce) {
+  Node& a = Add();
+  for (int i = 0; i < 4; ++i) Add();
+  WaitForMesh();
+  const std::string echo = Put(a, Example("echo"));
+  std::vector<std::pair<std::string, std::string>> jobs;  // (id, expected output)
+  for (int i = 0; i < 24; ++i) {
+    const std::string text = "job " + std::to_string(i) + "\n";
+    jobs.emplace_back(Submit(a, echo, {Put(a, text)}).id, text);
+  }
+  std::map<std::string, int> per_executor;
+  for (const auto& [id, text] : jobs) {
+    JobRecord job = WaitDone(a, id);
+    ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+    EXPECT_EQ(Output(a, job), text);
+    EXPECT_EQ(job.attempts, 1);
+    ++per_executor[job.peer];
+  }
+  EXPECT_GE(per_executor.size(), 2u) << "every job went to one executor";
+  // Each job ran exactly once in the whole mesh.
+  for (const auto& [id, text] : jobs) {
+    int runs = 0;
+    for (size_t i = 1; i < members_.size(); ++i) {
+      absl::StatusOr<JobRecord> r = node(i).compute().Get(id);
+      if (r.ok()) {
+        ++runs;
+        EXPECT_EQ(r->attempts, 1);
+      }
+    }
+    EXPECT_EQ(runs, 1) << id;
+  }
+}
+
+TEST_F(MeshTest, AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears) {
+  Node& a = Add();
+  Add();
+  WaitForMesh();
+  const std::string echo = Put(a, Example("echo"));
+  JobRecord job = Submit(a, echo, {Put(a, "needs a gpu\n")}, "remote", {},
+                         [](job::JobSpec& s) { s.requirements.capabilities = {"gpu"}; });
+  ASSERT_TRUE(WaitFor([&] { return Phases(a, job.id).size() >= 3; }));
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, a.jobs().History(job.id));
+  EXPECT_EQ(blocks[2].phase, "bidding_closed");
+  EXPECT_THAT(blocks[2].detail.dump(), HasSubstr("capability"));
+  ASSERT_OK_AND_ASSIGN(JobRecord waiting, a.compute().Get(job.id));
+  EXPECT_EQ(waiting.state, job::JobState::kQueued) << "no bids must not fail the job";
+
+  Add([](NodeConfig& c) { c.mesh.capabilities = {"gpu"}; });
+  job = WaitDone(a, job.id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  EXPECT_EQ(job.peer, node(2).key().did().ToString());
+  EXPECT_EQ(Output(a, job), "needs a gpu\n");
+}
+
+TEST_F(MeshTest, AnExecutorThatDiesMidJobIsReplaced) {
+  Node& a = Add();
+  Add();
+  Add();
+  WaitForMesh();
+  const std::string progress = Put(a, Example("progress"));
+  // About a second of work on the interpreter: long enough to kill the executor mid-run.
+  JobRecord job = Submit(a, progress, {}, "remote", {"3000000"});
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<JobRecord> j = a.compute().Get(job.id);
+    return j.ok() && j->state == job::JobState::kRunning;
+  }));
+  ASSERT_OK_AND_ASSIGN(JobRecord running, a.compute().Get(job.id));
+  const std::string victim = running.peer;
+  for (auto& m : members_) {
+    if (m->node->key().did().ToString() == victim) {
+      m->node.reset();  // stops its mesh and workers: silence, as a crash would be
+    }
+  }
+  job = WaitDone(a, job.id, absl::Seconds(90));
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  EXPECT_NE(job.peer, victim);
+  EXPECT_THAT(Output(a, job), HasSubstr("done "));
+  EXPECT_THAT(Phases(a, job.id), Contains("requeued"));
+}
+
+TEST_F(MeshTest, ALocalJobStaysLocalAndHasAHistory) {
+  Node& a = Add();
+  Add();
+  WaitForMesh();
+  const std::string echo = Put(a, Example("echo"));
+  JobRecord job = WaitDone(a, Submit(a, echo, {Put(a, "here\n")}, "local").id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded);
+  EXPECT_EQ(job.role, "");
+  EXPECT_THAT(Phases(a, job.id), ::testing::ElementsAre("submitted", "executing", "completed"));
+}
+
+TEST_F(MeshTest, ANodeOutsideTheAllowListNeverJoins) {
+  Node& a = Add([](NodeConfig& c) {
+    c.mesh.allowed_peers = {"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"};
+  });
+  Add();
+  absl::SleepFor(absl::Milliseconds(800));  // several heartbeat periods
+  EXPECT_EQ(a.mesh()->Stats().peers_alive, 0u);
+  EXPECT_EQ(node(1).mesh()->Stats().peers_alive, 0u);
+}
+
+}  // namespace
+}  // namespace mesh::node
