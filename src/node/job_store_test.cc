@@ -1,5 +1,6 @@
 #include "mesh/node/job_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -141,6 +142,94 @@ TEST_F(JobStoreTest, DamagedDatabaseIsReportedNotOverwritten) {
       << opened.status();
   ASSERT_OK_AND_ASSIGN(std::string still, ReadFileToString(root_ / "jobs.db", 1 << 20));
   EXPECT_EQ(still, garbage);
+}
+
+}  // namespace
+}  // namespace mesh::node
+
+namespace mesh::node {
+namespace {
+
+TEST_F(JobStoreTest, EveryStepIsAHashLinkedHistoryBlock) {
+  JobRecord r = Make(1);
+  r.role = "delegated";
+  r.placement_reason = "remote: requested";
+  ASSERT_OK(store_->Insert(r).status());
+  ASSERT_OK(
+      store_->AppendHistory(r.id, "bidding_open", absl::FromUnixSeconds(1700000001), {{"round", 0}})
+          .status());
+  ASSERT_OK(store_->SetMarket(r.id, "delegated", "did:key:exec", "127.0.0.1:1", 0));
+  ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000002), 1));
+  ASSERT_OK(store_->Requeue(r.id, absl::FromUnixSeconds(1700000003), "executor died"));
+  ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000004), 2));
+  r.state = JobState::kSucceeded;
+  r.finished_at = absl::FromUnixSeconds(1700000005);
+  ASSERT_OK(store_->Finish(r).status());
+  r.state = JobState::kFailed;
+  ASSERT_OK(store_->Finish(r).status());  // a late duplicate adds no block
+
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, store_->History(r.id));
+  std::vector<std::string> phases;
+  for (const HistoryBlock& b : blocks) phases.push_back(b.phase);
+  EXPECT_EQ(phases, (std::vector<std::string>{"submitted", "bidding_open", "executing", "requeued",
+                                              "executing", "completed"}));
+  EXPECT_EQ(blocks[0].prev, "");
+  EXPECT_EQ(blocks[0].detail["placement"], "remote: requested");
+  for (size_t i = 1; i < blocks.size(); ++i) EXPECT_EQ(blocks[i].prev, blocks[i - 1].cid);
+  EXPECT_EQ(blocks[3].detail["reason"], "executor died");
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
+  EXPECT_EQ(got.history_head, blocks.back().cid);
+  EXPECT_EQ(got.phase, "completed");
+  EXPECT_EQ(got.peer, "did:key:exec");
+  EXPECT_EQ(got.role, "delegated");
+  EXPECT_EQ(store_->AppendHistory("bafkreimissing", "x", absl::Now(), {}).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, AnAlteredHistoryBlockIsFound) {
+  JobRecord r = Make(2);
+  ASSERT_OK(store_->Insert(r).status());
+  ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000002), 1));
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((root_ / "jobs.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE history SET body = replace(body, '\"attempt\":1', "
+                         "'\"attempt\":9') WHERE body LIKE '%executing%'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
+  absl::StatusOr<std::vector<HistoryBlock>> blocks = store_->History(r.id);
+  EXPECT_EQ(blocks.status().code(), absl::StatusCode::kDataLoss) << blocks.status();
+  EXPECT_THAT(std::string(blocks.status().message()),
+              ::testing::HasSubstr("does not match its CID"));
+}
+
+TEST_F(JobStoreTest, ADatabaseFromBeforeTheMeshGainsItsColumns) {
+  store_.reset();
+  std::filesystem::remove(root_ / "jobs.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((root_ / "jobs.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL "
+                   "UNIQUE, envelope BLOB NOT NULL, spec_json TEXT NOT NULL, priority INTEGER "
+                   "NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', "
+                   "idempotency_key TEXT UNIQUE, submitted_us INTEGER NOT NULL, started_us "
+                   "INTEGER NOT NULL DEFAULT 0, finished_us INTEGER NOT NULL DEFAULT 0, "
+                   "attempts INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '', "
+                   "exit_code INTEGER NOT NULL DEFAULT 0, fuel_used INTEGER NOT NULL DEFAULT "
+                   "0, output_cid TEXT NOT NULL DEFAULT '', report_json TEXT NOT NULL DEFAULT "
+                   "'')",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
+  JobRecord r = Make(3);
+  ASSERT_OK(store_->Insert(r).status());
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
+  EXPECT_EQ(got.phase, "submitted");
 }
 
 }  // namespace
