@@ -3,8 +3,8 @@
 
 #include "absl/status/status.h"
 #include "cli_context.h"
-#include "mesh_commands.h"
 #include "mesh/common/logging.h"
+#include "mesh_commands.h"
 #include "run_command.h"
 
 int main(int argc, char** argv) {

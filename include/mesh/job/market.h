@@ -119,7 +119,7 @@ struct Receipt {
   uint32_t round = 0;
   std::string executor;
   std::string assignment_cid;  // CID of the Assignment envelope; empty if the executor lost it
-  std::string outcome;  // wasm::OutcomeName
+  std::string outcome;         // wasm::OutcomeName
   int32_t exit_code = 0;
   std::string output_cid;
   uint64_t output_bytes = 0;
