@@ -311,10 +311,18 @@ absl::StatusOr<bool> ComputeService::FinishDelegated(JobRecord job) {
 }
 
 void ComputeService::Finished(const JobRecord& job) {
+  // `job` predates the history block JobStore::Finish just appended: cache the stored head and
+  // phase, or GET /v1/jobs/{id}, /history and /explain would name the "submitted" block (phase
+  // "submitted") until the job leaves the cache.
+  JobRecord cached = job;
+  if (absl::StatusOr<JobRecord> stored = env_.jobs->Get(job.id); stored.ok()) {
+    cached.history_head = std::move(stored->history_head);
+    cached.phase = std::move(stored->phase);
+  }
   {
     absl::MutexLock lock(&mu_);
     delegated_.erase(job.id);
-    RememberFinished(job);
+    RememberFinished(cached);
     if (job.state == JobState::kSucceeded) ++counts_.succeeded;
     if (job.state == JobState::kFailed) ++counts_.failed;
     if (job.state == JobState::kCancelled) ++counts_.cancelled;

@@ -108,6 +108,7 @@ class Response:
 class Meshd:
     """One meshd process on one data dir. start() waits for its "ready" line; kill() ends it and
     every mesh-worker it was seen to have."""
+    log_level = 'warn'  # of its log file (subclasses may want more)
 
     def __init__(self, data_dir, flags=(), env=None, new_session=False):
         self.data_dir = data_dir
@@ -128,7 +129,7 @@ class Meshd:
         log.write(b'--- meshd start ---\n')
         log.flush()
         cmd = [MESHD, '--data-dir', self.data_dir, '--listen', '127.0.0.1:0', '--log-level',
-               'warn', *self.flags, *extra_flags]
+               self.log_level, *self.flags, *extra_flags]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=log, env=self.env, start_new_session=self.new_session)
         log.close()
@@ -845,7 +846,8 @@ class ApiTest(NodeTest):
             ('POST', '/v1/blobs'), ('GET', '/v1/blobs/{cid}'), ('POST', '/v1/jobs'),
             ('GET', '/v1/jobs'), ('GET', '/v1/jobs/{id}'), ('DELETE', '/v1/jobs/{id}'),
             ('GET', '/v1/jobs/{id}/output'), ('GET', '/v1/node'), ('GET', '/v1/events'),
-            ('GET', '/metrics'), ('GET', '/v1/openapi.json')})
+            ('GET', '/metrics'), ('GET', '/v1/openapi.json'), ('GET', '/v1/peers'),
+            ('GET', '/v1/jobs/{id}/history'), ('GET', '/v1/jobs/{id}/explain')})
         # Every documented route answers (not 404/405) and every state-changing one needs the
         # token, as its "security" says.
         for method, path in sorted(routes):

@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""Integration tests of the mesh layer with real processes: several meshd on loopback, joined over
+gRPC + mutual TLS, used through the HTTP API and the `mesh` CLI the way an operator would.
+Standard library only; the process and HTTP helpers come from node_api_test.py.
+
+Usage: mesh_process_test.py --meshd PATH --mesh PATH --examples DIR [unittest arguments...]
+e.g.   mesh_process_test.py --meshd build/x/apps/mesh/meshd --mesh build/x/apps/mesh/mesh \
+           --examples build/x/examples KillTest -v
+
+Every test starts its own nodes on fresh data dirs (heartbeat 200 ms, dead after 1.5 s, so that
+membership changes take a second or two) and kills them, and any mesh-worker they left, when it
+ends, whether it passed or not. Waits are bounded and say what they waited for. A failing test
+prints the tail of every node's log.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the import below
+import node_api_test as base  # noqa: E402  (MESHD, MESH and EXAMPLES are set in main())
+from node_api_test import Meshd, metric, wait_until  # noqa: E402
+
+MESH_CONFIG = """\
+[mesh]
+heartbeat = "200ms"
+dead_after = "1500ms"
+"""
+
+# progress.wasm does ITERS steps of LCG work 10 times, then prints "done <sum>". On the interp
+# engine 300000 takes about 1-2 s on a loaded two-core machine: long enough to be caught running
+# and killed, short enough that eight of them on two single-slot executors finish in seconds.
+ITERS = '600000'
+JOBS = 8
+DONE_RE = re.compile(rb'^done \d+\n$')
+
+
+class MeshNode(Meshd):
+    """A meshd that takes part in the mesh: its mesh address, peers, history and explanation."""
+    log_level = 'info'  # its log is printed when a test fails
+
+    @property
+    def mesh_addr(self):
+        with open(os.path.join(self.data_dir, 'mesh.addr')) as f:
+            return f.read().strip()
+
+    def get_json(self, path):
+        r = self.call('GET', path)
+        if r.status != 200:
+            raise AssertionError(f'GET {path} on {self.name}: {r}')
+        return r.json()
+
+    def peers(self):
+        return self.get_json('/v1/peers')['peers']
+
+    def alive_peers(self):
+        return {p['did'] for p in self.peers() if p['state'] == 'alive'}
+
+    def history(self, job_id):
+        return self.get_json(f'/v1/jobs/{job_id}/history')['blocks']
+
+    def explain(self, job_id):
+        return self.get_json(f'/v1/jobs/{job_id}/explain')
+
+    def output(self, job_id):
+        r = self.call('GET', f'/v1/jobs/{job_id}/output')
+        if r.status != 200:
+            raise AssertionError(f'GET /v1/jobs/{job_id}/output on {self.name}: {r}')
+        return r.body
+
+    def submit_spec(self, body):
+        r = self.post_job(body)
+        if r.status != 201:
+            raise AssertionError(f'POST /v1/jobs on {self.name}: want 201, got {r}')
+        return r.json()
+
+
+def phases(blocks):
+    return [b['phase'] for b in blocks]
+
+
+def describe(node, ids, names):
+    """For failure messages: each job's state, executor and history on `node`."""
+    lines = []
+    for job_id in ids:
+        job = node.job(job_id)
+        steps = [b['phase'] + (f'({names.get(b["detail"].get("executor"), "?")})'
+                               if 'executor' in b['detail'] else '')
+                 for b in node.history(job_id)]
+        lines.append(f'  {job_id}: {job["state"]} on {names.get(job.get("executor"), "-")}: '
+                     f'{" ".join(steps)}')
+    return '\n'.join(lines)
+
+
+class MeshTest(unittest.TestCase):
+    """Starts nodes on demand; every node is killed when the test ends."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='mesh_process.')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.nodes = []
+        # Cleanups run last-in first-out: the logs are printed (on failure) before the kill.
+        self.addCleanup(self.kill_all)
+        self.addCleanup(self.dump_logs_on_failure)
+
+    def kill_all(self):
+        for node in self.nodes:
+            node.kill()
+
+    def dump_logs_on_failure(self):
+        # unittest's own record of this run (each cleanup runs with outcome.success reset).
+        result = getattr(getattr(self, '_outcome', None), 'result', None)
+        if result is not None and any(t is self for t, _ in result.failures + result.errors):
+            for node in self.nodes:
+                sys.stderr.write(f'\n--- log of node {node.name} ({node.data_dir}) ---\n'
+                                 f'{node.log()}\n')
+
+    def start_node(self, name, *flags, peers=(), config=MESH_CONFIG):
+        data_dir = os.path.join(self.tmp, name)
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        with open(os.path.join(data_dir, 'meshd.toml'), 'w') as f:
+            f.write(config)
+        args = ['--engine', 'interp', '--mesh-listen', '127.0.0.1:0', *flags]
+        for p in peers:
+            args += ['--peer', p.mesh_addr]
+        node = MeshNode(data_dir, args)
+        node.name = name
+        self.nodes.append(node)
+        node.start()
+        self.assertEqual(node.info()['did'], node.did)
+        return node
+
+    def start_mesh(self, executor_flags=()):
+        """A (the submitter) and executors B and C, which bootstrap from A; returns once every
+        node sees the other two alive."""
+        a = self.start_node('a')
+        b = self.start_node('b', *executor_flags, peers=[a])
+        c = self.start_node('c', *executor_flags, peers=[a])
+        self.wait_mesh([a, b, c])
+        return a, b, c
+
+    def wait_mesh(self, nodes, timeout=15):
+        for node in nodes:
+            want = {n.did for n in nodes if n is not node}
+            wait_until(lambda: want <= node.alive_peers(), timeout,
+                       f'node {node.name} to see {sorted(n.name for n in nodes if n is not node)}'
+                       f' alive in GET /v1/peers', interval=0.05)
+
+    def mesh_cli(self, *args, timeout=60):
+        env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        return subprocess.run([base.MESH, '--data-dir', os.path.join(self.tmp, 'cli'), *args],
+                              capture_output=True, timeout=timeout, env=env)
+
+    def remote_job(self, node, args=(ITERS,), **extra):
+        body = {'module': node.module('progress'), 'args': list(args), 'placement': 'remote'}
+        body.update(extra)
+        return node.submit_spec(body)
+
+
+# ------------------------------------------------------------------------------------------------
+class PeersTest(MeshTest):
+
+    def test_three_nodes_see_each_other_and_mesh_peers_lists_them(self):
+        a, b, c = self.start_mesh()
+        for node in (a, b, c):
+            listed = node.get_json('/v1/peers')
+            self.assertEqual(listed['self'], {'did': node.did, 'address': node.mesh_addr})
+            others = {p['did']: p for p in listed['peers'] if p['state'] == 'alive'}
+            self.assertEqual(set(others), {n.did for n in (a, b, c) if n is not node}, listed)
+            for n in (a, b, c):
+                if n is not node:
+                    self.assertEqual(others[n.did]['address'], n.mesh_addr, listed)
+                    self.assertIn('load', others[n.did], listed)
+        self.assertEqual(metric(a.metrics(), 'mesh_peers_alive'), 2)
+
+        r = self.mesh_cli('peers', '--node', a.url)
+        self.assertEqual(r.returncode, 0, r)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[0], f'self: {a.did} at {a.mesh_addr}', lines)
+        for n in (b, c):
+            row = [line for line in lines if n.did in line]
+            self.assertEqual(len(row), 1, lines)
+            self.assertTrue(row[0].startswith('alive  '), row)
+            self.assertIn(n.mesh_addr, row[0])
+        r = self.mesh_cli('--json', 'peers', '--node', b.url)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual({p['did'] for p in json.loads(r.stdout)['peers']}, {a.did, c.did})
+
+
+# ------------------------------------------------------------------------------------------------
+class KillTest(MeshTest):
+
+    def test_executor_killed_mid_job_every_job_succeeds_exactly_once(self):
+        a, b, c = self.start_mesh(executor_flags=('--max-concurrent', '1'))
+        executors = {b.did: b, c.did: c}
+        # The reference: the same job run on A itself.
+        reference = a.submit_spec({'module': a.module('progress'), 'args': [ITERS],
+                                   'placement': 'local'})
+        # One after the other: each job is submitted once the previous one has reached its
+        # executor. Executors bid from their current load, and eight auctions open at once would
+        # all see two idle executors; the one with the lower RTT then wins (and accepts) all
+        # eight, past its own max_queue, and nothing would run on the other.
+        ids = []
+        for _ in range(JOBS):
+            job_id = self.remote_job(a)['id']
+            ids.append(job_id)
+
+            def at_executor():
+                node = executors.get(a.job(job_id).get('executor'))
+                return node is not None and node.call('GET', f'/v1/jobs/{job_id}').status == 200
+
+            wait_until(at_executor, 20, f'job {job_id} to reach its executor', interval=0.01)
+
+        def running_on_executor():
+            # A job A sees running on B or C, that the executor itself runs (not just queues).
+            for job_id in ids:
+                job = a.job(job_id)
+                node = executors.get(job.get('executor'))
+                if job['state'] == 'running' and node is not None:
+                    if node.job(job_id)['state'] == 'running':
+                        return job_id, node
+            return None
+
+        names = {n.did: n.name for n in (a, b, c)}
+        try:
+            wait_until(lambda: all(any(a.job(i).get('executor') == d for i in ids)
+                                   for d in executors), 20,
+                       'jobs to be assigned to both executors', interval=0.05)
+            victim_job, victim = wait_until(running_on_executor, 20,
+                                            'a job to run on an executor', interval=0.02)
+        except AssertionError as e:
+            raise AssertionError(f'{e}; the jobs on A:\n{describe(a, ids, names)}') from None
+        victim_did = victim.did
+        killed_at = time.time()
+        victim.kill()  # SIGKILL meshd, then its worker
+
+        reference = a.wait_job(reference['id'], timeout=60)
+        self.assertEqual(reference['state'], 'succeeded', reference)
+        want = a.output(reference['id'])
+        self.assertRegex(want, DONE_RE)
+
+        wait_until(lambda: victim_did not in a.alive_peers(), 10,
+                   f'A to mark the killed node {victim.name} dead')
+        finished = {i: a.wait_job(i, timeout=60) for i in ids}
+        on_victim = []
+        for job_id, job in finished.items():
+            self.assertEqual(job['state'], 'succeeded', job)
+            self.assertEqual(a.output(job_id), want, job)
+            blocks = a.history(job_id)
+            self.assertEqual(phases(blocks).count('completed'), 1, phases(blocks))
+            completed = next(b for b in blocks if b['phase'] == 'completed')
+            self.assertIn(completed['detail'].get('executor'), executors, completed)
+            self.assertEqual(job['executor'], completed['detail']['executor'])
+            if completed['detail']['executor'] == victim_did:
+                # Possible only for a job the killed node had finished before it was killed.
+                self.assertLess(base.parse_time(completed['at']), killed_at + 0.5,
+                                f'job {job_id} completed on the killed node: {blocks}')
+                continue
+            assigned = [b['detail']['executor'] for b in blocks if b['phase'] == 'assigned']
+            if victim_did in assigned:
+                on_victim.append(job_id)
+                self.assertIn('requeued', phases(blocks), f'job {job_id}: {phases(blocks)}')
+                self.assertLess(phases(blocks).index('requeued'),
+                                phases(blocks).index('completed'))
+            # The hash chain: each block names the one before it.
+            for prev, block in zip(blocks, blocks[1:]):
+                self.assertEqual(block['prev'], prev['cid'])
+        self.assertIn(victim_job, on_victim)
+        survivor = c if victim is b else b
+        self.assertEqual(finished[victim_job]['executor'], survivor.did)
+        failures = metric(a.metrics(), 'mesh_market_executor_failures_total')
+        self.assertGreaterEqual(failures or 0, 1)
+
+        # What A knows now must not change when the killed node comes back.
+        def snapshot():
+            return {j['id']: (j['state'], j.get('executor'), j['output_cid'],
+                              a.get_json(f'/v1/jobs/{j["id"]}/history')['head'])
+                    for j in a.list_all()}
+
+        before = snapshot()
+        self.assertEqual(set(before), set(ids) | {reference['id']})
+        late_before = metric(a.metrics(), 'mesh_market_receipts_total', result='late') or 0
+        # The same data dir and the same mesh address, as a restarted daemon would have.
+        victim_addr = victim.mesh_addr
+        victim.flags[victim.flags.index('--mesh-listen') + 1] = victim_addr
+        victim.start()
+        self.assertEqual(victim.did, victim_did)
+        self.assertEqual(victim.mesh_addr, victim_addr)
+        wait_until(lambda: victim_did in a.alive_peers(), 15,
+                   f'A to see the restarted node {victim.name} alive again')
+        # It runs the assignments it had accepted again (it cannot know they moved on) and sends
+        # their receipts to A, which ignores them as late.
+        resumed = [j for j in victim.list_all() if j['id'] in ids]
+        self.assertTrue(resumed, 'the killed node had no assigned job on disk')
+        wait_until(lambda: all(victim.job(j['id'])['state'] in base.TERMINAL for j in resumed),
+                   60, f'the restarted node to finish the {len(resumed)} job(s) it had')
+        unfinished_before_kill = [j for j in resumed if j['state'] not in base.TERMINAL]
+        wait_until(lambda: (metric(a.metrics(), 'mesh_market_receipts_total', result='late')
+                            or 0) >= late_before + len(unfinished_before_kill), 30,
+                   'A to receive (and ignore) the restarted node\'s receipts')
+        self.assertEqual(snapshot(), before, 'A\'s jobs changed after the killed node came back')
+        for job_id in ids:
+            self.assertEqual(phases(a.history(job_id)).count('completed'), 1)
+
+
+# ------------------------------------------------------------------------------------------------
+class ExplainTest(MeshTest):
+
+    def test_explain_shows_the_round_its_bids_and_the_selection(self):
+        a, b, c = self.start_mesh()
+        job = a.wait_job(self.remote_job(a, args=['20000'])['id'], timeout=60)
+        self.assertEqual(job['state'], 'succeeded', job)
+        self.assertIn(job['executor'], (b.did, c.did))
+
+        r = self.mesh_cli('job', job['id'], '--explain', '--node', a.url)
+        self.assertEqual(r.returncode, 0, r)
+        text = r.stdout.decode()
+        self.assertIn(f'executor:   {job["executor"]}', text)
+        self.assertRegex(text, r'(?m)^placement:  market: ')
+        self.assertRegex(text, r'(?m)^round \d+: asked 2, 2 bid\(s\), 0 decline\(s\), 0 without')
+        for n in (b, c):
+            self.assertRegex(text, rf'(?m)^  #[12] {re.escape(n.did)}  score \d\.\d{{3}}  price ')
+        self.assertRegex(text, r'(?m)^      selected')
+        self.assertRegex(text, rf'(?m)^assigned in round \d+ to {re.escape(job["executor"])} ')
+
+        r = self.mesh_cli('--json', 'job', job['id'], '--explain', '--node', a.url)
+        self.assertEqual(r.returncode, 0, r)
+        explain = json.loads(r.stdout)
+        self.assertEqual(explain, a.explain(job['id']))
+        # Right after the end, as later: the job's phase and history head are its last block's.
+        history = a.get_json(f'/v1/jobs/{job["id"]}/history')
+        self.assertEqual(history['blocks'][-1]['phase'], 'completed')
+        self.assertEqual(history['head'], history['blocks'][-1]['cid'])
+        self.assertEqual(job['history_head'], history['head'])
+        self.assertEqual((job['phase'], explain['phase']), ('completed', 'completed'))
+        self.assertEqual(explain['placement'], 'market')
+        self.assertEqual(len(explain['rounds']), 1, explain)
+        ranked = explain['rounds'][0]['selection']['ranked']
+        self.assertEqual({bid['executor'] for bid in ranked}, {b.did, c.did}, ranked)
+        self.assertEqual(ranked[0]['executor'], job['executor'])
+        self.assertTrue(ranked[0]['reason'].startswith('selected'), ranked)
+        self.assertEqual([x['executor'] for x in explain['assignments']], [job['executor']])
+
+        r = self.mesh_cli('job', job['id'], '--history', '--node', a.url)
+        self.assertEqual(r.returncode, 0, r)
+        printed = [line.split()[1] for line in r.stdout.decode().splitlines()
+                   if not line.startswith(' ')]
+        self.assertEqual(printed, phases(a.history(job['id'])))
+        for phase in ('submitted', 'bidding_open', 'bidding_closed', 'assigned', 'receipt',
+                      'completed'):
+            self.assertIn(phase, printed)
+
+
+# ------------------------------------------------------------------------------------------------
+class CapabilityTest(MeshTest):
+
+    def test_job_waits_for_a_capability_then_runs_on_the_node_that_has_it(self):
+        a, b, c = self.start_mesh()
+        events = a.events('?after=0', timeout=30)
+        self.addCleanup(events.close)
+        job = self.remote_job(a, args=['20000'], requirements={'capabilities': ['gpu']})
+        job_id = job['id']
+
+        def declined_for_capability():
+            for block in a.history(job_id):
+                if block['phase'] == 'bidding_closed' and 'capability' in json.dumps(
+                        block['detail']):
+                    return block
+            return None
+
+        closed = wait_until(declined_for_capability, 15,
+                            'a bidding_closed block naming the missing capability')
+        self.assertEqual(closed['detail']['selection']['ranked'], [], closed)
+        self.assertEqual({d['code'] for d in closed['detail']['declines']}, {'capability'})
+        waiting = events.until(lambda e: e['event'] == 'job.waiting' and
+                               e['data'].get('job_id') == job_id, timeout=15)[-1]
+        self.assertIn('capability', waiting['data']['reason'], waiting)
+        self.assertEqual(a.job(job_id)['state'], 'queued')
+
+        d = self.start_node('d', '--capability', 'gpu', peers=[a])
+        done = a.wait_job(job_id, timeout=30)
+        self.assertEqual(done['state'], 'succeeded', done)
+        self.assertEqual(done['executor'], d.did)
+        self.assertRegex(a.output(job_id), DONE_RE)
+        self.assertEqual(phases(a.history(job_id)).count('completed'), 1)
+        self.assertIn(d.did, a.alive_peers())
+
+
+def main():
+    import argparse
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--meshd', required=True)
+    parser.add_argument('--mesh', required=True)
+    parser.add_argument('--examples', required=True)
+    args, rest = parser.parse_known_args()
+    base.MESHD, base.MESH, base.EXAMPLES = (os.path.abspath(args.meshd),
+                                            os.path.abspath(args.mesh),
+                                            os.path.abspath(args.examples))
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == '__main__':
+    main()
