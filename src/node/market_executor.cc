@@ -142,16 +142,35 @@ absl::StatusOr<std::string> MeshService::OnAssignment(const job::Assignment& as,
     }
     return ack(true, "");
   }
-  metrics_->assignments->Inc();
+  // A bid is not a reservation: several auctions that closed together may all pick this node.
+  // Beyond its slots and queue it refuses, and the submitter goes to its next candidate.
+  const ServiceStats stats = compute_->Stats();
+  const uint32_t slots = uint32_t(std::max(1, stats.max_concurrent));
   {
     absl::MutexLock lock(&mu_);
+    const uint32_t waiting = uint32_t(stats.queued) + starting_;
+    if (uint32_t(stats.running) + waiting >= slots + options_.pricing.max_queue) {
+      return ack(false, mesh::StrCat("no capacity: ", stats.running, " of ", slots,
+                                     " slots busy and ", waiting, " jobs queued (max_queue ",
+                                     options_.pricing.max_queue, ")"));
+    }
+    ++starting_;
     assignments_[as.job_id] = assignment_cid;
   }
+  metrics_->assignments->Inc();
   Post([this, as, assignment_cid] { RunAssignment(as, assignment_cid); });
   return ack(true, "");
 }
 
 void MeshService::RunAssignment(job::Assignment as, std::string assignment_cid) {
+  // Once handed to the compute service (or refused), the job counts in its queue, not here.
+  struct Started {
+    MeshService* self;
+    ~Started() {
+      absl::MutexLock lock(&self->mu_);
+      --self->starting_;
+    }
+  } started{this};
   absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as.spec_envelope);
   std::vector<Peer> sources;
   Peer origin;

@@ -2,6 +2,7 @@
 // receipt, fetch and check the output, and recover from executors that fail.
 #include <algorithm>
 
+#include "mesh/common/base64.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/mesh_service.h"
@@ -192,6 +193,26 @@ void MeshService::AddBid(Auction& a, const job::Bid& bid, const crypto::Envelope
   a.bids.push_back(std::move(view));
 }
 
+void MeshService::SetAssignedLoad(Auction& a) {
+  absl::flat_hash_map<std::string, int> assigned;
+  for (const auto& [id, other] : auctions_) {
+    if (other.get() == &a || other->executor.empty()) continue;
+    if (other->stage == Auction::Stage::kAssigning || other->stage == Auction::Stage::kExecuting ||
+        other->stage == Auction::Stage::kCollecting) {
+      ++assigned[other->executor];
+    }
+  }
+  for (sched::BidView& view : a.bids) {
+    auto it = assigned.find(view.bid.executor);
+    if (it == assigned.end()) continue;
+    uint32_t slots = 1;
+    if (std::optional<Peer> p = peers_->Find(view.bid.executor); p.has_value()) {
+      slots = std::max<uint32_t>(p->heartbeat.max_concurrent, 1);
+    }
+    view.assigned_load = static_cast<double>(it->second) / slots;
+  }
+}
+
 void MeshService::MaybeClose(Auction& a, absl::Time now) {
   if (a.stage != Auction::Stage::kBidding) return;
   const size_t declined = a.declines.size() + a.unanswered.size();
@@ -199,6 +220,7 @@ void MeshService::MaybeClose(Auction& a, absl::Time now) {
                           now)) {
     return;
   }
+  SetAssignedLoad(a);
   a.selection = sched::Select(a.announce, a.bids, options_.selection, now);
   const bool won = a.selection->has_winner();
   metrics_->closed->WithLabels({won ? "winner" : "no_winner"})->Inc();
@@ -308,7 +330,9 @@ void MeshService::OnAck(const std::string& id, uint32_t round, const std::string
   a.stage = Auction::Stage::kExecuting;
   const int attempt = ++a.job.attempts;
   Defer([this, id, now, attempt] {
-    if (absl::Status s = compute_->MarkDelegatedRunning(id, now, attempt); !s.ok()) {
+    // FailedPrecondition: the receipt overtook this ack and CollectOutput recorded it.
+    if (absl::Status s = compute_->MarkDelegatedRunning(id, now, attempt);
+        !s.ok() && !absl::IsFailedPrecondition(s)) {
       spdlog::warn("job {}: cannot mark it running: {}", id, s.ToString());
     }
   });
@@ -461,26 +485,33 @@ absl::StatusOr<std::string> MeshService::OnReceipt(const job::Receipt& receipt,
                    now);
     return std::string();
   }
+  // A receipt can overtake the ack of its assignment: it acknowledges it too.
+  if (a.stage == Auction::Stage::kAssigning) ++a.job.attempts;
   a.stage = Auction::Stage::kCollecting;
   Post([this, receipt, bytes = envelope.Serialize()] { CollectOutput(receipt, bytes); });
   return std::string();
 }
 
 void MeshService::CollectOutput(job::Receipt receipt, std::string receipt_envelope) {
-  std::vector<Peer> sources;
   Peer executor;
-  std::string address;
+  int attempt = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = auctions_.find(receipt.job_id);
     if (it == auctions_.end()) return;
-    address = it->second->executor_address;
+    executor.address = it->second->executor_address;
+    attempt = it->second->job.attempts;
   }
   executor.did = receipt.executor;
-  executor.address = address;
-  absl::Status fetched = FetchBlob(receipt.output_cid, {executor});
-  absl::StatusOr<cas::Cid> receipt_cid =
-      fetched.ok() ? env_.blobs->PutBytes(receipt_envelope) : absl::StatusOr<cas::Cid>(fetched);
+  const absl::Status fetched = FetchBlob(receipt.output_cid, {executor});
+  // The ack's "executing" is recorded off the lock and the receipt may have overtaken it:
+  // whichever comes first records it (the other finds the job no longer queued), so the history
+  // always reads executing before receipt.
+  if (absl::Status s = compute_->MarkDelegatedRunning(
+          receipt.job_id, absl::FromUnixMillis(receipt.started_at_ms), attempt);
+      !s.ok() && !absl::IsFailedPrecondition(s)) {
+    spdlog::warn("job {}: cannot mark it running: {}", receipt.job_id, s.ToString());
+  }
   const absl::Time now = env_.clock->Now();
   JobRecord job;
   {
@@ -488,20 +519,23 @@ void MeshService::CollectOutput(job::Receipt receipt, std::string receipt_envelo
     auto it = auctions_.find(receipt.job_id);
     if (it == auctions_.end() || it->second->stage != Auction::Stage::kCollecting) return;
     Auction& a = *it->second;
-    if (!receipt_cid.ok()) {
+    if (!fetched.ok()) {
       metrics_->receipts->WithLabels({"bad_output"})->Inc();
-      ExecutorFailed(
-          a,
-          mesh::StrCat("the output of executor ", receipt.executor,
-                       " could not be fetched and checked: ", receipt_cid.status().message()),
-          now);
+      ExecutorFailed(a,
+                     mesh::StrCat("the output of executor ", receipt.executor,
+                                  " could not be fetched and checked: ", fetched.message()),
+                     now);
       return;
     }
     metrics_->receipts->WithLabels({"accepted"})->Inc();
+    // The signed receipt itself goes into the hash-linked history (not a blob of its own: no
+    // file and fsyncs on the hot path), so the proof of what the executor claimed stays with the
+    // job and can be checked again later.
     History(a.job.id, "receipt",
             {{"round", receipt.round},
              {"executor", receipt.executor},
-             {"receipt", receipt_cid->ToString()},
+             {"receipt", cas::Cid::Of(receipt_envelope).ToString()},
+             {"envelope", Base64Encode(receipt_envelope)},
              {"output_cid", receipt.output_cid},
              {"fuel_used", receipt.fuel_used}});
     job = a.job;

@@ -317,7 +317,11 @@ sched::LocalCapacity MeshService::Capacity() {
   c.memory_bytes = MemoryPerSlot(stats.max_concurrent);
   c.storage_free = FreeBytes(env_.blobs->root());
   c.running = uint32_t(stats.running);
-  c.queued = uint32_t(stats.queued);
+  {
+    // Assignments accepted whose blobs are still being fetched are as good as queued.
+    absl::MutexLock lock(&mu_);
+    c.queued = uint32_t(stats.queued) + starting_;
+  }
   c.draining = stats.draining;
   c.max_module_bytes = max_module_bytes_;
   c.capabilities = options_.capabilities;

@@ -3,6 +3,7 @@
 // address, and jobs submitted to one node run on another through the market.
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -221,6 +222,33 @@ TEST_F(MeshTest, FiveNodesRunManyJobsEachExactlyOnce) {
       }
     }
     EXPECT_EQ(runs, 1) << id;
+  }
+}
+
+// Eight auctions open at once and every bid says "idle": without counting what it assigned
+// since, the submitter would give all eight to the nearest executor. It spreads them, and no
+// executor holds more than its slot and queue (max_queue 4) allow.
+TEST_F(MeshTest, ABurstOfJobsIsSpreadAndNoExecutorTakesMoreThanItCanQueue) {
+  Node& a = Add();
+  Node& b = Add();
+  Node& c = Add();
+  WaitForMesh();
+  const std::string progress = Put(a, Example("progress"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(Submit(a, progress, {}, "remote", {"400000"}).id);
+  std::map<std::string, int> per_executor;
+  for (const std::string& id : ids) {
+    JobRecord job = WaitDone(a, id);
+    ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+    ++per_executor[job.peer];
+  }
+  for (Node* n : {&b, &c}) {
+    const std::string did = n->key().did().ToString();
+    EXPECT_GE(per_executor[did], 3) << "uneven spread";
+    EXPECT_LE(per_executor[did], 5) << "past 1 slot + max_queue 4";
+    int ran = 0;
+    for (const std::string& id : ids) ran += n->compute().Get(id).ok() ? 1 : 0;
+    EXPECT_EQ(ran, per_executor[did]) << "a job ran on an executor that did not deliver it";
   }
 }
 

@@ -25,8 +25,12 @@ job::Decline MakeDecline(const job::Announce& announce, const LocalCapacity& loc
   return decline;
 }
 
+uint32_t Slots(const LocalCapacity& local) { return std::max<uint32_t>(local.max_concurrent, 1); }
+
+// Jobs here (running or waiting) per slot: queued work counts, because a job queued behind a
+// worker that has not started yet takes the slot as surely as a running one.
 double Load(const LocalCapacity& local) {
-  return static_cast<double>(local.running) / std::max<uint32_t>(local.max_concurrent, 1);
+  return (static_cast<double>(local.running) + local.queued) / Slots(local);
 }
 
 // QuotePrice for the announced fuel, raised by load_markup * load. Exact integer arithmetic
@@ -95,8 +99,9 @@ std::variant<job::Bid, job::Decline> DecideBid(const job::Announce& announce,
                        mesh::StrCat("this node is in none of the required federations (",
                                     Join(req.federations), ")"));
   }
-  const bool free_slot = local.running < local.max_concurrent;
-  if (!free_slot && local.queued >= pricing.max_queue) {
+  const uint64_t here = uint64_t{local.running} + local.queued;
+  const bool free_slot = here < Slots(local);
+  if (here >= uint64_t{Slots(local)} + pricing.max_queue) {
     return MakeDecline(
         announce, local, "no_capacity",
         mesh::StrCat(local.running, " of ", local.max_concurrent, " slots busy and ", local.queued,
@@ -128,7 +133,8 @@ std::variant<job::Bid, job::Decline> DecideBid(const job::Announce& announce,
   bid.federations = local.federations;
   bid.load = load;
   bid.queued = local.queued;
-  const absl::Time start = free_slot ? now : now + kQueuedJobEstimate * (local.queued + 1);
+  const absl::Time start =
+      free_slot ? now : now + kQueuedJobEstimate * static_cast<int64_t>(here - Slots(local) + 1);
   bid.expected_start_ms = absl::ToUnixMillis(start);
   bid.valid_until_ms = absl::ToUnixMillis(now + pricing.bid_validity);
   return bid;

@@ -114,14 +114,24 @@ TEST(BiddingTest, LoadRaisesThePriceAndDelaysTheStart) {
   local.running = 2;
   local.queued = 1;  // full: starts after the queue, ~100 ms per job ahead
   auto full = std::get<job::Bid>(DecideBid(announce, local, PricingPolicy(), kNow));
-  EXPECT_EQ(full.load, 1.0);
-  EXPECT_EQ(full.price, 1502u);  // x1.5
+  EXPECT_EQ(full.load, 1.5);
+  EXPECT_EQ(full.price, 1752u);  // x1.75
   EXPECT_EQ(full.queued, 1u);
   EXPECT_EQ(full.expected_start_ms, absl::ToUnixMillis(kNow + absl::Milliseconds(200)));
 
   PricingPolicy flat;
   flat.load_markup = 0;
   EXPECT_EQ(std::get<job::Bid>(DecideBid(announce, local, flat, kNow)).price, 1001u);
+
+  // Jobs queued behind workers that have not started yet fill the node as well: 0 running and
+  // 6 queued on 2 slots with max_queue 4 is full.
+  local.running = 0;
+  local.queued = 6;
+  auto decline = std::get<job::Decline>(DecideBid(announce, local, PricingPolicy(), kNow));
+  EXPECT_EQ(decline.code, "no_capacity");
+  local.queued = 5;
+  auto last = std::get<job::Bid>(DecideBid(announce, local, PricingPolicy(), kNow));
+  EXPECT_EQ(last.expected_start_ms, absl::ToUnixMillis(kNow + absl::Milliseconds(400)));
 
   PricingPolicy greedy;
   greedy.rate_per_gfuel = UINT64_MAX;

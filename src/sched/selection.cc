@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <utility>
 
@@ -63,8 +64,8 @@ std::string DominantDifference(const Scored& loser, const Scored& winner,
                           Fixed2(winner.out.reputation_score));
     case 2:
       return mesh::StrCat("resources ", Fixed2(loser.out.resources_score), " vs ",
-                          Fixed2(winner.out.resources_score), ", load ", Fixed2(lb.load), " vs ",
-                          Fixed2(wb.load));
+                          Fixed2(winner.out.resources_score), ", load ", Fixed2(loser.out.load),
+                          " vs ", Fixed2(winner.out.load));
     default:
       return mesh::StrCat("latency ", Latency(*loser.view), " vs ", Latency(*winner.view));
   }
@@ -124,6 +125,12 @@ std::string Summary(size_t bids, const std::vector<Rejection>& rejected,
 }
 
 }  // namespace
+
+double EffectiveLoad(const BidView& view) {
+  // A NaN or infinite load (a peer's bid is untrusted input) counts as full.
+  auto sane = [](double load) { return std::isfinite(load) ? std::max(load, 0.0) : 1.0; };
+  return std::max(sane(view.bid.load), sane(view.assigned_load));
+}
 
 std::optional<Rejection> FilterBid(const job::Announce& announce, const BidView& view,
                                    absl::Time now, const SelectionPolicy& policy) {
@@ -221,7 +228,10 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
          Ratio(static_cast<double>(bid.memory_bytes),
                static_cast<double>(RequiredMemory(announce)))) /
         2;
-    out.resources_score = fit * (1 - std::clamp(bid.load, 0.0, 1.0) * 0.5);
+    // Load 0..1 (free slots) costs up to half the fit; beyond 1 (queued work) it keeps falling,
+    // so an executor with two jobs per slot ranks below one with one.
+    out.load = EffectiveLoad(v);
+    out.resources_score = out.load <= 1 ? fit * (1 - out.load * 0.5) : fit * 0.5 / out.load;
     if (v.rtt.has_value()) {
       const double rtt_ms = std::max(0.0, absl::ToDoubleMilliseconds(*v.rtt));
       out.latency_score = half_ms + rtt_ms > 0 ? half_ms / (half_ms + rtt_ms) : 1.0;
@@ -280,6 +290,7 @@ json ToJson(const Selection& selection) {
                       {"reputation_score", s.reputation_score},
                       {"resources_score", s.resources_score},
                       {"latency_score", s.latency_score},
+                      {"load", s.load},
                       {"won", s.won},
                       {"reason", s.reason}});
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <numeric>
 
@@ -152,6 +153,37 @@ TEST(SelectionTest, LosersNameTheComponentThatCostThem) {
   EXPECT_TRUE(Has(reasons[Did('b')], "(reputation 0.50 vs 0.95)")) << reasons[Did('b')];
   EXPECT_TRUE(Has(reasons[Did('c')], "load 0.90 vs 0.00)")) << reasons[Did('c')];
   EXPECT_TRUE(Has(reasons[Did('d')], "(latency 180 ms vs 10 ms)")) << reasons[Did('d')];
+}
+
+// Auctions that close together all receive bids made against an idle executor; what the
+// submitter assigned since must count, or one executor would win every one of them.
+TEST(SelectionTest, JobsAlreadyAssignedToAnExecutorCountAsItsLoad) {
+  const job::Announce announce = MakeAnnounce();
+  BidView near = MakeBid(Did('a'), 100);
+  near.rtt = absl::Milliseconds(1);
+  BidView other = MakeBid(Did('b'), 100);
+  other.rtt = absl::Milliseconds(2);
+  EXPECT_EQ(Select(announce, {near, other}, SelectionPolicy(), kNow).ranked[0].executor, Did('a'));
+
+  near.assigned_load = 1;  // one job of ours on its single slot, the bid said 0
+  Selection s = Select(announce, {near, other}, SelectionPolicy(), kNow);
+  EXPECT_EQ(s.ranked[0].executor, Did('b'));
+  EXPECT_TRUE(Has(s.ranked[1].reason, "load 1.00 vs 0.00")) << s.ranked[1].reason;
+  EXPECT_EQ(s.ranked[1].load, 1.0);
+
+  // Past one job per slot the load keeps counting: two queued lose to one.
+  other.assigned_load = 1;
+  near.assigned_load = 2;
+  s = Select(announce, {near, other}, SelectionPolicy(), kNow);
+  EXPECT_EQ(s.ranked[0].executor, Did('b'));
+  EXPECT_LT(s.ranked[1].resources_score, s.ranked[0].resources_score);
+
+  // The bid's own load wins when it is higher (it already counts our jobs, and others').
+  near.assigned_load = 0.5;
+  near.bid.load = 0.75;
+  EXPECT_EQ(EffectiveLoad(near), 0.75);
+  near.assigned_load = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(EffectiveLoad(near), 1.0);
 }
 
 TEST(SelectionTest, TiesBreakTheSameWayWhateverTheOrder) {

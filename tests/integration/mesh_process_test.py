@@ -203,9 +203,8 @@ class KillTest(MeshTest):
         reference = a.submit_spec({'module': a.module('progress'), 'args': [ITERS],
                                    'placement': 'local'})
         # One after the other: each job is submitted once the previous one has reached its
-        # executor. Executors bid from their current load, and eight auctions open at once would
-        # all see two idle executors; the one with the lower RTT then wins (and accepts) all
-        # eight, past its own max_queue, and nothing would run on the other.
+        # executor, so both executors hold queued work when one is killed. (A burst submitted at
+        # once is spread as well: MeshTest.ABurstOfJobsIsSpreadAndNoExecutorTakesMoreThanItCanQueue.)
         ids = []
         for _ in range(JOBS):
             job_id = self.remote_job(a)['id']

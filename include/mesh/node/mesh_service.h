@@ -100,7 +100,7 @@ class MeshService final : public net::Handler, public Delegator {
   void SendHeartbeats(absl::Time now);
   void OnHeartbeat(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt);
   void PeersDied(const std::vector<std::string>& dids);
-  sched::LocalCapacity Capacity();
+  sched::LocalCapacity Capacity() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Submitter side (market_submitter.cc)
   void OpenRound(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -108,6 +108,8 @@ class MeshService final : public net::Handler, public Delegator {
                   absl::StatusOr<job::OpenedMessage> reply);
   void AddBid(Auction& a, const job::Bid& bid, const crypto::Envelope& envelope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What this node has assigned to each bidder and not seen finish (sched::BidView).
+  void SetAssignedLoad(Auction& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeClose(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AssignNext(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnAck(const std::string& id, uint32_t round, const std::string& executor,
@@ -162,6 +164,8 @@ class MeshService final : public net::Handler, public Delegator {
   // delivered.
   absl::flat_hash_map<std::string, std::string> assignments_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::unique_ptr<PendingReceipt>> receipts_ ABSL_GUARDED_BY(mu_);
+  // Assignments accepted and not yet handed to the compute service (fetching their blobs).
+  uint32_t starting_ ABSL_GUARDED_BY(mu_) = 0;
   // The answer (sealed bid or decline) to each announcement seen, by "job id/round": a
   // duplicate (relayed) copy is not answered twice. Oldest first in answer_order_.
   absl::flat_hash_map<std::string, std::string> answers_ ABSL_GUARDED_BY(mu_);

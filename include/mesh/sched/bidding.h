@@ -38,7 +38,7 @@ struct PricingPolicy {
   uint64_t base_fee = 1;
   uint64_t rate_per_gfuel = 10;
   double load_markup = 0.5;  // price *= 1 + load_markup * load
-  uint32_t max_queue = 4;    // decline with "no_capacity" when queued >= max_queue
+  uint32_t max_queue = 4;    // jobs waiting beyond the slots; then "no_capacity"
   absl::Duration bid_validity = absl::Seconds(30);
 };
 
@@ -47,10 +47,11 @@ absl::StatusOr<PricingPolicy> PricingPolicyFromJson(const nlohmann::json& json);
 
 // A Bid (header left empty: the caller seals it) or a Decline with a code and message.
 // Declines, in order: "draining", "excluded", "too_large" (module or fuel limit), "memory",
-// "storage", "cpu", "capability", "federation", "no_capacity" (every slot busy and the queue
-// at max_queue), "price" (the quote exceeds max_price). A bid quotes QuotePrice for the
-// announced fuel times 1 + load_markup * load (rounded up), offers this node's resources, and
-// expects to start now if a slot is free, else after ~100 ms per job queued ahead.
+// "storage", "cpu", "capability", "federation", "no_capacity" (running + queued jobs fill every
+// slot and max_queue more), "price" (the quote exceeds max_price). Load is (running + queued) /
+// slots. A bid quotes QuotePrice for the announced fuel times 1 + load_markup * load (rounded
+// up), offers this node's resources, and expects to start now if a slot is free, else after
+// ~100 ms per job ahead of it.
 std::variant<job::Bid, job::Decline> DecideBid(const job::Announce& announce,
                                                const LocalCapacity& local,
                                                const PricingPolicy& pricing, absl::Time now);

@@ -40,7 +40,15 @@ struct BidView {
   std::optional<double> reputation;   // 0..1; nullopt = no history (policy default)
   std::optional<absl::Duration> rtt;  // measured round trip; nullopt = unknown (scores 0.5)
   bool known_peer = false;            // in the peer table (for trust_scope "known")
+  // Jobs this submitter has assigned to the executor and not yet seen finish, per slot. A bid
+  // reports the load its executor saw when it bid; auctions that close together all see the
+  // same idle executor, so the submitter adds what it knows it sent since. The score uses
+  // max(bid.load, assigned_load): in steady state the bid's load already counts these jobs.
+  double assigned_load = 0;
 };
+
+// The load a bid is scored with: max(bid.load, assigned_load), at least 0.
+double EffectiveLoad(const BidView& view);
 
 struct Rejection {
   std::string executor;
@@ -56,6 +64,7 @@ struct ScoredBid {
   uint64_t price = 0;
   double score = 0;
   double price_score = 0, reputation_score = 0, resources_score = 0, latency_score = 0;
+  double load = 0;  // EffectiveLoad of the bid
   bool won = false;
   std::string reason;  // "selected: best score 0.81" / "lost: score 0.62 < 0.81 (price 130 vs 100)"
 };
