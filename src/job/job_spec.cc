@@ -5,6 +5,7 @@
 #include "field_reader.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/verify/verification_policy.h"
 
 namespace mesh::job {
 namespace {
@@ -43,6 +44,7 @@ json ToJson(const JobSpec& spec) {
   // Omitted at their defaults so specs written before these fields keep their bytes and ids.
   if (!(spec.requirements == Requirements())) j["requirements"] = ToJson(spec.requirements);
   if (spec.placement != kDefaultPlacement) j["placement"] = spec.placement;
+  if (spec.verification != kDefaultVerification) j["verification"] = spec.verification;
   return j;
 }
 
@@ -51,7 +53,7 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   MESH_RETURN_IF_ERROR(r.CheckObject());
   MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority",
                                          "labels", "deterministic", "submitter", "created_at_ms",
-                                         "nonce", "requirements", "placement"}));
+                                         "nonce", "requirements", "placement", "verification"}));
   JobSpec spec;
   MESH_ASSIGN_OR_RETURN(spec.module, r.String("module", true, 128));
   MESH_RETURN_IF_ERROR(CheckCid(r, "module", spec.module));
@@ -93,6 +95,12 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
     if (spec.placement != "auto" && spec.placement != "local" && spec.placement != "remote") {
       return r.Error("placement", "must be one of auto, local, remote");
     }
+  }
+  if (r.Find("verification") != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.verification, r.String("verification", true, 32));
+    absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
+    if (!v.ok()) return r.Error("verification", std::string(v.status().message()));
+    spec.verification = verify::ToString(*v);  // one spelling: the same job has one id
   }
   return spec;
 }

@@ -456,11 +456,11 @@ absl::StatusOr<Posted> Ledger::Escrow(const EscrowRequest& r) {
             ? mesh::StrCat(", or wait: credits regenerate at ", options_.regen.credits_per_hour,
                            "/hour up to ", options_.regen.cap)
             : "";
-    return absl::FailedPreconditionError(
-        mesh::StrCat("insufficient credit: ", r.submitter, " has ", available, " available, job ",
-                     r.job_id, " needs ", total, " (max price ", r.max_price, " × ", r.replicas,
-                     " replica", r.replicas == 1 ? "" : "s", fee_text,
-                     "); lower --max-price or --replicas, or get credits", regen_text));
+    return absl::FailedPreconditionError(mesh::StrCat(
+        "insufficient credit: ", r.submitter, " has ", available, " available, job ", r.job_id,
+        " needs ", total, " (max price ", r.max_price, " × ", r.replicas, " replica",
+        r.replicas == 1 ? "" : "s", fee_text,
+        "); lower --max-price or the replicas of --verify, or get credits", regen_text));
   }
   Entry e;
   e.kind = EntryKind::kEscrow;

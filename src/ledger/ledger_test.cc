@@ -105,9 +105,10 @@ TEST_F(LedgerTest, InsufficientCreditIsRefusedWithAmountsAndFix) {
   ASSERT_OK(ledger_->Grant(submitter_, 40).status());
   absl::StatusOr<Posted> e = ledger_->Escrow(Job("job-1", 100, 3));
   EXPECT_EQ(e.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(e.status().message(),
-              HasSubstr("insufficient credit: did:test:user1 has 40 available, job job-1 needs "
-                        "300 (max price 100 × 3 replicas); lower --max-price or --replicas"));
+  EXPECT_THAT(
+      e.status().message(),
+      HasSubstr("insufficient credit: did:test:user1 has 40 available, job job-1 needs "
+                "300 (max price 100 × 3 replicas); lower --max-price or the replicas of --verify"));
   EXPECT_EQ(Available(submitter_), 40);
   EXPECT_EQ(ledger_->GetEscrow("job-1").status().code(), absl::StatusCode::kNotFound);
   // The submit fee counts too.

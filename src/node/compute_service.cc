@@ -6,6 +6,7 @@
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -189,9 +190,19 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   const bool delegate =
       job.role.empty() && delegator_ != nullptr && delegator_->ShouldDelegate(job);
   if (delegate) job.role = "delegated";
-  MESH_ASSIGN_OR_RETURN(std::optional<std::string> existing, env_.jobs->Insert(job));
-  if (existing.has_value()) {
-    MESH_ASSIGN_OR_RETURN(JobRecord earlier, env_.jobs->Get(*existing));
+  // A job for the market holds its price first: too little credit is refused before anything
+  // is stored or announced.
+  if (delegate && env_.settlement != nullptr) {
+    MESH_RETURN_IF_ERROR(env_.settlement->Escrow(job.id, job.spec));
+  }
+  absl::StatusOr<std::optional<std::string>> existing = env_.jobs->Insert(job);
+  if (delegate && env_.settlement != nullptr && (!existing.ok() || existing->has_value())) {
+    // Not stored (an error, or the idempotency key names an earlier job): nothing to pay for.
+    env_.settlement->Close(job.id, "the job was not stored");
+  }
+  MESH_RETURN_IF_ERROR(existing.status());
+  if (existing->has_value()) {
+    MESH_ASSIGN_OR_RETURN(JobRecord earlier, env_.jobs->Get(**existing));
     return SubmitResult{std::move(earlier), false};
   }
   metrics_->submitted->Inc();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
@@ -199,6 +200,7 @@ void MeshService::RunAssignment(job::Assignment as, std::string assignment_cid) 
     absl::StatusOr<SubmitResult> submitted = compute_->Submit(std::move(request));
     status = submitted.status();
     if (absl::IsAlreadyExists(status)) return;  // a second assignment raced the first
+    if (status.ok() && options_.fault.die_mid_job) DieOnceRunning(as.job_id);
   }
   if (!status.ok()) {
     spdlog::warn("job {} assigned by {}: cannot run it: {}", as.job_id, as.origin,
@@ -210,6 +212,21 @@ void MeshService::RunAssignment(job::Assignment as, std::string assignment_cid) 
     job.round = as.round;
     SendReceipt(job, assignment_cid, "error", std::string(status.message()));
   }
+}
+
+void MeshService::DieOnceRunning(const std::string& id) {
+  // --fault die (meshd only: it ends the whole process, as a crash or SIGKILL would).
+  std::thread([this, id] {
+    while (true) {
+      absl::StatusOr<JobRecord> job = compute_->Get(id);
+      if (!job.ok() || job::IsTerminal(job->state)) return;
+      if (job->state == job::JobState::kRunning) {
+        spdlog::critical("job {}: --fault die: exiting mid-job", id);
+        std::_Exit(137);
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }).detach();
 }
 
 absl::Status MeshService::FetchBlob(const std::string& text, const std::vector<Peer>& sources) {
@@ -339,6 +356,26 @@ void MeshService::SendReceipt(const JobRecord& job, std::string assignment_cid, 
     }
     r.started_at_ms = absl::ToUnixMillis(job.started_at);
     r.finished_at_ms = absl::ToUnixMillis(job.finished_at);
+  }
+  if (options_.fault.stall) {
+    spdlog::warn("job {}: --fault stall: its receipt is withheld", job.id);
+    return;
+  }
+  if (options_.fault.lie_rate > 0 && r.outcome == "ok" &&
+      env_.rng->UniformDouble() < options_.fault.lie_rate) {
+    // A plausible lie: a real blob the submitter can fetch, whose bytes differ from the output.
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(r.output_cid);
+    absl::StatusOr<std::string> bytes =
+        cid.ok() ? env_.blobs->Get(*cid) : absl::StatusOr<std::string>(cid.status());
+    if (bytes.ok()) {
+      bytes->append("(altered by --fault lie)\n");
+      if (absl::StatusOr<cas::Cid> altered = env_.blobs->PutBytes(*bytes); altered.ok()) {
+        spdlog::warn("job {}: --fault lie: reporting {} instead of {}", job.id, altered->ToString(),
+                     r.output_cid);
+        r.output_cid = altered->ToString();
+        r.output_bytes = bytes->size();
+      }
+    }
   }
   auto pending = std::make_unique<PendingReceipt>();
   pending->envelope = Seal(std::move(r));

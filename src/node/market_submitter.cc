@@ -6,6 +6,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/mesh_service.h"
+#include "mesh/node/settlement.h"
 #include "mesh_internal.h"
 #include "spdlog/spdlog.h"
 
@@ -60,6 +61,8 @@ void MeshService::Take(const JobRecord& job) {
     a->opened = !job.peer.empty();
     a->stage = Auction::Stage::kWaiting;
     a->retry_at = now;
+    a->verification = Settlement::VerificationOf(job.spec);
+    a->replicas = a->verification.mode == verify::Mode::kReplicate ? a->verification.replicas : 1;
     Auction& ref = *a;
     auctions_[job.id] = std::move(a);
     if (job.state == job::JobState::kRunning) {
@@ -114,6 +117,10 @@ void MeshService::OpenRound(const std::string& id) {
   an.memory_bytes = spec.limits.memory_bytes;
   an.wall_time_ms = spec.limits.wall_time_ms;
   an.requirements = spec.requirements;
+  // The escrow holds this much per replica: no bid above it can be paid.
+  if (env_.settlement != nullptr) {
+    an.requirements.max_price = static_cast<uint64_t>(env_.settlement->MaxPrice(spec));
+  }
   an.exclude = a.excluded;
   an.bid_deadline_ms = absl::ToUnixMillis(now + options_.bid_window);
 
@@ -190,6 +197,7 @@ void MeshService::AddBid(Auction& a, const job::Bid& bid, const crypto::Envelope
     view.rtt = p->rtt;
     view.known_peer = true;
   }
+  if (env_.settlement != nullptr) view.reputation = env_.settlement->ReputationOf(bid.executor);
   a.bids.push_back(std::move(view));
 }
 
@@ -268,6 +276,7 @@ void MeshService::AssignNext(Auction& a, absl::Time now) {
   a.stage = Auction::Stage::kAssigning;
   a.executor = pick.executor;
   a.executor_address = pick.executor_address;
+  a.price = pick.price;
   const absl::Duration run_limit =
       absl::Milliseconds(int64_t(a.job.spec.limits.wall_time_ms)) + options_.receipt_grace;
   a.deadline = now + run_limit;
@@ -338,11 +347,17 @@ void MeshService::OnAck(const std::string& id, uint32_t round, const std::string
   });
 }
 
-void MeshService::ExecutorFailed(Auction& a, const std::string& why, absl::Time now) {
+void MeshService::ExecutorFailed(Auction& a, const std::string& why, absl::Time now,
+                                 ledger::ReputationEvent penalty) {
   metrics_->executor_failures->Inc();
   spdlog::warn("job {}: {}; re-announcing without that executor", a.job.id, why);
   const std::string executor = a.executor;
   if (!executor.empty()) a.excluded.push_back(executor);
+  if (!executor.empty() && env_.settlement != nullptr) {
+    Defer([settlement = env_.settlement, executor, penalty] {
+      settlement->Record(executor, penalty);
+    });
+  }
   ++a.failures;
   if (a.job.state == job::JobState::kRunning || a.stage == Auction::Stage::kExecuting ||
       a.stage == Auction::Stage::kCollecting) {
@@ -395,7 +410,10 @@ void MeshService::FailDelegated(Auction& a, std::string reason) {
   job.reason = std::move(reason);
   job.finished_at = env_.clock->Now();
   auctions_.erase(job.id);  // `a` is gone from here on
-  Defer([this, job = std::move(job)] { (void)compute_->FinishDelegated(job); });
+  Defer([this, job = std::move(job)] {
+    (void)compute_->FinishDelegated(job);
+    if (env_.settlement != nullptr) env_.settlement->Close(job.id, job.reason);
+  });
 }
 
 void MeshService::TickAuctions(absl::Time now) {
@@ -415,7 +433,7 @@ void MeshService::TickAuctions(absl::Time now) {
               *a,
               mesh::StrCat("executor ", a->executor, " sent no receipt by the deadline (",
                            absl::FormatTime(a->deadline), ")"),
-              now);
+              now, ledger::ReputationEvent::kTimeout);
         }
         break;
       case Auction::Stage::kCollecting:
@@ -452,6 +470,7 @@ bool MeshService::Cancel(const std::string& id) {
   job.reason = "cancelled by request";
   job.finished_at = env_.clock->Now();
   (void)compute_->FinishDelegated(job);
+  if (env_.settlement != nullptr) env_.settlement->Close(id, "cancelled");
   return true;
 }
 
@@ -513,7 +532,7 @@ void MeshService::CollectOutput(job::Receipt receipt, std::string receipt_envelo
     spdlog::warn("job {}: cannot mark it running: {}", receipt.job_id, s.ToString());
   }
   const absl::Time now = env_.clock->Now();
-  JobRecord job;
+  std::optional<JobRecord> done;
   {
     absl::MutexLock lock(&mu_);
     auto it = auctions_.find(receipt.job_id);
@@ -538,28 +557,14 @@ void MeshService::CollectOutput(job::Receipt receipt, std::string receipt_envelo
              {"envelope", Base64Encode(receipt_envelope)},
              {"output_cid", receipt.output_cid},
              {"fuel_used", receipt.fuel_used}});
-    job = a.job;
-    metrics_->delegated_seconds->Observe(absl::ToDoubleSeconds(now - job.submitted_at));
-    auctions_.erase(it);
+    a.results.push_back({receipt, mesh::StrCat(a.job.id, "/", receipt.round), a.price});
+    const absl::Time submitted = a.job.submitted_at;
+    done = Judge(a, now);  // may erase `a`
+    if (done.has_value()) {
+      metrics_->delegated_seconds->Observe(absl::ToDoubleSeconds(now - submitted));
+    }
   }
-  job.outcome = receipt.outcome;
-  job.exit_code = receipt.exit_code;
-  job.fuel_used = receipt.fuel_used;
-  job.output_cid = receipt.output_cid;
-  job.report_json = receipt.report.dump();
-  job.peer = receipt.executor;
-  job.started_at = absl::FromUnixMillis(receipt.started_at_ms);
-  job.finished_at = now;
-  if (receipt.outcome == "ok" && receipt.exit_code == 0) {
-    job.state = job::JobState::kSucceeded;
-  } else {
-    job.state = job::JobState::kFailed;
-    job.reason =
-        receipt.outcome == "ok"
-            ? mesh::StrCat("the module exited with status ", receipt.exit_code)
-            : mesh::StrCat(receipt.outcome, ": ", receipt.report.value("message", std::string()));
-  }
-  (void)compute_->FinishDelegated(std::move(job));
+  if (done.has_value()) (void)compute_->FinishDelegated(*std::move(done));
 }
 
 void MeshService::OnRemoteProgress(const job::Progress& p) {

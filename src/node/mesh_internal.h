@@ -8,8 +8,16 @@
 
 #include "mesh/common/metrics.h"
 #include "mesh/node/mesh_service.h"
+#include "mesh/verify/verification_policy.h"
 
 namespace mesh::node {
+
+// A delegated run's result: its receipt, after its output was fetched and checked by CID.
+struct MeshService::AuctionResult {
+  job::Receipt receipt;
+  std::string assignment;  // "<job id>/<round>": what a payment is for (paid once)
+  uint64_t price = 0;      // the executor's bid
+};
 
 // One delegated job's place in the market, on the submitter's node.
 struct MeshService::Auction {
@@ -31,7 +39,14 @@ struct MeshService::Auction {
   int failures = 0;  // executors that failed this job (bounded by RetryPolicy::max_rounds)
   int waits = 0;     // auctions that ended without a bid
   std::string executor, executor_address;
+  uint64_t price = 0;  // the current executor's bid
   std::string waiting_reason;
+
+  // Verification (market_verifier.cc). One result per executor; replicas run one after another
+  // on distinct executors until the quorum decides.
+  verify::Verification verification;
+  int replicas = 1;  // results wanted so far (replicate(k): k; adaptive: decided on the first)
+  std::vector<AuctionResult> results;
 };
 
 // A receipt the executor still has to deliver.
@@ -71,6 +86,8 @@ class MeshService::Metrics {
                                  "Jobs other nodes assigned to this node")),
         blob_bytes(
             r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
+        outvoted(r.AddCounter("mesh_verify_outvoted_total",
+                              "Replica results outvoted by the majority (not paid, penalised)")),
         delegated_seconds(r.AddHistogram("mesh_market_delegated_job_seconds",
                                          "Submission to verified result of delegated jobs",
                                          ExponentialBuckets(0.001, 4, 10))) {}
@@ -87,6 +104,7 @@ class MeshService::Metrics {
   Counter* declines_sent;
   Counter* assignments;
   Counter* blob_bytes;
+  Counter* outvoted;
   Histogram* delegated_seconds;
 };
 

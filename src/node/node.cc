@@ -93,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   compute.max_concurrent = concurrency;
   compute.default_limits = n.config_.default_limits;
   compute.max_input_bytes = n.config_.max_input_bytes;
+  MESH_ASSIGN_OR_RETURN(n.settlement_, Settlement::Open(dir.root, n.key_, clock, n.config_.trust));
   n.compute_env_ = NodeEnv{.clock = &clock,
                            .rng = &rng,
                            .key = &n.key_,
@@ -100,7 +101,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                            .jobs = n.jobs_.get(),
                            .events = &n.events_,
                            .metrics = &n.metrics_,
-                           .runner = n.runner_.get()};
+                           .runner = n.runner_.get(),
+                           .settlement = n.settlement_.get()};
   n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
   if (n.config_.mesh.enabled) {
     if (n.config_.mesh.listen.empty()) {

@@ -37,6 +37,17 @@ class TableReader {
     return absl::OkStatus();
   }
 
+  absl::Status Int64(std::string_view key, int64_t& out, int64_t min, int64_t max) const {
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return absl::OkStatus();
+    std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+    if (!v.has_value() || *v < min || *v > max) {
+      return Error(key, mesh::StrCat("must be an integer from ", min, " to ", max));
+    }
+    out = *v;
+    return absl::OkStatus();
+  }
+
   absl::Status String(std::string_view key, std::string& out) const {
     const toml::node* n = table_.get(key);
     if (n == nullptr) return absl::OkStatus();
@@ -196,8 +207,8 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   const std::string file = path.string();
   TableReader top(root, file, "");
-  MESH_RETURN_IF_ERROR(top.Known({"api", "compute", "limits", "storage", "node", "mesh"}));
-  for (std::string_view name : {"api", "compute", "limits", "storage", "node", "mesh"}) {
+  MESH_RETURN_IF_ERROR(top.Known({"api", "compute", "limits", "storage", "node", "mesh", "trust"}));
+  for (std::string_view name : {"api", "compute", "limits", "storage", "node", "mesh", "trust"}) {
     if (root.get(name) != nullptr && Section(root, name) == nullptr) {
       return top.Error(name, "must be a table ([section])");
     }
@@ -252,6 +263,20 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   if (const toml::table* mesh = Section(root, "mesh")) {
     MESH_RETURN_IF_ERROR(LoadMeshSection(*mesh, TableReader(*mesh, file, "mesh."), config.mesh));
   }
+  if (const toml::table* trust = Section(root, "trust")) {
+    TableReader r(*trust, file, "trust.");
+    MESH_RETURN_IF_ERROR(r.Known({"credits_per_hour", "credit_cap", "start_full", "network_fee_bps",
+                                  "network_fee_flat", "default_max_price", "max_replicas"}));
+    TrustOptions& t = config.trust;
+    constexpr int64_t kMaxCredits = int64_t{1} << 52;
+    MESH_RETURN_IF_ERROR(r.Int64("credits_per_hour", t.regen.credits_per_hour, 0, kMaxCredits));
+    MESH_RETURN_IF_ERROR(r.Int64("credit_cap", t.regen.cap, 0, kMaxCredits));
+    MESH_RETURN_IF_ERROR(r.Bool("start_full", t.regen.start_full));
+    MESH_RETURN_IF_ERROR(r.Int64("network_fee_bps", t.network_fee_bps, 0, 10000));
+    MESH_RETURN_IF_ERROR(r.Int64("network_fee_flat", t.network_fee_flat, 0, kMaxCredits));
+    MESH_RETURN_IF_ERROR(r.Int64("default_max_price", t.default_max_price, 1, kMaxCredits));
+    MESH_RETURN_IF_ERROR(r.Int("max_replicas", t.max_replicas, 1, 9));
+  }
   return absl::OkStatus();
 }
 
@@ -303,6 +328,18 @@ price_weight = 0.4         # how bids are scored (weights of a sum; see docs/arc
 reputation_weight = 0.3
 resources_weight = 0.15
 latency_weight = 0.15
+
+[trust]
+# Credits: every submitter starts with credit_cap and regains credits_per_hour up to it. A job
+# sent to the market holds max_price (or default_max_price) x replicas, plus the fee, until it
+# ends; each verified result pays its executor the bid price plus network_fee_bps / 10000 of it.
+credits_per_hour = 100000
+credit_cap = 1000000
+start_full = true
+network_fee_bps = 100
+network_fee_flat = 0
+default_max_price = 10000
+max_replicas = 9           # replicate(k) adds replicas up to this when no majority forms
 )toml";
 }
 

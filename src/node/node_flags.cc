@@ -35,6 +35,32 @@ void AddNodeFlags(CLI::App& app, NodeFlags& f) {
   app.add_option("--capability", f.capabilities, "A capability this node offers (repeatable)");
   app.add_option("--federation", f.federations, "A federation this node is in (repeatable)");
   app.add_flag("--no-mesh", f.no_mesh, "Run alone: no peers, every job runs here");
+  app.add_option("--fault", f.faults,
+                 "TESTS ONLY: misbehave as an executor: lie[=RATE] (altered output), stall (no "
+                 "receipt), die (exit mid-job). Repeatable");
+}
+
+absl::Status ParseFault(std::string_view text, FaultOptions& faults) {
+  if (text == "stall") {
+    faults.stall = true;
+  } else if (text == "die") {
+    faults.die_mid_job = true;
+  } else if (text == "lie") {
+    faults.lie_rate = 1;
+  } else if (text.substr(0, 4) == "lie=") {
+    const std::string rate(text.substr(4));
+    char* end = nullptr;
+    const double v = std::strtod(rate.c_str(), &end);
+    if (rate.empty() || end != rate.c_str() + rate.size() || !(v > 0 && v <= 1)) {
+      return absl::InvalidArgumentError(mesh::StrCat(
+          "--fault ", text, ": the lie rate must be a number in (0, 1], e.g. lie=0.5"));
+    }
+    faults.lie_rate = v;
+  } else {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("--fault ", text, ": not a fault; use lie, lie=RATE, stall or die"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<NodeConfig> ResolveNodeConfig(const NodeFlags& f) {
@@ -71,6 +97,9 @@ absl::StatusOr<NodeConfig> ResolveNodeConfig(const NodeFlags& f) {
   for (const std::string& c : f.capabilities) config.mesh.capabilities.push_back(c);
   for (const std::string& c : f.federations) config.mesh.federations.push_back(c);
   if (f.no_mesh) config.mesh.enabled = false;
+  for (const std::string& fault : f.faults) {
+    MESH_RETURN_IF_ERROR(ParseFault(fault, config.mesh.fault));
+  }
   if (config.mesh.listen.empty()) {
     // The API on any free port (tests, demos) means the mesh too: fixed ports would collide.
     config.mesh.listen =

@@ -41,6 +41,8 @@ struct JobLimits {
   uint64_t max_output_bytes = 0;
 };
 
+inline constexpr std::string_view kDefaultVerification = "hash";
+
 struct JobSpec {
   std::string module;               // CID of the WASM module (a WASI command)
   std::vector<std::string> inputs;  // CIDs; stdin is their concatenation
@@ -57,6 +59,9 @@ struct JobSpec {
   // their defaults, so a spec that does not use them has the same bytes (and id) as before.
   Requirements requirements;
   std::string placement = std::string(kDefaultPlacement);  // "auto" | "local" | "remote"
+  // How a delegated result is checked: "none", "hash", "replicate(k)" or "adaptive"
+  // (verify/verification_policy.h). Left out of the JSON at the default, like placement.
+  std::string verification = std::string(kDefaultVerification);
 };
 
 nlohmann::json ToJson(const JobSpec& spec);

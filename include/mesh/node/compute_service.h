@@ -40,6 +40,8 @@
 
 namespace mesh::node {
 
+class Settlement;
+
 struct ComputeOptions {
   int max_concurrent = 1;
   wasm::Limits default_limits;
@@ -58,6 +60,7 @@ struct NodeEnv {
   EventBus* events = nullptr;
   MetricsRegistry* metrics = nullptr;
   JobRunner* runner = nullptr;
+  Settlement* settlement = nullptr;  // credits and reputation of market jobs; null: free
 };
 
 struct SubmitRequest {

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "mesh/sched/bidding.h"
 #include "mesh/sched/selection.h"
@@ -13,6 +15,18 @@
 namespace mesh::node {
 
 inline constexpr int kDefaultMeshPort = 7421;
+
+// Test-only misbehaviour of this node as an executor, so that verification, reassignment and
+// refunds can be shown end to end (meshd --fault; see docs/architecture.md). Off by default.
+struct FaultOptions {
+  double lie_rate = 0;       // this fraction of assigned jobs get an altered output (0..1)
+  bool stall = false;        // accept assignments, run them, never send a receipt
+  bool die_mid_job = false;  // _exit(137) as soon as an assigned job starts running
+  bool any() const { return lie_rate > 0 || stall || die_mid_job; }
+};
+
+// Parses one --fault: "lie" (every job), "lie=0.25", "stall" or "die"; adds it to `faults`.
+absl::Status ParseFault(std::string_view text, FaultOptions& faults);
 
 struct MeshOptions {
   bool enabled = true;
@@ -36,6 +50,7 @@ struct MeshOptions {
   sched::PricingPolicy pricing;
   sched::PlacementPolicy placement;
   sched::RetryPolicy retry;
+  FaultOptions fault;
 };
 
 }  // namespace mesh::node

@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "mesh/job/market.h"
+#include "mesh/ledger/reputation.h"
 #include "mesh/net/transport.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/mesh_options.h"
@@ -86,6 +87,7 @@ class MeshService final : public net::Handler, public Delegator {
   class Metrics;
   struct Auction;
   struct PendingReceipt;
+  struct AuctionResult;
 
   // Messages
   std::string Seal(job::Message message);
@@ -114,7 +116,9 @@ class MeshService final : public net::Handler, public Delegator {
   void AssignNext(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnAck(const std::string& id, uint32_t round, const std::string& executor,
              absl::StatusOr<job::OpenedMessage> reply);
-  void ExecutorFailed(Auction& a, const std::string& why, absl::Time now)
+  // `penalty`: what the executor's reputation records.
+  void ExecutorFailed(Auction& a, const std::string& why, absl::Time now,
+                      ledger::ReputationEvent penalty = ledger::ReputationEvent::kFailure)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WaitForBids(Auction& a, std::string reason, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -122,6 +126,13 @@ class MeshService final : public net::Handler, public Delegator {
   absl::StatusOr<std::string> OnReceipt(const job::Receipt& receipt,
                                         const crypto::Envelope& envelope);
   void CollectOutput(job::Receipt receipt, std::string receipt_envelope);
+  // Verification (market_verifier.cc): decides on the auction's newest result. Returns the job
+  // to finish (and has erased the auction) when the results are enough; otherwise the auction
+  // waits for another replica or has failed.
+  std::optional<JobRecord> Judge(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pays the executors of `paid`, records reputation, refunds the rest of the escrow (deferred).
+  void Settle(Auction& a, std::vector<AuctionResult> paid, std::vector<std::string> outvoted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRemoteProgress(const job::Progress& progress);
   void TickAuctions(absl::Time now);
   void History(const std::string& id, std::string_view phase, nlohmann::json detail);
@@ -133,6 +144,7 @@ class MeshService final : public net::Handler, public Delegator {
   absl::StatusOr<std::string> OnAssignment(const job::Assignment& a,
                                            const crypto::Envelope& envelope);
   void RunAssignment(job::Assignment a, std::string assignment_cid);
+  void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job
   absl::Status FetchBlob(const std::string& cid, const std::vector<Peer>& sources);
   absl::StatusOr<std::string> OnCancel(const job::CancelJob& c);
   void SendReceipt(const JobRecord& job, std::string assignment_cid, std::string outcome,

@@ -25,6 +25,7 @@
 #include "mesh/node/job_store.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/node_config.h"
+#include "mesh/node/settlement.h"
 
 namespace mesh::node {
 
@@ -53,6 +54,8 @@ class Node {
   EventBus& events() { return events_; }
   MetricsRegistry& metrics() { return metrics_; }
   JobStore& jobs() { return *jobs_; }
+  // The credit ledger and reputation book (<data_dir>/ledger.db, reputation.db).
+  Settlement& settlement() { return *settlement_; }
   // Null when the mesh is disabled ([mesh] enabled = false).
   MeshService* mesh() { return mesh_.get(); }
 
@@ -74,6 +77,7 @@ class Node {
   EventBus events_;
   std::unique_ptr<cas::BlobStore> blobs_;
   std::unique_ptr<JobStore> jobs_;
+  std::unique_ptr<Settlement> settlement_;
   std::unique_ptr<exec::WorkerPool> pool_;
   std::unique_ptr<JobRunner> runner_;
   NodeEnv compute_env_;

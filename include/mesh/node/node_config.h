@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "mesh/node/mesh_options.h"
+#include "mesh/node/trust_options.h"
 #include "mesh/wasm/engine.h"
 #include "mesh/wasm/limits.h"
 
@@ -40,6 +41,8 @@ struct NodeConfig {
   std::string log_level = "info";
   // [mesh]
   MeshOptions mesh;
+  // [trust]
+  TrustOptions trust;
 };
 
 // Reads `path` over the defaults in `config`. Unknown keys are errors (a typo must not be

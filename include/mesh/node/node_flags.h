@@ -25,6 +25,7 @@ struct NodeFlags {
   std::string mesh_listen, advertise;
   std::vector<std::string> capabilities, federations;
   bool no_mesh = false;
+  std::vector<std::string> faults;  // test-only: --fault lie[=RATE] | stall | die
 };
 
 void AddNodeFlags(CLI::App& app, NodeFlags& flags);

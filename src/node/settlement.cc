@@ -1,0 +1,110 @@
+#include "mesh/node/settlement.h"
+
+#include <algorithm>
+
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::node {
+
+absl::StatusOr<std::unique_ptr<Settlement>> Settlement::Open(const std::filesystem::path& dir,
+                                                             const crypto::KeyPair& key,
+                                                             const Clock& clock,
+                                                             TrustOptions options) {
+  if (options.default_max_price <= 0) {
+    return absl::InvalidArgumentError("trust.default_max_price must be a positive credit amount");
+  }
+  MESH_RETURN_IF_ERROR(verify::ValidateAdaptivePolicy(options.adaptive));
+  MESH_RETURN_IF_ERROR(ledger::Validate(options.reputation));
+  ledger::LedgerOptions lo;
+  lo.regen = options.regen;
+  lo.network_fee_bps = options.network_fee_bps;
+  lo.network_fee_flat = options.network_fee_flat;
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
+                        ledger::Ledger::Open(dir / "ledger.db", &key, clock, lo));
+  MESH_ASSIGN_OR_RETURN(
+      std::unique_ptr<ledger::ReputationBook> book,
+      ledger::ReputationBook::Open(dir / "reputation.db", clock, options.reputation));
+  return std::unique_ptr<Settlement>(
+      new Settlement(std::move(options), std::move(ledger), std::move(book)));
+}
+
+Settlement::Settlement(TrustOptions options, std::unique_ptr<ledger::Ledger> ledger,
+                       std::unique_ptr<ledger::ReputationBook> reputation)
+    : options_(std::move(options)),
+      ledger_(std::move(ledger)),
+      reputation_(std::move(reputation)) {}
+
+verify::Verification Settlement::VerificationOf(const job::JobSpec& spec) {
+  absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
+  // The spec parser refused anything else; a spec built in code with a typo gets the default.
+  return v.ok() ? *v : verify::Verification{verify::Mode::kHash, 1};
+}
+
+int64_t Settlement::MaxPrice(const job::JobSpec& spec) const {
+  return spec.requirements.max_price > 0 ? static_cast<int64_t>(std::min<uint64_t>(
+                                               spec.requirements.max_price, uint64_t{1} << 52))
+                                         : options_.default_max_price;
+}
+
+int Settlement::EscrowReplicas(const job::JobSpec& spec) const {
+  const verify::Verification v = VerificationOf(spec);
+  switch (v.mode) {
+    case verify::Mode::kReplicate:
+      return std::max(1, v.replicas);
+    case verify::Mode::kAdaptive:
+      return std::max({options_.adaptive.unknown_replicas, options_.adaptive.suspect_replicas,
+                       options_.adaptive.high_value_replicas, 1});
+    default:
+      return 1;
+  }
+}
+
+absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& spec) {
+  const int64_t price = MaxPrice(spec);
+  ledger::EscrowRequest request;
+  request.job_id = job_id;
+  request.submitter = spec.submitter;
+  // The fee is paid on top of the bid price, out of the same escrow.
+  request.max_price = price + ledger_->NetworkFee(price);
+  request.replicas = EscrowReplicas(spec);
+  absl::StatusOr<ledger::Posted> posted = ledger_->Escrow(request);
+  return posted.status();
+}
+
+int64_t Settlement::EscrowRemaining(const std::string& job_id) {
+  absl::StatusOr<ledger::EscrowInfo> info = ledger_->GetEscrow(job_id);
+  return info.ok() && info->open ? info->remaining : 0;
+}
+
+absl::StatusOr<ledger::Posted> Settlement::Pay(const std::string& job_id,
+                                               const std::string& executor, int64_t price,
+                                               const std::string& assignment) {
+  return ledger_->Pay(job_id, executor, price, ledger_->NetworkFee(price), assignment);
+}
+
+void Settlement::Close(const std::string& job_id, std::string_view why) {
+  absl::StatusOr<ledger::Posted> refunded = ledger_->Refund(job_id, why);
+  if (!refunded.ok() && !absl::IsNotFound(refunded.status())) {
+    spdlog::error("job {}: cannot refund its escrow: {}", job_id, refunded.status().ToString());
+  }
+}
+
+void Settlement::Record(const std::string& executor, ledger::ReputationEvent event) {
+  if (absl::StatusOr<ledger::Reputation> r = reputation_->Record(executor, event); !r.ok()) {
+    spdlog::warn("reputation of {}: {}", executor, r.status().ToString());
+  }
+}
+
+std::optional<double> Settlement::ReputationOf(const std::string& executor) const {
+  const ledger::Reputation r = reputation_->Get(executor);
+  if (r.is_new()) return std::nullopt;
+  return r.score;
+}
+
+ledger::Reputation Settlement::Reputation(const std::string& executor) const {
+  return reputation_->Get(executor);
+}
+
+}  // namespace mesh::node
