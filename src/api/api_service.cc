@@ -34,6 +34,11 @@ enum class Op {
   kJobHistory,
   kExplainJob,
   kPeers,
+  kLedgerBalance,
+  kLedgerBalanceOf,
+  kLedgerHistory,
+  kLedgerVerify,
+  kReputation,
   kEvents,
   kMetrics,
   kOpenApi
@@ -109,6 +114,11 @@ const std::vector<Route>& RouteTable() {
         {{"GET", "/v1/jobs/{id}/explain", false}, Op::kExplainJob},
         {{"GET", "/v1/node", false}, Op::kNode},
         {{"GET", "/v1/peers", false}, Op::kPeers},
+        {{"GET", "/v1/ledger/balance", false}, Op::kLedgerBalance},
+        {{"GET", "/v1/ledger/balance/{did}", false}, Op::kLedgerBalanceOf},
+        {{"GET", "/v1/ledger/history", false}, Op::kLedgerHistory},
+        {{"GET", "/v1/ledger/verify", false}, Op::kLedgerVerify},
+        {{"GET", "/v1/reputation", false}, Op::kReputation},
         {{"GET", "/v1/events", false}, Op::kEvents},
         {{"GET", "/metrics", false}, Op::kMetrics},
         {{"GET", "/v1/openapi.json", false}, Op::kOpenApi},
@@ -394,6 +404,16 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(ExplainJob(params[0]));
     case Op::kPeers:
       return measured(Peers());
+    case Op::kLedgerBalance:
+      return measured(LedgerBalance(""));
+    case Op::kLedgerBalanceOf:
+      return measured(LedgerBalance(params[0]));
+    case Op::kLedgerHistory:
+      return measured(LedgerHistory(request));
+    case Op::kLedgerVerify:
+      return measured(LedgerVerify());
+    case Op::kReputation:
+      return measured(ReputationList());
     case Op::kEvents:
       return measured(Events(request));
     case Op::kMetrics:

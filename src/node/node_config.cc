@@ -265,8 +265,9 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* trust = Section(root, "trust")) {
     TableReader r(*trust, file, "trust.");
-    MESH_RETURN_IF_ERROR(r.Known({"credits_per_hour", "credit_cap", "start_full", "network_fee_bps",
-                                  "network_fee_flat", "default_max_price", "max_replicas"}));
+    MESH_RETURN_IF_ERROR(
+        r.Known({"credits_per_hour", "credit_cap", "start_full", "network_fee_bps",
+                 "network_fee_flat", "default_max_price", "submit_fee", "max_replicas"}));
     TrustOptions& t = config.trust;
     constexpr int64_t kMaxCredits = int64_t{1} << 52;
     MESH_RETURN_IF_ERROR(r.Int64("credits_per_hour", t.regen.credits_per_hour, 0, kMaxCredits));
@@ -275,6 +276,7 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     MESH_RETURN_IF_ERROR(r.Int64("network_fee_bps", t.network_fee_bps, 0, 10000));
     MESH_RETURN_IF_ERROR(r.Int64("network_fee_flat", t.network_fee_flat, 0, kMaxCredits));
     MESH_RETURN_IF_ERROR(r.Int64("default_max_price", t.default_max_price, 1, kMaxCredits));
+    MESH_RETURN_IF_ERROR(r.Int64("submit_fee", t.submit_fee, 0, kMaxCredits));
     MESH_RETURN_IF_ERROR(r.Int("max_replicas", t.max_replicas, 1, 9));
   }
   return absl::OkStatus();
@@ -339,6 +341,7 @@ start_full = true
 network_fee_bps = 100
 network_fee_flat = 0
 default_max_price = 10000
+submit_fee = 0             # per market job, x (1.5 - the submitter's reputation); not refunded
 max_replicas = 9           # replicate(k) adds replicas up to this when no majority forms
 )toml";
 }

@@ -90,12 +90,65 @@ TEST_F(NodeConfigTest, ErrorsNameFileKeyAndProblem) {
            {"[api]\nport = 1\n", "api.port is not a known setting"},
            {"api = 3\n", "api must be a table"},
            {"[api\n", "meshd.toml:"},
+           {"[trust]\nnetwork_fee_bps = 20000\n",
+            "trust.network_fee_bps must be an integer from 0 to 10000"},
+           {"[trust]\ndefault_max_price = 0\n", "trust.default_max_price"},
+           {"[trust]\nmax_replicas = 10\n", "trust.max_replicas"},
+           {"[trust]\nfee = 1\n", "trust.fee is not a known setting"},
        }) {
     NodeConfig config;
     absl::Status s = Load(c.toml, config);
     EXPECT_FALSE(s.ok()) << c.toml;
     EXPECT_NE(std::string(s.message()).find(c.expected), std::string::npos)
         << c.toml << " -> " << s;
+  }
+}
+
+TEST_F(NodeConfigTest, ReadsTheTrustSection) {
+  NodeConfig config;
+  ASSERT_OK(Load(DefaultConfigToml(), config));
+  const TrustOptions defaults;
+  EXPECT_EQ(config.trust.regen.cap, defaults.regen.cap);
+  EXPECT_EQ(config.trust.regen.credits_per_hour, defaults.regen.credits_per_hour);
+  EXPECT_EQ(config.trust.network_fee_bps, defaults.network_fee_bps);
+  EXPECT_EQ(config.trust.default_max_price, defaults.default_max_price);
+  ASSERT_OK(Load(R"toml(
+[trust]
+credits_per_hour = 5
+credit_cap = 50
+start_full = false
+network_fee_bps = 250
+network_fee_flat = 2
+default_max_price = 40
+submit_fee = 3
+max_replicas = 5
+)toml",
+                 config));
+  EXPECT_EQ(config.trust.regen.credits_per_hour, 5);
+  EXPECT_EQ(config.trust.regen.cap, 50);
+  EXPECT_FALSE(config.trust.regen.start_full);
+  EXPECT_EQ(config.trust.network_fee_bps, 250);
+  EXPECT_EQ(config.trust.network_fee_flat, 2);
+  EXPECT_EQ(config.trust.default_max_price, 40);
+  EXPECT_EQ(config.trust.submit_fee, 3);
+  EXPECT_EQ(config.trust.max_replicas, 5);
+}
+
+TEST(FaultTest, ParsesEachFaultAndRefusesOthers) {
+  FaultOptions f;
+  EXPECT_FALSE(f.any());
+  ASSERT_OK(ParseFault("lie=0.25", f));
+  EXPECT_EQ(f.lie_rate, 0.25);
+  ASSERT_OK(ParseFault("lie", f));
+  EXPECT_EQ(f.lie_rate, 1.0);
+  ASSERT_OK(ParseFault("stall", f));
+  ASSERT_OK(ParseFault("die", f));
+  EXPECT_TRUE(f.stall && f.die_mid_job);
+  for (const char* bad : {"lie=0", "lie=1.5", "lie=x", "lie=", "crash", ""}) {
+    FaultOptions g;
+    absl::Status s = ParseFault(bad, g);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << bad;
+    EXPECT_FALSE(g.any()) << bad;
   }
 }
 

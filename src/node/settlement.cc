@@ -69,6 +69,9 @@ absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& s
   // The fee is paid on top of the bid price, out of the same escrow.
   request.max_price = price + ledger_->NetworkFee(price);
   request.replicas = EscrowReplicas(spec);
+  if (options_.submit_fee > 0) {
+    request.submit_fee = ledger::SubmitFee(options_.submit_fee, Reputation(spec.submitter));
+  }
   absl::StatusOr<ledger::Posted> posted = ledger_->Escrow(request);
   return posted.status();
 }

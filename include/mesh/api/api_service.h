@@ -56,6 +56,10 @@ class ApiService final : public HttpHandler {
   HttpResponse JobHistory(const std::string& id);  // mesh_routes.cc
   HttpResponse ExplainJob(const std::string& id);
   HttpResponse Peers();
+  HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc; empty: this node's
+  HttpResponse LedgerHistory(const HttpRequest& request);
+  HttpResponse LedgerVerify();
+  HttpResponse ReputationList();
   HttpResponse Events(const HttpRequest& request);
   HttpResponse Metrics();
 

@@ -20,6 +20,9 @@ struct TrustOptions {
   int64_t network_fee_flat = 0;
   // The price per replica escrowed (and announced as the limit) for jobs that name no max_price.
   int64_t default_max_price = 10'000;
+  // A fee per job sent to the market, priced by the submitter's own reputation
+  // (ledger::SubmitFee: base x (1.5 - score)); 0 = none. Not refunded.
+  int64_t submit_fee = 0;
   int max_replicas = 9;  // replicate(k) adds replicas up to this when no majority forms
   verify::AdaptivePolicy adaptive;
   ledger::ReputationOptions reputation;
