@@ -21,7 +21,8 @@
 //      client hashing what it receives (the node checks every fetched blob's CID).
 //
 // Probes, for the analysis: a bare gRPC + mTLS round trip between two transports, and a
-// durable BlobStore::PutBytes of a receipt-sized blob (what the submitter does per receipt).
+// durable BlobStore::PutBytes of a receipt-sized blob (what the submitter did per receipt until
+// the receipt moved into the history block).
 //
 // A plain binary, not Google Benchmark (percentiles, phases sharing one mesh).
 //
@@ -428,7 +429,7 @@ constexpr Segment kRemoteSegments[] = {
     {"assignment -> executor accepted, fetched, queued (X)", "A:assigned", "X:job.queued"},
     {"executor queue wait + mark running (X)", "X:job.queued", "X:job.running"},
     {"run: load, sandbox, output, finish row (X)", "X:job.running", "X:job.succeeded"},
-    {"receipt: seal, send, check, fetch output, store (X->A)", "X:job.succeeded", "A:receipt"},
+    {"receipt: seal, send, check, fetch output (X->A)", "X:job.succeeded", "A:receipt"},
     {"finish: job row + completed block (A)", "A:receipt", "A:job.succeeded"},
     {"event -> submitter wakes (A)", "A:job.succeeded", "observed"},
 };
@@ -488,6 +489,45 @@ void Breakdown(const char* title, const Segment (&segments)[N], const std::vecto
     std::printf("  (A: assigned -> job.running after the ack, off the path: p50 %.3f ms)\n",
                 Summarize(ack).p50);
   }
+}
+
+// What the submitter's market did, from A's history phases: rounds, declines, the load (per
+// slot, queued work included, or what A assigned since the bid if higher) the winners were
+// scored with, assignments an executor refused ("requeued") and jobs that had to wait.
+void PrintMarketActivity(const std::vector<RawEvent>& raw) {
+  size_t rounds = 0, no_winner = 0, declines = 0, requeued = 0, waiting = 0;
+  std::vector<double> winner_load, loser_load;
+  std::map<std::string, size_t> refusals;  // reason (up to its first ':') -> count
+  for (const RawEvent& r : raw) {
+    if (r.node != 'A') continue;
+    if (r.event.type == "job.waiting") ++waiting;
+    if (r.event.type != "job.phase") continue;
+    nlohmann::json j = nlohmann::json::parse(r.event.json, nullptr, false);
+    if (!j.is_object()) continue;
+    const std::string phase = j.value("phase", "");
+    if (phase == "requeued") {
+      ++requeued;
+      const std::string reason = j.value("reason", "");
+      ++refusals[reason.substr(0, reason.find(':', reason.find(':') + 1))];
+    }
+    if (phase != "bidding_closed") continue;
+    ++rounds;
+    if (j.contains("declines") && j["declines"].is_array()) declines += j["declines"].size();
+    const nlohmann::json& sel = j.contains("selection") ? j["selection"] : nlohmann::json();
+    if (!sel.is_object() || !sel.value("has_winner", false)) ++no_winner;
+    if (!sel.is_object() || !sel.contains("ranked")) continue;
+    for (const nlohmann::json& b : sel["ranked"]) {
+      (b.value("won", false) ? winner_load : loser_load).push_back(b.value("load", 0.0));
+    }
+  }
+  const Latency w = Summarize(winner_load), l = Summarize(loser_load);
+  std::printf(
+      "  market on A: %zu rounds closed (%zu without a winner), %zu declines, %zu assignments "
+      "refused (requeued), %zu job.waiting\n  load per slot scored, winners: p50 %.2f p90 %.2f "
+      "max %.2f; losers: p50 %.2f p90 %.2f max %.2f\n",
+      rounds, no_winner, declines, requeued, waiting, w.p50, w.p90, w.max, l.p50, l.p90, l.max);
+  for (const auto& [reason, n] : refusals)
+    std::printf("    requeued %zux: %s\n", n, reason.c_str());
 }
 
 void PrintLatency(const char* what, const Latency& l) {
@@ -615,6 +655,7 @@ LatencyResult RunLatency(const Options& o, Mesh& mesh, const std::string& module
   Breakdown("where a local job's time goes", kLocalSegments, local, events, mesh);
   PrintHistogram(a, "mesh_market_delegated_job_seconds");
   PrintPhases(mesh, remote.back());
+  PrintMarketActivity(raw);
   std::printf("  market counters after the latency phase:\n");
   PrintCounters(mesh);
   return out;
@@ -723,6 +764,7 @@ void RunThroughput(const Options& o, Mesh& mesh, const std::string& module) {
             local.outcomes, Parse(local.events), mesh);
   Breakdown("where a delegated job's time goes under load (8 in flight)", kRemoteSegments,
             remote.outcomes, Parse(remote.events), mesh);
+  PrintMarketActivity(remote.events);
   std::printf("  market counters after the throughput phase:\n");
   PrintCounters(mesh);
   std::printf("  ratio remote / local: %.2fx\n  goal >= 1,000 delegated jobs/s: %s\n",
