@@ -75,6 +75,7 @@ std::optional<JobRecord> MeshService::Judge(Auction& a, absl::Time now) {
     Settle(a, {latest}, {});
     JobRecord job = CompletedJob(a.job, latest.receipt, now);
     auctions_.erase(job.id);  // `a` is gone from here on
+    WakeOldestWaiting(now);
     return job;
   }
 
@@ -119,6 +120,7 @@ std::optional<JobRecord> MeshService::Judge(Auction& a, absl::Time now) {
       Settle(a, agreeing, losers);
       JobRecord job = CompletedJob(a.job, chosen->receipt, now);
       auctions_.erase(job.id);
+      WakeOldestWaiting(now);
       return job;
     }
     case verify::QuorumOutcome::kNeedMoreReplicas:
@@ -163,6 +165,17 @@ std::optional<JobRecord> MeshService::Judge(Auction& a, absl::Time now) {
   a.stage = Auction::Stage::kWaiting;
   a.retry_at = now;
   return std::nullopt;
+}
+
+void MeshService::WakeOldestWaiting(absl::Time now) {
+  // A run just ended, so an executor has a slot: the job that has waited longest for a bid
+  // asks first, before newer jobs take the slot.
+  Auction* oldest = nullptr;
+  for (auto& [id, a] : auctions_) {
+    if (a->stage != Auction::Stage::kWaiting || a->waits == 0) continue;
+    if (oldest == nullptr || a->job.submitted_at < oldest->job.submitted_at) oldest = a.get();
+  }
+  if (oldest != nullptr) oldest->retry_at = now;
 }
 
 void MeshService::Settle(Auction& a, std::vector<AuctionResult> paid,

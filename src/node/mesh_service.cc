@@ -371,11 +371,12 @@ void MeshService::OnHeartbeat(const job::Heartbeat& hb, absl::Time now,
   const bool revived = peers_->Heard(hb, now, rtt);
   if (revived) spdlog::info("mesh: peer {} at {} is alive", hb.node, hb.address);
   for (const job::PeerInfo& p : hb.peers) peers_->AddAddress(p.address, p.did);
-  if (!hb.draining && hb.running < hb.max_concurrent) {
-    // Capacity appeared: auctions that found no bidder try again now.
+  if (!hb.draining && uint64_t{hb.running} + hb.queued < hb.max_concurrent) {
+    // Capacity is there (a peer came back, or has an idle slot): auctions that found no bidder
+    // try again now rather than at the end of their backoff. At most once per heartbeat.
     absl::MutexLock lock(&mu_);
     for (auto& [id, a] : auctions_) {
-      if (a->stage == Auction::Stage::kWaiting && a->waits > 0 && revived) a->retry_at = now;
+      if (a->stage == Auction::Stage::kWaiting && a->waits > 0) a->retry_at = now;
     }
   }
 }

@@ -130,6 +130,7 @@ class MeshService final : public net::Handler, public Delegator {
   // to finish (and has erased the auction) when the results are enough; otherwise the auction
   // waits for another replica or has failed.
   std::optional<JobRecord> Judge(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeOldestWaiting(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pays the executors of `paid`, records reputation, refunds the rest of the escrow (deferred).
   void Settle(Auction& a, std::vector<AuctionResult> paid, std::vector<std::string> outvoted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
