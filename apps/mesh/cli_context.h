@@ -35,5 +35,7 @@ void AddIdCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
 void AddBlobCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
 void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
 void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
+// `mesh ledger balance|history|verify` and `mesh reputation` (ledger_commands.cc).
+void AddLedgerCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
 
 }  // namespace mesh::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   mesh::cli::AddNodeCommands(app, ctx, result, run_exit_code);
   mesh::cli::AddJobCommands(app, ctx, result, run_exit_code);
   mesh::cli::AddMeshCommands(app, ctx, result);
+  mesh::cli::AddLedgerCommands(app, ctx, result);
 
   try {
     app.parse(argc, argv);

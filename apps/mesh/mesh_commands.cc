@@ -5,6 +5,7 @@
 
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/verify/verification_policy.h"
 
 namespace mesh::cli {
 namespace {
@@ -96,6 +97,9 @@ void AddPlacementFlags(CLI::App* submit, PlacementFlags& f) {
   submit->add_option("--min-reputation", f.min_reputation, "Lowest executor reputation, 0..1");
   submit->add_option("--trust-scope", f.trust_scope, "any, federation or known");
   submit->add_option("--cpu", f.cpu_cores, "CPU cores the executor must have");
+  submit->add_option("--verify", f.verification,
+                     "How a market result is checked: none, hash (default), replicate(K) (K "
+                     "executors, majority wins; quote it in a shell) or adaptive");
 }
 
 absl::Status AddPlacement(const PlacementFlags& f, json& request) {
@@ -112,6 +116,13 @@ absl::Status AddPlacement(const PlacementFlags& f, json& request) {
   if (!f.trust_scope.empty()) req["trust_scope"] = f.trust_scope;
   if (f.cpu_cores > 0) req["cpu_cores"] = f.cpu_cores;
   if (!req.empty()) request["requirements"] = req;
+  if (!f.verification.empty()) {
+    absl::StatusOr<verify::Verification> v = verify::ParseVerification(f.verification);
+    if (!v.ok()) {
+      return absl::InvalidArgumentError(mesh::StrCat("--verify: ", v.status().message()));
+    }
+    request["verification"] = verify::ToString(*v);
+  }
   return absl::OkStatus();
 }
 

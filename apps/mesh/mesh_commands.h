@@ -1,5 +1,5 @@
 // The mesh commands: `mesh peers`, `mesh job ID --explain` and `--history`, and the placement
-// flags of `mesh submit` (--remote, --local, --require, --federation, --max-price, ...).
+// flags of `mesh submit` (--remote, --local, --require, --federation, --max-price, --verify, ...).
 #pragma once
 
 #include <string>
@@ -20,10 +20,12 @@ struct PlacementFlags {
   double min_reputation = 0;
   std::string trust_scope;
   uint32_t cpu_cores = 0;
+  std::string verification;  // --verify: none, hash, replicate(k), adaptive
 };
 
 void AddPlacementFlags(CLI::App* submit, PlacementFlags& flags);
-// Adds "placement" and "requirements" to a job request.
+// Adds "placement", "requirements" and "verification" to a job request; InvalidArgument naming
+// the flag for a contradiction or an unknown verification mode.
 absl::Status AddPlacement(const PlacementFlags& flags, nlohmann::json& request);
 
 absl::Status ExplainJob(const CliContext& ctx, const NodeTarget& node, const std::string& id);

@@ -25,9 +25,8 @@ constexpr size_t kMaxHistoryLimit = 1000;
 // `what` names the DID's place in the request: "query parameter did=x" or "\"x\"".
 absl::Status CheckDid(std::string_view what, const std::string& did) {
   if (absl::StatusOr<crypto::DidKey> parsed = crypto::DidKey::Parse(did); !parsed.ok()) {
-    return absl::InvalidArgumentError(mesh::StrCat(what, " is not a DID (",
-                                                   parsed.status().message(),
-                                                   "); expected did:key:z6Mk..."));
+    return absl::InvalidArgumentError(mesh::StrCat(
+        what, " is not a DID (", parsed.status().message(), "); expected did:key:z6Mk..."));
   }
   return absl::OkStatus();
 }
@@ -37,7 +36,8 @@ absl::Status CheckDid(std::string_view what, const std::string& did) {
 HttpResponse ApiService::LedgerBalance(const std::string& did) {
   const std::string self = node_->key().did().ToString();
   const std::string who = did.empty() ? self : did;
-  if (absl::Status s = CheckDid(mesh::StrCat("\"", who, "\""), who); !s.ok()) return StatusResponse(s);
+  if (absl::Status s = CheckDid(mesh::StrCat("\"", who, "\""), who); !s.ok())
+    return StatusResponse(s);
   ledger::Ledger& book = node_->settlement().ledger();
   if (who != self) {
     // A DID this ledger never posted to has nothing in it; reading it writes nothing.
