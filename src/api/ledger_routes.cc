@@ -36,8 +36,9 @@ absl::Status CheckDid(std::string_view what, const std::string& did) {
 HttpResponse ApiService::LedgerBalance(const std::string& did) {
   const std::string self = node_->key().did().ToString();
   const std::string who = did.empty() ? self : did;
-  if (absl::Status s = CheckDid(mesh::StrCat("\"", who, "\""), who); !s.ok())
+  if (absl::Status s = CheckDid(mesh::StrCat("\"", who, "\""), who); !s.ok()) {
     return StatusResponse(s);
+  }
   ledger::Ledger& book = node_->settlement().ledger();
   if (who != self) {
     // A DID this ledger never posted to has nothing in it; reading it writes nothing.

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -389,6 +390,171 @@ class CapabilityTest(MeshTest):
         self.assertRegex(a.output(job_id), DONE_RE)
         self.assertEqual(phases(a.history(job_id)).count('completed'), 1)
         self.assertIn(d.did, a.alive_peers())
+
+
+# ------------------------------------------------------------------------------------------------
+# An executor that bids the lowest price (base fee 0, 1 credit per 10^9 fuel), so that it is
+# asked first; and a submitter that picks bids by price alone, so that it really is picked first.
+CHEAPEST = MESH_CONFIG + 'base_fee = 0\nrate_per_gfuel = 1\n'
+BY_PRICE = MESH_CONFIG + ('price_weight = 1.0\nreputation_weight = 0.0\nresources_weight = 0.0\n'
+                          'latency_weight = 0.0\n')
+SMALL = '20000'  # progress.wasm iterations: a fraction of a second on interp
+
+
+class TrustTest(MeshTest):
+    """Credits and verification with real processes: a lying executor is outvoted by
+    replicate(3) and never paid, a stalling one times out and is not paid, the submitter's ledger
+    verifies, and an entry altered on disk is found by `mesh ledger verify` with meshd stopped."""
+
+    def cli(self, node, *args, timeout=60):
+        """The `mesh` CLI on `node`'s own data dir (its URL, token and ledger.db)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        return subprocess.run([base.MESH, '--data-dir', node.data_dir, *args],
+                              capture_output=True, timeout=timeout, env=env)
+
+    def cli_json(self, node, *args):
+        r = self.cli(node, '--json', *args)
+        self.assertEqual(r.returncode, 0, r)
+        return json.loads(r.stdout)
+
+    def submit(self, node, *flags):
+        r = self.cli(node, 'submit', os.path.join(base.EXAMPLES, 'progress.wasm'), '--remote',
+                     *flags, '--', SMALL)
+        self.assertEqual(r.returncode, 0, r)
+        return r.stdout.decode().strip()
+
+    def reference_output(self, node):
+        job = node.submit_spec({'module': node.module('progress'), 'args': [SMALL],
+                                'placement': 'local'})
+        self.assertEqual(node.wait_job(job['id'])['state'], 'succeeded')
+        out = node.output(job['id'])
+        self.assertRegex(out, DONE_RE)
+        return out
+
+    @staticmethod
+    def paid(entries, job_id):
+        """The DIDs a job's pay entries credited, with the amounts."""
+        return [(p['account'], p['amount']) for e in entries
+                if e['kind'] == 'pay' and e.get('job') == job_id
+                for p in e['postings'] if p['account'].startswith('did:') and p['amount'] > 0]
+
+    def test_a_liar_is_outvoted_and_never_paid_and_an_altered_ledger_is_caught(self):
+        a = self.start_node('a')
+        b = self.start_node('b', peers=[a])
+        c = self.start_node('c', peers=[a])
+        d = self.start_node('d', '--fault', 'lie', peers=[a], config=CHEAPEST)
+        self.wait_mesh([a, b, c, d])
+        names = {n.did: n.name for n in (a, b, c, d)}
+        want = self.reference_output(a)
+        ids = [self.submit(a, '--verify', 'replicate(3)') for _ in range(3)]
+        try:
+            jobs = [a.wait_job(i, timeout=40) for i in ids]
+        except AssertionError as e:
+            raise AssertionError(f'{e}; the jobs on A:\n{describe(a, ids, names)}') from None
+        for job in jobs:
+            self.assertEqual(job['state'], 'succeeded', job)
+            self.assertEqual(job['spec']['verification'], 'replicate(3)')
+            self.assertEqual(a.output(job['id']), want, 'the honest output, not the lie')
+            self.assertIn(job['executor'], (b.did, c.did))
+            blocks = a.history(job['id'])
+            verified = [x['detail'] for x in blocks if x['phase'] == 'verified']
+            self.assertEqual(len(verified), 1, phases(blocks))
+            self.assertEqual(verified[0]['outcome'], 'agreed', verified)
+            self.assertEqual([o['executor'] for o in verified[0]['outvoted']], [d.did], verified)
+            self.assertNotEqual(verified[0]['outvoted'][0]['output'], job['output_cid'])
+            self.assertEqual(verified[0]['output_cid'], job['output_cid'])
+            assigned = [x['detail']['executor'] for x in blocks if x['phase'] == 'assigned']
+            self.assertEqual(sorted(assigned), sorted([b.did, c.did, d.did]), phases(blocks))
+
+        # The ledger: each job paid B and C once, D never; nothing is held any more.
+        def all_paid():
+            es = self.cli_json(a, 'ledger', 'history', '--limit', '1000')['entries']
+            return es if all(len(self.paid(es, i)) == 2 for i in ids) else None
+
+        entries = wait_until(all_paid, 10, 'every job\'s two payments on A\'s ledger')
+        for job_id in ids:
+            self.assertEqual(sorted(did for did, _ in self.paid(entries, job_id)),
+                             sorted([b.did, c.did]))
+        self.assertFalse([e for e in entries if any(p['account'] == d.did
+                                                    for p in e['postings'])],
+                         'the liar was paid')
+        wait_until(lambda: self.cli_json(a, 'ledger', 'balance')['held'] == 0, 10,
+                   'the escrows\' rest to be refunded')
+        r = self.cli(a, 'ledger', 'verify')
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn(b'ledger OK: ', r.stdout)
+        reputation = {x['did']: x for x in self.cli_json(a, 'reputation')['executors']}
+        self.assertEqual(reputation[d.did]['outvoted'], len(ids), reputation)
+        self.assertEqual(reputation[d.did]['successes'], 0, reputation)
+        for honest in (b, c):
+            self.assertEqual(reputation[honest.did]['outvoted'], 0, reputation)
+            self.assertEqual(reputation[honest.did]['successes'], len(ids), reputation)
+            self.assertGreater(reputation[honest.did]['score'], reputation[d.did]['score'])
+        table = self.cli(a, 'reputation').stdout.decode()
+        self.assertRegex(table, rf'(?m)^{re.escape(d.did)} +0\.\d{{3}} .* {len(ids)}  \S+$')
+
+        # Stop A and pay B 500 more in one entry, balanced so the sums still agree: only the
+        # hash chain and the signature can tell.
+        a.kill()
+        pay = next(e for e in entries if e['kind'] == 'pay')
+        db = sqlite3.connect(os.path.join(a.data_dir, 'ledger.db'))
+        try:
+            with db:
+                for posting in pay['postings']:
+                    delta = 500 if posting['amount'] > 0 and posting['account'].startswith(
+                        'did:') else -500 if posting['amount'] < 0 else 0
+                    db.execute('UPDATE postings SET amount = amount + ? WHERE seq = ? AND '
+                               'account = ?', (delta, pay['seq'], posting['account']))
+        finally:
+            db.close()
+        # No node answers at A's address any more: the CLI reads the file itself.
+        r = self.cli(a, 'ledger', 'verify')
+        self.assertEqual(r.returncode, 6, r)
+        self.assertIn(b'reading ' + os.path.join(a.data_dir, 'ledger.db').encode(), r.stderr)
+        self.assertIn(f'ledger CORRUPT at entry {pay["seq"]}: '.encode(), r.stderr)
+        self.assertIn(b'signature does not verify', r.stderr)
+        r = self.cli(a, '--json', 'ledger', 'verify', '--offline')
+        self.assertEqual(r.returncode, 6, r)
+        report = json.loads(r.stdout)
+        self.assertEqual((report['ok'], report['first_bad_seq']), (False, pay['seq']), report)
+
+    def test_a_stalling_executor_times_out_unpaid_and_the_job_completes_elsewhere(self):
+        a = self.start_node('a', config=BY_PRICE)
+        b = self.start_node('b', peers=[a])
+        s = self.start_node('s', '--fault', 'stall', peers=[a], config=CHEAPEST)
+        self.wait_mesh([a, b, s])
+        want = self.reference_output(a)
+        # The receipt is due 10 s (receipt_grace) after the 1 s wall-time limit.
+        job_id = self.submit(a, '--timeout', '1s')
+        job = a.wait_job(job_id, timeout=40)
+        self.assertEqual(job['state'], 'succeeded', job)
+        self.assertEqual(job['executor'], b.did)
+        self.assertEqual(a.output(job_id), want)
+        blocks = a.history(job_id)
+        assigned = [x['detail']['executor'] for x in blocks if x['phase'] == 'assigned']
+        self.assertEqual(assigned, [s.did, b.did], phases(blocks))
+        requeued = [x['detail'] for x in blocks if x['phase'] == 'requeued']
+        self.assertTrue(any('no receipt by the deadline' in q.get('reason', '')
+                            for q in requeued), requeued)
+
+        def balance_settled():
+            balance = self.cli_json(a, 'ledger', 'balance')
+            return balance if balance['held'] == 0 else None
+
+        wait_until(balance_settled, 10, 'the submitter\'s held credits to return to 0')
+        entries = self.cli_json(a, 'ledger', 'history', '--did', a.did)['entries']
+        self.assertEqual([e['kind'] for e in entries if e.get('job') == job_id],
+                         ['refund', 'escrow'])
+        everything = self.cli_json(a, 'ledger', 'history', '--limit', '1000')['entries']
+        self.assertEqual([did for did, _ in self.paid(everything, job_id)], [b.did])
+        self.assertFalse([e for e in everything if any(p['account'] == s.did
+                                                       for p in e['postings'])],
+                         'the staller was paid')
+        reputation = {x['did']: x for x in self.cli_json(a, 'reputation')['executors']}
+        self.assertEqual((reputation[s.did]['timeouts'], reputation[s.did]['successes']), (1, 0),
+                         reputation)
+        self.assertEqual(reputation[b.did]['successes'], 1, reputation)
+        self.assertEqual(self.cli(a, 'ledger', 'verify').returncode, 0)
 
 
 def main():

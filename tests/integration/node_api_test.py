@@ -50,6 +50,17 @@ def cid_of(data):
     return 'b' + base64.b32encode(raw).decode('ascii').lower().rstrip('=')
 
 
+def did_key_of(public_key):
+    """The did:key of a 32-byte Ed25519 public key: multicodec 0xed01, base58btc ('z')."""
+    alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+    raw = bytes([0xed, 0x01]) + public_key
+    n, text = int.from_bytes(raw, 'big'), ''
+    while n:
+        n, digit = divmod(n, 58)
+        text = alphabet[digit] + text
+    return 'did:key:z' + '1' * (len(raw) - len(raw.lstrip(b'\0'))) + text
+
+
 def wait_until(predicate, timeout=30.0, what='the condition', interval=0.02):
     """Polls `predicate` until it returns something truthy (returned) or `timeout` passes."""
     deadline = time.monotonic() + timeout
@@ -847,23 +858,168 @@ class ApiTest(NodeTest):
             ('GET', '/v1/jobs'), ('GET', '/v1/jobs/{id}'), ('DELETE', '/v1/jobs/{id}'),
             ('GET', '/v1/jobs/{id}/output'), ('GET', '/v1/node'), ('GET', '/v1/events'),
             ('GET', '/metrics'), ('GET', '/v1/openapi.json'), ('GET', '/v1/peers'),
-            ('GET', '/v1/jobs/{id}/history'), ('GET', '/v1/jobs/{id}/explain')})
+            ('GET', '/v1/jobs/{id}/history'), ('GET', '/v1/jobs/{id}/explain'),
+            ('GET', '/v1/ledger/balance'), ('GET', '/v1/ledger/balance/{did}'),
+            ('GET', '/v1/ledger/history'), ('GET', '/v1/ledger/verify'),
+            ('GET', '/v1/reputation')})
         # Every documented route answers (not 404/405) and every state-changing one needs the
         # token, as its "security" says.
         for method, path in sorted(routes):
             if path == '/v1/events':
                 continue  # a stream; EventsTest reads it
-            concrete = path.replace('{cid}', cid_of(b'x')).replace('{id}', cid_of(b'y'))
+            concrete = path.replace('{cid}', cid_of(b'x')).replace('{id}', cid_of(b'y')).replace(
+                '{did}', did_key_of(bytes(32)))
             r = self.node.call(method, concrete, b'', token=False)
             secured = 'security' in served['paths'][path][method.lower()]
             with self.subTest(route=f'{method} {path}'):
                 self.assertNotIn(r.status, (405,), r)
                 if secured:
                     self.assertEqual(r.status, 401, r)
-                elif '{' not in path:
+                elif '{' not in path or '{did}' in path:  # any DID has a balance (maybe 0)
                     self.assertEqual(r.status, 200, r)
                 else:
                     self.assertEqual(r.status, 404, r)
+
+    # --- ledger and reputation -----------------------------------------------------------------
+
+    def ledger_entries(self, query=''):
+        r = self.node.call('GET', '/v1/ledger/history?limit=1000' + query, token=False)
+        self.assertEqual(r.status, 200, r)
+        return r.json()['entries']
+
+    def balance(self, did=None):
+        r = self.node.call('GET', '/v1/ledger/balance' + (f'/{did}' if did else ''), token=False)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_ledger_balance_of_this_node_and_of_others(self):
+        own = self.balance()
+        # Every submitter starts with trust.credit_cap (1000000) credits (a refund may lift it a
+        # little over, by what regenerated while credits were held); nothing is held now.
+        self.assertEqual((own['did'], own['held']), (self.node.did, 0), own)
+        self.assertGreaterEqual(own['available'], 1000000)
+        self.assertLess(own['available'], 1001000)
+        self.assertEqual(self.balance(self.node.did)['did'], self.node.did)
+        entries = len(self.ledger_entries())
+        stranger = did_key_of(hashlib.sha256(b'a stranger').digest())
+        self.assertEqual(self.balance(stranger), {'did': stranger, 'available': 0, 'held': 0})
+        self.assertEqual(len(self.ledger_entries()), entries,
+                         'reading a DID the ledger never saw writes nothing')
+        for bad in ('alice', 'did:key:foo', 'did:web:example.org', did_key_of(bytes(32))[:-3]):
+            with self.subTest(did=bad):
+                self.assertError(self.node.call('GET', '/v1/ledger/balance/' + bad), 400,
+                                 'invalid_argument', bad, 'not a DID')
+
+    def test_market_job_escrow_verification_and_refund(self):
+        # Placement remote on a node without peers: the job is escrowed and waits for bids.
+        cid = self.node.module('hello')
+        before = self.balance()
+        job = self.node.post_job({'module': cid, 'placement': 'remote',
+                                  'verification': 'replicate(3)',
+                                  'requirements': {'max_price': 1000}})
+        self.assertEqual(job.status, 201, job)
+        job = job.json()
+        self.cancel_later(job['id'])
+        self.assertEqual(job['spec']['verification'], 'replicate(3)')
+        self.assertEqual(job['placement'], 'market')
+        # (1000 + 1% network fee) x 3 replicas. Credits regenerate meanwhile (100000 an hour:
+        # a few per read), so `available` is compared within a margin.
+        held = self.balance()
+        self.assertEqual(held['held'], 3030)
+        self.assertLessEqual(abs(held['available'] - (before['available'] - 3030)), 1000, held)
+
+        def entry(kind):
+            return [e for e in self.ledger_entries(f'&did={self.node.did}')
+                    if e['kind'] == kind and e.get('job') == job['id']]
+
+        escrow = entry('escrow')
+        self.assertEqual(len(escrow), 1, escrow)
+        self.assertEqual(sorted(p['amount'] for p in escrow[0]['postings']), [-3030, 3030])
+        self.assertEqual(escrow[0]['postings'][1]['account'], 'escrow:' + job['id'])
+        self.assertEqual(self.node.cancel(job['id']).status, 200)
+        wait_until(lambda: self.balance()['held'] == 0, 10, 'the escrow to be refunded')
+        self.assertLessEqual(abs(self.balance()['available'] - before['available']), 1000)
+        refund = entry('refund')
+        self.assertEqual(len(refund), 1, refund)
+        self.assertIn({'account': self.node.did, 'amount': 3030}, refund[0]['postings'])
+        # The same spelling every time: "replicate" is replicate(3).
+        r = self.node.post_job({'module': cid, 'placement': 'remote', 'verification': 'replicate'})
+        self.assertEqual(r.status, 201, r)
+        self.cancel_later(r.json()['id'])
+        self.assertEqual(r.json()['spec']['verification'], 'replicate(3)')
+        self.assertEqual(self.node.cancel(r.json()['id']).status, 200)
+        for bad, fragment in (('replicate(10)', 'out of range'), ('Hash', "write 'hash'"),
+                              ('quorum', 'unknown mode')):
+            with self.subTest(verification=bad):
+                self.assertError(self.node.post_job({'module': cid, 'verification': bad}), 400,
+                                 'invalid_argument', '/verification', fragment)
+        # More than the submitter has: refused before anything is stored or announced.
+        jobs = len(self.node.list_all())
+        m = self.assertError(
+            self.node.post_job({'module': cid, 'placement': 'remote',
+                                'verification': 'replicate(3)',
+                                'requirements': {'max_price': 10**12}}),
+            409, 'failed_precondition', 'insufficient credit', self.node.did, '--max-price')
+        self.assertIn('3 replicas', m)
+        self.assertEqual(len(self.node.list_all()), jobs)
+        wait_until(lambda: self.balance()['held'] == 0, 10, 'every escrow to be refunded')
+
+    def test_ledger_history_pages_and_verify(self):
+        # A few entries of every kind this node writes on its own: escrow and refund.
+        for _ in range(3):
+            r = self.node.post_job({'module': self.node.module('hello'), 'placement': 'remote',
+                                    'requirements': {'max_price': 10}})
+            self.assertEqual(r.status, 201, r)
+            self.cancel_later(r.json()['id'])
+            self.assertEqual(self.node.cancel(r.json()['id']).status, 200)
+        wait_until(lambda: self.balance()['held'] == 0, 10, 'the escrows to be refunded')
+        everything = self.ledger_entries()
+        self.assertGreaterEqual(len(everything), 7)
+        seqs = [e['seq'] for e in everything]
+        self.assertEqual(seqs, list(range(len(seqs), 0, -1)), 'newest first, no gaps')
+        for newer, older in zip(everything, everything[1:]):
+            self.assertEqual(newer['prev_hash'], older['hash'])
+            self.assertEqual(newer['signer'], self.node.did)
+        self.assertEqual(everything[-1]['prev_hash'], '')
+        # Pages of 2 cover the same list.
+        paged, before = [], None
+        while True:
+            r = self.node.call('GET', '/v1/ledger/history?limit=2' +
+                               (f'&before={before}' if before else ''))
+            self.assertEqual(r.status, 200, r)
+            page = r.json()
+            paged += page['entries']
+            if 'next_before' not in page:
+                break
+            self.assertEqual(page['next_before'], page['entries'][-1]['seq'])
+            before = page['next_before']
+        self.assertEqual(paged, everything)
+        # By DID: this node's own entries (all of them here) and a stranger's (none).
+        mine = self.ledger_entries(f'&did={self.node.did}')
+        self.assertTrue(mine)
+        self.assertTrue(all(any(p['account'] == self.node.did for p in e['postings'])
+                            for e in mine))
+        stranger = did_key_of(hashlib.sha256(b'nobody').digest())
+        self.assertEqual(self.ledger_entries(f'&did={stranger}'), [])
+        for q, what in (('limit=0', 'limit=0'), ('limit=1001', 'limit=1001'),
+                        ('limit=ten', 'limit=ten'), ('before=0', 'before=0'),
+                        ('before=-2', 'before=-2'), ('before=x', 'before=x'),
+                        ('did=bob', 'did=bob'), ('did=did:key:z6Mk', 'not a DID')):
+            with self.subTest(query=q):
+                self.assertError(self.node.call('GET', '/v1/ledger/history?' + q), 400,
+                                 'invalid_argument', what)
+        r = self.node.call('GET', '/v1/ledger/verify', token=False)
+        self.assertEqual(r.status, 200, r)
+        report = r.json()
+        self.assertEqual(report['ok'], True, report)
+        self.assertGreaterEqual(report['entries'], len(everything))
+        self.assertEqual(report['owner'], self.node.did)
+        self.assertGreaterEqual(report['minted'], 1000000)  # the start, and what regenerated
+        self.assertNotIn('problem', report)
+        # No executor has worked for this node.
+        r = self.node.call('GET', '/v1/reputation', token=False)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {'executors': []})
 
     def test_node_info(self):
         info = self.node.info()
@@ -1495,6 +1651,56 @@ class CliTest(NodeTest):
         r = self.mesh('cancel', job_id)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b'already', r.stderr)
+
+    def test_ledger_commands_and_submit_verify(self):
+        hello = os.path.join(EXAMPLES, 'hello.wasm')
+        r = self.mesh('--json', 'submit', hello, '--remote', '--verify', 'replicate(3)',
+                      '--max-price', '500')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = json.loads(r.stdout)
+        self.cancel_later(job['id'])
+        self.assertEqual(job['spec']['verification'], 'replicate(3)')
+        self.assertEqual(job['spec']['requirements']['max_price'], 500)
+        r = self.mesh('ledger', 'balance')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.decode(),
+                         rf'^{re.escape(self.node.did)}: \d+ available, 1515 held\n$')
+        r = self.mesh('--json', 'ledger', 'history', '--limit', '5')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        entries = json.loads(r.stdout)['entries']
+        self.assertIn(('escrow', job['id']), [(e['kind'], e.get('job')) for e in entries])
+        self.assertEqual(self.mesh('cancel', job['id']).returncode, 0)
+        wait_until(lambda: json.loads(self.mesh('--json', 'ledger', 'balance',
+                                                self.node.did).stdout)['held'] == 0,
+                   10, 'the escrow to be refunded')
+        r = self.mesh('ledger', 'history', '--did', self.node.did)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertRegex(lines[0], r'^#\d+ \S+Z (refund|regen) ')
+        self.assertTrue(any(f' escrow job={job["id"]} {self.node.did} -1515, escrow:' in line
+                            for line in lines), lines)
+        r = self.mesh('ledger', 'verify')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.decode(), rf'^ledger OK: \d+ entries, head [0-9a-f]{{64}}, ')
+        self.assertEqual(json.loads(self.mesh('--json', 'ledger', 'verify').stdout)['ok'], True)
+        r = self.mesh('--json', 'reputation')
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {'executors': []}), r.stderr)
+        # Bad input names the flag or the value.
+        r = self.mesh('submit', hello, '--verify', 'replicate(12)')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b'--verify: ', r.stderr)
+        r = self.mesh('submit', hello, '--remote', '--max-price', str(10**13))
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn(b'insufficient credit', r.stderr)
+        r = self.mesh('ledger', 'balance', 'did:example:123')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b'not a DID', r.stderr)
+        r = self.mesh('ledger', 'history', '--limit', '0')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertEqual(self.mesh('ledger').returncode, 2)
+        help_text = self.mesh('ledger', '--help').stdout.decode()
+        self.assertIn('--offline', self.mesh('ledger', 'verify', '--help').stdout.decode())
+        self.assertIn('no node answers', help_text)
 
     def test_node_down_and_bad_token(self):
         r = self.mesh('stats', '--node', 'http://127.0.0.1:1')
