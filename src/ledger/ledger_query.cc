@@ -135,13 +135,12 @@ absl::StatusOr<Balance> Ledger::BalanceOf(std::string_view did) {
   if (!IsDidAccount(did)) {
     return absl::InvalidArgumentError(mesh::StrCat("\"", did, "\" is not a DID"));
   }
-  if (signer_ != nullptr && options_.regen.credits_per_hour > 0) {
-    MESH_RETURN_IF_ERROR(Regenerate(did).status());
-  }
   absl::MutexLock lock(&mu_);
   Balance b;
   b.did = std::string(did);
   MESH_ASSIGN_OR_RETURN(b.available, AccountLocked(did));
+  MESH_ASSIGN_OR_RETURN(RegenDue due, RegenDueLocked(did));
+  b.available += due.add;
   sqlite3_stmt* s = Prepared(kHeld);
   if (s == nullptr) return Error("prepare held");
   Bind(s, 1, did);

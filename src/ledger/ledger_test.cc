@@ -266,7 +266,8 @@ TEST_F(LedgerTest, RegeneratingCapacity) {
   LedgerOptions options;
   options.regen = {.credits_per_hour = 10, .cap = 100, .start_full = false};
   Reopen(options);
-  EXPECT_EQ(Available(submitter_), 0);  // first sight starts the clock
+  ASSERT_OK(ledger_->Regenerate(submitter_).status());  // the first regeneration starts the clock
+  EXPECT_EQ(Available(submitter_), 0);
   clock_.Advance(absl::Minutes(30));
   EXPECT_EQ(Available(submitter_), 5);
   clock_.Advance(absl::Minutes(9));  // 1.5 credits' worth: one now, the half is kept
@@ -290,7 +291,11 @@ TEST_F(LedgerTest, RegeneratingCapacity) {
   options.regen.start_full = true;
   Reopen(options);
   EXPECT_EQ(Available(Did(5)), 100);
+  // Reading a balance writes nothing (an API read must not grow the chain); spending does.
   ASSERT_OK_AND_ASSIGN(std::vector<Entry> h, ledger_->History(Did(5), 10));
+  EXPECT_TRUE(h.empty());
+  ASSERT_OK(ledger_->Regenerate(Did(5)).status());
+  ASSERT_OK_AND_ASSIGN(h, ledger_->History(Did(5), 10));
   ASSERT_EQ(h.size(), 1u);
   EXPECT_EQ(h[0].kind, EntryKind::kRegen);
 }
