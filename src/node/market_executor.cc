@@ -151,7 +151,7 @@ absl::StatusOr<std::string> MeshService::OnAssignment(const job::Assignment& as,
     absl::MutexLock lock(&mu_);
     const uint32_t waiting = uint32_t(stats.queued) + starting_;
     if (uint32_t(stats.running) + waiting >= slots + options_.pricing.max_queue) {
-      return ack(false, mesh::StrCat("no capacity: ", stats.running, " of ", slots,
+      return ack(false, mesh::StrCat(kNoCapacityRefusal, ": ", stats.running, " of ", slots,
                                      " slots busy and ", waiting, " jobs queued (max_queue ",
                                      options_.pricing.max_queue, ")"));
     }

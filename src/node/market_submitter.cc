@@ -331,7 +331,11 @@ void MeshService::OnAck(const std::string& id, uint32_t round, const std::string
                             : !ack->accepted ? mesh::StrCat("it refused: ", ack->reason)
                                              : "its ack names another job";
     History(id, "requeued", {{"round", round}, {"executor", executor}, {"reason", why}});
-    a.excluded.push_back(executor);
+    // A full executor may take the job in a later round; one that refused for any other reason
+    // (or did not answer) is not asked again for this job.
+    const bool full =
+        ack != nullptr && !ack->accepted && ack->reason.rfind(kNoCapacityRefusal, 0) == 0;
+    if (!full) a.excluded.push_back(executor);
     ++a.next;
     AssignNext(a, now);
     return;

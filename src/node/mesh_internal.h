@@ -110,4 +110,8 @@ class MeshService::Metrics {
 
 std::string NewNonce(Rng& rng);
 
+// How an executor's AssignmentAck refusal starts when it is merely full: the submitter may ask
+// it again in a later round (any other refusal excludes it from the job).
+inline constexpr std::string_view kNoCapacityRefusal = "no capacity";
+
 }  // namespace mesh::node

@@ -123,6 +123,26 @@ TEST_F(MeshTest, ABurstOfJobsIsSpreadAndNoExecutorTakesMoreThanItCanQueue) {
   }
 }
 
+// The only executor has one slot and no queue. Three auctions close together and it wins all
+// three; it refuses the assignments it has no room for ("no capacity"), and those jobs are
+// offered to it again once it has room: a full executor is not excluded from the job.
+TEST_F(MeshTest, AnExecutorThatWasFullIsAskedAgainLater) {
+  Node& a = Add();
+  Add([](NodeConfig& c) { c.mesh.pricing.max_queue = 0; });
+  WaitForMesh();
+  const std::string echo = Put(a, Example("echo"));
+  std::vector<std::pair<std::string, std::string>> jobs;
+  for (int i = 0; i < 3; ++i) {
+    const std::string text = "one at a time " + std::to_string(i) + "\n";
+    jobs.emplace_back(Submit(a, echo, {Put(a, text)}).id, text);
+  }
+  for (const auto& [id, text] : jobs) {
+    JobRecord job = WaitDone(a, id);
+    ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+    EXPECT_EQ(Output(a, job), text);
+  }
+}
+
 TEST_F(MeshTest, AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears) {
   Node& a = Add();
   Add();
