@@ -1,0 +1,26 @@
+"""Mesh SDK: a Python client of a Mesh node's HTTP API (standard library only).
+
+    from mesh_sdk import Client
+    mesh = Client()                        # the node the `mesh` CLI would use
+    job = mesh.wait(mesh.submit('hello.wasm').id, timeout=60)
+    print(job.state, mesh.output(job.id))
+
+See sdk/python/README.md. Errors are :class:`MeshError` subclasses (``mesh_sdk.errors``);
+:mod:`mesh_sdk.split` has pure helpers that cut an input into parts for split jobs.
+"""
+
+from .client import DEFAULT_URL, Client
+from .errors import (AlreadyExists, BadResponse, DeadlineExceeded, FailedPrecondition,
+                     InsufficientCredit, Internal, InvalidArgument, JobTimeout, MeshError,
+                     NotFound, PermissionDenied, ResourceExhausted, Unauthenticated, Unavailable,
+                     Unimplemented)
+from .job import TERMINAL_STATES, Job
+from .split import split_bytes, split_lines, split_records
+
+__all__ = [
+    'Client', 'DEFAULT_URL', 'Job', 'TERMINAL_STATES', 'split_bytes', 'split_lines',
+    'split_records', 'MeshError', 'InvalidArgument', 'Unauthenticated', 'PermissionDenied',
+    'NotFound', 'FailedPrecondition', 'AlreadyExists', 'InsufficientCredit', 'ResourceExhausted',
+    'Unimplemented', 'Unavailable', 'DeadlineExceeded', 'Internal', 'BadResponse', 'JobTimeout',
+]
+__version__ = '0.1.0'

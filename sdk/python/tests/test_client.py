@@ -1,0 +1,423 @@
+"""Integration tests of mesh_sdk.Client against a real meshd.
+
+A class-wide meshd runs alone (--no-mesh, interpreter engine) on a temporary data dir and a free
+port. Paths come from the environment, as ctest sets them (tests/integration/CMakeLists.txt):
+MESH_MESHD (the meshd binary) and MESH_EXAMPLES (the directory of the example .wasm modules).
+Without them the tests fail at once, saying what to set (a silent skip would hide a broken run).
+Nothing sleeps to synchronise: waits use the API's long poll (Client.wait) or poll with a
+deadline.
+"""
+
+import base64
+import hashlib
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+from unittest import mock
+
+import mesh_sdk
+from mesh_sdk import Client
+
+MESHD = os.environ.get('MESH_MESHD')
+EXAMPLES = os.environ.get('MESH_EXAMPLES')
+HELLO = b'hello, mesh\n'
+LONG = {'fuel': 10**15, 'wall_time_ms': 600_000}  # a `loop` job that runs until cancelled
+
+
+def cid_of(data):
+    """The CIDv1 (raw codec, sha2-256, base32) of `data`, computed independently of the node."""
+    raw = bytes([0x01, 0x55, 0x12, 0x20]) + hashlib.sha256(data).digest()
+    return 'b' + base64.b32encode(raw).decode('ascii').lower().rstrip('=')
+
+
+def example(name):
+    return os.path.join(EXAMPLES, name + '.wasm')
+
+
+def wait_until(predicate, timeout=30.0, what='the condition'):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout:g} s waiting for {what}')
+        time.sleep(0.02)
+
+
+def free_port():
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not (MESHD and EXAMPLES):
+            raise RuntimeError('set MESH_MESHD (the meshd binary) and MESH_EXAMPLES (the example '
+                               '.wasm directory) to run the SDK against a real meshd; '
+                               '`ctest -R python_sdk` sets both')
+        cls.tmp = tempfile.mkdtemp(prefix='mesh_sdk_test.')
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        cls.data_dir = os.path.join(cls.tmp, 'data')
+        cls.log_path = os.path.join(cls.tmp, 'meshd.log')
+        env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        with open(cls.log_path, 'wb') as log:
+            cls.proc = subprocess.Popen(
+                [MESHD, '--data-dir', cls.data_dir, '--listen', '127.0.0.1:0', '--no-mesh',
+                 '--engine', 'interp', '--max-concurrent', '2', '--log-level', 'warn'],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
+                start_new_session=True)  # its own group: its workers end with it
+        cls.addClassCleanup(cls.stop_node)
+        lines = queue.Queue()
+
+        def pump():
+            with cls.proc.stdout:
+                for raw in cls.proc.stdout:
+                    lines.put(raw.decode('utf-8', 'replace'))
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f'meshd was not ready within 60 s:\n{cls.log()}') from None
+            if line is None:
+                raise AssertionError(f'meshd exited with {cls.proc.wait()}:\n{cls.log()}')
+            if line.startswith('meshd ready at '):
+                cls.url = line.split()[3]
+                break
+        with open(os.path.join(cls.data_dir, 'api.token')) as f:
+            cls.token = f.read().strip()
+        cls.client = Client(cls.url, cls.token)
+
+    @classmethod
+    def stop_node(cls):
+        """SIGTERM (the node drains and exits 0), then SIGKILL of its group if it lingers."""
+        if cls.proc.poll() is None:
+            cls.proc.send_signal(signal.SIGTERM)
+            try:
+                cls.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(cls.proc.pid, signal.SIGKILL)
+                cls.proc.wait()
+
+    @classmethod
+    def log(cls):
+        with open(cls.log_path, 'rb') as f:
+            return f.read()[-4000:].decode('utf-8', 'replace')
+
+    def long_job(self):
+        """A running `loop` job, cancelled when the test ends whatever happens."""
+        job = self.client.submit(example('loop'), limits=LONG)
+        self.addCleanup(self.cancel_quietly, job.id)
+        wait_until(lambda: self.client.job(job.id).state == 'running', what=f'{job.id} to run')
+        return job
+
+    def cancel_quietly(self, job_id):
+        try:
+            self.client.cancel(job_id)
+        except mesh_sdk.FailedPrecondition:
+            pass  # already ended
+
+    # --- blobs ---------------------------------------------------------------------------------
+
+    def test_upload_and_get_round_trip(self):
+        data = os.urandom(40_000)
+        cid = self.client.upload(data)
+        self.assertEqual(cid, cid_of(data), 'the CID is the CIDv1 of the bytes')
+        self.assertEqual(self.client.get_blob(cid), data)
+        self.assertEqual(self.client.upload(bytearray(data)), cid, 'same bytes, same CID')
+        path = os.path.join(self.tmp, 'blob.bin')
+        with open(path, 'wb') as f:
+            f.write(data)
+        self.assertEqual(self.client.upload(path), cid, 'a path uploads the file')
+        self.assertEqual(self.client.upload(b''), cid_of(b''))
+        self.assertEqual(self.client.get_blob(cid_of(b'')), b'')
+        with self.assertRaises(TypeError):
+            self.client.upload(12)
+
+    def test_unknown_and_bad_blobs(self):
+        with self.assertRaises(mesh_sdk.NotFound) as cm:
+            self.client.get_blob(cid_of(b'never uploaded ' + os.urandom(8)))
+        self.assertEqual((cm.exception.status, cm.exception.code), (404, 'not_found'))
+        with self.assertRaises(mesh_sdk.InvalidArgument) as cm:
+            self.client.get_blob('not-a-cid')
+        self.assertEqual(cm.exception.status, 400)
+        self.assertIn('CID', cm.exception.message)
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def test_hello_succeeds_with_its_output(self):
+        job = self.client.submit(example('hello'), labels={'test': 'hello'})
+        self.assertIsInstance(job, mesh_sdk.Job)
+        self.assertIn(job.state, mesh_sdk.TERMINAL_STATES + ('queued', 'running'))
+        done = self.client.wait(job.id, timeout=60)
+        self.assertEqual(done.id, job.id)
+        self.assertEqual(done.state, 'succeeded', done.reason)
+        self.assertTrue(done.ok and done.done)
+        self.assertEqual(done.exit_code, 0)
+        self.assertGreater(done.fuel_used, 0)
+        self.assertEqual(done.labels, {'test': 'hello'})
+        self.assertEqual(done.output_cid, cid_of(HELLO))
+        self.assertEqual(self.client.output(job.id), HELLO)
+        self.assertEqual(self.client.get_blob(done.output_cid), HELLO)
+        self.assertEqual(done.raw['id'], job.id, 'the raw answer is kept')
+        self.assertEqual(self.client.job(job.id).state, 'succeeded')
+
+    def test_echo_copies_its_inputs(self):
+        with open(example('echo'), 'rb') as f:
+            module = f.read()
+        second = self.client.upload(b'second input\n')
+        path = os.path.join(self.tmp, 'third.txt')
+        with open(path, 'wb') as f:
+            f.write(b'third\n')
+        job = self.client.submit(module, inputs=[b'first\n', second, path])
+        done = self.client.wait(job.id, timeout=60)
+        self.assertEqual(done.state, 'succeeded', done.reason)
+        self.assertEqual(self.client.output(job.id), b'first\nsecond input\nthird\n',
+                         'stdin is the inputs concatenated, in order')
+        self.assertEqual(done.spec['module'], cid_of(module))
+        self.assertEqual(done.spec['inputs'][1], second)
+        # A single input need not be wrapped in a list.
+        single = self.client.wait(self.client.submit(module, inputs=b'only').id, timeout=60)
+        self.assertEqual(self.client.output(single.id), b'only')
+
+    def test_a_trap_fails_with_its_reason(self):
+        done = self.client.wait(self.client.submit(example('trap'), args=['unreachable']).id,
+                                timeout=60)
+        self.assertEqual(done.state, 'failed')
+        self.assertFalse(done.ok)
+        self.assertEqual(done.outcome, 'trap')
+        self.assertTrue(done.reason, 'a failed job says why')
+        exited = self.client.wait(self.client.submit(example('trap'), args=['exit42']).id,
+                                  timeout=60)
+        self.assertEqual(exited.state, 'failed')
+        self.assertEqual(exited.exit_code, 42)
+
+    def test_malformed_module_is_a_failed_job(self):
+        # The node stores any bytes as a blob; it is the run that finds they are not WASM.
+        done = self.client.wait(self.client.submit(b'this is not wasm').id, timeout=60)
+        self.assertEqual(done.state, 'failed')
+        self.assertEqual(done.outcome, 'invalid_module')
+        self.assertIn('invalid module', done.reason)
+
+    def test_bad_submissions_raise(self):
+        missing = cid_of(b'a module nobody uploaded ' + os.urandom(8))
+        with self.assertRaises(mesh_sdk.FailedPrecondition) as cm:
+            self.client.submit(missing)
+        self.assertEqual(cm.exception.status, 409)
+        self.assertIn(missing, cm.exception.message)
+        hello = self.client.upload(example('hello'))
+        with self.assertRaises(mesh_sdk.InvalidArgument) as cm:
+            self.client.submit(hello, priority=1000)
+        self.assertIn('priority', cm.exception.message)
+        with self.assertRaises(mesh_sdk.InvalidArgument):
+            self.client.submit(hello, limits={'fuel': -1})
+        with self.assertRaises(mesh_sdk.InvalidArgument):
+            self.client.submit(hello, placement='somewhere')
+        with self.assertRaises(FileNotFoundError):
+            self.client.submit(os.path.join(self.tmp, 'no-such-module.wasm'))
+
+    def test_unknown_job_is_not_found(self):
+        unknown = cid_of(b'no such job ' + os.urandom(8))
+        for call in (self.client.job, self.client.output, self.client.cancel,
+                     self.client.history, self.client.explain, self.client.wait):
+            with self.assertRaises(mesh_sdk.NotFound, msg=call.__name__) as cm:
+                call(unknown)
+            self.assertIn(unknown, cm.exception.message, call.__name__)
+            self.assertIn(unknown, str(cm.exception), call.__name__)
+
+    def test_cancel_a_running_job(self):
+        job = self.long_job()
+        with self.assertRaises(mesh_sdk.FailedPrecondition):
+            self.client.output(job.id)  # no output while it runs
+        self.client.cancel(job.id)
+        done = self.client.wait(job.id, timeout=30)
+        self.assertEqual(done.state, 'cancelled')
+        self.assertIn('cancel', done.reason)
+        with self.assertRaises(mesh_sdk.FailedPrecondition) as cm:
+            self.client.cancel(job.id)
+        self.assertIn('already', cm.exception.message)
+        with self.assertRaises(mesh_sdk.NotFound):
+            self.client.output(job.id)  # it ended without output
+
+    def test_wait_timeout_names_the_job(self):
+        job = self.long_job()
+        start = time.monotonic()
+        with self.assertRaises(mesh_sdk.JobTimeout) as cm:
+            self.client.wait(job.id, timeout=0.3)
+        elapsed = time.monotonic() - start
+        self.assertIsInstance(cm.exception, TimeoutError)
+        self.assertIsInstance(cm.exception, mesh_sdk.MeshError)
+        self.assertEqual((cm.exception.job_id, cm.exception.state), (job.id, 'running'))
+        self.assertIn(job.id, str(cm.exception))
+        self.assertGreaterEqual(elapsed, 0.3)
+        self.assertLess(elapsed, 10)
+
+    def test_idempotency_key_returns_the_first_job(self):
+        key = 'sdk-test-' + os.urandom(6).hex()
+        first = self.client.submit(example('hello'), idempotency_key=key)
+        again = self.client.submit(example('hello'), idempotency_key=key)
+        self.assertEqual(again.id, first.id)
+        other = self.client.submit(example('hello'))
+        self.assertNotEqual(other.id, first.id)
+
+    def test_jobs_follows_the_cursor(self):
+        ids = [self.client.submit(example('hello'), args=[str(i)]).id for i in range(3)]
+        for job_id in ids:
+            self.client.wait(job_id, timeout=60)
+        everything = self.client.jobs()
+        paged = self.client.jobs(page_size=1)
+        self.assertEqual([j.id for j in paged], [j.id for j in everything],
+                         'pages of 1 give the same list as one page')
+        seqs = [j.seq for j in everything]
+        self.assertEqual(seqs, sorted(seqs, reverse=True), 'newest first')
+        self.assertEqual(len(set(seqs)), len(seqs))
+        self.assertEqual([j.id for j in everything[:3]], ids[::-1])
+        self.assertEqual([j.id for j in self.client.jobs(limit=2, page_size=1)], ids[:0:-1])
+        succeeded = self.client.jobs(state='succeeded')
+        self.assertTrue(set(ids) <= {j.id for j in succeeded})
+        self.assertTrue(all(j.state == 'succeeded' for j in succeeded))
+        with self.assertRaises(mesh_sdk.InvalidArgument):
+            self.client.jobs(state='sleeping')
+
+    def test_events_of_a_job(self):
+        job = self.client.submit(example('hello'))
+        seen = []
+        stream = self.client.events(after=0, job=job.id, timeout=30)
+        try:
+            for event in stream:
+                seen.append(event)
+                if event['type'] in ('job.succeeded', 'job.failed', 'job.cancelled'):
+                    break
+        finally:
+            stream.close()
+        types = [e['type'] for e in seen]
+        self.assertEqual(types[0], 'job.queued', types)
+        self.assertIn('job.running', types)
+        self.assertEqual(types[-1], 'job.succeeded', types)
+        self.assertTrue(all(e['job_id'] == job.id for e in seen))
+        seqs = [e['seq'] for e in seen]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(seen[-1]['output_cid'], cid_of(HELLO))
+        with self.assertRaises(mesh_sdk.InvalidArgument):
+            next(self.client.events(after='soon'))
+
+    def test_new_events_only_by_default(self):
+        """Without `after`, the stream starts now: it shows a job submitted after it opened."""
+        stream = self.client.events(timeout=30)
+        got = queue.Queue()
+
+        def read():
+            try:
+                for event in stream:
+                    got.put(event)
+            except Exception as e:  # reported to the test through the queue
+                got.put(e)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        # The stream connects on the reader's first next(); submit until one of ours shows up
+        # after it, rather than guessing when it is connected.
+        deadline = time.monotonic() + 30
+        mine = set()
+        while True:
+            mine.add(self.client.submit(example('noop')).id)
+            try:
+                event = got.get(timeout=0.5)
+            except queue.Empty:
+                self.assertLess(time.monotonic(), deadline, 'no event came')
+                continue
+            if isinstance(event, Exception):
+                raise event
+            self.assertIn('type', event)
+            if event.get('job_id') in mine:
+                break
+        for job_id in mine:
+            self.client.wait(job_id, timeout=60)
+
+    def test_history_explain_node_and_ledger(self):
+        done = self.client.wait(self.client.submit(example('hello')).id, timeout=60)
+        self.assertTrue(self.client.history(done.id))
+        self.assertTrue(self.client.explain(done.id))
+        node = self.client.node()
+        self.assertTrue(node['did'].startswith('did:key:'))
+        self.assertEqual(node['engine'], 'interp')
+        self.assertGreaterEqual(node['stats']['succeeded'], 1)
+        balance = self.client.balance()
+        self.assertEqual(balance['did'], node['did'])
+        self.assertIsInstance(balance['available'], int)
+        self.assertEqual(self.client.balance(node['did']), balance)
+        stranger = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
+        self.assertEqual(self.client.balance(stranger)['held'], 0)
+        report = self.client.verify_ledger()
+        self.assertTrue(report['ok'], report)
+        entries = self.client.ledger_history()
+        self.assertIsInstance(entries, list)
+        self.assertEqual(len(entries), report['entries'])
+        self.assertEqual(self.client.ledger_history(did=node['did'], limit=1), entries[:1])
+        with self.assertRaises(mesh_sdk.NotFound) as cm:
+            self.client.peers()  # a --no-mesh node has no peer table
+        self.assertIn('no-mesh', cm.exception.message)
+
+    # --- finding the node, tokens, an absent node ------------------------------------------------
+
+    def test_finds_the_node_like_the_cli(self):
+        clean = {k: v for k, v in os.environ.items() if k not in ('MESH_NODE', 'MESH_TOKEN')}
+        with mock.patch.dict(os.environ, clean, clear=True):
+            found = Client(data_dir=self.data_dir)
+            self.assertEqual((found.url, found.token), (self.url, self.token))
+            self.assertEqual(found.upload(b'found'), cid_of(b'found'))
+            with mock.patch.dict(os.environ, {'MESH_DATA_DIR': self.data_dir}):
+                self.assertEqual((Client().url, Client().token), (self.url, self.token))
+            elsewhere = os.path.join(self.tmp, 'empty-dir')
+            with mock.patch.dict(os.environ, {'MESH_NODE': self.url, 'MESH_TOKEN': self.token}):
+                env_client = Client(data_dir=elsewhere)
+                self.assertEqual((env_client.url, env_client.token), (self.url, self.token))
+            explicit = Client('http://127.0.0.1:1', 'tok', data_dir=self.data_dir)
+            self.assertEqual((explicit.url, explicit.token), ('http://127.0.0.1:1', 'tok'))
+            self.assertEqual(Client(data_dir=elsewhere).url, mesh_sdk.DEFAULT_URL)
+        with self.assertRaises(ValueError):
+            Client('ftp://example.org')
+
+    def test_wrong_or_missing_token(self):
+        wrong = Client(self.url, 'not-the-token')
+        for call in (lambda: wrong.upload(b'x'), lambda: wrong.submit(cid_of(HELLO)),
+                     lambda: wrong.cancel(cid_of(b'any'))):
+            with self.assertRaises(mesh_sdk.Unauthenticated) as cm:
+                call()
+            self.assertEqual((cm.exception.status, cm.exception.code), (401, 'unauthenticated'))
+        self.assertIn('did', wrong.node(), 'reads need no token')
+        with mock.patch.dict(os.environ, {}, clear=True):
+            tokenless = Client(self.url, data_dir=os.path.join(self.tmp, 'no-token-here'))
+        self.assertIsNone(tokenless.token)
+        with self.assertRaises(mesh_sdk.Unauthenticated) as cm:
+            tokenless.upload(b'x')
+        self.assertIn('MESH_TOKEN', cm.exception.message)
+
+    def test_a_node_that_is_not_running_is_unavailable(self):
+        url = f'http://127.0.0.1:{free_port()}'
+        absent = Client(url, 'token', timeout=5)
+        for call in (absent.node, lambda: absent.upload(b'x'), lambda: absent.wait('bafkx'),
+                     lambda: next(absent.events())):
+            with self.assertRaises(mesh_sdk.Unavailable) as cm:
+                call()
+            self.assertIsInstance(cm.exception, ConnectionError)
+            self.assertEqual(cm.exception.status, 0)
+            self.assertIn(url, str(cm.exception))
+
+
+if __name__ == '__main__':
+    unittest.main()
