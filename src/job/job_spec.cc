@@ -45,15 +45,17 @@ json ToJson(const JobSpec& spec) {
   if (!(spec.requirements == Requirements())) j["requirements"] = ToJson(spec.requirements);
   if (spec.placement != kDefaultPlacement) j["placement"] = spec.placement;
   if (spec.verification != kDefaultVerification) j["verification"] = spec.verification;
+  if (spec.split.has_value()) j["split"] = ToJson(*spec.split);
   return j;
 }
 
 absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   FieldReader r(j, "");
   MESH_RETURN_IF_ERROR(r.CheckObject());
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority",
-                                         "labels", "deterministic", "submitter", "created_at_ms",
-                                         "nonce", "requirements", "placement", "verification"}));
+  MESH_RETURN_IF_ERROR(
+      r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority", "labels",
+                        "deterministic", "submitter", "created_at_ms", "nonce", "requirements",
+                        "placement", "verification", "split"}));
   JobSpec spec;
   MESH_ASSIGN_OR_RETURN(spec.module, r.String("module", true, 128));
   MESH_RETURN_IF_ERROR(CheckCid(r, "module", spec.module));
@@ -101,6 +103,9 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
     absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
     if (!v.ok()) return r.Error("verification", std::string(v.status().message()));
     spec.verification = verify::ToString(*v);  // one spelling: the same job has one id
+  }
+  if (const json* split = r.Find("split"); split != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.split, SplitSpecFromJson(*split, "/split"));
   }
   return spec;
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "mesh/crypto/envelope.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/job/requirements.h"
+#include "mesh/job/split_spec.h"
 #include "nlohmann/json.hpp"
 
 namespace mesh::job {
@@ -62,6 +64,9 @@ struct JobSpec {
   // How a delegated result is checked: "none", "hash", "replicate(k)" or "adaptive"
   // (verify/verification_policy.h). Left out of the JSON at the default, like placement.
   std::string verification = std::string(kDefaultVerification);
+  // Split into chunks, run `split->chunk_module` (or `module`) on each, merge (split_spec.h).
+  // Absent from the JSON when unset, so an unsplit spec keeps its bytes and id.
+  std::optional<SplitSpec> split;
 };
 
 nlohmann::json ToJson(const JobSpec& spec);
