@@ -13,6 +13,7 @@
 #include "mesh/job/market.h"
 #include "mesh/net/grpc_transport.h"
 #include "mesh/node/node.h"
+#include "mesh_test_fixture.h"
 
 namespace mesh::node {
 namespace {
@@ -42,18 +43,8 @@ class TamperTest : public ::testing::Test {
 
   std::unique_ptr<Node> StartNode(const std::filesystem::path& dir,
                                   std::vector<std::string> peers) {
-    NodeConfig c;
-    c.data_dir = dir;
-    c.listen_port = 0;
-    c.max_concurrent = 1;
-    c.engine = wasm::EngineKind::kInterp;
-    c.worker_path = MESH_WORKER_PATH;
-    c.mesh.listen = "127.0.0.1:0";
-    c.mesh.peers = std::move(peers);
-    c.mesh.heartbeat = absl::Milliseconds(100);
-    c.mesh.dead_after = absl::Seconds(1);
-    c.mesh.retry.base = absl::Milliseconds(20);
-    absl::StatusOr<std::unique_ptr<Node>> n = Node::Start(c, clock_, rng_);
+    absl::StatusOr<std::unique_ptr<Node>> n =
+        Node::Start(meshtest::TestNodeConfig(dir, std::move(peers)), clock_, rng_);
     MESH_CHECK(n.ok());
     return *std::move(n);
   }

@@ -130,15 +130,13 @@ std::optional<JobRecord> MeshService::Judge(Auction& a, absl::Time now) {
         const int64_t per_replica = price + settlement->ledger().NetworkFee(price);
         const int64_t outstanding =
             a.replicas + decision->replicas_to_add - static_cast<int64_t>(a.results.size());
-        const int64_t spent = [&] {
-          int64_t sum = 0;
-          for (const AuctionResult& r : a.results) {
-            sum += static_cast<int64_t>(r.price) +
-                   settlement->ledger().NetworkFee(static_cast<int64_t>(r.price));
-          }
-          return sum;
-        }();
-        const int64_t escrow_left = settlement->EscrowRemaining(a.job.id) - spent;
+        int64_t spent = 0;  // owed to the results in hand if they end up agreeing
+        for (const AuctionResult& r : a.results) {
+          const int64_t paid = static_cast<int64_t>(r.price);
+          spent += paid + settlement->ledger().NetworkFee(paid);
+        }
+        // Nothing is paid before the vote decides, so the escrow is still what Escrow() held.
+        const int64_t escrow_left = per_replica * settlement->EscrowReplicas(a.job.spec) - spent;
         if (escrow_left < per_replica * outstanding) {
           History(a.job.id, "verification", detail);
           FailDelegated(

@@ -25,6 +25,23 @@ inline std::string Example(const std::string& name) {
   return *bytes;
 }
 
+// A node for an in-process mesh: its own data dir, any free ports, one interpreter slot, and
+// membership timings short enough for tests.
+inline NodeConfig TestNodeConfig(const std::filesystem::path& dir, std::vector<std::string> peers) {
+  NodeConfig c;
+  c.data_dir = dir;
+  c.listen_port = 0;
+  c.max_concurrent = 1;
+  c.engine = wasm::EngineKind::kInterp;
+  c.worker_path = MESH_WORKER_PATH;
+  c.mesh.listen = "127.0.0.1:0";
+  c.mesh.peers = std::move(peers);
+  c.mesh.heartbeat = absl::Milliseconds(100);
+  c.mesh.dead_after = absl::Seconds(1);
+  c.mesh.retry.base = absl::Milliseconds(20);
+  return c;
+}
+
 inline bool WaitFor(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
@@ -57,28 +74,13 @@ class MeshTest : public ::testing::Test {
     std::filesystem::remove_all(root_);
   }
 
-  NodeConfig Config(const std::filesystem::path& dir, std::vector<std::string> peers) {
-    NodeConfig c;
-    c.data_dir = dir;
-    c.listen_port = 0;
-    c.max_concurrent = 1;
-    c.engine = wasm::EngineKind::kInterp;
-    c.worker_path = MESH_WORKER_PATH;
-    c.mesh.listen = "127.0.0.1:0";
-    c.mesh.peers = std::move(peers);
-    c.mesh.heartbeat = absl::Milliseconds(100);
-    c.mesh.dead_after = absl::Seconds(1);
-    c.mesh.retry.base = absl::Milliseconds(20);
-    return c;
-  }
-
   // Starts a node; every node after the first bootstraps from the first.
   Node& Add(const std::function<void(NodeConfig&)>& tweak = {}) {
     auto m = std::make_unique<Member>();
     m->dir = root_ / ("n" + std::to_string(members_.size()));
     std::vector<std::string> peers;
     if (!members_.empty()) peers.push_back(members_[0]->node->mesh()->address());
-    NodeConfig config = Config(m->dir, peers);
+    NodeConfig config = TestNodeConfig(m->dir, peers);
     if (tweak) tweak(config);
     absl::StatusOr<std::unique_ptr<Node>> node = Node::Start(config, clock_, m->rng);
     MESH_CHECK(node.ok());

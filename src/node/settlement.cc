@@ -76,11 +76,6 @@ absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& s
   return posted.status();
 }
 
-int64_t Settlement::EscrowRemaining(const std::string& job_id) {
-  absl::StatusOr<ledger::EscrowInfo> info = ledger_->GetEscrow(job_id);
-  return info.ok() && info->open ? info->remaining : 0;
-}
-
 absl::StatusOr<ledger::Posted> Settlement::Pay(const std::string& job_id,
                                                const std::string& executor, int64_t price,
                                                const std::string& assignment) {

@@ -10,7 +10,8 @@
 // and what this node owes the executors it paid (a signed, hash-chained IOU per payment; each
 // executor's receipt is the other half). Settling between nodes' books is out of its scope.
 //
-// Thread-safe (the ledger and book lock themselves). Calls do I/O: never under MeshService::mu_.
+// Thread-safe (the ledger and book lock themselves). Escrow, Pay, Close and Record write to disk:
+// never call them under MeshService::mu_. The other calls are pure or read memory.
 #pragma once
 
 #include <cstdint>
@@ -50,8 +51,6 @@ class Settlement {
   // about to go to the market. FailedPrecondition, with the amounts and the fix, when short.
   // Repeating it for the same job is harmless.
   absl::Status Escrow(const std::string& job_id, const job::JobSpec& spec);
-  // Credits left in the job's escrow (0 when none).
-  int64_t EscrowRemaining(const std::string& job_id);
   // Pays `executor` `price` plus the network fee for its verified result; once per
   // (job, executor, assignment).
   absl::StatusOr<ledger::Posted> Pay(const std::string& job_id, const std::string& executor,
