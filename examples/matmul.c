@@ -12,6 +12,11 @@
 //   64-bit LCG stream: state = SEED (decimal uint64); per element
 //     state = state * 6364136223846793005 + 1442695040888963407   (mod 2^64)
 //     value = (double)(state >> 11) * 2^-52 - 1.0                 (exact; in [-1, 1))
+//   "--block N": a row block, as a split job's chunk sees it: stdin is float64 A_rows[R*N] (R
+//     whole rows of A, R >= 0) then float64 B[N*N], no header; the output is C_rows[R*N] =
+//     A_rows * B. The chunks of A, multiplied in order, concatenate to C.
+//   "--emit N SEED" (tools, not jobs): writes the generated A then B, raw (no header), so a
+//     split job can take A and B as two inputs.
 // Exit codes: 0 ok; 2 bad args, short input, N == 0 or N > 4096; 3 out of memory.
 // Arithmetic: plain i,k,j triple loop, C[i][j] accumulated over k = 0..N-1 in order, no FMA
 // (build with -ffp-contract=off), so every conforming build produces bit-identical output.
@@ -70,9 +75,88 @@ static uint32_t ParseN(const char* s) {
   return (uint32_t)v;
 }
 
+// Reads all of stdin (the row-block mode cannot know its length up front).
+static unsigned char* ReadAll(size_t* size) {
+  size_t cap = 1 << 16, len = 0;
+  unsigned char* buf = malloc(cap);
+  if (buf == NULL) Fail(3, "out of memory");
+  size_t got;
+  while ((got = fread(buf + len, 1, cap - len, stdin)) > 0) {
+    len += got;
+    if (len == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+      if (buf == NULL) Fail(3, "out of memory");
+    }
+  }
+  *size = len;
+  return buf;
+}
+
+static void Decode(double* out, const unsigned char* raw, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t bits = 0;
+    for (int b = 7; b >= 0; --b) bits = bits << 8 | raw[8 * i + b];
+    memcpy(&out[i], &bits, 8);
+  }
+}
+
+// C_rows = A_rows * B over `rows` rows, the same loop order as the whole product.
+static void Multiply(double* c, const double* a, const double* b, size_t rows, size_t n) {
+  memset(c, 0, rows * n * sizeof(double));
+  for (size_t i = 0; i < rows; ++i) {
+    double* ci = c + i * n;
+    for (size_t k = 0; k < n; ++k) {
+      double aik = a[i * n + k];
+      const double* bk = b + k * n;
+      for (size_t j = 0; j < n; ++j) ci[j] += aik * bk[j];
+    }
+  }
+}
+
+static int RunBlock(uint32_t n) {
+  size_t size;
+  unsigned char* raw = ReadAll(&size);
+  const size_t row_bytes = (size_t)n * 8, b_bytes = (size_t)n * n * 8;
+  if (size < b_bytes || (size - b_bytes) % row_bytes != 0) {
+    Fail(2, "block input must be whole rows of A then B (N*N float64)");
+  }
+  const size_t rows = (size - b_bytes) / row_bytes;
+  double* a = Alloc(rows * n + 1);
+  double* b = Alloc((size_t)n * n);
+  Decode(a, raw, rows * n);
+  Decode(b, raw + rows * row_bytes, (size_t)n * n);
+  free(raw);
+  double* c = Alloc(rows * n + 1);
+  Multiply(c, a, b, rows, n);
+  double checksum = 0.0;
+  for (size_t i = 0; i < rows * n; ++i) checksum += c[i];
+  fprintf(stderr, "matmul N=%u rows=%zu checksum=%.17g\n", (unsigned)n, rows, checksum);
+  WriteMatrix(c, rows * n);
+  free(a);
+  free(b);
+  free(c);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   uint32_t n;
   double *a, *b;
+  if (argc == 3 && strcmp(argv[1], "--block") == 0) return RunBlock(ParseN(argv[2]));
+  if (argc == 4 && strcmp(argv[1], "--emit") == 0) {
+    n = ParseN(argv[2]);
+    char* end;
+    uint64_t state = strtoull(argv[3], &end, 10);
+    if (argv[3][0] == '\0' || *end != '\0') Fail(2, "SEED must be a decimal integer");
+    size_t count = (size_t)n * n;
+    a = Alloc(count);
+    for (int m = 0; m < 2; ++m) {
+      for (size_t i = 0; i < count; ++i) a[i] = NextValue(&state);
+      WriteMatrix(a, count);
+    }
+    free(a);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
   if (argc == 4 && strcmp(argv[1], "--gen") == 0) {
     n = ParseN(argv[2]);
     char* end;
@@ -93,19 +177,11 @@ int main(int argc, char** argv) {
     ReadMatrix(a, (size_t)n * n);
     ReadMatrix(b, (size_t)n * n);
   } else {
-    Fail(2, "usage: matmul [--gen N SEED] < input");
+    Fail(2, "usage: matmul [--gen N SEED | --block N | --emit N SEED] < input");
     return 2;
   }
   double* c = Alloc((size_t)n * n);
-  memset(c, 0, (size_t)n * n * sizeof(double));
-  for (size_t i = 0; i < n; ++i) {
-    double* ci = c + i * n;
-    for (size_t k = 0; k < n; ++k) {
-      double aik = a[i * n + k];
-      const double* bk = b + k * n;
-      for (size_t j = 0; j < n; ++j) ci[j] += aik * bk[j];
-    }
-  }
+  Multiply(c, a, b, n, n);
   double checksum = 0.0;
   for (size_t i = 0; i < (size_t)n * n; ++i) checksum += c[i];
   fprintf(stderr, "matmul N=%u checksum=%.17g\n", (unsigned)n, checksum);

@@ -33,6 +33,8 @@ enum class Op {
   kNode,
   kJobHistory,
   kExplainJob,
+  kJobChunks,
+  kChunkProof,
   kPeers,
   kLedgerBalance,
   kLedgerBalanceOf,
@@ -112,6 +114,8 @@ const std::vector<Route>& RouteTable() {
         {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
         {{"GET", "/v1/jobs/{id}/history", false}, Op::kJobHistory},
         {{"GET", "/v1/jobs/{id}/explain", false}, Op::kExplainJob},
+        {{"GET", "/v1/jobs/{id}/chunks", false}, Op::kJobChunks},
+        {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", false}, Op::kChunkProof},
         {{"GET", "/v1/node", false}, Op::kNode},
         {{"GET", "/v1/peers", false}, Op::kPeers},
         {{"GET", "/v1/ledger/balance", false}, Op::kLedgerBalance},
@@ -402,6 +406,10 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(JobHistory(params[0]));
     case Op::kExplainJob:
       return measured(ExplainJob(params[0]));
+    case Op::kJobChunks:
+      return measured(JobChunks(params[0]));
+    case Op::kChunkProof:
+      return measured(ChunkProof(params[0], params[1]));
     case Op::kPeers:
       return measured(Peers());
     case Op::kLedgerBalance:

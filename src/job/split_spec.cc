@@ -78,8 +78,16 @@ absl::StatusOr<Splitter> SplitterFromJson(const json& j, const std::string& path
     }
   } else if (kind == "wasm") {
     s.kind = Splitter::kWasm;
-    MESH_RETURN_IF_ERROR(CheckOnlyKeys(r, j, "splitter", kind, {"module"}));
+    MESH_RETURN_IF_ERROR(CheckOnlyKeys(r, j, "splitter", kind, {"module", "parts"}));
     MESH_ASSIGN_OR_RETURN(s.module, RequiredCid(r, "module"));
+    if (const json* v = r.Find("parts"); v != nullptr) {
+      const bool integer =
+          v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() > 0);
+      if (!integer || v->get<uint64_t>() < 1 || v->get<uint64_t>() > kMaxSplitParts) {
+        return r.Error("parts", mesh::StrCat("must be an integer in 1..", kMaxSplitParts));
+      }
+      s.parts = static_cast<uint32_t>(v->get<uint64_t>());
+    }
   } else {
     return r.Error("kind", "must be one of bytes, lines, records, wasm");
   }
@@ -146,6 +154,7 @@ json ToJson(const SplitSpec& split) {
       break;
     case Splitter::kWasm:
       splitter["module"] = s.module;
+      if (s.parts != 1) splitter["parts"] = s.parts;
       break;
   }
   json merge = {{"kind", MergerKindName(split.merger.kind)}};

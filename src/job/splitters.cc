@@ -145,4 +145,45 @@ std::string MergeConcat(const std::vector<std::string>& ordered_outputs) {
   return merged;
 }
 
+std::string EncodeFrames(const std::vector<std::string_view>& chunks) {
+  size_t total = 0;
+  for (std::string_view chunk : chunks) total += 4 + chunk.size();
+  std::string out;
+  out.reserve(total);
+  for (std::string_view chunk : chunks) {
+    const uint32_t n = static_cast<uint32_t>(chunk.size());
+    for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>((n >> (8 * b)) & 0xff));
+    out.append(chunk);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string_view>> DecodeFrames(std::string_view data) {
+  std::vector<std::string_view> frames;
+  size_t at = 0;
+  while (at < data.size()) {
+    if (frames.size() == kMaxSplitParts) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("more than ", kMaxSplitParts, " frames (the most chunks a job may have)"));
+    }
+    if (data.size() - at < 4) {
+      return absl::InvalidArgumentError(mesh::StrCat("frame ", frames.size(), " at byte ", at,
+                                                     ": truncated length (", data.size() - at,
+                                                     " of 4 bytes)"));
+    }
+    uint32_t n = 0;
+    for (int b = 3; b >= 0; --b) n = n << 8 | static_cast<uint8_t>(data[at + b]);
+    at += 4;
+    if (data.size() - at < n) {
+      return absl::InvalidArgumentError(mesh::StrCat("frame ", frames.size(), " at byte ", at - 4,
+                                                     ": says ", n, " bytes, ", data.size() - at,
+                                                     " left"));
+    }
+    frames.push_back(data.substr(at, n));
+    at += n;
+  }
+  if (frames.empty()) return absl::InvalidArgumentError("no frames (an empty stream)");
+  return frames;
+}
+
 }  // namespace mesh::job

@@ -84,10 +84,15 @@ ComputeService::~ComputeService() { Drain(absl::ZeroDuration()); }
 
 absl::Status ComputeService::Start() {
   MESH_ASSIGN_OR_RETURN(std::vector<JobRecord> unfinished, env_.jobs->Unfinished());
-  std::vector<JobRecord> delegated;
+  std::vector<JobRecord> delegated, split;
+  auto elsewhere = [this](const JobRecord& job) {
+    return (job.role == "delegated" && delegator_ != nullptr) ||
+           (job.role == "split" && split_handler_ != nullptr);
+  };
   for (JobRecord& job : unfinished) {
-    // A delegated job ran elsewhere: the delegator resumes it. (Without one it runs here.)
-    if (job.role == "delegated" && delegator_ != nullptr) continue;
+    // A delegated job ran elsewhere: the delegator resumes it (without one it runs here); a
+    // split job is its chunks: the split handler resumes it.
+    if (elsewhere(job)) continue;
     if (job.state == JobState::kRunning) {
       // The previous process died (or was killed) while this ran: run it again.
       MESH_RETURN_IF_ERROR(
@@ -104,9 +109,9 @@ absl::Status ComputeService::Start() {
     started_ = true;
     counts_ = counts;
     for (JobRecord& job : unfinished) {
-      if (job.role == "delegated" && delegator_ != nullptr) {
+      if (elsewhere(job)) {
         delegated_[job.id] = job.state == JobState::kRunning;
-        delegated.push_back(std::move(job));
+        (job.role == "split" ? split : delegated).push_back(std::move(job));
       } else {
         Enqueue(job);
       }
@@ -119,6 +124,7 @@ absl::Status ComputeService::Start() {
     spdlog::info("resuming {} unfinished job(s) from the job database", unfinished.size());
   }
   for (const JobRecord& job : delegated) delegator_->Take(job);
+  for (const JobRecord& job : split) split_handler_->Take(job);
   return absl::OkStatus();
 }
 
@@ -187,13 +193,18 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   job.peer = std::move(request.peer);
   job.peer_address = std::move(request.peer_address);
   job.round = request.round;
+  const bool split = job.spec.split.has_value() && job.role.empty();
+  if (split && split_handler_ == nullptr) {
+    return absl::FailedPreconditionError("this node does not run split jobs");
+  }
+  if (split) job.role = "split";
   const bool delegate =
       job.role.empty() && delegator_ != nullptr && delegator_->ShouldDelegate(job);
   if (delegate) job.role = "delegated";
   // A job for the market holds its price first: too little credit is refused before anything
   // is stored or announced.
   if (delegate && env_.settlement != nullptr) {
-    MESH_RETURN_IF_ERROR(env_.settlement->Escrow(job.id, job.spec));
+    MESH_RETURN_IF_ERROR(env_.settlement->Escrow(job.id, job.spec, request.payer));
   }
   absl::StatusOr<std::optional<std::string>> existing = env_.jobs->Insert(job);
   if (delegate && env_.settlement != nullptr && (!existing.ok() || existing->has_value())) {
@@ -206,6 +217,19 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     return SubmitResult{std::move(earlier), false};
   }
   metrics_->submitted->Inc();
+  if (split) {
+    {
+      absl::MutexLock lock(&mu_);
+      delegated_[job.id] = false;
+    }
+    Publish(job, "job.queued",
+            {{"priority", job.spec.priority},
+             {"module", job.spec.module},
+             {"labels", job.spec.labels},
+             {"placement", "split"}});
+    split_handler_->Take(job);
+    return SubmitResult{std::move(job), true};
+  }
   if (delegate) {
     {
       absl::MutexLock lock(&mu_);
@@ -263,7 +287,10 @@ absl::StatusOr<JobRecord> ComputeService::Cancel(const std::string& id) {
     absl::MutexLock lock(&mu_);
     delegated = delegated_.contains(id);
   }
-  if (delegated && delegator_->Cancel(id)) return env_.jobs->Get(id);
+  if (delegated && split_handler_ != nullptr && split_handler_->Cancel(id)) {
+    return env_.jobs->Get(id);
+  }
+  if (delegated && delegator_ != nullptr && delegator_->Cancel(id)) return env_.jobs->Get(id);
   {
     absl::MutexLock lock(&mu_);
     if (auto it = queued_ids_.find(id); it != queued_ids_.end()) {
@@ -352,6 +379,7 @@ void ComputeService::Finished(const JobRecord& job) {
   if (!job.peer.empty()) data[job.role == "assigned" ? "origin" : "executor"] = job.peer;
   Publish(job, mesh::StrCat("job.", job::JobStateName(job.state)), std::move(data));
   if (delegator_ != nullptr) delegator_->OnFinished(job);
+  if (split_handler_ != nullptr) split_handler_->OnFinished(job);
 }
 
 ServiceStats ComputeService::Stats() {

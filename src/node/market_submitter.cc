@@ -1,12 +1,14 @@
 // MeshService, the submitter's side: announce, collect bids, select, assign, take the
 // receipt, fetch and check the output, and recover from executors that fail.
 #include <algorithm>
+#include <cstdlib>
 
 #include "mesh/common/base64.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/settlement.h"
+#include "mesh/node/split_coordinator.h"
 #include "mesh_internal.h"
 #include "spdlog/spdlog.h"
 
@@ -63,6 +65,14 @@ void MeshService::Take(const JobRecord& job) {
     a->retry_at = now;
     a->verification = Settlement::VerificationOf(job.spec);
     a->replicas = a->verification.mode == verify::Mode::kReplicate ? a->verification.replicas : 1;
+    if (auto label = job.spec.labels.find(std::string(kSplitJobLabel));
+        label != job.spec.labels.end()) {
+      a->lease = label->second;
+      auto chunk = job.spec.labels.find(std::string(kSplitChunkLabel));
+      if (chunk != job.spec.labels.end()) {
+        a->chunk = static_cast<uint32_t>(std::strtoul(chunk->second.c_str(), nullptr, 10));
+      }
+    }
     Auction& ref = *a;
     auctions_[job.id] = std::move(a);
     if (job.state == job::JobState::kRunning) {
@@ -71,7 +81,11 @@ void MeshService::Take(const JobRecord& job) {
       (void)env_.jobs->Requeue(job.id, now, "the submitter restarted while the job ran");
       ref.job.state = job::JobState::kQueued;
     }
-    OpenRound(job.id);
+    if (ref.lease.empty()) {
+      OpenRound(job.id);
+    } else {
+      PlaceChunk(ref, now);
+    }
   }
   RunDeferred();
 }
@@ -256,7 +270,16 @@ void MeshService::MaybeClose(Auction& a, absl::Time now) {
   detail["outcome"] = a.selection->summary;
   History(a.job.id, "bidding_closed", detail);
   a.waits = 0;
+  if (a.lease.empty()) {
+    AssignNext(a, now);
+    return;
+  }
+  // A chunk: every ranked bidder holds its split job's lease, and the chunks waiting for it go
+  // out at once.
+  const std::string lease = a.lease;
+  WinLease(a);
   AssignNext(a, now);
+  AssignFromLease(lease, now);
 }
 
 void MeshService::AssignNext(Auction& a, absl::Time now) {
@@ -356,6 +379,7 @@ void MeshService::ExecutorFailed(Auction& a, const std::string& why, absl::Time 
   metrics_->executor_failures->Inc();
   spdlog::warn("job {}: {}; re-announcing without that executor", a.job.id, why);
   const std::string executor = a.executor;
+  LoseHolder(a);
   if (!executor.empty()) a.excluded.push_back(executor);
   if (!executor.empty() && env_.settlement != nullptr) {
     Defer([settlement = env_.settlement, executor, penalty] {
@@ -445,7 +469,15 @@ void MeshService::TickAuctions(absl::Time now) {
     }
   }
   // Failing a job erases it from auctions_, so rounds reopen after the loop.
-  for (const std::string& id : reopen) OpenRound(id);
+  for (const std::string& id : reopen) {
+    auto it = auctions_.find(id);
+    if (it == auctions_.end()) continue;
+    if (it->second->lease.empty()) {
+      OpenRound(id);
+    } else {
+      PlaceChunk(*it->second, now);
+    }
+  }
 }
 
 bool MeshService::Cancel(const std::string& id) {
@@ -563,10 +595,13 @@ void MeshService::CollectOutput(job::Receipt receipt, std::string receipt_envelo
              {"fuel_used", receipt.fuel_used}});
     a.results.push_back({receipt, mesh::StrCat(a.job.id, "/", receipt.round), a.price});
     const absl::Time submitted = a.job.submitted_at;
+    const std::string lease = a.lease;
     done = Judge(a, now);  // may erase `a`
     if (done.has_value()) {
       metrics_->delegated_seconds->Observe(absl::ToDoubleSeconds(now - submitted));
     }
+    // The chunk's slot is free (or it needs another replica): the lease's next chunk goes out.
+    if (!lease.empty()) AssignFromLease(lease, now);
   }
   if (done.has_value()) (void)compute_->FinishDelegated(*std::move(done));
 }

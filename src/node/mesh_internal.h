@@ -2,6 +2,7 @@
 // and membership; market_submitter.cc; market_executor.cc). Not a public header.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,11 +43,31 @@ struct MeshService::Auction {
   uint64_t price = 0;  // the current executor's bid
   std::string waiting_reason;
 
+  // A chunk of a split job (node/split_coordinator.h): it runs on the split job's lease
+  // (market_lease.cc). Empty for any other job.
+  std::string lease;
+  uint32_t chunk = 0;
+
   // Verification (market_verifier.cc). One result per executor; replicas run one after another
   // on distinct executors until the quorum decides.
   verify::Verification verification;
   int replicas = 1;  // results wanted so far (replicate(k): k; adaptive: decided on the first)
   std::vector<AuctionResult> results;
+};
+
+// The executors a split job's chunks run on, won once in one auction (by the chunk that opened
+// it) and then given chunk after chunk, up to each executor's slots, without an auction per
+// chunk. A holder that fails a chunk or dies is lost: no more chunks go to it.
+struct MeshService::Lease {
+  struct Holder {
+    sched::ScoredBid bid;  // the bid that won the lease (its price is paid per chunk)
+    uint32_t slots = 1;    // chunks at once: the executor's max_concurrent
+    bool lost = false;
+  };
+  std::vector<Holder> holders;  // best first
+  std::string bidder;           // the chunk whose auction is out to win (more of) it
+  // The chunk auctions on this node, by chunk index.
+  std::map<uint32_t, std::string> chunks;
 };
 
 // A receipt the executor still has to deliver.

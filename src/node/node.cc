@@ -104,6 +104,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                            .runner = n.runner_.get(),
                            .settlement = n.settlement_.get()};
   n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
+  n.split_ = std::make_unique<SplitCoordinator>(n.compute_env_, n.compute_.get(), compute);
+  n.compute_->SetSplitHandler(n.split_.get());
   if (n.config_.mesh.enabled) {
     if (n.config_.mesh.listen.empty()) {
       n.config_.mesh.listen = mesh::StrCat(n.config_.listen_host, ":",
@@ -132,6 +134,7 @@ void Node::Drain(absl::Duration grace) {
   // Jobs run here for other nodes still send their receipts while the compute service drains;
   // the mesh stops after it.
   if (compute_ != nullptr) compute_->Drain(grace);
+  if (split_ != nullptr) split_->Stop();
   if (mesh_ != nullptr) mesh_->Stop();
   if (pool_ != nullptr) pool_->Shutdown(absl::Seconds(2));
 }

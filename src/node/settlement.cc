@@ -61,16 +61,17 @@ int Settlement::EscrowReplicas(const job::JobSpec& spec) const {
   }
 }
 
-absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& spec) {
+absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& spec,
+                                const std::string& payer) {
   const int64_t price = MaxPrice(spec);
   ledger::EscrowRequest request;
   request.job_id = job_id;
-  request.submitter = spec.submitter;
+  request.submitter = payer.empty() ? spec.submitter : payer;
   // The fee is paid on top of the bid price, out of the same escrow.
   request.max_price = price + ledger_->NetworkFee(price);
   request.replicas = EscrowReplicas(spec);
   if (options_.submit_fee > 0) {
-    request.submit_fee = ledger::SubmitFee(options_.submit_fee, Reputation(spec.submitter));
+    request.submit_fee = ledger::SubmitFee(options_.submit_fee, Reputation(request.submitter));
   }
   absl::StatusOr<ledger::Posted> posted = ledger_->Escrow(request);
   return posted.status();

@@ -55,6 +55,8 @@ class ApiService final : public HttpHandler {
   HttpResponse NodeInfo();
   HttpResponse JobHistory(const std::string& id);  // mesh_routes.cc
   HttpResponse ExplainJob(const std::string& id);
+  HttpResponse JobChunks(const std::string& id);  // split_routes.cc
+  HttpResponse ChunkProof(const std::string& id, const std::string& index);
   HttpResponse Peers();
   HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc; empty: this node's
   HttpResponse LedgerHistory(const HttpRequest& request);

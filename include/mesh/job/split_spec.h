@@ -9,7 +9,8 @@
 //     "splitter": {"kind": "bytes",   "chunk_bytes": 1048576}      // fixed-size chunks
 //               | {"kind": "lines",   "parts": 10}                 // N parts, whole lines
 //               | {"kind": "records", "parts": 10, "separator": "\u0000"}  // default "\n"
-//               | {"kind": "wasm",    "module": "bafy..."},        // a user split module
+//               | {"kind": "wasm",    "module": "bafy...", "parts": 10},  // a user split
+//                                          // module; parts (optional, default 1) is a hint
 //     "chunk_module": "bafy...",   // optional: the module run per chunk; absent = the job's
 //     "merge": {"kind": "concat"}  // optional, the default | {"kind": "wasm", "module": "bafy..."}
 //   }
@@ -40,7 +41,8 @@ struct Splitter {
   enum Kind { kBytes, kLines, kRecords, kWasm };
   Kind kind = kLines;
   uint64_t chunk_bytes = 0;  // kBytes: bytes per chunk (the last may be shorter), >= 1
-  uint32_t parts = 1;        // kLines, kRecords: into min(parts, lines) parts, 1..kMaxSplitParts
+  uint32_t parts = 1;        // kLines, kRecords: into min(parts, lines) parts, 1..kMaxSplitParts;
+                             // kWasm: a hint the module gets as MESH_SPLIT_PARTS
   std::string separator = std::string(kDefaultSeparator);  // kRecords: 1..16 bytes
   std::string module;                                      // kWasm: CID of the split module
 

@@ -43,4 +43,13 @@ absl::StatusOr<std::vector<std::string_view>> Split(const Splitter& splitter,
 // The chunk outputs, in chunk order, end to end.
 std::string MergeConcat(const std::vector<std::string>& ordered_outputs);
 
+// Frames: how Mesh and user split and merge modules pass a list of chunks through one stream.
+// Each chunk is a little-endian uint32 length followed by that many bytes, end to end; nothing
+// else. A split module writes its chunks so on stdout; a merge module reads the chunk outputs
+// so on stdin.
+std::string EncodeFrames(const std::vector<std::string_view>& chunks);
+// Views into `data`. InvalidArgument for a truncated length or chunk (naming its index and
+// offset), no frames at all, or more than kMaxSplitParts frames.
+absl::StatusOr<std::vector<std::string_view>> DecodeFrames(std::string_view data);
+
 }  // namespace mesh::job

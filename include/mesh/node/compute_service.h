@@ -73,6 +73,9 @@ struct SubmitRequest {
   std::string peer;
   std::string peer_address;
   uint32_t round = 0;
+  // Whose credits a market job escrows; empty = the spec's submitter. Set by the split
+  // coordinator: a chunk is signed by this node but paid for by the split job's submitter.
+  std::string payer;
 };
 
 // The market's side of the compute service (node/mesh_service.h). The service asks it where
@@ -89,6 +92,20 @@ class Delegator {
   // Cancels a job the delegator owns; false if it owns no such job.
   virtual bool Cancel(const std::string& id) = 0;
   virtual void OnProgress(const JobRecord& job, const wasm::ProgressRecord& progress) = 0;
+  virtual void OnFinished(const JobRecord& job) = 0;
+};
+
+// The split coordinator's side of the compute service (node/split_coordinator.h). A job whose
+// spec has a split is stored with role "split" and owned by the handler until it calls
+// FinishDelegated; the handler also hears when any job ends (its chunks among them).
+class SplitHandler {
+ public:
+  virtual ~SplitHandler() = default;
+  // The handler now owns the stored split job (a new one, or one a restart resumes).
+  virtual void Take(const JobRecord& job) = 0;
+  // Cancels a split job the handler owns (and its chunks); false if it owns no such job.
+  virtual bool Cancel(const std::string& id) = 0;
+  // Any job reached a terminal state (called outside every lock of the service).
   virtual void OnFinished(const JobRecord& job) = 0;
 };
 
@@ -129,10 +146,12 @@ class ComputeService {
 
   // Before Start(); `delegator` must outlive the service.
   void SetDelegator(Delegator* delegator) { delegator_ = delegator; }
+  // Before Start(); without one, a job with a split is refused.
+  void SetSplitHandler(SplitHandler* handler) { split_handler_ = handler; }
   // A delegated job started on its executor.
   absl::Status MarkDelegatedRunning(const std::string& id, absl::Time at, int attempt);
-  // A delegated job ended: `job` carries the terminal state and result fields (its output
-  // already in the blob store). False if the job had already ended (a late duplicate).
+  // A delegated (or split) job ended: `job` carries the terminal state and result fields (its
+  // output already in the blob store). False if the job had already ended (a late duplicate).
   absl::StatusOr<bool> FinishDelegated(JobRecord job);
 
  private:
@@ -186,6 +205,7 @@ class ComputeService {
   std::vector<std::pair<int64_t, uint64_t>> fuel_window_ ABSL_GUARDED_BY(mu_);  // (second, fuel)
   absl::flat_hash_map<std::string, bool> delegated_ ABSL_GUARDED_BY(mu_);       // id -> running
   Delegator* delegator_ = nullptr;
+  SplitHandler* split_handler_ = nullptr;
   std::vector<std::thread> runners_;
 };
 

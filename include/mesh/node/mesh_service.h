@@ -88,6 +88,7 @@ class MeshService final : public net::Handler, public Delegator {
   struct Auction;
   struct PendingReceipt;
   struct AuctionResult;
+  struct Lease;
 
   // Messages
   std::string Seal(job::Message message);
@@ -135,6 +136,18 @@ class MeshService final : public net::Handler, public Delegator {
   void Settle(Auction& a, std::vector<AuctionResult> paid, std::vector<std::string> outvoted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRemoteProgress(const job::Progress& progress);
+
+  // Leases of split jobs' chunks (market_lease.cc).
+  // Places a chunk waiting in `a`: on a free slot of its lease, or by opening the auction that
+  // wins the lease, or it waits for the lease being won.
+  void PlaceChunk(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives the lease's waiting chunks (lowest index first) to holders with a free slot.
+  void AssignFromLease(const std::string& split_job, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The auction of a chunk closed with `a.selection`: its ranked bidders become the lease.
+  void WinLease(Auction& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The chunk's executor failed it: the holder is lost for the lease.
+  void LoseHolder(const Auction& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TickAuctions(absl::Time now);
   void History(const std::string& id, std::string_view phase, nlohmann::json detail);
 
@@ -173,6 +186,8 @@ class MeshService final : public net::Handler, public Delegator {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Auction>> auctions_ ABSL_GUARDED_BY(mu_);
+  // By split job id.
+  absl::flat_hash_map<std::string, std::unique_ptr<Lease>> leases_ ABSL_GUARDED_BY(mu_);
   // Executor side: assignment CID of each job run here for another node, and receipts not yet
   // delivered.
   absl::flat_hash_map<std::string, std::string> assignments_ ABSL_GUARDED_BY(mu_);

@@ -26,6 +26,7 @@
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/node_config.h"
 #include "mesh/node/settlement.h"
+#include "mesh/node/split_coordinator.h"
 
 namespace mesh::node {
 
@@ -56,6 +57,8 @@ class Node {
   JobStore& jobs() { return *jobs_; }
   // The credit ledger and reputation book (<data_dir>/ledger.db, reputation.db).
   Settlement& settlement() { return *settlement_; }
+  // Runs the jobs whose spec has a split: chunks, merge, Merkle root.
+  SplitCoordinator& splits() { return *split_; }
   // Null when the mesh is disabled ([mesh] enabled = false).
   MeshService* mesh() { return mesh_.get(); }
 
@@ -82,6 +85,7 @@ class Node {
   std::unique_ptr<JobRunner> runner_;
   NodeEnv compute_env_;
   std::unique_ptr<ComputeService> compute_;
+  std::unique_ptr<SplitCoordinator> split_;
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
 };

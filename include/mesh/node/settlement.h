@@ -49,8 +49,10 @@ class Settlement {
 
   // Holds (MaxPrice + its network fee) × EscrowReplicas of the submitter's credits for a job
   // about to go to the market. FailedPrecondition, with the amounts and the fix, when short.
-  // Repeating it for the same job is harmless.
-  absl::Status Escrow(const std::string& job_id, const job::JobSpec& spec);
+  // Repeating it for the same job is harmless. `payer`, when not empty, pays instead of the
+  // spec's submitter (a split job's chunks are paid by the split job's submitter).
+  absl::Status Escrow(const std::string& job_id, const job::JobSpec& spec,
+                      const std::string& payer = "");
   // Pays `executor` `price` plus the network fee for its verified result; once per
   // (job, executor, assignment).
   absl::StatusOr<ledger::Posted> Pay(const std::string& job_id, const std::string& executor,

@@ -1,0 +1,141 @@
+// SplitCoordinator: runs the jobs whose spec has a split (job/split_spec.h) on the node they were
+// submitted to. It splits the job's first input into chunks (a built-in splitter, or the user's
+// split module run here in the sandbox), stores each chunk as a blob and submits one chunk job
+// per chunk to the compute service, which places each like any job: here, or through the market,
+// where chunks of one split job share a lease (node/mesh_service.h). Every other input of the
+// job goes whole to every chunk, after the chunk's bytes (a broadcast input, fetched once per
+// executor). When every chunk has succeeded it merges the outputs in chunk order (concatenation,
+// or the user's merge module run here), builds the Merkle tree over the chunk outputs
+// (verify/merkle_tree.h), signs a split receipt naming the root, and finishes the job.
+//
+// A chunk job is a real job: signed by this node, paid for from the split job's submitter's
+// credits, labelled mesh.split.job = <split job id> and mesh.split.chunk = <index>, with env
+// MESH_CHUNK_INDEX, MESH_CHUNK_COUNT and MESH_SPLIT_JOB, and verified like any job (the split
+// job's verification applies per chunk). A split module gets the first input on stdin and
+// MESH_SPLIT_PARTS, and writes frames (job/splitters.h: EncodeFrames); a merge module reads the
+// chunk outputs as frames on stdin and writes the merged output.
+//
+// Durable: the chunk list is a "split" block in the job's history, written before the job is
+// marked running; chunk jobs are submitted with idempotency keys "split/<job>/<index>", so a
+// restart at any point splits again (deterministically) and finds the chunks it had made. A
+// chunk that fails, or is cancelled, fails the split job and cancels the other chunks.
+//
+// Progress: each chunk that ends publishes job.progress for the split job (chunks done of total,
+// and an ETA from the mean time per chunk so far). Thread-safe; the blocking work (splitting,
+// merging) runs on the coordinator's own thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "mesh/node/compute_service.h"
+#include "mesh/node/module_loader.h"
+#include "mesh/verify/merkle_tree.h"
+
+namespace mesh::node {
+
+inline constexpr std::string_view kSplitJobLabel = "mesh.split.job";
+inline constexpr std::string_view kSplitChunkLabel = "mesh.split.chunk";
+inline constexpr std::string_view kSplitReceiptType = "application/vnd.mesh.split-receipt.v1+json";
+
+struct ChunkStatus {
+  uint32_t index = 0;
+  std::string job_id;
+  std::string input_cid;
+  uint64_t input_bytes = 0;
+  job::JobState state = job::JobState::kQueued;
+  std::string output_cid;
+  std::string executor;  // the node that ran it; empty = this node
+  uint64_t fuel_used = 0;
+};
+
+struct SplitStatus {
+  std::string job_id;
+  // splitting (the chunks are not made yet), running, merging, or the job's terminal state.
+  std::string stage;
+  std::vector<ChunkStatus> chunks;
+  uint32_t done = 0;        // chunks that succeeded
+  std::string merkle_root;  // hex; set once merged
+};
+
+// A chunk output's place in the split job's Merkle tree.
+struct ChunkProof {
+  uint32_t index = 0;
+  std::string output_cid;
+  std::string merkle_root;  // hex
+  verify::InclusionProof proof;
+};
+
+class SplitCoordinator final : public SplitHandler {
+ public:
+  // `compute` must outlive the coordinator; Stop() before destroying either.
+  SplitCoordinator(NodeEnv env, ComputeService* compute, ComputeOptions options);
+  ~SplitCoordinator() override;
+
+  void Stop();
+
+  // SplitHandler
+  void Take(const JobRecord& job) override;
+  bool Cancel(const std::string& id) override;
+  void OnFinished(const JobRecord& job) override;
+
+  // The chunks of a split job (running or finished); NotFound for a job that is not one.
+  absl::StatusOr<SplitStatus> Status(const std::string& id);
+  // FailedPrecondition until the job has merged; OutOfRange for a bad index.
+  absl::StatusOr<ChunkProof> Proof(const std::string& id, uint32_t index);
+
+ private:
+  struct Split {
+    JobRecord job;
+    std::vector<ChunkStatus> chunks;
+    absl::flat_hash_map<std::string, uint32_t> by_job;  // chunk job id -> index
+    absl::Time running_since = absl::InfinitePast();
+    bool ending = false;  // merging, failing or cancelling: no more chunk updates act
+  };
+
+  void Prepare(JobRecord job);
+  // The chunks of `job`: from its "split" history block, or by splitting and submitting.
+  absl::StatusOr<std::vector<ChunkStatus>> MakeChunks(const JobRecord& job);
+  absl::StatusOr<std::vector<std::string>> RunSplitModule(const JobRecord& job, std::string input);
+  absl::StatusOr<std::string> SubmitChunk(const JobRecord& job, uint32_t index, uint32_t count,
+                                          const std::string& input_cid);
+  // Records a chunk's end; queues the merge or the failure on the worker (under mu_, so it
+  // appends to work_ itself rather than calling Post).
+  void ChunkEnded(Split& split, uint32_t index, const JobRecord& chunk)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Merge(std::string id);
+  absl::StatusOr<std::string> MergeOutputs(const JobRecord& job,
+                                           const std::vector<ChunkStatus>& chunks);
+  void End(std::string id, job::JobState state, std::string reason);
+  void PublishProgress(const Split& split) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<SplitStatus> StatusFromHistory(const std::string& id);
+  absl::StatusOr<wasm::RunResult> RunHere(const JobRecord& job, const std::string& module,
+                                          std::string stdin_bytes,
+                                          std::vector<std::pair<std::string, std::string>> env);
+
+  void Post(std::function<void()> task);
+  void WorkLoop();
+
+  const NodeEnv env_;
+  ComputeService* const compute_;
+  const ComputeOptions options_;
+  ModuleLoader modules_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Split>> splits_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread worker_;
+};
+
+}  // namespace mesh::node

@@ -1,0 +1,264 @@
+// Split jobs in in-process meshes: chunks on a lease across executors, an ordered merge checked
+// bit for bit, a Merkle proof for every chunk, reassignment when an executor dies, WASM split
+// and merge modules, and the failures a split job must name.
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mesh/common/hex.h"
+#include "mesh/common/testing.h"
+#include "mesh/job/splitters.h"
+#include "mesh/node/node.h"
+#include "mesh/verify/merkle_tree.h"
+#include "mesh_test_fixture.h"
+
+namespace mesh::node {
+namespace {
+
+using meshtest::Example;
+using meshtest::MeshTest;
+using meshtest::WaitFor;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+// examples/matmul.c's generator and product, natively: the reference the mesh must match.
+struct Matrices {
+  std::vector<double> a, b;
+};
+
+Matrices Generate(uint32_t n, uint64_t seed) {
+  Matrices m;
+  uint64_t state = seed;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) * (1.0 / 4503599627370496.0) - 1.0;
+  };
+  for (size_t i = 0; i < size_t{n} * n; ++i) m.a.push_back(next());
+  for (size_t i = 0; i < size_t{n} * n; ++i) m.b.push_back(next());
+  return m;
+}
+
+std::string Bytes(const std::vector<double>& v) {
+  std::string out(v.size() * 8, '\0');
+  std::memcpy(out.data(), v.data(), out.size());  // little-endian host (x86-64, aarch64)
+  return out;
+}
+
+std::vector<double> NativeProduct(const Matrices& m, uint32_t n) {
+  std::vector<double> c(size_t{n} * n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < n; ++k) {
+      const double aik = m.a[i * n + k];
+      for (size_t j = 0; j < n; ++j) {
+        volatile double p = aik * m.b[k * n + j];  // no FMA contraction
+        c[i * n + j] += p;
+      }
+    }
+  }
+  return c;
+}
+
+class SplitTest : public MeshTest {
+ protected:
+  JobRecord SubmitSplit(Node& n, const std::string& module, std::vector<std::string> inputs,
+                        job::SplitSpec split, std::vector<std::string> args = {},
+                        std::string placement = "remote") {
+    return Submit(n, module, std::move(inputs), std::move(placement), std::move(args),
+                  [&](job::JobSpec& s) { s.split = split; });
+  }
+};
+
+TEST_F(SplitTest, AMatrixProductRunsInChunksOnOneLeaseAndMergesBitForBit) {
+  Node& a = Add();
+  Node& b = Add();
+  Node& c = Add();
+  WaitForMesh();
+  constexpr uint32_t kN = 100;
+  const Matrices m = Generate(kN, 7);
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kBytes;
+  split.splitter.chunk_bytes = 10 * kN * 8;  // 10 rows of A per chunk: 10 chunks
+  JobRecord job = SubmitSplit(a, Put(a, Example("matmul")),
+                              {Put(a, Bytes(m.a)), Put(a, Bytes(m.b))}, split, {"--block", "100"});
+  EXPECT_EQ(job.role, "split");
+  job = WaitDone(a, job.id, absl::Seconds(120));
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  EXPECT_EQ(Output(a, job), Bytes(NativeProduct(m, kN)));
+
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, a.splits().Status(job.id));
+  ASSERT_EQ(status.chunks.size(), 10u);
+  EXPECT_EQ(status.done, 10u);
+  std::map<std::string, int> per_executor;
+  size_t auctions = 0;
+  for (const ChunkStatus& chunk : status.chunks) {
+    ++per_executor[chunk.executor];
+    const std::vector<std::string> phases = Phases(a, chunk.job_id);
+    auctions += std::count(phases.begin(), phases.end(), "bidding_open");
+    EXPECT_THAT(phases, Contains("assigned"));
+  }
+  // One auction won the lease; every other chunk went to a holder without one.
+  EXPECT_EQ(auctions, 1u);
+  EXPECT_EQ(per_executor.size(), 2u) << "both executors hold the lease and run chunks";
+  EXPECT_TRUE(per_executor.contains(b.key().did().ToString()));
+  EXPECT_TRUE(per_executor.contains(c.key().did().ToString()));
+  EXPECT_THAT(Phases(a, job.id),
+              ::testing::IsSupersetOf({"split", "lease", "merged", "completed"}));
+
+  // Every chunk's output proves its place under the root the split receipt signed.
+  ASSERT_OK_AND_ASSIGN(verify::Digest root, verify::ParseDigestHex(status.merkle_root));
+  for (uint32_t i = 0; i < 10; ++i) {
+    ASSERT_OK_AND_ASSIGN(ChunkProof p, a.splits().Proof(job.id, i));
+    ASSERT_OK_AND_ASSIGN(cas::Cid out, cas::Cid::Parse(p.output_cid));
+    EXPECT_OK(verify::VerifyInclusion(root, 10, verify::LeafForCid(out), p.proof));
+    // ...and not the place of another chunk.
+    ASSERT_OK_AND_ASSIGN(cas::Cid other, cas::Cid::Parse(status.chunks[(i + 1) % 10].output_cid));
+    EXPECT_FALSE(verify::VerifyInclusion(root, 10, verify::LeafForCid(other), p.proof).ok());
+  }
+  EXPECT_EQ(a.splits().Proof(job.id, 10).status().code(), absl::StatusCode::kOutOfRange);
+  nlohmann::json report = nlohmann::json::parse(job.report_json);
+  EXPECT_EQ(report["split"]["merkle_root"], status.merkle_root);
+  EXPECT_EQ(report["split"]["chunks"], 10);
+}
+
+TEST_F(SplitTest, ChunksOfADeadExecutorAreReassignedToTheOtherHolder) {
+  Node& a = Add();
+  Add();
+  Add();
+  WaitForMesh();
+  // Each chunk is about half a second of work on the interpreter.
+  std::string lines;
+  for (int i = 0; i < 6; ++i) lines += "1500000\n";
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 6;
+  split.chunk_module = Put(a, Example("progress"));
+  // progress ignores stdin and reads its work from argv; every chunk gets the same args.
+  JobRecord job = SubmitSplit(a, split.chunk_module, {Put(a, lines)}, split, {"1500000"});
+  std::string victim;
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<SplitStatus> s = a.splits().Status(job.id);
+    if (!s.ok()) return false;
+    for (const ChunkStatus& c : s->chunks) {
+      absl::StatusOr<JobRecord> chunk = a.compute().Get(c.job_id);
+      if (chunk.ok() && chunk->state == job::JobState::kRunning) victim = chunk->peer;
+    }
+    return !victim.empty();
+  }));
+  for (auto& member : members_) {
+    if (member->node != nullptr && member->node->key().did().ToString() == victim) {
+      member->node.reset();  // a crash: silence
+    }
+  }
+  job = WaitDone(a, job.id, absl::Seconds(120));
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, a.splits().Status(job.id));
+  size_t requeued = 0;
+  for (const ChunkStatus& c : status.chunks) {
+    EXPECT_NE(c.executor, victim) << "chunk " << c.index << " is credited to the dead executor";
+    const std::vector<std::string> phases = Phases(a, c.job_id);
+    requeued += std::count(phases.begin(), phases.end(), "requeued");
+  }
+  EXPECT_GE(requeued, 1u);
+  // Every chunk ran the same deterministic work: six equal lines, in chunk order.
+  const std::vector<std::string> outputs = absl::StrSplit(Output(a, job), '\n', absl::SkipEmpty());
+  ASSERT_EQ(outputs.size(), 6u) << Output(a, job);
+  for (const std::string& line : outputs) {
+    EXPECT_THAT(line, ::testing::StartsWith("done "));
+    EXPECT_EQ(line, outputs[0]);
+  }
+}
+
+TEST_F(SplitTest, AWasmSplitterAndMergerRunOnTheSubmitter) {
+  Node& a = Add();
+  std::string csv = "name,count\n";
+  for (int i = 0; i < 50; ++i) csv += "row " + std::to_string(i) + ",x y\n";
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kWasm;
+  split.splitter.module = Put(a, Example("csv_split"));
+  split.splitter.parts = 4;
+  split.merger.kind = job::Merger::kWasm;
+  split.merger.module = Put(a, Example("wordcount_merge"));
+  JobRecord job = WaitDone(
+      a, SubmitSplit(a, Put(a, Example("wordcount")), {Put(a, csv)}, split, {}, "local").id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  // 4 parts, each with the header: 50 rows + 4 headers = 54 lines, 50*3 + 4 words.
+  const size_t bytes = csv.size() + 3 * std::string("name,count\n").size();
+  EXPECT_EQ(Output(a, job), "54 154 " + std::to_string(bytes) + "\n");
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, a.splits().Status(job.id));
+  EXPECT_EQ(status.chunks.size(), 4u);
+  for (const ChunkStatus& c : status.chunks) EXPECT_EQ(c.executor, "") << "ran here";
+}
+
+TEST_F(SplitTest, ASplitModuleThatWritesNoFramesFailsTheJobWithTheReason) {
+  Node& a = Add();
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kWasm;
+  split.splitter.module = Put(a, Example("echo"));  // echoes its input: "abc" is not frames
+  JobRecord job = WaitDone(
+      a, SubmitSplit(a, Put(a, Example("wordcount")), {Put(a, "abc")}, split, {}, "local").id);
+  ASSERT_EQ(job.state, job::JobState::kFailed);
+  EXPECT_THAT(job.reason, HasSubstr("not frames"));
+  EXPECT_THAT(job.reason, HasSubstr("truncated length"));
+}
+
+TEST_F(SplitTest, AFailingChunkFailsTheJobNamingItAndCancelsTheRest) {
+  Node& a = Add([](NodeConfig& c) { c.max_concurrent = 1; });
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 3;
+  split.chunk_module = Put(a, Example("trap"));
+  JobRecord job =
+      WaitDone(a, SubmitSplit(a, split.chunk_module, {Put(a, "a\nb\nc\n")}, split, {}, "local").id);
+  ASSERT_EQ(job.state, job::JobState::kFailed);
+  EXPECT_THAT(job.reason, HasSubstr("chunk 0"));
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, a.splits().Status(job.id));
+  ASSERT_EQ(status.chunks.size(), 3u);
+  EXPECT_TRUE(WaitFor([&] {
+    for (const ChunkStatus& c : status.chunks) {
+      absl::StatusOr<JobRecord> chunk = a.compute().Get(c.job_id);
+      if (!chunk.ok() || !job::IsTerminal(chunk->state)) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(a.splits().Proof(job.id, 0).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SplitTest, CancellingASplitJobCancelsItsChunks) {
+  Node& a = Add([](NodeConfig& c) { c.max_concurrent = 1; });
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 4;
+  split.chunk_module = Put(a, Example("loop"));
+  JobRecord job = SubmitSplit(a, split.chunk_module, {Put(a, "1\n2\n3\n4\n")}, split, {}, "local");
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<SplitStatus> s = a.splits().Status(job.id);
+    return s.ok() && s->stage == "running";
+  }));
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, a.splits().Status(job.id));
+  ASSERT_OK(a.compute().Cancel(job.id).status());
+  job = WaitDone(a, job.id);
+  EXPECT_EQ(job.state, job::JobState::kCancelled);
+  EXPECT_TRUE(WaitFor([&] {
+    for (const ChunkStatus& c : status.chunks) {
+      absl::StatusOr<JobRecord> chunk = a.compute().Get(c.job_id);
+      if (!chunk.ok() || chunk->state != job::JobState::kCancelled) return false;
+    }
+    return true;
+  }));
+}
+
+TEST_F(SplitTest, ASplitJobWithoutAnInputIsRefusedWithTheReason) {
+  Node& a = Add();
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  JobRecord job =
+      WaitDone(a, SubmitSplit(a, Put(a, Example("wordcount")), {}, split, {}, "local").id);
+  ASSERT_EQ(job.state, job::JobState::kFailed);
+  EXPECT_THAT(job.reason, HasSubstr("needs an input"));
+}
+
+}  // namespace
+}  // namespace mesh::node
