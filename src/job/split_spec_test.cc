@@ -64,6 +64,7 @@ std::vector<SplitSpec> AllKinds() {
   SplitSpec wasm;
   wasm.splitter.kind = Splitter::kWasm;
   wasm.splitter.module = kSplitModule;
+  wasm.splitter.parts = 4;
   wasm.chunk_module = kChunkModule;
   wasm.merger.kind = Merger::kWasm;
   wasm.merger.module = kMergeModule;
@@ -201,8 +202,10 @@ TEST(SplitSpecTest, ErrorsNameTheJsonPath) {
       {{{"splitter", {{"kind", "wasm"}, {"module", "bafy-not-a-cid"}}}},
        "/split/splitter/module: "},
       {{{"splitter", {{"kind", "wasm"}, {"module", ""}}}}, "/split/splitter/module: "},
-      {{{"splitter", {{"kind", "wasm"}, {"module", kSplitModule}, {"parts", 2}}}},
-       "/split/splitter/parts: does not apply to the wasm splitter"},
+      {{{"splitter", {{"kind", "wasm"}, {"module", kSplitModule}, {"separator", ","}}}},
+       "/split/splitter/separator: does not apply to the wasm splitter"},
+      {{{"splitter", {{"kind", "wasm"}, {"module", kSplitModule}, {"parts", 0}}}},
+       "/split/splitter/parts: must be an integer in 1..100000"},
       // chunk_module
       {{{"splitter", lines}, {"chunk_module", "nope"}}, "/split/chunk_module: "},
       {{{"splitter", lines}, {"chunk_module", ""}}, "/split/chunk_module: "},

@@ -1,5 +1,6 @@
 #include "mesh/job/splitters.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -265,6 +266,31 @@ TEST(SplittersPropertyTest, EqualLinesGiveBalancedParts) {
     }
     EXPECT_LE(max - min, 1u) << "lines " << lines << " parts " << parts;
   }
+}
+
+TEST(FramesTest, RoundTripKeepsEmptyAndLargeChunksInOrder) {
+  const std::string big(70000, 'z');
+  const std::vector<std::string_view> chunks = {"", "a", big, std::string_view("\0\1", 2)};
+  const std::string framed = EncodeFrames(chunks);
+  EXPECT_EQ(framed.size(), 4 * 4 + 1 + big.size() + 2);
+  ASSERT_OK_AND_ASSIGN(Chunks decoded, DecodeFrames(framed));
+  EXPECT_EQ(decoded, chunks);
+}
+
+TEST(FramesTest, TruncatedOrEmptyStreamsAreRefusedNamingTheFrame) {
+  const std::string framed = EncodeFrames({"hello", "world"});
+  for (size_t cut = 1; cut < framed.size(); ++cut) {
+    if (cut == 9) continue;  // the end of the first frame: a valid stream of one frame
+    absl::StatusOr<Chunks> decoded = DecodeFrames(framed.substr(0, cut));
+    ASSERT_FALSE(decoded.ok()) << cut;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(decoded.status().message()), ::testing::HasSubstr("frame "));
+  }
+  EXPECT_THAT(std::string(DecodeFrames("").status().message()), ::testing::HasSubstr("no frames"));
+  // A length that claims more than is there.
+  EXPECT_THAT(
+      std::string(DecodeFrames(std::string("\xff\xff\xff\x7f", 4) + "x").status().message()),
+      ::testing::HasSubstr("says 2147483647 bytes, 1 left"));
 }
 
 }  // namespace

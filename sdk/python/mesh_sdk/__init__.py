@@ -6,7 +6,8 @@
     print(job.state, mesh.output(job.id))
 
 See sdk/python/README.md. Errors are :class:`MeshError` subclasses (``mesh_sdk.errors``);
-:mod:`mesh_sdk.split` has pure helpers that cut an input into parts for split jobs.
+:mod:`mesh_sdk.split` has pure helpers that cut an input into parts; :mod:`mesh_sdk.split_job`
+describes split/execute/merge jobs (:class:`SplitJob`) and checks their chunk proofs.
 """
 
 from .client import DEFAULT_URL, Client
@@ -16,10 +17,12 @@ from .errors import (AlreadyExists, BadResponse, DeadlineExceeded, FailedPrecond
                      Unimplemented)
 from .job import TERMINAL_STATES, Job
 from .split import split_bytes, split_lines, split_records
+from .split_job import SplitJob, decode_frames, encode_frames, leaf_for_cid, verify_chunk_proof
 
 __all__ = [
     'Client', 'DEFAULT_URL', 'Job', 'TERMINAL_STATES', 'split_bytes', 'split_lines',
-    'split_records', 'MeshError', 'InvalidArgument', 'Unauthenticated', 'PermissionDenied',
+    'split_records', 'SplitJob', 'verify_chunk_proof', 'leaf_for_cid', 'encode_frames',
+    'decode_frames', 'MeshError', 'InvalidArgument', 'Unauthenticated', 'PermissionDenied',
     'NotFound', 'FailedPrecondition', 'AlreadyExists', 'InsufficientCredit', 'ResourceExhausted',
     'Unimplemented', 'Unavailable', 'DeadlineExceeded', 'Internal', 'BadResponse', 'JobTimeout',
 ]

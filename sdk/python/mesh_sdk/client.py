@@ -159,7 +159,7 @@ class Client:
 
     def submit(self, module, inputs=(), args=(), env=None, limits=None, placement=None,
                verification=None, requirements=None, priority=0, labels=None,
-               idempotency_key=None, deterministic=None):
+               idempotency_key=None, deterministic=None, split=None):
         """Submits a job and returns it (usually queued; call :meth:`wait` for the result).
 
         ``module`` and each of ``inputs`` may be a CID, bytes or a file path (uploaded first);
@@ -167,7 +167,8 @@ class Client:
         wall_time_ms, max_output_bytes. The same ``idempotency_key`` returns the first job, which
         makes retrying a submission safe. Raises InvalidArgument for a bad spec,
         FailedPrecondition for a missing blob and InsufficientCredit when the escrow is not
-        covered.
+        covered. ``split`` (a :class:`~mesh_sdk.split_job.SplitJob`) makes it a split job:
+        its first input is cut into chunks run in parallel and merged (see :meth:`chunks`).
         """
         if isinstance(inputs, (str, bytes, bytearray, memoryview, os.PathLike)):
             inputs = [inputs]  # one input, not a sequence of characters or bytes
@@ -178,6 +179,8 @@ class Client:
                            ('labels', labels), ('deterministic', deterministic)):
             if value is not None:
                 spec[key] = value
+        if split is not None:
+            spec['split'] = split.to_spec(self._blob_ref)
         headers = {'Idempotency-Key': idempotency_key} if idempotency_key else None
         return Job.from_dict(self._json('POST', '/v1/jobs', spec, headers=headers, auth=True,
                                         ok=(200, 201)))
@@ -234,6 +237,18 @@ class Client:
     def history(self, job_id):
         """The job's hash-linked history (every step as a content-addressed block)."""
         return self._json('GET', f'/v1/jobs/{_quote(job_id)}/history')
+
+    def chunks(self, job_id):
+        """A split job's chunks: ``{'stage', 'total', 'done', 'chunks': [{index, job, state,
+        input_cid, output_cid, executor, fuel_used}], 'merkle_root'}`` (the root once merged).
+        NotFound for a job that is not a split job."""
+        return self._json('GET', f'/v1/jobs/{_quote(job_id)}/chunks')
+
+    def chunk_proof(self, job_id, index):
+        """The inclusion proof of chunk ``index``'s output under the split job's Merkle root;
+        check it with :func:`~mesh_sdk.split_job.verify_chunk_proof`. FailedPrecondition
+        before the job merged."""
+        return self._json('GET', f'/v1/jobs/{_quote(job_id)}/chunks/{int(index)}/proof')
 
     def explain(self, job_id):
         """Why the job runs where it runs: placement decision, bids and their scores."""

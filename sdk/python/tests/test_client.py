@@ -348,6 +348,46 @@ class ClientTest(unittest.TestCase):
         for job_id in mine:
             self.client.wait(job_id, timeout=60)
 
+    def test_a_split_job_merges_in_order_and_proves_every_chunk(self):
+        # wordcount on each part of a CSV cut by the csv_split module (each part keeps the
+        # header), the counts summed by the wordcount_merge module.
+        csv = b'name,count\n' + b''.join(b'row %d,x y\n' % i for i in range(40))
+        split = (mesh_sdk.SplitJob.wasm(example('csv_split'), parts=4)
+                 .merge_wasm(example('wordcount_merge')))
+        job = self.client.submit(example('wordcount'), inputs=[csv], split=split)
+        job = self.client.wait(job.id, timeout=60)
+        self.assertEqual(job.state, 'succeeded', job.reason)
+        header = len(b'name,count\n')
+        self.assertEqual(self.client.output(job.id),
+                         b'44 124 %d\n' % (len(csv) + 3 * header))
+        chunks = self.client.chunks(job.id)
+        self.assertEqual((chunks['total'], chunks['done'], chunks['stage']), (4, 4, 'succeeded'))
+        self.assertEqual([c['index'] for c in chunks['chunks']], [0, 1, 2, 3])
+        root = chunks['merkle_root']
+        for c in chunks['chunks']:
+            proof = self.client.chunk_proof(job.id, c['index'])
+            self.assertEqual(proof['output_cid'], c['output_cid'])
+            self.assertTrue(mesh_sdk.verify_chunk_proof(proof, root))
+            # The chunk's output, fetched and hashed here, is the leaf the proof is for.
+            out = self.client.get_blob(c['output_cid'])
+            self.assertEqual(cid_of(out), c['output_cid'])
+            # Any other output does not fit this proof.
+            other = dict(proof, output_cid=cid_of(out + b'tampered'))
+            self.assertFalse(mesh_sdk.verify_chunk_proof(other, root))
+        with self.assertRaises(mesh_sdk.InvalidArgument):
+            self.client.chunk_proof(job.id, 4)
+        with self.assertRaises(mesh_sdk.NotFound):
+            self.client.chunks(self.client.submit(example('hello')).id)
+
+    def test_a_split_job_with_bad_parts_is_refused(self):
+        with self.assertRaises(ValueError):
+            mesh_sdk.SplitJob.lines(0)
+        bad = mesh_sdk.SplitJob.lines(2)
+        bad.splitter['parts'] = 100001  # past the SDK's check: the node refuses it too
+        with self.assertRaises(mesh_sdk.InvalidArgument) as e:
+            self.client.submit(example('wordcount'), inputs=[b'a\n'], split=bad)
+        self.assertIn('/split/splitter/parts', str(e.exception))
+
     def test_history_explain_node_and_ledger(self):
         done = self.client.wait(self.client.submit(example('hello')).id, timeout=60)
         self.assertTrue(self.client.history(done.id))
