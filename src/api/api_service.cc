@@ -34,6 +34,8 @@ enum class Op {
   kJobHistory,
   kExplainJob,
   kJobChunks,
+  kJobPartials,
+  kJobCheckpoints,
   kChunkProof,
   kPeers,
   kLedgerBalance,
@@ -115,6 +117,8 @@ const std::vector<Route>& RouteTable() {
         {{"GET", "/v1/jobs/{id}/history", false}, Op::kJobHistory},
         {{"GET", "/v1/jobs/{id}/explain", false}, Op::kExplainJob},
         {{"GET", "/v1/jobs/{id}/chunks", false}, Op::kJobChunks},
+        {{"GET", "/v1/jobs/{id}/partials", false}, Op::kJobPartials},
+        {{"GET", "/v1/jobs/{id}/checkpoints", false}, Op::kJobCheckpoints},
         {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", false}, Op::kChunkProof},
         {{"GET", "/v1/node", false}, Op::kNode},
         {{"GET", "/v1/peers", false}, Op::kPeers},
@@ -408,6 +412,10 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(ExplainJob(params[0]));
     case Op::kJobChunks:
       return measured(JobChunks(params[0]));
+    case Op::kJobPartials:
+      return measured(JobArtifacts(params[0], "partial"));
+    case Op::kJobCheckpoints:
+      return measured(JobArtifacts(params[0], "checkpoint"));
     case Op::kChunkProof:
       return measured(ChunkProof(params[0], params[1]));
     case Op::kPeers:

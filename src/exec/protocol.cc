@@ -39,6 +39,10 @@ std::string_view TypeName(MessageType type) {
       return "error answer";
     case MessageType::kProgress:
       return "progress report";
+    case MessageType::kCheckpoint:
+      return "checkpoint";
+    case MessageType::kPartial:
+      return "partial output";
     case MessageType::kRun:
       return "run request";
     case MessageType::kTestHook:
@@ -120,6 +124,8 @@ absl::StatusOr<MessageType> PeekType(std::string_view body) {
     case MessageType::kNeedModule:
     case MessageType::kError:
     case MessageType::kProgress:
+    case MessageType::kCheckpoint:
+    case MessageType::kPartial:
     case MessageType::kRun:
     case MessageType::kTestHook:
       return type;
@@ -151,7 +157,8 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
                                       const wasm::InstrumentedModule* module,
                                       const wasm::JobInput& input, const wasm::Limits& limits,
                                       uint32_t cpu_seconds) {
-  size_t hint = 128 + module_id.size() + input.stdin_bytes.size();
+  size_t hint = 128 + module_id.size() + input.stdin_bytes.size() +
+                input.resume_checkpoint.value_or("").size();
   if (module != nullptr) hint += module->wasm.size() + 64 * module->imports.size();
   for (const std::string& a : input.args) hint += 4 + a.size();
   for (const auto& [k, v] : input.env) hint += 8 + k.size() + v.size();
@@ -170,6 +177,8 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
   }
   frame.append(reinterpret_cast<const char*>(input.seed.data()), input.seed.size());
   w.U8(input.deterministic ? 1 : 0);
+  w.U8(input.resume_checkpoint.has_value() ? 1 : 0);
+  if (input.resume_checkpoint.has_value()) w.Bytes(*input.resume_checkpoint);
   w.U64(limits.fuel);
   w.U64(limits.memory_bytes);
   WriteDuration(w, limits.wall_time);
@@ -185,7 +194,7 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
   if (!opened.ok()) return opened.status();
   WireReader& r = *opened;
   RunMessage m;
-  uint8_t has_module = 0, deterministic = 1;
+  uint8_t has_module = 0, deterministic = 1, resumes = 0;
   uint32_t count = 0;
   bool ok = r.Bytes("module_id", &m.module_id) && r.U8("has_module", &has_module);
   if (ok && has_module > 1) ok = r.Fail("field 'has_module' is neither 0 nor 1");
@@ -201,7 +210,10 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
     for (auto& [k, v] : m.input.env) ok = ok && r.Bytes("env.name", &k) && r.Bytes("env.value", &v);
   }
   for (uint8_t& b : m.input.seed) ok = ok && r.U8("seed", &b);
-  ok = ok && r.U8("deterministic", &deterministic) && r.U64("limits.fuel", &m.limits.fuel) &&
+  ok = ok && r.U8("deterministic", &deterministic) && r.U8("resumes", &resumes);
+  if (ok && resumes > 1) ok = r.Fail("field 'resumes' is neither 0 nor 1");
+  if (ok && resumes == 1) ok = r.Bytes("resume_checkpoint", &m.input.resume_checkpoint.emplace());
+  ok = ok && r.U64("limits.fuel", &m.limits.fuel) &&
        r.U64("limits.memory_bytes", &m.limits.memory_bytes) &&
        ReadDuration(r, "limits.wall_time", &m.limits.wall_time) &&
        r.U64("limits.max_output_bytes", &m.limits.max_output_bytes) &&
@@ -367,6 +379,25 @@ std::string EncodeProgress(const wasm::ProgressRecord& progress) {
   w.Bytes(message);
   w.U64(progress.fuel);
   return Sealed(std::move(frame));
+}
+
+absl::StatusOr<std::string> EncodeJobBytes(MessageType type, std::string_view bytes,
+                                           uint64_t fuel) {
+  std::string frame = StartFrame(type, 16 + bytes.size());
+  WireWriter w(frame);
+  w.Bytes(bytes);
+  w.U64(fuel);
+  if (absl::Status s = SealFrame(frame); !s.ok()) return s;
+  return frame;
+}
+
+absl::StatusOr<JobBytes> DecodeJobBytes(MessageType type, std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, type);
+  if (!r.ok()) return r.status();
+  JobBytes out;
+  (void)(r->Bytes("bytes", &out.bytes) && r->U64("fuel", &out.fuel));
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return out;
 }
 
 absl::StatusOr<wasm::ProgressRecord> DecodeProgress(std::string_view body) {

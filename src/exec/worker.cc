@@ -150,6 +150,20 @@ class Worker {
     // every frame leaves before the answer below.
     ProgressSender progress(fd_);
     request->input.on_progress = [&progress](const wasm::ProgressRecord& p) { progress.Report(p); };
+    // Checkpoints and partial outputs go as they are made, each in full (never rate-limited:
+    // the node keeps every partial and the latest checkpoint).
+    bool broken = false;
+    auto send = [this, &broken](MessageType type, std::string_view bytes, uint64_t fuel) {
+      if (broken) return;
+      absl::StatusOr<std::string> frame = EncodeJobBytes(type, bytes, fuel);
+      broken = !frame.ok() || !WriteFrame(fd_, *frame).ok();
+    };
+    request->input.on_checkpoint = [&send](std::string_view bytes, uint64_t fuel) {
+      send(MessageType::kCheckpoint, bytes, fuel);
+    };
+    request->input.on_partial = [&send](std::string_view bytes, uint64_t fuel) {
+      send(MessageType::kPartial, bytes, fuel);
+    };
     absl::StatusOr<wasm::RunResult> result =
         engine_->Run(request->module_id, *module, std::move(request->input), request->limits);
     if (!result.ok()) return WriteFrame(fd_, EncodeError(result.status()));

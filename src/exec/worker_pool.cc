@@ -480,6 +480,15 @@ class WorkerPool::Impl {
         if (input->on_progress) input->on_progress(*progress);
         continue;  // the answer is still to come, by the same deadline
       }
+      if (type.ok() && (*type == MessageType::kCheckpoint || *type == MessageType::kPartial) &&
+          input != nullptr) {
+        absl::StatusOr<JobBytes> made = DecodeJobBytes(*type, *body);
+        if (!made.ok()) return WorkerFailed(slot, made.status(), limits, start);
+        const auto& callback =
+            *type == MessageType::kCheckpoint ? input->on_checkpoint : input->on_partial;
+        if (callback) callback(made->bytes, made->fuel);
+        continue;
+      }
       if (type.ok() && *type == MessageType::kResult) {
         absl::StatusOr<wasm::RunResult> result = DecodeResult(*body);
         if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start);

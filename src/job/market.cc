@@ -33,6 +33,7 @@ constexpr std::array<Kind, std::variant_size_v<Message>> kKinds = {{
     {"cancel", "application/vnd.mesh.cancel.v1+json", "origin"},
     {"heartbeat", "application/vnd.mesh.heartbeat.v1+json", "node"},
     {"blob_request", "application/vnd.mesh.blob_request.v1+json", "requester"},
+    {"artifact", "application/vnd.mesh.artifact.v1+json", "executor"},
 }};
 
 std::optional<size_t> KindOf(std::string_view payload_type) {
@@ -58,6 +59,7 @@ const std::string& AuthorOf(const Message& message) {
     const std::string& operator()(const CancelJob& m) const { return m.origin; }
     const std::string& operator()(const Heartbeat& m) const { return m.node; }
     const std::string& operator()(const BlobRequest& m) const { return m.requester; }
+    const std::string& operator()(const Artifact& m) const { return m.executor; }
   };
   return std::visit(Visitor{}, message);
 }
@@ -129,6 +131,8 @@ absl::StatusOr<Message> MessageFromJson(std::string_view payload_type, const jso
       return Wrap(internal::DecodeHeartbeat(r));
     case 9:
       return Wrap(internal::DecodeBlobRequest(r));
+    case 10:
+      return Wrap(internal::DecodeArtifact(r));
   }
   return absl::InternalError("unhandled market message kind");
 }

@@ -209,14 +209,15 @@ json Encode(const Assignment& m) {
             {"bid_cid", m.bid_cid},
             {"spec_envelope", Base64Encode(m.spec_envelope)},
             {"deadline_ms", m.deadline_ms}};
+  if (!m.resume_checkpoint.empty()) j["resume_checkpoint"] = m.resume_checkpoint;
   PutHeader(m.header, j);
   return j;
 }
 
 absl::StatusOr<Assignment> DecodeAssignment(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(
-      r.CheckKnownKeys({"sent_at_ms", "nonce", "job_id", "round", "origin", "origin_address",
-                        "executor", "bid_cid", "spec_envelope", "deadline_ms"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "job_id", "round", "origin",
+                                         "origin_address", "executor", "bid_cid", "spec_envelope",
+                                         "deadline_ms", "resume_checkpoint"}));
   Assignment m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.job_id, r.Cid("job_id", true));
@@ -232,6 +233,7 @@ absl::StatusOr<Assignment> DecodeAssignment(const FieldReader& r) {
   if (envelope->empty()) return r.Error("spec_envelope", "must not be empty");
   m.spec_envelope = *std::move(envelope);
   MESH_ASSIGN_OR_RETURN(m.deadline_ms, Time(r, "deadline_ms"));
+  MESH_ASSIGN_OR_RETURN(m.resume_checkpoint, r.Cid("resume_checkpoint", false));
   return m;
 }
 
@@ -279,6 +281,32 @@ absl::StatusOr<Progress> DecodeProgress(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.executor, r.Did("executor", true));
   MESH_ASSIGN_OR_RETURN(m.fraction, r.Double("fraction", 0, 1));
   MESH_ASSIGN_OR_RETURN(m.message, r.String("message", false, kMaxTextBytes));
+  return m;
+}
+
+json Encode(const Artifact& m) {
+  json j = {{"job_id", m.job_id}, {"round", m.round}, {"executor", m.executor}, {"kind", m.kind},
+            {"index", m.index},   {"cid", m.cid},     {"bytes", m.bytes},       {"fuel", m.fuel}};
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<Artifact> DecodeArtifact(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "job_id", "round", "executor",
+                                         "kind", "index", "cid", "bytes", "fuel"}));
+  Artifact m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.job_id, r.Cid("job_id", true));
+  MESH_ASSIGN_OR_RETURN(m.round, U32(r, "round"));
+  MESH_ASSIGN_OR_RETURN(m.executor, r.Did("executor", true));
+  MESH_ASSIGN_OR_RETURN(m.kind, r.String("kind", true, 16));
+  if (m.kind != "checkpoint" && m.kind != "partial") {
+    return r.Error("kind", "must be checkpoint or partial");
+  }
+  MESH_ASSIGN_OR_RETURN(m.index, U32(r, "index"));
+  MESH_ASSIGN_OR_RETURN(m.cid, r.Cid("cid", true));
+  MESH_ASSIGN_OR_RETURN(m.bytes, r.Unsigned("bytes", kMaxCount));
+  MESH_ASSIGN_OR_RETURN(m.fuel, r.Unsigned("fuel", kMaxCount));
   return m;
 }
 

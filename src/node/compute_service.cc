@@ -6,6 +6,7 @@
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/crypto/envelope.h"
 #include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
 
@@ -63,6 +64,12 @@ class ComputeService::Metrics {
   Histogram* job_fuel;
 };
 
+// The time left if the rest goes as fast as the part done so far; nullopt before any progress.
+std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent) {
+  if (percent <= 0 || percent > 100 || now < started) return std::nullopt;
+  return absl::ToInt64Milliseconds((now - started) * ((100.0 - percent) / percent));
+}
+
 ComputeService::ComputeService(ComputeOptions options, NodeEnv env)
     : options_(std::move(options)),
       env_(env),
@@ -93,6 +100,13 @@ absl::Status ComputeService::Start() {
     // A delegated job ran elsewhere: the delegator resumes it (without one it runs here); a
     // split job is its chunks: the split handler resumes it.
     if (elsewhere(job)) continue;
+    if (job.attempts > 0 || job.role == "assigned") {
+      // It ran before (or another executor did): it resumes from its latest checkpoint.
+      if (std::string cp = CheckpointInHistory(job.id); !cp.empty()) {
+        absl::MutexLock lock(&mu_);
+        resume_[job.id] = std::move(cp);
+      }
+    }
     if (job.state == JobState::kRunning) {
       // The previous process died (or was killed) while this ran: run it again.
       MESH_RETURN_IF_ERROR(
@@ -215,6 +229,16 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   if (existing->has_value()) {
     MESH_ASSIGN_OR_RETURN(JobRecord earlier, env_.jobs->Get(**existing));
     return SubmitResult{std::move(earlier), false};
+  }
+  if (!request.resume_checkpoint.empty()) {
+    // Recorded before the job can run, so a restart resumes from it too.
+    MESH_RETURN_IF_ERROR(
+        env_.jobs
+            ->AppendHistory(job.id, "resume", env_.clock->Now(),
+                            {{"checkpoint", request.resume_checkpoint}, {"from", job.peer}})
+            .status());
+    absl::MutexLock lock(&mu_);
+    resume_[job.id] = request.resume_checkpoint;
   }
   metrics_->submitted->Inc();
   if (split) {
@@ -360,6 +384,7 @@ void ComputeService::Finished(const JobRecord& job) {
   {
     absl::MutexLock lock(&mu_);
     delegated_.erase(job.id);
+    resume_.erase(job.id);
     RememberFinished(cached);
     if (job.state == JobState::kSucceeded) ++counts_.succeeded;
     if (job.state == JobState::kFailed) ++counts_.failed;
@@ -448,6 +473,21 @@ absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& j
   request.input.deterministic = job.spec.deterministic;
   request.limits = LimitsFor(job.spec);
   request.tag = tag;
+  std::string resume;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = resume_.find(job.id); it != resume_.end()) resume = it->second;
+  }
+  if (!resume.empty()) {
+    MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(resume));
+    absl::StatusOr<std::string> bytes = env_.blobs->Get(cid, request.limits->max_output_bytes);
+    if (bytes.ok()) {
+      request.input.resume_checkpoint = *std::move(bytes);
+    } else {
+      spdlog::warn("job {}: cannot read its checkpoint {} ({}); it runs from the start", job.id,
+                   resume, bytes.status().ToString());
+    }
+  }
   return request;
 }
 
@@ -482,9 +522,19 @@ void ComputeService::RunOne(JobRecord job, uint64_t tag) {
     return;
   }
   request->input.on_progress = [this, &job](const wasm::ProgressRecord& p) {
-    Publish(job, "job.progress",
-            {{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}});
+    nlohmann::json data = {{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}};
+    if (std::optional<int64_t> eta = EtaMillis(job.started_at, env_.clock->Now(), p.percent)) {
+      data["eta_ms"] = *eta;
+    }
+    Publish(job, "job.progress", std::move(data));
     if (delegator_ != nullptr) delegator_->OnProgress(job, p);
+  };
+  uint32_t checkpoints = 0, partials = 0;
+  request->input.on_checkpoint = [this, &job, &checkpoints](std::string_view bytes, uint64_t fuel) {
+    StoreArtifact(job, "checkpoint", checkpoints++, bytes, fuel);
+  };
+  request->input.on_partial = [this, &job, &partials](std::string_view bytes, uint64_t fuel) {
+    StoreArtifact(job, "partial", partials++, bytes, fuel);
   };
   Complete(job, env_.runner->Run(*std::move(request)), tag);
 }
@@ -551,6 +601,52 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     return;
   }
   if (changed) Finished(job);
+}
+
+void ComputeService::StoreArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
+                                   std::string_view bytes, uint64_t fuel) {
+  absl::StatusOr<cas::Cid> cid = env_.blobs->PutBytes(bytes);
+  if (!cid.ok()) {
+    spdlog::warn("job {}: cannot store its {} {}: {}", job.id, kind, index,
+                 cid.status().ToString());
+    return;
+  }
+  nlohmann::json detail = {{"index", index},
+                           {"cid", cid->ToString()},
+                           {"bytes", bytes.size()},
+                           {"fuel", fuel},
+                           {"attempt", job.attempts}};
+  if (kind == "checkpoint") {
+    // This node's signed word that the job, at this fuel, checkpointed these bytes.
+    const nlohmann::json claim = {{"job", job.id},  {"attempt", job.attempts},
+                                  {"index", index}, {"checkpoint", cid->ToString()},
+                                  {"fuel", fuel},   {"node", env_.key->did().ToString()}};
+    const std::string envelope =
+        crypto::Envelope::Seal(*env_.key, kCheckpointPayloadType, claim.dump()).Serialize();
+    if (absl::StatusOr<cas::Cid> signed_cid = env_.blobs->PutBytes(envelope); signed_cid.ok()) {
+      detail["signed"] = signed_cid->ToString();
+    }
+    absl::MutexLock lock(&mu_);
+    resume_[job.id] = cid->ToString();
+  }
+  if (absl::Status s = env_.jobs->AppendHistory(job.id, kind, env_.clock->Now(), detail).status();
+      !s.ok()) {
+    spdlog::warn("job {}: cannot record its {} {}: {}", job.id, kind, index, s.ToString());
+  }
+  Publish(job, mesh::StrCat("job.", kind), detail);
+  if (delegator_ != nullptr) {
+    delegator_->OnArtifact(job, kind, index, cid->ToString(), bytes.size(), fuel);
+  }
+}
+
+std::string ComputeService::CheckpointInHistory(const std::string& id) {
+  absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(id);
+  if (!history.ok()) return "";
+  for (auto it = history->rbegin(); it != history->rend(); ++it) {
+    if (it->phase == "checkpoint") return it->detail.value("cid", std::string());
+    if (it->phase == "resume") return it->detail.value("checkpoint", std::string());
+  }
+  return "";
 }
 
 void ComputeService::Publish(const JobRecord& job, std::string type, nlohmann::json data) {

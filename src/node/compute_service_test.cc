@@ -300,5 +300,14 @@ TEST_F(ComputeServiceTest, DrainRequeuesWhatOutlivesTheGracePeriod) {
   EXPECT_EQ(EventTypes(a.job.id).back(), "job.requeued");
 }
 
+TEST(EtaTest, TheRestGoesAsFastAsThePartDone) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 25), 30000);
+  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 50), 10000);
+  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 100), 0);
+  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 0), std::nullopt) << "no progress, no ETA";
+  EXPECT_EQ(EtaMillis(t0, t0 - absl::Seconds(1), 50), std::nullopt) << "clock went back";
+}
+
 }  // namespace
 }  // namespace mesh::node

@@ -185,6 +185,7 @@ void MeshService::RunAssignment(job::Assignment as, std::string assignment_cid) 
   if (status.ok()) {
     std::vector<std::string> needed = spec->spec.inputs;
     needed.insert(needed.begin(), spec->spec.module);
+    if (!as.resume_checkpoint.empty()) needed.push_back(as.resume_checkpoint);
     for (const std::string& cid : needed) {
       status = FetchBlob(cid, sources);
       if (!status.ok()) break;
@@ -197,6 +198,7 @@ void MeshService::RunAssignment(job::Assignment as, std::string assignment_cid) 
     request.peer = as.origin;
     request.peer_address = as.origin_address;
     request.round = as.round;
+    request.resume_checkpoint = as.resume_checkpoint;
     absl::StatusOr<SubmitResult> submitted = compute_->Submit(std::move(request));
     status = submitted.status();
     if (absl::IsAlreadyExists(status)) return;  // a second assignment raced the first
@@ -314,6 +316,24 @@ void MeshService::OnProgress(const JobRecord& job, const wasm::ProgressRecord& p
   origin.did = job.peer;
   origin.address = job.peer_address;
   SendTo(origin, std::move(progress), 1, nullptr);
+}
+
+void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
+                             const std::string& cid, uint64_t bytes, uint64_t fuel) {
+  if (job.role != "assigned") return;
+  job::Artifact a;
+  a.job_id = job.id;
+  a.round = job.round;
+  a.executor = env_.key->did().ToString();
+  a.kind = std::string(kind);
+  a.index = index;
+  a.cid = cid;
+  a.bytes = bytes;
+  a.fuel = fuel;
+  Peer origin;
+  origin.did = job.peer;
+  origin.address = job.peer_address;
+  SendTo(origin, std::move(a), 1, nullptr);
 }
 
 void MeshService::OnFinished(const JobRecord& job) {

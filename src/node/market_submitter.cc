@@ -64,6 +64,15 @@ void MeshService::Take(const JobRecord& job) {
     a->stage = Auction::Stage::kWaiting;
     a->retry_at = now;
     a->verification = Settlement::VerificationOf(job.spec);
+    if (job.attempts > 0 || job.state == job::JobState::kRunning) {
+      // Resumed after a restart: a checkpoint an executor sent before is where it goes on.
+      if (absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
+          history.ok()) {
+        for (const HistoryBlock& b : *history) {
+          if (b.phase == "checkpoint") a->checkpoint = b.detail.value("cid", std::string());
+        }
+      }
+    }
     a->replicas = a->verification.mode == verify::Mode::kReplicate ? a->verification.replicas : 1;
     if (auto label = job.spec.labels.find(std::string(kSplitJobLabel));
         label != job.spec.labels.end()) {
@@ -313,6 +322,7 @@ void MeshService::AssignNext(Auction& a, absl::Time now) {
   as.bid_cid = pick.bid_cid;
   as.spec_envelope = a.job.envelope;
   as.deadline_ms = absl::ToUnixMillis(a.deadline);
+  as.resume_checkpoint = a.checkpoint;
   (void)env_.jobs->SetMarket(a.job.id, "delegated", pick.executor, pick.executor_address, a.round);
   a.job.peer = pick.executor;
   a.job.peer_address = pick.executor_address;
@@ -324,7 +334,8 @@ void MeshService::AssignNext(Auction& a, absl::Time now) {
            {"price", pick.price},
            {"score", pick.score},
            {"bid", pick.bid_cid},
-           {"deadline_ms", as.deadline_ms}});
+           {"deadline_ms", as.deadline_ms},
+           {"resume_checkpoint", a.checkpoint}});
   Peer to;
   to.did = pick.executor;
   to.address = pick.executor_address;
@@ -607,16 +618,56 @@ void MeshService::CollectOutput(job::Receipt receipt, std::string receipt_envelo
 }
 
 void MeshService::OnRemoteProgress(const job::Progress& p) {
+  absl::Time started;
   {
     absl::MutexLock lock(&mu_);
     auto it = auctions_.find(p.job_id);
     if (it == auctions_.end() || it->second->executor != p.executor) return;
+    // The run began about when it was assigned (the deadline is set from that moment).
+    started = it->second->deadline -
+              absl::Milliseconds(int64_t(it->second->job.spec.limits.wall_time_ms)) -
+              options_.receipt_grace;
   }
-  env_.events->Publish("job.progress", p.job_id, env_.clock->Now(),
-                       {{"percent", p.fraction * 100},
-                        {"message", p.message},
-                        {"executor", p.executor},
-                        {"state", "running"}});
+  const absl::Time now = env_.clock->Now();
+  nlohmann::json data = {{"percent", p.fraction * 100},
+                         {"message", p.message},
+                         {"executor", p.executor},
+                         {"state", "running"}};
+  if (std::optional<int64_t> eta = EtaMillis(started, now, p.fraction * 100)) data["eta_ms"] = *eta;
+  env_.events->Publish("job.progress", p.job_id, now, std::move(data));
+}
+
+void MeshService::OnRemoteArtifact(const job::Artifact& m) {
+  Peer executor;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = auctions_.find(m.job_id);
+    if (it == auctions_.end() || it->second->executor != m.executor ||
+        it->second->round != m.round) {
+      return;  // not (or no longer) this executor's run
+    }
+    executor.did = m.executor;
+    executor.address = it->second->executor_address;
+  }
+  Post([this, m, executor] {
+    // Fetched now, while its executor is alive: the point of a checkpoint is to outlive it.
+    if (absl::Status s = FetchBlob(m.cid, {executor}); !s.ok()) {
+      spdlog::warn("job {}: cannot fetch {} {} from {}: {}", m.job_id, m.kind, m.index, m.executor,
+                   s.ToString());
+      return;
+    }
+    nlohmann::json detail = {{"index", m.index}, {"cid", m.cid},           {"bytes", m.bytes},
+                             {"fuel", m.fuel},   {"executor", m.executor}, {"round", m.round}};
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = auctions_.find(m.job_id);
+      if (it == auctions_.end()) return;
+      if (m.kind == "checkpoint") it->second->checkpoint = m.cid;
+      History(m.job_id, m.kind, detail);
+    }
+    env_.events->Publish(mesh::StrCat("job.", m.kind), m.job_id, env_.clock->Now(),
+                         std::move(detail));
+  });
 }
 
 }  // namespace mesh::node

@@ -47,6 +47,9 @@ struct MeshService::Auction {
   // (market_lease.cc). Empty for any other job.
   std::string lease;
   uint32_t chunk = 0;
+  // The latest checkpoint an executor sent (fetched into the blob store): a new executor
+  // resumes from it.
+  std::string checkpoint;
 
   // Verification (market_verifier.cc). One result per executor; replicas run one after another
   // on distinct executors until the quorum decides.

@@ -271,6 +271,9 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
         } else if constexpr (std::is_same_v<T, job::Progress>) {
           OnRemoteProgress(m);
           return std::string();
+        } else if constexpr (std::is_same_v<T, job::Artifact>) {
+          OnRemoteArtifact(m);
+          return std::string();
         } else if constexpr (std::is_same_v<T, job::CancelJob>) {
           return OnCancel(m);
         } else {

@@ -88,6 +88,7 @@ constexpr HostFuncSpec kHostFuncs[] = {
     {"mesh", "progress", "iii:", HostFuncId::kMeshProgress},
     {"mesh", "checkpoint", "ii:", HostFuncId::kMeshCheckpoint},
     {"mesh", "emit_partial", "ii:", HostFuncId::kMeshEmitPartial},
+    {"mesh", "restore", "ii:i", HostFuncId::kMeshRestore},
 };
 
 std::string SignatureOf(const FuncImport& import) {
@@ -262,6 +263,8 @@ HostAction JobHost::Call(HostFuncId id, const uint64_t* a, uint64_t* result, Gue
     case HostFuncId::kMeshCheckpoint:
     case HostFuncId::kMeshEmitPartial:
       return MeshCall(id, m, a);
+    case HostFuncId::kMeshRestore:
+      return MeshRestore(m, a, result);
     case HostFuncId::kStubBadf:
       err = kEbadf;
       break;
@@ -417,6 +420,7 @@ HostAction JobHost::MeshCall(HostFuncId id, GuestMemory m, const uint64_t* a) {
                                  limits_.max_output_bytes, " bytes"));
       }
       checkpoint_.assign(bytes);
+      if (input_.on_checkpoint) input_.on_checkpoint(bytes, fuel);
       checkpoints_.push_back(
           {len, HexEncode(crypto::DigestToString(crypto::Sha256Of(bytes))), fuel});
       break;
@@ -427,11 +431,33 @@ HostAction JobHost::MeshCall(HostFuncId id, GuestMemory m, const uint64_t* a) {
                                  limits_.max_output_bytes, " bytes"));
       }
       partial_records_.push_back({partials_.size(), len, fuel});
+      if (input_.on_partial) input_.on_partial(bytes, fuel);
       partials_.append(bytes);
       break;
     default:
       break;
   }
+  return HostAction::kContinue;
+}
+
+HostAction JobHost::MeshRestore(GuestMemory m, const uint64_t* a, uint64_t* result) {
+  // i32 restore(ptr, cap): -1 when the run resumes from no checkpoint; otherwise the
+  // checkpoint's length, with its first min(length, cap) bytes copied to [ptr, ptr + cap).
+  if (!input_.resume_checkpoint.has_value()) {
+    *result = static_cast<uint32_t>(-1);
+    return HostAction::kContinue;
+  }
+  const std::string& bytes = *input_.resume_checkpoint;
+  const auto ptr = static_cast<uint32_t>(a[0]);
+  const auto cap = static_cast<uint32_t>(a[1]);
+  const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(bytes.size(), cap));
+  uint8_t* p = n == 0 ? nullptr : GuestSpan(m, ptr, n);
+  if (n > 0 && p == nullptr) {
+    return Stop(Outcome::kTrap,
+                mesh::StrCat("mesh.restore into an out-of-bounds buffer [", ptr, ", +", n, ")"));
+  }
+  if (n > 0) std::memcpy(p, bytes.data(), n);
+  *result = static_cast<uint32_t>(bytes.size());
   return HostAction::kContinue;
 }
 

@@ -57,6 +57,8 @@ class ApiService final : public HttpHandler {
   HttpResponse ExplainJob(const std::string& id);
   HttpResponse JobChunks(const std::string& id);  // split_routes.cc
   HttpResponse ChunkProof(const std::string& id, const std::string& index);
+  // "partial" or "checkpoint": long_job_routes.cc
+  HttpResponse JobArtifacts(const std::string& id, std::string_view kind);
   HttpResponse Peers();
   HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc; empty: this node's
   HttpResponse LedgerHistory(const HttpRequest& request);

@@ -8,8 +8,9 @@
 // set it up). Then, per job, the pool sends kRun and the worker answers kResult, kNeedModule
 // (the request named a module the worker does not hold: resend with the module) or kError.
 // While a job runs the worker may send any number of kProgress frames before that answer (the
-// job's mesh.progress calls, rate-limited by the worker), never after it: once the answer is
-// in, the channel is quiet until the next request.
+// job's mesh.progress calls, rate-limited by the worker), and one kCheckpoint or kPartial frame
+// per mesh.checkpoint or mesh.emit_partial call, never after it: once the answer is in, the
+// channel is quiet until the next request.
 // Pure functions; thread-safe.
 #pragma once
 
@@ -28,7 +29,7 @@ namespace mesh::exec {
 
 // Bumped on any change to the messages; the pool refuses a worker that speaks another version
 // (e.g. a stale mesh-worker binary next to a new mesh).
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 
 enum class MessageType : uint8_t {
   // worker -> pool
@@ -36,7 +37,9 @@ enum class MessageType : uint8_t {
   kResult = 2,
   kNeedModule = 3,
   kError = 4,
-  kProgress = 5,  // a progress report of the running job; the answer is still to come
+  kProgress = 5,    // a progress report of the running job; the answer is still to come
+  kCheckpoint = 6,  // a mesh.checkpoint of the running job (bytes, fuel), likewise
+  kPartial = 7,     // a mesh.emit_partial of the running job (bytes, fuel), likewise
   // pool -> worker
   kRun = 16,
   kTestHook = 17,  // honoured only by workers started with --test-hooks
@@ -78,6 +81,8 @@ std::string EncodeError(const absl::Status& status);
 // Clamps the percent to 100 and cuts the message to wasm::kMaxProgressMessageBytes, as JobHost
 // does, so that every encoded report decodes.
 std::string EncodeProgress(const wasm::ProgressRecord& progress);
+// A checkpoint or partial output as the job made it (type kCheckpoint or kPartial).
+absl::StatusOr<std::string> EncodeJobBytes(MessageType type, std::string_view bytes, uint64_t fuel);
 
 // Decoders take a frame body (header stripped). InvalidArgument names the message and field.
 absl::StatusOr<MessageType> PeekType(std::string_view body);
@@ -90,5 +95,10 @@ absl::StatusOr<std::string> DecodeNeedModule(std::string_view body);
 absl::StatusOr<absl::Status> DecodeError(std::string_view body);
 // Refuses a percent over 100 and a message over wasm::kMaxProgressMessageBytes.
 absl::StatusOr<wasm::ProgressRecord> DecodeProgress(std::string_view body);
+struct JobBytes {
+  std::string bytes;
+  uint64_t fuel = 0;
+};
+absl::StatusOr<JobBytes> DecodeJobBytes(MessageType type, std::string_view body);
 
 }  // namespace mesh::exec

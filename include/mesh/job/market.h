@@ -90,6 +90,9 @@ struct Assignment {
   std::string bid_cid;        // CID of the winning bid's envelope
   std::string spec_envelope;  // bytes (base64 in JSON)
   int64_t deadline_ms = 0;    // the receipt is due by then
+  // CID of the checkpoint the run resumes from (an earlier executor made it); empty: from the
+  // start. Left out of the JSON when empty.
+  std::string resume_checkpoint;
 };
 
 // Executor -> submitter: the assignment was taken (accepted) or refused (reason).
@@ -127,6 +130,21 @@ struct Receipt {
   nlohmann::json report;  // wasm::RunReport as JSON
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;
+};
+
+// Executor -> submitter while a job runs: a checkpoint (mesh.checkpoint; the latest one lets
+// another executor resume the job) or a partial output (mesh.emit_partial), stored as a blob
+// on the executor for the submitter to fetch by CID.
+struct Artifact {
+  MessageHeader header;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string executor;
+  std::string kind;    // "checkpoint" | "partial"
+  uint32_t index = 0;  // 0, 1, ... per kind and run
+  std::string cid;
+  uint64_t bytes = 0;
+  uint64_t fuel = 0;  // fuel the run had used when it made it
 };
 
 // Submitter -> executor: stop this job.
@@ -168,7 +186,7 @@ struct BlobRequest {
 };
 
 using Message = std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt,
-                             CancelJob, Heartbeat, BlobRequest>;
+                             CancelJob, Heartbeat, BlobRequest, Artifact>;
 
 // "application/vnd.mesh.<name>.v1+json" for each alternative of Message.
 std::string_view PayloadType(const Message& message);

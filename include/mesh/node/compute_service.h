@@ -42,6 +42,11 @@ namespace mesh::node {
 
 class Settlement;
 
+// The payload type of a checkpoint's signed record (a blob: {job, attempt, index, checkpoint,
+// fuel, node}).
+inline constexpr std::string_view kCheckpointPayloadType =
+    "application/vnd.mesh.checkpoint.v1+json";
+
 struct ComputeOptions {
   int max_concurrent = 1;
   wasm::Limits default_limits;
@@ -73,6 +78,9 @@ struct SubmitRequest {
   std::string peer;
   std::string peer_address;
   uint32_t round = 0;
+  // CID of a checkpoint (in the blob store) the job resumes from: mesh.restore hands it to
+  // the module. Set by the market when an earlier executor checkpointed the job.
+  std::string resume_checkpoint;
   // Whose credits a market job escrows; empty = the spec's submitter. Set by the split
   // coordinator: a chunk is signed by this node but paid for by the split job's submitter.
   std::string payer;
@@ -92,6 +100,10 @@ class Delegator {
   // Cancels a job the delegator owns; false if it owns no such job.
   virtual bool Cancel(const std::string& id) = 0;
   virtual void OnProgress(const JobRecord& job, const wasm::ProgressRecord& progress) = 0;
+  // A job run here made a checkpoint or a partial output (`kind` "checkpoint" or "partial",
+  // the index-th of its kind in this run), stored as blob `cid`.
+  virtual void OnArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
+                          const std::string& cid, uint64_t bytes, uint64_t fuel) = 0;
   virtual void OnFinished(const JobRecord& job) = 0;
 };
 
@@ -123,6 +135,10 @@ struct ServiceStats {
   uint64_t delegated = 0;  // jobs submitted here and running (or being placed) elsewhere
   bool draining = false;
 };
+
+// A progress event's ETA: the time left if the rest of the job goes as fast as the `percent`
+// done since `started`; nullopt when there is no progress to go by.
+std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent);
 
 class ComputeService {
  public:
@@ -183,6 +199,14 @@ class ComputeService {
   void RememberFinished(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   wasm::Limits LimitsFor(const job::JobSpec& spec) const;
   void RecordFuel(uint64_t fuel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores a checkpoint or partial output the running job made: a blob, a history block, an
+  // event (job.checkpoint / job.partial); a checkpoint is also signed by this node (a blob of
+  // its own) and becomes what the job resumes from if it runs again.
+  void StoreArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
+                     std::string_view bytes, uint64_t fuel);
+  // The checkpoint CID recorded in the job's history (its latest "checkpoint" or "resume"
+  // block), or empty.
+  std::string CheckpointInHistory(const std::string& id);
 
   const ComputeOptions options_;
   const NodeEnv env_;
@@ -204,6 +228,8 @@ class ComputeService {
   uint64_t fuel_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<int64_t, uint64_t>> fuel_window_ ABSL_GUARDED_BY(mu_);  // (second, fuel)
   absl::flat_hash_map<std::string, bool> delegated_ ABSL_GUARDED_BY(mu_);       // id -> running
+  // Jobs that resume from a checkpoint when they run: id -> checkpoint CID.
+  absl::flat_hash_map<std::string, std::string> resume_ ABSL_GUARDED_BY(mu_);
   Delegator* delegator_ = nullptr;
   SplitHandler* split_handler_ = nullptr;
   std::vector<std::thread> runners_;

@@ -81,6 +81,8 @@ class MeshService final : public net::Handler, public Delegator {
   void Take(const JobRecord& job) override;
   bool Cancel(const std::string& id) override;
   void OnProgress(const JobRecord& job, const wasm::ProgressRecord& progress) override;
+  void OnArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
+                  const std::string& cid, uint64_t bytes, uint64_t fuel) override;
   void OnFinished(const JobRecord& job) override;
 
  private:
@@ -136,6 +138,9 @@ class MeshService final : public net::Handler, public Delegator {
   void Settle(Auction& a, std::vector<AuctionResult> paid, std::vector<std::string> outvoted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRemoteProgress(const job::Progress& progress);
+  // A checkpoint or partial output from the executor: fetched, checked by CID, recorded in the
+  // job's history; the latest checkpoint goes with the job's next assignment.
+  void OnRemoteArtifact(const job::Artifact& artifact);
 
   // Leases of split jobs' chunks (market_lease.cc).
   // Places a chunk waiting in `a`: on a free slot of its lease, or by opening the auction that

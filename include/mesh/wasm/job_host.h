@@ -1,7 +1,7 @@
 // JobHost: the world a job sees, the same for every engine. It implements Mesh's WASI
 // preview1 subset (args, environ, fd_read(0), fd_write(1, 2), fd_close, fd_fdstat_get,
 // fd_prestat_get, clock_time_get, random_get, proc_exit, sched_yield) and the `mesh` module
-// (progress, checkpoint, emit_partial). Every other WASI function answers EBADF, ENOSYS or
+// (progress, checkpoint, emit_partial, restore). Every other WASI function answers EBADF, ENOSYS or
 // ENOTCAPABLE, so nothing of the host machine is reachable.
 //
 // Determinism: in deterministic mode the clock is virtual (1 ns per unit of fuel used, from a
@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,6 +50,13 @@ struct JobInput {
   // message cut to kMaxProgressMessageBytes), on the thread running the job, before the run
   // ends. Not part of the job: never serialised, and it cannot change what the job computes.
   std::function<void(const ProgressRecord&)> on_progress;
+  // Optional, like on_progress: each mesh.checkpoint (the bytes and the fuel used so far) and
+  // each mesh.emit_partial, as the job makes it, on the thread running the job.
+  std::function<void(std::string_view bytes, uint64_t fuel)> on_checkpoint;
+  std::function<void(std::string_view bytes, uint64_t fuel)> on_partial;
+  // Part of the job's input when set: the checkpoint this run resumes from, which the module
+  // reads with mesh.restore (the resume convention: docs/architecture.md, "Long jobs").
+  std::optional<std::string> resume_checkpoint;
 };
 
 enum class HostFuncId : uint16_t {
@@ -69,6 +77,7 @@ enum class HostFuncId : uint16_t {
   kMeshProgress,
   kMeshCheckpoint,
   kMeshEmitPartial,
+  kMeshRestore,
   kStubBadf,        // fd operations Mesh does not offer (and fd_prestat_get: no preopens)
   kStubNosys,       // poll_oneoff, proc_raise
   kStubNotcapable,  // path_* and sock_*: no file system, no network
@@ -116,6 +125,7 @@ class JobHost {
   uint32_t ClockResGet(GuestMemory m, uint32_t clock_id, uint32_t out);
   uint32_t RandomGet(GuestMemory m, uint32_t buf, uint32_t len);
   HostAction MeshCall(HostFuncId id, GuestMemory m, const uint64_t* args);
+  HostAction MeshRestore(GuestMemory m, const uint64_t* args, uint64_t* result);
   HostAction Stop(Outcome outcome, std::string message);
   uint64_t FuelNow() const { return fuel_probe_ ? fuel_probe_() : 0; }
 

@@ -250,6 +250,17 @@ class Client:
         before the job merged."""
         return self._json('GET', f'/v1/jobs/{_quote(job_id)}/chunks/{int(index)}/proof')
 
+    def partials(self, job_id):
+        """The partial outputs the job made so far (mesh.emit_partial), in order: a list of
+        ``{index, cid, bytes, fuel, at}``; fetch each with :meth:`get_blob`. Answers while the
+        job runs, also when it runs on another node."""
+        return self._json('GET', f'/v1/jobs/{_quote(job_id)}/partials')['partials']
+
+    def checkpoints(self, job_id):
+        """The job's checkpoints (mesh.checkpoint), oldest first: ``{index, cid, bytes, fuel,
+        at, signed}``. The latest is where the job resumes if its executor fails."""
+        return self._json('GET', f'/v1/jobs/{_quote(job_id)}/checkpoints')['checkpoints']
+
     def explain(self, job_id):
         """Why the job runs where it runs: placement decision, bids and their scores."""
         return self._json('GET', f'/v1/jobs/{_quote(job_id)}/explain')

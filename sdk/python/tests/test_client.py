@@ -388,6 +388,29 @@ class ClientTest(unittest.TestCase):
             self.client.submit(example('wordcount'), inputs=[b'a\n'], split=bad)
         self.assertIn('/split/splitter/parts', str(e.exception))
 
+    def test_partial_outputs_can_be_read_before_the_job_ends(self):
+        job = self.client.submit(example('progress'), args=['3000000'])
+        self.addCleanup(self.cancel_quietly, job.id)
+        seen = []
+
+        def partial_while_running():
+            seen[:] = self.client.partials(job.id)
+            return bool(seen) and not self.client.job(job.id).done
+
+        wait_until(partial_while_running, timeout=60, what='a partial output while the job runs')
+        self.assertEqual(self.client.get_blob(seen[0]['cid']), b'partial 1\n')
+        done = self.client.wait(job.id, timeout=120)
+        self.assertEqual(done.state, 'succeeded', done.reason)
+        partials = self.client.partials(job.id)
+        self.assertEqual([p['index'] for p in partials], list(range(10)))
+        self.assertEqual(b''.join(self.client.get_blob(p['cid']) for p in partials),
+                         b''.join(b'partial %d\n' % i for i in range(1, 11)))
+        checkpoints = self.client.checkpoints(job.id)
+        self.assertEqual(len(checkpoints), 2)
+        self.assertTrue(all(c['bytes'] == 24 and c['signed'] for c in checkpoints))
+        with self.assertRaises(mesh_sdk.NotFound):
+            self.client.partials('bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')
+
     def test_history_explain_node_and_ledger(self):
         done = self.client.wait(self.client.submit(example('hello')).id, timeout=60)
         self.assertTrue(self.client.history(done.id))
