@@ -18,6 +18,7 @@
 #include "mesh_commands.h"
 #include "node_client.h"
 #include "run_command.h"
+#include "split_commands.h"
 
 namespace mesh::cli {
 namespace {
@@ -38,6 +39,7 @@ struct SubmitFlags {
   bool nondeterministic = false;
   std::string idempotency_key;
   PlacementFlags placement;
+  SplitFlags split;
 };
 
 // A file is uploaded; a CID names a blob the node already has.
@@ -193,6 +195,8 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
   }
   request["limits"] = limits;
   MESH_RETURN_IF_ERROR(AddPlacement(f.placement, request));
+  MESH_RETURN_IF_ERROR(AddSplit(
+      f.split, [&client](const std::string& what) { return Upload(*client, what); }, request));
   // Always a key: if the connection breaks after the node accepted the job, the client's
   // retry finds that job instead of submitting a second one.
   std::string key = f.idempotency_key;
@@ -345,6 +349,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   submit->add_flag("--wait", sf->wait, "Wait for the job to end; exit with its outcome");
   submit->add_flag("--follow", sf->follow, "Like --wait, with a progress bar from the events");
   submit->add_flag("--nondeterministic", sf->nondeterministic, "Real clock and randomness");
+  AddSplitFlags(submit, sf->split);
   AddPlacementFlags(submit, sf->placement);
   add_node(submit, sf->node);
   submit->callback([&ctx, &result, &exit_code, sf] { result = Submit(ctx, *sf, exit_code); });

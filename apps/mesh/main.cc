@@ -6,6 +6,7 @@
 #include "mesh/common/logging.h"
 #include "mesh_commands.h"
 #include "run_command.h"
+#include "split_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mesh: verified WebAssembly compute mesh", "mesh"};
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   mesh::cli::AddJobCommands(app, ctx, result, run_exit_code);
   mesh::cli::AddMeshCommands(app, ctx, result);
   mesh::cli::AddLedgerCommands(app, ctx, result);
+  mesh::cli::AddSplitCommands(app, ctx, result);
 
   try {
     app.parse(argc, argv);

@@ -250,6 +250,44 @@ TEST_F(SplitTest, CancellingASplitJobCancelsItsChunks) {
   }));
 }
 
+TEST_F(SplitTest, ARestartedNodeFinishesItsSplitJobWithTheSameChunks) {
+  Node* a = &Add([](NodeConfig& c) { c.max_concurrent = 1; });
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 6;
+  split.chunk_module = Put(*a, Example("progress"));
+  const std::string id = SubmitSplit(*a, split.chunk_module, {Put(*a, "1\n2\n3\n4\n5\n6\n")}, split,
+                                     {"300000"}, "local")
+                             .id;
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<SplitStatus> s = a->splits().Status(id);
+    return s.ok() && s->done >= 2;
+  }));
+  ASSERT_OK_AND_ASSIGN(SplitStatus before, a->splits().Status(id));
+  ASSERT_LT(before.done, 6u) << "the job ended before the restart; make its chunks longer";
+  // Stop (the running chunk goes back to the queue) and start again on the same data dir.
+  members_[0]->node->Drain(absl::ZeroDuration());
+  members_[0]->node.reset();
+  NodeConfig config = meshtest::TestNodeConfig(members_[0]->dir, {});
+  config.max_concurrent = 1;
+  absl::StatusOr<std::unique_ptr<Node>> restarted = Node::Start(config, clock_, members_[0]->rng);
+  ASSERT_OK(restarted.status());
+  members_[0]->node = *std::move(restarted);
+  a = members_[0]->node.get();
+
+  JobRecord job = WaitDone(*a, id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  ASSERT_OK_AND_ASSIGN(SplitStatus after, a->splits().Status(id));
+  ASSERT_EQ(after.chunks.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(after.chunks[i].job_id, before.chunks[i].job_id);
+  const std::vector<std::string> lines = absl::StrSplit(Output(*a, job), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 6u);
+  for (const std::string& line : lines) EXPECT_EQ(line, lines[0]);
+  // One split block: the restart found the chunks it had made instead of making new ones.
+  const std::vector<std::string> phases = Phases(*a, id);
+  EXPECT_EQ(std::count(phases.begin(), phases.end(), "split"), 1);
+}
+
 TEST_F(SplitTest, ASplitJobWithoutAnInputIsRefusedWithTheReason) {
   Node& a = Add();
   job::SplitSpec split;

@@ -1575,6 +1575,45 @@ class CliTest(NodeTest):
         self.assertIn('job.succeeded', err)
         self.assertIn('state:       succeeded', r.stdout.decode().splitlines())
 
+    def test_split_submit_chunks_proof_and_partials(self):
+        text = b''.join(b'word %d and more\n' % i for i in range(30))
+        path = os.path.join(self.tmp, 'text.txt')
+        with open(path, 'wb') as f:
+            f.write(text)
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'wordcount.wasm'), '--input', path,
+                      '--split', 'lines:3', '--merge',
+                      'wasm:' + os.path.join(EXAMPLES, 'wordcount_merge.wasm'), '--wait')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.decode().splitlines()[0]
+        out = self.mesh('output', job_id)
+        self.assertEqual(out.stdout, b'30 120 %d\n' % len(text))
+        chunks = self.mesh('chunks', job_id)
+        self.assertEqual(chunks.returncode, 0, chunks.stderr)
+        self.assertIn('3/3 chunks done, succeeded', chunks.stdout.decode())
+        self.assertIn('merkle root: ', chunks.stdout.decode())
+        for i in range(3):
+            proof = self.mesh('chunks', job_id, '--proof', str(i))
+            self.assertEqual(proof.returncode, 0, proof.stderr)
+            self.assertIn('verified:    yes', proof.stdout.decode())
+        bad = self.mesh('chunks', job_id, '--proof', '3')
+        self.assertEqual(bad.returncode, 2, bad.stderr)  # bad input: no chunk 3
+        for flags, message in ((['--split', 'lines:0'], 'positive integer'),
+                               (['--split', 'halves'], 'must be bytes:N'),
+                               (['--merge', 'concat'], 'need --split')):
+            r = self.mesh('submit', os.path.join(EXAMPLES, 'wordcount.wasm'), '--input', path,
+                          *flags)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(message, r.stderr.decode())
+        # Partial outputs of a long job, in order.
+        r = self.mesh('submit', os.path.join(EXAMPLES, 'progress.wasm'), '--wait', '--',
+                      '20000')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.decode().splitlines()[0]
+        cat = self.mesh('partials', job_id, '--cat')
+        self.assertEqual(cat.stdout, b''.join(b'partial %d\n' % i for i in range(1, 11)))
+        listing = self.mesh('partials', job_id)
+        self.assertIn('10 partial output(s)', listing.stdout.decode())
+
     def test_submit_wait_output(self):
         data = os.urandom(100000) + b'\n'
         path = os.path.join(self.tmp, 'input.bin')

@@ -1,0 +1,315 @@
+// Split jobs: a 1000x1000 float64 matrix product (examples/matmul.c, `--block N`) split into row
+// blocks across in-process meshes, against one unsplit run of the same module on a single node,
+// all with the aot engine, all in this run:
+//
+//  baseline   one node (mesh off, one slot): the whole product as one job.
+//  1 executor submitter A + executor B (one slot): the product in --chunks chunks.
+//  2 executors submitter A + executors B and C (one slot each).
+//
+// Each configuration first runs once unmeasured (the aot compile of the module, cached), then
+// --repeats times; the median submit -> merged result is reported, and speed-up = baseline /
+// split. Every result is checked byte for byte against the product computed here natively.
+//
+// Overhead per chunk: 100 chunks of the empty job (examples/noop.c) on the 2-executor mesh, time
+// per chunk, against a local empty job on one node (submit -> end) measured in the same run.
+//
+// A plain binary, not Google Benchmark (whole meshes, seconds per sample).
+//
+//   build/release/bench/split_bench                     # N=1000, 10 chunks, 3 repeats, ~1 min
+//   build/release/bench/split_bench --n 500 --chunks 20 --repeats 5
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mesh/common/clock.h"
+#include "mesh/common/file_util.h"
+#include "mesh/common/rng.h"
+#include "mesh/node/node.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using mesh::node::JobRecord;
+using mesh::node::Node;
+using mesh::node::NodeConfig;
+using SteadyClock = std::chrono::steady_clock;
+
+struct Options {
+  uint32_t n = 1000;
+  uint32_t chunks = 10;
+  int repeats = 3;
+  int overhead_chunks = 100;
+  std::string worker = MESH_WORKER_PATH;
+  std::string examples = MESH_EXAMPLES_DIR;
+};
+
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "split_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+double MsSince(SteadyClock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// examples/matmul.c's generator and loop order, natively.
+struct Product {
+  std::string a, b, c;
+};
+
+Product MakeProduct(uint32_t n) {
+  const size_t count = size_t{n} * n;
+  std::vector<double> a(count), b(count), c(count, 0.0);
+  uint64_t state = 7;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) * (1.0 / 4503599627370496.0) - 1.0;
+  };
+  for (double& x : a) x = next();
+  for (double& x : b) x = next();
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < n; ++k) {
+      const double aik = a[i * n + k];
+      double* ci = &c[i * n];
+      const double* bk = &b[k * n];
+      for (size_t j = 0; j < n; ++j) {
+        volatile double p = aik * bk[j];  // no FMA: the same rounding as the module
+        ci[j] += p;
+      }
+    }
+  }
+  auto bytes = [](const std::vector<double>& v) {
+    std::string s(v.size() * 8, '\0');
+    std::memcpy(s.data(), v.data(), s.size());
+    return s;
+  };
+  return {bytes(a), bytes(b), bytes(c)};
+}
+
+class Mesh {
+ public:
+  Mesh(const Options& o, std::filesystem::path root) : o_(o), root_(std::move(root)) {}
+  ~Mesh() {
+    for (auto& m : members_) m->node->Drain(absl::ZeroDuration());
+  }
+
+  Node& Add(bool mesh_on, int slots) {
+    auto m = std::make_unique<Member>();
+    NodeConfig c;
+    c.data_dir = root_ / ("n" + std::to_string(members_.size()));
+    c.listen_port = 0;
+    c.max_concurrent = slots;
+    c.engine = mesh::wasm::EngineKind::kAot;
+    c.worker_path = o_.worker;
+    c.mesh.enabled = mesh_on;
+    c.mesh.listen = "127.0.0.1:0";
+    if (!members_.empty()) c.mesh.peers = {members_[0]->node->mesh()->address()};
+    absl::StatusOr<std::unique_ptr<Node>> node = Node::Start(c, clock_, m->rng);
+    if (!node.ok()) Die("node start: " + std::string(node.status().message()));
+    m->node = *std::move(node);
+    members_.push_back(std::move(m));
+    return *members_.back()->node;
+  }
+
+  void WaitFormed() {
+    const auto t0 = SteadyClock::now();
+    for (;;) {
+      bool all = true;
+      for (auto& m : members_) {
+        if (m->node->mesh()->Stats().peers_alive + 1 < members_.size()) all = false;
+      }
+      if (all) return;
+      if (MsSince(t0) > 30000) Die("the mesh did not form within 30 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+ private:
+  struct Member {
+    mesh::SecureRng rng;
+    std::unique_ptr<Node> node;
+  };
+  const Options& o_;
+  std::filesystem::path root_;
+  mesh::SystemClock clock_;
+  std::vector<std::unique_ptr<Member>> members_;
+};
+
+std::string Put(Node& n, std::string_view bytes) {
+  absl::StatusOr<mesh::cas::Cid> cid = n.blobs().PutBytes(bytes);
+  if (!cid.ok()) Die("put: " + std::string(cid.status().message()));
+  return cid->ToString();
+}
+
+std::string Example(const Options& o, const std::string& name) {
+  absl::StatusOr<std::string> bytes =
+      mesh::ReadFileToString(o.examples + "/" + name + ".wasm", 64 << 20);
+  if (!bytes.ok()) Die("cannot read example " + name);
+  return *bytes;
+}
+
+// Submits and waits for the end (polling the job every millisecond); returns the record.
+JobRecord Run(Node& n, mesh::node::SubmitRequest request) {
+  absl::StatusOr<mesh::node::SubmitResult> submitted = n.compute().Submit(std::move(request));
+  if (!submitted.ok()) Die("submit: " + std::string(submitted.status().message()));
+  for (;;) {
+    absl::StatusOr<JobRecord> job = n.compute().Get(submitted->job.id);
+    if (job.ok() && mesh::job::IsTerminal(job->state)) return *job;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+std::string Output(Node& n, const JobRecord& job) {
+  absl::StatusOr<mesh::cas::Cid> cid = mesh::cas::Cid::Parse(job.output_cid);
+  if (!cid.ok()) Die("job " + job.id + " has no output: " + job.reason);
+  absl::StatusOr<std::string> bytes = n.blobs().Get(*cid, 1ull << 30);
+  if (!bytes.ok()) Die("output: " + std::string(bytes.status().message()));
+  return *bytes;
+}
+
+mesh::node::SubmitRequest MatmulRequest(Node& n, const Options& o, const Product& p, bool split) {
+  mesh::node::SubmitRequest r;
+  r.spec.module = Put(n, Example(o, "matmul"));
+  r.spec.inputs = {Put(n, p.a), Put(n, p.b)};
+  r.spec.args = {"--block", std::to_string(o.n)};
+  r.spec.limits.fuel = 500'000'000'000;
+  r.spec.limits.memory_bytes = 512ull << 20;
+  r.spec.limits.wall_time_ms = 600'000;
+  if (split) {
+    mesh::job::SplitSpec s;
+    s.splitter.kind = mesh::job::Splitter::kBytes;
+    const uint64_t rows = (o.n + o.chunks - 1) / o.chunks;
+    s.splitter.chunk_bytes = rows * o.n * 8;
+    r.spec.split = s;
+    r.spec.placement = "remote";
+  } else {
+    r.spec.placement = "local";
+  }
+  return r;
+}
+
+// Median ms of `repeats` runs after one unmeasured run; every output checked.
+double Measure(Node& submitter, const Options& o, const Product& p, bool split,
+               std::string* executors) {
+  std::vector<double> ms;
+  for (int i = 0; i <= o.repeats; ++i) {
+    const auto t0 = SteadyClock::now();
+    JobRecord job = Run(submitter, MatmulRequest(submitter, o, p, split));
+    const double took = MsSince(t0);
+    if (job.state != mesh::job::JobState::kSucceeded) Die("matmul job failed: " + job.reason);
+    if (Output(submitter, job) != p.c) Die("the product differs from the native one");
+    if (i > 0) ms.push_back(took);
+    if (split && executors != nullptr) {
+      nlohmann::json report = nlohmann::json::parse(job.report_json);
+      *executors = report["split"]["executors"].dump();
+    }
+  }
+  return Median(ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Die(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--n") {
+      o.n = static_cast<uint32_t>(std::stoul(value()));
+    } else if (arg == "--chunks") {
+      o.chunks = static_cast<uint32_t>(std::stoul(value()));
+    } else if (arg == "--repeats") {
+      o.repeats = std::stoi(value());
+    } else if (arg == "--overhead-chunks") {
+      o.overhead_chunks = std::stoi(value());
+    } else {
+      Die("usage: split_bench [--n N] [--chunks K] [--repeats R] [--overhead-chunks C]");
+    }
+  }
+  if (o.n < 1 || o.chunks < 1 || o.chunks > o.n || o.repeats < 1) Die("bad arguments");
+  spdlog::set_level(spdlog::level::warn);
+  if (std::getenv("XDG_CACHE_HOME") == nullptr) {
+    ::setenv("XDG_CACHE_HOME", "/tmp/split_bench_cache", 1);  // the workers' aot cache
+  }
+  char tmpl[] = "/tmp/split_bench_XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");
+  const std::filesystem::path root = tmpl;
+  std::printf("split_bench: %u cores, %ux%u float64 product, %u chunks, median of %d runs\n",
+              std::thread::hardware_concurrency(), o.n, o.n, o.chunks, o.repeats);
+  const auto t0 = SteadyClock::now();
+  const Product p = MakeProduct(o.n);
+  std::printf("native product (gcc -O2, one thread, no FMA):  %8.1f ms\n", MsSince(t0));
+
+  double baseline = 0, local_noop = 0;
+  {
+    Mesh single(o, root / "single");
+    Node& n = single.Add(/*mesh_on=*/false, 1);
+    baseline = Measure(n, o, p, /*split=*/false, nullptr);
+    std::vector<double> ms;
+    const std::string noop = Put(n, Example(o, "noop"));
+    for (int i = 0; i < 50; ++i) {
+      mesh::node::SubmitRequest r;
+      r.spec.module = noop;
+      r.spec.placement = "local";
+      const auto s = SteadyClock::now();
+      if (Run(n, std::move(r)).state != mesh::job::JobState::kSucceeded) Die("noop failed");
+      ms.push_back(MsSince(s));
+    }
+    local_noop = Median(ms);
+  }
+  std::printf("baseline: one aot run on one node:             %8.1f ms\n", baseline);
+  for (int executors = 1; executors <= 2; ++executors) {
+    Mesh mesh(o, root / ("mesh" + std::to_string(executors)));
+    Node& a = mesh.Add(true, 1);
+    for (int e = 0; e < executors; ++e) mesh.Add(true, 1);
+    mesh.WaitFormed();
+    std::string per_executor;
+    const double ms = Measure(a, o, p, /*split=*/true, &per_executor);
+    std::printf(
+        "split on %d executor(s):                       %8.1f ms  speed-up %.2fx  "
+        "(chunks per executor, last run: %s)\n",
+        executors, ms, baseline / ms, per_executor.c_str());
+    if (executors == 2) {
+      // Overhead per chunk: chunks of the empty job.
+      std::string lines;
+      for (int i = 0; i < o.overhead_chunks; ++i) lines += "x\n";
+      mesh::node::SubmitRequest r;
+      r.spec.module = Put(a, Example(o, "noop"));
+      r.spec.inputs = {Put(a, lines)};
+      mesh::job::SplitSpec s;
+      s.splitter.kind = mesh::job::Splitter::kLines;
+      s.splitter.parts = static_cast<uint32_t>(o.overhead_chunks);
+      r.spec.split = s;
+      r.spec.placement = "remote";
+      std::vector<double> per_chunk;
+      for (int i = 0; i <= o.repeats; ++i) {
+        const auto s0 = SteadyClock::now();
+        JobRecord job = Run(a, r);
+        if (job.state != mesh::job::JobState::kSucceeded) Die("noop split failed: " + job.reason);
+        if (i > 0) per_chunk.push_back(MsSince(s0) / o.overhead_chunks);
+      }
+      std::printf(
+          "overhead: %d empty chunks on 2 executors:      %8.2f ms per chunk "
+          "(a local empty job, submit -> end: %.2f ms)\n",
+          o.overhead_chunks, Median(per_chunk), local_noop);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
+  return 0;
+}
