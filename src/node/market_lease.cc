@@ -19,6 +19,7 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
 }  // namespace
 
 void MeshService::PlaceChunk(Auction& a, absl::Time now) {
+  if (a.stage != Auction::Stage::kWaiting) return;  // assigned or bidding already
   std::unique_ptr<Lease>& slot = leases_[a.lease];
   if (slot == nullptr) slot = std::make_unique<Lease>();
   Lease& lease = *slot;
@@ -54,9 +55,11 @@ void MeshService::WinLease(Auction& a) {
   if (lease.bidder == a.job.id) lease.bidder.clear();
   nlohmann::json holders = nlohmann::json::array();
   for (const sched::ScoredBid& bid : a.selection->ranked) {
-    uint32_t slots = 1;
+    // One chunk more than the executor runs at once: the next one is fetched and queued
+    // while the current one runs, so no slot idles for a receipt and an assignment.
+    uint32_t slots = 2;
     if (std::optional<Peer> p = peers_->Find(bid.executor); p.has_value()) {
-      slots = std::max<uint32_t>(p->heartbeat.max_concurrent, 1);
+      slots = std::max<uint32_t>(p->heartbeat.max_concurrent, 1) + 1;
     }
     auto h = std::find_if(lease.holders.begin(), lease.holders.end(),
                           [&](const Lease::Holder& x) { return x.bid.executor == bid.executor; });
@@ -72,6 +75,15 @@ void MeshService::WinLease(Auction& a) {
   }
   History(a.lease, "lease",
           {{"chunk", a.chunk}, {"job", a.job.id}, {"round", a.round}, {"holders", holders}});
+  // The chunks that waited for this auction may go now (AssignFromLease takes those due).
+  const absl::Time now = env_.clock->Now();
+  for (const auto& [index, id] : lease.chunks) {
+    auto c = auctions_.find(id);
+    if (c != auctions_.end() && c->second->stage == Auction::Stage::kWaiting &&
+        c->second->failures == 0) {
+      c->second->retry_at = std::min(c->second->retry_at, now);
+    }
+  }
 }
 
 void MeshService::LoseHolder(const Auction& a) {

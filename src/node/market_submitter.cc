@@ -479,10 +479,12 @@ void MeshService::TickAuctions(absl::Time now) {
         break;
     }
   }
-  // Failing a job erases it from auctions_, so rounds reopen after the loop.
+  // Failing a job erases it from auctions_, so rounds reopen after the loop. A chunk may have
+  // left its wait during the loop (an auction that closed gave it a lease slot): only those
+  // still waiting reopen.
   for (const std::string& id : reopen) {
     auto it = auctions_.find(id);
-    if (it == auctions_.end()) continue;
+    if (it == auctions_.end() || it->second->stage != Auction::Stage::kWaiting) continue;
     if (it->second->lease.empty()) {
       OpenRound(id);
     } else {

@@ -64,7 +64,7 @@ struct MeshService::Auction {
 struct MeshService::Lease {
   struct Holder {
     sched::ScoredBid bid;  // the bid that won the lease (its price is paid per chunk)
-    uint32_t slots = 1;    // chunks at once: the executor's max_concurrent
+    uint32_t slots = 2;    // chunks in flight: the executor's max_concurrent + 1 (one queued)
     bool lost = false;
   };
   std::vector<Holder> holders;  // best first

@@ -5,23 +5,22 @@
 
 namespace mesh::node {
 
-absl::StatusOr<std::shared_ptr<const std::string>> ModuleLoader::Module(const std::string& cid) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (auto it = cache_.find(cid); it != cache_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second.pos);
-      return it->second.bytes;
-    }
-  }
-  MESH_ASSIGN_OR_RETURN(cas::Cid parsed, cas::Cid::Parse(cid));
-  absl::StatusOr<std::string> bytes = blobs_->Get(parsed, max_module_bytes_);
-  if (absl::IsNotFound(bytes.status())) {
-    return absl::NotFoundError(mesh::StrCat("module ", cid, " is not in this node's blob store"));
-  }
-  MESH_RETURN_IF_ERROR(bytes.status());
-  auto shared = std::make_shared<const std::string>(*std::move(bytes));
+namespace {
+constexpr size_t kMaxInputsSeen = 4096;
+}  // namespace
+
+std::shared_ptr<const std::string> ModuleLoader::Cached(const std::string& cid) {
   absl::MutexLock lock(&mu_);
-  if (cache_.contains(cid)) return cache_[cid].bytes;
+  auto it = cache_.find(cid);
+  if (it == cache_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.pos);
+  return it->second.bytes;
+}
+
+std::shared_ptr<const std::string> ModuleLoader::Keep(const std::string& cid, std::string bytes) {
+  auto shared = std::make_shared<const std::string>(std::move(bytes));
+  absl::MutexLock lock(&mu_);
+  if (auto it = cache_.find(cid); it != cache_.end()) return it->second.bytes;
   lru_.push_front(cid);
   cache_[cid] = Entry{shared, lru_.begin()};
   cached_bytes_ += shared->size();
@@ -32,6 +31,17 @@ absl::StatusOr<std::shared_ptr<const std::string>> ModuleLoader::Module(const st
     lru_.pop_back();
   }
   return shared;
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> ModuleLoader::Module(const std::string& cid) {
+  if (std::shared_ptr<const std::string> hit = Cached(cid)) return hit;
+  MESH_ASSIGN_OR_RETURN(cas::Cid parsed, cas::Cid::Parse(cid));
+  absl::StatusOr<std::string> bytes = blobs_->Get(parsed, max_module_bytes_);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(mesh::StrCat("module ", cid, " is not in this node's blob store"));
+  }
+  MESH_RETURN_IF_ERROR(bytes.status());
+  return Keep(cid, *std::move(bytes));
 }
 
 absl::StatusOr<std::string> ModuleLoader::Input(const std::vector<std::string>& cids,
@@ -49,8 +59,20 @@ absl::StatusOr<std::string> ModuleLoader::Input(const std::vector<std::string>& 
           mesh::StrCat("the job's inputs exceed the node's input limit of ", max_bytes,
                        " bytes; split the input over several jobs"));
     }
+    if (std::shared_ptr<const std::string> hit = Cached(text)) {
+      input += *hit;
+      continue;
+    }
     MESH_ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(cid, max_bytes));
     input += bytes;
+    bool again = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (inputs_seen_.size() >= kMaxInputsSeen) inputs_seen_.clear();
+      again = !inputs_seen_.insert(text).second;
+      if (again) inputs_seen_.erase(text);
+    }
+    if (again) Keep(text, std::move(bytes));
   }
   return input;
 }

@@ -1,7 +1,9 @@
 // ModuleLoader: a job's module and input bytes from the blob store. Modules are kept in memory
 // by CID (least recently used dropped first past a byte budget) because the same module runs
-// many times and the worker pool wants shared, immutable bytes; inputs are read per job. The
-// blob store verifies every byte against its CID on the way. Thread-safe.
+// many times and the worker pool wants shared, immutable bytes. Inputs are read per job, except
+// an input read a second time (a split job's broadcast input, which every chunk gets whole): it
+// joins the same cache, so it is read and hashed once, not once per chunk. The blob store
+// verifies every byte against its CID on the way in. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "mesh/cas/blob_store.h"
@@ -28,6 +31,10 @@ class ModuleLoader {
   absl::StatusOr<std::string> Input(const std::vector<std::string>& cids, uint64_t max_bytes);
 
  private:
+  std::shared_ptr<const std::string> Cached(const std::string& cid) ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<const std::string> Keep(const std::string& cid, std::string bytes)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   cas::BlobStore* blobs_;
   const uint64_t cache_bytes_;
   const uint64_t max_module_bytes_;
@@ -39,6 +46,8 @@ class ModuleLoader {
   };
   absl::flat_hash_map<std::string, Entry> cache_ ABSL_GUARDED_BY(mu_);
   uint64_t cached_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Inputs read once (not cached yet); forgotten all at once when it grows past a bound.
+  absl::flat_hash_set<std::string> inputs_seen_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mesh::node
