@@ -74,6 +74,7 @@ std::vector<Message> SampleMessages(const crypto::KeyPair& author, const crypto:
   assignment.bid_cid = cas::Cid::Of("bid envelope").ToString();
   assignment.spec_envelope = std::string("MSE\x01\x00\xff binary", 14);
   assignment.deadline_ms = kNow + 60000;
+  assignment.resume_checkpoint = cas::Cid::Of("checkpoint").ToString();
 
   AssignmentAck ack{{}, kJob, 1, Did(author), true, ""};
   Progress progress{{}, kJob, 1, Did(author), 0.75, "chunk 3 of 4"};
@@ -106,8 +107,11 @@ std::vector<Message> SampleMessages(const crypto::KeyPair& author, const crypto:
   heartbeat.peers = {{Did(other), "10.0.0.3:7000"}};
 
   BlobRequest blob{{}, Did(author), kModule, 1024};
+  Artifact artifact{{}, kJob, 1, Did(author), "checkpoint", 2, cas::Cid::Of("state").ToString(),
+                    24, 5000};
 
-  return {announce, bid, decline, assignment, ack, progress, receipt, cancel, heartbeat, blob};
+  return {announce, bid,    decline,   assignment, ack,     progress,
+          receipt,  cancel, heartbeat, blob,       artifact};
 }
 
 TEST(MarketTest, EveryMessageRoundTripsThroughSealAndOpen) {
@@ -302,6 +306,11 @@ TEST(MarketTest, MalformedFieldsNameTheirPath) {
       {8, "/peers/0", "10.0.0.3", "/heartbeat/peers/0: must be an object"},
       {8, "/draining", "no", "/heartbeat/draining: must be true or false"},
       {9, "/offset", 1.5, "/blob_request/offset: must be a non-negative integer"},
+      {3, "/resume_checkpoint", "not-a-cid", "/assignment/resume_checkpoint: "},
+      {10, "/kind", "snapshot", "/artifact/kind: must be checkpoint or partial"},
+      {10, "/cid", nullptr, "/artifact/cid: is required"},
+      {10, "/index", -1, "/artifact/index: must be a non-negative integer"},
+      {10, "/bytes", "24", "/artifact/bytes: must be a non-negative integer"},
   };
   for (const Case& c : cases) {
     json j = sample(c.index);

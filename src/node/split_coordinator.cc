@@ -107,6 +107,12 @@ void SplitCoordinator::Prepare(JobRecord job) {
         mesh::StrCat("the job could not be split: ", chunks.status().message()));
     return;
   }
+  // Cancelled while it was being split: the chunks it made go too.
+  if (absl::StatusOr<JobRecord> now_job = compute_->Get(job.id);
+      now_job.ok() && job::IsTerminal(now_job->state)) {
+    for (const ChunkStatus& c : *chunks) (void)compute_->Cancel(c.job_id);
+    return;
+  }
   const absl::Time now = env_.clock->Now();
   if (job.state != JobState::kRunning) {
     if (absl::Status s = compute_->MarkDelegatedRunning(job.id, now, job.attempts + 1); !s.ok()) {

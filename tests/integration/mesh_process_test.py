@@ -165,6 +165,53 @@ class MeshTest(unittest.TestCase):
 
 
 # ------------------------------------------------------------------------------------------------
+class SplitKillTest(MeshTest):
+    """A split job across two executors, one of them SIGKILLed while it runs a chunk: every chunk
+    still succeeds once, the merged output is what the chunks compute when nothing fails, and
+    every chunk's Merkle proof checks out (with the CLI, locally)."""
+
+    def test_a_split_job_survives_a_killed_executor(self):
+        a, b, c = self.start_mesh(executor_flags=('--max-concurrent', '1'))
+        executors = {b.did: b, c.did: c}
+        reference = a.submit_spec({'module': a.module('progress'), 'args': [ITERS],
+                                   'placement': 'local'})
+        lines = a.upload(b''.join(b'%d\n' % i for i in range(8)))
+        job = a.submit_spec({'module': a.module('progress'), 'inputs': [lines], 'args': [ITERS],
+                             'placement': 'remote',
+                             'split': {'splitter': {'kind': 'lines', 'parts': 8}}})
+
+        def chunk_running_on_executor():
+            r = a.call('GET', f'/v1/jobs/{job["id"]}/chunks')
+            if r.status != 200:
+                return None
+            for chunk in r.json()['chunks']:
+                node = executors.get(a.job(chunk['job']).get('executor'))
+                if node is not None and node.call('GET', f'/v1/jobs/{chunk["job"]}').status == 200:
+                    if node.job(chunk['job'])['state'] == 'running':
+                        return node
+            return None
+
+        victim = wait_until(chunk_running_on_executor, 30, 'a chunk to run on an executor',
+                            interval=0.02)
+        victim.kill()
+        done = a.job(job['id'], wait='120s')
+        self.assertEqual(done['state'], 'succeeded', done)
+        ref = a.job(reference['id'], wait='60s')
+        self.assertEqual(a.output(job['id']), a.output(ref['id']) * 8)
+        chunks = a.call('GET', f'/v1/jobs/{job["id"]}/chunks').json()
+        self.assertEqual((chunks['done'], chunks['total']), (8, 8))
+        self.assertTrue(all(ch.get('executor') != victim.did for ch in chunks['chunks']),
+                        'a chunk is credited to the killed executor')
+        # Each chunk job ended exactly once on A.
+        for ch in chunks['chunks']:
+            ends = [p for p in phases(a.history(ch['job'])) if p in ('completed', 'failed')]
+            self.assertEqual(ends, ['completed'], ch['job'])
+        for i in range(8):
+            r = self.mesh_cli('chunks', job['id'], '--proof', str(i), '--node', a.url)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b'verified:    yes', r.stdout)
+
+
 class PeersTest(MeshTest):
 
     def test_three_nodes_see_each_other_and_mesh_peers_lists_them(self):

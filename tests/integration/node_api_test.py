@@ -861,14 +861,16 @@ class ApiTest(NodeTest):
             ('GET', '/v1/jobs/{id}/history'), ('GET', '/v1/jobs/{id}/explain'),
             ('GET', '/v1/ledger/balance'), ('GET', '/v1/ledger/balance/{did}'),
             ('GET', '/v1/ledger/history'), ('GET', '/v1/ledger/verify'),
-            ('GET', '/v1/reputation')})
+            ('GET', '/v1/reputation'), ('GET', '/v1/jobs/{id}/chunks'),
+            ('GET', '/v1/jobs/{id}/chunks/{index}/proof'), ('GET', '/v1/jobs/{id}/partials'),
+            ('GET', '/v1/jobs/{id}/checkpoints')})
         # Every documented route answers (not 404/405) and every state-changing one needs the
         # token, as its "security" says.
         for method, path in sorted(routes):
             if path == '/v1/events':
                 continue  # a stream; EventsTest reads it
             concrete = path.replace('{cid}', cid_of(b'x')).replace('{id}', cid_of(b'y')).replace(
-                '{did}', did_key_of(bytes(32)))
+                '{did}', did_key_of(bytes(32))).replace('{index}', '0')
             r = self.node.call(method, concrete, b'', token=False)
             secured = 'security' in served['paths'][path][method.lower()]
             with self.subTest(route=f'{method} {path}'):
