@@ -6,16 +6,18 @@
 //  1 executor submitter A + executor B (one slot): the product in --chunks chunks.
 //  2 executors submitter A + executors B and C (one slot each).
 //
-// Each configuration first runs once unmeasured (the aot compile of the module, cached), then
-// --repeats times; the median submit -> merged result is reported, and speed-up = baseline /
-// split. Every result is checked byte for byte against the product computed here natively.
+// The three set-ups live at once and take turns, round by round (--repeats rounds, after one
+// unmeasured round that compiles the module on every executor): a noisy moment of the machine
+// falls on all of them alike. Reported: the median submit -> merged result of each, and the
+// speed-up as the median (and range) of the per-round ratios baseline / split. Every result is
+// checked byte for byte against the product computed here natively.
 //
 // Overhead per chunk: 100 chunks of the empty job (examples/noop.c) on the 2-executor mesh, time
 // per chunk, against a local empty job on one node (submit -> end) measured in the same run.
 //
 // A plain binary, not Google Benchmark (whole meshes, seconds per sample).
 //
-//   build/release/bench/split_bench                     # N=1000, 10 chunks, 3 repeats, ~1 min
+//   build/release/bench/split_bench                     # N=1000, 10 chunks, 5 rounds, ~1 min
 //   build/release/bench/split_bench --n 500 --chunks 20 --repeats 5
 #include <algorithm>
 #include <chrono>
@@ -44,7 +46,7 @@ using SteadyClock = std::chrono::steady_clock;
 struct Options {
   uint32_t n = 1000;
   uint32_t chunks = 10;
-  int repeats = 3;
+  int repeats = 5;
   int overhead_chunks = 100;
   std::string worker = MESH_WORKER_PATH;
   std::string examples = MESH_EXAMPLES_DIR;
@@ -202,23 +204,19 @@ mesh::node::SubmitRequest MatmulRequest(Node& n, const Options& o, const Product
   return r;
 }
 
-// Median ms of `repeats` runs after one unmeasured run; every output checked.
-double Measure(Node& submitter, const Options& o, const Product& p, bool split,
+// One run of the product, checked byte for byte; its time in ms. `executors` gets the chunks each
+// executor ran (split runs).
+double RunOnce(Node& submitter, const Options& o, const Product& p, bool split,
                std::string* executors) {
-  std::vector<double> ms;
-  for (int i = 0; i <= o.repeats; ++i) {
-    const auto t0 = SteadyClock::now();
-    JobRecord job = Run(submitter, MatmulRequest(submitter, o, p, split));
-    const double took = MsSince(t0);
-    if (job.state != mesh::job::JobState::kSucceeded) Die("matmul job failed: " + job.reason);
-    if (Output(submitter, job) != p.c) Die("the product differs from the native one");
-    if (i > 0) ms.push_back(took);
-    if (split && executors != nullptr) {
-      nlohmann::json report = nlohmann::json::parse(job.report_json);
-      *executors = report["split"]["executors"].dump();
-    }
+  const auto t0 = SteadyClock::now();
+  JobRecord job = Run(submitter, MatmulRequest(submitter, o, p, split));
+  const double took = MsSince(t0);
+  if (job.state != mesh::job::JobState::kSucceeded) Die("matmul job failed: " + job.reason);
+  if (Output(submitter, job) != p.c) Die("the product differs from the native one");
+  if (split && executors != nullptr) {
+    *executors = nlohmann::json::parse(job.report_json)["split"]["executors"].dump();
   }
-  return Median(ms);
+  return took;
 }
 
 }  // namespace
@@ -257,60 +255,78 @@ int main(int argc, char** argv) {
   const Product p = MakeProduct(o.n);
   std::printf("native product (gcc -O2, one thread, no FMA):  %8.1f ms\n", MsSince(t0));
 
-  double baseline = 0, local_noop = 0;
-  {
-    Mesh single(o, root / "single");
-    Node& n = single.Add(/*mesh_on=*/false, 1);
-    baseline = Measure(n, o, p, /*split=*/false, nullptr);
-    std::vector<double> ms;
-    const std::string noop = Put(n, Example(o, "noop"));
-    for (int i = 0; i < 50; ++i) {
-      mesh::node::SubmitRequest r;
-      r.spec.module = noop;
-      r.spec.placement = "local";
-      const auto s = SteadyClock::now();
-      if (Run(n, std::move(r)).state != mesh::job::JobState::kSucceeded) Die("noop failed");
-      ms.push_back(MsSince(s));
-    }
-    local_noop = Median(ms);
+  // All three set-ups live at once and take turns, run by run, so a noisy moment of the machine
+  // falls on all of them alike; the speed-up is the median of the per-round ratios.
+  Mesh single(o, root / "single");
+  Node& solo = single.Add(/*mesh_on=*/false, 1);
+  Mesh mesh1(o, root / "mesh1");
+  Node& a1 = mesh1.Add(true, 1);
+  mesh1.Add(true, 1);
+  Mesh mesh2(o, root / "mesh2");
+  Node& a2 = mesh2.Add(true, 1);
+  mesh2.Add(true, 1);
+  mesh2.Add(true, 1);
+  mesh1.WaitFormed();
+  mesh2.WaitFormed();
+  std::string per1, per2;
+  // Unmeasured: the aot compile of the module on every executor (then cached).
+  RunOnce(solo, o, p, false, nullptr);
+  RunOnce(a1, o, p, true, &per1);
+  RunOnce(a2, o, p, true, &per2);
+  std::vector<double> base, one, two, ratio1, ratio2;
+  for (int r = 0; r < o.repeats; ++r) {
+    base.push_back(RunOnce(solo, o, p, false, nullptr));
+    one.push_back(RunOnce(a1, o, p, true, &per1));
+    two.push_back(RunOnce(a2, o, p, true, &per2));
+    ratio1.push_back(base.back() / one.back());
+    ratio2.push_back(base.back() / two.back());
   }
-  std::printf("baseline: one aot run on one node:             %8.1f ms\n", baseline);
-  for (int executors = 1; executors <= 2; ++executors) {
-    Mesh mesh(o, root / ("mesh" + std::to_string(executors)));
-    Node& a = mesh.Add(true, 1);
-    for (int e = 0; e < executors; ++e) mesh.Add(true, 1);
-    mesh.WaitFormed();
-    std::string per_executor;
-    const double ms = Measure(a, o, p, /*split=*/true, &per_executor);
-    std::printf(
-        "split on %d executor(s):                       %8.1f ms  speed-up %.2fx  "
-        "(chunks per executor, last run: %s)\n",
-        executors, ms, baseline / ms, per_executor.c_str());
-    if (executors == 2) {
-      // Overhead per chunk: chunks of the empty job.
-      std::string lines;
-      for (int i = 0; i < o.overhead_chunks; ++i) lines += "x\n";
-      mesh::node::SubmitRequest r;
-      r.spec.module = Put(a, Example(o, "noop"));
-      r.spec.inputs = {Put(a, lines)};
-      mesh::job::SplitSpec s;
-      s.splitter.kind = mesh::job::Splitter::kLines;
-      s.splitter.parts = static_cast<uint32_t>(o.overhead_chunks);
-      r.spec.split = s;
-      r.spec.placement = "remote";
-      std::vector<double> per_chunk;
-      for (int i = 0; i <= o.repeats; ++i) {
-        const auto s0 = SteadyClock::now();
-        JobRecord job = Run(a, r);
-        if (job.state != mesh::job::JobState::kSucceeded) Die("noop split failed: " + job.reason);
-        if (i > 0) per_chunk.push_back(MsSince(s0) / o.overhead_chunks);
-      }
-      std::printf(
-          "overhead: %d empty chunks on 2 executors:      %8.2f ms per chunk "
-          "(a local empty job, submit -> end: %.2f ms)\n",
-          o.overhead_chunks, Median(per_chunk), local_noop);
-    }
+  auto range = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    char text[64];
+    std::snprintf(text, sizeof text, "%.2f-%.2f", v.front(), v.back());
+    return std::string(text);
+  };
+  std::printf("baseline: one aot run on one node:             %8.1f ms\n", Median(base));
+  std::printf("split on 1 executor:                           %8.1f ms  speed-up %.2fx (%s)  "
+              "chunks per executor: %s\n",
+              Median(one), Median(ratio1), range(ratio1).c_str(), per1.c_str());
+  std::printf("split on 2 executors:                          %8.1f ms  speed-up %.2fx (%s)  "
+              "chunks per executor: %s\n",
+              Median(two), Median(ratio2), range(ratio2).c_str(), per2.c_str());
+
+  // Overhead per chunk: chunks of the empty job on the 2-executor mesh, against a local empty
+  // job on the single node.
+  std::vector<double> local;
+  const std::string noop_solo = Put(solo, Example(o, "noop"));
+  for (int i = 0; i < 50; ++i) {
+    mesh::node::SubmitRequest r;
+    r.spec.module = noop_solo;
+    r.spec.placement = "local";
+    const auto s0 = SteadyClock::now();
+    if (Run(solo, std::move(r)).state != mesh::job::JobState::kSucceeded) Die("noop failed");
+    local.push_back(MsSince(s0));
   }
+  std::string lines;
+  for (int i = 0; i < o.overhead_chunks; ++i) lines += "x\n";
+  mesh::node::SubmitRequest r;
+  r.spec.module = Put(a2, Example(o, "noop"));
+  r.spec.inputs = {Put(a2, lines)};
+  mesh::job::SplitSpec split;
+  split.splitter.kind = mesh::job::Splitter::kLines;
+  split.splitter.parts = static_cast<uint32_t>(o.overhead_chunks);
+  r.spec.split = split;
+  r.spec.placement = "remote";
+  std::vector<double> per_chunk;
+  for (int i = 0; i <= o.repeats; ++i) {
+    const auto s0 = SteadyClock::now();
+    JobRecord job = Run(a2, r);
+    if (job.state != mesh::job::JobState::kSucceeded) Die("noop split failed: " + job.reason);
+    if (i > 0) per_chunk.push_back(MsSince(s0) / o.overhead_chunks);
+  }
+  std::printf("overhead: %d empty chunks on 2 executors:      %8.2f ms per chunk "
+              "(a local empty job, submit -> end: %.2f ms)\n",
+              o.overhead_chunks, Median(per_chunk), Median(local));
   std::error_code ec;
   std::filesystem::remove_all(root, ec);
   return 0;

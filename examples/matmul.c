@@ -79,9 +79,10 @@ static uint32_t ParseN(const char* s) {
   return (uint32_t)v;
 }
 
-// Reads all of stdin (the row-block mode cannot know its length up front).
-static unsigned char* ReadAll(size_t* size) {
-  size_t cap = 1 << 16, len = 0;
+// Reads all of stdin (the row-block mode cannot know its length up front), starting with room
+// for `expect` bytes. The buffer is malloc'd, so aligned for doubles.
+static unsigned char* ReadAll(size_t expect, size_t* size) {
+  size_t cap = expect + (1 << 16), len = 0;
   unsigned char* buf = malloc(cap);
   if (buf == NULL) Fail(3, "out of memory");
   size_t got;
@@ -99,7 +100,8 @@ static unsigned char* ReadAll(size_t* size) {
 
 static void Decode(double* out, const unsigned char* raw, size_t count) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  memcpy(out, raw, count * 8);  // wasm32 and x86-64: the wire order is the memory order
+  // wasm32 and x86-64: the wire order is the memory order (in place when out == raw).
+  if ((const void*)out != (const void*)raw) memcpy(out, raw, count * 8);
   return;
 #endif
   for (size_t i = 0; i < count; ++i) {
@@ -124,16 +126,16 @@ static void Multiply(double* c, const double* a, const double* b, size_t rows, s
 
 static int RunBlock(uint32_t n) {
   size_t size;
-  unsigned char* raw = ReadAll(&size);
   const size_t row_bytes = (size_t)n * 8, b_bytes = (size_t)n * n * 8;
+  // Room for B and a few hundred rows: one allocation in the common case, no regrowth copies.
+  unsigned char* raw = ReadAll(b_bytes + 256 * row_bytes, &size);
   if (size < b_bytes || (size - b_bytes) % row_bytes != 0) {
     Fail(2, "block input must be whole rows of A then B (N*N float64)");
   }
   const size_t rows = (size - b_bytes) / row_bytes;
-  double* a = Alloc(rows * n + (size_t)n * n + 1);
-  double* b = a + rows * n;
+  double* a = (double*)raw;  // decoded in place: the bytes are the doubles on little-endian
   Decode(a, raw, rows * n + (size_t)n * n);
-  free(raw);
+  double* b = a + rows * n;
   double* c = Alloc(rows * n + 1);
   Multiply(c, a, b, rows, n);
   double checksum = 0.0;
