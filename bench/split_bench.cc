@@ -288,12 +288,14 @@ int main(int argc, char** argv) {
     return std::string(text);
   };
   std::printf("baseline: one aot run on one node:             %8.1f ms\n", Median(base));
-  std::printf("split on 1 executor:                           %8.1f ms  speed-up %.2fx (%s)  "
-              "chunks per executor: %s\n",
-              Median(one), Median(ratio1), range(ratio1).c_str(), per1.c_str());
-  std::printf("split on 2 executors:                          %8.1f ms  speed-up %.2fx (%s)  "
-              "chunks per executor: %s\n",
-              Median(two), Median(ratio2), range(ratio2).c_str(), per2.c_str());
+  std::printf(
+      "split on 1 executor:                           %8.1f ms  speed-up %.2fx (%s)  "
+      "chunks per executor: %s\n",
+      Median(one), Median(ratio1), range(ratio1).c_str(), per1.c_str());
+  std::printf(
+      "split on 2 executors:                          %8.1f ms  speed-up %.2fx (%s)  "
+      "chunks per executor: %s\n",
+      Median(two), Median(ratio2), range(ratio2).c_str(), per2.c_str());
 
   // Overhead per chunk: chunks of the empty job on the 2-executor mesh, against a local empty
   // job on the single node.
@@ -324,9 +326,10 @@ int main(int argc, char** argv) {
     if (job.state != mesh::job::JobState::kSucceeded) Die("noop split failed: " + job.reason);
     if (i > 0) per_chunk.push_back(MsSince(s0) / o.overhead_chunks);
   }
-  std::printf("overhead: %d empty chunks on 2 executors:      %8.2f ms per chunk "
-              "(a local empty job, submit -> end: %.2f ms)\n",
-              o.overhead_chunks, Median(per_chunk), Median(local));
+  std::printf(
+      "overhead: %d empty chunks on 2 executors:      %8.2f ms per chunk "
+      "(a local empty job, submit -> end: %.2f ms)\n",
+      o.overhead_chunks, Median(per_chunk), Median(local));
   std::error_code ec;
   std::filesystem::remove_all(root, ec);
   return 0;

@@ -29,7 +29,6 @@ void MeshService::PlaceChunk(Auction& a, absl::Time now) {
     return !h.lost && !Contains(a.excluded, h.bid.executor) && p.has_value() &&
            p->state == PeerState::kAlive;
   });
-  a.stage = Auction::Stage::kWaiting;
   if (usable) {
     a.retry_at = now;
     a.waiting_reason = "waiting for a free slot on its split job's lease";

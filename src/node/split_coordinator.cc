@@ -183,7 +183,15 @@ absl::StatusOr<std::vector<ChunkStatus>> SplitCoordinator::MakeChunks(const JobR
     MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->PutBytes(views[i]));
     c.input_cid = cid.ToString();
     c.input_bytes = views[i].size();
-    MESH_ASSIGN_OR_RETURN(c.job_id, SubmitChunk(job, i, count, c.input_cid));
+    absl::StatusOr<std::string> chunk_job = SubmitChunk(job, i, count, c.input_cid);
+    if (!chunk_job.ok()) {
+      // E.g. the submitter's credits ran out part way: the chunks made so far must not run on
+      // for a job that fails.
+      for (const ChunkStatus& made : chunks) (void)compute_->Cancel(made.job_id);
+      return absl::Status(chunk_job.status().code(), mesh::StrCat("chunk ", i, " of ", count, ": ",
+                                                                  chunk_job.status().message()));
+    }
+    c.job_id = *std::move(chunk_job);
     chunks.push_back(std::move(c));
   }
   json list = json::array();

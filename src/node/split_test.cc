@@ -288,6 +288,39 @@ TEST_F(SplitTest, ARestartedNodeFinishesItsSplitJobWithTheSameChunks) {
   EXPECT_EQ(std::count(phases.begin(), phases.end(), "split"), 1);
 }
 
+TEST_F(SplitTest, CreditsThatRunOutPartWayFailTheJobAndCancelTheChunksMadeSoFar) {
+  // Enough credit to escrow two chunks (10,000 + the fee each), not four.
+  Node& a = Add([](NodeConfig& c) { c.trust.regen.cap = 25000; });
+  Add();
+  WaitForMesh();
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 4;
+  split.chunk_module = Put(a, Example("progress"));
+  JobRecord job = WaitDone(
+      a, SubmitSplit(a, split.chunk_module, {Put(a, "1\n2\n3\n4\n")}, split, {"3000000"}).id);
+  ASSERT_EQ(job.state, job::JobState::kFailed);
+  EXPECT_THAT(job.reason, HasSubstr("chunk 2 of 4"));
+  EXPECT_THAT(job.reason, HasSubstr("insufficient credit"));
+  // The two chunks made before the credit ran out are cancelled and their escrow returned.
+  const std::string submitter = a.key().did().ToString();
+  EXPECT_TRUE(WaitFor([&] {
+    absl::StatusOr<ledger::Balance> b = a.settlement().ledger().BalanceOf(submitter);
+    return b.ok() && b->held == 0;
+  })) << "credits are still held for cancelled chunks";
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> all, a.compute().List(std::nullopt, 100));
+  int chunks = 0;
+  for (const JobRecord& j : all) {
+    if (!j.spec.labels.contains(std::string(kSplitJobLabel))) continue;
+    ++chunks;
+    EXPECT_TRUE(WaitFor([&] {
+      absl::StatusOr<JobRecord> c = a.compute().Get(j.id);
+      return c.ok() && c->state == job::JobState::kCancelled;
+    })) << j.id;
+  }
+  EXPECT_EQ(chunks, 2);
+}
+
 TEST_F(SplitTest, ASplitJobWithoutAnInputIsRefusedWithTheReason) {
   Node& a = Add();
   job::SplitSpec split;
