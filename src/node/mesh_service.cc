@@ -390,14 +390,24 @@ void MeshService::PeersDied(const std::vector<std::string>& dids) {
   for (const std::string& did : dids) {
     spdlog::warn("mesh: peer {} missed its heartbeats for {}; marked dead", did,
                  absl::FormatDuration(options_.dead_after));
-    for (auto& [id, a] : auctions_) {
-      if ((a->stage == Auction::Stage::kAssigning || a->stage == Auction::Stage::kExecuting) &&
+    // Collecting too: its output is fetched from it, a fetch that would only fail when the
+    // connection's keepalive gives up; a late answer finds the job moved on and is ignored.
+    // (Ids first: failing a job for good erases it from auctions_.)
+    std::vector<std::string> lost;
+    for (const auto& [id, a] : auctions_) {
+      if ((a->stage == Auction::Stage::kAssigning || a->stage == Auction::Stage::kExecuting ||
+           a->stage == Auction::Stage::kCollecting) &&
           a->executor == did) {
-        ExecutorFailed(*a,
-                       mesh::StrCat("executor ", did, " died (no heartbeat for ",
-                                    absl::FormatDuration(options_.dead_after), ")"),
-                       now);
+        lost.push_back(id);
       }
+    }
+    for (const std::string& id : lost) {
+      auto it = auctions_.find(id);
+      if (it == auctions_.end()) continue;
+      ExecutorFailed(*it->second,
+                     mesh::StrCat("executor ", did, " died (no heartbeat for ",
+                                  absl::FormatDuration(options_.dead_after), ")"),
+                     now);
     }
   }
 }
