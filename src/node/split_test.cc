@@ -123,6 +123,44 @@ TEST_F(SplitTest, AMatrixProductRunsInChunksOnOneLeaseAndMergesBitForBit) {
   EXPECT_EQ(report["split"]["chunks"], 10);
 }
 
+TEST_F(SplitTest, EachChunkIsVerifiedByItsOwnVoteOnTheLease) {
+  Node& a = Add();
+  Node& b = Add();
+  Node& c = Add();
+  WaitForMesh();
+  std::string text;
+  for (int i = 0; i < 8; ++i) text += "line " + std::to_string(i) + " of the text\n";
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 4;
+  JobRecord job =
+      Submit(a, Put(a, Example("wordcount")), {Put(a, text)}, "remote", {}, [&](job::JobSpec& s) {
+        s.split = split;
+        s.verification = "replicate(2)";
+      });
+  job = WaitDone(a, job.id, absl::Seconds(120));
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  // Each chunk: 2 lines of 5 words, 38 bytes.
+  std::string expected;
+  for (int i = 0; i < 4; ++i) expected += "2 10 38\n";
+  EXPECT_EQ(Output(a, job), expected);
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, a.splits().Status(job.id));
+  const std::set<std::string> both = {b.key().did().ToString(), c.key().did().ToString()};
+  for (const ChunkStatus& chunk : status.chunks) {
+    // Two replicas on the two lease holders agreed on this chunk's output.
+    ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, a.jobs().History(chunk.job_id));
+    const HistoryBlock* verified = nullptr;
+    std::set<std::string> assigned;
+    for (const HistoryBlock& h : blocks) {
+      if (h.phase == "verified") verified = &h;
+      if (h.phase == "assigned") assigned.insert(h.detail["executor"].get<std::string>());
+    }
+    ASSERT_NE(verified, nullptr) << "chunk " << chunk.index;
+    EXPECT_EQ(verified->detail["agreeing"].size(), 2u) << verified->detail.dump();
+    EXPECT_EQ(assigned, both) << "chunk " << chunk.index;
+  }
+}
+
 TEST_F(SplitTest, ChunksOfADeadExecutorAreReassignedToTheOtherHolder) {
   Node& a = Add();
   Add();
