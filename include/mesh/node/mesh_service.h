@@ -9,9 +9,11 @@
 // it, and its signed Receipt is checked and its output fetched and checked by CID before the
 // job ends. A dead or late executor, or a bad receipt, excludes that executor and re-announces
 // the job (bounded retries with backoff); no bids leaves the job waiting, with its reason,
-// until capacity appears. Executor side: announcements are answered with a Bid or a Decline
-// (sched::DecideBid), an Assignment's module and inputs are fetched by CID and checked, and
-// the job runs in this node's ComputeService; progress and the receipt go back to the origin.
+// until capacity appears. The chunks of a split job share a lease instead of an auction each
+// (market_lease.cc). Executor side: announcements are answered with a Bid or a Decline
+// (sched::DecideBid), an Assignment's module and inputs (and the checkpoint it resumes from)
+// are fetched by CID and checked, and the job runs in this node's ComputeService; progress,
+// checkpoints, partial outputs (Artifact) and the receipt go back to the origin.
 //
 // Every message is a signed envelope (job/market.h), checked for size, signature, author (the
 // TLS-authenticated peer), staleness and replay; refusals are counted in /metrics. Each step
