@@ -47,6 +47,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.h"
 #include "mesh/api/http_client.h"
 #include "mesh/cas/cid.h"
 #include "mesh/common/file_util.h"
@@ -57,10 +58,15 @@ extern char** environ;
 
 namespace {
 
+using mesh::bench::Latency;
+using mesh::bench::Median;
+using mesh::bench::MsSince;
+using mesh::bench::Percentile;
+using mesh::bench::SteadyClock;
+using mesh::bench::Summarize;
 using mesh::exec::RunRequest;
 using mesh::exec::WorkerPool;
 using mesh::wasm::EngineKind;
-using SteadyClock = std::chrono::steady_clock;
 
 constexpr const char* kAotCache = "/tmp/mesh_api_bench_cache";  // XDG_CACHE_HOME of meshd too
 
@@ -88,38 +94,7 @@ pid_t g_meshd = -1;  // the running meshd child, stopped by Die
   std::exit(1);
 }
 
-double MsSince(SteadyClock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-}
-
 // ---- statistics -------------------------------------------------------------------------
-
-struct Latency {
-  size_t n = 0;
-  double p50 = 0, p99 = 0, max = 0, mean = 0;
-};
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-Latency Summarize(std::vector<double> ms) {
-  Latency l;
-  if (ms.empty()) return l;
-  std::sort(ms.begin(), ms.end());
-  l.n = ms.size();
-  l.p50 = Percentile(ms, 0.50);
-  l.p99 = Percentile(ms, 0.99);
-  l.max = ms.back();
-  double sum = 0;
-  for (double v : ms) sum += v;
-  l.mean = sum / static_cast<double>(ms.size());
-  return l;
-}
-
-double Median(std::vector<double> v) { return Summarize(std::move(v)).p50; }
 
 struct Throughput {
   uint64_t jobs = 0;

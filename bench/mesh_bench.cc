@@ -54,6 +54,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.h"
 #include "mesh/cas/blob_store.h"
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/clock.h"
@@ -68,11 +69,15 @@
 
 namespace {
 
+using mesh::bench::Latency;
+using mesh::bench::MsSince;
+using mesh::bench::Percentile;
+using mesh::bench::SteadyClock;
+using mesh::bench::Summarize;
 using mesh::node::EventBatch;
 using mesh::node::EventBus;
 using mesh::node::Node;
 using mesh::node::NodeConfig;
-using SteadyClock = std::chrono::steady_clock;
 
 struct Options {
   std::string worker = MESH_WORKER_PATH;
@@ -94,37 +99,7 @@ struct Options {
   std::_Exit(1);
 }
 
-double MsSince(SteadyClock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-}
-
 // ---- statistics ---------------------------------------------------------------------------
-
-struct Latency {
-  size_t n = 0;
-  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
-};
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-Latency Summarize(std::vector<double> v) {
-  Latency l;
-  if (v.empty()) return l;
-  std::sort(v.begin(), v.end());
-  l.n = v.size();
-  l.p50 = Percentile(v, 0.50);
-  l.p90 = Percentile(v, 0.90);
-  l.p99 = Percentile(v, 0.99);
-  l.max = v.back();
-  double sum = 0;
-  for (double x : v) sum += x;
-  l.mean = sum / static_cast<double>(v.size());
-  return l;
-}
 
 // CPU seconds (user + system) of a process, from /proc.
 double CpuSeconds(pid_t pid) {

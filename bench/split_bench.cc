@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
@@ -38,10 +39,12 @@
 
 namespace {
 
+using mesh::bench::Median;
+using mesh::bench::MsSince;
+using mesh::bench::SteadyClock;
 using mesh::node::JobRecord;
 using mesh::node::Node;
 using mesh::node::NodeConfig;
-using SteadyClock = std::chrono::steady_clock;
 
 struct Options {
   uint32_t n = 1000;
@@ -55,15 +58,6 @@ struct Options {
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "split_bench: %s\n", why.c_str());
   std::exit(1);
-}
-
-double MsSince(SteadyClock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // examples/matmul.c's generator and loop order, natively.
