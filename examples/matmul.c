@@ -147,15 +147,20 @@ static int RunBlock(uint32_t n) {
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static uint64_t ParseSeed(const char* s) {
+  char* end;
+  uint64_t seed = strtoull(s, &end, 10);
+  if (s[0] == '\0' || *end != '\0') Fail(2, "SEED must be a decimal integer");
+  return seed;
+}
+
 int main(int argc, char** argv) {
   uint32_t n;
   double *a, *b;
   if (argc == 3 && strcmp(argv[1], "--block") == 0) return RunBlock(ParseN(argv[2]));
   if (argc == 4 && strcmp(argv[1], "--emit") == 0) {
     n = ParseN(argv[2]);
-    char* end;
-    uint64_t state = strtoull(argv[3], &end, 10);
-    if (argv[3][0] == '\0' || *end != '\0') Fail(2, "SEED must be a decimal integer");
+    uint64_t state = ParseSeed(argv[3]);
     size_t count = (size_t)n * n;
     a = Alloc(count);
     for (int m = 0; m < 2; ++m) {
@@ -167,9 +172,7 @@ int main(int argc, char** argv) {
   }
   if (argc == 4 && strcmp(argv[1], "--gen") == 0) {
     n = ParseN(argv[2]);
-    char* end;
-    uint64_t state = strtoull(argv[3], &end, 10);
-    if (argv[3][0] == '\0' || *end != '\0') Fail(2, "SEED must be a decimal integer");
+    uint64_t state = ParseSeed(argv[3]);
     size_t count = (size_t)n * n;
     a = Alloc(count);
     b = Alloc(count);

@@ -36,6 +36,16 @@ absl::StatusOr<std::string> RequiredCid(const FieldReader& r, std::string_view k
   return cid;
 }
 
+// "parts": an integer in 1..kMaxSplitParts.
+absl::StatusOr<uint32_t> Parts(const FieldReader& r) {
+  const json& v = *r.Find("parts");
+  const bool integer = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() > 0);
+  if (!integer || v.get<uint64_t>() < 1 || v.get<uint64_t>() > kMaxSplitParts) {
+    return r.Error("parts", mesh::StrCat("must be an integer in 1..", kMaxSplitParts));
+  }
+  return static_cast<uint32_t>(v.get<uint64_t>());
+}
+
 absl::StatusOr<Splitter> SplitterFromJson(const json& j, const std::string& path) {
   FieldReader r(j, path);
   MESH_RETURN_IF_ERROR(r.CheckObject());
@@ -61,12 +71,7 @@ absl::StatusOr<Splitter> SplitterFromJson(const json& j, const std::string& path
       MESH_RETURN_IF_ERROR(CheckOnlyKeys(r, j, "splitter", kind, {"parts", "separator"}));
     }
     MESH_RETURN_IF_ERROR(r.CheckRequiredKeys({"parts"}));
-    const json& v = *r.Find("parts");
-    const bool integer = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() > 0);
-    if (!integer || v.get<uint64_t>() < 1 || v.get<uint64_t>() > kMaxSplitParts) {
-      return r.Error("parts", mesh::StrCat("must be an integer in 1..", kMaxSplitParts));
-    }
-    s.parts = static_cast<uint32_t>(v.get<uint64_t>());
+    MESH_ASSIGN_OR_RETURN(s.parts, Parts(r));
     if (r.Find("separator") != nullptr) {
       const json& sep = *r.Find("separator");
       if (!sep.is_string() || sep.get_ref<const std::string&>().empty() ||
@@ -80,13 +85,8 @@ absl::StatusOr<Splitter> SplitterFromJson(const json& j, const std::string& path
     s.kind = Splitter::kWasm;
     MESH_RETURN_IF_ERROR(CheckOnlyKeys(r, j, "splitter", kind, {"module", "parts"}));
     MESH_ASSIGN_OR_RETURN(s.module, RequiredCid(r, "module"));
-    if (const json* v = r.Find("parts"); v != nullptr) {
-      const bool integer =
-          v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() > 0);
-      if (!integer || v->get<uint64_t>() < 1 || v->get<uint64_t>() > kMaxSplitParts) {
-        return r.Error("parts", mesh::StrCat("must be an integer in 1..", kMaxSplitParts));
-      }
-      s.parts = static_cast<uint32_t>(v->get<uint64_t>());
+    if (r.Find("parts") != nullptr) {
+      MESH_ASSIGN_OR_RETURN(s.parts, Parts(r));
     }
   } else {
     return r.Error("kind", "must be one of bytes, lines, records, wasm");

@@ -102,7 +102,8 @@ absl::Status ComputeService::Start() {
     if (elsewhere(job)) continue;
     if (job.attempts > 0 || job.role == "assigned") {
       // It ran before (or another executor did): it resumes from its latest checkpoint.
-      if (std::string cp = CheckpointInHistory(job.id); !cp.empty()) {
+      absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
+      if (std::string cp = history.ok() ? LatestCheckpoint(*history) : ""; !cp.empty()) {
         absl::MutexLock lock(&mu_);
         resume_[job.id] = std::move(cp);
       }
@@ -148,8 +149,8 @@ void ComputeService::Enqueue(const JobRecord& job) {
   queued_ids_[job.id] = key;
 }
 
-wasm::Limits ComputeService::LimitsFor(const job::JobSpec& spec) const {
-  wasm::Limits limits = options_.default_limits;
+wasm::Limits LimitsFor(const job::JobSpec& spec, const wasm::Limits& defaults) {
+  wasm::Limits limits = defaults;
   if (spec.limits.fuel != 0) limits.fuel = spec.limits.fuel;
   if (spec.limits.memory_bytes != 0) limits.memory_bytes = spec.limits.memory_bytes;
   if (spec.limits.wall_time_ms != 0) {
@@ -173,7 +174,7 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   } else {
     job::JobSpec& spec = request.spec;
     // The signed spec carries the limits the job will run with, not "node default".
-    const wasm::Limits limits = LimitsFor(spec);
+    const wasm::Limits limits = LimitsFor(spec, options_.default_limits);
     spec.limits = {limits.fuel, limits.memory_bytes,
                    static_cast<uint64_t>(absl::ToInt64Milliseconds(limits.wall_time)),
                    limits.max_output_bytes};
@@ -241,7 +242,8 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     resume_[job.id] = request.resume_checkpoint;
   }
   metrics_->submitted->Inc();
-  if (split) {
+  if (split || delegate) {
+    // Run elsewhere: its chunks (the split handler) or another node (the delegator).
     {
       absl::MutexLock lock(&mu_);
       delegated_[job.id] = false;
@@ -250,21 +252,12 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
             {{"priority", job.spec.priority},
              {"module", job.spec.module},
              {"labels", job.spec.labels},
-             {"placement", "split"}});
-    split_handler_->Take(job);
-    return SubmitResult{std::move(job), true};
-  }
-  if (delegate) {
-    {
-      absl::MutexLock lock(&mu_);
-      delegated_[job.id] = false;
+             {"placement", split ? "split" : "market"}});
+    if (split) {
+      split_handler_->Take(job);
+    } else {
+      delegator_->Take(job);
     }
-    Publish(job, "job.queued",
-            {{"priority", job.spec.priority},
-             {"module", job.spec.module},
-             {"labels", job.spec.labels},
-             {"placement", "market"}});
-    delegator_->Take(job);
     return SubmitResult{std::move(job), true};
   }
   {
@@ -471,7 +464,7 @@ absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& j
   MESH_ASSIGN_OR_RETURN(cas::Cid id, cas::Cid::Parse(job.id));
   request.input.seed = id.digest();
   request.input.deterministic = job.spec.deterministic;
-  request.limits = LimitsFor(job.spec);
+  request.limits = LimitsFor(job.spec, options_.default_limits);
   request.tag = tag;
   std::string resume;
   {
@@ -637,16 +630,6 @@ void ComputeService::StoreArtifact(const JobRecord& job, std::string_view kind, 
   if (delegator_ != nullptr) {
     delegator_->OnArtifact(job, kind, index, cid->ToString(), bytes.size(), fuel);
   }
-}
-
-std::string ComputeService::CheckpointInHistory(const std::string& id) {
-  absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(id);
-  if (!history.ok()) return "";
-  for (auto it = history->rbegin(); it != history->rend(); ++it) {
-    if (it->phase == "checkpoint") return it->detail.value("cid", std::string());
-    if (it->phase == "resume") return it->detail.value("checkpoint", std::string());
-  }
-  return "";
 }
 
 void ComputeService::Publish(const JobRecord& job, std::string type, nlohmann::json data) {

@@ -565,4 +565,12 @@ absl::StatusOr<JobCounts> JobStore::Counts() {
   return c;
 }
 
+std::string LatestCheckpoint(const std::vector<HistoryBlock>& history) {
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    if (it->phase == "checkpoint") return it->detail.value("cid", std::string());
+    if (it->phase == "resume") return it->detail.value("checkpoint", std::string());
+  }
+  return "";
+}
+
 }  // namespace mesh::node

@@ -68,9 +68,7 @@ void MeshService::Take(const JobRecord& job) {
       // Resumed after a restart: a checkpoint an executor sent before is where it goes on.
       if (absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
           history.ok()) {
-        for (const HistoryBlock& b : *history) {
-          if (b.phase == "checkpoint") a->checkpoint = b.detail.value("cid", std::string());
-        }
+        a->checkpoint = LatestCheckpoint(*history);
       }
     }
     a->replicas = a->verification.mode == verify::Mode::kReplicate ? a->verification.replicas : 1;

@@ -220,14 +220,10 @@ absl::StatusOr<wasm::RunResult> SplitCoordinator::RunHere(
   MESH_ASSIGN_OR_RETURN(cas::Cid id, cas::Cid::Parse(job.id));
   request.input.seed = id.digest();
   request.input.deterministic = job.spec.deterministic;
-  wasm::Limits limits = options_.default_limits;
-  if (job.spec.limits.fuel != 0) limits.fuel = job.spec.limits.fuel;
-  if (job.spec.limits.memory_bytes != 0) limits.memory_bytes = job.spec.limits.memory_bytes;
-  if (job.spec.limits.wall_time_ms != 0) {
-    limits.wall_time = absl::Milliseconds(static_cast<int64_t>(job.spec.limits.wall_time_ms));
-  }
+  wasm::Limits limits = LimitsFor(job.spec, options_.default_limits);
   // The split module's output is every chunk; the merge module's is the job's output.
-  limits.max_output_bytes = std::max<uint64_t>(limits.max_output_bytes, options_.max_input_bytes);
+  limits.max_output_bytes =
+      std::max<uint64_t>(options_.default_limits.max_output_bytes, options_.max_input_bytes);
   request.limits = limits;
   MESH_ASSIGN_OR_RETURN(wasm::RunResult result, env_.runner->Run(std::move(request)));
   if (!result.report.ok()) {
@@ -334,9 +330,11 @@ void SplitCoordinator::PublishProgress(const Split& split) {
                {"chunks_done", done},
                {"chunks_total", total},
                {"state", "running"}};
-  if (done > 0 && done < total) {
-    const absl::Duration per_chunk = (now - split.running_since) / static_cast<int64_t>(done);
-    data["eta_ms"] = absl::ToInt64Milliseconds(per_chunk * static_cast<int64_t>(total - done));
+  if (done < total) {
+    const double percent = total == 0 ? 100.0 : 100.0 * double(done) / double(total);
+    if (std::optional<int64_t> eta = EtaMillis(split.running_since, now, percent)) {
+      data["eta_ms"] = *eta;
+    }
   }
   env_.events->Publish("job.progress", split.job.id, now, std::move(data));
 }

@@ -136,6 +136,9 @@ struct ServiceStats {
   bool draining = false;
 };
 
+// The limits a job runs with: the spec's, and `defaults` (the node's) for each it leaves at 0.
+wasm::Limits LimitsFor(const job::JobSpec& spec, const wasm::Limits& defaults);
+
 // A progress event's ETA: the time left if the rest of the job goes as fast as the `percent`
 // done since `started`; nullopt when there is no progress to go by.
 std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent);
@@ -197,16 +200,12 @@ class ComputeService {
   void Finished(const JobRecord& job) ABSL_LOCKS_EXCLUDED(mu_);
   void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberFinished(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  wasm::Limits LimitsFor(const job::JobSpec& spec) const;
   void RecordFuel(uint64_t fuel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Stores a checkpoint or partial output the running job made: a blob, a history block, an
   // event (job.checkpoint / job.partial); a checkpoint is also signed by this node (a blob of
   // its own) and becomes what the job resumes from if it runs again.
   void StoreArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
                      std::string_view bytes, uint64_t fuel);
-  // The checkpoint CID recorded in the job's history (its latest "checkpoint" or "resume"
-  // block), or empty.
-  std::string CheckpointInHistory(const std::string& id);
 
   const ComputeOptions options_;
   const NodeEnv env_;

@@ -70,6 +70,10 @@ struct HistoryBlock {
   nlohmann::json detail;
 };
 
+// The checkpoint a job resumes from: the CID in its latest "checkpoint" block (one it made, or
+// one its executor sent) or "resume" block (one it was assigned with); empty if none.
+std::string LatestCheckpoint(const std::vector<HistoryBlock>& history);
+
 struct JobCounts {
   uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
 };
