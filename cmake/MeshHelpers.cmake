@@ -7,7 +7,7 @@ function(mesh_module name)
   target_link_libraries(mesh_${name} PUBLIC ${M_DEPS})
 endfunction()
 
-# mesh_test(<target> LABEL unit|integration|slow|"unit;hostile" SOURCES ... DEPS ...): a gtest binary whose
+# mesh_test(<target> LABEL unit|integration|slow SOURCES ... DEPS ...): a gtest binary whose
 # tests are discovered one by one, so each runs in its own process.
 function(mesh_test name)
   cmake_parse_arguments(T "" "LABEL" "SOURCES;DEPS" ${ARGN})
@@ -22,5 +22,5 @@ function(mesh_test name)
   # DISABLED_ tests are helpers that other tests start in child processes (e.g. the
   # cross-process compile-once test); they are not tests of their own, so ctest omits them.
   gtest_discover_tests(${name} TEST_FILTER "-*.DISABLED_*"
-                       PROPERTIES LABELS "${T_LABEL}" DISCOVERY_TIMEOUT 60)
+                       PROPERTIES LABELS ${T_LABEL} DISCOVERY_TIMEOUT 60)
 endfunction()
