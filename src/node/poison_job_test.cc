@@ -31,7 +31,8 @@ class HoldingRunner final : public JobRunner {
     };
     mu_.Await(absl::Condition(&released));
     active_.erase(request.tag);
-    if (cancelled_.contains(request.tag)) return absl::CancelledError("stopped");
+    // Each service numbers its runs from 1: a tag is forgotten once its run is stopped.
+    if (cancelled_.erase(request.tag) > 0) return absl::CancelledError("stopped");
     wasm::RunResult result;
     result.output = request.input.stdin_bytes;
     result.report.fuel_used = 10;
@@ -80,14 +81,18 @@ class PoisonJobTest : public ::testing::Test {
   }
   void TearDown() override {
     service_.reset();
+    metrics_.reset();
     jobs_.reset();
     std::filesystem::remove_all(root_);
   }
   void OpenJobs() { ASSERT_OK_AND_ASSIGN(jobs_, JobStore::Open(root_ / "jobs.db")); }
   void StartService() {
+    service_.reset();
+    // A new process has new metrics (the registry refuses a series registered twice).
+    metrics_ = std::make_unique<MetricsRegistry>();
     service_ = std::make_unique<ComputeService>(
-        ComputeOptions{},
-        NodeEnv{&clock_, &rng_, &key_, blobs_.get(), jobs_.get(), &events_, &metrics_, &runner_});
+        ComputeOptions{}, NodeEnv{&clock_, &rng_, &key_, blobs_.get(), jobs_.get(), &events_,
+                                  metrics_.get(), &runner_});
     ASSERT_OK(service_->Start());
   }
   // A new process on the same data: the old one's service and store are gone.
@@ -147,7 +152,7 @@ class PoisonJobTest : public ::testing::Test {
   std::unique_ptr<cas::BlobStore> blobs_;
   std::unique_ptr<JobStore> jobs_;
   EventBus events_;
-  MetricsRegistry metrics_;
+  std::unique_ptr<MetricsRegistry> metrics_;
   HoldingRunner runner_;
   cas::Cid module_ = cas::Cid::Of("");
   cas::Cid other_ = cas::Cid::Of("");

@@ -116,7 +116,8 @@ class JobStore {
   // Moves a queued or running job to `record.state` (terminal) with the result fields of
   // `record`. Returns false, changing nothing, if the job had already ended.
   absl::StatusOr<bool> Finish(const JobRecord& record);
-  // Puts a running job back in the queue (a drain stopped it).
+  // Puts a running job back in the queue (a drain stopped it, or the market takes a delegated
+  // job up again). Not a death of the node: nothing is counted.
   absl::Status Requeue(const std::string& id, absl::Time at, std::string_view why);
   // A start's recovery, in one transaction: `modules` replace those modules' crash counts, and
   // each job of `jobs` is requeued or failed (with its history block). Jobs that are no longer
