@@ -8,6 +8,9 @@ Usage: poison_job_test.py --meshd PATH --mesh PATH --examples DIR [unittest argu
 - A job that the node dies under (kill -9 of meshd and its workers while the job runs) is taken
   up again by the restarted node at most twice; the third restart fails it with "the node
   stopped while running this job (2 times); not retried", and the node keeps serving.
+- An executor that dies twice running a delegated job (kill -9 of meshd and its worker) fails
+  that job at its second restart and declines the module from then on, with a reason that
+  `mesh job --explain` shows on the submitter.
 - `mesh job` exits non-zero (1, "other") for a job that failed after a clean run (outcome ok,
   e.g. its output could not be stored), which it reported as success before.
 """
@@ -24,7 +27,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the import below
 import node_api_test as base  # noqa: E402  (MESHD, MESH and EXAMPLES are set in main())
-from node_api_test import Meshd  # noqa: E402
+from mesh_process_test import MeshTest  # noqa: E402
+from node_api_test import Meshd, wait_until  # noqa: E402
 
 NOT_RETRIED = 'the node stopped while running this job (2 times); not retried'
 
@@ -82,6 +86,65 @@ class PoisonJobTest(unittest.TestCase):
         node.kill()
         node.start()
         self.assertEqual(node.job(job_id)['state'], 'failed')
+
+
+class ExecutorPoisonTest(MeshTest):
+    """A submitter A and one executor B (which bootstraps from A); B is SIGKILLed twice while it
+    runs A's job."""
+
+    def test_an_executor_refuses_a_module_it_died_with_twice(self):
+        a = self.start_node('a')
+        b = self.start_node('b', '--max-concurrent', '1', peers=[a])
+        self.wait_mesh([a, b])
+        # Fuel enough to run for minutes on interp, at a price within the default max_price.
+        loop = {'module': a.module('loop'), 'placement': 'remote',
+                'limits': {'fuel': 10**11, 'wall_time_ms': 120000}}
+        job_id = a.submit_spec(loop)['id']
+
+        def running_on_b():
+            r = b.call('GET', f'/v1/jobs/{job_id}')
+            return r.status == 200 and r.json()['state'] == 'running'
+
+        try:
+            wait_until(running_on_b, 20, f'job {job_id} to run on B', interval=0.02)
+        except AssertionError as e:
+            raise AssertionError(f'{e}; explain on A: {a.explain(job_id)}') from None
+        b.kill()
+        b.start()
+        # B takes the job up again by itself (it is in B's jobs.db), and dies under it again.
+        wait_until(running_on_b, 20, f'job {job_id} to run on B again', interval=0.02)
+        self.assertEqual(b.job(job_id)['attempts'], 2)
+        b.kill()
+        b.start()
+        module = a.module('loop')
+        on_b = b.wait_job(job_id, timeout=20)
+        self.assertEqual(on_b['state'], 'failed', on_b)
+        self.assertIn(f'module {module} crashed this node 2 times', on_b['reason'])
+        self.assertEqual(on_b['attempts'], 2, 'not run a third time')
+
+        # From now on B declines the module: a new job's round on A says so, and `mesh job
+        # --explain` prints it.
+        self.wait_mesh([a, b])
+        second = a.submit_spec(dict(loop, args=['again']))['id']
+
+        def refused_round():
+            for round_ in a.explain(second)['rounds']:
+                for d in round_.get('declines', []):
+                    if d['executor'] == b.did and d['code'] == 'module_refused':
+                        return d
+            return None
+
+        decline = wait_until(refused_round, 20, 'B to decline the module', interval=0.05)
+        self.assertIn(f'module {module} crashed this node 2 times', decline['message'])
+        self.assertIn('refuses it until', decline['message'])
+        r = subprocess.run([base.MESH, '--data-dir', os.path.join(self.tmp, 'cli'), 'job',
+                            second, '--explain', '--node', a.url], capture_output=True,
+                           timeout=60, env=dict(clean_env(), MESH_TOKEN=a.token))
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn(f'module_refused: module {module} crashed this node 2 times',
+                      r.stdout.decode())
+        self.assertEqual(a.job(second)['state'], 'queued', 'no executor: it waits for one')
+        self.assertEqual(b.info()['stats']['running'], 0)
 
 
 class FakeNode(http.server.BaseHTTPRequestHandler):
