@@ -69,7 +69,10 @@ int ExitCodeForJob(const json& job) {
   for (int i = 0; i <= static_cast<int>(wasm::Outcome::kCrashed); ++i) {
     if (wasm::OutcomeName(static_cast<wasm::Outcome>(i)) == outcome) {
       report.outcome = static_cast<wasm::Outcome>(i);
-      return ExitCodeForOutcome(report);
+      // A job can fail after a clean run (its output could not be stored): it still failed,
+      // and a script must not read success ("other error", as README's table says).
+      const int code = ExitCodeForOutcome(report);
+      return code == 0 ? 1 : code;
     }
   }
   return 1;  // failed before it ran (e.g. its module could not be loaded)

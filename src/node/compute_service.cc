@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "mesh/cas/cid.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
@@ -89,17 +90,148 @@ ComputeService::ComputeService(ComputeOptions options, NodeEnv env)
 
 ComputeService::~ComputeService() { Drain(absl::ZeroDuration()); }
 
+std::string NotRetriedReason() {
+  return mesh::StrCat("the node stopped while running this job (", kMaxInterruptedRuns,
+                      " times); not retried");
+}
+
+bool EndedByRestart(const JobRecord& job) {
+  return job.state == JobState::kFailed &&
+         job.outcome == wasm::OutcomeName(wasm::Outcome::kCrashed) && job.output_cid.empty();
+}
+
+bool ComputeService::RunsElsewhere(const JobRecord& job) const {
+  return (job.role == "delegated" && delegator_ != nullptr) ||
+         (job.role == "split" && split_handler_ != nullptr);
+}
+
+std::string ComputeService::ModuleRefusal(const std::string& module) const {
+  const absl::Time now = env_.clock->Now();
+  absl::MutexLock lock(&mu_);
+  return ModuleRefusalLocked(module, now);
+}
+
+std::string ComputeService::ModuleRefusalLocked(const std::string& module, absl::Time now) const {
+  auto it = module_crashes_.find(module);
+  if (it == module_crashes_.end() || it->second.crashes < kMaxInterruptedRuns) return "";
+  const absl::Time until = it->second.last + options_.module_refusal;
+  if (now >= until) return "";
+  return mesh::StrCat("module ", module, " crashed this node ", it->second.crashes,
+                      " times (the node stopped while it ran, last at ",
+                      absl::FormatTime(absl::RFC3339_sec, it->second.last, absl::UTCTimeZone()),
+                      "); this node refuses it until ",
+                      absl::FormatTime(absl::RFC3339_sec, until, absl::UTCTimeZone()));
+}
+
+absl::StatusOr<std::vector<JobRecord>> ComputeService::RecoverInterrupted(
+    std::vector<JobRecord>& unfinished) {
+  const absl::Time now = env_.clock->Now();
+  MESH_ASSIGN_OR_RETURN(std::vector<ModuleCrashes> known, env_.jobs->ListModuleCrashes());
+  absl::flat_hash_map<std::string, ModuleCrashes> crashes;
+  for (ModuleCrashes& m : known) {
+    std::string key = m.module;
+    crashes[std::move(key)] = std::move(m);
+  }
+  // Each module that ran here when the process died gets one more death, however many of its
+  // jobs were running: two chunks of one split job are one crash, not two. A count older than
+  // the refusal period starts again.
+  std::vector<ModuleCrashes> changed;
+  absl::flat_hash_set<std::string> counted;
+  for (const JobRecord& job : unfinished) {
+    if (job.state != JobState::kRunning || RunsElsewhere(job)) continue;
+    if (!counted.insert(job.spec.module).second) continue;
+    ModuleCrashes& m = crashes[job.spec.module];
+    m.module = job.spec.module;
+    if (now - m.last >= options_.module_refusal) m.crashes = 0;
+    ++m.crashes;
+    m.last = now;
+    changed.push_back(m);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    module_crashes_ = crashes;  // ModuleRefusalLocked below reads the new counts
+  }
+  std::vector<Recovery> recoveries;
+  for (const JobRecord& job : unfinished) {
+    if (RunsElsewhere(job)) continue;
+    const bool was_running = job.state == JobState::kRunning;
+    Recovery r;
+    r.id = job.id;
+    r.interrupted = job.interrupted + (was_running ? 1 : 0);
+    std::string refusal;
+    if (job.role == "assigned") {
+      // Another node's job: this node no longer runs its module (the market hears why).
+      absl::MutexLock lock(&mu_);
+      refusal = ModuleRefusalLocked(job.spec.module, now);
+    }
+    if (was_running && job.interrupted >= kMaxInterruptedRuns) {
+      r.fail = true;
+      r.reason = NotRetriedReason();
+    } else if (!refusal.empty()) {
+      r.fail = true;
+      r.reason = std::move(refusal);
+    } else if (was_running) {
+      r.reason = "the node restarted while the job ran";
+    } else {
+      continue;  // queued: it stays queued
+    }
+    if (r.fail) {
+      r.outcome = std::string(wasm::OutcomeName(wasm::Outcome::kCrashed));
+      r.report_json = nlohmann::json{
+          {"outcome", r.outcome},
+          {"message", r.reason},
+          {"interrupted_runs",
+           r.interrupted}}.dump();
+    }
+    recoveries.push_back(std::move(r));
+  }
+  if (recoveries.empty() && changed.empty()) return std::vector<JobRecord>();
+  MESH_RETURN_IF_ERROR(env_.jobs->RecoverInterrupted(changed, recoveries, now));
+  absl::flat_hash_map<std::string, const Recovery*> by_id;
+  for (const Recovery& r : recoveries) by_id[r.id] = &r;
+  std::vector<JobRecord> failed, kept;
+  for (JobRecord& job : unfinished) {
+    auto it = by_id.find(job.id);
+    if (it == by_id.end()) {
+      kept.push_back(std::move(job));
+      continue;
+    }
+    const Recovery& r = *it->second;
+    job.interrupted = r.interrupted;
+    if (!r.fail) {
+      job.state = JobState::kQueued;
+      metrics_->requeued->Inc();
+      Publish(job, "job.requeued", {{"reason", r.reason}, {"interrupted", r.interrupted}});
+      kept.push_back(std::move(job));
+      continue;
+    }
+    spdlog::warn("job {}: {}", job.id, r.reason);
+    job.state = JobState::kFailed;
+    job.reason = r.reason;
+    job.outcome = r.outcome;
+    job.report_json = r.report_json;
+    job.finished_at = now;
+    failed.push_back(std::move(job));
+  }
+  unfinished = std::move(kept);
+  return failed;
+}
+
 absl::Status ComputeService::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    // Checked first: a second Start would take this one's running jobs for interrupted ones.
+    if (started_) return absl::FailedPreconditionError("the compute service is already started");
+  }
   MESH_ASSIGN_OR_RETURN(std::vector<JobRecord> unfinished, env_.jobs->Unfinished());
+  // Read before the recovery: Finished() below counts the jobs it fails.
+  MESH_ASSIGN_OR_RETURN(JobCounts counts, env_.jobs->Counts());
+  MESH_ASSIGN_OR_RETURN(std::vector<JobRecord> failed, RecoverInterrupted(unfinished));
   std::vector<JobRecord> delegated, split;
-  auto elsewhere = [this](const JobRecord& job) {
-    return (job.role == "delegated" && delegator_ != nullptr) ||
-           (job.role == "split" && split_handler_ != nullptr);
-  };
   for (JobRecord& job : unfinished) {
     // A delegated job ran elsewhere: the delegator resumes it (without one it runs here); a
     // split job is its chunks: the split handler resumes it.
-    if (elsewhere(job)) continue;
+    if (RunsElsewhere(job)) continue;
     if (job.attempts > 0 || job.role == "assigned") {
       // It ran before (or another executor did): it resumes from its latest checkpoint.
       absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
@@ -108,23 +240,14 @@ absl::Status ComputeService::Start() {
         resume_[job.id] = std::move(cp);
       }
     }
-    if (job.state == JobState::kRunning) {
-      // The previous process died (or was killed) while this ran: run it again.
-      MESH_RETURN_IF_ERROR(
-          env_.jobs->Requeue(job.id, env_.clock->Now(), "the node restarted while the job ran"));
-      job.state = JobState::kQueued;
-      metrics_->requeued->Inc();
-      Publish(job, "job.requeued", {{"reason", "the node restarted while the job ran"}});
-    }
   }
-  MESH_ASSIGN_OR_RETURN(JobCounts counts, env_.jobs->Counts());
   {
     absl::MutexLock lock(&mu_);
     if (started_) return absl::FailedPreconditionError("the compute service is already started");
     started_ = true;
     counts_ = counts;
     for (JobRecord& job : unfinished) {
-      if (elsewhere(job)) {
+      if (RunsElsewhere(job)) {
         delegated_[job.id] = job.state == JobState::kRunning;
         (job.role == "split" ? split : delegated).push_back(std::move(job));
       } else {
@@ -140,6 +263,8 @@ absl::Status ComputeService::Start() {
   }
   for (const JobRecord& job : delegated) delegator_->Take(job);
   for (const JobRecord& job : split) split_handler_->Take(job);
+  // After the handlers took their jobs: a failed chunk is news to its split job's handler.
+  for (const JobRecord& job : failed) Finished(job);
   return absl::OkStatus();
 }
 
@@ -553,6 +678,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
       job.reason = mesh::StrCat("the job ran but its output could not be stored: ",
                                 output.status().message());
     }
+    ForgiveModule(job.spec.module);
     metrics_->run_time->Observe(Seconds(result->report.wall_time));
     metrics_->job_fuel->Observe(static_cast<double>(result->report.fuel_used));
     metrics_->fuel->Inc(static_cast<double>(result->report.fuel_used));
@@ -594,6 +720,19 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     return;
   }
   if (changed) Finished(job);
+}
+
+void ComputeService::ForgiveModule(const std::string& module) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = module_crashes_.find(module);
+    // A refused module stays refused for its period, whatever runs here locally meanwhile.
+    if (it == module_crashes_.end() || it->second.crashes >= kMaxInterruptedRuns) return;
+    module_crashes_.erase(it);
+  }
+  if (absl::Status s = env_.jobs->ForgetModuleCrashes(module); !s.ok()) {
+    spdlog::warn("module {}: cannot forget its crashes: {}", module, s.ToString());
+  }
 }
 
 void ComputeService::StoreArtifact(const JobRecord& job, std::string_view kind, uint32_t index,

@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS history (
   body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_job ON history(job_id, n);
+CREATE TABLE IF NOT EXISTS module_crashes (
+  module TEXT PRIMARY KEY,
+  crashes INTEGER NOT NULL,
+  last_us INTEGER NOT NULL
+);
 )sql";
 
 // Columns added after the first release; Init() adds those an older database lacks.
@@ -44,12 +49,13 @@ constexpr std::pair<const char*, const char*> kAddedColumns[] = {
     {"role", "TEXT NOT NULL DEFAULT ''"},           {"peer", "TEXT NOT NULL DEFAULT ''"},
     {"peer_address", "TEXT NOT NULL DEFAULT ''"},   {"round", "INTEGER NOT NULL DEFAULT 0"},
     {"phase", "TEXT NOT NULL DEFAULT 'submitted'"}, {"history_head", "TEXT NOT NULL DEFAULT ''"},
+    {"interrupted", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 constexpr const char* kColumns =
     "seq, id, envelope, spec_json, state, reason, idempotency_key, submitted_us, started_us, "
     "finished_us, attempts, outcome, exit_code, fuel_used, output_cid, report_json, role, peer, "
-    "peer_address, round, phase, history_head";
+    "peer_address, round, phase, history_head, interrupted";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s, col));
@@ -95,6 +101,7 @@ RawRow ReadRawRow(sqlite3_stmt* s) {
   r.round = static_cast<uint32_t>(sqlite3_column_int64(s, 19));
   r.phase = Text(s, 20);
   r.history_head = Text(s, 21);
+  r.interrupted = sqlite3_column_int(s, 22);
   return raw;
 }
 
@@ -258,6 +265,15 @@ sqlite3_stmt* JobStore::Prepared(Stmt which) {
       "UPDATE jobs SET history_head = ?2, phase = ?3 WHERE id = ?1",
       // kMarket
       "UPDATE jobs SET role = ?2, peer = ?3, peer_address = ?4, round = ?5 WHERE id = ?1",
+      // kRecover
+      "UPDATE jobs SET state = 'queued', interrupted = ?2 WHERE id = ?1 AND state = 'running'",
+      // kFail
+      "UPDATE jobs SET state = 'failed', interrupted = ?2, reason = ?3, finished_us = ?4,"
+      " outcome = ?5, report_json = ?6 WHERE id = ?1 AND state IN ('queued', 'running')",
+      // kModuleCrash
+      "INSERT OR REPLACE INTO module_crashes (module, crashes, last_us) VALUES (?1, ?2, ?3)",
+      // kForgetModule
+      "DELETE FROM module_crashes WHERE module = ?1",
   };
   sqlite3_stmt*& s = stmts_[which];
   if (s == nullptr) {
@@ -400,6 +416,73 @@ absl::Status JobStore::Requeue(const std::string& id, absl::Time at, std::string
   return CommitWithBlock(id, "requeued", at, {{"reason", std::string(why)}}).status();
 }
 
+absl::Status JobStore::RecoverInterrupted(const std::vector<ModuleCrashes>& modules,
+                                          const std::vector<Recovery>& jobs, absl::Time at) {
+  absl::MutexLock lock(&mu_);
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  auto fail = [this](absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    (void)Exec("ROLLBACK");
+    return error;
+  };
+  for (const ModuleCrashes& m : modules) {
+    sqlite3_stmt* s = Prepared(kModuleCrash);
+    if (s == nullptr) return fail(Error("prepare module crashes"));
+    Bind(s, 1, m.module);
+    Bind(s, 2, int64_t{m.crashes});
+    Bind(s, 3, absl::ToUnixMicros(m.last));
+    if (sqlite3_step(s) != SQLITE_DONE) {
+      return fail(Error(mesh::StrCat("count a crash of module ", m.module)));
+    }
+  }
+  for (const Recovery& r : jobs) {
+    sqlite3_stmt* s = Prepared(r.fail ? kFail : kRecover);
+    if (s == nullptr) return fail(Error("prepare recovery"));
+    Bind(s, 1, r.id);
+    Bind(s, 2, int64_t{r.interrupted});
+    if (r.fail) {
+      Bind(s, 3, r.reason);
+      Bind(s, 4, absl::ToUnixMicros(at));
+      Bind(s, 5, r.outcome);
+      Bind(s, 6, r.report_json);
+    }
+    if (sqlite3_step(s) != SQLITE_DONE) return fail(Error(mesh::StrCat("recover job ", r.id)));
+    if (sqlite3_changes(db_) == 0) continue;  // ended meanwhile: nothing to recover
+    nlohmann::json detail = {{"reason", r.reason}, {"interrupted", r.interrupted}};
+    if (r.fail) detail["outcome"] = r.outcome;
+    absl::StatusOr<std::string> head =
+        AppendAfterHead(r.id, r.fail ? "failed" : "requeued", at, std::move(detail));
+    if (!head.ok()) return fail(head.status());
+  }
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<std::vector<ModuleCrashes>> JobStore::ListModuleCrashes() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT module, crashes, last_us FROM module_crashes", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    return Error("prepare module crashes");
+  }
+  std::vector<ModuleCrashes> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    out.push_back(
+        {Text(s, 0), sqlite3_column_int(s, 1), absl::FromUnixMicros(sqlite3_column_int64(s, 2))});
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return Error("read module crashes");
+  return out;
+}
+
+absl::Status JobStore::ForgetModuleCrashes(const std::string& module) {
+  absl::MutexLock lock(&mu_);
+  sqlite3_stmt* s = Prepared(kForgetModule);
+  if (s == nullptr) return Error("prepare module crashes");
+  Bind(s, 1, module);
+  if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("forget module ", module));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> JobStore::AppendHistory(const std::string& id, std::string_view phase,
                                                     absl::Time at, nlohmann::json detail) {
   absl::MutexLock lock(&mu_);
@@ -409,27 +492,25 @@ absl::StatusOr<std::string> JobStore::AppendHistory(const std::string& id, std::
 
 absl::StatusOr<std::string> JobStore::CommitWithBlock(const std::string& id, std::string_view phase,
                                                       absl::Time at, nlohmann::json detail) {
-  sqlite3_stmt* h = Prepared(kHead);
-  if (h == nullptr) {
-    absl::Status error = Error("prepare history");
-    (void)Exec("ROLLBACK");
-    return error;
-  }
-  Bind(h, 1, id);
-  std::optional<std::string> prev;
-  if (sqlite3_step(h) == SQLITE_ROW) prev = Text(h, 0);
-  sqlite3_reset(h);
-  if (!prev.has_value()) {
-    (void)Exec("ROLLBACK");
-    return absl::NotFoundError(mesh::StrCat("no job ", id, " on this node"));
-  }
-  absl::StatusOr<std::string> head = AppendLocked(id, *prev, phase, at, std::move(detail));
+  absl::StatusOr<std::string> head = AppendAfterHead(id, phase, at, std::move(detail));
   if (!head.ok()) {
     (void)Exec("ROLLBACK");
     return head.status();
   }
   MESH_RETURN_IF_ERROR(Exec("COMMIT"));
   return head;
+}
+
+absl::StatusOr<std::string> JobStore::AppendAfterHead(const std::string& id, std::string_view phase,
+                                                      absl::Time at, nlohmann::json detail) {
+  sqlite3_stmt* h = Prepared(kHead);
+  if (h == nullptr) return Error("prepare history");
+  Bind(h, 1, id);
+  std::optional<std::string> prev;
+  if (sqlite3_step(h) == SQLITE_ROW) prev = Text(h, 0);
+  sqlite3_reset(h);
+  if (!prev.has_value()) return absl::NotFoundError(mesh::StrCat("no job ", id, " on this node"));
+  return AppendLocked(id, *prev, phase, at, std::move(detail));
 }
 
 absl::StatusOr<std::string> JobStore::AppendLocked(const std::string& id, const std::string& prev,

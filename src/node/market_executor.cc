@@ -50,6 +50,16 @@ absl::StatusOr<std::string> MeshService::OnAnnounce(const crypto::DidKey& from,
 
   std::variant<job::Bid, job::Decline> decision =
       sched::DecideBid(an, Capacity(), options_.pricing, now);
+  if (std::string refusal = compute_->ModuleRefusal(an.module_cid); !refusal.empty()) {
+    // The node died with this module running too often: no bid, whatever it would pay.
+    job::Decline decline;
+    decline.job_id = an.job_id;
+    decline.round = an.round;
+    decline.executor = self;
+    decline.code = std::string(kModuleRefusedCode);
+    decline.message = std::move(refusal);
+    decision = std::move(decline);
+  }
   job::Message reply;
   if (auto* bid = std::get_if<job::Bid>(&decision)) {
     metrics_->bids_sent->Inc();
@@ -125,6 +135,9 @@ absl::StatusOr<std::string> MeshService::OnAssignment(const job::Assignment& as,
                mesh::StrCat("the job spec's id is ", spec->id.ToString(), ", not ", as.job_id));
   }
   if (compute_->Stats().draining) return ack(false, "this node is shutting down");
+  if (std::string refusal = compute_->ModuleRefusal(spec->spec.module); !refusal.empty()) {
+    return ack(false, refusal);
+  }
   const std::string assignment_cid = cas::Cid::Of(envelope.Serialize()).ToString();
   absl::StatusOr<JobRecord> existing = env_.jobs->Get(as.job_id);
   if (existing.ok()) {
@@ -345,6 +358,12 @@ void MeshService::OnFinished(const JobRecord& job) {
       assignment_cid = it->second;
       assignments_.erase(it);
     }
+  }
+  if (EndedByRestart(job)) {
+    // Failed by a restart of this node, not by a run: an executor's error, so the submitter
+    // goes to its next candidate (or fails the job) rather than fetch an output there is none of.
+    SendReceipt(job, assignment_cid, "error", job.reason);
+    return;
   }
   SendReceipt(job, assignment_cid, "", "");
 }

@@ -138,4 +138,8 @@ std::string NewNonce(Rng& rng);
 // it again in a later round (any other refusal excludes it from the job).
 inline constexpr std::string_view kNoCapacityRefusal = "no capacity";
 
+// The decline code of an executor that refuses a module the node died with too often
+// (ComputeService::ModuleRefusal).
+inline constexpr std::string_view kModuleRefusedCode = "module_refused";
+
 }  // namespace mesh::node

@@ -11,6 +11,15 @@
 // Drain() is the SIGTERM path: new submissions are refused (Unavailable), queued jobs stay
 // queued on disk, running jobs get the grace period and are then stopped and put back in the
 // queue for the next start. Thread-safe; the injected objects must outlive the service.
+//
+// Poison jobs. A job found running at Start() was in flight when the process died (a drain puts
+// its jobs back in the queue first). Each such run is counted in jobs.db, in the transaction
+// that takes the job up again, so a job that kills the node is retried at most
+// kMaxInterruptedRuns times and then fails; and each module running at such a death is counted
+// once, so that this node refuses, for options.module_refusal, a module that was running at
+// kMaxInterruptedRuns deaths (ModuleRefusal: the market's executor side declines it, and a job
+// other nodes assigned here with it fails at once). A module that later runs to an end here
+// has its count forgotten: it was not the culprit.
 #pragma once
 
 #include <condition_variable>
@@ -53,7 +62,20 @@ struct ComputeOptions {
   uint64_t max_input_bytes = 256ull << 20;  // all of a job's inputs together (its stdin)
   uint64_t module_cache_bytes = 256ull << 20;
   uint64_t max_module_bytes = 64ull << 20;
+  // How long a module that was running at kMaxInterruptedRuns deaths of the node is refused.
+  absl::Duration module_refusal = absl::Hours(7 * 24);
 };
+
+// Runs of one job (or deaths of the node with one module running) that a start forgives.
+inline constexpr int kMaxInterruptedRuns = 2;
+
+// The reason of a job failed at a start because the node stopped while running it more often
+// than kMaxInterruptedRuns: "the node stopped while running this job (2 times); not retried".
+std::string NotRetriedReason();
+
+// True for a job that a start failed, without running it, because the node died under it (too
+// often, or its module is refused): its outcome is "crashed" and it has no output.
+bool EndedByRestart(const JobRecord& job);
 
 // The services' shared environment; nothing here is a global (DESIGN.md, conventions).
 struct NodeEnv {
@@ -167,6 +189,10 @@ class ComputeService {
   void SetDelegator(Delegator* delegator) { delegator_ = delegator; }
   // Before Start(); without one, a job with a split is refused.
   void SetSplitHandler(SplitHandler* handler) { split_handler_ = handler; }
+  // Why this node refuses to run `module` (it was running when the node died
+  // kMaxInterruptedRuns times, within options.module_refusal), or "" if it does not.
+  std::string ModuleRefusal(const std::string& module) const;
+
   // A delegated job started on its executor.
   absl::Status MarkDelegatedRunning(const std::string& id, absl::Time at, int attempt);
   // A delegated (or split) job ended: `job` carries the terminal state and result fields (its
@@ -196,6 +222,17 @@ class ComputeService {
   // Ends a job that is in neither the queue nor a runner as cancelled, on disk.
   absl::StatusOr<JobRecord> CancelNotRunning(const std::string& id);
   void Publish(const JobRecord& job, std::string type, nlohmann::json data = {});
+  // Start()'s part for the jobs the previous process left running (it died under them): counts
+  // the deaths per job and per module in jobs.db, requeues or fails those jobs (`unfinished` is
+  // updated to match) and returns the failed ones.
+  absl::StatusOr<std::vector<JobRecord>> RecoverInterrupted(std::vector<JobRecord>& unfinished);
+  // A delegated job runs on another node (its delegator's), a split job is its chunks.
+  bool RunsElsewhere(const JobRecord& job) const;
+  // A run of `module` ended here (the node survived it): its crash count, below the refusal
+  // limit, is forgotten.
+  void ForgiveModule(const std::string& module) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string ModuleRefusalLocked(const std::string& module, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts, caches and announces a job that just reached a terminal state on disk.
   void Finished(const JobRecord& job) ABSL_LOCKS_EXCLUDED(mu_);
   void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -227,6 +264,8 @@ class ComputeService {
   uint64_t fuel_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<int64_t, uint64_t>> fuel_window_ ABSL_GUARDED_BY(mu_);  // (second, fuel)
   absl::flat_hash_map<std::string, bool> delegated_ ABSL_GUARDED_BY(mu_);       // id -> running
+  // Deaths of the node with each module running (jobs.db's module_crashes, loaded by Start).
+  absl::flat_hash_map<std::string, ModuleCrashes> module_crashes_ ABSL_GUARDED_BY(mu_);
   // Jobs that resume from a checkpoint when they run: id -> checkpoint CID.
   absl::flat_hash_map<std::string, std::string> resume_ ABSL_GUARDED_BY(mu_);
   Delegator* delegator_ = nullptr;

@@ -4,9 +4,11 @@
 // Terminal states are written once: Finish() only moves a job that is queued or running, so a
 // job ends exactly once however many times a restart re-runs it. Every change of state also
 // appends a block to the job's history (a hash chain in the same database), in the same
-// transaction. Requeue() is how a restart
-// puts back jobs it found running. Idempotency keys are unique: a retried submission finds the
-// job the first one created.
+// transaction. Requeue() is how a drain puts back the jobs it stopped; RecoverInterrupted() is
+// how a start takes up the jobs it found running (the process died under them): it counts each
+// such run durably, per job and per module, so that a job (or module) that keeps killing the
+// node is failed (or refused) instead of crash-looping it. Idempotency keys are unique: a
+// retried submission finds the job the first one created.
 //
 // Thread-safe: one connection with cached statements behind a mutex.
 #pragma once
@@ -42,6 +44,9 @@ struct JobRecord {
   absl::Time started_at = absl::UnixEpoch();   // latest attempt; epoch = never
   absl::Time finished_at = absl::UnixEpoch();  // epoch = not finished
   int attempts = 0;
+  // Runs of this job that were in flight when the node's process died (counted at the next
+  // start); a drain that puts a job back in the queue does not count.
+  int interrupted = 0;
   // Set when the job ran to an end (any terminal state reached by running).
   std::string outcome;  // wasm::OutcomeName
   int32_t exit_code = 0;
@@ -74,6 +79,25 @@ struct HistoryBlock {
 // one its executor sent) or "resume" block (one it was assigned with); empty if none.
 std::string LatestCheckpoint(const std::vector<HistoryBlock>& history);
 
+// How often the node's process died while a module ran here: once per death, however many of
+// its jobs were running. The compute service refuses a module past its limit (ComputeService).
+struct ModuleCrashes {
+  std::string module;  // CID
+  int crashes = 0;
+  absl::Time last = absl::UnixEpoch();  // the latest start that found it interrupted
+};
+
+// What a start does with one job the previous process left unfinished: put it back in the
+// queue (it was running) or fail it (it was running or queued).
+struct Recovery {
+  std::string id;
+  bool fail = false;
+  int interrupted = 0;  // the job's new count of interrupted runs
+  std::string reason;   // why it failed, or why it was put back
+  std::string outcome;  // of a failure (wasm::OutcomeName)
+  std::string report_json;
+};
+
 struct JobCounts {
   uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
 };
@@ -92,8 +116,17 @@ class JobStore {
   // Moves a queued or running job to `record.state` (terminal) with the result fields of
   // `record`. Returns false, changing nothing, if the job had already ended.
   absl::StatusOr<bool> Finish(const JobRecord& record);
-  // Puts a running job back in the queue (a restart found it running, or a drain stopped it).
+  // Puts a running job back in the queue (a drain stopped it, or the market takes a delegated
+  // job up again). Not a death of the node: nothing is counted.
   absl::Status Requeue(const std::string& id, absl::Time at, std::string_view why);
+  // A start's recovery, in one transaction: `modules` replace those modules' crash counts, and
+  // each job of `jobs` is requeued or failed (with its history block). Jobs that are no longer
+  // queued or running are left alone.
+  absl::Status RecoverInterrupted(const std::vector<ModuleCrashes>& modules,
+                                  const std::vector<Recovery>& jobs, absl::Time at);
+  absl::StatusOr<std::vector<ModuleCrashes>> ListModuleCrashes();
+  // A module ran to an end here after all: its earlier crashes were not its fault.
+  absl::Status ForgetModuleCrashes(const std::string& module);
   // Records a step of the job's life as a new history block; returns its CID.
   absl::StatusOr<std::string> AppendHistory(const std::string& id, std::string_view phase,
                                             absl::Time at, nlohmann::json detail);
@@ -123,6 +156,10 @@ class JobStore {
     kAddBlock,
     kSetHead,
     kMarket,
+    kRecover,
+    kFail,
+    kModuleCrash,
+    kForgetModule,
     kNumStmts
   };
   explicit JobStore(sqlite3* db) : db_(db) {}
@@ -132,6 +169,10 @@ class JobStore {
   // Inside an open transaction: appends a block after the job's head, then commits (or rolls
   // back and returns the error).
   absl::StatusOr<std::string> CommitWithBlock(const std::string& id, std::string_view phase,
+                                              absl::Time at, nlohmann::json detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inside an open transaction: appends a block after the job's head (no commit).
+  absl::StatusOr<std::string> AppendAfterHead(const std::string& id, std::string_view phase,
                                               absl::Time at, nlohmann::json detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::string> AppendLocked(const std::string& id, const std::string& prev,
