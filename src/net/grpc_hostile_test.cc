@@ -42,8 +42,8 @@ using testing::SendAndWait;
 
 // A value of mesh_net_refused_total{reason} (or another counter line prefix); -1 = absent.
 double Metric(const MetricsRegistry& metrics, std::string_view line_prefix) {
-  const std::string text = metrics.RenderText();
-  const std::string key = mesh::StrCat(line_prefix, " ");
+  const std::string text = "\n" + metrics.RenderText();
+  const std::string key = mesh::StrCat("\n", line_prefix, " ");
   const size_t at = text.find(key);
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + key.size()));

@@ -18,6 +18,8 @@ namespace {
 
 // Channels cached at most; beyond it an idle one is dropped (a node talks to a bounded set).
 constexpr size_t kMaxChannels = 1024;
+// How long one connection attempt to a peer may take.
+constexpr int kConnectTimeoutMs = 10000;
 
 grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
   grpc::ChannelArguments args;
@@ -28,7 +30,10 @@ grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Not a backoff in gRPC 1.51 but the floor of each connection attempt's deadline (TCP, TLS
+  // and the first SETTINGS frame). At 100 ms a peer busy with many handshakes, or far away,
+  // could never be reached; the server's own handshake deadline is 10 s by default.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kConnectTimeoutMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetMaxReceiveMessageSize(kMaxFrameBytes);
   args.SetMaxSendMessageSize(kMaxFrameBytes);
