@@ -85,7 +85,6 @@ HandshakeGate::HandshakeGate(int listen_fd, int wake_fd, int port, HandshakeGate
 
 HandshakeGate::~HandshakeGate() {
   Stop();
-  close(listen_fd_);
   close(wake_fd_);
 }
 
@@ -105,18 +104,15 @@ void HandshakeGate::Stop() {
   (void)!write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
   // New connections are refused by the kernel from here on.
-  shutdown(listen_fd_, SHUT_RDWR);
+  close(listen_fd_);
+  // The acceptor holds the server credentials, whose verifier holds this gate: let go of it
+  // so that cycle ends here.
+  acceptor_.reset();
 }
 
 void HandshakeGate::OnChecked() {
   absl::MutexLock lock(&mu_);
   if (!pending_.empty()) pending_.pop_front();
-}
-
-int HandshakeGate::pending() {
-  absl::MutexLock lock(&mu_);
-  ExpireLocked(absl::Now());
-  return static_cast<int>(pending_.size());
 }
 
 void HandshakeGate::ExpireLocked(absl::Time now) {

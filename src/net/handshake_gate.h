@@ -10,8 +10,8 @@
 // check belongs to, so it retires the oldest one per check: the count of handshakes in
 // progress is exact, which one timed out is not. Established connections never count.
 //
-// Thread-safe. Owns the listening socket and one accept thread; Stop (also run by the
-// destructor) closes the socket and joins the thread.
+// Thread-safe. Owns the listening socket, the acceptor and one accept thread; Stop (also run by
+// the destructor) joins the thread and closes the socket.
 #pragma once
 
 #include <deque>
@@ -50,10 +50,9 @@ class HandshakeGate {
   void Start(std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor);
   // One handshake reached its certificate check (accepted or refused there).
   void OnChecked();
-  // Stops accepting and closes the listening socket. Idempotent.
+  // Stops accepting, closes the listening socket and lets go of the acceptor. Idempotent; the
+  // first call returns once the accept thread has ended.
   void Stop();
-  // Handshakes currently counted as in progress (for tests).
-  int pending();
 
  private:
   HandshakeGate(int listen_fd, int wake_fd, int port, HandshakeGateOptions options);
