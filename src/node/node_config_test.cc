@@ -150,16 +150,19 @@ max_handshakes = 64
   EXPECT_EQ(defaults.mesh.handshake_timeout, absl::Seconds(10));
   EXPECT_EQ(defaults.mesh.max_handshakes, 256);
   // A mistyped DID would silently lock its node out: refused with the fix named.
-  absl::Status s = Load("[mesh]\nallowed_peers = [\"did:key:z6Mk-typo\"]\n", config);
+  NodeConfig typo;
+  absl::Status s = Load("[mesh]\nallowed_peers = [\"did:key:z6Mk-typo\"]\n", typo);
   EXPECT_NE(std::string(s.message()).find("mesh.allowed_peers entry \"did:key:z6Mk-typo\""),
             std::string::npos)
       << s;
   EXPECT_NE(std::string(s.message()).find("mesh id show"), std::string::npos) << s;
-  s = Load("[mesh]\nhandshake_timeout = \"1ms\"\n", config);
+  NodeConfig fresh;
+  s = Load("[mesh]\nhandshake_timeout = \"1ms\"\n", fresh);
   EXPECT_NE(std::string(s.message()).find("mesh.handshake_timeout must be 100ms to 5m"),
             std::string::npos)
       << s;
-  s = Load("[mesh]\nmax_handshakes = 0\n", config);
+  NodeConfig fresh2;
+  s = Load("[mesh]\nmax_handshakes = 0\n", fresh2);
   EXPECT_NE(std::string(s.message()).find("mesh.max_handshakes"), std::string::npos) << s;
 }
 
