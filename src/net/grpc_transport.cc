@@ -5,7 +5,12 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/crypto.h>
 
+#include <grpc/support/log.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -37,6 +42,21 @@ constexpr int kMaxMetadataBytes = 16 << 10;
 std::string WithPort(const std::string& listen, int port) {
   const size_t colon = listen.rfind(':');
   return mesh::StrCat(colon == std::string::npos ? listen : listen.substr(0, colon), ":", port);
+}
+
+// gRPC writes one ERROR line for every handshake that times out ("cancel_check_peer error:
+// ... Handshake timed out"), so a peer opening half-open connections would fill the node's log
+// at its own pace. Those are counted (handshake_timeout) instead; every other line is written
+// as gRPC's default logger would. gRPC's log hook is process-wide: installed once, never removed.
+void GrpcLogWithoutHandshakeTimeouts(gpr_log_func_args* args) {
+  if (args->message != nullptr && std::strstr(args->message, "cancel_check_peer") != nullptr) {
+    return;
+  }
+  const char* file = args->file != nullptr ? args->file : "?";
+  const char* slash = std::strrchr(file, '/');
+  std::fprintf(stderr, "%s %s:%d] %s\n", gpr_log_severity_string(args->severity),
+               slash != nullptr ? slash + 1 : file, args->line,
+               args->message != nullptr ? args->message : "");
 }
 
 class GrpcTransport final : public Transport {
@@ -207,6 +227,8 @@ absl::StatusOr<std::unique_ptr<Transport>> MakeGrpcTransport(const crypto::KeyPa
         "mesh max_handshakes is ", options.max_handshakes, "; use 1 to 100000 (default 256)"));
   }
   MESH_ASSIGN_OR_RETURN(TlsIdentity identity, MakeTlsIdentity(key, absl::Now()));
+  static std::once_flag log_filter;
+  std::call_once(log_filter, [] { gpr_set_log_function(GrpcLogWithoutHandshakeTimeouts); });
   return std::unique_ptr<Transport>(new GrpcTransport(std::move(identity), std::move(options)));
 }
 
