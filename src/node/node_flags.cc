@@ -31,8 +31,8 @@ void AddNodeFlags(CLI::App& app, NodeFlags& f) {
   app.add_option("--worker", f.worker, "Path of mesh-worker (default: next to this executable)");
   app.add_option("--peer", f.peers, "Bootstrap peer HOST:PORT (repeatable)");
   app.add_option("--allow-peer", f.allowed_peers,
-                 "Only this node DID may connect (repeatable; adds to [mesh] allowed_peers). "
-                 "Without any, every node may join");
+                 "A node DID allowed to connect; once any is given, only listed nodes may "
+                 "(repeatable; adds to [mesh] allowed_peers). Without any, every node may join");
   app.add_option("--mesh-listen", f.mesh_listen,
                  "Peer address HOST:PORT, mutual TLS (default 127.0.0.1:7421; port 0 = any)");
   app.add_option("--advertise", f.advertise, "Address peers should dial, if not --mesh-listen");
