@@ -1,10 +1,12 @@
 // Test-only: a Handler that records what it is given, answers "reply:<envelope>", fails on
-// request, blocks on request (until released), and serves blobs from memory. Thread-safe.
+// request, throws on request ("throw", as a buggy handler would), blocks on request (until
+// released), and serves blobs from memory. Thread-safe.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,7 @@ class FakeHandler final : public Handler {
       received_.push_back({peer, std::string(envelope), ttl});
     }
     if (envelope == "fail") return error_;
+    if (envelope == "throw") throw std::runtime_error("the fake handler threw");
     if (envelope == "silent") return std::string();
     if (envelope == "block") {
       blocked_.Notify();
@@ -49,6 +52,7 @@ class FakeHandler final : public Handler {
                                                             std::string_view request) override {
     absl::MutexLock lock(&mu_);
     blob_peers_.push_back(peer);
+    if (request == "throw") throw std::length_error("the fake blob store threw");
     auto it = blobs_.find(std::string(request));
     if (it == blobs_.end()) {
       return absl::NotFoundError("blob " + std::string(request) + " is not stored here");

@@ -2,11 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_certificate_verifier.h>
-#include <grpcpp/security/tls_credentials_options.h>
 #include <gtest/gtest.h>
-#include <openssl/rsa.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,13 +16,15 @@
 #include "mesh/crypto/key_pair.h"
 #include "mesh/net/tls_identity.h"
 #include "mesh_peer.grpc.pb.h"
-#include "x509_builder.h"
+#include "raw_peer_stub.h"
 
 namespace mesh::net {
 namespace {
 
 using testing::FakeHandler;
 using ::testing::HasSubstr;
+using testing::RawDeliver;
+using testing::RawStub;
 using testing::SendAndWait;
 
 std::string RandomBytes(size_t n, uint32_t seed) {
@@ -37,35 +35,6 @@ std::string RandomBytes(size_t n, uint32_t seed) {
     c = static_cast<char>(x >> 24);
   }
   return out;
-}
-
-// A gRPC stub that talks to a node with an arbitrary client certificate (as a foreign or
-// forged client would), accepting any server certificate.
-std::unique_ptr<pb::MeshPeer::Stub> RawStub(const std::string& address, const std::string& cert,
-                                            const std::string& key) {
-  namespace gx = grpc::experimental;
-  auto provider = std::make_shared<gx::StaticDataCertificateProvider>(
-      std::vector<gx::IdentityKeyCertPair>{{.private_key = key, .certificate_chain = cert}});
-  gx::TlsChannelCredentialsOptions tls;
-  tls.set_certificate_provider(provider);
-  tls.watch_identity_key_cert_pairs();
-  tls.set_verify_server_certs(false);
-  tls.set_check_call_host(false);
-  tls.set_certificate_verifier(std::make_shared<gx::NoOpCertificateVerifier>());
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxSendMessageSize(-1);
-  args.SetSslTargetNameOverride(kNodeTlsServerName);
-  return pb::MeshPeer::NewStub(grpc::CreateCustomChannel(address, gx::TlsCredentials(tls), args));
-}
-
-grpc::Status RawDeliver(pb::MeshPeer::Stub& stub, std::string envelope) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  pb::Frame request;
-  request.set_envelope(std::move(envelope));
-  pb::Frame reply;
-  return stub.Deliver(&context, request, &reply);
 }
 
 class GrpcTransportTest : public ::testing::Test {
@@ -156,77 +125,6 @@ TEST_F(GrpcTransportTest, EndpointDidMismatchIsRefusedInTheHandshake) {
   absl::Status f = a_->FetchBlob({b_->address(), other}, "x", absl::Seconds(10),
                                  [](std::string_view) { return absl::OkStatus(); });
   EXPECT_EQ(f.code(), absl::StatusCode::kPermissionDenied) << f;
-}
-
-TEST_F(GrpcTransportTest, ClientWithRsaCertificateIsRefused) {
-  internal::EvpPkeyPtr rsa(EVP_RSA_gen(2048));
-  const std::string did = key_a_.did().ToString();  // Claims to be a, with a foreign key type.
-  ASSERT_OK_AND_ASSIGN(std::string cert,
-                       internal::SelfSignedCertificatePem(
-                           rsa.get(), {.common_name = did, .uri_san = did},
-                           absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(1)));
-  ASSERT_OK_AND_ASSIGN(std::string key, internal::PrivateKeyPem(rsa.get()));
-  auto stub = RawStub(b_->address(), cert, key);
-  grpc::Status s = RawDeliver(*stub, "hello");
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
-  EXPECT_THAT(s.error_message(), HasSubstr("RSA"));
-  EXPECT_TRUE(handler_b_.received().empty());
-  EXPECT_EQ(Refused("certificate"), 1);
-}
-
-TEST_F(GrpcTransportTest, ClientCertificateClaimingAnotherDidIsRefused) {
-  crypto::KeyPair forger = crypto::KeyPair::Generate();
-  const std::string seed = forger.SeedForTls();
-  internal::EvpPkeyPtr pkey(EVP_PKEY_new_raw_private_key(
-      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(seed.data()), 32));
-  const std::string victim = key_a_.did().ToString();
-  ASSERT_OK_AND_ASSIGN(std::string cert,
-                       internal::SelfSignedCertificatePem(
-                           pkey.get(), {.common_name = victim, .uri_san = victim},
-                           absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(1)));
-  ASSERT_OK_AND_ASSIGN(std::string key, internal::PrivateKeyPem(pkey.get()));
-  auto stub = RawStub(b_->address(), cert, key);
-  grpc::Status s = RawDeliver(*stub, "hello");
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
-  EXPECT_THAT(s.error_message(), HasSubstr("claims"));
-  EXPECT_TRUE(handler_b_.received().empty());
-  EXPECT_EQ(Refused("certificate"), 1);
-
-  // The same raw client with a genuine node certificate gets through.
-  ASSERT_OK_AND_ASSIGN(TlsIdentity genuine, MakeTlsIdentity(forger, absl::Now()));
-  auto good = RawStub(b_->address(), genuine.cert_pem, genuine.key_pem);
-  EXPECT_TRUE(RawDeliver(*good, "hello").ok());
-}
-
-TEST_F(GrpcTransportTest, ClientWithoutCertificateCannotConnect) {
-  namespace gx = grpc::experimental;
-  gx::TlsChannelCredentialsOptions tls;
-  tls.set_verify_server_certs(false);
-  tls.set_check_call_host(false);
-  tls.set_certificate_verifier(std::make_shared<gx::NoOpCertificateVerifier>());
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = pb::MeshPeer::NewStub(
-      grpc::CreateCustomChannel(b_->address(), gx::TlsCredentials(tls), args));
-  grpc::Status s = RawDeliver(*stub, "hello");
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_TRUE(handler_b_.received().empty());
-}
-
-TEST_F(GrpcTransportTest, AdmitFalseIsPermissionDenied) {
-  MetricsRegistry metrics;
-  const crypto::DidKey allowed = crypto::KeyPair::Generate().did();
-  FakeHandler handler;
-  std::unique_ptr<Transport> c =
-      Make(crypto::KeyPair::Generate(), &handler,
-           {.admit = [allowed](const crypto::DidKey& did) { return did == allowed; },
-            .metrics = &metrics});
-  absl::StatusOr<std::string> r = SendAndWait(*a_, {c->address(), std::nullopt}, "hello");
-  ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
-  EXPECT_THAT(r.status().message(), HasSubstr(key_a_.did().ToString()));
-  EXPECT_THAT(r.status().message(), HasSubstr("not admitted"));
-  EXPECT_TRUE(handler.received().empty());
-  EXPECT_THAT(metrics.RenderText(), HasSubstr("mesh_net_refused_total{reason=\"not_admitted\"} 1"));
 }
 
 TEST_F(GrpcTransportTest, OversizedFrameIsResourceExhausted) {

@@ -11,63 +11,15 @@
 #include "grpc_util.h"
 #include "mesh/common/strings.h"
 #include "mesh_peer.grpc.pb.h"
+#include "peer_verifier.h"
 
 namespace mesh::net::internal {
 namespace {
 
 // Channels cached at most; beyond it an idle one is dropped (a node talks to a bounded set).
 constexpr size_t kMaxChannels = 1024;
-
-// What the last handshake's verifier refused, so a failed call can say PermissionDenied and
-// why instead of gRPC's generic "failed to connect". Shared by a channel and its verifier.
-class VerifierLog {
- public:
-  void Record(std::string refusal) {
-    absl::MutexLock lock(&mu_);
-    last_refusal_ = std::move(refusal);
-  }
-  std::string LastRefusal() const {
-    absl::MutexLock lock(&mu_);
-    return last_refusal_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::string last_refusal_ ABSL_GUARDED_BY(mu_);
-};
-
-// Checks the server's certificate during the TLS handshake: it must be a node certificate
-// (DidFromCertificate) and, when the Endpoint names a DID, that DID's. Synchronous.
-class DidVerifier final : public grpc::experimental::ExternalCertificateVerifier {
- public:
-  DidVerifier(std::string address, std::optional<crypto::DidKey> expected,
-              std::shared_ptr<VerifierLog> log)
-      : address_(std::move(address)), expected_(std::move(expected)), log_(std::move(log)) {}
-
-  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
-              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
-    const grpc::string_ref pem = request->peer_cert();
-    absl::StatusOr<crypto::DidKey> did =
-        DidFromCertificate(std::string_view(pem.data(), pem.size()));
-    std::string refusal;
-    if (!did.ok()) {
-      refusal = mesh::StrCat("peer at ", address_, " is not a Mesh node: ", did.status().message());
-    } else if (expected_.has_value() && !(*did == *expected_)) {
-      refusal = mesh::StrCat("peer at ", address_, " is ", did->ToString(), ", expected ",
-                             expected_->ToString());
-    }
-    *sync_status = refusal.empty() ? grpc::Status::OK
-                                   : grpc::Status(grpc::StatusCode::UNAUTHENTICATED, refusal);
-    log_->Record(std::move(refusal));
-    return true;
-  }
-  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
-
- private:
-  const std::string address_;
-  const std::optional<crypto::DidKey> expected_;
-  const std::shared_ptr<VerifierLog> log_;
-};
+// How long one connection attempt to a peer may take.
+constexpr int kConnectTimeoutMs = 10000;
 
 grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
   grpc::ChannelArguments args;
@@ -78,7 +30,10 @@ grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Not a backoff in gRPC 1.51 but the floor of each connection attempt's deadline (TCP, TLS
+  // and the first SETTINGS frame). At 100 ms a peer busy with many handshakes, or far away,
+  // could never be reached; the server's own handshake deadline is 10 s by default.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kConnectTimeoutMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetMaxReceiveMessageSize(kMaxFrameBytes);
   args.SetMaxSendMessageSize(kMaxFrameBytes);
@@ -108,11 +63,13 @@ struct PeerClient::Peer {
   }
 };
 
-PeerClient::PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options)
+PeerClient::PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options,
+                       RefusalCounters refused)
     : certificates_(std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
           std::vector<grpc::experimental::IdentityKeyCertPair>{
               {.private_key = identity.key_pem, .certificate_chain = identity.cert_pem}})),
-      options_(options) {}
+      options_(options),
+      refused_(refused) {}
 
 PeerClient::~PeerClient() { Shutdown(); }
 
@@ -131,11 +88,16 @@ std::shared_ptr<PeerClient::Peer> PeerClient::GetPeer(const Endpoint& to) {
   grpc::experimental::TlsChannelCredentialsOptions tls;
   tls.set_certificate_provider(certificates_);
   tls.watch_identity_key_cert_pairs();
-  // No CA and no hostname in node certificates: DidVerifier is the whole server check.
+  // No CA and no hostname in node certificates: PeerVerifier is the whole server check.
   tls.set_verify_server_certs(false);
   tls.set_check_call_host(false);
-  tls.set_certificate_verifier(grpc::experimental::ExternalCertificateVerifier::Create<DidVerifier>(
-      to.address, to.did, peer->log));
+  tls.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<PeerVerifier>(
+          PeerVerifierOptions{.who = mesh::StrCat("peer at ", to.address),
+                              .expected = to.did,
+                              .admit = options_.admit,
+                              .counters = refused_,
+                              .log = peer->log}));
   peer->channel = grpc::CreateCustomChannel(to.address, grpc::experimental::TlsCredentials(tls),
                                             ChannelArgs(options_));
   peer->stub = pb::MeshPeer::NewStub(peer->channel);

@@ -1,8 +1,9 @@
 // Private to the net module: the client side of MeshPeer. Caches one TLS channel per
-// (address, expected DID); each channel's certificate verifier derives the server's DID from
-// its certificate and refuses a mismatch during the handshake. Send uses gRPC's callback API
-// and never blocks; FetchBlob blocks. Thread-safe. Shutdown cancels every call in flight and
-// waits until their callbacks have returned; after it, calls fail with Cancelled.
+// (address, expected DID); each channel's PeerVerifier derives the server's DID from its
+// certificate and refuses a mismatch, or a DID outside the allow-list, during the handshake. Send
+// uses gRPC's callback API and never blocks; FetchBlob blocks. Thread-safe. Shutdown cancels every
+// call in flight and waits until their callbacks have returned; after it, calls fail with
+// Cancelled.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "mesh/net/grpc_transport.h"
 #include "mesh/net/tls_identity.h"
 #include "mesh/net/transport.h"
+#include "refusal_counters.h"
 #include "thread_pool.h"
 
 namespace grpc {
@@ -28,7 +30,9 @@ namespace mesh::net::internal {
 
 class PeerClient {
  public:
-  PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options);
+  // `refused` counts the servers this client refuses (did_mismatch, did_not_allowed...).
+  PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options,
+             RefusalCounters refused);
   ~PeerClient();
   PeerClient(const PeerClient&) = delete;
   PeerClient& operator=(const PeerClient&) = delete;
@@ -52,6 +56,7 @@ class PeerClient {
 
   const std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
   const GrpcTransportOptions options_;
+  const RefusalCounters refused_;
   ThreadPool local_failures_{1};
 
   absl::Mutex mu_;

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <exception>
 #include <memory>
 #include <utility>
 
@@ -18,23 +19,7 @@ constexpr size_t kMaxCachedCertificates = 4096;
 // gRPC's AuthContext property holding the peer's leaf certificate (TSI_X509_PEM_CERT_PROPERTY).
 constexpr char kPemCertProperty[] = "x509_pem_cert";
 
-void Count(Counter* counter) {
-  if (counter != nullptr) counter->Inc();
-}
-
 }  // namespace
-
-RefusalCounters RefusalCounters::Register(MetricsRegistry* metrics) {
-  if (metrics == nullptr) return {};
-  Counter* family = metrics->AddCounter(
-      "mesh_net_refused_total",
-      "Peer calls refused before reaching the node: certificate (not a Mesh node certificate), "
-      "not_admitted (DID outside the allow-list), too_large (envelope over the message limit).",
-      {"reason"});
-  return {.certificate = family->WithLabels({"certificate"}),
-          .not_admitted = family->WithLabels({"not_admitted"}),
-          .too_large = family->WithLabels({"too_large"})};
-}
 
 PeerService::PeerService(Handler* handler, std::function<bool(const crypto::DidKey&)> admit,
                          RefusalCounters refused)
@@ -62,7 +47,7 @@ absl::StatusOr<crypto::DidKey> PeerService::Admit(const grpc::ServerContext& con
                                                   ? std::vector<grpc::string_ref>{}
                                                   : auth->FindPropertyValues(kPemCertProperty);
   if (certs.size() != 1) {
-    Count(refused_.certificate);
+    RefusalCounters::Count(refused_.no_client_cert);
     return absl::UnauthenticatedError(
         "the connection carries no client certificate; Mesh peers authenticate with their node "
         "certificate (mutual TLS)");
@@ -70,17 +55,17 @@ absl::StatusOr<crypto::DidKey> PeerService::Admit(const grpc::ServerContext& con
   absl::StatusOr<crypto::DidKey> did =
       DidOfCertificate(std::string_view(certs[0].data(), certs[0].size()));
   if (!did.ok()) {
-    Count(refused_.certificate);
+    RefusalCounters::Count(refused_.not_node_cert);
     return absl::UnauthenticatedError(
         mesh::StrCat("client certificate refused: ", did.status().message()));
   }
   if (admit_ && !admit_(*did)) {
-    Count(refused_.not_admitted);
-    return absl::PermissionDeniedError(
-        mesh::StrCat("node ", did->ToString(), " is not admitted by this node's peer allow-list"));
+    RefusalCounters::Count(refused_.did_not_allowed);
+    return absl::PermissionDeniedError(mesh::StrCat(
+        "node ", did->ToString(), " is not in this node's allowed_peers; add its DID there"));
   }
   if (request.envelope().size() > kMaxMessageBytes) {
-    Count(refused_.too_large);
+    RefusalCounters::Count(refused_.too_large);
     return absl::ResourceExhaustedError(mesh::StrCat("envelope of ", request.envelope().size(),
                                                      " bytes exceeds the message limit of ",
                                                      kMaxMessageBytes, " bytes"));
@@ -88,12 +73,42 @@ absl::StatusOr<crypto::DidKey> PeerService::Admit(const grpc::ServerContext& con
   return did;
 }
 
+grpc::Status PeerService::HandlerThrew(std::string_view rpc, std::string_view what) {
+  RefusalCounters::Count(refused_.handler_errors);
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      mesh::StrCat(rpc, " failed inside the receiving node: ", what));
+}
+
+// The edges: gRPC's sync server would let an exception escape into its thread and end the
+// process, so each call catches everything here.
 grpc::Status PeerService::Deliver(grpc::ServerContext* context, const pb::Frame* request,
                                   pb::Frame* reply) {
-  absl::StatusOr<crypto::DidKey> peer = Admit(*context, *request);
+  try {
+    return DeliverUnguarded(context, *request, reply);
+  } catch (const std::exception& e) {
+    return HandlerThrew("Deliver", e.what());
+  } catch (...) {
+    return HandlerThrew("Deliver", "an exception of unknown type");
+  }
+}
+
+grpc::Status PeerService::FetchBlob(grpc::ServerContext* context, const pb::Frame* request,
+                                    grpc::ServerWriter<pb::BlobChunk>* writer) {
+  try {
+    return FetchBlobUnguarded(context, *request, writer);
+  } catch (const std::exception& e) {
+    return HandlerThrew("FetchBlob", e.what());
+  } catch (...) {
+    return HandlerThrew("FetchBlob", "an exception of unknown type");
+  }
+}
+
+grpc::Status PeerService::DeliverUnguarded(grpc::ServerContext* context, const pb::Frame& request,
+                                           pb::Frame* reply) {
+  absl::StatusOr<crypto::DidKey> peer = Admit(*context, request);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
-  const int ttl = std::clamp(request->ttl(), 0, kMaxTtl);
-  absl::StatusOr<std::string> answer = handler_->OnMessage(*peer, request->envelope(), ttl);
+  const int ttl = std::clamp(request.ttl(), 0, kMaxTtl);
+  absl::StatusOr<std::string> answer = handler_->OnMessage(*peer, request.envelope(), ttl);
   if (!answer.ok()) return ToGrpcStatus(answer.status());
   if (answer->size() > kMaxMessageBytes) {
     return grpc::Status(
@@ -105,12 +120,12 @@ grpc::Status PeerService::Deliver(grpc::ServerContext* context, const pb::Frame*
   return grpc::Status::OK;
 }
 
-grpc::Status PeerService::FetchBlob(grpc::ServerContext* context, const pb::Frame* request,
-                                    grpc::ServerWriter<pb::BlobChunk>* writer) {
-  absl::StatusOr<crypto::DidKey> peer = Admit(*context, *request);
+grpc::Status PeerService::FetchBlobUnguarded(grpc::ServerContext* context, const pb::Frame& request,
+                                             grpc::ServerWriter<pb::BlobChunk>* writer) {
+  absl::StatusOr<crypto::DidKey> peer = Admit(*context, request);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
   absl::StatusOr<std::unique_ptr<cas::ByteSource>> source =
-      handler_->OpenBlob(*peer, request->envelope());
+      handler_->OpenBlob(*peer, request.envelope());
   if (!source.ok()) return ToGrpcStatus(source.status());
   if (*source == nullptr) return grpc::Status(grpc::StatusCode::INTERNAL, "OpenBlob returned null");
   pb::BlobChunk chunk;

@@ -1,7 +1,10 @@
-// Private to the net module: the server side of the MeshPeer gRPC service (sync API). Every call
-// first authenticates its caller from the TLS client certificate (DidFromCertificate, then the
-// `admit` allow-list), so a handler only ever sees a verified peer DID. Thread-safe: gRPC runs
-// calls concurrently on its server threads. Does not own the Handler or the metrics.
+// Private to the net module: the server side of the MeshPeer gRPC service (sync API). The TLS
+// handshake already refused anything but an admitted node (PeerVerifier); every call still
+// derives its caller's DID from the client certificate (cached) and re-checks `admit`, so a
+// handler only ever sees a verified peer DID. Each call catches at its edge: an exception from
+// the Handler (or from reading a blob) becomes INTERNAL for the caller and is counted, never a
+// crash. Thread-safe: gRPC runs calls concurrently on its server threads. Does not own the
+// Handler or the metrics.
 #pragma once
 
 #include <functional>
@@ -15,18 +18,9 @@
 #include "mesh/crypto/did_key.h"
 #include "mesh/net/transport.h"
 #include "mesh_peer.grpc.pb.h"
+#include "refusal_counters.h"
 
 namespace mesh::net::internal {
-
-// Counters of refused calls; null members (no registry) record nothing.
-struct RefusalCounters {
-  Counter* certificate = nullptr;
-  Counter* not_admitted = nullptr;
-  Counter* too_large = nullptr;
-
-  // Registers mesh_net_refused_total{reason} in `metrics` (null = no metrics).
-  static RefusalCounters Register(MetricsRegistry* metrics);
-};
 
 class PeerService final : public pb::MeshPeer::Service {
  public:
@@ -40,10 +34,17 @@ class PeerService final : public pb::MeshPeer::Service {
 
  private:
   // The caller's DID, or Unauthenticated (not a node certificate) / PermissionDenied (not
-  // admitted) / ResourceExhausted (envelope too large), counted.
+  // admitted) / ResourceExhausted (envelope too large), counted. (The handshake refuses the
+  // first two already; this is the second line.)
   absl::StatusOr<crypto::DidKey> Admit(const grpc::ServerContext& context,
                                        const pb::Frame& request);
   absl::StatusOr<crypto::DidKey> DidOfCertificate(std::string_view pem);
+  grpc::Status DeliverUnguarded(grpc::ServerContext* context, const pb::Frame& request,
+                                pb::Frame* reply);
+  grpc::Status FetchBlobUnguarded(grpc::ServerContext* context, const pb::Frame& request,
+                                  grpc::ServerWriter<pb::BlobChunk>* writer);
+  // INTERNAL for a call whose handler threw `what`, counted.
+  grpc::Status HandlerThrew(std::string_view rpc, std::string_view what);
 
   Handler* const handler_;
   const std::function<bool(const crypto::DidKey&)> admit_;

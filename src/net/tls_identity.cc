@@ -90,56 +90,90 @@ absl::StatusOr<TlsIdentity> MakeTlsIdentity(const crypto::KeyPair& key, absl::Ti
   return TlsIdentity{std::move(cert_pem), std::move(key_pem), key.did()};
 }
 
-absl::StatusOr<crypto::DidKey> DidFromCertificate(std::string_view pem) {
+PeerCertificateCheck CheckPeerCertificate(std::string_view pem) {
+  using P = CertificateProblem;
+  if (pem.empty()) {
+    return {absl::UnauthenticatedError(
+                "the peer presented no certificate; Mesh peers authenticate with their node "
+                "certificate (mutual TLS)"),
+            P::kNoCertificate};
+  }
   if (pem.size() > kMaxCertificatePemBytes) {
-    return absl::InvalidArgumentError(mesh::StrCat("peer certificate is ", pem.size(),
-                                                   " bytes; node certificates are at most ",
-                                                   kMaxCertificatePemBytes));
+    return {absl::InvalidArgumentError(mesh::StrCat("peer certificate is ", pem.size(),
+                                                    " bytes; node certificates are at most ",
+                                                    kMaxCertificatePemBytes)),
+            P::kNotNodeCert};
   }
   std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::unique_ptr<X509, X509Deleter> cert(
       bio == nullptr ? nullptr : PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {
     ERR_clear_error();
-    return absl::InvalidArgumentError("peer certificate is not a PEM X.509 certificate");
+    return {absl::InvalidArgumentError("peer certificate is not a PEM X.509 certificate"),
+            P::kNotNodeCert};
   }
   EVP_PKEY* pkey = X509_get0_pubkey(cert.get());
   if (pkey == nullptr) {
     ERR_clear_error();
-    return absl::InvalidArgumentError("peer certificate has no readable public key");
+    return {absl::InvalidArgumentError("peer certificate has no readable public key"),
+            P::kNotNodeCert};
   }
   if (EVP_PKEY_id(pkey) != EVP_PKEY_ED25519) {
-    return absl::PermissionDeniedError(
-        mesh::StrCat("peer certificate has an ", KeyTypeName(EVP_PKEY_id(pkey)),
-                     " key; Mesh node certificates are Ed25519 (the node's did:key)"));
+    return {absl::PermissionDeniedError(
+                mesh::StrCat("peer certificate has an ", KeyTypeName(EVP_PKEY_id(pkey)),
+                             " key; Mesh node certificates are Ed25519 (the node's did:key)")),
+            P::kNotEd25519};
   }
   if (X509_verify(cert.get(), pkey) != 1) {
     ERR_clear_error();
-    return absl::PermissionDeniedError(
-        "peer certificate's self-signature does not verify with its own key");
+    return {absl::PermissionDeniedError(
+                "peer certificate's self-signature does not verify with its own key"),
+            P::kNotNodeCert};
   }
   crypto::PublicKey raw;
   size_t raw_size = raw.size();
   if (EVP_PKEY_get_raw_public_key(pkey, raw.data(), &raw_size) != 1 || raw_size != raw.size()) {
     ERR_clear_error();
-    return absl::InvalidArgumentError("peer certificate's Ed25519 key is malformed");
+    return {absl::InvalidArgumentError("peer certificate's Ed25519 key is malformed"),
+            P::kNotNodeCert};
   }
   const crypto::DidKey did = crypto::DidKey::FromPublicKey(raw);
   const std::string did_text = did.ToString();
   bool has_uri = false;
   const std::vector<std::string> names = ClaimedNames(cert.get(), &has_uri);
   if (!has_uri) {
-    return absl::PermissionDeniedError(
-        mesh::StrCat("peer certificate for key ", did_text, " has no did:key URI subjectAltName"));
+    return {absl::PermissionDeniedError(mesh::StrCat("peer certificate for key ", did_text,
+                                                     " has no did:key URI subjectAltName")),
+            P::kNotNodeCert};
   }
   for (const std::string& name : names) {
     if (name != did_text) {
-      return absl::PermissionDeniedError(mesh::StrCat("peer certificate claims \"",
-                                                      absl::CHexEscape(name.substr(0, 128)),
-                                                      "\" but its key is ", did_text));
+      return {absl::PermissionDeniedError(mesh::StrCat("peer certificate claims \"",
+                                                       absl::CHexEscape(name.substr(0, 128)),
+                                                       "\" but its key is ", did_text)),
+              P::kNotNodeCert};
     }
   }
-  return did;
+  return {did, P::kNone};
+}
+
+absl::StatusOr<crypto::DidKey> DidFromCertificate(std::string_view pem) {
+  if (pem.empty()) return absl::InvalidArgumentError("peer certificate is empty");
+  return CheckPeerCertificate(pem).did;
+}
+
+std::string_view CertificateProblemLabel(CertificateProblem problem) {
+  switch (problem) {
+    case CertificateProblem::kNoCertificate:
+      return "no_client_cert";
+    case CertificateProblem::kNotEd25519:
+      return "not_ed25519";
+    case CertificateProblem::kNotNodeCert:
+      return "not_node_cert";
+    case CertificateProblem::kNone:
+      break;
+  }
+  return "none";
 }
 
 }  // namespace mesh::net

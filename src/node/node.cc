@@ -41,6 +41,8 @@ absl::StatusOr<std::unique_ptr<net::Transport>> GrpcTransportFactory(const crypt
   grpc.listen = options.listen;
   grpc.advertise = options.advertise;
   grpc.metrics = &metrics;
+  grpc.handshake_timeout = options.handshake_timeout;
+  grpc.max_handshakes = options.max_handshakes;
   if (!options.allowed_peers.empty()) {
     std::vector<std::string> allowed = options.allowed_peers;
     grpc.admit = [allowed](const crypto::DidKey& did) {

@@ -6,6 +6,7 @@
 #include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/crypto/did_key.h"
 #include "toml++/toml.h"
 
 namespace mesh::node {
@@ -135,15 +136,25 @@ const toml::table* Section(const toml::table& root, std::string_view name) {
 
 absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, MeshOptions& m) {
   MESH_RETURN_IF_ERROR(
-      r.Known({"enabled", "listen", "advertise", "peers", "allowed_peers", "capabilities",
-               "federations", "heartbeat", "dead_after", "bid_window", "enough_bids",
-               "announce_ttl", "base_fee", "rate_per_gfuel", "price_weight", "reputation_weight",
-               "resources_weight", "latency_weight", "max_retries"}));
+      r.Known({"enabled",          "listen",         "advertise",    "peers",
+               "allowed_peers",    "capabilities",   "federations",  "heartbeat",
+               "dead_after",       "bid_window",     "enough_bids",  "announce_ttl",
+               "base_fee",         "rate_per_gfuel", "price_weight", "reputation_weight",
+               "resources_weight", "latency_weight", "max_retries",  "handshake_timeout",
+               "max_handshakes"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
   MESH_RETURN_IF_ERROR(r.Strings("peers", m.peers));
   MESH_RETURN_IF_ERROR(r.Strings("allowed_peers", m.allowed_peers));
+  // A mistyped DID would lock its node out without a word: refuse it here.
+  for (const std::string& did : m.allowed_peers) {
+    if (absl::Status s = crypto::DidKey::Parse(did).status(); !s.ok()) {
+      return r.Error("allowed_peers",
+                     mesh::StrCat("entry \"", did, "\" is not a node DID (", s.message(),
+                                  "); use the DID `mesh id show` prints on that node"));
+    }
+  }
   MESH_RETURN_IF_ERROR(r.Strings("capabilities", m.capabilities));
   MESH_RETURN_IF_ERROR(r.Strings("federations", m.federations));
   MESH_RETURN_IF_ERROR(r.Duration("heartbeat", m.heartbeat));
@@ -154,6 +165,11 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   m.enough_bids = static_cast<size_t>(enough);
   MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
   MESH_RETURN_IF_ERROR(r.Int("max_retries", m.retry.max_rounds, 0, 100));
+  MESH_RETURN_IF_ERROR(r.Duration("handshake_timeout", m.handshake_timeout));
+  if (m.handshake_timeout < absl::Milliseconds(100) || m.handshake_timeout > absl::Minutes(5)) {
+    return r.Error("handshake_timeout", "must be 100ms to 5m (default 10s)");
+  }
+  MESH_RETURN_IF_ERROR(r.Int("max_handshakes", m.max_handshakes, 1, 100000));
   MESH_RETURN_IF_ERROR(r.Bytes("base_fee", m.pricing.base_fee));
   MESH_RETURN_IF_ERROR(r.Bytes("rate_per_gfuel", m.pricing.rate_per_gfuel));
   MESH_RETURN_IF_ERROR(r.Double("price_weight", m.selection.price_weight));
@@ -318,7 +334,11 @@ enabled = true
 # listen = "0.0.0.0:7421"
 # advertise = "node1.example.org:7421"  # the address peers should dial, if not `listen`
 peers = []                 # bootstrap addresses, e.g. ["10.0.0.2:7421"]; more come by exchange
-allowed_peers = []         # node DIDs; empty = any node with a valid node certificate
+# Who may connect (and whom this node dials): node DIDs (`mesh id show` on each node). Empty = ANY
+# node, i.e. anyone who makes a key can join and send work; list DIDs to close the mesh.
+allowed_peers = []         # e.g. ["did:key:z6Mk...", "did:key:z6Mk..."]
+handshake_timeout = "10s"  # a peer connection must finish its TLS handshake within this
+max_handshakes = 256       # TLS handshakes in progress at once; more connections are closed
 capabilities = []          # what jobs may require of this node, e.g. ["simd"]
 federations = []           # groups this node belongs to
 heartbeat = "1s"

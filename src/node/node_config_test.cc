@@ -134,6 +134,38 @@ max_replicas = 5
   EXPECT_EQ(config.trust.max_replicas, 5);
 }
 
+TEST_F(NodeConfigTest, ReadsTheMeshHandshakeLimitsAndChecksAllowedPeers) {
+  NodeConfig config;
+  ASSERT_OK(Load(R"toml(
+[mesh]
+allowed_peers = ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"]
+handshake_timeout = "3s"
+max_handshakes = 64
+)toml",
+                 config));
+  ASSERT_EQ(config.mesh.allowed_peers.size(), 1u);
+  EXPECT_EQ(config.mesh.handshake_timeout, absl::Seconds(3));
+  EXPECT_EQ(config.mesh.max_handshakes, 64);
+  NodeConfig defaults;
+  EXPECT_EQ(defaults.mesh.handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(defaults.mesh.max_handshakes, 256);
+  // A mistyped DID would silently lock its node out: refused with the fix named.
+  NodeConfig typo;
+  absl::Status s = Load("[mesh]\nallowed_peers = [\"did:key:z6Mk-typo\"]\n", typo);
+  EXPECT_NE(std::string(s.message()).find("mesh.allowed_peers entry \"did:key:z6Mk-typo\""),
+            std::string::npos)
+      << s;
+  EXPECT_NE(std::string(s.message()).find("mesh id show"), std::string::npos) << s;
+  NodeConfig fresh;
+  s = Load("[mesh]\nhandshake_timeout = \"1ms\"\n", fresh);
+  EXPECT_NE(std::string(s.message()).find("mesh.handshake_timeout must be 100ms to 5m"),
+            std::string::npos)
+      << s;
+  NodeConfig fresh2;
+  s = Load("[mesh]\nmax_handshakes = 0\n", fresh2);
+  EXPECT_NE(std::string(s.message()).find("mesh.max_handshakes"), std::string::npos) << s;
+}
+
 TEST(FaultTest, ParsesEachFaultAndRefusesOthers) {
   FaultOptions f;
   EXPECT_FALSE(f.any());

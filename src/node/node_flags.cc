@@ -5,6 +5,7 @@
 
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/crypto/did_key.h"
 #include "mesh/node/data_dir.h"
 
 namespace mesh::node {
@@ -29,6 +30,9 @@ void AddNodeFlags(CLI::App& app, NodeFlags& f) {
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error, off");
   app.add_option("--worker", f.worker, "Path of mesh-worker (default: next to this executable)");
   app.add_option("--peer", f.peers, "Bootstrap peer HOST:PORT (repeatable)");
+  app.add_option("--allow-peer", f.allowed_peers,
+                 "A node DID allowed to connect; once any is given, only listed nodes may "
+                 "(repeatable; adds to [mesh] allowed_peers). Without any, every node may join");
   app.add_option("--mesh-listen", f.mesh_listen,
                  "Peer address HOST:PORT, mutual TLS (default 127.0.0.1:7421; port 0 = any)");
   app.add_option("--advertise", f.advertise, "Address peers should dial, if not --mesh-listen");
@@ -92,6 +96,14 @@ absl::StatusOr<NodeConfig> ResolveNodeConfig(const NodeFlags& f) {
   if (!f.log_level.empty()) config.log_level = f.log_level;
   if (!f.worker.empty()) config.worker_path = f.worker;
   for (const std::string& p : f.peers) config.mesh.peers.push_back(p);
+  for (const std::string& did : f.allowed_peers) {
+    if (absl::Status s = crypto::DidKey::Parse(did).status(); !s.ok()) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("--allow-peer ", did, ": ", s.message(),
+                       "; give a node DID as `mesh id show` prints it"));
+    }
+    config.mesh.allowed_peers.push_back(did);
+  }
   if (!f.mesh_listen.empty()) config.mesh.listen = f.mesh_listen;
   if (!f.advertise.empty()) config.mesh.advertise = f.advertise;
   for (const std::string& c : f.capabilities) config.mesh.capabilities.push_back(c);

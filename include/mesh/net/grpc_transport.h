@@ -1,9 +1,12 @@
 // GrpcTransport: the daemon's Transport, gRPC over mutual TLS where each side's certificate is
-// its node identity (see tls_identity.h). There is no CA: the server requests a client
-// certificate without chain verification and, on every call, derives the caller's did:key from
-// it (refusing certificates that are not node certificates, and DIDs `admit` rejects); the
-// client checks the server's certificate in a custom TLS verifier and, when the Endpoint names
-// a DID, refuses any other key during the handshake.
+// its node identity (see tls_identity.h). There is no CA: both sides check the other's
+// certificate in a custom TLS verifier, inside the handshake, so anything but a node
+// certificate (Ed25519, self-signed, naming its own did:key) whose DID `admit` accepts never
+// gets a connection: RSA/ECDSA/foreign certificates, a missing client certificate, a node
+// outside the allow-list, and (client side) a server other than the DID the Endpoint names.
+// Each refusal is counted by reason. Handshakes have a deadline and a cap on how many may be in
+// progress at once (the server accepts connections itself; see handshake_gate.h). Every call
+// re-derives the caller's DID from its certificate, and handler exceptions become INTERNAL.
 //
 // One channel per (address, expected DID) is cached and reused; keepalive pings notice dead
 // peers, and reconnects back off from 100 ms to 5 s. Send never blocks (gRPC callback API,
@@ -31,14 +34,23 @@ struct GrpcTransportOptions {
   std::string listen = "127.0.0.1:0";
   // The address peers should use; empty = the bound address (set it when listening on 0.0.0.0).
   std::string advertise;
-  // Optional allow-list: a peer for which it returns false is refused with PermissionDenied.
-  // Called on server threads, concurrently.
+  // Optional allow-list: a peer for which it returns false fails the TLS handshake, as a client
+  // of this node and as a server it dials (the caller sees PermissionDenied). Unset = any node.
+  // Called on gRPC threads, concurrently.
   std::function<bool(const crypto::DidKey&)> admit;
-  // Receives mesh_net_refused_total{reason="certificate"|"not_admitted"|"too_large"}; a
-  // registry holds one GrpcTransport's metrics (names are unique per registry). Must outlive
-  // the transport. (A frame more than 16 KiB over kMaxMessageBytes is refused by gRPC's own
-  // size limit before the service sees it, with ResourceExhausted too, but is not counted.)
+  // Receives mesh_net_refused_total{reason} (no_client_cert, not_ed25519, not_node_cert,
+  // did_not_allowed, did_mismatch, handshake_timeout, handshake_cap, too_large) and
+  // mesh_net_handler_errors_total; a registry holds one GrpcTransport's metrics (names are
+  // unique per registry). Must outlive the transport. (A frame more than 16 KiB over
+  // kMaxMessageBytes is refused by gRPC's own size limit before the service sees it, with
+  // ResourceExhausted too, but is not counted.)
   MetricsRegistry* metrics = nullptr;
+  // A connection that has not finished its TLS handshake this long after it was accepted is
+  // closed (gRPC's default is 120 s). 100 ms .. 5 min.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // At most this many accepted connections may be in their handshake at once; beyond it new
+  // connections are closed at accept. Established connections do not count. 1 .. 100000.
+  int max_handshakes = 256;
   // Ping an idle connection this often; drop it when a ping is unanswered for keepalive_timeout.
   absl::Duration keepalive = absl::Seconds(10);
   absl::Duration keepalive_timeout = absl::Seconds(5);

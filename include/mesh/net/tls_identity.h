@@ -34,6 +34,25 @@ struct TlsIdentity {
 // random 128-bit serial.
 absl::StatusOr<TlsIdentity> MakeTlsIdentity(const crypto::KeyPair& key, absl::Time now);
 
+// Why a peer certificate was not accepted; the first three are `reason` labels of
+// mesh_net_refused_total (CertificateProblemLabel).
+enum class CertificateProblem {
+  kNone,
+  kNoCertificate,  // the peer presented none ("no_client_cert")
+  kNotEd25519,     // RSA, ECDSA, Ed448...: never a node key ("not_ed25519")
+  kNotNodeCert,    // Ed25519 but not our shape: unparsable, bad self-signature, names another
+                   // DID, no did:key URI SAN ("not_node_cert")
+};
+std::string_view CertificateProblemLabel(CertificateProblem problem);
+
+struct PeerCertificateCheck {
+  absl::StatusOr<crypto::DidKey> did;  // The DID, or why not (see DidFromCertificate).
+  CertificateProblem problem = CertificateProblem::kNone;
+};
+
+// DidFromCertificate plus the class of refusal, for counting; empty `pem` = kNoCertificate.
+PeerCertificateCheck CheckPeerCertificate(std::string_view pem);
+
 // The did:key a peer certificate (PEM) authenticates. InvalidArgument for something that is
 // not a PEM certificate; PermissionDenied for a certificate that is not a Mesh node certificate
 // (not Ed25519, self-signature does not verify, or its names claim another did:key).

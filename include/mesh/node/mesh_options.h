@@ -33,9 +33,12 @@ struct MeshOptions {
   // gRPC with mutual TLS; port 0 = any free port. Empty: 7421 on the API's host (port 0 if the
   // API's port is 0), decided by ResolveNodeConfig.
   std::string listen;
-  std::string advertise;                   // the address peers should dial; default: listen
-  std::vector<std::string> peers;          // bootstrap addresses
-  std::vector<std::string> allowed_peers;  // DIDs; empty = any node with a valid certificate
+  std::string advertise;           // the address peers should dial; default: listen
+  std::vector<std::string> peers;  // bootstrap addresses
+  // DIDs; empty = any node with a valid certificate (anyone who makes a key may join).
+  std::vector<std::string> allowed_peers;
+  absl::Duration handshake_timeout = absl::Seconds(10);  // a TLS handshake's deadline
+  int max_handshakes = 256;                              // TLS handshakes in progress at once
   std::vector<std::string> capabilities;
   std::vector<std::string> federations;
   absl::Duration heartbeat = absl::Seconds(1);

@@ -22,6 +22,7 @@ struct NodeFlags {
   std::string log_level;
   std::string worker;
   std::vector<std::string> peers;
+  std::vector<std::string> allowed_peers;  // --allow-peer DID
   std::string mesh_listen, advertise;
   std::vector<std::string> capabilities, federations;
   bool no_mesh = false;

@@ -1,0 +1,184 @@
+#include "handshake_gate.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "mesh/common/strings.h"
+
+namespace mesh::net::internal {
+namespace {
+
+// The loop wakes at least this often to retire expired handshakes.
+constexpr absl::Duration kMaxPollWait = absl::Milliseconds(250);
+
+absl::Status CannotListen(const std::string& listen, std::string_view why) {
+  return absl::UnavailableError(
+      mesh::StrCat("cannot listen on ", listen, " (", why,
+                   "; address in use or not local?); choose another --mesh-listen address"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HandshakeGate>> HandshakeGate::Listen(const std::string& listen,
+                                                                     HandshakeGateOptions options) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("mesh listen address \"", listen, "\" has no port; use host:port"));
+  }
+  std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+  if (gai != 0) return CannotListen(listen, gai_strerror(gai));
+  std::string last_error = "no address";
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last_error = std::strerror(errno);
+      continue;
+    }
+    // A restarted node takes its port back at once (TIME_WAIT); no SO_REUSEPORT, so a second
+    // node on the same port is refused instead of splitting the traffic.
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      last_error = std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  if (fd < 0) return CannotListen(listen, last_error);
+  sockaddr_storage bound = {};
+  socklen_t bound_size = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_size);
+  const int bound_port = bound.ss_family == AF_INET6
+                             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
+                             : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) {
+    close(fd);
+    return absl::InternalError(mesh::StrCat("eventfd: ", std::strerror(errno)));
+  }
+  return std::unique_ptr<HandshakeGate>(new HandshakeGate(fd, wake, bound_port, options));
+}
+
+HandshakeGate::HandshakeGate(int listen_fd, int wake_fd, int port, HandshakeGateOptions options)
+    : listen_fd_(listen_fd), wake_fd_(wake_fd), port_(port), options_(options) {}
+
+HandshakeGate::~HandshakeGate() {
+  Stop();
+  close(wake_fd_);
+}
+
+void HandshakeGate::Start(
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor) {
+  acceptor_ = std::move(acceptor);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void HandshakeGate::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+  // New connections are refused by the kernel from here on.
+  close(listen_fd_);
+  // The acceptor holds the server credentials, whose verifier holds this gate: let go of it
+  // so that cycle ends here.
+  acceptor_.reset();
+}
+
+void HandshakeGate::OnChecked() {
+  absl::MutexLock lock(&mu_);
+  if (!pending_.empty()) pending_.pop_front();
+}
+
+void HandshakeGate::ExpireLocked(absl::Time now) {
+  while (!pending_.empty() && pending_.front() <= now) {
+    pending_.pop_front();
+    RefusalCounters::Count(options_.counters.handshake_timeout);
+  }
+}
+
+HandshakeGate::AcceptResult HandshakeGate::AcceptAll() {
+  for (;;) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return AcceptResult::kDrained;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+      // Out of descriptors or memory: the connection stays queued and poll stays ready.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        return AcceptResult::kBackOff;
+      }
+      return AcceptResult::kFailed;
+    }
+    bool admit = false;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      ExpireLocked(now);
+      if (static_cast<int>(pending_.size()) < options_.max_pending) {
+        pending_.push_back(now + options_.deadline);
+        admit = true;
+      }
+    }
+    if (!admit) {
+      RefusalCounters::Count(options_.counters.handshake_cap);
+      close(fd);
+      continue;
+    }
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters params;
+    params.listener_fd = listen_fd_;
+    params.fd = fd;  // gRPC owns it from here.
+    acceptor_->HandleNewConnection(&params);
+  }
+}
+
+void HandshakeGate::Loop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      ExpireLocked(absl::Now());
+    }
+    pollfd fds[2] = {{.fd = listen_fd_, .events = POLLIN, .revents = 0},
+                     {.fd = wake_fd_, .events = POLLIN, .revents = 0}};
+    const int n = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(kMaxPollWait)));
+    if (n < 0 && errno != EINTR) return;
+    if (fds[1].revents != 0) return;  // Stop.
+    if (fds[0].revents == 0) continue;
+    switch (AcceptAll()) {
+      case AcceptResult::kDrained:
+        break;
+      case AcceptResult::kBackOff:  // Don't spin on a queue we cannot take from.
+        absl::SleepFor(absl::Milliseconds(50));
+        break;
+      case AcceptResult::kFailed:
+        return;
+    }
+  }
+}
+
+}  // namespace mesh::net::internal
