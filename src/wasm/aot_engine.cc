@@ -110,7 +110,8 @@ class AotEngineImpl final : public AotEngine {
     RunScope run("aot", limits);
     RunResult& result = run.result();
     RunReport& report = run.report();
-    auto ids = run.Admit(module);
+    // wasm2c's table elements are wasm_rt_funcref_t (externref ones are smaller).
+    auto ids = run.Admit(module, sizeof(wasm_rt_funcref_t));
     if (!ids) return std::move(result);
     auto loaded = Load(module);
     if (!loaded.ok()) {
@@ -132,7 +133,7 @@ class AotEngineImpl final : public AotEngine {
     Instance instance(code);
     // The memory limit becomes the memory's maximum: memory.grow past it returns -1.
     const uint64_t limit_pages =
-        std::min<uint64_t>(limits.memory_bytes / 65536, std::numeric_limits<uint32_t>::max());
+        std::min<uint64_t>(run.memory_limit_pages(), std::numeric_limits<uint32_t>::max());
     const int inst_trap = code.instantiate(instance.get(), static_cast<uint32_t>(limit_pages));
     if (inst_trap != 0) {
       report.outcome = Outcome::kTrap;
@@ -166,7 +167,8 @@ class AotEngineImpl final : public AotEngine {
 
     uint64_t memory_size = 0;
     const bool has_memory = code.memory(instance.get(), &memory_size) != nullptr;
-    return run.Finish(host, has_memory ? memory_size : 0);
+    // wasm2c's tables are not reachable from here: report them at their reserved maximum.
+    return run.Finish(host, has_memory ? memory_size : 0, run.table_reserved_bytes());
   }
 
  private:

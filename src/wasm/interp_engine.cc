@@ -17,6 +17,9 @@ namespace {
 
 namespace wi = wabt::interp;
 
+// A table element in WABT's interpreter is a Ref (an index into the store).
+constexpr uint64_t kTableEntryBytes = sizeof(wi::Ref);
+
 class InterpEngine final : public Engine {
  public:
   std::string_view name() const override { return "interp"; }
@@ -26,7 +29,7 @@ class InterpEngine final : public Engine {
     RunScope scope("interp", limits);
     RunResult& result = scope.result();
     RunReport& report = scope.report();
-    auto ids = scope.Admit(module);
+    auto ids = scope.Admit(module, kTableEntryBytes);
     if (!ids) return std::move(result);
 
     const wabt::Features features = JobFeatures();
@@ -40,8 +43,9 @@ class InterpEngine final : public Engine {
       report.message = errors.empty() ? "module failed to load" : errors.front().message;
       return result;
     }
-    // The memory limit becomes the memory's maximum: memory.grow past it returns -1.
-    const uint64_t limit_pages = limits.memory_bytes / 65536;
+    // The memory limit (less the tables' reserve) becomes the memory's maximum: memory.grow
+    // past it returns -1.
+    const uint64_t limit_pages = scope.memory_limit_pages();
     for (auto& mem : desc.memories) {
       auto& lim = mem.type.limits;
       if (!lim.has_max || lim.max > limit_pages) {
@@ -130,7 +134,11 @@ class InterpEngine final : public Engine {
       report.outcome = Outcome::kStackOverflow;
     }
 
-    return scope.Finish(host, memory ? memory->ByteSize() : 0);
+    uint64_t table_bytes = 0;
+    for (const wi::Ref ref : instance->tables()) {
+      table_bytes += uint64_t{store.UnsafeGet<wi::Table>(ref)->size()} * kTableEntryBytes;
+    }
+    return scope.Finish(host, memory ? memory->ByteSize() : 0, table_bytes);
   }
 };
 

@@ -19,6 +19,7 @@
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/job_host.h"
 #include "mesh/wasm/limits.h"
+#include "mesh/wasm/module_limits.h"
 #include "mesh/wasm/run_report.h"
 
 namespace mesh::wasm {
@@ -65,11 +66,19 @@ class RunScope {
  public:
   RunScope(std::string_view engine, const Limits& limits);
 
-  // Binds the imports and checks the initial memory against the limit. On failure returns
-  // nullopt with the outcome already in result().
-  std::optional<std::vector<HostFuncId>> Admit(const InstrumentedModule& module);
-  // Outputs, recorded calls, sizes and times; call once, after ClassifyEnd.
-  RunResult Finish(JobHost& host, uint64_t peak_memory_bytes);
+  // Binds the imports and checks the initial memory plus the tables at their maximum
+  // (`table_entry_bytes` each: what one entry costs this engine) against the memory limit. On
+  // failure returns nullopt with the outcome already in result().
+  std::optional<std::vector<HostFuncId>> Admit(const InstrumentedModule& module,
+                                               uint64_t table_entry_bytes);
+  // After Admit: the most pages linear memory may grow to, i.e. the memory limit less what the
+  // tables reserve. Engines make it the memory's maximum, so memory.grow past it returns -1.
+  uint64_t memory_limit_pages() const { return memory_limit_bytes_ / 65536; }
+  // After Admit: the bytes the tables may take at most.
+  uint64_t table_reserved_bytes() const { return table_reserved_bytes_; }
+  // Outputs, recorded calls, sizes and times; call once, after ClassifyEnd. The reported peak
+  // is linear memory plus tables.
+  RunResult Finish(JobHost& host, uint64_t memory_bytes, uint64_t table_bytes);
 
   RunResult& result() { return result_; }
   RunReport& report() { return result_.report; }
@@ -78,6 +87,8 @@ class RunScope {
   const Limits& limits_;
   const std::chrono::steady_clock::time_point wall_start_;
   const absl::Duration cpu_start_;
+  uint64_t memory_limit_bytes_;
+  uint64_t table_reserved_bytes_ = 0;
   RunResult result_;
 };
 
