@@ -23,6 +23,7 @@ namespace mesh::wasm {
 namespace {
 
 static_assert(aot::kAotHostStopTrap == WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+static_assert(sizeof(wasm_rt_funcref_t) <= kTableEntryBytes);
 
 // Messages chosen to contain the same words as WABT's interpreter reports for the same trap.
 std::string TrapMessage(int code, HostAction last_action) {
@@ -110,8 +111,7 @@ class AotEngineImpl final : public AotEngine {
     RunScope run("aot", limits);
     RunResult& result = run.result();
     RunReport& report = run.report();
-    // wasm2c's table elements are wasm_rt_funcref_t (externref ones are smaller).
-    auto ids = run.Admit(module, sizeof(wasm_rt_funcref_t));
+    auto ids = run.Admit(module);
     if (!ids) return std::move(result);
     auto loaded = Load(module);
     if (!loaded.ok()) {
@@ -167,8 +167,7 @@ class AotEngineImpl final : public AotEngine {
 
     uint64_t memory_size = 0;
     const bool has_memory = code.memory(instance.get(), &memory_size) != nullptr;
-    // wasm2c's tables are not reachable from here: report them at their reserved maximum.
-    return run.Finish(host, has_memory ? memory_size : 0, run.table_reserved_bytes());
+    return run.Finish(host, has_memory ? memory_size : 0);
   }
 
  private:

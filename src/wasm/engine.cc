@@ -85,8 +85,7 @@ RunScope::RunScope(std::string_view engine, const Limits& limits)
   result_.report.fuel_limit = limits.fuel;
 }
 
-std::optional<std::vector<HostFuncId>> RunScope::Admit(const InstrumentedModule& module,
-                                                       uint64_t table_entry_bytes) {
+std::optional<std::vector<HostFuncId>> RunScope::Admit(const InstrumentedModule& module) {
   RunReport& report = result_.report;
   auto ids = JobHost::Bind(module.imports);
   if (!ids.ok()) {
@@ -110,14 +109,14 @@ std::optional<std::vector<HostFuncId>> RunScope::Admit(const InstrumentedModule&
     report.message = std::string(tables.status().message());
     return std::nullopt;
   }
-  const uint64_t table_bytes = tables->max * table_entry_bytes;
+  const uint64_t table_bytes = tables->max * kTableEntryBytes;
   if (table_bytes > limits_.memory_bytes - module.initial_memory_bytes) {
     report.outcome = Outcome::kMemoryLimit;
-    report.message = mesh::StrCat(
-        "module needs ", module.initial_memory_bytes, " bytes of memory and ", table_bytes,
-        " bytes for tables of up to ", tables->max, " entries (", table_entry_bytes,
-        " bytes each on the ", report.engine, " engine); the limit is ", limits_.memory_bytes,
-        "; raise --memory or declare a smaller table maximum");
+    report.message =
+        mesh::StrCat("module needs ", module.initial_memory_bytes, " bytes of memory and ",
+                     table_bytes, " bytes for tables of up to ", tables->max, " entries (",
+                     kTableEntryBytes, " bytes each); the limit is ", limits_.memory_bytes,
+                     "; raise --memory or declare a smaller table maximum");
     return std::nullopt;
   }
   memory_limit_bytes_ = limits_.memory_bytes - table_bytes;
@@ -125,9 +124,11 @@ std::optional<std::vector<HostFuncId>> RunScope::Admit(const InstrumentedModule&
   return *std::move(ids);
 }
 
-RunResult RunScope::Finish(JobHost& host, uint64_t memory_bytes, uint64_t table_bytes) {
+RunResult RunScope::Finish(JobHost& host, uint64_t memory_bytes) {
   RunReport& report = result_.report;
-  report.peak_memory_bytes = memory_bytes + table_bytes;
+  // Tables at their reserve, not their current size: engines agree on it (wasm2c's tables are
+  // not visible to the aot engine) and it is what the job was allowed.
+  report.peak_memory_bytes = memory_bytes + table_reserved_bytes_;
   host.FillReport(report);
   result_.output = std::move(host.stdout_bytes());
   result_.partials = host.partial_bytes();

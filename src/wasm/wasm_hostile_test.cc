@@ -175,16 +175,16 @@ TEST(WasmHostileTest, GarbageAndTruncationFailCleanly) {
 TEST(WasmHostileTest, TablesCountAgainstTheMemoryLimitAndInThePeak) {
   ASSERT_OK_AND_ASSIGN(InstrumentedModule m, Instrument(WatToWasm(R"((module
     (table 10000000 funcref) (memory (export "memory") 1) (func (export "_start"))))")));
-  RunResult ok = RunInterp(m);  // 10M entries of 8 bytes fit in 100 MiB on interp
+  Limits roomy;
+  roomy.memory_bytes = 256ull << 20;
+  RunResult ok = RunInterp(m, roomy);  // 10M entries of 24 bytes fit in 256 MiB
   EXPECT_EQ(ok.report.outcome, Outcome::kOk) << ok.report.message;
-  EXPECT_GE(ok.report.peak_memory_bytes, 80'000'000u + 65536u);
+  EXPECT_EQ(ok.report.peak_memory_bytes, 240'000'000u + 65536u);
 
-  Limits tight;
-  tight.memory_bytes = 64ull << 20;
-  RunResult refused = RunInterp(m, tight);
+  RunResult refused = RunInterp(m);  // but not in the default 100 MiB
   EXPECT_EQ(refused.report.outcome, Outcome::kMemoryLimit);
-  EXPECT_THAT(refused.report.message, HasSubstr("80000000 bytes for tables of up to 10000000"));
-  EXPECT_THAT(refused.report.message, HasSubstr("the limit is 67108864"));
+  EXPECT_THAT(refused.report.message, HasSubstr("240000000 bytes for tables of up to 10000000"));
+  EXPECT_THAT(refused.report.message, HasSubstr("the limit is 104857600"));
 }
 
 TEST(WasmHostileTest, TableGrowStopsAtTheReservedMaximum) {
@@ -214,12 +214,12 @@ TEST(WasmHostileTest, TableGrowStopsAtTheReservedMaximum) {
 }
 
 TEST(WasmHostileTest, TheTableReserveComesOutOfLinearMemory) {
-  // 8,000,000 entries reserve 64,000,000 bytes on interp, leaving 623 pages of 100 MiB.
+  // 2,000,000 entries reserve 48,000,000 bytes, leaving 867 pages of 100 MiB.
   ASSERT_OK_AND_ASSIGN(InstrumentedModule m, Instrument(WatToWasm(R"((module
-    (table 1 8000000 funcref) (memory 1)
+    (table 1 2000000 funcref) (memory 1)
     (func (export "_start")
-      (if (i32.ne (memory.grow (i32.const 700)) (i32.const -1)) (then unreachable))
-      (if (i32.ne (memory.grow (i32.const 600)) (i32.const 1)) (then unreachable)))))")));
+      (if (i32.ne (memory.grow (i32.const 867)) (i32.const -1)) (then unreachable))
+      (if (i32.ne (memory.grow (i32.const 866)) (i32.const 1)) (then unreachable)))))")));
   RunResult r = RunInterp(m);
   EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
 }
@@ -234,7 +234,7 @@ TEST(WasmHostileTest, AotRefusesTablesOverTheMemoryLimitBeforeCompiling) {
     (table 10000000 funcref) (func (export "_start"))))")));
   ASSERT_OK_AND_ASSIGN(RunResult r, aot->Run("hostile", m, {}, Limits{}));
   EXPECT_EQ(r.report.outcome, Outcome::kMemoryLimit) << r.report.message;
-  EXPECT_THAT(r.report.message, HasSubstr("on the aot engine"));
+  EXPECT_THAT(r.report.message, HasSubstr("240000000 bytes for tables"));
 }
 
 }  // namespace
