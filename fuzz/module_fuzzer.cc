@@ -74,14 +74,16 @@ std::string Expand(const uint8_t* r) {
   const uint8_t a = r[6], b = r[7];
   switch (r[1] % 6) {
     case 0: {  // nesting, around the limit or far past it
-      const uint64_t depth = (a & 1) ? 1000 + n % 64 : n % 2'000'000;
+      const uint64_t depth = (a & 1) ? 1020 + n % 8 : n % 2'000'000;
       static constexpr std::string_view kOpen[] = {"\x02\x40", "\x03\x40",
                                                    std::string_view("\x41\x00\x04\x40", 4)};
       return Command(std::string(1, '\0') + Repeat(kOpen[b % 3], depth) +
                      std::string(depth + 1, '\x0b'));
     }
-    case 1: {  // many well-formed entries in one section, around the limits
-      const uint64_t count = (a & 1) ? 100'000 + n % 4 - 2 : n % 1'100'000;
+    case 1: {  // many well-formed entries in one section: just past the limit, or few
+      // Accepted modules stay small, so each run is quick; the limits are probed from above.
+      static constexpr uint64_t kLimit[] = {100'000, 1'000'000, 100'000, 1'000'000, 100'000};
+      const uint64_t count = (a & 1) ? kLimit[b % 5] + 1 + n % 2 : n % 5000;
       switch (b % 5) {
         case 0:  // imports of one WASI function
           return Command(
@@ -114,7 +116,7 @@ std::string Expand(const uint8_t* r) {
       return Command("\1" + Leb(n % 100'000) + "\x7f\x0b");
     case 4:  // a body of nops, around the size limit
       return Command(std::string(1, '\0') +
-                     std::string((a & 1) ? 7'654'300 + n % 64 : n % 65536, '\x01') + "\x0b");
+                     std::string((a & 1) ? 7'654'322 + n % 64 : n % 65536, '\x01') + "\x0b");
     default:  // deep nesting under a br_table with many targets
       return Command(std::string(1, '\0') + Repeat("\x02\x40", 900) + "\x41\0\x0e" + Leb(n % 4096) +
                      std::string(n % 4096 + 1, '\0') + std::string(901, '\x0b'));
