@@ -237,6 +237,20 @@ TEST(JobHostileTest, EveryNumberInEveryMarketMessageIsRangeChecked) {
   EXPECT_GT(checked, 100);
 }
 
+TEST(JobHostileTest, PricesFitTheLedgersInt64Credits) {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  crypto::KeyPair other = crypto::KeyPair::Generate();
+  const crypto::Envelope sealed = SealMessage(key, SampleMessages(key, other)[1], kNow, kNonce);
+  for (const char* field : {"price", "base_fee", "rate_per_gfuel"}) {
+    json bid = json::parse(sealed.payload());
+    bid[field] = uint64_t{1} << 63;
+    absl::StatusOr<OpenedMessage> opened = OpenMessage(
+        crypto::Envelope::Seal(key, sealed.payload_type(), bid.dump()).Serialize(), kMax);
+    EXPECT_EQ(opened.status().message(),
+              mesh::StrCat("/bid/", field, ": must be at most 9223372036854775807"));
+  }
+}
+
 TEST(JobHostileTest, DeeplyNestedPayloadsAreRefusedWithoutRecursion) {
   crypto::KeyPair key = crypto::KeyPair::Generate();
   // As deep as the spec size limit allows.
