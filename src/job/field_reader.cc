@@ -188,6 +188,14 @@ absl::StatusOr<std::vector<std::string>> FieldReader::Names(std::string_view key
   return names;
 }
 
+absl::StatusOr<nlohmann::json> ParseUntrustedJson(std::string_view text, std::string_view what) {
+  try {
+    return nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(mesh::StrCat(what, " is not valid JSON: ", e.what()));
+  }
+}
+
 absl::Status FieldReader::Error(std::string_view key, std::string_view what) const {
   return absl::InvalidArgumentError(mesh::StrCat(PathOf(key), ": ", what));
 }

@@ -22,6 +22,12 @@ inline constexpr size_t kMaxNameLength = 64;
 inline constexpr size_t kMaxNames = 32;
 bool IsValidName(std::string_view name);
 
+// Parses JSON from an untrusted source. Never throws: a syntax error or a number out of
+// double's range ("1e400", which nlohmann reports as out_of_range.406) is InvalidArgument
+// naming `what` and the parser's reason. nlohmann's parser and destructor are iterative, so
+// nesting depth costs heap, bounded by the text's size, not stack.
+absl::StatusOr<nlohmann::json> ParseUntrustedJson(std::string_view text, std::string_view what);
+
 class FieldReader {
  public:
   // `path` is the JSON path of the object itself: "" for the root, "/limits" for a member.

@@ -124,8 +124,7 @@ absl::StatusOr<SignedJobSpec> OpenJobSpec(std::string_view envelope_bytes) {
   MESH_ASSIGN_OR_RETURN(
       crypto::Envelope envelope,
       crypto::Envelope::Open(envelope_bytes, kJobSpecPayloadType, std::nullopt, kMaxSpecBytes));
-  json j = json::parse(envelope.payload(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("job spec payload is not valid JSON");
+  MESH_ASSIGN_OR_RETURN(json j, ParseUntrustedJson(envelope.payload(), "job spec payload"));
   MESH_ASSIGN_OR_RETURN(JobSpec spec, JobSpecFromJson(j, /*require_identity=*/true));
   if (spec.submitter != envelope.signer().ToString()) {
     return absl::PermissionDeniedError(mesh::StrCat("job spec names submitter ", spec.submitter,

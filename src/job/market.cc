@@ -152,11 +152,10 @@ absl::StatusOr<OpenedMessage> OpenMessage(std::string_view bytes, size_t max_byt
   }
   MESH_ASSIGN_OR_RETURN(crypto::Envelope envelope,
                         crypto::Envelope::Open(bytes, type, std::nullopt, max_bytes));
-  const json j = json::parse(envelope.payload(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return absl::InvalidArgumentError(
-        mesh::StrCat("market message payload of type '", type, "' is not valid JSON"));
-  }
+  MESH_ASSIGN_OR_RETURN(
+      const json j,
+      ParseUntrustedJson(envelope.payload(),
+                         mesh::StrCat("market message payload of type '", type, "'")));
   MESH_ASSIGN_OR_RETURN(Message message, MessageFromJson(envelope.payload_type(), j));
   const std::string& author = AuthorOf(message);
   // The author field already parsed as a did:key; compare keys, not spellings.

@@ -16,7 +16,9 @@ using nlohmann::json;
 
 constexpr uint64_t kMaxCount = std::numeric_limits<int64_t>::max();
 // Prices saturate at the top of uint64 (QuotePrice).
-constexpr uint64_t kMaxPrice = std::numeric_limits<uint64_t>::max();
+// Credits are int64 in the ledger (and in SQLite): a larger price from a peer would turn
+// negative there.
+constexpr uint64_t kMaxPrice = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
 constexpr uint64_t kMaxCores = 1 << 16;
 constexpr uint64_t kMaxQueue = 1 << 20;

@@ -23,6 +23,7 @@ namespace mesh::wasm {
 namespace {
 
 static_assert(aot::kAotHostStopTrap == WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+static_assert(sizeof(wasm_rt_funcref_t) <= kTableEntryBytes);
 
 // Messages chosen to contain the same words as WABT's interpreter reports for the same trap.
 std::string TrapMessage(int code, HostAction last_action) {
@@ -132,7 +133,7 @@ class AotEngineImpl final : public AotEngine {
     Instance instance(code);
     // The memory limit becomes the memory's maximum: memory.grow past it returns -1.
     const uint64_t limit_pages =
-        std::min<uint64_t>(limits.memory_bytes / 65536, std::numeric_limits<uint32_t>::max());
+        std::min<uint64_t>(run.memory_limit_pages(), std::numeric_limits<uint32_t>::max());
     const int inst_trap = code.instantiate(instance.get(), static_cast<uint32_t>(limit_pages));
     if (inst_trap != 0) {
       report.outcome = Outcome::kTrap;

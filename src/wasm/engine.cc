@@ -77,7 +77,10 @@ void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits,
 namespace mesh::wasm {
 
 RunScope::RunScope(std::string_view engine, const Limits& limits)
-    : limits_(limits), wall_start_(std::chrono::steady_clock::now()), cpu_start_(ThreadCpuTime()) {
+    : limits_(limits),
+      wall_start_(std::chrono::steady_clock::now()),
+      cpu_start_(ThreadCpuTime()),
+      memory_limit_bytes_(limits.memory_bytes) {
   result_.report.engine = std::string(engine);
   result_.report.fuel_limit = limits.fuel;
 }
@@ -97,12 +100,35 @@ std::optional<std::vector<HostFuncId>> RunScope::Admit(const InstrumentedModule&
                                   "; raise --memory");
     return std::nullopt;
   }
+  // Tables live outside linear memory but in the same worker: they count against the same
+  // limit, at their maximum, which is what lets table.grow go unchecked at run time. At most
+  // 100,000 tables of 10,000,000 entries of a few bytes: no overflow.
+  auto tables = ScanTableEntries(module.wasm);
+  if (!tables.ok()) {
+    report.outcome = Outcome::kInvalidModule;
+    report.message = std::string(tables.status().message());
+    return std::nullopt;
+  }
+  const uint64_t table_bytes = tables->max * kTableEntryBytes;
+  if (table_bytes > limits_.memory_bytes - module.initial_memory_bytes) {
+    report.outcome = Outcome::kMemoryLimit;
+    report.message =
+        mesh::StrCat("module needs ", module.initial_memory_bytes, " bytes of memory and ",
+                     table_bytes, " bytes for tables of up to ", tables->max, " entries (",
+                     kTableEntryBytes, " bytes each); the limit is ", limits_.memory_bytes,
+                     "; raise --memory or declare a smaller table maximum");
+    return std::nullopt;
+  }
+  memory_limit_bytes_ = limits_.memory_bytes - table_bytes;
+  table_reserved_bytes_ = table_bytes;
   return *std::move(ids);
 }
 
-RunResult RunScope::Finish(JobHost& host, uint64_t peak_memory_bytes) {
+RunResult RunScope::Finish(JobHost& host, uint64_t memory_bytes) {
   RunReport& report = result_.report;
-  report.peak_memory_bytes = peak_memory_bytes;
+  // Tables at their reserve, not their current size: engines agree on it (wasm2c's tables are
+  // not visible to the aot engine) and it is what the job was allowed.
+  report.peak_memory_bytes = memory_bytes + table_reserved_bytes_;
   host.FillReport(report);
   result_.output = std::move(host.stdout_bytes());
   result_.partials = host.partial_bytes();

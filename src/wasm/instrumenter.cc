@@ -8,6 +8,8 @@
 #include <wabt/stream.h>
 #include <wabt/validator.h>
 
+#include <algorithm>
+
 #include "job_features.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -345,14 +347,23 @@ absl::Status CheckShape(const wabt::Module& module, InstrumentedModule& out) {
   return absl::OkStatus();
 }
 
+// Gives every table the maximum it will have at run time (see InstrumentOptions::limits).
+void CapTables(wabt::Module& module, const ModuleLimits& limits) {
+  for (wabt::Table* table : module.tables) {
+    wabt::Limits& l = table->elem_limits;
+    if (!l.has_max) l.max = l.initial;
+    l.max = std::min<uint64_t>(l.max, std::max<uint64_t>(l.initial, limits.max_table_entries));
+    l.has_max = true;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes,
                                               InstrumentOptions options) {
-  if (wasm_bytes.size() < 8) {
-    return absl::InvalidArgumentError(mesh::StrCat(
-        "invalid module: ", wasm_bytes.size(), " bytes is shorter than the 8-byte WASM header"));
-  }
+  // First, before WABT sees a byte: its IR is a tree that its destructors and writer walk
+  // recursively, so a nesting depth over the limit must never reach it.
+  MESH_RETURN_IF_ERROR(CheckModuleLimits(wasm_bytes, options.limits));
   const wabt::Features features = JobFeatures();
   wabt::Errors errors;
   wabt::Module module;
@@ -370,6 +381,7 @@ absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes,
 
   InstrumentedModule out;
   MESH_RETURN_IF_ERROR(CheckShape(module, out));
+  CapTables(module, options.limits);
 
   const Index fuel = AddExportedGlobal(module, wabt::Type::I64, kFuelExport);
   const Index depth = AddExportedGlobal(module, wabt::Type::I32, kDepthExport);

@@ -116,3 +116,51 @@ TEST(InstrumenterTest, TrapsNameTheFunctionTheyHappenIn) {
 
 }  // namespace
 }  // namespace mesh::wasm
+
+namespace mesh::wasm {
+namespace {
+
+// The limits pre-scan decodes every instruction's immediates to track nesting; an opcode it
+// could not size would refuse a valid module. One of each family Mesh runs:
+TEST(ModuleLimitsTest, PreScanAcceptsEveryInstructionFamily) {
+  const std::string wasm = testing::WatToWasm(R"((module
+    (type $pair (func (result i32 i32)))
+    (type $v (func))
+    (memory 1) (table $t 2 4 funcref) (table $e 1 externref)
+    (global $g (mut i64) (i64.const -9223372036854775808))
+    (data $d "abc") (elem $el func $f)
+    (func $f (type $v))
+    (func (export "_start") (local i32 i64 f32 f64 funcref externref)
+      (block (type $pair) (i32.const 1) (i32.const 2)) drop drop
+      (loop $l (br_if $l (i32.const 0)))
+      (if (i32.const 1) (then nop) (else nop))
+      (block $a (block $b (br_table $a $b $a (i32.const 1))))
+      (call_indirect $t (type $v) (i32.const 0))
+      (drop (select (result i64) (i64.const 1) (i64.const -2) (i32.const 0)))
+      (drop (select (i32.const 1) (i32.const 2) (i32.const 0)))
+      (local.set 1 (i64.extend8_s (i64.const 0x7fffffffffffffff)))
+      (local.set 2 (f32.const 1.5)) (local.set 3 (f64.const -2.25))
+      (global.set $g (i64.trunc_sat_f64_s (local.get 3)))
+      (i32.store8 offset=7 align=1 (i32.const 0) (i32.load16_u offset=3 (i32.const 0)))
+      (drop (memory.size)) (drop (memory.grow (i32.const 0)))
+      (memory.init $d (i32.const 0) (i32.const 0) (i32.const 3)) (data.drop $d)
+      (memory.copy (i32.const 0) (i32.const 1) (i32.const 1))
+      (memory.fill (i32.const 0) (i32.const 0) (i32.const 1))
+      (table.init $t $el (i32.const 0) (i32.const 0) (i32.const 1)) (elem.drop $el)
+      (table.copy $t $t (i32.const 0) (i32.const 1) (i32.const 1))
+      (drop (table.grow $t (ref.null func) (i32.const 1))) (drop (table.size $e))
+      (table.fill $t (i32.const 0) (ref.func $f) (i32.const 1))
+      (table.set $e (i32.const 0) (table.get $e (i32.const 0)))
+      (drop (ref.is_null (ref.null extern)))
+      (return)))
+  )");
+  EXPECT_OK(CheckModuleLimits(wasm));
+  ASSERT_OK_AND_ASSIGN(InstrumentedModule m, Instrument(wasm));
+  // Tables keep their declared maximum; one without keeps its initial size.
+  ASSERT_OK_AND_ASSIGN(TableEntries tables, ScanTableEntries(m.wasm));
+  EXPECT_EQ(tables.initial, 3u);
+  EXPECT_EQ(tables.max, 5u);
+}
+
+}  // namespace
+}  // namespace mesh::wasm

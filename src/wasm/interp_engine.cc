@@ -17,6 +17,9 @@ namespace {
 
 namespace wi = wabt::interp;
 
+// Tables are charged at kTableEntryBytes per entry, which covers WABT's own.
+static_assert(sizeof(wi::Ref) <= kTableEntryBytes);
+
 class InterpEngine final : public Engine {
  public:
   std::string_view name() const override { return "interp"; }
@@ -40,8 +43,9 @@ class InterpEngine final : public Engine {
       report.message = errors.empty() ? "module failed to load" : errors.front().message;
       return result;
     }
-    // The memory limit becomes the memory's maximum: memory.grow past it returns -1.
-    const uint64_t limit_pages = limits.memory_bytes / 65536;
+    // The memory limit (less the tables' reserve) becomes the memory's maximum: memory.grow
+    // past it returns -1.
+    const uint64_t limit_pages = scope.memory_limit_pages();
     for (auto& mem : desc.memories) {
       auto& lim = mem.type.limits;
       if (!lim.has_max || lim.max > limit_pages) {

@@ -19,6 +19,7 @@
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/job_host.h"
 #include "mesh/wasm/limits.h"
+#include "mesh/wasm/module_limits.h"
 #include "mesh/wasm/run_report.h"
 
 namespace mesh::wasm {
@@ -59,17 +60,28 @@ struct EndState {
 };
 void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits, RunReport& report);
 
+// What one table entry costs against the memory limit, on every engine: wasm2c's funcref entry
+// (wasm_rt_funcref_t, 24 bytes), the larger of the two engines' (WABT's interpreter keeps an
+// 8-byte Ref). One figure for all engines keeps admission, table.grow and the reported peak the
+// same wherever a job runs, as replicated verification needs.
+inline constexpr uint64_t kTableEntryBytes = 24;
+
 // What every engine does around its own work: starts the clocks, makes the checks that come
 // before instantiation, and moves the host's results into the RunResult at the end.
 class RunScope {
  public:
   RunScope(std::string_view engine, const Limits& limits);
 
-  // Binds the imports and checks the initial memory against the limit. On failure returns
-  // nullopt with the outcome already in result().
+  // Binds the imports and checks the initial memory plus the tables at their maximum (at
+  // kTableEntryBytes each) against the memory limit. On failure returns nullopt with the
+  // outcome already in result().
   std::optional<std::vector<HostFuncId>> Admit(const InstrumentedModule& module);
-  // Outputs, recorded calls, sizes and times; call once, after ClassifyEnd.
-  RunResult Finish(JobHost& host, uint64_t peak_memory_bytes);
+  // After Admit: the most pages linear memory may grow to, i.e. the memory limit less what the
+  // tables reserve. Engines make it the memory's maximum, so memory.grow past it returns -1.
+  uint64_t memory_limit_pages() const { return memory_limit_bytes_ / 65536; }
+  // Outputs, recorded calls, sizes and times; call once, after ClassifyEnd. The reported peak
+  // is `memory_bytes` plus the tables' reserve.
+  RunResult Finish(JobHost& host, uint64_t memory_bytes);
 
   RunResult& result() { return result_; }
   RunReport& report() { return result_.report; }
@@ -78,6 +90,8 @@ class RunScope {
   const Limits& limits_;
   const std::chrono::steady_clock::time_point wall_start_;
   const absl::Duration cpu_start_;
+  uint64_t memory_limit_bytes_;
+  uint64_t table_reserved_bytes_ = 0;  // set by Admit
   RunResult result_;
 };
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "mesh/wasm/module_limits.h"
 
 namespace mesh::wasm {
 
@@ -60,9 +61,16 @@ struct InstrumentOptions {
   // false: add the globals but no charges and no depth counting. Only for measuring the cost of
   // metering (bench/); an unmetered module has no fuel or stack limit.
   bool metering = true;
+  // Checked on the raw bytes before anything else (CheckModuleLimits). The output gives every
+  // table the maximum it has at run time: the declared one, capped at max_table_entries, or
+  // its initial size when it declares none (table.grow then returns -1, as the spec allows on
+  // resource exhaustion). Engines reserve that maximum against the memory limit
+  // (RunScope::Admit), so memory plus tables never exceed it, with no check at run time.
+  ModuleLimits limits;
 };
 
-// InvalidArgument naming the byte offset for malformed or invalid modules; Unimplemented for
+// InvalidArgument naming the limit for modules over `options.limits` (checked first, on the raw
+// bytes) and the byte offset for malformed or invalid modules; Unimplemented for
 // features Mesh does not run (threads, SIMD, memory64, imported memories/tables/globals) and for
 // modules that are not WASI commands (no `_start`).
 absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes,
