@@ -38,7 +38,8 @@ class InputStream {
       return 0;
     }
     ec = {};
-    const size_t n = net::buffer_copy(buffers, net::buffer(data_.data(), std::min(step_, data_.size())));
+    const size_t n =
+        net::buffer_copy(buffers, net::buffer(data_.data(), std::min(step_, data_.size())));
     data_.remove_prefix(n);
     step_ = step_ * 3 % 4093 + 1;
     return n;
@@ -79,9 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const auto& msg = head.get();
     const auto host = msg.find(http::field::host);
-    (void)mesh::api::CheckHost(host == msg.end() ? std::string_view()
-                                                 : std::string_view(host->value().data(),
-                                                                    host->value().size()),
+    (void)mesh::api::CheckHost(host == msg.end()
+                                   ? std::string_view()
+                                   : std::string_view(host->value().data(), host->value().size()),
                                "0.0.0.0", {"node1.example.org"});
     const auto auth = msg.find(http::field::authorization);
     if (auth != msg.end()) {

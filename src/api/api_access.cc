@@ -33,8 +33,7 @@ bool IsLoopbackName(std::string_view host) {
   unsigned char addr[16];
   if (inet_pton(AF_INET, name.c_str(), addr) == 1) return addr[0] == 127;
   if (inet_pton(AF_INET6, name.c_str(), addr) == 1) {
-    static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
-                                                    0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (std::equal(addr, addr + 16, kLoopback)) return true;
     return std::equal(addr, addr + 12, kMappedPrefix) && addr[12] == 127;

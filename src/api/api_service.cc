@@ -345,9 +345,9 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
     const bool malformed = host.code() == absl::StatusCode::kInvalidArgument;
     rejected_->WithLabels({malformed ? "bad_host" : "host_not_allowed"})->Inc();
     requests_->WithLabels({"host", malformed ? "400" : "421"})->Inc();
-    plan.reject = std::make_unique<HttpResponse>(ErrorResponse(
-        malformed ? 400 : 421, malformed ? "invalid_argument" : "misdirected_request",
-        ToStd(host.message())));
+    plan.reject = std::make_unique<HttpResponse>(
+        ErrorResponse(malformed ? 400 : 421, malformed ? "invalid_argument" : "misdirected_request",
+                      ToStd(host.message())));
     return plan;
   }
   // A request without the token is answered before its body is read, so nobody without the
@@ -485,10 +485,10 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
           mesh::StrCat("request body is not valid JSON at byte ", e.byte, ": ", e.what())));
     } catch (const json::exception& e) {
       // out_of_range.406 for a number no double holds ("fuel": 1e400), and the like.
-      return respond(ErrorResponse(
-          400, "invalid_argument",
-          mesh::StrCat("request body is not usable JSON: ", e.what(),
-                       "; numbers must fit in 64 bits (limits are integers)")));
+      return respond(
+          ErrorResponse(400, "invalid_argument",
+                        mesh::StrCat("request body is not usable JSON: ", e.what(),
+                                     "; numbers must fit in 64 bits (limits are integers)")));
     }
     absl::StatusOr<job::JobSpec> spec = absl::InternalError("not parsed");
     try {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,7 +21,9 @@
 #include "absl/synchronization/mutex.h"
 #include "api_access.h"
 #include "mesh/api/http_server.h"
+#include "mesh/common/file_util.h"
 #include "mesh/common/testing.h"
+#include "mesh/node/node_config.h"
 
 namespace mesh::api {
 namespace {
@@ -127,7 +130,8 @@ TEST_F(HttpHostileTest, TrailerFieldOverBeastsMaximumIsRefusedNotThrown) {
 TEST_F(HttpHostileTest, ManySmallTrailerFieldsAreHeldToTheBound) {
   StartServer();
   std::string fields;
-  for (int i = 0; i < 5000; ++i) fields += "X-" + std::to_string(i) + ": " + std::string(90, 'b') + "\r\n";
+  for (int i = 0; i < 5000; ++i)
+    fields += "X-" + std::to_string(i) + ": " + std::string(90, 'b') + "\r\n";
   EXPECT_EQ(StatusLine(Send("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                             "2\r\nab\r\n0\r\n" +
                             fields + "\r\n")),
@@ -169,9 +173,8 @@ TEST_F(HttpHostileTest, TransferCodingsOtherThanChunkedAre501) {
 
 TEST_F(HttpHostileTest, RepeatedFramingAndAuthorizationFieldsAre400) {
   StartServer();
-  for (const std::string twice :
-       {"Authorization: Bearer a\r\nAuthorization: Bearer b\r\n", "Host: a\r\n",
-        "Content-Length: 2\r\nContent-Length: 2\r\n"}) {
+  for (const std::string twice : {"Authorization: Bearer a\r\nAuthorization: Bearer b\r\n",
+                                  "Host: a\r\n", "Content-Length: 2\r\nContent-Length: 2\r\n"}) {
     const std::string answer =
         Send("POST /x HTTP/1.1\r\nHost: h\r\n" + twice + "Content-Length: 2\r\n\r\n{}");
     EXPECT_EQ(StatusLine(answer), "HTTP/1.1 400 Bad Request") << twice << answer;
@@ -220,15 +223,14 @@ TEST(ApiAccessTest, HostHeader) {
                          "node1.example.org", "NODE1.example.org:443", "10.0.0.5:7420"}) {
     EXPECT_OK(CheckHost(ok, "10.0.0.5", allowed)) << ok;
   }
-  for (const char* refused : {"evil.example", "evil.example:7420", "127.0.0.1.evil.example",
-                              "localhost.evil.example", "10.0.0.6", "[::2]", "0.0.0.0",
-                              "node1.example.org.evil"}) {
+  for (const char* refused :
+       {"evil.example", "evil.example:7420", "127.0.0.1.evil.example", "localhost.evil.example",
+        "10.0.0.6", "[::2]", "0.0.0.0", "node1.example.org.evil"}) {
     EXPECT_EQ(CheckHost(refused, "10.0.0.5", allowed).code(), absl::StatusCode::kPermissionDenied)
         << refused;
   }
   for (const char* malformed : {"", " ", "[::1", "[::1]x", "a:b", "a:", ":80", "a:123456"}) {
-    EXPECT_EQ(CheckHost(malformed, "0.0.0.0", allowed).code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(CheckHost(malformed, "0.0.0.0", allowed).code(), absl::StatusCode::kInvalidArgument)
         << malformed;
   }
   // The unspecified listen address is nobody's name; "*" opens every name.
@@ -246,6 +248,56 @@ TEST(ApiAccessTest, BearerSchemeIsCaseInsensitive) {
   EXPECT_TRUE(TokenMatches("abc", "abc"));
   EXPECT_FALSE(TokenMatches("abd", "abc"));
   EXPECT_FALSE(TokenMatches("", ""));
+}
+
+// The [api] keys of meshd.toml that bound hostile clients, and their defaults.
+TEST(ApiConfigTest, HardeningKeys) {
+  char tmpl[] = "/tmp/mesh_api_config_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path path = std::filesystem::path(tmpl) / "meshd.toml";
+  auto load = [&](const std::string& toml, node::NodeConfig& config) {
+    EXPECT_OK(WriteFileAtomically(path, toml, 0600, true));
+    return node::LoadNodeConfig(path, config);
+  };
+  node::NodeConfig defaults;
+  ASSERT_OK(load(node::DefaultConfigToml(), defaults));
+  EXPECT_FALSE(defaults.anonymous_reads);
+  EXPECT_TRUE(defaults.allowed_hosts.empty());
+  EXPECT_EQ(defaults.header_timeout, absl::Seconds(10));
+  EXPECT_EQ(defaults.body_timeout, absl::Seconds(60));
+  EXPECT_EQ(defaults.min_body_rate, 16u << 10);
+  EXPECT_EQ(defaults.max_connections, 1024);
+  EXPECT_EQ(defaults.max_connections_per_address, 64);
+  node::NodeConfig config;
+  ASSERT_OK(load(R"toml(
+[api]
+anonymous_reads = true
+allowed_hosts = ["node1.example.org"]
+idle_timeout = "5s"
+header_timeout = "2s"
+body_timeout = "3s"
+min_body_rate = "1KiB"
+max_connections = 10
+max_connections_per_address = 2
+)toml",
+                 config));
+  EXPECT_TRUE(config.anonymous_reads);
+  EXPECT_EQ(config.allowed_hosts, std::vector<std::string>{"node1.example.org"});
+  EXPECT_EQ(config.idle_timeout, absl::Seconds(5));
+  EXPECT_EQ(config.header_timeout, absl::Seconds(2));
+  EXPECT_EQ(config.body_timeout, absl::Seconds(3));
+  EXPECT_EQ(config.min_body_rate, 1024u);
+  EXPECT_EQ(config.max_connections, 10);
+  EXPECT_EQ(config.max_connections_per_address, 2);
+  EXPECT_FALSE(config.insecure_anonymous_reads) << "only the flag sets it";
+  for (const char* bad :
+       {"[api]\nallowed_hosts = [\"http://x\"]\n", "[api]\nheader_timeout = \"0s\"\n",
+        "[api]\nmax_connections = 0\n", "[api]\nanonymous_reads = \"yes\"\n",
+        "[api]\ninsecure_anonymous_reads = true\n"}) {
+    node::NodeConfig c;
+    EXPECT_FALSE(load(bad, c).ok()) << bad;
+  }
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ void SetUpHeadParser(HeadParser& parser) {
 std::optional<FramingError> CheckFraming(const HeadParser& parser, std::string_view route_label,
                                          uint64_t body_limit) {
   const auto& msg = parser.get();
-  for (http::field f : {http::field::host, http::field::authorization,
-                        http::field::content_length, http::field::transfer_encoding}) {
+  for (http::field f : {http::field::host, http::field::authorization, http::field::content_length,
+                        http::field::transfer_encoding}) {
     if (msg.count(f) > 1) {
       return FramingError{400, std::string("the request has more than one ") +
                                    std::string(http::to_string(f)) +
@@ -48,8 +48,8 @@ std::optional<FramingError> CheckFraming(const HeadParser& parser, std::string_v
   const auto length = parser.content_length();
   const bool has_body = parser.chunked() || (length.has_value() && *length > 0);
   if (body_limit == 0 && has_body) {
-    return FramingError{413, std::string(route_label) +
-                                 " takes no request body; send it without one"};
+    return FramingError{413,
+                        std::string(route_label) + " takes no request body; send it without one"};
   }
   if (length.has_value() && *length > body_limit) {
     return FramingError{413, "request body of " + std::to_string(*length) +

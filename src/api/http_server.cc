@@ -268,8 +268,9 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     HttpResponse r = CallHandler([&] {
       return server_.handler()->Error(
-          503, "this node has too many open HTTP connections (from this address or in all); "
-               "retry later");
+          503,
+          "this node has too many open HTTP connections (from this address or in all); "
+          "retry later");
     });
     r.headers.emplace_back("Retry-After", "1");
     refusing_ = true;
@@ -290,8 +291,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   HttpResponse InternalError(std::string_view what) {
-    spdlog::warn("HTTP request {} {} raised an exception: {}", request_.method, request_.target,
-                 what);
+    spdlog::warn("HTTP request {} raised an exception: {}", request_line_, what);
     server_.Rejected("exception");
     keep_alive_ = false;
     HttpResponse r;
@@ -308,12 +308,12 @@ class Session : public std::enable_shared_from_this<Session> {
     SetUpHeadParser(*head_);
     if (buffer_.size() > 0) return ReadHeaderBytes();
     stream_.expires_after(Option(server_.options().idle_timeout));
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
-                                                       beast::error_code ec, size_t n) {
-      if (ec) return self->Close();  // idle, or gone: nobody to answer
-      self->buffer_.commit(n);
-      self->ReadHeaderBytes();
-    });
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();  // idle, or gone: nobody to answer
+                              self->buffer_.commit(n);
+                              self->ReadHeaderBytes();
+                            });
   }
 
   void ReadHeaderBytes() {
@@ -343,6 +343,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& msg = head_->get();
     request_.method = std::string(msg.method_string());
     request_.target = std::string(msg.target());
+    request_line_ = mesh::StrCat(request_.method, " ", request_.target.substr(0, 200));
     ParseTarget(request_.target, request_);
     request_.headers = LowerCasedFields(msg);
     keep_alive_ = msg.keep_alive();
@@ -407,10 +408,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto idle = Clock::now() + Option(o.idle_timeout);
     if (o.min_body_rate == 0) return idle;
     constexpr double kMaxEarnedSeconds = 1e6;  // keeps the time arithmetic far from overflow
-    const auto earned = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(std::min(
-            kMaxEarnedSeconds,
-            static_cast<double>(body_received_) / static_cast<double>(o.min_body_rate))));
+    const auto earned = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+        std::min(kMaxEarnedSeconds,
+                 static_cast<double>(body_received_) / static_cast<double>(o.min_body_rate))));
     const auto allowed = std::max<Clock::duration>(Option(o.body_timeout), earned);
     return std::min(idle, body_start_ + allowed);
   }
@@ -633,6 +633,7 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl& server_;
   beast::flat_buffer buffer_;  // bounded: kReadBufferLimit
   const std::string address_;  // the client's, for the per-address cap
+  std::string request_line_;   // for logs, once request_ has gone to the handler
   const bool admitted_;
   bool refusing_ = false;  // answering 503 over the cap
   Clock::time_point body_start_;

@@ -215,10 +215,10 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* api = Section(root, "api")) {
     TableReader r(*api, file, "api.");
-    MESH_RETURN_IF_ERROR(r.Known({"listen", "threads", "max_json_bytes", "max_blob_bytes",
-                                  "anonymous_reads", "allowed_hosts", "idle_timeout",
-                                  "header_timeout", "body_timeout", "min_body_rate",
-                                  "max_connections", "max_connections_per_address"}));
+    MESH_RETURN_IF_ERROR(
+        r.Known({"listen", "threads", "max_json_bytes", "max_blob_bytes", "anonymous_reads",
+                 "allowed_hosts", "idle_timeout", "header_timeout", "body_timeout", "min_body_rate",
+                 "max_connections", "max_connections_per_address"}));
     std::string listen;
     MESH_RETURN_IF_ERROR(r.String("listen", listen));
     if (!listen.empty()) {

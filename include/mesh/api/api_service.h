@@ -27,7 +27,7 @@ namespace mesh::api {
 struct RouteInfo {
   std::string method;
   std::string pattern;  // OpenAPI style: /v1/jobs/{id}
-  bool needs_token;  // by default; with [api] anonymous_reads, GET routes need none
+  bool needs_token;     // by default; with [api] anonymous_reads, GET routes need none
 };
 
 class ApiService final : public HttpHandler {
