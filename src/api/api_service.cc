@@ -320,6 +320,10 @@ ApiService::ApiService(node::Node* node, HttpServer* server)
           "mesh_http_rejected_total",
           "HTTP requests and connections refused or dropped before a handler ran, by reason",
           {"reason"})) {
+  // Read only by /metrics, which this server answers: it never outlives the server.
+  node->metrics().AddGaugeCallback("mesh_http_connections",
+                                   "Open HTTP API connections (not counting those refused)",
+                                   [server] { return double(server->open_connections()); });
   std::error_code ec;
   std::filesystem::remove_all(uploads_dir_, ec);  // uploads a crash left half-written
   std::filesystem::create_directories(uploads_dir_, ec);

@@ -152,6 +152,10 @@ class HttpServer::Impl {
       per_address_.erase(it);
     }
   }
+  int open_connections() {
+    absl::MutexLock lock(&conn_mu_);
+    return open_;
+  }
   void Rejected(std::string_view reason) {
     if (handler_ != nullptr) handler_->OnRejected(reason);
   }
@@ -698,6 +702,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Listen(HttpServerOptions
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() = default;
 int HttpServer::port() const { return impl_->port(); }
+int HttpServer::open_connections() const { return impl_->open_connections(); }
 void HttpServer::Serve(HttpHandler* handler) { impl_->Serve(handler); }
 void HttpServer::RunAfter(absl::Duration delay, std::function<void()> fn) {
   impl_->RunAfter(delay, std::move(fn));

@@ -132,6 +132,8 @@ class HttpServer {
   ~HttpServer();
 
   int port() const;
+  // Connections admitted and not yet closed (those refused over the cap not included).
+  int open_connections() const;
   void Serve(HttpHandler* handler);
   // Runs `fn` on an I/O thread after `delay` (not before Serve; dropped after Stop).
   void RunAfter(absl::Duration delay, std::function<void()> fn);
