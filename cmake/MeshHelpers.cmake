@@ -21,8 +21,6 @@ function(mesh_test name)
   target_link_libraries(${name} PRIVATE ${T_DEPS} mesh::testing GTest::gmock GTest::gtest_main)
   # DISABLED_ tests are helpers that other tests start in child processes (e.g. the
   # cross-process compile-once test); they are not tests of their own, so ctest omits them.
-  # Escaped: gtest_discover_tests flattens PROPERTIES, so "unit;hostile" would keep only "unit".
-  string(REPLACE ";" "\\;" _labels "${T_LABEL}")
   gtest_discover_tests(${name} TEST_FILTER "-*.DISABLED_*"
-                       PROPERTIES LABELS "${_labels}" DISCOVERY_TIMEOUT 60)
+                       PROPERTIES LABELS "${T_LABEL}" DISCOVERY_TIMEOUT 60)
 endfunction()
