@@ -59,7 +59,7 @@ int ConnectionCap(const node::NodeConfig& config) {
   spdlog::warn(
       "[api] max_connections {} lowered to {}: the open-file limit is {} and {} are kept for "
       "the node's own files (raise the limit with ulimit -n or LimitNOFILE=)",
-      config.max_connections, usable, files.rlim_cur, kReservedFiles);
+      config.max_connections, usable, files.rlim_cur, files.rlim_cur - usable);
   return static_cast<int>(usable);
 }
 

@@ -311,6 +311,54 @@ class HostileApiTest(unittest.TestCase):
         self.assertGreater(self.rejected('connection_limit'), 0)
         self.assertAlive('connection floods')
 
+    def test_finding5_descriptor_reserve(self):
+        # A node allowed 400 descriptors keeps half for its own files: the connection cap is
+        # lowered (with a warning), and a flood of sockets past it costs no descriptor it needs.
+        data_dir = os.path.join(self.tmp, 'fds')
+        # The limit is set by a shell (preexec_fn is not safe in this threaded process).
+        proc = subprocess.Popen(
+            ['sh', '-c', 'ulimit -n 400 && exec "$0" "$@"', base.MESHD, '--data-dir', data_dir,
+             '--listen', '127.0.0.1:0', '--engine', 'interp', '--no-mesh'],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            if not line.startswith('meshd ready at'):
+                proc.kill()
+                self.fail(f'meshd did not start: {line}{proc.communicate()[1]}')
+            port = int(line.split()[3].rsplit(':', 1)[1])
+            socks = []
+            for i in range(600):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.settimeout(2)
+                s.bind((f'127.0.{60 + i // 100}.{1 + i % 100}', 0))
+                try:
+                    s.connect(('127.0.0.1', port))
+                except OSError:
+                    break  # the backlog is full: the flood is as big as it gets
+            for s in socks:
+                s.close()
+            with open(os.path.join(data_dir, 'api.token')) as f:
+                token = f.read().strip()
+
+            def node_answers():
+                conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+                try:
+                    conn.request('GET', '/v1/jobs', headers={'Authorization': 'Bearer ' + token})
+                    return conn.getresponse().status == 200
+                except OSError:
+                    return False
+                finally:
+                    conn.close()
+
+            base.wait_until(node_answers, 15, 'the node to answer after 600 sockets')
+            self.assertIsNone(proc.poll())
+        finally:
+            proc.kill()
+            _, err = proc.communicate()
+        self.assertIn('max_connections 1024 lowered to 200', err)
+        self.assertNotIn('Too many open files', err)
+
     # --- finding 7: reads need the token; Host; non-loopback listen -----------------------------
 
     def test_finding7_reads_need_the_token(self):
