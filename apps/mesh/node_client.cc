@@ -27,17 +27,18 @@ absl::StatusOr<std::unique_ptr<api::HttpClient>> ConnectToNode(const CliContext&
   }
   if (url.empty()) url = mesh::StrCat("http://127.0.0.1:", node::kDefaultApiPort);
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<api::HttpClient> client, api::HttpClient::Create(url));
-  if (with_token) {
-    if (const char* env = std::getenv("MESH_TOKEN"); env != nullptr && *env != '\0') {
-      client->set_token(env);
-    } else {
-      absl::StatusOr<std::string> token = node::ReadApiToken(dir);
-      if (!token.ok()) {
-        return absl::Status(
-            token.status().code(),
-            mesh::StrCat(token.status().message(), " (or set MESH_TOKEN to the node's token)"));
-      }
+  // Reads need the token too (unless the node allows anonymous reads): carry it whenever it
+  // can be found, and fail here only when the command cannot work without it.
+  if (const char* env = std::getenv("MESH_TOKEN"); env != nullptr && *env != '\0') {
+    client->set_token(env);
+  } else {
+    absl::StatusOr<std::string> token = node::ReadApiToken(dir);
+    if (token.ok()) {
       client->set_token(*token);
+    } else if (with_token) {
+      return absl::Status(
+          token.status().code(),
+          mesh::StrCat(token.status().message(), " (or set MESH_TOKEN to the node's token)"));
     }
   }
   return client;
@@ -56,6 +57,7 @@ absl::Status ApiError(const api::ClientResponse& response) {
     case 401:
       return absl::UnauthenticatedError(message);
     case 403:
+    case 421:  // the node does not answer for the Host in the URL (see [api] allowed_hosts)
       return absl::PermissionDeniedError(message);
     case 404:
       return absl::NotFoundError(message);

@@ -18,7 +18,8 @@ struct NodeTarget {
   std::string url;  // empty: found as described above
 };
 
-// `with_token`: load the token (needed by commands that change state).
+// The token is carried whenever it is found (reads need it too, unless the node allows
+// anonymous reads); `with_token`: fail when it cannot be found (commands that change state).
 absl::StatusOr<std::unique_ptr<api::HttpClient>> ConnectToNode(const CliContext& ctx,
                                                                const NodeTarget& target,
                                                                bool with_token);

@@ -10,6 +10,10 @@ int main(int argc, char** argv) {
   CLI::App app{"meshd: the Mesh node daemon (HTTP API, persistent job queue, sandboxed workers)"};
   mesh::node::NodeFlags flags;
   mesh::node::AddNodeFlags(app, flags);
+  bool insecure_anonymous_reads = false;
+  app.add_flag("--insecure-anonymous-reads", insecure_anonymous_reads,
+               "Allow [api] anonymous_reads = true on a listen address other hosts can reach "
+               "(anyone there can then read every job's env, args, inputs and outputs)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -22,5 +26,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "meshd: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
+  config->insecure_anonymous_reads = insecure_anonymous_reads;
   return mesh::api::RunDaemon(*std::move(config));
 }

@@ -1,11 +1,11 @@
 #include "mesh/api/api_service.h"
 
-#include <sodium.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 
+#include "api_access.h"
 #include "api_json.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -75,21 +75,15 @@ absl::StatusOr<absl::Duration> ParseWait(const HttpRequest& request) {
 // 401 unless the request carries this node's bearer token (compared in constant time).
 std::optional<HttpResponse> CheckToken(const HttpRequest& request, const std::string& token,
                                        std::string_view route) {
-  const std::string auth = request.Header("authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  const bool present =
-      auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0;
-  const std::string given = present ? auth.substr(kBearer.size()) : std::string();
-  if (present && given.size() == token.size() &&
-      sodium_memcmp(given.data(), token.data(), token.size()) == 0) {
-    return std::nullopt;
-  }
+  const std::string given = BearerToken(request.Header("authorization"));
+  if (TokenMatches(given, token)) return std::nullopt;
   HttpResponse r = ErrorResponse(
       401, "unauthenticated",
-      present ? "the bearer token is not this node's API token"
-              : mesh::StrCat(request.method, " ", route,
-                             " changes state and needs \"Authorization: Bearer <token>\"; the "
-                             "token is in the node's data dir (api.token)"));
+      !given.empty()
+          ? "the bearer token is not this node's API token"
+          : mesh::StrCat(request.method, " ", route,
+                         " needs \"Authorization: Bearer <token>\"; the token is in the node's "
+                         "data dir (api.token)"));
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshd\"");
   return r;
 }
@@ -108,28 +102,28 @@ const std::vector<Route>& RouteTable() {
   static const auto* table = [] {
     auto* t = new std::vector<Route>{
         {{"POST", "/v1/blobs", true}, Op::kPostBlob},
-        {{"GET", "/v1/blobs/{cid}", false}, Op::kGetBlob},
+        {{"GET", "/v1/blobs/{cid}", true}, Op::kGetBlob},
         {{"POST", "/v1/jobs", true}, Op::kPostJob},
-        {{"GET", "/v1/jobs", false}, Op::kListJobs},
-        {{"GET", "/v1/jobs/{id}", false}, Op::kGetJob},
-        {{"GET", "/v1/jobs/{id}/output", false}, Op::kGetOutput},
+        {{"GET", "/v1/jobs", true}, Op::kListJobs},
+        {{"GET", "/v1/jobs/{id}", true}, Op::kGetJob},
+        {{"GET", "/v1/jobs/{id}/output", true}, Op::kGetOutput},
         {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
-        {{"GET", "/v1/jobs/{id}/history", false}, Op::kJobHistory},
-        {{"GET", "/v1/jobs/{id}/explain", false}, Op::kExplainJob},
-        {{"GET", "/v1/jobs/{id}/chunks", false}, Op::kJobChunks},
-        {{"GET", "/v1/jobs/{id}/partials", false}, Op::kJobPartials},
-        {{"GET", "/v1/jobs/{id}/checkpoints", false}, Op::kJobCheckpoints},
-        {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", false}, Op::kChunkProof},
+        {{"GET", "/v1/jobs/{id}/history", true}, Op::kJobHistory},
+        {{"GET", "/v1/jobs/{id}/explain", true}, Op::kExplainJob},
+        {{"GET", "/v1/jobs/{id}/chunks", true}, Op::kJobChunks},
+        {{"GET", "/v1/jobs/{id}/partials", true}, Op::kJobPartials},
+        {{"GET", "/v1/jobs/{id}/checkpoints", true}, Op::kJobCheckpoints},
+        {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", true}, Op::kChunkProof},
         {{"GET", "/v1/node", false}, Op::kNode},
-        {{"GET", "/v1/peers", false}, Op::kPeers},
-        {{"GET", "/v1/ledger/balance", false}, Op::kLedgerBalance},
-        {{"GET", "/v1/ledger/balance/{did}", false}, Op::kLedgerBalanceOf},
-        {{"GET", "/v1/ledger/history", false}, Op::kLedgerHistory},
-        {{"GET", "/v1/ledger/verify", false}, Op::kLedgerVerify},
-        {{"GET", "/v1/reputation", false}, Op::kReputation},
-        {{"GET", "/v1/events", false}, Op::kEvents},
+        {{"GET", "/v1/peers", true}, Op::kPeers},
+        {{"GET", "/v1/ledger/balance", true}, Op::kLedgerBalance},
+        {{"GET", "/v1/ledger/balance/{did}", true}, Op::kLedgerBalanceOf},
+        {{"GET", "/v1/ledger/history", true}, Op::kLedgerHistory},
+        {{"GET", "/v1/ledger/verify", true}, Op::kLedgerVerify},
+        {{"GET", "/v1/reputation", true}, Op::kReputation},
+        {{"GET", "/v1/events", true}, Op::kEvents},
         {{"GET", "/metrics", false}, Op::kMetrics},
-        {{"GET", "/v1/openapi.json", false}, Op::kOpenApi},
+        {{"GET", "/v1/openapi.json", true}, Op::kOpenApi},
     };
     for (Route& r : *t) r.parts = Split(r.info.pattern);
     return t;
@@ -321,7 +315,15 @@ ApiService::ApiService(node::Node* node, HttpServer* server)
                                            {"route", "code"})),
       latency_(node->metrics().AddHistogram("mesh_http_request_seconds",
                                             "Time to answer HTTP API requests",
-                                            ExponentialBuckets(0.00005, 4, 12), {"route"})) {
+                                            ExponentialBuckets(0.00005, 4, 12), {"route"})),
+      rejected_(node->metrics().AddCounter(
+          "mesh_http_rejected_total",
+          "HTTP requests and connections refused or dropped before a handler ran, by reason",
+          {"reason"})) {
+  // Read only by /metrics, which this server answers: it never outlives the server.
+  node->metrics().AddGaugeCallback("mesh_http_connections",
+                                   "Open HTTP API connections (not counting those refused)",
+                                   [server] { return double(server->open_connections()); });
   std::error_code ec;
   std::filesystem::remove_all(uploads_dir_, ec);  // uploads a crash left half-written
   std::filesystem::create_directories(uploads_dir_, ec);
@@ -329,13 +331,33 @@ ApiService::ApiService(node::Node* node, HttpServer* server)
 
 ApiService::~ApiService() { Shutdown(); }
 
+bool ApiService::NeedsToken(const RouteInfo& route) const {
+  if (!route.needs_token) return false;
+  // Anonymous reads, when configured, open every GET; what changes state always needs it.
+  return !(node_->config().anonymous_reads && route.method == "GET");
+}
+
 BodyPlan ApiService::PlanBody(const HttpRequest& head) {
   BodyPlan plan;
-  plan.limit = node_->config().max_json_bytes;
-  // A request that changes state and lacks the token is answered before its body is read, so
-  // nobody without the token can make the node store (or buffer) anything.
+  const node::NodeConfig& config = node_->config();
+  // Only two routes take a body; any other is refused (413) before a byte of it is read.
+  plan.limit = head.method == "POST" ? config.max_json_bytes : 0;
+  // The Host comes first: a page on another site that reached the node through DNS rebinding
+  // learns nothing, not even which routes exist.
+  if (absl::Status host = CheckHost(head.Header("host"), config.listen_host, config.allowed_hosts);
+      !host.ok()) {
+    const bool malformed = host.code() == absl::StatusCode::kInvalidArgument;
+    rejected_->WithLabels({malformed ? "bad_host" : "host_not_allowed"})->Inc();
+    requests_->WithLabels({"host", malformed ? "400" : "421"})->Inc();
+    plan.reject = std::make_unique<HttpResponse>(
+        ErrorResponse(malformed ? 400 : 421, malformed ? "invalid_argument" : "misdirected_request",
+                      ToStd(host.message())));
+    return plan;
+  }
+  // A request without the token is answered before its body is read, so nobody without the
+  // token can make the node store (or buffer) anything.
   const RouteMatch found = MatchRoute(head.method, head.path);
-  if (found.route != nullptr && found.route->info.needs_token) {
+  if (found.route != nullptr && NeedsToken(found.route->info)) {
     if (std::optional<HttpResponse> refused =
             CheckToken(head, node_->api_token(), found.route->info.pattern)) {
       requests_->WithLabels({"unauthenticated", "401"})->Inc();
@@ -349,6 +371,10 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
     plan.file = mesh::StrCat(uploads_dir_, "/upload-", ::getpid(), "-", next_upload_++);
   }
   return plan;
+}
+
+void ApiService::OnRejected(std::string_view reason) {
+  rejected_->WithLabels({std::string(reason)})->Inc();
 }
 
 HttpResponse ApiService::Error(int status, std::string message) {
@@ -382,7 +408,7 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
     latency_->WithLabels({route})->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     respond(std::move(r));
   };
-  if (match->info.needs_token) {
+  if (NeedsToken(match->info)) {
     if (std::optional<HttpResponse> refused = CheckToken(request, node_->api_token(), route)) {
       if (!request.body_file.empty()) std::remove(request.body_file.c_str());
       measured(*std::move(refused));
@@ -461,8 +487,21 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
       return respond(ErrorResponse(
           400, "invalid_argument",
           mesh::StrCat("request body is not valid JSON at byte ", e.byte, ": ", e.what())));
+    } catch (const json::exception& e) {
+      // out_of_range.406 for a number no double holds ("fuel": 1e400), and the like.
+      return respond(
+          ErrorResponse(400, "invalid_argument",
+                        mesh::StrCat("request body is not usable JSON: ", e.what(),
+                                     "; numbers must fit in 64 bits (limits are integers)")));
     }
-    absl::StatusOr<job::JobSpec> spec = job::JobSpecFromJson(body, /*require_identity=*/false);
+    absl::StatusOr<job::JobSpec> spec = absl::InternalError("not parsed");
+    try {
+      spec = job::JobSpecFromJson(body, /*require_identity=*/false);
+    } catch (const json::exception& e) {
+      // The spec reader checks types before it reads; this is the net under it.
+      return respond(ErrorResponse(400, "invalid_argument",
+                                   mesh::StrCat("the job spec cannot be read: ", e.what())));
+    }
     if (!spec.ok()) return respond(StatusResponse(spec.status()));
     if (!spec->submitter.empty() || spec->created_at_ms != 0 || !spec->nonce.empty()) {
       return respond(ErrorResponse(400, "invalid_argument",

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "api_access.h"
 #include "mesh/api/api_service.h"
 #include "mesh/api/http_server.h"
 #include "mesh/common/clock.h"
@@ -18,6 +19,51 @@
 #include "spdlog/spdlog.h"
 
 namespace mesh::api {
+
+namespace {
+
+// Descriptors kept back from API connections for the node's own files: databases, blobs,
+// workers' pipes, peers' connections.
+constexpr uint64_t kReservedFiles = 256;
+
+// Refuses a listen address other hosts can reach with anonymous reads (anyone there could read
+// every job's env, args, inputs and outputs) unless the operator said so; warns in any case.
+absl::Status CheckExposure(const node::NodeConfig& config) {
+  if (IsLoopbackName(config.listen_host)) return absl::OkStatus();
+  if (config.anonymous_reads && !config.insecure_anonymous_reads) {
+    return absl::FailedPreconditionError(mesh::StrCat(
+        "the API would listen on ", config.listen_host,
+        ", which other hosts can reach, with [api] anonymous_reads = true: anyone there could "
+        "read every job's env, args, inputs and outputs. Listen on 127.0.0.1, set "
+        "anonymous_reads = false, or pass --insecure-anonymous-reads if that is what you want"));
+  }
+  spdlog::warn(
+      "the HTTP API listens on {}, which other hosts can reach; it is plain HTTP (use a TLS "
+      "proxy or a firewall) and every route but GET /v1/node and /metrics needs the token{}",
+      config.listen_host,
+      config.anonymous_reads ? ". WARNING: --insecure-anonymous-reads: anyone who can reach it "
+                               "can read every job's env, args, inputs and outputs"
+                             : "");
+  return absl::OkStatus();
+}
+
+// The connection cap, lowered to leave kReservedFiles descriptors to the node.
+int ConnectionCap(const node::NodeConfig& config) {
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) {
+    return config.max_connections;
+  }
+  const uint64_t usable =
+      files.rlim_cur > 2 * kReservedFiles ? files.rlim_cur - kReservedFiles : files.rlim_cur / 2;
+  if (usable >= static_cast<uint64_t>(config.max_connections)) return config.max_connections;
+  spdlog::warn(
+      "[api] max_connections {} lowered to {}: the open-file limit is {} and {} are kept for "
+      "the node's own files (raise the limit with ulimit -n or LimitNOFILE=)",
+      config.max_connections, usable, files.rlim_cur, files.rlim_cur - usable);
+  return static_cast<int>(usable);
+}
+
+}  // namespace
 
 int RunDaemon(node::NodeConfig config) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -44,6 +90,12 @@ int RunDaemon(node::NodeConfig config) {
     (void)setrlimit(RLIMIT_NOFILE, &files);
   }
 
+  if (absl::Status s = CheckExposure(config); !s.ok()) {
+    spdlog::error("meshd cannot start: {}", std::string(s.message()));
+    return 1;
+  }
+  const int max_connections = ConnectionCap(config);
+
   // The composition root: the real clock and randomness, injected from here down.
   SystemClock clock;
   SecureRng rng;
@@ -52,8 +104,17 @@ int RunDaemon(node::NodeConfig config) {
     spdlog::error("meshd cannot start: {}", std::string(node.status().message()));
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Listen(
-      {.host = config.listen_host, .port = config.listen_port, .threads = config.api_threads});
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Listen({.host = config.listen_host,
+                          .port = config.listen_port,
+                          .threads = config.api_threads,
+                          .idle_timeout = config.idle_timeout,
+                          .header_timeout = config.header_timeout,
+                          .body_timeout = config.body_timeout,
+                          .min_body_rate = config.min_body_rate,
+                          .max_connections = max_connections,
+                          .max_connections_per_address =
+                              std::min(config.max_connections_per_address, max_connections)});
   if (!server.ok()) {
     spdlog::error("meshd cannot start: {}", std::string(server.status().message()));
     return 1;

@@ -12,8 +12,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "beast_fields.h"
+#include "http_parsing.h"
 #include "mesh/common/strings.h"
 #include "spdlog/spdlog.h"
 
@@ -25,12 +27,15 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-constexpr size_t kHeaderLimit = 16 << 10;
 constexpr size_t kStreamChunk = 256 << 10;
 // After an answer that leaves a request body unread: how much more is read and dropped, and for
 // how long, so that the client receives the answer instead of a connection reset.
 constexpr uint64_t kLingerBytes = 8ull << 20;
 constexpr std::chrono::seconds kLingerTime{2};
+// Connections refused over the cap are answered (503) and closed within this time; beyond this
+// many of them at once, a new one is closed without an answer (each holds a descriptor).
+constexpr std::chrono::milliseconds kRefuseLingerTime{500};
+constexpr int kMaxRefusing = 64;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -111,8 +116,48 @@ class HttpServer::Impl {
     handler_ = handler;
     Accept();
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
-      threads_.emplace_back([this] { ioc_.run(); });
+      threads_.emplace_back([this] { RunLoop(); });
     }
+  }
+
+  // What admitting a new connection from `address` would exceed, if anything.
+  enum class Admission { kOk, kOverTotal, kOverAddress, kDrop };
+  Admission Admit(const std::string& address) {
+    absl::MutexLock lock(&conn_mu_);
+    Admission verdict = Admission::kOk;
+    if (open_ >= options_.max_connections) {
+      verdict = Admission::kOverTotal;
+    } else if (auto it = per_address_.find(address);
+               it != per_address_.end() && it->second >= options_.max_connections_per_address) {
+      verdict = Admission::kOverAddress;
+    }
+    if (verdict == Admission::kOk) {
+      ++open_;
+      ++per_address_[address];
+    } else if (refusing_ >= kMaxRefusing) {
+      verdict = Admission::kDrop;
+    } else {
+      ++refusing_;
+    }
+    return verdict;
+  }
+  void Release(const std::string& address, bool admitted) {
+    absl::MutexLock lock(&conn_mu_);
+    if (!admitted) {
+      --refusing_;
+      return;
+    }
+    --open_;
+    if (auto it = per_address_.find(address); it != per_address_.end() && --it->second <= 0) {
+      per_address_.erase(it);
+    }
+  }
+  int open_connections() {
+    absl::MutexLock lock(&conn_mu_);
+    return open_;
+  }
+  void Rejected(std::string_view reason) {
+    if (handler_ != nullptr) handler_->OnRejected(reason);
   }
 
   void RunAfter(absl::Duration delay, std::function<void()> fn) {
@@ -159,7 +204,30 @@ class HttpServer::Impl {
  private:
   void Accept();
 
+  // An exception that escapes a completion handler (Beast's parser, a handler, anything) ends
+  // only that handler, whose connection is closed as its owner unwinds; the thread goes on
+  // serving (Asio allows run() to be called again after it threw).
+  void RunLoop() {
+    while (true) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::warn("HTTP connection dropped after an exception: {}", e.what());
+        Rejected("exception");
+      } catch (...) {
+        spdlog::warn("HTTP connection dropped after an unknown exception");
+        Rejected("exception");
+      }
+    }
+  }
+
   const HttpServerOptions options_;
+  // Before ioc_: sessions still queued in it release their slot when it is destroyed.
+  absl::Mutex conn_mu_;
+  int open_ ABSL_GUARDED_BY(conn_mu_) = 0;
+  int refusing_ ABSL_GUARDED_BY(conn_mu_) = 0;
+  absl::flat_hash_map<std::string, int> per_address_ ABSL_GUARDED_BY(conn_mu_);
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   int port_ = 0;
@@ -174,61 +242,135 @@ namespace {
 // client keeps the connection alive. Everything runs on the connection's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {}
+  // `admitted`: false for a connection over the cap, which is answered 503 and closed.
+  Session(tcp::socket socket, HttpServer::Impl& server, std::string address, bool admitted)
+      : stream_(std::move(socket)),
+        server_(server),
+        buffer_(MakeReadBuffer()),
+        address_(std::move(address)),
+        admitted_(admitted) {}
 
   ~Session() {
     if (events_ != nullptr) events_->Stop();
+    if (!request_.body_file.empty() && !body_handed_over_) std::remove(request_.body_file.c_str());
+    server_.Release(address_, admitted_);
   }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->admitted_) return self->ReadHeader();
+      self->Refuse();
+    });
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
+  std::chrono::nanoseconds Option(absl::Duration d) const { return absl::ToChronoNanoseconds(d); }
+
+  void Refuse() {
+    keep_alive_ = false;
+    HttpResponse r = CallHandler([&] {
+      return server_.handler()->Error(
+          503,
+          "this node has too many open HTTP connections (from this address or in all); "
+          "retry later");
+    });
+    r.headers.emplace_back("Retry-After", "1");
+    refusing_ = true;
+    WriteResponse(std::move(r));
+  }
+
+  // Calls into the handler, which must not end the connection by throwing: an exception
+  // becomes a 500.
+  template <class Fn>
+  HttpResponse CallHandler(Fn fn) {
+    try {
+      return fn();
+    } catch (const std::exception& e) {
+      return InternalError(e.what());
+    } catch (...) {
+      return InternalError("unknown exception");
+    }
+  }
+
+  HttpResponse InternalError(std::string_view what) {
+    spdlog::warn("HTTP request {} raised an exception: {}", request_line_, what);
+    server_.Rejected("exception");
+    keep_alive_ = false;
+    HttpResponse r;
+    r.status = 500;
+    r.body = "{\"code\":\"internal\",\"message\":\"the node could not handle this request\"}\n";
+    return r;
+  }
+
+  // Between requests the connection may sit idle for idle_timeout; from the next request's
+  // first byte its whole header must arrive within header_timeout (a header trickled a byte at
+  // a time cannot hold the connection, however often it sends).
   void ReadHeader() {
     head_.emplace();
-    head_->header_limit(kHeaderLimit);
-    // Not boost::none: Beast 1.74 compares the length with the optional, and none is smaller
-    // than every length (every body would be "over the limit").
-    head_->body_limit(std::numeric_limits<uint64_t>::max());
-    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    SetUpHeadParser(*head_);
+    if (buffer_.size() > 0) return ReadHeaderBytes();
+    stream_.expires_after(Option(server_.options().idle_timeout));
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();  // idle, or gone: nobody to answer
+                              self->buffer_.commit(n);
+                              self->ReadHeaderBytes();
+                            });
+  }
+
+  void ReadHeaderBytes() {
+    stream_.expires_after(Option(server_.options().header_timeout));
     http::async_read_header(
         stream_, buffer_, *head_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+    if (ec == beast::error::timeout) {
+      server_.Rejected("header_timeout");
+      return Close();
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset) {
       return Close();
     }
     if (ec) {
       keep_alive_ = false;
-      return WriteResponse(
-          server_.handler()->Error(ec == http::error::header_limit ? 431 : 400,
-                                   mesh::StrCat("malformed HTTP request: ", ec.message())));
+      const FramingError e = ReadErrorResponse(ec);
+      server_.Rejected(e.status == 431 ? "header_too_large" : "malformed");
+      return WriteResponse(server_.handler()->Error(e.status, e.message));
     }
     request_ = HttpRequest{};
+    body_handed_over_ = false;
     const auto& msg = head_->get();
     request_.method = std::string(msg.method_string());
     request_.target = std::string(msg.target());
+    request_line_ = mesh::StrCat(request_.method, " ", request_.target.substr(0, 200));
     ParseTarget(request_.target, request_);
     request_.headers = LowerCasedFields(msg);
     keep_alive_ = msg.keep_alive();
-    BodyPlan plan = server_.handler()->PlanBody(request_);
+    std::optional<BodyPlan> planned;
+    HttpResponse failed = CallHandler([&] {
+      planned.emplace(server_.handler()->PlanBody(request_));
+      return HttpResponse{};
+    });
+    if (!planned.has_value()) return WriteResponse(std::move(failed));
+    BodyPlan plan = *std::move(planned);
     if (plan.reject != nullptr) {
       keep_alive_ = false;  // the body is not read: the connection cannot be reused
       return WriteResponse(std::move(*plan.reject));
     }
-    if (const auto length = head_->content_length(); length.has_value() && *length > plan.limit) {
+    if (std::optional<FramingError> e =
+            CheckFraming(*head_, mesh::StrCat(request_.method, " ", request_.path), plan.limit)) {
       keep_alive_ = false;  // the unread body makes the connection unusable
-      return WriteResponse(server_.handler()->Error(
-          413, mesh::StrCat("request body of ", *length, " bytes is over this route's limit of ",
-                            plan.limit, " bytes")));
+      server_.Rejected(e->status == 413 ? "body_refused" : "framing");
+      return WriteResponse(server_.handler()->Error(e->status, e->message));
     }
     if (beast::iequals(request_.Header("expect"), "100-continue")) {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      stream_.expires_after(Option(server_.options().idle_timeout));
       net::async_write(
           stream_, net::buffer(*cont),
           [self = shared_from_this(), cont, plan = std::make_shared<BodyPlan>(std::move(plan))](
@@ -242,6 +384,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody(const BodyPlan& plan) {
+    body_start_ = Clock::now();
+    body_received_ = 0;
     if (!plan.file.empty()) {
       file_parser_.emplace(std::move(*head_));
       file_parser_->body_limit(plan.limit);
@@ -261,15 +405,28 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // Reads the body piece by piece, re-arming the idle timer before each read: the time-out is
-  // for a silent client, not a deadline for the whole body (a 1 GiB upload on a slow link).
+  // The body's deadline: body_timeout, extended for as long as what has arrived keeps up
+  // min_body_rate on average, and never more than idle_timeout from now (a silent client).
+  Clock::time_point BodyDeadline() const {
+    const HttpServerOptions& o = server_.options();
+    const auto idle = Clock::now() + Option(o.idle_timeout);
+    if (o.min_body_rate == 0) return idle;
+    constexpr double kMaxEarnedSeconds = 1e6;  // keeps the time arithmetic far from overflow
+    const auto earned = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+        std::min(kMaxEarnedSeconds,
+                 static_cast<double>(body_received_) / static_cast<double>(o.min_body_rate))));
+    const auto allowed = std::max<Clock::duration>(Option(o.body_timeout), earned);
+    return std::min(idle, body_start_ + allowed);
+  }
+
   template <class Parser>
   void ReadBodySome(Parser& parser) {
     if (parser.is_done()) return BodyRead({});
-    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    stream_.expires_at(BodyDeadline());
     http::async_read_some(stream_, buffer_, parser,
-                          [self = shared_from_this(), &parser](beast::error_code ec, size_t) {
+                          [self = shared_from_this(), &parser](beast::error_code ec, size_t n) {
                             if (ec) return self->BodyRead(ec);
+                            self->body_received_ += n;
                             self->ReadBodySome(parser);
                           });
   }
@@ -280,22 +437,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnBody(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      keep_alive_ = false;
-      // A chunked upload found over the limit while it was read: drop what was written.
-      if (!request_.body_file.empty()) std::remove(request_.body_file.c_str());
-      return WriteResponse(
-          server_.handler()->Error(413, "request body is over this route's size limit"));
-    }
     if (ec) {
+      // A chunked upload found over the limit while it was read, or cut short: drop it.
       if (!request_.body_file.empty()) std::remove(request_.body_file.c_str());
+      request_.body_file.clear();
+      if (ec == beast::error::timeout) {
+        server_.Rejected("body_too_slow");
+        return Close();
+      }
       if (ec == http::error::partial_message || ec == net::error::eof ||
-          ec == beast::error::timeout) {
+          ec == net::error::connection_reset) {
         return Close();  // the client went away mid-body: nobody to answer
       }
       keep_alive_ = false;
-      return WriteResponse(
-          server_.handler()->Error(400, mesh::StrCat("malformed HTTP request: ", ec.message())));
+      const FramingError e = ReadErrorResponse(ec);
+      server_.Rejected(e.status == 413 ? "body_too_large" : "malformed");
+      return WriteResponse(server_.handler()->Error(e.status, e.message));
     }
     if (string_parser_.has_value()) request_.body = string_parser_->release().body();
     string_parser_.reset();
@@ -303,15 +460,20 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();  // the handler may take its time (long polls)
     auto self = shared_from_this();
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    server_.handler()->Handle(std::move(request_), [self, answered](HttpResponse response) {
+    body_handed_over_ = true;  // the handler owns the upload file now
+    Responder respond = [self, answered](HttpResponse response) {
       if (answered->exchange(true)) return;
       net::post(self->stream_.get_executor(),
                 [self, r = std::make_shared<HttpResponse>(std::move(response))]() mutable {
                   self->WriteResponse(std::move(*r));
                 });
+    };
+    HttpResponse failed = CallHandler([&] {
+      server_.handler()->Handle(std::move(request_), respond);
+      return HttpResponse{};
     });
+    if (failed.status == 500) respond(std::move(failed));
   }
-
   void WriteResponse(HttpResponse response) {
     if (response.events != nullptr) return StartEvents(std::move(response));
     if (response.source != nullptr) return StartSource(std::move(response));
@@ -323,7 +485,11 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(response.body);
     res->keep_alive(keep_alive_);
     res->prepare_payload();
-    stream_.expires_after(absl::ToChronoNanoseconds(server_.options().idle_timeout));
+    if (refusing_) {
+      stream_.expires_after(kRefuseLingerTime);
+    } else {
+      stream_.expires_after(Option(server_.options().idle_timeout));
+    }
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res](beast::error_code ec, size_t) { self->AfterWrite(ec); });
@@ -341,8 +507,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void LingeringClose() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    linger_budget_ = kLingerBytes;
-    stream_.expires_after(kLingerTime);
+    linger_budget_ = refusing_ ? kHeaderLimit : kLingerBytes;
+    if (refusing_) {
+      stream_.expires_after(kRefuseLingerTime);
+    } else {
+      stream_.expires_after(kLingerTime);
+    }
     Discard();
   }
 
@@ -465,7 +635,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   HttpServer::Impl& server_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_;  // bounded: kReadBufferLimit
+  const std::string address_;  // the client's, for the per-address cap
+  std::string request_line_;   // for logs, once request_ has gone to the handler
+  const bool admitted_;
+  bool refusing_ = false;  // answering 503 over the cap
+  Clock::time_point body_start_;
+  uint64_t body_received_ = 0;
+  bool body_handed_over_ = false;
   std::optional<http::request_parser<http::empty_body>> head_;
   std::optional<http::request_parser<http::string_body>> string_parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;
@@ -495,9 +672,24 @@ void HttpServer::Impl::Accept() {
       timer->async_wait([this, timer](beast::error_code) { Accept(); });
       return;
     }
+    Accept();  // first: whatever happens to this connection, the next one is accepted
     socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<Session>(std::move(socket), *this)->Start();
-    Accept();
+    const tcp::endpoint remote = socket.remote_endpoint(ec);
+    std::string address = ec ? std::string() : remote.address().to_string();
+    switch (Admit(address)) {
+      case Admission::kOk:
+        std::make_shared<Session>(std::move(socket), *this, std::move(address), true)->Start();
+        break;
+      case Admission::kOverTotal:
+      case Admission::kOverAddress:
+        Rejected("connection_limit");
+        std::make_shared<Session>(std::move(socket), *this, std::move(address), false)->Start();
+        break;
+      case Admission::kDrop:  // too many being refused already: not even an answer
+        Rejected("connection_limit");
+        socket.close(ec);
+        break;
+    }
   });
 }
 
@@ -510,6 +702,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Listen(HttpServerOptions
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() = default;
 int HttpServer::port() const { return impl_->port(); }
+int HttpServer::open_connections() const { return impl_->open_connections(); }
 void HttpServer::Serve(HttpHandler* handler) { impl_->Serve(handler); }
 void HttpServer::RunAfter(absl::Duration delay, std::function<void()> fn) {
   impl_->RunAfter(delay, std::move(fn));

@@ -231,7 +231,10 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* api = Section(root, "api")) {
     TableReader r(*api, file, "api.");
-    MESH_RETURN_IF_ERROR(r.Known({"listen", "threads", "max_json_bytes", "max_blob_bytes"}));
+    MESH_RETURN_IF_ERROR(
+        r.Known({"listen", "threads", "max_json_bytes", "max_blob_bytes", "anonymous_reads",
+                 "allowed_hosts", "idle_timeout", "header_timeout", "body_timeout", "min_body_rate",
+                 "max_connections", "max_connections_per_address"}));
     std::string listen;
     MESH_RETURN_IF_ERROR(r.String("listen", listen));
     if (!listen.empty()) {
@@ -242,6 +245,22 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     MESH_RETURN_IF_ERROR(r.Int("threads", config.api_threads, 1, 64));
     MESH_RETURN_IF_ERROR(r.Bytes("max_json_bytes", config.max_json_bytes));
     MESH_RETURN_IF_ERROR(r.Bytes("max_blob_bytes", config.max_blob_bytes));
+    MESH_RETURN_IF_ERROR(r.Bool("anonymous_reads", config.anonymous_reads));
+    MESH_RETURN_IF_ERROR(r.Strings("allowed_hosts", config.allowed_hosts));
+    for (const std::string& host : config.allowed_hosts) {
+      if (host.empty() || host.find_first_of(" /\t") != std::string::npos) {
+        return r.Error("allowed_hosts", mesh::StrCat("has \"", host,
+                                                     "\": expected host names such as "
+                                                     "\"node1.example.org\" (no port, no scheme)"));
+      }
+    }
+    MESH_RETURN_IF_ERROR(r.Duration("idle_timeout", config.idle_timeout));
+    MESH_RETURN_IF_ERROR(r.Duration("header_timeout", config.header_timeout));
+    MESH_RETURN_IF_ERROR(r.Duration("body_timeout", config.body_timeout));
+    MESH_RETURN_IF_ERROR(r.Bytes("min_body_rate", config.min_body_rate));
+    MESH_RETURN_IF_ERROR(r.Int("max_connections", config.max_connections, 1, 1 << 20));
+    MESH_RETURN_IF_ERROR(
+        r.Int("max_connections_per_address", config.max_connections_per_address, 1, 1 << 20));
   }
   if (const toml::table* compute = Section(root, "compute")) {
     TableReader r(*compute, file, "compute.");
@@ -302,12 +321,24 @@ std::string DefaultConfigToml() {
   return R"toml(# meshd configuration. Flags given to meshd override these settings.
 
 [api]
-# Where the HTTP API listens. Keep it on 127.0.0.1 unless a proxy or firewall guards it:
-# reads need no token.
+# Where the HTTP API listens. Keep it on 127.0.0.1 unless a proxy or firewall guards it.
 listen = "127.0.0.1:7420"
 threads = 2
 max_json_bytes = "1MiB"    # larger JSON request bodies get 413
 max_blob_bytes = "1GiB"    # larger uploads to POST /v1/blobs get 413
+# Every route but GET /v1/node and GET /metrics needs the token (api.token). true: reads
+# (GET) need none; on a non-loopback listen address meshd then also wants
+# --insecure-anonymous-reads.
+anonymous_reads = false
+# Host header names answered besides localhost, 127.0.0.0/8, [::1] and the listen address
+# (others get 421: DNS rebinding), e.g. ["node1.example.org"].
+allowed_hosts = []
+idle_timeout = "60s"       # a connection silent between requests is closed
+header_timeout = "10s"     # a request header must arrive whole within this of its first byte
+body_timeout = "60s"       # after this, a body must keep up min_body_rate on average
+min_body_rate = "16KiB"    # bytes per second; 0 = no minimum
+max_connections = 1024     # open API connections (capped below the open-file limit)
+max_connections_per_address = 64  # beyond either cap: 503 with Retry-After
 
 [compute]
 max_concurrent = 0         # jobs running at once; 0 = one per core

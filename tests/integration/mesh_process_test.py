@@ -155,6 +155,10 @@ class MeshTest(unittest.TestCase):
 
     def mesh_cli(self, *args, timeout=60):
         env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        # Reads need the token of the node named with --node (the CLI's data dir is not its).
+        if '--node' in args:
+            url = args[args.index('--node') + 1]
+            env['MESH_TOKEN'] = next(n.token for n in self.nodes if n.url == url)
         return subprocess.run([base.MESH, '--data-dir', os.path.join(self.tmp, 'cli'), *args],
                               capture_output=True, timeout=timeout, env=env)
 

@@ -373,7 +373,9 @@ class EventStream:
 
     def __init__(self, node, query, headers, timeout):
         self.conn = http.client.HTTPConnection(node.host, node.port, timeout=timeout)
-        self.conn.request('GET', '/v1/events' + query, headers=headers or {})
+        headers = dict(headers or {})
+        headers.setdefault('Authorization', 'Bearer ' + node.token)
+        self.conn.request('GET', '/v1/events' + query, headers=headers)
         self.response = self.conn.getresponse()
         self.status = self.response.status
         self.content_type = self.response.getheader('Content-Type')
@@ -468,7 +470,7 @@ class ApiTest(NodeTest):
         self.assertEqual(body['cid'], cid_of(data), 'the CID is the CIDv1 of the bytes')
         self.assertEqual(body['size'], len(data))
         self.assertEqual(r.headers['Location'], '/v1/blobs/' + body['cid'])
-        got = self.node.call('GET', '/v1/blobs/' + body['cid'], token=False)
+        got = self.node.call('GET', '/v1/blobs/' + body['cid'])
         self.assertEqual(got.status, 200, got)
         self.assertEqual(got.body, data)
         self.assertEqual(got.headers['Content-Type'], 'application/octet-stream')
@@ -575,7 +577,7 @@ class ApiTest(NodeTest):
         self.assertGreater(job['seq'], 0)
         # The same job read back, and its output.
         self.assertEqual(self.node.job(job['id']), job)
-        out = self.node.call('GET', f'/v1/jobs/{job["id"]}/output', token=False)
+        out = self.node.call('GET', f'/v1/jobs/{job["id"]}/output')
         self.assertEqual(out.status, 200, out)
         self.assertEqual(out.body, data)
         self.assertEqual(out.headers['X-Mesh-Output-Cid'], cid_of(data))
@@ -845,7 +847,7 @@ class ApiTest(NodeTest):
         self.assertEqual(self.node.call('PUT', '/v1/jobs/x').headers['Allow'], 'GET, DELETE')
 
     def test_openapi_document(self):
-        r = self.node.call('GET', '/v1/openapi.json', token=False)
+        r = self.node.call('GET', '/v1/openapi.json')
         self.assertEqual(r.status, 200, r)
         self.assertTrue(r.headers['Content-Type'].startswith('application/json'))
         served = r.json()
@@ -864,8 +866,8 @@ class ApiTest(NodeTest):
             ('GET', '/v1/reputation'), ('GET', '/v1/jobs/{id}/chunks'),
             ('GET', '/v1/jobs/{id}/chunks/{index}/proof'), ('GET', '/v1/jobs/{id}/partials'),
             ('GET', '/v1/jobs/{id}/checkpoints')})
-        # Every documented route answers (not 404/405) and every state-changing one needs the
-        # token, as its "security" says.
+        # Every documented route answers (not 404/405) and every one but the health route and
+        # the metrics needs the token, as its "security" says.
         for method, path in sorted(routes):
             if path == '/v1/events':
                 continue  # a stream; EventsTest reads it
@@ -885,12 +887,12 @@ class ApiTest(NodeTest):
     # --- ledger and reputation -----------------------------------------------------------------
 
     def ledger_entries(self, query=''):
-        r = self.node.call('GET', '/v1/ledger/history?limit=1000' + query, token=False)
+        r = self.node.call('GET', '/v1/ledger/history?limit=1000' + query)
         self.assertEqual(r.status, 200, r)
         return r.json()['entries']
 
     def balance(self, did=None):
-        r = self.node.call('GET', '/v1/ledger/balance' + (f'/{did}' if did else ''), token=False)
+        r = self.node.call('GET', '/v1/ledger/balance' + (f'/{did}' if did else ''))
         self.assertEqual(r.status, 200, r)
         return r.json()
 
@@ -1013,7 +1015,7 @@ class ApiTest(NodeTest):
             with self.subTest(query=q):
                 self.assertError(self.node.call('GET', '/v1/ledger/history?' + q), 400,
                                  'invalid_argument', what)
-        r = self.node.call('GET', '/v1/ledger/verify', token=False)
+        r = self.node.call('GET', '/v1/ledger/verify')
         self.assertEqual(r.status, 200, r)
         report = r.json()
         self.assertEqual(report['ok'], True, report)
@@ -1022,7 +1024,7 @@ class ApiTest(NodeTest):
         self.assertGreaterEqual(report['minted'], 1000000)  # the start, and what regenerated
         self.assertNotIn('problem', report)
         # No executor has worked for this node.
-        r = self.node.call('GET', '/v1/reputation', token=False)
+        r = self.node.call('GET', '/v1/reputation')
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json(), {'executors': []})
 
@@ -1098,7 +1100,7 @@ class ApiTest(NodeTest):
     def test_unauthenticated_upload_is_refused_before_its_body(self):
         # Only the header of a 1 GiB upload is sent: the 401 must come without the body.
         with socket.create_connection((self.node.host, self.node.port), timeout=10) as sock:
-            sock.sendall(b'POST /v1/blobs HTTP/1.1\r\nHost: x\r\n'
+            sock.sendall(b'POST /v1/blobs HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                          b'Content-Length: 1073741824\r\n\r\n' + b'x' * 1000)
             answer = b''
             while b'\r\n\r\n' not in answer:
@@ -1108,7 +1110,7 @@ class ApiTest(NodeTest):
         self.assertTrue(answer.startswith(b'HTTP/1.1 401'), answer)
         self.assertEqual(os.listdir(os.path.join(self.data_dir, 'uploads')), [])
 
-    def test_state_changing_routes_need_the_token(self):
+    def test_routes_need_the_token(self):
         job = self.node.submit_loop()
         self.cancel_later(job['id'])
         data = b'blob sent without a token ' + os.urandom(8)
@@ -1134,10 +1136,33 @@ class ApiTest(NodeTest):
         self.assertEqual(os.listdir(os.path.join(self.data_dir, 'uploads')), [])
         self.assertEqual(len(self.node.list_all()), list0)
         self.assertIn(self.node.job(job['id'])['state'], ('queued', 'running'))
-        # Reads need no token.
-        for path in ('/v1/jobs', f'/v1/jobs/{job["id"]}', '/v1/node', '/metrics',
-                     '/v1/openapi.json', '/v1/blobs/' + self.node.module('hello')):
+        # Reads need the token too (a job's env, args, inputs and outputs are not public), but
+        # for the health route and the metrics.
+        for path in ('/v1/jobs', f'/v1/jobs/{job["id"]}', f'/v1/jobs/{job["id"]}/history',
+                     '/v1/openapi.json', '/v1/blobs/' + self.node.module('hello'), '/v1/peers',
+                     '/v1/ledger/balance', '/v1/reputation', '/v1/events'):
+            with self.subTest(read=path):
+                self.assertError(self.node.call('GET', path, token=False), 401,
+                                 'unauthenticated', 'Authorization: Bearer')
+                self.assertEqual(self.node.call('GET', path, token='x' * 43).status, 401, path)
+        for path in ('/v1/node', '/metrics'):
             self.assertEqual(self.node.call('GET', path, token=False).status, 200, path)
+        # The scheme is case-insensitive (RFC 7235); two Authorization fields are refused.
+        for scheme in ('bearer', 'BEARER', 'bEaReR'):
+            r = self.node.call('GET', f'/v1/jobs/{job["id"]}', token=False,
+                               headers={'Authorization': f'{scheme} {self.node.token}'})
+            self.assertEqual(r.status, 200, f'{scheme}: {r}')
+        conn = http.client.HTTPConnection(self.node.host, self.node.port, timeout=30)
+        try:
+            conn.putrequest('GET', f'/v1/jobs/{job["id"]}')
+            conn.putheader('Authorization', 'Bearer ' + self.node.token)
+            conn.putheader('Authorization', 'Bearer ' + self.node.token)
+            conn.endheaders()
+            r = conn.getresponse()
+            self.assertEqual(r.status, 400)
+            self.assertIn(b'more than one authorization', r.read().lower())
+        finally:
+            conn.close()
         # With the token it works.
         self.assertEqual(self.node.cancel(job['id']).json()['state'], 'cancelled')
 

@@ -3,8 +3,11 @@
 // stream. It is the HttpHandler the HttpServer calls; the routes are listed once (Routes()) and
 // checked against the OpenAPI document (openapi.json) by a test.
 //
-// Reads are open to anyone who can reach the port (bound to 127.0.0.1 by default); every
-// request that changes state needs "Authorization: Bearer <token>" (the data dir's api.token).
+// Every route needs "Authorization: Bearer <token>" (the data dir's api.token) but GET /v1/node
+// and GET /metrics, which carry no secrets; [api] anonymous_reads opens every GET. The Host
+// header must name this node (api_access.h): anything else gets 421 (DNS rebinding). Only
+// POST routes take a body; failures of the server's own checks are counted in
+// mesh_http_rejected_total{reason}.
 // Thread-safe. Shutdown() ends long polls and event streams; call it before the server stops.
 #pragma once
 
@@ -24,7 +27,7 @@ namespace mesh::api {
 struct RouteInfo {
   std::string method;
   std::string pattern;  // OpenAPI style: /v1/jobs/{id}
-  bool needs_token;
+  bool needs_token;     // by default; with [api] anonymous_reads, GET routes need none
 };
 
 class ApiService final : public HttpHandler {
@@ -38,6 +41,7 @@ class ApiService final : public HttpHandler {
   BodyPlan PlanBody(const HttpRequest& head) override;
   void Handle(HttpRequest request, Responder respond) override;
   HttpResponse Error(int status, std::string message) override;
+  void OnRejected(std::string_view reason) override;
 
   void Shutdown();
 
@@ -45,6 +49,7 @@ class ApiService final : public HttpHandler {
   class Waiter;
   class JobEvents;
 
+  bool NeedsToken(const RouteInfo& route) const;
   HttpResponse PostBlob(HttpRequest& request);
   HttpResponse GetBlob(const HttpRequest& request, const std::string& cid);
   void PostJob(HttpRequest& request, Responder respond);
@@ -77,6 +82,7 @@ class ApiService final : public HttpHandler {
   std::string uploads_dir_;
   Counter* requests_;
   Histogram* latency_;
+  Counter* rejected_;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_upload_ ABSL_GUARDED_BY(mu_) = 0;

@@ -7,6 +7,14 @@
 // Request bodies are planned from the header: small JSON bodies are read into memory, uploads
 // go straight to a file (PlanBody), so a 1 GiB upload never sits in memory.
 //
+// Hostile clients are bounded (HttpServerOptions): a header must arrive whole within
+// header_timeout of its first byte; a body must keep up a minimum rate after body_timeout;
+// connections are capped in total and per client address (503 with Retry-After beyond); the
+// read buffer bounds trailers and chunk headers; repeated framing fields, unknown transfer
+// codings and bodies on routes that take none are refused before any body is read
+// (http_parsing.h). No exception from parsing or from the handler escapes: the connection gets
+// a 4xx/5xx or is closed, and HttpHandler::OnRejected counts it.
+//
 // Thread-safety: Serve() runs `threads` I/O threads; each connection is served on its own
 // strand. Stop() closes the listener, stops the I/O threads and joins them; connections close
 // when the server is destroyed.
@@ -17,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -76,7 +85,7 @@ struct HttpResponse {
 using Responder = std::function<void(HttpResponse)>;
 
 struct BodyPlan {
-  uint64_t limit = 1 << 20;  // larger bodies get 413
+  uint64_t limit = 1 << 20;  // larger bodies get 413; 0: the route takes no body (413 if sent)
   std::string file;          // non-empty: write the body to this new file
   // Set: answer this at once without reading the body (e.g. 401 before a 1 GiB upload).
   std::unique_ptr<HttpResponse> reject;
@@ -91,14 +100,29 @@ class HttpHandler {
   virtual void Handle(HttpRequest request, Responder respond) = 0;
   // An answer the server makes itself (413, 400 for an unparseable request).
   virtual HttpResponse Error(int status, std::string message) = 0;
+  // A request or connection the server refused or dropped, by reason ("header_timeout",
+  // "body_too_slow", "connection_limit", "exception", ...), for a metric. Any thread.
+  virtual void OnRejected(std::string_view /*reason*/) {}
 };
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port
   int threads = 2;
+  // A silent connection between requests, or a stalled write, is closed after this.
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration event_keepalive = absl::Seconds(15);  // comment lines on idle event streams
+  // From a request's first byte to the end of its header.
+  absl::Duration header_timeout = absl::Seconds(10);
+  // A body may take body_timeout; after that it must have come at min_body_rate bytes per
+  // second on average since it started (a 1 GiB upload on a slow link is fine, a trickle is
+  // not). min_body_rate 0: no minimum rate (only idle_timeout between reads).
+  absl::Duration body_timeout = absl::Seconds(60);
+  uint64_t min_body_rate = 16 << 10;
+  // Open connections, in total and from one client address; beyond them a connection gets 503
+  // with Retry-After and is closed.
+  int max_connections = 1024;
+  int max_connections_per_address = 64;
 };
 
 class HttpServer {
@@ -108,6 +132,8 @@ class HttpServer {
   ~HttpServer();
 
   int port() const;
+  // Connections admitted and not yet closed (those refused over the cap not included).
+  int open_connections() const;
   void Serve(HttpHandler* handler);
   // Runs `fn` on an I/O thread after `delay` (not before Serve; dropped after Stop).
   void RunAfter(absl::Duration delay, std::function<void()> fn);

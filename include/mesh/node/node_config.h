@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,6 +28,21 @@ struct NodeConfig {
   int api_threads = 2;
   uint64_t max_json_bytes = 1ull << 20;  // bodies of JSON requests
   uint64_t max_blob_bytes = 1ull << 30;  // POST /v1/blobs
+  // Reads (GET) without the bearer token. Off by default: job env, args, inputs and outputs are
+  // readable by anyone who can read the API. GET /v1/node and GET /metrics are always open.
+  bool anonymous_reads = false;
+  // Set by --insecure-anonymous-reads only (never from the file): allows anonymous reads on a
+  // non-loopback listen address, which meshd otherwise refuses to start with.
+  bool insecure_anonymous_reads = false;
+  // Host header names (besides loopback names and addresses and the listen address) that the
+  // API answers; any other Host gets 421 (DNS rebinding).
+  std::vector<std::string> allowed_hosts;
+  absl::Duration idle_timeout = absl::Seconds(60);    // between requests on a connection
+  absl::Duration header_timeout = absl::Seconds(10);  // first byte to end of a request header
+  absl::Duration body_timeout = absl::Seconds(60);    // then min_body_rate must be kept up
+  uint64_t min_body_rate = 16ull << 10;               // bytes/s on average; 0: no minimum
+  int max_connections = 1024;  // open API connections in all (capped below the fd limit)
+  int max_connections_per_address = 64;
   // [compute]
   int max_concurrent = 0;  // 0: the number of cores
   wasm::EngineKind engine = wasm::EngineKind::kAuto;

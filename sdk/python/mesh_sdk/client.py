@@ -40,9 +40,9 @@ class Client:
     """A client of one node's HTTP API.
 
     ``url``: the node (default ``$MESH_NODE``, else ``<data dir>/meshd.url`` written by a
-    running meshd, else http://127.0.0.1:7420). ``token``: the API token needed by requests
-    that change state (default ``$MESH_TOKEN``, else ``<data dir>/api.token``; reads work
-    without one). ``data_dir``: default ``$MESH_DATA_DIR``, else ``~/.mesh``. ``timeout``:
+    running meshd, else http://127.0.0.1:7420). ``token``: the API token, sent with every
+    request (default ``$MESH_TOKEN``, else ``<data dir>/api.token``); every route but
+    ``node()`` and ``metrics`` needs it unless the node allows anonymous reads. ``data_dir``: default ``$MESH_DATA_DIR``, else ``~/.mesh``. ``timeout``:
     seconds to wait for any one answer (long polls add their own wait to it).
     """
 
@@ -74,8 +74,10 @@ class Client:
         return self._prefix + path + ('?' + urllib.parse.urlencode(query) if query else '')
 
     def _headers(self, auth, extra=None):
+        """``auth``: the request cannot work without the token (it changes state). Reads carry
+        it too when there is one: nodes serve reads anonymously only if configured to."""
         headers = dict(extra or {})
-        if auth:
+        if auth or self.token:
             if not self.token:
                 raise errors.Unauthenticated(
                     0, 'unauthenticated', f'no API token for {self.url}: pass token=, set '
@@ -282,7 +284,8 @@ class Client:
         target = self._path('/v1/events', {'after': after, 'job': job})
         try:
             try:
-                conn.request('GET', target, headers={'Accept': 'text/event-stream'})
+                conn.request('GET', target,
+                             headers=self._headers(False, {'Accept': 'text/event-stream'}))
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 raise errors.Unavailable(0, 'unavailable',

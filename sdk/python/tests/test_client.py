@@ -462,7 +462,14 @@ class ClientTest(unittest.TestCase):
             with self.assertRaises(mesh_sdk.Unauthenticated) as cm:
                 call()
             self.assertEqual((cm.exception.status, cm.exception.code), (401, 'unauthenticated'))
-        self.assertIn('did', wrong.node(), 'reads need no token')
+        self.assertIn('did', wrong.node(), 'the health route needs no token')
+        # Every other read needs it (a job's env, args, inputs and outputs are not public).
+        for call in (lambda: list(wrong.jobs()), lambda: wrong.job(cid_of(b'any')),
+                     lambda: wrong.get_blob(cid_of(HELLO)), lambda: wrong.reputation(),
+                     lambda: next(wrong.events(timeout=5))):
+            with self.assertRaises(mesh_sdk.Unauthenticated) as cm:
+                call()
+            self.assertEqual(cm.exception.status, 401)
         with mock.patch.dict(os.environ, {}, clear=True):
             tokenless = Client(self.url, data_dir=os.path.join(self.tmp, 'no-token-here'))
         self.assertIsNone(tokenless.token)
