@@ -523,7 +523,7 @@ class WorkerPool::Impl {
     for (bool resent = false;;) {
       absl::StatusOr<std::string> body =
           sent.ok() ? worker->Receive(options_.max_frame_bytes, deadline) : sent;
-      if (!body.ok()) return WorkerFailed(slot, body.status(), limits, start);
+      if (!body.ok()) return WorkerFailed(slot, body.status(), limits, start, engine);
       absl::StatusOr<MessageType> type = PeekType(*body);
       if (type.ok() && *type == MessageType::kNeedModule && input != nullptr && !resent) {
         // The worker dropped the module from its cache: send it again, with the bytes.
@@ -535,14 +535,14 @@ class WorkerPool::Impl {
       }
       if (type.ok() && *type == MessageType::kProgress && input != nullptr) {
         absl::StatusOr<wasm::ProgressRecord> progress = DecodeProgress(*body);
-        if (!progress.ok()) return WorkerFailed(slot, progress.status(), limits, start);
+        if (!progress.ok()) return WorkerFailed(slot, progress.status(), limits, start, engine);
         if (input->on_progress) input->on_progress(*progress);
         continue;  // the answer is still to come, by the same deadline
       }
       if (type.ok() && (*type == MessageType::kCheckpoint || *type == MessageType::kPartial) &&
           input != nullptr) {
         absl::StatusOr<JobBytes> made = DecodeJobBytes(*type, *body);
-        if (!made.ok()) return WorkerFailed(slot, made.status(), limits, start);
+        if (!made.ok()) return WorkerFailed(slot, made.status(), limits, start, engine);
         const auto& callback =
             *type == MessageType::kCheckpoint ? input->on_checkpoint : input->on_partial;
         if (callback) callback(made->bytes, made->fuel);
@@ -550,7 +550,7 @@ class WorkerPool::Impl {
       }
       if (type.ok() && *type == MessageType::kResult) {
         absl::StatusOr<wasm::RunResult> result = DecodeResult(*body);
-        if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start);
+        if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start, engine);
         if (worker->known_modules().size() >= kMaxKnownModules) worker->known_modules().clear();
         worker->known_modules().insert(module_id);
         result->report.output_bytes = result->output.size();
@@ -562,7 +562,7 @@ class WorkerPool::Impl {
       }
       if (type.ok() && *type == MessageType::kError) {
         absl::StatusOr<absl::Status> error = DecodeError(*body);
-        if (!error.ok()) return WorkerFailed(slot, error.status(), limits, start);
+        if (!error.ok()) return WorkerFailed(slot, error.status(), limits, start, engine);
         absl::MutexLock lock(&mu_);
         ++jobs_finished_;
         slots_[slot].tag = 0;
@@ -571,7 +571,7 @@ class WorkerPool::Impl {
       return WorkerFailed(
           slot,
           type.ok() ? absl::InvalidArgumentError("the worker answered out of turn") : type.status(),
-          limits, start);
+          limits, start, engine);
     }
   }
 
@@ -579,8 +579,9 @@ class WorkerPool::Impl {
   // or a broken answer. Ends the worker (if it still runs), reaps and replaces it, and says
   // what happened to the job.
   absl::StatusOr<wasm::RunResult> WorkerFailed(int slot, const absl::Status& error,
-                                               const wasm::Limits& limits,
-                                               Clock::time_point start) {
+                                               const wasm::Limits& limits, Clock::time_point start,
+                                               wasm::EngineKind engine) {
+    if (engine == wasm::EngineKind::kAuto) engine = config_.engine;
     WorkerProcess* worker = slots_[slot].proc.get();
     const bool timed_out = absl::IsDeadlineExceeded(error);
     // On end-of-stream the worker is exiting by itself; give it a moment to show how.
@@ -617,14 +618,14 @@ class WorkerPool::Impl {
           wasm::Outcome::kTimeout,
           mesh::StrCat("job exceeded its wall-time limit of ",
                        absl::FormatDuration(limits.wall_time), "; raise --timeout"),
-          config_.engine, limits, wall);
+          engine, limits, wall);
     }
     if (exit.signaled && exit.signal == SIGXCPU) {
       return StoppedResult(
           wasm::Outcome::kTimeout,
           mesh::StrCat("job exceeded its CPU-time limit of ", CpuSeconds(options_, limits),
                        "s (the worker got SIGXCPU); raise --timeout"),
-          config_.engine, limits, wall);
+          engine, limits, wall);
     }
     std::string message =
         mesh::StrCat("worker process ", pid, " ", exit.Describe(), " while running the job");
@@ -633,7 +634,7 @@ class WorkerPool::Impl {
     } else if (!closed) {
       message += mesh::StrCat(" (", error.message(), ")");
     }
-    return StoppedResult(wasm::Outcome::kCrashed, std::move(message), config_.engine, limits, wall);
+    return StoppedResult(wasm::Outcome::kCrashed, std::move(message), engine, limits, wall);
   }
 
   void AsyncLoop() {

@@ -43,8 +43,8 @@ struct AotOptions {
   // The C compiler command (may carry arguments, e.g. "ccache gcc"). Empty: $CC, else `cc`.
   std::string compiler;
   // false: Run only loads modules already in the cache (FailedPrecondition otherwise). For
-  // sandboxed workers, which may not spawn a compiler or write files: the pool compiles with
-  // Prepare() before it hands the job over.
+  // sandboxed workers, which may not spawn a compiler or write files, and for the pool, which
+  // only asks the cache: compile processes (exec/build_worker.h) call Prepare().
   bool allow_compile = true;
 };
 
