@@ -26,8 +26,9 @@ absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> ModuleCache::Get
       instrument ? instrument(*wasm) : wasm::Instrument(*wasm);
   const absl::StatusCode code = instrumented.status().code();
   if (code == absl::StatusCode::kCancelled || code == absl::StatusCode::kUnavailable ||
-      code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kAborted) {
-    return instrumented.status();  // not the module's fault: the next job tries again
+      code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kAborted ||
+      code == absl::StatusCode::kDeadlineExceeded) {
+    return instrumented.status();  // not (only) the module's fault: the next job tries again
   }
   if (instrumented.ok()) {
     entry.bytes = instrumented->wasm.size() + 64 * instrumented->imports.size();

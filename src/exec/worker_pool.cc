@@ -322,7 +322,14 @@ class WorkerPool::Impl {
     // costly to build.
     const Clock::time_point job_start = Clock::now();
     absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
-        Instrument(request, call);
+        Instrument(request, call, limits.wall_time);
+    if (absl::IsDeadlineExceeded(module.status())) {
+      return StoppedResult(wasm::Outcome::kTimeout,
+                           mesh::StrCat("job exceeded its wall-time limit of ",
+                                        absl::FormatDuration(limits.wall_time),
+                                        " while its module was being prepared; raise --timeout"),
+                           config_.engine, limits, absl::FromChrono(Clock::now() - job_start));
+    }
     if (absl::IsCancelled(module.status())) {
       MESH_RETURN_IF_ERROR(CheckNotCancelled(call));
       return absl::UnavailableError("the worker pool is shut down");
@@ -379,8 +386,10 @@ class WorkerPool::Impl {
 
   // The instrumented module of `request`, from the cache or a prepare process (killed by a
   // cancel of `call`, may be null, or by shutdown: Cancelled then).
+  // The prepare process gets at most the job's wall limit: past it the job has timed out
+  // (DeadlineExceeded, not remembered: a job with a longer limit may prepare the module).
   absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> Instrument(
-      const RunRequest& request, Call* call) {
+      const RunRequest& request, Call* call, absl::Duration job_wall) {
     KillSwitch build;
     const std::pair<uint64_t, KillSwitch*> entry{call != nullptr ? call->tag : 0, &build};
     {
@@ -390,7 +399,21 @@ class WorkerPool::Impl {
     }
     absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
         modules_.Get(request.module_id, request.module_wasm.get(),
-                     [&](std::string_view wasm) { return builder_.Instrument(wasm, &build); });
+                     [&](std::string_view wasm) -> absl::StatusOr<wasm::InstrumentedModule> {
+                       if (job_wall >= builder_.options().prepare.wall_time) {
+                         return builder_.Instrument(wasm, &build);
+                       }
+                       BuildOptions capped = builder_.options();
+                       capped.prepare.wall_time = job_wall;
+                       const Clock::time_point start = Clock::now();
+                       absl::StatusOr<wasm::InstrumentedModule> made =
+                           ModuleBuilder(std::move(capped)).Instrument(wasm, &build);
+                       if (absl::IsResourceExhausted(made.status()) &&
+                           Clock::now() - start >= absl::ToChronoNanoseconds(job_wall)) {
+                         return absl::DeadlineExceededError(made.status().message());
+                       }
+                       return made;
+                     });
     absl::MutexLock lock(&mu_);
     builds_.erase(std::find(builds_.begin(), builds_.end(), entry));
     return module;

@@ -3,7 +3,8 @@
 // per id, through the caller's instrument function (the pool's runs it in a sandboxed build
 // process, module_builder.h), and workers receive the instrumented bytes. Modules that fail
 // instrumentation are remembered too, so a bad module is refused quickly every time; failures
-// that are not the module's (cancelled, shut down, no process could start) are not kept.
+// that are not the module's (cancelled, shut down, no process could start, the job's own
+// deadline) are not kept.
 //
 // In memory only: the cache is rebuilt after a restart, which costs one instrumentation per
 // module; compiled aot code, which is expensive to rebuild, lives in the aot engine's own cache.
