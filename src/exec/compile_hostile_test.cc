@@ -296,7 +296,9 @@ TEST_F(CompileHostileTest, CompileLimitsStopAHostileCompile) {
   EXPECT_EQ(result->report.engine, "interp");
   EXPECT_TRUE(
       WaitUntil([&] { return pool->stats().compiles.failed == 1; }, std::chrono::seconds(10)));
-  EXPECT_LT(SecondsSince(start), 8.0);
+  // Preparing, a 2 s compile and its kill, with room for a loaded machine (unbounded, this
+  // compile takes 78-110 s).
+  EXPECT_LT(SecondsSince(start), 30.0);
 }
 
 // Each case: ends within its wall limit, and the pool still runs a hello job at once.
