@@ -1,8 +1,10 @@
-// mesh-worker: one sandboxed job-running process of a worker pool. Started by the pool
-// (posix_spawn, channel on fd 3), never by hand; see include/mesh/exec/worker.h.
+// mesh-worker: one sandboxed job-running process of a worker pool, or (--mode=prepare|compile)
+// one build process that instruments or compiles a single module (build_worker.h). Started by the
+// pool (posix_spawn, channel on fd 3), never by hand; see include/mesh/exec/worker.h.
 #include <cstdio>
 #include <string>
 
+#include "mesh/exec/build_worker.h"
 #include "mesh/exec/worker.h"
 #include "mesh/exec/worker_config.h"
 
@@ -21,5 +23,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
     return mesh::exec::kWorkerExitUsage;
   }
+  if (config->mode != mesh::exec::WorkerMode::kRun) return mesh::exec::RunBuildWorker(*config);
   return mesh::exec::RunWorker(*config);
 }

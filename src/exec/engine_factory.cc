@@ -19,17 +19,6 @@ wasm::AotOptions ToAotOptions(const EngineOptions& options, bool allow_compile) 
   return aot;
 }
 
-class AotPreparer final : public ModulePreparer {
- public:
-  explicit AotPreparer(std::unique_ptr<wasm::AotEngine> engine) : engine_(std::move(engine)) {}
-  absl::Status Prepare(const wasm::InstrumentedModule& module) override {
-    return engine_->Prepare(module);
-  }
-
- private:
-  std::unique_ptr<wasm::AotEngine> engine_;
-};
-
 }  // namespace
 
 std::string DefaultAotCacheDir() {
@@ -65,14 +54,6 @@ absl::StatusOr<std::unique_ptr<wasm::Engine>> CreateEngine(wasm::EngineKind kind
       break;
   }
   return absl::InternalError("CreateEngine needs a resolved engine kind, not auto");
-}
-
-absl::StatusOr<std::unique_ptr<ModulePreparer>> MakeModulePreparer(wasm::EngineKind kind,
-                                                                   const EngineOptions& options) {
-  if (kind != wasm::EngineKind::kAot) return nullptr;
-  MESH_ASSIGN_OR_RETURN(std::unique_ptr<wasm::AotEngine> engine,
-                        wasm::AotEngine::Create(ToAotOptions(options, true)));
-  return std::make_unique<AotPreparer>(std::move(engine));
 }
 
 absl::StatusOr<std::string> DefaultWorkerPath() {

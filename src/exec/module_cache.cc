@@ -7,7 +7,7 @@
 namespace mesh::exec {
 
 absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> ModuleCache::Get(
-    const std::string& module_id, const std::string* wasm) {
+    const std::string& module_id, const std::string* wasm, const InstrumentFn& instrument) {
   {
     absl::MutexLock lock(&mu_);
     if (auto it = entries_.find(module_id); it != entries_.end()) {
@@ -22,7 +22,14 @@ absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> ModuleCache::Get
   // Instrument outside the lock: other modules keep flowing meanwhile. Two callers racing on
   // the same new module both instrument it; the results are identical and one is kept.
   Entry entry;
-  absl::StatusOr<wasm::InstrumentedModule> instrumented = wasm::Instrument(*wasm);
+  absl::StatusOr<wasm::InstrumentedModule> instrumented =
+      instrument ? instrument(*wasm) : wasm::Instrument(*wasm);
+  const absl::StatusCode code = instrumented.status().code();
+  if (code == absl::StatusCode::kCancelled || code == absl::StatusCode::kUnavailable ||
+      code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kAborted ||
+      code == absl::StatusCode::kDeadlineExceeded) {
+    return instrumented.status();  // not (only) the module's fault: the next job tries again
+  }
   if (instrumented.ok()) {
     entry.bytes = instrumented->wasm.size() + 64 * instrumented->imports.size();
     entry.module = std::make_shared<const wasm::InstrumentedModule>(*std::move(instrumented));

@@ -47,6 +47,14 @@ std::string_view TypeName(MessageType type) {
       return "run request";
     case MessageType::kTestHook:
       return "test hook request";
+    case MessageType::kInstrumented:
+      return "instrumented module";
+    case MessageType::kCompiled:
+      return "compiled answer";
+    case MessageType::kInstrument:
+      return "instrument request";
+    case MessageType::kCompile:
+      return "compile request";
   }
   return "message";
 }
@@ -128,6 +136,10 @@ absl::StatusOr<MessageType> PeekType(std::string_view body) {
     case MessageType::kPartial:
     case MessageType::kRun:
     case MessageType::kTestHook:
+    case MessageType::kInstrumented:
+    case MessageType::kCompiled:
+    case MessageType::kInstrument:
+    case MessageType::kCompile:
       return type;
   }
   return absl::InvalidArgumentError(mesh::StrCat("malformed message: unknown message type ",
@@ -156,7 +168,7 @@ absl::StatusOr<Hello> DecodeHello(std::string_view body) {
 absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
                                       const wasm::InstrumentedModule* module,
                                       const wasm::JobInput& input, const wasm::Limits& limits,
-                                      uint32_t cpu_seconds) {
+                                      uint32_t cpu_seconds, wasm::EngineKind engine) {
   size_t hint = 128 + module_id.size() + input.stdin_bytes.size() +
                 input.resume_checkpoint.value_or("").size();
   if (module != nullptr) hint += module->wasm.size() + 64 * module->imports.size();
@@ -185,6 +197,7 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
   w.U64(limits.max_output_bytes);
   w.U64(limits.max_stderr_bytes);
   w.U32(cpu_seconds);
+  w.U8(static_cast<uint8_t>(engine));
   if (absl::Status s = SealFrame(frame); !s.ok()) return s;
   return frame;
 }
@@ -219,6 +232,12 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
        r.U64("limits.max_output_bytes", &m.limits.max_output_bytes) &&
        r.U64("limits.max_stderr_bytes", &m.limits.max_stderr_bytes) &&
        r.U32("cpu_seconds", &m.cpu_seconds);
+  uint8_t engine = 0;
+  ok = ok && r.U8("engine", &engine);
+  if (ok && engine > static_cast<uint8_t>(wasm::EngineKind::kAot)) {
+    ok = r.Fail(mesh::StrCat("field 'engine' holds unknown engine ", static_cast<int>(engine)));
+  }
+  m.engine = static_cast<wasm::EngineKind>(engine);
   m.input.deterministic = deterministic != 0;
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   return m;
@@ -416,5 +435,81 @@ absl::StatusOr<wasm::ProgressRecord> DecodeProgress(std::string_view body) {
   if (absl::Status s = r->Finish(); !s.ok()) return s;
   return progress;
 }
+
+namespace {
+
+absl::StatusOr<std::string> SealOrError(std::string frame) {
+  if (absl::Status s = SealFrame(frame); !s.ok()) return s;
+  return frame;
+}
+
+void WriteNames(WireWriter& w, const wasm::InstrumentedModule& m) {
+  w.U32(static_cast<uint32_t>(m.function_names.size()));
+  for (const std::string& name : m.function_names) w.Bytes(name);
+}
+
+bool ReadNames(WireReader& r, wasm::InstrumentedModule* m) {
+  uint32_t count;
+  if (!r.Count("module.function_names", 4, &count)) return false;
+  m->function_names.resize(count);
+  for (std::string& name : m->function_names) {
+    if (!r.Bytes("function_name", &name)) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> EncodeModuleMessage(MessageType type,
+                                                const wasm::InstrumentedModule& module) {
+  std::string frame = StartFrame(type, 64 + module.wasm.size() + 64 * module.imports.size());
+  WireWriter w(frame);
+  WriteModule(w, module);
+  WriteNames(w, module);
+  return SealOrError(std::move(frame));
+}
+
+absl::StatusOr<wasm::InstrumentedModule> DecodeModuleMessage(MessageType type,
+                                                             std::string_view body) {
+  absl::StatusOr<WireReader> opened = Open(body, type);
+  if (!opened.ok()) return opened.status();
+  wasm::InstrumentedModule m;
+  if (ReadModule(*opened, &m)) ReadNames(*opened, &m);
+  if (absl::Status s = opened->Finish(); !s.ok()) return s;
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeInstrument(std::string_view wasm) {
+  std::string frame = StartFrame(MessageType::kInstrument, 8 + wasm.size());
+  WireWriter(frame).Bytes(wasm);
+  return SealOrError(std::move(frame));
+}
+
+absl::StatusOr<std::string> DecodeInstrument(std::string_view body) {
+  absl::StatusOr<WireReader> opened = Open(body, MessageType::kInstrument);
+  if (!opened.ok()) return opened.status();
+  std::string wasm;
+  opened->Bytes("wasm", &wasm);
+  if (absl::Status s = opened->Finish(); !s.ok()) return s;
+  return wasm;
+}
+
+absl::StatusOr<std::string> EncodeInstrumented(const wasm::InstrumentedModule& module) {
+  return EncodeModuleMessage(MessageType::kInstrumented, module);
+}
+
+absl::StatusOr<wasm::InstrumentedModule> DecodeInstrumented(std::string_view body) {
+  return DecodeModuleMessage(MessageType::kInstrumented, body);
+}
+
+absl::StatusOr<std::string> EncodeCompile(const wasm::InstrumentedModule& module) {
+  return EncodeModuleMessage(MessageType::kCompile, module);
+}
+
+absl::StatusOr<wasm::InstrumentedModule> DecodeCompile(std::string_view body) {
+  return DecodeModuleMessage(MessageType::kCompile, body);
+}
+
+std::string EncodeCompiled() { return Sealed(StartFrame(MessageType::kCompiled)); }
 
 }  // namespace mesh::exec

@@ -74,6 +74,41 @@ TEST(ProtocolTest, RunRequestWithoutModule) {
   EXPECT_TRUE(m.input.deterministic);
 }
 
+TEST(ProtocolTest, RunRequestNamesItsEngine) {
+  ASSERT_OK_AND_ASSIGN(std::string frame,
+                       EncodeRun("id", nullptr, {}, {}, 0, wasm::EngineKind::kInterp));
+  ASSERT_OK_AND_ASSIGN(RunMessage m, DecodeRun(Body(frame)));
+  EXPECT_EQ(m.engine, wasm::EngineKind::kInterp);
+  ASSERT_OK_AND_ASSIGN(frame, EncodeRun("id", nullptr, {}, {}, 0));
+  ASSERT_OK_AND_ASSIGN(m, DecodeRun(Body(frame)));
+  EXPECT_EQ(m.engine, wasm::EngineKind::kAuto);
+  // An unknown engine byte (the last field) is refused by name.
+  frame.back() = 9;
+  EXPECT_FALSE(DecodeRun(Body(frame)).ok());
+}
+
+TEST(ProtocolTest, BuildMessagesRoundTrip) {
+  ASSERT_OK_AND_ASSIGN(std::string frame, EncodeInstrument(std::string("\0asm\x01", 5)));
+  ASSERT_OK_AND_ASSIGN(std::string wasm, DecodeInstrument(Body(frame)));
+  EXPECT_EQ(wasm, std::string("\0asm\x01", 5));
+  wasm::InstrumentedModule module = SampleModule();
+  module.function_names = {"", "main"};
+  ASSERT_OK_AND_ASSIGN(frame, EncodeInstrumented(module));
+  ASSERT_OK_AND_ASSIGN(wasm::InstrumentedModule back, DecodeInstrumented(Body(frame)));
+  EXPECT_EQ(back.wasm, module.wasm);
+  EXPECT_EQ(back.imports.size(), 1u);
+  EXPECT_EQ(back.code_units, 42u);
+  EXPECT_EQ(back.function_names, module.function_names);
+  ASSERT_OK_AND_ASSIGN(frame, EncodeCompile(module));
+  ASSERT_OK_AND_ASSIGN(back, DecodeCompile(Body(frame)));
+  EXPECT_EQ(back.function_names, module.function_names);
+  EXPECT_FALSE(DecodeInstrumented(Body(frame)).ok());  // a compile request is not an answer
+  EXPECT_EQ(PeekType(Body(EncodeCompiled())).value(), MessageType::kCompiled);
+  for (size_t cut = 1; cut + 1 < Body(frame).size(); cut += 7) {
+    EXPECT_FALSE(DecodeCompile(Body(frame).substr(0, cut)).ok()) << cut;
+  }
+}
+
 TEST(ProtocolTest, ResultRoundTrips) {
   wasm::RunResult r;
   r.report.outcome = wasm::Outcome::kStackOverflow;

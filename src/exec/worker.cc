@@ -100,10 +100,12 @@ constexpr uint64_t kTrimAfterBytes = 64ull << 20;
 
 class Worker {
  public:
-  Worker(const WorkerConfig& config, std::unique_ptr<wasm::Engine> engine)
+  Worker(const WorkerConfig& config, std::unique_ptr<wasm::Engine> engine,
+         std::unique_ptr<wasm::Engine> interp)
       : config_(config),
         fd_(config.sandbox.channel_fd),
         engine_(std::move(engine)),
+        interp_(std::move(interp)),
         modules_(config.module_cache_bytes) {}
 
   int Serve() {
@@ -164,8 +166,16 @@ class Worker {
     request->input.on_partial = [&send](std::string_view bytes, uint64_t fuel) {
       send(MessageType::kPartial, bytes, fuel);
     };
+    wasm::Engine* engine = engine_.get();
+    if (request->engine == wasm::EngineKind::kInterp && interp_ != nullptr) {
+      engine = interp_.get();
+    } else if (request->engine != wasm::EngineKind::kAuto && request->engine != config_.engine) {
+      return WriteFrame(fd_, EncodeError(absl::InvalidArgumentError(mesh::StrCat(
+                                 "this worker runs the ", wasm::EngineName(config_.engine),
+                                 " engine, not ", wasm::EngineName(request->engine)))));
+    }
     absl::StatusOr<wasm::RunResult> result =
-        engine_->Run(request->module_id, *module, std::move(request->input), request->limits);
+        engine->Run(request->module_id, *module, std::move(request->input), request->limits);
     if (!result.ok()) return WriteFrame(fd_, EncodeError(result.status()));
     const bool trim = result->report.peak_memory_bytes > kTrimAfterBytes;
     absl::StatusOr<std::string> frame = EncodeResult(*result);
@@ -209,6 +219,7 @@ class Worker {
   const WorkerConfig& config_;
   const int fd_;
   std::unique_ptr<wasm::Engine> engine_;
+  std::unique_ptr<wasm::Engine> interp_;  // aot workers: the tier for modules not compiled yet
   ModuleStore modules_;
 };
 
@@ -247,6 +258,13 @@ int RunWorker(const WorkerConfig& config) {
   absl::StatusOr<std::unique_ptr<wasm::Engine>> engine = CreateEngine(
       config.engine, {.aot_cache_dir = config.aot_cache_dir, .aot_compiler = config.aot_compiler});
   if (!engine.ok()) return SetupFailed(fd, engine_name, engine.status(), true);
+  std::unique_ptr<wasm::Engine> interp;
+  if (config.engine == wasm::EngineKind::kAot) {
+    absl::StatusOr<std::unique_ptr<wasm::Engine>> made =
+        CreateEngine(wasm::EngineKind::kInterp, {});
+    if (!made.ok()) return SetupFailed(fd, engine_name, made.status(), true);
+    interp = *std::move(made);
+  }
   if (absl::Status s = CloseOtherFds(fd); !s.ok()) return SetupFailed(fd, engine_name, s, true);
   SandboxConfig sandbox = config.sandbox;
   sandbox.allow_native_code = EngineLoadsNativeCode(config.engine);
@@ -259,7 +277,7 @@ int RunWorker(const WorkerConfig& config) {
   if (!WriteFrame(fd, EncodeHello({.engine = std::string(engine_name), .error = {}})).ok()) {
     return kWorkerExitProtocol;
   }
-  Worker worker(config, *std::move(engine));
+  Worker worker(config, *std::move(engine), std::move(interp));
   return worker.Serve();
 }
 

@@ -29,6 +29,10 @@ std::vector<std::string> WorkerConfig::ToArgs() const {
       mesh::StrCat("--max-frame=", max_frame_bytes),
       mesh::StrCat("--module-cache=", module_cache_bytes),
   };
+  if (mode != WorkerMode::kRun) {
+    args.push_back(mode == WorkerMode::kPrepare ? "--mode=prepare" : "--mode=compile");
+    args.push_back(mesh::StrCat("--build-cpu-seconds=", build_cpu_seconds));
+  }
   if (!aot_cache_dir.empty()) args.push_back(mesh::StrCat("--aot-cache-dir=", aot_cache_dir));
   if (!aot_compiler.empty()) args.push_back(mesh::StrCat("--aot-compiler=", aot_compiler));
   if (test_hooks) args.push_back("--test-hooks");
@@ -55,6 +59,17 @@ absl::StatusOr<WorkerConfig> ParseWorkerArgs(int argc, const char* const* argv) 
       absl::StatusOr<wasm::EngineKind> kind = wasm::ParseEngineKind(value);
       if (!kind.ok()) return kind.status();
       config.engine = *kind;
+    } else if (name == "mode") {
+      if (value == "run") {
+        config.mode = WorkerMode::kRun;
+      } else if (value == "prepare") {
+        config.mode = WorkerMode::kPrepare;
+      } else if (value == "compile") {
+        config.mode = WorkerMode::kCompile;
+      } else {
+        return absl::InvalidArgumentError(
+            mesh::StrCat("mesh-worker: --mode is run, prepare or compile, not '", value, "'"));
+      }
     } else if (name == "aot-cache-dir") {
       config.aot_cache_dir = std::string(value);
     } else if (name == "aot-compiler") {
@@ -71,6 +86,8 @@ absl::StatusOr<WorkerConfig> ParseWorkerArgs(int argc, const char* const* argv) 
         config.sandbox.max_open_files = *number;
       } else if (name == "max-frame") {
         config.max_frame_bytes = *number;
+      } else if (name == "build-cpu-seconds") {
+        config.build_cpu_seconds = *number;
       } else if (name == "module-cache") {
         config.module_cache_bytes = *number;
       } else {

@@ -16,10 +16,13 @@
 #include "mesh/cas/cid.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/exec/compile_queue.h"
 #include "mesh/exec/engine_factory.h"
+#include "mesh/exec/module_builder.h"
 #include "mesh/exec/module_cache.h"
 #include "mesh/exec/worker_config.h"
 #include "mesh/exec/worker_process.h"
+#include "mesh/wasm/aot_engine.h"
 
 namespace mesh::exec {
 namespace {
@@ -55,13 +58,19 @@ wasm::RunResult StoppedResult(wasm::Outcome outcome, std::string message, wasm::
 class WorkerPool::Impl {
  public:
   Impl(PoolOptions options, WorkerConfig config, std::vector<std::string> worker_env,
-       std::unique_ptr<ModulePreparer> preparer)
+       BuildOptions build, std::unique_ptr<wasm::AotEngine> aot_cache)
       : options_(std::move(options)),
         config_(std::move(config)),
         worker_env_(std::move(worker_env)),
-        preparer_(std::move(preparer)),
+        builder_(std::move(build)),
+        aot_cache_(std::move(aot_cache)),
         modules_(options_.module_cache_bytes),
-        slots_(static_cast<size_t>(options_.workers)) {}
+        slots_(static_cast<size_t>(options_.workers)) {
+    if (aot_cache_ != nullptr) {
+      compiles_ =
+          std::make_unique<CompileQueue>(&builder_, aot_cache_.get(), options_.compile_concurrency);
+    }
+  }
 
   ~Impl() { Shutdown(absl::ZeroDuration()); }
 
@@ -129,6 +138,13 @@ class WorkerPool::Impl {
           found = true;
         }
       }
+      // Preparing: its build process dies now, and RunEntered sees the mark.
+      for (auto& [build_tag, build] : builds_) {
+        if (build_tag == tag) {
+          build->Kill();
+          found = true;
+        }
+      }
       // Running: the exchange sees the worker die and WorkerFailed sees the mark. Under mu_ the
       // slot's process cannot be swapped or destroyed, so the kill reaches the job's worker or
       // one that is already dead (which Exchange replaces, then checks the mark).
@@ -140,6 +156,8 @@ class WorkerPool::Impl {
         }
       }
     }
+    // Waiting for a compile: the wait ends now, and a compile no other job waits for dies.
+    if (compiles_ != nullptr && compiles_->Cancel(tag)) found = true;
     for (Callback& done : unqueued) done(absl::CancelledError("job cancelled before it started"));
     return found || !unqueued.empty();
   }
@@ -166,7 +184,11 @@ class WorkerPool::Impl {
         return;
       }
       shutting_down_ = true;
+      // Untrusted build work stops at once, whatever the grace period: a compile may take
+      // minutes and is not a job's result.
+      for (auto& [tag, build] : builds_) build->Kill();
     }
+    if (compiles_ != nullptr) compiles_->Shutdown();
     // Running jobs get the grace period; then their workers are killed, which ends their
     // callers' waits at once.
     auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return busy_ == 0; };
@@ -212,6 +234,7 @@ class WorkerPool::Impl {
     s.crashes = crashes_;
     s.cancelled = cancelled_;
     s.workers_spawned = workers_spawned_;
+    if (compiles_ != nullptr) s.compiles = compiles_->stats();
     return s;
   }
 
@@ -225,6 +248,10 @@ class WorkerPool::Impl {
   }
 
   wasm::EngineKind engine() const { return config_.engine; }
+
+  std::vector<pid_t> CompilePids() const {
+    return compiles_ != nullptr ? compiles_->RunningPidsForTesting() : std::vector<pid_t>{};
+  }
 
  private:
   struct Slot {
@@ -290,54 +317,106 @@ class WorkerPool::Impl {
     if (limits.wall_time <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError("the wall-time limit must be positive");
     }
+    // Preparing the module and waiting for its compile count against the job's wall limit
+    // (waiting for a worker does not): a job never runs past its limit because its module was
+    // costly to build.
+    const Clock::time_point job_start = Clock::now();
     absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
-        modules_.Get(request.module_id, request.module_wasm.get());
-    if (absl::IsNotFound(module.status())) return module.status();
+        Instrument(request, call, limits.wall_time);
+    if (absl::IsDeadlineExceeded(module.status())) {
+      return StoppedResult(wasm::Outcome::kTimeout,
+                           mesh::StrCat("job exceeded its wall-time limit of ",
+                                        absl::FormatDuration(limits.wall_time),
+                                        " while its module was being prepared; raise --timeout"),
+                           config_.engine, limits, absl::FromChrono(Clock::now() - job_start));
+    }
+    if (absl::IsCancelled(module.status())) {
+      MESH_RETURN_IF_ERROR(CheckNotCancelled(call));
+      return absl::UnavailableError("the worker pool is shut down");
+    }
+    if (absl::IsNotFound(module.status()) || absl::IsUnavailable(module.status()) ||
+        absl::IsFailedPrecondition(module.status()) || absl::IsAborted(module.status())) {
+      return module.status();
+    }
     if (!module.ok()) {
       return StoppedResult(
           wasm::Outcome::kInvalidModule,
           mesh::StrCat("module ", request.module_id, " cannot run: ", module.status().message()),
           config_.engine, limits, absl::ZeroDuration());
     }
-    MESH_RETURN_IF_ERROR(CheckNotCancelled(call));  // before a compile that may take seconds
-    if (preparer_ != nullptr) {
-      absl::Status prepared = Prepare(request.module_id, **module);
-      if (absl::IsInvalidArgument(prepared)) {
-        return StoppedResult(
-            wasm::Outcome::kInvalidModule,
-            mesh::StrCat("module ", request.module_id, " cannot run: ", prepared.message()),
-            config_.engine, limits, absl::ZeroDuration());
-      }
-      MESH_RETURN_IF_ERROR(prepared);
+    MESH_RETURN_IF_ERROR(CheckNotCancelled(call));
+    // Tiering (compile_queue.h): aot once compiled, the interpreter until then or for good if
+    // the module cannot be compiled within the limits. A job waits for a compile at most a
+    // quarter of its wall limit (capped), so it never times out behind its own compile.
+    wasm::EngineKind engine = config_.engine;
+    if (compiles_ != nullptr) {
+      const absl::Duration spent = absl::FromChrono(Clock::now() - job_start);
+      const absl::Duration wait =
+          std::min({limits.wall_time / 4, options_.max_compile_wait, limits.wall_time - spent});
+      absl::StatusOr<wasm::EngineKind> chosen =
+          compiles_->Choose(request.module_id, *module, wait, request.tag);
+      if (absl::IsCancelled(chosen.status())) MESH_RETURN_IF_ERROR(CheckNotCancelled(call));
+      if (!chosen.ok()) return chosen.status();
+      engine = *chosen;
+    }
+    const absl::Duration spent = absl::FromChrono(Clock::now() - job_start);
+    if (spent >= limits.wall_time) {
+      return StoppedResult(wasm::Outcome::kTimeout,
+                           mesh::StrCat("job exceeded its wall-time limit of ",
+                                        absl::FormatDuration(limits.wall_time),
+                                        " while its module was being prepared; raise --timeout"),
+                           engine, limits, spent);
     }
     for (int attempt = 0;; ++attempt) {
       MESH_ASSIGN_OR_RETURN(int slot, Acquire(call));
       absl::StatusOr<wasm::RunResult> result =
-          Exchange(slot, request.module_id, module->get(), std::string(), limits, &request.input);
+          Exchange(slot, request.module_id, module->get(), std::string(), limits, &request.input,
+                   engine, spent);
       Release(slot, call);
-      // A prepared module gone from the aot cache (deleted, or found corrupted by the worker):
-      // prepare it again, once.
-      if (preparer_ == nullptr || attempt > 0 || !absl::IsFailedPrecondition(result.status())) {
+      // A compiled module gone from the aot cache (deleted, or found corrupted by the worker):
+      // run on the interpreter, and compile it again for later jobs.
+      if (engine != wasm::EngineKind::kAot || attempt > 0 ||
+          !absl::IsFailedPrecondition(result.status())) {
         return result;
       }
-      {
-        absl::MutexLock lock(&mu_);
-        prepared_.erase(request.module_id);
-      }
-      MESH_RETURN_IF_ERROR(Prepare(request.module_id, **module));
+      compiles_->Forget(request.module_id);
+      engine = wasm::EngineKind::kInterp;
     }
   }
 
-  // Engines that load native code get each module compiled here first, once per module id.
-  absl::Status Prepare(const std::string& module_id, const wasm::InstrumentedModule& module) {
+  // The instrumented module of `request`, from the cache or a prepare process (killed by a
+  // cancel of `call`, may be null, or by shutdown: Cancelled then).
+  // The prepare process gets at most the job's wall limit: past it the job has timed out
+  // (DeadlineExceeded, not remembered: a job with a longer limit may prepare the module).
+  absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> Instrument(
+      const RunRequest& request, Call* call, absl::Duration job_wall) {
+    KillSwitch build;
+    const std::pair<uint64_t, KillSwitch*> entry{call != nullptr ? call->tag : 0, &build};
     {
       absl::MutexLock lock(&mu_);
-      if (prepared_.contains(module_id)) return absl::OkStatus();
+      if (shutting_down_ || (call != nullptr && call->cancelled)) build.Kill();
+      builds_.push_back(entry);
     }
-    MESH_RETURN_IF_ERROR(preparer_->Prepare(module));
+    absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
+        modules_.Get(request.module_id, request.module_wasm.get(),
+                     [&](std::string_view wasm) -> absl::StatusOr<wasm::InstrumentedModule> {
+                       if (job_wall >= builder_.options().prepare.wall_time) {
+                         return builder_.Instrument(wasm, &build);
+                       }
+                       BuildOptions capped = builder_.options();
+                       capped.prepare.wall_time = job_wall;
+                       const Clock::time_point start = Clock::now();
+                       absl::StatusOr<wasm::InstrumentedModule> made =
+                           ModuleBuilder(std::move(capped)).Instrument(wasm, &build);
+                       if (absl::IsResourceExhausted(made.status()) &&
+                           Clock::now() - start >= absl::ToChronoNanoseconds(job_wall)) {
+                         return absl::DeadlineExceededError(made.status().message());
+                       }
+                       return made;
+                     });
     absl::MutexLock lock(&mu_);
-    prepared_.insert(module_id);
-    return absl::OkStatus();
+    builds_.erase(std::find(builds_.begin(), builds_.end(), entry));
+    return module;
   }
 
   absl::StatusOr<std::unique_ptr<WorkerProcess>> SpawnWorker() const {
@@ -428,7 +507,9 @@ class WorkerPool::Impl {
   absl::StatusOr<wasm::RunResult> Exchange(int slot, const std::string& module_id,
                                            const wasm::InstrumentedModule* module,
                                            std::string frame, const wasm::Limits& limits,
-                                           const wasm::JobInput* input = nullptr) {
+                                           const wasm::JobInput* input = nullptr,
+                                           wasm::EngineKind engine = wasm::EngineKind::kAuto,
+                                           absl::Duration spent = absl::ZeroDuration()) {
     WorkerProcess* worker = slots_[slot].proc.get();
     if (worker == nullptr || worker->IdleChannelBroken()) {
       // It died while idle, or spoke out of turn: either way it is not to be trusted with a job.
@@ -446,8 +527,8 @@ class WorkerPool::Impl {
     const uint32_t cpu_seconds = CpuSeconds(options_, limits);
     if (input != nullptr) {
       const bool send_module = !worker->known_modules().contains(module_id);
-      MESH_ASSIGN_OR_RETURN(
-          frame, EncodeRun(module_id, send_module ? module : nullptr, *input, limits, cpu_seconds));
+      MESH_ASSIGN_OR_RETURN(frame, EncodeRun(module_id, send_module ? module : nullptr, *input,
+                                             limits, cpu_seconds, engine));
     }
     if (frame.size() - kFrameHeaderBytes > options_.max_frame_bytes) {
       return absl::ResourceExhaustedError(
@@ -456,7 +537,7 @@ class WorkerPool::Impl {
                        " bytes; pass less input per job or split it"));
     }
     const Clock::time_point start = Clock::now();
-    const Deadline deadline = start + absl::ToChronoNanoseconds(limits.wall_time);
+    const Deadline deadline = start + absl::ToChronoNanoseconds(limits.wall_time - spent);
     absl::Status sent = worker->Send(frame, deadline);
     {
       absl::MutexLock lock(&mu_);
@@ -465,25 +546,26 @@ class WorkerPool::Impl {
     for (bool resent = false;;) {
       absl::StatusOr<std::string> body =
           sent.ok() ? worker->Receive(options_.max_frame_bytes, deadline) : sent;
-      if (!body.ok()) return WorkerFailed(slot, body.status(), limits, start);
+      if (!body.ok()) return WorkerFailed(slot, body.status(), limits, start, engine);
       absl::StatusOr<MessageType> type = PeekType(*body);
       if (type.ok() && *type == MessageType::kNeedModule && input != nullptr && !resent) {
         // The worker dropped the module from its cache: send it again, with the bytes.
         resent = true;
-        MESH_ASSIGN_OR_RETURN(frame, EncodeRun(module_id, module, *input, limits, cpu_seconds));
+        MESH_ASSIGN_OR_RETURN(frame,
+                              EncodeRun(module_id, module, *input, limits, cpu_seconds, engine));
         sent = worker->Send(frame, deadline);
         continue;
       }
       if (type.ok() && *type == MessageType::kProgress && input != nullptr) {
         absl::StatusOr<wasm::ProgressRecord> progress = DecodeProgress(*body);
-        if (!progress.ok()) return WorkerFailed(slot, progress.status(), limits, start);
+        if (!progress.ok()) return WorkerFailed(slot, progress.status(), limits, start, engine);
         if (input->on_progress) input->on_progress(*progress);
         continue;  // the answer is still to come, by the same deadline
       }
       if (type.ok() && (*type == MessageType::kCheckpoint || *type == MessageType::kPartial) &&
           input != nullptr) {
         absl::StatusOr<JobBytes> made = DecodeJobBytes(*type, *body);
-        if (!made.ok()) return WorkerFailed(slot, made.status(), limits, start);
+        if (!made.ok()) return WorkerFailed(slot, made.status(), limits, start, engine);
         const auto& callback =
             *type == MessageType::kCheckpoint ? input->on_checkpoint : input->on_partial;
         if (callback) callback(made->bytes, made->fuel);
@@ -491,7 +573,7 @@ class WorkerPool::Impl {
       }
       if (type.ok() && *type == MessageType::kResult) {
         absl::StatusOr<wasm::RunResult> result = DecodeResult(*body);
-        if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start);
+        if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start, engine);
         if (worker->known_modules().size() >= kMaxKnownModules) worker->known_modules().clear();
         worker->known_modules().insert(module_id);
         result->report.output_bytes = result->output.size();
@@ -503,7 +585,7 @@ class WorkerPool::Impl {
       }
       if (type.ok() && *type == MessageType::kError) {
         absl::StatusOr<absl::Status> error = DecodeError(*body);
-        if (!error.ok()) return WorkerFailed(slot, error.status(), limits, start);
+        if (!error.ok()) return WorkerFailed(slot, error.status(), limits, start, engine);
         absl::MutexLock lock(&mu_);
         ++jobs_finished_;
         slots_[slot].tag = 0;
@@ -512,7 +594,7 @@ class WorkerPool::Impl {
       return WorkerFailed(
           slot,
           type.ok() ? absl::InvalidArgumentError("the worker answered out of turn") : type.status(),
-          limits, start);
+          limits, start, engine);
     }
   }
 
@@ -520,8 +602,9 @@ class WorkerPool::Impl {
   // or a broken answer. Ends the worker (if it still runs), reaps and replaces it, and says
   // what happened to the job.
   absl::StatusOr<wasm::RunResult> WorkerFailed(int slot, const absl::Status& error,
-                                               const wasm::Limits& limits,
-                                               Clock::time_point start) {
+                                               const wasm::Limits& limits, Clock::time_point start,
+                                               wasm::EngineKind engine) {
+    if (engine == wasm::EngineKind::kAuto) engine = config_.engine;
     WorkerProcess* worker = slots_[slot].proc.get();
     const bool timed_out = absl::IsDeadlineExceeded(error);
     // On end-of-stream the worker is exiting by itself; give it a moment to show how.
@@ -558,14 +641,14 @@ class WorkerPool::Impl {
           wasm::Outcome::kTimeout,
           mesh::StrCat("job exceeded its wall-time limit of ",
                        absl::FormatDuration(limits.wall_time), "; raise --timeout"),
-          config_.engine, limits, wall);
+          engine, limits, wall);
     }
     if (exit.signaled && exit.signal == SIGXCPU) {
       return StoppedResult(
           wasm::Outcome::kTimeout,
           mesh::StrCat("job exceeded its CPU-time limit of ", CpuSeconds(options_, limits),
                        "s (the worker got SIGXCPU); raise --timeout"),
-          config_.engine, limits, wall);
+          engine, limits, wall);
     }
     std::string message =
         mesh::StrCat("worker process ", pid, " ", exit.Describe(), " while running the job");
@@ -574,7 +657,7 @@ class WorkerPool::Impl {
     } else if (!closed) {
       message += mesh::StrCat(" (", error.message(), ")");
     }
-    return StoppedResult(wasm::Outcome::kCrashed, std::move(message), config_.engine, limits, wall);
+    return StoppedResult(wasm::Outcome::kCrashed, std::move(message), engine, limits, wall);
   }
 
   void AsyncLoop() {
@@ -613,7 +696,9 @@ class WorkerPool::Impl {
   const PoolOptions options_;
   const WorkerConfig config_;
   const std::vector<std::string> worker_env_;
-  const std::unique_ptr<ModulePreparer> preparer_;  // null: the engine needs no preparation
+  const ModuleBuilder builder_;
+  const std::unique_ptr<wasm::AotEngine> aot_cache_;  // aot pools: what the cache holds
+  std::unique_ptr<CompileQueue> compiles_;            // aot pools; set in the constructor
   ModuleCache modules_;
 
   mutable absl::Mutex mu_;
@@ -623,7 +708,8 @@ class WorkerPool::Impl {
   int active_calls_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
-  std::unordered_set<std::string> prepared_ ABSL_GUARDED_BY(mu_);  // module ids (aot)
+  // Build processes running for jobs (tag 0: not cancellable), for Cancel and Shutdown.
+  std::vector<std::pair<uint64_t, KillSwitch*>> builds_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<RunRequest, Callback>> async_queue_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> calls_ ABSL_GUARDED_BY(mu_);  // cancellable jobs accepted (see Call)
   std::vector<std::thread> async_threads_ ABSL_GUARDED_BY(mu_);
@@ -659,8 +745,27 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(PoolOptions option
       worker_env.push_back(mesh::StrCat("PATH=", path));
     }
   }
-  MESH_ASSIGN_OR_RETURN(std::unique_ptr<ModulePreparer> preparer,
-                        MakeModulePreparer(config.engine, engine_options));
+  BuildOptions build{.worker_path = options.worker_path,
+                     .env = worker_env,
+                     .aot_cache_dir = engine_options.aot_cache_dir,
+                     .aot_compiler = engine_options.aot_compiler,
+                     .prepare = {options.prepare_cpu_time, options.prepare_wall_time,
+                                 options.prepare_memory_bytes},
+                     .compile = {options.compile_cpu_time, options.compile_wall_time,
+                                 options.compile_memory_bytes},
+                     .max_frame_bytes = options.max_frame_bytes};
+  std::unique_ptr<wasm::AotEngine> aot_cache;
+  if (config.engine == wasm::EngineKind::kAot) {
+    // The pool never compiles itself (compile processes do); it only asks the cache.
+    MESH_ASSIGN_OR_RETURN(aot_cache,
+                          wasm::AotEngine::Create({.cache_dir = engine_options.aot_cache_dir,
+                                                   .compiler = engine_options.aot_compiler,
+                                                   .allow_compile = false}));
+    if (options.compile_concurrency <= 0) {
+      options.compile_concurrency =
+          static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
+    }
+  }
   config.aot_cache_dir = engine_options.aot_cache_dir;
   config.aot_compiler = engine_options.aot_compiler;
   config.sandbox.channel_fd = kWorkerChannelFd;
@@ -671,7 +776,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(PoolOptions option
   config.test_hooks = options.enable_test_hooks;
   const wasm::EngineKind engine = config.engine;
   auto impl = std::make_unique<Impl>(std::move(options), std::move(config), std::move(worker_env),
-                                     std::move(preparer));
+                                     std::move(build), std::move(aot_cache));
   MESH_RETURN_IF_ERROR(impl->StartWorkers());
   return std::unique_ptr<WorkerPool>(new WorkerPool(std::move(impl), engine));
 }
@@ -696,6 +801,8 @@ void WorkerPool::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
 PoolStats WorkerPool::stats() const { return impl_->stats(); }
 
 std::vector<pid_t> WorkerPool::WorkerPids() const { return impl_->WorkerPids(); }
+
+std::vector<pid_t> WorkerPool::CompilePidsForTesting() const { return impl_->CompilePids(); }
 
 absl::StatusOr<wasm::RunResult> WorkerPool::RunTestHookForTesting(TestHook hook) {
   return impl_->RunTestHook(hook);

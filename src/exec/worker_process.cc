@@ -170,6 +170,11 @@ void WorkerProcess::Kill() const {
   ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
 }
 
+void WorkerProcess::KillGroup() const {
+  Kill();
+  if (!reaped_) ::kill(-pid_, SIGKILL);
+}
+
 ExitInfo WorkerProcess::Reap(absl::Duration timeout) {
   if (reaped_) return exit_;
   if (timeout != absl::InfiniteDuration()) {

@@ -81,6 +81,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   pool.workers = concurrency;
   pool.engine = n.config_.engine;
   pool.default_limits = n.config_.default_limits;
+  // The node's own aot cache, as README says: never the per-user ~/.cache shared by nodes.
+  pool.aot_cache_dir = (dir.root / "cache" / "aot").string();
+  pool.prepare_cpu_time = n.config_.prepare_cpu_time;
+  pool.prepare_wall_time = n.config_.prepare_wall_time;
+  pool.prepare_memory_bytes = n.config_.prepare_memory_bytes;
+  pool.compile_cpu_time = n.config_.compile_cpu_time;
+  pool.compile_wall_time = n.config_.compile_wall_time;
+  pool.compile_memory_bytes = n.config_.compile_memory_bytes;
+  pool.compile_concurrency = n.config_.compile_concurrency;
+  pool.max_compile_wait = n.config_.max_compile_wait;
   MESH_ASSIGN_OR_RETURN(n.pool_, exec::WorkerPool::Start(pool));
   n.runner_ = std::make_unique<PoolRunner>(n.pool_.get());
 

@@ -264,7 +264,10 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* compute = Section(root, "compute")) {
     TableReader r(*compute, file, "compute.");
-    MESH_RETURN_IF_ERROR(r.Known({"max_concurrent", "engine", "worker_path", "max_input_bytes"}));
+    MESH_RETURN_IF_ERROR(
+        r.Known({"max_concurrent", "engine", "worker_path", "max_input_bytes", "prepare_cpu_time",
+                 "prepare_wall_time", "prepare_memory", "compile_cpu_time", "compile_wall_time",
+                 "compile_memory", "compile_concurrency", "max_compile_wait"}));
     MESH_RETURN_IF_ERROR(r.Int("max_concurrent", config.max_concurrent, 0, 1024));
     std::string engine;
     MESH_RETURN_IF_ERROR(r.String("engine", engine));
@@ -275,6 +278,14 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     }
     MESH_RETURN_IF_ERROR(r.String("worker_path", config.worker_path));
     MESH_RETURN_IF_ERROR(r.Bytes("max_input_bytes", config.max_input_bytes));
+    MESH_RETURN_IF_ERROR(r.Duration("prepare_cpu_time", config.prepare_cpu_time));
+    MESH_RETURN_IF_ERROR(r.Duration("prepare_wall_time", config.prepare_wall_time));
+    MESH_RETURN_IF_ERROR(r.Bytes("prepare_memory", config.prepare_memory_bytes));
+    MESH_RETURN_IF_ERROR(r.Duration("compile_cpu_time", config.compile_cpu_time));
+    MESH_RETURN_IF_ERROR(r.Duration("compile_wall_time", config.compile_wall_time));
+    MESH_RETURN_IF_ERROR(r.Bytes("compile_memory", config.compile_memory_bytes));
+    MESH_RETURN_IF_ERROR(r.Int("compile_concurrency", config.compile_concurrency, 0, 1024));
+    MESH_RETURN_IF_ERROR(r.Duration("max_compile_wait", config.max_compile_wait));
   }
   if (const toml::table* limits = Section(root, "limits")) {
     TableReader r(*limits, file, "limits.");
@@ -344,6 +355,17 @@ max_connections_per_address = 64  # beyond either cap: 503 with Retry-After
 max_concurrent = 0         # jobs running at once; 0 = one per core
 engine = "auto"            # auto | aot | interp
 max_input_bytes = "256MiB" # a job's inputs together
+# Untrusted module work runs in killable build processes, never in meshd. Preparing a module
+# (decode, validate, meter) and compiling it for aot (wasm2c + cc) each get these limits; a
+# module over them fails as an invalid module (prepare) or stays on the interpreter (compile).
+prepare_cpu_time = "10s"
+prepare_wall_time = "15s"
+prepare_memory = "1GiB"
+compile_cpu_time = "60s"   # per compiler process
+compile_wall_time = "120s"
+compile_memory = "2GiB"
+compile_concurrency = 0    # compiles at once; 0 = half the cores (at least 1)
+max_compile_wait = "10s"   # a job waits at most this (and 1/4 of its wall time) for its compile
 
 [limits]                   # defaults for jobs that name no limits
 fuel = 10000000000

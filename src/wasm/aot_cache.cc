@@ -91,6 +91,16 @@ AotStats AotCache::stats() const {
   return AotStats{compilations_.load(), disk_hits_.load(), rebuilds_.load()};
 }
 
+std::optional<std::string> AotCache::Failure(const std::string& key) const {
+  absl::StatusOr<std::string> text = ReadFileToString(dir_ / (key + ".failed"), 64 << 10);
+  if (!text.ok()) return std::nullopt;
+  return *std::move(text);
+}
+
+absl::Status AotCache::RecordFailure(const std::string& key, std::string_view reason) const {
+  return WriteFileAtomically(dir_ / (key + ".failed"), reason, 0600, /*overwrite=*/true);
+}
+
 std::mutex& AotCache::KeyMutex(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = key_mutexes_[key];

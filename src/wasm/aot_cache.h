@@ -3,6 +3,9 @@
 //   <dir>/<key>.so       the compiled module (shared object)
 //   <dir>/<key>.sha256   SHA-256 of the .so, written before the .so is renamed into place
 //   <dir>/<key>.lock     flock(2)ed while the module is being compiled
+//   <dir>/<key>.failed   why the module could not be compiled within the limits (the worker
+//                        pool writes it, so a node does not retry a hostile module forever;
+//                        delete the file to retry)
 //   <dir>/tmp/           work directories of compilations in progress
 //
 // The key is SHA-256 over the instrumented module, the compiler, its version, the flags, the
@@ -17,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -41,6 +45,12 @@ class AotCache {
   // not (`allow_compile` false).
   absl::StatusOr<std::filesystem::path> Ensure(const std::string& key,
                                                const InstrumentedModule& module);
+
+  // Whether the cache holds a verified compiled module for `key` (never compiles).
+  bool Has(const std::string& key) const { return Verify(key).ok(); }
+  // The text of <key>.failed, if present.
+  std::optional<std::string> Failure(const std::string& key) const;
+  absl::Status RecordFailure(const std::string& key, std::string_view reason) const;
 
   AotStats stats() const;
   const std::filesystem::path& dir() const { return dir_; }

@@ -106,6 +106,17 @@ class AotEngineImpl final : public AotEngine {
     return cache_->Ensure(cache_->KeyFor(module), module).status();
   }
 
+  bool IsCompiled(const InstrumentedModule& module) const override {
+    return cache_->Has(cache_->KeyFor(module));
+  }
+  std::optional<std::string> RecordedFailure(const InstrumentedModule& module) const override {
+    return cache_->Failure(cache_->KeyFor(module));
+  }
+  absl::Status RecordCompileFailure(const InstrumentedModule& module,
+                                    std::string_view reason) const override {
+    return cache_->RecordFailure(cache_->KeyFor(module), reason);
+  }
+
   absl::StatusOr<RunResult> Run(const std::string& module_id, const InstrumentedModule& module,
                                 JobInput input, const Limits& limits) override {
     RunScope run("aot", limits);

@@ -2,10 +2,8 @@
 // WABT interpreter and the wasm2c (aot) engine.
 //  - ResolveEngineKind: what kAuto means on this machine (the pool resolves it once at start);
 //  - CreateEngine: the engine a worker process runs jobs with, created before its sandbox;
-//  - MakeModulePreparer: work the pool does in its own, unsandboxed process before a module's
-//    first job (aot: compile it into the on-disk cache the workers load from, since workers
-//    may neither spawn a compiler nor write files).
-// Free functions are thread-safe; ModulePreparer is thread-safe.
+// Compiling for aot is not here: the pool runs it in build processes (module_builder.h).
+// Free functions are thread-safe.
 #pragma once
 
 #include <memory>
@@ -44,17 +42,5 @@ absl::StatusOr<std::unique_ptr<wasm::Engine>> CreateEngine(wasm::EngineKind kind
 
 // The mesh-worker executable: $MESH_WORKER, else next to the running executable (mesh, meshd).
 absl::StatusOr<std::string> DefaultWorkerPath();
-
-class ModulePreparer {
- public:
-  virtual ~ModulePreparer() = default;
-  // Called once per module before its first job. InvalidArgument when the engine rejects the
-  // module (the job is then an invalid module); other errors are the engine's own.
-  virtual absl::Status Prepare(const wasm::InstrumentedModule& module) = 0;
-};
-
-// nullptr for engines that need no preparation (interp).
-absl::StatusOr<std::unique_ptr<ModulePreparer>> MakeModulePreparer(wasm::EngineKind kind,
-                                                                   const EngineOptions& options);
 
 }  // namespace mesh::exec

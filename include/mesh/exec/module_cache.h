@@ -1,7 +1,10 @@
 // ModuleCache: the pool's instrumented modules, by module id (the module's CID). Instrumenting
 // (validation plus gas metering) costs milliseconds for a typical module, so it happens once
-// per id, in the pool's process, and workers receive the instrumented bytes. Modules that fail
-// instrumentation are remembered too, so a bad module is refused quickly every time.
+// per id, through the caller's instrument function (the pool's runs it in a sandboxed build
+// process, module_builder.h), and workers receive the instrumented bytes. Modules that fail
+// instrumentation are remembered too, so a bad module is refused quickly every time; failures
+// that are not the module's (cancelled, shut down, no process could start, the job's own
+// deadline) are not kept.
 //
 // In memory only: the cache is rebuilt after a restart, which costs one instrumentation per
 // module; compiled aot code, which is expensive to rebuild, lives in the aot engine's own cache.
@@ -9,9 +12,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
@@ -25,12 +30,16 @@ class ModuleCache {
  public:
   explicit ModuleCache(uint64_t max_bytes = 512ull << 20) : max_bytes_(max_bytes) {}
 
-  // The instrumented module for `module_id`, instrumenting `wasm` on a miss (`wasm` may be null
-  // when the caller expects a hit: NotFound then). Instrumentation errors are returned as
-  // Instrument() gave them (InvalidArgument, Unimplemented). The result is shared: the cache
-  // and every job running it hold it, and a dropped entry lives until its last job ends.
-  absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> Get(const std::string& module_id,
-                                                                      const std::string* wasm);
+  using InstrumentFn =
+      std::function<absl::StatusOr<wasm::InstrumentedModule>(std::string_view wasm)>;
+
+  // The instrumented module for `module_id`, instrumenting `wasm` on a miss with `instrument`
+  // (empty: wasm::Instrument in this process, for tests) (`wasm` may be null when the caller
+  // expects a hit: NotFound then). Instrumentation errors are returned as `instrument` gave
+  // them. The result is shared: the cache and every job running it hold it, and a dropped
+  // entry lives until its last job ends.
+  absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> Get(
+      const std::string& module_id, const std::string* wasm, const InstrumentFn& instrument = {});
 
   uint64_t instrumentations() const;
 

@@ -11,6 +11,10 @@
 // job's mesh.progress calls, rate-limited by the worker), and one kCheckpoint or kPartial frame
 // per mesh.checkpoint or mesh.emit_partial call, never after it: once the answer is in, the
 // channel is quiet until the next request.
+//
+// Build processes (mesh-worker --mode=prepare|compile, build_worker.h) answer exactly one
+// request after their kHello: kInstrument (raw module bytes) gets kInstrumented (the
+// instrumented module) or kError; kCompile (an instrumented module) gets kCompiled or kError.
 // Pure functions; thread-safe.
 #pragma once
 
@@ -29,7 +33,7 @@ namespace mesh::exec {
 
 // Bumped on any change to the messages; the pool refuses a worker that speaks another version
 // (e.g. a stale mesh-worker binary next to a new mesh).
-inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kProtocolVersion = 4;
 
 enum class MessageType : uint8_t {
   // worker -> pool
@@ -37,12 +41,16 @@ enum class MessageType : uint8_t {
   kResult = 2,
   kNeedModule = 3,
   kError = 4,
-  kProgress = 5,    // a progress report of the running job; the answer is still to come
-  kCheckpoint = 6,  // a mesh.checkpoint of the running job (bytes, fuel), likewise
-  kPartial = 7,     // a mesh.emit_partial of the running job (bytes, fuel), likewise
+  kProgress = 5,      // a progress report of the running job; the answer is still to come
+  kCheckpoint = 6,    // a mesh.checkpoint of the running job (bytes, fuel), likewise
+  kPartial = 7,       // a mesh.emit_partial of the running job (bytes, fuel), likewise
+  kInstrumented = 8,  // build process: the instrumented module
+  kCompiled = 9,      // build process: the module is compiled into the aot cache
   // pool -> worker
   kRun = 16,
-  kTestHook = 17,  // honoured only by workers started with --test-hooks
+  kTestHook = 17,    // honoured only by workers started with --test-hooks
+  kInstrument = 18,  // to a prepare process: raw module bytes
+  kCompile = 19,     // to a compile process: an instrumented module
 };
 
 // Test-only requests that prove the sandbox holds: each makes the worker do something the
@@ -66,6 +74,9 @@ struct RunMessage {
   wasm::JobInput input;
   wasm::Limits limits;
   uint32_t cpu_seconds = 0;  // the job's CPU-time budget (RLIMIT_CPU); 0 = none
+  // The engine to run the job on; kAuto = the worker's own. An aot worker also runs interp
+  // (tiering: a module whose compile is not done yet runs on the interpreter).
+  wasm::EngineKind engine = wasm::EngineKind::kAuto;
 };
 
 // Encoders return sealed frames (header included), ready for WriteFrame.
@@ -73,7 +84,8 @@ std::string EncodeHello(const Hello& hello);
 absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
                                       const wasm::InstrumentedModule* module,
                                       const wasm::JobInput& input, const wasm::Limits& limits,
-                                      uint32_t cpu_seconds);
+                                      uint32_t cpu_seconds,
+                                      wasm::EngineKind engine = wasm::EngineKind::kAuto);
 std::string EncodeTestHook(TestHook hook);
 absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result);
 std::string EncodeNeedModule(std::string_view module_id);
@@ -100,5 +112,14 @@ struct JobBytes {
   uint64_t fuel = 0;
 };
 absl::StatusOr<JobBytes> DecodeJobBytes(MessageType type, std::string_view body);
+
+// Build process messages. The instrumented module carries its function names too.
+absl::StatusOr<std::string> EncodeInstrument(std::string_view wasm);
+absl::StatusOr<std::string> DecodeInstrument(std::string_view body);
+absl::StatusOr<std::string> EncodeInstrumented(const wasm::InstrumentedModule& module);
+absl::StatusOr<wasm::InstrumentedModule> DecodeInstrumented(std::string_view body);
+absl::StatusOr<std::string> EncodeCompile(const wasm::InstrumentedModule& module);
+absl::StatusOr<wasm::InstrumentedModule> DecodeCompile(std::string_view body);
+std::string EncodeCompiled();
 
 }  // namespace mesh::exec

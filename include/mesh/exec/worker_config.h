@@ -23,7 +23,14 @@ inline constexpr int kWorkerExitUsage = 64;     // bad arguments
 inline constexpr int kWorkerExitSetup = 70;     // engine or sandbox set-up failed
 inline constexpr int kWorkerExitProtocol = 71;  // the channel broke inside a frame
 
+// What a mesh-worker process does: serve jobs, or answer one build request (build_worker.h).
+enum class WorkerMode { kRun, kPrepare, kCompile };
+
 struct WorkerConfig {
+  WorkerMode mode = WorkerMode::kRun;
+  // Build modes: the process's CPU-time budget (RLIMIT_CPU, whole seconds; 0 = none). In
+  // compile mode it is inherited by the C compiler, which gets its own budget of that size.
+  uint64_t build_cpu_seconds = 0;
   SandboxConfig sandbox;
   wasm::EngineKind engine = wasm::EngineKind::kInterp;  // resolved, never kAuto
   std::string aot_cache_dir;

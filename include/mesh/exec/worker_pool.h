@@ -6,9 +6,17 @@
 // so a tiny job costs one request/answer round trip on a Unix socket. RunAsync() queues the job
 // for a few pool-owned threads and calls back when it is done.
 //
-// Modules are instrumented once per module id in the pool's process (module_cache.h) and sent
-// to a worker only the first time it needs them; with the aot engine the pool also compiles each
-// module once, here, into the cache the workers load from (engine_factory.h).
+// Untrusted build work never runs in the pool's process (module_builder.h): a module is
+// decoded, validated and instrumented once per module id in a sandboxed, one-shot mesh-worker
+// prepare process (CPU, memory and wall limits; a module that breaks them ends its job as
+// kInvalidModule and is remembered), then sent to a worker only the first time it needs it.
+// With the aot engine, compiling (wasm2c + the C compiler) runs in background compile
+// processes, at most `compile_concurrency` at once, and jobs tier (compile_queue.h): a module
+// runs on aot once compiled and on the interpreter until then (an aot worker runs both); a job
+// waits for its module's compile at most min(a quarter of its wall limit, max_compile_wait),
+// and not at all while that compile is queued; a module that fails to compile within its
+// limits stays on the interpreter (remembered in the aot cache as <key>.failed). The run
+// report's `engine` says which engine ran.
 //
 // Limits are enforced around each job: the wall-time deadline is the pool's (on expiry the
 // worker gets SIGKILL, is reaped and replaced, and the job ends as kTimeout); the CPU-time
@@ -22,15 +30,17 @@
 // first and the first at 100%; the RunResult's report holds them all (up to JobHost's cap).
 //
 // Cancellation: a request with a non-zero tag can be cancelled with Cancel(tag). A job still
-// queued (RunAsync), being prepared or waiting for a worker ends with Cancelled ("before it
-// started"); a running job's worker gets SIGKILL, is reaped and replaced, and the job ends with
-// Cancelled ("while running"). A cancel that crosses the job's normal end is harmless: the
-// caller gets the result, and the worker is replaced if the kill may have reached it.
+// queued (RunAsync), being prepared (its prepare process is killed), waiting for a compile (a
+// compile it started is killed unless another job waits for it) or waiting for a worker ends
+// with Cancelled ("before it started") at once; a running job's worker gets SIGKILL, is reaped and
+// replaced, and the job ends with Cancelled ("while running"). A cancel that crosses the job's
+// normal end is harmless: the caller gets the result, and the worker is replaced if the kill may
+// have reached it.
 //
-// Shutdown() stops taking work, lets running jobs finish within a grace period, kills what is
-// left and reaps every worker. The destructor shuts down with no grace period. The pool owns
-// its worker processes and never leaves one unreaped. Thread-safe; do not call Shutdown or
-// destroy the pool from a RunAsync callback.
+// Shutdown() stops taking work, kills every prepare and compile process group at once, lets
+// running jobs finish within a grace period, kills what is left and reaps every worker. The
+// destructor shuts down with no grace period. The pool owns its worker processes and never leaves
+// one unreaped. Thread-safe; do not call Shutdown or destroy the pool from a RunAsync callback.
 #pragma once
 
 #include <sys/types.h>
@@ -44,6 +54,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "mesh/exec/compile_queue.h"
 #include "mesh/exec/frame.h"
 #include "mesh/exec/protocol.h"
 #include "mesh/exec/sandbox.h"
@@ -73,6 +84,18 @@ struct PoolOptions {
   absl::Duration startup_timeout = absl::Seconds(10);
   bool inherit_stderr = true;  // workers' stderr: the pool's (start-up errors) or /dev/null
   bool enable_test_hooks = false;
+  // Build processes (module_builder.h). Preparing (decode, validate, instrument) a module:
+  absl::Duration prepare_cpu_time = absl::Seconds(10);
+  absl::Duration prepare_wall_time = absl::Seconds(15);
+  uint64_t prepare_memory_bytes = 1ull << 30;
+  // Compiling a module for aot (wasm2c + the C compiler; the CPU budget is per process):
+  absl::Duration compile_cpu_time = absl::Seconds(60);
+  absl::Duration compile_wall_time = absl::Seconds(120);
+  uint64_t compile_memory_bytes = 2ull << 30;
+  int compile_concurrency = 0;  // compiles at once; 0 = max(1, cores / 2)
+  // The longest a job waits for its module's compile before running on the interpreter (it
+  // also waits at most a quarter of its wall limit).
+  absl::Duration max_compile_wait = absl::Seconds(10);
 };
 
 struct RunRequest {
@@ -99,6 +122,7 @@ struct PoolStats {
   uint64_t crashes = 0;
   uint64_t cancelled = 0;        // jobs ended by Cancel(), queued, waiting or running (not crashes)
   uint64_t workers_spawned = 0;  // including the initial ones
+  CompileStats compiles;         // aot pools
 };
 
 class WorkerPool {
@@ -133,6 +157,8 @@ class WorkerPool {
   wasm::EngineKind engine() const { return engine_; }
   PoolStats stats() const;
   std::vector<pid_t> WorkerPids() const;
+  // The running compile processes (each leads a process group with its compiler).
+  std::vector<pid_t> CompilePidsForTesting() const;
 
   // Sends a test hook (protocol.h) to an idle worker; needs enable_test_hooks.
   absl::StatusOr<wasm::RunResult> RunTestHookForTesting(TestHook hook);

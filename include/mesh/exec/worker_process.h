@@ -70,6 +70,10 @@ class WorkerProcess {
 
   // SIGKILL through the pidfd; harmless if the process already ended.
   void Kill() const;
+  // SIGKILL to the process and to every process in its group (it leads its own group, see
+  // Spawn), e.g. a compiler it started. Safe until Reap: the group id cannot be recycled while
+  // the leader is unreaped.
+  void KillGroup() const;
   // Closes the channel: an idle worker sees end-of-stream and exits 0.
   void CloseChannel() { channel_.Reset(); }
   // Waits for the process to end (after Kill, or an exit it caused) and reaps it. If `timeout`

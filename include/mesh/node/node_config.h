@@ -48,6 +48,16 @@ struct NodeConfig {
   wasm::EngineKind engine = wasm::EngineKind::kAuto;
   std::string worker_path;  // empty: mesh-worker next to the running executable
   uint64_t max_input_bytes = 256ull << 20;
+  // [compute] build processes (exec/module_builder.h): preparing (decoding, validating,
+  // instrumenting) a module, and compiling it for aot, each under CPU, wall and memory limits.
+  absl::Duration prepare_cpu_time = absl::Seconds(10);
+  absl::Duration prepare_wall_time = absl::Seconds(15);
+  uint64_t prepare_memory_bytes = 1ull << 30;
+  absl::Duration compile_cpu_time = absl::Seconds(60);
+  absl::Duration compile_wall_time = absl::Seconds(120);
+  uint64_t compile_memory_bytes = 2ull << 30;
+  int compile_concurrency = 0;  // 0: max(1, cores / 2)
+  absl::Duration max_compile_wait = absl::Seconds(10);
   // [limits]: per-job defaults, used when a job names none
   wasm::Limits default_limits;
   // [storage]

@@ -17,12 +17,19 @@
 // runs. The executable must export the runtime's wasm_rt_* symbols, which linking mesh::wasm
 // arranges (--dynamic-list). Loaded modules stay mapped until the process exits.
 //
+// Compiling is untrusted work (a small module can cost minutes and GiBs of wasm2c and gcc): the
+// worker pool never calls Prepare in its own process; it runs it in a mesh-worker compile
+// process under CPU, memory and wall limits (exec/build_worker.h), records modules that fail to
+// compile as <key>.failed, and runs modules on the interpreter until their compile is done.
+//
 // AotEngine is thread-safe; Run calls from many threads serialise on the process-wide lock.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "mesh/wasm/engine.h"
@@ -36,8 +43,8 @@ struct AotOptions {
   // The C compiler command (may carry arguments, e.g. "ccache gcc"). Empty: $CC, else `cc`.
   std::string compiler;
   // false: Run only loads modules already in the cache (FailedPrecondition otherwise). For
-  // sandboxed workers, which may not spawn a compiler or write files: the pool compiles with
-  // Prepare() before it hands the job over.
+  // sandboxed workers, which may not spawn a compiler or write files, and for the pool, which
+  // only asks the cache: compile processes (exec/build_worker.h) call Prepare().
   bool allow_compile = true;
 };
 
@@ -57,6 +64,15 @@ class AotEngine : public Engine {
   // can warm the cache before jobs arrive. InvalidArgument when wasm2c rejects the module.
   virtual absl::Status Prepare(const InstrumentedModule& module) = 0;
   virtual AotStats stats() const = 0;
+
+  // Tiering support for the worker pool, which compiles in separate processes and asks the
+  // cache only what is there: whether `module` is compiled (verified; never compiles), the
+  // failure recorded for it (the text of <key>.failed, written by RecordCompileFailure), and
+  // recording one.
+  virtual bool IsCompiled(const InstrumentedModule& module) const = 0;
+  virtual std::optional<std::string> RecordedFailure(const InstrumentedModule& module) const = 0;
+  virtual absl::Status RecordCompileFailure(const InstrumentedModule& module,
+                                            std::string_view reason) const = 0;
 };
 
 // True when a C compiler for `options` is on PATH: `auto` then means aot.
