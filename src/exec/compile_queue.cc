@@ -22,7 +22,7 @@ std::string CompileQueue::LimitsLine() const {
 
 absl::StatusOr<wasm::EngineKind> CompileQueue::Choose(
     const std::string& module_id, std::shared_ptr<const wasm::InstrumentedModule> module,
-    absl::Duration max_wait, uint64_t tag) {
+    absl::Duration max_wait, uint64_t tag, const std::function<void()>& before_wait) {
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return absl::UnavailableError("the worker pool is shut down");
@@ -75,6 +75,12 @@ absl::StatusOr<wasm::EngineKind> CompileQueue::Choose(
     return entry->state == State::kDone || entry->state == State::kFailed ||
            entry->state == State::kDropped || shutting_down_ || waiter.cancelled;
   };
+  if (before_wait) {
+    // Registered as a waiter first, so a cancel or the compile's end meanwhile is not missed.
+    mu_.Unlock();
+    before_wait();
+    mu_.Lock();
+  }
   mu_.AwaitWithTimeout(absl::Condition(&ended), max_wait);
   --entry->waiters;
   waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));

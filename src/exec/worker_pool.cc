@@ -29,6 +29,33 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Tells a RunRequest's on_build_wait when its job starts and stops waiting for its module's
+// build: Begin at most once, End (or destruction) after it, once.
+class BuildWait {
+ public:
+  explicit BuildWait(const std::function<void(bool)>& callback) : callback_(callback) {}
+  ~BuildWait() { End(); }
+  BuildWait(const BuildWait&) = delete;
+  BuildWait& operator=(const BuildWait&) = delete;
+
+  void Begin() {
+    if (waiting_ || ended_ || !callback_) return;
+    waiting_ = true;
+    callback_(true);
+  }
+  void End() {
+    if (!waiting_) return;
+    waiting_ = false;
+    ended_ = true;
+    callback_(false);
+  }
+
+ private:
+  const std::function<void(bool)>& callback_;
+  bool waiting_ = false;
+  bool ended_ = false;
+};
+
 // The pool keeps no more module ids per worker than this; past it the set starts over and the
 // worker's kNeedModule answers refill it.
 constexpr size_t kMaxKnownModules = 4096;
@@ -321,8 +348,9 @@ class WorkerPool::Impl {
     // (waiting for a worker does not): a job never runs past its limit because its module was
     // costly to build.
     const Clock::time_point job_start = Clock::now();
+    BuildWait build_wait(request.on_build_wait);
     absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
-        Instrument(request, call, limits.wall_time);
+        Instrument(request, call, limits.wall_time, build_wait);
     if (absl::IsDeadlineExceeded(module.status())) {
       return StoppedResult(wasm::Outcome::kTimeout,
                            mesh::StrCat("job exceeded its wall-time limit of ",
@@ -353,8 +381,8 @@ class WorkerPool::Impl {
       const absl::Duration spent = absl::FromChrono(Clock::now() - job_start);
       const absl::Duration wait =
           std::min({limits.wall_time / 4, options_.max_compile_wait, limits.wall_time - spent});
-      absl::StatusOr<wasm::EngineKind> chosen =
-          compiles_->Choose(request.module_id, *module, wait, request.tag);
+      absl::StatusOr<wasm::EngineKind> chosen = compiles_->Choose(
+          request.module_id, *module, wait, request.tag, [&build_wait] { build_wait.Begin(); });
       if (absl::IsCancelled(chosen.status())) MESH_RETURN_IF_ERROR(CheckNotCancelled(call));
       if (!chosen.ok()) return chosen.status();
       engine = *chosen;
@@ -367,6 +395,7 @@ class WorkerPool::Impl {
                                         " while its module was being prepared; raise --timeout"),
                            engine, limits, spent);
     }
+    build_wait.End();
     for (int attempt = 0;; ++attempt) {
       MESH_ASSIGN_OR_RETURN(int slot, Acquire(call));
       absl::StatusOr<wasm::RunResult> result =
@@ -389,7 +418,7 @@ class WorkerPool::Impl {
   // The prepare process gets at most the job's wall limit: past it the job has timed out
   // (DeadlineExceeded, not remembered: a job with a longer limit may prepare the module).
   absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> Instrument(
-      const RunRequest& request, Call* call, absl::Duration job_wall) {
+      const RunRequest& request, Call* call, absl::Duration job_wall, BuildWait& build_wait) {
     KillSwitch build;
     const std::pair<uint64_t, KillSwitch*> entry{call != nullptr ? call->tag : 0, &build};
     {
@@ -400,6 +429,7 @@ class WorkerPool::Impl {
     absl::StatusOr<std::shared_ptr<const wasm::InstrumentedModule>> module =
         modules_.Get(request.module_id, request.module_wasm.get(),
                      [&](std::string_view wasm) -> absl::StatusOr<wasm::InstrumentedModule> {
+                       build_wait.Begin();
                        if (job_wall >= builder_.options().prepare.wall_time) {
                          return builder_.Instrument(wasm, &build);
                        }

@@ -254,7 +254,8 @@ absl::Status ComputeService::Start() {
         Enqueue(job);
       }
     }
-    for (int i = 0; i < std::max(1, options_.max_concurrent); ++i) {
+    // Twice the slots: a runner whose job waits for its module's build lends its slot.
+    for (int i = 0; i < 2 * std::max(1, options_.max_concurrent); ++i) {
       runners_.emplace_back([this] { RunnerLoop(); });
     }
   }
@@ -558,7 +559,10 @@ void ComputeService::RecordFuel(uint64_t fuel) {
 }
 
 void ComputeService::RunnerLoop() {
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || draining_; };
+  const int slots = std::max(1, options_.max_concurrent);
+  auto ready = [this, slots]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return draining_ || (!queue_.empty() && busy_slots_ < slots);
+  };
   while (true) {
     JobRecord job;
     uint64_t tag;
@@ -573,8 +577,11 @@ void ComputeService::RunnerLoop() {
       running_[job.id] = Running{tag};
       --counts_.queued;
       ++counts_.running;
+      ++busy_slots_;
     }
     RunOne(std::move(job), tag);
+    absl::MutexLock lock(&mu_);
+    --busy_slots_;
   }
 }
 
@@ -591,6 +598,10 @@ absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& j
   request.input.deterministic = job.spec.deterministic;
   request.limits = LimitsFor(job.spec, options_.default_limits);
   request.tag = tag;
+  request.on_build_wait = [this](bool waiting) {
+    absl::MutexLock lock(&mu_);
+    busy_slots_ += waiting ? -1 : 1;
+  };
   std::string resume;
   {
     absl::MutexLock lock(&mu_);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,9 +54,12 @@ class CompileQueue {
 
   // The engine for a job of `module_id` (kAot or kInterp), per the policy above. Cancelled when
   // Cancel(tag) came during the wait (tag 0: not cancellable), Unavailable once shut down.
+  // `before_wait` (may be empty) is called, without the queue's lock, just before the job
+  // starts to wait for the compile; not at all when it does not wait.
   absl::StatusOr<wasm::EngineKind> Choose(const std::string& module_id,
                                           std::shared_ptr<const wasm::InstrumentedModule> module,
-                                          absl::Duration max_wait, uint64_t tag);
+                                          absl::Duration max_wait, uint64_t tag,
+                                          const std::function<void()>& before_wait = {});
   // The module was believed compiled but a worker could not load it (deleted from the cache):
   // forget that, so the next job compiles it again.
   void Forget(const std::string& module_id);
