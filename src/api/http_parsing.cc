@@ -26,8 +26,7 @@ void SetUpHeadParser(HeadParser& parser) {
   parser.body_limit(std::numeric_limits<uint64_t>::max());
 }
 
-std::optional<FramingError> CheckFraming(const HeadParser& parser, std::string_view route_label,
-                                         uint64_t body_limit) {
+std::optional<FramingError> CheckRepeatedFields(const HeadParser& parser) {
   const auto& msg = parser.get();
   for (http::field f : {http::field::host, http::field::authorization, http::field::content_length,
                         http::field::transfer_encoding}) {
@@ -37,6 +36,13 @@ std::optional<FramingError> CheckFraming(const HeadParser& parser, std::string_v
                                    " header field; send exactly one"};
     }
   }
+  return std::nullopt;
+}
+
+std::optional<FramingError> CheckFraming(const HeadParser& parser, std::string_view route_label,
+                                         uint64_t body_limit) {
+  if (std::optional<FramingError> repeated = CheckRepeatedFields(parser)) return repeated;
+  const auto& msg = parser.get();
   if (const auto te = msg.find(http::field::transfer_encoding); te != msg.end()) {
     const std::string_view value(te->value().data(), te->value().size());
     const std::string_view coding = Trim(value);

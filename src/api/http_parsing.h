@@ -45,6 +45,11 @@ struct FramingError {
   std::string message;
 };
 
+// A repeated Host, Authorization, Content-Length or Transfer-Encoding field (400). Checked
+// before the handler sees the request: with two Authorization fields, which one the token check
+// read would decide between 401 and 200.
+std::optional<FramingError> CheckRepeatedFields(const HeadParser& parser);
+
 // `body_limit` is the route's; 0 means the route takes no body. Refuses: a repeated Host,
 // Authorization, Content-Length or Transfer-Encoding field (400: which one wins is ambiguous,
 // the root of request smuggling); a Transfer-Encoding other than exactly "chunked" (501: gzip

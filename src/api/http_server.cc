@@ -351,6 +351,11 @@ class Session : public std::enable_shared_from_this<Session> {
     ParseTarget(request_.target, request_);
     request_.headers = LowerCasedFields(msg);
     keep_alive_ = msg.keep_alive();
+    if (std::optional<FramingError> e = CheckRepeatedFields(*head_)) {
+      keep_alive_ = false;
+      server_.Rejected("framing");
+      return WriteResponse(server_.handler()->Error(e->status, e->message));
+    }
     std::optional<BodyPlan> planned;
     HttpResponse failed = CallHandler([&] {
       planned.emplace(server_.handler()->PlanBody(request_));

@@ -457,11 +457,14 @@ class HostileApiTest(unittest.TestCase):
                 status, _ = self.raw(b'GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                                      b'Authorization: ' + auth + b'\r\n\r\n')
                 self.assertEqual(status, want)
-        # Two Authorization fields (the last one used to win): 400, whatever they hold.
-        for first in (b'Bearer wrong', b'Bearer ' + token):
+        # Two Authorization fields (the last one used to win): 400, whatever they hold and in
+        # whichever order (the token check must not get to pick one).
+        for first, second in ((b'Bearer wrong', b'Bearer ' + token),
+                              (b'Bearer ' + token, b'Bearer ' + token),
+                              (b'Bearer ' + token, b'Bearer wrong')):
             status, data = self.raw(b'GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                                     b'Authorization: ' + first + b'\r\n'
-                                    b'Authorization: Bearer ' + token + b'\r\n\r\n')
+                                    b'Authorization: ' + second + b'\r\n\r\n')
             self.assertEqual(status, 400, data[:300])
         self.assertAlive('odd Authorization headers')
 
