@@ -105,6 +105,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   compute.max_concurrent = concurrency;
   compute.default_limits = n.config_.default_limits;
   compute.max_input_bytes = n.config_.max_input_bytes;
+  compute.max_module_bytes = n.config_.max_module_bytes;
+  compute.module_refusal = n.config_.module_refusal;
   MESH_ASSIGN_OR_RETURN(n.settlement_, Settlement::Open(dir.root, n.key_, clock, n.config_.trust));
   n.compute_env_ = NodeEnv{.clock = &clock,
                            .rng = &rng,

@@ -265,9 +265,10 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   if (const toml::table* compute = Section(root, "compute")) {
     TableReader r(*compute, file, "compute.");
     MESH_RETURN_IF_ERROR(
-        r.Known({"max_concurrent", "engine", "worker_path", "max_input_bytes", "prepare_cpu_time",
-                 "prepare_wall_time", "prepare_memory", "compile_cpu_time", "compile_wall_time",
-                 "compile_memory", "compile_concurrency", "max_compile_wait"}));
+        r.Known({"max_concurrent", "engine", "worker_path", "max_input_bytes", "max_module_bytes",
+                 "module_refusal", "prepare_cpu_time", "prepare_wall_time", "prepare_memory",
+                 "compile_cpu_time", "compile_wall_time", "compile_memory", "compile_concurrency",
+                 "max_compile_wait"}));
     MESH_RETURN_IF_ERROR(r.Int("max_concurrent", config.max_concurrent, 0, 1024));
     std::string engine;
     MESH_RETURN_IF_ERROR(r.String("engine", engine));
@@ -278,6 +279,14 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     }
     MESH_RETURN_IF_ERROR(r.String("worker_path", config.worker_path));
     MESH_RETURN_IF_ERROR(r.Bytes("max_input_bytes", config.max_input_bytes));
+    MESH_RETURN_IF_ERROR(r.Bytes("max_module_bytes", config.max_module_bytes));
+    if (config.max_module_bytes < 8 || config.max_module_bytes > (64ull << 20)) {
+      return r.Error("max_module_bytes", "must be 8 bytes to 64MiB (default 64MiB)");
+    }
+    MESH_RETURN_IF_ERROR(r.Duration("module_refusal", config.module_refusal));
+    if (config.module_refusal < absl::ZeroDuration()) {
+      return r.Error("module_refusal", "must not be negative (default 168h; 0 refuses nothing)");
+    }
     MESH_RETURN_IF_ERROR(r.Duration("prepare_cpu_time", config.prepare_cpu_time));
     MESH_RETURN_IF_ERROR(r.Duration("prepare_wall_time", config.prepare_wall_time));
     MESH_RETURN_IF_ERROR(r.Bytes("prepare_memory", config.prepare_memory_bytes));
@@ -355,6 +364,8 @@ max_connections_per_address = 64  # beyond either cap: 503 with Retry-After
 max_concurrent = 0         # jobs running at once; 0 = one per core
 engine = "auto"            # auto | aot | interp
 max_input_bytes = "256MiB" # a job's inputs together
+max_module_bytes = "64MiB" # the largest module loaded (64MiB at most)
+module_refusal = "168h"    # how long a module this node died with twice is refused
 # Untrusted module work runs in killable build processes, never in meshd. Preparing a module
 # (decode, validate, meter) and compiling it for aot (wasm2c + cc) each get these limits; a
 # module over them fails as an invalid module (prepare) or stays on the interpreter (compile).

@@ -166,6 +166,41 @@ max_handshakes = 64
   EXPECT_NE(std::string(s.message()).find("mesh.max_handshakes"), std::string::npos) << s;
 }
 
+TEST_F(NodeConfigTest, ReadsTheComputeBuildLimitsAndPoisonSettings) {
+  NodeConfig config;
+  ASSERT_OK(Load(R"toml(
+[compute]
+max_module_bytes = "8MiB"
+module_refusal = "1h"
+prepare_cpu_time = "2s"
+prepare_wall_time = "3s"
+prepare_memory = "256MiB"
+compile_cpu_time = "20s"
+compile_wall_time = "30s"
+compile_memory = "1GiB"
+compile_concurrency = 3
+max_compile_wait = "500ms"
+)toml",
+                 config));
+  EXPECT_EQ(config.max_module_bytes, 8u << 20);
+  EXPECT_EQ(config.module_refusal, absl::Hours(1));
+  EXPECT_EQ(config.prepare_cpu_time, absl::Seconds(2));
+  EXPECT_EQ(config.prepare_wall_time, absl::Seconds(3));
+  EXPECT_EQ(config.prepare_memory_bytes, 256u << 20);
+  EXPECT_EQ(config.compile_cpu_time, absl::Seconds(20));
+  EXPECT_EQ(config.compile_wall_time, absl::Seconds(30));
+  EXPECT_EQ(config.compile_memory_bytes, 1ull << 30);
+  EXPECT_EQ(config.compile_concurrency, 3);
+  EXPECT_EQ(config.max_compile_wait, absl::Milliseconds(500));
+  // The sandboxed pre-scan refuses more than 64 MiB whatever the setting: a larger value would
+  // promise what the node does not do.
+  NodeConfig big;
+  absl::Status s = Load("[compute]\nmax_module_bytes = \"65MiB\"\n", big);
+  EXPECT_NE(std::string(s.message()).find("compute.max_module_bytes must be 8 bytes to 64MiB"),
+            std::string::npos)
+      << s;
+}
+
 TEST(FaultTest, ParsesEachFaultAndRefusesOthers) {
   FaultOptions f;
   EXPECT_FALSE(f.any());

@@ -48,6 +48,11 @@ struct NodeConfig {
   wasm::EngineKind engine = wasm::EngineKind::kAuto;
   std::string worker_path;  // empty: mesh-worker next to the running executable
   uint64_t max_input_bytes = 256ull << 20;
+  // The largest module this node loads (at most wasm::ModuleLimits' 64 MiB, which the
+  // sandboxed pre-scan enforces whatever this says).
+  uint64_t max_module_bytes = 64ull << 20;
+  // How long this node refuses a module it died with twice (compute_service.h: poison jobs).
+  absl::Duration module_refusal = absl::Hours(7 * 24);
   // [compute] build processes (exec/module_builder.h): preparing (decoding, validating,
   // instrumenting) a module, and compiling it for aot, each under CPU, wall and memory limits.
   absl::Duration prepare_cpu_time = absl::Seconds(10);
