@@ -254,7 +254,7 @@ absl::Status ComputeService::Start() {
         Enqueue(job);
       }
     }
-    // Twice the slots: a runner whose job waits for its module's build lends its slot.
+    // Twice the slots: a runner whose job waits for its module's compile lends its slot.
     for (int i = 0; i < 2 * std::max(1, options_.max_concurrent); ++i) {
       runners_.emplace_back([this] { RunnerLoop(); });
     }

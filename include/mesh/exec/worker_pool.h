@@ -111,11 +111,12 @@ struct RunRequest {
   // The caller's name for the job, for Cancel(); 0 = not cancellable. Tags should be unique
   // among the jobs in the pool at one time: Cancel ends every job with the tag.
   uint64_t tag = 0;
-  // Called on the calling thread with true when the job starts waiting for its module to be
-  // built (a prepare process, or its aot compile), and with false once, before it waits for a
-  // worker, when that wait is over. A job waiting for a build holds no worker: a caller that
-  // bounds how many jobs it runs at once may start another meanwhile (the compute service does,
-  // so a module that keeps the compiler busy never holds a node's slot).
+  // Called on the calling thread with true when the job starts waiting for its module's aot
+  // compile (compile_queue.h) or for the preparation of a large new module (128 KiB or more;
+  // smaller ones take milliseconds), and with false once, before it waits for a worker, when
+  // that wait is over. Such a job holds no worker: a caller that bounds how many jobs it runs
+  // at once may start another meanwhile (the compute service does, so a module that keeps the
+  // compiler busy never holds a node's slot).
   std::function<void(bool waiting)> on_build_wait;
 };
 

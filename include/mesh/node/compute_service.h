@@ -3,9 +3,9 @@
 // accepted job survives a crash; Start() takes up again every job a previous run left queued
 // or running. Up to max_concurrent jobs run at once, each on one of the service's runner
 // threads; the queue orders by priority (higher first) and then by submission (FIFO). A job
-// waiting for its module to be built (prepared, or compiled for aot: exec::RunRequest's
-// on_build_wait) gives its slot to the next job meanwhile, so a module that keeps the compiler
-// busy never holds the node; there are twice as many runner threads as slots for that.
+// waiting for its module's build (exec::RunRequest's on_build_wait) gives its slot to the
+// next job meanwhile, so a module that keeps the compiler busy never holds the node (both then
+// count as running); there are twice as many runner threads as slots for that.
 //
 // Every state change is written to the JobStore first, then published on the EventBus and
 // counted in the metrics. Outputs go to the BlobStore before the job is marked finished, so a
@@ -261,8 +261,8 @@ class ComputeService {
   absl::flat_hash_map<std::string, Queued> queued_ids_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
   uint64_t next_tag_ ABSL_GUARDED_BY(mu_) = 1;
-  // Jobs taken from the queue and not waiting for their module's build: a runner takes the next
-  // job only while this is below max_concurrent.
+  // Jobs taken from the queue and not waiting for their module's compile: a runner takes the
+  // next job only while this is below max_concurrent.
   int busy_slots_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
