@@ -95,7 +95,7 @@ expect_exit "output too large -> 16" 16 "$MESH" run "$EX/echo.wasm" --input "$WO
 printf 'not a module' >"$WORK/bad.wasm"
 expect_exit "invalid module -> 17" 17 "$MESH" run "$WORK/bad.wasm"
 check "invalid module is one line" test "$(wc -l <"$WORK/err")" -eq 1
-check "invalid module error names the problem" grep -q 'bad magic value' "$WORK/err"
+check "invalid module error names the problem" grep -q 'bad magic number' "$WORK/err"
 # (module (import "env" "f" (func)) (func (export "_start") (call 0)))
 printf '\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x02\x09\x01\x03env\x01f\x00\x00'\
 '\x03\x02\x01\x00\x07\x0a\x01\x06_start\x00\x01\x0a\x06\x01\x04\x00\x10\x00\x0b' \
