@@ -469,18 +469,5 @@ class HostileApiTest(unittest.TestCase):
         self.assertAlive('odd Authorization headers')
 
 
-def main():
-    import argparse
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument('--meshd', required=True)
-    parser.add_argument('--mesh', required=True)
-    parser.add_argument('--examples', required=True)
-    args, rest = parser.parse_known_args()
-    base.MESHD, base.MESH, base.EXAMPLES = (os.path.abspath(args.meshd),
-                                            os.path.abspath(args.mesh),
-                                            os.path.abspath(args.examples))
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == '__main__':
-    main()
+    base.main()  # sets base.MESHD, MESH and EXAMPLES, then runs this module's tests
