@@ -24,6 +24,7 @@
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/job_host.h"
 #include "mesh/wasm/module_limits.h"
+#include "testing/wasm_bytes.h"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -32,20 +33,8 @@ namespace {
 constexpr uint8_t kRecipe = 0xff;
 constexpr size_t kRecipeSize = 8;
 
-std::string Leb(uint64_t n) {
-  std::string out;
-  do {
-    uint8_t b = n & 0x7f;
-    n >>= 7;
-    if (n != 0) b |= 0x80;
-    out.push_back(static_cast<char>(b));
-  } while (n != 0);
-  return out;
-}
-
-std::string Section(uint8_t id, const std::string& body) {
-  return std::string(1, static_cast<char>(id)) + Leb(body.size()) + body;
-}
+using mesh::wasm::testing::Leb;
+using mesh::wasm::testing::Section;
 
 std::string Repeat(std::string_view s, uint64_t n) {
   std::string out;

@@ -16,6 +16,7 @@
 #include "mesh/cas/cid.h"
 #include "mesh/exec/worker_pool.h"
 #include "pool_test_util.h"
+#include "testing/wasm_bytes.h"
 #include "testing/wat.h"
 
 namespace mesh::exec {
@@ -24,21 +25,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using testing::ModuleRequest;
 using testing::WaitUntil;
-
-std::string Leb(uint64_t n) {
-  std::string out;
-  do {
-    uint8_t byte = n & 0x7f;
-    n >>= 7;
-    if (n != 0) byte |= 0x80;
-    out.push_back(static_cast<char>(byte));
-  } while (n != 0);
-  return out;
-}
-
-std::string Section(int id, const std::string& body) {
-  return std::string(1, static_cast<char>(id)) + Leb(body.size()) + body;
-}
+using wasm::testing::Leb;
+using wasm::testing::Section;
 
 const std::string kHeader("\0asm\1\0\0\0", 8);
 // Type 0: () -> (); type 1: (i32) -> ().

@@ -41,14 +41,7 @@ class GrpcTransportTest : public ::testing::Test {
  protected:
   std::unique_ptr<Transport> Make(const crypto::KeyPair& key, Handler* handler,
                                   GrpcTransportOptions options = {}) {
-    absl::StatusOr<std::unique_ptr<Transport>> t = MakeGrpcTransport(key, std::move(options));
-    EXPECT_TRUE(t.ok()) << t.status();
-    if (!t.ok()) return nullptr;
-    if (handler != nullptr) {
-      absl::Status s = (*t)->Start(handler);
-      EXPECT_TRUE(s.ok()) << s;
-    }
-    return *std::move(t);
+    return testing::StartTransport(key, handler, std::move(options));
   }
 
   void SetUp() override {

@@ -1,21 +1,39 @@
 // Test-only: a raw MeshPeer client that presents any certificate (or none) and accepts any
-// server, as a foreign or forged client would, plus certificate forging helpers. Header-only.
+// server, as a foreign or forged client would, plus certificate forging helpers, and the real
+// transport started on loopback the way the transport tests use it. Header-only.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "mesh/crypto/key_pair.h"
+#include "mesh/net/grpc_transport.h"
 #include "mesh/net/tls_identity.h"
 #include "mesh_peer.grpc.pb.h"
 
 namespace mesh::net::testing {
+
+// A gRPC transport for `key`, started with `handler` unless it is null (a client only); a test
+// failure and null if either step fails.
+inline std::unique_ptr<Transport> StartTransport(const crypto::KeyPair& key, Handler* handler,
+                                                 GrpcTransportOptions options = {}) {
+  absl::StatusOr<std::unique_ptr<Transport>> t = MakeGrpcTransport(key, std::move(options));
+  EXPECT_TRUE(t.ok()) << t.status();
+  if (!t.ok()) return nullptr;
+  if (handler != nullptr) {
+    absl::Status s = (*t)->Start(handler);
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  return *std::move(t);
+}
 
 // `cert` empty = no client certificate at all.
 inline std::unique_ptr<pb::MeshPeer::Stub> RawStub(const std::string& address,

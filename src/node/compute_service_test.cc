@@ -1,4 +1,5 @@
 #include "mesh/node/compute_service.h"
+#include "compute_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -103,19 +104,9 @@ class ComputeServiceTest : public ::testing::Test {
     request.idempotency_key = std::move(idempotency_key);
     return service_->Submit(std::move(request));
   }
-  JobRecord AwaitEnd(const std::string& id) {
-    for (int i = 0; i < 2000; ++i) {
-      absl::StatusOr<JobRecord> job = service_->Get(id);
-      if (job.ok() && job::IsTerminal(job->state)) return *job;
-      absl::SleepFor(absl::Milliseconds(5));  // the service runs on its own threads
-    }
-    ADD_FAILURE() << "job " << id << " did not end";
-    return {};
-  }
+  JobRecord AwaitEnd(const std::string& id) { return computetest::AwaitEnd(*service_, id); }
   std::vector<std::string> EventTypes(const std::string& id) {
-    std::vector<std::string> types;
-    for (const Event& e : events_.Since(0, id).events) types.push_back(e.type);
-    return types;
+    return computetest::EventTypes(events_, id);
   }
 
   std::filesystem::path root_;

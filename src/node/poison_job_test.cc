@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 
+#include "compute_test_util.h"
 #include "mesh/common/testing.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/job_store.h"
@@ -130,19 +131,9 @@ class PoisonJobTest : public ::testing::Test {
     EXPECT_TRUE(jobs_->Insert(r).ok());
     return r;
   }
-  JobRecord AwaitEnd(const std::string& id) {
-    for (int i = 0; i < 2000; ++i) {
-      absl::StatusOr<JobRecord> job = service_->Get(id);
-      if (job.ok() && job::IsTerminal(job->state)) return *job;
-      absl::SleepFor(absl::Milliseconds(5));  // the service runs on its own threads
-    }
-    ADD_FAILURE() << "job " << id << " did not end";
-    return {};
-  }
+  JobRecord AwaitEnd(const std::string& id) { return computetest::AwaitEnd(*service_, id); }
   std::vector<std::string> EventTypes(const std::string& id) {
-    std::vector<std::string> types;
-    for (const Event& e : events_.Since(0, id).events) types.push_back(e.type);
-    return types;
+    return computetest::EventTypes(events_, id);
   }
 
   std::filesystem::path root_;

@@ -13,28 +13,16 @@
 #include "mesh/wasm/engine.h"
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/module_limits.h"
+#include "testing/wasm_bytes.h"
 #include "testing/wat.h"
 
 namespace mesh::wasm {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Leb;
+using testing::Section;
 using testing::WatToWasm;
-
-std::string Leb(uint64_t n) {
-  std::string out;
-  do {
-    uint8_t b = n & 0x7f;
-    n >>= 7;
-    if (n != 0) b |= 0x80;
-    out.push_back(static_cast<char>(b));
-  } while (n != 0);
-  return out;
-}
-
-std::string Section(uint8_t id, const std::string& body) {
-  return std::string(1, static_cast<char>(id)) + Leb(body.size()) + body;
-}
 
 std::string Str(std::string_view s) { return Leb(s.size()) + std::string(s); }
 
