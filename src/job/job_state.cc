@@ -26,6 +26,27 @@ std::optional<JobState> ParseJobState(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view JobRoleName(JobRole role) {
+  switch (role) {
+    case JobRole::kLocal:
+      return "local";
+    case JobRole::kDelegated:
+      return "delegated";
+    case JobRole::kAssigned:
+      return "assigned";
+    case JobRole::kSplit:
+      return "split";
+  }
+  return "unknown";
+}
+
+std::optional<JobRole> ParseJobRole(std::string_view name) {
+  for (JobRole r : {JobRole::kLocal, JobRole::kDelegated, JobRole::kAssigned, JobRole::kSplit}) {
+    if (JobRoleName(r) == name) return r;
+  }
+  return std::nullopt;
+}
+
 bool CanMove(JobState from, JobState to) {
   switch (from) {
     case JobState::kQueued:

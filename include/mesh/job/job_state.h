@@ -17,4 +17,11 @@ inline bool IsTerminal(JobState s) {
 }
 bool CanMove(JobState from, JobState to);
 
+// Whose job it is on this node: submitted and run here (local), submitted here and placed on
+// another node by the market (delegated), run here for another node (assigned), or split into
+// chunks here (split). Stored by name.
+enum class JobRole { kLocal, kDelegated, kAssigned, kSplit };
+std::string_view JobRoleName(JobRole role);  // "local", "delegated", "assigned", "split"
+std::optional<JobRole> ParseJobRole(std::string_view name);
+
 }  // namespace mesh::job

@@ -1,0 +1,166 @@
+// The values the market core (market/market.h) works with: what it is told about a job, a peer,
+// this node and its trust terms, and what it reports back. Plain value types; no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mesh/job/job_spec.h"
+#include "mesh/job/job_state.h"
+#include "mesh/job/market.h"
+#include "mesh/sched/bidding.h"
+#include "mesh/sched/selection.h"
+#include "mesh/verify/verification_policy.h"
+#include "nlohmann/json.hpp"
+
+namespace mesh::market {
+
+// The labels that make a job a chunk of a split job (node/split_coordinator.h sets them).
+inline constexpr std::string_view kSplitJobLabel = "mesh.split.job";
+inline constexpr std::string_view kSplitChunkLabel = "mesh.split.chunk";
+
+// How an executor's AssignmentAck refusal starts when it is merely full: the submitter may ask
+// it again in a later round (any other refusal excludes it from the job).
+inline constexpr std::string_view kNoCapacityRefusal = "no capacity";
+// The decline code of an executor that refuses a module the node died with too often.
+inline constexpr std::string_view kModuleRefusedCode = "module_refused";
+
+// A job handed to the market to be placed on another node (the submitter's side). The shell
+// reads the facts the core cannot (blob sizes, the latest checkpoint in the history).
+struct Ticket {
+  std::string id;
+  job::JobSpec spec;
+  std::string envelope;  // the submitter-signed spec, sent with each assignment
+  absl::Time submitted_at = absl::UnixEpoch();
+  // Where a restart found it: the round it had reached, the attempts made, its last executor,
+  // and whether an executor was running it (then that run is written off: a new round).
+  uint32_t round = 0;
+  int attempts = 0;
+  std::string peer;
+  bool was_running = false;
+  std::string checkpoint;  // latest checkpoint an executor sent: a new executor resumes from it
+  uint64_t module_bytes = 0;
+  uint64_t input_bytes = 0;
+};
+
+// Another node as membership last saw it (node/peer_table.h keeps the table; the core keeps the
+// facts it decides on).
+struct PeerView {
+  std::string did;
+  std::string address;
+  bool alive = false;
+  bool draining = false;
+  uint32_t max_concurrent = 1;
+  uint32_t running = 0;
+  uint32_t queued = 0;
+  std::optional<absl::Duration> rtt;
+  std::vector<std::string> peers;  // DIDs its last heartbeat listed (it reaches them itself)
+  bool has_free_slot() const { return !draining && uint64_t{running} + queued < max_concurrent; }
+};
+
+// What the core reads of reputation and credit terms. Implementations answer from memory
+// (node: the settlement's books; tests and meshsim: plain maps); every call is a pure read.
+struct ExecutorStanding {
+  bool is_new = true;
+  double score = 0;
+  uint64_t verified_results = 0;
+};
+class TrustView {
+ public:
+  virtual ~TrustView() = default;
+  virtual ExecutorStanding Standing(const std::string& did) const = 0;
+  // Credits one replica of the job may be paid at most (its max_price, or the default).
+  virtual int64_t MaxPrice(const job::JobSpec& spec) const = 0;
+  virtual int64_t NetworkFee(int64_t price) const = 0;
+  // Replicas the escrow was sized for.
+  virtual int EscrowReplicas(const job::JobSpec& spec) const = 0;
+  virtual verify::AdaptivePolicy Adaptive() const = 0;
+  virtual int MaxReplicas() const = 0;
+};
+
+// What the market does with reputation (ledger::ReputationEvent, without the dependency).
+enum class Standing { kSuccess, kFailure, kTimeout, kOutvoted };
+
+// A delegated job's end, as the submitter records it.
+struct JobResult {
+  std::string job_id;
+  job::JobState state = job::JobState::kFailed;
+  std::string reason;
+  std::string outcome;  // the executor's wasm::OutcomeName ("ok", "trap", ...)
+  int32_t exit_code = 0;
+  uint64_t fuel_used = 0;
+  std::string output_cid;
+  std::string report_json;
+  std::string peer;  // the executor whose result it is
+  uint32_t round = 0;
+  int attempts = 0;
+  absl::Time started_at = absl::UnixEpoch();
+  absl::Time finished_at = absl::UnixEpoch();
+};
+
+// A local run of a job another node assigned here, as the compute service reports its end.
+struct LocalRunEnd {
+  std::string job_id;
+  std::string origin, origin_address;  // the submitter's node (from the stored job)
+  uint32_t round = 0;
+  // Not run at all (its blobs could not be fetched, the compute service refused it, or this
+  // node restarted under it): the receipt says "error" with this message.
+  bool error = false;
+  std::string message;
+  job::JobState state = job::JobState::kFailed;
+  std::string outcome;
+  int32_t exit_code = 0;
+  std::string output_cid;
+  uint64_t output_bytes = 0;
+  uint64_t fuel_used = 0;
+  std::string report_json;
+  std::string reason;
+  absl::Time started_at = absl::UnixEpoch();
+  absl::Time finished_at = absl::UnixEpoch();
+};
+
+// The options of the market, from node::MeshOptions.
+struct MarketOptions {
+  std::string self;     // this node's DID
+  std::string address;  // where peers reach it
+  absl::Duration bid_window = absl::Milliseconds(200);
+  size_t enough_bids = 8;
+  absl::Duration no_bid_retry = absl::Seconds(1);
+  absl::Duration receipt_grace = absl::Seconds(10);
+  absl::Duration dead_after = absl::Seconds(5);  // for the reason a dead executor's job gives
+  int announce_ttl = 2;
+  sched::SelectionPolicy selection;
+  sched::PricingPolicy pricing;
+  sched::PlacementPolicy placement;
+  sched::RetryPolicy retry;
+  // Receipts not delivered are retried with backoff (200 ms doubling up to 10 s), this often.
+  int receipt_tries = 30;
+  // Announcements answered, remembered so a relayed copy is not answered twice.
+  size_t answers_kept = 50000;
+};
+
+// Counters the shell exports (/metrics).
+enum class Counter {
+  kAnnounced,         // auction rounds opened
+  kBids,              // bids received
+  kDeclines,          // declines received (label: code)
+  kClosed,            // auctions closed (label: winner | no_winner)
+  kExecutorFailures,  // delegated runs lost
+  kReceipts,          // receipts (label: accepted | late | executor_error | invalid | bad_output)
+  kBidsSent,
+  kDeclinesSent,  // label: code
+  kAssignments,   // assignments taken
+  kOutvoted,      // replica results outvoted
+};
+
+struct MarketStats {
+  size_t auctions_open = 0;      // delegated jobs being placed or waiting for bids
+  size_t delegated_running = 0;  // delegated jobs on an executor
+  size_t assigned = 0;           // jobs run here for other nodes
+  size_t starting = 0;           // assignments taken whose blobs are being fetched
+};
+
+}  // namespace mesh::market
