@@ -1,0 +1,1 @@
+#include "mesh/market/market.h"
