@@ -548,6 +548,56 @@ absl::Status JobStore::SetMarket(const std::string& id, std::string_view role,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> JobStore::ApplyMarketStep(
+    const std::vector<MarketWrite>& writes, absl::Time at) {
+  absl::MutexLock lock(&mu_);
+  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  auto fail = [this](absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    (void)Exec("ROLLBACK");
+    return error;
+  };
+  std::vector<std::string> cids;
+  for (const MarketWrite& w : writes) {
+    sqlite3_stmt* h = Prepared(kHead);
+    if (h == nullptr) return fail(Error("prepare history"));
+    Bind(h, 1, w.job_id);
+    const bool known = sqlite3_step(h) == SQLITE_ROW;
+    sqlite3_reset(h);
+    if (!known) {
+      cids.insert(cids.end(), w.blocks.size(), std::string());
+      continue;
+    }
+    if (w.requeue.has_value()) {
+      sqlite3_stmt* s = Prepared(kRequeue);
+      if (s == nullptr) return fail(Error("prepare requeue"));
+      Bind(s, 1, w.job_id);
+      if (sqlite3_step(s) != SQLITE_DONE) return fail(Error(mesh::StrCat("requeue job ", w.job_id)));
+      if (sqlite3_changes(db_) > 0) {
+        absl::StatusOr<std::string> cid =
+            AppendAfterHead(w.job_id, "requeued", at, {{"reason", *w.requeue}});
+        if (!cid.ok()) return fail(cid.status());
+      }
+    }
+    if (w.market.has_value()) {
+      sqlite3_stmt* s = Prepared(kMarket);
+      if (s == nullptr) return fail(Error("prepare market update"));
+      Bind(s, 1, w.job_id);
+      Bind(s, 2, w.market->role);
+      Bind(s, 3, w.market->peer);
+      Bind(s, 4, w.market->peer_address);
+      Bind(s, 5, int64_t{w.market->round});
+      if (sqlite3_step(s) != SQLITE_DONE) return fail(Error(mesh::StrCat("update job ", w.job_id)));
+    }
+    for (const auto& [phase, detail] : w.blocks) {
+      absl::StatusOr<std::string> cid = AppendAfterHead(w.job_id, phase, at, detail);
+      if (!cid.ok()) return fail(cid.status());
+      cids.push_back(*std::move(cid));
+    }
+  }
+  MESH_RETURN_IF_ERROR(Exec("COMMIT"));
+  return cids;
+}
+
 absl::StatusOr<std::vector<HistoryBlock>> JobStore::History(const std::string& id) {
   std::vector<std::pair<std::string, std::string>> rows;  // (cid, body)
   {

@@ -1,18 +1,17 @@
+// MeshService: construction, envelopes, stepping the core, and the compute service's side
+// (Delegator). Membership is in mesh_membership.cc, the actions in mesh_actions.cc.
 #include "mesh/node/mesh_service.h"
 
-#include <sys/statvfs.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <thread>
+#include <cstdlib>
 
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "mesh_internal.h"
+#include "mesh_shell.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
+namespace {
 
 std::string NewNonce(Rng& rng) {
   const uint64_t a = rng.Next64(), b = rng.Next64();
@@ -20,19 +19,34 @@ std::string NewNonce(Rng& rng) {
          HexEncode(std::string_view(reinterpret_cast<const char*>(&b), 8));
 }
 
-namespace {
-
-// Physical memory per job slot: the largest memory limit this node offers a job.
-uint64_t MemoryPerSlot(int slots) {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  const uint64_t total = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 1ull << 30;
-  return total / uint64_t(std::max(1, slots));
+uint64_t BlobSize(cas::BlobStore& blobs, const std::string& text) {
+  absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
+  if (!cid.ok()) return 0;
+  absl::StatusOr<cas::BlobInfo> info = blobs.Stat(*cid);
+  return info.ok() ? info->size : 0;
 }
 
-uint64_t FreeBytes(const std::filesystem::path& dir) {
-  struct statvfs st {};
-  if (statvfs(dir.c_str(), &st) != 0) return 0;
-  return uint64_t(st.f_bavail) * uint64_t(st.f_frsize);
+uint64_t InputBytes(cas::BlobStore& blobs, const job::JobSpec& spec) {
+  uint64_t total = 0;
+  for (const std::string& input : spec.inputs) total += BlobSize(blobs, input);
+  return total;
+}
+
+market::MarketOptions MarketOptionsOf(const MeshOptions& o, std::string self, std::string address) {
+  market::MarketOptions m;
+  m.self = std::move(self);
+  m.address = std::move(address);
+  m.bid_window = o.bid_window;
+  m.enough_bids = o.enough_bids;
+  m.no_bid_retry = o.no_bid_retry;
+  m.receipt_grace = o.receipt_grace;
+  m.dead_after = o.dead_after;
+  m.announce_ttl = o.announce_ttl;
+  m.selection = o.selection;
+  m.pricing = o.pricing;
+  m.placement = o.placement;
+  m.retry = o.retry;
+  return m;
 }
 
 }  // namespace
@@ -48,16 +62,18 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       max_module_bytes_(compute_options.max_module_bytes),
       max_input_bytes_(compute_options.max_input_bytes),
       replay_(options_.max_message_age),
-      metrics_(std::make_unique<Metrics>(*env.metrics)) {
+      metrics_(std::make_unique<Metrics>(*env.metrics)),
+      trust_(MakeTrustView(env.settlement)),
+      scheduler_(std::make_unique<RealScheduler>(*env.clock)),
+      fetches_(std::make_unique<FetchPool>(2)) {
   env_.metrics->AddGaugeCallback("mesh_peers_alive", "Peers heard from within dead_after",
                                  [this] { return double(peers_->alive_count()); });
-  env_.metrics->AddGaugeCallback("mesh_market_auctions_open",
-                                 "Delegated jobs being placed, waiting for bids, or running "
-                                 "elsewhere",
-                                 [this] {
-                                   absl::MutexLock lock(&mu_);
-                                   return double(auctions_.size());
-                                 });
+  env_.metrics->AddGaugeCallback(
+      "mesh_market_auctions_open",
+      "Delegated jobs being placed, waiting for bids, or running elsewhere", [this] {
+        const MeshStats s = Stats();
+        return double(s.auctions_open + s.delegated_running);
+      });
   for (const std::string& address : options_.peers) peers_->AddAddress(address);
 }
 
@@ -66,8 +82,16 @@ MeshService::~MeshService() { Stop(); }
 absl::Status MeshService::Start() {
   MESH_RETURN_IF_ERROR(transport_->Start(this));
   started_ = true;
-  for (int i = 0; i < 2; ++i) workers_.emplace_back([this] { WorkLoop(); });
-  ticker_ = std::thread([this] { TickLoop(); });
+  {
+    absl::MutexLock lock(&mu_);
+    market_ = std::make_unique<market::Market>(
+        MarketOptionsOf(options_, env_.key->did().ToString(), transport_->address()), trust_.get(),
+        env_.rng);
+  }
+  scheduler_->Post([this] {
+    executor_thread_ = std::this_thread::get_id();
+    Beat();
+  });
   spdlog::info("mesh: listening for peers on {} (mutual TLS) as {}", transport_->address(),
                env_.key->did().ToString());
   return absl::OkStatus();
@@ -79,96 +103,29 @@ void MeshService::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  if (ticker_.joinable()) ticker_.join();
-  {
-    absl::MutexLock lock(&work_mu_);
-    work_stop_ = true;
-  }
-  for (std::thread& t : workers_) t.join();
-  workers_.clear();
+  scheduler_->Stop();
+  // Cancels the calls in flight, so that a fetch blocked on one ends now.
   if (started_) transport_->Shutdown();
+  fetches_.reset();
   if (absl::Status s = peers_->Save(); !s.ok()) {
     spdlog::warn("mesh: cannot save the peer table: {}", s.ToString());
   }
 }
 
-void MeshService::TickLoop() {
-  // Bid windows close on the last answer (not here); the ticker handles deadlines, retries
-  // and heartbeats, so a few milliseconds of granularity is plenty.
-  const absl::Duration period =
-      std::min(absl::Milliseconds(20), options_.bid_window / 4 + absl::Milliseconds(1));
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) return;
-    }
-    Tick();
-  }
+MeshStats MeshService::Stats() {
+  MeshStats s;
+  s.peers_known = peers_->All().size();
+  s.peers_alive = peers_->alive_count();
+  absl::MutexLock lock(&mu_);
+  if (market_ == nullptr) return s;
+  const market::MarketStats m = market_->Stats();
+  s.auctions_open = m.auctions_open;
+  s.delegated_running = m.delegated_running;
+  s.assigned = m.assigned;
+  return s;
 }
 
-void MeshService::Tick() {
-  const absl::Time now = env_.clock->Now();
-  bool heartbeat = false;
-  {
-    absl::MutexLock lock(&mu_);
-    if (now - last_heartbeat_ >= options_.heartbeat) {
-      last_heartbeat_ = now;
-      heartbeat = true;
-    }
-  }
-  if (heartbeat) {
-    std::vector<std::string> died = peers_->Sweep(now, options_.dead_after);
-    if (!died.empty()) PeersDied(died);
-    SendHeartbeats(now);
-    if (absl::Status s = peers_->Save(); !s.ok()) {
-      spdlog::warn("mesh: cannot save the peer table: {}", s.ToString());
-    }
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    TickAuctions(now);
-    TickReceipts(now);
-  }
-  RunDeferred();
-}
-
-void MeshService::Defer(std::function<void()> action) { deferred_.push_back(std::move(action)); }
-
-void MeshService::RunDeferred() {
-  while (true) {
-    std::vector<std::function<void()>> actions;
-    {
-      absl::MutexLock lock(&mu_);
-      actions.swap(deferred_);
-    }
-    if (actions.empty()) return;
-    for (auto& action : actions) action();
-  }
-}
-
-void MeshService::Post(std::function<void()> task) {
-  absl::MutexLock lock(&work_mu_);
-  work_.push_back(std::move(task));
-}
-
-void MeshService::WorkLoop() {
-  auto ready = [this]()
-                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_) { return !work_.empty() || work_stop_; };
-  while (true) {
-    std::function<void()> task;
-    {
-      absl::MutexLock lock(&work_mu_, absl::Condition(&ready));
-      if (work_stop_) return;
-      task = std::move(work_.front());
-      work_.pop_front();
-    }
-    task();
-    RunDeferred();
-  }
-}
-
-// --- Messages -----------------------------------------------------------------------------
+// --- Messages and steps ---------------------------------------------------------------------
 
 std::string MeshService::Seal(job::Message message) {
   const int64_t now_ms = absl::ToUnixMillis(env_.clock->Now());
@@ -213,32 +170,35 @@ absl::StatusOr<job::OpenedMessage> MeshService::OpenChecked(
   return opened;
 }
 
-void MeshService::SendTo(const Peer& peer, job::Message message, int ttl,
-                         std::function<void(absl::StatusOr<job::OpenedMessage>)> done) {
-  net::Endpoint to{peer.address, std::nullopt};
-  if (!peer.did.empty()) {
-    if (absl::StatusOr<crypto::DidKey> did = crypto::DidKey::Parse(peer.did); did.ok()) {
-      to.did = *did;
+std::optional<market::Send> MeshService::Feed(market::Input input,
+                                              std::shared_ptr<absl::Notification> carried_out) {
+  absl::MutexLock lock(&mu_);
+  return FeedLocked(std::move(input), std::move(carried_out));
+}
+
+std::optional<market::Send> MeshService::FeedLocked(
+    market::Input input, std::shared_ptr<absl::Notification> carried_out) {
+  if (market_ == nullptr || stopping_) {
+    if (carried_out != nullptr) carried_out->Notify();
+    return std::nullopt;
+  }
+  Actions actions = market_->Step(env_.clock->Now(), std::move(input));
+  std::optional<market::Send> reply;
+  for (auto it = actions.begin(); it != actions.end(); ++it) {
+    if (auto* send = std::get_if<market::Send>(&*it); send != nullptr && send->reply) {
+      reply = std::move(*send);
+      actions.erase(it);
+      break;
     }
   }
-  const std::optional<crypto::DidKey> expect = to.did;
-  const std::string address = peer.address;
-  transport_->Send(
-      to, Seal(std::move(message)), ttl, absl::Seconds(5),
-      [this, expect, address, done = std::move(done)](absl::StatusOr<std::string> reply) {
-        if (!reply.ok()) {
-          peers_->Failed(address);
-          if (done) done(reply.status());
-          return;
-        }
-        if (!done) return;
-        if (reply->empty()) {
-          done(absl::NotFoundError("no reply"));
-          return;
-        }
-        done(OpenChecked(*reply, expect));
-        RunDeferred();
-      });
+  // Queued under mu_: the executor carries out the steps' actions in the order of the steps.
+  if (!actions.empty() || carried_out != nullptr) {
+    scheduler_->Post([this, actions = std::move(actions), carried_out] {
+      CarryOut(actions);
+      if (carried_out != nullptr) carried_out->Notify();
+    });
+  }
+  return reply;
 }
 
 absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
@@ -246,44 +206,38 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, OpenChecked(envelope, peer));
   const absl::Time now = env_.clock->Now();
   peers_->Touch(peer.ToString(), now);
-  absl::StatusOr<std::string> reply = std::visit(
-      [&](auto& m) -> absl::StatusOr<std::string> {
-        using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, job::Heartbeat>) {
-          OnHeartbeat(m, now, std::nullopt);
-          return Seal(MakeHeartbeat());
-        } else if constexpr (std::is_same_v<T, job::Announce>) {
-          return OnAnnounce(peer, m, opened.envelope, ttl);
-        } else if constexpr (std::is_same_v<T, job::Bid>) {
-          // A bid sent on its own: the announcement reached its executor through a relay.
-          absl::MutexLock lock(&mu_);
-          auto it = auctions_.find(m.job_id);
-          if (it != auctions_.end() && it->second->stage == Auction::Stage::kBidding &&
-              it->second->round == m.round) {
-            AddBid(*it->second, m, opened.envelope);
-            MaybeClose(*it->second, now);
-          }
-          return std::string();
-        } else if constexpr (std::is_same_v<T, job::Assignment>) {
-          return OnAssignment(m, opened.envelope);
-        } else if constexpr (std::is_same_v<T, job::Receipt>) {
-          return OnReceipt(m, opened.envelope);
-        } else if constexpr (std::is_same_v<T, job::Progress>) {
-          OnRemoteProgress(m);
-          return std::string();
-        } else if constexpr (std::is_same_v<T, job::Artifact>) {
-          OnRemoteArtifact(m);
-          return std::string();
-        } else if constexpr (std::is_same_v<T, job::CancelJob>) {
-          return OnCancel(m);
-        } else {
-          return absl::InvalidArgumentError(
-              mesh::StrCat("a ", job::MessageName(opened.message), " is not a request"));
-        }
-      },
-      opened.message);
-  RunDeferred();
-  return reply;
+  std::string module;  // whose refusal the core must know before it answers
+  if (const auto* hb = std::get_if<job::Heartbeat>(&opened.message)) {
+    OnHeartbeat(*hb, now, std::nullopt);
+    return Seal(MakeHeartbeat());
+  } else if (const auto* an = std::get_if<job::Announce>(&opened.message)) {
+    if (an->origin == env_.key->did().ToString()) return std::string();  // ours, relayed back
+    // The relay copy keeps the origin's signature (OpenMessage checked signer == origin); the
+    // replay check is here rather than in OpenChecked, because a relayed copy is not a replay.
+    if (absl::Status s = replay_.Check(an->header, now); !s.ok() && !absl::IsAlreadyExists(s)) {
+      Refused("stale");
+      return s;
+    }
+    module = an->module_cid;
+  } else if (const auto* as = std::get_if<job::Assignment>(&opened.message)) {
+    if (absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as->spec_envelope); spec.ok()) {
+      module = spec->spec.module;
+    }
+  } else if (std::holds_alternative<job::Decline>(opened.message) ||
+             std::holds_alternative<job::AssignmentAck>(opened.message) ||
+             std::holds_alternative<job::BlobRequest>(opened.message)) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("a ", job::MessageName(opened.message), " is not a request"));
+  }
+  if (std::holds_alternative<job::Announce>(opened.message) ||
+      std::holds_alternative<job::Assignment>(opened.message)) {
+    RefreshCapacity(module);
+  }
+  std::optional<market::Send> reply =
+      Feed(market::Received{peer.ToString(), std::move(opened.message),
+                            opened.envelope.Serialize(), ttl});
+  if (!reply.has_value() || !reply->message.has_value()) return std::string();
+  return Seal(*std::move(reply->message));
 }
 
 absl::StatusOr<std::unique_ptr<cas::ByteSource>> MeshService::OpenBlob(const crypto::DidKey& peer,
@@ -308,124 +262,74 @@ absl::StatusOr<std::unique_ptr<cas::ByteSource>> MeshService::OpenBlob(const cry
   return std::unique_ptr<cas::ByteSource>(std::move(reader));
 }
 
-// --- Membership ---------------------------------------------------------------------------
+// --- Delegator ------------------------------------------------------------------------------
 
-sched::LocalCapacity MeshService::Capacity() {
-  const ServiceStats stats = compute_->Stats();
-  sched::LocalCapacity c;
-  c.did = env_.key->did().ToString();
-  c.address = transport_->address();
-  c.cpu_cores = std::max(1u, std::thread::hardware_concurrency());
-  c.max_concurrent = uint32_t(std::max(1, stats.max_concurrent));
-  c.memory_bytes = MemoryPerSlot(stats.max_concurrent);
-  c.storage_free = FreeBytes(env_.blobs->root());
-  c.running = uint32_t(stats.running);
+bool MeshService::ShouldDelegate(JobRecord& job) {
+  const uint64_t module_bytes = BlobSize(*env_.blobs, job.spec.module);
+  const uint64_t input_bytes = InputBytes(*env_.blobs, job.spec);
+  RefreshCapacity();
+  absl::MutexLock lock(&mu_);
+  if (market_ == nullptr) return false;
+  const sched::Placement placement = market_->Place(job.spec, module_bytes, input_bytes);
+  job.placement_reason = placement.reason;
+  return !placement.local;
+}
+
+void MeshService::Take(const JobRecord& job) {
+  market::Ticket t;
+  t.id = job.id;
+  t.spec = job.spec;
+  t.envelope = job.envelope;
+  t.submitted_at = job.submitted_at;
+  t.round = job.round;
+  t.attempts = job.attempts;
+  t.peer = job.peer;
+  t.was_running = job.state == job::JobState::kRunning;
+  if (job.attempts > 0 || t.was_running) {
+    // Resumed after a restart: a checkpoint an executor sent before is where it goes on.
+    if (absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
+        history.ok()) {
+      t.checkpoint = LatestCheckpoint(*history);
+    }
+  }
+  t.module_bytes = BlobSize(*env_.blobs, job.spec.module);
+  t.input_bytes = InputBytes(*env_.blobs, job.spec);
+  Feed(market::JobHanded{std::move(t)});
+}
+
+bool MeshService::Cancel(const std::string& id) {
   {
-    // Assignments accepted whose blobs are still being fetched are as good as queued.
     absl::MutexLock lock(&mu_);
-    c.queued = uint32_t(stats.queued) + starting_;
+    if (market_ == nullptr || !market_->Holds(id)) return false;
   }
-  c.draining = stats.draining;
-  c.max_module_bytes = max_module_bytes_;
-  c.capabilities = options_.capabilities;
-  c.federations = options_.federations;
-  return c;
+  // The caller reads the job's end from the store when this returns: wait for the step's
+  // actions, unless this is the executor itself (a Finish that cancels a split job's chunks).
+  if (std::this_thread::get_id() == executor_thread_) {
+    Feed(market::JobCancelled{id});
+    return true;
+  }
+  auto done = std::make_shared<absl::Notification>();
+  Feed(market::JobCancelled{id}, done);
+  // Bounded: a Stop meanwhile drops the queued actions.
+  done->WaitForNotificationWithTimeout(absl::Seconds(30));
+  return true;
 }
 
-job::Heartbeat MeshService::MakeHeartbeat() {
-  const sched::LocalCapacity c = Capacity();
-  job::Heartbeat hb;
-  hb.node = c.did;
-  hb.address = c.address;
-  hb.cpu_cores = c.cpu_cores;
-  hb.memory_bytes = c.memory_bytes;
-  hb.max_concurrent = c.max_concurrent;
-  hb.running = c.running;
-  hb.queued = c.queued;
-  hb.draining = c.draining;
-  hb.capabilities = c.capabilities;
-  hb.federations = c.federations;
-  for (const Peer& p : peers_->Alive()) {
-    if (hb.peers.size() >= 32) break;  // a sample is enough: exchange is repeated every beat
-    hb.peers.push_back({p.did, p.address});
-  }
-  return hb;
+void MeshService::OnProgress(const JobRecord& job, const wasm::ProgressRecord& p) {
+  if (job.role != "assigned") return;
+  Feed(market::LocalProgress{job.id, job.peer, job.peer_address, job.round, p.percent, p.message});
 }
 
-void MeshService::SendHeartbeats(absl::Time now) {
-  for (const Peer& p : peers_->All()) {
-    // Dead peers are still tried (that is how they come back), but less often.
-    if (p.state == PeerState::kDead && p.failures > 3 && (absl::ToUnixSeconds(now) % 5) != 0) {
-      continue;
-    }
-    const absl::Time sent = env_.clock->Now();
-    SendTo(p, MakeHeartbeat(), 1, [this, sent](absl::StatusOr<job::OpenedMessage> reply) {
-      if (!reply.ok()) return;
-      const auto* hb = std::get_if<job::Heartbeat>(&reply->message);
-      if (hb == nullptr) return;
-      const absl::Time now = env_.clock->Now();
-      OnHeartbeat(*hb, now, now - sent);
-    });
-  }
+void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
+                             const std::string& cid, uint64_t bytes, uint64_t fuel) {
+  if (job.role != "assigned") return;
+  Feed(market::LocalArtifact{job.id, job.peer, job.peer_address, job.round, std::string(kind),
+                             index, cid, bytes, fuel});
 }
 
-void MeshService::OnHeartbeat(const job::Heartbeat& hb, absl::Time now,
-                              std::optional<absl::Duration> rtt) {
-  const bool revived = peers_->Heard(hb, now, rtt);
-  if (revived) spdlog::info("mesh: peer {} at {} is alive", hb.node, hb.address);
-  for (const job::PeerInfo& p : hb.peers) peers_->AddAddress(p.address, p.did);
-  if (!hb.draining && uint64_t{hb.running} + hb.queued < hb.max_concurrent) {
-    // Capacity is there (a peer came back, or has an idle slot): auctions that found no bidder
-    // try again now rather than at the end of their backoff. At most once per heartbeat.
-    absl::MutexLock lock(&mu_);
-    for (auto& [id, a] : auctions_) {
-      if (a->stage == Auction::Stage::kWaiting && a->waits > 0) a->retry_at = now;
-    }
-  }
-}
-
-void MeshService::PeersDied(const std::vector<std::string>& dids) {
-  const absl::Time now = env_.clock->Now();
-  absl::MutexLock lock(&mu_);
-  for (const std::string& did : dids) {
-    spdlog::warn("mesh: peer {} missed its heartbeats for {}; marked dead", did,
-                 absl::FormatDuration(options_.dead_after));
-    // Collecting too: its output is fetched from it, a fetch that would only fail when the
-    // connection's keepalive gives up; a late answer finds the job moved on and is ignored.
-    // (Ids first: failing a job for good erases it from auctions_.)
-    std::vector<std::string> lost;
-    for (const auto& [id, a] : auctions_) {
-      if ((a->stage == Auction::Stage::kAssigning || a->stage == Auction::Stage::kExecuting ||
-           a->stage == Auction::Stage::kCollecting) &&
-          a->executor == did) {
-        lost.push_back(id);
-      }
-    }
-    for (const std::string& id : lost) {
-      auto it = auctions_.find(id);
-      if (it == auctions_.end()) continue;
-      ExecutorFailed(*it->second,
-                     mesh::StrCat("executor ", did, " died (no heartbeat for ",
-                                  absl::FormatDuration(options_.dead_after), ")"),
-                     now);
-    }
-  }
-}
-
-MeshStats MeshService::Stats() {
-  MeshStats s;
-  s.peers_known = peers_->All().size();
-  s.peers_alive = peers_->alive_count();
-  absl::MutexLock lock(&mu_);
-  for (const auto& [id, a] : auctions_) {
-    if (a->stage == Auction::Stage::kExecuting || a->stage == Auction::Stage::kCollecting) {
-      ++s.delegated_running;
-    } else {
-      ++s.auctions_open;
-    }
-  }
-  s.assigned = assignments_.size();
-  return s;
+void MeshService::OnFinished(const JobRecord& job) {
+  if (job.role != "assigned") return;
+  Feed(market::LocalEnded{LocalRunEndOf(job, *env_.blobs)});
 }
 
 }  // namespace mesh::node

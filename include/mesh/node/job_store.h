@@ -98,6 +98,20 @@ struct Recovery {
   std::string report_json;
 };
 
+// One job's part of a market step (market::Persist, in the node's terms): put it back in the
+// queue if it runs, set its market columns, then append its history blocks, in that order.
+struct MarketWrite {
+  struct Market {
+    std::string role;  // "delegated" | "assigned"
+    std::string peer, peer_address;
+    uint32_t round = 0;
+  };
+  std::string job_id;
+  std::optional<std::string> requeue;  // why (only a running job moves)
+  std::optional<Market> market;
+  std::vector<std::pair<std::string, nlohmann::json>> blocks;  // (phase, detail)
+};
+
 struct JobCounts {
   uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
 };
@@ -134,6 +148,11 @@ class JobStore {
   absl::StatusOr<std::vector<HistoryBlock>> History(const std::string& id);
   absl::Status SetMarket(const std::string& id, std::string_view role, std::string_view peer,
                          std::string_view peer_address, uint32_t round);
+  // Everything one market step persists, in ONE transaction. Returns the CID of each block, in
+  // the order of `writes` and their blocks; "" for the blocks of a job not on this node (its
+  // write is skipped: the rest still commit).
+  absl::StatusOr<std::vector<std::string>> ApplyMarketStep(const std::vector<MarketWrite>& writes,
+                                                           absl::Time at);
 
   absl::StatusOr<JobRecord> Get(const std::string& id);
   // Newest first. `before_seq` > 0 pages back from there.

@@ -1,31 +1,24 @@
-// MeshService: this node's part in the mesh. It is the transport's Handler (every message a
-// peer sends arrives here) and the compute service's Delegator (every job the node accepts is
-// placed here or sent to the market).
+// MeshService: the shell around this node's market core (market/market.h). It is the
+// transport's Handler (every message a peer sends arrives here) and the compute service's
+// Delegator (every job the node accepts is placed here or handed to the market).
 //
-// Membership: heartbeats to every known peer carry capacity, load and a sample of peers (peer
-// exchange); silence for dead_after marks a peer dead. Submitter side: a delegated job is
-// announced to live peers, bids and declines are collected until every peer answered, enough
-// bids are in or the window ends, sched::Select picks the winner, a signed Assignment goes to
-// it, and its signed Receipt is checked and its output fetched and checked by CID before the
-// job ends. A dead or late executor, or a bad receipt, excludes that executor and re-announces
-// the job (bounded retries with backoff); no bids leaves the job waiting, with its reason,
-// until capacity appears. The chunks of a split job share a lease instead of an auction each
-// (market_lease.cc). Executor side: announcements are answered with a Bid or a Decline
-// (sched::DecideBid), an Assignment's module and inputs (and the checkpoint it resumes from)
-// are fetched by CID and checked, and the job runs in this node's ComputeService; progress,
-// checkpoints, partial outputs (Artifact) and the receipt go back to the origin.
+// What it does itself: opens and checks every envelope (size, signature, author = the
+// TLS-authenticated peer, staleness, replay; refusals counted in /metrics), answers blob
+// requests, and keeps membership (heartbeats with capacity, load and a sample of peers, the
+// peer table and its peers.json). Everything the market decides is decided by the core: a
+// message, a send's or fetch's outcome, a timer, a peer's or this node's capacity change, a job
+// handed over, a local run's progress or end become market inputs, and the actions of each step
+// are carried out here in step order on one serial executor (a mesh::Scheduler): one SQLite
+// transaction for the step's history blocks and market state, sealed sends, blob fetches (on a
+// small pool of their own: they block), the compute service, the settlement, events, metrics and
+// the one timer the core asks for. Test faults (MeshOptions::fault) live here too.
 //
-// Every message is a signed envelope (job/market.h), checked for size, signature, author (the
-// TLS-authenticated peer), staleness and replay; refusals are counted in /metrics. Each step
-// of a job is a block in its history (JobStore::AppendHistory) and an event on the bus.
-//
-// Thread-safe. Blocking work (blob transfers) runs on the service's own threads, never on
-// transport threads; a ticker thread drives heartbeats, bid windows, deadlines and retries.
+// Thread-safe: one mutex around the core and the shell's own state; the core is stepped under it
+// and the step's actions are queued on the executor before it is released.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
+#include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,19 +26,17 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "mesh/common/scheduler.h"
 #include "mesh/job/market.h"
-#include "mesh/ledger/reputation.h"
+#include "mesh/market/market.h"
 #include "mesh/net/transport.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/peer_table.h"
 #include "mesh/node/replay_guard.h"
-#include "mesh/sched/bidding.h"
-#include "mesh/sched/selection.h"
 
 namespace mesh::node {
 
@@ -64,14 +55,12 @@ class MeshService final : public net::Handler, public Delegator {
   ~MeshService() override;
 
   absl::Status Start();
-  // Stops heartbeats, auctions and transfers, then the transport. Idempotent.
+  // Stops the executor, the fetches and the transport, and saves the peer table. Idempotent.
   void Stop();
 
   std::string address() const { return transport_->address(); }
   std::vector<Peer> Peers() const { return peers_->All(); }
   MeshStats Stats();
-  // Runs the time-driven work now (tests call it instead of waiting for the ticker).
-  void Tick();
 
   // net::Handler
   absl::StatusOr<std::string> OnMessage(const crypto::DidKey& peer, std::string_view envelope,
@@ -88,98 +77,46 @@ class MeshService final : public net::Handler, public Delegator {
   void OnFinished(const JobRecord& job) override;
 
  private:
-  class Metrics;
-  struct Auction;
-  struct PendingReceipt;
-  struct AuctionResult;
-  struct Lease;
+  struct Metrics;
+  class FetchPool;
+  using Actions = std::vector<market::Action>;
 
-  // Messages
+  // Messages and steps (mesh_service.cc).
   std::string Seal(job::Message message);
+  void Refused(std::string_view reason);
   absl::StatusOr<job::OpenedMessage> OpenChecked(std::string_view bytes,
                                                  const std::optional<crypto::DidKey>& from);
-  void SendTo(const Peer& peer, job::Message message, int ttl,
-              std::function<void(absl::StatusOr<job::OpenedMessage>)> done);
-  void Refused(std::string_view reason);
+  // Steps the core with `input` and queues the step's actions on the executor (in step order).
+  // Returns the step's answer to a request (its Send with `reply` set), if any. `carried_out`
+  // is notified once the actions ran.
+  std::optional<market::Send> Feed(market::Input input,
+                                   std::shared_ptr<absl::Notification> carried_out = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<market::Send> FeedLocked(market::Input input,
+                                         std::shared_ptr<absl::Notification> carried_out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Membership (mesh_service.cc)
+  // Membership and this node's capacity (mesh_membership.cc).
+  void Beat();  // every options_.heartbeat, on the executor
   job::Heartbeat MakeHeartbeat();
   void SendHeartbeats(absl::Time now);
   void OnHeartbeat(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt);
-  void PeersDied(const std::vector<std::string>& dids);
-  sched::LocalCapacity Capacity() ABSL_LOCKS_EXCLUDED(mu_);
+  sched::LocalCapacity Capacity();
+  // Tells the core this node's capacity (and whether it refuses `module`, if given) when either
+  // changed since it was last told.
+  void RefreshCapacity(const std::string& module = "") ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Submitter side (market_submitter.cc)
-  void OpenRound(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnBidReply(const std::string& id, uint32_t round, const std::string& asked,
-                  absl::StatusOr<job::OpenedMessage> reply);
-  void AddBid(Auction& a, const job::Bid& bid, const crypto::Envelope& envelope)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // What this node has assigned to each bidder and not seen finish (sched::BidView).
-  void SetAssignedLoad(Auction& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MaybeClose(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AssignNext(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnAck(const std::string& id, uint32_t round, const std::string& executor,
-             absl::StatusOr<job::OpenedMessage> reply);
-  // `penalty`: what the executor's reputation records.
-  void ExecutorFailed(Auction& a, const std::string& why, absl::Time now,
-                      ledger::ReputationEvent penalty = ledger::ReputationEvent::kFailure)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WaitForBids(Auction& a, std::string reason, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FailDelegated(Auction& a, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::string> OnReceipt(const job::Receipt& receipt,
-                                        const crypto::Envelope& envelope);
-  void CollectOutput(job::Receipt receipt, std::string receipt_envelope);
-  // Verification (market_verifier.cc): decides on the auction's newest result. Returns the job
-  // to finish (and has erased the auction) when the results are enough; otherwise the auction
-  // waits for another replica or has failed.
-  std::optional<JobRecord> Judge(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WakeOldestWaiting(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Pays the executors of `paid`, records reputation, refunds the rest of the escrow (deferred).
-  void Settle(Auction& a, std::vector<AuctionResult> paid, std::vector<std::string> outvoted)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnRemoteProgress(const job::Progress& progress);
-  // A checkpoint or partial output from the executor: fetched, checked by CID, recorded in the
-  // job's history; the latest checkpoint goes with the job's next assignment.
-  void OnRemoteArtifact(const job::Artifact& artifact);
-
-  // Leases of split jobs' chunks (market_lease.cc).
-  // Places a chunk waiting in `a`: on a free slot of its lease, or by opening the auction that
-  // wins the lease, or it waits for the lease being won.
-  void PlaceChunk(Auction& a, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Gives the lease's waiting chunks (lowest index first) to holders with a free slot.
-  void AssignFromLease(const std::string& split_job, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The auction of a chunk closed with `a.selection`: its ranked bidders become the lease.
-  void WinLease(Auction& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The chunk's executor failed it: the holder is lost for the lease.
-  void LoseHolder(const Auction& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void TickAuctions(absl::Time now);
-  void History(const std::string& id, std::string_view phase, nlohmann::json detail);
-
-  // Executor side (market_executor.cc)
-  absl::StatusOr<std::string> OnAnnounce(const crypto::DidKey& from, const job::Announce& a,
-                                         const crypto::Envelope& envelope, int ttl);
-  void Relay(const crypto::DidKey& from, const job::Announce& a, std::string envelope, int ttl);
-  absl::StatusOr<std::string> OnAssignment(const job::Assignment& a,
-                                           const crypto::Envelope& envelope);
-  void RunAssignment(job::Assignment a, std::string assignment_cid);
-  void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job
-  absl::Status FetchBlob(const std::string& cid, const std::vector<Peer>& sources);
-  absl::StatusOr<std::string> OnCancel(const job::CancelJob& c);
-  void SendReceipt(const JobRecord& job, std::string assignment_cid, std::string outcome,
-                   std::string message);
-  void TickReceipts(absl::Time now);
-
-  // Calls into the compute service and the transport are made outside mu_ (they may call
-  // back): code under mu_ defers them, and every entry point runs them once it unlocked.
-  void Defer(std::function<void()> action) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunDeferred() ABSL_LOCKS_EXCLUDED(mu_);
-  // Work that blocks (blob transfers) runs here, off the transport's threads.
-  void Post(std::function<void()> task);
-  void WorkLoop();
-  void TickLoop();
+  // Carrying out actions (mesh_actions.cc), on the executor.
+  void CarryOut(const Actions& actions);
+  void Persist(const std::vector<const market::Persist*>& writes);
+  void SendMessage(const market::Send& send);
+  std::string SealForPeer(job::Message message);  // applies the lie fault to receipts
+  void Fetch(const market::Fetch& fetch);         // on the fetch pool
+  absl::Status FetchBlob(const std::string& cid, const std::vector<market::FetchSource>& sources);
+  void RunHere(const market::RunHere& run);
+  void Finish(const market::JobResult& result);
+  void SetTimer(absl::Time at);
+  void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job: polls the job
 
   const MeshOptions options_;
   const NodeEnv env_;
@@ -190,31 +127,21 @@ class MeshService final : public net::Handler, public Delegator {
   const uint64_t max_input_bytes_;
   ReplayGuard replay_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<market::TrustView> trust_;
+  std::unique_ptr<RealScheduler> scheduler_;
+  std::unique_ptr<FetchPool> fetches_;
+  std::atomic<std::thread::id> executor_thread_;  // scheduler_'s thread
+  bool started_ = false;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Auction>> auctions_ ABSL_GUARDED_BY(mu_);
-  // By split job id.
-  absl::flat_hash_map<std::string, std::unique_ptr<Lease>> leases_ ABSL_GUARDED_BY(mu_);
-  // Executor side: assignment CID of each job run here for another node, and receipts not yet
-  // delivered.
-  absl::flat_hash_map<std::string, std::string> assignments_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::unique_ptr<PendingReceipt>> receipts_ ABSL_GUARDED_BY(mu_);
-  // Assignments accepted and not yet handed to the compute service (fetching their blobs).
-  uint32_t starting_ ABSL_GUARDED_BY(mu_) = 0;
-  // The answer (sealed bid or decline) to each announcement seen, by "job id/round": a
-  // duplicate (relayed) copy is not answered twice. Oldest first in answer_order_.
-  absl::flat_hash_map<std::string, std::string> answers_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> answer_order_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::unique_ptr<market::Market> market_ ABSL_GUARDED_BY(mu_);  // made by Start()
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::function<void()>> deferred_ ABSL_GUARDED_BY(mu_);
-
-  absl::Mutex work_mu_;
-  std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(work_mu_);
-  bool work_stop_ ABSL_GUARDED_BY(work_mu_) = false;
-  std::vector<std::thread> workers_;
-  std::thread ticker_;
-  bool started_ = false;
+  // What the core was last told of this node, and the modules it refuses (ModuleRefusal).
+  std::optional<market::CapacityChanged> told_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> refused_ ABSL_GUARDED_BY(mu_);
+  // The executor's own: only tasks on scheduler_ touch them.
+  Scheduler::TimerId timer_ = 0;
+  absl::Time peers_saved_ = absl::InfinitePast();
 };
 
 }  // namespace mesh::node
