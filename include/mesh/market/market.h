@@ -47,8 +47,9 @@ namespace mesh::market {
 struct Received {
   std::string from;      // DID of the peer that sent it
   job::Message message;  // never a Heartbeat or BlobRequest (the shell's)
-  std::string envelope;  // the signed bytes as received
-  int ttl = 1;           // announcements: relay while > 1
+  std::string envelope;      // the signed bytes as received
+  std::string envelope_cid;  // their CID (cas::Cid::Of), computed by the shell
+  int ttl = 1;               // announcements: relay while > 1
 };
 
 // What came of a Send that carried a token: the peer's answer (a Bid, Decline or
@@ -57,7 +58,7 @@ struct SendResult {
   uint64_t token = 0;
   absl::Status status;  // not OK: the peer could not be reached or refused the message
   std::optional<job::Message> reply;
-  std::string reply_envelope;  // the signed bytes of the reply (a bid's CID is of them)
+  std::string reply_envelope_cid;  // the CID of the reply's signed bytes (a bid's CID)
 };
 
 // A Fetch that carried a token ended: every CID is in the blob store and checked, or not.
