@@ -571,7 +571,8 @@ absl::StatusOr<std::vector<std::string>> JobStore::ApplyMarketStep(
       sqlite3_stmt* s = Prepared(kRequeue);
       if (s == nullptr) return fail(Error("prepare requeue"));
       Bind(s, 1, w.job_id);
-      if (sqlite3_step(s) != SQLITE_DONE) return fail(Error(mesh::StrCat("requeue job ", w.job_id)));
+      if (sqlite3_step(s) != SQLITE_DONE)
+        return fail(Error(mesh::StrCat("requeue job ", w.job_id)));
       if (sqlite3_changes(db_) > 0) {
         absl::StatusOr<std::string> cid =
             AppendAfterHead(w.job_id, "requeued", at, {{"reason", *w.requeue}});

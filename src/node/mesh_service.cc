@@ -233,9 +233,11 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
       std::holds_alternative<job::Assignment>(opened.message)) {
     RefreshCapacity(module);
   }
-  std::optional<market::Send> reply =
-      Feed(market::Received{peer.ToString(), std::move(opened.message),
-                            opened.envelope.Serialize(), ttl});
+  market::Received received{.from = peer.ToString(), .message = std::move(opened.message)};
+  received.envelope = opened.envelope.Serialize();
+  received.envelope_cid = cas::Cid::Of(received.envelope).ToString();
+  received.ttl = ttl;
+  std::optional<market::Send> reply = Feed(std::move(received));
   if (!reply.has_value() || !reply->message.has_value()) return std::string();
   return Seal(*std::move(reply->message));
 }

@@ -49,6 +49,8 @@ struct MeshOptions {
   absl::Duration receipt_grace = absl::Seconds(10);     // over the job's wall-time limit
   absl::Duration max_message_age = absl::Minutes(2);    // older (or further ahead) is stale
   int announce_ttl = 2;
+  absl::Duration send_timeout = absl::Seconds(5);   // a message to a peer and its answer
+  absl::Duration fetch_timeout = absl::Minutes(5);  // one blob transfer
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
   sched::PlacementPolicy placement;

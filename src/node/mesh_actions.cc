@@ -1,0 +1,342 @@
+// MeshService carries out the core's actions, in step order, on its executor: the step's
+// writes in one transaction, sealed sends, blob fetches (on the fetch pool), the compute
+// service, the settlement, events, metrics and the core's timer. The test faults act here.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "mesh/common/file_util.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "mesh/crypto/sha256.h"
+#include "mesh/node/settlement.h"
+#include "mesh_shell.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::node {
+namespace {
+
+// Blobs up to this size are fetched into memory; larger ones into a temp file.
+constexpr size_t kInMemoryFetch = 8 << 20;
+
+ledger::ReputationEvent EventOf(market::Standing s) {
+  switch (s) {
+    case market::Standing::kSuccess:
+      return ledger::ReputationEvent::kSuccess;
+    case market::Standing::kFailure:
+      return ledger::ReputationEvent::kFailure;
+    case market::Standing::kTimeout:
+      return ledger::ReputationEvent::kTimeout;
+    case market::Standing::kOutvoted:
+      return ledger::ReputationEvent::kOutvoted;
+  }
+  return ledger::ReputationEvent::kFailure;
+}
+
+net::Endpoint EndpointOf(const std::string& did, const std::string& address) {
+  net::Endpoint to{address, std::nullopt};
+  if (absl::StatusOr<crypto::DidKey> key = crypto::DidKey::Parse(did); key.ok()) to.did = *key;
+  return to;
+}
+
+}  // namespace
+
+void MeshService::CarryOut(const Actions& actions) {
+  std::vector<const market::Persist*> writes;  // one transaction, where the first one is
+  for (const market::Action& action : actions) {
+    if (const auto* p = std::get_if<market::Persist>(&action)) writes.push_back(p);
+  }
+  Settlement* const settlement = env_.settlement;
+  for (const market::Action& action : actions) {
+    std::visit(
+        [&](const auto& a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, market::Send>) {
+            SendMessage(a);
+          } else if constexpr (std::is_same_v<T, market::Fetch>) {
+            fetches_->Post([this, a] { Fetch(a); });
+          } else if constexpr (std::is_same_v<T, market::Persist>) {
+            if (&a == writes.front()) Persist(writes);
+          } else if constexpr (std::is_same_v<T, market::MarkRunning>) {
+            // FailedPrecondition: the job has moved on (a receipt overtook the ack).
+            if (absl::Status s = compute_->MarkDelegatedRunning(a.job_id, a.at, a.attempts);
+                !s.ok() && !absl::IsFailedPrecondition(s)) {
+              spdlog::warn("job {}: cannot mark it running: {}", a.job_id, s.ToString());
+            }
+          } else if constexpr (std::is_same_v<T, market::Finish>) {
+            Finish(a.result);
+          } else if constexpr (std::is_same_v<T, market::RunHere>) {
+            RunHere(a);
+          } else if constexpr (std::is_same_v<T, market::CancelRun>) {
+            spdlog::info("job {}: cancelled by its submitter: {}", a.job_id, a.reason);
+            // Stopping a run waits for its worker: not on the executor.
+            fetches_->Post([this, id = a.job_id] { (void)compute_->Cancel(id); });
+          } else if constexpr (std::is_same_v<T, market::Pay>) {
+            if (settlement == nullptr) return;
+            if (absl::StatusOr<ledger::Posted> posted =
+                    settlement->Pay(a.job_id, a.executor, a.price, a.assignment);
+                !posted.ok()) {
+              spdlog::error("job {}: cannot pay {} its {} credits: {}", a.job_id, a.executor,
+                            a.price, posted.status().ToString());
+            }
+          } else if constexpr (std::is_same_v<T, market::Refund>) {
+            if (settlement != nullptr) settlement->Close(a.job_id, a.why);
+          } else if constexpr (std::is_same_v<T, market::RecordStanding>) {
+            if (settlement != nullptr) settlement->Record(a.executor, EventOf(a.event));
+          } else if constexpr (std::is_same_v<T, market::Publish>) {
+            env_.events->Publish(a.topic, a.job_id, env_.clock->Now(), a.data);
+          } else if constexpr (std::is_same_v<T, market::Count>) {
+            Counter* counter = metrics_->market.at(a.counter);
+            (a.label.empty() ? counter : counter->WithLabels({a.label}))->Inc(a.by);
+          } else if constexpr (std::is_same_v<T, market::Log>) {
+            const auto level = a.level == market::Log::Level::kError     ? spdlog::level::err
+                               : a.level == market::Log::Level::kWarning ? spdlog::level::warn
+                                                                         : spdlog::level::info;
+            spdlog::log(level, "{}", a.text);
+          } else if constexpr (std::is_same_v<T, market::Observe>) {
+            metrics_->delegated_seconds->Observe(absl::ToDoubleSeconds(a.delegated));
+          } else if constexpr (std::is_same_v<T, market::SetTimer>) {
+            SetTimer(a.at);
+          }
+        },
+        action);
+  }
+}
+
+void MeshService::Persist(const std::vector<const market::Persist*>& writes) {
+  std::vector<MarketWrite> batch;
+  for (const market::Persist* p : writes) {
+    MarketWrite& w = batch.emplace_back();
+    w.job_id = p->job_id;
+    w.requeue = p->requeue;
+    if (p->market.has_value()) {
+      w.market = MarketWrite::Market{std::string(job::JobRoleName(p->market->role)),
+                                     p->market->peer, p->market->peer_address, p->market->round};
+    }
+    for (const market::Block& b : p->blocks) w.blocks.emplace_back(b.phase, b.detail);
+  }
+  const absl::Time now = env_.clock->Now();
+  absl::StatusOr<std::vector<std::string>> cids = env_.jobs->ApplyMarketStep(batch, now);
+  if (!cids.ok()) {
+    spdlog::error("job {}: cannot record the market's step: {}", writes.front()->job_id,
+                  cids.status().ToString());
+    return;
+  }
+  size_t i = 0;
+  for (const market::Persist* p : writes) {
+    for (const market::Block& b : p->blocks) {
+      const std::string& cid = (*cids)[i++];
+      if (cid.empty()) continue;  // not a job of this node
+      nlohmann::json detail = b.detail;
+      detail["phase"] = b.phase;
+      detail["block"] = cid;
+      env_.events->Publish("job.phase", p->job_id, now, std::move(detail));
+    }
+  }
+}
+
+std::string MeshService::SealForPeer(job::Message message) {
+  auto* r = std::get_if<job::Receipt>(&message);
+  if (r != nullptr && options_.fault.lie_rate > 0 && r->outcome == "ok" &&
+      env_.rng->UniformDouble() < options_.fault.lie_rate) {
+    // --fault lie: a plausible lie, a real blob the submitter can fetch whose bytes differ.
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(r->output_cid);
+    absl::StatusOr<std::string> bytes =
+        cid.ok() ? env_.blobs->Get(*cid) : absl::StatusOr<std::string>(cid.status());
+    if (bytes.ok()) {
+      bytes->append("(altered by --fault lie)\n");
+      if (absl::StatusOr<cas::Cid> altered = env_.blobs->PutBytes(*bytes); altered.ok()) {
+        spdlog::warn("job {}: --fault lie: reporting {} instead of {}", r->job_id,
+                     altered->ToString(), r->output_cid);
+        r->output_cid = altered->ToString();
+        r->output_bytes = bytes->size();
+      }
+    }
+  }
+  return Seal(std::move(message));
+}
+
+void MeshService::SendMessage(const market::Send& send) {
+  const bool relay = !send.message.has_value();
+  if (!relay && options_.fault.stall && std::holds_alternative<job::Receipt>(*send.message)) {
+    spdlog::warn("job {}: --fault stall: its receipt is withheld",
+                 std::get<job::Receipt>(*send.message).job_id);
+    return;
+  }
+  const net::Endpoint to = EndpointOf(send.to, send.address);
+  std::string bytes = relay ? send.raw : SealForPeer(*send.message);
+  transport_->Send(to, std::move(bytes), send.ttl, options_.send_timeout,
+                   [this, to, relay, token = send.token](absl::StatusOr<std::string> reply) {
+                     if (!reply.ok() && !relay) peers_->Failed(to.address);
+                     if (token == 0) return;
+                     market::SendResult result{.token = token};
+                     if (!reply.ok()) {
+                       result.status = reply.status();
+                     } else if (!reply->empty()) {  // empty: delivered, no answer
+                       absl::StatusOr<job::OpenedMessage> opened = OpenChecked(*reply, to.did);
+                       if (opened.ok()) {
+                         result.reply = std::move(opened->message);
+                         result.reply_envelope_cid =
+                             cas::Cid::Of(opened->envelope.Serialize()).ToString();
+                       } else {
+                         result.status = opened.status();
+                       }
+                     }
+                     Feed(std::move(result));
+                   });
+}
+
+void MeshService::Fetch(const market::Fetch& fetch) {
+  absl::Status status;
+  for (const std::string& cid : fetch.cids) {
+    status = FetchBlob(cid, fetch.sources);
+    if (!status.ok()) {
+      spdlog::warn("job {}: cannot fetch {}: {}", fetch.job_id, cid, status.ToString());
+      break;
+    }
+  }
+  Feed(market::FetchResult{fetch.token, status});
+}
+
+absl::Status MeshService::FetchBlob(const std::string& text,
+                                    const std::vector<market::FetchSource>& sources) {
+  MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(text));
+  MESH_ASSIGN_OR_RETURN(bool have, env_.blobs->Has(cid));
+  if (have) return absl::OkStatus();
+  const uint64_t limit = std::max(max_module_bytes_, max_input_bytes_);
+  absl::Status last = absl::NotFoundError(mesh::StrCat("no peer to fetch ", text, " from"));
+  for (const market::FetchSource& source : sources) {
+    job::BlobRequest request;
+    request.requester = env_.key->did().ToString();
+    request.cid = text;
+    crypto::Sha256 hash;
+    std::string memory;
+    ScopedFd file;
+    std::filesystem::path temp;
+    uint64_t size = 0;
+    auto sink = [&](std::string_view chunk) -> absl::Status {
+      size += chunk.size();
+      if (size > limit) {
+        return absl::ResourceExhaustedError(
+            mesh::StrCat("blob ", text, " from ", source.address, " is over ", limit, " bytes"));
+      }
+      hash.Update(chunk);
+      if (!file.valid() && memory.size() + chunk.size() <= kInMemoryFetch) {
+        memory.append(chunk);
+        return absl::OkStatus();
+      }
+      if (!file.valid()) {
+        std::string pattern = (env_.blobs->root() / ".fetch-XXXXXX").string();
+        const int fd = mkstemp(pattern.data());
+        if (fd < 0) return absl::InternalError(mesh::StrCat("cannot create ", pattern));
+        file = ScopedFd(fd);
+        temp = pattern;
+        MESH_RETURN_IF_ERROR(WriteAll(file.get(), memory));
+        memory.clear();
+      }
+      return WriteAll(file.get(), chunk);
+    };
+    last = transport_->FetchBlob(EndpointOf(source.did, source.address), Seal(std::move(request)),
+                                 options_.fetch_timeout, sink);
+    if (last.ok() && cas::Cid::FromDigest(hash.Finish(), cid.codec()) != cid) {
+      last = absl::DataLossError(mesh::StrCat("peer ", source.did, " at ", source.address,
+                                              " sent bytes that do not hash to ", text));
+      Refused("bad_blob");
+    }
+    if (last.ok()) {
+      absl::StatusOr<cas::Cid> stored = file.valid() ? env_.blobs->PutFile(temp, cid.codec())
+                                                     : env_.blobs->PutBytes(memory, cid.codec());
+      last = stored.status();
+      metrics_->blob_bytes->Inc(double(size));
+    }
+    if (!temp.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(temp, ec);
+    }
+    if (last.ok()) return last;
+  }
+  return last;
+}
+
+void MeshService::RunHere(const market::RunHere& run) {
+  const job::Assignment& as = run.assignment;
+  SubmitRequest request;
+  request.envelope = as.spec_envelope;
+  request.role = "assigned";
+  request.peer = as.origin;
+  request.peer_address = as.origin_address;
+  request.round = as.round;
+  request.resume_checkpoint = as.resume_checkpoint;
+  const absl::Status status = compute_->Submit(std::move(request)).status();
+  if (absl::IsAlreadyExists(status)) {
+    // Assigned again (a new round, or the ack was lost): the job is here already, and if it
+    // has ended its receipt goes again.
+    absl::StatusOr<JobRecord> job = env_.jobs->Get(as.job_id);
+    if (job.ok() && job::IsTerminal(job->state)) {
+      job->peer = as.origin;
+      job->peer_address = as.origin_address;
+      job->round = as.round;
+      Feed(market::LocalEnded{LocalRunEndOf(*job, *env_.blobs)});
+    }
+    return;
+  }
+  if (status.ok()) {
+    if (options_.fault.die_mid_job) DieOnceRunning(as.job_id);
+    return;
+  }
+  spdlog::warn("job {} assigned by {}: cannot run it: {}", as.job_id, as.origin, status.ToString());
+  market::LocalRunEnd end;
+  end.job_id = as.job_id;
+  end.origin = as.origin;
+  end.origin_address = as.origin_address;
+  end.round = as.round;
+  end.error = true;
+  end.message = std::string(status.message());
+  Feed(market::LocalEnded{std::move(end)});
+}
+
+void MeshService::Finish(const market::JobResult& r) {
+  absl::StatusOr<JobRecord> stored = env_.jobs->Get(r.job_id);
+  if (!stored.ok()) {
+    spdlog::error("job {}: cannot record its end: {}", r.job_id, stored.status().ToString());
+    return;
+  }
+  JobRecord job = *std::move(stored);
+  job.state = r.state;
+  job.reason = r.reason;
+  job.outcome = r.outcome;
+  job.exit_code = r.exit_code;
+  job.fuel_used = r.fuel_used;
+  job.output_cid = r.output_cid;
+  job.report_json = r.report_json;
+  if (!r.peer.empty()) {
+    job.peer = r.peer;
+    job.round = r.round;
+  }
+  job.attempts = std::max(job.attempts, r.attempts);
+  if (r.started_at != absl::UnixEpoch()) job.started_at = r.started_at;
+  job.finished_at = r.finished_at;
+  (void)compute_->FinishDelegated(std::move(job));
+}
+
+void MeshService::SetTimer(absl::Time at) {
+  if (timer_ != 0) scheduler_->Cancel(timer_);
+  timer_ = scheduler_->RunAt(at, [this] {
+    timer_ = 0;
+    Feed(market::TimerFired{});
+  });
+}
+
+void MeshService::DieOnceRunning(const std::string& id) {
+  // --fault die (meshd only: it ends the whole process, as a crash or SIGKILL would).
+  absl::StatusOr<JobRecord> job = compute_->Get(id);
+  if (!job.ok() || job::IsTerminal(job->state)) return;
+  if (job->state == job::JobState::kRunning) {
+    spdlog::critical("job {}: --fault die: exiting mid-job", id);
+    std::_Exit(137);
+  }
+  scheduler_->RunAt(env_.clock->Now() + absl::Milliseconds(5), [this, id] { DieOnceRunning(id); });
+}
+
+}  // namespace mesh::node

@@ -1,0 +1,148 @@
+// MeshService's private parts (mesh_shell.h): metrics, fetch pool, trust views, run ends.
+#include "mesh_shell.h"
+
+#include <algorithm>
+
+#include "mesh/node/settlement.h"
+
+namespace mesh::node {
+
+MeshService::Metrics::Metrics(MetricsRegistry& r)
+    : messages(
+          r.AddCounter("mesh_net_messages_total", "Peer messages received, by type", {"type"})),
+      refused(r.AddCounter("mesh_net_messages_refused_total",
+                           "Peer messages refused: bad signature, wrong signer, stale, replayed, "
+                           "malformed or too large",
+                           {"reason"})),
+      blob_bytes(
+          r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
+      delegated_seconds(r.AddHistogram("mesh_market_delegated_job_seconds",
+                                       "Submission to verified result of delegated jobs",
+                                       ExponentialBuckets(0.001, 4, 10))) {
+  using C = market::Counter;
+  market = {
+      {C::kAnnounced,
+       r.AddCounter("mesh_market_announcements_total", "Auction rounds this node opened")},
+      {C::kBids, r.AddCounter("mesh_market_bids_received_total", "Bids received")},
+      {C::kDeclines,
+       r.AddCounter("mesh_market_declines_received_total", "Declines received, by code", {"code"})},
+      {C::kClosed,
+       r.AddCounter("mesh_market_auctions_closed_total", "Auctions closed, by result", {"result"})},
+      {C::kExecutorFailures,
+       r.AddCounter("mesh_market_executor_failures_total",
+                    "Delegated runs lost: executor dead, late, refused or a bad receipt")},
+      {C::kReceipts,
+       r.AddCounter("mesh_market_receipts_total", "Receipts received, by result", {"result"})},
+      {C::kBidsSent, r.AddCounter("mesh_market_bids_sent_total", "Bids this node made")},
+      {C::kDeclinesSent, r.AddCounter("mesh_market_declines_sent_total",
+                                      "Announcements this node declined, by code", {"code"})},
+      {C::kAssignments,
+       r.AddCounter("mesh_market_assignments_total", "Jobs other nodes assigned to this node")},
+      {C::kOutvoted,
+       r.AddCounter("mesh_verify_outvoted_total",
+                    "Replica results outvoted by the majority (not paid, penalised)")},
+  };
+}
+
+MeshService::FetchPool::FetchPool(int threads) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stop_; };
+      while (true) {
+        std::function<void()> task;
+        {
+          absl::MutexLock lock(&mu_, absl::Condition(&ready));
+          if (stop_) return;
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        }
+        task();
+      }
+    });
+  }
+}
+
+MeshService::FetchPool::~FetchPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+void MeshService::FetchPool::Post(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  if (!stop_) tasks_.push_back(std::move(task));
+}
+
+namespace {
+
+class SettlementTrust final : public market::TrustView {
+ public:
+  explicit SettlementTrust(Settlement* settlement) : s_(settlement) {}
+  market::ExecutorStanding Standing(const std::string& did) const override {
+    const ledger::Reputation r = s_->Reputation(did);
+    return {r.is_new(), r.score, static_cast<uint64_t>(r.successes)};
+  }
+  int64_t MaxPrice(const job::JobSpec& spec) const override { return s_->MaxPrice(spec); }
+  int64_t NetworkFee(int64_t price) const override { return s_->ledger().NetworkFee(price); }
+  int EscrowReplicas(const job::JobSpec& spec) const override { return s_->EscrowReplicas(spec); }
+  verify::AdaptivePolicy Adaptive() const override { return s_->options().adaptive; }
+  int MaxReplicas() const override { return s_->options().max_replicas; }
+
+ private:
+  Settlement* const s_;
+};
+
+// No settlement: nothing is escrowed or paid, so nothing limits the replicas but their count.
+class FreeTrust final : public market::TrustView {
+ public:
+  market::ExecutorStanding Standing(const std::string&) const override { return {}; }
+  int64_t MaxPrice(const job::JobSpec& spec) const override {
+    return static_cast<int64_t>(std::min<uint64_t>(spec.requirements.max_price, uint64_t{1} << 52));
+  }
+  int64_t NetworkFee(int64_t) const override { return 0; }
+  int EscrowReplicas(const job::JobSpec&) const override { return kMaxReplicas; }
+  verify::AdaptivePolicy Adaptive() const override { return {}; }
+  int MaxReplicas() const override { return kMaxReplicas; }
+
+ private:
+  static constexpr int kMaxReplicas = 9;  // TrustOptions::max_replicas's default
+};
+
+}  // namespace
+
+std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement) {
+  if (settlement == nullptr) return std::make_unique<FreeTrust>();
+  return std::make_unique<SettlementTrust>(settlement);
+}
+
+market::LocalRunEnd LocalRunEndOf(const JobRecord& job, cas::BlobStore& blobs) {
+  market::LocalRunEnd e;
+  e.job_id = job.id;
+  e.origin = job.peer;
+  e.origin_address = job.peer_address;
+  e.round = job.round;
+  if (EndedByRestart(job)) {
+    // Failed by a restart of this node, not by a run: an executor's error, so the submitter
+    // goes to its next candidate rather than fetch an output there is none of.
+    e.error = true;
+    e.message = job.reason;
+  }
+  e.state = job.state;
+  e.outcome = job.outcome;
+  e.exit_code = job.exit_code;
+  e.output_cid = job.output_cid;
+  if (absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(job.output_cid); cid.ok()) {
+    if (absl::StatusOr<cas::BlobInfo> info = blobs.Stat(*cid); info.ok())
+      e.output_bytes = info->size;
+  }
+  e.fuel_used = job.fuel_used;
+  e.report_json = job.report_json;
+  e.reason = job.reason;
+  e.started_at = job.started_at;
+  e.finished_at = job.finished_at;
+  return e;
+}
+
+}  // namespace mesh::node
