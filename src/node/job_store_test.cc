@@ -186,6 +186,53 @@ TEST_F(JobStoreTest, EveryStepIsAHashLinkedHistoryBlock) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(JobStoreTest, AMarketStepIsOneTransaction) {
+  JobRecord a = Make(1), b = Make(2);
+  ASSERT_OK(store_->Insert(a).status());
+  ASSERT_OK(store_->Insert(b).status());
+  const absl::Time at = absl::FromUnixSeconds(1700000100);
+  ASSERT_OK(store_->MarkRunning(a.id, at, 1));
+
+  MarketWrite requeue;  // a: back in the queue, then given to executor "x" in round 2
+  requeue.job_id = a.id;
+  requeue.requeue = "executor died";
+  requeue.market = MarketWrite::Market{"delegated", "did:x", "10.0.0.1:7421", 2};
+  requeue.blocks = {{"bidding_closed", {{"round", 2}}}, {"assigned", {{"executor", "did:x"}}}};
+  MarketWrite unknown;  // not a job of this store: skipped, the rest still commits
+  unknown.job_id = "bafy-not-here";
+  unknown.blocks = {{"assigned", nlohmann::json::object()}};
+  MarketWrite other;
+  other.job_id = b.id;
+  other.requeue = "not running: nothing to put back";
+  other.blocks = {{"bidding_open", {{"round", 0}}}};
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> cids,
+                       store_->ApplyMarketStep({requeue, unknown, other}, at));
+  ASSERT_EQ(cids.size(), 4u);
+  EXPECT_FALSE(cids[0].empty());
+  EXPECT_TRUE(cids[2].empty());
+
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(a.id));
+  EXPECT_EQ(got.state, JobState::kQueued);
+  EXPECT_EQ(got.role, "delegated");
+  EXPECT_EQ(got.peer, "did:x");
+  EXPECT_EQ(got.peer_address, "10.0.0.1:7421");
+  EXPECT_EQ(got.round, 2u);
+  EXPECT_EQ(got.history_head, cids[1]);
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> history, store_->History(a.id));
+  std::vector<std::string> phases;
+  for (const HistoryBlock& h : history) phases.push_back(h.phase);
+  EXPECT_THAT(phases, ::testing::ElementsAre("submitted", "executing", "requeued", "bidding_closed",
+                                             "assigned"));
+  EXPECT_EQ(history[2].detail["reason"], "executor died");
+  EXPECT_EQ(history[3].cid, cids[0]);
+
+  ASSERT_OK_AND_ASSIGN(JobRecord queued, store_->Get(b.id));
+  EXPECT_EQ(queued.state, JobState::kQueued);
+  ASSERT_OK_AND_ASSIGN(history, store_->History(b.id));
+  ASSERT_EQ(history.size(), 2u);  // no "requeued" block for a job that was not running
+  EXPECT_EQ(history[1].cid, cids[3]);
+}
+
 TEST_F(JobStoreTest, AnAlteredHistoryBlockIsFound) {
   JobRecord r = Make(2);
   ASSERT_OK(store_->Insert(r).status());

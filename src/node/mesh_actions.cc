@@ -1,24 +1,17 @@
 // MeshService carries out the core's actions, in step order, on its executor: the step's
 // writes in one transaction, sealed sends, blob fetches (on the fetch pool), the compute
 // service, the settlement, events, metrics and the core's timer. The test faults act here.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdlib>
 
-#include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "mesh/crypto/sha256.h"
+#include "mesh/node/blob_transfer.h"
 #include "mesh/node/settlement.h"
 #include "mesh_shell.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
 namespace {
-
-// Blobs up to this size are fetched into memory; larger ones into a temp file.
-constexpr size_t kInMemoryFetch = 8 << 20;
 
 ledger::ReputationEvent EventOf(market::Standing s) {
   switch (s) {
@@ -69,9 +62,8 @@ void MeshService::CarryOut(const Actions& actions) {
           } else if constexpr (std::is_same_v<T, market::RunHere>) {
             RunHere(a);
           } else if constexpr (std::is_same_v<T, market::CancelRun>) {
-            spdlog::info("job {}: cancelled by its submitter: {}", a.job_id, a.reason);
             // Stopping a run waits for its worker: not on the executor.
-            fetches_->Post([this, id = a.job_id] { (void)compute_->Cancel(id); });
+            fetches_->Post([this, a] { CancelRun(a); });
           } else if constexpr (std::is_same_v<T, market::Pay>) {
             if (settlement == nullptr) return;
             if (absl::StatusOr<ledger::Posted> posted =
@@ -210,51 +202,18 @@ absl::Status MeshService::FetchBlob(const std::string& text,
     job::BlobRequest request;
     request.requester = env_.key->did().ToString();
     request.cid = text;
-    crypto::Sha256 hash;
-    std::string memory;
-    ScopedFd file;
-    std::filesystem::path temp;
-    uint64_t size = 0;
-    auto sink = [&](std::string_view chunk) -> absl::Status {
-      size += chunk.size();
-      if (size > limit) {
-        return absl::ResourceExhaustedError(
-            mesh::StrCat("blob ", text, " from ", source.address, " is over ", limit, " bytes"));
-      }
-      hash.Update(chunk);
-      if (!file.valid() && memory.size() + chunk.size() <= kInMemoryFetch) {
-        memory.append(chunk);
-        return absl::OkStatus();
-      }
-      if (!file.valid()) {
-        std::string pattern = (env_.blobs->root() / ".fetch-XXXXXX").string();
-        const int fd = mkstemp(pattern.data());
-        if (fd < 0) return absl::InternalError(mesh::StrCat("cannot create ", pattern));
-        file = ScopedFd(fd);
-        temp = pattern;
-        MESH_RETURN_IF_ERROR(WriteAll(file.get(), memory));
-        memory.clear();
-      }
-      return WriteAll(file.get(), chunk);
-    };
-    last = transport_->FetchBlob(EndpointOf(source.did, source.address), Seal(std::move(request)),
-                                 options_.fetch_timeout, sink);
-    if (last.ok() && cas::Cid::FromDigest(hash.Finish(), cid.codec()) != cid) {
-      last = absl::DataLossError(mesh::StrCat("peer ", source.did, " at ", source.address,
-                                              " sent bytes that do not hash to ", text));
+    absl::StatusOr<uint64_t> bytes =
+        FetchBlobFrom(*transport_, EndpointOf(source.did, source.address), Seal(std::move(request)),
+                      cid, limit, options_.fetch_timeout, *env_.blobs);
+    if (bytes.ok()) {
+      metrics_->blob_bytes->Inc(double(*bytes));
+      return absl::OkStatus();
+    }
+    last = bytes.status();
+    if (absl::IsDataLoss(last)) {
       Refused("bad_blob");
+      last = absl::DataLossError(mesh::StrCat(source.did, ": ", last.message()));
     }
-    if (last.ok()) {
-      absl::StatusOr<cas::Cid> stored = file.valid() ? env_.blobs->PutFile(temp, cid.codec())
-                                                     : env_.blobs->PutBytes(memory, cid.codec());
-      last = stored.status();
-      metrics_->blob_bytes->Inc(double(size));
-    }
-    if (!temp.empty()) {
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-    }
-    if (last.ok()) return last;
   }
   return last;
 }
@@ -273,7 +232,9 @@ void MeshService::RunHere(const market::RunHere& run) {
     // Assigned again (a new round, or the ack was lost): the job is here already, and if it
     // has ended its receipt goes again.
     absl::StatusOr<JobRecord> job = env_.jobs->Get(as.job_id);
-    if (job.ok() && job::IsTerminal(job->state)) {
+    if (job.ok() && !job::IsTerminal(job->state)) {
+      (void)env_.jobs->SetMarket(as.job_id, "assigned", as.origin, as.origin_address, as.round);
+    } else if (job.ok()) {
       job->peer = as.origin;
       job->peer_address = as.origin_address;
       job->round = as.round;
@@ -294,6 +255,16 @@ void MeshService::RunHere(const market::RunHere& run) {
   end.error = true;
   end.message = std::string(status.message());
   Feed(market::LocalEnded{std::move(end)});
+}
+
+void MeshService::CancelRun(const market::CancelRun& cancel) {
+  // Only a job run here for that submitter, and only while it runs.
+  absl::StatusOr<JobRecord> job = env_.jobs->Get(cancel.job_id);
+  if (!job.ok() || job->role != "assigned" || job->peer != cancel.origin ||
+      job::IsTerminal(job->state)) {
+    return;
+  }
+  (void)compute_->Cancel(cancel.job_id);
 }
 
 void MeshService::Finish(const market::JobResult& r) {

@@ -1,11 +1,7 @@
 // MeshService's membership: heartbeats to every known peer carry this node's capacity, load and
 // a sample of its peers (peer exchange); a peer silent for dead_after is dead. The core hears of
 // each heartbeat and each death (PeerChanged), and of this node's capacity when it changed.
-#include <sys/statvfs.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <thread>
 
 #include "mesh/common/strings.h"
 #include "mesh_shell.h"
@@ -16,20 +12,6 @@ namespace {
 
 // peers.json changes with every heartbeat's news; it is written at most this often.
 constexpr absl::Duration kSavePeersEvery = absl::Seconds(5);
-
-// Host facts. TODO(integrator): take them from node/host_info.h's HostProbe (branch h/sched)
-// once it lands, injected through NodeEnv.
-uint64_t MemoryPerSlot(int slots) {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  const uint64_t total = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 1ull << 30;
-  return total / uint64_t(std::max(1, slots));
-}
-
-uint64_t FreeBytes(const std::filesystem::path& dir) {
-  struct statvfs st {};
-  if (statvfs(dir.c_str(), &st) != 0) return 0;
-  return uint64_t(st.f_bavail) * uint64_t(st.f_frsize);
-}
 
 market::PeerView ViewOf(const Peer& p) {
   market::PeerView v;
@@ -82,10 +64,11 @@ sched::LocalCapacity MeshService::Capacity() {
   sched::LocalCapacity c;
   c.did = env_.key->did().ToString();
   c.address = transport_->address();
-  c.cpu_cores = std::max(1u, std::thread::hardware_concurrency());
+  const HostInfo host = host_.Host();
+  c.cpu_cores = std::max(1u, host.cpu_cores);
   c.max_concurrent = uint32_t(std::max(1, stats.max_concurrent));
-  c.memory_bytes = MemoryPerSlot(stats.max_concurrent);
-  c.storage_free = FreeBytes(env_.blobs->root());
+  c.memory_bytes = host.memory_bytes / c.max_concurrent;  // the most one job may ask for
+  c.storage_free = host_.FreeBytes(env_.blobs->root());
   c.running = uint32_t(stats.running);
   c.queued = uint32_t(stats.queued);  // the core adds the assignments whose blobs it fetches
   c.draining = stats.draining;

@@ -7,6 +7,8 @@
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/node/blob_transfer.h"
+#include "mesh/node/settlement.h"
 #include "mesh_shell.h"
 #include "spdlog/spdlog.h"
 
@@ -247,21 +249,7 @@ absl::StatusOr<std::unique_ptr<cas::ByteSource>> MeshService::OpenBlob(const cry
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, OpenChecked(request, peer));
   const auto* r = std::get_if<job::BlobRequest>(&opened.message);
   if (r == nullptr) return absl::InvalidArgumentError("a blob fetch needs a blob_request");
-  MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(r->cid));
-  MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobReader> reader, env_.blobs->Open(cid));
-  if (r->offset > reader->size()) {
-    return absl::OutOfRangeError(mesh::StrCat("offset ", r->offset, " is past the end of ", r->cid,
-                                              " (", reader->size(), " bytes)"));
-  }
-  // Skip to the offset by reading: a BlobReader checks the hash as it goes.
-  std::string skip(64 << 10, '\0');
-  for (uint64_t left = r->offset; left > 0;) {
-    MESH_ASSIGN_OR_RETURN(size_t n,
-                          reader->Read(skip.data(), std::min<uint64_t>(left, skip.size())));
-    if (n == 0) break;
-    left -= n;
-  }
-  return std::unique_ptr<cas::ByteSource>(std::move(reader));
+  return OpenBlobAt(*env_.blobs, r->cid, r->offset);
 }
 
 // --- Delegator ------------------------------------------------------------------------------

@@ -3,8 +3,6 @@
 
 #include <algorithm>
 
-#include "mesh/node/settlement.h"
-
 namespace mesh::node {
 
 MeshService::Metrics::Metrics(MetricsRegistry& r)
@@ -73,48 +71,6 @@ MeshService::FetchPool::~FetchPool() {
 void MeshService::FetchPool::Post(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
   if (!stop_) tasks_.push_back(std::move(task));
-}
-
-namespace {
-
-class SettlementTrust final : public market::TrustView {
- public:
-  explicit SettlementTrust(Settlement* settlement) : s_(settlement) {}
-  market::ExecutorStanding Standing(const std::string& did) const override {
-    const ledger::Reputation r = s_->Reputation(did);
-    return {r.is_new(), r.score, static_cast<uint64_t>(r.successes)};
-  }
-  int64_t MaxPrice(const job::JobSpec& spec) const override { return s_->MaxPrice(spec); }
-  int64_t NetworkFee(int64_t price) const override { return s_->ledger().NetworkFee(price); }
-  int EscrowReplicas(const job::JobSpec& spec) const override { return s_->EscrowReplicas(spec); }
-  verify::AdaptivePolicy Adaptive() const override { return s_->options().adaptive; }
-  int MaxReplicas() const override { return s_->options().max_replicas; }
-
- private:
-  Settlement* const s_;
-};
-
-// No settlement: nothing is escrowed or paid, so nothing limits the replicas but their count.
-class FreeTrust final : public market::TrustView {
- public:
-  market::ExecutorStanding Standing(const std::string&) const override { return {}; }
-  int64_t MaxPrice(const job::JobSpec& spec) const override {
-    return static_cast<int64_t>(std::min<uint64_t>(spec.requirements.max_price, uint64_t{1} << 52));
-  }
-  int64_t NetworkFee(int64_t) const override { return 0; }
-  int EscrowReplicas(const job::JobSpec&) const override { return kMaxReplicas; }
-  verify::AdaptivePolicy Adaptive() const override { return {}; }
-  int MaxReplicas() const override { return kMaxReplicas; }
-
- private:
-  static constexpr int kMaxReplicas = 9;  // TrustOptions::max_replicas's default
-};
-
-}  // namespace
-
-std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement) {
-  if (settlement == nullptr) return std::make_unique<FreeTrust>();
-  return std::make_unique<SettlementTrust>(settlement);
 }
 
 market::LocalRunEnd LocalRunEndOf(const JobRecord& job, cas::BlobStore& blobs) {

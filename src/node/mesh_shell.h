@@ -1,5 +1,5 @@
-// MeshService's private parts, shared by its source files: its metrics, the fetch pool, the
-// TrustView it gives the core, and how a local run's end reads to the core. Not a public header.
+// MeshService's private parts, shared by its source files: its metrics, the fetch pool, and
+// how a local run's end reads to the core. Not a public header.
 #pragma once
 
 #include <deque>
@@ -38,10 +38,6 @@ class MeshService::FetchPool {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
-
-// The core's view of reputation and credit terms: the settlement's books, or (without a
-// settlement: a free market) the spec's own limits, no fee and default policies.
-std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement);
 
 // A job run here for another node ended: what its receipt reports.
 market::LocalRunEnd LocalRunEndOf(const JobRecord& job, cas::BlobStore& blobs);

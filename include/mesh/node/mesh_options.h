@@ -51,8 +51,6 @@ struct MeshOptions {
   absl::Duration send_timeout = absl::Seconds(5);       // a peer message's deadline
   absl::Duration fetch_timeout = absl::Minutes(5);      // a blob fetch's deadline, whole blob
   int announce_ttl = 2;
-  absl::Duration send_timeout = absl::Seconds(5);   // a message to a peer and its answer
-  absl::Duration fetch_timeout = absl::Minutes(5);  // one blob transfer
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
   sched::PlacementPolicy placement;

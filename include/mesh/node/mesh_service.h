@@ -34,6 +34,7 @@
 #include "mesh/market/market.h"
 #include "mesh/net/transport.h"
 #include "mesh/node/compute_service.h"
+#include "mesh/node/host_info.h"
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/peer_table.h"
 #include "mesh/node/replay_guard.h"
@@ -114,6 +115,7 @@ class MeshService final : public net::Handler, public Delegator {
   void Fetch(const market::Fetch& fetch);         // on the fetch pool
   absl::Status FetchBlob(const std::string& cid, const std::vector<market::FetchSource>& sources);
   void RunHere(const market::RunHere& run);
+  void CancelRun(const market::CancelRun& cancel);  // on the fetch pool: it waits for the run
   void Finish(const market::JobResult& result);
   void SetTimer(absl::Time at);
   void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job: polls the job
@@ -126,6 +128,8 @@ class MeshService final : public net::Handler, public Delegator {
   const uint64_t max_module_bytes_;
   const uint64_t max_input_bytes_;
   ReplayGuard replay_;
+  // TODO(integrator): injected (NodeEnv) once the node has one probe for all its services.
+  const SystemHostProbe host_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<market::TrustView> trust_;
   std::unique_ptr<RealScheduler> scheduler_;

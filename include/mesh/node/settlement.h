@@ -27,6 +27,7 @@
 #include "mesh/job/job_spec.h"
 #include "mesh/ledger/ledger.h"
 #include "mesh/ledger/reputation.h"
+#include "mesh/market/market_types.h"
 #include "mesh/node/trust_options.h"
 #include "mesh/verify/verification_policy.h"
 
@@ -77,5 +78,10 @@ class Settlement {
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<ledger::ReputationBook> reputation_;
 };
+
+// The market core's view of reputation and credit terms (market::TrustView, pure reads): the
+// settlement's books, or without a settlement (a free market) the spec's own price limit, no
+// fee, default policies and as many replicas as TrustOptions allows by default.
+std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement);
 
 }  // namespace mesh::node

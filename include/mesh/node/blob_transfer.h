@@ -1,0 +1,30 @@
+// Blob transfer between nodes, both ways: FetchBlobFrom streams a blob from a peer into the
+// blob store, checked against its CID; OpenBlobAt opens a stored blob for a peer at an offset.
+// Stateless functions; FetchBlobFrom blocks for the whole transfer (never call it on a thread
+// that must stay responsive).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "mesh/cas/blob_store.h"
+#include "mesh/net/transport.h"
+
+namespace mesh::node {
+
+// Streams blob `cid` from `from` (`request`: the sealed BlobRequest) into `blobs`: up to 8 MiB
+// in memory, larger through a temp file beside the store. Returns the bytes stored.
+// ResourceExhausted past `limit` bytes; DataLoss when the bytes do not hash to `cid`.
+absl::StatusOr<uint64_t> FetchBlobFrom(net::Transport& transport, const net::Endpoint& from,
+                                       std::string request, const cas::Cid& cid, uint64_t limit,
+                                       absl::Duration timeout, cas::BlobStore& blobs);
+
+// The stored blob `cid` from byte `offset` (the reader checks the hash as it goes).
+absl::StatusOr<std::unique_ptr<cas::ByteSource>> OpenBlobAt(cas::BlobStore& blobs,
+                                                            const std::string& cid,
+                                                            uint64_t offset);
+
+}  // namespace mesh::node
