@@ -307,7 +307,8 @@ bool MeshService::Cancel(const std::string& id) {
 
 void MeshService::OnProgress(const JobRecord& job, const wasm::ProgressRecord& p) {
   if (job.role != "assigned") return;
-  Feed(market::LocalProgress{job.id, job.peer, job.peer_address, job.round, p.percent, p.message});
+  Feed(market::LocalProgress{job.id, job.peer, job.peer_address, job.round, double(p.percent),
+                             p.message});
 }
 
 void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
