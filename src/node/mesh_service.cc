@@ -67,7 +67,7 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       metrics_(std::make_unique<Metrics>(*env.metrics)),
       trust_(MakeTrustView(env.settlement)),
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
-      fetches_(std::make_unique<FetchPool>(2)) {
+      fetches_(std::make_unique<TaskPool>(2)) {
   env_.metrics->AddGaugeCallback("mesh_peers_alive", "Peers heard from within dead_after",
                                  [this] { return double(peers_->alive_count()); });
   env_.metrics->AddGaugeCallback(

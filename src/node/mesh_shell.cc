@@ -1,4 +1,4 @@
-// MeshService's private parts (mesh_shell.h): metrics, fetch pool, trust views, run ends.
+// MeshService's private parts (mesh_shell.h): metrics, and how a local run ended.
 #include "mesh_shell.h"
 
 #include <algorithm>
@@ -40,37 +40,6 @@ MeshService::Metrics::Metrics(MetricsRegistry& r)
        r.AddCounter("mesh_verify_outvoted_total",
                     "Replica results outvoted by the majority (not paid, penalised)")},
   };
-}
-
-MeshService::FetchPool::FetchPool(int threads) {
-  for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stop_; };
-      while (true) {
-        std::function<void()> task;
-        {
-          absl::MutexLock lock(&mu_, absl::Condition(&ready));
-          if (stop_) return;
-          task = std::move(tasks_.front());
-          tasks_.pop_front();
-        }
-        task();
-      }
-    });
-  }
-}
-
-MeshService::FetchPool::~FetchPool() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  for (std::thread& t : threads_) t.join();
-}
-
-void MeshService::FetchPool::Post(std::function<void()> task) {
-  absl::MutexLock lock(&mu_);
-  if (!stop_) tasks_.push_back(std::move(task));
 }
 
 market::LocalRunEnd LocalRunEndOf(const JobRecord& job, cas::BlobStore& blobs) {

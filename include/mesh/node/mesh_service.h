@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "mesh/common/scheduler.h"
+#include "mesh/common/task_pool.h"
 #include "mesh/job/market.h"
 #include "mesh/market/market.h"
 #include "mesh/net/transport.h"
@@ -79,7 +80,6 @@ class MeshService final : public net::Handler, public Delegator {
 
  private:
   struct Metrics;
-  class FetchPool;
   using Actions = std::vector<market::Action>;
 
   // Messages and steps (mesh_service.cc).
@@ -133,7 +133,7 @@ class MeshService final : public net::Handler, public Delegator {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<market::TrustView> trust_;
   std::unique_ptr<RealScheduler> scheduler_;
-  std::unique_ptr<FetchPool> fetches_;
+  std::unique_ptr<TaskPool> fetches_;             // blob transfers and stopping runs: they block
   std::atomic<std::thread::id> executor_thread_;  // scheduler_'s thread
   bool started_ = false;
 
