@@ -146,7 +146,7 @@ std::string MeshService::SealForPeer(job::Message message) {
       }
     }
   }
-  return Seal(std::move(message));
+  return envelopes_.Seal(std::move(message));
 }
 
 void MeshService::SendMessage(const market::Send& send) {
@@ -166,7 +166,7 @@ void MeshService::SendMessage(const market::Send& send) {
                      if (!reply.ok()) {
                        result.status = reply.status();
                      } else if (!reply->empty()) {  // empty: delivered, no answer
-                       absl::StatusOr<job::OpenedMessage> opened = OpenChecked(*reply, to.did);
+                       absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, to.did);
                        if (opened.ok()) {
                          result.reply = std::move(opened->message);
                          result.reply_envelope_cid =
@@ -202,16 +202,16 @@ absl::Status MeshService::FetchBlob(const std::string& text,
     job::BlobRequest request;
     request.requester = env_.key->did().ToString();
     request.cid = text;
-    absl::StatusOr<uint64_t> bytes =
-        FetchBlobFrom(*transport_, EndpointOf(source.did, source.address), Seal(std::move(request)),
-                      cid, limit, options_.fetch_timeout, *env_.blobs);
+    absl::StatusOr<uint64_t> bytes = FetchBlobFrom(
+        *transport_, EndpointOf(source.did, source.address), envelopes_.Seal(std::move(request)),
+        cid, limit, options_.fetch_timeout, *env_.blobs);
     if (bytes.ok()) {
       metrics_->blob_bytes->Inc(double(*bytes));
       return absl::OkStatus();
     }
     last = bytes.status();
     if (absl::IsDataLoss(last)) {
-      Refused("bad_blob");
+      envelopes_.Refused("bad_blob");
       last = absl::DataLossError(mesh::StrCat(source.did, ": ", last.message()));
     }
   }

@@ -27,16 +27,6 @@ market::PeerView ViewOf(const Peer& p) {
   return v;
 }
 
-bool SameCapacity(const market::CapacityChanged& a, const market::CapacityChanged& b) {
-  const sched::LocalCapacity &x = a.capacity, &y = b.capacity;
-  return x.did == y.did && x.address == y.address && x.cpu_cores == y.cpu_cores &&
-         x.memory_bytes == y.memory_bytes && x.storage_free == y.storage_free &&
-         x.max_concurrent == y.max_concurrent && x.running == y.running && x.queued == y.queued &&
-         x.draining == y.draining && x.max_module_bytes == y.max_module_bytes &&
-         x.max_fuel == y.max_fuel && x.capabilities == y.capabilities &&
-         x.federations == y.federations && a.refused_modules == b.refused_modules;
-}
-
 }  // namespace
 
 void MeshService::Beat() {
@@ -90,7 +80,10 @@ void MeshService::RefreshCapacity(const std::string& module) {
     }
   }
   news.refused_modules = refused_;
-  if (told_.has_value() && SameCapacity(*told_, news)) return;
+  if (told_.has_value() && told_->capacity == news.capacity &&
+      told_->refused_modules == news.refused_modules) {
+    return;
+  }
   told_ = news;
   FeedLocked(std::move(news), nullptr);
 }
@@ -129,14 +122,14 @@ void MeshService::SendHeartbeats(absl::Time now) {
     }
     net::Endpoint to{p.address, std::nullopt};
     if (absl::StatusOr<crypto::DidKey> did = crypto::DidKey::Parse(p.did); did.ok()) to.did = *did;
-    transport_->Send(to, Seal(hb), 1, options_.send_timeout,
+    transport_->Send(to, envelopes_.Seal(hb), 1, options_.send_timeout,
                      [this, to, sent = now](absl::StatusOr<std::string> reply) {
                        if (!reply.ok()) {
                          peers_->Failed(to.address);
                          return;
                        }
                        if (reply->empty()) return;
-                       absl::StatusOr<job::OpenedMessage> opened = OpenChecked(*reply, to.did);
+                       absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, to.did);
                        if (!opened.ok()) return;
                        const auto* hb = std::get_if<job::Heartbeat>(&opened->message);
                        if (hb == nullptr) return;

@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 
-#include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
@@ -14,12 +13,6 @@
 
 namespace mesh::node {
 namespace {
-
-std::string NewNonce(Rng& rng) {
-  const uint64_t a = rng.Next64(), b = rng.Next64();
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(&a), 8)) +
-         HexEncode(std::string_view(reinterpret_cast<const char*>(&b), 8));
-}
 
 uint64_t BlobSize(cas::BlobStore& blobs, const std::string& text) {
   absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
@@ -63,7 +56,7 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       peers_(std::move(peers)),
       max_module_bytes_(compute_options.max_module_bytes),
       max_input_bytes_(compute_options.max_input_bytes),
-      replay_(options_.max_message_age),
+      envelopes_(*env.key, *env.clock, *env.rng, *env.metrics, options_.max_message_age),
       metrics_(std::make_unique<Metrics>(*env.metrics)),
       trust_(MakeTrustView(env.settlement)),
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
@@ -129,49 +122,6 @@ MeshStats MeshService::Stats() {
 
 // --- Messages and steps ---------------------------------------------------------------------
 
-std::string MeshService::Seal(job::Message message) {
-  const int64_t now_ms = absl::ToUnixMillis(env_.clock->Now());
-  return job::SealMessage(*env_.key, std::move(message), now_ms, NewNonce(*env_.rng)).Serialize();
-}
-
-void MeshService::Refused(std::string_view reason) {
-  metrics_->refused->WithLabels({reason})->Inc();
-}
-
-absl::StatusOr<job::OpenedMessage> MeshService::OpenChecked(
-    std::string_view bytes, const std::optional<crypto::DidKey>& from) {
-  if (bytes.size() > net::kMaxMessageBytes) {
-    Refused("too_large");
-    return absl::ResourceExhaustedError(mesh::StrCat(
-        "message of ", bytes.size(), " bytes is over the limit of ", net::kMaxMessageBytes));
-  }
-  absl::StatusOr<job::OpenedMessage> opened = job::OpenMessage(bytes, net::kMaxMessageBytes);
-  if (!opened.ok()) {
-    Refused(absl::IsUnauthenticated(opened.status())    ? "signature"
-            : absl::IsPermissionDenied(opened.status()) ? "wrong_signer"
-                                                        : "malformed");
-    return opened.status();
-  }
-  const bool relayed = std::holds_alternative<job::Announce>(opened->message);
-  if (from.has_value() && !relayed && !(opened->envelope.signer() == *from)) {
-    // The TLS connection authenticated one node and the message is signed by another.
-    Refused("wrong_signer");
-    return absl::PermissionDeniedError(mesh::StrCat(
-        job::MessageName(opened->message), " signed by ", opened->envelope.signer().ToString(),
-        " arrived from peer ", from->ToString()));
-  }
-  const job::MessageHeader& header = std::visit(
-      [](const auto& m) -> const job::MessageHeader& { return m.header; }, opened->message);
-  if (!relayed) {
-    if (absl::Status s = replay_.Check(header, env_.clock->Now()); !s.ok()) {
-      Refused(absl::IsAlreadyExists(s) ? "replayed" : "stale");
-      return s;
-    }
-  }
-  metrics_->messages->WithLabels({job::MessageName(opened->message)})->Inc();
-  return opened;
-}
-
 std::optional<market::Send> MeshService::Feed(market::Input input,
                                               std::shared_ptr<absl::Notification> carried_out) {
   absl::MutexLock lock(&mu_);
@@ -205,21 +155,16 @@ std::optional<market::Send> MeshService::FeedLocked(
 
 absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
                                                    std::string_view envelope, int ttl) {
-  MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, OpenChecked(envelope, peer));
+  MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, envelopes_.Open(envelope, peer));
   const absl::Time now = env_.clock->Now();
   peers_->Touch(peer.ToString(), now);
   std::string module;  // whose refusal the core must know before it answers
   if (const auto* hb = std::get_if<job::Heartbeat>(&opened.message)) {
     OnHeartbeat(*hb, now, std::nullopt);
-    return Seal(MakeHeartbeat());
+    return envelopes_.Seal(MakeHeartbeat());
   } else if (const auto* an = std::get_if<job::Announce>(&opened.message)) {
     if (an->origin == env_.key->did().ToString()) return std::string();  // ours, relayed back
-    // The relay copy keeps the origin's signature (OpenMessage checked signer == origin); the
-    // replay check is here rather than in OpenChecked, because a relayed copy is not a replay.
-    if (absl::Status s = replay_.Check(an->header, now); !s.ok() && !absl::IsAlreadyExists(s)) {
-      Refused("stale");
-      return s;
-    }
+    MESH_RETURN_IF_ERROR(envelopes_.CheckAnnounce(*an));
     module = an->module_cid;
   } else if (const auto* as = std::get_if<job::Assignment>(&opened.message)) {
     if (absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as->spec_envelope); spec.ok()) {
@@ -241,12 +186,12 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
   received.ttl = ttl;
   std::optional<market::Send> reply = Feed(std::move(received));
   if (!reply.has_value() || !reply->message.has_value()) return std::string();
-  return Seal(*std::move(reply->message));
+  return envelopes_.Seal(*std::move(reply->message));
 }
 
 absl::StatusOr<std::unique_ptr<cas::ByteSource>> MeshService::OpenBlob(const crypto::DidKey& peer,
                                                                        std::string_view request) {
-  MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, OpenChecked(request, peer));
+  MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, envelopes_.Open(request, peer));
   const auto* r = std::get_if<job::BlobRequest>(&opened.message);
   if (r == nullptr) return absl::InvalidArgumentError("a blob fetch needs a blob_request");
   return OpenBlobAt(*env_.blobs, r->cid, r->offset);

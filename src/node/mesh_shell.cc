@@ -6,13 +6,7 @@
 namespace mesh::node {
 
 MeshService::Metrics::Metrics(MetricsRegistry& r)
-    : messages(
-          r.AddCounter("mesh_net_messages_total", "Peer messages received, by type", {"type"})),
-      refused(r.AddCounter("mesh_net_messages_refused_total",
-                           "Peer messages refused: bad signature, wrong signer, stale, replayed, "
-                           "malformed or too large",
-                           {"reason"})),
-      blob_bytes(
+    : blob_bytes(
           r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
       delegated_seconds(r.AddHistogram("mesh_market_delegated_job_seconds",
                                        "Submission to verified result of delegated jobs",

@@ -11,8 +11,6 @@ namespace mesh::node {
 
 struct MeshService::Metrics {
   explicit Metrics(MetricsRegistry& r);
-  Counter* messages;
-  Counter* refused;
   Counter* blob_bytes;
   std::map<market::Counter, Counter*> market;  // the core's counters (Count actions)
   Histogram* delegated_seconds;

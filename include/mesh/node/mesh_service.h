@@ -35,10 +35,10 @@
 #include "mesh/market/market.h"
 #include "mesh/net/transport.h"
 #include "mesh/node/compute_service.h"
+#include "mesh/node/envelope_guard.h"
 #include "mesh/node/host_info.h"
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/peer_table.h"
-#include "mesh/node/replay_guard.h"
 
 namespace mesh::node {
 
@@ -82,11 +82,7 @@ class MeshService final : public net::Handler, public Delegator {
   struct Metrics;
   using Actions = std::vector<market::Action>;
 
-  // Messages and steps (mesh_service.cc).
-  std::string Seal(job::Message message);
-  void Refused(std::string_view reason);
-  absl::StatusOr<job::OpenedMessage> OpenChecked(std::string_view bytes,
-                                                 const std::optional<crypto::DidKey>& from);
+  // Steps (mesh_service.cc).
   // Steps the core with `input` and queues the step's actions on the executor (in step order).
   // Returns the step's answer to a request (its Send with `reply` set), if any. `carried_out`
   // is notified once the actions ran.
@@ -127,7 +123,7 @@ class MeshService final : public net::Handler, public Delegator {
   std::unique_ptr<PeerTable> peers_;
   const uint64_t max_module_bytes_;
   const uint64_t max_input_bytes_;
-  ReplayGuard replay_;
+  EnvelopeGuard envelopes_;
   // TODO(integrator): injected (NodeEnv) once the node has one probe for all its services.
   const SystemHostProbe host_;
   std::unique_ptr<Metrics> metrics_;

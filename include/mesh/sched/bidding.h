@@ -32,6 +32,7 @@ struct LocalCapacity {
   uint64_t max_fuel = 0;  // 0 = no limit
   std::vector<std::string> capabilities;
   std::vector<std::string> federations;
+  bool operator==(const LocalCapacity&) const = default;
 };
 
 struct PricingPolicy {
