@@ -228,6 +228,10 @@ void MeshService::RunHere(const market::RunHere& run) {
   request.round = as.round;
   request.resume_checkpoint = as.resume_checkpoint;
   const absl::Status status = compute_->Submit(std::move(request)).status();
+  {
+    absl::MutexLock lock(&mu_);
+    --submitting_;
+  }
   if (absl::IsAlreadyExists(status)) {
     // Assigned again (a new round, or the ack was lost): the job is here already, and if it
     // has ended its receipt goes again.

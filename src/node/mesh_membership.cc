@@ -69,14 +69,16 @@ sched::LocalCapacity MeshService::Capacity() {
 }
 
 void MeshService::RefreshCapacity(const std::string& module) {
-  market::CapacityChanged news{Capacity(), {}};
-  const std::string refusal = module.empty() ? "" : compute_->ModuleRefusal(module);
+  // Read under mu_, with the runs handed to the compute service but not yet in its queue: an
+  // assignment stepped meanwhile must count them (the core has stopped counting them).
   absl::MutexLock lock(&mu_);
+  market::CapacityChanged news{Capacity(), {}};
+  news.capacity.queued += submitting_;
   if (!module.empty()) {
-    if (refusal.empty()) {
+    if (std::string refusal = compute_->ModuleRefusal(module); refusal.empty()) {
       refused_.erase(module);
     } else {
-      refused_[module] = refusal;
+      refused_[module] = std::move(refusal);
     }
   }
   news.refused_modules = refused_;
@@ -101,6 +103,7 @@ job::Heartbeat MeshService::MakeHeartbeat() {
   {
     // Assignments accepted whose blobs are still being fetched are as good as queued.
     absl::MutexLock lock(&mu_);
+    hb.queued += submitting_;
     if (market_ != nullptr) hb.queued += uint32_t(market_->Stats().starting);
   }
   hb.draining = c.draining;

@@ -136,6 +136,9 @@ std::optional<market::Send> MeshService::FeedLocked(
   }
   Actions actions = market_->Step(env_.clock->Now(), std::move(input));
   std::optional<market::Send> reply;
+  for (const market::Action& action : actions) {
+    submitting_ += std::holds_alternative<market::RunHere>(action) ? 1 : 0;
+  }
   for (auto it = actions.begin(); it != actions.end(); ++it) {
     if (auto* send = std::get_if<market::Send>(&*it); send != nullptr && send->reply) {
       reply = std::move(*send);

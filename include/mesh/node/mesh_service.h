@@ -98,7 +98,7 @@ class MeshService final : public net::Handler, public Delegator {
   job::Heartbeat MakeHeartbeat();
   void SendHeartbeats(absl::Time now);
   void OnHeartbeat(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt);
-  sched::LocalCapacity Capacity();
+  sched::LocalCapacity Capacity();  // the compute service's and the host's
   // Tells the core this node's capacity (and whether it refuses `module`, if given) when either
   // changed since it was last told.
   void RefreshCapacity(const std::string& module = "") ABSL_LOCKS_EXCLUDED(mu_);
@@ -139,6 +139,8 @@ class MeshService final : public net::Handler, public Delegator {
   // What the core was last told of this node, and the modules it refuses (ModuleRefusal).
   std::optional<market::CapacityChanged> told_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> refused_ ABSL_GUARDED_BY(mu_);
+  // RunHere actions stepped and not yet through ComputeService::Submit (as good as queued).
+  uint32_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
   // The executor's own: only tasks on scheduler_ touch them.
   Scheduler::TimerId timer_ = 0;
   absl::Time peers_saved_ = absl::InfinitePast();
