@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "mesh/common/strings.h"
-#include "mesh_shell.h"
+#include "mesh/node/mesh_service.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {

@@ -8,7 +8,6 @@
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
 #include "mesh/node/settlement.h"
-#include "mesh_shell.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -57,7 +56,7 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       max_module_bytes_(compute_options.max_module_bytes),
       max_input_bytes_(compute_options.max_input_bytes),
       envelopes_(*env.key, *env.clock, *env.rng, *env.metrics, options_.max_message_age),
-      metrics_(std::make_unique<Metrics>(*env.metrics)),
+      metrics_(*env.metrics),
       trust_(MakeTrustView(env.settlement)),
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
       fetches_(std::make_unique<TaskPool>(2)) {
@@ -268,7 +267,7 @@ void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32
 
 void MeshService::OnFinished(const JobRecord& job) {
   if (job.role != "assigned") return;
-  Feed(market::LocalEnded{LocalRunEndOf(job, *env_.blobs)});
+  Feed(market::LocalEnded{RunEndOf(job)});
 }
 
 }  // namespace mesh::node

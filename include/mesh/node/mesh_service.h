@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "mesh/common/metrics.h"
 #include "mesh/common/scheduler.h"
 #include "mesh/common/task_pool.h"
 #include "mesh/job/market.h"
@@ -79,7 +80,12 @@ class MeshService final : public net::Handler, public Delegator {
   void OnFinished(const JobRecord& job) override;
 
  private:
-  struct Metrics;
+  struct Metrics {
+    explicit Metrics(MetricsRegistry& r);
+    Counter* blob_bytes;
+    std::map<market::Counter, Counter*> market;  // the core's counters (Count actions)
+    Histogram* delegated_seconds;
+  };
   using Actions = std::vector<market::Action>;
 
   // Steps (mesh_service.cc).
@@ -114,7 +120,9 @@ class MeshService final : public net::Handler, public Delegator {
   void CancelRun(const market::CancelRun& cancel);  // on the fetch pool: it waits for the run
   void Finish(const market::JobResult& result);
   void SetTimer(absl::Time at);
-  void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job: polls the job
+  void DieOnceRunning(const std::string& id);
+  // A job run here for another node ended: what its receipt reports.
+  market::LocalRunEnd RunEndOf(const JobRecord& job);  // FaultOptions::die_mid_job: polls the job
 
   const MeshOptions options_;
   const NodeEnv env_;
@@ -126,7 +134,7 @@ class MeshService final : public net::Handler, public Delegator {
   EnvelopeGuard envelopes_;
   // TODO(integrator): injected (NodeEnv) once the node has one probe for all its services.
   const SystemHostProbe host_;
-  std::unique_ptr<Metrics> metrics_;
+  Metrics metrics_;
   std::unique_ptr<market::TrustView> trust_;
   std::unique_ptr<RealScheduler> scheduler_;
   std::unique_ptr<TaskPool> fetches_;             // blob transfers and stopping runs: they block
