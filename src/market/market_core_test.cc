@@ -181,7 +181,9 @@ TEST(MarketCoreTest, ARefusedAssignmentExcludesTheExecutorFromTheJob) {
   EXPECT_THAT(log.BlocksOf("requeued")[0]->detail.dump(), HasSubstr("died 3 times"));
   EXPECT_TRUE(h.runs(refuser).empty());
   for (const job::AssignmentAck& ack : SentOf<job::AssignmentAck>(h, "assignment_ack")) {
-    if (ack.executor == h.did(refuser)) EXPECT_FALSE(ack.accepted);
+    if (ack.executor == h.did(refuser)) {
+      EXPECT_FALSE(ack.accepted);
+    }
   }
   EXPECT_EQ(log.PaymentsTo(h.did(refuser)), 0);
   ExpectBooksBalance(h);
@@ -413,8 +415,8 @@ TEST(MarketCoreTest, AJobResumesFromItsLatestCheckpointOnAnotherExecutor) {
   JobOptions job;
   job.wall_time_ms = 600'000;
   const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).BlocksOf("checkpoint").size() >= 2; },
-                         absl::Seconds(10)));
+  ASSERT_TRUE(
+      h.RunUntil([&] { return h.job(id).BlocksOf("checkpoint").size() >= 2; }, absl::Seconds(10)));
   const std::string latest = h.job(id).BlocksOf("checkpoint").back()->detail.value("cid", "");
   ASSERT_FALSE(latest.empty());
   h.Kill(first);

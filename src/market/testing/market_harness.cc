@@ -5,9 +5,9 @@
 #include <deque>
 #include <utility>
 
-#include "mesh/common/strings.h"
 #include "absl/strings/str_join.h"
 #include "mesh/cas/cid.h"
+#include "mesh/common/strings.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/verify/verification_policy.h"
 
@@ -86,9 +86,8 @@ const char* StandingName(market::Standing s) {
 
 std::string InputName(const Input& input) {
   static constexpr const char* kNames[] = {
-      "received",        "send_result", "fetch_result",   "timer_fired",
-      "capacity",        "peer",        "job_handed",     "job_cancelled",
-      "local_progress",  "artifact",    "local_ended"};
+      "received",   "send_result",   "fetch_result",   "timer_fired", "capacity",   "peer",
+      "job_handed", "job_cancelled", "local_progress", "artifact",    "local_ended"};
   return kNames[input.index()];
 }
 
@@ -156,8 +155,8 @@ struct MarketHarness::Node {
   std::map<std::string, Active> active;  // runs here, queued or running, by job id
   std::deque<std::string> waiting;       // queued, in order
   uint32_t running = 0;
-  std::set<std::string> known_jobs;      // ever run here (the compute service's store)
-  std::vector<RunHere> lost;             // runs a crash cut short: they end with the restart
+  std::set<std::string> known_jobs;  // ever run here (the compute service's store)
+  std::vector<RunHere> lost;         // runs a crash cut short: they end with the restart
   std::vector<RunLog> runs;
   std::map<std::string, std::vector<Standing>> standings;
   std::vector<Publish> published;
@@ -196,13 +195,15 @@ bool MarketHarness::RunOne(absl::Time limit) {
 absl::Duration MarketHarness::Latency() {
   absl::Duration d = options_.latency;
   if (options_.jitter > absl::ZeroDuration()) {
-    d += absl::Microseconds(
-        static_cast<int64_t>(rng_.Uniform(uint64_t(absl::ToInt64Microseconds(options_.jitter)) + 1)));
+    d += absl::Microseconds(static_cast<int64_t>(
+        rng_.Uniform(uint64_t(absl::ToInt64Microseconds(options_.jitter)) + 1)));
   }
   return d;
 }
 
-bool MarketHarness::Lost() { return options_.drop_rate > 0 && rng_.UniformDouble() < options_.drop_rate; }
+bool MarketHarness::Lost() {
+  return options_.drop_rate > 0 && rng_.UniformDouble() < options_.drop_rate;
+}
 
 bool MarketHarness::Reachable(int node) const {
   return node >= 0 && node < int(nodes_.size()) && nodes_[node]->alive && !nodes_[node]->cut;
@@ -564,7 +565,8 @@ std::string Describe(const Action& action, const MarketHarness& h) {
           std::string s = mesh::StrCat("persist ", a.job_id.substr(0, 16));
           if (a.requeue) s += mesh::StrCat(" requeue(", *a.requeue, ")");
           for (const Block& b : a.blocks) s += mesh::StrCat(" ", b.phase, b.detail.dump());
-          if (a.market) s += mesh::StrCat(" market(", who(a.market->peer), ",", a.market->round, ")");
+          if (a.market)
+            s += mesh::StrCat(" market(", who(a.market->peer), ",", a.market->round, ")");
           return s;
         } else if constexpr (std::is_same_v<T, MarkRunning>) {
           return mesh::StrCat("running ", a.job_id.substr(0, 16), " attempts=", a.attempts);
@@ -728,7 +730,8 @@ void MarketHarness::DoSend(int node, const Send& send) {
     return;
   }
   if (!Reachable(node) || Lost()) {
-    answer(now_ + 2 * Latency(), SendResult{0, absl::UnavailableError("connection failed"), {}, {}});
+    answer(now_ + 2 * Latency(),
+           SendResult{0, absl::UnavailableError("connection failed"), {}, {}});
     return;
   }
   const absl::Time arrives = now_ + Latency();
@@ -860,8 +863,8 @@ void MarketHarness::StartRun(int node, const std::string& job_id) {
         art.round = as.round;
         art.kind = "checkpoint";
         art.index = index;
-        art.cid = CidOf(mesh::StrCat("checkpoint ", index, " of ", job_id, " by n", node, "/",
-                                     log));
+        art.cid =
+            CidOf(mesh::StrCat("checkpoint ", index, " of ", job_id, " by n", node, "/", log));
         art.bytes = 64;
         art.fuel = 1000 * (index + 1);
         n.blobs.insert(art.cid);
@@ -954,8 +957,8 @@ void MarketHarness::DoPay(int node, const Pay& pay) {
   }
   const int64_t cost = pay.price + submitter.trust.NetworkFee(pay.price);
   if (log.spent + cost > log.escrowed) {
-    log.escrow_errors.push_back(mesh::StrCat("over the escrow: ", log.spent, " + ", cost, " > ",
-                                             log.escrowed));
+    log.escrow_errors.push_back(
+        mesh::StrCat("over the escrow: ", log.spent, " + ", cost, " > ", log.escrowed));
     return;
   }
   log.spent += cost;

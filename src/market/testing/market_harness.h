@@ -37,8 +37,8 @@ namespace mesh::market::testing {
 
 // A node's character, as the fault options of meshd would make it.
 struct NodeConfig {
-  uint32_t slots = 1;                   // max_concurrent of its compute service
-  uint32_t max_queue = 4;               // pricing.max_queue
+  uint32_t slots = 1;      // max_concurrent of its compute service
+  uint32_t max_queue = 4;  // pricing.max_queue
   std::vector<std::string> capabilities;
   absl::Duration run_time = absl::Milliseconds(100);  // how long a job runs here
   bool liar = false;     // reports an output CID of its own making (a real blob it holds)
@@ -59,7 +59,7 @@ struct HarnessOptions {
   absl::Duration heartbeat = absl::Seconds(1);
   absl::Duration dead_after = absl::Seconds(5);
   int64_t default_max_price = 1000;
-  int64_t fee_bps = 100;  // network fee: price × bps / 10000 (+1 when price > 0)
+  int64_t fee_bps = 100;           // network fee: price × bps / 10000 (+1 when price > 0)
   uint64_t fuel_used = 5'000'000;  // what an honest run reports
 };
 
@@ -99,7 +99,7 @@ struct RunLog {
 };
 
 struct JobOptions {
-  std::string module = "module";     // the module's bytes (its CID is the module)
+  std::string module = "module";  // the module's bytes (its CID is the module)
   std::vector<std::string> inputs = {"input"};
   std::string verification = "hash";
   uint64_t max_price = 0;  // 0: the default
