@@ -327,7 +327,7 @@ TEST(MarketCoreTest, AStallIsCaughtByTheDeadlineAndTheRestRefunded) {
   EXPECT_THAT(h.standings(a).at(h.did(staller)), ElementsAre(Standing::kTimeout));
   // The staller was told to stop.
   bool cancelled = false;
-  for (const job::CancelJob& cancel : SentOf<job::CancelJob>(h, "cancel_job")) {
+  for (const job::CancelJob& cancel : SentOf<job::CancelJob>(h, "cancel")) {
     cancelled = cancelled || cancel.job_id == id;
   }
   EXPECT_TRUE(cancelled);
