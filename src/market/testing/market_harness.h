@@ -206,9 +206,9 @@ class MarketHarness {
   void DoSend(int node, const Send& send);
   void DoFetch(int node, const Fetch& fetch);
   void DoRunHere(int node, const RunHere& run);
-  void StartRun(int node, const std::string& job_id);
+  void StartRun(int node, std::string job_id);
   void EndRun(int node, const std::string& job_id, bool cancelled, const std::string& reason);
-  void DoPersist(const Persist& p);
+  void DoPersist(int node, const Persist& p);
   void DoPay(int node, const Pay& pay);
   void DoRefund(const Refund& refund);
   void ArmTimer(int node, absl::Time at);
@@ -227,6 +227,7 @@ class MarketHarness {
   std::map<std::string, JobLog> jobs_;
   std::map<std::string, job::Message> envelopes_;  // fake envelope bytes → the message sealed
   uint64_t envelope_seq_ = 0;
+  bool forging_ = false;
   std::vector<std::string> trace_;
   std::vector<std::string> anomalies_;
   std::vector<std::pair<int, job::Message>> sent_;  // every message sent, by sender
