@@ -280,8 +280,7 @@ void Market::State::OnReceiptSent(const SendContext& c, const SendResult& r) {
     return;
   }
   // Retried with backoff: 200 ms, doubling, at most 10 s.
-  p.next_try =
-      now + std::min(absl::Seconds(10), absl::Milliseconds(200) * (1 << std::min(p.tries - 1, 6)));
+  p.next_try = now + sched::Backoff(absl::Milliseconds(200), absl::Seconds(10), p.tries - 1);
 }
 
 }  // namespace mesh::market

@@ -350,8 +350,8 @@ void Market::State::WaitForBids(Auction& a, std::string reason) {
   a.stage = Auction::Stage::kWaiting;
   // Not a failure: the job waits, asking again less and less often (up to RetryPolicy::max),
   // and at once when a peer with a free slot appears.
-  const absl::Duration wait =
-      std::min(options.retry.max, options.no_bid_retry * (int64_t{1} << std::min(a.waits, 4)));
+  const absl::Duration wait = sched::Backoff(
+      options.no_bid_retry, std::min(options.retry.max, options.no_bid_retry * 16), a.waits);
   ++a.waits;
   a.retry_at = now + wait;
   if (reason != a.waiting_reason) {
