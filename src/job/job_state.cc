@@ -47,6 +47,11 @@ std::optional<JobRole> ParseJobRole(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent) {
+  if (percent <= 0 || percent > 100 || now < started) return std::nullopt;
+  return absl::ToInt64Milliseconds((now - started) * ((100.0 - percent) / percent));
+}
+
 bool CanMove(JobState from, JobState to) {
   switch (from) {
     case JobState::kQueued:

@@ -1,1 +1,595 @@
-#include "mesh/market/market.h"
+// Market, the submitter's side: announce, collect bids, select, assign, take the receipt, have
+// its output fetched and checked, and recover from executors that fail.
+#include <algorithm>
+#include <cstdlib>
+
+#include "market_state.h"
+#include "mesh/common/base64.h"
+#include "mesh/common/strings.h"
+
+namespace mesh::market {
+namespace {
+
+verify::Verification VerificationOf(const job::JobSpec& spec) {
+  absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
+  // The spec parser refused anything else; a spec built in code with a typo gets the default.
+  return v.ok() ? *v : verify::Verification{verify::Mode::kHash, 1};
+}
+
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+}
+
+bool Contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+void Market::State::Take(Ticket ticket) {
+  auto a = std::make_unique<Auction>();
+  // A resumed job continues after the round it had reached, so its old executor's late
+  // messages are recognisable.
+  a->round = ticket.round;
+  a->opened = !ticket.peer.empty();
+  a->attempts = ticket.attempts;
+  a->stage = Auction::Stage::kWaiting;
+  a->retry_at = now;
+  a->verification = VerificationOf(ticket.spec);
+  a->replicas = a->verification.mode == verify::Mode::kReplicate ? a->verification.replicas : 1;
+  if (auto label = ticket.spec.labels.find(std::string(kSplitJobLabel));
+      label != ticket.spec.labels.end()) {
+    a->lease = label->second;
+    auto chunk = ticket.spec.labels.find(std::string(kSplitChunkLabel));
+    if (chunk != ticket.spec.labels.end()) {
+      a->chunk = static_cast<uint32_t>(std::strtoul(chunk->second.c_str(), nullptr, 10));
+    }
+  }
+  if (ticket.was_running) {
+    // Resumed after a restart while an executor ran it: we no longer know whether that run
+    // will report, so the job goes back to the market (a late receipt is ignored).
+    PersistFor(ticket.id).requeue = "the submitter restarted while the job ran";
+  }
+  a->ticket = std::move(ticket);
+  Auction& ref = *a;
+  auctions[ref.ticket.id] = std::move(a);
+  if (ref.lease.empty()) {
+    OpenRound(ref);
+  } else {
+    PlaceChunk(ref);
+  }
+}
+
+void Market::State::OpenRound(Auction& a) {
+  if (a.opened) ++a.round;
+  a.opened = true;
+  a.on_lease_slot = false;
+  a.bids.clear();
+  a.declines.clear();
+  a.unanswered.clear();
+  a.selection.reset();
+  a.next = 0;
+  a.executor.clear();
+
+  const job::JobSpec& spec = a.ticket.spec;
+  job::Announce& an = a.announce;
+  an = job::Announce{};
+  an.job_id = a.ticket.id;
+  an.origin = options.self;
+  an.origin_address = options.address;
+  an.round = a.round;
+  an.module_cid = spec.module;
+  an.module_bytes = a.ticket.module_bytes;
+  an.input_bytes = a.ticket.input_bytes;
+  an.fuel = spec.limits.fuel;
+  an.memory_bytes = spec.limits.memory_bytes;
+  an.wall_time_ms = spec.limits.wall_time_ms;
+  an.requirements = spec.requirements;
+  // The escrow holds this much per replica: no bid above it can be paid.
+  if (trust != nullptr) an.requirements.max_price = static_cast<uint64_t>(trust->MaxPrice(spec));
+  an.exclude = a.excluded;
+  an.bid_deadline_ms = absl::ToUnixMillis(now + options.bid_window);
+
+  std::vector<const PeerView*> asked;
+  const std::vector<const PeerView*> alive = AlivePeers();
+  for (const PeerView* p : alive) {
+    if (p->draining || Contains(a.excluded, p->did)) continue;
+    asked.push_back(p);
+  }
+  a.asked = asked.size();
+  if (asked.empty()) {
+    WaitForBids(a,
+                alive.empty() ? "no live peers to ask" : "every live peer is draining or excluded");
+    return;
+  }
+  a.stage = Auction::Stage::kBidding;
+  a.deadline = now + options.bid_window;
+  Bump(Counter::kAnnounced);
+  if (a.waits == 0) {
+    nlohmann::json dids = nlohmann::json::array();
+    for (const PeerView* p : asked) dids.push_back(p->did);
+    History(a.ticket.id, "bidding_open",
+            {{"round", a.round}, {"asked", dids}, {"deadline_ms", an.bid_deadline_ms}});
+  }
+  for (const PeerView* p : asked) {
+    const uint64_t token = Token();
+    sends[token] = {SendContext::Kind::kAnnounce, a.ticket.id, a.round, p->did};
+    Emit(Send{p->did, p->address, an, {}, options.announce_ttl, false, token});
+  }
+}
+
+void Market::State::OnBidReply(Auction& a, const std::string& asked, SendResult& r) {
+  if (a.stage != Auction::Stage::kBidding) return;  // a late answer
+  if (!r.status.ok()) {
+    a.unanswered.push_back({asked, std::string(r.status.message())});
+  } else if (!r.reply.has_value()) {
+    // The peer had the announcement already (it came through a relay) and bids by its own
+    // message, or it had nothing to say.
+    a.unanswered.push_back({asked, "no reply"});
+  } else if (const auto* bid = std::get_if<job::Bid>(&*r.reply)) {
+    AddBid(a, *bid, r.reply_envelope_cid);
+  } else if (const auto* decline = std::get_if<job::Decline>(&*r.reply)) {
+    Bump(Counter::kDeclines, decline->code);
+    a.declines.push_back({decline->executor, decline->code, decline->message});
+  } else {
+    a.unanswered.push_back({asked, "answered with neither bid nor decline"});
+  }
+  MaybeClose(a);
+}
+
+void Market::State::AddBid(Auction& a, const job::Bid& bid, const std::string& bid_cid) {
+  for (const sched::BidView& b : a.bids) {
+    if (b.bid.executor == bid.executor) return;  // one bid per executor and round
+  }
+  Bump(Counter::kBids);
+  sched::BidView view;
+  view.bid = bid;
+  view.bid_cid = bid_cid;
+  if (const PeerView* p = FindPeer(bid.executor); p != nullptr) {
+    view.rtt = p->rtt;
+    view.known_peer = true;
+  }
+  if (trust != nullptr) {
+    const ExecutorStanding standing = trust->Standing(bid.executor);
+    if (!standing.is_new) view.reputation = standing.score;
+  }
+  a.bids.push_back(std::move(view));
+}
+
+void Market::State::SetAssignedLoad(Auction& a) {
+  absl::flat_hash_map<std::string, int> assigned;
+  for (const auto& [id, other] : auctions) {
+    if (other.get() == &a || other->executor.empty()) continue;
+    if (other->stage == Auction::Stage::kAssigning || other->stage == Auction::Stage::kExecuting ||
+        other->stage == Auction::Stage::kCollecting) {
+      ++assigned[other->executor];
+    }
+  }
+  for (sched::BidView& view : a.bids) {
+    auto it = assigned.find(view.bid.executor);
+    if (it == assigned.end()) continue;
+    uint32_t slots = 1;
+    if (const PeerView* p = FindPeer(view.bid.executor); p != nullptr) {
+      slots = std::max<uint32_t>(p->max_concurrent, 1);
+    }
+    view.assigned_load = static_cast<double>(it->second) / slots;
+  }
+}
+
+void Market::State::MaybeClose(Auction& a) {
+  if (a.stage != Auction::Stage::kBidding) return;
+  const size_t declined = a.declines.size() + a.unanswered.size();
+  if (!sched::ShouldClose({a.deadline, a.asked, options.enough_bids}, a.bids.size(), declined,
+                          now)) {
+    return;
+  }
+  SetAssignedLoad(a);
+  a.selection = sched::Select(a.announce, a.bids, options.selection, now);
+  const bool won = a.selection->has_winner();
+  Bump(Counter::kClosed, won ? "winner" : "no_winner");
+  nlohmann::json declines = nlohmann::json::array();
+  for (const DeclineSeen& d : a.declines) {
+    declines.push_back({{"executor", d.executor}, {"code", d.code}, {"message", d.message}});
+  }
+  nlohmann::json unanswered = nlohmann::json::array();
+  for (const Unanswered& u : a.unanswered) {
+    unanswered.push_back({{"executor", u.executor}, {"error", u.error}});
+  }
+  nlohmann::json detail = {{"round", a.round},
+                           {"selection", sched::ToJson(*a.selection)},
+                           {"declines", declines},
+                           {"unanswered", unanswered},
+                           {"asked", a.asked}};
+  if (!won) {
+    std::string why =
+        mesh::StrCat("no usable bid in round ", a.round, ": ", a.bids.size(), " bid(s), ",
+                     a.declines.size(), " decline(s), ", a.unanswered.size(), " without answer");
+    for (const DeclineSeen& d : a.declines) {
+      why += mesh::StrCat("; ", Short(d.executor), " declined (", d.code, ": ", d.message, ")");
+    }
+    for (const sched::Rejection& r : a.selection->rejected) {
+      why += mesh::StrCat("; ", Short(r.executor), " filtered (", r.code, ": ", r.message, ")");
+    }
+    detail["outcome"] = why;
+    if (a.waits == 0 || why != a.waiting_reason) History(a.ticket.id, "bidding_closed", detail);
+    WaitForBids(a, why);
+    return;
+  }
+  detail["outcome"] = a.selection->summary;
+  History(a.ticket.id, "bidding_closed", detail);
+  a.waits = 0;
+  if (a.lease.empty()) {
+    AssignNext(a);
+    return;
+  }
+  // A chunk: every ranked bidder holds its split job's lease, and the chunks waiting for it go
+  // out at once.
+  const std::string lease = a.lease;
+  WinLease(a);
+  AssignNext(a);
+  AssignFromLease(lease);
+}
+
+void Market::State::AssignNext(Auction& a) {
+  const std::vector<sched::ScoredBid>& ranked = a.selection->ranked;
+  while (a.next < ranked.size() && Contains(a.excluded, ranked[a.next].executor)) ++a.next;
+  if (a.next >= ranked.size()) {
+    // Every bidder of this round refused or failed: a new round, after a pause.
+    a.stage = Auction::Stage::kWaiting;
+    a.retry_at = now + sched::Backoff(options.retry, a.failures, *rng);
+    a.waiting_reason = "every bidder of the last round refused or failed the assignment";
+    return;
+  }
+  const sched::ScoredBid& pick = ranked[a.next];
+  a.stage = Auction::Stage::kAssigning;
+  a.on_lease_slot = false;
+  a.executor = pick.executor;
+  a.executor_address = pick.executor_address;
+  a.price = pick.price;
+  a.assigned_at = now;
+  a.deadline =
+      now + absl::Milliseconds(int64_t(a.ticket.spec.limits.wall_time_ms)) + options.receipt_grace;
+
+  job::Assignment as;
+  as.job_id = a.ticket.id;
+  as.round = a.round;
+  as.origin = options.self;
+  as.origin_address = options.address;
+  as.executor = pick.executor;
+  as.bid_cid = pick.bid_cid;
+  as.spec_envelope = a.ticket.envelope;
+  as.deadline_ms = absl::ToUnixMillis(a.deadline);
+  as.resume_checkpoint = a.ticket.checkpoint;
+  a.ticket.peer = pick.executor;
+  PersistFor(a.ticket.id).market =
+      MarketState{job::JobRole::kDelegated, pick.executor, pick.executor_address, a.round};
+  History(a.ticket.id, "assigned",
+          {{"round", a.round},
+           {"executor", pick.executor},
+           {"address", pick.executor_address},
+           {"price", pick.price},
+           {"score", pick.score},
+           {"bid", pick.bid_cid},
+           {"deadline_ms", as.deadline_ms},
+           {"resume_checkpoint", a.ticket.checkpoint}});
+  const uint64_t token = Token();
+  sends[token] = {SendContext::Kind::kAssignment, a.ticket.id, a.round, pick.executor};
+  Emit(Send{pick.executor, pick.executor_address, std::move(as), {}, 1, false, token});
+}
+
+void Market::State::OnAck(Auction& a, const std::string& executor, SendResult& r) {
+  if (a.stage != Auction::Stage::kAssigning || a.executor != executor) return;
+  const auto* ack =
+      r.status.ok() && r.reply.has_value() ? std::get_if<job::AssignmentAck>(&*r.reply) : nullptr;
+  const std::string& id = a.ticket.id;
+  if (ack == nullptr || !ack->accepted || ack->job_id != id) {
+    const std::string why = !r.status.ok()         ? std::string(r.status.message())
+                            : !r.reply.has_value() ? "no reply"
+                            : ack == nullptr
+                                ? "it answered the assignment with something else than an ack"
+                            : !ack->accepted ? mesh::StrCat("it refused: ", ack->reason)
+                                             : "its ack names another job";
+    History(id, "requeued", {{"round", a.round}, {"executor", executor}, {"reason", why}});
+    // A full executor may take the job in a later round; one that refused for any other reason
+    // (or did not answer) is not asked again for this job.
+    const bool full =
+        ack != nullptr && !ack->accepted && ack->reason.rfind(kNoCapacityRefusal, 0) == 0;
+    if (!full) a.excluded.push_back(executor);
+    ++a.next;
+    AssignNext(a);
+    return;
+  }
+  a.stage = Auction::Stage::kExecuting;
+  a.running = true;
+  Emit(MarkRunning{id, now, ++a.attempts});
+}
+
+void Market::State::SendCancel(const Auction& a, const std::string& reason) {
+  job::CancelJob cancel;
+  cancel.job_id = a.ticket.id;
+  cancel.round = a.round;
+  cancel.origin = options.self;
+  cancel.reason = reason;
+  Emit(Send{a.executor, a.executor_address, std::move(cancel), {}, 1, false, 0});
+}
+
+void Market::State::ExecutorFailed(Auction& a, const std::string& why, Standing penalty) {
+  Bump(Counter::kExecutorFailures);
+  Warn(mesh::StrCat("job ", a.ticket.id, ": ", why, "; re-announcing without that executor"));
+  const std::string executor = a.executor;
+  LoseHolder(a);
+  if (!executor.empty()) {
+    a.excluded.push_back(executor);
+    if (trust != nullptr) Emit(RecordStanding{executor, penalty});
+  }
+  ++a.failures;
+  if (a.running || a.stage == Auction::Stage::kExecuting ||
+      a.stage == Auction::Stage::kCollecting) {
+    PersistFor(a.ticket.id).requeue = why;
+    a.running = false;
+  } else {
+    History(a.ticket.id, "requeued", {{"round", a.round}, {"executor", executor}, {"reason", why}});
+  }
+  // Best effort: if it is alive but late, it should stop spending its fuel on this job.
+  if (!executor.empty()) SendCancel(a, why);
+  a.collecting.reset();
+  if (a.failures > options.retry.max_rounds) {
+    FailDelegated(a, mesh::StrCat("no executor completed the job in ", a.failures,
+                                  " attempts; the last: ", why));
+    return;
+  }
+  a.executor.clear();
+  a.stage = Auction::Stage::kWaiting;
+  a.retry_at = now + sched::Backoff(options.retry, a.failures, *rng);
+  a.waiting_reason = why;
+  // Its slot on the lease is free for the chunks waiting there.
+  if (!a.lease.empty()) AssignFromLease(a.lease);
+}
+
+void Market::State::WaitForBids(Auction& a, std::string reason) {
+  a.stage = Auction::Stage::kWaiting;
+  // Not a failure: the job waits, asking again less and less often (up to RetryPolicy::max),
+  // and at once when a peer with a free slot appears.
+  const absl::Duration wait = sched::Backoff(
+      options.no_bid_retry, std::min(options.retry.max, options.no_bid_retry * 16), a.waits);
+  ++a.waits;
+  a.retry_at = now + wait;
+  if (reason != a.waiting_reason) {
+    Emit(Publish{"job.waiting",
+                 a.ticket.id,
+                 {{"reason", reason}, {"retry_in_ms", absl::ToInt64Milliseconds(wait)}}});
+  }
+  a.waiting_reason = std::move(reason);
+}
+
+void Market::State::FailDelegated(Auction& a, std::string reason) {
+  JobResult result;
+  result.job_id = a.ticket.id;
+  result.state = job::JobState::kFailed;
+  result.reason = std::move(reason);
+  result.peer = a.ticket.peer;
+  result.round = a.round;
+  result.attempts = a.attempts;
+  result.finished_at = now;
+  const std::string lease = a.lease;
+  Emit(Finish{result});
+  Emit(Refund{result.job_id, result.reason});
+  auctions.erase(result.job_id);  // `a` is gone from here on
+  if (!lease.empty()) AssignFromLease(lease);
+}
+
+void Market::State::TickAuctions() {
+  std::vector<std::string> reopen;
+  std::vector<std::string> late;
+  for (auto& [id, a] : auctions) {
+    switch (a->stage) {
+      case Auction::Stage::kBidding:
+        if (now >= a->deadline) reopen.push_back(id);  // closes below
+        break;
+      case Auction::Stage::kWaiting:
+        if (now >= a->retry_at && !a->on_lease_slot) reopen.push_back(id);
+        break;
+      case Auction::Stage::kAssigning:
+      case Auction::Stage::kExecuting:
+        if (now >= a->deadline) late.push_back(id);
+        break;
+      case Auction::Stage::kCollecting:
+        break;
+    }
+  }
+  // In id order, so that what the core does never depends on the hash map's order. Failing a
+  // job erases it, so each is looked up again.
+  std::sort(reopen.begin(), reopen.end());
+  std::sort(late.begin(), late.end());
+  for (const std::string& id : late) {
+    auto it = auctions.find(id);
+    if (it == auctions.end()) continue;
+    Auction& a = *it->second;
+    if ((a.stage != Auction::Stage::kAssigning && a.stage != Auction::Stage::kExecuting) ||
+        now < a.deadline) {
+      continue;
+    }
+    ExecutorFailed(a,
+                   mesh::StrCat("executor ", a.executor, " sent no receipt by the deadline (",
+                                FormatUtc(a.deadline), ")"),
+                   Standing::kTimeout);
+  }
+  // A chunk may have left its wait meanwhile (an auction that closed gave it a lease slot):
+  // only those still due go on.
+  for (const std::string& id : reopen) {
+    auto it = auctions.find(id);
+    if (it == auctions.end()) continue;
+    Auction& a = *it->second;
+    if (a.stage == Auction::Stage::kBidding) {
+      MaybeClose(a);
+    } else if (a.stage == Auction::Stage::kWaiting && now >= a.retry_at && !a.on_lease_slot) {
+      if (a.lease.empty()) {
+        OpenRound(a);
+      } else {
+        PlaceChunk(a);
+      }
+    }
+  }
+}
+
+void Market::State::Cancel(const JobCancelled& c) {
+  auto it = auctions.find(c.job_id);
+  if (it == auctions.end()) return;
+  Auction& a = *it->second;
+  if (!a.executor.empty()) SendCancel(a, "cancelled by the submitter");
+  JobResult result;
+  result.job_id = c.job_id;
+  result.state = job::JobState::kCancelled;
+  result.reason = c.reason;
+  result.peer = a.ticket.peer;
+  result.round = a.round;
+  result.attempts = a.attempts;
+  result.finished_at = now;
+  const std::string lease = a.lease;
+  Emit(Finish{result});
+  Emit(Refund{c.job_id, "cancelled"});
+  auctions.erase(it);
+  if (!lease.empty()) AssignFromLease(lease);
+}
+
+void Market::State::OnReceipt(const job::Receipt& receipt, const Received& r) {
+  auto it = auctions.find(receipt.job_id);
+  if (it == auctions.end() || it->second->executor != receipt.executor ||
+      it->second->round != receipt.round ||
+      (it->second->stage != Auction::Stage::kExecuting &&
+       it->second->stage != Auction::Stage::kAssigning)) {
+    // Finished already, or from an executor (or round) this node no longer waits for.
+    Bump(Counter::kReceipts, "late");
+    return;
+  }
+  Auction& a = *it->second;
+  if (receipt.outcome == "error") {
+    Bump(Counter::kReceipts, "executor_error");
+    ExecutorFailed(a, mesh::StrCat("executor ", receipt.executor, " could not run the job: ",
+                                   receipt.report.value("message", std::string("no reason"))));
+    return;
+  }
+  if (receipt.fuel_used > a.ticket.spec.limits.fuel && a.ticket.spec.limits.fuel > 0) {
+    Bump(Counter::kReceipts, "invalid");
+    ExecutorFailed(a, mesh::StrCat("receipt claims ", receipt.fuel_used, " fuel, over the limit ",
+                                   a.ticket.spec.limits.fuel));
+    return;
+  }
+  if (!a.running) {
+    // The receipt overtook the ack of its assignment: it acknowledges it too, and the history
+    // reads executing before receipt.
+    a.running = true;
+    Emit(MarkRunning{a.ticket.id, absl::FromUnixMillis(receipt.started_at_ms), ++a.attempts});
+  }
+  a.stage = Auction::Stage::kCollecting;
+  a.collecting = receipt;
+  a.collecting_envelope = r.envelope;
+  a.collecting_envelope_cid = r.envelope_cid;
+  const uint64_t token = Token();
+  fetches[token] = {FetchContext::Kind::kOutput, a.ticket.id, a.round, {}, {}};
+  Emit(Fetch{token, a.ticket.id, {receipt.output_cid}, {{receipt.executor, a.executor_address}}});
+}
+
+void Market::State::OnOutputFetched(Auction& a, const absl::Status& fetched) {
+  const job::Receipt receipt = *a.collecting;
+  if (!fetched.ok()) {
+    Bump(Counter::kReceipts, "bad_output");
+    ExecutorFailed(a, mesh::StrCat("the output of executor ", receipt.executor,
+                                   " could not be fetched and checked: ", fetched.message()));
+    return;
+  }
+  Bump(Counter::kReceipts, "accepted");
+  // The signed receipt itself goes into the hash-linked history, so the proof of what the
+  // executor claimed stays with the job and can be checked again later.
+  History(a.ticket.id, "receipt",
+          {{"round", receipt.round},
+           {"executor", receipt.executor},
+           {"receipt", a.collecting_envelope_cid},
+           {"envelope", Base64Encode(a.collecting_envelope)},
+           {"output_cid", receipt.output_cid},
+           {"fuel_used", receipt.fuel_used}});
+  a.results.push_back({receipt, mesh::StrCat(a.ticket.id, "/", receipt.round), a.price});
+  a.collecting.reset();
+  a.collecting_envelope.clear();
+  const std::string lease = a.lease;
+  Judge(a);  // may erase `a`
+  // The chunk's slot is free (or it needs another replica): the lease's next chunk goes out.
+  if (!lease.empty()) AssignFromLease(lease);
+}
+
+void Market::State::OnRemoteProgress(const job::Progress& p) {
+  auto it = auctions.find(p.job_id);
+  if (it == auctions.end() || it->second->executor != p.executor) return;
+  nlohmann::json data = {{"percent", p.fraction * 100},
+                         {"message", p.message},
+                         {"executor", p.executor},
+                         {"state", "running"}};
+  // The run began about when it was assigned.
+  if (std::optional<int64_t> eta = job::EtaMillis(it->second->assigned_at, now, p.fraction * 100)) {
+    data["eta_ms"] = *eta;
+  }
+  Emit(Publish{"job.progress", p.job_id, std::move(data)});
+}
+
+void Market::State::OnRemoteArtifact(const job::Artifact& m) {
+  auto it = auctions.find(m.job_id);
+  if (it == auctions.end() || it->second->executor != m.executor || it->second->round != m.round) {
+    return;  // not (or no longer) this executor's run
+  }
+  // Fetched now, while its executor is alive: the point of a checkpoint is to outlive it.
+  const uint64_t token = Token();
+  fetches[token] = {FetchContext::Kind::kArtifact, m.job_id, m.round, {}, m};
+  Emit(Fetch{token, m.job_id, {m.cid}, {{m.executor, it->second->executor_address}}});
+}
+
+void Market::State::OnArtifactFetched(const FetchContext& c, const absl::Status& fetched) {
+  const job::Artifact& m = c.artifact;
+  if (!fetched.ok()) {
+    Warn(mesh::StrCat("job ", m.job_id, ": cannot fetch ", m.kind, " ", m.index, " from ",
+                      m.executor, ": ", fetched.ToString()));
+    return;
+  }
+  auto it = auctions.find(m.job_id);
+  if (it == auctions.end()) return;
+  if (m.kind == "checkpoint") it->second->ticket.checkpoint = m.cid;
+  nlohmann::json detail = {{"index", m.index}, {"cid", m.cid},           {"bytes", m.bytes},
+                           {"fuel", m.fuel},   {"executor", m.executor}, {"round", m.round}};
+  History(m.job_id, m.kind, detail);
+  Emit(Publish{mesh::StrCat("job.", m.kind), m.job_id, std::move(detail)});
+}
+
+void Market::State::PeerDied(const std::string& did) {
+  // Collecting too: its output is fetched from it, a fetch that would only fail when the
+  // connection's keepalive gives up; a late answer finds the job moved on and is ignored.
+  std::vector<std::string> lost;
+  for (const auto& [id, a] : auctions) {
+    if ((a->stage == Auction::Stage::kAssigning || a->stage == Auction::Stage::kExecuting ||
+         a->stage == Auction::Stage::kCollecting) &&
+        a->executor == did) {
+      lost.push_back(id);
+    }
+  }
+  std::sort(lost.begin(), lost.end());
+  for (const std::string& id : lost) {
+    auto it = auctions.find(id);
+    if (it == auctions.end()) continue;
+    ExecutorFailed(*it->second, mesh::StrCat("executor ", did, " died (no heartbeat for ",
+                                             absl::FormatDuration(options.dead_after), ")"));
+  }
+  // Chunks waiting for a slot on a lease it held may have no usable holder left: they look
+  // again (and auction if so).
+  for (auto& [id, a] : auctions) {
+    if (a->stage == Auction::Stage::kWaiting && a->on_lease_slot) {
+      a->on_lease_slot = false;
+      a->retry_at = now;
+    }
+  }
+}
+
+void Market::State::CapacityAppeared() {
+  for (auto& [id, a] : auctions) {
+    if (a->stage == Auction::Stage::kWaiting && a->waits > 0) a->retry_at = now;
+  }
+}
+
+}  // namespace mesh::market

@@ -3,8 +3,11 @@
 // running back in the queue (running -> queued is the one move backwards). Pure; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
+
+#include "absl/time/time.h"
 
 namespace mesh::job {
 
@@ -23,5 +26,9 @@ bool CanMove(JobState from, JobState to);
 enum class JobRole { kLocal, kDelegated, kAssigned, kSplit };
 std::string_view JobRoleName(JobRole role);  // "local", "delegated", "assigned", "split"
 std::optional<JobRole> ParseJobRole(std::string_view name);
+
+// The time a run has left if the rest goes as fast as the part done so far (`percent` of it
+// done since `started`); nullopt before any progress.
+std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent);
 
 }  // namespace mesh::job

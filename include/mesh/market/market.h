@@ -45,8 +45,8 @@ namespace mesh::market {
 // author (`from`, the TLS-authenticated peer; for a relayed Announce, its origin), size,
 // staleness and replay. A request's answer is the step's Send with `reply` set, if any.
 struct Received {
-  std::string from;      // DID of the peer that sent it
-  job::Message message;  // never a Heartbeat or BlobRequest (the shell's)
+  std::string from;          // DID of the peer that sent it
+  job::Message message;      // never a Heartbeat or BlobRequest (the shell's)
   std::string envelope;      // the signed bytes as received
   std::string envelope_cid;  // their CID (cas::Cid::Of), computed by the shell
   int ttl = 1;               // announcements: relay while > 1
@@ -115,9 +115,9 @@ struct LocalEnded {
   LocalRunEnd run;
 };
 
-using Input = std::variant<Received, SendResult, FetchResult, TimerFired, CapacityChanged,
-                           PeerChanged, JobHanded, JobCancelled, LocalProgress, LocalArtifact,
-                           LocalEnded>;
+using Input =
+    std::variant<Received, SendResult, FetchResult, TimerFired, CapacityChanged, PeerChanged,
+                 JobHanded, JobCancelled, LocalProgress, LocalArtifact, LocalEnded>;
 
 // ---- Actions --------------------------------------------------------------------------------
 
@@ -181,9 +181,12 @@ struct RunHere {
   job::Assignment assignment;
   std::string assignment_cid;
 };
-// Stop the local run of an assigned job (its submitter cancelled it).
+// Stop the local run of an assigned job: its submitter (`origin`) cancelled it. The shell stops
+// it only if the stored job is an assigned one of that origin and has not ended (after a
+// restart the core does not know the runs it had).
 struct CancelRun {
   std::string job_id;
+  std::string origin;
   std::string reason;
 };
 

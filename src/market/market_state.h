@@ -1,0 +1,228 @@
+// Market's private state, shared by its source files (market.cc: inputs, peers, timers;
+// market_submitter.cc; market_lease.cc; market_verifier.cc; market_executor.cc). Not a
+// public header.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "mesh/market/market.h"
+
+namespace mesh::market {
+
+// A delegated run's result: its receipt, after its output was fetched and checked by CID.
+struct AuctionResult {
+  job::Receipt receipt;
+  std::string assignment;  // "<job id>/<round>": what a payment is for (paid once)
+  uint64_t price = 0;      // the executor's bid
+};
+
+struct DeclineSeen {
+  std::string executor, code, message;
+};
+struct Unanswered {
+  std::string executor, error;
+};
+
+// One delegated job's place in the market, on the submitter's node.
+struct Auction {
+  enum class Stage { kBidding, kWaiting, kAssigning, kExecuting, kCollecting };
+  Ticket ticket;
+  Stage stage = Stage::kWaiting;
+  bool running = false;  // the stored job is "running" (an executor took it)
+  uint32_t round = 0;
+  bool opened = false;  // a round has been announced at least once
+  int attempts = 0;
+  job::Announce announce;
+  absl::Time deadline = absl::InfiniteFuture();  // bid window, or receipt due
+  absl::Time assigned_at = absl::InfinitePast();
+  absl::Time retry_at = absl::InfinitePast();
+  size_t asked = 0;
+  std::vector<sched::BidView> bids;
+  std::vector<DeclineSeen> declines;
+  std::vector<Unanswered> unanswered;
+  std::optional<sched::Selection> selection;
+  size_t next = 0;  // next candidate in selection->ranked
+  std::vector<std::string> excluded;
+  int failures = 0;  // executors that failed this job (bounded by RetryPolicy::max_rounds)
+  int waits = 0;     // auctions that ended without a bid
+  std::string executor, executor_address;
+  uint64_t price = 0;  // the current executor's bid
+  std::string waiting_reason;
+  // The receipt being checked (its output is being fetched).
+  std::optional<job::Receipt> collecting;
+  std::string collecting_envelope_cid;
+  std::string collecting_envelope;
+
+  // A chunk of a split job: it runs on the split job's lease. Empty for any other job.
+  std::string lease;
+  uint32_t chunk = 0;
+  bool on_lease_slot = false;  // waiting for a free slot of a usable lease holder
+
+  verify::Verification verification;
+  int replicas = 1;  // results wanted so far (replicate(k): k; adaptive: decided on the first)
+  std::vector<AuctionResult> results;
+};
+
+// The executors a split job's chunks run on, won once in one auction (by the chunk that opened
+// it) and then given chunk after chunk, up to each executor's slots.
+struct Lease {
+  struct Holder {
+    sched::ScoredBid bid;  // the bid that won the lease (its price is paid per chunk)
+    uint32_t slots = 2;    // chunks in flight: the executor's max_concurrent + 1 (one queued)
+    bool lost = false;
+  };
+  std::vector<Holder> holders;             // best first
+  std::string bidder;                      // the chunk whose auction is out to win (more of) it
+  std::map<uint32_t, std::string> chunks;  // the chunk auctions on this node, by chunk index
+};
+
+// An assignment this node took, as the executor.
+struct Run {
+  std::string origin, origin_address;
+  uint32_t round = 0;
+  std::string assignment_cid;
+  bool starting = true;                 // its blobs are being fetched (counts as queued)
+  std::optional<job::Receipt> receipt;  // made when it ended: sent again on a new assignment
+};
+
+// A receipt not yet delivered.
+struct PendingReceipt {
+  job::Receipt receipt;
+  std::string origin, address;
+  absl::Time next_try = absl::InfinitePast();
+  int tries = 0;
+  uint64_t in_flight = 0;  // token of the send under way
+};
+
+// What a Send with a token was for.
+struct SendContext {
+  enum class Kind { kAnnounce, kAssignment, kReceipt };
+  Kind kind = Kind::kAnnounce;
+  std::string job_id;
+  uint32_t round = 0;
+  std::string peer;
+};
+
+// What a Fetch was for.
+struct FetchContext {
+  enum class Kind { kAssignmentBlobs, kOutput, kArtifact };
+  Kind kind = Kind::kOutput;
+  std::string job_id;
+  uint32_t round = 0;
+  job::Assignment assignment;
+  job::Artifact artifact;
+};
+
+class Market::State {
+ public:
+  State(MarketOptions options, const TrustView* trust, Rng* rng)
+      : options(std::move(options)), trust(trust), rng(rng) {}
+
+  // The step being taken.
+  void Emit(Action action) { out.push_back(std::move(action)); }
+  void Bump(Counter c, std::string label = "", double by = 1) {
+    Emit(Count{c, std::move(label), by});
+  }
+  void Warn(std::string text) { Emit(Log{Log::Level::kWarning, std::move(text)}); }
+  void History(const std::string& job_id, std::string phase, nlohmann::json detail);
+  Persist& PersistFor(const std::string& job_id);
+  uint64_t Token() { return next_token++; }
+
+  // market.cc
+  void OnPeer(const PeerView& peer);
+  void OnReceived(Received& r);
+  void OnSendResult(SendResult& r);
+  void OnFetchResult(const FetchResult& r);
+  void OnTimer();
+  std::optional<absl::Time> NextTimer() const;
+  const PeerView* FindPeer(const std::string& did) const;
+  std::vector<const PeerView*> AlivePeers() const;
+
+  // market_submitter.cc
+  void Take(Ticket ticket);
+  void OpenRound(Auction& a);
+  void OnBidReply(Auction& a, const std::string& asked, SendResult& reply);
+  void AddBid(Auction& a, const job::Bid& bid, const std::string& bid_cid);
+  void SetAssignedLoad(Auction& a);
+  void MaybeClose(Auction& a);
+  void AssignNext(Auction& a);
+  void OnAck(Auction& a, const std::string& executor, SendResult& reply);
+  void ExecutorFailed(Auction& a, const std::string& why, Standing penalty = Standing::kFailure);
+  void WaitForBids(Auction& a, std::string reason);
+  void FailDelegated(Auction& a, std::string reason);
+  void TickAuctions();
+  void Cancel(const JobCancelled& c);
+  void OnReceipt(const job::Receipt& receipt, const Received& r);
+  void OnOutputFetched(Auction& a, const absl::Status& fetched);
+  void OnRemoteProgress(const job::Progress& p);
+  void OnRemoteArtifact(const job::Artifact& a);
+  void OnArtifactFetched(const FetchContext& c, const absl::Status& fetched);
+  void PeerDied(const std::string& did);
+  void CapacityAppeared();
+  void SendCancel(const Auction& a, const std::string& reason);
+
+  // market_verifier.cc: decides on the auction's newest result; erases it when done.
+  void Judge(Auction& a);
+  void WakeOldestWaiting();
+  void Settle(const Auction& a, const std::vector<AuctionResult>& paid,
+              const std::vector<std::string>& outvoted);
+
+  // market_lease.cc
+  void PlaceChunk(Auction& a);
+  void AssignFromLease(const std::string& split_job);
+  void WinLease(Auction& a);
+  void LoseHolder(const Auction& a);
+
+  // market_executor.cc
+  void OnAnnounce(const job::Announce& an, const Received& r);
+  void Relay(const job::Announce& an, const Received& r);
+  void OnAssignment(const job::Assignment& as, const Received& r);
+  void OnAssignmentBlobs(const FetchContext& c, const absl::Status& fetched);
+  void OnCancelJob(const job::CancelJob& c);
+  void OnLocalProgress(const LocalProgress& p);
+  void OnLocalArtifact(const LocalArtifact& a);
+  void OnLocalEnded(const LocalRunEnd& run);
+  void QueueReceipt(job::Receipt receipt, const std::string& origin, const std::string& address);
+  void SendReceipts();
+  void OnReceiptSent(const SendContext& c, const SendResult& r);
+  uint32_t Starting() const;
+
+  const MarketOptions options;
+  const TrustView* const trust;  // null: market jobs are free (no settlement)
+  Rng* const rng;
+
+  absl::Time now = absl::InfinitePast();
+  std::vector<Action> out;
+  std::optional<absl::Time> timer;  // the last SetTimer emitted
+
+  sched::LocalCapacity capacity;
+  std::map<std::string, std::string> refused_modules;
+  absl::flat_hash_map<std::string, PeerView> peers;
+
+  // Submitter.
+  absl::flat_hash_map<std::string, std::unique_ptr<Auction>> auctions;
+  absl::flat_hash_map<std::string, std::unique_ptr<Lease>> leases;  // by split job id
+
+  // Executor.
+  absl::flat_hash_map<std::string, Run> runs;
+  absl::flat_hash_map<std::string, PendingReceipt> receipts;
+  // The answer (bid or decline) to each announcement seen, by "job id/round": a duplicate
+  // (relayed) copy is answered the same. Oldest first in answer_order.
+  absl::flat_hash_map<std::string, job::Message> answers;
+  std::deque<std::string> answer_order;
+
+  uint64_t next_token = 1;
+  absl::flat_hash_map<uint64_t, SendContext> sends;
+  absl::flat_hash_map<uint64_t, FetchContext> fetches;
+};
+
+// "did:key:z6Mk…abcdef": short enough for a reason line.
+std::string Short(const std::string& did);
+
+}  // namespace mesh::market
