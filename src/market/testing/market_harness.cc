@@ -155,8 +155,9 @@ struct MarketHarness::Node {
   std::map<std::string, Active> active;  // runs here, queued or running, by job id
   std::deque<std::string> waiting;       // queued, in order
   uint32_t running = 0;
-  std::set<std::string> known_jobs;  // ever run here (the compute service's store)
-  std::vector<RunHere> lost;         // runs a crash cut short: they end with the restart
+  // How each job run here ended (the compute service's store): a job is run once per node.
+  std::map<std::string, LocalRunEnd> ended;
+  std::vector<RunHere> lost;  // runs a crash cut short: they end with the restart
   std::vector<RunLog> runs;
   std::map<std::string, std::vector<Standing>> standings;
   std::vector<Publish> published;
@@ -360,8 +361,14 @@ void MarketHarness::Kill(int node) {
   Record(node, "killed");
   n.alive = false;
   ++n.incarnation;
-  for (auto& [id, a] : n.active) n.lost.push_back(a.run);
-  for (auto& [id, a] : n.active) n.known_jobs.insert(id);
+  for (auto& [id, a] : n.active) {
+    n.lost.push_back(a.run);
+    LocalRunEnd end;
+    end.job_id = id;
+    end.error = true;
+    end.message = "this node restarted while the job ran";
+    n.ended[id] = end;
+  }
   n.active.clear();
   n.waiting.clear();
   n.running = 0;
@@ -825,9 +832,24 @@ void MarketHarness::DoFetch(int node, const Fetch& fetch) {
 void MarketHarness::DoRunHere(int node, const RunHere& run) {
   Node& n = *nodes_[node];
   const std::string& id = run.assignment.job_id;
-  if (n.active.contains(id) || n.known_jobs.contains(id)) {
-    // The compute service has it already (AlreadyExists): nothing more happens here.
-    Record(node, "run refused: the job is here already");
+  // The compute service has the job already (assigned again: a new round, or after a restart
+  // of the core). As the node did before the core: a run goes on and reports in the new round;
+  // an ended one reports its end again, in the new round.
+  if (auto it = n.active.find(id); it != n.active.end()) {
+    Record(node, "run goes on in the new round");
+    it->second.run = run;
+    return;
+  }
+  if (auto it = n.ended.find(id); it != n.ended.end()) {
+    Record(node, "run ended already: its end is reported again");
+    LocalRunEnd end = it->second;
+    end.origin = run.assignment.origin;
+    end.origin_address = run.assignment.origin_address;
+    end.round = run.assignment.round;
+    const uint64_t incarnation = n.incarnation;
+    At(now_, [this, node, incarnation, end] {
+      if (nodes_[node]->incarnation == incarnation) StepNode(node, LocalEnded{end});
+    });
     return;
   }
   Node::Active a;
@@ -894,7 +916,6 @@ void MarketHarness::EndRun(int node, const std::string& job_id, bool cancelled,
   } else {
     n.waiting.erase(std::find(n.waiting.begin(), n.waiting.end(), job_id));
   }
-  n.known_jobs.insert(job_id);
   RunLog& log = n.runs[a.log];
   log.ended = true;
   log.cancelled = cancelled;
@@ -921,6 +942,7 @@ void MarketHarness::EndRun(int node, const std::string& job_id, bool cancelled,
     end.fuel_used = options_.fuel_used;
     end.report_json = "{}";
   }
+  n.ended[job_id] = end;
   if (!n.waiting.empty() && n.running < n.config.slots) StartRun(node, n.waiting.front());
   StepNode(node, LocalEnded{std::move(end)});
   const uint64_t incarnation = n.incarnation;

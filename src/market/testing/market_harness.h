@@ -6,7 +6,8 @@
 // It carries out each action as the shell would: a Send is delivered as a Received after the
 // network's latency and the target's reply goes back as a SendResult; a Fetch succeeds when a
 // live source holds every blob; RunHere "runs" the job for a while and steps LocalEnded with an
-// output CID derived from the job (a liar derives another one; a staller's receipts are lost);
+// output CID derived from the job (a liar derives another one; a staller's receipts are lost;
+// a job the node ran before is not run again: its stored end is reported in the new round);
 // Persist, MarkRunning, Finish, Pay, Refund and RecordStanding are recorded (and an escrow per
 // job is modelled: pay once per assignment, never after the refund); SetTimer steps
 // TimerFired. Membership is played too: PeerChanged for each pair at start, heartbeats every
