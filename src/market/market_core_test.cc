@@ -11,6 +11,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mesh/common/rng.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/job/job_spec.h"
 #include "testing/market_harness.h"
 
 namespace mesh::market {
@@ -571,6 +574,104 @@ TEST(MarketCoreTest, ARestartedSubmitterReannouncesInALaterRoundAndIgnoresTheOld
   EXPECT_NE(log.payments[0].assignment, id + "/" + std::to_string(round))
       << "the written-off run was paid";
   ExpectBooksBalance(h);
+}
+
+// The executor's side alone, stepped by hand: a job it ran and reported, assigned to it again
+// in a later round (its submitter restarted and found it idle), is not fetched and run a
+// second time: its receipt goes again, for the new round (as node/market_executor.cc did when
+// it found the job in its store).
+TEST(MarketCoreTest, AJobAssignedAgainAfterItsReceiptIsReportedAgainNotRunAgain) {
+  const crypto::KeyPair origin_key = *crypto::KeyPair::FromSeed(std::string(32, 'o'));
+  const crypto::KeyPair executor_key = *crypto::KeyPair::FromSeed(std::string(32, 'x'));
+  const std::string origin = origin_key.did().ToString();
+  const std::string self = executor_key.did().ToString();
+  MarketOptions options;
+  options.self = self;
+  options.address = "executor:1";
+  SeededRng rng(1);
+  Market m(options, nullptr, &rng);
+  absl::Time now = absl::FromUnixSeconds(1'780'000'000);
+  CapacityChanged capacity;
+  capacity.capacity.did = self;
+  capacity.capacity.max_concurrent = 1;
+  capacity.capacity.memory_bytes = 1 << 30;
+  m.Step(now, capacity);
+  PeerChanged peer;
+  peer.peer.did = origin;
+  peer.peer.address = "origin:1";
+  peer.peer.alive = true;
+  m.Step(now, peer);
+
+  job::JobSpec spec;
+  spec.module = MarketHarness::CidOf("module");
+  spec.inputs = {MarketHarness::CidOf("input")};
+  spec.limits.fuel = 1000;
+  spec.created_at_ms = absl::ToUnixMillis(now);
+  spec.nonce = std::string(32, 'a');
+  const job::SignedJobSpec signed_spec = job::SignJobSpec(spec, origin_key);
+  auto assignment = [&](uint32_t round) {
+    job::Assignment as;
+    as.job_id = signed_spec.id.ToString();
+    as.round = round;
+    as.origin = origin;
+    as.origin_address = "origin:1";
+    as.executor = self;
+    as.spec_envelope = signed_spec.envelope;
+    Received r;
+    r.from = origin;
+    r.message = as;
+    r.envelope = "assignment " + std::to_string(round);
+    r.envelope_cid = MarketHarness::CidOf(r.envelope);
+    return r;
+  };
+  auto find = [](const std::vector<Action>& actions, auto type) {
+    using T = decltype(type);
+    std::vector<T> out;
+    for (const Action& a : actions) {
+      if (const T* t = std::get_if<T>(&a)) out.push_back(*t);
+    }
+    return out;
+  };
+
+  std::vector<Action> out = m.Step(now, assignment(0));
+  const std::vector<Fetch> fetches = find(out, Fetch{});
+  ASSERT_EQ(fetches.size(), 1u);
+  out = m.Step(now, FetchResult{fetches[0].token, absl::OkStatus()});
+  ASSERT_EQ(find(out, RunHere{}).size(), 1u);
+  LocalRunEnd end;
+  end.job_id = signed_spec.id.ToString();
+  end.origin = origin;
+  end.origin_address = "origin:1";
+  end.round = 0;
+  end.state = job::JobState::kSucceeded;
+  end.outcome = "ok";
+  end.output_cid = MarketHarness::CidOf("output");
+  end.fuel_used = 500;
+  now += absl::Seconds(1);
+  out = m.Step(now, LocalEnded{end});
+  std::vector<Send> sends = find(out, Send{});
+  ASSERT_EQ(sends.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<job::Receipt>(*sends[0].message));
+  m.Step(now, SendResult{sends[0].token, absl::OkStatus(), std::nullopt, ""});  // delivered
+  EXPECT_EQ(m.Stats().assigned, 0u);
+
+  now += absl::Seconds(1);
+  out = m.Step(now, assignment(3));
+  EXPECT_TRUE(find(out, Fetch{}).empty()) << "the job is fetched to run a second time";
+  sends = find(out, Send{});
+  bool acked = false, receipt = false;
+  for (const Send& s : sends) {
+    if (const auto* ack = std::get_if<job::AssignmentAck>(&*s.message)) {
+      acked = ack->accepted && s.reply;
+    } else if (const auto* r = std::get_if<job::Receipt>(&*s.message)) {
+      receipt = true;
+      EXPECT_EQ(r->round, 3u);
+      EXPECT_EQ(r->output_cid, end.output_cid);
+      EXPECT_EQ(r->assignment_cid, MarketHarness::CidOf("assignment 3"));
+    }
+  }
+  EXPECT_TRUE(acked);
+  EXPECT_TRUE(receipt) << "the receipt is not sent again for the new round";
 }
 
 // The harness itself: a run is a function of its seed.
