@@ -192,6 +192,28 @@ TEST(MarketCoreTest, ARefusedAssignmentExcludesTheExecutorFromTheJob) {
   ExpectBooksBalance(h);
 }
 
+// Found by the property test: when every live peer has failed, refused or already run the
+// job, it is excluded from every round and the job used to wait for another peer forever
+// (exclusions are for good, even those a lost ack caused). Such rounds now count as failures:
+// after RetryPolicy::max_rounds the job ends, failed, and its escrow is refunded.
+TEST(MarketCoreTest, AJobEveryLivePeerIsExcludedFromEndsInsteadOfWaitingForever) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  const int b = h.AddNode();
+  JobOptions job;
+  const std::string id = h.Submit(a, job);
+  ASSERT_TRUE(h.RunUntil([&] { return !h.Sent("assignment").empty(); }, absl::Seconds(5)));
+  h.RefuseModules(b, {{h.job(id).spec.module, "the node died 3 times running it"}});
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(300))) << "it waits for ever";
+  const JobLog& log = h.job(id);
+  ASSERT_EQ(log.finishes.size(), 1u);
+  EXPECT_EQ(log.finishes[0].state, job::JobState::kFailed);
+  EXPECT_THAT(log.finishes[0].reason, HasSubstr("excluded"));
+  EXPECT_TRUE(log.payments.empty());
+  EXPECT_TRUE(h.runs(b).empty());
+  ExpectBooksBalance(h);
+}
+
 // mesh_test.cc AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears: no bid leaves the job
 // waiting (not failed) with its reason; a peer that can take it appears and it is placed at
 // once, not at the end of its backoff.

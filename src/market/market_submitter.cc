@@ -98,6 +98,17 @@ void Market::State::OpenRound(Auction& a) {
   }
   a.asked = asked.size();
   if (asked.empty()) {
+    const bool excluded_all = std::any_of(alive.begin(), alive.end(), [&](const PeerView* p) {
+      return !p->draining && Contains(a.excluded, p->did);
+    });
+    // Every live peer failed, refused or already ran this job: a round lost, like a failure, so
+    // the job ends (after RetryPolicy::max_rounds) unless a new peer turns up meanwhile.
+    if (excluded_all && ++a.failures > options.retry.max_rounds) {
+      FailDelegated(a, mesh::StrCat("every live peer failed, refused or already ran the job (",
+                                    a.excluded.size(), " excluded) in ", a.failures,
+                                    " rounds; more peers are needed"));
+      return;
+    }
     WaitForBids(a,
                 alive.empty() ? "no live peers to ask" : "every live peer is draining or excluded");
     return;
