@@ -48,6 +48,7 @@ Outcome RunRandomMesh(uint64_t seed) {
   options.drop_rate = 0.01;
   options.dead_after = absl::Seconds(2);
   options.heartbeat = absl::Milliseconds(500);
+  options.keep_trace = std::getenv("MARKET_TRACE") != nullptr;
   MarketHarness h(options);
 
   const int nodes = 3 + static_cast<int>(rng.Uniform(3));
@@ -160,7 +161,7 @@ Outcome RunRandomMesh(uint64_t seed) {
   Outcome outcome;
   outcome.trace_hash = h.TraceHash();
   outcome.jobs = h.jobs().size();
-  outcome.events = h.trace().size();
+  outcome.events = h.trace_lines();
   outcome.violations = std::move(violations);
   return outcome;
 }

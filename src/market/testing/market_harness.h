@@ -62,6 +62,7 @@ struct HarnessOptions {
   int64_t default_max_price = 1000;
   int64_t fee_bps = 100;           // network fee: price × bps / 10000 (+1 when price > 0)
   uint64_t fuel_used = 5'000'000;  // what an honest run reports
+  bool keep_trace = false;          // keep the trace's lines (its hash is always kept)
 };
 
 // What the node shell keeps of a delegated job (its store, history and escrow).
@@ -171,9 +172,11 @@ class MarketHarness {
   // Every Send of a message of this type (job::MessageName: "announce", "assignment"...),
   // across nodes, in order.
   std::vector<job::Message> Sent(std::string_view name) const;
-  // Every action taken so far, one line each ("<ms> n<i> <what>"), and their hash.
+  // Every input and action so far, one line each ("<ms> n<i> <what>"; kept only with
+  // HarnessOptions::keep_trace), how many, and their hash.
   const std::vector<std::string>& trace() const { return trace_; }
-  uint64_t TraceHash() const;
+  size_t trace_lines() const { return trace_lines_; }
+  uint64_t TraceHash() const { return trace_hash_; }
   // Problems the harness saw that no correct core causes (an unknown token, a reply where no
   // request was, a RunHere for a job already running here...).
   const std::vector<std::string>& anomalies() const { return anomalies_; }
@@ -230,6 +233,8 @@ class MarketHarness {
   uint64_t envelope_seq_ = 0;
   bool forging_ = false;
   std::vector<std::string> trace_;
+  size_t trace_lines_ = 0;
+  uint64_t trace_hash_ = 1469598103934665603ull;  // FNV-1a
   std::vector<std::string> anomalies_;
   std::vector<std::pair<int, job::Message>> sent_;  // every message sent, by sender
   std::map<std::tuple<int, Counter, std::string>, double> counts_;
