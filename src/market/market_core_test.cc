@@ -238,6 +238,11 @@ TEST(MarketCoreTest, AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears) {
   EXPECT_THAT(waiting.front().data.value("reason", ""), HasSubstr("capability"));
   EXPECT_EQ(h.market(a).Stats().auctions_open, 1u);
   EXPECT_EQ(log.BlocksOf("bidding_open").size(), 1u) << "waiting is not a new auction";
+  // The idle peer's heartbeats wake the job every second; each round ends as the last did, and
+  // the history says so once, not once a round.
+  EXPECT_GE(h.Counted(a, Counter::kAnnounced), 3);
+  EXPECT_EQ(log.BlocksOf("bidding_closed").size(), 1u);
+  EXPECT_EQ(h.Published(a, "job.waiting").size(), 1u);
 
   // The only peer goes away: the job waits for peers, asking less and less often (its
   // backoff grows to RetryPolicy::max, 10 s), with nobody to wake it.

@@ -212,9 +212,10 @@ void Market::State::MaybeClose(Auction& a) {
                            {"unanswered", unanswered},
                            {"asked", a.asked}};
   if (!won) {
-    std::string why =
-        mesh::StrCat("no usable bid in round ", a.round, ": ", a.bids.size(), " bid(s), ",
-                     a.declines.size(), " decline(s), ", a.unanswered.size(), " without answer");
+    // No round number in it: a job that keeps waiting for the same reason records it once (the
+    // block's detail has the round).
+    std::string why = mesh::StrCat("no usable bid: ", a.bids.size(), " bid(s), ", a.declines.size(),
+                                   " decline(s), ", a.unanswered.size(), " without answer");
     for (const DeclineSeen& d : a.declines) {
       why += mesh::StrCat("; ", Short(d.executor), " declined (", d.code, ": ", d.message, ")");
     }
