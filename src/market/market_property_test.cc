@@ -77,7 +77,8 @@ Outcome RunRandomMesh(uint64_t seed) {
     h.AddNode(c);
   }
 
-  // Random interleavings: jobs, crashes and restarts, cuts, for 15 s of virtual time.
+  // Random interleavings: jobs and split jobs, cancellations, crashes and restarts, cuts, for
+  // 15 s of virtual time.
   const absl::Time end = h.now() + absl::Seconds(15);
   int job_number = 0;
   while (h.now() < end) {
@@ -86,7 +87,7 @@ Outcome RunRandomMesh(uint64_t seed) {
     const int node = static_cast<int>(rng.Uniform(nodes));
     int alive = 0;
     for (int i = 0; i < nodes; ++i) alive += h.alive(i) ? 1 : 0;
-    if (roll < 0.55) {
+    if (roll < 0.45) {
       if (!h.alive(node)) continue;
       JobOptions job;
       job.inputs = {"job " + std::to_string(++job_number)};
@@ -96,9 +97,32 @@ Outcome RunRandomMesh(uint64_t seed) {
       const double mode = rng.UniformDouble();
       job.verification = mode < 0.3 ? "none" : "hash";
       if (honest_others >= 3 && mode > 0.7) {
-        job.verification = mode > 0.85 ? "replicate(3)" : "replicate(2)";
+        job.verification = mode > 0.9 ? "replicate(3)" : mode > 0.8 ? "replicate(2)" : "adaptive";
       }
       h.Submit(node, job);
+    } else if (roll < 0.52) {
+      // The chunks of a split job, handed together: they share one lease.
+      if (!h.alive(node)) continue;
+      const std::string split = "split " + std::to_string(++job_number);
+      const int chunks = 2 + static_cast<int>(rng.Uniform(4));
+      for (int c = 0; c < chunks; ++c) {
+        JobOptions chunk;
+        chunk.inputs = {split + " chunk " + std::to_string(c)};
+        chunk.wall_time_ms = 1000;
+        chunk.labels = {{std::string(kSplitJobLabel), split},
+                        {std::string(kSplitChunkLabel), std::to_string(c)}};
+        h.Submit(node, chunk);
+      }
+    } else if (roll < 0.57) {
+      // Its submitter cancels a job, whatever stage it is at.
+      std::vector<std::string> open;
+      for (const auto& [id, log] : h.jobs()) {
+        if (log.finishes.empty() && h.alive(log.submitter)) open.push_back(id);
+      }
+      if (!open.empty()) {
+        const std::string& id = open[rng.Uniform(open.size())];
+        h.Inject(h.job(id).submitter, JobCancelled{id});
+      }
     } else if (roll < 0.7) {
       if (h.alive(node) && alive > 2) h.Kill(node);
     } else if (roll < 0.85) {
