@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct Outcome {
   size_t jobs = 0;
   size_t events = 0;
   std::vector<std::string> violations;
+  std::map<std::string, int> ends;  // by job state, and "outvoted" for replicas outvoted
 };
 
 absl::Duration Millis(Rng& rng, uint64_t from, uint64_t to) {
@@ -174,6 +176,28 @@ Outcome RunRandomMesh(uint64_t seed) {
         log.payments.empty()) {
       violated(id, "succeeded and paid nobody");
     }
+    // Every payment is for a receipt the history holds: that executor, that round.
+    for (const Pay& p : log.payments) {
+      bool receipt = false;
+      for (const Block* b : log.BlocksOf("receipt")) {
+        receipt = receipt || (b->detail.value("executor", "") == p.executor &&
+                              p.assignment ==
+                                  id + "/" + std::to_string(b->detail.value("round", uint32_t{0})));
+      }
+      if (!receipt) violated(id, "paid " + p.assignment + " without its receipt");
+      const int executor = h.IndexOf(p.executor);
+      if (executor >= 0 && h.config(executor).staller) violated(id, "a staller was paid");
+      if (executor >= 0 && h.config(executor).liar && log.spec.verification != "none" &&
+          log.spec.verification != "hash") {
+        violated(id, "a liar was paid for a " + log.spec.verification + " job");
+      }
+    }
+    // Replication keeps the lone liar out: the accepted output is the honest one.
+    if (!log.finishes.empty() && log.finishes[0].state == job::JobState::kSucceeded &&
+        log.spec.verification != "none" && log.spec.verification != "hash" &&
+        log.finishes[0].output_cid != MarketHarness::HonestOutput(log.spec)) {
+      violated(id, "a lie was accepted under " + log.spec.verification);
+    }
   }
   if (const char* path = std::getenv("MARKET_TRACE"); path != nullptr && !violations.empty()) {
     // For a post-mortem: every input and action of the run, one a line.
@@ -187,6 +211,13 @@ Outcome RunRandomMesh(uint64_t seed) {
   outcome.jobs = h.jobs().size();
   outcome.events = h.trace_lines();
   outcome.violations = std::move(violations);
+  for (const auto& [id, log] : h.jobs()) {
+    for (const JobResult& r : log.finishes) ++outcome.ends[std::string(job::JobStateName(r.state))];
+  }
+  for (int i = 0; i < nodes; ++i) {
+    outcome.ends["outvoted"] += static_cast<int>(h.Counted(i, Counter::kOutvoted));
+    outcome.ends["executor failures"] += static_cast<int>(h.Counted(i, Counter::kExecutorFailures));
+  }
   return outcome;
 }
 
@@ -213,16 +244,20 @@ TEST(MarketPropertyStress, DISABLED_ManySeeds) {
   const char* count = std::getenv("MARKET_SEEDS");
   const uint64_t seeds = count != nullptr ? std::strtoull(count, nullptr, 10) : 100;
   size_t failed = 0;
+  std::map<std::string, int> ends;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     const Outcome outcome = RunRandomMesh(seed);
+    for (const auto& [what, n] : outcome.ends) ends[what] += n;
     if (outcome.violations.empty()) continue;
     ++failed;
     for (const std::string& v : outcome.violations) {
       std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed), v.c_str());
     }
   }
-  std::printf("%zu of %llu seeds broke a property\n", failed,
+  std::printf("%zu of %llu seeds broke a property; in all:", failed,
               static_cast<unsigned long long>(seeds));
+  for (const auto& [what, n] : ends) std::printf(" %s %d,", what.c_str(), n);
+  std::printf("\n");
   EXPECT_EQ(failed, 0u);
 }
 
