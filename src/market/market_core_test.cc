@@ -448,6 +448,7 @@ TEST(MarketCoreTest, AJobResumesFromItsLatestCheckpointOnAnotherExecutor) {
   const int first = h.AddNode(checkpointing);
   NodeConfig other = Dear();
   other.run_time = absl::Seconds(1);
+  other.progress = true;
   const int second = h.AddNode(other);
   JobOptions job;
   job.wall_time_ms = 600'000;
@@ -472,6 +473,10 @@ TEST(MarketCoreTest, AJobResumesFromItsLatestCheckpointOnAnotherExecutor) {
   ASSERT_EQ(assigned.size(), 2u);
   EXPECT_EQ(assigned[1]->detail.value("resume_checkpoint", ""), latest);
   EXPECT_FALSE(h.Published(a, "job.checkpoint").empty());
+  const std::vector<Publish> progress = h.Published(a, "job.progress");
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress[0].data.value("executor", ""), h.did(second));
+  EXPECT_EQ(progress[0].data.value("percent", 0.0), 50.0);
   EXPECT_EQ(log.PaymentsTo(h.did(first)), 0);
   ExpectBooksBalance(h);
 }

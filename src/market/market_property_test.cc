@@ -63,6 +63,7 @@ Outcome RunRandomMesh(uint64_t seed) {
     c.run_time = Millis(rng, 30, 300);
     c.base_fee = rng.Uniform(20);
     if (rng.UniformDouble() < 0.3) c.checkpoint_every = Millis(rng, 50, 200);
+    c.progress = rng.UniformDouble() < 0.5;
     // At most one liar and one staller, and only on meshes big enough to outvote them.
     if (nodes >= 4 && faults < 2 && rng.UniformDouble() < 0.35) {
       (faults == 0 ? c.liar : c.staller) = true;

@@ -112,7 +112,6 @@ std::vector<Publish> MarketHarness::Published(int node, std::string_view topic) 
   return out;
 }
 
-
 void MarketHarness::Record(int node, const std::string& what) {
   std::string line = mesh::StrCat(absl::ToUnixMillis(now_) % 10'000'000, " n", node, " ", what);
   for (unsigned char c : line) trace_hash_ = (trace_hash_ ^ c) * 1099511628211ull;

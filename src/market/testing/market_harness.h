@@ -46,6 +46,7 @@ struct NodeConfig {
   bool staller = false;  // runs jobs but its receipts are never delivered
   // A checkpoint artifact every this often while a job runs (none if zero).
   absl::Duration checkpoint_every = absl::ZeroDuration();
+  bool progress = false;  // reports 50% progress half-way through each run
   uint64_t base_fee = 1;  // pricing.base_fee: a lower one wins the auction
   // Changes to the market options of this node (applied after the harness's defaults).
   std::function<void(MarketOptions&)> market;
@@ -62,7 +63,7 @@ struct HarnessOptions {
   int64_t default_max_price = 1000;
   int64_t fee_bps = 100;           // network fee: price × bps / 10000 (+1 when price > 0)
   uint64_t fuel_used = 5'000'000;  // what an honest run reports
-  bool keep_trace = false;          // keep the trace's lines (its hash is always kept)
+  bool keep_trace = false;         // keep the trace's lines (its hash is always kept)
 };
 
 // What the node shell keeps of a delegated job (its store, history and escrow).

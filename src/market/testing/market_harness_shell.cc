@@ -344,6 +344,13 @@ void MarketHarness::StartRun(int node, std::string job_id) {  // a copy: it eras
     auto it = n.active.find(job_id);
     return n.incarnation == incarnation && it != n.active.end() && it->second.log == log;
   };
+  if (n.config.progress) {
+    At(now_ + n.config.run_time / 2, [this, node, job_id, still] {
+      if (!still()) return;
+      const job::Assignment& as = nodes_[node]->active.at(job_id).run.assignment;
+      StepNode(node, LocalProgress{job_id, as.origin, as.origin_address, as.round, 50, "half"});
+    });
+  }
   if (n.config.checkpoint_every > absl::ZeroDuration()) {
     uint32_t index = 0;
     for (absl::Duration t = n.config.checkpoint_every; t < n.config.run_time;
