@@ -371,6 +371,66 @@ TEST(MarketCoreTest, AStallIsCaughtByTheDeadlineAndTheRestRefunded) {
   ExpectBooksBalance(h);
 }
 
+// market_tamper_test.cc AlteredOutputBytesAreCaughtAndTheJobRunsElsewhere: the cheapest
+// executor's receipt names an output whose bytes it cannot serve (they do not match the CID);
+// the submitter's fetch fails, the executor is penalised and excluded, and the job runs
+// elsewhere. Nothing is paid for the bad output.
+TEST(MarketCoreTest, AnOutputThatCannotBeFetchedIsCaughtAndTheJobRunsElsewhere) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  NodeConfig tamperer = Cheap();
+  tamperer.tamperer = true;
+  const int bad = h.AddNode(tamperer);
+  const int good = h.AddNode(Dear());
+  const std::string id = h.Submit(a);
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
+  const JobLog& log = h.job(id);
+  ASSERT_EQ(log.finishes.at(0).state, job::JobState::kSucceeded) << log.finishes[0].reason;
+  EXPECT_EQ(log.finishes[0].peer, h.did(good));
+  EXPECT_THAT(Assigned(log), ElementsAre(h.did(bad), h.did(good)));
+  EXPECT_EQ(h.Counted(a, Counter::kReceipts, "bad_output"), 1);
+  EXPECT_EQ(log.BlocksOf("receipt").size(), 1u) << "a bad output is not a result";
+  EXPECT_EQ(log.PaymentsTo(h.did(bad)), 0);
+  EXPECT_THAT(h.standings(a).at(h.did(bad)), ElementsAre(Standing::kFailure));
+  ExpectBooksBalance(h);
+}
+
+// A receipt that claims more fuel than the job's limit is refused (the executor failed it) and
+// the job runs elsewhere; the executor's real receipt, when it comes, is late.
+TEST(MarketCoreTest, AReceiptOverTheFuelLimitIsRefusedAndTheJobRunsElsewhere) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  NodeConfig slow = Cheap();
+  slow.run_time = absl::Seconds(1);
+  const int first = h.AddNode(slow);
+  const int second = h.AddNode(Dear());
+  JobOptions job;
+  job.fuel = 10'000'000;
+  const std::string id = h.Submit(a, job);
+  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
+  ASSERT_EQ(h.job(id).market->peer, h.did(first));
+  job::Receipt greedy;
+  greedy.job_id = id;
+  greedy.round = h.job(id).market->round;
+  greedy.executor = h.did(first);
+  greedy.outcome = "ok";
+  greedy.output_cid = MarketHarness::HonestOutput(h.job(id).spec);
+  greedy.fuel_used = 10'000'001;
+  greedy.report = nlohmann::json::object();
+  h.SendMessage(first, a, greedy);
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
+  h.Advance(absl::Seconds(2));  // the first executor's own receipt arrives, late
+  const JobLog& log = h.job(id);
+  ASSERT_EQ(log.finishes.size(), 1u);
+  ASSERT_EQ(log.finishes[0].state, job::JobState::kSucceeded) << log.finishes[0].reason;
+  EXPECT_EQ(log.finishes[0].peer, h.did(second));
+  EXPECT_EQ(h.Counted(a, Counter::kReceipts, "invalid"), 1);
+  EXPECT_GE(h.Counted(a, Counter::kReceipts, "late"), 1);
+  EXPECT_EQ(log.PaymentsTo(h.did(first)), 0);
+  EXPECT_EQ(log.payments.size(), 1u);
+  ExpectBooksBalance(h);
+}
+
 // split_test.cc ChunksOfADeadExecutorAreReassignedToTheOtherHolder: the chunks of a split job
 // share one auction (the lease); its holders get chunk after chunk; when a holder dies, its
 // chunks go to the other holder, without a new auction while a holder is left.
@@ -608,102 +668,158 @@ TEST(MarketCoreTest, ARestartedSubmitterReannouncesInALaterRoundAndIgnoresTheOld
   ExpectBooksBalance(h);
 }
 
-// The executor's side alone, stepped by hand: a job it ran and reported, assigned to it again
-// in a later round (its submitter restarted and found it idle), is not fetched and run a
-// second time: its receipt goes again, for the new round (as node/market_executor.cc did when
-// it found the job in its store).
-TEST(MarketCoreTest, AJobAssignedAgainAfterItsReceiptIsReportedAgainNotRunAgain) {
-  const crypto::KeyPair origin_key = *crypto::KeyPair::FromSeed(std::string(32, 'o'));
-  const crypto::KeyPair executor_key = *crypto::KeyPair::FromSeed(std::string(32, 'x'));
-  const std::string origin = origin_key.did().ToString();
-  const std::string self = executor_key.did().ToString();
-  MarketOptions options;
-  options.self = self;
-  options.address = "executor:1";
-  SeededRng rng(1);
-  Market m(options, nullptr, &rng);
-  absl::Time now = absl::FromUnixSeconds(1'780'000'000);
-  CapacityChanged capacity;
-  capacity.capacity.did = self;
-  capacity.capacity.max_concurrent = 1;
-  capacity.capacity.memory_bytes = 1 << 30;
-  m.Step(now, capacity);
-  PeerChanged peer;
-  peer.peer.did = origin;
-  peer.peer.address = "origin:1";
-  peer.peer.alive = true;
-  m.Step(now, peer);
+// The executor's side alone, stepped by hand (no harness): one Market that a submitter's
+// messages reach directly.
+class ExecutorAloneTest : public ::testing::Test {
+ protected:
+  ExecutorAloneTest()
+      : origin_key_(*crypto::KeyPair::FromSeed(std::string(32, 'o'))),
+        executor_key_(*crypto::KeyPair::FromSeed(std::string(32, 'x'))),
+        origin_(origin_key_.did().ToString()),
+        self_(executor_key_.did().ToString()),
+        rng_(1),
+        spec_(SignedSpec(origin_key_, now_)) {
+    MarketOptions options;
+    options.self = self_;
+    options.address = "executor:1";
+    market_ = std::make_unique<Market>(options, nullptr, &rng_);
+    CapacityChanged capacity;
+    capacity.capacity.did = self_;
+    capacity.capacity.max_concurrent = 1;
+    capacity.capacity.memory_bytes = 1 << 30;
+    market_->Step(now_, capacity);
+    PeerChanged peer;
+    peer.peer.did = origin_;
+    peer.peer.address = "origin:1";
+    peer.peer.alive = true;
+    market_->Step(now_, peer);
+  }
 
-  job::JobSpec spec;
-  spec.module = MarketHarness::CidOf("module");
-  spec.inputs = {MarketHarness::CidOf("input")};
-  spec.limits.fuel = 1000;
-  spec.created_at_ms = absl::ToUnixMillis(now);
-  spec.nonce = std::string(32, 'a');
-  const job::SignedJobSpec signed_spec = job::SignJobSpec(spec, origin_key);
-  auto assignment = [&](uint32_t round) {
+  static job::SignedJobSpec SignedSpec(const crypto::KeyPair& key, absl::Time now) {
+    job::JobSpec spec;
+    spec.module = MarketHarness::CidOf("module");
+    spec.inputs = {MarketHarness::CidOf("input")};
+    spec.limits.fuel = 1000;
+    spec.created_at_ms = absl::ToUnixMillis(now);
+    spec.nonce = std::string(32, 'a');
+    return job::SignJobSpec(spec, key);
+  }
+
+  job::Assignment MakeAssignment(uint32_t round) const {
     job::Assignment as;
-    as.job_id = signed_spec.id.ToString();
+    as.job_id = spec_.id.ToString();
     as.round = round;
-    as.origin = origin;
+    as.origin = origin_;
     as.origin_address = "origin:1";
-    as.executor = self;
-    as.spec_envelope = signed_spec.envelope;
+    as.executor = self_;
+    as.spec_envelope = spec_.envelope;
+    return as;
+  }
+  std::vector<Action> Deliver(const job::Assignment& as) {
     Received r;
-    r.from = origin;
+    r.from = origin_;
     r.message = as;
-    r.envelope = "assignment " + std::to_string(round);
+    r.envelope = "assignment " + std::to_string(as.round);
     r.envelope_cid = MarketHarness::CidOf(r.envelope);
-    return r;
-  };
-  auto find = [](const std::vector<Action>& actions, auto type) {
-    using T = decltype(type);
+    return market_->Step(now_, std::move(r));
+  }
+  template <typename T>
+  static std::vector<T> Of(const std::vector<Action>& actions) {
     std::vector<T> out;
     for (const Action& a : actions) {
       if (const T* t = std::get_if<T>(&a)) out.push_back(*t);
     }
     return out;
-  };
+  }
+  // The ack among the actions (a reply), or nullopt.
+  static std::optional<job::AssignmentAck> AckIn(const std::vector<Action>& actions) {
+    for (const Send& s : Of<Send>(actions)) {
+      if (const auto* ack = std::get_if<job::AssignmentAck>(&*s.message); ack && s.reply) {
+        return *ack;
+      }
+    }
+    return std::nullopt;
+  }
 
-  std::vector<Action> out = m.Step(now, assignment(0));
-  const std::vector<Fetch> fetches = find(out, Fetch{});
+  crypto::KeyPair origin_key_, executor_key_;
+  std::string origin_, self_;
+  SeededRng rng_;
+  absl::Time now_ = absl::FromUnixSeconds(1'780'000'000);
+  std::unique_ptr<Market> market_;
+  job::SignedJobSpec spec_;
+};
+
+// A job it ran and reported, assigned to it again in a later round (its submitter restarted
+// and found it idle), is not fetched and run a second time: its receipt goes again, for the
+// new round (as node/market_executor.cc did when it found the job in its store).
+TEST_F(ExecutorAloneTest, AJobAssignedAgainAfterItsReceiptIsReportedAgainNotRunAgain) {
+  std::vector<Action> out = Deliver(MakeAssignment(0));
+  const std::vector<Fetch> fetches = Of<Fetch>(out);
   ASSERT_EQ(fetches.size(), 1u);
-  out = m.Step(now, FetchResult{fetches[0].token, absl::OkStatus()});
-  ASSERT_EQ(find(out, RunHere{}).size(), 1u);
+  out = market_->Step(now_, FetchResult{fetches[0].token, absl::OkStatus()});
+  ASSERT_EQ(Of<RunHere>(out).size(), 1u);
   LocalRunEnd end;
-  end.job_id = signed_spec.id.ToString();
-  end.origin = origin;
+  end.job_id = spec_.id.ToString();
+  end.origin = origin_;
   end.origin_address = "origin:1";
   end.round = 0;
   end.state = job::JobState::kSucceeded;
   end.outcome = "ok";
   end.output_cid = MarketHarness::CidOf("output");
   end.fuel_used = 500;
-  now += absl::Seconds(1);
-  out = m.Step(now, LocalEnded{end});
-  std::vector<Send> sends = find(out, Send{});
+  now_ += absl::Seconds(1);
+  out = market_->Step(now_, LocalEnded{end});
+  std::vector<Send> sends = Of<Send>(out);
   ASSERT_EQ(sends.size(), 1u);
   ASSERT_TRUE(std::holds_alternative<job::Receipt>(*sends[0].message));
-  m.Step(now, SendResult{sends[0].token, absl::OkStatus(), std::nullopt, ""});  // delivered
-  EXPECT_EQ(m.Stats().assigned, 0u);
+  market_->Step(now_, SendResult{sends[0].token, absl::OkStatus(), std::nullopt, ""});
+  EXPECT_EQ(market_->Stats().assigned, 0u);
 
-  now += absl::Seconds(1);
-  out = m.Step(now, assignment(3));
-  EXPECT_TRUE(find(out, Fetch{}).empty()) << "the job is fetched to run a second time";
-  sends = find(out, Send{});
-  bool acked = false, receipt = false;
-  for (const Send& s : sends) {
-    if (const auto* ack = std::get_if<job::AssignmentAck>(&*s.message)) {
-      acked = ack->accepted && s.reply;
-    } else if (const auto* r = std::get_if<job::Receipt>(&*s.message)) {
+  now_ += absl::Seconds(1);
+  out = Deliver(MakeAssignment(3));
+  EXPECT_TRUE(Of<Fetch>(out).empty()) << "the job is fetched to run a second time";
+  EXPECT_TRUE(AckIn(out).has_value() && AckIn(out)->accepted);
+  bool receipt = false;
+  for (const Send& s : Of<Send>(out)) {
+    if (const auto* r = std::get_if<job::Receipt>(&*s.message)) {
       receipt = true;
       EXPECT_EQ(r->round, 3u);
       EXPECT_EQ(r->output_cid, end.output_cid);
       EXPECT_EQ(r->assignment_cid, MarketHarness::CidOf("assignment 3"));
     }
   }
-  EXPECT_TRUE(acked);
   EXPECT_TRUE(receipt) << "the receipt is not sent again for the new round";
+}
+
+// Bad assignments are refused with the reason, and nothing is fetched or run.
+TEST_F(ExecutorAloneTest, BadAssignmentsAreRefusedWithTheirReason) {
+  job::Assignment other = MakeAssignment(0);
+  other.executor = origin_;
+  job::Assignment forged = MakeAssignment(0);
+  forged.spec_envelope = "not an envelope";
+  job::Assignment renamed = MakeAssignment(0);
+  renamed.job_id = MarketHarness::CidOf("another job");
+  const std::vector<std::pair<job::Assignment, std::string>> cases = {
+      {other, "another executor"}, {forged, "does not verify"}, {renamed, "id is"}};
+  for (const auto& [as, why] : cases) {
+    const std::vector<Action> out = Deliver(as);
+    const std::optional<job::AssignmentAck> ack = AckIn(out);
+    ASSERT_TRUE(ack.has_value()) << why;
+    EXPECT_FALSE(ack->accepted) << why;
+    EXPECT_THAT(ack->reason, HasSubstr(why));
+    EXPECT_TRUE(Of<Fetch>(out).empty()) << why;
+    EXPECT_TRUE(Of<RunHere>(out).empty()) << why;
+  }
+  EXPECT_EQ(market_->Stats().assigned, 0u);
+  // Draining: no new work.
+  CapacityChanged draining;
+  draining.capacity.did = self_;
+  draining.capacity.max_concurrent = 1;
+  draining.capacity.draining = true;
+  market_->Step(now_, draining);
+  const std::optional<job::AssignmentAck> ack = AckIn(Deliver(MakeAssignment(0)));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_FALSE(ack->accepted);
 }
 
 // The harness itself: a run is a function of its seed.

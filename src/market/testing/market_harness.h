@@ -42,8 +42,9 @@ struct NodeConfig {
   uint32_t max_queue = 4;  // pricing.max_queue
   std::vector<std::string> capabilities;
   absl::Duration run_time = absl::Milliseconds(100);  // how long a job runs here
-  bool liar = false;     // reports an output CID of its own making (a real blob it holds)
-  bool staller = false;  // runs jobs but its receipts are never delivered
+  bool liar = false;      // reports an output CID of its own making (a real blob it holds)
+  bool staller = false;   // runs jobs but its receipts are never delivered
+  bool tamperer = false;  // its outputs' bytes do not match its receipts: they cannot be fetched
   // A checkpoint artifact every this often while a job runs (none if zero).
   absl::Duration checkpoint_every = absl::ZeroDuration();
   bool progress = false;  // reports 50% progress half-way through each run
