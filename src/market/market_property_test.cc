@@ -1,11 +1,15 @@
 // A property test of the market core: for a few seeds, 3-5 nodes connected by the harness's
-// in-memory network take jobs at random times while messages are delayed at random and lost,
-// nodes crash and come back (a new Market from what the shell persisted), are cut off and
-// rejoin, and some executors lie or stall. Whatever happens:
+// in-memory network take jobs (plain, replicated, adaptive, and the chunks of split jobs) at
+// random times while messages are delayed at random and lost, jobs are cancelled, nodes crash
+// and come back (a new Market from what the shell persisted), are cut off and rejoin, and some
+// executors lie or stall. Whatever happens:
 //   - every job handed to a market ends exactly once (one Finish; the market holds it no more);
-//   - no assignment is paid twice, nothing is paid after the refund or beyond the escrow;
+//   - no assignment is paid twice, nothing is paid after the refund or beyond the escrow, and
+//     every payment is for a receipt in the job's history (never to a staller; never to a
+//     liar, and no lie accepted, when the job is replicated);
 //   - every escrow is refunded exactly once;
-//   - the run is deterministic: the same seed gives the same trace of actions.
+//   - the run is deterministic: the same seed gives the same trace of inputs and actions.
+// The seeds below run in ctest; DISABLED_ManySeeds runs as many as asked, by hand.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
