@@ -23,7 +23,6 @@ TEST(ReputationScoresTest, RecordDecidesThenSetsAndDecaysWithExplicitTimes) {
   const Reputation later = scores.Get("did:test:a", kT0 + absl::Hours(10));
   EXPECT_DOUBLE_EQ(later.evidence, 2.0);  // halved after one half-life
   EXPECT_EQ(later.outvoted, 1);           // counts never decay
-  // A clock that steps back does not undo decay.
   const Reputation up = scores.Record("did:test:a", ReputationEvent::kSuccess, kT0);
   EXPECT_EQ(up.successes, 1);
   EXPECT_EQ(scores.All(kT0).size(), 1u);
