@@ -66,6 +66,21 @@ inline absl::Status Run(sqlite3* db, sqlite3_stmt* s, std::string_view store,
   return status;
 }
 
+// Owns a statement prepared for one call (the reads that are too rare to cache).
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Statement() { sqlite3_finalize(s_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
 // Opens (creating) a database in WAL mode. Normal locking, not exclusive: `mesh ledger verify`
 // may read the file while meshd writes it.
 absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view store);
