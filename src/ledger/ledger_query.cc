@@ -7,14 +7,14 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/did_key.h"
-#include "sqlite_util.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::ledger {
 namespace {
 
-using internal::Bind;
-using internal::Statement;
-using internal::Text;
+using sqlite::Bind;
+using sqlite::Statement;
+using sqlite::Text;
 
 constexpr std::string_view kStore = "ledger";
 

@@ -4,15 +4,15 @@
 
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "sqlite_util.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::ledger {
 namespace {
 
-using internal::Bind;
-using internal::BindBlob;
-using internal::QueryInt;
-using internal::Text;
+using sqlite::Bind;
+using sqlite::BindBlob;
+using sqlite::QueryInt;
+using sqlite::Text;
 
 constexpr std::string_view kStore = "ledger";
 constexpr int64_t kSchemaVersion = 1;
@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<LedgerStore>> LedgerStore::Open(
   if (signer == nullptr && !std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(mesh::StrCat("no ledger at ", path.string()));
   }
-  MESH_ASSIGN_OR_RETURN(sqlite3 * db, internal::OpenDatabase(path.string(), kStore));
+  MESH_ASSIGN_OR_RETURN(sqlite3 * db, sqlite::OpenDatabase(path.string(), kStore));
   std::unique_ptr<LedgerStore> store(new LedgerStore(db, signer, std::move(before_commit)));
   MESH_RETURN_IF_ERROR(store->Init(path));
   return store;
@@ -111,7 +111,7 @@ absl::Status LedgerStore::Init(const std::filesystem::path& path) {
            " WITHOUT ROWID"));
   std::optional<std::string> version, owner;
   {
-    internal::Statement s(db_, "SELECT k, v FROM meta WHERE k IN ('version', 'owner')");
+    sqlite::Statement s(db_, "SELECT k, v FROM meta WHERE k IN ('version', 'owner')");
     if (!s.ok()) return Error("read meta");
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
       (Text(s.get(), 0) == "version" ? version : owner) = Text(s.get(), 1);
@@ -130,7 +130,7 @@ absl::Status LedgerStore::Init(const std::filesystem::path& path) {
   if (set == nullptr) return Error("prepare meta");
   Bind(set, 1, std::string_view("version"));
   Bind(set, 2, std::to_string(kSchemaVersion));
-  MESH_RETURN_IF_ERROR(internal::Run(db_, set, kStore, "write schema version"));
+  MESH_RETURN_IF_ERROR(sqlite::Run(db_, set, kStore, "write schema version"));
   if (owner.has_value()) {
     if (signer_ != nullptr && signer_->did().ToString() != *owner) {
       return absl::FailedPreconditionError(mesh::StrCat(
@@ -143,16 +143,16 @@ absl::Status LedgerStore::Init(const std::filesystem::path& path) {
     set = Prepared(kSetMeta);
     Bind(set, 1, std::string_view("owner"));
     Bind(set, 2, owner_);
-    MESH_RETURN_IF_ERROR(internal::Run(db_, set, kStore, "write owner"));
+    MESH_RETURN_IF_ERROR(sqlite::Run(db_, set, kStore, "write owner"));
   }
   // No crash hook: it is for appends, not for opening.
   return txn.Commit(/*appended=*/false);
 }
 
-absl::Status LedgerStore::Exec(const char* sql) { return internal::ExecSql(db_, sql, kStore); }
+absl::Status LedgerStore::Exec(const char* sql) { return sqlite::ExecSql(db_, sql, kStore); }
 
 absl::Status LedgerStore::Error(std::string_view what) const {
-  return internal::SqlError(db_, kStore, what);
+  return sqlite::SqlError(db_, kStore, what);
 }
 
 sqlite3_stmt* LedgerStore::Prepared(Stmt which) {
@@ -233,7 +233,7 @@ absl::StatusOr<std::string> LedgerStore::HashAt(int64_t seq) {
 }
 
 absl::Status LedgerStore::LoadRegenTimes(LedgerBook& book) {
-  internal::Statement s(db_, "SELECT did, last_us FROM regen");
+  sqlite::Statement s(db_, "SELECT did, last_us FROM regen");
   if (!s.ok()) return Error("prepare regen");
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -265,7 +265,7 @@ absl::StatusOr<LedgerStore::Head> LedgerStore::Append(Decision& decision) {
     if (s == nullptr) return Error("prepare regen update");
     Bind(s, 1, m.did);
     Bind(s, 2, m.at_us);
-    MESH_RETURN_IF_ERROR(internal::Run(db_, s, kStore, "record regen time"));
+    MESH_RETURN_IF_ERROR(sqlite::Run(db_, s, kStore, "record regen time"));
   }
   return head;
 }
@@ -284,7 +284,7 @@ absl::Status LedgerStore::AppendEntry(const Entry& e, const Head& head) {
   Bind(s, 8, e.signer);
   BindBlob(s, 9, e.signature);
   Bind(s, 10, head.hash);
-  MESH_RETURN_IF_ERROR(internal::Run(db_, s, kStore, mesh::StrCat("append entry ", e.seq)));
+  MESH_RETURN_IF_ERROR(sqlite::Run(db_, s, kStore, mesh::StrCat("append entry ", e.seq)));
   for (size_t i = 0; i < e.postings.size(); ++i) {
     const Posting& p = e.postings[i];
     sqlite3_stmt* ps = Prepared(kInsertPosting);
@@ -293,7 +293,7 @@ absl::Status LedgerStore::AppendEntry(const Entry& e, const Head& head) {
     Bind(ps, 2, static_cast<int64_t>(i));
     Bind(ps, 3, p.account);
     Bind(ps, 4, p.amount);
-    MESH_RETURN_IF_ERROR(internal::Run(db_, ps, kStore, "append posting"));
+    MESH_RETURN_IF_ERROR(sqlite::Run(db_, ps, kStore, "append posting"));
     sqlite3_stmt* b = Prepared(kAddBalance);
     if (b == nullptr) return Error("prepare balance update");
     Bind(b, 1, p.account);
@@ -311,7 +311,7 @@ absl::Status LedgerStore::AppendEntry(const Entry& e, const Head& head) {
   if (m == nullptr) return Error("prepare meta");
   Bind(m, 1, std::string_view("head"));
   Bind(m, 2, mesh::StrCat(e.seq, " ", head.hash));
-  return internal::Run(db_, m, kStore, "record chain head");
+  return sqlite::Run(db_, m, kStore, "record chain head");
 }
 
 // The escrows table follows the entries: an escrow entry opens a row, a refund closes it.
@@ -329,14 +329,14 @@ absl::Status LedgerStore::UpdateEscrowRow(const Entry& e) {
     Bind(s, 2, submitter);
     Bind(s, 3, held);
     Bind(s, 4, e.seq);
-    return internal::Run(db_, s, kStore, mesh::StrCat("record escrow of ", e.job_id));
+    return sqlite::Run(db_, s, kStore, mesh::StrCat("record escrow of ", e.job_id));
   }
   if (e.kind == EntryKind::kRefund) {
     sqlite3_stmt* s = Prepared(kCloseEscrow);
     if (s == nullptr) return Error("prepare escrow close");
     Bind(s, 1, e.job_id);
     Bind(s, 2, e.seq);
-    return internal::Run(db_, s, kStore, mesh::StrCat("close escrow of ", e.job_id));
+    return sqlite::Run(db_, s, kStore, mesh::StrCat("close escrow of ", e.job_id));
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,7 @@
 
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "sqlite_util.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::ledger {
 namespace {
@@ -34,19 +34,19 @@ absl::Time FromMicros(int64_t us) {
 
 absl::StatusOr<std::unique_ptr<ReputationStore>> ReputationStore::Open(
     const std::filesystem::path& path) {
-  MESH_ASSIGN_OR_RETURN(sqlite3 * db, internal::OpenDatabase(path.string(), kStore));
+  MESH_ASSIGN_OR_RETURN(sqlite3 * db, sqlite::OpenDatabase(path.string(), kStore));
   std::unique_ptr<ReputationStore> store(new ReputationStore(db));
-  MESH_RETURN_IF_ERROR(internal::ExecSql(db, kSchema, kStore));
+  MESH_RETURN_IF_ERROR(sqlite::ExecSql(db, kSchema, kStore));
   return store;
 }
 
 ReputationStore::~ReputationStore() { sqlite3_close(db_); }
 
 absl::Status ReputationStore::LoadInto(ReputationScores& scores) {
-  internal::Statement s(db_,
-                        "SELECT did, good, bad, at_us, successes, failures, timeouts, outvoted,"
-                        " updated_us FROM reputation");
-  if (!s.ok()) return internal::SqlError(db_, kStore, "prepare load");
+  sqlite::Statement s(db_,
+                      "SELECT did, good, bad, at_us, successes, failures, timeouts, outvoted,"
+                      " updated_us FROM reputation");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare load");
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     ReputationState st;
@@ -55,24 +55,24 @@ absl::Status ReputationStore::LoadInto(ReputationScores& scores) {
     st.at = FromMicros(sqlite3_column_int64(s.get(), 3));
     for (int i = 0; i < 4; ++i) st.counts[i] = sqlite3_column_int64(s.get(), 4 + i);
     st.updated = FromMicros(sqlite3_column_int64(s.get(), 8));
-    scores.Set(internal::Text(s.get(), 0), st);
+    scores.Set(sqlite::Text(s.get(), 0), st);
   }
-  return rc == SQLITE_DONE ? absl::OkStatus() : internal::SqlError(db_, kStore, "load");
+  return rc == SQLITE_DONE ? absl::OkStatus() : sqlite::SqlError(db_, kStore, "load");
 }
 
 absl::Status ReputationStore::Save(std::string_view did, const ReputationState& st) {
-  internal::Statement s(db_,
-                        "INSERT OR REPLACE INTO reputation (did, good, bad, at_us, successes,"
-                        " failures, timeouts, outvoted, updated_us)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-  if (!s.ok()) return internal::SqlError(db_, kStore, "prepare save");
-  internal::Bind(s.get(), 1, did);
+  sqlite::Statement s(db_,
+                      "INSERT OR REPLACE INTO reputation (did, good, bad, at_us, successes,"
+                      " failures, timeouts, outvoted, updated_us)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare save");
+  sqlite::Bind(s.get(), 1, did);
   sqlite3_bind_double(s.get(), 2, st.good);
   sqlite3_bind_double(s.get(), 3, st.bad);
-  internal::Bind(s.get(), 4, ToMicros(st.at));
-  for (int i = 0; i < 4; ++i) internal::Bind(s.get(), 5 + i, st.counts[i]);
-  internal::Bind(s.get(), 9, ToMicros(st.updated));
-  return internal::Run(db_, s.get(), kStore, mesh::StrCat("save ", did));
+  sqlite::Bind(s.get(), 4, ToMicros(st.at));
+  for (int i = 0; i < 4; ++i) sqlite::Bind(s.get(), 5 + i, st.counts[i]);
+  sqlite::Bind(s.get(), 9, ToMicros(st.updated));
+  return sqlite::Run(db_, s.get(), kStore, mesh::StrCat("save ", did));
 }
 
 }  // namespace mesh::ledger

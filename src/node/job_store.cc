@@ -1,10 +1,13 @@
 #include "mesh/node/job_store.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 
 #include "mesh/cas/cid.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::node {
 namespace {
@@ -187,16 +190,9 @@ absl::StatusOr<std::vector<HistoryBlock>> VerifyHistory(
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::path& path) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return absl::UnavailableError(
-        mesh::StrCat("cannot open job database ", path.string(), ": ", msg));
-  }
-  sqlite3_busy_timeout(db, 5000);
+  // One process owns the database (meshd holds the data dir's lock).
+  MESH_ASSIGN_OR_RETURN(sqlite3 * db,
+                        sqlite::OpenDatabase(path.string(), "job database", {.exclusive = true}));
   std::unique_ptr<JobStore> store(new JobStore(db));
   MESH_RETURN_IF_ERROR(store->Init());
   return store;
@@ -211,12 +207,7 @@ JobStore::~JobStore() {
 absl::Status JobStore::Init() {
   absl::MutexLock lock(&mu_);
   char* err = nullptr;
-  const std::string sql = mesh::StrCat(
-      // One process owns the database (meshd holds the data dir's lock): exclusive locking
-      // drops the per-transaction file locks and the shared-memory index of the WAL.
-      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-      " PRAGMA foreign_keys=ON;",
-      kSchema);
+  const std::string sql = mesh::StrCat("PRAGMA foreign_keys=ON;", kSchema);
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);

@@ -13,8 +13,6 @@
 // Thread-safe: one connection with cached statements behind a mutex.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +27,9 @@
 #include "absl/time/time.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/job/job_state.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace mesh::node {
 
