@@ -141,7 +141,7 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
                "dead_after",       "bid_window",     "enough_bids",  "announce_ttl",
                "base_fee",         "rate_per_gfuel", "price_weight", "reputation_weight",
                "resources_weight", "latency_weight", "max_retries",  "handshake_timeout",
-               "max_handshakes"}));
+               "max_handshakes",   "send_timeout",   "fetch_timeout"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
@@ -170,6 +170,16 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
     return r.Error("handshake_timeout", "must be 100ms to 5m (default 10s)");
   }
   MESH_RETURN_IF_ERROR(r.Int("max_handshakes", m.max_handshakes, 1, 100000));
+  // Both bound how long a peer that stopped answering can hold a call (and, for a fetch, an
+  // accepted job's start); too short and a slow but honest peer always fails.
+  MESH_RETURN_IF_ERROR(r.Duration("send_timeout", m.send_timeout));
+  if (m.send_timeout < absl::Milliseconds(100) || m.send_timeout > absl::Minutes(5)) {
+    return r.Error("send_timeout", "must be 100ms to 5m (default 5s)");
+  }
+  MESH_RETURN_IF_ERROR(r.Duration("fetch_timeout", m.fetch_timeout));
+  if (m.fetch_timeout < absl::Seconds(1) || m.fetch_timeout > absl::Hours(6)) {
+    return r.Error("fetch_timeout", "must be 1s to 6h (default 5m)");
+  }
   MESH_RETURN_IF_ERROR(r.Bytes("base_fee", m.pricing.base_fee));
   MESH_RETURN_IF_ERROR(r.Bytes("rate_per_gfuel", m.pricing.rate_per_gfuel));
   MESH_RETURN_IF_ERROR(r.Double("price_weight", m.selection.price_weight));
@@ -403,6 +413,8 @@ peers = []                 # bootstrap addresses, e.g. ["10.0.0.2:7421"]; more c
 allowed_peers = []         # e.g. ["did:key:z6Mk...", "did:key:z6Mk..."]
 handshake_timeout = "10s"  # a peer connection must finish its TLS handshake within this
 max_handshakes = 256       # TLS handshakes in progress at once; more connections are closed
+send_timeout = "5s"        # a message to a peer fails if not answered within this
+fetch_timeout = "5m"       # a job's module or input must arrive from its peer within this
 capabilities = []          # what jobs may require of this node, e.g. ["simd"]
 federations = []           # groups this node belongs to
 heartbeat = "1s"

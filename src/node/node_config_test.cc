@@ -166,6 +166,56 @@ max_handshakes = 64
   EXPECT_NE(std::string(s.message()).find("mesh.max_handshakes"), std::string::npos) << s;
 }
 
+TEST_F(NodeConfigTest, ReadsTheMeshSendAndFetchTimeouts) {
+  NodeConfig defaults;
+  EXPECT_EQ(defaults.mesh.send_timeout, absl::Seconds(5));
+  EXPECT_EQ(defaults.mesh.fetch_timeout, absl::Minutes(5));
+  NodeConfig from_default_file;
+  ASSERT_OK(Load(DefaultConfigToml(), from_default_file));
+  EXPECT_EQ(from_default_file.mesh.send_timeout, defaults.mesh.send_timeout);
+  EXPECT_EQ(from_default_file.mesh.fetch_timeout, defaults.mesh.fetch_timeout);
+
+  NodeConfig config;
+  ASSERT_OK(Load("[mesh]\nsend_timeout = \"750ms\"\nfetch_timeout = \"20m\"\n", config));
+  EXPECT_EQ(config.mesh.send_timeout, absl::Milliseconds(750));
+  EXPECT_EQ(config.mesh.fetch_timeout, absl::Minutes(20));
+  // The bounds themselves are accepted.
+  ASSERT_OK(Load("[mesh]\nsend_timeout = \"100ms\"\nfetch_timeout = \"6h\"\n", config));
+  EXPECT_EQ(config.mesh.send_timeout, absl::Milliseconds(100));
+  EXPECT_EQ(config.mesh.fetch_timeout, absl::Hours(6));
+
+  struct Case {
+    std::string toml;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[mesh]\nsend_timeout = \"10ms\"\n",
+            "mesh.send_timeout must be 100ms to 5m (default 5s)"},
+           {"[mesh]\nsend_timeout = \"1h\"\n", "mesh.send_timeout must be 100ms to 5m"},
+           {"[mesh]\nsend_timeout = \"0s\"\n", "mesh.send_timeout '0s' is not a positive duration"},
+           {"[mesh]\nsend_timeout = \"-5s\"\n", "mesh.send_timeout '-5s' is not a positive"},
+           {"[mesh]\nsend_timeout = \"soon\"\n", "mesh.send_timeout 'soon' is not a positive"},
+           {"[mesh]\nsend_timeout = 5\n", "mesh.send_timeout"},
+           {"[mesh]\nfetch_timeout = \"500ms\"\n",
+            "mesh.fetch_timeout must be 1s to 6h (default 5m)"},
+           {"[mesh]\nfetch_timeout = \"7h\"\n", "mesh.fetch_timeout must be 1s to 6h"},
+           {"[mesh]\nfetch_timeout = \"\"\n", ""},  // empty = the default, not an error
+           {"[mesh]\nfetch_timout = \"5m\"\n", "mesh.fetch_timout is not a known setting"},
+       }) {
+    NodeConfig fresh;
+    absl::Status s = Load(c.toml, fresh);
+    if (c.expected.empty()) {
+      EXPECT_TRUE(s.ok()) << c.toml << " -> " << s;
+      EXPECT_EQ(fresh.mesh.fetch_timeout, absl::Minutes(5));
+      continue;
+    }
+    EXPECT_FALSE(s.ok()) << c.toml;
+    EXPECT_NE(std::string(s.message()).find(c.expected), std::string::npos)
+        << c.toml << " -> " << s;
+    EXPECT_NE(std::string(s.message()).find("meshd.toml"), std::string::npos) << s;
+  }
+}
+
 TEST_F(NodeConfigTest, ReadsTheComputeBuildLimitsAndPoisonSettings) {
   NodeConfig config;
   ASSERT_OK(Load(R"toml(

@@ -269,7 +269,7 @@ void SplitCoordinator::ChunkEnded(Split& split, uint32_t index, const JobRecord&
   if (split.ending || job::IsTerminal(c.state)) return;
   c.state = chunk.state;
   c.output_cid = chunk.output_cid;
-  c.executor = chunk.role == "delegated" ? chunk.peer : "";
+  c.executor = chunk.role == job::JobRole::kDelegated ? chunk.peer : "";
   c.fuel_used = chunk.fuel_used;
   const std::string id = split.job.id;
   if (chunk.state != JobState::kSucceeded) {
@@ -447,7 +447,7 @@ void SplitCoordinator::End(std::string id, JobState state, std::string reason) {
 
 bool SplitCoordinator::Cancel(const std::string& id) {
   absl::StatusOr<JobRecord> job = env_.jobs->Get(id);
-  if (!job.ok() || job->role != "split" || job::IsTerminal(job->state)) return false;
+  if (!job.ok() || job->role != job::JobRole::kSplit || job::IsTerminal(job->state)) return false;
   {
     absl::MutexLock lock(&mu_);
     if (auto it = splits_.find(id); it != splits_.end()) it->second->ending = true;
@@ -497,7 +497,7 @@ absl::StatusOr<SplitStatus> SplitCoordinator::StatusFromHistory(const std::strin
         c.state = chunk->state;
         c.output_cid = chunk->output_cid;
         c.fuel_used = chunk->fuel_used;
-        c.executor = chunk->role == "delegated" ? chunk->peer : "";
+        c.executor = chunk->role == job::JobRole::kDelegated ? chunk->peer : "";
       }
     }
   }

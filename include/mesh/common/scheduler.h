@@ -34,7 +34,10 @@ class Scheduler {
   virtual bool Cancel(TimerId id) = 0;
 };
 
-// Owns its thread; the destructor (or Stop) drops the tasks not yet run and joins it.
+// Owns its thread; the destructor (or Stop) drops the tasks not yet run and joins it. Each pass
+// runs the tasks posted so far, then the timers due by then, so neither can starve the other.
+// Timers wait in real time for `at - clock.Now()`: meant for SystemClock. Stop() may be called
+// from a task (the loop ends when the task returns); destroying it from a task is a bug.
 class RealScheduler final : public Scheduler {
  public:
   explicit RealScheduler(const Clock& clock);

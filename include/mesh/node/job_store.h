@@ -13,8 +13,6 @@
 // Thread-safe: one connection with cached statements behind a mutex.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +27,9 @@
 #include "absl/time/time.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/job/job_state.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace mesh::node {
 
@@ -53,9 +54,10 @@ struct JobRecord {
   uint64_t fuel_used = 0;
   std::string output_cid;
   std::string report_json;  // wasm::RunReport as JSON
-  // The market. role "" = submitted and run here; "delegated" = submitted here, run by `peer`
-  // (the executor); "assigned" = run here for `peer` (the submitter's node) at peer_address.
-  std::string role;
+  // The market. kLocal = submitted and run here; kDelegated = submitted here, run by `peer`
+  // (the executor); kAssigned = run here for `peer` (the submitter's node) at peer_address;
+  // kSplit = split here into chunks. Stored by name (job::JobRoleName).
+  job::JobRole role = job::JobRole::kLocal;
   std::string peer;
   std::string peer_address;
   uint32_t round = 0;        // the auction round of the current assignment
@@ -132,7 +134,7 @@ class JobStore {
                                             absl::Time at, nlohmann::json detail);
   // The job's history, oldest first, with every CID and link checked (DataLoss if broken).
   absl::StatusOr<std::vector<HistoryBlock>> History(const std::string& id);
-  absl::Status SetMarket(const std::string& id, std::string_view role, std::string_view peer,
+  absl::Status SetMarket(const std::string& id, job::JobRole role, std::string_view peer,
                          std::string_view peer_address, uint32_t round);
 
   absl::StatusOr<JobRecord> Get(const std::string& id);

@@ -48,6 +48,8 @@ struct MeshOptions {
   absl::Duration no_bid_retry = absl::Seconds(1);       // first wait when nobody bid
   absl::Duration receipt_grace = absl::Seconds(10);     // over the job's wall-time limit
   absl::Duration max_message_age = absl::Minutes(2);    // older (or further ahead) is stale
+  absl::Duration send_timeout = absl::Seconds(5);       // a peer message's deadline
+  absl::Duration fetch_timeout = absl::Minutes(5);      // a blob fetch's deadline, whole blob
   int announce_ttl = 2;
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
