@@ -41,9 +41,11 @@ CORES = [
         'why': 'the market core takes time and inputs as arguments and returns actions; '
                'I/O, threads, logging and clocks belong in the node shell (src/node)',
         # The core's test harness plays the node shell around it (a virtual clock, an in-memory
-        # network and blob store): it names blobs by CID as the node does, so it may use cas
-        # (pure hashing), and nothing else the core may not.
-        'harness': {'dirs': ['src/market/testing/'], 'allowed_include_prefixes': ['mesh/cas/']},
+        # network and blob store, the ledger's book): it names blobs by CID and posts escrows to
+        # the book as the node does, so it may use cas and the book (pure), and nothing else the
+        # core may not.
+        'harness': {'dirs': ['src/market/testing/'],
+                    'allowed_include_prefixes': ['mesh/cas/', 'mesh/ledger/ledger_book.h']},
     },
 ]
 

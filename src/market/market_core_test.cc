@@ -53,6 +53,15 @@ void ExpectBooksBalance(const MarketHarness& h) {
     EXPECT_EQ(log.refunds, 1) << id << ": the escrow is closed once";
     EXPECT_THAT(log.escrow_errors, IsEmpty()) << id;
     EXPECT_FALSE(h.market(log.submitter).Holds(id)) << id;
+    const std::optional<ledger::EscrowInfo> escrow = h.book().FindEscrow(id);
+    ASSERT_TRUE(escrow.has_value()) << id;
+    EXPECT_FALSE(escrow->open) << id;
+    EXPECT_EQ(escrow->remaining, 0) << id << ": the rest was refunded";
+  }
+  for (size_t i = 0; i < h.size(); ++i) {
+    absl::StatusOr<ledger::Balance> balance = h.book().BalanceOf(h.did(int(i)), h.now());
+    ASSERT_TRUE(balance.ok()) << balance.status();
+    EXPECT_EQ(balance->held, 0) << "n" << i << " still holds credits in escrow";
   }
 }
 

@@ -173,6 +173,10 @@ Outcome RunRandomMesh(uint64_t seed) {
     if (h.market(log.submitter).Holds(id)) violated(id, "its market still holds it");
     if (log.refunds != 1) violated(id, "refunded " + std::to_string(log.refunds) + " times");
     for (const std::string& e : log.escrow_errors) violated(id, "escrow: " + e);
+    if (std::optional<ledger::EscrowInfo> escrow = h.book().FindEscrow(id);
+        !escrow.has_value() || escrow->open) {
+      violated(id, "its escrow is not closed in the book");
+    }
     std::set<std::string> assignments;
     for (const Pay& p : log.payments) {
       if (!assignments.insert(p.assignment).second) violated(id, "paid twice: " + p.assignment);
@@ -202,6 +206,12 @@ Outcome RunRandomMesh(uint64_t seed) {
         log.spec.verification != "none" && log.spec.verification != "hash" &&
         log.finishes[0].output_cid != MarketHarness::HonestOutput(log.spec)) {
       violated(id, "a lie was accepted under " + log.spec.verification);
+    }
+  }
+  for (int i = 0; i < nodes; ++i) {
+    absl::StatusOr<ledger::Balance> balance = h.book().BalanceOf(h.did(i), h.now());
+    if (!balance.ok() || balance->held != 0) {
+      violated("", "n" + std::to_string(i) + " still holds credits in escrow");
     }
   }
   if (const char* path = std::getenv("MARKET_TRACE"); path != nullptr && !violations.empty()) {

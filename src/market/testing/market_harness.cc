@@ -37,6 +37,7 @@ int JobLog::PaymentsTo(const std::string& did) const {
 MarketHarness::MarketHarness(HarnessOptions options)
     : options_(options),
       rng_(options.seed ^ 0x9e3779b97f4a7c15ull),
+      book_(BookOptionsOf(options)),
       now_(absl::FromUnixSeconds(1'780'000'000)) {}
 
 MarketHarness::~MarketHarness() = default;
@@ -341,8 +342,22 @@ std::string MarketHarness::Submit(int node, const JobOptions& options) {
   log.submitted_at = now_;
   log.module_bytes = options.module.size();
   for (const std::string& input : options.inputs) log.input_bytes += input.size();
+  // The node escrows (its max price and fee) × replicas of the submitter's credits first.
   const int64_t price = n.trust.MaxPrice(log.spec);
-  log.escrowed = (price + n.trust.NetworkFee(price)) * n.trust.EscrowReplicas(log.spec);
+  ledger::EscrowRequest escrow;
+  escrow.job_id = id;
+  escrow.submitter = n.did;
+  escrow.max_price = price + n.trust.NetworkFee(price);
+  escrow.replicas = n.trust.EscrowReplicas(log.spec);
+  if (absl::StatusOr<ledger::Balance> b = book_.BalanceOf(n.did, now_);
+      b.ok() && b->available < escrow.max_price * escrow.replicas) {
+    (void)book_.Post(book_.DecideGrant(n.did, 1'000'000'000, "test credits", now_));
+  }
+  if (absl::StatusOr<ledger::Posted> held = book_.Post(book_.DecideEscrow(escrow, now_));
+      !held.ok()) {
+    anomalies_.push_back(mesh::StrCat("cannot escrow ", id, ": ", held.status().ToString()));
+  }
+  log.escrowed = escrow.max_price * escrow.replicas;
 
   Ticket t;
   t.id = id;

@@ -8,8 +8,9 @@
 // live source holds every blob; RunHere "runs" the job for a while and steps LocalEnded with an
 // output CID derived from the job (a liar derives another one; a staller's receipts are lost;
 // a job the node ran before is not run again: its stored end is reported in the new round);
-// Persist, MarkRunning, Finish, Pay, Refund and RecordStanding are recorded (and an escrow per
-// job is modelled: pay once per assignment, never after the refund); SetTimer steps
+// Persist, MarkRunning, Finish, Pay, Refund and RecordStanding are recorded (escrow, payments
+// and refunds are posted to a ledger::LedgerBook, the ledger's rules, which the node's ledger
+// keeps in front of its store); SetTimer steps
 // TimerFired. Membership is played too: PeerChanged for each pair at start, heartbeats every
 // `heartbeat` while alive, and PeerChanged{alive=false} `dead_after` after a node dies.
 //
@@ -32,6 +33,7 @@
 #include "absl/time/time.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
+#include "mesh/ledger/ledger_book.h"
 #include "mesh/market/market.h"
 
 namespace mesh::market::testing {
@@ -62,7 +64,7 @@ struct HarnessOptions {
   absl::Duration heartbeat = absl::Seconds(1);
   absl::Duration dead_after = absl::Seconds(5);
   int64_t default_max_price = 1000;
-  int64_t fee_bps = 100;           // network fee: price × bps / 10000 (+1 when price > 0)
+  int64_t fee_bps = 100;           // network fee: price × bps / 10000 + 1 (the book's)
   uint64_t fuel_used = 5'000'000;  // what an honest run reports
   bool keep_trace = false;         // keep the trace's lines (its hash is always kept)
 };
@@ -85,7 +87,9 @@ struct JobLog {
   int64_t spent = 0;
   std::vector<Pay> payments;
   int refunds = 0;
-  std::vector<std::string> escrow_errors;  // pay twice, pay after refund, over the escrow...
+  // Pay twice, pay after the refund, beyond the escrow, refund twice: what the book refused
+  // or found a duplicate (a correct core asks for none of these).
+  std::vector<std::string> escrow_errors;
 
   std::vector<std::string> Phases() const;
   std::vector<const Block*> BlocksOf(std::string_view phase) const;
@@ -161,6 +165,8 @@ class MarketHarness {
   const NodeConfig& config(int node) const;
 
   const JobLog& job(const std::string& id) const;
+  // The book every escrow, payment and refund is posted to.
+  const ledger::LedgerBook& book() const { return book_; }
   const std::map<std::string, JobLog>& jobs() const { return jobs_; }
   const std::vector<RunLog>& runs(int node) const;
   // Runs of `job_id` on every node.
@@ -216,7 +222,7 @@ class MarketHarness {
   void EndRun(int node, const std::string& job_id, bool cancelled, const std::string& reason);
   void DoPersist(int node, const Persist& p);
   void DoPay(int node, const Pay& pay);
-  void DoRefund(const Refund& refund);
+  void DoRefund(int node, const Refund& refund);
   void ArmTimer(int node, absl::Time at);
   void SendCapacity(int node);
   void Heartbeat(int node);
@@ -231,6 +237,7 @@ class MarketHarness {
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::map<std::string, JobLog> jobs_;
+  ledger::LedgerBook book_;
   std::map<std::string, job::Message> envelopes_;  // fake envelope bytes → the message sealed
   uint64_t envelope_seq_ = 0;
   bool forging_ = false;

@@ -13,10 +13,19 @@
 
 #include "mesh/common/strings.h"
 #include "mesh/crypto/key_pair.h"
+#include "mesh/ledger/ledger_book.h"
 #include "mesh/verify/verification_policy.h"
 #include "testing/market_harness.h"
 
 namespace mesh::market::testing {
+
+// The book's terms: the network fee the trust view quotes is the one the book charges.
+inline ledger::BookOptions BookOptionsOf(const HarnessOptions& options) {
+  ledger::BookOptions book;
+  book.network_fee_bps = options.fee_bps;
+  book.network_fee_flat = 1;
+  return book;
+}
 
 // A reputation book in plain maps, updated by the market's RecordStanding actions.
 class FakeTrust final : public TrustView {
@@ -33,7 +42,7 @@ class FakeTrust final : public TrustView {
                : options_.default_max_price;
   }
   int64_t NetworkFee(int64_t price) const override {
-    return price <= 0 ? 0 : price * options_.fee_bps / 10000 + 1;
+    return ledger::NetworkFee(BookOptionsOf(options_), price);
   }
   int EscrowReplicas(const job::JobSpec& spec) const override {
     absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);

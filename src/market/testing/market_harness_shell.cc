@@ -128,7 +128,7 @@ void MarketHarness::Execute(int node, uint64_t incarnation, std::vector<Action> 
           } else if constexpr (std::is_same_v<T, Pay>) {
             DoPay(node, a);
           } else if constexpr (std::is_same_v<T, Refund>) {
-            DoRefund(a);
+            DoRefund(node, a);
           } else if constexpr (std::is_same_v<T, RecordStanding>) {
             n.trust.Record(a.executor, a.event);
             n.standings[a.executor].push_back(a.event);
@@ -454,32 +454,39 @@ void MarketHarness::DoPay(int node, const Pay& pay) {
     anomalies_.push_back(mesh::StrCat("n", node, ": pays for a job it did not submit"));
     return;
   }
-  const Node& submitter = *nodes_[log.submitter];
-  if (log.refunds > 0) {
-    log.escrow_errors.push_back(mesh::StrCat("pay after the refund: ", pay.assignment));
-    return;
-  }
   for (const Pay& p : log.payments) {
     if (p.assignment == pay.assignment) {
       log.escrow_errors.push_back(mesh::StrCat("paid twice: ", pay.assignment));
       return;
     }
   }
-  const int64_t cost = pay.price + submitter.trust.NetworkFee(pay.price);
-  if (log.spent + cost > log.escrowed) {
-    log.escrow_errors.push_back(
-        mesh::StrCat("over the escrow: ", log.spent, " + ", cost, " > ", log.escrowed));
+  const int64_t fee = book_.NetworkFee(pay.price);
+  absl::StatusOr<ledger::Posted> paid =
+      book_.Post(book_.DecidePay(pay.job_id, pay.executor, pay.price, fee, pay.assignment, now_));
+  if (!paid.ok() || paid->duplicate) {
+    log.escrow_errors.push_back(mesh::StrCat("the book refused to pay ", pay.assignment, ": ",
+                                             paid.ok() ? "a duplicate" : paid.status().ToString()));
     return;
   }
-  log.spent += cost;
+  log.spent += pay.price + fee;
   log.payments.push_back(pay);
 }
 
-void MarketHarness::DoRefund(const Refund& refund) {
+void MarketHarness::DoRefund(int node, const Refund& refund) {
   auto it = jobs_.find(refund.job_id);
-  if (it == jobs_.end()) return;
+  if (it == jobs_.end() || it->second.submitter != node) {
+    anomalies_.push_back(mesh::StrCat("n", node, ": a refund of a job it did not submit"));
+    return;
+  }
   JobLog& log = it->second;
-  if (++log.refunds > 1) log.escrow_errors.push_back("refunded twice");
+  ++log.refunds;
+  absl::StatusOr<ledger::Posted> refunded =
+      book_.Post(book_.DecideRefund(refund.job_id, refund.why, now_));
+  if (!refunded.ok() || refunded->duplicate) {
+    log.escrow_errors.push_back(
+        mesh::StrCat("the book refused the refund: ",
+                     refunded.ok() ? "refunded twice" : refunded.status().ToString()));
+  }
 }
 
 }  // namespace mesh::market::testing
