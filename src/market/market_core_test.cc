@@ -1,8 +1,10 @@
 // The market's scenarios at the core level: market::Market on a few nodes, driven by a harness
 // with a virtual clock and an in-memory network (testing/market_harness.h). Each mirrors an
-// in-process mesh test in src/node (mesh_test.cc, market_trust_test.cc, split_test.cc,
-// long_job_test.cc) and asserts on what the core asked the shell to do: history phases,
-// payments, refunds, standings and the one Finish of each job. No sockets, no sleeps.
+// in-process mesh test in src/node (mesh_test.cc, split_test.cc, long_job_test.cc) and asserts
+// on what the core asked the shell to do: history phases, payments, refunds, standings and the
+// one Finish of each job. No sockets, no sleeps. Placement and recovery here; verification,
+// settlement and receipts in market_receipts_test.cc; the executor alone in
+// market_executor_test.cc.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -11,68 +13,27 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mesh/common/rng.h"
-#include "mesh/crypto/key_pair.h"
-#include "mesh/job/job_spec.h"
 #include "testing/market_harness.h"
+#include "testing/scenario_util.h"
 
 namespace mesh::market {
 namespace {
 
+using ::mesh::market::testing::Assigned;
+using ::mesh::market::testing::Cheap;
+using ::mesh::market::testing::Dear;
+using ::mesh::market::testing::ExpectBooksBalance;
 using ::mesh::market::testing::JobLog;
 using ::mesh::market::testing::JobOptions;
 using ::mesh::market::testing::MarketHarness;
 using ::mesh::market::testing::NodeConfig;
+using ::mesh::market::testing::SentOf;
 using ::testing::Contains;
 using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-
-// The executors a job was assigned to, in order (from its "assigned" blocks).
-std::vector<std::string> Assigned(const JobLog& log) {
-  std::vector<std::string> out;
-  for (const Block* b : log.BlocksOf("assigned")) out.push_back(b->detail.value("executor", ""));
-  return out;
-}
-
-template <typename T>
-std::vector<T> SentOf(const MarketHarness& h, std::string_view name) {
-  std::vector<T> out;
-  for (const job::Message& m : h.Sent(name)) out.push_back(std::get<T>(m));
-  return out;
-}
-
-// Every job handed ended once, was paid at most once per assignment and had its escrow
-// refunded exactly once; the harness saw nothing a correct core never does.
-void ExpectBooksBalance(const MarketHarness& h) {
-  EXPECT_THAT(h.anomalies(), IsEmpty());
-  for (const auto& [id, log] : h.jobs()) {
-    EXPECT_EQ(log.finishes.size(), 1u) << id;
-    EXPECT_EQ(log.refunds, 1) << id << ": the escrow is closed once";
-    EXPECT_THAT(log.escrow_errors, IsEmpty()) << id;
-    EXPECT_FALSE(h.market(log.submitter).Holds(id)) << id;
-    const std::optional<ledger::EscrowInfo> escrow = h.book().FindEscrow(id);
-    ASSERT_TRUE(escrow.has_value()) << id;
-    EXPECT_FALSE(escrow->open) << id;
-    EXPECT_EQ(escrow->remaining, 0) << id << ": the rest was refunded";
-  }
-  for (size_t i = 0; i < h.size(); ++i) {
-    absl::StatusOr<ledger::Balance> balance = h.book().BalanceOf(h.did(int(i)), h.now());
-    ASSERT_TRUE(balance.ok()) << balance.status();
-    EXPECT_EQ(balance->held, 0) << "n" << i << " still holds credits in escrow";
-  }
-}
-
-NodeConfig Cheap(NodeConfig c = {}) {
-  c.base_fee = 0;
-  return c;
-}
-NodeConfig Dear(NodeConfig c = {}) {
-  c.base_fee = 50;
-  return c;
-}
 
 // mesh_test.cc ABurstOfJobsIsSpreadAndNoExecutorTakesMoreThanItCanQueue: eight auctions close
 // together on idle bids; the submitter counts what it assigned since and spreads them, and no
@@ -273,173 +234,6 @@ TEST(MarketCoreTest, AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears) {
   ExpectBooksBalance(h);
 }
 
-// market_trust_test.cc ReplicateThreeCatchesALiarEveryTimeAndNeverPaysIt: replicate(3) with a
-// cheap liar among the executors: the liar is outvoted, penalised and never paid; the two
-// agreeing executors are paid once each; the accepted output is the honest one.
-TEST(MarketCoreTest, ReplicateThreeCatchesALiarAndPaysOnlyTheAgreeingOnes) {
-  MarketHarness h;
-  const int a = h.AddNode();
-  const int b = h.AddNode();
-  const int c = h.AddNode();
-  NodeConfig liar_config = Cheap();
-  liar_config.liar = true;
-  const int liar = h.AddNode(liar_config);
-  std::vector<std::string> ids;
-  for (int i = 0; i < 4; ++i) {
-    JobOptions job;
-    job.inputs = {"replicated " + std::to_string(i)};
-    job.verification = "replicate(3)";
-    ids.push_back(h.Submit(a, job));
-  }
-  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(60)));
-  int caught = 0;
-  for (const std::string& id : ids) {
-    const JobLog& log = h.job(id);
-    const JobResult& r = log.finishes.at(0);
-    ASSERT_EQ(r.state, job::JobState::kSucceeded) << r.reason;
-    EXPECT_EQ(r.output_cid, MarketHarness::HonestOutput(log.spec)) << "a lie was accepted";
-    EXPECT_NE(r.peer, h.did(liar));
-    ASSERT_EQ(log.BlocksOf("verified").size(), 1u) << id;
-    const nlohmann::json& verified = log.BlocksOf("verified")[0]->detail;
-    EXPECT_EQ(verified.value("output_cid", ""), r.output_cid);
-    EXPECT_EQ(verified["agreeing"].size(), 2u) << verified.dump();
-    std::set<std::string> ran;
-    for (const Block* receipt : log.BlocksOf("receipt")) {
-      ran.insert(receipt->detail.value("executor", ""));
-    }
-    if (ran.contains(h.did(liar))) {
-      ++caught;
-      ASSERT_EQ(verified["outvoted"].size(), 1u) << verified.dump();
-      EXPECT_EQ(verified["outvoted"][0].value("executor", ""), h.did(liar));
-    }
-    EXPECT_EQ(log.PaymentsTo(h.did(liar)), 0);
-    EXPECT_EQ(log.payments.size(), 2u) << "each agreeing replica paid once";
-    std::set<std::string> paid;
-    for (const Pay& p : log.payments) paid.insert(p.assignment);
-    EXPECT_EQ(paid.size(), 2u) << "two assignments, two payments";
-    EXPECT_EQ(log.escrowed, 3 * (1000 + 11));
-  }
-  EXPECT_GE(caught, 1) << "the cheapest bidder never ran a replica";
-  const auto& standings = h.standings(a);
-  ASSERT_TRUE(standings.contains(h.did(liar)));
-  EXPECT_EQ(std::count(standings.at(h.did(liar)).begin(), standings.at(h.did(liar)).end(),
-                       Standing::kOutvoted),
-            caught);
-  EXPECT_THAT(standings.at(h.did(liar)), Not(Contains(Standing::kSuccess)));
-  int successes = 0;
-  for (int n : {b, c}) {
-    if (standings.contains(h.did(n))) {
-      successes += std::count(standings.at(h.did(n)).begin(), standings.at(h.did(n)).end(),
-                              Standing::kSuccess);
-    }
-  }
-  EXPECT_EQ(successes, 8);
-  EXPECT_EQ(h.Counted(a, Counter::kOutvoted), caught);
-  ExpectBooksBalance(h);
-}
-
-// market_trust_test.cc AStallingExecutorIsReplacedAndOnlyTheOneThatDeliveredIsPaid: the
-// cheapest executor takes the job and never delivers; at its deadline the job is re-announced
-// without it and runs elsewhere; only the deliverer is paid, the staller is penalised for a
-// timeout, and the rest of the escrow is refunded.
-TEST(MarketCoreTest, AStallIsCaughtByTheDeadlineAndTheRestRefunded) {
-  MarketHarness h;
-  NodeConfig submitter;
-  submitter.market = [](MarketOptions& o) { o.receipt_grace = absl::Milliseconds(300); };
-  const int a = h.AddNode(submitter);
-  NodeConfig staller_config = Cheap();
-  staller_config.staller = true;
-  const int staller = h.AddNode(staller_config);
-  const int honest = h.AddNode(Dear());
-  JobOptions job;
-  job.wall_time_ms = 1000;
-  job.max_price = 500;
-  const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
-  const JobLog& log = h.job(id);
-  ASSERT_EQ(log.finishes.at(0).state, job::JobState::kSucceeded) << log.finishes[0].reason;
-  EXPECT_EQ(log.finishes[0].peer, h.did(honest));
-  EXPECT_THAT(Assigned(log), ElementsAre(h.did(staller), h.did(honest)));
-  // Not before the deadline: wall time plus the grace.
-  EXPECT_GE(log.finishes[0].finished_at - log.submitted_at, absl::Milliseconds(1300));
-  const std::vector<job::Announce> announces = SentOf<job::Announce>(h, "announce");
-  ASSERT_FALSE(announces.empty());
-  EXPECT_THAT(announces.back().exclude, Contains(h.did(staller)));
-  EXPECT_GE(announces.back().round, 1u);
-  EXPECT_EQ(log.PaymentsTo(h.did(staller)), 0);
-  EXPECT_EQ(log.PaymentsTo(h.did(honest)), 1);
-  EXPECT_LE(log.spent, 500 + 6);
-  EXPECT_GT(log.spent, 0);
-  EXPECT_THAT(h.standings(a).at(h.did(staller)), ElementsAre(Standing::kTimeout));
-  // The staller was told to stop.
-  bool cancelled = false;
-  for (const job::CancelJob& cancel : SentOf<job::CancelJob>(h, "cancel")) {
-    cancelled = cancelled || cancel.job_id == id;
-  }
-  EXPECT_TRUE(cancelled);
-  ExpectBooksBalance(h);
-}
-
-// market_tamper_test.cc AlteredOutputBytesAreCaughtAndTheJobRunsElsewhere: the cheapest
-// executor's receipt names an output whose bytes it cannot serve (they do not match the CID);
-// the submitter's fetch fails, the executor is penalised and excluded, and the job runs
-// elsewhere. Nothing is paid for the bad output.
-TEST(MarketCoreTest, AnOutputThatCannotBeFetchedIsCaughtAndTheJobRunsElsewhere) {
-  MarketHarness h;
-  const int a = h.AddNode();
-  NodeConfig tamperer = Cheap();
-  tamperer.tamperer = true;
-  const int bad = h.AddNode(tamperer);
-  const int good = h.AddNode(Dear());
-  const std::string id = h.Submit(a);
-  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
-  const JobLog& log = h.job(id);
-  ASSERT_EQ(log.finishes.at(0).state, job::JobState::kSucceeded) << log.finishes[0].reason;
-  EXPECT_EQ(log.finishes[0].peer, h.did(good));
-  EXPECT_THAT(Assigned(log), ElementsAre(h.did(bad), h.did(good)));
-  EXPECT_EQ(h.Counted(a, Counter::kReceipts, "bad_output"), 1);
-  EXPECT_EQ(log.BlocksOf("receipt").size(), 1u) << "a bad output is not a result";
-  EXPECT_EQ(log.PaymentsTo(h.did(bad)), 0);
-  EXPECT_THAT(h.standings(a).at(h.did(bad)), ElementsAre(Standing::kFailure));
-  ExpectBooksBalance(h);
-}
-
-// A receipt that claims more fuel than the job's limit is refused (the executor failed it) and
-// the job runs elsewhere; the executor's real receipt, when it comes, is late.
-TEST(MarketCoreTest, AReceiptOverTheFuelLimitIsRefusedAndTheJobRunsElsewhere) {
-  MarketHarness h;
-  const int a = h.AddNode();
-  NodeConfig slow = Cheap();
-  slow.run_time = absl::Seconds(1);
-  const int first = h.AddNode(slow);
-  const int second = h.AddNode(Dear());
-  JobOptions job;
-  job.fuel = 10'000'000;
-  const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
-  ASSERT_EQ(h.job(id).market->peer, h.did(first));
-  job::Receipt greedy;
-  greedy.job_id = id;
-  greedy.round = h.job(id).market->round;
-  greedy.executor = h.did(first);
-  greedy.outcome = "ok";
-  greedy.output_cid = MarketHarness::HonestOutput(h.job(id).spec);
-  greedy.fuel_used = 10'000'001;
-  greedy.report = nlohmann::json::object();
-  h.SendMessage(first, a, greedy);
-  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
-  h.Advance(absl::Seconds(2));  // the first executor's own receipt arrives, late
-  const JobLog& log = h.job(id);
-  ASSERT_EQ(log.finishes.size(), 1u);
-  ASSERT_EQ(log.finishes[0].state, job::JobState::kSucceeded) << log.finishes[0].reason;
-  EXPECT_EQ(log.finishes[0].peer, h.did(second));
-  EXPECT_EQ(h.Counted(a, Counter::kReceipts, "invalid"), 1);
-  EXPECT_GE(h.Counted(a, Counter::kReceipts, "late"), 1);
-  EXPECT_EQ(log.PaymentsTo(h.did(first)), 0);
-  EXPECT_EQ(log.payments.size(), 1u);
-  ExpectBooksBalance(h);
-}
-
 // split_test.cc ChunksOfADeadExecutorAreReassignedToTheOtherHolder: the chunks of a split job
 // share one auction (the lease); its holders get chunk after chunk; when a holder dies, its
 // chunks go to the other holder, without a new auction while a holder is left.
@@ -550,81 +344,6 @@ TEST(MarketCoreTest, AJobResumesFromItsLatestCheckpointOnAnotherExecutor) {
   ExpectBooksBalance(h);
 }
 
-// A receipt that arrives twice (a retry whose first copy got through) is taken once; a
-// receipt of an earlier round (an executor the job has moved on from) is counted late and
-// changes nothing. Nothing is paid twice.
-TEST(MarketCoreTest, ADuplicateReceiptIsIgnoredAndAnOldRoundsReceiptIsLate) {
-  MarketHarness h;
-  const int a = h.AddNode();
-  const int b = h.AddNode();
-  JobOptions job;
-  const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntil([&] { return !h.Sent("receipt").empty(); }, absl::Seconds(5)));
-  const job::Receipt receipt = std::get<job::Receipt>(h.Sent("receipt").front());
-  // The same receipt again, right behind the first.
-  h.SendMessage(b, a, receipt);
-  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(10)));
-  h.Advance(absl::Seconds(1));
-  // And once more after the job ended, and one of a round that never was hers.
-  h.SendMessage(b, a, receipt);
-  job::Receipt old = receipt;
-  old.round = receipt.round + 5;
-  h.SendMessage(b, a, old);
-  h.Advance(absl::Seconds(1));
-  const JobLog& log = h.job(id);
-  ASSERT_EQ(log.finishes.size(), 1u);
-  EXPECT_EQ(log.finishes[0].state, job::JobState::kSucceeded);
-  EXPECT_EQ(log.BlocksOf("receipt").size(), 1u);
-  EXPECT_EQ(log.payments.size(), 1u);
-  EXPECT_EQ(h.Counted(a, Counter::kReceipts, "accepted"), 1);
-  EXPECT_GE(h.Counted(a, Counter::kReceipts, "late"), 2);
-  ExpectBooksBalance(h);
-}
-
-TEST(MarketCoreTest, AReceiptOfAnEarlierRoundIsLateWhileTheJobRunsElsewhere) {
-  MarketHarness h;
-  NodeConfig submitter;
-  submitter.market = [](MarketOptions& o) { o.receipt_grace = absl::Milliseconds(300); };
-  const int a = h.AddNode(submitter);
-  NodeConfig staller_config = Cheap();
-  staller_config.staller = true;
-  const int staller = h.AddNode(staller_config);
-  NodeConfig honest_config = Dear();
-  honest_config.run_time = absl::Seconds(1);
-  const int honest = h.AddNode(honest_config);
-  JobOptions job;
-  job.wall_time_ms = 1000;
-  const std::string id = h.Submit(a, job);
-  // The deadline passed, the job runs on the honest executor in a later round.
-  ASSERT_TRUE(h.RunUntil(
-      [&] {
-        const JobLog& log = h.job(id);
-        return log.running && log.market && log.market->peer == h.did(honest);
-      },
-      absl::Seconds(10)));
-  ASSERT_GE(h.job(id).market->round, 1u);
-  // Now the staller's round-0 receipt turns up, with the right output even.
-  job::Receipt late;
-  late.job_id = id;
-  late.round = 0;
-  late.executor = h.did(staller);
-  late.outcome = "ok";
-  late.output_cid = MarketHarness::HonestOutput(h.job(id).spec);
-  late.fuel_used = 5'000'000;
-  late.report = nlohmann::json::object();
-  const double late_before = h.Counted(a, Counter::kReceipts, "late");
-  h.SendMessage(staller, a, late);
-  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(10)));
-  const JobLog& log = h.job(id);
-  EXPECT_EQ(h.Counted(a, Counter::kReceipts, "late"), late_before + 1);
-  ASSERT_EQ(log.finishes.size(), 1u);
-  EXPECT_EQ(log.finishes[0].peer, h.did(honest));
-  EXPECT_EQ(log.BlocksOf("receipt").size(), 1u);
-  EXPECT_EQ(log.PaymentsTo(h.did(staller)), 0);
-  EXPECT_EQ(log.PaymentsTo(h.did(honest)), 1);
-  ExpectBooksBalance(h);
-}
-
 // A submitter that restarts while an executor runs its job takes the job up again from what
 // it persisted (a Ticket with its round, peer and was_running): that run is written off, the
 // job is re-announced in a later round, and the receipt of the old round is ignored.
@@ -675,160 +394,6 @@ TEST(MarketCoreTest, ARestartedSubmitterReannouncesInALaterRoundAndIgnoresTheOld
   EXPECT_NE(log.payments[0].assignment, id + "/" + std::to_string(round))
       << "the written-off run was paid";
   ExpectBooksBalance(h);
-}
-
-// The executor's side alone, stepped by hand (no harness): one Market that a submitter's
-// messages reach directly.
-class ExecutorAloneTest : public ::testing::Test {
- protected:
-  ExecutorAloneTest()
-      : origin_key_(*crypto::KeyPair::FromSeed(std::string(32, 'o'))),
-        executor_key_(*crypto::KeyPair::FromSeed(std::string(32, 'x'))),
-        origin_(origin_key_.did().ToString()),
-        self_(executor_key_.did().ToString()),
-        rng_(1),
-        spec_(SignedSpec(origin_key_, now_)) {
-    MarketOptions options;
-    options.self = self_;
-    options.address = "executor:1";
-    market_ = std::make_unique<Market>(options, nullptr, &rng_);
-    CapacityChanged capacity;
-    capacity.capacity.did = self_;
-    capacity.capacity.max_concurrent = 1;
-    capacity.capacity.memory_bytes = 1 << 30;
-    market_->Step(now_, capacity);
-    PeerChanged peer;
-    peer.peer.did = origin_;
-    peer.peer.address = "origin:1";
-    peer.peer.alive = true;
-    market_->Step(now_, peer);
-  }
-
-  static job::SignedJobSpec SignedSpec(const crypto::KeyPair& key, absl::Time now) {
-    job::JobSpec spec;
-    spec.module = MarketHarness::CidOf("module");
-    spec.inputs = {MarketHarness::CidOf("input")};
-    spec.limits.fuel = 1000;
-    spec.created_at_ms = absl::ToUnixMillis(now);
-    spec.nonce = std::string(32, 'a');
-    return job::SignJobSpec(spec, key);
-  }
-
-  job::Assignment MakeAssignment(uint32_t round) const {
-    job::Assignment as;
-    as.job_id = spec_.id.ToString();
-    as.round = round;
-    as.origin = origin_;
-    as.origin_address = "origin:1";
-    as.executor = self_;
-    as.spec_envelope = spec_.envelope;
-    return as;
-  }
-  std::vector<Action> Deliver(const job::Assignment& as) {
-    Received r;
-    r.from = origin_;
-    r.message = as;
-    r.envelope = "assignment " + std::to_string(as.round);
-    r.envelope_cid = MarketHarness::CidOf(r.envelope);
-    return market_->Step(now_, std::move(r));
-  }
-  template <typename T>
-  static std::vector<T> Of(const std::vector<Action>& actions) {
-    std::vector<T> out;
-    for (const Action& a : actions) {
-      if (const T* t = std::get_if<T>(&a)) out.push_back(*t);
-    }
-    return out;
-  }
-  // The ack among the actions (a reply), or nullopt.
-  static std::optional<job::AssignmentAck> AckIn(const std::vector<Action>& actions) {
-    for (const Send& s : Of<Send>(actions)) {
-      if (const auto* ack = std::get_if<job::AssignmentAck>(&*s.message); ack && s.reply) {
-        return *ack;
-      }
-    }
-    return std::nullopt;
-  }
-
-  crypto::KeyPair origin_key_, executor_key_;
-  std::string origin_, self_;
-  SeededRng rng_;
-  absl::Time now_ = absl::FromUnixSeconds(1'780'000'000);
-  std::unique_ptr<Market> market_;
-  job::SignedJobSpec spec_;
-};
-
-// A job it ran and reported, assigned to it again in a later round (its submitter restarted
-// and found it idle), is not fetched and run a second time: its receipt goes again, for the
-// new round (as node/market_executor.cc did when it found the job in its store).
-TEST_F(ExecutorAloneTest, AJobAssignedAgainAfterItsReceiptIsReportedAgainNotRunAgain) {
-  std::vector<Action> out = Deliver(MakeAssignment(0));
-  const std::vector<Fetch> fetches = Of<Fetch>(out);
-  ASSERT_EQ(fetches.size(), 1u);
-  out = market_->Step(now_, FetchResult{fetches[0].token, absl::OkStatus()});
-  ASSERT_EQ(Of<RunHere>(out).size(), 1u);
-  LocalRunEnd end;
-  end.job_id = spec_.id.ToString();
-  end.origin = origin_;
-  end.origin_address = "origin:1";
-  end.round = 0;
-  end.state = job::JobState::kSucceeded;
-  end.outcome = "ok";
-  end.output_cid = MarketHarness::CidOf("output");
-  end.fuel_used = 500;
-  now_ += absl::Seconds(1);
-  out = market_->Step(now_, LocalEnded{end});
-  std::vector<Send> sends = Of<Send>(out);
-  ASSERT_EQ(sends.size(), 1u);
-  ASSERT_TRUE(std::holds_alternative<job::Receipt>(*sends[0].message));
-  market_->Step(now_, SendResult{sends[0].token, absl::OkStatus(), std::nullopt, ""});
-  EXPECT_EQ(market_->Stats().assigned, 0u);
-
-  now_ += absl::Seconds(1);
-  out = Deliver(MakeAssignment(3));
-  EXPECT_TRUE(Of<Fetch>(out).empty()) << "the job is fetched to run a second time";
-  EXPECT_TRUE(AckIn(out).has_value() && AckIn(out)->accepted);
-  bool receipt = false;
-  for (const Send& s : Of<Send>(out)) {
-    if (const auto* r = std::get_if<job::Receipt>(&*s.message)) {
-      receipt = true;
-      EXPECT_EQ(r->round, 3u);
-      EXPECT_EQ(r->output_cid, end.output_cid);
-      EXPECT_EQ(r->assignment_cid, MarketHarness::CidOf("assignment 3"));
-    }
-  }
-  EXPECT_TRUE(receipt) << "the receipt is not sent again for the new round";
-}
-
-// Bad assignments are refused with the reason, and nothing is fetched or run.
-TEST_F(ExecutorAloneTest, BadAssignmentsAreRefusedWithTheirReason) {
-  job::Assignment other = MakeAssignment(0);
-  other.executor = origin_;
-  job::Assignment forged = MakeAssignment(0);
-  forged.spec_envelope = "not an envelope";
-  job::Assignment renamed = MakeAssignment(0);
-  renamed.job_id = MarketHarness::CidOf("another job");
-  const std::vector<std::pair<job::Assignment, std::string>> cases = {
-      {other, "another executor"}, {forged, "does not verify"}, {renamed, "id is"}};
-  for (const auto& [as, why] : cases) {
-    const std::vector<Action> out = Deliver(as);
-    const std::optional<job::AssignmentAck> ack = AckIn(out);
-    ASSERT_TRUE(ack.has_value()) << why;
-    EXPECT_FALSE(ack->accepted) << why;
-    EXPECT_THAT(ack->reason, HasSubstr(why));
-    EXPECT_TRUE(Of<Fetch>(out).empty()) << why;
-    EXPECT_TRUE(Of<RunHere>(out).empty()) << why;
-  }
-  EXPECT_EQ(market_->Stats().assigned, 0u);
-  // Draining: no new work.
-  CapacityChanged draining;
-  draining.capacity.did = self_;
-  draining.capacity.max_concurrent = 1;
-  draining.capacity.draining = true;
-  market_->Step(now_, draining);
-  const std::optional<job::AssignmentAck> ack = AckIn(Deliver(MakeAssignment(0)));
-  ASSERT_TRUE(ack.has_value());
-  EXPECT_FALSE(ack->accepted);
 }
 
 // The harness itself: a run is a function of its seed.
