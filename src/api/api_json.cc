@@ -30,11 +30,12 @@ nlohmann::json JobToJson(const node::JobRecord& job) {
   };
   if (!job.reason.empty()) j["reason"] = job.reason;
   if (!job.phase.empty()) j["phase"] = job.phase;
-  j["placement"] = job.role == "delegated"  ? "market"
-                   : job.role == "assigned" ? "assigned"
-                                            : "local";
+  // The API's names, not the stored ones: a split job is placed "local" (its chunks are jobs).
+  j["placement"] = job.role == job::JobRole::kDelegated  ? "market"
+                   : job.role == job::JobRole::kAssigned ? "assigned"
+                                                         : "local";
   if (!job.peer.empty()) {
-    j[job.role == "assigned" ? "origin" : "executor"] = job.peer;
+    j[job.role == job::JobRole::kAssigned ? "origin" : "executor"] = job.peer;
     j["round"] = job.round;
   }
   if (!job.history_head.empty()) j["history_head"] = job.history_head;

@@ -38,11 +38,11 @@ HttpResponse ApiService::ExplainJob(const std::string& id) {
   json explain = {{"job", id},
                   {"state", job::JobStateName(job->state)},
                   {"phase", job->phase},
-                  {"placement", job->role == "delegated" ? "market" : "local"},
+                  {"placement", job->role == job::JobRole::kDelegated ? "market" : "local"},
                   {"rounds", json::array()},
                   {"assignments", json::array()},
                   {"requeues", json::array()}};
-  if (job->role == "assigned") explain["placement"] = "assigned by another node";
+  if (job->role == job::JobRole::kAssigned) explain["placement"] = "assigned by another node";
   for (const node::HistoryBlock& b : *blocks) {
     if (b.phase == "submitted") {
       explain["placement_reason"] = b.detail.value("placement", std::string());
@@ -55,7 +55,7 @@ HttpResponse ApiService::ExplainJob(const std::string& id) {
     }
   }
   if (!job->peer.empty()) {
-    explain[job->role == "assigned" ? "origin" : "executor"] = job->peer;
+    explain[job->role == job::JobRole::kAssigned ? "origin" : "executor"] = job->peer;
   }
   return JsonResponse(200, explain);
 }

@@ -1,7 +1,10 @@
 #include "mesh/cas/blob_index.h"
 
+#include <sqlite3.h>
+
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::cas {
 namespace {
@@ -40,23 +43,10 @@ BlobRecord ReadRow(sqlite3_stmt* stmt) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BlobIndex>> BlobIndex::Open(const std::filesystem::path& db_path) {
-  sqlite3* db = nullptr;
-  const int rc =
-      sqlite3_open_v2(db_path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = mesh::StrCat("cannot open blob index ", db_path.string(), ": ",
-                                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
-    return absl::UnavailableError(msg);
-  }
-  sqlite3_busy_timeout(db, 5000);
+  // A lost index row is repaired by BlobStore's reindex from the files.
+  MESH_ASSIGN_OR_RETURN(sqlite3 * db, sqlite::OpenDatabase(db_path.string(), "blob index"));
   std::unique_ptr<BlobIndex> index(new BlobIndex(db));
   absl::MutexLock lock(&index->mu_);
-  // WAL lets readers proceed during writes; NORMAL sync is durable at checkpoints and never
-  // corrupts, and a lost index row is repaired by BlobStore's reindex from the files.
-  MESH_RETURN_IF_ERROR(index->Exec("PRAGMA journal_mode=WAL"));
-  MESH_RETURN_IF_ERROR(index->Exec("PRAGMA synchronous=NORMAL"));
   MESH_RETURN_IF_ERROR(index->Exec(
       "CREATE TABLE IF NOT EXISTS blobs ("
       " cid TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL) WITHOUT ROWID"));

@@ -1,53 +1,62 @@
 #include "mesh/common/task_pool.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
+#include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
 
 namespace mesh {
 namespace {
 
-TEST(TaskPoolTest, RunsEveryTaskPosted) {
-  std::atomic<int> ran{0};
-  absl::Notification all;
-  {
-    TaskPool pool(3);
-    for (int i = 0; i < 100; ++i) {
-      pool.Post([&] {
-        if (++ran == 100) all.Notify();
-      });
-    }
-    all.WaitForNotification();
-  }
-  EXPECT_EQ(ran.load(), 100);
-}
-
-TEST(TaskPoolTest, ABlockedTaskDoesNotHoldTheOthers) {
-  TaskPool pool(2);
-  absl::Notification release, second_ran;
-  pool.Post([&] { release.WaitForNotification(); });
-  pool.Post([&] { second_ran.Notify(); });
-  EXPECT_TRUE(second_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  release.Notify();
-}
-
-TEST(TaskPoolTest, DestructionWaitsForTheRunningTask) {
-  std::atomic<int> ran{0};
-  absl::Notification started, release;
+TEST(TaskPoolTest, OneThreadRunsTasksInPostOrder) {
+  std::vector<int> order;
   {
     TaskPool pool(1);
-    pool.Post([&] {
-      started.Notify();
-      release.WaitForNotification();
-      ++ran;
-    });
-    started.WaitForNotification();
-    for (int i = 0; i < 5; ++i) pool.Post([&] { ran += 10; });
-    release.Notify();  // the running task ends; the queued ones may or may not have started
+    for (int i = 0; i < 100; ++i) pool.Post([&order, i] { order.push_back(i); });
+    pool.Drain();
+    ASSERT_EQ(order.size(), 100u);
   }
-  EXPECT_EQ(ran.load() % 10, 1);  // the running one always finished
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
+}
+
+TEST(TaskPoolTest, StopWithRunFinishesPendingWorkIncludingWhatItPosts) {
+  std::atomic<int> ran{0};
+  TaskPool pool(2);
+  absl::Notification go;
+  pool.Post([&] { go.WaitForNotification(); });
+  for (int i = 0; i < 10; ++i) {
+    pool.Post([&] {
+      ++ran;
+      pool.Post([&] { ++ran; });
+    });
+  }
+  go.Notify();
+  pool.Stop(TaskPool::Pending::kRun);
+  EXPECT_EQ(ran.load(), 20);
+  pool.Post([&] { ++ran; });  // after Stop: dropped, not run
+  EXPECT_EQ(ran.load(), 20);
+}
+
+TEST(TaskPoolTest, StopWithDropSkipsWhatHasNotStarted) {
+  std::atomic<int> ran{0};
+  TaskPool pool(1);
+  absl::Notification started, go;
+  pool.Post([&] {
+    started.Notify();
+    go.WaitForNotification();
+    ++ran;
+  });
+  for (int i = 0; i < 10; ++i) pool.Post([&] { ++ran; });
+  started.WaitForNotification();
+  EXPECT_EQ(pool.pending(), 10u);
+  std::thread stopper([&] { pool.Stop(TaskPool::Pending::kDrop); });
+  // Only Stop empties the queue while the one task blocks the only thread.
+  while (pool.pending() > 0) absl::SleepFor(absl::Milliseconds(1));
+  go.Notify();  // the running task finishes; the ten queued ones never start
+  stopper.join();
+  EXPECT_EQ(ran.load(), 1);
 }
 
 }  // namespace

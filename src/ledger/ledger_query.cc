@@ -1,35 +1,22 @@
-// The Ledger's reads: balances, escrows, history and Verify(). Appends are in ledger.cc.
+// LedgerStore's reads: replaying the chain into a book, history and Verify(). Opening and
+// appends are in ledger_store.cc.
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "ledger_store.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/did_key.h"
-#include "mesh/ledger/ledger.h"
-#include "sqlite_util.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::ledger {
 namespace {
 
-using internal::Bind;
-using internal::Text;
+using sqlite::Bind;
+using sqlite::Statement;
+using sqlite::Text;
 
 constexpr std::string_view kStore = "ledger";
-
-// Owns a statement prepared for one call (the reads that are too rare to cache).
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Statement() { sqlite3_finalize(s_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  bool ok() const { return rc_ == SQLITE_OK; }
-  sqlite3_stmt* get() { return s_; }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
 
 // An entry's columns, in the order of kEntryColumns.
 constexpr const char* kEntryColumns =
@@ -102,7 +89,7 @@ absl::Status ToStatus(const VerifyReport& report) {
           : mesh::StrCat("ledger is inconsistent: ", report.problem));
 }
 
-absl::StatusOr<Entry> Ledger::LoadEntryLocked(int64_t seq) {
+absl::StatusOr<Entry> LedgerStore::LoadEntry(int64_t seq) {
   sqlite3_stmt* s = Prepared(kGetEntry);
   if (s == nullptr) return Error("prepare entry read");
   Bind(s, 1, seq);
@@ -131,50 +118,49 @@ absl::StatusOr<Entry> Ledger::LoadEntryLocked(int64_t seq) {
   return e;
 }
 
-absl::StatusOr<Balance> Ledger::BalanceOf(std::string_view did) {
-  if (!IsDidAccount(did)) {
-    return absl::InvalidArgumentError(mesh::StrCat("\"", did, "\" is not a DID"));
-  }
-  absl::MutexLock lock(&mu_);
-  Balance b;
-  b.did = std::string(did);
-  MESH_ASSIGN_OR_RETURN(b.available, AccountLocked(did));
-  MESH_ASSIGN_OR_RETURN(RegenDue due, RegenDueLocked(did));
-  b.available += due.add;
-  sqlite3_stmt* s = Prepared(kHeld);
-  if (s == nullptr) return Error("prepare held");
-  Bind(s, 1, did);
-  MESH_ASSIGN_OR_RETURN(std::optional<int64_t> held,
-                        internal::QueryInt(db_, s, kStore, "sum open escrows"));
-  b.held = held.value_or(0);
-  return b;
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Ledger::Accounts() {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_, "SELECT account, amount FROM balances ORDER BY account");
-  if (!s.ok()) return Error("prepare accounts");
-  std::vector<std::pair<std::string, int64_t>> out;
+absl::Status LedgerStore::ReplayInto(LedgerBook& book, int64_t after_seq) {
+  // What the book needs of each entry: no signatures, hashes or memos.
+  Statement es(db_,
+               "SELECT seq, kind, job_id, COALESCE(op_key, '') FROM entries WHERE seq > ?1"
+               " ORDER BY seq");
+  Statement ps(db_, "SELECT seq, account, amount FROM postings WHERE seq > ?1 ORDER BY seq, idx");
+  if (!es.ok() || !ps.ok()) return Error("prepare replay");
+  Bind(es.get(), 1, after_seq);
+  Bind(ps.get(), 1, after_seq);
+  int prc = sqlite3_step(ps.get());
   int rc;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    out.emplace_back(Text(s.get(), 0), sqlite3_column_int64(s.get(), 1));
+  while ((rc = sqlite3_step(es.get())) == SQLITE_ROW) {
+    Entry e;
+    e.seq = sqlite3_column_int64(es.get(), 0);
+    const std::string kind = Text(es.get(), 1);
+    std::optional<EntryKind> parsed = ParseEntryKind(kind);
+    if (!parsed.has_value()) {
+      return absl::DataLossError(mesh::StrCat("ledger entry ", e.seq, " has unknown kind \"", kind,
+                                              "\"; `mesh ledger verify` checks the whole file"));
+    }
+    e.kind = *parsed;
+    e.job_id = Text(es.get(), 2);
+    e.key = Text(es.get(), 3);
+    // Postings of a missing entry are skipped here; Verify() reports them.
+    while (prc == SQLITE_ROW && sqlite3_column_int64(ps.get(), 0) <= e.seq) {
+      if (sqlite3_column_int64(ps.get(), 0) == e.seq) {
+        e.postings.push_back({Text(ps.get(), 1), sqlite3_column_int64(ps.get(), 2)});
+      }
+      prc = sqlite3_step(ps.get());
+    }
+    if (absl::Status s = book.Apply(e); !s.ok()) {
+      return absl::DataLossError(
+          mesh::StrCat(s.message(), "; `mesh ledger verify` checks the whole file"));
+    }
   }
-  if (rc != SQLITE_DONE) return Error("read accounts");
-  return out;
+  if (rc != SQLITE_DONE || (prc != SQLITE_ROW && prc != SQLITE_DONE)) {
+    return Error("replay entries");
+  }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<EscrowInfo> Ledger::GetEscrow(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  MESH_ASSIGN_OR_RETURN(std::optional<EscrowInfo> info, EscrowLocked(job_id));
-  if (!info.has_value()) {
-    return absl::NotFoundError(mesh::StrCat("job ", job_id, " has no escrow on this ledger"));
-  }
-  return *std::move(info);
-}
-
-absl::StatusOr<std::vector<Entry>> Ledger::History(std::string_view did, size_t limit,
-                                                   int64_t before_seq) {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<std::vector<Entry>> LedgerStore::History(std::string_view did, size_t limit,
+                                                        int64_t before_seq) {
   Statement s(db_, did.empty() ? "SELECT seq FROM entries WHERE seq < ?2 ORDER BY seq DESC"
                                  " LIMIT ?3"
                                : "SELECT DISTINCT seq FROM postings WHERE account = ?1"
@@ -191,20 +177,17 @@ absl::StatusOr<std::vector<Entry>> Ledger::History(std::string_view did, size_t 
   std::vector<Entry> out;
   out.reserve(seqs.size());
   for (int64_t seq : seqs) {
-    MESH_ASSIGN_OR_RETURN(Entry e, LoadEntryLocked(seq));
+    MESH_ASSIGN_OR_RETURN(Entry e, LoadEntry(seq));
     out.push_back(std::move(e));
   }
   return out;
 }
 
-absl::StatusOr<VerifyReport> Ledger::Verify() {
-  absl::MutexLock lock(&mu_);
-  // One read transaction: a consistent snapshot even while another process appends.
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
-  struct EndRead {
-    Ledger* l;
-    ~EndRead() ABSL_NO_THREAD_SAFETY_ANALYSIS { (void)l->Exec("ROLLBACK"); }
-  } end_read{this};
+absl::StatusOr<VerifyReport> LedgerStore::Verify() {
+  // One read transaction: a consistent snapshot even while another process appends. It is
+  // rolled back (it wrote nothing) when this returns.
+  Transaction read(*this);
+  MESH_RETURN_IF_ERROR(read.BeginRead());
 
   VerifyReport report;
   auto bad = [&report](int64_t seq, std::string problem) {

@@ -244,6 +244,67 @@ TEST_F(LedgerTest, BalancesSurviveRestart) {
   EXPECT_TRUE(report.ok) << report.problem;
 }
 
+TEST_F(LedgerTest, ReopenedLedgerHasTheSameBook) {
+  LedgerOptions options;
+  options.regen = {.credits_per_hour = 10, .cap = 100, .start_full = false};
+  Reopen(options);
+  Populate();
+  ASSERT_OK(ledger_->Escrow(Job("job-2", 100, 2)).status());  // left open
+  ASSERT_OK(ledger_->Pay("job-2", executor_, 30, 0, "r0").status());
+  ASSERT_OK(ledger_->Regenerate(Did(3)).status());  // a regeneration clock with no entry
+  ASSERT_OK_AND_ASSIGN(LedgerBook before, ledger_->Book());
+  ledger_.reset();
+  ASSERT_OK_AND_ASSIGN(ledger_, Ledger::Open(path(), &key_, clock_, options));
+  ASSERT_OK_AND_ASSIGN(LedgerBook after, ledger_->Book());
+  EXPECT_TRUE(before == after);
+  EXPECT_EQ(after.last_seq(), 7);
+  EXPECT_EQ(after.Accounts(), before.Accounts());
+  ASSERT_OK_AND_ASSIGN(EscrowInfo x, ledger_->GetEscrow("job-2"));
+  EXPECT_TRUE(x.open);
+  EXPECT_EQ(x.remaining, 170);
+  ASSERT_OK_AND_ASSIGN(Balance b, ledger_->BalanceOf(submitter_));
+  EXPECT_EQ(b.held, 170);
+  // The book's rules still hold across the restart: the same payment is a duplicate.
+  ASSERT_OK_AND_ASSIGN(Posted dup, ledger_->Pay("job-2", executor_, 30, 0, "r0"));
+  EXPECT_TRUE(dup.duplicate);
+  // A read-only reader loads the same book from the file.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Ledger> ro, Ledger::Open(path(), nullptr, clock_, options));
+  ASSERT_OK_AND_ASSIGN(LedgerBook read, ro->Book());
+  EXPECT_TRUE(read == after);
+}
+
+TEST_F(LedgerTest, ASecondLedgerOnTheFileSeesTheOthersAppendsBeforeDeciding) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Ledger> other, Ledger::Open(path(), &key_, clock_));
+  ASSERT_OK(ledger_->Grant(submitter_, 100).status());
+  // `other` loaded its book before the grant; it must catch up before it decides.
+  ASSERT_OK_AND_ASSIGN(Posted e, other->Escrow(Job("job-1", 80)));
+  EXPECT_EQ(e.seq, 2);
+  // And `ledger_` must see that escrow: only 20 are left.
+  absl::Status refused = ledger_->Escrow(Job("job-2", 80)).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.message(), HasSubstr("has 20 available"));
+  ASSERT_OK_AND_ASSIGN(Posted p, ledger_->Pay("job-1", executor_, 50, 0, "a"));
+  ASSERT_OK_AND_ASSIGN(Posted dup, other->Pay("job-1", executor_, 50, 0, "a"));
+  EXPECT_TRUE(dup.duplicate);
+  EXPECT_EQ(dup.seq, p.seq);
+  ASSERT_OK(other->Refund("job-1").status());
+  // Reads catch up too, with no append in between.
+  ASSERT_OK_AND_ASSIGN(Balance b, ledger_->BalanceOf(submitter_));
+  EXPECT_EQ(b.available, 50);
+  EXPECT_EQ(b.held, 0);
+  ASSERT_OK_AND_ASSIGN(EscrowInfo x, ledger_->GetEscrow("job-1"));
+  EXPECT_FALSE(x.open);
+  absl::Status late = ledger_->Pay("job-1", Did(8), 5, 0).status();
+  EXPECT_THAT(late.message(), HasSubstr("late receipt"));
+  ASSERT_OK_AND_ASSIGN(LedgerBook mine, ledger_->Book());
+  ASSERT_OK_AND_ASSIGN(LedgerBook theirs, other->Book());
+  EXPECT_TRUE(mine == theirs);
+  EXPECT_EQ(mine.last_seq(), 4);
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, ledger_->Verify());
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.entries, 4);
+}
+
 TEST_F(LedgerTest, ReadOnlyAndForeignKeys) {
   Populate();
   ledger_.reset();

@@ -93,6 +93,35 @@ TEST(ReputationTest, PersistsAcrossReopen) {
   EXPECT_EQ(ToJson(book->Get(Did(2)))["outvoted"], 1);
 }
 
+TEST(ReputationTest, PersistedBookMatchesThePureScoresAtTheSameTimes) {
+  // The book over SQLite and the scores alone, fed the same events at the same times, agree.
+  testing::TempDir dir;
+  FakeClock clock;
+  ReputationScores scores;
+  {
+    ASSERT_OK_AND_ASSIGN(auto book, ReputationBook::Open(dir.path() / "rep.db", clock));
+    for (ReputationEvent e : {ReputationEvent::kSuccess, ReputationEvent::kOutvoted,
+                              ReputationEvent::kSuccess, ReputationEvent::kTimeout}) {
+      clock.Advance(absl::Hours(3));
+      ASSERT_OK_AND_ASSIGN(Reputation r, book->Record(Did(1), e));
+      const Reputation pure = scores.Record(Did(1), e, clock.Now());
+      EXPECT_DOUBLE_EQ(r.score, pure.score);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(auto book, ReputationBook::Open(dir.path() / "rep.db", clock));
+  clock.Advance(absl::Hours(50));
+  EXPECT_DOUBLE_EQ(book->Get(Did(1)).score, scores.Get(Did(1), clock.Now()).score);
+  EXPECT_EQ(book->Get(Did(1)).events(), 4);
+  // Deciding (After) changes nothing until Set.
+  const ReputationState next = scores.After(Did(2), ReputationEvent::kFailure, clock.Now());
+  EXPECT_EQ(next.counts[1], 1);
+  EXPECT_TRUE(scores.Get(Did(2), clock.Now()).is_new());
+  scores.Set(Did(2), next);
+  EXPECT_EQ(scores.Get(Did(2), clock.Now()).failures, 1);
+  EXPECT_EQ(book->Record("", ReputationEvent::kSuccess).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ReputationTest, OptionsAreValidated) {
   FakeClock clock;
   testing::TempDir dir;

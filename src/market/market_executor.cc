@@ -103,6 +103,11 @@ void Market::State::OnAssignment(const job::Assignment& as, const Received& r) {
   if (auto refused = refused_modules.find(spec->spec.module); refused != refused_modules.end()) {
     return ack(false, refused->second);
   }
+  if (auto done = delivered.find(as.job_id); done != delivered.end() && !runs.contains(as.job_id)) {
+    // Run here and reported before: it is not run again (below: its receipt goes again).
+    runs[as.job_id] =
+        Run{as.origin, as.origin_address, as.round, r.envelope_cid, false, done->second};
+  }
   if (auto it = runs.find(as.job_id); it != runs.end()) {
     // Assigned again (a new round, or the ack was lost): the job is here already.
     Run& run = it->second;
@@ -269,8 +274,17 @@ void Market::State::OnReceiptSent(const SendContext& c, const SendResult& r) {
   PendingReceipt& p = it->second;
   p.in_flight = 0;
   if (r.status.ok()) {
+    // Delivered: the run is over here; its receipt is remembered for a while (not an error's:
+    // the job did not run, and may run if assigned again).
+    if (p.receipt.outcome != "error" && delivered.insert_or_assign(c.job_id, p.receipt).second) {
+      delivered_order.push_back(c.job_id);
+      if (delivered_order.size() > options.answers_kept) {
+        delivered.erase(delivered_order.front());
+        delivered_order.pop_front();
+      }
+    }
     receipts.erase(it);
-    runs.erase(c.job_id);  // delivered: nothing more to say about it
+    runs.erase(c.job_id);
     return;
   }
   if (p.tries >= options.receipt_tries) {
@@ -280,8 +294,7 @@ void Market::State::OnReceiptSent(const SendContext& c, const SendResult& r) {
     return;
   }
   // Retried with backoff: 200 ms, doubling, at most 10 s.
-  p.next_try =
-      now + std::min(absl::Seconds(10), absl::Milliseconds(200) * (1 << std::min(p.tries - 1, 6)));
+  p.next_try = now + sched::Backoff(absl::Milliseconds(200), absl::Seconds(10), p.tries - 1);
 }
 
 }  // namespace mesh::market

@@ -212,6 +212,11 @@ class Market::State {
   // Executor.
   absl::flat_hash_map<std::string, Run> runs;
   absl::flat_hash_map<std::string, PendingReceipt> receipts;
+  // The receipts delivered (the last MarketOptions::answers_kept, oldest first in
+  // delivered_order): a job assigned here again (a new round: its submitter restarted) is not
+  // run twice; its receipt goes again, as the node did when it found the job in its store.
+  absl::flat_hash_map<std::string, job::Receipt> delivered;
+  std::deque<std::string> delivered_order;
   // The answer (bid or decline) to each announcement seen, by "job id/round": a duplicate
   // (relayed) copy is answered the same. Oldest first in answer_order.
   absl::flat_hash_map<std::string, job::Message> answers;

@@ -98,6 +98,17 @@ void Market::State::OpenRound(Auction& a) {
   }
   a.asked = asked.size();
   if (asked.empty()) {
+    const bool excluded_all = std::any_of(alive.begin(), alive.end(), [&](const PeerView* p) {
+      return !p->draining && Contains(a.excluded, p->did);
+    });
+    // Every live peer failed, refused or already ran this job: a round lost, like a failure, so
+    // the job ends (after RetryPolicy::max_rounds) unless a new peer turns up meanwhile.
+    if (excluded_all && ++a.failures > options.retry.max_rounds) {
+      FailDelegated(a, mesh::StrCat("every live peer failed, refused or already ran the job (",
+                                    a.excluded.size(), " excluded) in ", a.failures,
+                                    " rounds; more peers are needed"));
+      return;
+    }
     WaitForBids(a,
                 alive.empty() ? "no live peers to ask" : "every live peer is draining or excluded");
     return;
@@ -201,9 +212,10 @@ void Market::State::MaybeClose(Auction& a) {
                            {"unanswered", unanswered},
                            {"asked", a.asked}};
   if (!won) {
-    std::string why =
-        mesh::StrCat("no usable bid in round ", a.round, ": ", a.bids.size(), " bid(s), ",
-                     a.declines.size(), " decline(s), ", a.unanswered.size(), " without answer");
+    // No round number in it: a job that keeps waiting for the same reason records it once (the
+    // block's detail has the round).
+    std::string why = mesh::StrCat("no usable bid: ", a.bids.size(), " bid(s), ", a.declines.size(),
+                                   " decline(s), ", a.unanswered.size(), " without answer");
     for (const DeclineSeen& d : a.declines) {
       why += mesh::StrCat("; ", Short(d.executor), " declined (", d.code, ": ", d.message, ")");
     }
@@ -350,8 +362,8 @@ void Market::State::WaitForBids(Auction& a, std::string reason) {
   a.stage = Auction::Stage::kWaiting;
   // Not a failure: the job waits, asking again less and less often (up to RetryPolicy::max),
   // and at once when a peer with a free slot appears.
-  const absl::Duration wait =
-      std::min(options.retry.max, options.no_bid_retry * (int64_t{1} << std::min(a.waits, 4)));
+  const absl::Duration wait = sched::Backoff(
+      options.no_bid_retry, std::min(options.retry.max, options.no_bid_retry * 16), a.waits);
   ++a.waits;
   a.retry_at = now + wait;
   if (reason != a.waiting_reason) {

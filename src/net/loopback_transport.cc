@@ -6,7 +6,7 @@
 #include "blob_chunks.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "thread_pool.h"
+#include "mesh/common/task_pool.h"
 
 namespace mesh::net {
 
@@ -17,7 +17,7 @@ struct LoopbackNetwork::Node {
 };
 
 LoopbackNetwork::LoopbackNetwork(int delivery_threads)
-    : pool_(std::make_unique<internal::ThreadPool>(delivery_threads)) {}
+    : pool_(std::make_unique<TaskPool>(delivery_threads)) {}
 
 LoopbackNetwork::~LoopbackNetwork() { pool_.reset(); }
 

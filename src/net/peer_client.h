@@ -13,11 +13,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "mesh/common/task_pool.h"
 #include "mesh/net/grpc_transport.h"
 #include "mesh/net/tls_identity.h"
 #include "mesh/net/transport.h"
 #include "refusal_counters.h"
-#include "thread_pool.h"
 
 namespace grpc {
 class ClientContext;
@@ -57,7 +57,7 @@ class PeerClient {
   const std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
   const GrpcTransportOptions options_;
   const RefusalCounters refused_;
-  ThreadPool local_failures_{1};
+  TaskPool local_failures_{1};
 
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -14,6 +14,7 @@
 namespace mesh::node {
 namespace {
 
+using job::JobRole;
 using job::JobState;
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
@@ -101,8 +102,8 @@ bool EndedByRestart(const JobRecord& job) {
 }
 
 bool ComputeService::RunsElsewhere(const JobRecord& job) const {
-  return (job.role == "delegated" && delegator_ != nullptr) ||
-         (job.role == "split" && split_handler_ != nullptr);
+  return (job.role == JobRole::kDelegated && delegator_ != nullptr) ||
+         (job.role == JobRole::kSplit && split_handler_ != nullptr);
 }
 
 std::string ComputeService::ModuleRefusal(const std::string& module) const {
@@ -159,7 +160,7 @@ absl::StatusOr<std::vector<JobRecord>> ComputeService::RecoverInterrupted(
     r.id = job.id;
     r.interrupted = job.interrupted + (was_running ? 1 : 0);
     std::string refusal;
-    if (job.role == "assigned") {
+    if (job.role == JobRole::kAssigned) {
       // Another node's job: this node no longer runs its module (the market hears why).
       absl::MutexLock lock(&mu_);
       refusal = ModuleRefusalLocked(job.spec.module, now);
@@ -232,7 +233,7 @@ absl::Status ComputeService::Start() {
     // A delegated job ran elsewhere: the delegator resumes it (without one it runs here); a
     // split job is its chunks: the split handler resumes it.
     if (RunsElsewhere(job)) continue;
-    if (job.attempts > 0 || job.role == "assigned") {
+    if (job.attempts > 0 || job.role == JobRole::kAssigned) {
       // It ran before (or another executor did): it resumes from its latest checkpoint.
       absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
       if (std::string cp = history.ok() ? LatestCheckpoint(*history) : ""; !cp.empty()) {
@@ -249,7 +250,7 @@ absl::Status ComputeService::Start() {
     for (JobRecord& job : unfinished) {
       if (RunsElsewhere(job)) {
         delegated_[job.id] = job.state == JobState::kRunning;
-        (job.role == "split" ? split : delegated).push_back(std::move(job));
+        (job.role == JobRole::kSplit ? split : delegated).push_back(std::move(job));
       } else {
         Enqueue(job);
       }
@@ -330,18 +331,18 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   job.spec = std::move(signed_spec.spec);
   job.idempotency_key = std::move(request.idempotency_key);
   job.submitted_at = env_.clock->Now();
-  job.role = std::move(request.role);
+  job.role = request.role;
   job.peer = std::move(request.peer);
   job.peer_address = std::move(request.peer_address);
   job.round = request.round;
-  const bool split = job.spec.split.has_value() && job.role.empty();
+  const bool split = job.spec.split.has_value() && job.role == JobRole::kLocal;
   if (split && split_handler_ == nullptr) {
     return absl::FailedPreconditionError("this node does not run split jobs");
   }
-  if (split) job.role = "split";
+  if (split) job.role = JobRole::kSplit;
   const bool delegate =
-      job.role.empty() && delegator_ != nullptr && delegator_->ShouldDelegate(job);
-  if (delegate) job.role = "delegated";
+      job.role == JobRole::kLocal && delegator_ != nullptr && delegator_->ShouldDelegate(job);
+  if (delegate) job.role = JobRole::kDelegated;
   // A job for the market holds its price first: too little credit is refused before anything
   // is stored or announced.
   if (delegate && env_.settlement != nullptr) {
@@ -520,7 +521,7 @@ void ComputeService::Finished(const JobRecord& job) {
     data["wall_ms"] = absl::ToDoubleMilliseconds(job.finished_at - job.started_at);
   }
   if (!job.reason.empty()) data["reason"] = job.reason;
-  if (!job.peer.empty()) data[job.role == "assigned" ? "origin" : "executor"] = job.peer;
+  if (!job.peer.empty()) data[job.role == JobRole::kAssigned ? "origin" : "executor"] = job.peer;
   Publish(job, mesh::StrCat("job.", job::JobStateName(job.state)), std::move(data));
   if (delegator_ != nullptr) delegator_->OnFinished(job);
   if (split_handler_ != nullptr) split_handler_->OnFinished(job);

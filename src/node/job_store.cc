@@ -1,10 +1,13 @@
 #include "mesh/node/job_store.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 
 #include "mesh/cas/cid.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/sqlite/sqlite.h"
 
 namespace mesh::node {
 namespace {
@@ -71,9 +74,10 @@ void Bind(sqlite3_stmt* s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
 // (ParseRow) after releasing the lock: parsing and validating the spec JSON is a good part of a
 // read, and every runner and API thread waits on that lock (bench/README.md, "meshd: HTTP API").
 struct RawRow {
-  JobRecord record;  // every field but spec and state
+  JobRecord record;  // every field but spec, state and role
   std::string spec_json;
   std::string state;
+  std::string role;
 };
 
 RawRow ReadRawRow(sqlite3_stmt* s) {
@@ -95,7 +99,7 @@ RawRow ReadRawRow(sqlite3_stmt* s) {
   r.fuel_used = static_cast<uint64_t>(sqlite3_column_int64(s, 13));
   r.output_cid = Text(s, 14);
   r.report_json = Text(s, 15);
-  r.role = Text(s, 16);
+  raw.role = Text(s, 16);
   r.peer = Text(s, 17);
   r.peer_address = Text(s, 18);
   r.round = static_cast<uint32_t>(sqlite3_column_int64(s, 19));
@@ -119,6 +123,16 @@ absl::StatusOr<JobRecord> ParseRow(RawRow raw) {
     return absl::DataLossError(mesh::StrCat("job ", r.id, " has unknown state ", raw.state));
   }
   r.state = *state;
+  // "" is how a job run here was stored before roles had names (and what an older database's
+  // added column holds): it still reads as local.
+  std::optional<job::JobRole> role =
+      raw.role.empty() ? job::JobRole::kLocal : job::ParseJobRole(raw.role);
+  if (!role.has_value()) {
+    return absl::DataLossError(mesh::StrCat("job ", r.id, " has unknown role \"", raw.role,
+                                            "\" (known: local, delegated, assigned, split); a "
+                                            "newer meshd wrote it, or the row was edited"));
+  }
+  r.role = *role;
   return std::move(r);
 }
 
@@ -126,7 +140,8 @@ absl::StatusOr<JobRecord> ReadRow(sqlite3_stmt* s) { return ParseRow(ReadRawRow(
 
 nlohmann::json SubmittedDetail(const JobRecord& r) {
   nlohmann::json detail = {{"module", r.spec.module}, {"submitter", r.spec.submitter}};
-  if (!r.role.empty()) detail["role"] = r.role;
+  // A local job's first block names no role, as before roles were an enum.
+  if (r.role != job::JobRole::kLocal) detail["role"] = std::string(job::JobRoleName(r.role));
   if (!r.peer.empty()) detail["peer"] = r.peer;
   if (!r.placement_reason.empty()) detail["placement"] = r.placement_reason;
   return detail;
@@ -175,16 +190,9 @@ absl::StatusOr<std::vector<HistoryBlock>> VerifyHistory(
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::path& path) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return absl::UnavailableError(
-        mesh::StrCat("cannot open job database ", path.string(), ": ", msg));
-  }
-  sqlite3_busy_timeout(db, 5000);
+  // One process owns the database (meshd holds the data dir's lock).
+  MESH_ASSIGN_OR_RETURN(sqlite3 * db,
+                        sqlite::OpenDatabase(path.string(), "job database", {.exclusive = true}));
   std::unique_ptr<JobStore> store(new JobStore(db));
   MESH_RETURN_IF_ERROR(store->Init());
   return store;
@@ -199,12 +207,7 @@ JobStore::~JobStore() {
 absl::Status JobStore::Init() {
   absl::MutexLock lock(&mu_);
   char* err = nullptr;
-  const std::string sql = mesh::StrCat(
-      // One process owns the database (meshd holds the data dir's lock): exclusive locking
-      // drops the per-transaction file locks and the shared-memory index of the WAL.
-      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-      " PRAGMA foreign_keys=ON;",
-      kSchema);
+  const std::string sql = mesh::StrCat("PRAGMA foreign_keys=ON;", kSchema);
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
@@ -306,7 +309,7 @@ absl::StatusOr<std::optional<std::string>> JobStore::Insert(JobRecord& r) {
   Bind(s, 4, int64_t{r.spec.priority});
   Bind(s, 5, r.idempotency_key);
   Bind(s, 6, absl::ToUnixMicros(r.submitted_at));
-  Bind(s, 7, r.role);
+  Bind(s, 7, job::JobRoleName(r.role));
   Bind(s, 8, r.peer);
   Bind(s, 9, r.peer_address);
   Bind(s, 10, int64_t{r.round});
@@ -533,14 +536,13 @@ absl::StatusOr<std::string> JobStore::AppendLocked(const std::string& id, const 
   return cid;
 }
 
-absl::Status JobStore::SetMarket(const std::string& id, std::string_view role,
-                                 std::string_view peer, std::string_view peer_address,
-                                 uint32_t round) {
+absl::Status JobStore::SetMarket(const std::string& id, job::JobRole role, std::string_view peer,
+                                 std::string_view peer_address, uint32_t round) {
   absl::MutexLock lock(&mu_);
   sqlite3_stmt* s = Prepared(kMarket);
   if (s == nullptr) return Error("prepare market update");
   Bind(s, 1, id);
-  Bind(s, 2, role);
+  Bind(s, 2, job::JobRoleName(role));
   Bind(s, 3, peer);
   Bind(s, 4, peer_address);
   Bind(s, 5, int64_t{round});
@@ -583,7 +585,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::ApplyMarketStep(
       sqlite3_stmt* s = Prepared(kMarket);
       if (s == nullptr) return fail(Error("prepare market update"));
       Bind(s, 1, w.job_id);
-      Bind(s, 2, w.market->role);
+      Bind(s, 2, job::JobRoleName(w.market->role));
       Bind(s, 3, w.market->peer);
       Bind(s, 4, w.market->peer_address);
       Bind(s, 5, int64_t{w.market->round});

@@ -2,15 +2,18 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 
 #include "mesh/common/file_util.h"
+#include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
 
 namespace mesh::node {
 namespace {
 
+using job::JobRole;
 using job::JobState;
 
 class JobStoreTest : public ::testing::Test {
@@ -152,13 +155,13 @@ namespace {
 
 TEST_F(JobStoreTest, EveryStepIsAHashLinkedHistoryBlock) {
   JobRecord r = Make(1);
-  r.role = "delegated";
+  r.role = JobRole::kDelegated;
   r.placement_reason = "remote: requested";
   ASSERT_OK(store_->Insert(r).status());
   ASSERT_OK(
       store_->AppendHistory(r.id, "bidding_open", absl::FromUnixSeconds(1700000001), {{"round", 0}})
           .status());
-  ASSERT_OK(store_->SetMarket(r.id, "delegated", "did:key:exec", "127.0.0.1:1", 0));
+  ASSERT_OK(store_->SetMarket(r.id, JobRole::kDelegated, "did:key:exec", "127.0.0.1:1", 0));
   ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000002), 1));
   ASSERT_OK(store_->Requeue(r.id, absl::FromUnixSeconds(1700000003), "executor died"));
   ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000004), 2));
@@ -175,13 +178,14 @@ TEST_F(JobStoreTest, EveryStepIsAHashLinkedHistoryBlock) {
                                               "executing", "completed"}));
   EXPECT_EQ(blocks[0].prev, "");
   EXPECT_EQ(blocks[0].detail["placement"], "remote: requested");
+  EXPECT_EQ(blocks[0].detail["role"], "delegated");
   for (size_t i = 1; i < blocks.size(); ++i) EXPECT_EQ(blocks[i].prev, blocks[i - 1].cid);
   EXPECT_EQ(blocks[3].detail["reason"], "executor died");
   ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
   EXPECT_EQ(got.history_head, blocks.back().cid);
   EXPECT_EQ(got.phase, "completed");
   EXPECT_EQ(got.peer, "did:key:exec");
-  EXPECT_EQ(got.role, "delegated");
+  EXPECT_EQ(got.role, JobRole::kDelegated);
   EXPECT_EQ(store_->AppendHistory("bafkreimissing", "x", absl::Now(), {}).status().code(),
             absl::StatusCode::kNotFound);
 }
@@ -196,7 +200,7 @@ TEST_F(JobStoreTest, AMarketStepIsOneTransaction) {
   MarketWrite requeue;  // a: back in the queue, then given to executor "x" in round 2
   requeue.job_id = a.id;
   requeue.requeue = "executor died";
-  requeue.market = MarketWrite::Market{"delegated", "did:x", "10.0.0.1:7421", 2};
+  requeue.market = MarketWrite::Market{job::JobRole::kDelegated, "did:x", "10.0.0.1:7421", 2};
   requeue.blocks = {{"bidding_closed", {{"round", 2}}}, {"assigned", {{"executor", "did:x"}}}};
   MarketWrite unknown;  // not a job of this store: skipped, the rest still commits
   unknown.job_id = "bafy-not-here";
@@ -213,7 +217,7 @@ TEST_F(JobStoreTest, AMarketStepIsOneTransaction) {
 
   ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(a.id));
   EXPECT_EQ(got.state, JobState::kQueued);
-  EXPECT_EQ(got.role, "delegated");
+  EXPECT_EQ(got.role, job::JobRole::kDelegated);
   EXPECT_EQ(got.peer, "did:x");
   EXPECT_EQ(got.peer_address, "10.0.0.1:7421");
   EXPECT_EQ(got.round, 2u);
@@ -277,6 +281,107 @@ TEST_F(JobStoreTest, ADatabaseFromBeforeTheMeshGainsItsColumns) {
   ASSERT_OK(store_->Insert(r).status());
   ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
   EXPECT_EQ(got.phase, "submitted");
+  EXPECT_EQ(got.role, JobRole::kLocal);
+}
+
+// The raw role column of a job, as SQLite holds it.
+std::string StoredRole(const std::filesystem::path& db_path, const std::string& id) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT role FROM jobs WHERE id = ?1", -1, &s, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_text(s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  std::string role = "<no row>";
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    role = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return role;
+}
+
+void SetStoredRole(const std::filesystem::path& db_path, const std::string& id,
+                   const std::string& role) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE jobs SET role = ?2 WHERE id = ?1", -1, &s, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_text(s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(s, 2, role.c_str(), -1, SQLITE_TRANSIENT);
+  EXPECT_EQ(sqlite3_step(s), SQLITE_DONE);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
+TEST_F(JobStoreTest, RolesAreStoredByNameAndReadBack) {
+  std::vector<std::string> ids;
+  int n = 10;
+  for (JobRole role : {JobRole::kLocal, JobRole::kDelegated, JobRole::kAssigned, JobRole::kSplit}) {
+    JobRecord r = Make(n++);
+    r.role = role;
+    ASSERT_OK(store_->Insert(r).status());
+    ids.push_back(r.id);
+  }
+  // SetMarket changes the role (a resumed job handed to the market, say).
+  ASSERT_OK(store_->SetMarket(ids[0], JobRole::kDelegated, "did:key:exec", "127.0.0.1:1", 2));
+  store_.reset();
+  const std::filesystem::path db = root_ / "jobs.db";
+  EXPECT_EQ(StoredRole(db, ids[0]), "delegated");
+  EXPECT_EQ(StoredRole(db, ids[1]), "delegated");
+  EXPECT_EQ(StoredRole(db, ids[2]), "assigned");
+  EXPECT_EQ(StoredRole(db, ids[3]), "split");
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(db));
+  const std::vector<JobRole> expected = {JobRole::kDelegated, JobRole::kDelegated,
+                                         JobRole::kAssigned, JobRole::kSplit};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(ids[i]));
+    EXPECT_EQ(got.role, expected[i]) << job::JobRoleName(got.role);
+  }
+  ASSERT_OK_AND_ASSIGN(JobRecord moved, store_->Get(ids[0]));
+  EXPECT_EQ(moved.peer, "did:key:exec");
+  EXPECT_EQ(moved.round, 2u);
+}
+
+TEST_F(JobStoreTest, ALocalJobIsStoredAsLocalAndAnEmptyRoleReadsAsLocal) {
+  JobRecord r = Make(20);
+  ASSERT_OK(store_->Insert(r).status());
+  store_.reset();
+  const std::filesystem::path db = root_ / "jobs.db";
+  EXPECT_EQ(StoredRole(db, r.id), "local");
+  // How a local job was stored before roles were an enum.
+  SetStoredRole(db, r.id, "");
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(db));
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
+  EXPECT_EQ(got.role, JobRole::kLocal);
+  // Its first history block names no role, as before.
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, store_->History(r.id));
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_FALSE(blocks[0].detail.contains("role"));
+}
+
+TEST_F(JobStoreTest, AnUnknownRoleInTheDatabaseIsAnErrorNotACrash) {
+  JobRecord bad = Make(30);
+  JobRecord good = Make(31);
+  ASSERT_OK(store_->Insert(bad).status());
+  ASSERT_OK(store_->Insert(good).status());
+  store_.reset();
+  SetStoredRole(root_ / "jobs.db", bad.id, "Delegated");  // names are case-sensitive
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
+
+  absl::StatusOr<JobRecord> got = store_->Get(bad.id);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_THAT(
+      std::string(got.status().message()),
+      ::testing::HasSubstr(mesh::StrCat("job ", bad.id, " has unknown role \"Delegated\"")));
+  EXPECT_THAT(std::string(got.status().message()),
+              ::testing::HasSubstr("known: local, delegated, assigned, split"));
+  // Lists that include it say so too; the other job still reads.
+  EXPECT_EQ(store_->Unfinished().status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->List(std::nullopt, 10, 0).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_OK_AND_ASSIGN(JobRecord fine, store_->Get(good.id));
+  EXPECT_EQ(fine.role, JobRole::kLocal);
 }
 
 }  // namespace

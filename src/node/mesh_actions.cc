@@ -134,8 +134,8 @@ void MeshService::Persist(const std::vector<const market::Persist*>& writes) {
     w.job_id = p->job_id;
     w.requeue = p->requeue;
     if (p->market.has_value()) {
-      w.market = MarketWrite::Market{std::string(job::JobRoleName(p->market->role)),
-                                     p->market->peer, p->market->peer_address, p->market->round};
+      w.market = MarketWrite::Market{p->market->role, p->market->peer, p->market->peer_address,
+                                     p->market->round};
     }
     for (const market::Block& b : p->blocks) w.blocks.emplace_back(b.phase, b.detail);
   }
@@ -253,7 +253,7 @@ void MeshService::RunHere(const market::RunHere& run) {
   const job::Assignment& as = run.assignment;
   SubmitRequest request;
   request.envelope = as.spec_envelope;
-  request.role = "assigned";
+  request.role = job::JobRole::kAssigned;
   request.peer = as.origin;
   request.peer_address = as.origin_address;
   request.round = as.round;
@@ -268,7 +268,8 @@ void MeshService::RunHere(const market::RunHere& run) {
     // has ended its receipt goes again.
     absl::StatusOr<JobRecord> job = env_.jobs->Get(as.job_id);
     if (job.ok() && !job::IsTerminal(job->state)) {
-      (void)env_.jobs->SetMarket(as.job_id, "assigned", as.origin, as.origin_address, as.round);
+      (void)env_.jobs->SetMarket(as.job_id, job::JobRole::kAssigned, as.origin, as.origin_address,
+                                 as.round);
     } else if (job.ok()) {
       job->peer = as.origin;
       job->peer_address = as.origin_address;
@@ -295,7 +296,7 @@ void MeshService::RunHere(const market::RunHere& run) {
 void MeshService::CancelRun(const market::CancelRun& cancel) {
   // Only a job run here for that submitter, and only while it runs.
   absl::StatusOr<JobRecord> job = env_.jobs->Get(cancel.job_id);
-  if (!job.ok() || job->role != "assigned" || job->peer != cancel.origin ||
+  if (!job.ok() || job->role != job::JobRole::kAssigned || job->peer != cancel.origin ||
       job::IsTerminal(job->state)) {
     return;
   }

@@ -100,7 +100,7 @@ void MeshService::Stop() {
   scheduler_->Stop();
   // Cancels the calls in flight, so that a fetch blocked on one ends now.
   if (started_) transport_->Shutdown();
-  fetches_.reset();
+  fetches_->Stop(TaskPool::Pending::kDrop);
   if (absl::Status s = peers_->Save(); !s.ok()) {
     spdlog::warn("mesh: cannot save the peer table: {}", s.ToString());
   }
@@ -253,20 +253,20 @@ bool MeshService::Cancel(const std::string& id) {
 }
 
 void MeshService::OnProgress(const JobRecord& job, const wasm::ProgressRecord& p) {
-  if (job.role != "assigned") return;
+  if (job.role != job::JobRole::kAssigned) return;
   Feed(market::LocalProgress{job.id, job.peer, job.peer_address, job.round, double(p.percent),
                              p.message});
 }
 
 void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32_t index,
                              const std::string& cid, uint64_t bytes, uint64_t fuel) {
-  if (job.role != "assigned") return;
+  if (job.role != job::JobRole::kAssigned) return;
   Feed(market::LocalArtifact{job.id, job.peer, job.peer_address, job.round, std::string(kind),
                              index, cid, bytes, fuel});
 }
 
 void MeshService::OnFinished(const JobRecord& job) {
-  if (job.role != "assigned") return;
+  if (job.role != job::JobRole::kAssigned) return;
   Feed(market::LocalEnded{RunEndOf(job)});
 }
 

@@ -36,7 +36,7 @@ TEST_F(MeshTest, ThreeNodesDelegateAJobAndCheckItsOutput) {
   const std::string echo = Put(a, Example("echo"));
   const std::string input = Put(a, "hello from the submitter\n");
   JobRecord job = Submit(a, echo, {input});
-  EXPECT_EQ(job.role, "delegated");
+  EXPECT_EQ(job.role, job::JobRole::kDelegated);
   job = WaitDone(a, job.id);
   ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
   EXPECT_EQ(Output(a, job), "hello from the submitter\n");
@@ -46,7 +46,7 @@ TEST_F(MeshTest, ThreeNodesDelegateAJobAndCheckItsOutput) {
   // The executor ran the same job id for the submitter, and the history is a checked chain.
   Node& executor = job.peer == b.key().did().ToString() ? b : c;
   ASSERT_OK_AND_ASSIGN(JobRecord remote, executor.compute().Get(job.id));
-  EXPECT_EQ(remote.role, "assigned");
+  EXPECT_EQ(remote.role, job::JobRole::kAssigned);
   EXPECT_EQ(remote.peer, a.key().did().ToString());
   EXPECT_EQ(remote.output_cid, job.output_cid);
   const std::vector<std::string> phases = Phases(a, job.id);
@@ -197,7 +197,7 @@ TEST_F(MeshTest, ALocalJobStaysLocalAndHasAHistory) {
   const std::string echo = Put(a, Example("echo"));
   JobRecord job = WaitDone(a, Submit(a, echo, {Put(a, "here\n")}, "local").id);
   ASSERT_EQ(job.state, job::JobState::kSucceeded);
-  EXPECT_EQ(job.role, "");
+  EXPECT_EQ(job.role, job::JobRole::kLocal);
   EXPECT_THAT(Phases(a, job.id), ::testing::ElementsAre("submitted", "executing", "completed"));
 }
 

@@ -112,9 +112,10 @@ class PoisonJobTest : public ::testing::Test {
     ASSERT_EQ(job.state, JobState::kQueued);
     ASSERT_OK(jobs_->MarkRunning(id, clock_.Now(), job.attempts + 1));
   }
-  // A job stored as a node would (not run): role "" = submitted here, "assigned" = run here
-  // for another node.
-  JobRecord Record(const cas::Cid& module, const std::string& nonce, std::string role = "") {
+  // A job stored as a node would (not run): kLocal = submitted here, kAssigned = run here for
+  // another node.
+  JobRecord Record(const cas::Cid& module, const std::string& nonce,
+                   job::JobRole role = job::JobRole::kLocal) {
     job::JobSpec spec;
     spec.module = module.ToString();
     spec.inputs = {blobs_->PutBytes("input " + nonce)->ToString()};
@@ -126,8 +127,8 @@ class PoisonJobTest : public ::testing::Test {
     r.envelope = s.envelope;
     r.spec = s.spec;
     r.submitted_at = clock_.Now();
-    r.role = std::move(role);
-    if (!r.role.empty()) r.peer = "did:key:zsubmitter";
+    r.role = role;
+    if (r.role != job::JobRole::kLocal) r.peer = "did:key:zsubmitter";
     EXPECT_TRUE(jobs_->Insert(r).ok());
     return r;
   }
@@ -209,8 +210,8 @@ TEST_F(PoisonJobTest, ADrainThatRequeuesIsNotADeath) {
 TEST_F(PoisonJobTest, AnExecutorRefusesAModuleItDiedWithTwice) {
   runner_.Hold(true);
   const std::string module = module_.ToString();
-  JobRecord assigned = Record(module_, "assigned", "assigned");
-  JobRecord queued_behind = Record(module_, "behind", "assigned");
+  JobRecord assigned = Record(module_, "assigned", job::JobRole::kAssigned);
+  JobRecord queued_behind = Record(module_, "behind", job::JobRole::kAssigned);
   JobRecord local = Record(other_, "local");
   ASSERT_OK(jobs_->MarkRunning(assigned.id, clock_.Now(), 1));
   ASSERT_OK(jobs_->MarkRunning(local.id, clock_.Now(), 1));
@@ -244,8 +245,8 @@ TEST_F(PoisonJobTest, AnExecutorRefusesAModuleItDiedWithTwice) {
 }
 
 TEST_F(PoisonJobTest, TwoJobsOfOneModuleAtOneDeathCountOnce) {
-  JobRecord a = Record(module_, "a", "assigned");
-  JobRecord b = Record(module_, "b", "assigned");
+  JobRecord a = Record(module_, "a", job::JobRole::kAssigned);
+  JobRecord b = Record(module_, "b", job::JobRole::kAssigned);
   ASSERT_OK(jobs_->MarkRunning(a.id, clock_.Now(), 1));
   ASSERT_OK(jobs_->MarkRunning(b.id, clock_.Now(), 1));
   runner_.Hold(true);

@@ -62,42 +62,16 @@ SplitCoordinator::SplitCoordinator(NodeEnv env, ComputeService* compute, Compute
     : env_(env),
       compute_(compute),
       options_(std::move(options)),
-      modules_(env.blobs, options_.module_cache_bytes, options_.max_module_bytes) {
-  worker_ = std::thread([this] { WorkLoop(); });
-}
+      modules_(env.blobs, options_.module_cache_bytes, options_.max_module_bytes) {}
 
 SplitCoordinator::~SplitCoordinator() { Stop(); }
 
-void SplitCoordinator::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (worker_.joinable()) worker_.join();
-}
-
-void SplitCoordinator::Post(std::function<void()> task) {
-  absl::MutexLock lock(&mu_);
-  if (!stopping_) work_.push_back(std::move(task));
-}
-
-void SplitCoordinator::WorkLoop() {
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !work_.empty() || stopping_; };
-  while (true) {
-    std::function<void()> task;
-    {
-      absl::MutexLock lock(&mu_, absl::Condition(&ready));
-      // Unfinished split jobs stay queued or running on disk; the next start resumes them.
-      if (stopping_) return;
-      task = std::move(work_.front());
-      work_.pop_front();
-    }
-    task();
-  }
-}
+// Unfinished split jobs stay queued or running on disk; the next start resumes them, so the
+// work not started is dropped.
+void SplitCoordinator::Stop() { work_.Stop(TaskPool::Pending::kDrop); }
 
 void SplitCoordinator::Take(const JobRecord& job) {
-  Post([this, job] { Prepare(job); });
+  work_.Post([this, job] { Prepare(job); });
 }
 
 void SplitCoordinator::Prepare(JobRecord job) {
@@ -295,7 +269,7 @@ void SplitCoordinator::ChunkEnded(Split& split, uint32_t index, const JobRecord&
   if (split.ending || job::IsTerminal(c.state)) return;
   c.state = chunk.state;
   c.output_cid = chunk.output_cid;
-  c.executor = chunk.role == "delegated" ? chunk.peer : "";
+  c.executor = chunk.role == job::JobRole::kDelegated ? chunk.peer : "";
   c.fuel_used = chunk.fuel_used;
   const std::string id = split.job.id;
   if (chunk.state != JobState::kSucceeded) {
@@ -303,7 +277,7 @@ void SplitCoordinator::ChunkEnded(Split& split, uint32_t index, const JobRecord&
     const std::string why = chunk.reason.empty()
                                 ? mesh::StrCat("it ended ", job::JobStateName(chunk.state))
                                 : chunk.reason;
-    work_.push_back([this, id, why, index, cid = chunk.id, state = chunk.state] {
+    work_.Post([this, id, why, index, cid = chunk.id, state = chunk.state] {
       End(id, state == JobState::kCancelled ? JobState::kCancelled : JobState::kFailed,
           mesh::StrCat("chunk ", index, " (job ", cid, ") ", job::JobStateName(state), ": ", why));
     });
@@ -315,7 +289,7 @@ void SplitCoordinator::ChunkEnded(Split& split, uint32_t index, const JobRecord&
   });
   if (all) {
     split.ending = true;
-    work_.push_back([this, id] { Merge(id); });
+    work_.Post([this, id] { Merge(id); });
   }
 }
 
@@ -473,7 +447,7 @@ void SplitCoordinator::End(std::string id, JobState state, std::string reason) {
 
 bool SplitCoordinator::Cancel(const std::string& id) {
   absl::StatusOr<JobRecord> job = env_.jobs->Get(id);
-  if (!job.ok() || job->role != "split" || job::IsTerminal(job->state)) return false;
+  if (!job.ok() || job->role != job::JobRole::kSplit || job::IsTerminal(job->state)) return false;
   {
     absl::MutexLock lock(&mu_);
     if (auto it = splits_.find(id); it != splits_.end()) it->second->ending = true;
@@ -523,7 +497,7 @@ absl::StatusOr<SplitStatus> SplitCoordinator::StatusFromHistory(const std::strin
         c.state = chunk->state;
         c.output_cid = chunk->output_cid;
         c.fuel_used = chunk->fuel_used;
-        c.executor = chunk->role == "delegated" ? chunk->peer : "";
+        c.executor = chunk->role == job::JobRole::kDelegated ? chunk->peer : "";
       }
     }
   }

@@ -83,7 +83,7 @@ TEST_F(SplitTest, AMatrixProductRunsInChunksOnOneLeaseAndMergesBitForBit) {
   split.splitter.chunk_bytes = 10 * kN * 8;  // 10 rows of A per chunk: 10 chunks
   JobRecord job = SubmitSplit(a, Put(a, Example("matmul")),
                               {Put(a, Bytes(m.a)), Put(a, Bytes(m.b))}, split, {"--block", "100"});
-  EXPECT_EQ(job.role, "split");
+  EXPECT_EQ(job.role, job::JobRole::kSplit);
   job = WaitDone(a, job.id, absl::Seconds(120));
   ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
   EXPECT_EQ(Output(a, job), Bytes(NativeProduct(m, kN)));

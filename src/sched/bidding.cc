@@ -147,13 +147,18 @@ bool ShouldClose(const BidWindow& window, size_t bids, size_t declines, absl::Ti
   return window.asked > 0 && bids + declines >= window.asked;
 }
 
-absl::Duration Backoff(const RetryPolicy& policy, int attempt, Rng& rng) {
-  absl::Duration cap = policy.base;
-  for (int i = 0; i < attempt && cap < policy.max; ++i) cap *= 2;
-  cap = std::min(cap, policy.max);
+absl::Duration Backoff(absl::Duration base, absl::Duration max, int attempt, Rng* rng) {
+  absl::Duration cap = base;
+  for (int i = 0; i < attempt && cap < max; ++i) cap *= 2;
+  cap = std::min(cap, max);
   if (cap <= absl::ZeroDuration()) return absl::ZeroDuration();
+  if (rng == nullptr) return cap;
   const int64_t cap_ns = absl::ToInt64Nanoseconds(cap);
-  return absl::Nanoseconds(static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(cap_ns) + 1)));
+  return absl::Nanoseconds(static_cast<int64_t>(rng->Uniform(static_cast<uint64_t>(cap_ns) + 1)));
+}
+
+absl::Duration Backoff(const RetryPolicy& policy, int attempt, Rng& rng) {
+  return Backoff(policy.base, policy.max, attempt, &rng);
 }
 
 }  // namespace mesh::sched

@@ -178,6 +178,17 @@ TEST(BiddingTest, BackoffIsJitteredWithinTheExponentialBound) {
             absl::ZeroDuration());
 }
 
+TEST(BiddingTest, BackoffWithoutJitterDoublesUpToItsCap) {
+  const absl::Duration base = absl::Milliseconds(200), max = absl::Seconds(10);
+  EXPECT_EQ(Backoff(base, max, 0), absl::Milliseconds(200));
+  EXPECT_EQ(Backoff(base, max, 1), absl::Milliseconds(400));
+  EXPECT_EQ(Backoff(base, max, 5), absl::Milliseconds(6400));
+  EXPECT_EQ(Backoff(base, max, 6), max);
+  EXPECT_EQ(Backoff(base, max, 1 << 30), max);  // no overflow
+  EXPECT_EQ(Backoff(base, max, -3), base);
+  EXPECT_EQ(Backoff(absl::ZeroDuration(), max, 4), absl::ZeroDuration());
+}
+
 TEST(PricingPolicyTest, JsonRoundTripsAndRejectsBadValues) {
   PricingPolicy policy{5, 20, 0.25, 8, absl::Seconds(10)};
   ASSERT_OK_AND_ASSIGN(PricingPolicy back, PricingPolicyFromJson(ToJson(policy)));

@@ -3,8 +3,6 @@
 // membership and accounting. Thread-safe: one connection behind a mutex.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -14,6 +12,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace mesh::cas {
 

@@ -1,23 +1,13 @@
 // ReputationBook: how far each executor DID has earned trust, for selection (sched's
 // BidView::reputation), adaptive verification (replicate a new or doubtful executor's work,
-// spot-check a trusted one's) and pricing (SubmitFee).
-//
-// The model is a Beta estimate with forgetting: per DID, `good` and `bad` are decayed sums of
-// event weights, and score = (prior × prior_weight + good) / (prior_weight + good + bad), in
-// [0, 1]. A new DID has no evidence and scores exactly the prior. A verified success adds to
-// good; a failure or timeout adds to bad; a result outvoted by the majority adds
-// outvoted_weight (4 by default) to bad, because a wrong answer that looked right costs more
-// than an honest failure. Both sums halve every half_life, so old behaviour fades and the score
-// drifts back to the prior — a node cannot bank good behaviour forever, nor is punished forever.
-// Lifetime counts are kept apart and never decay, so "new" (no events) and "trusted" (many
-// events, high score) can be told apart. Time comes only from the injected Clock.
+// spot-check a trusted one's) and pricing (SubmitFee). The model and its rules are
+// ReputationScores (reputation_scores.h); this adds the Clock, a mutex and persistence.
 //
 // In memory, or persisted to a table "reputation" in a SQLite file (it may be the ledger's
-// file): every Record writes its row before it returns. Thread-safe (internally synchronized).
-// The clock must outlive the book.
+// file): every Record writes its row before it returns, and the in-memory scores change only
+// once it is written. Get() answers from memory (the market reads it for every bid).
+// Thread-safe (internally synchronized). The clock must outlive the book.
 #pragma once
-
-#include <sqlite3.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -32,34 +22,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "mesh/common/clock.h"
+#include "mesh/ledger/reputation_scores.h"
 
 namespace mesh::ledger {
 
-enum class ReputationEvent { kSuccess, kFailure, kTimeout, kOutvoted };
-std::string_view ReputationEventName(ReputationEvent event);
-
-struct ReputationOptions {
-  double prior = 0.5;         // score of a DID with no evidence
-  double prior_weight = 2.0;  // how many events the prior is worth
-  double success_weight = 1.0;
-  double failure_weight = 1.0;
-  double timeout_weight = 1.0;
-  double outvoted_weight = 4.0;
-  absl::Duration half_life = absl::Hours(24 * 7);
-};
-// InvalidArgument unless prior is in [0,1], weights are finite and > 0, half-life > 0.
-absl::Status Validate(const ReputationOptions& options);
-
-struct Reputation {
-  std::string did;
-  double score = 0.5;
-  double evidence = 0;  // decayed weight behind the score (good + bad)
-  int64_t successes = 0, failures = 0, timeouts = 0, outvoted = 0;  // lifetime, never decay
-  absl::Time updated = absl::InfinitePast();                        // last event
-
-  int64_t events() const { return successes + failures + timeouts + outvoted; }
-  bool is_new() const { return events() == 0; }
-};
+class ReputationStore;  // src/ledger/reputation_store.h
 
 class ReputationBook {
  public:
@@ -86,31 +53,14 @@ class ReputationBook {
   const ReputationOptions& options() const { return options_; }
 
  private:
-  struct State {
-    double good = 0, bad = 0;
-    absl::Time at = absl::InfinitePast();  // when good and bad were last decayed
-    int64_t counts[4] = {0, 0, 0, 0};      // by ReputationEvent
-    absl::Time updated = absl::InfinitePast();
-  };
-  ReputationBook(const Clock& clock, ReputationOptions options, sqlite3* db);
-  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Save(std::string_view did, const State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  State DecayedTo(const State& s, absl::Time now) const;
-  Reputation View(std::string_view did, const State& s, absl::Time now) const;
+  ReputationBook(const Clock& clock, ReputationOptions options,
+                 std::unique_ptr<ReputationStore> store);
 
   const Clock& clock_;
   const ReputationOptions options_;
   mutable absl::Mutex mu_;
-  sqlite3* db_ ABSL_GUARDED_BY(mu_) = nullptr;  // null = in memory
-  absl::flat_hash_map<std::string, State> states_ ABSL_GUARDED_BY(mu_);
+  const std::unique_ptr<ReputationStore> store_ ABSL_PT_GUARDED_BY(mu_);  // null = in memory
+  ReputationScores scores_ ABSL_GUARDED_BY(mu_);
 };
-
-// For adaptive verification: enough track record and a high enough score to verify this
-// executor's work by spot checks instead of replication.
-bool IsTrusted(const Reputation& r, int64_t min_events = 10, double min_score = 0.8);
-
-// The submit cost priced by the submitter's reputation: base × (1.5 − score), rounded up, so a
-// new DID (prior 0.5) pays base, a perfect one half, and one at 0 half again as much.
-int64_t SubmitFee(int64_t base_fee, const Reputation& submitter);
 
 }  // namespace mesh::ledger

@@ -22,11 +22,11 @@
 #include "mesh/crypto/did_key.h"
 #include "mesh/net/transport.h"
 
-namespace mesh::net {
-
-namespace internal {
-class ThreadPool;
+namespace mesh {
+class TaskPool;
 }
+
+namespace mesh::net {
 
 class LoopbackNetwork {
  public:
@@ -50,7 +50,7 @@ class LoopbackNetwork {
   // Waits until no call is pinned to the node.
   void Unregister(const std::string& address);
 
-  std::unique_ptr<internal::ThreadPool> pool_;
+  std::unique_ptr<TaskPool> pool_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Node>> nodes_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> dead_ ABSL_GUARDED_BY(mu_);

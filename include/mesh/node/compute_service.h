@@ -97,9 +97,10 @@ struct SubmitRequest {
   job::JobSpec spec;     // the node signs it (submitter = the node), unless...
   std::string envelope;  // ...a spec already signed by its submitter is given here
   std::string idempotency_key;
-  // Set by the market for a job another node assigned to this one: role "assigned", peer =
-  // the submitter's node. Such a job always runs here.
-  std::string role;
+  // Set by the market for a job another node assigned to this one: JobRole::kAssigned, peer =
+  // the submitter's node. Such a job always runs here. kLocal (the default) lets the service
+  // decide: kSplit if the spec has a split, kDelegated if the Delegator takes it, else kLocal.
+  job::JobRole role = job::JobRole::kLocal;
   std::string peer;
   std::string peer_address;
   uint32_t round = 0;

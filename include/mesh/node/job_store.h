@@ -13,8 +13,6 @@
 // Thread-safe: one connection with cached statements behind a mutex.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +27,9 @@
 #include "absl/time/time.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/job/job_state.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace mesh::node {
 
@@ -53,9 +54,10 @@ struct JobRecord {
   uint64_t fuel_used = 0;
   std::string output_cid;
   std::string report_json;  // wasm::RunReport as JSON
-  // The market. role "" = submitted and run here; "delegated" = submitted here, run by `peer`
-  // (the executor); "assigned" = run here for `peer` (the submitter's node) at peer_address.
-  std::string role;
+  // The market. kLocal = submitted and run here; kDelegated = submitted here, run by `peer`
+  // (the executor); kAssigned = run here for `peer` (the submitter's node) at peer_address;
+  // kSplit = split here into chunks. Stored by name (job::JobRoleName).
+  job::JobRole role = job::JobRole::kLocal;
   std::string peer;
   std::string peer_address;
   uint32_t round = 0;        // the auction round of the current assignment
@@ -102,7 +104,7 @@ struct Recovery {
 // queue if it runs, set its market columns, then append its history blocks, in that order.
 struct MarketWrite {
   struct Market {
-    std::string role;  // "delegated" | "assigned"
+    job::JobRole role = job::JobRole::kDelegated;
     std::string peer, peer_address;
     uint32_t round = 0;
   };
@@ -146,7 +148,7 @@ class JobStore {
                                             absl::Time at, nlohmann::json detail);
   // The job's history, oldest first, with every CID and link checked (DataLoss if broken).
   absl::StatusOr<std::vector<HistoryBlock>> History(const std::string& id);
-  absl::Status SetMarket(const std::string& id, std::string_view role, std::string_view peer,
+  absl::Status SetMarket(const std::string& id, job::JobRole role, std::string_view peer,
                          std::string_view peer_address, uint32_t round);
   // Everything one market step persists, in ONE transaction. Returns the CID of each block, in
   // the order of `writes` and their blocks; "" for the blocks of a job not on this node (its

@@ -26,18 +26,17 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "mesh/common/task_pool.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/module_loader.h"
 #include "mesh/verify/merkle_tree.h"
@@ -109,8 +108,7 @@ class SplitCoordinator final : public SplitHandler {
   absl::StatusOr<std::vector<std::string>> RunSplitModule(const JobRecord& job, std::string input);
   absl::StatusOr<std::string> SubmitChunk(const JobRecord& job, uint32_t index, uint32_t count,
                                           const std::string& input_cid);
-  // Records a chunk's end; queues the merge or the failure on the worker (under mu_, so it
-  // appends to work_ itself rather than calling Post).
+  // Records a chunk's end; queues the merge or the failure on the worker.
   void ChunkEnded(Split& split, uint32_t index, const JobRecord& chunk)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Merge(std::string id);
@@ -123,9 +121,6 @@ class SplitCoordinator final : public SplitHandler {
                                           std::string stdin_bytes,
                                           std::vector<std::pair<std::string, std::string>> env);
 
-  void Post(std::function<void()> task);
-  void WorkLoop();
-
   const NodeEnv env_;
   ComputeService* const compute_;
   const ComputeOptions options_;
@@ -133,9 +128,8 @@ class SplitCoordinator final : public SplitHandler {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Split>> splits_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread worker_;
+  // Last: destroyed (stopped) first, while everything its tasks use is still there.
+  TaskPool work_{1};
 };
 
 }  // namespace mesh::node

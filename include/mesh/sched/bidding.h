@@ -102,7 +102,10 @@ struct RetryPolicy {
   absl::Duration base = absl::Milliseconds(100);
   absl::Duration max = absl::Seconds(10);
 };
-// Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)].
+// The one backoff: min(max, base * 2^attempt), or with `rng` full jitter, uniform in
+// [0, that]. A negative attempt counts as 0.
+absl::Duration Backoff(absl::Duration base, absl::Duration max, int attempt, Rng* rng = nullptr);
+// A new round after an executor failed: with full jitter (policy.base, policy.max).
 absl::Duration Backoff(const RetryPolicy& policy, int attempt, Rng& rng);
 
 }  // namespace mesh::sched

@@ -1,6 +1,9 @@
-// Small SQLite helpers shared by the ledger's sources (not a public header): binding, reading
-// columns, and turning SQLite errors into absl::Status with the canonical codes Mesh uses.
-// Stateless functions; the caller holds whatever lock guards the connection.
+// The one SQLite set-up of Mesh's stores (the job store, the blob index, the ledger and the
+// reputation book): opening a database (WAL, synchronous=NORMAL, a busy timeout, optionally
+// exclusive locking), binding, reading columns, and turning SQLite errors into absl::Status
+// with the canonical codes Mesh uses. For the stores' .cc files and private headers only: no
+// public header of another module includes it. Stateless functions; the caller holds whatever
+// lock guards the connection.
 #pragma once
 
 #include <sqlite3.h>
@@ -14,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "mesh/common/strings.h"
 
-namespace mesh::ledger::internal {
+namespace mesh::sqlite {
 
 inline void Bind(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -66,9 +69,32 @@ inline absl::Status Run(sqlite3* db, sqlite3_stmt* s, std::string_view store,
   return status;
 }
 
-// Opens (creating) a database in WAL mode. Normal locking, not exclusive: `mesh ledger verify`
-// may read the file while meshd writes it.
-absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view store);
+// Owns a statement prepared for one call (the reads that are too rare to cache).
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Statement() { sqlite3_finalize(s_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
+struct OpenOptions {
+  // One process owns the file (meshd holds the data dir's lock): exclusive locking drops the
+  // per-transaction file locks and the WAL's shared-memory index. Off where another process
+  // may read the file while meshd writes it (`mesh ledger verify`).
+  bool exclusive = false;
+};
+// Opens (creating) a database in WAL mode with synchronous=NORMAL: readers proceed during
+// writes, and a commit survives the process being killed; only a power loss can drop the last
+// commits, and never half of one. `store` names it in errors ("job database").
+absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view store,
+                                      OpenOptions options = {});
 absl::Status ExecSql(sqlite3* db, const char* sql, std::string_view store);
 
-}  // namespace mesh::ledger::internal
+}  // namespace mesh::sqlite

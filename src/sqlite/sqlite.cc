@@ -1,8 +1,9 @@
-#include "sqlite_util.h"
+#include "mesh/sqlite/sqlite.h"
 
-namespace mesh::ledger::internal {
+namespace mesh::sqlite {
 
-absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view store) {
+absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view store,
+                                      OpenOptions options) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -12,10 +13,13 @@ absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view 
     return absl::UnavailableError(mesh::StrCat("cannot open ", store, " ", path, ": ", msg));
   }
   sqlite3_busy_timeout(db, 5000);
-  // WAL: readers (verify, balance) proceed during writes. synchronous=NORMAL: a commit survives
-  // the process being killed (the case the ledger's crash tests exercise); only a power loss
-  // can drop the last commits, and then never half of one.
-  absl::Status status = ExecSql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", store);
+  // Exclusive locking must come before WAL for the WAL to need no shared memory.
+  absl::Status status = ExecSql(
+      db,
+      options.exclusive
+          ? "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+      store);
   if (!status.ok()) {
     sqlite3_close(db);
     return status;
@@ -38,4 +42,4 @@ absl::Status ExecSql(sqlite3* db, const char* sql, std::string_view store) {
   return absl::OkStatus();
 }
 
-}  // namespace mesh::ledger::internal
+}  // namespace mesh::sqlite

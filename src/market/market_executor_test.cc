@@ -1,0 +1,177 @@
+// The executor's side of market::Market alone, stepped by hand (no harness, no network): what
+// it does with assignments, good and bad.
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mesh/common/rng.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/job/job_spec.h"
+#include "testing/market_harness.h"
+
+namespace mesh::market {
+namespace {
+
+using ::mesh::market::testing::MarketHarness;
+using ::testing::HasSubstr;
+
+// The executor's side alone, stepped by hand (no harness): one Market that a submitter's
+// messages reach directly.
+class ExecutorAloneTest : public ::testing::Test {
+ protected:
+  ExecutorAloneTest()
+      : origin_key_(*crypto::KeyPair::FromSeed(std::string(32, 'o'))),
+        executor_key_(*crypto::KeyPair::FromSeed(std::string(32, 'x'))),
+        origin_(origin_key_.did().ToString()),
+        self_(executor_key_.did().ToString()),
+        rng_(1),
+        spec_(SignedSpec(origin_key_, now_)) {
+    MarketOptions options;
+    options.self = self_;
+    options.address = "executor:1";
+    market_ = std::make_unique<Market>(options, nullptr, &rng_);
+    CapacityChanged capacity;
+    capacity.capacity.did = self_;
+    capacity.capacity.max_concurrent = 1;
+    capacity.capacity.memory_bytes = 1 << 30;
+    market_->Step(now_, capacity);
+    PeerChanged peer;
+    peer.peer.did = origin_;
+    peer.peer.address = "origin:1";
+    peer.peer.alive = true;
+    market_->Step(now_, peer);
+  }
+
+  static job::SignedJobSpec SignedSpec(const crypto::KeyPair& key, absl::Time now) {
+    job::JobSpec spec;
+    spec.module = MarketHarness::CidOf("module");
+    spec.inputs = {MarketHarness::CidOf("input")};
+    spec.limits.fuel = 1000;
+    spec.created_at_ms = absl::ToUnixMillis(now);
+    spec.nonce = std::string(32, 'a');
+    return job::SignJobSpec(spec, key);
+  }
+
+  job::Assignment MakeAssignment(uint32_t round) const {
+    job::Assignment as;
+    as.job_id = spec_.id.ToString();
+    as.round = round;
+    as.origin = origin_;
+    as.origin_address = "origin:1";
+    as.executor = self_;
+    as.spec_envelope = spec_.envelope;
+    return as;
+  }
+  std::vector<Action> Deliver(const job::Assignment& as) {
+    Received r;
+    r.from = origin_;
+    r.message = as;
+    r.envelope = "assignment " + std::to_string(as.round);
+    r.envelope_cid = MarketHarness::CidOf(r.envelope);
+    return market_->Step(now_, std::move(r));
+  }
+  template <typename T>
+  static std::vector<T> Of(const std::vector<Action>& actions) {
+    std::vector<T> out;
+    for (const Action& a : actions) {
+      if (const T* t = std::get_if<T>(&a)) out.push_back(*t);
+    }
+    return out;
+  }
+  // The ack among the actions (a reply), or nullopt.
+  static std::optional<job::AssignmentAck> AckIn(const std::vector<Action>& actions) {
+    for (const Send& s : Of<Send>(actions)) {
+      if (const auto* ack = std::get_if<job::AssignmentAck>(&*s.message); ack && s.reply) {
+        return *ack;
+      }
+    }
+    return std::nullopt;
+  }
+
+  crypto::KeyPair origin_key_, executor_key_;
+  std::string origin_, self_;
+  SeededRng rng_;
+  absl::Time now_ = absl::FromUnixSeconds(1'780'000'000);
+  std::unique_ptr<Market> market_;
+  job::SignedJobSpec spec_;
+};
+
+// A job it ran and reported, assigned to it again in a later round (its submitter restarted
+// and found it idle), is not fetched and run a second time: its receipt goes again, for the
+// new round (as node/market_executor.cc did when it found the job in its store).
+TEST_F(ExecutorAloneTest, AJobAssignedAgainAfterItsReceiptIsReportedAgainNotRunAgain) {
+  std::vector<Action> out = Deliver(MakeAssignment(0));
+  const std::vector<Fetch> fetches = Of<Fetch>(out);
+  ASSERT_EQ(fetches.size(), 1u);
+  out = market_->Step(now_, FetchResult{fetches[0].token, absl::OkStatus()});
+  ASSERT_EQ(Of<RunHere>(out).size(), 1u);
+  LocalRunEnd end;
+  end.job_id = spec_.id.ToString();
+  end.origin = origin_;
+  end.origin_address = "origin:1";
+  end.round = 0;
+  end.state = job::JobState::kSucceeded;
+  end.outcome = "ok";
+  end.output_cid = MarketHarness::CidOf("output");
+  end.fuel_used = 500;
+  now_ += absl::Seconds(1);
+  out = market_->Step(now_, LocalEnded{end});
+  std::vector<Send> sends = Of<Send>(out);
+  ASSERT_EQ(sends.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<job::Receipt>(*sends[0].message));
+  market_->Step(now_, SendResult{sends[0].token, absl::OkStatus(), std::nullopt, ""});
+  EXPECT_EQ(market_->Stats().assigned, 0u);
+
+  now_ += absl::Seconds(1);
+  out = Deliver(MakeAssignment(3));
+  EXPECT_TRUE(Of<Fetch>(out).empty()) << "the job is fetched to run a second time";
+  EXPECT_TRUE(AckIn(out).has_value() && AckIn(out)->accepted);
+  bool receipt = false;
+  for (const Send& s : Of<Send>(out)) {
+    if (const auto* r = std::get_if<job::Receipt>(&*s.message)) {
+      receipt = true;
+      EXPECT_EQ(r->round, 3u);
+      EXPECT_EQ(r->output_cid, end.output_cid);
+      EXPECT_EQ(r->assignment_cid, MarketHarness::CidOf("assignment 3"));
+    }
+  }
+  EXPECT_TRUE(receipt) << "the receipt is not sent again for the new round";
+}
+
+// Bad assignments are refused with the reason, and nothing is fetched or run.
+TEST_F(ExecutorAloneTest, BadAssignmentsAreRefusedWithTheirReason) {
+  job::Assignment other = MakeAssignment(0);
+  other.executor = origin_;
+  job::Assignment forged = MakeAssignment(0);
+  forged.spec_envelope = "not an envelope";
+  job::Assignment renamed = MakeAssignment(0);
+  renamed.job_id = MarketHarness::CidOf("another job");
+  const std::vector<std::pair<job::Assignment, std::string>> cases = {
+      {other, "another executor"}, {forged, "does not verify"}, {renamed, "id is"}};
+  for (const auto& [as, why] : cases) {
+    const std::vector<Action> out = Deliver(as);
+    const std::optional<job::AssignmentAck> ack = AckIn(out);
+    ASSERT_TRUE(ack.has_value()) << why;
+    EXPECT_FALSE(ack->accepted) << why;
+    EXPECT_THAT(ack->reason, HasSubstr(why));
+    EXPECT_TRUE(Of<Fetch>(out).empty()) << why;
+    EXPECT_TRUE(Of<RunHere>(out).empty()) << why;
+  }
+  EXPECT_EQ(market_->Stats().assigned, 0u);
+  // Draining: no new work.
+  CapacityChanged draining;
+  draining.capacity.did = self_;
+  draining.capacity.max_concurrent = 1;
+  draining.capacity.draining = true;
+  market_->Step(now_, draining);
+  const std::optional<job::AssignmentAck> ack = AckIn(Deliver(MakeAssignment(0)));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_FALSE(ack->accepted);
+}
+
+}  // namespace
+}  // namespace mesh::market
