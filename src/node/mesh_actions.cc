@@ -6,6 +6,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
+#include "mesh/node/market_records.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
@@ -34,37 +35,6 @@ net::Endpoint EndpointOf(const std::string& did, const std::string& address) {
 }
 
 }  // namespace
-
-MeshService::Metrics::Metrics(MetricsRegistry& r)
-    : blob_bytes(
-          r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
-      delegated_seconds(r.AddHistogram("mesh_market_delegated_job_seconds",
-                                       "Submission to verified result of delegated jobs",
-                                       ExponentialBuckets(0.001, 4, 10))) {
-  using C = market::Counter;
-  market = {
-      {C::kAnnounced,
-       r.AddCounter("mesh_market_announcements_total", "Auction rounds this node opened")},
-      {C::kBids, r.AddCounter("mesh_market_bids_received_total", "Bids received")},
-      {C::kDeclines,
-       r.AddCounter("mesh_market_declines_received_total", "Declines received, by code", {"code"})},
-      {C::kClosed,
-       r.AddCounter("mesh_market_auctions_closed_total", "Auctions closed, by result", {"result"})},
-      {C::kExecutorFailures,
-       r.AddCounter("mesh_market_executor_failures_total",
-                    "Delegated runs lost: executor dead, late, refused or a bad receipt")},
-      {C::kReceipts,
-       r.AddCounter("mesh_market_receipts_total", "Receipts received, by result", {"result"})},
-      {C::kBidsSent, r.AddCounter("mesh_market_bids_sent_total", "Bids this node made")},
-      {C::kDeclinesSent, r.AddCounter("mesh_market_declines_sent_total",
-                                      "Announcements this node declined, by code", {"code"})},
-      {C::kAssignments,
-       r.AddCounter("mesh_market_assignments_total", "Jobs other nodes assigned to this node")},
-      {C::kOutvoted,
-       r.AddCounter("mesh_verify_outvoted_total",
-                    "Replica results outvoted by the majority (not paid, penalised)")},
-  };
-}
 
 void MeshService::CarryOut(const Actions& actions) {
   std::vector<const market::Persist*> writes;  // one transaction, where the first one is
@@ -110,15 +80,14 @@ void MeshService::CarryOut(const Actions& actions) {
           } else if constexpr (std::is_same_v<T, market::Publish>) {
             env_.events->Publish(a.topic, a.job_id, env_.clock->Now(), a.data);
           } else if constexpr (std::is_same_v<T, market::Count>) {
-            Counter* counter = metrics_.market.at(a.counter);
-            (a.label.empty() ? counter : counter->WithLabels({a.label}))->Inc(a.by);
+            metrics_.Count(a);
           } else if constexpr (std::is_same_v<T, market::Log>) {
             const auto level = a.level == market::Log::Level::kError     ? spdlog::level::err
                                : a.level == market::Log::Level::kWarning ? spdlog::level::warn
                                                                          : spdlog::level::info;
             spdlog::log(level, "{}", a.text);
           } else if constexpr (std::is_same_v<T, market::Observe>) {
-            metrics_.delegated_seconds->Observe(absl::ToDoubleSeconds(a.delegated));
+            metrics_.Observe(a);
           } else if constexpr (std::is_same_v<T, market::SetTimer>) {
             SetTimer(a.at);
           }
@@ -128,17 +97,7 @@ void MeshService::CarryOut(const Actions& actions) {
 }
 
 void MeshService::Persist(const std::vector<const market::Persist*>& writes) {
-  std::vector<MarketWrite> batch;
-  for (const market::Persist* p : writes) {
-    MarketWrite& w = batch.emplace_back();
-    w.job_id = p->job_id;
-    w.requeue = p->requeue;
-    if (p->market.has_value()) {
-      w.market = MarketWrite::Market{p->market->role, p->market->peer, p->market->peer_address,
-                                     p->market->round};
-    }
-    for (const market::Block& b : p->blocks) w.blocks.emplace_back(b.phase, b.detail);
-  }
+  const std::vector<MarketWrite> batch = WritesOf(writes);
   const absl::Time now = env_.clock->Now();
   absl::StatusOr<std::vector<std::string>> cids = env_.jobs->ApplyMarketStep(batch, now);
   if (!cids.ok()) {
@@ -237,7 +196,7 @@ absl::Status MeshService::FetchBlob(const std::string& text,
         *transport_, EndpointOf(source.did, source.address), envelopes_.Seal(std::move(request)),
         cid, limit, options_.fetch_timeout, *env_.blobs);
     if (bytes.ok()) {
-      metrics_.blob_bytes->Inc(double(*bytes));
+      metrics_.BlobBytes(*bytes);
       return absl::OkStatus();
     }
     last = bytes.status();
@@ -274,7 +233,7 @@ void MeshService::RunHere(const market::RunHere& run) {
       job->peer = as.origin;
       job->peer_address = as.origin_address;
       job->round = as.round;
-      Feed(market::LocalEnded{RunEndOf(*job)});
+      Feed(market::LocalEnded{RunEndOf(*job, *env_.blobs)});
     }
     return;
   }
@@ -309,22 +268,7 @@ void MeshService::Finish(const market::JobResult& r) {
     spdlog::error("job {}: cannot record its end: {}", r.job_id, stored.status().ToString());
     return;
   }
-  JobRecord job = *std::move(stored);
-  job.state = r.state;
-  job.reason = r.reason;
-  job.outcome = r.outcome;
-  job.exit_code = r.exit_code;
-  job.fuel_used = r.fuel_used;
-  job.output_cid = r.output_cid;
-  job.report_json = r.report_json;
-  if (!r.peer.empty()) {
-    job.peer = r.peer;
-    job.round = r.round;
-  }
-  job.attempts = std::max(job.attempts, r.attempts);
-  if (r.started_at != absl::UnixEpoch()) job.started_at = r.started_at;
-  job.finished_at = r.finished_at;
-  (void)compute_->FinishDelegated(std::move(job));
+  (void)compute_->FinishDelegated(WithResult(*std::move(stored), r));
 }
 
 void MeshService::SetTimer(absl::Time at) {
@@ -344,34 +288,6 @@ void MeshService::DieOnceRunning(const std::string& id) {
     std::_Exit(137);
   }
   scheduler_->RunAt(env_.clock->Now() + absl::Milliseconds(5), [this, id] { DieOnceRunning(id); });
-}
-
-market::LocalRunEnd MeshService::RunEndOf(const JobRecord& job) {
-  market::LocalRunEnd e;
-  e.job_id = job.id;
-  e.origin = job.peer;
-  e.origin_address = job.peer_address;
-  e.round = job.round;
-  if (EndedByRestart(job)) {
-    // Failed by a restart of this node, not by a run: an executor's error, so the submitter
-    // goes to its next candidate rather than fetch an output there is none of.
-    e.error = true;
-    e.message = job.reason;
-  }
-  e.state = job.state;
-  e.outcome = job.outcome;
-  e.exit_code = job.exit_code;
-  e.output_cid = job.output_cid;
-  if (absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(job.output_cid); cid.ok()) {
-    if (absl::StatusOr<cas::BlobInfo> info = env_.blobs->Stat(*cid); info.ok())
-      e.output_bytes = info->size;
-  }
-  e.fuel_used = job.fuel_used;
-  e.report_json = job.report_json;
-  e.reason = job.reason;
-  e.started_at = job.started_at;
-  e.finished_at = job.finished_at;
-  return e;
 }
 
 }  // namespace mesh::node

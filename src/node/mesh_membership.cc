@@ -54,11 +54,11 @@ sched::LocalCapacity MeshService::Capacity() {
   sched::LocalCapacity c;
   c.did = env_.key->did().ToString();
   c.address = transport_->address();
-  const HostInfo host = host_.Host();
+  const HostInfo host = env_.host->Host();
   c.cpu_cores = std::max(1u, host.cpu_cores);
   c.max_concurrent = uint32_t(std::max(1, stats.max_concurrent));
   c.memory_bytes = host.memory_bytes / c.max_concurrent;  // the most one job may ask for
-  c.storage_free = host_.FreeBytes(env_.blobs->root());
+  c.storage_free = env_.host->FreeBytes(env_.blobs->root());
   c.running = uint32_t(stats.running);
   c.queued = uint32_t(stats.queued);  // the core adds the assignments whose blobs it fetches
   c.draining = stats.draining;

@@ -4,46 +4,15 @@
 
 #include <cstdlib>
 
+#include "mesh/common/check.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
+#include "mesh/node/market_records.h"
 #include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
-namespace {
-
-uint64_t BlobSize(cas::BlobStore& blobs, const std::string& text) {
-  absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
-  if (!cid.ok()) return 0;
-  absl::StatusOr<cas::BlobInfo> info = blobs.Stat(*cid);
-  return info.ok() ? info->size : 0;
-}
-
-uint64_t InputBytes(cas::BlobStore& blobs, const job::JobSpec& spec) {
-  uint64_t total = 0;
-  for (const std::string& input : spec.inputs) total += BlobSize(blobs, input);
-  return total;
-}
-
-market::MarketOptions MarketOptionsOf(const MeshOptions& o, std::string self, std::string address) {
-  market::MarketOptions m;
-  m.self = std::move(self);
-  m.address = std::move(address);
-  m.bid_window = o.bid_window;
-  m.enough_bids = o.enough_bids;
-  m.no_bid_retry = o.no_bid_retry;
-  m.receipt_grace = o.receipt_grace;
-  m.dead_after = o.dead_after;
-  m.announce_ttl = o.announce_ttl;
-  m.selection = o.selection;
-  m.pricing = o.pricing;
-  m.placement = o.placement;
-  m.retry = o.retry;
-  return m;
-}
-
-}  // namespace
 
 MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compute,
                          net::Transport* transport, std::unique_ptr<PeerTable> peers,
@@ -60,6 +29,7 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       trust_(MakeTrustView(env.settlement)),
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
       fetches_(std::make_unique<TaskPool>(2)) {
+  MESH_CHECK(env_.host != nullptr);
   env_.metrics->AddGaugeCallback("mesh_peers_alive", "Peers heard from within dead_after",
                                  [this] { return double(peers_->alive_count()); });
   env_.metrics->AddGaugeCallback(
@@ -213,25 +183,7 @@ bool MeshService::ShouldDelegate(JobRecord& job) {
 }
 
 void MeshService::Take(const JobRecord& job) {
-  market::Ticket t;
-  t.id = job.id;
-  t.spec = job.spec;
-  t.envelope = job.envelope;
-  t.submitted_at = job.submitted_at;
-  t.round = job.round;
-  t.attempts = job.attempts;
-  t.peer = job.peer;
-  t.was_running = job.state == job::JobState::kRunning;
-  if (job.attempts > 0 || t.was_running) {
-    // Resumed after a restart: a checkpoint an executor sent before is where it goes on.
-    if (absl::StatusOr<std::vector<HistoryBlock>> history = env_.jobs->History(job.id);
-        history.ok()) {
-      t.checkpoint = LatestCheckpoint(*history);
-    }
-  }
-  t.module_bytes = BlobSize(*env_.blobs, job.spec.module);
-  t.input_bytes = InputBytes(*env_.blobs, job.spec);
-  Feed(market::JobHanded{std::move(t)});
+  Feed(market::JobHanded{TicketOf(job, *env_.blobs, *env_.jobs)});
 }
 
 bool MeshService::Cancel(const std::string& id) {
@@ -267,7 +219,7 @@ void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32
 
 void MeshService::OnFinished(const JobRecord& job) {
   if (job.role != job::JobRole::kAssigned) return;
-  Feed(market::LocalEnded{RunEndOf(job)});
+  Feed(market::LocalEnded{RunEndOf(job, *env_.blobs)});
 }
 
 }  // namespace mesh::node

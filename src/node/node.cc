@@ -69,8 +69,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   MESH_ASSIGN_OR_RETURN(n.jobs_, JobStore::Open(dir.db_path()));
 
   int concurrency = n.config_.max_concurrent;
-  if (concurrency <= 0)
-    concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (concurrency <= 0) concurrency = static_cast<int>(n.host_.Host().cpu_cores);
   n.options_workers_ = concurrency;
   exec::PoolOptions pool;
   if (n.config_.worker_path.empty()) {
@@ -116,7 +115,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                            .events = &n.events_,
                            .metrics = &n.metrics_,
                            .runner = n.runner_.get(),
-                           .settlement = n.settlement_.get()};
+                           .settlement = n.settlement_.get(),
+                           .host = &n.host_};
   n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
   n.split_ = std::make_unique<SplitCoordinator>(n.compute_env_, n.compute_.get(), compute);
   n.compute_->SetSplitHandler(n.split_.get());

@@ -35,7 +35,9 @@ absl::Status ExecSql(sqlite3* db, const char* sql, std::string_view store) {
     const int code = sqlite3_errcode(db);
     std::string text = mesh::StrCat(store, ": ", msg, " (in: ", sql, ")");
     if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(text);
-    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return absl::DataLossError(text);
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+      return absl::DataLossError(mesh::StrCat(text, "; ", kDamagedHint));
+    }
     if (code == SQLITE_FULL) return absl::ResourceExhaustedError(text);
     return absl::InternalError(text);
   }

@@ -53,6 +53,7 @@
 namespace mesh::node {
 
 class Settlement;
+class HostProbe;
 
 // The payload type of a checkpoint's signed record (a blob: {job, attempt, index, checkpoint,
 // fuel, node}).
@@ -91,6 +92,7 @@ struct NodeEnv {
   MetricsRegistry* metrics = nullptr;
   JobRunner* runner = nullptr;
   Settlement* settlement = nullptr;  // credits and reputation of market jobs; null: free
+  const HostProbe* host = nullptr;   // cores, memory, free disk (the mesh needs it)
 };
 
 struct SubmitRequest {

@@ -38,6 +38,7 @@
 #include "mesh/node/compute_service.h"
 #include "mesh/node/envelope_guard.h"
 #include "mesh/node/host_info.h"
+#include "mesh/node/market_metrics.h"
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/peer_table.h"
 
@@ -80,12 +81,6 @@ class MeshService final : public net::Handler, public Delegator {
   void OnFinished(const JobRecord& job) override;
 
  private:
-  struct Metrics {
-    explicit Metrics(MetricsRegistry& r);
-    Counter* blob_bytes;
-    std::map<market::Counter, Counter*> market;  // the core's counters (Count actions)
-    Histogram* delegated_seconds;
-  };
   using Actions = std::vector<market::Action>;
 
   // Steps (mesh_service.cc).
@@ -120,9 +115,7 @@ class MeshService final : public net::Handler, public Delegator {
   void CancelRun(const market::CancelRun& cancel);  // on the fetch pool: it waits for the run
   void Finish(const market::JobResult& result);
   void SetTimer(absl::Time at);
-  void DieOnceRunning(const std::string& id);
-  // A job run here for another node ended: what its receipt reports.
-  market::LocalRunEnd RunEndOf(const JobRecord& job);  // FaultOptions::die_mid_job: polls the job
+  void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job: polls the job
 
   const MeshOptions options_;
   const NodeEnv env_;
@@ -132,9 +125,7 @@ class MeshService final : public net::Handler, public Delegator {
   const uint64_t max_module_bytes_;
   const uint64_t max_input_bytes_;
   EnvelopeGuard envelopes_;
-  // TODO(integrator): injected (NodeEnv) once the node has one probe for all its services.
-  const SystemHostProbe host_;
-  Metrics metrics_;
+  MarketMetrics metrics_;
   std::unique_ptr<market::TrustView> trust_;
   std::unique_ptr<RealScheduler> scheduler_;
   std::unique_ptr<TaskPool> fetches_;             // blob transfers and stopping runs: they block

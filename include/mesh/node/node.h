@@ -22,6 +22,7 @@
 #include "mesh/node/compute_service.h"
 #include "mesh/node/data_dir.h"
 #include "mesh/node/event_bus.h"
+#include "mesh/node/host_info.h"
 #include "mesh/node/job_store.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/node_config.h"
@@ -76,6 +77,7 @@ class Node {
   absl::Time started_at_;
   int options_workers_ = 0;
   ScopedFd lock_;
+  const SystemHostProbe host_;
   MetricsRegistry metrics_;
   EventBus events_;
   std::unique_ptr<cas::BlobStore> blobs_;

@@ -19,6 +19,10 @@
 
 namespace mesh::sqlite {
 
+// What a DataLoss error from a store says to do.
+inline constexpr std::string_view kDamagedHint =
+    "the file is damaged: move it aside (the store starts empty) or restore it from a backup";
+
 inline void Bind(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
@@ -38,7 +42,7 @@ inline absl::Status SqlError(sqlite3* db, std::string_view store, std::string_vi
   if (code == SQLITE_FULL) return absl::ResourceExhaustedError(msg + "; free disk space");
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(msg);
   if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
-    return absl::DataLossError(msg + "; the file is damaged: restore it from a backup");
+    return absl::DataLossError(mesh::StrCat(msg, "; ", kDamagedHint));
   }
   return absl::InternalError(msg);
 }

@@ -1,0 +1,45 @@
+#include "mesh/node/market_metrics.h"
+
+namespace mesh::node {
+
+MarketMetrics::MarketMetrics(MetricsRegistry& r)
+    : blob_bytes_(
+          r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
+      delegated_seconds_(r.AddHistogram("mesh_market_delegated_job_seconds",
+                                        "Submission to verified result of delegated jobs",
+                                        ExponentialBuckets(0.001, 4, 10))) {
+  using C = market::Counter;
+  counters_ = {
+      {C::kAnnounced,
+       r.AddCounter("mesh_market_announcements_total", "Auction rounds this node opened")},
+      {C::kBids, r.AddCounter("mesh_market_bids_received_total", "Bids received")},
+      {C::kDeclines,
+       r.AddCounter("mesh_market_declines_received_total", "Declines received, by code", {"code"})},
+      {C::kClosed,
+       r.AddCounter("mesh_market_auctions_closed_total", "Auctions closed, by result", {"result"})},
+      {C::kExecutorFailures,
+       r.AddCounter("mesh_market_executor_failures_total",
+                    "Delegated runs lost: executor dead, late, refused or a bad receipt")},
+      {C::kReceipts,
+       r.AddCounter("mesh_market_receipts_total", "Receipts received, by result", {"result"})},
+      {C::kBidsSent, r.AddCounter("mesh_market_bids_sent_total", "Bids this node made")},
+      {C::kDeclinesSent, r.AddCounter("mesh_market_declines_sent_total",
+                                      "Announcements this node declined, by code", {"code"})},
+      {C::kAssignments,
+       r.AddCounter("mesh_market_assignments_total", "Jobs other nodes assigned to this node")},
+      {C::kOutvoted,
+       r.AddCounter("mesh_verify_outvoted_total",
+                    "Replica results outvoted by the majority (not paid, penalised)")},
+  };
+}
+
+void MarketMetrics::Count(const market::Count& c) {
+  Counter* counter = counters_.at(c.counter);
+  (c.label.empty() ? counter : counter->WithLabels({c.label}))->Inc(c.by);
+}
+
+void MarketMetrics::Observe(const market::Observe& o) {
+  delegated_seconds_->Observe(absl::ToDoubleSeconds(o.delegated));
+}
+
+}  // namespace mesh::node
