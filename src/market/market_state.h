@@ -156,6 +156,8 @@ class Market::State {
   void ExecutorFailed(Auction& a, const std::string& why, Standing penalty = Standing::kFailure);
   void WaitForBids(Auction& a, std::string reason);
   void FailDelegated(Auction& a, std::string reason);
+  // Ends the job with no result (failed or cancelled): Finish, refund the escrow, erase `a`.
+  void EndUnpaid(Auction& a, job::JobState state, std::string reason, std::string refund_why);
   void TickAuctions();
   void Cancel(const JobCancelled& c);
   void OnReceipt(const job::Receipt& receipt, const Received& r);

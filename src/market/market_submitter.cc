@@ -375,9 +375,15 @@ void Market::State::WaitForBids(Auction& a, std::string reason) {
 }
 
 void Market::State::FailDelegated(Auction& a, std::string reason) {
+  std::string why = reason;
+  EndUnpaid(a, job::JobState::kFailed, std::move(reason), std::move(why));
+}
+
+void Market::State::EndUnpaid(Auction& a, job::JobState state, std::string reason,
+                              std::string refund_why) {
   JobResult result;
   result.job_id = a.ticket.id;
-  result.state = job::JobState::kFailed;
+  result.state = state;
   result.reason = std::move(reason);
   result.peer = a.ticket.peer;
   result.round = a.round;
@@ -385,7 +391,7 @@ void Market::State::FailDelegated(Auction& a, std::string reason) {
   result.finished_at = now;
   const std::string lease = a.lease;
   Emit(Finish{result});
-  Emit(Refund{result.job_id, result.reason});
+  Emit(Refund{result.job_id, std::move(refund_why)});
   auctions.erase(result.job_id);  // `a` is gone from here on
   if (!lease.empty()) AssignFromLease(lease);
 }
@@ -449,19 +455,7 @@ void Market::State::Cancel(const JobCancelled& c) {
   if (it == auctions.end()) return;
   Auction& a = *it->second;
   if (!a.executor.empty()) SendCancel(a, "cancelled by the submitter");
-  JobResult result;
-  result.job_id = c.job_id;
-  result.state = job::JobState::kCancelled;
-  result.reason = c.reason;
-  result.peer = a.ticket.peer;
-  result.round = a.round;
-  result.attempts = a.attempts;
-  result.finished_at = now;
-  const std::string lease = a.lease;
-  Emit(Finish{result});
-  Emit(Refund{c.job_id, "cancelled"});
-  auctions.erase(it);
-  if (!lease.empty()) AssignFromLease(lease);
+  EndUnpaid(a, job::JobState::kCancelled, c.reason, "cancelled");
 }
 
 void Market::State::OnReceipt(const job::Receipt& receipt, const Received& r) {

@@ -37,8 +37,8 @@ int JobLog::PaymentsTo(const std::string& did) const {
 MarketHarness::MarketHarness(HarnessOptions options)
     : options_(options),
       rng_(options.seed ^ 0x9e3779b97f4a7c15ull),
-      book_(BookOptionsOf(options)),
-      now_(absl::FromUnixSeconds(1'780'000'000)) {}
+      now_(absl::FromUnixSeconds(1'780'000'000)),
+      book_(BookOptionsOf(options)) {}
 
 MarketHarness::~MarketHarness() = default;
 
