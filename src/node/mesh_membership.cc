@@ -69,16 +69,23 @@ sched::LocalCapacity MeshService::Capacity() {
 }
 
 void MeshService::RefreshCapacity(const std::string& module) {
-  // Read under mu_, with the runs handed to the compute service but not yet in its queue: an
-  // assignment stepped meanwhile must count them (the core has stopped counting them).
-  absl::MutexLock lock(&mu_);
+  // The runs handed to the compute service but not yet in its queue count as queued (the core
+  // has stopped counting them). Read before the service's figures: a run that moves between
+  // the two reads is counted twice (safe), never not at all. The service is asked outside mu_.
+  uint32_t submitting = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    submitting = submitting_;
+  }
   market::CapacityChanged news{Capacity(), {}};
-  news.capacity.queued += submitting_;
+  news.capacity.queued += submitting;
+  const std::string refusal = module.empty() ? "" : compute_->ModuleRefusal(module);
+  absl::MutexLock lock(&mu_);
   if (!module.empty()) {
-    if (std::string refusal = compute_->ModuleRefusal(module); refusal.empty()) {
+    if (refusal.empty()) {
       refused_.erase(module);
     } else {
-      refused_[module] = std::move(refusal);
+      refused_[module] = refusal;
     }
   }
   news.refused_modules = refused_;
