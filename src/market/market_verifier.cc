@@ -72,9 +72,9 @@ void Market::State::Judge(Auction& a) {
   if (a.verification.mode == verify::Mode::kNone || a.verification.mode == verify::Mode::kHash ||
       a.replicas <= 1) {
     // The output's bytes were fetched by CID: the hash check is done.
-    Settle(a, {latest}, {});
     Emit(Finish{Completed(a, latest.receipt, now)});
     Emit(Observe{now - submitted});
+    Settle(a, {latest}, {});
     auctions.erase(a.ticket.id);  // `a` is gone from here on
     WakeOldestWaiting();
     return;
@@ -114,9 +114,9 @@ void Market::State::Judge(Auction& a) {
       detail["outvoted"] = outvoted;
       History(a.ticket.id, "verified", detail);
       Bump(Counter::kOutvoted, "", static_cast<double>(losers.size()));
-      Settle(a, agreeing, losers);
       Emit(Finish{Completed(a, agreeing.front().receipt, now)});
       Emit(Observe{now - submitted});
+      Settle(a, agreeing, losers);
       auctions.erase(a.ticket.id);
       WakeOldestWaiting();
       return;
@@ -178,8 +178,8 @@ void Market::State::WakeOldestWaiting() {
 
 void Market::State::Settle(const Auction& a, const std::vector<AuctionResult>& paid,
                            const std::vector<std::string>& outvoted) {
-  // Emitted before the job's Finish (the actions run in order): by the time a job reads as
-  // ended, its executors are paid and the rest of its escrow is back.
+  // Emitted after the job's Finish (the actions run in order): the ledger's writes are off the
+  // path of the result; the job reads as ended a moment before its credits are settled.
   for (const AuctionResult& r : paid) {
     Emit(Pay{a.ticket.id, r.receipt.executor, static_cast<int64_t>(r.price), r.assignment});
     Emit(RecordStanding{r.receipt.executor, Standing::kSuccess});

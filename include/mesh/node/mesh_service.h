@@ -108,8 +108,9 @@ class MeshService final : public net::Handler, public Delegator {
   void CarryOut(const Actions& actions);
   void Persist(const std::vector<const market::Persist*>& writes);
   void SendMessage(const market::Send& send);
-  std::string SealForPeer(job::Message message);  // applies the lie fault to receipts
-  void Fetch(const market::Fetch& fetch);         // on the fetch pool
+  std::string SealForPeer(job::Message message);      // applies the lie fault to receipts
+  bool Stored(const std::vector<std::string>& cids);  // every blob is in the store
+  void Fetch(const market::Fetch& fetch);             // on the fetch pool
   absl::Status FetchBlob(const std::string& cid, const std::vector<market::FetchSource>& sources);
   void RunHere(const market::RunHere& run);
   void CancelRun(const market::CancelRun& cancel);  // on the fetch pool: it waits for the run
