@@ -597,7 +597,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::ApplyMarketStep(
       cids.push_back(*std::move(cid));
     }
   }
-  MESH_RETURN_IF_ERROR(Exec("COMMIT"));
+  if (absl::Status s = Exec("COMMIT"); !s.ok()) return fail(s);
   return cids;
 }
 

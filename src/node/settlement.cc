@@ -125,26 +125,11 @@ class SettlementTrust final : public market::TrustView {
   Settlement* const s_;
 };
 
-// No settlement: nothing is escrowed or paid, so nothing limits the replicas but their count.
-class FreeTrust final : public market::TrustView {
- public:
-  market::ExecutorStanding Standing(const std::string&) const override { return {}; }
-  int64_t MaxPrice(const job::JobSpec& spec) const override {
-    return static_cast<int64_t>(std::min<uint64_t>(spec.requirements.max_price, uint64_t{1} << 52));
-  }
-  int64_t NetworkFee(int64_t) const override { return 0; }
-  int EscrowReplicas(const job::JobSpec&) const override { return kMaxReplicas; }
-  verify::AdaptivePolicy Adaptive() const override { return {}; }
-  int MaxReplicas() const override { return kMaxReplicas; }
-
- private:
-  static constexpr int kMaxReplicas = 9;  // TrustOptions::max_replicas's default
-};
-
 }  // namespace
 
 std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement) {
-  if (settlement == nullptr) return std::make_unique<FreeTrust>();
+  // No settlement: the core treats market jobs as free (no escrow limits, no reputation).
+  if (settlement == nullptr) return nullptr;
   return std::make_unique<SettlementTrust>(settlement);
 }
 

@@ -80,8 +80,7 @@ class Settlement {
 };
 
 // The market core's view of reputation and credit terms (market::TrustView, pure reads): the
-// settlement's books, or without a settlement (a free market) the spec's own price limit, no
-// fee, default policies and as many replicas as TrustOptions allows by default.
+// settlement's books. Null without a settlement: the core then treats market jobs as free.
 std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement);
 
 }  // namespace mesh::node
