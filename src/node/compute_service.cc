@@ -66,12 +66,6 @@ class ComputeService::Metrics {
   Histogram* job_fuel;
 };
 
-// The time left if the rest goes as fast as the part done so far; nullopt before any progress.
-std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent) {
-  if (percent <= 0 || percent > 100 || now < started) return std::nullopt;
-  return absl::ToInt64Milliseconds((now - started) * ((100.0 - percent) / percent));
-}
-
 ComputeService::ComputeService(ComputeOptions options, NodeEnv env)
     : options_(std::move(options)),
       env_(env),
@@ -653,7 +647,7 @@ void ComputeService::RunOne(JobRecord job, uint64_t tag) {
   }
   request->input.on_progress = [this, &job](const wasm::ProgressRecord& p) {
     nlohmann::json data = {{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}};
-    if (std::optional<int64_t> eta = EtaMillis(job.started_at, env_.clock->Now(), p.percent)) {
+    if (std::optional<int64_t> eta = job::EtaMillis(job.started_at, env_.clock->Now(), p.percent)) {
       data["eta_ms"] = *eta;
     }
     Publish(job, "job.progress", std::move(data));

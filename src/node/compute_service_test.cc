@@ -293,11 +293,11 @@ TEST_F(ComputeServiceTest, DrainRequeuesWhatOutlivesTheGracePeriod) {
 
 TEST(EtaTest, TheRestGoesAsFastAsThePartDone) {
   const absl::Time t0 = absl::FromUnixSeconds(1000);
-  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 25), 30000);
-  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 50), 10000);
-  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 100), 0);
-  EXPECT_EQ(EtaMillis(t0, t0 + absl::Seconds(10), 0), std::nullopt) << "no progress, no ETA";
-  EXPECT_EQ(EtaMillis(t0, t0 - absl::Seconds(1), 50), std::nullopt) << "clock went back";
+  EXPECT_EQ(job::EtaMillis(t0, t0 + absl::Seconds(10), 25), 30000);
+  EXPECT_EQ(job::EtaMillis(t0, t0 + absl::Seconds(10), 50), 10000);
+  EXPECT_EQ(job::EtaMillis(t0, t0 + absl::Seconds(10), 100), 0);
+  EXPECT_EQ(job::EtaMillis(t0, t0 + absl::Seconds(10), 0), std::nullopt) << "no progress, no ETA";
+  EXPECT_EQ(job::EtaMillis(t0, t0 - absl::Seconds(1), 50), std::nullopt) << "clock went back";
 }
 
 }  // namespace

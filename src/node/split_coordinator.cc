@@ -306,7 +306,7 @@ void SplitCoordinator::PublishProgress(const Split& split) {
                {"state", "running"}};
   if (done < total) {
     const double percent = total == 0 ? 100.0 : 100.0 * double(done) / double(total);
-    if (std::optional<int64_t> eta = EtaMillis(split.running_since, now, percent)) {
+    if (std::optional<int64_t> eta = job::EtaMillis(split.running_since, now, percent)) {
       data["eta_ms"] = *eta;
     }
   }

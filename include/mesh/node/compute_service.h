@@ -167,10 +167,6 @@ struct ServiceStats {
 // The limits a job runs with: the spec's, and `defaults` (the node's) for each it leaves at 0.
 wasm::Limits LimitsFor(const job::JobSpec& spec, const wasm::Limits& defaults);
 
-// A progress event's ETA: the time left if the rest of the job goes as fast as the `percent`
-// done since `started`; nullopt when there is no progress to go by.
-std::optional<int64_t> EtaMillis(absl::Time started, absl::Time now, double percent);
-
 class ComputeService {
  public:
   ComputeService(ComputeOptions options, NodeEnv env);
