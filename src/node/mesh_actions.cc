@@ -28,13 +28,13 @@ ledger::ReputationEvent EventOf(market::Standing s) {
   return ledger::ReputationEvent::kFailure;
 }
 
-net::Endpoint EndpointOf(const std::string& did, const std::string& address) {
+}  // namespace
+
+net::Endpoint MeshService::EndpointOf(const std::string& did, const std::string& address) {
   net::Endpoint to{address, std::nullopt};
   if (absl::StatusOr<crypto::DidKey> key = crypto::DidKey::Parse(did); key.ok()) to.did = *key;
   return to;
 }
-
-}  // namespace
 
 void MeshService::CarryOut(const Actions& actions) {
   std::vector<const market::Persist*> writes;  // one transaction, where the first one is

@@ -130,8 +130,7 @@ void MeshService::SendHeartbeats(absl::Time now) {
     if (p.state == PeerState::kDead && p.failures > 3 && (absl::ToUnixSeconds(now) % 5) != 0) {
       continue;
     }
-    net::Endpoint to{p.address, std::nullopt};
-    if (absl::StatusOr<crypto::DidKey> did = crypto::DidKey::Parse(p.did); did.ok()) to.did = *did;
+    const net::Endpoint to = EndpointOf(p.did, p.address);
     transport_->Send(to, envelopes_.Seal(hb), 1, options_.send_timeout,
                      [this, to, sent = now](absl::StatusOr<std::string> reply) {
                        if (!reply.ok()) {

@@ -104,6 +104,8 @@ class MeshService final : public net::Handler, public Delegator {
   // changed since it was last told.
   void RefreshCapacity(const std::string& module = "") ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Where a peer is dialled: its address, and its DID if it has a valid one.
+  static net::Endpoint EndpointOf(const std::string& did, const std::string& address);
   // Carrying out actions (mesh_actions.cc), on the executor.
   void CarryOut(const Actions& actions);
   void Persist(const std::vector<const market::Persist*>& writes);
