@@ -21,6 +21,7 @@
 //   build/release/bench/api_bench                        # both engines, ~1 min
 //   build/release/bench/api_bench --engine interp --seconds 5 --requests 2000
 //   build/release/bench/api_bench --meshd build/release/apps/mesh/meshd --examples DIR
+//   build/release/bench/api_bench --short --json FILE   (~25 s; the figures as JSON records)
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -47,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_report.h"
 #include "bench_stats.h"
 #include "mesh/api/http_client.h"
 #include "mesh/cas/cid.h"
@@ -655,8 +657,52 @@ void Report(const std::string& engine, int workers, const BaselineResult& base,
   PrintMem("after the load + 2 s idle", api.mem_idle, api.workers_rss_idle, 0);
 }
 
-Options ParseArgs(int argc, char** argv) {
+// Short (scripts/bench): fewer round trips and shorter throughput phases; flags still win.
+// The figures of one engine's run and their goals (issue 15 for throughput, memory and start-up;
+// bench/README.md for the latency).
+void AddRecords(mesh::bench::Report& report, const std::string& engine, const BaselineResult& base,
+                const ApiResult& api) {
+  using mesh::bench::Goal;
+  using mesh::bench::RatioOf;
+  report.Add({.figure = "8 clients, ?wait, " + engine + " (baseline: direct pool, 8 threads)",
+              .value = api.wait_loop.rate(),
+              .unit = "jobs/s",
+              .baseline = base.throughput.rate(),
+              .ratio = RatioOf(api.wait_loop.rate(), base.throughput.rate()),
+              .goal = Goal().ValueAtLeast(2000)});
+  report.Add({.figure = "submit-to-complete p50, " + engine + " (baseline: direct pool)",
+              .value = api.latency.p50,
+              .unit = "ms",
+              .baseline = base.latency.p50,
+              .ratio = RatioOf(api.latency.p50, base.latency.p50),
+              .goal = Goal().ValueBelow(2)});
+  report.Add({.figure = "submit-to-complete p99, " + engine + " (baseline: direct pool)",
+              .value = api.latency.p99,
+              .unit = "ms",
+              .baseline = base.latency.p99,
+              .ratio = RatioOf(api.latency.p99, base.latency.p99)});
+  if (api.wait_loop.jobs > 0) {
+    report.Add({.figure = "meshd CPU per job, 8 clients, " + engine,
+                .value = 1000 * api.wait_cpu.meshd / static_cast<double>(api.wait_loop.jobs),
+                .unit = "ms"});
+  }
+  report.Add({.figure = "meshd RSS after start (fresh data dir), " + engine,
+              .value = Mib(api.mem_start.rss),
+              .unit = "MiB",
+              .goal = Goal().ValueBelow(20)});
+  report.Add({.figure = "meshd RSS after the load + 2 s idle, " + engine,
+              .value = Mib(api.mem_idle.rss),
+              .unit = "MiB",
+              .goal = Goal().ValueBelow(30)});
+}
+
+Options ParseArgs(int argc, char** argv, bool short_mode) {
   Options o;
+  if (short_mode) {
+    o.requests = 500;
+    o.warmup = 100;
+    o.seconds = 2;
+  }
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -692,9 +738,10 @@ Options ParseArgs(int argc, char** argv) {
       std::printf(
           "usage: api_bench [--meshd PATH] [--examples DIR] [--engine interp|aot|both]\n"
           "                 [--requests N] [--warmup N] [--seconds S] [--clients N]\n"
-          "                 [--workers N] [--starts N] [--hold SECONDS]\n"
+          "                 [--workers N] [--starts N] [--hold SECONDS] [--short] [--json FILE]\n"
           "defaults: --meshd %s --examples %s --engine both --requests 2000 --warmup 300\n"
-          "          --seconds 5 --clients 8 --workers 2 --starts 5\n",
+          "          --seconds 5 --clients 8 --workers 2 --starts 5\n"
+          "--short: --requests 500 --warmup 100 --seconds 2; --json FILE: the figures as records\n",
           MESH_MESHD_PATH, MESH_EXAMPLES_DIR);
       std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
     }
@@ -705,7 +752,11 @@ Options ParseArgs(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = ParseArgs(argc, argv);
+  mesh::bench::CommonArgs common;
+  std::string error;
+  if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) Die(error);
+  const Options o = ParseArgs(argc, argv, common.short_mode);
+  mesh::bench::Report report("api_bench");
   // The worker binary beside meshd: the one meshd itself runs.
   const std::string worker =
       (std::filesystem::path(o.meshd).parent_path() / "mesh-worker").string();
@@ -720,6 +771,7 @@ int main(int argc, char** argv) {
     const BaselineResult base = RunBaseline(o, kind, worker);
     const ApiResult api = RunApi(o, engine);
     Report(engine, o.workers, base, api);
+    AddRecords(report, engine, base, api);
     std::fflush(stdout);
   }
   if (o.starts > 0) {
@@ -737,6 +789,12 @@ int main(int argc, char** argv) {
         "(goal < 200 ms: %s)\n",
         o.engines.front().c_str(), o.starts, r.p50, *std::min_element(ready.begin(), ready.end()),
         r.max, Median(reported), r.p50 < 200 ? "met" : "MISSED");
+    report.Add({.figure = "meshd start-up, exec to ready, median of " + std::to_string(o.starts) +
+                          " starts (" + o.engines.front() + ")",
+                .value = r.p50,
+                .unit = "ms",
+                .goal = mesh::bench::Goal().ValueBelow(50)});
   }
+  if (absl::Status s = report.Write(common.json); !s.ok()) Die(std::string(s.message()));
   return 0;
 }

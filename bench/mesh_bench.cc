@@ -30,6 +30,7 @@
 //   build/release/bench/mesh_bench --only latency --jobs 2000
 //   build/release/bench/mesh_bench --only blob --blob-mib 1024
 //   build/release/bench/mesh_bench --engine aot --seconds 10 --threads 8
+//   build/release/bench/mesh_bench --short --json FILE  (~35 s, no probes; figures as JSON)
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_report.h"
 #include "bench_stats.h"
 #include "mesh/cas/blob_store.h"
 #include "mesh/cas/byte_source.h"
@@ -717,7 +719,12 @@ void PrintThroughput(const char* what, const Throughput& t) {
   std::printf("\n");
 }
 
-void RunThroughput(const Options& o, Mesh& mesh, const std::string& module) {
+struct ThroughputResult {
+  double local = 0, remote = 0;  // jobs/s
+  double remote_cpu_ms = 0;      // CPU of the nodes per delegated job
+};
+
+ThroughputResult RunThroughput(const Options& o, Mesh& mesh, const std::string& module) {
   double c0 = 0, s0 = 0;
   std::printf("\n(b) throughput, %d submitter threads on A, closed loop, %.0f s each:\n", o.threads,
               o.seconds);
@@ -745,6 +752,8 @@ void RunThroughput(const Options& o, Mesh& mesh, const std::string& module) {
   std::printf("  ratio remote / local: %.2fx\n  goal >= 1,000 delegated jobs/s: %s\n",
               local.rate() > 0 ? remote.rate() / local.rate() : 0,
               remote.rate() >= 1000 ? "met" : "MISSED");
+  return {local.rate(), remote.rate(),
+          remote.jobs ? 1000 * remote.cpu_nodes / static_cast<double>(remote.jobs) : 0};
 }
 
 // ---- (c) blob transfer ---------------------------------------------------------------------
@@ -794,7 +803,11 @@ void PrintRates(const char* what, const std::vector<double>& rates) {
               s.front(), s.back(), s.size());
 }
 
-void RunBlob(const Options& o, const std::filesystem::path& root) {
+struct BlobResult {
+  double local = 0, fetch = 0, memory = 0;  // medians, MB/s
+};
+
+BlobResult RunBlob(const Options& o, const std::filesystem::path& root) {
   const uint64_t size = uint64_t(o.blob_mib) << 20;
   mesh::SystemClock clock;
   auto store = mesh::cas::BlobStore::Open({.root = root / "blobs", .durable = false}, clock);
@@ -870,6 +883,8 @@ void RunBlob(const Options& o, const std::filesystem::path& root) {
               median / local[local.size() / 2], median >= 400 ? "met" : "MISSED");
   (*client)->Shutdown();
   (*server)->Shutdown();
+  std::sort(grpc_memory.begin(), grpc_memory.end());
+  return {local[local.size() / 2], median, grpc_memory[grpc_memory.size() / 2]};
 }
 
 // ---- probes: the floor under the market's steps ----------------------------------------------
@@ -945,8 +960,16 @@ void RunProbes(const Options& o, const std::filesystem::path& root) {
 
 // ---- main ----------------------------------------------------------------------------------
 
-Options ParseArgs(int argc, char** argv) {
+// Short (scripts/bench): no probes, fewer jobs, shorter phases, a smaller blob; flags still win.
+Options ParseArgs(int argc, char** argv, bool short_mode) {
   Options o;
+  if (short_mode) {
+    o.only = {"latency", "throughput", "blob"};
+    o.jobs = 300;
+    o.warmup = 50;
+    o.seconds = 3;
+    o.blob_mib = 128;
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -982,16 +1005,70 @@ Options ParseArgs(int argc, char** argv) {
     } else {
       Die("unknown argument " + arg +
           " (--only probes,latency,throughput,blob --jobs N --warmup N --seconds S --threads N "
-          "--workers N --engine interp|aot --blob-mib N --repeats N --worker PATH --examples DIR)");
+          "--workers N --engine interp|aot --blob-mib N --repeats N --worker PATH --examples DIR "
+          "--short --json FILE)");
     }
   }
   return o;
 }
 
+// The figures and issue 15's goals for them.
+void AddRecords(mesh::bench::Report& report, const Options& o,
+                const std::optional<LatencyResult>& latency,
+                const std::optional<ThroughputResult>& throughput,
+                const std::optional<BlobResult>& blob) {
+  using mesh::bench::Goal;
+  using mesh::bench::RatioOf;
+  if (latency) {
+    report.Add({.figure = "delegated job p50, one at a time (baseline: local on A)",
+                .value = latency->remote.p50,
+                .unit = "ms",
+                .baseline = latency->local.p50,
+                .ratio = RatioOf(latency->remote.p50, latency->local.p50),
+                .goal = Goal().ValueAtMost(3)});
+    report.Add({.figure = "delegated job p99, one at a time (baseline: local on A)",
+                .value = latency->remote.p99,
+                .unit = "ms",
+                .baseline = latency->local.p99,
+                .ratio = RatioOf(latency->remote.p99, latency->local.p99),
+                .goal = Goal().ValueAtMost(15)});
+  }
+  if (throughput) {
+    report.Add({.figure = "delegated jobs/s, " + std::to_string(o.threads) +
+                          " submitters (baseline: local on A)",
+                .value = throughput->remote,
+                .unit = "jobs/s",
+                .baseline = throughput->local,
+                .ratio = RatioOf(throughput->remote, throughput->local),
+                .goal = Goal().ValueAtLeast(1000).RatioAtLeast(0.8)});
+    report.Add({.figure = "CPU of the three nodes per delegated job, under load",
+                .value = throughput->remote_cpu_ms,
+                .unit = "ms"});
+  }
+  if (blob) {
+    const std::string size = std::to_string(o.blob_mib) + " MiB";
+    report.Add({.figure = "FetchBlob " + size + " over mTLS (baseline: local verified read)",
+                .value = blob->fetch,
+                .unit = "MB/s",
+                .baseline = blob->local,
+                .ratio = RatioOf(blob->fetch, blob->local),
+                .goal = Goal().ValueAtLeast(800).RatioAtLeast(0.5)});
+    report.Add({.figure = "FetchBlob " + size + " served from memory (the transport alone)",
+                .value = blob->memory,
+                .unit = "MB/s"});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = ParseArgs(argc, argv);
+  mesh::bench::CommonArgs common;
+  std::string error;
+  if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) Die(error);
+  const Options o = ParseArgs(argc, argv, common.short_mode);
+  std::optional<LatencyResult> latency;
+  std::optional<ThroughputResult> throughput;
+  std::optional<BlobResult> blob;
   spdlog::set_level(spdlog::level::warn);
   if (o.engine == "aot" && std::getenv("XDG_CACHE_HOME") == nullptr) {
     ::setenv("XDG_CACHE_HOME", "/tmp/mesh_bench_cache", 1);  // the workers' aot cache
@@ -1015,13 +1092,16 @@ int main(int argc, char** argv) {
     auto cid = a.blobs().PutBytes(*module);
     if (!cid.ok()) Die("put noop.wasm: " + std::string(cid.status().message()));
     const std::string noop = cid->ToString();
-    if (o.only.contains("latency")) RunLatency(o, mesh, noop);
+    if (o.only.contains("latency")) latency = RunLatency(o, mesh, noop);
     std::fflush(stdout);
-    if (o.only.contains("throughput")) RunThroughput(o, mesh, noop);
+    if (o.only.contains("throughput")) throughput = RunThroughput(o, mesh, noop);
     std::fflush(stdout);
   }
-  if (o.only.contains("blob")) RunBlob(o, root);
+  if (o.only.contains("blob")) blob = RunBlob(o, root);
   std::error_code ec;
   std::filesystem::remove_all(root, ec);
+  mesh::bench::Report report("mesh_bench");
+  AddRecords(report, o, latency, throughput, blob);
+  if (absl::Status s = report.Write(common.json); !s.ok()) Die(std::string(s.message()));
   return 0;
 }

@@ -4,6 +4,7 @@
 // (posix_spawn of /bin/true and waitpid, which does no work at all).
 //
 //   build/release/bench/pool_bench
+//   build/release/bench/pool_bench --json FILE     (the figures as JSON records; --short: the same)
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "bench_report.h"
 #include "mesh/cas/cid.h"
 #include "mesh/common/file_util.h"
 #include "mesh/exec/worker_pool.h"
@@ -114,12 +116,20 @@ BENCHMARK(BM_SpawnProcessBaseline)->Threads(kThreads)->UseRealTime()->MinTime(2)
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --short changes nothing: the whole bench takes ~10 s.
+  mesh::bench::CommonArgs common;
+  std::string error;
+  if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) {
+    std::fprintf(stderr, "pool_bench: %s\n", error.c_str());
+    return 2;
+  }
   benchmark::Initialize(&argc, argv);
   StartPool(EngineKind::kInterp);
   StartPool(EngineKind::kAot);
   mesh::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Pools().clear();  // shut the workers down before reporting
+  mesh::bench::Report report("pool_bench");
   const double spawn = reporter.Rate("BM_SpawnProcessBaseline");
   for (auto [name, engine] :
        {std::pair{"interp", EngineKind::kInterp}, std::pair{"aot", EngineKind::kAot}}) {
@@ -129,7 +139,18 @@ int main(int argc, char** argv) {
     std::printf("tiny jobs, warm workers, %-6s: %8.0f jobs/s (goal >= 5000)", name, rate);
     if (spawn > 0) std::printf(", %.1fx a process per job", rate / spawn);
     std::printf("\n");
+    report.Add({.figure = std::string("empty jobs, 2 warm workers, 8 threads, ") + name +
+                          " (baseline: a process per job)",
+                .value = rate,
+                .unit = "jobs/s",
+                .baseline = spawn > 0 ? std::optional<double>(spawn) : std::nullopt,
+                .ratio = mesh::bench::RatioOf(rate, spawn),
+                .goal = mesh::bench::Goal().ValueAtLeast(5000)});
   }
   benchmark::Shutdown();
+  if (absl::Status s = report.Write(common.json); !s.ok()) {
+    std::fprintf(stderr, "pool_bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   return 0;
 }

@@ -24,6 +24,7 @@
 //
 //   build/h-verify-rel/bench/verify_bench     (or build/release/bench/verify_bench)
 //   build/release/bench/verify_bench --executors 1000 --jobs 100000 --liars 0.05 --seed 7
+//   build/release/bench/verify_bench --json FILE   (the figures as JSON records; --short: the same)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -34,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_report.h"
 #include "mesh/common/rng.h"
 #include "mesh/verify/merkle_tree.h"
 #include "mesh/verify/quorum.h"
@@ -122,7 +124,7 @@ double MedianMs(int repetitions, const std::function<void()>& fn) {
   return ms[ms.size() / 2];
 }
 
-void MerkleBench(const Options& o) {
+void MerkleBench(const Options& o, mesh::bench::Report& report) {
   mesh::SeededRng rng(o.seed);
   std::vector<std::string> outputs;  // the 32-byte digests of the chunk outputs
   for (int i = 0; i < o.leaves; ++i) outputs.push_back(rng.Bytes(32));
@@ -167,6 +169,19 @@ void MerkleBench(const Options& o) {
               "Prove + VerifyInclusion of every leaf", prove_verify, prove_verify * 1000 / size,
               all_ok ? "yes" : "NO");
   if (sink[3] == 1) std::printf(" ");  // keeps the loops from being optimised away
+  const std::string leaves = std::to_string(o.leaves) + " leaves";
+  report.Add({.figure = "Merkle root from the leaf data, " + leaves +
+                        " (baseline: SHA-256 of each leaf once)",
+              .value = from_data,
+              .unit = "ms",
+              .baseline = baseline,
+              .ratio = mesh::bench::RatioOf(from_data, baseline),
+              .goal = mesh::bench::Goal().ValueBelow(10)});
+  report.Add({.figure = "Merkle root from the leaf hashes (the tree alone), " + leaves,
+              .value = from_hashes,
+              .unit = "ms",
+              .baseline = baseline,
+              .ratio = mesh::bench::RatioOf(from_hashes, baseline)});
 }
 
 // ---- (b) the market simulation ----
@@ -178,8 +193,9 @@ const char* SimModeName(SimMode m) {
 
 struct Scenario {
   const char* name;
-  double lie_rate;  // probability that a liar lies on a given job
-  bool collude;     // liars return the same wrong output for a job
+  double lie_rate;         // probability that a liar lies on a given job
+  bool collude;            // liars return the same wrong output for a job
+  const char* short_name;  // in the records
 };
 
 struct Job {
@@ -345,11 +361,13 @@ class Simulation {
   std::vector<Job> jobs_;
 };
 
-void MarketBench(const Options& o) {
+void MarketBench(const Options& o, mesh::bench::Report& report) {
   const Scenario scenarios[] = {
-      {"liars always lie, colluding (same wrong output)", 1.0, true},
-      {"liars always lie, independently (each its own wrong output)", 1.0, false},
-      {"liars lie on 10% of their jobs, colluding", 0.1, true},
+      {"liars always lie, colluding (same wrong output)", 1.0, true, "liars always lie, colluding"},
+      {"liars always lie, independently (each its own wrong output)", 1.0, false,
+       "liars always lie, independently"},
+      {"liars lie on 10% of their jobs, colluding", 0.1, true,
+       "liars lie on 10% of jobs, colluding"},
   };
   std::printf(
       "\n(b) %d executors, %.1f%% liars, %d jobs (fuel log-uniform 1e8..1e10; value ~ fuel, 8%% "
@@ -371,6 +389,24 @@ void MarketBench(const Options& o) {
                   static_cast<double>(r.replicas) / o.jobs);
     }
     const Result& a = results[2];
+    // The goal, as two records: wrong results accepted (baseline: replicate(3)'s), and fuel
+    // (baseline: none's).
+    report.Add(
+        {.figure = std::string("adaptive, wrong results accepted (baseline: replicate(3)), ") +
+                   s.short_name,
+         .value = static_cast<double>(a.wrong),
+         .unit = "jobs",
+         .baseline = static_cast<double>(results[1].wrong),
+         .ratio = mesh::bench::RatioOf(static_cast<double>(a.wrong),
+                                       static_cast<double>(results[1].wrong)),
+         .goal = mesh::bench::Goal().ValueAtMost(static_cast<double>(results[1].wrong))});
+    report.Add(
+        {.figure = std::string("adaptive, fuel (baseline: no verification), ") + s.short_name,
+         .value = static_cast<double>(a.fuel / 1e12),
+         .unit = "1e12 fuel",
+         .baseline = static_cast<double>(results[0].fuel / 1e12),
+         .ratio = static_cast<double>(a.fuel / results[0].fuel),
+         .goal = mesh::bench::Goal().RatioAtMost(1.5)});
     std::printf(
         "  adaptive plans: %llu alone (of which %llu spot-checked), %llu x2, %llu x3; liars ran "
         "%llu jobs alone unchecked; honest executors outvoted %llu times\n",
@@ -392,11 +428,23 @@ void MarketBench(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --short changes nothing: the whole bench takes ~2 s.
+  mesh::bench::CommonArgs common;
+  std::string error;
+  if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) {
+    std::fprintf(stderr, "verify_bench: %s\n", error.c_str());
+    return 2;
+  }
   const Options o = ParseArgs(argc, argv);
   std::printf("verify_bench");
   for (int i = 1; i < argc; ++i) std::printf(" %s", argv[i]);
   std::printf("\n\n");
-  MerkleBench(o);
-  MarketBench(o);
+  mesh::bench::Report report("verify_bench");
+  MerkleBench(o, report);
+  MarketBench(o, report);
+  if (absl::Status s = report.Write(common.json); !s.ok()) {
+    std::fprintf(stderr, "verify_bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   return 0;
 }

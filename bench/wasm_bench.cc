@@ -6,6 +6,7 @@
 //
 //   build/release/bench/wasm_bench                (interp runs are slow: ~1 min in all)
 //   build/release/bench/wasm_bench --benchmark_filter='Aot|Native'
+//   build/release/bench/wasm_bench --short --json FILE   (Aot|Native only; figures as JSON)
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <map>
 
+#include "bench_report.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
 #include "mesh/wasm/aot_engine.h"
@@ -148,16 +150,72 @@ BENCHMARK(BM_InterpSha256)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_AotCachedStart)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_InterpStart)->Unit(benchmark::kMicrosecond);
 
-void PrintRatio(const mesh::bench::RatioReporter& r, const char* label, const std::string& a,
-                const std::string& b, const char* goal) {
+// A record of benchmark `a` against benchmark `b` (seconds per run; ratio a / b), if both ran.
+void AddRatio(mesh::bench::Report& report, const mesh::bench::RatioReporter& r,
+              const std::string& figure, const std::string& a, const std::string& b,
+              mesh::bench::Goal goal) {
   const double ta = r.Seconds(a), tb = r.Seconds(b);
-  if (ta > 0 && tb > 0) std::printf("%-40s %8.2fx  %s\n", label, ta / tb, goal);
+  if (ta <= 0 || tb <= 0) return;
+  report.Add({.figure = figure,
+              .value = ta * 1e3,
+              .unit = "ms",
+              .baseline = tb * 1e3,
+              .ratio = mesh::bench::RatioOf(ta, tb),
+              .goal = std::move(goal)});
+}
+
+// The figures, their baselines and their goals (issue 15: aot <= 1.5x native on matmul, gas
+// overhead <= 1.15x on matmul; the rest from bench/README.md).
+mesh::bench::Report Figures(const mesh::bench::RatioReporter& r) {
+  using mesh::bench::Goal;
+  mesh::bench::Report report("wasm_bench");
+  AddRatio(report, r, "matmul 256: aot vs native", "BM_AotMatmul", "BM_NativeMatmul",
+           Goal().RatioAtMost(1.5));
+  // matmul 1000 (the integrator: these are the names the matmul 1000 benchmarks must have).
+  AddRatio(report, r, "matmul 1000: aot vs native", "BM_AotMatmul1000", "BM_NativeMatmul1000",
+           Goal().RatioAtMost(1.5));
+  AddRatio(report, r, "matmul 256: interp vs native", "BM_InterpMatmul", "BM_NativeMatmul", Goal());
+  AddRatio(report, r, "sha256 16 MiB: aot vs native", "BM_AotSha256", "BM_NativeSha256",
+           Goal().RatioAtMost(2));
+  AddRatio(report, r, "sha256 16 MiB: interp vs native", "BM_InterpSha256", "BM_NativeSha256",
+           Goal());
+  AddRatio(report, r, "gas overhead, matmul 256 (aot metered vs unmetered)", "BM_AotMatmul",
+           "BM_AotMatmulUnmetered", Goal().RatioAtMost(1.15));
+  AddRatio(report, r, "gas overhead, matmul 1000 (aot metered vs unmetered)", "BM_AotMatmul1000",
+           "BM_AotMatmul1000Unmetered", Goal().RatioAtMost(1.15));
+  AddRatio(report, r, "gas overhead, sha256 (aot metered vs unmetered)", "BM_AotSha256",
+           "BM_AotSha256Unmetered", Goal().RatioAtMost(1.25));
+  if (const double start = r.Seconds("BM_AotCachedStart"); start > 0) {
+    report.Add({.figure = "start of a cached aot module (empty job)",
+                .value = start * 1e3,
+                .unit = "ms",
+                .goal = Goal().ValueBelow(1)});
+  }
+  if (const double start = r.Seconds("BM_InterpStart"); start > 0) {
+    report.Add({.figure = "start of the empty job, interp", .value = start * 1e3, .unit = "ms"});
+  }
+  return report;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
+  mesh::bench::CommonArgs common;
+  std::string error;
+  if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) {
+    std::fprintf(stderr, "wasm_bench: %s\n", error.c_str());
+    return 2;
+  }
+  // Short: the aot and native runs only (the interp runs take minutes and have no goal), unless
+  // a --benchmark_filter says otherwise.
+  std::vector<char*> args(argv, argv + argc);
+  std::string short_filter = "--benchmark_filter=Aot|Native";
+  bool has_filter = false;
+  for (char* a : args) has_filter |= std::string_view(a).starts_with("--benchmark_filter");
+  if (common.short_mode && !has_filter) args.push_back(short_filter.data());
+  int args_count = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&args_count, args.data());
   // Compile both aot variants before timing anything: compilation is a one-off per module.
   for (const char* name : {"matmul", "sha256", "noop"}) {
     for (bool metering : {true, false}) {
@@ -167,20 +225,12 @@ int main(int argc, char** argv) {
   }
   mesh::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::printf("\n");
-  PrintRatio(reporter, "matmul 256: aot / native", "BM_AotMatmul", "BM_NativeMatmul",
-             "(goal <= 2)");
-  PrintRatio(reporter, "matmul 256: interp / native", "BM_InterpMatmul", "BM_NativeMatmul", "");
-  PrintRatio(reporter, "sha256 16 MiB: aot / native", "BM_AotSha256", "BM_NativeSha256",
-             "(goal <= 2)");
-  PrintRatio(reporter, "sha256 16 MiB: interp / native", "BM_InterpSha256", "BM_NativeSha256", "");
-  PrintRatio(reporter, "gas overhead matmul: metered / unmetered", "BM_AotMatmul",
-             "BM_AotMatmulUnmetered", "(goal <= 1.25)");
-  PrintRatio(reporter, "gas overhead sha256: metered / unmetered", "BM_AotSha256",
-             "BM_AotSha256Unmetered", "(goal <= 1.25)");
-  const double start = reporter.Seconds("BM_AotCachedStart");
-  if (start > 0)
-    std::printf("%-40s %8.3f ms (goal < 1 ms)\n", "cached aot start (noop job)", start * 1e3);
+  const mesh::bench::Report report = Figures(reporter);
+  std::printf("\n%s", report.Text().c_str());
   benchmark::Shutdown();
+  if (absl::Status s = report.Write(common.json); !s.ok()) {
+    std::fprintf(stderr, "wasm_bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   return 0;
 }
