@@ -795,6 +795,7 @@ int main(int argc, char** argv) {
                 .unit = "ms",
                 .goal = mesh::bench::Goal().ValueBelow(50)});
   }
+  std::printf("\nfigures and goals (issue 15):\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(common.json); !s.ok()) Die(std::string(s.message()));
   return 0;
 }

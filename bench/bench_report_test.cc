@@ -100,8 +100,8 @@ TEST(BenchReportTest, WriteToAnEmptyPathWritesNothingAndABadPathFails) {
 TEST(BenchReportTest, TakesCommonArgsAndLeavesTheRest) {
   std::string a0 = "bench", a1 = "--short", a2 = "--jobs", a3 = "5", a4 = "--json", a5 = "out.json",
               a6 = "--benchmark_filter=Aot";
-  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data(), a6.data(),
-                  nullptr};
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(),
+                  a4.data(), a5.data(), a6.data(), nullptr};
   int argc = 7;
   CommonArgs common;
   std::string error;

@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
                 .unit = "GB/s"});
   }
   benchmark::Shutdown();
+  std::printf("\nfigures and goals:\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(common.json); !s.ok()) {
     std::fprintf(stderr, "cas_bench: %s\n", std::string(s.message()).c_str());
     return 1;

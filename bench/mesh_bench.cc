@@ -1102,6 +1102,7 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(root, ec);
   mesh::bench::Report report("mesh_bench");
   AddRecords(report, o, latency, throughput, blob);
+  std::printf("\nfigures and goals (issue 15):\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(common.json); !s.ok()) Die(std::string(s.message()));
   return 0;
 }

@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
                 .goal = mesh::bench::Goal().ValueAtLeast(5000)});
   }
   benchmark::Shutdown();
+  std::printf("\nfigures and goals:\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(common.json); !s.ok()) {
     std::fprintf(stderr, "pool_bench: %s\n", std::string(s.message()).c_str());
     return 1;

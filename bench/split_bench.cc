@@ -389,6 +389,7 @@ int main(int argc, char** argv) {
               .speedup_two = Median(ratio2),
               .per_chunk = Median(per_chunk),
               .local_empty = Median(local)});
+  std::printf("\nfigures and goals:\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(o.json); !s.ok()) Die(std::string(s.message()));
   std::error_code ec;
   std::filesystem::remove_all(root, ec);

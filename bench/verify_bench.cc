@@ -403,7 +403,7 @@ void MarketBench(const Options& o, mesh::bench::Report& report) {
     report.Add(
         {.figure = std::string("adaptive, fuel (baseline: no verification), ") + s.short_name,
          .value = static_cast<double>(a.fuel / 1e12),
-         .unit = "1e12 fuel",
+         .unit = "Tfuel",  // 10^12 units of fuel
          .baseline = static_cast<double>(results[0].fuel / 1e12),
          .ratio = static_cast<double>(a.fuel / results[0].fuel),
          .goal = mesh::bench::Goal().RatioAtMost(1.5)});
@@ -442,6 +442,7 @@ int main(int argc, char** argv) {
   mesh::bench::Report report("verify_bench");
   MerkleBench(o, report);
   MarketBench(o, report);
+  std::printf("\nfigures and goals:\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(common.json); !s.ok()) {
     std::fprintf(stderr, "verify_bench: %s\n", std::string(s.message()).c_str());
     return 1;

@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
   mesh::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const mesh::bench::Report report = Figures(reporter);
-  std::printf("\n%s", report.Text().c_str());
+  std::printf("\nfigures and goals:\n%s", report.Text().c_str());
   benchmark::Shutdown();
   if (absl::Status s = report.Write(common.json); !s.ok()) {
     std::fprintf(stderr, "wasm_bench: %s\n", std::string(s.message()).c_str());
