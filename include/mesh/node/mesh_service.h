@@ -106,6 +106,18 @@ class MeshService final : public net::Handler, public Delegator {
   // changed since it was last told.
   void RefreshCapacity(const std::string& module = "") ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The host's figures (cores, memory, free storage), read at most once per kHostFiguresFor:
+  // reading them (/proc, statvfs) on every announce and assignment cost more than the decision.
+  struct HostFigures {
+    HostInfo host;
+    uint64_t storage_free = 0;
+  };
+  HostFigures Host() ABSL_LOCKS_EXCLUDED(host_mu_);
+  static constexpr absl::Duration kHostFiguresFor = absl::Seconds(1);
+  absl::Mutex host_mu_;
+  std::optional<HostFigures> host_ ABSL_GUARDED_BY(host_mu_);
+  absl::Time host_read_ ABSL_GUARDED_BY(host_mu_) = absl::InfinitePast();
+
   // Where a peer is dialled: its address, and its DID if it has a valid one.
   static net::Endpoint EndpointOf(const std::string& did, const std::string& address);
   // Carrying out actions (mesh_actions.cc), on the executor.
