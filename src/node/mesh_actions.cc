@@ -54,11 +54,13 @@ void MeshService::Drain() {
   std::vector<const Actions*> actions;
   actions.reserve(steps.size());
   for (const PendingStep& step : steps) actions.push_back(&step.actions);
-  CarryOutSteps(actions, StepHooks{
-                             .commit = [this](const auto& writes) { return Persist(writes); },
-                             .carry_out = [this](const market::Action& a) { CarryOne(a); },
-                             .dropped = [this](const market::Action& a) { Dropped(a); },
-                         });
+  const GroupCommitStats stats =
+      CarryOutSteps(actions, StepHooks{
+                                 .commit = [this](const auto& writes) { return Persist(writes); },
+                                 .carry_out = [this](const market::Action& a) { CarryOne(a); },
+                                 .dropped = [this](const market::Action& a) { Dropped(a); },
+                             });
+  metrics_.Committed(stats.commits, stats.failed_commits, stats.writes);
   for (const PendingStep& step : steps) {
     if (step.carried_out != nullptr) step.carried_out->Notify();
   }
