@@ -545,7 +545,8 @@ void PrintCounters(Mesh& mesh) {
       "mesh_market_auctions_closed_total",   "mesh_market_declines_received_total",
       "mesh_market_executor_failures_total", "mesh_market_receipts_total",
       "mesh_market_assignments_total",       "mesh_net_blob_bytes_fetched_total",
-      "mesh_net_messages_refused_total"};
+      "mesh_net_messages_refused_total",     "mesh_market_step_commits_total",
+      "mesh_market_step_writes_total"};
   for (size_t i = 0; i < mesh.size(); ++i) {
     std::istringstream in(mesh.node(i).metrics().RenderText());
     std::string line, out;

@@ -7,7 +7,13 @@ MarketMetrics::MarketMetrics(MetricsRegistry& r)
           r.AddCounter("mesh_net_blob_bytes_fetched_total", "Bytes of blobs fetched from peers")),
       delegated_seconds_(r.AddHistogram("mesh_market_delegated_job_seconds",
                                         "Submission to verified result of delegated jobs",
-                                        ExponentialBuckets(0.001, 4, 10))) {
+                                        ExponentialBuckets(0.001, 4, 10))),
+      step_commits_(r.AddCounter("mesh_market_step_commits_total",
+                                 "Transactions that recorded market steps, by result (several "
+                                 "steps share one under load: group commit)",
+                                 {"result"})),
+      step_writes_(
+          r.AddCounter("mesh_market_step_writes_total", "Market steps' Persist actions recorded")) {
   using C = market::Counter;
   counters_ = {
       {C::kAnnounced,
@@ -36,6 +42,12 @@ MarketMetrics::MarketMetrics(MetricsRegistry& r)
 void MarketMetrics::Count(const market::Count& c) {
   Counter* counter = counters_.at(c.counter);
   (c.label.empty() ? counter : counter->WithLabels({c.label}))->Inc(c.by);
+}
+
+void MarketMetrics::Committed(size_t transactions, size_t failed, size_t writes) {
+  if (transactions > failed) step_commits_->WithLabels({"ok"})->Inc(double(transactions - failed));
+  if (failed > 0) step_commits_->WithLabels({"failed"})->Inc(double(failed));
+  if (writes > 0) step_writes_->Inc(double(writes));
 }
 
 void MarketMetrics::Observe(const market::Observe& o) {

@@ -7,6 +7,7 @@
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
 #include "mesh/node/market_records.h"
+#include "mesh/node/mesh_group_commit.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
@@ -36,79 +37,113 @@ net::Endpoint MeshService::EndpointOf(const std::string& did, const std::string&
   return to;
 }
 
-void MeshService::CarryOut(const Actions& actions) {
-  std::vector<const market::Persist*> writes;  // one transaction, where the first one is
-  for (const market::Action& action : actions) {
-    if (const auto* p = std::get_if<market::Persist>(&action)) writes.push_back(p);
+void MeshService::Drain() {
+  std::vector<PendingStep> steps;
+  {
+    absl::MutexLock lock(&mu_);
+    const size_t n = std::min(pending_.size(), kMaxStepsPerDrain);
+    steps.assign(std::make_move_iterator(pending_.begin()),
+                 std::make_move_iterator(pending_.begin() + ptrdiff_t(n)));
+    pending_.erase(pending_.begin(), pending_.begin() + ptrdiff_t(n));
+    if (pending_.empty()) {
+      drain_queued_ = false;
+    } else {
+      scheduler_->Post([this] { Drain(); });  // the rest, after what is queued meanwhile
+    }
   }
-  Settlement* const settlement = env_.settlement;
-  for (const market::Action& action : actions) {
-    std::visit(
-        [&](const auto& a) {
-          using T = std::decay_t<decltype(a)>;
-          if constexpr (std::is_same_v<T, market::Send>) {
-            SendMessage(a);
-          } else if constexpr (std::is_same_v<T, market::Fetch>) {
-            // Blobs already here (a module run before, our own input) need no trip to the pool.
-            if (Stored(a.cids)) {
-              Feed(market::FetchResult{a.token, absl::OkStatus()});
-            } else {
-              fetches_->Post([this, a] { Fetch(a); });
-            }
-          } else if constexpr (std::is_same_v<T, market::Persist>) {
-            if (&a == writes.front()) Persist(writes);
-          } else if constexpr (std::is_same_v<T, market::MarkRunning>) {
-            // FailedPrecondition: the job has moved on (a receipt overtook the ack).
-            if (absl::Status s = compute_->MarkDelegatedRunning(a.job_id, a.at, a.attempts);
-                !s.ok() && !absl::IsFailedPrecondition(s)) {
-              spdlog::warn("job {}: cannot mark it running: {}", a.job_id, s.ToString());
-            }
-          } else if constexpr (std::is_same_v<T, market::Finish>) {
-            Finish(a.result);
-          } else if constexpr (std::is_same_v<T, market::RunHere>) {
-            RunHere(a);
-          } else if constexpr (std::is_same_v<T, market::CancelRun>) {
-            // Stopping a run waits for its worker: not on the executor.
-            fetches_->Post([this, a] { CancelRun(a); });
-          } else if constexpr (std::is_same_v<T, market::Pay>) {
-            if (settlement == nullptr) return;
-            if (absl::StatusOr<ledger::Posted> posted =
-                    settlement->Pay(a.job_id, a.executor, a.price, a.assignment);
-                !posted.ok()) {
-              spdlog::error("job {}: cannot pay {} its {} credits: {}", a.job_id, a.executor,
-                            a.price, posted.status().ToString());
-            }
-          } else if constexpr (std::is_same_v<T, market::Refund>) {
-            if (settlement != nullptr) settlement->Close(a.job_id, a.why);
-          } else if constexpr (std::is_same_v<T, market::RecordStanding>) {
-            if (settlement != nullptr) settlement->Record(a.executor, EventOf(a.event));
-          } else if constexpr (std::is_same_v<T, market::Publish>) {
-            env_.events->Publish(a.topic, a.job_id, env_.clock->Now(), a.data);
-          } else if constexpr (std::is_same_v<T, market::Count>) {
-            metrics_.Count(a);
-          } else if constexpr (std::is_same_v<T, market::Log>) {
-            const auto level = a.level == market::Log::Level::kError     ? spdlog::level::err
-                               : a.level == market::Log::Level::kWarning ? spdlog::level::warn
-                                                                         : spdlog::level::info;
-            spdlog::log(level, "{}", a.text);
-          } else if constexpr (std::is_same_v<T, market::Observe>) {
-            metrics_.Observe(a);
-          } else if constexpr (std::is_same_v<T, market::SetTimer>) {
-            SetTimer(a.at);
-          }
-        },
-        action);
+  std::vector<const Actions*> actions;
+  actions.reserve(steps.size());
+  for (const PendingStep& step : steps) actions.push_back(&step.actions);
+  const GroupCommitStats stats =
+      CarryOutSteps(actions, StepHooks{
+                                 .commit = [this](const auto& writes) { return Persist(writes); },
+                                 .carry_out = [this](const market::Action& a) { CarryOne(a); },
+                                 .dropped = [this](const market::Action& a) { Dropped(a); },
+                             });
+  metrics_.Committed(stats.commits, stats.failed_commits, stats.writes);
+  for (const PendingStep& step : steps) {
+    if (step.carried_out != nullptr) step.carried_out->Notify();
   }
 }
 
-void MeshService::Persist(const std::vector<const market::Persist*>& writes) {
+void MeshService::Dropped(const market::Action& action) {
+  // The core still waits for the outcome of a send or fetch it asked for: it failed.
+  const absl::Status why = absl::AbortedError("the market step that made it was not recorded");
+  if (const auto* send = std::get_if<market::Send>(&action); send != nullptr && send->token != 0) {
+    Feed(market::SendResult{.token = send->token, .status = why});
+  } else if (const auto* fetch = std::get_if<market::Fetch>(&action);
+             fetch != nullptr && fetch->token != 0) {
+    Feed(market::FetchResult{fetch->token, why});
+  }
+}
+
+void MeshService::CarryOne(const market::Action& action) {
+  Settlement* const settlement = env_.settlement;
+  std::visit(
+      [&](const auto& a) {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, market::Send>) {
+          SendMessage(a);
+        } else if constexpr (std::is_same_v<T, market::Fetch>) {
+          // Blobs already here (a module run before, our own input) need no trip to the pool.
+          if (Stored(a.cids)) {
+            Feed(market::FetchResult{a.token, absl::OkStatus()});
+          } else {
+            fetches_->Post([this, a] { Fetch(a); });
+          }
+        } else if constexpr (std::is_same_v<T, market::Persist>) {
+          // Written by Drain's group commit, never one by one.
+        } else if constexpr (std::is_same_v<T, market::MarkRunning>) {
+          // FailedPrecondition: the job has moved on (a receipt overtook the ack).
+          if (absl::Status s = compute_->MarkDelegatedRunning(a.job_id, a.at, a.attempts);
+              !s.ok() && !absl::IsFailedPrecondition(s)) {
+            spdlog::warn("job {}: cannot mark it running: {}", a.job_id, s.ToString());
+          }
+        } else if constexpr (std::is_same_v<T, market::Finish>) {
+          Finish(a.result);
+        } else if constexpr (std::is_same_v<T, market::RunHere>) {
+          RunHere(a);
+        } else if constexpr (std::is_same_v<T, market::CancelRun>) {
+          // Stopping a run waits for its worker: not on the executor.
+          fetches_->Post([this, a] { CancelRun(a); });
+        } else if constexpr (std::is_same_v<T, market::Pay>) {
+          if (settlement == nullptr) return;
+          if (absl::StatusOr<ledger::Posted> posted =
+                  settlement->Pay(a.job_id, a.executor, a.price, a.assignment);
+              !posted.ok()) {
+            spdlog::error("job {}: cannot pay {} its {} credits: {}", a.job_id, a.executor, a.price,
+                          posted.status().ToString());
+          }
+        } else if constexpr (std::is_same_v<T, market::Refund>) {
+          if (settlement != nullptr) settlement->Close(a.job_id, a.why);
+        } else if constexpr (std::is_same_v<T, market::RecordStanding>) {
+          if (settlement != nullptr) settlement->Record(a.executor, EventOf(a.event));
+        } else if constexpr (std::is_same_v<T, market::Publish>) {
+          env_.events->Publish(a.topic, a.job_id, env_.clock->Now(), a.data);
+        } else if constexpr (std::is_same_v<T, market::Count>) {
+          metrics_.Count(a);
+        } else if constexpr (std::is_same_v<T, market::Log>) {
+          const auto level = a.level == market::Log::Level::kError     ? spdlog::level::err
+                             : a.level == market::Log::Level::kWarning ? spdlog::level::warn
+                                                                       : spdlog::level::info;
+          spdlog::log(level, "{}", a.text);
+        } else if constexpr (std::is_same_v<T, market::Observe>) {
+          metrics_.Observe(a);
+        } else if constexpr (std::is_same_v<T, market::SetTimer>) {
+          SetTimer(a.at);
+        }
+      },
+      action);
+}
+
+absl::Status MeshService::Persist(const std::vector<const market::Persist*>& writes) {
   const std::vector<MarketWrite> batch = WritesOf(writes);
   const absl::Time now = env_.clock->Now();
   absl::StatusOr<std::vector<std::string>> cids = env_.jobs->ApplyMarketStep(batch, now);
   if (!cids.ok()) {
-    spdlog::error("job {}: cannot record the market's step: {}", writes.front()->job_id,
-                  cids.status().ToString());
-    return;
+    spdlog::error("job {}: cannot record the market's steps ({} writes, rolled back): {}",
+                  writes.front()->job_id, writes.size(), cids.status().ToString());
+    return cids.status();
   }
   size_t i = 0;
   for (const market::Persist* p : writes) {
@@ -121,6 +156,7 @@ void MeshService::Persist(const std::vector<const market::Persist*>& writes) {
       env_.events->Publish("job.phase", p->job_id, now, std::move(detail));
     }
   }
+  return absl::OkStatus();
 }
 
 std::string MeshService::SealForPeer(job::Message message) {

@@ -49,16 +49,26 @@ void MeshService::Beat() {
   scheduler_->RunAt(now + options_.heartbeat, [this] { Beat(); });
 }
 
+MeshService::HostFigures MeshService::Host() {
+  const absl::Time now = env_.clock->Now();
+  absl::MutexLock lock(&host_mu_);
+  if (!host_.has_value() || now - host_read_ >= kHostFiguresFor || now < host_read_) {
+    host_ = HostFigures{env_.host->Host(), env_.host->FreeBytes(env_.blobs->root())};
+    host_read_ = now;
+  }
+  return *host_;
+}
+
 sched::LocalCapacity MeshService::Capacity() {
   const ServiceStats stats = compute_->Stats();
   sched::LocalCapacity c;
   c.did = env_.key->did().ToString();
   c.address = transport_->address();
-  const HostInfo host = env_.host->Host();
-  c.cpu_cores = std::max(1u, host.cpu_cores);
+  const HostFigures host = Host();
+  c.cpu_cores = std::max(1u, host.host.cpu_cores);
   c.max_concurrent = uint32_t(std::max(1, stats.max_concurrent));
-  c.memory_bytes = host.memory_bytes / c.max_concurrent;  // the most one job may ask for
-  c.storage_free = env_.host->FreeBytes(env_.blobs->root());
+  c.memory_bytes = host.host.memory_bytes / c.max_concurrent;  // the most one job may ask for
+  c.storage_free = host.storage_free;
   c.running = uint32_t(stats.running);
   c.queued = uint32_t(stats.queued);  // the core adds the assignments whose blobs it fetches
   c.draining = stats.draining;

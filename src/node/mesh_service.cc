@@ -115,12 +115,14 @@ std::optional<market::Send> MeshService::FeedLocked(
       break;
     }
   }
-  // Queued under mu_: the executor carries out the steps' actions in the order of the steps.
+  // Queued under mu_: the executor carries out the steps' actions in the order of the steps,
+  // the steps that wait for it together (one transaction for their writes: Drain).
   if (!actions.empty() || carried_out != nullptr) {
-    scheduler_->Post([this, actions = std::move(actions), carried_out] {
-      CarryOut(actions);
-      if (carried_out != nullptr) carried_out->Notify();
-    });
+    pending_.push_back({std::move(actions), std::move(carried_out)});
+    if (!drain_queued_) {
+      drain_queued_ = true;
+      scheduler_->Post([this] { Drain(); });
+    }
   }
   return reply;
 }

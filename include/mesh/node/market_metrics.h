@@ -19,10 +19,14 @@ class MarketMetrics {
   void Count(const market::Count& count);
   void Observe(const market::Observe& observe);
   void BlobBytes(uint64_t bytes) { blob_bytes_->Inc(static_cast<double>(bytes)); }
+  // One group commit of market steps (mesh_group_commit.h): its transactions and writes.
+  void Committed(size_t transactions, size_t failed, size_t writes);
 
  private:
   std::map<market::Counter, Counter*> counters_;
   Counter* blob_bytes_;
+  Counter* step_commits_;
+  Counter* step_writes_;
   Histogram* delegated_seconds_;
 };
 

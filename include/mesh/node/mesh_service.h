@@ -9,9 +9,11 @@
 // message, a send's or fetch's outcome, a timer, a peer's or this node's capacity change, a job
 // handed over, a local run's progress or end become market inputs, and the actions of each step
 // are carried out here in step order on one serial executor (a mesh::Scheduler): one SQLite
-// transaction for the step's history blocks and market state, sealed sends, blob fetches (on a
-// small pool of their own: they block), the compute service, the settlement, events, metrics and
-// the one timer the core asks for. Test faults (MeshOptions::fault) live here too.
+// transaction for the history blocks and market state of the steps waiting for the executor
+// together (group commit, mesh_group_commit.h: nothing leaves before the commit it depends on),
+// sealed sends, blob fetches (on a small pool of their own: they block), the compute service, the
+// settlement, events, metrics and the one timer the core asks for. Test faults (MeshOptions::fault)
+// live here too.
 //
 // Thread-safe: one mutex around the core and the shell's own state; the core is stepped under it
 // and the step's actions are queued on the executor before it is released.
@@ -104,11 +106,27 @@ class MeshService final : public net::Handler, public Delegator {
   // changed since it was last told.
   void RefreshCapacity(const std::string& module = "") ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The host's figures (cores, memory, free storage), read at most once per kHostFiguresFor:
+  // reading them (/proc, statvfs) on every announce and assignment cost more than the decision.
+  struct HostFigures {
+    HostInfo host;
+    uint64_t storage_free = 0;
+  };
+  HostFigures Host() ABSL_LOCKS_EXCLUDED(host_mu_);
+  static constexpr absl::Duration kHostFiguresFor = absl::Seconds(1);
+  absl::Mutex host_mu_;
+  std::optional<HostFigures> host_ ABSL_GUARDED_BY(host_mu_);
+  absl::Time host_read_ ABSL_GUARDED_BY(host_mu_) = absl::InfinitePast();
+
   // Where a peer is dialled: its address, and its DID if it has a valid one.
   static net::Endpoint EndpointOf(const std::string& did, const std::string& address);
   // Carrying out actions (mesh_actions.cc), on the executor.
-  void CarryOut(const Actions& actions);
-  void Persist(const std::vector<const market::Persist*>& writes);
+  // Takes the steps waiting in pending_ (at most kMaxStepsPerDrain) and carries out their
+  // actions with one transaction for the writes of consecutive steps (mesh_group_commit.h).
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
+  void CarryOne(const market::Action& action);  // any action but a Persist
+  void Dropped(const market::Action& action);   // its step's writes were not recorded
+  absl::Status Persist(const std::vector<const market::Persist*>& writes);
   void SendMessage(const market::Send& send);
   std::string SealForPeer(job::Message message);      // applies the lie fault to receipts
   bool Stored(const std::vector<std::string>& cids);  // every blob is in the store
@@ -141,6 +159,14 @@ class MeshService final : public net::Handler, public Delegator {
   // What the core was last told of this node, and the modules it refuses (ModuleRefusal).
   std::optional<market::CapacityChanged> told_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> refused_ ABSL_GUARDED_BY(mu_);
+  // Steps whose actions wait for the executor, in step order, and whether a Drain is queued.
+  struct PendingStep {
+    Actions actions;
+    std::shared_ptr<absl::Notification> carried_out;
+  };
+  static constexpr size_t kMaxStepsPerDrain = 64;  // bounds a transaction and a drain's latency
+  std::vector<PendingStep> pending_ ABSL_GUARDED_BY(mu_);
+  bool drain_queued_ ABSL_GUARDED_BY(mu_) = false;
   // RunHere actions stepped and not yet through ComputeService::Submit (as good as queued).
   uint32_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
   // The executor's own: only tasks on scheduler_ touch them.
