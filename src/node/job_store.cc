@@ -207,7 +207,13 @@ JobStore::~JobStore() {
 absl::Status JobStore::Init() {
   absl::MutexLock lock(&mu_);
   char* err = nullptr;
-  const std::string sql = mesh::StrCat("PRAGMA foreign_keys=ON;", kSchema);
+  // A checkpoint copies every page the WAL holds back into the database and syncs both files.
+  // Each job step rewrites the same few pages (the tables' last leaves, their indexes'), so a
+  // longer WAL (about 16 MiB instead of 4) writes each of them back once per 4,000 frames
+  // rather than once per 1,000, and syncs a quarter as often (api_bench: checkpoints were 8.5%
+  // of meshd's CPU).
+  const std::string sql =
+      mesh::StrCat("PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;", kSchema);
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
@@ -441,17 +447,25 @@ void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
     for (PendingWrite* w : batch) w->status = error;
   };
   if (absl::Status s = Exec("BEGIN"); !s.ok()) return fail_all(s);
+  // Alone in its batch (the usual case below saturation), a step needs no savepoint: its
+  // error rolls the transaction back.
+  const bool alone = batch.size() == 1;
   for (PendingWrite* w : batch) {
-    if (absl::Status s = Run(kSavepoint); !s.ok()) {
+    if (absl::Status s = alone ? absl::OkStatus() : Run(kSavepoint); !s.ok()) {
       w->status = s;
       continue;
     }
     w->status = w->apply();
+    if (alone && !w->status.ok()) {
+      if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
+      return;
+    }
     if (sqlite3_get_autocommit(db_) != 0) {
       // SQLite rolled the whole transaction back (an I/O error, a full disk): the steps
       // written before this one went with it.
       return fail_all(w->status.ok() ? Error("the transaction was rolled back") : w->status);
     }
+    if (alone) continue;
     if (!w->status.ok()) (void)Run(kRollbackTo);  // undoes this step only
     if (absl::Status s = Run(kRelease); !s.ok()) {
       (void)Exec("ROLLBACK");
