@@ -177,14 +177,10 @@ const std::vector<RouteInfo>& ApiService::Routes() {
 // A long poll: answers with the job once it has ended, or when the wait is over.
 class ApiService::Waiter : public std::enable_shared_from_this<Waiter> {
  public:
-  // Made before it subscribes: `seen_` starts at the bus's last event, so OnEvent looks at
-  // every event of the job from the subscription on.
-  Waiter(ApiService* api, std::string id, int status, Responder respond)
-      : api_(api),
-        id_(std::move(id)),
-        status_(status),
-        respond_(std::move(respond)),
-        seen_(api->node_->events().last_seq()) {}
+  // `seen`: the bus's last event when the caller found the job not ended (read before that
+  // look), so OnEvent looks at every event of the job since.
+  Waiter(ApiService* api, std::string id, int status, uint64_t seen, Responder respond)
+      : api_(api), id_(std::move(id)), status_(status), respond_(std::move(respond)), seen_(seen) {}
 
   // Woken by an event of the job. Most are not its end (job.running, progress): read the job
   // back from the database only when the bus shows a final event since the last look, or lost
@@ -511,6 +507,8 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
     }
     submit.spec = *std::move(spec);
   }
+  // Before the submission: the job's end, if it comes before the wait starts, is after it.
+  const uint64_t seen = node_->events().last_seq();
   absl::StatusOr<node::SubmitResult> result = node_->compute().Submit(std::move(submit));
   if (!result.ok()) return respond(StatusResponse(result.status()));
   const int status = result->created ? 201 : 200;
@@ -518,7 +516,7 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
   if (*wait > absl::ZeroDuration() && !job::IsTerminal(result->job.state)) {
     // The same Location header as without ?wait, once the job has ended (or the wait is over).
     return AnswerWhenDone(
-        result->job.id, *wait, status,
+        result->job.id, *wait, status, seen,
         [location = std::move(location), respond = std::move(respond)](HttpResponse r) mutable {
           if (r.status / 100 == 2) r.headers.emplace_back("Location", location);
           respond(std::move(r));
@@ -530,8 +528,8 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
 }
 
 void ApiService::AnswerWhenDone(const std::string& id, absl::Duration wait, int status,
-                                Responder respond) {
-  auto waiter = std::make_shared<Waiter>(this, id, status, std::move(respond));
+                                uint64_t seen, Responder respond) {
+  auto waiter = std::make_shared<Waiter>(this, id, status, seen, std::move(respond));
   bool shut_down;
   {
     absl::MutexLock lock(&mu_);
@@ -552,7 +550,8 @@ void ApiService::AnswerWhenDone(const std::string& id, absl::Duration wait, int 
   server_->RunAfter(wait, [weak] {
     if (auto w = weak.lock()) w->Check(true);
   });
-  waiter->Check(false);  // it may have ended before the subscription
+  // It may have ended before the subscription: the bus says so without a database read.
+  waiter->OnEvent();
 }
 
 namespace {
@@ -619,10 +618,11 @@ HttpResponse ApiService::ListJobs(const HttpRequest& request) {
 void ApiService::GetJob(const HttpRequest& request, const std::string& id, Responder respond) {
   absl::StatusOr<absl::Duration> wait = ParseWait(request);
   if (!wait.ok()) return respond(StatusResponse(wait.status()));
+  const uint64_t seen = node_->events().last_seq();  // before the read: see AnswerWhenDone
   absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
   if (!job.ok()) return respond(StatusResponse(job.status()));
   if (*wait > absl::ZeroDuration() && !job::IsTerminal(job->state)) {
-    return AnswerWhenDone(id, *wait, 200, std::move(respond));
+    return AnswerWhenDone(id, *wait, 200, seen, std::move(respond));
   }
   respond(JsonResponse(200, JobToJson(*job)));
 }

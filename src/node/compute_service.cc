@@ -459,8 +459,11 @@ absl::StatusOr<JobRecord> ComputeService::CancelNotRunning(const std::string& id
   job.state = JobState::kCancelled;
   job.reason = "cancelled by request before it ran";
   job.finished_at = env_.clock->Now();
-  MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
-  if (changed) Finished(job);
+  MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job, &job.history_head));
+  if (changed) {
+    job.phase = std::string(EndPhase(job.state));
+    Finished(job, /*stored_head=*/true);
+  }
   return env_.jobs->Get(id);
 }
 
@@ -478,22 +481,25 @@ absl::Status ComputeService::MarkDelegatedRunning(const std::string& id, absl::T
 
 absl::StatusOr<bool> ComputeService::FinishDelegated(JobRecord job) {
   if (job.finished_at == absl::UnixEpoch()) job.finished_at = env_.clock->Now();
-  MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job));
+  MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job, &job.history_head));
   if (changed) {
+    job.phase = std::string(EndPhase(job.state));
     metrics_->fuel->Inc(static_cast<double>(job.fuel_used));
-    Finished(job);
+    Finished(job, /*stored_head=*/true);
   }
   return changed;
 }
 
-void ComputeService::Finished(const JobRecord& job) {
-  // `job` predates the history block JobStore::Finish just appended: cache the stored head and
-  // phase, or GET /v1/jobs/{id}, /history and /explain would name the "submitted" block (phase
-  // "submitted") until the job leaves the cache.
+void ComputeService::Finished(const JobRecord& job, bool stored_head) {
+  // Unless the caller has them from JobStore::Finish, `job` predates the history block it
+  // appended: cache the stored head and phase, or GET /v1/jobs/{id}, /history and /explain
+  // would name the "submitted" block (phase "submitted") until the job leaves the cache.
   JobRecord cached = job;
-  if (absl::StatusOr<JobRecord> stored = env_.jobs->Get(job.id); stored.ok()) {
-    cached.history_head = std::move(stored->history_head);
-    cached.phase = std::move(stored->phase);
+  if (!stored_head) {
+    if (absl::StatusOr<JobRecord> stored = env_.jobs->Get(job.id); stored.ok()) {
+      cached.history_head = std::move(stored->history_head);
+      cached.phase = std::move(stored->phase);
+    }
   }
   {
     absl::MutexLock lock(&mu_);
@@ -707,12 +713,13 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
       spdlog::error("cannot requeue job {}: {}", job.id, s.ToString());
     }
   } else {
-    absl::StatusOr<bool> finished = env_.jobs->Finish(job);
+    absl::StatusOr<bool> finished = env_.jobs->Finish(job, &job.history_head);
     if (!finished.ok()) {
       // Still "running" on disk: the next start runs it again.
       spdlog::error("cannot record the end of job {}: {}", job.id, finished.status().ToString());
     }
     changed = finished.value_or(false);
+    if (changed) job.phase = std::string(EndPhase(job.state));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -725,7 +732,7 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     Publish(job, "job.requeued", {{"reason", "the node stopped while the job ran"}});
     return;
   }
-  if (changed) Finished(job);
+  if (changed) Finished(job, /*stored_head=*/true);
 }
 
 void ComputeService::ForgiveModule(const std::string& module) {

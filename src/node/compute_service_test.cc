@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
 
 namespace mesh::node {
@@ -104,7 +105,19 @@ class ComputeServiceTest : public ::testing::Test {
     request.idempotency_key = std::move(idempotency_key);
     return service_->Submit(std::move(request));
   }
-  JobRecord AwaitEnd(const std::string& id) { return computetest::AwaitEnd(*service_, id); }
+  // The job's end is in the store before the service counts and announces it: waits for its
+  // final event too, after which the service's counts and metrics include it.
+  JobRecord AwaitEnd(const std::string& id) {
+    JobRecord job = computetest::AwaitEnd(*service_, id);
+    const std::string final_event = mesh::StrCat("job.", job::JobStateName(job.state));
+    for (int i = 0; i < 2000; ++i) {
+      std::vector<std::string> types = EventTypes(id);
+      if (!types.empty() && types.back() == final_event) return job;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ADD_FAILURE() << "job " << id << " ended without its " << final_event << " event";
+    return job;
+  }
   std::vector<std::string> EventTypes(const std::string& id) {
     return computetest::EventTypes(events_, id);
   }

@@ -207,7 +207,13 @@ JobStore::~JobStore() {
 absl::Status JobStore::Init() {
   absl::MutexLock lock(&mu_);
   char* err = nullptr;
-  const std::string sql = mesh::StrCat("PRAGMA foreign_keys=ON;", kSchema);
+  // A checkpoint copies every page the WAL holds back into the database and syncs both files.
+  // Each job step rewrites the same few pages (the tables' last leaves, their indexes'), so a
+  // longer WAL (about 16 MiB instead of 4) writes each of them back once per 4,000 frames
+  // rather than once per 1,000, and syncs a quarter as often (api_bench: checkpoints were 8.5%
+  // of meshd's CPU).
+  const std::string sql =
+      mesh::StrCat("PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;", kSchema);
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
@@ -277,6 +283,10 @@ sqlite3_stmt* JobStore::Prepared(Stmt which) {
       "INSERT OR REPLACE INTO module_crashes (module, crashes, last_us) VALUES (?1, ?2, ?3)",
       // kForgetModule
       "DELETE FROM module_crashes WHERE module = ?1",
+      // kSavepoint, kRelease, kRollbackTo: one step of a group commit
+      "SAVEPOINT step",
+      "RELEASE step",
+      "ROLLBACK TO step",
   };
   sqlite3_stmt*& s = stmts_[which];
   if (s == nullptr) {
@@ -300,108 +310,197 @@ absl::Status JobStore::Error(std::string_view what) const {
 
 absl::StatusOr<std::optional<std::string>> JobStore::Insert(JobRecord& r) {
   const std::string spec_json = job::CanonicalJson(r.spec);  // before the lock: see RawRow
-  absl::MutexLock lock(&mu_);
-  sqlite3_stmt* s = Prepared(kInsert);
-  if (s == nullptr) return Error("prepare insert");
-  Bind(s, 1, r.id);
-  sqlite3_bind_blob(s, 2, r.envelope.data(), static_cast<int>(r.envelope.size()), SQLITE_TRANSIENT);
-  Bind(s, 3, spec_json);
-  Bind(s, 4, int64_t{r.spec.priority});
-  Bind(s, 5, r.idempotency_key);
-  Bind(s, 6, absl::ToUnixMicros(r.submitted_at));
-  Bind(s, 7, job::JobRoleName(r.role));
-  Bind(s, 8, r.peer);
-  Bind(s, 9, r.peer_address);
-  Bind(s, 10, int64_t{r.round});
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
-  const int rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) {
-    r.seq = sqlite3_last_insert_rowid(db_);
-    absl::StatusOr<std::string> head =
-        AppendLocked(r.id, "", "submitted", r.submitted_at, SubmittedDetail(r));
-    if (!head.ok()) {
-      (void)Exec("ROLLBACK");
-      return head.status();
+  std::optional<std::string> holder;
+  int64_t seq = 0;
+  std::string head;
+  MESH_RETURN_IF_ERROR(GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    sqlite3_stmt* s = Prepared(kInsert);
+    if (s == nullptr) return Error("prepare insert");
+    Bind(s, 1, r.id);
+    sqlite3_bind_blob(s, 2, r.envelope.data(), static_cast<int>(r.envelope.size()),
+                      SQLITE_TRANSIENT);
+    Bind(s, 3, spec_json);
+    Bind(s, 4, int64_t{r.spec.priority});
+    Bind(s, 5, r.idempotency_key);
+    Bind(s, 6, absl::ToUnixMicros(r.submitted_at));
+    Bind(s, 7, job::JobRoleName(r.role));
+    Bind(s, 8, r.peer);
+    Bind(s, 9, r.peer_address);
+    Bind(s, 10, int64_t{r.round});
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      seq = sqlite3_last_insert_rowid(db_);
+      MESH_ASSIGN_OR_RETURN(
+          head, AppendLocked(r.id, "", "submitted", r.submitted_at, SubmittedDetail(r)));
+      return absl::OkStatus();
     }
-    MESH_RETURN_IF_ERROR(Exec("COMMIT"));
-    r.history_head = *head;
-    r.phase = "submitted";
-    return std::optional<std::string>();
-  }
-  (void)Exec("ROLLBACK");
-  if (rc == SQLITE_CONSTRAINT && !r.idempotency_key.empty()) {
-    sqlite3_stmt* f = Prepared(kFindKey);
-    Bind(f, 1, r.idempotency_key);
-    std::optional<std::string> holder;
-    if (sqlite3_step(f) == SQLITE_ROW) holder = Text(f, 0);
-    // Reset now: a statement left on a row holds a read snapshot, and the WAL cannot be
-    // checkpointed back to the start while one exists (it would grow without bound).
-    sqlite3_reset(f);
-    if (holder.has_value()) return holder;
-  }
-  if (rc == SQLITE_CONSTRAINT) {
-    return absl::AlreadyExistsError(mesh::StrCat("job ", r.id, " was already submitted"));
-  }
-  return Error(mesh::StrCat("insert job ", r.id));
+    absl::Status error =
+        rc == SQLITE_CONSTRAINT
+            ? absl::AlreadyExistsError(mesh::StrCat("job ", r.id, " was already submitted"))
+            : Error(mesh::StrCat("insert job ", r.id));
+    sqlite3_reset(s);
+    if (rc == SQLITE_CONSTRAINT && !r.idempotency_key.empty()) {
+      sqlite3_stmt* f = Prepared(kFindKey);
+      Bind(f, 1, r.idempotency_key);
+      if (sqlite3_step(f) == SQLITE_ROW) holder = Text(f, 0);
+      // Reset now: a statement left on a row holds a read snapshot, and the WAL cannot be
+      // checkpointed back to the start while one exists (it would grow without bound).
+      sqlite3_reset(f);
+      if (holder.has_value()) return absl::OkStatus();
+    }
+    return error;
+  }));
+  if (holder.has_value()) return holder;
+  r.seq = seq;
+  r.history_head = std::move(head);
+  r.phase = "submitted";
+  return std::optional<std::string>();
 }
 
 absl::Status JobStore::MarkRunning(const std::string& id, absl::Time at, int attempts) {
-  absl::MutexLock lock(&mu_);
-  sqlite3_stmt* s = Prepared(kRunning);
-  if (s == nullptr) return Error("prepare update");
-  Bind(s, 1, id);
-  Bind(s, 2, absl::ToUnixMicros(at));
-  Bind(s, 3, int64_t{attempts});
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
-  if (sqlite3_step(s) != SQLITE_DONE) {
-    absl::Status error = Error(mesh::StrCat("mark job ", id, " running"));
-    (void)Exec("ROLLBACK");
-    return error;
-  }
-  if (sqlite3_changes(db_) == 0) {
-    (void)Exec("ROLLBACK");
-    return absl::FailedPreconditionError(mesh::StrCat("job ", id, " is not queued"));
-  }
-  return CommitWithBlock(id, "executing", at, {{"attempt", attempts}}).status();
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    sqlite3_stmt* s = Prepared(kRunning);
+    if (s == nullptr) return Error("prepare update");
+    Bind(s, 1, id);
+    Bind(s, 2, absl::ToUnixMicros(at));
+    Bind(s, 3, int64_t{attempts});
+    if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("mark job ", id, " running"));
+    if (sqlite3_changes(db_) == 0) {
+      return absl::FailedPreconditionError(mesh::StrCat("job ", id, " is not queued"));
+    }
+    return AppendAfterHead(id, "executing", at, {{"attempt", attempts}}).status();
+  });
 }
 
-absl::StatusOr<bool> JobStore::Finish(const JobRecord& r) {
+std::string_view EndPhase(job::JobState state) {
+  return state == job::JobState::kSucceeded ? "completed"
+         : state == job::JobState::kFailed  ? "failed"
+                                            : "cancelled";
+}
+
+absl::StatusOr<bool> JobStore::Finish(const JobRecord& r, std::string* history_head) {
   if (!job::IsTerminal(r.state)) {
     return absl::InvalidArgumentError(
         mesh::StrCat("Finish needs a terminal state, not ", job::JobStateName(r.state)));
   }
-  absl::MutexLock lock(&mu_);
-  sqlite3_stmt* s = Prepared(kFinish);
-  if (s == nullptr) return Error("prepare finish");
-  Bind(s, 1, r.id);
-  Bind(s, 2, job::JobStateName(r.state));
-  Bind(s, 3, r.reason);
-  Bind(s, 4, absl::ToUnixMicros(r.finished_at));
-  Bind(s, 5, r.outcome);
-  Bind(s, 6, int64_t{r.exit_code});
-  Bind(s, 7, static_cast<int64_t>(r.fuel_used));
-  Bind(s, 8, r.output_cid);
-  Bind(s, 9, r.report_json);
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
-  if (sqlite3_step(s) != SQLITE_DONE) {
-    absl::Status error = Error(mesh::StrCat("finish job ", r.id));
-    (void)Exec("ROLLBACK");
+  bool changed = false;
+  MESH_RETURN_IF_ERROR(GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    sqlite3_stmt* s = Prepared(kFinish);
+    if (s == nullptr) return Error("prepare finish");
+    Bind(s, 1, r.id);
+    Bind(s, 2, job::JobStateName(r.state));
+    Bind(s, 3, r.reason);
+    Bind(s, 4, absl::ToUnixMicros(r.finished_at));
+    Bind(s, 5, r.outcome);
+    Bind(s, 6, int64_t{r.exit_code});
+    Bind(s, 7, static_cast<int64_t>(r.fuel_used));
+    Bind(s, 8, r.output_cid);
+    Bind(s, 9, r.report_json);
+    if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("finish job ", r.id));
+    if (sqlite3_changes(db_) == 0) return absl::OkStatus();  // it had already ended
+    nlohmann::json detail = {{"outcome", r.outcome},
+                             {"reason", r.reason},
+                             {"output_cid", r.output_cid},
+                             {"fuel_used", r.fuel_used}};
+    if (!r.peer.empty()) detail["executor"] = r.peer;
+    MESH_ASSIGN_OR_RETURN(std::string head, AppendAfterHead(r.id, EndPhase(r.state), r.finished_at,
+                                                            std::move(detail)));
+    if (history_head != nullptr) *history_head = std::move(head);
+    changed = true;
+    return absl::OkStatus();
+  }));
+  return changed;
+}
+
+absl::Status JobStore::GroupCommit(std::function<absl::Status()> apply) {
+  // Enough to amortise a transaction's fixed cost (the WAL frames of the pages every step
+  // touches: the tables' last pages, sqlite_sequence); small enough to keep each wait short.
+  constexpr size_t kMaxBatch = 64;
+  PendingWrite self{std::move(apply)};
+  std::vector<PendingWrite*> batch;
+  {
+    absl::MutexLock q(&queue_mu_);
+    queue_.push_back(&self);
+    auto my_turn = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return self.done || (!writing_ && !queue_.empty() && queue_.front() == &self);
+    };
+    queue_mu_.Await(absl::Condition(&my_turn));
+    if (self.done) return self.status;  // a batch written by another caller held it
+    writing_ = true;
+    const size_t n = std::min(queue_.size(), kMaxBatch);
+    batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    WriteBatch(batch);
+  }
+  absl::MutexLock q(&queue_mu_);
+  // The others' PendingWrites live on their stacks until they see done: not touched after.
+  for (PendingWrite* w : batch) w->done = true;
+  writing_ = false;
+  return self.status;
+}
+
+void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
+  auto fail_all = [&batch](const absl::Status& error) {
+    for (PendingWrite* w : batch) w->status = error;
+  };
+  if (absl::Status s = Exec("BEGIN"); !s.ok()) return fail_all(s);
+  // Alone in its batch (the usual case below saturation), a step needs no savepoint: its
+  // error rolls the transaction back.
+  const bool alone = batch.size() == 1;
+  for (PendingWrite* w : batch) {
+    if (absl::Status s = alone ? absl::OkStatus() : Run(kSavepoint); !s.ok()) {
+      w->status = s;
+      continue;
+    }
+    w->status = w->apply();
+    if (alone && !w->status.ok()) {
+      if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
+      return;
+    }
+    if (sqlite3_get_autocommit(db_) != 0) {
+      // SQLite rolled the whole transaction back (an I/O error, a full disk): the steps
+      // written before this one went with it.
+      return fail_all(w->status.ok() ? Error("the transaction was rolled back") : w->status);
+    }
+    if (alone) continue;
+    if (!w->status.ok()) (void)Run(kRollbackTo);  // undoes this step only
+    if (absl::Status s = Run(kRelease); !s.ok()) {
+      (void)Exec("ROLLBACK");
+      return fail_all(s);
+    }
+  }
+  absl::Status commit = before_group_commit_ ? before_group_commit_() : absl::OkStatus();
+  if (commit.ok()) commit = Exec("COMMIT");
+  if (!commit.ok()) {
+    if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
+    fail_all(commit);  // nothing of the batch is stored: no caller may think otherwise
+  }
+}
+
+absl::Status JobStore::Run(Stmt which) {
+  sqlite3_stmt* s = Prepared(which);
+  if (s == nullptr || sqlite3_step(s) != SQLITE_DONE) {
+    absl::Status error = Error(which == kSavepoint ? "savepoint"
+                               : which == kRelease ? "release savepoint"
+                                                   : "rollback to savepoint");
+    if (s != nullptr) sqlite3_reset(s);
     return error;
   }
-  if (sqlite3_changes(db_) == 0) {
-    (void)Exec("ROLLBACK");
-    return false;
-  }
-  nlohmann::json detail = {{"outcome", r.outcome},
-                           {"reason", r.reason},
-                           {"output_cid", r.output_cid},
-                           {"fuel_used", r.fuel_used}};
-  if (!r.peer.empty()) detail["executor"] = r.peer;
-  const std::string_view phase = r.state == job::JobState::kSucceeded ? "completed"
-                                 : r.state == job::JobState::kFailed  ? "failed"
-                                                                      : "cancelled";
-  MESH_RETURN_IF_ERROR(CommitWithBlock(r.id, phase, r.finished_at, std::move(detail)).status());
-  return true;
+  sqlite3_reset(s);
+  return absl::OkStatus();
+}
+
+void JobStore::SetBeforeGroupCommitForTest(std::function<absl::Status()> hook) {
+  absl::MutexLock lock(&mu_);
+  before_group_commit_ = std::move(hook);
+}
+
+size_t JobStore::queued_writes_for_test() {
+  absl::MutexLock q(&queue_mu_);
+  return queue_.size();
 }
 
 absl::Status JobStore::Requeue(const std::string& id, absl::Time at, std::string_view why) {

@@ -5,7 +5,9 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
@@ -382,6 +384,134 @@ TEST_F(JobStoreTest, AnUnknownRoleInTheDatabaseIsAnErrorNotACrash) {
   EXPECT_EQ(store_->List(std::nullopt, 10, 0).status().code(), absl::StatusCode::kDataLoss);
   ASSERT_OK_AND_ASSIGN(JobRecord fine, store_->Get(good.id));
   EXPECT_EQ(fine.role, JobRole::kLocal);
+}
+
+// Group commit: the first writer's transaction is held in the hook while `steps` queue behind
+// it; they are then written as one batch, which `second` decides (OK or a failed COMMIT).
+class GroupCommitTest : public JobStoreTest {
+ protected:
+  // Runs `first` alone, then every step of `steps` in one batch whose COMMIT `second` decides.
+  void RunBatched(std::function<void()> first, std::vector<std::function<void()>> steps,
+                  absl::Status second) {
+    absl::Notification held, release;
+    int commits = 0;
+    store_->SetBeforeGroupCommitForTest([&]() -> absl::Status {
+      if (++commits == 1) {
+        held.Notify();
+        release.WaitForNotification();
+        return absl::OkStatus();
+      }
+      return commits == 2 ? second : absl::OkStatus();
+    });
+    std::thread leader(std::move(first));
+    held.WaitForNotification();
+    std::vector<std::thread> threads;
+    for (auto& step : steps) threads.emplace_back(std::move(step));
+    // Not a timing assertion: waits (however long it takes) until all of them have queued.
+    while (store_->queued_writes_for_test() < steps.size()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    release.Notify();
+    leader.join();
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(commits, 2) << "the queued steps were not written as one batch";
+    store_->SetBeforeGroupCommitForTest(nullptr);
+  }
+};
+
+TEST_F(GroupCommitTest, AFailedBatchCommitStoresNoneOfItsStepsAndFailsEveryCaller) {
+  JobRecord queued = Make(1), first = Make(2), b = Make(3), c = Make(4);
+  ASSERT_OK(store_->Insert(queued).status());
+  absl::Status first_status, b_status, c_status, running_status;
+  RunBatched(
+      [&] { first_status = store_->Insert(first).status(); },
+      {[&] { b_status = store_->Insert(b).status(); },
+       [&] { c_status = store_->Insert(c).status(); },
+       [&] { running_status = store_->MarkRunning(queued.id, absl::FromUnixSeconds(1), 1); }},
+      absl::DataLossError("the disk is on fire"));
+  // The step committed before the failure is stored.
+  ASSERT_OK(first_status);
+  ASSERT_OK(store_->Get(first.id).status());
+  // Every caller of the failed batch hears of it, and nothing of it is on disk: a job whose
+  // submission failed is not there, a job whose start failed is still queued.
+  EXPECT_EQ(b_status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(c_status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(running_status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->Get(b.id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get(c.id).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(queued.id));
+  EXPECT_EQ(got.state, JobState::kQueued);
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, store_->History(queued.id));
+  EXPECT_EQ(blocks.size(), 1u);
+  // The store goes on: the same steps succeed when tried again.
+  ASSERT_OK(store_->Insert(b).status());
+  ASSERT_OK(store_->MarkRunning(queued.id, absl::FromUnixSeconds(1), 1));
+  ASSERT_OK_AND_ASSIGN(blocks, store_->History(queued.id));
+  EXPECT_EQ(blocks.size(), 2u);
+}
+
+TEST_F(GroupCommitTest, OneStepsErrorInABatchUndoesThatStepOnly) {
+  JobRecord done = Make(1), first = Make(2), fresh = Make(3);
+  ASSERT_OK(store_->Insert(done).status());
+  JobRecord duplicate = done;
+  absl::StatusOr<std::optional<std::string>> duplicate_result = absl::UnknownError("unset");
+  absl::Status fresh_status, missing_status;
+  absl::StatusOr<bool> finished = absl::UnknownError("unset");
+  done.state = JobState::kSucceeded;
+  done.outcome = "ok";
+  done.finished_at = absl::FromUnixSeconds(1700000200);
+  RunBatched([&] { ASSERT_OK(store_->Insert(first).status()); },
+             {[&] { duplicate_result = store_->Insert(duplicate); },
+              [&] { fresh_status = store_->Insert(fresh).status(); },
+              [&] { missing_status = store_->MarkRunning("bafkreimissing", absl::Now(), 1); },
+              [&] { finished = store_->Finish(done); }},
+             absl::OkStatus());
+  EXPECT_EQ(duplicate_result.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(missing_status.code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK(fresh_status);
+  EXPECT_GT(fresh.seq, first.seq);
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(fresh.id));
+  EXPECT_EQ(got.state, JobState::kQueued);
+  EXPECT_EQ(got.history_head, fresh.history_head);
+  ASSERT_OK_AND_ASSIGN(bool moved, finished);
+  EXPECT_TRUE(moved);
+  ASSERT_OK_AND_ASSIGN(got, store_->Get(done.id));
+  EXPECT_EQ(got.state, JobState::kSucceeded);
+  // The failed duplicate left no second "submitted" block in the chain.
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, store_->History(done.id));
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(blocks[0].phase, "submitted");
+  EXPECT_EQ(blocks[1].phase, "completed");
+}
+
+TEST_F(GroupCommitTest, ConcurrentStepsAllLandWithIntactHistories) {
+  constexpr int kThreads = 8, kJobs = 25;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<JobRecord>> made(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kJobs; ++i) {
+        JobRecord r = Make(1000 * (t + 1) + i, 0, mesh::StrCat("key-", t, "-", i));
+        ASSERT_OK(store_->Insert(r).status());
+        ASSERT_OK(store_->MarkRunning(r.id, absl::FromUnixSeconds(1700000001), 1));
+        r.state = JobState::kSucceeded;
+        r.finished_at = absl::FromUnixSeconds(1700000002);
+        ASSERT_OK_AND_ASSIGN(bool moved, store_->Finish(r));
+        ASSERT_TRUE(moved);
+        made[t].push_back(r);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_OK_AND_ASSIGN(JobCounts counts, store_->Counts());
+  EXPECT_EQ(counts.succeeded, uint64_t{kThreads * kJobs});
+  for (const auto& jobs : made) {
+    for (const JobRecord& r : jobs) {
+      ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, store_->History(r.id));
+      ASSERT_EQ(blocks.size(), 3u);
+      EXPECT_EQ(blocks[2].phase, "completed");
+    }
+  }
 }
 
 }  // namespace

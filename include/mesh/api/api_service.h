@@ -73,7 +73,10 @@ class ApiService final : public HttpHandler {
   HttpResponse Metrics();
 
   // Answers with the job once it has ended or `wait` has passed.
-  void AnswerWhenDone(const std::string& id, absl::Duration wait, int status, Responder respond);
+  // `seen`: the event bus's last event when the caller read the job as not yet ended; the
+  // job's end, if it came since, is on the bus after it (no database read needed to find out).
+  void AnswerWhenDone(const std::string& id, absl::Duration wait, int status, uint64_t seen,
+                      Responder respond);
   void Forget(Waiter* waiter);
   void Forget(JobEvents* stream);
 

@@ -236,7 +236,9 @@ class ComputeService {
   std::string ModuleRefusalLocked(const std::string& module, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts, caches and announces a job that just reached a terminal state on disk.
-  void Finished(const JobRecord& job) ABSL_LOCKS_EXCLUDED(mu_);
+  // `stored_head`: job.history_head and job.phase are those JobStore::Finish just wrote (else
+  // they are read back from the store).
+  void Finished(const JobRecord& job, bool stored_head = false) ABSL_LOCKS_EXCLUDED(mu_);
   void Enqueue(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberFinished(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecordFuel(uint64_t fuel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

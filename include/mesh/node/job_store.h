@@ -10,12 +10,19 @@
 // node is failed (or refused) instead of crash-looping it. Idempotency keys are unique: a
 // retried submission finds the job the first one created.
 //
-// Thread-safe: one connection with cached statements behind a mutex.
+// Thread-safe: one connection with cached statements behind a mutex. The steps of local jobs
+// (Insert, MarkRunning, Finish) are group-committed: writers that arrive while a transaction is
+// being written queue up, and the next of them writes all queued steps in ONE transaction (each
+// in its own savepoint, so that one step's error undoes only that step). A caller returns once
+// the transaction holding its step has committed; if that COMMIT fails, every step of the batch
+// gets the error and none of them is stored (no job is accepted that is not on disk).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,6 +121,9 @@ struct MarketWrite {
   std::vector<std::pair<std::string, nlohmann::json>> blocks;  // (phase, detail)
 };
 
+// The history phase of a job's end: "completed", "failed" or "cancelled".
+std::string_view EndPhase(job::JobState state);
+
 struct JobCounts {
   uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
 };
@@ -130,8 +140,9 @@ class JobStore {
   absl::StatusOr<std::optional<std::string>> Insert(JobRecord& record);
   absl::Status MarkRunning(const std::string& id, absl::Time at, int attempts);
   // Moves a queued or running job to `record.state` (terminal) with the result fields of
-  // `record`. Returns false, changing nothing, if the job had already ended.
-  absl::StatusOr<bool> Finish(const JobRecord& record);
+  // `record`. Returns false, changing nothing, if the job had already ended. If it moved the job
+  // and `history_head` is given, sets it to the CID of the block it appended.
+  absl::StatusOr<bool> Finish(const JobRecord& record, std::string* history_head = nullptr);
   // Puts a running job back in the queue (a drain stopped it, or the market takes a delegated
   // job up again). Not a death of the node: nothing is counted.
   absl::Status Requeue(const std::string& id, absl::Time at, std::string_view why);
@@ -164,7 +175,19 @@ class JobStore {
   absl::StatusOr<std::vector<JobRecord>> Unfinished();
   absl::StatusOr<JobCounts> Counts();
 
+  // Tests only: runs just before each group commit's COMMIT; an error fails the batch (the
+  // transaction is rolled back and every step in it returns the error).
+  void SetBeforeGroupCommitForTest(std::function<absl::Status()> hook);
+  // Tests only: steps waiting for a group commit (not counting the batch being written).
+  size_t queued_writes_for_test();
+
  private:
+  // One step waiting for a group commit: `apply` runs under mu_ inside the shared transaction.
+  struct PendingWrite {
+    std::function<absl::Status()> apply;
+    absl::Status status;
+    bool done = false;
+  };
   enum Stmt {
     kInsert,
     kFindKey,
@@ -181,12 +204,21 @@ class JobStore {
     kFail,
     kModuleCrash,
     kForgetModule,
+    kSavepoint,
+    kRelease,
+    kRollbackTo,
     kNumStmts
   };
   explicit JobStore(sqlite3* db) : db_(db) {}
   absl::Status Init();
   absl::Status AddMissingColumns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `apply` (statements only: no BEGIN/COMMIT) in a transaction shared with the steps
+  // that queued meanwhile; returns its status, or the batch's COMMIT error.
+  absl::Status GroupCommit(std::function<absl::Status()> apply) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  absl::Status Run(Stmt which) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The leader's part: one transaction for `batch`, each step in a savepoint.
+  void WriteBatch(const std::vector<PendingWrite*>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inside an open transaction: appends a block after the job's head, then commits (or rolls
   // back and returns the error).
   absl::StatusOr<std::string> CommitWithBlock(const std::string& id, std::string_view phase,
@@ -207,6 +239,11 @@ class JobStore {
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::function<absl::Status()> before_group_commit_ ABSL_GUARDED_BY(mu_);
+  // Steps waiting for a group commit, oldest first; the front one's thread writes the batch.
+  absl::Mutex queue_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool writing_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::array<sqlite3_stmt*, kNumStmts> stmts_ ABSL_GUARDED_BY(mu_){};
 };
 
