@@ -134,7 +134,9 @@ void RunJob(benchmark::State& state, const std::string& label, Engine& engine,
     }
     state.counters["fuel"] = static_cast<double>(r->report.fuel_used);
   }
-  if (state.iterations() > 0) CpuSeconds()[label] = cpu / static_cast<double>(state.iterations());
+  if (state.iterations() == 0) return;
+  CpuSeconds()[label] = cpu / static_cast<double>(state.iterations());
+  state.counters["cpu_ms"] = CpuSeconds()[label] * 1e3;
 }
 
 void RunNative(benchmark::State& state, const std::string& label, const std::string& cmd) {
@@ -147,7 +149,9 @@ void RunNative(benchmark::State& state, const std::string& label, const std::str
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     cpu += ChildrenCpuSeconds() - cpu_start;
   }
-  if (state.iterations() > 0) CpuSeconds()[label] = cpu / static_cast<double>(state.iterations());
+  if (state.iterations() == 0) return;
+  CpuSeconds()[label] = cpu / static_cast<double>(state.iterations());
+  state.counters["cpu_ms"] = CpuSeconds()[label] * 1e3;
 }
 
 mesh::wasm::JobInput MatmulInput(int n) { return {.args = {"--gen", std::to_string(n), "1"}}; }
