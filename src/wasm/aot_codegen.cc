@@ -136,6 +136,41 @@ absl::StatusOr<HeaderInfo> ParseHeader(const std::string& header) {
   return info;
 }
 
+// wasm2c ends every load with `asm("" :: "r"(value))`, so that a load whose value is unused is
+// still made and traps on the guard pages like the interpreter's. "r" forces the value into a
+// general register: for f32/f64 that is a move out of the SSE register per load, and often a
+// second load of the same bytes (matmul's inner loop: 24 -> 20 instructions per two elements).
+// On x86 float loads use "x" instead: the value must still be in a register, so the load is
+// still made. Integer loads keep "r" ("rx" for them lets gcc park integers in SSE registers).
+// Text wasm2c does not emit (another version) is left alone.
+std::string LetFloatLoadsStayInSseRegisters(std::string c) {
+  constexpr std::string_view kForcedRead = R"(wasm_asm("" ::"r"(result));)";
+  constexpr std::string_view kTypedRead = "MESH_FORCE_READ(t1, result);";
+  bool replaced = false;
+  for (size_t pos = 0; (pos = c.find(kForcedRead, pos)) != std::string::npos;) {
+    c.replace(pos, kForcedRead.size(), kTypedRead);
+    pos += kTypedRead.size();
+    replaced = true;
+  }
+  if (!replaced) return c;
+  constexpr char kDefinition[] =
+      R"(#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define MESH_FORCE_READ(t, v)                                   \
+  do {                                                          \
+    if (__builtin_types_compatible_p(t, float) ||               \
+        __builtin_types_compatible_p(t, double)) {              \
+      __asm__("" ::"x"(v));                                     \
+    } else {                                                    \
+      __asm__("" ::"r"(v));                                     \
+    }                                                           \
+  } while (0)
+#else
+#define MESH_FORCE_READ(t, v) wasm_asm("" ::"r"(v))
+#endif
+)";
+  return kDefinition + c;
+}
+
 absl::StatusOr<std::pair<std::string, std::string>> WasmToC(const std::string& wasm) {
   const wabt::Features features = JobFeatures();
   wabt::Errors errors;
@@ -166,7 +201,7 @@ absl::StatusOr<std::pair<std::string, std::string>> WasmToC(const std::string& w
     const auto& data = s.output_buffer().data;
     return std::string(reinterpret_cast<const char*>(data.data()), data.size());
   };
-  return std::make_pair(text(c_stream), text(h_stream));
+  return std::make_pair(LetFloatLoadsStayInSseRegisters(text(c_stream)), text(h_stream));
 }
 
 // A C expression turning parameter `p` (of wasm type `t`) into a uint64_t slot as JobHost

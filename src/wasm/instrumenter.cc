@@ -9,6 +9,8 @@
 #include <wabt/validator.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "job_features.h"
 #include "mesh/common/status_macros.h"
@@ -100,6 +102,8 @@ class FuncInstrumenter {
   }
 
   uint64_t code_units() const { return code_units_; }
+  uint64_t counted_loops() const { return counted_loops_; }
+  void set_count_loops(bool on) { count_loops_ = on; }
 
  private:
   // Instruments `list` in place and returns the static cost of the code in it that runs
@@ -120,12 +124,29 @@ class FuncInstrumenter {
           break;
         }
         case ExprType::Loop: {
-          auto& body = wabt::cast<wabt::LoopExpr>(&e)->block.exprs;
-          const uint64_t body_cost = Walk(body, label_depth + 1);
+          auto* loop = wabt::cast<wabt::LoopExpr>(&e);
+          // A counted leaf loop also gets an unmetered copy, taken before the loop is
+          // instrumented; the original becomes the per-iteration path (see CountedLoop).
+          std::optional<CountedLoop> counted;
+          if (count_loops_) counted = MatchCountedLoop(*loop);
+          const Index body_depth = label_depth + (counted ? 2 : 1);
+          auto& body = loop->block.exprs;
+          const uint64_t body_cost = Walk(body, body_depth);
           code_units_ += body_cost;
           ExprList charge;
           AppendCharge(charge, body_cost);
           body.splice(body.begin(), charge);
+          if (counted) {
+            // The copy has no loops, calls or bulk ops: Walk only marks its memory.grow results,
+            // and its cost is the same as the original's.
+            Walk(counted->unmetered->block.exprs, body_depth);
+            auto next = std::next(it);
+            std::unique_ptr<wabt::Expr> metered = list.extract(it);
+            ExprList dispatch = ChargeOnceOrPerIteration(*counted, body_cost, std::move(metered));
+            list.splice(next, dispatch);
+            it = std::prev(next);
+            ++counted_loops_;
+          }
           break;
         }
         case ExprType::Return: {
@@ -185,6 +206,344 @@ class FuncInstrumenter {
     return cost;
   }
 
+  // A counted leaf loop: `loop ... <i = i + step> (br_if 0 (i != bound)) end` whose body
+  // writes neither i (but in that latch) nor bound, branches nowhere outside itself and never
+  // back to its header but by the latch, and has no calls, inner loops or bulk memory ops.
+  // Each iteration is charged the same static cost, so a run of it costs trips x cost, and
+  // the trip count is known on entry. The fuel of any run stays what the per-iteration charge
+  // gives (see ChargeOnceOrPerIteration).
+  struct CountedLoop {
+    bool is_i64 = false;
+    Index induction = 0;
+    std::optional<Index> bound_local;  // else bound_const
+    uint64_t bound_const = 0;
+    uint64_t step = 0;  // modulo 2^width, nonzero
+    std::unique_ptr<wabt::LoopExpr> unmetered;
+  };
+
+  // Leaf loops larger than this keep the per-iteration charge: the copy doubles their code,
+  // and in a loop that long one subtract-and-branch is noise.
+  static constexpr size_t kMaxCountedLoopExprs = 256;
+
+  static const wabt::Var* LocalOf(const wabt::Expr& e, ExprType type) {
+    if (e.type() != type) return nullptr;
+    const wabt::Var& var = type == ExprType::LocalGet   ? wabt::cast<wabt::LocalGetExpr>(&e)->var
+                           : type == ExprType::LocalSet ? wabt::cast<wabt::LocalSetExpr>(&e)->var
+                                                        : wabt::cast<wabt::LocalTeeExpr>(&e)->var;
+    return var.is_index() ? &var : nullptr;
+  }
+
+  // Matches `local.get i, T.const s, T.add|T.sub` (or `T.const s, local.get i, T.add`) at
+  // exprs[at..at+2] and sets the induction local, width and step.
+  static bool MatchIncrement(const std::vector<const wabt::Expr*>& exprs, size_t at,
+                             CountedLoop& out) {
+    if (at + 3 > exprs.size() || exprs[at + 2]->type() != ExprType::Binary) return false;
+    const Opcode op = wabt::cast<wabt::BinaryExpr>(exprs[at + 2])->opcode;
+    const bool add = op == Opcode::I32Add || op == Opcode::I64Add;
+    const bool sub = op == Opcode::I32Sub || op == Opcode::I64Sub;
+    if (!add && !sub) return false;
+    out.is_i64 = op == Opcode::I64Add || op == Opcode::I64Sub;
+    const wabt::Expr* get = exprs[at];
+    const wabt::Expr* constant = exprs[at + 1];
+    if (add && get->type() == ExprType::Const) std::swap(get, constant);
+    const wabt::Var* var = LocalOf(*get, ExprType::LocalGet);
+    if (var == nullptr || constant->type() != ExprType::Const) return false;
+    const Const& c = wabt::cast<wabt::ConstExpr>(constant)->const_;
+    const uint64_t mask = out.is_i64 ? ~uint64_t{0} : uint64_t{0xffffffff};
+    const uint64_t value = out.is_i64 ? c.u64() : c.u32();
+    out.induction = var->index();
+    out.step = (add ? value : uint64_t{0} - value) & mask;
+    return out.step != 0;
+  }
+
+  // The bound operand of the latch's compare: a local or a constant of the loop's width.
+  static bool MatchBound(const wabt::Expr& e, CountedLoop& out) {
+    if (const wabt::Var* var = LocalOf(e, ExprType::LocalGet)) {
+      out.bound_local = var->index();
+      return var->index() != out.induction;
+    }
+    if (e.type() != ExprType::Const) return false;
+    const Const& c = wabt::cast<wabt::ConstExpr>(&e)->const_;
+    out.bound_const = out.is_i64 ? c.u64() : c.u32();
+    return true;
+  }
+
+  // The latch is the body's last instructions, in one of the forms clang emits:
+  //   inc, local.tee i, bound, T.ne, br_if 0      bound, inc, local.tee i, T.ne, br_if 0
+  //   inc, local.tee i, br_if 0                   (i32 only: i != 0)
+  // Returns the latch's local.tee (the one write of i allowed) or nullptr.
+  static const wabt::Expr* MatchLatch(const ExprList& body, CountedLoop& out) {
+    std::vector<const wabt::Expr*> tail;  // the last (up to) 7 exprs, in order
+    for (auto it = body.rbegin(); it != body.rend() && tail.size() < 7; ++it) {
+      tail.insert(tail.begin(), &*it);
+    }
+    const size_t n = tail.size();
+    if (n < 5 || tail[n - 1]->type() != ExprType::BrIf) return nullptr;
+    const wabt::Var& target = wabt::cast<wabt::BrIfExpr>(tail[n - 1])->var;
+    if (!target.is_index() || target.index() != 0) return nullptr;
+    auto tee_of_induction = [&](size_t at) -> const wabt::Expr* {
+      const wabt::Var* var = LocalOf(*tail[at], ExprType::LocalTee);
+      return var != nullptr && var->index() == out.induction ? tail[at] : nullptr;
+    };
+    // i != 0, the compare folded into br_if.
+    if (MatchIncrement(tail, n - 5, out) && !out.is_i64) {
+      out.bound_local.reset();
+      out.bound_const = 0;
+      if (const wabt::Expr* tee = tee_of_induction(n - 2)) return tee;
+    }
+    if (n < 7 || tail[n - 2]->type() != ExprType::Compare) return nullptr;
+    const Opcode cmp = wabt::cast<wabt::CompareExpr>(tail[n - 2])->opcode;
+    if (cmp != Opcode::I32Ne && cmp != Opcode::I64Ne) return nullptr;
+    const bool cmp_i64 = cmp == Opcode::I64Ne;
+    out = CountedLoop{};
+    if (MatchIncrement(tail, n - 7, out) && out.is_i64 == cmp_i64 &&
+        MatchBound(*tail[n - 3], out)) {
+      if (const wabt::Expr* tee = tee_of_induction(n - 4)) return tee;
+    }
+    out = CountedLoop{};
+    if (MatchIncrement(tail, n - 6, out) && out.is_i64 == cmp_i64 &&
+        MatchBound(*tail[n - 7], out)) {
+      if (const wabt::Expr* tee = tee_of_induction(n - 3)) return tee;
+    }
+    return nullptr;
+  }
+
+  // Copies `from` into `to` if every instruction in it may run uncharged inside a counted
+  // loop (see CountedLoop); false, with `to` partly filled, if not. `depth` is the number of
+  // labels between the instruction and the loop's own: a branch to depth or beyond would leave
+  // the loop or restart it, and make the trip count a bound rather than a count.
+  bool CopyLeafCode(const ExprList& from, ExprList& to, Index depth, const CountedLoop& loop,
+                    const wabt::Expr* latch_tee, const wabt::Expr* latch_br, size_t& budget) {
+    auto writes_loop_local = [&](const wabt::Expr& e, ExprType type) {
+      const wabt::Var* var = LocalOf(e, type);
+      if (var == nullptr) return true;
+      if (var->index() == loop.induction) return &e != latch_tee;
+      return loop.bound_local && var->index() == *loop.bound_local;
+    };
+    auto inside = [&](const wabt::Var& var) { return var.is_index() && var.index() < depth; };
+    for (const wabt::Expr& e : from) {
+      if (budget-- == 0) return false;
+      std::unique_ptr<wabt::Expr> copy;
+      switch (e.type()) {
+        case ExprType::Binary:
+          copy = std::make_unique<wabt::BinaryExpr>(wabt::cast<wabt::BinaryExpr>(&e)->opcode);
+          break;
+        case ExprType::Compare:
+          copy = std::make_unique<wabt::CompareExpr>(wabt::cast<wabt::CompareExpr>(&e)->opcode);
+          break;
+        case ExprType::Convert:
+          copy = std::make_unique<wabt::ConvertExpr>(wabt::cast<wabt::ConvertExpr>(&e)->opcode);
+          break;
+        case ExprType::Unary:
+          copy = std::make_unique<wabt::UnaryExpr>(wabt::cast<wabt::UnaryExpr>(&e)->opcode);
+          break;
+        case ExprType::Ternary:
+          copy = std::make_unique<wabt::TernaryExpr>(wabt::cast<wabt::TernaryExpr>(&e)->opcode);
+          break;
+        case ExprType::Const:
+          copy = std::make_unique<wabt::ConstExpr>(wabt::cast<wabt::ConstExpr>(&e)->const_);
+          break;
+        case ExprType::Drop:
+          copy = std::make_unique<wabt::DropExpr>();
+          break;
+        case ExprType::Nop:
+          copy = std::make_unique<wabt::NopExpr>();
+          break;
+        case ExprType::Unreachable:
+          copy = std::make_unique<wabt::UnreachableExpr>();
+          break;
+        case ExprType::Select:
+          copy = std::make_unique<wabt::SelectExpr>(wabt::cast<wabt::SelectExpr>(&e)->result_type);
+          break;
+        case ExprType::LocalGet:
+          copy = std::make_unique<wabt::LocalGetExpr>(wabt::cast<wabt::LocalGetExpr>(&e)->var);
+          break;
+        case ExprType::LocalSet:
+          if (writes_loop_local(e, ExprType::LocalSet)) return false;
+          copy = std::make_unique<wabt::LocalSetExpr>(wabt::cast<wabt::LocalSetExpr>(&e)->var);
+          break;
+        case ExprType::LocalTee:
+          if (writes_loop_local(e, ExprType::LocalTee)) return false;
+          copy = std::make_unique<wabt::LocalTeeExpr>(wabt::cast<wabt::LocalTeeExpr>(&e)->var);
+          break;
+        case ExprType::GlobalGet:
+          copy = std::make_unique<wabt::GlobalGetExpr>(wabt::cast<wabt::GlobalGetExpr>(&e)->var);
+          break;
+        case ExprType::GlobalSet:
+          copy = std::make_unique<wabt::GlobalSetExpr>(wabt::cast<wabt::GlobalSetExpr>(&e)->var);
+          break;
+        case ExprType::Load: {
+          const auto* load = wabt::cast<wabt::LoadExpr>(&e);
+          copy = std::make_unique<wabt::LoadExpr>(load->opcode, load->memidx, load->align,
+                                                  load->offset);
+          break;
+        }
+        case ExprType::Store: {
+          const auto* store = wabt::cast<wabt::StoreExpr>(&e);
+          copy = std::make_unique<wabt::StoreExpr>(store->opcode, store->memidx, store->align,
+                                                   store->offset);
+          break;
+        }
+        case ExprType::MemorySize:
+          copy =
+              std::make_unique<wabt::MemorySizeExpr>(wabt::cast<wabt::MemorySizeExpr>(&e)->memidx);
+          break;
+        case ExprType::MemoryGrow:
+          copy =
+              std::make_unique<wabt::MemoryGrowExpr>(wabt::cast<wabt::MemoryGrowExpr>(&e)->memidx);
+          break;
+        case ExprType::Block: {
+          const auto* block = wabt::cast<wabt::BlockExpr>(&e);
+          auto b = std::make_unique<wabt::BlockExpr>();
+          b->block.decl = block->block.decl;
+          if (!CopyLeafCode(block->block.exprs, b->block.exprs, depth + 1, loop, latch_tee,
+                            latch_br, budget)) {
+            return false;
+          }
+          copy = std::move(b);
+          break;
+        }
+        case ExprType::If: {
+          const auto* if_expr = wabt::cast<wabt::IfExpr>(&e);
+          auto i = std::make_unique<wabt::IfExpr>();
+          i->true_.decl = if_expr->true_.decl;
+          if (!CopyLeafCode(if_expr->true_.exprs, i->true_.exprs, depth + 1, loop, latch_tee,
+                            latch_br, budget) ||
+              !CopyLeafCode(if_expr->false_, i->false_, depth + 1, loop, latch_tee, latch_br,
+                            budget)) {
+            return false;
+          }
+          copy = std::move(i);
+          break;
+        }
+        case ExprType::Br: {
+          const wabt::Var& var = wabt::cast<wabt::BrExpr>(&e)->var;
+          if (!inside(var)) return false;
+          copy = std::make_unique<wabt::BrExpr>(var);
+          break;
+        }
+        case ExprType::BrIf: {
+          const wabt::Var& var = wabt::cast<wabt::BrIfExpr>(&e)->var;
+          if (!inside(var) && &e != latch_br) return false;
+          copy = std::make_unique<wabt::BrIfExpr>(var);
+          break;
+        }
+        case ExprType::BrTable: {
+          const auto* table = wabt::cast<wabt::BrTableExpr>(&e);
+          if (!inside(table->default_target)) return false;
+          for (const wabt::Var& var : table->targets) {
+            if (!inside(var)) return false;
+          }
+          auto t = std::make_unique<wabt::BrTableExpr>();
+          t->targets = table->targets;
+          t->default_target = table->default_target;
+          copy = std::move(t);
+          break;
+        }
+        default:
+          // Loops, calls, returns, bulk memory (charged per byte), tables, exceptions: the
+          // per-iteration charge stays.
+          return false;
+      }
+      to.push_back(std::move(copy));
+    }
+    return true;
+  }
+
+  std::optional<CountedLoop> MatchCountedLoop(const wabt::LoopExpr& loop) {
+    const wabt::FuncSignature& sig = loop.block.decl.sig;
+    if (!sig.param_types.empty() || !sig.result_types.empty()) return std::nullopt;
+    CountedLoop counted;
+    const wabt::Expr* latch_tee = MatchLatch(loop.block.exprs, counted);
+    if (latch_tee == nullptr) return std::nullopt;
+    const wabt::Expr* latch_br = &*loop.block.exprs.rbegin();
+    auto copy = std::make_unique<wabt::LoopExpr>();
+    copy->block.decl = loop.block.decl;
+    size_t budget = kMaxCountedLoopExprs;
+    if (!CopyLeafCode(loop.block.exprs, copy->block.exprs, /*depth=*/0, counted, latch_tee,
+                      latch_br, budget)) {
+      return std::nullopt;
+    }
+    counted.unmetered = std::move(copy);
+    return counted;
+  }
+
+  // Replaces a counted loop by:
+  //   trips = its trip count if the entry values prove it, else 0
+  //   if (trips != 0 && trips <= fuel / cost) { fuel -= trips * cost; <unmetered copy> }
+  //   else { <the loop, charged per iteration> }
+  // With s = |step| and d = bound - i (step > 0) or i - bound (step < 0), both modulo 2^width:
+  // if d != 0 and s divides d, the latch first sees i == bound after exactly d / s iterations
+  // (the k*s for k < d/s are nonzero and below d < 2^width, so never congruent to it). Any other
+  // entry (d == 0 wraps all the way round, an odd d with an even step never ends) takes the
+  // per-iteration path. So does a budget too small for the whole loop: it runs out of fuel at
+  // the same iteration, with the same effects, as before. Fuel published to the global (calls,
+  // traps, exit) is the same on both paths, as the loop has no calls.
+  ExprList ChargeOnceOrPerIteration(CountedLoop& loop, uint64_t cost,
+                                    std::unique_ptr<wabt::Expr> metered) {
+    const bool w64 = loop.is_i64;
+    const uint64_t mask = w64 ? ~uint64_t{0} : uint64_t{0xffffffff};
+    const bool negative = (loop.step >> (w64 ? 63 : 31)) & 1;
+    const uint64_t magnitude = negative ? (uint64_t{0} - loop.step) & mask : loop.step;
+    auto constant = [&](uint64_t v) {
+      return std::make_unique<wabt::ConstExpr>(w64 ? Const::I64(v)
+                                                   : Const::I32(static_cast<uint32_t>(v)));
+    };
+    auto bound = [&]() -> std::unique_ptr<wabt::Expr> {
+      if (loop.bound_local) return std::make_unique<wabt::LocalGetExpr>(V(*loop.bound_local));
+      return constant(loop.bound_const);
+    };
+    const Index distance = w64 ? ScratchLocal64(0) : ScratchLocal();
+    const Index trips = ScratchLocal64(1);
+    ExprList out;
+    // d
+    if (negative) {
+      out.push_back(std::make_unique<wabt::LocalGetExpr>(V(loop.induction)));
+      out.push_back(bound());
+    } else {
+      out.push_back(bound());
+      out.push_back(std::make_unique<wabt::LocalGetExpr>(V(loop.induction)));
+    }
+    out.push_back(std::make_unique<wabt::BinaryExpr>(w64 ? Opcode::I64Sub : Opcode::I32Sub));
+    out.push_back(std::make_unique<wabt::LocalTeeExpr>(V(distance)));
+    // trips = d / s, or 0 when s does not divide d (d == 0 gives 0 by itself)
+    if (magnitude != 1) {
+      out.push_back(constant(magnitude));
+      out.push_back(std::make_unique<wabt::BinaryExpr>(w64 ? Opcode::I64DivU : Opcode::I32DivU));
+    }
+    if (!w64) out.push_back(std::make_unique<wabt::ConvertExpr>(Opcode::I64ExtendI32U));
+    if (magnitude != 1) {
+      out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(0)));
+      out.push_back(std::make_unique<wabt::LocalGetExpr>(V(distance)));
+      out.push_back(constant(magnitude));
+      out.push_back(std::make_unique<wabt::BinaryExpr>(w64 ? Opcode::I64RemU : Opcode::I32RemU));
+      out.push_back(std::make_unique<wabt::ConvertExpr>(w64 ? Opcode::I64Eqz : Opcode::I32Eqz));
+      out.push_back(std::make_unique<wabt::SelectExpr>(wabt::TypeVector{}));
+    }
+    out.push_back(std::make_unique<wabt::LocalTeeExpr>(V(trips)));
+    // trips <= fuel / cost (no overflow: fuel >= 0 here, and trips * cost <= fuel below)
+    out.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
+    out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64DivU));
+    out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64LeU));
+    out.push_back(std::make_unique<wabt::LocalGetExpr>(V(trips)));
+    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(0)));
+    out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64Ne));
+    out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I32And));
+    auto dispatch = std::make_unique<wabt::IfExpr>();
+    auto& once = dispatch->true_.exprs;
+    once.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
+    once.push_back(std::make_unique<wabt::LocalGetExpr>(V(trips)));
+    once.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
+    once.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Mul));
+    once.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Sub));
+    once.push_back(std::make_unique<wabt::LocalSetExpr>(V(fuel_local_)));
+    once.push_back(std::move(loop.unmetered));
+    dispatch->false_.push_back(std::move(metered));
+    out.push_back(std::move(dispatch));
+    return out;
+  }
+
   wabt::BlockDeclaration BlockDeclFor(const wabt::TypeVector& results) {
     wabt::BlockDeclaration decl;
     decl.sig.result_types = results;
@@ -205,6 +564,15 @@ class FuncInstrumenter {
       decl.type_var = Var(index, wabt::Location());
     }
     return decl;
+  }
+
+  // Two i64 scratch locals for the counted-loop entry code, added on first use.
+  Index ScratchLocal64(int which) {
+    if (scratch64_ == wabt::kInvalidIndex) {
+      scratch64_ = func_.GetNumParamsAndLocals();
+      func_.local_types.AppendDecl(wabt::Type::I64, 2);
+    }
+    return scratch64_ + which;
   }
 
   Index ScratchLocal() {
@@ -277,6 +645,9 @@ class FuncInstrumenter {
   const Index grow_failed_;
   const Index func_global_;
   Index scratch_ = wabt::kInvalidIndex;
+  Index scratch64_ = wabt::kInvalidIndex;
+  bool count_loops_ = true;
+  uint64_t counted_loops_ = 0;
   Index fuel_local_ = wabt::kInvalidIndex;
   uint64_t code_units_ = 0;
 };
@@ -394,8 +765,10 @@ absl::StatusOr<InstrumentedModule> Instrument(std::string_view wasm_bytes,
   }
   for (Index i = module.num_func_imports; options.metering && i < module.funcs.size(); ++i) {
     FuncInstrumenter fi(module, *module.funcs[i], i, fuel, depth, grow_failed, func_global);
+    fi.set_count_loops(options.count_loops);
     fi.Run();
     out.code_units += fi.code_units();
+    out.counted_loops += fi.counted_loops();
   }
 
   if (wabt::Failed(wabt::ValidateModule(&module, &errors, validate_options))) {

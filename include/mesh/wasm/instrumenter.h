@@ -53,6 +53,8 @@ struct InstrumentedModule {
   std::vector<FuncImport> imports;  // function imports, in index order
   uint64_t initial_memory_bytes = 0;
   uint64_t code_units = 0;  // instructions in the original code (a size measure)
+  // Leaf loops charged once on entry (trip count x body cost) when the fuel covers them all.
+  uint64_t counted_loops = 0;
   // Function index -> name from the module's name section ("" where it has none).
   std::vector<std::string> function_names;
 };
@@ -61,6 +63,9 @@ struct InstrumentOptions {
   // false: add the globals but no charges and no depth counting. Only for measuring the cost of
   // metering (bench/); an unmetered module has no fuel or stack limit.
   bool metering = true;
+  // false: every loop iteration is charged at its header, as before counted loops. The fuel of
+  // any run is the same either way (tests compare the two); only for tests and benchmarks.
+  bool count_loops = true;
   // Checked on the raw bytes before anything else (CheckModuleLimits). The output gives every
   // table the maximum it has at run time: the declared one, capped at max_table_entries, or
   // its initial size when it declares none (table.grow then returns -1, as the spec allows on
