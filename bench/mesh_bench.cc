@@ -61,10 +61,12 @@
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
+#include "mesh/common/malloc_tuning.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/crypto/sha256.h"
 #include "mesh/net/grpc_transport.h"
+#include "mesh/node/blob_transfer.h"
 #include "mesh/node/node.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -866,22 +868,40 @@ BlobResult RunBlob(const Options& o, const std::filesystem::path& root) {
     }
     return MBps(size, ms / 1000);
   };
+  // What a node does with a fetched blob: node::FetchBlobFrom into its own store (hashed and
+  // written once as chunks arrive, visible after the CID matched), deleted again after each run.
+  auto fetched_store =
+      mesh::cas::BlobStore::Open({.root = root / "fetched", .durable = false}, clock);
+  if (!fetched_store.ok()) Die("blob store: " + std::string(fetched_store.status().message()));
+  auto fetch_into_store = [&] {
+    const auto t0 = SteadyClock::now();
+    absl::StatusOr<uint64_t> got = mesh::node::FetchBlobFrom(**client, from, cid_text, *cid, size,
+                                                             absl::Minutes(5), **fetched_store);
+    const double ms = MsSince(t0);
+    if (!got.ok()) Die("fetch into store: " + std::string(got.status().message()));
+    if (*got != size) Die("short fetch into store");
+    if (!(*fetched_store)->Delete(*cid).ok()) Die("delete fetched blob");
+    return MBps(size, ms / 1000);
+  };
   (void)fetch("memory", false);  // connect, TLS handshake, warm the flow-control window
-  std::vector<double> grpc_store, grpc_memory, grpc_hashed;
+  std::vector<double> grpc_store, grpc_memory, grpc_hashed, grpc_node;
   for (int i = 0; i < o.repeats; ++i) {
     grpc_store.push_back(fetch(cid_text, false));
     grpc_memory.push_back(fetch("memory", false));
     grpc_hashed.push_back(fetch(cid_text, true));
+    grpc_node.push_back(fetch_into_store());
   }
   PrintRates("local BlobStore reader, verified (baseline)", local);
   PrintRates("FetchBlob over mTLS, served from the BlobStore", grpc_store);
   PrintRates("  (served from memory: the transport alone)", grpc_memory);
   PrintRates("  (from the BlobStore, client hashes too: a node's fetch)", grpc_hashed);
+  PrintRates("  (node::FetchBlobFrom into a BlobStore, durable = false)", grpc_node);
   std::sort(grpc_store.begin(), grpc_store.end());
   std::sort(local.begin(), local.end());
   const double median = grpc_store[grpc_store.size() / 2];
-  std::printf("  ratio FetchBlob / local read: %.2fx\n  goal >= 400 MB/s: %s\n",
-              median / local[local.size() / 2], median >= 400 ? "met" : "MISSED");
+  const double ratio = median / local[local.size() / 2];
+  std::printf("  ratio FetchBlob / local read: %.2fx\n  goal >= 800 MB/s and >= 0.5x: %s\n", ratio,
+              median >= 800 && ratio >= 0.5 ? "met" : "MISSED");
   (*client)->Shutdown();
   (*server)->Shutdown();
   std::sort(grpc_memory.begin(), grpc_memory.end());
@@ -1063,6 +1083,7 @@ void AddRecords(mesh::bench::Report& report, const Options& o,
 }  // namespace
 
 int main(int argc, char** argv) {
+  mesh::UseOneMallocArena();  // As meshd does, before any thread starts.
   mesh::bench::CommonArgs common;
   std::string error;
   if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) Die(error);

@@ -279,6 +279,58 @@ absl::StatusOr<Cid> BlobStore::PutRegularFile(int src_fd, Codec codec) {
   return cid;
 }
 
+absl::StatusOr<std::unique_ptr<PendingBlob>> BlobStore::BeginPut(const Cid& expected,
+                                                                 uint64_t max_bytes) {
+  MESH_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(options_.root / "tmp"));
+  return std::unique_ptr<PendingBlob>(
+      new PendingBlob(*this, std::make_unique<TempFile>(std::move(tmp)), expected, max_bytes));
+}
+
+PendingBlob::PendingBlob(BlobStore& store, std::unique_ptr<TempFile> tmp, const Cid& expected,
+                         uint64_t max_bytes)
+    : store_(store), tmp_(std::move(tmp)), expected_(expected), max_bytes_(max_bytes) {}
+
+PendingBlob::~PendingBlob() = default;  // An uncommitted temp file is unlinked with tmp_.
+
+absl::Status PendingBlob::Append(std::string_view bytes) {
+  if (tmp_ == nullptr) {
+    return absl::FailedPreconditionError(
+        mesh::StrCat("blob ", expected_.ToString(), " was already committed or abandoned"));
+  }
+  // size_ <= max_bytes_ always holds, so the subtraction cannot wrap.
+  if (bytes.size() > max_bytes_ - size_) {
+    tmp_.reset();
+    return absl::ResourceExhaustedError(mesh::StrCat("blob ", expected_.ToString(), " is over ",
+                                                     max_bytes_, " bytes; nothing was stored"));
+  }
+  absl::Status status = store_.CheckFitsQuota(size_ + bytes.size());
+  if (status.ok()) {
+    hasher_.Update(bytes);
+    status = WriteAll(tmp_->fd(), bytes);
+  }
+  if (!status.ok()) {
+    tmp_.reset();
+    return status;
+  }
+  size_ += bytes.size();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> PendingBlob::Commit() {
+  if (tmp_ == nullptr) {
+    return absl::FailedPreconditionError(
+        mesh::StrCat("blob ", expected_.ToString(), " was already committed or abandoned"));
+  }
+  std::unique_ptr<TempFile> tmp = std::move(tmp_);  // Unlinked on return unless sealed.
+  if (Cid::FromDigest(hasher_.Finish(), expected_.codec()) != expected_) {
+    return absl::DataLossError(mesh::StrCat("the ", size_, " bytes received for blob ",
+                                            expected_.ToString(),
+                                            " do not hash to its CID; nothing was stored"));
+  }
+  MESH_RETURN_IF_ERROR(store_.Seal(*tmp, expected_, size_));
+  return size_;
+}
+
 absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::OpenUnchecked(const Cid& cid) {
   auto fd = OpenFile(PathFor(cid), O_RDONLY);
   if (absl::IsNotFound(fd.status())) return NotStored(cid);

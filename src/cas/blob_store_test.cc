@@ -271,6 +271,86 @@ TEST_F(BlobStoreTest, FailedSourceLeavesNoTrace) {
   EXPECT_TRUE(list.empty());
 }
 
+// A blob received from a peer (BeginPut): visible only once its bytes hashed to its CID.
+TEST_F(BlobStoreTest, PendingBlobStoresBytesThatHashToTheCid) {
+  const std::string data = std::string(3 << 20, 'a') + "tail";
+  const Cid cid = Cid::Of(data);
+  ASSERT_OK_AND_ASSIGN(auto pending, store_->BeginPut(cid, data.size()));
+  for (size_t at = 0; at < data.size(); at += 1 << 20) {
+    ASSERT_OK(pending->Append(std::string_view(data).substr(at, 1 << 20)));
+    ASSERT_OK_AND_ASSIGN(bool visible, store_->Has(cid));
+    EXPECT_FALSE(visible) << "visible before Commit";
+  }
+  ASSERT_OK_AND_ASSIGN(uint64_t size, pending->Commit());
+  EXPECT_EQ(size, data.size());
+  ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(cid));
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(store_->used_bytes(), data.size());
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+  EXPECT_EQ(pending->Commit().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(BlobStoreTest, PendingBlobWhoseBytesDoNotHashToTheCidIsRefused) {
+  const Cid cid = Cid::Of("the bytes the CID names");
+  ASSERT_OK_AND_ASSIGN(auto pending, store_->BeginPut(cid, 1 << 20));
+  ASSERT_OK(pending->Append("other bytes of the same"));
+  ASSERT_OK(pending->Append(" length?"));
+  absl::StatusOr<uint64_t> r = pending->Commit();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  ASSERT_OK_AND_ASSIGN(bool has, store_->Has(cid));
+  EXPECT_FALSE(has);
+  EXPECT_TRUE(FileOf(cid).empty());
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+  EXPECT_EQ(store_->used_bytes(), 0u);
+}
+
+TEST_F(BlobStoreTest, PendingBlobPastItsLimitIsCutAndLeavesNothing) {
+  const std::string data(1000, 'z');
+  const Cid cid = Cid::Of(data);
+  ASSERT_OK_AND_ASSIGN(auto pending, store_->BeginPut(cid, 999));
+  ASSERT_OK(pending->Append(data.substr(0, 600)));
+  EXPECT_EQ(pending->Append(data.substr(600)).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(pending->size(), 600u);  // Nothing past the limit was taken.
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp")) << "abandoned at the cut";
+  EXPECT_EQ(pending->Append("x").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(pending->Commit().status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(bool has, store_->Has(cid));
+  EXPECT_FALSE(has);
+}
+
+TEST_F(BlobStoreTest, PendingBlobOverTheQuotaIsRefused) {
+  ASSERT_OK_AND_ASSIGN(auto small, OpenStore(100));
+  const std::string data(200, 'q');
+  ASSERT_OK_AND_ASSIGN(auto pending, small->BeginPut(Cid::Of(data), 1 << 20));
+  EXPECT_EQ(pending->Append(data).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+}
+
+TEST_F(BlobStoreTest, AbandonedPendingBlobLeavesNoTrace) {
+  const std::string data(5000, 'p');
+  const Cid cid = Cid::Of(data);
+  {
+    ASSERT_OK_AND_ASSIGN(auto pending, store_->BeginPut(cid, data.size()));
+    ASSERT_OK(pending->Append(data.substr(0, 2500)));  // The peer drops here.
+    EXPECT_FALSE(std::filesystem::is_empty(root_ / "tmp"));
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+  ASSERT_OK_AND_ASSIGN(bool has, store_->Has(cid));
+  EXPECT_FALSE(has);
+  EXPECT_EQ(store_->used_bytes(), 0u);
+}
+
+TEST_F(BlobStoreTest, PendingBlobOfStoredContentKeepsOneCopy) {
+  ASSERT_OK_AND_ASSIGN(Cid cid, store_->PutBytes("twice"));
+  ASSERT_OK_AND_ASSIGN(auto pending, store_->BeginPut(cid, 100));
+  ASSERT_OK(pending->Append("twice"));
+  ASSERT_OK(pending->Commit().status());
+  EXPECT_EQ(store_->used_bytes(), 5u);
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+  ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(cid));
+  EXPECT_EQ(back, "twice");
+}
+
 TEST_F(BlobStoreTest, ConcurrentPutsGetsAndDeletesStayConsistent) {
   constexpr int kThreads = 8;
   constexpr int kOps = 60;

@@ -3,6 +3,7 @@
 // released), and serves blobs from memory. Thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -48,11 +49,27 @@ class FakeHandler final : public Handler {
     return std::string("reply:") + std::string(envelope);
   }
 
+  // A blob source that breaks mid-read, as a buggy store would (after one chunk).
+  class ThrowingSource final : public cas::ByteSource {
+   public:
+    absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
+      if (read_ >= kBlobChunkBytes) throw std::out_of_range("the fake blob reader threw");
+      const size_t n = std::min(size, kBlobChunkBytes - read_);
+      std::fill(buffer, buffer + n, 'r');
+      read_ += n;
+      return n;
+    }
+
+   private:
+    size_t read_ = 0;
+  };
+
   absl::StatusOr<std::unique_ptr<cas::ByteSource>> OpenBlob(const crypto::DidKey& peer,
                                                             std::string_view request) override {
     absl::MutexLock lock(&mu_);
     blob_peers_.push_back(peer);
     if (request == "throw") throw std::length_error("the fake blob store threw");
+    if (request == "throw-on-read") return std::make_unique<ThrowingSource>();
     auto it = blobs_.find(std::string(request));
     if (it == blobs_.end()) {
       return absl::NotFoundError("blob " + std::string(request) + " is not stored here");

@@ -248,6 +248,22 @@ TEST_F(GrpcHostileTest, HandlerExceptionsBecomeInternalAndTheNodeStaysUp) {
   EXPECT_EQ(reply, "reply:after");
 }
 
+// The server reads a blob ahead on a thread of its own: a reader that throws there still ends
+// only its call, as INTERNAL, counted, and the node stays up.
+TEST_F(GrpcHostileTest, BlobReaderExceptionsBecomeInternalAndTheNodeStaysUp) {
+  size_t got = 0;
+  absl::Status f = a_->FetchBlob(B(), "throw-on-read", absl::Seconds(10), [&](std::string_view c) {
+    got += c.size();
+    return absl::OkStatus();
+  });
+  ASSERT_EQ(f.code(), absl::StatusCode::kInternal) << f;
+  EXPECT_THAT(f.message(), HasSubstr("the fake blob reader threw"));
+  EXPECT_LE(got, kBlobChunkBytes);
+  EXPECT_EQ(Metric(metrics_b_, "mesh_net_handler_errors_total"), 1);
+  ASSERT_OK_AND_ASSIGN(std::string reply, SendAndWait(*a_, B(), "after"));
+  EXPECT_EQ(reply, "reply:after");
+}
+
 TEST_F(GrpcHostileTest, HalfOpenHandshakesAreDroppedAfterTheDeadline) {
   constexpr int kHalfOpen = 500;
   const absl::Duration deadline = absl::Seconds(1);

@@ -20,6 +20,8 @@ namespace {
 constexpr size_t kMaxChannels = 1024;
 // How long one connection attempt to a peer may take.
 constexpr int kConnectTimeoutMs = 10000;
+// The blob connection's HTTP/2 receive window (see BlobChannelArgs).
+constexpr int kBlobWindowBytes = 8 << 20;
 
 grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
   grpc::ChannelArguments args;
@@ -46,6 +48,22 @@ grpc::ChannelArguments ChannelArgs(const GrpcTransportOptions& options) {
   return args;
 }
 
+// A blob stream gets a connection of its own, with the same credentials and the same
+// PeerVerifier as the messages' one: a large transfer then neither waits behind the node's
+// messages nor delays them (HTTP/2 shares one connection's window and writes among its
+// streams), and this connection's HTTP/2 settings can suit bulk data.
+grpc::ChannelArguments BlobChannelArgs(const GrpcTransportOptions& options) {
+  grpc::ChannelArguments args = ChannelArgs(options);
+  args.SetInt("mesh.blob_channel", 1);  // Never the messages' subchannel.
+  // A fixed receive window instead of BDP probing: on a fast link the probe keeps the window
+  // small, so the sender stalls for WINDOW_UPDATEs; a fetch then buffers at most this much.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kBlobWindowBytes);
+  // Let the server send a whole chunk as one DATA frame (HTTP/2's default is 16 KiB).
+  args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, static_cast<int>(kBlobChunkBytes));
+  return args;
+}
+
 }  // namespace
 
 struct PeerClient::Peer {
@@ -53,6 +71,9 @@ struct PeerClient::Peer {
   std::shared_ptr<VerifierLog> log;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::MeshPeer::Stub> stub;
+  // FetchBlob's own connection (BlobChannelArgs); connects on the first fetch.
+  std::shared_ptr<grpc::Channel> blob_channel;
+  std::unique_ptr<pb::MeshPeer::Stub> blob_stub;
 
   absl::Status Explain(const grpc::Status& status) const {
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
@@ -98,9 +119,13 @@ std::shared_ptr<PeerClient::Peer> PeerClient::GetPeer(const Endpoint& to) {
                               .admit = options_.admit,
                               .counters = refused_,
                               .log = peer->log}));
-  peer->channel = grpc::CreateCustomChannel(to.address, grpc::experimental::TlsCredentials(tls),
-                                            ChannelArgs(options_));
+  const std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::experimental::TlsCredentials(tls);
+  peer->channel = grpc::CreateCustomChannel(to.address, credentials, ChannelArgs(options_));
   peer->stub = pb::MeshPeer::NewStub(peer->channel);
+  peer->blob_channel =
+      grpc::CreateCustomChannel(to.address, credentials, BlobChannelArgs(options_));
+  peer->blob_stub = pb::MeshPeer::NewStub(peer->blob_channel);
 
   std::shared_ptr<Peer> evicted;  // Destroyed after the lock is released.
   absl::MutexLock lock(&mu_);
@@ -202,7 +227,7 @@ absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
   pb::Frame frame;
   frame.set_envelope(std::move(request));
   std::unique_ptr<grpc::ClientReader<pb::BlobChunk>> reader =
-      peer->stub->FetchBlob(context.get(), frame);
+      peer->blob_stub->FetchBlob(context.get(), frame);
   pb::BlobChunk chunk;
   absl::Status sink_status;
   while (reader->Read(&chunk)) {

@@ -1,9 +1,10 @@
-// Private to the net module: the client side of MeshPeer. Caches one TLS channel per
-// (address, expected DID); each channel's PeerVerifier derives the server's DID from its
-// certificate and refuses a mismatch, or a DID outside the allow-list, during the handshake. Send
-// uses gRPC's callback API and never blocks; FetchBlob blocks. Thread-safe. Shutdown cancels every
-// call in flight and waits until their callbacks have returned; after it, calls fail with
-// Cancelled.
+// Private to the net module: the client side of MeshPeer. Caches two TLS channels per
+// (address, expected DID), one for messages and one for blob streams (its own connection, with
+// HTTP/2 settings for bulk data), sharing one PeerVerifier; the verifier derives the server's DID
+// from its certificate and refuses a mismatch, or a DID outside the allow-list, during the
+// handshake. Send uses gRPC's callback API and never blocks; FetchBlob blocks. Thread-safe.
+// Shutdown cancels every call in flight and waits until their callbacks have returned; after it,
+// calls fail with Cancelled.
 #pragma once
 
 #include <cstdint>

@@ -1,68 +1,32 @@
 #include "mesh/node/blob_transfer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <filesystem>
 
-#include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "mesh/crypto/sha256.h"
 
 namespace mesh::node {
-namespace {
-
-// Blobs up to this size are fetched into memory; larger ones into a temp file.
-constexpr size_t kInMemoryFetch = 8 << 20;
-
-}  // namespace
 
 absl::StatusOr<uint64_t> FetchBlobFrom(net::Transport& transport, const net::Endpoint& from,
                                        std::string request, const cas::Cid& cid, uint64_t limit,
                                        absl::Duration timeout, cas::BlobStore& blobs) {
-  crypto::Sha256 hash;
-  std::string memory;
-  ScopedFd file;
-  std::filesystem::path temp;
-  uint64_t size = 0;
+  // Each chunk is hashed and written once, as it arrives; the blob becomes visible only when
+  // the whole stream hashed to `cid`. On any error `pending` is destroyed uncommitted and takes
+  // its temp file with it.
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::PendingBlob> pending, blobs.BeginPut(cid, limit));
   auto sink = [&](std::string_view chunk) -> absl::Status {
-    size += chunk.size();
-    if (size > limit) {
+    if (chunk.size() > limit - pending->size()) {  // size() <= limit: no wrap.
       return absl::ResourceExhaustedError(mesh::StrCat("blob ", cid.ToString(), " from ",
                                                        from.address, " is over ", limit, " bytes"));
     }
-    hash.Update(chunk);
-    if (!file.valid() && memory.size() + chunk.size() <= kInMemoryFetch) {
-      memory.append(chunk);
-      return absl::OkStatus();
-    }
-    if (!file.valid()) {
-      std::string pattern = (blobs.root() / ".fetch-XXXXXX").string();
-      const int fd = mkstemp(pattern.data());
-      if (fd < 0) return absl::InternalError(mesh::StrCat("cannot create ", pattern));
-      file = ScopedFd(fd);
-      temp = pattern;
-      MESH_RETURN_IF_ERROR(WriteAll(file.get(), memory));
-      memory.clear();
-    }
-    return WriteAll(file.get(), chunk);
+    return pending->Append(chunk);
   };
-  absl::Status status = transport.FetchBlob(from, std::move(request), timeout, sink);
-  if (status.ok() && cas::Cid::FromDigest(hash.Finish(), cid.codec()) != cid) {
-    status = absl::DataLossError(
+  MESH_RETURN_IF_ERROR(transport.FetchBlob(from, std::move(request), timeout, sink));
+  absl::StatusOr<uint64_t> size = pending->Commit();
+  if (absl::IsDataLoss(size.status())) {
+    return absl::DataLossError(
         mesh::StrCat("peer at ", from.address, " sent bytes that do not hash to ", cid.ToString()));
   }
-  if (status.ok()) {
-    status = (file.valid() ? blobs.PutFile(temp, cid.codec()) : blobs.PutBytes(memory, cid.codec()))
-                 .status();
-  }
-  if (!temp.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(temp, ec);
-  }
-  MESH_RETURN_IF_ERROR(status);
   return size;
 }
 

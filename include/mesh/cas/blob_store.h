@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -21,10 +22,44 @@
 #include "mesh/cas/byte_source.h"
 #include "mesh/cas/cid.h"
 #include "mesh/common/clock.h"
+#include "mesh/crypto/sha256.h"
 
 namespace mesh::cas {
 
 class TempFile;  // blob_store.cc
+class BlobStore;
+
+// A blob being received whose CID is known in advance (a fetch from a peer). Append hashes the
+// bytes as it writes them to a temp file in the store, so they are read once; Commit makes the
+// blob visible only if they hash to the CID. Until then nothing is visible: a writer destroyed
+// without a Commit (a peer that dropped, a stream cut for its size) removes its temp file.
+// Not thread-safe; must not outlive its store.
+class PendingBlob {
+ public:
+  ~PendingBlob();
+  PendingBlob(const PendingBlob&) = delete;
+  PendingBlob& operator=(const PendingBlob&) = delete;
+
+  // ResourceExhausted once the bytes appended pass `max_bytes` or the store's quota (nothing
+  // past the limit is written).
+  absl::Status Append(std::string_view bytes);
+  // Stores the blob and returns its size. DataLoss when the bytes do not hash to the CID
+  // (nothing stored). Call at most once; the writer is spent either way.
+  absl::StatusOr<uint64_t> Commit();
+  uint64_t size() const { return size_; }
+
+ private:
+  friend class BlobStore;
+  PendingBlob(BlobStore& store, std::unique_ptr<TempFile> tmp, const Cid& expected,
+              uint64_t max_bytes);
+
+  BlobStore& store_;
+  std::unique_ptr<TempFile> tmp_;  // null once committed or failed
+  const Cid expected_;
+  const uint64_t max_bytes_;
+  uint64_t size_ = 0;
+  crypto::Sha256 hasher_;
+};
 
 struct BlobStoreOptions {
   std::filesystem::path root;
@@ -50,6 +85,8 @@ class BlobStore {
   absl::StatusOr<Cid> Put(ByteSource& source, Codec codec = Codec::kRaw);
   absl::StatusOr<Cid> PutBytes(std::string_view data, Codec codec = Codec::kRaw);
   absl::StatusOr<Cid> PutFile(const std::filesystem::path& path, Codec codec = Codec::kRaw);
+  // Starts receiving blob `expected` of at most `max_bytes` (see PendingBlob).
+  absl::StatusOr<std::unique_ptr<PendingBlob>> BeginPut(const Cid& expected, uint64_t max_bytes);
 
   // The whole blob in memory, verified; ResourceExhausted if larger than `max_size`.
   absl::StatusOr<std::string> Get(const Cid& cid, size_t max_size = 64 << 20);
@@ -73,6 +110,7 @@ class BlobStore {
   const std::filesystem::path& root() const { return options_.root; }
 
  private:
+  friend class PendingBlob;
   BlobStore(BlobStoreOptions options, const Clock& clock, std::unique_ptr<BlobIndex> index);
   std::filesystem::path PathFor(const Cid& cid) const;
   absl::Status Reindex();

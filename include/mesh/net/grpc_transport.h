@@ -8,9 +8,11 @@
 // progress at once (the server accepts connections itself; see handshake_gate.h). Every call
 // re-derives the caller's DID from its certificate, and handler exceptions become INTERNAL.
 //
-// One channel per (address, expected DID) is cached and reused; keepalive pings notice dead
-// peers, and reconnects back off from 100 ms to 5 s. Send never blocks (gRPC callback API,
-// wait_for_ready off so a dead peer fails fast with Unavailable); FetchBlob blocks its caller.
+// One channel per (address, expected DID) is cached and reused, and a second one for FetchBlob:
+// blob streams get their own mTLS connection (same certificate check) with a larger HTTP/2
+// window and frames, so they neither wait behind messages nor delay them. Keepalive pings
+// notice dead peers, and reconnects back off from 100 ms to 5 s. Send never blocks (gRPC callback
+// API, wait_for_ready off so a dead peer fails fast with Unavailable); FetchBlob blocks its caller.
 // Handler calls run on the server's thread pool. Thread-safe; Shutdown (also run by the
 // destructor) cancels the client's calls in flight and waits for handler calls in progress, so
 // ReplyCallbacks must not call Shutdown or destroy the transport.

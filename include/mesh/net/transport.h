@@ -29,8 +29,10 @@ namespace mesh::net {
 
 // The largest envelope a peer may send in one message (blobs are streamed separately).
 inline constexpr size_t kMaxMessageBytes = 1 << 20;
-// Blob chunk size on the wire.
-inline constexpr size_t kBlobChunkBytes = 256 << 10;
+// Blob chunk size on the wire: as large as the message limit allows (a 1 MiB chunk plus its
+// few bytes of framing fits gRPC's limit of kMaxMessageBytes + 16 KiB), since each chunk costs
+// a message's overhead and a wait in the sender.
+inline constexpr size_t kBlobChunkBytes = 1 << 20;
 // Announcements are relayed at most this many hops; a larger incoming ttl is clamped.
 inline constexpr int kMaxTtl = 8;
 

@@ -15,9 +15,10 @@
 
 namespace mesh::node {
 
-// Streams blob `cid` from `from` (`request`: the sealed BlobRequest) into `blobs`: up to 8 MiB
-// in memory, larger through a temp file beside the store. Returns the bytes stored.
-// ResourceExhausted past `limit` bytes; DataLoss when the bytes do not hash to `cid`.
+// Streams blob `cid` from `from` (`request`: the sealed BlobRequest) into `blobs`, hashing and
+// writing each chunk once as it arrives (cas::PendingBlob). Returns the bytes stored.
+// ResourceExhausted past `limit` bytes (the stream is cut there); DataLoss when the bytes do not
+// hash to `cid`. On any error nothing is stored and no temp file is left.
 absl::StatusOr<uint64_t> FetchBlobFrom(net::Transport& transport, const net::Endpoint& from,
                                        std::string request, const cas::Cid& cid, uint64_t limit,
                                        absl::Duration timeout, cas::BlobStore& blobs);
