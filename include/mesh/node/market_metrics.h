@@ -25,9 +25,9 @@ class MarketMetrics {
  private:
   std::map<market::Counter, Counter*> counters_;
   Counter* blob_bytes_;
+  Histogram* delegated_seconds_;
   Counter* step_commits_;
   Counter* step_writes_;
-  Histogram* delegated_seconds_;
 };
 
 }  // namespace mesh::node
