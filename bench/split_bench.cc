@@ -13,7 +13,9 @@
 // checked byte for byte against the product computed here natively.
 //
 // Overhead per chunk: 100 chunks of the empty job (examples/noop.c) on the 2-executor mesh, time
-// per chunk, against a local empty job on one node (submit -> end) measured in the same run.
+// per chunk, against a local empty job on one node (submit -> end) measured in the same run. And
+// with the 8 MB broadcast input: 100 chunks of one row of A each (every chunk reads B whole),
+// per chunk, against one such chunk run locally.
 //
 // A plain binary, not Google Benchmark (whole meshes, seconds per sample).
 //
@@ -324,6 +326,47 @@ int main(int argc, char** argv) {
       "overhead: %d empty chunks on 2 executors:      %8.2f ms per chunk "
       "(a local empty job, submit -> end: %.2f ms)\n",
       o.overhead_chunks, Median(per_chunk), Median(local));
+
+  // Overhead per chunk with the 8 MB broadcast input: chunks of one row of A each (matmul
+  // --block N, so every chunk reads B whole, and computes a single row, about a millisecond)
+  // on the 2-executor mesh, per chunk, against one such chunk run locally on one node.
+  const int rows = std::min<int>(o.overhead_chunks, static_cast<int>(o.n));
+  const std::string a_rows = p.a.substr(0, std::min<size_t>(p.a.size(), size_t{8} * o.n * rows));
+  mesh::node::SubmitRequest one_row;
+  one_row.spec.module = Put(solo, Example(o, "matmul"));
+  one_row.spec.inputs = {Put(solo, a_rows.substr(0, size_t{8} * o.n)), Put(solo, p.b)};
+  one_row.spec.args = {"--block", std::to_string(o.n)};
+  one_row.spec.limits.memory_bytes = 512ull << 20;
+  one_row.spec.placement = "local";
+  std::vector<double> local_row;
+  for (int i = 0; i <= 20; ++i) {
+    const auto s0 = SteadyClock::now();
+    JobRecord job = Run(solo, one_row);
+    if (job.state != mesh::job::JobState::kSucceeded) Die("one-row job failed: " + job.reason);
+    if (i > 0) local_row.push_back(MsSince(s0));
+  }
+  mesh::node::SubmitRequest rows_split;
+  rows_split.spec.module = Put(a2, Example(o, "matmul"));
+  rows_split.spec.inputs = {Put(a2, a_rows), Put(a2, p.b)};
+  rows_split.spec.args = {"--block", std::to_string(o.n)};
+  rows_split.spec.limits.memory_bytes = 512ull << 20;
+  mesh::job::SplitSpec by_row;
+  by_row.splitter.kind = mesh::job::Splitter::kBytes;
+  by_row.splitter.chunk_bytes = size_t{8} * o.n;
+  rows_split.spec.split = by_row;
+  rows_split.spec.placement = "remote";
+  std::vector<double> per_row;
+  for (int i = 0; i <= o.repeats; ++i) {
+    const auto s0 = SteadyClock::now();
+    JobRecord job = Run(a2, rows_split);
+    if (job.state != mesh::job::JobState::kSucceeded) Die("one-row split failed: " + job.reason);
+    if (Output(a2, job) != p.c.substr(0, a_rows.size())) Die("the one-row product differs");
+    if (i > 0) per_row.push_back(MsSince(s0) / rows);
+  }
+  std::printf(
+      "overhead: %d one-row chunks + 8 MB broadcast:  %8.2f ms per chunk "
+      "(one such chunk run locally, submit -> end: %.2f ms)\n",
+      rows, Median(per_row), Median(local_row));
   std::error_code ec;
   std::filesystem::remove_all(root, ec);
   return 0;
