@@ -53,6 +53,7 @@ struct Options {
   uint32_t chunks = 10;
   int repeats = 5;
   int overhead_chunks = 100;
+  bool timeline = false;  // print when each chunk of one more 2-executor run ran
   std::string worker = MESH_WORKER_PATH;
   std::string examples = MESH_EXAMPLES_DIR;
 };
@@ -110,6 +111,10 @@ class Mesh {
     c.listen_port = 0;
     c.max_concurrent = slots;
     c.engine = mesh::wasm::EngineKind::kAot;
+    // Jobs wait for their module's aot compile (each node has its own cache) rather than run on
+    // the interpreter meanwhile: on a loaded machine the compile outlasts the default wait, and
+    // the measured rounds would time the interpreter.
+    c.max_compile_wait = absl::Minutes(10);
     c.worker_path = o_.worker;
     c.mesh.enabled = mesh_on;
     // Enough credits for every run: the bench measures speed, not the ledger's limits.
@@ -121,6 +126,12 @@ class Mesh {
     m->node = *std::move(node);
     members_.push_back(std::move(m));
     return *members_.back()->node;
+  }
+
+  std::vector<Node*> nodes() const {
+    std::vector<Node*> out;
+    for (const auto& m : members_) out.push_back(m->node.get());
+    return out;
   }
 
   void WaitFormed() {
@@ -203,9 +214,10 @@ mesh::node::SubmitRequest MatmulRequest(Node& n, const Options& o, const Product
 // One run of the product, checked byte for byte; its time in ms. `executors` gets the chunks each
 // executor ran (split runs).
 double RunOnce(Node& submitter, const Options& o, const Product& p, bool split,
-               std::string* executors) {
+               std::string* executors, std::string* id = nullptr) {
   const auto t0 = SteadyClock::now();
   JobRecord job = Run(submitter, MatmulRequest(submitter, o, p, split));
+  if (id != nullptr) *id = job.id;
   const double took = MsSince(t0);
   if (job.state != mesh::job::JobState::kSucceeded) Die("matmul job failed: " + job.reason);
   if (Output(submitter, job) != p.c) Die("the product differs from the native one");
@@ -213,6 +225,28 @@ double RunOnce(Node& submitter, const Options& o, const Product& p, bool split,
     *executors = nlohmann::json::parse(job.report_json)["split"]["executors"].dump();
   }
   return took;
+}
+
+// --timeline: when each chunk of the split job `id` ran, in ms from the split job's submission,
+// as the node that ran it recorded it (the submitter's record when no other node has one).
+void PrintTimeline(const Mesh& mesh, Node& submitter, const std::string& id) {
+  absl::StatusOr<JobRecord> split = submitter.compute().Get(id);
+  absl::StatusOr<mesh::node::SplitStatus> status = submitter.splits().Status(id);
+  if (!split.ok() || !status.ok()) return;
+  auto ms = [&](absl::Time t) { return absl::ToDoubleMilliseconds(t - split->submitted_at); };
+  std::printf("  chunk  node  queued  started  finished  role  (ms from submission)\n");
+  for (const mesh::node::ChunkStatus& c : status->chunks) {
+    const std::vector<Node*> nodes = mesh.nodes();
+    for (size_t n = nodes.size(); n-- > 0;) {
+      absl::StatusOr<JobRecord> job = nodes[n]->compute().Get(c.job_id);
+      if (!job.ok()) continue;
+      std::printf("  %5u  %4zu  %6.1f  %7.1f  %8.1f  %s\n", c.index, n, ms(job->submitted_at),
+                  ms(job->started_at), ms(job->finished_at),
+                  std::string(mesh::job::JobRoleName(job->role)).c_str());
+      break;
+    }
+  }
+  std::printf("  merged at %.1f\n", ms(split->finished_at));
 }
 
 }  // namespace
@@ -233,8 +267,11 @@ int main(int argc, char** argv) {
       o.repeats = std::stoi(value());
     } else if (arg == "--overhead-chunks") {
       o.overhead_chunks = std::stoi(value());
+    } else if (arg == "--timeline") {
+      o.timeline = true;
     } else {
-      Die("usage: split_bench [--n N] [--chunks K] [--repeats R] [--overhead-chunks C]");
+      Die("usage: split_bench [--n N] [--chunks K] [--repeats R] [--overhead-chunks C] "
+          "[--timeline]");
     }
   }
   if (o.n < 1 || o.chunks < 1 || o.chunks > o.n || o.repeats < 1) Die("bad arguments");
@@ -292,6 +329,13 @@ int main(int argc, char** argv) {
       "split on 2 executors:                          %8.1f ms  speed-up %.2fx (%s)  "
       "chunks per executor: %s\n",
       Median(two), Median(ratio2), range(ratio2).c_str(), per2.c_str());
+
+  if (o.timeline) {
+    std::string id;
+    std::printf("timeline of one more run on 2 executors: %.1f ms\n",
+                RunOnce(a2, o, p, true, nullptr, &id));
+    PrintTimeline(mesh2, a2, id);
+  }
 
   // Overhead per chunk: chunks of the empty job on the 2-executor mesh, against a local empty
   // job on the single node.
