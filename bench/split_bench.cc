@@ -36,6 +36,7 @@
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
+#include "mesh/exec/worker_pool.h"
 #include "mesh/node/node.h"
 #include "spdlog/spdlog.h"
 
@@ -53,7 +54,8 @@ struct Options {
   uint32_t chunks = 10;
   int repeats = 5;
   int overhead_chunks = 100;
-  bool timeline = false;  // print when each chunk of one more 2-executor run ran
+  bool timeline = false;   // print when each chunk of one more 2-executor run ran
+  bool pool_only = false;  // only the pool's copied against shared input (PoolInputs)
   std::string worker = MESH_WORKER_PATH;
   std::string examples = MESH_EXAMPLES_DIR;
 };
@@ -227,6 +229,58 @@ double RunOnce(Node& submitter, const Options& o, const Product& p, bool split,
   return took;
 }
 
+// --pool: the 8 MB broadcast input at the worker pool alone, copied into every run request
+// against passed as shared memory (exec/shared_input.h): one-row chunks of matmul --block N on
+// one aot worker, the two ways taking turns; the median time per job of each.
+void PoolInputs(const Options& o, const Product& p) {
+  mesh::exec::PoolOptions options;
+  options.worker_path = o.worker;
+  options.workers = 1;
+  options.engine = mesh::wasm::EngineKind::kAot;
+  options.default_limits.wall_time = absl::Seconds(600);
+  options.default_limits.memory_bytes = 512ull << 20;
+  options.max_compile_wait = absl::Minutes(10);
+  char dir[] = "/tmp/split_bench_pool_XXXXXX";
+  if (::mkdtemp(dir) == nullptr) Die("mkdtemp failed");
+  options.aot_cache_dir = dir;
+  absl::StatusOr<std::unique_ptr<mesh::exec::WorkerPool>> pool =
+      mesh::exec::WorkerPool::Start(options);
+  if (!pool.ok()) Die("pool: " + std::string(pool.status().message()));
+  auto module = std::make_shared<const std::string>(Example(o, "matmul"));
+  const std::string row = p.a.substr(0, size_t{8} * o.n);
+  const std::string b_cid = mesh::cas::Cid::Of(p.b).ToString();
+  auto request = [&](bool shared) {
+    mesh::exec::RunRequest r;
+    r.module_wasm = module;
+    r.module_id = mesh::cas::Cid::Of(*module).ToString();
+    r.input.args = {"--block", std::to_string(o.n)};
+    if (shared) {
+      r.input.stdin_bytes = row;
+      r.input.stdin_pieces.push_back({.cid = b_cid, .bytes = p.b, .keep = nullptr});
+    } else {
+      r.input.stdin_bytes = row + p.b;
+    }
+    return r;
+  };
+  const std::string want = p.c.substr(0, row.size());
+  std::vector<double> copied, shared;
+  for (int i = 0; i <= 40; ++i) {
+    for (bool share : {false, true}) {
+      const auto t0 = SteadyClock::now();
+      absl::StatusOr<mesh::wasm::RunResult> r = (*pool)->Run(request(share));
+      const double took = MsSince(t0);
+      if (!r.ok() || r->output != want) Die("pool one-row job failed or differs");
+      if (i > 0) (share ? shared : copied).push_back(took);
+    }
+  }
+  std::printf(
+      "pool: one-row job + 8 MB input, copied: %.2f ms, shared memory: %.2f ms (median of %zu)\n",
+      Median(copied), Median(shared), copied.size());
+  (*pool)->Shutdown(absl::ZeroDuration());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 // --timeline: when each chunk of the split job `id` ran, in ms from the split job's submission,
 // as the node that ran it recorded it (the submitter's record when no other node has one).
 void PrintTimeline(const Mesh& mesh, Node& submitter, const std::string& id) {
@@ -269,9 +323,11 @@ int main(int argc, char** argv) {
       o.overhead_chunks = std::stoi(value());
     } else if (arg == "--timeline") {
       o.timeline = true;
+    } else if (arg == "--pool") {
+      o.pool_only = true;
     } else {
       Die("usage: split_bench [--n N] [--chunks K] [--repeats R] [--overhead-chunks C] "
-          "[--timeline]");
+          "[--timeline] [--pool]");
     }
   }
   if (o.n < 1 || o.chunks < 1 || o.chunks > o.n || o.repeats < 1) Die("bad arguments");
@@ -287,6 +343,10 @@ int main(int argc, char** argv) {
   const auto t0 = SteadyClock::now();
   const Product p = MakeProduct(o.n);
   std::printf("native product (gcc -O2, one thread, no FMA):  %8.1f ms\n", MsSince(t0));
+  if (o.pool_only) {
+    PoolInputs(o, p);
+    return 0;
+  }
 
   // All three set-ups live at once and take turns, run by run, so a noisy moment of the machine
   // falls on all of them alike; the speed-up is the median of the per-round ratios.
