@@ -13,7 +13,9 @@
 // checked byte for byte against the product computed here natively.
 //
 // Overhead per chunk: 100 chunks of the empty job (examples/noop.c) on the 2-executor mesh, time
-// per chunk, against a local empty job on one node (submit -> end) measured in the same run.
+// per chunk, against a local empty job on one node (submit -> end) measured in the same run. And
+// with the 8 MB broadcast input: 100 chunks of one row of A each (every chunk reads B whole),
+// per chunk, against one such chunk run locally.
 //
 // A plain binary, not Google Benchmark (whole meshes, seconds per sample).
 //
@@ -36,6 +38,7 @@
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
+#include "mesh/exec/worker_pool.h"
 #include "mesh/node/node.h"
 #include "spdlog/spdlog.h"
 
@@ -53,6 +56,8 @@ struct Options {
   uint32_t chunks = 10;
   int repeats = 5;
   int overhead_chunks = 100;
+  bool timeline = false;   // print when each chunk of one more 2-executor run ran
+  bool pool_only = false;  // only the pool's copied against shared input (PoolInputs)
   std::string worker = MESH_WORKER_PATH;
   std::string examples = MESH_EXAMPLES_DIR;
   std::string json;  // --json FILE: the figures as records (bench_report.h)
@@ -111,6 +116,10 @@ class Mesh {
     c.listen_port = 0;
     c.max_concurrent = slots;
     c.engine = mesh::wasm::EngineKind::kAot;
+    // Jobs wait for their module's aot compile (each node has its own cache) rather than run on
+    // the interpreter meanwhile: on a loaded machine the compile outlasts the default wait, and
+    // the measured rounds would time the interpreter.
+    c.max_compile_wait = absl::Minutes(10);
     c.worker_path = o_.worker;
     c.mesh.enabled = mesh_on;
     // Enough credits for every run: the bench measures speed, not the ledger's limits.
@@ -122,6 +131,12 @@ class Mesh {
     m->node = *std::move(node);
     members_.push_back(std::move(m));
     return *members_.back()->node;
+  }
+
+  std::vector<Node*> nodes() const {
+    std::vector<Node*> out;
+    for (const auto& m : members_) out.push_back(m->node.get());
+    return out;
   }
 
   void WaitFormed() {
@@ -204,9 +219,10 @@ mesh::node::SubmitRequest MatmulRequest(Node& n, const Options& o, const Product
 // One run of the product, checked byte for byte; its time in ms. `executors` gets the chunks each
 // executor ran (split runs).
 double RunOnce(Node& submitter, const Options& o, const Product& p, bool split,
-               std::string* executors) {
+               std::string* executors, std::string* id = nullptr) {
   const auto t0 = SteadyClock::now();
   JobRecord job = Run(submitter, MatmulRequest(submitter, o, p, split));
+  if (id != nullptr) *id = job.id;
   const double took = MsSince(t0);
   if (job.state != mesh::job::JobState::kSucceeded) Die("matmul job failed: " + job.reason);
   if (Output(submitter, job) != p.c) Die("the product differs from the native one");
@@ -249,9 +265,8 @@ void AddRecords(mesh::bench::Report& report, const Options& o, const Figures& f)
 
 // Issue 15's per-chunk overhead with an 8 MB broadcast input (goal <= 5 ms per chunk), for the
 // measurement that adds it: call with its median ms per chunk and, if it has one, its baseline.
-[[maybe_unused]] void AddBroadcastOverheadRecord(mesh::bench::Report& report, int chunks,
-                                                 double ms_per_chunk,
-                                                 std::optional<double> baseline_ms) {
+void AddBroadcastOverheadRecord(mesh::bench::Report& report, int chunks, double ms_per_chunk,
+                                std::optional<double> baseline_ms) {
   report.Add(
       {.figure = "overhead per chunk with an 8 MB broadcast input, " + std::to_string(chunks) +
                  " chunks on 2 executors",
@@ -260,6 +275,80 @@ void AddRecords(mesh::bench::Report& report, const Options& o, const Figures& f)
        .baseline = baseline_ms,
        .ratio = baseline_ms ? mesh::bench::RatioOf(ms_per_chunk, *baseline_ms) : std::nullopt,
        .goal = mesh::bench::Goal().ValueAtMost(5)});
+}
+
+// --pool: the 8 MB broadcast input at the worker pool alone, copied into every run request
+// against passed as shared memory (exec/shared_input.h): one-row chunks of matmul --block N on
+// one aot worker, the two ways taking turns; the median time per job of each.
+void PoolInputs(const Options& o, const Product& p) {
+  mesh::exec::PoolOptions options;
+  options.worker_path = o.worker;
+  options.workers = 1;
+  options.engine = mesh::wasm::EngineKind::kAot;
+  options.default_limits.wall_time = absl::Seconds(600);
+  options.default_limits.memory_bytes = 512ull << 20;
+  options.max_compile_wait = absl::Minutes(10);
+  char dir[] = "/tmp/split_bench_pool_XXXXXX";
+  if (::mkdtemp(dir) == nullptr) Die("mkdtemp failed");
+  options.aot_cache_dir = dir;
+  absl::StatusOr<std::unique_ptr<mesh::exec::WorkerPool>> pool =
+      mesh::exec::WorkerPool::Start(options);
+  if (!pool.ok()) Die("pool: " + std::string(pool.status().message()));
+  auto module = std::make_shared<const std::string>(Example(o, "matmul"));
+  const std::string row = p.a.substr(0, size_t{8} * o.n);
+  const std::string b_cid = mesh::cas::Cid::Of(p.b).ToString();
+  auto request = [&](bool shared) {
+    mesh::exec::RunRequest r;
+    r.module_wasm = module;
+    r.module_id = mesh::cas::Cid::Of(*module).ToString();
+    r.input.args = {"--block", std::to_string(o.n)};
+    if (shared) {
+      r.input.stdin_bytes = row;
+      r.input.stdin_pieces.push_back({.cid = b_cid, .bytes = p.b, .keep = nullptr});
+    } else {
+      r.input.stdin_bytes = row + p.b;
+    }
+    return r;
+  };
+  const std::string want = p.c.substr(0, row.size());
+  std::vector<double> copied, shared;
+  for (int i = 0; i <= 40; ++i) {
+    for (bool share : {false, true}) {
+      const auto t0 = SteadyClock::now();
+      absl::StatusOr<mesh::wasm::RunResult> r = (*pool)->Run(request(share));
+      const double took = MsSince(t0);
+      if (!r.ok() || r->output != want) Die("pool one-row job failed or differs");
+      if (i > 0) (share ? shared : copied).push_back(took);
+    }
+  }
+  std::printf(
+      "pool: one-row job + 8 MB input, copied: %.2f ms, shared memory: %.2f ms (median of %zu)\n",
+      Median(copied), Median(shared), copied.size());
+  (*pool)->Shutdown(absl::ZeroDuration());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// --timeline: when each chunk of the split job `id` ran, in ms from the split job's submission,
+// as the node that ran it recorded it (the submitter's record when no other node has one).
+void PrintTimeline(const Mesh& mesh, Node& submitter, const std::string& id) {
+  absl::StatusOr<JobRecord> split = submitter.compute().Get(id);
+  absl::StatusOr<mesh::node::SplitStatus> status = submitter.splits().Status(id);
+  if (!split.ok() || !status.ok()) return;
+  auto ms = [&](absl::Time t) { return absl::ToDoubleMilliseconds(t - split->submitted_at); };
+  std::printf("  chunk  node  queued  started  finished  role  (ms from submission)\n");
+  for (const mesh::node::ChunkStatus& c : status->chunks) {
+    const std::vector<Node*> nodes = mesh.nodes();
+    for (size_t n = nodes.size(); n-- > 0;) {
+      absl::StatusOr<JobRecord> job = nodes[n]->compute().Get(c.job_id);
+      if (!job.ok()) continue;
+      std::printf("  %5u  %4zu  %6.1f  %7.1f  %8.1f  %s\n", c.index, n, ms(job->submitted_at),
+                  ms(job->started_at), ms(job->finished_at),
+                  std::string(mesh::job::JobRoleName(job->role)).c_str());
+      break;
+    }
+  }
+  std::printf("  merged at %.1f\n", ms(split->finished_at));
 }
 
 }  // namespace
@@ -285,9 +374,13 @@ int main(int argc, char** argv) {
       o.repeats = std::stoi(value());
     } else if (arg == "--overhead-chunks") {
       o.overhead_chunks = std::stoi(value());
+    } else if (arg == "--timeline") {
+      o.timeline = true;
+    } else if (arg == "--pool") {
+      o.pool_only = true;
     } else {
-      Die("usage: split_bench [--n N] [--chunks K] [--repeats R] [--overhead-chunks C] [--short] "
-          "[--json FILE]");
+      Die("usage: split_bench [--n N] [--chunks K] [--repeats R] [--overhead-chunks C] "
+          "[--timeline] [--pool] [--short] [--json FILE]");
     }
   }
   if (o.n < 1 || o.chunks < 1 || o.chunks > o.n || o.repeats < 1) Die("bad arguments");
@@ -303,6 +396,10 @@ int main(int argc, char** argv) {
   const auto t0 = SteadyClock::now();
   const Product p = MakeProduct(o.n);
   std::printf("native product (gcc -O2, one thread, no FMA):  %8.1f ms\n", MsSince(t0));
+  if (o.pool_only) {
+    PoolInputs(o, p);
+    return 0;
+  }
 
   // All three set-ups live at once and take turns, run by run, so a noisy moment of the machine
   // falls on all of them alike; the speed-up is the median of the per-round ratios.
@@ -346,6 +443,13 @@ int main(int argc, char** argv) {
       "chunks per executor: %s\n",
       Median(two), Median(ratio2), range(ratio2).c_str(), per2.c_str());
 
+  if (o.timeline) {
+    std::string id;
+    std::printf("timeline of one more run on 2 executors: %.1f ms\n",
+                RunOnce(a2, o, p, true, nullptr, &id));
+    PrintTimeline(mesh2, a2, id);
+  }
+
   // Overhead per chunk: chunks of the empty job on the 2-executor mesh, against a local empty
   // job on the single node.
   std::vector<double> local;
@@ -380,6 +484,46 @@ int main(int argc, char** argv) {
       "(a local empty job, submit -> end: %.2f ms)\n",
       o.overhead_chunks, Median(per_chunk), Median(local));
 
+  // Overhead per chunk with the 8 MB broadcast input: chunks of one row of A each (matmul
+  // --block N, so every chunk reads B whole, and computes a single row, about a millisecond)
+  // on the 2-executor mesh, per chunk, against one such chunk run locally on one node.
+  const int rows = std::min<int>(o.overhead_chunks, static_cast<int>(o.n));
+  const std::string a_rows = p.a.substr(0, std::min<size_t>(p.a.size(), size_t{8} * o.n * rows));
+  mesh::node::SubmitRequest one_row;
+  one_row.spec.module = Put(solo, Example(o, "matmul"));
+  one_row.spec.inputs = {Put(solo, a_rows.substr(0, size_t{8} * o.n)), Put(solo, p.b)};
+  one_row.spec.args = {"--block", std::to_string(o.n)};
+  one_row.spec.limits.memory_bytes = 512ull << 20;
+  one_row.spec.placement = "local";
+  std::vector<double> local_row;
+  for (int i = 0; i <= 20; ++i) {
+    const auto s0 = SteadyClock::now();
+    JobRecord job = Run(solo, one_row);
+    if (job.state != mesh::job::JobState::kSucceeded) Die("one-row job failed: " + job.reason);
+    if (i > 0) local_row.push_back(MsSince(s0));
+  }
+  mesh::node::SubmitRequest rows_split;
+  rows_split.spec.module = Put(a2, Example(o, "matmul"));
+  rows_split.spec.inputs = {Put(a2, a_rows), Put(a2, p.b)};
+  rows_split.spec.args = {"--block", std::to_string(o.n)};
+  rows_split.spec.limits.memory_bytes = 512ull << 20;
+  mesh::job::SplitSpec by_row;
+  by_row.splitter.kind = mesh::job::Splitter::kBytes;
+  by_row.splitter.chunk_bytes = size_t{8} * o.n;
+  rows_split.spec.split = by_row;
+  rows_split.spec.placement = "remote";
+  std::vector<double> per_row;
+  for (int i = 0; i <= o.repeats; ++i) {
+    const auto s0 = SteadyClock::now();
+    JobRecord job = Run(a2, rows_split);
+    if (job.state != mesh::job::JobState::kSucceeded) Die("one-row split failed: " + job.reason);
+    if (Output(a2, job) != p.c.substr(0, a_rows.size())) Die("the one-row product differs");
+    if (i > 0) per_row.push_back(MsSince(s0) / rows);
+  }
+  std::printf(
+      "overhead: %d one-row chunks + 8 MB broadcast:  %8.2f ms per chunk "
+      "(one such chunk run locally, submit -> end: %.2f ms)\n",
+      rows, Median(per_row), Median(local_row));
   mesh::bench::Report report("split_bench");
   AddRecords(report, o,
              {.base = Median(base),
@@ -389,6 +533,7 @@ int main(int argc, char** argv) {
               .speedup_two = Median(ratio2),
               .per_chunk = Median(per_chunk),
               .local_empty = Median(local)});
+  AddBroadcastOverheadRecord(report, rows, Median(per_row), Median(local_row));
   std::printf("\nfigures and goals:\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(o.json); !s.ok()) Die(std::string(s.message()));
   std::error_code ec;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "mesh/common/strings.h"
 
@@ -64,6 +65,9 @@ absl::StatusOr<size_t> ReadFull(int fd, char* out, size_t size, Deadline deadlin
   }
   return got;
 }
+
+// Control-message room for kMaxFrameFds descriptors.
+constexpr size_t kFdControlBytes = CMSG_SPACE(sizeof(int) * kMaxFrameFds);
 
 }  // namespace
 
@@ -124,6 +128,113 @@ absl::StatusOr<std::string> ReadFrame(int fd, uint64_t max_body_bytes, Deadline 
   if (*got < size) {
     return absl::DataLossError(mesh::StrCat("truncated frame: the stream ended after ", *got,
                                             " of ", size, " body bytes"));
+  }
+  return body;
+}
+
+absl::Status WriteFrameWithFds(int fd, std::string_view frame, const std::vector<int>& fds,
+                               Deadline deadline) {
+  if (fds.empty()) return WriteFrame(fd, frame, deadline);
+  if (fds.size() > kMaxFrameFds || frame.empty()) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("a frame carries 1 to ", kMaxFrameFds, " descriptors, not ", fds.size()));
+  }
+  // The descriptors ride on the first send; the rest of the frame follows as usual.
+  alignas(cmsghdr) char control[kFdControlBytes] = {};
+  while (true) {
+    if (deadline != kNoDeadline) {
+      if (absl::Status s = WaitReady(fd, POLLOUT, deadline); !s.ok()) return s;
+    }
+    iovec iov = {const_cast<char*>(frame.data()), frame.size()};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n > 0) return WriteFrame(fd, frame.substr(static_cast<size_t>(n)), deadline);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (absl::Status s = WaitReady(fd, POLLOUT, deadline); !s.ok()) return s;
+    } else if (n < 0 && errno != EINTR) {
+      return IoError(errno, "write frame");
+    }
+  }
+}
+
+absl::StatusOr<std::string> ReadFrameWithFds(int fd, uint64_t max_body_bytes, size_t max_fds,
+                                             std::vector<ScopedFd>* fds, Deadline deadline) {
+  fds->clear();
+  char header[kFrameHeaderBytes];
+  size_t got = 0;
+  bool refused = false;  // more descriptors than allowed, or some were lost (MSG_CTRUNC)
+  // The header comes through recvmsg: the descriptors travel with a frame's first bytes.
+  while (got < sizeof(header)) {
+    if (deadline != kNoDeadline) {
+      if (absl::Status s = WaitReady(fd, POLLIN, deadline); !s.ok()) return s;
+    }
+    alignas(cmsghdr) char control[kFdControlBytes];
+    iovec iov = {header + got, sizeof(header) - got};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (absl::Status s = WaitReady(fd, POLLIN, deadline); !s.ok()) return s;
+        continue;
+      }
+      return IoError(errno, "read frame");
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int received;
+        std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds->emplace_back(received);
+      }
+    }
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) refused = true;
+    if (n == 0) {
+      fds->clear();
+      if (got == 0) return absl::OutOfRangeError("the peer closed the connection");
+      return absl::DataLossError(
+          mesh::StrCat("truncated frame: the stream ended after ", got, " of 4 header bytes"));
+    }
+    got += static_cast<size_t>(n);
+  }
+  if (fds->size() > std::min(max_fds, kMaxFrameFds)) refused = true;
+  uint64_t size = 0;
+  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    size |= static_cast<uint64_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+  }
+  if (size > max_body_bytes) {
+    fds->clear();
+    return absl::ResourceExhaustedError(
+        mesh::StrCat("frame of ", size, " bytes exceeds the limit of ", max_body_bytes, " bytes"));
+  }
+  std::string body(size, '\0');
+  absl::StatusOr<size_t> read = ReadFull(fd, body.data(), size, deadline);
+  if (!read.ok() || *read < size) fds->clear();
+  if (!read.ok()) return read.status();
+  if (*read < size) {
+    return absl::DataLossError(mesh::StrCat("truncated frame: the stream ended after ", *read,
+                                            " of ", size, " body bytes"));
+  }
+  if (refused) {
+    const size_t count = fds->size();
+    fds->clear();
+    return absl::ResourceExhaustedError(mesh::StrCat(
+        "a frame carried more file descriptors than the ", std::min(max_fds, kMaxFrameFds),
+        " allowed, or more than this process may open (", count, " received)"));
   }
   return body;
 }

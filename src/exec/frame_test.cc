@@ -50,6 +50,36 @@ TEST(FrameTest, LargeFrameCrossesTheSocketBuffer) {
   EXPECT_EQ(*got, body);
 }
 
+TEST(FrameTest, DescriptorsTravelWithTheirFrame) {
+  SocketPair p, carried;
+  ASSERT_OK(WriteFrame(p.a.get(), Sealed("plain")));
+  ASSERT_OK(WriteFrameWithFds(p.a.get(), Sealed("with fd"), {carried.a.get()}));
+  std::vector<ScopedFd> fds;
+  ASSERT_OK_AND_ASSIGN(std::string first, ReadFrameWithFds(p.b.get(), 100, 1, &fds));
+  EXPECT_EQ(first, "plain");
+  EXPECT_TRUE(fds.empty());
+  ASSERT_OK_AND_ASSIGN(std::string second, ReadFrameWithFds(p.b.get(), 100, 1, &fds));
+  EXPECT_EQ(second, "with fd");
+  ASSERT_EQ(fds.size(), 1u);
+  // The received descriptor is the same socket: what goes in one end comes out of it.
+  ASSERT_EQ(::write(carried.b.get(), "z", 1), 1);
+  char c = 0;
+  EXPECT_EQ(::read(fds[0].get(), &c, 1), 1);
+  EXPECT_EQ(c, 'z');
+}
+
+TEST(FrameTest, TooManyDescriptorsAreRefusedAndTheStreamStaysInStep) {
+  SocketPair p, carried;
+  ASSERT_OK(WriteFrameWithFds(p.a.get(), Sealed("two"), {carried.a.get(), carried.b.get()}));
+  ASSERT_OK(WriteFrame(p.a.get(), Sealed("next")));
+  std::vector<ScopedFd> fds;
+  absl::StatusOr<std::string> refused = ReadFrameWithFds(p.b.get(), 100, 1, &fds);
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_TRUE(fds.empty());
+  ASSERT_OK_AND_ASSIGN(std::string next, ReadFrameWithFds(p.b.get(), 100, 1, &fds));
+  EXPECT_EQ(next, "next");
+}
+
 TEST(FrameTest, CleanEndOfStreamIsOutOfRange) {
   SocketPair p;
   p.a.Reset();

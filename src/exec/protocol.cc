@@ -51,6 +51,8 @@ std::string_view TypeName(MessageType type) {
       return "instrumented module";
     case MessageType::kCompiled:
       return "compiled answer";
+    case MessageType::kNeedInput:
+      return "need-input answer";
     case MessageType::kInstrument:
       return "instrument request";
     case MessageType::kCompile:
@@ -138,6 +140,7 @@ absl::StatusOr<MessageType> PeekType(std::string_view body) {
     case MessageType::kTestHook:
     case MessageType::kInstrumented:
     case MessageType::kCompiled:
+    case MessageType::kNeedInput:
     case MessageType::kInstrument:
     case MessageType::kCompile:
       return type;
@@ -168,9 +171,20 @@ absl::StatusOr<Hello> DecodeHello(std::string_view body) {
 absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
                                       const wasm::InstrumentedModule* module,
                                       const wasm::JobInput& input, const wasm::Limits& limits,
-                                      uint32_t cpu_seconds, wasm::EngineKind engine) {
+                                      uint32_t cpu_seconds, wasm::EngineKind engine,
+                                      const std::vector<PieceSend>& pieces) {
+  if (!pieces.empty() && pieces.size() != input.stdin_pieces.size()) {
+    return absl::InvalidArgumentError(mesh::StrCat("a run request with ", input.stdin_pieces.size(),
+                                                   " stdin pieces told how to send ",
+                                                   pieces.size()));
+  }
+  auto how = [&](size_t i) { return pieces.empty() ? PieceSend::kInline : pieces[i]; };
   size_t hint = 128 + module_id.size() + input.stdin_bytes.size() +
                 input.resume_checkpoint.value_or("").size();
+  for (size_t i = 0; i < input.stdin_pieces.size(); ++i) {
+    const wasm::StdinPiece& p = input.stdin_pieces[i];
+    hint += 16 + p.cid.size() + (how(i) == PieceSend::kInline ? p.bytes.size() : 0);
+  }
   if (module != nullptr) hint += module->wasm.size() + 64 * module->imports.size();
   for (const std::string& a : input.args) hint += 4 + a.size();
   for (const auto& [k, v] : input.env) hint += 8 + k.size() + v.size();
@@ -180,6 +194,21 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
   w.U8(module != nullptr ? 1 : 0);
   if (module != nullptr) WriteModule(w, *module);
   w.Bytes(input.stdin_bytes);
+  w.U32(static_cast<uint32_t>(input.stdin_pieces.size()));
+  for (size_t i = 0; i < input.stdin_pieces.size(); ++i) {
+    const wasm::StdinPiece& p = input.stdin_pieces[i];
+    const PieceSend send = how(i);
+    w.U8(static_cast<uint8_t>(send));
+    if (send == PieceSend::kInline) {
+      w.Bytes(p.bytes);
+    } else {
+      if (p.cid.empty()) {
+        return absl::InvalidArgumentError("a stdin piece without a CID cannot be shared");
+      }
+      w.Bytes(p.cid);
+      w.U64(p.bytes.size());
+    }
+  }
   w.U32(static_cast<uint32_t>(input.args.size()));
   for (const std::string& a : input.args) w.Bytes(a);
   w.U32(static_cast<uint32_t>(input.env.size()));
@@ -212,7 +241,28 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
   bool ok = r.Bytes("module_id", &m.module_id) && r.U8("has_module", &has_module);
   if (ok && has_module > 1) ok = r.Fail("field 'has_module' is neither 0 nor 1");
   if (ok && has_module == 1) ok = ReadModule(r, &m.module.emplace());
-  ok = ok && r.Bytes("stdin", &m.input.stdin_bytes) && r.Count("args", 4, &count);
+  ok = ok && r.Bytes("stdin", &m.input.stdin_bytes) && r.Count("stdin_pieces", 5, &count);
+  for (uint32_t i = 0; ok && i < count; ++i) {
+    uint8_t send = 0;
+    ok = r.U8("piece.send", &send);
+    if (ok && send > static_cast<uint8_t>(PieceSend::kSharedWithFd)) {
+      ok = r.Fail(mesh::StrCat("field 'piece.send' holds unknown value ", static_cast<int>(send)));
+    }
+    if (!ok) break;
+    wasm::StdinPiece& piece = m.input.stdin_pieces.emplace_back();
+    if (static_cast<PieceSend>(send) == PieceSend::kInline) {
+      std::string bytes;
+      ok = r.Bytes("piece.bytes", &bytes);
+      piece = wasm::StdinPiece::Owned("", std::move(bytes));
+      continue;
+    }
+    SharedPieceRef ref{.index = m.input.stdin_pieces.size() - 1,
+                       .with_fd = static_cast<PieceSend>(send) == PieceSend::kSharedWithFd};
+    ok = r.Bytes("piece.cid", &piece.cid) && r.U64("piece.size", &ref.size);
+    if (ok && piece.cid.empty()) ok = r.Fail("a shared stdin piece has an empty CID");
+    m.shared.push_back(ref);
+  }
+  ok = ok && r.Count("args", 4, &count);
   if (ok) {
     m.input.args.resize(count);
     for (std::string& a : m.input.args) ok = ok && r.Bytes("arg", &a);
@@ -359,6 +409,21 @@ std::string EncodeNeedModule(std::string_view module_id) {
   std::string frame = StartFrame(MessageType::kNeedModule, module_id.size() + 4);
   WireWriter(frame).Bytes(module_id);
   return Sealed(std::move(frame));
+}
+
+std::string EncodeNeedInput(std::string_view cid) {
+  std::string frame = StartFrame(MessageType::kNeedInput, cid.size() + 4);
+  WireWriter(frame).Bytes(cid);
+  return Sealed(std::move(frame));
+}
+
+absl::StatusOr<std::string> DecodeNeedInput(std::string_view body) {
+  absl::StatusOr<WireReader> r = Open(body, MessageType::kNeedInput);
+  if (!r.ok()) return r.status();
+  std::string cid;
+  r->Bytes("cid", &cid);
+  if (absl::Status s = r->Finish(); !s.ok()) return s;
+  return cid;
 }
 
 absl::StatusOr<std::string> DecodeNeedModule(std::string_view body) {

@@ -67,6 +67,63 @@ TEST(ProtocolTest, RunRequestRoundTrips) {
   EXPECT_EQ(m.cpu_seconds, 9u);
 }
 
+TEST(ProtocolTest, RunRequestCarriesStdinPiecesInlineOrShared) {
+  wasm::JobInput in;
+  in.stdin_bytes = "head";
+  in.stdin_pieces = {wasm::StdinPiece::Owned("", "inline piece"),
+                     wasm::StdinPiece::Owned("cid-cached", std::string(100, 'c')),
+                     wasm::StdinPiece::Owned("cid-fd", std::string(50, 'f'))};
+  ASSERT_OK_AND_ASSIGN(
+      std::string frame,
+      EncodeRun("id", nullptr, in, {}, 0, wasm::EngineKind::kAuto,
+                {PieceSend::kInline, PieceSend::kShared, PieceSend::kSharedWithFd}));
+  // Shared pieces travel by CID and size only.
+  EXPECT_LT(frame.size(), 200u);
+  ASSERT_OK_AND_ASSIGN(RunMessage m, DecodeRun(Body(frame)));
+  EXPECT_EQ(m.input.stdin_bytes, "head");
+  ASSERT_EQ(m.input.stdin_pieces.size(), 3u);
+  EXPECT_EQ(m.input.stdin_pieces[0].bytes, "inline piece");
+  EXPECT_EQ(m.input.stdin_pieces[1].cid, "cid-cached");
+  EXPECT_EQ(m.input.stdin_pieces[2].cid, "cid-fd");
+  ASSERT_EQ(m.shared.size(), 2u);
+  EXPECT_EQ(m.shared[0].index, 1u);
+  EXPECT_EQ(m.shared[0].size, 100u);
+  EXPECT_FALSE(m.shared[0].with_fd);
+  EXPECT_EQ(m.shared[1].index, 2u);
+  EXPECT_EQ(m.shared[1].size, 50u);
+  EXPECT_TRUE(m.shared[1].with_fd);
+  // Without a plan every piece goes inline.
+  ASSERT_OK_AND_ASSIGN(frame, EncodeRun("id", nullptr, in, {}, 0));
+  ASSERT_OK_AND_ASSIGN(m, DecodeRun(Body(frame)));
+  EXPECT_TRUE(m.shared.empty());
+  EXPECT_EQ(wasm::StdinOf(m.input), wasm::StdinOf(in));
+}
+
+TEST(ProtocolTest, RunRequestRefusesBadPieces) {
+  wasm::JobInput in;
+  in.stdin_pieces = {wasm::StdinPiece::Owned("", "x")};
+  // A plan of the wrong length, and a shared piece without a CID.
+  EXPECT_FALSE(EncodeRun("id", nullptr, in, {}, 0, wasm::EngineKind::kAuto,
+                         {PieceSend::kInline, PieceSend::kInline})
+                   .ok());
+  EXPECT_FALSE(
+      EncodeRun("id", nullptr, in, {}, 0, wasm::EngineKind::kAuto, {PieceSend::kShared}).ok());
+  // An unknown send kind is refused by name.
+  ASSERT_OK_AND_ASSIGN(std::string frame, EncodeRun("id", nullptr, in, {}, 0));
+  const size_t at = frame.find(std::string("\x01\0\0\0\0", 5), kFrameHeaderBytes);
+  ASSERT_NE(at, std::string::npos);
+  frame[at + 4] = 7;  // the piece's send byte
+  absl::StatusOr<RunMessage> bad = DecodeRun(Body(frame));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("piece.send"), std::string::npos) << bad.status();
+}
+
+TEST(ProtocolTest, NeedInputRoundTrips) {
+  const std::string frame = EncodeNeedInput("cid-x");
+  ASSERT_OK_AND_ASSIGN(std::string cid, DecodeNeedInput(Body(frame)));
+  EXPECT_EQ(cid, "cid-x");
+}
+
 TEST(ProtocolTest, RunRequestWithoutModule) {
   ASSERT_OK_AND_ASSIGN(std::string frame, EncodeRun("id", nullptr, {}, {}, 0));
   ASSERT_OK_AND_ASSIGN(RunMessage m, DecodeRun(Body(frame)));
@@ -266,8 +323,15 @@ TEST(ProtocolTest, HostileCountsDoNotAllocate) {
   body += std::string("\x02\0\0\0id", 6);  // module_id
   body += '\0';                            // no module
   body += std::string("\0\0\0\0", 4);      // stdin
-  body += "\xff\xff\xff\xff";              // args count
-  absl::Status s = DecodeRun(body).status();
+  // The same with the stdin pieces' count.
+  absl::Status s = DecodeRun(body + "\xff\xff\xff\xff").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("'stdin_pieces' claims 4294967295 elements"),
+            absl::string_view::npos)
+      << s;
+  body += std::string("\0\0\0\0", 4);  // no stdin pieces
+  body += "\xff\xff\xff\xff";          // args count
+  s = DecodeRun(body).status();
   EXPECT_TRUE(absl::IsInvalidArgument(s));
   EXPECT_NE(s.message().find("'args' claims 4294967295 elements"), absl::string_view::npos) << s;
 }

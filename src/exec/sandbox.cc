@@ -119,6 +119,9 @@ absl::Status InstallSyscallFilter(const SandboxConfig& config) {
     f.AllowIf(SCMP_SYS(writev), SCMP_A0(SCMP_CMP_EQ, out));
   }
   f.AllowAll({SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek)});
+  // Shared inputs (shared_input.h) come as memfds over the channel: the worker checks their
+  // seals before it maps them read-only. Only that query: no other fcntl.
+  f.AllowIf(SCMP_SYS(fcntl), SCMP_A1(SCMP_CMP_EQ, F_GET_SEALS));
 
   // Memory: the engines' heaps and linear memories (wasm2c reserves with mmap and commits with
   // mprotect). Executable mappings only for engines that load native code.

@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "mesh/common/strings.h"
 #include "mesh/crypto/sha256.h"
@@ -21,6 +22,7 @@
 #include "mesh/exec/frame.h"
 #include "mesh/exec/protocol.h"
 #include "mesh/exec/sandbox.h"
+#include "mesh/exec/shared_input.h"
 
 namespace mesh::exec {
 namespace {
@@ -106,29 +108,33 @@ class Worker {
         fd_(config.sandbox.channel_fd),
         engine_(std::move(engine)),
         interp_(std::move(interp)),
-        modules_(config.module_cache_bytes) {}
+        modules_(config.module_cache_bytes),
+        inputs_(config.input_cache_bytes) {}
 
   int Serve() {
     while (true) {
-      absl::StatusOr<std::string> body = ReadFrame(fd_, config_.max_frame_bytes);
+      // Run requests may bring descriptors of shared inputs (shared_input.h).
+      std::vector<ScopedFd> fds;
+      absl::StatusOr<std::string> body =
+          ReadFrameWithFds(fd_, config_.max_frame_bytes, kMaxFrameFds, &fds);
       if (absl::IsOutOfRange(body.status())) return kWorkerExitOk;
       if (!body.ok()) {
         // The stream is out of step (oversized or truncated frame): say why, then stop.
         (void)WriteFrame(fd_, EncodeError(body.status()));
         return kWorkerExitProtocol;
       }
-      absl::Status sent = Handle(*body);
+      absl::Status sent = Handle(*body, fds);
       if (!sent.ok()) return kWorkerExitProtocol;  // the pool is gone
     }
   }
 
  private:
-  absl::Status Handle(const std::string& body) {
+  absl::Status Handle(const std::string& body, std::vector<ScopedFd>& fds) {
     absl::StatusOr<MessageType> type = PeekType(body);
     if (!type.ok()) return WriteFrame(fd_, EncodeError(type.status()));
     switch (*type) {
       case MessageType::kRun:
-        return HandleRun(body);
+        return HandleRun(body, fds);
       case MessageType::kTestHook:
         return HandleTestHook(body);
       default:
@@ -137,9 +143,15 @@ class Worker {
     }
   }
 
-  absl::Status HandleRun(const std::string& body) {
+  absl::Status HandleRun(const std::string& body, std::vector<ScopedFd>& fds) {
     absl::StatusOr<RunMessage> request = DecodeRun(body);
     if (!request.ok()) return WriteFrame(fd_, EncodeError(request.status()));
+    std::string missing;
+    if (absl::Status s = ResolveSharedInputs(*request, fds, &missing); !s.ok()) {
+      return WriteFrame(fd_, EncodeError(s));
+    }
+    fds.clear();  // mapped (or refused): the descriptors are not needed any more
+    if (!missing.empty()) return WriteFrame(fd_, EncodeNeedInput(missing));
     const wasm::InstrumentedModule* module =
         request->module.has_value()
             ? modules_.Insert(request->module_id, *std::move(request->module))
@@ -185,6 +197,48 @@ class Worker {
     return WriteFrame(fd_, *frame);
   }
 
+  // Fills in the stdin pieces that came as shared memory: maps those sent with a descriptor
+  // (and keeps them by CID), takes the others from the cache. The first CID the cache lacks
+  // goes to `*missing` (the pool resends it with its descriptor). Errors: descriptors that do
+  // not match the request, a mapping refused (shared_input.h), stdin over the frame limit.
+  absl::Status ResolveSharedInputs(RunMessage& request, std::vector<ScopedFd>& fds,
+                                   std::string* missing) {
+    size_t with_fd = 0;
+    uint64_t total = request.input.stdin_bytes.size();
+    for (const wasm::StdinPiece& p : request.input.stdin_pieces) total += p.bytes.size();
+    for (const SharedPieceRef& ref : request.shared) {
+      with_fd += ref.with_fd ? 1 : 0;
+      total += ref.size;
+      if (ref.size > config_.max_frame_bytes || total > config_.max_frame_bytes) {
+        return absl::ResourceExhaustedError(
+            mesh::StrCat("the job's stdin is over the worker's limit of ", config_.max_frame_bytes,
+                         " bytes (shared input ", request.input.stdin_pieces[ref.index].cid,
+                         " alone claims ", ref.size, ")"));
+      }
+    }
+    if (with_fd != fds.size()) {
+      return absl::InvalidArgumentError(mesh::StrCat("the run request names ", with_fd,
+                                                     " shared inputs sent with it but came with ",
+                                                     fds.size(), " descriptors"));
+    }
+    size_t next_fd = 0;
+    for (const SharedPieceRef& ref : request.shared) {
+      wasm::StdinPiece& piece = request.input.stdin_pieces[ref.index];
+      if (ref.with_fd) {
+        absl::StatusOr<wasm::StdinPiece> mapped =
+            MapSharedInput(fds[next_fd++].get(), piece.cid, ref.size);
+        if (!mapped.ok()) return mapped.status();
+        inputs_.Insert(*mapped);
+        piece = *std::move(mapped);
+      } else if (const wasm::StdinPiece* cached = inputs_.Find(piece.cid, ref.size)) {
+        piece = *cached;
+      } else if (missing->empty()) {
+        *missing = piece.cid;
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // Each hook attempts something the sandbox forbids; reaching the answer means it failed.
   absl::Status HandleTestHook(const std::string& body) {
     absl::StatusOr<TestHook> hook = DecodeTestHook(body);
@@ -221,6 +275,7 @@ class Worker {
   std::unique_ptr<wasm::Engine> engine_;
   std::unique_ptr<wasm::Engine> interp_;  // aot workers: the tier for modules not compiled yet
   ModuleStore modules_;
+  InputCache inputs_;  // shared inputs by CID, mapped read-only
 };
 
 // Reports a set-up failure to the pool, which names it in its own error. Only if the pool

@@ -28,6 +28,7 @@ std::vector<std::string> WorkerConfig::ToArgs() const {
       mesh::StrCat("--max-open-files=", sandbox.max_open_files),
       mesh::StrCat("--max-frame=", max_frame_bytes),
       mesh::StrCat("--module-cache=", module_cache_bytes),
+      mesh::StrCat("--input-cache=", input_cache_bytes),
   };
   if (mode != WorkerMode::kRun) {
     args.push_back(mode == WorkerMode::kPrepare ? "--mode=prepare" : "--mode=compile");
@@ -90,6 +91,8 @@ absl::StatusOr<WorkerConfig> ParseWorkerArgs(int argc, const char* const* argv) 
         config.build_cpu_seconds = *number;
       } else if (name == "module-cache") {
         config.module_cache_bytes = *number;
+      } else if (name == "input-cache") {
+        config.input_cache_bytes = *number;
       } else {
         return absl::InvalidArgumentError(mesh::StrCat("mesh-worker: unknown option --", name));
       }

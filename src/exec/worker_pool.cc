@@ -20,6 +20,7 @@
 #include "mesh/exec/engine_factory.h"
 #include "mesh/exec/module_builder.h"
 #include "mesh/exec/module_cache.h"
+#include "mesh/exec/shared_input.h"
 #include "mesh/exec/worker_config.h"
 #include "mesh/exec/worker_process.h"
 #include "mesh/wasm/aot_engine.h"
@@ -97,6 +98,7 @@ class WorkerPool::Impl {
         builder_(std::move(build)),
         aot_cache_(std::move(aot_cache)),
         modules_(options_.module_cache_bytes),
+        shared_inputs_(options_.shared_input_bytes),
         slots_(static_cast<size_t>(options_.workers)) {
     if (aot_cache_ != nullptr) {
       compiles_ =
@@ -560,20 +562,33 @@ class WorkerPool::Impl {
       if (slots_[slot].cancelled) return CountCancelledBeforeStart();  // Release replaces it
     }
     const uint32_t cpu_seconds = CpuSeconds(options_, limits);
+    // Large named inputs go as shared memory (shared_input.h); `fds` and `held` carry and keep
+    // open the memfds of those the worker is not known to hold.
+    std::vector<PieceSend> how;
+    std::vector<int> fds;
+    std::vector<std::shared_ptr<const ScopedFd>> held;
+    // `everything`: the module and every shared input's descriptor (the worker lacked one).
+    auto encode = [&](bool everything) -> absl::StatusOr<std::string> {
+      PlanPieces(*worker, *input, everything, &how, &fds, &held);
+      const bool send_module = everything || !worker->known_modules().contains(module_id);
+      return EncodeRun(module_id, send_module ? module : nullptr, *input, limits, cpu_seconds,
+                       engine, how);
+    };
+    uint64_t stdin_bytes = 0;
     if (input != nullptr) {
-      const bool send_module = !worker->known_modules().contains(module_id);
-      MESH_ASSIGN_OR_RETURN(frame, EncodeRun(module_id, send_module ? module : nullptr, *input,
-                                             limits, cpu_seconds, engine));
+      MESH_ASSIGN_OR_RETURN(frame, encode(false));
+      stdin_bytes = input->stdin_bytes.size();
+      for (const wasm::StdinPiece& p : input->stdin_pieces) stdin_bytes += p.bytes.size();
     }
-    if (frame.size() - kFrameHeaderBytes > options_.max_frame_bytes) {
-      return absl::ResourceExhaustedError(
-          mesh::StrCat("the job's module and input take ", frame.size() - kFrameHeaderBytes,
-                       " bytes, over the worker message limit of ", options_.max_frame_bytes,
-                       " bytes; pass less input per job or split it"));
+    if (const uint64_t body = std::max<uint64_t>(frame.size() - kFrameHeaderBytes, stdin_bytes);
+        body > options_.max_frame_bytes) {
+      return absl::ResourceExhaustedError(mesh::StrCat(
+          "the job's module and input take ", body, " bytes, over the worker message limit of ",
+          options_.max_frame_bytes, " bytes; pass less input per job or split it"));
     }
     const Clock::time_point start = Clock::now();
     const Deadline deadline = start + absl::ToChronoNanoseconds(limits.wall_time - spent);
-    absl::Status sent = worker->Send(frame, deadline);
+    absl::Status sent = worker->Send(frame, fds, deadline);
     {
       absl::MutexLock lock(&mu_);
       ++jobs_started_;
@@ -583,12 +598,13 @@ class WorkerPool::Impl {
           sent.ok() ? worker->Receive(options_.max_frame_bytes, deadline) : sent;
       if (!body.ok()) return WorkerFailed(slot, body.status(), limits, start, engine);
       absl::StatusOr<MessageType> type = PeekType(*body);
-      if (type.ok() && *type == MessageType::kNeedModule && input != nullptr && !resent) {
-        // The worker dropped the module from its cache: send it again, with the bytes.
+      if (type.ok() && (*type == MessageType::kNeedModule || *type == MessageType::kNeedInput) &&
+          input != nullptr && !resent) {
+        // The worker dropped the module or a shared input from its cache: send it again, with
+        // the module's bytes and every shared input's descriptor.
         resent = true;
-        MESH_ASSIGN_OR_RETURN(frame,
-                              EncodeRun(module_id, module, *input, limits, cpu_seconds, engine));
-        sent = worker->Send(frame, deadline);
+        MESH_ASSIGN_OR_RETURN(frame, encode(true));
+        sent = worker->Send(frame, fds, deadline);
         continue;
       }
       if (type.ok() && *type == MessageType::kProgress && input != nullptr) {
@@ -611,6 +627,12 @@ class WorkerPool::Impl {
         if (!result.ok()) return WorkerFailed(slot, result.status(), limits, start, engine);
         if (worker->known_modules().size() >= kMaxKnownModules) worker->known_modules().clear();
         worker->known_modules().insert(module_id);
+        if (worker->known_inputs().size() >= kMaxKnownModules) worker->known_inputs().clear();
+        for (size_t i = 0; i < how.size(); ++i) {
+          if (how[i] != PieceSend::kInline) {
+            worker->known_inputs().insert(input->stdin_pieces[i].cid);
+          }
+        }
         result->report.output_bytes = result->output.size();
         result->report.output_cid = cas::Cid::Of(result->output).ToString();
         absl::MutexLock lock(&mu_);
@@ -630,6 +652,32 @@ class WorkerPool::Impl {
           slot,
           type.ok() ? absl::InvalidArgumentError("the worker answered out of turn") : type.status(),
           limits, start, engine);
+    }
+  }
+
+  // How each stdin piece of `input` goes to `worker` (PieceSend): small or unnamed pieces
+  // inline; large named ones by CID, with the memfd's descriptor (in `fds`, kept open by
+  // `held`) unless the worker is known to hold it and `everything` is false. A piece whose
+  // memfd cannot be made, or past kMaxFrameFds descriptors, goes inline.
+  void PlanPieces(WorkerProcess& worker, const wasm::JobInput& input, bool everything,
+                  std::vector<PieceSend>* how, std::vector<int>* fds,
+                  std::vector<std::shared_ptr<const ScopedFd>>* held) {
+    how->assign(input.stdin_pieces.size(), PieceSend::kInline);
+    fds->clear();
+    held->clear();
+    for (size_t i = 0; i < input.stdin_pieces.size(); ++i) {
+      const wasm::StdinPiece& p = input.stdin_pieces[i];
+      if (p.cid.empty() || p.bytes.size() < kMinSharedInputBytes) continue;
+      if (!everything && worker.known_inputs().contains(p.cid)) {
+        (*how)[i] = PieceSend::kShared;
+        continue;
+      }
+      if (fds->size() >= kMaxFrameFds) continue;
+      absl::StatusOr<std::shared_ptr<const ScopedFd>> memfd = shared_inputs_.Get(p.cid, p.bytes);
+      if (!memfd.ok()) continue;
+      (*how)[i] = PieceSend::kSharedWithFd;
+      fds->push_back((*memfd)->get());
+      held->push_back(*std::move(memfd));
     }
   }
 
@@ -735,6 +783,7 @@ class WorkerPool::Impl {
   const std::unique_ptr<wasm::AotEngine> aot_cache_;  // aot pools: what the cache holds
   std::unique_ptr<CompileQueue> compiles_;            // aot pools; set in the constructor
   ModuleCache modules_;
+  SharedInputFiles shared_inputs_;  // memfds of large inputs, by CID
 
   mutable absl::Mutex mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // fixed size; see Slot for who may touch what
@@ -808,6 +857,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(PoolOptions option
   config.sandbox.max_open_files = options.max_open_files;
   config.max_frame_bytes = options.max_frame_bytes;
   config.module_cache_bytes = options.worker_module_cache_bytes;
+  config.input_cache_bytes = options.worker_input_cache_bytes;
   config.test_hooks = options.enable_test_hooks;
   const wasm::EngineKind engine = config.engine;
   auto impl = std::make_unique<Impl>(std::move(options), std::move(config), std::move(worker_env),

@@ -379,6 +379,69 @@ TEST_P(WorkerPoolTest, ModulesAreResentWhenTheWorkerDroppedThem) {
   }
 }
 
+// Large named stdin pieces go as shared memory (shared_input.h); small or unnamed ones inline.
+RunRequest EchoPieces(const std::vector<std::pair<std::string, std::string>>& pieces) {
+  RunRequest r = ExampleRequest("echo");
+  for (const auto& [cid, bytes] : pieces) {
+    r.input.stdin_pieces.push_back(wasm::StdinPiece::Owned(cid, bytes));
+  }
+  return r;
+}
+
+std::string Bytes(size_t size, int salt) {
+  std::string s(size, '\0');
+  for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 131 + salt) >> 3);
+  return s;
+}
+
+TEST_P(WorkerPoolTest, SharedInputsGiveTheSameOutputAsCopiedOnes) {
+  auto pool = StartPool(1);
+  const std::string big = Bytes(3 << 20, 1), small = Bytes(1000, 2), other = Bytes(200 << 10, 3);
+  const std::string big_cid = cas::Cid::Of(big).ToString();
+  const std::string other_cid = cas::Cid::Of(other).ToString();
+  const std::string whole = small + big + other + big;
+  // The copying path: everything in stdin_bytes.
+  EXPECT_EQ(MustRun(*pool, ExampleRequest("echo", whole)).output, whole);
+  // Shared: the first run sends the memfds, the next ones name the CIDs only (cached).
+  for (int i = 0; i < 3; ++i) {
+    RunRequest r = EchoPieces({{"", small}, {big_cid, big}, {other_cid, other}, {big_cid, big}});
+    wasm::RunResult result = MustRun(*pool, std::move(r));
+    EXPECT_EQ(result.report.outcome, Outcome::kOk) << result.report.message;
+    EXPECT_TRUE(result.output == whole) << "run " << i << ": output differs";
+    EXPECT_EQ(result.report.output_cid, cas::Cid::Of(whole).ToString());
+  }
+  // Another input of the same size under another CID: its own bytes, never the cached ones.
+  const std::string twin = Bytes(3 << 20, 9);
+  EXPECT_TRUE(MustRun(*pool, EchoPieces({{cas::Cid::Of(twin).ToString(), twin}})).output == twin);
+  // stdin_bytes first, then the pieces.
+  RunRequest mixed = EchoPieces({{big_cid, big}});
+  mixed.input.stdin_bytes = "head:";
+  EXPECT_TRUE(MustRun(*pool, std::move(mixed)).output == "head:" + big);
+}
+
+TEST_P(WorkerPoolTest, SharedInputsAreResentWhenTheWorkerCannotKeepThem) {
+  PoolOptions options = Options(1);
+  options.worker_input_cache_bytes = 100 << 10;  // smaller than the input: never kept
+  ASSERT_OK_AND_ASSIGN(auto pool, WorkerPool::Start(options));
+  const std::string big = Bytes(1 << 20, 4);
+  const std::string cid = cas::Cid::Of(big).ToString();
+  for (int i = 0; i < 3; ++i) {
+    wasm::RunResult r = MustRun(*pool, EchoPieces({{cid, big}}));
+    EXPECT_TRUE(r.output == big) << "run " << i;
+  }
+  ExpectHealthy(*pool);
+}
+
+TEST_P(WorkerPoolTest, SharedInputsCountAgainstTheMessageLimit) {
+  PoolOptions options = Options(1);
+  options.max_frame_bytes = 1 << 20;
+  ASSERT_OK_AND_ASSIGN(auto pool, WorkerPool::Start(options));
+  const std::string big = Bytes(2 << 20, 5);
+  absl::Status s = pool->Run(EchoPieces({{cas::Cid::Of(big).ToString(), big}})).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  ExpectHealthy(*pool);
+}
+
 TEST_P(WorkerPoolTest, ShutdownLetsRunningJobsFinish) {
   auto pool = StartPool(2);
   // Jobs of a few hundred milliseconds on either engine.

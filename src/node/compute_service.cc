@@ -590,8 +590,10 @@ absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& j
   exec::RunRequest request;
   request.module_id = job.spec.module;
   MESH_ASSIGN_OR_RETURN(request.module_wasm, modules_.Module(job.spec.module));
-  MESH_ASSIGN_OR_RETURN(request.input.stdin_bytes,
-                        modules_.Input(job.spec.inputs, options_.max_input_bytes));
+  // Pieces by CID, not one concatenated copy: a cached input (a split job's broadcast input)
+  // is shared, and the pool hands large ones to its workers as shared memory.
+  MESH_ASSIGN_OR_RETURN(request.input.stdin_pieces,
+                        modules_.InputPieces(job.spec.inputs, options_.max_input_bytes));
   request.input.args = job.spec.args;
   request.input.env = job.spec.env;
   MESH_ASSIGN_OR_RETURN(cas::Cid id, cas::Cid::Parse(job.id));

@@ -19,7 +19,7 @@ class FakeRunner final : public JobRunner {
  public:
   absl::StatusOr<wasm::RunResult> Run(exec::RunRequest request) override {
     absl::MutexLock lock(&mu_);
-    started_.push_back(request.input.stdin_bytes);
+    started_.push_back(mesh::wasm::StdinOf(request.input));
     active_.insert(request.tag);
     auto released = [this, &request]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !hold_ || cancelled_.contains(request.tag);
@@ -28,13 +28,14 @@ class FakeRunner final : public JobRunner {
     active_.erase(request.tag);
     if (cancelled_.contains(request.tag))
       return absl::CancelledError("job cancelled while running");
-    if (request.input.stdin_bytes == "error") return absl::InternalError("engine exploded");
+    if (mesh::wasm::StdinOf(request.input) == "error")
+      return absl::InternalError("engine exploded");
     if (request.input.on_progress) request.input.on_progress({50, "half", 7});
     wasm::RunResult result;
-    result.output = request.input.stdin_bytes;
+    result.output = mesh::wasm::StdinOf(request.input);
     result.report.fuel_used = 100;
     result.report.fuel_limit = request.limits->fuel;
-    if (request.input.stdin_bytes == "trap") {
+    if (mesh::wasm::StdinOf(request.input) == "trap") {
       result.report.outcome = wasm::Outcome::kTrap;
       result.report.message = "unreachable executed";
     }

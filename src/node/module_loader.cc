@@ -46,7 +46,19 @@ absl::StatusOr<std::shared_ptr<const std::string>> ModuleLoader::Module(const st
 
 absl::StatusOr<std::string> ModuleLoader::Input(const std::vector<std::string>& cids,
                                                 uint64_t max_bytes) {
+  MESH_ASSIGN_OR_RETURN(std::vector<wasm::StdinPiece> pieces, InputPieces(cids, max_bytes));
+  size_t total = 0;
+  for (const wasm::StdinPiece& p : pieces) total += p.bytes.size();
   std::string input;
+  input.reserve(total);
+  for (const wasm::StdinPiece& p : pieces) input.append(p.bytes);
+  return input;
+}
+
+absl::StatusOr<std::vector<wasm::StdinPiece>> ModuleLoader::InputPieces(
+    const std::vector<std::string>& cids, uint64_t max_bytes) {
+  std::vector<wasm::StdinPiece> input;
+  uint64_t total = 0;
   for (const std::string& text : cids) {
     MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(text));
     absl::StatusOr<cas::BlobInfo> info = blobs_->Stat(cid);
@@ -54,17 +66,17 @@ absl::StatusOr<std::string> ModuleLoader::Input(const std::vector<std::string>& 
       return absl::NotFoundError(mesh::StrCat("input ", text, " is not in this node's blob store"));
     }
     MESH_RETURN_IF_ERROR(info.status());
-    if (input.size() + info->size > max_bytes) {
+    if (total + info->size > max_bytes) {
       return absl::ResourceExhaustedError(
           mesh::StrCat("the job's inputs exceed the node's input limit of ", max_bytes,
                        " bytes; split the input over several jobs"));
     }
+    total += info->size;
     if (std::shared_ptr<const std::string> hit = Cached(text)) {
-      input += *hit;
+      input.push_back({.cid = text, .bytes = *hit, .keep = hit});
       continue;
     }
     MESH_ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(cid, max_bytes));
-    input += bytes;
     bool again = false;
     {
       absl::MutexLock lock(&mu_);
@@ -72,7 +84,12 @@ absl::StatusOr<std::string> ModuleLoader::Input(const std::vector<std::string>& 
       again = !inputs_seen_.insert(text).second;
       if (again) inputs_seen_.erase(text);
     }
-    if (again) Keep(text, std::move(bytes));
+    if (again) {
+      std::shared_ptr<const std::string> kept = Keep(text, std::move(bytes));
+      input.push_back({.cid = text, .bytes = *kept, .keep = kept});
+    } else {
+      input.push_back(wasm::StdinPiece::Owned(text, std::move(bytes)));
+    }
   }
   return input;
 }

@@ -35,7 +35,7 @@ class HoldingRunner final : public JobRunner {
     // Each service numbers its runs from 1: a tag is forgotten once its run is stopped.
     if (cancelled_.erase(request.tag) > 0) return absl::CancelledError("stopped");
     wasm::RunResult result;
-    result.output = request.input.stdin_bytes;
+    result.output = mesh::wasm::StdinOf(request.input);
     result.report.fuel_used = 10;
     return result;
   }

@@ -215,6 +215,34 @@ TEST_P(EngineTest, EchoesStdin) {
   EXPECT_TRUE(r.output == input.stdin_bytes) << r.output.size();
 }
 
+// Stdin in pieces (shared inputs) reads as their concatenation, across read boundaries and
+// past empty pieces, byte for byte as from one string.
+TEST_P(EngineTest, StdinPiecesReadAsOneStream) {
+  JobInput input;
+  input.stdin_bytes = std::string(5000, 'a');
+  input.stdin_pieces = {StdinPiece::Owned("", ""), StdinPiece::Owned("cid-b", "bcd"),
+                        StdinPiece::Owned("cid-c", std::string(10000, 'c')),
+                        StdinPiece::Owned("", ""), StdinPiece::Owned("", "end")};
+  const std::string want = StdinOf(input);
+  EXPECT_EQ(want.size(), 15006u);
+  RunResult r = RunWat(R"((module
+    (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (loop $l
+        (i32.store (i32.const 0) (i32.const 64))
+        (i32.store (i32.const 4) (i32.const 4096))
+        (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (if (i32.load (i32.const 8)) (then
+          (i32.store (i32.const 4) (i32.load (i32.const 8)))
+          (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (br $l)))))))",
+                       input);
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_TRUE(r.output == want) << r.output.size();
+}
+
 TEST_P(EngineTest, MemoryLimitStopsGrowth) {
   Limits limits;
   limits.memory_bytes = 4 << 20;  // 64 pages

@@ -279,6 +279,21 @@ HostAction JobHost::Call(HostFuncId id, const uint64_t* a, uint64_t* result, Gue
   return HostAction::kContinue;
 }
 
+std::string StdinOf(const JobInput& input) {
+  std::string all = input.stdin_bytes;
+  for (const StdinPiece& p : input.stdin_pieces) all.append(p.bytes);
+  return all;
+}
+
+StdinPiece StdinPiece::Owned(std::string cid, std::string bytes) {
+  auto owned = std::make_shared<const std::string>(std::move(bytes));
+  StdinPiece piece;
+  piece.cid = std::move(cid);
+  piece.bytes = *owned;
+  piece.keep = std::move(owned);
+  return piece;
+}
+
 uint32_t JobHost::FdRead(GuestMemory m, uint32_t fd, uint32_t iovs, uint32_t iovs_len,
                          uint32_t out) {
   if (fd != 0 || stdin_closed_) return kEbadf;
@@ -290,9 +305,21 @@ uint32_t JobHost::FdRead(GuestMemory m, uint32_t fd, uint32_t iovs, uint32_t iov
     const uint32_t len = LoadU32(vec + 8 * i + 4);
     uint8_t* dst = GuestSpan(m, buf, len);
     if (dst == nullptr) return kEfault;
-    const uint64_t n = std::min<uint64_t>(len, input_.stdin_bytes.size() - stdin_offset_);
-    std::memcpy(dst, input_.stdin_bytes.data() + stdin_offset_, n);
-    stdin_offset_ += n;
+    // Fill this buffer from as many pieces as it takes; a short count means end of stdin.
+    uint64_t n = 0;
+    while (n < len && stdin_piece_ <= input_.stdin_pieces.size()) {
+      const std::string_view piece = stdin_piece_ == 0
+                                         ? std::string_view(input_.stdin_bytes)
+                                         : input_.stdin_pieces[stdin_piece_ - 1].bytes;
+      const uint64_t take = std::min<uint64_t>(len - n, piece.size() - stdin_offset_);
+      if (take > 0) std::memcpy(dst + n, piece.data() + stdin_offset_, take);
+      n += take;
+      stdin_offset_ += take;
+      if (stdin_offset_ == piece.size()) {
+        ++stdin_piece_;
+        stdin_offset_ = 0;
+      }
+    }
     total += n;
     if (n < len) break;
   }

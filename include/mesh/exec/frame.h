@@ -16,8 +16,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "mesh/common/file_util.h"
 
 namespace mesh::exec {
 
@@ -39,5 +41,21 @@ absl::Status WriteFrame(int fd, std::string_view frame, Deadline deadline = kNoD
 // Reads one frame and returns its body (without the header).
 absl::StatusOr<std::string> ReadFrame(int fd, uint64_t max_body_bytes,
                                       Deadline deadline = kNoDeadline);
+
+// File descriptors that may travel with one frame (SCM_RIGHTS on a Unix socket).
+inline constexpr size_t kMaxFrameFds = 8;
+
+// Like WriteFrame, with `fds` (at most kMaxFrameFds) attached to the frame's first bytes; the
+// receiver gets its own descriptors for the same open files.
+absl::Status WriteFrameWithFds(int fd, std::string_view frame, const std::vector<int>& fds,
+                               Deadline deadline = kNoDeadline);
+
+// Like ReadFrame, and the descriptors that came with the frame (close-on-exec) go to `*fds`. A
+// frame that carried more than `max_fds` (at most kMaxFrameFds), or whose descriptors could not
+// all be received (the open-file limit), is read to its end and refused: ResourceExhausted,
+// with no descriptor kept.
+absl::StatusOr<std::string> ReadFrameWithFds(int fd, uint64_t max_body_bytes, size_t max_fds,
+                                             std::vector<ScopedFd>* fds,
+                                             Deadline deadline = kNoDeadline);
 
 }  // namespace mesh::exec

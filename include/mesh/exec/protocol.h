@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "mesh/wasm/engine.h"
@@ -33,7 +34,7 @@ namespace mesh::exec {
 
 // Bumped on any change to the messages; the pool refuses a worker that speaks another version
 // (e.g. a stale mesh-worker binary next to a new mesh).
-inline constexpr uint32_t kProtocolVersion = 4;
+inline constexpr uint32_t kProtocolVersion = 5;
 
 enum class MessageType : uint8_t {
   // worker -> pool
@@ -46,6 +47,7 @@ enum class MessageType : uint8_t {
   kPartial = 7,       // a mesh.emit_partial of the running job (bytes, fuel), likewise
   kInstrumented = 8,  // build process: the instrumented module
   kCompiled = 9,      // build process: the module is compiled into the aot cache
+  kNeedInput = 10,    // a shared input named by CID only is not in the worker's cache
   // pool -> worker
   kRun = 16,
   kTestHook = 17,    // honoured only by workers started with --test-hooks
@@ -67,11 +69,25 @@ struct Hello {
   std::string error;   // non-empty: the worker could not start, and why; it exits next
 };
 
+// How a run request carries each of the input's stdin_pieces (shared_input.h): its bytes
+// inline, or by CID and size as shared memory: with a descriptor that comes with the frame, or
+// from the worker's input cache.
+enum class PieceSend : uint8_t { kInline = 0, kShared = 1, kSharedWithFd = 2 };
+
+// A stdin piece sent as shared memory, as the worker decodes it: input.stdin_pieces[index]
+// holds only its CID until the worker fills in the bytes.
+struct SharedPieceRef {
+  size_t index = 0;
+  uint64_t size = 0;
+  bool with_fd = false;  // the frame's descriptors go, in order, to the pieces with_fd
+};
+
 // A run request as the worker decodes it.
 struct RunMessage {
   std::string module_id;
   std::optional<wasm::InstrumentedModule> module;  // absent when the pool believes it is cached
   wasm::JobInput input;
+  std::vector<SharedPieceRef> shared;  // the stdin pieces that came as shared memory
   wasm::Limits limits;
   uint32_t cpu_seconds = 0;  // the job's CPU-time budget (RLIMIT_CPU); 0 = none
   // The engine to run the job on; kAuto = the worker's own. An aot worker also runs interp
@@ -85,10 +101,12 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
                                       const wasm::InstrumentedModule* module,
                                       const wasm::JobInput& input, const wasm::Limits& limits,
                                       uint32_t cpu_seconds,
-                                      wasm::EngineKind engine = wasm::EngineKind::kAuto);
+                                      wasm::EngineKind engine = wasm::EngineKind::kAuto,
+                                      const std::vector<PieceSend>& pieces = {});
 std::string EncodeTestHook(TestHook hook);
 absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result);
 std::string EncodeNeedModule(std::string_view module_id);
+std::string EncodeNeedInput(std::string_view cid);
 std::string EncodeError(const absl::Status& status);
 // Clamps the percent to 100 and cuts the message to wasm::kMaxProgressMessageBytes, as JobHost
 // does, so that every encoded report decodes.
@@ -103,6 +121,7 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body);
 absl::StatusOr<TestHook> DecodeTestHook(std::string_view body);
 absl::StatusOr<wasm::RunResult> DecodeResult(std::string_view body);
 absl::StatusOr<std::string> DecodeNeedModule(std::string_view body);
+absl::StatusOr<std::string> DecodeNeedInput(std::string_view body);
 // The error the worker reported (never OK).
 absl::StatusOr<absl::Status> DecodeError(std::string_view body);
 // Refuses a percent over 100 and a message over wasm::kMaxProgressMessageBytes.

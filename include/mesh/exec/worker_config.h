@@ -38,6 +38,8 @@ struct WorkerConfig {
   uint64_t max_frame_bytes = kDefaultMaxFrameBytes;
   // Instrumented modules the worker keeps between jobs (by module id), oldest dropped first.
   uint64_t module_cache_bytes = 256ull << 20;
+  // The worker's shared inputs kept by CID (shared_input.h).
+  uint64_t input_cache_bytes = 128ull << 20;
   bool test_hooks = false;  // honour TestHook requests (tests of the sandbox only)
 
   // argv[1..] for mesh-worker.

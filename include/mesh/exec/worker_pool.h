@@ -80,6 +80,10 @@ struct PoolOptions {
   absl::Duration cpu_time_limit = absl::ZeroDuration();
   uint64_t max_frame_bytes = kDefaultMaxFrameBytes;
   uint64_t worker_module_cache_bytes = 256ull << 20;
+  // Large job inputs go to workers as shared memory (shared_input.h): the pool's memfds, and
+  // what each worker keeps mapped, by CID.
+  uint64_t shared_input_bytes = 256ull << 20;
+  uint64_t worker_input_cache_bytes = 128ull << 20;
   uint64_t module_cache_bytes = 512ull << 20;  // the pool's instrumented modules
   absl::Duration startup_timeout = absl::Seconds(10);
   bool inherit_stderr = true;  // workers' stderr: the pool's (start-up errors) or /dev/null

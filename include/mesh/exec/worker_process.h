@@ -60,6 +60,10 @@ class WorkerProcess {
   absl::Status Send(std::string_view frame, Deadline deadline) {
     return WriteFrame(channel_.get(), frame, deadline);
   }
+  // With descriptors (shared inputs) attached to the frame.
+  absl::Status Send(std::string_view frame, const std::vector<int>& fds, Deadline deadline) {
+    return WriteFrameWithFds(channel_.get(), frame, fds, deadline);
+  }
   absl::StatusOr<std::string> Receive(uint64_t max_body_bytes, Deadline deadline) {
     return ReadFrame(channel_.get(), max_body_bytes, deadline);
   }
@@ -84,6 +88,8 @@ class WorkerProcess {
 
   // Module ids this worker is believed to hold; the worker answers kNeedModule when not.
   std::unordered_set<std::string>& known_modules() { return known_modules_; }
+  // Shared input CIDs this worker is believed to hold; it answers kNeedInput when not.
+  std::unordered_set<std::string>& known_inputs() { return known_inputs_; }
 
  private:
   WorkerProcess(pid_t pid, ScopedFd pidfd, ScopedFd channel)
@@ -95,6 +101,7 @@ class WorkerProcess {
   bool reaped_ = false;
   ExitInfo exit_;
   std::unordered_set<std::string> known_modules_;
+  std::unordered_set<std::string> known_inputs_;
 };
 
 }  // namespace mesh::exec

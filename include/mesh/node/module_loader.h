@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "mesh/cas/blob_store.h"
+#include "mesh/wasm/job_host.h"
 
 namespace mesh::node {
 
@@ -29,6 +30,11 @@ class ModuleLoader {
   absl::StatusOr<std::shared_ptr<const std::string>> Module(const std::string& cid);
   // The inputs concatenated, at most `max_bytes` in all.
   absl::StatusOr<std::string> Input(const std::vector<std::string>& cids, uint64_t max_bytes);
+  // The same inputs as stdin pieces named by their CIDs, at most `max_bytes` in all, without
+  // concatenating them: a cached input is shared, not copied (the worker pool passes large
+  // ones to workers as shared memory, exec/shared_input.h).
+  absl::StatusOr<std::vector<wasm::StdinPiece>> InputPieces(const std::vector<std::string>& cids,
+                                                            uint64_t max_bytes);
 
  private:
   std::shared_ptr<const std::string> Cached(const std::string& cid) ABSL_LOCKS_EXCLUDED(mu_);

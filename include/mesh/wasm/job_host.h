@@ -20,8 +20,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,8 +42,22 @@ struct GuestMemory {
 // A progress message longer than this is cut to it.
 inline constexpr size_t kMaxProgressMessageBytes = 256;
 
+// A piece of a job's stdin held outside the JobInput, read-only: bytes of an input blob the
+// node has verified against `cid` (a cached input shared by many jobs, or a worker's mapping of
+// the node's shared memory). `keep` keeps `bytes` alive.
+struct StdinPiece {
+  std::string cid;  // the blob's CID; empty: bytes without a name (sent inline to workers)
+  std::string_view bytes;
+  std::shared_ptr<const void> keep;
+
+  // A piece owning `bytes`.
+  static StdinPiece Owned(std::string cid, std::string bytes);
+};
+
 struct JobInput {
+  // The job's stdin: stdin_bytes, then each of stdin_pieces in order.
   std::string stdin_bytes;
+  std::vector<StdinPiece> stdin_pieces;
   std::vector<std::string> args;  // argv[1..]; argv[0] is the program name
   std::vector<std::pair<std::string, std::string>> env;
   std::array<uint8_t, 32> seed{};  // random_get stream key (the job id's digest)
@@ -58,6 +74,10 @@ struct JobInput {
   // reads with mesh.restore (the resume convention: docs/architecture.md, "Long jobs").
   std::optional<std::string> resume_checkpoint;
 };
+
+// The job's whole stdin as one string (stdin_bytes, then the pieces): for tests and callers
+// that need it in one place; engines read the pieces where they are.
+std::string StdinOf(const JobInput& input);
 
 enum class HostFuncId : uint16_t {
   kArgsGet,
@@ -132,7 +152,8 @@ class JobHost {
   JobInput input_;
   const Limits limits_;
   std::function<uint64_t()> fuel_probe_;
-  uint64_t stdin_offset_ = 0;
+  size_t stdin_piece_ = 0;     // 0: stdin_bytes; i > 0: stdin_pieces[i - 1]
+  uint64_t stdin_offset_ = 0;  // within that piece
   uint64_t random_offset_ = 0;
   bool stdin_closed_ = false;
   std::string stdout_;
