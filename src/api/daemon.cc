@@ -126,7 +126,10 @@ int RunDaemon(node::NodeConfig config) {
                                : config.listen_host;
   const std::string url = mesh::StrCat("http://", host, ":", (*server)->port());
   const node::DataDir& dir = (*node)->data_dir();
-  if (absl::Status s = WriteFileAtomically(dir.url_path(), url + "\n", 0600, true); !s.ok()) {
+  // Rewritten at every start: atomic for readers (the CLI), but no fsync (Durability).
+  if (absl::Status s =
+          WriteFileAtomically(dir.url_path(), url + "\n", 0600, true, Durability::kAtomicOnly);
+      !s.ok()) {
     spdlog::warn("cannot write {}: {}", dir.url_path().string(), std::string(s.message()));
   }
   const double start_ms =

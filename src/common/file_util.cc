@@ -112,7 +112,8 @@ absl::Status FsyncDirectory(const std::filesystem::path& dir) {
 }
 
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view data,
-                                 mode_t mode, bool overwrite) {
+                                 mode_t mode, bool overwrite, Durability durability) {
+  const bool durable = durability == Durability::kDurable;
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
   const int raw_fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
@@ -125,7 +126,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_
   };
   if (::fchmod(fd.get(), mode) != 0) return cleanup_on_error(ErrnoToStatus(errno, tmpl));
   if (auto s = WriteAll(fd.get(), data); !s.ok()) return cleanup_on_error(s);
-  if (::fsync(fd.get()) != 0) return cleanup_on_error(ErrnoToStatus(errno, tmpl));
+  if (durable && ::fsync(fd.get()) != 0) return cleanup_on_error(ErrnoToStatus(errno, tmpl));
   fd.Reset();
   if (overwrite) {
     if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
@@ -138,7 +139,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_
     }
     ::unlink(tmp_path.c_str());
   }
-  return FsyncDirectory(dir);
+  return durable ? FsyncDirectory(dir) : absl::OkStatus();
 }
 
 }  // namespace mesh

@@ -133,8 +133,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                                             n.transport_.get(), std::move(peers), compute);
     n.compute_->SetDelegator(n.mesh_.get());
     MESH_RETURN_IF_ERROR(n.mesh_->Start());
+    // Rewritten at every start: atomic for readers, no fsync needed (Durability).
     MESH_RETURN_IF_ERROR(WriteFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n",
-                                             0644, /*overwrite=*/true));
+                                             0644, /*overwrite=*/true, Durability::kAtomicOnly));
   }
   MESH_RETURN_IF_ERROR(n.compute_->Start());
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
