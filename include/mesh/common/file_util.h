@@ -46,16 +46,10 @@ absl::StatusOr<size_t> ReadSome(int fd, char* buffer, size_t size);
 // Reads a whole file, refusing files larger than `max_size`.
 absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path, size_t max_size);
 
-// Whether an atomic write must also survive a crash (fsync of the file and its directory), or
-// only be atomic for readers: files rewritten at every start (a daemon's address) need no
-// durability, and two fsyncs each cost milliseconds on a busy disk.
-enum class Durability { kDurable, kAtomicOnly };
-
 // Writes `data` to `path` so that readers see either the old file or the whole new one.
 // With `overwrite` false an existing file gives AlreadyExists.
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view data,
-                                 mode_t mode, bool overwrite,
-                                 Durability durability = Durability::kDurable);
+                                 mode_t mode, bool overwrite);
 
 absl::Status FsyncDirectory(const std::filesystem::path& dir);
 
