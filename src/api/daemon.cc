@@ -13,6 +13,7 @@
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/logging.h"
+#include "mesh/common/replace_file.h"
 #include "mesh/common/rng.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/node.h"
@@ -126,7 +127,8 @@ int RunDaemon(node::NodeConfig config) {
                                : config.listen_host;
   const std::string url = mesh::StrCat("http://", host, ":", (*server)->port());
   const node::DataDir& dir = (*node)->data_dir();
-  if (absl::Status s = WriteFileAtomically(dir.url_path(), url + "\n", 0600, true); !s.ok()) {
+  // Rewritten at every start: atomic for readers (the CLI), no fsync (replace_file.h).
+  if (absl::Status s = ReplaceFileAtomically(dir.url_path(), url + "\n", 0600); !s.ok()) {
     spdlog::warn("cannot write {}: {}", dir.url_path().string(), std::string(s.message()));
   }
   const double start_ms =

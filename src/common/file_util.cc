@@ -1,4 +1,5 @@
 #include "mesh/common/file_util.h"
+#include "mesh/common/replace_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -111,8 +112,10 @@ absl::Status FsyncDirectory(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view data,
-                                 mode_t mode, bool overwrite) {
+namespace {
+
+absl::Status WriteAtomically(const std::filesystem::path& path, std::string_view data, mode_t mode,
+                             bool overwrite, bool durable) {
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
   const int raw_fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
@@ -125,7 +128,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_
   };
   if (::fchmod(fd.get(), mode) != 0) return cleanup_on_error(ErrnoToStatus(errno, tmpl));
   if (auto s = WriteAll(fd.get(), data); !s.ok()) return cleanup_on_error(s);
-  if (::fsync(fd.get()) != 0) return cleanup_on_error(ErrnoToStatus(errno, tmpl));
+  if (durable && ::fsync(fd.get()) != 0) return cleanup_on_error(ErrnoToStatus(errno, tmpl));
   fd.Reset();
   if (overwrite) {
     if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
@@ -138,7 +141,19 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_
     }
     ::unlink(tmp_path.c_str());
   }
-  return FsyncDirectory(dir);
+  return durable ? FsyncDirectory(dir) : absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view data,
+                                 mode_t mode, bool overwrite) {
+  return WriteAtomically(path, data, mode, overwrite, /*durable=*/true);
+}
+
+absl::Status ReplaceFileAtomically(const std::filesystem::path& path, std::string_view data,
+                                   mode_t mode) {
+  return WriteAtomically(path, data, mode, /*overwrite=*/true, /*durable=*/false);
 }
 
 }  // namespace mesh

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "mesh/common/file_util.h"
+#include "mesh/common/replace_file.h"
 #include "mesh/common/testing.h"
 
 namespace mesh {
@@ -41,6 +42,25 @@ TEST_F(FileUtilTest, AtomicWriteSetsModeAndRefusesOverwrite) {
     ++entries;
   }
   EXPECT_EQ(entries, 1);
+}
+
+// mesh.addr and meshd.url: replaced whole at every start, without fsync.
+TEST_F(FileUtilTest, ReplaceWritesTheWholeFileAndLeavesNoTemp) {
+  const auto path = dir_ / "meshd.url";
+  ASSERT_OK(ReplaceFileAtomically(path, "http://127.0.0.1:1\n", 0600));
+  ASSERT_OK(ReplaceFileAtomically(path, "http://127.0.0.1:65535\n", 0644));
+  ASSERT_OK_AND_ASSIGN(std::string content, ReadFileToString(path, 100));
+  EXPECT_EQ(content, "http://127.0.0.1:65535\n");
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+  EXPECT_FALSE(ReplaceFileAtomically(dir_ / "missing" / "f", "x", 0600).ok());
 }
 
 TEST_F(FileUtilTest, ReadRefusesOversizedAndMissingFiles) {

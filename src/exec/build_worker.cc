@@ -97,8 +97,11 @@ int Compile(const WorkerConfig& config) {
       return SetupFailed(fd, s);
     }
   }
-  absl::StatusOr<std::unique_ptr<wasm::AotEngine>> engine = wasm::AotEngine::Create(
-      {.cache_dir = config.aot_cache_dir, .compiler = config.aot_compiler, .allow_compile = true});
+  absl::StatusOr<std::unique_ptr<wasm::AotEngine>> engine =
+      wasm::AotEngine::Create({.cache_dir = config.aot_cache_dir,
+                               .compiler = config.aot_compiler,
+                               .allow_compile = true,
+                               .compiler_version = config.aot_compiler_version});
   if (!engine.ok()) return SetupFailed(fd, engine.status());
   if (!WriteFrame(fd, EncodeHello({.engine = "compile", .error = {}})).ok()) {
     return kWorkerExitProtocol;

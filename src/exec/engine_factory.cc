@@ -15,6 +15,7 @@ wasm::AotOptions ToAotOptions(const EngineOptions& options, bool allow_compile) 
   wasm::AotOptions aot;
   aot.cache_dir = options.aot_cache_dir;
   aot.compiler = options.aot_compiler;
+  aot.compiler_version = options.aot_compiler_version;
   aot.allow_compile = allow_compile;
   return aot;
 }

@@ -64,6 +64,7 @@ absl::StatusOr<std::string> ModuleBuilder::Exchange(bool compile, std::string fr
     config.engine = wasm::EngineKind::kAot;
     config.aot_cache_dir = options_.aot_cache_dir;
     config.aot_compiler = options_.aot_compiler;
+    config.aot_compiler_version = options_.aot_compiler_version;
   }
   const Deadline deadline = Clock::now() + absl::ToChronoNanoseconds(limits.wall_time);
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<WorkerProcess> process,

@@ -310,8 +310,10 @@ int RunWorker(const WorkerConfig& config) {
     return SetupFailed(fd, engine_name, absl::InternalError("sodium_init failed"), true);
   }
   (void)crypto::Sha256Of("warm-up");
-  absl::StatusOr<std::unique_ptr<wasm::Engine>> engine = CreateEngine(
-      config.engine, {.aot_cache_dir = config.aot_cache_dir, .aot_compiler = config.aot_compiler});
+  absl::StatusOr<std::unique_ptr<wasm::Engine>> engine =
+      CreateEngine(config.engine, {.aot_cache_dir = config.aot_cache_dir,
+                                   .aot_compiler = config.aot_compiler,
+                                   .aot_compiler_version = config.aot_compiler_version});
   if (!engine.ok()) return SetupFailed(fd, engine_name, engine.status(), true);
   std::unique_ptr<wasm::Engine> interp;
   if (config.engine == wasm::EngineKind::kAot) {

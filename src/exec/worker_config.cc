@@ -36,6 +36,9 @@ std::vector<std::string> WorkerConfig::ToArgs() const {
   }
   if (!aot_cache_dir.empty()) args.push_back(mesh::StrCat("--aot-cache-dir=", aot_cache_dir));
   if (!aot_compiler.empty()) args.push_back(mesh::StrCat("--aot-compiler=", aot_compiler));
+  if (!aot_compiler_version.empty()) {
+    args.push_back(mesh::StrCat("--aot-compiler-version=", aot_compiler_version));
+  }
   if (test_hooks) args.push_back("--test-hooks");
   return args;
 }
@@ -75,6 +78,8 @@ absl::StatusOr<WorkerConfig> ParseWorkerArgs(int argc, const char* const* argv) 
       config.aot_cache_dir = std::string(value);
     } else if (name == "aot-compiler") {
       config.aot_compiler = std::string(value);
+    } else if (name == "aot-compiler-version") {
+      config.aot_compiler_version = std::string(value);
     } else {
       absl::StatusOr<uint64_t> number = ParseNumber(name, value);
       if (!number.ok()) return number.status();

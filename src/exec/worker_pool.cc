@@ -845,6 +845,9 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(PoolOptions option
                           wasm::AotEngine::Create({.cache_dir = engine_options.aot_cache_dir,
                                                    .compiler = engine_options.aot_compiler,
                                                    .allow_compile = false}));
+    // The pool asked `cc --version` once: its workers and compile processes reuse the answer.
+    engine_options.aot_compiler_version = aot_cache->compiler_version();
+    build.aot_compiler_version = engine_options.aot_compiler_version;
     if (options.compile_concurrency <= 0) {
       options.compile_concurrency =
           static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
@@ -852,6 +855,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Start(PoolOptions option
   }
   config.aot_cache_dir = engine_options.aot_cache_dir;
   config.aot_compiler = engine_options.aot_compiler;
+  config.aot_compiler_version = engine_options.aot_compiler_version;
   config.sandbox.channel_fd = kWorkerChannelFd;
   config.sandbox.address_space_bytes = options.address_space_bytes;
   config.sandbox.max_open_files = options.max_open_files;

@@ -10,10 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "mesh/common/file_util.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/testing.h"
 #include "mesh/crypto/sha256.h"
@@ -851,6 +853,36 @@ TEST(AotPoolTest, RecompilesAModuleGoneFromTheCache) {
   EXPECT_EQ(MustRun(*pool, ExampleRequest("hello")).output, "hello, mesh\n");
   pool.reset();
   std::filesystem::remove_all(cache);
+}
+
+// The compiler's version is part of every aot cache key: the pool asks it once and its workers
+// and compile processes use that answer rather than each running `cc --version` at start-up.
+TEST(AotPoolTest, AsksTheCompilerItsVersionOnce) {
+  if (!wasm::AotAvailable({})) GTEST_SKIP() << "no C compiler";
+  const std::filesystem::path dir =
+      ::testing::TempDir() + "mesh-exec-test-aot-version-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path log = dir / "versions.log";
+  const std::filesystem::path wrapper = dir / "cc-wrapper";
+  {
+    std::ofstream out(wrapper);
+    out << "#!/bin/sh\n[ \"$1\" = --version ] && echo asked >> '" << log.string() << "'\n"
+        << "exec cc \"$@\"\n";
+  }
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  PoolOptions options = testing::TestPoolOptions(2, wasm::EngineKind::kAot);
+  options.aot_cache_dir = (dir / "aot").string();
+  options.aot_compiler = wrapper.string();
+  ASSERT_OK_AND_ASSIGN(auto pool, WorkerPool::Start(options));
+  // A compile (the module is new to this cache) and a run on aot once it is compiled.
+  EXPECT_EQ(MustRun(*pool, ExampleRequest("hello")).output, "hello, mesh\n");
+  ASSERT_TRUE(WaitUntil([&] { return pool->stats().compiles.compiled > 0; }));
+  EXPECT_EQ(MustRun(*pool, ExampleRequest("hello")).output, "hello, mesh\n");
+  pool.reset();
+  ASSERT_OK_AND_ASSIGN(std::string asked, ReadFileToString(log, 1000));
+  EXPECT_EQ(asked, "asked\n");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -17,6 +17,8 @@ uint64_t EventBus::Publish(std::string type, std::string job_id, absl::Time time
   data["seq"] = seq;
   Event e{seq, std::move(type), std::move(job_id), std::move(state),
           data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  // dump() appends, so the string's capacity is up to twice its size; the ring keeps 4,096.
+  e.json.shrink_to_fit();
   for (auto& [id, sub] : subscribers_) {
     if (sub.job_id.empty() || sub.job_id == e.job_id) to_wake.push_back(&sub.wake);
   }

@@ -61,7 +61,7 @@ struct Recorder {
   }
 };
 
-TEST(GroupCommitTest, TheWritesOfQueuedStepsShareOneCommitAndNothingLeavesBeforeIt) {
+TEST(MarketGroupCommitTest, TheWritesOfQueuedStepsShareOneCommitAndNothingLeavesBeforeIt) {
   // Step 1 sends before its write (as the core may order them); step 2 writes and sends.
   std::vector<market::Action> step1{SendTo("B", 1), Write("j1", "bidding_open"), LogLine("one")};
   std::vector<market::Action> step2{Write("j2", "bidding_open"), SendTo("C", 2)};
@@ -74,7 +74,7 @@ TEST(GroupCommitTest, TheWritesOfQueuedStepsShareOneCommitAndNothingLeavesBefore
   EXPECT_EQ(stats.failed_commits, 0u);
 }
 
-TEST(GroupCommitTest, AStoreWriteOfItsOwnIsABarrierThatKeepsTheOrder) {
+TEST(MarketGroupCommitTest, AStoreWriteOfItsOwnIsABarrierThatKeepsTheOrder) {
   market::Finish finish;
   finish.result.job_id = "j1";
   market::Pay pay;
@@ -89,7 +89,7 @@ TEST(GroupCommitTest, AStoreWriteOfItsOwnIsABarrierThatKeepsTheOrder) {
   EXPECT_EQ(stats.commits, 2u);
 }
 
-TEST(GroupCommitTest, AFailedCommitDropsEveryActionThatWaitedForIt) {
+TEST(MarketGroupCommitTest, AFailedCommitDropsEveryActionThatWaitedForIt) {
   market::Pay pay;
   pay.job_id = "j2";
   std::vector<market::Action> step1{Write("j1", "receipt"), SendTo("B", 7)};
@@ -102,7 +102,7 @@ TEST(GroupCommitTest, AFailedCommitDropsEveryActionThatWaitedForIt) {
   EXPECT_EQ(stats.failed_commits, 1u);
 }
 
-TEST(GroupCommitTest, StepsWithoutWritesNeedNoCommit) {
+TEST(MarketGroupCommitTest, StepsWithoutWritesNeedNoCommit) {
   std::vector<market::Action> step1{SendTo("B", 1)};
   std::vector<market::Action> empty;
   Recorder r;
@@ -111,7 +111,7 @@ TEST(GroupCommitTest, StepsWithoutWritesNeedNoCommit) {
   EXPECT_EQ(stats.commits, 0u);
 }
 
-TEST(GroupCommitTest, KindsOfActions) {
+TEST(MarketGroupCommitTest, KindsOfActions) {
   EXPECT_EQ(KindOf(Write("j", "x")), StepActionKind::kWrite);
   EXPECT_EQ(KindOf(SendTo("B", 0)), StepActionKind::kAfterCommit);
   EXPECT_EQ(KindOf(market::Pay{}), StepActionKind::kAfterCommit);

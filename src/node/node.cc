@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "mesh/common/file_util.h"
+#include "mesh/common/replace_file.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/exec/engine_factory.h"
@@ -133,8 +134,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                                             n.transport_.get(), std::move(peers), compute);
     n.compute_->SetDelegator(n.mesh_.get());
     MESH_RETURN_IF_ERROR(n.mesh_->Start());
-    MESH_RETURN_IF_ERROR(WriteFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n",
-                                             0644, /*overwrite=*/true));
+    // Rewritten at every start: atomic for readers, no fsync (replace_file.h).
+    MESH_RETURN_IF_ERROR(
+        ReplaceFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n", 0644));
   }
   MESH_RETURN_IF_ERROR(n.compute_->Start());
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),

@@ -59,7 +59,8 @@ class FileLock {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AotCache>> AotCache::Open(const fs::path& dir, CCompiler compiler,
-                                                         bool allow_compile) {
+                                                         bool allow_compile,
+                                                         std::string compiler_version) {
   std::error_code ec;
   fs::create_directories(dir / "tmp", ec);
   if (ec) {
@@ -70,14 +71,20 @@ absl::StatusOr<std::unique_ptr<AotCache>> AotCache::Open(const fs::path& dir, CC
   // Compiled modules are code this process will run: keep the directory private.
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (allow_compile) RemoveStaleWorkDirs(dir / "tmp");
-  MESH_ASSIGN_OR_RETURN(std::string version, compiler.Version());
+  if (compiler_version.empty()) {
+    MESH_ASSIGN_OR_RETURN(compiler_version, compiler.Version());
+  } else if (compiler_version.find('\n') != std::string::npos) {
+    // One line, as Version() returns: a newline could forge the fields that follow it.
+    return absl::InvalidArgumentError("the given C compiler version is not one line");
+  }
+  const std::string& version = compiler_version;
   std::string prefix = mesh::StrCat("mesh-aot\n", kAotAbiVersion, "\n", WABT_VERSION_STRING, "\n",
                                     compiler.command_line(), "\n", version, "\n");
   for (const std::string& flag : CCompiler::Flags()) prefix += flag + " ";
   prefix +=
       mesh::StrCat("\n", WasmRtHeader(), "\n", WasmRtImplHeader(), "\n", GlueTemplate(), "\n");
-  return std::unique_ptr<AotCache>(
-      new AotCache(dir, std::move(compiler), std::move(prefix), allow_compile));
+  return std::unique_ptr<AotCache>(new AotCache(
+      dir, std::move(compiler), std::move(compiler_version), std::move(prefix), allow_compile));
 }
 
 std::string AotCache::KeyFor(const InstrumentedModule& module) const {

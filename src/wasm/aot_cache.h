@@ -32,9 +32,12 @@ namespace mesh::wasm::aot {
 
 class AotCache {
  public:
-  // Creates `dir` (mode 0700) and asks the compiler for its version.
+  // Creates `dir` (mode 0700). `compiler_version` is the first line of `<compiler> --version`
+  // as a parent process already asked it (so each worker does not exec the compiler again);
+  // empty: ask the compiler now.
   static absl::StatusOr<std::unique_ptr<AotCache>> Open(const std::filesystem::path& dir,
-                                                        CCompiler compiler, bool allow_compile);
+                                                        CCompiler compiler, bool allow_compile,
+                                                        std::string compiler_version = "");
 
   // The cache key of `module`, 64 hex digits.
   std::string KeyFor(const InstrumentedModule& module) const;
@@ -54,12 +57,15 @@ class AotCache {
 
   AotStats stats() const;
   const std::filesystem::path& dir() const { return dir_; }
+  // The compiler version in the cache key (asked or given to Open).
+  const std::string& compiler_version() const { return compiler_version_; }
 
  private:
-  AotCache(std::filesystem::path dir, CCompiler compiler, std::string key_prefix,
-           bool allow_compile)
+  AotCache(std::filesystem::path dir, CCompiler compiler, std::string compiler_version,
+           std::string key_prefix, bool allow_compile)
       : dir_(std::move(dir)),
         compiler_(std::move(compiler)),
+        compiler_version_(std::move(compiler_version)),
         key_prefix_(std::move(key_prefix)),
         allow_compile_(allow_compile) {}
 
@@ -70,6 +76,7 @@ class AotCache {
 
   const std::filesystem::path dir_;
   const CCompiler compiler_;
+  const std::string compiler_version_;
   const std::string key_prefix_;  // everything hashed into a key except the module
   const bool allow_compile_;
 

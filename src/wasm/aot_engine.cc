@@ -101,6 +101,7 @@ class AotEngineImpl final : public AotEngine {
 
   std::string_view name() const override { return "aot"; }
   AotStats stats() const override { return cache_->stats(); }
+  const std::string& compiler_version() const override { return cache_->compiler_version(); }
 
   absl::Status Prepare(const InstrumentedModule& module) override {
     return cache_->Ensure(cache_->KeyFor(module), module).status();
@@ -203,7 +204,8 @@ absl::StatusOr<std::unique_ptr<AotEngine>> AotEngine::Create(const AotOptions& o
   }
   MESH_ASSIGN_OR_RETURN(aot::CCompiler compiler, aot::CCompiler::Find(options.compiler));
   MESH_ASSIGN_OR_RETURN(auto cache,
-                        aot::AotCache::Open(dir, std::move(compiler), options.allow_compile));
+                        aot::AotCache::Open(dir, std::move(compiler), options.allow_compile,
+                                            options.compiler_version));
   return std::unique_ptr<AotEngine>(new AotEngineImpl(std::move(cache)));
 }
 

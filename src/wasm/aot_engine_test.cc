@@ -183,6 +183,31 @@ TEST(AotEngineTest, EngineThatMayNotCompileRunsOnlyPreparedModules) {
   EXPECT_EQ(reader->stats().compilations, 0u);
 }
 
+// Workers get the compiler version their pool asked (AotOptions::compiler_version): the same
+// version finds the same cache entries; another version (a compiler upgrade) finds none.
+TEST(AotEngineTest, GivenCompilerVersionKeysTheCache) {
+  TempDir dir;
+  const InstrumentedModule module = FreshModule();
+  auto asked = NewAot(dir.path());
+  ASSERT_NE(asked, nullptr);
+  EXPECT_FALSE(asked->compiler_version().empty());
+  ASSERT_OK(asked->Prepare(module));
+  AotOptions given;
+  given.cache_dir = dir.path().string();
+  given.allow_compile = false;
+  given.compiler_version = asked->compiler_version();
+  ASSERT_OK_AND_ASSIGN(auto same, AotEngine::Create(given));
+  EXPECT_EQ(same->compiler_version(), asked->compiler_version());
+  EXPECT_TRUE(same->IsCompiled(module));
+  given.compiler_version = "cc (upgraded) 99.0.0";
+  ASSERT_OK_AND_ASSIGN(auto upgraded, AotEngine::Create(given));
+  EXPECT_EQ(upgraded->compiler_version(), "cc (upgraded) 99.0.0");
+  EXPECT_FALSE(upgraded->IsCompiled(module));
+  // One line only: a newline could forge the key fields that follow the version.
+  given.compiler_version = "cc 1\n-O0";
+  EXPECT_TRUE(absl::IsInvalidArgument(AotEngine::Create(given).status()));
+}
+
 TEST(AotEngineTest, CorruptedCacheEntryIsRebuilt) {
   TempDir dir;
   const InstrumentedModule module = FreshModule();

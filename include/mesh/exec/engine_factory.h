@@ -22,6 +22,8 @@ struct EngineOptions {
   // The C compiler command for aot; empty: $CC, else cc. Workers must see the same compiler as
   // the pool (it is part of the cache key), so the pool passes its own choice on.
   std::string aot_compiler;
+  // Its `--version` line as the pool asked it (empty: ask the compiler): one exec per node.
+  std::string aot_compiler_version;
 };
 
 // The aot engine's default cache directory: $XDG_CACHE_HOME/mesh/aot, else

@@ -40,6 +40,7 @@ struct BuildOptions {
   std::vector<std::string> env;  // compile processes' environment (e.g. PATH for the compiler)
   std::string aot_cache_dir;
   std::string aot_compiler;
+  std::string aot_compiler_version;  // the pool's; empty: compile processes ask the compiler
   BuildLimits prepare{absl::Seconds(10), absl::Seconds(15), 1ull << 30};
   BuildLimits compile{absl::Seconds(60), absl::Seconds(120), 2ull << 30};
   uint64_t max_frame_bytes = kDefaultMaxFrameBytes;

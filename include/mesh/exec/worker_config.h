@@ -35,6 +35,8 @@ struct WorkerConfig {
   wasm::EngineKind engine = wasm::EngineKind::kInterp;  // resolved, never kAuto
   std::string aot_cache_dir;
   std::string aot_compiler;  // empty: the aot engine's default ($CC, else cc)
+  // The pool's `<compiler> --version` line (cache key); empty: the worker asks the compiler.
+  std::string aot_compiler_version;
   uint64_t max_frame_bytes = kDefaultMaxFrameBytes;
   // Instrumented modules the worker keeps between jobs (by module id), oldest dropped first.
   uint64_t module_cache_bytes = 256ull << 20;

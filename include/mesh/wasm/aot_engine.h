@@ -46,6 +46,10 @@ struct AotOptions {
   // sandboxed workers, which may not spawn a compiler or write files, and for the pool, which
   // only asks the cache: compile processes (exec/build_worker.h) call Prepare().
   bool allow_compile = true;
+  // The first line of `<compiler> --version` (part of the cache key), when a parent process
+  // has asked it already: workers get the pool's, so a node execs `cc --version` once, and all
+  // its processes agree on the keys. Empty: Create asks the compiler.
+  std::string compiler_version;
 };
 
 struct AotStats {
@@ -64,6 +68,8 @@ class AotEngine : public Engine {
   // can warm the cache before jobs arrive. InvalidArgument when wasm2c rejects the module.
   virtual absl::Status Prepare(const InstrumentedModule& module) = 0;
   virtual AotStats stats() const = 0;
+  // The compiler version in this engine's cache keys (AotOptions::compiler_version).
+  virtual const std::string& compiler_version() const = 0;
 
   // Tiering support for the worker pool, which compiles in separate processes and asks the
   // cache only what is there: whether `module` is compiled (verified; never compiles), the
