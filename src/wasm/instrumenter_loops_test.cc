@@ -357,7 +357,9 @@ TEST(CountedLoopsTest, ExamplesRunTheSameWithAndWithoutCountedLoops) {
     ASSERT_OK_AND_ASSIGN(InstrumentedModule counted, Instrument(bytes));
     ASSERT_OK_AND_ASSIGN(InstrumentedModule per_iteration,
                          Instrument(bytes, {.count_loops = false}));
-    if (c.wasm == "matmul.wasm") EXPECT_GT(counted.counted_loops, 0u);
+    if (c.wasm == "matmul.wasm") {
+      EXPECT_GT(counted.counted_loops, 0u);
+    }
     JobInput input;
     input.args = c.args;
     input.stdin_bytes = c.stdin_bytes;
