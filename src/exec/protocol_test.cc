@@ -326,8 +326,7 @@ TEST(ProtocolTest, HostileCountsDoNotAllocate) {
   // The same with the stdin pieces' count.
   absl::Status s = DecodeRun(body + "\xff\xff\xff\xff").status();
   EXPECT_TRUE(absl::IsInvalidArgument(s));
-  EXPECT_NE(s.message().find("'stdin_pieces' claims 4294967295 elements"),
-            absl::string_view::npos)
+  EXPECT_NE(s.message().find("'stdin_pieces' claims 4294967295 elements"), absl::string_view::npos)
       << s;
   body += std::string("\0\0\0\0", 4);  // no stdin pieces
   body += "\xff\xff\xff\xff";          // args count
