@@ -123,32 +123,9 @@ class FuncInstrumenter {
           cost += Walk(if_expr->false_, label_depth + 1);
           break;
         }
-        case ExprType::Loop: {
-          auto* loop = wabt::cast<wabt::LoopExpr>(&e);
-          // A counted leaf loop also gets an unmetered copy, taken before the loop is
-          // instrumented; the original becomes the per-iteration path (see CountedLoop).
-          std::optional<CountedLoop> counted;
-          if (count_loops_) counted = MatchCountedLoop(*loop);
-          const Index body_depth = label_depth + (counted ? 2 : 1);
-          auto& body = loop->block.exprs;
-          const uint64_t body_cost = Walk(body, body_depth);
-          code_units_ += body_cost;
-          ExprList charge;
-          AppendCharge(charge, body_cost);
-          body.splice(body.begin(), charge);
-          if (counted) {
-            // The copy has no loops, calls or bulk ops: Walk only marks its memory.grow results,
-            // and its cost is the same as the original's.
-            Walk(counted->unmetered->block.exprs, body_depth);
-            auto next = std::next(it);
-            std::unique_ptr<wabt::Expr> metered = list.extract(it);
-            ExprList dispatch = ChargeOnceOrPerIteration(*counted, body_cost, std::move(metered));
-            list.splice(next, dispatch);
-            it = std::prev(next);
-            ++counted_loops_;
-          }
+        case ExprType::Loop:
+          WalkLoop(list, it, label_depth);
           break;
-        }
         case ExprType::Return: {
           // Branch to the wrapper block instead, so the depth counter is decremented.
           auto br = std::make_unique<wabt::BrExpr>(Var(label_depth, e.loc));
@@ -204,6 +181,51 @@ class FuncInstrumenter {
       }
     }
     return cost;
+  }
+
+  // Instruments the loop at `it` (and what it holds). A counted leaf loop is replaced by its
+  // dispatch, and `it` moved to the dispatch's last instruction. Apart from Walk and never
+  // inlined: Walk recurses once per nesting level, and this case's locals (the counted loop, its
+  // copy, the dispatch) would otherwise widen every level's frame: the instrumenter must fit a
+  // module at the nesting limit in a small stack (wasm_hostile_test).
+  struct CountedLoop;  // below
+
+  [[gnu::noinline]] void WalkLoop(ExprList& list, ExprList::iterator& it, Index label_depth) {
+    auto* loop = wabt::cast<wabt::LoopExpr>(&*it);
+    // A counted leaf loop also gets an unmetered copy, taken before the loop is instrumented;
+    // the original becomes the per-iteration path (see CountedLoop). Matching and dispatching
+    // happen in frames of their own, so only a pointer of theirs stays on this level's stack.
+    std::unique_ptr<CountedLoop> counted = count_loops_ ? MatchCountedLoopOnHeap(*loop) : nullptr;
+    const Index body_depth = label_depth + (counted ? 2 : 1);
+    const uint64_t body_cost = Walk(loop->block.exprs, body_depth);
+    ChargeLoop(list, it, body_cost, body_depth, std::move(counted));
+  }
+
+  [[gnu::noinline]] std::unique_ptr<CountedLoop> MatchCountedLoopOnHeap(
+      const wabt::LoopExpr& loop) {
+    std::optional<CountedLoop> counted = MatchCountedLoop(loop);
+    return counted ? std::make_unique<CountedLoop>(*std::move(counted)) : nullptr;
+  }
+
+  // Charges the walked loop at `it` per iteration, and, if it is a counted one, replaces it by
+  // its dispatch and moves `it` to the dispatch's last instruction.
+  [[gnu::noinline]] void ChargeLoop(ExprList& list, ExprList::iterator& it, uint64_t body_cost,
+                                    Index body_depth, std::unique_ptr<CountedLoop> counted) {
+    auto& body = wabt::cast<wabt::LoopExpr>(&*it)->block.exprs;
+    code_units_ += body_cost;
+    ExprList charge;
+    AppendCharge(charge, body_cost);
+    body.splice(body.begin(), charge);
+    if (!counted) return;
+    // The copy has no loops, calls or bulk ops: Walk only marks its memory.grow results, and its
+    // cost is the same as the original's.
+    Walk(counted->unmetered->block.exprs, body_depth);
+    auto next = std::next(it);
+    std::unique_ptr<wabt::Expr> metered = list.extract(it);
+    ExprList dispatch = ChargeOnceOrPerIteration(*counted, body_cost, std::move(metered));
+    list.splice(next, dispatch);
+    it = std::prev(next);
+    ++counted_loops_;
   }
 
   // A counted leaf loop: `loop ... <i = i + step> (br_if 0 (i != bound)) end` whose body

@@ -103,6 +103,9 @@ TEST(WasmHostileTest, NestingAtTheLimitInstrumentsAndRunsOnASmallStack) {
     ASSERT_TRUE(m.ok()) << m.status();
     RunResult r = RunInterp(*m);
     EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+    // Loops take their own path through the instrumenter (counted loops): as deep, as small.
+    absl::StatusOr<InstrumentedModule> loops = Instrument(Nested(1024, "\x03\x40"));
+    ASSERT_TRUE(loops.ok()) << loops.status();
   });
   EXPECT_THAT(ErrorOf(Nested(1025)), HasSubstr("nests blocks more than 1024 deep"));
 }
