@@ -4,9 +4,9 @@
 //
 //  (a) latency: node A submits one job at a time with placement "remote" to a 3-node mesh
 //      (A, B, C) and waits for its final state; p50/p99 of submit -> final state observed on A,
-//      goal p50 < 10 ms. Baseline in the same run, interleaved job by job: the same job with
-//      placement "local" on A. A job's end is observed through A's EventBus (Subscribe to the
-//      job, woken by its events, read with Since from the seq seen before the submit): no
+//      goals p50 <= 3 ms, p99 <= 15 ms. Baseline in the same run, interleaved job by job: the same
+//      job with placement "local" on A. A job's end is observed through A's EventBus (Subscribe to
+//      the job, woken by its events, read with Since from the seq seen before the submit): no
 //      polling, no sleeps. Where the time goes is read from the events all three nodes
 //      published for each job (their times are the wall clock the in-process nodes share).
 //  (b) throughput: 8 submitter threads on A, each submitting and waiting (closed loop) for a
@@ -16,9 +16,9 @@
 //      shows where the time goes under load; CPU per job is read from /proc.
 //  (c) blob transfer: FetchBlob of a 256 MiB blob between two GrpcTransports on loopback
 //      (the server streams it from a cas::BlobStore reader, as a node does), MB/s, goal
-//      >= 400 MB/s; baseline: reading the same blob from the local BlobStore (verified
-//      streaming reader). Also, for information: the server streaming from memory, and the
-//      client hashing what it receives (the node checks every fetched blob's CID).
+//      >= 800 MB/s and >= 0.5x the baseline; baseline: reading the same blob from the local
+//      BlobStore (verified streaming reader). Also, for information: the server streaming from
+//      memory, and the client hashing what it receives (the node checks every fetched blob's CID).
 //
 // Probes, for the analysis: a bare gRPC + mTLS round trip between two transports, and a
 // durable BlobStore::PutBytes of a receipt-sized blob (what the submitter did per receipt until
@@ -629,7 +629,8 @@ LatencyResult RunLatency(const Options& o, Mesh& mesh, const std::string& module
   std::printf(
       "\n  CPU of this process (all three nodes) per job, median: remote %.3f ms, local %.3f ms\n",
       Summarize(remote_cpu).p50, Summarize(local_cpu).p50);
-  std::printf("  goal p50 < 10 ms: %s\n", out.remote.p50 < 10 ? "met" : "MISSED");
+  std::printf("  goal p50 <= 3 ms and p99 <= 15 ms: %s\n",
+              out.remote.p50 <= 3 && out.remote.p99 <= 15 ? "met" : "MISSED");
   const std::vector<TimedEvent> events = Parse(raw);
   Breakdown("where a delegated job's time goes", kRemoteSegments, remote, events, mesh);
   Breakdown("where a local job's time goes", kLocalSegments, local, events, mesh);
