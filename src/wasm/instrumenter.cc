@@ -195,16 +195,10 @@ class FuncInstrumenter {
     // A counted leaf loop also gets an unmetered copy, taken before the loop is instrumented;
     // the original becomes the per-iteration path (see CountedLoop). Matching and dispatching
     // happen in frames of their own, so only a pointer of theirs stays on this level's stack.
-    std::unique_ptr<CountedLoop> counted = count_loops_ ? MatchCountedLoopOnHeap(*loop) : nullptr;
+    std::unique_ptr<CountedLoop> counted = count_loops_ ? MatchCountedLoop(*loop) : nullptr;
     const Index body_depth = label_depth + (counted ? 2 : 1);
     const uint64_t body_cost = Walk(loop->block.exprs, body_depth);
     ChargeLoop(list, it, body_cost, body_depth, std::move(counted));
-  }
-
-  [[gnu::noinline]] std::unique_ptr<CountedLoop> MatchCountedLoopOnHeap(
-      const wabt::LoopExpr& loop) {
-    std::optional<CountedLoop> counted = MatchCountedLoop(loop);
-    return counted ? std::make_unique<CountedLoop>(*std::move(counted)) : nullptr;
   }
 
   // Charges the walked loop at `it` per iteration, and, if it is a counted one, replaces it by
@@ -472,21 +466,23 @@ class FuncInstrumenter {
     return true;
   }
 
-  std::optional<CountedLoop> MatchCountedLoop(const wabt::LoopExpr& loop) {
+  // The loop's match, or null. On the heap and never inlined: it is called once per loop
+  // nesting level of the walk (see WalkLoop).
+  [[gnu::noinline]] std::unique_ptr<CountedLoop> MatchCountedLoop(const wabt::LoopExpr& loop) {
     const wabt::FuncSignature& sig = loop.block.decl.sig;
-    if (!sig.param_types.empty() || !sig.result_types.empty()) return std::nullopt;
-    CountedLoop counted;
-    const wabt::Expr* latch_tee = MatchLatch(loop.block.exprs, counted);
-    if (latch_tee == nullptr) return std::nullopt;
+    if (!sig.param_types.empty() || !sig.result_types.empty()) return nullptr;
+    auto counted = std::make_unique<CountedLoop>();
+    const wabt::Expr* latch_tee = MatchLatch(loop.block.exprs, *counted);
+    if (latch_tee == nullptr) return nullptr;
     const wabt::Expr* latch_br = &*loop.block.exprs.rbegin();
     auto copy = std::make_unique<wabt::LoopExpr>();
     copy->block.decl = loop.block.decl;
     size_t budget = kMaxCountedLoopExprs;
-    if (!CopyLeafCode(loop.block.exprs, copy->block.exprs, /*depth=*/0, counted, latch_tee,
+    if (!CopyLeafCode(loop.block.exprs, copy->block.exprs, /*depth=*/0, *counted, latch_tee,
                       latch_br, budget)) {
-      return std::nullopt;
+      return nullptr;
     }
-    counted.unmetered = std::move(copy);
+    counted->unmetered = std::move(copy);
     return counted;
   }
 
