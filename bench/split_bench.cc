@@ -33,11 +33,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "bench_report.h"
 #include "bench_stats.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
+#include "mesh/common/strings.h"
 #include "mesh/exec/worker_pool.h"
 #include "mesh/node/node.h"
 #include "spdlog/spdlog.h"
@@ -347,6 +349,18 @@ void PrintTimeline(const Mesh& mesh, Node& submitter, const std::string& id) {
                   std::string(mesh::job::JobRoleName(job->role)).c_str());
       break;
     }
+  }
+  // The submitter's side of each chunk: every phase of its history, when it was recorded.
+  std::printf("  chunk  phases on the submitter (ms from submission)\n");
+  for (const mesh::node::ChunkStatus& c : status->chunks) {
+    absl::StatusOr<std::vector<mesh::node::HistoryBlock>> history =
+        submitter.jobs().History(c.job_id);
+    if (!history.ok()) continue;
+    std::string line;
+    for (const mesh::node::HistoryBlock& h : *history) {
+      line += mesh::StrCat(" ", h.phase, "@", absl::StrFormat("%.1f", ms(h.at)));
+    }
+    std::printf("  %5u %s\n", c.index, line.c_str());
   }
   std::printf("  merged at %.1f\n", ms(split->finished_at));
 }

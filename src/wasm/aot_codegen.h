@@ -28,7 +28,7 @@
 namespace mesh::wasm::aot {
 
 // Bump when the glue's ABI or behaviour changes: it is part of the cache key.
-inline constexpr uint32_t kAotAbiVersion = 4;  // 4: float loads stay in SSE registers
+inline constexpr uint32_t kAotAbiVersion = 5;  // 5: linear memory in huge pages
 
 // The wasm2c trap code the glue uses when the host asks to stop (proc_exit, a limit): wasm2c
 // raises WASM_RT_TRAP_UNCAUGHT_EXCEPTION only for the exceptions proposal, which jobs cannot use.
