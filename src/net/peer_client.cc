@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "callback_queue_pin.h"
 #include "grpc_util.h"
 #include "mesh/common/strings.h"
 #include "mesh_peer.grpc.pb.h"
@@ -178,6 +179,9 @@ void PeerClient::Send(const Endpoint& to, std::string envelope, int ttl, absl::D
     Fail(std::move(done), absl::CancelledError("the transport is shut down"));
     return;
   }
+  // Before the first callback call of the process: a completion below may drop the last
+  // reference to a peer's channel (see callback_queue_pin.h).
+  PinCallbackQueue();
   // Owned by in_flight_ until the completion has run `done`.
   struct Call {
     grpc::ClientContext context;
