@@ -181,13 +181,20 @@ TEST_F(GrpcTransportTest, ShutdownCancelsCallsInFlight) {
     absl::Notification done;
     absl::Status status;
   } result;
-  a_->Send(B(), "block", 1, absl::Seconds(60), [&result](absl::StatusOr<std::string> r) {
-    result.status = r.status();
-    result.done.Notify();
-  });
+  // Held by the callback, so by the call: freed with it.
+  auto held_by_the_call = std::make_shared<int>(0);
+  std::weak_ptr<int> call_alive = held_by_the_call;
+  a_->Send(B(), "block", 1, absl::Seconds(60),
+           [&result, held = std::move(held_by_the_call)](absl::StatusOr<std::string> r) {
+             result.status = r.status();
+             result.done.Notify();
+           });
   ASSERT_TRUE(handler_b_.WaitBlocked());
-  a_->Shutdown();  // Returns once the callback has run.
+  a_->Shutdown();  // Returns once the callback has run and the call is freed.
   EXPECT_TRUE(result.done.HasBeenNotified());
+  // Freed before Shutdown returned: the peer's channels go on this thread, never on a gRPC
+  // completion thread after it (see callback_queue_pin.h).
+  EXPECT_TRUE(call_alive.expired());
   EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled) << result.status;
   handler_b_.Release();
   EXPECT_EQ(SendAndWait(*a_, B(), "late").status().code(), absl::StatusCode::kCancelled);

@@ -153,12 +153,19 @@ bool PeerClient::Register(uint64_t* id, std::shared_ptr<grpc::ClientContext> con
 }
 
 void PeerClient::Unregister(uint64_t id) {
-  std::shared_ptr<grpc::ClientContext> context;  // Released after the lock.
+  std::shared_ptr<grpc::ClientContext> context;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second == nullptr) return;
+    context = std::move(it->second);  // The entry stays, empty, until the call is freed.
+  }
+  // Outside the lock (the call's destruction may take gRPC's locks), and before the entry goes:
+  // Shutdown, which waits for in_flight_ to empty, then frees the peers' channels itself, not
+  // a completion thread after it has returned.
+  context.reset();
   absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(id);
-  if (it == in_flight_.end()) return;
-  context = std::move(it->second);
-  in_flight_.erase(it);
+  in_flight_.erase(id);
 }
 
 void PeerClient::Fail(ReplyCallback done, absl::Status status) {
@@ -254,7 +261,9 @@ void PeerClient::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
-    for (const auto& [id, context] : in_flight_) calls.push_back(context);
+    for (const auto& [id, context] : in_flight_) {
+      if (context != nullptr) calls.push_back(context);  // null: ending (Unregister)
+    }
     peers.swap(peers_);
   }
   // Outside the lock: gRPC may run a cancelled call's completion inline, which Unregisters.

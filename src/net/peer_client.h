@@ -3,7 +3,8 @@
 // HTTP/2 settings for bulk data), sharing one PeerVerifier; the verifier derives the server's DID
 // from its certificate and refuses a mismatch, or a DID outside the allow-list, during the
 // handshake. Send uses gRPC's callback API and never blocks; FetchBlob blocks. Thread-safe.
-// Shutdown cancels every call in flight and waits until their callbacks have returned; after it,
+// Shutdown cancels every call in flight and waits until their callbacks have returned and their
+// calls are freed (so the channels go on the caller's thread, never on gRPC's); after it,
 // calls fail with Cancelled.
 #pragma once
 
