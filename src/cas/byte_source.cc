@@ -18,4 +18,15 @@ absl::StatusOr<size_t> StringSource::Read(char* buffer, size_t size) {
   return n;
 }
 
+absl::StatusOr<size_t> ConcatSource::Read(char* buffer, size_t size) {
+  if (size == 0) return 0;
+  while (next_ < parts_.size()) {
+    absl::StatusOr<size_t> n = parts_[next_]->Read(buffer, size);
+    if (!n.ok() || *n > 0) return n;
+    parts_[next_].reset();  // At its end: close it now (a reader holds a file open).
+    ++next_;
+  }
+  return 0;
+}
+
 }  // namespace mesh::cas

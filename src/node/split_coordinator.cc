@@ -1,7 +1,11 @@
 #include "mesh/node/split_coordinator.h"
 
 #include <algorithm>
+#include <iterator>
+#include <memory>
 
+#include "mesh/cas/blob_reader.h"
+#include "mesh/cas/byte_source.h"
 #include "mesh/common/base64.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
@@ -395,33 +399,55 @@ void SplitCoordinator::Merge(std::string id) {
 
 absl::StatusOr<std::string> SplitCoordinator::MergeOutputs(const JobRecord& job,
                                                            const std::vector<ChunkStatus>& chunks) {
-  std::vector<std::string> outputs;
-  outputs.reserve(chunks.size());
+  // Each output is read from the store once and verified as it is read; the sum is bounded
+  // before anything is read.
+  std::vector<std::unique_ptr<cas::BlobReader>> readers;
+  readers.reserve(chunks.size());
   uint64_t total = 0;
   for (const ChunkStatus& c : chunks) {
     MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(c.output_cid));
-    MESH_ASSIGN_OR_RETURN(std::string bytes, env_.blobs->Get(cid, options_.max_input_bytes));
-    total += bytes.size();
+    MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobReader> reader, env_.blobs->Open(cid));
+    total += reader->size();
     if (total > options_.max_input_bytes) {
       return absl::ResourceExhaustedError(
           mesh::StrCat("the chunk outputs are over ", options_.max_input_bytes, " bytes together"));
     }
+    readers.push_back(std::move(reader));
+  }
+  if (job.spec.split->merger.kind != job::Merger::kWasm) {
+    // Concatenation streams into the store: no output is held in memory, and the merged
+    // bytes are hashed once, as they are written.
+    std::vector<std::unique_ptr<cas::ByteSource>> parts(std::make_move_iterator(readers.begin()),
+                                                        std::make_move_iterator(readers.end()));
+    cas::ConcatSource merged(std::move(parts));
+    MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->Put(merged));
+    return cid.ToString();
+  }
+  std::vector<std::string> outputs;
+  outputs.reserve(readers.size());
+  for (std::unique_ptr<cas::BlobReader>& reader : readers) {
+    std::string bytes(reader->size(), '\0');
+    size_t at = 0;
+    for (;;) {  // To the reader's end, where it checks the CID.
+      MESH_ASSIGN_OR_RETURN(size_t n, reader->Read(bytes.data() + at, bytes.size() - at));
+      if (n == 0) break;
+      at += n;
+    }
+    if (at != bytes.size()) {
+      return absl::DataLossError(mesh::StrCat("chunk output ", reader->cid().ToString(), " has ",
+                                              at, " bytes, not ", bytes.size()));
+    }
     outputs.push_back(std::move(bytes));
+    reader.reset();
   }
-  std::string merged;
-  if (job.spec.split->merger.kind == job::Merger::kWasm) {
-    std::vector<std::string_view> views(outputs.begin(), outputs.end());
-    std::string framed = job::EncodeFrames(views);
-    outputs.clear();
-    MESH_ASSIGN_OR_RETURN(
-        wasm::RunResult result,
-        RunHere(job, job.spec.split->merger.module, std::move(framed),
-                {{"MESH_CHUNK_COUNT", std::to_string(chunks.size())}, {"MESH_SPLIT_JOB", job.id}}));
-    merged = std::move(result.output);
-  } else {
-    merged = job::MergeConcat(outputs);
-  }
-  MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->PutBytes(merged));
+  std::vector<std::string_view> views(outputs.begin(), outputs.end());
+  std::string framed = job::EncodeFrames(views);
+  outputs.clear();
+  MESH_ASSIGN_OR_RETURN(
+      wasm::RunResult result,
+      RunHere(job, job.spec.split->merger.module, std::move(framed),
+              {{"MESH_CHUNK_COUNT", std::to_string(chunks.size())}, {"MESH_SPLIT_JOB", job.id}}));
+  MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->PutBytes(result.output));
   return cid.ToString();
 }
 

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -35,6 +37,19 @@ class StringSource final : public ByteSource {
 
  private:
   std::string_view data_;
+};
+
+// The sources one after the other, each read to its end (and so, for a BlobReader, verified)
+// before the next is read. Owns them.
+class ConcatSource final : public ByteSource {
+ public:
+  explicit ConcatSource(std::vector<std::unique_ptr<ByteSource>> parts)
+      : parts_(std::move(parts)) {}
+  absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
+
+ private:
+  std::vector<std::unique_ptr<ByteSource>> parts_;
+  size_t next_ = 0;  // the part being read
 };
 
 }  // namespace mesh::cas
