@@ -1084,7 +1084,7 @@ void AddRecords(mesh::bench::Report& report, const Options& o,
 }  // namespace
 
 int main(int argc, char** argv) {
-  mesh::UseOneMallocArena();  // As meshd does, before any thread starts.
+  mesh::TuneMalloc();  // As meshd does, before any thread starts.
   mesh::bench::CommonArgs common;
   std::string error;
   if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) Die(error);

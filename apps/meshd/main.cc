@@ -8,7 +8,7 @@
 #include "mesh/node/node_flags.h"
 
 int main(int argc, char** argv) {
-  mesh::UseOneMallocArena();  // Before any thread starts (see malloc_tuning.h).
+  mesh::TuneMalloc();  // Before any thread starts (see malloc_tuning.h).
   CLI::App app{"meshd: the Mesh node daemon (HTTP API, persistent job queue, sandboxed workers)"};
   mesh::node::NodeFlags flags;
   mesh::node::AddNodeFlags(app, flags);

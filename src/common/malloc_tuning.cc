@@ -8,11 +8,13 @@
 
 namespace mesh {
 
-bool UseOneMallocArena() {
+bool TuneMalloc() {
 #if defined(__GLIBC__)
-  return mallopt(M_ARENA_MAX, 1) == 1;
+  const bool trim = mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1;
+  const bool mmap = mallopt(M_MMAP_THRESHOLD, 4 << 20) == 1;
+  return trim && mmap;
 #else
-  return true;  // Other allocators do not keep glibc's per-thread arenas.
+  return true;  // Other allocators manage this themselves.
 #endif
 }
 
