@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/rng.h"
+#include "mesh/common/status_macros.h"
 #include "mesh/common/testing.h"
 
 namespace mesh::cas {
@@ -274,35 +276,56 @@ TEST_F(BlobStoreTest, FailedSourceLeavesNoTrace) {
 }
 
 // Stored blobs read one after the other into a new blob (a split job's concat merge): the
-// result is the concatenation, each part verified as it is read.
-TEST_F(BlobStoreTest, ConcatSourceStoresThePartsInOrder) {
+// result is the concatenation, each part verified as it is read and open only while it is.
+TEST_F(BlobStoreTest, ConcatSourceStoresThePartsInOrderOneOpenAtATime) {
   std::vector<std::string> parts = {std::string(3 << 20, 'a'), "", "bc", std::string(70000, 'd')};
-  std::vector<std::unique_ptr<ByteSource>> readers;
+  struct Counted final : ByteSource {  // Counts the parts open at once.
+    Counted(std::unique_ptr<ByteSource> inner, int* open, int* most)
+        : inner(std::move(inner)), open(open) {
+      *most = std::max(*most, ++*open);
+    }
+    ~Counted() override { --*open; }
+    absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
+      return inner->Read(buffer, size);
+    }
+    std::unique_ptr<ByteSource> inner;
+    int* open;
+  };
+  int open = 0, most = 0;
+  std::vector<ConcatSource::Opener> openers;
   for (const std::string& part : parts) {
     ASSERT_OK_AND_ASSIGN(Cid cid, store_->PutBytes(part));
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<BlobReader> reader, store_->Open(cid));
-    readers.push_back(std::move(reader));
+    openers.push_back([this, cid, &open, &most]() -> absl::StatusOr<std::unique_ptr<ByteSource>> {
+      MESH_ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, store_->Open(cid));
+      return std::make_unique<Counted>(std::move(reader), &open, &most);
+    });
   }
-  ConcatSource all(std::move(readers));
+  ConcatSource all(std::move(openers));
   ASSERT_OK_AND_ASSIGN(Cid merged, store_->Put(all));
   ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(merged));
   EXPECT_EQ(back, parts[0] + parts[1] + parts[2] + parts[3]);
+  EXPECT_EQ(most, 1);
+  EXPECT_EQ(open, 0);
   char byte;
   EXPECT_EQ(all.Read(&byte, 1).value(), 0u);  // Stays at its end.
 }
 
-TEST_F(BlobStoreTest, ConcatSourceStopsAtACorruptPartAndStoresNothing) {
+TEST_F(BlobStoreTest, ConcatSourceStopsAtACorruptOrMissingPartAndStoresNothing) {
   ASSERT_OK_AND_ASSIGN(Cid good, store_->PutBytes("good part"));
   ASSERT_OK_AND_ASSIGN(Cid bad, store_->PutBytes(std::string(100000, 'b')));
-  std::vector<std::unique_ptr<ByteSource>> readers;
-  for (const Cid& cid : {good, bad}) {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<BlobReader> reader, store_->Open(cid));
-    readers.push_back(std::move(reader));
-  }
+  const Cid missing = Cid::Of("never stored");
+  auto opener = [this](Cid cid) -> ConcatSource::Opener {
+    return [this, cid]() -> absl::StatusOr<std::unique_ptr<ByteSource>> {
+      MESH_ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, store_->Open(cid));
+      return std::unique_ptr<ByteSource>(std::move(reader));
+    };
+  };
   Corrupt(bad, 99999);
   const uint64_t used = store_->used_bytes();
-  ConcatSource all(std::move(readers));
-  EXPECT_EQ(store_->Put(all).status().code(), absl::StatusCode::kDataLoss);
+  ConcatSource corrupt({opener(good), opener(bad)});
+  EXPECT_EQ(store_->Put(corrupt).status().code(), absl::StatusCode::kDataLoss);
+  ConcatSource absent({opener(good), opener(missing)});
+  EXPECT_EQ(store_->Put(absent).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
   EXPECT_LE(store_->used_bytes(), used);
 }

@@ -1,7 +1,6 @@
 #include "mesh/node/split_coordinator.h"
 
 #include <algorithm>
-#include <iterator>
 #include <memory>
 
 #include "mesh/cas/blob_reader.h"
@@ -401,44 +400,39 @@ absl::StatusOr<std::string> SplitCoordinator::MergeOutputs(const JobRecord& job,
                                                            const std::vector<ChunkStatus>& chunks) {
   // Each output is read from the store once and verified as it is read; the sum is bounded
   // before anything is read.
-  std::vector<std::unique_ptr<cas::BlobReader>> readers;
-  readers.reserve(chunks.size());
+  std::vector<cas::Cid> cids;
+  cids.reserve(chunks.size());
   uint64_t total = 0;
   for (const ChunkStatus& c : chunks) {
     MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(c.output_cid));
-    MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobReader> reader, env_.blobs->Open(cid));
-    total += reader->size();
+    MESH_ASSIGN_OR_RETURN(cas::BlobInfo info, env_.blobs->Stat(cid));
+    total += info.size;
     if (total > options_.max_input_bytes) {
       return absl::ResourceExhaustedError(
           mesh::StrCat("the chunk outputs are over ", options_.max_input_bytes, " bytes together"));
     }
-    readers.push_back(std::move(reader));
+    cids.push_back(cid);
   }
   if (job.spec.split->merger.kind != job::Merger::kWasm) {
-    // Concatenation streams into the store: no output is held in memory, and the merged
-    // bytes are hashed once, as they are written.
-    std::vector<std::unique_ptr<cas::ByteSource>> parts(std::make_move_iterator(readers.begin()),
-                                                        std::make_move_iterator(readers.end()));
+    // Concatenation streams into the store, one output open at a time: none is held in memory,
+    // and the merged bytes are hashed once, as they are written.
+    std::vector<cas::ConcatSource::Opener> parts;
+    parts.reserve(cids.size());
+    for (const cas::Cid& cid : cids) {
+      parts.push_back([this, cid]() -> absl::StatusOr<std::unique_ptr<cas::ByteSource>> {
+        MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobReader> reader, env_.blobs->Open(cid));
+        return std::unique_ptr<cas::ByteSource>(std::move(reader));
+      });
+    }
     cas::ConcatSource merged(std::move(parts));
     MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->Put(merged));
     return cid.ToString();
   }
   std::vector<std::string> outputs;
-  outputs.reserve(readers.size());
-  for (std::unique_ptr<cas::BlobReader>& reader : readers) {
-    std::string bytes(reader->size(), '\0');
-    size_t at = 0;
-    for (;;) {  // To the reader's end, where it checks the CID.
-      MESH_ASSIGN_OR_RETURN(size_t n, reader->Read(bytes.data() + at, bytes.size() - at));
-      if (n == 0) break;
-      at += n;
-    }
-    if (at != bytes.size()) {
-      return absl::DataLossError(mesh::StrCat("chunk output ", reader->cid().ToString(), " has ",
-                                              at, " bytes, not ", bytes.size()));
-    }
+  outputs.reserve(cids.size());
+  for (const cas::Cid& cid : cids) {
+    MESH_ASSIGN_OR_RETURN(std::string bytes, env_.blobs->Get(cid, options_.max_input_bytes));
     outputs.push_back(std::move(bytes));
-    reader.reset();
   }
   std::vector<std::string_view> views(outputs.begin(), outputs.end());
   std::string framed = job::EncodeFrames(views);
