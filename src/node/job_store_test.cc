@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "job_store_test_util.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
@@ -18,38 +19,7 @@ namespace {
 using job::JobRole;
 using job::JobState;
 
-class JobStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mesh_jobstore_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(root_);
-  }
-  JobRecord Make(int n, int priority = 0, std::string key = "") {
-    job::JobSpec spec;
-    spec.module = cas::Cid::Of("module").ToString();
-    spec.priority = priority;
-    spec.created_at_ms = n;
-    spec.nonce = std::to_string(n);
-    job::SignedJobSpec s = job::SignJobSpec(spec, key_);
-    JobRecord r;
-    r.id = s.id.ToString();
-    r.envelope = s.envelope;
-    r.spec = s.spec;
-    r.idempotency_key = std::move(key);
-    r.submitted_at = absl::FromUnixSeconds(1700000000 + n);
-    return r;
-  }
-
-  std::filesystem::path root_;
-  crypto::KeyPair key_ = crypto::KeyPair::Generate();
-  std::unique_ptr<JobStore> store_;
-};
+using JobStoreTest = jobstoretest::JobStoreFixture;
 
 TEST_F(JobStoreTest, InsertGetAndLifecycle) {
   JobRecord r = Make(1, 7);

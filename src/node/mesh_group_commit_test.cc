@@ -7,9 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "job_store_test_util.h"
 #include "mesh/common/testing.h"
-#include "mesh/crypto/key_pair.h"
-#include "mesh/job/job_spec.h"
 #include "mesh/node/job_store.h"
 #include "mesh/node/market_records.h"
 
@@ -126,29 +125,10 @@ TEST(MarketGroupCommitTest, KindsOfActions) {
 
 // With the real store: a batch whose last write fails leaves no step of it recorded, and the
 // send of the step whose write went fine is not made either.
-class GroupCommitStoreTest : public ::testing::Test {
+class GroupCommitStoreTest : public jobstoretest::JobStoreFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mesh_groupcommit_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(root_);
-  }
   std::string Insert(int n) {
-    job::JobSpec spec;
-    spec.module = cas::Cid::Of("module").ToString();
-    spec.created_at_ms = n;
-    spec.nonce = std::to_string(n);
-    job::SignedJobSpec s = job::SignJobSpec(spec, key_);
-    JobRecord r;
-    r.id = s.id.ToString();
-    r.envelope = s.envelope;
-    r.spec = s.spec;
-    r.submitted_at = absl::FromUnixSeconds(1700000000 + n);
+    JobRecord r = Make(n);
     EXPECT_OK(store_->Insert(r).status());
     return r.id;
   }
@@ -168,9 +148,6 @@ class GroupCommitStoreTest : public ::testing::Test {
     };
     return hooks;
   }
-  std::filesystem::path root_;
-  crypto::KeyPair key_ = crypto::KeyPair::Generate();
-  std::unique_ptr<JobStore> store_;
 };
 
 TEST_F(GroupCommitStoreTest, AFailedBatchRollsBackEveryStepInItAndSendsNothing) {
