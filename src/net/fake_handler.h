@@ -3,6 +3,8 @@
 // released), and serves blobs from memory. Thread-safe.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -28,6 +30,7 @@ class FakeHandler final : public Handler {
     crypto::DidKey peer;
     std::string envelope;
     int ttl;
+    pid_t thread;  // The server thread that handled it (gettid).
   };
 
   // Envelopes "fail" return `error`, "silent" an empty reply; "block" waits until Release()
@@ -36,7 +39,7 @@ class FakeHandler final : public Handler {
                                         int ttl) override {
     {
       absl::MutexLock lock(&mu_);
-      received_.push_back({peer, std::string(envelope), ttl});
+      received_.push_back({peer, std::string(envelope), ttl, ::gettid()});
     }
     if (envelope == "fail") return error_;
     if (envelope == "throw") throw std::runtime_error("the fake handler threw");

@@ -135,7 +135,7 @@ class GrpcTransport final : public Transport {
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
                                 options_.server_threads);
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-                                std::max(options_.server_threads, 2));
+                                options_.idle_server_threads);
     grpc::ResourceQuota quota("mesh-net-server");
     quota.SetMaxThreads(options_.max_server_threads);
     builder.SetResourceQuota(quota);
@@ -215,6 +215,13 @@ absl::StatusOr<std::unique_ptr<Transport>> MakeGrpcTransport(const crypto::KeyPa
     return absl::InvalidArgumentError(mesh::StrCat(
         "GrpcTransportOptions: server_threads (", options.server_threads,
         ") must be >= 1 and max_server_threads (", options.max_server_threads, ") larger than it"));
+  }
+  if (options.idle_server_threads < options.server_threads ||
+      options.idle_server_threads > options.max_server_threads) {
+    return absl::InvalidArgumentError(mesh::StrCat(
+        "GrpcTransportOptions: idle_server_threads (", options.idle_server_threads,
+        ") must be between server_threads (", options.server_threads,
+        ") and max_server_threads (", options.max_server_threads, ")"));
   }
   if (options.handshake_timeout < absl::Milliseconds(100) ||
       options.handshake_timeout > absl::Minutes(5)) {

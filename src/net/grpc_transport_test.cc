@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "fake_handler.h"
 #include "mesh/common/metrics.h"
 #include "mesh/common/strings.h"
@@ -265,6 +266,20 @@ TEST_F(GrpcTransportTest, ReconnectsToAPeerRestartedOnTheSamePort) {
   std::printf("[measure] reconnected after %d attempt(s)\n", attempts);
 }
 
+// gRPC's sync server starts a thread when a call leaves fewer than server_threads polling; a
+// thread that finished a call used to exit whenever server_threads were polling again, so each
+// call started and ended a thread. Calls one at a time must now be served by a few threads.
+TEST_F(GrpcTransportTest, SequentialCallsReuseServerThreads) {
+  constexpr int kCalls = 200;
+  for (int i = 0; i < kCalls; ++i) ASSERT_OK(SendAndWait(*a_, B(), "seq"));
+  absl::flat_hash_set<pid_t> threads;
+  for (const auto& r : handler_b_.received()) {
+    if (r.envelope == "seq") threads.insert(r.thread);
+  }
+  EXPECT_LE(threads.size(), static_cast<size_t>(GrpcTransportOptions{}.idle_server_threads))
+      << "distinct server threads for " << kCalls << " sequential calls";
+}
+
 TEST_F(GrpcTransportTest, MeasureLatencyAndBlobThroughput) {
   ASSERT_OK(SendAndWait(*a_, B(), "warm-up"));
   constexpr int kRounds = 500;
@@ -295,6 +310,12 @@ TEST(GrpcTransportOptionsTest, BadOptionsAreInvalidArgument) {
   EXPECT_EQ(MakeGrpcTransport(key, {.keepalive = absl::Milliseconds(10)}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(MakeGrpcTransport(key, {.server_threads = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeGrpcTransport(key, {.server_threads = 4, .idle_server_threads = 3}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeGrpcTransport(key, {.max_server_threads = 8, .idle_server_threads = 9})
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
   // A port that is taken cannot be listened on.
   ASSERT_OK_AND_ASSIGN(auto first, MakeGrpcTransport(key, {}));

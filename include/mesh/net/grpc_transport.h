@@ -60,6 +60,11 @@ struct GrpcTransportOptions {
   // max_server_threads (beyond that new calls are refused with ResourceExhausted).
   int server_threads = 2;
   int max_server_threads = 64;
+  // A thread that has served a call goes back to polling while fewer than this many poll, and
+  // exits otherwise. gRPC starts a thread whenever a call leaves fewer than server_threads
+  // polling, so with this equal to server_threads every call started and ended a thread (each
+  // a dozen system calls). server_threads .. max_server_threads.
+  int idle_server_threads = 8;
 };
 
 // Builds the node's TLS identity from `key` (copied into the transport; `key` need not outlive
