@@ -61,7 +61,7 @@
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
-#include "mesh/common/malloc_tuning.h"
+#include "mesh/common/process_tuning.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/crypto/sha256.h"
@@ -548,7 +548,8 @@ void PrintCounters(Mesh& mesh) {
       "mesh_market_executor_failures_total", "mesh_market_receipts_total",
       "mesh_market_assignments_total",       "mesh_net_blob_bytes_fetched_total",
       "mesh_net_messages_refused_total",     "mesh_market_step_commits_total",
-      "mesh_market_step_writes_total"};
+      "mesh_market_step_writes_total",       "mesh_net_messages_total",
+      "mesh_market_announcements_total",     "mesh_market_bids_sent_total"};
   for (size_t i = 0; i < mesh.size(); ++i) {
     std::istringstream in(mesh.node(i).metrics().RenderText());
     std::string line, out;
@@ -1084,7 +1085,7 @@ void AddRecords(mesh::bench::Report& report, const Options& o,
 }  // namespace
 
 int main(int argc, char** argv) {
-  mesh::TuneMalloc();  // As meshd does, before any thread starts.
+  mesh::TuneProcess();  // As meshd does, before any thread starts.
   mesh::bench::CommonArgs common;
   std::string error;
   if (!mesh::bench::TakeCommonArgs(&argc, argv, &common, &error)) Die(error);

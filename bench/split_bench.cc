@@ -38,7 +38,7 @@
 #include "bench_stats.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
-#include "mesh/common/malloc_tuning.h"
+#include "mesh/common/process_tuning.h"
 #include "mesh/common/rng.h"
 #include "mesh/common/strings.h"
 #include "mesh/exec/worker_pool.h"
@@ -369,7 +369,7 @@ void PrintTimeline(const Mesh& mesh, Node& submitter, const std::string& id) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mesh::TuneMalloc();  // As meshd does, before any thread starts.
+  mesh::TuneProcess();  // As meshd does, before any thread starts.
   Options o;
   mesh::bench::CommonArgs common;
   std::string error;

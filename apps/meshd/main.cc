@@ -4,11 +4,11 @@
 
 #include "CLI/CLI.hpp"
 #include "mesh/api/daemon.h"
-#include "mesh/common/malloc_tuning.h"
+#include "mesh/common/process_tuning.h"
 #include "mesh/node/node_flags.h"
 
 int main(int argc, char** argv) {
-  mesh::TuneMalloc();  // Before any thread starts (see malloc_tuning.h).
+  mesh::TuneProcess();  // Before any thread starts (see process_tuning.h).
   CLI::App app{"meshd: the Mesh node daemon (HTTP API, persistent job queue, sandboxed workers)"};
   mesh::node::NodeFlags flags;
   mesh::node::AddNodeFlags(app, flags);
