@@ -146,6 +146,67 @@ absl::StatusOr<Posted> Ledger::Refund(std::string_view job_id, std::string_view 
       [&](const LedgerBook& book, absl::Time now) { return book.DecideRefund(job_id, memo, now); });
 }
 
+std::vector<absl::StatusOr<Posted>> Ledger::Settle(std::span<const SettleOrder> orders) {
+  std::vector<absl::StatusOr<Posted>> results;
+  auto fail_all = [&](const absl::Status& status) {
+    results.assign(orders.size(), status);
+    return results;
+  };
+  if (orders.empty()) return results;
+  if (absl::Status writable = Writable(); !writable.ok()) return fail_all(writable);
+  absl::MutexLock lock(&mu_);
+  LedgerStore::Transaction txn(*store_);
+  if (absl::Status s = txn.BeginWrite(); !s.ok()) return fail_all(s);
+  if (absl::Status s = SyncLocked(/*check_head=*/true); !s.ok()) return fail_all(s);
+  const absl::Time now = clock_.Now();
+  const int64_t version = synced_version_;
+  std::optional<LedgerStore::Head> head;
+  results.reserve(orders.size());
+  for (const SettleOrder& order : orders) {
+    absl::StatusOr<Decision> decision = std::visit(
+        [&](const auto& o) -> absl::StatusOr<Decision> {
+          using T = std::decay_t<decltype(o)>;
+          if constexpr (std::is_same_v<T, PayOrder>) {
+            MESH_RETURN_IF_ERROR(CheckPay(o.job_id, o.executor, o.amount, o.fee, o.assignment));
+            return book_.DecidePay(o.job_id, o.executor, o.amount, o.fee, o.assignment, now);
+          } else {
+            MESH_RETURN_IF_ERROR(CheckRefund(o.job_id, o.memo));
+            return book_.DecideRefund(o.job_id, o.memo, now);
+          }
+        },
+        order);
+    if (!decision.ok() || decision->writes_nothing()) {
+      results.push_back(decision.ok() ? absl::StatusOr<Posted>(decision->posted)
+                                      : absl::StatusOr<Posted>(decision.status()));
+      continue;
+    }
+    // From the first append on, the book may differ from the file until the commit is known
+    // (as in Run); any failure below makes the next call reload it.
+    synced_version_ = -1;
+    absl::StatusOr<LedgerStore::Head> appended = store_->Append(*decision);
+    if (!appended.ok()) {
+      loaded_ = false;
+      return fail_all(appended.status());
+    }
+    if (absl::Status applied = book_.Apply(*decision); !applied.ok()) {
+      loaded_ = false;
+      return fail_all(absl::InternalError(
+          mesh::StrCat("ledger book refused what it decided: ", applied.message())));
+    }
+    head = *std::move(appended);
+    results.push_back(decision->posted);
+  }
+  if (!head.has_value()) return results;  // nothing to write: the transaction rolls back
+  if (absl::Status committed = txn.Commit(/*appended=*/true); !committed.ok()) {
+    loaded_ = false;
+    return fail_all(committed);
+  }
+  seen_seq_ = head->seq;
+  seen_hash_ = std::move(head->hash);
+  synced_version_ = version;  // our own commit does not change data_version
+  return results;
+}
+
 absl::StatusOr<Posted> Ledger::Regenerate(std::string_view did) {
   MESH_RETURN_IF_ERROR(CheckRegenerate(did));
   MESH_RETURN_IF_ERROR(Writable());

@@ -501,6 +501,94 @@ TEST_F(LedgerTest, FailureBeforeCommitLeavesNoTrace) {
   EXPECT_TRUE(report.ok) << report.problem;
 }
 
+// Settle runs payments and refunds of several jobs in one transaction, each decided after the
+// ones before it: the same credits move as with Pay and Refund one by one.
+TEST_F(LedgerTest, SettlePaysAndRefundsInOneTransactionInOrder) {
+  ASSERT_OK(ledger_->Grant(submitter_, 1000).status());
+  ASSERT_OK(ledger_->Escrow(Job("job-1", 100, 2)).status());
+  ASSERT_OK(ledger_->Escrow(Job("job-2", 50)).status());
+  const std::vector<SettleOrder> orders = {
+      PayOrder{"job-1", executor_, 80, 4, "job-1/1"},
+      PayOrder{"job-1", Did(8), 70, 4, "job-1/2"},
+      RefundOrder{"job-1", "done"},
+      PayOrder{"job-2", executor_, 40, 2, "job-2/1"},
+      RefundOrder{"job-2", "done"},
+  };
+  std::vector<absl::StatusOr<Posted>> results = ledger_->Settle(orders);
+  ASSERT_EQ(results.size(), orders.size());
+  for (const auto& r : results) ASSERT_OK(r);
+  EXPECT_EQ(results[2]->amount, 200 - 84 - 74);  // the refund saw both payments
+  EXPECT_EQ(results[4]->amount, 50 - 42);
+  EXPECT_EQ(results[4]->seq, 8);  // grant, 2 escrows, then the five in order
+  EXPECT_EQ(Available(submitter_), 1000 - 84 - 74 - 42);
+  EXPECT_EQ(Available(executor_), 120);
+  EXPECT_EQ(Available(Did(8)), 70);
+  EXPECT_EQ(Account("fees"), 10);
+  EXPECT_EQ(Account("escrow:job-1"), 0);
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, ledger_->Verify());
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.entries, 8);
+
+  // What the file holds is what the book said: a fresh open agrees.
+  Reopen();
+  EXPECT_EQ(Available(submitter_), 800);
+  EXPECT_EQ(Available(executor_), 120);
+}
+
+// An order the book refuses fails alone; the others are written.
+TEST_F(LedgerTest, SettleRefusesABadOrderAlone) {
+  ASSERT_OK(ledger_->Grant(submitter_, 1000).status());
+  ASSERT_OK(ledger_->Escrow(Job("job-1", 100)).status());
+  ASSERT_OK(ledger_->Pay("job-1", executor_, 50, 1, "job-1/1").status());
+  const std::vector<SettleOrder> orders = {
+      PayOrder{"job-1", executor_, 50, 1, "job-1/1"},  // paid before: a duplicate
+      PayOrder{"job-9", executor_, 10, 0, "job-9/1"},  // never escrowed
+      PayOrder{"", executor_, 10, 0, ""},              // malformed
+      RefundOrder{"job-1", "done"},
+  };
+  std::vector<absl::StatusOr<Posted>> results = ledger_->Settle(orders);
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_OK_AND_ASSIGN(Posted again, ledger_->Pay("job-1", executor_, 50, 1, "job-1/1"));
+  EXPECT_EQ(results[0].ok(), true);
+  EXPECT_EQ(results[0]->duplicate, again.duplicate);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(results[1].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_OK(results[3]);
+  EXPECT_EQ(results[3]->amount, 49);
+  EXPECT_EQ(Available(submitter_), 949);
+  EXPECT_TRUE(ledger_->Settle({}).empty());
+}
+
+// A failure writing the file fails every order and leaves nothing: not in the file, not in the
+// book the next operation decides on.
+TEST_F(LedgerTest, SettleFailingToCommitLeavesNoTrace) {
+  Populate();
+  ASSERT_OK(ledger_->Escrow(Job("job-2", 10)).status());
+  bool fail = true;
+  LedgerOptions options;
+  options.before_commit = [&fail]() {
+    return fail ? absl::AbortedError("injected crash") : absl::OkStatus();
+  };
+  Reopen(options);
+  const std::vector<SettleOrder> orders = {PayOrder{"job-2", executor_, 8, 1, "job-2/1"},
+                                           RefundOrder{"job-2", "done"}};
+  for (const auto& r : ledger_->Settle(orders)) {
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  }
+  fail = false;
+  ASSERT_OK_AND_ASSIGN(EscrowInfo x, ledger_->GetEscrow("job-2"));
+  EXPECT_EQ(x.remaining, 10);
+  EXPECT_EQ(Available(executor_), 90);  // what Populate paid, no more
+  std::vector<absl::StatusOr<Posted>> retried = ledger_->Settle(orders);
+  ASSERT_OK(retried[0]);
+  EXPECT_FALSE(retried[0]->duplicate);
+  ASSERT_OK(retried[1]);
+  EXPECT_EQ(retried[1]->amount, 1);
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, ledger_->Verify());
+  EXPECT_TRUE(report.ok) << report.problem;
+}
+
 TEST_F(LedgerTest, ConcurrentOperationsKeepTheInvariants) {
   ASSERT_OK(ledger_->Grant(submitter_, 100000).status());
   std::vector<std::thread> threads;

@@ -34,6 +34,30 @@ absl::StatusOr<Reputation> ReputationBook::Record(std::string_view did, Reputati
   return scores_.Get(did, now);
 }
 
+absl::Status ReputationBook::RecordAll(
+    std::span<const std::pair<std::string, ReputationEvent>> events) {
+  for (const auto& [did, event] : events) {
+    if (did.empty()) return absl::InvalidArgumentError("reputation event without a DID");
+  }
+  if (events.empty()) return absl::OkStatus();
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  absl::flat_hash_map<std::string, ReputationState> next;  // this batch's states, by DID
+  std::vector<std::pair<std::string, ReputationState>> rows;
+  rows.reserve(events.size());
+  for (const auto& [did, event] : events) {
+    auto it = next.find(did);
+    const ReputationState* stored = it != next.end() ? &it->second : scores_.Find(did);
+    const ReputationState after =
+        scores_.Next(stored == nullptr ? ReputationState{} : *stored, event, now);
+    next.insert_or_assign(did, after);
+    rows.emplace_back(did, after);
+  }
+  if (store_ != nullptr) MESH_RETURN_IF_ERROR(store_->SaveAll(rows));
+  for (const auto& [did, state] : next) scores_.Set(did, state);
+  return absl::OkStatus();
+}
+
 Reputation ReputationBook::Get(std::string_view did) const {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);

@@ -88,8 +88,18 @@ Reputation ReputationScores::View(std::string_view did, const ReputationState& s
 
 ReputationState ReputationScores::After(std::string_view did, ReputationEvent event,
                                         absl::Time now) const {
+  const ReputationState* current = Find(did);
+  return Next(current == nullptr ? ReputationState{} : *current, event, now);
+}
+
+const ReputationState* ReputationScores::Find(std::string_view did) const {
   auto it = states_.find(mesh::ToAbsl(did));
-  ReputationState st = DecayedTo(it == states_.end() ? ReputationState{} : it->second, now);
+  return it == states_.end() ? nullptr : &it->second;
+}
+
+ReputationState ReputationScores::Next(const ReputationState& current, ReputationEvent event,
+                                       absl::Time now) const {
+  ReputationState st = DecayedTo(current, now);
   (event == ReputationEvent::kSuccess ? st.good : st.bad) += WeightOf(options_, event);
   ++st.counts[static_cast<int>(event)];
   st.updated = now;

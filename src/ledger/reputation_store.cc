@@ -75,4 +75,20 @@ absl::Status ReputationStore::Save(std::string_view did, const ReputationState& 
   return sqlite::Run(db_, s.get(), kStore, mesh::StrCat("save ", did));
 }
 
+absl::Status ReputationStore::SaveAll(
+    std::span<const std::pair<std::string, ReputationState>> rows) {
+  MESH_RETURN_IF_ERROR(sqlite::ExecSql(db_, "BEGIN IMMEDIATE", kStore));
+  for (const auto& [did, state] : rows) {
+    if (absl::Status saved = Save(did, state); !saved.ok()) {
+      sqlite::ExecSql(db_, "ROLLBACK", kStore).IgnoreError();
+      return saved;
+    }
+  }
+  if (absl::Status committed = sqlite::ExecSql(db_, "COMMIT", kStore); !committed.ok()) {
+    sqlite::ExecSql(db_, "ROLLBACK", kStore).IgnoreError();
+    return committed;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace mesh::ledger

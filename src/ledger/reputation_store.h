@@ -7,7 +7,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "mesh/ledger/reputation_scores.h"
@@ -25,6 +28,8 @@ class ReputationStore {
   // Sets every stored DID's state in `scores`.
   absl::Status LoadInto(ReputationScores& scores);
   absl::Status Save(std::string_view did, const ReputationState& state);
+  // Saves each row in one transaction: all or none.
+  absl::Status SaveAll(std::span<const std::pair<std::string, ReputationState>> rows);
 
  private:
   explicit ReputationStore(sqlite3* db) : db_(db) {}

@@ -122,6 +122,36 @@ TEST(ReputationTest, PersistedBookMatchesThePureScoresAtTheSameTimes) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// RecordAll is Record for each event, in order, written at once: the same scores as one by
+// one, on disk too; an empty DID refuses the batch and changes nothing.
+TEST(ReputationTest, RecordAllMatchesRecordOneByOne) {
+  testing::TempDir dir;
+  FakeClock clock;
+  const std::vector<std::pair<std::string, ReputationEvent>> events = {
+      {Did(1), ReputationEvent::kSuccess},
+      {Did(2), ReputationEvent::kOutvoted},
+      {Did(1), ReputationEvent::kTimeout},
+      {Did(1), ReputationEvent::kSuccess},
+  };
+  ReputationBook one_by_one(clock);
+  for (const auto& [did, e] : events) ASSERT_OK(one_by_one.Record(did, e).status());
+  {
+    ASSERT_OK_AND_ASSIGN(auto book, ReputationBook::Open(dir.path() / "rep.db", clock));
+    ASSERT_OK(book->RecordAll(events));
+    EXPECT_DOUBLE_EQ(book->Get(Did(1)).score, one_by_one.Get(Did(1)).score);
+    EXPECT_EQ(book->Get(Did(1)).successes, 2);
+    EXPECT_EQ(book->Get(Did(1)).timeouts, 1);
+    const std::vector<std::pair<std::string, ReputationEvent>> bad = {
+        {Did(3), ReputationEvent::kSuccess}, {"", ReputationEvent::kSuccess}};
+    EXPECT_EQ(book->RecordAll(bad).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(book->Get(Did(3)).is_new());
+  }
+  ASSERT_OK_AND_ASSIGN(auto book, ReputationBook::Open(dir.path() / "rep.db", clock));
+  EXPECT_DOUBLE_EQ(book->Get(Did(1)).score, one_by_one.Get(Did(1)).score);
+  EXPECT_DOUBLE_EQ(book->Get(Did(2)).score, one_by_one.Get(Did(2)).score);
+  EXPECT_EQ(book->All().size(), 2u);
+}
+
 TEST(ReputationTest, OptionsAreValidated) {
   FakeClock clock;
   testing::TempDir dir;

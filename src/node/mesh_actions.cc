@@ -13,24 +13,6 @@
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
-namespace {
-
-ledger::ReputationEvent EventOf(market::Standing s) {
-  switch (s) {
-    case market::Standing::kSuccess:
-      return ledger::ReputationEvent::kSuccess;
-    case market::Standing::kFailure:
-      return ledger::ReputationEvent::kFailure;
-    case market::Standing::kTimeout:
-      return ledger::ReputationEvent::kTimeout;
-    case market::Standing::kOutvoted:
-      return ledger::ReputationEvent::kOutvoted;
-  }
-  return ledger::ReputationEvent::kFailure;
-}
-
-}  // namespace
-
 net::Endpoint MeshService::EndpointOf(const std::string& did, const std::string& address) {
   net::Endpoint to{address, std::nullopt};
   if (absl::StatusOr<crypto::DidKey> key = crypto::DidKey::Parse(did); key.ok()) to.did = *key;
@@ -54,13 +36,25 @@ void MeshService::Drain() {
   std::vector<const Actions*> actions;
   actions.reserve(steps.size());
   for (const PendingStep& step : steps) actions.push_back(&step.actions);
-  const GroupCommitStats stats =
-      CarryOutSteps(actions, StepHooks{
-                                 .commit = [this](const auto& writes) { return Persist(writes); },
-                                 .carry_out = [this](const market::Action& a) { CarryOne(a); },
-                                 .dropped = [this](const market::Action& a) { Dropped(a); },
-                             });
+  // Payments, refunds and reputation events wait for the end of the drain and are settled
+  // together: one ledger transaction and one reputation write for all the drain's jobs (the
+  // core emits them after the job's end, which they never delay).
+  std::vector<market::Action> settling;
+  const GroupCommitStats stats = CarryOutSteps(
+      actions, StepHooks{
+                   .commit = [this](const auto& writes) { return Persist(writes); },
+                   .carry_out =
+                       [this, &settling](const market::Action& a) {
+                         if (Settlement::Settles(a) && env_.settlement != nullptr) {
+                           settling.push_back(a);
+                         } else {
+                           CarryOne(a);
+                         }
+                       },
+                   .dropped = [this](const market::Action& a) { Dropped(a); },
+               });
   metrics_.Committed(stats.commits, stats.failed_commits, stats.writes);
+  if (!settling.empty()) env_.settlement->Settle(settling);
   for (const PendingStep& step : steps) {
     if (step.carried_out != nullptr) step.carried_out->Notify();
   }
@@ -106,18 +100,11 @@ void MeshService::CarryOne(const market::Action& action) {
         } else if constexpr (std::is_same_v<T, market::CancelRun>) {
           // Stopping a run waits for its worker: not on the executor.
           fetches_->Post([this, a] { CancelRun(a); });
-        } else if constexpr (std::is_same_v<T, market::Pay>) {
-          if (settlement == nullptr) return;
-          if (absl::StatusOr<ledger::Posted> posted =
-                  settlement->Pay(a.job_id, a.executor, a.price, a.assignment);
-              !posted.ok()) {
-            spdlog::error("job {}: cannot pay {} its {} credits: {}", a.job_id, a.executor, a.price,
-                          posted.status().ToString());
-          }
-        } else if constexpr (std::is_same_v<T, market::Refund>) {
-          if (settlement != nullptr) settlement->Close(a.job_id, a.why);
-        } else if constexpr (std::is_same_v<T, market::RecordStanding>) {
-          if (settlement != nullptr) settlement->Record(a.executor, EventOf(a.event));
+        } else if constexpr (std::is_same_v<T, market::Pay> ||
+                             std::is_same_v<T, market::Refund> ||
+                             std::is_same_v<T, market::RecordStanding>) {
+          // Drain settles these together; none reach here without a settlement.
+          if (settlement != nullptr) settlement->Settle({&action, 1});
         } else if constexpr (std::is_same_v<T, market::Publish>) {
           env_.events->Publish(a.topic, a.job_id, env_.clock->Now(), a.data);
         } else if constexpr (std::is_same_v<T, market::Count>) {

@@ -77,12 +77,6 @@ absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& s
   return posted.status();
 }
 
-absl::StatusOr<ledger::Posted> Settlement::Pay(const std::string& job_id,
-                                               const std::string& executor, int64_t price,
-                                               const std::string& assignment) {
-  return ledger_->Pay(job_id, executor, price, ledger_->NetworkFee(price), assignment);
-}
-
 void Settlement::Close(const std::string& job_id, std::string_view why) {
   absl::StatusOr<ledger::Posted> refunded = ledger_->Refund(job_id, why);
   if (!refunded.ok() && !absl::IsNotFound(refunded.status())) {
@@ -90,9 +84,57 @@ void Settlement::Close(const std::string& job_id, std::string_view why) {
   }
 }
 
-void Settlement::Record(const std::string& executor, ledger::ReputationEvent event) {
-  if (absl::StatusOr<ledger::Reputation> r = reputation_->Record(executor, event); !r.ok()) {
-    spdlog::warn("reputation of {}: {}", executor, r.status().ToString());
+namespace {
+
+ledger::ReputationEvent EventOf(market::Standing s) {
+  switch (s) {
+    case market::Standing::kSuccess:
+      return ledger::ReputationEvent::kSuccess;
+    case market::Standing::kFailure:
+      return ledger::ReputationEvent::kFailure;
+    case market::Standing::kTimeout:
+      return ledger::ReputationEvent::kTimeout;
+    case market::Standing::kOutvoted:
+      return ledger::ReputationEvent::kOutvoted;
+  }
+  return ledger::ReputationEvent::kFailure;
+}
+
+}  // namespace
+
+bool Settlement::Settles(const market::Action& action) {
+  return std::holds_alternative<market::Pay>(action) ||
+         std::holds_alternative<market::Refund>(action) ||
+         std::holds_alternative<market::RecordStanding>(action);
+}
+
+void Settlement::Settle(std::span<const market::Action> actions) {
+  std::vector<ledger::SettleOrder> orders;
+  std::vector<std::pair<std::string, ledger::ReputationEvent>> events;
+  for (const market::Action& action : actions) {
+    if (const auto* pay = std::get_if<market::Pay>(&action)) {
+      orders.push_back(ledger::PayOrder{pay->job_id, pay->executor, pay->price,
+                                        ledger_->NetworkFee(pay->price), pay->assignment});
+    } else if (const auto* refund = std::get_if<market::Refund>(&action)) {
+      orders.push_back(ledger::RefundOrder{refund->job_id, refund->why});
+    } else if (const auto* standing = std::get_if<market::RecordStanding>(&action)) {
+      events.emplace_back(standing->executor, EventOf(standing->event));
+    }
+  }
+  const std::vector<absl::StatusOr<ledger::Posted>> results = ledger_->Settle(orders);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) continue;
+    if (const auto* pay = std::get_if<ledger::PayOrder>(&orders[i])) {
+      spdlog::error("job {}: cannot pay {} its {} credits: {}", pay->job_id, pay->executor,
+                    pay->amount, results[i].status().ToString());
+    } else if (!absl::IsNotFound(results[i].status())) {  // a job never escrowed is fine
+      spdlog::error("job {}: cannot refund its escrow: {}",
+                    std::get<ledger::RefundOrder>(orders[i]).job_id,
+                    results[i].status().ToString());
+    }
+  }
+  if (absl::Status recorded = reputation_->RecordAll(events); !recorded.ok()) {
+    spdlog::warn("reputation of {} executor(s): {}", events.size(), recorded.ToString());
   }
 }
 

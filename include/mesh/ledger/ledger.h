@@ -36,8 +36,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -73,6 +75,20 @@ struct VerifyReport {
   int64_t minted = 0;         // credits ever granted or regenerated (minus mint's balance)
 };
 
+// A payment (as Ledger::Pay) or a refund (as Ledger::Refund), for Ledger::Settle.
+struct PayOrder {
+  std::string job_id;
+  std::string executor;
+  int64_t amount = 0;
+  int64_t fee = 0;
+  std::string assignment;
+};
+struct RefundOrder {
+  std::string job_id;
+  std::string memo;
+};
+using SettleOrder = std::variant<PayOrder, RefundOrder>;
+
 class Ledger {
  public:
   // Creates or migrates the schema. With a signer the ledger is writable and belongs to the
@@ -98,6 +114,12 @@ class Ledger {
                              int64_t fee, std::string_view assignment = "");
   // Returns what is left in the job's escrow to its submitter and closes it. Idempotent.
   absl::StatusOr<Posted> Refund(std::string_view job_id, std::string_view memo = "");
+  // Payments and refunds in one transaction (one sync of the book and one commit, however many
+  // orders), in order, each decided against the book as the orders before it left it: a job's
+  // payment then its refund returns what the payment left. One result per order, as Pay or
+  // Refund would give it; an order refused (a duplicate, a closed escrow) fails alone. An error
+  // reading or writing the file fails every order and writes none.
+  std::vector<absl::StatusOr<Posted>> Settle(std::span<const SettleOrder> orders);
   // Applies pending regeneration for `did` now; amount 0 (and no entry) when nothing is due.
   absl::StatusOr<Posted> Regenerate(std::string_view did);
 

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -43,6 +45,10 @@ class ReputationBook {
   // Returns the DID's reputation after the event. Errors only from persistence (the in-memory
   // state is not changed then) or for an empty DID.
   absl::StatusOr<Reputation> Record(std::string_view did, ReputationEvent event);
+  // Records the events in order (a DID may appear more than once) with one write: as Record for
+  // each, in one transaction. InvalidArgument for an empty DID and an error from persistence
+  // change nothing.
+  absl::Status RecordAll(std::span<const std::pair<std::string, ReputationEvent>> events);
   // Decayed to now; a DID never seen is new, at the prior.
   Reputation Get(std::string_view did) const;
   // Every known DID's score now, for selection.

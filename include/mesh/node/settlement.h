@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,7 @@
 #include "mesh/job/job_spec.h"
 #include "mesh/ledger/ledger.h"
 #include "mesh/ledger/reputation.h"
+#include "mesh/market/market.h"
 #include "mesh/market/market_types.h"
 #include "mesh/node/trust_options.h"
 #include "mesh/verify/verification_policy.h"
@@ -54,14 +56,15 @@ class Settlement {
   // spec's submitter (a split job's chunks are paid by the split job's submitter).
   absl::Status Escrow(const std::string& job_id, const job::JobSpec& spec,
                       const std::string& payer = "");
-  // Pays `executor` `price` plus the network fee for its verified result; once per
-  // (job, executor, assignment).
-  absl::StatusOr<ledger::Posted> Pay(const std::string& job_id, const std::string& executor,
-                                     int64_t price, const std::string& assignment);
   // Returns the rest of the job's escrow; idempotent. A job never escrowed is fine.
   void Close(const std::string& job_id, std::string_view why);
 
-  void Record(const std::string& executor, ledger::ReputationEvent event);
+  // The market's settling actions (market::Pay, market::Refund, market::RecordStanding; others
+  // are ignored), in their order: the payments and refunds in one ledger transaction, the
+  // reputation events in one write. A payment is the bid price plus the network fee, once per
+  // (job, executor, assignment). Failures are logged with the job.
+  void Settle(std::span<const market::Action> actions);
+  static bool Settles(const market::Action& action);
   // nullopt for an executor without a track record (selection then uses its default).
   std::optional<double> ReputationOf(const std::string& executor) const;
   ledger::Reputation Reputation(const std::string& executor) const;
