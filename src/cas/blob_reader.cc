@@ -15,6 +15,7 @@ absl::StatusOr<size_t> BlobReader::Read(char* buffer, size_t size) {
   }
   done_ = true;
   if (Cid::FromDigest(hasher_.Finish(), cid_.codec()) != cid_) {
+    if (on_corrupt_) on_corrupt_(cid_);
     return absl::DataLossError(mesh::StrCat("blob ", cid_.ToString(),
                                             " is corrupted on disk: its content no longer "
                                             "matches its CID (",

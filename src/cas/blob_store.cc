@@ -331,18 +331,20 @@ absl::StatusOr<uint64_t> PendingBlob::Commit() {
   return size_;
 }
 
-absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::OpenUnchecked(const Cid& cid) {
+absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::OpenUnchecked(
+    const Cid& cid, std::function<void(const Cid&)> on_corrupt) {
   auto fd = OpenFile(PathFor(cid), O_RDONLY);
   if (absl::IsNotFound(fd.status())) return NotStored(cid);
   MESH_RETURN_IF_ERROR(fd.status());
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return ErrnoToStatus(errno, PathFor(cid).string());
   ::posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  return std::make_unique<BlobReader>(cid, *std::move(fd), static_cast<uint64_t>(st.st_size));
+  return std::make_unique<BlobReader>(cid, *std::move(fd), static_cast<uint64_t>(st.st_size),
+                                      std::move(on_corrupt));
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> BlobStore::Open(const Cid& cid) {
-  return OpenUnchecked(cid);
+  return OpenUnchecked(cid, [this](const Cid& corrupt) { Quarantine(corrupt); });
 }
 
 absl::StatusOr<ScopedFd> BlobStore::OpenForRange(const Cid& cid) {

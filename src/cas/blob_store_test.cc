@@ -144,6 +144,10 @@ TEST_F(BlobStoreTest, StreamingReaderReportsCorruptionAtEnd) {
     if (*n == 0) break;
   }
   EXPECT_EQ(final_status.code(), absl::StatusCode::kDataLoss);
+  // As with Get: the damaged file is moved out, so it is neither served nor merged again.
+  EXPECT_FALSE(store_->Has(cid).value());
+  EXPECT_FALSE(std::filesystem::is_empty(root_ / "quarantine"));
+  EXPECT_EQ(store_->Open(cid).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(BlobStoreTest, MissingBlobsAreNotFound) {
@@ -328,6 +332,9 @@ TEST_F(BlobStoreTest, ConcatSourceStopsAtACorruptOrMissingPartAndStoresNothing) 
   EXPECT_EQ(store_->Put(absent).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
   EXPECT_LE(store_->used_bytes(), used);
+  // The corrupt part is quarantined; the good one stays.
+  EXPECT_FALSE(store_->Has(bad).value());
+  EXPECT_TRUE(store_->Has(good).value());
 }
 
 // A blob received from a peer (BeginPut): visible only once its bytes hashed to its CID.

@@ -5,6 +5,8 @@
 // Not thread-safe; owns its file descriptor.
 #pragma once
 
+#include <functional>
+
 #include "absl/status/statusor.h"
 #include "mesh/cas/byte_source.h"
 #include "mesh/cas/cid.h"
@@ -16,6 +18,9 @@ namespace mesh::cas {
 class BlobReader final : public ByteSource {
  public:
   BlobReader(Cid cid, ScopedFd fd, uint64_t size) : cid_(cid), fd_(std::move(fd)), size_(size) {}
+  // Called once, before Read returns DataLoss, when the content does not match the CID.
+  BlobReader(Cid cid, ScopedFd fd, uint64_t size, std::function<void(const Cid&)> on_corrupt)
+      : cid_(cid), fd_(std::move(fd)), size_(size), on_corrupt_(std::move(on_corrupt)) {}
 
   absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
   uint64_t size() const { return size_; }
@@ -28,6 +33,7 @@ class BlobReader final : public ByteSource {
   uint64_t read_ = 0;
   crypto::Sha256 hasher_;
   bool done_ = false;
+  std::function<void(const Cid&)> on_corrupt_;
 };
 
 }  // namespace mesh::cas

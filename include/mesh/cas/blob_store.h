@@ -9,6 +9,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -90,7 +91,9 @@ class BlobStore {
 
   // The whole blob in memory, verified; ResourceExhausted if larger than `max_size`.
   absl::StatusOr<std::string> Get(const Cid& cid, size_t max_size = 64 << 20);
-  // A streaming reader that verifies at the end (see BlobReader).
+  // A streaming reader that verifies at the end (see BlobReader). A blob found corrupt is
+  // quarantined (as Get does) before the read that found it fails: a node does not keep serving
+  // or merging a damaged file. The reader must not outlive the store.
   absl::StatusOr<std::unique_ptr<BlobReader>> Open(const Cid& cid);
   // The stored file for reads of a byte range (pread). Unverified: a part of a blob cannot be
   // checked against its CID, so range readers trust the store (full reads use Open/Get).
@@ -120,7 +123,8 @@ class BlobStore {
   absl::Status Commit(const std::filesystem::path& tmp_path, const Cid& cid, uint64_t size);
   // Moves a file whose content does not match its CID out of the store.
   void Quarantine(const Cid& cid);
-  absl::StatusOr<std::unique_ptr<BlobReader>> OpenUnchecked(const Cid& cid);
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenUnchecked(
+      const Cid& cid, std::function<void(const Cid&)> on_corrupt = nullptr);
 
   const BlobStoreOptions options_;
   const Clock& clock_;
