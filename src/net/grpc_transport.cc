@@ -218,10 +218,10 @@ absl::StatusOr<std::unique_ptr<Transport>> MakeGrpcTransport(const crypto::KeyPa
   }
   if (options.idle_server_threads < options.server_threads ||
       options.idle_server_threads > options.max_server_threads) {
-    return absl::InvalidArgumentError(mesh::StrCat(
-        "GrpcTransportOptions: idle_server_threads (", options.idle_server_threads,
-        ") must be between server_threads (", options.server_threads,
-        ") and max_server_threads (", options.max_server_threads, ")"));
+    return absl::InvalidArgumentError(
+        mesh::StrCat("GrpcTransportOptions: idle_server_threads (", options.idle_server_threads,
+                     ") must be between server_threads (", options.server_threads,
+                     ") and max_server_threads (", options.max_server_threads, ")"));
   }
   if (options.handshake_timeout < absl::Milliseconds(100) ||
       options.handshake_timeout > absl::Minutes(5)) {

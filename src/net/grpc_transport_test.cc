@@ -313,10 +313,9 @@ TEST(GrpcTransportOptionsTest, BadOptionsAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(MakeGrpcTransport(key, {.server_threads = 4, .idle_server_threads = 3}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MakeGrpcTransport(key, {.max_server_threads = 8, .idle_server_threads = 9})
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      MakeGrpcTransport(key, {.max_server_threads = 8, .idle_server_threads = 9}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   // A port that is taken cannot be listened on.
   ASSERT_OK_AND_ASSIGN(auto first, MakeGrpcTransport(key, {}));
   FakeHandler handler;

@@ -40,19 +40,19 @@ void MeshService::Drain() {
   // together: one ledger transaction and one reputation write for all the drain's jobs (the
   // core emits them after the job's end, which they never delay).
   std::vector<market::Action> settling;
-  const GroupCommitStats stats = CarryOutSteps(
-      actions, StepHooks{
-                   .commit = [this](const auto& writes) { return Persist(writes); },
-                   .carry_out =
-                       [this, &settling](const market::Action& a) {
-                         if (Settlement::Settles(a) && env_.settlement != nullptr) {
-                           settling.push_back(a);
-                         } else {
-                           CarryOne(a);
-                         }
-                       },
-                   .dropped = [this](const market::Action& a) { Dropped(a); },
-               });
+  const GroupCommitStats stats =
+      CarryOutSteps(actions, StepHooks{
+                                 .commit = [this](const auto& writes) { return Persist(writes); },
+                                 .carry_out =
+                                     [this, &settling](const market::Action& a) {
+                                       if (Settlement::Settles(a) && env_.settlement != nullptr) {
+                                         settling.push_back(a);
+                                       } else {
+                                         CarryOne(a);
+                                       }
+                                     },
+                                 .dropped = [this](const market::Action& a) { Dropped(a); },
+                             });
   metrics_.Committed(stats.commits, stats.failed_commits, stats.writes);
   if (!settling.empty()) env_.settlement->Settle(settling);
   for (const PendingStep& step : steps) {
@@ -100,8 +100,7 @@ void MeshService::CarryOne(const market::Action& action) {
         } else if constexpr (std::is_same_v<T, market::CancelRun>) {
           // Stopping a run waits for its worker: not on the executor.
           fetches_->Post([this, a] { CancelRun(a); });
-        } else if constexpr (std::is_same_v<T, market::Pay> ||
-                             std::is_same_v<T, market::Refund> ||
+        } else if constexpr (std::is_same_v<T, market::Pay> || std::is_same_v<T, market::Refund> ||
                              std::is_same_v<T, market::RecordStanding>) {
           // Drain settles these together; none reach here without a settlement.
           if (settlement != nullptr) settlement->Settle({&action, 1});

@@ -16,10 +16,9 @@ absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, std::string_view 
   const bool fresh = ::stat(path.c_str(), &st) != 0 || st.st_size == 0;
   sqlite3* db = nullptr;
   // A commit's frames reach the WAL in one write (see wal_write_batching.h).
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      internal::WalWriteBatchingVfs());
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 internal::WalWriteBatchingVfs());
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);

@@ -22,9 +22,9 @@ bool IsCommitFrameHeader(const void* data, int amount) {
 }
 
 struct WalFile {
-  sqlite3_file base;     // First: SQLite sees this struct as its sqlite3_file.
-  sqlite3_file* real;    // The default VFS's file, in the same allocation after this struct.
-  std::string buffer;    // Contiguous bytes from `start`, not yet written.
+  sqlite3_file base;   // First: SQLite sees this struct as its sqlite3_file.
+  sqlite3_file* real;  // The default VFS's file, in the same allocation after this struct.
+  std::string buffer;  // Contiguous bytes from `start`, not yet written.
   sqlite3_int64 start = 0;
   bool commit_header_buffered = false;
 };
@@ -37,6 +37,8 @@ sqlite3_file* Real(sqlite3_file* file) { return Cast(file)->real; }
 // The unix VFS writes at most 0x1ffff bytes per call (it masks larger sizes and then reports
 // the short write as a full disk), so a larger run goes out in pieces.
 constexpr size_t kMaxWriteBytes = 0x1ffff;
+// Commits of a few dozen pages keep their buffer between transactions.
+constexpr size_t kKeptBufferBytes = 256 << 10;
 
 int Flush(WalFile* f) {
   int rc = SQLITE_OK;
@@ -46,8 +48,13 @@ int Flush(WalFile* f) {
                                    f->start + static_cast<sqlite3_int64>(done));
     done += n;
   }
-  // On failure SQLite rolls the transaction back; the frames are not kept for a retry.
-  f->buffer.clear();
+  // On failure SQLite rolls the transaction back; the frames are not kept for a retry. A buffer
+  // a large transaction grew is given back rather than kept for the life of the connection.
+  if (f->buffer.capacity() > kKeptBufferBytes) {
+    std::string().swap(f->buffer);
+  } else {
+    f->buffer.clear();
+  }
   f->commit_header_buffered = false;
   return rc;
 }
@@ -67,8 +74,7 @@ int Read(sqlite3_file* file, void* data, int amount, sqlite3_int64 offset) {
 
 int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   WalFile* f = Cast(file);
-  if (!f->buffer.empty() &&
-      offset != f->start + static_cast<sqlite3_int64>(f->buffer.size())) {
+  if (!f->buffer.empty() && offset != f->start + static_cast<sqlite3_int64>(f->buffer.size())) {
     if (const int rc = Flush(f); rc != SQLITE_OK) return rc;
   }
   if (f->buffer.empty()) f->start = offset;
@@ -134,19 +140,48 @@ int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
 }
 
 // Version 2 (no xFetch/xUnfetch) when the default VFS's WAL files are older than version 3.
-constexpr sqlite3_io_methods kWalMethods3 = {
-    3,         Close,     Read,   Write,    Truncate,  Sync,    FileSize, Lock,
-    Unlock,    CheckReservedLock, FileControl,      SectorSize,       DeviceCharacteristics,
-    ShmMap,    ShmLock,   ShmBarrier, ShmUnmap, Fetch, Unfetch};
-constexpr sqlite3_io_methods kWalMethods2 = {
-    2,         Close,     Read,   Write,    Truncate,  Sync,    FileSize, Lock,
-    Unlock,    CheckReservedLock, FileControl,      SectorSize,       DeviceCharacteristics,
-    ShmMap,    ShmLock,   ShmBarrier, ShmUnmap, nullptr, nullptr};
+constexpr sqlite3_io_methods kWalMethods3 = {3,
+                                             Close,
+                                             Read,
+                                             Write,
+                                             Truncate,
+                                             Sync,
+                                             FileSize,
+                                             Lock,
+                                             Unlock,
+                                             CheckReservedLock,
+                                             FileControl,
+                                             SectorSize,
+                                             DeviceCharacteristics,
+                                             ShmMap,
+                                             ShmLock,
+                                             ShmBarrier,
+                                             ShmUnmap,
+                                             Fetch,
+                                             Unfetch};
+constexpr sqlite3_io_methods kWalMethods2 = {2,
+                                             Close,
+                                             Read,
+                                             Write,
+                                             Truncate,
+                                             Sync,
+                                             FileSize,
+                                             Lock,
+                                             Unlock,
+                                             CheckReservedLock,
+                                             FileControl,
+                                             SectorSize,
+                                             DeviceCharacteristics,
+                                             ShmMap,
+                                             ShmLock,
+                                             ShmBarrier,
+                                             ShmUnmap,
+                                             nullptr,
+                                             nullptr};
 
 sqlite3_vfs* Base(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 
-int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
-         int* out_flags) {
+int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
   sqlite3_vfs* base = Base(vfs);
   if ((flags & SQLITE_OPEN_WAL) == 0) return base->xOpen(base, name, file, flags, out_flags);
   auto* f = new (file) WalFile();

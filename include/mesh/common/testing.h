@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -30,8 +30,8 @@ class ScopedTempDir {
  public:
   ScopedTempDir() {
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                       "/mesh_test_XXXXXX";
+    std::string tmpl =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/mesh_test_XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       std::perror("ScopedTempDir: mkdtemp");
       std::abort();

@@ -68,8 +68,7 @@ class ReputationScores {
   // The DID's state after `event` at `now` (decided, not applied).
   ReputationState After(std::string_view did, ReputationEvent event, absl::Time now) const;
   // `current` after `event` at `now`: After for a state not (yet) in this book.
-  ReputationState Next(const ReputationState& current, ReputationEvent event,
-                       absl::Time now) const;
+  ReputationState Next(const ReputationState& current, ReputationEvent event, absl::Time now) const;
   // The DID's stored state, or null for a DID never seen.
   const ReputationState* Find(std::string_view did) const;
   void Set(std::string_view did, const ReputationState& state);
