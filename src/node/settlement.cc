@@ -118,6 +118,11 @@ void Settlement::Settle(std::span<const market::Action> actions) {
     } else if (const auto* refund = std::get_if<market::Refund>(&action)) {
       orders.push_back(ledger::RefundOrder{refund->job_id, refund->why});
     } else if (const auto* standing = std::get_if<market::RecordStanding>(&action)) {
+      // RecordAll refuses a batch with an empty DID whole: one bad event must not lose the rest.
+      if (standing->executor.empty()) {
+        spdlog::warn("reputation event without an executor DID; ignored");
+        continue;
+      }
       events.emplace_back(standing->executor, EventOf(standing->event));
     }
   }
