@@ -14,63 +14,6 @@ namespace {
 
 using job::JobState;
 
-// Runs a job by echoing its stdin. While held, jobs wait in Run until released or cancelled.
-class FakeRunner final : public JobRunner {
- public:
-  absl::StatusOr<wasm::RunResult> Run(exec::RunRequest request) override {
-    absl::MutexLock lock(&mu_);
-    started_.push_back(mesh::wasm::StdinOf(request.input));
-    active_.insert(request.tag);
-    auto released = [this, &request]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !hold_ || cancelled_.contains(request.tag);
-    };
-    mu_.Await(absl::Condition(&released));
-    active_.erase(request.tag);
-    if (cancelled_.contains(request.tag))
-      return absl::CancelledError("job cancelled while running");
-    if (mesh::wasm::StdinOf(request.input) == "error")
-      return absl::InternalError("engine exploded");
-    if (request.input.on_progress) request.input.on_progress({50, "half", 7});
-    wasm::RunResult result;
-    result.output = mesh::wasm::StdinOf(request.input);
-    result.report.fuel_used = 100;
-    result.report.fuel_limit = request.limits->fuel;
-    if (mesh::wasm::StdinOf(request.input) == "trap") {
-      result.report.outcome = wasm::Outcome::kTrap;
-      result.report.message = "unreachable executed";
-    }
-    return result;
-  }
-  bool Cancel(uint64_t tag) override {
-    absl::MutexLock lock(&mu_);
-    if (!active_.contains(tag)) return false;
-    cancelled_.insert(tag);
-    return true;
-  }
-  std::string engine() const override { return "fake"; }
-
-  void Hold(bool hold) {
-    absl::MutexLock lock(&mu_);
-    hold_ = hold;
-  }
-  void AwaitRunning(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_.size() >= n; };
-    mu_.Await(absl::Condition(&enough));
-  }
-  std::vector<std::string> started() {
-    absl::MutexLock lock(&mu_);
-    return started_;
-  }
-
- private:
-  absl::Mutex mu_;
-  bool hold_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::string> started_ ABSL_GUARDED_BY(mu_);
-  std::set<uint64_t> active_ ABSL_GUARDED_BY(mu_);
-  std::set<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
-};
-
 class ComputeServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -131,7 +74,7 @@ class ComputeServiceTest : public ::testing::Test {
   std::unique_ptr<JobStore> jobs_;
   EventBus events_;
   MetricsRegistry metrics_;
-  FakeRunner runner_;
+  computetest::HoldingRunner runner_;
   cas::Cid module_ = cas::Cid::Of("");
   std::unique_ptr<ComputeService> service_;
 };

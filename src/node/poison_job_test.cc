@@ -20,55 +20,6 @@ namespace {
 using job::JobState;
 using ::testing::HasSubstr;
 
-// Echoes stdin. While held, runs wait until released or cancelled (a drain cancels them).
-class HoldingRunner final : public JobRunner {
- public:
-  absl::StatusOr<wasm::RunResult> Run(exec::RunRequest request) override {
-    absl::MutexLock lock(&mu_);
-    ++runs_;
-    active_.insert(request.tag);
-    auto released = [this, &request]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !hold_ || cancelled_.contains(request.tag);
-    };
-    mu_.Await(absl::Condition(&released));
-    active_.erase(request.tag);
-    // Each service numbers its runs from 1: a tag is forgotten once its run is stopped.
-    if (cancelled_.erase(request.tag) > 0) return absl::CancelledError("stopped");
-    wasm::RunResult result;
-    result.output = mesh::wasm::StdinOf(request.input);
-    result.report.fuel_used = 10;
-    return result;
-  }
-  bool Cancel(uint64_t tag) override {
-    absl::MutexLock lock(&mu_);
-    if (!active_.contains(tag)) return false;
-    cancelled_.insert(tag);
-    return true;
-  }
-  std::string engine() const override { return "fake"; }
-
-  void Hold(bool hold) {
-    absl::MutexLock lock(&mu_);
-    hold_ = hold;
-  }
-  void AwaitRunning(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_.size() >= n; };
-    mu_.Await(absl::Condition(&enough));
-  }
-  int runs() {
-    absl::MutexLock lock(&mu_);
-    return runs_;
-  }
-
- private:
-  absl::Mutex mu_;
-  bool hold_ ABSL_GUARDED_BY(mu_) = false;
-  int runs_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<uint64_t> active_ ABSL_GUARDED_BY(mu_);
-  std::set<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
-};
-
 class PoisonJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -145,7 +96,7 @@ class PoisonJobTest : public ::testing::Test {
   std::unique_ptr<JobStore> jobs_;
   EventBus events_;
   std::unique_ptr<MetricsRegistry> metrics_;
-  HoldingRunner runner_;
+  computetest::HoldingRunner runner_;
   cas::Cid module_ = cas::Cid::Of("");
   cas::Cid other_ = cas::Cid::Of("");
   std::unique_ptr<ComputeService> service_;

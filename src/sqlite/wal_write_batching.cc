@@ -139,7 +139,6 @@ int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
   return Real(file)->pMethods->xUnfetch(Real(file), offset, p);
 }
 
-// Version 2 (no xFetch/xUnfetch) when the default VFS's WAL files are older than version 3.
 constexpr sqlite3_io_methods kWalMethods3 = {3,
                                              Close,
                                              Read,
@@ -159,25 +158,14 @@ constexpr sqlite3_io_methods kWalMethods3 = {3,
                                              ShmUnmap,
                                              Fetch,
                                              Unfetch};
-constexpr sqlite3_io_methods kWalMethods2 = {2,
-                                             Close,
-                                             Read,
-                                             Write,
-                                             Truncate,
-                                             Sync,
-                                             FileSize,
-                                             Lock,
-                                             Unlock,
-                                             CheckReservedLock,
-                                             FileControl,
-                                             SectorSize,
-                                             DeviceCharacteristics,
-                                             ShmMap,
-                                             ShmLock,
-                                             ShmBarrier,
-                                             ShmUnmap,
-                                             nullptr,
-                                             nullptr};
+// Version 2 (no xFetch/xUnfetch) when the default VFS's WAL files are older than version 3.
+constexpr sqlite3_io_methods kWalMethods2 = [] {
+  sqlite3_io_methods m = kWalMethods3;
+  m.iVersion = 2;
+  m.xFetch = nullptr;
+  m.xUnfetch = nullptr;
+  return m;
+}();
 
 sqlite3_vfs* Base(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 
