@@ -1,5 +1,6 @@
 // Process-wide malloc settings for a Mesh process that streams data over gRPC (meshd, the
-// benchmarks). Call TuneMalloc() first thing in main(), before any thread starts.
+// benchmarks), applied by TuneProcess() (process_tuning.h) first thing in main(), before any
+// thread starts.
 #pragma once
 
 namespace mesh {
