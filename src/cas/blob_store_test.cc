@@ -22,16 +22,8 @@ namespace {
 
 class BlobStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mesh_blobs_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_OK_AND_ASSIGN(store_, OpenStore(0));
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(root_);
-  }
+  void SetUp() override { ASSERT_OK_AND_ASSIGN(store_, OpenStore(0)); }
+  void TearDown() override { store_.reset(); }
   absl::StatusOr<std::unique_ptr<BlobStore>> OpenStore(uint64_t quota) {
     return BlobStore::Open({.root = root_, .quota_bytes = quota, .durable = true}, clock_);
   }
@@ -52,7 +44,8 @@ class BlobStoreTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  std::filesystem::path root_;
+  ScopedTempDir tmp_;
+  const std::filesystem::path root_ = tmp_.path();
   std::unique_ptr<BlobStore> store_;
 };
 

@@ -212,7 +212,7 @@ class LedgerPropertyTest : public ::testing::Test {
     ++injected_;
   }
 
-  testing::TempDir dir_;
+  ScopedTempDir dir_;
   FakeClock clock_;
   crypto::KeyPair key_ = crypto::KeyPair::Generate();
   std::unique_ptr<Ledger> ledger_;

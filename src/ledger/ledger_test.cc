@@ -64,7 +64,7 @@ class LedgerTest : public ::testing::Test {
     ASSERT_EQ(report.entries, 5);
   }
 
-  testing::TempDir dir_;
+  ScopedTempDir dir_;
   FakeClock clock_;
   crypto::KeyPair key_ = crypto::KeyPair::Generate();
   std::unique_ptr<Ledger> ledger_;

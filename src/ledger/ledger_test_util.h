@@ -1,30 +1,17 @@
-// Test helpers for the ledger: a temporary directory, raw SQL on a ledger file (to tamper with
-// it as an attacker or a bad disk would), and DIDs. Test-only.
+// Test helpers for the ledger: raw SQL on a ledger file (to tamper with it as an attacker or a
+// bad disk would), and DIDs. Test-only; a temporary directory is ScopedTempDir (testing.h).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <string>
 
 #include "mesh/common/strings.h"
+#include "mesh/common/testing.h"
 
 namespace mesh::ledger::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mesh_ledger_XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Runs `sql` on the file through a connection of its own; fails the test on error.
 inline void RawSql(const std::filesystem::path& db_path, const std::string& sql) {

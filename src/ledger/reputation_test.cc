@@ -76,7 +76,7 @@ TEST(ReputationTest, DecaysTowardThePriorWithTheHalfLife) {
 }
 
 TEST(ReputationTest, PersistsAcrossReopen) {
-  testing::TempDir dir;
+  ScopedTempDir dir;
   FakeClock clock;
   {
     ASSERT_OK_AND_ASSIGN(auto book, ReputationBook::Open(dir.path() / "rep.db", clock));
@@ -95,7 +95,7 @@ TEST(ReputationTest, PersistsAcrossReopen) {
 
 TEST(ReputationTest, PersistedBookMatchesThePureScoresAtTheSameTimes) {
   // The book over SQLite and the scores alone, fed the same events at the same times, agree.
-  testing::TempDir dir;
+  ScopedTempDir dir;
   FakeClock clock;
   ReputationScores scores;
   {
@@ -125,7 +125,7 @@ TEST(ReputationTest, PersistedBookMatchesThePureScoresAtTheSameTimes) {
 // RecordAll is Record for each event, in order, written at once: the same scores as one by
 // one, on disk too; an empty DID refuses the batch and changes nothing.
 TEST(ReputationTest, RecordAllMatchesRecordOneByOne) {
-  testing::TempDir dir;
+  ScopedTempDir dir;
   FakeClock clock;
   const std::vector<std::pair<std::string, ReputationEvent>> events = {
       {Did(1), ReputationEvent::kSuccess},
@@ -154,7 +154,7 @@ TEST(ReputationTest, RecordAllMatchesRecordOneByOne) {
 
 TEST(ReputationTest, OptionsAreValidated) {
   FakeClock clock;
-  testing::TempDir dir;
+  ScopedTempDir dir;
   ReputationOptions bad;
   bad.prior = 1.5;
   EXPECT_EQ(ReputationBook::Open(dir.path() / "r.db", clock, bad).status().code(),

@@ -42,15 +42,9 @@ class ScriptedPeer final : public net::Transport {
 class BlobTransferTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mesh_fetch_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     ASSERT_OK_AND_ASSIGN(store_, cas::BlobStore::Open({.root = root_, .durable = false}, clock_));
   }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(root_);
-  }
+  void TearDown() override { store_.reset(); }
   absl::StatusOr<uint64_t> Fetch(const cas::Cid& cid, uint64_t limit) {
     return FetchBlobFrom(peer_, {"scripted:1", std::nullopt}, "request", cid, limit,
                          absl::Seconds(10), *store_);
@@ -68,7 +62,8 @@ class BlobTransferTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  std::filesystem::path root_;
+  ScopedTempDir tmp_;
+  const std::filesystem::path root_ = tmp_.path();
   std::unique_ptr<cas::BlobStore> store_;
   ScriptedPeer peer_;
 };

@@ -17,9 +17,6 @@ using job::JobState;
 class ComputeServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mesh_compute_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     ASSERT_OK_AND_ASSIGN(blobs_, cas::BlobStore::Open({.root = root_ / "store"}, clock_));
     ASSERT_OK_AND_ASSIGN(module_, blobs_->PutBytes("not really wasm; the fake runner ignores it"));
     OpenJobs();
@@ -27,7 +24,6 @@ class ComputeServiceTest : public ::testing::Test {
   void TearDown() override {
     service_.reset();
     jobs_.reset();
-    std::filesystem::remove_all(root_);
   }
   void OpenJobs() { ASSERT_OK_AND_ASSIGN(jobs_, JobStore::Open(root_ / "jobs.db")); }
   void StartService(int max_concurrent = 1) {
@@ -66,7 +62,8 @@ class ComputeServiceTest : public ::testing::Test {
     return computetest::EventTypes(events_, id);
   }
 
-  std::filesystem::path root_;
+  ScopedTempDir tmp_;
+  const std::filesystem::path root_ = tmp_.path();
   FakeClock clock_;
   SeededRng rng_{42};
   crypto::KeyPair key_ = crypto::KeyPair::Generate();

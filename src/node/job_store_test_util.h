@@ -22,16 +22,8 @@ namespace mesh::node::jobstoretest {
 
 class JobStoreFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mesh_jobstore_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(root_);
-  }
+  void SetUp() override { ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db")); }
+  void TearDown() override { store_.reset(); }
   // A queued job numbered `n` (its spec's time and nonce), signed by key_, not yet stored.
   JobRecord Make(int n, int priority = 0, std::string key = "") {
     job::JobSpec spec;
@@ -49,7 +41,8 @@ class JobStoreFixture : public ::testing::Test {
     return r;
   }
 
-  std::filesystem::path root_;
+  ScopedTempDir tmp_;
+  const std::filesystem::path root_ = tmp_.path();
   crypto::KeyPair key_ = crypto::KeyPair::Generate();
   std::unique_ptr<JobStore> store_;
 };

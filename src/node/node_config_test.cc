@@ -12,17 +12,12 @@ namespace {
 
 class NodeConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mesh_config_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
   absl::Status Load(const std::string& toml, NodeConfig& config) {
     MESH_RETURN_IF_ERROR(WriteFileAtomically(root_ / "meshd.toml", toml, 0600, true));
     return LoadNodeConfig(root_ / "meshd.toml", config);
   }
-  std::filesystem::path root_;
+  ScopedTempDir tmp_;
+  const std::filesystem::path root_ = tmp_.path();
 };
 
 TEST_F(NodeConfigTest, DefaultFileLoadsToTheDefaults) {

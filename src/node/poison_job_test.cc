@@ -23,9 +23,6 @@ using ::testing::HasSubstr;
 class PoisonJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mesh_poison_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     ASSERT_OK_AND_ASSIGN(blobs_, cas::BlobStore::Open({.root = root_ / "store"}, clock_));
     ASSERT_OK_AND_ASSIGN(module_, blobs_->PutBytes("the poison module (the fake ignores it)"));
     ASSERT_OK_AND_ASSIGN(other_, blobs_->PutBytes("an innocent module"));
@@ -35,7 +32,6 @@ class PoisonJobTest : public ::testing::Test {
     service_.reset();
     metrics_.reset();
     jobs_.reset();
-    std::filesystem::remove_all(root_);
   }
   void OpenJobs() { ASSERT_OK_AND_ASSIGN(jobs_, JobStore::Open(root_ / "jobs.db")); }
   void StartService() {
@@ -88,7 +84,8 @@ class PoisonJobTest : public ::testing::Test {
     return computetest::EventTypes(events_, id);
   }
 
-  std::filesystem::path root_;
+  ScopedTempDir tmp_;
+  const std::filesystem::path root_ = tmp_.path();
   FakeClock clock_;
   SeededRng rng_{7};
   crypto::KeyPair key_ = crypto::KeyPair::Generate();

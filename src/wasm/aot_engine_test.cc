@@ -29,23 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = ::testing::TempDir() + "mesh-aot-test-XXXXXX";
-    MESH_CHECK(::mkdtemp(templ.data()) != nullptr);
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // A module whose bytes no other test (or earlier run) produced: compiled modules stay loaded in
 // the process, so cache tests need modules the process has not seen.
 std::string FreshWat() {
@@ -81,7 +64,7 @@ std::unique_ptr<AotEngine> NewAot(const fs::path& dir, bool allow_compile = true
 }
 
 TEST(AotEngineTest, CompilesOnceWhenManyThreadsAskAtOnce) {
-  TempDir dir;
+  ScopedTempDir dir;
   auto engine = NewAot(dir.path());
   ASSERT_NE(engine, nullptr);
   const InstrumentedModule module = FreshModule();
@@ -118,7 +101,7 @@ TEST(AotEngineTest, DISABLED_ChildPrepares) {
 }
 
 TEST(AotEngineTest, CompilesOnceAcrossProcesses) {
-  TempDir dir;
+  ScopedTempDir dir;
   std::ofstream(dir.path() / "module.wat") << FreshWat();
   ::setenv("MESH_AOT_TEST_DIR", dir.path().c_str(), 1);
   std::string self = fs::read_symlink("/proc/self/exe").string();
@@ -152,7 +135,7 @@ TEST(AotEngineTest, CompilesOnceAcrossProcesses) {
 }
 
 TEST(AotEngineTest, SecondEngineReusesTheCache) {
-  TempDir dir;
+  ScopedTempDir dir;
   const InstrumentedModule module = FreshModule();
   auto first = NewAot(dir.path());
   ASSERT_NE(first, nullptr);
@@ -167,7 +150,7 @@ TEST(AotEngineTest, SecondEngineReusesTheCache) {
 }
 
 TEST(AotEngineTest, EngineThatMayNotCompileRunsOnlyPreparedModules) {
-  TempDir dir;
+  ScopedTempDir dir;
   const InstrumentedModule module = FreshModule();
   auto reader = NewAot(dir.path(), /*allow_compile=*/false);
   ASSERT_NE(reader, nullptr);
@@ -186,7 +169,7 @@ TEST(AotEngineTest, EngineThatMayNotCompileRunsOnlyPreparedModules) {
 // Workers get the compiler version their pool asked (AotOptions::compiler_version): the same
 // version finds the same cache entries; another version (a compiler upgrade) finds none.
 TEST(AotEngineTest, GivenCompilerVersionKeysTheCache) {
-  TempDir dir;
+  ScopedTempDir dir;
   const InstrumentedModule module = FreshModule();
   auto asked = NewAot(dir.path());
   ASSERT_NE(asked, nullptr);
@@ -209,7 +192,7 @@ TEST(AotEngineTest, GivenCompilerVersionKeysTheCache) {
 }
 
 TEST(AotEngineTest, CorruptedCacheEntryIsRebuilt) {
-  TempDir dir;
+  ScopedTempDir dir;
   const InstrumentedModule module = FreshModule();
   auto first = NewAot(dir.path());
   ASSERT_NE(first, nullptr);
@@ -232,7 +215,7 @@ TEST(AotEngineTest, CorruptedCacheEntryIsRebuilt) {
 }
 
 TEST(AotEngineTest, MissingCompilerIsNamedAndAutoFallsBack) {
-  TempDir dir;
+  ScopedTempDir dir;
   AotOptions options;
   options.cache_dir = dir.path().string();
   options.compiler = "/nonexistent/mesh-cc";
@@ -249,7 +232,7 @@ TEST(AotEngineTest, MissingCompilerIsNamedAndAutoFallsBack) {
 }
 
 TEST(AotEngineTest, InstantiationTrapMatchesInterp) {
-  TempDir dir;
+  ScopedTempDir dir;
   auto aot = NewAot(dir.path());
   ASSERT_NE(aot, nullptr);
   // A data segment past the end of memory traps while the instance is being created.
@@ -321,7 +304,7 @@ TEST(AotEngineTest, MatchesInterpOnEveryExample) {
   if (!fs::exists(examples / "hello.wasm")) {
     GTEST_SKIP() << "examples not built in " << examples << " (build target examples_wasm)";
   }
-  TempDir dir;
+  ScopedTempDir dir;
   auto aot = NewAot(dir.path());
   ASSERT_NE(aot, nullptr);
   auto interp = MakeInterpEngine();
