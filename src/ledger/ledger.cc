@@ -90,29 +90,59 @@ absl::Status Ledger::SyncForReadLocked() {
   return SyncLocked(/*check_head=*/false);
 }
 
-absl::StatusOr<Posted> Ledger::Run(
-    const std::function<absl::StatusOr<Decision>(const LedgerBook&, absl::Time)>& decide) {
+absl::StatusOr<Posted> Ledger::Run(const Decide& decide) {
+  return std::move(RunAll({&decide, 1}).front());
+}
+
+std::vector<absl::StatusOr<Posted>> Ledger::RunAll(std::span<const Decide> decides) {
+  std::vector<absl::StatusOr<Posted>> results;
+  auto fail_all = [&](const absl::Status& status) {
+    results.assign(decides.size(), status);
+    return results;
+  };
+  if (decides.empty()) return results;
   absl::MutexLock lock(&mu_);
   LedgerStore::Transaction txn(*store_);
-  MESH_RETURN_IF_ERROR(txn.BeginWrite());
-  MESH_RETURN_IF_ERROR(SyncLocked(/*check_head=*/true));
-  MESH_ASSIGN_OR_RETURN(Decision decision, decide(book_, clock_.Now()));
-  if (decision.writes_nothing()) return decision.posted;  // a duplicate, or nothing due
-  // Until the book has applied this, it may differ from the file (a failed COMMIT need not say
-  // whether it committed): the next call then compares heads and catches up.
+  if (absl::Status s = txn.BeginWrite(); !s.ok()) return fail_all(s);
+  if (absl::Status s = SyncLocked(/*check_head=*/true); !s.ok()) return fail_all(s);
+  const absl::Time now = clock_.Now();
   const int64_t version = synced_version_;
-  synced_version_ = -1;
-  MESH_ASSIGN_OR_RETURN(LedgerStore::Head head, store_->Append(decision));
-  MESH_RETURN_IF_ERROR(txn.Commit(/*appended=*/true));
-  if (absl::Status applied = book_.Apply(decision); !applied.ok()) {
-    loaded_ = false;  // a bug: reload from the file, which has the entries
-    return absl::InternalError(
-        mesh::StrCat("ledger book refused what it decided: ", applied.message()));
+  std::optional<LedgerStore::Head> head;
+  results.reserve(decides.size());
+  for (const Decide& decide : decides) {
+    absl::StatusOr<Decision> decision = decide(book_, now);
+    if (!decision.ok() || decision->writes_nothing()) {  // refused, a duplicate, nothing due
+      results.push_back(decision.ok() ? absl::StatusOr<Posted>(decision->posted)
+                                      : absl::StatusOr<Posted>(decision.status()));
+      continue;
+    }
+    // From the first append on, the book may differ from the file until the commit is known
+    // (a failed COMMIT need not say whether it committed): any failure below makes the next
+    // call reload it.
+    synced_version_ = -1;
+    absl::StatusOr<LedgerStore::Head> appended = store_->Append(*decision);
+    if (!appended.ok()) {
+      loaded_ = false;
+      return fail_all(appended.status());
+    }
+    // Applied before the commit: the next decision sees this one.
+    if (absl::Status applied = book_.Apply(*decision); !applied.ok()) {
+      loaded_ = false;  // a bug: nothing is committed, and the book is reloaded from the file
+      return fail_all(absl::InternalError(
+          mesh::StrCat("ledger book refused what it decided: ", applied.message())));
+    }
+    head = *std::move(appended);
+    results.push_back(decision->posted);
   }
-  seen_seq_ = head.seq;
-  seen_hash_ = std::move(head.hash);
+  if (!head.has_value()) return results;  // nothing to write: the transaction rolls back
+  if (absl::Status committed = txn.Commit(/*appended=*/true); !committed.ok()) {
+    loaded_ = false;
+    return fail_all(committed);
+  }
+  seen_seq_ = head->seq;
+  seen_hash_ = std::move(head->hash);
   synced_version_ = version;  // our own commit does not change data_version
-  return decision.posted;
+  return results;
 }
 
 absl::StatusOr<Posted> Ledger::Grant(std::string_view did, int64_t amount, std::string_view memo) {
@@ -147,64 +177,28 @@ absl::StatusOr<Posted> Ledger::Refund(std::string_view job_id, std::string_view 
 }
 
 std::vector<absl::StatusOr<Posted>> Ledger::Settle(std::span<const SettleOrder> orders) {
-  std::vector<absl::StatusOr<Posted>> results;
-  auto fail_all = [&](const absl::Status& status) {
-    results.assign(orders.size(), status);
-    return results;
-  };
-  if (orders.empty()) return results;
-  if (absl::Status writable = Writable(); !writable.ok()) return fail_all(writable);
-  absl::MutexLock lock(&mu_);
-  LedgerStore::Transaction txn(*store_);
-  if (absl::Status s = txn.BeginWrite(); !s.ok()) return fail_all(s);
-  if (absl::Status s = SyncLocked(/*check_head=*/true); !s.ok()) return fail_all(s);
-  const absl::Time now = clock_.Now();
-  const int64_t version = synced_version_;
-  std::optional<LedgerStore::Head> head;
-  results.reserve(orders.size());
+  if (absl::Status writable = Writable(); !writable.ok()) {
+    return std::vector<absl::StatusOr<Posted>>(orders.size(), writable);
+  }
+  std::vector<Decide> decides;
+  decides.reserve(orders.size());
   for (const SettleOrder& order : orders) {
-    absl::StatusOr<Decision> decision = std::visit(
-        [&](const auto& o) -> absl::StatusOr<Decision> {
-          using T = std::decay_t<decltype(o)>;
-          if constexpr (std::is_same_v<T, PayOrder>) {
-            MESH_RETURN_IF_ERROR(CheckPay(o.job_id, o.executor, o.amount, o.fee, o.assignment));
-            return book_.DecidePay(o.job_id, o.executor, o.amount, o.fee, o.assignment, now);
-          } else {
-            MESH_RETURN_IF_ERROR(CheckRefund(o.job_id, o.memo));
-            return book_.DecideRefund(o.job_id, o.memo, now);
-          }
-        },
-        order);
-    if (!decision.ok() || decision->writes_nothing()) {
-      results.push_back(decision.ok() ? absl::StatusOr<Posted>(decision->posted)
-                                      : absl::StatusOr<Posted>(decision.status()));
-      continue;
-    }
-    // From the first append on, the book may differ from the file until the commit is known
-    // (as in Run); any failure below makes the next call reload it.
-    synced_version_ = -1;
-    absl::StatusOr<LedgerStore::Head> appended = store_->Append(*decision);
-    if (!appended.ok()) {
-      loaded_ = false;
-      return fail_all(appended.status());
-    }
-    if (absl::Status applied = book_.Apply(*decision); !applied.ok()) {
-      loaded_ = false;
-      return fail_all(absl::InternalError(
-          mesh::StrCat("ledger book refused what it decided: ", applied.message())));
-    }
-    head = *std::move(appended);
-    results.push_back(decision->posted);
+    decides.push_back([&order](const LedgerBook& book, absl::Time now) {
+      return std::visit(
+          [&](const auto& o) -> absl::StatusOr<Decision> {
+            using T = std::decay_t<decltype(o)>;
+            if constexpr (std::is_same_v<T, PayOrder>) {
+              MESH_RETURN_IF_ERROR(CheckPay(o.job_id, o.executor, o.amount, o.fee, o.assignment));
+              return book.DecidePay(o.job_id, o.executor, o.amount, o.fee, o.assignment, now);
+            } else {
+              MESH_RETURN_IF_ERROR(CheckRefund(o.job_id, o.memo));
+              return book.DecideRefund(o.job_id, o.memo, now);
+            }
+          },
+          order);
+    });
   }
-  if (!head.has_value()) return results;  // nothing to write: the transaction rolls back
-  if (absl::Status committed = txn.Commit(/*appended=*/true); !committed.ok()) {
-    loaded_ = false;
-    return fail_all(committed);
-  }
-  seen_seq_ = head->seq;
-  seen_hash_ = std::move(head->hash);
-  synced_version_ = version;  // our own commit does not change data_version
-  return results;
+  return RunAll(decides);
 }
 
 absl::StatusOr<Posted> Ledger::Regenerate(std::string_view did) {

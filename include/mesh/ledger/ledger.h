@@ -157,10 +157,13 @@ class Ledger {
   absl::Status SyncLocked(bool check_head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // For reads: SyncLocked in a read transaction, only when another connection wrote.
   absl::Status SyncForReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The life of every operation: decide against the synced book, append in one transaction,
-  // apply to the book.
-  absl::StatusOr<Posted> Run(
-      const std::function<absl::StatusOr<Decision>(const LedgerBook&, absl::Time)>& decide);
+  using Decide = std::function<absl::StatusOr<Decision>(const LedgerBook&, absl::Time)>;
+  // The life of every operation: decide against the synced book, append, apply to the book,
+  // commit. RunAll does it for several in one transaction, each deciding against the book as
+  // the ones before it left it; a refused decision fails alone, a failure to append or commit
+  // fails all and writes none. Run is RunAll of one.
+  absl::StatusOr<Posted> Run(const Decide& decide);
+  std::vector<absl::StatusOr<Posted>> RunAll(std::span<const Decide> decides);
 
   absl::Mutex mu_;
   const std::unique_ptr<LedgerStore> store_ ABSL_PT_GUARDED_BY(mu_);
