@@ -45,7 +45,7 @@ void MeshService::Drain() {
                                  .commit = [this](const auto& writes) { return Persist(writes); },
                                  .carry_out =
                                      [this, &settling](const market::Action& a) {
-                                       if (Settlement::Settles(a) && env_.settlement != nullptr) {
+                                       if (Settlement::Settles(a)) {
                                          settling.push_back(a);
                                        } else {
                                          CarryOne(a);
@@ -54,7 +54,7 @@ void MeshService::Drain() {
                                  .dropped = [this](const market::Action& a) { Dropped(a); },
                              });
   metrics_.Committed(stats.commits, stats.failed_commits, stats.writes);
-  if (!settling.empty()) env_.settlement->Settle(settling);
+  if (!settling.empty() && env_.settlement != nullptr) env_.settlement->Settle(settling);
   for (const PendingStep& step : steps) {
     if (step.carried_out != nullptr) step.carried_out->Notify();
   }
@@ -72,7 +72,6 @@ void MeshService::Dropped(const market::Action& action) {
 }
 
 void MeshService::CarryOne(const market::Action& action) {
-  Settlement* const settlement = env_.settlement;
   std::visit(
       [&](const auto& a) {
         using T = std::decay_t<decltype(a)>;
@@ -102,8 +101,7 @@ void MeshService::CarryOne(const market::Action& action) {
           fetches_->Post([this, a] { CancelRun(a); });
         } else if constexpr (std::is_same_v<T, market::Pay> || std::is_same_v<T, market::Refund> ||
                              std::is_same_v<T, market::RecordStanding>) {
-          // Drain settles these together; none reach here without a settlement.
-          if (settlement != nullptr) settlement->Settle({&action, 1});
+          // Never carried one by one: Drain settles a drain's together.
         } else if constexpr (std::is_same_v<T, market::Publish>) {
           env_.events->Publish(a.topic, a.job_id, env_.clock->Now(), a.data);
         } else if constexpr (std::is_same_v<T, market::Count>) {
