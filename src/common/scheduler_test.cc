@@ -231,12 +231,17 @@ TEST(RealSchedulerTest, TimersRunInTimeOrderAndAfterPostsThatAreDueWithThem) {
   SystemClock clock;
   RealScheduler scheduler(clock);
   Recorder recorder;
+  absl::Notification entered;
   absl::Notification gate;
-  // Hold the scheduler's thread so everything below is due by the time it looks again.
+  // Hold the scheduler's thread inside a task so everything below is due by the time it looks
+  // again. Waiting for `entered` matters: a pass takes the posted tasks and then the timers due at
+  // that moment, so a timer added before the thread took the gate task could share its pass.
   scheduler.Post([&] {
+    entered.Notify();
     gate.WaitForNotification();
     recorder.Add("gate");
   });
+  entered.WaitForNotification();
   const absl::Time now = clock.Now();
   scheduler.RunAt(now, [&] { recorder.Add("t2"); });
   scheduler.RunAt(now - absl::Seconds(1), [&] { recorder.Add("t1"); });
