@@ -4,6 +4,7 @@
 // Implementations are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -21,18 +22,30 @@ class JobRunner {
   virtual std::string engine() const = 0;
 };
 
-// Runs jobs in a WorkerPool it does not own.
+// Runs jobs in a WorkerPool it does not own. The node makes it before the pool has started
+// (the pool starts beside the node's other parts) and attaches the pool before anything can run
+// a job: until then Run is Unavailable and Cancel finds nothing.
 class PoolRunner final : public JobRunner {
  public:
+  PoolRunner() = default;
   explicit PoolRunner(exec::WorkerPool* pool) : pool_(pool) {}
+  void Attach(exec::WorkerPool* pool) { pool_.store(pool, std::memory_order_release); }
   absl::StatusOr<wasm::RunResult> Run(exec::RunRequest request) override {
-    return pool_->Run(std::move(request));
+    exec::WorkerPool* pool = pool_.load(std::memory_order_acquire);
+    if (pool == nullptr) return absl::UnavailableError("the worker pool has not started");
+    return pool->Run(std::move(request));
   }
-  bool Cancel(uint64_t tag) override { return pool_->Cancel(tag); }
-  std::string engine() const override { return std::string(wasm::EngineName(pool_->engine())); }
+  bool Cancel(uint64_t tag) override {
+    exec::WorkerPool* pool = pool_.load(std::memory_order_acquire);
+    return pool != nullptr && pool->Cancel(tag);
+  }
+  std::string engine() const override {
+    exec::WorkerPool* pool = pool_.load(std::memory_order_acquire);
+    return pool != nullptr ? std::string(wasm::EngineName(pool->engine())) : "none";
+  }
 
  private:
-  exec::WorkerPool* pool_;
+  std::atomic<exec::WorkerPool*> pool_{nullptr};
 };
 
 }  // namespace mesh::node

@@ -84,7 +84,7 @@ class Node {
   std::unique_ptr<JobStore> jobs_;
   std::unique_ptr<Settlement> settlement_;
   std::unique_ptr<exec::WorkerPool> pool_;
-  std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<PoolRunner> runner_;
   NodeEnv compute_env_;
   std::unique_ptr<ComputeService> compute_;
   std::unique_ptr<SplitCoordinator> split_;
