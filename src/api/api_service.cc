@@ -353,7 +353,13 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
   // A request without the token is answered before its body is read, so nobody without the
   // token can make the node store (or buffer) anything.
   const RouteMatch found = MatchRoute(head.method, head.path);
-  if (found.route != nullptr && NeedsToken(found.route->info)) {
+  // No route, no body: a POST to an unknown path (or with the wrong method) is answered before
+  // its body is read, or anyone could make the node hold a megabyte per connection.
+  if (found.route == nullptr) {
+    plan.reject = std::make_unique<HttpResponse>(Unrouted(head, found.allowed));
+    return plan;
+  }
+  if (NeedsToken(found.route->info)) {
     if (std::optional<HttpResponse> refused =
             CheckToken(head, node_->api_token(), found.route->info.pattern)) {
       requests_->WithLabels({"unauthenticated", "401"})->Inc();
@@ -378,23 +384,25 @@ HttpResponse ApiService::Error(int status, std::string message) {
   return ErrorResponse(status, ErrorCodeName(status, absl::StatusCode::kUnknown), message);
 }
 
+HttpResponse ApiService::Unrouted(const HttpRequest& request, const std::string& allowed) {
+  if (allowed.empty()) {
+    return Error(404, mesh::StrCat("no route ", request.path, "; see GET /v1/openapi.json"));
+  }
+  HttpResponse r = Error(405, mesh::StrCat(request.method, " is not allowed on ", request.path,
+                                           "; allowed: ", allowed));
+  r.headers.emplace_back("Allow", allowed);
+  return r;
+}
+
 void ApiService::Handle(HttpRequest request, Responder respond) {
   const RouteMatch found = MatchRoute(request.method, request.path);
   const Route* match = found.route;
-  const bool path_known = !found.allowed.empty();
   const std::vector<std::string>& params = found.params;
   if (!request.body_file.empty() && (match == nullptr || match->op != Op::kPostBlob)) {
     std::remove(request.body_file.c_str());
   }
-  if (match == nullptr && path_known) {
-    HttpResponse r = Error(405, mesh::StrCat(request.method, " is not allowed on ", request.path,
-                                             "; allowed: ", found.allowed));
-    r.headers.emplace_back("Allow", found.allowed);
-    respond(std::move(r));
-    return;
-  }
   if (match == nullptr) {
-    respond(Error(404, mesh::StrCat("no route ", request.path, "; see GET /v1/openapi.json")));
+    respond(Unrouted(request, found.allowed));
     return;
   }
   const std::string route = match->info.pattern;

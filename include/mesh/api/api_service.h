@@ -50,6 +50,8 @@ class ApiService final : public HttpHandler {
   class JobEvents;
 
   bool NeedsToken(const RouteInfo& route) const;
+  // 404 for an unknown path; 405 with Allow (`allowed`: the path's methods) for a known one.
+  HttpResponse Unrouted(const HttpRequest& request, const std::string& allowed);
   HttpResponse PostBlob(HttpRequest& request);
   HttpResponse GetBlob(const HttpRequest& request, const std::string& cid);
   void PostJob(HttpRequest& request, Responder respond);
