@@ -343,6 +343,43 @@ TEST_F(GrpcHostileTest, HandshakesBeyondTheCapAreClosedAtOnce) {
   ASSERT_OK(r);
 }
 
+TEST_F(GrpcHostileTest, ConnectionsClosedBeforeTheirHandshakeDoNotHoldTheCap) {
+  // Connect and close, or connect, send garbage and close: neither reaches a certificate check.
+  // Before, each held a slot for the whole deadline, so 26 such connections a second kept a
+  // node with the default cap (256, 10 s) closed to every new peer while holding nothing open.
+  constexpr int kCap = 4;
+  MetricsRegistry metrics;
+  FakeHandler handler;
+  crypto::KeyPair key_c = crypto::KeyPair::Generate();
+  std::unique_ptr<Transport> c =
+      Make(key_c, &handler,
+           {.metrics = &metrics, .handshake_timeout = absl::Minutes(2), .max_handshakes = kCap});
+  for (int i = 0; i < 5 * kCap; ++i) {
+    const int fd = ConnectSilently(c->address());
+    ASSERT_GE(fd, 0) << "connection " << i;
+    if (i % 2 == 1) {
+      constexpr std::string_view kGarbage = "GET / HTTP/1.1\r\n\r\n";
+      ASSERT_EQ(send(fd, kGarbage.data(), kGarbage.size(), MSG_NOSIGNAL),
+                static_cast<ssize_t>(kGarbage.size()));
+    }
+    close(fd);
+  }
+  // A new peer gets in long before the two-minute deadline frees anything.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  absl::StatusOr<std::string> r;
+  do {
+    r = SendAndWait(*b_, {c->address(), key_c.did()}, "after the closed ones");
+    if (!r.ok()) absl::SleepFor(absl::Milliseconds(100));  // Pacing of a bounded retry.
+  } while (!r.ok() && absl::Now() < give_up);
+  ASSERT_OK(r);
+  EXPECT_EQ(*r, "reply:after the closed ones");
+  EXPECT_EQ(Refused(metrics, "handshake_timeout"), 0);
+  // Connections still open keep their slots: the cap itself holds (at most kCap admitted).
+  std::vector<int> open;
+  for (int i = 0; i < 3 * kCap; ++i) open.push_back(ConnectSilently(c->address()));
+  EXPECT_GE(WaitUntilClosedByServer(open, absl::Seconds(1)), 2 * kCap);
+}
+
 TEST(GrpcHostileOptionsTest, HandshakeLimitsAreChecked) {
   crypto::KeyPair key = crypto::KeyPair::Generate();
   EXPECT_EQ(MakeGrpcTransport(key, {.handshake_timeout = absl::Milliseconds(10)}).status().code(),

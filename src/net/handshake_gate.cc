@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -18,6 +19,9 @@ namespace {
 
 // The loop wakes at least this often to retire expired handshakes.
 constexpr absl::Duration kMaxPollWait = absl::Milliseconds(250);
+// Asking the kernel lists every established connection of the family: at most this often, so
+// that a flood at the cap costs one listing per interval, not one per connection.
+constexpr absl::Duration kMinSweepInterval = absl::Milliseconds(50);
 
 absl::Status CannotListen(const std::string& listen, std::string_view why) {
   return absl::UnavailableError(
@@ -77,11 +81,13 @@ absl::StatusOr<std::unique_ptr<HandshakeGate>> HandshakeGate::Listen(const std::
     close(fd);
     return absl::InternalError(mesh::StrCat("eventfd: ", std::strerror(errno)));
   }
-  return std::unique_ptr<HandshakeGate>(new HandshakeGate(fd, wake, bound_port, options));
+  return std::unique_ptr<HandshakeGate>(
+      new HandshakeGate(fd, wake, bound.ss_family, bound_port, options));
 }
 
-HandshakeGate::HandshakeGate(int listen_fd, int wake_fd, int port, HandshakeGateOptions options)
-    : listen_fd_(listen_fd), wake_fd_(wake_fd), port_(port), options_(options) {}
+HandshakeGate::HandshakeGate(int listen_fd, int wake_fd, int family, int port,
+                             HandshakeGateOptions options)
+    : listen_fd_(listen_fd), wake_fd_(wake_fd), family_(family), port_(port), options_(options) {}
 
 HandshakeGate::~HandshakeGate() {
   Stop();
@@ -116,15 +122,29 @@ void HandshakeGate::OnChecked() {
 }
 
 void HandshakeGate::ExpireLocked(absl::Time now) {
-  while (!pending_.empty() && pending_.front() <= now) {
+  while (!pending_.empty() && pending_.front().deadline <= now) {
     pending_.pop_front();
     RefusalCounters::Count(options_.counters.handshake_timeout);
   }
 }
 
+void HandshakeGate::SweepClosedLocked(absl::Time now) {
+  if (now - last_sweep_ < kMinSweepInterval) return;
+  last_sweep_ = now;
+  // Without the kernel's answer (no netlink here), slots wait for their deadline as before.
+  absl::StatusOr<std::vector<TcpEndpoint>> established = EstablishedPeers(family_, port_);
+  if (!established.ok()) return;
+  std::erase_if(pending_, [&](const Pending& p) {
+    return std::find(established->begin(), established->end(), p.peer) == established->end();
+  });
+}
+
 HandshakeGate::AcceptResult HandshakeGate::AcceptAll() {
   for (;;) {
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer = {};
+    socklen_t peer_size = sizeof(peer);
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_size,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return AcceptResult::kDrained;
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
@@ -139,8 +159,9 @@ HandshakeGate::AcceptResult HandshakeGate::AcceptAll() {
       absl::MutexLock lock(&mu_);
       const absl::Time now = absl::Now();
       ExpireLocked(now);
+      if (static_cast<int>(pending_.size()) >= options_.max_pending) SweepClosedLocked(now);
       if (static_cast<int>(pending_.size()) < options_.max_pending) {
-        pending_.push_back(now + options_.deadline);
+        pending_.push_back({.deadline = now + options_.deadline, .peer = EndpointOf(peer)});
         admit = true;
       }
     }

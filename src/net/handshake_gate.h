@@ -9,6 +9,10 @@
 // handshake_timeout (gRPC has dropped it by then). The gate cannot tell which connection a
 // check belongs to, so it retires the oldest one per check: the count of handshakes in
 // progress is exact, which one timed out is not. Established connections never count.
+// A connection closed before its check (connect and close, or garbage that gRPC drops) never
+// reaches one either: when the cap is reached, the gate asks the kernel which of its pending
+// connections are still established (tcp_peers.h, at most every 50 ms) and frees the slots of
+// the others, so closed connections cannot hold the cap for a deadline each.
 //
 // Thread-safe. Owns the listening socket, the acceptor and one accept thread; Stop (also run by
 // the destructor) joins the thread and closes the socket.
@@ -26,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "refusal_counters.h"
+#include "tcp_peers.h"
 
 namespace mesh::net::internal {
 
@@ -55,16 +60,24 @@ class HandshakeGate {
   void Stop();
 
  private:
-  HandshakeGate(int listen_fd, int wake_fd, int port, HandshakeGateOptions options);
+  HandshakeGate(int listen_fd, int wake_fd, int family, int port, HandshakeGateOptions options);
   void Loop();
   enum class AcceptResult { kDrained, kBackOff, kFailed };
   // Accepts what is queued on the listening socket.
   AcceptResult AcceptAll();
   // Retires handshakes past their deadline, counting each as handshake_timeout.
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees the slots of pending connections that are no longer established.
+  void SweepClosedLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  struct Pending {
+    absl::Time deadline;
+    TcpEndpoint peer;
+  };
 
   const int listen_fd_;
   const int wake_fd_;  // eventfd: Stop wakes the loop's poll.
+  const int family_;   // of the listening socket: AF_INET or AF_INET6
   const int port_;
   const HandshakeGateOptions options_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
@@ -72,7 +85,8 @@ class HandshakeGate {
 
   absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<absl::Time> pending_ ABSL_GUARDED_BY(mu_);  // deadlines, oldest first
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);  // oldest first
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace mesh::net::internal
