@@ -97,6 +97,14 @@ int Compile(const WorkerConfig& config) {
       return SetupFailed(fd, s);
     }
   }
+  // No file the compile writes (the C source, the object, the library) may be larger than its
+  // memory limit: a module cannot make the compiler fill the disk.
+  if (const uint64_t as = config.sandbox.address_space_bytes; as != 0) {
+    if (absl::Status s = SetLimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", as, as); !s.ok()) {
+      return SetupFailed(fd, s);
+    }
+  }
+  if (absl::Status s = InstallCompilerFilter(); !s.ok()) return SetupFailed(fd, s);
   absl::StatusOr<std::unique_ptr<wasm::AotEngine>> engine =
       wasm::AotEngine::Create({.cache_dir = config.aot_cache_dir,
                                .compiler = config.aot_compiler,

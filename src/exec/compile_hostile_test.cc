@@ -192,6 +192,20 @@ TEST_F(CompileHostileTest, CancelDuringACompileKillsTheCompilerAtOnce) {
                  [&](absl::StatusOr<wasm::RunResult> r) { big.set_value(std::move(r)); });
   const pid_t compiler = AwaitCompile(*pool);
   ASSERT_NE(compiler, 0);
+  // The compile box: no new privileges, a seccomp filter (inherited by cc1, as and ld) and no
+  // file larger than the compile's memory limit, all in force once the process is set up (its
+  // id is known from the spawn on).
+  std::string status;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        status = testing::ReadProc(compiler, "status");
+        return status.find("Seccomp:\t2") != std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << status;
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos) << status;
+  const std::string limits = testing::ReadProc(compiler, "limits");
+  EXPECT_EQ(limits.find("Max file size             unlimited"), std::string::npos) << limits;
   const auto start = Clock::now();
   EXPECT_TRUE(pool->Cancel(7));
   ASSERT_EQ(done.wait_for(std::chrono::seconds(2)), std::future_status::ready);

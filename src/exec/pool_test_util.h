@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,6 +91,14 @@ inline bool WaitUntil(const std::function<bool()>& done,
 }
 
 // True while `pid` names a process (running or zombie).
+// The text of /proc/PID/FILE ("status", "limits", ...); empty if the process is gone.
+inline std::string ReadProc(pid_t pid, const std::string& file) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 inline bool ProcessExists(pid_t pid) {
   return ::access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0;
 }

@@ -100,6 +100,66 @@ absl::Status ApplyResourceLimits(const SandboxConfig& config) {
 #endif
 }
 
+absl::Status InstallCompilerFilter() {
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS", errno);
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
+  absl::Status status;
+  for (const int nr : {
+           SCMP_SYS(socket),
+           SCMP_SYS(socketpair),
+           SCMP_SYS(connect),
+           SCMP_SYS(bind),
+           SCMP_SYS(listen),
+           SCMP_SYS(accept),
+           SCMP_SYS(accept4),
+           SCMP_SYS(ptrace),
+           SCMP_SYS(process_vm_readv),
+           SCMP_SYS(process_vm_writev),
+           SCMP_SYS(pidfd_getfd),
+           SCMP_SYS(kcmp),
+           SCMP_SYS(unshare),
+           SCMP_SYS(setns),
+           SCMP_SYS(mount),
+           SCMP_SYS(umount2),
+           SCMP_SYS(pivot_root),
+           SCMP_SYS(chroot),
+           SCMP_SYS(open_tree),
+           SCMP_SYS(move_mount),
+           SCMP_SYS(fsopen),
+           SCMP_SYS(keyctl),
+           SCMP_SYS(add_key),
+           SCMP_SYS(request_key),
+           SCMP_SYS(bpf),
+           SCMP_SYS(perf_event_open),
+           SCMP_SYS(init_module),
+           SCMP_SYS(finit_module),
+           SCMP_SYS(delete_module),
+           SCMP_SYS(kexec_load),
+           SCMP_SYS(kexec_file_load),
+           SCMP_SYS(io_uring_setup),
+           SCMP_SYS(userfaultfd),
+           SCMP_SYS(reboot),
+           SCMP_SYS(swapon),
+           SCMP_SYS(swapoff),
+           SCMP_SYS(settimeofday),
+           SCMP_SYS(clock_settime),
+           SCMP_SYS(iopl),
+           SCMP_SYS(ioperm),
+           SCMP_SYS(personality),
+       }) {
+    if (const int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0); rc != 0) {
+      status = Errno(mesh::StrCat("seccomp_rule_add for syscall ", nr), -rc);
+      break;
+    }
+  }
+  if (status.ok()) {
+    if (const int rc = seccomp_load(ctx); rc != 0) status = Errno("seccomp_load", -rc);
+  }
+  seccomp_release(ctx);
+  return status;
+}
+
 absl::Status InstallSyscallFilter(const SandboxConfig& config) {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS", errno);
   Filter f;

@@ -25,14 +25,8 @@ namespace mesh::exec {
 namespace {
 
 using testing::ExampleRequest;
+using testing::ReadProc;
 using testing::TestPoolOptions;
-
-std::string ReadProc(pid_t pid, const std::string& file) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A pool whose single worker has run a job (so it is past its set-up).
 std::unique_ptr<WorkerPool> WarmPool(PoolOptions options) {

@@ -41,6 +41,15 @@ absl::Status CloseOtherFds(int channel_fd);
 absl::Status ApplyResourceLimits(const SandboxConfig& config);
 absl::Status InstallSyscallFilter(const SandboxConfig& config);
 
+// The compile box's filter (build_worker.cc), for the process that writes C and runs the C
+// compiler on it: the compiler forks, execs cc1/as/ld and reads the system's headers, so an
+// allow-list of what it needs would be the compiler's whole surface. Instead PR_SET_NO_NEW_PRIVS
+// and a deny-list, inherited by every compiler process: no sockets (so no network and no
+// connecting to local services), no tracing or reading other processes, no namespaces, mounts,
+// kernel keys, BPF, perf, modules, io_uring or userfaultfd. Each is refused with EPERM (a
+// compiler does not call them, and a refusal fails the compile, which is then remembered).
+absl::Status InstallCompilerFilter();
+
 // Sets the RLIMIT_CPU soft limit to the CPU time used so far plus `seconds` (0 = no budget);
 // past it the kernel sends SIGXCPU, whose default action ends the process.
 absl::Status SetCpuBudget(uint32_t seconds);
