@@ -348,6 +348,55 @@ class HostileNodeTest(unittest.TestCase):
         self.assertGreaterEqual(refused, 3)
         self.assertAlive('foreign TLS certificates')
 
+    def refused(self, reason):
+        """mesh_net_refused_total{reason=...} from the node's metrics."""
+        text = self.node.call('GET', '/metrics', token=False).body.decode()
+        prefix = 'mesh_net_refused_total{reason="%s"}' % reason
+        return sum(float(line.rsplit(' ', 1)[1]) for line in text.splitlines()
+                   if line.startswith(prefix))
+
+    def test_08_no_client_certificate_and_handshake_floods(self):
+        host, port = self.node.info()['mesh']['address'].rsplit(':', 1)
+        port = int(port)
+
+        def handshake_without_a_certificate():
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            ctx.set_alpn_protocols(['h2'])
+            try:
+                with socket.create_connection((host, port), timeout=10) as raw:
+                    with ctx.wrap_socket(raw) as tls:
+                        tls.sendall(b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+                        return tls.recv(100) != b''
+            except (ssl.SSLError, OSError):
+                return False
+
+        # A client without a certificate is refused in the handshake, and counted.
+        before = self.refused('no_client_cert')
+        self.assertFalse(handshake_without_a_certificate())
+        wait_until(lambda: self.refused('no_client_cert') > before, 10, 'the no_client_cert count')
+        # 600 connections opened and closed at once, half of them after bytes that are not TLS
+        # (more than max_handshakes, 256), and 100 half-open ones held: a handshake still gets to
+        # its certificate check long before the 10 s deadline frees anything.
+        for i in range(600):
+            with socket.create_connection((host, port), timeout=10) as s:
+                if i % 2:
+                    s.sendall(b'GET / HTTP/1.1\r\n\r\n')
+        held = [socket.create_connection((host, port), timeout=10) for _ in range(100)]
+        try:
+            before = self.refused('no_client_cert')
+            start = time.monotonic()
+            while self.refused('no_client_cert') == before and time.monotonic() - start < 5:
+                handshake_without_a_certificate()
+            self.assertGreater(self.refused('no_client_cert'), before,
+                               'closed connections held the handshake cap')
+        finally:
+            for s in held:
+                s.close()
+        self.assertAlive('a client without a certificate and handshake floods')
+
     def test_09_authorization_headers(self):
         for first, second in ((b'Bearer ' + self.node.token.encode(), b'Bearer x'),
                               (b'Bearer x', b'Bearer ' + self.node.token.encode())):
