@@ -64,6 +64,25 @@ int ConnectionCap(const node::NodeConfig& config) {
   return static_cast<int>(usable);
 }
 
+// An open mesh (empty [mesh] allowed_peers) on an address other hosts can reach: anyone there
+// may join and send this node work. Legitimate for a public mesh, so a warning, not a refusal.
+void WarnIfOpenMesh(const node::NodeConfig& config) {
+  if (!config.mesh.enabled || !config.mesh.allowed_peers.empty()) return;
+  std::string_view host = config.mesh.listen;
+  if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (IsLoopbackName(host)) return;
+  spdlog::warn(
+      "the mesh listens on {}, which other hosts can reach, and [mesh] allowed_peers is empty: "
+      "any node that can reach it may join and send this node work; list your nodes' DIDs in "
+      "allowed_peers to close the mesh",
+      config.mesh.listen);
+}
+
 }  // namespace
 
 int RunDaemon(node::NodeConfig config) {
@@ -105,6 +124,7 @@ int RunDaemon(node::NodeConfig config) {
     spdlog::error("meshd cannot start: {}", std::string(node.status().message()));
     return 1;
   }
+  WarnIfOpenMesh((*node)->config());
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Listen({.host = config.listen_host,
                           .port = config.listen_port,

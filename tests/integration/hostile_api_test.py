@@ -408,14 +408,15 @@ class HostileApiTest(unittest.TestCase):
         self.assertAlive('foreign Host headers')
 
     def test_finding7_non_loopback_listen(self):
-        def start(name, config, *flags):
+        def start(name, config, *flags, mesh=False):
             """meshd on 0.0.0.0 (Meshd always listens on 127.0.0.1): (process, port, log)."""
             data_dir = os.path.join(self.tmp, name)
             os.makedirs(data_dir, mode=0o700, exist_ok=True)
             with open(os.path.join(data_dir, 'meshd.toml'), 'w') as f:
                 f.write(config)
             proc = subprocess.Popen([base.MESHD, '--data-dir', data_dir, '--listen', '0.0.0.0:0',
-                                     '--engine', 'interp', '--no-mesh', *flags],
+                                     '--engine', 'interp', *([] if mesh else ['--no-mesh']),
+                                     *flags],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             self.addCleanup(stop, proc)
@@ -460,6 +461,15 @@ class HostileApiTest(unittest.TestCase):
         self.assertEqual(get(port, '/v1/jobs'), 401)
         self.assertEqual(get(port, '/v1/jobs', token), 200)
         self.assertIn('other hosts can reach', stop(proc))
+        # The mesh on 0.0.0.0 with an empty allowed_peers: a warning that anyone may join; none
+        # once the peers are listed.
+        proc, port, token = start('mesh-open', '', mesh=True)
+        self.assertIsNotNone(port, token)
+        self.assertIn('allowed_peers is empty', stop(proc))
+        did = self.node.info()['did']
+        proc, port, token = start('mesh-closed', f'[mesh]\nallowed_peers = ["{did}"]\n', mesh=True)
+        self.assertIsNotNone(port, token)
+        self.assertNotIn('allowed_peers is empty', stop(proc))
 
     # --- finding 9: Authorization ----------------------------------------------------------------
 
