@@ -20,6 +20,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "api_access.h"
+#include "http_parsing.h"
 #include "mesh/api/http_server.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/testing.h"
@@ -214,6 +215,19 @@ TEST_F(HttpHostileTest, ConnectionsOverThePerAddressCapGet503WithRetryAfter) {
     if (again == "HTTP/1.1 200 OK") break;
   }
   EXPECT_EQ(again, "HTTP/1.1 200 OK");
+}
+
+TEST(ConnectionCapKeyTest, CountsIpv4AddressesAndIpv6Slash64s) {
+  using boost::asio::ip::make_address;
+  EXPECT_EQ(ConnectionCapKey(make_address("192.0.2.7")), "192.0.2.7");
+  EXPECT_EQ(ConnectionCapKey(make_address("::ffff:192.0.2.7")), "192.0.2.7");
+  // One client cycling through its /64 is one client.
+  EXPECT_EQ(ConnectionCapKey(make_address("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+  EXPECT_EQ(ConnectionCapKey(make_address("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            "2001:db8:1:2::/64");
+  EXPECT_NE(ConnectionCapKey(make_address("2001:db8:1:3::1")),
+            ConnectionCapKey(make_address("2001:db8:1:2::1")));
+  EXPECT_EQ(ConnectionCapKey(make_address("::1")), "::/64");
 }
 
 TEST(ApiAccessTest, HostHeader) {

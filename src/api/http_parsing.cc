@@ -1,5 +1,6 @@
 #include "http_parsing.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <boost/beast/core/string.hpp>
@@ -78,6 +79,17 @@ FramingError ReadErrorResponse(const beast::error_code& ec) {
     return {413, "request body is over this route's size limit"};
   }
   return {400, "malformed HTTP request: " + ec.message()};
+}
+
+std::string ConnectionCapKey(const boost::asio::ip::address& address) {
+  if (!address.is_v6()) return address.to_string();
+  const boost::asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
+  }
+  boost::asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
 }  // namespace mesh::api

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -61,5 +62,10 @@ std::optional<FramingError> CheckFraming(const HeadParser& parser, std::string_v
 // The message for a Beast read error, and the status to answer it with (431 for the header
 // limit, 413 for a full read buffer: an oversized trailer or chunk header).
 FramingError ReadErrorResponse(const boost::beast::error_code& ec);
+
+// What max_connections_per_address counts connections by: an IPv4 address (also when it comes
+// IPv4-mapped), or an IPv6 /64, the block one host or site usually gets; counting single IPv6
+// addresses would let one client take a new address per connection.
+std::string ConnectionCapKey(const boost::asio::ip::address& address);
 
 }  // namespace mesh::api

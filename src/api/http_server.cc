@@ -680,7 +680,7 @@ void HttpServer::Impl::Accept() {
     Accept();  // first: whatever happens to this connection, the next one is accepted
     socket.set_option(tcp::no_delay(true), ec);
     const tcp::endpoint remote = socket.remote_endpoint(ec);
-    std::string address = ec ? std::string() : remote.address().to_string();
+    std::string address = ec ? std::string() : ConnectionCapKey(remote.address());
     switch (Admit(address)) {
       case Admission::kOk:
         std::make_shared<Session>(std::move(socket), *this, std::move(address), true)->Start();
