@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -48,14 +49,18 @@ absl::Status CheckExposure(const node::NodeConfig& config) {
   return absl::OkStatus();
 }
 
-// The connection cap, lowered to leave kReservedFiles descriptors to the node.
+// The connection cap, lowered to leave the node kReservedFiles descriptors, plus one for each
+// mesh handshake that may be in progress ([mesh] max_handshakes).
 int ConnectionCap(const node::NodeConfig& config) {
   struct rlimit files;
   if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) {
     return config.max_connections;
   }
+  const uint64_t reserved =
+      kReservedFiles +
+      (config.mesh.enabled ? static_cast<uint64_t>(std::max(0, config.mesh.max_handshakes)) : 0);
   const uint64_t usable =
-      files.rlim_cur > 2 * kReservedFiles ? files.rlim_cur - kReservedFiles : files.rlim_cur / 2;
+      files.rlim_cur > 2 * reserved ? files.rlim_cur - reserved : files.rlim_cur / 2;
   if (usable >= static_cast<uint64_t>(config.max_connections)) return config.max_connections;
   spdlog::warn(
       "[api] max_connections {} lowered to {}: the open-file limit is {} and {} are kept for "
