@@ -377,7 +377,7 @@ TEST_F(GrpcHostileTest, ConnectionsClosedBeforeTheirHandshakeDoNotHoldTheCap) {
   // Connections still open keep their slots: the cap itself holds (at most kCap admitted).
   std::vector<int> open;
   for (int i = 0; i < 3 * kCap; ++i) open.push_back(ConnectSilently(c->address()));
-  EXPECT_GE(WaitUntilClosedByServer(open, absl::Seconds(1)), 2 * kCap);
+  EXPECT_GE(WaitUntilClosedByServer(open, absl::Seconds(2)), 2 * kCap);
 }
 
 TEST(GrpcHostileOptionsTest, HandshakeLimitsAreChecked) {
