@@ -87,6 +87,20 @@ int ConnectSilently(const std::string& address) {
   return fd;
 }
 
+// Sends until a reply comes back or `patience` has passed: a new peer may first meet a full
+// handshake cap.
+absl::StatusOr<std::string> SendUntilAnswered(Transport& from, const Endpoint& to,
+                                              const std::string& envelope,
+                                              absl::Duration patience) {
+  const absl::Time give_up = absl::Now() + patience;
+  absl::StatusOr<std::string> r;
+  do {
+    r = SendAndWait(from, to, envelope);
+    if (!r.ok()) absl::SleepFor(absl::Milliseconds(100));  // Pacing of a bounded retry.
+  } while (!r.ok() && absl::Now() < give_up);
+  return r;
+}
+
 // Waits (bounded by `guard`) until the server closed every one of `fds`; returns how many it
 // closed and closes them all.
 int WaitUntilClosedByServer(std::vector<int>& fds, absl::Duration guard) {
@@ -334,13 +348,7 @@ TEST_F(GrpcHostileTest, HandshakesBeyondTheCapAreClosedAtOnce) {
   EXPECT_EQ(Refused(metrics, "handshake_cap"), kFlood - kCap);
   // The rest are dropped at the deadline; then new peers connect again.
   EXPECT_EQ(WaitUntilClosedByServer(fds, absl::Seconds(10)), kCap);
-  const absl::Time give_up = absl::Now() + absl::Seconds(5);
-  absl::StatusOr<std::string> r;
-  do {
-    r = SendAndWait(*b_, {c->address(), key_c.did()}, "after");
-    if (!r.ok()) absl::SleepFor(absl::Milliseconds(100));  // Pacing of a bounded retry.
-  } while (!r.ok() && absl::Now() < give_up);
-  ASSERT_OK(r);
+  ASSERT_OK(SendUntilAnswered(*b_, {c->address(), key_c.did()}, "after", absl::Seconds(5)));
 }
 
 TEST_F(GrpcHostileTest, ConnectionsClosedBeforeTheirHandshakeDoNotHoldTheCap) {
@@ -365,12 +373,8 @@ TEST_F(GrpcHostileTest, ConnectionsClosedBeforeTheirHandshakeDoNotHoldTheCap) {
     close(fd);
   }
   // A new peer gets in long before the two-minute deadline frees anything.
-  const absl::Time give_up = absl::Now() + absl::Seconds(20);
-  absl::StatusOr<std::string> r;
-  do {
-    r = SendAndWait(*b_, {c->address(), key_c.did()}, "after the closed ones");
-    if (!r.ok()) absl::SleepFor(absl::Milliseconds(100));  // Pacing of a bounded retry.
-  } while (!r.ok() && absl::Now() < give_up);
+  absl::StatusOr<std::string> r = SendUntilAnswered(*b_, {c->address(), key_c.did()},
+                                                    "after the closed ones", absl::Seconds(20));
   ASSERT_OK(r);
   EXPECT_EQ(*r, "reply:after the closed ones");
   EXPECT_EQ(Refused(metrics, "handshake_timeout"), 0);
