@@ -105,6 +105,33 @@ TEST_F(WalWriteBatchingTest, ACommitIsOneWrite) {
   EXPECT_EQ(batched_writes, 1) << "write system calls for one commit";
 }
 
+// With synchronous=NORMAL the WAL is synced only by a checkpoint. Once kWalWritebackBytes have
+// been written since the last sync, the wrapper starts the kernel writing them out, so that
+// sync has little left to flush; commits that add up to less start nothing, and the data is all
+// there.
+TEST_F(WalWriteBatchingTest, WrittenWalStartsItsWriteBackPastTheThreshold) {
+  sqlite3* db = Open();
+  ASSERT_NE(db, nullptr);
+  Exec(db, "PRAGMA wal_autocheckpoint=0");  // no sync in between: the WAL only grows
+  Exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+  constexpr int kRowBytes = 8000;  // two pages a row, four rows a commit: ~32 KiB of frames
+  constexpr int kCommitBytes = 4 * kRowBytes;
+  const int under = static_cast<int>(internal::kWalWritebackBytes / 2 / kCommitBytes);
+  const int past = static_cast<int>(internal::kWalWritebackBytes * 3 / 2 / kCommitBytes);
+  const uint64_t at_start = internal::WalWritebacksStarted();
+  for (int i = 0; i < under; ++i) Insert(db, 4, kRowBytes);
+  EXPECT_EQ(internal::WalWritebacksStarted(), at_start) << "under the threshold";
+  for (int i = under; i < past; ++i) Insert(db, 4, kRowBytes);
+  EXPECT_GE(internal::WalWritebacksStarted(), at_start + 1);
+  EXPECT_EQ(Int(db, "SELECT count(*) FROM t"), 4 * past);
+  sqlite3_close(db);
+  db = Open();
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(Int(db, "SELECT count(*) FROM t"), 4 * past);
+  EXPECT_EQ(Int(db, "SELECT sum(length(v)) FROM t"), int64_t{4} * past * kRowBytes);
+  sqlite3_close(db);
+}
+
 // A statement inside a transaction keeps the pages it changes in a statement journal until it
 // ends. Past 64 KiB SQLite moved that journal to a temporary file and, under exclusive locking,
 // kept writing every later statement's journal there (two writes per page). In memory, a
