@@ -50,10 +50,13 @@ absl::StatusOr<std::unique_ptr<BlobIndex>> BlobIndex::Open(const std::filesystem
   MESH_RETURN_IF_ERROR(index->Exec(
       "CREATE TABLE IF NOT EXISTS blobs ("
       " cid TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL) WITHOUT ROWID"));
+  MESH_ASSIGN_OR_RETURN(index->checkpointer_,
+                        sqlite::BackgroundCheckpointer::Start(db, db_path.string(), "blob index"));
   return index;
 }
 
 BlobIndex::~BlobIndex() {
+  checkpointer_.reset();
   absl::MutexLock lock(&mu_);
   sqlite3_finalize(find_);
   sqlite3_close(db_);

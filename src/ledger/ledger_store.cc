@@ -95,10 +95,15 @@ absl::StatusOr<std::unique_ptr<LedgerStore>> LedgerStore::Open(
   MESH_ASSIGN_OR_RETURN(sqlite3 * db, sqlite::OpenDatabase(path.string(), kStore));
   std::unique_ptr<LedgerStore> store(new LedgerStore(db, signer, std::move(before_commit)));
   MESH_RETURN_IF_ERROR(store->Init(path));
+  if (signer != nullptr) {
+    MESH_ASSIGN_OR_RETURN(store->checkpointer_,
+                          sqlite::BackgroundCheckpointer::Start(db, path.string(), kStore));
+  }
   return store;
 }
 
 LedgerStore::~LedgerStore() {
+  checkpointer_.reset();
   for (sqlite3_stmt* s : stmts_) sqlite3_finalize(s);
   sqlite3_close(db_);
 }

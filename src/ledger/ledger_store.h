@@ -21,6 +21,7 @@
 #include "mesh/crypto/key_pair.h"
 #include "mesh/ledger/ledger.h"
 #include "mesh/ledger/ledger_book.h"
+#include "mesh/sqlite/background_checkpoint.h"
 
 namespace mesh::ledger {
 
@@ -109,6 +110,8 @@ class LedgerStore {
   absl::StatusOr<Entry> LoadEntry(int64_t seq);
 
   sqlite3* db_;
+  // A writer's checkpoints run beside its commits (not for `mesh ledger verify`, a reader).
+  std::unique_ptr<sqlite::BackgroundCheckpointer> checkpointer_;
   std::array<sqlite3_stmt*, kNumStmts> stmts_{};
   const crypto::KeyPair* const signer_;
   const std::function<absl::Status()> before_commit_;

@@ -37,10 +37,15 @@ absl::StatusOr<std::unique_ptr<ReputationStore>> ReputationStore::Open(
   MESH_ASSIGN_OR_RETURN(sqlite3 * db, sqlite::OpenDatabase(path.string(), kStore));
   std::unique_ptr<ReputationStore> store(new ReputationStore(db));
   MESH_RETURN_IF_ERROR(sqlite::ExecSql(db, kSchema, kStore));
+  MESH_ASSIGN_OR_RETURN(store->checkpointer_,
+                        sqlite::BackgroundCheckpointer::Start(db, path.string(), kStore));
   return store;
 }
 
-ReputationStore::~ReputationStore() { sqlite3_close(db_); }
+ReputationStore::~ReputationStore() {
+  checkpointer_.reset();
+  sqlite3_close(db_);
+}
 
 absl::Status ReputationStore::LoadInto(ReputationScores& scores) {
   sqlite::Statement s(db_,

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "mesh/ledger/reputation_scores.h"
+#include "mesh/sqlite/background_checkpoint.h"
 
 namespace mesh::ledger {
 
@@ -35,6 +36,7 @@ class ReputationStore {
   explicit ReputationStore(sqlite3* db) : db_(db) {}
 
   sqlite3* const db_;
+  std::unique_ptr<sqlite::BackgroundCheckpointer> checkpointer_;  // checkpoints beside commits
 };
 
 }  // namespace mesh::ledger

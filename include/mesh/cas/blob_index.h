@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "mesh/sqlite/background_checkpoint.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -47,6 +49,7 @@ class BlobIndex {
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   sqlite3_stmt* find_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::unique_ptr<sqlite::BackgroundCheckpointer> checkpointer_;  // checkpoints beside commits
 };
 
 }  // namespace mesh::cas
