@@ -13,6 +13,7 @@
 #include "mesh/api/http_server.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
+#include "mesh/common/host_port.h"
 #include "mesh/common/logging.h"
 #include "mesh/common/replace_file.h"
 #include "mesh/common/rng.h"
@@ -73,14 +74,8 @@ int ConnectionCap(const node::NodeConfig& config) {
 // may join and send this node work. Legitimate for a public mesh, so a warning, not a refusal.
 void WarnIfOpenMesh(const node::NodeConfig& config) {
   if (!config.mesh.enabled || !config.mesh.allowed_peers.empty()) return;
-  std::string_view host = config.mesh.listen;
-  if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) {
-    host = host.substr(0, colon);
-  }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (IsLoopbackName(host)) return;
+  const std::optional<HostPort> split = SplitHostPort(config.mesh.listen);
+  if (IsLoopbackName(split.has_value() ? split->host : config.mesh.listen)) return;
   spdlog::warn(
       "the mesh listens on {}, which other hosts can reach, and [mesh] allowed_peers is empty: "
       "any node that can reach it may join and send this node work; list your nodes' DIDs in "

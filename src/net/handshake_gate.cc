@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "mesh/common/host_port.h"
 #include "mesh/common/strings.h"
 
 namespace mesh::net::internal {
@@ -33,16 +34,13 @@ absl::Status CannotListen(const std::string& listen, std::string_view why) {
 
 absl::StatusOr<std::unique_ptr<HandshakeGate>> HandshakeGate::Listen(const std::string& listen,
                                                                      HandshakeGateOptions options) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
+  const std::optional<HostPort> split = SplitHostPort(listen);
+  if (!split.has_value()) {
     return absl::InvalidArgumentError(
         mesh::StrCat("mesh listen address \"", listen, "\" has no port; use host:port"));
   }
-  std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  const std::string host(split->host);
+  const std::string port(split->port);
   addrinfo hints = {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "mesh/common/file_util.h"
+#include "mesh/common/host_port.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/did_key.h"
@@ -200,16 +201,13 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
 }  // namespace
 
 absl::Status ParseListenAddress(std::string_view text, NodeConfig& config) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
+  const std::optional<HostPort> split = SplitHostPort(text);
+  if (!split.has_value()) {
     return absl::InvalidArgumentError(
         mesh::StrCat("listen address \"", text, "\" needs a port: HOST:PORT, e.g. 127.0.0.1:7420"));
   }
-  std::string_view host = text.substr(0, colon);
-  std::string_view port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  const std::string_view host = split->host;
+  const std::string_view port_text = split->port;
   int port = -1;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
