@@ -126,14 +126,15 @@ void HandshakeGate::ExpireLocked(absl::Time now) {
   }
 }
 
-void HandshakeGate::SweepClosedLocked(absl::Time now) {
-  if (now - last_sweep_ < kMinSweepInterval) return;
-  last_sweep_ = now;
-  // Without the kernel's answer (no netlink here), slots wait for their deadline as before.
-  absl::StatusOr<std::vector<TcpEndpoint>> established = EstablishedPeers(family_, port_);
-  if (!established.ok()) return;
+bool HandshakeGate::AdmitLocked(absl::Time now, const TcpEndpoint& peer) {
+  if (static_cast<int>(pending_.size()) >= options_.max_pending) return false;
+  pending_.push_back({.deadline = now + options_.deadline, .peer = peer});
+  return true;
+}
+
+void HandshakeGate::ForgetClosedLocked(const std::vector<TcpEndpoint>& established) {
   std::erase_if(pending_, [&](const Pending& p) {
-    return std::find(established->begin(), established->end(), p.peer) == established->end();
+    return std::find(established.begin(), established.end(), p.peer) == established.end();
   });
 }
 
@@ -152,16 +153,26 @@ HandshakeGate::AcceptResult HandshakeGate::AcceptAll() {
       }
       return AcceptResult::kFailed;
     }
+    const absl::Time now = absl::Now();
+    const TcpEndpoint endpoint = EndpointOf(peer);
     bool admit = false;
+    bool sweep = false;
     {
       absl::MutexLock lock(&mu_);
-      const absl::Time now = absl::Now();
       ExpireLocked(now);
-      if (static_cast<int>(pending_.size()) >= options_.max_pending) SweepClosedLocked(now);
-      if (static_cast<int>(pending_.size()) < options_.max_pending) {
-        pending_.push_back({.deadline = now + options_.deadline, .peer = EndpointOf(peer)});
-        admit = true;
+      admit = AdmitLocked(now, endpoint);
+      if (!admit && now - last_sweep_ >= kMinSweepInterval) {
+        last_sweep_ = now;
+        sweep = true;
       }
+    }
+    if (sweep) {
+      // The kernel is asked without the lock, which certificate checks take on gRPC's threads.
+      // Without its answer (no netlink here), slots wait for their deadline as before.
+      absl::StatusOr<std::vector<TcpEndpoint>> established = EstablishedPeers(family_, port_);
+      absl::MutexLock lock(&mu_);
+      if (established.ok()) ForgetClosedLocked(*established);
+      admit = AdmitLocked(now, endpoint);
     }
     if (!admit) {
       RefusalCounters::Count(options_.counters.handshake_cap);

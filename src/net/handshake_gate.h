@@ -67,8 +67,11 @@ class HandshakeGate {
   AcceptResult AcceptAll();
   // Retires handshakes past their deadline, counting each as handshake_timeout.
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Frees the slots of pending connections that are no longer established.
-  void SweepClosedLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes a slot for `peer` if one is free.
+  bool AdmitLocked(absl::Time now, const TcpEndpoint& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees the slots of pending connections not among the `established` ones.
+  void ForgetClosedLocked(const std::vector<TcpEndpoint>& established)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct Pending {
     absl::Time deadline;
