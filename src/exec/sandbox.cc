@@ -29,10 +29,12 @@ absl::Status SetLimit(int resource, std::string_view name, rlim_t value) {
   return absl::OkStatus();
 }
 
-// Builds the allow-list; the context is released on every path.
+// Builds a filter (the workers' allow-list, the compile box's deny-list); the context is
+// released on every path.
 class Filter {
  public:
-  Filter() : ctx_(seccomp_init(SCMP_ACT_KILL_PROCESS)) {}
+  explicit Filter(uint32_t default_action = SCMP_ACT_KILL_PROCESS)
+      : ctx_(seccomp_init(default_action)) {}
   ~Filter() {
     if (ctx_ != nullptr) seccomp_release(ctx_);
   }
@@ -41,8 +43,9 @@ class Filter {
 
   bool valid() const { return ctx_ != nullptr; }
 
-  void Allow(int nr) { Add(nr, 0, nullptr); }
-  void AllowIf(int nr, scmp_arg_cmp cmp) { Add(nr, 1, &cmp); }
+  void Allow(int nr) { Add(SCMP_ACT_ALLOW, nr, 0, nullptr); }
+  void AllowIf(int nr, scmp_arg_cmp cmp) { Add(SCMP_ACT_ALLOW, nr, 1, &cmp); }
+  void Refuse(int nr) { Add(SCMP_ACT_ERRNO(EPERM), nr, 0, nullptr); }
   void AllowAll(std::initializer_list<int> nrs) {
     for (int nr : nrs) Allow(nr);
   }
@@ -54,8 +57,8 @@ class Filter {
   }
 
  private:
-  void Add(int nr, unsigned count, const scmp_arg_cmp* cmp) {
-    const int rc = seccomp_rule_add_array(ctx_, SCMP_ACT_ALLOW, nr, count, cmp);
+  void Add(uint32_t action, int nr, unsigned count, const scmp_arg_cmp* cmp) {
+    const int rc = seccomp_rule_add_array(ctx_, action, nr, count, cmp);
     if (rc != 0 && error_.ok()) {
       error_ = Errno(mesh::StrCat("seccomp_rule_add for syscall ", nr), -rc);
     }
@@ -102,9 +105,8 @@ absl::Status ApplyResourceLimits(const SandboxConfig& config) {
 
 absl::Status InstallCompilerFilter() {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS", errno);
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-  if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
-  absl::Status status;
+  Filter f(SCMP_ACT_ALLOW);
+  if (!f.valid()) return absl::InternalError("seccomp_init failed");
   for (const int nr : {
            SCMP_SYS(socket),
            SCMP_SYS(socketpair),
@@ -148,16 +150,9 @@ absl::Status InstallCompilerFilter() {
            SCMP_SYS(ioperm),
            SCMP_SYS(personality),
        }) {
-    if (const int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0); rc != 0) {
-      status = Errno(mesh::StrCat("seccomp_rule_add for syscall ", nr), -rc);
-      break;
-    }
+    f.Refuse(nr);
   }
-  if (status.ok()) {
-    if (const int rc = seccomp_load(ctx); rc != 0) status = Errno("seccomp_load", -rc);
-  }
-  seccomp_release(ctx);
-  return status;
+  return f.Load();
 }
 
 absl::Status InstallSyscallFilter(const SandboxConfig& config) {
