@@ -11,7 +11,6 @@
 #include <cstring>
 
 #include "mesh/common/file_util.h"
-#include "mesh/common/strings.h"
 
 namespace mesh::net::internal {
 
@@ -31,9 +30,7 @@ TcpEndpoint EndpointOf(const sockaddr_storage& peer) {
 
 absl::StatusOr<std::vector<TcpEndpoint>> EstablishedPeers(int family, int local_port) {
   ScopedFd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  if (!fd.valid()) {
-    return absl::UnavailableError(mesh::StrCat("sock_diag socket: ", std::strerror(errno)));
-  }
+  if (!fd.valid()) return ErrnoToStatus(errno, "sock_diag socket");
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
@@ -45,16 +42,15 @@ absl::StatusOr<std::vector<TcpEndpoint>> EstablishedPeers(int family, int local_
   message.request.sdiag_protocol = IPPROTO_TCP;
   message.request.idiag_states = 1u << TCP_ESTABLISHED;
   if (::send(fd.get(), &message, sizeof(message), 0) != static_cast<ssize_t>(sizeof(message))) {
-    return absl::UnavailableError(mesh::StrCat("sock_diag request: ", std::strerror(errno)));
+    return ErrnoToStatus(errno, "sock_diag request");
   }
   std::vector<TcpEndpoint> peers;
   alignas(nlmsghdr) char buffer[32768];
   for (;;) {
     const ssize_t got = ::recv(fd.get(), buffer, sizeof(buffer), 0);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      return absl::UnavailableError(mesh::StrCat("sock_diag reply: ", std::strerror(errno)));
-    }
+    if (got < 0) return ErrnoToStatus(errno, "sock_diag reply");
+    if (got == 0) return absl::UnavailableError("sock_diag: the reply ended before its end mark");
     int left = static_cast<int>(got);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left);
          h = NLMSG_NEXT(h, left)) {
