@@ -16,6 +16,16 @@ import re
 import subprocess
 import sys
 
+# (regex, what it is) — matched outside comments and string literals, in every core.
+CLOCK_AND_SLEEP_USES = [
+    (r'\babsl::Now\b', 'absl::Now (reads the clock)'),
+    (r'\bSystemClock\b', 'SystemClock (reads the clock)'),
+    (r'\b(?:std::)?(?:chrono::)?(?:system_clock|steady_clock|high_resolution_clock)\b',
+     'a std::chrono clock (reads the clock)'),
+    (r'\bsleep_(?:for|until)\b', 'sleeping (std::this_thread::sleep_for/until)'),
+    (r'\babsl::SleepFor\b', 'absl::SleepFor (sleeps)'),
+]
+
 # Each core: the folders it lives in, and what it may not use.
 CORES = [
     {
@@ -29,15 +39,7 @@ CORES = [
             'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream',
             'filesystem', 'sqlite3.h',
         ],
-        # (regex, what it is) — matched outside comments and string literals.
-        'banned_uses': [
-            (r'\babsl::Now\b', 'absl::Now (reads the clock)'),
-            (r'\bSystemClock\b', 'SystemClock (reads the clock)'),
-            (r'\b(?:std::)?(?:chrono::)?(?:system_clock|steady_clock|high_resolution_clock)\b',
-             'a std::chrono clock (reads the clock)'),
-            (r'\bsleep_(?:for|until)\b', 'sleeping (std::this_thread::sleep_for/until)'),
-            (r'\babsl::SleepFor\b', 'absl::SleepFor (sleeps)'),
-        ],
+        'banned_uses': CLOCK_AND_SLEEP_USES,
         'why': 'the market core takes time and inputs as arguments and returns actions; '
                'I/O, threads, logging and clocks belong in the node shell (src/node)',
         # The core's test harness plays the node shell around it (a virtual clock, an in-memory
@@ -46,6 +48,21 @@ CORES = [
         # core may not.
         'harness': {'dirs': ['src/market/testing/'],
                     'allowed_include_prefixes': ['mesh/cas/', 'mesh/ledger/ledger_book.h']},
+    },
+    {
+        'name': 'membership',
+        'dirs': ['src/membership/', 'include/mesh/membership/'],
+        'banned_include_prefixes': [
+            'mesh/net/', 'mesh/node/', 'mesh/api/', 'mesh/ledger/', 'mesh/cas/', 'mesh/exec/',
+            'mesh/wasm/', 'mesh/market/', 'spdlog/',
+        ],
+        'banned_includes': [
+            'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream',
+            'filesystem', 'sqlite3.h',
+        ],
+        'banned_uses': CLOCK_AND_SLEEP_USES,
+        'why': 'membership takes time and inputs as arguments and returns actions; sockets, '
+               'timers and the peer table belong in the shells (src/node, src/sim)',
     },
 ]
 

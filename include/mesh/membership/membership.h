@@ -1,0 +1,184 @@
+// Membership: this node's bounded partial view of the network, as a state machine without I/O
+// (HyParView, Leitão, Pereira and Rodrigues, DSN 2007).
+//
+// A node keeps a small symmetric *active* view (the peers it exchanges heartbeats with, asks for
+// bids and relays through) and a larger *passive* view (addresses it knows, kept fresh by
+// shuffles, from which a lost active peer is replaced). A joiner contacts any known node; the
+// contact takes it into its active view and sends a ForwardJoin random walk through the network
+// that puts the joiner in active and passive views along the way. Every `shuffle_every` a node
+// sends a sample of both views on a random walk and merges what comes back into its passive
+// view, so passive views stay a mix of the whole network. A peer is dead for this node when a
+// message to it fails or it is silent for `dead_after`; a passive peer is then asked to fill the
+// slot (NEIGHBOR, with high priority when the active view is empty). Per node, the traffic is
+// O(active view) pings per `probe_every` plus one shuffle per `shuffle_every`: independent of N.
+//
+// One entry point: Step(now, input) → actions, like market::Market. No clock, no socket, no
+// logger, no threads: time comes with each input, randomness from the injected Rng. meshd's
+// shell and meshsim carry out the actions (sends, peer up/down, the timer).
+//
+// Not thread-safe: one caller at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "mesh/common/rng.h"
+
+namespace mesh::membership {
+
+// A node as membership knows it: its identity (a DID) and where to reach it.
+struct Contact {
+  std::string id;
+  std::string address;
+  friend bool operator==(const Contact&, const Contact&) = default;
+};
+
+struct MembershipOptions {
+  size_t active_size = 5;    // HyParView: log10(N) + 1 covers 10^4 nodes
+  size_t passive_size = 30;  // a few times active_size × the join walk
+  int join_walk = 6;         // ARWL: hops a ForwardJoin walks
+  int passive_walk = 3;      // PRWL: the hop at which a walked joiner enters the passive view
+  absl::Duration probe_every = absl::Seconds(1);
+  absl::Duration dead_after = absl::Seconds(5);  // an active peer silent this long is dead
+  absl::Duration shuffle_every = absl::Seconds(10);
+  size_t shuffle_active = 3;   // active peers in a shuffle's sample
+  size_t shuffle_passive = 4;  // passive peers in a shuffle's sample
+  int shuffle_walk = 4;        // hops a Shuffle walks
+};
+// InvalidArgument naming the option: sizes and durations must be > 0, the walks >= 1, the
+// passive walk <= the join walk, and the samples no larger than the views they come from.
+absl::Status Validate(const MembershipOptions& options);
+
+// ---- Messages (the shell signs and carries them) ------------------------------------------
+
+struct Join {};  // take me in (the sender is the joiner)
+struct ForwardJoin {
+  Contact joiner;
+  int ttl = 0;
+};
+struct Neighbor {              // may I be in your active view?
+  bool high_priority = false;  // the sender's active view is empty: accept it even when full
+};
+struct NeighborReply {
+  bool accepted = false;
+};
+struct Disconnect {};  // the sender dropped the receiver from its active view (both stay alive)
+struct Shuffle {
+  Contact origin;
+  int ttl = 0;
+  std::vector<Contact> sample;
+};
+struct ShuffleReply {
+  std::vector<Contact> sample;
+};
+struct Ping {};  // a heartbeat; the shell adds its own payload (capacity, load)
+
+using Message = std::variant<Join, ForwardJoin, Neighbor, NeighborReply, Disconnect, Shuffle,
+                             ShuffleReply, Ping>;
+std::string_view MessageName(const Message& message);
+
+// ---- Inputs ---------------------------------------------------------------------------------
+
+struct Start {
+  std::vector<Contact> contacts;  // any nodes of the network (a seed list); empty: the first
+};
+struct Received {
+  Contact from;  // authenticated by the shell
+  Message message;
+};
+struct SendFailed {  // a Send to this peer could not be delivered
+  std::string to;
+};
+struct TimerFired {};
+struct Leave {};  // a graceful leave: the active peers are told
+
+using Input = std::variant<Start, Received, SendFailed, TimerFired, Leave>;
+
+// ---- Actions --------------------------------------------------------------------------------
+
+struct Send {
+  Contact to;
+  Message message;
+};
+struct PeerUp {  // joined the active view
+  Contact peer;
+};
+struct PeerDown {  // left the active view; `alive`: disconnected, not dead
+  std::string id;
+  bool alive = false;
+};
+struct SetTimer {
+  absl::Time at;
+};
+using Action = std::variant<Send, PeerUp, PeerDown, SetTimer>;
+
+struct MembershipStats {
+  size_t active = 0, passive = 0;
+  uint64_t joins_handled = 0, shuffles = 0, dead = 0, promotions = 0;
+};
+
+class Membership {
+ public:
+  Membership(MembershipOptions options, Contact self, Rng* rng);
+
+  std::vector<Action> Step(absl::Time now, Input input);
+
+  const Contact& self() const { return self_; }
+  std::vector<Contact> active() const;
+  const std::vector<Contact>& passive() const { return passive_; }
+  bool IsActive(const std::string& id) const { return FindActive(id) != nullptr; }
+  // Nodes this node knows of (both views): a lower bound of the network's size.
+  size_t known() const { return active_.size() + passive_.size(); }
+  const MembershipStats& stats() const { return stats_; }
+
+ private:
+  struct ActivePeer {
+    Contact contact;
+    absl::Time heard;
+  };
+
+  void OnReceived(const Contact& from, const Message& message);
+  void OnTick();
+  void Heard(const std::string& id);
+
+  // Views.
+  const ActivePeer* FindActive(const std::string& id) const;
+  bool InPassive(const std::string& id) const;
+  // Adds to the active view (dropping a random peer with a Disconnect when full).
+  void AddActive(const Contact& peer);
+  // Removes from the active view; a live peer goes to the passive view.
+  bool DropActive(const std::string& id, bool alive);
+  void AddPassive(const Contact& peer, const std::vector<Contact>& evict_first = {});
+  void ErasePassive(const std::string& id);
+  // Asks a random passive peer to fill a free active slot (one request at a time).
+  void Repair();
+  std::vector<Contact> Sample(const std::vector<Contact>& from, size_t n, const std::string& skip);
+  const Contact* RandomActive(const std::string& skip);
+
+  void Emit(Action a) { out_.push_back(std::move(a)); }
+  void SendTo(const Contact& to, Message message) { Emit(Send{to, std::move(message)}); }
+
+  const MembershipOptions options_;
+  const Contact self_;
+  Rng* const rng_;
+  absl::Time now_ = absl::InfinitePast();
+  std::vector<ActivePeer> active_;  // small: vectors, in the order peers joined
+  std::vector<Contact> passive_;
+  std::vector<Contact> contacts_;      // Start's seed list, for a rejoin when isolated
+  std::optional<std::string> asking_;  // the passive peer a Neighbor request waits for
+  absl::Time asked_at_ = absl::InfinitePast();
+  std::vector<Contact> last_shuffle_;  // what our last Shuffle sent (evicted first on its reply)
+  absl::Time next_probe_ = absl::InfinitePast();
+  absl::Time next_shuffle_ = absl::InfinitePast();
+  bool started_ = false, left_ = false;
+  MembershipStats stats_;
+  std::vector<Action> out_;
+};
+
+}  // namespace mesh::membership
