@@ -8,56 +8,17 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/did_key.h"
+#include "mesh/common/toml_table_reader.h"
 #include "toml++/toml.h"
 
 namespace mesh::node {
 namespace {
 
-// Reads one TOML table, naming file and key in every error.
-class TableReader {
+// Reads one TOML table, naming file and key in every error; adds the sizes and durations of
+// the node's settings to the common reader.
+class TableReader : public TomlTableReader {
  public:
-  TableReader(const toml::table& table, std::string file, std::string prefix)
-      : table_(table), file_(std::move(file)), prefix_(std::move(prefix)) {}
-
-  absl::Status Known(std::initializer_list<std::string_view> keys) const {
-    for (const auto& [key, value] : table_) {
-      bool ok = false;
-      for (std::string_view k : keys) ok = ok || k == key.str();
-      if (!ok) return Error(key.str(), "is not a known setting");
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Int(std::string_view key, int& out, int min, int max) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
-    if (!v.has_value() || *v < min || *v > max) {
-      return Error(key, mesh::StrCat("must be an integer from ", min, " to ", max));
-    }
-    out = static_cast<int>(*v);
-    return absl::OkStatus();
-  }
-
-  absl::Status Int64(std::string_view key, int64_t& out, int64_t min, int64_t max) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
-    if (!v.has_value() || *v < min || *v > max) {
-      return Error(key, mesh::StrCat("must be an integer from ", min, " to ", max));
-    }
-    out = *v;
-    return absl::OkStatus();
-  }
-
-  absl::Status String(std::string_view key, std::string& out) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    std::optional<std::string> v = n->is_string() ? n->value<std::string>() : std::nullopt;
-    if (!v.has_value()) return Error(key, "must be a string");
-    out = *v;
-    return absl::OkStatus();
-  }
+  using TomlTableReader::TomlTableReader;
 
   // An integer, or a string with a unit ("64MiB").
   absl::Status Bytes(std::string_view key, uint64_t& out) const {
@@ -87,52 +48,10 @@ class TableReader {
     out = *d;
     return absl::OkStatus();
   }
-
-  absl::Status Bool(std::string_view key, bool& out) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    if (!n->is_boolean()) return Error(key, "must be true or false");
-    out = *n->value<bool>();
-    return absl::OkStatus();
-  }
-  absl::Status Strings(std::string_view key, std::vector<std::string>& out) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    const toml::array* a = n->as_array();
-    if (a == nullptr) return Error(key, "must be an array of strings");
-    out.clear();
-    for (const toml::node& e : *a) {
-      if (!e.is_string()) return Error(key, "must be an array of strings");
-      out.push_back(*e.value<std::string>());
-    }
-    return absl::OkStatus();
-  }
-  absl::Status Double(std::string_view key, double& out) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    if (n->is_integer()) {
-      out = double(*n->value<int64_t>());
-    } else if (n->is_floating_point()) {
-      out = *n->value<double>();
-    } else {
-      return Error(key, "must be a number");
-    }
-    if (!(out >= 0) || out > 1e6) return Error(key, "must be a number from 0 to 1e6");
-    return absl::OkStatus();
-  }
-  absl::Status Error(std::string_view key, std::string_view what) const {
-    return absl::InvalidArgumentError(mesh::StrCat(file_, ": ", prefix_, key, " ", what));
-  }
-
- private:
-  const toml::table& table_;
-  std::string file_;
-  std::string prefix_;
 };
 
 const toml::table* Section(const toml::table& root, std::string_view name) {
-  const toml::node* n = root.get(name);
-  return n != nullptr ? n->as_table() : nullptr;
+  return TomlSection(root, name);
 }
 
 absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, MeshOptions& m) {
