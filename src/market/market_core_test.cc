@@ -68,6 +68,27 @@ TEST(MarketCoreTest, ABurstOfJobsIsSpreadAndNoneIsRefusedForGood) {
   ExpectBooksBalance(h);
 }
 
+// Found by meshsim: a submitter whose peers are all a 220 ms round trip away closed every
+// 200 ms bid window empty and its jobs waited for ever. The window now covers the slowest asked
+// peer's round trip (measured by membership), so the first round gets its bids.
+TEST(MarketCoreTest, FarPeersBidWithinTheWindowTheirRoundTripNeeds) {
+  testing::HarnessOptions options;
+  options.latency = absl::Milliseconds(110);  // one way: bids come back after 220 ms
+  MarketHarness h(options);
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  const std::string id = h.Submit(a, {});
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
+  const JobLog& job = h.job(id);
+  ASSERT_EQ(job.finishes.at(0).state, job::JobState::kSucceeded) << job.finishes.at(0).reason;
+  const std::vector<const Block*> closed = job.BlocksOf("bidding_closed");
+  ASSERT_FALSE(closed.empty());
+  EXPECT_EQ(closed.front()->detail.at("selection").at("ranked").size(), 2u)
+      << closed.front()->detail.dump();
+  EXPECT_EQ(h.Published(a, "job.waiting").size(), 0u);
+}
+
 // mesh_test.cc AnExecutorThatWasFullIsAskedAgainLater: the only executor has one slot and no
 // queue; it wins three auctions that close together and refuses two assignments for "no
 // capacity". Those jobs are offered to it again once it has room: it is not excluded.

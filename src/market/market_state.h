@@ -147,6 +147,10 @@ class Market::State {
   // market_submitter.cc
   void Take(Ticket ticket);
   void OpenRound(Auction& a);
+  // The bid window of a round asking `asked`: options.bid_window, or longer when the slowest
+  // peer's round trip needs it (at most kMaxBidWindow).
+  absl::Duration BidWindow(const std::vector<const PeerView*>& asked) const;
+  static constexpr absl::Duration kMaxBidWindow = absl::Seconds(2);
   void OnBidReply(Auction& a, const std::string& asked, SendResult& reply);
   void AddBid(Auction& a, const job::Bid& bid, const std::string& bid_cid);
   void SetAssignedLoad(Auction& a);

@@ -60,6 +60,18 @@ void Market::State::Take(Ticket ticket) {
   }
 }
 
+absl::Duration Market::State::BidWindow(const std::vector<const PeerView*>& asked) const {
+  // A bid cannot come back sooner than a round trip: a window shorter than the slowest asked
+  // peer's round trip (plus half of it for its decision and jitter) would close every round
+  // of a far-away submitter empty, and its jobs would wait for ever. Bounded by kMaxBidWindow.
+  absl::Duration slowest = absl::ZeroDuration();
+  for (const PeerView* p : asked) {
+    if (p->rtt.has_value()) slowest = std::max(slowest, *p->rtt);
+  }
+  return std::clamp(slowest * 3 / 2, options.bid_window,
+                    std::max(options.bid_window, kMaxBidWindow));
+}
+
 void Market::State::OpenRound(Auction& a) {
   if (a.opened) ++a.round;
   a.opened = true;
@@ -88,7 +100,6 @@ void Market::State::OpenRound(Auction& a) {
   // The escrow holds this much per replica: no bid above it can be paid.
   if (trust != nullptr) an.requirements.max_price = static_cast<uint64_t>(trust->MaxPrice(spec));
   an.exclude = a.excluded;
-  an.bid_deadline_ms = absl::ToUnixMillis(now + options.bid_window);
 
   std::vector<const PeerView*> asked;
   const std::vector<const PeerView*> alive = AlivePeers();
@@ -97,6 +108,8 @@ void Market::State::OpenRound(Auction& a) {
     asked.push_back(p);
   }
   a.asked = asked.size();
+  const absl::Duration window = BidWindow(asked);
+  an.bid_deadline_ms = absl::ToUnixMillis(now + window);
   if (asked.empty()) {
     const bool excluded_all = std::any_of(alive.begin(), alive.end(), [&](const PeerView* p) {
       return !p->draining && Contains(a.excluded, p->did);
@@ -114,7 +127,7 @@ void Market::State::OpenRound(Auction& a) {
     return;
   }
   a.stage = Auction::Stage::kBidding;
-  a.deadline = now + options.bid_window;
+  a.deadline = now + window;
   Bump(Counter::kAnnounced);
   if (a.waits == 0) {
     nlohmann::json dids = nlohmann::json::array();
