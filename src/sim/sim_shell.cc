@@ -1,0 +1,535 @@
+// The simulated node shell: what meshd's MeshService does with the cores' actions (send, fetch,
+// run, pay, record), played on the modelled network and compute, with each adversary's twist.
+#include <algorithm>
+#include <cstdio>
+
+#include "mesh/cas/cid.h"
+#include "mesh/common/check.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "sim_world.h"
+
+namespace mesh::sim {
+
+market::ExecutorStanding SimTrust::Standing(const std::string& did) const {
+  const ledger::Reputation r = scores_->Get(did, *now_);
+  return {r.is_new(), r.score, uint64_t(r.successes)};
+}
+
+int64_t SimTrust::MaxPrice(const job::JobSpec& spec) const {
+  return spec.requirements.max_price > 0
+             ? int64_t(std::min<uint64_t>(spec.requirements.max_price, 1ull << 52))
+             : kDefaultMaxPrice;
+}
+
+int SimTrust::EscrowReplicas(const job::JobSpec& spec) const {
+  absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
+  if (!v.ok()) return 1;
+  if (v->mode == verify::Mode::kReplicate) return std::max(1, v->replicas);
+  if (v->mode == verify::Mode::kAdaptive) {
+    const verify::AdaptivePolicy p = Adaptive();
+    return std::max({p.unknown_replicas, p.suspect_replicas, p.high_value_replicas, 1});
+  }
+  return 1;
+}
+
+uint64_t Simulator::Impl::BlobKey(std::string_view cid) {
+  return std::hash<std::string_view>{}(cid);
+}
+
+std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did) const {
+  auto it = by_did.find(did);
+  if (it == by_did.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Simulator::Impl::Reachable(uint32_t from, uint32_t to) const {
+  const SimNode& t = *nodes[to];
+  if (!t.alive || !nodes[from]->alive) return false;
+  const double at = absl::ToDoubleSeconds(now - start);
+  for (const NetworkModel::Partition& p : s.network.partitions) {
+    if (at < p.start_s || at >= p.end_s) continue;
+    auto cut = [&](uint32_t region) {
+      return std::find(p.regions.begin(), p.regions.end(), s.network.regions[region]) !=
+             p.regions.end();
+    };
+    if (cut(nodes[from]->region) != cut(t.region)) return false;
+  }
+  return true;
+}
+
+absl::Duration Simulator::Impl::Latency(uint32_t from, uint32_t to) {
+  const double ms = s.network.latency_ms[nodes[from]->region][nodes[to]->region] +
+                    s.network.jitter_ms * rng.UniformDouble();
+  return absl::Microseconds(int64_t(ms * 1000));
+}
+
+bool Simulator::Impl::Lost() { return s.network.loss > 0 && rng.UniformDouble() < s.network.loss; }
+
+std::string Simulator::Impl::Seal(uint32_t node, job::Message& message) {
+  const uint64_t n = ++envelope_seq;
+  char nonce[33];
+  std::snprintf(nonce, sizeof nonce, "%032llx", static_cast<unsigned long long>(n));
+  if (s.sign_messages) {
+    return job::SealMessage(*nodes[node]->key, message, absl::ToUnixMillis(now), nonce).Serialize();
+  }
+  std::visit(
+      [&](auto& m) {
+        m.header.sent_at_ms = absl::ToUnixMillis(now);
+        m.header.nonce = nonce;
+      },
+      message);
+  return mesh::StrCat("sim-envelope:", n);
+}
+
+absl::StatusOr<job::Message> Simulator::Impl::Open(const std::string& envelope,
+                                                   const job::Message& sent) {
+  if (!s.sign_messages) return sent;
+  MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, job::OpenMessage(envelope, 1 << 20));
+  return std::move(opened.message);
+}
+
+// ---- Stepping the cores ---------------------------------------------------------------------
+
+void Simulator::Impl::StepMarket(uint32_t node, market::Input input) {
+  SimNode& n = *nodes[node];
+  if (!n.alive) return;
+  n.inbox.push_back(std::move(input));
+  if (!n.stepping) DrainInbox(node);  // else it waits for the end of the step carried out
+}
+
+void Simulator::Impl::DrainInbox(uint32_t node) {
+  SimNode& n = *nodes[node];
+  n.stepping = true;
+  while (!n.inbox.empty() && n.alive) {
+    market::Input next = std::move(n.inbox.front());
+    n.inbox.pop_front();
+    CarryOut(node, n.market->Step(now, std::move(next)));
+  }
+  n.stepping = false;
+  n.inbox.clear();  // what is left was for an incarnation that crashed meanwhile
+}
+
+void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
+  SimNode& n = *nodes[node];
+  if (!n.alive) return;
+  for (membership::Action& action : n.members->Step(now, std::move(input))) {
+    if (auto* send = std::get_if<membership::Send>(&action)) {
+      ++out.membership_messages;
+      ++out.messages_by_type[mesh::StrCat("membership.", membership::MessageName(send->message))];
+      std::optional<uint32_t> to = IndexOf(send->to.id);
+      const std::string id = send->to.id;
+      if (!to.has_value() || !Reachable(node, *to) || Lost()) {
+        AtNode(node, now + absl::Milliseconds(s.network.timeout_ms),
+               [this, node, id] { StepMembers(node, membership::SendFailed{id}); });
+        continue;
+      }
+      // A ping carries the sender's load and active view (the node's heartbeat payload).
+      SimNode::PeerNews news;
+      const bool ping = std::holds_alternative<membership::Ping>(send->message);
+      if (ping) {
+        const sched::LocalCapacity c = CapacityOf(n);
+        news = {n.address, c.max_concurrent, c.running, c.queued, c.draining, {}};
+        for (const membership::Contact& p : n.members->active()) news.peers.push_back(p.id);
+      }
+      const uint32_t target = *to;
+      const uint64_t incarnation = nodes[target]->incarnation;
+      membership::Received received{n.members->self(), std::move(send->message)};
+      At(now + Latency(node, target), [this, target, incarnation, ping, news = std::move(news),
+                                       received = std::move(received)]() mutable {
+        SimNode& t = *nodes[target];
+        if (!t.alive || t.incarnation != incarnation) return;
+        const std::string from = received.from.id;
+        if (ping) t.news[from] = std::move(news);
+        StepMembers(target, std::move(received));
+        if (ping && t.members->IsActive(from)) {
+          StepMarket(target, market::PeerChanged{ViewOf(t, from)});
+        }
+      });
+    } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
+      // Until its first ping, what we know of a new neighbour is what it told when it joined.
+      if (std::optional<uint32_t> p = IndexOf(up->peer.id);
+          p.has_value() && !n.news.contains(up->peer.id)) {
+        const sched::LocalCapacity c = CapacityOf(*nodes[*p]);
+        n.news[up->peer.id] = {up->peer.address, c.max_concurrent, c.running,
+                               c.queued,         c.draining,       {}};
+      }
+      StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
+    } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
+      market::PeerView view = ViewOf(n, down->id);
+      view.alive = false;
+      n.news.erase(down->id);
+      StepMarket(node, market::PeerChanged{std::move(view)});
+    } else if (auto* timer = std::get_if<membership::SetTimer>(&action)) {
+      const uint64_t generation = ++n.members_timer;
+      AtNode(node, std::max(timer->at, now), [this, node, generation] {
+        if (nodes[node]->members_timer == generation) StepMembers(node, membership::TimerFired{});
+      });
+    }
+  }
+}
+
+market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const std::string& peer) const {
+  market::PeerView v;
+  v.did = peer;
+  v.alive = n.members->IsActive(peer);
+  if (auto it = n.news.find(peer); it != n.news.end()) {
+    v.address = it->second.address;
+    v.max_concurrent = it->second.slots;
+    v.running = it->second.running;
+    v.queued = it->second.queued;
+    v.draining = it->second.draining;
+    v.peers = it->second.peers;
+  }
+  if (std::optional<uint32_t> p = IndexOf(peer); p.has_value()) {
+    v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][nodes[*p]->region]);
+  }
+  return v;
+}
+
+sched::LocalCapacity Simulator::Impl::CapacityOf(const SimNode& n) const {
+  sched::LocalCapacity c;
+  c.did = n.did;
+  c.address = n.address;
+  c.cpu_cores = n.slots;
+  c.max_concurrent = n.slots;
+  c.memory_bytes = 8ull << 30;
+  c.storage_free = 1ull << 40;
+  c.running = n.running;
+  c.queued = uint32_t(n.waiting.size());
+  // A free-rider offers nothing; a leaving node takes nothing new.
+  c.draining = n.leaving || n.role == Role::kFreeRider;
+  return c;
+}
+
+void Simulator::Impl::TellCapacity(uint32_t node) {
+  StepMarket(node, market::CapacityChanged{CapacityOf(*nodes[node]), {}});
+}
+
+// ---- Carrying out the market's actions ------------------------------------------------------
+
+void Simulator::Impl::CarryOut(uint32_t node, std::vector<market::Action> actions) {
+  SimNode& n = *nodes[node];
+  for (market::Action& action : actions) {
+    if (!n.alive) return;  // a crasher went down mid-step
+    std::visit(
+        [&](auto& a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, market::Send>) {
+            SendMarket(node, a);
+          } else if constexpr (std::is_same_v<T, market::Fetch>) {
+            Fetch(node, a);
+          } else if constexpr (std::is_same_v<T, market::Persist>) {
+            auto it = jobs.find(a.job_id);
+            if (a.market.has_value() && it != jobs.end() && it->second.submitter == node) {
+              it->second.round = a.market->round;
+              it->second.peer = a.market->peer;
+            }
+            if (a.requeue.has_value() && it != jobs.end()) it->second.running = false;
+          } else if constexpr (std::is_same_v<T, market::MarkRunning>) {
+            if (auto it = jobs.find(a.job_id); it != jobs.end()) {
+              it->second.running = true;
+              it->second.attempts = a.attempts;
+            }
+          } else if constexpr (std::is_same_v<T, market::Finish>) {
+            Finish(node, a.result);
+          } else if constexpr (std::is_same_v<T, market::RunHere>) {
+            RunHere(node, a);
+          } else if constexpr (std::is_same_v<T, market::CancelRun>) {
+            auto it = n.runs.find(a.job_id);
+            if (it != n.runs.end() && it->second.run.assignment.origin == a.origin) {
+              if (it->second.running) {
+                --n.running;
+                n.busy_slot_seconds += absl::ToDoubleSeconds(now - it->second.started);
+              } else {
+                std::erase(n.waiting, a.job_id);
+              }
+              n.runs.erase(it);
+              TellCapacity(node);
+            }
+          } else if constexpr (std::is_same_v<T, market::Pay>) {
+            Pay(a);
+          } else if constexpr (std::is_same_v<T, market::Refund>) {
+            Refund(a);
+          } else if constexpr (std::is_same_v<T, market::RecordStanding>) {
+            const auto event = static_cast<ledger::ReputationEvent>(int(a.event));
+            n.reputation.Record(a.executor, event, now);
+            global_reputation.Record(a.executor, event, now);
+          } else if constexpr (std::is_same_v<T, market::SetTimer>) {
+            const uint64_t generation = ++n.market_timer;
+            AtNode(node, std::max(a.at, now), [this, node, generation] {
+              if (nodes[node]->market_timer == generation) StepMarket(node, market::TimerFired{});
+            });
+          }
+          // Publish, Count, Log and Observe inform an operator; the summary has its own.
+        },
+        action);
+  }
+}
+
+void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
+  SimNode& n = *nodes[node];
+  job::Message message;
+  std::string envelope;
+  if (send.message.has_value()) {
+    message = *send.message;
+    if (n.role == Role::kStaller && std::holds_alternative<job::Receipt>(message)) {
+      if (send.token != 0) {  // withheld; the shell's send "succeeds"
+        AtNode(node, now, [this, node, token = send.token] {
+          StepMarket(node, market::SendResult{.token = token});
+        });
+      }
+      return;
+    }
+    envelope = Seal(node, message);
+    if (std::holds_alternative<job::Announce>(message) && !s.sign_messages) {
+      relay_messages[envelope] = message;
+      relay_expiry.emplace_back(now, envelope);
+    }
+  } else {
+    auto it = relay_messages.find(send.raw);
+    if (s.sign_messages) {
+      absl::StatusOr<job::OpenedMessage> opened = job::OpenMessage(send.raw, 1 << 20);
+      if (!opened.ok()) return;
+      message = std::move(opened->message);
+    } else if (it != relay_messages.end()) {
+      message = it->second;
+    } else {
+      return;  // expired: a relay minutes late would be refused as stale anyway
+    }
+    envelope = send.raw;
+  }
+  ++out.market_messages;
+  ++out.messages_by_type[std::string(job::MessageName(message))];
+  std::optional<uint32_t> target = IndexOf(send.to);
+  const uint64_t token = send.token;
+  auto fail = [&](std::string why) {
+    if (token == 0) return;
+    AtNode(node, now + absl::Milliseconds(s.network.timeout_ms), [this, node, token, why] {
+      StepMarket(node, market::SendResult{.token = token, .status = absl::UnavailableError(why)});
+    });
+  };
+  if (!target.has_value() || !Reachable(node, *target) || Lost()) {
+    return fail("the peer did not answer");
+  }
+  const uint32_t to = *target;
+  const uint64_t incarnation = nodes[to]->incarnation;
+  const absl::Duration there = Latency(node, to);
+  At(now + there, [this, node, to, incarnation, token, envelope = std::move(envelope),
+                   message = std::move(message), ttl = send.ttl, from = n.did]() mutable {
+    SimNode& t = *nodes[to];
+    if (!t.alive || t.incarnation != incarnation || !Reachable(node, to)) {
+      if (token != 0) {
+        AtNode(node, now + absl::Milliseconds(s.network.timeout_ms), [this, node, token] {
+          StepMarket(node, market::SendResult{.token = token,
+                                              .status = absl::UnavailableError("peer went away")});
+        });
+      }
+      return;
+    }
+    absl::StatusOr<job::Message> opened = Open(envelope, message);
+    if (!opened.ok()) return;
+    market::Received r;
+    r.from = from;
+    r.message = *std::move(opened);
+    r.envelope_cid = s.sign_messages ? cas::Cid::Of(envelope).ToString() : envelope;
+    r.envelope = std::move(envelope);
+    r.ttl = ttl;
+    MESH_CHECK(!t.stepping);  // deliveries are events of their own, never nested in a step
+    t.stepping = true;
+    std::vector<market::Action> actions = t.market->Step(now, std::move(r));
+    // The request's answer goes back on the same call; the rest is carried out here.
+    std::optional<job::Message> reply;
+    std::vector<market::Action> rest;
+    for (market::Action& a : actions) {
+      if (auto* send = std::get_if<market::Send>(&a); send != nullptr && send->reply) {
+        if (send->message.has_value()) reply = std::move(send->message);
+      } else {
+        rest.push_back(std::move(a));
+      }
+    }
+    CarryOut(to, std::move(rest));
+    t.stepping = false;
+    if (t.alive) DrainInbox(to);
+    if (token == 0) return;
+    market::SendResult result{.token = token};
+    std::string reply_envelope;
+    if (reply.has_value()) {
+      ++out.market_messages;
+      ++out.messages_by_type[std::string(job::MessageName(*reply))];
+      reply_envelope = Seal(to, *reply);
+      absl::StatusOr<job::Message> back = Open(reply_envelope, *reply);
+      if (back.ok()) {
+        result.reply = *std::move(back);
+        result.reply_envelope_cid =
+            s.sign_messages ? cas::Cid::Of(reply_envelope).ToString() : reply_envelope;
+      }
+    }
+    AtNode(node, now + Latency(to, node), [this, node, result = std::move(result)]() mutable {
+      StepMarket(node, std::move(result));
+    });
+  });
+}
+
+void Simulator::Impl::Fetch(uint32_t node, const market::Fetch& fetch) {
+  SimNode& n = *nodes[node];
+  uint64_t bytes = 0;
+  bool have_all = true;
+  for (const std::string& cid : fetch.cids) {
+    const uint64_t key = BlobKey(cid);
+    if (!n.blobs.contains(key)) {
+      have_all = false;
+      auto size = blob_bytes.find(key);
+      bytes += size == blob_bytes.end() ? 0 : size->second;
+    }
+  }
+  if (have_all) {
+    AtNode(node, now, [this, node, token = fetch.token] {
+      StepMarket(node, market::FetchResult{token, absl::OkStatus()});
+    });
+    return;
+  }
+  for (const market::FetchSource& source : fetch.sources) {
+    std::optional<uint32_t> from = IndexOf(source.did);
+    if (!from.has_value() || !Reachable(node, *from)) continue;
+    const SimNode& src = *nodes[*from];
+    const bool holds = std::all_of(fetch.cids.begin(), fetch.cids.end(), [&](const std::string& c) {
+      return n.blobs.contains(BlobKey(c)) || src.blobs.contains(BlobKey(c));
+    });
+    if (!holds) continue;
+    const absl::Duration took = 2 * Latency(node, *from) +
+                                absl::Seconds(double(bytes) * 8 / (s.network.bandwidth_mbps * 1e6));
+    blob_bytes_fetched += bytes;
+    AtNode(node, now + took, [this, node, token = fetch.token, cids = fetch.cids] {
+      for (const std::string& c : cids) nodes[node]->blobs.insert(BlobKey(c));
+      StepMarket(node, market::FetchResult{token, absl::OkStatus()});
+    });
+    return;
+  }
+  AtNode(node, now + absl::Milliseconds(s.network.timeout_ms), [this, node, token = fetch.token] {
+    StepMarket(node,
+               market::FetchResult{token, absl::UnavailableError("no source holds the blobs")});
+  });
+}
+
+// ---- The simulated compute service ----------------------------------------------------------
+
+void Simulator::Impl::RunHere(uint32_t node, const market::RunHere& run) {
+  SimNode& n = *nodes[node];
+  const std::string& id = run.assignment.job_id;
+  if (auto it = n.runs.find(id); it != n.runs.end()) {
+    it->second.run = run;  // assigned again: the run goes on and reports in the new round
+    return;
+  }
+  if (auto it = n.ended.find(id); it != n.ended.end()) {
+    market::LocalRunEnd end = it->second;  // ran here before: its end is reported again
+    end.origin = run.assignment.origin;
+    end.origin_address = run.assignment.origin_address;
+    end.round = run.assignment.round;
+    AtNode(node, now, [this, node, end] { StepMarket(node, market::LocalEnded{end}); });
+    return;
+  }
+  if (n.role == Role::kUnderbidder) return;  // took it, never runs it
+  n.runs[id] = SimNode::Run{run, false, now};
+  n.waiting.push_back(id);
+  if (n.running < n.slots) StartRun(node, n.waiting.front());
+  TellCapacity(node);
+}
+
+void Simulator::Impl::StartRun(uint32_t node, std::string job_id) {  // a copy: erased below
+  SimNode& n = *nodes[node];
+  if (n.role == Role::kCrasher) {
+    Crash(node);  // dies whenever a job starts
+    return;
+  }
+  std::erase(n.waiting, job_id);
+  SimNode::Run& r = n.runs.at(job_id);
+  r.running = true;
+  r.started = now;
+  ++n.running;
+  auto it = jobs.find(job_id);
+  const uint64_t fuel = it == jobs.end() ? 1'000'000'000 : it->second.fuel;
+  const absl::Duration took = absl::Seconds(double(fuel) / (n.speed * 1e9));
+  AtNode(node, now + took, [this, node, job_id] { EndRun(node, job_id); });
+}
+
+void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
+  SimNode& n = *nodes[node];
+  auto it = n.runs.find(job_id);
+  if (it == n.runs.end() || !it->second.running) return;  // cancelled meanwhile
+  const SimNode::Run r = std::move(it->second);
+  n.runs.erase(it);
+  --n.running;
+  n.busy_slot_seconds += absl::ToDoubleSeconds(now - r.started);
+  const auto job = jobs.find(job_id);
+  market::LocalRunEnd end;
+  end.job_id = job_id;
+  end.origin = r.run.assignment.origin;
+  end.origin_address = r.run.assignment.origin_address;
+  end.round = r.run.assignment.round;
+  end.started_at = r.started;
+  end.finished_at = now;
+  end.state = job::JobState::kSucceeded;
+  end.outcome = "ok";
+  end.output_cid = job == jobs.end() ? cas::Cid::Of(job_id).ToString() : job->second.honest_output;
+  if (n.role == Role::kLiar) {
+    end.output_cid = cas::Cid::Of(mesh::StrCat(end.output_cid, " altered by ", n.did)).ToString();
+  }
+  end.output_bytes = 1024;
+  end.fuel_used = job == jobs.end() ? 0 : job->second.fuel;
+  end.report_json = "{}";
+  n.blobs.insert(BlobKey(end.output_cid));
+  blob_bytes[BlobKey(end.output_cid)] = end.output_bytes;
+  n.ended[job_id] = end;
+  if (!n.waiting.empty() && n.running < n.slots) StartRun(node, n.waiting.front());
+  if (!n.alive) return;
+  StepMarket(node, market::LocalEnded{std::move(end)});
+  TellCapacity(node);
+}
+
+// ---- Results and credits --------------------------------------------------------------------
+
+void Simulator::Impl::Finish(uint32_t node, const market::JobResult& result) {
+  auto it = jobs.find(result.job_id);
+  if (it == jobs.end() || it->second.submitter != node) return;
+  SimJob& job = it->second;
+  ++job.ends;
+  if (job.ends > 1) {
+    ++out.jobs_completed_twice;
+    return;
+  }
+  job.ended_at = now;
+  job.succeeded = result.state == job::JobState::kSucceeded;
+  if (job.succeeded) {
+    ++out.jobs_completed;
+    if (result.output_cid != job.honest_output) ++out.wrong_results_accepted;
+  } else {
+    ++out.jobs_failed;
+    std::string reason = result.reason.substr(0, result.reason.find_first_of(":(;"));
+    if (reason.size() > 60) reason.resize(60);
+    ++out.failure_reasons[reason];
+  }
+  latencies_ms.push_back(absl::ToDoubleMilliseconds(now - job.submitted_at));
+  std::erase(nodes[node]->delegated, result.job_id);
+  // The spec and envelope are no longer needed (a restart does not hand ended jobs again).
+  job.spec = {};
+  job.envelope.clear();
+}
+
+void Simulator::Impl::Pay(const market::Pay& pay) {
+  const int64_t fee = ledger::NetworkFee(book.options(), pay.price);
+  absl::StatusOr<ledger::Posted> posted =
+      book.Post(book.DecidePay(pay.job_id, pay.executor, pay.price, fee, pay.assignment, now));
+  if (!posted.ok() || posted->duplicate) return;
+  out.credits_paid += pay.price;
+  std::optional<uint32_t> to = IndexOf(pay.executor);
+  const Role role = to.has_value() ? nodes[*to]->role : Role::kHonest;
+  out.credits_paid_by_role[std::string(RoleName(role))] += pay.price;
+  if (role != Role::kHonest) out.credits_paid_to_adversaries += pay.price;
+}
+
+void Simulator::Impl::Refund(const market::Refund& refund) {
+  (void)book.Post(book.DecideRefund(refund.job_id, refund.why, now));
+}
+
+}  // namespace mesh::sim

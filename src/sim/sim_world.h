@@ -1,0 +1,199 @@
+// Simulator::Impl, the simulated world, shared by its source files: simulator.cc (the event
+// loop, the workload, churn, the summary) and sim_shell.cc (what a node's shell does with its
+// cores' actions: messages, fetches, runs, payments). Private to src/sim.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "mesh/common/rng.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/ledger/ledger_book.h"
+#include "mesh/ledger/reputation_scores.h"
+#include "mesh/market/market.h"
+#include "mesh/membership/membership.h"
+#include "mesh/sim/simulator.h"
+
+namespace mesh::sim {
+
+// The trust terms a node's market reads: its own reputation book, the ledger book's fee.
+class SimTrust final : public market::TrustView {
+ public:
+  SimTrust(const ledger::ReputationScores* scores, const absl::Time* now, ledger::BookOptions book)
+      : scores_(scores), now_(now), book_(book) {}
+  market::ExecutorStanding Standing(const std::string& did) const override;
+  int64_t MaxPrice(const job::JobSpec& spec) const override;
+  int64_t NetworkFee(int64_t price) const override { return ledger::NetworkFee(book_, price); }
+  int EscrowReplicas(const job::JobSpec& spec) const override;
+  verify::AdaptivePolicy Adaptive() const override { return {}; }
+  int MaxReplicas() const override { return verify::kMaxReplicas; }
+  static constexpr int64_t kDefaultMaxPrice = 100'000;
+
+ private:
+  const ledger::ReputationScores* scores_;
+  const absl::Time* now_;
+  ledger::BookOptions book_;
+};
+
+struct SimNode {
+  uint32_t index = 0;
+  Role role = Role::kHonest;
+  uint32_t region = 0;
+  std::string did, address;
+  std::unique_ptr<crypto::KeyPair> key;
+  uint32_t slots = 1;
+  double speed = 1;  // 10^9 fuel per second
+  std::unique_ptr<SeededRng> rng;
+  ledger::ReputationScores reputation;
+  std::unique_ptr<SimTrust> trust;
+  std::unique_ptr<market::Market> market;
+  std::unique_ptr<membership::Membership> members;
+  bool alive = false;
+  bool leaving = false;
+  uint64_t incarnation = 0;  // bumped by a crash and a restart: older events are dropped
+  // Inputs made while the market core's actions are carried out (a run's end, a capacity
+  // change) are stepped after them, in order, as the node's serial executor does.
+  std::deque<market::Input> inbox;
+  bool stepping = false;
+  uint64_t market_timer = 0, members_timer = 0;  // generations of the one timer each core has
+  absl::flat_hash_set<uint64_t> blobs;           // hashes of the CIDs it holds
+  // What its peers last told it (pings carry the sender's load and active view).
+  struct PeerNews {
+    std::string address;
+    uint32_t slots = 1, running = 0, queued = 0;
+    bool draining = false;
+    std::vector<std::string> peers;
+  };
+  absl::flat_hash_map<std::string, PeerNews> news;
+  // Its compute service: runs queued or running, by job id.
+  struct Run {
+    market::RunHere run;
+    bool running = false;
+    absl::Time started;
+  };
+  std::map<std::string, Run> runs;
+  std::deque<std::string> waiting;
+  uint32_t running = 0;
+  std::map<std::string, market::LocalRunEnd> ended;  // a job runs once per node
+  std::vector<std::string> lost;                     // runs a crash cut short
+  std::vector<std::string> delegated;                // jobs it submitted, in flight
+  double busy_slot_seconds = 0;
+  absl::Time busy_since;
+};
+
+// A job as the world knows it (what the submitter's store would hold, and the truth).
+struct SimJob {
+  uint32_t submitter = 0;
+  job::JobSpec spec;
+  std::string envelope;
+  absl::Time submitted_at;
+  uint64_t fuel = 0;  // what an honest run uses (every honest executor measures the same)
+  uint64_t input_bytes = 0, module_bytes = 0;
+  std::string honest_output;
+  // The submitter's persisted market state, for a restart.
+  uint32_t round = 0;
+  std::string peer;
+  bool running = false;
+  int attempts = 0;
+  // Ends the submitter recorded.
+  int ends = 0;
+  bool succeeded = false;
+  absl::Time ended_at;
+};
+
+struct Simulator::Impl {
+  explicit Impl(Scenario s);
+
+  // ---- The event loop (simulator.cc) ----
+  struct Event {
+    absl::Time at;
+    uint64_t seq;
+    std::function<void()> run;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
+  };
+  void At(absl::Time at, std::function<void()> run);
+  // Runs `run` at `at` if the node is still the same incarnation then.
+  void AtNode(uint32_t node, absl::Time at, std::function<void()> run);
+  Summary Run();
+
+  // ---- Nodes, churn and the workload (simulator.cc) ----
+  uint32_t AddNode(Role role);
+  void StartNode(uint32_t node, bool restart);
+  void Crash(uint32_t node);
+  void Restart(uint32_t node);
+  void BeginLeave(uint32_t node);
+  void MaybeDepart(uint32_t node, absl::Time deadline);
+  void ScheduleArrival();
+  void ScheduleChurn(double per_hour, std::function<void()> what);
+  void Submit();
+  std::vector<membership::Contact> Contacts(uint32_t except, size_t n);
+  void Sample();
+  Summary Summarise();
+
+  // ---- The shell (sim_shell.cc) ----
+  void StepMarket(uint32_t node, market::Input input);
+  void DrainInbox(uint32_t node);
+  void StepMembers(uint32_t node, membership::Input input);
+  void CarryOut(uint32_t node, std::vector<market::Action> actions);
+  void SendMarket(uint32_t node, const market::Send& send);
+  void Fetch(uint32_t node, const market::Fetch& fetch);
+  void RunHere(uint32_t node, const market::RunHere& run);
+  void StartRun(uint32_t node, std::string job_id);
+  void EndRun(uint32_t node, const std::string& job_id);
+  void TellCapacity(uint32_t node);
+  sched::LocalCapacity CapacityOf(const SimNode& n) const;
+  market::PeerView ViewOf(const SimNode& n, const std::string& peer) const;
+  void Finish(uint32_t node, const market::JobResult& result);
+  void Pay(const market::Pay& pay);
+  void Refund(const market::Refund& refund);
+  // The network.
+  bool Reachable(uint32_t from, uint32_t to) const;
+  absl::Duration Latency(uint32_t from, uint32_t to);
+  bool Lost();
+  std::optional<uint32_t> IndexOf(const std::string& did) const;
+  // Sealing: real Ed25519 envelopes when the scenario signs, numbered stand-ins when not.
+  std::string Seal(uint32_t node, job::Message& message);
+  absl::StatusOr<job::Message> Open(const std::string& envelope, const job::Message& sent);
+  static uint64_t BlobKey(std::string_view cid);
+
+  Scenario s;
+  SeededRng rng;
+  absl::Time now;
+  const absl::Time start;
+  uint64_t seq = 0;
+  uint64_t events = 0;
+  std::priority_queue<Event, std::vector<Event>, Later> queue;
+  std::vector<std::unique_ptr<SimNode>> nodes;
+  absl::flat_hash_map<std::string, uint32_t> by_did;
+  std::vector<uint32_t> live;  // indexes of live nodes (for picking submitters and contacts)
+  absl::flat_hash_map<std::string, SimJob> jobs;
+  std::vector<std::string> job_order;  // submission order, for a deterministic summary
+  absl::flat_hash_map<uint64_t, uint64_t> blob_bytes;  // by CID hash
+  // Relays carry an announcement's envelope as received; unsigned stand-ins map back to it.
+  absl::flat_hash_map<std::string, job::Message> relay_messages;
+  std::deque<std::pair<absl::Time, std::string>> relay_expiry;
+  ledger::LedgerBook book;
+  ledger::ReputationScores global_reputation;  // every RecordStanding, for the series
+  uint64_t submitted = 0;
+  uint64_t envelope_seq = 0;
+  // Counters for the summary.
+  Summary out;
+  std::vector<double> latencies_ms;
+  uint64_t blob_bytes_fetched = 0;
+  double slot_seconds = 0;  // of live nodes, integrated by Sample
+  absl::Time last_sample;
+};
+
+}  // namespace mesh::sim

@@ -1,0 +1,443 @@
+// Simulator: the event loop, the nodes' lives (start, crash, restart, leave, join), the
+// workload's arrivals and the sampling of the series. The shell is in sim_shell.cc.
+#include "mesh/sim/simulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "mesh/cas/cid.h"
+#include "mesh/common/check.h"
+#include "mesh/common/strings.h"
+#include "sim_world.h"
+
+namespace mesh::sim {
+namespace {
+
+constexpr int64_t kStartCredits = 1'000'000'000'000;
+
+double Exponential(Rng& rng, double rate) { return -std::log(1 - rng.UniformDouble()) / rate; }
+
+double Draw(Rng& rng, const LogNormal& d) {
+  // Box-Muller: one normal deviate from two uniforms.
+  const double u1 = std::max(1e-300, rng.UniformDouble()), u2 = rng.UniformDouble();
+  const double z = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  return std::clamp(d.median * std::exp(d.sigma * z), d.min, d.max);
+}
+
+std::string Hex(uint64_t n) {
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%032llx", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+}  // namespace
+
+Simulator::Impl::Impl(Scenario scenario)
+    : s(std::move(scenario)),
+      rng(s.seed),
+      now(absl::FromUnixSeconds(1'800'000'000)),
+      start(now),
+      book([] {
+        ledger::BookOptions o;
+        o.network_fee_bps = 100;
+        o.network_fee_flat = 1;
+        return o;
+      }()),
+      last_sample(now) {}
+
+void Simulator::Impl::At(absl::Time at, std::function<void()> run) {
+  queue.push({at, seq++, std::move(run)});
+}
+
+void Simulator::Impl::AtNode(uint32_t node, absl::Time at, std::function<void()> run) {
+  const uint64_t incarnation = nodes[node]->incarnation;
+  At(at, [this, node, incarnation, run = std::move(run)] {
+    if (nodes[node]->alive && nodes[node]->incarnation == incarnation) run();
+  });
+}
+
+// ---- Nodes ----------------------------------------------------------------------------------
+
+uint32_t Simulator::Impl::AddNode(Role role) {
+  const uint32_t index = uint32_t(nodes.size());
+  auto n = std::make_unique<SimNode>();
+  n->index = index;
+  n->role = role;
+  n->region = uint32_t(rng.Uniform(s.network.regions.size()));
+  std::string seed = mesh::StrCat("meshsim-", s.seed, "-", index);
+  seed.resize(crypto::kSeedSize, '.');
+  n->key = std::make_unique<crypto::KeyPair>(*crypto::KeyPair::FromSeed(seed));
+  n->did = n->key->did().ToString();
+  n->address = mesh::StrCat("sim-", index, ".", s.network.regions[n->region], ":7000");
+  n->slots = s.node.min_slots + uint32_t(rng.Uniform(s.node.max_slots - s.node.min_slots + 1));
+  n->speed = s.node.min_speed + (s.node.max_speed - s.node.min_speed) * rng.UniformDouble();
+  n->rng = std::make_unique<SeededRng>(s.seed * 1'000'003 + index);
+  n->trust = std::make_unique<SimTrust>(&n->reputation, &now, book.options());
+  by_did[n->did] = index;
+  (void)book.Post(book.DecideGrant(n->did, kStartCredits, "meshsim credits", now));
+  ++out.nodes_by_role[std::string(RoleName(role))];
+  nodes.push_back(std::move(n));
+  return index;
+}
+
+void Simulator::Impl::StartNode(uint32_t node, bool restart) {
+  SimNode& n = *nodes[node];
+  n.alive = true;
+  ++n.incarnation;
+  n.busy_since = now;
+  market::MarketOptions o;
+  o.self = n.did;
+  o.address = n.address;
+  o.bid_window = absl::Milliseconds(s.bid_window_ms);
+  o.enough_bids = s.enough_bids;
+  o.announce_ttl = s.announce_ttl;
+  o.receipt_grace = absl::Seconds(s.receipt_grace_s);
+  o.dead_after = s.membership.dead_after;
+  o.pricing.base_fee = s.node.base_fee;
+  o.pricing.rate_per_gfuel = s.node.rate_per_gfuel;
+  o.pricing.max_queue = s.node.max_queue;
+  if (n.role == Role::kUnderbidder) {  // the lowest price there is, to win every auction
+    o.pricing.base_fee = 0;
+    o.pricing.rate_per_gfuel = 0;
+    o.pricing.load_markup = 0;
+  }
+  n.market = std::make_unique<market::Market>(o, n.trust.get(), n.rng.get());
+  n.members = std::make_unique<membership::Membership>(
+      s.membership, membership::Contact{n.did, n.address}, n.rng.get());
+  n.news.clear();
+  live.push_back(node);
+  TellCapacity(node);
+  StepMembers(node, membership::Start{Contacts(node, 3)});
+  if (!restart) return;
+  // Back from a crash: the runs it lost end with an error, and the delegated jobs it had
+  // persisted are handed to the new market core as tickets.
+  for (const std::string& id : std::exchange(n.lost, {})) {
+    market::LocalRunEnd end = n.ended[id];
+    AtNode(node, now, [this, node, end] { StepMarket(node, market::LocalEnded{end}); });
+  }
+  for (const std::string& id : n.delegated) {
+    const SimJob& job = jobs.at(id);
+    market::Ticket t;
+    t.id = id;
+    t.spec = job.spec;
+    t.envelope = job.envelope;
+    t.submitted_at = job.submitted_at;
+    t.round = job.round;
+    t.attempts = job.attempts;
+    t.peer = job.peer;
+    t.was_running = job.running;
+    t.module_bytes = job.module_bytes;
+    t.input_bytes = job.input_bytes;
+    StepMarket(node, market::JobHanded{std::move(t)});
+  }
+}
+
+std::vector<membership::Contact> Simulator::Impl::Contacts(uint32_t except, size_t n) {
+  std::vector<membership::Contact> out;
+  for (size_t tries = 0; tries < 4 * n && out.size() < n && !live.empty(); ++tries) {
+    const uint32_t pick = live[rng.Uniform(live.size())];
+    if (pick == except) continue;
+    out.push_back({nodes[pick]->did, nodes[pick]->address});
+  }
+  return out;
+}
+
+void Simulator::Impl::Crash(uint32_t node) {
+  SimNode& n = *nodes[node];
+  if (!n.alive) return;
+  ++out.crashes;
+  n.alive = false;
+  ++n.incarnation;
+  std::erase(live, node);
+  for (auto& [id, run] : n.runs) {
+    if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);
+    market::LocalRunEnd end;
+    end.job_id = id;
+    end.origin = run.run.assignment.origin;
+    end.origin_address = run.run.assignment.origin_address;
+    end.round = run.run.assignment.round;
+    end.error = true;
+    end.message = "this node restarted while the job ran";
+    n.ended[id] = end;
+    n.lost.push_back(id);
+  }
+  n.runs.clear();
+  n.waiting.clear();
+  n.running = 0;
+  At(now + absl::Seconds(s.churn.downtime_s), [this, node] { Restart(node); });
+}
+
+void Simulator::Impl::Restart(uint32_t node) {
+  if (nodes[node]->alive || nodes[node]->leaving) return;
+  StartNode(node, /*restart=*/true);
+}
+
+void Simulator::Impl::BeginLeave(uint32_t node) {
+  SimNode& n = *nodes[node];
+  if (!n.alive || n.leaving) return;
+  ++out.leaves;
+  n.leaving = true;
+  TellCapacity(node);  // draining: no new work
+  MaybeDepart(node, now + absl::Minutes(10));
+}
+
+void Simulator::Impl::MaybeDepart(uint32_t node, absl::Time deadline) {
+  SimNode& n = *nodes[node];
+  // A graceful leave waits for the runs here and the jobs it submitted (a bounded while).
+  if ((!n.runs.empty() || !n.delegated.empty()) && now < deadline) {
+    AtNode(node, now + absl::Seconds(5), [this, node, deadline] { MaybeDepart(node, deadline); });
+    return;
+  }
+  StepMembers(node, membership::Leave{});
+  n.busy_slot_seconds += 0;
+  n.alive = false;
+  ++n.incarnation;
+  std::erase(live, node);
+}
+
+void Simulator::Impl::ScheduleChurn(double per_hour, std::function<void()> what) {
+  if (per_hour <= 0) return;
+  const double rate = per_hour * s.nodes / 3600.0;  // events per second, network-wide
+  At(now + absl::Seconds(Exponential(rng, rate)), [this, per_hour, what] {
+    if (submitted >= s.jobs && out.jobs_completed + out.jobs_failed >= submitted) return;
+    what();
+    ScheduleChurn(per_hour, what);
+  });
+}
+
+// ---- The workload ---------------------------------------------------------------------------
+
+void Simulator::Impl::ScheduleArrival() {
+  if (submitted >= s.jobs) return;
+  const Workload& w = s.workload;
+  const double peak = w.rate_per_s * (w.arrival == "burst"     ? w.burst_factor
+                                      : w.arrival == "diurnal" ? 1.8
+                                                               : 1.0);
+  absl::Time at = now;
+  // Thinning: candidates at the peak rate, each kept with rate(t) / peak.
+  for (;;) {
+    at += absl::Seconds(Exponential(rng, peak));
+    const double t = absl::ToDoubleSeconds(at - start);
+    double rate = w.rate_per_s;
+    if (w.arrival == "burst" && std::fmod(t, w.burst_every_s) < w.burst_length_s) {
+      rate *= w.burst_factor;
+    } else if (w.arrival == "diurnal") {
+      rate *= 1 + 0.8 * std::sin(2 * M_PI * t / w.diurnal_period_s);
+    }
+    if (rng.UniformDouble() * peak < rate) break;
+  }
+  At(at, [this] {
+    Submit();
+    ScheduleArrival();
+  });
+}
+
+void Simulator::Impl::Submit() {
+  // Any live node that is not leaving submits (free-riders too: submitting is what they do).
+  uint32_t node = 0;
+  for (int tries = 0;; ++tries) {
+    if (live.empty() || tries > 64) return;
+    node = live[rng.Uniform(live.size())];
+    if (!nodes[node]->leaving) break;
+  }
+  SimNode& n = *nodes[node];
+  const Workload& w = s.workload;
+  const uint64_t number = ++submitted;
+  const uint64_t fuel = uint64_t(Draw(rng, w.fuel));
+  const uint64_t input_bytes = uint64_t(Draw(rng, w.input_bytes));
+  job::JobSpec spec;
+  spec.module = cas::Cid::Of(mesh::StrCat("module ", rng.Uniform(w.modules))).ToString();
+  spec.inputs.push_back(cas::Cid::Of(mesh::StrCat("input ", number)).ToString());
+  spec.limits.fuel = fuel * 2;
+  spec.limits.memory_bytes = 64 << 20;
+  spec.limits.wall_time_ms = uint64_t(w.wall_time_s * 1000);
+  spec.created_at_ms = absl::ToUnixMillis(now);
+  spec.nonce = Hex(number);
+  spec.placement = "remote";
+  double total = 0, pick = 0;
+  for (const auto& [mode, share] : w.verification) total += share;
+  pick = rng.UniformDouble() * total;
+  for (const auto& [mode, share] : w.verification) {
+    spec.verification = mode;
+    if ((pick -= share) < 0) break;
+  }
+  job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), *n.key);
+  const std::string id = signed_spec.id.ToString();
+  SimJob& job = jobs[id];
+  job.submitter = node;
+  job.spec = signed_spec.spec;
+  job.envelope = signed_spec.envelope;
+  job.submitted_at = now;
+  job.fuel = fuel;
+  job.input_bytes = input_bytes;
+  job.module_bytes = w.module_bytes;
+  job.honest_output = cas::Cid::Of(mesh::StrCat("output of ", id)).ToString();
+  job_order.push_back(id);
+  n.blobs.insert(BlobKey(job.spec.module));
+  n.blobs.insert(BlobKey(job.spec.inputs[0]));
+  blob_bytes[BlobKey(job.spec.module)] = w.module_bytes;
+  blob_bytes[BlobKey(job.spec.inputs[0])] = input_bytes;
+  // The submitter's node escrows max price (and fee) × replicas, as the node's settlement does.
+  const int64_t price = n.trust->MaxPrice(job.spec);
+  ledger::EscrowRequest escrow;
+  escrow.job_id = id;
+  escrow.submitter = n.did;
+  escrow.max_price = price + n.trust->NetworkFee(price);
+  escrow.replicas = n.trust->EscrowReplicas(job.spec);
+  (void)book.Post(book.DecideEscrow(escrow, now));
+  n.delegated.push_back(id);
+  market::Ticket t;
+  t.id = id;
+  t.spec = job.spec;
+  t.envelope = job.envelope;
+  t.submitted_at = now;
+  t.module_bytes = job.module_bytes;
+  t.input_bytes = input_bytes;
+  StepMarket(node, market::JobHanded{std::move(t)});
+}
+
+// ---- The run --------------------------------------------------------------------------------
+
+void Simulator::Impl::Sample() {
+  double busy = 0, slots = 0;
+  for (uint32_t i : live) {
+    const SimNode& n = *nodes[i];
+    busy += n.running;
+    slots += n.slots;
+  }
+  out.series_t.push_back(absl::ToDoubleSeconds(now - start));
+  out.series_utilisation.push_back(slots > 0 ? busy / slots : 0);
+  std::map<std::string, std::pair<double, int>> by_role;
+  for (const auto& n : nodes) {
+    const ledger::Reputation r = global_reputation.Get(n->did, now);
+    if (r.is_new()) continue;
+    auto& [sum, count] = by_role[std::string(RoleName(n->role))];
+    sum += r.score;
+    ++count;
+  }
+  for (const auto& [role, sc] : by_role) {
+    std::vector<double>& series = out.series_reputation[role];
+    series.resize(out.series_t.size() - 1, std::nan(""));
+    series.push_back(sc.first / sc.second);
+  }
+  slot_seconds += slots * absl::ToDoubleSeconds(now - last_sample);
+  last_sample = now;
+  // Unsigned stand-ins of relayed announcements older than a bid window are dropped.
+  while (!relay_expiry.empty() && now - relay_expiry.front().first > absl::Seconds(30)) {
+    relay_messages.erase(relay_expiry.front().second);
+    relay_expiry.pop_front();
+  }
+}
+
+Summary Simulator::Impl::Run() {
+  const Adversaries& a = s.adversaries;
+  // Roles by fraction, then shuffled over the node indexes.
+  std::vector<Role> roles;
+  auto add = [&](Role r, double share) {
+    for (uint32_t i = 0; i < uint32_t(std::floor(share * s.nodes + 0.5)); ++i) roles.push_back(r);
+  };
+  add(Role::kLiar, a.liars);
+  add(Role::kStaller, a.stallers);
+  add(Role::kCrasher, a.crashers);
+  add(Role::kUnderbidder, a.underbidders);
+  add(Role::kFreeRider, a.free_riders);
+  roles.resize(s.nodes, Role::kHonest);
+  for (size_t i = roles.size(); i > 1; --i) std::swap(roles[i - 1], roles[rng.Uniform(i)]);
+  for (Role r : roles) AddNode(r);
+  // Nodes come up over the first seconds, each through a few that are up already.
+  for (uint32_t i = 0; i < s.nodes; ++i) {
+    At(now + absl::Milliseconds(int64_t(i) * 5000 / std::max<uint32_t>(1, s.nodes)),
+       [this, i] { StartNode(i, false); });
+  }
+  const absl::Duration warmup = absl::Seconds(10);
+  At(now + warmup, [this] {
+    ScheduleArrival();
+    ScheduleChurn(s.churn.crashes, [this] {
+      if (live.size() > 1) Crash(live[rng.Uniform(live.size())]);
+    });
+    ScheduleChurn(s.churn.leaves, [this] {
+      if (live.size() > 1) BeginLeave(live[rng.Uniform(live.size())]);
+    });
+    ScheduleChurn(s.churn.joins, [this] {
+      ++out.nodes_joined;
+      StartNode(AddNode(Role::kHonest), false);
+    });
+  });
+  std::function<void()> sampler = [this, &sampler] {
+    Sample();
+    At(now + absl::Seconds(s.sample_every_s), sampler);
+  };
+  At(now + absl::Seconds(s.sample_every_s), sampler);
+
+  const absl::Time end = start + absl::Seconds(s.max_sim_s);
+  while (!queue.empty()) {
+    if (submitted >= s.jobs && out.jobs_completed + out.jobs_failed >= submitted &&
+        now > start + warmup) {
+      break;
+    }
+    Event e = queue.top();
+    if (e.at > end) break;
+    queue.pop();
+    now = e.at;
+    ++events;
+    e.run();
+  }
+  Sample();
+  return Summarise();
+}
+
+Summary Simulator::Impl::Summarise() {
+  Summary& o = out;
+  o.scenario = s.name;
+  o.seed = s.seed;
+  o.signed_messages = s.sign_messages;
+  o.nodes = s.nodes;
+  o.sim_seconds = absl::ToDoubleSeconds(now - start);
+  o.events = events;
+  o.jobs_submitted = submitted;
+  o.jobs_waiting = submitted - o.jobs_completed - o.jobs_failed;
+  o.nodes_alive_end = uint32_t(live.size());
+  std::vector<double> l = latencies_ms;
+  std::sort(l.begin(), l.end());
+  auto at = [&](double q) { return l.empty() ? 0 : l[size_t(q * double(l.size() - 1) + 0.5)]; };
+  if (!l.empty()) {
+    double sum = 0;
+    for (double v : l) sum += v;
+    o.latency_ms = {at(0.5), at(0.9), at(0.99), l.back(), sum / double(l.size())};
+    for (int i = 0; i <= 100; ++i) o.latency_cdf_ms.push_back(at(i / 100.0));
+  }
+  const double jobs_n = std::max<double>(1, double(submitted));
+  o.messages_per_job = double(o.market_messages) / jobs_n;
+  double node_seconds = 0, busy = 0;
+  for (const auto& n : nodes) {
+    busy += n->busy_slot_seconds;
+    for (const auto& [id, run] : n->runs) {
+      if (run.running) busy += absl::ToDoubleSeconds(now - run.started);
+    }
+  }
+  node_seconds = double(s.nodes) * std::max(1e-9, o.sim_seconds);
+  o.membership_messages_per_node_s = double(o.membership_messages) / node_seconds;
+  o.blob_bytes_per_job = double(blob_bytes_fetched) / jobs_n;
+  o.utilisation = slot_seconds > 0 ? busy / slot_seconds : 0;
+  o.adversary_share_of_credits =
+      o.credits_paid > 0 ? double(o.credits_paid_to_adversaries) / double(o.credits_paid) : 0;
+  double active = 0, passive = 0;
+  for (uint32_t i : live) {
+    const double a = double(nodes[i]->members->active().size());
+    active += a;
+    passive += double(nodes[i]->members->passive().size());
+    o.max_active_view = std::max(o.max_active_view, a);
+  }
+  if (!live.empty()) {
+    o.mean_active_view = active / double(live.size());
+    o.mean_passive_view = passive / double(live.size());
+  }
+  return o;
+}
+
+Simulator::Simulator(Scenario scenario) : impl_(std::make_unique<Impl>(std::move(scenario))) {}
+Simulator::~Simulator() = default;
+Summary Simulator::Run() { return impl_->Run(); }
+
+}  // namespace mesh::sim

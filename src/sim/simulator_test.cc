@@ -1,0 +1,121 @@
+// The simulator's loop on small scenarios (tens of nodes, a few hundred jobs): each runs in well
+// under a second of wall time.
+#include "mesh/sim/simulator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace mesh::sim {
+namespace {
+
+Scenario Small(uint32_t nodes = 30, uint64_t jobs = 300) {
+  Scenario s;
+  s.name = "test";
+  s.nodes = nodes;
+  s.jobs = jobs;
+  s.workload.rate_per_s = 20;
+  s.workload.fuel = {1e9, 0.5, 1e8, 5e9};
+  s.membership.active_size = 4;
+  s.membership.passive_size = 16;
+  s.sample_every_s = 5;
+  return s;
+}
+
+TEST(SimulatorTest, TheSameSeedGivesTheSameSummaryByte_ForByte) {
+  Scenario s = Small();
+  s.adversaries.liars = 0.1;
+  s.churn.crashes = 0.5;
+  const std::string a = ToJson(Simulator(s).Run()).dump();
+  const std::string b = ToJson(Simulator(s).Run()).dump();
+  EXPECT_EQ(a, b);
+  s.seed = 2;
+  EXPECT_NE(ToJson(Simulator(s).Run()).dump(), a);
+}
+
+TEST(SimulatorTest, WithoutAdversariesAndWithCapacityEveryJobCompletesOnceAndQuickly) {
+  const Summary r = Simulator(Small()).Run();
+  EXPECT_EQ(r.jobs_submitted, 300u);
+  EXPECT_EQ(r.jobs_completed, 300u);
+  EXPECT_EQ(r.jobs_failed, 0u);
+  EXPECT_EQ(r.jobs_waiting, 0u);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_EQ(r.wrong_results_accepted, 0u);
+  // A job of at most 5e9 fuel on a node of at least 0.5e9 fuel/s runs for <= 10 s; the auction
+  // (a 200 ms window at most), fetches and messages add well under 2 s.
+  EXPECT_LT(r.latency_ms.max, 12'000);
+  EXPECT_GT(r.latency_ms.p50, 200);
+  EXPECT_GT(r.credits_paid, 0);
+  EXPECT_EQ(r.credits_paid_to_adversaries, 0);
+  EXPECT_LE(r.max_active_view, 4);
+  EXPECT_GT(r.messages_per_job, 3);
+}
+
+TEST(SimulatorTest, LiarsAreOutvotedUnderReplicationAndNeverPaidForAWrongResult) {
+  Scenario s = Small();
+  s.adversaries.liars = 0.1;
+  s.workload.verification = {{"replicate(3)", 1}};
+  const Summary r = Simulator(s).Run();
+  EXPECT_EQ(r.jobs_completed + r.jobs_failed, r.jobs_submitted);
+  EXPECT_EQ(r.wrong_results_accepted, 0u);
+  EXPECT_GT(r.jobs_completed, r.jobs_submitted * 9 / 10);
+  EXPECT_EQ(r.credits_paid_by_role.count("liar"), 0u);
+}
+
+TEST(SimulatorTest, HashVerificationAloneLetsLiarsThrough) {
+  // The counterpart of the test above: it shows the summary does see wrong results.
+  Scenario s = Small();
+  s.adversaries.liars = 0.2;
+  const Summary r = Simulator(s).Run();
+  EXPECT_GT(r.wrong_results_accepted, 0u);
+  EXPECT_GT(r.credits_paid_to_adversaries, 0);
+}
+
+TEST(SimulatorTest, StallersAndUnderbiddersCostTimeNotResults) {
+  Scenario s = Small();
+  s.adversaries.stallers = 0.1;
+  s.adversaries.underbidders = 0.1;
+  s.receipt_grace_s = 2;
+  const Summary r = Simulator(s).Run();
+  EXPECT_EQ(r.jobs_completed + r.jobs_failed, r.jobs_submitted);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_GT(r.jobs_completed, r.jobs_submitted * 9 / 10);
+  EXPECT_EQ(r.credits_paid_by_role.count("staller"), 0u);
+  EXPECT_EQ(r.credits_paid_by_role.count("underbidder"), 0u);
+}
+
+TEST(SimulatorTest, UnderChurnAndCrashersEveryJobEndsAndNoneTwice) {
+  Scenario s = Small(40, 300);
+  s.churn.crashes = 2;  // per node per hour: several crashes in the run
+  s.churn.downtime_s = 5;
+  s.adversaries.crashers = 0.05;
+  s.max_sim_s = 3600;
+  const Summary r = Simulator(s).Run();
+  EXPECT_GT(r.crashes, 2u);
+  EXPECT_EQ(r.jobs_waiting, 0u);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_GT(r.jobs_completed, r.jobs_submitted * 8 / 10);
+}
+
+TEST(SimulatorTest, APartitionHealsAndTheJobsStillEnd) {
+  Scenario s = Small();
+  s.network.regions = {"eu", "us"};
+  s.network.latency_ms = {{5, 40}, {40, 5}};
+  s.network.partitions.push_back({15, 30, {"us"}});
+  const Summary r = Simulator(s).Run();
+  EXPECT_EQ(r.jobs_waiting, 0u);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_GT(r.jobs_completed, r.jobs_submitted * 9 / 10);
+}
+
+TEST(SimulatorTest, SignedMessagesGiveTheSameOutcomes) {
+  Scenario s = Small(12, 60);
+  const Summary plain = Simulator(s).Run();
+  s.sign_messages = true;
+  const Summary sealed = Simulator(s).Run();
+  EXPECT_TRUE(sealed.signed_messages);
+  EXPECT_EQ(sealed.jobs_completed, plain.jobs_completed);
+  EXPECT_EQ(sealed.jobs_completed, 60u);
+}
+
+}  // namespace
+}  // namespace mesh::sim
