@@ -50,9 +50,12 @@ void Market::State::OnAnnounce(const job::Announce& an, const Received& r) {
     reply = std::move(decline);
   }
   answers.emplace(key, reply);
-  answer_order.push_back(key);
-  if (answer_order.size() > options.answers_kept) {
-    answers.erase(answer_order.front());
+  answer_order.emplace_back(now, key);
+  // Copies of an announcement arrive within seconds of each other: an answer is kept for
+  // answers_ttl, and at most answers_kept of them.
+  while (!answer_order.empty() && (answer_order.size() > options.answers_kept ||
+                                   now - answer_order.front().first > options.answers_ttl)) {
+    answers.erase(answer_order.front().second);
     answer_order.pop_front();
   }
   if (direct) {

@@ -226,7 +226,7 @@ class Market::State {
   // The answer (bid or decline) to each announcement seen, by "job id/round": a duplicate
   // (relayed) copy is answered the same. Oldest first in answer_order.
   absl::flat_hash_map<std::string, job::Message> answers;
-  std::deque<std::string> answer_order;
+  std::deque<std::pair<absl::Time, std::string>> answer_order;  // (answered at, key)
 
   uint64_t next_token = 1;
   absl::flat_hash_map<uint64_t, SendContext> sends;

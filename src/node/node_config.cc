@@ -7,8 +7,8 @@
 #include "mesh/common/host_port.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
-#include "mesh/crypto/did_key.h"
 #include "mesh/common/toml_table_reader.h"
+#include "mesh/crypto/did_key.h"
 #include "toml++/toml.h"
 
 namespace mesh::node {

@@ -127,11 +127,7 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       // A ping carries the sender's load and active view (the node's heartbeat payload).
       SimNode::PeerNews news;
       const bool ping = std::holds_alternative<membership::Ping>(send->message);
-      if (ping) {
-        const sched::LocalCapacity c = CapacityOf(n);
-        news = {n.address, c.max_concurrent, c.running, c.queued, c.draining, {}};
-        for (const membership::Contact& p : n.members->active()) news.peers.push_back(p.id);
-      }
+      if (ping) news = NewsOf(n);
       const uint32_t target = *to;
       const uint64_t incarnation = nodes[target]->incarnation;
       membership::Received received{n.members->self(), std::move(send->message)};
@@ -140,9 +136,15 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
         SimNode& t = *nodes[target];
         if (!t.alive || t.incarnation != incarnation) return;
         const std::string from = received.from.id;
-        if (ping) t.news[from] = std::move(news);
+        bool changed = false;
+        if (ping) {
+          // The market hears of a neighbour's load when it changed, not on every ping.
+          auto [it, added] = t.news.try_emplace(from, news);
+          changed = added || !(it->second == news);
+          if (changed) it->second = std::move(news);
+        }
         StepMembers(target, std::move(received));
-        if (ping && t.members->IsActive(from)) {
+        if (changed && t.members->IsActive(from)) {
           StepMarket(target, market::PeerChanged{ViewOf(t, from)});
         }
       });
@@ -150,20 +152,28 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       // Until its first ping, what we know of a new neighbour is what it told when it joined.
       if (std::optional<uint32_t> p = IndexOf(up->peer.id);
           p.has_value() && !n.news.contains(up->peer.id)) {
-        const sched::LocalCapacity c = CapacityOf(*nodes[*p]);
-        n.news[up->peer.id] = {up->peer.address, c.max_concurrent, c.running,
-                               c.queued,         c.draining,       {}};
+        n.news[up->peer.id] = NewsOf(*nodes[*p]);
       }
+      if (std::optional<uint32_t> p = IndexOf(up->peer.id)) n.active.push_back(*p);
       StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
     } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
       market::PeerView view = ViewOf(n, down->id);
       view.alive = false;
       n.news.erase(down->id);
+      if (std::optional<uint32_t> p = IndexOf(down->id)) std::erase(n.active, *p);
       StepMarket(node, market::PeerChanged{std::move(view)});
     } else if (auto* timer = std::get_if<membership::SetTimer>(&action)) {
+      // Membership names its next tick after every step; most steps do not move it, and an
+      // event per step would fill the queue with stale timers.
+      const absl::Time at = std::max(timer->at, now);
+      if (at == n.members_timer_at) continue;
+      n.members_timer_at = at;
       const uint64_t generation = ++n.members_timer;
-      AtNode(node, std::max(timer->at, now), [this, node, generation] {
-        if (nodes[node]->members_timer == generation) StepMembers(node, membership::TimerFired{});
+      AtNode(node, at, [this, node, generation] {
+        SimNode& n = *nodes[node];
+        if (n.members_timer != generation) return;
+        n.members_timer_at = absl::InfinitePast();
+        StepMembers(node, membership::TimerFired{});
       });
     }
   }
@@ -173,18 +183,25 @@ market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const std::string& pe
   market::PeerView v;
   v.did = peer;
   v.alive = n.members->IsActive(peer);
+  std::optional<uint32_t> p = IndexOf(peer);
+  if (!p.has_value()) return v;
+  v.address = nodes[*p]->address;
+  v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][nodes[*p]->region]);
   if (auto it = n.news.find(peer); it != n.news.end()) {
-    v.address = it->second.address;
     v.max_concurrent = it->second.slots;
     v.running = it->second.running;
     v.queued = it->second.queued;
     v.draining = it->second.draining;
-    v.peers = it->second.peers;
-  }
-  if (std::optional<uint32_t> p = IndexOf(peer); p.has_value()) {
-    v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][nodes[*p]->region]);
+    for (uint32_t q : it->second.peers) v.peers.push_back(nodes[q]->did);
   }
   return v;
+}
+
+SimNode::PeerNews Simulator::Impl::NewsOf(const SimNode& n) const {
+  const sched::LocalCapacity c = CapacityOf(n);
+  SimNode::PeerNews news{c.max_concurrent, c.running, c.queued, c.draining, {}};
+  news.peers = n.active;
+  return news;
 }
 
 sched::LocalCapacity Simulator::Impl::CapacityOf(const SimNode& n) const {
@@ -283,8 +300,13 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
     }
     envelope = Seal(node, message);
     if (std::holds_alternative<job::Announce>(message) && !s.sign_messages) {
+      // Relays of an announcement follow it within a second; the stand-in is kept for 10.
       relay_messages[envelope] = message;
       relay_expiry.emplace_back(now, envelope);
+      while (now - relay_expiry.front().first > absl::Seconds(10)) {
+        relay_messages.erase(relay_expiry.front().second);
+        relay_expiry.pop_front();
+      }
     }
   } else {
     auto it = relay_messages.find(send.raw);

@@ -63,16 +63,19 @@ struct SimNode {
   // change) are stepped after them, in order, as the node's serial executor does.
   std::deque<market::Input> inbox;
   bool stepping = false;
-  uint64_t market_timer = 0, members_timer = 0;  // generations of the one timer each core has
-  absl::flat_hash_set<uint64_t> blobs;           // hashes of the CIDs it holds
+  uint64_t market_timer = 0, members_timer = 0;
+  absl::Time members_timer_at = absl::InfinitePast();  // the membership tick scheduled  //
+                                                       // generations of the one timer each core has
+  absl::flat_hash_set<uint64_t> blobs;                 // hashes of the CIDs it holds
   // What its peers last told it (pings carry the sender's load and active view).
   struct PeerNews {
-    std::string address;
     uint32_t slots = 1, running = 0, queued = 0;
     bool draining = false;
-    std::vector<std::string> peers;
+    std::vector<uint32_t> peers;  // its active view, as node indexes
+    friend bool operator==(const PeerNews&, const PeerNews&) = default;
   };
   absl::flat_hash_map<std::string, PeerNews> news;
+  std::vector<uint32_t> active;  // its membership's active view, as node indexes
   // Its compute service: runs queued or running, by job id.
   struct Run {
     market::RunHere run;
@@ -113,16 +116,24 @@ struct Simulator::Impl {
   explicit Impl(Scenario s);
 
   // ---- The event loop (simulator.cc) ----
+  // The heap holds small keys (time, order, slot); the closures wait in `closures`, so that
+  // sifting the heap moves 24 bytes rather than a std::function.
   struct Event {
-    absl::Time at;
+    int64_t at_us;  // virtual microseconds since `start`
     uint64_t seq;
-    std::function<void()> run;
+    uint32_t slot;
   };
   struct Later {
     bool operator()(const Event& a, const Event& b) const {
-      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+      return a.at_us != b.at_us ? a.at_us > b.at_us : a.seq > b.seq;
     }
   };
+  struct Pending {
+    std::function<void()> run;
+    uint32_t node = UINT32_MAX;  // with `incarnation`: dropped if that node crashed meanwhile
+    uint64_t incarnation = 0;
+  };
+  void Schedule(absl::Time at, Pending pending);
   void At(absl::Time at, std::function<void()> run);
   // Runs `run` at `at` if the node is still the same incarnation then.
   void AtNode(uint32_t node, absl::Time at, std::function<void()> run);
@@ -154,6 +165,8 @@ struct Simulator::Impl {
   void EndRun(uint32_t node, const std::string& job_id);
   void TellCapacity(uint32_t node);
   sched::LocalCapacity CapacityOf(const SimNode& n) const;
+  // What a node's heartbeat tells its neighbours: its load and its active view.
+  SimNode::PeerNews NewsOf(const SimNode& n) const;
   market::PeerView ViewOf(const SimNode& n, const std::string& peer) const;
   void Finish(uint32_t node, const market::JobResult& result);
   void Pay(const market::Pay& pay);
@@ -175,6 +188,8 @@ struct Simulator::Impl {
   uint64_t seq = 0;
   uint64_t events = 0;
   std::priority_queue<Event, std::vector<Event>, Later> queue;
+  std::vector<Pending> closures;
+  std::vector<uint32_t> free_slots;
   std::vector<std::unique_ptr<SimNode>> nodes;
   absl::flat_hash_map<std::string, uint32_t> by_did;
   std::vector<uint32_t> live;  // indexes of live nodes (for picking submitters and contacts)

@@ -138,8 +138,10 @@ struct MarketOptions {
   sched::RetryPolicy retry;
   // Receipts not delivered are retried with backoff (200 ms doubling up to 10 s), this often.
   int receipt_tries = 30;
-  // Announcements answered, remembered so a relayed copy is not answered twice.
+  // Announcements answered, remembered so a relayed copy is not answered twice: at most this
+  // many, for at most this long (copies come within seconds; a retry is a new round).
   size_t answers_kept = 50000;
+  absl::Duration answers_ttl = absl::Seconds(60);
 };
 
 // Counters the shell exports (/metrics).

@@ -131,6 +131,9 @@ class Membership {
 
   const Contact& self() const { return self_; }
   std::vector<Contact> active() const;
+  // The active view without a copy: active_count() peers, active_peer(0..count-1).
+  size_t active_count() const { return active_.size(); }
+  const Contact& active_peer(size_t i) const { return active_[i].contact; }
   const std::vector<Contact>& passive() const { return passive_; }
   bool IsActive(const std::string& id) const { return FindActive(id) != nullptr; }
   // Nodes this node knows of (both views): a lower bound of the network's size.
