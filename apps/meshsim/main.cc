@@ -42,6 +42,9 @@ bool WriteFile(const std::filesystem::path& path, const std::string& text) {
 void Plot(const std::string& script, const std::string& dir) {
   const pid_t pid = fork();
   if (pid == 0) {
+    // Debian's interpreter first: python3-matplotlib is installed for it, and a python3 earlier
+    // on PATH (a pyenv, a venv) may not have it.
+    execl("/usr/bin/python3", "python3", script.c_str(), dir.c_str(), static_cast<char*>(nullptr));
     execlp("python3", "python3", script.c_str(), dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
