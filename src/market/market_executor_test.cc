@@ -217,5 +217,55 @@ TEST_F(ExecutorAloneTest, AnAnswerIsRememberedForItsTimeToLiveOnly) {
   EXPECT_EQ(ask(), "decline") << "the answer outlived its time to live";
 }
 
+// The submitter's side stepped by hand: a job whose rounds find no bid is announced more widely
+// (one more relay hop per empty round, at most kMaxWidening more), and a far peer's round trip
+// sets the bid window.
+TEST_F(ExecutorAloneTest, ASubmitterWhoseRoundsFindNoBidAsksMoreWidely) {
+  // Here the market under test is the submitter, and `origin_` its one peer.
+  MarketOptions options;
+  options.self = self_;
+  options.address = "submitter:1";
+  options.announce_ttl = 2;
+  Market submitter(options, nullptr, &rng_);
+  PeerChanged peer;
+  peer.peer.did = origin_;
+  peer.peer.address = "peer:1";
+  peer.peer.alive = true;
+  peer.peer.max_concurrent = 1;
+  peer.peer.rtt = absl::Milliseconds(600);
+  submitter.Step(now_, peer);
+  Ticket ticket;
+  ticket.id = spec_.id.ToString();
+  ticket.spec = spec_.spec;
+  ticket.envelope = spec_.envelope;
+  ticket.submitted_at = now_;
+  std::vector<Action> out = submitter.Step(now_, JobHanded{ticket});
+  std::vector<int> ttls;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<Send> announces;
+    for (const Send& s : Of<Send>(out)) {
+      if (s.message.has_value() && std::holds_alternative<job::Announce>(*s.message)) {
+        announces.push_back(s);
+      }
+    }
+    ASSERT_EQ(announces.size(), 1u) << "round " << round;
+    ttls.push_back(announces[0].ttl);
+    const auto& an = std::get<job::Announce>(*announces[0].message);
+    // 600 ms round trip: the window is 900 ms, not the default 200 ms.
+    EXPECT_EQ(an.bid_deadline_ms, absl::ToUnixMillis(now_ + absl::Milliseconds(900)));
+    job::Decline no;
+    no.job_id = an.job_id;
+    no.round = an.round;
+    no.executor = origin_;
+    no.code = "no_capacity";
+    out = submitter.Step(now_, SendResult{announces[0].token, absl::OkStatus(), no, ""});
+    // The round closed without a winner; the retry comes with the core's timer.
+    ASSERT_TRUE(submitter.next_timer().has_value());
+    now_ = *submitter.next_timer();
+    out = submitter.Step(now_, TimerFired{});
+  }
+  EXPECT_EQ(ttls, (std::vector<int>{2, 3, 4, 4}));
+}
+
 }  // namespace
 }  // namespace mesh::market

@@ -151,6 +151,8 @@ class Market::State {
   // peer's round trip needs it (at most kMaxBidWindow).
   absl::Duration BidWindow(const std::vector<const PeerView*>& asked) const;
   static constexpr absl::Duration kMaxBidWindow = absl::Seconds(2);
+  // Extra relay hops for a job whose rounds found no bid (see OpenRound).
+  static constexpr int kMaxWidening = 2;
   void OnBidReply(Auction& a, const std::string& asked, SendResult& reply);
   void AddBid(Auction& a, const job::Bid& bid, const std::string& bid_cid);
   void SetAssignedLoad(Auction& a);

@@ -135,10 +135,13 @@ void Market::State::OpenRound(Auction& a) {
     History(a.ticket.id, "bidding_open",
             {{"round", a.round}, {"asked", dids}, {"deadline_ms", an.bid_deadline_ms}});
   }
+  // A job whose earlier rounds found no bid asks more widely: each such round relays the
+  // announcement one hop further (at most kMaxWidening more than announce_ttl).
+  const int ttl = options.announce_ttl + std::min(a.waits, kMaxWidening);
   for (const PeerView* p : asked) {
     const uint64_t token = Token();
     sends[token] = {SendContext::Kind::kAnnounce, a.ticket.id, a.round, p->did};
-    Emit(Send{p->did, p->address, an, {}, options.announce_ttl, false, token});
+    Emit(Send{p->did, p->address, an, {}, ttl, false, token});
   }
 }
 
