@@ -267,5 +267,74 @@ TEST_F(ExecutorAloneTest, ASubmitterWhoseRoundsFindNoBidAsksMoreWidely) {
   EXPECT_EQ(ttls, (std::vector<int>{2, 3, 4, 4}));
 }
 
+// Found by meshsim: with partial views, a round closed as soon as the submitter's own few peers
+// answered, so the bids of executors reached through relays (which come a hop later, and never
+// decline) were always late. When the peers' heartbeats list executors the submitter does not
+// ask itself, the round waits for enough bids or its window.
+TEST_F(ExecutorAloneTest, ARoundThatIsRelayedBeyondOurPeersWaitsForTheRelayedBids) {
+  MarketOptions options;
+  options.self = self_;
+  options.address = "submitter:1";
+  Market submitter(options, nullptr, &rng_);
+  const std::string stranger = crypto::KeyPair::FromSeed(std::string(32, 's'))->did().ToString();
+  PeerChanged peer;
+  peer.peer.did = origin_;
+  peer.peer.address = "peer:1";
+  peer.peer.alive = true;
+  peer.peer.peers = {self_, stranger};  // our peer reaches an executor we do not
+  submitter.Step(now_, peer);
+  Ticket ticket;
+  ticket.id = spec_.id.ToString();
+  ticket.spec = spec_.spec;
+  ticket.envelope = spec_.envelope;
+  ticket.submitted_at = now_;
+  std::vector<Action> out = submitter.Step(now_, JobHanded{ticket});
+  std::optional<Send> announce;
+  for (const Send& s : Of<Send>(out)) {
+    if (s.message.has_value() && std::holds_alternative<job::Announce>(*s.message)) announce = s;
+  }
+  ASSERT_TRUE(announce.has_value());
+  const auto& an = std::get<job::Announce>(*announce->message);
+  job::Decline no;
+  no.job_id = an.job_id;
+  no.round = an.round;
+  no.executor = origin_;
+  no.code = "no_capacity";
+  now_ += absl::Milliseconds(20);
+  submitter.Step(now_, SendResult{announce->token, absl::OkStatus(), no, ""});
+  EXPECT_EQ(submitter.Stats().auctions_open, 1u);
+  // The relayed executor's bid, a hop later, is still in time.
+  job::Bid bid;
+  bid.job_id = an.job_id;
+  bid.round = an.round;
+  bid.executor = stranger;
+  bid.executor_address = "stranger:1";
+  bid.price = 5;
+  bid.cpu_cores = 1;
+  bid.memory_bytes = 1 << 30;
+  bid.storage_bytes = 1 << 30;
+  bid.valid_until_ms = absl::ToUnixMillis(now_ + absl::Seconds(30));
+  now_ += absl::Milliseconds(40);
+  Received r;
+  r.from = stranger;
+  r.message = bid;
+  r.envelope = "relayed bid";
+  r.envelope_cid = MarketHarness::CidOf(r.envelope);
+  submitter.Step(now_, std::move(r));
+  now_ = *submitter.next_timer();  // the window's end
+  out = submitter.Step(now_, TimerFired{});
+  std::vector<std::string> assigned;
+  for (const Send& s : Of<Send>(out)) {
+    if (s.message.has_value() && std::holds_alternative<job::Assignment>(*s.message)) {
+      assigned.push_back(s.to);
+    }
+  }
+  std::string closed;
+  for (const Persist& p : Of<Persist>(out)) {
+    for (const Block& b : p.blocks) closed += b.detail.dump();
+  }
+  EXPECT_EQ(assigned, std::vector<std::string>{stranger}) << closed;
+}
+
 }  // namespace
 }  // namespace mesh::market

@@ -43,6 +43,7 @@ struct Auction {
   absl::Time assigned_at = absl::InfinitePast();
   absl::Time retry_at = absl::InfinitePast();
   size_t asked = 0;
+  bool relayed = false;  // the announcement reaches executors beyond our own peers
   std::vector<sched::BidView> bids;
   std::vector<DeclineSeen> declines;
   std::vector<Unanswered> unanswered;

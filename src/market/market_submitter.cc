@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "absl/container/flat_hash_set.h"
 #include "market_state.h"
 #include "mesh/common/base64.h"
 #include "mesh/common/strings.h"
@@ -138,6 +139,19 @@ void Market::State::OpenRound(Auction& a) {
   // A job whose earlier rounds found no bid asks more widely: each such round relays the
   // announcement one hop further (at most kMaxWidening more than announce_ttl).
   const int ttl = options.announce_ttl + std::min(a.waits, kMaxWidening);
+  // Whether the relays reach executors we do not ask ourselves (a partial view: the peers'
+  // heartbeats list peers we do not have). In a full mesh they do not, and a round closes as
+  // soon as every peer answered.
+  a.relayed = false;
+  if (ttl > 1) {
+    absl::flat_hash_set<std::string_view> direct;
+    for (const PeerView* p : asked) direct.insert(p->did);
+    for (const PeerView* p : asked) {
+      for (const std::string& q : p->peers) {
+        if (q != options.self && !direct.contains(q) && !Contains(a.excluded, q)) a.relayed = true;
+      }
+    }
+  }
   for (const PeerView* p : asked) {
     const uint64_t token = Token();
     sends[token] = {SendContext::Kind::kAnnounce, a.ticket.id, a.round, p->did};
@@ -206,7 +220,10 @@ void Market::State::SetAssignedLoad(Auction& a) {
 void Market::State::MaybeClose(Auction& a) {
   if (a.stage != Auction::Stage::kBidding) return;
   const size_t declined = a.declines.size() + a.unanswered.size();
-  if (!sched::ShouldClose({a.deadline, a.asked, options.enough_bids}, a.bids.size(), declined,
+  // Relayed executors bid straight to us and never decline: when the announcement went beyond
+  // our own peers, the round waits for enough bids or its window, not for the direct answers.
+  const size_t awaited = a.relayed ? 0 : a.asked;
+  if (!sched::ShouldClose({a.deadline, awaited, options.enough_bids}, a.bids.size(), declined,
                           now)) {
     return;
   }

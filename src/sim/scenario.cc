@@ -306,11 +306,13 @@ absl::Status Validate(const Scenario& s) {
 }
 
 uint64_t EstimateBytes(const Scenario& s) {
-  // Measured per node (market, membership, keys, reputation book, compute) and per job in
-  // flight (its spec, envelope, auction, events and messages), with room to spare.
-  constexpr uint64_t kPerNode = 24 << 10;
+  // Measured (bench/README.md, meshsim): 32 KiB per node with no jobs (market, membership,
+  // keys, reputation book, compute), 6.4 KiB kept per ended job (its record, the book's escrow
+  // and payments, the executor's run and receipt), and the auctions, events and messages of a
+  // job in flight; with room to spare.
+  constexpr uint64_t kPerNode = 40 << 10;
   constexpr uint64_t kPerJobInFlight = 24 << 10;
-  constexpr uint64_t kPerJobRecord = 600;  // kept after it ended, for the summary
+  constexpr uint64_t kPerJobRecord = 8 << 10;
   const double mean_run_s =
       s.workload.fuel.median / 1e9 / std::max(1e-9, (s.node.min_speed + s.node.max_speed) / 2);
   const double in_flight = std::max(
