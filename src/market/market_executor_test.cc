@@ -92,6 +92,27 @@ class ExecutorAloneTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // For the submitter's side: a market on this node's key (the fixture's executor) with
+  // origin_ as its one peer, described by `peer`, and the fixture's job handed to it.
+  std::vector<Action> HandToSubmitter(Market& submitter, PeerView peer) {
+    peer.did = origin_;
+    peer.address = "peer:1";
+    peer.alive = true;
+    submitter.Step(now_, PeerChanged{peer});
+    Ticket ticket;
+    ticket.id = spec_.id.ToString();
+    ticket.spec = spec_.spec;
+    ticket.envelope = spec_.envelope;
+    ticket.submitted_at = now_;
+    return submitter.Step(now_, JobHanded{ticket});
+  }
+  MarketOptions SubmitterOptions() const {
+    MarketOptions options;
+    options.self = self_;
+    options.address = "submitter:1";
+    return options;
+  }
+
   crypto::KeyPair origin_key_, executor_key_;
   std::string origin_, self_;
   SeededRng rng_;
@@ -222,24 +243,12 @@ TEST_F(ExecutorAloneTest, AnAnswerIsRememberedForItsTimeToLiveOnly) {
 // sets the bid window.
 TEST_F(ExecutorAloneTest, ASubmitterWhoseRoundsFindNoBidAsksMoreWidely) {
   // Here the market under test is the submitter, and `origin_` its one peer.
-  MarketOptions options;
-  options.self = self_;
-  options.address = "submitter:1";
+  MarketOptions options = SubmitterOptions();
   options.announce_ttl = 2;
   Market submitter(options, nullptr, &rng_);
-  PeerChanged peer;
-  peer.peer.did = origin_;
-  peer.peer.address = "peer:1";
-  peer.peer.alive = true;
-  peer.peer.max_concurrent = 1;
-  peer.peer.rtt = absl::Milliseconds(600);
-  submitter.Step(now_, peer);
-  Ticket ticket;
-  ticket.id = spec_.id.ToString();
-  ticket.spec = spec_.spec;
-  ticket.envelope = spec_.envelope;
-  ticket.submitted_at = now_;
-  std::vector<Action> out = submitter.Step(now_, JobHanded{ticket});
+  PeerView far;
+  far.rtt = absl::Milliseconds(600);
+  std::vector<Action> out = HandToSubmitter(submitter, far);
   std::vector<int> ttls;
   for (int round = 0; round < 4; ++round) {
     std::vector<Send> announces;
@@ -272,23 +281,11 @@ TEST_F(ExecutorAloneTest, ASubmitterWhoseRoundsFindNoBidAsksMoreWidely) {
 // decline) were always late. When the peers' heartbeats list executors the submitter does not
 // ask itself, the round waits for enough bids or its window.
 TEST_F(ExecutorAloneTest, ARoundThatIsRelayedBeyondOurPeersWaitsForTheRelayedBids) {
-  MarketOptions options;
-  options.self = self_;
-  options.address = "submitter:1";
-  Market submitter(options, nullptr, &rng_);
+  Market submitter(SubmitterOptions(), nullptr, &rng_);
   const std::string stranger = crypto::KeyPair::FromSeed(std::string(32, 's'))->did().ToString();
-  PeerChanged peer;
-  peer.peer.did = origin_;
-  peer.peer.address = "peer:1";
-  peer.peer.alive = true;
-  peer.peer.peers = {self_, stranger};  // our peer reaches an executor we do not
-  submitter.Step(now_, peer);
-  Ticket ticket;
-  ticket.id = spec_.id.ToString();
-  ticket.spec = spec_.spec;
-  ticket.envelope = spec_.envelope;
-  ticket.submitted_at = now_;
-  std::vector<Action> out = submitter.Step(now_, JobHanded{ticket});
+  PeerView peer;
+  peer.peers = {self_, stranger};  // our peer reaches an executor we do not
+  std::vector<Action> out = HandToSubmitter(submitter, peer);
   std::optional<Send> announce;
   for (const Send& s : Of<Send>(out)) {
     if (s.message.has_value() && std::holds_alternative<job::Announce>(*s.message)) announce = s;

@@ -49,16 +49,7 @@ int64_t Settlement::MaxPrice(const job::JobSpec& spec) const {
 }
 
 int Settlement::EscrowReplicas(const job::JobSpec& spec) const {
-  const verify::Verification v = VerificationOf(spec);
-  switch (v.mode) {
-    case verify::Mode::kReplicate:
-      return std::max(1, v.replicas);
-    case verify::Mode::kAdaptive:
-      return std::max({options_.adaptive.unknown_replicas, options_.adaptive.suspect_replicas,
-                       options_.adaptive.high_value_replicas, 1});
-    default:
-      return 1;
-  }
+  return verify::EscrowReplicas(VerificationOf(spec), options_.adaptive);
 }
 
 absl::Status Settlement::Escrow(const std::string& job_id, const job::JobSpec& spec,

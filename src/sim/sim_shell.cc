@@ -24,13 +24,7 @@ int64_t SimTrust::MaxPrice(const job::JobSpec& spec) const {
 
 int SimTrust::EscrowReplicas(const job::JobSpec& spec) const {
   absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
-  if (!v.ok()) return 1;
-  if (v->mode == verify::Mode::kReplicate) return std::max(1, v->replicas);
-  if (v->mode == verify::Mode::kAdaptive) {
-    const verify::AdaptivePolicy p = Adaptive();
-    return std::max({p.unknown_replicas, p.suspect_replicas, p.high_value_replicas, 1});
-  }
-  return 1;
+  return v.ok() ? verify::EscrowReplicas(*v, Adaptive()) : 1;
 }
 
 uint64_t Simulator::Impl::BlobKey(std::string_view cid) {

@@ -140,4 +140,16 @@ bool ShouldSpotCheck(const AdaptivePlan& plan, double uniform) {
   return plan.replicas == 1 && uniform < plan.spot_check_rate;
 }
 
+int EscrowReplicas(const Verification& verification, const AdaptivePolicy& policy) {
+  switch (verification.mode) {
+    case Mode::kReplicate:
+      return std::max(1, verification.replicas);
+    case Mode::kAdaptive:
+      return std::max(
+          {policy.unknown_replicas, policy.suspect_replicas, policy.high_value_replicas, 1});
+    default:
+      return 1;
+  }
+}
+
 }  // namespace mesh::verify

@@ -81,6 +81,16 @@ TEST(VerificationPolicyTest, RejectsBadStringsWithAFix) {
   }
 }
 
+TEST(VerificationPolicyTest, TheEscrowHoldsTheMostReplicasAModeMayRun) {
+  AdaptivePolicy policy;
+  EXPECT_EQ(EscrowReplicas({Mode::kNone, 1}, policy), 1);
+  EXPECT_EQ(EscrowReplicas({Mode::kHash, 1}, policy), 1);
+  EXPECT_EQ(EscrowReplicas({Mode::kReplicate, 5}, policy), 5);
+  EXPECT_EQ(EscrowReplicas({Mode::kAdaptive, 1}, policy), 3);  // high_value_replicas
+  policy.suspect_replicas = 4;
+  EXPECT_EQ(EscrowReplicas({Mode::kAdaptive, 1}, policy), 4);
+}
+
 TEST(AdaptivePolicyTest, DefaultsAreValid) { EXPECT_OK(ValidateAdaptivePolicy({})); }
 
 TEST(AdaptivePolicyTest, ValidationNamesTheProblem) {

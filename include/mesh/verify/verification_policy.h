@@ -102,6 +102,10 @@ struct AdaptivePlan {
 // Reputation outside [0, 1] is clamped; a negative value counts as 0.
 AdaptivePlan PlanAdaptive(const AdaptiveInput& input, const AdaptivePolicy& policy = {});
 
+// The most replicas a job of this verification may need, which its escrow must hold:
+// replicate(k): k; adaptive: the policy's largest replica count; none and hash: 1.
+int EscrowReplicas(const Verification& verification, const AdaptivePolicy& policy);
+
 // Whether this job gets its spot-check replica; `uniform` is a draw in [0, 1) from the caller's
 // Rng (the decision must be replayable, and unpredictable to the executor).
 bool ShouldSpotCheck(const AdaptivePlan& plan, double uniform);

@@ -46,13 +46,7 @@ class FakeTrust final : public TrustView {
   }
   int EscrowReplicas(const job::JobSpec& spec) const override {
     absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
-    if (!v.ok()) return 1;
-    if (v->mode == verify::Mode::kReplicate) return std::max(1, v->replicas);
-    if (v->mode == verify::Mode::kAdaptive) {
-      const verify::AdaptivePolicy p = Adaptive();
-      return std::max({p.unknown_replicas, p.suspect_replicas, p.high_value_replicas, 1});
-    }
-    return 1;
+    return v.ok() ? verify::EscrowReplicas(*v, Adaptive()) : 1;
   }
   verify::AdaptivePolicy Adaptive() const override { return {}; }
   int MaxReplicas() const override { return verify::kMaxReplicas; }
