@@ -61,9 +61,7 @@ absl::Duration Simulator::Impl::Latency(uint32_t from, uint32_t to) {
 bool Simulator::Impl::Lost() { return s.network.loss > 0 && rng.UniformDouble() < s.network.loss; }
 
 std::string Simulator::Impl::Seal(uint32_t node, job::Message& message) {
-  const uint64_t n = ++envelope_seq;
-  char nonce[33];
-  std::snprintf(nonce, sizeof nonce, "%032llx", static_cast<unsigned long long>(n));
+  const std::string nonce = Nonce(++envelope_seq);
   if (s.sign_messages) {
     return job::SealMessage(*nodes[node]->key, message, absl::ToUnixMillis(now), nonce).Serialize();
   }
@@ -73,7 +71,7 @@ std::string Simulator::Impl::Seal(uint32_t node, job::Message& message) {
         m.header.nonce = nonce;
       },
       message);
-  return mesh::StrCat("sim-envelope:", n);
+  return mesh::StrCat("sim-envelope:", envelope_seq);
 }
 
 absl::StatusOr<job::Message> Simulator::Impl::Open(const std::string& envelope,

@@ -3,6 +3,7 @@
 // cores' actions: messages, fetches, runs, payments). Private to src/sim.
 #pragma once
 
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -23,6 +24,14 @@
 #include "mesh/sim/simulator.h"
 
 namespace mesh::sim {
+
+// A message or spec nonce (32 hex digits, as OpenMessage requires) from a counter: unique in a
+// run, and the same in every run of the seed.
+inline std::string Nonce(uint64_t n) {
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%032llx", static_cast<unsigned long long>(n));
+  return buf;
+}
 
 // The trust terms a node's market reads: its own reputation book, the ledger book's fee.
 class SimTrust final : public market::TrustView {
@@ -89,7 +98,6 @@ struct SimNode {
   std::vector<std::string> lost;                     // runs a crash cut short
   std::vector<std::string> delegated;                // jobs it submitted, in flight
   double busy_slot_seconds = 0;
-  absl::Time busy_since;
 };
 
 // A job as the world knows it (what the submitter's store would hold, and the truth).

@@ -25,12 +25,6 @@ double Draw(Rng& rng, const LogNormal& d) {
   return std::clamp(d.median * std::exp(d.sigma * z), d.min, d.max);
 }
 
-std::string Hex(uint64_t n) {
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "%032llx", static_cast<unsigned long long>(n));
-  return buf;
-}
-
 }  // namespace
 
 Simulator::Impl::Impl(Scenario scenario)
@@ -99,7 +93,6 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   n.alive = true;
   ++n.incarnation;  // the events of the last incarnation are dropped, its timers too
   n.members_timer_at = absl::InfinitePast();
-  n.busy_since = now;
   market::MarketOptions o;
   o.self = n.did;
   o.address = n.address;
@@ -208,7 +201,9 @@ void Simulator::Impl::MaybeDepart(uint32_t node, absl::Time deadline) {
     return;
   }
   StepMembers(node, membership::Leave{});
-  n.busy_slot_seconds += 0;
+  for (const auto& [id, run] : n.runs) {  // what was still running at the deadline is lost
+    if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);
+  }
   n.alive = false;
   ++n.incarnation;
   std::erase(live, node);
@@ -271,7 +266,7 @@ void Simulator::Impl::Submit() {
   spec.limits.memory_bytes = 64 << 20;
   spec.limits.wall_time_ms = uint64_t(w.wall_time_s * 1000);
   spec.created_at_ms = absl::ToUnixMillis(now);
-  spec.nonce = Hex(number);
+  spec.nonce = Nonce(number);
   spec.placement = "remote";
   double total = 0, pick = 0;
   for (const auto& [mode, share] : w.verification) total += share;
