@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "absl/container/flat_hash_set.h"
 #include "market_state.h"
 #include "mesh/common/base64.h"
 #include "mesh/common/strings.h"
@@ -139,16 +138,16 @@ void Market::State::OpenRound(Auction& a) {
   // A job whose earlier rounds found no bid asks more widely: each such round relays the
   // announcement one hop further (at most kMaxWidening more than announce_ttl).
   const int ttl = options.announce_ttl + std::min(a.waits, kMaxWidening);
-  // Whether the relays reach executors we do not ask ourselves (a partial view: the peers'
-  // heartbeats list peers we do not have). In a full mesh they do not, and a round closes as
-  // soon as every peer answered.
+  // Whether the relays reach executors we do not reach ourselves (a partial view: the peers'
+  // heartbeats list peers that are not live peers of ours; a relay skips the ones we list). In
+  // a full mesh they do not, and a round closes as soon as every peer answered.
   a.relayed = false;
-  if (ttl > 1) {
-    absl::flat_hash_set<std::string_view> direct;
-    for (const PeerView* p : asked) direct.insert(p->did);
-    for (const PeerView* p : asked) {
-      for (const std::string& q : p->peers) {
-        if (q != options.self && !direct.contains(q) && !Contains(a.excluded, q)) a.relayed = true;
+  for (size_t i = 0; ttl > 1 && i < asked.size() && !a.relayed; ++i) {
+    for (const std::string& q : asked[i]->peers) {
+      const PeerView* known = FindPeer(q);
+      if (q != options.self && (known == nullptr || !known->alive) && !Contains(a.excluded, q)) {
+        a.relayed = true;
+        break;
       }
     }
   }
