@@ -589,14 +589,29 @@ class Session : public std::enable_shared_from_this<Session> {
         if (auto self = weak.lock()) self->FlushEvents();
       });
     });
-    // A read that ends when the client closes the connection.
-    stream_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](beast::error_code) {
-                                  self->closed_ = true;
-                                  self->Close();
-                                });
+    WatchForClose();
     Keepalive();
     FlushEvents();
+  }
+
+  // Ends the stream when the client closes its side. A wait for readability can complete when
+  // nothing is there to read (the reactor's readiness is a hint), so the socket is asked
+  // without blocking: end of stream or an error closes; bytes the client sent (it should send
+  // none) are read and dropped; nothing at all waits again.
+  void WatchForClose() {
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+          if (self->closed_) return;
+          if (ec) return self->Close();
+          char scratch[512];
+          beast::error_code read_ec;
+          self->stream_.socket().non_blocking(true, read_ec);
+          const size_t n =
+              read_ec ? 0 : self->stream_.socket().read_some(net::buffer(scratch), read_ec);
+          if (read_ec == net::error::would_block || (!read_ec && n > 0))
+            return self->WatchForClose();
+          self->Close();  // end of stream (read_some reports eof) or an error
+        });
   }
 
   void Keepalive() {
