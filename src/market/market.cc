@@ -89,6 +89,12 @@ std::vector<Action> Market::Step(absl::Time now, Input input) {
   return std::move(s.out);
 }
 
+int64_t MaxPriceOf(const job::JobSpec& spec, int64_t default_max_price) {
+  return spec.requirements.max_price > 0
+             ? static_cast<int64_t>(std::min<uint64_t>(spec.requirements.max_price, 1ull << 52))
+             : default_max_price;
+}
+
 sched::Placement Market::Place(const job::JobSpec& spec, uint64_t module_bytes,
                                uint64_t input_bytes) const {
   absl::StatusOr<sched::PlacementMode> mode = sched::ParsePlacementMode(spec.placement);

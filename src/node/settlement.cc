@@ -43,9 +43,7 @@ verify::Verification Settlement::VerificationOf(const job::JobSpec& spec) {
 }
 
 int64_t Settlement::MaxPrice(const job::JobSpec& spec) const {
-  return spec.requirements.max_price > 0 ? static_cast<int64_t>(std::min<uint64_t>(
-                                               spec.requirements.max_price, uint64_t{1} << 52))
-                                         : options_.default_max_price;
+  return market::MaxPriceOf(spec, options_.default_max_price);
 }
 
 int Settlement::EscrowReplicas(const job::JobSpec& spec) const {

@@ -17,9 +17,7 @@ market::ExecutorStanding SimTrust::Standing(const std::string& did) const {
 }
 
 int64_t SimTrust::MaxPrice(const job::JobSpec& spec) const {
-  return spec.requirements.max_price > 0
-             ? int64_t(std::min<uint64_t>(spec.requirements.max_price, 1ull << 52))
-             : kDefaultMaxPrice;
+  return market::MaxPriceOf(spec, kDefaultMaxPrice);
 }
 
 int SimTrust::EscrowReplicas(const job::JobSpec& spec) const {
@@ -74,8 +72,7 @@ std::string Simulator::Impl::Seal(uint32_t node, job::Message& message) {
   return mesh::StrCat("sim-envelope:", envelope_seq);
 }
 
-absl::StatusOr<job::Message> Simulator::Impl::Open(const std::string& envelope,
-                                                   const job::Message& sent) {
+absl::StatusOr<job::Message> Simulator::Impl::Open(const std::string& envelope, job::Message sent) {
   if (!s.sign_messages) return sent;
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, job::OpenMessage(envelope, 1 << 20));
   return std::move(opened.message);
@@ -110,10 +107,9 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       ++out.membership_messages;
       ++out.messages_by_type[mesh::StrCat("membership.", membership::MessageName(send->message))];
       std::optional<uint32_t> to = IndexOf(send->to.id);
-      const std::string id = send->to.id;
       if (!to.has_value() || !Reachable(node, *to) || Lost()) {
         AtNode(node, now + absl::Milliseconds(s.network.timeout_ms),
-               [this, node, id] { StepMembers(node, membership::SendFailed{id}); });
+               [this, node, id = send->to.id] { StepMembers(node, membership::SendFailed{id}); });
         continue;
       }
       // A ping carries the sender's load and active view (the node's heartbeat payload).
@@ -142,11 +138,10 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       });
     } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
       // Until its first ping, what we know of a new neighbour is what it told when it joined.
-      if (std::optional<uint32_t> p = IndexOf(up->peer.id);
-          p.has_value() && !n.news.contains(up->peer.id)) {
-        n.news[up->peer.id] = NewsOf(*nodes[*p]);
+      if (std::optional<uint32_t> p = IndexOf(up->peer.id)) {
+        n.news.try_emplace(up->peer.id, NewsOf(*nodes[*p]));
+        n.active.push_back(*p);
       }
-      if (std::optional<uint32_t> p = IndexOf(up->peer.id)) n.active.push_back(*p);
       StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
     } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
       market::PeerView view = ViewOf(n, down->id);
@@ -317,14 +312,8 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
   ++out.messages_by_type[std::string(job::MessageName(message))];
   std::optional<uint32_t> target = IndexOf(send.to);
   const uint64_t token = send.token;
-  auto fail = [&](std::string why) {
-    if (token == 0) return;
-    AtNode(node, now + absl::Milliseconds(s.network.timeout_ms), [this, node, token, why] {
-      StepMarket(node, market::SendResult{.token = token, .status = absl::UnavailableError(why)});
-    });
-  };
   if (!target.has_value() || !Reachable(node, *target) || Lost()) {
-    return fail("the peer did not answer");
+    return SendTimedOut(node, token, "the peer did not answer");
   }
   const uint32_t to = *target;
   const uint64_t incarnation = nodes[to]->incarnation;
@@ -333,15 +322,9 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
                    message = std::move(message), ttl = send.ttl, from = n.did]() mutable {
     SimNode& t = *nodes[to];
     if (!t.alive || t.incarnation != incarnation || !Reachable(node, to)) {
-      if (token != 0) {
-        AtNode(node, now + absl::Milliseconds(s.network.timeout_ms), [this, node, token] {
-          StepMarket(node, market::SendResult{.token = token,
-                                              .status = absl::UnavailableError("peer went away")});
-        });
-      }
-      return;
+      return SendTimedOut(node, token, "peer went away");
     }
-    absl::StatusOr<job::Message> opened = Open(envelope, message);
+    absl::StatusOr<job::Message> opened = Open(envelope, std::move(message));
     if (!opened.ok()) return;
     market::Received r;
     r.from = from;
@@ -372,7 +355,7 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
       ++out.market_messages;
       ++out.messages_by_type[std::string(job::MessageName(*reply))];
       reply_envelope = Seal(to, *reply);
-      absl::StatusOr<job::Message> back = Open(reply_envelope, *reply);
+      absl::StatusOr<job::Message> back = Open(reply_envelope, *std::move(reply));
       if (back.ok()) {
         result.reply = *std::move(back);
         result.reply_envelope_cid =
@@ -382,6 +365,13 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
     AtNode(node, now + Latency(to, node), [this, node, result = std::move(result)]() mutable {
       StepMarket(node, std::move(result));
     });
+  });
+}
+
+void Simulator::Impl::SendTimedOut(uint32_t node, uint64_t token, std::string why) {
+  if (token == 0) return;  // nobody waits for its outcome
+  AtNode(node, now + absl::Milliseconds(s.network.timeout_ms), [this, node, token, why] {
+    StepMarket(node, market::SendResult{.token = token, .status = absl::UnavailableError(why)});
   });
 }
 
@@ -476,11 +466,7 @@ void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
   --n.running;
   n.busy_slot_seconds += absl::ToDoubleSeconds(now - r.started);
   const auto job = jobs.find(job_id);
-  market::LocalRunEnd end;
-  end.job_id = job_id;
-  end.origin = r.run.assignment.origin;
-  end.origin_address = r.run.assignment.origin_address;
-  end.round = r.run.assignment.round;
+  market::LocalRunEnd end = RunEndOf(job_id, r);
   end.started_at = r.started;
   end.finished_at = now;
   end.state = job::JobState::kSucceeded;
@@ -499,6 +485,15 @@ void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
   if (!n.alive) return;
   StepMarket(node, market::LocalEnded{std::move(end)});
   TellCapacity(node);
+}
+
+market::LocalRunEnd Simulator::Impl::RunEndOf(const std::string& job_id, const SimNode::Run& r) {
+  market::LocalRunEnd end;
+  end.job_id = job_id;
+  end.origin = r.run.assignment.origin;
+  end.origin_address = r.run.assignment.origin_address;
+  end.round = r.run.assignment.round;
+  return end;
 }
 
 // ---- Results and credits --------------------------------------------------------------------

@@ -157,6 +157,8 @@ struct Simulator::Impl {
   void ScheduleArrival();
   void ScheduleChurn(double per_hour, std::function<void()> what);
   void Submit();
+  // The ticket the node hands its market for a job (new, or again after a restart).
+  static market::Ticket TicketOf(const std::string& id, const SimJob& job);
   std::vector<membership::Contact> Contacts(uint32_t except, size_t n);
   void Sample();
   Summary Summarise();
@@ -167,6 +169,8 @@ struct Simulator::Impl {
   void StepMembers(uint32_t node, membership::Input input);
   void CarryOut(uint32_t node, std::vector<market::Action> actions);
   void SendMarket(uint32_t node, const market::Send& send);
+  // A send that cannot be delivered fails for its sender after the network's timeout.
+  void SendTimedOut(uint32_t node, uint64_t token, std::string why);
   void Fetch(uint32_t node, const market::Fetch& fetch);
   void RunHere(uint32_t node, const market::RunHere& run);
   void StartRun(uint32_t node, std::string job_id);
@@ -176,6 +180,8 @@ struct Simulator::Impl {
   // What a node's heartbeat tells its neighbours: its load and its active view.
   SimNode::PeerNews NewsOf(const SimNode& n) const;
   market::PeerView ViewOf(const SimNode& n, const std::string& peer) const;
+  // The run's end as the compute service reports it: job, origin and round filled in.
+  static market::LocalRunEnd RunEndOf(const std::string& job_id, const SimNode::Run& run);
   void Finish(uint32_t node, const market::JobResult& result);
   void Pay(const market::Pay& pay);
   void Refund(const market::Refund& refund);
@@ -186,7 +192,7 @@ struct Simulator::Impl {
   std::optional<uint32_t> IndexOf(const std::string& did) const;
   // Sealing: real Ed25519 envelopes when the scenario signs, numbered stand-ins when not.
   std::string Seal(uint32_t node, job::Message& message);
-  absl::StatusOr<job::Message> Open(const std::string& envelope, const job::Message& sent);
+  absl::StatusOr<job::Message> Open(const std::string& envelope, job::Message sent);
   static uint64_t BlobKey(std::string_view cid);
 
   Scenario s;

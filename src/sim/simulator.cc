@@ -128,19 +128,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
     AtNode(node, now, [this, node, end] { StepMarket(node, market::LocalEnded{end}); });
   }
   for (const std::string& id : n.delegated) {
-    const SimJob& job = jobs.at(id);
-    market::Ticket t;
-    t.id = id;
-    t.spec = job.spec;
-    t.envelope = job.envelope;
-    t.submitted_at = job.submitted_at;
-    t.round = job.round;
-    t.attempts = job.attempts;
-    t.peer = job.peer;
-    t.was_running = job.running;
-    t.module_bytes = job.module_bytes;
-    t.input_bytes = job.input_bytes;
-    StepMarket(node, market::JobHanded{std::move(t)});
+    StepMarket(node, market::JobHanded{TicketOf(id, jobs.at(id))});
   }
 }
 
@@ -163,11 +151,7 @@ void Simulator::Impl::Crash(uint32_t node) {
   std::erase(live, node);
   for (auto& [id, run] : n.runs) {
     if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);
-    market::LocalRunEnd end;
-    end.job_id = id;
-    end.origin = run.run.assignment.origin;
-    end.origin_address = run.run.assignment.origin_address;
-    end.round = run.run.assignment.round;
+    market::LocalRunEnd end = RunEndOf(id, run);
     end.error = true;
     end.message = "this node restarted while the job ran";
     n.ended[id] = end;
@@ -300,14 +284,22 @@ void Simulator::Impl::Submit() {
   escrow.replicas = n.trust->EscrowReplicas(job.spec);
   (void)book.Post(book.DecideEscrow(escrow, now));
   n.delegated.push_back(id);
+  StepMarket(node, market::JobHanded{TicketOf(id, job)});
+}
+
+market::Ticket Simulator::Impl::TicketOf(const std::string& id, const SimJob& job) {
   market::Ticket t;
   t.id = id;
   t.spec = job.spec;
   t.envelope = job.envelope;
-  t.submitted_at = now;
+  t.submitted_at = job.submitted_at;
+  t.round = job.round;
+  t.attempts = job.attempts;
+  t.peer = job.peer;
+  t.was_running = job.running;
   t.module_bytes = job.module_bytes;
-  t.input_bytes = input_bytes;
-  StepMarket(node, market::JobHanded{std::move(t)});
+  t.input_bytes = job.input_bytes;
+  return t;
 }
 
 // ---- The run --------------------------------------------------------------------------------
@@ -423,14 +415,14 @@ Summary Simulator::Impl::Summarise() {
   }
   const double jobs_n = std::max<double>(1, double(submitted));
   o.messages_per_job = double(o.market_messages) / jobs_n;
-  double node_seconds = 0, busy = 0;
+  double busy = 0;
   for (const auto& n : nodes) {
     busy += n->busy_slot_seconds;
     for (const auto& [id, run] : n->runs) {
       if (run.running) busy += absl::ToDoubleSeconds(now - run.started);
     }
   }
-  node_seconds = double(s.nodes) * std::max(1e-9, o.sim_seconds);
+  const double node_seconds = double(s.nodes) * std::max(1e-9, o.sim_seconds);
   o.membership_messages_per_node_s = double(o.membership_messages) / node_seconds;
   o.blob_bytes_per_job = double(blob_bytes_fetched) / jobs_n;
   o.utilisation = slot_seconds > 0 ? busy / slot_seconds : 0;

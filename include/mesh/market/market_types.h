@@ -81,6 +81,11 @@ class TrustView {
   virtual int MaxReplicas() const = 0;
 };
 
+// The credits one replica of `spec` may be paid at most: its max_price, capped at 2^52 (far
+// from overflow once multiplied by replicas and fees added), or `default_max_price` when it
+// names none. What every TrustView's MaxPrice answers (the node's settlement, meshsim, tests).
+int64_t MaxPriceOf(const job::JobSpec& spec, int64_t default_max_price);
+
 // What the market does with reputation (ledger::ReputationEvent, without the dependency).
 enum class Standing { kSuccess, kFailure, kTimeout, kOutvoted };
 

@@ -37,9 +37,7 @@ class FakeTrust final : public TrustView {
     return it == book_.end() ? ExecutorStanding{} : it->second;
   }
   int64_t MaxPrice(const job::JobSpec& spec) const override {
-    return spec.requirements.max_price > 0
-               ? static_cast<int64_t>(std::min<uint64_t>(spec.requirements.max_price, 1ull << 52))
-               : options_.default_max_price;
+    return MaxPriceOf(spec, options_.default_max_price);
   }
   int64_t NetworkFee(int64_t price) const override {
     return ledger::NetworkFee(BookOptionsOf(options_), price);
