@@ -105,27 +105,20 @@ void Membership::OnReceived(const Contact& from, const Message& message) {
           }
         } else if constexpr (std::is_same_v<T, ForwardJoin>) {
           if (m.joiner.id == self_.id || m.joiner.id.empty()) return;
-          if (m.ttl <= 0 || active_.size() <= 1) {
-            // The walk ends here: the joiner becomes an active peer of this node too.
-            if (FindActive(m.joiner.id) == nullptr) {
-              AddActive(m.joiner);
-              SendTo(m.joiner, Neighbor{true});
-            }
-            return;
-          }
+          // The walk ends here: the joiner becomes an active peer of this node too.
+          auto take_joiner = [&] {
+            if (FindActive(m.joiner.id) != nullptr) return;
+            AddActive(m.joiner);
+            SendTo(m.joiner, Neighbor{true});
+          };
+          if (m.ttl <= 0 || active_.size() <= 1) return take_joiner();
           if (m.ttl == options_.passive_walk) AddPassive(m.joiner);
           const std::string skip = from.id;
           std::vector<const ActivePeer*> next;
           for (const ActivePeer& p : active_) {
             if (p.contact.id != skip && p.contact.id != m.joiner.id) next.push_back(&p);
           }
-          if (next.empty()) {
-            if (FindActive(m.joiner.id) == nullptr) {
-              AddActive(m.joiner);
-              SendTo(m.joiner, Neighbor{true});
-            }
-            return;
-          }
+          if (next.empty()) return take_joiner();
           SendTo(next[rng_->Uniform(next.size())]->contact, ForwardJoin{m.joiner, m.ttl - 1});
         } else if constexpr (std::is_same_v<T, Neighbor>) {
           const bool accept = FindActive(from.id) != nullptr || m.high_priority ||

@@ -32,14 +32,10 @@ class TomlTableReader {
   }
 
   absl::Status Int(std::string_view key, int& out, int min, int max) const {
-    const toml::node* n = table_.get(key);
-    if (n == nullptr) return absl::OkStatus();
-    std::optional<int64_t> v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
-    if (!v.has_value() || *v < min || *v > max) {
-      return Error(key, mesh::StrCat("must be an integer from ", min, " to ", max));
-    }
-    out = static_cast<int>(*v);
-    return absl::OkStatus();
+    int64_t v = out;
+    absl::Status status = Int64(key, v, min, max);
+    if (status.ok()) out = static_cast<int>(v);
+    return status;
   }
 
   absl::Status Int64(std::string_view key, int64_t& out, int64_t min, int64_t max) const {
