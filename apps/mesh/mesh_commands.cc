@@ -63,7 +63,9 @@ absl::Status Peers(const CliContext& ctx, const NodeTarget& node) {
     return absl::OkStatus();
   }
   std::string out =
-      mesh::StrCat("self: ", Str(body["self"], "did"), " at ", Str(body["self"], "address"), "\n");
+      mesh::StrCat("self: ", Str(body["self"], "did"), " at ", Str(body["self"], "address"), "\n",
+                   "view: ", Str(body, "active"), " active peers, ", Str(body, "known"),
+                   " nodes known (active and passive views)\n");
   const json& peers = body.value("peers", json::array());
   if (peers.empty()) out += "no peers (start with --peer HOST:PORT)\n";
   for (const json& p : peers) {
@@ -171,7 +173,8 @@ absl::Status ShowHistory(const CliContext& ctx, const NodeTarget& node, const st
 
 void AddMeshCommands(CLI::App& app, CliContext& ctx, absl::Status& result) {
   auto* target = new NodeTarget;  // lives as long as the CLI11 app
-  CLI::App* peers = app.add_subcommand("peers", "The node's peers: state, address, load, RTT");
+  CLI::App* peers =
+      app.add_subcommand("peers", "The node's active and passive views: state, address, load, RTT");
   peers->add_option("--node", target->url, "Node API URL (default: the data dir's running node)");
   peers->callback([&ctx, &result, target] { result = Peers(ctx, *target); });
 }

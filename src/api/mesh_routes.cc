@@ -68,8 +68,13 @@ HttpResponse ApiService::Peers() {
   const absl::Time now = node_->clock().Now();
   json peers = json::array();
   for (const node::Peer& p : mesh->Peers()) peers.push_back(node::ToJson(p, now));
+  const node::MeshStats stats = mesh->Stats();
+  // The table holds the membership's bounded views, not the network: `known` counts both views
+  // (a lower bound of the network's size), `active` the peers heartbeats are exchanged with.
   return JsonResponse(
       200, {{"self", {{"did", node_->key().did().ToString()}, {"address", mesh->address()}}},
+            {"active", stats.peers_alive},
+            {"known", stats.peers_known},
             {"peers", peers}});
 }
 

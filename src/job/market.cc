@@ -34,6 +34,7 @@ constexpr std::array<Kind, std::variant_size_v<Message>> kKinds = {{
     {"heartbeat", "application/vnd.mesh.heartbeat.v1+json", "node"},
     {"blob_request", "application/vnd.mesh.blob_request.v1+json", "requester"},
     {"artifact", "application/vnd.mesh.artifact.v1+json", "executor"},
+    {"gossip", "application/vnd.mesh.gossip.v1+json", "node"},
 }};
 
 std::optional<size_t> KindOf(std::string_view payload_type) {
@@ -60,6 +61,7 @@ const std::string& AuthorOf(const Message& message) {
     const std::string& operator()(const Heartbeat& m) const { return m.node; }
     const std::string& operator()(const BlobRequest& m) const { return m.requester; }
     const std::string& operator()(const Artifact& m) const { return m.executor; }
+    const std::string& operator()(const Gossip& m) const { return m.node; }
   };
   return std::visit(Visitor{}, message);
 }
@@ -133,6 +135,8 @@ absl::StatusOr<Message> MessageFromJson(std::string_view payload_type, const jso
       return Wrap(internal::DecodeBlobRequest(r));
     case 10:
       return Wrap(internal::DecodeArtifact(r));
+    case 11:
+      return Wrap(internal::DecodeGossip(r));
   }
   return absl::InternalError("unhandled market message kind");
 }

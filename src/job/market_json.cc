@@ -1,5 +1,7 @@
 #include "market_json.h"
 
+#include <algorithm>
+#include <iterator>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -81,6 +83,38 @@ bool WithinDepth(const json& root, int max_depth) {
     for (const json& child : *node) stack.emplace_back(&child, depth + 1);
   }
   return true;
+}
+
+json PeersJson(const std::vector<PeerInfo>& peers) {
+  json out = json::array();
+  for (const PeerInfo& p : peers) out.push_back({{"did", p.did}, {"address", p.address}});
+  return out;
+}
+
+absl::StatusOr<PeerInfo> ReadPeer(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckObject());
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"did", "address"}));
+  PeerInfo peer;
+  MESH_ASSIGN_OR_RETURN(peer.did, r.Did("did", true));
+  MESH_ASSIGN_OR_RETURN(peer.address, r.String("address", false, kMaxAddressBytes));
+  return peer;
+}
+
+// An optional array of {did, address}, at most kMaxPeers.
+absl::StatusOr<std::vector<PeerInfo>> ReadPeers(const FieldReader& r, std::string_view key) {
+  std::vector<PeerInfo> out;
+  const json* peers = r.Find(key);
+  if (peers == nullptr) return out;
+  if (!peers->is_array()) return r.Error(key, "must be an array of {did, address}");
+  if (peers->size() > kMaxPeers) {
+    return r.Error(key, mesh::StrCat("has more than ", kMaxPeers, " items"));
+  }
+  for (size_t i = 0; i < peers->size(); ++i) {
+    MESH_ASSIGN_OR_RETURN(PeerInfo peer,
+                          ReadPeer(FieldReader((*peers)[i], r.PathOf(mesh::StrCat(key, "/", i)))));
+    out.push_back(std::move(peer));
+  }
+  return out;
 }
 
 }  // namespace
@@ -385,8 +419,6 @@ absl::StatusOr<CancelJob> DecodeCancelJob(const FieldReader& r) {
 }
 
 json Encode(const Heartbeat& m) {
-  json peers = json::array();
-  for (const PeerInfo& p : m.peers) peers.push_back({{"did", p.did}, {"address", p.address}});
   json j = {{"node", m.node},
             {"address", m.address},
             {"cpu_cores", m.cpu_cores},
@@ -397,15 +429,16 @@ json Encode(const Heartbeat& m) {
             {"draining", m.draining},
             {"capabilities", m.capabilities},
             {"federations", m.federations},
-            {"peers", std::move(peers)}};
+            {"peers", PeersJson(m.peers)}};
+  if (m.hello) j["hello"] = true;
   PutHeader(m.header, j);
   return j;
 }
 
 absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "node", "address", "cpu_cores",
-                                         "memory_bytes", "max_concurrent", "running", "queued",
-                                         "draining", "capabilities", "federations", "peers"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
+      {"sent_at_ms", "nonce", "node", "address", "cpu_cores", "memory_bytes", "max_concurrent",
+       "running", "queued", "draining", "capabilities", "federations", "peers", "hello"}));
   Heartbeat m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.node, r.Did("node", true));
@@ -418,21 +451,8 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.draining, r.Bool("draining", false));
   MESH_ASSIGN_OR_RETURN(m.capabilities, r.Names("capabilities"));
   MESH_ASSIGN_OR_RETURN(m.federations, r.Names("federations"));
-  if (const json* peers = r.Find("peers"); peers != nullptr) {
-    if (!peers->is_array()) return r.Error("peers", "must be an array of {did, address}");
-    if (peers->size() > kMaxPeers) {
-      return r.Error("peers", mesh::StrCat("has more than ", kMaxPeers, " items"));
-    }
-    for (size_t i = 0; i < peers->size(); ++i) {
-      FieldReader pr((*peers)[i], r.PathOf(mesh::StrCat("peers/", i)));
-      MESH_RETURN_IF_ERROR(pr.CheckObject());
-      MESH_RETURN_IF_ERROR(pr.CheckKnownKeys({"did", "address"}));
-      PeerInfo peer;
-      MESH_ASSIGN_OR_RETURN(peer.did, pr.Did("did", true));
-      MESH_ASSIGN_OR_RETURN(peer.address, pr.String("address", false, kMaxAddressBytes));
-      m.peers.push_back(std::move(peer));
-    }
-  }
+  MESH_ASSIGN_OR_RETURN(m.peers, ReadPeers(r, "peers"));
+  MESH_ASSIGN_OR_RETURN(m.hello, r.Bool("hello", false));
   return m;
 }
 
@@ -449,6 +469,40 @@ absl::StatusOr<BlobRequest> DecodeBlobRequest(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.requester, r.Did("requester", true));
   MESH_ASSIGN_OR_RETURN(m.cid, r.Cid("cid", true));
   MESH_ASSIGN_OR_RETURN(m.offset, r.Unsigned("offset", kMaxCount));
+  return m;
+}
+
+json Encode(const Gossip& m) {
+  json j = {{"node", m.node}, {"address", m.address}, {"kind", m.kind}};
+  if (!m.subject.did.empty())
+    j["subject"] = {{"did", m.subject.did}, {"address", m.subject.address}};
+  if (m.ttl != 0) j["ttl"] = m.ttl;
+  if (m.flag) j["flag"] = true;
+  if (!m.sample.empty()) j["sample"] = PeersJson(m.sample);
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<Gossip> DecodeGossip(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
+      {"sent_at_ms", "nonce", "node", "address", "kind", "subject", "ttl", "flag", "sample"}));
+  static constexpr std::string_view kKinds[] = {"join",           "forward_join", "neighbor",
+                                                "neighbor_reply", "disconnect",   "shuffle",
+                                                "shuffle_reply"};
+  Gossip m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.node, r.Did("node", true));
+  MESH_ASSIGN_OR_RETURN(m.address, r.String("address", false, kMaxAddressBytes));
+  MESH_ASSIGN_OR_RETURN(m.kind, r.String("kind", true, 32));
+  if (std::find(std::begin(kKinds), std::end(kKinds), m.kind) == std::end(kKinds)) {
+    return r.Error("kind", mesh::StrCat("unknown gossip kind '", m.kind, "'"));
+  }
+  if (const json* subject = r.Find("subject"); subject != nullptr) {
+    MESH_ASSIGN_OR_RETURN(m.subject, ReadPeer(FieldReader(*subject, r.PathOf("subject"))));
+  }
+  MESH_ASSIGN_OR_RETURN(m.ttl, U32(r, "ttl", kMaxGossipTtl));
+  MESH_ASSIGN_OR_RETURN(m.flag, r.Bool("flag", false));
+  MESH_ASSIGN_OR_RETURN(m.sample, ReadPeers(r, "sample"));
   return m;
 }
 

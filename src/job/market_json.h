@@ -29,6 +29,7 @@ nlohmann::json Encode(const Receipt& m);
 nlohmann::json Encode(const CancelJob& m);
 nlohmann::json Encode(const Heartbeat& m);
 nlohmann::json Encode(const BlobRequest& m);
+nlohmann::json Encode(const Gossip& m);
 
 absl::StatusOr<Announce> DecodeAnnounce(const FieldReader& r);
 absl::StatusOr<Bid> DecodeBid(const FieldReader& r);
@@ -41,5 +42,6 @@ absl::StatusOr<Receipt> DecodeReceipt(const FieldReader& r);
 absl::StatusOr<CancelJob> DecodeCancelJob(const FieldReader& r);
 absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r);
 absl::StatusOr<BlobRequest> DecodeBlobRequest(const FieldReader& r);
+absl::StatusOr<Gossip> DecodeGossip(const FieldReader& r);
 
 }  // namespace mesh::job::internal

@@ -107,7 +107,7 @@ TEST(MarketTest, OversizedMessageIsRefused) {
 TEST(MarketTest, UnknownTypeAndBadJsonAreRefused) {
   crypto::KeyPair key = crypto::KeyPair::Generate();
   absl::StatusOr<OpenedMessage> unknown = OpenMessage(
-      crypto::Envelope::Seal(key, "application/vnd.mesh.gossip.v1+json", "{}").Serialize(), kMax);
+      crypto::Envelope::Seal(key, "application/vnd.mesh.rumour.v1+json", "{}").Serialize(), kMax);
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find("unknown market message type"), std::string::npos);
   // A job spec is a signed envelope too, but not a market message.
@@ -118,6 +118,30 @@ TEST(MarketTest, UnknownTypeAndBadJsonAreRefused) {
       kMax);
   EXPECT_EQ(bad_json.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(MessageFromJson("text/plain", json::object()).ok());
+}
+
+TEST(MarketTest, GossipOutOfBoundsIsRefused) {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  json good = ToJson(SampleMessages(key, key).back());
+  good["sent_at_ms"] = kNow;
+  good["nonce"] = kNonce;
+  ASSERT_EQ(good.value("kind", ""), "shuffle");
+  EXPECT_OK(MessageFromJson("application/vnd.mesh.gossip.v1+json", good));
+  auto refusal = [&](const char* key_name, json value) {
+    json j = good;
+    j[key_name] = std::move(value);
+    return MessageFromJson("application/vnd.mesh.gossip.v1+json", j).status();
+  };
+  // A walk that would never end, a kind nobody speaks, a sample that floods a passive view.
+  absl::Status ttl = refusal("ttl", kMaxGossipTtl + 1);
+  EXPECT_NE(ttl.message().find("/gossip/ttl"), std::string::npos) << ttl;
+  absl::Status kind = refusal("kind", "promote_me");
+  EXPECT_NE(kind.message().find("unknown gossip kind"), std::string::npos) << kind;
+  json many = json::array();
+  for (int i = 0; i < 65; ++i) many.push_back(good["sample"][0]);
+  absl::Status sample = refusal("sample", many);
+  EXPECT_NE(sample.message().find("/gossip/sample: has more than 64"), std::string::npos) << sample;
+  EXPECT_FALSE(refusal("subject", json{{"did", "not-a-did"}}).ok());
 }
 
 TEST(MarketTest, DeeplyNestedPayloadIsRefused) {

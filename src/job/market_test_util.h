@@ -109,8 +109,16 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   Artifact artifact{{}, kJob, 1, Did(author), "checkpoint", 2, cas::Cid::Of("state").ToString(),
                     24, 5000};
 
-  return {announce, bid,    decline,   assignment, ack,     progress,
-          receipt,  cancel, heartbeat, blob,       artifact};
+  Gossip gossip;
+  gossip.node = Did(author);
+  gossip.address = "10.0.0.1:7000";
+  gossip.kind = "shuffle";
+  gossip.subject = {Did(author), "10.0.0.1:7000"};
+  gossip.ttl = 3;
+  gossip.sample = {{Did(other), "10.0.0.3:7000"}};
+
+  return {announce, bid,    decline,   assignment, ack,      progress,
+          receipt,  cancel, heartbeat, blob,       artifact, gossip};
 }
 
 }  // namespace mesh::job::market_fixtures

@@ -168,7 +168,7 @@ void Market::State::OnPeer(const PeerView& peer) {
   const bool was_alive = known.alive;
   known = peer;
   if (!peer.alive) {
-    if (was_alive) PeerDied(peer.did);
+    if (was_alive && !peer.disconnected) PeerDied(peer.did);
     return;
   }
   // Capacity is there (a peer came back, or has an idle slot): auctions that found no bidder

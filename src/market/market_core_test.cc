@@ -153,6 +153,35 @@ TEST(MarketCoreTest, AnExecutorThatDiesMidJobIsReplacedAndNotPaid) {
   ExpectBooksBalance(h);
 }
 
+// Membership reshuffles views: an executor that leaves the submitter's active view (a
+// Disconnect, not a death) keeps the job it runs, and is paid for it.
+TEST(MarketCoreTest, AnExecutorThatOnlyLeftTheActiveViewKeepsItsJob) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  NodeConfig slow;
+  slow.run_time = absl::Seconds(3);
+  h.AddNode(slow);
+  h.AddNode(slow);
+  JobOptions job;
+  job.wall_time_ms = 600'000;
+  const std::string id = h.Submit(a, job);
+  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
+  const std::string executor = h.job(id).market->peer;
+  PeerView left;
+  left.did = executor;
+  left.alive = false;
+  left.disconnected = true;
+  h.Inject(a, PeerChanged{left});
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
+  const JobLog& log = h.job(id);
+  ASSERT_EQ(log.finishes.at(0).state, job::JobState::kSucceeded) << log.finishes[0].reason;
+  EXPECT_EQ(log.finishes[0].peer, executor);
+  EXPECT_THAT(log.Phases(), Not(Contains("requeued")));
+  EXPECT_EQ(log.PaymentsTo(executor), 1);
+  EXPECT_EQ(h.RunsOf(id), 1);
+  ExpectBooksBalance(h);
+}
+
 // A refusal other than "no capacity" (here: the executor refuses the module since it bid)
 // excludes that executor from the job: the next candidate of the same auction takes it.
 TEST(MarketCoreTest, ARefusedAssignmentExcludesTheExecutorFromTheJob) {

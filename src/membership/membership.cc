@@ -75,6 +75,10 @@ std::vector<Action> Membership::Step(absl::Time now, Input input) {
           for (const ActivePeer& p : active_) SendTo(p.contact, Disconnect{});
           for (const ActivePeer& p : active_) Emit(PeerDown{p.contact.id, true});
           active_.clear();
+        } else if constexpr (std::is_same_v<T, Discovered>) {
+          if (!started_ || left_) return;
+          for (const Contact& c : in.contacts) AddPassive(c);
+          Repair();
         }
       },
       input);
@@ -157,7 +161,14 @@ void Membership::OnReceived(const Contact& from, const Message& message) {
         } else if constexpr (std::is_same_v<T, Ping>) {
           // A peer that still counts us active when we do not (a Disconnect was lost, or the
           // views crossed): tell it again, unless we are asking it to be our neighbour.
-          if (FindActive(from.id) == nullptr && asking_ != from.id) SendTo(from, Disconnect{});
+          if (FindActive(from.id) == nullptr && asking_ != from.id) {
+            SendTo(from, Disconnect{});
+            return;
+          }
+          if (active_.size() < options_.active_size && !m.active.empty()) {
+            for (const Contact& c : m.active) AddPassive(c);
+            Repair();
+          }
         }
       },
       message);

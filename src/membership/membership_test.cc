@@ -40,6 +40,11 @@ class Network {
     for (size_t c : contacts) in.contacts.push_back(ContactOf(c));
     Feed(i, in);
   }
+  void Discover(size_t i, std::vector<size_t> contacts) {
+    membership::Discovered in;
+    for (size_t c : contacts) in.contacts.push_back(ContactOf(c));
+    Feed(i, in);
+  }
   void Kill(size_t i) { nodes_[i].alive = false; }
   void Leave(size_t i) {
     Feed(i, membership::Leave{});
@@ -134,6 +139,8 @@ class Network {
           continue;
         }
         const absl::Duration latency = absl::Milliseconds(5 + int(rng_.Uniform(11)));
+        // Like the shells: a ping carries the sender's active view.
+        if (std::holds_alternative<Ping>(send->message)) send->message = Ping{node.core->active()};
         At(now_ + latency, [this, to, from, m = std::move(send->message)] {
           Feed(to, Received{from, m});
         });
@@ -259,6 +266,39 @@ TEST(MembershipTest, AJoinThroughADeadContactFallsBackToTheNextOne) {
   EXPECT_TRUE(net.core(3).IsActive("node-1") || net.core(3).IsActive("node-0"));
   EXPECT_FALSE(net.core(3).IsActive("node-2"));
   EXPECT_TRUE(net.core(1).IsActive("node-3") || net.core(0).IsActive("node-3"));
+}
+
+TEST(MembershipTest, ANodeStartedAloneJoinsThroughContactsDiscoveredLater) {
+  // meshd learns its bootstrap peers' DIDs only when they answer: it starts with no contact.
+  Network net(6, Small());
+  net.Start(0, {});
+  for (size_t i = 1; i < 5; ++i) net.Start(i, {0});
+  net.Start(5, {});
+  net.Advance(absl::Seconds(5));
+  EXPECT_EQ(net.core(5).active_count(), 0u);
+  net.Discover(5, {3});
+  net.Advance(absl::Seconds(5));
+  EXPECT_GE(net.core(5).active_count(), 1u);
+  EXPECT_TRUE(net.Connected());
+  EXPECT_EQ(net.Asymmetric(), 0u);
+  // Known contacts (itself, or one already active) change nothing.
+  const std::vector<Contact> before = net.core(5).active();
+  net.Discover(5, {5});
+  EXPECT_EQ(net.core(5).active(), before);
+}
+
+TEST(MembershipTest, ASmallNetworkBecomesAFullMeshThroughPings) {
+  // Six nodes with room for five neighbours each, all joining through node 0: the pings'
+  // views fill every active view within a few probe periods, long before any shuffle.
+  MembershipOptions o = Small();
+  o.active_size = 5;
+  o.shuffle_every = absl::Minutes(10);
+  Network net(6, o);
+  net.Start(0, {});
+  for (size_t i = 1; i < 6; ++i) net.Start(i, {0});
+  net.Advance(absl::Seconds(8));
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(net.core(i).active_count(), 5u) << "node " << i;
+  EXPECT_EQ(net.Asymmetric(), 0u);
 }
 
 TEST(MembershipTest, TheSameSeedGivesTheSameViews) {

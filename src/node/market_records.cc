@@ -23,6 +23,17 @@ market::MarketOptions MarketOptionsOf(const MeshOptions& o, std::string self, st
   return m;
 }
 
+membership::MembershipOptions MembershipOptionsOf(const MeshOptions& o) {
+  membership::MembershipOptions m;
+  m.active_size = o.active_view;
+  m.passive_size = o.passive_view;
+  m.probe_every = o.heartbeat;
+  m.dead_after = o.dead_after;
+  m.shuffle_active = std::min(m.shuffle_active, m.active_size);
+  m.shuffle_passive = std::min(m.shuffle_passive, m.passive_size);
+  return m;
+}
+
 uint64_t BlobSize(cas::BlobStore& blobs, const std::string& text) {
   absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
   if (!cid.ok()) return 0;

@@ -1,17 +1,28 @@
-// MeshService's membership: heartbeats to every known peer carry this node's capacity, load and
-// a sample of its peers (peer exchange); a peer silent for dead_after is dead. The core hears of
-// each heartbeat and each death (PeerChanged), and of this node's capacity when it changed.
+// MeshService's membership: the membership core (HyParView views, bounded) decides whom this
+// node pings, gossips to and hears as dead; this file carries its actions. A ping is a heartbeat
+// (capacity, load and the active view ride on it; the reply is the peer's heartbeat), every other
+// membership message a signed job::Gossip. Bootstrap addresses are greeted (a hello heartbeat)
+// until one answers with its DID; the core then joins through it. The market core hears of each
+// active peer's heartbeat and of each peer that leaves the active view (PeerChanged), and of this
+// node's capacity when it changed.
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "mesh/common/strings.h"
+#include "mesh/node/gossip_wire.h"
 #include "mesh/node/mesh_service.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
 namespace {
 
-// peers.json changes with every heartbeat's news; it is written at most this often.
+// peers.json changes with the views; it is written at most this often.
 constexpr absl::Duration kSavePeersEvery = absl::Seconds(5);
+// An unanswered bootstrap address is greeted again this often.
+constexpr int kHelloEveryBeats = 5;
+// How long a stopping node waits for its active peers to take its leave.
+constexpr absl::Duration kLeaveWait = absl::Milliseconds(500);
 
 market::PeerView ViewOf(const Peer& p) {
   market::PeerView v;
@@ -31,15 +42,19 @@ market::PeerView ViewOf(const Peer& p) {
 
 void MeshService::Beat() {
   const absl::Time now = env_.clock->Now();
-  for (const std::string& did : peers_->Sweep(now, options_.dead_after)) {
-    spdlog::warn("mesh: peer {} missed its heartbeats for {}; marked dead", did,
-                 absl::FormatDuration(options_.dead_after));
-    if (std::optional<Peer> p = peers_->Find(did); p.has_value()) {
-      Feed(market::PeerChanged{ViewOf(*p)});
-    }
-  }
   RefreshCapacity();
-  SendHeartbeats(now);
+  bool alone = false;
+  {
+    absl::MutexLock lock(&members_mu_);
+    alone = members_ != nullptr && members_->known() == 0;
+  }
+  // Alone (every peer it knew died or left): the bootstrap addresses are greeted again.
+  if (alone) {
+    for (const std::string& address : options_.peers) peers_->AddAddress(address);
+  }
+  if (alone || ++beats_ % kHelloEveryBeats == 1) {
+    for (const std::string& address : peers_->Unresolved()) SayHello(address);
+  }
   if (now - peers_saved_ >= kSavePeersEvery) {
     peers_saved_ = now;
     if (absl::Status s = peers_->Save(); !s.ok()) {
@@ -47,6 +62,128 @@ void MeshService::Beat() {
     }
   }
   scheduler_->RunAt(now + options_.heartbeat, [this] { Beat(); });
+}
+
+void MeshService::StepMembers(membership::Input input) {
+  std::vector<membership::Send> sends;
+  {
+    absl::MutexLock lock(&members_mu_);
+    if (members_ == nullptr) return;
+    StepMembersLocked(std::move(input), sends);
+  }
+  // Sends leave after the lock: a failed one steps the core again (SendFailed).
+  for (const membership::Send& send : sends) SendMembership(send);
+}
+
+void MeshService::StepMembersLocked(membership::Input input, std::vector<membership::Send>& sends) {
+  const absl::Time now = env_.clock->Now();
+  std::vector<membership::Action> actions = members_->Step(now, std::move(input));
+  known_ = members_->known();
+  peers_->SetViews(members_->active(), members_->passive(), now);
+  for (membership::Action& action : actions) {
+    if (auto* send = std::get_if<membership::Send>(&action)) {
+      sends.push_back(std::move(*send));
+    } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
+      spdlog::info("mesh: peer {} at {} joined the active view", up->peer.id, up->peer.address);
+      // The market hears of it with its first heartbeat (its capacity), unless it had one.
+      if (std::optional<Peer> p = peers_->Find(up->peer.id); p.has_value() && p->heard()) {
+        Feed(market::PeerChanged{ViewOf(*p)});
+      }
+    } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
+      if (down->alive) {
+        spdlog::info("mesh: peer {} left the active view", down->id);
+      } else {
+        spdlog::warn("mesh: peer {} is dead (silent for {} or unreachable)", down->id,
+                     absl::FormatDuration(options_.dead_after));
+      }
+      market::PeerView view;
+      view.did = down->id;
+      view.alive = false;
+      view.disconnected = down->alive;
+      Feed(market::PeerChanged{std::move(view)});
+    } else if (auto* timer = std::get_if<membership::SetTimer>(&action)) {
+      // The core names its next tick after every step; most steps do not move it.
+      if (timer->at == members_timer_at_) continue;
+      members_timer_at_ = timer->at;
+      scheduler_->RunAt(timer->at, [this, generation = ++members_timer_] {
+        {
+          absl::MutexLock lock(&members_mu_);
+          if (members_timer_ != generation) return;
+          members_timer_at_ = absl::InfinitePast();
+        }
+        StepMembers(membership::TimerFired{});
+      });
+    }
+  }
+}
+
+void MeshService::SendMembership(const membership::Send& send) {
+  const net::Endpoint to = EndpointOf(send.to.id, send.to.address);
+  const bool ping = std::holds_alternative<membership::Ping>(send.message);
+  std::string bytes = ping ? envelopes_.Seal(MakeHeartbeat())
+                           : envelopes_.Seal(GossipOf(send.message, {env_.key->did().ToString(),
+                                                                     transport_->address()}));
+  transport_->Send(to, std::move(bytes), 1, options_.send_timeout,
+                   [this, to, id = send.to.id, ping,
+                    sent = env_.clock->Now()](absl::StatusOr<std::string> reply) {
+                     if (!reply.ok()) {
+                       peers_->Failed(to.address);
+                       StepMembers(membership::SendFailed{id});
+                       return;
+                     }
+                     if (!ping || reply->empty()) return;
+                     absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, to.did);
+                     if (!opened.ok()) return;
+                     const auto* hb = std::get_if<job::Heartbeat>(&opened->message);
+                     if (hb == nullptr) return;
+                     const absl::Time now = env_.clock->Now();
+                     OnHeartbeat(*hb, now, now - sent);
+                   });
+}
+
+void MeshService::Leave() {
+  std::vector<membership::Send> sends;
+  {
+    absl::MutexLock lock(&members_mu_);
+    if (members_ == nullptr) return;
+    StepMembersLocked(membership::Leave{}, sends);
+  }
+  // The active peers hear of it now, not dead_after later; a stop waits for that a little.
+  struct Pending {
+    std::atomic<size_t> left;
+    absl::Notification done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = sends.size();
+  if (sends.empty()) return;
+  const membership::Contact self{env_.key->did().ToString(), transport_->address()};
+  for (const membership::Send& send : sends) {
+    transport_->Send(EndpointOf(send.to.id, send.to.address),
+                     envelopes_.Seal(GossipOf(send.message, self)), 1, kLeaveWait,
+                     [pending](absl::StatusOr<std::string>) {
+                       if (pending->left.fetch_sub(1) == 1) pending->done.Notify();
+                     });
+  }
+  pending->done.WaitForNotificationWithTimeout(kLeaveWait);
+}
+
+void MeshService::SayHello(const std::string& address) {
+  job::Heartbeat hello = MakeHeartbeat();
+  hello.hello = true;
+  const net::Endpoint to = EndpointOf("", address);
+  transport_->Send(
+      to, envelopes_.Seal(std::move(hello)), 1, options_.send_timeout,
+      [this, address](absl::StatusOr<std::string> reply) {
+        if (!reply.ok() || reply->empty()) {
+          peers_->Failed(address);
+          return;
+        }
+        absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, std::nullopt);
+        const auto* hb = opened.ok() ? std::get_if<job::Heartbeat>(&opened->message) : nullptr;
+        if (hb == nullptr) return;
+        peers_->Heard(*hb, env_.clock->Now(), std::nullopt);
+        StepMembers(membership::Discovered{{{hb->node, address}}});
+      });
 }
 
 MeshService::HostFigures MeshService::Host() {
@@ -126,45 +263,21 @@ job::Heartbeat MeshService::MakeHeartbeat() {
   hb.draining = c.draining;
   hb.capabilities = c.capabilities;
   hb.federations = c.federations;
-  for (const Peer& p : peers_->Alive()) {
-    if (hb.peers.size() >= 32) break;  // a sample is enough: exchange is repeated every beat
-    hb.peers.push_back({p.did, p.address});
-  }
+  // The active view: the peers this node relays announcements to (the market's relay choice).
+  for (const Peer& p : peers_->Alive()) hb.peers.push_back({p.did, p.address});
   return hb;
-}
-
-void MeshService::SendHeartbeats(absl::Time now) {
-  const job::Heartbeat hb = MakeHeartbeat();
-  for (const Peer& p : peers_->All()) {
-    // Dead peers are still tried (that is how they come back), but less often.
-    if (p.state == PeerState::kDead && p.failures > 3 && (absl::ToUnixSeconds(now) % 5) != 0) {
-      continue;
-    }
-    const net::Endpoint to = EndpointOf(p.did, p.address);
-    transport_->Send(to, envelopes_.Seal(hb), 1, options_.send_timeout,
-                     [this, to, sent = now](absl::StatusOr<std::string> reply) {
-                       if (!reply.ok()) {
-                         peers_->Failed(to.address);
-                         return;
-                       }
-                       if (reply->empty()) return;
-                       absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, to.did);
-                       if (!opened.ok()) return;
-                       const auto* hb = std::get_if<job::Heartbeat>(&opened->message);
-                       if (hb == nullptr) return;
-                       const absl::Time now = env_.clock->Now();
-                       OnHeartbeat(*hb, now, now - sent);
-                     });
-  }
 }
 
 void MeshService::OnHeartbeat(const job::Heartbeat& hb, absl::Time now,
                               std::optional<absl::Duration> rtt) {
-  if (peers_->Heard(hb, now, rtt)) {
-    spdlog::info("mesh: peer {} at {} is alive", hb.node, hb.address);
+  if (!hb.hello) {  // a hello greets a bootstrap address: it is no ping
+    membership::Ping ping;
+    for (const job::PeerInfo& p : hb.peers) ping.active.push_back({p.did, p.address});
+    StepMembers(membership::Received{{hb.node, hb.address}, std::move(ping)});
   }
-  for (const job::PeerInfo& p : hb.peers) peers_->AddAddress(p.address, p.did);
-  if (std::optional<Peer> p = peers_->Find(hb.node); p.has_value()) {
+  if (!peers_->Heard(hb, now, rtt) || hb.hello) return;
+  if (std::optional<Peer> p = peers_->Find(hb.node);
+      p.has_value() && p->state == PeerState::kAlive) {
     Feed(market::PeerChanged{ViewOf(*p)});
   }
 }

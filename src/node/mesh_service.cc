@@ -8,6 +8,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
+#include "mesh/node/gossip_wire.h"
 #include "mesh/node/market_records.h"
 #include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
@@ -30,8 +31,10 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
       fetches_(std::make_unique<TaskPool>(2)) {
   MESH_CHECK(env_.host != nullptr);
-  env_.metrics->AddGaugeCallback("mesh_peers_alive", "Peers heard from within dead_after",
-                                 [this] { return double(peers_->alive_count()); });
+  env_.metrics->AddGaugeCallback("mesh_peers_alive", "Peers in the active view",
+                                 [this] { return double(Stats().peers_alive); });
+  env_.metrics->AddGaugeCallback("mesh_peers_known", "Peers in the active and passive views",
+                                 [this] { return double(Stats().peers_known); });
   env_.metrics->AddGaugeCallback(
       "mesh_market_auctions_open",
       "Delegated jobs being placed, waiting for bids, or running elsewhere", [this] {
@@ -52,6 +55,17 @@ absl::Status MeshService::Start() {
         MarketOptionsOf(options_, env_.key->did().ToString(), transport_->address()), trust_.get(),
         env_.rng);
   }
+  {
+    absl::MutexLock lock(&members_mu_);
+    // Its own generator: the market's is used under mu_, this one under members_mu_.
+    members_rng_ = std::make_unique<SeededRng>(env_.rng->Next64());
+    members_ = std::make_unique<membership::Membership>(
+        MembershipOptionsOf(options_),
+        membership::Contact{env_.key->did().ToString(), transport_->address()}, members_rng_.get());
+  }
+  // The peers saved from the last run (known by DID) are the seed list; bootstrap addresses
+  // join it when they answer a hello (Beat).
+  StepMembers(membership::Start{peers_->Contacts()});
   scheduler_->Post([this] {
     executor_thread_ = std::this_thread::get_id();
     Beat();
@@ -67,6 +81,7 @@ void MeshService::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  if (started_) Leave();
   scheduler_->Stop();
   // Cancels the calls in flight, so that a fetch blocked on one ends now.
   if (started_) transport_->Shutdown();
@@ -78,8 +93,11 @@ void MeshService::Stop() {
 
 MeshStats MeshService::Stats() {
   MeshStats s;
-  s.peers_known = peers_->All().size();
   s.peers_alive = peers_->alive_count();
+  {
+    absl::MutexLock lock(&members_mu_);
+    s.peers_known = known_;
+  }
   absl::MutexLock lock(&mu_);
   if (market_ == nullptr) return s;
   const market::MarketStats m = market_->Stats();
@@ -136,6 +154,11 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
   if (const auto* hb = std::get_if<job::Heartbeat>(&opened.message)) {
     OnHeartbeat(*hb, now, std::nullopt);
     return envelopes_.Seal(MakeHeartbeat());
+  } else if (const auto* gossip = std::get_if<job::Gossip>(&opened.message)) {
+    MESH_ASSIGN_OR_RETURN(membership::Message m, MembershipMessageOf(*gossip));
+    // The sender is the TLS-authenticated peer (the envelope's author, checked by Open).
+    StepMembers(membership::Received{{peer.ToString(), gossip->address}, std::move(m)});
+    return std::string();
   } else if (const auto* an = std::get_if<job::Announce>(&opened.message)) {
     if (an->origin == env_.key->did().ToString()) return std::string();  // ours, relayed back
     MESH_RETURN_IF_ERROR(envelopes_.CheckAnnounce(*an));

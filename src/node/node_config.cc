@@ -56,12 +56,13 @@ const toml::table* Section(const toml::table& root, std::string_view name) {
 
 absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, MeshOptions& m) {
   MESH_RETURN_IF_ERROR(
-      r.Known({"enabled",          "listen",         "advertise",    "peers",
-               "allowed_peers",    "capabilities",   "federations",  "heartbeat",
-               "dead_after",       "bid_window",     "enough_bids",  "announce_ttl",
-               "base_fee",         "rate_per_gfuel", "price_weight", "reputation_weight",
-               "resources_weight", "latency_weight", "max_retries",  "handshake_timeout",
-               "max_handshakes",   "send_timeout",   "fetch_timeout"}));
+      r.Known({"enabled",          "listen",         "advertise",     "peers",
+               "allowed_peers",    "capabilities",   "federations",   "heartbeat",
+               "dead_after",       "bid_window",     "enough_bids",   "announce_ttl",
+               "base_fee",         "rate_per_gfuel", "price_weight",  "reputation_weight",
+               "resources_weight", "latency_weight", "max_retries",   "handshake_timeout",
+               "max_handshakes",   "send_timeout",   "fetch_timeout", "active_view",
+               "passive_view"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
@@ -84,6 +85,12 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1000));
   m.enough_bids = static_cast<size_t>(enough);
   MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
+  // A heartbeat lists the active view (at most 64 peers on the wire).
+  int active = int(m.active_view), passive = int(m.passive_view);
+  MESH_RETURN_IF_ERROR(r.Int("active_view", active, 1, 32));
+  MESH_RETURN_IF_ERROR(r.Int("passive_view", passive, 1, 1000));
+  m.active_view = size_t(active);
+  m.passive_view = size_t(passive);
   MESH_RETURN_IF_ERROR(r.Int("max_retries", m.retry.max_rounds, 0, 100));
   MESH_RETURN_IF_ERROR(r.Duration("handshake_timeout", m.handshake_timeout));
   if (m.handshake_timeout < absl::Milliseconds(100) || m.handshake_timeout > absl::Minutes(5)) {
@@ -324,7 +331,7 @@ enabled = true
 # default is 127.0.0.1:7421 (port 0 when the API port is 0); use 0.0.0.0:7421 to join others.
 # listen = "0.0.0.0:7421"
 # advertise = "node1.example.org:7421"  # the address peers should dial, if not `listen`
-peers = []                 # bootstrap addresses, e.g. ["10.0.0.2:7421"]; more come by exchange
+peers = []                 # bootstrap addresses, e.g. ["10.0.0.2:7421"]; more come by gossip
 # Who may connect (and whom this node dials): node DIDs (`mesh id show` on each node). Empty = ANY
 # node, i.e. anyone who makes a key can join and send work; list DIDs to close the mesh.
 allowed_peers = []         # e.g. ["did:key:z6Mk...", "did:key:z6Mk..."]
@@ -334,8 +341,10 @@ send_timeout = "5s"        # a message to a peer fails if not answered within th
 fetch_timeout = "5m"       # a job's module or input must arrive from its peer within this
 capabilities = []          # what jobs may require of this node, e.g. ["simd"]
 federations = []           # groups this node belongs to
+active_view = 5            # peers this node exchanges heartbeats with, asks for bids, relays to
+passive_view = 30          # more it knows of, to replace an active peer that dies
 heartbeat = "1s"
-dead_after = "5s"          # a peer silent this long is dead; its jobs are re-announced
+dead_after = "5s"          # an active peer silent this long is dead; its jobs are re-announced
 bid_window = "200ms"       # an auction closes then, or once every peer asked has answered
 base_fee = 1               # this node's price: base_fee + rate_per_gfuel per 10^9 fuel
 rate_per_gfuel = 10

@@ -16,23 +16,26 @@ std::string_view PeerStateName(PeerState state) {
       return "unknown";
     case PeerState::kAlive:
       return "alive";
-    case PeerState::kDead:
-      return "dead";
+    case PeerState::kPassive:
+      return "passive";
   }
   return "unknown";
 }
 
 nlohmann::json ToJson(const Peer& p, absl::Time now) {
-  nlohmann::json j = {{"did", p.did},
-                      {"address", p.address},
-                      {"state", PeerStateName(p.state)},
-                      {"failures", p.failures}};
+  nlohmann::json j = {
+      {"did", p.did},
+      {"address", p.address},
+      // Active, its first heartbeat not in yet: "joining".
+      {"state", p.state == PeerState::kAlive && !p.heard() ? std::string_view("joining")
+                                                           : PeerStateName(p.state)},
+      {"failures", p.failures}};
   if (p.last_seen != absl::UnixEpoch()) {
     j["last_seen_ms"] = absl::ToUnixMillis(p.last_seen);
     j["seen_ago_ms"] = absl::ToInt64Milliseconds(now - p.last_seen);
   }
   if (p.rtt.has_value()) j["rtt_ms"] = absl::ToDoubleMilliseconds(*p.rtt);
-  if (!p.heartbeat.node.empty()) {
+  if (p.heard()) {
     j["capacity"] = {{"cpu_cores", p.heartbeat.cpu_cores},
                      {"memory_bytes", p.heartbeat.memory_bytes},
                      {"max_concurrent", p.heartbeat.max_concurrent}};
@@ -109,20 +112,47 @@ void PeerTable::AddAddress(const std::string& address, const std::string& did) {
   dirty_ = true;
 }
 
+void PeerTable::SetViews(const std::vector<membership::Contact>& active,
+                         const std::vector<membership::Contact>& passive, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto in = [](const std::vector<membership::Contact>& view, const std::string& did) {
+    return std::find_if(view.begin(), view.end(),
+                        [&](const membership::Contact& c) { return c.id == did; }) != view.end();
+  };
+  const size_t before = peers_.size();
+  std::erase_if(peers_, [&](const Peer& p) {
+    return !p.did.empty() && !in(active, p.did) && !in(passive, p.did);
+  });
+  if (peers_.size() != before) dirty_ = true;
+  auto place = [&](const membership::Contact& c, PeerState state) {
+    if (c.id.empty() || c.id == self_) return;
+    Peer* p = FindLocked(c.id, c.address);
+    if (p == nullptr) {
+      peers_.push_back(Peer{});
+      p = &peers_.back();
+      p->first_seen = now;
+    }
+    if (p->did != c.id || (p->address != c.address && !c.address.empty())) dirty_ = true;
+    p->did = c.id;
+    if (!c.address.empty()) p->address = c.address;
+    if (p->state != state) {
+      // A passive peer's load is not followed: what it last told is stale.
+      if (state != PeerState::kAlive) p->heartbeat = job::Heartbeat{};
+      p->state = state;
+    }
+  };
+  for (const membership::Contact& c : active) place(c, PeerState::kAlive);
+  for (const membership::Contact& c : passive) place(c, PeerState::kPassive);
+}
+
 bool PeerTable::Heard(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt) {
   if (hb.node == self_) return false;
   absl::MutexLock lock(&mu_);
   Peer* p = FindLocked(hb.node, hb.address);
-  if (p == nullptr) {
-    peers_.push_back(Peer{});
-    p = &peers_.back();
-    p->first_seen = now;
-  }
-  const bool revived = p->state != PeerState::kAlive;
+  if (p == nullptr) return false;
   if (p->did != hb.node || p->address != hb.address) dirty_ = true;
   p->did = hb.node;
   p->address = hb.address;
-  p->state = PeerState::kAlive;
   p->last_seen = now;
   p->failures = 0;
   if (rtt.has_value()) {
@@ -133,8 +163,7 @@ bool PeerTable::Heard(const job::Heartbeat& hb, absl::Time now, std::optional<ab
   // The same DID may have been known under an old address (a restart on a new port).
   std::erase_if(peers_,
                 [&](const Peer& q) { return &q != p && q.did.empty() && q.address == hb.address; });
-  if (revived) dirty_ = true;
-  return revived;
+  return true;
 }
 
 void PeerTable::Touch(const std::string& did, absl::Time now) {
@@ -152,19 +181,6 @@ void PeerTable::Failed(const std::string& address) {
   }
 }
 
-std::vector<std::string> PeerTable::Sweep(absl::Time now, absl::Duration dead_after) {
-  std::vector<std::string> died;
-  absl::MutexLock lock(&mu_);
-  for (Peer& p : peers_) {
-    if (p.state == PeerState::kAlive && now - p.last_seen > dead_after) {
-      p.state = PeerState::kDead;
-      died.push_back(p.did);
-      dirty_ = true;
-    }
-  }
-  return died;
-}
-
 std::vector<Peer> PeerTable::All() const {
   absl::MutexLock lock(&mu_);
   return peers_;
@@ -179,6 +195,24 @@ std::vector<Peer> PeerTable::Alive() const {
   return alive;
 }
 
+std::vector<membership::Contact> PeerTable::Contacts() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<membership::Contact> out;
+  for (const Peer& p : peers_) {
+    if (!p.did.empty()) out.push_back({p.did, p.address});
+  }
+  return out;
+}
+
+std::vector<std::string> PeerTable::Unresolved() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const Peer& p : peers_) {
+    if (p.did.empty()) out.push_back(p.address);
+  }
+  return out;
+}
+
 std::optional<Peer> PeerTable::Find(const std::string& did) const {
   absl::MutexLock lock(&mu_);
   for (const Peer& p : peers_) {
@@ -190,7 +224,7 @@ std::optional<Peer> PeerTable::Find(const std::string& did) const {
 size_t PeerTable::alive_count() const {
   absl::MutexLock lock(&mu_);
   return std::count_if(peers_.begin(), peers_.end(),
-                       [](const Peer& p) { return p.state == PeerState::kAlive; });
+                       [](const Peer& p) { return p.state == PeerState::kAlive && p.heard(); });
 }
 
 absl::Status PeerTable::Save() {

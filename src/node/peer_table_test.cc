@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "mesh/common/file_util.h"
+#include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
 #include "mesh/node/replay_guard.h"
 
@@ -40,23 +41,41 @@ TEST_F(PeerTableTest, ABootstrapAddressLearnsItsDidFromTheFirstHeartbeat) {
   table->AddAddress("10.0.0.2:7421");
   ASSERT_EQ(table->All().size(), 1u);
   EXPECT_EQ(table->All()[0].state, PeerState::kUnknown);
+  EXPECT_EQ(table->Unresolved(), std::vector<std::string>{"10.0.0.2:7421"});
   EXPECT_TRUE(table->Heard(Beat("did:key:b", "10.0.0.2:7421"), t0_, absl::Milliseconds(2)));
   ASSERT_EQ(table->All().size(), 1u) << "the address and the DID are one peer";
   EXPECT_EQ(table->All()[0].did, "did:key:b");
-  EXPECT_EQ(table->alive_count(), 1u);
-  EXPECT_FALSE(table->Heard(Beat("did:key:b", "10.0.0.2:7421"), t0_, std::nullopt));
+  EXPECT_TRUE(table->Unresolved().empty());
+  EXPECT_EQ(table->alive_count(), 0u) << "alive means in the active view: membership says so";
+  // A stranger's heartbeat is not recorded: the table holds the views, not whoever writes.
+  EXPECT_FALSE(table->Heard(Beat("did:key:x", "10.0.0.9:7421"), t0_, std::nullopt));
+  EXPECT_EQ(table->All().size(), 1u);
 }
 
-TEST_F(PeerTableTest, SilentPeersDieAndComeBack) {
+TEST_F(PeerTableTest, TheTableMirrorsTheMembershipViewsAndStaysBounded) {
   ASSERT_OK_AND_ASSIGN(auto table, PeerTable::Open(path(), "did:key:self"));
-  table->Heard(Beat("did:key:b", "b:1"), t0_, std::nullopt);
-  table->Heard(Beat("did:key:c", "c:1"), t0_ + absl::Seconds(4), std::nullopt);
-  std::vector<std::string> died = table->Sweep(t0_ + absl::Seconds(6), absl::Seconds(5));
-  EXPECT_EQ(died, std::vector<std::string>{"did:key:b"});
+  table->AddAddress("boot:1");
+  table->SetViews({{"did:key:b", "b:1"}}, {{"did:key:c", "c:1"}, {"did:key:d", "d:1"}}, t0_);
+  EXPECT_EQ(table->Find("did:key:b")->state, PeerState::kAlive);
+  EXPECT_EQ(table->Find("did:key:c")->state, PeerState::kPassive);
   EXPECT_EQ(table->alive_count(), 1u);
-  EXPECT_TRUE(table->Sweep(t0_ + absl::Seconds(6), absl::Seconds(5)).empty()) << "dies once";
-  EXPECT_TRUE(table->Heard(Beat("did:key:b", "b:1"), t0_ + absl::Seconds(7), std::nullopt));
-  EXPECT_EQ(table->alive_count(), 2u);
+  ASSERT_TRUE(table->Heard(Beat("did:key:b", "b:1", 1), t0_, std::nullopt));
+  EXPECT_EQ(table->Find("did:key:b")->heartbeat.running, 1u);
+  // b is demoted (its load is no longer followed), c promoted, d forgotten; the bootstrap
+  // address without a DID stays until it answers.
+  table->SetViews({{"did:key:c", "c:1"}}, {{"did:key:b", "b:1"}}, t0_);
+  EXPECT_EQ(table->Find("did:key:c")->state, PeerState::kAlive);
+  EXPECT_EQ(table->Find("did:key:b")->state, PeerState::kPassive);
+  EXPECT_EQ(table->Find("did:key:b")->heartbeat.max_concurrent, 0u);
+  EXPECT_FALSE(table->Find("did:key:d").has_value());
+  EXPECT_EQ(table->All().size(), 3u);
+  EXPECT_EQ(table->Unresolved(), std::vector<std::string>{"boot:1"});
+  // However many nodes pass through the views, the table holds the views.
+  for (int i = 0; i < 1000; ++i) {
+    const std::string did = mesh::StrCat("did:key:n", i);
+    table->SetViews({{did, mesh::StrCat("n:", i)}}, {}, t0_);
+  }
+  EXPECT_EQ(table->All().size(), 2u);
 }
 
 TEST_F(PeerTableTest, OurselvesAndKnownAddressesAreNotAdded) {
@@ -71,6 +90,7 @@ TEST_F(PeerTableTest, OurselvesAndKnownAddressesAreNotAdded) {
 
 TEST_F(PeerTableTest, RoundTripTimeIsSmoothed) {
   ASSERT_OK_AND_ASSIGN(auto table, PeerTable::Open(path(), "did:key:self"));
+  table->SetViews({{"did:key:b", "b:1"}}, {}, t0_);
   table->Heard(Beat("did:key:b", "b:1"), t0_, absl::Milliseconds(8));
   table->Heard(Beat("did:key:b", "b:1"), t0_, absl::Milliseconds(16));
   ASSERT_TRUE(table->Find("did:key:b")->rtt.has_value());
@@ -80,7 +100,7 @@ TEST_F(PeerTableTest, RoundTripTimeIsSmoothed) {
 TEST_F(PeerTableTest, TheTableSurvivesARestartAndADamagedFileIsSetAside) {
   {
     ASSERT_OK_AND_ASSIGN(auto table, PeerTable::Open(path(), "did:key:self"));
-    table->Heard(Beat("did:key:b", "b:1"), t0_, std::nullopt);
+    table->SetViews({{"did:key:b", "b:1"}}, {}, t0_);
     table->AddAddress("c:1");
     ASSERT_OK(table->Save());
   }
@@ -89,6 +109,7 @@ TEST_F(PeerTableTest, TheTableSurvivesARestartAndADamagedFileIsSetAside) {
     ASSERT_EQ(table->All().size(), 2u);
     EXPECT_EQ(table->Find("did:key:b")->address, "b:1");
     EXPECT_EQ(table->alive_count(), 0u) << "liveness is learned again, not restored";
+    EXPECT_EQ(table->Contacts().size(), 1u) << "the saved DIDs seed the membership";
   }
   ASSERT_OK(WriteFileAtomically(path(), "{not json", 0600, true));
   ASSERT_OK_AND_ASSIGN(auto table, PeerTable::Open(path(), "did:key:self"));

@@ -119,6 +119,10 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       const uint32_t target = *to;
       const uint64_t incarnation = nodes[target]->incarnation;
       membership::Received received{n.members->self(), std::move(send->message)};
+      // The ping lists the sender's active view for a receiver with room for candidates.
+      if (ping && nodes[target]->members->active_count() < s.membership.active_size) {
+        received.message = membership::Ping{n.members->active()};
+      }
       At(now + Latency(node, target), [this, target, incarnation, ping, news = std::move(news),
                                        received = std::move(received)]() mutable {
         SimNode& t = *nodes[target];
@@ -146,6 +150,7 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
     } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
       market::PeerView view = ViewOf(n, down->id);
       view.alive = false;
+      view.disconnected = down->alive;
       n.news.erase(down->id);
       if (std::optional<uint32_t> p = IndexOf(down->id)) std::erase(n.active, *p);
       StepMarket(node, market::PeerChanged{std::move(view)});

@@ -230,11 +230,14 @@ class PeersTest(MeshTest):
                     self.assertEqual(others[n.did]['address'], n.mesh_addr, listed)
                     self.assertIn('load', others[n.did], listed)
         self.assertEqual(metric(a.metrics(), 'mesh_peers_alive'), 2)
+        self.assertEqual(metric(a.metrics(), 'mesh_peers_known'), 2)
 
         r = self.mesh_cli('peers', '--node', a.url)
         self.assertEqual(r.returncode, 0, r)
         lines = r.stdout.decode().splitlines()
         self.assertEqual(lines[0], f'self: {a.did} at {a.mesh_addr}', lines)
+        self.assertEqual(lines[1], 'view: 2 active peers, 2 nodes known (active and passive views)',
+                         lines)
         for n in (b, c):
             row = [line for line in lines if n.did in line]
             self.assertEqual(len(row), 1, lines)

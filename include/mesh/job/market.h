@@ -161,7 +161,9 @@ struct PeerInfo {
   std::string address;
 };
 
-// Node <-> node, periodically: liveness, capacity and load, and peer exchange.
+// Node <-> active neighbour, every heartbeat period: liveness (membership's ping), capacity and
+// load, and the sender's active view (the peers it relays announcements to). A `hello` is sent to
+// a bootstrap address only to learn who answers there (its reply is signed): it is no ping.
 struct Heartbeat {
   MessageHeader header;
   std::string node;  // DID (the signer)
@@ -174,8 +176,25 @@ struct Heartbeat {
   bool draining = false;
   std::vector<std::string> capabilities;
   std::vector<std::string> federations;
-  std::vector<PeerInfo> peers;  // a sample of the sender's live peers
+  std::vector<PeerInfo> peers;  // the sender's active view
+  bool hello = false;
 };
+
+// Node -> node: one message of the membership protocol (membership/membership.h) other than
+// its ping (the Heartbeat). node::GossipOf / MembershipMessageOf translate.
+struct Gossip {
+  MessageHeader header;
+  std::string node;     // DID (the signer)
+  std::string address;  // where the signer is dialled
+  // "join", "forward_join", "neighbor", "neighbor_reply", "disconnect", "shuffle",
+  // "shuffle_reply".
+  std::string kind;
+  PeerInfo subject;              // forward_join: the joiner; shuffle: the walk's origin
+  uint32_t ttl = 0;              // forward_join, shuffle: hops left (at most kMaxGossipTtl)
+  bool flag = false;             // neighbor: high priority; neighbor_reply: accepted
+  std::vector<PeerInfo> sample;  // shuffle, shuffle_reply
+};
+inline constexpr uint32_t kMaxGossipTtl = 16;
 
 // A request for a blob by CID (net::Transport::FetchBlob).
 struct BlobRequest {
@@ -186,7 +205,7 @@ struct BlobRequest {
 };
 
 using Message = std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt,
-                             CancelJob, Heartbeat, BlobRequest, Artifact>;
+                             CancelJob, Heartbeat, BlobRequest, Artifact, Gossip>;
 
 // "application/vnd.mesh.<name>.v1+json" for each alternative of Message.
 std::string_view PayloadType(const Message& message);

@@ -51,7 +51,10 @@ struct Ticket {
 struct PeerView {
   std::string did;
   std::string address;
-  bool alive = false;
+  bool alive = false;  // in this node's view: asked for bids, relayed through
+  // Not alive only because it left this node's active view (membership's Disconnect): it still
+  // runs what it was given, so its jobs are not taken back.
+  bool disconnected = false;
   bool draining = false;
   uint32_t max_concurrent = 1;
   uint32_t running = 0;

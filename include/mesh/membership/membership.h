@@ -77,7 +77,13 @@ struct Shuffle {
 struct ShuffleReply {
   std::vector<Contact> sample;
 };
-struct Ping {};  // a heartbeat; the shell adds its own payload (capacity, load)
+// A heartbeat; the shell adds its own payload (capacity, load). `active` is the sender's active
+// view: a receiver whose active view has room takes them as candidates (a small network becomes
+// a full mesh at once instead of after shuffles). The shell may leave it empty when the receiver
+// is full.
+struct Ping {
+  std::vector<Contact> active;
+};
 
 using Message = std::variant<Join, ForwardJoin, Neighbor, NeighborReply, Disconnect, Shuffle,
                              ShuffleReply, Ping>;
@@ -97,8 +103,13 @@ struct SendFailed {  // a Send to this peer could not be delivered
 };
 struct TimerFired {};
 struct Leave {};  // a graceful leave: the active peers are told
+// Nodes the shell learnt of outside the protocol (a bootstrap address answered with its DID):
+// candidates for the passive view; an active view with room asks one of them.
+struct Discovered {
+  std::vector<Contact> contacts;
+};
 
-using Input = std::variant<Start, Received, SendFailed, TimerFired, Leave>;
+using Input = std::variant<Start, Received, SendFailed, TimerFired, Leave, Discovered>;
 
 // ---- Actions --------------------------------------------------------------------------------
 
@@ -173,7 +184,6 @@ class Membership {
   absl::Time now_ = absl::InfinitePast();
   std::vector<ActivePeer> active_;  // small: vectors, in the order peers joined
   std::vector<Contact> passive_;
-  std::vector<Contact> contacts_;      // Start's seed list, for a rejoin when isolated
   std::optional<std::string> asking_;  // the passive peer a Neighbor request waits for
   absl::Time asked_at_ = absl::InfinitePast();
   std::vector<Contact> last_shuffle_;  // what our last Shuffle sent (evicted first on its reply)

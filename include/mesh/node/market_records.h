@@ -11,11 +11,14 @@
 
 #include "mesh/cas/blob_store.h"
 #include "mesh/market/market.h"
+#include "mesh/membership/membership.h"
 #include "mesh/node/job_store.h"
 #include "mesh/node/mesh_options.h"
 
 namespace mesh::node {
 
+// The membership core's options: the views' sizes, heartbeat and dead_after from `options`.
+membership::MembershipOptions MembershipOptionsOf(const MeshOptions& options);
 market::MarketOptions MarketOptionsOf(const MeshOptions& options, std::string self,
                                       std::string address);
 

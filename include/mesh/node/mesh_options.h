@@ -41,6 +41,10 @@ struct MeshOptions {
   int max_handshakes = 256;                              // TLS handshakes in progress at once
   std::vector<std::string> capabilities;
   std::vector<std::string> federations;
+  // Membership (membership/membership.h): heartbeats go to the active view only; the passive
+  // view refills it. 5 and 30 cover about 10^4 nodes (HyParView: log10(N) + 1).
+  size_t active_view = 5;
+  size_t passive_view = 30;
   absl::Duration heartbeat = absl::Seconds(1);
   absl::Duration dead_after = absl::Seconds(5);         // no heartbeat for this long: dead
   absl::Duration bid_window = absl::Milliseconds(200);  // the longest an auction stays open

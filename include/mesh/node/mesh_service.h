@@ -4,16 +4,18 @@
 //
 // What it does itself: opens and checks every envelope (size, signature, author = the
 // TLS-authenticated peer, staleness, replay; refusals counted in /metrics), answers blob
-// requests, and keeps membership (heartbeats with capacity, load and a sample of peers, the
-// peer table and its peers.json). Everything the market decides is decided by the core: a
-// message, a send's or fetch's outcome, a timer, a peer's or this node's capacity change, a job
-// handed over, a local run's progress or end become market inputs, and the actions of each step
-// are carried out here in step order on one serial executor (a mesh::Scheduler): one SQLite
-// transaction for the history blocks and market state of the steps waiting for the executor
-// together (group commit, mesh_group_commit.h: nothing leaves before the commit it depends on),
-// sealed sends, blob fetches (on a small pool of their own: they block), the compute service, the
-// settlement, events, metrics and the one timer the core asks for. Test faults (MeshOptions::fault)
-// live here too.
+// requests, and carries membership: the membership core (membership/membership.h, bounded
+// active and passive views) decides whom this node exchanges heartbeats with (capacity, load and
+// its active view ride on them), gossips to and hears as dead; the peer table mirrors its views
+// (and peers.json); the market core hears of each active peer (PeerChanged). Everything the market
+// decides is decided by the core: a message, a send's or fetch's outcome, a timer, a peer's or this
+// node's capacity change, a job handed over, a local run's progress or end become market inputs,
+// and the actions of each step are carried out here in step order on one serial executor (a
+// mesh::Scheduler): one SQLite transaction for the history blocks and market state of the steps
+// waiting for the executor together (group commit, mesh_group_commit.h: nothing leaves before the
+// commit it depends on), sealed sends, blob fetches (on a small pool of their own: they block), the
+// compute service, the settlement, events, metrics and the one timer the core asks for. Test faults
+// (MeshOptions::fault) live here too.
 //
 // Thread-safe: one mutex around the core and the shell's own state; the core is stepped under it
 // and the step's actions are queued on the executor before it is released.
@@ -36,6 +38,7 @@
 #include "mesh/common/task_pool.h"
 #include "mesh/job/market.h"
 #include "mesh/market/market.h"
+#include "mesh/membership/membership.h"
 #include "mesh/net/transport.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/envelope_guard.h"
@@ -47,7 +50,8 @@
 namespace mesh::node {
 
 struct MeshStats {
-  size_t peers_alive = 0, peers_known = 0;
+  size_t peers_alive = 0;        // the active view's peers whose heartbeat is in
+  size_t peers_known = 0;        // both views: a lower bound of the network's size
   size_t auctions_open = 0;      // delegated jobs being placed or waiting for bids
   size_t delegated_running = 0;  // delegated jobs on an executor
   size_t assigned = 0;           // jobs run here for other nodes
@@ -97,9 +101,18 @@ class MeshService final : public net::Handler, public Delegator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Membership and this node's capacity (mesh_membership.cc).
-  void Beat();  // every options_.heartbeat, on the executor
+  void Beat();  // every options_.heartbeat, on the executor: capacity, hellos, peers.json
+  // Steps the membership core and carries out its actions: the market hears of peers joining
+  // and leaving the active view in step order (under members_mu_); sends go after.
+  void StepMembers(membership::Input input) ABSL_LOCKS_EXCLUDED(members_mu_);
+  void StepMembersLocked(membership::Input input, std::vector<membership::Send>& sends)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(members_mu_);
+  void SendMembership(const membership::Send& send);  // a Ping is a heartbeat
+  void Leave();  // tells the active peers (Stop), waiting for them a little
+  // A heartbeat to an address whose DID is not known yet; its signed reply names it.
+  void SayHello(const std::string& address);
   job::Heartbeat MakeHeartbeat();
-  void SendHeartbeats(absl::Time now);
+  // A heartbeat from a peer (a ping, or the reply to ours; rtt set for a reply).
   void OnHeartbeat(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt);
   sched::LocalCapacity Capacity();  // the compute service's and the host's
   // Tells the core this node's capacity (and whether it refuses `module`, if given) when either
@@ -169,9 +182,17 @@ class MeshService final : public net::Handler, public Delegator {
   bool drain_queued_ ABSL_GUARDED_BY(mu_) = false;
   // RunHere actions stepped and not yet through ComputeService::Submit (as good as queued).
   uint32_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
+  // Membership, stepped under its own mutex (taken before mu_, never after).
+  absl::Mutex members_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::unique_ptr<SeededRng> members_rng_ ABSL_GUARDED_BY(members_mu_);
+  std::unique_ptr<membership::Membership> members_ ABSL_GUARDED_BY(members_mu_);  // by Start()
+  absl::Time members_timer_at_ ABSL_GUARDED_BY(members_mu_) = absl::InfinitePast();
+  uint64_t members_timer_ ABSL_GUARDED_BY(members_mu_) = 0;  // the armed timer's generation
+  size_t known_ ABSL_GUARDED_BY(members_mu_) = 0;  // both views' sizes after the last step
   // The executor's own: only tasks on scheduler_ touch them.
   Scheduler::TimerId timer_ = 0;
   absl::Time peers_saved_ = absl::InfinitePast();
+  uint64_t beats_ = 0;
 };
 
 }  // namespace mesh::node

@@ -1,9 +1,9 @@
-// PeerTable: the nodes this node knows — each peer's DID, address, liveness and the capacity
-// and load its last heartbeat reported. Bootstrap addresses (--peer) start without a DID and
-// get one from their first signed heartbeat; peer exchange adds the peers other nodes report.
-// A peer not heard from for `dead_after` is dead: it is not asked to bid and its assigned jobs
-// are re-announced. The table is persisted (peers.json, written atomically) so a restarted
-// node finds its mesh again without its bootstrap flags. Thread-safe.
+// PeerTable: the nodes this node knows — the membership's views (membership/membership.h: the
+// active view, whose peers exchange heartbeats with this node, and the passive view) plus the
+// bootstrap addresses (--peer) whose DID no heartbeat has told yet — with each active peer's
+// capacity and load from its last heartbeat. Bounded: SetViews forgets whatever left both views.
+// The table is persisted (peers.json, written atomically) so a restarted node finds its mesh
+// again without its bootstrap flags. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +19,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "mesh/job/market.h"
+#include "mesh/membership/membership.h"
 #include "nlohmann/json.hpp"
 
 namespace mesh::node {
 
-enum class PeerState { kUnknown, kAlive, kDead };
+// kAlive: in the active view. kPassive: in the passive view (known, not probed). kUnknown: a
+// bootstrap or saved address not (yet) in a view.
+enum class PeerState { kUnknown, kAlive, kPassive };
 std::string_view PeerStateName(PeerState state);
 
 struct Peer {
@@ -36,6 +39,7 @@ struct Peer {
   int failures = 0;                          // calls failed since last heard
   job::Heartbeat heartbeat;                  // capacity, load, its peers
   bool has_free_slot() const { return heartbeat.running < heartbeat.max_concurrent; }
+  bool heard() const { return !heartbeat.node.empty(); }  // its capacity and load are known
 };
 
 nlohmann::json ToJson(const Peer& peer, absl::Time now);
@@ -46,21 +50,28 @@ class PeerTable {
   static absl::StatusOr<std::unique_ptr<PeerTable>> Open(std::filesystem::path path,
                                                          std::string self_did);
 
-  // A bootstrap or exchanged address; ignored if known (or our own).
+  // A bootstrap address; ignored if known (or our own).
   void AddAddress(const std::string& address, const std::string& did = "");
-  // A signed heartbeat from `hb.node` (at `address`, round trip `rtt` if it was a reply).
-  // Returns true if the peer was not alive before (new, or back from the dead).
+  // The membership's views after a step: their peers are alive (active) or passive, in the
+  // table; a peer with a DID in neither is forgotten.
+  void SetViews(const std::vector<membership::Contact>& active,
+                const std::vector<membership::Contact>& passive, absl::Time now);
+  // A signed heartbeat from `hb.node` (at `address`, round trip `rtt` if it was a reply): its
+  // capacity and load. A bootstrap address that answers learns its DID here. Returns false, and
+  // records nothing, for a node the table does not hold.
   bool Heard(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt);
-  // Any other signed message from `did`: it is alive.
+  // Any other signed message from `did`.
   void Touch(const std::string& did, absl::Time now);
   // A call to `address` failed.
   void Failed(const std::string& address);
-  // Marks peers silent for `dead_after` dead; returns the DIDs that just died.
-  std::vector<std::string> Sweep(absl::Time now, absl::Duration dead_after);
 
   std::vector<Peer> All() const;
   std::vector<Peer> Alive() const;
+  // The peers known by DID (for membership's seed list), and the addresses whose DID is not.
+  std::vector<membership::Contact> Contacts() const;
+  std::vector<std::string> Unresolved() const;
   std::optional<Peer> Find(const std::string& did) const;
+  // Active peers whose heartbeat told their capacity (the ones the market can ask).
   size_t alive_count() const;
 
   // Writes the table if it changed since the last save.
