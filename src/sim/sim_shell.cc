@@ -438,6 +438,7 @@ void Simulator::Impl::RunHere(uint32_t node, const market::RunHere& run) {
     AtNode(node, now, [this, node, end] { StepMarket(node, market::LocalEnded{end}); });
     return;
   }
+  ++n.assignments;
   if (n.role == Role::kUnderbidder) return;  // took it, never runs it
   n.runs[id] = SimNode::Run{run, false, now};
   n.waiting.push_back(id);

@@ -98,6 +98,7 @@ struct SimNode {
   std::vector<std::string> lost;                     // runs a crash cut short
   std::vector<std::string> delegated;                // jobs it submitted, in flight
   double busy_slot_seconds = 0;
+  uint64_t assignments = 0;  // RunHere actions for jobs new to it
 };
 
 // A job as the world knows it (what the submitter's store would hold, and the truth).

@@ -428,6 +428,18 @@ Summary Simulator::Impl::Summarise() {
   o.utilisation = slot_seconds > 0 ? busy / slot_seconds : 0;
   o.adversary_share_of_credits =
       o.credits_paid > 0 ? double(o.credits_paid_to_adversaries) / double(o.credits_paid) : 0;
+  std::vector<double> honest;
+  for (const auto& n : nodes) {
+    o.assignments_by_role[std::string(RoleName(n->role))] += n->assignments;
+    if (n->role == Role::kHonest) honest.push_back(double(n->assignments));
+  }
+  double honest_sum = 0;
+  for (double a : honest) honest_sum += a;
+  if (honest_sum > 0) {
+    const double mean = honest_sum / double(honest.size());
+    o.honest_assignments_max_over_mean = *std::max_element(honest.begin(), honest.end()) / mean;
+    o.honest_assignments_min_over_mean = *std::min_element(honest.begin(), honest.end()) / mean;
+  }
   double active = 0, passive = 0;
   for (uint32_t i : live) {
     const double a = double(nodes[i]->members->active().size());

@@ -78,6 +78,9 @@ nlohmann::json ToJson(const Summary& s) {
   j["credits_paid"] = s.credits_paid;
   j["credits_paid_by_role"] = s.credits_paid_by_role;
   j["credits_paid_to_adversaries"] = s.credits_paid_to_adversaries;
+  j["assignments_by_role"] = s.assignments_by_role;
+  j["honest_assignments"] = {{"max_over_mean", s.honest_assignments_max_over_mean},
+                             {"min_over_mean", s.honest_assignments_min_over_mean}};
   j["adversary_share_of_credits"] = s.adversary_share_of_credits;
   j["views"] = {{"mean_active", s.mean_active_view},
                 {"max_active", s.max_active_view},
@@ -125,6 +128,10 @@ std::string ToText(const Summary& s) {
        s.mean_passive_view);
   line("bytes: %.0f blob bytes fetched per job; utilisation %.1f%% of live slots",
        s.blob_bytes_per_job, 100 * s.utilisation);
+  std::string assigned;
+  for (const auto& [role, c] : s.assignments_by_role) assigned += mesh::StrCat(" ", role, "=", c);
+  line("assignments:%s; honest executors' busiest %.2f and idlest %.2f of their mean",
+       assigned.c_str(), s.honest_assignments_max_over_mean, s.honest_assignments_min_over_mean);
   std::string paid;
   for (const auto& [role, c] : s.credits_paid_by_role) {
     paid += mesh::StrCat(" ", role, "=", c);

@@ -162,6 +162,24 @@ class MeshTest(unittest.TestCase):
         return subprocess.run([base.MESH, '--data-dir', os.path.join(self.tmp, 'cli'), *args],
                               capture_output=True, timeout=timeout, env=env)
 
+    def cli(self, node, *args, timeout=60):
+        """The `mesh` CLI on `node`'s own data dir (its URL, token and ledger.db)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        return subprocess.run([base.MESH, '--data-dir', node.data_dir, *args],
+                              capture_output=True, timeout=timeout, env=env)
+
+    def cli_json(self, node, *args):
+        r = self.cli(node, '--json', *args)
+        self.assertEqual(r.returncode, 0, r)
+        return json.loads(r.stdout)
+
+    @staticmethod
+    def paid(entries, job_id):
+        """The DIDs a job's pay entries credited, with the amounts."""
+        return [(p['account'], p['amount']) for e in entries
+                if e['kind'] == 'pay' and e.get('job') == job_id
+                for p in e['postings'] if p['account'].startswith('did:') and p['amount'] > 0]
+
     def remote_job(self, node, args=(ITERS,), **extra):
         body = {'module': node.module('progress'), 'args': list(args), 'placement': 'remote'}
         body.update(extra)
@@ -460,17 +478,6 @@ class TrustTest(MeshTest):
     replicate(3) and never paid, a stalling one times out and is not paid, the submitter's ledger
     verifies, and an entry altered on disk is found by `mesh ledger verify` with meshd stopped."""
 
-    def cli(self, node, *args, timeout=60):
-        """The `mesh` CLI on `node`'s own data dir (its URL, token and ledger.db)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
-        return subprocess.run([base.MESH, '--data-dir', node.data_dir, *args],
-                              capture_output=True, timeout=timeout, env=env)
-
-    def cli_json(self, node, *args):
-        r = self.cli(node, '--json', *args)
-        self.assertEqual(r.returncode, 0, r)
-        return json.loads(r.stdout)
-
     def submit(self, node, *flags):
         r = self.cli(node, 'submit', os.path.join(base.EXAMPLES, 'progress.wasm'), '--remote',
                      *flags, '--', SMALL)
@@ -484,13 +491,6 @@ class TrustTest(MeshTest):
         out = node.output(job['id'])
         self.assertRegex(out, DONE_RE)
         return out
-
-    @staticmethod
-    def paid(entries, job_id):
-        """The DIDs a job's pay entries credited, with the amounts."""
-        return [(p['account'], p['amount']) for e in entries
-                if e['kind'] == 'pay' and e.get('job') == job_id
-                for p in e['postings'] if p['account'].startswith('did:') and p['amount'] > 0]
 
     def test_a_liar_is_outvoted_and_never_paid_and_an_altered_ledger_is_caught(self):
         a = self.start_node('a')

@@ -69,6 +69,10 @@ struct Summary {
   int64_t credits_paid_to_adversaries = 0;
   double adversary_share_of_credits = 0;
   std::map<std::string, uint64_t> nodes_by_role;
+  // Replicas assigned to executors (RunHere), by role; and how evenly the honest executors got
+  // theirs: the busiest's and the idlest's count over the honest mean (1 and 1: perfectly even).
+  std::map<std::string, uint64_t> assignments_by_role;
+  double honest_assignments_max_over_mean = 0, honest_assignments_min_over_mean = 0;
 
   // Series sampled every scenario.sample_every_s: time, utilisation, and the mean reputation
   // (in the network-wide view of every RecordStanding) of each role with evidence.
