@@ -82,7 +82,12 @@ std::vector<Action> Membership::Step(absl::Time now, Input input) {
         }
       },
       input);
-  if (started_ && !left_) Emit(SetTimer{std::min(next_probe_, next_shuffle_)});
+  // The one timer, named when it moved (or fired: the shell has none armed then).
+  if (started_ && !left_) {
+    const absl::Time at = std::min(next_probe_, next_shuffle_);
+    if (at != timer_ || std::holds_alternative<TimerFired>(input)) Emit(SetTimer{at});
+    timer_ = at;
+  }
   stats_.active = active_.size();
   stats_.passive = passive_.size();
   return std::move(out_);
@@ -90,7 +95,10 @@ std::vector<Action> Membership::Step(absl::Time now, Input input) {
 
 void Membership::Heard(const std::string& id) {
   for (ActivePeer& p : active_) {
-    if (p.contact.id == id) p.heard = now_;
+    if (p.contact.id == id) {
+      p.heard = now_;
+      return;
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 // cores' actions: messages, fetches, runs, payments). Private to src/sim.
 #pragma once
 
+#include <array>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -191,6 +192,7 @@ struct Simulator::Impl {
   absl::Duration Latency(uint32_t from, uint32_t to);
   bool Lost();
   std::optional<uint32_t> IndexOf(const std::string& did) const;
+  std::optional<uint32_t> IndexOf(const std::string& did, std::string_view address) const;
   // Sealing: real Ed25519 envelopes when the scenario signs, numbered stand-ins when not.
   std::string Seal(uint32_t node, job::Message& message);
   absl::StatusOr<job::Message> Open(const std::string& envelope, job::Message sent);
@@ -220,6 +222,9 @@ struct Simulator::Impl {
   uint64_t envelope_seq = 0;
   // Counters for the summary.
   Summary out;
+  // Messages sent, by type (Summary::messages_by_type at the end: a map per message was slow).
+  std::array<uint64_t, std::variant_size_v<job::Message>> market_by_type{};
+  std::array<uint64_t, std::variant_size_v<membership::Message>> membership_by_type{};
   std::vector<double> latencies_ms;
   uint64_t blob_bytes_fetched = 0;
   double slot_seconds = 0;  // of live nodes, integrated by Sample

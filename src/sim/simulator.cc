@@ -16,6 +16,18 @@ namespace {
 
 constexpr int64_t kStartCredits = 1'000'000'000'000;
 
+// A default value of a variant's `i`th alternative (to name a message type by its index).
+template <typename V, size_t... I>
+V VariantAtImpl(size_t i, std::index_sequence<I...>) {
+  V v;
+  ((i == I ? (void)v.template emplace<I>() : void()), ...);
+  return v;
+}
+template <typename V>
+V VariantAt(size_t i) {
+  return VariantAtImpl<V>(i, std::make_index_sequence<std::variant_size_v<V>>{});
+}
+
 double Exponential(Rng& rng, double rate) { return -std::log(1 - rng.UniformDouble()) / rate; }
 
 double Draw(Rng& rng, const LogNormal& d) {
@@ -415,6 +427,17 @@ Summary Simulator::Impl::Summarise() {
   }
   const double jobs_n = std::max<double>(1, double(submitted));
   o.messages_per_job = double(o.market_messages) / jobs_n;
+  auto count_by_type = [&](const auto& counts, auto name_of, std::string_view prefix) {
+    for (size_t i = 0; i < counts.size(); ++i) {
+      if (counts[i] > 0) o.messages_by_type[mesh::StrCat(prefix, name_of(i))] = counts[i];
+    }
+  };
+  count_by_type(
+      market_by_type, [](size_t i) { return job::MessageName(VariantAt<job::Message>(i)); }, "");
+  count_by_type(
+      membership_by_type,
+      [](size_t i) { return membership::MessageName(VariantAt<membership::Message>(i)); },
+      "membership.");
   double busy = 0;
   for (const auto& n : nodes) {
     busy += n->busy_slot_seconds;

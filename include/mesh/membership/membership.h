@@ -124,6 +124,8 @@ struct PeerDown {  // left the active view; `alive`: disconnected, not dead
   std::string id;
   bool alive = false;
 };
+// The core's one timer: (re)arm it for `at`, replacing the one armed. Emitted when the time
+// moved and after every TimerFired, not on every step.
 struct SetTimer {
   absl::Time at;
 };
@@ -189,6 +191,7 @@ class Membership {
   std::vector<Contact> last_shuffle_;  // what our last Shuffle sent (evicted first on its reply)
   absl::Time next_probe_ = absl::InfinitePast();
   absl::Time next_shuffle_ = absl::InfinitePast();
+  absl::Time timer_ = absl::InfinitePast();  // the last SetTimer emitted
   bool started_ = false, left_ = false;
   MembershipStats stats_;
   std::vector<Action> out_;
