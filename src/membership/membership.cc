@@ -93,9 +93,12 @@ std::vector<Action> Membership::Step(absl::Time now, Input input) {
   return std::move(out_);
 }
 
+uint64_t Membership::KeyOf(const std::string& id) { return std::hash<std::string>{}(id); }
+
 void Membership::Heard(const std::string& id) {
+  const uint64_t key = KeyOf(id);
   for (ActivePeer& p : active_) {
-    if (p.contact.id == id) {
+    if (p.Is(key, id)) {
       p.heard = now_;
       return;
     }
@@ -214,8 +217,9 @@ void Membership::OnTick() {
 }
 
 const Membership::ActivePeer* Membership::FindActive(const std::string& id) const {
+  const uint64_t key = KeyOf(id);
   for (const ActivePeer& p : active_) {
-    if (p.contact.id == id) return &p;
+    if (p.Is(key, id)) return &p;
   }
   return nullptr;
 }
@@ -234,13 +238,13 @@ void Membership::AddActive(const Contact& peer) {
     SendTo(victim, Disconnect{});
     DropActive(victim.id, /*alive=*/true);
   }
-  active_.push_back({peer, now_});
+  active_.push_back({peer, now_, KeyOf(peer.id)});
   Emit(PeerUp{peer});
 }
 
 bool Membership::DropActive(const std::string& id, bool alive) {
   auto it = std::find_if(active_.begin(), active_.end(),
-                         [&](const ActivePeer& p) { return p.contact.id == id; });
+                         [&, key = KeyOf(id)](const ActivePeer& p) { return p.Is(key, id); });
   if (it == active_.end()) return false;
   const Contact contact = it->contact;
   active_.erase(it);

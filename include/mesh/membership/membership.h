@@ -157,7 +157,12 @@ class Membership {
   struct ActivePeer {
     Contact contact;
     absl::Time heard;
+    // A hash of contact.id, compared before the id: ids are long heap strings that share their
+    // first bytes, and a lookup ran through every one of them (a cache miss each, in meshsim).
+    uint64_t key = 0;
+    bool Is(uint64_t k, const std::string& id) const { return key == k && contact.id == id; }
   };
+  static uint64_t KeyOf(const std::string& id);
 
   void OnReceived(const Contact& from, const Message& message);
   void OnTick();
