@@ -6,6 +6,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/common/toml_table_reader.h"
+#include "mesh/job/requirements.h"
 #include "mesh/verify/verification_policy.h"
 
 namespace mesh::sim {
@@ -104,11 +105,36 @@ absl::Status ReadMembership(const toml::table& t, const std::string& file,
   return absl::OkStatus();
 }
 
+// An optional table of name = share (0..1); names as job specs spell capabilities.
+absl::Status ReadShares(const toml::table& t, const TomlTableReader& r, std::string_view key,
+                        const std::string& file, std::string_view prefix,
+                        std::map<std::string, double>& out) {
+  const toml::node* v = t.get(key);
+  if (v == nullptr) return absl::OkStatus();
+  const toml::table* shares = v->as_table();
+  if (shares == nullptr) return r.Error(key, "must be a table of name = share (0 to 1)");
+  TomlTableReader sr(*shares, file, mesh::StrCat(prefix, key, "."));
+  for (const auto& [name, share] : *shares) {
+    // Checked as a job's requirements check it (one rule for names in specs and scenarios).
+    const nlohmann::json as_requirement = {{"capabilities", {std::string(name.str())}}};
+    if (absl::Status ok = job::RequirementsFromJson(as_requirement, "").status(); !ok.ok()) {
+      return sr.Error(name.str(), "is not a valid name (1 to 64 of [A-Za-z0-9._:-])");
+    }
+    double x = 0;
+    MESH_RETURN_IF_ERROR(sr.Double(name.str(), x, 0, 1));
+    out[std::string(name.str())] = x;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadWorkload(const toml::table& t, const std::string& file, Workload& w) {
   TomlTableReader r(t, file, "workload.");
-  MESH_RETURN_IF_ERROR(r.Known({"arrival", "rate_per_s", "burst_factor", "burst_every_s",
-                                "burst_length_s", "diurnal_period_s", "fuel", "input_bytes",
-                                "module_bytes", "modules", "verification", "wall_time_s"}));
+  MESH_RETURN_IF_ERROR(
+      r.Known({"arrival", "rate_per_s", "burst_factor", "burst_every_s", "burst_length_s",
+               "diurnal_period_s", "fuel", "input_bytes", "module_bytes", "modules", "verification",
+               "wall_time_s", "require", "federation"}));
+  MESH_RETURN_IF_ERROR(ReadShares(t, r, "require", file, "workload.", w.require));
+  MESH_RETURN_IF_ERROR(ReadShares(t, r, "federation", file, "workload.", w.federation));
   MESH_RETURN_IF_ERROR(r.String("arrival", w.arrival));
   if (w.arrival != "poisson" && w.arrival != "burst" && w.arrival != "diurnal") {
     return r.Error("arrival", "must be \"poisson\", \"burst\" or \"diurnal\"");
@@ -196,7 +222,9 @@ absl::StatusOr<Scenario> ParseScenario(std::string_view text, std::string file) 
   if (const toml::table* t = TomlSection(root, "node")) {
     TomlTableReader r(*t, file, "node.");
     MESH_RETURN_IF_ERROR(r.Known({"min_slots", "max_slots", "min_speed", "max_speed", "base_fee",
-                                  "rate_per_gfuel", "max_queue"}));
+                                  "rate_per_gfuel", "max_queue", "capabilities", "federations"}));
+    MESH_RETURN_IF_ERROR(ReadShares(*t, r, "capabilities", file, "node.", s.node.capabilities));
+    MESH_RETURN_IF_ERROR(ReadShares(*t, r, "federations", file, "node.", s.node.federations));
     int min_slots = int(s.node.min_slots), max_slots = int(s.node.max_slots);
     int max_queue = int(s.node.max_queue);
     int64_t base_fee = int64_t(s.node.base_fee), rate = int64_t(s.node.rate_per_gfuel);
@@ -297,6 +325,26 @@ absl::Status Validate(const Scenario& s) {
     return bad("membership.active_size",
                mesh::StrCat("(", s.membership.active_size, ") must be below the node count (",
                             s.nodes, "): a fan-out larger than the network"));
+  }
+  // A job may only ask what some node offers: else it could never run.
+  for (const auto& [name, share] : s.workload.require) {
+    auto offered = s.node.capabilities.find(name);
+    if (share > 0 && (offered == s.node.capabilities.end() || offered->second <= 0)) {
+      return bad(mesh::StrCat("workload.require.", name),
+                 "is a capability no node offers (set node.capabilities)");
+    }
+  }
+  for (const auto& [name, share] : s.workload.federation) {
+    auto offered = s.node.federations.find(name);
+    if (share > 0 && (offered == s.node.federations.end() || offered->second <= 0)) {
+      return bad(mesh::StrCat("workload.federation.", name),
+                 "is a federation no node is in (set node.federations)");
+    }
+  }
+  double federated = 0;
+  for (const auto& [name, share] : s.workload.federation) federated += share;
+  if (federated > 1) {
+    return bad("workload.federation", "shares add up to more than 1 (a job runs in at most one)");
   }
   if (size_t(s.enough_bids) > s.nodes) {
     return bad("market.enough_bids",

@@ -81,6 +81,16 @@ TEST(ScenarioTest, BadFilesNameTheFileTheKeyAndTheReason) {
               HasSubstr("unknown region \"mars\""));
   EXPECT_THAT(error("[membership]\npassive_walk = 9"), HasSubstr("passive_walk"));
   EXPECT_THAT(error("seed = "), HasSubstr("bad.toml:1:"));
+  // Jobs asking what nobody offers could never run.
+  EXPECT_THAT(error("[workload]\nrequire = { gpu = 0.1 }"),
+              HasSubstr("bad.toml: workload.require.gpu is a capability no node offers"));
+  EXPECT_THAT(error("[node]\nfederations = { lab = 0.5, x = 0.5 }\n[workload]\nfederation = { "
+                    "lab = 0.7, x = 0.6 }"),
+              HasSubstr("workload.federation shares add up to more than 1"));
+  EXPECT_THAT(error("[node]\nfederations = { lab = 1 }\n[workload]\nfederation = { lab = 1.5 }"),
+              HasSubstr("workload.federation.lab must be a number from 0 to 1"));
+  EXPECT_THAT(error("[node]\ncapabilities = { \"a b\" = 0.5 }"),
+              HasSubstr("node.capabilities.a b is not a valid name"));
 }
 
 TEST(ScenarioTest, TheMemoryEstimateGrowsWithNodesAndJobs) {

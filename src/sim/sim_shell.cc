@@ -228,6 +228,8 @@ sched::LocalCapacity Simulator::Impl::CapacityOf(const SimNode& n) const {
   c.queued = uint32_t(n.waiting.size());
   // A free-rider offers nothing; a leaving node takes nothing new.
   c.draining = n.leaving || n.role == Role::kFreeRider;
+  c.capabilities = n.capabilities;
+  c.federations = n.federations;
   return c;
 }
 
@@ -524,6 +526,23 @@ market::LocalRunEnd Simulator::Impl::RunEndOf(const std::string& job_id, const S
 
 // ---- Results and credits --------------------------------------------------------------------
 
+bool Simulator::Impl::Offers(const std::string& executor, const job::Requirements& r) const {
+  std::optional<uint32_t> e = IndexOf(executor);
+  if (!e.has_value()) return false;
+  const SimNode& n = *nodes[*e];
+  auto has = [](const std::vector<std::string>& offered, const std::string& name) {
+    return std::find(offered.begin(), offered.end(), name) != offered.end();
+  };
+  for (const std::string& c : r.capabilities) {
+    if (!has(n.capabilities, c)) return false;
+  }
+  if (r.federations.empty()) return true;
+  for (const std::string& f : r.federations) {
+    if (has(n.federations, f)) return true;
+  }
+  return false;
+}
+
 void Simulator::Impl::Finish(uint32_t node, const market::JobResult& result) {
   auto it = jobs.find(result.job_id);
   if (it == jobs.end() || it->second.submitter != node) return;
@@ -545,6 +564,12 @@ void Simulator::Impl::Finish(uint32_t node, const market::JobResult& result) {
     ++out.failure_reasons[reason];
   }
   latencies_ms.push_back(absl::ToDoubleMilliseconds(now - job.submitted_at));
+  if (!job.requirement.empty()) {
+    RequirementJobs& r = out.by_requirement[job.requirement];
+    ++(job.succeeded ? r.completed : r.failed);
+    if (job.succeeded && !Offers(result.peer, job.spec.requirements)) ++r.misplaced;
+    latencies_by_requirement[job.requirement].push_back(latencies_ms.back());
+  }
   std::erase(nodes[node]->delegated, result.job_id);
   // The spec and envelope are no longer needed (a restart does not hand ended jobs again).
   job.spec = {};

@@ -61,6 +61,7 @@ struct SimNode {
   std::unique_ptr<crypto::KeyPair> key;
   uint32_t slots = 1;
   double speed = 1;  // 10^9 fuel per second
+  std::vector<std::string> capabilities, federations;
   std::unique_ptr<SeededRng> rng;
   ledger::ReputationScores reputation;
   std::unique_ptr<SimTrust> trust;
@@ -111,6 +112,7 @@ struct SimJob {
   uint64_t fuel = 0;  // what an honest run uses (every honest executor measures the same)
   uint64_t input_bytes = 0, module_bytes = 0;
   std::string honest_output;
+  std::string requirement;  // "" or what it asked ("capability:gpu", "federation:lab", ...)
   // The submitter's persisted market state, for a restart.
   uint32_t round = 0;
   std::string peer;
@@ -193,6 +195,8 @@ struct Simulator::Impl {
   bool Lost();
   std::optional<uint32_t> IndexOf(const std::string& did) const;
   std::optional<uint32_t> IndexOf(const std::string& did, std::string_view address) const;
+  // Whether `executor` offers every capability and one of the federations `r` asks.
+  bool Offers(const std::string& executor, const job::Requirements& r) const;
   // Sealing: real Ed25519 envelopes when the scenario signs, numbered stand-ins when not.
   std::string Seal(uint32_t node, job::Message& message);
   absl::StatusOr<job::Message> Open(const std::string& envelope, job::Message sent);
@@ -222,6 +226,8 @@ struct Simulator::Impl {
   uint64_t envelope_seq = 0;
   // Counters for the summary.
   Summary out;
+  // Latencies of ended jobs by requirement (Summary::by_requirement's percentiles).
+  std::map<std::string, std::vector<double>> latencies_by_requirement;
   // Messages sent, by type (Summary::messages_by_type at the end: a map per message was slow).
   std::array<uint64_t, std::variant_size_v<job::Message>> market_by_type{};
   std::array<uint64_t, std::variant_size_v<membership::Message>> membership_by_type{};

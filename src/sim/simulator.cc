@@ -16,6 +16,15 @@ namespace {
 
 constexpr int64_t kStartCredits = 1'000'000'000'000;
 
+// Of sorted values.
+Percentiles PercentilesOf(const std::vector<double>& sorted) {
+  if (sorted.empty()) return {};
+  auto at = [&](double q) { return sorted[size_t(q * double(sorted.size() - 1) + 0.5)]; };
+  double sum = 0;
+  for (double v : sorted) sum += v;
+  return {at(0.5), at(0.9), at(0.99), sorted.back(), sum / double(sorted.size())};
+}
+
 // A default value of a variant's `i`th alternative (to name a message type by its index).
 template <typename V, size_t... I>
 V VariantAtImpl(size_t i, std::index_sequence<I...>) {
@@ -93,6 +102,12 @@ uint32_t Simulator::Impl::AddNode(Role role) {
   n->speed = s.node.min_speed + (s.node.max_speed - s.node.min_speed) * rng.UniformDouble();
   n->rng = std::make_unique<SeededRng>(s.seed * 1'000'003 + index);
   n->trust = std::make_unique<SimTrust>(&n->reputation, &now, book.options());
+  for (const auto& [name, share] : s.node.capabilities) {
+    if (rng.UniformDouble() < share) n->capabilities.push_back(name);
+  }
+  for (const auto& [name, share] : s.node.federations) {
+    if (rng.UniformDouble() < share) n->federations.push_back(name);
+  }
   by_did[n->did] = index;
   (void)book.Post(book.DecideGrant(n->did, kStartCredits, "meshsim credits", now));
   ++out.nodes_by_role[std::string(RoleName(role))];
@@ -271,6 +286,21 @@ void Simulator::Impl::Submit() {
     spec.verification = mode;
     if ((pick -= share) < 0) break;
   }
+  std::string requirement;
+  for (const auto& [name, share] : w.require) {
+    if (rng.UniformDouble() >= share) continue;
+    spec.requirements.capabilities.push_back(name);
+    requirement += mesh::StrCat(requirement.empty() ? "" : "+", "capability:", name);
+  }
+  if (!w.federation.empty()) {
+    double pick_federation = rng.UniformDouble();
+    for (const auto& [name, share] : w.federation) {
+      if ((pick_federation -= share) >= 0) continue;
+      spec.requirements.federations = {name};
+      requirement += mesh::StrCat(requirement.empty() ? "" : "+", "federation:", name);
+      break;
+    }
+  }
   job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), *n.key);
   const std::string id = signed_spec.id.ToString();
   SimJob& job = jobs[id];
@@ -282,6 +312,8 @@ void Simulator::Impl::Submit() {
   job.input_bytes = input_bytes;
   job.module_bytes = w.module_bytes;
   job.honest_output = cas::Cid::Of(mesh::StrCat("output of ", id)).ToString();
+  job.requirement = requirement;
+  if (!requirement.empty()) ++out.by_requirement[requirement].submitted;
   job_order.push_back(id);
   n.blobs.insert(BlobKey(job.spec.module));
   n.blobs.insert(BlobKey(job.spec.inputs[0]));
@@ -419,11 +451,13 @@ Summary Simulator::Impl::Summarise() {
   std::vector<double> l = latencies_ms;
   std::sort(l.begin(), l.end());
   auto at = [&](double q) { return l.empty() ? 0 : l[size_t(q * double(l.size() - 1) + 0.5)]; };
+  o.latency_ms = PercentilesOf(l);
   if (!l.empty()) {
-    double sum = 0;
-    for (double v : l) sum += v;
-    o.latency_ms = {at(0.5), at(0.9), at(0.99), l.back(), sum / double(l.size())};
     for (int i = 0; i <= 100; ++i) o.latency_cdf_ms.push_back(at(i / 100.0));
+  }
+  for (auto& [requirement, latencies] : latencies_by_requirement) {
+    std::sort(latencies.begin(), latencies.end());
+    o.by_requirement[requirement].latency_ms = PercentilesOf(latencies);
   }
   const double jobs_n = std::max<double>(1, double(submitted));
   o.messages_per_job = double(o.market_messages) / jobs_n;

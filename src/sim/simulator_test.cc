@@ -50,6 +50,28 @@ TEST(SimulatorTest, WithoutAdversariesAndWithCapacityEveryJobCompletesOnceAndQui
   EXPECT_GT(r.messages_per_job, 3);
 }
 
+TEST(SimulatorTest, JobsAskingACapabilityOrAFederationRunOnlyWhereItIsOffered) {
+  // One node in ten has a GPU, one in five is in the lab federation; partial views of four
+  // peers rarely hold one, so those jobs widen their announcements until they find it.
+  Scenario s = Small(60, 400);
+  s.node.capabilities = {{"gpu", 0.1}};
+  s.node.federations = {{"lab", 0.2}};
+  s.workload.require = {{"gpu", 0.2}};
+  s.workload.federation = {{"lab", 0.2}};
+  const Summary r = Simulator(s).Run();
+  EXPECT_EQ(r.jobs_completed, 400u);
+  ASSERT_TRUE(r.by_requirement.contains("capability:gpu")) << ToText(r);
+  ASSERT_TRUE(r.by_requirement.contains("federation:lab")) << ToText(r);
+  uint64_t asked = 0;
+  for (const auto& [requirement, jobs] : r.by_requirement) {
+    EXPECT_EQ(jobs.completed, jobs.submitted) << requirement;
+    EXPECT_EQ(jobs.misplaced, 0u) << requirement;
+    asked += jobs.submitted;
+  }
+  EXPECT_GT(asked, 100u);  // about 36% of 400
+  EXPECT_LT(asked, 200u);
+}
+
 TEST(SimulatorTest, LiarsAreOutvotedUnderReplicationAndNeverPaidForAWrongResult) {
   Scenario s = Small();
   s.adversaries.liars = 0.1;

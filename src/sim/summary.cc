@@ -28,6 +28,10 @@ std::string_view RoleName(Role role) {
 
 namespace {
 
+nlohmann::json PercentilesJson(const Percentiles& p) {
+  return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"mean", p.mean}};
+}
+
 nlohmann::json Series(const std::vector<double>& values) {
   nlohmann::json out = nlohmann::json::array();
   for (double v : values) {
@@ -62,11 +66,16 @@ nlohmann::json ToJson(const Summary& s) {
   j["jobs_completed_twice"] = s.jobs_completed_twice;
   j["wrong_results_accepted"] = s.wrong_results_accepted;
   j["failure_reasons"] = s.failure_reasons;
-  j["latency_ms"] = {{"p50", s.latency_ms.p50},
-                     {"p90", s.latency_ms.p90},
-                     {"p99", s.latency_ms.p99},
-                     {"max", s.latency_ms.max},
-                     {"mean", s.latency_ms.mean}};
+  j["latency_ms"] = PercentilesJson(s.latency_ms);
+  nlohmann::json by_requirement = nlohmann::json::object();
+  for (const auto& [requirement, r] : s.by_requirement) {
+    by_requirement[requirement] = {{"submitted", r.submitted},
+                                   {"completed", r.completed},
+                                   {"failed", r.failed},
+                                   {"misplaced", r.misplaced},
+                                   {"latency_ms", PercentilesJson(r.latency_ms)}};
+  }
+  j["by_requirement"] = std::move(by_requirement);
   j["latency_cdf_ms"] = s.latency_cdf_ms;
   j["market_messages"] = s.market_messages;
   j["membership_messages"] = s.membership_messages;
@@ -122,6 +131,14 @@ std::string ToText(const Summary& s) {
   line("  wrong results accepted: %llu", static_cast<unsigned long long>(s.wrong_results_accepted));
   line("latency (submit -> end): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
        s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99, s.latency_ms.max);
+  for (const auto& [requirement, r] : s.by_requirement) {
+    line(
+        "  jobs asking %s: %llu submitted, %llu completed (%llu on a node without it), %llu "
+        "failed; p50 %.1f ms, p99 %.1f ms",
+        requirement.c_str(), static_cast<unsigned long long>(r.submitted),
+        static_cast<unsigned long long>(r.completed), static_cast<unsigned long long>(r.misplaced),
+        static_cast<unsigned long long>(r.failed), r.latency_ms.p50, r.latency_ms.p99);
+  }
   line("messages: %.1f market messages per job; membership %.2f per node per second",
        s.messages_per_job, s.membership_messages_per_node_s);
   line("  views: active %.2f (max %.0f), passive %.1f", s.mean_active_view, s.max_active_view,

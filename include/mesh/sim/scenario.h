@@ -44,6 +44,10 @@ struct NodeModel {
   uint64_t base_fee = 1;
   uint64_t rate_per_gfuel = 10;
   uint32_t max_queue = 4;
+  // What nodes offer: each capability and federation by the share of nodes that have it (each
+  // node draws each one on its own).
+  std::map<std::string, double> capabilities;
+  std::map<std::string, double> federations;
 };
 
 struct Churn {         // per node per simulated hour
@@ -75,6 +79,10 @@ struct Workload {
   // Verification modes and their shares ("none", "hash", "replicate(3)", "adaptive").
   std::map<std::string, double> verification = {{"hash", 1.0}};
   double wall_time_s = 600;
+  // What jobs ask: each capability by the share of jobs that require it (drawn on its own), and
+  // each federation by the share of jobs that run only in it (at most one per job).
+  std::map<std::string, double> require;
+  std::map<std::string, double> federation;
 };
 
 struct Scenario {

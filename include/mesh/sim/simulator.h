@@ -33,6 +33,13 @@ struct Percentiles {
   double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
 };
 
+// The jobs that asked for a capability or a federation (workload.require / .federation).
+struct RequirementJobs {
+  uint64_t submitted = 0, completed = 0, failed = 0;
+  uint64_t misplaced = 0;  // completed by an executor without what the job asked (must be 0)
+  Percentiles latency_ms;
+};
+
 // What a run found. Everything here is a function of the scenario: ToJson(summary) is
 // byte-identical for the same scenario and seed (wall-clock figures are in RunStats).
 struct Summary {
@@ -53,6 +60,8 @@ struct Summary {
   uint64_t jobs_completed_twice = 0;    // the submitter recorded more than one end
   uint64_t wrong_results_accepted = 0;  // succeeded with an output no honest executor made
   std::map<std::string, uint64_t> failure_reasons;  // the first words of each failed job's reason
+  // By what the jobs asked ("capability:gpu", "federation:lab", both joined by "+").
+  std::map<std::string, RequirementJobs> by_requirement;
 
   Percentiles latency_ms;              // submitted -> ended, ended jobs
   std::vector<double> latency_cdf_ms;  // 101 points: the 0th..100th percentile
