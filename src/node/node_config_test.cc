@@ -161,6 +161,26 @@ max_handshakes = 64
   EXPECT_NE(std::string(s.message()).find("mesh.max_handshakes"), std::string::npos) << s;
 }
 
+TEST_F(NodeConfigTest, ReadsTheMembershipViewSizes) {
+  NodeConfig defaults;
+  ASSERT_OK(Load(DefaultConfigToml(), defaults));
+  EXPECT_EQ(defaults.mesh.active_view, 5u);
+  EXPECT_EQ(defaults.mesh.passive_view, 30u);
+  NodeConfig config;
+  ASSERT_OK(Load("[mesh]\nactive_view = 8\npassive_view = 100\n", config));
+  EXPECT_EQ(config.mesh.active_view, 8u);
+  EXPECT_EQ(config.mesh.passive_view, 100u);
+  // A heartbeat lists the active view: at most 32 peers (the wire allows 64).
+  NodeConfig fresh;
+  absl::Status s = Load("[mesh]\nactive_view = 40\n", fresh);
+  EXPECT_NE(std::string(s.message()).find("mesh.active_view must be an integer from 1 to 32"),
+            std::string::npos)
+      << s;
+  NodeConfig fresh2;
+  s = Load("[mesh]\npassive_view = 0\n", fresh2);
+  EXPECT_NE(std::string(s.message()).find("mesh.passive_view"), std::string::npos) << s;
+}
+
 TEST_F(NodeConfigTest, ReadsTheMeshSendAndFetchTimeouts) {
   NodeConfig defaults;
   EXPECT_EQ(defaults.mesh.send_timeout, absl::Seconds(5));
