@@ -126,17 +126,26 @@ TEST(MarketCoreTest, AnExecutorThatWasFullIsAskedAgainLater) {
 // mesh_test.cc AnExecutorThatDiesMidJobIsReplaced: the executor dies while it runs the job;
 // when membership declares it dead the job is requeued and runs elsewhere; the dead one is
 // not paid and loses standing.
-TEST(MarketCoreTest, AnExecutorThatDiesMidJobIsReplacedAndNotPaid) {
-  MarketHarness h;
+// Node 0 submits one job with a far deadline to two executors whose runs take `run_time`;
+// returns its id once it runs.
+std::string SubmitToTwoSlowExecutors(MarketHarness& h, absl::Duration run_time) {
   const int a = h.AddNode();
   NodeConfig slow;
-  slow.run_time = absl::Seconds(3);
+  slow.run_time = run_time;
   h.AddNode(slow);
   h.AddNode(slow);
   JobOptions job;
-  job.wall_time_ms = 600'000;  // its deadline is far: only the death can requeue it
+  job.wall_time_ms = 600'000;  // its deadline is far: only what the test does can requeue it
   const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
+  EXPECT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
+  return id;
+}
+
+TEST(MarketCoreTest, AnExecutorThatDiesMidJobIsReplacedAndNotPaid) {
+  MarketHarness h;
+  const int a = 0;
+  const std::string id = SubmitToTwoSlowExecutors(h, absl::Seconds(3));
+  ASSERT_TRUE(h.job(id).running);
   const std::string victim = h.job(id).market->peer;
   const absl::Time killed = h.now();
   h.Kill(h.IndexOf(victim));
@@ -157,15 +166,9 @@ TEST(MarketCoreTest, AnExecutorThatDiesMidJobIsReplacedAndNotPaid) {
 // Disconnect, not a death) keeps the job it runs, and is paid for it.
 TEST(MarketCoreTest, AnExecutorThatOnlyLeftTheActiveViewKeepsItsJob) {
   MarketHarness h;
-  const int a = h.AddNode();
-  NodeConfig slow;
-  slow.run_time = absl::Seconds(3);
-  h.AddNode(slow);
-  h.AddNode(slow);
-  JobOptions job;
-  job.wall_time_ms = 600'000;
-  const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
+  const int a = 0;
+  const std::string id = SubmitToTwoSlowExecutors(h, absl::Seconds(3));
+  ASSERT_TRUE(h.job(id).running);
   const std::string executor = h.job(id).market->peer;
   PeerView left;
   left.did = executor;
@@ -399,15 +402,9 @@ TEST(MarketCoreTest, AJobResumesFromItsLatestCheckpointOnAnotherExecutor) {
 // job is re-announced in a later round, and the receipt of the old round is ignored.
 TEST(MarketCoreTest, ARestartedSubmitterReannouncesInALaterRoundAndIgnoresTheOldReceipt) {
   MarketHarness h;
-  const int a = h.AddNode();
-  NodeConfig slow;
-  slow.run_time = absl::Seconds(2);
-  h.AddNode(slow);
-  h.AddNode(slow);
-  JobOptions job;
-  job.wall_time_ms = 600'000;
-  const std::string id = h.Submit(a, job);
-  ASSERT_TRUE(h.RunUntil([&] { return h.job(id).running; }, absl::Seconds(5)));
+  const int a = 0;
+  const std::string id = SubmitToTwoSlowExecutors(h, absl::Seconds(2));
+  ASSERT_TRUE(h.job(id).running);
   const uint32_t round = h.job(id).market->round;
   const std::string first = h.job(id).market->peer;
   h.Kill(a);
