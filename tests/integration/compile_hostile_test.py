@@ -108,7 +108,10 @@ class CompileHostileTest(unittest.TestCase):
         hello_start = time.monotonic()
         hello = self.node.submit('hello', wait='10s')
         self.assertEqual(hello['state'], 'succeeded', hello)
-        self.assertLess(time.monotonic() - hello_start, 1.0)
+        # Held up, it would wait for the compile (minutes) or a slot (up to 10 s); unhurried it
+        # takes milliseconds, but the compile keeps a core busy and ctest runs another test on
+        # the other: 1 s was exceeded (1.4 s) under that load, so the bound is 5 s.
+        self.assertLess(time.monotonic() - hello_start, 5.0)
         self.assertTrue(compile_pids(self.node.proc.pid), 'the compile should still be running')
         # The case: the module under a 5 s limit, its compile still running.
         again = self.submit_big(1, 5000)
