@@ -337,6 +337,7 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
   }
   ++out.market_messages;
   ++market_by_type[message.index()];
+  if (s.sign_messages) market_message_bytes += envelope.size();
   std::optional<uint32_t> target = IndexOf(send.to, send.address);
   const uint64_t token = send.token;
   if (!target.has_value() || !Reachable(node, *target) || Lost()) {
@@ -382,6 +383,7 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
       ++out.market_messages;
       ++market_by_type[reply->index()];
       reply_envelope = Seal(to, *reply);
+      if (s.sign_messages) market_message_bytes += reply_envelope.size();
       absl::StatusOr<job::Message> back = Open(reply_envelope, *std::move(reply));
       if (back.ok()) {
         result.reply = *std::move(back);

@@ -231,6 +231,7 @@ struct Simulator::Impl {
   // Messages sent, by type (Summary::messages_by_type at the end: a map per message was slow).
   std::array<uint64_t, std::variant_size_v<job::Message>> market_by_type{};
   std::array<uint64_t, std::variant_size_v<membership::Message>> membership_by_type{};
+  uint64_t market_message_bytes = 0;  // sealed envelopes' bytes (with signing on)
   std::vector<double> latencies_ms;
   uint64_t blob_bytes_fetched = 0;
   double slot_seconds = 0;  // of live nodes, integrated by Sample

@@ -482,6 +482,7 @@ Summary Simulator::Impl::Summarise() {
   const double node_seconds = double(s.nodes) * std::max(1e-9, o.sim_seconds);
   o.membership_messages_per_node_s = double(o.membership_messages) / node_seconds;
   o.blob_bytes_per_job = double(blob_bytes_fetched) / jobs_n;
+  o.message_bytes_per_job = double(market_message_bytes) / jobs_n;
   o.utilisation = slot_seconds > 0 ? busy / slot_seconds : 0;
   o.adversary_share_of_credits =
       o.credits_paid > 0 ? double(o.credits_paid_to_adversaries) / double(o.credits_paid) : 0;

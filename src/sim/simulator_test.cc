@@ -137,6 +137,13 @@ TEST(SimulatorTest, SignedMessagesGiveTheSameOutcomes) {
   EXPECT_TRUE(sealed.signed_messages);
   EXPECT_EQ(sealed.jobs_completed, plain.jobs_completed);
   EXPECT_EQ(sealed.jobs_completed, 60u);
+  // Signed runs count the envelopes' bytes: every market message is at least a signature, a
+  // key and a nonce (over 100 bytes), and a job takes several.
+  EXPECT_GT(sealed.message_bytes_per_job, 100 * sealed.messages_per_job);
+  EXPECT_LT(sealed.message_bytes_per_job, 4096 * sealed.messages_per_job);
+  EXPECT_EQ(plain.message_bytes_per_job, 0);
+  EXPECT_FALSE(ToJson(plain).contains("message_bytes_per_job"));
+  EXPECT_TRUE(ToJson(sealed).contains("message_bytes_per_job"));
 }
 
 }  // namespace

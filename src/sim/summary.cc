@@ -83,6 +83,7 @@ nlohmann::json ToJson(const Summary& s) {
   j["messages_per_job"] = s.messages_per_job;
   j["membership_messages_per_node_s"] = s.membership_messages_per_node_s;
   j["blob_bytes_per_job"] = s.blob_bytes_per_job;
+  if (s.signed_messages) j["message_bytes_per_job"] = s.message_bytes_per_job;
   j["utilisation"] = s.utilisation;
   j["credits_paid"] = s.credits_paid;
   j["credits_paid_by_role"] = s.credits_paid_by_role;
@@ -145,6 +146,9 @@ std::string ToText(const Summary& s) {
        s.mean_passive_view);
   line("bytes: %.0f blob bytes fetched per job; utilisation %.1f%% of live slots",
        s.blob_bytes_per_job, 100 * s.utilisation);
+  if (s.signed_messages) {
+    line("  market messages: %.0f bytes of signed envelopes per job", s.message_bytes_per_job);
+  }
   std::string assigned;
   for (const auto& [role, c] : s.assignments_by_role) assigned += mesh::StrCat(" ", role, "=", c);
   line("assignments:%s; honest executors' busiest %.2f and idlest %.2f of their mean",

@@ -71,7 +71,10 @@ struct Summary {
   double messages_per_job = 0;  // market messages per submitted job
   double membership_messages_per_node_s = 0;
   double blob_bytes_per_job = 0;  // fetched blob bytes (modules, inputs, outputs)
-  double utilisation = 0;         // busy slot-seconds / slot-seconds of live nodes
+  // Bytes of the market messages' signed envelopes per job: with sign_messages only (unsigned
+  // runs carry stand-ins, and encoding every message to count it would cost a large run dearly).
+  double message_bytes_per_job = 0;
+  double utilisation = 0;  // busy slot-seconds / slot-seconds of live nodes
 
   int64_t credits_paid = 0;
   std::map<std::string, int64_t> credits_paid_by_role;  // honest, liar, ...
