@@ -85,9 +85,11 @@ bool WithinDepth(const json& root, int max_depth) {
   return true;
 }
 
+json PeerJson(const PeerInfo& p) { return {{"did", p.did}, {"address", p.address}}; }
+
 json PeersJson(const std::vector<PeerInfo>& peers) {
   json out = json::array();
-  for (const PeerInfo& p : peers) out.push_back({{"did", p.did}, {"address", p.address}});
+  for (const PeerInfo& p : peers) out.push_back(PeerJson(p));
   return out;
 }
 
@@ -474,8 +476,7 @@ absl::StatusOr<BlobRequest> DecodeBlobRequest(const FieldReader& r) {
 
 json Encode(const Gossip& m) {
   json j = {{"node", m.node}, {"address", m.address}, {"kind", m.kind}};
-  if (!m.subject.did.empty())
-    j["subject"] = {{"did", m.subject.did}, {"address", m.subject.address}};
+  if (!m.subject.did.empty()) j["subject"] = PeerJson(m.subject);
   if (m.ttl != 0) j["ttl"] = m.ttl;
   if (m.flag) j["flag"] = true;
   if (!m.sample.empty()) j["sample"] = PeersJson(m.sample);

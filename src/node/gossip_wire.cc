@@ -26,6 +26,9 @@ std::vector<membership::Contact> ContactsOf(const std::vector<job::PeerInfo>& pe
   return out;
 }
 
+// A walk's hops as the wire carries them (at most kMaxGossipTtl: a peer refuses more).
+uint32_t WireTtl(int ttl) { return uint32_t(std::clamp<int>(ttl, 0, int(job::kMaxGossipTtl))); }
+
 }  // namespace
 
 job::Gossip GossipOf(const membership::Message& message, const membership::Contact& self) {
@@ -38,14 +41,14 @@ job::Gossip GossipOf(const membership::Message& message, const membership::Conta
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, membership::ForwardJoin>) {
           g.subject = InfoOf(m.joiner);
-          g.ttl = uint32_t(std::clamp<int>(m.ttl, 0, int(job::kMaxGossipTtl)));
+          g.ttl = WireTtl(m.ttl);
         } else if constexpr (std::is_same_v<T, membership::Neighbor>) {
           g.flag = m.high_priority;
         } else if constexpr (std::is_same_v<T, membership::NeighborReply>) {
           g.flag = m.accepted;
         } else if constexpr (std::is_same_v<T, membership::Shuffle>) {
           g.subject = InfoOf(m.origin);
-          g.ttl = uint32_t(std::clamp<int>(m.ttl, 0, int(job::kMaxGossipTtl)));
+          g.ttl = WireTtl(m.ttl);
           g.sample = InfosOf(m.sample);
         } else if constexpr (std::is_same_v<T, membership::ShuffleReply>) {
           g.sample = InfosOf(m.sample);
@@ -78,6 +81,10 @@ absl::StatusOr<membership::Message> MembershipMessageOf(const job::Gossip& g) {
   }
   if (g.kind == "shuffle_reply") return membership::ShuffleReply{ContactsOf(g.sample)};
   return absl::InvalidArgumentError(mesh::StrCat("unknown gossip kind '", g.kind, "'"));
+}
+
+membership::Ping PingOf(const job::Heartbeat& heartbeat) {
+  return membership::Ping{ContactsOf(heartbeat.peers)};
 }
 
 }  // namespace mesh::node

@@ -54,6 +54,13 @@ TEST(GossipWireTest, EveryKindSurvivesSigningAndOpening) {
   }
 }
 
+TEST(GossipWireTest, AHeartbeatIsAPingListingTheSendersActiveView) {
+  job::Heartbeat hb;
+  hb.peers = {{"did:key:a", "a:1"}, {"did:key:b", "b:1"}};
+  EXPECT_EQ(PingOf(hb).active, (std::vector<Contact>{{"did:key:a", "a:1"}, {"did:key:b", "b:1"}}));
+  EXPECT_TRUE(PingOf(job::Heartbeat{}).active.empty());
+}
+
 TEST(GossipWireTest, AWalkWithoutItsSubjectOrAnUnknownKindIsRefused) {
   job::Gossip g;
   g.node = crypto::KeyPair::Generate().did().ToString();

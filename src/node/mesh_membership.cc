@@ -71,8 +71,15 @@ void MeshService::StepMembers(membership::Input input) {
     if (members_ == nullptr) return;
     StepMembersLocked(std::move(input), sends);
   }
-  // Sends leave after the lock: a failed one steps the core again (SendFailed).
-  for (const membership::Send& send : sends) SendMembership(send);
+  // Sends leave after the lock: a failed one steps the core again (SendFailed). The pings of
+  // one step (a probe of every active peer) carry one heartbeat, made once.
+  std::optional<job::Heartbeat> beat;
+  for (const membership::Send& send : sends) {
+    if (std::holds_alternative<membership::Ping>(send.message) && !beat.has_value()) {
+      beat = MakeHeartbeat();
+    }
+    SendMembership(send, beat);
+  }
 }
 
 void MeshService::StepMembersLocked(membership::Input input, std::vector<membership::Send>& sends) {
@@ -117,12 +124,12 @@ void MeshService::StepMembersLocked(membership::Input input, std::vector<members
   }
 }
 
-void MeshService::SendMembership(const membership::Send& send) {
+void MeshService::SendMembership(const membership::Send& send,
+                                 const std::optional<job::Heartbeat>& beat) {
   const net::Endpoint to = EndpointOf(send.to.id, send.to.address);
   const bool ping = std::holds_alternative<membership::Ping>(send.message);
-  std::string bytes = ping ? envelopes_.Seal(MakeHeartbeat())
-                           : envelopes_.Seal(GossipOf(send.message, {env_.key->did().ToString(),
-                                                                     transport_->address()}));
+  std::string bytes =
+      ping ? envelopes_.Seal(*beat) : envelopes_.Seal(GossipOf(send.message, Self()));
   transport_->Send(to, std::move(bytes), 1, options_.send_timeout,
                    [this, to, id = send.to.id, ping,
                     sent = env_.clock->Now()](absl::StatusOr<std::string> reply) {
@@ -131,13 +138,11 @@ void MeshService::SendMembership(const membership::Send& send) {
                        StepMembers(membership::SendFailed{id});
                        return;
                      }
-                     if (!ping || reply->empty()) return;
-                     absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, to.did);
-                     if (!opened.ok()) return;
-                     const auto* hb = std::get_if<job::Heartbeat>(&opened->message);
-                     if (hb == nullptr) return;
-                     const absl::Time now = env_.clock->Now();
-                     OnHeartbeat(*hb, now, now - sent);
+                     if (!ping) return;
+                     if (std::optional<job::Heartbeat> hb = HeartbeatIn(*reply, to.did)) {
+                       const absl::Time now = env_.clock->Now();
+                       OnHeartbeat(*hb, now, now - sent);
+                     }
                    });
 }
 
@@ -156,7 +161,7 @@ void MeshService::Leave() {
   auto pending = std::make_shared<Pending>();
   pending->left = sends.size();
   if (sends.empty()) return;
-  const membership::Contact self{env_.key->did().ToString(), transport_->address()};
+  const membership::Contact self = Self();
   for (const membership::Send& send : sends) {
     transport_->Send(EndpointOf(send.to.id, send.to.address),
                      envelopes_.Seal(GossipOf(send.message, self)), 1, kLeaveWait,
@@ -171,19 +176,30 @@ void MeshService::SayHello(const std::string& address) {
   job::Heartbeat hello = MakeHeartbeat();
   hello.hello = true;
   const net::Endpoint to = EndpointOf("", address);
-  transport_->Send(
-      to, envelopes_.Seal(std::move(hello)), 1, options_.send_timeout,
-      [this, address](absl::StatusOr<std::string> reply) {
-        if (!reply.ok() || reply->empty()) {
-          peers_->Failed(address);
-          return;
-        }
-        absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(*reply, std::nullopt);
-        const auto* hb = opened.ok() ? std::get_if<job::Heartbeat>(&opened->message) : nullptr;
-        if (hb == nullptr) return;
-        peers_->Heard(*hb, env_.clock->Now(), std::nullopt);
-        StepMembers(membership::Discovered{{{hb->node, address}}});
-      });
+  transport_->Send(to, envelopes_.Seal(std::move(hello)), 1, options_.send_timeout,
+                   [this, address](absl::StatusOr<std::string> reply) {
+                     if (!reply.ok() || reply->empty()) {
+                       peers_->Failed(address);
+                       return;
+                     }
+                     std::optional<job::Heartbeat> hb = HeartbeatIn(*reply, std::nullopt);
+                     if (!hb.has_value()) return;
+                     peers_->Heard(*hb, env_.clock->Now(), std::nullopt);
+                     StepMembers(membership::Discovered{{{hb->node, address}}});
+                   });
+}
+
+std::optional<job::Heartbeat> MeshService::HeartbeatIn(std::string_view reply,
+                                                       const std::optional<crypto::DidKey>& from) {
+  absl::StatusOr<job::OpenedMessage> opened = envelopes_.Open(reply, from);
+  if (!opened.ok()) return std::nullopt;
+  auto* hb = std::get_if<job::Heartbeat>(&opened->message);
+  if (hb == nullptr) return std::nullopt;
+  return std::move(*hb);
+}
+
+membership::Contact MeshService::Self() const {
+  return {env_.key->did().ToString(), transport_->address()};
 }
 
 MeshService::HostFigures MeshService::Host() {
@@ -271,9 +287,7 @@ job::Heartbeat MeshService::MakeHeartbeat() {
 void MeshService::OnHeartbeat(const job::Heartbeat& hb, absl::Time now,
                               std::optional<absl::Duration> rtt) {
   if (!hb.hello) {  // a hello greets a bootstrap address: it is no ping
-    membership::Ping ping;
-    for (const job::PeerInfo& p : hb.peers) ping.active.push_back({p.did, p.address});
-    StepMembers(membership::Received{{hb.node, hb.address}, std::move(ping)});
+    StepMembers(membership::Received{{hb.node, hb.address}, PingOf(hb)});
   }
   if (!peers_->Heard(hb, now, rtt) || hb.hello) return;
   if (std::optional<Peer> p = peers_->Find(hb.node);

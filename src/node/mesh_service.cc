@@ -59,9 +59,8 @@ absl::Status MeshService::Start() {
     absl::MutexLock lock(&members_mu_);
     // Its own generator: the market's is used under mu_, this one under members_mu_.
     members_rng_ = std::make_unique<SeededRng>(env_.rng->Next64());
-    members_ = std::make_unique<membership::Membership>(
-        MembershipOptionsOf(options_),
-        membership::Contact{env_.key->did().ToString(), transport_->address()}, members_rng_.get());
+    members_ = std::make_unique<membership::Membership>(MembershipOptionsOf(options_), Self(),
+                                                        members_rng_.get());
   }
   // The peers saved from the last run (known by DID) are the seed list; bootstrap addresses
   // join it when they answer a hello (Beat).

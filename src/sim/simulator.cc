@@ -16,13 +16,18 @@ namespace {
 
 constexpr int64_t kStartCredits = 1'000'000'000'000;
 
+// The `q` quantile (0..1) of sorted values, nearest rank; 0 when there are none.
+double QuantileOf(const std::vector<double>& sorted, double q) {
+  return sorted.empty() ? 0 : sorted[size_t(q * double(sorted.size() - 1) + 0.5)];
+}
+
 // Of sorted values.
 Percentiles PercentilesOf(const std::vector<double>& sorted) {
   if (sorted.empty()) return {};
-  auto at = [&](double q) { return sorted[size_t(q * double(sorted.size() - 1) + 0.5)]; };
   double sum = 0;
   for (double v : sorted) sum += v;
-  return {at(0.5), at(0.9), at(0.99), sorted.back(), sum / double(sorted.size())};
+  return {QuantileOf(sorted, 0.5), QuantileOf(sorted, 0.9), QuantileOf(sorted, 0.99), sorted.back(),
+          sum / double(sorted.size())};
 }
 
 // A default value of a variant's `i`th alternative (to name a message type by its index).
@@ -450,10 +455,9 @@ Summary Simulator::Impl::Summarise() {
   o.nodes_alive_end = uint32_t(live.size());
   std::vector<double> l = latencies_ms;
   std::sort(l.begin(), l.end());
-  auto at = [&](double q) { return l.empty() ? 0 : l[size_t(q * double(l.size() - 1) + 0.5)]; };
   o.latency_ms = PercentilesOf(l);
   if (!l.empty()) {
-    for (int i = 0; i <= 100; ++i) o.latency_cdf_ms.push_back(at(i / 100.0));
+    for (int i = 0; i <= 100; ++i) o.latency_cdf_ms.push_back(QuantileOf(l, i / 100.0));
   }
   for (auto& [requirement, latencies] : latencies_by_requirement) {
     std::sort(latencies.begin(), latencies.end());

@@ -13,5 +13,7 @@ namespace mesh::node {
 job::Gossip GossipOf(const membership::Message& message, const membership::Contact& self);
 // InvalidArgument for a kind without what it needs (a forward_join or shuffle with no subject).
 absl::StatusOr<membership::Message> MembershipMessageOf(const job::Gossip& gossip);
+// The ping a peer's heartbeat is: it lists the sender's active view.
+membership::Ping PingOf(const job::Heartbeat& heartbeat);
 
 }  // namespace mesh::node

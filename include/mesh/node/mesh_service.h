@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -107,10 +108,15 @@ class MeshService final : public net::Handler, public Delegator {
   void StepMembers(membership::Input input) ABSL_LOCKS_EXCLUDED(members_mu_);
   void StepMembersLocked(membership::Input input, std::vector<membership::Send>& sends)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(members_mu_);
-  void SendMembership(const membership::Send& send);  // a Ping is a heartbeat
+  // A Ping is sent as `beat` (the step's one heartbeat, set when the step has a Ping).
+  void SendMembership(const membership::Send& send, const std::optional<job::Heartbeat>& beat);
   void Leave();  // tells the active peers (Stop), waiting for them a little
   // A heartbeat to an address whose DID is not known yet; its signed reply names it.
   void SayHello(const std::string& address);
+  // The signed heartbeat in a peer's reply (from `from`, if its DID is known), or none.
+  std::optional<job::Heartbeat> HeartbeatIn(std::string_view reply,
+                                            const std::optional<crypto::DidKey>& from);
+  membership::Contact Self() const;  // this node as membership names it
   job::Heartbeat MakeHeartbeat();
   // A heartbeat from a peer (a ping, or the reply to ours; rtt set for a reply).
   void OnHeartbeat(const job::Heartbeat& hb, absl::Time now, std::optional<absl::Duration> rtt);
