@@ -30,6 +30,7 @@
 //   build/release/bench/mesh_bench --only latency --jobs 2000
 //   build/release/bench/mesh_bench --only blob --blob-mib 1024
 //   build/release/bench/mesh_bench --engine aot --seconds 10 --threads 8
+//   build/release/bench/mesh_bench --only latency,throughput --lease-ms 0  (every job auctioned)
 //   build/release/bench/mesh_bench --short --json FILE  (~35 s, no probes; figures as JSON)
 #include <sys/resource.h>
 #include <unistd.h>
@@ -94,7 +95,8 @@ struct Options {
   int threads = 8;     // submitter threads (throughput)
   int workers = 0;     // max_concurrent of every node; 0 = cores
   int blob_mib = 256;
-  int repeats = 3;  // blob transfers timed per variant
+  int repeats = 3;    // blob transfers timed per variant
+  int lease_ms = -1;  // [mesh] lease of every node; -1 = the default (jobs alike skip auctions)
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -186,8 +188,9 @@ class Mesh {
     c.worker_path = o_.worker;
     c.mesh.listen = "127.0.0.1:0";
     if (!members_.empty()) c.mesh.peers = {members_[0]->node->mesh()->address()};
-    // Default market timings (bid window 200 ms, heartbeat 1 s): the bench measures what a
-    // deployment gets.
+    // Default market timings (bid window 200 ms, heartbeat 1 s, lease 5 s): the bench measures
+    // what a deployment gets. --lease-ms 0 auctions every job (the A/B of the lease).
+    if (o_.lease_ms >= 0) c.mesh.lease = absl::Milliseconds(o_.lease_ms);
     auto node = Node::Start(c, clock_, m->rng);
     if (!node.ok()) Die("node start: " + std::string(node.status().message()));
     m->node = *std::move(node);
@@ -1025,11 +1028,13 @@ Options ParseArgs(int argc, char** argv, bool short_mode) {
       o.blob_mib = std::stoi(value());
     } else if (arg == "--repeats") {
       o.repeats = std::max(1, std::stoi(value()));
+    } else if (arg == "--lease-ms") {
+      o.lease_ms = std::max(0, std::stoi(value()));
     } else {
       Die("unknown argument " + arg +
           " (--only probes,latency,throughput,blob --jobs N --warmup N --seconds S --threads N "
-          "--workers N --engine interp|aot --blob-mib N --repeats N --worker PATH --examples DIR "
-          "--short --json FILE)");
+          "--workers N --engine interp|aot --blob-mib N --repeats N --lease-ms N --worker PATH "
+          "--examples DIR --short --json FILE)");
     }
   }
   return o;

@@ -33,6 +33,8 @@ std::string_view CounterName(Counter counter) {
       return "declines_sent";
     case Counter::kAssignments:
       return "assignments";
+    case Counter::kLeaseAssigned:
+      return "lease_assigned";
     case Counter::kOutvoted:
       return "outvoted";
   }

@@ -1,9 +1,13 @@
-// Market, the submitter's side for split jobs: the chunks of one split job share a lease. The
-// first chunk to need an executor opens a normal auction; every executor ranked in it holds
-// the lease and gets chunk after chunk, up to its slots, each by a signed assignment (priced at
-// its lease bid, verified and paid like any job), without another auction. A holder that fails
-// a chunk is lost to the lease; when no holder is left, the next waiting chunk auctions again.
+// Market, the submitter's side: leases. The chunks of one split job share a lease, and so do
+// jobs alike (LeaseKeyOf) for MarketOptions::lease_ttl after an auction for one of them. The
+// first job to need an executor opens a normal auction; every executor ranked in it holds the
+// lease and gets job after job, up to its slots, each by a signed assignment (priced at its
+// lease bid, verified and paid like any job), without another auction. A holder that fails a
+// job, or is outvoted, is lost to the lease; when no holder is left, or a stream's lease has
+// expired, the next waiting job auctions again. In a closed loop of small jobs this halves the
+// messages of a delegated job (no announcement, no bids: the assignment and the receipt).
 #include <algorithm>
+#include <bit>
 
 #include "market_state.h"
 #include "mesh/common/strings.h"
@@ -17,12 +21,38 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
 
 }  // namespace
 
-void Market::State::PlaceChunk(Auction& a) {
+std::string LeaseKeyOf(const Ticket& ticket, uint64_t max_price) {
+  const job::JobSpec& spec = ticket.spec;
+  // What an executor's bid depends on: whether it may bid (module, requirements, sizes, the
+  // price cap) and its price (base fee + rate x fuel). Inputs within a power of two share one.
+  return mesh::StrCat("jobs ", spec.module, " fuel ", spec.limits.fuel, " memory ",
+                      spec.limits.memory_bytes, " wall ", spec.limits.wall_time_ms, " input <2^",
+                      std::bit_width(ticket.input_bytes), " verification ", spec.verification,
+                      " max_price ", max_price, " requirements ",
+                      job::ToJson(spec.requirements).dump());
+}
+
+void Market::State::SweepLeases() {
+  while (!lease_expiry.empty() && lease_expiry.front().first <= now) {
+    auto it = leases.find(lease_expiry.front().second);
+    if (it != leases.end() && it->second->stream && it->second->expires <= now &&
+        it->second->jobs.empty()) {
+      leases.erase(it);
+    }
+    lease_expiry.pop_front();
+  }
+}
+
+void Market::State::PlaceOnLease(Auction& a) {
   if (a.stage != Auction::Stage::kWaiting) return;  // assigned or bidding already
   std::unique_ptr<Lease>& slot = leases[a.lease];
-  if (slot == nullptr) slot = std::make_unique<Lease>();
+  if (slot == nullptr) {
+    slot = std::make_unique<Lease>();
+    slot->stream = !a.split_chunk;
+  }
   Lease& lease = *slot;
-  lease.chunks[a.chunk] = a.ticket.id;
+  lease.jobs[a.lease_order] = a.ticket.id;
+  if (lease.stream && now >= lease.expires) lease.holders.clear();  // asked again
   const bool usable = std::any_of(lease.holders.begin(), lease.holders.end(), [&](const auto& h) {
     const PeerView* p = FindPeer(h.bid.executor);
     return !h.lost && !Contains(a.excluded, h.bid.executor) && p != nullptr && p->alive;
@@ -30,7 +60,8 @@ void Market::State::PlaceChunk(Auction& a) {
   if (usable) {
     a.retry_at = now;
     a.on_lease_slot = true;
-    a.waiting_reason = "waiting for a free slot on its split job's lease";
+    a.waiting_reason = lease.stream ? "waiting for a free slot on the lease of the jobs like it"
+                                    : "waiting for a free slot on its split job's lease";
     AssignFromLease(a.lease);
     return;
   }
@@ -38,7 +69,10 @@ void Market::State::PlaceChunk(Auction& a) {
   if (bidder != auctions.end() && bidder->second.get() != &a &&
       bidder->second->stage == Auction::Stage::kBidding) {
     a.retry_at = now + options.no_bid_retry;
-    a.waiting_reason = mesh::StrCat("waiting for the auction of chunk ", bidder->second->chunk,
+    a.waiting_reason =
+        lease.stream ? mesh::StrCat("waiting for the auction of job ", bidder->second->ticket.id,
+                                    " (a job like it) to win their lease")
+                     : mesh::StrCat("waiting for the auction of chunk ", bidder->second->chunk,
                                     " to win its split job's lease");
     return;
   }
@@ -51,10 +85,15 @@ void Market::State::WinLease(Auction& a) {
   if (it == leases.end() || !a.selection.has_value()) return;
   Lease& lease = *it->second;
   if (lease.bidder == a.ticket.id) lease.bidder.clear();
+  lease.won_by = mesh::StrCat(a.ticket.id, "/", a.round);
+  if (lease.stream) {
+    lease.expires = now + options.lease_ttl;
+    lease_expiry.emplace_back(lease.expires, a.lease);
+  }
   nlohmann::json holders = nlohmann::json::array();
   for (const sched::ScoredBid& bid : a.selection->ranked) {
-    // One chunk more than the executor runs at once: the next one is fetched and queued
-    // while the current one runs, so no slot idles for a receipt and an assignment.
+    // One job more than the executor runs at once: the next one is fetched and queued while
+    // the current one runs, so no slot idles for a receipt and an assignment.
     uint32_t slots = 2;
     if (const PeerView* p = FindPeer(bid.executor); p != nullptr) {
       slots = std::max<uint32_t>(p->max_concurrent, 1) + 1;
@@ -71,10 +110,19 @@ void Market::State::WinLease(Auction& a) {
                        {"slots", slots},
                        {"bid", bid.bid_cid}});
   }
-  History(a.lease, "lease",
-          {{"chunk", a.chunk}, {"job", a.ticket.id}, {"round", a.round}, {"holders", holders}});
-  // The chunks that waited for this auction may go now (AssignFromLease takes those due).
-  for (const auto& [index, id] : lease.chunks) {
+  if (lease.stream) {
+    // Recorded with the job whose auction won it: the lease itself is no job of this node.
+    History(a.ticket.id, "lease",
+            {{"round", a.round},
+             {"holders", holders},
+             {"for", "jobs like this one"},
+             {"until_ms", absl::ToUnixMillis(lease.expires)}});
+  } else {
+    History(a.lease, "lease",
+            {{"chunk", a.chunk}, {"job", a.ticket.id}, {"round", a.round}, {"holders", holders}});
+  }
+  // The jobs that waited for this auction may go now (AssignFromLease takes those due).
+  for (const auto& [order, id] : lease.jobs) {
     auto c = auctions.find(id);
     if (c != auctions.end() && c->second->stage == Auction::Stage::kWaiting &&
         c->second->failures == 0) {
@@ -83,25 +131,26 @@ void Market::State::WinLease(Auction& a) {
   }
 }
 
-void Market::State::LoseHolder(const Auction& a) {
-  if (a.lease.empty() || a.executor.empty()) return;
-  auto it = leases.find(a.lease);
+void Market::State::LoseHolder(const std::string& key, const std::string& executor) {
+  if (key.empty() || executor.empty()) return;
+  auto it = leases.find(key);
   if (it == leases.end()) return;
   for (Lease::Holder& h : it->second->holders) {
-    if (h.bid.executor == a.executor) h.lost = true;
+    if (h.bid.executor == executor) h.lost = true;
   }
 }
 
-void Market::State::AssignFromLease(const std::string& split_job) {
-  auto it = leases.find(split_job);
+void Market::State::AssignFromLease(const std::string& key) {
+  auto it = leases.find(key);
   if (it == leases.end()) return;
   Lease& lease = *it->second;
+  if (lease.stream && now >= lease.expires) lease.holders.clear();  // the next job auctions
   absl::flat_hash_map<std::string, uint32_t> busy;
   std::vector<Auction*> waiting;
-  for (auto c = lease.chunks.begin(); c != lease.chunks.end();) {
+  for (auto c = lease.jobs.begin(); c != lease.jobs.end();) {
     auto a = auctions.find(c->second);
     if (a == auctions.end()) {  // finished, failed or cancelled
-      c = lease.chunks.erase(c);
+      c = lease.jobs.erase(c);
       continue;
     }
     Auction& x = *a->second;
@@ -115,21 +164,29 @@ void Market::State::AssignFromLease(const std::string& split_job) {
     }
     ++c;
   }
-  if (lease.chunks.empty()) {
-    leases.erase(it);
+  if (lease.jobs.empty()) {
+    // A stream's lease outlives its jobs until it expires (SweepLeases), for the next one.
+    if (!lease.stream || now >= lease.expires) leases.erase(it);
     return;
   }
   for (Auction* a : waiting) {
+    // The least loaded holder (jobs in flight per slot it runs), the better ranked on a tie: an
+    // idle holder takes a job before another is queued behind a busy one.
     const Lease::Holder* pick = nullptr;
+    double pick_load = 0;
     bool usable = false;
     for (const Lease::Holder& h : lease.holders) {
       if (h.lost || Contains(a->excluded, h.bid.executor)) continue;
       const PeerView* p = FindPeer(h.bid.executor);
       if (p == nullptr || !p->alive) continue;
       usable = true;
-      if (busy[h.bid.executor] >= h.slots) continue;
-      pick = &h;
-      break;
+      const uint32_t in_flight = busy[h.bid.executor];
+      if (in_flight >= h.slots) continue;
+      const double load = double(in_flight) / std::max<uint32_t>(h.slots - 1, 1);
+      if (pick == nullptr || load < pick_load) {
+        pick = &h;
+        pick_load = load;
+      }
     }
     if (pick == nullptr) {
       if (!usable && a->on_lease_slot) {
@@ -146,14 +203,22 @@ void Market::State::AssignFromLease(const std::string& split_job) {
     sched::Selection selection;
     sched::ScoredBid bid = pick->bid;
     bid.won = true;
-    bid.reason = mesh::StrCat("holds the lease of split job ", split_job, " (bid ", bid.bid_cid,
-                              ", price ", bid.price, ")");
+    if (lease.stream) {
+      bid.reason = mesh::StrCat("holds the lease of the jobs like this one, won by the auction of ",
+                                lease.won_by, " (bid ", bid.bid_cid, ", price ", bid.price, ")");
+      selection.summary = mesh::StrCat("on the lease of the jobs like it: ", bid.executor);
+    } else {
+      bid.reason = mesh::StrCat("holds the lease of split job ", key, " (bid ", bid.bid_cid,
+                                ", price ", bid.price, ")");
+      selection.summary =
+          mesh::StrCat("chunk ", a->chunk, " on the lease of split job ", key, ": ", bid.executor);
+    }
     selection.ranked.push_back(bid);
-    selection.summary = mesh::StrCat("chunk ", a->chunk, " on the lease of split job ", split_job,
-                                     ": ", bid.executor);
     a->selection = std::move(selection);
     a->next = 0;
     a->waits = 0;
+    a->from_lease = true;
+    Bump(Counter::kLeaseAssigned, lease.stream ? "jobs" : "split");
     AssignNext(*a);
   }
 }

@@ -60,27 +60,35 @@ struct Auction {
   std::string collecting_envelope_cid;
   std::string collecting_envelope;
 
-  // A chunk of a split job: it runs on the split job's lease. Empty for any other job.
+  // The lease it runs on: its split job's id for a chunk, or the key of the jobs like it
+  // (LeaseKeyOf). Empty: every round is an auction of its own (MarketOptions::lease_ttl 0).
   std::string lease;
-  uint32_t chunk = 0;
+  bool split_chunk = false;
+  uint32_t chunk = 0;          // a chunk's index in its split job
+  uint64_t lease_order = 0;    // the order its lease serves it in: chunk index, or arrival
   bool on_lease_slot = false;  // waiting for a free slot of a usable lease holder
+  bool from_lease = false;     // its current assignment is on the lease (no auction)
 
   verify::Verification verification;
   int replicas = 1;  // results wanted so far (replicate(k): k; adaptive: decided on the first)
   std::vector<AuctionResult> results;
 };
 
-// The executors a split job's chunks run on, won once in one auction (by the chunk that opened
-// it) and then given chunk after chunk, up to each executor's slots.
+// The executors a split job's chunks, or a stream of jobs alike, run on: won in one auction
+// (by the job that opened it) and then given job after job, up to each executor's slots. A
+// stream's lease ends `expires`; a split job's when its last chunk has ended.
 struct Lease {
   struct Holder {
-    sched::ScoredBid bid;  // the bid that won the lease (its price is paid per chunk)
-    uint32_t slots = 2;    // chunks in flight: the executor's max_concurrent + 1 (one queued)
+    sched::ScoredBid bid;  // the bid that won the lease (its price is paid per job)
+    uint32_t slots = 2;    // jobs in flight: the executor's max_concurrent + 1 (one queued)
     bool lost = false;
   };
-  std::vector<Holder> holders;             // best first
-  std::string bidder;                      // the chunk whose auction is out to win (more of) it
-  std::map<uint32_t, std::string> chunks;  // the chunk auctions on this node, by chunk index
+  bool stream = false;                        // jobs alike, not a split job's chunks
+  std::vector<Holder> holders;                // best first
+  std::string bidder;                         // the job whose auction is out to win (more of) it
+  std::string won_by;                         // "<job id>/<round>" of the auction that won it last
+  absl::Time expires = absl::InfinitePast();  // a stream's holders are asked again after it
+  std::map<uint64_t, std::string> jobs;       // the auctions on it, by Auction::lease_order
 };
 
 // An assignment this node took, as the executor.
@@ -183,10 +191,13 @@ class Market::State {
               const std::vector<std::string>& outvoted);
 
   // market_lease.cc
-  void PlaceChunk(Auction& a);
-  void AssignFromLease(const std::string& split_job);
+  void PlaceOnLease(Auction& a);
+  void AssignFromLease(const std::string& key);
   void WinLease(Auction& a);
-  void LoseHolder(const Auction& a);
+  void LoseHolder(const std::string& key, const std::string& executor);
+  // Forgets stream leases that expired with no job on them (at most one per key seen within
+  // lease_ttl is kept).
+  void SweepLeases();
 
   // market_executor.cc
   void OnAnnounce(const job::Announce& an, const Received& r);
@@ -216,7 +227,10 @@ class Market::State {
 
   // Submitter.
   absl::flat_hash_map<std::string, std::unique_ptr<Auction>> auctions;
-  absl::flat_hash_map<std::string, std::unique_ptr<Lease>> leases;  // by split job id
+  // By split job id, or by the key of the jobs alike (LeaseKeyOf).
+  absl::flat_hash_map<std::string, std::unique_ptr<Lease>> leases;
+  std::deque<std::pair<absl::Time, std::string>> lease_expiry;  // stream leases, oldest first
+  uint64_t arrivals = 0;  // stream jobs taken: their Auction::lease_order
 
   // Executor.
   absl::flat_hash_map<std::string, Run> runs;
@@ -238,5 +252,10 @@ class Market::State {
 
 // "did:key:z6Mk…abcdef": short enough for a reason line.
 std::string Short(const std::string& did);
+
+// The lease key of a job that is not a split job's chunk: jobs with the same key are priced and
+// accepted alike by every executor's bid (module, limits, requirements, the escrow's price cap,
+// verification, and the power of two above the input's size).
+std::string LeaseKeyOf(const Ticket& ticket, uint64_t max_price);
 
 }  // namespace mesh::market

@@ -40,10 +40,18 @@ void Market::State::Take(Ticket ticket) {
   if (auto label = ticket.spec.labels.find(std::string(kSplitJobLabel));
       label != ticket.spec.labels.end()) {
     a->lease = label->second;
+    a->split_chunk = true;
     auto chunk = ticket.spec.labels.find(std::string(kSplitChunkLabel));
     if (chunk != ticket.spec.labels.end()) {
       a->chunk = static_cast<uint32_t>(std::strtoul(chunk->second.c_str(), nullptr, 10));
     }
+    a->lease_order = a->chunk;
+  } else if (options.lease_ttl > absl::ZeroDuration()) {
+    SweepLeases();
+    const uint64_t max_price =
+        trust != nullptr ? static_cast<uint64_t>(trust->MaxPrice(ticket.spec)) : 0;
+    a->lease = LeaseKeyOf(ticket, max_price);
+    a->lease_order = arrivals++;
   }
   if (ticket.was_running) {
     // Resumed after a restart while an executor ran it: we no longer know whether that run
@@ -56,7 +64,7 @@ void Market::State::Take(Ticket ticket) {
   if (ref.lease.empty()) {
     OpenRound(ref);
   } else {
-    PlaceChunk(ref);
+    PlaceOnLease(ref);
   }
 }
 
@@ -76,6 +84,7 @@ void Market::State::OpenRound(Auction& a) {
   if (a.opened) ++a.round;
   a.opened = true;
   a.on_lease_slot = false;
+  a.from_lease = false;
   a.bids.clear();
   a.declines.clear();
   a.unanswered.clear();
@@ -266,8 +275,8 @@ void Market::State::MaybeClose(Auction& a) {
     AssignNext(a);
     return;
   }
-  // A chunk: every ranked bidder holds its split job's lease, and the chunks waiting for it go
-  // out at once.
+  // Every ranked bidder holds the lease (its split job's, or that of the jobs like it), and the
+  // jobs waiting for it go out at once.
   const std::string lease = a.lease;
   WinLease(a);
   AssignNext(a);
@@ -307,15 +316,16 @@ void Market::State::AssignNext(Auction& a) {
   a.ticket.peer = pick.executor;
   PersistFor(a.ticket.id).market =
       MarketState{job::JobRole::kDelegated, pick.executor, pick.executor_address, a.round};
-  History(a.ticket.id, "assigned",
-          {{"round", a.round},
-           {"executor", pick.executor},
-           {"address", pick.executor_address},
-           {"price", pick.price},
-           {"score", pick.score},
-           {"bid", pick.bid_cid},
-           {"deadline_ms", as.deadline_ms},
-           {"resume_checkpoint", a.ticket.checkpoint}});
+  nlohmann::json assigned = {{"round", a.round},
+                             {"executor", pick.executor},
+                             {"address", pick.executor_address},
+                             {"price", pick.price},
+                             {"score", pick.score},
+                             {"bid", pick.bid_cid},
+                             {"deadline_ms", as.deadline_ms},
+                             {"resume_checkpoint", a.ticket.checkpoint}};
+  if (a.from_lease) assigned["lease"] = pick.reason;  // why no auction of its own
+  History(a.ticket.id, "assigned", std::move(assigned));
   const uint64_t token = Token();
   sends[token] = {SendContext::Kind::kAssignment, a.ticket.id, a.round, pick.executor};
   Emit(Send{pick.executor, pick.executor_address, std::move(as), {}, 1, false, token});
@@ -361,7 +371,7 @@ void Market::State::ExecutorFailed(Auction& a, const std::string& why, Standing 
   Bump(Counter::kExecutorFailures);
   Warn(mesh::StrCat("job ", a.ticket.id, ": ", why, "; re-announcing without that executor"));
   const std::string executor = a.executor;
-  LoseHolder(a);
+  LoseHolder(a.lease, executor);
   if (!executor.empty()) {
     a.excluded.push_back(executor);
     if (trust != nullptr) Emit(RecordStanding{executor, penalty});
@@ -386,7 +396,7 @@ void Market::State::ExecutorFailed(Auction& a, const std::string& why, Standing 
   a.stage = Auction::Stage::kWaiting;
   a.retry_at = now + sched::Backoff(options.retry, a.failures, *rng);
   a.waiting_reason = why;
-  // Its slot on the lease is free for the chunks waiting there.
+  // Its slot on the lease is free for the jobs waiting there.
   if (!a.lease.empty()) AssignFromLease(a.lease);
 }
 
@@ -464,7 +474,7 @@ void Market::State::TickAuctions() {
                                 FormatUtc(a.deadline), ")"),
                    Standing::kTimeout);
   }
-  // A chunk may have left its wait meanwhile (an auction that closed gave it a lease slot):
+  // A job may have left its wait meanwhile (an auction that closed gave it a lease slot):
   // only those still due go on.
   for (const std::string& id : reopen) {
     auto it = auctions.find(id);
@@ -476,7 +486,7 @@ void Market::State::TickAuctions() {
       if (a.lease.empty()) {
         OpenRound(a);
       } else {
-        PlaceChunk(a);
+        PlaceOnLease(a);
       }
     }
   }
@@ -551,7 +561,7 @@ void Market::State::OnOutputFetched(Auction& a, const absl::Status& fetched) {
   a.collecting_envelope.clear();
   const std::string lease = a.lease;
   Judge(a);  // may erase `a`
-  // The chunk's slot is free (or it needs another replica): the lease's next chunk goes out.
+  // Its slot is free (or it needs another replica): the next job on the lease goes out.
   if (!lease.empty()) AssignFromLease(lease);
 }
 

@@ -114,6 +114,8 @@ void Market::State::Judge(Auction& a) {
       detail["outvoted"] = outvoted;
       History(a.ticket.id, "verified", detail);
       Bump(Counter::kOutvoted, "", static_cast<double>(losers.size()));
+      // An executor outvoted is given no more jobs on the lease it won.
+      for (const std::string& loser : losers) LoseHolder(a.lease, loser);
       Emit(Finish{Completed(a, agreeing.front().receipt, now)});
       Emit(Observe{now - submitted});
       Settle(a, agreeing, losers);

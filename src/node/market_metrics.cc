@@ -36,6 +36,11 @@ MarketMetrics::MarketMetrics(MetricsRegistry& r)
       {C::kOutvoted,
        r.AddCounter("mesh_verify_outvoted_total",
                     "Replica results outvoted by the majority (not paid, penalised)")},
+      {C::kLeaseAssigned,
+       r.AddCounter("mesh_market_lease_assignments_total",
+                    "Delegated jobs assigned on a lease, without an auction of their own, by "
+                    "lease (split: a split job's chunks; jobs: jobs alike)",
+                    {"lease"})},
   };
 }
 

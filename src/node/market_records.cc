@@ -16,6 +16,7 @@ market::MarketOptions MarketOptionsOf(const MeshOptions& o, std::string self, st
   m.receipt_grace = o.receipt_grace;
   m.dead_after = o.dead_after;
   m.announce_ttl = o.announce_ttl;
+  m.lease_ttl = o.lease;
   m.selection = o.selection;
   m.pricing = o.pricing;
   m.placement = o.placement;

@@ -50,7 +50,8 @@ TEST_F(MeshTest, ThreeNodesDelegateAJobAndCheckItsOutput) {
   EXPECT_EQ(remote.peer, a.key().did().ToString());
   EXPECT_EQ(remote.output_cid, job.output_cid);
   const std::vector<std::string> phases = Phases(a, job.id);
-  EXPECT_THAT(phases, ::testing::ElementsAre("submitted", "bidding_open", "bidding_closed",
+  // Its auction won the lease of the jobs like it ("lease"): the next such job needs none.
+  EXPECT_THAT(phases, ::testing::ElementsAre("submitted", "bidding_open", "bidding_closed", "lease",
                                              "assigned", "executing", "receipt", "completed"));
   ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, a.jobs().History(job.id));
   for (size_t i = 1; i < blocks.size(); ++i) EXPECT_EQ(blocks[i].prev, blocks[i - 1].cid);
@@ -61,6 +62,15 @@ TEST_F(MeshTest, ThreeNodesDelegateAJobAndCheckItsOutput) {
   for (const nlohmann::json& bid : round["selection"]["ranked"]) {
     EXPECT_FALSE(bid["reason"].get<std::string>().empty());
   }
+
+  // A job like it, within the lease: no auction, an assignment that says whose bid it uses.
+  JobRecord next = WaitDone(a, Submit(a, echo, {Put(a, "and another one\n")}).id);
+  ASSERT_EQ(next.state, job::JobState::kSucceeded) << next.reason;
+  EXPECT_EQ(Output(a, next), "and another one\n");
+  EXPECT_THAT(Phases(a, next.id),
+              ::testing::ElementsAre("submitted", "assigned", "executing", "receipt", "completed"));
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> next_blocks, a.jobs().History(next.id));
+  EXPECT_THAT(next_blocks[1].detail.value("lease", ""), HasSubstr(job.id + "/0"));
 }
 
 TEST_F(MeshTest, FiveNodesRunManyJobsEachExactlyOnce) {

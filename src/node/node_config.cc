@@ -62,7 +62,7 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
                "base_fee",         "rate_per_gfuel", "price_weight",  "reputation_weight",
                "resources_weight", "latency_weight", "max_retries",   "handshake_timeout",
                "max_handshakes",   "send_timeout",   "fetch_timeout", "active_view",
-               "passive_view"}));
+               "passive_view",     "lease"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
@@ -85,6 +85,10 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1000));
   m.enough_bids = static_cast<size_t>(enough);
   MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
+  MESH_RETURN_IF_ERROR(r.Duration("lease", m.lease));
+  if (m.lease < absl::ZeroDuration() || m.lease > absl::Hours(1)) {
+    return r.Error("lease", "must be 0s (every job auctioned) to 1h (default 5s)");
+  }
   // A heartbeat lists the active view (at most 64 peers on the wire).
   int active = int(m.active_view), passive = int(m.passive_view);
   MESH_RETURN_IF_ERROR(r.Int("active_view", active, 1, 32));
@@ -346,6 +350,7 @@ passive_view = 30          # more it knows of, to replace an active peer that di
 heartbeat = "1s"
 dead_after = "5s"          # an active peer silent this long is dead; its jobs are re-announced
 bid_window = "200ms"       # an auction closes then, or once every peer asked has answered
+lease = "5s"               # jobs like one just auctioned go to its bidders without an auction
 base_fee = 1               # this node's price: base_fee + rate_per_gfuel per 10^9 fuel
 rate_per_gfuel = 10
 price_weight = 0.4         # how bids are scored (weights of a sum; see docs/architecture.md)

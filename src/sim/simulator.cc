@@ -131,6 +131,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   o.bid_window = absl::Milliseconds(s.bid_window_ms);
   o.enough_bids = s.enough_bids;
   o.announce_ttl = s.announce_ttl;
+  o.lease_ttl = absl::Seconds(s.lease_s);
   o.receipt_grace = absl::Seconds(s.receipt_grace_s);
   o.dead_after = s.membership.dead_after;
   o.pricing.base_fee = s.node.base_fee;

@@ -140,6 +140,12 @@ struct MarketOptions {
   absl::Duration receipt_grace = absl::Seconds(10);
   absl::Duration dead_after = absl::Seconds(5);  // for the reason a dead executor's job gives
   int announce_ttl = 2;
+  // Jobs like one just auctioned (the same module, limits, requirements, verification and input
+  // size class) go to the executors that auction ranked, at their bids, without an auction of
+  // their own, for this long: a lease, as a split job's chunks share one. An executor that
+  // fails or is outvoted loses it; the first such job after it expires auctions again. Zero:
+  // every job is auctioned.
+  absl::Duration lease_ttl = absl::Seconds(5);
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
   sched::PlacementPolicy placement;
@@ -161,9 +167,10 @@ enum class Counter {
   kExecutorFailures,  // delegated runs lost
   kReceipts,          // receipts (label: accepted | late | executor_error | invalid | bad_output)
   kBidsSent,
-  kDeclinesSent,  // label: code
-  kAssignments,   // assignments taken
-  kOutvoted,      // replica results outvoted
+  kDeclinesSent,   // label: code
+  kAssignments,    // assignments taken
+  kOutvoted,       // replica results outvoted
+  kLeaseAssigned,  // jobs assigned on a lease, without an auction of their own (label: kind)
 };
 
 struct MarketStats {

@@ -55,6 +55,9 @@ struct MeshOptions {
   absl::Duration send_timeout = absl::Seconds(5);       // a peer message's deadline
   absl::Duration fetch_timeout = absl::Minutes(5);      // a blob fetch's deadline, whole blob
   int announce_ttl = 2;
+  // Jobs like one just auctioned go to its ranked bidders without an auction of their own for
+  // this long (market::MarketOptions::lease_ttl); zero: every job is auctioned.
+  absl::Duration lease = absl::Seconds(5);
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
   sched::PlacementPolicy placement;

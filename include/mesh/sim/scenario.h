@@ -105,6 +105,7 @@ struct Scenario {
   uint32_t enough_bids = 8;
   int announce_ttl = 2;
   double receipt_grace_s = 10;
+  double lease_s = 5;  // jobs alike share their auction's winners this long (0: off)
   // Whether the run samples series for the plots (utilisation and reputation over time).
   double sample_every_s = 60;
 };

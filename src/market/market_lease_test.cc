@@ -1,0 +1,180 @@
+// Leases of jobs alike (MarketOptions::lease_ttl): after one auction, jobs with the same module,
+// limits, requirements and verification go to its ranked bidders at their bids, with no
+// announcement of their own, until the lease expires; each is verified and paid like any job,
+// and an executor that fails or is outvoted gets no more of them. The split job's lease is in
+// market_core_test.cc.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/market_harness.h"
+#include "testing/scenario_util.h"
+
+namespace mesh::market {
+namespace {
+
+using ::mesh::market::testing::Assigned;
+using ::mesh::market::testing::ExpectBooksBalance;
+using ::mesh::market::testing::JobLog;
+using ::mesh::market::testing::JobOptions;
+using ::mesh::market::testing::MarketHarness;
+using ::mesh::market::testing::NodeConfig;
+using ::mesh::market::testing::SentOf;
+using ::testing::Each;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+JobOptions Alike(int i) {
+  JobOptions job;
+  job.inputs = {"input " + std::to_string(i)};  // different jobs, the same size class
+  return job;
+}
+
+// Runs `job` on node `a` to its end and returns its id.
+std::string RunOne(MarketHarness& h, int a, const JobOptions& job) {
+  const std::string id = h.Submit(a, job);
+  EXPECT_TRUE(h.RunUntilAllFinished(absl::Seconds(30)));
+  EXPECT_EQ(h.job(id).finishes.at(0).state, job::JobState::kSucceeded)
+      << h.job(id).finishes.at(0).reason;
+  return id;
+}
+
+TEST(MarketLeaseTest, JobsAlikeGoToTheFirstAuctionsBiddersWithoutAnnouncements) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  const std::string first = RunOne(h, a, Alike(0));
+  ASSERT_EQ(SentOf<job::Announce>(h, "announce").size(), 2u);  // one round, to B and C
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 6; ++i) ids.push_back(h.Submit(a, Alike(i)));
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(4)));  // within the 5 s lease
+  EXPECT_EQ(SentOf<job::Announce>(h, "announce").size(), 2u) << "no auction after the first";
+  EXPECT_EQ(h.Counted(a, Counter::kLeaseAssigned, "jobs"), 6);
+  const uint64_t price = h.job(first).payments.at(0).price;
+  for (const std::string& id : ids) {
+    const JobLog& log = h.job(id);
+    ASSERT_EQ(log.finishes.at(0).state, job::JobState::kSucceeded) << log.finishes[0].reason;
+    EXPECT_EQ(log.finishes[0].output_cid, MarketHarness::HonestOutput(log.spec));
+    EXPECT_TRUE(log.BlocksOf("bidding_open").empty());
+    const std::vector<const Block*> assigned = log.BlocksOf("assigned");
+    ASSERT_EQ(assigned.size(), 1u);
+    // Explainable: the assignment names the auction whose bid it uses, and that bid's price.
+    EXPECT_THAT(assigned[0]->detail.value("lease", ""), HasSubstr(first + "/0"));
+    ASSERT_EQ(log.payments.size(), 1u);
+    EXPECT_EQ(log.payments[0].price, int64_t(price));
+    EXPECT_EQ(h.RunsOf(id), 1);
+  }
+  // The first job's history records the lease it won, its holders and until when.
+  const std::vector<const Block*> lease = h.job(first).BlocksOf("lease");
+  ASSERT_EQ(lease.size(), 1u);
+  EXPECT_EQ(lease[0]->detail.at("holders").size(), 2u);
+  ExpectBooksBalance(h);
+}
+
+TEST(MarketLeaseTest, AfterTheLeaseExpiresTheNextJobAuctionsAgain) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  RunOne(h, a, Alike(0));
+  h.Advance(absl::Seconds(6));
+  const std::string later = RunOne(h, a, Alike(1));
+  EXPECT_EQ(SentOf<job::Announce>(h, "announce").size(), 4u);
+  EXPECT_EQ(h.job(later).BlocksOf("bidding_closed").size(), 1u);
+  EXPECT_EQ(h.Counted(a, Counter::kLeaseAssigned, "jobs"), 0);
+  ExpectBooksBalance(h);
+}
+
+TEST(MarketLeaseTest, JobsThatAnExecutorWouldPriceOrAcceptDifferentlyAreAuctionedApart) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  RunOne(h, a, Alike(0));
+  JobOptions more_fuel = Alike(1);
+  more_fuel.fuel *= 2;  // another price
+  RunOne(h, a, more_fuel);
+  JobOptions other_module = Alike(2);
+  other_module.module = "another module";
+  RunOne(h, a, other_module);
+  JobOptions bigger_input = Alike(3);
+  bigger_input.inputs = {std::string(4096, 'x')};  // another size class
+  RunOne(h, a, bigger_input);
+  JobOptions replicated = Alike(4);
+  replicated.verification = "replicate(2)";
+  RunOne(h, a, replicated);
+  EXPECT_EQ(h.Counted(a, Counter::kLeaseAssigned, "jobs"), 1) << "only replicate's second replica";
+  EXPECT_EQ(SentOf<job::Announce>(h, "announce").size(), 10u);  // five auctions, two peers each
+  ExpectBooksBalance(h);
+}
+
+TEST(MarketLeaseTest, ALeaseOfZeroAuctionsEveryJob) {
+  MarketHarness h;
+  NodeConfig no_lease;
+  no_lease.market = [](MarketOptions& o) { o.lease_ttl = absl::ZeroDuration(); };
+  const int a = h.AddNode(no_lease);
+  h.AddNode();
+  h.AddNode();
+  for (int i = 0; i < 3; ++i) RunOne(h, a, Alike(i));
+  EXPECT_EQ(SentOf<job::Announce>(h, "announce").size(), 6u);
+  EXPECT_EQ(h.Counted(a, Counter::kLeaseAssigned, "jobs"), 0);
+  ExpectBooksBalance(h);
+}
+
+// The cheapest executor lies: it wins the lease, is outvoted on the first job (replicate(3)),
+// and no later job on the lease is given to it, while three honest holders remain.
+TEST(MarketLeaseTest, AnOutvotedExecutorGetsNoMoreJobsOnTheLease) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  NodeConfig liar;
+  liar.liar = true;
+  liar.base_fee = 0;
+  const int b = h.AddNode(liar);
+  NodeConfig honest;
+  honest.base_fee = 3;
+  for (int i = 0; i < 3; ++i) h.AddNode(honest);
+  JobOptions job = Alike(0);
+  job.verification = "replicate(3)";
+  const std::string first = RunOne(h, a, job);
+  ASSERT_THAT(Assigned(h.job(first)), ::testing::Contains(h.did(b)));
+  ASSERT_EQ(h.job(first).PaymentsTo(h.did(b)), 0);
+  std::vector<std::string> later;
+  for (int i = 1; i <= 4; ++i) {
+    job.inputs = {"input " + std::to_string(i)};
+    later.push_back(RunOne(h, a, job));
+  }
+  EXPECT_EQ(SentOf<job::Announce>(h, "announce").size(), 4u) << "one auction, to four peers";
+  for (const std::string& id : later) {
+    EXPECT_THAT(Assigned(h.job(id)), Each(Not(h.did(b)))) << id;
+    EXPECT_EQ(h.job(id).finishes.at(0).output_cid, MarketHarness::HonestOutput(h.job(id).spec));
+  }
+  ExpectBooksBalance(h);
+}
+
+// A holder that dies loses the lease: the jobs alike after it go to the other holder, and none
+// is lost.
+TEST(MarketLeaseTest, ADeadHoldersJobsGoToTheOtherHolder) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  NodeConfig cheap;
+  cheap.base_fee = 0;
+  const int b = h.AddNode(cheap);
+  const int c = h.AddNode();
+  RunOne(h, a, Alike(0));
+  h.Kill(b);
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 3; ++i) ids.push_back(h.Submit(a, Alike(i)));
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(60)));
+  for (const std::string& id : ids) {
+    const JobLog& log = h.job(id);
+    ASSERT_EQ(log.finishes.at(0).state, job::JobState::kSucceeded) << log.finishes[0].reason;
+    EXPECT_EQ(log.finishes[0].peer, h.did(c));
+  }
+  ExpectBooksBalance(h);
+}
+
+}  // namespace
+}  // namespace mesh::market
