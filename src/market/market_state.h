@@ -126,6 +126,7 @@ struct FetchContext {
   uint32_t round = 0;
   job::Assignment assignment;
   job::Artifact artifact;
+  std::optional<job::SignedJobSpec> spec;  // kAssignmentBlobs: the assignment's, opened
 };
 
 class Market::State {
