@@ -8,6 +8,7 @@
 // messages of a delegated job (no announcement, no bids: the assignment and the receipt).
 #include <algorithm>
 #include <bit>
+#include <limits>
 
 #include "market_state.h"
 #include "mesh/common/strings.h"
@@ -102,6 +103,9 @@ void Market::State::WinLease(Auction& a) {
                           [&](const Lease::Holder& x) { return x.bid.executor == bid.executor; });
     if (h == lease.holders.end()) h = lease.holders.insert(lease.holders.end(), Lease::Holder{});
     h->bid = bid;
+    for (const sched::BidView& view : a.bids) {
+      if (view.bid.executor == bid.executor) h->view = view;
+    }
     h->slots = slots;
     h->lost = false;
     holders.push_back({{"executor", bid.executor},
@@ -170,25 +174,52 @@ void Market::State::AssignFromLease(const std::string& key) {
     return;
   }
   for (Auction* a : waiting) {
-    // The least loaded holder (jobs in flight per slot it runs), the better ranked on a tie: an
-    // idle holder takes a job before another is queued behind a busy one.
-    const Lease::Holder* pick = nullptr;
-    double pick_load = 0;
+    // The holders' bids are scored again for this job, as its own auction would score them:
+    // reputation and round trip as they are now, and the jobs each holder has from us now.
+    const uint32_t round = a->opened ? a->round + 1 : a->round;
+    // A holder that may take it, now or once it has a free slot.
+    auto may_take = [&](const Lease::Holder& h) {
+      if (h.lost || Contains(a->excluded, h.bid.executor)) return false;
+      const PeerView* p = FindPeer(h.bid.executor);
+      return p != nullptr && p->alive;
+    };
+    std::vector<sched::BidView> views;
     bool usable = false;
     for (const Lease::Holder& h : lease.holders) {
-      if (h.lost || Contains(a->excluded, h.bid.executor)) continue;
-      const PeerView* p = FindPeer(h.bid.executor);
-      if (p == nullptr || !p->alive) continue;
+      if (!may_take(h)) continue;
       usable = true;
+      const PeerView* p = FindPeer(h.bid.executor);
       const uint32_t in_flight = busy[h.bid.executor];
       if (in_flight >= h.slots) continue;
-      const double load = double(in_flight) / std::max<uint32_t>(h.slots - 1, 1);
-      if (pick == nullptr || load < pick_load) {
-        pick = &h;
-        pick_load = load;
+      sched::BidView view = h.view;
+      view.bid.job_id = a->ticket.id;
+      view.bid.round = round;
+      view.bid.valid_until_ms = std::numeric_limits<int64_t>::max();  // the lease's ttl rules
+      const uint32_t slots = std::max<uint32_t>(p->max_concurrent, 1);
+      view.bid.load = double(p->running) / slots;
+      view.bid.queued = p->queued;
+      view.assigned_load = double(in_flight) / slots;
+      view.rtt = p->rtt;
+      if (trust != nullptr) {
+        const ExecutorStanding standing = trust->Standing(h.bid.executor);
+        view.reputation = standing.is_new ? std::nullopt : std::optional<double>(standing.score);
+      }
+      views.push_back(std::move(view));
+    }
+    std::optional<sched::Selection> selection;
+    if (!views.empty()) {
+      job::Announce announce = AnnounceOf(*a);
+      announce.round = round;
+      selection = sched::Select(announce, views, options.selection, now);
+      // A holder its own auction would filter now (its reputation fell below the jobs'
+      // minimum...) holds the lease no more: it would be filtered for every job like this.
+      for (const sched::Rejection& r : selection->rejected) LoseHolder(key, r.executor);
+      if (!selection->has_winner()) {
+        usable = std::any_of(lease.holders.begin(), lease.holders.end(), may_take);
+        selection.reset();
       }
     }
-    if (pick == nullptr) {
+    if (!selection.has_value()) {
       if (!usable && a->on_lease_slot) {
         // No holder can take it any more: it looks again at once (and auctions if need be).
         a->on_lease_slot = false;
@@ -196,24 +227,23 @@ void Market::State::AssignFromLease(const std::string& key) {
       }
       continue;
     }
-    ++busy[pick->bid.executor];
+    sched::ScoredBid& pick = selection->ranked.front();
+    ++busy[pick.executor];
     // Each assignment is a round of its own, so a late receipt of an earlier one is known.
-    if (a->opened) ++a->round;
+    a->round = round;
     a->opened = true;
-    sched::Selection selection;
-    sched::ScoredBid bid = pick->bid;
-    bid.won = true;
+    const std::string lease_bid = mesh::StrCat("bid ", pick.bid_cid, ", price ", pick.price);
     if (lease.stream) {
-      bid.reason = mesh::StrCat("holds the lease of the jobs like this one, won by the auction of ",
-                                lease.won_by, " (bid ", bid.bid_cid, ", price ", bid.price, ")");
-      selection.summary = mesh::StrCat("on the lease of the jobs like it: ", bid.executor);
+      pick.reason =
+          mesh::StrCat("holds the lease of the jobs like this one, won by the auction of ",
+                       lease.won_by, " (", lease_bid, "); ", pick.reason);
+      selection->summary = mesh::StrCat("on the lease of the jobs like it: ", selection->summary);
     } else {
-      bid.reason = mesh::StrCat("holds the lease of split job ", key, " (bid ", bid.bid_cid,
-                                ", price ", bid.price, ")");
-      selection.summary =
-          mesh::StrCat("chunk ", a->chunk, " on the lease of split job ", key, ": ", bid.executor);
+      pick.reason =
+          mesh::StrCat("holds the lease of split job ", key, " (", lease_bid, "); ", pick.reason);
+      selection->summary = mesh::StrCat("chunk ", a->chunk, " on the lease of split job ", key,
+                                        ": ", selection->summary);
     }
-    selection.ranked.push_back(bid);
     a->selection = std::move(selection);
     a->next = 0;
     a->waits = 0;

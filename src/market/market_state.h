@@ -79,7 +79,8 @@ struct Auction {
 // stream's lease ends `expires`; a split job's when its last chunk has ended.
 struct Lease {
   struct Holder {
-    sched::ScoredBid bid;  // the bid that won the lease (its price is paid per job)
+    sched::ScoredBid bid;  // how it ranked in the auction that won the lease
+    sched::BidView view;   // its bid: each job on the lease is selected again from these
     uint32_t slots = 2;    // jobs in flight: the executor's max_concurrent + 1 (one queued)
     bool lost = false;
   };
@@ -157,6 +158,8 @@ class Market::State {
   // market_submitter.cc
   void Take(Ticket ticket);
   void OpenRound(Auction& a);
+  // What a round of `a` announces (the announcement's fields from its spec and state).
+  job::Announce AnnounceOf(const Auction& a) const;
   // The bid window of a round asking `asked`: options.bid_window, or longer when the slowest
   // peer's round trip needs it (at most kMaxBidWindow).
   absl::Duration BidWindow(const std::vector<const PeerView*>& asked) const;

@@ -46,7 +46,12 @@ void Market::State::Take(Ticket ticket) {
       a->chunk = static_cast<uint32_t>(std::strtoul(chunk->second.c_str(), nullptr, 10));
     }
     a->lease_order = a->chunk;
-  } else if (options.lease_ttl > absl::ZeroDuration()) {
+  } else if (options.lease_ttl > absl::ZeroDuration() &&
+             (a->verification.mode == verify::Mode::kNone ||
+              a->verification.mode == verify::Mode::kHash)) {
+    // Not for jobs whose results are checked by replicas: drawn from one auction's few
+    // bidders for a while, their replicas would share liars more often (meshsim's liars
+    // scenario: twice the jobs failed for replicas that disagreed).
     SweepLeases();
     const uint64_t max_price =
         trust != nullptr ? static_cast<uint64_t>(trust->MaxPrice(ticket.spec)) : 0;
@@ -66,6 +71,26 @@ void Market::State::Take(Ticket ticket) {
   } else {
     PlaceOnLease(ref);
   }
+}
+
+job::Announce Market::State::AnnounceOf(const Auction& a) const {
+  const job::JobSpec& spec = a.ticket.spec;
+  job::Announce an;
+  an.job_id = a.ticket.id;
+  an.origin = options.self;
+  an.origin_address = options.address;
+  an.round = a.round;
+  an.module_cid = spec.module;
+  an.module_bytes = a.ticket.module_bytes;
+  an.input_bytes = a.ticket.input_bytes;
+  an.fuel = spec.limits.fuel;
+  an.memory_bytes = spec.limits.memory_bytes;
+  an.wall_time_ms = spec.limits.wall_time_ms;
+  an.requirements = spec.requirements;
+  // The escrow holds this much per replica: no bid above it can be paid.
+  if (trust != nullptr) an.requirements.max_price = static_cast<uint64_t>(trust->MaxPrice(spec));
+  an.exclude = a.excluded;
+  return an;
 }
 
 absl::Duration Market::State::BidWindow(const std::vector<const PeerView*>& asked) const {
@@ -92,23 +117,8 @@ void Market::State::OpenRound(Auction& a) {
   a.next = 0;
   a.executor.clear();
 
-  const job::JobSpec& spec = a.ticket.spec;
   job::Announce& an = a.announce;
-  an = job::Announce{};
-  an.job_id = a.ticket.id;
-  an.origin = options.self;
-  an.origin_address = options.address;
-  an.round = a.round;
-  an.module_cid = spec.module;
-  an.module_bytes = a.ticket.module_bytes;
-  an.input_bytes = a.ticket.input_bytes;
-  an.fuel = spec.limits.fuel;
-  an.memory_bytes = spec.limits.memory_bytes;
-  an.wall_time_ms = spec.limits.wall_time_ms;
-  an.requirements = spec.requirements;
-  // The escrow holds this much per replica: no bid above it can be paid.
-  if (trust != nullptr) an.requirements.max_price = static_cast<uint64_t>(trust->MaxPrice(spec));
-  an.exclude = a.excluded;
+  an = AnnounceOf(a);
 
   std::vector<const PeerView*> asked;
   const std::vector<const PeerView*> alive = AlivePeers();

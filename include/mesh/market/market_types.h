@@ -142,9 +142,11 @@ struct MarketOptions {
   int announce_ttl = 2;
   // Jobs like one just auctioned (the same module, limits, requirements, verification and input
   // size class) go to the executors that auction ranked, at their bids, without an auction of
-  // their own, for this long: a lease, as a split job's chunks share one. An executor that
-  // fails or is outvoted loses it; the first such job after it expires auctions again. Zero:
-  // every job is auctioned.
+  // their own, for this long: a lease, as a split job's chunks share one. Each is selected from
+  // the holders' bids as its own auction would (reputation, round trip and load as they are
+  // now); an executor that fails, is outvoted or would be filtered loses it; the first such job
+  // after it expires auctions again. Only jobs verified by hash (or not at all): replicated and
+  // adaptive jobs are always auctioned. Zero: every job is auctioned.
   absl::Duration lease_ttl = absl::Seconds(5);
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
