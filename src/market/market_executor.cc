@@ -94,11 +94,7 @@ void Market::State::OnAssignment(const job::Assignment& as, const Received& r) {
     Emit(Send{r.from, as.origin_address, std::move(a), {}, 1, true, 0});
   };
   if (as.executor != options.self) return ack(false, "the assignment names another executor");
-  // Opened once per node: by the shell when it read the module (the same bytes), else here.
-  absl::StatusOr<job::SignedJobSpec> spec =
-      r.spec.has_value() && r.spec->envelope == as.spec_envelope
-          ? absl::StatusOr<job::SignedJobSpec>(*r.spec)
-          : job::OpenJobSpec(as.spec_envelope);
+  absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as.spec_envelope);
   if (!spec.ok()) {
     return ack(false, mesh::StrCat("the job spec does not verify: ", spec.status().message()));
   }
@@ -151,7 +147,7 @@ void Market::State::OnAssignment(const job::Assignment& as, const Received& r) {
     if (p->did != as.origin) sources.push_back({p->did, p->address});
   }
   const uint64_t token = Token();
-  fetches[token] = {FetchContext::Kind::kAssignmentBlobs, as.job_id, as.round, as, {}, *spec};
+  fetches[token] = {FetchContext::Kind::kAssignmentBlobs, as.job_id, as.round, as, {}};
   Emit(Fetch{token, as.job_id, std::move(needed), std::move(sources)});
   ack(true, "");
 }
@@ -179,7 +175,7 @@ void Market::State::OnAssignmentBlobs(const FetchContext& c, const absl::Status&
   as.round = run.round;
   as.origin = run.origin;
   as.origin_address = run.origin_address;
-  Emit(RunHere{std::move(as), run.assignment_cid, c.spec});
+  Emit(RunHere{std::move(as), run.assignment_cid});
 }
 
 void Market::State::OnCancelJob(const job::CancelJob& c) {

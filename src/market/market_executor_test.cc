@@ -194,43 +194,6 @@ TEST_F(ExecutorAloneTest, BadAssignmentsAreRefusedWithTheirReason) {
   EXPECT_FALSE(ack->accepted);
 }
 
-// A spec is verified once per node: the shell opens an assignment's spec to read its module and
-// hands it over; the core trusts that only for the very bytes of the assignment (a spec opened
-// from other bytes is not taken for this one), and the run it asks for carries the opened spec
-// so that the compute service does not verify it a third time.
-TEST_F(ExecutorAloneTest, TheShellsOpenedSpecIsUsedOnlyForTheSameBytes) {
-  job::Assignment forged = MakeAssignment(0);
-  forged.spec_envelope = "not an envelope";
-  Received r;
-  r.from = origin_;
-  r.message = forged;
-  r.envelope = "assignment forged";
-  r.envelope_cid = MarketHarness::CidOf(r.envelope);
-  r.spec = spec_;  // a good spec, but opened from other bytes
-  std::optional<job::AssignmentAck> ack = AckIn(market_->Step(now_, std::move(r)));
-  ASSERT_TRUE(ack.has_value());
-  EXPECT_FALSE(ack->accepted);
-  EXPECT_THAT(ack->reason, HasSubstr("does not verify"));
-
-  Received good;
-  good.from = origin_;
-  good.message = MakeAssignment(0);
-  good.envelope = "assignment 0";
-  good.envelope_cid = MarketHarness::CidOf(good.envelope);
-  good.spec = spec_;
-  std::vector<Action> out = market_->Step(now_, std::move(good));
-  ack = AckIn(out);
-  ASSERT_TRUE(ack.has_value() && ack->accepted);
-  const std::vector<Fetch> fetches = Of<Fetch>(out);
-  ASSERT_EQ(fetches.size(), 1u);
-  const std::vector<RunHere> runs =
-      Of<RunHere>(market_->Step(now_, FetchResult{fetches[0].token, absl::OkStatus()}));
-  ASSERT_EQ(runs.size(), 1u);
-  ASSERT_TRUE(runs[0].spec.has_value());
-  EXPECT_EQ(runs[0].spec->envelope, spec_.envelope);
-  EXPECT_EQ(runs[0].spec->id.ToString(), spec_.id.ToString());
-}
-
 // An answered announcement is remembered so that a copy (relayed, or asked again) gets the same
 // answer, but only for answers_ttl: the memory of answers stays bounded by time, not only by
 // answers_kept (at meshsim's scale, 50,000 answers per node were gigabytes).

@@ -127,7 +127,6 @@ struct FetchContext {
   uint32_t round = 0;
   job::Assignment assignment;
   job::Artifact artifact;
-  std::optional<job::SignedJobSpec> spec;  // kAssignmentBlobs: the assignment's, opened
 };
 
 class Market::State {

@@ -290,9 +290,7 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     }
   }
   absl::StatusOr<job::SignedJobSpec> opened = absl::UnknownError("unset");
-  if (request.opened.has_value() && request.opened->envelope == request.envelope) {
-    opened = *std::move(request.opened);
-  } else if (!request.envelope.empty()) {
+  if (!request.envelope.empty()) {
     opened = job::OpenJobSpec(request.envelope);
   } else {
     job::JobSpec& spec = request.spec;

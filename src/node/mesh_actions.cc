@@ -246,7 +246,6 @@ void MeshService::RunHere(const market::RunHere& run) {
   const job::Assignment& as = run.assignment;
   SubmitRequest request;
   request.envelope = as.spec_envelope;
-  request.opened = run.spec;  // checked by the core: not verified a third time
   request.role = job::JobRole::kAssigned;
   request.peer = as.origin;
   request.peer_address = as.origin_address;

@@ -149,8 +149,7 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, envelopes_.Open(envelope, peer));
   const absl::Time now = env_.clock->Now();
   peers_->Touch(peer.ToString(), now);
-  std::string module;                      // whose refusal the core must know before it answers
-  std::optional<job::SignedJobSpec> spec;  // an assignment's, opened once here
+  std::string module;  // whose refusal the core must know before it answers
   if (const auto* hb = std::get_if<job::Heartbeat>(&opened.message)) {
     OnHeartbeat(*hb, now, std::nullopt);
     return envelopes_.Seal(MakeHeartbeat());
@@ -164,11 +163,8 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
     MESH_RETURN_IF_ERROR(envelopes_.CheckAnnounce(*an));
     module = an->module_cid;
   } else if (const auto* as = std::get_if<job::Assignment>(&opened.message)) {
-    // A spec that does not open is refused by the core, with the reason, in its ack.
-    if (absl::StatusOr<job::SignedJobSpec> opened = job::OpenJobSpec(as->spec_envelope);
-        opened.ok()) {
-      module = opened->spec.module;
-      spec = *std::move(opened);
+    if (absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as->spec_envelope); spec.ok()) {
+      module = spec->spec.module;
     }
   } else if (std::holds_alternative<job::Decline>(opened.message) ||
              std::holds_alternative<job::AssignmentAck>(opened.message) ||
@@ -184,7 +180,6 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
   received.envelope = opened.envelope.Serialize();
   received.envelope_cid = cas::Cid::Of(received.envelope).ToString();
   received.ttl = ttl;
-  received.spec = std::move(spec);
   std::optional<market::Send> reply = Feed(std::move(received));
   if (!reply.has_value() || !reply->message.has_value()) return std::string();
   return envelopes_.Seal(*std::move(reply->message));

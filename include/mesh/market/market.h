@@ -50,9 +50,6 @@ struct Received {
   std::string envelope;      // the signed bytes as received
   std::string envelope_cid;  // their CID (cas::Cid::Of), computed by the shell
   int ttl = 1;               // announcements: relay while > 1
-  // An assignment's spec as the shell opened it (job::OpenJobSpec: signature and spec checked)
-  // to read its module: the core does not verify it again. Absent: the core opens it.
-  std::optional<job::SignedJobSpec> spec;
 };
 
 // What came of a Send that carried a token: the peer's answer (a Bid, Decline or
@@ -183,7 +180,6 @@ struct Finish {
 struct RunHere {
   job::Assignment assignment;
   std::string assignment_cid;
-  std::optional<job::SignedJobSpec> spec;  // the assignment's spec, opened and checked by the core
 };
 // Stop the local run of an assigned job: its submitter (`origin`) cancelled it. The shell stops
 // it only if the stored job is an assigned one of that origin and has not ended (after a

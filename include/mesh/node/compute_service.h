@@ -98,9 +98,6 @@ struct NodeEnv {
 struct SubmitRequest {
   job::JobSpec spec;     // the node signs it (submitter = the node), unless...
   std::string envelope;  // ...a spec already signed by its submitter is given here
-  // `envelope` opened by the caller (the market core checked an assigned job's spec): it is
-  // not verified again. Only for callers in this process that opened exactly `envelope`.
-  std::optional<job::SignedJobSpec> opened;
   std::string idempotency_key;
   // Set by the market for a job another node assigned to this one: JobRole::kAssigned, peer =
   // the submitter's node. Such a job always runs here. kLocal (the default) lets the service
