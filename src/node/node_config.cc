@@ -85,9 +85,15 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1000));
   m.enough_bids = static_cast<size_t>(enough);
   MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
-  MESH_RETURN_IF_ERROR(r.Duration("lease", m.lease));
-  if (m.lease < absl::ZeroDuration() || m.lease > absl::Hours(1)) {
-    return r.Error("lease", "must be 0s (every job auctioned) to 1h (default 5s)");
+  std::string lease;
+  MESH_RETURN_IF_ERROR(r.String("lease", lease));
+  if (lease == "0" || lease == "0s") {
+    m.lease = absl::ZeroDuration();  // every job auctioned (durations are positive elsewhere)
+  } else {
+    MESH_RETURN_IF_ERROR(r.Duration("lease", m.lease));
+    if (m.lease > absl::Hours(1)) {
+      return r.Error("lease", "must be 0s (every job auctioned) to 1h (default 5s)");
+    }
   }
   // A heartbeat lists the active view (at most 64 peers on the wire).
   int active = int(m.active_view), passive = int(m.passive_view);

@@ -6,6 +6,7 @@
 
 #include "mesh/common/file_util.h"
 #include "mesh/common/testing.h"
+#include "mesh/node/market_records.h"
 
 namespace mesh::node {
 namespace {
@@ -179,6 +180,24 @@ TEST_F(NodeConfigTest, ReadsTheMembershipViewSizes) {
   NodeConfig fresh2;
   s = Load("[mesh]\npassive_view = 0\n", fresh2);
   EXPECT_NE(std::string(s.message()).find("mesh.passive_view"), std::string::npos) << s;
+}
+
+TEST_F(NodeConfigTest, ReadsTheLeaseOfJobsAlike) {
+  NodeConfig defaults;
+  ASSERT_OK(Load(DefaultConfigToml(), defaults));
+  EXPECT_EQ(defaults.mesh.lease, absl::Seconds(5));
+  NodeConfig off;
+  ASSERT_OK(Load("[mesh]\nlease = \"0s\"\n", off));
+  EXPECT_EQ(off.mesh.lease, absl::ZeroDuration());
+  EXPECT_EQ(MarketOptionsOf(off.mesh, "did:x", "a:1").lease_ttl, absl::ZeroDuration());
+  NodeConfig fresh;
+  absl::Status s = Load("[mesh]\nlease = \"2h\"\n", fresh);
+  EXPECT_NE(std::string(s.message()).find("mesh.lease must be 0s (every job auctioned) to 1h"),
+            std::string::npos)
+      << s;
+  NodeConfig fresh2;
+  s = Load("[mesh]\nlease = \"-1s\"\n", fresh2);
+  EXPECT_NE(std::string(s.message()).find("mesh.lease"), std::string::npos) << s;
 }
 
 TEST_F(NodeConfigTest, ReadsTheMeshSendAndFetchTimeouts) {
