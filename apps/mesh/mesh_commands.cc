@@ -146,6 +146,8 @@ absl::Status ExplainJob(const CliContext& ctx, const NodeTarget& node, const std
     out += mesh::StrCat("assigned in round ", Str(a, "round"), " to ", Str(a, "executor"), " at ",
                         Str(a, "address"), " (price ", Str(a, "price"), ", score ",
                         Number(a.value("score", 0.0), "%.3f"), ")\n");
+    // No auction of its own: the lease it went on, and whose bid it used.
+    if (a.contains("lease")) out += mesh::StrCat("  on a lease: ", Str(a, "lease"), "\n");
   }
   for (const json& q : e.value("requeues", json::array())) {
     out += mesh::StrCat("re-announced after round ", Str(q, "round"), ": ", Str(q, "reason"), "\n");

@@ -389,6 +389,8 @@ class ExplainTest(MeshTest):
         job = a.wait_job(self.remote_job(a, args=['20000'])['id'], timeout=60)
         self.assertEqual(job['state'], 'succeeded', job)
         self.assertIn(job['executor'], (b.did, c.did))
+        # A job like it, at once (within the 5 s lease its auction won): checked at the end.
+        alike = self.remote_job(a, args=['20000'])
 
         r = self.mesh_cli('job', job['id'], '--explain', '--node', a.url)
         self.assertEqual(r.returncode, 0, r)
@@ -427,6 +429,15 @@ class ExplainTest(MeshTest):
         for phase in ('submitted', 'bidding_open', 'bidding_closed', 'assigned', 'receipt',
                       'completed'):
             self.assertIn(phase, printed)
+
+        # The job alike had no auction of its own: --explain names the lease and whose bid.
+        self.assertEqual(a.wait_job(alike['id'], timeout=60)['state'], 'succeeded')
+        r = self.mesh_cli('job', alike['id'], '--explain', '--node', a.url)
+        self.assertEqual(r.returncode, 0, r)
+        text = r.stdout.decode()
+        self.assertNotRegex(text, r'(?m)^round \d+:')
+        self.assertRegex(text, r'(?m)^  on a lease: holds the lease of the jobs like this one, '
+                         rf'won by the auction of {re.escape(job["id"])}/\d+ \(bid ')
 
 
 # ------------------------------------------------------------------------------------------------
