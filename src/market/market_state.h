@@ -61,7 +61,8 @@ struct Auction {
   std::string collecting_envelope;
 
   // The lease it runs on: its split job's id for a chunk, or the key of the jobs like it
-  // (LeaseKeyOf). Empty: every round is an auction of its own (MarketOptions::lease_ttl 0).
+  // (LeaseKeyOf). Empty: every round is an auction of its own (MarketOptions::lease_ttl 0, or
+  // a job checked by replicas).
   std::string lease;
   bool split_chunk = false;
   uint32_t chunk = 0;          // a chunk's index in its split job
