@@ -39,10 +39,18 @@ class TableReader : public TomlTableReader {
     return Error(key, "must be a byte count or a size such as \"64MiB\"");
   }
 
-  absl::Status Duration(std::string_view key, absl::Duration& out) const {
+  // A positive duration; with `zero_turns_off`, also zero ("0s", "0"), for a setting that zero
+  // turns off.
+  absl::Status Duration(std::string_view key, absl::Duration& out,
+                        bool zero_turns_off = false) const {
     std::string text;
     MESH_RETURN_IF_ERROR(String(key, text));
     if (text.empty()) return absl::OkStatus();
+    if (absl::Duration zero; zero_turns_off && (text == "0" || (absl::ParseDuration(text, &zero) &&
+                                                                zero == absl::ZeroDuration()))) {
+      out = absl::ZeroDuration();
+      return absl::OkStatus();
+    }
     absl::StatusOr<absl::Duration> d = wasm::ParseWallTime(text);
     if (!d.ok()) return Error(key, ToStd(d.status().message()));
     out = *d;
@@ -85,15 +93,9 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1000));
   m.enough_bids = static_cast<size_t>(enough);
   MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
-  std::string lease;
-  MESH_RETURN_IF_ERROR(r.String("lease", lease));
-  if (lease == "0" || lease == "0s") {
-    m.lease = absl::ZeroDuration();  // every job auctioned (durations are positive elsewhere)
-  } else {
-    MESH_RETURN_IF_ERROR(r.Duration("lease", m.lease));
-    if (m.lease > absl::Hours(1)) {
-      return r.Error("lease", "must be 0s (every job auctioned) to 1h (default 5s)");
-    }
+  MESH_RETURN_IF_ERROR(r.Duration("lease", m.lease, /*zero_turns_off=*/true));
+  if (m.lease > absl::Hours(1)) {
+    return r.Error("lease", "must be 0s (every job auctioned) to 1h (default 5s)");
   }
   // A heartbeat lists the active view (at most 64 peers on the wire).
   int active = int(m.active_view), passive = int(m.passive_view);
@@ -227,10 +229,9 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     if (config.max_module_bytes < 8 || config.max_module_bytes > (64ull << 20)) {
       return r.Error("max_module_bytes", "must be 8 bytes to 64MiB (default 64MiB)");
     }
-    MESH_RETURN_IF_ERROR(r.Duration("module_refusal", config.module_refusal));
-    if (config.module_refusal < absl::ZeroDuration()) {
-      return r.Error("module_refusal", "must not be negative (default 168h; 0 refuses nothing)");
-    }
+    // Zero refuses nothing (its error said so, but the reader refused "0s" until lease needed it).
+    MESH_RETURN_IF_ERROR(r.Duration("module_refusal", config.module_refusal,
+                                    /*zero_turns_off=*/true));
     MESH_RETURN_IF_ERROR(r.Duration("prepare_cpu_time", config.prepare_cpu_time));
     MESH_RETURN_IF_ERROR(r.Duration("prepare_wall_time", config.prepare_wall_time));
     MESH_RETURN_IF_ERROR(r.Bytes("prepare_memory", config.prepare_memory_bytes));

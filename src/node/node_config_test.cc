@@ -1,5 +1,6 @@
 #include "mesh/node/node_config.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,11 +12,19 @@
 namespace mesh::node {
 namespace {
 
+using ::testing::HasSubstr;
+
 class NodeConfigTest : public ::testing::Test {
  protected:
   absl::Status Load(const std::string& toml, NodeConfig& config) {
     MESH_RETURN_IF_ERROR(WriteFileAtomically(root_ / "meshd.toml", toml, 0600, true));
     return LoadNodeConfig(root_ / "meshd.toml", config);
+  }
+  // Why `toml` is refused ("" if it loads).
+  std::string LoadError(const std::string& toml) {
+    NodeConfig fresh;
+    const absl::Status s = Load(toml, fresh);
+    return s.ok() ? "" : std::string(s.message());
   }
   ScopedTempDir tmp_;
   const std::filesystem::path root_ = tmp_.path();
@@ -146,20 +155,12 @@ max_handshakes = 64
   EXPECT_EQ(defaults.mesh.handshake_timeout, absl::Seconds(10));
   EXPECT_EQ(defaults.mesh.max_handshakes, 256);
   // A mistyped DID would silently lock its node out: refused with the fix named.
-  NodeConfig typo;
-  absl::Status s = Load("[mesh]\nallowed_peers = [\"did:key:z6Mk-typo\"]\n", typo);
-  EXPECT_NE(std::string(s.message()).find("mesh.allowed_peers entry \"did:key:z6Mk-typo\""),
-            std::string::npos)
-      << s;
-  EXPECT_NE(std::string(s.message()).find("mesh id show"), std::string::npos) << s;
-  NodeConfig fresh;
-  s = Load("[mesh]\nhandshake_timeout = \"1ms\"\n", fresh);
-  EXPECT_NE(std::string(s.message()).find("mesh.handshake_timeout must be 100ms to 5m"),
-            std::string::npos)
-      << s;
-  NodeConfig fresh2;
-  s = Load("[mesh]\nmax_handshakes = 0\n", fresh2);
-  EXPECT_NE(std::string(s.message()).find("mesh.max_handshakes"), std::string::npos) << s;
+  const std::string typo = LoadError("[mesh]\nallowed_peers = [\"did:key:z6Mk-typo\"]\n");
+  EXPECT_THAT(typo, HasSubstr("mesh.allowed_peers entry \"did:key:z6Mk-typo\""));
+  EXPECT_THAT(typo, HasSubstr("mesh id show"));
+  EXPECT_THAT(LoadError("[mesh]\nhandshake_timeout = \"1ms\"\n"),
+              HasSubstr("mesh.handshake_timeout must be 100ms to 5m"));
+  EXPECT_THAT(LoadError("[mesh]\nmax_handshakes = 0\n"), HasSubstr("mesh.max_handshakes"));
 }
 
 TEST_F(NodeConfigTest, ReadsTheMembershipViewSizes) {
@@ -172,14 +173,9 @@ TEST_F(NodeConfigTest, ReadsTheMembershipViewSizes) {
   EXPECT_EQ(config.mesh.active_view, 8u);
   EXPECT_EQ(config.mesh.passive_view, 100u);
   // A heartbeat lists the active view: at most 32 peers (the wire allows 64).
-  NodeConfig fresh;
-  absl::Status s = Load("[mesh]\nactive_view = 40\n", fresh);
-  EXPECT_NE(std::string(s.message()).find("mesh.active_view must be an integer from 1 to 32"),
-            std::string::npos)
-      << s;
-  NodeConfig fresh2;
-  s = Load("[mesh]\npassive_view = 0\n", fresh2);
-  EXPECT_NE(std::string(s.message()).find("mesh.passive_view"), std::string::npos) << s;
+  EXPECT_THAT(LoadError("[mesh]\nactive_view = 40\n"),
+              HasSubstr("mesh.active_view must be an integer from 1 to 32"));
+  EXPECT_THAT(LoadError("[mesh]\npassive_view = 0\n"), HasSubstr("mesh.passive_view"));
 }
 
 TEST_F(NodeConfigTest, ReadsTheLeaseOfJobsAlike) {
@@ -190,14 +186,14 @@ TEST_F(NodeConfigTest, ReadsTheLeaseOfJobsAlike) {
   ASSERT_OK(Load("[mesh]\nlease = \"0s\"\n", off));
   EXPECT_EQ(off.mesh.lease, absl::ZeroDuration());
   EXPECT_EQ(MarketOptionsOf(off.mesh, "did:x", "a:1").lease_ttl, absl::ZeroDuration());
-  NodeConfig fresh;
-  absl::Status s = Load("[mesh]\nlease = \"2h\"\n", fresh);
-  EXPECT_NE(std::string(s.message()).find("mesh.lease must be 0s (every job auctioned) to 1h"),
-            std::string::npos)
-      << s;
-  NodeConfig fresh2;
-  s = Load("[mesh]\nlease = \"-1s\"\n", fresh2);
-  EXPECT_NE(std::string(s.message()).find("mesh.lease"), std::string::npos) << s;
+  EXPECT_THAT(LoadError("[mesh]\nlease = \"2h\"\n"),
+              HasSubstr("mesh.lease must be 0s (every job auctioned) to 1h"));
+  EXPECT_THAT(LoadError("[mesh]\nlease = \"-1s\"\n"), HasSubstr("mesh.lease"));
+  // Zero turns a setting off only where it means that: elsewhere a duration is positive.
+  NodeConfig refuse_nothing;
+  ASSERT_OK(Load("[compute]\nmodule_refusal = \"0s\"\n", refuse_nothing));
+  EXPECT_EQ(refuse_nothing.module_refusal, absl::ZeroDuration());
+  EXPECT_THAT(LoadError("[mesh]\nsend_timeout = \"0s\"\n"), HasSubstr("not a positive duration"));
 }
 
 TEST_F(NodeConfigTest, ReadsTheMeshSendAndFetchTimeouts) {
