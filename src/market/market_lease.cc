@@ -54,10 +54,9 @@ void Market::State::PlaceOnLease(Auction& a) {
   Lease& lease = *slot;
   lease.jobs[a.lease_order] = a.ticket.id;
   if (lease.stream && now >= lease.expires) lease.holders.clear();  // asked again
-  const bool usable = std::any_of(lease.holders.begin(), lease.holders.end(), [&](const auto& h) {
-    const PeerView* p = FindPeer(h.bid.executor);
-    return !h.lost && !Contains(a.excluded, h.bid.executor) && p != nullptr && p->alive;
-  });
+  const bool usable =
+      std::any_of(lease.holders.begin(), lease.holders.end(),
+                  [&](const Lease::Holder& h) { return HolderFor(a, h) != nullptr; });
   if (usable) {
     a.retry_at = now;
     a.on_lease_slot = true;
@@ -79,6 +78,12 @@ void Market::State::PlaceOnLease(Auction& a) {
   }
   lease.bidder = a.ticket.id;
   OpenRound(a);
+}
+
+const PeerView* Market::State::HolderFor(const Auction& a, const Lease::Holder& h) const {
+  if (h.lost || Contains(a.excluded, h.bid.executor)) return nullptr;
+  const PeerView* p = FindPeer(h.bid.executor);
+  return p != nullptr && p->alive ? p : nullptr;
 }
 
 void Market::State::WinLease(Auction& a) {
@@ -177,18 +182,13 @@ void Market::State::AssignFromLease(const std::string& key) {
     // The holders' bids are scored again for this job, as its own auction would score them:
     // reputation and round trip as they are now, and the jobs each holder has from us now.
     const uint32_t round = a->opened ? a->round + 1 : a->round;
-    // A holder that may take it, now or once it has a free slot.
-    auto may_take = [&](const Lease::Holder& h) {
-      if (h.lost || Contains(a->excluded, h.bid.executor)) return false;
-      const PeerView* p = FindPeer(h.bid.executor);
-      return p != nullptr && p->alive;
-    };
+    auto may_take = [&](const Lease::Holder& h) { return HolderFor(*a, h) != nullptr; };
     std::vector<sched::BidView> views;
     bool usable = false;
     for (const Lease::Holder& h : lease.holders) {
-      if (!may_take(h)) continue;
+      const PeerView* p = HolderFor(*a, h);
+      if (p == nullptr) continue;
       usable = true;
-      const PeerView* p = FindPeer(h.bid.executor);
       const uint32_t in_flight = busy[h.bid.executor];
       if (in_flight >= h.slots) continue;
       sched::BidView view = h.view;

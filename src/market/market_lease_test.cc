@@ -33,6 +33,14 @@ JobOptions Alike(int i) {
   return job;
 }
 
+// A submitter and two executors, all alike; returns the submitter.
+int SubmitterAndTwoExecutors(MarketHarness& h) {
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  return a;
+}
+
 // Runs `job` on node `a` to its end and returns its id.
 std::string RunOne(MarketHarness& h, int a, const JobOptions& job) {
   const std::string id = h.Submit(a, job);
@@ -44,9 +52,7 @@ std::string RunOne(MarketHarness& h, int a, const JobOptions& job) {
 
 TEST(MarketLeaseTest, JobsAlikeGoToTheFirstAuctionsBiddersWithoutAnnouncements) {
   MarketHarness h;
-  const int a = h.AddNode();
-  h.AddNode();
-  h.AddNode();
+  const int a = SubmitterAndTwoExecutors(h);
   const std::string first = RunOne(h, a, Alike(0));
   ASSERT_EQ(SentOf<job::Announce>(h, "announce").size(), 2u);  // one round, to B and C
   std::vector<std::string> ids;
@@ -77,9 +83,7 @@ TEST(MarketLeaseTest, JobsAlikeGoToTheFirstAuctionsBiddersWithoutAnnouncements) 
 
 TEST(MarketLeaseTest, AfterTheLeaseExpiresTheNextJobAuctionsAgain) {
   MarketHarness h;
-  const int a = h.AddNode();
-  h.AddNode();
-  h.AddNode();
+  const int a = SubmitterAndTwoExecutors(h);
   RunOne(h, a, Alike(0));
   h.Advance(absl::Seconds(6));
   const std::string later = RunOne(h, a, Alike(1));
@@ -91,9 +95,7 @@ TEST(MarketLeaseTest, AfterTheLeaseExpiresTheNextJobAuctionsAgain) {
 
 TEST(MarketLeaseTest, JobsThatAnExecutorWouldPriceOrAcceptDifferentlyAreAuctionedApart) {
   MarketHarness h;
-  const int a = h.AddNode();
-  h.AddNode();
-  h.AddNode();
+  const int a = SubmitterAndTwoExecutors(h);
   RunOne(h, a, Alike(0));
   JobOptions more_fuel = Alike(1);
   more_fuel.fuel *= 2;  // another price

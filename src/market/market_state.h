@@ -199,6 +199,9 @@ class Market::State {
   void AssignFromLease(const std::string& key);
   void WinLease(Auction& a);
   void LoseHolder(const std::string& key, const std::string& executor);
+  // The holder's peer if it may take `a`, now or once it has a free slot (not lost, not
+  // excluded from `a`, alive in our view); null otherwise.
+  const PeerView* HolderFor(const Auction& a, const Lease::Holder& h) const;
   // Forgets stream leases that expired with no job on them (at most one per key seen within
   // lease_ttl is kept).
   void SweepLeases();
