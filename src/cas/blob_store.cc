@@ -282,26 +282,42 @@ absl::StatusOr<Cid> BlobStore::PutRegularFile(int src_fd, Codec codec) {
 absl::StatusOr<std::unique_ptr<PendingBlob>> BlobStore::BeginPut(const Cid& expected,
                                                                  uint64_t max_bytes) {
   MESH_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(options_.root / "tmp"));
-  return std::unique_ptr<PendingBlob>(
-      new PendingBlob(*this, std::make_unique<TempFile>(std::move(tmp)), expected, max_bytes));
+  return std::unique_ptr<PendingBlob>(new PendingBlob(
+      *this, std::make_unique<TempFile>(std::move(tmp)), expected, expected.codec(), max_bytes));
 }
 
-PendingBlob::PendingBlob(BlobStore& store, std::unique_ptr<TempFile> tmp, const Cid& expected,
-                         uint64_t max_bytes)
-    : store_(store), tmp_(std::move(tmp)), expected_(expected), max_bytes_(max_bytes) {}
+absl::StatusOr<std::unique_ptr<PendingBlob>> BlobStore::BeginWrite(uint64_t max_bytes,
+                                                                   Codec codec) {
+  MESH_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(options_.root / "tmp"));
+  return std::unique_ptr<PendingBlob>(new PendingBlob(
+      *this, std::make_unique<TempFile>(std::move(tmp)), std::nullopt, codec, max_bytes));
+}
+
+PendingBlob::PendingBlob(BlobStore& store, std::unique_ptr<TempFile> tmp,
+                         std::optional<Cid> expected, Codec codec, uint64_t max_bytes)
+    : store_(store),
+      tmp_(std::move(tmp)),
+      cid_(std::move(expected)),
+      expected_(cid_.has_value()),
+      codec_(codec),
+      max_bytes_(max_bytes) {}
 
 PendingBlob::~PendingBlob() = default;  // An uncommitted temp file is unlinked with tmp_.
+
+std::string PendingBlob::Name() const {
+  return cid_.has_value() ? mesh::StrCat("blob ", cid_->ToString()) : "the blob being written";
+}
 
 absl::Status PendingBlob::Append(std::string_view bytes) {
   if (tmp_ == nullptr) {
     return absl::FailedPreconditionError(
-        mesh::StrCat("blob ", expected_.ToString(), " was already committed or abandoned"));
+        mesh::StrCat(Name(), " was already committed or abandoned"));
   }
   // size_ <= max_bytes_ always holds, so the subtraction cannot wrap.
   if (bytes.size() > max_bytes_ - size_) {
     tmp_.reset();
-    return absl::ResourceExhaustedError(mesh::StrCat("blob ", expected_.ToString(), " is over ",
-                                                     max_bytes_, " bytes; nothing was stored"));
+    return absl::ResourceExhaustedError(
+        mesh::StrCat(Name(), " is over ", max_bytes_, " bytes; nothing was stored"));
   }
   absl::Status status = store_.CheckFitsQuota(size_ + bytes.size());
   if (status.ok()) {
@@ -319,15 +335,16 @@ absl::Status PendingBlob::Append(std::string_view bytes) {
 absl::StatusOr<uint64_t> PendingBlob::Commit() {
   if (tmp_ == nullptr) {
     return absl::FailedPreconditionError(
-        mesh::StrCat("blob ", expected_.ToString(), " was already committed or abandoned"));
+        mesh::StrCat(Name(), " was already committed or abandoned"));
   }
   std::unique_ptr<TempFile> tmp = std::move(tmp_);  // Unlinked on return unless sealed.
-  if (Cid::FromDigest(hasher_.Finish(), expected_.codec()) != expected_) {
-    return absl::DataLossError(mesh::StrCat("the ", size_, " bytes received for blob ",
-                                            expected_.ToString(),
+  const Cid got = Cid::FromDigest(hasher_.Finish(), codec_);
+  if (expected_ && got != *cid_) {
+    return absl::DataLossError(mesh::StrCat("the ", size_, " bytes received for ", Name(),
                                             " do not hash to its CID; nothing was stored"));
   }
-  MESH_RETURN_IF_ERROR(store_.Seal(*tmp, expected_, size_));
+  MESH_RETURN_IF_ERROR(store_.Seal(*tmp, got, size_));
+  cid_ = got;
   return size_;
 }
 

@@ -272,64 +272,6 @@ TEST_F(BlobStoreTest, FailedSourceLeavesNoTrace) {
   EXPECT_TRUE(list.empty());
 }
 
-// Stored blobs read one after the other into a new blob (a split job's concat merge): the
-// result is the concatenation, each part verified as it is read and open only while it is.
-TEST_F(BlobStoreTest, ConcatSourceStoresThePartsInOrderOneOpenAtATime) {
-  std::vector<std::string> parts = {std::string(3 << 20, 'a'), "", "bc", std::string(70000, 'd')};
-  struct Counted final : ByteSource {  // Counts the parts open at once.
-    Counted(std::unique_ptr<ByteSource> inner, int* open, int* most)
-        : inner(std::move(inner)), open(open) {
-      *most = std::max(*most, ++*open);
-    }
-    ~Counted() override { --*open; }
-    absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
-      return inner->Read(buffer, size);
-    }
-    std::unique_ptr<ByteSource> inner;
-    int* open;
-  };
-  int open = 0, most = 0;
-  std::vector<ConcatSource::Opener> openers;
-  for (const std::string& part : parts) {
-    ASSERT_OK_AND_ASSIGN(Cid cid, store_->PutBytes(part));
-    openers.push_back([this, cid, &open, &most]() -> absl::StatusOr<std::unique_ptr<ByteSource>> {
-      MESH_ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, store_->Open(cid));
-      return std::make_unique<Counted>(std::move(reader), &open, &most);
-    });
-  }
-  ConcatSource all(std::move(openers));
-  ASSERT_OK_AND_ASSIGN(Cid merged, store_->Put(all));
-  ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(merged));
-  EXPECT_EQ(back, parts[0] + parts[1] + parts[2] + parts[3]);
-  EXPECT_EQ(most, 1);
-  EXPECT_EQ(open, 0);
-  char byte;
-  EXPECT_EQ(all.Read(&byte, 1).value(), 0u);  // Stays at its end.
-}
-
-TEST_F(BlobStoreTest, ConcatSourceStopsAtACorruptOrMissingPartAndStoresNothing) {
-  ASSERT_OK_AND_ASSIGN(Cid good, store_->PutBytes("good part"));
-  ASSERT_OK_AND_ASSIGN(Cid bad, store_->PutBytes(std::string(100000, 'b')));
-  const Cid missing = Cid::Of("never stored");
-  auto opener = [this](Cid cid) -> ConcatSource::Opener {
-    return [this, cid]() -> absl::StatusOr<std::unique_ptr<ByteSource>> {
-      MESH_ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, store_->Open(cid));
-      return std::unique_ptr<ByteSource>(std::move(reader));
-    };
-  };
-  Corrupt(bad, 99999);
-  const uint64_t used = store_->used_bytes();
-  ConcatSource corrupt({opener(good), opener(bad)});
-  EXPECT_EQ(store_->Put(corrupt).status().code(), absl::StatusCode::kDataLoss);
-  ConcatSource absent({opener(good), opener(missing)});
-  EXPECT_EQ(store_->Put(absent).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
-  EXPECT_LE(store_->used_bytes(), used);
-  // The corrupt part is quarantined; the good one stays.
-  EXPECT_FALSE(store_->Has(bad).value());
-  EXPECT_TRUE(store_->Has(good).value());
-}
-
 // A blob received from a peer (BeginPut): visible only once its bytes hashed to its CID.
 TEST_F(BlobStoreTest, PendingBlobStoresBytesThatHashToTheCid) {
   const std::string data = std::string(3 << 20, 'a') + "tail";
@@ -408,6 +350,44 @@ TEST_F(BlobStoreTest, PendingBlobOfStoredContentKeepsOneCopy) {
   EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
   ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(cid));
   EXPECT_EQ(back, "twice");
+}
+
+// A blob made here in pieces (BeginWrite: a split job's merge): named by what was appended,
+// visible only once committed, and bounded like a fetch.
+TEST_F(BlobStoreTest, WrittenBlobIsNamedByItsContentOnCommit) {
+  const std::string data = std::string(2 << 20, 'w') + "end";
+  ASSERT_OK_AND_ASSIGN(auto writer, store_->BeginWrite(data.size()));
+  EXPECT_FALSE(writer->cid().has_value());
+  for (size_t at = 0; at < data.size(); at += 700 << 10) {
+    ASSERT_OK(writer->Append(std::string_view(data).substr(at, 700 << 10)));
+  }
+  EXPECT_EQ(store_->used_bytes(), 0u) << "visible before Commit";
+  ASSERT_OK_AND_ASSIGN(uint64_t size, writer->Commit());
+  EXPECT_EQ(size, data.size());
+  ASSERT_TRUE(writer->cid().has_value());
+  EXPECT_EQ(*writer->cid(), Cid::Of(data));
+  ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(*writer->cid()));
+  EXPECT_EQ(back, data);
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+  EXPECT_EQ(writer->Append("more").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(BlobStoreTest, WrittenBlobPastItsLimitOrAbandonedLeavesNothing) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto writer, store_->BeginWrite(10));
+    ASSERT_OK(writer->Append("0123456"));
+    absl::Status over = writer->Append("789ab");
+    EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted) << over;
+    EXPECT_NE(over.message().find("the blob being written is over 10 bytes"), std::string::npos)
+        << over;
+    EXPECT_EQ(writer->Commit().status().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(auto writer, store_->BeginWrite(1 << 20));
+    ASSERT_OK(writer->Append("half a merge"));
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(root_ / "tmp"));
+  EXPECT_EQ(store_->used_bytes(), 0u);
 }
 
 TEST_F(BlobStoreTest, ConcurrentPutsGetsAndDeletesStayConsistent) {

@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "mesh/cas/blob_reader.h"
-#include "mesh/cas/byte_source.h"
 #include "mesh/common/base64.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
@@ -293,7 +292,55 @@ void SplitCoordinator::ChunkEnded(Split& split, uint32_t index, const JobRecord&
   if (all) {
     split.ending = true;
     work_.Post([this, id] { Merge(id); });
+  } else if (index == split.merged && !split.merge_ahead_posted &&
+             split.job.spec.split->merger.kind == job::Merger::kConcat) {
+    split.merge_ahead_posted = true;
+    work_.Post([this, id] { MergeAhead(id); });
   }
+}
+
+void SplitCoordinator::MergeAhead(std::string id) {
+  // The writer leaves the split while outputs are appended (outside the lock): a split that
+  // ends meanwhile (cancelled, failed) is gone when we come back, and the writer with it.
+  std::unique_ptr<cas::PendingBlob> writer;
+  std::vector<ChunkStatus> chunks;
+  uint32_t from = 0, to = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = splits_.find(id);
+    if (it == splits_.end()) return;
+    Split& split = *it->second;
+    split.merge_ahead_posted = false;
+    if (split.ending) return;  // the merge at the end takes it from here
+    from = to = split.merged;
+    while (to < split.chunks.size() && split.chunks[to].state == JobState::kSucceeded) ++to;
+    if (to == from) return;
+    writer = std::move(split.merging);
+    chunks = split.chunks;
+  }
+  absl::Status status;
+  if (writer == nullptr) {
+    absl::StatusOr<std::unique_ptr<cas::PendingBlob>> started =
+        env_.blobs->BeginWrite(options_.max_input_bytes);
+    status = started.status();
+    if (started.ok()) writer = *std::move(started);
+  }
+  if (status.ok()) status = AppendOutputs(chunks, from, to, *writer);
+  absl::MutexLock lock(&mu_);
+  auto it = splits_.find(id);
+  if (it == splits_.end()) return;
+  Split& split = *it->second;
+  if (!status.ok()) {
+    // What the merge at the end would meet too (a damaged or missing output, the size bound):
+    // the job fails now, naming it, and the chunks still to run are cancelled.
+    split.ending = true;
+    work_.Post([this, id, why = std::string(status.message())] {
+      End(id, JobState::kFailed, mesh::StrCat("the chunk outputs could not be merged: ", why));
+    });
+    return;
+  }
+  split.merging = std::move(writer);
+  split.merged = to;
 }
 
 void SplitCoordinator::PublishProgress(const Split& split) {
@@ -319,14 +366,18 @@ void SplitCoordinator::PublishProgress(const Split& split) {
 void SplitCoordinator::Merge(std::string id) {
   JobRecord job;
   std::vector<ChunkStatus> chunks;
+  std::unique_ptr<cas::PendingBlob> ahead;
+  uint32_t merged = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = splits_.find(id);
     if (it == splits_.end()) return;
     job = it->second->job;
     chunks = it->second->chunks;
+    ahead = std::move(it->second->merging);
+    merged = ahead != nullptr ? it->second->merged : 0;
   }
-  absl::StatusOr<std::string> output = MergeOutputs(job, chunks);
+  absl::StatusOr<std::string> output = MergeOutputs(job, chunks, std::move(ahead), merged);
   absl::StatusOr<verify::MerkleTree> tree = TreeOf(chunks);
   if (!output.ok() || !tree.ok()) {
     End(id, JobState::kFailed,
@@ -397,9 +448,11 @@ void SplitCoordinator::Merge(std::string id) {
 }
 
 absl::StatusOr<std::string> SplitCoordinator::MergeOutputs(const JobRecord& job,
-                                                           const std::vector<ChunkStatus>& chunks) {
+                                                           const std::vector<ChunkStatus>& chunks,
+                                                           std::unique_ptr<cas::PendingBlob> ahead,
+                                                           uint32_t merged) {
   // Each output is read from the store once and verified as it is read; the sum is bounded
-  // before anything is read.
+  // before anything more is read.
   std::vector<cas::Cid> cids;
   cids.reserve(chunks.size());
   uint64_t total = 0;
@@ -414,19 +467,17 @@ absl::StatusOr<std::string> SplitCoordinator::MergeOutputs(const JobRecord& job,
     cids.push_back(cid);
   }
   if (job.spec.split->merger.kind != job::Merger::kWasm) {
-    // Concatenation streams into the store, one output open at a time: none is held in memory,
-    // and the merged bytes are hashed once, as they are written.
-    std::vector<cas::ConcatSource::Opener> parts;
-    parts.reserve(cids.size());
-    for (const cas::Cid& cid : cids) {
-      parts.push_back([this, cid]() -> absl::StatusOr<std::unique_ptr<cas::ByteSource>> {
-        MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobReader> reader, env_.blobs->Open(cid));
-        return std::unique_ptr<cas::ByteSource>(std::move(reader));
-      });
+    // Concatenation streams into the store, one output at a time: none is held in memory, and
+    // the merged bytes are hashed once, as they are written. Most were appended already, as
+    // their chunks ended (MergeAhead).
+    if (ahead == nullptr) {
+      MESH_ASSIGN_OR_RETURN(ahead, env_.blobs->BeginWrite(options_.max_input_bytes));
+      merged = 0;
     }
-    cas::ConcatSource merged(std::move(parts));
-    MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->Put(merged));
-    return cid.ToString();
+    MESH_RETURN_IF_ERROR(
+        AppendOutputs(chunks, merged, static_cast<uint32_t>(chunks.size()), *ahead));
+    MESH_RETURN_IF_ERROR(ahead->Commit().status());
+    return ahead->cid()->ToString();
   }
   std::vector<std::string> outputs;
   outputs.reserve(cids.size());
@@ -443,6 +494,22 @@ absl::StatusOr<std::string> SplitCoordinator::MergeOutputs(const JobRecord& job,
               {{"MESH_CHUNK_COUNT", std::to_string(chunks.size())}, {"MESH_SPLIT_JOB", job.id}}));
   MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->PutBytes(result.output));
   return cid.ToString();
+}
+
+absl::Status SplitCoordinator::AppendOutputs(const std::vector<ChunkStatus>& chunks, uint32_t from,
+                                             uint32_t to, cas::PendingBlob& writer) {
+  std::string buffer(1 << 20, '\0');
+  for (uint32_t i = from; i < to; ++i) {
+    MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(chunks[i].output_cid));
+    MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::BlobReader> reader, env_.blobs->Open(cid));
+    for (;;) {
+      // The reader checks the hash at the end: a damaged output fails here, before Commit.
+      MESH_ASSIGN_OR_RETURN(size_t n, reader->Read(buffer.data(), buffer.size()));
+      if (n == 0) break;
+      MESH_RETURN_IF_ERROR(writer.Append(std::string_view(buffer.data(), n)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void SplitCoordinator::End(std::string id, JobState state, std::string reason) {

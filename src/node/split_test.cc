@@ -2,6 +2,8 @@
 // bit for bit, a Merkle proof for every chunk, reassignment when an executor dies, WASM split
 // and merge modules, and the failures a split job must name.
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -324,6 +326,61 @@ TEST_F(SplitTest, ARestartedNodeFinishesItsSplitJobWithTheSameChunks) {
   // One split block: the restart found the chunks it had made instead of making new ones.
   const std::vector<std::string> phases = Phases(*a, id);
   EXPECT_EQ(std::count(phases.begin(), phases.end(), "split"), 1);
+}
+
+// A chunk output damaged on disk (here while the node was down) is found by the merge, which
+// reads every output verified: the job fails naming the damaged blob, and leaves no half-written
+// merged output behind.
+TEST_F(SplitTest, AChunkOutputDamagedOnDiskFailsTheMergeNamingIt) {
+  Node* a = &Add([](NodeConfig& c) { c.max_concurrent = 1; });
+  constexpr uint32_t kN = 160;
+  const Matrices m = Generate(kN, 11);
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kBytes;
+  split.splitter.chunk_bytes = 40 * kN * 8;  // 40 rows of A per chunk: 4 chunks
+  const std::string id =
+      SubmitSplit(*a, Put(*a, Example("matmul")), {Put(*a, Bytes(m.a)), Put(*a, Bytes(m.b))}, split,
+                  {"--block", std::to_string(kN)}, "local")
+          .id;
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<SplitStatus> s = a->splits().Status(id);
+    return s.ok() && s->done >= 1;
+  }));
+  ASSERT_OK_AND_ASSIGN(SplitStatus before, a->splits().Status(id));
+  ASSERT_LT(before.done, 4u) << "the job ended before the restart; make its chunks longer";
+  const std::string damaged = before.chunks[0].output_cid;
+  ASSERT_FALSE(damaged.empty());
+  members_[0]->node->Drain(absl::ZeroDuration());
+  members_[0]->node.reset();
+  const std::filesystem::path store = DataDir{members_[0]->dir}.store_dir();
+  bool found = false;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(store)) {
+    if (entry.path().filename() != damaged) continue;
+    std::filesystem::permissions(entry.path(), std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::add);
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    char first = 0;
+    file.read(&first, 1);
+    file.seekp(0);
+    first = static_cast<char>(first ^ 0x5a);
+    file.write(&first, 1);
+    found = true;
+  }
+  ASSERT_TRUE(found) << "chunk 0's output " << damaged << " is not under " << store;
+  NodeConfig config = meshtest::TestNodeConfig(members_[0]->dir, {});
+  config.max_concurrent = 1;
+  absl::StatusOr<std::unique_ptr<Node>> restarted = Node::Start(config, clock_, members_[0]->rng);
+  ASSERT_OK(restarted.status());
+  members_[0]->node = *std::move(restarted);
+  a = members_[0]->node.get();
+
+  const JobRecord job = WaitDone(*a, id);
+  EXPECT_EQ(job.state, job::JobState::kFailed);
+  EXPECT_THAT(job.reason, HasSubstr("the chunk outputs could not be merged"));
+  EXPECT_THAT(job.reason, HasSubstr(damaged));
+  EXPECT_THAT(job.reason, HasSubstr("corrupted on disk"));
+  EXPECT_TRUE(job.output_cid.empty());
+  EXPECT_TRUE(std::filesystem::is_empty(store / "tmp")) << "a merge left its temp file";
 }
 
 TEST_F(SplitTest, CreditsThatRunOutPartWayFailTheJobAndCancelTheChunksMadeSoFar) {

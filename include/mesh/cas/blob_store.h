@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,11 +31,13 @@ namespace mesh::cas {
 class TempFile;  // blob_store.cc
 class BlobStore;
 
-// A blob being received whose CID is known in advance (a fetch from a peer). Append hashes the
-// bytes as it writes them to a temp file in the store, so they are read once; Commit makes the
-// blob visible only if they hash to the CID. Until then nothing is visible: a writer destroyed
-// without a Commit (a peer that dropped, a stream cut for its size) removes its temp file.
-// Not thread-safe; must not outlive its store.
+// A blob being written in pieces: received from a peer under a CID known in advance
+// (BlobStore::BeginPut: a fetch), or made here and named by what was appended (BeginWrite: a
+// split job's merge, appended as its chunks end). Append hashes the bytes as it writes them to a
+// temp file in the store, so they are read once; Commit makes the blob visible, for BeginPut
+// only if they hash to the CID. Until then nothing is visible: a writer destroyed without a
+// Commit (a peer that dropped, a stream cut for its size, a merge abandoned) removes its temp
+// file. Not thread-safe; must not outlive its store.
 class PendingBlob {
  public:
   ~PendingBlob();
@@ -42,21 +45,27 @@ class PendingBlob {
   PendingBlob& operator=(const PendingBlob&) = delete;
 
   // ResourceExhausted once the bytes appended pass `max_bytes` or the store's quota (nothing
-  // past the limit is written).
+  // past the limit is written). The writer is spent after any error.
   absl::Status Append(std::string_view bytes);
-  // Stores the blob and returns its size. DataLoss when the bytes do not hash to the CID
-  // (nothing stored). Call at most once; the writer is spent either way.
+  // Stores the blob and returns its size; cid() then names it. DataLoss when the bytes do not
+  // hash to the CID given to BeginPut (nothing stored). Call at most once; the writer is spent
+  // either way.
   absl::StatusOr<uint64_t> Commit();
   uint64_t size() const { return size_; }
+  // The blob's CID: BeginPut's from the start, BeginWrite's once committed.
+  const std::optional<Cid>& cid() const { return cid_; }
 
  private:
   friend class BlobStore;
-  PendingBlob(BlobStore& store, std::unique_ptr<TempFile> tmp, const Cid& expected,
-              uint64_t max_bytes);
+  PendingBlob(BlobStore& store, std::unique_ptr<TempFile> tmp, std::optional<Cid> expected,
+              Codec codec, uint64_t max_bytes);
+  std::string Name() const;  // for errors
 
   BlobStore& store_;
   std::unique_ptr<TempFile> tmp_;  // null once committed or failed
-  const Cid expected_;
+  std::optional<Cid> cid_;         // expected (BeginPut), or committed (BeginWrite)
+  const bool expected_;            // cid_ was given to BeginPut
+  const Codec codec_;
   const uint64_t max_bytes_;
   uint64_t size_ = 0;
   crypto::Sha256 hasher_;
@@ -88,6 +97,9 @@ class BlobStore {
   absl::StatusOr<Cid> PutFile(const std::filesystem::path& path, Codec codec = Codec::kRaw);
   // Starts receiving blob `expected` of at most `max_bytes` (see PendingBlob).
   absl::StatusOr<std::unique_ptr<PendingBlob>> BeginPut(const Cid& expected, uint64_t max_bytes);
+  // Starts writing a blob of at most `max_bytes`, named by its content on Commit.
+  absl::StatusOr<std::unique_ptr<PendingBlob>> BeginWrite(uint64_t max_bytes,
+                                                          Codec codec = Codec::kRaw);
 
   // The whole blob in memory, verified; ResourceExhausted if larger than `max_size`.
   absl::StatusOr<std::string> Get(const Cid& cid, size_t max_size = 64 << 20);

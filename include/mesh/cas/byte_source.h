@@ -3,11 +3,8 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -38,21 +35,6 @@ class StringSource final : public ByteSource {
 
  private:
   std::string_view data_;
-};
-
-// The parts one after the other, each read to its end (and so, for a BlobReader, verified)
-// before the next is read. A part is opened when the read reaches it and closed at its end, so
-// however many parts there are, at most one is open (a reader holds a file descriptor).
-class ConcatSource final : public ByteSource {
- public:
-  using Opener = std::function<absl::StatusOr<std::unique_ptr<ByteSource>>()>;
-  explicit ConcatSource(std::vector<Opener> parts) : parts_(std::move(parts)) {}
-  absl::StatusOr<size_t> Read(char* buffer, size_t size) override;
-
- private:
-  std::vector<Opener> parts_;
-  size_t next_ = 0;                      // the part to read (or being read)
-  std::unique_ptr<ByteSource> current_;  // part next_, once opened
 };
 
 }  // namespace mesh::cas

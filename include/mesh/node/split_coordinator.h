@@ -36,6 +36,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "mesh/cas/blob_store.h"
 #include "mesh/common/task_pool.h"
 #include "mesh/node/compute_service.h"
 #include "mesh/node/module_loader.h"
@@ -100,6 +101,12 @@ class SplitCoordinator final : public SplitHandler {
     absl::flat_hash_map<std::string, uint32_t> by_job;  // chunk job id -> index
     absl::Time running_since = absl::InfinitePast();
     bool ending = false;  // merging, failing or cancelling: no more chunk updates act
+    // Concatenated outputs are merged as they come: `merged` leading chunks' outputs are in
+    // `merging` already (null while MergeAhead appends, or before the first), so the merge at
+    // the end appends only the chunks that ended last.
+    std::unique_ptr<cas::PendingBlob> merging;
+    uint32_t merged = 0;
+    bool merge_ahead_posted = false;
   };
 
   void Prepare(JobRecord job);
@@ -111,9 +118,18 @@ class SplitCoordinator final : public SplitHandler {
   // Records a chunk's end; queues the merge or the failure on the worker.
   void ChunkEnded(Split& split, uint32_t index, const JobRecord& chunk)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends the outputs of the chunks that now extend the merged prefix (concatenation only).
+  void MergeAhead(std::string id);
   void Merge(std::string id);
+  // The merged output's CID. Concatenation continues `ahead` (the first `merged` outputs
+  // appended; null: none), or starts a writer.
   absl::StatusOr<std::string> MergeOutputs(const JobRecord& job,
-                                           const std::vector<ChunkStatus>& chunks);
+                                           const std::vector<ChunkStatus>& chunks,
+                                           std::unique_ptr<cas::PendingBlob> ahead,
+                                           uint32_t merged);
+  // Appends chunk outputs [from, to) to `writer`, each read (verified) from the store.
+  absl::Status AppendOutputs(const std::vector<ChunkStatus>& chunks, uint32_t from, uint32_t to,
+                             cas::PendingBlob& writer);
   void End(std::string id, job::JobState state, std::string reason);
   void PublishProgress(const Split& split) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<SplitStatus> StatusFromHistory(const std::string& id);
