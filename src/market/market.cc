@@ -37,12 +37,14 @@ std::string_view CounterName(Counter counter) {
       return "lease_assigned";
     case Counter::kOutvoted:
       return "outvoted";
+    case Counter::kAskedBeyond:
+      return "asked_beyond";
   }
   return "unknown";
 }
 
-Market::Market(MarketOptions options, const TrustView* trust, Rng* rng)
-    : s_(std::make_unique<State>(std::move(options), trust, rng)) {
+Market::Market(MarketOptions options, const TrustView* trust, Rng* rng, const Directory* directory)
+    : s_(std::make_unique<State>(std::move(options), trust, rng, directory)) {
   s_->capacity.did = s_->options.self;
   s_->capacity.address = s_->options.address;
 }

@@ -1,7 +1,9 @@
 // The executor's side of market::Market alone, stepped by hand (no harness, no network): what
 // it does with assignments, good and bad.
+#include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -331,6 +333,109 @@ TEST_F(ExecutorAloneTest, ARoundThatIsRelayedBeyondOurPeersWaitsForTheRelayedBid
     for (const Block& b : p.blocks) closed += b.detail.dump();
   }
   EXPECT_EQ(assigned, std::vector<std::string>{stranger}) << closed;
+}
+
+// What a node knows beyond its peers, for the submitter's side below.
+class FixedDirectory final : public Directory {
+ public:
+  explicit FixedDirectory(std::vector<KnownNode> nodes) : nodes_(std::move(nodes)) {}
+  std::vector<KnownNode> Beyond() const override { return nodes_; }
+
+ private:
+  std::vector<KnownNode> nodes_;
+};
+
+// Found by meshsim: a job that only a few far nodes can serve (a GPU in another federation)
+// waited for ever behind partial views, since the widest round relays through the same
+// neighbourhood every time. Once the widening is spent, each round also asks a fresh random
+// draw of the nodes known beyond (never a live peer, this node or one without an address),
+// records why once, and a far node's answer wins like a peer's.
+TEST_F(ExecutorAloneTest, AJobTheNeighbourhoodCannotServeIsAskedBeyondIt) {
+  MarketOptions options = SubmitterOptions();
+  options.announce_ttl = 2;
+  options.beyond_fanout = 3;
+  std::vector<KnownNode> known = {
+      {origin_, "peer:1"}, {self_, "submitter:1"}, {"did:key:zNoAddr", ""}};
+  for (int i = 0; i < 12; ++i) {
+    known.push_back({"did:key:zFar" + std::to_string(i), "far" + std::to_string(i) + ":1"});
+  }
+  FixedDirectory directory(known);
+  Market submitter(options, nullptr, &rng_, &directory);
+  std::vector<Action> out = HandToSubmitter(submitter, PeerView{});
+  std::set<std::string> drawn;
+  std::vector<std::string> history;
+  for (int round = 0; round < 6; ++round) {
+    std::optional<Send> to_peer;
+    std::vector<Send> beyond;
+    for (const Send& s : Of<Send>(out)) {
+      if (!s.message.has_value() || !std::holds_alternative<job::Announce>(*s.message)) continue;
+      if (s.to == origin_) {
+        to_peer = s;
+      } else {
+        beyond.push_back(s);
+      }
+    }
+    for (const Persist& p : Of<Persist>(out)) {
+      for (const Block& b : p.blocks) history.push_back(b.phase);
+    }
+    ASSERT_TRUE(to_peer.has_value()) << "round " << round;
+    if (round < 3) {
+      EXPECT_TRUE(beyond.empty()) << "round " << round << ": the neighbourhood is asked first";
+    } else {
+      ASSERT_EQ(beyond.size(), 3u) << "round " << round;
+      for (const Send& s : beyond) {
+        EXPECT_THAT(s.to, HasSubstr("zFar")) << "never a peer, this node or one without address";
+        EXPECT_EQ(s.address, "far" + s.to.substr(std::string("did:key:zFar").size()) + ":1");
+        EXPECT_EQ(s.ttl, 3) << "a far node relays into its own neighbourhood";
+        EXPECT_NE(s.token, 0u) << "its answer comes back like a peer's";
+        drawn.insert(s.to);
+      }
+    }
+    const auto& an = std::get<job::Announce>(*to_peer->message);
+    job::Decline no;
+    no.job_id = an.job_id;
+    no.round = an.round;
+    no.executor = origin_;
+    no.code = "no_capacity";
+    out = submitter.Step(now_, SendResult{to_peer->token, absl::OkStatus(), no, ""});
+    if (round == 5) {
+      // The last draw's first node bids, and wins the job.
+      job::Bid bid;
+      bid.job_id = an.job_id;
+      bid.round = an.round;
+      bid.executor = beyond[0].to;
+      bid.executor_address = beyond[0].address;
+      bid.price = 5;
+      bid.cpu_cores = 1;
+      bid.memory_bytes = 1 << 30;
+      bid.storage_bytes = 1 << 30;
+      bid.valid_until_ms = absl::ToUnixMillis(now_ + absl::Seconds(30));
+      submitter.Step(now_, SendResult{beyond[0].token, absl::OkStatus(), bid, "bid cid"});
+      now_ = *submitter.next_timer();  // the window's end
+      out = submitter.Step(now_, TimerFired{});
+      std::vector<std::string> assigned;
+      for (const Send& s : Of<Send>(out)) {
+        if (s.message.has_value() && std::holds_alternative<job::Assignment>(*s.message)) {
+          assigned.push_back(s.to);
+        }
+      }
+      EXPECT_EQ(assigned, std::vector<std::string>{beyond[0].to});
+      break;
+    }
+    // No bid: the retry comes with the core's timer (after the window, as beyond nodes do
+    // not decline for their relays).
+    ASSERT_TRUE(submitter.next_timer().has_value());
+    now_ = *submitter.next_timer();
+    out = submitter.Step(now_, TimerFired{});
+    if (Of<Send>(out).empty()) {  // the window closed; the retry is one timer later
+      ASSERT_TRUE(submitter.next_timer().has_value());
+      now_ = *submitter.next_timer();
+      out = submitter.Step(now_, TimerFired{});
+    }
+  }
+  EXPECT_GT(drawn.size(), 3u) << "a fresh draw every round";
+  EXPECT_EQ(std::count(history.begin(), history.end(), "asked_beyond"), 1)
+      << "why it asked beyond is recorded once, not every round";
 }
 
 }  // namespace

@@ -50,8 +50,9 @@ struct Auction {
   std::optional<sched::Selection> selection;
   size_t next = 0;  // next candidate in selection->ranked
   std::vector<std::string> excluded;
-  int failures = 0;  // executors that failed this job (bounded by RetryPolicy::max_rounds)
-  int waits = 0;     // auctions that ended without a bid
+  int failures = 0;       // executors that failed this job (bounded by RetryPolicy::max_rounds)
+  int waits = 0;          // auctions that ended without a bid
+  int beyond_rounds = 0;  // rounds that also asked nodes beyond the neighbourhood
   std::string executor, executor_address;
   uint64_t price = 0;  // the current executor's bid
   std::string waiting_reason;
@@ -132,8 +133,8 @@ struct FetchContext {
 
 class Market::State {
  public:
-  State(MarketOptions options, const TrustView* trust, Rng* rng)
-      : options(std::move(options)), trust(trust), rng(rng) {}
+  State(MarketOptions options, const TrustView* trust, Rng* rng, const Directory* directory)
+      : options(std::move(options)), trust(trust), rng(rng), directory(directory) {}
 
   // The step being taken.
   void Emit(Action action) { out.push_back(std::move(action)); }
@@ -166,6 +167,9 @@ class Market::State {
   static constexpr absl::Duration kMaxBidWindow = absl::Seconds(2);
   // Extra relay hops for a job whose rounds found no bid (see OpenRound).
   static constexpr int kMaxWidening = 2;
+  // Up to options.beyond_fanout nodes of the directory, drawn at random, that are neither live
+  // peers, excluded from `a`, nor this node.
+  std::vector<KnownNode> SampleBeyond(const Auction& a) const;
   void OnBidReply(Auction& a, const std::string& asked, SendResult& reply);
   void AddBid(Auction& a, const job::Bid& bid, const std::string& bid_cid);
   void SetAssignedLoad(Auction& a);
@@ -223,6 +227,7 @@ class Market::State {
   const MarketOptions options;
   const TrustView* const trust;  // null: market jobs are free (no settlement)
   Rng* const rng;
+  const Directory* const directory;  // null: no nodes known beyond the live peers
 
   absl::Time now = absl::InfinitePast();
   std::vector<Action> out;

@@ -175,6 +175,48 @@ void Market::State::OpenRound(Auction& a) {
     sends[token] = {SendContext::Kind::kAnnounce, a.ticket.id, a.round, p->did};
     Emit(Send{p->did, p->address, an, {}, ttl, false, token});
   }
+  // The widest round found no bid either: what the job needs (a capability, a federation,
+  // capacity) is not near us. From now on each round also asks a fresh random sample of the
+  // nodes known beyond the neighbourhood, which relay it into theirs and answer like peers.
+  if (a.waits <= kMaxWidening) return;
+  const std::vector<KnownNode> beyond = SampleBeyond(a);
+  if (beyond.empty()) return;
+  a.relayed = true;
+  const int beyond_ttl = options.announce_ttl + 1;
+  if (a.beyond_rounds++ == 0) {
+    nlohmann::json dids = nlohmann::json::array();
+    for (const KnownNode& k : beyond) dids.push_back(k.did);
+    History(a.ticket.id, "asked_beyond",
+            {{"round", a.round},
+             {"asked", dids},
+             {"ttl", beyond_ttl},
+             {"why", mesh::StrCat("no bid in ", a.waits,
+                                  " rounds from the neighbourhood, the widest relaying ",
+                                  options.announce_ttl + kMaxWidening, " hops")}});
+  }
+  for (const KnownNode& k : beyond) {
+    const uint64_t token = Token();
+    sends[token] = {SendContext::Kind::kAnnounce, a.ticket.id, a.round, k.did};
+    Bump(Counter::kAskedBeyond);
+    Emit(Send{k.did, k.address, an, {}, beyond_ttl, false, token});
+  }
+}
+
+std::vector<KnownNode> Market::State::SampleBeyond(const Auction& a) const {
+  if (directory == nullptr || options.beyond_fanout == 0) return {};
+  std::vector<KnownNode> known = directory->Beyond();
+  std::erase_if(known, [&](const KnownNode& k) {
+    const PeerView* p = FindPeer(k.did);
+    return k.did.empty() || k.address.empty() || k.did == options.self ||
+           (p != nullptr && p->alive) || Contains(a.excluded, k.did);
+  });
+  // The first beyond_fanout of a partial Fisher-Yates shuffle: a uniform draw.
+  const size_t n = std::min(known.size(), options.beyond_fanout);
+  for (size_t i = 0; rng != nullptr && i < n; ++i) {
+    std::swap(known[i], known[i + rng->Next64() % (known.size() - i)]);
+  }
+  known.resize(n);
+  return known;
 }
 
 void Market::State::OnBidReply(Auction& a, const std::string& asked, SendResult& r) {

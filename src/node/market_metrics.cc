@@ -41,6 +41,10 @@ MarketMetrics::MarketMetrics(MetricsRegistry& r)
                     "Delegated jobs assigned on a lease, without an auction of their own, by "
                     "lease (split: a split job's chunks; jobs: jobs alike)",
                     {"lease"})},
+      {C::kAskedBeyond,
+       r.AddCounter("mesh_market_announcements_beyond_total",
+                    "Announcements sent to nodes beyond the active view (the passive view), for "
+                    "jobs no neighbour bid on, one per node asked")},
   };
 }
 

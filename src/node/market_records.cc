@@ -17,6 +17,7 @@ market::MarketOptions MarketOptionsOf(const MeshOptions& o, std::string self, st
   m.dead_after = o.dead_after;
   m.announce_ttl = o.announce_ttl;
   m.lease_ttl = o.lease;
+  m.beyond_fanout = static_cast<size_t>(o.beyond_fanout);
   m.selection = o.selection;
   m.pricing = o.pricing;
   m.placement = o.placement;

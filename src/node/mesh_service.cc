@@ -15,6 +15,20 @@
 
 namespace mesh::node {
 
+namespace {
+
+// The nodes the market may ask beyond its live peers: the peer table's passive view.
+class PassiveView final : public market::Directory {
+ public:
+  explicit PassiveView(const PeerTable* peers) : peers_(peers) {}
+  std::vector<market::KnownNode> Beyond() const override { return peers_->Passive(); }
+
+ private:
+  const PeerTable* peers_;
+};
+
+}  // namespace
+
 MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compute,
                          net::Transport* transport, std::unique_ptr<PeerTable> peers,
                          const ComputeOptions& compute_options)
@@ -28,6 +42,7 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       envelopes_(*env.key, *env.clock, *env.rng, *env.metrics, options_.max_message_age),
       metrics_(*env.metrics),
       trust_(MakeTrustView(env.settlement)),
+      directory_(std::make_unique<PassiveView>(peers_.get())),
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
       fetches_(std::make_unique<TaskPool>(2)) {
   MESH_CHECK(env_.host != nullptr);
@@ -53,7 +68,7 @@ absl::Status MeshService::Start() {
     absl::MutexLock lock(&mu_);
     market_ = std::make_unique<market::Market>(
         MarketOptionsOf(options_, env_.key->did().ToString(), transport_->address()), trust_.get(),
-        env_.rng);
+        env_.rng, directory_.get());
   }
   {
     absl::MutexLock lock(&members_mu_);

@@ -70,7 +70,7 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
                "base_fee",         "rate_per_gfuel", "price_weight",  "reputation_weight",
                "resources_weight", "latency_weight", "max_retries",   "handshake_timeout",
                "max_handshakes",   "send_timeout",   "fetch_timeout", "active_view",
-               "passive_view",     "lease"}));
+               "passive_view",     "lease",          "beyond_fanout"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
@@ -93,6 +93,7 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1000));
   m.enough_bids = static_cast<size_t>(enough);
   MESH_RETURN_IF_ERROR(r.Int("announce_ttl", m.announce_ttl, 1, 8));
+  MESH_RETURN_IF_ERROR(r.Int("beyond_fanout", m.beyond_fanout, 0, 64));
   MESH_RETURN_IF_ERROR(r.Duration("lease", m.lease, /*zero_turns_off=*/true));
   if (m.lease > absl::Hours(1)) {
     return r.Error("lease", "must be 0s (every job auctioned) to 1h (default 5s)");
@@ -354,6 +355,7 @@ capabilities = []          # what jobs may require of this node, e.g. ["simd"]
 federations = []           # groups this node belongs to
 active_view = 5            # peers this node exchanges heartbeats with, asks for bids, relays to
 passive_view = 30          # more it knows of, to replace an active peer that dies
+beyond_fanout = 8          # of those, asked per round once no neighbour bid on a job (0: never)
 heartbeat = "1s"
 dead_after = "5s"          # an active peer silent this long is dead; its jobs are re-announced
 bid_window = "200ms"       # an auction closes then, or once every peer asked has answered

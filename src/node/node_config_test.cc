@@ -178,6 +178,18 @@ TEST_F(NodeConfigTest, ReadsTheMembershipViewSizes) {
   EXPECT_THAT(LoadError("[mesh]\npassive_view = 0\n"), HasSubstr("mesh.passive_view"));
 }
 
+TEST_F(NodeConfigTest, ReadsHowManyNodesBeyondTheViewAJobNoNeighbourBidOnAsks) {
+  NodeConfig defaults;
+  ASSERT_OK(Load(DefaultConfigToml(), defaults));
+  EXPECT_EQ(defaults.mesh.beyond_fanout, 8);
+  EXPECT_EQ(MarketOptionsOf(defaults.mesh, "did:x", "a:1").beyond_fanout, 8u);
+  NodeConfig off;
+  ASSERT_OK(Load("[mesh]\nbeyond_fanout = 0\n", off));
+  EXPECT_EQ(MarketOptionsOf(off.mesh, "did:x", "a:1").beyond_fanout, 0u);
+  EXPECT_THAT(LoadError("[mesh]\nbeyond_fanout = 65\n"), HasSubstr("mesh.beyond_fanout"));
+  EXPECT_THAT(LoadError("[mesh]\nbeyond_fanout = -1\n"), HasSubstr("mesh.beyond_fanout"));
+}
+
 TEST_F(NodeConfigTest, ReadsTheLeaseOfJobsAlike) {
   NodeConfig defaults;
   ASSERT_OK(Load(DefaultConfigToml(), defaults));

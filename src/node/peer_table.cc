@@ -204,6 +204,15 @@ std::vector<membership::Contact> PeerTable::Contacts() const {
   return out;
 }
 
+std::vector<market::KnownNode> PeerTable::Passive() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<market::KnownNode> out;
+  for (const Peer& p : peers_) {
+    if (p.state == PeerState::kPassive && !p.did.empty()) out.push_back({p.did, p.address});
+  }
+  return out;
+}
+
 std::vector<std::string> PeerTable::Unresolved() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;

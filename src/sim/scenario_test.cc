@@ -81,6 +81,7 @@ TEST(ScenarioTest, BadFilesNameTheFileTheKeyAndTheReason) {
               HasSubstr("unknown region \"mars\""));
   EXPECT_THAT(error("[membership]\npassive_walk = 9"), HasSubstr("passive_walk"));
   EXPECT_THAT(error("[market]\nlease_s = -1"), HasSubstr("market.lease_s"));
+  EXPECT_THAT(error("[market]\nbeyond_fanout = 65"), HasSubstr("market.beyond_fanout"));
   EXPECT_THAT(error("seed = "), HasSubstr("bad.toml:1:"));
   // Jobs asking what nobody offers could never run.
   EXPECT_THAT(error("[workload]\nrequire = { gpu = 0.1 }"),

@@ -53,6 +53,23 @@ class SimTrust final : public market::TrustView {
   ledger::BookOptions book_;
 };
 
+// What a simulated node's market reads of the nodes it knows beyond its active view: its
+// membership's passive view (meshd's reads the same through its peer table).
+class SimDirectory final : public market::Directory {
+ public:
+  explicit SimDirectory(const std::unique_ptr<membership::Membership>* members)
+      : members_(members) {}
+  std::vector<market::KnownNode> Beyond() const override {
+    std::vector<market::KnownNode> out;
+    if (*members_ == nullptr) return out;
+    for (const membership::Contact& c : (*members_)->passive()) out.push_back({c.id, c.address});
+    return out;
+  }
+
+ private:
+  const std::unique_ptr<membership::Membership>* members_;
+};
+
 struct SimNode {
   uint32_t index = 0;
   Role role = Role::kHonest;
@@ -67,6 +84,7 @@ struct SimNode {
   std::unique_ptr<SimTrust> trust;
   std::unique_ptr<market::Market> market;
   std::unique_ptr<membership::Membership> members;
+  std::unique_ptr<SimDirectory> directory;  // reads `members`
   bool alive = false;
   bool leaving = false;
   uint64_t incarnation = 0;  // bumped by a crash and a restart: older events are dropped

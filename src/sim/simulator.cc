@@ -132,6 +132,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   o.enough_bids = s.enough_bids;
   o.announce_ttl = s.announce_ttl;
   o.lease_ttl = absl::Seconds(s.lease_s);
+  o.beyond_fanout = size_t(s.beyond_fanout);
   o.receipt_grace = absl::Seconds(s.receipt_grace_s);
   o.dead_after = s.membership.dead_after;
   o.pricing.base_fee = s.node.base_fee;
@@ -145,7 +146,8 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
     o.pricing.rate_per_gfuel = 0;
     o.pricing.load_markup = 0;
   }
-  n.market = std::make_unique<market::Market>(o, n.trust.get(), n.rng.get());
+  if (n.directory == nullptr) n.directory = std::make_unique<SimDirectory>(&n.members);
+  n.market = std::make_unique<market::Market>(o, n.trust.get(), n.rng.get(), n.directory.get());
   n.members = std::make_unique<membership::Membership>(
       s.membership, membership::Contact{n.did, n.address}, n.rng.get());
   n.news.clear();

@@ -242,7 +242,9 @@ using Action = std::variant<Send, Fetch, Persist, MarkRunning, Finish, RunHere, 
 
 class Market {
  public:
-  Market(MarketOptions options, const TrustView* trust, Rng* rng);
+  // `directory` (may be null: the neighbourhood is all there is) must outlive the market.
+  Market(MarketOptions options, const TrustView* trust, Rng* rng,
+         const Directory* directory = nullptr);
   ~Market();
   Market(const Market&) = delete;
   Market& operator=(const Market&) = delete;

@@ -89,6 +89,22 @@ class TrustView {
 // names none. What every TrustView's MaxPrice answers (the node's settlement, meshsim, tests).
 int64_t MaxPriceOf(const job::JobSpec& spec, int64_t default_max_price);
 
+// A node known beyond this node's live peers, and where to reach it.
+struct KnownNode {
+  std::string did;
+  std::string address;
+};
+// What the core reads of the nodes this one knows but does not ask: membership's passive view,
+// which shuffles keep a random mix of the whole network. A job that the neighbourhood cannot
+// serve (a capability or federation only a few nodes far away have) is announced to a sample
+// of them. Implementations answer from memory (node: the peer table; meshsim: the simulated
+// membership); a pure read.
+class Directory {
+ public:
+  virtual ~Directory() = default;
+  virtual std::vector<KnownNode> Beyond() const = 0;
+};
+
 // What the market does with reputation (ledger::ReputationEvent, without the dependency).
 enum class Standing { kSuccess, kFailure, kTimeout, kOutvoted };
 
@@ -140,6 +156,10 @@ struct MarketOptions {
   absl::Duration receipt_grace = absl::Seconds(10);
   absl::Duration dead_after = absl::Seconds(5);  // for the reason a dead executor's job gives
   int announce_ttl = 2;
+  // Once a job's widest round (announce_ttl + Market's widening) found no bid, each further
+  // round also announces it to this many nodes drawn at random from the Directory (a fresh
+  // draw every round), which relay it one hop further than announce_ttl. 0: never.
+  size_t beyond_fanout = 8;
   // Jobs like one just auctioned (the same module, limits, requirements, verification and input
   // size class) go to the executors that auction ranked, at their bids, without an auction of
   // their own, for this long: a lease, as a split job's chunks share one. Each is selected from
@@ -173,6 +193,7 @@ enum class Counter {
   kAssignments,    // assignments taken
   kOutvoted,       // replica results outvoted
   kLeaseAssigned,  // jobs assigned on a lease, without an auction of their own (label: kind)
+  kAskedBeyond,    // announcements sent beyond the neighbourhood (Directory), one per node
 };
 
 struct MarketStats {

@@ -58,6 +58,9 @@ struct MeshOptions {
   // Jobs like one just auctioned go to its ranked bidders without an auction of their own for
   // this long (market::MarketOptions::lease_ttl); zero: every job is auctioned.
   absl::Duration lease = absl::Seconds(5);
+  // Passive-view peers asked per round once no neighbour bid on a job in its widest rounds
+  // (market::MarketOptions::beyond_fanout); zero: never.
+  int beyond_fanout = 8;
   sched::SelectionPolicy selection;
   sched::PricingPolicy pricing;
   sched::PlacementPolicy placement;

@@ -167,6 +167,7 @@ class MeshService final : public net::Handler, public Delegator {
   EnvelopeGuard envelopes_;
   MarketMetrics metrics_;
   std::unique_ptr<market::TrustView> trust_;
+  std::unique_ptr<market::Directory> directory_;  // peers_'s passive view, for the market
   std::unique_ptr<RealScheduler> scheduler_;
   std::unique_ptr<TaskPool> fetches_;             // blob transfers and stopping runs: they block
   std::atomic<std::thread::id> executor_thread_;  // scheduler_'s thread

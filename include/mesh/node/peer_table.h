@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "mesh/job/market.h"
+#include "mesh/market/market_types.h"
 #include "mesh/membership/membership.h"
 #include "nlohmann/json.hpp"
 
@@ -70,6 +71,8 @@ class PeerTable {
   // The peers known by DID (for membership's seed list), and the addresses whose DID is not.
   std::vector<membership::Contact> Contacts() const;
   std::vector<std::string> Unresolved() const;
+  // The passive view's peers (known, not asked): the market's Directory.
+  std::vector<market::KnownNode> Passive() const;
   std::optional<Peer> Find(const std::string& did) const;
   // Active peers whose heartbeat told their capacity (the ones the market can ask).
   size_t alive_count() const;

@@ -106,6 +106,8 @@ struct Scenario {
   int announce_ttl = 2;
   double receipt_grace_s = 10;
   double lease_s = 5;  // jobs alike share their auction's winners this long (0: off)
+  // Nodes of the passive view asked per round once a job's widest round found no bid (0: never).
+  int beyond_fanout = 8;
   // Whether the run samples series for the plots (utilisation and reputation over time).
   double sample_every_s = 60;
 };
