@@ -58,6 +58,12 @@ TEST_F(PeerTableTest, TheTableMirrorsTheMembershipViewsAndStaysBounded) {
   table->SetViews({{"did:key:b", "b:1"}}, {{"did:key:c", "c:1"}, {"did:key:d", "d:1"}}, t0_);
   EXPECT_EQ(table->Find("did:key:b")->state, PeerState::kAlive);
   EXPECT_EQ(table->Find("did:key:c")->state, PeerState::kPassive);
+  // The market's Directory: the passive view, never the active one or a bare address.
+  const std::vector<market::KnownNode> beyond = table->Passive();
+  ASSERT_EQ(beyond.size(), 2u);
+  EXPECT_EQ(beyond[0].did, "did:key:c");
+  EXPECT_EQ(beyond[0].address, "c:1");
+  EXPECT_EQ(beyond[1].did, "did:key:d");
   EXPECT_EQ(table->alive_count(), 0u) << "active, but its capacity is not known yet";
   ASSERT_TRUE(table->Heard(Beat("did:key:b", "b:1", 1), t0_, std::nullopt));
   EXPECT_EQ(table->Find("did:key:b")->heartbeat.running, 1u);

@@ -291,8 +291,13 @@ void Simulator::Impl::CarryOut(uint32_t node, std::vector<market::Action> action
             AtNode(node, std::max(a.at, now), [this, node, generation] {
               if (nodes[node]->market_timer == generation) StepMarket(node, market::TimerFired{});
             });
+          } else if constexpr (std::is_same_v<T, market::Count>) {
+            if (a.counter == market::Counter::kAskedBeyond) {
+              out.announcements_beyond += static_cast<uint64_t>(a.by);
+            }
           }
-          // Publish, Count, Log and Observe inform an operator; the summary has its own.
+          // Publish, Log, Observe and the other counts inform an operator; the summary has its
+          // own.
         },
         action);
   }

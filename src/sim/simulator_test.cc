@@ -72,6 +72,29 @@ TEST(SimulatorTest, JobsAskingACapabilityOrAFederationRunOnlyWhereItIsOffered) {
   EXPECT_LT(asked, 200u);
 }
 
+TEST(SimulatorTest, ACapabilityOnlyAFewFarNodesOfferIsFoundBeyondTheView) {
+  // Two GPU nodes in 500 and views of four: the widest relayed round (four hops) reaches a
+  // hundred-odd nodes, the same ones every round, and often neither. Without asking beyond the
+  // view such jobs wait for ever (here: until the run's end); with it they complete.
+  Scenario s = Small(500, 200);
+  s.node.capabilities = {{"gpu", 0.004}};
+  s.workload.require = {{"gpu", 0.2}};
+  s.max_sim_s = 120;
+  s.beyond_fanout = 0;
+  const Summary off = Simulator(s).Run();
+  ASSERT_TRUE(off.by_requirement.contains("capability:gpu")) << ToText(off);
+  EXPECT_GT(off.jobs_waiting, 0u) << "the neighbourhood alone found every GPU: " << ToText(off);
+  EXPECT_EQ(off.announcements_beyond, 0u);
+  s.beyond_fanout = 8;
+  const Summary on = Simulator(s).Run();
+  EXPECT_EQ(on.jobs_completed, 200u) << ToText(on);
+  const RequirementJobs& gpu = on.by_requirement.at("capability:gpu");
+  EXPECT_EQ(gpu.completed, gpu.submitted);
+  EXPECT_EQ(gpu.misplaced, 0u);
+  EXPECT_GT(on.announcements_beyond, 0u);
+  EXPECT_LT(on.messages_per_job, off.messages_per_job) << "no more rounds of the widest relay";
+}
+
 TEST(SimulatorTest, LiarsAreOutvotedUnderReplicationAndNeverPaidForAWrongResult) {
   Scenario s = Small();
   s.adversaries.liars = 0.1;

@@ -81,6 +81,7 @@ nlohmann::json ToJson(const Summary& s) {
   j["membership_messages"] = s.membership_messages;
   j["messages_by_type"] = s.messages_by_type;
   j["messages_per_job"] = s.messages_per_job;
+  j["announcements_beyond"] = s.announcements_beyond;
   j["membership_messages_per_node_s"] = s.membership_messages_per_node_s;
   j["blob_bytes_per_job"] = s.blob_bytes_per_job;
   if (s.signed_messages) j["message_bytes_per_job"] = s.message_bytes_per_job;
@@ -140,8 +141,11 @@ std::string ToText(const Summary& s) {
         static_cast<unsigned long long>(r.completed), static_cast<unsigned long long>(r.misplaced),
         static_cast<unsigned long long>(r.failed), r.latency_ms.p50, r.latency_ms.p99);
   }
-  line("messages: %.1f market messages per job; membership %.2f per node per second",
-       s.messages_per_job, s.membership_messages_per_node_s);
+  line(
+      "messages: %.1f market messages per job; membership %.2f per node per second; %llu "
+      "announcements beyond the active view",
+      s.messages_per_job, s.membership_messages_per_node_s,
+      static_cast<unsigned long long>(s.announcements_beyond));
   line("  views: active %.2f (max %.0f), passive %.1f", s.mean_active_view, s.max_active_view,
        s.mean_passive_view);
   line("bytes: %.0f blob bytes fetched per job; utilisation %.1f%% of live slots",

@@ -67,6 +67,8 @@ struct Summary {
   std::vector<double> latency_cdf_ms;  // 101 points: the 0th..100th percentile
 
   uint64_t market_messages = 0, membership_messages = 0;
+  // Announcements sent beyond a submitter's active view (jobs no neighbour bid on), one per node.
+  uint64_t announcements_beyond = 0;
   std::map<std::string, uint64_t> messages_by_type;
   double messages_per_job = 0;  // market messages per submitted job
   double membership_messages_per_node_s = 0;
