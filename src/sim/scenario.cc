@@ -132,7 +132,7 @@ absl::Status ReadWorkload(const toml::table& t, const std::string& file, Workloa
   MESH_RETURN_IF_ERROR(
       r.Known({"arrival", "rate_per_s", "burst_factor", "burst_every_s", "burst_length_s",
                "diurnal_period_s", "fuel", "input_bytes", "module_bytes", "modules", "verification",
-               "wall_time_s", "require", "federation"}));
+               "wall_time_s", "require", "federation", "split"}));
   MESH_RETURN_IF_ERROR(ReadShares(t, r, "require", file, "workload.", w.require));
   MESH_RETURN_IF_ERROR(ReadShares(t, r, "federation", file, "workload.", w.federation));
   MESH_RETURN_IF_ERROR(r.String("arrival", w.arrival));
@@ -152,6 +152,16 @@ absl::Status ReadWorkload(const toml::table& t, const std::string& file, Workloa
   w.module_bytes = uint64_t(module_bytes);
   w.modules = uint32_t(modules);
   MESH_RETURN_IF_ERROR(r.Double("wall_time_s", w.wall_time_s, 1e-3, 1e6));
+  if (const toml::node* v = t.get("split"); v != nullptr) {
+    const toml::table* split = v->as_table();
+    if (split == nullptr) return r.Error("split", "must be a table {share = .., chunks = ..}");
+    TomlTableReader sr(*split, file, "workload.split.");
+    MESH_RETURN_IF_ERROR(sr.Known({"share", "chunks"}));
+    int chunks = int(w.split_chunks);
+    MESH_RETURN_IF_ERROR(sr.Double("share", w.split_share, 0, 1));
+    MESH_RETURN_IF_ERROR(sr.Int("chunks", chunks, 2, 1000));
+    w.split_chunks = uint32_t(chunks);
+  }
   if (const toml::node* v = t.get("verification"); v != nullptr) {
     w.verification.clear();
     if (std::optional<std::string> one = v->value<std::string>(); one.has_value()) {
@@ -369,8 +379,10 @@ uint64_t EstimateBytes(const Scenario& s) {
       1.0, s.workload.rate_per_s * (s.workload.arrival == "burst" ? s.workload.burst_factor : 1) *
                (mean_run_s * 4 + 5));
   const double nodes = s.nodes * (1 + s.churn.joins * s.max_sim_s / 3600);
-  return uint64_t(nodes) * kPerNode + uint64_t(in_flight) * kPerJobInFlight +
-         s.jobs * kPerJobRecord + (64 << 20);
+  // A split job is that many chunk jobs (each with its record), all in flight at once.
+  const double jobs_per_arrival = 1 + s.workload.split_share * s.workload.split_chunks;
+  return uint64_t(nodes) * kPerNode + uint64_t(in_flight * jobs_per_arrival) * kPerJobInFlight +
+         uint64_t(double(s.jobs) * jobs_per_arrival) * kPerJobRecord + (64 << 20);
 }
 
 }  // namespace mesh::sim

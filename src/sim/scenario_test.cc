@@ -44,8 +44,10 @@ liars = 0.1
 arrival = "burst"
 fuel = { median = 1e9, sigma = 0.5 }
 verification = { hash = 3, "replicate(3)" = 1 }
+split = { share = 0.1, chunks = 8 }
 [market]
 enough_bids = 4
+beyond_fanout = 2
 )toml",
                                              "x.toml");
   ASSERT_TRUE(s.ok()) << s.status();
@@ -58,6 +60,9 @@ enough_bids = 4
   EXPECT_DOUBLE_EQ(s->workload.fuel.median, 1e9);
   EXPECT_DOUBLE_EQ(s->workload.verification.at("replicate(3)"), 1);
   EXPECT_EQ(s->enough_bids, 4u);
+  EXPECT_DOUBLE_EQ(s->workload.split_share, 0.1);
+  EXPECT_EQ(s->workload.split_chunks, 8u);
+  EXPECT_EQ(s->beyond_fanout, 2);
 }
 
 TEST(ScenarioTest, BadFilesNameTheFileTheKeyAndTheReason) {
@@ -82,6 +87,12 @@ TEST(ScenarioTest, BadFilesNameTheFileTheKeyAndTheReason) {
   EXPECT_THAT(error("[membership]\npassive_walk = 9"), HasSubstr("passive_walk"));
   EXPECT_THAT(error("[market]\nlease_s = -1"), HasSubstr("market.lease_s"));
   EXPECT_THAT(error("[market]\nbeyond_fanout = 65"), HasSubstr("market.beyond_fanout"));
+  EXPECT_THAT(error("[workload]\nsplit = { share = 1.5 }"), HasSubstr("workload.split.share"));
+  EXPECT_THAT(error("[workload]\nsplit = { share = 0.1, chunks = 1 }"),
+              HasSubstr("workload.split.chunks"));
+  EXPECT_THAT(error("[workload]\nsplit = { share = 0.1, parts = 3 }"),
+              HasSubstr("workload.split.parts"));
+  EXPECT_THAT(error("[workload]\nsplit = 0.1"), HasSubstr("workload.split"));
   EXPECT_THAT(error("seed = "), HasSubstr("bad.toml:1:"));
   // Jobs asking what nobody offers could never run.
   EXPECT_THAT(error("[workload]\nrequire = { gpu = 0.1 }"),
@@ -101,6 +112,11 @@ TEST(ScenarioTest, TheMemoryEstimateGrowsWithNodesAndJobs) {
   large.jobs = 1'000'000;
   EXPECT_GT(EstimateBytes(large), 100 * EstimateBytes(small) / 10);
   EXPECT_LT(EstimateBytes(large), uint64_t(16) << 30);
+  // Split jobs are many jobs each.
+  Scenario split = small;
+  split.workload.split_share = 0.5;
+  split.workload.split_chunks = 20;
+  EXPECT_GT(EstimateBytes(split), EstimateBytes(small) + small.jobs * 10 * (8 << 10));
 }
 
 }  // namespace

@@ -257,6 +257,11 @@ void Simulator::Impl::CarryOut(uint32_t node, std::vector<market::Action> action
               it->second.peer = a.market->peer;
             }
             if (a.requeue.has_value() && it != jobs.end()) it->second.running = false;
+            if (it != jobs.end() && !it->second.split.empty()) {
+              for (const market::Block& b : a.blocks) {
+                if (b.phase == "bidding_open") ++out.split.chunk_auctions;
+              }
+            }
           } else if constexpr (std::is_same_v<T, market::MarkRunning>) {
             if (auto it = jobs.find(a.job_id); it != jobs.end()) {
               it->second.running = true;
@@ -561,26 +566,70 @@ void Simulator::Impl::Finish(uint32_t node, const market::JobResult& result) {
   }
   job.ended_at = now;
   job.succeeded = result.state == job::JobState::kSucceeded;
-  if (job.succeeded) {
-    ++out.jobs_completed;
-    if (result.output_cid != job.honest_output) ++out.wrong_results_accepted;
+  if (job.split.empty()) {
+    CountEnd(
+        job, job.succeeded, job.succeeded && result.output_cid != job.honest_output,
+        job.succeeded && !job.requirement.empty() && !Offers(result.peer, job.spec.requirements),
+        result.reason);
   } else {
-    ++out.jobs_failed;
-    std::string reason = result.reason.substr(0, result.reason.find_first_of(":(;"));
-    if (reason.size() > 60) reason.resize(60);
-    ++out.failure_reasons[reason];
-  }
-  latencies_ms.push_back(absl::ToDoubleMilliseconds(now - job.submitted_at));
-  if (!job.requirement.empty()) {
-    RequirementJobs& r = out.by_requirement[job.requirement];
-    ++(job.succeeded ? r.completed : r.failed);
-    if (job.succeeded && !Offers(result.peer, job.spec.requirements)) ++r.misplaced;
-    latencies_by_requirement[job.requirement].push_back(latencies_ms.back());
+    ChunkEnded(node, job, result);
   }
   std::erase(nodes[node]->delegated, result.job_id);
   // The spec and envelope are no longer needed (a restart does not hand ended jobs again).
   job.spec = {};
   job.envelope.clear();
+}
+
+void Simulator::Impl::CountEnd(SimJob& job, bool succeeded, bool wrong, bool misplaced,
+                               const std::string& reason) {
+  if (succeeded) {
+    ++out.jobs_completed;
+    if (wrong) ++out.wrong_results_accepted;
+  } else {
+    ++out.jobs_failed;
+    std::string first = reason.substr(0, reason.find_first_of(":(;"));
+    if (first.size() > 60) first.resize(60);
+    ++out.failure_reasons[first];
+  }
+  latencies_ms.push_back(absl::ToDoubleMilliseconds(now - job.submitted_at));
+  if (!job.requirement.empty()) {
+    RequirementJobs& r = out.by_requirement[job.requirement];
+    ++(succeeded ? r.completed : r.failed);
+    if (misplaced) ++r.misplaced;
+    latencies_by_requirement[job.requirement].push_back(latencies_ms.back());
+  }
+}
+
+void Simulator::Impl::ChunkEnded(uint32_t node, SimJob& chunk, const market::JobResult& result) {
+  SimJob& split = jobs.at(chunk.split);
+  if (split.ends > 0) return;  // it failed already, and its other chunks were cancelled
+  if (chunk.succeeded) {
+    split.wrong |= result.output_cid != chunk.honest_output;
+    split.misplaced |= !Offers(result.peer, chunk.spec.requirements);
+    if (std::find(split.executors.begin(), split.executors.end(), result.peer) ==
+        split.executors.end()) {
+      split.executors.push_back(result.peer);
+    }
+    if (--split.chunks_left > 0) return;
+  }
+  // Every chunk succeeded (merged: the outputs are here already), or one failed: the job
+  // fails and the chunks still running are cancelled, as the node's coordinator does.
+  split.ends = 1;
+  split.ended_at = now;
+  split.succeeded = chunk.succeeded;
+  CountEnd(split, split.succeeded, split.wrong, split.misplaced,
+           split.succeeded ? "" : mesh::StrCat("a chunk ", result.reason));
+  split_latencies_ms.push_back(latencies_ms.back());
+  if (split.succeeded) {
+    ++out.split.completed;
+    split_executors += split.executors.size();
+    return;
+  }
+  ++out.split.failed;
+  for (const std::string& id : split.chunks) {
+    if (id == result.job_id || jobs.at(id).ends > 0) continue;
+    StepMarket(node, market::JobCancelled{id, "its split job failed"});
+  }
 }
 
 void Simulator::Impl::Pay(const market::Pay& pay) {

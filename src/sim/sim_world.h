@@ -131,6 +131,14 @@ struct SimJob {
   uint64_t input_bytes = 0, module_bytes = 0;
   std::string honest_output;
   std::string requirement;  // "" or what it asked ("capability:gpu", "federation:lab", ...)
+  // A split job (never handed to the market): its chunks, those still running, and what their
+  // results said. A chunk: its split job's id.
+  std::vector<std::string> chunks;
+  uint32_t chunks_left = 0;
+  std::vector<std::string> executors;  // distinct, of the chunks that succeeded
+  bool wrong = false;                  // a chunk's accepted output was not the honest one
+  bool misplaced = false;              // a chunk ran where its requirements are not offered
+  std::string split;
   // The submitter's persisted market state, for a restart.
   uint32_t round = 0;
   std::string peer;
@@ -205,6 +213,11 @@ struct Simulator::Impl {
   // The run's end as the compute service reports it: job, origin and round filled in.
   static market::LocalRunEnd RunEndOf(const std::string& job_id, const SimNode::Run& run);
   void Finish(uint32_t node, const market::JobResult& result);
+  // A job's end as the summary counts it (a split job's, once its chunks decided it).
+  void CountEnd(SimJob& job, bool succeeded, bool wrong, bool misplaced, const std::string& reason);
+  void ChunkEnded(uint32_t node, SimJob& chunk, const market::JobResult& result);
+  // Hands a new job to `node`'s market: its escrow, its blobs, and the ticket.
+  void HandOver(uint32_t node, const std::string& id, SimJob& job);
   void Pay(const market::Pay& pay);
   void Refund(const market::Refund& refund);
   // The network.
@@ -251,6 +264,8 @@ struct Simulator::Impl {
   std::array<uint64_t, std::variant_size_v<membership::Message>> membership_by_type{};
   uint64_t market_message_bytes = 0;  // sealed envelopes' bytes (with signing on)
   std::vector<double> latencies_ms;
+  std::vector<double> split_latencies_ms;
+  uint64_t split_executors = 0;  // summed over completed split jobs
   uint64_t blob_bytes_fetched = 0;
   double slot_seconds = 0;  // of live nodes, integrated by Sample
   absl::Time last_sample;

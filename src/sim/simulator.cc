@@ -309,24 +309,67 @@ void Simulator::Impl::Submit() {
       break;
     }
   }
-  job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), *n.key);
-  const std::string id = signed_spec.id.ToString();
-  SimJob& job = jobs[id];
-  job.submitter = node;
-  job.spec = signed_spec.spec;
-  job.envelope = signed_spec.envelope;
-  job.submitted_at = now;
-  job.fuel = fuel;
-  job.input_bytes = input_bytes;
-  job.module_bytes = w.module_bytes;
-  job.honest_output = cas::Cid::Of(mesh::StrCat("output of ", id)).ToString();
-  job.requirement = requirement;
+  // Drawn only when the scenario has split jobs: a scenario without them keeps its draws.
+  const bool split = w.split_share > 0 && rng.UniformDouble() < w.split_share;
+  if (!split) {
+    job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), *n.key);
+    const std::string id = signed_spec.id.ToString();
+    SimJob& job = jobs[id];
+    job.submitter = node;
+    job.spec = signed_spec.spec;
+    job.envelope = signed_spec.envelope;
+    job.submitted_at = now;
+    job.fuel = fuel;
+    job.input_bytes = input_bytes;
+    job.module_bytes = w.module_bytes;
+    job.requirement = requirement;
+    if (!requirement.empty()) ++out.by_requirement[requirement].submitted;
+    HandOver(node, id, job);
+    return;
+  }
+  // A split job, as the node's coordinator makes one: its chunks share the fuel and the input
+  // out evenly, carry the split labels (the market gives them one lease) and are handed over
+  // together; the split job itself never reaches the market.
+  const std::string id = job::SignJobSpec(spec, *n.key).id.ToString();
+  SimJob& parent = jobs[id];
+  parent.submitter = node;
+  parent.submitted_at = now;
+  parent.requirement = requirement;
+  parent.chunks_left = w.split_chunks;
   if (!requirement.empty()) ++out.by_requirement[requirement].submitted;
+  ++out.split.submitted;
+  const uint64_t chunk_fuel = std::max<uint64_t>(1, fuel / w.split_chunks);
+  for (uint32_t i = 0; i < w.split_chunks; ++i) {
+    job::JobSpec c = spec;
+    c.inputs = {cas::Cid::Of(mesh::StrCat("input ", number, "/", i)).ToString()};
+    c.limits.fuel = chunk_fuel * 2;
+    c.labels = {{std::string(market::kSplitJobLabel), id},
+                {std::string(market::kSplitChunkLabel), std::to_string(i)}};
+    job::SignedJobSpec signed_chunk = job::SignJobSpec(std::move(c), *n.key);
+    const std::string chunk_id = signed_chunk.id.ToString();
+    jobs.at(id).chunks.push_back(chunk_id);
+    SimJob& chunk = jobs[chunk_id];
+    chunk.submitter = node;
+    chunk.spec = signed_chunk.spec;
+    chunk.envelope = signed_chunk.envelope;
+    chunk.submitted_at = now;
+    chunk.fuel = chunk_fuel;
+    chunk.input_bytes = std::max<uint64_t>(1, input_bytes / w.split_chunks);
+    chunk.module_bytes = w.module_bytes;
+    chunk.split = id;
+    ++out.split.chunks;
+    HandOver(node, chunk_id, chunk);
+  }
+}
+
+void Simulator::Impl::HandOver(uint32_t node, const std::string& id, SimJob& job) {
+  SimNode& n = *nodes[node];
+  job.honest_output = cas::Cid::Of(mesh::StrCat("output of ", id)).ToString();
   job_order.push_back(id);
   n.blobs.insert(BlobKey(job.spec.module));
   n.blobs.insert(BlobKey(job.spec.inputs[0]));
-  blob_bytes[BlobKey(job.spec.module)] = w.module_bytes;
-  blob_bytes[BlobKey(job.spec.inputs[0])] = input_bytes;
+  blob_bytes[BlobKey(job.spec.module)] = job.module_bytes;
+  blob_bytes[BlobKey(job.spec.inputs[0])] = job.input_bytes;
   // The submitter's node escrows max price (and fee) × replicas, as the node's settlement does.
   const int64_t price = n.trust->MaxPrice(job.spec);
   ledger::EscrowRequest escrow;
@@ -461,6 +504,11 @@ Summary Simulator::Impl::Summarise() {
   o.latency_ms = PercentilesOf(l);
   if (!l.empty()) {
     for (int i = 0; i <= 100; ++i) o.latency_cdf_ms.push_back(QuantileOf(l, i / 100.0));
+  }
+  std::sort(split_latencies_ms.begin(), split_latencies_ms.end());
+  o.split.latency_ms = PercentilesOf(split_latencies_ms);
+  if (o.split.completed > 0) {
+    o.split.executors_mean = double(split_executors) / double(o.split.completed);
   }
   for (auto& [requirement, latencies] : latencies_by_requirement) {
     std::sort(latencies.begin(), latencies.end());

@@ -95,6 +95,51 @@ TEST(SimulatorTest, ACapabilityOnlyAFewFarNodesOfferIsFoundBeyondTheView) {
   EXPECT_LT(on.messages_per_job, off.messages_per_job) << "no more rounds of the widest relay";
 }
 
+TEST(SimulatorTest, SplitJobsRunTheirChunksOnOneLeaseAcrossExecutorsAndEndOnce) {
+  Scenario s = Small(30, 200);
+  s.workload.split_share = 0.25;
+  s.workload.split_chunks = 6;
+  const Summary r = Simulator(s).Run();
+  EXPECT_EQ(r.jobs_submitted, 200u);
+  EXPECT_EQ(r.jobs_completed, 200u) << ToText(r);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_GT(r.split.submitted, 30u);  // about a quarter of 200
+  EXPECT_LT(r.split.submitted, 70u);
+  EXPECT_EQ(r.split.completed, r.split.submitted);
+  EXPECT_EQ(r.split.chunks, 6 * r.split.submitted);
+  // One auction per split job wins the lease; the other five chunks go on it (a few more
+  // auctions when a lease's holders are all busy or gone).
+  EXPECT_GE(r.split.chunk_auctions, r.split.submitted);
+  EXPECT_LT(r.split.chunk_auctions, 2 * r.split.submitted) << ToText(r);
+  EXPECT_GT(r.split.executors_mean, 1.5) << "chunks run in parallel on several executors";
+  EXPECT_GT(r.split.latency_ms.p50, 0);
+}
+
+TEST(SimulatorTest, ASplitJobWhoseChunkFailsFailsOnceAndCancelsTheRest) {
+  // Most executors crash when a job starts or never deliver, and a job may take 6 attempts: some
+  // chunks fail, and each split job ends once, failed, naming the chunk, with its other chunks
+  // cancelled (none left waiting, none ending a job twice).
+  Scenario s = Small(30, 200);
+  s.workload.split_share = 0.5;
+  s.workload.split_chunks = 4;
+  s.workload.wall_time_s = 5;
+  s.receipt_grace_s = 1;
+  s.adversaries.crashers = 0.5;
+  s.adversaries.stallers = 0.3;
+  s.churn.crashes = 2;
+  const Summary r = Simulator(s).Run();
+  EXPECT_EQ(r.jobs_waiting, 0u) << ToText(r);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_EQ(r.jobs_completed + r.jobs_failed, 200u);
+  EXPECT_EQ(r.split.completed + r.split.failed, r.split.submitted);
+  EXPECT_GT(r.split.failed, 0u) << "no chunk failed: make the adversaries harsher. " << ToText(r);
+  uint64_t named = 0;
+  for (const auto& [reason, n] : r.failure_reasons) {
+    if (reason.starts_with("a chunk ")) named += n;
+  }
+  EXPECT_EQ(named, r.split.failed) << ToText(r);
+}
+
 TEST(SimulatorTest, LiarsAreOutvotedUnderReplicationAndNeverPaidForAWrongResult) {
   Scenario s = Small();
   s.adversaries.liars = 0.1;

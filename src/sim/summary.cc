@@ -76,6 +76,15 @@ nlohmann::json ToJson(const Summary& s) {
                                    {"latency_ms", PercentilesJson(r.latency_ms)}};
   }
   j["by_requirement"] = std::move(by_requirement);
+  if (s.split.submitted > 0) {
+    j["split"] = {{"submitted", s.split.submitted},
+                  {"completed", s.split.completed},
+                  {"failed", s.split.failed},
+                  {"chunks", s.split.chunks},
+                  {"chunk_auctions", s.split.chunk_auctions},
+                  {"executors_mean", s.split.executors_mean},
+                  {"latency_ms", PercentilesJson(s.split.latency_ms)}};
+  }
   j["latency_cdf_ms"] = s.latency_cdf_ms;
   j["market_messages"] = s.market_messages;
   j["membership_messages"] = s.membership_messages;
@@ -140,6 +149,18 @@ std::string ToText(const Summary& s) {
         requirement.c_str(), static_cast<unsigned long long>(r.submitted),
         static_cast<unsigned long long>(r.completed), static_cast<unsigned long long>(r.misplaced),
         static_cast<unsigned long long>(r.failed), r.latency_ms.p50, r.latency_ms.p99);
+  }
+  if (s.split.submitted > 0) {
+    line(
+        "  split jobs: %llu submitted, %llu completed, %llu failed; %llu chunks, %.2f auctions "
+        "per split job (the other chunks on its lease); %.1f executors per job; p50 %.1f ms, "
+        "p99 %.1f ms",
+        static_cast<unsigned long long>(s.split.submitted),
+        static_cast<unsigned long long>(s.split.completed),
+        static_cast<unsigned long long>(s.split.failed),
+        static_cast<unsigned long long>(s.split.chunks),
+        double(s.split.chunk_auctions) / double(s.split.submitted), s.split.executors_mean,
+        s.split.latency_ms.p50, s.split.latency_ms.p99);
   }
   line(
       "messages: %.1f market messages per job; membership %.2f per node per second; %llu "

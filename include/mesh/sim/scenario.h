@@ -83,6 +83,11 @@ struct Workload {
   // each federation by the share of jobs that run only in it (at most one per job).
   std::map<std::string, double> require;
   std::map<std::string, double> federation;
+  // Split jobs: this share of the arrivals is split into `chunks` chunks (fuel and input shared
+  // out evenly), submitted together as a split job's chunks are (one lease) and merged when all
+  // succeeded; a failed chunk fails the job and cancels the rest, as the node's coordinator does.
+  double split_share = 0;
+  uint32_t split_chunks = 10;
 };
 
 struct Scenario {

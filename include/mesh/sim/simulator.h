@@ -40,6 +40,15 @@ struct RequirementJobs {
   Percentiles latency_ms;
 };
 
+// Split jobs (Workload::split_share): each is one arrival, run as chunk jobs on one lease.
+struct SplitJobs {
+  uint64_t submitted = 0, completed = 0, failed = 0;
+  uint64_t chunks = 0;          // chunk jobs handed to the market
+  uint64_t chunk_auctions = 0;  // auction rounds opened for chunks (the rest went on leases)
+  double executors_mean = 0;    // distinct executors per completed split job
+  Percentiles latency_ms;       // submitted -> last chunk's verified result
+};
+
 // What a run found. Everything here is a function of the scenario: ToJson(summary) is
 // byte-identical for the same scenario and seed (wall-clock figures are in RunStats).
 struct Summary {
@@ -62,6 +71,7 @@ struct Summary {
   std::map<std::string, uint64_t> failure_reasons;  // the first words of each failed job's reason
   // By what the jobs asked ("capability:gpu", "federation:lab", both joined by "+").
   std::map<std::string, RequirementJobs> by_requirement;
+  SplitJobs split;  // counted in the jobs above too, each once (its chunks are not)
 
   Percentiles latency_ms;              // submitted -> ended, ended jobs
   std::vector<double> latency_cdf_ms;  // 101 points: the 0th..100th percentile
