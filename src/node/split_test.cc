@@ -290,6 +290,35 @@ TEST_F(SplitTest, CancellingASplitJobCancelsItsChunks) {
   }));
 }
 
+// Chunk outputs are merged as they come: a split job cancelled after some chunks ended has a
+// merged blob half written, which goes with it (no temp file left, nothing stored).
+TEST_F(SplitTest, CancellingASplitJobPartWayLeavesNoHalfMergedOutput) {
+  Node& a = Add([](NodeConfig& c) { c.max_concurrent = 1; });
+  constexpr uint32_t kN = 160;
+  const Matrices m = Generate(kN, 5);
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kBytes;
+  split.splitter.chunk_bytes = 40 * kN * 8;  // 4 chunks
+  const std::string id =
+      SubmitSplit(a, Put(a, Example("matmul")), {Put(a, Bytes(m.a)), Put(a, Bytes(m.b))}, split,
+                  {"--block", std::to_string(kN)}, "local")
+          .id;
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<SplitStatus> s = a.splits().Status(id);
+    return s.ok() && s->done >= 1;
+  }));
+  ASSERT_OK_AND_ASSIGN(SplitStatus before, a.splits().Status(id));
+  ASSERT_LT(before.done, 4u) << "the job ended before the cancel; make its chunks longer";
+  const uint64_t stored = a.blobs().used_bytes();
+  ASSERT_OK(a.compute().Cancel(id).status());
+  EXPECT_EQ(WaitDone(a, id).state, job::JobState::kCancelled);
+  const std::filesystem::path tmp = DataDir{members_[0]->dir}.store_dir() / "tmp";
+  EXPECT_TRUE(WaitFor([&] { return std::filesystem::is_empty(tmp); }))
+      << "a half-merged output was left in " << tmp;
+  // What was stored since is at most the outputs of the chunks that were still running.
+  EXPECT_LE(a.blobs().used_bytes(), stored + 2 * 40 * kN * 8);
+}
+
 TEST_F(SplitTest, ARestartedNodeFinishesItsSplitJobWithTheSameChunks) {
   Node* a = &Add([](NodeConfig& c) { c.max_concurrent = 1; });
   job::SplitSpec split;
