@@ -2,6 +2,9 @@
 """Issue 16 on real processes: the partial-view membership in the real binary, and meshsim
 checked against real meshd.
 
+BeyondTheViewTest: a job only a node outside the submitter's pair (active views of one) can run
+is announced to the submitter's passive view once its widening rounds found no bid, and runs there.
+
 TwentyNodesTest: twenty meshd on loopback, each bootstrapped from one random earlier node, form
 one connected graph of bounded active views (at most 5 peers, at most 35 known, heartbeats to
 the active view only) and run jobs submitted on every node, each exactly once.
@@ -115,6 +118,52 @@ class TwentyNodesTest(MeshTest):
         self.assertEqual(set(runs.values()), {1}, 'a job ran on two executors')
         self.assertGreaterEqual(len(executors), 8, f'forty jobs went to few executors: '
                                 f'{executors}')
+
+
+class BeyondTheViewTest(MeshTest):
+    """A job only a node outside the submitter's neighbourhood can run is found through the
+    passive view: with active views of one peer (the nodes pair up) and announcements of one
+    hop, no relay of the submitter's widening rounds leaves its own pair. Every node is given the
+    earlier ones as bootstrap addresses, so its passive view knows nodes beyond its pair."""
+
+    def test_a_job_no_neighbour_can_run_is_asked_beyond_the_view(self):
+        config = MESH_CONFIG + 'active_view = 1\npassive_view = 8\nannounce_ttl = 1\n'
+        gpu = self.start_node('gpu', '--capability', 'gpu', config=config)
+        everyone = [gpu]
+        for i in range(5):
+            everyone.append(self.start_node(f'n{i}', config=config, peers=list(everyone)))
+
+        def paired():
+            listed = views(everyone)
+            partner, passive = {}, {}
+            for did, v in listed.items():
+                alive = [p['did'] for p in v['peers'] if p['state'] == 'alive']
+                if len(alive) != 1:
+                    return None
+                partner[did] = alive[0]
+                passive[did] = {p['did'] for p in v['peers'] if p['state'] == 'passive'}
+            # A submitter in a pair without the GPU node, which knows the GPU node beyond it.
+            for n in everyone[1:]:
+                if (partner[n.did] != gpu.did and partner.get(partner[n.did]) == n.did
+                        and gpu.did in passive[n.did]):
+                    return n
+            return None
+
+        submitter = wait_until(paired, 60, 'the nodes to pair up in active views of one, a pair '
+                               'without the GPU node knowing it in its passive view',
+                               interval=0.2)
+        job = self.remote_job(submitter, args=['20000'], requirements={'capabilities': ['gpu']})
+        done = submitter.wait_job(job['id'], timeout=60)
+        self.assertEqual(done['state'], 'succeeded', done)
+        self.assertEqual(done['executor'], gpu.did)
+        self.assertRegex(submitter.output(job['id']), DONE_RE)
+        history = submitter.history(job['id'])
+        beyond = [b for b in history if b['phase'] == 'asked_beyond']
+        self.assertEqual(len(beyond), 1, [b['phase'] for b in history])
+        self.assertIn('no bid in 3 rounds', beyond[0]['detail']['why'])
+        self.assertNotIn(submitter.did, beyond[0]['detail']['asked'])
+        self.assertGreaterEqual(
+            metric(submitter.metrics(), 'mesh_market_announcements_beyond_total') or 0, 1)
 
 
 class SimValidationTest(MeshTest):
