@@ -114,6 +114,41 @@ class ExecutorAloneTest : public ::testing::Test {
     options.address = "submitter:1";
     return options;
   }
+  // The submitter's one peer (origin_) declines `an`; a bid for it from `executor`.
+  job::Decline PeerDeclines(const job::Announce& an) const {
+    job::Decline no;
+    no.job_id = an.job_id;
+    no.round = an.round;
+    no.executor = origin_;
+    no.code = "no_capacity";
+    return no;
+  }
+  // Steps `submitter` to its next timer (a bid window's end); `assigned` gets the executors
+  // the step sent an assignment to.
+  std::vector<Action> AtWindowEnd(Market& submitter, std::vector<std::string>* assigned) {
+    now_ = *submitter.next_timer();
+    std::vector<Action> out = submitter.Step(now_, TimerFired{});
+    for (const Send& s : Of<Send>(out)) {
+      if (s.message.has_value() && std::holds_alternative<job::Assignment>(*s.message)) {
+        assigned->push_back(s.to);
+      }
+    }
+    return out;
+  }
+  job::Bid BidFrom(const job::Announce& an, const std::string& executor,
+                   const std::string& address) const {
+    job::Bid bid;
+    bid.job_id = an.job_id;
+    bid.round = an.round;
+    bid.executor = executor;
+    bid.executor_address = address;
+    bid.price = 5;
+    bid.cpu_cores = 1;
+    bid.memory_bytes = 1 << 30;
+    bid.storage_bytes = 1 << 30;
+    bid.valid_until_ms = absl::ToUnixMillis(now_ + absl::Seconds(30));
+    return bid;
+  }
 
   crypto::KeyPair origin_key_, executor_key_;
   std::string origin_, self_;
@@ -264,11 +299,7 @@ TEST_F(ExecutorAloneTest, ASubmitterWhoseRoundsFindNoBidAsksMoreWidely) {
     const auto& an = std::get<job::Announce>(*announces[0].message);
     // 600 ms round trip: the window is 900 ms, not the default 200 ms.
     EXPECT_EQ(an.bid_deadline_ms, absl::ToUnixMillis(now_ + absl::Milliseconds(900)));
-    job::Decline no;
-    no.job_id = an.job_id;
-    no.round = an.round;
-    no.executor = origin_;
-    no.code = "no_capacity";
+    const job::Decline no = PeerDeclines(an);
     out = submitter.Step(now_, SendResult{announces[0].token, absl::OkStatus(), no, ""});
     // The round closed without a winner; the retry comes with the core's timer.
     ASSERT_TRUE(submitter.next_timer().has_value());
@@ -294,25 +325,12 @@ TEST_F(ExecutorAloneTest, ARoundThatIsRelayedBeyondOurPeersWaitsForTheRelayedBid
   }
   ASSERT_TRUE(announce.has_value());
   const auto& an = std::get<job::Announce>(*announce->message);
-  job::Decline no;
-  no.job_id = an.job_id;
-  no.round = an.round;
-  no.executor = origin_;
-  no.code = "no_capacity";
+  const job::Decline no = PeerDeclines(an);
   now_ += absl::Milliseconds(20);
   submitter.Step(now_, SendResult{announce->token, absl::OkStatus(), no, ""});
   EXPECT_EQ(submitter.Stats().auctions_open, 1u);
   // The relayed executor's bid, a hop later, is still in time.
-  job::Bid bid;
-  bid.job_id = an.job_id;
-  bid.round = an.round;
-  bid.executor = stranger;
-  bid.executor_address = "stranger:1";
-  bid.price = 5;
-  bid.cpu_cores = 1;
-  bid.memory_bytes = 1 << 30;
-  bid.storage_bytes = 1 << 30;
-  bid.valid_until_ms = absl::ToUnixMillis(now_ + absl::Seconds(30));
+  const job::Bid bid = BidFrom(an, stranger, "stranger:1");
   now_ += absl::Milliseconds(40);
   Received r;
   r.from = stranger;
@@ -320,14 +338,8 @@ TEST_F(ExecutorAloneTest, ARoundThatIsRelayedBeyondOurPeersWaitsForTheRelayedBid
   r.envelope = "relayed bid";
   r.envelope_cid = MarketHarness::CidOf(r.envelope);
   submitter.Step(now_, std::move(r));
-  now_ = *submitter.next_timer();  // the window's end
-  out = submitter.Step(now_, TimerFired{});
   std::vector<std::string> assigned;
-  for (const Send& s : Of<Send>(out)) {
-    if (s.message.has_value() && std::holds_alternative<job::Assignment>(*s.message)) {
-      assigned.push_back(s.to);
-    }
-  }
+  out = AtWindowEnd(submitter, &assigned);
   std::string closed;
   for (const Persist& p : Of<Persist>(out)) {
     for (const Block& b : p.blocks) closed += b.detail.dump();
@@ -392,33 +404,14 @@ TEST_F(ExecutorAloneTest, AJobTheNeighbourhoodCannotServeIsAskedBeyondIt) {
       }
     }
     const auto& an = std::get<job::Announce>(*to_peer->message);
-    job::Decline no;
-    no.job_id = an.job_id;
-    no.round = an.round;
-    no.executor = origin_;
-    no.code = "no_capacity";
+    const job::Decline no = PeerDeclines(an);
     out = submitter.Step(now_, SendResult{to_peer->token, absl::OkStatus(), no, ""});
     if (round == 5) {
       // The last draw's first node bids, and wins the job.
-      job::Bid bid;
-      bid.job_id = an.job_id;
-      bid.round = an.round;
-      bid.executor = beyond[0].to;
-      bid.executor_address = beyond[0].address;
-      bid.price = 5;
-      bid.cpu_cores = 1;
-      bid.memory_bytes = 1 << 30;
-      bid.storage_bytes = 1 << 30;
-      bid.valid_until_ms = absl::ToUnixMillis(now_ + absl::Seconds(30));
-      submitter.Step(now_, SendResult{beyond[0].token, absl::OkStatus(), bid, "bid cid"});
-      now_ = *submitter.next_timer();  // the window's end
-      out = submitter.Step(now_, TimerFired{});
+      submitter.Step(now_, SendResult{beyond[0].token, absl::OkStatus(),
+                                      BidFrom(an, beyond[0].to, beyond[0].address), "bid cid"});
       std::vector<std::string> assigned;
-      for (const Send& s : Of<Send>(out)) {
-        if (s.message.has_value() && std::holds_alternative<job::Assignment>(*s.message)) {
-          assigned.push_back(s.to);
-        }
-      }
+      AtWindowEnd(submitter, &assigned);
       EXPECT_EQ(assigned, std::vector<std::string>{beyond[0].to});
       break;
     }

@@ -71,6 +71,30 @@ class SplitTest : public MeshTest {
     return Submit(n, module, std::move(inputs), std::move(placement), std::move(args),
                   [&](job::JobSpec& s) { s.split = split; });
   }
+  // The product of two generated n x n matrices (`seed`), split `rows` rows of A per chunk and
+  // run on `n` itself; the split job's id.
+  std::string SubmitLocalMatmul(Node& a, uint32_t n, uint64_t seed, uint32_t rows) {
+    const Matrices m = Generate(n, seed);
+    job::SplitSpec split;
+    split.splitter.kind = job::Splitter::kBytes;
+    split.splitter.chunk_bytes = uint64_t{rows} * n * 8;
+    return SubmitSplit(a, Put(a, Example("matmul")), {Put(a, Bytes(m.a)), Put(a, Bytes(m.b))},
+                       split, {"--block", std::to_string(n)}, "local")
+        .id;
+  }
+  // Stops member `i` (a running chunk goes back to the queue), and starts it again on the same
+  // data dir, running one job at a time.
+  void Stop(size_t i) {
+    members_[i]->node->Drain(absl::ZeroDuration());
+    members_[i]->node.reset();
+  }
+  void StartAgain(size_t i) {
+    NodeConfig config = meshtest::TestNodeConfig(members_[i]->dir, {});
+    config.max_concurrent = 1;
+    absl::StatusOr<std::unique_ptr<Node>> restarted = Node::Start(config, clock_, members_[i]->rng);
+    ASSERT_OK(restarted.status());
+    members_[i]->node = *std::move(restarted);
+  }
 };
 
 TEST_F(SplitTest, AMatrixProductRunsInChunksOnOneLeaseAndMergesBitForBit) {
@@ -295,14 +319,7 @@ TEST_F(SplitTest, CancellingASplitJobCancelsItsChunks) {
 TEST_F(SplitTest, CancellingASplitJobPartWayLeavesNoHalfMergedOutput) {
   Node& a = Add([](NodeConfig& c) { c.max_concurrent = 1; });
   constexpr uint32_t kN = 160;
-  const Matrices m = Generate(kN, 5);
-  job::SplitSpec split;
-  split.splitter.kind = job::Splitter::kBytes;
-  split.splitter.chunk_bytes = 40 * kN * 8;  // 4 chunks
-  const std::string id =
-      SubmitSplit(a, Put(a, Example("matmul")), {Put(a, Bytes(m.a)), Put(a, Bytes(m.b))}, split,
-                  {"--block", std::to_string(kN)}, "local")
-          .id;
+  const std::string id = SubmitLocalMatmul(a, kN, 5, 40);  // 4 chunks
   ASSERT_TRUE(WaitFor([&] {
     absl::StatusOr<SplitStatus> s = a.splits().Status(id);
     return s.ok() && s->done >= 1;
@@ -334,14 +351,8 @@ TEST_F(SplitTest, ARestartedNodeFinishesItsSplitJobWithTheSameChunks) {
   }));
   ASSERT_OK_AND_ASSIGN(SplitStatus before, a->splits().Status(id));
   ASSERT_LT(before.done, 6u) << "the job ended before the restart; make its chunks longer";
-  // Stop (the running chunk goes back to the queue) and start again on the same data dir.
-  members_[0]->node->Drain(absl::ZeroDuration());
-  members_[0]->node.reset();
-  NodeConfig config = meshtest::TestNodeConfig(members_[0]->dir, {});
-  config.max_concurrent = 1;
-  absl::StatusOr<std::unique_ptr<Node>> restarted = Node::Start(config, clock_, members_[0]->rng);
-  ASSERT_OK(restarted.status());
-  members_[0]->node = *std::move(restarted);
+  Stop(0);
+  ASSERT_NO_FATAL_FAILURE(StartAgain(0));
   a = members_[0]->node.get();
 
   JobRecord job = WaitDone(*a, id);
@@ -362,15 +373,7 @@ TEST_F(SplitTest, ARestartedNodeFinishesItsSplitJobWithTheSameChunks) {
 // merged output behind.
 TEST_F(SplitTest, AChunkOutputDamagedOnDiskFailsTheMergeNamingIt) {
   Node* a = &Add([](NodeConfig& c) { c.max_concurrent = 1; });
-  constexpr uint32_t kN = 160;
-  const Matrices m = Generate(kN, 11);
-  job::SplitSpec split;
-  split.splitter.kind = job::Splitter::kBytes;
-  split.splitter.chunk_bytes = 40 * kN * 8;  // 40 rows of A per chunk: 4 chunks
-  const std::string id =
-      SubmitSplit(*a, Put(*a, Example("matmul")), {Put(*a, Bytes(m.a)), Put(*a, Bytes(m.b))}, split,
-                  {"--block", std::to_string(kN)}, "local")
-          .id;
+  const std::string id = SubmitLocalMatmul(*a, 160, 11, 40);  // 4 chunks
   ASSERT_TRUE(WaitFor([&] {
     absl::StatusOr<SplitStatus> s = a->splits().Status(id);
     return s.ok() && s->done >= 1;
@@ -379,8 +382,7 @@ TEST_F(SplitTest, AChunkOutputDamagedOnDiskFailsTheMergeNamingIt) {
   ASSERT_LT(before.done, 4u) << "the job ended before the restart; make its chunks longer";
   const std::string damaged = before.chunks[0].output_cid;
   ASSERT_FALSE(damaged.empty());
-  members_[0]->node->Drain(absl::ZeroDuration());
-  members_[0]->node.reset();
+  Stop(0);
   const std::filesystem::path store = DataDir{members_[0]->dir}.store_dir();
   bool found = false;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(store)) {
@@ -396,11 +398,7 @@ TEST_F(SplitTest, AChunkOutputDamagedOnDiskFailsTheMergeNamingIt) {
     found = true;
   }
   ASSERT_TRUE(found) << "chunk 0's output " << damaged << " is not under " << store;
-  NodeConfig config = meshtest::TestNodeConfig(members_[0]->dir, {});
-  config.max_concurrent = 1;
-  absl::StatusOr<std::unique_ptr<Node>> restarted = Node::Start(config, clock_, members_[0]->rng);
-  ASSERT_OK(restarted.status());
-  members_[0]->node = *std::move(restarted);
+  ASSERT_NO_FATAL_FAILURE(StartAgain(0));
   a = members_[0]->node.get();
 
   const JobRecord job = WaitDone(*a, id);

@@ -216,6 +216,9 @@ struct Simulator::Impl {
   // A job's end as the summary counts it (a split job's, once its chunks decided it).
   void CountEnd(SimJob& job, bool succeeded, bool wrong, bool misplaced, const std::string& reason);
   void ChunkEnded(uint32_t node, SimJob& chunk, const market::JobResult& result);
+  // A new job of the workload in `jobs`, as `node` signed it; its id.
+  std::string AddJob(uint32_t node, job::SignedJobSpec signed_spec, uint64_t fuel,
+                     uint64_t input_bytes);
   // Hands a new job to `node`'s market: its escrow, its blobs, and the ticket.
   void HandOver(uint32_t node, const std::string& id, SimJob& job);
   void Pay(const market::Pay& pay);

@@ -312,16 +312,9 @@ void Simulator::Impl::Submit() {
   // Drawn only when the scenario has split jobs: a scenario without them keeps its draws.
   const bool split = w.split_share > 0 && rng.UniformDouble() < w.split_share;
   if (!split) {
-    job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), *n.key);
-    const std::string id = signed_spec.id.ToString();
-    SimJob& job = jobs[id];
-    job.submitter = node;
-    job.spec = signed_spec.spec;
-    job.envelope = signed_spec.envelope;
-    job.submitted_at = now;
-    job.fuel = fuel;
-    job.input_bytes = input_bytes;
-    job.module_bytes = w.module_bytes;
+    const std::string id =
+        AddJob(node, job::SignJobSpec(std::move(spec), *n.key), fuel, input_bytes);
+    SimJob& job = jobs.at(id);
     job.requirement = requirement;
     if (!requirement.empty()) ++out.by_requirement[requirement].submitted;
     HandOver(node, id, job);
@@ -345,21 +338,28 @@ void Simulator::Impl::Submit() {
     c.limits.fuel = chunk_fuel * 2;
     c.labels = {{std::string(market::kSplitJobLabel), id},
                 {std::string(market::kSplitChunkLabel), std::to_string(i)}};
-    job::SignedJobSpec signed_chunk = job::SignJobSpec(std::move(c), *n.key);
-    const std::string chunk_id = signed_chunk.id.ToString();
+    const std::string chunk_id = AddJob(node, job::SignJobSpec(std::move(c), *n.key), chunk_fuel,
+                                        std::max<uint64_t>(1, input_bytes / w.split_chunks));
     jobs.at(id).chunks.push_back(chunk_id);
-    SimJob& chunk = jobs[chunk_id];
-    chunk.submitter = node;
-    chunk.spec = signed_chunk.spec;
-    chunk.envelope = signed_chunk.envelope;
-    chunk.submitted_at = now;
-    chunk.fuel = chunk_fuel;
-    chunk.input_bytes = std::max<uint64_t>(1, input_bytes / w.split_chunks);
-    chunk.module_bytes = w.module_bytes;
+    SimJob& chunk = jobs.at(chunk_id);
     chunk.split = id;
     ++out.split.chunks;
     HandOver(node, chunk_id, chunk);
   }
+}
+
+std::string Simulator::Impl::AddJob(uint32_t node, job::SignedJobSpec signed_spec, uint64_t fuel,
+                                    uint64_t input_bytes) {
+  const std::string id = signed_spec.id.ToString();
+  SimJob& job = jobs[id];
+  job.submitter = node;
+  job.spec = std::move(signed_spec.spec);
+  job.envelope = std::move(signed_spec.envelope);
+  job.submitted_at = now;
+  job.fuel = fuel;
+  job.input_bytes = input_bytes;
+  job.module_bytes = s.workload.module_bytes;
+  return id;
 }
 
 void Simulator::Impl::HandOver(uint32_t node, const std::string& id, SimJob& job) {
