@@ -54,10 +54,7 @@ void Market::State::PlaceOnLease(Auction& a) {
   Lease& lease = *slot;
   lease.jobs[a.lease_order] = a.ticket.id;
   if (lease.stream && now >= lease.expires) lease.holders.clear();  // asked again
-  const bool usable =
-      std::any_of(lease.holders.begin(), lease.holders.end(),
-                  [&](const Lease::Holder& h) { return HolderFor(a, h) != nullptr; });
-  if (usable) {
+  if (AnyHolderFor(a, lease)) {
     a.retry_at = now;
     a.on_lease_slot = true;
     a.waiting_reason = lease.stream ? "waiting for a free slot on the lease of the jobs like it"
@@ -84,6 +81,11 @@ const PeerView* Market::State::HolderFor(const Auction& a, const Lease::Holder& 
   if (h.lost || Contains(a.excluded, h.bid.executor)) return nullptr;
   const PeerView* p = FindPeer(h.bid.executor);
   return p != nullptr && p->alive ? p : nullptr;
+}
+
+bool Market::State::AnyHolderFor(const Auction& a, const Lease& lease) const {
+  return std::any_of(lease.holders.begin(), lease.holders.end(),
+                     [&](const Lease::Holder& h) { return HolderFor(a, h) != nullptr; });
 }
 
 void Market::State::WinLease(Auction& a) {
@@ -182,7 +184,6 @@ void Market::State::AssignFromLease(const std::string& key) {
     // The holders' bids are scored again for this job, as its own auction would score them:
     // reputation and round trip as they are now, and the jobs each holder has from us now.
     const uint32_t round = a->opened ? a->round + 1 : a->round;
-    auto may_take = [&](const Lease::Holder& h) { return HolderFor(*a, h) != nullptr; };
     std::vector<sched::BidView> views;
     bool usable = false;
     for (const Lease::Holder& h : lease.holders) {
@@ -215,7 +216,7 @@ void Market::State::AssignFromLease(const std::string& key) {
       // minimum...) holds the lease no more: it would be filtered for every job like this.
       for (const sched::Rejection& r : selection->rejected) LoseHolder(key, r.executor);
       if (!selection->has_winner()) {
-        usable = std::any_of(lease.holders.begin(), lease.holders.end(), may_take);
+        usable = AnyHolderFor(*a, lease);
         selection.reset();
       }
     }

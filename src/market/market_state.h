@@ -50,9 +50,9 @@ struct Auction {
   std::optional<sched::Selection> selection;
   size_t next = 0;  // next candidate in selection->ranked
   std::vector<std::string> excluded;
-  int failures = 0;       // executors that failed this job (bounded by RetryPolicy::max_rounds)
-  int waits = 0;          // auctions that ended without a bid
-  int beyond_rounds = 0;  // rounds that also asked nodes beyond the neighbourhood
+  int failures = 0;           // executors that failed this job (bounded by RetryPolicy::max_rounds)
+  int waits = 0;              // auctions that ended without a bid
+  bool asked_beyond = false;  // a round also asked nodes beyond the neighbourhood
   std::string executor, executor_address;
   uint64_t price = 0;  // the current executor's bid
   std::string waiting_reason;
@@ -206,6 +206,7 @@ class Market::State {
   // The holder's peer if it may take `a`, now or once it has a free slot (not lost, not
   // excluded from `a`, alive in our view); null otherwise.
   const PeerView* HolderFor(const Auction& a, const Lease::Holder& h) const;
+  bool AnyHolderFor(const Auction& a, const Lease& lease) const;
   // Forgets stream leases that expired with no job on them (at most one per key seen within
   // lease_ttl is kept).
   void SweepLeases();

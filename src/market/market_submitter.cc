@@ -183,7 +183,8 @@ void Market::State::OpenRound(Auction& a) {
   if (beyond.empty()) return;
   a.relayed = true;
   const int beyond_ttl = options.announce_ttl + 1;
-  if (a.beyond_rounds++ == 0) {
+  if (!a.asked_beyond) {
+    a.asked_beyond = true;
     nlohmann::json dids = nlohmann::json::array();
     for (const KnownNode& k : beyond) dids.push_back(k.did);
     History(a.ticket.id, "asked_beyond",
