@@ -143,27 +143,27 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       if (ping && nodes[target]->members->active_count() < s.membership.active_size) {
         received.message = membership::Ping{n.members->active()};
       }
-      At(now + Latency(node, target), [this, target, incarnation, ping, news = std::move(news),
+      At(now + Latency(node, target), [this, node, target, incarnation, ping, news = std::move(news),
                                        received = std::move(received)]() mutable {
         SimNode& t = *nodes[target];
         if (!t.alive || t.incarnation != incarnation) return;
-        const std::string from = received.from.id;
         bool changed = false;
         if (ping) {
           // The market hears of a neighbour's load when it changed, not on every ping.
-          auto [it, added] = t.news.try_emplace(from, news);
+          auto [it, added] = t.news.try_emplace(node, news);
           changed = added || !(it->second == news);
           if (changed) it->second = std::move(news);
         }
         StepMembers(target, std::move(received));
-        if (changed && t.members->IsActive(from)) {
-          StepMarket(target, market::PeerChanged{ViewOf(t, from)});
+        // The sender's DID cannot have changed: a node keeps its key across restarts.
+        if (changed && t.members->IsActive(nodes[node]->did)) {
+          StepMarket(target, market::PeerChanged{ViewOf(t, nodes[node]->did)});
         }
       });
     } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
       // Until its first ping, what we know of a new neighbour is what it told when it joined.
       if (std::optional<uint32_t> p = IndexOf(up->peer.id, up->peer.address)) {
-        n.news.try_emplace(up->peer.id, NewsOf(*nodes[*p]));
+        n.news.try_emplace(*p, NewsOf(*nodes[*p]));
         n.active.push_back(*p);
       }
       StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
@@ -171,8 +171,10 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       market::PeerView view = ViewOf(n, down->id);
       view.alive = false;
       view.disconnected = down->alive;
-      n.news.erase(down->id);
-      if (std::optional<uint32_t> p = IndexOf(down->id)) std::erase(n.active, *p);
+      if (std::optional<uint32_t> p = IndexOf(down->id)) {
+        n.news.erase(*p);
+        std::erase(n.active, *p);
+      }
       StepMarket(node, market::PeerChanged{std::move(view)});
     } else if (auto* timer = std::get_if<membership::SetTimer>(&action)) {
       // Membership names its next tick after every step; most steps do not move it, and an
@@ -199,7 +201,7 @@ market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const std::string& pe
   if (!p.has_value()) return v;
   v.address = nodes[*p]->address;
   v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][nodes[*p]->region]);
-  if (auto it = n.news.find(peer); it != n.news.end()) {
+  if (auto it = n.news.find(*p); it != n.news.end()) {
     v.max_concurrent = it->second.slots;
     v.running = it->second.running;
     v.queued = it->second.queued;
@@ -210,9 +212,9 @@ market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const std::string& pe
 }
 
 SimNode::PeerNews Simulator::Impl::NewsOf(const SimNode& n) const {
-  const sched::LocalCapacity c = CapacityOf(n);
-  SimNode::PeerNews news{c.max_concurrent, c.running, c.queued, c.draining, {}};
-  news.peers = n.active;
+  // What CapacityOf tells the node's own market, without copying its names and lists.
+  SimNode::PeerNews news{n.slots, n.running, uint32_t(n.waiting.size()), Draining(n), {}};
+  news.peers.assign(n.active.begin(), n.active.end());
   return news;
 }
 
@@ -226,8 +228,7 @@ sched::LocalCapacity Simulator::Impl::CapacityOf(const SimNode& n) const {
   c.storage_free = 1ull << 40;
   c.running = n.running;
   c.queued = uint32_t(n.waiting.size());
-  // A free-rider offers nothing; a leaving node takes nothing new.
-  c.draining = n.leaving || n.role == Role::kFreeRider;
+  c.draining = Draining(n);
   c.capabilities = n.capabilities;
   c.federations = n.federations;
   return c;

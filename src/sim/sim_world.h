@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/ledger/ledger_book.h"
@@ -100,10 +101,10 @@ struct SimNode {
   struct PeerNews {
     uint32_t slots = 1, running = 0, queued = 0;
     bool draining = false;
-    std::vector<uint32_t> peers;  // its active view, as node indexes
+    absl::InlinedVector<uint32_t, 8> peers;  // its active view, as node indexes
     friend bool operator==(const PeerNews&, const PeerNews&) = default;
   };
-  absl::flat_hash_map<std::string, PeerNews> news;
+  absl::flat_hash_map<uint32_t, PeerNews> news;  // by the peer's node index
   std::vector<uint32_t> active;  // its membership's active view, as node indexes
   // Its compute service: runs queued or running, by job id.
   struct Run {
@@ -207,6 +208,8 @@ struct Simulator::Impl {
   void EndRun(uint32_t node, const std::string& job_id);
   void TellCapacity(uint32_t node);
   sched::LocalCapacity CapacityOf(const SimNode& n) const;
+  // A free-rider offers nothing; a leaving node takes nothing new.
+  static bool Draining(const SimNode& n) { return n.leaving || n.role == Role::kFreeRider; }
   // What a node's heartbeat tells its neighbours: its load and its active view.
   SimNode::PeerNews NewsOf(const SimNode& n) const;
   market::PeerView ViewOf(const SimNode& n, const std::string& peer) const;
