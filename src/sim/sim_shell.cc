@@ -309,12 +309,12 @@ void Simulator::Impl::CarryOut(uint32_t node, std::vector<market::Action> action
   }
 }
 
-void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
+void Simulator::Impl::SendMarket(uint32_t node, market::Send& send) {
   SimNode& n = *nodes[node];
   job::Message message;
   std::string envelope;
   if (send.message.has_value()) {
-    message = *send.message;
+    message = *std::move(send.message);
     if (n.role == Role::kStaller && std::holds_alternative<job::Receipt>(message)) {
       if (send.token != 0) {  // withheld; the shell's send "succeeds"
         AtNode(node, now, [this, node, token = send.token] {
@@ -344,7 +344,7 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
     } else {
       return;  // expired: a relay minutes late would be refused as stale anyway
     }
-    envelope = send.raw;
+    envelope = std::move(send.raw);
   }
   ++out.market_messages;
   ++market_by_type[message.index()];
@@ -358,7 +358,7 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
   const uint64_t incarnation = nodes[to]->incarnation;
   const absl::Duration there = Latency(node, to);
   At(now + there, [this, node, to, incarnation, token, envelope = std::move(envelope),
-                   message = std::move(message), ttl = send.ttl, from = n.did]() mutable {
+                   message = std::move(message), ttl = send.ttl]() mutable {
     SimNode& t = *nodes[to];
     if (!t.alive || t.incarnation != incarnation || !Reachable(node, to)) {
       return SendTimedOut(node, token, "peer went away");
@@ -366,7 +366,7 @@ void Simulator::Impl::SendMarket(uint32_t node, const market::Send& send) {
     absl::StatusOr<job::Message> opened = Open(envelope, std::move(message));
     if (!opened.ok()) return;
     market::Received r;
-    r.from = from;
+    r.from = nodes[node]->did;  // a node keeps its key (and DID) across restarts
     r.message = *std::move(opened);
     r.envelope_cid = s.sign_messages ? cas::Cid::Of(envelope).ToString() : envelope;
     r.envelope = std::move(envelope);

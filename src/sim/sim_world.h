@@ -199,7 +199,7 @@ struct Simulator::Impl {
   void DrainInbox(uint32_t node);
   void StepMembers(uint32_t node, membership::Input input);
   void CarryOut(uint32_t node, std::vector<market::Action> actions);
-  void SendMarket(uint32_t node, const market::Send& send);
+  void SendMarket(uint32_t node, market::Send& send);  // takes the message out of `send`
   // A send that cannot be delivered fails for its sender after the network's timeout.
   void SendTimedOut(uint32_t node, uint64_t token, std::string why);
   void Fetch(uint32_t node, const market::Fetch& fetch);
