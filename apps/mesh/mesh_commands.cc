@@ -40,7 +40,8 @@ void PrintRound(const json& round, std::string& out) {
         "  price ", Str(b, "price"), "  (price ", Number(b.value("price_score", 0.0), "%.2f"),
         ", reputation ", Number(b.value("reputation_score", 0.0), "%.2f"), ", resources ",
         Number(b.value("resources_score", 0.0), "%.2f"), ", latency ",
-        Number(b.value("latency_score", 0.0), "%.2f"), ")\n      ", Str(b, "reason"), "\n");
+        Number(b.value("latency_score", 0.0), "%.2f"), ", finish ",
+        Number(b.value("finish_score", 0.0), "%.2f"), ")\n      ", Str(b, "reason"), "\n");
   }
   for (const json& r : rejected) {
     out += mesh::StrCat("  filtered ", Str(r, "executor"), "  ", Str(r, "code"), ": ",

@@ -22,6 +22,8 @@ constexpr uint64_t kMaxCount = std::numeric_limits<int64_t>::max();
 // negative there.
 constexpr uint64_t kMaxPrice = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
+// A speed score above 10^15 fuel per second (a million times this machine's aot) is a lie.
+constexpr uint64_t kMaxFuelPerSecond = 1'000'000'000'000'000;
 constexpr uint64_t kMaxCores = 1 << 16;
 constexpr uint64_t kMaxQueue = 1 << 20;
 constexpr double kMaxLoad = 1e6;
@@ -182,15 +184,33 @@ json Encode(const Bid& m) {
             {"queued", m.queued},
             {"expected_start_ms", m.expected_start_ms},
             {"valid_until_ms", m.valid_until_ms}};
+  if (m.fuel_per_second > 0) j["fuel_per_second"] = m.fuel_per_second;
+  if (m.expected_finish_ms > 0) j["expected_finish_ms"] = m.expected_finish_ms;
   PutHeader(m.header, j);
   return j;
 }
 
 absl::StatusOr<Bid> DecodeBid(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
-      {"sent_at_ms", "nonce", "job_id", "round", "executor", "executor_address", "base_fee",
-       "rate_per_gfuel", "price", "cpu_cores", "memory_bytes", "storage_bytes", "capabilities",
-       "federations", "load", "queued", "expected_start_ms", "valid_until_ms"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms",
+                                         "nonce",
+                                         "job_id",
+                                         "round",
+                                         "executor",
+                                         "executor_address",
+                                         "base_fee",
+                                         "rate_per_gfuel",
+                                         "price",
+                                         "cpu_cores",
+                                         "memory_bytes",
+                                         "storage_bytes",
+                                         "capabilities",
+                                         "federations",
+                                         "load",
+                                         "queued",
+                                         "expected_start_ms",
+                                         "valid_until_ms",
+                                         "fuel_per_second",
+                                         "expected_finish_ms"}));
   Bid m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.job_id, r.Cid("job_id", true));
@@ -212,6 +232,11 @@ absl::StatusOr<Bid> DecodeBid(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.queued, U32(r, "queued", kMaxQueue));
   MESH_ASSIGN_OR_RETURN(m.expected_start_ms, Time(r, "expected_start_ms"));
   MESH_ASSIGN_OR_RETURN(m.valid_until_ms, Time(r, "valid_until_ms"));
+  MESH_ASSIGN_OR_RETURN(m.fuel_per_second, r.Unsigned("fuel_per_second", kMaxFuelPerSecond));
+  MESH_ASSIGN_OR_RETURN(m.expected_finish_ms, Time(r, "expected_finish_ms"));
+  if (m.expected_finish_ms > 0 && m.expected_finish_ms < m.expected_start_ms) {
+    return r.Error("expected_finish_ms", "must not be before expected_start_ms");
+  }
   return m;
 }
 
@@ -433,14 +458,16 @@ json Encode(const Heartbeat& m) {
             {"federations", m.federations},
             {"peers", PeersJson(m.peers)}};
   if (m.hello) j["hello"] = true;
+  if (m.fuel_per_second > 0) j["fuel_per_second"] = m.fuel_per_second;
   PutHeader(m.header, j);
   return j;
 }
 
 absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
-      {"sent_at_ms", "nonce", "node", "address", "cpu_cores", "memory_bytes", "max_concurrent",
-       "running", "queued", "draining", "capabilities", "federations", "peers", "hello"}));
+  MESH_RETURN_IF_ERROR(
+      r.CheckKnownKeys({"sent_at_ms", "nonce", "node", "address", "cpu_cores", "memory_bytes",
+                        "max_concurrent", "running", "queued", "draining", "capabilities",
+                        "federations", "peers", "hello", "fuel_per_second"}));
   Heartbeat m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.node, r.Did("node", true));
@@ -455,6 +482,7 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.federations, r.Names("federations"));
   MESH_ASSIGN_OR_RETURN(m.peers, ReadPeers(r, "peers"));
   MESH_ASSIGN_OR_RETURN(m.hello, r.Bool("hello", false));
+  MESH_ASSIGN_OR_RETURN(m.fuel_per_second, r.Unsigned("fuel_per_second", kMaxFuelPerSecond));
   return m;
 }
 

@@ -60,6 +60,8 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   bid.load = 0.5;
   bid.queued = 1;
   bid.expected_start_ms = kNow + 100;
+  bid.fuel_per_second = 2'000'000'000;
+  bid.expected_finish_ms = kNow + 600;
   bid.valid_until_ms = kNow + 30000;
 
   Decline decline{{}, kJob, 0, Did(author), "no_capacity", "2 of 2 slots busy, 4 queued"};
@@ -103,6 +105,7 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   heartbeat.running = 1;
   heartbeat.draining = true;
   heartbeat.capabilities = {"avx2"};
+  heartbeat.fuel_per_second = 3'000'000'000;
   heartbeat.peers = {{Did(other), "10.0.0.3:7000"}};
 
   BlobRequest blob{{}, Did(author), kModule, 1024};

@@ -133,11 +133,26 @@ std::variant<job::Bid, job::Decline> DecideBid(const job::Announce& announce,
   bid.federations = local.federations;
   bid.load = load;
   bid.queued = local.queued;
+  // Each job ahead of this one (in the queue, beyond the slots) counts as this job's run at the
+  // node's speed when it has a speed score (jobs alike), else as a fixed guess.
+  const int64_t run_ms =
+      local.fuel_per_second > 0 ? ExpectedRunMillis(announce.fuel, local.fuel_per_second) : 0;
+  const absl::Duration per_job_ahead = run_ms > 0 ? absl::Milliseconds(run_ms) : kQueuedJobEstimate;
   const absl::Time start =
-      free_slot ? now : now + kQueuedJobEstimate * static_cast<int64_t>(here - Slots(local) + 1);
+      free_slot ? now : now + per_job_ahead * static_cast<int64_t>(here - Slots(local) + 1);
   bid.expected_start_ms = absl::ToUnixMillis(start);
+  bid.fuel_per_second = local.fuel_per_second;
+  if (run_ms > 0) bid.expected_finish_ms = bid.expected_start_ms + run_ms;
   bid.valid_until_ms = absl::ToUnixMillis(now + pricing.bid_validity);
   return bid;
+}
+
+int64_t ExpectedRunMillis(uint64_t fuel, uint64_t fuel_per_second) {
+  constexpr int64_t kYearMs = int64_t{365} * 24 * 3600 * 1000;
+  if (fuel_per_second == 0) return kYearMs;
+  const unsigned __int128 ms =
+      (static_cast<unsigned __int128>(fuel) * 1000 + fuel_per_second - 1) / fuel_per_second;
+  return std::clamp<int64_t>(ms > kYearMs ? kYearMs : static_cast<int64_t>(ms), 1, kYearMs);
 }
 
 bool ShouldClose(const BidWindow& window, size_t bids, size_t declines, absl::Time now) {

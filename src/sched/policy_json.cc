@@ -68,20 +68,24 @@ json ToJson(const SelectionPolicy& p) {
           {"reputation_weight", p.reputation_weight},
           {"resources_weight", p.resources_weight},
           {"latency_weight", p.latency_weight},
+          {"finish_weight", p.finish_weight},
           {"default_reputation", p.default_reputation},
           {"latency_half_ms", absl::ToDoubleMilliseconds(p.latency_half)}};
 }
 
 absl::StatusOr<SelectionPolicy> SelectionPolicyFromJson(const json& j) {
-  MESH_RETURN_IF_ERROR(CheckObject(j, "selection policy",
-                                   {"price_weight", "reputation_weight", "resources_weight",
-                                    "latency_weight", "default_reputation", "latency_half_ms"}));
+  MESH_RETURN_IF_ERROR(
+      CheckObject(j, "selection policy",
+                  {"price_weight", "reputation_weight", "resources_weight", "latency_weight",
+                   "finish_weight", "default_reputation", "latency_half_ms"}));
   constexpr double kMaxWeight = 1e6;
   SelectionPolicy p;
   MESH_RETURN_IF_ERROR(ReadDouble(j, "price_weight", 0, kMaxWeight, p.price_weight));
   MESH_RETURN_IF_ERROR(ReadDouble(j, "reputation_weight", 0, kMaxWeight, p.reputation_weight));
   MESH_RETURN_IF_ERROR(ReadDouble(j, "resources_weight", 0, kMaxWeight, p.resources_weight));
   MESH_RETURN_IF_ERROR(ReadDouble(j, "latency_weight", 0, kMaxWeight, p.latency_weight));
+  // Counted only when bids carry speed scores: the other weights must not all be 0.
+  MESH_RETURN_IF_ERROR(ReadDouble(j, "finish_weight", 0, kMaxWeight, p.finish_weight));
   if (p.price_weight + p.reputation_weight + p.resources_weight + p.latency_weight <= 0) {
     return absl::InvalidArgumentError(
         "selection policy: price_weight, reputation_weight, resources_weight and latency_weight "

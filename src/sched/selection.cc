@@ -33,11 +33,28 @@ struct Scored {
   ScoredBid out;
 };
 
-// The components, weighted as in the score; index 0..3 = price, reputation, resources, latency.
-std::array<double, 4> Weighted(const ScoredBid& s, const SelectionPolicy& p) {
-  const double sum = p.price_weight + p.reputation_weight + p.resources_weight + p.latency_weight;
+// The weights the score divides by: the finish weight only when some bid has a finish estimate.
+double WeightSum(const SelectionPolicy& p, bool finish) {
+  return p.price_weight + p.reputation_weight + p.resources_weight + p.latency_weight +
+         (finish ? p.finish_weight : 0);
+}
+
+// The components, weighted as in the score; index 0..4 = price, reputation, resources,
+// latency, finish.
+std::array<double, 5> Weighted(const ScoredBid& s, const SelectionPolicy& p, bool finish) {
+  const double sum = WeightSum(p, finish);
+  if (sum <= 0) return {};
   return {p.price_weight * s.price_score / sum, p.reputation_weight * s.reputation_score / sum,
-          p.resources_weight * s.resources_score / sum, p.latency_weight * s.latency_score / sum};
+          p.resources_weight * s.resources_score / sum, p.latency_weight * s.latency_score / sum,
+          finish ? p.finish_weight * s.finish_score / sum : 0};
+}
+
+std::string Finish(const ScoredBid& s, absl::Time now) {
+  if (s.expected_finish_ms <= 0) return "no estimate";
+  char speed[32];
+  std::snprintf(speed, sizeof speed, "%.3g", double(s.fuel_per_second) / 1e9);
+  return mesh::StrCat("in ", std::max<int64_t>(0, s.expected_finish_ms - absl::ToUnixMillis(now)),
+                      " ms at ", speed, "e9 fuel/s");
 }
 
 std::string Latency(const BidView& v) {
@@ -47,11 +64,11 @@ std::string Latency(const BidView& v) {
 
 // What the winner did better, in the terms of the component that cost the loser most.
 std::string DominantDifference(const Scored& loser, const Scored& winner,
-                               const SelectionPolicy& policy) {
-  const std::array<double, 4> l = Weighted(loser.out, policy);
-  const std::array<double, 4> w = Weighted(winner.out, policy);
+                               const SelectionPolicy& policy, bool finish, absl::Time now) {
+  const std::array<double, 5> l = Weighted(loser.out, policy, finish);
+  const std::array<double, 5> w = Weighted(winner.out, policy, finish);
   size_t best = 0;
-  for (size_t i = 1; i < 4; ++i) {
+  for (size_t i = 1; i < w.size(); ++i) {
     if (w[i] - l[i] > w[best] - l[best]) best = i;
   }
   const job::Bid& lb = loser.view->bid;
@@ -66,8 +83,11 @@ std::string DominantDifference(const Scored& loser, const Scored& winner,
       return mesh::StrCat("resources ", Fixed2(loser.out.resources_score), " vs ",
                           Fixed2(winner.out.resources_score), ", load ", Fixed2(loser.out.load),
                           " vs ", Fixed2(winner.out.load));
-    default:
+    case 3:
       return mesh::StrCat("latency ", Latency(*loser.view), " vs ", Latency(*winner.view));
+    default:
+      return mesh::StrCat("expected finish ", Finish(loser.out, now), " vs ",
+                          Finish(winner.out, now));
   }
 }
 
@@ -209,8 +229,19 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
   }
   uint64_t min_price = UINT64_MAX;
   for (const Scored& s : passing) min_price = std::min(min_price, s.view->bid.price);
-  const double weight_sum = policy.price_weight + policy.reputation_weight +
-                            policy.resources_weight + policy.latency_weight;
+  // A bid's expected run: from now to its expected finish, at least 1 ms.
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  auto run_ms = [&](const job::Bid& bid) {
+    return std::max<int64_t>(1, bid.expected_finish_ms - now_ms);
+  };
+  int64_t min_run_ms = 0;
+  for (const Scored& s : passing) {
+    if (s.view->bid.expected_finish_ms <= 0) continue;
+    const int64_t run = run_ms(s.view->bid);
+    min_run_ms = min_run_ms == 0 ? run : std::min(min_run_ms, run);
+  }
+  const bool finish = min_run_ms > 0 && policy.finish_weight > 0;
+  const double weight_sum = WeightSum(policy, finish);
   const double half_ms = absl::ToDoubleMilliseconds(policy.latency_half);
   for (Scored& s : passing) {
     const BidView& v = *s.view;
@@ -238,10 +269,18 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
     } else {
       out.latency_score = 0.5;
     }
+    out.expected_finish_ms = bid.expected_finish_ms;
+    out.fuel_per_second = bid.fuel_per_second;
+    if (finish) {
+      out.finish_score = bid.expected_finish_ms > 0
+                             ? static_cast<double>(min_run_ms) / static_cast<double>(run_ms(bid))
+                             : 0.5;
+    }
     out.score = weight_sum > 0 ? (policy.price_weight * out.price_score +
                                   policy.reputation_weight * out.reputation_score +
                                   policy.resources_weight * out.resources_score +
-                                  policy.latency_weight * out.latency_score) /
+                                  policy.latency_weight * out.latency_score +
+                                  (finish ? policy.finish_weight * out.finish_score : 0)) /
                                      weight_sum
                                : 0;
   }
@@ -266,7 +305,7 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
       if (s.out.score < winner.out.score) {
         s.out.reason =
             mesh::StrCat("lost: score ", Fixed2(s.out.score), " < ", Fixed2(winner.out.score), " (",
-                         DominantDifference(s, winner, policy), ")");
+                         DominantDifference(s, winner, policy, finish, now), ")");
       } else {
         s.out.reason = mesh::StrCat("lost: score ", Fixed2(s.out.score), " ties ",
                                     Fixed2(winner.out.score), "; ", TieBreak(s, winner));
@@ -290,6 +329,9 @@ json ToJson(const Selection& selection) {
                       {"reputation_score", s.reputation_score},
                       {"resources_score", s.resources_score},
                       {"latency_score", s.latency_score},
+                      {"finish_score", s.finish_score},
+                      {"expected_finish_ms", s.expected_finish_ms},
+                      {"fuel_per_second", s.fuel_per_second},
                       {"load", s.load},
                       {"won", s.won},
                       {"reason", s.reason}});

@@ -281,7 +281,7 @@ TEST(SelectionTest, SummaryCountsFilteredBidsByReason) {
 }
 
 TEST(SelectionPolicyTest, JsonRoundTripsAndRejectsBadValues) {
-  SelectionPolicy policy{0.5, 0.25, 0.125, 0.125, 0.4, absl::Milliseconds(35)};
+  SelectionPolicy policy{0.5, 0.25, 0.125, 0.125, 0.3, 0.4, absl::Milliseconds(35)};
   ASSERT_OK_AND_ASSIGN(SelectionPolicy back, SelectionPolicyFromJson(ToJson(policy)));
   EXPECT_EQ(ToJson(back), ToJson(policy));
   EXPECT_EQ(back.latency_half, absl::Milliseconds(35));

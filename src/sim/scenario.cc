@@ -275,7 +275,7 @@ absl::StatusOr<Scenario> ParseScenario(std::string_view text, std::string file) 
   if (const toml::table* t = TomlSection(root, "market")) {
     TomlTableReader r(*t, file, "market.");
     MESH_RETURN_IF_ERROR(r.Known({"bid_window_ms", "enough_bids", "announce_ttl", "receipt_grace_s",
-                                  "lease_s", "beyond_fanout"}));
+                                  "lease_s", "beyond_fanout", "finish_weight"}));
     int enough = int(s.enough_bids);
     MESH_RETURN_IF_ERROR(r.Double("bid_window_ms", s.bid_window_ms, 1, 1e6));
     MESH_RETURN_IF_ERROR(r.Int("enough_bids", enough, 1, 1024));
@@ -283,6 +283,7 @@ absl::StatusOr<Scenario> ParseScenario(std::string_view text, std::string file) 
     MESH_RETURN_IF_ERROR(r.Double("receipt_grace_s", s.receipt_grace_s, 0.001, 1e6));
     MESH_RETURN_IF_ERROR(r.Double("lease_s", s.lease_s, 0, 3600));
     MESH_RETURN_IF_ERROR(r.Int("beyond_fanout", s.beyond_fanout, 0, 64));
+    MESH_RETURN_IF_ERROR(r.Double("finish_weight", s.finish_weight, 0, 1e6));
     s.enough_bids = uint32_t(enough);
   }
   MESH_RETURN_IF_ERROR(Validate(s));

@@ -143,23 +143,24 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       if (ping && nodes[target]->members->active_count() < s.membership.active_size) {
         received.message = membership::Ping{n.members->active()};
       }
-      At(now + Latency(node, target), [this, node, target, incarnation, ping, news = std::move(news),
-                                       received = std::move(received)]() mutable {
-        SimNode& t = *nodes[target];
-        if (!t.alive || t.incarnation != incarnation) return;
-        bool changed = false;
-        if (ping) {
-          // The market hears of a neighbour's load when it changed, not on every ping.
-          auto [it, added] = t.news.try_emplace(node, news);
-          changed = added || !(it->second == news);
-          if (changed) it->second = std::move(news);
-        }
-        StepMembers(target, std::move(received));
-        // The sender's DID cannot have changed: a node keeps its key across restarts.
-        if (changed && t.members->IsActive(nodes[node]->did)) {
-          StepMarket(target, market::PeerChanged{ViewOf(t, nodes[node]->did)});
-        }
-      });
+      At(now + Latency(node, target),
+         [this, node, target, incarnation, ping, news = std::move(news),
+          received = std::move(received)]() mutable {
+           SimNode& t = *nodes[target];
+           if (!t.alive || t.incarnation != incarnation) return;
+           bool changed = false;
+           if (ping) {
+             // The market hears of a neighbour's load when it changed, not on every ping.
+             auto [it, added] = t.news.try_emplace(node, news);
+             changed = added || !(it->second == news);
+             if (changed) it->second = std::move(news);
+           }
+           StepMembers(target, std::move(received));
+           // The sender's DID cannot have changed: a node keeps its key across restarts.
+           if (changed && t.members->IsActive(nodes[node]->did)) {
+             StepMarket(target, market::PeerChanged{ViewOf(t, nodes[node]->did)});
+           }
+         });
     } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
       // Until its first ping, what we know of a new neighbour is what it told when it joined.
       if (std::optional<uint32_t> p = IndexOf(up->peer.id, up->peer.address)) {
@@ -229,6 +230,8 @@ sched::LocalCapacity Simulator::Impl::CapacityOf(const SimNode& n) const {
   c.running = n.running;
   c.queued = uint32_t(n.waiting.size());
   c.draining = Draining(n);
+  // Its speed score, as a node's profiler measures it: a simulated node's speed is exact.
+  c.fuel_per_second = uint64_t(n.speed * 1e9);
   c.capabilities = n.capabilities;
   c.federations = n.federations;
   return c;

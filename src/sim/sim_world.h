@@ -105,7 +105,7 @@ struct SimNode {
     friend bool operator==(const PeerNews&, const PeerNews&) = default;
   };
   absl::flat_hash_map<uint32_t, PeerNews> news;  // by the peer's node index
-  std::vector<uint32_t> active;  // its membership's active view, as node indexes
+  std::vector<uint32_t> active;                  // its membership's active view, as node indexes
   // Its compute service: runs queued or running, by job id.
   struct Run {
     market::RunHere run;

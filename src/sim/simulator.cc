@@ -133,6 +133,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   o.announce_ttl = s.announce_ttl;
   o.lease_ttl = absl::Seconds(s.lease_s);
   o.beyond_fanout = size_t(s.beyond_fanout);
+  o.selection.finish_weight = s.finish_weight;
   o.receipt_grace = absl::Seconds(s.receipt_grace_s);
   o.dead_after = s.membership.dead_after;
   o.pricing.base_fee = s.node.base_fee;

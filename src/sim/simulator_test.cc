@@ -51,11 +51,14 @@ TEST(SimulatorTest, WithoutAdversariesAndWithCapacityEveryJobCompletesOnceAndQui
 }
 
 TEST(SimulatorTest, JobsAskingACapabilityOrAFederationRunOnlyWhereItIsOffered) {
-  // One node in ten has a GPU, one in five is in the lab federation; partial views of four
-  // peers rarely hold one, so those jobs widen their announcements until they find it.
+  // One node in five has a GPU, half are in the lab federation; partial views of four peers
+  // often hold neither, so those jobs widen their announcements until they find one. Enough
+  // nodes offer both for a job asking both never to depend on one node: a node never bids on
+  // its own job (meshsim's jobs are "remote"), so a job asking what only its submitter offers
+  // would wait for ever, as it would in meshd.
   Scenario s = Small(60, 400);
-  s.node.capabilities = {{"gpu", 0.1}};
-  s.node.federations = {{"lab", 0.2}};
+  s.node.capabilities = {{"gpu", 0.2}};
+  s.node.federations = {{"lab", 0.5}};
   s.workload.require = {{"gpu", 0.2}};
   s.workload.federation = {{"lab", 0.2}};
   const Summary r = Simulator(s).Run();

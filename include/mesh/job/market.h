@@ -65,6 +65,10 @@ struct Bid {
   double load = 0;  // running / capacity, 0..1+
   uint32_t queued = 0;
   int64_t expected_start_ms = 0;
+  // The executor's speed score (fuel per second of its engine; 0 = not measured) and when it
+  // expects to be done if the job used its whole fuel limit (0 = no estimate).
+  uint64_t fuel_per_second = 0;
+  int64_t expected_finish_ms = 0;
   int64_t valid_until_ms = 0;
 };
 
@@ -178,6 +182,7 @@ struct Heartbeat {
   std::vector<std::string> federations;
   std::vector<PeerInfo> peers;  // the sender's active view
   bool hello = false;
+  uint64_t fuel_per_second = 0;  // its speed score (node/host_profile.h); 0 = not measured
 };
 
 // Node -> node: one message of the membership protocol (membership/membership.h) other than

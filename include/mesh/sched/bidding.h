@@ -29,7 +29,8 @@ struct LocalCapacity {
   uint32_t queued = 0;
   bool draining = false;
   uint64_t max_module_bytes = 64ull << 20;
-  uint64_t max_fuel = 0;  // 0 = no limit
+  uint64_t max_fuel = 0;         // 0 = no limit
+  uint64_t fuel_per_second = 0;  // the speed score (node/host_profile.h); 0 = not measured
   std::vector<std::string> capabilities;
   std::vector<std::string> federations;
   bool operator==(const LocalCapacity&) const = default;
@@ -52,7 +53,13 @@ absl::StatusOr<PricingPolicy> PricingPolicyFromJson(const nlohmann::json& json);
 // slot and max_queue more), "price" (the quote exceeds max_price). Load is (running + queued) /
 // slots. A bid quotes QuotePrice for the announced fuel times 1 + load_markup * load (rounded
 // up), offers this node's resources, and expects to start now if a slot is free, else after
-// ~100 ms per job ahead of it.
+// the jobs ahead of it: ~100 ms each, or with a speed score (fuel per second) each as long as
+// this one's fuel limit takes at that speed. With a speed score it also names its expected
+// finish: the start plus this job's run (an upper bound: jobs seldom use all their fuel).
+// Milliseconds `fuel` takes at `fuel_per_second` (> 0): rounded up, at least 1, capped at a
+// year (a bid is untrusted input; its arithmetic must not overflow).
+int64_t ExpectedRunMillis(uint64_t fuel, uint64_t fuel_per_second);
+
 std::variant<job::Bid, job::Decline> DecideBid(const job::Announce& announce,
                                                const LocalCapacity& local,
                                                const PricingPolicy& pricing, absl::Time now);

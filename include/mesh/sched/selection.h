@@ -1,9 +1,9 @@
 // Selection: the submitter's choice among bids. First every bid is filtered against the
 // announcement (requirements, price, reputation, trust scope, freshness); a filtered bid keeps
 // a reason. The rest are scored with a SelectionPolicy — a weighted sum of normalised price,
-// reputation, resources and latency scores, each in [0,1] — and ranked; ties break on lower
-// price, then lower expected start, then the executor DID, so the same bids always give the
-// same winner. Every losing bid keeps a reason that says how it compared with the winner.
+// reputation, resources, latency and finish-time scores, each in [0,1] — and ranked; ties break
+// on lower price, then lower expected start, then the executor DID, so the same bids always
+// give the same winner. Every losing bid keeps a reason that says how it compared with the winner.
 // Pure functions of their arguments; thread-safe.
 #pragma once
 
@@ -24,6 +24,9 @@ struct SelectionPolicy {
   double reputation_weight = 0.3;
   double resources_weight = 0.15;
   double latency_weight = 0.15;
+  // Expected finish (the bid's start plus the fuel limit at its speed score). Counted only in
+  // auctions where some bid names one: without speed scores the other weights decide alone.
+  double finish_weight = 0.2;
   double default_reputation = 0.5;  // for an executor with no history
   // Latency at which the latency score falls to 0.5 (score = half / (half + rtt)).
   absl::Duration latency_half = absl::Milliseconds(20);
@@ -64,7 +67,12 @@ struct ScoredBid {
   uint64_t price = 0;
   double score = 0;
   double price_score = 0, reputation_score = 0, resources_score = 0, latency_score = 0;
-  double load = 0;  // EffectiveLoad of the bid
+  // Shortest expected run among the bids / this bid's (from now to its finish); 0.5 without an
+  // estimate when others have one; 0 and not counted when no bid has one.
+  double finish_score = 0;
+  int64_t expected_finish_ms = 0;  // the bid's; 0 = none
+  uint64_t fuel_per_second = 0;    // the bid's speed score; 0 = none
+  double load = 0;                 // EffectiveLoad of the bid
   bool won = false;
   std::string reason;  // "selected: best score 0.81" / "lost: score 0.62 < 0.81 (price 130 vs 100)"
 };

@@ -113,6 +113,9 @@ struct Scenario {
   double lease_s = 5;  // jobs alike share their auction's winners this long (0: off)
   // Nodes of the passive view asked per round once a job's widest round found no bid (0: never).
   int beyond_fanout = 8;
+  // Selection's weight on the bids' expected finish (from each node's speed), as meshd's
+  // [mesh] finish_weight; 0 leaves speed out of the choice.
+  double finish_weight = 0.2;
   // Whether the run samples series for the plots (utilisation and reputation over time).
   double sample_every_s = 60;
 };
