@@ -8,8 +8,10 @@
 #include "mesh/common/strings.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/node/data_dir.h"
+#include "mesh/node/host_profile.h"
 #include "mesh/node/node_flags.h"
 #include "nlohmann/json.hpp"
+#include "node_client.h"
 
 namespace mesh::cli {
 namespace {
@@ -44,6 +46,43 @@ absl::Status Init(const CliContext& ctx) {
   return absl::OkStatus();
 }
 
+absl::Status Profile(const CliContext& ctx, const NodeTarget& target) {
+  MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, target, false));
+  MESH_ASSIGN_OR_RETURN(nlohmann::json body,
+                        JsonOrError(client->Request("GET", "/v1/node/profile")));
+  if (ctx.json) {
+    std::cout << body.dump() << "\n";
+    return absl::OkStatus();
+  }
+  // The readable form is the node's own (node::FormatProfile), from the profile it sent.
+  node::HostProfile p;
+  p.cpu_model = body.value("cpu_model", "");
+  p.packages = body.value("packages", 0u);
+  p.cores = body.value("cores", 0u);
+  p.threads = body.value("threads", 0u);
+  const nlohmann::json caches = body.value("caches", nlohmann::json::object());
+  p.l1d_bytes = caches.value("l1d_bytes", uint64_t{0});
+  p.l2_bytes = caches.value("l2_bytes", uint64_t{0});
+  p.l3_bytes = caches.value("l3_bytes", uint64_t{0});
+  p.isa = body.value("isa", std::vector<std::string>{});
+  p.memory_total_bytes = body.value("memory_total_bytes", uint64_t{0});
+  p.memory_free_bytes = body.value("memory_free_bytes", uint64_t{0});
+  p.disk_free_bytes = body.value("disk_free_bytes", uint64_t{0});
+  for (const nlohmann::json& g : body.value("gpus", nlohmann::json::array())) {
+    p.gpus.push_back({g.value("vendor", ""), g.value("model", ""), g.value("pci_address", ""),
+                      g.value("memory_bytes", uint64_t{0})});
+  }
+  p.os = body.value("os", "");
+  p.kernel = body.value("kernel", "");
+  p.arch = body.value("arch", "");
+  const nlohmann::json speed = body.value("speed", nlohmann::json::object());
+  p.fuel_per_second = speed.value("fuel_per_second", uint64_t{0});
+  p.speed_engine = speed.value("engine", "");
+  p.speed_source = speed.value("source", "");
+  std::cout << node::FormatProfile(p);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code) {
@@ -51,7 +90,7 @@ void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& 
       "init", "Create the data dir: identity key, API token (0600) and a default meshd.toml");
   init->callback([&ctx, &result] { result = Init(ctx); });
 
-  CLI::App* node = app.add_subcommand("node", "Run a node");
+  CLI::App* node = app.add_subcommand("node", "Run a node, or read its hardware profile");
   node->require_subcommand(1);
   node::NodeFlags* flags = &ctx.node_flags;
   CLI::App* start = node->add_subcommand(
@@ -67,6 +106,13 @@ void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& 
     }
     exit_code = api::RunDaemon(*std::move(config));
   });
+  auto* target = new NodeTarget;  // lives as long as the CLI11 app
+  CLI::App* profile = node->add_subcommand(
+      "profile",
+      "The running node's hardware: CPU, cores, caches, ISA, memory, disk, GPUs, OS, "
+      "speed score and the capabilities derived from them");
+  profile->add_option("--node", target->url, "Node API URL (default: the data dir's running node)");
+  profile->callback([&ctx, &result, target] { result = Profile(ctx, *target); });
 }
 
 }  // namespace mesh::cli

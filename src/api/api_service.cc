@@ -31,6 +31,7 @@ enum class Op {
   kGetOutput,
   kCancelJob,
   kNode,
+  kNodeProfile,
   kJobHistory,
   kExplainJob,
   kJobChunks,
@@ -115,6 +116,8 @@ const std::vector<Route>& RouteTable() {
         {{"GET", "/v1/jobs/{id}/checkpoints", true}, Op::kJobCheckpoints},
         {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", true}, Op::kChunkProof},
         {{"GET", "/v1/node", false}, Op::kNode},
+        // Hardware, OS and kernel are for the node's users, not for anyone who can connect.
+        {{"GET", "/v1/node/profile", true}, Op::kNodeProfile},
         {{"GET", "/v1/peers", true}, Op::kPeers},
         {{"GET", "/v1/ledger/balance", true}, Op::kLedgerBalance},
         {{"GET", "/v1/ledger/balance/{did}", true}, Op::kLedgerBalanceOf},
@@ -436,6 +439,12 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(CancelJob(params[0]));
     case Op::kNode:
       return measured(NodeInfo());
+    case Op::kNodeProfile: {
+      const node::NodeProfiler& profiler = node_->profiler();
+      json body = node::ToJson(profiler.Get());
+      body["ready"] = profiler.ready();
+      return measured(JsonResponse(200, body));
+    }
     case Op::kJobHistory:
       return measured(JobHistory(params[0]));
     case Op::kExplainJob:

@@ -228,7 +228,23 @@ sched::LocalCapacity MeshService::Capacity() {
   c.max_module_bytes = max_module_bytes_;
   c.capabilities = options_.capabilities;
   c.federations = options_.federations;
+  absl::MutexLock lock(&profile_mu_);
+  for (const std::string& derived : profile_capabilities_) {
+    if (std::find(c.capabilities.begin(), c.capabilities.end(), derived) == c.capabilities.end()) {
+      c.capabilities.push_back(derived);
+    }
+  }
+  c.fuel_per_second = fuel_per_second_;
   return c;
+}
+
+void MeshService::SetProfile(std::vector<std::string> capabilities, uint64_t fuel_per_second) {
+  {
+    absl::MutexLock lock(&profile_mu_);
+    profile_capabilities_ = std::move(capabilities);
+    fuel_per_second_ = fuel_per_second;
+  }
+  RefreshCapacity();
 }
 
 void MeshService::RefreshCapacity(const std::string& module) {
@@ -279,6 +295,7 @@ job::Heartbeat MeshService::MakeHeartbeat() {
   hb.draining = c.draining;
   hb.capabilities = c.capabilities;
   hb.federations = c.federations;
+  hb.fuel_per_second = c.fuel_per_second;
   // The active view: the peers this node relays announcements to (the market's relay choice).
   for (const Peer& p : peers_->Alive()) hb.peers.push_back({p.did, p.address});
   return hb;

@@ -151,6 +151,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   MESH_ASSIGN_OR_RETURN(n.pool_, std::move(started_pool));
   n.runner_->Attach(n.pool_.get());
   MESH_RETURN_IF_ERROR(n.compute_->Start());
+  n.profiler_ = std::make_unique<NodeProfiler>(
+      dir.root, MESH_VERSION, n.runner_.get(), [mesh = n.mesh_.get()](const HostProfile& p) {
+        if (mesh != nullptr) mesh->SetProfile(DerivedCapabilities(p), p.fuel_per_second);
+      });
+  n.profiler_->Start();
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
                concurrency, n.engine(), dir.root.string());
   return node;
@@ -160,11 +165,14 @@ std::string Node::engine() const { return runner_ != nullptr ? runner_->engine()
 
 void Node::Drain(absl::Duration grace) {
   // Jobs run here for other nodes still send their receipts while the compute service drains;
-  // the mesh stops after it.
+  // the mesh stops after it. The profiler tells the mesh nothing once draining starts, and its
+  // calibration run (if any) ends with the pool.
+  if (profiler_ != nullptr) profiler_->Stop();
   if (compute_ != nullptr) compute_->Drain(grace);
   if (split_ != nullptr) split_->Stop();
   if (mesh_ != nullptr) mesh_->Stop();
   if (pool_ != nullptr) pool_->Shutdown(absl::Seconds(2));
+  if (profiler_ != nullptr) profiler_->Join();
 }
 
 }  // namespace mesh::node

@@ -70,7 +70,7 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
                "base_fee",         "rate_per_gfuel", "price_weight",  "reputation_weight",
                "resources_weight", "latency_weight", "max_retries",   "handshake_timeout",
                "max_handshakes",   "send_timeout",   "fetch_timeout", "active_view",
-               "passive_view",     "lease",          "beyond_fanout"}));
+               "passive_view",     "lease",          "beyond_fanout", "finish_weight"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
@@ -126,6 +126,7 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
   MESH_RETURN_IF_ERROR(r.Double("reputation_weight", m.selection.reputation_weight));
   MESH_RETURN_IF_ERROR(r.Double("resources_weight", m.selection.resources_weight));
   MESH_RETURN_IF_ERROR(r.Double("latency_weight", m.selection.latency_weight));
+  MESH_RETURN_IF_ERROR(r.Double("finish_weight", m.selection.finish_weight));
   const sched::SelectionPolicy& p = m.selection;
   if (p.price_weight + p.reputation_weight + p.resources_weight + p.latency_weight <= 0) {
     return r.Error("price_weight", "and the other weights must not all be 0");
@@ -366,6 +367,7 @@ price_weight = 0.4         # how bids are scored (weights of a sum; see docs/arc
 reputation_weight = 0.3
 resources_weight = 0.15
 latency_weight = 0.15
+finish_weight = 0.2        # expected finish, from the bids' speed scores (when they have them)
 
 [trust]
 # Credits: every submitter starts with credit_cap and regains credits_per_hour up to it. A job

@@ -190,6 +190,17 @@ TEST_F(NodeConfigTest, ReadsHowManyNodesBeyondTheViewAJobNoNeighbourBidOnAsks) {
   EXPECT_THAT(LoadError("[mesh]\nbeyond_fanout = -1\n"), HasSubstr("mesh.beyond_fanout"));
 }
 
+TEST_F(NodeConfigTest, ReadsTheWeightOfTheExpectedFinish) {
+  NodeConfig defaults;
+  ASSERT_OK(Load(DefaultConfigToml(), defaults));
+  EXPECT_EQ(defaults.mesh.selection.finish_weight, 0.2);
+  EXPECT_EQ(MarketOptionsOf(defaults.mesh, "did:x", "a:1").selection.finish_weight, 0.2);
+  NodeConfig off;
+  ASSERT_OK(Load("[mesh]\nfinish_weight = 0\n", off));
+  EXPECT_EQ(MarketOptionsOf(off.mesh, "did:x", "a:1").selection.finish_weight, 0.0);
+  EXPECT_THAT(LoadError("[mesh]\nfinish_weight = -1\n"), HasSubstr("mesh.finish_weight"));
+}
+
 TEST_F(NodeConfigTest, ReadsTheLeaseOfJobsAlike) {
   NodeConfig defaults;
   ASSERT_OK(Load(DefaultConfigToml(), defaults));

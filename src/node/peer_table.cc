@@ -38,7 +38,8 @@ nlohmann::json ToJson(const Peer& p, absl::Time now) {
   if (p.heard()) {
     j["capacity"] = {{"cpu_cores", p.heartbeat.cpu_cores},
                      {"memory_bytes", p.heartbeat.memory_bytes},
-                     {"max_concurrent", p.heartbeat.max_concurrent}};
+                     {"max_concurrent", p.heartbeat.max_concurrent},
+                     {"fuel_per_second", p.heartbeat.fuel_per_second}};
     j["load"] = {{"running", p.heartbeat.running},
                  {"queued", p.heartbeat.queued},
                  {"draining", p.heartbeat.draining}};

@@ -858,7 +858,8 @@ class ApiTest(NodeTest):
         self.assertEqual(routes, {
             ('POST', '/v1/blobs'), ('GET', '/v1/blobs/{cid}'), ('POST', '/v1/jobs'),
             ('GET', '/v1/jobs'), ('GET', '/v1/jobs/{id}'), ('DELETE', '/v1/jobs/{id}'),
-            ('GET', '/v1/jobs/{id}/output'), ('GET', '/v1/node'), ('GET', '/v1/events'),
+            ('GET', '/v1/jobs/{id}/output'), ('GET', '/v1/node'), ('GET', '/v1/node/profile'),
+            ('GET', '/v1/events'),
             ('GET', '/metrics'), ('GET', '/v1/openapi.json'), ('GET', '/v1/peers'),
             ('GET', '/v1/jobs/{id}/history'), ('GET', '/v1/jobs/{id}/explain'),
             ('GET', '/v1/ledger/balance'), ('GET', '/v1/ledger/balance/{did}'),
@@ -1050,6 +1051,38 @@ class ApiTest(NodeTest):
         self.assertEqual(os.stat(os.path.join(self.data_dir, 'api.token')).st_mode & 0o777, 0o600)
         self.assertGreaterEqual(len(self.node.token), 32)
 
+    def test_node_profile(self):
+        # Collected and measured in the background after start: wait for the speed score.
+        deadline = time.monotonic() + 60
+        while True:
+            r = self.node.call('GET', '/v1/node/profile')
+            self.assertEqual(r.status, 200, r)
+            profile = r.json()
+            if profile['ready'] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertTrue(profile['ready'], profile)
+        self.assertGreaterEqual(profile['cores'], 1)
+        self.assertGreaterEqual(profile['threads'], profile['cores'])
+        self.assertGreater(profile['memory_total_bytes'], 0)
+        self.assertGreater(profile['disk_free_bytes'], 0)
+        self.assertTrue(profile['cpu_model'])
+        self.assertEqual(profile['kernel'], os.uname().release)
+        with open('/proc/cpuinfo') as f:
+            flags = next((line.split(':', 1)[1].split() for line in f
+                          if line.startswith(('flags', 'Features'))), [])
+        self.assertEqual('avx2' in profile['isa'], 'avx2' in flags)
+        self.assertEqual(profile['capabilities'][:len(profile['isa'])], profile['isa'])
+        speed = profile['speed']
+        self.assertEqual(speed['engine'], 'interp')
+        self.assertEqual(speed['source'], 'measured')
+        self.assertGreater(speed['fuel_per_second'], 0)
+        # The score is cached for the next start on this CPU, version, engine and kernel.
+        with open(os.path.join(self.data_dir, 'speed.json')) as f:
+            cached = json.load(f)
+        self.assertEqual(cached['fuel_per_second'], speed['fuel_per_second'])
+        self.assertEqual(cached['key']['engine'], 'interp')
+
     def test_stats_and_metrics_count_jobs(self):
         before, text0 = self.node.stats(), self.node.metrics()
         ok0 = metric(text0, 'mesh_jobs_finished_total', state='succeeded') or 0
@@ -1140,7 +1173,7 @@ class ApiTest(NodeTest):
         # for the health route and the metrics.
         for path in ('/v1/jobs', f'/v1/jobs/{job["id"]}', f'/v1/jobs/{job["id"]}/history',
                      '/v1/openapi.json', '/v1/blobs/' + self.node.module('hello'), '/v1/peers',
-                     '/v1/ledger/balance', '/v1/reputation', '/v1/events'):
+                     '/v1/ledger/balance', '/v1/reputation', '/v1/events', '/v1/node/profile'):
             with self.subTest(read=path):
                 self.assertError(self.node.call('GET', path, token=False), 401,
                                  'unauthenticated', 'Authorization: Bearer')
@@ -1581,6 +1614,23 @@ class CliTest(NodeTest):
     def mesh(self, *args, stdin=None, timeout=120):
         return subprocess.run([MESH, '--data-dir', self.data_dir, *args], capture_output=True,
                               timeout=timeout, input=stdin, env=self.ENV)
+
+    def test_node_profile(self):
+        deadline = time.monotonic() + 60
+        while True:
+            r = self.mesh('node', 'profile', '--json')
+            self.assertEqual(r.returncode, 0, r.stderr)
+            profile = json.loads(r.stdout)
+            if profile['ready'] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        r = self.mesh('node', 'profile')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = r.stdout.decode()
+        self.assertIn(f'cpu:          {profile["cpu_model"]}', text)
+        self.assertIn(f'{profile["cores"]} cores, {profile["threads"]} threads', text)
+        self.assertRegex(text, r'speed: +[0-9.e+]+ x 10\^9 fuel/s \((aot|interp), measured\)')
+        self.assertIn(f'kernel {os.uname().release}', text)
 
     def test_default_engine(self):
         cc = os.environ.get('CC') or 'cc'

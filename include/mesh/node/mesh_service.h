@@ -72,6 +72,10 @@ class MeshService final : public net::Handler, public Delegator {
   std::string address() const { return transport_->address(); }
   std::vector<Peer> Peers() const { return peers_->All(); }
   MeshStats Stats();
+  // What the host profile adds to this node's offer (node_profiler.h): capabilities derived
+  // from it, beside the configured ones, and its speed score. The market hears of it at once.
+  void SetProfile(std::vector<std::string> capabilities, uint64_t fuel_per_second)
+      ABSL_LOCKS_EXCLUDED(profile_mu_);
 
   // net::Handler
   absl::StatusOr<std::string> OnMessage(const crypto::DidKey& peer, std::string_view envelope,
@@ -135,6 +139,9 @@ class MeshService final : public net::Handler, public Delegator {
   static constexpr absl::Duration kHostFiguresFor = absl::Seconds(1);
   absl::Mutex host_mu_;
   std::optional<HostFigures> host_ ABSL_GUARDED_BY(host_mu_);
+  absl::Mutex profile_mu_;
+  std::vector<std::string> profile_capabilities_ ABSL_GUARDED_BY(profile_mu_);
+  uint64_t fuel_per_second_ ABSL_GUARDED_BY(profile_mu_) = 0;
   absl::Time host_read_ ABSL_GUARDED_BY(host_mu_) = absl::InfinitePast();
 
   // Where a peer is dialled: its address, and its DID if it has a valid one.

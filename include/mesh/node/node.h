@@ -26,6 +26,7 @@
 #include "mesh/node/job_store.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/node_config.h"
+#include "mesh/node/node_profiler.h"
 #include "mesh/node/settlement.h"
 #include "mesh/node/split_coordinator.h"
 
@@ -62,6 +63,8 @@ class Node {
   SplitCoordinator& splits() { return *split_; }
   // Null when the mesh is disabled ([mesh] enabled = false).
   MeshService* mesh() { return mesh_.get(); }
+  // The host profile and speed score (collected and measured after start, in the background).
+  const NodeProfiler& profiler() const { return *profiler_; }
 
   // Stops taking jobs, gives running ones `grace`, stops the workers. Idempotent.
   void Drain(absl::Duration grace);
@@ -90,6 +93,7 @@ class Node {
   std::unique_ptr<SplitCoordinator> split_;
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
+  std::unique_ptr<NodeProfiler> profiler_;  // last: its thread uses the runner and the mesh
 };
 
 }  // namespace mesh::node
