@@ -39,6 +39,8 @@ std::string_view CounterName(Counter counter) {
       return "outvoted";
     case Counter::kAskedBeyond:
       return "asked_beyond";
+    case Counter::kRunAtHome:
+      return "run_at_home";
   }
   return "unknown";
 }
@@ -69,6 +71,7 @@ std::vector<Action> Market::Step(absl::Time now, Input input) {
           s.OnTimer();
         } else if constexpr (std::is_same_v<T, CapacityChanged>) {
           s.capacity = std::move(in.capacity);
+          s.capacity_told = true;
           s.capacity.did = s.options.self;
           s.capacity.address = s.options.address;
           s.refused_modules = std::move(in.refused_modules);
@@ -87,6 +90,7 @@ std::vector<Action> Market::Step(absl::Time now, Input input) {
         }
       },
       input);
+  s.BringHome();
   std::optional<absl::Time> next = s.NextTimer();
   if (next != s.timer && next.has_value()) s.out.push_back(SetTimer{*next});
   s.timer = next;

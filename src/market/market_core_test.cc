@@ -290,6 +290,53 @@ TEST(MarketCoreTest, AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears) {
 // split_test.cc ChunksOfADeadExecutorAreReassignedToTheOtherHolder: the chunks of a split job
 // share one auction (the lease); its holders get chunk after chunk; when a holder dies, its
 // chunks go to the other holder, without a new auction while a holder is left.
+// Found by meshsim's capability scenario: a job asking what only its own submitter offers (the
+// mesh's one GPU) got declines from every peer and waited for ever. An "auto" job that finds no
+// usable bid comes home once its node has a free slot: here after the run that kept the GPU
+// node busy ends. Its escrow is refunded, the history says why; a "remote" job keeps waiting.
+TEST(MarketCoreTest, AnAutoJobNoPeerCanRunComesHomeWhenItsNodeHasASlot) {
+  MarketHarness h;
+  NodeConfig gpu;
+  gpu.capabilities = {"gpu"};
+  gpu.run_time = absl::Seconds(3);
+  const int a = h.AddNode(gpu);
+  const int b = h.AddNode();
+  // a's one slot runs b's job for 3 s.
+  JobOptions busy;
+  busy.inputs = {"keeps the gpu node busy"};
+  const std::string theirs = h.Submit(b, busy);
+  ASSERT_TRUE(h.RunUntil([&] { return h.RunsOf(theirs) > 0; }, absl::Seconds(5)));
+  const absl::Time busy_from = h.now();
+  JobOptions needs_gpu;
+  needs_gpu.capabilities = {"gpu"};
+  needs_gpu.placement = "auto";
+  const std::string ours = h.Submit(a, needs_gpu);
+  JobOptions elsewhere = needs_gpu;
+  elsewhere.placement = "remote";
+  elsewhere.inputs = {"must run elsewhere"};
+  const std::string remote = h.Submit(a, elsewhere);
+
+  ASSERT_TRUE(h.RunUntil([&] { return !h.job(ours).at_home.empty(); }, absl::Seconds(30)));
+  const JobLog& home = h.job(ours);
+  EXPECT_GE(h.now() - busy_from, gpu.run_time) << "it came home while the slot was busy";
+  EXPECT_THAT(home.finishes, IsEmpty());
+  EXPECT_EQ(home.refunds, 1);
+  EXPECT_THAT(home.escrow_errors, IsEmpty());
+  ASSERT_EQ(home.at_home.size(), 1u);
+  EXPECT_THAT(home.at_home[0], HasSubstr("capability 'gpu'"));
+  ASSERT_EQ(home.BlocksOf("run_here").size(), 1u);
+  EXPECT_THAT(home.BlocksOf("run_here")[0]->detail.dump(), HasSubstr("free slot"));
+  EXPECT_EQ(h.Counted(a, Counter::kRunAtHome), 1);
+  EXPECT_EQ(h.RunsOf(ours), 0);
+
+  // The remote job only ever waits (the harness's run ends when nothing is left to do but it).
+  h.RunUntil([] { return false; }, absl::Seconds(20));
+  EXPECT_THAT(h.job(remote).at_home, IsEmpty());
+  EXPECT_THAT(h.job(remote).finishes, IsEmpty());
+  EXPECT_EQ(h.job(ours).at_home.size(), 1u);
+  EXPECT_THAT(h.anomalies(), IsEmpty());
+}
+
 TEST(MarketCoreTest, ChunksOfADeadLeaseHolderGoToTheOtherHolder) {
   MarketHarness h;
   const int a = h.AddNode();

@@ -190,6 +190,9 @@ class Market::State {
   void OnArtifactFetched(const FetchContext& c, const absl::Status& fetched);
   void PeerDied(const std::string& did);
   void CapacityAppeared();
+  // After every step: the "auto" jobs waiting for bids this node can now run itself (a free
+  // slot, the requirements met) leave the market for the local queue (RunAtHome), in id order.
+  void BringHome();
   void SendCancel(const Auction& a, const std::string& reason);
 
   // market_verifier.cc: decides on the auction's newest result; erases it when done.
@@ -235,6 +238,7 @@ class Market::State {
   std::optional<absl::Time> timer;  // the last SetTimer emitted
 
   sched::LocalCapacity capacity;
+  bool capacity_told = false;  // a CapacityChanged came: `capacity` is the shell's, not a default
   std::map<std::string, std::string> refused_modules;
   absl::flat_hash_map<std::string, PeerView> peers;
 

@@ -687,6 +687,46 @@ void Market::State::PeerDied(const std::string& did) {
   }
 }
 
+void Market::State::BringHome() {
+  if (!capacity_told || capacity.draining || !options.placement.execute_locally) return;
+  const uint32_t slots = std::max<uint32_t>(capacity.max_concurrent, 1);
+  if (capacity.running + capacity.queued >= slots) return;
+  std::vector<std::string> home;
+  for (const auto& [id, a] : auctions) {
+    // Only a job that asked and found no usable bid, holds no executor, result or lease slot.
+    if (a->stage != Auction::Stage::kWaiting || a->waits == 0 || a->on_lease_slot ||
+        !a->executor.empty() || a->running || !a->results.empty()) {
+      continue;
+    }
+    const job::JobSpec& spec = a->ticket.spec;
+    if (sched::ParsePlacementMode(spec.placement).value_or(sched::PlacementMode::kRemote) !=
+        sched::PlacementMode::kAuto) {
+      continue;  // "remote" means elsewhere, however long it takes
+    }
+    // As if no peer were live: runs here when this node meets what it needs.
+    if (!sched::Place(sched::PlacementMode::kAuto, spec.requirements, spec.limits.memory_bytes, 0,
+                      capacity, 0, options.placement)
+             .local) {
+      continue;
+    }
+    home.push_back(id);
+  }
+  std::sort(home.begin(), home.end());
+  for (const std::string& id : home) {
+    if (capacity.running + capacity.queued >= slots) break;
+    ++capacity.queued;  // until the shell's next CapacityChanged counts it
+    Auction& a = *auctions.at(id);
+    const std::string why =
+        mesh::StrCat("no usable bid in ", a.waits, a.waits == 1 ? " round" : " rounds", " (",
+                     a.waiting_reason, "), and this node has a free slot and meets its needs");
+    History(id, "run_here", {{"round", a.round}, {"reason", why}});
+    Bump(Counter::kRunAtHome);
+    Emit(RunAtHome{id, why});
+    Emit(Refund{id, "runs on its own node: no peer bid"});
+    auctions.erase(id);
+  }
+}
+
 void Market::State::CapacityAppeared() {
   for (auto& [id, a] : auctions) {
     if (a->stage == Auction::Stage::kWaiting && a->waits > 0) a->retry_at = now;

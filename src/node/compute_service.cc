@@ -479,6 +479,32 @@ absl::Status ComputeService::MarkDelegatedRunning(const std::string& id, absl::T
   return absl::OkStatus();
 }
 
+absl::Status ComputeService::TakeBack(const std::string& id, std::string_view reason) {
+  MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
+  if (job.role != JobRole::kDelegated || job::IsTerminal(job.state) ||
+      job.state == JobState::kRunning) {
+    return absl::FailedPreconditionError(
+        mesh::StrCat("job ", id, " is not a delegated job waiting for the market"));
+  }
+  MESH_RETURN_IF_ERROR(env_.jobs->SetMarket(id, JobRole::kLocal, "", "", 0));
+  job.role = JobRole::kLocal;
+  job.peer.clear();
+  job.peer_address.clear();
+  job.round = 0;
+  absl::MutexLock lock(&mu_);
+  delegated_.erase(id);
+  if (draining_) return absl::OkStatus();  // stored as local: the next start runs it
+  Enqueue(job);
+  ++counts_.queued;
+  Publish(job, "job.queued",
+          {{"priority", job.spec.priority},
+           {"module", job.spec.module},
+           {"labels", job.spec.labels},
+           {"placement", "here"},
+           {"reason", reason}});
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> ComputeService::FinishDelegated(JobRecord job) {
   if (job.finished_at == absl::UnixEpoch()) job.finished_at = env_.clock->Now();
   MESH_ASSIGN_OR_RETURN(bool changed, env_.jobs->Finish(job, &job.history_head));

@@ -45,6 +45,9 @@ MarketMetrics::MarketMetrics(MetricsRegistry& r)
        r.AddCounter("mesh_market_announcements_beyond_total",
                     "Announcements sent to nodes beyond the active view (the passive view), for "
                     "jobs no neighbour bid on, one per node asked")},
+      {C::kRunAtHome,
+       r.AddCounter("mesh_market_run_at_home_total",
+                    "Jobs handed to the market that no peer bid on, run on this node after all")},
   };
 }
 

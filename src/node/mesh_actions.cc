@@ -96,6 +96,8 @@ void MeshService::CarryOne(const market::Action& action) {
           Finish(a.result);
         } else if constexpr (std::is_same_v<T, market::RunHere>) {
           RunHere(a);
+        } else if constexpr (std::is_same_v<T, market::RunAtHome>) {
+          RunAtHome(a);
         } else if constexpr (std::is_same_v<T, market::CancelRun>) {
           // Stopping a run waits for its worker: not on the executor.
           fetches_->Post([this, a] { CancelRun(a); });
@@ -294,6 +296,17 @@ void MeshService::CancelRun(const market::CancelRun& cancel) {
     return;
   }
   (void)compute_->Cancel(cancel.job_id);
+}
+
+void MeshService::RunAtHome(const market::RunAtHome& home) {
+  // FailedPrecondition: it ended meanwhile (cancelled). Another error leaves it stored as
+  // delegated: the next start hands it to the market again.
+  if (absl::Status s = compute_->TakeBack(home.job_id, home.reason);
+      !s.ok() && !absl::IsFailedPrecondition(s)) {
+    spdlog::error("job {}: cannot run it here after all: {}", home.job_id, s.ToString());
+    return;
+  }
+  spdlog::info("job {}: runs here after all: {}", home.job_id, home.reason);
 }
 
 void MeshService::Finish(const market::JobResult& r) {

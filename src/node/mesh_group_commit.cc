@@ -16,7 +16,8 @@ StepActionKind KindOf(const market::Action& action) {
           return StepActionKind::kImmediate;
         } else if constexpr (std::is_same_v<T, market::MarkRunning> ||
                              std::is_same_v<T, market::Finish> ||
-                             std::is_same_v<T, market::RunHere>) {
+                             std::is_same_v<T, market::RunHere> ||
+                             std::is_same_v<T, market::RunAtHome>) {
           return StepActionKind::kBarrier;
         } else {
           return StepActionKind::kAfterCommit;

@@ -174,6 +174,44 @@ TEST_F(MeshTest, AJobNobodyCanTakeWaitsWithItsReasonUntilCapacityAppears) {
   EXPECT_EQ(Output(a, job), "needs a gpu\n");
 }
 
+// The mesh's only GPU node submits a GPU job while its one slot is busy: the job goes to the
+// market, where no peer can bid. Once the slot is free it comes home and runs here, its escrow
+// refunded, instead of waiting for ever.
+TEST_F(MeshTest, AnAutoJobOnlyItsOwnNodeCanRunComesHomeWhenTheSlotFrees) {
+  Node& a = Add([](NodeConfig& c) { c.mesh.capabilities = {"gpu"}; });
+  Add();
+  WaitForMesh();
+  const std::string me = a.key().did().ToString();
+  ASSERT_OK_AND_ASSIGN(ledger::Balance before, a.settlement().ledger().BalanceOf(me));
+  // The slot: a loop that runs until its fuel (some 100 ms to 1 s on the interpreter) is out.
+  JobRecord busy = Submit(a, Put(a, Example("loop")), {}, "local", {},
+                          [](job::JobSpec& s) { s.limits.fuel = 60'000'000; });
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<JobRecord> j = a.compute().Get(busy.id);
+    return j.ok() && j->state == job::JobState::kRunning;
+  }));
+  JobRecord job = Submit(a, Put(a, Example("echo")), {Put(a, "needs the gpu\n")}, "auto", {},
+                         [](job::JobSpec& s) { s.requirements.capabilities = {"gpu"}; });
+  EXPECT_EQ(job.role, job::JobRole::kDelegated) << "the slot was busy: it goes to the market";
+  job = WaitDone(a, job.id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  EXPECT_EQ(Output(a, job), "needs the gpu\n");
+  EXPECT_EQ(job.role, job::JobRole::kLocal);
+  EXPECT_EQ(job.peer, "");
+  const std::vector<std::string> phases = Phases(a, job.id);
+  EXPECT_THAT(phases, Contains("bidding_closed"));
+  auto home = std::find(phases.begin(), phases.end(), "run_here");
+  ASSERT_NE(home, phases.end()) << ::testing::PrintToString(phases);
+  EXPECT_NE(std::find(home, phases.end(), "completed"), phases.end())
+      << ::testing::PrintToString(phases);
+  EXPECT_EQ(WaitDone(a, busy.id).state, job::JobState::kFailed);  // its fuel ran out first
+  EXPECT_THAT(a.metrics().RenderText(), HasSubstr("mesh_market_run_at_home_total 1"));
+  // The market's hold on the submitter's credits is gone; nobody was paid.
+  ASSERT_OK_AND_ASSIGN(ledger::Balance after, a.settlement().ledger().BalanceOf(me));
+  EXPECT_EQ(after.held, 0);
+  EXPECT_EQ(after.available, before.available);
+}
+
 TEST_F(MeshTest, AnExecutorThatDiesMidJobIsReplaced) {
   Node& a = Add();
   Add();

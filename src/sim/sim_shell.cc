@@ -275,6 +275,9 @@ void Simulator::Impl::CarryOut(uint32_t node, std::vector<market::Action> action
             Finish(node, a.result);
           } else if constexpr (std::is_same_v<T, market::RunHere>) {
             RunHere(node, a);
+          } else if constexpr (std::is_same_v<T, market::RunAtHome>) {
+            // Only "auto" jobs come home; meshsim's are all "remote" (Submit).
+            MESH_CHECK(false);
           } else if constexpr (std::is_same_v<T, market::CancelRun>) {
             auto it = n.runs.find(a.job_id);
             if (it != n.runs.end() && it->second.run.assignment.origin == a.origin) {

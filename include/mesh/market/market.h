@@ -235,8 +235,18 @@ struct SetTimer {
   absl::Time at;
 };
 
-using Action = std::variant<Send, Fetch, Persist, MarkRunning, Finish, RunHere, CancelRun, Pay,
-                            Refund, RecordStanding, Publish, Count, Log, Observe, SetTimer>;
+// Run on this node after all a job it handed to the market (an "auto" job, waiting for bids no
+// peer makes: what it needs only this node offers, or every peer is busy) now that this node
+// has a free slot and can run it. The auction is gone; a Refund of its escrow comes with it. The
+// shell queues the stored job as a local one.
+struct RunAtHome {
+  std::string job_id;
+  std::string reason;
+};
+
+using Action =
+    std::variant<Send, Fetch, Persist, MarkRunning, Finish, RunHere, RunAtHome, CancelRun, Pay,
+                 Refund, RecordStanding, Publish, Count, Log, Observe, SetTimer>;
 
 // ---- The core -------------------------------------------------------------------------------
 

@@ -194,6 +194,7 @@ enum class Counter {
   kOutvoted,       // replica results outvoted
   kLeaseAssigned,  // jobs assigned on a lease, without an auction of their own (label: kind)
   kAskedBeyond,    // announcements sent beyond the neighbourhood (Directory), one per node
+  kRunAtHome,      // delegated jobs no peer bid on, run on this node after all
 };
 
 struct MarketStats {

@@ -200,6 +200,9 @@ class ComputeService {
   // A delegated (or split) job ended: `job` carries the terminal state and result fields (its
   // output already in the blob store). False if the job had already ended (a late duplicate).
   absl::StatusOr<bool> FinishDelegated(JobRecord job);
+  // A delegated job comes back to run here (market::RunAtHome): stored as a local job and
+  // queued. FailedPrecondition if it has ended or is not a delegated one (nothing changes).
+  absl::Status TakeBack(const std::string& id, std::string_view reason);
 
  private:
   struct Queued {

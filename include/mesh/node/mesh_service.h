@@ -159,6 +159,7 @@ class MeshService final : public net::Handler, public Delegator {
   void Fetch(const market::Fetch& fetch);             // on the fetch pool
   absl::Status FetchBlob(const std::string& cid, const std::vector<market::FetchSource>& sources);
   void RunHere(const market::RunHere& run);
+  void RunAtHome(const market::RunAtHome& home);
   void CancelRun(const market::CancelRun& cancel);  // on the fetch pool: it waits for the run
   void Finish(const market::JobResult& result);
   void SetTimer(absl::Time at);

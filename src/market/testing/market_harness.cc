@@ -327,7 +327,7 @@ std::string MarketHarness::Submit(int node, const JobOptions& options) {
   spec.nonce = Hex32(jobs_.size() + 1 + (uint64_t(node) << 32));
   spec.requirements.capabilities = options.capabilities;
   spec.requirements.max_price = options.max_price;
-  spec.placement = "remote";
+  spec.placement = options.placement;
   spec.verification = options.verification;
   job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), n.key);
   const std::string id = signed_spec.id.ToString();

@@ -81,7 +81,8 @@ struct JobLog {
   std::optional<MarketState> market;
   bool running = false;  // MarkRunning seen since the last requeue
   int attempts = 0;
-  std::vector<JobResult> finishes;  // one, when all is well
+  std::vector<JobResult> finishes;   // one, when all is well
+  std::vector<std::string> at_home;  // RunAtHome's reasons: it left the market to run locally
   // The escrow.
   int64_t escrowed = 0;
   int64_t spent = 0;
@@ -115,6 +116,7 @@ struct JobOptions {
   uint64_t wall_time_ms = 1000;
   std::vector<std::string> capabilities;
   std::map<std::string, std::string> labels;
+  std::string placement = "remote";  // "auto": it may come home (RunAtHome)
 };
 
 class MarketHarness {

@@ -55,6 +55,8 @@ std::string Describe(const Action& action, const MarketHarness& h) {
         } else if constexpr (std::is_same_v<T, RunHere>) {
           return mesh::StrCat("run ", a.assignment.job_id.substr(0, 16), " round ",
                               a.assignment.round);
+        } else if constexpr (std::is_same_v<T, RunAtHome>) {
+          return mesh::StrCat("run at home ", a.job_id.substr(0, 16), " ", a.reason);
         } else if constexpr (std::is_same_v<T, CancelRun>) {
           return mesh::StrCat("cancel run ", a.job_id.substr(0, 16), " ", a.reason);
         } else if constexpr (std::is_same_v<T, Pay>) {
@@ -118,6 +120,15 @@ void MarketHarness::Execute(int node, uint64_t incarnation, std::vector<Action> 
           } else if constexpr (std::is_same_v<T, RunHere>) {
             DoRunHere(node, a);
             load_changed = true;
+          } else if constexpr (std::is_same_v<T, RunAtHome>) {
+            // The shell queues it as a local job: what the harness keeps is that it came home.
+            auto it = jobs_.find(a.job_id);
+            if (it == jobs_.end() || it->second.submitter != node) {
+              anomalies_.push_back(
+                  mesh::StrCat("n", node, ": a job it does not hold came home ", a.job_id));
+            } else {
+              it->second.at_home.push_back(a.reason);
+            }
           } else if constexpr (std::is_same_v<T, CancelRun>) {
             // Only a run that origin assigned, and only while it runs (the shell's check).
             auto run = n.active.find(a.job_id);
