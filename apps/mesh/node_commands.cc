@@ -55,31 +55,7 @@ absl::Status Profile(const CliContext& ctx, const NodeTarget& target) {
     return absl::OkStatus();
   }
   // The readable form is the node's own (node::FormatProfile), from the profile it sent.
-  node::HostProfile p;
-  p.cpu_model = body.value("cpu_model", "");
-  p.packages = body.value("packages", 0u);
-  p.cores = body.value("cores", 0u);
-  p.threads = body.value("threads", 0u);
-  const nlohmann::json caches = body.value("caches", nlohmann::json::object());
-  p.l1d_bytes = caches.value("l1d_bytes", uint64_t{0});
-  p.l2_bytes = caches.value("l2_bytes", uint64_t{0});
-  p.l3_bytes = caches.value("l3_bytes", uint64_t{0});
-  p.isa = body.value("isa", std::vector<std::string>{});
-  p.memory_total_bytes = body.value("memory_total_bytes", uint64_t{0});
-  p.memory_free_bytes = body.value("memory_free_bytes", uint64_t{0});
-  p.disk_free_bytes = body.value("disk_free_bytes", uint64_t{0});
-  for (const nlohmann::json& g : body.value("gpus", nlohmann::json::array())) {
-    p.gpus.push_back({g.value("vendor", ""), g.value("model", ""), g.value("pci_address", ""),
-                      g.value("memory_bytes", uint64_t{0})});
-  }
-  p.os = body.value("os", "");
-  p.kernel = body.value("kernel", "");
-  p.arch = body.value("arch", "");
-  const nlohmann::json speed = body.value("speed", nlohmann::json::object());
-  p.fuel_per_second = speed.value("fuel_per_second", uint64_t{0});
-  p.speed_engine = speed.value("engine", "");
-  p.speed_source = speed.value("source", "");
-  std::cout << node::FormatProfile(p);
+  std::cout << node::FormatProfile(node::HostProfileFromJson(body));
   return absl::OkStatus();
 }
 

@@ -13,13 +13,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "mesh/job/market.h"
 #include "nlohmann/json.hpp"
 
 namespace mesh::job {
 
 // Capability and federation names: 1..kMaxNameLength characters of [A-Za-z0-9._:-].
 inline constexpr size_t kMaxNameLength = 64;
-inline constexpr size_t kMaxNames = 32;
+inline constexpr size_t kMaxNames = kMaxAdvertisedNames;
 bool IsValidName(std::string_view name);
 
 // Parses JSON from an untrusted source. Never throws: a syntax error or a number out of

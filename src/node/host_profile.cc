@@ -287,6 +287,55 @@ nlohmann::json ToJson(const HostProfile& p) {
         {"source", p.speed_source.empty() ? "pending" : p.speed_source}}}};
 }
 
+HostProfile HostProfileFromJson(const nlohmann::json& j) {
+  HostProfile p;
+  if (!j.is_object()) return p;
+  auto number = [](const nlohmann::json& o, const char* key) -> uint64_t {
+    auto it = o.find(key);
+    return it != o.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+  };
+  auto text = [](const nlohmann::json& o, const char* key) -> std::string {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto object = [](const nlohmann::json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_object() ? *it : nlohmann::json::object();
+  };
+  p.cpu_model = text(j, "cpu_model");
+  p.packages = static_cast<uint32_t>(number(j, "packages"));
+  p.cores = static_cast<uint32_t>(number(j, "cores"));
+  p.threads = static_cast<uint32_t>(number(j, "threads"));
+  const nlohmann::json caches = object(j, "caches");
+  p.l1d_bytes = number(caches, "l1d_bytes");
+  p.l2_bytes = number(caches, "l2_bytes");
+  p.l3_bytes = number(caches, "l3_bytes");
+  if (auto it = j.find("isa"); it != j.end() && it->is_array()) {
+    for (const nlohmann::json& f : *it) {
+      if (f.is_string()) p.isa.push_back(f.get<std::string>());
+    }
+  }
+  p.memory_total_bytes = number(j, "memory_total_bytes");
+  p.memory_free_bytes = number(j, "memory_free_bytes");
+  p.disk_free_bytes = number(j, "disk_free_bytes");
+  if (auto it = j.find("gpus"); it != j.end() && it->is_array()) {
+    for (const nlohmann::json& g : *it) {
+      if (!g.is_object()) continue;
+      p.gpus.push_back(
+          {text(g, "vendor"), text(g, "model"), text(g, "pci_address"), number(g, "memory_bytes")});
+    }
+  }
+  p.os = text(j, "os");
+  p.kernel = text(j, "kernel");
+  p.arch = text(j, "arch");
+  const nlohmann::json speed = object(j, "speed");
+  p.fuel_per_second = number(speed, "fuel_per_second");
+  p.speed_engine = text(speed, "engine");
+  p.speed_source = text(speed, "source");
+  if (p.speed_source == "pending") p.speed_source.clear();
+  return p;
+}
+
 std::string FormatProfile(const HostProfile& p) {
   std::string gpus;
   for (const GpuInfo& g : p.gpus) {

@@ -86,6 +86,14 @@ TEST(HostProfileTest, AnHwlocTopologyGivesCoresCachesAndOnlyTheDisplayController
 
   p.isa = {"avx2"};
   EXPECT_THAT(DerivedCapabilities(p), ElementsAre("avx2", "gpu", "gpu:nvidia", "gpu:amd"));
+  // What the API sends reads back the same (the CLI prints it with FormatProfile).
+  p.fuel_per_second = 1'500'000'000;
+  p.speed_engine = "aot";
+  p.speed_source = "cached";
+  p.os = "Debian GNU/Linux 12 (bookworm)";
+  EXPECT_EQ(HostProfileFromJson(ToJson(p)), p);
+  EXPECT_EQ(HostProfileFromJson(nlohmann::json::array()), HostProfile{});
+  EXPECT_EQ(HostProfileFromJson({{"cores", "two"}, {"gpus", {1, 2}}}), HostProfile{});
   p.gpus.clear();
   EXPECT_THAT(DerivedCapabilities(p), ElementsAre("avx2"));
 }

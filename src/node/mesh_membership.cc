@@ -229,7 +229,9 @@ sched::LocalCapacity MeshService::Capacity() {
   c.capabilities = options_.capabilities;
   c.federations = options_.federations;
   absl::MutexLock lock(&profile_mu_);
+  // The configured ones first; derived ones while the wire has room (a peer refuses more).
   for (const std::string& derived : profile_capabilities_) {
+    if (c.capabilities.size() >= job::kMaxAdvertisedNames) break;
     if (std::find(c.capabilities.begin(), c.capabilities.end(), derived) == c.capabilities.end()) {
       c.capabilities.push_back(derived);
     }

@@ -9,6 +9,7 @@
 #include "mesh/common/strings.h"
 #include "mesh/common/toml_table_reader.h"
 #include "mesh/crypto/did_key.h"
+#include "mesh/job/market.h"
 #include "toml++/toml.h"
 
 namespace mesh::node {
@@ -85,6 +86,10 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
     }
   }
   MESH_RETURN_IF_ERROR(r.Strings("capabilities", m.capabilities));
+  if (m.capabilities.size() > job::kMaxAdvertisedNames) {
+    return r.Error("capabilities", mesh::StrCat("lists more than ", job::kMaxAdvertisedNames,
+                                                " (peers refuse longer heartbeats and bids)"));
+  }
   MESH_RETURN_IF_ERROR(r.Strings("federations", m.federations));
   MESH_RETURN_IF_ERROR(r.Duration("heartbeat", m.heartbeat));
   MESH_RETURN_IF_ERROR(r.Duration("dead_after", m.dead_after));

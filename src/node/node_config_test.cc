@@ -201,6 +201,13 @@ TEST_F(NodeConfigTest, ReadsTheWeightOfTheExpectedFinish) {
   EXPECT_THAT(LoadError("[mesh]\nfinish_weight = -1\n"), HasSubstr("mesh.finish_weight"));
 }
 
+TEST_F(NodeConfigTest, MoreCapabilitiesThanAHeartbeatCarriesAreRefused) {
+  std::string list;
+  for (int i = 0; i < 33; ++i) list += (i == 0 ? "\"cap" : ", \"cap") + std::to_string(i) + "\"";
+  EXPECT_THAT(LoadError("[mesh]\ncapabilities = [" + list + "]\n"),
+              HasSubstr("mesh.capabilities lists more than 32"));
+}
+
 TEST_F(NodeConfigTest, ReadsTheLeaseOfJobsAlike) {
   NodeConfig defaults;
   ASSERT_OK(Load(DefaultConfigToml(), defaults));

@@ -200,6 +200,8 @@ struct Gossip {
   std::vector<PeerInfo> sample;  // shuffle, shuffle_reply
 };
 inline constexpr uint32_t kMaxGossipTtl = 16;
+// The most capabilities (or federations) a heartbeat or bid may list; a peer refuses more.
+inline constexpr size_t kMaxAdvertisedNames = 32;
 
 // A request for a blob by CID (net::Transport::FetchBlob).
 struct BlobRequest {

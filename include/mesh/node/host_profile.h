@@ -85,6 +85,9 @@ std::vector<std::string> DerivedCapabilities(const HostProfile& profile);
 HostProfile CollectHostProfile(const std::filesystem::path& data_dir);
 
 nlohmann::json ToJson(const HostProfile& profile);
+// The profile in ToJson's form (what GET /v1/node/profile sends); absent or mistyped fields
+// stay empty or 0.
+HostProfile HostProfileFromJson(const nlohmann::json& json);
 // The readable form `mesh node profile` prints.
 std::string FormatProfile(const HostProfile& profile);
 
