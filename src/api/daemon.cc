@@ -157,6 +157,7 @@ int RunDaemon(node::NodeConfig config) {
               url.c_str(), (*node)->key().did().ToString().c_str(), (*node)->workers(),
               (*node)->engine().c_str(), start_ms);
   std::fflush(stdout);
+  (*node)->StartProfiler();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -155,11 +155,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
       dir.root, MESH_VERSION, n.runner_.get(), [mesh = n.mesh_.get()](const HostProfile& p) {
         if (mesh != nullptr) mesh->SetProfile(DerivedCapabilities(p), p.fuel_per_second);
       });
-  n.profiler_->Start();
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
                concurrency, n.engine(), dir.root.string());
   return node;
 }
+
+void Node::StartProfiler() { profiler_->Start(); }
 
 std::string Node::engine() const { return runner_ != nullptr ? runner_->engine() : "none"; }
 

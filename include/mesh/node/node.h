@@ -63,8 +63,11 @@ class Node {
   SplitCoordinator& splits() { return *split_; }
   // Null when the mesh is disabled ([mesh] enabled = false).
   MeshService* mesh() { return mesh_.get(); }
-  // The host profile and speed score (collected and measured after start, in the background).
+  // The host profile and speed score, collected and measured in the background once
+  // StartProfiler() is called (meshd calls it once it is ready: the profile's hwloc scan and
+  // calibration run would otherwise share the 2 cores with start-up). Call it at most once.
   const NodeProfiler& profiler() const { return *profiler_; }
+  void StartProfiler();
 
   // Stops taking jobs, gives running ones `grace`, stops the workers. Idempotent.
   void Drain(absl::Duration grace);
