@@ -1,7 +1,7 @@
 // NodeProfiler: this node's HostProfile, kept up to date for the API, the CLI and the market.
 //
 // Start() collects the profile on a thread of its own (hwloc and /proc take milliseconds the
-// node's start-up should not wait for), then the speed score: from <data_dir>/speed.json when
+// node's start-up should not wait for; meshd starts it once ready), then the speed score: from <data_dir>/speed.json when
 // that was measured on the same CPU model, mesh version, engine and kernel, else by running the
 // calibration kernel once through the node's JobRunner (about 50 ms of run; an aot node's first
 // start compiles the kernel first, once). It then hands the profile to `on_ready`, which the
