@@ -54,12 +54,16 @@ std::string Hex4(unsigned value) {
   return buf;
 }
 
+// The PCI vendors whose display controllers are compute GPUs.
+bool ComputeVendor(unsigned vendor_id) {
+  return vendor_id == 0x10de || vendor_id == 0x1002 || vendor_id == 0x8086;
+}
+
 std::string VendorName(unsigned vendor_id, const char* pci_vendor) {
   switch (vendor_id) {
     case 0x10de:
       return "NVIDIA";
     case 0x1002:
-    case 0x1022:
       return "AMD";
     case 0x8086:
       return "Intel";
@@ -100,6 +104,7 @@ void ReadTopology(hwloc_topology_t t, HostProfile& p) {
     std::snprintf(address, sizeof address, "%04x:%02x:%02x.%01x", pci.domain, pci.bus, pci.dev,
                   pci.func);
     gpu.pci_address = address;
+    gpu.compute = ComputeVendor(pci.vendor_id);
     p.gpus.push_back(std::move(gpu));
   }
 }
@@ -217,10 +222,12 @@ absl::StatusOr<HostProfile> TopologyFromXml(std::string_view xml) {
 
 std::vector<std::string> DerivedCapabilities(const HostProfile& profile) {
   std::vector<std::string> out = profile.isa;
-  if (!profile.gpus.empty()) out.push_back("gpu");
+  const bool any = std::any_of(profile.gpus.begin(), profile.gpus.end(),
+                               [](const GpuInfo& g) { return g.compute; });
+  if (any) out.push_back("gpu");
   for (const GpuInfo& gpu : profile.gpus) {
+    if (!gpu.compute) continue;
     std::string vendor = mesh::StrCat("gpu:", absl::AsciiStrToLower(ToAbsl(gpu.vendor)));
-    if (gpu.vendor.rfind("0x", 0) == 0) continue;  // an unknown vendor id names nothing useful
     if (std::find(out.begin(), out.end(), vendor) == out.end()) out.push_back(std::move(vendor));
   }
   return out;
@@ -264,7 +271,8 @@ nlohmann::json ToJson(const HostProfile& p) {
     gpus.push_back({{"vendor", g.vendor},
                     {"model", g.model},
                     {"pci_address", g.pci_address},
-                    {"memory_bytes", g.memory_bytes}});
+                    {"memory_bytes", g.memory_bytes},
+                    {"compute", g.compute}});
   }
   return {
       {"cpu_model", p.cpu_model},
@@ -321,8 +329,10 @@ HostProfile HostProfileFromJson(const nlohmann::json& j) {
   if (auto it = j.find("gpus"); it != j.end() && it->is_array()) {
     for (const nlohmann::json& g : *it) {
       if (!g.is_object()) continue;
-      p.gpus.push_back(
-          {text(g, "vendor"), text(g, "model"), text(g, "pci_address"), number(g, "memory_bytes")});
+      auto compute = g.find("compute");
+      p.gpus.push_back({text(g, "vendor"), text(g, "model"), text(g, "pci_address"),
+                        number(g, "memory_bytes"),
+                        compute != g.end() && compute->is_boolean() && compute->get<bool>()});
     }
   }
   p.os = text(j, "os");
@@ -341,7 +351,7 @@ std::string FormatProfile(const HostProfile& p) {
   for (const GpuInfo& g : p.gpus) {
     gpus += mesh::StrCat(gpus.empty() ? "" : "; ", g.vendor, " ", g.model, " (", g.pci_address,
                          g.memory_bytes > 0 ? mesh::StrCat(", ", FormatBytes(g.memory_bytes)) : "",
-                         ")");
+                         g.compute ? "" : ", display only", ")");
   }
   std::string speed = "not measured yet";
   if (p.fuel_per_second > 0) {

@@ -79,13 +79,21 @@ TEST(HostProfileTest, AnHwlocTopologyGivesCoresCachesAndOnlyTheDisplayController
   EXPECT_EQ(p.l2_bytes, 1u << 20);
   EXPECT_EQ(p.l3_bytes, 32u << 20);
   EXPECT_EQ(p.cpu_model, "AMD EPYC 7B13 64-Core Processor");
-  // The fixture's virtio disk and network card are PCI devices too, but not GPUs.
-  ASSERT_EQ(p.gpus.size(), 2u);
-  EXPECT_EQ(p.gpus[0], (GpuInfo{"NVIDIA", "GA102 [GeForce RTX 3090]", "0000:00:04.0", 0}));
-  EXPECT_EQ(p.gpus[1], (GpuInfo{"AMD", "0x73bf", "0000:00:05.0", 0}));
+  // The fixture's virtio disk and network card are PCI devices too, but not display
+  // controllers; its server BMC's VGA is one, but no compute GPU.
+  ASSERT_EQ(p.gpus.size(), 3u);
+  EXPECT_EQ(p.gpus[0], (GpuInfo{"NVIDIA", "GA102 [GeForce RTX 3090]", "0000:00:04.0", 0, true}));
+  EXPECT_EQ(p.gpus[1], (GpuInfo{"AMD", "0x73bf", "0000:00:05.0", 0, true}));
+  EXPECT_EQ(p.gpus[2], (GpuInfo{"ASPEED Technology, Inc.", "ASPEED Graphics Family", "0000:00:06.0",
+                                0, false}));
+  EXPECT_THAT(FormatProfile(p), HasSubstr("ASPEED Graphics Family (0000:00:06.0, display only)"));
 
   p.isa = {"avx2"};
   EXPECT_THAT(DerivedCapabilities(p), ElementsAre("avx2", "gpu", "gpu:nvidia", "gpu:amd"));
+  // A machine whose only display controller is its BMC's VGA offers no GPU.
+  HostProfile bmc_only = p;
+  bmc_only.gpus = {p.gpus[2]};
+  EXPECT_THAT(DerivedCapabilities(bmc_only), ElementsAre("avx2"));
   // What the API sends reads back the same (the CLI prints it with FormatProfile).
   p.fuel_per_second = 1'500'000'000;
   p.speed_engine = "aot";

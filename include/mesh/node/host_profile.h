@@ -24,6 +24,9 @@ struct GpuInfo {
   std::string model;          // the PCI device name when known, else its id ("0x1111")
   std::string pci_address;    // "0000:00:02.0"
   uint64_t memory_bytes = 0;  // 0 = unknown (sysfs tells it for amdgpu only)
+  // A compute GPU (NVIDIA, AMD or Intel graphics); false for display-only adapters such as a
+  // server's BMC VGA (ASPEED, Matrox) or a VM's emulated one (QEMU, Cirrus, VMware, virtio).
+  bool compute = false;
   bool operator==(const GpuInfo&) const = default;
 };
 
@@ -76,7 +79,7 @@ inline constexpr size_t kMaxTopologyXmlBytes = 8 << 20;
 absl::StatusOr<HostProfile> TopologyFromXml(std::string_view xml);
 
 // The capabilities a profile gives a node to advertise: each ISA feature ("avx2", "neon"), and
-// "gpu" plus "gpu:<vendor>" (lower case) when it has one.
+// "gpu" plus "gpu:<vendor>" (lower case) when it has a compute GPU.
 std::vector<std::string> DerivedCapabilities(const HostProfile& profile);
 
 // The real machine: hwloc's topology (with PCI devices), /proc/cpuinfo, /proc/meminfo,

@@ -1,11 +1,11 @@
 // NodeProfiler: this node's HostProfile, kept up to date for the API, the CLI and the market.
 //
 // Start() collects the profile on a thread of its own (hwloc and /proc take milliseconds the
-// node's start-up should not wait for; meshd starts it once ready), then the speed score: from <data_dir>/speed.json when
-// that was measured on the same CPU model, mesh version, engine and kernel, else by running the
-// calibration kernel once through the node's JobRunner (about 50 ms of run; an aot node's first
-// start compiles the kernel first, once). It then hands the profile to `on_ready`, which the
-// node uses to advertise the derived capabilities and the score.
+// node's start-up should not wait for; meshd starts it once ready), then the speed score: from
+// <data_dir>/speed.json when that was measured on the same CPU model, mesh version, engine and
+// kernel, else by running the calibration kernel once through the node's JobRunner (about 50 ms of
+// run; an aot node's first start compiles the kernel first, once). It then hands the profile to
+// `on_ready`, which the node uses to advertise the derived capabilities and the score.
 //
 // Thread-safe. Stop() promises that `on_ready` is not running and will not run; Join() waits
 // for the thread (call it once the runner can no longer block, i.e. after the pool stopped).
