@@ -186,6 +186,7 @@ class ProfilerTest : public ::testing::Test {
           dir_, version, &runner_, [&](const HostProfile& p) { ready.push_back(p); },
           [fixed](const std::filesystem::path&) { return fixed; });
       profiler.Start();
+      profiler.Start();  // does nothing: one collection, one on_ready
       profiler.Join();
       EXPECT_TRUE(profiler.ready());
       EXPECT_EQ(profiler.Get(), ready.empty() ? HostProfile{} : ready.back());

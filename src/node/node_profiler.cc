@@ -110,6 +110,7 @@ NodeProfiler::~NodeProfiler() {
 }
 
 void NodeProfiler::Start() {
+  if (thread_.joinable()) return;  // started already
   thread_ = std::thread([this] { Run(); });
 }
 

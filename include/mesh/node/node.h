@@ -65,7 +65,7 @@ class Node {
   MeshService* mesh() { return mesh_.get(); }
   // The host profile and speed score, collected and measured in the background once
   // StartProfiler() is called (meshd calls it once it is ready: the profile's hwloc scan and
-  // calibration run would otherwise share the 2 cores with start-up). Call it at most once.
+  // calibration run would otherwise share the 2 cores with start-up). Later calls do nothing.
   const NodeProfiler& profiler() const { return *profiler_; }
   void StartProfiler();
 

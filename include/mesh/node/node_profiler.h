@@ -44,7 +44,7 @@ class NodeProfiler {
       std::function<HostProfile(const std::filesystem::path&)> collect = CollectHostProfile);
   ~NodeProfiler();
 
-  void Start();
+  void Start();  // once; later calls do nothing
   // What is known so far: empty until collected; fuel_per_second 0 until measured.
   HostProfile Get() const ABSL_LOCKS_EXCLUDED(mu_);
   bool ready() const ABSL_LOCKS_EXCLUDED(mu_);
