@@ -337,6 +337,38 @@ TEST(MarketCoreTest, AnAutoJobNoPeerCanRunComesHomeWhenItsNodeHasASlot) {
   EXPECT_THAT(h.anomalies(), IsEmpty());
 }
 
+// A speed score is the executor's claim. One that bids a hundred times its real speed wins the
+// first auction on its promised finish, takes 3 s for a run it promised in well under a second,
+// and from then on its expected runs are stretched by the promise it broke: the honest executor
+// wins the rest.
+TEST(MarketCoreTest, AnExecutorWhoseRunsBreakItsSpeedPromiseStopsWinningOnSpeed) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  NodeConfig honest;
+  honest.fuel_per_second = 100'000'000;  // 10^7 fuel in its 100 ms run: as promised
+  const int b = h.AddNode(honest);
+  NodeConfig boaster;
+  boaster.fuel_per_second = 10'000'000'000;  // promises 1 ms
+  boaster.run_time = absl::Seconds(3);
+  const int c = h.AddNode(boaster);
+  std::vector<std::string> winners;
+  for (int i = 0; i < 5; ++i) {
+    JobOptions job;
+    job.inputs = {"one after the other " + std::to_string(i)};
+    job.fuel = 10'000'000;
+    const std::string id = h.Submit(a, job);
+    ASSERT_TRUE(h.RunUntil([&] { return !h.job(id).finishes.empty(); }, absl::Seconds(30)));
+    ASSERT_EQ(h.job(id).finishes[0].state, job::JobState::kSucceeded);
+    winners.push_back(h.job(id).finishes[0].peer);
+  }
+  EXPECT_EQ(winners[0], h.did(c)) << "the promise wins the first auction";
+  for (size_t i = 1; i < winners.size(); ++i) {
+    EXPECT_EQ(winners[i], h.did(b))
+        << "job " << i << " went to the executor that broke its promise";
+  }
+  EXPECT_THAT(h.anomalies(), IsEmpty());
+}
+
 TEST(MarketCoreTest, ChunksOfADeadLeaseHolderGoToTheOtherHolder) {
   MarketHarness h;
   const int a = h.AddNode();

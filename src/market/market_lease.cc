@@ -205,6 +205,14 @@ void Market::State::AssignFromLease(const std::string& key) {
         const ExecutorStanding standing = trust->Standing(h.bid.executor);
         view.reputation = standing.is_new ? std::nullopt : std::optional<double>(standing.score);
       }
+      // The holder's promised run, counted from now (its bid's times are the auction's).
+      if (view.bid.expected_finish_ms > 0) {
+        const int64_t run = view.bid.expected_finish_ms - view.bid.expected_start_ms;
+        view.bid.expected_start_ms = absl::ToUnixMillis(now);
+        view.bid.expected_finish_ms = view.bid.expected_start_ms + std::max<int64_t>(run, 1);
+      }
+      auto kept = speed_trust.find(h.bid.executor);
+      view.speed_trust = kept == speed_trust.end() ? 1.0 : kept->second;
       views.push_back(std::move(view));
     }
     std::optional<sched::Selection> selection;

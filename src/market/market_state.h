@@ -41,6 +41,7 @@ struct Auction {
   job::Announce announce;
   absl::Time deadline = absl::InfiniteFuture();  // bid window, or receipt due
   absl::Time assigned_at = absl::InfinitePast();
+  int64_t promised_finish_ms = 0;  // the assigned bid's expected finish (0: it named none)
   absl::Time retry_at = absl::InfinitePast();
   size_t asked = 0;
   bool relayed = false;  // the announcement reaches executors beyond our own peers
@@ -190,6 +191,8 @@ class Market::State {
   void OnArtifactFetched(const FetchContext& c, const absl::Status& fetched);
   void PeerDied(const std::string& did);
   void CapacityAppeared();
+  // A receipt for `a` came now: compares the run with what the assigned bid promised.
+  void JudgeSpeed(const Auction& a);
   // After every step: the "auto" jobs waiting for bids this node can now run itself (a free
   // slot, the requirements met) leave the market for the local queue (RunAtHome), in id order.
   void BringHome();
@@ -237,6 +240,11 @@ class Market::State {
   std::vector<Action> out;
   std::optional<absl::Time> timer;  // the last SetTimer emitted
 
+  // Executors whose runs for us took much longer than their bids' speed scores promised: the
+  // share of the promise they kept (< 1; a broken promise counts at once, each kept one brings
+  // it halfway back to 1). Their bids' expected runs are stretched by it (BidView::speed_trust);
+  // at 0.9 or more an executor leaves the map.
+  absl::flat_hash_map<std::string, double> speed_trust;
   sched::LocalCapacity capacity;
   bool capacity_told = false;  // a CapacityChanged came: `capacity` is the shell's, not a default
   std::map<std::string, std::string> refused_modules;

@@ -255,6 +255,9 @@ void Market::State::AddBid(Auction& a, const job::Bid& bid, const std::string& b
     const ExecutorStanding standing = trust->Standing(bid.executor);
     if (!standing.is_new) view.reputation = standing.score;
   }
+  if (auto it = speed_trust.find(bid.executor); it != speed_trust.end()) {
+    view.speed_trust = it->second;
+  }
   a.bids.push_back(std::move(view));
 }
 
@@ -353,6 +356,7 @@ void Market::State::AssignNext(Auction& a) {
   a.executor_address = pick.executor_address;
   a.price = pick.price;
   a.assigned_at = now;
+  a.promised_finish_ms = pick.expected_finish_ms;
   a.deadline =
       now + absl::Milliseconds(int64_t(a.ticket.spec.limits.wall_time_ms)) + options.receipt_grace;
 
@@ -576,6 +580,7 @@ void Market::State::OnReceipt(const job::Receipt& receipt, const Received& r) {
                                    a.ticket.spec.limits.fuel));
     return;
   }
+  JudgeSpeed(a);
   if (!a.running) {
     // The receipt overtook the ack of its assignment: it acknowledges it too, and the history
     // reads executing before receipt.
@@ -684,6 +689,26 @@ void Market::State::PeerDied(const std::string& did) {
       a->on_lease_slot = false;
       a->retry_at = now;
     }
+  }
+}
+
+void Market::State::JudgeSpeed(const Auction& a) {
+  if (a.promised_finish_ms <= 0) return;
+  // From the assignment to the receipt here: the queue, the blobs' fetch, the run and the
+  // network. The promise covered the queue and the whole fuel limit, so an honest executor
+  // keeps it; a run slower than twice the promise, past a second of slack, did not.
+  const int64_t promised =
+      std::max<int64_t>(1, a.promised_finish_ms - absl::ToUnixMillis(a.assigned_at));
+  const int64_t took = absl::ToInt64Milliseconds(now - a.assigned_at);
+  const double kept = took > 2 * promised + 1000 ? double(promised) / double(took) : 1.0;
+  auto it = speed_trust.find(a.executor);
+  const double before = it == speed_trust.end() ? 1.0 : it->second;
+  // A broken promise counts at once, in full; trust comes back halfway with each one kept.
+  const double trust = kept < 1.0 ? std::min(before, kept) : 0.5 * before + 0.5;
+  if (trust >= 0.9) {
+    if (it != speed_trust.end()) speed_trust.erase(it);
+  } else {
+    speed_trust[a.executor] = trust;
   }
 }
 

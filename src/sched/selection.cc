@@ -229,15 +229,19 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
   }
   uint64_t min_price = UINT64_MAX;
   for (const Scored& s : passing) min_price = std::min(min_price, s.view->bid.price);
-  // A bid's expected run: from now to its expected finish, at least 1 ms.
+  // A bid's expected run: from now to its expected finish, at least 1 ms, stretched by how
+  // little of its earlier promises its executor kept.
   const int64_t now_ms = absl::ToUnixMillis(now);
-  auto run_ms = [&](const job::Bid& bid) {
-    return std::max<int64_t>(1, bid.expected_finish_ms - now_ms);
+  auto run_ms = [&](const BidView& v) {
+    const double trust = std::isfinite(v.speed_trust) ? std::clamp(v.speed_trust, 0.01, 1.0) : 1.0;
+    return std::max<int64_t>(
+        1, static_cast<int64_t>(double(std::max<int64_t>(1, v.bid.expected_finish_ms - now_ms)) /
+                                trust));
   };
   int64_t min_run_ms = 0;
   for (const Scored& s : passing) {
     if (s.view->bid.expected_finish_ms <= 0) continue;
-    const int64_t run = run_ms(s.view->bid);
+    const int64_t run = run_ms(*s.view);
     min_run_ms = min_run_ms == 0 ? run : std::min(min_run_ms, run);
   }
   const bool finish = min_run_ms > 0 && policy.finish_weight > 0;
@@ -273,7 +277,7 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
     out.fuel_per_second = bid.fuel_per_second;
     if (finish) {
       out.finish_score = bid.expected_finish_ms > 0
-                             ? static_cast<double>(min_run_ms) / static_cast<double>(run_ms(bid))
+                             ? static_cast<double>(min_run_ms) / static_cast<double>(run_ms(v))
                              : 0.5;
     }
     out.score = weight_sum > 0 ? (policy.price_weight * out.price_score +

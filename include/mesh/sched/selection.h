@@ -48,6 +48,10 @@ struct BidView {
   // same idle executor, so the submitter adds what it knows it sent since. The score uses
   // max(bid.load, assigned_load): in steady state the bid's load already counts these jobs.
   double assigned_load = 0;
+  // How much of its earlier speed promises the executor kept for this submitter (0..1]: its
+  // expected run (now to expected finish) is divided by it, so an overstated speed score stops
+  // paying after a run or two.
+  double speed_trust = 1.0;
 };
 
 // The load a bid is scored with: max(bid.load, assigned_load), at least 0.

@@ -310,6 +310,7 @@ void MarketHarness::SendCapacity(int node) {
   c.capacity.running = n.running;
   c.capacity.queued = static_cast<uint32_t>(n.waiting.size());
   c.capacity.capabilities = n.config.capabilities;
+  c.capacity.fuel_per_second = n.config.fuel_per_second;
   c.refused_modules = n.refused_modules;
   StepNode(node, std::move(c));
 }

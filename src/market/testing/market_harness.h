@@ -49,8 +49,9 @@ struct NodeConfig {
   bool tamperer = false;  // its outputs' bytes do not match its receipts: they cannot be fetched
   // A checkpoint artifact every this often while a job runs (none if zero).
   absl::Duration checkpoint_every = absl::ZeroDuration();
-  bool progress = false;  // reports 50% progress half-way through each run
-  uint64_t base_fee = 1;  // pricing.base_fee: a lower one wins the auction
+  bool progress = false;         // reports 50% progress half-way through each run
+  uint64_t base_fee = 1;         // pricing.base_fee: a lower one wins the auction
+  uint64_t fuel_per_second = 0;  // the speed score its bids name (0: none), whatever run_time is
   // Changes to the market options of this node (applied after the harness's defaults).
   std::function<void(MarketOptions&)> market;
 };
