@@ -42,6 +42,7 @@ struct Auction {
   absl::Time deadline = absl::InfiniteFuture();  // bid window, or receipt due
   absl::Time assigned_at = absl::InfinitePast();
   int64_t promised_finish_ms = 0;  // the assigned bid's expected finish (0: it named none)
+  int64_t promised_run_ms = 0;     // and its run at its speed (finish - start: no clock skew)
   absl::Time retry_at = absl::InfinitePast();
   size_t asked = 0;
   bool relayed = false;  // the announcement reaches executors beyond our own peers

@@ -357,6 +357,7 @@ void Market::State::AssignNext(Auction& a) {
   a.price = pick.price;
   a.assigned_at = now;
   a.promised_finish_ms = pick.expected_finish_ms;
+  a.promised_run_ms = std::max<int64_t>(0, pick.expected_finish_ms - pick.expected_start_ms);
   a.deadline =
       now + absl::Milliseconds(int64_t(a.ticket.spec.limits.wall_time_ms)) + options.receipt_grace;
 
@@ -696,9 +697,11 @@ void Market::State::JudgeSpeed(const Auction& a) {
   if (a.promised_finish_ms <= 0) return;
   // From the assignment to the receipt here: the queue, the blobs' fetch, the run and the
   // network. The promise covered the queue and the whole fuel limit, so an honest executor
-  // keeps it; a run slower than twice the promise, past a second of slack, did not.
-  const int64_t promised =
-      std::max<int64_t>(1, a.promised_finish_ms - absl::ToUnixMillis(a.assigned_at));
+  // keeps it; a run slower than twice the promise, past a second of slack, did not. The
+  // promise is read on the executor's clock: at least its run (finish - start), which no
+  // clock skew between the two nodes shortens.
+  const int64_t promised = std::max<int64_t>(
+      {1, a.promised_finish_ms - absl::ToUnixMillis(a.assigned_at), a.promised_run_ms});
   const int64_t took = absl::ToInt64Milliseconds(now - a.assigned_at);
   const double kept = took > 2 * promised + 1000 ? double(promised) / double(took) : 1.0;
   auto it = speed_trust.find(a.executor);

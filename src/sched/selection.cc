@@ -273,6 +273,7 @@ Selection Select(const job::Announce& announce, const std::vector<BidView>& bids
     } else {
       out.latency_score = 0.5;
     }
+    out.expected_start_ms = bid.expected_start_ms;
     out.expected_finish_ms = bid.expected_finish_ms;
     out.fuel_per_second = bid.fuel_per_second;
     if (finish) {

@@ -74,6 +74,7 @@ struct ScoredBid {
   // Shortest expected run among the bids / this bid's (from now to its finish); 0.5 without an
   // estimate when others have one; 0 and not counted when no bid has one.
   double finish_score = 0;
+  int64_t expected_start_ms = 0;   // the bid's
   int64_t expected_finish_ms = 0;  // the bid's; 0 = none
   uint64_t fuel_per_second = 0;    // the bid's speed score; 0 = none
   double load = 0;                 // EffectiveLoad of the bid
