@@ -7,11 +7,8 @@
 namespace mesh::sched {
 namespace {
 
+using testing::Has;
 using testing::MakeLocal;
-
-bool Has(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
 
 TEST(PlacementTest, ComplexityGrowsWithFuelFirst) {
   EXPECT_EQ(ComplexityScore(0, 0, 0), 0.0);

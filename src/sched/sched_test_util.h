@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "absl/time/time.h"
 #include "mesh/job/market.h"
@@ -13,6 +14,11 @@ namespace mesh::sched::testing {
 
 inline const absl::Time kNow = absl::FromUnixMillis(1700000000000);
 inline const std::string kJob = "bafkreijob";
+
+// Whether `text` contains `part` (the sched tests' messages and reasons).
+inline bool Has(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
 
 // A did:key-shaped name: "did:key:z6Mk" and 44 copies of `c`.
 inline std::string Did(char c) { return "did:key:z6Mk" + std::string(44, c); }

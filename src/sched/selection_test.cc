@@ -17,13 +17,10 @@ namespace {
 
 using nlohmann::json;
 using testing::Did;
+using testing::Has;
 using testing::kNow;
 using testing::MakeAnnounce;
 using testing::MakeBid;
-
-bool Has(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
 
 TEST(SelectionTest, FilterNamesEveryReasonWithNumbers) {
   struct Case {

@@ -15,14 +15,11 @@ namespace mesh::sched {
 namespace {
 
 using testing::Did;
+using testing::Has;
 using testing::kNow;
 using testing::MakeAnnounce;
 using testing::MakeBid;
 using testing::MakeLocal;
-
-bool Has(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
 
 TEST(SpeedTest, ABidNamesItsFinishFromTheSpeedScore) {
   job::Announce announce = MakeAnnounce();  // 10^9 fuel
