@@ -37,5 +37,6 @@ void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& 
 void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
 // `mesh ledger balance|history|verify` and `mesh reputation` (ledger_commands.cc).
 void AddLedgerCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
+void AddUserCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
 
 }  // namespace mesh::cli

@@ -221,10 +221,10 @@ void AddLedgerCommands(CLI::App& app, CliContext& ctx, absl::Status& result) {
                   "Read <data dir>/ledger.db directly (read-only) instead of asking the node");
   };
 
-  CLI::App* balance =
-      ledger->add_subcommand("balance",
-                             "Credits of a DID (default: the node's own): available, "
-                             "held in escrow");
+  CLI::App* balance = ledger->add_subcommand(
+      "balance",
+      "Credits of a DID (default: yours, the token's user; api.token is the node): available, "
+      "held in escrow");
   balance->add_option("did", f->did, "A DID (did:key:...)");
   add_source(balance);
   balance->callback([&ctx, &result, f] { result = Balance(ctx, *f); });

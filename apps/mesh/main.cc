@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   mesh::cli::AddMeshCommands(app, ctx, result);
   mesh::cli::AddLedgerCommands(app, ctx, result);
   mesh::cli::AddSplitCommands(app, ctx, result);
+  mesh::cli::AddUserCommands(app, ctx, result);
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "api_access.h"
 #include "api_json.h"
 #include "mesh/common/status_macros.h"
@@ -46,8 +47,18 @@ enum class Op {
   kReputation,
   kEvents,
   kMetrics,
-  kOpenApi
+  kOpenApi,
+  kMe,
+  kListUsers,
+  kAddUser,
+  kRemoveUser,
+  kRotateToken
 };
+
+using accounts::Role;
+constexpr Role kRead = Role::kRead;
+constexpr Role kSubmit = Role::kSubmit;
+constexpr Role kAdmin = Role::kAdmin;
 
 std::vector<std::string> Split(std::string_view path) {
   std::vector<std::string> parts;
@@ -73,20 +84,19 @@ absl::StatusOr<absl::Duration> ParseWait(const HttpRequest& request) {
   return std::min(*wait, kMaxWait);
 }
 
-// 401 unless the request carries this node's bearer token (compared in constant time).
-std::optional<HttpResponse> CheckToken(const HttpRequest& request, const std::string& token,
-                                       std::string_view route) {
-  const std::string given = BearerToken(request.Header("authorization"));
-  if (TokenMatches(given, token)) return std::nullopt;
-  HttpResponse r = ErrorResponse(
-      401, "unauthenticated",
-      !given.empty()
-          ? "the bearer token is not this node's API token"
-          : mesh::StrCat(request.method, " ", route,
-                         " needs \"Authorization: Bearer <token>\"; the token is in the node's "
-                         "data dir (api.token)"));
+HttpResponse Unauthenticated(std::string message) {
+  HttpResponse r = ErrorResponse(401, "unauthenticated", std::move(message));
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshd\"");
   return r;
+}
+
+// True when `origin` (an Origin header) is this node as the client reached it: the scheme
+// http and the Host header's name and port. Compared case-insensitively.
+bool SameOrigin(std::string_view origin, std::string_view host) {
+  constexpr std::string_view kScheme = "http://";
+  if (origin.size() != kScheme.size() + host.size()) return false;
+  return absl::EqualsIgnoreCase(ToAbsl(origin.substr(0, kScheme.size())), ToAbsl(kScheme)) &&
+         absl::EqualsIgnoreCase(ToAbsl(origin.substr(kScheme.size())), ToAbsl(host));
 }
 
 std::string SseText(const node::Event& e) {
@@ -102,31 +112,36 @@ struct Route {
 const std::vector<Route>& RouteTable() {
   static const auto* table = [] {
     auto* t = new std::vector<Route>{
-        {{"POST", "/v1/blobs", true}, Op::kPostBlob},
-        {{"GET", "/v1/blobs/{cid}", true}, Op::kGetBlob},
-        {{"POST", "/v1/jobs", true}, Op::kPostJob},
-        {{"GET", "/v1/jobs", true}, Op::kListJobs},
-        {{"GET", "/v1/jobs/{id}", true}, Op::kGetJob},
-        {{"GET", "/v1/jobs/{id}/output", true}, Op::kGetOutput},
-        {{"DELETE", "/v1/jobs/{id}", true}, Op::kCancelJob},
-        {{"GET", "/v1/jobs/{id}/history", true}, Op::kJobHistory},
-        {{"GET", "/v1/jobs/{id}/explain", true}, Op::kExplainJob},
-        {{"GET", "/v1/jobs/{id}/chunks", true}, Op::kJobChunks},
-        {{"GET", "/v1/jobs/{id}/partials", true}, Op::kJobPartials},
-        {{"GET", "/v1/jobs/{id}/checkpoints", true}, Op::kJobCheckpoints},
-        {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", true}, Op::kChunkProof},
-        {{"GET", "/v1/node", false}, Op::kNode},
+        {{"POST", "/v1/blobs", true, kSubmit}, Op::kPostBlob},
+        {{"GET", "/v1/blobs/{cid}", true, kRead}, Op::kGetBlob},
+        {{"POST", "/v1/jobs", true, kSubmit}, Op::kPostJob},
+        {{"GET", "/v1/jobs", true, kRead}, Op::kListJobs},
+        {{"GET", "/v1/jobs/{id}", true, kRead}, Op::kGetJob},
+        {{"GET", "/v1/jobs/{id}/output", true, kRead}, Op::kGetOutput},
+        {{"DELETE", "/v1/jobs/{id}", true, kSubmit}, Op::kCancelJob},
+        {{"GET", "/v1/jobs/{id}/history", true, kRead}, Op::kJobHistory},
+        {{"GET", "/v1/jobs/{id}/explain", true, kRead}, Op::kExplainJob},
+        {{"GET", "/v1/jobs/{id}/chunks", true, kRead}, Op::kJobChunks},
+        {{"GET", "/v1/jobs/{id}/partials", true, kRead}, Op::kJobPartials},
+        {{"GET", "/v1/jobs/{id}/checkpoints", true, kRead}, Op::kJobCheckpoints},
+        {{"GET", "/v1/jobs/{id}/chunks/{index}/proof", true, kRead}, Op::kChunkProof},
+        {{"GET", "/v1/node", false, kRead}, Op::kNode},
         // Hardware, OS and kernel are for the node's users, not for anyone who can connect.
-        {{"GET", "/v1/node/profile", true}, Op::kNodeProfile},
-        {{"GET", "/v1/peers", true}, Op::kPeers},
-        {{"GET", "/v1/ledger/balance", true}, Op::kLedgerBalance},
-        {{"GET", "/v1/ledger/balance/{did}", true}, Op::kLedgerBalanceOf},
-        {{"GET", "/v1/ledger/history", true}, Op::kLedgerHistory},
-        {{"GET", "/v1/ledger/verify", true}, Op::kLedgerVerify},
-        {{"GET", "/v1/reputation", true}, Op::kReputation},
-        {{"GET", "/v1/events", true}, Op::kEvents},
-        {{"GET", "/metrics", false}, Op::kMetrics},
-        {{"GET", "/v1/openapi.json", true}, Op::kOpenApi},
+        {{"GET", "/v1/node/profile", true, kRead}, Op::kNodeProfile},
+        {{"GET", "/v1/peers", true, kRead}, Op::kPeers},
+        {{"GET", "/v1/ledger/balance", true, kRead}, Op::kLedgerBalance},
+        {{"GET", "/v1/ledger/balance/{did}", true, kRead}, Op::kLedgerBalanceOf},
+        {{"GET", "/v1/ledger/history", true, kRead}, Op::kLedgerHistory},
+        {{"GET", "/v1/ledger/verify", true, kRead}, Op::kLedgerVerify},
+        {{"GET", "/v1/reputation", true, kRead}, Op::kReputation},
+        {{"GET", "/v1/events", true, kRead}, Op::kEvents},
+        {{"GET", "/metrics", true, kRead}, Op::kMetrics},
+        {{"GET", "/v1/openapi.json", true, kRead}, Op::kOpenApi},
+        {{"GET", "/v1/me", true, kRead}, Op::kMe},
+        {{"GET", "/v1/users", true, kAdmin}, Op::kListUsers},
+        {{"POST", "/v1/users", true, kAdmin}, Op::kAddUser},
+        {{"DELETE", "/v1/users/{name}", true, kAdmin}, Op::kRemoveUser},
+        {{"POST", "/v1/users/{name}/token", true, kAdmin}, Op::kRotateToken},
     };
     for (Route& r : *t) r.parts = Split(r.info.pattern);
     return t;
@@ -330,10 +345,58 @@ ApiService::ApiService(node::Node* node, HttpServer* server)
 
 ApiService::~ApiService() { Shutdown(); }
 
-bool ApiService::NeedsToken(const RouteInfo& route) const {
-  if (!route.needs_token) return false;
-  // Anonymous reads, when configured, open every GET; what changes state always needs it.
-  return !(node_->config().anonymous_reads && route.method == "GET");
+std::variant<Caller, HttpResponse> ApiService::Authorize(const HttpRequest& request,
+                                                         const RouteInfo& route, bool count) {
+  const node::NodeConfig& config = node_->config();
+  if (request.method != "GET") {
+    // Another site's page may send requests to this node with the browser's help; none of
+    // them may change anything. Clients that are not browsers send no Origin.
+    const std::string origin = request.Header("origin");
+    if (!origin.empty() && !SameOrigin(origin, request.Header("host"))) {
+      return ErrorResponse(
+          403, "permission_denied",
+          mesh::StrCat("a ", request.method, " from origin ", origin.substr(0, 100),
+                       " is refused: only this node's own pages may change "
+                       "anything"));
+    }
+  }
+  Caller caller;
+  if (!route.needs_token || (route.pattern == "/metrics" && request.from_loopback)) return caller;
+  const std::string token = BearerToken(request.Header("authorization"));
+  if (token.empty()) {
+    if (config.anonymous_reads && request.method == "GET" && route.role == Role::kRead) {
+      return caller;
+    }
+    return Unauthenticated(mesh::StrCat(
+        request.method, " ", route.pattern,
+        " needs \"Authorization: Bearer <token>\": a user's token (mesh user add), or the "
+        "node's own in its data dir (api.token)"));
+  }
+  const absl::Time now = node_->clock().Now();
+  absl::StatusOr<accounts::User> user = node_->users().Authenticate(token, now);
+  if (!user.ok()) return Unauthenticated(std::string(user.status().message()));
+  caller.user = *std::move(user);
+  caller.anonymous = false;
+  if (!accounts::Allows(caller.user.role, route.role)) {
+    return ErrorResponse(
+        403, "permission_denied",
+        mesh::StrCat("user ", caller.user.name, " has role ", RoleName(caller.user.role), "; ",
+                     route.method, " ", route.pattern, " needs ", RoleName(route.role)));
+  }
+  if (count) {
+    if (std::optional<absl::Duration> wait =
+            limits_.TakeRequest(caller.user.name, caller.user.requests_per_second, now)) {
+      const int64_t seconds =
+          std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(*wait, absl::Seconds(1))));
+      HttpResponse r = ErrorResponse(
+          429, "resource_exhausted",
+          mesh::StrCat("user ", caller.user.name, " may make ", caller.user.requests_per_second,
+                       " requests a second; retry in ", seconds, " s"));
+      r.headers.emplace_back("Retry-After", std::to_string(seconds));
+      return r;
+    }
+  }
+  return caller;
 }
 
 BodyPlan ApiService::PlanBody(const HttpRequest& head) {
@@ -362,13 +425,14 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
     plan.reject = std::make_unique<HttpResponse>(Unrouted(head, found.allowed));
     return plan;
   }
-  if (NeedsToken(found.route->info)) {
-    if (std::optional<HttpResponse> refused =
-            CheckToken(head, node_->api_token(), found.route->info.pattern)) {
-      requests_->WithLabels({"unauthenticated", "401"})->Inc();
-      plan.reject = std::make_unique<HttpResponse>(*std::move(refused));
-      return plan;
-    }
+  if (auto refused = Authorize(head, found.route->info, /*count=*/true);
+      std::holds_alternative<HttpResponse>(refused)) {
+    HttpResponse& r = std::get<HttpResponse>(refused);
+    requests_
+        ->WithLabels({r.status == 401 ? "unauthenticated" : "refused", std::to_string(r.status)})
+        ->Inc();
+    plan.reject = std::make_unique<HttpResponse>(std::move(r));
+    return plan;
   }
   if (head.method == "POST" && head.path == "/v1/blobs") {
     plan.limit = node_->config().max_blob_bytes;
@@ -415,28 +479,30 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
     latency_->WithLabels({route})->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     respond(std::move(r));
   };
-  if (NeedsToken(match->info)) {
-    if (std::optional<HttpResponse> refused = CheckToken(request, node_->api_token(), route)) {
-      if (!request.body_file.empty()) std::remove(request.body_file.c_str());
-      measured(*std::move(refused));
-      return;
-    }
+  // PlanBody let it through (and counted it); the token is checked again, as it may have been
+  // revoked while the body was read.
+  std::variant<Caller, HttpResponse> authorized = Authorize(request, match->info, false);
+  if (std::holds_alternative<HttpResponse>(authorized)) {
+    if (!request.body_file.empty()) std::remove(request.body_file.c_str());
+    measured(std::get<HttpResponse>(std::move(authorized)));
+    return;
   }
+  const Caller& caller = std::get<Caller>(authorized);
   switch (match->op) {
     case Op::kPostBlob:
-      return measured(PostBlob(request));
+      return measured(PostBlob(request, caller));
     case Op::kGetBlob:
-      return measured(GetBlob(request, params[0]));
+      return measured(GetBlob(request, params[0], caller));
     case Op::kPostJob:
-      return PostJob(request, std::move(measured));
+      return PostJob(request, caller, std::move(measured));
     case Op::kListJobs:
       return measured(ListJobs(request));
     case Op::kGetJob:
       return GetJob(request, params[0], std::move(measured));
     case Op::kGetOutput:
-      return measured(GetOutput(params[0], request));
+      return measured(GetOutput(params[0], request, caller));
     case Op::kCancelJob:
-      return measured(CancelJob(params[0]));
+      return measured(CancelJob(params[0], caller));
     case Op::kNode:
       return measured(NodeInfo());
     case Op::kNodeProfile: {
@@ -459,12 +525,13 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(ChunkProof(params[0], params[1]));
     case Op::kPeers:
       return measured(Peers());
-    case Op::kLedgerBalance:
-      return measured(LedgerBalance(""));
+    case Op::kLedgerBalance:  // the caller's own account
+      return measured(
+          LedgerBalance(caller.anonymous ? node_->key().did().ToString() : caller.user.did));
     case Op::kLedgerBalanceOf:
       return measured(LedgerBalance(params[0]));
     case Op::kLedgerHistory:
-      return measured(LedgerHistory(request));
+      return measured(LedgerHistory(request, caller));
     case Op::kLedgerVerify:
       return measured(LedgerVerify());
     case Op::kReputation:
@@ -478,19 +545,47 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       r.body = std::string(OpenApiDocument());
       return measured(std::move(r));
     }
+    case Op::kMe:
+      return measured(Me(caller));
+    case Op::kListUsers:
+      return measured(ListUsers());
+    case Op::kAddUser:
+      return measured(AddUser(request));
+    case Op::kRemoveUser:
+      return measured(RemoveUser(params[0]));
+    case Op::kRotateToken:
+      return measured(RotateToken(params[0]));
   }
 }
 
-void ApiService::PostJob(HttpRequest& request, Responder respond) {
+void ApiService::PostJob(HttpRequest& request, const Caller& caller, Responder respond) {
   absl::StatusOr<absl::Duration> wait = ParseWait(request);
   if (!wait.ok()) return respond(StatusResponse(wait.status()));
+  if (std::optional<HttpResponse> full = CheckJobsInFlight(caller))
+    return respond(*std::move(full));
   node::SubmitRequest submit;
   submit.idempotency_key = request.Header("idempotency-key");
   if (submit.idempotency_key.size() > 256) {
     return respond(ErrorResponse(400, "invalid_argument", "Idempotency-Key is over 256 bytes"));
   }
+  // A user's keys are its own: another user's key names another job.
+  if (!submit.idempotency_key.empty() && !caller.user.node_identity) {
+    submit.idempotency_key = mesh::StrCat("user:", caller.user.name, ":", submit.idempotency_key);
+  }
+  // The node signs as the user, with the user's own key: the job is submitted and paid as it.
+  absl::StatusOr<std::optional<crypto::KeyPair>> signer =
+      node_->users().SigningKey(caller.user.name);
+  if (!signer.ok()) return respond(StatusResponse(signer.status()));
+  if (signer->has_value()) submit.signer = &**signer;
   const std::string content_type = request.Header("content-type");
   if (content_type.rfind(kEnvelopeContentType, 0) == 0) {
+    if (!caller.admin()) {
+      return respond(ErrorResponse(
+          403, "permission_denied",
+          mesh::StrCat("user ", caller.user.name, " has role ", RoleName(caller.user.role),
+                       "; a spec signed elsewhere is paid by its signer, so only an admin may "
+                       "submit one; send the spec as JSON and the node signs it as you")));
+    }
     submit.envelope = std::move(request.body);
   } else {
     json body;
@@ -528,6 +623,9 @@ void ApiService::PostJob(HttpRequest& request, Responder respond) {
   const uint64_t seen = node_->events().last_seq();
   absl::StatusOr<node::SubmitResult> result = node_->compute().Submit(std::move(submit));
   if (!result.ok()) return respond(StatusResponse(result.status()));
+  if (caller.user.max_jobs_in_flight > 0 && !job::IsTerminal(result->job.state)) {
+    limits_.Submitted(caller.user.name, result->job.id);
+  }
   const int status = result->created ? 201 : 200;
   std::string location = mesh::StrCat("/v1/jobs/", result->job.id);
   if (*wait > absl::ZeroDuration() && !job::IsTerminal(result->job.state)) {
@@ -644,7 +742,11 @@ void ApiService::GetJob(const HttpRequest& request, const std::string& id, Respo
   respond(JsonResponse(200, JobToJson(*job)));
 }
 
-HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& request) {
+HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& request,
+                                   const Caller& caller) {
+  if (std::optional<HttpResponse> refused = CheckOwner(id, caller, "output")) {
+    return *std::move(refused);
+  }
   absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
   if (!job.ok()) return StatusResponse(job.status());
   if (!job::IsTerminal(job->state)) {
@@ -660,13 +762,16 @@ HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& req
         mesh::StrCat("job ", id, " ended ", job::JobStateName(job->state), " without output",
                      job->reason.empty() ? "" : ": ", job->reason));
   }
-  HttpResponse r = GetBlob(request, job->output_cid);
+  HttpResponse r = ServeBlob(request, job->output_cid);
   r.headers.emplace_back("X-Mesh-Output-Cid", job->output_cid);
   r.headers.emplace_back("X-Mesh-Job-State", std::string(job::JobStateName(job->state)));
   return r;
 }
 
-HttpResponse ApiService::CancelJob(const std::string& id) {
+HttpResponse ApiService::CancelJob(const std::string& id, const Caller& caller) {
+  if (std::optional<HttpResponse> refused = CheckOwner(id, caller, "cancel")) {
+    return *std::move(refused);
+  }
   absl::StatusOr<node::JobRecord> job = node_->compute().Cancel(id);
   if (!job.ok()) return StatusResponse(job.status());
   return JsonResponse(200, JobToJson(*job));

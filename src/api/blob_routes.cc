@@ -49,18 +49,24 @@ class RangeSource final : public BodySource {
 
 }  // namespace
 
-HttpResponse ApiService::PostBlob(HttpRequest& request) {
+HttpResponse ApiService::PostBlob(HttpRequest& request, const Caller& caller) {
   absl::StatusOr<cas::Cid> cid = node_->blobs().PutFile(request.body_file);
   std::remove(request.body_file.c_str());
   if (!cid.ok()) return StatusResponse(cid.status());
   absl::StatusOr<cas::BlobInfo> info = node_->blobs().Stat(*cid);
   if (!info.ok()) return StatusResponse(info.status());
+  // What a user uploads it may read back (admins read everything).
+  if (!caller.admin()) {
+    if (absl::Status s = node_->users().Grant(caller.user.did, cid->ToString()); !s.ok()) {
+      return StatusResponse(s);
+    }
+  }
   HttpResponse r = JsonResponse(201, {{"cid", cid->ToString()}, {"size", info->size}});
   r.headers.emplace_back("Location", mesh::StrCat("/v1/blobs/", cid->ToString()));
   return r;
 }
 
-HttpResponse ApiService::GetBlob(const HttpRequest& request, const std::string& text) {
+HttpResponse ApiService::ServeBlob(const HttpRequest& request, const std::string& text) {
   absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
   if (!cid.ok()) return StatusResponse(cid.status());
   absl::StatusOr<cas::BlobInfo> info = node_->blobs().Stat(*cid);
@@ -69,7 +75,7 @@ HttpResponse ApiService::GetBlob(const HttpRequest& request, const std::string& 
   r.content_type = "application/octet-stream";
   r.headers.emplace_back("Accept-Ranges", "bytes");
   r.headers.emplace_back("ETag", mesh::StrCat("\"", text, "\""));
-  r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+  r.headers.emplace_back("Cache-Control", "private, max-age=31536000, immutable");
   absl::StatusOr<std::optional<ByteRange>> range = ParseRange(request.Header("range"), info->size);
   if (!range.ok()) {
     HttpResponse e = ErrorResponse(416, "range_not_satisfiable", ToStd(range.status().message()));

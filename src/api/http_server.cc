@@ -243,12 +243,15 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `admitted`: false for a connection over the cap, which is answered 503 and closed.
-  Session(tcp::socket socket, HttpServer::Impl& server, std::string address, bool admitted)
+  // `loopback`: the client connected from this host (127.0.0.0/8, ::1 or ::ffff:127.x).
+  Session(tcp::socket socket, HttpServer::Impl& server, std::string address, bool admitted,
+          bool loopback)
       : stream_(std::move(socket)),
         server_(server),
         buffer_(MakeReadBuffer()),
         address_(std::move(address)),
-        admitted_(admitted) {}
+        admitted_(admitted),
+        loopback_(loopback) {}
 
   ~Session() {
     if (events_ != nullptr) events_->Stop();
@@ -343,6 +346,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return WriteResponse(server_.handler()->Error(e.status, e.message));
     }
     request_ = HttpRequest{};
+    request_.from_loopback = loopback_;
     body_handed_over_ = false;
     const auto& msg = head_->get();
     request_.method = std::string(msg.method_string());
@@ -659,6 +663,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::string address_;  // the client's, for the per-address cap
   std::string request_line_;   // for logs, once request_ has gone to the handler
   const bool admitted_;
+  const bool loopback_;
   bool refusing_ = false;  // answering 503 over the cap
   Clock::time_point body_start_;
   uint64_t body_received_ = 0;
@@ -696,14 +701,21 @@ void HttpServer::Impl::Accept() {
     socket.set_option(tcp::no_delay(true), ec);
     const tcp::endpoint remote = socket.remote_endpoint(ec);
     std::string address = ec ? std::string() : ConnectionCapKey(remote.address());
+    const net::ip::address ip = remote.address();
+    const bool loopback =
+        !ec && (ip.is_loopback() ||
+                (ip.is_v6() && ip.to_v6().is_v4_mapped() &&
+                 net::ip::make_address_v4(net::ip::v4_mapped, ip.to_v6()).is_loopback()));
     switch (Admit(address)) {
       case Admission::kOk:
-        std::make_shared<Session>(std::move(socket), *this, std::move(address), true)->Start();
+        std::make_shared<Session>(std::move(socket), *this, std::move(address), true, loopback)
+            ->Start();
         break;
       case Admission::kOverTotal:
       case Admission::kOverAddress:
         Rejected("connection_limit");
-        std::make_shared<Session>(std::move(socket), *this, std::move(address), false)->Start();
+        std::make_shared<Session>(std::move(socket), *this, std::move(address), false, loopback)
+            ->Start();
         break;
       case Admission::kDrop:  // too many being refused already: not even an answer
         Rejected("connection_limit");

@@ -1,4 +1,5 @@
-// ApiService's trust routes: GET /v1/ledger/balance[/{did}], /v1/ledger/history,
+// ApiService's trust routes: GET /v1/ledger/balance[/{did}] (without a DID: the caller's own
+// account), /v1/ledger/history (the caller's own entries; an admin's: every entry),
 // /v1/ledger/verify and /v1/reputation — the node's credit ledger and its executors' reputation,
 // read-only. Amounts are JSON integers (credits); entries are ledger::ToJson's.
 //
@@ -44,11 +45,25 @@ HttpResponse ApiService::LedgerBalance(const std::string& did) {
   return JsonResponse(200, ledger::ToJson(*balance));
 }
 
-HttpResponse ApiService::LedgerHistory(const HttpRequest& request) {
-  const std::string did = request.Query("did");
+HttpResponse ApiService::LedgerHistory(const HttpRequest& request, const Caller& caller) {
+  std::string did = request.Query("did");
   if (!did.empty()) {
     absl::Status s = CheckDid(mesh::StrCat("query parameter did=", did), did);
     if (!s.ok()) return StatusResponse(s);
+  }
+  // An admin reads the whole book (or one account); anyone else its own account only.
+  if (!caller.admin()) {
+    if (caller.anonymous) {
+      return ErrorResponse(403, "permission_denied",
+                           "ledger history is for its account's user and admins: sign in");
+    }
+    if (!did.empty() && did != caller.user.did) {
+      return ErrorResponse(
+          403, "permission_denied",
+          mesh::StrCat("user ", caller.user.name, " reads its own account's history (",
+                       caller.user.did, "); other accounts' are for admins"));
+    }
+    did = caller.user.did;
   }
   size_t limit = kDefaultHistoryLimit;
   if (const std::string v = request.Query("limit"); !v.empty()) {

@@ -1,5 +1,6 @@
 // The OpenAPI document served by the node is the one in the repo, and it lists exactly the
-// routes the API serves, with a bearer-token requirement exactly where the API checks one.
+// routes the API serves, with a bearer-token requirement exactly where the API checks one and
+// the role each route needs.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -39,7 +40,16 @@ TEST(OpenApiTest, RoutesMatchTheDocument) {
     const bool documented_token = op.contains("security");
     EXPECT_EQ(documented_token, route.needs_token) << route.method << " " << route.pattern;
     if (route.needs_token) {
-      EXPECT_TRUE(op["responses"].contains("401")) << route.pattern;
+      // Every route that needs a token says which role it needs, and that it may answer 401
+      // (no or a bad token), 403 (a role too small, or another user's job) and 429 (limits).
+      ASSERT_TRUE(op.contains("x-mesh-role")) << route.method << " " << route.pattern;
+      EXPECT_EQ(op["x-mesh-role"].get<std::string>(), accounts::RoleName(route.role))
+          << route.method << " " << route.pattern;
+      for (const char* status : {"401", "403", "429"}) {
+        EXPECT_TRUE(op["responses"].contains(status)) << route.pattern << " " << status;
+      }
+    } else {
+      EXPECT_FALSE(op.contains("x-mesh-role")) << route.pattern;
     }
   }
   EXPECT_EQ(served, documented);

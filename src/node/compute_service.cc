@@ -303,7 +303,8 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     const uint64_t a = env_.rng->Next64(), b = env_.rng->Next64();
     spec.nonce = HexEncode(std::string_view(reinterpret_cast<const char*>(&a), 8)) +
                  HexEncode(std::string_view(reinterpret_cast<const char*>(&b), 8));
-    opened = job::SignJobSpec(std::move(spec), *env_.key);
+    opened =
+        job::SignJobSpec(std::move(spec), request.signer != nullptr ? *request.signer : *env_.key);
   }
   MESH_RETURN_IF_ERROR(opened.status());
   job::SignedJobSpec& signed_spec = *opened;

@@ -3,21 +3,30 @@
 // stream. It is the HttpHandler the HttpServer calls; the routes are listed once (Routes()) and
 // checked against the OpenAPI document (openapi.json) by a test.
 //
-// Every route needs "Authorization: Bearer <token>" (the data dir's api.token) but GET /v1/node
-// and GET /metrics, which carry no secrets; [api] anonymous_reads opens every GET. The Host
-// header must name this node (api_access.h): anything else gets 421 (DNS rebinding). Only
-// POST routes take a body; failures of the server's own checks are counted in
-// mesh_http_rejected_total{reason}.
+// Every route needs "Authorization: Bearer <token>" of one of the node's users (node.users():
+// the data dir's api.token is user "admin") whose role (accounts/role.h) is at least the
+// route's, but GET /v1/node (no secrets) and GET /metrics from loopback (Prometheus). A `read`
+// or `submit` user sees the inputs and outputs of its own jobs only, and cancels only its own;
+// its jobs are signed with its own key and paid from its own account. [api] anonymous_reads
+// opens what a `read` user sees (no job's data). Per user: requests per second and jobs in
+// flight (429 with Retry-After). A POST or DELETE whose Origin is not this Host is refused
+// (403): the dashboard uses no cookies, and no other page may act for it. The Host header must
+// name this node (api_access.h): anything else gets 421 (DNS rebinding). Only POST routes take
+// a body; failures of the server's own checks are counted in mesh_http_rejected_total{reason}.
 // Thread-safe. Shutdown() ends long polls and event streams; call it before the server stops.
 #pragma once
 
 #include <memory>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "mesh/accounts/request_limits.h"
+#include "mesh/accounts/role.h"
+#include "mesh/accounts/user_store.h"
 #include "mesh/api/http_server.h"
 #include "mesh/common/metrics.h"
 #include "mesh/node/node.h"
@@ -27,7 +36,18 @@ namespace mesh::api {
 struct RouteInfo {
   std::string method;
   std::string pattern;  // OpenAPI style: /v1/jobs/{id}
-  bool needs_token;     // by default; with [api] anonymous_reads, GET routes need none
+  bool needs_token;     // false: GET /v1/node; /metrics needs none from loopback
+  accounts::Role role;  // the least role that may call it
+};
+
+// Who is calling: a user of the node, or nobody (a route that needs no token, or an anonymous
+// read).
+struct Caller {
+  accounts::User user;
+  bool anonymous = true;
+  bool admin() const { return !anonymous && user.role == accounts::Role::kAdmin; }
+  // May see the data of a job submitted (or a blob paid) by `did`.
+  bool Owns(std::string_view did) const { return admin() || (!anonymous && did == user.did); }
 };
 
 class ApiService final : public HttpHandler {
@@ -49,16 +69,37 @@ class ApiService final : public HttpHandler {
   class Waiter;
   class JobEvents;
 
-  bool NeedsToken(const RouteInfo& route) const;
+  // The caller of `request` on `route`, or the answer refusing it (401, 403, 429). `count`:
+  // take one request from the caller's per-second allowance (once per request).
+  std::variant<Caller, HttpResponse> Authorize(const HttpRequest& request, const RouteInfo& route,
+                                               bool count);
   // 404 for an unknown path; 405 with Allow (`allowed`: the path's methods) for a known one.
   HttpResponse Unrouted(const HttpRequest& request, const std::string& allowed);
-  HttpResponse PostBlob(HttpRequest& request);
-  HttpResponse GetBlob(const HttpRequest& request, const std::string& cid);
-  void PostJob(HttpRequest& request, Responder respond);
+  HttpResponse PostBlob(HttpRequest& request, const Caller& caller);
+  // 403 unless `caller` may read blob `cid`: an admin, its uploader, or (with ?job=ID) the
+  // owner of a job that names it (module, input, output, partial, checkpoint, chunk output).
+  HttpResponse GetBlob(const HttpRequest& request, const std::string& cid, const Caller& caller);
+  HttpResponse ServeBlob(const HttpRequest& request, const std::string& cid);  // no checks
+  void PostJob(HttpRequest& request, const Caller& caller, Responder respond);
   HttpResponse ListJobs(const HttpRequest& request);
   void GetJob(const HttpRequest& request, const std::string& id, Responder respond);
-  HttpResponse GetOutput(const std::string& id, const HttpRequest& request);
-  HttpResponse CancelJob(const std::string& id);
+  HttpResponse GetOutput(const std::string& id, const HttpRequest& request, const Caller& caller);
+  HttpResponse CancelJob(const std::string& id, const Caller& caller);
+  // 403 unless `caller` owns job `id` (or is an admin); 404 for an unknown job. `what`: what
+  // was asked of the job ("output", "cancel").
+  std::optional<HttpResponse> CheckOwner(const std::string& id, const Caller& caller,
+                                         std::string_view what);
+  // True when job `id` (owned by the caller) names blob `cid`.
+  bool JobNamesBlob(const std::string& id, const std::string& cid);
+  // 429 when `caller` has its most jobs in flight (those since ended are forgotten first).
+  std::optional<HttpResponse> CheckJobsInFlight(const Caller& caller);
+  // user_routes.cc: GET /v1/me, /v1/users (GET, POST), /v1/users/{name} (DELETE),
+  // /v1/users/{name}/token (POST).
+  HttpResponse Me(const Caller& caller);
+  HttpResponse ListUsers();
+  HttpResponse AddUser(const HttpRequest& request);
+  HttpResponse RemoveUser(const std::string& name);
+  HttpResponse RotateToken(const std::string& name);
   HttpResponse NodeInfo();
   HttpResponse JobHistory(const std::string& id);  // mesh_routes.cc
   HttpResponse ExplainJob(const std::string& id);
@@ -67,8 +108,9 @@ class ApiService final : public HttpHandler {
   // "partial" or "checkpoint": long_job_routes.cc
   HttpResponse JobArtifacts(const std::string& id, std::string_view kind);
   HttpResponse Peers();
-  HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc; empty: this node's
-  HttpResponse LedgerHistory(const HttpRequest& request);
+  HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc
+  // The caller's own entries by default; another DID's need admin.
+  HttpResponse LedgerHistory(const HttpRequest& request, const Caller& caller);
   HttpResponse LedgerVerify();
   HttpResponse ReputationList();
   HttpResponse Events(const HttpRequest& request);
@@ -88,6 +130,7 @@ class ApiService final : public HttpHandler {
   Counter* requests_;
   Histogram* latency_;
   Counter* rejected_;
+  accounts::RequestLimits limits_;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_upload_ ABSL_GUARDED_BY(mu_) = 0;

@@ -42,6 +42,7 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;     // names lower-cased
   std::string body;                               // when read into memory
   std::string body_file;                          // when PlanBody chose a file
+  bool from_loopback = false;                     // the client connected from this host
 
   std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

@@ -98,6 +98,8 @@ struct NodeEnv {
 struct SubmitRequest {
   job::JobSpec spec;     // the node signs it (submitter = the node), unless...
   std::string envelope;  // ...a spec already signed by its submitter is given here
+  // Signs `spec` instead of the node (an API user's own key); must outlive Submit.
+  const crypto::KeyPair* signer = nullptr;
   std::string idempotency_key;
   // Set by the market for a job another node assigned to this one: JobRole::kAssigned, peer =
   // the submitter's node. Such a job always runs here. kLocal (the default) lets the service

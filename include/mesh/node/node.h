@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "mesh/accounts/user_store.h"
 #include "mesh/cas/blob_store.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/metrics.h"
@@ -47,6 +48,8 @@ class Node {
   const DataDir& data_dir() const { return dir_; }
   const crypto::KeyPair& key() const { return key_; }
   const std::string& api_token() const { return token_; }
+  // The API's users, roles and tokens (<data_dir>/users.db); api.token is user "admin".
+  accounts::UserStore& users() { return *users_; }
   std::string engine() const;
   int workers() const { return options_workers_; }
   absl::Time started_at() const { return started_at_; }
@@ -86,6 +89,7 @@ class Node {
   const SystemHostProbe host_;
   MetricsRegistry metrics_;
   EventBus events_;
+  std::unique_ptr<accounts::UserStore> users_;
   std::unique_ptr<cas::BlobStore> blobs_;
   std::unique_ptr<JobStore> jobs_;
   std::unique_ptr<Settlement> settlement_;
