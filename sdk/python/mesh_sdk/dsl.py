@@ -1,0 +1,661 @@
+"""The job DSL: a Python function becomes a job definition; calling it runs the job on a node.
+
+    import mesh_sdk
+    from mesh_sdk import SplitJob
+
+    @mesh_sdk.job(module='wordcount.wasm', limits={'fuel': 10**9}, split=SplitJob.lines(4))
+    def wordcount(text: str):
+        return text.encode()                # the job's input (stdin)
+
+    @wordcount.merge
+    def total(outputs):                     # a split job: the chunk outputs, in order
+        return [sum(int(o.split()[i]) for o in outputs) for i in range(3)]
+
+    future = wordcount('to be or\\nnot to be\\n')   # submitted; returns at once
+    print(future.result(timeout=60))         # [2, 6, 19]
+
+The decorated function runs here, at call time, and only prepares what is sent: it returns the
+job's inputs (bytes, a path, a CID, or a list of them; None for no input) or a dict with
+``inputs`` and any of the spec's fields for this call (``args``, ``env``, ``limits``,
+``labels``, ``split``...). Calling the definition checks the arguments against the function's
+signature and annotations, runs the function, then submits, waits, fetches the output and
+merges on a worker thread; it returns a :class:`JobFuture` (a ``concurrent.futures.Future``
+whose ``cancel()`` cancels the job on the node).
+
+Errors name what is wrong. Options are checked when the function is decorated and again for
+what a call returns; arguments are checked at call time: :class:`~mesh_sdk.errors.JobTypeError`
+(a TypeError) and :class:`~mesh_sdk.errors.JobValueError` (a ValueError), both
+:class:`~mesh_sdk.errors.InvalidArgument`. A job that runs and does not succeed makes its
+future raise :class:`~mesh_sdk.errors.JobFailed` with the node's reason.
+
+Thread-safety: a definition is immutable once decorated (``options()``/``using()`` make new
+ones; ``merge`` is set under a lock), every call keeps its state in its own future, the default
+client is created once under a lock, and :class:`~mesh_sdk.client.Client` opens a connection
+per request. One definition may be called from any number of threads at once.
+"""
+
+import collections.abc
+import concurrent.futures
+import functools
+import inspect
+import os
+import queue
+import re
+import threading
+import types
+import typing
+
+from . import errors
+from .client import _CID_RE, Client
+from .errors import JobFailed, JobTypeError, JobValueError
+from .split_job import SplitJob
+
+__all__ = ['job', 'JobDefinition', 'JobFuture', 'default_client', 'set_default_client',
+           'MAX_WORKERS']
+
+MAX_WORKERS = 64  # jobs waited on at once; further calls queue here until a worker is free
+LIMIT_KEYS = ('fuel', 'memory_bytes', 'wall_time_ms', 'max_output_bytes')
+REQUIREMENT_KEYS = ('cpu_cores', 'memory_bytes', 'storage_bytes', 'capabilities', 'federations',
+                    'trust_scope', 'min_reputation', 'max_price')
+MAX_INPUTS, MAX_ARGS = 64, 256  # the API's limits (openapi.json JobRequest)
+_VERIFICATION_RE = re.compile(r'^(none|hash|adaptive|replicate\(([1-9])\))$')
+# What the function may return in a dict, besides 'inputs'; dicts here are merged key by key
+# over the definition's, the others replace it.
+_CALL_FIELDS = ('module', 'args', 'env', 'limits', 'labels', 'priority', 'split', 'verification',
+                'placement', 'requirements', 'deterministic', 'idempotency_key')
+_MERGED_FIELDS = ('env', 'limits', 'labels', 'requirements')
+
+
+def _tname(value):
+    return type(value).__name__
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- option checks: each takes (where, value) and returns the value to use -----------------------
+
+def _check_module(where, value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        if not len(value):
+            raise JobValueError(f'{where}module is empty bytes (pass a WASM module, a path or '
+                                'a CID)')
+        return bytes(value)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise JobTypeError(f'{where}module must be a path, a CID or bytes, not {_tname(value)}')
+    if _CID_RE.match(value) or os.path.isfile(value):
+        return value
+    raise JobValueError(f'{where}module {value!r} is neither an existing file nor a CID')
+
+
+def _check_limits(where, value):
+    if not isinstance(value, collections.abc.Mapping):
+        raise JobTypeError(f'{where}limits must be a dict with keys among {", ".join(LIMIT_KEYS)},'
+                           f' not {_tname(value)}')
+    out = {}
+    for key, amount in value.items():
+        if key not in LIMIT_KEYS:
+            raise JobValueError(f'{where}limits[{key!r}] is not a limit (use '
+                                f'{", ".join(LIMIT_KEYS)})')
+        if not _is_int(amount):
+            raise JobTypeError(f'{where}limits[{key!r}] must be a positive int, not '
+                               f'{_tname(amount)}')
+        if amount < 1:
+            raise JobValueError(f'{where}limits[{key!r}] must be a positive int, got {amount} '
+                                "(leave it out for the node's default)")
+        if key == 'memory_bytes' and amount > 4 << 30:
+            raise JobValueError(f"{where}limits['memory_bytes'] is {amount}, above the 4 GiB a "
+                                'wasm32 module can address')
+        out[key] = amount
+    return out
+
+
+def _check_verification(where, value):
+    if not isinstance(value, str):
+        raise JobTypeError(f'{where}verification must be a str, not {_tname(value)}')
+    if not _VERIFICATION_RE.match(value):
+        raise JobValueError(f'{where}verification {value!r} is not one of none, hash, adaptive, '
+                            'replicate(k) with k in 1..9')
+    return value
+
+
+def _check_split(where, value):
+    if not isinstance(value, SplitJob):
+        raise JobTypeError(f'{where}split must be a SplitJob (e.g. SplitJob.lines(4)), not '
+                           f'{_tname(value)}')
+    return value
+
+
+def _check_args(where, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise JobTypeError(f'{where}args must be a list of str, not {_tname(value)}'
+                           + (" (wrap it: ['...'])" if isinstance(value, str) else ''))
+    if len(value) > MAX_ARGS:
+        raise JobValueError(f'{where}args has {len(value)} items, more than {MAX_ARGS}')
+    for i, arg in enumerate(value):
+        if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
+            raise JobTypeError(f'{where}args[{i}] must be a str (or a number), not {_tname(arg)}')
+    return [str(a) for a in value]
+
+
+def _check_str_dict(name):
+    def check(where, value):
+        if not isinstance(value, collections.abc.Mapping):
+            raise JobTypeError(f'{where}{name} must be a dict of str to str, not {_tname(value)}')
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                raise JobTypeError(f'{where}{name} keys must be non-empty str, got {key!r}')
+            if name == 'env' and '=' in key:
+                raise JobValueError(f"{where}env[{key!r}]: a variable name cannot contain '='")
+            if not isinstance(item, str):
+                raise JobTypeError(f'{where}{name}[{key!r}] must be a str, not {_tname(item)}')
+        return dict(value)
+    return check
+
+
+def _check_priority(where, value):
+    if not _is_int(value):
+        raise JobTypeError(f'{where}priority must be an int, not {_tname(value)}')
+    if not -100 <= value <= 100:
+        raise JobValueError(f'{where}priority must be in -100..100, got {value}')
+    return value
+
+
+def _check_placement(where, value):
+    if value not in ('auto', 'local', 'remote'):
+        raise JobValueError(f"{where}placement must be 'auto', 'local' or 'remote', got {value!r}")
+    return value
+
+
+def _check_requirements(where, value):
+    if not isinstance(value, collections.abc.Mapping):
+        raise JobTypeError(f'{where}requirements must be a dict, not {_tname(value)}')
+    for key in value:
+        if key not in REQUIREMENT_KEYS:
+            raise JobValueError(f'{where}requirements[{key!r}] is not a requirement (use '
+                                f'{", ".join(REQUIREMENT_KEYS)})')
+    return dict(value)
+
+
+def _check_bool(name):
+    def check(where, value):
+        if not isinstance(value, bool):
+            raise JobTypeError(f'{where}{name} must be True or False, not {_tname(value)}')
+        return value
+    return check
+
+
+def _check_timeout(where, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise JobTypeError(f'{where}timeout must be a number of seconds, not {_tname(value)}')
+    if not value > 0:
+        raise JobValueError(f'{where}timeout must be more than 0 seconds, got {value}')
+    return value
+
+
+def _check_client(where, value):
+    missing = [m for m in ('submit', 'wait', 'output', 'cancel', 'chunks', 'get_blob')
+               if not callable(getattr(value, m, None))]
+    if missing:
+        raise JobTypeError(f'{where}client must be a mesh_sdk.Client, not {_tname(value)}')
+    return value
+
+
+def _check_idempotency_key(where, value):
+    if not isinstance(value, str) or not value:
+        raise JobTypeError(f'{where}idempotency_key must be a non-empty str, not {value!r}')
+    return value
+
+
+_CHECKS = {
+    'module': _check_module, 'limits': _check_limits, 'verification': _check_verification,
+    'split': _check_split, 'args': _check_args, 'env': _check_str_dict('env'),
+    'labels': _check_str_dict('labels'), 'priority': _check_priority,
+    'placement': _check_placement, 'requirements': _check_requirements,
+    'deterministic': _check_bool('deterministic'), 'timeout': _check_timeout,
+    'client': _check_client, 'idempotency_key': _check_idempotency_key,
+}
+
+
+def _checked(where, options):
+    """The options that are set (not None), each checked; raises naming the first bad one."""
+    return {k: _CHECKS[k](where, v) for k, v in options.items() if v is not None}
+
+
+# --- annotations ----------------------------------------------------------------------------------
+
+def _matches(value, hint):
+    """Whether ``value`` fits the annotation ``hint``, checked shallowly (``list[str]`` checks
+    for a list). Annotations this cannot check (strings, TypeVars, protocols...) accept."""
+    if hint is typing.Any or hint is inspect.Parameter.empty:
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _matches(value, typing.get_args(hint)[0])
+    target = origin if isinstance(origin, type) else hint
+    if not isinstance(target, type):
+        return True
+    if target is float and _is_int(value):
+        return True  # PEP 484: an int is acceptable where a float is expected
+    try:
+        return isinstance(value, target)
+    except TypeError:  # e.g. a Protocol that is not runtime_checkable
+        return True
+
+
+def _hint_name(hint):
+    return hint.__name__ if isinstance(hint, type) else repr(hint).replace('typing.', '')
+
+
+# --- the default client and the workers -----------------------------------------------------------
+
+_default_lock = threading.Lock()
+_default = None
+
+
+def default_client():
+    """The client of definitions that were given none: ``Client()`` (the node the CLI would
+    use), created on first use, once, whichever threads ask at the same time."""
+    global _default
+    client = _default
+    if client is None:
+        with _default_lock:
+            if _default is None:
+                _default = Client()
+            client = _default
+    return client
+
+
+def set_default_client(client):
+    """Replaces the default client (None: create ``Client()`` again on next use)."""
+    global _default
+    if client is not None:
+        _check_client('set_default_client: ', client)
+    with _default_lock:
+        _default = client
+
+
+class _Workers:
+    """Daemon threads that wait for jobs, created as needed up to ``MAX_WORKERS``. Daemons, so a
+    script that ends without asking for a result ends (its jobs go on running on the node)."""
+
+    def __init__(self):
+        self._tasks = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, task):
+        self._tasks.put(task)
+        with self._lock:
+            if self._idle == 0 and self._threads < MAX_WORKERS:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f'mesh-job-{self._threads}',
+                                 daemon=True).start()
+
+    def _work(self):
+        while True:
+            with self._lock:
+                self._idle += 1
+            task = self._tasks.get()
+            with self._lock:
+                self._idle -= 1
+            task()
+
+
+_workers = _Workers()
+
+
+# --- the future -----------------------------------------------------------------------------------
+
+class JobFuture(concurrent.futures.Future):
+    """The result of one call of a job definition: the merged output, or the exception.
+
+    A ``concurrent.futures.Future`` (``result(timeout)``, ``exception()``, ``done()``,
+    ``add_done_callback``, ``concurrent.futures.wait``/``as_completed``) that also knows its
+    job: ``job_id`` once submitted (``submitted()`` waits for it), ``job`` (the :class:`Job`
+    record once it ended). ``cancel()`` cancels the job on the node.
+    """
+
+    def __init__(self, definition, client):
+        super().__init__()
+        self.definition = definition
+        self.client = client
+        self.job_id = None
+        self.job = None
+        self._state_lock = threading.Lock()  # job_id vs cancel: exactly one side sees the other
+        self._cancel_requested = False
+        self._submitted = threading.Event()
+
+    def __repr__(self):
+        return f'<JobFuture {self.definition.name!r} job={self.job_id} {self._state}>'
+
+    def running(self):
+        """True while the job is on the node (submitted, not ended)."""
+        return self.job_id is not None and not self.done()
+
+    def submitted(self, timeout=None):
+        """Waits until the job is on the node and returns its id. Raises the submission's error
+        if it could not be submitted, CancelledError if cancelled before, and TimeoutError."""
+        if not self._submitted.wait(timeout):
+            raise TimeoutError(f"job '{self.definition.name}' not submitted within {timeout:g} s")
+        if self.job_id is None:
+            if self.cancelled():
+                raise concurrent.futures.CancelledError()
+            raise self.exception()
+        return self.job_id
+
+    def cancel(self):
+        """Cancels the call: the job on the node if it was submitted (or as soon as it is).
+        True if cancelled; False if the job had already ended (its result stands)."""
+        with self._state_lock:
+            if self.done():
+                return self.cancelled()
+            self._cancel_requested = True
+            job_id = self.job_id
+        if job_id is not None:
+            try:
+                self.client.cancel(job_id)
+            except (errors.FailedPrecondition, errors.NotFound):
+                # It ended first. Unless someone else cancelled it, its result stands (the
+                # worker sets it; a job that ends cancelled is left to this method).
+                if self.client.job(job_id).state != 'cancelled':
+                    return self.cancelled()
+        if not super().cancel():
+            return False
+        super().set_running_or_notify_cancel()  # tells wait()/as_completed(), not just result()
+        return True
+
+    # Called by the worker.
+    def _set_job_id(self, job_id):
+        with self._state_lock:
+            self.job_id = job_id
+            cancel = self._cancel_requested
+        self._submitted.set()
+        return cancel
+
+    def _finish(self, result=None, exception=None):
+        try:
+            if exception is not None:
+                self.set_exception(exception)
+            else:
+                self.set_result(result)
+        except concurrent.futures.InvalidStateError:
+            pass  # cancelled meanwhile: the cancellation stands
+        self._submitted.set()
+
+
+# --- the definition -------------------------------------------------------------------------------
+
+class JobDefinition:
+    """A job made from a Python function by :func:`job`. Call it like the function to run the
+    job; see the module's documentation. Immutable: :meth:`options` and :meth:`using` return
+    new definitions that share the function and the merge."""
+
+    def __init__(self, fn, name, options, root=None):
+        self.fn = fn
+        self.name = name
+        self._options = options  # checked; never mutated
+        self._root = root or self
+        if root is None:
+            self._merge = None
+            self._merge_lock = threading.Lock()
+            self._signature = inspect.signature(fn)
+            try:
+                self._hints = typing.get_type_hints(fn, include_extras=True)
+            except Exception:  # an unresolvable forward reference: check what can be checked
+                self._hints = {}
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self):
+        shown = {k: v for k, v in self._options.items()
+                 if k in ('module', 'split', 'limits', 'verification')}
+        return f'<mesh job {self.name!r} {shown}>'
+
+    @property
+    def module(self):
+        return self._options['module']
+
+    @property
+    def signature(self):
+        return self._root._signature
+
+    @property
+    def merge_fn(self):
+        """The merge function, or None."""
+        return self._root._merge
+
+    def merge(self, fn):
+        """Decorator: ``fn(outputs)`` post-processes the outputs here, after the job succeeded;
+        what it returns is the future's result. A split job's ``outputs`` is the list of the
+        chunk outputs in order (bytes each); a plain job's is its output (bytes). Returns ``fn``
+        unchanged, so give it another name than the job's."""
+        where = f"job '{self.name}': "
+        if not callable(fn):
+            raise JobTypeError(f'{where}merge must decorate a function, not {_tname(fn)}')
+        try:
+            inspect.signature(fn).bind(b'')
+        except TypeError:
+            raise JobTypeError(f'{where}merge function {getattr(fn, "__name__", fn)!r} must take '
+                               'one argument (the outputs)') from None
+        except ValueError:
+            pass  # a builtin without a signature: trust it
+        with self._root._merge_lock:
+            self._root._merge = fn
+        return fn
+
+    def options(self, **overrides):
+        """A new definition with some options replaced (checked now), e.g.
+        ``wordcount.options(limits={'fuel': 10**10})(text)``. Same keywords as :func:`job`."""
+        unknown = set(overrides) - set(_CHECKS) - {'name'}
+        if unknown:
+            raise JobTypeError(f"job '{self.name}': options() got an unknown option "
+                               f'{sorted(unknown)[0]!r}')
+        name = overrides.pop('name', self.name)
+        options = dict(self._options)
+        for key, value in overrides.items():
+            if value is None:
+                options.pop(key, None)
+        options.update(_checked(f"job '{name}': ", overrides))
+        if 'module' not in options:
+            raise JobTypeError(f"job '{name}': module is required")
+        return JobDefinition(self.fn, name, options, self._root)
+
+    def using(self, client):
+        """This definition submitting through ``client``."""
+        return self.options(client=client)
+
+    # --- a call -------------------------------------------------------------------------------
+
+    def _bind(self, args, kwargs):
+        where = f"job '{self.name}': "
+        sig = self.signature
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            message = str(e)
+            if message.startswith('too many positional'):
+                names = [p.name for p in sig.parameters.values()
+                         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                message = (f'takes {len(names)} positional argument(s) ({", ".join(names) or "none"})'
+                           f' but {len(args)} were given')
+            raise JobTypeError(where + message) from None
+        bound.apply_defaults()
+        hints = self._root._hints
+        for pname, value in bound.arguments.items():
+            hint = hints.get(pname)
+            if hint is None:
+                continue
+            kind = sig.parameters[pname].kind
+            items = (value.items() if kind is inspect.Parameter.VAR_KEYWORD else
+                     enumerate(value) if kind is inspect.Parameter.VAR_POSITIONAL else
+                     [(None, value)])
+            for key, item in items:
+                if not _matches(item, hint):
+                    label = (f"'{pname}'" if key is None else
+                             f'{pname}[{key!r}]' if isinstance(key, str) else f'{pname}[{key}]')
+                    raise JobTypeError(f'{where}parameter {label} must be {_hint_name(hint)}, '
+                                       f'got {_tname(item)} ({item!r:.60})')
+        return bound
+
+    def prepare(self, *args, **kwargs):
+        """What a call with these arguments would submit, without submitting: the keyword
+        arguments of :meth:`Client.submit` (``module``, ``inputs``, ``args``, ``limits``...),
+        after every check. Runs the decorated function; does no I/O."""
+        bound = self._bind(args, kwargs)
+        try:
+            returned = self.fn(*bound.args, **bound.kwargs)
+        except Exception as e:
+            e.add_note(f"(raised by job '{self.name}' while preparing its inputs)")
+            raise
+        return self._request(returned)
+
+    def _request(self, returned):
+        where = f"job '{self.name}': "
+        spec = {k: v for k, v in self._options.items() if k not in ('client', 'timeout')}
+        if isinstance(returned, collections.abc.Mapping):
+            unknown = [k for k in returned if k != 'inputs' and k not in _CALL_FIELDS]
+            if unknown:
+                raise JobValueError(f'{where}the function returned a dict with {unknown[0]!r}, '
+                                    f'which is not inputs or one of {", ".join(_CALL_FIELDS)}')
+            fields = _checked(f'{where}the returned ', {k: v for k, v in returned.items()
+                                                         if k != 'inputs'})
+            for key, value in fields.items():
+                spec[key] = {**spec[key], **value} if key in _MERGED_FIELDS and key in spec \
+                    else value
+            inputs = returned.get('inputs')
+        else:
+            inputs = returned
+        spec['inputs'] = self._inputs(where, inputs)
+        return spec
+
+    @staticmethod
+    def _inputs(where, inputs):
+        if inputs is None:
+            return []
+        if isinstance(inputs, (str, bytes, bytearray, memoryview, os.PathLike)):
+            inputs = [inputs]
+        elif not isinstance(inputs, (list, tuple)):
+            raise JobTypeError(f'{where}the function must return the inputs (bytes, a path, a CID,'
+                               f' a list of them, or a dict with "inputs"), not {_tname(inputs)}')
+        if len(inputs) > MAX_INPUTS:
+            raise JobValueError(f'{where}{len(inputs)} inputs, more than {MAX_INPUTS} (join them '
+                                'or use a split job)')
+        out = []
+        for i, item in enumerate(inputs):
+            if isinstance(item, (bytes, bytearray, memoryview)):
+                out.append(bytes(item))
+                continue
+            if isinstance(item, os.PathLike):
+                item = os.fspath(item)
+            if not isinstance(item, str):
+                raise JobTypeError(f'{where}inputs[{i}] must be bytes, a path or a CID, not '
+                                   f'{_tname(item)}')
+            if not (_CID_RE.match(item) or os.path.isfile(item)):
+                raise JobValueError(f'{where}inputs[{i}] {item!r:.60} is neither an existing file '
+                                    'nor a CID (to send text, return it encoded: text.encode())')
+            out.append(item)
+        return out
+
+    def __call__(self, *args, **kwargs):
+        """Checks the arguments, prepares the inputs, and submits the job on a worker thread;
+        returns its :class:`JobFuture` at once."""
+        spec = self.prepare(*args, **kwargs)
+        client = self._options.get('client') or default_client()
+        future = JobFuture(self, client)
+        merge = self.merge_fn
+        timeout = self._options.get('timeout')
+        _workers.submit(lambda: self._run(future, client, spec, merge, timeout))
+        return future
+
+    submit = __call__
+
+    def _run(self, future, client, spec, merge, timeout):
+        try:
+            if future.cancelled():
+                return
+            submitted = client.submit(**spec)
+            if future._set_job_id(submitted.id):
+                _cancel_quietly(client, submitted.id)  # cancel() came during the submission
+                return
+            try:
+                done = client.wait(submitted.id, timeout=timeout)
+            except errors.JobTimeout:
+                _cancel_quietly(client, submitted.id)  # a definition's timeout is a deadline
+                raise
+            future.job = done
+            if future.cancelled() or (done.state == 'cancelled' and future._cancel_requested):
+                return  # cancel() marks the future
+            if not done.ok:
+                raise JobFailed(done, self.name)
+            if merge is not None and 'split' in spec:
+                chunks = sorted(client.chunks(done.id)['chunks'], key=lambda c: c['index'])
+                outputs = [client.get_blob(c['output_cid']) for c in chunks]
+            else:
+                outputs = client.output(done.id)
+            if merge is None:
+                future._finish(result=outputs)
+                return
+            try:
+                result = merge(outputs)
+            except Exception as e:
+                e.add_note(f"(raised by the merge of job '{self.name}' ({done.id}))")
+                raise
+            future._finish(result=result)
+        except BaseException as e:  # everything goes to the caller through the future
+            future._finish(exception=e)
+        finally:
+            future._submitted.set()
+
+
+def _cancel_quietly(client, job_id):
+    try:
+        client.cancel(job_id)
+    except errors.MeshError:
+        pass  # ended meanwhile, or the node went away: nothing left to cancel
+
+
+def job(fn=None, *, module, limits=None, verification=None, split=None, args=None, env=None,
+        placement=None, requirements=None, priority=None, labels=None, deterministic=None,
+        timeout=None, client=None, name=None):
+    """Decorator: turns a function that prepares a job's inputs into a :class:`JobDefinition`.
+
+    ``module`` (required): the WASM module, a path, a CID or bytes. ``limits`` (fuel,
+    memory_bytes, wall_time_ms, max_output_bytes; positive ints), ``verification`` (none, hash,
+    adaptive, replicate(k)), ``split`` (a :class:`SplitJob`), ``args``, ``env``, ``placement``,
+    ``requirements``, ``priority``, ``labels``, ``deterministic``: the job spec, as
+    :meth:`Client.submit` takes them. ``timeout``: seconds to wait for the job before its future
+    raises JobTimeout (the job is then cancelled). ``client``: the node (default: a shared
+    ``Client()`` made on first use). ``name``: for errors (default: the function's name).
+    Every option is checked here; a bad one raises JobTypeError/JobValueError naming it.
+    """
+    if name is not None and (not isinstance(name, str) or not name):
+        raise JobTypeError(f'job(): name must be a non-empty str, not {name!r}')
+    options = dict(module=module, limits=limits, verification=verification, split=split,
+                   args=args, env=env, placement=placement, requirements=requirements,
+                   priority=priority, labels=labels, deterministic=deterministic,
+                   timeout=timeout, client=client)
+
+    def decorate(f):
+        if not callable(f) or isinstance(f, type):
+            raise JobTypeError(f"job({name or ''!r}): @job must decorate a function, not "
+                               f'{_tname(f)}')
+        if inspect.iscoroutinefunction(f) or inspect.isgeneratorfunction(f):
+            raise JobTypeError(f'job(): {f.__name__!r} must be a plain function that returns the '
+                               'inputs, not a coroutine or generator function')
+        fname = name or f.__name__
+        checked = _checked(f"job '{fname}': ", options)
+        if 'module' not in checked:
+            raise JobTypeError(f"job '{fname}': module is required (a path, a CID or bytes)")
+        return JobDefinition(f, fname, checked)
+
+    return decorate if fn is None else decorate(fn)
