@@ -286,30 +286,33 @@ def set_default_client(client):
 
 class _Workers:
     """Daemon threads that wait for jobs, created as needed up to ``MAX_WORKERS``. Daemons, so a
-    script that ends without asking for a result ends (its jobs go on running on the node)."""
+    script that ends without asking for a result ends (its jobs go on running on the node).
+
+    Each task claims an idle worker or starts one (as ThreadPoolExecutor does), so a task never
+    waits behind a long job while fewer than ``MAX_WORKERS`` threads exist.
+    """
 
     def __init__(self):
         self._tasks = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._idle = 0
+        self._idle = 0  # workers waiting for a task that no submit has claimed yet
 
     def submit(self, task):
         self._tasks.put(task)
         with self._lock:
-            if self._idle == 0 and self._threads < MAX_WORKERS:
+            if self._idle > 0:
+                self._idle -= 1
+            elif self._threads < MAX_WORKERS:
                 self._threads += 1
                 threading.Thread(target=self._work, name=f'mesh-job-{self._threads}',
                                  daemon=True).start()
 
     def _work(self):
         while True:
+            self._tasks.get()()
             with self._lock:
                 self._idle += 1
-            task = self._tasks.get()
-            with self._lock:
-                self._idle -= 1
-            task()
 
 
 _workers = _Workers()

@@ -217,6 +217,35 @@ class JobDslCheckTest(unittest.TestCase):
             mesh_sdk.set_default_client('not a client')
 
 
+    def test_a_call_never_waits_behind_a_long_job_while_workers_can_start(self):
+        workers = dsl._Workers()
+        ran, together = threading.Event(), threading.Barrier(3, timeout=30)
+        workers.submit(ran.set)
+        self.assertTrue(ran.wait(30))
+        wait_until(lambda: workers._idle == 1, what='the worker to be idle')
+        workers.submit(together.wait)  # a long job on the idle worker...
+        workers.submit(together.wait)  # ...and another at once: a second worker must start
+        together.wait()  # passes only if both tasks are running at the same time
+        self.assertEqual(workers._threads, 2)
+
+    def test_the_worker_pool_stops_growing_at_max_workers(self):
+        workers = dsl._Workers()
+        release, started = threading.Event(), threading.Semaphore(0)
+
+        def task():
+            started.release()
+            release.wait(30)
+
+        with mock.patch.object(dsl, 'MAX_WORKERS', 2):
+            for _ in range(3):
+                workers.submit(task)
+        self.assertTrue(started.acquire(timeout=30) and started.acquire(timeout=30))
+        self.assertEqual(workers._threads, 2)
+        self.assertFalse(started.acquire(timeout=0.2), 'the third waits for a free worker')
+        release.set()
+        self.assertTrue(started.acquire(timeout=30), 'and runs once one is free')
+
+
 class JobDslNodeTest(unittest.TestCase):
     """Definitions run on a real meshd (the node of ClientTest, started the same way)."""
 
