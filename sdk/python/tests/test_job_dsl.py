@@ -8,6 +8,8 @@ runs the definitions against a real meshd started the way test_client.ClientTest
 
 import concurrent.futures
 import os
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -511,6 +513,21 @@ class JobDslNodeTest(unittest.TestCase):
         self.assertIsInstance(e, mesh_sdk.JobTimeout)
         self.assertEqual(e.job_id, future.job_id)
         self.assertEqual(self.client.wait(future.job_id, timeout=30).state, 'cancelled')
+
+    def test_the_wordcount_example_script(self):
+        files = []
+        for i, text in enumerate((b'', b'one line\n', b'a b c\n' * 50 + b'tail no newline')):
+            path = os.path.join(self.tmp, f'dsl_example_{i}.txt')
+            with open(path, 'wb') as f:
+                f.write(text)
+            files.append((path, text))
+        script = os.path.join(os.path.dirname(__file__), '..', 'examples', 'wordcount_dsl.py')
+        run = subprocess.run([sys.executable, script, '--module', example('wordcount'),
+                              '--parts', '3', '--node', self.url, '--token', self.token,
+                              *[p for p, _ in files]], capture_output=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr.decode())
+        lines = sorted(run.stdout.decode().splitlines(), key=lambda l: l.split()[-1])
+        self.assertEqual(lines, ['%8d %8d %8d %s' % (*wc(t), p) for p, t in files])
 
     def test_as_completed_over_many_calls(self):
         futures = {self.echo(b'%d' % i): i for i in range(10)}
