@@ -459,11 +459,14 @@ class JobDefinition:
     def options(self, **overrides):
         """A new definition with some options replaced (checked now), e.g.
         ``wordcount.options(limits={'fuel': 10**10})(text)``. Same keywords as :func:`job`."""
-        unknown = set(overrides) - set(_CHECKS) - {'name'}
+        # (an idempotency key per definition would make every call the same job: per call only)
+        unknown = set(overrides) - (set(_CHECKS) - {'idempotency_key'}) - {'name'}
         if unknown:
             raise JobTypeError(f"job '{self.name}': options() got an unknown option "
                                f'{sorted(unknown)[0]!r}')
         name = overrides.pop('name', self.name)
+        if not isinstance(name, str) or not name:
+            raise JobTypeError(f"job '{self.name}': name must be a non-empty str, not {name!r}")
         options = dict(self._options)
         for key, value in overrides.items():
             if value is None:
@@ -489,8 +492,8 @@ class JobDefinition:
             if message.startswith('too many positional'):
                 names = [p.name for p in sig.parameters.values()
                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-                message = (f'takes {len(names)} positional argument(s) ({", ".join(names) or "none"})'
-                           f' but {len(args)} were given')
+                message = (f'takes {len(names)} positional argument(s) '
+                           f'({", ".join(names) or "none"}) but {len(args)} were given')
             raise JobTypeError(where + message) from None
         bound.apply_defaults()
         hints = self._root._hints

@@ -131,6 +131,9 @@ class JobDslCheckTest(unittest.TestCase):
         self.assertIn('fuel', str(cm.exception))
         good = define()
         self.assert_refused(JobTypeError, lambda: good.options(fuel=1), "option 'fuel'")
+        self.assert_refused(JobTypeError, lambda: good.options(idempotency_key='k'),
+                            "option 'idempotency_key'")
+        self.assert_refused(JobTypeError, lambda: good.options(name=3), 'name must be')
         self.assert_refused(JobValueError, lambda: good.options(limits={'fuel': -5}),
                             "limits['fuel']")
         self.assert_refused(JobTypeError, lambda: good.merge(3), 'merge')
