@@ -301,6 +301,21 @@ class JobDslNodeTest(unittest.TestCase):
         f.add_done_callback(lambda fut: seen.append('late'))
         self.assertEqual(seen, ['HELLO, CB!', 'late'])
 
+    def test_a_returned_idempotency_key_gives_the_first_job(self):
+        key = 'dsl-' + os.urandom(6).hex()
+
+        @mesh_sdk.job(module=example('echo'), client=self.client)
+        def once(data: bytes, key: str | None = None):
+            return {'inputs': data, 'idempotency_key': key} if key else data
+
+        first = once(b'1', key)
+        first.submitted(timeout=60)  # calls submit on workers: the order is set only after this
+        again = once(b'2', key)
+        self.assertEqual(first.result(60), b'1')
+        self.assertEqual(again.result(60), b'1', 'the same key returns the first job')
+        self.assertEqual(again.job_id, first.job_id)
+        self.assertEqual(once(b'3').result(60), b'3')
+
     def test_returned_args_and_module_from_the_function(self):
         @mesh_sdk.job(module=example('hello'), client=self.client)
         def run(which: str, *args: str):
