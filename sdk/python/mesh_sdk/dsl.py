@@ -86,7 +86,9 @@ def _check_module(where, value):
         value = os.fspath(value)
     if not isinstance(value, str):
         raise JobTypeError(f'{where}module must be a path, a CID or bytes, not {_tname(value)}')
-    if _CID_RE.match(value) or os.path.isfile(value):
+    if os.path.isfile(value):
+        return os.path.abspath(value)  # the file decorated, whatever the directory at call time
+    if _CID_RE.match(value):
         return value
     raise JobValueError(f'{where}module {value!r} is neither an existing file nor a CID')
 
@@ -566,7 +568,9 @@ class JobDefinition:
             if not isinstance(item, str):
                 raise JobTypeError(f'{where}inputs[{i}] must be bytes, a path or a CID, not '
                                    f'{_tname(item)}')
-            if not (_CID_RE.match(item) or os.path.isfile(item)):
+            if os.path.isfile(item):
+                item = os.path.abspath(item)
+            elif not _CID_RE.match(item):
                 raise JobValueError(f'{where}inputs[{i}] {item!r:.60} is neither an existing file '
                                     'nor a CID (to send text, return it encoded: text.encode())')
             out.append(item)

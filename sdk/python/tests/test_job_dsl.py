@@ -64,6 +64,10 @@ class JobDslCheckTest(unittest.TestCase):
         self.assertEqual(named.prepare()['inputs'], [])
         path = os.path.abspath(__file__)
         self.assertEqual(mesh_sdk.job(module=A_CID)(lambda: path).prepare()['inputs'], [path])
+        # Relative paths are made absolute: the file meant, wherever the process goes next
+        relative = os.path.relpath(path)
+        definition = mesh_sdk.job(module=relative)(lambda: relative)
+        self.assertEqual((definition.module, definition.prepare()['inputs']), (path, [path]))
         self.assertEqual(mesh_sdk.job(module=A_CID)(lambda: None).prepare()['inputs'], [])
 
     def test_mesh_sdk_job_is_the_decorator_and_job_records_still_import(self):
