@@ -40,222 +40,24 @@ import functools
 import inspect
 import os
 import queue
-import re
 import threading
-import types
 import typing
 
 from . import errors
 from .client import _CID_RE, Client
+from .dsl_checks import (CHECKS, MAX_INPUTS, check_client, checked, hint_name, matches,
+                         type_name)
 from .errors import JobFailed, JobTypeError, JobValueError
-from .split_job import SplitJob
 
 __all__ = ['job', 'JobDefinition', 'JobFuture', 'default_client', 'set_default_client',
            'MAX_WORKERS']
 
 MAX_WORKERS = 64  # jobs waited on at once; further calls queue here until a worker is free
-LIMIT_KEYS = ('fuel', 'memory_bytes', 'wall_time_ms', 'max_output_bytes')
-REQUIREMENT_KEYS = ('cpu_cores', 'memory_bytes', 'storage_bytes', 'capabilities', 'federations',
-                    'trust_scope', 'min_reputation', 'max_price')
-MAX_INPUTS, MAX_ARGS = 64, 256  # the API's limits (openapi.json JobRequest)
-_VERIFICATION_RE = re.compile(r'^(none|hash|adaptive|replicate\(([1-9])\))$')
 # What the function may return in a dict, besides 'inputs'; dicts here are merged key by key
 # over the definition's, the others replace it.
 _CALL_FIELDS = ('module', 'args', 'env', 'limits', 'labels', 'priority', 'split', 'verification',
                 'placement', 'requirements', 'deterministic', 'idempotency_key')
 _MERGED_FIELDS = ('env', 'limits', 'labels', 'requirements')
-
-
-def _tname(value):
-    return type(value).__name__
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# --- option checks: each takes (where, value) and returns the value to use -----------------------
-
-def _check_module(where, value):
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        if not len(value):
-            raise JobValueError(f'{where}module is empty bytes (pass a WASM module, a path or '
-                                'a CID)')
-        return bytes(value)
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        raise JobTypeError(f'{where}module must be a path, a CID or bytes, not {_tname(value)}')
-    if os.path.isfile(value):
-        return os.path.abspath(value)  # the file decorated, whatever the directory at call time
-    if _CID_RE.match(value):
-        return value
-    raise JobValueError(f'{where}module {value!r} is neither an existing file nor a CID')
-
-
-def _check_limits(where, value):
-    if not isinstance(value, collections.abc.Mapping):
-        raise JobTypeError(f'{where}limits must be a dict with keys among {", ".join(LIMIT_KEYS)},'
-                           f' not {_tname(value)}')
-    out = {}
-    for key, amount in value.items():
-        if key not in LIMIT_KEYS:
-            raise JobValueError(f'{where}limits[{key!r}] is not a limit (use '
-                                f'{", ".join(LIMIT_KEYS)})')
-        if not _is_int(amount):
-            raise JobTypeError(f'{where}limits[{key!r}] must be a positive int, not '
-                               f'{_tname(amount)}')
-        if amount < 1:
-            raise JobValueError(f'{where}limits[{key!r}] must be a positive int, got {amount} '
-                                "(leave it out for the node's default)")
-        if key == 'memory_bytes' and amount > 4 << 30:
-            raise JobValueError(f"{where}limits['memory_bytes'] is {amount}, above the 4 GiB a "
-                                'wasm32 module can address')
-        out[key] = amount
-    return out
-
-
-def _check_verification(where, value):
-    if not isinstance(value, str):
-        raise JobTypeError(f'{where}verification must be a str, not {_tname(value)}')
-    if not _VERIFICATION_RE.match(value):
-        raise JobValueError(f'{where}verification {value!r} is not one of none, hash, adaptive, '
-                            'replicate(k) with k in 1..9')
-    return value
-
-
-def _check_split(where, value):
-    if not isinstance(value, SplitJob):
-        raise JobTypeError(f'{where}split must be a SplitJob (e.g. SplitJob.lines(4)), not '
-                           f'{_tname(value)}')
-    return value
-
-
-def _check_args(where, value):
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise JobTypeError(f'{where}args must be a list of str, not {_tname(value)}'
-                           + (" (wrap it: ['...'])" if isinstance(value, str) else ''))
-    if len(value) > MAX_ARGS:
-        raise JobValueError(f'{where}args has {len(value)} items, more than {MAX_ARGS}')
-    for i, arg in enumerate(value):
-        if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
-            raise JobTypeError(f'{where}args[{i}] must be a str (or a number), not {_tname(arg)}')
-    return [str(a) for a in value]
-
-
-def _check_str_dict(name):
-    def check(where, value):
-        if not isinstance(value, collections.abc.Mapping):
-            raise JobTypeError(f'{where}{name} must be a dict of str to str, not {_tname(value)}')
-        for key, item in value.items():
-            if not isinstance(key, str) or not key:
-                raise JobTypeError(f'{where}{name} keys must be non-empty str, got {key!r}')
-            if name == 'env' and '=' in key:
-                raise JobValueError(f"{where}env[{key!r}]: a variable name cannot contain '='")
-            if not isinstance(item, str):
-                raise JobTypeError(f'{where}{name}[{key!r}] must be a str, not {_tname(item)}')
-        return dict(value)
-    return check
-
-
-def _check_priority(where, value):
-    if not _is_int(value):
-        raise JobTypeError(f'{where}priority must be an int, not {_tname(value)}')
-    if not -100 <= value <= 100:
-        raise JobValueError(f'{where}priority must be in -100..100, got {value}')
-    return value
-
-
-def _check_placement(where, value):
-    if value not in ('auto', 'local', 'remote'):
-        raise JobValueError(f"{where}placement must be 'auto', 'local' or 'remote', got {value!r}")
-    return value
-
-
-def _check_requirements(where, value):
-    if not isinstance(value, collections.abc.Mapping):
-        raise JobTypeError(f'{where}requirements must be a dict, not {_tname(value)}')
-    for key in value:
-        if key not in REQUIREMENT_KEYS:
-            raise JobValueError(f'{where}requirements[{key!r}] is not a requirement (use '
-                                f'{", ".join(REQUIREMENT_KEYS)})')
-    return dict(value)
-
-
-def _check_bool(name):
-    def check(where, value):
-        if not isinstance(value, bool):
-            raise JobTypeError(f'{where}{name} must be True or False, not {_tname(value)}')
-        return value
-    return check
-
-
-def _check_timeout(where, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise JobTypeError(f'{where}timeout must be a number of seconds, not {_tname(value)}')
-    if not value > 0:
-        raise JobValueError(f'{where}timeout must be more than 0 seconds, got {value}')
-    return value
-
-
-def _check_client(where, value):
-    missing = [m for m in ('submit', 'wait', 'output', 'cancel', 'chunks', 'get_blob')
-               if not callable(getattr(value, m, None))]
-    if missing:
-        raise JobTypeError(f'{where}client must be a mesh_sdk.Client, not {_tname(value)}')
-    return value
-
-
-def _check_idempotency_key(where, value):
-    if not isinstance(value, str) or not value:
-        raise JobTypeError(f'{where}idempotency_key must be a non-empty str, not {value!r}')
-    return value
-
-
-_CHECKS = {
-    'module': _check_module, 'limits': _check_limits, 'verification': _check_verification,
-    'split': _check_split, 'args': _check_args, 'env': _check_str_dict('env'),
-    'labels': _check_str_dict('labels'), 'priority': _check_priority,
-    'placement': _check_placement, 'requirements': _check_requirements,
-    'deterministic': _check_bool('deterministic'), 'timeout': _check_timeout,
-    'client': _check_client, 'idempotency_key': _check_idempotency_key,
-}
-
-
-def _checked(where, options):
-    """The options that are set (not None), each checked; raises naming the first bad one."""
-    return {k: _CHECKS[k](where, v) for k, v in options.items() if v is not None}
-
-
-# --- annotations ----------------------------------------------------------------------------------
-
-def _matches(value, hint):
-    """Whether ``value`` fits the annotation ``hint``, checked shallowly (``list[str]`` checks
-    for a list). Annotations this cannot check (strings, TypeVars, protocols...) accept."""
-    if hint is typing.Any or hint is inspect.Parameter.empty:
-        return True
-    if hint is None or hint is type(None):
-        return value is None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if origin is typing.Literal:
-        return value in typing.get_args(hint)
-    if origin is typing.Annotated:
-        return _matches(value, typing.get_args(hint)[0])
-    target = origin if isinstance(origin, type) else hint
-    if not isinstance(target, type):
-        return True
-    if target is float and _is_int(value):
-        return True  # PEP 484: an int is acceptable where a float is expected
-    try:
-        return isinstance(value, target)
-    except TypeError:  # e.g. a Protocol that is not runtime_checkable
-        return True
-
-
-def _hint_name(hint):
-    return hint.__name__ if isinstance(hint, type) else repr(hint).replace('typing.', '')
 
 
 # --- the default client and the workers -----------------------------------------------------------
@@ -281,7 +83,7 @@ def set_default_client(client):
     """Replaces the default client (None: create ``Client()`` again on next use)."""
     global _default
     if client is not None:
-        _check_client('set_default_client: ', client)
+        check_client('set_default_client: ', client)
     with _default_lock:
         _default = client
 
@@ -446,7 +248,7 @@ class JobDefinition:
         unchanged, so give it another name than the job's."""
         where = f"job '{self.name}': "
         if not callable(fn):
-            raise JobTypeError(f'{where}merge must decorate a function, not {_tname(fn)}')
+            raise JobTypeError(f'{where}merge must decorate a function, not {type_name(fn)}')
         try:
             inspect.signature(fn).bind(b'')
         except TypeError:
@@ -462,7 +264,7 @@ class JobDefinition:
         """A new definition with some options replaced (checked now), e.g.
         ``wordcount.options(limits={'fuel': 10**10})(text)``. Same keywords as :func:`job`."""
         # (an idempotency key per definition would make every call the same job: per call only)
-        unknown = set(overrides) - (set(_CHECKS) - {'idempotency_key'}) - {'name'}
+        unknown = set(overrides) - (set(CHECKS) - {'idempotency_key'}) - {'name'}
         if unknown:
             raise JobTypeError(f"job '{self.name}': options() got an unknown option "
                                f'{sorted(unknown)[0]!r}')
@@ -473,7 +275,7 @@ class JobDefinition:
         for key, value in overrides.items():
             if value is None:
                 options.pop(key, None)
-        options.update(_checked(f"job '{name}': ", overrides))
+        options.update(checked(f"job '{name}': ", overrides))
         if 'module' not in options:
             raise JobTypeError(f"job '{name}': module is required")
         return JobDefinition(self.fn, name, options, self._root)
@@ -508,11 +310,11 @@ class JobDefinition:
                      enumerate(value) if kind is inspect.Parameter.VAR_POSITIONAL else
                      [(None, value)])
             for key, item in items:
-                if not _matches(item, hint):
+                if not matches(item, hint):
                     label = (f"'{pname}'" if key is None else
                              f'{pname}[{key!r}]' if isinstance(key, str) else f'{pname}[{key}]')
-                    raise JobTypeError(f'{where}parameter {label} must be {_hint_name(hint)}, '
-                                       f'got {_tname(item)} ({item!r:.60})')
+                    raise JobTypeError(f'{where}parameter {label} must be {hint_name(hint)}, '
+                                       f'got {type_name(item)} ({item!r:.60})')
         return bound
 
     def prepare(self, *args, **kwargs):
@@ -535,7 +337,7 @@ class JobDefinition:
             if unknown:
                 raise JobValueError(f'{where}the function returned a dict with {unknown[0]!r}, '
                                     f'which is not inputs or one of {", ".join(_CALL_FIELDS)}')
-            fields = _checked(f'{where}the returned ', {k: v for k, v in returned.items()
+            fields = checked(f'{where}the returned ', {k: v for k, v in returned.items()
                                                          if k != 'inputs'})
             for key, value in fields.items():
                 spec[key] = {**spec[key], **value} if key in _MERGED_FIELDS and key in spec \
@@ -554,7 +356,8 @@ class JobDefinition:
             inputs = [inputs]
         elif not isinstance(inputs, (list, tuple)):
             raise JobTypeError(f'{where}the function must return the inputs (bytes, a path, a CID,'
-                               f' a list of them, or a dict with "inputs"), not {_tname(inputs)}')
+                               ' a list of them, or a dict with "inputs"), not '
+                               f'{type_name(inputs)}')
         if len(inputs) > MAX_INPUTS:
             raise JobValueError(f'{where}{len(inputs)} inputs, more than {MAX_INPUTS} (join them '
                                 'or use a split job)')
@@ -567,7 +370,7 @@ class JobDefinition:
                 item = os.fspath(item)
             if not isinstance(item, str):
                 raise JobTypeError(f'{where}inputs[{i}] must be bytes, a path or a CID, not '
-                                   f'{_tname(item)}')
+                                   f'{type_name(item)}')
             if os.path.isfile(item):
                 item = os.path.abspath(item)
             elif not _CID_RE.match(item):
@@ -658,14 +461,14 @@ def job(fn=None, *, module, limits=None, verification=None, split=None, args=Non
     def decorate(f):
         if not callable(f) or isinstance(f, type):
             raise JobTypeError(f"job({name or ''!r}): @job must decorate a function, not "
-                               f'{_tname(f)}')
+                               f'{type_name(f)}')
         if inspect.iscoroutinefunction(f) or inspect.isgeneratorfunction(f):
             raise JobTypeError(f'job(): {f.__name__!r} must be a plain function that returns the '
                                'inputs, not a coroutine or generator function')
         fname = name or f.__name__
-        checked = _checked(f"job '{fname}': ", options)
-        if 'module' not in checked:
+        valid = checked(f"job '{fname}': ", options)
+        if 'module' not in valid:
             raise JobTypeError(f"job '{fname}': module is required (a path, a CID or bytes)")
-        return JobDefinition(f, fname, checked)
+        return JobDefinition(f, fname, valid)
 
     return decorate if fn is None else decorate(fn)
