@@ -12,7 +12,7 @@ __all__ = [
     'MeshError', 'InvalidArgument', 'Unauthenticated', 'PermissionDenied', 'NotFound',
     'FailedPrecondition', 'AlreadyExists', 'InsufficientCredit', 'ResourceExhausted',
     'Unimplemented', 'Unavailable', 'DeadlineExceeded', 'Internal', 'BadResponse', 'JobTimeout',
-    'error_from_response',
+    'JobFailed', 'JobTypeError', 'JobValueError', 'error_from_response',
 ]
 
 
@@ -93,6 +93,53 @@ class JobTimeout(MeshError, TimeoutError):
         self.timeout = timeout
         super().__init__(0, 'deadline_exceeded',
                          f'job {job_id} has not ended after {timeout:g} s (still {state})')
+
+
+class JobTypeError(InvalidArgument, TypeError):
+    """A job definition (:func:`mesh_sdk.job`) was given an option or an argument of the wrong
+    type, found here before anything is sent (status 0). The message names the job and the
+    parameter or option (``job 'wordcount': parameter 'text' must be str, got int``). Also a
+    TypeError, so ``except TypeError`` catches it like any other bad call."""
+
+    def __init__(self, message):
+        super().__init__(0, 'invalid_argument', message)
+
+    def __str__(self):
+        return self.message  # found here, not an HTTP answer: the message alone
+
+
+class JobValueError(InvalidArgument, ValueError):
+    """A job definition was given an option or an argument with a bad value (a negative fuel
+    limit, an unknown verification, a path that does not exist...), found here before anything
+    is sent (status 0). The message names the job and the parameter or option. Also a
+    ValueError."""
+
+    def __init__(self, message):
+        super().__init__(0, 'invalid_argument', message)
+
+    def __str__(self):
+        return self.message  # found here, not an HTTP answer: the message alone
+
+
+class JobFailed(MeshError):
+    """A job ran and did not succeed: it failed (a trap, an exit code, a limit...) or was
+    cancelled on the node. Raised by the futures of job definitions (:func:`mesh_sdk.job`);
+    :meth:`Client.wait` returns such a job instead. ``job`` is its last :class:`Job` record;
+    ``job_id``, ``state``, ``outcome``, ``reason`` and ``exit_code`` are copied from it and
+    ``name`` is the definition's name."""
+
+    def __init__(self, job, name=None):
+        self.job = job
+        self.name = name
+        self.job_id, self.state, self.outcome = job.id, job.state, job.outcome
+        self.reason, self.exit_code = job.reason, job.exit_code
+        what = f"job '{name}' ({job.id})" if name else f'job {job.id}'
+        detail = job.reason or job.outcome or 'the node gave no reason'
+        if job.outcome and job.reason and job.outcome not in job.reason:
+            detail = f'{job.outcome}: {job.reason}'
+        if job.exit_code not in (None, 0):
+            detail += f' (exit code {job.exit_code})'
+        super().__init__(0, 'job_' + job.state, f'{what} {job.state}: {detail}')
 
 
 _BY_CODE = {
