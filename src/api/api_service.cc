@@ -46,7 +46,9 @@ enum class Op {
   kReputation,
   kEvents,
   kMetrics,
-  kOpenApi
+  kOpenApi,
+  kDashboard,
+  kDashboardFile
 };
 
 std::vector<std::string> Split(std::string_view path) {
@@ -127,6 +129,10 @@ const std::vector<Route>& RouteTable() {
         {{"GET", "/v1/events", true}, Op::kEvents},
         {{"GET", "/metrics", false}, Op::kMetrics},
         {{"GET", "/v1/openapi.json", true}, Op::kOpenApi},
+        // The dashboard's files, embedded in the binary; no secrets, so no token (the page asks
+        // for one and sends it to /v1). Flat names: one {file} segment covers them all.
+        {{"GET", "/", false}, Op::kDashboard},
+        {{"GET", "/ui/{file}", false}, Op::kDashboardFile},
     };
     for (Route& r : *t) r.parts = Split(r.info.pattern);
     return t;
@@ -478,6 +484,10 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       r.body = std::string(OpenApiDocument());
       return measured(std::move(r));
     }
+    case Op::kDashboard:
+      return measured(DashboardFile(request, ""));
+    case Op::kDashboardFile:
+      return measured(DashboardFile(request, params[0]));
   }
 }
 

@@ -4,7 +4,8 @@
 // checked against the OpenAPI document (openapi.json) by a test.
 //
 // Every route needs "Authorization: Bearer <token>" (the data dir's api.token) but GET /v1/node
-// and GET /metrics, which carry no secrets; [api] anonymous_reads opens every GET. The Host
+// and GET /metrics, and the dashboard's files (GET / and GET /ui/{file}, embedded in the binary),
+// which carry no secrets; [api] anonymous_reads opens every GET. The Host
 // header must name this node (api_access.h): anything else gets 421 (DNS rebinding). Only
 // POST routes take a body; failures of the server's own checks are counted in
 // mesh_http_rejected_total{reason}.
@@ -73,6 +74,8 @@ class ApiService final : public HttpHandler {
   HttpResponse ReputationList();
   HttpResponse Events(const HttpRequest& request);
   HttpResponse Metrics();
+  // GET / (`name` empty: index.html) and GET /ui/{name}: dashboard_routes.cc.
+  HttpResponse DashboardFile(const HttpRequest& request, std::string_view name);
 
   // Answers with the job once it has ended or `wait` has passed.
   // `seen`: the event bus's last event when the caller read the job as not yet ended; the
