@@ -39,7 +39,7 @@ export class Client {
     }
     this.url = url.replace(/\/+$/, '');
     this.token = token;
-    this.fetchImpl = fetch;
+    this.fetchImpl = (...args) => fetch(...args);  // a bare call: window.fetch needs no `this`
   }
 
   // --- transport ------------------------------------------------------------------------------

@@ -150,7 +150,11 @@ class BrowserTest(unittest.TestCase):
         found = self.present(css)
         return found[0].get_attribute(name) if found else None
 
-    def screenshot(self, name):
+    def screenshot(self, name, show=None):
+        """Saves the viewport as <name>.png, scrolled to the element `show` (CSS) if given."""
+        if show:
+            self.driver.execute_script('arguments[0].scrollIntoView({block: "center"})',
+                                       self.find(show))
         path = os.path.join(ARGS.screenshots, name + '.png')
         self.driver.save_screenshot(path)
         return path
@@ -313,7 +317,7 @@ class DashboardTest(BrowserTest):
             self.wait(lambda d: self.attr('#proof-result', 'data-verdict') == 'pass',
                       f'chunk {index} to verify')
             self.assertIn(chunks['merkle_root'], self.find('#proof-result').text)
-        self.screenshot('job-split-proof-ok')
+        self.screenshot('job-split-proof-ok', show='#proof-result')
         # One byte of the proof altered: the first path hash's first byte, flipped.
         answer = json.loads(self.find('#proof-json').get_attribute('value'))
         first = answer['proof']['path'][0]
@@ -325,7 +329,7 @@ class DashboardTest(BrowserTest):
         self.wait(lambda d: self.attr('#proof-result', 'data-verdict') == 'fail',
                   'the altered proof to fail')
         self.assertIn('invalid', self.find('#proof-result').text)
-        self.screenshot('job-split-proof-altered')
+        self.screenshot('job-split-proof-altered', show='#proof-result')
         self.assert_no_console_errors('the split job')
 
 

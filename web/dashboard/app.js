@@ -122,8 +122,8 @@ class App {
     if (!this.client) return;
     this.cleanup?.();
     this.cleanup = null;
-    const hash = location.hash.replace(/^#\/?/, '');
-    const [name, ...rest] = hash.split('/');
+    const path = location.hash.replace(/^#\/?/, '').split('?')[0];  // "jobs?state=failed"
+    const [name, ...rest] = path.split('/');
     const pages = {
       '': overviewPage, jobs: rest.length ? jobPage : jobsPage, submit: submitPage,
       peers: peersPage, ledger: ledgerPage,

@@ -15,9 +15,9 @@ export function render(app, root, id) {
     summary: h('div', { class: 'card', id: 'job-summary' }, 'Loading…'),
     output: h('div', { class: 'card', id: 'job-output' }),
     partials: h('div', { class: 'card', id: 'job-partials' }),
+    explain: h('div', { class: 'card', id: 'job-explain' }),
     chunks: h('div', { class: 'card', id: 'job-chunks', hidden: true }),
     proof: h('div', { class: 'card', id: 'job-proof', hidden: true }),
-    explain: h('div', { class: 'card', id: 'job-explain' }),
     history: h('div', { class: 'card', id: 'job-history' }),
     spec: h('div', { class: 'card', id: 'job-spec' }),
   };
@@ -34,7 +34,8 @@ export function render(app, root, id) {
       showSummary(sections.summary, job);
       showSpec(sections.spec, job);
       const [history, explain, partials, chunks] = await Promise.all([
-        app.client.history(id), app.client.explain(id), app.client.partials(id), readChunks(app, id),
+        app.client.history(id), app.client.explain(id), app.client.partials(id),
+        job.spec?.split ? readChunks(app, id) : null,
       ]);
       showHistory(sections.history, history);
       showExplain(sections.explain, explain);
@@ -59,6 +60,7 @@ export function render(app, root, id) {
   };
 }
 
+// Asked only of split jobs (the spec says so): any other answers 404.
 async function readChunks(app, id) {
   try {
     return await app.client.chunks(id);

@@ -58,7 +58,7 @@ export function render(app, root) {
 
 function showTiles(tiles, node, jobsPerSecond) {
   const s = node.stats;
-  const tile = (id, label, value) => h('div', { class: 'tile', id }, h('span', { class: 'value' }, value), h('span', { class: 'label' }, label));
+  const tile = (id, label, value) => h('div', { class: 'tile', id }, h('span', { class: 'value' }, value), h('span', { class: 'caption' }, label));
   fill(tiles,
     tile('tile-queued', 'queued', s.queued),
     tile('tile-running', 'running', `${s.running} / ${s.max_concurrent}`),
@@ -76,7 +76,7 @@ function showSummary(card, node) {
     ['engine', node.engine],
     ['workers', node.workers],
     ['uptime', `${Math.round(node.uptime_seconds)} s`],
-    ['blob store', `${fmtBytes(node.blob_store_bytes)} of ${fmtBytes(node.blob_quota_bytes)}`],
+    ['blob store', node.blob_quota_bytes ? `${fmtBytes(node.blob_store_bytes)} of ${fmtBytes(node.blob_quota_bytes)}` : `${fmtBytes(node.blob_store_bytes)} (no quota)`],
     ['mesh address', node.mesh?.address ?? 'runs without the mesh (--no-mesh)'],
     ['auctions open', node.mesh?.auctions_open],
     ['delegated running', node.mesh?.delegated_running],

@@ -1,6 +1,5 @@
 // Submit: upload a .wasm and inputs, set args, env, limits, priority, verification, split and
 // placement, submit, and watch the job go live (its state follows the event stream).
-import { MeshError } from './mesh.js';
 import { badge, errorText, fill, h } from './dom.js';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -124,7 +123,8 @@ async function buildSpec(app, f) {
   return spec;
 }
 
-// Shows the job and keeps its state current from the event stream.
+// Shows the job and keeps its state current from the job's own event stream, read from its
+// first event (after=0), so that a state reached before the stream opened is not missed.
 function follow(app, status, job) {
   const state = h('span', { id: 'submit-state', 'data-state': job.state }, badge(job.state));
   const steps = h('ol', { id: 'submit-steps', class: 'steps' }, h('li', {}, job.state));
@@ -132,21 +132,24 @@ function follow(app, status, job) {
     h('p', {}, 'Job ', h('a', { href: `#/jobs/${encodeURIComponent(job.id)}`, id: 'submit-job-link' }, h('code', {}, job.id)), ' ', state),
     steps));
   const setState = (s) => {
-    if (state.dataset.state === s) return;
+    if (!s || state.dataset.state === s) return;
     state.dataset.state = s;
     fill(state, badge(s));
     steps.append(h('li', {}, s));
   };
-  const unsubscribe = app.onEvent(async (e) => {
-    if (e.job_id !== job.id || !e.type?.startsWith('job.') || e.type === 'job.progress') return;
+  const stop = new AbortController();
+  (async () => {
     try {
-      setState((await app.client.job(job.id)).state);
+      for await (const e of app.client.events({ job: job.id, after: 0, signal: stop.signal })) {
+        if (!e.type?.startsWith('job.') || e.type === 'job.progress' || !e.state) continue;
+        setState(e.state);
+        if (TERMINAL.includes(e.state)) break;
+      }
     } catch (err) {
-      if (!(err instanceof MeshError)) throw err;
+      if (stop.signal.aborted) return;
+      // The stream broke: read the job once so the page at least shows where it is.
+      app.client.job(job.id).then((j) => setState(j.state), () => {});
     }
-    if (TERMINAL.includes(state.dataset.state)) unsubscribe();
-  });
-  // It may have ended before the stream saw it: read it once.
-  app.client.job(job.id).then((j) => setState(j.state), () => {});
-  return unsubscribe;
+  })();
+  return () => stop.abort();
 }
