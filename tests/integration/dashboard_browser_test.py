@@ -92,6 +92,15 @@ class Meshd:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b'null')
 
+    def upload(self, path):
+        """The CID of the file at `path`, stored on the node."""
+        with open(path, 'rb') as f:
+            req = urllib.request.Request(self.url + '/v1/blobs', data=f.read(), method='POST',
+                                         headers={'Authorization': 'Bearer ' + self.token,
+                                                  'Content-Type': 'application/octet-stream'})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())['cid']
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -234,7 +243,7 @@ class DashboardTest(BrowserTest):
             "return ['jobs-chart','fuel-chart','queue-chart'].every(id => "
             "Chart.getChart(id) && Chart.getChart(id).data.labels.length >= 2)"),
             'two samples in every chart')
-        self.screenshot('overview')
+        self.screenshot('overview-before-jobs')
         self.find('#nav a[href="#/ledger"]').click()
         self.wait(lambda d: self.present('#verify-chain'), 'the ledger page')
         self.find('#verify-chain').click()
@@ -331,6 +340,35 @@ class DashboardTest(BrowserTest):
         self.assertIn('invalid', self.find('#proof-result').text)
         self.screenshot('job-split-proof-altered', show='#proof-result')
         self.assert_no_console_errors('the split job')
+
+    def test_6_the_overview_charts_jobs_as_they_run(self):
+        self.sign_in(self.node.token)
+        self.open_page('#/', '#tiles .tile', 'the overview')
+        self.wait(lambda d: d.execute_script(
+            "return Chart.getChart('jobs-chart').data.labels.length >= 1"), 'a first sample')
+        status, before = self.node.api('GET', '/v1/node')
+        self.assertEqual(status, 200)
+        module = self.node.upload(os.path.join(ARGS.examples, 'progress.wasm'))
+        jobs = [self.node.api('POST', '/v1/jobs', {'module': module, 'args': ['200000'],
+                                                   'labels': {'batch': 'overview'}})
+                for _ in range(4)]
+        self.assertEqual([s for s, _ in jobs], [201] * 4)
+        expected = before['stats']['succeeded'] + 4
+        # The tiles and the charts follow without a reload: jobs finished per second and fuel
+        # per second go above zero, and the succeeded count reaches the four new jobs.
+        self.wait(lambda d: self.find('#tile-succeeded .value').text == str(expected),
+                  f'the overview to count {expected} succeeded jobs', timeout=60)
+        for chart in ('jobs-chart', 'fuel-chart'):
+            self.wait(lambda d: d.execute_script(
+                f"return Math.max(...Chart.getChart('{chart}').data.datasets[0].data) > 0"),
+                f'{chart} to show the jobs')
+        self.screenshot('overview')
+        self.open_page('#/jobs', '#jobs-table', 'the job list')
+        self.find('#filter-label').send_keys('batch=overview')
+        self.wait(lambda d: len(self.present('#jobs-table tbody tr')) == 4,
+                  'the label filter to keep the four jobs')
+        self.screenshot('jobs-filtered')
+        self.assert_no_console_errors('the overview and the job list')
 
 
 class RolesTest(BrowserTest):

@@ -866,7 +866,8 @@ class ApiTest(NodeTest):
             ('GET', '/v1/ledger/history'), ('GET', '/v1/ledger/verify'),
             ('GET', '/v1/reputation'), ('GET', '/v1/jobs/{id}/chunks'),
             ('GET', '/v1/jobs/{id}/chunks/{index}/proof'), ('GET', '/v1/jobs/{id}/partials'),
-            ('GET', '/v1/jobs/{id}/checkpoints')})
+            ('GET', '/v1/jobs/{id}/checkpoints'),
+            ('GET', '/'), ('GET', '/ui/{file}')})  # the dashboard's page and files: no token
         # Every documented route answers (not 404/405) and every one but the health route and
         # the metrics needs the token, as its "security" says.
         for method, path in sorted(routes):

@@ -5,6 +5,7 @@ import { debounce, errorText, facts, fill, fmtBytes, fmtNumber, h, shortId } fro
 
 const SAMPLE_MS = 2000;
 const POINTS = 60;
+const RATE_WINDOW_MS = 10_000;
 
 export function render(app, root) {
   const summary = h('div', { class: 'card', id: 'node-summary' }, 'Loading…');
@@ -18,7 +19,7 @@ export function render(app, root) {
     lineChart(charts, 'fuel-chart', 'Fuel per second', ['fuel/s']),
     lineChart(charts, 'queue-chart', 'Queue and running', ['queued', 'running']),
   ];
-  let previous = null;
+  const finished = [];  // {at, completed}: the last RATE_WINDOW_MS of samples
 
   const sample = async () => {
     try {
@@ -26,12 +27,13 @@ export function render(app, root) {
       error.textContent = '';
       const now = Date.now();
       const s = node.stats;
-      let jobsPerSecond = 0;
-      if (previous) {
-        const seconds = Math.max(0.001, (now - previous.at) / 1000);
-        jobsPerSecond = Math.max(0, (s.completed - previous.completed) / seconds);
-      }
-      previous = { at: now, completed: s.completed };
+      // Jobs per second over a sliding window, not between two samples: samples also come at
+      // once on events, and a rate over half a second of a burst says little.
+      finished.push({ at: now, completed: s.completed });
+      while (finished.length > 2 && now - finished[1].at >= RATE_WINDOW_MS) finished.shift();
+      const base = finished[0];
+      const seconds = (now - base.at) / 1000;
+      const jobsPerSecond = seconds >= 1 ? Math.max(0, (s.completed - base.completed) / seconds) : 0;
       const label = new Date(now).toLocaleTimeString();
       series[0].push(label, [jobsPerSecond]);
       series[1].push(label, [s.fuel_per_second]);
