@@ -10,7 +10,8 @@ DashboardTest: sign-in, every page loads with no console error (the browser's lo
 each), the overview at phone width without sideways scrolling, a job submitted through the form
 completes while its state changes on the page without a reload, a split job's chunk proof
 passes the in-browser check and fails once one byte of the proof is altered, the ledger's chain
-verifies. RolesTest: a read-only user does not see the submit form (needs the accounts of
+verifies. MeshTest: two nodes on the mesh, the peer table and a market job's bids in its
+explain table. RolesTest: a read-only user does not see the submit form (needs the accounts of
 issue 18 part 3: POST /v1/users and GET /v1/me). Each page is saved as a PNG under
 --screenshots. Nothing sleeps to synchronise: waits poll the page with a deadline.
 """
@@ -42,14 +43,24 @@ WAIT_S = 30
 class Meshd:
     """A meshd on a fresh data dir; stop() ends it (SIGTERM, then SIGKILL of its group)."""
 
-    def __init__(self):
+    def __init__(self, mesh_peers=None):
+        """`mesh_peers`: None runs the node alone (--no-mesh); a list of mesh addresses (maybe
+        empty) joins the mesh through them, with fast heartbeats."""
         self.tmp = tempfile.mkdtemp(prefix='mesh_dashboard_test.')
         self.data_dir = os.path.join(self.tmp, 'data')
         self.log_path = os.path.join(self.tmp, 'meshd.log')
         env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+        mesh = ['--no-mesh']
+        if mesh_peers is not None:
+            os.makedirs(self.data_dir, mode=0o700)
+            with open(os.path.join(self.data_dir, 'meshd.toml'), 'w') as f:
+                f.write('[mesh]\nheartbeat = "200ms"\ndead_after = "1500ms"\n')
+            mesh = ['--mesh-listen', '127.0.0.1:0']
+            for peer in mesh_peers:
+                mesh += ['--peer', peer]
         with open(self.log_path, 'wb') as log:
             self.proc = subprocess.Popen(
-                [ARGS.meshd, '--data-dir', self.data_dir, '--listen', '127.0.0.1:0', '--no-mesh',
+                [ARGS.meshd, '--data-dir', self.data_dir, '--listen', '127.0.0.1:0', *mesh,
                  '--engine', 'interp', '--max-concurrent', '2', '--log-level', 'warn'],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
                 start_new_session=True)
@@ -369,6 +380,56 @@ class DashboardTest(BrowserTest):
                   'the label filter to keep the four jobs')
         self.screenshot('jobs-filtered')
         self.assert_no_console_errors('the overview and the job list')
+
+
+class MeshTest(BrowserTest):
+    """Two nodes joined over the mesh: the peer table, and a job placed on the market whose
+    detail page shows the auction's bids as a table."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()  # cls.node: alone; replaced by a mesh pair below
+        cls.node.stop()
+        cls.node = Meshd(mesh_peers=[])
+        cls.addClassCleanup(cls.node.stop)
+        status, info = cls.node.api('GET', '/v1/node')
+        assert status == 200, info
+        cls.executor = Meshd(mesh_peers=[info['mesh']['address']])
+        cls.addClassCleanup(cls.executor.stop)
+        cls.executor_did = cls.executor.api('GET', '/v1/node')[1]['did']
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            status, view = cls.node.api('GET', '/v1/peers')
+            if any(p['did'] == cls.executor_did and p['state'] == 'alive'
+                   for p in view.get('peers', [])):
+                break
+            assert time.monotonic() < deadline, f'the executor never joined: {view}'
+            time.sleep(0.05)
+
+    def test_peers_and_a_market_job_explained(self):
+        self.sign_in(self.node.token)
+        short = self.executor_did[:20]
+        self.open_page('#/peers', '#peers-table', 'the peer table')
+        row = self.wait(lambda d: [r for r in self.present('#peers-table tbody tr')
+                                   if short in r.text and 'alive' in r.text],
+                        'the executor alive in the table')[0]
+        self.assertIn('running', row.text)  # its load, from its heartbeats
+        self.wait(lambda d: ' ms' in row.text, 'the executor\'s RTT')
+        self.screenshot('peers')
+        self.open_page('#/submit', '#submit-form', 'the submit form')
+        Select(self.find('#placement')).select_by_value('remote')
+        job_id = self.submit_through_form('echo', 'placed by the market\n')
+        self.wait(lambda d: self.attr('#submit-state', 'data-state') == 'succeeded',
+                  'the market job to succeed', timeout=60)
+        self.find('#submit-job-link').click()
+        self.wait(lambda d: self.present('#explain-table'), 'the explain table')
+        rows = [r.text for r in self.present('#explain-table tbody tr')]
+        self.assertTrue(any(short in r and 'won' in r and 'selected' in r for r in rows), rows)
+        status, job = self.node.api('GET', '/v1/jobs/' + job_id)
+        self.assertEqual((job['placement'], job['executor']), ('market', self.executor_did))
+        self.assertIn(self.executor_did, self.find('#job-summary').text)
+        self.screenshot('job-explain', show='#job-explain')
+        self.assert_no_console_errors('the mesh pages')
 
 
 class RolesTest(BrowserTest):

@@ -87,7 +87,7 @@ function showHead(app, head, job, reload) {
     }, 'Cancel'));
   }
   fill(head, h('h1', {}, 'Job ', h('code', { title: job.id }, shortId(job.id, 20)), ' ',
-    h('span', { id: 'job-state', 'data-state': job.state }, badge(job.state))), h('div', { class: 'actions' }, actions));
+    h('span', { id: 'job-state', 'data-state': job.state }, badge(job.state))), actions.length ? h('div', { class: 'actions' }, actions) : null);
 }
 
 function alertIn(el, err) {
@@ -150,7 +150,7 @@ function showExplain(card, explain) {
     const sel = round.selection ?? {};
     for (const bid of sel.ranked ?? []) {
       rows.push([round.round, h('code', { title: bid.executor }, shortId(bid.executor, 20)), bid.won ? 'won' : 'bid',
-        fmtNumber(bid.price), bid.score?.toFixed?.(3) ?? '', bid.expected_finish_ms ?? '', bid.reason ?? '']);
+        fmtNumber(bid.price), bid.score?.toFixed?.(3) ?? '', finishTime(bid.expected_finish_ms), bid.reason ?? '']);
     }
     for (const r of sel.rejected ?? []) {
       rows.push([round.round, h('code', { title: r.executor }, shortId(r.executor, 20)), 'filtered', '', '', '', `${r.code}: ${r.message}`]);
@@ -169,8 +169,15 @@ function showExplain(card, explain) {
       ['executor', explain.executor && h('code', {}, explain.executor)],
       ['requeues', (explain.requeues ?? []).length || ''],
     ]),
-    rows.length ? table(['round', 'executor', 'result', 'price', 'score', 'expected finish (ms)', 'reason'], rows, { id: 'explain-table' })
+    rows.length ? table(['round', 'executor', 'result', 'price', 'score', 'expected finish', 'reason'], rows, { id: 'explain-table' })
       : h('p', { class: 'muted', id: 'explain-none' }, 'No auction: the job was placed without bids.'));
+}
+
+// A bid's expected finish: a Unix time in milliseconds.
+function finishTime(ms) {
+  if (typeof ms !== 'number' || ms <= 0) return '';
+  const d = new Date(ms);
+  return `${d.toLocaleTimeString()}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
 async function showPartials(app, card, partials, state) {
@@ -184,10 +191,13 @@ async function showPartials(app, card, partials, state) {
     } catch (e) {
       preview = errorText(e);
     }
-    items.push(h('li', {}, h('span', { class: 'muted' }, `#${p.index} · ${fmtBytes(p.bytes)} · ${fmtTime(p.at)}`), h('pre', {}, preview)));
+    const oneLine = preview.trimEnd();
+    const short = oneLine.length <= 80 && !oneLine.includes('\n');
+    items.push(h('li', {}, h('span', { class: 'muted' }, `${fmtBytes(p.bytes)} · ${fmtTime(p.at)} `),
+      short ? h('code', {}, oneLine) : h('pre', {}, preview)));
   }
   fill(card, h('h2', {}, 'Partial outputs'),
-    items.length ? h('ol', { id: 'partials-list' }, items) : h('p', { class: 'muted' }, 'None yet (a job sends them with mesh.emit_partial).'));
+    items.length ? h('ol', { id: 'partials-list', class: 'partials', start: 0 }, items) : h('p', { class: 'muted' }, 'None yet (a job sends them with mesh.emit_partial).'));
 }
 
 async function showOutput(app, card, job, state) {
