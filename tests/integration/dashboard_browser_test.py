@@ -264,7 +264,7 @@ class DashboardTest(BrowserTest):
         self.open_page('#/peers', '#peers-none, #peers-table', 'the peer view')
         self.assertIn('without the mesh', self.find('#peers-none').text)
         self.wait(lambda d: self.present('#node-profile dl'), 'the node profile')
-        self.screenshot('peers')
+        self.screenshot('peers-no-mesh')
         self.assert_no_console_errors('the pages')
 
     def test_3_the_overview_fits_a_phone(self):
