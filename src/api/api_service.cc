@@ -52,7 +52,9 @@ enum class Op {
   kListUsers,
   kAddUser,
   kRemoveUser,
-  kRotateToken
+  kRotateToken,
+  kDashboard,
+  kDashboardFile
 };
 
 using accounts::Role;
@@ -142,6 +144,10 @@ const std::vector<Route>& RouteTable() {
         {{"POST", "/v1/users", true, kAdmin}, Op::kAddUser},
         {{"DELETE", "/v1/users/{name}", true, kAdmin}, Op::kRemoveUser},
         {{"POST", "/v1/users/{name}/token", true, kAdmin}, Op::kRotateToken},
+        // The dashboard's files, embedded in the binary; no secrets, so no token (the page asks
+        // for one and sends it to /v1). Flat names: one {file} segment covers them all.
+        {{"GET", "/", false, kRead}, Op::kDashboard},
+        {{"GET", "/ui/{file}", false, kRead}, Op::kDashboardFile},
     };
     for (Route& r : *t) r.parts = Split(r.info.pattern);
     return t;
@@ -555,6 +561,10 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(RemoveUser(params[0]));
     case Op::kRotateToken:
       return measured(RotateToken(params[0]));
+    case Op::kDashboard:
+      return measured(DashboardFile(request, ""));
+    case Op::kDashboardFile:
+      return measured(DashboardFile(request, params[0]));
   }
 }
 

@@ -833,12 +833,14 @@ class ApiTest(NodeTest):
     # --- routes -------------------------------------------------------------------------------
 
     def test_unknown_route_and_wrong_method(self):
-        for path in ('/v2/jobs', '/', '/v1', '/v1/jobs/x/y/z', '/metricsx'):
+        # ('/' is the dashboard's page: test_openapi_document; '/ui/a/b' no file of it.)
+        for path in ('/v2/jobs', '/v1', '/v1/jobs/x/y/z', '/metricsx', '/ui/a/b', '/ui'):
             with self.subTest(path=path):
                 self.assertError(self.node.call('GET', path), 404, 'not_found', path)
         for method, path in (('PUT', '/v1/jobs'), ('DELETE', '/v1/blobs/x'),
                              ('GET', '/v1/blobs'), ('POST', '/v1/node'),
-                             ('PATCH', '/v1/jobs/x'), ('POST', '/metrics')):
+                             ('PATCH', '/v1/jobs/x'), ('POST', '/metrics'), ('POST', '/'),
+                             ('DELETE', '/ui/app.js')):
             with self.subTest(method=method, path=path):
                 r = self.node.call(method, path)
                 self.assertError(r, 405, 'method_not_allowed', method)
@@ -866,7 +868,8 @@ class ApiTest(NodeTest):
             ('GET', '/v1/ledger/history'), ('GET', '/v1/ledger/verify'),
             ('GET', '/v1/reputation'), ('GET', '/v1/jobs/{id}/chunks'),
             ('GET', '/v1/jobs/{id}/chunks/{index}/proof'), ('GET', '/v1/jobs/{id}/partials'),
-            ('GET', '/v1/jobs/{id}/checkpoints')})
+            ('GET', '/v1/jobs/{id}/checkpoints'),
+            ('GET', '/'), ('GET', '/ui/{file}')})  # the dashboard's page and files: no token
         # Every documented route answers (not 404/405) and every one but the health route and
         # the metrics needs the token, as its "security" says.
         for method, path in sorted(routes):

@@ -5,7 +5,8 @@
 //
 // Every route needs "Authorization: Bearer <token>" of one of the node's users (node.users():
 // the data dir's api.token is user "admin") whose role (accounts/role.h) is at least the
-// route's, but GET /v1/node (no secrets) and GET /metrics from loopback (Prometheus). A `read`
+// route's, but GET /v1/node and the dashboard's files (GET / and GET /ui/{file}, embedded in
+// the binary), which carry no secrets, and GET /metrics from loopback (Prometheus). A `read`
 // or `submit` user sees the inputs and outputs of its own jobs only, and cancels only its own;
 // its jobs are signed with its own key and paid from its own account. [api] anonymous_reads
 // opens what a `read` user sees (no job's data). Per user: requests per second and jobs in
@@ -115,6 +116,8 @@ class ApiService final : public HttpHandler {
   HttpResponse ReputationList();
   HttpResponse Events(const HttpRequest& request);
   HttpResponse Metrics();
+  // GET / (`name` empty: index.html) and GET /ui/{name}: dashboard_routes.cc.
+  HttpResponse DashboardFile(const HttpRequest& request, std::string_view name);
 
   // Answers with the job once it has ended or `wait` has passed.
   // `seen`: the event bus's last event when the caller read the job as not yet ended; the

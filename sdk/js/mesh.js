@@ -1,0 +1,344 @@
+// The HTTP client of one Mesh node (meshd): an ES module with no dependencies, for browsers
+// and Node 18 or later (global fetch). Its methods mirror the Python SDK's
+// (sdk/python/mesh_sdk/client.py); every error answer becomes a MeshError carrying the API's
+// {code, message}, so a call either returns what the API documents or throws.
+//
+// Sign-in is a bearer token sent as "Authorization: Bearer <token>" on every request; the
+// client stores nothing (the dashboard keeps the token in sessionStorage, never in a cookie).
+// The event stream is read with fetch() and a ReadableStream, because EventSource cannot send
+// the Authorization header.
+
+export { cidOf, verifyChunkProof } from './merkle.js';
+
+const MAX_WAIT_MS = 600_000; // the API's long poll waits at most 10 minutes per request
+const PAGE = 1000; // the API's largest page
+
+/** An error answer of the API (or no answer: status 0, code "unavailable"). */
+export class MeshError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'MeshError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function isBlobRef(value) {
+  return typeof value === 'string' && /^b[a-z2-7]{20,}$/.test(value);
+}
+
+export class Client {
+  /**
+   * url: the node, e.g. "http://127.0.0.1:7420"; "" (the default) means the page's own origin.
+   * token: the API token (<data dir>/api.token, or a user's token).
+   * fetch: a fetch implementation (default globalThis.fetch).
+   */
+  constructor({ url = '', token = null, fetch = globalThis.fetch } = {}) {
+    if (typeof fetch !== 'function') {
+      throw new Error('no fetch(): use Node 18 or later, or pass {fetch}');
+    }
+    this.url = url.replace(/\/+$/, '');
+    this.token = token;
+    this.fetchImpl = (...args) => fetch(...args);  // a bare call: window.fetch needs no `this`
+  }
+
+  // --- transport ------------------------------------------------------------------------------
+
+  target(path, query) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+    }
+    const q = params.toString();
+    return this.url + path + (q ? `?${q}` : '');
+  }
+
+  /** Sends one request; resolves to the Response for a 2xx (or 304), throws MeshError else. */
+  async request(method, path, { query, body, headers = {}, signal } = {}) {
+    const all = { ...headers };
+    if (this.token) all.Authorization = `Bearer ${this.token}`;
+    const target = this.target(path, query);
+    let response;
+    try {
+      response = await this.fetchImpl(target, { method, headers: all, body, signal });
+    } catch (e) {
+      if (e?.name === 'AbortError') throw e;
+      throw new MeshError(0, 'unavailable', `cannot reach the node (${method} ${target}): ${e.message}`);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let code = 'unknown';
+      let message = text.slice(0, 500) || response.statusText;
+      try {
+        const parsed = JSON.parse(text);
+        code = parsed.code ?? code;
+        message = parsed.message ?? message;
+      } catch {
+        // not the API's JSON (a proxy's page?): keep the text
+      }
+      throw new MeshError(response.status, code, `${method} ${path}: ${message}`);
+    }
+    return response;
+  }
+
+  async json(method, path, options = {}) {
+    const opts = { ...options };
+    if (opts.payload !== undefined) {
+      opts.body = JSON.stringify(opts.payload);
+      opts.headers = { ...(opts.headers ?? {}), 'Content-Type': 'application/json' };
+    }
+    const response = await this.request(method, path, opts);
+    const text = await response.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new MeshError(response.status, 'bad_response', `${method} ${path}: expected JSON, got ${text.slice(0, 200)}`);
+    }
+  }
+
+  async bytes(path) {
+    const response = await this.request('GET', path);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  // --- blobs ----------------------------------------------------------------------------------
+
+  /** Stores bytes (Uint8Array, ArrayBuffer, Blob/File or string) on the node; resolves to its CID. */
+  async upload(data) {
+    const body = await this.json('POST', '/v1/blobs', {
+      body: data,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    if (typeof body.cid !== 'string') throw new MeshError(201, 'bad_response', 'upload: no CID in the answer');
+    return body.cid;
+  }
+
+  /** The bytes of blob `cid` (the node checks them against the CID before sending). */
+  getBlob(cid) {
+    return this.bytes(`/v1/blobs/${encodeURIComponent(cid)}`);
+  }
+
+  /** A CID for `what`: a CID string as is; bytes, a Blob or other strings are uploaded first. */
+  async blobRef(what) {
+    return isBlobRef(what) ? what : this.upload(what);
+  }
+
+  // --- jobs -----------------------------------------------------------------------------------
+
+  /**
+   * Submits a job; resolves to it (usually queued: call wait()). `module` and each of `inputs`
+   * may be a CID or bytes/Blob (uploaded first). Other fields are the JobSpec's (args, env,
+   * limits, placement, verification, requirements, priority, labels, deterministic, split);
+   * split.splitter.module, split.merge.module and split.chunk_module may be bytes too.
+   * idempotencyKey: the same key returns the first job, so retrying is safe.
+   */
+  async submit({ module, inputs = [], idempotencyKey, split, ...rest }) {
+    const spec = { ...rest, module: await this.blobRef(module), inputs: [] };
+    for (const input of inputs) spec.inputs.push(await this.blobRef(input));
+    if (spec.args) spec.args = spec.args.map(String);
+    if (split) {
+      const s = { ...split, splitter: { ...split.splitter } };
+      if (s.splitter.module) s.splitter.module = await this.blobRef(s.splitter.module);
+      if (split.merge) {
+        s.merge = { ...split.merge };
+        if (s.merge.module) s.merge.module = await this.blobRef(s.merge.module);
+      }
+      if (split.chunk_module) s.chunk_module = await this.blobRef(split.chunk_module);
+      spec.split = s;
+    }
+    const headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {};
+    return this.json('POST', '/v1/jobs', { payload: spec, headers });
+  }
+
+  /** The job's state and, once it ended, its run report. */
+  job(id) {
+    return this.json('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Jobs on this node, newest first, following the paging cursor until `limit` jobs (default
+   * 100) were read. `state` keeps only jobs in that state.
+   */
+  async jobs({ state, limit = 100 } = {}) {
+    const out = [];
+    let before;
+    while (out.length < limit) {
+      const page = await this.json('GET', '/v1/jobs', {
+        query: { state, limit: Math.min(PAGE, limit - out.length), before },
+      });
+      out.push(...page.jobs);
+      before = page.next_before;
+      if (before === undefined || page.jobs.length === 0) break;
+    }
+    return out;
+  }
+
+  /** Waits (long poll) until the job ends; resolves to it. Rejects after timeoutMs, if given. */
+  async wait(id, { timeoutMs } = {}) {
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      const wait = Math.max(1, Math.min(deadline - Date.now(), MAX_WAIT_MS));
+      const job = await this.json('GET', `/v1/jobs/${encodeURIComponent(id)}`, { query: { wait: `${wait}ms` } });
+      if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
+      if (Date.now() >= deadline) {
+        throw new MeshError(0, 'deadline_exceeded', `job ${id} is still ${job.state} after ${timeoutMs} ms`);
+      }
+    }
+  }
+
+  /** The job's output (stdout) once it has ended, as a Uint8Array. */
+  output(id) {
+    return this.bytes(`/v1/jobs/${encodeURIComponent(id)}/output`);
+  }
+
+  /** Cancels a queued or running job; resolves to it. */
+  cancel(id) {
+    return this.json('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** The job's hash-linked history: {job, head, blocks: [{cid, prev, phase, at, detail}]}. */
+  history(id) {
+    return this.json('GET', `/v1/jobs/${encodeURIComponent(id)}/history`);
+  }
+
+  /** Why the job runs where it runs: placement, auction rounds with bids, scores and reasons. */
+  explain(id) {
+    return this.json('GET', `/v1/jobs/${encodeURIComponent(id)}/explain`);
+  }
+
+  /** A split job's chunks: {stage, total, done, chunks: [...], merkle_root (once merged)}. */
+  chunks(id) {
+    return this.json('GET', `/v1/jobs/${encodeURIComponent(id)}/chunks`);
+  }
+
+  /** Chunk `index`'s inclusion proof; check it with verifyChunkProof. */
+  chunkProof(id, index) {
+    return this.json('GET', `/v1/jobs/${encodeURIComponent(id)}/chunks/${Number(index)}/proof`);
+  }
+
+  /** The partial outputs the job made so far: [{index, cid, bytes, fuel, at}]. */
+  async partials(id) {
+    return (await this.json('GET', `/v1/jobs/${encodeURIComponent(id)}/partials`)).partials;
+  }
+
+  /** The job's checkpoints: [{index, cid, bytes, fuel, at, signed}]. */
+  async checkpoints(id) {
+    return (await this.json('GET', `/v1/jobs/${encodeURIComponent(id)}/checkpoints`)).checkpoints;
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+
+  /**
+   * The node's server-sent events, as an async iterator of objects (the event's JSON data with
+   * `type` and `seq`; a `gap` event says some were dropped). after: replay retained events after
+   * that seq (0: all retained); job: one job's events only; signal: an AbortSignal that ends
+   * the stream. Breaking out of a for-await loop closes it too.
+   */
+  async *events({ after, job, signal } = {}) {
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const response = await this.request('GET', '/v1/events', {
+        query: { after, job },
+        headers: { Accept: 'text/event-stream' },
+        signal: abort.signal,
+      });
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      let fields = {};
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let newline;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          let line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line.endsWith('\r')) line = line.slice(0, -1);
+          if (line === '') {
+            if ('data' in fields || 'event' in fields) yield toEvent(fields);
+            fields = {};
+          } else if (!line.startsWith(':')) {
+            const colon = line.indexOf(':');
+            const name = colon < 0 ? line : line.slice(0, colon);
+            let text = colon < 0 ? '' : line.slice(colon + 1);
+            if (text.startsWith(' ')) text = text.slice(1);
+            fields[name] = name === 'data' && 'data' in fields ? `${fields.data}\n${text}` : text;
+          }
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      abort.abort();
+    }
+  }
+
+  // --- node, mesh, ledger, accounts -----------------------------------------------------------
+
+  /** This node: DID, version, engine, workers, default limits, job statistics, mesh. */
+  node() {
+    return this.json('GET', '/v1/node');
+  }
+
+  /** The node's hardware profile and speed score. */
+  nodeProfile() {
+    return this.json('GET', '/v1/node/profile');
+  }
+
+  /** The peer table ({self, active, known, peers}); 404 on a node run with --no-mesh. */
+  peers() {
+    return this.json('GET', '/v1/peers');
+  }
+
+  /** Credits ({did, available, held, ...}) of `did`, default this node's own. */
+  balance(did) {
+    return this.json('GET', `/v1/ledger/balance${did ? `/${encodeURIComponent(did)}` : ''}`);
+  }
+
+  /** Ledger entries, newest first (only those moving `did`'s credits, if given). */
+  async ledgerHistory({ did, limit = 100 } = {}) {
+    const out = [];
+    let before;
+    while (out.length < limit) {
+      const page = await this.json('GET', '/v1/ledger/history', {
+        query: { did, limit: Math.min(PAGE, limit - out.length), before },
+      });
+      out.push(...page.entries);
+      before = page.next_before;
+      if (before === undefined || page.entries.length === 0) break;
+    }
+    return out;
+  }
+
+  /** Walks the whole ledger on the node: {ok, entries, problem...}. */
+  verifyLedger() {
+    return this.json('GET', '/v1/ledger/verify');
+  }
+
+  /** Every executor this node has a record of, with its score and counts. */
+  async reputation() {
+    return (await this.json('GET', '/v1/reputation')).executors;
+  }
+
+  /** Who the token belongs to: {user, role, did, expires_at_ms}. */
+  me() {
+    return this.json('GET', '/v1/me');
+  }
+}
+
+function toEvent(fields) {
+  let data = {};
+  if (fields.data) {
+    try {
+      data = JSON.parse(fields.data);
+    } catch {
+      data = { data: fields.data };
+    }
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) data = { data };
+  data.type ??= fields.event ?? 'message';
+  if (fields.id !== undefined && data.seq === undefined && /^\d+$/.test(fields.id)) data.seq = Number(fields.id);
+  return data;
+}
