@@ -113,9 +113,14 @@ export class Client {
     return body.cid;
   }
 
-  /** The bytes of blob `cid` (the node checks them against the CID before sending). */
-  getBlob(cid) {
-    return this.bytes(`/v1/blobs/${encodeURIComponent(cid)}`);
+  /**
+   * The bytes of blob `cid` (the node checks them against the CID before sending). `job`: a job
+   * of yours that names the blob (its module, an input, its output, a partial, a checkpoint, a
+   * chunk's); how a user who is not an admin reads its own jobs' data.
+   */
+  getBlob(cid, job = undefined) {
+    const query = job ? `?job=${encodeURIComponent(job)}` : '';
+    return this.bytes(`/v1/blobs/${encodeURIComponent(cid)}${query}`);
   }
 
   /** A CID for `what`: a CID string as is; bytes, a Blob or other strings are uploaded first. */

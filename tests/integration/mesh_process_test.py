@@ -622,6 +622,55 @@ class TrustTest(MeshTest):
         self.assertEqual(self.cli(a, 'ledger', 'verify').returncode, 0)
 
 
+# ------------------------------------------------------------------------------------------------
+class UserPaysTest(MeshTest):
+    """A user's market job (issue 18's accounts) is signed with the user's own DID, escrowed from
+    the user's account and pays the executor from it; the node's own account is not touched."""
+
+    def test_a_users_market_job_is_paid_from_its_account(self):
+        a = self.start_node('a')
+        b = self.start_node('b', peers=[a])
+        self.wait_mesh([a, b])
+        r = a.call('POST', '/v1/users', json.dumps({'name': 'alice', 'role': 'submit'}),
+                   {'Content-Type': 'application/json'})
+        self.assertEqual(r.status, 201, r)
+        alice = r.json()
+        node_before = a.get_json('/v1/ledger/balance')
+        module = a.call('POST', '/v1/blobs', base.example('hello'), token=alice['token'])
+        self.assertEqual(module.status, 201, module)
+        r = a.post_job({'module': module.json()['cid'], 'placement': 'remote'}, wait='60s',
+                       token=alice['token'])
+        self.assertEqual(r.status, 201, r)
+        job = r.json()
+        self.assertEqual(job['state'], 'succeeded', job)
+        self.assertEqual(job['spec']['submitter'], alice['did'])
+        self.assertEqual(job['executor'], b.did)
+
+        def settled():
+            balance = a.call('GET', '/v1/ledger/balance', token=alice['token']).json()
+            return balance if balance['held'] == 0 else None
+
+        balance = wait_until(settled, 10, "alice's escrow to be settled")
+        self.assertEqual(balance['did'], alice['did'])
+        entries = a.call('GET', '/v1/ledger/history', token=alice['token']).json()['entries']
+        # Alice's account: the escrow and the rest's refund (the pay moves the escrow's credits).
+        self.assertEqual(sorted(e['kind'] for e in entries if e.get('job') == job['id']),
+                         ['escrow', 'refund'])
+        everything = a.get_json('/v1/ledger/history?limit=1000')['entries']
+        paid = self.paid(everything, job['id'])
+        self.assertEqual([did for did, _ in paid], [b.did])
+        start = 1_000_000  # a new account starts full (TrustOptions.regen)
+        # Alice paid the executor (plus a small fee); her account regenerates meanwhile, by
+        # 100,000 credits an hour, so a few credits may be back already.
+        spent = start - balance['available']
+        self.assertGreater(spent, 0, balance)
+        self.assertLessEqual(spent, sum(amount for _, amount in paid) + 1000, balance)
+        node_after = a.get_json('/v1/ledger/balance')
+        self.assertEqual((node_after['did'], node_after['held']), (a.did, 0))
+        self.assertEqual(node_after['available'], node_before['available'],
+                         "the node's own account paid nothing for alice's job")
+
+
 def main():
     import argparse
     parser = argparse.ArgumentParser(add_help=False)

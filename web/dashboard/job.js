@@ -187,7 +187,7 @@ async function showPartials(app, card, partials, state) {
   for (const p of partials) {
     let preview = '';
     try {
-      preview = new TextDecoder().decode((await app.client.getBlob(p.cid)).slice(0, PREVIEW_BYTES));
+      preview = new TextDecoder().decode((await app.client.getBlob(p.cid, state.job?.id)).slice(0, PREVIEW_BYTES));
     } catch (e) {
       preview = errorText(e);
     }
@@ -284,7 +284,7 @@ function buildProofPanel(app, id, card, state) {
     }
     const chunk = state.chunks?.chunks?.find((c) => String(c.index) === select.value);
     try {
-      const output = await app.client.getBlob(chunk.output_cid);
+      const output = await app.client.getBlob(chunk.output_cid, id);
       const verdict = await verifyChunkProof(answer, {
         output, root: state.chunks.merkle_root, treeSize: state.chunks.total,
       });

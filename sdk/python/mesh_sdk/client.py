@@ -146,9 +146,16 @@ class Client:
             raise errors.BadResponse(201, 'bad_response',
                                      f'upload: no CID in the answer {raw[:200]!r}') from None
 
-    def get_blob(self, cid):
-        """The bytes of blob ``cid`` (the node checks them against the CID before sending)."""
-        return self._request('GET', '/v1/blobs/' + _quote(cid))[2]
+    def get_blob(self, cid, job=None):
+        """The bytes of blob ``cid`` (the node checks them against the CID before sending).
+        ``job``: a job of yours that names the blob (module, input, output, partial, checkpoint,
+        chunk): how a user who is not an admin reads its own jobs' data."""
+        query = '?job=' + _quote(job) if job else ''
+        return self._request('GET', '/v1/blobs/' + _quote(cid) + query)[2]
+
+    def me(self):
+        """The token's user: name, role, DID (its jobs are signed and paid as it), limits."""
+        return self._json('GET', '/v1/me')
 
     def _blob_ref(self, what):
         """A CID for ``what``: a str that looks like a CID is used as is; bytes and paths are

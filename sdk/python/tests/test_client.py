@@ -193,6 +193,14 @@ class ClientTest(unittest.TestCase):
         # A single input need not be wrapped in a list.
         single = self.client.wait(self.client.submit(module, inputs=b'only').id, timeout=60)
         self.assertEqual(self.client.output(single.id), b'only')
+        # A job's blobs read through the job (how a user who is not an admin reads them).
+        self.assertEqual(self.client.get_blob(done.output_cid, job=job.id),
+                         b'first\nsecond input\nthird\n')
+
+    def test_me_is_the_tokens_user(self):
+        me = self.client.me()
+        self.assertEqual((me['name'], me['role']), ('admin', 'admin'))
+        self.assertEqual(me['did'], self.client.node()['did'], 'api.token signs as the node')
 
     def test_a_trap_fails_with_its_reason(self):
         done = self.client.wait(self.client.submit(example('trap'), args=['unreachable']).id,
