@@ -172,12 +172,14 @@ absl::StatusOr<User> UserStore::Authenticate(std::string_view token, absl::Time 
   absl::MutexLock lock(&mu_);
   auto name = name_by_hash_.find(hash);
   if (name == name_by_hash_.end()) {
-    return absl::UnauthenticatedError("the bearer token is not this node's: neither its api.token nor a user's token");
+    return absl::UnauthenticatedError(
+        "the bearer token is not this node's: neither its api.token nor a user's token");
   }
   const Entry& e = by_name_.at(name->second);
   if (e.token_hash.size() != hash.size() ||
       sodium_memcmp(e.token_hash.data(), hash.data(), hash.size()) != 0) {
-    return absl::UnauthenticatedError("the bearer token is not this node's: neither its api.token nor a user's token");
+    return absl::UnauthenticatedError(
+        "the bearer token is not this node's: neither its api.token nor a user's token");
   }
   if (e.user.expires_at && now >= *e.user.expires_at) {
     return absl::UnauthenticatedError(mesh::StrCat(
