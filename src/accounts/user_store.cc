@@ -1,8 +1,13 @@
 #include "mesh/accounts/user_store.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
@@ -67,6 +72,16 @@ absl::StatusOr<std::unique_ptr<UserStore>> UserStore::Open(const std::filesystem
                                                            std::string_view node_token, Rng& rng,
                                                            absl::Time now) {
   if (node_token.empty()) return absl::InvalidArgumentError("the node's API token is empty");
+  // The file holds the users' signing keys: readable by meshd's user alone, like the node's key
+  // (SQLite gives its -wal file the database's mode).
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::fchmod(fd, 0600) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::PermissionDeniedError(
+        mesh::StrCat("cannot create ", path.string(), " with mode 0600: ", std::strerror(err)));
+  }
+  ::close(fd);
   MESH_ASSIGN_OR_RETURN(sqlite3 * db,
                         sqlite::OpenDatabase(path.string(), kStore, {.exclusive = true}));
   std::unique_ptr<UserStore> store(new UserStore(db, rng));

@@ -1,6 +1,7 @@
 #include "mesh/accounts/user_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <string>
 
@@ -78,6 +79,16 @@ TEST_F(UserStoreTest, AddedUsersHaveTheirOwnTokenKeyAndDidAndSurviveARestart) {
   EXPECT_EQ(users[0].name, "admin");
   EXPECT_EQ(users[1].name, "alice");
   EXPECT_EQ(users[2].name, "viewer");
+}
+
+TEST_F(UserStoreTest, TheFileHoldingTheKeysIsTheOwnersAlone) {
+  struct stat st;
+  ASSERT_EQ(::stat(path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::chmod(path().c_str(), 0644), 0);  // loosened by hand: tightened at the next start
+  Reopen(kNodeToken);
+  ASSERT_EQ(::stat(path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(UserStoreTest, OnlyTheTokensHashIsStored) {
