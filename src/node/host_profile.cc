@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "mesh/common/file_util.h"
+#include "mesh/common/format_bytes.h"
 #include "mesh/common/strings.h"
 
 namespace mesh::node {
@@ -112,22 +113,6 @@ void ReadTopology(hwloc_topology_t t, HostProfile& p) {
 std::string ReadSmallFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path, 1 << 20);
   return text.ok() ? *std::move(text) : std::string();
-}
-
-// "31.9 GiB", "32 KiB", "512 B".
-std::string FormatBytes(uint64_t n) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = double(n);
-  size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf,
-                unit == 0 || v >= 100 || v == double(uint64_t(v)) ? "%.0f %s" : "%.1f %s", v,
-                kUnits[unit]);
-  return buf;
 }
 
 std::string Bytes(uint64_t n) { return n == 0 ? "unknown" : FormatBytes(n); }

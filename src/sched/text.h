@@ -7,10 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "mesh/common/format_bytes.h"
+
 namespace mesh::sched {
 
-// "512 B", "64 KiB", "1.5 GiB".
-std::string FormatBytes(uint64_t bytes);
+using ::mesh::FormatBytes;  // "512 B", "64 KiB", "1.5 GiB"
 // Two decimals: "0.81".
 std::string Fixed2(double value);
 // "did:key:z6Mk…4xYz": enough to tell executors apart in one line of a log.
