@@ -102,6 +102,8 @@ test('a split job: chunks, and every chunk proof checks from the chunk output by
   for (const chunk of chunks.chunks) {
     const answer = await client.chunkProof(job.id, chunk.index);
     const output = await client.getBlob(chunk.output_cid);
+    // Through the job (how a user who is not an admin reads its own job's chunks): the same.
+    assert.deepEqual(await client.getBlob(chunk.output_cid, job.id), output);
     const good = await verifyChunkProof(answer, { output, root: chunks.merkle_root, treeSize: chunks.total });
     assert.ok(good.ok, good.reason);
     const tampered = structuredClone(answer);
