@@ -323,5 +323,31 @@ class AccountsTest(NodeTest):
         self.assertNotEqual(self.mesh('whoami', token=rotated.stdout.strip()).returncode, 0)
 
 
+class AnonymousReadsTest(NodeTest):
+    """[api] anonymous_reads opens what a read user sees, and no more: no job's data, nothing
+    that changes state, no one's ledger history."""
+    FLAGS = ('--engine', 'interp')
+    CONFIG = '[api]\nanonymous_reads = true\n'
+
+    def test_anonymous_reads_see_what_a_reader_sees(self):
+        job = self.node.submit('echo', inputs=[b'private input\n'], wait='30s')
+        self.assertEqual(job['state'], 'succeeded', job)
+        for path in ('/v1/jobs', f'/v1/jobs/{job["id"]}', f'/v1/jobs/{job["id"]}/history',
+                     '/v1/peers', '/v1/reputation', '/v1/ledger/balance'):
+            with self.subTest(path=path):
+                self.assertEqual(self.node.call('GET', path, token=False).status, 200)
+        me = self.node.call('GET', '/v1/me', token=False).json()
+        self.assertEqual((me['name'], me['role'], me['anonymous']), ('anonymous', 'read', True))
+        for path in (f'/v1/jobs/{job["id"]}/output', f'/v1/blobs/{job["output_cid"]}',
+                     f'/v1/blobs/{job["spec"]["inputs"][0]}?job={job["id"]}',
+                     '/v1/ledger/history', '/v1/users'):
+            with self.subTest(path=path):
+                r = self.node.call('GET', path, token=False)
+                self.assertIn(r.status, (401, 403), r)
+                self.assertNotIn(b'private input', r.body)
+        r = self.node.post_job({'module': self.node.module('hello')}, token=False)
+        self.assertEqual(r.status, 401, r)
+
+
 if __name__ == '__main__':
     base.main()

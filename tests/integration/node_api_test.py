@@ -1618,6 +1618,11 @@ class CliTest(NodeTest):
         cls.ENV = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
         cls.ENV['XDG_CACHE_HOME'] = cache
         super().setUpClass()
+        # The speed score's calibration kernel compiles first (aot): until it is done, a job's
+        # module waits in the compile queue and runs on the interpreter (tiering), which the
+        # engine checks below would take for a wrong engine.
+        wait_until(lambda: cls.node.call('GET', '/v1/node/profile').json().get('ready'), 60,
+                   'the node profile (and its calibration compile) to be ready')
 
     def mesh(self, *args, stdin=None, timeout=120):
         return subprocess.run([MESH, '--data-dir', self.data_dir, *args], capture_output=True,
