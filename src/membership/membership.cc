@@ -187,16 +187,13 @@ void Membership::OnReceived(const Contact& from, const Message& message) {
 
 void Membership::OnTick() {
   if (now_ >= next_probe_) {
-    std::vector<Contact> silent;
+    std::vector<std::string> silent;
     for (const ActivePeer& p : active_) {
-      if (now_ - p.heard > options_.dead_after) silent.push_back(p.contact);
+      if (now_ - p.heard > options_.dead_after) silent.push_back(p.contact.id);
     }
-    for (const Contact& peer : silent) {
-      DropActive(peer.id, /*alive=*/false);
-      // Silence is not proof of death (a stalled process, a lost ping, a cut link that heals):
-      // the peer stays a candidate in the passive view. A repair that asks it and fails to
-      // reach it (SendFailed) erases it; a shuffle may also age it out.
-      AddPassive(peer);
+    for (const std::string& id : silent) {
+      DropActive(id, /*alive=*/false);
+      ErasePassive(id);
       ++stats_.dead;
     }
     for (const ActivePeer& p : active_) SendTo(p.contact, Ping{});

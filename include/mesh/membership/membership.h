@@ -8,11 +8,9 @@
 // that puts the joiner in active and passive views along the way. Every `shuffle_every` a node
 // sends a sample of both views on a random walk and merges what comes back into its passive
 // view, so passive views stay a mix of the whole network. A peer is dead for this node when a
-// message to it fails (it is then forgotten) or it is silent for `dead_after` (it then stays in
-// the passive view: silence may be a stall or a cut link that heals); a passive peer is then
-// asked to fill the slot (NEIGHBOR, with high priority when the active view is empty). Per node,
-// the traffic is O(active view) pings per `probe_every` plus one shuffle per `shuffle_every`:
-// independent of N.
+// message to it fails or it is silent for `dead_after`; a passive peer is then asked to fill the
+// slot (NEIGHBOR, with high priority when the active view is empty). Per node, the traffic is
+// O(active view) pings per `probe_every` plus one shuffle per `shuffle_every`: independent of N.
 //
 // One entry point: Step(now, input) → actions, like market::Market. No clock, no socket, no
 // logger, no threads: time comes with each input, randomness from the injected Rng. meshd's
