@@ -136,7 +136,9 @@ TEST(SandboxTest, CpuTimeLimitEndsARunawayJob) {
   ASSERT_OK_AND_ASSIGN(wasm::RunResult r, pool->Run(std::move(req)));
   EXPECT_EQ(r.report.outcome, wasm::Outcome::kTimeout);
   EXPECT_NE(r.report.message.find("CPU-time limit of 1s"), std::string::npos) << r.report.message;
-  EXPECT_LT(r.report.wall_time, absl::Seconds(10));
+  // Well before the 30 s wall limit (1 s of CPU may take many seconds of wall time on a
+  // loaded machine: 11.3 s was seen with the load at 5 on 2 cores).
+  EXPECT_LT(r.report.wall_time, absl::Seconds(25));
   ASSERT_OK_AND_ASSIGN(wasm::RunResult after, pool->Run(ExampleRequest("hello")));
   EXPECT_EQ(after.output, "hello, mesh\n");
 }
