@@ -185,6 +185,8 @@ struct Simulator::Impl {
   void Restart(uint32_t node);
   void BeginLeave(uint32_t node);
   void MaybeDepart(uint32_t node, absl::Time deadline);
+  // A node gone for good: the jobs it submitted and still held fail (Finish).
+  void Abandon(uint32_t node);
   void ScheduleArrival();
   void ScheduleChurn(double per_hour, std::function<void()> what);
   void Submit();

@@ -200,8 +200,21 @@ void Simulator::Impl::Crash(uint32_t node) {
 }
 
 void Simulator::Impl::Restart(uint32_t node) {
+  if (nodes[node]->leaving) Abandon(node);  // it crashed while leaving: it is not coming back
   if (nodes[node]->alive || nodes[node]->leaving) return;
   StartNode(node, /*restart=*/true);
+}
+
+void Simulator::Impl::Abandon(uint32_t node) {
+  // The jobs it submitted that have not ended never will (no node holds their tickets): they
+  // fail here, or the run would wait for them until max_sim_s.
+  for (const std::string& id : std::vector<std::string>(nodes[node]->delegated)) {
+    market::JobResult result;
+    result.job_id = id;
+    result.state = job::JobState::kFailed;
+    result.reason = "its submitter left the mesh before it ended";
+    Finish(node, result);
+  }
 }
 
 void Simulator::Impl::BeginLeave(uint32_t node) {
@@ -220,6 +233,7 @@ void Simulator::Impl::MaybeDepart(uint32_t node, absl::Time deadline) {
     AtNode(node, now + absl::Seconds(5), [this, node, deadline] { MaybeDepart(node, deadline); });
     return;
   }
+  Abandon(node);
   StepMembers(node, membership::Leave{});
   for (const auto& [id, run] : n.runs) {  // what was still running at the deadline is lost
     if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);

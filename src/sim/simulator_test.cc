@@ -189,6 +189,25 @@ TEST(SimulatorTest, UnderChurnAndCrashersEveryJobEndsAndNoneTwice) {
   EXPECT_GT(r.jobs_completed, r.jobs_submitted * 8 / 10);
 }
 
+TEST(SimulatorTest, AJobWhoseSubmitterLeftBeforeItEndedFailsAndTheRunStillEnds) {
+  // Runs of 15 to 40 minutes: a leaving submitter waits 10 minutes for its jobs, then goes (or
+  // crashes on the way) with some still running. They fail; until then they were counted as
+  // waiting for ever and the run went on to max_sim_s.
+  Scenario s = Small(40, 40);
+  s.workload.fuel = {1.2e12, 0.2, 9e11, 2.4e12};
+  s.workload.wall_time_s = 3000;
+  s.churn.leaves = 2;
+  s.churn.crashes = 0.5;
+  s.churn.downtime_s = 30;
+  s.max_sim_s = 6 * 3600;
+  const Summary r = Simulator(s).Run();
+  EXPECT_GT(r.leaves, 0u);
+  EXPECT_EQ(r.jobs_waiting, 0u);
+  EXPECT_EQ(r.jobs_completed_twice, 0u);
+  EXPECT_GT(r.failure_reasons.count("its submitter left the mesh before it ended"), 0u);
+  EXPECT_LT(r.sim_seconds, s.max_sim_s);
+}
+
 TEST(SimulatorTest, APartitionHealsAndTheJobsStillEnd) {
   Scenario s = Small();
   s.network.regions = {"eu", "us"};
