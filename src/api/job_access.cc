@@ -67,7 +67,22 @@ HttpResponse ApiService::GetBlob(const HttpRequest& request, const std::string& 
 
 std::optional<HttpResponse> ApiService::CheckJobsInFlight(const Caller& caller) {
   const int64_t max = caller.user.max_jobs_in_flight;
-  if (caller.anonymous || limits_.CanSubmit(caller.user.name, max)) return std::nullopt;
+  if (caller.anonymous || max <= 0) return std::nullopt;
+  // The count lives in memory: the first time a user submits after a start, its jobs still
+  // queued or running (from before a restart) are counted in once.
+  bool first;
+  {
+    absl::MutexLock lock(&mu_);
+    first = counted_users_.insert(caller.user.name).second;
+  }
+  if (first) {
+    absl::StatusOr<std::vector<node::JobRecord>> unfinished = node_->jobs().Unfinished();
+    if (!unfinished.ok()) return StatusResponse(unfinished.status());
+    for (const node::JobRecord& job : *unfinished) {
+      if (job.spec.submitter == caller.user.did) limits_.Submitted(caller.user.name, job.id);
+    }
+  }
+  if (limits_.CanSubmit(caller.user.name, max)) return std::nullopt;
   // At the cap: forget the jobs that have ended since (only now, so the common case reads
   // nothing).
   for (const std::string& id : limits_.JobsOf(caller.user.name)) {

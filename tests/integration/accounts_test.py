@@ -231,6 +231,19 @@ class AccountsTest(NodeTest):
         third = self.node.post_job({'module': self.node.module('hello')}, wait='30s', token=token)
         self.assertEqual(third.status, 201, third)
 
+    def test_jobs_in_flight_are_counted_across_a_restart(self):
+        token = self.add_user('restarted', 'submit', max_jobs_in_flight=1)['token']
+        loop = {'module': self.node.module('loop'),
+                'limits': {'fuel': base.BIG_FUEL, 'wall_time_ms': 120000}}
+        first = self.node.post_job(loop, token=token)
+        self.assertEqual(first.status, 201, first)
+        self.addCleanup(lambda: self.node.cancel(first.json()['id']))
+        self.node.kill()  # SIGKILL: the job is recovered as unfinished at the next start
+        self.node.start()
+        self.assertIn(self.node.job(first.json()['id'])['state'], ('queued', 'running'))
+        second = self.node.post_job(loop, token=token)
+        self.assertEqual(second.status, 429, 'the job from before the restart still counts')
+
     def test_expired_tokens_are_refused(self):
         token = self.add_user('brief', 'read', expires_in_seconds=1)['token']
         self.assertEqual(self.node.call('GET', '/v1/me', token=token).status, 200)

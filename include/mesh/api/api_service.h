@@ -139,6 +139,8 @@ class ApiService final : public HttpHandler {
   uint64_t next_upload_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
   std::set<std::shared_ptr<JobEvents>> streams_ ABSL_GUARDED_BY(mu_);
+  // Users whose unfinished jobs from before this start are counted in limits_ (names).
+  std::set<std::string> counted_users_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mesh::api
