@@ -74,23 +74,19 @@ class LedgerSource {
   SystemClock clock_;
 };
 
-std::string Str(const json& j, const char* key, std::string fallback = "-") {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
 // ledger::FormatEntry of an entry's JSON (what the API sends).
 std::string FormatEntryJson(const json& e) {
-  std::string out = mesh::StrCat("#", Str(e, "seq"), " ", Str(e, "time"), " ", Str(e, "kind"));
-  if (e.contains("job")) out += mesh::StrCat(" job=", Str(e, "job"));
+  std::string out =
+      mesh::StrCat("#", FieldText(e, "seq"), " ", FieldText(e, "time"), " ", FieldText(e, "kind"));
+  if (e.contains("job")) out += mesh::StrCat(" job=", FieldText(e, "job"));
   const json& postings = e.value("postings", json::array());
   for (size_t i = 0; i < postings.size(); ++i) {
     const int64_t amount = postings[i].value("amount", int64_t{0});
-    out += mesh::StrCat(i == 0 ? " " : ", ", Str(postings[i], "account"), " ",
+    out += mesh::StrCat(i == 0 ? " " : ", ", FieldText(postings[i], "account"), " ",
                         amount > 0 ? "+" : "", amount);
   }
   if (postings.empty()) out += " (closed, nothing left)";
-  if (e.contains("memo")) out += mesh::StrCat(" — ", Str(e, "memo"));
+  if (e.contains("memo")) out += mesh::StrCat(" — ", FieldText(e, "memo"));
   return out;
 }
 
@@ -119,8 +115,8 @@ absl::Status Balance(const CliContext& ctx, const LedgerFlags& f) {
     std::cout << body.dump() << "\n";
     return absl::OkStatus();
   }
-  std::cout << mesh::StrCat(Str(body, "did"), ": ", Str(body, "available"), " available, ",
-                            Str(body, "held"), " held\n");
+  std::cout << mesh::StrCat(FieldText(body, "did"), ": ", FieldText(body, "available"),
+                            " available, ", FieldText(body, "held"), " held\n");
   return absl::OkStatus();
 }
 
@@ -162,7 +158,7 @@ absl::Status History(const CliContext& ctx, const LedgerFlags& f) {
   for (const json& e : entries) out += FormatEntryJson(e) + "\n";
   std::cout << out;
   if (body.contains("next_before")) {
-    std::cerr << "(older entries: --before " << Str(body, "next_before") << ")\n";
+    std::cerr << "(older entries: --before " << FieldText(body, "next_before") << ")\n";
   }
   return absl::OkStatus();
 }
@@ -199,10 +195,10 @@ absl::Status Reputation(const CliContext& ctx, const NodeTarget& node) {
   std::printf("%-56s %5s %8s %9s %8s %8s %8s  %s\n", "EXECUTOR", "SCORE", "EVIDENCE", "SUCCESSES",
               "FAILURES", "TIMEOUTS", "OUTVOTED", "UPDATED");
   for (const json& r : executors) {
-    std::printf("%-56s %5.3f %8.2f %9s %8s %8s %8s  %s\n", Str(r, "did").c_str(),
-                r.value("score", 0.0), r.value("evidence", 0.0), Str(r, "successes").c_str(),
-                Str(r, "failures").c_str(), Str(r, "timeouts").c_str(), Str(r, "outvoted").c_str(),
-                Str(r, "updated").c_str());
+    std::printf("%-56s %5.3f %8.2f %9s %8s %8s %8s  %s\n", FieldText(r, "did").c_str(),
+                r.value("score", 0.0), r.value("evidence", 0.0), FieldText(r, "successes").c_str(),
+                FieldText(r, "failures").c_str(), FieldText(r, "timeouts").c_str(),
+                FieldText(r, "outvoted").c_str(), FieldText(r, "updated").c_str());
   }
   return absl::OkStatus();
 }

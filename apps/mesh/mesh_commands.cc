@@ -12,11 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Str(const json& j, const char* key, std::string fallback = "-") {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
 std::string Number(double v, const char* format) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), format, v);
@@ -29,30 +24,32 @@ void PrintRound(const json& round, std::string& out) {
   const json& rejected = sel.value("rejected", json::array());
   const json& declines = round.value("declines", json::array());
   const json& unanswered = round.value("unanswered", json::array());
-  out += mesh::StrCat("round ", Str(round, "round"), ": asked ", Str(round, "asked"), ", ",
-                      ranked.size() + rejected.size(), " bid(s), ", declines.size(),
+  out += mesh::StrCat("round ", FieldText(round, "round"), ": asked ", FieldText(round, "asked"),
+                      ", ", ranked.size() + rejected.size(), " bid(s), ", declines.size(),
                       " decline(s), ", unanswered.size(), " without answer\n");
-  out += mesh::StrCat("  ", Str(round, "outcome"), "\n");
+  out += mesh::StrCat("  ", FieldText(round, "outcome"), "\n");
   int rank = 1;
   for (const json& b : ranked) {
-    out += mesh::StrCat(
-        "  #", rank++, " ", Str(b, "executor"), "  score ", Number(b.value("score", 0.0), "%.3f"),
-        "  price ", Str(b, "price"), "  (price ", Number(b.value("price_score", 0.0), "%.2f"),
-        ", reputation ", Number(b.value("reputation_score", 0.0), "%.2f"), ", resources ",
-        Number(b.value("resources_score", 0.0), "%.2f"), ", latency ",
-        Number(b.value("latency_score", 0.0), "%.2f"), ", finish ",
-        Number(b.value("finish_score", 0.0), "%.2f"), ")\n      ", Str(b, "reason"), "\n");
+    out += mesh::StrCat("  #", rank++, " ", FieldText(b, "executor"), "  score ",
+                        Number(b.value("score", 0.0), "%.3f"), "  price ", FieldText(b, "price"),
+                        "  (price ", Number(b.value("price_score", 0.0), "%.2f"), ", reputation ",
+                        Number(b.value("reputation_score", 0.0), "%.2f"), ", resources ",
+                        Number(b.value("resources_score", 0.0), "%.2f"), ", latency ",
+                        Number(b.value("latency_score", 0.0), "%.2f"), ", finish ",
+                        Number(b.value("finish_score", 0.0), "%.2f"), ")\n      ",
+                        FieldText(b, "reason"), "\n");
   }
   for (const json& r : rejected) {
-    out += mesh::StrCat("  filtered ", Str(r, "executor"), "  ", Str(r, "code"), ": ",
-                        Str(r, "message"), "\n");
+    out += mesh::StrCat("  filtered ", FieldText(r, "executor"), "  ", FieldText(r, "code"), ": ",
+                        FieldText(r, "message"), "\n");
   }
   for (const json& d : declines) {
-    out += mesh::StrCat("  declined ", Str(d, "executor"), "  ", Str(d, "code"), ": ",
-                        Str(d, "message"), "\n");
+    out += mesh::StrCat("  declined ", FieldText(d, "executor"), "  ", FieldText(d, "code"), ": ",
+                        FieldText(d, "message"), "\n");
   }
   for (const json& u : unanswered) {
-    out += mesh::StrCat("  no answer ", Str(u, "executor"), "  ", Str(u, "error"), "\n");
+    out +=
+        mesh::StrCat("  no answer ", FieldText(u, "executor"), "  ", FieldText(u, "error"), "\n");
   }
 }
 
@@ -63,17 +60,18 @@ absl::Status Peers(const CliContext& ctx, const NodeTarget& node) {
     std::cout << body.dump() << "\n";
     return absl::OkStatus();
   }
-  std::string out =
-      mesh::StrCat("self: ", Str(body["self"], "did"), " at ", Str(body["self"], "address"), "\n",
-                   "view: ", Str(body, "active"), " active peers, ", Str(body, "known"),
-                   " nodes known (active and passive views)\n");
+  std::string out = mesh::StrCat(
+      "self: ", FieldText(body["self"], "did"), " at ", FieldText(body["self"], "address"), "\n",
+      "view: ", FieldText(body, "active"), " active peers, ", FieldText(body, "known"),
+      " nodes known (active and passive views)\n");
   const json& peers = body.value("peers", json::array());
   if (peers.empty()) out += "no peers (start with --peer HOST:PORT)\n";
   for (const json& p : peers) {
     std::string load = "-";
     if (p.contains("load")) {
-      load = mesh::StrCat(Str(p["load"], "running"), "/", Str(p["capacity"], "max_concurrent"),
-                          " running, ", Str(p["load"], "queued"), " queued");
+      load = mesh::StrCat(FieldText(p["load"], "running"), "/",
+                          FieldText(p["capacity"], "max_concurrent"), " running, ",
+                          FieldText(p["load"], "queued"), " queued");
     }
     std::string seen =
         p.contains("seen_ago_ms")
@@ -81,8 +79,9 @@ absl::Status Peers(const CliContext& ctx, const NodeTarget& node) {
             : "never";
     std::string rtt =
         p.contains("rtt_ms") ? mesh::StrCat(Number(p["rtt_ms"].get<double>(), "%.2f"), " ms") : "-";
-    out += mesh::StrCat(Str(p, "state"), "  ", Str(p, "did", "(DID not yet known)"), "  ",
-                        Str(p, "address"), "  seen ", seen, "  rtt ", rtt, "  ", load, "\n");
+    out +=
+        mesh::StrCat(FieldText(p, "state"), "  ", FieldText(p, "did", "(DID not yet known)"), "  ",
+                     FieldText(p, "address"), "  seen ", seen, "  rtt ", rtt, "  ", load, "\n");
   }
   std::cout << out;
   return absl::OkStatus();
@@ -137,21 +136,24 @@ absl::Status ExplainJob(const CliContext& ctx, const NodeTarget& node, const std
     std::cout << e.dump() << "\n";
     return absl::OkStatus();
   }
-  std::string out = mesh::StrCat(
-      "job:        ", id, "\n", "state:      ", Str(e, "state"), " (phase ", Str(e, "phase"), ")\n",
-      "placement:  ", Str(e, "placement"), ": ", Str(e, "placement_reason", ""), "\n");
-  if (e.contains("executor")) out += mesh::StrCat("executor:   ", Str(e, "executor"), "\n");
-  if (e.contains("origin")) out += mesh::StrCat("origin:     ", Str(e, "origin"), "\n");
+  std::string out =
+      mesh::StrCat("job:        ", id, "\n", "state:      ", FieldText(e, "state"), " (phase ",
+                   FieldText(e, "phase"), ")\n", "placement:  ", FieldText(e, "placement"), ": ",
+                   FieldText(e, "placement_reason", ""), "\n");
+  if (e.contains("executor")) out += mesh::StrCat("executor:   ", FieldText(e, "executor"), "\n");
+  if (e.contains("origin")) out += mesh::StrCat("origin:     ", FieldText(e, "origin"), "\n");
   for (const json& r : e.value("rounds", json::array())) PrintRound(r, out);
   for (const json& a : e.value("assignments", json::array())) {
-    out += mesh::StrCat("assigned in round ", Str(a, "round"), " to ", Str(a, "executor"), " at ",
-                        Str(a, "address"), " (price ", Str(a, "price"), ", score ",
-                        Number(a.value("score", 0.0), "%.3f"), ")\n");
+    out +=
+        mesh::StrCat("assigned in round ", FieldText(a, "round"), " to ", FieldText(a, "executor"),
+                     " at ", FieldText(a, "address"), " (price ", FieldText(a, "price"), ", score ",
+                     Number(a.value("score", 0.0), "%.3f"), ")\n");
     // No auction of its own: the lease it went on, and whose bid it used.
-    if (a.contains("lease")) out += mesh::StrCat("  on a lease: ", Str(a, "lease"), "\n");
+    if (a.contains("lease")) out += mesh::StrCat("  on a lease: ", FieldText(a, "lease"), "\n");
   }
   for (const json& q : e.value("requeues", json::array())) {
-    out += mesh::StrCat("re-announced after round ", Str(q, "round"), ": ", Str(q, "reason"), "\n");
+    out += mesh::StrCat("re-announced after round ", FieldText(q, "round"), ": ",
+                        FieldText(q, "reason"), "\n");
   }
   std::cout << out;
   return absl::OkStatus();
@@ -167,8 +169,8 @@ absl::Status ShowHistory(const CliContext& ctx, const NodeTarget& node, const st
   }
   std::string out;
   for (const json& b : h.value("blocks", json::array())) {
-    out += mesh::StrCat(Str(b, "at"), "  ", Str(b, "phase"), "  ", Str(b, "cid"), "\n    ",
-                        b.value("detail", json::object()).dump(), "\n");
+    out += mesh::StrCat(FieldText(b, "at"), "  ", FieldText(b, "phase"), "  ", FieldText(b, "cid"),
+                        "\n    ", b.value("detail", json::object()).dump(), "\n");
   }
   std::cout << out;
   return absl::OkStatus();

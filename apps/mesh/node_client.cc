@@ -44,6 +44,11 @@ absl::StatusOr<std::unique_ptr<api::HttpClient>> ConnectToNode(const CliContext&
   return client;
 }
 
+std::string FieldText(const nlohmann::json& j, const char* key, std::string fallback) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
 absl::Status ApiError(const api::ClientResponse& response) {
   nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
   std::string message = body.is_object() && body.contains("message") && body["message"].is_string()

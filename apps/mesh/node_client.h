@@ -26,5 +26,8 @@ absl::StatusOr<std::unique_ptr<api::HttpClient>> ConnectToNode(const CliContext&
 // The body as JSON for 2xx answers; otherwise the API error as a Status.
 absl::StatusOr<nlohmann::json> JsonOrError(const absl::StatusOr<api::ClientResponse>& response);
 absl::Status ApiError(const api::ClientResponse& response);
+// A field of an API answer as text: strings as they are, other values as JSON, `fallback` when
+// the field is missing or null (or `j` is not an object).
+std::string FieldText(const nlohmann::json& j, const char* key, std::string fallback = "-");
 
 }  // namespace mesh::cli

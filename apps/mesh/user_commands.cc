@@ -52,11 +52,6 @@ absl::StatusOr<int64_t> ExpirySeconds(const std::string& text) {
   return absl::ToInt64Seconds(*d);
 }
 
-std::string Str(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return "-";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
 std::string Limit(const json& u, const char* key) {
   const int64_t v = u.value(key, int64_t{0});
   return v == 0 ? "unlimited" : std::to_string(v);
@@ -68,9 +63,10 @@ void PrintIssued(const CliContext& ctx, const json& issued, std::string_view wha
     std::cout << issued.dump() << "\n";
     return;
   }
-  std::cerr << "mesh: " << what << " for user " << Str(issued, "name") << " (role "
-            << Str(issued, "role") << ", " << Str(issued, "did") << "); it is shown this once:\n";
-  std::cout << Str(issued, "token") << "\n";
+  std::cerr << "mesh: " << what << " for user " << FieldText(issued, "name") << " (role "
+            << FieldText(issued, "role") << ", " << FieldText(issued, "did")
+            << "); it is shown this once:\n";
+  std::cout << FieldText(issued, "token") << "\n";
 }
 
 absl::Status Add(const CliContext& ctx, const UserFlags& f) {
@@ -123,10 +119,10 @@ absl::Status List(const CliContext& ctx, const UserFlags& f) {
   std::printf("%-20s %-7s %-20s %-10s %-10s %s\n", "NAME", "ROLE", "EXPIRES", "REQ/S", "IN FLIGHT",
               "DID");
   for (const json& u : out.value("users", json::array())) {
-    std::printf("%-20s %-7s %-20s %-10s %-10s %s\n", Str(u, "name").c_str(), Str(u, "role").c_str(),
-                u["expires_at"].is_null() ? "never" : Str(u, "expires_at").c_str(),
+    std::printf("%-20s %-7s %-20s %-10s %-10s %s\n", FieldText(u, "name").c_str(),
+                FieldText(u, "role").c_str(), FieldText(u, "expires_at", "never").c_str(),
                 Limit(u, "requests_per_second").c_str(), Limit(u, "max_jobs_in_flight").c_str(),
-                Str(u, "did").c_str());
+                FieldText(u, "did").c_str());
   }
   return absl::OkStatus();
 }
@@ -138,10 +134,9 @@ absl::Status WhoAmI(const CliContext& ctx, const UserFlags& f) {
     std::cout << me.dump() << "\n";
     return absl::OkStatus();
   }
-  std::cout << Str(me, "name") << " (role " << Str(me, "role") << ")\n"
-            << "did:        " << Str(me, "did") << "\n"
-            << "expires:    "
-            << (me.value("expires_at", json()).is_null() ? "never" : Str(me, "expires_at")) << "\n"
+  std::cout << FieldText(me, "name") << " (role " << FieldText(me, "role") << ")\n"
+            << "did:        " << FieldText(me, "did") << "\n"
+            << "expires:    " << FieldText(me, "expires_at", "never") << "\n"
             << "limits:     " << Limit(me, "requests_per_second") << " requests/s, "
             << Limit(me, "max_jobs_in_flight") << " jobs in flight\n";
   return absl::OkStatus();

@@ -1,7 +1,6 @@
 #include "api_access.h"
 
 #include <arpa/inet.h>
-#include <sodium.h>
 
 #include <algorithm>
 #include <cctype>
@@ -99,11 +98,6 @@ std::string BearerToken(std::string_view authorization) {
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
   return std::string(token);
-}
-
-bool TokenMatches(std::string_view given, std::string_view token) {
-  return !token.empty() && given.size() == token.size() &&
-         sodium_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
 }  // namespace mesh::api

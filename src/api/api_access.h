@@ -1,7 +1,8 @@
 // Who may talk to the API, decided from a request's header alone: the Host header (a loopback
 // name or address, the node's listen address, or a configured name; anything else is a
 // DNS-rebinding attempt and gets 421) and the bearer token (the "Bearer" scheme matched
-// case-insensitively, compared in constant time). Pure functions; thread-safe.
+// case-insensitively; accounts::UserStore finds its user, comparing hashes in constant time).
+// Pure functions; thread-safe.
 #pragma once
 
 #include <string>
@@ -25,8 +26,5 @@ absl::Status CheckHost(std::string_view host_header, std::string_view listen_hos
 // The token of "Bearer <token>" (scheme in any case, one or more spaces); empty when the value
 // is not a bearer credential.
 std::string BearerToken(std::string_view authorization);
-
-// The token matches this node's, compared in constant time.
-bool TokenMatches(std::string_view given, std::string_view token);
 
 }  // namespace mesh::api

@@ -754,11 +754,11 @@ void ApiService::GetJob(const HttpRequest& request, const std::string& id, Respo
 
 HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& request,
                                    const Caller& caller) {
-  if (std::optional<HttpResponse> refused = CheckOwner(id, caller, "output")) {
-    return *std::move(refused);
-  }
   absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
   if (!job.ok()) return StatusResponse(job.status());
+  if (std::optional<HttpResponse> refused = RefuseUnlessOwner(*job, caller, "output")) {
+    return *std::move(refused);
+  }
   if (!job::IsTerminal(job->state)) {
     return ErrorResponse(409, "failed_precondition",
                          mesh::StrCat("job ", id, " is ", job::JobStateName(job->state),
@@ -779,8 +779,12 @@ HttpResponse ApiService::GetOutput(const std::string& id, const HttpRequest& req
 }
 
 HttpResponse ApiService::CancelJob(const std::string& id, const Caller& caller) {
-  if (std::optional<HttpResponse> refused = CheckOwner(id, caller, "cancel")) {
-    return *std::move(refused);
+  if (!caller.admin()) {
+    absl::StatusOr<node::JobRecord> owned = node_->compute().Get(id);
+    if (!owned.ok()) return StatusResponse(owned.status());
+    if (std::optional<HttpResponse> refused = RefuseUnlessOwner(*owned, caller, "cancel")) {
+      return *std::move(refused);
+    }
   }
   absl::StatusOr<node::JobRecord> job = node_->compute().Cancel(id);
   if (!job.ok()) return StatusResponse(job.status());

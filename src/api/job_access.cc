@@ -8,29 +8,25 @@
 
 namespace mesh::api {
 
-std::optional<HttpResponse> ApiService::CheckOwner(const std::string& id, const Caller& caller,
-                                                   std::string_view what) {
-  if (caller.admin()) return std::nullopt;
-  absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
-  if (!job.ok()) return StatusResponse(job.status());
-  if (caller.Owns(job->spec.submitter)) return std::nullopt;
+std::optional<HttpResponse> ApiService::RefuseUnlessOwner(const node::JobRecord& job,
+                                                          const Caller& caller,
+                                                          std::string_view what) {
+  if (caller.Owns(job.spec.submitter)) return std::nullopt;
   return ErrorResponse(
       403, "permission_denied",
-      mesh::StrCat("job ", id, " is not ",
+      mesh::StrCat("job ", job.id, " is not ",
                    caller.anonymous ? "yours: sign in" : mesh::StrCat(caller.user.name, "'s"),
                    "; its ", what, " is for its submitter and admins"));
 }
 
-bool ApiService::JobNamesBlob(const std::string& id, const std::string& cid) {
-  absl::StatusOr<node::JobRecord> job = node_->compute().Get(id);
-  if (!job.ok()) return false;
-  const job::JobSpec& spec = job->spec;
-  if (spec.module == cid || job->output_cid == cid) return true;
+bool ApiService::JobNamesBlob(const node::JobRecord& job, const std::string& cid) {
+  const job::JobSpec& spec = job.spec;
+  if (spec.module == cid || job.output_cid == cid) return true;
   for (const std::string& input : spec.inputs) {
     if (input == cid) return true;
   }
   // Partial outputs and checkpoints are history blocks naming their blob.
-  if (absl::StatusOr<std::vector<node::HistoryBlock>> blocks = node_->jobs().History(id);
+  if (absl::StatusOr<std::vector<node::HistoryBlock>> blocks = node_->jobs().History(job.id);
       blocks.ok()) {
     for (const node::HistoryBlock& b : *blocks) {
       if ((b.phase == "partial" || b.phase == "checkpoint") && b.detail.contains("cid") &&
@@ -40,7 +36,7 @@ bool ApiService::JobNamesBlob(const std::string& id, const std::string& cid) {
     }
   }
   // A split job's chunks: their inputs and outputs.
-  if (absl::StatusOr<node::SplitStatus> split = node_->splits().Status(id); split.ok()) {
+  if (absl::StatusOr<node::SplitStatus> split = node_->splits().Status(job.id); split.ok()) {
     for (const node::ChunkStatus& c : split->chunks) {
       if (c.input_cid == cid || c.output_cid == cid) return true;
     }
@@ -51,10 +47,11 @@ bool ApiService::JobNamesBlob(const std::string& id, const std::string& cid) {
 HttpResponse ApiService::GetBlob(const HttpRequest& request, const std::string& cid,
                                  const Caller& caller) {
   if (!caller.admin()) {
-    const std::string job = request.Query("job");
-    const bool allowed =
-        (!caller.anonymous && node_->users().Granted(caller.user.did, cid)) ||
-        (!job.empty() && !CheckOwner(job, caller, "data").has_value() && JobNamesBlob(job, cid));
+    bool allowed = !caller.anonymous && node_->users().Granted(caller.user.did, cid);
+    if (const std::string job_id = request.Query("job"); !allowed && !job_id.empty()) {
+      absl::StatusOr<node::JobRecord> job = node_->compute().Get(job_id);
+      allowed = job.ok() && caller.Owns(job->spec.submitter) && JobNamesBlob(*job, cid);
+    }
     if (!allowed) {
       return ErrorResponse(403, "permission_denied",
                            mesh::StrCat("blob ", cid.substr(0, 100),

@@ -33,6 +33,15 @@ json UserToJson(const accounts::User& u) {
   return j;
 }
 
+// The user and its new token: the one answer that ever holds it, so no cache may keep it.
+HttpResponse IssuedTokenResponse(int status, const accounts::IssuedToken& issued) {
+  json out = UserToJson(issued.user);
+  out["token"] = issued.token;
+  HttpResponse r = JsonResponse(status, out);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
 // A non-negative integer field of `body`, or `fallback` when absent.
 absl::StatusOr<int64_t> CountField(const json& body, const char* name, int64_t fallback) {
   if (!body.contains(name)) return fallback;
@@ -117,11 +126,7 @@ HttpResponse ApiService::AddUser(const HttpRequest& request) {
   if (*expiry > 0) user.expires_at = now + absl::Seconds(*expiry);
   absl::StatusOr<accounts::IssuedToken> issued = node_->users().Add(user, now);
   if (!issued.ok()) return StatusResponse(issued.status());
-  json out = UserToJson(issued->user);
-  out["token"] = issued->token;
-  HttpResponse r = JsonResponse(201, out);
-  r.headers.emplace_back("Cache-Control", "no-store");
-  return r;
+  return IssuedTokenResponse(201, *issued);
 }
 
 HttpResponse ApiService::RemoveUser(const std::string& name) {
@@ -132,11 +137,7 @@ HttpResponse ApiService::RemoveUser(const std::string& name) {
 HttpResponse ApiService::RotateToken(const std::string& name) {
   absl::StatusOr<accounts::IssuedToken> issued = node_->users().Rotate(name);
   if (!issued.ok()) return StatusResponse(issued.status());
-  json out = UserToJson(issued->user);
-  out["token"] = issued->token;
-  HttpResponse r = JsonResponse(200, out);
-  r.headers.emplace_back("Cache-Control", "no-store");
-  return r;
+  return IssuedTokenResponse(200, *issued);
 }
 
 }  // namespace mesh::api

@@ -63,9 +63,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   std::unique_ptr<Node> node(new Node(std::move(config), clock, std::move(key)));
   Node& n = *node;
   n.lock_ = std::move(lock);
-  MESH_ASSIGN_OR_RETURN(n.token_, ReadApiToken(dir));
-  MESH_ASSIGN_OR_RETURN(n.users_, accounts::UserStore::Open(dir.root / "users.db", n.key_, n.token_,
-                                                            rng, clock.Now()));
+  MESH_ASSIGN_OR_RETURN(const std::string api_token, ReadApiToken(dir));
+  MESH_ASSIGN_OR_RETURN(n.users_, accounts::UserStore::Open(dir.root / "users.db", n.key_,
+                                                            api_token, rng, clock.Now()));
 
   int concurrency = n.config_.max_concurrent;
   if (concurrency <= 0) concurrency = static_cast<int>(n.host_.Host().cpu_cores);

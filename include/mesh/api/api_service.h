@@ -86,12 +86,12 @@ class ApiService final : public HttpHandler {
   void GetJob(const HttpRequest& request, const std::string& id, Responder respond);
   HttpResponse GetOutput(const std::string& id, const HttpRequest& request, const Caller& caller);
   HttpResponse CancelJob(const std::string& id, const Caller& caller);
-  // 403 unless `caller` owns job `id` (or is an admin); 404 for an unknown job. `what`: what
-  // was asked of the job ("output", "cancel").
-  std::optional<HttpResponse> CheckOwner(const std::string& id, const Caller& caller,
-                                         std::string_view what);
-  // True when job `id` (owned by the caller) names blob `cid`.
-  bool JobNamesBlob(const std::string& id, const std::string& cid);
+  // 403 unless `caller` owns `job` (or is an admin). `what`: what was asked of the job
+  // ("output", "cancel").
+  static std::optional<HttpResponse> RefuseUnlessOwner(const node::JobRecord& job,
+                                                       const Caller& caller, std::string_view what);
+  // True when `job` names blob `cid` (module, input, output, partial, checkpoint, chunk).
+  bool JobNamesBlob(const node::JobRecord& job, const std::string& cid);
   // 429 when `caller` has its most jobs in flight (those since ended are forgotten first).
   std::optional<HttpResponse> CheckJobsInFlight(const Caller& caller);
   // user_routes.cc: GET /v1/me, /v1/users (GET, POST), /v1/users/{name} (DELETE),

@@ -47,7 +47,6 @@ class Node {
   const NodeConfig& config() const { return config_; }
   const DataDir& data_dir() const { return dir_; }
   const crypto::KeyPair& key() const { return key_; }
-  const std::string& api_token() const { return token_; }
   // The API's users, roles and tokens (<data_dir>/users.db); api.token is user "admin".
   accounts::UserStore& users() { return *users_; }
   std::string engine() const;
@@ -82,7 +81,6 @@ class Node {
   DataDir dir_;
   const Clock& clock_;
   crypto::KeyPair key_;
-  std::string token_;
   absl::Time started_at_;
   int options_workers_ = 0;
   ScopedFd lock_;
