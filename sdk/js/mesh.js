@@ -96,8 +96,8 @@ export class Client {
     }
   }
 
-  async bytes(path) {
-    const response = await this.request('GET', path);
+  async bytes(path, query = undefined) {
+    const response = await this.request('GET', path, { query });
     return new Uint8Array(await response.arrayBuffer());
   }
 
@@ -119,8 +119,7 @@ export class Client {
    * chunk's); how a user who is not an admin reads its own jobs' data.
    */
   getBlob(cid, job = undefined) {
-    const query = job ? `?job=${encodeURIComponent(job)}` : '';
-    return this.bytes(`/v1/blobs/${encodeURIComponent(cid)}${query}`);
+    return this.bytes(`/v1/blobs/${encodeURIComponent(cid)}`, { job });
   }
 
   /** A CID for `what`: a CID string as is; bytes, a Blob or other strings are uploaded first. */
@@ -164,16 +163,24 @@ export class Client {
    * Jobs on this node, newest first, following the paging cursor until `limit` jobs (default
    * 100) were read. `state` keeps only jobs in that state.
    */
-  async jobs({ state, limit = 100 } = {}) {
+  jobs({ state, limit = 100 } = {}) {
+    return this.paged('/v1/jobs', 'jobs', { state }, limit);
+  }
+
+  /**
+   * Up to `limit` items of a paged list route (`key`: the array in each page), following its
+   * next_before cursor.
+   */
+  async paged(path, key, query, limit) {
     const out = [];
     let before;
     while (out.length < limit) {
-      const page = await this.json('GET', '/v1/jobs', {
-        query: { state, limit: Math.min(PAGE, limit - out.length), before },
+      const page = await this.json('GET', path, {
+        query: { ...query, limit: Math.min(PAGE, limit - out.length), before },
       });
-      out.push(...page.jobs);
+      out.push(...page[key]);
       before = page.next_before;
-      if (before === undefined || page.jobs.length === 0) break;
+      if (before === undefined || page[key].length === 0) break;
     }
     return out;
   }
@@ -297,24 +304,14 @@ export class Client {
     return this.json('GET', '/v1/peers');
   }
 
-  /** Credits ({did, available, held, ...}) of `did`, default this node's own. */
+  /** Credits ({did, available, held, ...}) of `did`, default the caller's own account. */
   balance(did) {
     return this.json('GET', `/v1/ledger/balance${did ? `/${encodeURIComponent(did)}` : ''}`);
   }
 
   /** Ledger entries, newest first (only those moving `did`'s credits, if given). */
-  async ledgerHistory({ did, limit = 100 } = {}) {
-    const out = [];
-    let before;
-    while (out.length < limit) {
-      const page = await this.json('GET', '/v1/ledger/history', {
-        query: { did, limit: Math.min(PAGE, limit - out.length), before },
-      });
-      out.push(...page.entries);
-      before = page.next_before;
-      if (before === undefined || page.entries.length === 0) break;
-    }
-    return out;
+  ledgerHistory({ did, limit = 100 } = {}) {
+    return this.paged('/v1/ledger/history', 'entries', { did }, limit);
   }
 
   /** Walks the whole ledger on the node: {ok, entries, problem...}. */

@@ -17,13 +17,13 @@ Reuses node_api_test.py's helpers. Nothing sleeps to synchronise but the expiry 
 waits for a one-second token to expire by polling with a deadline.
 """
 
+import http.client
 import json
 import os
 import subprocess
 import sys
 import time
 import unittest
-import urllib.parse
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the import below
 import node_api_test as base  # noqa: E402  (MESHD, MESH and EXAMPLES are set in main())
@@ -98,7 +98,6 @@ class AccountsTest(NodeTest):
         elif method == 'get' and path == self.concrete('/v1/blobs/{cid}'):
             path += '?job=' + self.alice_job['id']  # alice's job names it: her data
         if path == '/v1/events?after=0':  # a stream: the status line is the answer
-            import http.client
             conn = http.client.HTTPConnection(self.node.host, self.node.port, timeout=10)
             try:
                 hdrs = {'Authorization': 'Bearer ' + self.token[role]} if role else {}

@@ -150,8 +150,7 @@ class Client:
         """The bytes of blob ``cid`` (the node checks them against the CID before sending).
         ``job``: a job of yours that names the blob (module, input, output, partial, checkpoint,
         chunk): how a user who is not an admin reads its own jobs' data."""
-        query = '?job=' + _quote(job) if job else ''
-        return self._request('GET', '/v1/blobs/' + _quote(cid) + query)[2]
+        return self._request('GET', '/v1/blobs/' + _quote(cid), query={'job': job})[2]
 
     def me(self):
         """The token's user: name, role, DID (its jobs are signed and paid as it), limits."""
@@ -337,7 +336,8 @@ class Client:
         return self._json('GET', '/v1/peers')
 
     def balance(self, did=None):
-        """Credits ({did, available, held}) of ``did``, default this node's own DID."""
+        """Credits ({did, available, held}) of ``did``, default the caller's own account (the
+        token's user; for the data dir's api.token, the node's own DID)."""
         return self._json('GET', '/v1/ledger/balance' + ('/' + _quote(did) if did else ''))
 
     def ledger_history(self, did=None, limit=None, page_size=100):
