@@ -33,6 +33,8 @@ struct RunResult {
   std::string output;      // stdout
   std::string partials;    // concatenated emit_partial bytes
   std::string checkpoint;  // the last checkpoint's bytes
+  // What the job left under JobInput::output_dir, parents before children, sorted by path.
+  std::vector<OutputFile> files;
 };
 
 class Engine {

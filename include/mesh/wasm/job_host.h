@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "mesh/wasm/fs_image.h"
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/limits.h"
 #include "mesh/wasm/run_report.h"
@@ -41,18 +42,6 @@ struct GuestMemory {
 
 // A progress message longer than this is cut to it.
 inline constexpr size_t kMaxProgressMessageBytes = 256;
-
-// A piece of a job's stdin held outside the JobInput, read-only: bytes of an input blob the
-// node has verified against `cid` (a cached input shared by many jobs, or a worker's mapping of
-// the node's shared memory). `keep` keeps `bytes` alive.
-struct StdinPiece {
-  std::string cid;  // the blob's CID; empty: bytes without a name (sent inline to workers)
-  std::string_view bytes;
-  std::shared_ptr<const void> keep;
-
-  // A piece owning `bytes`.
-  static StdinPiece Owned(std::string cid, std::string bytes);
-};
 
 struct JobInput {
   // The job's stdin: stdin_bytes, then each of stdin_pieces in order.
@@ -73,6 +62,13 @@ struct JobInput {
   // Part of the job's input when set: the checkpoint this run resumes from, which the module
   // reads with mesh.restore (the resume convention: docs/architecture.md, "Long jobs").
   std::optional<std::string> resume_checkpoint;
+  // Directory trees preopened for the job (fds 3, 4, ... in this order; fs_image.h). Part of the
+  // job's input: the same mounts give the same tree, listings and timestamps on every node.
+  std::vector<FsMount> mounts;
+  // A guest path (absolute) whose files are read back after the run into RunResult::files.
+  // Inside a writable mount it is made there (with its parents); elsewhere it is preopened
+  // empty and writable after the mounts. Empty: none.
+  std::string output_dir;
 };
 
 // The job's whole stdin as one string (stdin_bytes, then the pieces): for tests and callers

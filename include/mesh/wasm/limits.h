@@ -18,6 +18,11 @@ struct Limits {
   absl::Duration wall_time = absl::Seconds(30);
   uint64_t max_output_bytes = 64ull << 20;
   uint64_t max_stderr_bytes = 1ull << 20;
+  // The job's files (mounts and output directory): bytes it may write (the sizes of the files
+  // it creates or changes, counted once each) and entries it may create (files, directories,
+  // symlinks). Past either, the call fails with ENOSPC (bytes) or EDQUOT (entries).
+  uint64_t fs_bytes = 64ull << 20;
+  uint64_t fs_files = 10'000;
 };
 
 // "100MiB", "64KiB", "1GiB", "1000000", "10MB" -> bytes.
