@@ -65,6 +65,9 @@ int ExitCodeForJob(const json& job) {
   if (state != "failed") return 0;
   wasm::RunReport report;
   report.exit_code = job.value("exit_code", 0);
+  if (job.contains("report") && job["report"].is_object()) {
+    report.memory_grows_refused = job["report"].value("memory_grows_refused", 0u);
+  }
   const std::string outcome = Field(job, "outcome");
   for (int i = 0; i <= static_cast<int>(wasm::Outcome::kCrashed); ++i) {
     if (wasm::OutcomeName(static_cast<wasm::Outcome>(i)) == outcome) {

@@ -49,6 +49,11 @@ struct RunFlags {
 }  // namespace
 
 int ExitCodeForOutcome(const wasm::RunReport& report) {
+  // A job that failed after memory.grow was refused most likely ran out of memory (the report's
+  // message says so): the status says it too, whatever the program did next.
+  const bool failed = report.outcome == wasm::Outcome::kTrap ||
+                      (report.outcome == wasm::Outcome::kOk && report.exit_code != 0);
+  if (failed && report.memory_grows_refused > 0) return 13;
   switch (report.outcome) {
     case wasm::Outcome::kOk:
       return report.exit_code == 0 ? 0 : 10;

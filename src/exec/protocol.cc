@@ -1,8 +1,10 @@
 #include "mesh/exec/protocol.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
+#include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/exec/frame.h"
 #include "wire.h"
@@ -99,6 +101,92 @@ bool ReadValTypes(WireReader& r, std::string_view field, std::vector<wasm::ValTy
   return true;
 }
 
+// A piece of input as EncodeRun writes it: how it is sent, then its bytes or its CID and size.
+absl::Status WritePiece(WireWriter& w, const wasm::StdinPiece& p, PieceSend send) {
+  w.U8(static_cast<uint8_t>(send));
+  if (send == PieceSend::kInline) {
+    w.Bytes(p.bytes);
+    return absl::OkStatus();
+  }
+  if (p.cid.empty())
+    return absl::InvalidArgumentError("an input piece without a CID cannot be shared");
+  w.Bytes(p.cid);
+  w.U64(p.bytes.size());
+  return absl::OkStatus();
+}
+
+// Reads a piece into `piece`; one sent as shared memory is noted in `shared` as the
+// `index`-th of InputPieces, its bytes left for the worker to fill in.
+bool ReadPiece(WireReader& r, size_t index, wasm::StdinPiece* piece,
+               std::vector<SharedPieceRef>* shared) {
+  uint8_t send = 0;
+  if (!r.U8("piece.send", &send)) return false;
+  if (send > static_cast<uint8_t>(PieceSend::kSharedWithFd)) {
+    return r.Fail(mesh::StrCat("field 'piece.send' holds unknown value ", static_cast<int>(send)));
+  }
+  if (static_cast<PieceSend>(send) == PieceSend::kInline) {
+    std::string bytes;
+    if (!r.Bytes("piece.bytes", &bytes)) return false;
+    *piece = wasm::StdinPiece::Owned("", std::move(bytes));
+    return true;
+  }
+  SharedPieceRef ref{.index = index,
+                     .with_fd = static_cast<PieceSend>(send) == PieceSend::kSharedWithFd};
+  if (!r.Bytes("piece.cid", &piece->cid) || !r.U64("piece.size", &ref.size)) return false;
+  if (piece->cid.empty()) return r.Fail("a shared input piece has an empty CID");
+  shared->push_back(ref);
+  return true;
+}
+
+// The mounts and the output directory of a run request; their nodes' contents are the pieces
+// after the stdin pieces.
+absl::Status WriteMounts(WireWriter& w, const wasm::JobInput& input,
+                         const std::function<PieceSend(size_t)>& how) {
+  size_t piece = input.stdin_pieces.size();
+  w.U32(static_cast<uint32_t>(input.mounts.size()));
+  for (const wasm::FsMount& m : input.mounts) {
+    w.Bytes(m.guest_path);
+    w.U8(m.read_only ? 1 : 0);
+    w.U32(static_cast<uint32_t>(m.nodes.size()));
+    for (const wasm::FsNode& n : m.nodes) {
+      w.Bytes(n.path);
+      w.U8(static_cast<uint8_t>(n.kind));
+      MESH_RETURN_IF_ERROR(WritePiece(w, n.content, how(piece++)));
+    }
+  }
+  w.Bytes(input.output_dir);
+  return absl::OkStatus();
+}
+
+bool ReadMounts(WireReader& r, RunMessage& m) {
+  uint32_t mounts = 0;
+  if (!r.Count("mounts", 9, &mounts)) return false;
+  size_t piece = m.input.stdin_pieces.size();
+  m.input.mounts.resize(mounts);
+  for (wasm::FsMount& mount : m.input.mounts) {
+    uint8_t read_only = 0;
+    uint32_t nodes = 0;
+    if (!r.Bytes("mount.guest_path", &mount.guest_path) || !r.U8("mount.read_only", &read_only) ||
+        !r.Count("mount.nodes", 6, &nodes)) {
+      return false;
+    }
+    if (read_only > 1) return r.Fail("field 'mount.read_only' is neither 0 nor 1");
+    mount.read_only = read_only == 1;
+    mount.nodes.resize(nodes);
+    for (wasm::FsNode& node : mount.nodes) {
+      uint8_t kind = 0;
+      if (!r.Bytes("node.path", &node.path) || !r.U8("node.kind", &kind)) return false;
+      if (kind > static_cast<uint8_t>(wasm::FsKind::kSymlink)) {
+        return r.Fail(
+            mesh::StrCat("field 'node.kind' holds unknown kind ", static_cast<int>(kind)));
+      }
+      node.kind = static_cast<wasm::FsKind>(kind);
+      if (!ReadPiece(r, piece++, &node.content, &m.shared)) return false;
+    }
+  }
+  return r.Bytes("output_dir", &m.input.output_dir);
+}
+
 bool ReadModule(WireReader& r, wasm::InstrumentedModule* m) {
   uint32_t count;
   if (!r.Bytes("module.wasm", &m->wasm) || !r.Count("module.imports", 16, &count)) return false;
@@ -123,7 +211,31 @@ bool ReadDuration(WireReader& r, std::string_view field, absl::Duration* d) {
   return true;
 }
 
+size_t FilesBytes(const wasm::RunResult& result) {
+  size_t n = 0;
+  for (const wasm::OutputFile& f : result.files) n += 16 + f.path.size() + f.bytes.size();
+  return n;
+}
+
 }  // namespace
+
+std::vector<wasm::StdinPiece*> InputPieces(wasm::JobInput& input) {
+  std::vector<wasm::StdinPiece*> all;
+  for (wasm::StdinPiece& p : input.stdin_pieces) all.push_back(&p);
+  for (wasm::FsMount& m : input.mounts) {
+    for (wasm::FsNode& n : m.nodes) all.push_back(&n.content);
+  }
+  return all;
+}
+
+std::vector<const wasm::StdinPiece*> InputPieces(const wasm::JobInput& input) {
+  std::vector<const wasm::StdinPiece*> all;
+  for (const wasm::StdinPiece& p : input.stdin_pieces) all.push_back(&p);
+  for (const wasm::FsMount& m : input.mounts) {
+    for (const wasm::FsNode& n : m.nodes) all.push_back(&n.content);
+  }
+  return all;
+}
 
 absl::StatusOr<MessageType> PeekType(std::string_view body) {
   if (body.empty()) return absl::InvalidArgumentError("malformed message: empty body");
@@ -173,17 +285,20 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
                                       const wasm::JobInput& input, const wasm::Limits& limits,
                                       uint32_t cpu_seconds, wasm::EngineKind engine,
                                       const std::vector<PieceSend>& pieces) {
-  if (!pieces.empty() && pieces.size() != input.stdin_pieces.size()) {
-    return absl::InvalidArgumentError(mesh::StrCat("a run request with ", input.stdin_pieces.size(),
-                                                   " stdin pieces told how to send ",
-                                                   pieces.size()));
+  const std::vector<const wasm::StdinPiece*> all = InputPieces(input);
+  if (!pieces.empty() && pieces.size() != all.size()) {
+    return absl::InvalidArgumentError(mesh::StrCat(
+        "a run request with ", all.size(), " input pieces told how to send ", pieces.size()));
   }
   auto how = [&](size_t i) { return pieces.empty() ? PieceSend::kInline : pieces[i]; };
   size_t hint = 128 + module_id.size() + input.stdin_bytes.size() +
-                input.resume_checkpoint.value_or("").size();
-  for (size_t i = 0; i < input.stdin_pieces.size(); ++i) {
-    const wasm::StdinPiece& p = input.stdin_pieces[i];
-    hint += 16 + p.cid.size() + (how(i) == PieceSend::kInline ? p.bytes.size() : 0);
+                input.resume_checkpoint.value_or("").size() + input.output_dir.size();
+  for (size_t i = 0; i < all.size(); ++i) {
+    hint += 24 + all[i]->cid.size() + (how(i) == PieceSend::kInline ? all[i]->bytes.size() : 0);
+  }
+  for (const wasm::FsMount& m : input.mounts) {
+    hint += 16 + m.guest_path.size();
+    for (const wasm::FsNode& n : m.nodes) hint += n.path.size();
   }
   if (module != nullptr) hint += module->wasm.size() + 64 * module->imports.size();
   for (const std::string& a : input.args) hint += 4 + a.size();
@@ -196,19 +311,9 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
   w.Bytes(input.stdin_bytes);
   w.U32(static_cast<uint32_t>(input.stdin_pieces.size()));
   for (size_t i = 0; i < input.stdin_pieces.size(); ++i) {
-    const wasm::StdinPiece& p = input.stdin_pieces[i];
-    const PieceSend send = how(i);
-    w.U8(static_cast<uint8_t>(send));
-    if (send == PieceSend::kInline) {
-      w.Bytes(p.bytes);
-    } else {
-      if (p.cid.empty()) {
-        return absl::InvalidArgumentError("a stdin piece without a CID cannot be shared");
-      }
-      w.Bytes(p.cid);
-      w.U64(p.bytes.size());
-    }
+    MESH_RETURN_IF_ERROR(WritePiece(w, input.stdin_pieces[i], how(i)));
   }
+  MESH_RETURN_IF_ERROR(WriteMounts(w, input, how));
   w.U32(static_cast<uint32_t>(input.args.size()));
   for (const std::string& a : input.args) w.Bytes(a);
   w.U32(static_cast<uint32_t>(input.env.size()));
@@ -225,6 +330,8 @@ absl::StatusOr<std::string> EncodeRun(std::string_view module_id,
   WriteDuration(w, limits.wall_time);
   w.U64(limits.max_output_bytes);
   w.U64(limits.max_stderr_bytes);
+  w.U64(limits.fs_bytes);
+  w.U64(limits.fs_files);
   w.U32(cpu_seconds);
   w.U8(static_cast<uint8_t>(engine));
   if (absl::Status s = SealFrame(frame); !s.ok()) return s;
@@ -242,26 +349,11 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
   if (ok && has_module > 1) ok = r.Fail("field 'has_module' is neither 0 nor 1");
   if (ok && has_module == 1) ok = ReadModule(r, &m.module.emplace());
   ok = ok && r.Bytes("stdin", &m.input.stdin_bytes) && r.Count("stdin_pieces", 5, &count);
+  if (ok) m.input.stdin_pieces.resize(count);
   for (uint32_t i = 0; ok && i < count; ++i) {
-    uint8_t send = 0;
-    ok = r.U8("piece.send", &send);
-    if (ok && send > static_cast<uint8_t>(PieceSend::kSharedWithFd)) {
-      ok = r.Fail(mesh::StrCat("field 'piece.send' holds unknown value ", static_cast<int>(send)));
-    }
-    if (!ok) break;
-    wasm::StdinPiece& piece = m.input.stdin_pieces.emplace_back();
-    if (static_cast<PieceSend>(send) == PieceSend::kInline) {
-      std::string bytes;
-      ok = r.Bytes("piece.bytes", &bytes);
-      piece = wasm::StdinPiece::Owned("", std::move(bytes));
-      continue;
-    }
-    SharedPieceRef ref{.index = m.input.stdin_pieces.size() - 1,
-                       .with_fd = static_cast<PieceSend>(send) == PieceSend::kSharedWithFd};
-    ok = r.Bytes("piece.cid", &piece.cid) && r.U64("piece.size", &ref.size);
-    if (ok && piece.cid.empty()) ok = r.Fail("a shared stdin piece has an empty CID");
-    m.shared.push_back(ref);
+    ok = ReadPiece(r, i, &m.input.stdin_pieces[i], &m.shared);
   }
+  ok = ok && ReadMounts(r, m);
   ok = ok && r.Count("args", 4, &count);
   if (ok) {
     m.input.args.resize(count);
@@ -281,7 +373,8 @@ absl::StatusOr<RunMessage> DecodeRun(std::string_view body) {
        ReadDuration(r, "limits.wall_time", &m.limits.wall_time) &&
        r.U64("limits.max_output_bytes", &m.limits.max_output_bytes) &&
        r.U64("limits.max_stderr_bytes", &m.limits.max_stderr_bytes) &&
-       r.U32("cpu_seconds", &m.cpu_seconds);
+       r.U64("limits.fs_bytes", &m.limits.fs_bytes) &&
+       r.U64("limits.fs_files", &m.limits.fs_files) && r.U32("cpu_seconds", &m.cpu_seconds);
   uint8_t engine = 0;
   ok = ok && r.U8("engine", &engine);
   if (ok && engine > static_cast<uint8_t>(wasm::EngineKind::kAot)) {
@@ -313,7 +406,7 @@ absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result) {
   std::string frame =
       StartFrame(MessageType::kResult, 256 + rep.message.size() + rep.stderr_tail.size() +
                                            result.output.size() + result.partials.size() +
-                                           result.checkpoint.size());
+                                           result.checkpoint.size() + FilesBytes(result));
   WireWriter w(frame);
   w.U8(static_cast<uint8_t>(rep.outcome));
   w.Bytes(rep.message);
@@ -347,9 +440,18 @@ absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result) {
     w.U64(p.size);
     w.U64(p.fuel);
   }
+  w.U32(rep.memory_grows_refused);
+  w.U64(rep.fs_bytes_written);
+  w.U64(rep.fs_files_created);
   w.Bytes(result.output);
   w.Bytes(result.partials);
   w.Bytes(result.checkpoint);
+  w.U32(static_cast<uint32_t>(result.files.size()));
+  for (const wasm::OutputFile& f : result.files) {
+    w.Bytes(f.path);
+    w.U8(static_cast<uint8_t>(f.kind));
+    w.Bytes(f.bytes);
+  }
   if (absl::Status s = SealFrame(frame); !s.ok()) return s;
   return frame;
 }
@@ -399,8 +501,21 @@ absl::StatusOr<wasm::RunResult> DecodeResult(std::string_view body) {
            r.U64("partial.fuel", &p.fuel);
     }
   }
-  ok = ok && r.Bytes("output", &result.output) && r.Bytes("partials", &result.partials) &&
-       r.Bytes("checkpoint", &result.checkpoint);
+  ok = ok && r.U32("memory_grows_refused", &rep.memory_grows_refused) &&
+       r.U64("fs_bytes_written", &rep.fs_bytes_written) &&
+       r.U64("fs_files_created", &rep.fs_files_created) && r.Bytes("output", &result.output) &&
+       r.Bytes("partials", &result.partials) && r.Bytes("checkpoint", &result.checkpoint) &&
+       r.Count("files", 9, &count);
+  if (ok) result.files.resize(count);
+  for (wasm::OutputFile& f : result.files) {
+    uint8_t kind = 0;
+    ok = ok && r.Bytes("file.path", &f.path) && r.U8("file.kind", &kind);
+    if (ok && kind > static_cast<uint8_t>(wasm::FsKind::kSymlink)) {
+      ok = r.Fail(mesh::StrCat("field 'file.kind' holds unknown kind ", static_cast<int>(kind)));
+    }
+    f.kind = static_cast<wasm::FsKind>(kind);
+    ok = ok && r.Bytes("file.bytes", &f.bytes);
+  }
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   return result;
 }

@@ -197,22 +197,23 @@ class Worker {
     return WriteFrame(fd_, *frame);
   }
 
-  // Fills in the stdin pieces that came as shared memory: maps those sent with a descriptor
-  // (and keeps them by CID), takes the others from the cache. The first CID the cache lacks
-  // goes to `*missing` (the pool resends it with its descriptor). Errors: descriptors that do
+  // Fills in the input pieces (InputPieces) that came as shared memory: maps those sent with a
+  // descriptor (and keeps them by CID), takes the others from the cache. The first CID the cache
+  // lacks goes to `*missing` (the pool resends it with its descriptor). Errors: descriptors that do
   // not match the request, a mapping refused (shared_input.h), stdin over the frame limit.
   absl::Status ResolveSharedInputs(RunMessage& request, std::vector<ScopedFd>& fds,
                                    std::string* missing) {
     size_t with_fd = 0;
+    const std::vector<wasm::StdinPiece*> pieces = InputPieces(request.input);
     uint64_t total = request.input.stdin_bytes.size();
-    for (const wasm::StdinPiece& p : request.input.stdin_pieces) total += p.bytes.size();
+    for (const wasm::StdinPiece* p : pieces) total += p->bytes.size();
     for (const SharedPieceRef& ref : request.shared) {
       with_fd += ref.with_fd ? 1 : 0;
       total += ref.size;
       if (ref.size > config_.max_frame_bytes || total > config_.max_frame_bytes) {
         return absl::ResourceExhaustedError(
-            mesh::StrCat("the job's stdin is over the worker's limit of ", config_.max_frame_bytes,
-                         " bytes (shared input ", request.input.stdin_pieces[ref.index].cid,
+            mesh::StrCat("the job's input (stdin and mounted files) is over the worker's limit of ",
+                         config_.max_frame_bytes, " bytes (shared input ", pieces[ref.index]->cid,
                          " alone claims ", ref.size, ")"));
       }
     }
@@ -223,7 +224,7 @@ class Worker {
     }
     size_t next_fd = 0;
     for (const SharedPieceRef& ref : request.shared) {
-      wasm::StdinPiece& piece = request.input.stdin_pieces[ref.index];
+      wasm::StdinPiece& piece = *pieces[ref.index];
       if (ref.with_fd) {
         absl::StatusOr<wasm::StdinPiece> mapped =
             MapSharedInput(fds[next_fd++].get(), piece.cid, ref.size);

@@ -578,7 +578,7 @@ class WorkerPool::Impl {
     if (input != nullptr) {
       MESH_ASSIGN_OR_RETURN(frame, encode(false));
       stdin_bytes = input->stdin_bytes.size();
-      for (const wasm::StdinPiece& p : input->stdin_pieces) stdin_bytes += p.bytes.size();
+      for (const wasm::StdinPiece* p : InputPieces(*input)) stdin_bytes += p->bytes.size();
     }
     if (const uint64_t body = std::max<uint64_t>(frame.size() - kFrameHeaderBytes, stdin_bytes);
         body > options_.max_frame_bytes) {
@@ -628,10 +628,9 @@ class WorkerPool::Impl {
         if (worker->known_modules().size() >= kMaxKnownModules) worker->known_modules().clear();
         worker->known_modules().insert(module_id);
         if (worker->known_inputs().size() >= kMaxKnownModules) worker->known_inputs().clear();
+        const std::vector<const wasm::StdinPiece*> pieces = InputPieces(*input);
         for (size_t i = 0; i < how.size(); ++i) {
-          if (how[i] != PieceSend::kInline) {
-            worker->known_inputs().insert(input->stdin_pieces[i].cid);
-          }
+          if (how[i] != PieceSend::kInline) worker->known_inputs().insert(pieces[i]->cid);
         }
         result->report.output_bytes = result->output.size();
         result->report.output_cid = cas::Cid::Of(result->output).ToString();
@@ -655,18 +654,19 @@ class WorkerPool::Impl {
     }
   }
 
-  // How each stdin piece of `input` goes to `worker` (PieceSend): small or unnamed pieces
+  // How each piece of `input` (InputPieces) goes to `worker` (PieceSend): small or unnamed pieces
   // inline; large named ones by CID, with the memfd's descriptor (in `fds`, kept open by
   // `held`) unless the worker is known to hold it and `everything` is false. A piece whose
   // memfd cannot be made, or past kMaxFrameFds descriptors, goes inline.
   void PlanPieces(WorkerProcess& worker, const wasm::JobInput& input, bool everything,
                   std::vector<PieceSend>* how, std::vector<int>* fds,
                   std::vector<std::shared_ptr<const ScopedFd>>* held) {
-    how->assign(input.stdin_pieces.size(), PieceSend::kInline);
+    const std::vector<const wasm::StdinPiece*> pieces = InputPieces(input);
+    how->assign(pieces.size(), PieceSend::kInline);
     fds->clear();
     held->clear();
-    for (size_t i = 0; i < input.stdin_pieces.size(); ++i) {
-      const wasm::StdinPiece& p = input.stdin_pieces[i];
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const wasm::StdinPiece& p = *pieces[i];
       if (p.cid.empty() || p.bytes.size() < kMinSharedInputBytes) continue;
       if (!everything && worker.known_inputs().contains(p.cid)) {
         (*how)[i] = PieceSend::kShared;

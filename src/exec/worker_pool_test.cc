@@ -123,14 +123,17 @@ TEST_P(WorkerPoolTest, FuelLimitThenRecovers) {
   ExpectHealthy(*pool);
 }
 
-TEST_P(WorkerPoolTest, MemoryLimitThenRecovers) {
+TEST_P(WorkerPoolTest, MemoryLimitReachedThenRecovers) {
   auto pool = StartPool(1);
   const std::vector<pid_t> before = pool->WorkerPids();
   RunRequest req = ExampleRequest("membomb");
   req.limits = wasm::Limits{};
   req.limits->memory_bytes = 16 << 20;
   wasm::RunResult r = MustRun(*pool, std::move(req));
-  EXPECT_EQ(r.report.outcome, Outcome::kMemoryLimit) << r.report.message;
+  // malloc returned NULL (memory.grow said -1) and membomb aborted: a trap that names the limit.
+  EXPECT_EQ(r.report.outcome, Outcome::kTrap) << r.report.message;
+  EXPECT_GE(r.report.memory_grows_refused, 1u);
+  EXPECT_NE(r.report.message.find("raise --memory"), std::string::npos) << r.report.message;
   EXPECT_LE(r.report.peak_memory_bytes, 16u << 20);
   EXPECT_NE(r.report.stderr_tail.find("malloc failed"), std::string::npos);
   ExpectHealthy(*pool);
@@ -167,7 +170,9 @@ TEST_P(WorkerPoolTest, CombinedLimitsStopAtTheFirstOneReached) {
   RunRequest bomb = ExampleRequest("membomb");
   bomb.limits = WithFuelAndTime(100'000'000'000, absl::Seconds(20));
   bomb.limits->memory_bytes = 8 << 20;
-  EXPECT_EQ(MustRun(*pool, std::move(bomb)).report.outcome, Outcome::kMemoryLimit);
+  const wasm::RunReport bombed = MustRun(*pool, std::move(bomb)).report;
+  EXPECT_EQ(bombed.outcome, Outcome::kTrap);
+  EXPECT_GE(bombed.memory_grows_refused, 1u);
   ExpectHealthy(*pool);
   // Time runs out before fuel, with a tight memory limit that is never reached.
   RunRequest slow = ExampleRequest("loop");

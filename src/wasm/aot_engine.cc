@@ -169,7 +169,7 @@ class AotEngineImpl final : public AotEngine {
     end.host_action = ctx.last_action;
     end.fuel_left = static_cast<int64_t>(*fuel);
     end.depth = *code.depth(instance.get());
-    end.grow_failed = *code.grow_failed(instance.get()) != 0;
+    end.grows_refused = *code.grow_failed(instance.get());
     end.function = FunctionLabel(module, static_cast<int32_t>(*code.func(instance.get())));
     ClassifyEnd(end, host, limits, report);
     // A native stack overflow below kMaxCallDepth (huge frames) is classified the same way.

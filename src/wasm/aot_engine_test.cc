@@ -296,6 +296,7 @@ std::vector<ExampleCase> ExampleCases() {
   Limits small_memory;
   small_memory.memory_bytes = 8 << 20;
   add("membomb", "membomb.wasm", {}, "", small_memory);
+  add("memcache", "memcache.wasm", {}, "", small_memory);
   return cases;
 }
 
@@ -346,6 +347,15 @@ TEST(AotEngineTest, MatchesInterpOnEveryExample) {
     EXPECT_EQ(a.report.progress.size(), b.report.progress.size());
     EXPECT_EQ(a.report.peak_memory_bytes, b.report.peak_memory_bytes);
     EXPECT_EQ(a.report.trap_function, b.report.trap_function);
+    EXPECT_EQ(a.report.memory_grows_refused, b.report.memory_grows_refused);
+    if (c.label == "memcache") {  // malloc's NULL at the limit is handled: the job carries on
+      EXPECT_EQ(a.report.outcome, Outcome::kOk) << a.report.message;
+      EXPECT_EQ(a.report.exit_code, 0);
+      EXPECT_GE(a.report.memory_grows_refused, 1u);
+      EXPECT_EQ(a.output.rfind("cache: ", 0), 0u) << a.output;
+      EXPECT_NE(a.output.find("refused at the limit; served 1000 rounds"), std::string::npos)
+          << a.output;
+    }
     if (a.report.outcome == Outcome::kTrap && c.label != "trap_indirect" &&
         c.label != "trap_badsig") {
       // wasm2c names both indirect-call traps alike; the others use WABT's words.

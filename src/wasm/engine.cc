@@ -63,12 +63,17 @@ void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits,
     report.trap_function = end.function;
     if (!end.function.empty()) report.message += mesh::StrCat(" (in function ", end.function, ")");
   }
-  // A job that died after a failed memory.grow most likely ran out of memory.
-  if (end.grow_failed && (report.outcome == Outcome::kTrap ||
-                          (report.outcome == Outcome::kOk && report.exit_code != 0))) {
-    report.outcome = Outcome::kMemoryLimit;
-    report.message = mesh::StrCat("job ran out of memory: the limit is ", limits.memory_bytes,
-                                  " bytes; raise --memory");
+  // memory.grow past the limit returned -1 (the spec's answer) and the program chose what to do;
+  // the outcome is what it did. One that then failed most likely ran out of memory: say so.
+  report.memory_grows_refused = end.grows_refused;
+  if (end.grows_refused != 0 && (report.outcome == Outcome::kTrap ||
+                                 (report.outcome == Outcome::kOk && report.exit_code != 0))) {
+    const std::string what = report.outcome == Outcome::kTrap
+                                 ? mesh::StrCat("trapped (", report.message, ")")
+                                 : mesh::StrCat("exited with code ", report.exit_code);
+    report.message = mesh::StrCat("the job ", what, " after the memory limit of ",
+                                  limits.memory_bytes, " bytes was reached (", end.grows_refused,
+                                  " memory.grow refused); raise --memory");
   }
 }
 

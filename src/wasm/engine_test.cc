@@ -2,6 +2,7 @@
 // each test states exactly what the job does.
 #include "mesh/wasm/engine.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -16,6 +17,8 @@
 namespace mesh::wasm {
 namespace {
 
+using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::WatToWasm;
 
 // A prelude for modules that print: fd_write(1, iov at 0, 1 iov, nwritten at 8).
@@ -232,16 +235,41 @@ TEST_P(EngineTest, StdinPiecesReadAsOneStream) {
   EXPECT_TRUE(r.output == want) << r.output.size();
 }
 
-TEST_P(EngineTest, MemoryLimitStopsGrowth) {
+// memory.grow past the limit returns -1, as the spec says, and the program decides: one that
+// copes ends as it chooses, one that then traps ends in a trap that names the limit.
+TEST_P(EngineTest, AGrowPastTheMemoryLimitReturnsMinusOneAndTheProgramCopes) {
   Limits limits;
   limits.memory_bytes = 4 << 20;  // 64 pages
-  RunResult r = RunWat(R"((module (memory (export "memory") 1)
+  // Grows a page at a time until refused, then once more, and exits 0 if it holds 64 pages.
+  const std::string kGrowUntilRefused = R"((module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+      (drop (memory.grow (i32.const 1)))
+      (call $exit (i32.sub (memory.size) (i32.const 64))))))";
+  RunResult copes = RunWat(kGrowUntilRefused, {}, limits);
+  EXPECT_EQ(copes.report.outcome, Outcome::kOk) << copes.report.message;
+  EXPECT_EQ(copes.report.exit_code, 0);
+  EXPECT_EQ(copes.report.memory_grows_refused, 2u);
+  EXPECT_EQ(copes.report.peak_memory_bytes, 4u << 20);
+  EXPECT_THAT(copes.report.message, Not(HasSubstr("--memory")));
+
+  RunResult traps = RunWat(R"((module (memory (export "memory") 1)
     (func (export "_start")
       (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
       unreachable)))",
-                       {}, limits);
-  EXPECT_EQ(r.report.outcome, Outcome::kMemoryLimit) << r.report.message;
-  EXPECT_EQ(r.report.peak_memory_bytes, 4u << 20);
+                           {}, limits);
+  EXPECT_EQ(traps.report.outcome, Outcome::kTrap) << traps.report.message;
+  EXPECT_EQ(traps.report.memory_grows_refused, 1u);
+  EXPECT_THAT(traps.report.message, HasSubstr("after the memory limit of 4194304 bytes"));
+  EXPECT_THAT(traps.report.message, HasSubstr("raise --memory"));
+  EXPECT_EQ(traps.report.peak_memory_bytes, 4u << 20);
+}
+
+TEST_P(EngineTest, AModuleWhoseInitialMemoryIsOverTheLimitDoesNotRun) {
+  Limits limits;
+  limits.memory_bytes = 4 << 20;
   RunResult too_big =
       RunWat(R"((module (memory (export "memory") 100) (func (export "_start"))))", {}, limits);
   EXPECT_EQ(too_big.report.outcome, Outcome::kMemoryLimit);

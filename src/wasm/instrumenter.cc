@@ -164,13 +164,15 @@ class FuncInstrumenter {
           break;
         }
         case ExprType::MemoryGrow: {
-          // After the grow: remember a failure (-1) and leave the result on the stack.
+          // After the grow: count a failure (-1) and leave the result on the stack.
           ExprList check;
           check.push_back(std::make_unique<wabt::LocalTeeExpr>(V(ScratchLocal())));
           check.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(0xffffffff)));
           check.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I32Eq));
           auto mark = std::make_unique<wabt::IfExpr>();
+          mark->true_.exprs.push_back(std::make_unique<wabt::GlobalGetExpr>(V(grow_failed_)));
           mark->true_.exprs.push_back(std::make_unique<wabt::ConstExpr>(Const::I32(1)));
+          mark->true_.exprs.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I32Add));
           mark->true_.exprs.push_back(std::make_unique<wabt::GlobalSetExpr>(V(grow_failed_)));
           check.push_back(std::move(mark));
           check.push_back(std::make_unique<wabt::LocalGetExpr>(V(ScratchLocal())));

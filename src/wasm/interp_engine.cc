@@ -126,7 +126,7 @@ class InterpEngine final : public Engine {
     end.host_action = last_action;
     end.fuel_left = static_cast<int64_t>(fuel_global->Get().Get<wi::u64>());
     end.depth = depth_global->Get().Get<wi::u32>();
-    end.grow_failed = grow_global->Get().Get<wi::u32>() != 0;
+    end.grows_refused = grow_global->Get().Get<wi::u32>();
     end.function = FunctionLabel(module, static_cast<int32_t>(func_global->Get().Get<wi::u32>()));
     ClassifyEnd(end, host, limits, report);
     // WABT's own call-stack guard sits above kMaxCallDepth, but classify it the same way.

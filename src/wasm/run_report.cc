@@ -47,6 +47,10 @@ nlohmann::json ToJson(const RunReport& r) {
   if (!r.trap_function.empty()) j["trap_function"] = r.trap_function;
   if (!r.output_cid.empty()) j["output_cid"] = r.output_cid;
   if (!r.stderr_tail.empty()) j["stderr_tail"] = r.stderr_tail;
+  // Left out at 0, like the fields above: a job that used neither keeps its report's bytes.
+  if (r.memory_grows_refused != 0) j["memory_grows_refused"] = r.memory_grows_refused;
+  if (r.fs_bytes_written != 0) j["fs_bytes_written"] = r.fs_bytes_written;
+  if (r.fs_files_created != 0) j["fs_files_created"] = r.fs_files_created;
   auto& progress = j["progress"] = nlohmann::json::array();
   for (const auto& p : r.progress) {
     progress.push_back({{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}});

@@ -34,7 +34,7 @@ namespace mesh::exec {
 
 // Bumped on any change to the messages; the pool refuses a worker that speaks another version
 // (e.g. a stale mesh-worker binary next to a new mesh).
-inline constexpr uint32_t kProtocolVersion = 5;
+inline constexpr uint32_t kProtocolVersion = 6;
 
 enum class MessageType : uint8_t {
   // worker -> pool
@@ -69,13 +69,18 @@ struct Hello {
   std::string error;   // non-empty: the worker could not start, and why; it exits next
 };
 
-// How a run request carries each of the input's stdin_pieces (shared_input.h): its bytes
-// inline, or by CID and size as shared memory: with a descriptor that comes with the frame, or
-// from the worker's input cache.
+// Every piece of bytes a job reads from outside its JobInput, in the order a run request
+// carries them: the stdin pieces, then the contents of each mount's nodes, mount by mount.
+std::vector<wasm::StdinPiece*> InputPieces(wasm::JobInput& input);
+std::vector<const wasm::StdinPiece*> InputPieces(const wasm::JobInput& input);
+
+// How a run request carries each of the input's pieces (InputPieces; shared_input.h): its
+// bytes inline, or by CID and size as shared memory: with a descriptor that comes with the
+// frame, or from the worker's input cache.
 enum class PieceSend : uint8_t { kInline = 0, kShared = 1, kSharedWithFd = 2 };
 
-// A stdin piece sent as shared memory, as the worker decodes it: input.stdin_pieces[index]
-// holds only its CID until the worker fills in the bytes.
+// A piece sent as shared memory, as the worker decodes it: InputPieces(input)[index] holds
+// only its CID until the worker fills in the bytes.
 struct SharedPieceRef {
   size_t index = 0;
   uint64_t size = 0;
@@ -87,7 +92,7 @@ struct RunMessage {
   std::string module_id;
   std::optional<wasm::InstrumentedModule> module;  // absent when the pool believes it is cached
   wasm::JobInput input;
-  std::vector<SharedPieceRef> shared;  // the stdin pieces that came as shared memory
+  std::vector<SharedPieceRef> shared;  // the pieces that came as shared memory
   wasm::Limits limits;
   uint32_t cpu_seconds = 0;  // the job's CPU-time budget (RLIMIT_CPU); 0 = none
   // The engine to run the job on; kAuto = the worker's own. An aot worker also runs interp

@@ -57,8 +57,8 @@ struct EndState {
   HostAction host_action = HostAction::kContinue;
   int64_t fuel_left = 0;
   uint32_t depth = 0;
-  bool grow_failed = false;
-  std::string function;  // FunctionLabel() of the function running when it ended
+  uint32_t grows_refused = 0;  // memory.grow calls that returned -1
+  std::string function;        // FunctionLabel() of the function running when it ended
 };
 void ClassifyEnd(const EndState& end, const JobHost& host, const Limits& limits, RunReport& report);
 

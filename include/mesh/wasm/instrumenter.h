@@ -7,7 +7,7 @@
 //    with `unreachable` once the counter goes negative;
 //  - memory.fill / memory.copy / memory.init also pay 1 fuel per byte, before they run;
 //  - a mutable i32 global (kDepthExport) counts the call depth; passing kMaxCallDepth traps;
-//  - a mutable i32 global (kGrowFailedExport) records that a memory.grow failed;
+//  - a mutable i32 global (kGrowFailedExport) counts the memory.grow calls that failed;
 //  - a mutable i32 global (kFuncExport) holds the index of the running function.
 // Inside a function the counter is cached in a local (a register once compiled) and written
 // back to the global around calls, on return and before a fuel trap; after any other trap the
