@@ -1,5 +1,8 @@
-// `mesh run MODULE.wasm [--input FILE|-] [limits] [--env K=V]... [-- ARGS...]`: runs a job on
-// this machine in a sandboxed mesh-worker process and reports how it went.
+// `mesh run MODULE.wasm [--input FILE|-] [limits] [--env K=V]... [--dir HOST[::GUEST]]...
+// [--output-dir GUEST[::HOST]] [-- ARGS...]`: runs a job on this machine in a sandboxed
+// mesh-worker process and reports how it went. Directories are read here and given to the job
+// as data (the worker opens no host file); what it leaves in its output directory is written
+// out after the run.
 //
 // The module's CID is its id. stdout of the job goes to stdout, byte for byte; the report goes
 // to stderr (human-readable, or one JSON object with --json). The job's seed, in deterministic
@@ -24,6 +27,7 @@
 #include "mesh/crypto/sha256.h"
 #include "mesh/exec/engine_factory.h"
 #include "mesh/exec/worker_pool.h"
+#include "mesh/wasm/host_tree.h"
 #include "mesh/wasm/limits.h"
 
 namespace mesh::cli {
@@ -44,7 +48,66 @@ struct RunFlags {
   std::string engine = "auto";
   std::vector<std::string> env;
   bool nondeterministic = false;
+  std::vector<std::string> dirs;     // HOST[::GUEST], read-write on a private copy
+  std::vector<std::string> dirs_ro;  // HOST[::GUEST], read-only
+  std::string output_dir;            // GUEST[::HOST]
+  std::string storage;               // bytes the job may write to its files
 };
+
+// "HOST::GUEST" (wasmtime's syntax) or "HOST", whose guest path is then HOST's own: "." and
+// "./" are the guest's root (wasi-libc resolves relative paths from "/"), a relative HOST is
+// under "/", an absolute one keeps its path.
+absl::StatusOr<wasm::FsMount> MountOf(const std::string& flag, bool read_only,
+                                      uint64_t& bytes_left) {
+  const size_t sep = flag.find("::");
+  const std::string host = flag.substr(0, sep);
+  std::string guest = sep == std::string::npos ? host : flag.substr(sep + 2);
+  if (host.empty() || guest.empty()) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("--dir '", flag, "' is not HOST[::GUEST] (e.g. --dir data::/data)"));
+  }
+  if (guest[0] != '/') guest = "/" + guest;
+  MESH_ASSIGN_OR_RETURN(guest, wasm::NormaliseGuestPath(guest));
+  MESH_ASSIGN_OR_RETURN(
+      wasm::FsMount mount,
+      wasm::ReadHostTree(host, guest, read_only,
+                         {.max_bytes = bytes_left, .max_entries = wasm::Limits{}.fs_files * 10}));
+  for (const wasm::FsNode& n : mount.nodes) bytes_left -= n.content.bytes.size();
+  return mount;
+}
+
+// The mounts of --dir and --dir-ro, in the order given, each guest path once.
+absl::Status AddMounts(const RunFlags& flags, wasm::JobInput& input) {
+  uint64_t bytes_left = kMaxInputBytes - input.stdin_bytes.size();
+  for (const auto& [list, read_only] :
+       {std::pair{&flags.dirs, false}, std::pair{&flags.dirs_ro, true}}) {
+    for (const std::string& flag : *list) {
+      MESH_ASSIGN_OR_RETURN(wasm::FsMount mount, MountOf(flag, read_only, bytes_left));
+      for (const wasm::FsMount& other : input.mounts) {
+        if (other.guest_path == mount.guest_path) {
+          return absl::InvalidArgumentError(
+              mesh::StrCat("two directories are mounted at ", mount.guest_path));
+        }
+      }
+      input.mounts.push_back(std::move(mount));
+    }
+  }
+  if (!flags.output_dir.empty()) {
+    const std::string guest = flags.output_dir.substr(0, flags.output_dir.find("::"));
+    MESH_ASSIGN_OR_RETURN(input.output_dir, wasm::NormaliseGuestPath(guest));
+  }
+  return absl::OkStatus();
+}
+
+// Where --output-dir GUEST[::HOST] writes the job's files: HOST, or GUEST's last name here.
+std::filesystem::path OutputDestination(const std::string& flag) {
+  const size_t sep = flag.find("::");
+  if (sep != std::string::npos) return flag.substr(sep + 2);
+  const std::filesystem::path guest(flag);
+  const std::string name = guest.filename().empty() ? guest.parent_path().filename().string()
+                                                    : guest.filename().string();
+  return name.empty() ? std::filesystem::path("output") : std::filesystem::path(name);
+}
 
 }  // namespace
 
@@ -148,7 +211,15 @@ void PrintHumanReport(const wasm::RunReport& r, const std::string& module_cid,
   if (measured) {
     out += mesh::StrCat("fuel:        ", r.fuel_used, " used of ", r.fuel_limit, "\n");
     out += mesh::StrCat("memory:      ", Bytes(r.peak_memory_bytes), " peak of ",
-                        Bytes(limits.memory_bytes), "\n");
+                        Bytes(limits.memory_bytes),
+                        r.memory_grows_refused == 0
+                            ? std::string()
+                            : mesh::StrCat(" (", r.memory_grows_refused, " memory.grow refused)"),
+                        "\n");
+    if (r.fs_bytes_written != 0 || r.fs_files_created != 0) {
+      out += mesh::StrCat("files:       ", r.fs_files_created, " created, ",
+                          Bytes(r.fs_bytes_written), " written of ", Bytes(limits.fs_bytes), "\n");
+    }
     out += mesh::StrCat("time:        ", Time(r.wall_time), " wall, ", Time(r.cpu_time),
                         " cpu (limit ", Time(limits.wall_time), ")\n");
   } else {
@@ -203,6 +274,20 @@ absl::Status RunJob(const CliContext& ctx, const RunFlags& flags, int& exit_code
   }
   request.input.deterministic = !flags.nondeterministic;
   request.input.seed = JobSeed(module_cid, request.input);
+  MESH_RETURN_IF_ERROR(AddMounts(flags, request.input));
+  std::filesystem::path output_to;
+  if (!flags.output_dir.empty()) {
+    // Checked before the run: a job's output is not thrown away for want of a place to put it.
+    output_to = OutputDestination(flags.output_dir);
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::symlink_status(output_to, ec)) &&
+        (!std::filesystem::is_directory(output_to, ec) ||
+         !std::filesystem::is_empty(output_to, ec))) {
+      return absl::AlreadyExistsError(mesh::StrCat(
+          "--output-dir: ", output_to.string(),
+          " already exists and is not an empty directory; name another with GUEST::HOST"));
+    }
+  }
 
   wasm::Limits limits;
   limits.fuel = flags.fuel;
@@ -214,6 +299,9 @@ absl::Status RunJob(const CliContext& ctx, const RunFlags& flags, int& exit_code
   }
   if (!flags.timeout.empty()) {
     MESH_ASSIGN_OR_RETURN(limits.wall_time, wasm::ParseWallTime(flags.timeout));
+  }
+  if (!flags.storage.empty()) {
+    MESH_ASSIGN_OR_RETURN(limits.fs_bytes, wasm::ParseByteSize(flags.storage));
   }
   request.limits = limits;
   MESH_ASSIGN_OR_RETURN(wasm::EngineKind engine, wasm::ParseEngineKind(flags.engine));
@@ -236,6 +324,9 @@ absl::Status RunJob(const CliContext& ctx, const RunFlags& flags, int& exit_code
   const wasm::RunReport& report = result.report;
   exit_code = ExitCodeForOutcome(report);
   MESH_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, result.output));
+  if (!output_to.empty()) {
+    MESH_RETURN_IF_ERROR(wasm::WriteOutputFiles(result.files, output_to));
+  }
   if (ctx.json) {
     nlohmann::json j = wasm::ToJson(report);
     j["module_cid"] = module_cid;
@@ -245,6 +336,10 @@ absl::Status RunJob(const CliContext& ctx, const RunFlags& flags, int& exit_code
     std::cerr << "mesh: error: " << flags.module << ": " << report.message << "\n";
   } else {
     PrintHumanReport(report, module_cid, limits);
+    if (!output_to.empty()) {
+      std::cerr << "output dir:  " << result.files.size() << " entries written to "
+                << output_to.string() << "\n";
+    }
   }
   return absl::OkStatus();
 }
@@ -269,6 +364,18 @@ void AddRunCommand(CLI::App& app, CliContext& ctx, absl::Status& result, int& ex
       ->allow_extra_args(false);  // one value per --env: never swallow MODULE
   run->add_flag("--nondeterministic", flags->nondeterministic,
                 "Give the job the real clock and real randomness");
+  run->add_option("--dir", flags->dirs,
+                  "HOST[::GUEST]: give the job a host directory at GUEST (default: HOST's path; "
+                  "'.' is /), read-write on a private copy: the host's files never change "
+                  "(repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("--dir-ro", flags->dirs_ro, "HOST[::GUEST]: as --dir, read-only (repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("--output-dir", flags->output_dir,
+                  "GUEST[::HOST]: after the run, write what the job left in GUEST to HOST "
+                  "(default: GUEST's last name, here), which must be new or empty");
+  run->add_option("--storage", flags->storage,
+                  "Bytes the job may write to its files, e.g. 16MiB (default 64MiB)");
   run->callback([&ctx, &result, &exit_code, flags] { result = RunJob(ctx, *flags, exit_code); });
 }
 

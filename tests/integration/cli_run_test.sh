@@ -87,6 +87,10 @@ expect_exit "fuel -> 12" 12 "$MESH" run "$EX/loop.wasm" --fuel 1000000
 check "fuel message names the fix" grep -q 'raise --fuel' "$WORK/err"
 expect_exit "memory -> 13" 13 "$MESH" run "$EX/membomb.wasm" --memory 16MiB
 check "memory report shows the job's stderr" grep -q 'membomb: malloc failed' "$WORK/err"
+check "memory report names the limit and the flag" grep -q 'memory limit of 16777216 bytes was reached.*raise --memory' "$WORK/err"
+# memory.grow past the limit returns -1: a program that copes with malloc's NULL ends well.
+expect_exit "a refused grow the job copes with -> 0" 0 "$MESH" run "$EX/memcache.wasm" --memory 8MiB
+check "the report counts the refused grows" grep -q 'memory.grow refused)' "$WORK/err"
 expect_exit "timeout -> 14" 14 "$MESH" run "$EX/loop.wasm" --fuel 1000000000000000 --timeout 500ms
 check "timeout message" grep -q 'wall-time limit of 500ms; raise --timeout' "$WORK/err"
 expect_exit "stack overflow -> 15" 15 "$MESH" run "$EX/recursion.wasm"
