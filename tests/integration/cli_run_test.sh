@@ -123,6 +123,45 @@ code=$?
 check "crashed worker -> 19" test "$code" -eq 19
 check "crash names the signal" grep -q 'SIGKILL' "$WORK/err"
 
+# Files: host directories mounted with --dir (a private copy) and --dir-ro, and an output
+# directory written out after the run.
+mkdir -p "$WORK/tree/sub"
+printf 'alpha beta beta\n' >"$WORK/tree/a.txt"
+printf 'gamma beta\n' >"$WORK/tree/sub/b.txt"
+ln -s a.txt "$WORK/tree/link"
+fnv() { python3 -c 'import sys
+h = 1469598103934665603
+for b in open(sys.argv[1], "rb").read(): h = ((h ^ b) * 1099511628211) % 2**64
+print("%016x" % h)' "$1"; }
+expect_exit "tree walks a --dir-ro mount" 0 "$MESH" run "$EX/tree.wasm" --dir-ro "$WORK/tree::/data"
+check "tree lists the mount in name order" test "$(cat "$WORK/out")" == \
+  "$(printf 'f /data/a.txt 16 %s\nl /data/link -> a.txt\nd /data/sub/\nf /data/sub/b.txt 11 %s\ntree: 1 dirs, 2 files, 27 bytes' \
+    "$(fnv "$WORK/tree/a.txt")" "$(fnv "$WORK/tree/sub/b.txt")")"
+check "the same on the interpreter, with the same fuel" test \
+  "$("$MESH" run --json --engine interp "$EX/tree.wasm" --dir-ro "$WORK/tree::/data" 2>&1 | grep -o '"fuel_used":[0-9]*')" == \
+  "$("$MESH" run --json "$EX/tree.wasm" --dir-ro "$WORK/tree::/data" 2>&1 | grep -o '"fuel_used":[0-9]*')"
+expect_exit "a path out of the mount is refused" 1 "$MESH" run "$EX/tree.wasm" \
+  --dir-ro "$WORK/tree::/data" -- /data/../..
+expect_exit "--dir with a bad spec" 2 "$MESH" run "$EX/tree.wasm" --dir "::/data"
+expect_exit "--dir of a missing directory" 3 "$MESH" run "$EX/tree.wasm" --dir "$WORK/absent"
+if [[ -f "$EX/wordfreq.wasm" ]]; then
+  expect_exit "the Rust example reads a mount and writes an output dir" 0 "$MESH" run \
+    "$EX/wordfreq.wasm" --dir-ro "$WORK/tree::/data" --output-dir "/out::$WORK/wf"
+  check "its report file" test "$(cat "$WORK/wf/wordfreq.txt")" == \
+    "$(printf '3 beta\n1 alpha\n1 gamma\nfiles 2 words 5')"
+  check "the report says where the files went" grep -q "^output dir: .*$WORK/wf" "$WORK/err"
+  expect_exit "an output dir that holds files already is refused" 1 "$MESH" run \
+    "$EX/wordfreq.wasm" --dir-ro "$WORK/tree::/data" --output-dir "/out::$WORK/wf"
+  expect_exit "a --dir-ro mount cannot be written" 10 "$MESH" run "$EX/wordfreq.wasm" \
+    --dir-ro "$WORK/tree::/data" -- /data /data/report.txt
+  check "the job says why" grep -q 'wordfreq: /data/report.txt' "$WORK/err"
+  expect_exit "a --dir mount is written on a private copy" 0 "$MESH" run "$EX/wordfreq.wasm" \
+    --dir "$WORK/tree::/data" -- /data /data/report.txt
+  check "the host directory is unchanged" test ! -e "$WORK/tree/report.txt"
+else
+  echo "note: no Rust toolchain for wasm32-wasi, the Rust example's checks skipped"
+fi
+
 # Bad command lines and files: a one-line error each.
 expect_exit "bad --memory" 2 "$MESH" run "$EX/hello.wasm" --memory 12XB
 check "bad --memory names the unit" grep -q "unknown size unit 'XB'" "$WORK/err"
