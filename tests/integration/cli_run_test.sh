@@ -150,7 +150,7 @@ if [[ -f "$EX/wordfreq.wasm" ]]; then
   check "its report file" test "$(cat "$WORK/wf/wordfreq.txt")" == \
     "$(printf '3 beta\n1 alpha\n1 gamma\nfiles 2 words 5')"
   check "the report says where the files went" grep -q "^output dir: .*$WORK/wf" "$WORK/err"
-  expect_exit "an output dir that holds files already is refused" 1 "$MESH" run \
+  expect_exit "an output dir that holds files already is refused" 4 "$MESH" run \
     "$EX/wordfreq.wasm" --dir-ro "$WORK/tree::/data" --output-dir "/out::$WORK/wf"
   expect_exit "a --dir-ro mount cannot be written" 10 "$MESH" run "$EX/wordfreq.wasm" \
     --dir-ro "$WORK/tree::/data" -- /data /data/report.txt
