@@ -122,11 +122,13 @@ Errno JobHost::FsDispatch(HostFuncId id, const uint64_t* a, GuestMemory m, uint6
   WasiFs& fs = *fs_;
   const uint32_t fd = u32(0);
   const bool stdio = fd < kFirstFsFd;
-  // Every call that reaches an open descriptor costs the base fee; bytes are added below.
-  if (id != HostFuncId::kPathSymlink && fs.IsOpen(fd)) fuel += kWasiCallFuel;
+  // Every call that reaches an open descriptor costs the base fee, plus its path bytes and the
+  // bytes it moves (added below). path_symlink's descriptor is its third argument.
+  const bool charged = fs.IsOpen(id == HostFuncId::kPathSymlink ? u32(2) : fd);
+  if (charged) fuel += kWasiCallFuel;
   auto path = [&](int ptr, int len) {
     auto p = PathArg(m, u32(ptr), u32(len));
-    if (p.ok()) fuel += p.value.size();
+    if (p.ok() && charged) fuel += p.value.size();
     return p;
   };
   switch (id) {
@@ -292,8 +294,7 @@ Errno JobHost::FsDispatch(HostFuncId id, const uint64_t* a, GuestMemory m, uint6
       return to.ok() ? fs.PathLink(fd, u32(1), from.value, u32(4), to.value) : to.err;
     }
     case HostFuncId::kPathSymlink: {
-      // (target, target_len, dirfd, path, path_len): the descriptor is the third argument.
-      if (fs.IsOpen(u32(2))) fuel += kWasiCallFuel;
+      // (target, target_len, dirfd, path, path_len)
       auto target = path(0, 1);
       if (!target.ok()) return target.err;
       auto p = path(3, 4);
