@@ -69,6 +69,11 @@ absl::StatusOr<std::unique_ptr<WasiFs>> WasiFs::Create(std::vector<FsMount> moun
                 .preopen_path = tree.mount(index).guest_path});
   }
   if (!output_dir.empty()) {
+    if (output_dir[0] != '/' ||
+        (output_dir.size() > 1 && !fs::ValidNodePath(std::string_view(output_dir).substr(1)))) {
+      return absl::InvalidArgumentError(mesh::StrCat(
+          "output directory '", output_dir, "' is not an absolute, normalised guest path"));
+    }
     const int over = MountOver(tree, output_dir);
     if (over >= 0 && !tree.mount(over).read_only && output_dir.size() <= kMaxPathBytes) {
       const std::string& gp = tree.mount(over).guest_path;
@@ -180,6 +185,11 @@ WasiOr<WasiFdstat> WasiFs::FdstatGet(uint32_t fd) const {
   if (!f->write) rights &= ~wasi::kRightFdWrite;
   st.flags = f->flags;
   st.rights_base = st.rights_inheriting = rights;
+  // wasi-libc's openat() asks for the directory's inheriting rights: wasmtime's (= its base,
+  // without FD_WRITE for a directory not opened for writing) would make every file opened
+  // below a non-preopened directory read-only. Mesh lets directories pass every right on;
+  // what a file may really do is decided at path_open (read-only mounts: EPERM).
+  if (st.filetype == wasi::kFiletypeDirectory) st.rights_inheriting = wasi::kRightsAll;
   return st;
 }
 

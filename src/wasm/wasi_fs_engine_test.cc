@@ -82,11 +82,13 @@ TEST_P(WasiFsEngineTest, ACJobUsesTheFilesystemThroughWasiLibc) {
   EXPECT_THAT(out, HasSubstr("seek past the end: 11\n"));
   EXPECT_THAT(out, HasSubstr("create it again with O_EXCL: errno 20\n"));  // EEXIST
   EXPECT_THAT(out, HasSubstr("read it back: 15 bytes \"sum=42|....end|\"\n"));
-  EXPECT_THAT(out, HasSubstr("stat: size 15 nlink 1 regular 1\n"));
+  // Virtual time: the 2020-01-01 epoch plus the fuel used when the file was last written.
+  EXPECT_THAT(out, HasSubstr("stat: size 15 nlink 1 regular 1 mtime 1577836800."));
   EXPECT_THAT(out, HasSubstr("readlink: sub/result.txt\n"));
   EXPECT_THAT(out, HasSubstr("read through the link: 15 bytes"));
   EXPECT_THAT(out, HasSubstr("symlink out of the sandbox: errno 63\n"));
   EXPECT_THAT(out, HasSubstr("hard link: ok\nnlink: 2\nrename: ok\n"));
+  EXPECT_THAT(out, HasSubstr("openat below an opened directory: ok\nunlink it again: ok\n"));
   EXPECT_THAT(out, HasSubstr("rmdir a full directory: errno 55\n"));  // ENOTEMPTY
   EXPECT_THAT(out, HasSubstr("unlink a directory: errno 31\n"));      // EISDIR
   EXPECT_THAT(out, HasSubstr("unlink a missing file: errno 44\n"));
@@ -101,9 +103,9 @@ TEST_P(WasiFsEngineTest, ACJobUsesTheFilesystemThroughWasiLibc) {
   EXPECT_EQ(r.files[2].path, "sub");
   EXPECT_EQ(r.files[3].path, "sub/result.txt");
   EXPECT_EQ(r.files[3].bytes, std::string("sum=42\n\0\0\0\0end\n", 15));
-  // result.txt (15), the changed log.txt (11) and the link's target (14).
-  EXPECT_EQ(r.report.fs_bytes_written, 15u + 11u + 14u);
-  EXPECT_EQ(r.report.fs_files_created, 4u);  // sub, result.txt, link, hard.txt
+  // result.txt (15), side.txt (1), the changed log.txt (11) and the link's target (14).
+  EXPECT_EQ(r.report.fs_bytes_written, 15u + 1u + 11u + 14u);
+  EXPECT_EQ(r.report.fs_files_created, 5u);  // sub, result.txt, link, hard.txt, side.txt
 }
 
 TEST(WasiFsEnginesTest, BothEnginesGiveTheSameOutputFilesAndFuel) {

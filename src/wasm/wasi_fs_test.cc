@@ -155,7 +155,9 @@ TEST_F(WasiFsTest, ReaddirListsDotsThenNamesWithStableCookies) {
     auto rest = fs->Readdir(3, buf, cookie);
     auto got = testing::ParseDirents(std::span<const uint8_t>(buf.data(), rest.value));
     ASSERT_EQ(got.size(), 5 - cookie);
-    if (!got.empty()) EXPECT_EQ(got[0].name, all[cookie].name);
+    if (!got.empty()) {
+      EXPECT_EQ(got[0].name, all[cookie].name);
+    }
   }
   std::vector<uint8_t> small(30);
   EXPECT_EQ(fs->Readdir(3, small, 0).value, 30u);  // the second entry was cut: full buffer
@@ -211,6 +213,7 @@ TEST_F(WasiFsTest, FdstatRightsFollowTheOpenMode) {
   st = fs->FdstatGet(dir).value;
   EXPECT_EQ(st.filetype, wasi::kFiletypeDirectory);
   EXPECT_EQ(st.rights_base & wasi::kRightFdSeek, 0u);
+  EXPECT_NE(st.rights_inheriting & wasi::kRightFdWrite, 0u);  // so openat(dir, O_WRONLY) works
   EXPECT_EQ(fs->FdstatGet(99).err, Errno::kBadf);
 }
 
@@ -323,6 +326,8 @@ TEST_F(WasiFsTest, MalformedImagesAreRefused) {
   EXPECT_FALSE(make({Mount("/m", true, {}), Mount("/m", true, {})}).ok());
   EXPECT_FALSE(make({Mount("m", true, {})}).ok());
   EXPECT_FALSE(make({Mount("/w", false, {FileNode("out", "")})}, "/w/out").ok());
+  EXPECT_FALSE(make({Mount("/w", false, {})}, "/w/../etc").ok());
+  EXPECT_FALSE(make({}, "out").ok());
   EXPECT_TRUE(make({Mount("/m", true, {DirNode("a"), FileNode("a/b", "")})}).ok());
 }
 

@@ -6,11 +6,9 @@
 #include "mesh/common/strings.h"
 
 namespace mesh::wasm::fs {
-namespace {
 
 using wasi::Errno;
 
-// A mount node path: components joined by '/', none empty, "." or "..", each a legal name.
 bool ValidNodePath(std::string_view path) {
   if (path.empty() || path.size() > kMaxPathBytes) return false;
   size_t start = 0;
@@ -26,8 +24,6 @@ bool ValidNodePath(std::string_view path) {
   }
   return true;
 }
-
-}  // namespace
 
 SplitPath::SplitPath(std::string_view path) {
   size_t i = 0;

@@ -115,6 +115,10 @@ class FsTree {
   uint64_t files_created_ = 0;
 };
 
+// A relative, normalised path: components joined by '/', none empty, "." or "..", each at
+// most kMaxNameBytes, the whole at most kMaxPathBytes (mount nodes, guest paths after '/').
+bool ValidNodePath(std::string_view path);
+
 // A WASI path's components (empty ones dropped, "." and ".." kept) and whether it ends in '/'.
 struct SplitPath {
   explicit SplitPath(std::string_view path);
