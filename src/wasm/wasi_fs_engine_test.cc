@@ -211,6 +211,72 @@ TEST_P(WasiFsEngineTest, RawErrnoValues) {
   EXPECT_EQ(std::vector<uint8_t>(r.output.begin(), r.output.end()), expected);
 }
 
+// poll_oneoff with fd subscriptions: stdin (3 bytes left), stdout, a file at its end, and a
+// clock one second away. The fd events come at once; the clock is not due, so it is left out.
+// Output: the errno, the event count, then per event its userdata, type and nbytes (a byte
+// each) and flags; then the errno of a poll on a descriptor that is not open.
+constexpr char kPollWat[] = R"((module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "empty")
+  (func $sub (param $at i32) (param $userdata i64) (param $tag i32) (param $fd i32)
+    (i64.store (local.get $at) (local.get $userdata))
+    (i32.store8 (i32.add (local.get $at) (i32.const 8)) (local.get $tag))
+    (i32.store (i32.add (local.get $at) (i32.const 16)) (local.get $fd)))
+  (func $out (param $i i32) (param $v i32)
+    (i32.store8 (i32.add (i32.const 2000) (local.get $i)) (local.get $v)))
+  (func (export "_start") (local $i i32)
+    (drop (call $open (i32.const 3) (i32.const 1) (i32.const 100) (i32.const 5) (i32.const 0)
+                      (i64.const 2) (i64.const 2) (i32.const 0) (i32.const 50)))
+    (call $sub (i32.const 200) (i64.const 11) (i32.const 1) (i32.const 0))
+    (call $sub (i32.const 248) (i64.const 12) (i32.const 2) (i32.const 1))
+    (call $sub (i32.const 296) (i64.const 13) (i32.const 1) (i32.load (i32.const 50)))
+    (call $sub (i32.const 344) (i64.const 14) (i32.const 0) (i32.const 1))
+    (i64.store (i32.const 368) (i64.const 1000000000))
+    (call $out (i32.const 0) (call $poll (i32.const 200) (i32.const 600) (i32.const 4)
+                                         (i32.const 60)))
+    (call $out (i32.const 1) (i32.load (i32.const 60)))
+    (loop $l
+      (call $out (i32.add (i32.const 2) (i32.mul (local.get $i) (i32.const 4)))
+                 (i32.load8_u (i32.add (i32.const 600) (i32.mul (local.get $i) (i32.const 32)))))
+      (call $out (i32.add (i32.const 3) (i32.mul (local.get $i) (i32.const 4)))
+                 (i32.load8_u (i32.add (i32.const 610) (i32.mul (local.get $i) (i32.const 32)))))
+      (call $out (i32.add (i32.const 4) (i32.mul (local.get $i) (i32.const 4)))
+                 (i32.load8_u (i32.add (i32.const 616) (i32.mul (local.get $i) (i32.const 32)))))
+      (call $out (i32.add (i32.const 5) (i32.mul (local.get $i) (i32.const 4)))
+                 (i32.load8_u (i32.add (i32.const 624) (i32.mul (local.get $i) (i32.const 32)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 3))))
+    (call $sub (i32.const 200) (i64.const 15) (i32.const 1) (i32.const 9))
+    (call $out (i32.const 14) (call $poll (i32.const 200) (i32.const 600) (i32.const 1)
+                                          (i32.const 60)))
+    (call $out (i32.const 15) (call $yield))
+    (i32.store (i32.const 0) (i32.const 2000))
+    (i32.store (i32.const 4) (i32.const 16))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+)";
+
+TEST_P(WasiFsEngineTest, PollReportsReadyDescriptorsAndNeverBlocks) {
+  JobInput input;
+  input.stdin_bytes = "abc";
+  input.mounts = {Mount("/data", true, {FileNode("empty", "")})};
+  RunResult r = Run(testing::WatToWasm(kPollWat), std::move(input));
+  ASSERT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  const std::vector<uint8_t> expected = {
+      0,  3,        // success, three events (the clock is a second away)
+      11, 1, 3, 0,  // stdin readable, 3 bytes
+      12, 2, 1, 0,  // stdout writable
+      13, 1, 0, 1,  // the file at its end: readable, 0 bytes, hangup
+      8,            // a subscription on a descriptor that is not open: EBADF
+      0,            // sched_yield
+  };
+  EXPECT_EQ(std::vector<uint8_t>(r.output.begin(), r.output.end()), expected);
+}
+
 std::string ReadWat(int len) {
   return R"((module
     (import "wasi_snapshot_preview1" "path_open"
