@@ -11,6 +11,7 @@
 
 namespace mesh::wasm {
 
+using fs::FiletypeOf;
 using fs::FsTree;
 using fs::Inode;
 using fs::InodeId;
@@ -34,18 +35,6 @@ int MountOver(const FsTree& tree, std::string_view path) {
     }
   }
   return best;
-}
-
-uint8_t FiletypeOf(FsKind kind) {
-  switch (kind) {
-    case FsKind::kFile:
-      return wasi::kFiletypeRegularFile;
-    case FsKind::kDirectory:
-      return wasi::kFiletypeDirectory;
-    case FsKind::kSymlink:
-      return wasi::kFiletypeSymbolicLink;
-  }
-  return wasi::kFiletypeUnknown;
 }
 
 }  // namespace
@@ -372,66 +361,6 @@ WasiOr<uint64_t> WasiFs::ReadableBytes(uint32_t fd) const {
   const OpenFd& f = *Find(fd);
   const uint64_t size = tree_->at(f.node).size();
   return size > f.position ? size - f.position : 0;
-}
-
-WasiOr<uint32_t> WasiFs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie) {
-  auto dir = DirOf(fd);
-  if (!dir.ok()) return dir.err;
-  const Inode& d = tree_->at(dir.value);
-  // As wasmtime: "." (cookie 1 next), ".." (2), then the entries by name (3, 4, ...). Both dot
-  // entries carry the directory's own inode, as wasmtime's do. A cookie is an index, so it
-  // stays valid while the directory does not change.
-  uint64_t index = 0;
-  size_t used = 0;
-  auto emit = [&](std::string_view name, uint64_t ino, uint8_t type) -> bool {
-    ++index;
-    if (index <= cookie) return true;
-    uint8_t header[wasi::kDirentSize] = {};
-    const auto namlen = static_cast<uint32_t>(name.size());
-    std::memcpy(header, &index, 8);
-    std::memcpy(header + 8, &ino, 8);
-    std::memcpy(header + 16, &namlen, 4);
-    header[20] = type;
-    // Cut the last entry at the buffer's end: a full buffer tells libc to ask again.
-    size_t n = std::min<size_t>(wasi::kDirentSize, buf.size() - used);
-    std::memcpy(buf.data() + used, header, n);
-    used += n;
-    n = std::min<size_t>(name.size(), buf.size() - used);
-    std::memcpy(buf.data() + used, name.data(), n);
-    used += n;
-    return used < buf.size();
-  };
-  if (!emit(".", d.ino, wasi::kFiletypeDirectory)) return static_cast<uint32_t>(used);
-  if (!emit("..", d.ino, wasi::kFiletypeDirectory)) return static_cast<uint32_t>(used);
-  for (const auto& [name, id] : d.entries) {
-    const Inode& n = tree_->at(id);
-    if (!emit(name, n.ino, FiletypeOf(n.kind))) break;
-  }
-  return static_cast<uint32_t>(used);
-}
-
-std::vector<OutputFile> WasiFs::CollectOutput() const {
-  std::vector<OutputFile> out;
-  if (output_root_ == kNoInode) return out;
-  std::vector<std::pair<InodeId, std::string>> todo = {{output_root_, ""}};
-  while (!todo.empty()) {
-    auto [dir, prefix] = std::move(todo.back());
-    todo.pop_back();
-    for (const auto& [name, id] : tree_->at(dir).entries) {
-      const Inode& n = tree_->at(id);
-      OutputFile file;
-      file.path = prefix.empty() ? name : mesh::StrCat(prefix, "/", name);
-      file.kind = n.kind;
-      if (n.kind == FsKind::kFile) file.bytes = std::string(n.bytes());
-      if (n.kind == FsKind::kSymlink) file.bytes = n.target;
-      if (n.kind == FsKind::kDirectory) todo.emplace_back(id, file.path);
-      out.push_back(std::move(file));
-    }
-  }
-  // Sorted by path, which puts each directory before what it holds.
-  std::sort(out.begin(), out.end(),
-            [](const OutputFile& a, const OutputFile& b) { return a.path < b.path; });
-  return out;
 }
 
 uint64_t WasiFs::bytes_written() const { return tree_->bytes_charged(); }

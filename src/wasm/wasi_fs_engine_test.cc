@@ -138,7 +138,11 @@ constexpr char kErrnoWat[] = R"((module
   (import "wasi_snapshot_preview1" "path_symlink"
     (func $symlink (param i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_pread" (func $pread (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_renumber" (func $renumber (param i32 i32) (result i32)))
   (memory (export "memory") 1)
+  (data (i32.const 90) "\ff\fe")
   (data (i32.const 100) "/abs")
   (data (i32.const 110) "..")
   (data (i32.const 120) "in.txt")
@@ -177,8 +181,22 @@ constexpr char kErrnoWat[] = R"((module
     (call $rec (i32.const 17) (call $open (i32.const 3) (i32.const 1) (i32.const 120) (i32.const 6)
       (i32.const 0) (i64.const 2) (i64.const 2) (i32.const 0) (i32.const 50)))
     (call $rec (i32.const 18) (i32.load8_u (i32.const 50)))
+    (call $rec (i32.const 19) (call $open (i32.const 3) (i32.const 1) (i32.const 65530)
+      (i32.const 100) (i32.const 0) (i64.const 2) (i64.const 2) (i32.const 0) (i32.const 50)))
+    (call $rec (i32.const 20) (call $open (i32.const 3) (i32.const 1) (i32.const 90) (i32.const 2)
+      (i32.const 0) (i64.const 2) (i64.const 2) (i32.const 0) (i32.const 50)))
+    (call $rec (i32.const 21) (call $fd_read (i32.const 4) (i32.const 0) (i32.const 2000)
+      (i32.const 60)))
+    (call $rec (i32.const 22) (call $pread (i32.const 0) (i32.const 0) (i32.const 0)
+      (i64.const 0) (i32.const 60)))
+    (call $rec (i32.const 23) (call $renumber (i32.const 4) (i32.const 1)))
+    (call $rec (i32.const 24) (call $renumber (i32.const 4) (i32.const 7)))
+    (call $rec (i32.const 25) (call $fd_read (i32.const 4) (i32.const 0) (i32.const 0)
+      (i32.const 60)))
+    (call $rec (i32.const 26) (call $fd_read (i32.const 7) (i32.const 0) (i32.const 0)
+      (i32.const 60)))
     (i32.store (i32.const 0) (i32.const 1000))
-    (i32.store (i32.const 4) (i32.const 19))
+    (i32.store (i32.const 4) (i32.const 27))
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
 )";
 
@@ -207,6 +225,14 @@ TEST_P(WasiFsEngineTest, RawErrnoValues) {
       63,  // path_symlink in a read-only mount: EPERM
       0,   // path_open of in.txt for reading
       4,   // ... the first free descriptor
+      21,  // a path outside linear memory: EFAULT
+      25,  // a path that is not UTF-8: EILSEQ
+      28,  // fd_read with more than kMaxIovs buffers: EINVAL
+      70,  // fd_pread on stdin: ESPIPE
+      58,  // fd_renumber onto stdout: ENOTSUP (stdio stays where it is)
+      0,   // fd_renumber(4, 7)
+      8,   // ... 4 is closed: EBADF
+      0,   // ... and 7 reads
   };
   EXPECT_EQ(std::vector<uint8_t>(r.output.begin(), r.output.end()), expected);
 }

@@ -213,6 +213,7 @@ WasiOr<InodeId> FsTree::Create(InodeId dir, const std::string& name, FsKind kind
 
 void FsTree::Link(InodeId dir, const std::string& name, InodeId node) {
   inodes_[dir].entries[name] = node;
+  ++inodes_[dir].version;
   ++inodes_[node].nlink;
   if (inodes_[node].kind == FsKind::kDirectory) inodes_[node].parent = dir;
   inodes_[node].ctim = now_();
@@ -224,6 +225,7 @@ void FsTree::Unlink(InodeId dir, const std::string& name) {
   if (it == inodes_[dir].entries.end()) return;
   const InodeId node = it->second;
   inodes_[dir].entries.erase(it);
+  ++inodes_[dir].version;
   Touch(dir, true);
   Inode& n = inodes_[node];
   --n.nlink;

@@ -36,6 +36,7 @@ struct Inode {
   // kDirectory: entries by name (sorted: listings are), and the parent (itself at a root).
   std::map<std::string, InodeId, std::less<>> entries;
   InodeId parent = kNoInode;
+  uint64_t version = 0;  // bumped when `entries` changes (readdir cursors check it)
   // kSymlink
   std::string target;
 
@@ -44,6 +45,18 @@ struct Inode {
     return kind == FsKind::kFile ? bytes().size() : kind == FsKind::kSymlink ? target.size() : 0;
   }
 };
+
+inline uint8_t FiletypeOf(FsKind kind) {
+  switch (kind) {
+    case FsKind::kFile:
+      return wasi::kFiletypeRegularFile;
+    case FsKind::kDirectory:
+      return wasi::kFiletypeDirectory;
+    case FsKind::kSymlink:
+      return wasi::kFiletypeSymbolicLink;
+  }
+  return wasi::kFiletypeUnknown;
+}
 
 // Where a path leads: the directory holding the final name, and what the name is.
 struct Lookup {

@@ -149,6 +149,13 @@ class WasiFs {
     bool append = false;
     uint16_t flags = 0;        // the fdflags reported by fd_fdstat_get
     std::string preopen_path;  // non-empty: a preopen (its guest path)
+    // Where the last fd_readdir stopped: the directory's version, the cookie after the last
+    // whole entry returned, and that entry's name.
+    struct {
+      uint64_t version = 0;
+      uint64_t cookie = 0;
+      std::string name;
+    } cursor;
   };
 
   explicit WasiFs(std::unique_ptr<fs::FsTree> tree);
