@@ -139,6 +139,7 @@ class AotEngineImpl final : public AotEngine {
     const aot::AotModule& code = **loaded;
 
     JobHost host(std::move(input), limits);
+    if (!host.status().ok()) return host.status();
     HostContext ctx{&host, &*ids};
     aot::AotLoader::RunScope scope(aot::AotLoader::Get());
     code.set_host(&MeshAotHostCall, &ctx);
@@ -159,6 +160,13 @@ class AotEngineImpl final : public AotEngine {
     host.set_fuel_probe([&]() -> uint64_t {
       const auto left = static_cast<int64_t>(*fuel);
       return left < 0 ? limits.fuel : limits.fuel - static_cast<uint64_t>(left);
+    });
+    // Host work (file I/O) comes off the same counter, exactly as in the interp engine.
+    host.set_fuel_charge([&](uint64_t charge) -> bool {
+      const int64_t left =
+          static_cast<int64_t>(*fuel) - static_cast<int64_t>(std::min<uint64_t>(charge, INT64_MAX));
+      *fuel = static_cast<uint64_t>(left);
+      return left >= 0;
     });
 
     const int trap = code.run_start(instance.get());

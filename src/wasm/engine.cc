@@ -138,6 +138,7 @@ RunResult RunScope::Finish(JobHost& host, uint64_t memory_bytes) {
   result_.output = std::move(host.stdout_bytes());
   result_.partials = host.partial_bytes();
   result_.checkpoint = host.last_checkpoint();
+  result_.files = host.OutputFiles();
   report.output_bytes = result_.output.size();
   report.wall_time = absl::FromChrono(std::chrono::steady_clock::now() - wall_start_);
   report.cpu_time = ThreadCpuTime() - cpu_start_;

@@ -6,7 +6,9 @@
 #include <wabt/interp/binary-reader-interp.h>
 #include <wabt/interp/interp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "job_features.h"
 #include "mesh/common/strings.h"
@@ -55,6 +57,7 @@ class InterpEngine final : public Engine {
     }
 
     JobHost host(std::move(input), limits);
+    if (!host.status().ok()) return host.status();
     wi::Module::Ptr wasm_module = wi::Module::New(store, desc);
     wi::Memory::Ptr memory;
     wi::Global::Ptr fuel_global;
@@ -114,6 +117,13 @@ class InterpEngine final : public Engine {
     host.set_fuel_probe([&]() -> uint64_t {
       const auto left = static_cast<int64_t>(fuel_global->Get().Get<wi::u64>());
       return left < 0 ? limits.fuel : limits.fuel - static_cast<uint64_t>(left);
+    });
+    // Host work (file I/O) comes off the same counter; the next metering point sees it.
+    host.set_fuel_charge([&](uint64_t fuel) -> bool {
+      const int64_t left = static_cast<int64_t>(fuel_global->Get().Get<wi::u64>()) -
+                           static_cast<int64_t>(std::min<uint64_t>(fuel, INT64_MAX));
+      fuel_global->UnsafeSet(wi::Value::Make(static_cast<wi::u64>(left)));
+      return left >= 0;
     });
 
     wi::Thread thread(store);

@@ -6,9 +6,11 @@
 #include <cstring>
 #include <utility>
 
+#include "guest_memory.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/sha256.h"
+#include "mesh/wasm/wasi_fs.h"
 
 namespace mesh::wasm {
 namespace {
@@ -45,38 +47,38 @@ constexpr HostFuncSpec kHostFuncs[] = {
     {kWasi, "environ_sizes_get", "ii:i", HostFuncId::kEnvironSizesGet},
     {kWasi, "clock_res_get", "ii:i", HostFuncId::kClockResGet},
     {kWasi, "clock_time_get", "iIi:i", HostFuncId::kClockTimeGet},
-    {kWasi, "fd_advise", "iIIi:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_allocate", "iII:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_advise", "iIIi:i", HostFuncId::kFdAdvise},
+    {kWasi, "fd_allocate", "iII:i", HostFuncId::kFdAllocate},
     {kWasi, "fd_close", "i:i", HostFuncId::kFdClose},
-    {kWasi, "fd_datasync", "i:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_datasync", "i:i", HostFuncId::kFdDatasync},
     {kWasi, "fd_fdstat_get", "ii:i", HostFuncId::kFdFdstatGet},
-    {kWasi, "fd_fdstat_set_flags", "ii:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_fdstat_set_rights", "iII:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_filestat_get", "ii:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_filestat_set_size", "iI:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_filestat_set_times", "iIIi:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_pread", "iiiIi:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_prestat_get", "ii:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_prestat_dir_name", "iii:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_pwrite", "iiiIi:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_fdstat_set_flags", "ii:i", HostFuncId::kFdFdstatSetFlags},
+    {kWasi, "fd_fdstat_set_rights", "iII:i", HostFuncId::kFdFdstatSetRights},
+    {kWasi, "fd_filestat_get", "ii:i", HostFuncId::kFdFilestatGet},
+    {kWasi, "fd_filestat_set_size", "iI:i", HostFuncId::kFdFilestatSetSize},
+    {kWasi, "fd_filestat_set_times", "iIIi:i", HostFuncId::kFdFilestatSetTimes},
+    {kWasi, "fd_pread", "iiiIi:i", HostFuncId::kFdPread},
+    {kWasi, "fd_prestat_get", "ii:i", HostFuncId::kFdPrestatGet},
+    {kWasi, "fd_prestat_dir_name", "iii:i", HostFuncId::kFdPrestatDirName},
+    {kWasi, "fd_pwrite", "iiiIi:i", HostFuncId::kFdPwrite},
     {kWasi, "fd_read", "iiii:i", HostFuncId::kFdRead},
-    {kWasi, "fd_readdir", "iiiIi:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_renumber", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_readdir", "iiiIi:i", HostFuncId::kFdReaddir},
+    {kWasi, "fd_renumber", "ii:i", HostFuncId::kFdRenumber},
     {kWasi, "fd_seek", "iIii:i", HostFuncId::kFdSeek},
-    {kWasi, "fd_sync", "i:i", HostFuncId::kStubBadf},
-    {kWasi, "fd_tell", "ii:i", HostFuncId::kStubBadf},
+    {kWasi, "fd_sync", "i:i", HostFuncId::kFdSync},
+    {kWasi, "fd_tell", "ii:i", HostFuncId::kFdTell},
     {kWasi, "fd_write", "iiii:i", HostFuncId::kFdWrite},
-    {kWasi, "path_create_directory", "iii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_filestat_get", "iiiii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_filestat_set_times", "iiiiIIi:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_link", "iiiiiii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_open", "iiiiiIIii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_readlink", "iiiiii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_remove_directory", "iii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_rename", "iiiiii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_symlink", "iiiii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "path_unlink_file", "iii:i", HostFuncId::kStubNotcapable},
-    {kWasi, "poll_oneoff", "iiii:i", HostFuncId::kStubNosys},
+    {kWasi, "path_create_directory", "iii:i", HostFuncId::kPathCreateDirectory},
+    {kWasi, "path_filestat_get", "iiiii:i", HostFuncId::kPathFilestatGet},
+    {kWasi, "path_filestat_set_times", "iiiiIIi:i", HostFuncId::kPathFilestatSetTimes},
+    {kWasi, "path_link", "iiiiiii:i", HostFuncId::kPathLink},
+    {kWasi, "path_open", "iiiiiIIii:i", HostFuncId::kPathOpen},
+    {kWasi, "path_readlink", "iiiiii:i", HostFuncId::kPathReadlink},
+    {kWasi, "path_remove_directory", "iii:i", HostFuncId::kPathRemoveDirectory},
+    {kWasi, "path_rename", "iiiiii:i", HostFuncId::kPathRename},
+    {kWasi, "path_symlink", "iiiii:i", HostFuncId::kPathSymlink},
+    {kWasi, "path_unlink_file", "iii:i", HostFuncId::kPathUnlinkFile},
+    {kWasi, "poll_oneoff", "iiii:i", HostFuncId::kPollOneoff},
     {kWasi, "proc_exit", "i:", HostFuncId::kProcExit},
     {kWasi, "proc_raise", "i:i", HostFuncId::kStubNosys},
     {kWasi, "sched_yield", ":i", HostFuncId::kSchedYield},
@@ -110,32 +112,6 @@ std::string SignatureOf(const FuncImport& import) {
   sig.push_back(':');
   for (ValType t : import.results) sig.push_back(code(t));
   return sig;
-}
-
-// Bounds-checked view of guest memory [ptr, ptr+len); nullptr if out of range.
-uint8_t* GuestSpan(GuestMemory m, uint64_t ptr, uint64_t len) {
-  if (ptr > m.size || len > m.size - ptr) return nullptr;
-  return m.data + ptr;
-}
-
-bool StoreU32(GuestMemory m, uint32_t ptr, uint32_t v) {
-  uint8_t* p = GuestSpan(m, ptr, 4);
-  if (p == nullptr) return false;
-  std::memcpy(p, &v, 4);  // WASM is little-endian, as is every host Mesh runs on
-  return true;
-}
-
-bool StoreU64(GuestMemory m, uint32_t ptr, uint64_t v) {
-  uint8_t* p = GuestSpan(m, ptr, 8);
-  if (p == nullptr) return false;
-  std::memcpy(p, &v, 8);
-  return true;
-}
-
-uint32_t LoadU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
 }
 
 // Writes a list of strings the way args_get/environ_get want them.
@@ -180,8 +156,20 @@ std::vector<std::string> Environ(const JobInput& in) {
 
 }  // namespace
 
-JobHost::JobHost(JobInput input, const Limits& limits)
-    : input_(std::move(input)), limits_(limits) {}
+JobHost::JobHost(JobInput input, const Limits& limits) : input_(std::move(input)), limits_(limits) {
+  // File timestamps come from the job's realtime clock: virtual in deterministic mode, so a
+  // mount's timestamps are the epoch everywhere.
+  auto fs = WasiFs::Create(std::move(input_.mounts), input_.output_dir, limits_,
+                           [this] { return NowNs(0); });
+  input_.mounts.clear();
+  if (fs.ok()) {
+    fs_ = *std::move(fs);
+  } else {
+    status_ = fs.status();
+  }
+}
+
+JobHost::~JobHost() = default;
 
 absl::StatusOr<std::vector<HostFuncId>> JobHost::Bind(const std::vector<FuncImport>& imports) {
   std::vector<HostFuncId> ids;
@@ -236,19 +224,24 @@ HostAction JobHost::Call(HostFuncId id, const uint64_t* a, uint64_t* result, Gue
       err = ClockTimeGet(m, u32(0), u32(2));
       break;
     case HostFuncId::kFdClose:
+      if (u32(0) >= kFirstFsFd) return FsCall(id, a, result, m);
       if (u32(0) == 0) stdin_closed_ = true;
       err = u32(0) <= 2 ? kSuccess : kEbadf;
       break;
     case HostFuncId::kFdFdstatGet:
+      if (u32(0) >= kFirstFsFd) return FsCall(id, a, result, m);
       err = FdFdstatGet(m, u32(0), u32(1));
       break;
     case HostFuncId::kFdRead:
+      if (u32(0) >= kFirstFsFd) return FsCall(id, a, result, m);
       err = FdRead(m, u32(0), u32(1), u32(2), u32(3));
       break;
     case HostFuncId::kFdSeek:
-      err = u32(0) <= 2 ? kEspipe : kEbadf;
+      if (u32(0) >= kFirstFsFd) return FsCall(id, a, result, m);
+      err = kEspipe;
       break;
     case HostFuncId::kFdWrite:
+      if (u32(0) >= kFirstFsFd) return FsCall(id, a, result, m);
       return FdWrite(m, a, result);
     case HostFuncId::kProcExit:
       exit_code_ = static_cast<int32_t>(u32(0));
@@ -265,15 +258,14 @@ HostAction JobHost::Call(HostFuncId id, const uint64_t* a, uint64_t* result, Gue
       return MeshCall(id, m, a);
     case HostFuncId::kMeshRestore:
       return MeshRestore(m, a, result);
-    case HostFuncId::kStubBadf:
-      err = kEbadf;
-      break;
     case HostFuncId::kStubNosys:
       err = kEnosys;
       break;
     case HostFuncId::kStubNotcapable:
       err = kEnotcapable;
       break;
+    default:  // the filesystem and poll_oneoff: job_host_fs.cc
+      return FsCall(id, a, result, m);
   }
   *result = err;
   return HostAction::kContinue;
@@ -385,18 +377,19 @@ uint32_t JobHost::ClockResGet(GuestMemory m, uint32_t clock_id, uint32_t out) {
   return StoreU64(m, out, 1) ? kSuccess : kEfault;
 }
 
-uint32_t JobHost::ClockTimeGet(GuestMemory m, uint32_t clock_id, uint32_t out) {
-  if (clock_id > 3) return kEinval;
-  uint64_t now;
+uint64_t JobHost::NowNs(uint32_t clock_id) const {
   if (input_.deterministic) {
     // 1 ns per unit of fuel: monotonic, identical on every node.
-    now = (clock_id == 0 ? kVirtualEpochNs : 0) + FuelNow();
-  } else {
-    timespec ts;
-    clock_gettime(clock_id == 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
-    now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    return (clock_id == 0 ? kVirtualEpochNs : 0) + FuelNow();
   }
-  return StoreU64(m, out, now) ? kSuccess : kEfault;
+  timespec ts;
+  clock_gettime(clock_id == 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint32_t JobHost::ClockTimeGet(GuestMemory m, uint32_t clock_id, uint32_t out) {
+  if (clock_id > 3) return kEinval;
+  return StoreU64(m, out, NowNs(clock_id)) ? kSuccess : kEfault;
 }
 
 uint32_t JobHost::RandomGet(GuestMemory m, uint32_t buf, uint32_t len) {
@@ -493,6 +486,14 @@ void JobHost::FillReport(RunReport& report) {
   report.checkpoints = std::move(checkpoints_);
   report.partials = std::move(partial_records_);
   report.stderr_tail = stderr_;
+  if (fs_) {
+    report.fs_bytes_written = fs_->bytes_written();
+    report.fs_files_created = fs_->files_created();
+  }
+}
+
+std::vector<OutputFile> JobHost::OutputFiles() const {
+  return fs_ ? fs_->CollectOutput() : std::vector<OutputFile>{};
 }
 
 }  // namespace mesh::wasm

@@ -1,12 +1,19 @@
-// JobHost: the world a job sees, the same for every engine. It implements Mesh's WASI
-// preview1 subset (args, environ, fd_read(0), fd_write(1, 2), fd_close, fd_fdstat_get,
-// fd_prestat_get, clock_time_get, random_get, proc_exit, sched_yield) and the `mesh` module
-// (progress, checkpoint, emit_partial, restore). Every other WASI function answers EBADF, ENOSYS or
-// ENOTCAPABLE, so nothing of the host machine is reachable.
+// JobHost: the world a job sees, the same for every engine. It implements WASI preview1 for
+// a job: args, environ, clocks, random_get, proc_exit, sched_yield, poll_oneoff (clock and
+// stdio/file subscriptions; it never blocks: a clock event is reported as due at once), stdio
+// (fd_read(0), fd_write(1, 2)) and the whole filesystem (every fd_* and path_* call) over the
+// job's mounts and output directory, in memory (WasiFs, wasi_fs.h): no host file is reachable.
+// It also implements the `mesh` module (progress, checkpoint, emit_partial, restore).
+// proc_raise answers ENOSYS and sock_* ENOTCAPABLE: there is no network.
 //
 // Determinism: in deterministic mode the clock is virtual (1 ns per unit of fuel used, from a
-// fixed epoch) and random_get is a ChaCha20 stream keyed by the job's seed, so a job produces
-// the same bytes on every node.
+// fixed epoch), random_get is a ChaCha20 stream keyed by the job's seed and file timestamps
+// come from the same virtual clock, so a job produces the same bytes on every node.
+//
+// Fuel: filesystem calls cost fuel beyond the instructions around them (kWasiCallFuel per call
+// that reaches an open descriptor, plus 1 per byte of file data, directory listing, link target
+// and path moved; poll_oneoff kWasiCallFuel per subscription), charged through
+// set_fuel_charge so both engines count the same. Stdio stays free.
 //
 // Progress: each mesh.progress call is recorded for the run report and, when the input carries
 // an on_progress callback, also handed to it at once, on the engine's thread, so a caller can
@@ -32,6 +39,7 @@
 #include "mesh/wasm/instrumenter.h"
 #include "mesh/wasm/limits.h"
 #include "mesh/wasm/run_report.h"
+#include "mesh/wasm/wasi_types.h"
 
 namespace mesh::wasm {
 
@@ -39,6 +47,11 @@ struct GuestMemory {
   uint8_t* data = nullptr;
   uint64_t size = 0;
 };
+
+// Fuel a filesystem call costs on top of its bytes (see the header comment).
+inline constexpr uint64_t kWasiCallFuel = 100;
+// iovecs per fd_read/fd_write call, as Linux's IOV_MAX: past it EINVAL.
+inline constexpr uint32_t kMaxIovs = 1024;
 
 // A progress message longer than this is cut to it.
 inline constexpr size_t kMaxProgressMessageBytes = 256;
@@ -75,6 +88,8 @@ struct JobInput {
 // that need it in one place; engines read the pieces where they are.
 std::string StdinOf(const JobInput& input);
 
+class WasiFs;  // wasi_fs.h (C++20; this header is also read by C++17 code: interp_engine.cc)
+
 enum class HostFuncId : uint16_t {
   kArgsGet,
   kArgsSizesGet,
@@ -94,9 +109,35 @@ enum class HostFuncId : uint16_t {
   kMeshCheckpoint,
   kMeshEmitPartial,
   kMeshRestore,
-  kStubBadf,        // fd operations Mesh does not offer (and fd_prestat_get: no preopens)
-  kStubNosys,       // poll_oneoff, proc_raise
-  kStubNotcapable,  // path_* and sock_*: no file system, no network
+  kFdAdvise,
+  kFdAllocate,
+  kFdDatasync,
+  kFdFdstatSetFlags,
+  kFdFdstatSetRights,
+  kFdFilestatGet,
+  kFdFilestatSetSize,
+  kFdFilestatSetTimes,
+  kFdPread,
+  kFdPrestatGet,
+  kFdPrestatDirName,
+  kFdPwrite,
+  kFdReaddir,
+  kFdRenumber,
+  kFdSync,
+  kFdTell,
+  kPathCreateDirectory,
+  kPathFilestatGet,
+  kPathFilestatSetTimes,
+  kPathLink,
+  kPathOpen,
+  kPathReadlink,
+  kPathRemoveDirectory,
+  kPathRename,
+  kPathSymlink,
+  kPathUnlinkFile,
+  kPollOneoff,
+  kStubNosys,       // proc_raise
+  kStubNotcapable,  // sock_*: no network
 };
 
 // What the engine must do after a host call.
@@ -105,6 +146,7 @@ enum class HostAction { kContinue, kExit, kTrap };
 class JobHost {
  public:
   JobHost(JobInput input, const Limits& limits);
+  ~JobHost();
 
   // Resolves each import to a host function; Unimplemented naming the first import that is not
   // provided or whose signature differs from WASI's.
@@ -115,8 +157,16 @@ class JobHost {
   // stop_outcome() and stop_message().
   HostAction Call(HostFuncId id, const uint64_t* args, uint64_t* result, GuestMemory memory);
 
+  // Not OK when the input's file image is malformed (WasiFs::Create): engines then refuse the
+  // run with this status before starting it.
+  const absl::Status& status() const { return status_; }
+
   // Fuel used so far; drives the virtual clock and stamps progress records.
   void set_fuel_probe(std::function<uint64_t()> probe) { fuel_probe_ = std::move(probe); }
+  // Takes fuel from the job for host work (filesystem calls): the engine subtracts it from its
+  // counter, so both engines count alike, and returns false when that left the counter below
+  // zero; the call then stops the run (kFuelExhausted).
+  void set_fuel_charge(std::function<bool(uint64_t)> charge) { fuel_charge_ = std::move(charge); }
 
   int32_t exit_code() const { return exit_code_; }
   Outcome stop_outcome() const { return stop_outcome_; }
@@ -126,8 +176,11 @@ class JobHost {
   std::string stderr_tail() const { return stderr_; }
   const std::string& partial_bytes() const { return partials_; }
   const std::string& last_checkpoint() const { return checkpoint_; }
-  // Moves the recorded progress, checkpoint and partial entries into `report`.
+  // Moves the recorded progress, checkpoint and partial entries, and the filesystem's counts,
+  // into `report`.
   void FillReport(RunReport& report);
+  // What the job left in its output directory (WasiFs::CollectOutput); empty without one.
+  std::vector<OutputFile> OutputFiles() const;
 
  private:
   uint32_t ArgsSizesGet(GuestMemory m, uint32_t count_ptr, uint32_t size_ptr);
@@ -144,12 +197,21 @@ class JobHost {
   HostAction MeshRestore(GuestMemory m, const uint64_t* args, uint64_t* result);
   HostAction Stop(Outcome outcome, std::string message);
   uint64_t FuelNow() const { return fuel_probe_ ? fuel_probe_() : 0; }
+  uint64_t NowNs(uint32_t clock_id) const;  // clock 0 realtime, else monotonic
+  // job_host_fs.cc: the fd_* and path_* calls on descriptors, and poll_oneoff.
+  HostAction FsCall(HostFuncId id, const uint64_t* args, uint64_t* result, GuestMemory m);
+  wasi::Errno FsDispatch(HostFuncId id, const uint64_t* args, GuestMemory m, uint64_t& fuel);
+  wasi::Errno PollOneoff(GuestMemory m, const uint64_t* args, uint64_t& fuel);
+  uint64_t StdinLeft() const;
 
   JobInput input_;
   const Limits limits_;
   std::function<uint64_t()> fuel_probe_;
-  size_t stdin_piece_ = 0;     // 0: stdin_bytes; i > 0: stdin_pieces[i - 1]
-  uint64_t stdin_offset_ = 0;  // within that piece
+  std::function<bool(uint64_t)> fuel_charge_;
+  absl::Status status_;
+  std::unique_ptr<WasiFs> fs_;  // null when status_ is not OK
+  size_t stdin_piece_ = 0;      // 0: stdin_bytes; i > 0: stdin_pieces[i - 1]
+  uint64_t stdin_offset_ = 0;   // within that piece
   uint64_t random_offset_ = 0;
   bool stdin_closed_ = false;
   std::string stdout_;
