@@ -140,8 +140,11 @@ check "tree lists the mount in name order" test "$(cat "$WORK/out")" == \
 check "the same on the interpreter, with the same fuel" test \
   "$("$MESH" run --json --engine interp "$EX/tree.wasm" --dir-ro "$WORK/tree::/data" 2>&1 | grep -o '"fuel_used":[0-9]*')" == \
   "$("$MESH" run --json "$EX/tree.wasm" --dir-ro "$WORK/tree::/data" 2>&1 | grep -o '"fuel_used":[0-9]*')"
-expect_exit "a path out of the mount is refused" 1 "$MESH" run "$EX/tree.wasm" \
+expect_exit "a path out of the mount is refused" 10 "$MESH" run "$EX/tree.wasm" \
   --dir-ro "$WORK/tree::/data" -- /data/../..
+check "the job was told: not permitted" grep -q 'cannot open directory /data/../..: Operation not permitted' "$WORK/err"
+expect_exit "a host path that is not mounted is not there" 10 "$MESH" run "$EX/tree.wasm" \
+  --dir-ro "$WORK/tree::/data" -- /etc
 expect_exit "--dir with a bad spec" 2 "$MESH" run "$EX/tree.wasm" --dir "::/data"
 expect_exit "--dir of a missing directory" 3 "$MESH" run "$EX/tree.wasm" --dir "$WORK/absent"
 if [[ -f "$EX/wordfreq.wasm" ]]; then
