@@ -11,39 +11,23 @@
 #include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/wasm/wasi_fs.h"
+#include "wasi_fs_tree.h"
 
 namespace mesh::wasm {
-namespace fs = std::filesystem;
+namespace stdfs = std::filesystem;
 
 namespace {
 
-constexpr size_t kMaxPathBytes = 4096;
-
-// A relative, normalised path: components joined by '/', none empty, "." or "..".
-bool IsNormalRelative(std::string_view path) {
-  if (path.empty() || path.size() > kMaxPathBytes || path.find('\0') != std::string_view::npos) {
-    return false;
-  }
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    const std::string_view part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
-
-std::string KindOf(const fs::file_status& st) {
+std::string KindOf(const stdfs::file_status& st) {
   switch (st.type()) {
-    case fs::file_type::block:
+    case stdfs::file_type::block:
       return "a block device";
-    case fs::file_type::character:
+    case stdfs::file_type::character:
       return "a character device";
-    case fs::file_type::fifo:
+    case stdfs::file_type::fifo:
       return "a FIFO";
-    case fs::file_type::socket:
+    case stdfs::file_type::socket:
       return "a socket";
     default:
       return "of an unknown type";
@@ -51,7 +35,7 @@ std::string KindOf(const fs::file_status& st) {
 }
 
 // Reads a regular file without following a symlink put in its place since it was listed.
-absl::StatusOr<std::string> ReadRegular(const fs::path& path, uint64_t max_bytes) {
+absl::StatusOr<std::string> ReadRegular(const stdfs::path& path, uint64_t max_bytes) {
   MESH_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, path.string());
@@ -97,23 +81,23 @@ absl::StatusOr<std::string> NormaliseGuestPath(std::string_view path) {
   return out.empty() ? std::string("/") : out;
 }
 
-absl::StatusOr<FsMount> ReadHostTree(const fs::path& dir, std::string guest_path, bool read_only,
+absl::StatusOr<FsMount> ReadHostTree(const stdfs::path& dir, std::string guest_path, bool read_only,
                                      const HostTreeLimits& limits) {
   std::error_code ec;
-  const fs::file_status top = fs::status(dir, ec);
-  if (ec || !fs::exists(top)) {
+  const stdfs::file_status top = stdfs::status(dir, ec);
+  if (ec || !stdfs::exists(top)) {
     return absl::NotFoundError(mesh::StrCat("directory ", dir.string(), " not found"));
   }
-  if (!fs::is_directory(top)) {
+  if (!stdfs::is_directory(top)) {
     return absl::FailedPreconditionError(mesh::StrCat(dir.string(), " is not a directory"));
   }
   FsMount mount{.guest_path = std::move(guest_path), .read_only = read_only};
   uint64_t bytes = 0;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
+  stdfs::recursive_directory_iterator it(dir, stdfs::directory_options::none, ec);
   if (ec) return ErrnoToStatus(ec.value(), dir.string());
-  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (; it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) return ErrnoToStatus(ec.value(), mesh::StrCat("listing ", dir.string()));
-    const fs::path& host = it->path();
+    const stdfs::path& host = it->path();
     const std::string rel = host.lexically_relative(dir).generic_string();
     if (mount.nodes.size() >= limits.max_entries) {
       return absl::ResourceExhaustedError(
@@ -123,17 +107,17 @@ absl::StatusOr<FsMount> ReadHostTree(const fs::path& dir, std::string guest_path
       return absl::FailedPreconditionError(
           mesh::StrCat(host.string(), ": its path is longer than 4096 bytes"));
     }
-    const fs::file_status st = it->symlink_status(ec);
+    const stdfs::file_status st = it->symlink_status(ec);
     if (ec) return ErrnoToStatus(ec.value(), host.string());
     FsNode node{.path = rel};
-    if (fs::is_symlink(st)) {
+    if (stdfs::is_symlink(st)) {
       node.kind = FsKind::kSymlink;
-      const fs::path target = fs::read_symlink(host, ec);
+      const stdfs::path target = stdfs::read_symlink(host, ec);
       if (ec) return ErrnoToStatus(ec.value(), host.string());
       node.content = StdinPiece::Owned("", target.string());
-    } else if (fs::is_directory(st)) {
+    } else if (stdfs::is_directory(st)) {
       node.kind = FsKind::kDirectory;
-    } else if (fs::is_regular_file(st)) {
+    } else if (stdfs::is_regular_file(st)) {
       absl::StatusOr<std::string> data = ReadRegular(host, limits.max_bytes - bytes);
       if (absl::IsResourceExhausted(data.status())) {
         return absl::ResourceExhaustedError(mesh::StrCat(
@@ -154,11 +138,11 @@ absl::StatusOr<FsMount> ReadHostTree(const fs::path& dir, std::string guest_path
   return mount;
 }
 
-absl::Status WriteOutputFiles(const std::vector<OutputFile>& files, const fs::path& dest) {
+absl::Status WriteOutputFiles(const std::vector<OutputFile>& files, const stdfs::path& dest) {
   // Every path is checked before anything is written.
   std::set<std::string> links;
   for (const OutputFile& f : files) {
-    if (!IsNormalRelative(f.path)) {
+    if (!fs::ValidNodePath(f.path)) {
       return absl::InvalidArgumentError(
           mesh::StrCat("output file '", f.path, "' is not a relative, normalised path"));
     }
@@ -172,17 +156,17 @@ absl::Status WriteOutputFiles(const std::vector<OutputFile>& files, const fs::pa
     if (f.kind == FsKind::kSymlink) links.insert(f.path);
   }
   std::error_code ec;
-  if (fs::exists(fs::symlink_status(dest, ec))) {
-    if (!fs::is_directory(fs::symlink_status(dest, ec)) || !fs::is_empty(dest, ec)) {
+  if (stdfs::exists(stdfs::symlink_status(dest, ec))) {
+    if (!stdfs::is_directory(stdfs::symlink_status(dest, ec)) || !stdfs::is_empty(dest, ec)) {
       return absl::AlreadyExistsError(mesh::StrCat(
           dest.string(), " already exists and is not an empty directory; name another"));
     }
   } else {
-    fs::create_directories(dest, ec);
+    stdfs::create_directories(dest, ec);
     if (ec) return ErrnoToStatus(ec.value(), mesh::StrCat("creating ", dest.string()));
   }
   for (const OutputFile& f : files) {
-    const fs::path to = dest / f.path;
+    const stdfs::path to = dest / f.path;
     switch (f.kind) {
       case FsKind::kDirectory:
         if (::mkdir(to.c_str(), 0755) != 0) return ErrnoToStatus(errno, to.string());
