@@ -216,9 +216,13 @@ void PrintHumanReport(const wasm::RunReport& r, const std::string& module_cid,
                             ? std::string()
                             : mesh::StrCat(" (", r.memory_grows_refused, " memory.grow refused)"),
                         "\n");
-    if (r.fs_bytes_written != 0 || r.fs_files_created != 0) {
+    if (r.fs_bytes_written != 0 || r.fs_files_created != 0 || r.fs_bytes_refusals != 0 ||
+        r.fs_files_refusals != 0) {
+      const uint32_t refused = r.fs_bytes_refusals + r.fs_files_refusals;
       out += mesh::StrCat("files:       ", r.fs_files_created, " created, ",
-                          Bytes(r.fs_bytes_written), " written of ", Bytes(limits.fs_bytes), "\n");
+                          Bytes(r.fs_bytes_written), " written of ", Bytes(limits.fs_bytes),
+                          refused == 0 ? std::string() : mesh::StrCat(" (", refused, " refused)"),
+                          "\n");
     }
     out += mesh::StrCat("time:        ", Time(r.wall_time), " wall, ", Time(r.cpu_time),
                         " cpu (limit ", Time(limits.wall_time), ")\n");

@@ -443,6 +443,8 @@ absl::StatusOr<std::string> EncodeResult(const wasm::RunResult& result) {
   w.U32(rep.memory_grows_refused);
   w.U64(rep.fs_bytes_written);
   w.U64(rep.fs_files_created);
+  w.U32(rep.fs_bytes_refusals);
+  w.U32(rep.fs_files_refusals);
   w.Bytes(result.output);
   w.Bytes(result.partials);
   w.Bytes(result.checkpoint);
@@ -503,7 +505,9 @@ absl::StatusOr<wasm::RunResult> DecodeResult(std::string_view body) {
   }
   ok = ok && r.U32("memory_grows_refused", &rep.memory_grows_refused) &&
        r.U64("fs_bytes_written", &rep.fs_bytes_written) &&
-       r.U64("fs_files_created", &rep.fs_files_created) && r.Bytes("output", &result.output) &&
+       r.U64("fs_files_created", &rep.fs_files_created) &&
+       r.U32("fs_bytes_refusals", &rep.fs_bytes_refusals) &&
+       r.U32("fs_files_refusals", &rep.fs_files_refusals) && r.Bytes("output", &result.output) &&
        r.Bytes("partials", &result.partials) && r.Bytes("checkpoint", &result.checkpoint) &&
        r.Count("files", 9, &count);
   if (ok) result.files.resize(count);

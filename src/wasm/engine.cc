@@ -135,6 +135,22 @@ RunResult RunScope::Finish(JobHost& host, uint64_t memory_bytes) {
   // not visible to the aot engine) and it is what the job was allowed.
   report.peak_memory_bytes = memory_bytes + table_reserved_bytes_;
   host.FillReport(report);
+  // A job that failed after a file call was refused for a full quota most likely could not
+  // write what it meant to: say which limit, as for memory.
+  const bool failed =
+      report.outcome == Outcome::kTrap || (report.outcome == Outcome::kOk && report.exit_code != 0);
+  if (failed && report.memory_grows_refused == 0 &&
+      (report.fs_bytes_refusals != 0 || report.fs_files_refusals != 0)) {
+    const std::string what = report.outcome == Outcome::kTrap
+                                 ? mesh::StrCat("trapped (", report.message, ")")
+                                 : mesh::StrCat("exited with code ", report.exit_code);
+    report.message =
+        report.fs_bytes_refusals != 0
+            ? mesh::StrCat("the job ", what, " after a write past its file limit of ",
+                           limits_.fs_bytes, " bytes was refused (ENOSPC); raise --storage")
+            : mesh::StrCat("the job ", what, " after it was refused a file past its limit of ",
+                           limits_.fs_files, " created entries (EDQUOT)");
+  }
   result_.output = std::move(host.stdout_bytes());
   result_.partials = host.partial_bytes();
   result_.checkpoint = host.last_checkpoint();

@@ -489,6 +489,8 @@ void JobHost::FillReport(RunReport& report) {
   if (fs_) {
     report.fs_bytes_written = fs_->bytes_written();
     report.fs_files_created = fs_->files_created();
+    report.fs_bytes_refusals = fs_->bytes_refusals();
+    report.fs_files_refusals = fs_->files_refusals();
   }
 }
 

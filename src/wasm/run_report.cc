@@ -51,6 +51,8 @@ nlohmann::json ToJson(const RunReport& r) {
   if (r.memory_grows_refused != 0) j["memory_grows_refused"] = r.memory_grows_refused;
   if (r.fs_bytes_written != 0) j["fs_bytes_written"] = r.fs_bytes_written;
   if (r.fs_files_created != 0) j["fs_files_created"] = r.fs_files_created;
+  if (r.fs_bytes_refusals != 0) j["fs_bytes_refusals"] = r.fs_bytes_refusals;
+  if (r.fs_files_refusals != 0) j["fs_files_refusals"] = r.fs_files_refusals;
   auto& progress = j["progress"] = nlohmann::json::array();
   for (const auto& p : r.progress) {
     progress.push_back({{"percent", p.percent}, {"message", p.message}, {"fuel", p.fuel}});

@@ -365,5 +365,7 @@ WasiOr<uint64_t> WasiFs::ReadableBytes(uint32_t fd) const {
 
 uint64_t WasiFs::bytes_written() const { return tree_->bytes_charged(); }
 uint64_t WasiFs::files_created() const { return tree_->files_created(); }
+uint32_t WasiFs::bytes_refusals() const { return tree_->bytes_refusals(); }
+uint32_t WasiFs::files_refusals() const { return tree_->files_refusals(); }
 
 }  // namespace mesh::wasm

@@ -20,6 +20,7 @@ using testing::DirNode;
 using testing::FileNode;
 using ::testing::HasSubstr;
 using testing::Mount;
+using testing::WatToWasm;
 
 class WasiFsEngineTest : public ::testing::TestWithParam<EngineKind> {
  public:
@@ -344,6 +345,59 @@ TEST_P(WasiFsEngineTest, FuelRunsOutInAFilesystemCall) {
   EXPECT_EQ(r.report.outcome, Outcome::kFuelExhausted) << r.report.message;
   EXPECT_EQ(r.report.fuel_used, limits.fuel);
   EXPECT_THAT(r.report.message, HasSubstr("filesystem call"));
+}
+
+// A job that fills its file quota is told (ENOSPC) and decides; one that then fails is
+// reported with the limit named, and the run ends cleanly either way.
+TEST_P(WasiFsEngineTest, AJobThatFillsItsQuotaIsToldAndAFailureNamesTheLimit) {
+  // Creates /out/x.txt and writes 100 bytes to it; exits 1 if the write failed, 2 if the open did.
+  const std::string wasm = WatToWasm(R"((module
+    (import "wasi_snapshot_preview1" "path_open"
+      (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "x.txt")
+    (func (export "_start")
+      (if (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 1)
+                      (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 32))
+        (then (call $exit (i32.const 2))))
+      (i32.store (i32.const 64) (i32.const 1024))
+      (i32.store (i32.const 68) (i32.const 100))
+      (call $exit (i32.ne (call $write (i32.load (i32.const 32)) (i32.const 64) (i32.const 1)
+                                       (i32.const 80))
+                          (i32.const 0))))))");
+  JobInput input;
+  input.output_dir = "/out";
+  Limits roomy;
+  roomy.fs_bytes = 1000;
+  RunResult fits = Run(wasm, input, roomy);
+  EXPECT_EQ(fits.report.outcome, Outcome::kOk) << fits.report.message;
+  EXPECT_EQ(fits.report.exit_code, 0);
+  EXPECT_EQ(fits.report.fs_bytes_written, 100u);
+  EXPECT_EQ(fits.report.fs_bytes_refusals, 0u);
+  ASSERT_EQ(fits.files.size(), 1u);
+  EXPECT_EQ(fits.files[0].bytes.size(), 100u);
+
+  Limits tight;
+  tight.fs_bytes = 50;
+  RunResult full = Run(wasm, input, tight);
+  EXPECT_EQ(full.report.outcome, Outcome::kOk);
+  EXPECT_EQ(full.report.exit_code, 1);
+  EXPECT_EQ(full.report.fs_bytes_refusals, 1u);
+  EXPECT_EQ(full.report.fs_bytes_written, 0u);  // a write that does not fit fails whole
+  EXPECT_THAT(full.report.message, HasSubstr("exited with code 1 after a write past its file "
+                                             "limit of 50 bytes was refused (ENOSPC); raise "
+                                             "--storage"));
+  ASSERT_EQ(full.files.size(), 1u);  // the file was made, empty
+  EXPECT_EQ(full.files[0].bytes, "");
+
+  Limits no_files;
+  no_files.fs_files = 0;
+  RunResult none = Run(wasm, input, no_files);
+  EXPECT_EQ(none.report.exit_code, 2);
+  EXPECT_EQ(none.report.fs_files_refusals, 1u);
+  EXPECT_THAT(none.report.message, HasSubstr("its limit of 0 created entries (EDQUOT)"));
 }
 
 TEST_P(WasiFsEngineTest, AMalformedImageIsRefusedBeforeTheRun) {

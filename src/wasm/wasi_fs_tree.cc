@@ -192,7 +192,10 @@ WasiOr<Lookup> FsTree::Resolve(InodeId base, std::string_view path, bool follow_
 }
 
 wasi::Errno FsTree::ChargeEntry() {
-  if (files_created_ >= limits_.fs_files) return Errno::kDquot;
+  if (files_created_ >= limits_.fs_files) {
+    ++files_refusals_;
+    return Errno::kDquot;
+  }
   ++files_created_;
   return Errno::kSuccess;
 }
@@ -201,7 +204,10 @@ WasiOr<InodeId> FsTree::Create(InodeId dir, const std::string& name, FsKind kind
                                std::string target) {
   // A symlink's target is bytes the job wrote: charged like a file's.
   const uint64_t bytes = target.size();
-  if (bytes > limits_.fs_bytes || bytes_charged_ > limits_.fs_bytes - bytes) return Errno::kNospc;
+  if (bytes > limits_.fs_bytes || bytes_charged_ > limits_.fs_bytes - bytes) {
+    ++bytes_refusals_;
+    return Errno::kNospc;
+  }
   if (Errno e = ChargeEntry(); e != Errno::kSuccess) return e;
   bytes_charged_ += bytes;
   const InodeId id = NewInode(kind, inodes_[dir].mount);
@@ -255,7 +261,10 @@ wasi::Errno FsTree::Reserve(InodeId id, uint64_t size, bool resize) {
   const uint64_t target = resize ? size : std::max<uint64_t>(n.size(), size);
   const uint64_t charge = std::max(n.charged, target);
   const uint64_t extra = charge - n.charged;
-  if (extra > limits_.fs_bytes || bytes_charged_ > limits_.fs_bytes - extra) return Errno::kNospc;
+  if (extra > limits_.fs_bytes || bytes_charged_ > limits_.fs_bytes - extra) {
+    ++bytes_refusals_;
+    return Errno::kNospc;
+  }
   bytes_charged_ += extra;
   n.charged = charge;
   if (!n.copied) {

@@ -113,6 +113,9 @@ class FsTree {
 
   uint64_t bytes_charged() const { return bytes_charged_; }
   uint64_t files_created() const { return files_created_; }
+  // Calls refused because a quota was full: fs_bytes (ENOSPC), fs_files (EDQUOT).
+  uint32_t bytes_refusals() const { return bytes_refusals_; }
+  uint32_t files_refusals() const { return files_refusals_; }
   // Whether `ancestor` is `node` or one of its directory ancestors.
   bool Contains(InodeId ancestor, InodeId node) const;
 
@@ -126,6 +129,8 @@ class FsTree {
   uint64_t next_ino_ = 1;
   uint64_t bytes_charged_ = 0;
   uint64_t files_created_ = 0;
+  uint32_t bytes_refusals_ = 0;
+  uint32_t files_refusals_ = 0;
 };
 
 // A relative, normalised path: components joined by '/', none empty, "." or "..", each at

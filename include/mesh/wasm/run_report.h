@@ -65,8 +65,10 @@ struct RunReport {
   std::vector<CheckpointRecord> checkpoints;
   std::vector<PartialRecord> partials;
   uint32_t memory_grows_refused = 0;  // memory.grow calls that returned -1 (the memory limit)
-  uint64_t fs_bytes_written = 0;  // bytes of files the job created or changed (Limits::fs_bytes)
-  uint64_t fs_files_created = 0;  // entries the job created (Limits::fs_files)
+  uint64_t fs_bytes_written = 0;   // bytes of files the job created or changed (Limits::fs_bytes)
+  uint64_t fs_files_created = 0;   // entries the job created (Limits::fs_files)
+  uint32_t fs_bytes_refusals = 0;  // file calls refused with ENOSPC (Limits::fs_bytes was full)
+  uint32_t fs_files_refusals = 0;  // file calls refused with EDQUOT (Limits::fs_files was full)
 
   bool ok() const { return outcome == Outcome::kOk && exit_code == 0; }
 };

@@ -136,8 +136,10 @@ class WasiFs {
   // --- results ---------------------------------------------------------------------------
   // The output directory's contents (none without one), parents before children, sorted.
   std::vector<OutputFile> CollectOutput() const;
-  uint64_t bytes_written() const;  // charged against Limits::fs_bytes
-  uint64_t files_created() const;  // charged against Limits::fs_files
+  uint64_t bytes_written() const;   // charged against Limits::fs_bytes
+  uint64_t files_created() const;   // charged against Limits::fs_files
+  uint32_t bytes_refusals() const;  // calls refused with ENOSPC: Limits::fs_bytes was full
+  uint32_t files_refusals() const;  // calls refused with EDQUOT: Limits::fs_files was full
   size_t open_fds() const { return fds_.size(); }
 
  private:
