@@ -25,6 +25,7 @@ constexpr std::string_view kEnvelopeContentType = "application/vnd.mesh.envelope
 
 enum class Op {
   kPostBlob,
+  kPostBlobDir,
   kGetBlob,
   kPostJob,
   kListJobs,
@@ -115,6 +116,7 @@ const std::vector<Route>& RouteTable() {
   static const auto* table = [] {
     auto* t = new std::vector<Route>{
         {{"POST", "/v1/blobs", true, kSubmit}, Op::kPostBlob},
+        {{"POST", "/v1/blobs/dir", true, kSubmit}, Op::kPostBlobDir},
         {{"GET", "/v1/blobs/{cid}", true, kRead}, Op::kGetBlob},
         {{"POST", "/v1/jobs", true, kSubmit}, Op::kPostJob},
         {{"GET", "/v1/jobs", true, kRead}, Op::kListJobs},
@@ -497,6 +499,8 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
   switch (match->op) {
     case Op::kPostBlob:
       return measured(PostBlob(request, caller));
+    case Op::kPostBlobDir:
+      return measured(PostBlobDir(request, caller));
     case Op::kGetBlob:
       return measured(GetBlob(request, params[0], caller));
     case Op::kPostJob:

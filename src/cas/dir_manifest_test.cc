@@ -40,6 +40,9 @@ TEST(DirManifestTest, EncodesCanonicallyAndParsesBack) {
 TEST(DirManifestTest, EmptyTreeIsValid) {
   ASSERT_OK_AND_ASSIGN(DirManifest m, ParseManifest(Wrap(""), {}));
   EXPECT_TRUE(m.entries.empty());
+  // Pinned on both sides: sdk/python/tests/test_tree.py computes the same CID.
+  EXPECT_EQ(Cid::Of(EncodeManifest(m), Codec::kDagJson).ToString(),
+            "baguqeeraypwknaktr33osavouc7mtoftrt7xhex6gmkw6jjusfgzti2kivaq");
 }
 
 TEST(DirManifestTest, SortPutsParentsFirst) {

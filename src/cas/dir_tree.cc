@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,10 +29,42 @@ std::string_view KindOfMode(mode_t mode) {
   return "a special file";
 }
 
+// Where a walk's regular files go: stored as blobs, or only hashed (ScanDirectory). Reads the
+// open file to its end, at most `budget` bytes (ResourceExhausted past it); returns its CID and
+// size.
+using FileSink = std::function<absl::StatusOr<std::pair<Cid, uint64_t>>(int fd, uint64_t budget)>;
+
+absl::StatusOr<std::pair<Cid, uint64_t>> StoreFile(BlobStore& store, int fd, uint64_t budget) {
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<PendingBlob> blob, store.BeginWrite(budget));
+  std::string buffer(kReadChunk, '\0');
+  while (true) {
+    MESH_ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer.data(), buffer.size()));
+    if (n == 0) break;
+    if (blob->size() + n > budget) return absl::ResourceExhaustedError("over budget");
+    MESH_RETURN_IF_ERROR(blob->Append(std::string_view(buffer.data(), n)));
+  }
+  MESH_ASSIGN_OR_RETURN(uint64_t size, blob->Commit());
+  return std::make_pair(*blob->cid(), size);
+}
+
+absl::StatusOr<std::pair<Cid, uint64_t>> HashFile(int fd, uint64_t budget) {
+  crypto::Sha256 hasher;
+  std::string buffer(kReadChunk, '\0');
+  uint64_t size = 0;
+  while (true) {
+    MESH_ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer.data(), buffer.size()));
+    if (n == 0) break;
+    size += n;
+    if (size > budget) return absl::ResourceExhaustedError("over budget");
+    hasher.Update(std::string_view(buffer.data(), n));
+  }
+  return std::make_pair(Cid::FromDigest(hasher.Finish()), size);
+}
+
 class Importer {
  public:
-  Importer(BlobStore& store, std::filesystem::path root, const ManifestLimits& limits)
-      : store_(store), root_(std::move(root)), limits_(limits) {}
+  Importer(FileSink sink, std::filesystem::path root, const ManifestLimits& limits)
+      : sink_(std::move(sink)), root_(std::move(root)), limits_(limits) {}
 
   absl::Status Walk(int dir_fd, const std::string& prefix) {
     // The names first, closed before recursing: open directories stay O(depth).
@@ -122,28 +155,21 @@ class Importer {
           mesh::StrCat(Host(entry.path), " changed while it was read; upload the tree again"));
     }
     const uint64_t budget = limits_.max_total_bytes - total_;
-    MESH_ASSIGN_OR_RETURN(std::unique_ptr<PendingBlob> blob, store_.BeginWrite(budget));
-    std::string buffer(kReadChunk, '\0');
-    while (true) {
-      MESH_ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer.data(), buffer.size()));
-      if (n == 0) break;
-      if (absl::Status s = blob->Append(std::string_view(buffer.data(), n)); !s.ok()) {
-        if (blob->size() + n > budget) {
-          return absl::ResourceExhaustedError(
-              mesh::StrCat("the files of ", root_.string(), " pass ", limits_.max_total_bytes,
-                           " bytes in all (at ", entry.path, "), the limit of a tree"));
-        }
-        return s;
-      }
+    absl::StatusOr<std::pair<Cid, uint64_t>> stored = sink_(fd, budget);
+    if (absl::IsResourceExhausted(stored.status()) && stored.status().message() == "over budget") {
+      return absl::ResourceExhaustedError(
+          mesh::StrCat("the files of ", root_.string(), " pass ", limits_.max_total_bytes,
+                       " bytes in all (at ", entry.path, "), the limit of a tree"));
     }
-    MESH_ASSIGN_OR_RETURN(entry.size, blob->Commit());
+    MESH_RETURN_IF_ERROR(stored.status());
     entry.kind = EntryKind::kFile;
-    entry.cid = blob->cid();
+    entry.cid = stored->first;
+    entry.size = stored->second;
     total_ += entry.size;
     return absl::OkStatus();
   }
 
-  BlobStore& store_;
+  FileSink sink_;
   const std::filesystem::path root_;
   const ManifestLimits& limits_;
   DirManifest manifest_;
@@ -199,16 +225,33 @@ bool ResolveInside(const absl::flat_hash_map<std::string_view, const DirEntry*>&
   return true;
 }
 
+absl::StatusOr<DirManifest> Walk(FileSink sink, const std::filesystem::path& root,
+                                 const ManifestLimits& limits) {
+  MESH_ASSIGN_OR_RETURN(ScopedFd root_fd, OpenFile(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Importer importer(std::move(sink), root, limits);
+  MESH_RETURN_IF_ERROR(importer.Walk(root_fd.get(), ""));
+  SortEntries(importer.manifest());  // the walk's order ("a", then "a/b", then "a-b") is not
+  MESH_RETURN_IF_ERROR(CheckManifest(importer.manifest(), limits));
+  return std::move(importer.manifest());
+}
+
 }  // namespace
 
 absl::StatusOr<ImportResult> ImportDirectory(BlobStore& store, const std::filesystem::path& root,
                                              const ManifestLimits& limits) {
-  MESH_ASSIGN_OR_RETURN(ScopedFd root_fd, OpenFile(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  Importer importer(store, root, limits);
-  MESH_RETURN_IF_ERROR(importer.Walk(root_fd.get(), ""));
-  SortEntries(importer.manifest());  // the walk's order ("a", then "a/b", then "a-b") is not
-  MESH_ASSIGN_OR_RETURN(Cid cid, PutManifest(store, importer.manifest(), limits));
-  return ImportResult{cid, std::move(importer.manifest())};
+  MESH_ASSIGN_OR_RETURN(
+      DirManifest manifest,
+      Walk([&store](int fd, uint64_t budget) { return StoreFile(store, fd, budget); }, root,
+           limits));
+  MESH_ASSIGN_OR_RETURN(Cid cid, PutManifest(store, manifest, limits));
+  return ImportResult{cid, std::move(manifest)};
+}
+
+absl::StatusOr<ImportResult> ScanDirectory(const std::filesystem::path& root,
+                                           const ManifestLimits& limits) {
+  MESH_ASSIGN_OR_RETURN(DirManifest manifest, Walk(&HashFile, root, limits));
+  const Cid cid = Cid::Of(EncodeManifest(manifest), Codec::kDagJson);
+  return ImportResult{cid, std::move(manifest)};
 }
 
 absl::Status CheckSymlinksStayInside(const DirManifest& manifest) {
@@ -236,6 +279,18 @@ absl::Status CheckSymlinksStayInside(const DirManifest& manifest) {
 
 absl::Status ExportTree(BlobStore& store, const DirManifest& manifest,
                         const std::filesystem::path& dest) {
+  return ExportTree(manifest, dest, [&store](const DirEntry& e, int fd) -> absl::Status {
+    absl::Status copied = store.CopyTo(*e.cid, fd);
+    if (absl::IsNotFound(copied)) {
+      return absl::NotFoundError(mesh::StrCat("blob ", e.cid->ToString(), " of ", e.path,
+                                              " is not in the blob store; fetch it first"));
+    }
+    return copied;
+  });
+}
+
+absl::Status ExportTree(const DirManifest& manifest, const std::filesystem::path& dest,
+                        const FileWriter& write_file) {
   MESH_RETURN_IF_ERROR(CheckManifest(manifest, ManifestLimits{
                                                    .max_entries = manifest.entries.size(),
                                                    .max_total_bytes = UINT64_MAX,
@@ -275,12 +330,7 @@ absl::Status ExportTree(BlobStore& store, const DirManifest& manifest,
                                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0) return ErrnoToStatus(errno, shown);
         ScopedFd file(fd);
-        absl::Status copied = store.CopyTo(*e.cid, fd);
-        if (absl::IsNotFound(copied)) {
-          return absl::NotFoundError(mesh::StrCat("blob ", e.cid->ToString(), " of ", e.path,
-                                                  " is not in the blob store; fetch it first"));
-        }
-        MESH_RETURN_IF_ERROR(copied);
+        MESH_RETURN_IF_ERROR(write_file(e, fd));
         break;
       }
     }

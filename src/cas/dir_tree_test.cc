@@ -82,6 +82,17 @@ TEST_F(DirTreeTest, SameTreeSameCidWherever) {
   EXPECT_NE(first.manifest_cid, changed.manifest_cid);
 }
 
+TEST_F(DirTreeTest, ScanNamesTheTreeAnImportWouldStore) {
+  MakeSampleTree();
+  ASSERT_OK_AND_ASSIGN(ImportResult scanned, ScanDirectory(Src()));
+  EXPECT_EQ(store_->used_bytes(), 0u);  // nothing stored
+  ASSERT_OK_AND_ASSIGN(ImportResult imported, ImportDirectory(*store_, Src()));
+  EXPECT_EQ(scanned.manifest_cid, imported.manifest_cid);
+  EXPECT_EQ(scanned.manifest, imported.manifest);
+  absl::StatusOr<ImportResult> big = ScanDirectory(Src(), {.max_total_bytes = 1 << 20});
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted) << big.status();
+}
+
 TEST_F(DirTreeTest, SymlinksAreRecordedNeverFollowed) {
   Write(tmp_.path() / "outside" / "secret", "secret");
   fs::create_directories(Src());

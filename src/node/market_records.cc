@@ -85,6 +85,7 @@ market::LocalRunEnd RunEndOf(const JobRecord& job, cas::BlobStore& blobs) {
   e.exit_code = job.exit_code;
   e.output_cid = job.output_cid;
   e.output_bytes = BlobSize(blobs, job.output_cid);
+  e.files_cid = job.files_cid;
   e.fuel_used = job.fuel_used;
   e.report_json = job.report_json;
   e.reason = job.reason;
@@ -100,6 +101,7 @@ JobRecord WithResult(JobRecord job, const market::JobResult& r) {
   job.exit_code = r.exit_code;
   job.fuel_used = r.fuel_used;
   job.output_cid = r.output_cid;
+  job.files_cid = r.files_cid;
   job.report_json = r.report_json;
   if (!r.peer.empty()) {
     job.peer = r.peer;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "mesh/cas/blob_store.h"
@@ -30,9 +31,20 @@ struct ImportResult {
 absl::StatusOr<ImportResult> ImportDirectory(BlobStore& store, const std::filesystem::path& root,
                                              const ManifestLimits& limits = {});
 
+// The same walk and checks as ImportDirectory, storing nothing: each file is only hashed. The
+// manifest and its CID are what ImportDirectory would store (a client lists a tree, then uploads
+// its files and the manifest to a node).
+absl::StatusOr<ImportResult> ScanDirectory(const std::filesystem::path& root,
+                                           const ManifestLimits& limits = {});
+
 // `dest` must be an empty directory or not exist (it is then created, its parent must exist).
 absl::Status ExportTree(BlobStore& store, const DirManifest& manifest,
                         const std::filesystem::path& dest);
+// The same, with each file's bytes written to its new file by `write_file` (a download that
+// checks the bytes against the entry's CID, say), once the checks above have passed.
+using FileWriter = std::function<absl::Status(const DirEntry& entry, int fd)>;
+absl::Status ExportTree(const DirManifest& manifest, const std::filesystem::path& dest,
+                        const FileWriter& write_file);
 
 // OK when every symlink of the tree, resolved from its directory through the tree's own entries
 // (following the tree's symlinks, as the kernel would), stays inside the tree; otherwise
