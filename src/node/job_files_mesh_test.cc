@@ -62,17 +62,19 @@ class JobFilesMeshTest : public MeshTest {
   }
 };
 
+// The tree-independent checks come first: they hold whatever the job could read (the pipeline
+// of trees, receipts and votes); the ones after the state check need the job to see its files.
 TEST_F(JobFilesMeshTest, TheSameTreeGivesTheSameOutputTreeOnTwoNodes) {
   Node& a = Add();
   Node& b = Add();
   const JobRecord on_a = RunDirSum(a, "local", "hash");
   const JobRecord on_b = RunDirSum(b, "local", "hash");
+  ASSERT_FALSE(on_a.files_cid.empty()) << on_a.reason;
+  EXPECT_EQ(on_a.files_cid, on_b.files_cid);
+  EXPECT_EQ(on_a.output_cid, on_b.output_cid);
   ASSERT_EQ(on_a.state, job::JobState::kSucceeded) << on_a.reason;
   ASSERT_EQ(on_b.state, job::JobState::kSucceeded) << on_b.reason;
   EXPECT_EQ(Output(a, on_a), "2 files, 7 bytes, sum 701\n");
-  ASSERT_FALSE(on_a.files_cid.empty());
-  EXPECT_EQ(on_a.files_cid, on_b.files_cid);
-  EXPECT_EQ(on_a.output_cid, on_b.output_cid);
   EXPECT_EQ(Files(a, on_a),
             (std::map<std::string, std::string>{{"summary.txt", std::string(kSummary)}}));
 }
@@ -84,12 +86,10 @@ TEST_F(JobFilesMeshTest, ReplicateTwoAgreesOnTheOutputTreeAndFetchesIt) {
   WaitForMesh();
   const JobRecord local = RunDirSum(a, "local", "hash");
   const JobRecord done = RunDirSum(a, "remote", "replicate(2)");
-  ASSERT_EQ(done.state, job::JobState::kSucceeded) << done.reason;
   EXPECT_EQ(done.role, job::JobRole::kDelegated);
+  ASSERT_FALSE(done.files_cid.empty()) << done.reason;
   EXPECT_EQ(done.files_cid, local.files_cid) << "executors wrote another tree than this node";
-  // The submitter fetched the tree and its files, checked by CID.
-  EXPECT_EQ(Files(a, done),
-            (std::map<std::string, std::string>{{"summary.txt", std::string(kSummary)}}));
+  EXPECT_EQ(done.output_cid, local.output_cid);
   absl::StatusOr<std::vector<HistoryBlock>> history = a.jobs().History(done.id);
   ASSERT_TRUE(history.ok());
   bool verified = false;
@@ -100,6 +100,10 @@ TEST_F(JobFilesMeshTest, ReplicateTwoAgreesOnTheOutputTreeAndFetchesIt) {
     EXPECT_EQ(b.detail["agreeing"].size(), 2u) << b.detail.dump();
   }
   EXPECT_TRUE(verified);
+  ASSERT_EQ(done.state, job::JobState::kSucceeded) << done.reason;
+  // The submitter fetched the tree and its files, checked by CID.
+  EXPECT_EQ(Files(a, done),
+            (std::map<std::string, std::string>{{"summary.txt", std::string(kSummary)}}));
 }
 
 }  // namespace
