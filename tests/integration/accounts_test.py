@@ -93,6 +93,9 @@ class AccountsTest(NodeTest):
             headers = {'Content-Type': 'application/json'}
         elif method == 'post' and path == '/v1/blobs':
             body = b'matrix blob'
+        elif method == 'post' and path == '/v1/blobs/dir':
+            body = json.dumps({'entries': [{'path': 'd', 'kind': 'dir'}]})
+            headers = {'Content-Type': 'application/json'}
         elif path == '/v1/events':
             path += '?after=0'
         elif method == 'get' and path == self.concrete('/v1/blobs/{cid}'):
