@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mesh/common/clock.h"
+#include "mesh/common/rng.h"
 #include "mesh/common/testing.h"
 
 namespace mesh::cas {
@@ -171,6 +172,50 @@ TEST(DirManifestTest, PutAndGetThroughTheStore) {
   DirManifest unsorted = Sample();
   std::swap(unsorted.entries[0], unsorted.entries[2]);
   EXPECT_FALSE(PutManifest(*store, unsorted).ok());
+}
+
+}  // namespace
+}  // namespace mesh::cas
+
+namespace mesh::cas {
+namespace {
+
+// Random damage to a valid manifest (bytes flipped, cut, duplicated): the parser never crashes,
+// and whatever it accepts is canonical and re-encodes to the same bytes (one tree, one CID).
+TEST(DirManifestTest, DamagedManifestsAreRefusedOrCanonical) {
+  DirManifest m = Sample();
+  m.entries.push_back({.path = "z", .kind = EntryKind::kDirectory});
+  m.entries.push_back({.path = "z/l", .kind = EntryKind::kSymlink, .target = "../a"});
+  const std::string good = EncodeManifest(m);
+  SeededRng rng(17);
+  int accepted = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string bytes = good;
+    const int edits = 1 + static_cast<int>(rng.Next64() % 4);
+    for (int e = 0; e < edits && !bytes.empty(); ++e) {
+      const size_t at = rng.Next64() % bytes.size();
+      switch (rng.Next64() % 4) {
+        case 0:
+          bytes[at] = static_cast<char>(rng.Next64());
+          break;
+        case 1:
+          bytes.erase(at, 1 + rng.Next64() % 8);
+          break;
+        case 2:
+          bytes.insert(at, bytes.substr(at, 1 + rng.Next64() % 16));
+          break;
+        default:
+          bytes.resize(at);
+          break;
+      }
+    }
+    absl::StatusOr<DirManifest> parsed = ParseManifest(bytes, {});
+    if (!parsed.ok()) continue;
+    ++accepted;
+    EXPECT_EQ(EncodeManifest(*parsed), bytes);
+    EXPECT_OK(CheckManifest(*parsed, {}));
+  }
+  EXPECT_LT(accepted, 5000);
 }
 
 }  // namespace
