@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "mesh/cas/dir_manifest.h"
 #include "mesh/node/compute_service.h"
 
 namespace mesh::node {
@@ -46,6 +47,18 @@ uint64_t BlobSize(cas::BlobStore& blobs, const std::string& text) {
 uint64_t InputBytes(cas::BlobStore& blobs, const job::JobSpec& spec) {
   uint64_t total = 0;
   for (const std::string& input : spec.inputs) total += BlobSize(blobs, input);
+  // A mounted tree's files are input too: what an executor fetches, what placement weighs.
+  for (const job::JobMount& mount : spec.mounts) {
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(mount.cid);
+    if (!cid.ok()) continue;
+    if (cid->codec() != cas::Codec::kDagJson) {
+      total += BlobSize(blobs, mount.cid);
+      continue;
+    }
+    if (absl::StatusOr<cas::DirManifest> tree = cas::GetManifest(blobs, *cid); tree.ok()) {
+      total += tree->TotalFileBytes();
+    }
+  }
   return total;
 }
 
