@@ -106,6 +106,10 @@ void PrintJob(const json& job) {
     out += mesh::StrCat("engine:      ", Field(r, "engine"), "\n");
     out += mesh::StrCat("output:      ", Field(r, "output_bytes"), " bytes, ",
                         Field(job, "output_cid"), "\n");
+    if (job.contains("files_cid")) {
+      out += mesh::StrCat("files:       ", Field(job, "files_cid"), " (mesh output ",
+                          Field(job, "id"), " --dir DEST)\n");
+    }
     const std::string err = r.value("stderr_tail", "");
     if (!err.empty()) {
       out += "stderr:\n";
