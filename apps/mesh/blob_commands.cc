@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "cli_context.h"
 #include "mesh/cas/blob_store.h"
+#include "mesh/cas/dir_tree.h"
 #include "mesh/common/clock.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/status_macros.h"
@@ -46,12 +47,31 @@ void AddBlobCommands(CLI::App& app, CliContext& ctx, absl::Status& result) {
   blob->require_subcommand(1);
 
   auto input = std::make_shared<std::string>();
-  auto* put = blob->add_subcommand("put", "Store a file (or - for stdin) and print its CID");
+  auto dir = std::make_shared<bool>(false);
+  auto* put = blob->add_subcommand(
+      "put", "Store a file (or - for stdin), or with --dir a directory tree, and print its CID");
   put->add_option("FILE", *input, "File to store, or - for stdin")->required();
-  put->callback([&ctx, &result, input] {
+  put->add_flag("--dir", *dir,
+                "FILE is a directory: store its files and a directory manifest naming the tree");
+  put->callback([&ctx, &result, input, dir] {
     result = [&]() -> absl::Status {
       MESH_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, clock));
       cas::Cid cid = cas::Cid::Of("");
+      if (*dir) {
+        MESH_ASSIGN_OR_RETURN(cas::ImportResult tree, cas::ImportDirectory(*store, *input));
+        if (ctx.json) {
+          std::cout << nlohmann::json{{"cid", tree.manifest_cid.ToString()},
+                                      {"codec", "dag-json"},
+                                      {"entries", tree.manifest.entries.size()},
+                                      {"files", tree.manifest.FileCount()},
+                                      {"bytes", tree.manifest.TotalFileBytes()}}
+                           .dump()
+                    << "\n";
+        } else {
+          std::cout << tree.manifest_cid.ToString() << "\n";
+        }
+        return absl::OkStatus();
+      }
       if (*input == "-") {
         cas::FdSource source(STDIN_FILENO);
         MESH_ASSIGN_OR_RETURN(cid, store->Put(source));

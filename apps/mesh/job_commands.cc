@@ -19,6 +19,7 @@
 #include "node_client.h"
 #include "run_command.h"
 #include "split_commands.h"
+#include "tree_transfer.h"
 
 namespace mesh::cli {
 namespace {
@@ -40,6 +41,8 @@ struct SubmitFlags {
   std::string idempotency_key;
   PlacementFlags placement;
   SplitFlags split;
+  std::vector<std::string> mounts;  // PATH_OR_CID:/GUEST[:rw]
+  std::string output_dir;
 };
 
 // A file is uploaded; a CID names a blob the node already has.
@@ -106,6 +109,10 @@ void PrintJob(const json& job) {
     out += mesh::StrCat("engine:      ", Field(r, "engine"), "\n");
     out += mesh::StrCat("output:      ", Field(r, "output_bytes"), " bytes, ",
                         Field(job, "output_cid"), "\n");
+    if (job.contains("files_cid")) {
+      out += mesh::StrCat("files:       ", Field(job, "files_cid"), " (mesh output ",
+                          Field(job, "id"), " --dir DEST)\n");
+    }
     const std::string err = r.value("stderr_tail", "");
     if (!err.empty()) {
       out += "stderr:\n";
@@ -200,6 +207,15 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
     limits["wall_time_ms"] = absl::ToInt64Milliseconds(t);
   }
   request["limits"] = limits;
+  if (!f.mounts.empty()) {
+    json mounts = json::array();
+    for (const std::string& flag : f.mounts) {
+      MESH_ASSIGN_OR_RETURN(json mount, UploadMount(*client, flag));
+      mounts.push_back(std::move(mount));
+    }
+    request["mounts"] = std::move(mounts);
+  }
+  if (!f.output_dir.empty()) request["output_dir"] = f.output_dir;
   MESH_RETURN_IF_ERROR(AddPlacement(f.placement, request));
   MESH_RETURN_IF_ERROR(AddSplit(
       f.split, [&client](const std::string& what) { return Upload(*client, what); }, request));
@@ -265,8 +281,12 @@ absl::Status ShowJob(const CliContext& ctx, const NodeTarget& node, const std::s
 }
 
 absl::Status Output(const CliContext& ctx, const NodeTarget& node, const std::string& id,
-                    const std::string& file) {
+                    const std::string& file, const std::string& dir) {
   MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, node, false));
+  if (!dir.empty()) {
+    MESH_ASSIGN_OR_RETURN(json job, JsonOrError(client->Request("GET", "/v1/jobs/" + id)));
+    return DownloadTree(*client, id, job.value("files_cid", ""), dir);
+  }
   ScopedFd file_fd;
   std::string tmp;
   if (!file.empty()) {
@@ -355,6 +375,12 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   submit->add_flag("--wait", sf->wait, "Wait for the job to end; exit with its outcome");
   submit->add_flag("--follow", sf->follow, "Like --wait, with a progress bar from the events");
   submit->add_flag("--nondeterministic", sf->nondeterministic, "Real clock and randomness");
+  submit->add_option("--mount", sf->mounts,
+                     "PATH_OR_CID:/GUEST[:rw]: a directory (uploaded as a tree), a file or a CID "
+                     "the job sees at GUEST, read-only unless :rw (repeatable)");
+  submit->add_option("--output-dir", sf->output_dir,
+                     "A guest directory whose files become the job's output tree (mesh output "
+                     "--dir)");
   AddSplitFlags(submit, sf->split);
   AddPlacementFlags(submit, sf->placement);
   add_node(submit, sf->node);
@@ -362,7 +388,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
 
   struct ReadFlags {
     NodeTarget node;
-    std::string id, state, file;
+    std::string id, state, file, dir;
     int limit = 20;
     bool wait = false;
     bool explain = false, history = false;
@@ -394,8 +420,12 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   CLI::App* output = app.add_subcommand("output", "Write a finished job's output to stdout");
   output->add_option("id", rf->id, "Job id")->required();
   output->add_option("-o,--out", rf->file, "Write to this file instead");
+  output->add_option("--dir", rf->dir,
+                     "Write the job's output tree (its output_dir's files) under this new or "
+                     "empty directory instead");
   add_node(output, rf->node);
-  output->callback([&ctx, &result, rf] { result = Output(ctx, rf->node, rf->id, rf->file); });
+  output->callback(
+      [&ctx, &result, rf] { result = Output(ctx, rf->node, rf->id, rf->file, rf->dir); });
 
   CLI::App* cancel = app.add_subcommand("cancel", "Cancel a queued or running job");
   cancel->add_option("id", rf->id, "Job id")->required();

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "api_access.h"
 #include "api_json.h"
+#include "mesh/cas/dir_manifest.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/wasm/limits.h"
@@ -25,6 +26,7 @@ constexpr std::string_view kEnvelopeContentType = "application/vnd.mesh.envelope
 
 enum class Op {
   kPostBlob,
+  kPostBlobDir,
   kGetBlob,
   kPostJob,
   kListJobs,
@@ -115,6 +117,7 @@ const std::vector<Route>& RouteTable() {
   static const auto* table = [] {
     auto* t = new std::vector<Route>{
         {{"POST", "/v1/blobs", true, kSubmit}, Op::kPostBlob},
+        {{"POST", "/v1/blobs/dir", true, kSubmit}, Op::kPostBlobDir},
         {{"GET", "/v1/blobs/{cid}", true, kRead}, Op::kGetBlob},
         {{"POST", "/v1/jobs", true, kSubmit}, Op::kPostJob},
         {{"GET", "/v1/jobs", true, kRead}, Op::kListJobs},
@@ -408,7 +411,7 @@ std::variant<Caller, HttpResponse> ApiService::Authorize(const HttpRequest& requ
 BodyPlan ApiService::PlanBody(const HttpRequest& head) {
   BodyPlan plan;
   const node::NodeConfig& config = node_->config();
-  // Only two routes take a body; any other is refused (413) before a byte of it is read.
+  // Only POST routes take a body; any other is refused (413) before a byte of it is read.
   plan.limit = head.method == "POST" ? config.max_json_bytes : 0;
   // The Host comes first: a page on another site that reached the node through DNS rebinding
   // learns nothing, not even which routes exist.
@@ -439,6 +442,11 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
         ->Inc();
     plan.reject = std::make_unique<HttpResponse>(std::move(r));
     return plan;
+  }
+  if (head.method == "POST" && head.path == "/v1/blobs/dir") {
+    // A tree's entries: as large as the manifest they become may be (its own bound), not more.
+    plan.limit =
+        std::max<uint64_t>(config.max_json_bytes, cas::ManifestLimits{}.max_manifest_bytes);
   }
   if (head.method == "POST" && head.path == "/v1/blobs") {
     plan.limit = node_->config().max_blob_bytes;
@@ -497,6 +505,8 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
   switch (match->op) {
     case Op::kPostBlob:
       return measured(PostBlob(request, caller));
+    case Op::kPostBlobDir:
+      return measured(PostBlobDir(request, caller));
     case Op::kGetBlob:
       return measured(GetBlob(request, params[0], caller));
     case Op::kPostJob:

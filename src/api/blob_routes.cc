@@ -4,11 +4,14 @@
 
 #include "api_json.h"
 #include "mesh/api/api_service.h"
+#include "mesh/cas/dir_manifest.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 
 namespace mesh::api {
 namespace {
+
+using nlohmann::json;
 
 // Reads a blob and checks it against its CID; the final bytes are held back until the hash has
 // matched, so a corrupted blob never reaches the client whole (the connection is cut instead).
@@ -62,6 +65,84 @@ HttpResponse ApiService::PostBlob(HttpRequest& request, const Caller& caller) {
     }
   }
   HttpResponse r = JsonResponse(201, {{"cid", cid->ToString()}, {"size", info->size}});
+  r.headers.emplace_back("Location", mesh::StrCat("/v1/blobs/", cid->ToString()));
+  return r;
+}
+
+HttpResponse ApiService::PostBlobDir(const HttpRequest& request, const Caller& caller) {
+  // {"entries": [{"path", "kind": "file"|"dir"|"symlink", "cid" (files), "target" (links)}]}:
+  // the files are blobs the caller uploaded (POST /v1/blobs); their sizes come from the store.
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("entries") ||
+      !body["entries"].is_array() || body.size() != 1) {
+    return ErrorResponse(400, "invalid_argument",
+                         "the body must be {\"entries\": [{\"path\", \"kind\", \"cid\" | "
+                         "\"target\"}, ...]}");
+  }
+  const cas::ManifestLimits limits;
+  if (body["entries"].size() > limits.max_entries) {
+    return ErrorResponse(413, "resource_exhausted",
+                         mesh::StrCat("a tree has at most ", limits.max_entries, " entries"));
+  }
+  cas::DirManifest manifest;
+  for (size_t i = 0; i < body["entries"].size(); ++i) {
+    const json& e = body["entries"][i];
+    const std::string where = mesh::StrCat("/entries/", i);
+    if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("kind") ||
+        !e["kind"].is_string()) {
+      return ErrorResponse(400, "invalid_argument", where + ": needs a path and a kind");
+    }
+    cas::DirEntry entry{.path = e["path"].get<std::string>()};
+    const std::string kind = e["kind"].get<std::string>();
+    if (kind == "dir") {
+      entry.kind = cas::EntryKind::kDirectory;
+    } else if (kind == "symlink") {
+      entry.kind = cas::EntryKind::kSymlink;
+      if (!e.contains("target") || !e["target"].is_string()) {
+        return ErrorResponse(400, "invalid_argument", where + ": a symlink needs a target");
+      }
+      entry.target = e["target"].get<std::string>();
+    } else if (kind == "file") {
+      entry.kind = cas::EntryKind::kFile;
+      const json* cid = e.contains("cid") ? &e["cid"] : nullptr;
+      if (cid != nullptr && cid->is_object() && cid->contains("/")) cid = &(*cid)["/"];
+      if (cid == nullptr || !cid->is_string()) {
+        return ErrorResponse(400, "invalid_argument", where + ": a file needs a cid");
+      }
+      absl::StatusOr<cas::Cid> parsed = cas::Cid::Parse(cid->get<std::string>());
+      if (!parsed.ok()) return StatusResponse(parsed.status());
+      const std::string text = parsed->ToString();
+      if (!caller.admin() && (caller.anonymous || !node_->users().Granted(caller.user.did, text))) {
+        return ErrorResponse(403, "permission_denied",
+                             mesh::StrCat(where, ": blob ", text,
+                                          " is not yours; upload the file (POST /v1/blobs)"));
+      }
+      absl::StatusOr<cas::BlobInfo> info = node_->blobs().Stat(*parsed);
+      if (absl::IsNotFound(info.status())) {
+        return ErrorResponse(409, "failed_precondition",
+                             mesh::StrCat(where, ": blob ", text,
+                                          " is not in this node's blob store; upload it first"));
+      }
+      if (!info.ok()) return StatusResponse(info.status());
+      entry.cid = *parsed;
+      entry.size = info->size;
+    } else {
+      return ErrorResponse(400, "invalid_argument", where + ": kind must be file, dir or symlink");
+    }
+    manifest.entries.push_back(std::move(entry));
+  }
+  cas::SortEntries(manifest);
+  absl::StatusOr<cas::Cid> cid = cas::PutManifest(node_->blobs(), manifest, limits);
+  if (!cid.ok()) return StatusResponse(cid.status());
+  if (!caller.admin()) {
+    if (absl::Status s = node_->users().Grant(caller.user.did, cid->ToString()); !s.ok()) {
+      return StatusResponse(s);
+    }
+  }
+  HttpResponse r = JsonResponse(201, {{"cid", cid->ToString()},
+                                      {"entries", manifest.entries.size()},
+                                      {"files", manifest.FileCount()},
+                                      {"bytes", manifest.TotalFileBytes()}});
   r.headers.emplace_back("Location", mesh::StrCat("/v1/blobs/", cid->ToString()));
   return r;
 }

@@ -4,6 +4,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "api_json.h"
 #include "mesh/api/api_service.h"
+#include "mesh/cas/dir_manifest.h"
 #include "mesh/common/strings.h"
 
 namespace mesh::api {
@@ -24,6 +25,20 @@ bool ApiService::JobNamesBlob(const node::JobRecord& job, const std::string& cid
   if (spec.module == cid || job.output_cid == cid) return true;
   for (const std::string& input : spec.inputs) {
     if (input == cid) return true;
+  }
+  // Its trees, mounted and written, and the files they list.
+  std::vector<std::string> trees;
+  for (const job::JobMount& m : spec.mounts) trees.push_back(m.cid);
+  if (!job.files_cid.empty()) trees.push_back(job.files_cid);
+  for (const std::string& tree : trees) {
+    if (tree == cid) return true;
+    absl::StatusOr<cas::Cid> parsed = cas::Cid::Parse(tree);
+    if (!parsed.ok() || parsed->codec() != cas::Codec::kDagJson) continue;
+    absl::StatusOr<cas::DirManifest> manifest = cas::GetManifest(node_->blobs(), *parsed);
+    if (!manifest.ok()) continue;
+    for (const cas::DirEntry& e : manifest->entries) {
+      if (e.cid.has_value() && e.cid->ToString() == cid) return true;
+    }
   }
   // Partial outputs and checkpoints are history blocks naming their blob.
   if (absl::StatusOr<std::vector<node::HistoryBlock>> blocks = node_->jobs().History(job.id);

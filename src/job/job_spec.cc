@@ -46,6 +46,12 @@ json ToJson(const JobSpec& spec) {
   if (spec.placement != kDefaultPlacement) j["placement"] = spec.placement;
   if (spec.verification != kDefaultVerification) j["verification"] = spec.verification;
   if (spec.split.has_value()) j["split"] = ToJson(*spec.split);
+  if (!spec.mounts.empty()) {
+    json mounts = json::array();
+    for (const JobMount& m : spec.mounts) mounts.push_back(ToJson(m));
+    j["mounts"] = std::move(mounts);
+  }
+  if (!spec.output_dir.empty()) j["output_dir"] = spec.output_dir;
   return j;
 }
 
@@ -55,7 +61,7 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   MESH_RETURN_IF_ERROR(
       r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority", "labels",
                         "deterministic", "submitter", "created_at_ms", "nonce", "requirements",
-                        "placement", "verification", "split"}));
+                        "placement", "verification", "split", "mounts", "output_dir"}));
   JobSpec spec;
   MESH_ASSIGN_OR_RETURN(spec.module, r.String("module", true, 128));
   MESH_RETURN_IF_ERROR(CheckCid(r, "module", spec.module));
@@ -106,6 +112,19 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   }
   if (const json* split = r.Find("split"); split != nullptr) {
     MESH_ASSIGN_OR_RETURN(spec.split, SplitSpecFromJson(*split, "/split"));
+  }
+  if (const json* mounts = r.Find("mounts"); mounts != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.mounts, MountsFromJson(*mounts, "/mounts"));
+  }
+  if (r.Find("output_dir") != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.output_dir, r.String("output_dir", true, kMaxGuestPathBytes));
+  }
+  MESH_RETURN_IF_ERROR(CheckMounts(spec.mounts, spec.output_dir));
+  if (spec.split.has_value() && !spec.output_dir.empty()) {
+    // Each chunk would leave a tree of its own, and no merger joins trees yet.
+    return r.Error("output_dir",
+                   "a split job cannot name one yet (its chunks' trees are not "
+                   "merged); write the results to stdout, or submit unsplit jobs");
   }
   return spec;
 }

@@ -11,6 +11,11 @@
 #include "mesh/common/varint.h"
 
 namespace mesh::job {
+
+std::string ResultKey(std::string_view output_cid, std::string_view files_cid) {
+  return files_cid.empty() ? std::string(output_cid) : mesh::StrCat(output_cid, "+", files_cid);
+}
+
 namespace {
 
 using nlohmann::json;

@@ -121,6 +121,11 @@ absl::StatusOr<std::vector<PeerInfo>> ReadPeers(const FieldReader& r, std::strin
   return out;
 }
 
+bool IsManifestCid(const std::string& text) {
+  absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
+  return cid.ok() && cid->codec() == cas::Codec::kDagJson;
+}
+
 }  // namespace
 
 json Encode(const Announce& m) {
@@ -386,6 +391,7 @@ json Encode(const Receipt& m) {
             {"report", m.report.is_null() ? json::object() : m.report},
             {"started_at_ms", m.started_at_ms},
             {"finished_at_ms", m.finished_at_ms}};
+  if (!m.files_cid.empty()) j["files_cid"] = m.files_cid;
   PutHeader(m.header, j);
   return j;
 }
@@ -394,7 +400,7 @@ absl::StatusOr<Receipt> DecodeReceipt(const FieldReader& r) {
   MESH_RETURN_IF_ERROR(
       r.CheckKnownKeys({"sent_at_ms", "nonce", "job_id", "round", "executor", "assignment_cid",
                         "outcome", "exit_code", "output_cid", "output_bytes", "fuel_used", "report",
-                        "started_at_ms", "finished_at_ms"}));
+                        "started_at_ms", "finished_at_ms", "files_cid"}));
   Receipt m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.job_id, r.Cid("job_id", true));
@@ -406,6 +412,10 @@ absl::StatusOr<Receipt> DecodeReceipt(const FieldReader& r) {
   m.exit_code = static_cast<int32_t>(exit_code);
   MESH_ASSIGN_OR_RETURN(m.output_cid, r.Cid("output_cid", false));
   MESH_ASSIGN_OR_RETURN(m.output_bytes, r.Unsigned("output_bytes", kMaxCount));
+  MESH_ASSIGN_OR_RETURN(m.files_cid, r.Cid("files_cid", false));
+  if (!m.files_cid.empty() && !IsManifestCid(m.files_cid)) {
+    return r.Error("files_cid", "must name a directory manifest (a dag-json CID)");
+  }
   MESH_ASSIGN_OR_RETURN(m.fuel_used, r.Unsigned("fuel_used", kMaxCount));
   m.report = json::object();
   if (const json* report = r.Find("report"); report != nullptr) {

@@ -141,6 +141,8 @@ void Market::State::OnAssignment(const job::Assignment& as, const Received& r) {
   Bump(Counter::kAssignments);
   std::vector<std::string> needed = spec->spec.inputs;
   needed.insert(needed.begin(), spec->spec.module);
+  // A mounted tree's manifest; the shell fetches the files a fetched manifest names with it.
+  for (const job::JobMount& mount : spec->spec.mounts) needed.push_back(mount.cid);
   if (!as.resume_checkpoint.empty()) needed.push_back(as.resume_checkpoint);
   std::vector<FetchSource> sources = {{as.origin, as.origin_address}};
   for (const PeerView* p : AlivePeers()) {
@@ -235,6 +237,7 @@ void Market::State::OnLocalEnded(const LocalRunEnd& run) {
     r.exit_code = run.exit_code;
     r.output_cid = run.output_cid;
     r.output_bytes = run.output_bytes;
+    r.files_cid = run.files_cid;
     r.fuel_used = run.fuel_used;
     r.report = nlohmann::json::parse(run.report_json, nullptr, false);
     if (r.report.is_discarded() || !r.report.is_object()) r.report = nlohmann::json::object();

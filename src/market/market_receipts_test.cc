@@ -278,3 +278,76 @@ TEST(MarketCoreTest, AReceiptOfAnEarlierRoundIsLateWhileTheJobRunsElsewhere) {
 
 }  // namespace
 }  // namespace mesh::market
+
+namespace mesh::market {
+namespace {
+
+using ::mesh::market::testing::Cheap;
+using ::mesh::market::testing::JobLog;
+using ::mesh::market::testing::JobOptions;
+using ::mesh::market::testing::MarketHarness;
+using ::mesh::market::testing::NodeConfig;
+
+// Issue 17: a job with mounted trees and an output directory. Replicas agree on the stdout and
+// the output tree together; the tree is fetched (by CID) with the output and kept on the job.
+TEST(MarketCoreTest, ReplicasAgreeOnTheOutputTreeToo) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  JobOptions job;
+  job.verification = "replicate(2)";
+  job.output_dir = "/out";
+  job.mounts = {"a tree"};
+  const std::string id = h.Submit(a, job);
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(60)));
+  const JobLog& log = h.job(id);
+  const JobResult& r = log.finishes.at(0);
+  ASSERT_EQ(r.state, job::JobState::kSucceeded) << r.reason;
+  EXPECT_EQ(r.files_cid, MarketHarness::HonestFiles(log.spec));
+  ASSERT_EQ(log.BlocksOf("verified").size(), 1u);
+  const nlohmann::json& verified = log.BlocksOf("verified")[0]->detail;
+  EXPECT_EQ(verified.value("output_cid", ""), r.output_cid);
+  EXPECT_EQ(verified.value("files_cid", ""), r.files_cid);
+  for (const Block* receipt : log.BlocksOf("receipt")) {
+    EXPECT_EQ(receipt->detail.value("files_cid", ""), r.files_cid);
+  }
+}
+
+// Two executors with the same stdout but different files disagree: the one that wrote other
+// files is outvoted and not paid.
+TEST(MarketCoreTest, AnExecutorThatWroteOtherFilesIsOutvoted) {
+  MarketHarness h;
+  const int a = h.AddNode();
+  h.AddNode();
+  h.AddNode();
+  NodeConfig liar_config = Cheap();
+  liar_config.files_liar = true;
+  const int liar = h.AddNode(liar_config);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    JobOptions job;
+    job.inputs = {"files " + std::to_string(i)};
+    job.verification = "replicate(3)";
+    job.output_dir = "/out";
+    ids.push_back(h.Submit(a, job));
+  }
+  ASSERT_TRUE(h.RunUntilAllFinished(absl::Seconds(60)));
+  int caught = 0;
+  for (const std::string& id : ids) {
+    const JobLog& log = h.job(id);
+    const JobResult& r = log.finishes.at(0);
+    ASSERT_EQ(r.state, job::JobState::kSucceeded) << r.reason;
+    EXPECT_EQ(r.output_cid, MarketHarness::HonestOutput(log.spec));
+    EXPECT_EQ(r.files_cid, MarketHarness::HonestFiles(log.spec)) << "other files were accepted";
+    EXPECT_EQ(log.PaymentsTo(h.did(liar)), 0);
+    const nlohmann::json& verified = log.BlocksOf("verified").at(0)->detail;
+    for (const nlohmann::json& d : verified["outvoted"]) {
+      if (d.value("executor", "") == h.did(liar)) ++caught;
+    }
+  }
+  EXPECT_GT(caught, 0) << "the cheap liar should have run at least one replica";
+}
+
+}  // namespace
+}  // namespace mesh::market

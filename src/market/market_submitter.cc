@@ -594,7 +594,11 @@ void Market::State::OnReceipt(const job::Receipt& receipt, const Received& r) {
   a.collecting_envelope_cid = r.envelope_cid;
   const uint64_t token = Token();
   fetches[token] = {FetchContext::Kind::kOutput, a.ticket.id, a.round, {}, {}};
-  Emit(Fetch{token, a.ticket.id, {receipt.output_cid}, {{receipt.executor, a.executor_address}}});
+  // The output and, when there is one, the output tree (the shell fetches a manifest's files
+  // with it): a result is checked by CID, its files included.
+  std::vector<std::string> cids = {receipt.output_cid};
+  if (!receipt.files_cid.empty()) cids.push_back(receipt.files_cid);
+  Emit(Fetch{token, a.ticket.id, std::move(cids), {{receipt.executor, a.executor_address}}});
 }
 
 void Market::State::OnOutputFetched(Auction& a, const absl::Status& fetched) {
@@ -605,16 +609,23 @@ void Market::State::OnOutputFetched(Auction& a, const absl::Status& fetched) {
                                    " could not be fetched and checked: ", fetched.message()));
     return;
   }
+  if (!a.ticket.spec.output_dir.empty() && receipt.outcome == "ok" && receipt.files_cid.empty()) {
+    Bump(Counter::kReceipts, "bad_output");
+    ExecutorFailed(a, mesh::StrCat("executor ", receipt.executor,
+                                   " sent no output tree, though the job names an output_dir"));
+    return;
+  }
   Bump(Counter::kReceipts, "accepted");
   // The signed receipt itself goes into the hash-linked history, so the proof of what the
   // executor claimed stays with the job and can be checked again later.
-  History(a.ticket.id, "receipt",
-          {{"round", receipt.round},
-           {"executor", receipt.executor},
-           {"receipt", a.collecting_envelope_cid},
-           {"envelope", Base64Encode(a.collecting_envelope)},
-           {"output_cid", receipt.output_cid},
-           {"fuel_used", receipt.fuel_used}});
+  nlohmann::json detail = {{"round", receipt.round},
+                           {"executor", receipt.executor},
+                           {"receipt", a.collecting_envelope_cid},
+                           {"envelope", Base64Encode(a.collecting_envelope)},
+                           {"output_cid", receipt.output_cid},
+                           {"fuel_used", receipt.fuel_used}};
+  if (!receipt.files_cid.empty()) detail["files_cid"] = receipt.files_cid;
+  History(a.ticket.id, "receipt", std::move(detail));
   a.results.push_back({receipt, mesh::StrCat(a.ticket.id, "/", receipt.round), a.price});
   a.collecting.reset();
   a.collecting_envelope.clear();

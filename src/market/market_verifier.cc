@@ -20,6 +20,7 @@ JobResult Completed(const Auction& a, const job::Receipt& receipt, absl::Time no
   job.exit_code = receipt.exit_code;
   job.fuel_used = receipt.fuel_used;
   job.output_cid = receipt.output_cid;
+  job.files_cid = receipt.files_cid;
   job.report_json = receipt.report.dump();
   job.peer = receipt.executor;
   job.round = a.round;
@@ -82,7 +83,8 @@ void Market::State::Judge(Auction& a) {
 
   std::vector<verify::Vote> votes;
   for (const AuctionResult& r : a.results) {
-    votes.push_back({r.receipt.executor, r.receipt.output_cid, r.receipt.fuel_used});
+    // The output and the output tree together: replicas that wrote different files disagree.
+    votes.push_back({r.receipt.executor, job::ResultKey(r.receipt), r.receipt.fuel_used});
   }
   verify::QuorumOptions quorum;
   quorum.replicas = a.replicas;
@@ -101,7 +103,7 @@ void Market::State::Judge(Auction& a) {
     case verify::QuorumOutcome::kAgreed: {
       std::vector<AuctionResult> agreeing;
       for (const AuctionResult& r : a.results) {
-        if (r.receipt.output_cid == decision->output) agreeing.push_back(r);
+        if (job::ResultKey(r.receipt) == decision->output) agreeing.push_back(r);
       }
       nlohmann::json outvoted = nlohmann::json::array();
       std::vector<std::string> losers;
@@ -109,7 +111,10 @@ void Market::State::Judge(Auction& a) {
         outvoted.push_back({{"executor", d.executor}, {"output", d.output}, {"reason", d.reason}});
         losers.push_back(d.executor);
       }
-      detail["output_cid"] = decision->output;
+      detail["output_cid"] = agreeing.front().receipt.output_cid;
+      if (!agreeing.front().receipt.files_cid.empty()) {
+        detail["files_cid"] = agreeing.front().receipt.files_cid;
+      }
       detail["agreeing"] = decision->agreeing;
       detail["outvoted"] = outvoted;
       History(a.ticket.id, "verified", detail);

@@ -8,6 +8,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/envelope.h"
+#include "mesh/node/job_files.h"
 #include "mesh/node/settlement.h"
 #include "spdlog/spdlog.h"
 
@@ -278,6 +279,8 @@ wasm::Limits LimitsFor(const job::JobSpec& spec, const wasm::Limits& defaults) {
     limits.wall_time = absl::Milliseconds(static_cast<int64_t>(spec.limits.wall_time_ms));
   }
   if (spec.limits.max_output_bytes != 0) limits.max_output_bytes = spec.limits.max_output_bytes;
+  // What the job may write to its files (mounts and output directory): its storage requirement.
+  if (spec.requirements.storage_bytes != 0) limits.fs_bytes = spec.requirements.storage_bytes;
   return limits;
 }
 
@@ -318,6 +321,18 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
           mesh::StrCat(is_module ? "module " : "input ", cid,
                        " is not in this node's blob store; upload it first (POST /v1/blobs, "
                        "or `mesh submit`, which uploads for you)"));
+    }
+  }
+  for (const job::JobMount& mount : signed_spec.spec.mounts) {
+    // The mount itself (a manifest or a file); a manifest's files are checked when it runs.
+    MESH_ASSIGN_OR_RETURN(cas::Cid parsed, cas::Cid::Parse(mount.cid));
+    MESH_ASSIGN_OR_RETURN(bool present, env_.blobs->Has(parsed));
+    if (!present) {
+      return absl::FailedPreconditionError(mesh::StrCat(
+          "the mount at ", mount.path, " (", mount.cid,
+          ") is not in this node's blob store; upload it first (POST /v1/blobs/dir, or "
+          "`mesh submit --mount DIR:",
+          mount.path, "`, which uploads for you)"));
     }
   }
   JobRecord job;
@@ -544,6 +559,7 @@ void ComputeService::Finished(const JobRecord& job, bool stored_head) {
                          {"fuel_used", job.fuel_used},
                          {"output_cid", job.output_cid},
                          {"attempts", job.attempts}};
+  if (!job.files_cid.empty()) data["files_cid"] = job.files_cid;
   if (job.started_at != absl::UnixEpoch()) {
     data["wall_ms"] = absl::ToDoubleMilliseconds(job.finished_at - job.started_at);
   }
@@ -621,6 +637,11 @@ absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& j
   // is shared, and the pool hands large ones to its workers as shared memory.
   MESH_ASSIGN_OR_RETURN(request.input.stdin_pieces,
                         modules_.InputPieces(job.spec.inputs, options_.max_input_bytes));
+  if (!job.spec.mounts.empty()) {
+    MESH_ASSIGN_OR_RETURN(request.input.mounts, MountsFor(*env_.blobs, modules_, job.spec.mounts,
+                                                          options_.max_input_bytes));
+  }
+  request.input.output_dir = job.spec.output_dir;
   request.input.args = job.spec.args;
   request.input.env = job.spec.env;
   MESH_ASSIGN_OR_RETURN(cas::Cid id, cas::Cid::Parse(job.id));
@@ -714,6 +735,11 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     ApplyReport(result->report, job);
     if (output.ok()) {
       job.output_cid = output->ToString();
+      if (absl::Status s = StoreFiles(job, *result); !s.ok()) {
+        job.state = JobState::kFailed;
+        job.reason =
+            mesh::StrCat("the job ran but its output files could not be stored: ", s.message());
+      }
     } else {
       job.state = JobState::kFailed;
       job.reason = mesh::StrCat("the job ran but its output could not be stored: ",
@@ -762,6 +788,19 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
     return;
   }
   if (changed) Finished(job, /*stored_head=*/true);
+}
+
+absl::Status ComputeService::StoreFiles(JobRecord& job, const wasm::RunResult& result) {
+  if (job.spec.output_dir.empty()) return absl::OkStatus();
+  // A job that ran to an end has an output tree, even an empty one: the same on every executor.
+  MESH_ASSIGN_OR_RETURN(cas::Cid files, StoreOutputTree(*env_.blobs, result.files));
+  job.files_cid = files.ToString();
+  nlohmann::json report = nlohmann::json::parse(job.report_json, nullptr, false);
+  if (report.is_object()) {
+    report["files_cid"] = job.files_cid;
+    job.report_json = report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  return absl::OkStatus();
 }
 
 void ComputeService::ForgiveModule(const std::string& module) {

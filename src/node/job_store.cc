@@ -52,13 +52,13 @@ constexpr std::pair<const char*, const char*> kAddedColumns[] = {
     {"role", "TEXT NOT NULL DEFAULT ''"},           {"peer", "TEXT NOT NULL DEFAULT ''"},
     {"peer_address", "TEXT NOT NULL DEFAULT ''"},   {"round", "INTEGER NOT NULL DEFAULT 0"},
     {"phase", "TEXT NOT NULL DEFAULT 'submitted'"}, {"history_head", "TEXT NOT NULL DEFAULT ''"},
-    {"interrupted", "INTEGER NOT NULL DEFAULT 0"},
+    {"interrupted", "INTEGER NOT NULL DEFAULT 0"},  {"files_cid", "TEXT NOT NULL DEFAULT ''"},
 };
 
 constexpr const char* kColumns =
     "seq, id, envelope, spec_json, state, reason, idempotency_key, submitted_us, started_us, "
     "finished_us, attempts, outcome, exit_code, fuel_used, output_cid, report_json, role, peer, "
-    "peer_address, round, phase, history_head, interrupted";
+    "peer_address, round, phase, history_head, interrupted, files_cid";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s, col));
@@ -106,6 +106,7 @@ RawRow ReadRawRow(sqlite3_stmt* s) {
   r.phase = Text(s, 20);
   r.history_head = Text(s, 21);
   r.interrupted = sqlite3_column_int(s, 22);
+  r.files_cid = Text(s, 23);
   return raw;
 }
 
@@ -262,7 +263,7 @@ sqlite3_stmt* JobStore::Prepared(Stmt which) {
       "WHERE id = ?1 AND state = 'queued'",
       // kFinish
       "UPDATE jobs SET state = ?2, reason = ?3, finished_us = ?4, outcome = ?5, exit_code = ?6,"
-      " fuel_used = ?7, output_cid = ?8, report_json = ?9 "
+      " fuel_used = ?7, output_cid = ?8, report_json = ?9, files_cid = ?10 "
       "WHERE id = ?1 AND state IN ('queued', 'running')",
       // kRequeue
       "UPDATE jobs SET state = 'queued' WHERE id = ?1 AND state = 'running'",
@@ -400,12 +401,14 @@ absl::StatusOr<bool> JobStore::Finish(const JobRecord& r, std::string* history_h
     Bind(s, 7, static_cast<int64_t>(r.fuel_used));
     Bind(s, 8, r.output_cid);
     Bind(s, 9, r.report_json);
+    Bind(s, 10, r.files_cid);
     if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("finish job ", r.id));
     if (sqlite3_changes(db_) == 0) return absl::OkStatus();  // it had already ended
     nlohmann::json detail = {{"outcome", r.outcome},
                              {"reason", r.reason},
                              {"output_cid", r.output_cid},
                              {"fuel_used", r.fuel_used}};
+    if (!r.files_cid.empty()) detail["files_cid"] = r.files_cid;
     if (!r.peer.empty()) detail["executor"] = r.peer;
     MESH_ASSIGN_OR_RETURN(std::string head, AppendAfterHead(r.id, EndPhase(r.state), r.finished_at,
                                                             std::move(detail)));

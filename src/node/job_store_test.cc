@@ -254,6 +254,33 @@ TEST_F(JobStoreTest, ADatabaseFromBeforeTheMeshGainsItsColumns) {
   ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
   EXPECT_EQ(got.phase, "submitted");
   EXPECT_EQ(got.role, JobRole::kLocal);
+  EXPECT_EQ(got.files_cid, "");  // the output tree's column, added too
+}
+
+TEST_F(JobStoreTest, AnOutputTreeIsStoredAndInTheFinalBlock) {
+  JobRecord r = Make(4);
+  ASSERT_OK(store_->Insert(r).status());
+  r.state = JobState::kSucceeded;
+  r.outcome = "ok";
+  r.output_cid = cas::Cid::Of("out").ToString();
+  r.files_cid = cas::Cid::Of("tree", cas::Codec::kDagJson).ToString();
+  r.finished_at = absl::FromUnixSeconds(1700000200);
+  ASSERT_OK_AND_ASSIGN(bool moved, store_->Finish(r));
+  ASSERT_TRUE(moved);
+  store_.reset();
+  ASSERT_OK_AND_ASSIGN(store_, JobStore::Open(root_ / "jobs.db"));
+  ASSERT_OK_AND_ASSIGN(JobRecord got, store_->Get(r.id));
+  EXPECT_EQ(got.files_cid, r.files_cid);
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryBlock> blocks, store_->History(r.id));
+  EXPECT_EQ(blocks.back().detail.value("files_cid", ""), r.files_cid);
+  // A job without a tree keeps the old shape of its final block.
+  JobRecord plain = Make(5);
+  ASSERT_OK(store_->Insert(plain).status());
+  plain.state = JobState::kSucceeded;
+  plain.finished_at = absl::FromUnixSeconds(1700000200);
+  ASSERT_OK(store_->Finish(plain).status());
+  ASSERT_OK_AND_ASSIGN(blocks, store_->History(plain.id));
+  EXPECT_FALSE(blocks.back().detail.contains("files_cid"));
 }
 
 // The raw role column of a job, as SQLite holds it.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "mesh/cas/dir_manifest.h"
 #include "mesh/node/compute_service.h"
 
 namespace mesh::node {
@@ -46,6 +47,18 @@ uint64_t BlobSize(cas::BlobStore& blobs, const std::string& text) {
 uint64_t InputBytes(cas::BlobStore& blobs, const job::JobSpec& spec) {
   uint64_t total = 0;
   for (const std::string& input : spec.inputs) total += BlobSize(blobs, input);
+  // A mounted tree's files are input too: what an executor fetches, what placement weighs.
+  for (const job::JobMount& mount : spec.mounts) {
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(mount.cid);
+    if (!cid.ok()) continue;
+    if (cid->codec() != cas::Codec::kDagJson) {
+      total += BlobSize(blobs, mount.cid);
+      continue;
+    }
+    if (absl::StatusOr<cas::DirManifest> tree = cas::GetManifest(blobs, *cid); tree.ok()) {
+      total += tree->TotalFileBytes();
+    }
+  }
   return total;
 }
 
@@ -85,6 +98,7 @@ market::LocalRunEnd RunEndOf(const JobRecord& job, cas::BlobStore& blobs) {
   e.exit_code = job.exit_code;
   e.output_cid = job.output_cid;
   e.output_bytes = BlobSize(blobs, job.output_cid);
+  e.files_cid = job.files_cid;
   e.fuel_used = job.fuel_used;
   e.report_json = job.report_json;
   e.reason = job.reason;
@@ -100,6 +114,7 @@ JobRecord WithResult(JobRecord job, const market::JobResult& r) {
   job.exit_code = r.exit_code;
   job.fuel_used = r.fuel_used;
   job.output_cid = r.output_cid;
+  job.files_cid = r.files_cid;
   job.report_json = r.report_json;
   if (!r.peer.empty()) {
     job.peer = r.peer;

@@ -6,6 +6,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/node/blob_transfer.h"
+#include "mesh/node/job_files.h"
 #include "mesh/node/market_records.h"
 #include "mesh/node/mesh_group_commit.h"
 #include "mesh/node/mesh_service.h"
@@ -202,19 +203,36 @@ bool MeshService::Stored(const std::vector<std::string>& cids) {
     absl::StatusOr<bool> have = cid.ok() ? env_.blobs->Has(*cid) : absl::StatusOr<bool>(false);
     if (!have.ok() || !*have) return false;
   }
-  return true;
+  // A tree is here when its manifest's files are too.
+  absl::StatusOr<std::vector<std::string>> missing = MissingMountBlobs(*env_.blobs, cids);
+  return missing.ok() && missing->empty();
 }
 
 void MeshService::Fetch(const market::Fetch& fetch) {
   absl::Status status;
   for (const std::string& cid : fetch.cids) {
     status = FetchBlob(cid, fetch.sources);
+    if (status.ok()) status = FetchTreeFiles(cid, fetch.sources);
     if (!status.ok()) {
       spdlog::warn("job {}: cannot fetch {}: {}", fetch.job_id, cid, status.ToString());
       break;
     }
   }
   Feed(market::FetchResult{fetch.token, status});
+}
+
+absl::Status MeshService::FetchTreeFiles(const std::string& cid,
+                                         const std::vector<market::FetchSource>& sources) {
+  // A directory manifest (a mount, an output tree) is fetched with its files: the core names
+  // the tree, the shell reads it (verified, parsed defensively) and fetches what it lists.
+  MESH_ASSIGN_OR_RETURN(std::vector<std::string> missing, MissingMountBlobs(*env_.blobs, {cid}));
+  for (const std::string& file : missing) {
+    absl::Status s = FetchBlob(file, sources);
+    if (!s.ok())
+      return absl::Status(s.code(),
+                          mesh::StrCat("file ", file, " of tree ", cid, ": ", s.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status MeshService::FetchBlob(const std::string& text,

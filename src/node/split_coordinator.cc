@@ -248,6 +248,7 @@ absl::StatusOr<std::string> SplitCoordinator::SubmitChunk(const JobRecord& job, 
   c.requirements = parent.requirements;
   c.placement = parent.placement;
   c.verification = parent.verification;
+  c.mounts = parent.mounts;  // every chunk sees the same files (a split job has no output_dir)
   request.idempotency_key = mesh::StrCat("split/", job.id, "/", index);
   request.payer = parent.submitter;
   MESH_ASSIGN_OR_RETURN(SubmitResult submitted, compute_->Submit(std::move(request)));

@@ -93,6 +93,9 @@ class AccountsTest(NodeTest):
             headers = {'Content-Type': 'application/json'}
         elif method == 'post' and path == '/v1/blobs':
             body = b'matrix blob'
+        elif method == 'post' and path == '/v1/blobs/dir':
+            body = json.dumps({'entries': [{'path': 'd', 'kind': 'dir'}]})
+            headers = {'Content-Type': 'application/json'}
         elif path == '/v1/events':
             path += '?after=0'
         elif method == 'get' and path == self.concrete('/v1/blobs/{cid}'):
@@ -170,6 +173,32 @@ class AccountsTest(NodeTest):
         r = self.node.call('DELETE', f'/v1/jobs/{job}', token=bob)
         self.assertEqual(r.status, 403, r)
         self.assertIn("not bob's", r.json()['message'])
+
+    def test_a_tree_names_only_its_users_blobs(self):
+        """POST /v1/blobs/dir: a tree may list only blobs its user uploaded (else a tree, then a
+        job mounting it, would read another user's data); the tree is then the user's to read,
+        and a job of the user's that mounts it opens its files (?job=)."""
+        bob = self.users['bob']['token']
+        entry = {'path': 'in.txt', 'kind': 'file', 'cid': self.alice_input}
+        r = self.node.call('POST', '/v1/blobs/dir', json.dumps({'entries': [entry]}), token=bob,
+                           headers={'Content-Type': 'application/json'})
+        self.assertEqual(r.status, 403, r.body)
+        self.assertIn(self.alice_input, r.json()['message'])
+        r = self.node.call('POST', '/v1/blobs/dir', json.dumps({'entries': [entry]}),
+                           token=self.token['submit'], headers={'Content-Type': 'application/json'})
+        self.assertEqual(r.status, 201, r.body)
+        tree = r.json()['cid']
+        self.assertEqual(r.json()['files'], 1)
+        self.assertEqual(self.node.call('GET', f'/v1/blobs/{tree}', token=bob).status, 403)
+        r = self.node.call('GET', f'/v1/blobs/{tree}', token=self.token['submit'])
+        self.assertEqual(r.status, 200)
+        self.assertIn(self.alice_input.encode(), r.body)
+        job = self.node.post_job({'module': self.alice_blob,
+                                  'mounts': [{'cid': tree, 'path': '/data'}]},
+                                 token=self.token['submit']).json()
+        self.assertEqual(job['spec']['mounts'], [{'cid': tree, 'path': '/data'}])
+        r = self.node.call('GET', f'/v1/blobs/{tree}?job={job["id"]}', token=self.token['submit'])
+        self.assertEqual(r.status, 200)
 
     def test_a_signed_envelope_is_for_admins(self):
         r = self.node.call('POST', '/v1/jobs', b'not even an envelope',

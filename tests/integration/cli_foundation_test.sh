@@ -38,6 +38,24 @@ check "blob ls lists both" test "$("$MESH" blob ls | wc -l)" -eq 2
 check "blob ls --json has sizes" bash -c "'$MESH' blob ls --json | grep -q '\"size\":5000000'"
 check "blob put --json" bash -c "'$MESH' blob put --json '$WORK/hello' | grep -q '\"size\":11'"
 
+# Directory trees (issue 17): a tree is a dag-json manifest; the same tree has the same CID.
+mkdir -p "$WORK/tree/a" "$WORK/tree/empty"
+printf 'one' >"$WORK/tree/a/x.txt"
+printf 'two!' >"$WORK/tree/b.txt"
+ln -s a/x.txt "$WORK/tree/l"
+tcid="$("$MESH" blob put --dir "$WORK/tree")"
+check "blob put --dir prints a dag-json CID" grep -Eq '^baguqeera[a-z2-7]+$' <<<"$tcid"
+cp -a "$WORK/tree" "$WORK/tree2"
+check "the same tree elsewhere has the same CID" \
+  test "$("$MESH" blob put --dir "$WORK/tree2")" == "$tcid"
+check "blob put --dir --json counts files" \
+  bash -c "'$MESH' --json blob put --dir '$WORK/tree' | grep -q '\"files\":2'"
+check "the manifest lists the link, not its target" \
+  bash -c "'$MESH' blob get '$tcid' | grep -q '\"kind\":\"symlink\",\"path\":\"l\",\"target\":\"a/x.txt\"'"
+mkfifo "$WORK/tree2/pipe"
+expect_exit "a FIFO in a tree is refused" 2 "$MESH" blob put --dir "$WORK/tree2"
+check "the refusal names the FIFO" grep -q "pipe is a FIFO" "$WORK/err"
+
 # Bad input: every case is a one-line error and a specific exit code.
 expect_exit "malformed CID" 2 "$MESH" blob get not-a-cid
 check "malformed CID error is one line" test "$(wc -l <"$WORK/err")" -eq 1

@@ -1665,6 +1665,37 @@ class CliTest(NodeTest):
         self.assertIn('job.succeeded', err)
         self.assertIn('state:       succeeded', r.stdout.decode().splitlines())
 
+    def test_submit_mount_and_output_dir(self):
+        """Issue 17 through the CLI: a host directory mounted (uploaded as a tree), the output
+        directory read back with `mesh output --dir`. The job's part passes once the sandbox
+        serves mounts (the WASI filesystem, merged beside this)."""
+        tree = os.path.join(self.tmp, 'cli_tree')
+        os.makedirs(os.path.join(tree, 'a'))
+        for rel, data in (('a/x.txt', b'one'), ('b.txt', b'two!')):
+            with open(os.path.join(tree, rel), 'wb') as f:
+                f.write(data)
+        os.symlink('a/x.txt', os.path.join(tree, 'l'))
+        dir_sum = os.path.join(EXAMPLES, 'dir_sum.wasm')
+        for flag, message in (('cli_tree:data', 'PATH_OR_CID:/GUEST'),
+                              (os.path.join(self.tmp, 'nothing') + ':/d', 'neither')):
+            r = self.mesh('submit', dir_sum, '--mount', flag)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(message, r.stderr.decode())
+        r = self.mesh('submit', dir_sum, '--mount', tree + ':/data', '--output-dir', '/out',
+                      '--wait')
+        job_id = r.stdout.decode().splitlines()[0]
+        job = json.loads(self.mesh('--json', 'job', job_id).stdout)
+        self.assertEqual(job['spec']['mounts'][0]['path'], '/data')
+        self.assertEqual(job['spec']['output_dir'], '/out')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.mesh('output', job_id).stdout, b'2 files, 7 bytes, sum 701\n')
+        dest = os.path.join(self.tmp, 'cli_tree_out')
+        out = self.mesh('output', job_id, '--dir', dest)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(os.path.join(dest, 'summary.txt'), 'rb') as f:
+            self.assertEqual(f.read(), b'a/\na/x.txt 3 322\nb.txt 4 379\nl -> a/x.txt\n'
+                                       b'total: 2 files, 7 bytes, sum 701\n')
+
     def test_split_submit_chunks_proof_and_partials(self):
         text = b''.join(b'word %d and more\n' % i for i in range(30))
         path = os.path.join(self.tmp, 'text.txt')

@@ -77,6 +77,8 @@ class ApiService final : public HttpHandler {
   // 404 for an unknown path; 405 with Allow (`allowed`: the path's methods) for a known one.
   HttpResponse Unrouted(const HttpRequest& request, const std::string& allowed);
   HttpResponse PostBlob(HttpRequest& request, const Caller& caller);
+  // A directory tree from blobs already uploaded: the entries (JSON) become a manifest.
+  HttpResponse PostBlobDir(const HttpRequest& request, const Caller& caller);
   // 403 unless `caller` may read blob `cid`: an admin, its uploader, or (with ?job=ID) the
   // owner of a job that names it (module, input, output, partial, checkpoint, chunk output).
   HttpResponse GetBlob(const HttpRequest& request, const std::string& cid, const Caller& caller);

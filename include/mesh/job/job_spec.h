@@ -20,6 +20,7 @@
 #include "mesh/cas/cid.h"
 #include "mesh/crypto/envelope.h"
 #include "mesh/crypto/key_pair.h"
+#include "mesh/job/job_mounts.h"
 #include "mesh/job/requirements.h"
 #include "mesh/job/split_spec.h"
 #include "nlohmann/json.hpp"
@@ -67,6 +68,11 @@ struct JobSpec {
   // Split into chunks, run `split->chunk_module` (or `module`) on each, merge (split_spec.h).
   // Absent from the JSON when unset, so an unsplit spec keeps its bytes and id.
   std::optional<SplitSpec> split;
+  // Files the job sees (job_mounts.h), and the guest directory whose files become its output
+  // tree. Absent from the JSON when empty, like split. requirements.storage_bytes, when set,
+  // bounds what the job may write (wasm::Limits::fs_bytes).
+  std::vector<JobMount> mounts;
+  std::string output_dir;
 };
 
 nlohmann::json ToJson(const JobSpec& spec);

@@ -130,11 +130,19 @@ struct Receipt {
   int32_t exit_code = 0;
   std::string output_cid;
   uint64_t output_bytes = 0;
+  // The output tree (a directory manifest) of a job whose spec names an output_dir; empty (and
+  // absent from the JSON, so older receipts keep their bytes) otherwise.
+  std::string files_cid;
   uint64_t fuel_used = 0;
   nlohmann::json report;  // wasm::RunReport as JSON
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;
 };
+
+// What replicas must agree on: the output's CID, and the output tree's when there is one
+// ("<output>+<files>"). Two executors that wrote different files disagree.
+std::string ResultKey(std::string_view output_cid, std::string_view files_cid);
+inline std::string ResultKey(const Receipt& r) { return ResultKey(r.output_cid, r.files_cid); }
 
 // Executor -> submitter while a job runs: a checkpoint (mesh.checkpoint; the latest one lets
 // another executor resume the job) or a partial output (mesh.emit_partial), stored as a blob

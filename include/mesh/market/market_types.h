@@ -117,6 +117,7 @@ struct JobResult {
   int32_t exit_code = 0;
   uint64_t fuel_used = 0;
   std::string output_cid;
+  std::string files_cid;  // the output tree (a manifest CID); empty when the spec names none
   std::string report_json;
   std::string peer;  // the executor whose result it is
   uint32_t round = 0;
@@ -139,6 +140,7 @@ struct LocalRunEnd {
   int32_t exit_code = 0;
   std::string output_cid;
   uint64_t output_bytes = 0;
+  std::string files_cid;  // the output tree, when the spec names an output_dir
   uint64_t fuel_used = 0;
   std::string report_json;
   std::string reason;

@@ -225,6 +225,9 @@ class ComputeService {
   void RunOne(JobRecord job, uint64_t tag);
   absl::StatusOr<exec::RunRequest> BuildRequest(const JobRecord& job, uint64_t tag);
   void Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> result, uint64_t tag);
+  // Stores the files the job left in its output directory as a tree (job.files_cid), if its
+  // spec names one.
+  absl::Status StoreFiles(JobRecord& job, const wasm::RunResult& result);
   void StopRunning(const std::vector<uint64_t>& tags, absl::Duration timeout);
   // Ends a job that is in neither the queue nor a runner as cancelled, on disk.
   absl::StatusOr<JobRecord> CancelNotRunning(const std::string& id);

@@ -60,6 +60,9 @@ struct JobRecord {
   int32_t exit_code = 0;
   uint64_t fuel_used = 0;
   std::string output_cid;
+  // The output tree: a directory manifest (cas/dir_manifest.h) of the files the job left in its
+  // spec's output_dir; empty when the spec names none (or the job did not run to an end).
+  std::string files_cid;
   std::string report_json;  // wasm::RunReport as JSON
   // The market. kLocal = submitted and run here; kDelegated = submitted here, run by `peer`
   // (the executor); kAssigned = run here for `peer` (the submitter's node) at peer_address;

@@ -24,6 +24,7 @@ market::MarketOptions MarketOptionsOf(const MeshOptions& options, std::string se
 
 // Bytes of blob `cid` in the store; 0 if it is not there (or `cid` is not a CID).
 uint64_t BlobSize(cas::BlobStore& blobs, const std::string& cid);
+// The inputs and the files of the mounted trees (those whose manifest is here).
 uint64_t InputBytes(cas::BlobStore& blobs, const job::JobSpec& spec);
 
 // A delegated job for the core: a resumed one carries its round, attempts, last executor,

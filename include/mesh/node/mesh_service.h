@@ -158,6 +158,9 @@ class MeshService final : public net::Handler, public Delegator {
   bool Stored(const std::vector<std::string>& cids);  // every blob is in the store
   void Fetch(const market::Fetch& fetch);             // on the fetch pool
   absl::Status FetchBlob(const std::string& cid, const std::vector<market::FetchSource>& sources);
+  // The files of the tree `cid` names when it is a directory manifest (already fetched).
+  absl::Status FetchTreeFiles(const std::string& cid,
+                              const std::vector<market::FetchSource>& sources);
   void RunHere(const market::RunHere& run);
   void RunAtHome(const market::RunAtHome& home);
   void CancelRun(const market::CancelRun& cancel);  // on the fetch pool: it waits for the run

@@ -21,6 +21,7 @@ from .errors import (AlreadyExists, BadResponse, DeadlineExceeded, FailedPrecond
                      JobTypeError, JobValueError, MeshError, NotFound, PermissionDenied,
                      ResourceExhausted, Unauthenticated, Unavailable, Unimplemented)
 from .job import TERMINAL_STATES, Job
+from . import tree
 from .split import split_bytes, split_lines, split_records
 from .split_job import SplitJob, decode_frames, encode_frames, leaf_for_cid, verify_chunk_proof
 # Last: binds mesh_sdk.job to the decorator (the submodule of the same name is loaded above).

@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.parse
 
-from . import errors
+from . import errors, tree
 from .job import Job
 
 __all__ = ['Client', 'DEFAULT_URL']
@@ -152,6 +152,79 @@ class Client:
         chunk): how a user who is not an admin reads its own jobs' data."""
         return self._request('GET', '/v1/blobs/' + _quote(cid), query={'job': job})[2]
 
+    def upload_dir(self, path):
+        """Uploads the directory tree at ``path`` (each file, then the tree as a directory
+        manifest: POST /v1/blobs/dir) and returns the manifest's CID, to mount in jobs
+        (``submit(mounts=...)``). Symlinks are kept as links; special files are refused. The CID
+        is checked against one computed here: the same tree always has the same CID."""
+        entries, uploaded = [], {}
+        for e in tree.scan_dir(path):
+            item = {k: v for k, v in e.items() if k != 'file'}
+            if e['kind'] == 'file':
+                with open(e['file'], 'rb') as f:
+                    data = f.read()
+                cid = tree.cid_of(data)
+                if cid not in uploaded:
+                    uploaded[cid] = self.upload(data)
+                    if uploaded[cid] != cid:
+                        raise errors.BadResponse(201, 'bad_response',
+                                                 f'the node named {e["file"]} {uploaded[cid]}')
+                item.update(cid=cid, size=len(data))
+            entries.append(item)
+        answer = self._json('POST', '/v1/blobs/dir',
+                            {'entries': [{k: v for k, v in e.items() if k != 'size'}
+                                         for e in entries]}, auth=True, ok=(200, 201))
+        expected = tree.manifest_cid(entries)
+        if answer.get('cid') != expected:
+            raise errors.BadResponse(201, 'bad_response',
+                                     f'the node named the tree {answer.get("cid")}, not {expected}')
+        return expected
+
+    def _mount_ref(self, source):
+        """A CID for a mount's source: a directory is uploaded as a tree, a file or bytes as a
+        blob; a str that looks like a CID (of a file or a tree) is used as is."""
+        if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+            return self.upload_dir(source)
+        return self._blob_ref(source)
+
+    def output_files(self, job_id, dest=None):
+        """The job's output tree (the files it left in its spec's ``output_dir``). Without
+        ``dest``: a dict {path: bytes} of its files. With ``dest`` (a new or empty directory):
+        the tree written there (directories, files, symlinks that stay inside it), and ``dest``
+        returned. Every byte is checked against its CID before it is used."""
+        job = self.job(job_id)
+        files_cid = (job.raw or {}).get('files_cid')
+        if not files_cid:
+            raise errors.FailedPrecondition(
+                409, 'failed_precondition',
+                f'job {job_id} has no output tree (no output_dir, or it has not ended)')
+        entries = tree.safe_entries(self.get_blob(files_cid, job=job_id), files_cid)
+        contents = {}
+        for e in entries:
+            if e['kind'] == 'file':
+                data = self.get_blob(e['cid'], job=job_id)
+                if tree.cid_of(data) != e['cid']:
+                    raise errors.BadResponse(200, 'bad_response', f'{e["path"]}: bytes do not '
+                                             f'match {e["cid"]}')
+                contents[e['path']] = data
+        if dest is None:
+            return contents
+        os.makedirs(dest, exist_ok=True)
+        if os.listdir(dest):
+            raise errors.FailedPrecondition(409, 'failed_precondition',
+                                            f'{dest} is not empty; name a new or empty directory')
+        for e in entries:
+            target = os.path.join(dest, *e['path'].split('/'))
+            if e['kind'] == 'dir':
+                os.mkdir(target)
+            elif e['kind'] == 'symlink':
+                os.symlink(e['target'], target)
+            else:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                with os.fdopen(fd, 'wb') as f:
+                    f.write(contents[e['path']])
+        return dest
+
     def me(self):
         """The token's user: name, role, DID (its jobs are signed and paid as it), limits."""
         return self._json('GET', '/v1/me')
@@ -167,7 +240,8 @@ class Client:
 
     def submit(self, module, inputs=(), args=(), env=None, limits=None, placement=None,
                verification=None, requirements=None, priority=0, labels=None,
-               idempotency_key=None, deterministic=None, split=None):
+               idempotency_key=None, deterministic=None, split=None, mounts=None,
+               output_dir=None):
         """Submits a job and returns it (usually queued; call :meth:`wait` for the result).
 
         ``module`` and each of ``inputs`` may be a CID, bytes or a file path (uploaded first);
@@ -177,6 +251,10 @@ class Client:
         FailedPrecondition for a missing blob and InsufficientCredit when the escrow is not
         covered. ``split`` (a :class:`~mesh_sdk.split_job.SplitJob`) makes it a split job:
         its first input is cut into chunks run in parallel and merged (see :meth:`chunks`).
+        ``mounts``: files the job sees, as {guest_path: source} or a list of (source, guest_path
+        [, writable]); a source is a directory (uploaded as a tree), a file, bytes or a CID.
+        ``output_dir``: a guest directory whose files become the job's output tree
+        (:meth:`output_files`).
         """
         if isinstance(inputs, (str, bytes, bytearray, memoryview, os.PathLike)):
             inputs = [inputs]  # one input, not a sequence of characters or bytes
@@ -189,6 +267,15 @@ class Client:
                 spec[key] = value
         if split is not None:
             spec['split'] = split.to_spec(self._blob_ref)
+        if mounts:
+            spec['mounts'] = []
+            for source, guest, writable in tree.normalise_mounts(mounts):
+                mount = {'cid': self._mount_ref(source), 'path': guest}
+                if writable:
+                    mount['writable'] = True
+                spec['mounts'].append(mount)
+        if output_dir is not None:
+            spec['output_dir'] = output_dir
         headers = {'Idempotency-Key': idempotency_key} if idempotency_key else None
         return Job.from_dict(self._json('POST', '/v1/jobs', spec, headers=headers, auth=True,
                                         ok=(200, 201)))

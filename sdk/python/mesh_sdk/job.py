@@ -25,6 +25,7 @@ class Job:
     exit_code: int = None
     fuel_used: int = None
     output_cid: str = None
+    files_cid: str = None  # the output tree (a directory manifest), with an output_dir
     attempts: int = None
     priority: int = None
     labels: dict = None

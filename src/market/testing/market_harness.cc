@@ -49,6 +49,11 @@ std::string MarketHarness::HonestOutput(const job::JobSpec& spec) {
                             " with ", absl::StrJoin(spec.args, " ")));
 }
 
+std::string MarketHarness::HonestFiles(const job::JobSpec& spec) {
+  return cas::Cid::Of(mesh::StrCat("tree of ", HonestOutput(spec)), cas::Codec::kDagJson)
+      .ToString();
+}
+
 void MarketHarness::At(absl::Time at, std::function<void()> run) {
   events_.push(Event{std::max(at, now_), seq_++, std::move(run)});
 }
@@ -330,10 +335,16 @@ std::string MarketHarness::Submit(int node, const JobOptions& options) {
   spec.requirements.max_price = options.max_price;
   spec.placement = options.placement;
   spec.verification = options.verification;
+  spec.output_dir = options.output_dir;
+  for (size_t i = 0; i < options.mounts.size(); ++i) {
+    spec.mounts.push_back({.cid = cas::Cid::Of(options.mounts[i], cas::Codec::kDagJson).ToString(),
+                           .path = mesh::StrCat("/m", i)});
+  }
   job::SignedJobSpec signed_spec = job::SignJobSpec(std::move(spec), n.key);
   const std::string id = signed_spec.id.ToString();
   n.blobs.insert(signed_spec.spec.module);
   for (const std::string& input : signed_spec.spec.inputs) n.blobs.insert(input);
+  for (const job::JobMount& mount : signed_spec.spec.mounts) n.blobs.insert(mount.cid);
 
   JobLog& log = jobs_[id];
   log.id = id;

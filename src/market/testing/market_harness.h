@@ -47,6 +47,8 @@ struct NodeConfig {
   bool liar = false;      // reports an output CID of its own making (a real blob it holds)
   bool staller = false;   // runs jobs but its receipts are never delivered
   bool tamperer = false;  // its outputs' bytes do not match its receipts: they cannot be fetched
+  // Reports the honest stdout but an output tree of its own (a job with an output_dir).
+  bool files_liar = false;
   // A checkpoint artifact every this often while a job runs (none if zero).
   absl::Duration checkpoint_every = absl::ZeroDuration();
   bool progress = false;         // reports 50% progress half-way through each run
@@ -118,6 +120,8 @@ struct JobOptions {
   std::vector<std::string> capabilities;
   std::map<std::string, std::string> labels;
   std::string placement = "remote";  // "auto": it may come home (RunAtHome)
+  std::string output_dir;            // the job leaves an output tree (HonestFiles)
+  std::vector<std::string> mounts;   // trees (their bytes; mounted at /m0, /m1, ...)
 };
 
 class MarketHarness {
@@ -196,6 +200,8 @@ class MarketHarness {
   static std::string CidOf(std::string_view bytes);
   // The output an honest executor produces for `spec`.
   static std::string HonestOutput(const job::JobSpec& spec);
+  // The output tree an honest executor reports for a job with an output_dir (a dag-json CID).
+  static std::string HonestFiles(const job::JobSpec& spec);
 
  private:
   struct Node;

@@ -428,6 +428,15 @@ void MarketHarness::EndRun(int node, const std::string& job_id, bool cancelled,
     end.outcome = "ok";
     end.output_cid = output;
     end.output_bytes = 32;
+    if (spec != jobs_.end() && !spec->second.spec.output_dir.empty()) {
+      end.files_cid = HonestFiles(spec->second.spec);
+      if (n.config.files_liar) {
+        end.files_cid =
+            cas::Cid::Of(mesh::StrCat(end.files_cid, " altered by n", node), cas::Codec::kDagJson)
+                .ToString();
+      }
+      n.blobs.insert(end.files_cid);
+    }
     end.fuel_used = options_.fuel_used;
     end.report_json = "{}";
   }
