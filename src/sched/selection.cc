@@ -205,17 +205,6 @@ std::optional<Rejection> FilterBid(const job::Announce& announce, const BidView&
                   mesh::StrCat("executor is in none of the required federations (",
                                Join(req.federations), ")"));
   }
-  // An executor that says itself the run would take longer than the job may run would see it
-  // killed at the limit: it is not asked. (Its wait in the queue does not count: the limit is
-  // the run's.) A bid without a speed (expected_finish_ms 0) promises nothing to check.
-  if (const int64_t run_ms = bid.expected_finish_ms - bid.expected_start_ms;
-      announce.wall_time_ms > 0 && bid.expected_finish_ms > 0 &&
-      run_ms > static_cast<int64_t>(announce.wall_time_ms)) {
-    return Reject(bid, "too_slow",
-                  mesh::StrCat("expected run ", run_ms, " ms (", bid.fuel_per_second,
-                               " fuel/s) exceeds the job's wall-time limit of ",
-                               announce.wall_time_ms, " ms"));
-  }
   if (req.trust_scope == "known" && !view.known_peer) {
     return Reject(bid, "trust_scope",
                   "trust_scope is 'known' and the executor is not in the peer table");

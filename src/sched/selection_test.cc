@@ -66,13 +66,6 @@ TEST(SelectionTest, FilterNamesEveryReasonWithNumbers) {
        "trust_scope", "not in the peer table"},
       {[](auto& a, auto& b) { a.requirements.trust_scope = "federation"; }, "trust_scope",
        "names no federation"},
-      {[](auto& a, auto& b) {
-         a.wall_time_ms = 30'000;
-         b.bid.fuel_per_second = 10'000'000;
-         b.bid.expected_finish_ms = b.bid.expected_start_ms + 100'000;
-       },
-       "too_slow",
-       "expected run 100000 ms (10000000 fuel/s) exceeds the job's wall-time limit of 30000 ms"},
   };
   for (const Case& c : cases) {
     job::Announce announce = MakeAnnounce();
@@ -98,11 +91,6 @@ TEST(SelectionTest, FilterPassesWhatTheRequirementsAllow) {
   bid.bid.valid_until_ms = absl::ToUnixMillis(kNow);  // valid until this very moment
   EXPECT_FALSE(FilterBid(announce, bid, kNow).has_value());
   announce.requirements.trust_scope = "known";
-  EXPECT_FALSE(FilterBid(announce, bid, kNow).has_value());
-  // A run expected to take the whole wall-time limit, after a wait in the queue, still fits.
-  announce.wall_time_ms = 30'000;
-  bid.bid.expected_start_ms = absl::ToUnixMillis(kNow + absl::Minutes(5));
-  bid.bid.expected_finish_ms = bid.bid.expected_start_ms + 30'000;
   EXPECT_FALSE(FilterBid(announce, bid, kNow).has_value());
 
   // No history counts as the policy's default reputation.

@@ -60,8 +60,7 @@ double EffectiveLoad(const BidView& view);
 struct Rejection {
   std::string executor;
   std::string code;     // "price", "reputation", "memory", "cpu", "storage", "capability",
-                        // "federation", "trust_scope", "too_slow" (its own expected run is
-                        // longer than the wall-time limit), "expired", "excluded", "wrong_job"
+                        // "federation", "trust_scope", "expired", "excluded", "wrong_job"
   std::string message;  // "price 120 exceeds max_price 100"
 };
 
