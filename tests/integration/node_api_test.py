@@ -858,7 +858,8 @@ class ApiTest(NodeTest):
         self.assertEqual(served['openapi'], '3.0.3')
         routes = {(m.upper(), p) for p, item in served['paths'].items() for m in item}
         self.assertEqual(routes, {
-            ('POST', '/v1/blobs'), ('GET', '/v1/blobs/{cid}'), ('POST', '/v1/jobs'),
+            ('POST', '/v1/blobs'), ('GET', '/v1/blobs/{cid}'), ('POST', '/v1/blobs/dir'),
+            ('POST', '/v1/jobs'),
             ('GET', '/v1/jobs'), ('GET', '/v1/jobs/{id}'), ('DELETE', '/v1/jobs/{id}'),
             ('GET', '/v1/jobs/{id}/output'), ('GET', '/v1/node'), ('GET', '/v1/node/profile'),
             ('GET', '/v1/events'),
@@ -1667,8 +1668,8 @@ class CliTest(NodeTest):
 
     def test_submit_mount_and_output_dir(self):
         """Issue 17 through the CLI: a host directory mounted (uploaded as a tree), the output
-        directory read back with `mesh output --dir`. The job's part passes once the sandbox
-        serves mounts (the WASI filesystem, merged beside this)."""
+        directory read back with `mesh output --dir`; then the same tree read by the Rust
+        example (wordfreq, Debian's rustc) on the node."""
         tree = os.path.join(self.tmp, 'cli_tree')
         os.makedirs(os.path.join(tree, 'a'))
         for rel, data in (('a/x.txt', b'one'), ('b.txt', b'two!')):
@@ -1695,6 +1696,19 @@ class CliTest(NodeTest):
         with open(os.path.join(dest, 'summary.txt'), 'rb') as f:
             self.assertEqual(f.read(), b'a/\na/x.txt 3 322\nb.txt 4 379\nl -> a/x.txt\n'
                                        b'total: 2 files, 7 bytes, sum 701\n')
+        wordfreq = os.path.join(EXAMPLES, 'wordfreq.wasm')
+        if not os.path.exists(wordfreq):
+            self.skipTest('no Rust toolchain for wasm32-wasi (rustc, libstd-rust-dev-wasm32)')
+        r = self.mesh('submit', wordfreq, '--mount', tree + ':/data', '--output-dir', '/out',
+                      '--wait')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.decode().splitlines()[0]
+        self.assertEqual(self.mesh('output', job_id).stdout,
+                         b'wordfreq: 2 files, 2 words, 2 distinct; report in /out/wordfreq.txt\n')
+        dest = os.path.join(self.tmp, 'wordfreq_out')
+        self.assertEqual(self.mesh('output', job_id, '--dir', dest).returncode, 0)
+        with open(os.path.join(dest, 'wordfreq.txt'), 'rb') as f:
+            self.assertEqual(f.read(), b'1 one\n1 two\nfiles 2 words 2\n')
 
     def test_split_submit_chunks_proof_and_partials(self):
         text = b''.join(b'word %d and more\n' % i for i in range(30))
