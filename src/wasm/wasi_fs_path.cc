@@ -100,11 +100,15 @@ wasi::Errno WasiFs::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookupflags,
   return SetTimes(found.value.node, atim, mtim, fst_flags);
 }
 
-wasi::Errno WasiFs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
+WasiOr<fs::Lookup> WasiFs::LookupToChange(uint32_t dirfd, std::string_view path) const {
   auto dir = DirOf(dirfd);
   if (!dir.ok()) return dir.err;
   if (tree_->ReadOnly(dir.value)) return Errno::kPerm;
-  auto found = tree_->Resolve(dir.value, path, false);
+  return tree_->Resolve(dir.value, path, false);
+}
+
+wasi::Errno WasiFs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
+  auto found = LookupToChange(dirfd, path);
   if (!found.ok()) return found.err;
   if (found.value.node != kNoInode) return Errno::kExist;
   if (Gone(*tree_, found.value.dir)) return Errno::kNoent;
@@ -112,10 +116,7 @@ wasi::Errno WasiFs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
 }
 
 wasi::Errno WasiFs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
-  auto dir = DirOf(dirfd);
-  if (!dir.ok()) return dir.err;
-  if (tree_->ReadOnly(dir.value)) return Errno::kPerm;
-  auto found = tree_->Resolve(dir.value, path, false);
+  auto found = LookupToChange(dirfd, path);
   if (!found.ok()) return found.err;
   const Lookup& at = found.value;
   if (at.node == kNoInode) return Errno::kNoent;
@@ -128,10 +129,7 @@ wasi::Errno WasiFs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
 }
 
 wasi::Errno WasiFs::PathUnlinkFile(uint32_t dirfd, std::string_view path) {
-  auto dir = DirOf(dirfd);
-  if (!dir.ok()) return dir.err;
-  if (tree_->ReadOnly(dir.value)) return Errno::kPerm;
-  auto found = tree_->Resolve(dir.value, path, false);
+  auto found = LookupToChange(dirfd, path);
   if (!found.ok()) return found.err;
   const Lookup& at = found.value;
   if (at.node == kNoInode) return Errno::kNoent;

@@ -38,7 +38,8 @@ namespace mesh::wasm {
 
 namespace fs {
 class FsTree;
-}
+struct Lookup;
+}  // namespace fs
 
 inline constexpr size_t kMaxPathBytes = 4096;
 inline constexpr size_t kMaxNameBytes = 255;
@@ -166,6 +167,9 @@ class WasiFs {
   OpenFd* Find(uint32_t fd);
   // The descriptor's directory inode: EBADF for a closed fd or a file (wasmtime's get_dir_fd).
   WasiOr<uint32_t> DirOf(uint32_t fd) const;
+  // Where a change to `path` under directory `dirfd` lands (its last symlink not followed):
+  // EBADF as DirOf, EPERM under a read-only mount, or the lookup's own errno.
+  WasiOr<fs::Lookup> LookupToChange(uint32_t dirfd, std::string_view path) const;
   WasiFilestat Stat(uint32_t node) const;
   wasi::Errno SetTimes(uint32_t node, uint64_t atim, uint64_t mtim, uint16_t fst_flags);
 
