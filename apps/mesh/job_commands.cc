@@ -13,6 +13,7 @@
 #include "mesh/common/rng.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/job/job_mounts.h"
 #include "mesh/wasm/limits.h"
 #include "mesh/wasm/run_report.h"
 #include "mesh_commands.h"
@@ -215,7 +216,10 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
     }
     request["mounts"] = std::move(mounts);
   }
-  if (!f.output_dir.empty()) request["output_dir"] = f.output_dir;
+  if (!f.output_dir.empty()) {
+    MESH_ASSIGN_OR_RETURN(request["output_dir"],
+                          job::NormaliseGuestPath(f.output_dir, "--output-dir"));
+  }
   MESH_RETURN_IF_ERROR(AddPlacement(f.placement, request));
   MESH_RETURN_IF_ERROR(AddSplit(
       f.split, [&client](const std::string& what) { return Upload(*client, what); }, request));

@@ -27,6 +27,7 @@
 #include "mesh/crypto/sha256.h"
 #include "mesh/exec/engine_factory.h"
 #include "mesh/exec/worker_pool.h"
+#include "mesh/job/job_mounts.h"
 #include "mesh/wasm/host_tree.h"
 #include "mesh/wasm/limits.h"
 
@@ -67,7 +68,7 @@ absl::StatusOr<wasm::FsMount> MountOf(const std::string& flag, bool read_only,
         mesh::StrCat("--dir '", flag, "' is not HOST[::GUEST] (e.g. --dir data::/data)"));
   }
   if (guest[0] != '/') guest = "/" + guest;
-  MESH_ASSIGN_OR_RETURN(guest, wasm::NormaliseGuestPath(guest));
+  MESH_ASSIGN_OR_RETURN(guest, job::NormaliseGuestPath(guest, "--dir's guest path"));
   MESH_ASSIGN_OR_RETURN(
       wasm::FsMount mount,
       wasm::ReadHostTree(host, guest, read_only,
@@ -93,8 +94,14 @@ absl::Status AddMounts(const RunFlags& flags, wasm::JobInput& input) {
     }
   }
   if (!flags.output_dir.empty()) {
-    const std::string guest = flags.output_dir.substr(0, flags.output_dir.find("::"));
-    MESH_ASSIGN_OR_RETURN(input.output_dir, wasm::NormaliseGuestPath(guest));
+    const size_t sep = flags.output_dir.find("::");
+    if (sep != std::string::npos && sep + 2 == flags.output_dir.size()) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("--output-dir '", flags.output_dir,
+                       "' names no host directory after '::' (GUEST[::HOST])"));
+    }
+    MESH_ASSIGN_OR_RETURN(input.output_dir, job::NormaliseGuestPath(flags.output_dir.substr(0, sep),
+                                                                    "--output-dir's guest path"));
   }
   return absl::OkStatus();
 }

@@ -9,6 +9,7 @@
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/crypto/sha256.h"
+#include "mesh/job/job_mounts.h"
 #include "node_client.h"
 
 namespace mesh::cli {
@@ -62,7 +63,9 @@ absl::StatusOr<json> UploadMount(api::HttpClient& client, const std::string& fla
         mesh::StrCat("--mount ", flag, ": must be PATH_OR_CID:/GUEST[:rw] (e.g. ./data:/data)"));
   }
   const std::string source = spec.substr(0, colon);
-  json mount = {{"path", spec.substr(colon + 1)}};
+  MESH_ASSIGN_OR_RETURN(std::string guest,
+                        job::NormaliseGuestPath(spec.substr(colon + 1), "--mount's guest path"));
+  json mount = {{"path", std::move(guest)}};
   if (writable) mount["writable"] = true;
   std::error_code ec;
   if (std::filesystem::is_directory(source, ec)) {

@@ -29,18 +29,13 @@ std::string_view KindOfMode(mode_t mode) {
   return "a special file";
 }
 
-// Where a walk's regular files go: stored as blobs, or only hashed (ScanDirectory). Reads the
-// open file to its end, at most `budget` bytes (ResourceExhausted past it); returns its CID and
-// size.
-using FileSink = std::function<absl::StatusOr<std::pair<Cid, uint64_t>>(int fd, uint64_t budget)>;
-
 absl::StatusOr<std::pair<Cid, uint64_t>> StoreFile(BlobStore& store, int fd, uint64_t budget) {
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<PendingBlob> blob, store.BeginWrite(budget));
   std::string buffer(kReadChunk, '\0');
   while (true) {
     MESH_ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer.data(), buffer.size()));
     if (n == 0) break;
-    if (blob->size() + n > budget) return absl::ResourceExhaustedError("over budget");
+    if (blob->size() + n > budget) return absl::ResourceExhaustedError(kOverBudget);
     MESH_RETURN_IF_ERROR(blob->Append(std::string_view(buffer.data(), n)));
   }
   MESH_ASSIGN_OR_RETURN(uint64_t size, blob->Commit());
@@ -55,7 +50,7 @@ absl::StatusOr<std::pair<Cid, uint64_t>> HashFile(int fd, uint64_t budget) {
     MESH_ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer.data(), buffer.size()));
     if (n == 0) break;
     size += n;
-    if (size > budget) return absl::ResourceExhaustedError("over budget");
+    if (size > budget) return absl::ResourceExhaustedError(kOverBudget);
     hasher.Update(std::string_view(buffer.data(), n));
   }
   return std::make_pair(Cid::FromDigest(hasher.Finish()), size);
@@ -63,8 +58,8 @@ absl::StatusOr<std::pair<Cid, uint64_t>> HashFile(int fd, uint64_t budget) {
 
 class Importer {
  public:
-  Importer(FileSink sink, std::filesystem::path root, const ManifestLimits& limits)
-      : sink_(std::move(sink)), root_(std::move(root)), limits_(limits) {}
+  Importer(const FileSink& sink, std::filesystem::path root, const ManifestLimits& limits)
+      : sink_(sink), root_(std::move(root)), limits_(limits) {}
 
   absl::Status Walk(int dir_fd, const std::string& prefix) {
     // The names first, closed before recursing: open directories stay O(depth).
@@ -123,8 +118,8 @@ class Importer {
       } else {
         return absl::InvalidArgumentError(mesh::StrCat(
             Host(path), " is ", KindOfMode(st.st_mode),
-            "; a directory manifest holds files, directories and symlinks only: remove it or "
-            "upload a copy of the tree without it"));
+            "; a tree holds files, directories and symlinks only: remove it, or copy the tree "
+            "without it"));
       }
     }
     return absl::OkStatus();
@@ -155,8 +150,8 @@ class Importer {
           mesh::StrCat(Host(entry.path), " changed while it was read; upload the tree again"));
     }
     const uint64_t budget = limits_.max_total_bytes - total_;
-    absl::StatusOr<std::pair<Cid, uint64_t>> stored = sink_(fd, budget);
-    if (absl::IsResourceExhausted(stored.status()) && stored.status().message() == "over budget") {
+    absl::StatusOr<std::pair<Cid, uint64_t>> stored = sink_(entry.path, fd, budget);
+    if (absl::IsResourceExhausted(stored.status()) && stored.status().message() == kOverBudget) {
       return absl::ResourceExhaustedError(
           mesh::StrCat("the files of ", root_.string(), " pass ", limits_.max_total_bytes,
                        " bytes in all (at ", entry.path, "), the limit of a tree"));
@@ -169,7 +164,7 @@ class Importer {
     return absl::OkStatus();
   }
 
-  FileSink sink_;
+  const FileSink& sink_;
   const std::filesystem::path root_;
   const ManifestLimits& limits_;
   DirManifest manifest_;
@@ -225,31 +220,40 @@ bool ResolveInside(const absl::flat_hash_map<std::string_view, const DirEntry*>&
   return true;
 }
 
-absl::StatusOr<DirManifest> Walk(FileSink sink, const std::filesystem::path& root,
-                                 const ManifestLimits& limits) {
+}  // namespace
+
+absl::StatusOr<DirManifest> WalkDirectory(const std::filesystem::path& root,
+                                          const ManifestLimits& limits, const FileSink& sink) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(mesh::StrCat(root.string(), " is not a directory"));
+  }
   MESH_ASSIGN_OR_RETURN(ScopedFd root_fd, OpenFile(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  Importer importer(std::move(sink), root, limits);
+  Importer importer(sink, root, limits);
   MESH_RETURN_IF_ERROR(importer.Walk(root_fd.get(), ""));
   SortEntries(importer.manifest());  // the walk's order ("a", then "a/b", then "a-b") is not
   MESH_RETURN_IF_ERROR(CheckManifest(importer.manifest(), limits));
   return std::move(importer.manifest());
 }
 
-}  // namespace
-
 absl::StatusOr<ImportResult> ImportDirectory(BlobStore& store, const std::filesystem::path& root,
                                              const ManifestLimits& limits) {
   MESH_ASSIGN_OR_RETURN(
       DirManifest manifest,
-      Walk([&store](int fd, uint64_t budget) { return StoreFile(store, fd, budget); }, root,
-           limits));
+      WalkDirectory(root, limits, [&store](const std::string&, int fd, uint64_t budget) {
+        return StoreFile(store, fd, budget);
+      }));
   MESH_ASSIGN_OR_RETURN(Cid cid, PutManifest(store, manifest, limits));
   return ImportResult{cid, std::move(manifest)};
 }
 
 absl::StatusOr<ImportResult> ScanDirectory(const std::filesystem::path& root,
                                            const ManifestLimits& limits) {
-  MESH_ASSIGN_OR_RETURN(DirManifest manifest, Walk(&HashFile, root, limits));
+  MESH_ASSIGN_OR_RETURN(
+      DirManifest manifest,
+      WalkDirectory(root, limits, [](const std::string&, int fd, uint64_t budget) {
+        return HashFile(fd, budget);
+      }));
   const Cid cid = Cid::Of(EncodeManifest(manifest), Codec::kDagJson);
   return ImportResult{cid, std::move(manifest)};
 }

@@ -567,9 +567,12 @@ class WorkerPool::Impl {
     std::vector<PieceSend> how;
     std::vector<int> fds;
     std::vector<std::shared_ptr<const ScopedFd>> held;
+    // The input's pieces (stdin's, then the mounts' files), listed once for the whole exchange.
+    const std::vector<const wasm::StdinPiece*> pieces =
+        input != nullptr ? InputPieces(*input) : std::vector<const wasm::StdinPiece*>{};
     // `everything`: the module and every shared input's descriptor (the worker lacked one).
     auto encode = [&](bool everything) -> absl::StatusOr<std::string> {
-      PlanPieces(*worker, *input, everything, &how, &fds, &held);
+      PlanPieces(*worker, pieces, everything, &how, &fds, &held);
       const bool send_module = everything || !worker->known_modules().contains(module_id);
       return EncodeRun(module_id, send_module ? module : nullptr, *input, limits, cpu_seconds,
                        engine, how);
@@ -578,7 +581,7 @@ class WorkerPool::Impl {
     if (input != nullptr) {
       MESH_ASSIGN_OR_RETURN(frame, encode(false));
       stdin_bytes = input->stdin_bytes.size();
-      for (const wasm::StdinPiece* p : InputPieces(*input)) stdin_bytes += p->bytes.size();
+      for (const wasm::StdinPiece* p : pieces) stdin_bytes += p->bytes.size();
     }
     if (const uint64_t body = std::max<uint64_t>(frame.size() - kFrameHeaderBytes, stdin_bytes);
         body > options_.max_frame_bytes) {
@@ -628,7 +631,6 @@ class WorkerPool::Impl {
         if (worker->known_modules().size() >= kMaxKnownModules) worker->known_modules().clear();
         worker->known_modules().insert(module_id);
         if (worker->known_inputs().size() >= kMaxKnownModules) worker->known_inputs().clear();
-        const std::vector<const wasm::StdinPiece*> pieces = InputPieces(*input);
         for (size_t i = 0; i < how.size(); ++i) {
           if (how[i] != PieceSend::kInline) worker->known_inputs().insert(pieces[i]->cid);
         }
@@ -654,14 +656,13 @@ class WorkerPool::Impl {
     }
   }
 
-  // How each piece of `input` (InputPieces) goes to `worker` (PieceSend): small or unnamed pieces
-  // inline; large named ones by CID, with the memfd's descriptor (in `fds`, kept open by
+  // How each of an input's `pieces` (InputPieces) goes to `worker` (PieceSend): small or unnamed
+  // pieces inline; large named ones by CID, with the memfd's descriptor (in `fds`, kept open by
   // `held`) unless the worker is known to hold it and `everything` is false. A piece whose
   // memfd cannot be made, or past kMaxFrameFds descriptors, goes inline.
-  void PlanPieces(WorkerProcess& worker, const wasm::JobInput& input, bool everything,
-                  std::vector<PieceSend>* how, std::vector<int>* fds,
+  void PlanPieces(WorkerProcess& worker, const std::vector<const wasm::StdinPiece*>& pieces,
+                  bool everything, std::vector<PieceSend>* how, std::vector<int>* fds,
                   std::vector<std::shared_ptr<const ScopedFd>>* held) {
-    const std::vector<const wasm::StdinPiece*> pieces = InputPieces(input);
     how->assign(pieces.size(), PieceSend::kInline);
     fds->clear();
     held->clear();

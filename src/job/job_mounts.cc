@@ -32,6 +32,27 @@ absl::Status CheckGuestPath(std::string_view path, std::string_view what) {
   return cas::CheckRelativePath(path.substr(1), limits, what);
 }
 
+absl::StatusOr<std::string> NormaliseGuestPath(std::string_view path, std::string_view what) {
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(
+        mesh::StrCat(what, " '", path, "' is not an absolute guest path (e.g. /data)"));
+  }
+  std::string out;
+  for (size_t start = 1; start <= path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(start, end - start);
+    if (part == "..") {
+      return absl::InvalidArgumentError(mesh::StrCat(what, " '", path, "' holds '..'"));
+    }
+    if (!part.empty() && part != ".") out.append("/").append(part);
+    start = end + 1;
+  }
+  if (out.empty()) out = "/";
+  MESH_RETURN_IF_ERROR(CheckGuestPath(out, what));
+  return out;
+}
+
 std::string GuestParent(std::string_view path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string_view::npos || slash == 0) return "/";

@@ -1,5 +1,6 @@
 #include "mesh/job/job_mounts.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "mesh/common/testing.h"
@@ -10,6 +11,7 @@ namespace mesh::job {
 namespace {
 
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 const std::string kModule = cas::Cid::Of("module bytes").ToString();
 const std::string kFile = cas::Cid::Of("file bytes").ToString();
@@ -95,6 +97,18 @@ TEST(JobMountsTest, RefusesBadMounts) {
   EXPECT_NE(with({m(kFile, "/in/f")}, "/in/f").find("read-only mount"), std::string::npos);
   EXPECT_NE(with(json::array(), "/").find("below"), std::string::npos);
   EXPECT_NE(with(json::array(), "out").find("absolute"), std::string::npos);
+}
+
+TEST(JobMountsTest, GuestPathsAreNormalisedAndBadOnesRefused) {
+  EXPECT_EQ(NormaliseGuestPath("/", "p").value(), "/");
+  EXPECT_EQ(NormaliseGuestPath("/data/", "p").value(), "/data");
+  EXPECT_EQ(NormaliseGuestPath("//data/./x//", "p").value(), "/data/x");
+  EXPECT_THAT(NormaliseGuestPath("data", "p").status().message(), HasSubstr("not an absolute"));
+  EXPECT_THAT(NormaliseGuestPath("/a/../b", "p").status().message(), HasSubstr("'..'"));
+  EXPECT_FALSE(NormaliseGuestPath(std::string("/a\0b", 4), "p").ok());
+  EXPECT_FALSE(NormaliseGuestPath("/" + std::string(5000, 'x'), "p").ok());
+  // The result passes the spec's own rule.
+  EXPECT_OK(CheckGuestPath(NormaliseGuestPath("/a//b/./", "p").value(), "p"));
 }
 
 TEST(JobMountsTest, GuestParent) {

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/wasm/host_tree.h"
 
 namespace mesh::node {
 namespace {
@@ -105,43 +106,11 @@ absl::StatusOr<std::vector<wasm::FsMount>> MountsFor(cas::BlobStore& blobs, Modu
 
 absl::StatusOr<cas::Cid> StoreOutputTree(cas::BlobStore& blobs,
                                          const std::vector<wasm::OutputFile>& files) {
-  cas::DirManifest manifest;
-  absl::flat_hash_set<std::string> dirs;
-  const cas::ManifestLimits limits;
-  for (const wasm::OutputFile& f : files) {
-    MESH_RETURN_IF_ERROR(cas::CheckRelativePath(f.path, limits, "output file " + f.path));
-    cas::DirEntry entry{.path = f.path};
-    switch (f.kind) {
-      case wasm::FsKind::kDirectory:
-        entry.kind = cas::EntryKind::kDirectory;
-        dirs.insert(f.path);
-        break;
-      case wasm::FsKind::kSymlink:
-        entry.kind = cas::EntryKind::kSymlink;
-        entry.target = f.bytes;
-        break;
-      case wasm::FsKind::kFile: {
-        MESH_ASSIGN_OR_RETURN(cas::Cid cid, blobs.PutBytes(f.bytes));
-        entry.kind = cas::EntryKind::kFile;
-        entry.cid = cid;
-        entry.size = f.bytes.size();
-        break;
-      }
-    }
-    manifest.entries.push_back(std::move(entry));
-  }
-  // The parents a listing left out (the host lists them; a tree is checked all the same).
-  std::vector<std::string> missing;
-  for (const cas::DirEntry& e : manifest.entries) {
-    for (std::string_view p = cas::ParentPath(e.path); !p.empty(); p = cas::ParentPath(p)) {
-      if (dirs.insert(std::string(p)).second) missing.emplace_back(p);
-    }
-  }
-  for (std::string& p : missing) {
-    manifest.entries.push_back({.path = std::move(p), .kind = cas::EntryKind::kDirectory});
-  }
-  cas::SortEntries(manifest);
-  return cas::PutManifest(blobs, manifest, limits);
+  MESH_ASSIGN_OR_RETURN(const cas::DirManifest manifest,
+                        wasm::OutputManifest(files, [&blobs](const std::string& bytes) {
+                          return blobs.PutBytes(bytes);
+                        }));
+  return cas::PutManifest(blobs, manifest);
 }
 
 absl::StatusOr<std::vector<std::string>> MissingMountBlobs(cas::BlobStore& blobs,

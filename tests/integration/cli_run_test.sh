@@ -147,6 +147,12 @@ expect_exit "a host path that is not mounted is not there" 10 "$MESH" run "$EX/t
   --dir-ro "$WORK/tree::/data" -- /etc
 expect_exit "--dir with a bad spec" 2 "$MESH" run "$EX/tree.wasm" --dir "::/data"
 expect_exit "--dir of a missing directory" 3 "$MESH" run "$EX/tree.wasm" --dir "$WORK/absent"
+expect_exit "--output-dir with no host directory after ::" 2 "$MESH" run "$EX/tree.wasm" \
+  --output-dir "/out::"
+check "it says what is missing" grep -q "names no host directory after '::'" "$WORK/err"
+expect_exit "--output-dir with '..' in its guest path" 2 "$MESH" run "$EX/tree.wasm" \
+  --output-dir "/a/../out::$WORK/never"
+check "nothing was made for it" test ! -e "$WORK/never"
 if [[ -f "$EX/wordfreq.wasm" ]]; then
   expect_exit "the Rust example reads a mount and writes an output dir" 0 "$MESH" run \
     "$EX/wordfreq.wasm" --dir-ro "$WORK/tree::/data" --output-dir "/out::$WORK/wf"

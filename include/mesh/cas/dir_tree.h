@@ -16,6 +16,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "mesh/cas/blob_store.h"
@@ -36,6 +39,18 @@ absl::StatusOr<ImportResult> ImportDirectory(BlobStore& store, const std::filesy
 // its files and the manifest to a node).
 absl::StatusOr<ImportResult> ScanDirectory(const std::filesystem::path& root,
                                            const ManifestLimits& limits = {});
+
+// Where the walk puts a regular file: `fd` is the file, open for reading, at `path` in the tree;
+// the sink reads it to its end, at most `budget` bytes (the tree's bytes left), and returns its
+// CID and size. Past the budget it returns ResourceExhausted with the message kOverBudget, which
+// the walk turns into an error naming the tree's limit.
+inline constexpr char kOverBudget[] = "over budget";
+using FileSink = std::function<absl::StatusOr<std::pair<Cid, uint64_t>>(const std::string& path,
+                                                                        int fd, uint64_t budget)>;
+// The walk of ImportDirectory and ScanDirectory with another sink (`mesh run --dir` keeps each
+// file's bytes): the manifest, sorted and checked.
+absl::StatusOr<DirManifest> WalkDirectory(const std::filesystem::path& root,
+                                          const ManifestLimits& limits, const FileSink& sink);
 
 // `dest` must be an empty directory or not exist (it is then created, its parent must exist).
 absl::Status ExportTree(BlobStore& store, const DirManifest& manifest,

@@ -33,6 +33,11 @@ struct JobMount {
 // '/'), UTF-8 without control characters, at most kMaxGuestPathBytes. `what` names it in errors.
 absl::Status CheckGuestPath(std::string_view path, std::string_view what);
 
+// What a person types, made a guest path: "/data/", "//data/./x" → "/data", "/data/x"; "/" stays
+// "/". Then CheckGuestPath's rules. InvalidArgument naming `what` for a relative path, a ".."
+// component (refused, not resolved: "/a/../b" is a mistake to show, not a path to guess).
+absl::StatusOr<std::string> NormaliseGuestPath(std::string_view path, std::string_view what);
+
 // The directory a guest path is in ("/" for "/a").
 std::string GuestParent(std::string_view path);
 

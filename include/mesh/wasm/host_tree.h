@@ -1,21 +1,24 @@
-// Host directories as a job's files: reading one into an FsMount (`mesh run --dir`) and writing
-// a job's output files into one (`mesh run --output-dir`). For callers on the host; the worker
-// never uses these (it opens no host file).
+// A job's files and host directories: reading a host directory into an FsMount (`mesh run
+// --dir`), and turning the files a job left in its output directory into a directory manifest
+// (cas/dir_manifest.h), which a node stores (its files_cid) and `mesh run --output-dir` writes
+// out. For callers on the host; the worker never uses these (it opens no host file).
 //
-// Reading never follows a symlink (it is recorded as a link, and the sandbox resolves it inside
-// the mount), refuses sockets, FIFOs and devices by name, and is bounded in entries and bytes.
-// Writing creates nothing outside its destination: paths are checked, nothing is written
-// through a symlink the job made, and an existing file is never overwritten.
+// Both sides use the cas module's tree rules, so a tree behaves the same under `mesh run` as on
+// the mesh: reading is cas::WalkDirectory (symlinks recorded, never followed; FIFOs, sockets
+// and devices refused by name; bounded), writing is cas::ExportTree (nothing written outside
+// the destination or through a symlink, no link that leads out, no file overwritten).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "mesh/cas/cid.h"
+#include "mesh/cas/dir_manifest.h"
 #include "mesh/wasm/fs_image.h"
 
 namespace mesh::wasm {
@@ -25,21 +28,22 @@ struct HostTreeLimits {
   uint64_t max_entries = 100'000;     // files, directories and symlinks
 };
 
-// "/data/", "//data/./x" → "/data", "/data/x"; "/" stays "/". InvalidArgument (naming `path`)
-// for a relative path, a ".." component, a NUL byte or one longer than 4096 bytes.
-absl::StatusOr<std::string> NormaliseGuestPath(std::string_view path);
-
 // Reads the directory `dir` into a mount at `guest_path` (normalised by the caller), its nodes
-// sorted by path, parents first. Files' bytes are held (Owned pieces without a CID).
+// in the manifest's order (parents first). Files' bytes are held, with their CIDs.
 // NotFound / FailedPrecondition (not a directory, a special file, unreadable: each named),
-// ResourceExhausted past `limits`.
+// InvalidArgument (a name a tree may not hold), ResourceExhausted past `limits`.
 absl::StatusOr<FsMount> ReadHostTree(const std::filesystem::path& dir, std::string guest_path,
                                      bool read_only, const HostTreeLimits& limits);
 
-// Writes `files` (an output directory's, parents first) under `dest`, which must not exist or be
-// an empty directory; it is created with its parents. A path that is not relative and
-// normalised, or that passes through a symlink among `files`, is refused before anything of it
-// is written (InvalidArgument naming it).
+// The manifest of an output directory's files: each file's CID from `put_file` (which may store
+// the bytes), the directories a listing left out added, sorted and checked (InvalidArgument
+// naming a path that is not relative and normalised, or that lies under a symlink).
+using PutFile = std::function<absl::StatusOr<cas::Cid>(const std::string& bytes)>;
+absl::StatusOr<cas::DirManifest> OutputManifest(const std::vector<OutputFile>& files,
+                                                const PutFile& put_file);
+
+// Writes `files` under `dest` (cas::ExportTree's rules), which must not exist or be an empty
+// directory; its parents are created. Everything is checked before anything is written.
 absl::Status WriteOutputFiles(const std::vector<OutputFile>& files,
                               const std::filesystem::path& dest);
 
