@@ -34,6 +34,9 @@ class KeyPair {
 
   const DidKey& did() const { return did_; }
   std::string Sign(std::string_view message) const;
+  // Opens a sealed box made for this identity (sealed_box.h: SealTo). Unauthenticated when it
+  // was sealed to another identity or damaged.
+  absl::StatusOr<std::string> OpenSealed(std::string_view sealed) const;
 
   // The 32-byte Ed25519 seed, for building the node's TLS private key only (net::MakeTlsIdentity:
   // the TLS certificate's key is the node identity). Every other use must go through Sign();

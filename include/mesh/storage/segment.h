@@ -1,0 +1,111 @@
+// One segment of a stored file through the CES pipeline and back: Compressed (zstd, kept raw
+// when it does not shrink), Encrypted (XChaCha20-Poly1305 under the file's key, a fresh nonce
+// per segment, the segment's place and sizes bound in as associated data), Sharded (k data and
+// m parity shards, erasure_code.h), each shard named by its CID. Opening checks every shard
+// against its CID, rebuilds what is lost or damaged from any k good ones, authenticates,
+// decompresses and checks the size. Pure functions over bytes; a SegmentCodec is immutable and
+// thread-safe to share (the Rng passed to Seal is not).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mesh/cas/cid.h"
+#include "mesh/common/rng.h"
+#include "mesh/storage/erasure_code.h"
+
+namespace mesh::storage {
+
+inline constexpr size_t kFileKeyBytes = 32;  // crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+inline constexpr size_t kNonceBytes = 24;    // ..._NPUBBYTES
+inline constexpr size_t kTagBytes = 16;      // ..._ABYTES
+
+enum class Compression : uint8_t { kNone = 0, kZstd = 1 };
+std::string_view CompressionName(Compression c);  // "none", "zstd"
+
+// What a manifest records of one segment.
+struct SegmentInfo {
+  uint64_t plain_bytes = 0;   // the file's bytes in this segment
+  uint64_t sealed_bytes = 0;  // after compression and encryption: what the shards carry
+  Compression compression = Compression::kNone;
+  std::string nonce;             // kNonceBytes; empty when the file is not encrypted
+  std::vector<cas::Cid> shards;  // k + m, data shards first; empty for a file stored inline
+};
+
+// Each shard's bytes: ceil(sealed_bytes / k), the last data shard padded with zeros.
+uint64_t ShardBytes(uint64_t sealed_bytes, int k);
+
+// A sealed segment's bytes: one buffer holding its k + m shards back to back (ShardBytes each),
+// or, for a segment stored whole, its sealed bytes alone (one "shard"). Moving it keeps the
+// buffer, so shard views stay valid.
+struct SealedSegment {
+  SegmentInfo info;
+  std::vector<char> stripe;
+  size_t shard_count = 0;
+  size_t shard_bytes = 0;
+
+  std::string_view shard(size_t i) const {
+    return std::string_view(stripe.data() + i * shard_bytes, shard_bytes);
+  }
+};
+
+// Buffers a caller keeps from segment to segment: fresh buffers of tens of MiB per segment are
+// pages the kernel must fault in and zero, which costs more than the cipher.
+struct SegmentScratch {
+  std::string sealed, body, plain;
+};
+
+struct OpenedSegment {
+  std::string_view plain;  // in the scratch given to Open: valid until it is used again
+  // Shards that were missing or failed their CID and were rebuilt, by index (repair places
+  // these): each checked against its CID.
+  std::vector<std::pair<int, std::string>> rebuilt;
+  std::vector<int> damaged;  // shards given whose bytes did not match their CID
+};
+
+class SegmentCodec {
+ public:
+  // `key` is kFileKeyBytes, or empty for a file stored unencrypted. `code` null: the segment is
+  // not sharded (a small file stored whole). zstd level 1..19.
+  static absl::StatusOr<SegmentCodec> Create(std::string key, const ErasureCode* code,
+                                             int zstd_level = 1);
+
+  // Compress, encrypt and erasure-code; then name each shard (info.shards). Stripe is the
+  // first part alone (the CES stages, no hashing), which Seal calls.
+  // `reuse`: a previous segment's stripe, whose buffer is written over.
+  absl::StatusOr<SealedSegment> Seal(uint32_t index, std::string_view plain, Rng& rng,
+                                     std::vector<char> reuse = {}) const;
+  absl::StatusOr<SealedSegment> Stripe(uint32_t index, std::string_view plain, Rng& rng,
+                                       std::vector<char> reuse = {}) const;
+
+  // `shards`: k + m entries, any of them absent; at least k must be present and match their
+  // CIDs. DataLoss naming the segment when fewer than k good shards are left; Unauthenticated
+  // when the key is wrong or the bytes were changed in a way the CIDs do not show (a manifest
+  // that lies); DataLoss when the plain bytes do not have the recorded size.
+  absl::StatusOr<OpenedSegment> Open(uint32_t index, const SegmentInfo& info,
+                                     std::vector<std::optional<std::string>> shards,
+                                     SegmentScratch& scratch) const;
+  // A segment stored whole (SealedSegment::shards[0]).
+  absl::StatusOr<std::string> OpenWhole(uint32_t index, const SegmentInfo& info,
+                                        std::string_view sealed) const;
+
+  ~SegmentCodec();
+  SegmentCodec(SegmentCodec&&) noexcept;
+  SegmentCodec& operator=(SegmentCodec&&) noexcept;
+
+ private:
+  SegmentCodec(std::string key, const ErasureCode* code, int zstd_level);
+  // The plain bytes, in scratch.plain or scratch.body.
+  absl::StatusOr<std::string_view> Unseal(uint32_t index, const SegmentInfo& info,
+                                          std::string_view sealed, SegmentScratch& scratch) const;
+
+  std::string key_;  // wiped on destruction
+  const ErasureCode* code_;
+  int zstd_level_;
+};
+
+}  // namespace mesh::storage
