@@ -8,6 +8,8 @@
 // The event stream is read with fetch() and a ReadableStream, because EventSource cannot send
 // the Authorization header.
 
+import { cidDigest, sha256, toHex } from './merkle.js';
+
 export { cidOf, verifyChunkProof } from './merkle.js';
 
 const MAX_WAIT_MS = 600_000; // the API's long poll waits at most 10 minutes per request
@@ -136,9 +138,10 @@ export class Client {
    * split.splitter.module, split.merge.module and split.chunk_module may be bytes too.
    * idempotencyKey: the same key returns the first job, so retrying is safe.
    */
-  async submit({ module, inputs = [], idempotencyKey, split, ...rest }) {
+  async submit({ module, inputs = [], idempotencyKey, split, mounts, ...rest }) {
     const spec = { ...rest, module: await this.blobRef(module), inputs: [] };
     for (const input of inputs) spec.inputs.push(await this.blobRef(input));
+    if (mounts) spec.mounts = await this.mountsOf(mounts);
     if (spec.args) spec.args = spec.args.map(String);
     if (split) {
       const s = { ...split, splitter: { ...split.splitter } };
@@ -152,6 +155,65 @@ export class Client {
     }
     const headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {};
     return this.json('POST', '/v1/jobs', { payload: spec, headers });
+  }
+
+  /**
+   * A spec's mounts from [{path, source, writable}] or {path: source}: a source that is a CID
+   * (a file's raw CID, or a directory manifest's) is kept; bytes or a Blob are uploaded and
+   * mounted as one read-only file at `path`.
+   */
+  async mountsOf(mounts) {
+    const list = Array.isArray(mounts)
+      ? mounts
+      : Object.entries(mounts).map(([path, source]) => ({ path, source }));
+    const out = [];
+    for (const { path, source, cid, writable } of list) {
+      const mount = { cid: await this.blobRef(cid ?? source), path };
+      if (writable) mount.writable = true;
+      out.push(mount);
+    }
+    return out;
+  }
+
+  /**
+   * The files a job left in its output directory (spec.output_dir), as
+   * [{path, kind: 'file' | 'directory' | 'symlink', cid, size, target}] in path order: the
+   * tree's manifest, read from the node and checked here against the job's files_cid (SHA-256 in
+   * this process, trusting nothing the node says). [] when the job has no output tree.
+   */
+  async outputFiles(id) {
+    const job = await this.job(id);
+    if (!job.files_cid) return [];
+    const bytes = await this.checkedBlob(job.files_cid, id);
+    let manifest;
+    try {
+      manifest = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      throw new MeshError(200, 'bad_response', `the output tree of ${id} is not JSON: ${e.message}`);
+    }
+    if (manifest?.type !== 'mesh/dir' || !Array.isArray(manifest.entries)) {
+      throw new MeshError(200, 'bad_response', `the output tree of ${id} is not a directory manifest`);
+    }
+    return manifest.entries.map((e) => ({
+      path: e.path, kind: e.kind, cid: e.cid?.['/'], size: e.size, target: e.target,
+    }));
+  }
+
+  /** The bytes of one file of outputFiles(id), checked here against its CID. */
+  outputFile(id, entry) {
+    if (entry?.kind !== 'file' || !entry.cid) {
+      return Promise.reject(new MeshError(400, 'invalid_argument', `${entry?.path ?? 'that entry'} is not a file`));
+    }
+    return this.checkedBlob(entry.cid, id);
+  }
+
+  /** getBlob, then SHA-256 of the bytes here against the digest the CID carries. */
+  async checkedBlob(cid, job) {
+    const bytes = await this.getBlob(cid, job);
+    if (toHex(await sha256(bytes)) !== toHex(cidDigest(cid))) {
+      throw new MeshError(200, 'bad_response', `the bytes the node sent for ${cid} do not match that CID`);
+    }
+    return bytes;
   }
 
   /** The job's state and, once it ended, its run report. */

@@ -382,6 +382,29 @@ class DashboardTest(BrowserTest):
         self.assert_no_console_errors('the overview and the job list')
 
 
+    def test_7_a_jobs_output_files_are_listed_and_checked_in_the_browser(self):
+        self.sign_in(self.node.token)
+        module = self.node.upload(os.path.join(ARGS.examples, 'dir_sum.wasm'))
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(b'abc')
+            f.flush()
+            data = self.node.upload(f.name)
+        status, job = self.node.api('POST', '/v1/jobs', {
+            'module': module, 'mounts': [{'cid': data, 'path': '/data/in.txt'}],
+            'output_dir': '/out'})
+        self.assertEqual(status, 201, job)
+        self.open_page('#/jobs/' + job['id'], '#job-summary', 'the job detail')
+        rows = self.wait(lambda d: self.present('#files-table tbody tr'), 'the output files', timeout=60)
+        self.assertEqual([r.find_elements(By.CSS_SELECTOR, 'td')[0].text for r in rows], ['summary.txt'])
+        self.find('#files-table .show-file').click()
+        self.wait(lambda d: self.attr('#file-preview', 'data-path') == 'summary.txt', 'the file shown')
+        self.assertEqual(self.find('#file-preview').text,
+                         'in.txt 3 294\ntotal: 1 files, 3 bytes, sum 294')
+        self.assertIn('SHA-256 checked here', self.find('#file-note').text)
+        self.screenshot('job-files')
+        self.assert_no_console_errors('the output files')
+
+
 class MeshTest(BrowserTest):
     """Two nodes joined over the mesh: the peer table, and a job placed on the market whose
     detail page shows the auction's bids as a table."""

@@ -1,7 +1,8 @@
 // Job detail: the spec, limits and report; the hash-linked history as a timeline; --explain as
 // a table of bids and reasons; a split job's chunks with their executors and Merkle root, and a
 // proof check run here (WebCrypto SHA-256) that trusts nothing the node says about the proof;
-// partial outputs as they come; the output's download. Live: re-read on the job's events.
+// partial outputs as they come; the output's download; the files of its output directory, each
+// checked here against its CID before it is shown. Live: re-read on the job's events.
 import { MeshError, verifyChunkProof } from './mesh.js';
 import { badge, debounce, errorText, facts, fill, fmtBytes, fmtNumber, fmtTime, h, json, shortId, table } from './dom.js';
 
@@ -14,6 +15,7 @@ export function render(app, root, id) {
     error: h('p', { class: 'error', role: 'alert' }),
     summary: h('div', { class: 'card', id: 'job-summary' }, 'Loading…'),
     output: h('div', { class: 'card', id: 'job-output' }),
+    files: h('div', { class: 'card', id: 'job-files', hidden: true }),
     partials: h('div', { class: 'card', id: 'job-partials' }),
     explain: h('div', { class: 'card', id: 'job-explain' }),
     chunks: h('div', { class: 'card', id: 'job-chunks', hidden: true }),
@@ -22,7 +24,7 @@ export function render(app, root, id) {
     spec: h('div', { class: 'card', id: 'job-spec' }),
   };
   root.append(...Object.values(sections));
-  const state = { job: null, chunks: null, shownOutput: null, partialsShown: 0 };
+  const state = { job: null, chunks: null, shownOutput: null, shownFiles: null, partialsShown: 0 };
   const proofPanel = buildProofPanel(app, id, sections.proof, state);
 
   const load = async () => {
@@ -44,6 +46,7 @@ export function render(app, root, id) {
       showChunks(sections.chunks, chunks);
       proofPanel.update(chunks);
       await showOutput(app, sections.output, job, state);
+      await showFiles(app, sections.files, job, state);
     } catch (e) {
       sections.error.textContent = errorText(e);
     }
@@ -116,6 +119,7 @@ function showSummary(card, job) {
     ['exit code', job.exit_code],
     ['fuel used', job.fuel_used !== undefined ? fmtNumber(job.fuel_used) : ''],
     ['output', job.output_cid && h('code', {}, job.output_cid)],
+    ['output tree', job.files_cid && h('code', {}, job.files_cid)],
   ]));
 }
 
@@ -232,6 +236,50 @@ async function showOutput(app, card, job, state) {
   const text = new TextDecoder().decode(bytes.slice(0, PREVIEW_BYTES));
   fill(card, h('h2', {}, 'Output'), download,
     h('pre', { id: 'output-preview' }, text + (bytes.length > PREVIEW_BYTES ? '\n…' : '')));
+}
+
+// The output directory's files (spec.output_dir): the tree's manifest and each file shown are
+// checked in this browser against their CIDs (WebCrypto SHA-256).
+async function showFiles(app, card, job, state) {
+  card.hidden = !job.files_cid;
+  if (!job.files_cid || state.shownFiles === job.files_cid) return;
+  state.shownFiles = job.files_cid;
+  let entries;
+  try {
+    entries = await app.client.outputFiles(job.id);
+  } catch (e) {
+    fill(card, h('h2', {}, 'Output files'), h('p', { class: 'error' }, errorText(e)));
+    return;
+  }
+  const preview = h('pre', { id: 'file-preview', hidden: true });
+  const note = h('p', { id: 'file-note', class: 'muted', 'aria-live': 'polite' });
+  const show = async (entry) => {
+    note.textContent = `Reading ${entry.path}…`;
+    try {
+      const bytes = await app.client.outputFile(job.id, entry);
+      const text = new TextDecoder().decode(bytes.slice(0, PREVIEW_BYTES));
+      preview.textContent = text + (bytes.length > PREVIEW_BYTES ? '\n…' : '');
+      preview.hidden = false;
+      preview.dataset.path = entry.path;
+      note.textContent = `✓ ${entry.path}: ${fmtBytes(bytes.length)}, SHA-256 checked here against its CID`;
+      note.className = 'good';
+    } catch (e) {
+      preview.hidden = true;
+      note.textContent = `✗ ${errorText(e)}`;
+      note.className = 'bad';
+    }
+  };
+  const rows = entries.map((e) => [
+    h('code', {}, e.path), e.kind,
+    e.kind === 'file' ? fmtBytes(e.size) : e.kind === 'symlink' ? `→ ${e.target}` : '',
+    e.kind === 'file' ? h('button', { type: 'button', class: 'show-file', 'data-path': e.path, onclick: () => show(e) }, 'Show') : '',
+  ]);
+  fill(card, h('h2', {}, 'Output files'),
+    h('p', { class: 'muted' }, 'What the job left in ', h('code', {}, job.spec?.output_dir ?? ''),
+      '. Fetch them all with ', h('code', {}, `mesh output ${job.id} --dir DEST`), '.'),
+    rows.length ? table(['path', 'kind', 'size', ''], rows, { id: 'files-table' })
+      : h('p', { class: 'muted' }, 'The output directory was left empty.'),
+    note, preview);
 }
 
 function showChunks(card, chunks) {

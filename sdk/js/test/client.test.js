@@ -172,3 +172,33 @@ test('the dashboard is served from the binary with no token, a strict CSP and an
   // What the page fetches still needs the token.
   assert.equal((await fetch(`${meshd.url}/v1/jobs`)).status, 401);
 });
+
+test('a job with a mounted file and an output directory: outputFiles and outputFile check every byte here', async () => {
+  const submitted = await client.submit({
+    module: example('dir_sum'), mounts: { '/data/in.txt': new TextEncoder().encode('abc') },
+    output_dir: '/out',
+  });
+  assert.deepEqual(submitted.spec.mounts.map((m) => m.path), ['/data/in.txt']);
+  const done = await client.wait(submitted.id, { timeoutMs: 60_000 });
+  assert.equal(done.state, 'succeeded', JSON.stringify(done));
+  assert.ok(done.files_cid);
+  const files = await client.outputFiles(submitted.id);
+  assert.deepEqual(files.map((f) => [f.path, f.kind]), [['summary.txt', 'file']]);
+  assert.equal(text(await client.outputFile(submitted.id, files[0])), 'in.txt 3 294\ntotal: 1 files, 3 bytes, sum 294\n');
+  await assert.rejects(client.outputFile(submitted.id, { path: 'x', kind: 'directory' }), MeshError);
+  // A node (or a proxy) that alters the bytes is caught by the CID check, not believed.
+  const lying = new Client({
+    url: meshd.url, token: meshd.token,
+    fetch: async (url, init) => {
+      const answer = await fetch(url, init);
+      if (!String(url).includes(`/v1/blobs/${files[0].cid}`)) return answer;
+      const bytes = new Uint8Array(await answer.arrayBuffer());
+      bytes[0] ^= 1;
+      return new Response(bytes, { status: answer.status, headers: answer.headers });
+    },
+  });
+  await assert.rejects(lying.outputFile(submitted.id, files[0]), (e) => e instanceof MeshError && /do not match/.test(e.message));
+  // A job without an output directory has no files.
+  const plain = await client.wait((await client.submit({ module: example('echo'), inputs: ['x'] })).id, { timeoutMs: 60_000 });
+  assert.deepEqual(await client.outputFiles(plain.id), []);
+});
