@@ -223,10 +223,11 @@ export class Client {
 
   /**
    * Jobs on this node, newest first, following the paging cursor until `limit` jobs (default
-   * 100) were read. `state` keeps only jobs in that state.
+   * 100) were read. `state` keeps only jobs in that state, `label` those with that label ('key'
+   * or 'key=value'), `submitter` those that DID submitted: the node filters, over all its jobs.
    */
-  jobs({ state, limit = 100 } = {}) {
-    return this.paged('/v1/jobs', 'jobs', { state }, limit);
+  jobs({ state, label, submitter, limit = 100 } = {}) {
+    return this.paged('/v1/jobs', 'jobs', { state, label, submitter }, limit);
   }
 
   /**

@@ -11,6 +11,7 @@
 #include "mesh/cas/dir_manifest.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/crypto/did_key.h"
 #include "mesh/wasm/limits.h"
 #include "spdlog/spdlog.h"
 
@@ -715,10 +716,10 @@ void ApiService::Forget(JobEvents* stream) {
 }
 
 HttpResponse ApiService::ListJobs(const HttpRequest& request) {
-  std::optional<job::JobState> state;
+  node::JobFilter filter;
   if (const std::string s = request.Query("state"); !s.empty()) {
-    state = job::ParseJobState(s);
-    if (!state.has_value()) {
+    filter.state = job::ParseJobState(s);
+    if (!filter.state.has_value()) {
       return ErrorResponse(400, "invalid_argument",
                            mesh::StrCat("query parameter state=", s,
                                         ": expected queued, running, succeeded, failed or "
@@ -741,7 +742,26 @@ HttpResponse ApiService::ListJobs(const HttpRequest& request) {
           mesh::StrCat("query parameter limit=", v, ": expected 1 to ", kMaxListLimit));
     }
   }
-  absl::StatusOr<std::vector<node::JobRecord>> jobs = node_->compute().List(state, limit, before);
+  // label=KEY or label=KEY=VALUE (split at the first '='); submitter=DID.
+  if (const std::string v = request.Query("label"); !v.empty()) {
+    const size_t eq = v.find('=');
+    filter.label_key = v.substr(0, eq);
+    if (eq != std::string::npos) filter.label_value = v.substr(eq + 1);
+    if (filter.label_key.empty()) {
+      return ErrorResponse(400, "invalid_argument",
+                           mesh::StrCat("query parameter label=", v,
+                                        ": expected KEY or KEY=VALUE (e.g. label=batch=nightly)"));
+    }
+  }
+  if (const std::string v = request.Query("submitter"); !v.empty()) {
+    if (!crypto::DidKey::Parse(v).ok()) {
+      return ErrorResponse(
+          400, "invalid_argument",
+          mesh::StrCat("query parameter submitter=", v.substr(0, 100), ": expected a did:key"));
+    }
+    filter.submitter = v;
+  }
+  absl::StatusOr<std::vector<node::JobRecord>> jobs = node_->compute().List(filter, limit, before);
   if (!jobs.ok()) return StatusResponse(jobs.status());
   json list = json::array();
   for (const node::JobRecord& j : *jobs) list.push_back(JobToJson(j));

@@ -429,9 +429,9 @@ void ComputeService::RememberFinished(const JobRecord& job) {
   finished_order_.push_back(job.id);
 }
 
-absl::StatusOr<std::vector<JobRecord>> ComputeService::List(std::optional<JobState> state,
-                                                            size_t limit, int64_t before_seq) {
-  return env_.jobs->List(state, limit, before_seq);
+absl::StatusOr<std::vector<JobRecord>> ComputeService::List(const JobFilter& filter, size_t limit,
+                                                            int64_t before_seq) {
+  return env_.jobs->List(filter, limit, before_seq);
 }
 
 absl::StatusOr<JobRecord> ComputeService::Cancel(const std::string& id) {

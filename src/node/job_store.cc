@@ -753,19 +753,30 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::Query(sqlite3_stmt* s) {
   return rows;
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::List(std::optional<job::JobState> state,
-                                                      size_t limit, int64_t before_seq) {
+absl::StatusOr<std::vector<JobRecord>> JobStore::List(const JobFilter& filter, size_t limit,
+                                                      int64_t before_seq) {
   absl::MutexLock lock(&mu_);
-  std::string sql =
-      mesh::StrCat("SELECT ", kColumns, " FROM jobs WHERE seq < ?1",
-                   state.has_value() ? " AND state = ?2" : "", " ORDER BY seq DESC LIMIT ?3");
+  // Labels through json_each, so a key is a bound value whatever characters it holds.
+  std::string sql = mesh::StrCat(
+      "SELECT ", kColumns, " FROM jobs WHERE seq < ?1",
+      filter.state.has_value() ? " AND state = ?2" : "",
+      filter.label_key.empty() ? ""
+                               : " AND EXISTS (SELECT 1 FROM json_each(spec_json, '$.labels') "
+                                 "WHERE key = ?4 AND (?5 IS NULL OR value = ?5))",
+      filter.submitter.empty() ? "" : " AND json_extract(spec_json, '$.submitter') = ?6",
+      " ORDER BY seq DESC LIMIT ?3");
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
     return Error("prepare list");
   }
   Bind(s, 1, before_seq > 0 ? before_seq : INT64_MAX);
-  if (state.has_value()) Bind(s, 2, job::JobStateName(*state));
+  if (filter.state.has_value()) Bind(s, 2, job::JobStateName(*filter.state));
   Bind(s, 3, static_cast<int64_t>(limit));
+  if (!filter.label_key.empty()) {
+    Bind(s, 4, filter.label_key);
+    if (filter.label_value.has_value()) Bind(s, 5, *filter.label_value);
+  }
+  if (!filter.submitter.empty()) Bind(s, 6, filter.submitter);
   absl::StatusOr<std::vector<JobRecord>> rows = Query(s);
   sqlite3_finalize(s);
   return rows;

@@ -78,13 +78,13 @@ TEST_F(JobStoreTest, ListFiltersAndPagesNewestFirst) {
     all.push_back(r);
   }
   for (int i = 0; i < 10; i += 2) ASSERT_OK(store_->MarkRunning(all[i].id, absl::Now(), 1));
-  ASSERT_OK_AND_ASSIGN(auto page1, store_->List(std::nullopt, 4));
+  ASSERT_OK_AND_ASSIGN(auto page1, store_->List({}, 4));
   ASSERT_EQ(page1.size(), 4u);
   EXPECT_EQ(page1[0].id, all[9].id);
-  ASSERT_OK_AND_ASSIGN(auto page2, store_->List(std::nullopt, 4, page1.back().seq));
+  ASSERT_OK_AND_ASSIGN(auto page2, store_->List({}, 4, page1.back().seq));
   ASSERT_EQ(page2.size(), 4u);
   EXPECT_EQ(page2[0].id, all[5].id);
-  ASSERT_OK_AND_ASSIGN(auto running, store_->List(JobState::kRunning, 100));
+  ASSERT_OK_AND_ASSIGN(auto running, store_->List({.state = JobState::kRunning}, 100));
   EXPECT_EQ(running.size(), 5u);
   for (const JobRecord& r : running) EXPECT_EQ(r.state, JobState::kRunning);
   ASSERT_OK_AND_ASSIGN(auto unfinished, store_->Unfinished());
@@ -94,6 +94,61 @@ TEST_F(JobStoreTest, ListFiltersAndPagesNewestFirst) {
   ASSERT_OK_AND_ASSIGN(JobCounts counts, store_->Counts());
   EXPECT_EQ(counts.queued, 6u);
   EXPECT_EQ(counts.running, 4u);
+}
+
+// Labels and the submitter are read from the stored spec, over every job (not a page of them);
+// a key is a bound value whatever it holds, quotes and dots included.
+TEST_F(JobStoreTest, ListKeepsJobsByLabelAndSubmitter) {
+  const crypto::KeyPair other = crypto::KeyPair::Generate();
+  std::vector<std::string> nightly, odd;
+  for (int i = 0; i < 12; ++i) {
+    job::JobSpec spec;
+    spec.module = cas::Cid::Of("module").ToString();
+    spec.created_at_ms = i;
+    spec.nonce = std::to_string(i);
+    spec.labels = {{"batch", i % 3 == 0 ? "nightly" : "adhoc"}};
+    if (i == 7) spec.labels["we\"ird.key"] = "v=1";
+    const job::SignedJobSpec s = job::SignJobSpec(spec, i < 6 ? key_ : other);
+    JobRecord r;
+    r.id = s.id.ToString();
+    r.envelope = s.envelope;
+    r.spec = s.spec;
+    r.submitted_at = absl::FromUnixSeconds(1700000000 + i);
+    ASSERT_OK(store_->Insert(r).status());
+    if (i % 3 == 0) nightly.insert(nightly.begin(), r.id);  // newest first
+    if (i == 7) odd.push_back(r.id);
+  }
+  auto ids = [](const std::vector<JobRecord>& rows) {
+    std::vector<std::string> out;
+    for (const JobRecord& r : rows) out.push_back(r.id);
+    return out;
+  };
+  ASSERT_OK_AND_ASSIGN(auto by_value,
+                       store_->List({.label_key = "batch", .label_value = "nightly"}, 100));
+  EXPECT_EQ(ids(by_value), nightly);
+  ASSERT_OK_AND_ASSIGN(auto by_key, store_->List({.label_key = "batch"}, 100));
+  EXPECT_EQ(by_key.size(), 12u);
+  ASSERT_OK_AND_ASSIGN(auto weird,
+                       store_->List({.label_key = "we\"ird.key", .label_value = "v=1"}, 100));
+  EXPECT_EQ(ids(weird), odd);
+  ASSERT_OK_AND_ASSIGN(auto none,
+                       store_->List({.label_key = "batch", .label_value = "weekly"}, 100));
+  EXPECT_TRUE(none.empty());
+  ASSERT_OK_AND_ASSIGN(auto mine, store_->List({.submitter = other.did().ToString()}, 100));
+  EXPECT_EQ(mine.size(), 6u);
+  for (const JobRecord& r : mine) EXPECT_EQ(r.spec.submitter, other.did().ToString());
+  // Filters combine, and page: two nightly jobs of `other` per page (i = 6 and 9).
+  ASSERT_OK_AND_ASSIGN(auto page, store_->List({.label_key = "batch",
+                                                .label_value = "nightly",
+                                                .submitter = other.did().ToString()},
+                                               1));
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].id, nightly[0]);
+  ASSERT_OK_AND_ASSIGN(auto next, store_->List({.label_key = "batch",
+                                                .label_value = "nightly",
+                                                .submitter = other.did().ToString()},
+                                               10, page[0].seq));
+  EXPECT_EQ(ids(next), std::vector<std::string>{nightly[1]});
 }
 
 TEST_F(JobStoreTest, SurvivesReopen) {
@@ -378,7 +433,7 @@ TEST_F(JobStoreTest, AnUnknownRoleInTheDatabaseIsAnErrorNotACrash) {
               ::testing::HasSubstr("known: local, delegated, assigned, split"));
   // Lists that include it say so too; the other job still reads.
   EXPECT_EQ(store_->Unfinished().status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(store_->List(std::nullopt, 10, 0).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->List({}, 10, 0).status().code(), absl::StatusCode::kDataLoss);
   ASSERT_OK_AND_ASSIGN(JobRecord fine, store_->Get(good.id));
   EXPECT_EQ(fine.role, JobRole::kLocal);
 }

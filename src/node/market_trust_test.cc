@@ -162,7 +162,7 @@ TEST_F(TrustTest, TooLittleCreditIsRefusedBeforeAnythingIsAnnounced) {
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("100"));
-  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> listed, a.jobs().List(std::nullopt, 100));
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> listed, a.jobs().List({}, 100));
   EXPECT_TRUE(listed.empty()) << "a refused job was stored";
   EXPECT_EQ(a.mesh()->Stats().auctions_open, 0u);
   // A job the credits cover goes through.

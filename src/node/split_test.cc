@@ -430,7 +430,7 @@ TEST_F(SplitTest, CreditsThatRunOutPartWayFailTheJobAndCancelTheChunksMadeSoFar)
     absl::StatusOr<ledger::Balance> b = a.settlement().ledger().BalanceOf(submitter);
     return b.ok() && b->held == 0;
   })) << "credits are still held for cancelled chunks";
-  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> all, a.compute().List(std::nullopt, 100));
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> all, a.compute().List({}, 100));
   int chunks = 0;
   for (const JobRecord& j : all) {
     if (!j.spec.labels.contains(std::string(kSplitJobLabel))) continue;

@@ -1,15 +1,16 @@
-// Jobs: the node's jobs, newest first, filtered by state (on the node), label and submitter
-// (here); re-read when a job changes state, so the list is live.
+// Jobs: the node's jobs, newest first, filtered by state, label and submitter on the node (over
+// all its jobs, not the page shown); re-read when a job changes state, so the list is live.
 import { badge, debounce, errorText, fill, fmtNumber, fmtTime, h, shortId, table } from './dom.js';
 
 const STATES = ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const DID = /^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/;
 
 export function render(app, root) {
   const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
   const state = h('select', { id: 'filter-state', name: 'state' },
     STATES.map((s) => h('option', { value: s, selected: s === (params.get('state') ?? '') }, s || 'any state')));
   const label = h('input', { id: 'filter-label', name: 'label', placeholder: 'label: key or key=value' });
-  const submitter = h('input', { id: 'filter-submitter', name: 'submitter', placeholder: 'submitter DID' });
+  const submitter = h('input', { id: 'filter-submitter', name: 'submitter', placeholder: 'submitter did:key (whole)' });
   const list = h('div', { id: 'jobs-list' }, 'Loading…');
   const error = h('p', { class: 'error', role: 'alert' });
   root.append(h('h1', {}, 'Jobs'),
@@ -17,11 +18,17 @@ export function render(app, root) {
     error, list);
 
   const load = async () => {
+    const who = submitter.value.trim();
+    if (who && !DID.test(who)) {
+      error.textContent = 'The submitter filter takes a whole did:key (did:key:z6Mk…).';
+      return;
+    }
     try {
-      const jobs = await app.client.jobs({ state: state.value || undefined, limit: 200 });
+      const jobs = await app.client.jobs({
+        state: state.value || undefined, label: label.value.trim(), submitter: who, limit: 200,
+      });
       error.textContent = '';
-      show(list, jobs.filter((j) => matchesLabel(j, label.value.trim()) &&
-        (!submitter.value.trim() || (j.submitter ?? '').includes(submitter.value.trim()))));
+      show(list, jobs);
     } catch (e) {
       error.textContent = errorText(e);
     }
@@ -36,14 +43,6 @@ export function render(app, root) {
     soon.cancel();
     unsubscribe();
   };
-}
-
-function matchesLabel(job, filter) {
-  if (!filter) return true;
-  const [key, value] = filter.split('=', 2);
-  const labels = job.labels ?? {};
-  if (!(key in labels)) return false;
-  return value === undefined || labels[key] === value;
 }
 
 function show(list, jobs) {

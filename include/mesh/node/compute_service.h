@@ -181,7 +181,7 @@ class ComputeService {
 
   absl::StatusOr<SubmitResult> Submit(SubmitRequest request);
   absl::StatusOr<JobRecord> Get(const std::string& id);
-  absl::StatusOr<std::vector<JobRecord>> List(std::optional<job::JobState> state, size_t limit,
+  absl::StatusOr<std::vector<JobRecord>> List(const JobFilter& filter, size_t limit,
                                               int64_t before_seq = 0);
   // Cancels a queued or running job; FailedPrecondition if it has already ended.
   absl::StatusOr<JobRecord> Cancel(const std::string& id);

@@ -127,6 +127,14 @@ struct MarketWrite {
 // The history phase of a job's end: "completed", "failed" or "cancelled".
 std::string_view EndPhase(job::JobState state);
 
+// Which jobs a listing keeps; every field set must hold.
+struct JobFilter {
+  std::optional<job::JobState> state;
+  std::string label_key;                   // jobs whose spec has this label ("": any)
+  std::optional<std::string> label_value;  // ... with this value
+  std::string submitter;                   // jobs this DID submitted ("": any)
+};
+
 struct JobCounts {
   uint64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
 };
@@ -171,8 +179,9 @@ class JobStore {
                                                            absl::Time at);
 
   absl::StatusOr<JobRecord> Get(const std::string& id);
-  // Newest first. `before_seq` > 0 pages back from there.
-  absl::StatusOr<std::vector<JobRecord>> List(std::optional<job::JobState> state, size_t limit,
+  // Newest first, the jobs `filter` keeps (label and submitter are read from the stored spec
+  // in SQLite, so every job is considered, not a page). `before_seq` > 0 pages back from there.
+  absl::StatusOr<std::vector<JobRecord>> List(const JobFilter& filter, size_t limit,
                                               int64_t before_seq = 0);
   // Queued and running jobs in submission order: what a restart must take up again.
   absl::StatusOr<std::vector<JobRecord>> Unfinished();

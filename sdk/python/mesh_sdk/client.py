@@ -284,14 +284,17 @@ class Client:
         """The job's current state and, once it ended, its run report. NotFound if unknown."""
         return Job.from_dict(self._json('GET', '/v1/jobs/' + _quote(job_id)))
 
-    def jobs(self, state=None, limit=None, page_size=100):
+    def jobs(self, state=None, limit=None, page_size=100, label=None, submitter=None):
         """Jobs on this node, newest first, following the paging cursor (``next_before``) until
-        ``limit`` jobs (default: all) were read. ``state`` keeps only jobs in that state."""
+        ``limit`` jobs (default: all) were read. ``state`` keeps only jobs in that state,
+        ``label`` only those with that label (``'key'`` or ``'key=value'``), ``submitter`` only
+        those that DID submitted; the node filters, over all its jobs."""
         out, before = [], None
         while limit is None or len(out) < limit:
             size = min(page_size, _PAGE, *(() if limit is None else (limit - len(out),)))
             page = self._json('GET', '/v1/jobs',
-                              query={'state': state, 'limit': size, 'before': before})
+                              query={'state': state, 'limit': size, 'before': before,
+                                     'label': label, 'submitter': submitter})
             batch = page.get('jobs')
             if not isinstance(batch, list):
                 raise errors.BadResponse(200, 'bad_response', f'no job list in {str(page)[:200]}')

@@ -349,6 +349,24 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(mesh_sdk.InvalidArgument):
             self.client.jobs(state='sleeping')
 
+    def test_jobs_by_label_and_submitter_are_filtered_by_the_node(self):
+        tag = 'run-' + os.urandom(4).hex()
+        tagged = [self.client.submit(example('hello'), labels={'suite': tag, 'n': str(i)}).id
+                  for i in range(3)]
+        self.client.submit(example('hello'), labels={'suite': 'other'})
+        self.assertEqual([j.id for j in self.client.jobs(label='suite=' + tag)], tagged[::-1])
+        self.assertEqual([j.id for j in self.client.jobs(label='suite=' + tag, page_size=1)],
+                         tagged[::-1], 'filtered pages follow the cursor')
+        self.assertEqual([j.id for j in self.client.jobs(label='n=1')
+                          if j.labels.get('suite') == tag], [tagged[1]])
+        self.assertTrue(all('suite' in j.labels for j in self.client.jobs(label='suite')))
+        me = self.client.job(tagged[0]).submitter
+        self.assertIn(tagged[0], {j.id for j in self.client.jobs(submitter=me)})
+        self.assertEqual(self.client.jobs(submitter='did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'), [])
+        for bad in ({'label': '=x'}, {'submitter': 'nobody'}):
+            with self.assertRaises(mesh_sdk.InvalidArgument):
+                self.client.jobs(**bad)
+
     def test_events_of_a_job(self):
         job = self.client.submit(example('hello'))
         seen = []
