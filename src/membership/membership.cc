@@ -44,11 +44,11 @@ std::vector<Contact> Membership::active() const {
   return out;
 }
 
-std::vector<Action> Membership::Step(absl::Time now, Input input) {
+std::vector<Action> Membership::Step(absl::Time now, const Input& input) {
   now_ = now;
   out_.clear();
   std::visit(
-      [&](auto& in) {
+      [&](const auto& in) {
         using T = std::decay_t<decltype(in)>;
         if constexpr (std::is_same_v<T, Start>) {
           if (started_) return;

@@ -140,7 +140,9 @@ class Membership {
  public:
   Membership(MembershipOptions options, Contact self, Rng* rng);
 
-  std::vector<Action> Step(absl::Time now, Input input);
+  // The input is read, never kept: a shell may pass the same one again (meshsim keeps one per
+  // sender for its heartbeats).
+  std::vector<Action> Step(absl::Time now, const Input& input);
 
   const Contact& self() const { return self_; }
   std::vector<Contact> active() const;
