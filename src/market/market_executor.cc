@@ -26,10 +26,13 @@ void Market::State::OnAnnounce(const job::Announce& an, const Received& r) {
   }
   if (r.ttl > 1) Relay(an, r);
 
-  // Assignments taken whose blobs are still being fetched are as good as queued.
-  sched::LocalCapacity here = capacity;
-  here.queued += Starting();
-  std::variant<job::Bid, job::Decline> decision = sched::DecideBid(an, here, options.pricing, now);
+  // Assignments taken whose blobs are still being fetched are as good as queued (counted in
+  // for the decision only: a copy of the capacity cost its strings and lists per announcement).
+  const uint32_t queued = capacity.queued;
+  capacity.queued += Starting();
+  std::variant<job::Bid, job::Decline> decision =
+      sched::DecideBid(an, capacity, options.pricing, now);
+  capacity.queued = queued;
   if (auto refused = refused_modules.find(an.module_cid); refused != refused_modules.end()) {
     // The node died with this module running too often: no bid, whatever it would pay.
     job::Decline decline;
