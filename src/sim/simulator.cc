@@ -201,6 +201,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   // Answers are kept to answer a relayed copy of an announcement alike, and copies arrive within
   // a second here: 10 s is plenty, and at 100,000 nodes the node's 60 s would be gigabytes.
   o.answers_ttl = absl::Seconds(10);
+  o.history_details = false;           // no history is kept here (the summary counts on its own)
   if (n.role == Role::kUnderbidder) {  // the lowest price there is, to win every auction
     o.pricing.base_fee = 0;
     o.pricing.rate_per_gfuel = 0;
