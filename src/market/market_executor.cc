@@ -97,7 +97,9 @@ void Market::State::OnAssignment(const job::Assignment& as, const Received& r) {
     Emit(Send{r.from, as.origin_address, std::move(a), {}, 1, true, 0});
   };
   if (as.executor != options.self) return ack(false, "the assignment names another executor");
-  absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as.spec_envelope);
+  absl::StatusOr<job::SignedJobSpec> spec = trust != nullptr
+                                                ? trust->OpenSpec(as.spec_envelope, as.job_id)
+                                                : job::OpenJobSpec(as.spec_envelope);
   if (!spec.ok()) {
     return ack(false, mesh::StrCat("the job spec does not verify: ", spec.status().message()));
   }

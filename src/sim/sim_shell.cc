@@ -21,6 +21,18 @@ int64_t SimTrust::MaxPrice(const job::JobSpec& spec) const {
   return market::MaxPriceOf(spec, kDefaultMaxPrice);
 }
 
+absl::StatusOr<job::SignedJobSpec> SimTrust::OpenSpec(const std::string& envelope,
+                                                      const std::string& id) const {
+  if (jobs_ != nullptr) {
+    auto it = jobs_->find(id);
+    if (it != jobs_->end() && it->second.cid.has_value() && !it->second.envelope.empty() &&
+        it->second.envelope == envelope) {
+      return job::SignedJobSpec{it->second.spec, envelope, *it->second.cid};
+    }
+  }
+  return job::OpenJobSpec(envelope);
+}
+
 int SimTrust::EscrowReplicas(const job::JobSpec& spec) const {
   absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
   return v.ok() ? verify::EscrowReplicas(*v, Adaptive()) : 1;

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
+#include "mesh/cas/cid.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/ledger/ledger_book.h"
@@ -36,23 +37,33 @@ inline std::string Nonce(uint64_t n) {
   return buf;
 }
 
-// The trust terms a node's market reads: its own reputation book, the ledger book's fee.
+struct SimJob;
+using SimJobs = absl::flat_hash_map<std::string, SimJob>;
+
+// The trust terms a node's market reads: its own reputation book, the ledger book's fee; and, in
+// an unsigned run (`jobs` set), the job specs the world signed, opened from its own copy.
 class SimTrust final : public market::TrustView {
  public:
-  SimTrust(const ledger::ReputationScores* scores, const absl::Time* now, ledger::BookOptions book)
-      : scores_(scores), now_(now), book_(book) {}
+  SimTrust(const ledger::ReputationScores* scores, const absl::Time* now, ledger::BookOptions book,
+           const SimJobs* jobs)
+      : scores_(scores), now_(now), book_(book), jobs_(jobs) {}
   market::ExecutorStanding Standing(const std::string& did) const override;
   int64_t MaxPrice(const job::JobSpec& spec) const override;
   int64_t NetworkFee(int64_t price) const override { return ledger::NetworkFee(book_, price); }
   int EscrowReplicas(const job::JobSpec& spec) const override;
   verify::AdaptivePolicy Adaptive() const override { return {}; }
   int MaxReplicas() const override { return verify::kMaxReplicas; }
+  // The spec as signed, when `envelope` is byte for byte the one the world made for job `id`
+  // (verifying its Ed25519 signature again was a twelfth of a run); else job::OpenJobSpec.
+  absl::StatusOr<job::SignedJobSpec> OpenSpec(const std::string& envelope,
+                                              const std::string& id) const override;
   static constexpr int64_t kDefaultMaxPrice = 100'000;
 
  private:
   const ledger::ReputationScores* scores_;
   const absl::Time* now_;
   ledger::BookOptions book_;
+  const SimJobs* jobs_;  // null in a signed run: every spec is verified
 };
 
 // What a simulated node's market reads of the nodes it knows beyond its active view: its
@@ -131,6 +142,7 @@ struct SimJob {
   uint32_t submitter = 0;
   job::JobSpec spec;
   std::string envelope;
+  std::optional<cas::Cid> cid;  // its id (a split job, never handed over, has none)
   absl::Time submitted_at;
   uint64_t fuel = 0;  // what an honest run uses (every honest executor measures the same)
   uint64_t input_bytes = 0, module_bytes = 0;
@@ -304,7 +316,7 @@ struct Simulator::Impl {
   // Each node's DidTail, by index: IndexOf checks an address against it without reading the DID.
   std::vector<uint64_t> did_tails;
   std::vector<uint32_t> live;  // indexes of live nodes (for picking submitters and contacts)
-  absl::flat_hash_map<std::string, SimJob> jobs;
+  SimJobs jobs;
   std::vector<std::string> job_order;  // submission order, for a deterministic summary
   absl::flat_hash_map<uint64_t, uint64_t> blob_bytes;  // by CID hash
   // Relays carry an announcement's envelope as received; unsigned stand-ins map back to it.

@@ -163,7 +163,8 @@ uint32_t Simulator::Impl::AddNode(Role role) {
   n->slots = s.node.min_slots + uint32_t(rng.Uniform(s.node.max_slots - s.node.min_slots + 1));
   n->speed = s.node.min_speed + (s.node.max_speed - s.node.min_speed) * rng.UniformDouble();
   n->rng = std::make_unique<SeededRng>(s.seed * 1'000'003 + index);
-  n->trust = std::make_unique<SimTrust>(&n->reputation, &now, book.options());
+  n->trust = std::make_unique<SimTrust>(&n->reputation, &now, book.options(),
+                                        s.sign_messages ? nullptr : &jobs);
   for (const auto& [name, share] : s.node.capabilities) {
     if (rng.UniformDouble() < share) n->capabilities.push_back(name);
   }
@@ -430,6 +431,7 @@ std::string Simulator::Impl::AddJob(uint32_t node, job::SignedJobSpec signed_spe
   job.submitter = node;
   job.spec = std::move(signed_spec.spec);
   job.envelope = std::move(signed_spec.envelope);
+  job.cid = signed_spec.id;
   job.submitted_at = now;
   job.fuel = fuel;
   job.input_bytes = input_bytes;
