@@ -26,10 +26,13 @@ void Market::State::OnAnnounce(const job::Announce& an, const Received& r) {
   }
   if (r.ttl > 1) Relay(an, r);
 
-  // Assignments taken whose blobs are still being fetched are as good as queued.
-  sched::LocalCapacity here = capacity;
-  here.queued += Starting();
-  std::variant<job::Bid, job::Decline> decision = sched::DecideBid(an, here, options.pricing, now);
+  // Assignments taken whose blobs are still being fetched are as good as queued (counted in
+  // for the decision only: a copy of the capacity cost its strings and lists per announcement).
+  const uint32_t queued = capacity.queued;
+  capacity.queued += Starting();
+  std::variant<job::Bid, job::Decline> decision =
+      sched::DecideBid(an, capacity, options.pricing, now);
+  capacity.queued = queued;
   if (auto refused = refused_modules.find(an.module_cid); refused != refused_modules.end()) {
     // The node died with this module running too often: no bid, whatever it would pay.
     job::Decline decline;
@@ -94,7 +97,9 @@ void Market::State::OnAssignment(const job::Assignment& as, const Received& r) {
     Emit(Send{r.from, as.origin_address, std::move(a), {}, 1, true, 0});
   };
   if (as.executor != options.self) return ack(false, "the assignment names another executor");
-  absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as.spec_envelope);
+  absl::StatusOr<job::SignedJobSpec> spec = trust != nullptr
+                                                ? trust->OpenSpec(as.spec_envelope, as.job_id)
+                                                : job::OpenJobSpec(as.spec_envelope);
   if (!spec.ok()) {
     return ack(false, mesh::StrCat("the job spec does not verify: ", spec.status().message()));
   }

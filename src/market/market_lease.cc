@@ -115,13 +115,16 @@ void Market::State::WinLease(Auction& a) {
     }
     h->slots = slots;
     h->lost = false;
+    if (!options.history_details) continue;
     holders.push_back({{"executor", bid.executor},
                        {"price", bid.price},
                        {"score", bid.score},
                        {"slots", slots},
                        {"bid", bid.bid_cid}});
   }
-  if (lease.stream) {
+  if (!options.history_details) {
+    History(lease.stream ? a.ticket.id : a.lease, "lease", {});
+  } else if (lease.stream) {
     // Recorded with the job whose auction won it: the lease itself is no job of this node.
     History(a.ticket.id, "lease",
             {{"round", a.round},

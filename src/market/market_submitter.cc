@@ -295,19 +295,22 @@ void Market::State::MaybeClose(Auction& a) {
   a.selection = sched::Select(a.announce, a.bids, options.selection, now);
   const bool won = a.selection->has_winner();
   Bump(Counter::kClosed, won ? "winner" : "no_winner");
-  nlohmann::json declines = nlohmann::json::array();
-  for (const DeclineSeen& d : a.declines) {
-    declines.push_back({{"executor", d.executor}, {"code", d.code}, {"message", d.message}});
+  nlohmann::json detail;
+  if (options.history_details) {
+    nlohmann::json declines = nlohmann::json::array();
+    for (const DeclineSeen& d : a.declines) {
+      declines.push_back({{"executor", d.executor}, {"code", d.code}, {"message", d.message}});
+    }
+    nlohmann::json unanswered = nlohmann::json::array();
+    for (const Unanswered& u : a.unanswered) {
+      unanswered.push_back({{"executor", u.executor}, {"error", u.error}});
+    }
+    detail = {{"round", a.round},
+              {"selection", sched::ToJson(*a.selection)},
+              {"declines", declines},
+              {"unanswered", unanswered},
+              {"asked", a.asked}};
   }
-  nlohmann::json unanswered = nlohmann::json::array();
-  for (const Unanswered& u : a.unanswered) {
-    unanswered.push_back({{"executor", u.executor}, {"error", u.error}});
-  }
-  nlohmann::json detail = {{"round", a.round},
-                           {"selection", sched::ToJson(*a.selection)},
-                           {"declines", declines},
-                           {"unanswered", unanswered},
-                           {"asked", a.asked}};
   if (!won) {
     // No round number in it: a job that keeps waiting for the same reason records it once (the
     // block's detail has the round).
@@ -319,13 +322,13 @@ void Market::State::MaybeClose(Auction& a) {
     for (const sched::Rejection& r : a.selection->rejected) {
       why += mesh::StrCat("; ", Short(r.executor), " filtered (", r.code, ": ", r.message, ")");
     }
-    detail["outcome"] = why;
+    if (options.history_details) detail["outcome"] = why;
     if (a.waits == 0 || why != a.waiting_reason) History(a.ticket.id, "bidding_closed", detail);
     WaitForBids(a, why);
     return;
   }
-  detail["outcome"] = a.selection->summary;
-  History(a.ticket.id, "bidding_closed", detail);
+  if (options.history_details) detail["outcome"] = a.selection->summary;
+  History(a.ticket.id, "bidding_closed", std::move(detail));
   a.waits = 0;
   if (a.lease.empty()) {
     AssignNext(a);

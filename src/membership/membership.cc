@@ -44,11 +44,11 @@ std::vector<Contact> Membership::active() const {
   return out;
 }
 
-std::vector<Action> Membership::Step(absl::Time now, Input input) {
+std::vector<Action> Membership::Step(absl::Time now, const Input& input) {
   now_ = now;
   out_.clear();
   std::visit(
-      [&](auto& in) {
+      [&](const auto& in) {
         using T = std::decay_t<decltype(in)>;
         if constexpr (std::is_same_v<T, Start>) {
           if (started_) return;
@@ -95,18 +95,19 @@ std::vector<Action> Membership::Step(absl::Time now, Input input) {
 
 uint64_t Membership::KeyOf(const std::string& id) { return std::hash<std::string>{}(id); }
 
-void Membership::Heard(const std::string& id) {
+const Membership::ActivePeer* Membership::Heard(const std::string& id) {
   const uint64_t key = KeyOf(id);
   for (ActivePeer& p : active_) {
     if (p.Is(key, id)) {
       p.heard = now_;
-      return;
+      return &p;
     }
   }
+  return nullptr;
 }
 
 void Membership::OnReceived(const Contact& from, const Message& message) {
-  Heard(from.id);
+  const ActivePeer* const sender = Heard(from.id);  // null: not an active peer
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -172,7 +173,7 @@ void Membership::OnReceived(const Contact& from, const Message& message) {
         } else if constexpr (std::is_same_v<T, Ping>) {
           // A peer that still counts us active when we do not (a Disconnect was lost, or the
           // views crossed): tell it again, unless we are asking it to be our neighbour.
-          if (FindActive(from.id) == nullptr && asking_ != from.id) {
+          if (sender == nullptr && asking_ != from.id) {
             SendTo(from, Disconnect{});
             return;
           }
@@ -216,17 +217,19 @@ void Membership::OnTick() {
   }
 }
 
-const Membership::ActivePeer* Membership::FindActive(const std::string& id) const {
-  const uint64_t key = KeyOf(id);
+const Membership::ActivePeer* Membership::FindActive(uint64_t key, const std::string& id) const {
   for (const ActivePeer& p : active_) {
     if (p.Is(key, id)) return &p;
   }
   return nullptr;
 }
 
-bool Membership::InPassive(const std::string& id) const {
-  return std::any_of(passive_.begin(), passive_.end(),
-                     [&](const Contact& c) { return c.id == id; });
+bool Membership::InPassive(uint64_t key, const std::string& id) const {
+  // By the ids' hashes first: comparing each id read another heap string.
+  for (size_t i = 0; i < passive_.size(); ++i) {
+    if (passive_keys_[i] == key && passive_[i].id == id) return true;
+  }
+  return false;
 }
 
 void Membership::AddActive(const Contact& peer) {
@@ -254,10 +257,9 @@ bool Membership::DropActive(const std::string& id, bool alive) {
 }
 
 void Membership::AddPassive(const Contact& peer, const std::vector<Contact>& evict_first) {
-  if (peer.id == self_.id || peer.id.empty() || FindActive(peer.id) != nullptr ||
-      InPassive(peer.id)) {
-    return;
-  }
+  if (peer.id == self_.id || peer.id.empty()) return;
+  const uint64_t key = KeyOf(peer.id);
+  if (FindActive(key, peer.id) != nullptr || InPassive(key, peer.id)) return;
   if (passive_.size() >= options_.passive_size) {
     auto victim = passive_.end();
     for (const Contact& c : evict_first) {
@@ -266,13 +268,26 @@ void Membership::AddPassive(const Contact& peer, const std::vector<Contact>& evi
     }
     if (victim == passive_.end())
       victim = passive_.begin() + ptrdiff_t(rng_->Uniform(passive_.size()));
+    passive_keys_.erase(passive_keys_.begin() + (victim - passive_.begin()));
     passive_.erase(victim);
   }
   passive_.push_back(peer);
+  passive_keys_.push_back(key);
 }
 
 void Membership::ErasePassive(const std::string& id) {
-  std::erase_if(passive_, [&](const Contact& c) { return c.id == id; });
+  const uint64_t key = KeyOf(id);
+  size_t kept = 0;
+  for (size_t i = 0; i < passive_.size(); ++i) {
+    if (passive_keys_[i] == key && passive_[i].id == id) continue;
+    if (kept != i) {
+      passive_[kept] = std::move(passive_[i]);
+      passive_keys_[kept] = passive_keys_[i];
+    }
+    ++kept;
+  }
+  passive_.resize(kept);
+  passive_keys_.resize(kept);
 }
 
 void Membership::Repair() {

@@ -2,6 +2,7 @@
 // run, pay, record), played on the modelled network and compute, with each adversary's twist.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "mesh/cas/cid.h"
 #include "mesh/common/check.h"
@@ -20,6 +21,18 @@ int64_t SimTrust::MaxPrice(const job::JobSpec& spec) const {
   return market::MaxPriceOf(spec, kDefaultMaxPrice);
 }
 
+absl::StatusOr<job::SignedJobSpec> SimTrust::OpenSpec(const std::string& envelope,
+                                                      const std::string& id) const {
+  if (jobs_ != nullptr) {
+    auto it = jobs_->find(id);
+    if (it != jobs_->end() && it->second.cid.has_value() && !it->second.envelope.empty() &&
+        it->second.envelope == envelope) {
+      return job::SignedJobSpec{it->second.spec, envelope, *it->second.cid};
+    }
+  }
+  return job::OpenJobSpec(envelope);
+}
+
 int SimTrust::EscrowReplicas(const job::JobSpec& spec) const {
   absl::StatusOr<verify::Verification> v = verify::ParseVerification(spec.verification);
   return v.ok() ? verify::EscrowReplicas(*v, Adaptive()) : 1;
@@ -27,6 +40,13 @@ int SimTrust::EscrowReplicas(const job::JobSpec& spec) const {
 
 uint64_t Simulator::Impl::BlobKey(std::string_view cid) {
   return std::hash<std::string_view>{}(cid);
+}
+
+uint64_t Simulator::Impl::DidTail(std::string_view did) {
+  uint64_t tail = 0;
+  const size_t n = std::min<size_t>(did.size(), sizeof tail);
+  std::memcpy(&tail, did.data() + did.size() - n, n);
+  return tail ^ (uint64_t(did.size()) << 56);
 }
 
 std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did) const {
@@ -37,9 +57,11 @@ std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did) const {
 
 std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did,
                                                  std::string_view address) const {
-  // A simulated address is "sim-<index>.<region>:7000": read the index, then check the DID (an
-  // address may be stale); hashing a DID for every message was a tenth of a run.
-  constexpr std::string_view kPrefix = "sim-";
+  // A simulated address is "s<index>.<region>": read the index, then check the DID (an
+  // address may be stale); hashing a DID for every message was a tenth of a run. The DID is
+  // checked by its tail, held beside the others: reading each node's own string was a cache miss
+  // per message. (In the simulation a node's address and DID never part: they travel together.)
+  constexpr std::string_view kPrefix = "s";
   if (address.substr(0, kPrefix.size()) == kPrefix) {
     uint64_t index = 0;
     size_t i = kPrefix.size();
@@ -48,7 +70,7 @@ std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did,
       if (index >= nodes.size()) break;
     }
     if (index < nodes.size() && i < address.size() && address[i] == '.' &&
-        nodes[index]->did == did) {
+        did_tails[index] == DidTail(did)) {
       return uint32_t(index);
     }
   }
@@ -119,10 +141,10 @@ void Simulator::Impl::DrainInbox(uint32_t node) {
   n.inbox.clear();  // what is left was for an incarnation that crashed meanwhile
 }
 
-void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
+void Simulator::Impl::StepMembers(uint32_t node, const membership::Input& input) {
   SimNode& n = *nodes[node];
   if (!n.alive) return;
-  for (membership::Action& action : n.members->Step(now, std::move(input))) {
+  for (membership::Action& action : n.members->Step(now, input)) {
     if (auto* send = std::get_if<membership::Send>(&action)) {
       ++out.membership_messages;
       ++membership_by_type[send->message.index()];
@@ -132,42 +154,29 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
                [this, node, id = send->to.id] { StepMembers(node, membership::SendFailed{id}); });
         continue;
       }
+      MembersArrive m;
+      m.from = node;
+      m.to = *to;
+      m.incarnation = nodes[m.to]->incarnation;
       // A ping carries the sender's load and active view (the node's heartbeat payload).
-      SimNode::PeerNews news;
-      const bool ping = std::holds_alternative<membership::Ping>(send->message);
-      if (ping) news = NewsOf(n);
-      const uint32_t target = *to;
-      const uint64_t incarnation = nodes[target]->incarnation;
-      membership::Received received{n.members->self(), std::move(send->message)};
+      m.ping = std::holds_alternative<membership::Ping>(send->message);
+      if (m.ping) m.news = NewsOf(n);
+      m.message = std::move(send->message);
       // The ping lists the sender's active view for a receiver with room for candidates.
-      if (ping && nodes[target]->members->active_count() < s.membership.active_size) {
-        received.message = membership::Ping{n.members->active()};
+      if (m.ping && nodes[m.to]->members->active_count() < s.membership.active_size) {
+        m.message = membership::Ping{n.members->active()};
       }
-      At(now + Latency(node, target),
-         [this, node, target, incarnation, ping, news = std::move(news),
-          received = std::move(received)]() mutable {
-           SimNode& t = *nodes[target];
-           if (!t.alive || t.incarnation != incarnation) return;
-           bool changed = false;
-           if (ping) {
-             // The market hears of a neighbour's load when it changed, not on every ping.
-             auto [it, added] = t.news.try_emplace(node, news);
-             changed = added || !(it->second == news);
-             if (changed) it->second = std::move(news);
-           }
-           StepMembers(target, std::move(received));
-           // The sender's DID cannot have changed: a node keeps its key across restarts.
-           if (changed && t.members->IsActive(nodes[node]->did)) {
-             StepMarket(target, market::PeerChanged{ViewOf(t, nodes[node]->did)});
-           }
-         });
+      const absl::Time at = now + Latency(node, m.to);
+      Schedule(at, {std::move(m)});
     } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
       // Until its first ping, what we know of a new neighbour is what it told when it joined.
       if (std::optional<uint32_t> p = IndexOf(up->peer.id, up->peer.address)) {
         n.news.try_emplace(*p, NewsOf(*nodes[*p]));
         n.active.push_back(*p);
+        StepMarket(node, market::PeerChanged{ViewOf(n, *p)});
+      } else {
+        StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
       }
-      StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
     } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
       market::PeerView view = ViewOf(n, down->id);
       view.alive = false;
@@ -183,26 +192,52 @@ void Simulator::Impl::StepMembers(uint32_t node, membership::Input input) {
       const absl::Time at = std::max(timer->at, now);
       if (at == n.members_timer_at) continue;
       n.members_timer_at = at;
-      const uint64_t generation = ++n.members_timer;
-      AtNode(node, at, [this, node, generation] {
-        SimNode& n = *nodes[node];
-        if (n.members_timer != generation) return;
-        n.members_timer_at = absl::InfinitePast();
-        StepMembers(node, membership::TimerFired{});
-      });
+      AtNode(node, at, What{MembersTimer{++n.members_timer}});
     }
   }
 }
 
+void Simulator::Impl::Deliver(MembersArrive& m) {
+  SimNode& t = *nodes[m.to];
+  if (!t.alive || t.incarnation != m.incarnation) return;
+  bool changed = false;
+  if (m.ping) {
+    // The market hears of a neighbour's load when it changed, not on every ping.
+    auto [it, added] = t.news.try_emplace(m.from, m.news);
+    changed = added || !(it->second == m.news);
+    if (changed) it->second = std::move(m.news);
+  }
+  // The sender's Received, its message replaced: no DID or address copied per delivery.
+  membership::Input& in = nodes[m.from]->inbound;
+  std::get<membership::Received>(in).message = std::move(m.message);
+  StepMembers(m.to, in);
+  // The sender's index cannot have changed: a node keeps its key across restarts.
+  if (changed && std::find(t.active.begin(), t.active.end(), m.from) != t.active.end()) {
+    StepMarket(m.to, market::PeerChanged{ViewOf(t, m.from)});
+  }
+}
+
 market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const std::string& peer) const {
+  if (std::optional<uint32_t> p = IndexOf(peer)) {
+    market::PeerView v = ViewOf(n, *p);
+    v.alive = n.members->IsActive(peer);
+    return v;
+  }
   market::PeerView v;
   v.did = peer;
   v.alive = n.members->IsActive(peer);
-  std::optional<uint32_t> p = IndexOf(peer);
-  if (!p.has_value()) return v;
-  v.address = nodes[*p]->address;
-  v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][nodes[*p]->region]);
-  if (auto it = n.news.find(*p); it != n.news.end()) {
+  return v;
+}
+
+market::PeerView Simulator::Impl::ViewOf(const SimNode& n, uint32_t p) const {
+  const SimNode& peer = *nodes[p];
+  market::PeerView v;
+  v.did = peer.did;
+  // `active` mirrors the membership's active view (PeerUp and PeerDown), by index.
+  v.alive = std::find(n.active.begin(), n.active.end(), p) != n.active.end();
+  v.address = peer.address;
+  v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][peer.region]);
+  if (auto it = n.news.find(p); it != n.news.end()) {
     v.max_concurrent = it->second.slots;
     v.running = it->second.running;
     v.queued = it->second.queued;
@@ -299,10 +334,7 @@ void Simulator::Impl::CarryOut(uint32_t node, std::vector<market::Action> action
             n.reputation.Record(a.executor, event, now);
             global_reputation.Record(a.executor, event, now);
           } else if constexpr (std::is_same_v<T, market::SetTimer>) {
-            const uint64_t generation = ++n.market_timer;
-            AtNode(node, std::max(a.at, now), [this, node, generation] {
-              if (nodes[node]->market_timer == generation) StepMarket(node, market::TimerFired{});
-            });
+            AtNode(node, std::max(a.at, now), What{MarketTimer{++n.market_timer}});
           } else if constexpr (std::is_same_v<T, market::Count>) {
             if (a.counter == market::Counter::kAskedBeyond) {
               out.announcements_beyond += static_cast<uint64_t>(a.by);
@@ -360,58 +392,65 @@ void Simulator::Impl::SendMarket(uint32_t node, market::Send& send) {
   if (!target.has_value() || !Reachable(node, *target) || Lost()) {
     return SendTimedOut(node, token, "the peer did not answer");
   }
-  const uint32_t to = *target;
-  const uint64_t incarnation = nodes[to]->incarnation;
-  const absl::Duration there = Latency(node, to);
-  At(now + there, [this, node, to, incarnation, token, envelope = std::move(envelope),
-                   message = std::move(message), ttl = send.ttl]() mutable {
-    SimNode& t = *nodes[to];
-    if (!t.alive || t.incarnation != incarnation || !Reachable(node, to)) {
-      return SendTimedOut(node, token, "peer went away");
+  MarketArrive m;
+  m.from = node;
+  m.to = *target;
+  m.incarnation = nodes[m.to]->incarnation;
+  m.token = token;
+  m.ttl = send.ttl;
+  m.envelope = std::move(envelope);
+  m.message = std::move(message);
+  const absl::Time at = now + Latency(node, m.to);
+  Schedule(at, {std::move(m)});
+}
+
+void Simulator::Impl::Deliver(MarketArrive& m) {
+  const uint32_t node = m.from, to = m.to;
+  const uint64_t token = m.token;
+  SimNode& t = *nodes[to];
+  if (!t.alive || t.incarnation != m.incarnation || !Reachable(node, to)) {
+    return SendTimedOut(node, token, "peer went away");
+  }
+  absl::StatusOr<job::Message> opened = Open(m.envelope, std::move(m.message));
+  if (!opened.ok()) return;
+  market::Received r;
+  r.from = nodes[node]->did;  // a node keeps its key (and DID) across restarts
+  r.message = *std::move(opened);
+  r.envelope_cid = s.sign_messages ? cas::Cid::Of(m.envelope).ToString() : m.envelope;
+  r.envelope = std::move(m.envelope);
+  r.ttl = m.ttl;
+  MESH_CHECK(!t.stepping);  // deliveries are events of their own, never nested in a step
+  t.stepping = true;
+  std::vector<market::Action> actions = t.market->Step(now, std::move(r));
+  // The request's answer goes back on the same call; the rest is carried out here.
+  std::optional<job::Message> reply;
+  std::vector<market::Action> rest;
+  for (market::Action& a : actions) {
+    if (auto* send = std::get_if<market::Send>(&a); send != nullptr && send->reply) {
+      if (send->message.has_value()) reply = std::move(send->message);
+    } else {
+      rest.push_back(std::move(a));
     }
-    absl::StatusOr<job::Message> opened = Open(envelope, std::move(message));
-    if (!opened.ok()) return;
-    market::Received r;
-    r.from = nodes[node]->did;  // a node keeps its key (and DID) across restarts
-    r.message = *std::move(opened);
-    r.envelope_cid = s.sign_messages ? cas::Cid::Of(envelope).ToString() : envelope;
-    r.envelope = std::move(envelope);
-    r.ttl = ttl;
-    MESH_CHECK(!t.stepping);  // deliveries are events of their own, never nested in a step
-    t.stepping = true;
-    std::vector<market::Action> actions = t.market->Step(now, std::move(r));
-    // The request's answer goes back on the same call; the rest is carried out here.
-    std::optional<job::Message> reply;
-    std::vector<market::Action> rest;
-    for (market::Action& a : actions) {
-      if (auto* send = std::get_if<market::Send>(&a); send != nullptr && send->reply) {
-        if (send->message.has_value()) reply = std::move(send->message);
-      } else {
-        rest.push_back(std::move(a));
-      }
+  }
+  CarryOut(to, std::move(rest));
+  t.stepping = false;
+  if (t.alive) DrainInbox(to);
+  if (token == 0) return;
+  market::SendResult result{.token = token};
+  std::string reply_envelope;
+  if (reply.has_value()) {
+    ++out.market_messages;
+    ++market_by_type[reply->index()];
+    reply_envelope = Seal(to, *reply);
+    if (s.sign_messages) market_message_bytes += reply_envelope.size();
+    absl::StatusOr<job::Message> back = Open(reply_envelope, *std::move(reply));
+    if (back.ok()) {
+      result.reply = *std::move(back);
+      result.reply_envelope_cid =
+          s.sign_messages ? cas::Cid::Of(reply_envelope).ToString() : reply_envelope;
     }
-    CarryOut(to, std::move(rest));
-    t.stepping = false;
-    if (t.alive) DrainInbox(to);
-    if (token == 0) return;
-    market::SendResult result{.token = token};
-    std::string reply_envelope;
-    if (reply.has_value()) {
-      ++out.market_messages;
-      ++market_by_type[reply->index()];
-      reply_envelope = Seal(to, *reply);
-      if (s.sign_messages) market_message_bytes += reply_envelope.size();
-      absl::StatusOr<job::Message> back = Open(reply_envelope, *std::move(reply));
-      if (back.ok()) {
-        result.reply = *std::move(back);
-        result.reply_envelope_cid =
-            s.sign_messages ? cas::Cid::Of(reply_envelope).ToString() : reply_envelope;
-      }
-    }
-    AtNode(node, now + Latency(to, node), [this, node, result = std::move(result)]() mutable {
-      StepMarket(node, std::move(result));
-    });
-  });
+  }
+  AtNode(node, now + Latency(to, node), What{MarketAnswer{std::move(result)}});
 }
 
 void Simulator::Impl::SendTimedOut(uint32_t node, uint64_t token, std::string why) {

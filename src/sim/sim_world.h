@@ -12,11 +12,13 @@
 #include <optional>
 #include <queue>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
+#include "mesh/cas/cid.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/ledger/ledger_book.h"
@@ -35,23 +37,33 @@ inline std::string Nonce(uint64_t n) {
   return buf;
 }
 
-// The trust terms a node's market reads: its own reputation book, the ledger book's fee.
+struct SimJob;
+using SimJobs = absl::flat_hash_map<std::string, SimJob>;
+
+// The trust terms a node's market reads: its own reputation book, the ledger book's fee; and, in
+// an unsigned run (`jobs` set), the job specs the world signed, opened from its own copy.
 class SimTrust final : public market::TrustView {
  public:
-  SimTrust(const ledger::ReputationScores* scores, const absl::Time* now, ledger::BookOptions book)
-      : scores_(scores), now_(now), book_(book) {}
+  SimTrust(const ledger::ReputationScores* scores, const absl::Time* now, ledger::BookOptions book,
+           const SimJobs* jobs)
+      : scores_(scores), now_(now), book_(book), jobs_(jobs) {}
   market::ExecutorStanding Standing(const std::string& did) const override;
   int64_t MaxPrice(const job::JobSpec& spec) const override;
   int64_t NetworkFee(int64_t price) const override { return ledger::NetworkFee(book_, price); }
   int EscrowReplicas(const job::JobSpec& spec) const override;
   verify::AdaptivePolicy Adaptive() const override { return {}; }
   int MaxReplicas() const override { return verify::kMaxReplicas; }
+  // The spec as signed, when `envelope` is byte for byte the one the world made for job `id`
+  // (verifying its Ed25519 signature again was a twelfth of a run); else job::OpenJobSpec.
+  absl::StatusOr<job::SignedJobSpec> OpenSpec(const std::string& envelope,
+                                              const std::string& id) const override;
   static constexpr int64_t kDefaultMaxPrice = 100'000;
 
  private:
   const ledger::ReputationScores* scores_;
   const absl::Time* now_;
   ledger::BookOptions book_;
+  const SimJobs* jobs_;  // null in a signed run: every spec is verified
 };
 
 // What a simulated node's market reads of the nodes it knows beyond its active view: its
@@ -86,6 +98,9 @@ struct SimNode {
   std::unique_ptr<market::Market> market;
   std::unique_ptr<membership::Membership> members;
   std::unique_ptr<SimDirectory> directory;  // reads `members`
+  // What its membership messages arrive as: Received from it (its DID and address), the message
+  // set per delivery. Kept, so that a heartbeat copies no strings.
+  membership::Input inbound;
   bool alive = false;
   bool leaving = false;
   uint64_t incarnation = 0;  // bumped by a crash and a restart: older events are dropped
@@ -127,6 +142,7 @@ struct SimJob {
   uint32_t submitter = 0;
   job::JobSpec spec;
   std::string envelope;
+  std::optional<cas::Cid> cid;  // its id (a split job, never handed over, has none)
   absl::Time submitted_at;
   uint64_t fuel = 0;  // what an honest run uses (every honest executor measures the same)
   uint64_t input_bytes = 0, module_bytes = 0;
@@ -155,27 +171,67 @@ struct Simulator::Impl {
   explicit Impl(Scenario s);
 
   // ---- The event loop (simulator.cc) ----
-  // The heap holds small keys (time, order, slot); the closures wait in `closures`, so that
-  // sifting the heap moves 24 bytes rather than a std::function.
+  // The heap holds small keys (time, order, slot); the events wait in `pending`, so that
+  // sifting the heap moves 24 bytes. The frequent events are typed (a message's delivery, a
+  // core's timer): a std::function of their size would cost a malloc and a free each.
   struct Event {
     int64_t at_us;  // virtual microseconds since `start`
     uint64_t seq;
     uint32_t slot;
   };
-  struct Later {
-    bool operator()(const Event& a, const Event& b) const {
-      return a.at_us != b.at_us ? a.at_us > b.at_us : a.seq > b.seq;
+  // A 4-ary min-heap of events by (time, order): half the levels of a binary heap, and a
+  // node's children share cache lines (sifting was mostly cache misses on a large heap).
+  class EventHeap {
+   public:
+    bool empty() const { return v_.empty(); }
+    const Event& top() const { return v_.front(); }
+    void push(Event e);
+    void pop();
+
+   private:
+    static bool Before(const Event& a, const Event& b) {
+      return a.at_us != b.at_us ? a.at_us < b.at_us : a.seq < b.seq;
     }
+    std::vector<Event> v_;
   };
+  // A membership message reaches `to` (a heartbeat carries `news`, the sender's load).
+  struct MembersArrive {
+    uint32_t from = 0, to = 0;
+    uint64_t incarnation = 0;  // of `to` when sent
+    bool ping = false;
+    SimNode::PeerNews news;
+    membership::Message message;
+  };
+  // A market message reaches `to`; its answer goes back to `from` for `token`.
+  struct MarketArrive {
+    uint32_t from = 0, to = 0;
+    uint64_t incarnation = 0;  // of `to` when sent
+    uint64_t token = 0;
+    int ttl = 0;
+    std::string envelope;
+    job::Message message;
+  };
+  struct MarketAnswer {  // a send's result reaches its sender
+    market::SendResult result;
+  };
+  struct MembersTimer {
+    uint64_t generation = 0;
+  };
+  struct MarketTimer {
+    uint64_t generation = 0;
+  };
+  using What = std::variant<std::function<void()>, MembersArrive, MarketArrive, MarketAnswer,
+                            MembersTimer, MarketTimer>;
   struct Pending {
-    std::function<void()> run;
+    What what;
     uint32_t node = UINT32_MAX;  // with `incarnation`: dropped if that node crashed meanwhile
     uint64_t incarnation = 0;
   };
   void Schedule(absl::Time at, Pending pending);
   void At(absl::Time at, std::function<void()> run);
-  // Runs `run` at `at` if the node is still the same incarnation then.
-  void AtNode(uint32_t node, absl::Time at, std::function<void()> run);
+  // Runs `what` (a typed event or a closure) at `at` if the node is still the same incarnation.
+  void AtNode(uint32_t node, absl::Time at, What what);
+  void Dispatch(uint32_t node, What& what);
   Summary Run();
 
   // ---- Nodes, churn and the workload (simulator.cc) ----
@@ -199,7 +255,9 @@ struct Simulator::Impl {
   // ---- The shell (sim_shell.cc) ----
   void StepMarket(uint32_t node, market::Input input);
   void DrainInbox(uint32_t node);
-  void StepMembers(uint32_t node, membership::Input input);
+  void StepMembers(uint32_t node, const membership::Input& input);
+  void Deliver(MembersArrive& m);
+  void Deliver(MarketArrive& m);
   void CarryOut(uint32_t node, std::vector<market::Action> actions);
   void SendMarket(uint32_t node, market::Send& send);  // takes the message out of `send`
   // A send that cannot be delivered fails for its sender after the network's timeout.
@@ -215,6 +273,7 @@ struct Simulator::Impl {
   // What a node's heartbeat tells its neighbours: its load and its active view.
   SimNode::PeerNews NewsOf(const SimNode& n) const;
   market::PeerView ViewOf(const SimNode& n, const std::string& peer) const;
+  market::PeerView ViewOf(const SimNode& n, uint32_t peer) const;  // by node index
   // The run's end as the compute service reports it: job, origin and round filled in.
   static market::LocalRunEnd RunEndOf(const std::string& job_id, const SimNode::Run& run);
   void Finish(uint32_t node, const market::JobResult& result);
@@ -240,6 +299,8 @@ struct Simulator::Impl {
   std::string Seal(uint32_t node, job::Message& message);
   absl::StatusOr<job::Message> Open(const std::string& envelope, job::Message sent);
   static uint64_t BlobKey(std::string_view cid);
+  // The last 8 bytes of a DID (its key's random tail) and its length, as one word.
+  static uint64_t DidTail(std::string_view did);
 
   Scenario s;
   SeededRng rng;
@@ -247,13 +308,15 @@ struct Simulator::Impl {
   const absl::Time start;
   uint64_t seq = 0;
   uint64_t events = 0;
-  std::priority_queue<Event, std::vector<Event>, Later> queue;
-  std::vector<Pending> closures;
+  EventHeap queue;
+  std::deque<Pending> parked;  // the events in `queue`, by slot (a deque: run in place)
   std::vector<uint32_t> free_slots;
   std::vector<std::unique_ptr<SimNode>> nodes;
   absl::flat_hash_map<std::string, uint32_t> by_did;
+  // Each node's DidTail, by index: IndexOf checks an address against it without reading the DID.
+  std::vector<uint64_t> did_tails;
   std::vector<uint32_t> live;  // indexes of live nodes (for picking submitters and contacts)
-  absl::flat_hash_map<std::string, SimJob> jobs;
+  SimJobs jobs;
   std::vector<std::string> job_order;  // submission order, for a deterministic summary
   absl::flat_hash_map<uint64_t, uint64_t> blob_bytes;  // by CID hash
   // Relays carry an announcement's envelope as received; unsigned stand-ins map back to it.

@@ -66,15 +66,48 @@ Simulator::Impl::Impl(Scenario scenario)
       }()),
       last_sample(now) {}
 
+void Simulator::Impl::EventHeap::push(Event e) {
+  size_t i = v_.size();
+  v_.push_back(e);
+  while (i > 0) {
+    const size_t parent = (i - 1) / 4;
+    if (!Before(e, v_[parent])) break;
+    v_[i] = v_[parent];
+    i = parent;
+  }
+  v_[i] = e;
+}
+
+void Simulator::Impl::EventHeap::pop() {
+  const Event last = v_.back();
+  v_.pop_back();
+  const size_t n = v_.size();
+  if (n == 0) return;
+  size_t i = 0;
+  for (;;) {
+    const size_t first = 4 * i + 1;
+    if (first >= n) break;
+    size_t best = first;
+    const size_t end = std::min(first + 4, n);
+    for (size_t c = first + 1; c < end; ++c) {
+      if (Before(v_[c], v_[best])) best = c;
+    }
+    if (!Before(v_[best], last)) break;
+    v_[i] = v_[best];
+    i = best;
+  }
+  v_[i] = last;
+}
+
 void Simulator::Impl::Schedule(absl::Time at, Pending pending) {
   uint32_t slot;
   if (free_slots.empty()) {
-    slot = uint32_t(closures.size());
-    closures.push_back(std::move(pending));
+    slot = uint32_t(parked.size());
+    parked.push_back(std::move(pending));
   } else {
     slot = free_slots.back();
     free_slots.pop_back();
-    closures[slot] = std::move(pending);
+    parked[slot] = std::move(pending);
   }
   // Rounded up: an event never runs before its time (a core woken early would ask again).
   int64_t us = absl::ToInt64Microseconds(at - start);
@@ -86,8 +119,30 @@ void Simulator::Impl::At(absl::Time at, std::function<void()> run) {
   Schedule(at, {std::move(run)});
 }
 
-void Simulator::Impl::AtNode(uint32_t node, absl::Time at, std::function<void()> run) {
-  Schedule(at, {std::move(run), node, nodes[node]->incarnation});
+void Simulator::Impl::AtNode(uint32_t node, absl::Time at, What what) {
+  Schedule(at, {std::move(what), node, nodes[node]->incarnation});
+}
+
+void Simulator::Impl::Dispatch(uint32_t node, What& what) {
+  std::visit(
+      [&](auto& w) {
+        using T = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<T, std::function<void()>>) {
+          w();
+        } else if constexpr (std::is_same_v<T, MembersArrive> || std::is_same_v<T, MarketArrive>) {
+          Deliver(w);
+        } else if constexpr (std::is_same_v<T, MarketAnswer>) {
+          StepMarket(node, std::move(w.result));
+        } else if constexpr (std::is_same_v<T, MembersTimer>) {
+          SimNode& n = *nodes[node];
+          if (n.members_timer != w.generation) return;
+          n.members_timer_at = absl::InfinitePast();
+          StepMembers(node, membership::TimerFired{});
+        } else if constexpr (std::is_same_v<T, MarketTimer>) {
+          if (nodes[node]->market_timer == w.generation) StepMarket(node, market::TimerFired{});
+        }
+      },
+      what);
 }
 
 // ---- Nodes ----------------------------------------------------------------------------------
@@ -102,18 +157,23 @@ uint32_t Simulator::Impl::AddNode(Role role) {
   seed.resize(crypto::kSeedSize, '.');
   n->key = std::make_unique<crypto::KeyPair>(*crypto::KeyPair::FromSeed(seed));
   n->did = n->key->did().ToString();
-  n->address = mesh::StrCat("sim-", index, ".", s.network.regions[n->region], ":7000");
+  // Short enough for a string's inline buffer (15 bytes) at 100,000 nodes: a Contact or PeerView
+  // copied allocates for its DID only.
+  n->address = mesh::StrCat("s", index, ".", s.network.regions[n->region]);
   n->slots = s.node.min_slots + uint32_t(rng.Uniform(s.node.max_slots - s.node.min_slots + 1));
   n->speed = s.node.min_speed + (s.node.max_speed - s.node.min_speed) * rng.UniformDouble();
   n->rng = std::make_unique<SeededRng>(s.seed * 1'000'003 + index);
-  n->trust = std::make_unique<SimTrust>(&n->reputation, &now, book.options());
+  n->trust = std::make_unique<SimTrust>(&n->reputation, &now, book.options(),
+                                        s.sign_messages ? nullptr : &jobs);
   for (const auto& [name, share] : s.node.capabilities) {
     if (rng.UniformDouble() < share) n->capabilities.push_back(name);
   }
   for (const auto& [name, share] : s.node.federations) {
     if (rng.UniformDouble() < share) n->federations.push_back(name);
   }
+  n->inbound = membership::Received{{n->did, n->address}, membership::Ping{}};
   by_did[n->did] = index;
+  did_tails.push_back(DidTail(n->did));
   (void)book.Post(book.DecideGrant(n->did, kStartCredits, "meshsim credits", now));
   ++out.nodes_by_role[std::string(RoleName(role))];
   nodes.push_back(std::move(n));
@@ -142,6 +202,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   // Answers are kept to answer a relayed copy of an announcement alike, and copies arrive within
   // a second here: 10 s is plenty, and at 100,000 nodes the node's 60 s would be gigabytes.
   o.answers_ttl = absl::Seconds(10);
+  o.history_details = false;           // no history is kept here (the summary counts on its own)
   if (n.role == Role::kUnderbidder) {  // the lowest price there is, to win every auction
     o.pricing.base_fee = 0;
     o.pricing.rate_per_gfuel = 0;
@@ -370,6 +431,7 @@ std::string Simulator::Impl::AddJob(uint32_t node, job::SignedJobSpec signed_spe
   job.submitter = node;
   job.spec = std::move(signed_spec.spec);
   job.envelope = std::move(signed_spec.envelope);
+  job.cid = signed_spec.id;
   job.submitted_at = now;
   job.fuel = fuel;
   job.input_bytes = input_bytes;
@@ -489,15 +551,17 @@ Summary Simulator::Impl::Run() {
     const Event e = queue.top();
     if (start + absl::Microseconds(e.at_us) > end) break;
     queue.pop();
-    Pending p = std::move(closures[e.slot]);
-    free_slots.push_back(e.slot);
+    // Run in place (a deque's elements stay put as events are added); the slot is reused once
+    // the event is done.
+    Pending& p = parked[e.slot];
     now = start + absl::Microseconds(e.at_us);
     ++events;
-    if (p.node != UINT32_MAX &&
-        (!nodes[p.node]->alive || nodes[p.node]->incarnation != p.incarnation)) {
-      continue;  // for a node that crashed (or left) since
-    }
-    p.run();
+    if (p.node == UINT32_MAX ||
+        (nodes[p.node]->alive && nodes[p.node]->incarnation == p.incarnation)) {
+      Dispatch(p.node, p.what);
+    }  // else: for a node that crashed (or left) since
+    p.what.emplace<0>();
+    free_slots.push_back(e.slot);
   }
   Sample();
   return Summarise();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/job/job_state.h"
@@ -82,6 +83,14 @@ class TrustView {
   virtual int EscrowReplicas(const job::JobSpec& spec) const = 0;
   virtual verify::AdaptivePolicy Adaptive() const = 0;
   virtual int MaxReplicas() const = 0;
+  // Opens an assignment's signed job spec, which claims to be job `id`: job::OpenJobSpec (the
+  // signature, the spec, its submitter). meshsim, which signed every spec itself, answers an
+  // unsigned run's from its own copy of the bytes, as it trusts that run's messages.
+  virtual absl::StatusOr<job::SignedJobSpec> OpenSpec(const std::string& envelope,
+                                                      const std::string& id) const {
+    (void)id;
+    return job::OpenJobSpec(envelope);
+  }
 };
 
 // The credits one replica of `spec` may be paid at most: its max_price, capped at 2^52 (far
@@ -180,6 +189,10 @@ struct MarketOptions {
   // many, for at most this long (copies come within seconds; a retry is a new round).
   size_t answers_kept = 50000;
   absl::Duration answers_ttl = absl::Seconds(60);
+  // Whether the history blocks of a closed auction and a won lease carry their detail (the
+  // selection, declines and holders, as JSON). meshsim keeps no history and turns it off:
+  // building it was a tenth of its run. The blocks themselves, and every decision, are the same.
+  bool history_details = true;
 };
 
 // Counters the shell exports (/metrics).

@@ -140,7 +140,9 @@ class Membership {
  public:
   Membership(MembershipOptions options, Contact self, Rng* rng);
 
-  std::vector<Action> Step(absl::Time now, Input input);
+  // The input is read, never kept: a shell may pass the same one again (meshsim keeps one per
+  // sender for its heartbeats).
+  std::vector<Action> Step(absl::Time now, const Input& input);
 
   const Contact& self() const { return self_; }
   std::vector<Contact> active() const;
@@ -166,11 +168,13 @@ class Membership {
 
   void OnReceived(const Contact& from, const Message& message);
   void OnTick();
-  void Heard(const std::string& id);
+  // Marks an active peer heard now; the peer, or null when it is not active.
+  const ActivePeer* Heard(const std::string& id);
 
   // Views.
-  const ActivePeer* FindActive(const std::string& id) const;
-  bool InPassive(const std::string& id) const;
+  const ActivePeer* FindActive(const std::string& id) const { return FindActive(KeyOf(id), id); }
+  const ActivePeer* FindActive(uint64_t key, const std::string& id) const;
+  bool InPassive(uint64_t key, const std::string& id) const;
   // Adds to the active view (dropping a random peer with a Disconnect when full).
   void AddActive(const Contact& peer);
   // Removes from the active view; a live peer goes to the passive view.
@@ -191,7 +195,8 @@ class Membership {
   absl::Time now_ = absl::InfinitePast();
   std::vector<ActivePeer> active_;  // small: vectors, in the order peers joined
   std::vector<Contact> passive_;
-  std::optional<std::string> asking_;  // the passive peer a Neighbor request waits for
+  std::vector<uint64_t> passive_keys_;  // KeyOf each passive_ id, in the same order
+  std::optional<std::string> asking_;   // the passive peer a Neighbor request waits for
   absl::Time asked_at_ = absl::InfinitePast();
   std::vector<Contact> last_shuffle_;  // what our last Shuffle sent (evicted first on its reply)
   absl::Time next_probe_ = absl::InfinitePast();
