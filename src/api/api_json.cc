@@ -67,7 +67,13 @@ nlohmann::json StatsToJson(const node::ServiceStats& s) {
           {"fuel_per_second", s.fuel_per_second},
           {"fuel_used_total", s.fuel_used_total},
           {"delegated", s.delegated},
-          {"draining", s.draining}};
+          {"draining", s.draining},
+          {"compiles",
+           {{"queued", s.compiles.queued},
+            {"running", s.compiles.running},
+            {"compiled", s.compiles.compiled},
+            {"failed", s.compiles.failed},
+            {"killed", s.compiles.killed}}}};
 }
 
 int HttpStatusFor(const absl::Status& status) {

@@ -82,6 +82,14 @@ ComputeService::ComputeService(ComputeOptions options, NodeEnv env)
   });
   env_.metrics->AddGaugeCallback("mesh_jobs_max_concurrent", "Most jobs this node runs at once",
                                  [this] { return static_cast<double>(options_.max_concurrent); });
+  if (env_.runner != nullptr) {
+    env_.metrics->AddGaugeCallback(
+        "mesh_compiles_queued", "aot compiles waiting to start (their jobs run on the interpreter)",
+        [this] { return static_cast<double>(env_.runner->compiles().queued); });
+    env_.metrics->AddGaugeCallback(
+        "mesh_compiles_running", "aot compile processes running now",
+        [this] { return static_cast<double>(env_.runner->compiles().running); });
+  }
 }
 
 ComputeService::~ComputeService() { Drain(absl::ZeroDuration()); }
@@ -591,6 +599,7 @@ ServiceStats ComputeService::Stats() {
   s.fuel_used_total = fuel_total_;
   s.delegated = delegated_.size();
   s.draining = draining_;
+  if (env_.runner != nullptr) s.compiles = env_.runner->compiles();
   return s;
 }
 

@@ -1119,6 +1119,9 @@ class ApiTest(NodeTest):
         self.assertEqual(metric(text, 'mesh_jobs_queued'), 0)
         self.assertEqual(metric(text, 'mesh_jobs_running'), 0)
         self.assertEqual(metric(text, 'mesh_jobs_max_concurrent'), 2)
+        self.assertEqual(metric(text, 'mesh_compiles_queued'), 0)  # an interp node compiles nothing
+        self.assertEqual(self.node.info()['stats']['compiles'],
+                         {'queued': 0, 'running': 0, 'compiled': 0, 'failed': 0, 'killed': 0})
         self.assertGreater(metric(text, 'process_resident_memory_bytes'), 0)
         self.assertIn('# TYPE mesh_jobs_submitted_total counter', text)
         self.assertIn('# TYPE mesh_job_run_seconds histogram', text)
@@ -1772,11 +1775,23 @@ class CliTest(NodeTest):
         job = json.loads(self.mesh('job', job_id, '--json').stdout)
         self.assertEqual(job, self.node.job(job_id))
         self.assertEqual(job['output_cid'], cid_of(data))
-        # An aot node runs a module on the interpreter until its compile is done (tiering), and
-        # compiles one module at a time: echo's may wait behind an earlier test's (the Rust
-        # example's takes seconds).
+        # An aot node runs a module on the interpreter while its compile waits in the queue
+        # (tiering): echo's may wait behind an earlier test's (the Rust example's takes seconds).
+        # The queue's counts are in the node's stats: a job submitted once it is empty waits for
+        # its own compile and runs on aot.
         engines = {'interp'} if self.node.engine == 'interp' else {'aot', 'interp'}
         self.assertIn(job['report']['engine'], engines)
+        if self.node.engine == 'aot':
+            def queue_empty():
+                c = self.node.info()['stats']['compiles']
+                return c['queued'] == 0 and c['running'] == 0
+            wait_until(queue_empty, 120, 'the compile queue to empty')
+            r = self.mesh('submit', os.path.join(EXAMPLES, 'echo.wasm'), '--wait', '--input',
+                          path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            again = self.node.job(r.stdout.decode().splitlines()[0])
+            self.assertEqual(again['report']['engine'], 'aot')
+            self.assertGreaterEqual(self.node.info()['stats']['compiles']['compiled'], 1)
         jobs = json.loads(self.mesh('jobs', '--json').stdout)
         self.assertIn(job_id, [j['id'] for j in jobs['jobs']])
         jobs = json.loads(self.mesh('--json', 'jobs', '--state', 'succeeded', '--limit',

@@ -164,6 +164,7 @@ struct ServiceStats {
   uint64_t fuel_used_total = 0;
   uint64_t delegated = 0;  // jobs submitted here and running (or being placed) elsewhere
   bool draining = false;
+  exec::CompileStats compiles;  // the aot compile queue (compile_queue.h)
 };
 
 // The limits a job runs with: the spec's, and `defaults` (the node's) for each it leaves at 0.

@@ -20,6 +20,8 @@ class JobRunner {
   virtual absl::StatusOr<wasm::RunResult> Run(exec::RunRequest request) = 0;
   virtual bool Cancel(uint64_t tag) = 0;
   virtual std::string engine() const = 0;
+  // The aot compile queue's counts (all zero on the interpreter, or without a pool).
+  virtual exec::CompileStats compiles() const { return {}; }
 };
 
 // Runs jobs in a WorkerPool it does not own. The node makes it before the pool has started
@@ -42,6 +44,10 @@ class PoolRunner final : public JobRunner {
   std::string engine() const override {
     exec::WorkerPool* pool = pool_.load(std::memory_order_acquire);
     return pool != nullptr ? std::string(wasm::EngineName(pool->engine())) : "none";
+  }
+  exec::CompileStats compiles() const override {
+    exec::WorkerPool* pool = pool_.load(std::memory_order_acquire);
+    return pool != nullptr ? pool->stats().compiles : exec::CompileStats{};
   }
 
  private:
