@@ -132,16 +132,20 @@ void BM_Sha256Only(benchmark::State& state) {
 }
 BENCHMARK(BM_Sha256Only)->Unit(benchmark::kMillisecond);
 
-// The whole way in: compress trial, encrypt, 4+2, six CIDs per segment.
+// The way in, on one core: compress trial, encrypt (or not), 4+2, and the six CIDs per segment
+// (named:1, SegmentCodec::Seal) or not (named:0, Stripe: the CES stages alone).
 void BM_Seal(benchmark::State& state) {
   const bool encrypt = state.range(0) != 0;
+  const bool named = state.range(1) != 0;
   const ErasureCode code = ErasureCode::Create(4, 2).value();
   const SegmentCodec codec = SegmentCodec::Create(encrypt ? Key() : "", &code).value();
   mesh::SeededRng rng(2);
   std::vector<char> spare;  // as FileSealer does: each segment's stripe written over the last
   for (auto _ : state) {
     for (uint64_t done = 0; done < TotalBytes(); done += kSegment) {
-      absl::StatusOr<SealedSegment> sealed = codec.Seal(0, Segment(), rng, std::move(spare));
+      absl::StatusOr<SealedSegment> sealed =
+          named ? codec.Seal(0, Segment(), rng, std::move(spare))
+                : codec.Stripe(0, Segment(), rng, std::move(spare));
       if (!sealed.ok()) {
         state.SkipWithError("seal failed");
         break;
@@ -152,28 +156,12 @@ void BM_Seal(benchmark::State& state) {
   }
   Account(state);
 }
-BENCHMARK(BM_Seal)->ArgName("encrypt")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
-
-// The CES stages alone (compress trial, encrypt, 4+2), without naming the shards.
-void BM_Stripe(benchmark::State& state) {
-  const ErasureCode code = ErasureCode::Create(4, 2).value();
-  const SegmentCodec codec = SegmentCodec::Create(Key(), &code).value();
-  mesh::SeededRng rng(2);
-  std::vector<char> spare;  // as FileSealer does: each segment's stripe written over the last
-  for (auto _ : state) {
-    for (uint64_t done = 0; done < TotalBytes(); done += kSegment) {
-      absl::StatusOr<SealedSegment> sealed = codec.Stripe(0, Segment(), rng, std::move(spare));
-      if (!sealed.ok()) {
-        state.SkipWithError("stripe failed");
-        break;
-      }
-      benchmark::DoNotOptimize(sealed->stripe.data());
-      spare = std::move(sealed->stripe);
-    }
-  }
-  Account(state);
-}
-BENCHMARK(BM_Stripe)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Seal)
+    ->ArgNames({"encrypt", "named"})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({0, 1})
+    ->Unit(benchmark::kMillisecond);
 
 // The way back: every shard checked against its CID, `lost` rebuilt, authenticated.
 void BM_Open(benchmark::State& state) {
@@ -239,11 +227,11 @@ int main(int argc, char** argv) {
                   .goal = Goal().RatioAtLeast(0.95)});
     }
   }
-  const double seal = reporter.Rate("BM_Seal/encrypt:1");
-  const double seal_plain = reporter.Rate("BM_Seal/encrypt:0");
+  const double seal = reporter.Rate("BM_Seal/encrypt:1/named:1");
+  const double seal_plain = reporter.Rate("BM_Seal/encrypt:0/named:1");
   const double aead = reporter.Rate("BM_EncryptOnly");
   const double sha = reporter.Rate("BM_Sha256Only");
-  const double stripe = reporter.Rate("BM_Stripe");
+  const double stripe = reporter.Rate("BM_Seal/encrypt:1/named:0");
   if (stripe > 0) {
     report.Add({.figure = "compress, encrypt and erasure-code incompressible data (trial, "
                           "XChaCha20-Poly1305, 4+2), one core (baseline: the encryption alone)",
