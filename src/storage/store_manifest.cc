@@ -157,7 +157,13 @@ absl::StatusOr<StoreManifest> ParseStoreManifest(std::string_view bytes) {
                                  {"code", "encrypted", "inline", "key", "owner", "segment_bytes",
                                   "segments", "signature", "size", "type", "version"},
                                  ""));
-  if (j.value("type", "") != kStoreManifestType || j.value("version", 0) != kStoreManifestVersion) {
+  // Types first: json::value() throws on a key of another type.
+  const bool typed = j.contains("type") && j["type"].is_string() &&
+                     j["type"].get_ref<const std::string&>() == kStoreManifestType;
+  const bool versioned =
+      j.contains("version") && j["version"].is_number_unsigned() &&
+      j["version"].get<uint64_t>() == static_cast<uint64_t>(kStoreManifestVersion);
+  if (!typed || !versioned) {
     return Bad("/type", mesh::StrCat("must be \"", kStoreManifestType, "\" version ",
                                      kStoreManifestVersion));
   }

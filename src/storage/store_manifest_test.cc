@@ -87,6 +87,13 @@ TEST(StoreManifestTest, HostileManifestsAreRefusedNamingWhat) {
   EXPECT_THAT(edited([](json& j) { j["inline"] = json::object(); }),
               HasSubstr("either \"inline\" or \"segments\""));
   EXPECT_THAT(Refusal("[1]"), HasSubstr("must be an object"));
+  // Keys of another type than the parser reads (manifest_fuzzer found "type" as an object).
+  EXPECT_THAT(Refusal(R"({"type":{"k":4,"m":2},"version":1})"), HasSubstr("/type"));
+  EXPECT_THAT(Refusal(R"({"type":"mesh-store","version":"1"})"), HasSubstr("/type"));
+  EXPECT_THAT(edited([](json& j) { j["segments"][0]["plain"] = "5"; }), HasSubstr("plain"));
+  EXPECT_THAT(edited([](json& j) { j["owner"] = 7; }), HasSubstr("/owner"));
+  EXPECT_THAT(edited([](json& j) { j["code"] = 7; }), HasSubstr("/code"));
+  EXPECT_THAT(edited([](json& j) { j["segments"] = "x"; }), HasSubstr("/segments"));
   EXPECT_THAT(Refusal("{"), HasSubstr("not valid JSON"));
   EXPECT_THAT(Refusal(std::string(kMaxStoreManifestBytes + 1, ' ')), HasSubstr("the limit"));
 }
