@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -250,11 +251,29 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
   return absl::OkStatus();
 }
 
+// A query parameter's value, percent-encoded (RFC 3986: unreserved characters kept).
+std::string QueryValue(std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 absl::Status ListJobs(const CliContext& ctx, const NodeTarget& node, const std::string& state,
-                      int limit) {
+                      const std::string& label, const std::string& submitter, int limit) {
   MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, node, false));
   std::string target = mesh::StrCat("/v1/jobs?limit=", limit);
-  if (!state.empty()) target += mesh::StrCat("&state=", state);
+  if (!state.empty()) target += mesh::StrCat("&state=", QueryValue(state));
+  if (!label.empty()) target += mesh::StrCat("&label=", QueryValue(label));
+  if (!submitter.empty()) target += mesh::StrCat("&submitter=", QueryValue(submitter));
   MESH_ASSIGN_OR_RETURN(json body, JsonOrError(client->Request("GET", target)));
   if (ctx.json) {
     std::cout << body.dump() << "\n";
@@ -392,7 +411,7 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
 
   struct ReadFlags {
     NodeTarget node;
-    std::string id, state, file, dir;
+    std::string id, state, file, dir, label, submitter;
     int limit = 20;
     bool wait = false;
     bool explain = false, history = false;
@@ -401,8 +420,13 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   CLI::App* jobs = app.add_subcommand("jobs", "List the node's jobs, newest first");
   jobs->add_option("--state", rf->state, "queued, running, succeeded, failed or cancelled");
   jobs->add_option("--limit", rf->limit, "How many (1-1000, default 20)");
+  jobs->add_option("--label", rf->label,
+                   "Only jobs with this label: KEY or KEY=VALUE (the node filters all its jobs)");
+  jobs->add_option("--submitter", rf->submitter, "Only jobs this did:key submitted");
   add_node(jobs, rf->node);
-  jobs->callback([&ctx, &result, rf] { result = ListJobs(ctx, rf->node, rf->state, rf->limit); });
+  jobs->callback([&ctx, &result, rf] {
+    result = ListJobs(ctx, rf->node, rf->state, rf->label, rf->submitter, rf->limit);
+  });
 
   CLI::App* job = app.add_subcommand("job", "Show one job: state, timings, run report");
   job->add_option("id", rf->id, "Job id")->required();

@@ -1797,6 +1797,15 @@ class CliTest(NodeTest):
         jobs = json.loads(self.mesh('--json', 'jobs', '--state', 'succeeded', '--limit',
                                     '1000').stdout)
         self.assertTrue(all(j['state'] == 'succeeded' for j in jobs['jobs']))
+        # Filters the node applies, values percent-encoded by the CLI (a space, '&' and '=').
+        labelled = self.node.submit('hello', labels={'cli test': 'a&b=c'})
+        jobs = json.loads(self.mesh('--json', 'jobs', '--label', 'cli test=a&b=c').stdout)
+        self.assertEqual([j['id'] for j in jobs['jobs']], [labelled['id']])
+        self.assertEqual(json.loads(self.mesh('--json', 'jobs', '--label', 'cli test=x').stdout)
+                         ['jobs'], [])
+        r = self.mesh('jobs', '--submitter', 'nobody')
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('expected a did:key', r.stderr.decode())
         stats = json.loads(self.mesh('stats', '--json').stdout)
         self.assertEqual(stats['did'], self.node.did)
         self.assertGreaterEqual(stats['stats']['succeeded'], 1)
