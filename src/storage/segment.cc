@@ -117,9 +117,12 @@ absl::StatusOr<SealedSegment> SegmentCodec::Stripe(uint32_t index, std::string_v
   out.stripe.resize(out.shard_bytes * out.shard_count);
   char* const data = out.stripe.data();
   // The padding after the sealed bytes (a reused buffer holds an older segment's bytes there).
-  std::memset(data + sealed, 0, out.shard_bytes * static_cast<size_t>(k) - sealed);
+  // An empty file's stripe has no buffer at all: nothing to write (and no pointer to pass).
+  if (!out.stripe.empty()) {
+    std::memset(data + sealed, 0, out.shard_bytes * static_cast<size_t>(k) - sealed);
+  }
   if (key_.empty()) {
-    std::memcpy(data, body.data(), body.size());
+    if (!body.empty()) std::memcpy(data, body.data(), body.size());
   } else {
     info.nonce = rng.Bytes(kNonceBytes);
     const std::string ad = AssociatedData(index, info);
