@@ -251,7 +251,8 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
   return absl::OkStatus();
 }
 
-// A query parameter's value, percent-encoded (RFC 3986: unreserved characters kept).
+// A query parameter's value, percent-encoded (RFC 3986's unreserved characters and ':', which a
+// DID holds and a query allows, kept).
 std::string QueryValue(std::string_view v) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -180,11 +180,12 @@ export class Client {
    * [{path, kind: 'file' | 'directory' | 'symlink', cid, size, target}] in path order: the
    * tree's manifest, read from the node and checked here against the job's files_cid (SHA-256 in
    * this process, trusting nothing the node says). [] when the job has no output tree.
+   * `job`: its id, or the job as job() returned it (its files_cid is then not asked again).
    */
-  async outputFiles(id) {
-    const job = await this.job(id);
-    if (!job.files_cid) return [];
-    const bytes = await this.checkedBlob(job.files_cid, id);
+  async outputFiles(job) {
+    const { id, files_cid: filesCid } = typeof job === 'string' ? await this.job(job) : job;
+    if (!filesCid) return [];
+    const bytes = await this.checkedBlob(filesCid, id);
     let manifest;
     try {
       manifest = JSON.parse(new TextDecoder().decode(bytes));

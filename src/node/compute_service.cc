@@ -579,8 +579,10 @@ void ComputeService::Finished(const JobRecord& job, bool stored_head) {
 }
 
 ServiceStats ComputeService::Stats() {
-  absl::MutexLock lock(&mu_);
   ServiceStats s;
+  // The pool's counts under the pool's own lock, before this service's is taken: no nesting.
+  if (env_.runner != nullptr) s.compiles = env_.runner->compiles();
+  absl::MutexLock lock(&mu_);
   s.queued = queue_.size();
   s.running = running_.size();
   s.succeeded = counts_.succeeded;
@@ -599,7 +601,6 @@ ServiceStats ComputeService::Stats() {
   s.fuel_used_total = fuel_total_;
   s.delegated = delegated_.size();
   s.draining = draining_;
-  if (env_.runner != nullptr) s.compiles = env_.runner->compiles();
   return s;
 }
 

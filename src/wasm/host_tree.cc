@@ -120,6 +120,8 @@ absl::Status WriteOutputFiles(const std::vector<OutputFile>& files, const stdfs:
                         OutputManifest(files, [](const std::string& b) {
                           return cas::Cid::Of(b, cas::Codec::kRaw);
                         }));
+  // ExportTree checks the links too, but only once `dest`'s parent exists: checked first here, a
+  // refused tree creates no directory at all.
   MESH_RETURN_IF_ERROR(cas::CheckSymlinksStayInside(manifest));
   if (dest.has_parent_path()) {
     std::error_code ec;

@@ -233,9 +233,13 @@ async function showOutput(app, card, job, state) {
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
     },
   }, `Download (${fmtBytes(bytes.length)})`);
+  fill(card, h('h2', {}, 'Output'), download, h('pre', { id: 'output-preview' }, previewText(bytes)));
+}
+
+// The first PREVIEW_BYTES of `bytes` as text, "…" on a line of its own when there is more.
+function previewText(bytes) {
   const text = new TextDecoder().decode(bytes.slice(0, PREVIEW_BYTES));
-  fill(card, h('h2', {}, 'Output'), download,
-    h('pre', { id: 'output-preview' }, text + (bytes.length > PREVIEW_BYTES ? '\n…' : '')));
+  return text + (bytes.length > PREVIEW_BYTES ? '\n…' : '');
 }
 
 // The output directory's files (spec.output_dir): the tree's manifest and each file shown are
@@ -246,7 +250,7 @@ async function showFiles(app, card, job, state) {
   state.shownFiles = job.files_cid;
   let entries;
   try {
-    entries = await app.client.outputFiles(job.id);
+    entries = await app.client.outputFiles(job);
   } catch (e) {
     fill(card, h('h2', {}, 'Output files'), h('p', { class: 'error' }, errorText(e)));
     return;
@@ -257,8 +261,7 @@ async function showFiles(app, card, job, state) {
     note.textContent = `Reading ${entry.path}…`;
     try {
       const bytes = await app.client.outputFile(job.id, entry);
-      const text = new TextDecoder().decode(bytes.slice(0, PREVIEW_BYTES));
-      preview.textContent = text + (bytes.length > PREVIEW_BYTES ? '\n…' : '');
+      preview.textContent = previewText(bytes);
       preview.hidden = false;
       preview.dataset.path = entry.path;
       note.textContent = `✓ ${entry.path}: ${fmtBytes(bytes.length)}, SHA-256 checked here against its CID`;

@@ -183,6 +183,7 @@ test('a job with a mounted file and an output directory: outputFiles and outputF
   assert.equal(done.state, 'succeeded', JSON.stringify(done));
   assert.ok(done.files_cid);
   const files = await client.outputFiles(submitted.id);
+  assert.deepEqual(await client.outputFiles(done), files, 'the job itself does as well as its id');
   assert.deepEqual(files.map((f) => [f.path, f.kind]), [['summary.txt', 'file']]);
   assert.equal(text(await client.outputFile(submitted.id, files[0])), 'in.txt 3 294\ntotal: 1 files, 3 bytes, sum 294\n');
   await assert.rejects(client.outputFile(submitted.id, { path: 'x', kind: 'directory' }), MeshError);
