@@ -40,6 +40,9 @@ constexpr std::array<Kind, std::variant_size_v<Message>> kKinds = {{
     {"blob_request", "application/vnd.mesh.blob_request.v1+json", "requester"},
     {"artifact", "application/vnd.mesh.artifact.v1+json", "executor"},
     {"gossip", "application/vnd.mesh.gossip.v1+json", "node"},
+    {"store_shards", "application/vnd.mesh.store_shards.v1+json", "owner"},
+    {"drop_shards", "application/vnd.mesh.drop_shards.v1+json", "owner"},
+    {"shards_held", "application/vnd.mesh.shards_held.v1+json", "holder"},
 }};
 
 std::optional<size_t> KindOf(std::string_view payload_type) {
@@ -67,6 +70,9 @@ const std::string& AuthorOf(const Message& message) {
     const std::string& operator()(const BlobRequest& m) const { return m.requester; }
     const std::string& operator()(const Artifact& m) const { return m.executor; }
     const std::string& operator()(const Gossip& m) const { return m.node; }
+    const std::string& operator()(const StoreShards& m) const { return m.owner; }
+    const std::string& operator()(const DropShards& m) const { return m.owner; }
+    const std::string& operator()(const ShardsHeld& m) const { return m.holder; }
   };
   return std::visit(Visitor{}, message);
 }
@@ -142,6 +148,12 @@ absl::StatusOr<Message> MessageFromJson(std::string_view payload_type, const jso
       return Wrap(internal::DecodeArtifact(r));
     case 11:
       return Wrap(internal::DecodeGossip(r));
+    case 12:
+      return Wrap(internal::DecodeStoreShards(r));
+    case 13:
+      return Wrap(internal::DecodeDropShards(r));
+    case 14:
+      return Wrap(internal::DecodeShardsHeld(r));
   }
   return absl::InternalError("unhandled market message kind");
 }

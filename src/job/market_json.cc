@@ -32,16 +32,18 @@ constexpr size_t kMaxNameBytes = 64;
 constexpr size_t kMaxSpecEnvelopeBytes = kMaxSpecBytes + 1024;
 constexpr int kMaxReportDepth = 32;
 
-void PutHeader(const MessageHeader& h, json& j) {
-  j["sent_at_ms"] = h.sent_at_ms;
-  j["nonce"] = h.nonce;
-}
-
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
+}
+
+}  // namespace
+
+void PutHeader(const MessageHeader& h, json& j) {
+  j["sent_at_ms"] = h.sent_at_ms;
+  j["nonce"] = h.nonce;
 }
 
 absl::StatusOr<MessageHeader> ReadHeader(const FieldReader& r) {
@@ -54,6 +56,8 @@ absl::StatusOr<MessageHeader> ReadHeader(const FieldReader& r) {
   }
   return h;
 }
+
+namespace {
 
 absl::StatusOr<uint32_t> U32(const FieldReader& r, std::string_view key,
                              uint64_t max = std::numeric_limits<uint32_t>::max()) {
@@ -469,6 +473,8 @@ json Encode(const Heartbeat& m) {
             {"peers", PeersJson(m.peers)}};
   if (m.hello) j["hello"] = true;
   if (m.fuel_per_second > 0) j["fuel_per_second"] = m.fuel_per_second;
+  if (m.storage_free > 0) j["storage_free"] = m.storage_free;
+  if (!m.zone.empty()) j["zone"] = m.zone;
   PutHeader(m.header, j);
   return j;
 }
@@ -477,7 +483,8 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
   MESH_RETURN_IF_ERROR(
       r.CheckKnownKeys({"sent_at_ms", "nonce", "node", "address", "cpu_cores", "memory_bytes",
                         "max_concurrent", "running", "queued", "draining", "capabilities",
-                        "federations", "peers", "hello", "fuel_per_second"}));
+                        "federations", "peers", "hello", "fuel_per_second",
+                        "storage_free", "zone"}));
   Heartbeat m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.node, r.Did("node", true));
@@ -493,6 +500,11 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.peers, ReadPeers(r, "peers"));
   MESH_ASSIGN_OR_RETURN(m.hello, r.Bool("hello", false));
   MESH_ASSIGN_OR_RETURN(m.fuel_per_second, r.Unsigned("fuel_per_second", kMaxFuelPerSecond));
+  MESH_ASSIGN_OR_RETURN(m.storage_free, r.Unsigned("storage_free", kMaxCount));
+  MESH_ASSIGN_OR_RETURN(m.zone, r.String("zone", false, kMaxNameBytes));
+  if (!m.zone.empty() && !IsValidName(m.zone)) {
+    return r.Error("zone", "must be 1 to 64 characters of letters, digits, '.', '_', ':' and '-'");
+  }
   return m;
 }
 

@@ -30,6 +30,9 @@ nlohmann::json Encode(const CancelJob& m);
 nlohmann::json Encode(const Heartbeat& m);
 nlohmann::json Encode(const BlobRequest& m);
 nlohmann::json Encode(const Gossip& m);
+nlohmann::json Encode(const StoreShards& m);  // store_message_json.cc
+nlohmann::json Encode(const DropShards& m);
+nlohmann::json Encode(const ShardsHeld& m);
 
 absl::StatusOr<Announce> DecodeAnnounce(const FieldReader& r);
 absl::StatusOr<Bid> DecodeBid(const FieldReader& r);
@@ -43,5 +46,12 @@ absl::StatusOr<CancelJob> DecodeCancelJob(const FieldReader& r);
 absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r);
 absl::StatusOr<BlobRequest> DecodeBlobRequest(const FieldReader& r);
 absl::StatusOr<Gossip> DecodeGossip(const FieldReader& r);
+absl::StatusOr<StoreShards> DecodeStoreShards(const FieldReader& r);
+absl::StatusOr<DropShards> DecodeDropShards(const FieldReader& r);
+absl::StatusOr<ShardsHeld> DecodeShardsHeld(const FieldReader& r);
+
+// Shared by the codecs (market_json.cc).
+void PutHeader(const MessageHeader& h, nlohmann::json& j);
+absl::StatusOr<MessageHeader> ReadHeader(const FieldReader& r);
 
 }  // namespace mesh::job::internal

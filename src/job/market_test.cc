@@ -122,7 +122,7 @@ TEST(MarketTest, UnknownTypeAndBadJsonAreRefused) {
 
 TEST(MarketTest, GossipOutOfBoundsIsRefused) {
   crypto::KeyPair key = crypto::KeyPair::Generate();
-  json good = ToJson(SampleMessages(key, key).back());
+  json good = ToJson(SampleMessages(key, key)[11]);
   good["sent_at_ms"] = kNow;
   good["nonce"] = kNonce;
   ASSERT_EQ(good.value("kind", ""), "shuffle");
@@ -142,6 +142,42 @@ TEST(MarketTest, GossipOutOfBoundsIsRefused) {
   absl::Status sample = refusal("sample", many);
   EXPECT_NE(sample.message().find("/gossip/sample: has more than 64"), std::string::npos) << sample;
   EXPECT_FALSE(refusal("subject", json{{"did", "not-a-did"}}).ok());
+}
+
+TEST(MarketTest, StoredFileMessagesAreBounded) {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  json good = ToJson(SampleMessages(key, key)[12]);
+  good["sent_at_ms"] = kNow;
+  good["nonce"] = kNonce;
+  constexpr char kType[] = "application/vnd.mesh.store_shards.v1+json";
+  EXPECT_OK(MessageFromJson(kType, good));
+  auto refusal = [&](const char* key_name, json value) {
+    json j = good;
+    j[key_name] = std::move(value);
+    return MessageFromJson(kType, j).status();
+  };
+  absl::Status none = refusal("shards", json::array());
+  EXPECT_NE(none.message().find("/store_shards/shards: must be a non-empty array"),
+            std::string::npos)
+      << none;
+  json many = json::array();
+  for (size_t i = 0; i <= kMaxShardsPerMessage; ++i) many.push_back(good["shards"][0]);
+  absl::Status flood = refusal("shards", many);
+  EXPECT_NE(flood.message().find("has more than 4096"), std::string::npos) << flood;
+  absl::Status cid = refusal("shards", json::array({{{"cid", "bafy-not"}, {"bytes", 1}}}));
+  EXPECT_NE(cid.message().find("/store_shards/shards/0/cid"), std::string::npos) << cid;
+  absl::Status bytes = refusal("shards", json::array({{{"cid", good["shards"][0]["cid"]},
+                                                        {"bytes", -1}}}));
+  EXPECT_NE(bytes.message().find("/store_shards/shards/0/bytes"), std::string::npos) << bytes;
+  EXPECT_FALSE(refusal("file", "not-a-cid").ok());
+  EXPECT_FALSE(refusal("source_address", 7).ok());
+
+  json held = ToJson(SampleMessages(key, key)[14]);
+  held["sent_at_ms"] = kNow;
+  held["nonce"] = kNonce;
+  held["shards"] = json::array({"x"});
+  absl::Status bad = MessageFromJson("application/vnd.mesh.shards_held.v1+json", held).status();
+  EXPECT_NE(bad.message().find("/shards_held/shards/0: must be a CID"), std::string::npos) << bad;
 }
 
 TEST(MarketTest, DeeplyNestedPayloadIsRefused) {

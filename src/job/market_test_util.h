@@ -106,6 +106,8 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   heartbeat.draining = true;
   heartbeat.capabilities = {"avx2"};
   heartbeat.fuel_per_second = 3'000'000'000;
+  heartbeat.storage_free = 1ull << 30;
+  heartbeat.zone = "eu-west-1a";
   heartbeat.peers = {{Did(other), "10.0.0.3:7000"}};
 
   BlobRequest blob{{}, Did(author), kModule, 1024};
@@ -120,8 +122,13 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   gossip.ttl = 3;
   gossip.sample = {{Did(other), "10.0.0.3:7000"}};
 
-  return {announce, bid,    decline,   assignment, ack,      progress,
-          receipt,  cancel, heartbeat, blob,       artifact, gossip};
+  const std::string file = cas::Cid::Of("manifest", cas::Codec::kDagJson).ToString();
+  StoreShards store{{}, Did(author), "10.0.0.1:7000", file, {{cas::Cid::Of("s0").ToString(), 2}}};
+  DropShards drop{{}, Did(author), file, {cas::Cid::Of("s0").ToString()}};
+  ShardsHeld held{{}, Did(author), file, {cas::Cid::Of("s0").ToString()}, 1 << 20};
+
+  return {announce, bid,      decline, assignment, ack,   progress, receipt, cancel,
+          heartbeat, blob,    artifact, gossip,    store, drop,     held};
 }
 
 }  // namespace mesh::job::market_fixtures

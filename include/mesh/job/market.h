@@ -191,6 +191,8 @@ struct Heartbeat {
   std::vector<PeerInfo> peers;  // the sender's active view
   bool hello = false;
   uint64_t fuel_per_second = 0;  // its speed score (node/host_profile.h); 0 = not measured
+  uint64_t storage_free = 0;     // room for other nodes' shards ([storage] quota less held)
+  std::string zone;              // its failure domain ([storage] zone), for shard placement
 };
 
 // Node -> node: one message of the membership protocol (membership/membership.h) other than
@@ -219,8 +221,43 @@ struct BlobRequest {
   uint64_t offset = 0;
 };
 
+// Stored files (storage/, node/file_store.h). Shards are never pushed inside a message: the
+// holder pulls each one by CID from `source_address` (FetchBlob) and checks it there.
+inline constexpr size_t kMaxShardsPerMessage = 4096;
+struct ShardRef {
+  std::string cid;
+  uint64_t bytes = 0;
+};
+// Owner -> holder: hold these shards of the stored file `file` (its manifest's CID) for the
+// owner. The reply is a ShardsHeld, sent once every shard is stored here (or an error: over the
+// holder's quota, a shard not found or not matching its CID).
+struct StoreShards {
+  MessageHeader header;
+  std::string owner;           // DID (the signer)
+  std::string source_address;  // where the shards are fetched (the signer's node)
+  std::string file;
+  std::vector<ShardRef> shards;  // at most kMaxShardsPerMessage
+};
+// Owner -> holder: the shards of `file` it no longer needs held (all of them when empty).
+// The reply is a ShardsHeld listing what the holder still holds of the file for the owner.
+struct DropShards {
+  MessageHeader header;
+  std::string owner;  // DID (the signer)
+  std::string file;
+  std::vector<std::string> shards;
+};
+// Holder -> owner: the reply to StoreShards and DropShards.
+struct ShardsHeld {
+  MessageHeader header;
+  std::string holder;  // DID (the signer)
+  std::string file;
+  std::vector<std::string> shards;  // held here for the owner, at most kMaxShardsPerMessage
+  uint64_t free_bytes = 0;          // room left under the holder's quota
+};
+
 using Message = std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt,
-                             CancelJob, Heartbeat, BlobRequest, Artifact, Gossip>;
+                             CancelJob, Heartbeat, BlobRequest, Artifact, Gossip, StoreShards,
+                             DropShards, ShardsHeld>;
 
 // "application/vnd.mesh.<name>.v1+json" for each alternative of Message.
 std::string_view PayloadType(const Message& message);

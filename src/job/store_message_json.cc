@@ -1,0 +1,120 @@
+// JSON codecs of the stored-file messages (StoreShards, DropShards, ShardsHeld): the holder
+// checks every field of an owner's request before it reserves room or fetches anything.
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "market_json.h"
+#include "mesh/cas/cid.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+
+namespace mesh::job::internal {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint64_t kMaxCount = std::numeric_limits<int64_t>::max();
+
+json CidList(const std::vector<std::string>& cids) { return cids; }
+
+// An array of CIDs, at most kMaxShardsPerMessage, each well-formed.
+absl::StatusOr<std::vector<std::string>> ReadCids(const FieldReader& r, std::string_view key) {
+  std::vector<std::string> out;
+  const json* list = r.Find(key);
+  if (list == nullptr) return out;
+  if (!list->is_array()) return r.Error(key, "must be an array of CIDs");
+  if (list->size() > kMaxShardsPerMessage) {
+    return r.Error(key, mesh::StrCat("has more than ", kMaxShardsPerMessage, " items"));
+  }
+  out.reserve(list->size());
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& item = (*list)[i];
+    const std::string path = mesh::StrCat(key, "/", i);
+    if (!item.is_string() || !cas::Cid::Parse(item.get_ref<const std::string&>()).ok()) {
+      return r.Error(path, "must be a CID");
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+json Encode(const StoreShards& m) {
+  json shards = json::array();
+  for (const ShardRef& s : m.shards) shards.push_back({{"cid", s.cid}, {"bytes", s.bytes}});
+  json j = {{"owner", m.owner},
+            {"source_address", m.source_address},
+            {"file", m.file},
+            {"shards", std::move(shards)}};
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<StoreShards> DecodeStoreShards(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
+      {"sent_at_ms", "nonce", "owner", "source_address", "file", "shards"}));
+  StoreShards m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.owner, r.Did("owner", true));
+  MESH_ASSIGN_OR_RETURN(m.source_address, r.String("source_address", true, kMaxAddressBytes));
+  MESH_ASSIGN_OR_RETURN(m.file, r.Cid("file", true));
+  const json* shards = r.Find("shards");
+  if (shards == nullptr || !shards->is_array() || shards->empty()) {
+    return r.Error("shards", "must be a non-empty array of {cid, bytes}");
+  }
+  if (shards->size() > kMaxShardsPerMessage) {
+    return r.Error("shards", mesh::StrCat("has more than ", kMaxShardsPerMessage, " items"));
+  }
+  for (size_t i = 0; i < shards->size(); ++i) {
+    FieldReader item((*shards)[i], r.PathOf(mesh::StrCat("shards/", i)));
+    MESH_RETURN_IF_ERROR(item.CheckObject());
+    MESH_RETURN_IF_ERROR(item.CheckKnownKeys({"cid", "bytes"}));
+    ShardRef shard;
+    MESH_ASSIGN_OR_RETURN(shard.cid, item.Cid("cid", true));
+    MESH_ASSIGN_OR_RETURN(shard.bytes, item.Unsigned("bytes", kMaxCount));
+    m.shards.push_back(std::move(shard));
+  }
+  return m;
+}
+
+json Encode(const DropShards& m) {
+  json j = {{"owner", m.owner}, {"file", m.file}, {"shards", CidList(m.shards)}};
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<DropShards> DecodeDropShards(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "owner", "file", "shards"}));
+  DropShards m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.owner, r.Did("owner", true));
+  MESH_ASSIGN_OR_RETURN(m.file, r.Cid("file", true));
+  MESH_ASSIGN_OR_RETURN(m.shards, ReadCids(r, "shards"));
+  return m;
+}
+
+json Encode(const ShardsHeld& m) {
+  json j = {{"holder", m.holder},
+            {"file", m.file},
+            {"shards", CidList(m.shards)},
+            {"free_bytes", m.free_bytes}};
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<ShardsHeld> DecodeShardsHeld(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(
+      r.CheckKnownKeys({"sent_at_ms", "nonce", "holder", "file", "shards", "free_bytes"}));
+  ShardsHeld m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.holder, r.Did("holder", true));
+  MESH_ASSIGN_OR_RETURN(m.file, r.Cid("file", true));
+  MESH_ASSIGN_OR_RETURN(m.shards, ReadCids(r, "shards"));
+  MESH_ASSIGN_OR_RETURN(m.free_bytes, r.Unsigned("free_bytes", kMaxCount));
+  return m;
+}
+
+}  // namespace mesh::job::internal
