@@ -18,10 +18,7 @@
 
 namespace mesh::job {
 
-// Capability and federation names: 1..kMaxNameLength characters of [A-Za-z0-9._:-].
-inline constexpr size_t kMaxNameLength = 64;
 inline constexpr size_t kMaxNames = kMaxAdvertisedNames;
-bool IsValidName(std::string_view name);
 
 // Parses JSON from an untrusted source. Never throws: a syntax error or a number out of
 // double's range ("1e400", which nlohmann reports as out_of_range.406) is InvalidArgument

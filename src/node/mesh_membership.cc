@@ -298,6 +298,8 @@ job::Heartbeat MeshService::MakeHeartbeat() {
   hb.capabilities = c.capabilities;
   hb.federations = c.federations;
   hb.fuel_per_second = c.fuel_per_second;
+  if (holder_ != nullptr) hb.storage_free = holder_->free_bytes();
+  hb.zone = zone_;
   // The active view: the peers this node relays announcements to (the market's relay choice).
   for (const Peer& p : peers_->Alive()) hb.peers.push_back({p.did, p.address});
   return hb;

@@ -181,9 +181,13 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
     if (absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as->spec_envelope); spec.ok()) {
       module = spec->spec.module;
     }
+  } else if (std::holds_alternative<job::StoreShards>(opened.message) ||
+             std::holds_alternative<job::DropShards>(opened.message)) {
+    return OnStorageMessage(peer, opened.message);
   } else if (std::holds_alternative<job::Decline>(opened.message) ||
              std::holds_alternative<job::AssignmentAck>(opened.message) ||
-             std::holds_alternative<job::BlobRequest>(opened.message)) {
+             std::holds_alternative<job::BlobRequest>(opened.message) ||
+             std::holds_alternative<job::ShardsHeld>(opened.message)) {
     return absl::InvalidArgumentError(
         mesh::StrCat("a ", job::MessageName(opened.message), " is not a request"));
   }

@@ -131,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                            .host = &n.host_};
   n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
   n.split_ = std::make_unique<SplitCoordinator>(n.compute_env_, n.compute_.get(), compute);
+  MESH_ASSIGN_OR_RETURN(n.store_db_, StoreDb::Open(dir.storage_db_path()));
   n.compute_->SetSplitHandler(n.split_.get());
   if (n.config_.mesh.enabled) {
     if (n.config_.mesh.listen.empty()) {
@@ -144,11 +145,27 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
     n.mesh_ = std::make_unique<MeshService>(n.config_.mesh, n.compute_env_, n.compute_.get(),
                                             n.transport_.get(), std::move(peers), compute);
     n.compute_->SetDelegator(n.mesh_.get());
+    MESH_ASSIGN_OR_RETURN(
+        n.holder_,
+        ShardHolder::Create({.quota_bytes = n.config_.hold_quota_bytes}, n.key_.did().ToString(),
+                            n.store_db_.get(), n.blobs_.get(), &clock,
+                            [mesh = n.mesh_.get()](const std::string& did,
+                                                   const std::string& address,
+                                                   const std::string& cid, uint64_t bytes) {
+                              return mesh->FetchShard(did, address, cid, bytes);
+                            }));
+    n.mesh_->SetShardHolder(n.holder_.get(), n.config_.zone);
     MESH_RETURN_IF_ERROR(n.mesh_->Start());
     // Rewritten at every start: atomic for readers, no fsync (replace_file.h).
     MESH_RETURN_IF_ERROR(
         ReplaceFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n", 0644));
   }
+  FileStoreOptions files;
+  files.defaults = n.config_.store;
+  files.fetch_timeout = n.config_.mesh.fetch_timeout;
+  files.holder_timeout = n.config_.mesh.fetch_timeout;
+  n.files_ = std::make_unique<FileStore>(files, &n.key_, &rng, &clock, n.blobs_.get(),
+                                         n.store_db_.get(), n.mesh_.get());
   pool_starter.join();
   MESH_ASSIGN_OR_RETURN(n.pool_, std::move(started_pool));
   n.runner_->Attach(n.pool_.get());

@@ -258,8 +258,24 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* storage = Section(root, "storage")) {
     TableReader r(*storage, file, "storage.");
-    MESH_RETURN_IF_ERROR(r.Known({"blob_quota"}));
+    MESH_RETURN_IF_ERROR(r.Known({"blob_quota", "quota", "zone", "code", "segment_size"}));
     MESH_RETURN_IF_ERROR(r.Bytes("blob_quota", config.blob_quota_bytes));
+    MESH_RETURN_IF_ERROR(r.Bytes("quota", config.hold_quota_bytes));
+    MESH_RETURN_IF_ERROR(r.String("zone", config.zone));
+    if (!config.zone.empty() && !job::IsValidName(config.zone)) {
+      return r.Error("zone", "must be 1 to 64 letters, digits, '.', '_', ':' or '-'");
+    }
+    std::string code;
+    MESH_RETURN_IF_ERROR(r.String("code", code));
+    if (!code.empty()) {
+      if (absl::Status s = storage::ParseStoreCode(code, config.store); !s.ok()) {
+        return r.Error("code", ToStd(s.message()));
+      }
+    }
+    MESH_RETURN_IF_ERROR(r.Bytes("segment_size", config.store.segment_bytes));
+    if (absl::Status s = storage::CheckStoreOptions(config.store); !s.ok()) {
+      return r.Error("segment_size", ToStd(s.message()));
+    }
   }
   if (const toml::table* node = Section(root, "node")) {
     TableReader r(*node, file, "node.");
@@ -338,6 +354,12 @@ max_output = "64MiB"
 
 [storage]
 blob_quota = 0             # bytes; 0 = no quota
+# Stored files (`mesh store`): this node holds other nodes' shards up to `quota` (0: none), and
+# its own files are cut into segments and coded into k data + m parity shards on k+m peers.
+quota = "1GiB"
+zone = ""                  # a failure domain (rack, site); shards of a file spread over zones
+code = "4+2"               # any m of the k+m shards may be lost
+segment_size = "32MiB"
 
 [node]
 shutdown_grace = "30s"     # on SIGTERM, how long running jobs may take to finish

@@ -23,6 +23,30 @@ absl::Status CheckStoreOptions(const StoreOptions& o) {
   return absl::OkStatus();
 }
 
+absl::Status ParseStoreCode(std::string_view text, StoreOptions& options) {
+  const size_t plus = text.find('+');
+  int k = 0;
+  int m = 0;
+  auto number = [](std::string_view digits, int& out) {
+    if (digits.empty() || digits.size() > 3) return false;
+    out = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + (c - '0');
+    }
+    return true;
+  };
+  if (plus == std::string_view::npos || !number(text.substr(0, plus), k) ||
+      !number(text.substr(plus + 1), m)) {
+    return absl::InvalidArgumentError(mesh::StrCat(
+        "code '", text.substr(0, 32), "': write K+M, k data and m parity shards, e.g. 4+2"));
+  }
+  MESH_RETURN_IF_ERROR(ErasureCode::Create(k, m).status());
+  options.k = k;
+  options.m = m;
+  return absl::OkStatus();
+}
+
 FileSealer::FileSealer(const StoreOptions& options, const crypto::KeyPair& owner, Rng& rng,
                        SegmentSink sink, std::unique_ptr<ErasureCode> code, std::string key)
     : options_(options),

@@ -14,6 +14,10 @@
 
 namespace mesh::job {
 
+// Capability, federation and zone names: 1..kMaxNameLength characters of [A-Za-z0-9._:-].
+inline constexpr size_t kMaxNameLength = 64;
+bool IsValidName(std::string_view name);
+
 // What a job needs from an executor (also part of JobSpec: spec.requirements).
 struct Requirements {
   uint32_t cpu_cores = 0;     // 0 = any

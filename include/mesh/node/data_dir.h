@@ -26,6 +26,8 @@ struct DataDir {
   std::filesystem::path config_path() const { return root / "meshd.toml"; }
   std::filesystem::path db_path() const { return root / "jobs.db"; }
   std::filesystem::path store_dir() const { return root / "store"; }
+  // Stored files: the shards held for peers, the files this node placed (node/store_db.h).
+  std::filesystem::path storage_db_path() const { return root / "storage.db"; }
   std::filesystem::path url_path() const { return root / "meshd.url"; }
   std::filesystem::path lock_path() const { return root / "meshd.lock"; }
 };

@@ -47,6 +47,8 @@
 #include "mesh/node/market_metrics.h"
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/peer_table.h"
+#include "mesh/node/shard_holder.h"
+#include "mesh/node/storage_peers.h"
 
 namespace mesh::node {
 
@@ -58,7 +60,7 @@ struct MeshStats {
   size_t assigned = 0;           // jobs run here for other nodes
 };
 
-class MeshService final : public net::Handler, public Delegator {
+class MeshService final : public net::Handler, public Delegator, public StoragePeers {
  public:
   // `transport` must be unstarted; Start() starts it with this service as its handler.
   MeshService(MeshOptions options, NodeEnv env, ComputeService* compute, net::Transport* transport,
@@ -69,13 +71,30 @@ class MeshService final : public net::Handler, public Delegator {
   // Stops the executor, the fetches and the transport, and saves the peer table. Idempotent.
   void Stop();
 
-  std::string address() const { return transport_->address(); }
+  std::string address() const override { return transport_->address(); }
   std::vector<Peer> Peers() const { return peers_->All(); }
   MeshStats Stats();
   // What the host profile adds to this node's offer (node_profiler.h): capabilities derived
   // from it, beside the configured ones, and its speed score. The market hears of it at once.
   void SetProfile(std::vector<std::string> capabilities, uint64_t fuel_per_second)
       ABSL_LOCKS_EXCLUDED(profile_mu_);
+
+  // Stored files (mesh_storage.cc). Before Start: the shards this node holds for others answer
+  // StoreShards and DropShards (without it they are refused), and heartbeats advertise its room
+  // and `zone` (a failure domain). The holder must outlive the service.
+  void SetShardHolder(ShardHolder* holder, std::string zone);
+  // StoragePeers
+  std::vector<storage::HolderCandidate> HolderCandidates() override;
+  std::optional<absl::Duration> RoundTrip(const std::string& did) override;
+  absl::StatusOr<job::ShardsHeld> AskHolder(const std::string& did, const std::string& address,
+                                            job::Message request,
+                                            absl::Duration timeout) override;
+  absl::Status FetchFrom(const std::string& did, const std::string& address,
+                         const std::string& cid, uint64_t limit, absl::Duration timeout,
+                         const net::ChunkSink& sink) override;
+  // ShardHolder's fetch: pulls a shard from its owner into the blob store.
+  absl::Status FetchShard(const std::string& did, const std::string& address,
+                          const std::string& cid, uint64_t bytes);
 
   // net::Handler
   absl::StatusOr<std::string> OnMessage(const crypto::DidKey& peer, std::string_view envelope,
@@ -168,8 +187,14 @@ class MeshService final : public net::Handler, public Delegator {
   void SetTimer(absl::Time at);
   void DieOnceRunning(const std::string& id);  // FaultOptions::die_mid_job: polls the job
 
+  // A StoreShards or DropShards from `peer`, answered by the holder.
+  absl::StatusOr<std::string> OnStorageMessage(const crypto::DidKey& peer,
+                                               const job::Message& message);
+
   const MeshOptions options_;
   const NodeEnv env_;
+  ShardHolder* holder_ = nullptr;  // set before Start
+  std::string zone_;
   ComputeService* const compute_;
   net::Transport* const transport_;
   std::unique_ptr<PeerTable> peers_;

@@ -25,7 +25,10 @@
 #include "mesh/node/event_bus.h"
 #include "mesh/node/host_info.h"
 #include "mesh/node/job_store.h"
+#include "mesh/node/file_store.h"
 #include "mesh/node/mesh_service.h"
+#include "mesh/node/shard_holder.h"
+#include "mesh/node/store_db.h"
 #include "mesh/node/node_config.h"
 #include "mesh/node/node_profiler.h"
 #include "mesh/node/settlement.h"
@@ -65,6 +68,10 @@ class Node {
   SplitCoordinator& splits() { return *split_; }
   // Null when the mesh is disabled ([mesh] enabled = false).
   MeshService* mesh() { return mesh_.get(); }
+  // Files stored across the mesh (`mesh store`), and the shards held here for others (null
+  // when the mesh is disabled).
+  FileStore& files() { return *files_; }
+  ShardHolder* holder() { return holder_.get(); }
   // The host profile and speed score, collected and measured in the background once
   // StartProfiler() is called (meshd calls it once it is ready: the profile's hwloc scan and
   // calibration run would otherwise share the 2 cores with start-up). Later calls do nothing.
@@ -96,8 +103,11 @@ class Node {
   NodeEnv compute_env_;
   std::unique_ptr<ComputeService> compute_;
   std::unique_ptr<SplitCoordinator> split_;
+  std::unique_ptr<StoreDb> store_db_;
+  std::unique_ptr<ShardHolder> holder_;  // before mesh_, which answers peers with it
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
+  std::unique_ptr<FileStore> files_;  // after mesh_, whose transport it uses
   std::unique_ptr<NodeProfiler> profiler_;  // last: its thread uses the runner and the mesh
 };
 

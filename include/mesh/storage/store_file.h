@@ -37,6 +37,8 @@ struct StoreOptions {
   uint64_t inline_max_bytes = 64 << 10;
 };
 absl::Status CheckStoreOptions(const StoreOptions& options);
+// "K+M" (e.g. "4+2", "10+4") into options.k and options.m; InvalidArgument otherwise.
+absl::Status ParseStoreCode(std::string_view text, StoreOptions& options);
 
 // Called with each sealed segment of a file in stripes, in order. The segment's buffer is reused
 // for the next one once the sink returns: a sink that keeps shards copies them.

@@ -1,0 +1,117 @@
+// FileStore: files stored across the mesh, as their owner sees them (`mesh store`, the API's
+// /v1/store). Put runs a file through the CES pipeline (storage/store_file.h), stages the
+// shards in the blob store, asks k+m distinct peers (storage::HolderChooser: room, reputation,
+// zones) to each hold shard i of every segment (they pull them by CID), and once every holder
+// confirmed, deletes the staged shards: the node keeps only the manifest. A put that cannot
+// place every shard undoes itself (holders told to drop, staged shards deleted) and says which
+// peers were left out and why. Get fetches any k shards of each segment in parallel, fastest
+// holders first, with hedged requests for stragglers (storage::SegmentFetchPlan), checks each
+// against its CID, rebuilds, decrypts, decompresses and writes the bytes in order. A file of
+// at most inline_max_bytes lives in its manifest and needs no holder.
+//
+// Thread-safe: puts and gets may run concurrently; each blocks its caller for its transfers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "mesh/cas/blob_store.h"
+#include "mesh/cas/byte_source.h"
+#include "mesh/common/clock.h"
+#include "mesh/common/rng.h"
+#include "mesh/common/task_pool.h"
+#include "mesh/crypto/key_pair.h"
+#include "mesh/node/storage_peers.h"
+#include "mesh/node/store_db.h"
+#include "mesh/storage/shard_fetch_plan.h"
+#include "mesh/storage/store_file.h"
+
+namespace mesh::node {
+
+struct FileStoreOptions {
+  storage::StoreOptions defaults;  // the code, segment size and inline threshold of [storage]
+  // A holder answers a StoreShards once it pulled its shards: allow for the transfer.
+  absl::Duration holder_timeout = absl::Minutes(5);
+  absl::Duration fetch_timeout = absl::Minutes(5);  // one shard, on a get
+  storage::ShardFetchOptions hedging;
+  double min_reputation = 0.05;  // holders below it are not asked
+  int transfers = 8;             // shard fetches in flight per node
+};
+
+struct PutRequest {
+  std::string name;  // for listings; not part of the manifest
+  std::string user;  // the API user's DID
+  std::optional<int> k;
+  std::optional<int> m;
+  std::optional<bool> encrypt;
+};
+
+struct GetStats {
+  storage::OpenStats open;
+  uint64_t shards_fetched = 0;
+  uint64_t fetches_failed = 0;
+  uint64_t hedges = 0;
+};
+
+struct RemoveResult {
+  size_t holders_told = 0;
+  std::vector<std::string> holders_unreachable;  // "did: why"
+};
+
+class FileStore {
+ public:
+  // `peers` may be null (the mesh is off): only inline files can be stored then.
+  FileStore(FileStoreOptions options, const crypto::KeyPair* key, Rng* rng, const Clock* clock,
+            cas::BlobStore* blobs, StoreDb* db, StoragePeers* peers);
+  ~FileStore();
+
+  absl::StatusOr<StoredFileRecord> Put(cas::ByteSource& source, const PutRequest& request);
+  // NotFound for a file this node did not store.
+  absl::StatusOr<GetStats> Get(const std::string& cid, const storage::PlainSink& sink);
+  absl::StatusOr<StoredFileRecord> Stat(const std::string& cid);
+  // Newest first; `user` empty: everyone's.
+  absl::StatusOr<std::vector<StoredFileRecord>> List(const std::string& user, size_t limit);
+  // Tells the holders to drop their shards and forgets the file. A holder that cannot be
+  // reached is named in the result (its shards stay until it is told again: not built).
+  absl::StatusOr<RemoveResult> Remove(const std::string& cid);
+  // Which of the file's holders are in this node's active view right now, by shard index.
+  std::vector<bool> HoldersAlive(const StoredFileRecord& file);
+
+ private:
+  struct Staged {  // a shard put in the blob store by Put
+    std::string cid;
+    uint64_t bytes = 0;
+    bool preexisting = false;
+  };
+  absl::Status Place(const std::string& file, int n,
+                     const std::vector<std::vector<Staged>>& shards, StoredFileRecord& record);
+  absl::StatusOr<job::ShardsHeld> AskToHold(const storage::HolderCandidate& holder,
+                                            const std::string& file,
+                                            const std::vector<job::ShardRef>& shards);
+  void TellToDrop(const std::string& file, const std::string& did, const std::string& address,
+                  std::vector<std::string>* unreachable);
+  absl::StatusOr<std::vector<std::optional<std::string>>> FetchSegment(
+      const storage::StoreManifest& manifest, uint32_t segment,
+      const std::vector<ShardPlacement>& holders, std::optional<absl::Duration>& typical,
+      GetStats& stats);
+  void DeleteStaged(const std::vector<std::vector<Staged>>& shards);
+  TaskPool& Transfers() ABSL_LOCKS_EXCLUDED(pool_mu_);
+
+  const FileStoreOptions options_;
+  const crypto::KeyPair* const key_;
+  Rng* const rng_;
+  const Clock* const clock_;
+  cas::BlobStore* const blobs_;
+  StoreDb* const db_;
+  StoragePeers* const peers_;
+  absl::Mutex pool_mu_;
+  std::unique_ptr<TaskPool> transfers_ ABSL_GUARDED_BY(pool_mu_);  // made by the first get
+};
+
+}  // namespace mesh::node

@@ -1,0 +1,188 @@
+#include "mesh/node/shard_holder.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "mesh/common/format_bytes.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace mesh::node {
+
+absl::StatusOr<std::unique_ptr<ShardHolder>> ShardHolder::Create(
+    ShardHolderOptions options, std::string self_did, StoreDb* db, cas::BlobStore* blobs,
+    const Clock* clock, FetchShard fetch) {
+  MESH_ASSIGN_OR_RETURN(uint64_t held, db->HeldBytes());
+  return std::unique_ptr<ShardHolder>(new ShardHolder(options, std::move(self_did), db, blobs,
+                                                      clock, std::move(fetch), held));
+}
+
+ShardHolder::ShardHolder(ShardHolderOptions options, std::string self_did, StoreDb* db,
+                         cas::BlobStore* blobs, const Clock* clock, FetchShard fetch,
+                         uint64_t held)
+    : options_(options),
+      self_(std::move(self_did)),
+      db_(db),
+      blobs_(blobs),
+      clock_(clock),
+      fetch_(std::move(fetch)),
+      held_(held) {}
+
+uint64_t ShardHolder::FreeLocked() const {
+  const uint64_t used = held_ + reserved_;
+  return used >= options_.quota_bytes ? 0 : options_.quota_bytes - used;
+}
+
+uint64_t ShardHolder::free_bytes() {
+  absl::MutexLock lock(&mu_);
+  return FreeLocked();
+}
+
+uint64_t ShardHolder::held_bytes() {
+  absl::MutexLock lock(&mu_);
+  return held_;
+}
+
+void ShardHolder::DeleteBlobs(const std::vector<std::string>& cids) {
+  for (const std::string& text : cids) {
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
+    if (!cid.ok()) continue;
+    absl::Status s = blobs_->Delete(*cid);
+    if (!s.ok() && !absl::IsNotFound(s)) spdlog::warn("cannot delete shard {}: {}", text, s.ToString());
+  }
+}
+
+absl::StatusOr<job::ShardsHeld> ShardHolder::Store(const std::string& peer,
+                                                   const job::StoreShards& request) {
+  if (request.owner != peer) {
+    return absl::PermissionDeniedError("shards are held only for the node that asks");
+  }
+  // What is new here: a shard already held for this owner's file is not fetched or counted
+  // again (a retried request is answered at once).
+  MESH_ASSIGN_OR_RETURN(std::vector<HeldShard> already, db_->HeldFor(peer, request.file));
+  std::set<std::string> have;
+  for (const HeldShard& s : already) have.insert(s.cid);
+  std::vector<job::ShardRef> wanted;
+  std::set<std::string> seen;
+  uint64_t new_bytes = 0;
+  for (const job::ShardRef& shard : request.shards) {
+    if (shard.bytes == 0 || shard.bytes > options_.max_shard_bytes) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("shard ", shard.cid, " declares ", shard.bytes, " bytes; this node holds "
+                       "shards of 1 byte to ", FormatBytes(options_.max_shard_bytes)));
+    }
+    if (!seen.insert(shard.cid).second || have.contains(shard.cid)) continue;
+    wanted.push_back(shard);
+    new_bytes += shard.bytes;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (storing_ >= options_.max_concurrent_stores) {
+      return absl::UnavailableError(
+          mesh::StrCat("this node is already taking ", storing_, " transfers of shards; retry"));
+    }
+    if (new_bytes > FreeLocked()) {
+      return absl::ResourceExhaustedError(
+          mesh::StrCat("over this node's storage quota: ", FormatBytes(FreeLocked()), " free of ",
+                       FormatBytes(options_.quota_bytes), ", ", FormatBytes(new_bytes), " asked"));
+    }
+    ++storing_;
+    reserved_ += new_bytes;
+  }
+  std::vector<HeldShard> fetched;
+  std::vector<std::string> to_delete;  // what this request added to the blob store
+  absl::Status status;
+  for (const job::ShardRef& shard : wanted) {
+    absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(shard.cid);
+    if (!cid.ok()) {
+      status = cid.status();
+      break;
+    }
+    absl::StatusOr<bool> present = blobs_->Has(*cid);
+    if (!present.ok()) {
+      status = present.status();
+      break;
+    }
+    if (!*present) {
+      status = fetch_(peer, request.source_address, shard.cid, shard.bytes);
+      if (!status.ok()) {
+        status = absl::Status(status.code(),
+                              mesh::StrCat("shard ", shard.cid, ": ", status.message()));
+        break;
+      }
+      to_delete.push_back(shard.cid);
+    }
+    absl::StatusOr<cas::BlobInfo> info = blobs_->Stat(*cid);
+    if (!info.ok()) {
+      status = info.status();
+      break;
+    }
+    if (info->size != shard.bytes) {
+      status = absl::InvalidArgumentError(mesh::StrCat(
+          "shard ", shard.cid, " is ", info->size, " bytes, not ", shard.bytes, " as declared"));
+      break;
+    }
+    // The node's own blob (not a shard held for anyone) is never deleted when released.
+    bool own = false;
+    if (*present) {
+      absl::StatusOr<bool> held = db_->IsHeld(shard.cid);
+      if (!held.ok()) {
+        status = held.status();
+        break;
+      }
+      own = !*held;
+    }
+    fetched.push_back({shard.cid, shard.bytes, own});
+  }
+  if (status.ok()) status = db_->Hold(peer, request.file, fetched, clock_->Now());
+  if (!status.ok()) DeleteBlobs(to_delete);
+  {
+    absl::MutexLock lock(&mu_);
+    --storing_;
+    reserved_ -= new_bytes;
+    if (status.ok()) held_ += new_bytes;
+  }
+  if (!status.ok()) return status;
+  job::ShardsHeld reply;
+  reply.holder = self_;
+  reply.file = request.file;
+  for (const job::ShardRef& shard : request.shards) {
+    if (std::find(reply.shards.begin(), reply.shards.end(), shard.cid) == reply.shards.end()) {
+      reply.shards.push_back(shard.cid);
+    }
+  }
+  reply.free_bytes = free_bytes();
+  return reply;
+}
+
+absl::StatusOr<job::ShardsHeld> ShardHolder::Drop(const std::string& peer,
+                                                  const job::DropShards& request) {
+  if (request.owner != peer) {
+    return absl::PermissionDeniedError("shards are dropped only by the node that placed them");
+  }
+  MESH_ASSIGN_OR_RETURN(std::vector<HeldShard> before, db_->HeldFor(peer, request.file));
+  MESH_ASSIGN_OR_RETURN(std::vector<std::string> unreferenced,
+                        db_->Release(peer, request.file, request.shards));
+  MESH_ASSIGN_OR_RETURN(std::vector<HeldShard> after, db_->HeldFor(peer, request.file));
+  uint64_t released = 0;
+  for (const HeldShard& s : before) released += s.bytes;
+  for (const HeldShard& s : after) released -= s.bytes;
+  DeleteBlobs(unreferenced);
+  {
+    absl::MutexLock lock(&mu_);
+    held_ -= std::min(held_, released);
+  }
+  job::ShardsHeld reply;
+  reply.holder = self_;
+  reply.file = request.file;
+  for (const HeldShard& s : after) {
+    if (reply.shards.size() == job::kMaxShardsPerMessage) break;
+    reply.shards.push_back(s.cid);
+  }
+  reply.free_bytes = free_bytes();
+  return reply;
+}
+
+}  // namespace mesh::node

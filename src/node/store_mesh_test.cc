@@ -1,0 +1,204 @@
+// Stored files across an in-process mesh (gRPC with mutual TLS on loopback): a file is placed
+// on k+m distinct peers and read back byte for byte; lost and damaged holders are survived up to
+// m; too few peers, full quotas and removal behave as a user expects.
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include "mesh/cas/byte_source.h"
+#include "mesh/node/file_store.h"
+#include "mesh_test_fixture.h"
+
+namespace mesh::node {
+namespace {
+
+using meshtest::MeshTest;
+using meshtest::WaitFor;
+
+class StoreMeshTest : public MeshTest {
+ protected:
+  // Small segments, so a few hundred KiB make several stripes; wide views, so every node hears
+  // every other.
+  static void Tweak(NodeConfig& c) {
+    c.store.segment_bytes = 64 << 10;
+    c.store.inline_max_bytes = 4 << 10;
+    c.mesh.active_view = 8;
+    c.mesh.fetch_timeout = absl::Seconds(10);
+  }
+  void StartMesh(size_t n, const std::function<void(size_t, NodeConfig&)>& more = {}) {
+    for (size_t i = 0; i < n; ++i) {
+      Add([&](NodeConfig& c) {
+        Tweak(c);
+        if (more) more(i, c);
+      });
+    }
+    WaitForMesh();
+    // Every heartbeat carries the room each holder offers; wait until the owner has heard them.
+    ASSERT_TRUE(WaitFor([&] {
+      for (const storage::HolderCandidate& c : node(0).mesh()->HolderCandidates()) {
+        if (!c.alive || !c.free_bytes.has_value()) return false;
+      }
+      return node(0).mesh()->HolderCandidates().size() == n - 1;
+    }));
+  }
+
+  static std::string Bytes(size_t n, uint32_t seed) {
+    std::string out(n, '\0');
+    uint32_t x = seed;
+    for (char& c : out) {
+      x = x * 1664525u + 1013904223u;
+      c = static_cast<char>(x >> 24);
+    }
+    return out;
+  }
+
+  absl::StatusOr<StoredFileRecord> PutBytes(Node& n, const std::string& data, PutRequest r = {}) {
+    cas::StringSource source(data);
+    return n.files().Put(source, r);
+  }
+
+  absl::StatusOr<std::string> GetBytes(Node& n, const std::string& cid, GetStats* stats = nullptr) {
+    std::string out;
+    absl::StatusOr<GetStats> got = n.files().Get(cid, [&out](std::string_view b) {
+      out.append(b);
+      return absl::OkStatus();
+    });
+    if (!got.ok()) return got.status();
+    if (stats != nullptr) *stats = *got;
+    return out;
+  }
+
+  size_t IndexOf(const std::string& did) {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (node(i).key().did().ToString() == did) return i;
+    }
+    return members_.size();
+  }
+};
+
+TEST_F(StoreMeshTest, AFileIsSpreadOverKPlusMPeersAndSurvivesLosingM) {
+  StartMesh(7);
+  const std::string data = Bytes(300 << 10, 7);  // 5 segments of 64 KiB (the last short)
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, PutBytes(node(0), data, {.name = "data.bin"}));
+  EXPECT_EQ(file.k, 4);
+  EXPECT_EQ(file.m, 2);
+  EXPECT_EQ(file.size, data.size());
+  EXPECT_EQ(file.segments, 5u);
+  ASSERT_EQ(file.holders.size(), 6u);
+  std::set<std::string> holders;
+  for (const ShardPlacement& h : file.holders) holders.insert(h.did);
+  EXPECT_EQ(holders.size(), 6u) << "one shard index per peer";
+  EXPECT_FALSE(holders.contains(node(0).key().did().ToString()));
+  // The owner keeps the manifest only; each holder holds its shard of every segment.
+  EXPECT_LT(node(0).blobs().used_bytes(), 16u << 10);
+  for (size_t i = 1; i < 7; ++i) {
+    EXPECT_EQ(node(i).holder()->held_bytes(), file.stored_bytes / 6) << "node " << i;
+  }
+
+  GetStats stats;
+  ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid, &stats));
+  EXPECT_TRUE(back == data);
+  EXPECT_EQ(stats.open.segments, 5u);
+  EXPECT_EQ(stats.fetches_failed, 0u);
+
+  // Two holders gone (m = 2): every segment still rebuilds from the other four.
+  const size_t gone1 = IndexOf(file.holders[0].did);
+  const size_t gone2 = IndexOf(file.holders[5].did);
+  node(gone1).Drain(absl::ZeroDuration());
+  node(gone2).Drain(absl::ZeroDuration());
+  ASSERT_OK_AND_ASSIGN(back, GetBytes(node(0), file.cid, &stats));
+  EXPECT_TRUE(back == data);
+  EXPECT_GE(stats.open.shards_rebuilt, 5u) << "data shard 0 of every segment was rebuilt";
+  EXPECT_GE(stats.shards_fetched, 20u);
+
+  // A third (m + 1): the file cannot be read, and the error says which segment and why.
+  node(IndexOf(file.holders[1].did)).Drain(absl::ZeroDuration());
+  absl::StatusOr<std::string> lost = GetBytes(node(0), file.cid);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_NE(lost.status().message().find("segment 0"), std::string::npos) << lost.status();
+}
+
+TEST_F(StoreMeshTest, ADamagedShardIsCaughtAndAnotherHolderAsked) {
+  StartMesh(7);
+  const std::string data = Bytes(100 << 10, 9);
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file,
+                       PutBytes(node(0), data, {.k = 2, .m = 1, .encrypt = false}));
+  ASSERT_EQ(file.holders.size(), 3u);
+  // Flip a byte of every shard file on holder 0's disk.
+  Node& bad = node(IndexOf(file.holders[0].did));
+  size_t damaged = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(bad.blobs().root())) {
+    if (!e.is_regular_file() || e.path().filename().string().rfind("bafk", 0) != 0) continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(10);
+    f.put('\x5a');
+    ++damaged;
+  }
+  ASSERT_GT(damaged, 0u);
+  GetStats stats;
+  ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid, &stats));
+  EXPECT_TRUE(back == data);
+  EXPECT_GE(stats.fetches_failed, 1u);
+}
+
+TEST_F(StoreMeshTest, TooFewPeersIsRefusedSayingHowManyAreMissing) {
+  StartMesh(3);
+  absl::StatusOr<StoredFileRecord> put = PutBytes(node(0), Bytes(200 << 10, 1));
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(put.status().message().find("needs 6 peers"), std::string::npos) << put.status();
+  EXPECT_NE(put.status().message().find("(4 missing)"), std::string::npos) << put.status();
+  // Nothing was left behind: no shard staged on the owner, none held anywhere.
+  EXPECT_LT(node(0).blobs().used_bytes(), 1u << 10);
+  EXPECT_EQ(node(1).holder()->held_bytes(), 0u);
+  ASSERT_OK_AND_ASSIGN(std::vector<StoredFileRecord> files, node(0).files().List("", 10));
+  EXPECT_TRUE(files.empty());
+
+  // A small file lives in its manifest: no peers needed.
+  const std::string small = Bytes(1000, 2);
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord inline_file, PutBytes(node(0), small));
+  EXPECT_EQ(inline_file.k, 0);
+  EXPECT_TRUE(inline_file.holders.empty());
+  ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), inline_file.cid));
+  EXPECT_EQ(back, small);
+}
+
+TEST_F(StoreMeshTest, AFullHolderIsPassedOverAndNamedWhenNoOneHasRoom) {
+  // Node 1 holds nothing for others: the 2+1 file goes to the other three.
+  StartMesh(5, [](size_t i, NodeConfig& c) {
+    if (i == 1) c.hold_quota_bytes = 0;
+  });
+  const std::string data = Bytes(150 << 10, 3);
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, PutBytes(node(0), data, {.k = 2, .m = 1}));
+  for (const ShardPlacement& h : file.holders) {
+    EXPECT_NE(h.did, node(1).key().did().ToString());
+  }
+  // 3+1 needs four holders; only three have room. The refusal names the full one.
+  absl::StatusOr<StoredFileRecord> put = PutBytes(node(0), data, {.k = 3, .m = 1});
+  ASSERT_FALSE(put.ok());
+  EXPECT_NE(put.status().message().find(node(1).key().did().ToString() + ": offers 0 B"),
+            std::string::npos)
+      << put.status();
+}
+
+TEST_F(StoreMeshTest, RemovingAFileReleasesEveryHolder) {
+  StartMesh(4);
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file,
+                       PutBytes(node(0), Bytes(200 << 10, 4), {.k = 2, .m = 1}));
+  uint64_t held = 0;
+  for (size_t i = 1; i < 4; ++i) held += node(i).holder()->held_bytes();
+  EXPECT_EQ(held, file.stored_bytes);
+  ASSERT_OK_AND_ASSIGN(RemoveResult removed, node(0).files().Remove(file.cid));
+  EXPECT_EQ(removed.holders_told, 3u);
+  EXPECT_TRUE(removed.holders_unreachable.empty());
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(node(i).holder()->held_bytes(), 0u);
+    EXPECT_LT(node(i).blobs().used_bytes(), 1u << 10) << "the shards were deleted";
+  }
+  EXPECT_TRUE(absl::IsNotFound(node(0).files().Stat(file.cid).status()));
+  EXPECT_TRUE(absl::IsNotFound(GetBytes(node(0), file.cid).status()));
+}
+
+}  // namespace
+}  // namespace mesh::node
