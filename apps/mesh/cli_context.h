@@ -33,6 +33,7 @@ absl::Status EnsureDataDir(const CliContext& ctx);
 
 void AddIdCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
 void AddBlobCommands(CLI::App& app, CliContext& ctx, absl::Status& result);
+void AddStoreCommands(CLI::App& app, CliContext& ctx, absl::Status& result);  // store_commands.cc
 void AddNodeCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
 void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& exit_code);
 // `mesh ledger balance|history|verify` and `mesh reputation` (ledger_commands.cc).

@@ -251,23 +251,6 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
   return absl::OkStatus();
 }
 
-// A query parameter's value, percent-encoded (RFC 3986's unreserved characters and ':', which a
-// DID holds and a query allows, kept).
-std::string QueryValue(std::string_view v) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 absl::Status ListJobs(const CliContext& ctx, const NodeTarget& node, const std::string& state,
                       const std::string& label, const std::string& submitter, int limit) {
   MESH_ASSIGN_OR_RETURN(auto client, ConnectToNode(ctx, node, false));

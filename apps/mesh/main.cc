@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   int run_exit_code = 0;  // `mesh run`, `mesh submit --wait`, `mesh job`: the job's outcome
   mesh::cli::AddIdCommands(app, ctx, result);
   mesh::cli::AddBlobCommands(app, ctx, result);
+  mesh::cli::AddStoreCommands(app, ctx, result);
   mesh::cli::AddRunCommand(app, ctx, result, run_exit_code);
   mesh::cli::AddNodeCommands(app, ctx, result, run_exit_code);
   mesh::cli::AddJobCommands(app, ctx, result, run_exit_code);

@@ -1,5 +1,6 @@
 #include "node_client.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "mesh/common/file_util.h"
@@ -86,6 +87,21 @@ absl::StatusOr<nlohmann::json> JsonOrError(const absl::StatusOr<api::ClientRespo
         mesh::StrCat("the node answered with invalid JSON: ", response->body.substr(0, 200)));
   }
   return body;
+}
+
+std::string QueryValue(std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace mesh::cli

@@ -29,5 +29,8 @@ absl::Status ApiError(const api::ClientResponse& response);
 // A field of an API answer as text: strings as they are, other values as JSON, `fallback` when
 // the field is missing or null (or `j` is not an object).
 std::string FieldText(const nlohmann::json& j, const char* key, std::string fallback = "-");
+// A query parameter's value, percent-encoded (RFC 3986's unreserved characters and ':', which a
+// DID holds and a query allows, kept).
+std::string QueryValue(std::string_view v);
 
 }  // namespace mesh::cli

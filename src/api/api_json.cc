@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "absl/strings/numbers.h"
 #include "mesh/common/strings.h"
 
 namespace mesh::api {
@@ -190,6 +191,17 @@ absl::StatusOr<std::optional<ByteRange>> ParseRange(std::string_view header, uin
   }
   last = std::min(last, size - 1);
   return std::optional<ByteRange>(ByteRange{first, last - first + 1});
+}
+
+absl::StatusOr<size_t> LimitQuery(const HttpRequest& request, size_t fallback, size_t max) {
+  const std::string v = request.Query("limit");
+  if (v.empty()) return fallback;
+  size_t limit = 0;
+  if (!absl::SimpleAtoi(ToAbsl(v), &limit) || limit == 0 || limit > max) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("query parameter limit=", v.substr(0, 32), ": expected 1 to ", max));
+  }
+  return limit;
 }
 
 }  // namespace mesh::api

@@ -20,6 +20,8 @@ std::string ErrorCodeName(int http_status, absl::StatusCode code);
 HttpResponse JsonResponse(int status, const nlohmann::json& body);
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
 HttpResponse StatusResponse(const absl::Status& status);
+// The `limit` query parameter: `fallback` when absent; InvalidArgument unless 1 to `max`.
+absl::StatusOr<size_t> LimitQuery(const HttpRequest& request, size_t fallback, size_t max);
 
 // "bytes=0-99", "bytes=100-", "bytes=-50" against a blob of `size` bytes. nullopt: no usable
 // single range (answer 200 with everything); an error: unsatisfiable (answer 416).

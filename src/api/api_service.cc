@@ -56,6 +56,11 @@ enum class Op {
   kAddUser,
   kRemoveUser,
   kRotateToken,
+  kPutStore,
+  kListStore,
+  kStatStore,
+  kGetStore,
+  kRemoveStore,
   kDashboard,
   kDashboardFile
 };
@@ -135,6 +140,11 @@ const std::vector<Route>& RouteTable() {
         // Hardware, OS and kernel are for the node's users, not for anyone who can connect.
         {{"GET", "/v1/node/profile", true, kRead}, Op::kNodeProfile},
         {{"GET", "/v1/peers", true, kRead}, Op::kPeers},
+        {{"POST", "/v1/store", true, kSubmit}, Op::kPutStore},
+        {{"GET", "/v1/store", true, kRead}, Op::kListStore},
+        {{"GET", "/v1/store/{cid}", true, kRead}, Op::kStatStore},
+        {{"GET", "/v1/store/{cid}/content", true, kRead}, Op::kGetStore},
+        {{"DELETE", "/v1/store/{cid}", true, kSubmit}, Op::kRemoveStore},
         {{"GET", "/v1/ledger/balance", true, kRead}, Op::kLedgerBalance},
         {{"GET", "/v1/ledger/balance/{did}", true, kRead}, Op::kLedgerBalanceOf},
         {{"GET", "/v1/ledger/history", true, kRead}, Op::kLedgerHistory},
@@ -449,7 +459,7 @@ BodyPlan ApiService::PlanBody(const HttpRequest& head) {
     plan.limit =
         std::max<uint64_t>(config.max_json_bytes, cas::ManifestLimits{}.max_manifest_bytes);
   }
-  if (head.method == "POST" && head.path == "/v1/blobs") {
+  if (head.method == "POST" && (head.path == "/v1/blobs" || head.path == "/v1/store")) {
     plan.limit = node_->config().max_blob_bytes;
     absl::MutexLock lock(&mu_);
     plan.file = mesh::StrCat(uploads_dir_, "/upload-", ::getpid(), "-", next_upload_++);
@@ -480,7 +490,8 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
   const RouteMatch found = MatchRoute(request.method, request.path);
   const Route* match = found.route;
   const std::vector<std::string>& params = found.params;
-  if (!request.body_file.empty() && (match == nullptr || match->op != Op::kPostBlob)) {
+  if (!request.body_file.empty() &&
+      (match == nullptr || (match->op != Op::kPostBlob && match->op != Op::kPutStore))) {
     std::remove(request.body_file.c_str());
   }
   if (match == nullptr) {
@@ -542,6 +553,16 @@ void ApiService::Handle(HttpRequest request, Responder respond) {
       return measured(ChunkProof(params[0], params[1]));
     case Op::kPeers:
       return measured(Peers());
+    case Op::kPutStore:
+      return PutStore(std::move(request), caller, std::move(measured));
+    case Op::kListStore:
+      return measured(ListStore(request, caller));
+    case Op::kStatStore:
+      return measured(StatStore(params[0], caller));
+    case Op::kGetStore:
+      return GetStore(params[0], caller, std::move(measured));
+    case Op::kRemoveStore:
+      return RemoveStore(params[0], caller, std::move(measured));
     case Op::kLedgerBalance:  // the caller's own account
       return measured(
           LedgerBalance(caller.anonymous ? node_->key().did().ToString() : caller.user.did));
@@ -735,12 +756,10 @@ HttpResponse ApiService::ListJobs(const HttpRequest& request) {
                                         ": expected a non-negative integer (a job's seq)"));
     }
   }
-  if (const std::string v = request.Query("limit"); !v.empty()) {
-    if (!absl::SimpleAtoi(ToAbsl(v), &limit) || limit == 0 || limit > kMaxListLimit) {
-      return ErrorResponse(
-          400, "invalid_argument",
-          mesh::StrCat("query parameter limit=", v, ": expected 1 to ", kMaxListLimit));
-    }
+  if (absl::StatusOr<size_t> l = LimitQuery(request, kDefaultListLimit, kMaxListLimit); l.ok()) {
+    limit = *l;
+  } else {
+    return StatusResponse(l.status());
   }
   // label=KEY or label=KEY=VALUE (split at the first '='); submitter=DID.
   if (const std::string v = request.Query("label"); !v.empty()) {
@@ -849,6 +868,11 @@ HttpResponse ApiService::NodeInfo() {
                     {"auctions_open", m.auctions_open},
                     {"delegated_running", m.delegated_running},
                     {"assigned", m.assigned}};
+    if (node::ShardHolder* holder = node_->holder()) {
+      body["mesh"]["storage"] = {{"quota_bytes", holder->quota_bytes()},
+                                 {"held_bytes", holder->held_bytes()},
+                                 {"zone", c.zone}};
+    }
   } else {
     body["mesh"] = nullptr;
   }
@@ -884,6 +908,7 @@ HttpResponse ApiService::Metrics() {
 }
 
 void ApiService::Shutdown() {
+  store_ops_.Stop(TaskPool::Pending::kDrop);
   std::set<std::shared_ptr<Waiter>> waiters;
   std::set<std::shared_ptr<JobEvents>> streams;
   {

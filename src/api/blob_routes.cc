@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "api_json.h"
+#include "file_body_source.h"
 #include "mesh/api/api_service.h"
 #include "mesh/cas/dir_manifest.h"
 #include "mesh/common/status_macros.h"
@@ -33,21 +34,6 @@ class VerifiedBlobSource final : public BodySource {
  private:
   std::unique_ptr<cas::BlobReader> reader_;
   uint64_t delivered_ = 0;
-};
-
-class RangeSource final : public BodySource {
- public:
-  RangeSource(ScopedFd fd, uint64_t offset) : fd_(std::move(fd)), offset_(offset) {}
-  absl::StatusOr<size_t> Read(char* buffer, size_t size) override {
-    const ssize_t n = ::pread(fd_.get(), buffer, size, static_cast<off_t>(offset_));
-    if (n < 0) return ErrnoToStatus(errno, "read blob range");
-    offset_ += static_cast<uint64_t>(n);
-    return static_cast<size_t>(n);
-  }
-
- private:
-  ScopedFd fd_;
-  uint64_t offset_;
 };
 
 }  // namespace
@@ -171,7 +157,7 @@ HttpResponse ApiService::ServeBlob(const HttpRequest& request, const std::string
     r.headers.emplace_back(
         "Content-Range",
         mesh::StrCat("bytes ", br.first, "-", br.first + br.length - 1, "/", info->size));
-    r.source = std::make_unique<RangeSource>(*std::move(fd), br.first);
+    r.source = std::make_unique<FileBodySource>(*std::move(fd), br.first);
     r.content_length = br.length;
     return r;
   }

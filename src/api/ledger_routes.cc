@@ -65,14 +65,8 @@ HttpResponse ApiService::LedgerHistory(const HttpRequest& request, const Caller&
     }
     did = caller.user.did;
   }
-  size_t limit = kDefaultHistoryLimit;
-  if (const std::string v = request.Query("limit"); !v.empty()) {
-    if (!absl::SimpleAtoi(ToAbsl(v), &limit) || limit == 0 || limit > kMaxHistoryLimit) {
-      return ErrorResponse(
-          400, "invalid_argument",
-          mesh::StrCat("query parameter limit=", v, ": expected 1 to ", kMaxHistoryLimit));
-    }
-  }
+  absl::StatusOr<size_t> limit = LimitQuery(request, kDefaultHistoryLimit, kMaxHistoryLimit);
+  if (!limit.ok()) return StatusResponse(limit.status());
   int64_t before = 0;
   if (const std::string v = request.Query("before"); !v.empty()) {
     if (!absl::SimpleAtoi(ToAbsl(v), &before) || before <= 0) {
@@ -83,13 +77,13 @@ HttpResponse ApiService::LedgerHistory(const HttpRequest& request, const Caller&
     }
   }
   absl::StatusOr<std::vector<ledger::Entry>> entries =
-      node_->settlement().ledger().History(did, limit, before);
+      node_->settlement().ledger().History(did, *limit, before);
   if (!entries.ok()) return StatusResponse(entries.status());
   json list = json::array();
   for (const ledger::Entry& e : *entries) list.push_back(ledger::ToJson(e));
   json body = {{"entries", std::move(list)}};
   if (!did.empty()) body["did"] = did;
-  if (entries->size() == limit && entries->back().seq > 1) {
+  if (entries->size() == *limit && entries->back().seq > 1) {
     body["next_before"] = entries->back().seq;
   }
   return JsonResponse(200, body);

@@ -480,11 +480,10 @@ json Encode(const Heartbeat& m) {
 }
 
 absl::StatusOr<Heartbeat> DecodeHeartbeat(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(
-      r.CheckKnownKeys({"sent_at_ms", "nonce", "node", "address", "cpu_cores", "memory_bytes",
-                        "max_concurrent", "running", "queued", "draining", "capabilities",
-                        "federations", "peers", "hello", "fuel_per_second",
-                        "storage_free", "zone"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "node", "address", "cpu_cores",
+                                         "memory_bytes", "max_concurrent", "running", "queued",
+                                         "draining", "capabilities", "federations", "peers",
+                                         "hello", "fuel_per_second", "storage_free", "zone"}));
   Heartbeat m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.node, r.Did("node", true));

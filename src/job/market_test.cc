@@ -166,8 +166,8 @@ TEST(MarketTest, StoredFileMessagesAreBounded) {
   EXPECT_NE(flood.message().find("has more than 4096"), std::string::npos) << flood;
   absl::Status cid = refusal("shards", json::array({{{"cid", "bafy-not"}, {"bytes", 1}}}));
   EXPECT_NE(cid.message().find("/store_shards/shards/0/cid"), std::string::npos) << cid;
-  absl::Status bytes = refusal("shards", json::array({{{"cid", good["shards"][0]["cid"]},
-                                                        {"bytes", -1}}}));
+  absl::Status bytes =
+      refusal("shards", json::array({{{"cid", good["shards"][0]["cid"]}, {"bytes", -1}}}));
   EXPECT_NE(bytes.message().find("/store_shards/shards/0/bytes"), std::string::npos) << bytes;
   EXPECT_FALSE(refusal("file", "not-a-cid").ok());
   EXPECT_FALSE(refusal("source_address", 7).ok());

@@ -127,8 +127,8 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   DropShards drop{{}, Did(author), file, {cas::Cid::Of("s0").ToString()}};
   ShardsHeld held{{}, Did(author), file, {cas::Cid::Of("s0").ToString()}, 1 << 20};
 
-  return {announce, bid,      decline, assignment, ack,   progress, receipt, cancel,
-          heartbeat, blob,    artifact, gossip,    store, drop,     held};
+  return {announce,  bid,  decline,  assignment, ack,   progress, receipt, cancel,
+          heartbeat, blob, artifact, gossip,     store, drop,     held};
 }
 
 }  // namespace mesh::job::market_fixtures

@@ -54,8 +54,8 @@ json Encode(const StoreShards& m) {
 }
 
 absl::StatusOr<StoreShards> DecodeStoreShards(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
-      {"sent_at_ms", "nonce", "owner", "source_address", "file", "shards"}));
+  MESH_RETURN_IF_ERROR(
+      r.CheckKnownKeys({"sent_at_ms", "nonce", "owner", "source_address", "file", "shards"}));
   StoreShards m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.owner, r.Did("owner", true));

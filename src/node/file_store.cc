@@ -148,8 +148,8 @@ absl::StatusOr<job::ShardsHeld> FileStore::AskToHold(const storage::HolderCandid
     request.file = file;
     const size_t to = std::min(shards.size(), from + job::kMaxShardsPerMessage);
     request.shards.assign(shards.begin() + from, shards.begin() + to);
-    MESH_ASSIGN_OR_RETURN(last, peers_->AskHolder(holder.did, holder.address,
-                                                  std::move(request), options_.holder_timeout));
+    MESH_ASSIGN_OR_RETURN(last, peers_->AskHolder(holder.did, holder.address, std::move(request),
+                                                  options_.holder_timeout));
     for (size_t i = from; i < to; ++i) {
       if (std::find(last.shards.begin(), last.shards.end(), shards[i].cid) == last.shards.end()) {
         return absl::DataLossError(
@@ -173,10 +173,10 @@ absl::Status FileStore::Place(const std::string& file, int n,
   const std::string code = mesh::StrCat(record.k, "+", record.m);
   if (chooser.available() < static_cast<size_t>(n)) {
     std::string why = chooser.Explain();
-    return absl::FailedPreconditionError(mesh::StrCat(
-        "storing with code ", code, " needs ", n, " peers to hold shards; this node knows ",
-        chooser.available(), " that can (", n - chooser.available(), " missing)",
-        why.empty() ? "" : "; left out: ", why));
+    return absl::FailedPreconditionError(
+        mesh::StrCat("storing with code ", code, " needs ", n,
+                     " peers to hold shards; this node knows ", chooser.available(), " that can (",
+                     n - chooser.available(), " missing)", why.empty() ? "" : "; left out: ", why));
   }
   // Every holder slot asks peers in turn until one holds its shards; the slots run at once.
   absl::Mutex mu;
@@ -230,7 +230,8 @@ void FileStore::TellToDrop(const std::string& file, const std::string& did,
   absl::StatusOr<job::ShardsHeld> answer =
       peers_->AskHolder(did, address, std::move(drop), absl::Seconds(30));
   if (answer.ok() && answer->shards.empty()) return;
-  const std::string why = answer.ok() ? "still lists shards" : std::string(answer.status().message());
+  const std::string why =
+      answer.ok() ? "still lists shards" : std::string(answer.status().message());
   spdlog::warn("stored file {}: holder {} was not released: {}", file, did, why);
   if (unreachable != nullptr) unreachable->push_back(mesh::StrCat(did, ": ", why));
 }
@@ -238,8 +239,8 @@ void FileStore::TellToDrop(const std::string& file, const std::string& did,
 absl::StatusOr<StoredFileRecord> FileStore::Stat(const std::string& cid) {
   MESH_ASSIGN_OR_RETURN(std::optional<StoredFileRecord> file, db_->File(cid));
   if (!file.has_value()) {
-    return absl::NotFoundError(mesh::StrCat("no stored file ", cid,
-                                            " on this node (`mesh store ls` lists them)"));
+    return absl::NotFoundError(
+        mesh::StrCat("no stored file ", cid, " on this node (`mesh store ls` lists them)"));
   }
   return *std::move(file);
 }
@@ -297,7 +298,8 @@ absl::StatusOr<GetStats> FileStore::Get(const std::string& cid, const storage::P
       [&](uint32_t segment) -> absl::StatusOr<std::vector<std::optional<std::string>>> {
     return FetchSegment(manifest, segment, file.holders, typical, stats);
   };
-  MESH_RETURN_IF_ERROR(storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open));
+  MESH_RETURN_IF_ERROR(
+      storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open));
   return stats;
 }
 
@@ -327,12 +329,12 @@ absl::StatusOr<std::vector<std::optional<std::string>>> FileStore::FetchSegment(
       const std::string cid = info.shards[i].ToString();
       Transfers().Post([this, results, h, cid, shard_bytes, i] {
         std::string bytes;
-        absl::Status status = peers_->FetchFrom(
-            h.did, h.address, cid, shard_bytes, options_.fetch_timeout,
-            [&bytes](std::string_view chunk) {
-              bytes.append(chunk);
-              return absl::OkStatus();
-            });
+        absl::Status status =
+            peers_->FetchFrom(h.did, h.address, cid, shard_bytes, options_.fetch_timeout,
+                              [&bytes](std::string_view chunk) {
+                                bytes.append(chunk);
+                                return absl::OkStatus();
+                              });
         absl::StatusOr<std::string> outcome = std::move(bytes);
         if (!status.ok()) {
           outcome = absl::Status(status.code(), mesh::StrCat(h.did, ": ", status.message()));

@@ -73,15 +73,15 @@ absl::StatusOr<job::ShardsHeld> MeshService::AskHolder(const std::string& did,
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, envelopes_.Open(**reply, *to.did));
   auto* held = std::get_if<job::ShardsHeld>(&opened.message);
   if (held == nullptr) {
-    return absl::InvalidArgumentError(mesh::StrCat(did, " answered with a ",
-                                                   job::MessageName(opened.message)));
+    return absl::InvalidArgumentError(
+        mesh::StrCat(did, " answered with a ", job::MessageName(opened.message)));
   }
   return std::move(*held);
 }
 
 absl::Status MeshService::FetchFrom(const std::string& did, const std::string& address,
-                                    const std::string& cid, uint64_t limit,
-                                    absl::Duration timeout, const net::ChunkSink& sink) {
+                                    const std::string& cid, uint64_t limit, absl::Duration timeout,
+                                    const net::ChunkSink& sink) {
   const net::Endpoint from = EndpointOf(did, address);
   if (!from.did.has_value()) return absl::InvalidArgumentError(mesh::StrCat(did, " is not a DID"));
   job::BlobRequest request;
@@ -107,9 +107,9 @@ absl::Status MeshService::FetchShard(const std::string& did, const std::string& 
   job::BlobRequest request;
   request.requester = env_.key->did().ToString();
   request.cid = cid;
-  MESH_ASSIGN_OR_RETURN(uint64_t got, FetchBlobFrom(*transport_, from,
-                                                    envelopes_.Seal(std::move(request)), parsed,
-                                                    bytes, options_.fetch_timeout, *env_.blobs));
+  MESH_ASSIGN_OR_RETURN(
+      uint64_t got, FetchBlobFrom(*transport_, from, envelopes_.Seal(std::move(request)), parsed,
+                                  bytes, options_.fetch_timeout, *env_.blobs));
   metrics_.BlobBytes(got);
   return absl::OkStatus();
 }

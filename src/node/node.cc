@@ -146,15 +146,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                                             n.transport_.get(), std::move(peers), compute);
     n.compute_->SetDelegator(n.mesh_.get());
     MESH_ASSIGN_OR_RETURN(
-        n.holder_,
-        ShardHolder::Create({.quota_bytes = n.config_.hold_quota_bytes}, n.key_.did().ToString(),
-                            n.store_db_.get(), n.blobs_.get(), &clock,
-                            [mesh = n.mesh_.get()](const std::string& did,
-                                                   const std::string& address,
-                                                   const std::string& cid, uint64_t bytes) {
-                              return mesh->FetchShard(did, address, cid, bytes);
-                            }));
+        n.holder_, ShardHolder::Create(
+                       {.quota_bytes = n.config_.hold_quota_bytes}, n.key_.did().ToString(),
+                       n.store_db_.get(), n.blobs_.get(), &clock,
+                       [mesh = n.mesh_.get()](const std::string& did, const std::string& address,
+                                              const std::string& cid, uint64_t bytes) {
+                         return mesh->FetchShard(did, address, cid, bytes);
+                       }));
     n.mesh_->SetShardHolder(n.holder_.get(), n.config_.zone);
+    n.metrics_.AddGaugeCallback(
+        "mesh_storage_held_bytes", "Bytes of other nodes' shards held here ([storage] quota)",
+        [holder = n.holder_.get()] { return static_cast<double>(holder->held_bytes()); });
     MESH_RETURN_IF_ERROR(n.mesh_->Start());
     // Rewritten at every start: atomic for readers, no fsync (replace_file.h).
     MESH_RETURN_IF_ERROR(

@@ -39,12 +39,14 @@ nlohmann::json ToJson(const Peer& p, absl::Time now) {
     j["capacity"] = {{"cpu_cores", p.heartbeat.cpu_cores},
                      {"memory_bytes", p.heartbeat.memory_bytes},
                      {"max_concurrent", p.heartbeat.max_concurrent},
-                     {"fuel_per_second", p.heartbeat.fuel_per_second}};
+                     {"fuel_per_second", p.heartbeat.fuel_per_second},
+                     {"storage_free", p.heartbeat.storage_free}};
     j["load"] = {{"running", p.heartbeat.running},
                  {"queued", p.heartbeat.queued},
                  {"draining", p.heartbeat.draining}};
     j["capabilities"] = p.heartbeat.capabilities;
     j["federations"] = p.heartbeat.federations;
+    if (!p.heartbeat.zone.empty()) j["zone"] = p.heartbeat.zone;
   }
   return j;
 }

@@ -11,17 +11,18 @@
 
 namespace mesh::node {
 
-absl::StatusOr<std::unique_ptr<ShardHolder>> ShardHolder::Create(
-    ShardHolderOptions options, std::string self_did, StoreDb* db, cas::BlobStore* blobs,
-    const Clock* clock, FetchShard fetch) {
+absl::StatusOr<std::unique_ptr<ShardHolder>> ShardHolder::Create(ShardHolderOptions options,
+                                                                 std::string self_did, StoreDb* db,
+                                                                 cas::BlobStore* blobs,
+                                                                 const Clock* clock,
+                                                                 FetchShard fetch) {
   MESH_ASSIGN_OR_RETURN(uint64_t held, db->HeldBytes());
-  return std::unique_ptr<ShardHolder>(new ShardHolder(options, std::move(self_did), db, blobs,
-                                                      clock, std::move(fetch), held));
+  return std::unique_ptr<ShardHolder>(
+      new ShardHolder(options, std::move(self_did), db, blobs, clock, std::move(fetch), held));
 }
 
 ShardHolder::ShardHolder(ShardHolderOptions options, std::string self_did, StoreDb* db,
-                         cas::BlobStore* blobs, const Clock* clock, FetchShard fetch,
-                         uint64_t held)
+                         cas::BlobStore* blobs, const Clock* clock, FetchShard fetch, uint64_t held)
     : options_(options),
       self_(std::move(self_did)),
       db_(db),
@@ -50,7 +51,8 @@ void ShardHolder::DeleteBlobs(const std::vector<std::string>& cids) {
     absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(text);
     if (!cid.ok()) continue;
     absl::Status s = blobs_->Delete(*cid);
-    if (!s.ok() && !absl::IsNotFound(s)) spdlog::warn("cannot delete shard {}: {}", text, s.ToString());
+    if (!s.ok() && !absl::IsNotFound(s))
+      spdlog::warn("cannot delete shard {}: {}", text, s.ToString());
   }
 }
 
@@ -69,9 +71,10 @@ absl::StatusOr<job::ShardsHeld> ShardHolder::Store(const std::string& peer,
   uint64_t new_bytes = 0;
   for (const job::ShardRef& shard : request.shards) {
     if (shard.bytes == 0 || shard.bytes > options_.max_shard_bytes) {
-      return absl::InvalidArgumentError(
-          mesh::StrCat("shard ", shard.cid, " declares ", shard.bytes, " bytes; this node holds "
-                       "shards of 1 byte to ", FormatBytes(options_.max_shard_bytes)));
+      return absl::InvalidArgumentError(mesh::StrCat("shard ", shard.cid, " declares ", shard.bytes,
+                                                     " bytes; this node holds "
+                                                     "shards of 1 byte to ",
+                                                     FormatBytes(options_.max_shard_bytes)));
     }
     if (!seen.insert(shard.cid).second || have.contains(shard.cid)) continue;
     wanted.push_back(shard);
@@ -108,8 +111,8 @@ absl::StatusOr<job::ShardsHeld> ShardHolder::Store(const std::string& peer,
     if (!*present) {
       status = fetch_(peer, request.source_address, shard.cid, shard.bytes);
       if (!status.ok()) {
-        status = absl::Status(status.code(),
-                              mesh::StrCat("shard ", shard.cid, ": ", status.message()));
+        status =
+            absl::Status(status.code(), mesh::StrCat("shard ", shard.cid, ": ", status.message()));
         break;
       }
       to_delete.push_back(shard.cid);

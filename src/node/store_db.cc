@@ -110,7 +110,8 @@ absl::StatusOr<bool> StoreDb::IsHeld(const std::string& cid) {
   sqlite::Statement s(db_, "SELECT 1 FROM held_shards WHERE cid = ?1 LIMIT 1");
   if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare is held");
   sqlite::Bind(s.get(), 1, cid);
-  MESH_ASSIGN_OR_RETURN(std::optional<int64_t> row, sqlite::QueryInt(db_, s.get(), kStore, "is held"));
+  MESH_ASSIGN_OR_RETURN(std::optional<int64_t> row,
+                        sqlite::QueryInt(db_, s.get(), kStore, "is held"));
   return row.has_value();
 }
 
@@ -126,7 +127,8 @@ absl::StatusOr<std::vector<HeldShard>> StoreDb::HeldFor(const std::string& owner
   std::vector<HeldShard> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    out.push_back({sqlite::Text(s.get(), 0), static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1)),
+    out.push_back({sqlite::Text(s.get(), 0),
+                   static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1)),
                    sqlite3_column_int64(s.get(), 2) != 0});
   }
   if (rc != SQLITE_DONE) return sqlite::SqlError(db_, kStore, "read held shards");
@@ -137,9 +139,7 @@ absl::StatusOr<std::vector<std::string>> StoreDb::Release(const std::string& own
                                                           const std::string& file,
                                                           const std::vector<std::string>& cids) {
   std::vector<HeldShard> held;
-  {
-    MESH_ASSIGN_OR_RETURN(held, HeldFor(owner, file));
-  }
+  { MESH_ASSIGN_OR_RETURN(held, HeldFor(owner, file)); }
   absl::MutexLock lock(&mu_);
   sqlite::Statement del(db_, "DELETE FROM held_shards WHERE owner = ?1 AND file = ?2 AND cid = ?3");
   sqlite::Statement still(db_, "SELECT COUNT(*) FROM held_shards WHERE cid = ?1");

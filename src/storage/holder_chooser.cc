@@ -38,8 +38,8 @@ HolderChooser::HolderChooser(std::vector<HolderCandidate> candidates, uint64_t b
     if (c.address.empty()) {
       left_out_.push_back({c.did, "no address known"});
     } else if (c.reputation < min_reputation) {
-      left_out_.push_back({c.did, mesh::StrCat("reputation ", c.reputation, " is below ",
-                                               min_reputation)});
+      left_out_.push_back(
+          {c.did, mesh::StrCat("reputation ", c.reputation, " is below ", min_reputation)});
     } else if (c.alive && c.free_bytes.has_value() && *c.free_bytes < bytes_per_holder) {
       left_out_.push_back({c.did, mesh::StrCat("offers ", FormatBytes(*c.free_bytes), ", ",
                                                FormatBytes(bytes_per_holder), " needed")});
@@ -65,8 +65,7 @@ std::optional<HolderCandidate> HolderChooser::Next() {
     }
   }
   // Keep the untried in rank order behind the tried ones.
-  std::rotate(ranked_.begin() + next_tried_, ranked_.begin() + pick,
-              ranked_.begin() + pick + 1);
+  std::rotate(ranked_.begin() + next_tried_, ranked_.begin() + pick, ranked_.begin() + pick + 1);
   return ranked_[next_tried_++];
 }
 

@@ -28,10 +28,10 @@ std::vector<std::string> TakeAll(HolderChooser& chooser, size_t n) {
 
 TEST(HolderChooserTest, SpreadsShardsOverZonesBeforeDoublingUp) {
   // Three zones, five peers in zone a: six holders must use b and c before a's second peer.
-  HolderChooser chooser({Peer("a1", "a", 0.9), Peer("a2", "a", 0.9), Peer("a3", "a", 0.9),
-                         Peer("a4", "a", 0.9), Peer("a5", "a", 0.9), Peer("b1", "b", 0.2),
-                         Peer("c1", "c", 0.3), Peer("c2", "c", 0.3)},
-                        1 << 20, 0);
+  HolderChooser chooser(
+      {Peer("a1", "a", 0.9), Peer("a2", "a", 0.9), Peer("a3", "a", 0.9), Peer("a4", "a", 0.9),
+       Peer("a5", "a", 0.9), Peer("b1", "b", 0.2), Peer("c1", "c", 0.3), Peer("c2", "c", 0.3)},
+      1 << 20, 0);
   const std::vector<std::string> got = TakeAll(chooser, 6);
   ASSERT_EQ(got.size(), 6u);
   // Round one: one per zone, best ranked first; round two: a and c again (b has one peer).
@@ -46,24 +46,26 @@ TEST(HolderChooserTest, SpreadsShardsOverZonesBeforeDoublingUp) {
 }
 
 TEST(HolderChooserTest, PeersWithoutAZoneAreEachTheirOwnDomain) {
-  HolderChooser chooser({Peer("p1", ""), Peer("p2", ""), Peer("p3", "z"), Peer("p4", "z")},
-                        1, 0);
+  HolderChooser chooser({Peer("p1", ""), Peer("p2", ""), Peer("p3", "z"), Peer("p4", "z")}, 1, 0);
   const std::vector<std::string> got = TakeAll(chooser, 3);
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()),
             (std::set<std::string>{"p1", "p2", "p3"}));
 }
 
 TEST(HolderChooserTest, RanksKnownRoomThenReputationThenRoom) {
-  HolderChooser chooser({Peer("passive", "", 1.0, std::nullopt, false), Peer("low", "", 0.2),
-                         Peer("high-small", "", 0.8, 10 << 20), Peer("high-big", "", 0.8, 1ull << 40)},
-                        1 << 20, 0);
+  HolderChooser chooser(
+      {Peer("passive", "", 1.0, std::nullopt, false), Peer("low", "", 0.2),
+       Peer("high-small", "", 0.8, 10 << 20), Peer("high-big", "", 0.8, 1ull << 40)},
+      1 << 20, 0);
   EXPECT_EQ(TakeAll(chooser, 4),
             (std::vector<std::string>{"high-big", "high-small", "low", "passive"}));
 }
 
 TEST(HolderChooserTest, EveryPeerLeftOutHasAReason) {
-  HolderChooser chooser({Peer("full", "", 0.9, 1024), Peer("shady", "", 0.05),
-                         {"nowhere", "", true, 1ull << 30, 0.9, ""}, Peer("ok", "")},
+  HolderChooser chooser({Peer("full", "", 0.9, 1024),
+                         Peer("shady", "", 0.05),
+                         {"nowhere", "", true, 1ull << 30, 0.9, ""},
+                         Peer("ok", "")},
                         1 << 20, 0.1);
   EXPECT_EQ(chooser.available(), 1u);
   std::optional<HolderCandidate> ok = chooser.Next();
@@ -79,8 +81,7 @@ TEST(HolderChooserTest, EveryPeerLeftOutHasAReason) {
 }
 
 TEST(HolderChooserTest, ARefusedPeerIsReplacedFromTheSameSpread) {
-  HolderChooser chooser({Peer("a1", "a", 0.9), Peer("a2", "a", 0.8), Peer("b1", "b", 0.7)}, 1,
-                        0);
+  HolderChooser chooser({Peer("a1", "a", 0.9), Peer("a2", "a", 0.8), Peer("b1", "b", 0.7)}, 1, 0);
   std::optional<HolderCandidate> first = chooser.Next();
   ASSERT_EQ(first->did, "a1");
   chooser.Refused(*first, "unreachable");

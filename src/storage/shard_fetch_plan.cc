@@ -6,8 +6,8 @@
 namespace mesh::storage {
 
 SegmentFetchPlan::SegmentFetchPlan(int k, const std::vector<std::optional<absl::Duration>>& rtt,
-                                   const std::vector<bool>& unavailable,
-                                   ShardFetchOptions options, std::optional<absl::Duration> typical)
+                                   const std::vector<bool>& unavailable, ShardFetchOptions options,
+                                   std::optional<absl::Duration> typical)
     : k_(k), options_(options), shards_(rtt.size()), prior_typical_(typical) {
   for (size_t i = 0; i < rtt.size(); ++i) {
     if (i < unavailable.size() && unavailable[i]) {
@@ -104,7 +104,8 @@ absl::Time SegmentFetchPlan::next_tick() const {
 
 bool SegmentFetchPlan::failed() const {
   int possible = arrived_;
-  for (const Shard& s : shards_) possible += s.state == State::kWaiting || s.state == State::kRunning;
+  for (const Shard& s : shards_)
+    possible += s.state == State::kWaiting || s.state == State::kRunning;
   return possible < k_;
 }
 

@@ -277,6 +277,100 @@ class PeersTest(MeshTest):
 
 
 # ------------------------------------------------------------------------------------------------
+class StoreTest(MeshTest):
+    """`mesh store` across four real nodes: a file put with code 2+1 lands on three distinct
+    holders in three zones, comes back byte for byte, survives a holder killed with SIGKILL, and
+    is removed; bad input is refused with a clear error and its exit code."""
+
+    def start_zone(self, name, zone, peers=()):
+        config = MESH_CONFIG + f'[storage]\nsegment_size = "64KiB"\nzone = "{zone}"\n'
+        return self.start_node(name, peers=peers, config=config)
+
+    def test_put_get_survive_a_killed_holder_and_remove(self):
+        a = self.start_zone('a', 'home')
+        holders = [self.start_zone(n, f'zone-{n}', peers=[a]) for n in ('b', 'c', 'd')]
+        self.wait_mesh([a, *holders])
+        wait_until(lambda: sorted(p.get('zone', '') for p in a.peers()
+                                  if p.get('capacity', {}).get('storage_free', 0) > 0)
+                   == ['zone-b', 'zone-c', 'zone-d'], 10,
+                   'the holders to advertise their room and zone in their heartbeats')
+        data = os.urandom(200 << 10) + b'tail'  # 4 segments of 64 KiB
+        path = os.path.join(self.tmp, 'data.bin')
+        with open(path, 'wb') as f:
+            f.write(data)
+
+        r = self.cli(a, 'store', 'put', path, '--code', '2+1', timeout=120)
+        self.assertEqual(r.returncode, 0, r)
+        cid = r.stdout.decode().strip()
+        self.assertTrue(cid.startswith('bagu'), r)  # a dag-json manifest's CID
+        self.assertIn('2+1  encrypted  3/3 holders alive  data.bin', r.stderr.decode())
+
+        stat = self.cli_json(a, 'store', 'stat', cid)
+        self.assertEqual(stat['size'], len(data))
+        self.assertEqual(stat['segments'], 4)
+        self.assertTrue(stat['readable'], stat)
+        placed = {h['did'] for h in stat['holders']}
+        self.assertEqual(placed, {n.did for n in holders}, stat)  # one per zone, never the owner
+        held = sum(n.info()['mesh']['storage']['held_bytes'] for n in holders)
+        self.assertEqual(held, stat['stored_bytes'])
+        self.assertEqual([f['cid'] for f in self.cli_json(a, 'store', 'ls')['files']], [cid])
+
+        out = os.path.join(self.tmp, 'back.bin')
+        r = self.cli(a, 'store', 'get', cid, '-o', out, timeout=120)
+        self.assertEqual(r.returncode, 0, r)
+        with open(out, 'rb') as f:
+            self.assertTrue(f.read() == data, 'the file came back different')
+
+        # A holder killed: the other two shards of each segment rebuild it.
+        victim = next(n for n in holders if n.did == stat['holders'][0]['did'])
+        victim.kill()
+        r = self.cli(a, 'store', 'get', cid, '-o', out, timeout=120)
+        self.assertEqual(r.returncode, 0, r)
+        with open(out, 'rb') as f:
+            self.assertTrue(f.read() == data, 'the file came back different without a holder')
+        wait_until(lambda: not self.cli_json(a, 'store', 'stat', cid)['holders'][0]['alive'], 10,
+                   'the killed holder to be seen silent')
+
+        r = self.cli(a, 'store', 'rm', cid, timeout=120)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn('2 holder(s) dropped their shards', r.stderr.decode())
+        self.assertIn('not released', r.stderr.decode())  # the dead one is named
+        for n in holders:
+            if n is not victim:
+                self.assertEqual(n.info()['mesh']['storage']['held_bytes'], 0)
+        r = self.cli(a, 'store', 'stat', cid)
+        self.assertEqual(r.returncode, 3, r)  # not found
+
+    def test_bad_input_is_refused_clearly(self):
+        a = self.start_zone('a', 'home')
+        path = os.path.join(self.tmp, 'big.bin')
+        with open(path, 'wb') as f:
+            f.write(os.urandom(100 << 10))
+        r = self.cli(a, 'store', 'put', path, '--code', '0+1')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn('k', r.stderr.decode())
+        r = self.cli(a, 'store', 'put', path, '--code', 'four')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn('write K+M', r.stderr.decode())
+        # No peers at all: the default 4+2 needs six.
+        r = self.cli(a, 'store', 'put', path)
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn('needs 6 peers to hold shards; this node knows 0 that can (6 missing)',
+                      r.stderr.decode())
+        r = self.cli(a, 'store', 'get', 'not-a-cid', '-o', os.path.join(self.tmp, 'x'))
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, 'x.partial')))
+        # A small file needs no peer: it lives in its manifest.
+        small = os.path.join(self.tmp, 'small.txt')
+        with open(small, 'wb') as f:
+            f.write(b'hello, stored world\n')
+        r = self.cli(a, 'store', 'put', small)
+        self.assertEqual(r.returncode, 0, r)
+        r = self.cli(a, 'store', 'get', r.stdout.decode().strip())
+        self.assertEqual(r.stdout, b'hello, stored world\n', r)
+
+
+# ------------------------------------------------------------------------------------------------
 class KillTest(MeshTest):
 
     def test_executor_killed_mid_job_every_job_succeeds_exactly_once(self):

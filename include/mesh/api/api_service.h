@@ -30,6 +30,7 @@
 #include "mesh/accounts/user_store.h"
 #include "mesh/api/http_server.h"
 #include "mesh/common/metrics.h"
+#include "mesh/common/task_pool.h"
 #include "mesh/node/node.h"
 
 namespace mesh::api {
@@ -111,6 +112,16 @@ class ApiService final : public HttpHandler {
   // "partial" or "checkpoint": long_job_routes.cc
   HttpResponse JobArtifacts(const std::string& id, std::string_view kind);
   HttpResponse Peers();
+  // Stored files (store_routes.cc). Puts, gets and removals move shards between peers: they
+  // run on store_ops_ and answer when done.
+  void PutStore(HttpRequest request, const Caller& caller, Responder respond);
+  HttpResponse ListStore(const HttpRequest& request, const Caller& caller);
+  HttpResponse StatStore(const std::string& cid, const Caller& caller);
+  void GetStore(const std::string& cid, const Caller& caller, Responder respond);
+  void RemoveStore(const std::string& cid, const Caller& caller, Responder respond);
+  // The caller's stored file, or the response refusing it (404 / 403).
+  std::variant<node::StoredFileRecord, HttpResponse> OwnStoredFile(const std::string& cid,
+                                                                   const Caller& caller);
   HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc
   // The caller's own entries by default; another DID's need admin.
   HttpResponse LedgerHistory(const HttpRequest& request, const Caller& caller);
@@ -143,6 +154,7 @@ class ApiService final : public HttpHandler {
   std::set<std::shared_ptr<JobEvents>> streams_ ABSL_GUARDED_BY(mu_);
   // Users whose unfinished jobs from before this start are counted in limits_ (names).
   std::set<std::string> counted_users_ ABSL_GUARDED_BY(mu_);
+  TaskPool store_ops_{2};  // last: its tasks use the members above; stopped by Shutdown
 };
 
 }  // namespace mesh::api

@@ -255,9 +255,9 @@ struct ShardsHeld {
   uint64_t free_bytes = 0;          // room left under the holder's quota
 };
 
-using Message = std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt,
-                             CancelJob, Heartbeat, BlobRequest, Artifact, Gossip, StoreShards,
-                             DropShards, ShardsHeld>;
+using Message =
+    std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt, CancelJob,
+                 Heartbeat, BlobRequest, Artifact, Gossip, StoreShards, DropShards, ShardsHeld>;
 
 // "application/vnd.mesh.<name>.v1+json" for each alternative of Message.
 std::string_view PayloadType(const Message& message);

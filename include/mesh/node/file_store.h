@@ -89,8 +89,8 @@ class FileStore {
     uint64_t bytes = 0;
     bool preexisting = false;
   };
-  absl::Status Place(const std::string& file, int n,
-                     const std::vector<std::vector<Staged>>& shards, StoredFileRecord& record);
+  absl::Status Place(const std::string& file, int n, const std::vector<std::vector<Staged>>& shards,
+                     StoredFileRecord& record);
   absl::StatusOr<job::ShardsHeld> AskToHold(const storage::HolderCandidate& holder,
                                             const std::string& file,
                                             const std::vector<job::ShardRef>& shards);

@@ -87,10 +87,9 @@ class MeshService final : public net::Handler, public Delegator, public StorageP
   std::vector<storage::HolderCandidate> HolderCandidates() override;
   std::optional<absl::Duration> RoundTrip(const std::string& did) override;
   absl::StatusOr<job::ShardsHeld> AskHolder(const std::string& did, const std::string& address,
-                                            job::Message request,
-                                            absl::Duration timeout) override;
-  absl::Status FetchFrom(const std::string& did, const std::string& address,
-                         const std::string& cid, uint64_t limit, absl::Duration timeout,
+                                            job::Message request, absl::Duration timeout) override;
+  absl::Status FetchFrom(const std::string& did, const std::string& address, const std::string& cid,
+                         uint64_t limit, absl::Duration timeout,
                          const net::ChunkSink& sink) override;
   // ShardHolder's fetch: pulls a shard from its owner into the blob store.
   absl::Status FetchShard(const std::string& did, const std::string& address,

@@ -23,16 +23,16 @@
 #include "mesh/node/compute_service.h"
 #include "mesh/node/data_dir.h"
 #include "mesh/node/event_bus.h"
+#include "mesh/node/file_store.h"
 #include "mesh/node/host_info.h"
 #include "mesh/node/job_store.h"
-#include "mesh/node/file_store.h"
 #include "mesh/node/mesh_service.h"
-#include "mesh/node/shard_holder.h"
-#include "mesh/node/store_db.h"
 #include "mesh/node/node_config.h"
 #include "mesh/node/node_profiler.h"
 #include "mesh/node/settlement.h"
+#include "mesh/node/shard_holder.h"
 #include "mesh/node/split_coordinator.h"
+#include "mesh/node/store_db.h"
 
 namespace mesh::node {
 
@@ -107,7 +107,7 @@ class Node {
   std::unique_ptr<ShardHolder> holder_;  // before mesh_, which answers peers with it
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
-  std::unique_ptr<FileStore> files_;  // after mesh_, whose transport it uses
+  std::unique_ptr<FileStore> files_;        // after mesh_, whose transport it uses
   std::unique_ptr<NodeProfiler> profiler_;  // last: its thread uses the runner and the mesh
 };
 

@@ -12,8 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "mesh/node/mesh_options.h"
-#include "mesh/storage/store_file.h"
 #include "mesh/node/trust_options.h"
+#include "mesh/storage/store_file.h"
 #include "mesh/wasm/engine.h"
 #include "mesh/wasm/limits.h"
 
@@ -67,7 +67,7 @@ struct NodeConfig {
   // [limits]: per-job defaults, used when a job names none
   wasm::Limits default_limits;
   // [storage]
-  uint64_t blob_quota_bytes = 0;  // 0: no quota
+  uint64_t blob_quota_bytes = 0;           // 0: no quota
   uint64_t hold_quota_bytes = 1ull << 30;  // other nodes' shards held here; 0: none
   std::string zone;                        // this node's failure domain, for shard placement
   storage::StoreOptions store;             // code (4+2) and segment size of `mesh store put`

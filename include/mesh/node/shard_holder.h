@@ -54,8 +54,8 @@ class ShardHolder {
   uint64_t quota_bytes() const { return options_.quota_bytes; }
 
  private:
-  ShardHolder(ShardHolderOptions options, std::string self_did, StoreDb* db,
-              cas::BlobStore* blobs, const Clock* clock, FetchShard fetch, uint64_t held);
+  ShardHolder(ShardHolderOptions options, std::string self_did, StoreDb* db, cas::BlobStore* blobs,
+              const Clock* clock, FetchShard fetch, uint64_t held);
   uint64_t FreeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteBlobs(const std::vector<std::string>& cids);
 

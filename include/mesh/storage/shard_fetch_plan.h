@@ -16,7 +16,7 @@
 namespace mesh::storage {
 
 struct ShardFetchOptions {
-  absl::Duration first_hedge = absl::Seconds(2);     // before any fetch finished
+  absl::Duration first_hedge = absl::Seconds(2);      // before any fetch finished
   absl::Duration min_hedge = absl::Milliseconds(50);  // never hedge sooner than this
   double hedge_factor = 3;                            // x the typical fetch
 };
