@@ -43,6 +43,28 @@ TEST_F(NodeConfigTest, DefaultFileLoadsToTheDefaults) {
   EXPECT_EQ(config.shutdown_grace, defaults.shutdown_grace);
 }
 
+TEST_F(NodeConfigTest, StorageSettingsAreReadAndChecked) {
+  NodeConfig config;
+  ASSERT_OK(
+      Load("[storage]\nquota = \"2GiB\"\nzone = \"rack-7\"\ncode = \"10+4\"\n"
+           "segment_size = \"16MiB\"\n",
+           config));
+  EXPECT_EQ(config.hold_quota_bytes, 2ull << 30);
+  EXPECT_EQ(config.zone, "rack-7");
+  EXPECT_EQ(config.store.k, 10);
+  EXPECT_EQ(config.store.m, 4);
+  EXPECT_EQ(config.store.segment_bytes, 16u << 20);
+  NodeConfig defaults;
+  EXPECT_EQ(defaults.hold_quota_bytes, 1ull << 30);
+  EXPECT_EQ(defaults.store.k, 4);
+  EXPECT_EQ(defaults.store.m, 2);
+  EXPECT_NE(LoadError("[storage]\ncode = \"4-2\"\n").find("storage.code"), std::string::npos);
+  EXPECT_NE(LoadError("[storage]\ncode = \"0+2\"\n").find("storage.code"), std::string::npos);
+  EXPECT_NE(LoadError("[storage]\nzone = \"a b\"\n").find("storage.zone"), std::string::npos);
+  EXPECT_NE(LoadError("[storage]\nsegment_size = \"1KiB\"\n").find("storage.segment_size"),
+            std::string::npos);
+}
+
 TEST_F(NodeConfigTest, ReadsEverySection) {
   NodeConfig config;
   ASSERT_OK(Load(R"toml(

@@ -22,6 +22,8 @@ DEFAULT_URL = 'http://127.0.0.1:7420'
 _CID_RE = re.compile(r'^b[a-z2-7]{20,}$')  # a base32 CIDv1, as the node names blobs
 _MAX_WAIT_S = 600  # the API's long poll waits at most 10 minutes per request
 _PAGE = 1000  # the API's largest page
+_STORE_WAIT_S = 1800  # a put or get moves the file between peers before the node answers
+_CHUNK = 1 << 20
 
 
 def _default_data_dir():
@@ -414,6 +416,86 @@ class Client:
                     fields[name] = value
         finally:
             conn.close()
+
+    # --- files stored across the mesh ----------------------------------------------------------
+
+    def store_put(self, data, name=None, code=None, encrypt=True):
+        """Stores ``data`` (bytes, or a path to a file, streamed from disk) across the mesh:
+        compressed, encrypted unless ``encrypt=False``, and erasure-coded into k+m shards on k+m
+        distinct peers (``code`` 'K+M', default the node's, 4+2; any m may be lost). Returns the
+        stored file ({cid, size, code, holders...}); its ``cid`` is the handle for
+        :meth:`store_get`. FailedPrecondition when too few peers can hold shards (the message
+        names each one left out and why)."""
+        headers = {'Content-Type': 'application/octet-stream'}
+        query = {'name': name, 'code': code, 'encrypt': None if encrypt else 'false'}
+        if isinstance(data, (str, os.PathLike)):
+            if name is None:
+                query['name'] = os.path.basename(os.fspath(data))
+            with open(data, 'rb') as f:
+                headers['Content-Length'] = str(os.fstat(f.fileno()).st_size)
+                _, _, raw = self._request('POST', '/v1/store', body=f, headers=headers,
+                                          query=query, auth=True, ok=(201,),
+                                          extra_timeout=_STORE_WAIT_S)
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            _, _, raw = self._request('POST', '/v1/store', body=bytes(data), headers=headers,
+                                      query=query, auth=True, ok=(201,),
+                                      extra_timeout=_STORE_WAIT_S)
+        else:
+            raise TypeError(f'store_put takes bytes or a path, not {type(data).__name__}')
+        try:
+            stored = json.loads(raw)
+            stored['cid']
+            return stored
+        except (ValueError, KeyError, TypeError):
+            raise errors.BadResponse(201, 'bad_response',
+                                     f'store_put: no CID in the answer {raw[:200]!r}') from None
+
+    def store_get(self, cid, dest=None):
+        """The bytes of stored file ``cid`` (the node fetches any k shards of each segment from
+        the fastest holders and checks every one), or, with ``dest``, writes them to that path
+        (streamed; nothing is left at ``dest`` if the transfer fails) and returns the path."""
+        path = f'/v1/store/{_quote(cid)}/content'
+        if dest is None:
+            return self._request('GET', path, extra_timeout=_STORE_WAIT_S)[2]
+        timeout = None if self.timeout is None else self.timeout + _STORE_WAIT_S
+        conn = self._connect(timeout)
+        partial = os.fspath(dest) + '.partial'
+        try:
+            conn.request('GET', self._path(path), headers=self._headers(False))
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise errors.error_from_response(resp.status, resp.read())
+            with open(partial, 'wb') as out:
+                while True:
+                    chunk = resp.read(_CHUNK)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+            os.replace(partial, dest)
+            return dest
+        except (socket.timeout, TimeoutError) as e:
+            raise errors.DeadlineExceeded(0, 'deadline_exceeded',
+                                          f'GET {path}: no answer within {timeout:g} s') from e
+        except (OSError, http.client.HTTPException) as e:
+            raise errors.Unavailable(0, 'unavailable', f'GET {path} from {self.url}: {e}') from e
+        finally:
+            conn.close()
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    def stored_files(self, limit=None):
+        """The files this node stored for you (an admin: everyone's), newest first."""
+        return self._json('GET', '/v1/store', query={'limit': limit})['files']
+
+    def store_stat(self, cid):
+        """A stored file: size, code, holders (and which are alive), whether it is readable."""
+        return self._json('GET', '/v1/store/' + _quote(cid))
+
+    def store_rm(self, cid):
+        """Removes a stored file: its holders drop their shards. Returns {cid, holders_told,
+        holders_unreachable}."""
+        return self._json('DELETE', '/v1/store/' + _quote(cid), auth=True,
+                          extra_timeout=_STORE_WAIT_S)
 
     # --- node, mesh, ledger --------------------------------------------------------------------
 

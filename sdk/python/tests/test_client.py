@@ -74,6 +74,54 @@ def free_port():
         return s.getsockname()[1]
 
 
+def log_tail(log_path):
+    with open(log_path, 'rb') as f:
+        return f.read()[-4000:].decode('utf-8', 'replace')
+
+
+def launch_meshd(data_dir, log_path, flags):
+    """Starts meshd on `data_dir` (a free API port, the interpreter engine, `flags`) and returns
+    (process, API URL) once it printed that it is ready."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
+    with open(log_path, 'wb') as log:
+        proc = subprocess.Popen(
+            [MESHD, '--data-dir', data_dir, '--listen', '127.0.0.1:0', '--engine', 'interp',
+             '--log-level', 'warn', *flags],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
+            start_new_session=True)  # its own group: its workers end with it
+    lines = queue.Queue()
+
+    def pump():
+        with proc.stdout:
+            for raw in proc.stdout:
+                lines.put(raw.decode('utf-8', 'replace'))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            stop_meshd(proc)
+            raise AssertionError(f'meshd was not ready within 60 s:\n{log_tail(log_path)}') from None
+        if line is None:
+            raise AssertionError(f'meshd exited with {proc.wait()}:\n{log_tail(log_path)}')
+        if line.startswith('meshd ready at '):
+            return proc, line.split()[3]
+
+
+def stop_meshd(proc):
+    """SIGTERM (the node drains and exits 0), then SIGKILL of its group if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 class ClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -85,53 +133,20 @@ class ClientTest(unittest.TestCase):
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.data_dir = os.path.join(cls.tmp, 'data')
         cls.log_path = os.path.join(cls.tmp, 'meshd.log')
-        env = {k: v for k, v in os.environ.items() if not k.startswith('MESH_')}
-        with open(cls.log_path, 'wb') as log:
-            cls.proc = subprocess.Popen(
-                [MESHD, '--data-dir', cls.data_dir, '--listen', '127.0.0.1:0', '--no-mesh',
-                 '--engine', 'interp', '--max-concurrent', '2', '--log-level', 'warn'],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
-                start_new_session=True)  # its own group: its workers end with it
+        cls.proc, cls.url = launch_meshd(cls.data_dir, cls.log_path,
+                                         ['--no-mesh', '--max-concurrent', '2'])
         cls.addClassCleanup(cls.stop_node)
-        lines = queue.Queue()
-
-        def pump():
-            with cls.proc.stdout:
-                for raw in cls.proc.stdout:
-                    lines.put(raw.decode('utf-8', 'replace'))
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f'meshd was not ready within 60 s:\n{cls.log()}') from None
-            if line is None:
-                raise AssertionError(f'meshd exited with {cls.proc.wait()}:\n{cls.log()}')
-            if line.startswith('meshd ready at '):
-                cls.url = line.split()[3]
-                break
         with open(os.path.join(cls.data_dir, 'api.token')) as f:
             cls.token = f.read().strip()
         cls.client = Client(cls.url, cls.token)
 
     @classmethod
     def stop_node(cls):
-        """SIGTERM (the node drains and exits 0), then SIGKILL of its group if it lingers."""
-        if cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-            try:
-                cls.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(cls.proc.pid, signal.SIGKILL)
-                cls.proc.wait()
+        stop_meshd(cls.proc)
 
     @classmethod
     def log(cls):
-        with open(cls.log_path, 'rb') as f:
-            return f.read()[-4000:].decode('utf-8', 'replace')
+        return log_tail(cls.log_path)
 
     def long_job(self):
         """A running `loop` job, cancelled when the test ends whatever happens."""
