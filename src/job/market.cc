@@ -43,6 +43,8 @@ constexpr std::array<Kind, std::variant_size_v<Message>> kKinds = {{
     {"store_shards", "application/vnd.mesh.store_shards.v1+json", "owner"},
     {"drop_shards", "application/vnd.mesh.drop_shards.v1+json", "owner"},
     {"shards_held", "application/vnd.mesh.shards_held.v1+json", "holder"},
+    {"audit_challenge", "application/vnd.mesh.audit_challenge.v1+json", "owner"},
+    {"audit_proof", "application/vnd.mesh.audit_proof.v1+json", "holder"},
 }};
 
 std::optional<size_t> KindOf(std::string_view payload_type) {
@@ -73,6 +75,8 @@ const std::string& AuthorOf(const Message& message) {
     const std::string& operator()(const StoreShards& m) const { return m.owner; }
     const std::string& operator()(const DropShards& m) const { return m.owner; }
     const std::string& operator()(const ShardsHeld& m) const { return m.holder; }
+    const std::string& operator()(const AuditChallenge& m) const { return m.owner; }
+    const std::string& operator()(const AuditProof& m) const { return m.holder; }
   };
   return std::visit(Visitor{}, message);
 }
@@ -154,6 +158,10 @@ absl::StatusOr<Message> MessageFromJson(std::string_view payload_type, const jso
       return Wrap(internal::DecodeDropShards(r));
     case 14:
       return Wrap(internal::DecodeShardsHeld(r));
+    case 15:
+      return Wrap(internal::DecodeAuditChallenge(r));
+    case 16:
+      return Wrap(internal::DecodeAuditProof(r));
   }
   return absl::InternalError("unhandled market message kind");
 }

@@ -33,6 +33,8 @@ nlohmann::json Encode(const Gossip& m);
 nlohmann::json Encode(const StoreShards& m);  // store_message_json.cc
 nlohmann::json Encode(const DropShards& m);
 nlohmann::json Encode(const ShardsHeld& m);
+nlohmann::json Encode(const AuditChallenge& m);
+nlohmann::json Encode(const AuditProof& m);
 
 absl::StatusOr<Announce> DecodeAnnounce(const FieldReader& r);
 absl::StatusOr<Bid> DecodeBid(const FieldReader& r);
@@ -49,6 +51,8 @@ absl::StatusOr<Gossip> DecodeGossip(const FieldReader& r);
 absl::StatusOr<StoreShards> DecodeStoreShards(const FieldReader& r);
 absl::StatusOr<DropShards> DecodeDropShards(const FieldReader& r);
 absl::StatusOr<ShardsHeld> DecodeShardsHeld(const FieldReader& r);
+absl::StatusOr<AuditChallenge> DecodeAuditChallenge(const FieldReader& r);
+absl::StatusOr<AuditProof> DecodeAuditProof(const FieldReader& r);
 
 // Shared by the codecs (market_json.cc).
 void PutHeader(const MessageHeader& h, nlohmann::json& j);

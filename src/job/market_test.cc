@@ -178,6 +178,21 @@ TEST(MarketTest, StoredFileMessagesAreBounded) {
   held["shards"] = json::array({"x"});
   absl::Status bad = MessageFromJson("application/vnd.mesh.shards_held.v1+json", held).status();
   EXPECT_NE(bad.message().find("/shards_held/shards/0: must be a CID"), std::string::npos) << bad;
+
+  json audit = ToJson(SampleMessages(key, key)[15]);
+  audit["sent_at_ms"] = kNow;
+  audit["nonce"] = kNonce;
+  constexpr char kAudit[] = "application/vnd.mesh.audit_challenge.v1+json";
+  EXPECT_OK(MessageFromJson(kAudit, audit));
+  audit["length"] = kMaxAuditBytes + 1;  // a holder is never made to hash more than 64 KiB
+  EXPECT_FALSE(MessageFromJson(kAudit, audit).ok());
+  audit["length"] = 0;
+  EXPECT_FALSE(MessageFromJson(kAudit, audit).ok());
+  json proof = ToJson(SampleMessages(key, key)[16]);
+  proof["sent_at_ms"] = kNow;
+  proof["nonce"] = kNonce;
+  proof["sha256"] = "ABC";
+  EXPECT_FALSE(MessageFromJson("application/vnd.mesh.audit_proof.v1+json", proof).ok());
 }
 
 TEST(MarketTest, DeeplyNestedPayloadIsRefused) {

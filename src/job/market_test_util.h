@@ -126,9 +126,11 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   StoreShards store{{}, Did(author), "10.0.0.1:7000", file, {{cas::Cid::Of("s0").ToString(), 2}}};
   DropShards drop{{}, Did(author), file, {cas::Cid::Of("s0").ToString()}};
   ShardsHeld held{{}, Did(author), file, {cas::Cid::Of("s0").ToString()}, 1 << 20};
+  AuditChallenge audit{{}, Did(author), file, cas::Cid::Of("s0").ToString(), 100, 4096};
+  AuditProof proof{{}, Did(author), cas::Cid::Of("s0").ToString(), std::string(64, 'a')};
 
   return {announce,  bid,  decline,  assignment, ack,   progress, receipt, cancel,
-          heartbeat, blob, artifact, gossip,     store, drop,     held};
+          heartbeat, blob, artifact, gossip,     store, drop,     held,    audit, proof};
 }
 
 }  // namespace mesh::job::market_fixtures

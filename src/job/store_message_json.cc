@@ -117,4 +117,45 @@ absl::StatusOr<ShardsHeld> DecodeShardsHeld(const FieldReader& r) {
   return m;
 }
 
+json Encode(const AuditChallenge& m) {
+  json j = {{"owner", m.owner},   {"file", m.file},     {"shard", m.shard},
+            {"offset", m.offset}, {"length", m.length}};
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<AuditChallenge> DecodeAuditChallenge(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
+      {"sent_at_ms", "nonce", "owner", "file", "shard", "offset", "length"}));
+  AuditChallenge m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.owner, r.Did("owner", true));
+  MESH_ASSIGN_OR_RETURN(m.file, r.Cid("file", true));
+  MESH_ASSIGN_OR_RETURN(m.shard, r.Cid("shard", true));
+  MESH_ASSIGN_OR_RETURN(m.offset, r.Unsigned("offset", kMaxCount));
+  MESH_ASSIGN_OR_RETURN(m.length, r.Unsigned("length", kMaxAuditBytes));
+  if (m.length == 0) return r.Error("length", mesh::StrCat("must be 1 to ", kMaxAuditBytes));
+  return m;
+}
+
+json Encode(const AuditProof& m) {
+  json j = {{"holder", m.holder}, {"shard", m.shard}, {"sha256", m.sha256}};
+  PutHeader(m.header, j);
+  return j;
+}
+
+absl::StatusOr<AuditProof> DecodeAuditProof(const FieldReader& r) {
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "holder", "shard", "sha256"}));
+  AuditProof m;
+  MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
+  MESH_ASSIGN_OR_RETURN(m.holder, r.Did("holder", true));
+  MESH_ASSIGN_OR_RETURN(m.shard, r.Cid("shard", true));
+  MESH_ASSIGN_OR_RETURN(m.sha256, r.String("sha256", true, 64));
+  if (m.sha256.size() != 64 ||
+      m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return r.Error("sha256", "must be 64 lower-case hex characters");
+  }
+  return m;
+}
+
 }  // namespace mesh::job::internal

@@ -255,9 +255,28 @@ struct ShardsHeld {
   uint64_t free_bytes = 0;          // room left under the holder's quota
 };
 
-using Message =
-    std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt, CancelJob,
-                 Heartbeat, BlobRequest, Artifact, Gossip, StoreShards, DropShards, ShardsHeld>;
+// Owner -> holder: prove you still hold shard `shard` of `file`: the SHA-256 of its bytes
+// [offset, offset + length). The owner computed the answer when it placed the shard.
+inline constexpr uint64_t kMaxAuditBytes = 64 << 10;
+struct AuditChallenge {
+  MessageHeader header;
+  std::string owner;  // DID (the signer)
+  std::string file;
+  std::string shard;
+  uint64_t offset = 0;
+  uint64_t length = 0;  // 1..kMaxAuditBytes
+};
+// Holder -> owner: the reply to an AuditChallenge.
+struct AuditProof {
+  MessageHeader header;
+  std::string holder;  // DID (the signer)
+  std::string shard;
+  std::string sha256;  // hex of the range's hash
+};
+
+using Message = std::variant<Announce, Bid, Decline, Assignment, AssignmentAck, Progress, Receipt,
+                             CancelJob, Heartbeat, BlobRequest, Artifact, Gossip, StoreShards,
+                             DropShards, ShardsHeld, AuditChallenge, AuditProof>;
 
 // "application/vnd.mesh.<name>.v1+json" for each alternative of Message.
 std::string_view PayloadType(const Message& message);
