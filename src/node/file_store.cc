@@ -15,6 +15,16 @@ namespace {
 
 constexpr size_t kReadChunk = 1 << 20;
 
+absl::StatusOr<job::ShardsHeld> ShardsHeldIn(absl::StatusOr<job::Message> answer) {
+  if (!answer.ok()) return answer.status();
+  auto* held = std::get_if<job::ShardsHeld>(&*answer);
+  if (held == nullptr) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("the holder answered with a ", job::MessageName(*answer)));
+  }
+  return std::move(*held);
+}
+
 // The results of one segment's fetches, shared with the transfer threads (a straggler may
 // finish after the segment is done: it finds its result unwanted).
 struct FetchResults {
@@ -67,7 +77,8 @@ absl::StatusOr<StoredFileRecord> FileStore::Put(cas::ByteSource& source,
   // Each sealed segment's shards go to the blob store at once (the sealer reuses its buffer),
   // staged there until their holders have pulled them.
   std::vector<std::vector<Staged>> staged;
-  auto sink = [&](uint32_t, const storage::SealedSegment& segment) -> absl::Status {
+  storage::AuditSampler audits(*rng_);
+  auto sink = [&](uint32_t index, const storage::SealedSegment& segment) -> absl::Status {
     std::vector<Staged> shards;
     for (size_t i = 0; i < segment.info.shards.size(); ++i) {
       const cas::Cid& cid = segment.info.shards[i];
@@ -77,6 +88,7 @@ absl::StatusOr<StoredFileRecord> FileStore::Put(cas::ByteSource& source,
         if (!(put == cid)) return absl::InternalError("a shard's CID changed as it was stored");
       }
       shards.push_back({cid.ToString(), segment.shard_bytes, present});
+      audits.Offer(static_cast<int>(i), index, segment.shard(i));
     }
     staged.push_back(std::move(shards));
     return absl::OkStatus();
@@ -134,6 +146,7 @@ absl::StatusOr<StoredFileRecord> FileStore::Put(cas::ByteSource& source,
     }
   }
   MESH_RETURN_IF_ERROR(db_->AddFile(record));
+  if (!record.holders.empty()) MESH_RETURN_IF_ERROR(db_->AddAudits(file, audits.Take()));
   return record;
 }
 
@@ -148,8 +161,10 @@ absl::StatusOr<job::ShardsHeld> FileStore::AskToHold(const storage::HolderCandid
     request.file = file;
     const size_t to = std::min(shards.size(), from + job::kMaxShardsPerMessage);
     request.shards.assign(shards.begin() + from, shards.begin() + to);
-    MESH_ASSIGN_OR_RETURN(last, peers_->AskHolder(holder.did, holder.address, std::move(request),
-                                                  options_.holder_timeout));
+    MESH_ASSIGN_OR_RETURN(job::Message answer, peers_->Ask(holder.did, holder.address,
+                                                           std::move(request),
+                                                           options_.holder_timeout));
+    MESH_ASSIGN_OR_RETURN(last, ShardsHeldIn(std::move(answer)));
     for (size_t i = from; i < to; ++i) {
       if (std::find(last.shards.begin(), last.shards.end(), shards[i].cid) == last.shards.end()) {
         return absl::DataLossError(
@@ -178,16 +193,39 @@ absl::Status FileStore::Place(const std::string& file, int n,
                      " peers to hold shards; this node knows ", chooser.available(), " that can (",
                      n - chooser.available(), " missing)", why.empty() ? "" : "; left out: ", why));
   }
-  // Every holder slot asks peers in turn until one holds its shards; the slots run at once.
-  absl::Mutex mu;
-  std::vector<std::optional<storage::HolderCandidate>> placed(n);
-  std::vector<std::thread> slots;
+  std::vector<std::vector<job::ShardRef>> refs(n);
   for (int i = 0; i < n; ++i) {
+    for (const std::vector<Staged>& segment : shards) {
+      refs[i].push_back({segment[i].cid, segment[i].bytes});
+    }
+  }
+  std::vector<std::optional<storage::HolderCandidate>> placed = PlaceSlots(file, refs, chooser);
+  const size_t missing = std::count(placed.begin(), placed.end(), std::nullopt);
+  if (missing > 0) {
+    // Undo: the holders that took their shards drop them.
+    for (const std::optional<storage::HolderCandidate>& p : placed) {
+      if (p.has_value()) TellToDrop(file, p->did, p->address, nullptr);
+    }
+    return absl::FailedPreconditionError(
+        mesh::StrCat("storing with code ", code, " needs ", n, " holders; ", n - missing,
+                     " took their shards (", missing, " missing): ", chooser.Explain()));
+  }
+  for (int i = 0; i < n; ++i) {
+    record.holders.push_back(
+        {i, placed[i]->did, placed[i]->address, record.created, record.created, 0});
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::optional<storage::HolderCandidate>> FileStore::PlaceSlots(
+    const std::string& file, const std::vector<std::vector<job::ShardRef>>& refs,
+    storage::HolderChooser& chooser) {
+  // Every slot asks peers in turn until one holds its shards; the slots run at once.
+  absl::Mutex mu;
+  std::vector<std::optional<storage::HolderCandidate>> placed(refs.size());
+  std::vector<std::thread> slots;
+  for (size_t i = 0; i < refs.size(); ++i) {
     slots.emplace_back([&, i] {
-      std::vector<job::ShardRef> refs;
-      for (const std::vector<Staged>& segment : shards) {
-        refs.push_back({segment[i].cid, segment[i].bytes});
-      }
       while (true) {
         std::optional<storage::HolderCandidate> next;
         {
@@ -195,7 +233,7 @@ absl::Status FileStore::Place(const std::string& file, int n,
           next = chooser.Next();
         }
         if (!next.has_value()) return;
-        absl::StatusOr<job::ShardsHeld> held = AskToHold(*next, file, refs);
+        absl::StatusOr<job::ShardsHeld> held = AskToHold(*next, file, refs[i]);
         absl::MutexLock lock(&mu);
         if (held.ok()) {
           chooser.Accepted(*next);
@@ -207,19 +245,7 @@ absl::Status FileStore::Place(const std::string& file, int n,
     });
   }
   for (std::thread& t : slots) t.join();
-  const size_t missing = std::count(placed.begin(), placed.end(), std::nullopt);
-  if (missing > 0) {
-    // Undo: the holders that took their shards drop them.
-    std::vector<std::string> unreachable;
-    for (const std::optional<storage::HolderCandidate>& p : placed) {
-      if (p.has_value()) TellToDrop(file, p->did, p->address, &unreachable);
-    }
-    return absl::FailedPreconditionError(
-        mesh::StrCat("storing with code ", code, " needs ", n, " holders; ", n - missing,
-                     " took their shards (", missing, " missing): ", chooser.Explain()));
-  }
-  for (int i = 0; i < n; ++i) record.holders.push_back({i, placed[i]->did, placed[i]->address});
-  return absl::OkStatus();
+  return placed;
 }
 
 void FileStore::TellToDrop(const std::string& file, const std::string& did,
@@ -227,13 +253,20 @@ void FileStore::TellToDrop(const std::string& file, const std::string& did,
   job::DropShards drop;
   drop.owner = key_->did().ToString();
   drop.file = file;
-  absl::StatusOr<job::ShardsHeld> answer =
-      peers_->AskHolder(did, address, std::move(drop), absl::Seconds(30));
+  absl::StatusOr<job::ShardsHeld> answer = ShardsHeldIn(
+      peers_->Ask(did, address, std::move(drop), options_.holder_timeout / 10));
   if (answer.ok() && answer->shards.empty()) return;
   const std::string why =
       answer.ok() ? "still lists shards" : std::string(answer.status().message());
   spdlog::warn("stored file {}: holder {} was not released: {}", file, did, why);
   if (unreachable != nullptr) unreachable->push_back(mesh::StrCat(did, ": ", why));
+}
+
+absl::StatusOr<storage::StoreManifest> FileStore::LoadManifest(const std::string& cid) {
+  MESH_ASSIGN_OR_RETURN(cas::Cid manifest_cid, cas::Cid::Parse(cid));
+  MESH_ASSIGN_OR_RETURN(std::string bytes,
+                        blobs_->Get(manifest_cid, storage::kMaxStoreManifestBytes));
+  return storage::ParseStoreManifest(bytes);
 }
 
 absl::StatusOr<StoredFileRecord> FileStore::Stat(const std::string& cid) {
@@ -287,10 +320,7 @@ absl::StatusOr<RemoveResult> FileStore::Remove(const std::string& cid) {
 
 absl::StatusOr<GetStats> FileStore::Get(const std::string& cid, const storage::PlainSink& sink) {
   MESH_ASSIGN_OR_RETURN(StoredFileRecord file, Stat(cid));
-  MESH_ASSIGN_OR_RETURN(cas::Cid manifest_cid, cas::Cid::Parse(cid));
-  MESH_ASSIGN_OR_RETURN(std::string bytes,
-                        blobs_->Get(manifest_cid, storage::kMaxStoreManifestBytes));
-  MESH_ASSIGN_OR_RETURN(storage::StoreManifest manifest, storage::ParseStoreManifest(bytes));
+  MESH_ASSIGN_OR_RETURN(storage::StoreManifest manifest, LoadManifest(cid));
   MESH_ASSIGN_OR_RETURN(std::string key, storage::OpenFileKey(manifest, *key_));
   GetStats stats;
   std::optional<absl::Duration> typical;

@@ -182,12 +182,14 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
       module = spec->spec.module;
     }
   } else if (std::holds_alternative<job::StoreShards>(opened.message) ||
-             std::holds_alternative<job::DropShards>(opened.message)) {
+             std::holds_alternative<job::DropShards>(opened.message) ||
+             std::holds_alternative<job::AuditChallenge>(opened.message)) {
     return OnStorageMessage(peer, opened.message);
   } else if (std::holds_alternative<job::Decline>(opened.message) ||
              std::holds_alternative<job::AssignmentAck>(opened.message) ||
              std::holds_alternative<job::BlobRequest>(opened.message) ||
-             std::holds_alternative<job::ShardsHeld>(opened.message)) {
+             std::holds_alternative<job::ShardsHeld>(opened.message) ||
+             std::holds_alternative<job::AuditProof>(opened.message)) {
     return absl::InvalidArgumentError(
         mesh::StrCat("a ", job::MessageName(opened.message), " is not a request"));
   }

@@ -21,14 +21,17 @@ absl::StatusOr<std::string> MeshService::OnStorageMessage(const crypto::DidKey& 
   if (holder_ == nullptr || holder_->quota_bytes() == 0) {
     return absl::FailedPreconditionError("this node holds no shards for others ([storage] quota)");
   }
-  absl::StatusOr<job::ShardsHeld> reply;
   if (const auto* store = std::get_if<job::StoreShards>(&message)) {
-    reply = holder_->Store(peer.ToString(), *store);
-  } else {
-    reply = holder_->Drop(peer.ToString(), std::get<job::DropShards>(message));
+    MESH_ASSIGN_OR_RETURN(job::ShardsHeld held, holder_->Store(peer.ToString(), *store));
+    return envelopes_.Seal(std::move(held));
   }
-  if (!reply.ok()) return reply.status();
-  return envelopes_.Seal(*std::move(reply));
+  if (const auto* audit = std::get_if<job::AuditChallenge>(&message)) {
+    MESH_ASSIGN_OR_RETURN(job::AuditProof proof, holder_->Audit(peer.ToString(), *audit));
+    return envelopes_.Seal(std::move(proof));
+  }
+  MESH_ASSIGN_OR_RETURN(job::ShardsHeld held,
+                        holder_->Drop(peer.ToString(), std::get<job::DropShards>(message)));
+  return envelopes_.Seal(std::move(held));
 }
 
 std::vector<storage::HolderCandidate> MeshService::HolderCandidates() {
@@ -55,10 +58,8 @@ std::optional<absl::Duration> MeshService::RoundTrip(const std::string& did) {
   return p->rtt;
 }
 
-absl::StatusOr<job::ShardsHeld> MeshService::AskHolder(const std::string& did,
-                                                       const std::string& address,
-                                                       job::Message request,
-                                                       absl::Duration timeout) {
+absl::StatusOr<job::Message> MeshService::Ask(const std::string& did, const std::string& address,
+                                              job::Message request, absl::Duration timeout) {
   const net::Endpoint to = EndpointOf(did, address);
   if (!to.did.has_value()) return absl::InvalidArgumentError(mesh::StrCat(did, " is not a DID"));
   auto reply = std::make_shared<absl::StatusOr<std::string>>(absl::UnknownError("no answer"));
@@ -71,12 +72,7 @@ absl::StatusOr<job::ShardsHeld> MeshService::AskHolder(const std::string& did,
   done->WaitForNotification();
   if (!reply->ok()) return reply->status();
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, envelopes_.Open(**reply, *to.did));
-  auto* held = std::get_if<job::ShardsHeld>(&opened.message);
-  if (held == nullptr) {
-    return absl::InvalidArgumentError(
-        mesh::StrCat(did, " answered with a ", job::MessageName(opened.message)));
-  }
-  return std::move(*held);
+  return std::move(opened.message);
 }
 
 absl::Status MeshService::FetchFrom(const std::string& did, const std::string& address,

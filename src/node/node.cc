@@ -168,6 +168,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   files.holder_timeout = n.config_.mesh.fetch_timeout;
   n.files_ = std::make_unique<FileStore>(files, &n.key_, &rng, &clock, n.blobs_.get(),
                                          n.store_db_.get(), n.mesh_.get());
+  if (n.mesh_ != nullptr) {
+    StorageKeeperOptions keeper;
+    keeper.upkeep = n.config_.upkeep;
+    keeper.tick = std::clamp(n.config_.upkeep.audit_interval / 4, absl::Milliseconds(100),
+                             absl::Minutes(1));
+    n.keeper_ = std::make_unique<StorageKeeper>(keeper, n.files_.get(), n.store_db_.get(),
+                                                n.settlement_.get(), &clock, &n.metrics_);
+  }
   pool_starter.join();
   MESH_ASSIGN_OR_RETURN(n.pool_, std::move(started_pool));
   n.runner_->Attach(n.pool_.get());
@@ -176,6 +184,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
       dir.root, MESH_VERSION, n.runner_.get(), [mesh = n.mesh_.get()](const HostProfile& p) {
         if (mesh != nullptr) mesh->SetProfile(DerivedCapabilities(p), p.fuel_per_second);
       });
+  if (n.keeper_ != nullptr) n.keeper_->Start();
   spdlog::info("node {} started: {} worker(s), engine {}, data dir {}", n.key_.did().ToString(),
                concurrency, n.engine(), dir.root.string());
   return node;
@@ -192,6 +201,7 @@ void Node::Drain(absl::Duration grace) {
   if (profiler_ != nullptr) profiler_->Stop();
   if (compute_ != nullptr) compute_->Drain(grace);
   if (split_ != nullptr) split_->Stop();
+  if (keeper_ != nullptr) keeper_->Stop();
   if (mesh_ != nullptr) mesh_->Stop();
   if (pool_ != nullptr) pool_->Shutdown(absl::Seconds(2));
   if (profiler_ != nullptr) profiler_->Join();

@@ -258,7 +258,16 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* storage = Section(root, "storage")) {
     TableReader r(*storage, file, "storage.");
-    MESH_RETURN_IF_ERROR(r.Known({"blob_quota", "quota", "zone", "code", "segment_size"}));
+    MESH_RETURN_IF_ERROR(r.Known({"blob_quota", "quota", "zone", "code", "segment_size",
+                                  "audit_interval", "repair_after", "repair_threshold",
+                                  "repair_rate"}));
+    MESH_RETURN_IF_ERROR(r.Duration("audit_interval", config.upkeep.audit_interval));
+    MESH_RETURN_IF_ERROR(r.Duration("repair_after", config.upkeep.grace));
+    MESH_RETURN_IF_ERROR(r.Int("repair_threshold", config.upkeep.repair_threshold, 0, 96));
+    MESH_RETURN_IF_ERROR(r.Bytes("repair_rate", config.upkeep.repair_bytes_per_second));
+    if (config.upkeep.repair_bytes_per_second == 0) {
+      return r.Error("repair_rate", "must be more than 0 bytes (per second)");
+    }
     MESH_RETURN_IF_ERROR(r.Bytes("blob_quota", config.blob_quota_bytes));
     MESH_RETURN_IF_ERROR(r.Bytes("quota", config.hold_quota_bytes));
     MESH_RETURN_IF_ERROR(r.String("zone", config.zone));
@@ -360,6 +369,14 @@ quota = "1GiB"
 zone = ""                  # a failure domain (rack, site); shards of a file spread over zones
 code = "4+2"               # any m of the k+m shards may be lost
 segment_size = "32MiB"
+# Upkeep of the files this node stored: each holder is audited (asked for the hash of a random
+# range of a shard) every audit_interval; one that failed 3 audits in a row or passed none for
+# repair_after is lost, and a file is repaired (its lost shards rebuilt onto new peers) once its
+# healthy holders fall to repair_threshold (0: k + m/2, e.g. 5 of 4+2), at repair_rate at most.
+audit_interval = "1h"
+repair_after = "4h"
+repair_threshold = 0
+repair_rate = "8MiB"       # per second
 
 [node]
 shutdown_grace = "30s"     # on SIGTERM, how long running jobs may take to finish

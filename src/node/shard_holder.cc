@@ -1,12 +1,18 @@
 #include "mesh/node/shard_holder.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <utility>
 
+#include "mesh/common/file_util.h"
 #include "mesh/common/format_bytes.h"
+#include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/crypto/sha256.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -186,6 +192,43 @@ absl::StatusOr<job::ShardsHeld> ShardHolder::Drop(const std::string& peer,
   }
   reply.free_bytes = free_bytes();
   return reply;
+}
+
+absl::StatusOr<job::AuditProof> ShardHolder::Audit(const std::string& peer,
+                                                   const job::AuditChallenge& challenge) {
+  if (challenge.owner != peer) {
+    return absl::PermissionDeniedError("audits are answered only to the shard's owner");
+  }
+  MESH_ASSIGN_OR_RETURN(std::vector<HeldShard> held, db_->HeldFor(peer, challenge.file));
+  const auto it = std::find_if(held.begin(), held.end(),
+                               [&](const HeldShard& s) { return s.cid == challenge.shard; });
+  if (it == held.end()) {
+    return absl::NotFoundError(mesh::StrCat("no shard ", challenge.shard, " of ",
+                                            challenge.file, " is held here for ", peer));
+  }
+  if (challenge.length == 0 || challenge.length > job::kMaxAuditBytes ||
+      challenge.offset > it->bytes || challenge.length > it->bytes - challenge.offset) {
+    return absl::OutOfRangeError(mesh::StrCat("range ", challenge.offset, "+", challenge.length,
+                                              " is outside the shard's ", it->bytes, " bytes"));
+  }
+  MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(challenge.shard));
+  MESH_ASSIGN_OR_RETURN(ScopedFd fd, blobs_->OpenForRange(cid));
+  std::string range(challenge.length, '\0');
+  size_t got = 0;
+  while (got < range.size()) {
+    const ssize_t n = ::pread(fd.get(), range.data() + got, range.size() - got,
+                              static_cast<off_t>(challenge.offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, "read a shard for an audit");
+    if (n == 0) return absl::DataLossError("the shard is shorter than recorded");
+    got += static_cast<size_t>(n);
+  }
+  const crypto::Digest digest = crypto::Sha256Of(range);
+  job::AuditProof proof;
+  proof.holder = self_;
+  proof.shard = challenge.shard;
+  proof.sha256 = HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return proof;
 }
 
 }  // namespace mesh::node

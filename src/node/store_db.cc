@@ -41,7 +41,19 @@ CREATE TABLE IF NOT EXISTS shard_holders (
   shard INTEGER NOT NULL,
   did TEXT NOT NULL,
   address TEXT NOT NULL,
+  last_ok_ms INTEGER NOT NULL,
+  last_audit_ms INTEGER NOT NULL,
+  failures INTEGER NOT NULL,
   PRIMARY KEY (file, shard)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audits (
+  file TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  segment INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (file, shard, segment, offset, length)
 ) WITHOUT ROWID;
 )sql";
 
@@ -170,8 +182,8 @@ absl::Status StoreDb::AddFile(const StoredFileRecord& file) {
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   sqlite::Statement clear(db_, "DELETE FROM shard_holders WHERE file = ?1");
   sqlite::Statement holder(db_,
-                           "INSERT INTO shard_holders (file, shard, did, address)"
-                           " VALUES (?1, ?2, ?3, ?4)");
+                           "INSERT INTO shard_holders (file, shard, did, address, last_ok_ms,"
+                           " last_audit_ms, failures) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!add.ok() || !clear.ok() || !holder.ok()) {
     return sqlite::SqlError(db_, kStore, "prepare add file");
   }
@@ -194,6 +206,9 @@ absl::Status StoreDb::AddFile(const StoredFileRecord& file) {
       sqlite::Bind(holder.get(), 2, int64_t{p.index});
       sqlite::Bind(holder.get(), 3, p.did);
       sqlite::Bind(holder.get(), 4, p.address);
+      sqlite::Bind(holder.get(), 5, absl::ToUnixMillis(p.last_ok));
+      sqlite::Bind(holder.get(), 6, absl::ToUnixMillis(p.last_audit));
+      sqlite::Bind(holder.get(), 7, int64_t{p.failures});
       MESH_RETURN_IF_ERROR(sqlite::Run(db_, holder.get(), kStore, "add a holder"));
     }
     return absl::OkStatus();
@@ -202,15 +217,17 @@ absl::Status StoreDb::AddFile(const StoredFileRecord& file) {
 
 absl::StatusOr<std::vector<ShardPlacement>> StoreDb::HoldersLocked(const std::string& cid) {
   sqlite::Statement s(db_,
-                      "SELECT shard, did, address FROM shard_holders WHERE file = ?1"
-                      " ORDER BY shard");
+                      "SELECT shard, did, address, last_ok_ms, last_audit_ms, failures"
+                      " FROM shard_holders WHERE file = ?1 ORDER BY shard");
   if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare holders");
   sqlite::Bind(s.get(), 1, cid);
   std::vector<ShardPlacement> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back({static_cast<int>(sqlite3_column_int64(s.get(), 0)), sqlite::Text(s.get(), 1),
-                   sqlite::Text(s.get(), 2)});
+                   sqlite::Text(s.get(), 2), absl::FromUnixMillis(sqlite3_column_int64(s.get(), 3)),
+                   absl::FromUnixMillis(sqlite3_column_int64(s.get(), 4)),
+                   static_cast<int>(sqlite3_column_int64(s.get(), 5))});
   }
   if (rc != SQLITE_DONE) return sqlite::SqlError(db_, kStore, "read holders");
   return out;
@@ -276,13 +293,108 @@ absl::Status StoreDb::RemoveFile(const std::string& cid) {
   absl::MutexLock lock(&mu_);
   sqlite::Statement file(db_, "DELETE FROM stored_files WHERE cid = ?1");
   sqlite::Statement holders(db_, "DELETE FROM shard_holders WHERE file = ?1");
-  if (!file.ok() || !holders.ok()) return sqlite::SqlError(db_, kStore, "prepare remove");
+  sqlite::Statement audits(db_, "DELETE FROM audits WHERE file = ?1");
+  if (!file.ok() || !holders.ok() || !audits.ok()) {
+    return sqlite::SqlError(db_, kStore, "prepare remove");
+  }
   return InTransaction(db_, "remove a stored file", [&]() -> absl::Status {
     sqlite::Bind(file.get(), 1, cid);
     MESH_RETURN_IF_ERROR(sqlite::Run(db_, file.get(), kStore, "remove a file"));
     sqlite::Bind(holders.get(), 1, cid);
-    return sqlite::Run(db_, holders.get(), kStore, "remove its holders");
+    MESH_RETURN_IF_ERROR(sqlite::Run(db_, holders.get(), kStore, "remove its holders"));
+    sqlite::Bind(audits.get(), 1, cid);
+    return sqlite::Run(db_, audits.get(), kStore, "remove its audits");
   });
+}
+
+absl::Status StoreDb::ReplaceHolder(const std::string& file, const ShardPlacement& p) {
+  absl::MutexLock lock(&mu_);
+  sqlite::Statement s(db_,
+                      "UPDATE shard_holders SET did = ?3, address = ?4, last_ok_ms = ?5,"
+                      " last_audit_ms = ?6, failures = ?7 WHERE file = ?1 AND shard = ?2");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare replace holder");
+  sqlite::Bind(s.get(), 1, file);
+  sqlite::Bind(s.get(), 2, int64_t{p.index});
+  sqlite::Bind(s.get(), 3, p.did);
+  sqlite::Bind(s.get(), 4, p.address);
+  sqlite::Bind(s.get(), 5, absl::ToUnixMillis(p.last_ok));
+  sqlite::Bind(s.get(), 6, absl::ToUnixMillis(p.last_audit));
+  sqlite::Bind(s.get(), 7, int64_t{p.failures});
+  return sqlite::Run(db_, s.get(), kStore, "replace a holder");
+}
+
+absl::Status StoreDb::RecordAudit(const std::string& file, int index, bool passed,
+                                  absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  sqlite::Statement s(db_, passed ? "UPDATE shard_holders SET last_ok_ms = ?3, last_audit_ms = ?3,"
+                                    " failures = 0 WHERE file = ?1 AND shard = ?2"
+                                  : "UPDATE shard_holders SET last_audit_ms = ?3,"
+                                    " failures = failures + 1 WHERE file = ?1 AND shard = ?2");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare record audit");
+  sqlite::Bind(s.get(), 1, file);
+  sqlite::Bind(s.get(), 2, int64_t{index});
+  sqlite::Bind(s.get(), 3, absl::ToUnixMillis(now));
+  return sqlite::Run(db_, s.get(), kStore, "record an audit");
+}
+
+absl::Status StoreDb::AddAudits(const std::string& file, const std::vector<AuditRecord>& audits) {
+  absl::MutexLock lock(&mu_);
+  sqlite::Statement s(db_,
+                      "INSERT OR IGNORE INTO audits (file, shard, segment, offset, length, sha256)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare add audits");
+  return InTransaction(db_, "add audits", [&]() -> absl::Status {
+    for (const AuditRecord& a : audits) {
+      sqlite::Bind(s.get(), 1, file);
+      sqlite::Bind(s.get(), 2, int64_t{a.shard});
+      sqlite::Bind(s.get(), 3, int64_t{a.segment});
+      sqlite::Bind(s.get(), 4, Signed(a.offset));
+      sqlite::Bind(s.get(), 5, Signed(a.length));
+      sqlite::Bind(s.get(), 6, a.sha256);
+      MESH_RETURN_IF_ERROR(sqlite::Run(db_, s.get(), kStore, "add an audit"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<AuditRecord>> StoreDb::TakeAudit(const std::string& file,
+                                                              int index) {
+  absl::MutexLock lock(&mu_);
+  sqlite::Statement pick(db_,
+                         "SELECT segment, offset, length, sha256 FROM audits WHERE file = ?1 AND"
+                         " shard = ?2 LIMIT 1");
+  sqlite::Statement del(db_,
+                        "DELETE FROM audits WHERE file = ?1 AND shard = ?2 AND segment = ?3 AND"
+                        " offset = ?4 AND length = ?5");
+  if (!pick.ok() || !del.ok()) return sqlite::SqlError(db_, kStore, "prepare take audit");
+  sqlite::Bind(pick.get(), 1, file);
+  sqlite::Bind(pick.get(), 2, int64_t{index});
+  const int rc = sqlite3_step(pick.get());
+  if (rc == SQLITE_DONE) return std::optional<AuditRecord>();
+  if (rc != SQLITE_ROW) return sqlite::SqlError(db_, kStore, "take an audit");
+  AuditRecord a;
+  a.shard = index;
+  a.segment = static_cast<uint32_t>(sqlite3_column_int64(pick.get(), 0));
+  a.offset = static_cast<uint64_t>(sqlite3_column_int64(pick.get(), 1));
+  a.length = static_cast<uint64_t>(sqlite3_column_int64(pick.get(), 2));
+  a.sha256 = sqlite::Text(pick.get(), 3);
+  sqlite3_reset(pick.get());
+  sqlite::Bind(del.get(), 1, file);
+  sqlite::Bind(del.get(), 2, int64_t{index});
+  sqlite::Bind(del.get(), 3, int64_t{a.segment});
+  sqlite::Bind(del.get(), 4, Signed(a.offset));
+  sqlite::Bind(del.get(), 5, Signed(a.length));
+  MESH_RETURN_IF_ERROR(sqlite::Run(db_, del.get(), kStore, "use an audit"));
+  return std::optional<AuditRecord>(std::move(a));
+}
+
+absl::Status StoreDb::ForgetAudits(const std::string& file, int index) {
+  absl::MutexLock lock(&mu_);
+  sqlite::Statement s(db_, "DELETE FROM audits WHERE file = ?1 AND shard = ?2");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare forget audits");
+  sqlite::Bind(s.get(), 1, file);
+  sqlite::Bind(s.get(), 2, int64_t{index});
+  return sqlite::Run(db_, s.get(), kStore, "forget audits");
 }
 
 }  // namespace mesh::node

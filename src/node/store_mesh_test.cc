@@ -7,6 +7,7 @@
 #include <string>
 
 #include "mesh/cas/byte_source.h"
+#include "mesh/common/check.h"
 #include "mesh/node/file_store.h"
 #include "mesh_test_fixture.h"
 
@@ -198,6 +199,81 @@ TEST_F(StoreMeshTest, RemovingAFileReleasesEveryHolder) {
   }
   EXPECT_TRUE(absl::IsNotFound(node(0).files().Stat(file.cid).status()));
   EXPECT_TRUE(absl::IsNotFound(GetBytes(node(0), file.cid).status()));
+}
+
+// Upkeep with short timings: holders audited every 100 ms, lost after 3 failed audits.
+class StoreUpkeepTest : public StoreMeshTest {
+ protected:
+  void StartUpkeepMesh(size_t n) {
+    StartMesh(n, [](size_t, NodeConfig& c) {
+      c.upkeep.audit_interval = absl::Milliseconds(100);
+      c.upkeep.grace = absl::Minutes(10);  // lost by failed audits in these tests, not silence
+      c.mesh.send_timeout = absl::Milliseconds(500);
+    });
+  }
+  ShardPlacement HolderOf(const std::string& cid, int index) {
+    absl::StatusOr<StoredFileRecord> f = node(0).files().Stat(cid);
+    MESH_CHECK(f.ok());
+    return f->holders.at(index);
+  }
+};
+
+TEST_F(StoreUpkeepTest, HonestHoldersPassTheirAuditsAndALostOneIsReplaced) {
+  StartUpkeepMesh(5);  // the owner, three holders of a 2+1 file, one spare
+  const std::string data = Bytes(200 << 10, 11);
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, PutBytes(node(0), data, {.k = 2, .m = 1}));
+  // Every holder passes audits: last_ok moves past the time of the put.
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 3; ++i) {
+      if (HolderOf(file.cid, i).last_ok <= file.created) return false;
+    }
+    return true;
+  })) << "audits did not pass";
+
+  // A holder dies: its audits go unanswered, it is lost after three, and the 2+1 file (at the
+  // threshold, 2 healthy) gets shard 1 rebuilt onto the spare node.
+  const std::string dead = HolderOf(file.cid, 1).did;
+  node(IndexOf(dead)).Drain(absl::ZeroDuration());
+  std::string spare;
+  for (size_t i = 1; i < 5; ++i) {
+    const std::string did = node(i).key().did().ToString();
+    bool holds = false;
+    for (const ShardPlacement& h : file.holders) holds |= h.did == did;
+    if (!holds) spare = did;
+  }
+  ASSERT_FALSE(spare.empty());
+  ASSERT_TRUE(WaitFor([&] { return HolderOf(file.cid, 1).did == spare; }, absl::Seconds(60)))
+      << "shard 1 was not repaired onto the spare";
+  EXPECT_GT(node(IndexOf(spare)).holder()->held_bytes(), 0u);
+  EXPECT_GE(node(0).settlement().reputation().Get(dead).timeouts, 3);
+  // The file reads back from its holders as they are now, with no shard to rebuild.
+  GetStats stats;
+  ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid, &stats));
+  EXPECT_TRUE(back == data);
+  EXPECT_EQ(stats.fetches_failed, 0u);
+}
+
+TEST_F(StoreUpkeepTest, AHolderThatLostItsShardsFailsAuditsAndIsReplaced) {
+  StartUpkeepMesh(5);
+  const std::string data = Bytes(150 << 10, 12);
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, PutBytes(node(0), data, {.k = 2, .m = 1}));
+  // Holder 0 stays online but throws its shards away (its book still says it holds them).
+  const std::string cheat = HolderOf(file.cid, 0).did;
+  Node& bad = node(IndexOf(cheat));
+  size_t deleted = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(bad.blobs().root())) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name.rfind("bafk", 0) != 0) continue;
+    ASSERT_OK(bad.blobs().Delete(*cas::Cid::Parse(name)));
+    ++deleted;
+  }
+  ASSERT_GT(deleted, 0u);
+  ASSERT_TRUE(WaitFor([&] { return HolderOf(file.cid, 0).did != cheat; }, absl::Seconds(60)))
+      << "the cheating holder was not replaced";
+  EXPECT_GE(node(0).settlement().reputation().Get(cheat).failures, 3)
+      << "a failed audit costs reputation";
+  ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid));
+  EXPECT_TRUE(back == data);
 }
 
 }  // namespace

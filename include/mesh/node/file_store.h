@@ -29,6 +29,7 @@
 #include "mesh/crypto/key_pair.h"
 #include "mesh/node/storage_peers.h"
 #include "mesh/node/store_db.h"
+#include "mesh/storage/holder_chooser.h"
 #include "mesh/storage/shard_fetch_plan.h"
 #include "mesh/storage/store_file.h"
 
@@ -59,6 +60,17 @@ struct GetStats {
   uint64_t hedges = 0;
 };
 
+enum class AuditOutcome { kPassed, kFailed, kNoAnswer };
+struct AuditResult {
+  AuditOutcome outcome = AuditOutcome::kNoAnswer;
+  std::string detail;  // why it failed
+};
+
+struct RepairResult {
+  std::vector<int> repaired;         // shard indexes now on new holders
+  std::vector<std::string> failed;   // "shard i: why"
+};
+
 struct RemoveResult {
   size_t holders_told = 0;
   std::vector<std::string> holders_unreachable;  // "did: why"
@@ -83,6 +95,15 @@ class FileStore {
   // Which of the file's holders are in this node's active view right now, by shard index.
   std::vector<bool> HoldersAlive(const StoredFileRecord& file);
 
+  // Upkeep (file_upkeep.cc; the StorageKeeper calls them). Audit asks the holder of shard
+  // `index` for the hash of a range chosen at put time (none left: it fetches that shard of a
+  // random segment whole and checks its CID, and keeps new audits from it), and records the
+  // outcome. Repair rebuilds the shards `lost` from k others, segment by segment, and places
+  // each index on a new peer (zone-spread against the holders that remain); the old holder is
+  // told to drop its copy.
+  absl::StatusOr<AuditResult> Audit(const StoredFileRecord& file, int index);
+  absl::StatusOr<RepairResult> Repair(const StoredFileRecord& file, const std::vector<int>& lost);
+
  private:
   struct Staged {  // a shard put in the blob store by Put
     std::string cid;
@@ -91,6 +112,12 @@ class FileStore {
   };
   absl::Status Place(const std::string& file, int n, const std::vector<std::vector<Staged>>& shards,
                      StoredFileRecord& record);
+  // Places refs[i] on a holder of its own for each i (asked at once); none where no peer took
+  // them.
+  std::vector<std::optional<storage::HolderCandidate>> PlaceSlots(
+      const std::string& file, const std::vector<std::vector<job::ShardRef>>& refs,
+      storage::HolderChooser& chooser);
+  absl::StatusOr<storage::StoreManifest> LoadManifest(const std::string& cid);
   absl::StatusOr<job::ShardsHeld> AskToHold(const storage::HolderCandidate& holder,
                                             const std::string& file,
                                             const std::vector<job::ShardRef>& shards);

@@ -86,8 +86,8 @@ class MeshService final : public net::Handler, public Delegator, public StorageP
   // StoragePeers
   std::vector<storage::HolderCandidate> HolderCandidates() override;
   std::optional<absl::Duration> RoundTrip(const std::string& did) override;
-  absl::StatusOr<job::ShardsHeld> AskHolder(const std::string& did, const std::string& address,
-                                            job::Message request, absl::Duration timeout) override;
+  absl::StatusOr<job::Message> Ask(const std::string& did, const std::string& address,
+                                   job::Message request, absl::Duration timeout) override;
   absl::Status FetchFrom(const std::string& did, const std::string& address, const std::string& cid,
                          uint64_t limit, absl::Duration timeout,
                          const net::ChunkSink& sink) override;

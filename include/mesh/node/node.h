@@ -32,6 +32,7 @@
 #include "mesh/node/settlement.h"
 #include "mesh/node/shard_holder.h"
 #include "mesh/node/split_coordinator.h"
+#include "mesh/node/storage_keeper.h"
 #include "mesh/node/store_db.h"
 
 namespace mesh::node {
@@ -72,6 +73,8 @@ class Node {
   // when the mesh is disabled).
   FileStore& files() { return *files_; }
   ShardHolder* holder() { return holder_.get(); }
+  // Audits and repairs this node's stored files (null when the mesh is disabled).
+  StorageKeeper* keeper() { return keeper_.get(); }
   // The host profile and speed score, collected and measured in the background once
   // StartProfiler() is called (meshd calls it once it is ready: the profile's hwloc scan and
   // calibration run would otherwise share the 2 cores with start-up). Later calls do nothing.
@@ -108,6 +111,7 @@ class Node {
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
   std::unique_ptr<FileStore> files_;        // after mesh_, whose transport it uses
+  std::unique_ptr<StorageKeeper> keeper_;
   std::unique_ptr<NodeProfiler> profiler_;  // last: its thread uses the runner and the mesh
 };
 

@@ -14,6 +14,7 @@
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/trust_options.h"
 #include "mesh/storage/store_file.h"
+#include "mesh/storage/upkeep_planner.h"
 #include "mesh/wasm/engine.h"
 #include "mesh/wasm/limits.h"
 
@@ -71,6 +72,7 @@ struct NodeConfig {
   uint64_t hold_quota_bytes = 1ull << 30;  // other nodes' shards held here; 0: none
   std::string zone;                        // this node's failure domain, for shard placement
   storage::StoreOptions store;             // code (4+2) and segment size of `mesh store put`
+  storage::UpkeepOptions upkeep;           // audits and repair of this node's stored files
   // [node]
   absl::Duration shutdown_grace = absl::Seconds(30);
   std::string log_level = "info";

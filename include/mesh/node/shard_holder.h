@@ -47,6 +47,10 @@ class ShardHolder {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<job::ShardsHeld> Drop(const std::string& peer, const job::DropShards& request)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The hash of the range the owner asks for, of a shard held for it (NotFound otherwise;
+  // OutOfRange past the shard's end).
+  absl::StatusOr<job::AuditProof> Audit(const std::string& peer,
+                                        const job::AuditChallenge& challenge);
 
   // Room left under the quota (what heartbeats advertise).
   uint64_t free_bytes() ABSL_LOCKS_EXCLUDED(mu_);

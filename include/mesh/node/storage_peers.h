@@ -24,12 +24,10 @@ class StoragePeers {
   // Every peer this node knows (both membership views) with what it knows of each.
   virtual std::vector<storage::HolderCandidate> HolderCandidates() = 0;
   virtual std::optional<absl::Duration> RoundTrip(const std::string& did) = 0;
-  // Sends a StoreShards or DropShards to `did` at `address`; its signed ShardsHeld answer (from
-  // that DID), or the error the holder gave.
-  virtual absl::StatusOr<job::ShardsHeld> AskHolder(const std::string& did,
-                                                    const std::string& address,
-                                                    job::Message request,
-                                                    absl::Duration timeout) = 0;
+  // Sends a stored-file request (StoreShards, DropShards, AuditChallenge) to `did` at
+  // `address`; its signed answer (opened and checked: from that DID), or the error it gave.
+  virtual absl::StatusOr<job::Message> Ask(const std::string& did, const std::string& address,
+                                           job::Message request, absl::Duration timeout) = 0;
   // Streams blob `cid` from `did` at `address` into `sink`; ResourceExhausted past `limit`.
   virtual absl::Status FetchFrom(const std::string& did, const std::string& address,
                                  const std::string& cid, uint64_t limit, absl::Duration timeout,

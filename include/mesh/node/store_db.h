@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "mesh/storage/audit_sampler.h"
 
 struct sqlite3;
 
@@ -34,7 +35,13 @@ struct ShardPlacement {
   int index = 0;
   std::string did;
   std::string address;
+  absl::Time last_ok = absl::UnixEpoch();     // placed, or last audit passed
+  absl::Time last_audit = absl::UnixEpoch();  // last challenge sent
+  int failures = 0;                           // audits failed in a row
 };
+
+// An audit the owner can put to a holder (storage/audit_sampler.h), kept until it is used.
+using AuditRecord = storage::ShardAudit;
 
 struct StoredFileRecord {
   std::string cid;  // the store manifest's
@@ -79,6 +86,20 @@ class StoreDb {
   absl::StatusOr<std::vector<StoredFileRecord>> Files(const std::string& user, size_t limit)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RemoveFile(const std::string& cid) ABSL_LOCKS_EXCLUDED(mu_);
+  // Shard `p.index` of `file` is now on p.did (after a repair): its audits start afresh.
+  absl::Status ReplaceHolder(const std::string& file, const ShardPlacement& p)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // An audit of shard `index` of `file` was answered (`passed`) or failed, at `now`.
+  absl::Status RecordAudit(const std::string& file, int index, bool passed, absl::Time now)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Audits kept for later; each is used once.
+  absl::Status AddAudits(const std::string& file, const std::vector<AuditRecord>& audits)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // One unused audit of shard `index` of `file` (removed), or none left.
+  absl::StatusOr<std::optional<AuditRecord>> TakeAudit(const std::string& file, int index)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status ForgetAudits(const std::string& file, int index) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   explicit StoreDb(sqlite3* db) : db_(db) {}
