@@ -201,6 +201,16 @@ std::vector<absl::StatusOr<Posted>> Ledger::Settle(std::span<const SettleOrder> 
   return RunAll(decides);
 }
 
+absl::StatusOr<Posted> Ledger::Transfer(std::string_view from, std::string_view to,
+                                        int64_t amount, std::string_view key,
+                                        std::string_view memo) {
+  MESH_RETURN_IF_ERROR(CheckTransfer(from, to, amount, key, memo));
+  MESH_RETURN_IF_ERROR(Writable());
+  return Run([&](const LedgerBook& book, absl::Time now) {
+    return book.DecideTransfer(from, to, amount, key, memo, now);
+  });
+}
+
 absl::StatusOr<Posted> Ledger::Regenerate(std::string_view did) {
   MESH_RETURN_IF_ERROR(CheckRegenerate(did));
   MESH_RETURN_IF_ERROR(Writable());

@@ -124,6 +124,16 @@ absl::Status CheckRefund(std::string_view job_id, std::string_view memo) {
 
 absl::Status CheckRegenerate(std::string_view did) { return CheckDid("account", did); }
 
+absl::Status CheckTransfer(std::string_view from, std::string_view to, int64_t amount,
+                           std::string_view key, std::string_view memo) {
+  MESH_RETURN_IF_ERROR(CheckDid("payer", from));
+  MESH_RETURN_IF_ERROR(CheckDid("payee", to));
+  if (from == to) return absl::InvalidArgumentError("a transfer needs two different accounts");
+  MESH_RETURN_IF_ERROR(CheckPositive("transfer", amount));
+  MESH_RETURN_IF_ERROR(CheckName("transfer key", key));
+  return CheckMemo(memo);
+}
+
 LedgerBook::LedgerBook(BookOptions options) : options_(options) {}
 
 int64_t NetworkFee(const BookOptions& options, int64_t price) {
@@ -289,6 +299,33 @@ absl::StatusOr<Decision> LedgerBook::DecidePay(std::string_view job_id, std::str
   if (fee > 0) e.postings.push_back({std::string(kFeesAccount), fee});
   if (!assignment.empty()) e.memo = mesh::StrCat("assignment ", assignment);
   Decision d;
+  d.posted = Posted{e.seq, false, amount};
+  d.entries.push_back(std::move(e));
+  return d;
+}
+
+absl::StatusOr<Decision> LedgerBook::DecideTransfer(std::string_view from, std::string_view to,
+                                                    int64_t amount, std::string_view key,
+                                                    std::string_view memo, absl::Time now) const {
+  MESH_RETURN_IF_ERROR(CheckTransfer(from, to, amount, key, memo));
+  const std::string full_key = mesh::StrCat("transfer:", key);
+  if (auto prior = keys_.find(full_key); prior != keys_.end()) {
+    return Decision{Posted{prior->second, true, amount}, {}, {}};
+  }
+  Decision d;
+  const int64_t available = AccountBalance(from) + AddRegen(from, now, next_seq_, d);
+  if (available < amount) {
+    return absl::FailedPreconditionError(mesh::StrCat("insufficient credit: ", from, " has ",
+                                                      available, " available, ", amount,
+                                                      " needed to pay ", to, " (", memo, ")"));
+  }
+  Entry e;
+  e.seq = next_seq_ + static_cast<int64_t>(d.entries.size());
+  e.time = EntryTime(now);
+  e.kind = EntryKind::kTransfer;
+  e.key = full_key;
+  e.postings = {{std::string(from), -amount}, {std::string(to), amount}};
+  e.memo = std::string(memo);
   d.posted = Posted{e.seq, false, amount};
   d.entries.push_back(std::move(e));
   return d;

@@ -83,6 +83,30 @@ TEST_F(LedgerBookTest, EscrowPayRefundMovesCreditsExactly) {
   EXPECT_EQ(sum, 0);
 }
 
+TEST_F(LedgerBookTest, TransferMovesCreditsOncePerKey) {
+  ASSERT_OK(Grant(submitter_, 100).status());
+  auto transfer = [&](int64_t amount, const std::string& key) {
+    return book_.Post(book_.DecideTransfer(submitter_, executor_, amount, key, "rent", now_));
+  };
+  ASSERT_OK_AND_ASSIGN(Posted t, transfer(30, "file-a:0:1"));
+  EXPECT_FALSE(t.duplicate);
+  EXPECT_EQ(Available(submitter_), 70);
+  EXPECT_EQ(Available(executor_), 30);
+  // A retry after a crash: the same key moves nothing again.
+  ASSERT_OK_AND_ASSIGN(Posted again, transfer(30, "file-a:0:1"));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, t.seq);
+  EXPECT_EQ(Available(submitter_), 70);
+  absl::Status poor = transfer(71, "file-a:0:2").status();
+  EXPECT_EQ(poor.code(), absl::StatusCode::kFailedPrecondition) << poor;
+  EXPECT_THAT(std::string(poor.message()), HasSubstr("70 available, 71 needed"));
+  EXPECT_EQ(transfer(0, "k").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(book_.DecideTransfer(submitter_, submitter_, 1, "k", "", now_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(book_.DecideTransfer("fees", executor_, 1, "k", "", now_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(LedgerBookTest, DecidingChangesNothingUntilApplied) {
   ASSERT_OK(Grant(submitter_, 500).status());
   ASSERT_OK_AND_ASSIGN(Decision d, book_.DecideEscrow(Job("job-1", 100, 2), now_));

@@ -101,6 +101,23 @@ TEST_F(LedgerTest, GrantEscrowPayRefundMovesCreditsExactly) {
   EXPECT_EQ(report.owner, key_.did().ToString());
 }
 
+TEST_F(LedgerTest, TransfersAreSignedChainedAndVerified) {
+  ASSERT_OK(ledger_->Grant(submitter_, 500, "welcome").status());
+  ASSERT_OK(ledger_->Transfer(submitter_, executor_, 120, "rent:f:0:1", "storage rent").status());
+  ASSERT_OK_AND_ASSIGN(Posted dup,
+                       ledger_->Transfer(submitter_, executor_, 120, "rent:f:0:1", "storage rent"));
+  EXPECT_TRUE(dup.duplicate);
+  EXPECT_EQ(Available(submitter_), 380);
+  EXPECT_EQ(Available(executor_), 120);
+  ASSERT_OK_AND_ASSIGN(std::vector<Entry> history, ledger_->History(executor_, 10));
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].kind, EntryKind::kTransfer);
+  EXPECT_EQ(history[0].memo, "storage rent");
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, ledger_->Verify());
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.entries, 2);
+}
+
 TEST_F(LedgerTest, InsufficientCreditIsRefusedWithAmountsAndFix) {
   ASSERT_OK(ledger_->Grant(submitter_, 40).status());
   absl::StatusOr<Posted> e = ledger_->Escrow(Job("job-1", 100, 3));

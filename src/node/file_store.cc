@@ -212,7 +212,8 @@ absl::Status FileStore::Place(const std::string& file, int n,
   }
   for (int i = 0; i < n; ++i) {
     record.holders.push_back(
-        {i, placed[i]->did, placed[i]->address, record.created, record.created, 0});
+        {i, placed[i]->did, placed[i]->address, record.created, record.created, 0,
+         record.created});
   }
   return absl::OkStatus();
 }

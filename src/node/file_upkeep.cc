@@ -176,7 +176,7 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
       continue;
     }
     MESH_RETURN_IF_ERROR(
-        db_->ReplaceHolder(file.cid, {index, placed[j]->did, placed[j]->address, now, now, 0}));
+        db_->ReplaceHolder(file.cid, {index, placed[j]->did, placed[j]->address, now, now, 0, now}));
     MESH_RETURN_IF_ERROR(db_->ForgetAudits(file.cid, index));
     std::vector<AuditRecord> mine;
     for (const AuditRecord& a : new_audits) {

@@ -260,7 +260,8 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
     TableReader r(*storage, file, "storage.");
     MESH_RETURN_IF_ERROR(r.Known({"blob_quota", "quota", "zone", "code", "segment_size",
                                   "audit_interval", "repair_after", "repair_threshold",
-                                  "repair_rate"}));
+                                  "repair_rate", "rent_per_gib_hour"}));
+    MESH_RETURN_IF_ERROR(r.Int64("rent_per_gib_hour", config.rent_per_gib_hour, 0, 1'000'000'000));
     MESH_RETURN_IF_ERROR(r.Duration("audit_interval", config.upkeep.audit_interval));
     MESH_RETURN_IF_ERROR(r.Duration("repair_after", config.upkeep.grace));
     MESH_RETURN_IF_ERROR(r.Int("repair_threshold", config.upkeep.repair_threshold, 0, 96));
@@ -377,6 +378,7 @@ audit_interval = "1h"
 repair_after = "4h"
 repair_threshold = 0
 repair_rate = "8MiB"       # per second
+rent_per_gib_hour = 10     # credits the owner of a file pays each holder per GiB held (0: free)
 
 [node]
 shutdown_grace = "30s"     # on SIGTERM, how long running jobs may take to finish

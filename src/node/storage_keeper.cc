@@ -2,14 +2,16 @@
 
 #include <utility>
 
+#include "mesh/common/strings.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
 
-StorageKeeper::StorageKeeper(StorageKeeperOptions options, FileStore* files, StoreDb* db,
-                             Settlement* settlement, const Clock* clock,
-                             MetricsRegistry* metrics)
+StorageKeeper::StorageKeeper(StorageKeeperOptions options, std::string self_did,
+                             FileStore* files, StoreDb* db, Settlement* settlement,
+                             const Clock* clock, MetricsRegistry* metrics)
     : options_(options),
+      self_(std::move(self_did)),
       files_(files),
       db_(db),
       settlement_(settlement),
@@ -23,6 +25,10 @@ StorageKeeper::StorageKeeper(StorageKeeperOptions options, FileStore* files, Sto
                                    {"result"})),
       lost_(metrics->AddGauge("mesh_storage_files_lost",
                               "Stored files with fewer than k healthy holders")),
+      rent_(metrics->AddCounter("mesh_storage_rent_credits_total",
+                                "Credits of storage rent paid to holders, or owed and refused "
+                                "for want of credit",
+                                {"result"})),
       planner_(options.upkeep) {}
 
 StorageKeeper::~StorageKeeper() { Stop(); }
@@ -130,7 +136,52 @@ UpkeepReport StorageKeeper::RunOnce() {
     }
   }
   lost_->Set(static_cast<double>(plan.lost.size()));
+  if (settlement_ != nullptr && options_.rent_per_gib_hour > 0) {
+    const absl::Time now = clock_->Now();
+    absl::StatusOr<std::vector<StoredFileRecord>> fresh = db_->Files("", 100'000);
+    if (fresh.ok()) {
+      for (const StoredFileRecord& f : *fresh) PayRent(f, now, report);
+    }
+  }
   return report;
+}
+
+void StorageKeeper::PayRent(const StoredFileRecord& file, absl::Time now, UpkeepReport& report) {
+  if (file.holders.empty()) return;
+  constexpr unsigned __int128 kGibMillihours = (1ull << 30) * 3'600'000ull;
+  const uint64_t bytes = file.stored_bytes / file.holders.size();
+  const unsigned __int128 rate = static_cast<unsigned __int128>(bytes) *
+                                 static_cast<uint64_t>(options_.rent_per_gib_hour);
+  if (rate == 0) return;
+  const std::string payer = file.user.empty() ? self_ : file.user;
+  for (const ShardPlacement& h : file.holders) {
+    const int64_t owed_ms = absl::ToInt64Milliseconds(now - h.paid_until);
+    if (owed_ms <= 0) continue;
+    if (h.failures > 0) {  // not in good standing: this time is not paid
+      db_->SetPaidUntil(file.cid, h.index, now).IgnoreError();
+      continue;
+    }
+    const unsigned __int128 owed = rate * static_cast<uint64_t>(owed_ms) / kGibMillihours;
+    if (owed == 0) continue;  // less than a credit so far
+    const int64_t amount = static_cast<int64_t>(std::min<unsigned __int128>(owed, INT64_MAX / 2));
+    // The time those credits cover (the remainder waits for the next payment).
+    const int64_t covered_ms = static_cast<int64_t>(
+        (static_cast<unsigned __int128>(amount) * kGibMillihours + rate - 1) / rate);
+    const std::string key =
+        mesh::StrCat("store:", file.cid, ":", h.index, ":", absl::ToUnixMillis(h.paid_until));
+    absl::StatusOr<ledger::Posted> paid = settlement_->ledger().Transfer(
+        payer, h.did, amount, key, mesh::StrCat("storage rent: shard ", h.index, " of ", file.cid));
+    if (!paid.ok()) {
+      ++report.rent_refused;
+      rent_->WithLabels({"refused"})->Inc(static_cast<double>(amount));
+      spdlog::warn("storage rent of {} to {}: {}", file.cid, h.did, paid.status().ToString());
+      continue;
+    }
+    report.rent_paid += amount;
+    rent_->WithLabels({"paid"})->Inc(static_cast<double>(amount));
+    db_->SetPaidUntil(file.cid, h.index, h.paid_until + absl::Milliseconds(std::min(covered_ms, owed_ms)))
+        .IgnoreError();
+  }
 }
 
 }  // namespace mesh::node

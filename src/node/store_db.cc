@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS shard_holders (
   last_ok_ms INTEGER NOT NULL,
   last_audit_ms INTEGER NOT NULL,
   failures INTEGER NOT NULL,
+  paid_until_ms INTEGER NOT NULL,
   PRIMARY KEY (file, shard)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audits (
@@ -183,7 +184,8 @@ absl::Status StoreDb::AddFile(const StoredFileRecord& file) {
   sqlite::Statement clear(db_, "DELETE FROM shard_holders WHERE file = ?1");
   sqlite::Statement holder(db_,
                            "INSERT INTO shard_holders (file, shard, did, address, last_ok_ms,"
-                           " last_audit_ms, failures) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                           " last_audit_ms, failures, paid_until_ms)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!add.ok() || !clear.ok() || !holder.ok()) {
     return sqlite::SqlError(db_, kStore, "prepare add file");
   }
@@ -209,6 +211,7 @@ absl::Status StoreDb::AddFile(const StoredFileRecord& file) {
       sqlite::Bind(holder.get(), 5, absl::ToUnixMillis(p.last_ok));
       sqlite::Bind(holder.get(), 6, absl::ToUnixMillis(p.last_audit));
       sqlite::Bind(holder.get(), 7, int64_t{p.failures});
+      sqlite::Bind(holder.get(), 8, absl::ToUnixMillis(p.paid_until));
       MESH_RETURN_IF_ERROR(sqlite::Run(db_, holder.get(), kStore, "add a holder"));
     }
     return absl::OkStatus();
@@ -217,8 +220,8 @@ absl::Status StoreDb::AddFile(const StoredFileRecord& file) {
 
 absl::StatusOr<std::vector<ShardPlacement>> StoreDb::HoldersLocked(const std::string& cid) {
   sqlite::Statement s(db_,
-                      "SELECT shard, did, address, last_ok_ms, last_audit_ms, failures"
-                      " FROM shard_holders WHERE file = ?1 ORDER BY shard");
+                      "SELECT shard, did, address, last_ok_ms, last_audit_ms, failures,"
+                      " paid_until_ms FROM shard_holders WHERE file = ?1 ORDER BY shard");
   if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare holders");
   sqlite::Bind(s.get(), 1, cid);
   std::vector<ShardPlacement> out;
@@ -227,7 +230,8 @@ absl::StatusOr<std::vector<ShardPlacement>> StoreDb::HoldersLocked(const std::st
     out.push_back({static_cast<int>(sqlite3_column_int64(s.get(), 0)), sqlite::Text(s.get(), 1),
                    sqlite::Text(s.get(), 2), absl::FromUnixMillis(sqlite3_column_int64(s.get(), 3)),
                    absl::FromUnixMillis(sqlite3_column_int64(s.get(), 4)),
-                   static_cast<int>(sqlite3_column_int64(s.get(), 5))});
+                   static_cast<int>(sqlite3_column_int64(s.get(), 5)),
+                   absl::FromUnixMillis(sqlite3_column_int64(s.get(), 6))});
   }
   if (rc != SQLITE_DONE) return sqlite::SqlError(db_, kStore, "read holders");
   return out;
@@ -311,7 +315,8 @@ absl::Status StoreDb::ReplaceHolder(const std::string& file, const ShardPlacemen
   absl::MutexLock lock(&mu_);
   sqlite::Statement s(db_,
                       "UPDATE shard_holders SET did = ?3, address = ?4, last_ok_ms = ?5,"
-                      " last_audit_ms = ?6, failures = ?7 WHERE file = ?1 AND shard = ?2");
+                      " last_audit_ms = ?6, failures = ?7, paid_until_ms = ?8"
+                      " WHERE file = ?1 AND shard = ?2");
   if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare replace holder");
   sqlite::Bind(s.get(), 1, file);
   sqlite::Bind(s.get(), 2, int64_t{p.index});
@@ -320,7 +325,19 @@ absl::Status StoreDb::ReplaceHolder(const std::string& file, const ShardPlacemen
   sqlite::Bind(s.get(), 5, absl::ToUnixMillis(p.last_ok));
   sqlite::Bind(s.get(), 6, absl::ToUnixMillis(p.last_audit));
   sqlite::Bind(s.get(), 7, int64_t{p.failures});
+  sqlite::Bind(s.get(), 8, absl::ToUnixMillis(p.paid_until));
   return sqlite::Run(db_, s.get(), kStore, "replace a holder");
+}
+
+absl::Status StoreDb::SetPaidUntil(const std::string& file, int index, absl::Time until) {
+  absl::MutexLock lock(&mu_);
+  sqlite::Statement s(db_,
+                      "UPDATE shard_holders SET paid_until_ms = ?3 WHERE file = ?1 AND shard = ?2");
+  if (!s.ok()) return sqlite::SqlError(db_, kStore, "prepare paid until");
+  sqlite::Bind(s.get(), 1, file);
+  sqlite::Bind(s.get(), 2, int64_t{index});
+  sqlite::Bind(s.get(), 3, absl::ToUnixMillis(until));
+  return sqlite::Run(db_, s.get(), kStore, "record rent paid");
 }
 
 absl::Status StoreDb::RecordAudit(const std::string& file, int index, bool passed,

@@ -204,8 +204,9 @@ TEST_F(StoreMeshTest, RemovingAFileReleasesEveryHolder) {
 // Upkeep with short timings: holders audited every 100 ms, lost after 3 failed audits.
 class StoreUpkeepTest : public StoreMeshTest {
  protected:
-  void StartUpkeepMesh(size_t n) {
-    StartMesh(n, [](size_t, NodeConfig& c) {
+  void StartUpkeepMesh(size_t n, int64_t rent = 0) {
+    StartMesh(n, [rent](size_t, NodeConfig& c) {
+      c.rent_per_gib_hour = rent;
       c.upkeep.audit_interval = absl::Milliseconds(100);
       c.upkeep.grace = absl::Minutes(10);  // lost by failed audits in these tests, not silence
       c.mesh.send_timeout = absl::Milliseconds(500);
@@ -251,6 +252,46 @@ TEST_F(StoreUpkeepTest, HonestHoldersPassTheirAuditsAndALostOneIsReplaced) {
   ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid, &stats));
   EXPECT_TRUE(back == data);
   EXPECT_EQ(stats.fetches_failed, 0u);
+}
+
+TEST_F(StoreUpkeepTest, HoldersInGoodStandingArePaidRentFromTheOwner) {
+  // A rent so high that ~100 KiB held earns credits within a second.
+  StartUpkeepMesh(4, 1'000'000'000);
+  ledger::Ledger& book = node(0).settlement().ledger();
+  const std::string owner = node(0).key().did().ToString();
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file,
+                       PutBytes(node(0), Bytes(200 << 10, 13), {.k = 2, .m = 1}));
+  // The rent each holder received, from the owner's transfers in the ledger.
+  auto rent_of = [&](const std::string& did) {
+    int64_t paid = 0;
+    absl::StatusOr<std::vector<ledger::Entry>> entries = book.History(did, 1000);
+    for (const ledger::Entry& e : entries.ok() ? *entries : std::vector<ledger::Entry>{}) {
+      if (e.kind != ledger::EntryKind::kTransfer) continue;
+      EXPECT_EQ(e.postings.size(), 2u);
+      EXPECT_EQ(e.postings[0].account, owner) << "rent comes from the file's owner";
+      EXPECT_EQ(e.postings[0].amount, -e.postings[1].amount);
+      if (e.postings[1].account == did) paid += e.postings[1].amount;
+    }
+    return paid;
+  };
+  ASSERT_TRUE(WaitFor([&] {
+    for (const ShardPlacement& h : file.holders) {
+      if (rent_of(h.did) <= 0) return false;
+    }
+    return true;
+  })) << "rent was not paid to every holder";
+  node(0).keeper()->Stop();
+  // Nobody else was paid: the owner's transfers are exactly the holders' rent.
+  int64_t to_holders = 0;
+  for (const ShardPlacement& h : file.holders) to_holders += rent_of(h.did);
+  int64_t from_owner = 0;
+  ASSERT_OK_AND_ASSIGN(std::vector<ledger::Entry> mine, book.History(owner, 1000));
+  for (const ledger::Entry& e : mine) {
+    if (e.kind == ledger::EntryKind::kTransfer) from_owner -= e.postings[0].amount;
+  }
+  EXPECT_EQ(from_owner, to_holders);
+  ASSERT_OK_AND_ASSIGN(ledger::VerifyReport report, book.Verify());
+  EXPECT_TRUE(report.ok) << report.problem;
 }
 
 TEST_F(StoreUpkeepTest, AHolderThatLostItsShardsFailsAuditsAndIsReplaced) {

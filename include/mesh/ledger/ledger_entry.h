@@ -42,6 +42,7 @@ enum class EntryKind {
   kPay,     // escrow:<job> → executor (+ network fee → fees)
   kRefund,  // escrow:<job> → submitter; closes the escrow (may have no postings)
   kRegen,   // mint → DID, regenerating capacity
+  kTransfer,  // DID → DID (storage rent: a stored file's owner pays its holders), keyed once
 };
 
 std::string_view EntryKindName(EntryKind kind);

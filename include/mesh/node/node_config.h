@@ -73,6 +73,7 @@ struct NodeConfig {
   std::string zone;                        // this node's failure domain, for shard placement
   storage::StoreOptions store;             // code (4+2) and segment size of `mesh store put`
   storage::UpkeepOptions upkeep;           // audits and repair of this node's stored files
+  int64_t rent_per_gib_hour = 10;          // credits an owner pays a holder; 0: free
   // [node]
   absl::Duration shutdown_grace = absl::Seconds(30);
   std::string log_level = "info";

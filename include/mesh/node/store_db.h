@@ -38,6 +38,7 @@ struct ShardPlacement {
   absl::Time last_ok = absl::UnixEpoch();     // placed, or last audit passed
   absl::Time last_audit = absl::UnixEpoch();  // last challenge sent
   int failures = 0;                           // audits failed in a row
+  absl::Time paid_until = absl::UnixEpoch();  // its rent is paid up to here
 };
 
 // An audit the owner can put to a holder (storage/audit_sampler.h), kept until it is used.
@@ -91,6 +92,9 @@ class StoreDb {
       ABSL_LOCKS_EXCLUDED(mu_);
   // An audit of shard `index` of `file` was answered (`passed`) or failed, at `now`.
   absl::Status RecordAudit(const std::string& file, int index, bool passed, absl::Time now)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The holder of shard `index` of `file` is paid (or forfeits its rent) up to `until`.
+  absl::Status SetPaidUntil(const std::string& file, int index, absl::Time until)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Audits kept for later; each is used once.
