@@ -85,9 +85,11 @@ std::variant<node::StoredFileRecord, HttpResponse> ApiService::OwnStoredFile(con
   absl::StatusOr<node::StoredFileRecord> file = node_->files().Stat(cid);
   if (!file.ok()) return StatusResponse(file.status());
   if (!caller.Owns(file->user)) {
-    // Not found rather than forbidden: a user learns nothing of others' files.
-    return ErrorResponse(404, "not_found",
-                         mesh::StrCat("no stored file ", cid, " of yours on this node"));
+    return ErrorResponse(
+        403, "permission_denied",
+        mesh::StrCat("stored file ", cid, " is not ",
+                     caller.anonymous ? "yours: sign in" : mesh::StrCat(caller.user.name, "'s"),
+                     "; it is for the user who stored it and admins"));
   }
   return *std::move(file);
 }

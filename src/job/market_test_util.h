@@ -129,8 +129,8 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   AuditChallenge audit{{}, Did(author), file, cas::Cid::Of("s0").ToString(), 100, 4096};
   AuditProof proof{{}, Did(author), cas::Cid::Of("s0").ToString(), std::string(64, 'a')};
 
-  return {announce,  bid,  decline,  assignment, ack,   progress, receipt, cancel,
-          heartbeat, blob, artifact, gossip,     store, drop,     held,    audit, proof};
+  return {announce, bid,      decline, assignment, ack,  progress, receipt, cancel, heartbeat,
+          blob,     artifact, gossip,  store,      drop, held,     audit,   proof};
 }
 
 }  // namespace mesh::job::market_fixtures

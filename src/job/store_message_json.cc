@@ -118,15 +118,18 @@ absl::StatusOr<ShardsHeld> DecodeShardsHeld(const FieldReader& r) {
 }
 
 json Encode(const AuditChallenge& m) {
-  json j = {{"owner", m.owner},   {"file", m.file},     {"shard", m.shard},
-            {"offset", m.offset}, {"length", m.length}};
+  json j = {{"owner", m.owner},
+            {"file", m.file},
+            {"shard", m.shard},
+            {"offset", m.offset},
+            {"length", m.length}};
   PutHeader(m.header, j);
   return j;
 }
 
 absl::StatusOr<AuditChallenge> DecodeAuditChallenge(const FieldReader& r) {
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
-      {"sent_at_ms", "nonce", "owner", "file", "shard", "offset", "length"}));
+  MESH_RETURN_IF_ERROR(
+      r.CheckKnownKeys({"sent_at_ms", "nonce", "owner", "file", "shard", "offset", "length"}));
   AuditChallenge m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.owner, r.Did("owner", true));

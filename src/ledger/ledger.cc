@@ -201,9 +201,8 @@ std::vector<absl::StatusOr<Posted>> Ledger::Settle(std::span<const SettleOrder> 
   return RunAll(decides);
 }
 
-absl::StatusOr<Posted> Ledger::Transfer(std::string_view from, std::string_view to,
-                                        int64_t amount, std::string_view key,
-                                        std::string_view memo) {
+absl::StatusOr<Posted> Ledger::Transfer(std::string_view from, std::string_view to, int64_t amount,
+                                        std::string_view key, std::string_view memo) {
   MESH_RETURN_IF_ERROR(CheckTransfer(from, to, amount, key, memo));
   MESH_RETURN_IF_ERROR(Writable());
   return Run([&](const LedgerBook& book, absl::Time now) {

@@ -13,9 +13,9 @@ namespace mesh::ledger {
 namespace {
 
 constexpr std::pair<EntryKind, std::string_view> kKindNames[] = {
-    {EntryKind::kGrant, "grant"},   {EntryKind::kEscrow, "escrow"}, {EntryKind::kPay, "pay"},
-    {EntryKind::kRefund, "refund"}, {EntryKind::kRegen, "regen"},
-    {EntryKind::kTransfer, "transfer"},
+    {EntryKind::kGrant, "grant"}, {EntryKind::kEscrow, "escrow"},
+    {EntryKind::kPay, "pay"},     {EntryKind::kRefund, "refund"},
+    {EntryKind::kRegen, "regen"}, {EntryKind::kTransfer, "transfer"},
 };
 
 nlohmann::json SigningJson(const Entry& e) {

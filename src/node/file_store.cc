@@ -161,9 +161,9 @@ absl::StatusOr<job::ShardsHeld> FileStore::AskToHold(const storage::HolderCandid
     request.file = file;
     const size_t to = std::min(shards.size(), from + job::kMaxShardsPerMessage);
     request.shards.assign(shards.begin() + from, shards.begin() + to);
-    MESH_ASSIGN_OR_RETURN(job::Message answer, peers_->Ask(holder.did, holder.address,
-                                                           std::move(request),
-                                                           options_.holder_timeout));
+    MESH_ASSIGN_OR_RETURN(
+        job::Message answer,
+        peers_->Ask(holder.did, holder.address, std::move(request), options_.holder_timeout));
     MESH_ASSIGN_OR_RETURN(last, ShardsHeldIn(std::move(answer)));
     for (size_t i = from; i < to; ++i) {
       if (std::find(last.shards.begin(), last.shards.end(), shards[i].cid) == last.shards.end()) {
@@ -212,8 +212,7 @@ absl::Status FileStore::Place(const std::string& file, int n,
   }
   for (int i = 0; i < n; ++i) {
     record.holders.push_back(
-        {i, placed[i]->did, placed[i]->address, record.created, record.created, 0,
-         record.created});
+        {i, placed[i]->did, placed[i]->address, record.created, record.created, 0, record.created});
   }
   return absl::OkStatus();
 }
@@ -254,8 +253,8 @@ void FileStore::TellToDrop(const std::string& file, const std::string& did,
   job::DropShards drop;
   drop.owner = key_->did().ToString();
   drop.file = file;
-  absl::StatusOr<job::ShardsHeld> answer = ShardsHeldIn(
-      peers_->Ask(did, address, std::move(drop), options_.holder_timeout / 10));
+  absl::StatusOr<job::ShardsHeld> answer =
+      ShardsHeldIn(peers_->Ask(did, address, std::move(drop), options_.holder_timeout / 10));
   if (answer.ok() && answer->shards.empty()) return;
   const std::string why =
       answer.ok() ? "still lists shards" : std::string(answer.status().message());

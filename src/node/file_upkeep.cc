@@ -171,12 +171,12 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
   for (size_t j = 0; j < lost.size(); ++j) {
     const int index = lost[j];
     if (!placed[j].has_value()) {
-      result.failed.push_back(mesh::StrCat("shard ", index, ": no peer took it (",
-                                           chooser.Explain(), ")"));
+      result.failed.push_back(
+          mesh::StrCat("shard ", index, ": no peer took it (", chooser.Explain(), ")"));
       continue;
     }
-    MESH_RETURN_IF_ERROR(
-        db_->ReplaceHolder(file.cid, {index, placed[j]->did, placed[j]->address, now, now, 0, now}));
+    MESH_RETURN_IF_ERROR(db_->ReplaceHolder(
+        file.cid, {index, placed[j]->did, placed[j]->address, now, now, 0, now}));
     MESH_RETURN_IF_ERROR(db_->ForgetAudits(file.cid, index));
     std::vector<AuditRecord> mine;
     for (const AuditRecord& a : new_audits) {

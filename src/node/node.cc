@@ -171,8 +171,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   if (n.mesh_ != nullptr) {
     StorageKeeperOptions keeper;
     keeper.upkeep = n.config_.upkeep;
-    keeper.tick = std::clamp(n.config_.upkeep.audit_interval / 4, absl::Milliseconds(100),
-                             absl::Minutes(1));
+    keeper.tick =
+        std::clamp(n.config_.upkeep.audit_interval / 4, absl::Milliseconds(100), absl::Minutes(1));
     keeper.rent_per_gib_hour = n.config_.rent_per_gib_hour;
     n.keeper_ = std::make_unique<StorageKeeper>(keeper, n.key_.did().ToString(), n.files_.get(),
                                                 n.store_db_.get(), n.settlement_.get(), &clock,

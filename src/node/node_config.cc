@@ -258,9 +258,9 @@ absl::Status LoadNodeConfig(const std::filesystem::path& path, NodeConfig& confi
   }
   if (const toml::table* storage = Section(root, "storage")) {
     TableReader r(*storage, file, "storage.");
-    MESH_RETURN_IF_ERROR(r.Known({"blob_quota", "quota", "zone", "code", "segment_size",
-                                  "audit_interval", "repair_after", "repair_threshold",
-                                  "repair_rate", "rent_per_gib_hour"}));
+    MESH_RETURN_IF_ERROR(
+        r.Known({"blob_quota", "quota", "zone", "code", "segment_size", "audit_interval",
+                 "repair_after", "repair_threshold", "repair_rate", "rent_per_gib_hour"}));
     MESH_RETURN_IF_ERROR(r.Int64("rent_per_gib_hour", config.rent_per_gib_hour, 0, 1'000'000'000));
     MESH_RETURN_IF_ERROR(r.Duration("audit_interval", config.upkeep.audit_interval));
     MESH_RETURN_IF_ERROR(r.Duration("repair_after", config.upkeep.grace));

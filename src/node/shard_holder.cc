@@ -203,8 +203,8 @@ absl::StatusOr<job::AuditProof> ShardHolder::Audit(const std::string& peer,
   const auto it = std::find_if(held.begin(), held.end(),
                                [&](const HeldShard& s) { return s.cid == challenge.shard; });
   if (it == held.end()) {
-    return absl::NotFoundError(mesh::StrCat("no shard ", challenge.shard, " of ",
-                                            challenge.file, " is held here for ", peer));
+    return absl::NotFoundError(mesh::StrCat("no shard ", challenge.shard, " of ", challenge.file,
+                                            " is held here for ", peer));
   }
   if (challenge.length == 0 || challenge.length > job::kMaxAuditBytes ||
       challenge.offset > it->bytes || challenge.length > it->bytes - challenge.offset) {
@@ -227,7 +227,8 @@ absl::StatusOr<job::AuditProof> ShardHolder::Audit(const std::string& peer,
   job::AuditProof proof;
   proof.holder = self_;
   proof.shard = challenge.shard;
-  proof.sha256 = HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  proof.sha256 =
+      HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
   return proof;
 }
 

@@ -7,9 +7,9 @@
 
 namespace mesh::node {
 
-StorageKeeper::StorageKeeper(StorageKeeperOptions options, std::string self_did,
-                             FileStore* files, StoreDb* db, Settlement* settlement,
-                             const Clock* clock, MetricsRegistry* metrics)
+StorageKeeper::StorageKeeper(StorageKeeperOptions options, std::string self_did, FileStore* files,
+                             StoreDb* db, Settlement* settlement, const Clock* clock,
+                             MetricsRegistry* metrics)
     : options_(options),
       self_(std::move(self_did)),
       files_(files),
@@ -130,9 +130,10 @@ UpkeepReport StorageKeeper::RunOnce() {
   report.lost = plan.lost;
   for (const std::string& cid : plan.lost) {
     if (reported_lost_.insert(cid).second) {
-      spdlog::error("stored file {} has fewer than k healthy holders: it cannot be rebuilt "
-                    "unless they come back",
-                    cid);
+      spdlog::error(
+          "stored file {} has fewer than k healthy holders: it cannot be rebuilt "
+          "unless they come back",
+          cid);
     }
   }
   lost_->Set(static_cast<double>(plan.lost.size()));
@@ -150,8 +151,8 @@ void StorageKeeper::PayRent(const StoredFileRecord& file, absl::Time now, Upkeep
   if (file.holders.empty()) return;
   constexpr unsigned __int128 kGibMillihours = (1ull << 30) * 3'600'000ull;
   const uint64_t bytes = file.stored_bytes / file.holders.size();
-  const unsigned __int128 rate = static_cast<unsigned __int128>(bytes) *
-                                 static_cast<uint64_t>(options_.rent_per_gib_hour);
+  const unsigned __int128 rate =
+      static_cast<unsigned __int128>(bytes) * static_cast<uint64_t>(options_.rent_per_gib_hour);
   if (rate == 0) return;
   const std::string payer = file.user.empty() ? self_ : file.user;
   for (const ShardPlacement& h : file.holders) {
@@ -179,7 +180,8 @@ void StorageKeeper::PayRent(const StoredFileRecord& file, absl::Time now, Upkeep
     }
     report.rent_paid += amount;
     rent_->WithLabels({"paid"})->Inc(static_cast<double>(amount));
-    db_->SetPaidUntil(file.cid, h.index, h.paid_until + absl::Milliseconds(std::min(covered_ms, owed_ms)))
+    db_->SetPaidUntil(file.cid, h.index,
+                      h.paid_until + absl::Milliseconds(std::min(covered_ms, owed_ms)))
         .IgnoreError();
   }
 }

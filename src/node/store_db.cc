@@ -340,8 +340,7 @@ absl::Status StoreDb::SetPaidUntil(const std::string& file, int index, absl::Tim
   return sqlite::Run(db_, s.get(), kStore, "record rent paid");
 }
 
-absl::Status StoreDb::RecordAudit(const std::string& file, int index, bool passed,
-                                  absl::Time now) {
+absl::Status StoreDb::RecordAudit(const std::string& file, int index, bool passed, absl::Time now) {
   absl::MutexLock lock(&mu_);
   sqlite::Statement s(db_, passed ? "UPDATE shard_holders SET last_ok_ms = ?3, last_audit_ms = ?3,"
                                     " failures = 0 WHERE file = ?1 AND shard = ?2"
@@ -374,8 +373,7 @@ absl::Status StoreDb::AddAudits(const std::string& file, const std::vector<Audit
   });
 }
 
-absl::StatusOr<std::optional<AuditRecord>> StoreDb::TakeAudit(const std::string& file,
-                                                              int index) {
+absl::StatusOr<std::optional<AuditRecord>> StoreDb::TakeAudit(const std::string& file, int index) {
   absl::MutexLock lock(&mu_);
   sqlite::Statement pick(db_,
                          "SELECT segment, offset, length, sha256 FROM audits WHERE file = ?1 AND"

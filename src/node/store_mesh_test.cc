@@ -9,6 +9,7 @@
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/check.h"
 #include "mesh/node/file_store.h"
+#include "mesh/storage/store_manifest.h"
 #include "mesh_test_fixture.h"
 
 namespace mesh::node {
@@ -122,25 +123,32 @@ TEST_F(StoreMeshTest, AFileIsSpreadOverKPlusMPeersAndSurvivesLosingM) {
 
 TEST_F(StoreMeshTest, ADamagedShardIsCaughtAndAnotherHolderAsked) {
   StartMesh(7);
-  const std::string data = Bytes(100 << 10, 9);
+  const std::string data = Bytes(200 << 10, 9);  // 4 segments
   ASSERT_OK_AND_ASSIGN(StoredFileRecord file,
                        PutBytes(node(0), data, {.k = 2, .m = 1, .encrypt = false}));
   ASSERT_EQ(file.holders.size(), 3u);
-  // Flip a byte of every shard file on holder 0's disk.
-  Node& bad = node(IndexOf(file.holders[0].did));
-  size_t damaged = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(bad.blobs().root())) {
-    if (!e.is_regular_file() || e.path().filename().string().rfind("bafk", 0) != 0) continue;
-    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(10);
-    f.put('\x5a');
-    ++damaged;
+  ASSERT_OK_AND_ASSIGN(std::string manifest_bytes, node(0).blobs().Get(*cas::Cid::Parse(file.cid)));
+  ASSERT_OK_AND_ASSIGN(storage::StoreManifest manifest,
+                       storage::ParseStoreManifest(manifest_bytes));
+  // Holder i's shard of segment i is damaged on its disk: whichever two holders a get asks
+  // first, at least two of the first three segments meet a damaged shard.
+  for (int i = 0; i < 3; ++i) {
+    Node& holder = node(IndexOf(file.holders[i].did));
+    const std::string cid = manifest.segments[i].shards[i].ToString();
+    bool found = false;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(holder.blobs().root())) {
+      if (e.path().filename().string() != cid) continue;
+      std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(10);
+      f.put('\x5a');
+      found = true;
+    }
+    ASSERT_TRUE(found) << cid;
   }
-  ASSERT_GT(damaged, 0u);
   GetStats stats;
   ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid, &stats));
   EXPECT_TRUE(back == data);
-  EXPECT_GE(stats.fetches_failed, 1u);
+  EXPECT_GE(stats.fetches_failed, 2u);
 }
 
 TEST_F(StoreMeshTest, TooFewPeersIsRefusedSayingHowManyAreMissing) {

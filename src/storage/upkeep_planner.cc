@@ -52,8 +52,8 @@ UpkeepPlan UpkeepPlanner::Plan(absl::Time now, const std::vector<FileState>& fil
       if (f.cid == r.file) bytes = f.stored_bytes;
     }
     // Reading k shards and writing the lost ones moves about the file's stored bytes.
-    const double seconds =
-        static_cast<double>(bytes) / static_cast<double>(std::max<uint64_t>(1, options_.repair_bytes_per_second));
+    const double seconds = static_cast<double>(bytes) / static_cast<double>(std::max<uint64_t>(
+                                                            1, options_.repair_bytes_per_second));
     budget_free_at_ = std::max(now, budget_free_at_) + absl::Seconds(seconds);
     ++running;
     plan.repairs.push_back(std::move(r));

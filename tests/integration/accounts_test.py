@@ -84,6 +84,10 @@ class AccountsTest(NodeTest):
         headers, body = {}, None
         if '{name}' in path:  # a throwaway user, so that each role acts on one that exists
             path = path.replace('{name}', self.add_user(f'tmp{serial}', 'read')['name'])
+        if path.startswith('/v1/store/{cid}'):  # a stored file of alice's, fresh each time
+            r = self.as_user('submit', 'POST', '/v1/store', f'alice file {serial}'.encode())
+            self.assertEqual(r.status, 201, r)
+            path = path.replace('{cid}', r.json()['cid'])
         path = self.concrete(path)
         if method == 'post' and path == '/v1/users':
             body, headers = json.dumps({'name': f'new{serial}'}), {'Content-Type':
@@ -93,6 +97,8 @@ class AccountsTest(NodeTest):
             headers = {'Content-Type': 'application/json'}
         elif method == 'post' and path == '/v1/blobs':
             body = b'matrix blob'
+        elif method == 'post' and path == '/v1/store':
+            body = b'matrix stored file'
         elif method == 'post' and path == '/v1/blobs/dir':
             body = json.dumps({'entries': [{'path': 'd', 'kind': 'dir'}]})
             headers = {'Content-Type': 'application/json'}

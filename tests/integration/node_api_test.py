@@ -872,6 +872,8 @@ class ApiTest(NodeTest):
             ('GET', '/v1/jobs/{id}/checkpoints'),
             ('GET', '/v1/me'), ('GET', '/v1/users'), ('POST', '/v1/users'),
             ('DELETE', '/v1/users/{name}'), ('POST', '/v1/users/{name}/token'),
+            ('POST', '/v1/store'), ('GET', '/v1/store'), ('GET', '/v1/store/{cid}'),
+            ('DELETE', '/v1/store/{cid}'), ('GET', '/v1/store/{cid}/content'),
             ('GET', '/'), ('GET', '/ui/{file}')})  # the dashboard's page and files: no token
         # Every documented route answers (not 404/405) and every one but the health route and
         # the dashboard's files needs a token, as its "security" says; the metrics need none

@@ -37,11 +37,11 @@ inline constexpr std::string_view kFeesAccount = "fees";
 inline constexpr std::string_view kEscrowPrefix = "escrow:";
 
 enum class EntryKind {
-  kGrant,   // mint → DID
-  kEscrow,  // submitter → escrow:<job> (+ submit fee → fees)
-  kPay,     // escrow:<job> → executor (+ network fee → fees)
-  kRefund,  // escrow:<job> → submitter; closes the escrow (may have no postings)
-  kRegen,   // mint → DID, regenerating capacity
+  kGrant,     // mint → DID
+  kEscrow,    // submitter → escrow:<job> (+ submit fee → fees)
+  kPay,       // escrow:<job> → executor (+ network fee → fees)
+  kRefund,    // escrow:<job> → submitter; closes the escrow (may have no postings)
+  kRegen,     // mint → DID, regenerating capacity
   kTransfer,  // DID → DID (storage rent: a stored file's owner pays its holders), keyed once
 };
 

@@ -67,8 +67,8 @@ struct AuditResult {
 };
 
 struct RepairResult {
-  std::vector<int> repaired;         // shard indexes now on new holders
-  std::vector<std::string> failed;   // "shard i: why"
+  std::vector<int> repaired;        // shard indexes now on new holders
+  std::vector<std::string> failed;  // "shard i: why"
 };
 
 struct RemoveResult {

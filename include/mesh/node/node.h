@@ -110,7 +110,7 @@ class Node {
   std::unique_ptr<ShardHolder> holder_;  // before mesh_, which answers peers with it
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
-  std::unique_ptr<FileStore> files_;        // after mesh_, whose transport it uses
+  std::unique_ptr<FileStore> files_;  // after mesh_, whose transport it uses
   std::unique_ptr<StorageKeeper> keeper_;
   std::unique_ptr<NodeProfiler> profiler_;  // last: its thread uses the runner and the mesh
 };

@@ -42,8 +42,8 @@ struct UpkeepReport {
   int audits_unanswered = 0;
   int shards_repaired = 0;
   int repairs_failed = 0;
-  int64_t rent_paid = 0;    // credits
-  int rent_refused = 0;     // payments the owner could not afford
+  int64_t rent_paid = 0;          // credits
+  int rent_refused = 0;           // payments the owner could not afford
   std::vector<std::string> lost;  // files with fewer than k healthy holders
 };
 
@@ -51,9 +51,8 @@ class StorageKeeper {
  public:
   // `settlement` may be null (no reputation is recorded then).
   // `self_did` pays the rent of files stored by no API user.
-  StorageKeeper(StorageKeeperOptions options, std::string self_did, FileStore* files,
-                StoreDb* db, Settlement* settlement, const Clock* clock,
-                MetricsRegistry* metrics);
+  StorageKeeper(StorageKeeperOptions options, std::string self_did, FileStore* files, StoreDb* db,
+                Settlement* settlement, const Clock* clock, MetricsRegistry* metrics);
   ~StorageKeeper();
 
   void Start();

@@ -55,7 +55,7 @@ struct RepairAction {
 struct UpkeepPlan {
   std::vector<AuditAction> audits;
   std::vector<RepairAction> repairs;
-  std::vector<std::string> lost;  // fewer than k healthy holders
+  std::vector<std::string> lost;      // fewer than k healthy holders
   std::vector<std::string> deferred;  // needs repair, waits for the rate limit
 };
 
