@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks that the cores without I/O stay that way (issue 14; docs/architecture.md).
+"""Checks that the cores without I/O stay that way (issues 14 and 19; docs/architecture.md).
 
 A core (the market today) decides: it takes the time and one input and returns actions. It must
 not reach the network, the disk, SQLite, threads, the logger or the clock, or the simulator could
@@ -63,6 +63,33 @@ CORES = [
         'banned_uses': CLOCK_AND_SLEEP_USES,
         'why': 'membership takes time and inputs as arguments and returns actions; sockets, '
                'timers and the peer table belong in the shells (src/node, src/sim)',
+    },    {
+        'name': 'storage decisions',
+        'dirs': [
+            'src/storage/holder_chooser.cc',
+            'src/storage/holder_chooser_test.cc',
+            'include/mesh/storage/holder_chooser.h',
+            'src/storage/shard_fetch_plan.cc',
+            'src/storage/shard_fetch_plan_test.cc',
+            'include/mesh/storage/shard_fetch_plan.h',
+            'src/storage/upkeep_planner.cc',
+            'src/storage/upkeep_planner_test.cc',
+            'include/mesh/storage/upkeep_planner.h',
+            'src/storage/audit_sampler.cc',
+            'src/storage/audit_sampler_test.cc',
+            'include/mesh/storage/audit_sampler.h',
+        ],
+        'banned_include_prefixes': [
+            'mesh/net/', 'mesh/node/', 'mesh/api/', 'mesh/ledger/', 'mesh/exec/', 'mesh/wasm/',
+            'mesh/market/', 'spdlog/',
+        ],
+        'banned_includes': [
+            'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream',
+            'filesystem', 'sqlite3.h',
+        ],
+        'banned_uses': CLOCK_AND_SLEEP_USES,
+        'why': 'where shards go, which to fetch, what to audit and repair are decided from the '
+               'time and state given; transfers, storage.db and the ticks belong in src/node',
     },
 ]
 
