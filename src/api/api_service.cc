@@ -908,7 +908,13 @@ HttpResponse ApiService::Metrics() {
 }
 
 void ApiService::Shutdown() {
-  store_ops_.Stop(TaskPool::Pending::kDrop);
+  std::unique_ptr<TaskPool> store_ops;
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;  // no store op starts a pool after this
+    store_ops.swap(store_ops_);
+  }
+  if (store_ops != nullptr) store_ops->Stop(TaskPool::Pending::kDrop);
   std::set<std::shared_ptr<Waiter>> waiters;
   std::set<std::shared_ptr<JobEvents>> streams;
   {

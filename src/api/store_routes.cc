@@ -80,6 +80,18 @@ absl::StatusOr<node::PutRequest> PutRequestOf(const HttpRequest& request) {
 
 }  // namespace
 
+void ApiService::RunStoreOp(std::function<void()> task, const Responder& respond) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!shut_down_) {
+      if (store_ops_ == nullptr) store_ops_ = std::make_unique<TaskPool>(2);
+      store_ops_->Post(std::move(task));
+      return;
+    }
+  }
+  respond(ErrorResponse(503, "unavailable", "the node is shutting down"));
+}
+
 std::variant<node::StoredFileRecord, HttpResponse> ApiService::OwnStoredFile(const std::string& cid,
                                                                              const Caller& caller) {
   absl::StatusOr<node::StoredFileRecord> file = node_->files().Stat(cid);
@@ -103,17 +115,20 @@ void ApiService::PutStore(HttpRequest request, const Caller& caller, Responder r
                             : StatusResponse(put.status()));
   }
   put->user = caller.anonymous ? "" : caller.user.did;
-  store_ops_.Post([this, body, put = *std::move(put), respond = std::move(respond)] {
-    ScopedFd fd(::open(body.c_str(), O_RDONLY | O_CLOEXEC));
-    std::remove(body.c_str());
-    if (fd.get() < 0) return respond(StatusResponse(ErrnoToStatus(errno, "open the upload")));
-    cas::FdSource source(fd.get());
-    absl::StatusOr<node::StoredFileRecord> file = node_->files().Put(source, put);
-    if (!file.ok()) return respond(StatusResponse(file.status()));
-    HttpResponse r = JsonResponse(201, StoredFileToJson(*file, node_->files().HoldersAlive(*file)));
-    r.headers.emplace_back("Location", mesh::StrCat("/v1/store/", file->cid));
-    respond(std::move(r));
-  });
+  RunStoreOp(
+      [this, body, put = *std::move(put), respond] {
+        ScopedFd fd(::open(body.c_str(), O_RDONLY | O_CLOEXEC));
+        std::remove(body.c_str());
+        if (fd.get() < 0) return respond(StatusResponse(ErrnoToStatus(errno, "open the upload")));
+        cas::FdSource source(fd.get());
+        absl::StatusOr<node::StoredFileRecord> file = node_->files().Put(source, put);
+        if (!file.ok()) return respond(StatusResponse(file.status()));
+        HttpResponse r =
+            JsonResponse(201, StoredFileToJson(*file, node_->files().HoldersAlive(*file)));
+        r.headers.emplace_back("Location", mesh::StrCat("/v1/store/", file->cid));
+        respond(std::move(r));
+      },
+      respond);
 }
 
 HttpResponse ApiService::ListStore(const HttpRequest& request, const Caller& caller) {
@@ -146,44 +161,49 @@ void ApiService::GetStore(const std::string& cid, const Caller& caller, Responde
     path = mesh::StrCat(uploads_dir_, "/get-", ::getpid(), "-", next_upload_++);
   }
   const uint64_t size = std::get<node::StoredFileRecord>(own).size;
-  store_ops_.Post([this, cid, path, size, respond = std::move(respond)] {
-    // Decoded to a file nobody else can open (unlinked at once), then streamed from it: memory
-    // stays a few segments whatever the file's size.
-    ScopedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (fd.get() < 0) return respond(StatusResponse(ErrnoToStatus(errno, "create a temp file")));
-    ::unlink(path.c_str());
-    absl::StatusOr<node::GetStats> got =
-        node_->files().Get(cid, [&fd](std::string_view bytes) -> absl::Status {
-          while (!bytes.empty()) {
-            const ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return ErrnoToStatus(errno, "write the decoded file");
-            bytes.remove_prefix(static_cast<size_t>(n));
-          }
-          return absl::OkStatus();
-        });
-    if (!got.ok()) return respond(StatusResponse(got.status()));
-    HttpResponse r;
-    r.content_type = "application/octet-stream";
-    r.content_length = size;
-    r.headers.emplace_back("ETag", mesh::StrCat("\"", cid, "\""));
-    r.headers.emplace_back("X-Mesh-Shards-Fetched", std::to_string(got->shards_fetched));
-    r.headers.emplace_back("X-Mesh-Shards-Rebuilt", std::to_string(got->open.shards_rebuilt));
-    r.source = std::make_unique<FileBodySource>(std::move(fd), 0);
-    respond(std::move(r));
-  });
+  RunStoreOp(
+      [this, cid, path, size, respond] {
+        // Decoded to a file nobody else can open (unlinked at once), then streamed from it: memory
+        // stays a few segments whatever the file's size.
+        ScopedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (fd.get() < 0)
+          return respond(StatusResponse(ErrnoToStatus(errno, "create a temp file")));
+        ::unlink(path.c_str());
+        absl::StatusOr<node::GetStats> got =
+            node_->files().Get(cid, [&fd](std::string_view bytes) -> absl::Status {
+              while (!bytes.empty()) {
+                const ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0) return ErrnoToStatus(errno, "write the decoded file");
+                bytes.remove_prefix(static_cast<size_t>(n));
+              }
+              return absl::OkStatus();
+            });
+        if (!got.ok()) return respond(StatusResponse(got.status()));
+        HttpResponse r;
+        r.content_type = "application/octet-stream";
+        r.content_length = size;
+        r.headers.emplace_back("ETag", mesh::StrCat("\"", cid, "\""));
+        r.headers.emplace_back("X-Mesh-Shards-Fetched", std::to_string(got->shards_fetched));
+        r.headers.emplace_back("X-Mesh-Shards-Rebuilt", std::to_string(got->open.shards_rebuilt));
+        r.source = std::make_unique<FileBodySource>(std::move(fd), 0);
+        respond(std::move(r));
+      },
+      respond);
 }
 
 void ApiService::RemoveStore(const std::string& cid, const Caller& caller, Responder respond) {
   auto own = OwnStoredFile(cid, caller);
   if (auto* refused = std::get_if<HttpResponse>(&own)) return respond(std::move(*refused));
-  store_ops_.Post([this, cid, respond = std::move(respond)] {
-    absl::StatusOr<node::RemoveResult> removed = node_->files().Remove(cid);
-    if (!removed.ok()) return respond(StatusResponse(removed.status()));
-    respond(JsonResponse(200, {{"cid", cid},
-                               {"holders_told", removed->holders_told},
-                               {"holders_unreachable", removed->holders_unreachable}}));
-  });
+  RunStoreOp(
+      [this, cid, respond] {
+        absl::StatusOr<node::RemoveResult> removed = node_->files().Remove(cid);
+        if (!removed.ok()) return respond(StatusResponse(removed.status()));
+        respond(JsonResponse(200, {{"cid", cid},
+                                   {"holders_told", removed->holders_told},
+                                   {"holders_unreachable", removed->holders_unreachable}}));
+      },
+      respond);
 }
 
 }  // namespace mesh::api

@@ -120,6 +120,8 @@ class ApiService final : public HttpHandler {
   void GetStore(const std::string& cid, const Caller& caller, Responder respond);
   void RemoveStore(const std::string& cid, const Caller& caller, Responder respond);
   // The caller's stored file, or the response refusing it (404 / 403).
+  // Runs `task` on store_ops_; answers 503 when the service is shutting down.
+  void RunStoreOp(std::function<void()> task, const Responder& respond);
   std::variant<node::StoredFileRecord, HttpResponse> OwnStoredFile(const std::string& cid,
                                                                    const Caller& caller);
   HttpResponse LedgerBalance(const std::string& did);  // ledger_routes.cc
@@ -154,7 +156,9 @@ class ApiService final : public HttpHandler {
   std::set<std::shared_ptr<JobEvents>> streams_ ABSL_GUARDED_BY(mu_);
   // Users whose unfinished jobs from before this start are counted in limits_ (names).
   std::set<std::string> counted_users_ ABSL_GUARDED_BY(mu_);
-  TaskPool store_ops_{2};  // last: its tasks use the members above; stopped by Shutdown
+  // Made by the first stored-file request (an idle node starts no threads for it); stopped by
+  // Shutdown. Its tasks use the members above.
+  std::unique_ptr<TaskPool> store_ops_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mesh::api
