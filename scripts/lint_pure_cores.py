@@ -26,6 +26,12 @@ CLOCK_AND_SLEEP_USES = [
     (r'\babsl::SleepFor\b', 'absl::SleepFor (sleeps)'),
 ]
 
+# No core owns a thread, a lock, a file or a database.
+THREAD_FILE_AND_SQLITE_HEADERS = [
+    'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream', 'filesystem',
+    'sqlite3.h',
+]
+
 # Each core: the folders it lives in, and what it may not use.
 CORES = [
     {
@@ -35,10 +41,7 @@ CORES = [
             'mesh/net/', 'mesh/node/', 'mesh/api/', 'mesh/ledger/', 'mesh/cas/', 'mesh/exec/',
             'mesh/wasm/', 'spdlog/',
         ],
-        'banned_includes': [
-            'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream',
-            'filesystem', 'sqlite3.h',
-        ],
+        'banned_includes': THREAD_FILE_AND_SQLITE_HEADERS,
         'banned_uses': CLOCK_AND_SLEEP_USES,
         'why': 'the market core takes time and inputs as arguments and returns actions; '
                'I/O, threads, logging and clocks belong in the node shell (src/node)',
@@ -56,10 +59,7 @@ CORES = [
             'mesh/net/', 'mesh/node/', 'mesh/api/', 'mesh/ledger/', 'mesh/cas/', 'mesh/exec/',
             'mesh/wasm/', 'mesh/market/', 'spdlog/',
         ],
-        'banned_includes': [
-            'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream',
-            'filesystem', 'sqlite3.h',
-        ],
+        'banned_includes': THREAD_FILE_AND_SQLITE_HEADERS,
         'banned_uses': CLOCK_AND_SLEEP_USES,
         'why': 'membership takes time and inputs as arguments and returns actions; sockets, '
                'timers and the peer table belong in the shells (src/node, src/sim)',
@@ -83,10 +83,7 @@ CORES = [
             'mesh/net/', 'mesh/node/', 'mesh/api/', 'mesh/ledger/', 'mesh/exec/', 'mesh/wasm/',
             'mesh/market/', 'spdlog/',
         ],
-        'banned_includes': [
-            'thread', 'mutex', 'shared_mutex', 'condition_variable', 'future', 'fstream',
-            'filesystem', 'sqlite3.h',
-        ],
+        'banned_includes': THREAD_FILE_AND_SQLITE_HEADERS,
         'banned_uses': CLOCK_AND_SLEEP_USES,
         'why': 'where shards go, which to fetch, what to audit and repair are decided from the '
                'time and state given; transfers, storage.db and the ticks belong in src/node',
