@@ -77,7 +77,8 @@ UpkeepReport StorageKeeper::RunOnce() {
   const storage::UpkeepPlan plan = planner_.Plan(clock_->Now(), states, 0);
   size_t audited = 0;
   for (const storage::AuditAction& a : plan.audits) {
-    if (audited++ == options_.max_audits_per_tick) break;
+    // Stop() waits for the tick: it ends after the audit in flight.
+    if (audited++ == options_.max_audits_per_tick || stop_.HasBeenNotified()) break;
     const StoredFileRecord* f = record_of(a.file);
     if (f == nullptr || a.shard >= static_cast<int>(f->holders.size())) continue;
     const std::string& did = f->holders[a.shard].did;
@@ -106,6 +107,7 @@ UpkeepReport StorageKeeper::RunOnce() {
     }
   }
   for (const storage::RepairAction& r : plan.repairs) {
+    if (stop_.HasBeenNotified()) break;
     const StoredFileRecord* f = record_of(r.file);
     if (f == nullptr) continue;
     spdlog::info("stored file {}: {} healthy holders of {}; repairing {} shard(s)", r.file,

@@ -56,7 +56,7 @@ class StorageKeeper {
   ~StorageKeeper();
 
   void Start();
-  void Stop();  // idempotent; waits for a tick in progress
+  void Stop();  // idempotent; a tick in progress ends after its audit or repair in flight
   UpkeepReport RunOnce() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
