@@ -18,10 +18,15 @@ void MeshService::SetShardHolder(ShardHolder* holder, std::string zone) {
 
 absl::StatusOr<std::string> MeshService::OnStorageMessage(const crypto::DidKey& peer,
                                                           const job::Message& message) {
-  if (holder_ == nullptr || holder_->quota_bytes() == 0) {
-    return absl::FailedPreconditionError("this node holds no shards for others ([storage] quota)");
+  if (holder_ == nullptr) {
+    return absl::FailedPreconditionError("this node holds no shards for others");
   }
   if (const auto* store = std::get_if<job::StoreShards>(&message)) {
+    // A quota of 0 takes nothing new; what is held can still be audited and dropped.
+    if (holder_->quota_bytes() == 0) {
+      return absl::FailedPreconditionError(
+          "this node holds no shards for others ([storage] quota = 0)");
+    }
     MESH_ASSIGN_OR_RETURN(job::ShardsHeld held, holder_->Store(peer.ToString(), *store));
     return envelopes_.Seal(std::move(held));
   }
