@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "mesh/common/format_bytes.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/verify/verification_policy.h"
@@ -79,9 +80,15 @@ absl::Status Peers(const CliContext& ctx, const NodeTarget& node) {
             : "never";
     std::string rtt =
         p.contains("rtt_ms") ? mesh::StrCat(Number(p["rtt_ms"].get<double>(), "%.2f"), " ms") : "-";
-    out +=
-        mesh::StrCat(FieldText(p, "state"), "  ", FieldText(p, "did", "(DID not yet known)"), "  ",
-                     FieldText(p, "address"), "  seen ", seen, "  rtt ", rtt, "  ", load, "\n");
+    // Room for other nodes' shards, and the failure domain they are spread over.
+    std::string room;
+    if (p.contains("capacity") && p["capacity"].contains("storage_free")) {
+      room = mesh::StrCat("  room ", FormatBytes(p["capacity"].value("storage_free", uint64_t{0})));
+      if (p.contains("zone")) room += mesh::StrCat(" zone ", FieldText(p, "zone"));
+    }
+    out += mesh::StrCat(FieldText(p, "state"), "  ", FieldText(p, "did", "(DID not yet known)"),
+                        "  ", FieldText(p, "address"), "  seen ", seen, "  rtt ", rtt, "  ", load,
+                        room, "\n");
   }
   std::cout << out;
   return absl::OkStatus();

@@ -294,6 +294,9 @@ class StoreTest(MeshTest):
                                   if p.get('capacity', {}).get('storage_free', 0) > 0)
                    == ['zone-b', 'zone-c', 'zone-d'], 10,
                    'the holders to advertise their room and zone in their heartbeats')
+        peers = self.cli(a, 'peers').stdout.decode()
+        for n in holders:
+            self.assertIn(f'room 1 GiB zone zone-{n.name}', peers)
         data = os.urandom(200 << 10) + b'tail'  # 4 segments of 64 KiB
         path = os.path.join(self.tmp, 'data.bin')
         with open(path, 'wb') as f:
