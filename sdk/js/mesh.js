@@ -353,6 +353,42 @@ export class Client {
 
   // --- node, mesh, ledger, accounts -----------------------------------------------------------
 
+  // --- files stored across the mesh ------------------------------------------------------------
+
+  /**
+   * Stores `data` (Uint8Array, ArrayBuffer, Blob/File or string) across the mesh: compressed,
+   * encrypted unless `encrypt` is false, erasure-coded into k+m shards on k+m peers (`code`
+   * 'K+M', default the node's). Resolves to the stored file ({cid, size, code, holders, ...});
+   * its `cid` is the handle. 409 when too few peers can hold shards (the message says why).
+   */
+  storePut(data, { name, code, encrypt } = {}) {
+    return this.json('POST', '/v1/store', {
+      query: { name, code, encrypt: encrypt === false ? 'false' : undefined },
+      body: data,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+  }
+
+  /** The files this node stored for the caller (an admin: everyone's), newest first. */
+  async storedFiles({ limit } = {}) {
+    return (await this.json('GET', '/v1/store', { query: { limit } })).files;
+  }
+
+  /** A stored file: size, code, holders and which are alive, whether it is readable. */
+  storeStat(cid) {
+    return this.json('GET', `/v1/store/${encodeURIComponent(cid)}`);
+  }
+
+  /** A stored file's bytes (the node fetches any k shards per segment and checks each). */
+  storeGet(cid) {
+    return this.bytes(`/v1/store/${encodeURIComponent(cid)}/content`);
+  }
+
+  /** Removes a stored file: its holders drop their shards ({cid, holders_told, ...}). */
+  storeRemove(cid) {
+    return this.json('DELETE', `/v1/store/${encodeURIComponent(cid)}`);
+  }
+
   /** This node: DID, version, engine, workers, default limits, job statistics, mesh. */
   node() {
     return this.json('GET', '/v1/node');

@@ -244,6 +244,7 @@ class DashboardTest(BrowserTest):
             ('#/submit', '#submit-form', 'submit', 'the submit form'),
             ('#/peers', '#peers-none, #peers-table', 'peers', 'the peer view'),
             ('#/ledger', '#balance-available', 'ledger', 'the balance'),
+            ('#/files', '#files-none, #files-table', 'files', 'the stored files'),
         ]
         for hash_, css, name, what in pages:
             self.open_page(hash_, css, what)
@@ -403,6 +404,41 @@ class DashboardTest(BrowserTest):
         self.assertIn('SHA-256 checked here', self.find('#file-note').text)
         self.screenshot('job-files')
         self.assert_no_console_errors('the output files')
+
+    def test_8_a_file_is_stored_listed_and_removed(self):
+        self.sign_in(self.node.token)
+        self.open_page('#/files', '#store-form', 'the stored files')
+        with tempfile.TemporaryDirectory() as tmp:
+            small = os.path.join(tmp, 'notes.txt')
+            with open(small, 'wb') as f:
+                f.write(b'kept across the mesh\n' * 10)
+            self.find('#store-file').send_keys(small)
+            self.find('#store-submit').click()
+            rows = self.wait(lambda d: self.present('#files-table tbody tr'), 'the stored file')
+            cells = [c.text for c in rows[0].find_elements(By.CSS_SELECTOR, 'td')]
+            self.assertEqual(cells[0], 'notes.txt')
+            self.assertEqual(cells[2], '210 B')
+            self.assertEqual(cells[3], 'inline, encrypted')
+            self.assertEqual(cells[4], 'in its manifest')
+            self.assertEqual(cells[5], 'yes')
+            self.find('#files-table .show-file').click()
+            self.wait(lambda d: self.find('#file-detail').is_displayed(), 'the file detail')
+            self.assertIn('Kept whole in its manifest', self.find('#file-detail').text)
+            self.screenshot('files', show='#file-detail')
+            # A larger file needs peers, and this node has none: the page says so.
+            big = os.path.join(tmp, 'big.bin')
+            with open(big, 'wb') as f:
+                f.write(os.urandom(100_000))
+            self.find('#store-file').send_keys(big)
+            self.find('#store-submit').click()
+            self.wait(lambda d: 'needs the mesh' in self.find('#files-error').text,
+                      'the refusal of a file that needs peers')
+            # The browser logs the refused request itself (409), and nothing else.
+            logged = self.console_errors()
+            self.assertTrue(all('409' in e['message'] for e in logged), logged)
+        self.find('#files-table .rm-file').click()
+        self.wait(lambda d: self.present('#files-none'), 'the file removed')
+        self.assert_no_console_errors('the stored files')
 
 
 class MeshTest(BrowserTest):

@@ -5,6 +5,7 @@
 // there are no cookies, so other sites cannot make the browser act as the user (no CSRF).
 import { Client, MeshError } from './mesh.js';
 import { errorText, fill, h } from './dom.js';
+import * as filesPage from './files.js';
 import * as jobPage from './job.js';
 import * as jobsPage from './jobs.js';
 import * as ledgerPage from './ledger.js';
@@ -126,7 +127,7 @@ class App {
     const [name, ...rest] = path.split('/');
     const pages = {
       '': overviewPage, jobs: rest.length ? jobPage : jobsPage, submit: submitPage,
-      peers: peersPage, ledger: ledgerPage,
+      peers: peersPage, ledger: ledgerPage, files: filesPage,
     };
     const page = pages[name] ?? overviewPage;
     for (const a of document.querySelectorAll('#nav a')) {

@@ -102,3 +102,13 @@ export function debounce(fn, ms) {
   run.cancel = () => clearTimeout(timer);
   return run;
 }
+
+/** Saves `bytes` as a file called `name` (the browser's download). */
+export function downloadBytes(bytes, name) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = h('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

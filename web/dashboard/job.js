@@ -4,7 +4,7 @@
 // partial outputs as they come; the output's download; the files of its output directory, each
 // checked here against its CID before it is shown. Live: re-read on the job's events.
 import { MeshError, verifyChunkProof } from './mesh.js';
-import { badge, debounce, errorText, facts, fill, fmtBytes, fmtNumber, fmtTime, h, json, shortId, table } from './dom.js';
+import { badge, debounce, downloadBytes, errorText, facts, fill, fmtBytes, fmtNumber, fmtTime, h, json, shortId, table } from './dom.js';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 const PREVIEW_BYTES = 4096;
@@ -224,14 +224,7 @@ async function showOutput(app, card, job, state) {
   }
   const download = h('button', {
     type: 'button', id: 'download-output',
-    onclick: () => {
-      const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-      const a = h('a', { href: url, download: `${job.id}.out` });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    },
+    onclick: () => downloadBytes(bytes, `${job.id}.out`),
   }, `Download (${fmtBytes(bytes.length)})`);
   fill(card, h('h2', {}, 'Output'), download, h('pre', { id: 'output-preview' }, previewText(bytes)));
 }

@@ -127,6 +127,23 @@ test('node, profile, ledger and reputation answer; peers is 404 without the mesh
   await assert.rejects(client.peers(), (e) => e instanceof MeshError && e.status === 404 && e.code === 'not_found');
 });
 
+test('a small stored file round-trips, lists and is removed; a large one needs peers', async () => {
+  const text = 'kept in its manifest\n';
+  const stored = await client.storePut(text, { name: 'small.txt' });
+  assert.equal(stored.code, 'inline');
+  assert.equal(stored.size, text.length);
+  assert.equal(new TextDecoder().decode(await client.storeGet(stored.cid)), text);
+  assert.ok((await client.storedFiles()).some((f) => f.cid === stored.cid && f.name === 'small.txt'));
+  assert.equal((await client.storeStat(stored.cid)).readable, true);
+  assert.equal((await client.storeRemove(stored.cid)).cid, stored.cid);
+  await assert.rejects(client.storeStat(stored.cid), (e) => e instanceof MeshError && e.status === 404);
+  // 100 KB is more than a manifest keeps, and this node runs without the mesh.
+  await assert.rejects(client.storePut(new Uint8Array(100_000), { code: '2+1' }),
+    (e) => e instanceof MeshError && e.status === 409 && /needs the mesh/.test(e.message));
+  await assert.rejects(client.storePut('x', { code: 'two' }),
+    (e) => e instanceof MeshError && e.status === 400 && /K\+M/.test(e.message));
+});
+
 test('errors: a bad token is 401, an unknown job 404, both as MeshError with the API code', async () => {
   const stranger = new Client({ url: meshd.url, token: 'not-the-token' });
   await assert.rejects(stranger.jobs(), (e) => e instanceof MeshError && e.status === 401 && e.code === 'unauthenticated');
