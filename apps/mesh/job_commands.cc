@@ -45,6 +45,7 @@ struct SubmitFlags {
   SplitFlags split;
   std::vector<std::string> mounts;  // PATH_OR_CID:/GUEST[:rw]
   std::string output_dir;
+  std::string store_output;
 };
 
 // A file is uploaded; a CID names a blob the node already has.
@@ -114,6 +115,10 @@ void PrintJob(const json& job) {
     if (job.contains("files_cid")) {
       out += mesh::StrCat("files:       ", Field(job, "files_cid"), " (mesh output ",
                           Field(job, "id"), " --dir DEST)\n");
+    }
+    if (job.contains("stored_output")) {
+      out += mesh::StrCat("stored:      ", Field(job, "stored_output"), " (mesh store get ",
+                          Field(job, "stored_output"), " -o FILE)\n");
     }
     const std::string err = r.value("stderr_tail", "");
     if (!err.empty()) {
@@ -221,6 +226,7 @@ absl::Status Submit(const CliContext& ctx, const SubmitFlags& f, int& exit_code)
     MESH_ASSIGN_OR_RETURN(request["output_dir"],
                           job::NormaliseGuestPath(f.output_dir, "--output-dir"));
   }
+  if (!f.store_output.empty()) request["store_output"] = f.store_output;
   MESH_RETURN_IF_ERROR(AddPlacement(f.placement, request));
   MESH_RETURN_IF_ERROR(AddSplit(
       f.split, [&client](const std::string& what) { return Upload(*client, what); }, request));
@@ -388,6 +394,9 @@ void AddJobCommands(CLI::App& app, CliContext& ctx, absl::Status& result, int& e
   submit->add_option("--output-dir", sf->output_dir,
                      "A guest directory whose files become the job's output tree (mesh output "
                      "--dir)");
+  submit->add_option("--store-output", sf->store_output,
+                     "K+M: once the job succeeds, store its output across the mesh with that "
+                     "code (the job's stored_output; mesh store get)");
   AddSplitFlags(submit, sf->split);
   AddPlacementFlags(submit, sf->placement);
   add_node(submit, sf->node);

@@ -49,6 +49,7 @@ nlohmann::json JobToJson(const node::JobRecord& job) {
     j["fuel_used"] = job.fuel_used;
     j["output_cid"] = job.output_cid;
     if (!job.files_cid.empty()) j["files_cid"] = job.files_cid;
+    if (!job.stored_output.empty()) j["stored_output"] = job.stored_output;
     j["run_ms"] = absl::ToDoubleMilliseconds(job.finished_at - job.started_at);
     nlohmann::json report = nlohmann::json::parse(job.report_json, nullptr, false);
     if (!report.is_discarded()) j["report"] = std::move(report);

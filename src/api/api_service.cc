@@ -661,6 +661,15 @@ void ApiService::PostJob(HttpRequest& request, const Caller& caller, Responder r
     }
     submit.spec = *std::move(spec);
   }
+  // A stored file is an input of its owner's jobs only (and of admins').
+  for (const node::StoredFileRecord& f : node_->stored_inputs().OwnFiles(submit.spec.inputs)) {
+    if (!caller.Owns(f.user)) {
+      return respond(ErrorResponse(
+          403, "permission_denied",
+          mesh::StrCat("input ", f.cid, " is a stored file of another user; a job may read the ",
+                       "files its user stored")));
+    }
+  }
   // Before the submission: the job's end, if it comes before the wait starts, is after it.
   const uint64_t seen = node_->events().last_seq();
   absl::StatusOr<node::SubmitResult> result = node_->compute().Submit(std::move(submit));

@@ -5,6 +5,7 @@
 #include "field_reader.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/storage/store_file.h"
 #include "mesh/verify/verification_policy.h"
 
 namespace mesh::job {
@@ -52,16 +53,17 @@ json ToJson(const JobSpec& spec) {
     j["mounts"] = std::move(mounts);
   }
   if (!spec.output_dir.empty()) j["output_dir"] = spec.output_dir;
+  if (!spec.store_output.empty()) j["store_output"] = spec.store_output;
   return j;
 }
 
 absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   FieldReader r(j, "");
   MESH_RETURN_IF_ERROR(r.CheckObject());
-  MESH_RETURN_IF_ERROR(
-      r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority", "labels",
-                        "deterministic", "submitter", "created_at_ms", "nonce", "requirements",
-                        "placement", "verification", "split", "mounts", "output_dir"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority",
+                                         "labels", "deterministic", "submitter", "created_at_ms",
+                                         "nonce", "requirements", "placement", "verification",
+                                         "split", "mounts", "output_dir", "store_output"}));
   JobSpec spec;
   MESH_ASSIGN_OR_RETURN(spec.module, r.String("module", true, 128));
   MESH_RETURN_IF_ERROR(CheckCid(r, "module", spec.module));
@@ -120,6 +122,13 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
     MESH_ASSIGN_OR_RETURN(spec.output_dir, r.String("output_dir", true, kMaxGuestPathBytes));
   }
   MESH_RETURN_IF_ERROR(CheckMounts(spec.mounts, spec.output_dir));
+  if (r.Find("store_output") != nullptr) {
+    MESH_ASSIGN_OR_RETURN(spec.store_output, r.String("store_output", true, 16));
+    storage::StoreOptions code;
+    if (absl::Status s = storage::ParseStoreCode(spec.store_output, code); !s.ok()) {
+      return r.Error("store_output", ToStd(s.message()));
+    }
+  }
   if (spec.split.has_value() && !spec.output_dir.empty()) {
     // Each chunk would leave a tree of its own, and no merger joins trees yet.
     return r.Error("output_dir",

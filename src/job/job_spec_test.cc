@@ -89,6 +89,9 @@ TEST(JobSpecTest, ErrorsNameTheJsonPath) {
       {{{"module", kModule}, {"env", {{"A=B", "x"}}}}, "/env/A=B: name must not contain '='"},
       {{{"module", kModule}, {"colour", "red"}}, "/colour: unknown field"},
       {{{"module", kModule}, {"deterministic", "yes"}}, "/deterministic: must be true or false"},
+      {{{"module", kModule}, {"store_output", "4"}}, "/store_output: code '4': write K+M"},
+      {{{"module", kModule}, {"store_output", "0+2"}}, "/store_output: "},
+      {{{"module", kModule}, {"store_output", 42}}, "/store_output: must be a string"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<JobSpec> spec = JobSpecFromJson(c.body, false);
@@ -97,6 +100,16 @@ TEST(JobSpecTest, ErrorsNameTheJsonPath) {
     EXPECT_NE(std::string(spec.status().message()).find(c.expected), std::string::npos)
         << c.body.dump() << " -> " << spec.status();
   }
+}
+
+TEST(JobSpecTest, StoreOutputRoundTripsAndIsOmittedWhenEmpty) {
+  JobSpec spec = SampleSpec();
+  EXPECT_FALSE(ToJson(spec).contains("store_output"));
+  spec.store_output = "4+2";
+  const json j = ToJson(spec);
+  EXPECT_EQ(j["store_output"], "4+2");
+  ASSERT_OK_AND_ASSIGN(JobSpec back, JobSpecFromJson(j, false));
+  EXPECT_EQ(back.store_output, "4+2");
 }
 
 TEST(JobSpecTest, SignedSpecRequiresIdentity) {

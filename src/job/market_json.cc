@@ -282,6 +282,7 @@ json Encode(const Assignment& m) {
             {"spec_envelope", Base64Encode(m.spec_envelope)},
             {"deadline_ms", m.deadline_ms}};
   if (!m.resume_checkpoint.empty()) j["resume_checkpoint"] = m.resume_checkpoint;
+  if (!m.key_grants.empty()) j["key_grants"] = EncodeKeyGrants(m.key_grants);
   PutHeader(m.header, j);
   return j;
 }
@@ -289,7 +290,7 @@ json Encode(const Assignment& m) {
 absl::StatusOr<Assignment> DecodeAssignment(const FieldReader& r) {
   MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"sent_at_ms", "nonce", "job_id", "round", "origin",
                                          "origin_address", "executor", "bid_cid", "spec_envelope",
-                                         "deadline_ms", "resume_checkpoint"}));
+                                         "deadline_ms", "resume_checkpoint", "key_grants"}));
   Assignment m;
   MESH_ASSIGN_OR_RETURN(m.header, ReadHeader(r));
   MESH_ASSIGN_OR_RETURN(m.job_id, r.Cid("job_id", true));
@@ -306,6 +307,7 @@ absl::StatusOr<Assignment> DecodeAssignment(const FieldReader& r) {
   m.spec_envelope = *std::move(envelope);
   MESH_ASSIGN_OR_RETURN(m.deadline_ms, Time(r, "deadline_ms"));
   MESH_ASSIGN_OR_RETURN(m.resume_checkpoint, r.Cid("resume_checkpoint", false));
+  MESH_ASSIGN_OR_RETURN(m.key_grants, ReadKeyGrants(r, "key_grants"));
   return m;
 }
 

@@ -55,6 +55,10 @@ absl::StatusOr<AuditChallenge> DecodeAuditChallenge(const FieldReader& r);
 absl::StatusOr<AuditProof> DecodeAuditProof(const FieldReader& r);
 
 // Shared by the codecs (market_json.cc).
+// An Assignment's key_grants (store_message_json.cc).
+nlohmann::json EncodeKeyGrants(const std::vector<KeyGrant>& grants);
+absl::StatusOr<std::vector<KeyGrant>> ReadKeyGrants(const FieldReader& r, std::string_view key);
+
 void PutHeader(const MessageHeader& h, nlohmann::json& j);
 absl::StatusOr<MessageHeader> ReadHeader(const FieldReader& r);
 

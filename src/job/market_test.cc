@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
 #include <set>
 
@@ -328,6 +329,50 @@ TEST(MarketTest, MalformedFieldFromAPeerIsRefusedByOpenMessage) {
       crypto::Envelope::Seal(key, "application/vnd.mesh.bid.v1+json", j.dump()).Serialize(), kMax);
   EXPECT_EQ(opened.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(opened.status().message(), "/bid/price: must be a non-negative integer");
+}
+
+TEST(MarketTest, MalformedKeyGrantsAreRefused) {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  const json good = ToJson(SampleMessages(key, key)[3]);
+  ASSERT_TRUE(good.contains("key_grants"));
+  auto open = [&](const std::function<void(json&)>& change) {
+    json j = good;
+    j["sent_at_ms"] = kNow;
+    j["nonce"] = kNonce;
+    change(j);
+    return OpenMessage(
+        crypto::Envelope::Seal(key, "application/vnd.mesh.assignment.v1+json", j.dump())
+            .Serialize(),
+        kMax);
+  };
+  EXPECT_OK(open([](json&) {}));
+  const std::vector<std::pair<std::function<void(json&)>, std::string>> cases = {
+      {[](json& j) { j["key_grants"] = "grants"; }, "/assignment/key_grants: must be an array"},
+      {[](json& j) { j["key_grants"][0]["file"] = "not a cid"; }, "/key_grants/0/file"},
+      {[](json& j) { j["key_grants"][0]["sealed_key"] = "***"; }, "/key_grants/0/sealed_key"},
+      {[](json& j) { j["key_grants"][0]["sealed_key"] = std::string(400, 'A'); },
+       "/key_grants/0/sealed_key"},
+      {[](json& j) { j["key_grants"][0].erase("holders"); }, "/key_grants/0/holders"},
+      {[](json& j) { j["key_grants"][0]["holders"][1]["index"] = 255; },
+       "/key_grants/0/holders/1/index"},
+      {[](json& j) { j["key_grants"][0]["holders"][0]["did"] = "did:web:x"; },
+       "/key_grants/0/holders/0/did"},
+      {[](json& j) { j["key_grants"][0]["extra"] = 1; }, "/key_grants/0"},
+      {[](json& j) {
+         j["key_grants"][0]["holders"] = json::array();
+         for (int i = 0; i < 256; ++i) j["key_grants"][0]["holders"].push_back(json::object());
+       },
+       "has more than 255 items"},
+      {[](json& j) {
+         for (int i = 0; i < 64; ++i) j["key_grants"].push_back(j["key_grants"][0]);
+       },
+       "has more than 64 items"},
+  };
+  for (const auto& [change, want] : cases) {
+    absl::StatusOr<OpenedMessage> opened = open(change);
+    EXPECT_EQ(opened.status().code(), absl::StatusCode::kInvalidArgument) << want;
+    EXPECT_NE(opened.status().message().find(want), std::string::npos) << opened.status();
+  }
 }
 
 TEST(MarketTest, QuotePriceRoundsUpAndSaturates) {

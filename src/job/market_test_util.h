@@ -76,6 +76,10 @@ inline std::vector<Message> SampleMessages(const crypto::KeyPair& author,
   assignment.spec_envelope = std::string("MSE\x01\x00\xff binary", 14);
   assignment.deadline_ms = kNow + 60000;
   assignment.resume_checkpoint = cas::Cid::Of("checkpoint").ToString();
+  assignment.key_grants.push_back(
+      {cas::Cid::Of("manifest", cas::Codec::kDagJson).ToString(),
+       std::string("sealed\x00\xffkey", 12),
+       {{0, Did(author), "10.0.0.2:7000"}, {1, Did(other), "10.0.0.3:7000"}}});
 
   AssignmentAck ack{{}, kJob, 1, Did(author), true, ""};
   Progress progress{{}, kJob, 1, Did(author), 0.75, "chunk 3 of 4"};

@@ -1,5 +1,6 @@
-// JSON codecs of the stored-file messages (StoreShards, DropShards, ShardsHeld): the holder
-// checks every field of an owner's request before it reserves room or fetches anything.
+// JSON codecs of the stored-file messages (StoreShards, DropShards, ShardsHeld, audits) and of an
+// Assignment's key grants: the holder checks every field of an owner's request before it
+// reserves room or fetches anything.
 #include <limits>
 #include <string>
 #include <utility>
@@ -7,8 +8,10 @@
 
 #include "market_json.h"
 #include "mesh/cas/cid.h"
+#include "mesh/common/base64.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
+#include "mesh/job/job_spec.h"
 
 namespace mesh::job::internal {
 namespace {
@@ -159,6 +162,66 @@ absl::StatusOr<AuditProof> DecodeAuditProof(const FieldReader& r) {
     return r.Error("sha256", "must be 64 lower-case hex characters");
   }
   return m;
+}
+
+}  // namespace mesh::job::internal
+
+namespace mesh::job::internal {
+
+nlohmann::json EncodeKeyGrants(const std::vector<KeyGrant>& grants) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const KeyGrant& g : grants) {
+    nlohmann::json holders = nlohmann::json::array();
+    for (const GrantHolder& h : g.holders) {
+      holders.push_back({{"index", h.index}, {"did", h.did}, {"address", h.address}});
+    }
+    nlohmann::json grant = {{"file", g.file}, {"holders", std::move(holders)}};
+    if (!g.sealed_key.empty()) grant["sealed_key"] = Base64Encode(g.sealed_key);
+    out.push_back(std::move(grant));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<KeyGrant>> ReadKeyGrants(const FieldReader& r, std::string_view key) {
+  std::vector<KeyGrant> out;
+  const nlohmann::json* list = r.Find(key);
+  if (list == nullptr) return out;
+  if (!list->is_array()) return r.Error(key, "must be an array of {file, sealed_key, holders}");
+  if (list->size() > kMaxInputs) {
+    return r.Error(key, mesh::StrCat("has more than ", kMaxInputs, " items (one per input)"));
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    FieldReader item((*list)[i], r.PathOf(mesh::StrCat(key, "/", i)));
+    MESH_RETURN_IF_ERROR(item.CheckObject());
+    MESH_RETURN_IF_ERROR(item.CheckKnownKeys({"file", "sealed_key", "holders"}));
+    KeyGrant grant;
+    MESH_ASSIGN_OR_RETURN(grant.file, item.Cid("file", true));
+    MESH_ASSIGN_OR_RETURN(std::string sealed,
+                          item.String("sealed_key", false, (kMaxSealedKeyBytes + 2) / 3 * 4));
+    absl::StatusOr<std::string> decoded = Base64Decode(sealed);
+    if (!decoded.ok()) return item.Error("sealed_key", ToStd(decoded.status().message()));
+    grant.sealed_key = *std::move(decoded);
+    const nlohmann::json* holders = item.Find("holders");
+    if (holders == nullptr || !holders->is_array()) {
+      return item.Error("holders", "must be an array of {index, did, address}");
+    }
+    if (holders->size() > kMaxGrantHolders) {
+      return item.Error("holders", mesh::StrCat("has more than ", kMaxGrantHolders, " items"));
+    }
+    for (size_t j = 0; j < holders->size(); ++j) {
+      FieldReader h((*holders)[j], item.PathOf(mesh::StrCat("holders/", j)));
+      MESH_RETURN_IF_ERROR(h.CheckObject());
+      MESH_RETURN_IF_ERROR(h.CheckKnownKeys({"index", "did", "address"}));
+      GrantHolder holder;
+      MESH_ASSIGN_OR_RETURN(int64_t index, h.Signed("index", 0, kMaxGrantHolders - 1));
+      holder.index = static_cast<int32_t>(index);
+      MESH_ASSIGN_OR_RETURN(holder.did, h.Did("did", true));
+      MESH_ASSIGN_OR_RETURN(holder.address, h.String("address", true, kMaxAddressBytes));
+      grant.holders.push_back(std::move(holder));
+    }
+    out.push_back(std::move(grant));
+  }
+  return out;
 }
 
 }  // namespace mesh::job::internal

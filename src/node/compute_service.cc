@@ -10,6 +10,7 @@
 #include "mesh/crypto/envelope.h"
 #include "mesh/node/job_files.h"
 #include "mesh/node/settlement.h"
+#include "mesh/node/stored_inputs.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -576,6 +577,26 @@ void ComputeService::Finished(const JobRecord& job, bool stored_head) {
   Publish(job, mesh::StrCat("job.", job::JobStateName(job.state)), std::move(data));
   if (delegator_ != nullptr) delegator_->OnFinished(job);
   if (split_handler_ != nullptr) split_handler_->OnFinished(job);
+  if (output_storer_ && job.state == JobState::kSucceeded && !job.spec.store_output.empty() &&
+      job.role != JobRole::kAssigned) {
+    output_storer_(job);
+  }
+}
+
+absl::Status ComputeService::RecordStoredOutput(const std::string& id,
+                                                const absl::StatusOr<std::string>& cid) {
+  if (cid.ok()) MESH_RETURN_IF_ERROR(env_.jobs->SetStoredOutput(id, *cid));
+  MESH_ASSIGN_OR_RETURN(JobRecord job, env_.jobs->Get(id));
+  if (!cid.ok()) {
+    Publish(job, "job.output_store_failed", {{"reason", std::string(cid.status().message())}});
+    return absl::OkStatus();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = finished_.find(id); it != finished_.end()) it->second.stored_output = *cid;
+  }
+  Publish(job, "job.output_stored", {{"stored_output", *cid}});
+  return absl::OkStatus();
 }
 
 ServiceStats ComputeService::Stats() {
@@ -639,14 +660,39 @@ void ComputeService::RunnerLoop() {
   }
 }
 
+absl::StatusOr<std::vector<wasm::StdinPiece>> ComputeService::InputsOf(
+    const JobRecord& job, const std::vector<std::string>& inputs) {
+  if (stored_inputs_ == nullptr ||
+      std::none_of(inputs.begin(), inputs.end(), &StoredInputs::MayBeStoredFile)) {
+    return modules_.InputPieces(inputs, options_.max_input_bytes);
+  }
+  std::vector<wasm::StdinPiece> pieces;
+  uint64_t left = options_.max_input_bytes;
+  for (const std::string& cid : inputs) {
+    MESH_ASSIGN_OR_RETURN(std::optional<std::string> plain,
+                          stored_inputs_->Read(job.id, cid, left));
+    if (plain.has_value()) {
+      left -= plain->size();
+      // Unnamed: a worker caches named pieces, and a stored file's bytes outlive no job.
+      pieces.push_back(wasm::StdinPiece::Owned("", *std::move(plain)));
+      continue;
+    }
+    MESH_ASSIGN_OR_RETURN(std::vector<wasm::StdinPiece> blob, modules_.InputPieces({cid}, left));
+    for (wasm::StdinPiece& p : blob) {
+      left -= p.bytes.size();
+      pieces.push_back(std::move(p));
+    }
+  }
+  return pieces;
+}
+
 absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& job, uint64_t tag) {
   exec::RunRequest request;
   request.module_id = job.spec.module;
   MESH_ASSIGN_OR_RETURN(request.module_wasm, modules_.Module(job.spec.module));
   // Pieces by CID, not one concatenated copy: a cached input (a split job's broadcast input)
   // is shared, and the pool hands large ones to its workers as shared memory.
-  MESH_ASSIGN_OR_RETURN(request.input.stdin_pieces,
-                        modules_.InputPieces(job.spec.inputs, options_.max_input_bytes));
+  MESH_ASSIGN_OR_RETURN(request.input.stdin_pieces, InputsOf(job, job.spec.inputs));
   if (!job.spec.mounts.empty()) {
     MESH_ASSIGN_OR_RETURN(request.input.mounts, MountsFor(*env_.blobs, modules_, job.spec.mounts,
                                                           options_.max_input_bytes));

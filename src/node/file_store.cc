@@ -322,11 +322,17 @@ absl::StatusOr<GetStats> FileStore::Get(const std::string& cid, const storage::P
   MESH_ASSIGN_OR_RETURN(StoredFileRecord file, Stat(cid));
   MESH_ASSIGN_OR_RETURN(storage::StoreManifest manifest, LoadManifest(cid));
   MESH_ASSIGN_OR_RETURN(std::string key, storage::OpenFileKey(manifest, *key_));
+  return Read(manifest, file.holders, std::move(key), sink);
+}
+
+absl::StatusOr<GetStats> FileStore::Read(const storage::StoreManifest& manifest,
+                                         const std::vector<ShardPlacement>& holders,
+                                         std::string key, const storage::PlainSink& sink) {
   GetStats stats;
   std::optional<absl::Duration> typical;
   storage::ShardSource source =
       [&](uint32_t segment) -> absl::StatusOr<std::vector<std::optional<std::string>>> {
-    return FetchSegment(manifest, segment, file.holders, typical, stats);
+    return FetchSegment(manifest, segment, holders, typical, stats);
   };
   MESH_RETURN_IF_ERROR(
       storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open));

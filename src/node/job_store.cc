@@ -53,12 +53,13 @@ constexpr std::pair<const char*, const char*> kAddedColumns[] = {
     {"peer_address", "TEXT NOT NULL DEFAULT ''"},   {"round", "INTEGER NOT NULL DEFAULT 0"},
     {"phase", "TEXT NOT NULL DEFAULT 'submitted'"}, {"history_head", "TEXT NOT NULL DEFAULT ''"},
     {"interrupted", "INTEGER NOT NULL DEFAULT 0"},  {"files_cid", "TEXT NOT NULL DEFAULT ''"},
+    {"stored_output", "TEXT NOT NULL DEFAULT ''"},
 };
 
 constexpr const char* kColumns =
     "seq, id, envelope, spec_json, state, reason, idempotency_key, submitted_us, started_us, "
     "finished_us, attempts, outcome, exit_code, fuel_used, output_cid, report_json, role, peer, "
-    "peer_address, round, phase, history_head, interrupted, files_cid";
+    "peer_address, round, phase, history_head, interrupted, files_cid, stored_output";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s, col));
@@ -107,6 +108,7 @@ RawRow ReadRawRow(sqlite3_stmt* s) {
   r.history_head = Text(s, 21);
   r.interrupted = sqlite3_column_int(s, 22);
   r.files_cid = Text(s, 23);
+  r.stored_output = Text(s, 24);
   return raw;
 }
 
@@ -292,6 +294,8 @@ sqlite3_stmt* JobStore::Prepared(Stmt which) {
       "SAVEPOINT step",
       "RELEASE step",
       "ROLLBACK TO step",
+      // kStoredOutput
+      "UPDATE jobs SET stored_output = ?2 WHERE id = ?1",
   };
   sqlite3_stmt*& s = stmts_[which];
   if (s == nullptr) {
@@ -640,6 +644,16 @@ absl::StatusOr<std::string> JobStore::AppendLocked(const std::string& id, const 
   Bind(u, 3, phase);
   if (sqlite3_step(u) != SQLITE_DONE) return Error(mesh::StrCat("history head of job ", id));
   return cid;
+}
+
+absl::Status JobStore::SetStoredOutput(const std::string& id, std::string_view cid) {
+  absl::MutexLock lock(&mu_);
+  sqlite3_stmt* s = Prepared(kStoredOutput);
+  if (s == nullptr) return Error("prepare stored output update");
+  Bind(s, 1, id);
+  Bind(s, 2, cid);
+  if (sqlite3_step(s) != SQLITE_DONE) return Error(mesh::StrCat("update job ", id));
+  return absl::OkStatus();
 }
 
 absl::Status JobStore::SetMarket(const std::string& id, job::JobRole role, std::string_view peer,

@@ -11,6 +11,7 @@
 #include "mesh/node/mesh_group_commit.h"
 #include "mesh/node/mesh_service.h"
 #include "mesh/node/settlement.h"
+#include "mesh/node/stored_inputs.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -147,6 +148,17 @@ absl::Status MeshService::Persist(const std::vector<const market::Persist*>& wri
 }
 
 std::string MeshService::SealForPeer(job::Message message) {
+  if (auto* as = std::get_if<job::Assignment>(&message); as != nullptr && stored_inputs_) {
+    // The keys of the job's stored inputs, sealed to this executor alone.
+    absl::StatusOr<std::vector<job::KeyGrant>> grants =
+        stored_inputs_->GrantsFor(as->job_id, as->executor);
+    if (grants.ok()) {
+      as->key_grants = *std::move(grants);
+    } else {
+      spdlog::warn("job {}: no key grant for its stored inputs goes to {}: {}", as->job_id,
+                   as->executor, grants.status().ToString());
+    }
+  }
   auto* r = std::get_if<job::Receipt>(&message);
   if (r != nullptr && options_.fault.lie_rate > 0 && r->outcome == "ok" &&
       env_.rng->UniformDouble() < options_.fault.lie_rate) {
@@ -264,6 +276,7 @@ absl::Status MeshService::FetchBlob(const std::string& text,
 
 void MeshService::RunHere(const market::RunHere& run) {
   const job::Assignment& as = run.assignment;
+  if (stored_inputs_ != nullptr) stored_inputs_->Accept(as.job_id, as.key_grants);
   SubmitRequest request;
   request.envelope = as.spec_envelope;
   request.role = job::JobRole::kAssigned;
@@ -296,6 +309,7 @@ void MeshService::RunHere(const market::RunHere& run) {
     return;
   }
   spdlog::warn("job {} assigned by {}: cannot run it: {}", as.job_id, as.origin, status.ToString());
+  if (stored_inputs_ != nullptr) stored_inputs_->Forget(as.job_id);
   market::LocalRunEnd end;
   end.job_id = as.job_id;
   end.origin = as.origin;
@@ -328,6 +342,7 @@ void MeshService::RunAtHome(const market::RunAtHome& home) {
 }
 
 void MeshService::Finish(const market::JobResult& r) {
+  if (stored_inputs_ != nullptr) stored_inputs_->Forget(r.job_id);
   absl::StatusOr<JobRecord> stored = env_.jobs->Get(r.job_id);
   if (!stored.ok()) {
     spdlog::error("job {}: cannot record its end: {}", r.job_id, stored.status().ToString());

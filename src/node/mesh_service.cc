@@ -1,6 +1,7 @@
 // MeshService: construction, envelopes, stepping the core, and the compute service's side
 // (Delegator). Membership is in mesh_membership.cc, the actions in mesh_actions.cc.
 #include "mesh/node/mesh_service.h"
+#include "mesh/node/stored_inputs.h"
 
 #include <cstdlib>
 
@@ -228,6 +229,7 @@ bool MeshService::ShouldDelegate(JobRecord& job) {
 }
 
 void MeshService::Take(const JobRecord& job) {
+  if (stored_inputs_ != nullptr) stored_inputs_->Register(job.id, job.spec.inputs);
   Feed(market::JobHanded{TicketOf(job, *env_.blobs, *env_.jobs)});
 }
 
@@ -264,6 +266,7 @@ void MeshService::OnArtifact(const JobRecord& job, std::string_view kind, uint32
 
 void MeshService::OnFinished(const JobRecord& job) {
   if (job.role != job::JobRole::kAssigned) return;
+  if (stored_inputs_ != nullptr) stored_inputs_->Forget(job.id);
   Feed(market::LocalEnded{RunEndOf(job, *env_.blobs)});
 }
 

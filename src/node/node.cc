@@ -1,4 +1,5 @@
 #include "mesh/node/node.h"
+#include "mesh/node/stored_inputs.h"
 
 #include <algorithm>
 #include <thread>
@@ -157,10 +158,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
     n.metrics_.AddGaugeCallback(
         "mesh_storage_held_bytes", "Bytes of other nodes' shards held here ([storage] quota)",
         [holder = n.holder_.get()] { return static_cast<double>(holder->held_bytes()); });
-    MESH_RETURN_IF_ERROR(n.mesh_->Start());
-    // Rewritten at every start: atomic for readers, no fsync (replace_file.h).
-    MESH_RETURN_IF_ERROR(
-        ReplaceFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n", 0644));
   }
   FileStoreOptions files;
   files.defaults = n.config_.store;
@@ -168,7 +165,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   files.holder_timeout = n.config_.mesh.fetch_timeout;
   n.files_ = std::make_unique<FileStore>(files, &n.key_, &rng, &clock, n.blobs_.get(),
                                          n.store_db_.get(), n.mesh_.get());
+  n.stored_inputs_ =
+      std::make_unique<StoredInputs>(&n.key_, n.blobs_.get(), n.store_db_.get(), n.files_.get());
+  n.compute_->SetStoredInputs(n.stored_inputs_.get());
+  n.stored_outputs_ = std::make_unique<StoredOutputs>(n.key_.did().ToString(), n.blobs_.get(),
+                                                      n.files_.get(), n.compute_.get());
+  n.compute_->SetOutputStorer(
+      [outputs = n.stored_outputs_.get()](const JobRecord& job) { outputs->Store(job); });
   if (n.mesh_ != nullptr) {
+    n.mesh_->SetStoredInputs(n.stored_inputs_.get());
+    MESH_RETURN_IF_ERROR(n.mesh_->Start());
+    // Rewritten at every start: atomic for readers, no fsync (replace_file.h).
+    MESH_RETURN_IF_ERROR(
+        ReplaceFileAtomically(dir.root / "mesh.addr", n.mesh_->address() + "\n", 0644));
     StorageKeeperOptions keeper;
     keeper.upkeep = n.config_.upkeep;
     keeper.tick =
@@ -203,6 +212,7 @@ void Node::Drain(absl::Duration grace) {
   if (profiler_ != nullptr) profiler_->Stop();
   if (compute_ != nullptr) compute_->Drain(grace);
   if (split_ != nullptr) split_->Stop();
+  if (stored_outputs_ != nullptr) stored_outputs_->Stop();  // the put in flight ends first
   if (keeper_ != nullptr) keeper_->Stop();
   if (mesh_ != nullptr) mesh_->Stop();
   if (pool_ != nullptr) pool_->Shutdown(absl::Seconds(2));

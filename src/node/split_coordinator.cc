@@ -140,8 +140,11 @@ absl::StatusOr<std::vector<ChunkStatus>> SplitCoordinator::MakeChunks(const JobR
   if (job.spec.inputs.empty()) {
     return absl::InvalidArgumentError("a split job needs an input to split (its first input)");
   }
-  MESH_ASSIGN_OR_RETURN(std::string input,
-                        modules_.Input({job.spec.inputs.front()}, options_.max_input_bytes));
+  // A stored file is read here whole (its segments are not yet chunks of their own).
+  MESH_ASSIGN_OR_RETURN(std::vector<wasm::StdinPiece> pieces,
+                        compute_->InputsOf(job, {job.spec.inputs.front()}));
+  std::string input;
+  for (const wasm::StdinPiece& p : pieces) input.append(p.bytes);
   std::vector<std::string> owned;  // the split module's chunks
   std::vector<std::string_view> views;
   if (split.splitter.kind == job::Splitter::kWasm) {

@@ -210,6 +210,122 @@ TEST_F(StoreMeshTest, RemovingAFileReleasesEveryHolder) {
 }
 
 // Upkeep with short timings: holders audited every 100 ms, lost after 3 failed audits.
+// Issue 19, part 4: a job whose input is a stored file. Its owner reads it with its own key;
+// delegated, the file key goes sealed to the one executor the market picked, which fetches the
+// shards from the holders, runs the job and forgets the key. Nobody else can open it.
+TEST_F(StoreMeshTest, AJobReadsAStoredFileOnItsOwnerOrThroughAKeyGrantedToItsExecutor) {
+  StartMesh(7);
+  const std::string data = Bytes(200 << 10, 11);  // 4 segments of 64 KiB (the last short)
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, PutBytes(node(0), data));
+  const std::string echo = Put(node(0), meshtest::Example("echo"));
+  const std::string tail = Put(node(0), "<tail>");
+
+  JobRecord local = WaitDone(node(0), Submit(node(0), echo, {file.cid, tail}, "local").id);
+  ASSERT_EQ(local.state, job::JobState::kSucceeded) << local.reason;
+  EXPECT_TRUE(Output(node(0), local) == data + "<tail>") << "stdin is the file's plain bytes";
+
+  JobRecord remote = WaitDone(node(0), Submit(node(0), echo, {file.cid, tail}, "remote").id);
+  ASSERT_EQ(remote.state, job::JobState::kSucceeded) << remote.reason;
+  EXPECT_TRUE(Output(node(0), remote) == data + "<tail>");
+  const size_t executor = IndexOf(remote.peer);
+  ASSERT_LT(executor, members_.size());
+  ASSERT_NE(executor, 0u);
+  // The executor kept neither the plain bytes nor the key once the job ended.
+  EXPECT_FALSE(*node(executor).blobs().Has(cas::Cid::Of(data)));
+  absl::StatusOr<std::optional<std::string>> after =
+      node(executor).stored_inputs().Read(remote.id, file.cid, 1 << 30);
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition) << after.status();
+  EXPECT_NE(after.status().message().find("no key for it was granted"), std::string::npos);
+
+  // A grant opens for the executor it names, and for no one else.
+  const std::string job_id = "job-reading-a-stored-file";
+  node(0).stored_inputs().Register(job_id, {echo, file.cid});
+  ASSERT_OK_AND_ASSIGN(std::vector<job::KeyGrant> grants,
+                       node(0).stored_inputs().GrantsFor(job_id, node(1).key().did().ToString()));
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0].file, file.cid);
+  EXPECT_EQ(grants[0].holders.size(), 6u);
+  EXPECT_TRUE(node(1).key().OpenSealed(grants[0].sealed_key).ok());
+  EXPECT_FALSE(node(2).key().OpenSealed(grants[0].sealed_key).ok());
+  // The manifest travels like any input blob (the executor fetches it from the submitter).
+  ASSERT_OK_AND_ASSIGN(cas::Cid manifest_cid, cas::Cid::Parse(file.cid));
+  ASSERT_OK_AND_ASSIGN(std::string manifest, node(0).blobs().Get(manifest_cid));
+  for (size_t i : {1, 2}) ASSERT_OK(node(i).blobs().PutBytes(manifest, cas::Codec::kDagJson));
+  node(1).stored_inputs().Accept(job_id, grants);
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> read,
+                       node(1).stored_inputs().Read(job_id, file.cid, 1 << 30));
+  ASSERT_TRUE(read.has_value());
+  EXPECT_TRUE(*read == data);
+  absl::StatusOr<std::optional<std::string>> small =
+      node(1).stored_inputs().Read(job_id, file.cid, data.size() - 1);
+  EXPECT_EQ(small.status().code(), absl::StatusCode::kResourceExhausted) << small.status();
+  // Node 2 handed node 1's grant (a stolen Assignment) cannot open it.
+  node(2).stored_inputs().Accept(job_id, grants);
+  absl::StatusOr<std::optional<std::string>> stolen =
+      node(2).stored_inputs().Read(job_id, file.cid, 1 << 30);
+  EXPECT_EQ(stolen.status().code(), absl::StatusCode::kPermissionDenied) << stolen.status();
+  // An ordinary blob is not a stored file; the job's grants go with it.
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> plain,
+                       node(1).stored_inputs().Read(job_id, tail, 1 << 30));
+  EXPECT_FALSE(plain.has_value());
+  node(1).stored_inputs().Forget(job_id);
+  EXPECT_FALSE(node(1).stored_inputs().Read(job_id, file.cid, 1 << 30).ok());
+}
+
+// --store-output: once the job succeeds, its submitting node stores the output across the mesh
+// and names it on the job; a code the mesh cannot place leaves the job succeeded and says why.
+TEST_F(StoreMeshTest, AJobsOutputIsStoredWhenItSucceeds) {
+  StartMesh(7);
+  const std::string echo = Put(node(0), meshtest::Example("echo"));
+  const std::string data = Bytes(150 << 10, 5);
+  const std::string input = Put(node(0), data);
+  auto stored_output = [&](const std::string& id) {
+    std::string cid;
+    WaitFor([&] {
+      absl::StatusOr<JobRecord> j = node(0).compute().Get(id);
+      if (j.ok()) cid = j->stored_output;
+      return !cid.empty();
+    });
+    return cid;
+  };
+  JobRecord job =
+      WaitDone(node(0), Submit(node(0), echo, {input}, "remote", {}, [](job::JobSpec& s) {
+                          s.store_output = "3+2";
+                        }).id);
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  const std::string cid = stored_output(job.id);
+  ASSERT_FALSE(cid.empty()) << "the output was not stored";
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, node(0).files().Stat(cid));
+  EXPECT_EQ(file.k, 3);
+  EXPECT_EQ(file.m, 2);
+  EXPECT_EQ(file.name, "output of job " + job.id);
+  ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), cid));
+  EXPECT_TRUE(back == data);
+  // The stored output is itself a job input.
+  JobRecord again = WaitDone(node(0), Submit(node(0), echo, {cid}, "remote").id);
+  ASSERT_EQ(again.state, job::JobState::kSucceeded) << again.reason;
+  EXPECT_TRUE(Output(node(0), again) == data);
+
+  // 8+2 needs ten peers; six exist. The job still succeeded; the event says why nothing was
+  // stored.
+  const uint64_t seen = node(0).events().last_seq();
+  JobRecord wide =
+      WaitDone(node(0), Submit(node(0), echo, {input}, "local", {}, [](job::JobSpec& s) {
+                          s.store_output = "8+2";
+                        }).id);
+  ASSERT_EQ(wide.state, job::JobState::kSucceeded) << wide.reason;
+  std::string why;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const Event& e : node(0).events().Since(seen, wide.id).events) {
+      if (e.type == "job.output_store_failed") why = e.json;
+    }
+    return !why.empty();
+  }));
+  EXPECT_NE(why.find("needs 10 peers"), std::string::npos) << why;
+  ASSERT_OK_AND_ASSIGN(JobRecord after, node(0).compute().Get(wide.id));
+  EXPECT_TRUE(after.stored_output.empty());
+}
+
 class StoreUpkeepTest : public StoreMeshTest {
  protected:
   void StartUpkeepMesh(size_t n, int64_t rent = 0) {

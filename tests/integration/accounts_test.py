@@ -180,6 +180,24 @@ class AccountsTest(NodeTest):
         self.assertEqual(r.status, 403, r)
         self.assertIn("not bob's", r.json()['message'])
 
+    def test_a_stored_file_is_an_input_of_its_users_jobs_only(self):
+        """A job may read a stored file (its manifest CID as an input) only if its user stored
+        it: the node would otherwise open another user's encrypted file for them."""
+        r = self.node.call('POST', '/v1/store', b'alice stored this\n', token=self.token['submit'])
+        self.assertEqual(r.status, 201, r)
+        cid = r.json()['cid']
+        spec = json.dumps({'module': self.node.module('echo'), 'inputs': [cid]})
+        headers = {'Content-Type': 'application/json'}
+        r = self.node.call('POST', '/v1/jobs', spec, headers, token=self.users['bob']['token'])
+        self.assertEqual(r.status, 403, r)
+        self.assertIn(cid, r.json()['message'])
+        for token in (self.token['submit'], self.token['admin']):
+            r = self.node.call('POST', '/v1/jobs?wait=30s', spec, headers, token=token)
+            self.assertIn(r.status, (200, 201), r)
+            self.assertEqual(r.json()['state'], 'succeeded', r.json())
+            out = self.node.call('GET', f'/v1/jobs/{r.json()["id"]}/output', token=token)
+            self.assertEqual(out.body, b'alice stored this\n')
+
     def test_a_tree_names_only_its_users_blobs(self):
         """POST /v1/blobs/dir: a tree may list only blobs its user uploaded (else a tree, then a
         job mounting it, would read another user's data); the tree is then the user's to read,

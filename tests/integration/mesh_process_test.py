@@ -324,6 +324,15 @@ class StoreTest(MeshTest):
         with open(out, 'rb') as f:
             self.assertTrue(f.read() == data, 'the file came back different')
 
+        # A job whose input is the stored file: the executor gets the key sealed to it alone,
+        # fetches the shards from the holders and runs on the plain bytes.
+        job = a.submit_spec({'module': a.module('echo'), 'inputs': [cid],
+                             'placement': 'remote'})
+        done = a.wait_job(job['id'])
+        self.assertEqual(done['state'], 'succeeded', done)
+        self.assertIn(done['executor'], {n.did for n in holders}, done)
+        self.assertTrue(a.output(job['id']) == data, 'the job read other bytes')
+
         # A holder killed: the other two shards of each segment rebuild it.
         victim = next(n for n in holders if n.did == stat['holders'][0]['did'])
         victim.kill()

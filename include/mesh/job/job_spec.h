@@ -73,6 +73,9 @@ struct JobSpec {
   // bounds what the job may write (wasm::Limits::fs_bytes).
   std::vector<JobMount> mounts;
   std::string output_dir;
+  // "K+M": once the job succeeds, its submitting node stores its output across the mesh
+  // (node/file_store.h) with that erasure code, for the job's user. Absent when empty.
+  std::string store_output;
 };
 
 nlohmann::json ToJson(const JobSpec& spec);

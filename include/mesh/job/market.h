@@ -83,6 +83,22 @@ struct Decline {
   std::string message;
 };
 
+// A job input that is a stored file (storage/store_manifest.h, node/stored_inputs.h): its key
+// sealed to the one executor the Assignment names (crypto::SealTo; only that executor opens it)
+// and who holds shard `index` of every segment, so the executor fetches any k of them.
+inline constexpr size_t kMaxGrantHolders = 255;  // ISA-L's largest k + m
+inline constexpr size_t kMaxSealedKeyBytes = 256;
+struct GrantHolder {
+  int32_t index = 0;
+  std::string did;
+  std::string address;
+};
+struct KeyGrant {
+  std::string file;        // the manifest's CID, one of the spec's inputs
+  std::string sealed_key;  // bytes (base64 in JSON); empty for a file stored unencrypted
+  std::vector<GrantHolder> holders;
+};
+
 // Submitter -> winner: run this job. Carries the submitter-signed JobSpec envelope.
 struct Assignment {
   MessageHeader header;
@@ -97,6 +113,9 @@ struct Assignment {
   // CID of the checkpoint the run resumes from (an earlier executor made it); empty: from the
   // start. Left out of the JSON when empty.
   std::string resume_checkpoint;
+  // The keys of the stored files among the inputs, for this executor alone. Left out of the
+  // JSON when empty; at most one per input.
+  std::vector<KeyGrant> key_grants;
 };
 
 // Executor -> submitter: the assignment was taken (accepted) or refused (reason).

@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,11 +50,13 @@
 #include "mesh/node/job_store.h"
 #include "mesh/node/module_loader.h"
 #include "mesh/wasm/limits.h"
+#include "mesh/wasm/stdin_piece.h"
 
 namespace mesh::node {
 
 class Settlement;
 class HostProbe;
+class StoredInputs;
 
 // The payload type of a checkpoint's signed record (a blob: {job, attempt, index, checkpoint,
 // fuel, node}).
@@ -194,6 +197,20 @@ class ComputeService {
   void SetDelegator(Delegator* delegator) { delegator_ = delegator; }
   // Before Start(); without one, a job with a split is refused.
   void SetSplitHandler(SplitHandler* handler) { split_handler_ = handler; }
+  // Before Start(); without it, an input is always a blob (a stored file's manifest included).
+  void SetStoredInputs(StoredInputs* stored) { stored_inputs_ = stored; }
+  StoredInputs* stored_inputs() const { return stored_inputs_; }
+  // Before Start(): called for a job submitted here that succeeded and names store_output (on
+  // the thread that finished it; it must not block).
+  void SetOutputStorer(std::function<void(const JobRecord&)> store) {
+    output_storer_ = std::move(store);
+  }
+  // Records where a finished job's output was stored (the job store, the cache of finished
+  // jobs and the event job.output_stored), or why it was not (job.output_store_failed).
+  absl::Status RecordStoredOutput(const std::string& id, const absl::StatusOr<std::string>& cid);
+  // Stdin of `job`: its inputs in order, a stored file's as its plain bytes (stored_inputs.h).
+  absl::StatusOr<std::vector<wasm::StdinPiece>> InputsOf(const JobRecord& job,
+                                                         const std::vector<std::string>& inputs);
   // Why this node refuses to run `module` (it was running when the node died
   // kMaxInterruptedRuns times, within options.module_refusal), or "" if it does not.
   std::string ModuleRefusal(const std::string& module) const;
@@ -286,6 +303,8 @@ class ComputeService {
   absl::flat_hash_map<std::string, std::string> resume_ ABSL_GUARDED_BY(mu_);
   Delegator* delegator_ = nullptr;
   SplitHandler* split_handler_ = nullptr;
+  StoredInputs* stored_inputs_ = nullptr;
+  std::function<void(const JobRecord&)> output_storer_;
   std::vector<std::thread> runners_;
 };
 

@@ -86,6 +86,13 @@ class FileStore {
   absl::StatusOr<StoredFileRecord> Put(cas::ByteSource& source, const PutRequest& request);
   // NotFound for a file this node did not store.
   absl::StatusOr<GetStats> Get(const std::string& cid, const storage::PlainSink& sink);
+  // What Get does once it has the file's manifest, holders and key (OpenFileKey's, or one
+  // granted for a job): an executor reads another node's stored file with it (stored_inputs.h).
+  absl::StatusOr<GetStats> Read(const storage::StoreManifest& manifest,
+                                const std::vector<ShardPlacement>& holders, std::string key,
+                                const storage::PlainSink& sink);
+  // The manifest of a file this node stored (or any stored-file manifest in its blob store).
+  absl::StatusOr<storage::StoreManifest> LoadManifest(const std::string& cid);
   absl::StatusOr<StoredFileRecord> Stat(const std::string& cid);
   // Newest first; `user` empty: everyone's.
   absl::StatusOr<std::vector<StoredFileRecord>> List(const std::string& user, size_t limit);
@@ -117,7 +124,6 @@ class FileStore {
   std::vector<std::optional<storage::HolderCandidate>> PlaceSlots(
       const std::string& file, const std::vector<std::vector<job::ShardRef>>& refs,
       storage::HolderChooser& chooser);
-  absl::StatusOr<storage::StoreManifest> LoadManifest(const std::string& cid);
   absl::StatusOr<job::ShardsHeld> AskToHold(const storage::HolderCandidate& holder,
                                             const std::string& file,
                                             const std::vector<job::ShardRef>& shards);

@@ -63,6 +63,8 @@ struct JobRecord {
   // The output tree: a directory manifest (cas/dir_manifest.h) of the files the job left in its
   // spec's output_dir; empty when the spec names none (or the job did not run to an end).
   std::string files_cid;
+  // The manifest CID of the output stored across the mesh (spec.store_output), once it is.
+  std::string stored_output;
   std::string report_json;  // wasm::RunReport as JSON
   // The market. kLocal = submitted and run here; kDelegated = submitted here, run by `peer`
   // (the executor); kAssigned = run here for `peer` (the submitter's node) at peer_address;
@@ -170,6 +172,9 @@ class JobStore {
                                             absl::Time at, nlohmann::json detail);
   // The job's history, oldest first, with every CID and link checked (DataLoss if broken).
   absl::StatusOr<std::vector<HistoryBlock>> History(const std::string& id);
+  // Records where a finished job's output was stored (JobRecord::stored_output).
+  absl::Status SetStoredOutput(const std::string& id, std::string_view cid)
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status SetMarket(const std::string& id, job::JobRole role, std::string_view peer,
                          std::string_view peer_address, uint32_t round);
   // Everything one market step persists, in ONE transaction. Returns the CID of each block, in
@@ -219,6 +224,7 @@ class JobStore {
     kSavepoint,
     kRelease,
     kRollbackTo,
+    kStoredOutput,
     kNumStmts
   };
   explicit JobStore(sqlite3* db) : db_(db) {}

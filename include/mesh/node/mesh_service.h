@@ -83,6 +83,9 @@ class MeshService final : public net::Handler, public Delegator, public StorageP
   // StoreShards and DropShards (without it they are refused), and heartbeats advertise its room
   // and `zone` (a failure domain). The holder must outlive the service.
   void SetShardHolder(ShardHolder* holder, std::string zone);
+  // Before Start: grants the keys of stored-file inputs to executors, and keeps those granted
+  // here while their jobs run (stored_inputs.h).
+  void SetStoredInputs(StoredInputs* stored) { stored_inputs_ = stored; }
   // StoragePeers
   std::vector<storage::HolderCandidate> HolderCandidates() override;
   std::optional<absl::Duration> RoundTrip(const std::string& did) override;
@@ -192,7 +195,8 @@ class MeshService final : public net::Handler, public Delegator, public StorageP
 
   const MeshOptions options_;
   const NodeEnv env_;
-  ShardHolder* holder_ = nullptr;  // set before Start
+  ShardHolder* holder_ = nullptr;          // set before Start
+  StoredInputs* stored_inputs_ = nullptr;  // set before Start
   std::string zone_;
   ComputeService* const compute_;
   net::Transport* const transport_;

@@ -34,6 +34,8 @@
 #include "mesh/node/split_coordinator.h"
 #include "mesh/node/storage_keeper.h"
 #include "mesh/node/store_db.h"
+#include "mesh/node/stored_inputs.h"
+#include "mesh/node/stored_outputs.h"
 
 namespace mesh::node {
 
@@ -73,6 +75,7 @@ class Node {
   // when the mesh is disabled).
   FileStore& files() { return *files_; }
   ShardHolder* holder() { return holder_.get(); }
+  StoredInputs& stored_inputs() { return *stored_inputs_; }
   // Audits and repairs this node's stored files (null when the mesh is disabled).
   StorageKeeper* keeper() { return keeper_.get(); }
   // The host profile and speed score, collected and measured in the background once
@@ -110,7 +113,9 @@ class Node {
   std::unique_ptr<ShardHolder> holder_;  // before mesh_, which answers peers with it
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
-  std::unique_ptr<FileStore> files_;  // after mesh_, whose transport it uses
+  std::unique_ptr<FileStore> files_;             // after mesh_, whose transport it uses
+  std::unique_ptr<StoredInputs> stored_inputs_;  // set on compute_ and mesh_ before they start
+  std::unique_ptr<StoredOutputs> stored_outputs_;
   std::unique_ptr<StorageKeeper> keeper_;
   std::unique_ptr<NodeProfiler> profiler_;  // last: its thread uses the runner and the mesh
 };

@@ -243,7 +243,7 @@ class Client:
     def submit(self, module, inputs=(), args=(), env=None, limits=None, placement=None,
                verification=None, requirements=None, priority=0, labels=None,
                idempotency_key=None, deterministic=None, split=None, mounts=None,
-               output_dir=None):
+               output_dir=None, store_output=None):
         """Submits a job and returns it (usually queued; call :meth:`wait` for the result).
 
         ``module`` and each of ``inputs`` may be a CID, bytes or a file path (uploaded first);
@@ -256,7 +256,9 @@ class Client:
         ``mounts``: files the job sees, as {guest_path: source} or a list of (source, guest_path
         [, writable]); a source is a directory (uploaded as a tree), a file, bytes or a CID.
         ``output_dir``: a guest directory whose files become the job's output tree
-        (:meth:`output_files`).
+        (:meth:`output_files`). An input may be a stored file's CID (:meth:`store_put`): the
+        job reads its bytes. ``store_output`` ('K+M'): once the job succeeds its output is
+        stored across the mesh with that code; the job's ``stored_output`` names it.
         """
         if isinstance(inputs, (str, bytes, bytearray, memoryview, os.PathLike)):
             inputs = [inputs]  # one input, not a sequence of characters or bytes
@@ -278,6 +280,8 @@ class Client:
                 spec['mounts'].append(mount)
         if output_dir is not None:
             spec['output_dir'] = output_dir
+        if store_output is not None:
+            spec['store_output'] = store_output
         headers = {'Idempotency-Key': idempotency_key} if idempotency_key else None
         return Job.from_dict(self._json('POST', '/v1/jobs', spec, headers=headers, auth=True,
                                         ok=(200, 201)))

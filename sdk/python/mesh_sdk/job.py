@@ -26,6 +26,7 @@ class Job:
     fuel_used: int = None
     output_cid: str = None
     files_cid: str = None  # the output tree (a directory manifest), with an output_dir
+    stored_output: str = None  # the stored file holding the output, with a store_output
     attempts: int = None
     priority: int = None
     labels: dict = None

@@ -82,6 +82,23 @@ class StoreTest(unittest.TestCase):
         with open(path, 'rb') as f:
             self.assertEqual(self.client.store_get(stored['cid']), f.read())
 
+    def test_a_job_reads_a_stored_file_and_stores_its_output(self):
+        """A stored file as a job's input (its executor is granted the key for that job alone),
+        and the job's output stored in turn (store_output)."""
+        data = os.urandom(130_000)
+        cid = self.client.store_put(data, code='2+1')['cid']
+        job = self.client.submit(os.path.join(EXAMPLES, 'echo.wasm'), inputs=[cid],
+                                 placement='remote', store_output='2+1')
+        done = self.client.wait(job.id, timeout=60)
+        self.assertEqual(done.state, 'succeeded', done.raw)
+        self.assertEqual(self.client.output(job.id), data)
+        stored = wait_until(lambda: self.client.job(job.id).stored_output, 30,
+                            'the output to be stored')
+        self.assertEqual(self.client.store_get(stored), data)
+        stat = self.client.store_stat(stored)
+        self.assertEqual(stat['code'], '2+1')
+        self.assertEqual(stat['name'], f'output of job {job.id}')
+
     def test_bad_requests_raise(self):
         with self.assertRaises(mesh_sdk.InvalidArgument):
             self.client.store_put(b'x' * 100_000, code='9')
