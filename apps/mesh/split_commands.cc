@@ -114,7 +114,8 @@ absl::Status ShowPartials(const CliContext& ctx, const NodeTarget& node, const s
 
 void AddSplitFlags(CLI::App* submit, SplitFlags& f) {
   submit->add_option("--split", f.split,
-                     "Split the first input: bytes:N, lines:N, records:N[:SEP] or wasm:FILE[:N] "
+                     "Split the first input: bytes:N, lines:N, records:N[:SEP], wasm:FILE[:N], or "
+                     "segments (a stored file's, one chunk each) "
                      "(a split module; N is its MESH_SPLIT_PARTS)");
   submit->add_option("--merge", f.merge, "With --split: concat (default) or wasm:FILE");
   submit->add_option("--chunk-module", f.chunk_module,
@@ -153,9 +154,12 @@ absl::Status AddSplit(const SplitFlags& f,
     }
     if (file.empty()) return absl::InvalidArgumentError("--split wasm:FILE needs the module");
     MESH_ASSIGN_OR_RETURN(splitter["module"], upload(file));
+  } else if (kind == "segments" && rest.empty()) {
+    // One chunk per segment of the first input, a stored file (mesh store put).
   } else {
-    return absl::InvalidArgumentError(mesh::StrCat(
-        "--split: \"", f.split, "\" must be bytes:N, lines:N, records:N[:SEP] or wasm:FILE[:N]"));
+    return absl::InvalidArgumentError(
+        mesh::StrCat("--split: \"", f.split,
+                     "\" must be bytes:N, lines:N, records:N[:SEP], wasm:FILE[:N] or segments"));
   }
   json split = {{"splitter", splitter}};
   if (f.merge.empty() || f.merge == "concat") {

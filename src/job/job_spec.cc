@@ -54,16 +54,17 @@ json ToJson(const JobSpec& spec) {
   }
   if (!spec.output_dir.empty()) j["output_dir"] = spec.output_dir;
   if (!spec.store_output.empty()) j["store_output"] = spec.store_output;
+  if (spec.segment.has_value()) j["segment"] = *spec.segment;
   return j;
 }
 
 absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
   FieldReader r(j, "");
   MESH_RETURN_IF_ERROR(r.CheckObject());
-  MESH_RETURN_IF_ERROR(r.CheckKnownKeys({"module", "inputs", "args", "env", "limits", "priority",
-                                         "labels", "deterministic", "submitter", "created_at_ms",
-                                         "nonce", "requirements", "placement", "verification",
-                                         "split", "mounts", "output_dir", "store_output"}));
+  MESH_RETURN_IF_ERROR(r.CheckKnownKeys(
+      {"module", "inputs", "args", "env", "limits", "priority", "labels", "deterministic",
+       "submitter", "created_at_ms", "nonce", "requirements", "placement", "verification", "split",
+       "mounts", "output_dir", "store_output", "segment"}));
   JobSpec spec;
   MESH_ASSIGN_OR_RETURN(spec.module, r.String("module", true, 128));
   MESH_RETURN_IF_ERROR(CheckCid(r, "module", spec.module));
@@ -128,6 +129,17 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
     if (absl::Status s = storage::ParseStoreCode(spec.store_output, code); !s.ok()) {
       return r.Error("store_output", ToStd(s.message()));
     }
+  }
+  if (r.Find("segment") != nullptr) {
+    MESH_ASSIGN_OR_RETURN(uint64_t segment,
+                          r.Unsigned("segment", std::numeric_limits<uint32_t>::max()));
+    if (spec.inputs.empty()) {
+      return r.Error("segment", "names a segment of the first input, and there is no input");
+    }
+    if (spec.split.has_value()) {
+      return r.Error("segment", "a split job reads its whole input; its chunks read segments");
+    }
+    spec.segment = static_cast<uint32_t>(segment);
   }
   if (spec.split.has_value() && !spec.output_dir.empty()) {
     // Each chunk would leave a tree of its own, and no merger joins trees yet.

@@ -92,6 +92,15 @@ TEST(JobSpecTest, ErrorsNameTheJsonPath) {
       {{{"module", kModule}, {"store_output", "4"}}, "/store_output: code '4': write K+M"},
       {{{"module", kModule}, {"store_output", "0+2"}}, "/store_output: "},
       {{{"module", kModule}, {"store_output", 42}}, "/store_output: must be a string"},
+      {{{"module", kModule}, {"segment", 1}}, "/segment: names a segment of the first input"},
+      {{{"module", kModule}, {"inputs", {kModule}}, {"segment", -1}}, "/segment: must be a non-"},
+      {{{"module", kModule}, {"inputs", {kModule}}, {"segment", 1ull << 32}},
+       "/segment: must be at most 4294967295"},
+      {{{"module", kModule},
+        {"inputs", {kModule}},
+        {"segment", 0},
+        {"split", {{"splitter", {{"kind", "segments"}}}}}},
+       "/segment: a split job reads its whole input"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<JobSpec> spec = JobSpecFromJson(c.body, false);
@@ -110,6 +119,10 @@ TEST(JobSpecTest, StoreOutputRoundTripsAndIsOmittedWhenEmpty) {
   EXPECT_EQ(j["store_output"], "4+2");
   ASSERT_OK_AND_ASSIGN(JobSpec back, JobSpecFromJson(j, false));
   EXPECT_EQ(back.store_output, "4+2");
+  EXPECT_FALSE(j.contains("segment"));
+  spec.segment = 0;  // present even at 0
+  ASSERT_OK_AND_ASSIGN(back, JobSpecFromJson(ToJson(spec), false));
+  EXPECT_EQ(back.segment, std::optional<uint32_t>(0));
 }
 
 TEST(JobSpecTest, SignedSpecRequiresIdentity) {

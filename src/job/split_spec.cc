@@ -88,8 +88,11 @@ absl::StatusOr<Splitter> SplitterFromJson(const json& j, const std::string& path
     if (r.Find("parts") != nullptr) {
       MESH_ASSIGN_OR_RETURN(s.parts, Parts(r));
     }
+  } else if (kind == "segments") {
+    s.kind = Splitter::kSegments;
+    MESH_RETURN_IF_ERROR(CheckOnlyKeys(r, j, "splitter", kind, {}));
   } else {
-    return r.Error("kind", "must be one of bytes, lines, records, wasm");
+    return r.Error("kind", "must be one of bytes, lines, records, wasm, segments");
   }
   return s;
 }
@@ -124,6 +127,8 @@ std::string_view SplitterKindName(Splitter::Kind kind) {
       return "records";
     case Splitter::kWasm:
       return "wasm";
+    case Splitter::kSegments:
+      return "segments";
   }
   return "unknown";
 }
@@ -155,6 +160,8 @@ json ToJson(const SplitSpec& split) {
     case Splitter::kWasm:
       splitter["module"] = s.module;
       if (s.parts != 1) splitter["parts"] = s.parts;
+      break;
+    case Splitter::kSegments:
       break;
   }
   json merge = {{"kind", MergerKindName(split.merger.kind)}};

@@ -69,6 +69,9 @@ std::vector<SplitSpec> AllKinds() {
   wasm.merger.kind = Merger::kWasm;
   wasm.merger.module = kMergeModule;
   specs.push_back(wasm);
+  SplitSpec segments;
+  segments.splitter.kind = Splitter::kSegments;
+  specs.push_back(segments);
   return specs;
 }
 
@@ -206,6 +209,8 @@ TEST(SplitSpecTest, ErrorsNameTheJsonPath) {
        "/split/splitter/separator: does not apply to the wasm splitter"},
       {{{"splitter", {{"kind", "wasm"}, {"module", kSplitModule}, {"parts", 0}}}},
        "/split/splitter/parts: must be an integer in 1..100000"},
+      {{{"splitter", {{"kind", "segments"}, {"parts", 4}}}},
+       "/split/splitter/parts: does not apply to the segments splitter"},
       // chunk_module
       {{{"splitter", lines}, {"chunk_module", "nope"}}, "/split/chunk_module: "},
       {{{"splitter", lines}, {"chunk_module", ""}}, "/split/chunk_module: "},

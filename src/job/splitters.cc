@@ -132,6 +132,9 @@ absl::StatusOr<std::vector<std::string_view>> Split(const Splitter& splitter,
       return SplitRecords(data, splitter.parts, splitter.separator);
     case Splitter::kWasm:
       return absl::FailedPreconditionError("a WASM splitter runs in the sandbox, not here");
+    case Splitter::kSegments:
+      return absl::FailedPreconditionError(
+          "a split over segments follows the stored file's manifest, not its bytes");
   }
   return absl::InvalidArgumentError("unknown splitter kind");
 }

@@ -662,15 +662,27 @@ void ComputeService::RunnerLoop() {
 
 absl::StatusOr<std::vector<wasm::StdinPiece>> ComputeService::InputsOf(
     const JobRecord& job, const std::vector<std::string>& inputs) {
-  if (stored_inputs_ == nullptr ||
-      std::none_of(inputs.begin(), inputs.end(), &StoredInputs::MayBeStoredFile)) {
+  const std::optional<uint32_t> segment = job.spec.segment;  // of the first input
+  if (!segment.has_value() &&
+      (stored_inputs_ == nullptr ||
+       std::none_of(inputs.begin(), inputs.end(), &StoredInputs::MayBeStoredFile))) {
     return modules_.InputPieces(inputs, options_.max_input_bytes);
+  }
+  if (stored_inputs_ == nullptr) {
+    return absl::FailedPreconditionError("this node does not read stored files");
   }
   std::vector<wasm::StdinPiece> pieces;
   uint64_t left = options_.max_input_bytes;
-  for (const std::string& cid : inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& cid = inputs[i];
+    const std::optional<uint32_t> only = i == 0 ? segment : std::nullopt;
     MESH_ASSIGN_OR_RETURN(std::optional<std::string> plain,
-                          stored_inputs_->Read(job.id, cid, left));
+                          stored_inputs_->Read(job.id, cid, left, only));
+    if (!plain.has_value() && only.has_value()) {
+      return absl::FailedPreconditionError(mesh::StrCat("the job reads segment ", *only,
+                                                        " of its first input, ", cid,
+                                                        ", which is not a stored file"));
+    }
     if (plain.has_value()) {
       left -= plain->size();
       // Unnamed: a worker caches named pieces, and a stored file's bytes outlive no job.

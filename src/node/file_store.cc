@@ -327,7 +327,8 @@ absl::StatusOr<GetStats> FileStore::Get(const std::string& cid, const storage::P
 
 absl::StatusOr<GetStats> FileStore::Read(const storage::StoreManifest& manifest,
                                          const std::vector<ShardPlacement>& holders,
-                                         std::string key, const storage::PlainSink& sink) {
+                                         std::string key, const storage::PlainSink& sink,
+                                         storage::SegmentRange range) {
   GetStats stats;
   std::optional<absl::Duration> typical;
   storage::ShardSource source =
@@ -335,7 +336,7 @@ absl::StatusOr<GetStats> FileStore::Read(const storage::StoreManifest& manifest,
     return FetchSegment(manifest, segment, holders, typical, stats);
   };
   MESH_RETURN_IF_ERROR(
-      storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open));
+      storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open, range));
   return stats;
 }
 

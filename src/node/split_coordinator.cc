@@ -10,6 +10,7 @@
 #include "mesh/common/strings.h"
 #include "mesh/crypto/envelope.h"
 #include "mesh/job/splitters.h"
+#include "mesh/node/stored_inputs.h"
 #include "spdlog/spdlog.h"
 
 namespace mesh::node {
@@ -140,29 +141,47 @@ absl::StatusOr<std::vector<ChunkStatus>> SplitCoordinator::MakeChunks(const JobR
   if (job.spec.inputs.empty()) {
     return absl::InvalidArgumentError("a split job needs an input to split (its first input)");
   }
-  // A stored file is read here whole (its segments are not yet chunks of their own).
-  MESH_ASSIGN_OR_RETURN(std::vector<wasm::StdinPiece> pieces,
-                        compute_->InputsOf(job, {job.spec.inputs.front()}));
-  std::string input;
-  for (const wasm::StdinPiece& p : pieces) input.append(p.bytes);
+  std::string input;               // the first input, which `views` cut
   std::vector<std::string> owned;  // the split module's chunks
   std::vector<std::string_view> views;
-  if (split.splitter.kind == job::Splitter::kWasm) {
-    MESH_ASSIGN_OR_RETURN(owned, RunSplitModule(job, std::move(input)));
-    views.assign(owned.begin(), owned.end());
+  std::vector<uint64_t> segments;  // a split over a stored file's segments: their sizes
+  if (split.splitter.kind == job::Splitter::kSegments) {
+    // Nothing is read here: each chunk reads its own segment's shards from the holders.
+    if (compute_->stored_inputs() == nullptr) {
+      return absl::FailedPreconditionError("this node does not read stored files");
+    }
+    MESH_ASSIGN_OR_RETURN(segments,
+                          compute_->stored_inputs()->SegmentSizes(job.spec.inputs.front()));
   } else {
-    MESH_ASSIGN_OR_RETURN(views, job::Split(split.splitter, input));
+    // A stored file is read here whole, then cut like any input.
+    MESH_ASSIGN_OR_RETURN(std::vector<wasm::StdinPiece> pieces,
+                          compute_->InputsOf(job, {job.spec.inputs.front()}));
+    for (const wasm::StdinPiece& p : pieces) input.append(p.bytes);
+    if (split.splitter.kind == job::Splitter::kWasm) {
+      MESH_ASSIGN_OR_RETURN(owned, RunSplitModule(job, std::move(input)));
+      views.assign(owned.begin(), owned.end());
+    } else {
+      MESH_ASSIGN_OR_RETURN(views, job::Split(split.splitter, input));
+    }
   }
-  const uint32_t count = static_cast<uint32_t>(views.size());
+  const bool by_segment = split.splitter.kind == job::Splitter::kSegments;
+  const uint32_t count = static_cast<uint32_t>(by_segment ? segments.size() : views.size());
   std::vector<ChunkStatus> chunks;
   chunks.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     ChunkStatus c;
     c.index = i;
-    MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->PutBytes(views[i]));
-    c.input_cid = cid.ToString();
-    c.input_bytes = views[i].size();
-    absl::StatusOr<std::string> chunk_job = SubmitChunk(job, i, count, c.input_cid);
+    std::optional<uint32_t> segment;
+    if (by_segment) {
+      c.input_cid = job.spec.inputs.front();
+      c.input_bytes = segments[i];
+      segment = i;
+    } else {
+      MESH_ASSIGN_OR_RETURN(cas::Cid cid, env_.blobs->PutBytes(views[i]));
+      c.input_cid = cid.ToString();
+      c.input_bytes = views[i].size();
+    }
+    absl::StatusOr<std::string> chunk_job = SubmitChunk(job, i, count, c.input_cid, segment);
     if (!chunk_job.ok()) {
       // E.g. the submitter's credits ran out part way: the chunks made so far must not run on
       // for a job that fails.
@@ -231,7 +250,8 @@ absl::StatusOr<std::vector<std::string>> SplitCoordinator::RunSplitModule(const 
 
 absl::StatusOr<std::string> SplitCoordinator::SubmitChunk(const JobRecord& job, uint32_t index,
                                                           uint32_t count,
-                                                          const std::string& input_cid) {
+                                                          const std::string& input_cid,
+                                                          std::optional<uint32_t> segment) {
   const job::JobSpec& parent = job.spec;
   SubmitRequest request;
   job::JobSpec& c = request.spec;
@@ -252,6 +272,7 @@ absl::StatusOr<std::string> SplitCoordinator::SubmitChunk(const JobRecord& job, 
   c.placement = parent.placement;
   c.verification = parent.verification;
   c.mounts = parent.mounts;  // every chunk sees the same files (a split job has no output_dir)
+  c.segment = segment;
   request.idempotency_key = mesh::StrCat("split/", job.id, "/", index);
   request.payer = parent.submitter;
   MESH_ASSIGN_OR_RETURN(SubmitResult submitted, compute_->Submit(std::move(request)));

@@ -272,6 +272,41 @@ TEST_F(StoreMeshTest, AJobReadsAStoredFileOnItsOwnerOrThroughAKeyGrantedToItsExe
   EXPECT_FALSE(node(1).stored_inputs().Read(job_id, file.cid, 1 << 30).ok());
 }
 
+// A split over a stored file's segments: one chunk per segment, each delegated with a grant and
+// reading only its own segment's shards; the merged output is the file.
+TEST_F(StoreMeshTest, ASplitOverAStoredFilesSegmentsRunsOneChunkPerSegment) {
+  StartMesh(7);
+  const std::string data = Bytes(200 << 10, 13);  // 4 segments of 64 KiB (the last short)
+  ASSERT_OK_AND_ASSIGN(StoredFileRecord file, PutBytes(node(0), data));
+  const std::string echo = Put(node(0), meshtest::Example("echo"));
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kSegments;
+  JobRecord job = WaitDone(
+      node(0),
+      Submit(node(0), echo, {file.cid}, "remote", {}, [&](job::JobSpec& s) { s.split = split; }).id,
+      absl::Seconds(120));
+  ASSERT_EQ(job.state, job::JobState::kSucceeded) << job.reason;
+  EXPECT_TRUE(Output(node(0), job) == data);
+  ASSERT_OK_AND_ASSIGN(SplitStatus status, node(0).splits().Status(job.id));
+  ASSERT_EQ(status.chunks.size(), 4u);
+  for (const ChunkStatus& chunk : status.chunks) {
+    ASSERT_OK_AND_ASSIGN(JobRecord c, node(0).compute().Get(chunk.job_id));
+    EXPECT_EQ(c.spec.inputs, std::vector<std::string>{file.cid});
+    EXPECT_EQ(c.spec.segment, std::optional<uint32_t>(chunk.index));
+    EXPECT_EQ(chunk.input_bytes, chunk.index < 3 ? 64u << 10 : (200u - 192u) << 10);
+    EXPECT_NE(IndexOf(c.peer), 0u) << "chunk " << chunk.index << " ran elsewhere";
+  }
+
+  // A split over segments needs a stored file of this node's; a plain blob is refused.
+  const std::string blob = Put(node(0), data);
+  JobRecord refused = WaitDone(
+      node(0),
+      Submit(node(0), echo, {blob}, "remote", {}, [&](job::JobSpec& s) { s.split = split; }).id);
+  EXPECT_EQ(refused.state, job::JobState::kFailed);
+  EXPECT_NE(refused.reason.find("needs a file this node stored"), std::string::npos)
+      << refused.reason;
+}
+
 // --store-output: once the job succeeds, its submitting node stores the output across the mesh
 // and names it on the job; a code the mesh cannot place leaves the job succeeded and says why.
 TEST_F(StoreMeshTest, AJobsOutputIsStoredWhenItSucceeds) {

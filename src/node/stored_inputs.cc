@@ -49,6 +49,19 @@ std::vector<StoredFileRecord> StoredInputs::OwnFiles(const std::vector<std::stri
   return out;
 }
 
+absl::StatusOr<std::vector<uint64_t>> StoredInputs::SegmentSizes(const std::string& cid) {
+  if (OwnFiles({cid}).empty()) {
+    return absl::FailedPreconditionError(
+        mesh::StrCat("a split over segments needs a file this node stored as its first input; ",
+                     cid, " is not one (`mesh store ls` lists them)"));
+  }
+  MESH_ASSIGN_OR_RETURN(storage::StoreManifest manifest, files_->LoadManifest(cid));
+  if (manifest.is_inline()) return std::vector<uint64_t>{manifest.size};
+  std::vector<uint64_t> sizes;
+  for (const storage::SegmentInfo& s : manifest.segments) sizes.push_back(s.plain_bytes);
+  return sizes;
+}
+
 void StoredInputs::Register(const std::string& job_id, const std::vector<std::string>& inputs) {
   std::vector<std::string> files;
   for (const StoredFileRecord& f : OwnFiles(inputs)) files.push_back(f.cid);
@@ -105,7 +118,8 @@ void StoredInputs::Forget(const std::string& job_id) {
 
 absl::StatusOr<std::optional<std::string>> StoredInputs::Read(const std::string& job_id,
                                                               const std::string& cid,
-                                                              uint64_t max_bytes) {
+                                                              uint64_t max_bytes,
+                                                              std::optional<uint32_t> segment) {
   if (!MayBeStoredFile(cid)) return std::nullopt;
   std::optional<job::KeyGrant> grant;
   {
@@ -137,13 +151,13 @@ absl::StatusOr<std::optional<std::string>> StoredInputs::Read(const std::string&
     for (const job::GrantHolder& h : grant->holders) {
       holders.push_back({.index = h.index, .did = h.did, .address = h.address});
     }
-    return ReadAll(manifest, holders, std::move(key), cid, max_bytes);
+    return ReadAll(manifest, holders, std::move(key), cid, max_bytes, segment);
   }
   MESH_ASSIGN_OR_RETURN(std::optional<StoredFileRecord> own, db_->File(cid));
   if (own.has_value()) {
     MESH_ASSIGN_OR_RETURN(storage::StoreManifest manifest, files_->LoadManifest(cid));
     MESH_ASSIGN_OR_RETURN(std::string key, storage::OpenFileKey(manifest, *key_));
-    return ReadAll(manifest, own->holders, std::move(key), cid, max_bytes);
+    return ReadAll(manifest, own->holders, std::move(key), cid, max_bytes, segment);
   }
   // Any other dag-json input is an ordinary blob, unless it is a stored file's manifest.
   if (absl::StatusOr<storage::StoreManifest> manifest = files_->LoadManifest(cid); manifest.ok()) {
@@ -157,20 +171,33 @@ absl::StatusOr<std::optional<std::string>> StoredInputs::Read(const std::string&
 absl::StatusOr<std::string> StoredInputs::ReadAll(const storage::StoreManifest& manifest,
                                                   const std::vector<ShardPlacement>& holders,
                                                   std::string key, const std::string& cid,
-                                                  uint64_t max_bytes) {
-  if (manifest.size > max_bytes) {
-    return absl::ResourceExhaustedError(
-        mesh::StrCat("stored input ", cid, " is ", manifest.size,
-                     " bytes, over what is left of the node's input limit (", max_bytes,
-                     " bytes); split the job over its segments"));
+                                                  uint64_t max_bytes,
+                                                  std::optional<uint32_t> segment) {
+  uint64_t size = manifest.size;
+  storage::SegmentRange range;
+  if (segment.has_value()) {
+    const uint32_t segments = storage::SegmentCount(manifest);
+    if (*segment >= segments) {
+      return absl::InvalidArgumentError(mesh::StrCat(
+          "stored input ", cid, " has ", segments, " segment(s); there is no segment ", *segment));
+    }
+    size = manifest.is_inline() ? manifest.size : manifest.segments[*segment].plain_bytes;
+    range = {*segment, 1};
+  }
+  if (size > max_bytes) {
+    return absl::ResourceExhaustedError(mesh::StrCat(
+        "stored input ", cid, " is ", size, " bytes, over what is left of the node's input limit (",
+        max_bytes, " bytes); split the job over its segments (--split segments)"));
   }
   std::string plain;
-  plain.reserve(manifest.size);
-  absl::StatusOr<GetStats> read =
-      files_->Read(manifest, holders, std::move(key), [&plain](std::string_view bytes) {
+  plain.reserve(size);
+  absl::StatusOr<GetStats> read = files_->Read(
+      manifest, holders, std::move(key),
+      [&plain](std::string_view bytes) {
         plain.append(bytes);
         return absl::OkStatus();
-      });
+      },
+      range);
   if (!read.ok()) {
     return absl::Status(read.status().code(),
                         mesh::StrCat("stored input ", cid, ": ", read.status().message()));

@@ -1,5 +1,7 @@
 #include "mesh/storage/store_file.h"
 
+#include <algorithm>
+
 #include <sodium.h>
 
 #include "mesh/common/status_macros.h"
@@ -141,12 +143,24 @@ absl::StatusOr<std::string> OpenFileKey(const StoreManifest& manifest,
   return key;
 }
 
+uint32_t SegmentCount(const StoreManifest& manifest) {
+  return manifest.is_inline() ? 1 : static_cast<uint32_t>(manifest.segments.size());
+}
+
 absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
-                            const ShardSource& source, const PlainSink& sink, OpenStats* stats) {
+                            const ShardSource& source, const PlainSink& sink, OpenStats* stats,
+                            SegmentRange range) {
   if (manifest.encrypted != !key.empty()) {
     return absl::InvalidArgumentError(manifest.encrypted ? "the file is encrypted: a key is needed"
                                                          : "the file is not encrypted: no key");
   }
+  const uint32_t segments = SegmentCount(manifest);
+  if (range.first >= segments || range.count == 0) {
+    return absl::InvalidArgumentError(mesh::StrCat("segment ", range.first,
+                                                   " is not in the file, which has ", segments,
+                                                   " segment", segments == 1 ? "" : "s"));
+  }
+  const uint32_t end = range.first + std::min(range.count, segments - range.first);
   OpenStats local;
   OpenStats& s = stats != nullptr ? *stats : local;
   if (manifest.is_inline()) {
@@ -159,8 +173,8 @@ absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
   MESH_ASSIGN_OR_RETURN(ErasureCode code, ErasureCode::Create(manifest.k, manifest.m));
   MESH_ASSIGN_OR_RETURN(SegmentCodec codec, SegmentCodec::Create(std::move(key), &code));
   SegmentScratch scratch;
-  for (size_t i = 0; i < manifest.segments.size(); ++i) {
-    const auto index = static_cast<uint32_t>(i);
+  for (uint32_t i = range.first; i < end; ++i) {
+    const uint32_t index = i;
     MESH_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> shards, source(index));
     MESH_ASSIGN_OR_RETURN(OpenedSegment opened,
                           codec.Open(index, manifest.segments[i], std::move(shards), scratch));

@@ -51,12 +51,14 @@ absl::StatusOr<Stored> Put(std::string_view data, const crypto::KeyPair& owner,
 // Opens the stored file with the shards `lost(segment, index)` says are gone.
 absl::StatusOr<std::string> Get(const Stored& s, const std::string& key,
                                 const std::function<bool(uint32_t, int)>& lost,
-                                OpenStats* stats = nullptr) {
+                                OpenStats* stats = nullptr, SegmentRange range = {},
+                                std::vector<uint32_t>* asked = nullptr) {
   std::string plain;
   const int n = s.file.manifest.k + s.file.manifest.m;
   MESH_RETURN_IF_ERROR(OpenStoredFile(
       s.file.manifest, key,
       [&](uint32_t segment) {
+        if (asked != nullptr) asked->push_back(segment);
         std::vector<std::optional<std::string>> shards(static_cast<size_t>(n));
         for (int i = 0; i < n; ++i) {
           if (!lost(segment, i)) shards[static_cast<size_t>(i)] = s.shards.at({segment, i});
@@ -67,7 +69,7 @@ absl::StatusOr<std::string> Get(const Stored& s, const std::string& key,
         plain.append(bytes);
         return absl::OkStatus();
       },
-      stats));
+      stats, range));
   return plain;
 }
 
@@ -99,6 +101,34 @@ TEST(StoreFileTest, RoundTripsEverySizeThatMatters) {
       EXPECT_EQ(back, data) << size << (encrypt ? " encrypted" : " plain");
     }
   }
+}
+
+TEST(StoreFileTest, ASegmentRangeReadsOnlyThoseSegmentsShards) {
+  const crypto::KeyPair owner = crypto::KeyPair::Generate();
+  SeededRng rng(9);
+  const std::string data = rng.Bytes(3 * kSegment + 100);  // 4 segments, the last short
+  ASSERT_OK_AND_ASSIGN(Stored s, Put(data, owner));
+  ASSERT_EQ(SegmentCount(s.file.manifest), 4u);
+  ASSERT_OK_AND_ASSIGN(std::string key, OpenFileKey(s.file.manifest, owner));
+  std::vector<uint32_t> asked;
+  ASSERT_OK_AND_ASSIGN(std::string two, Get(s, key, None, nullptr, {2, 1}, &asked));
+  EXPECT_EQ(two, data.substr(2 * kSegment, kSegment));
+  EXPECT_EQ(asked, std::vector<uint32_t>{2});
+  asked.clear();
+  ASSERT_OK_AND_ASSIGN(std::string tail, Get(s, key, None, nullptr, {3, 10}, &asked));
+  EXPECT_EQ(tail, data.substr(3 * kSegment));  // clamped at the file's end
+  EXPECT_EQ(asked, std::vector<uint32_t>{3});
+  absl::StatusOr<std::string> past = Get(s, key, None, nullptr, {4, 1});
+  EXPECT_EQ(past.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(past.status().message().find("has 4 segments"), std::string::npos) << past.status();
+  EXPECT_FALSE(Get(s, key, None, nullptr, {0, 0}).ok());
+  // A file stored inline is one segment.
+  ASSERT_OK_AND_ASSIGN(Stored small, Put("tiny", owner));
+  EXPECT_EQ(SegmentCount(small.file.manifest), 1u);
+  ASSERT_OK_AND_ASSIGN(std::string small_key, OpenFileKey(small.file.manifest, owner));
+  ASSERT_OK_AND_ASSIGN(std::string whole, Get(small, small_key, None, nullptr, {0, 1}));
+  EXPECT_EQ(whole, "tiny");
+  EXPECT_FALSE(Get(small, small_key, None, nullptr, {1, 1}).ok());
 }
 
 TEST(StoreFileTest, CompressibleSegmentsAreCompressedAndOthersKeptRaw) {

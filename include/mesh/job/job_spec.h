@@ -76,6 +76,9 @@ struct JobSpec {
   // "K+M": once the job succeeds, its submitting node stores its output across the mesh
   // (node/file_store.h) with that erasure code, for the job's user. Absent when empty.
   std::string store_output;
+  // The job's first input is a stored file of which it reads only this segment (a chunk of a
+  // split over a stored file's segments). Absent from the JSON when unset.
+  std::optional<uint32_t> segment;
 };
 
 nlohmann::json ToJson(const JobSpec& spec);

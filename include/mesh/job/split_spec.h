@@ -11,6 +11,8 @@
 //               | {"kind": "records", "parts": 10, "separator": "\u0000"}  // default "\n"
 //               | {"kind": "wasm",    "module": "bafy...", "parts": 10},  // a user split
 //                                          // module; parts (optional, default 1) is a hint
+//               | {"kind": "segments"}     // the first input is a stored file: one chunk per
+//                                          // segment, each reading only that segment's shards
 //     "chunk_module": "bafy...",   // optional: the module run per chunk; absent = the job's
 //     "merge": {"kind": "concat"}  // optional, the default | {"kind": "wasm", "module": "bafy..."}
 //   }
@@ -38,7 +40,7 @@ inline constexpr size_t kMaxSeparatorBytes = 16;
 inline constexpr std::string_view kDefaultSeparator = "\n";
 
 struct Splitter {
-  enum Kind { kBytes, kLines, kRecords, kWasm };
+  enum Kind { kBytes, kLines, kRecords, kWasm, kSegments };
   Kind kind = kLines;
   uint64_t chunk_bytes = 0;  // kBytes: bytes per chunk (the last may be shorter), >= 1
   uint32_t parts = 1;        // kLines, kRecords: into min(parts, lines) parts, 1..kMaxSplitParts;
@@ -65,7 +67,7 @@ struct SplitSpec {
   friend bool operator==(const SplitSpec&, const SplitSpec&) = default;
 };
 
-// "bytes", "lines", "records", "wasm" / "concat", "wasm".
+// "bytes", "lines", "records", "wasm", "segments" / "concat", "wasm".
 std::string_view SplitterKindName(Splitter::Kind kind);
 std::string_view MergerKindName(Merger::Kind kind);
 

@@ -88,9 +88,10 @@ class FileStore {
   absl::StatusOr<GetStats> Get(const std::string& cid, const storage::PlainSink& sink);
   // What Get does once it has the file's manifest, holders and key (OpenFileKey's, or one
   // granted for a job): an executor reads another node's stored file with it (stored_inputs.h).
+  // Only the segments of `range` are fetched and opened.
   absl::StatusOr<GetStats> Read(const storage::StoreManifest& manifest,
                                 const std::vector<ShardPlacement>& holders, std::string key,
-                                const storage::PlainSink& sink);
+                                const storage::PlainSink& sink, storage::SegmentRange range = {});
   // The manifest of a file this node stored (or any stored-file manifest in its blob store).
   absl::StatusOr<storage::StoreManifest> LoadManifest(const std::string& cid);
   absl::StatusOr<StoredFileRecord> Stat(const std::string& cid);

@@ -113,8 +113,10 @@ class SplitCoordinator final : public SplitHandler {
   // The chunks of `job`: from its "split" history block, or by splitting and submitting.
   absl::StatusOr<std::vector<ChunkStatus>> MakeChunks(const JobRecord& job);
   absl::StatusOr<std::vector<std::string>> RunSplitModule(const JobRecord& job, std::string input);
+  // `segment`: the chunk reads only that segment of `input_cid`, a stored file.
   absl::StatusOr<std::string> SubmitChunk(const JobRecord& job, uint32_t index, uint32_t count,
-                                          const std::string& input_cid);
+                                          const std::string& input_cid,
+                                          std::optional<uint32_t> segment = std::nullopt);
   // Records a chunk's end; queues the merge or the failure on the worker.
   void ChunkEnded(Split& split, uint32_t index, const JobRecord& chunk)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -42,6 +42,10 @@ class StoredInputs {
   // The stored files among `inputs` that this node stored (its own, which it can grant).
   std::vector<StoredFileRecord> OwnFiles(const std::vector<std::string>& inputs);
 
+  // The plain size of each segment of `cid`, a file this node stored (a split job over its
+  // segments: one chunk each). FailedPrecondition for any other input.
+  absl::StatusOr<std::vector<uint64_t>> SegmentSizes(const std::string& cid);
+
   // Submitter. A delegated job's stored inputs (Register, when the market takes the job), and
   // the grants for the executor an Assignment names (empty when the job reads none).
   void Register(const std::string& job_id, const std::vector<std::string>& inputs)
@@ -56,16 +60,19 @@ class StoredInputs {
   // Both sides: drops what is kept for the job.
   void Forget(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The plain bytes of input `cid` of job `job_id`, at most `max_bytes`; nullopt when `cid` is
-  // not a stored file (an ordinary blob). FailedPrecondition for a stored file this node
-  // neither stored nor was granted for the job.
+  // The plain bytes of input `cid` of job `job_id` (only those of `segment` when set), at most
+  // `max_bytes`; nullopt when `cid` is not a stored file (an ordinary blob). FailedPrecondition
+  // for a stored file this node neither stored nor was granted for the job.
   absl::StatusOr<std::optional<std::string>> Read(const std::string& job_id, const std::string& cid,
-                                                  uint64_t max_bytes) ABSL_LOCKS_EXCLUDED(mu_);
+                                                  uint64_t max_bytes,
+                                                  std::optional<uint32_t> segment = std::nullopt)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   absl::StatusOr<std::string> ReadAll(const storage::StoreManifest& manifest,
                                       const std::vector<ShardPlacement>& holders, std::string key,
-                                      const std::string& cid, uint64_t max_bytes);
+                                      const std::string& cid, uint64_t max_bytes,
+                                      std::optional<uint32_t> segment);
 
   const crypto::KeyPair* const key_;
   cas::BlobStore* const blobs_;

@@ -92,9 +92,18 @@ struct OpenStats {
   uint64_t shards_damaged = 0;  // given, but not matching their CID
 };
 
-// Writes the file's bytes to `sink` in order. `key`: OpenFileKey's, or a key granted for a job.
+// Which segments to open: `count` segments from `first` (clamped to the file's end).
+struct SegmentRange {
+  uint32_t first = 0;
+  uint32_t count = UINT32_MAX;
+};
+// How many segments a file has (1 for a file stored inline).
+uint32_t SegmentCount(const StoreManifest& manifest);
+
+// Writes the file's bytes to `sink` in order (only those of `range`; InvalidArgument when it
+// starts past the last segment). `key`: OpenFileKey's, or a key granted for a job.
 absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
                             const ShardSource& source, const PlainSink& sink,
-                            OpenStats* stats = nullptr);
+                            OpenStats* stats = nullptr, SegmentRange range = {});
 
 }  // namespace mesh::storage

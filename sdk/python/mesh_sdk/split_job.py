@@ -68,6 +68,12 @@ class SplitJob:
         and writes its chunks as frames."""
         return cls({'kind': 'wasm', 'module': module, 'parts': _count('parts', parts)})
 
+    @classmethod
+    def segments(cls):
+        """One chunk per segment of the first input, a stored file (:meth:`Client.store_put`):
+        each chunk reads only its own segment's shards from the holders."""
+        return cls({'kind': 'segments'})
+
     def merge_wasm(self, module):
         """Merge with a user module (the chunk outputs as frames on stdin) instead of
         concatenating them in order. Returns self."""

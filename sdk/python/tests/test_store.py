@@ -99,6 +99,14 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(stat['code'], '2+1')
         self.assertEqual(stat['name'], f'output of job {job.id}')
 
+        # Split over its segments (130,000 bytes in 64 KiB: two chunks, one per segment).
+        job = self.client.submit(os.path.join(EXAMPLES, 'echo.wasm'), inputs=[cid],
+                                 placement='remote', split=mesh_sdk.SplitJob.segments())
+        done = self.client.wait(job.id, timeout=60)
+        self.assertEqual(done.state, 'succeeded', done.raw)
+        self.assertEqual(self.client.output(job.id), data)
+        self.assertEqual(len(self.client.chunks(job.id)['chunks']), 2)
+
     def test_bad_requests_raise(self):
         with self.assertRaises(mesh_sdk.InvalidArgument):
             self.client.store_put(b'x' * 100_000, code='9')
