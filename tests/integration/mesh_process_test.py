@@ -392,8 +392,9 @@ class StoreDurabilityTest(MeshTest):
     ledger shows the rent it paid the holders. MESH_STORE_TEST_MIB sets the size (200)."""
 
     def test_a_file_survives_two_killed_holders_and_is_repaired(self):
-        config = MESH_CONFIG + ('[storage]\naudit_interval = "500ms"\nrepair_after = "3s"\n'
-                                'rent_per_gib_hour = 100000\n')
+        # Every node in every other's active view, so the owner hears all their heartbeats.
+        config = MESH_CONFIG + ('active_view = 10\n[storage]\naudit_interval = "500ms"\n'
+                                'repair_after = "3s"\nrent_per_gib_hour = 100000\n')
         a = self.start_node('owner', config=config)
         others = [self.start_node(f'n{i}', peers=[a], config=config) for i in range(8)]
         self.wait_mesh([a, *others], timeout=30)
@@ -419,6 +420,8 @@ class StoreDurabilityTest(MeshTest):
         self.assertEqual(r.returncode, 0, r)
         cid = r.stdout.decode().strip()
         stat = self.cli_json(a, 'store', 'stat', cid)
+        self.assertEqual(stat['size'], size)
+        self.assertEqual(stat['segments'], -(-size // (32 << 20)))  # 32 MiB segments
         first = [h['did'] for h in stat['holders']]
         self.assertEqual(len(set(first)), 6, stat)
         by_did = {n.did: n for n in others}
