@@ -165,8 +165,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   files.holder_timeout = n.config_.mesh.fetch_timeout;
   n.files_ = std::make_unique<FileStore>(files, &n.key_, &rng, &clock, n.blobs_.get(),
                                          n.store_db_.get(), n.mesh_.get());
-  n.stored_inputs_ =
-      std::make_unique<StoredInputs>(&n.key_, n.blobs_.get(), n.store_db_.get(), n.files_.get());
+  n.stored_inputs_ = std::make_unique<StoredInputs>(&n.key_, n.store_db_.get(), n.files_.get());
   n.compute_->SetStoredInputs(n.stored_inputs_.get());
   n.stored_outputs_ = std::make_unique<StoredOutputs>(n.key_.did().ToString(), n.blobs_.get(),
                                                       n.files_.get(), n.compute_.get());

@@ -27,9 +27,8 @@ void MakeRoom(Map& map) {
 
 }  // namespace
 
-StoredInputs::StoredInputs(const crypto::KeyPair* key, cas::BlobStore* blobs, StoreDb* db,
-                           FileStore* files)
-    : key_(key), blobs_(blobs), db_(db), files_(files) {}
+StoredInputs::StoredInputs(const crypto::KeyPair* key, StoreDb* db, FileStore* files)
+    : key_(key), db_(db), files_(files) {}
 
 bool StoredInputs::MayBeStoredFile(std::string_view cid) {
   // Every job's inputs pass here: a raw blob's CID ("bafk...") is told apart by its prefix, the

@@ -120,6 +120,7 @@ function showSummary(card, job) {
     ['fuel used', job.fuel_used !== undefined ? fmtNumber(job.fuel_used) : ''],
     ['output', job.output_cid && h('code', {}, job.output_cid)],
     ['output tree', job.files_cid && h('code', {}, job.files_cid)],
+    ['stored output', job.stored_output && h('a', { href: '#/files' }, h('code', {}, job.stored_output))],
   ]));
 }
 

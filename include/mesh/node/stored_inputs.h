@@ -23,7 +23,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "mesh/cas/blob_store.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/job/market.h"
@@ -34,7 +33,7 @@ namespace mesh::node {
 
 class StoredInputs {
  public:
-  StoredInputs(const crypto::KeyPair* key, cas::BlobStore* blobs, StoreDb* db, FileStore* files);
+  StoredInputs(const crypto::KeyPair* key, StoreDb* db, FileStore* files);
 
   // Whether `cid` could name a stored file (a dag-json CID); its manifest decides.
   static bool MayBeStoredFile(std::string_view cid);
@@ -75,7 +74,6 @@ class StoredInputs {
                                       std::optional<uint32_t> segment);
 
   const crypto::KeyPair* const key_;
-  cas::BlobStore* const blobs_;
   StoreDb* const db_;
   FileStore* const files_;
   absl::Mutex mu_;
