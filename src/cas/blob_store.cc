@@ -185,8 +185,13 @@ absl::StatusOr<Cid> BlobStore::PutBytes(std::string_view data, Codec codec) {
   const Cid cid = Cid::Of(data, codec);
   MESH_ASSIGN_OR_RETURN(auto record, index_->Find(cid.ToString()));
   if (record.has_value() && ::access(PathFor(cid).c_str(), F_OK) == 0) return cid;
-  StringSource source(data);
-  return Put(source, codec);
+  // Written as hashed: the bytes are in memory and this call reads them once more, so they are
+  // not hashed a second time on the way to the file.
+  MESH_RETURN_IF_ERROR(CheckFitsQuota(data.size()));
+  MESH_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(options_.root / "tmp"));
+  MESH_RETURN_IF_ERROR(WriteAll(tmp.fd(), data));
+  MESH_RETURN_IF_ERROR(Seal(tmp, cid, data.size()));
+  return cid;
 }
 
 absl::StatusOr<Cid> BlobStore::PutFile(const std::filesystem::path& path, Codec codec) {

@@ -335,8 +335,8 @@ absl::StatusOr<GetStats> FileStore::Read(const storage::StoreManifest& manifest,
       [&](uint32_t segment) -> absl::StatusOr<std::vector<std::optional<std::string>>> {
     return FetchSegment(manifest, segment, holders, typical, stats);
   };
-  MESH_RETURN_IF_ERROR(
-      storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open, range));
+  MESH_RETURN_IF_ERROR(storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open,
+                                               {.range = range, .shards_checked = true}));
   return stats;
 }
 

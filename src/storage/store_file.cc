@@ -149,7 +149,8 @@ uint32_t SegmentCount(const StoreManifest& manifest) {
 
 absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
                             const ShardSource& source, const PlainSink& sink, OpenStats* stats,
-                            SegmentRange range) {
+                            OpenOptions options) {
+  const SegmentRange range = options.range;
   if (manifest.encrypted != !key.empty()) {
     return absl::InvalidArgumentError(manifest.encrypted ? "the file is encrypted: a key is needed"
                                                          : "the file is not encrypted: no key");
@@ -177,7 +178,8 @@ absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
     const uint32_t index = i;
     MESH_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> shards, source(index));
     MESH_ASSIGN_OR_RETURN(OpenedSegment opened,
-                          codec.Open(index, manifest.segments[i], std::move(shards), scratch));
+                          codec.Open(index, manifest.segments[i], std::move(shards), scratch,
+                                     options.shards_checked));
     ++s.segments;
     s.shards_rebuilt += opened.rebuilt.size();
     s.shards_damaged += opened.damaged.size();

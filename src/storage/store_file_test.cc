@@ -69,7 +69,7 @@ absl::StatusOr<std::string> Get(const Stored& s, const std::string& key,
         plain.append(bytes);
         return absl::OkStatus();
       },
-      stats, range));
+      stats, {.range = range}));
   return plain;
 }
 
@@ -212,6 +212,20 @@ TEST(StoreFileTest, ATamperedShardIsCaughtByItsCidAndRebuilt) {
   ASSERT_EQ(opened.rebuilt.size(), 1u);
   EXPECT_EQ(opened.rebuilt[0].first, 3);
   EXPECT_EQ(cas::Cid::Of(opened.rebuilt[0].second), s.file.manifest.segments[1].shards[3]);
+
+  // A caller that says it checked the shards is taken at its word on CIDs, not on sizes; a data
+  // shard changed anyway fails authentication: never other bytes.
+  std::vector<std::optional<std::string>> trusted = shards;
+  trusted[3] = opened.rebuilt[0].second;  // every shard good...
+  trusted[5]->pop_back();                 // ...but a short parity shard, caught by its size...
+  ASSERT_OK_AND_ASSIGN(OpenedSegment sized,
+                       codec.Open(1, s.file.manifest.segments[1], trusted, scratch, true));
+  EXPECT_THAT(sized.damaged, ::testing::ElementsAre(5));
+  trusted = shards;
+  trusted[3] = s.shards.at({1, 3});  // ...and the flipped data shard 3 is used as given
+  absl::StatusOr<OpenedSegment> lied =
+      codec.Open(1, s.file.manifest.segments[1], trusted, scratch, true);
+  EXPECT_EQ(lied.status().code(), absl::StatusCode::kUnauthenticated) << lied.status();
 }
 
 TEST(StoreFileTest, AWrongKeyFailsAuthentication) {

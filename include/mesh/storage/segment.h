@@ -86,9 +86,12 @@ class SegmentCodec {
   // CIDs. DataLoss naming the segment when fewer than k good shards are left; Unauthenticated
   // when the key is wrong or the bytes were changed in a way the CIDs do not show (a manifest
   // that lies); DataLoss when the plain bytes do not have the recorded size.
+  // `shards_checked`: the caller checked each shard it gives against its CID (a fetch that
+  // verified it as it arrived), so only sizes are checked here; a shard changed since would
+  // still fail authentication, never give other bytes.
   absl::StatusOr<OpenedSegment> Open(uint32_t index, const SegmentInfo& info,
                                      std::vector<std::optional<std::string>> shards,
-                                     SegmentScratch& scratch) const;
+                                     SegmentScratch& scratch, bool shards_checked = false) const;
   // A segment stored whole (SealedSegment::shards[0]).
   absl::StatusOr<std::string> OpenWhole(uint32_t index, const SegmentInfo& info,
                                         std::string_view sealed) const;

@@ -100,10 +100,16 @@ struct SegmentRange {
 // How many segments a file has (1 for a file stored inline).
 uint32_t SegmentCount(const StoreManifest& manifest);
 
-// Writes the file's bytes to `sink` in order (only those of `range`; InvalidArgument when it
-// starts past the last segment). `key`: OpenFileKey's, or a key granted for a job.
+struct OpenOptions {
+  SegmentRange range;
+  // The source checked every shard it gives against its CID (SegmentCodec::Open).
+  bool shards_checked = false;
+};
+
+// Writes the file's bytes to `sink` in order (only those of `options.range`; InvalidArgument
+// when it starts past the last segment). `key`: OpenFileKey's, or a key granted for a job.
 absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
                             const ShardSource& source, const PlainSink& sink,
-                            OpenStats* stats = nullptr, SegmentRange range = {});
+                            OpenStats* stats = nullptr, OpenOptions options = {});
 
 }  // namespace mesh::storage
