@@ -17,19 +17,24 @@ UpkeepPlan UpkeepPlanner::Plan(absl::Time now, const std::vector<FileState>& fil
                                int repairs_running) {
   UpkeepPlan plan;
   std::vector<RepairAction> wanted;
+  std::vector<AuditAction> lost_audits;  // after the others: a dead holder's may time out
   for (const FileState& f : files) {
     if (f.k == 0) continue;  // inline: no holders
     RepairAction repair{f.cid, {}, 0};
     for (size_t i = 0; i < f.holders.size(); ++i) {
       const HolderState& h = f.holders[i];
-      if (Lost(h, now)) {
+      // A lost holder is still audited: one that was only slow or away for a while (an
+      // overloaded machine, a partition) passes again and counts again until its shard is
+      // placed elsewhere. Otherwise a passing overload could leave a file lost for good.
+      const bool lost = Lost(h, now);
+      if (now - h.last_audit >= options_.audit_interval) {
+        (lost ? lost_audits : plan.audits).push_back({f.cid, static_cast<int>(i)});
+      }
+      if (lost) {
         repair.shards.push_back(static_cast<int>(i));
         continue;
       }
       ++repair.healthy;
-      if (now - h.last_audit >= options_.audit_interval) {
-        plan.audits.push_back({f.cid, static_cast<int>(i)});
-      }
     }
     if (repair.healthy < f.k) {
       plan.lost.push_back(f.cid);
@@ -37,6 +42,7 @@ UpkeepPlan UpkeepPlanner::Plan(absl::Time now, const std::vector<FileState>& fil
       wanted.push_back(std::move(repair));
     }
   }
+  plan.audits.insert(plan.audits.end(), lost_audits.begin(), lost_audits.end());
   // Most at risk first: fewest healthy holders above k.
   std::stable_sort(wanted.begin(), wanted.end(), [&](const RepairAction& a, const RepairAction& b) {
     return a.healthy < b.healthy;

@@ -73,8 +73,12 @@ TEST(UpkeepPlannerTest, RepairsAtTheThresholdNotBefore) {
   ASSERT_EQ(two.repairs.size(), 1u);
   EXPECT_THAT(two.repairs[0].shards, ElementsAre(3, 7));
   EXPECT_EQ(two.repairs[0].healthy, 12);
-  // Lost holders are not audited.
-  for (const AuditAction& a : two.audits) EXPECT_TRUE(a.shard != 3 && a.shard != 7);
+  // Lost holders are audited too, once per interval, after the others (a dead one's audit may
+  // take its whole timeout): one that answers again counts again.
+  const std::vector<AuditAction> audits = planner.Plan(kT0 + absl::Minutes(10), {f}, 0).audits;
+  ASSERT_EQ(audits.size(), 14u);
+  EXPECT_EQ(audits[12].shard, 3);
+  EXPECT_EQ(audits[13].shard, 7);
 }
 
 TEST(UpkeepPlannerTest, BelowKTheFileIsLost) {
@@ -82,9 +86,17 @@ TEST(UpkeepPlannerTest, BelowKTheFileIsLost) {
   FileState f = File("f", 2, 1);
   f.holders[0].failures = 3;
   f.holders[1].failures = 3;
-  UpkeepPlan plan = planner.Plan(kT0, {f}, 0);
+  UpkeepPlan plan = planner.Plan(kT0 + absl::Minutes(10), {f}, 0);
   EXPECT_THAT(plan.lost, ElementsAre("f"));
   EXPECT_THAT(plan.repairs, IsEmpty());
+  // Both are still challenged; once one passes (an overload that passed), the file is whole
+  // again and has a repair planned for the other.
+  ASSERT_EQ(plan.audits.size(), 3u);
+  f.holders[0] = {kT0 + absl::Minutes(10), kT0 + absl::Minutes(10), 0};
+  plan = planner.Plan(kT0 + absl::Minutes(11), {f}, 0);
+  EXPECT_THAT(plan.lost, IsEmpty());
+  ASSERT_EQ(plan.repairs.size(), 1u);
+  EXPECT_THAT(plan.repairs[0].shards, ElementsAre(1));
 }
 
 TEST(UpkeepPlannerTest, RepairsAreRateLimitedAndTheMostAtRiskGoFirst) {

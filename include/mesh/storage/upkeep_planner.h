@@ -3,7 +3,9 @@
 // `max_failures` audits in a row (a wrong answer or none) or has not passed one for `grace`; a
 // file whose healthy holders fall to the repair threshold (above k, like Storj's) is repaired:
 // its lost shards rebuilt from k others and placed on new peers. A file with fewer than k
-// healthy holders is reported lost (repair cannot rebuild it). Repairs are rate-limited: at most
+// healthy holders is reported lost (repair cannot rebuild it). Every holder, lost ones too, is
+// audited once per interval: a lost holder that passes again counts again. Repairs are
+// rate-limited: at most
 // `max_repairs` at once, and on average `repair_bytes_per_second` of stored bytes, so a failure
 // never turns into a repair storm. The files most at risk are repaired first.
 //
