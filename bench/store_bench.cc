@@ -39,16 +39,6 @@ double SecondsSince(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
-std::string RandomBytes(size_t n) {
-  mesh::SeededRng rng(42);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    const uint64_t v = rng.Next64();
-    std::memcpy(out.data() + i, &v, 8);
-  }
-  return out;
-}
-
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -74,7 +64,7 @@ int main(int argc, char** argv) {
     }
   }
   spdlog::set_level(spdlog::level::warn);
-  const std::string data = RandomBytes(size_t(mib) << 20);
+  const std::string data = mesh::SeededRng(42).Bytes(size_t(mib) << 20);
   const double mb = static_cast<double>(data.size()) / 1e6;
   char tmpl[] = "/tmp/store_bench_XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");

@@ -110,19 +110,7 @@ absl::StatusOr<PeerInfo> ReadPeer(const FieldReader& r) {
 
 // An optional array of {did, address}, at most kMaxPeers.
 absl::StatusOr<std::vector<PeerInfo>> ReadPeers(const FieldReader& r, std::string_view key) {
-  std::vector<PeerInfo> out;
-  const json* peers = r.Find(key);
-  if (peers == nullptr) return out;
-  if (!peers->is_array()) return r.Error(key, "must be an array of {did, address}");
-  if (peers->size() > kMaxPeers) {
-    return r.Error(key, mesh::StrCat("has more than ", kMaxPeers, " items"));
-  }
-  for (size_t i = 0; i < peers->size(); ++i) {
-    MESH_ASSIGN_OR_RETURN(PeerInfo peer,
-                          ReadPeer(FieldReader((*peers)[i], r.PathOf(mesh::StrCat(key, "/", i)))));
-    out.push_back(std::move(peer));
-  }
-  return out;
+  return ReadArray(r, key, {.what = "{did, address}", .max_items = kMaxPeers}, ReadPeer);
 }
 
 bool IsManifestCid(const std::string& text) {

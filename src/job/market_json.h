@@ -3,8 +3,15 @@
 // (whose path is "/<message name>"); it checks every field but not the signer.
 #pragma once
 
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "field_reader.h"
+#include "mesh/common/status_macros.h"
+#include "mesh/common/strings.h"
 #include "mesh/job/market.h"
 #include "nlohmann/json.hpp"
 
@@ -60,6 +67,39 @@ nlohmann::json EncodeKeyGrants(const std::vector<KeyGrant>& grants);
 absl::StatusOr<std::vector<KeyGrant>> ReadKeyGrants(const FieldReader& r, std::string_view key);
 
 void PutHeader(const MessageHeader& h, nlohmann::json& j);
+
+// How an array of objects in a message is bounded (ReadArray).
+struct ArrayOf {
+  std::string_view what;  // its items, for errors: "{did, address}"
+  size_t max_items = 0;
+  bool required = false;   // absent is an error (otherwise it reads as empty)
+  bool non_empty = false;  // an empty array is an error
+};
+
+// The array at `key`, each item read by `read` from a FieldReader whose path is "key/i".
+template <typename Read>
+auto ReadArray(const FieldReader& r, std::string_view key, const ArrayOf& spec, Read read)
+    -> absl::StatusOr<
+        std::vector<typename std::invoke_result_t<Read, const FieldReader&>::value_type>> {
+  using Item = typename std::invoke_result_t<Read, const FieldReader&>::value_type;
+  std::vector<Item> out;
+  const nlohmann::json* list = r.Find(key);
+  if (list == nullptr && !spec.required) return out;
+  if (list == nullptr || !list->is_array() || (spec.non_empty && list->empty())) {
+    return r.Error(key, mesh::StrCat("must be ", spec.non_empty ? "a non-empty" : "an",
+                                     " array of ", spec.what));
+  }
+  if (list->size() > spec.max_items) {
+    return r.Error(key, mesh::StrCat("has more than ", spec.max_items, " items"));
+  }
+  out.reserve(list->size());
+  for (size_t i = 0; i < list->size(); ++i) {
+    MESH_ASSIGN_OR_RETURN(Item item,
+                          read(FieldReader((*list)[i], r.PathOf(mesh::StrCat(key, "/", i)))));
+    out.push_back(std::move(item));
+  }
+  return out;
+}
 absl::StatusOr<MessageHeader> ReadHeader(const FieldReader& r);
 
 }  // namespace mesh::job::internal

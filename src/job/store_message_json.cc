@@ -64,22 +64,20 @@ absl::StatusOr<StoreShards> DecodeStoreShards(const FieldReader& r) {
   MESH_ASSIGN_OR_RETURN(m.owner, r.Did("owner", true));
   MESH_ASSIGN_OR_RETURN(m.source_address, r.String("source_address", true, kMaxAddressBytes));
   MESH_ASSIGN_OR_RETURN(m.file, r.Cid("file", true));
-  const json* shards = r.Find("shards");
-  if (shards == nullptr || !shards->is_array() || shards->empty()) {
-    return r.Error("shards", "must be a non-empty array of {cid, bytes}");
-  }
-  if (shards->size() > kMaxShardsPerMessage) {
-    return r.Error("shards", mesh::StrCat("has more than ", kMaxShardsPerMessage, " items"));
-  }
-  for (size_t i = 0; i < shards->size(); ++i) {
-    FieldReader item((*shards)[i], r.PathOf(mesh::StrCat("shards/", i)));
-    MESH_RETURN_IF_ERROR(item.CheckObject());
-    MESH_RETURN_IF_ERROR(item.CheckKnownKeys({"cid", "bytes"}));
-    ShardRef shard;
-    MESH_ASSIGN_OR_RETURN(shard.cid, item.Cid("cid", true));
-    MESH_ASSIGN_OR_RETURN(shard.bytes, item.Unsigned("bytes", kMaxCount));
-    m.shards.push_back(std::move(shard));
-  }
+  const ArrayOf spec{.what = "{cid, bytes}",
+                     .max_items = kMaxShardsPerMessage,
+                     .required = true,
+                     .non_empty = true};
+  MESH_ASSIGN_OR_RETURN(
+      m.shards,
+      ReadArray(r, "shards", spec, [](const FieldReader& item) -> absl::StatusOr<ShardRef> {
+        MESH_RETURN_IF_ERROR(item.CheckObject());
+        MESH_RETURN_IF_ERROR(item.CheckKnownKeys({"cid", "bytes"}));
+        ShardRef shard;
+        MESH_ASSIGN_OR_RETURN(shard.cid, item.Cid("cid", true));
+        MESH_ASSIGN_OR_RETURN(shard.bytes, item.Unsigned("bytes", kMaxCount));
+        return shard;
+      }));
   return m;
 }
 
@@ -183,15 +181,10 @@ nlohmann::json EncodeKeyGrants(const std::vector<KeyGrant>& grants) {
 }
 
 absl::StatusOr<std::vector<KeyGrant>> ReadKeyGrants(const FieldReader& r, std::string_view key) {
-  std::vector<KeyGrant> out;
-  const nlohmann::json* list = r.Find(key);
-  if (list == nullptr) return out;
-  if (!list->is_array()) return r.Error(key, "must be an array of {file, sealed_key, holders}");
-  if (list->size() > kMaxInputs) {
-    return r.Error(key, mesh::StrCat("has more than ", kMaxInputs, " items (one per input)"));
-  }
-  for (size_t i = 0; i < list->size(); ++i) {
-    FieldReader item((*list)[i], r.PathOf(mesh::StrCat(key, "/", i)));
+  const ArrayOf grants{.what = "{file, sealed_key, holders}", .max_items = kMaxInputs};
+  const ArrayOf holders{
+      .what = "{index, did, address}", .max_items = kMaxGrantHolders, .required = true};
+  return ReadArray(r, key, grants, [&](const FieldReader& item) -> absl::StatusOr<KeyGrant> {
     MESH_RETURN_IF_ERROR(item.CheckObject());
     MESH_RETURN_IF_ERROR(item.CheckKnownKeys({"file", "sealed_key", "holders"}));
     KeyGrant grant;
@@ -201,27 +194,21 @@ absl::StatusOr<std::vector<KeyGrant>> ReadKeyGrants(const FieldReader& r, std::s
     absl::StatusOr<std::string> decoded = Base64Decode(sealed);
     if (!decoded.ok()) return item.Error("sealed_key", ToStd(decoded.status().message()));
     grant.sealed_key = *std::move(decoded);
-    const nlohmann::json* holders = item.Find("holders");
-    if (holders == nullptr || !holders->is_array()) {
-      return item.Error("holders", "must be an array of {index, did, address}");
-    }
-    if (holders->size() > kMaxGrantHolders) {
-      return item.Error("holders", mesh::StrCat("has more than ", kMaxGrantHolders, " items"));
-    }
-    for (size_t j = 0; j < holders->size(); ++j) {
-      FieldReader h((*holders)[j], item.PathOf(mesh::StrCat("holders/", j)));
-      MESH_RETURN_IF_ERROR(h.CheckObject());
-      MESH_RETURN_IF_ERROR(h.CheckKnownKeys({"index", "did", "address"}));
-      GrantHolder holder;
-      MESH_ASSIGN_OR_RETURN(int64_t index, h.Signed("index", 0, kMaxGrantHolders - 1));
-      holder.index = static_cast<int32_t>(index);
-      MESH_ASSIGN_OR_RETURN(holder.did, h.Did("did", true));
-      MESH_ASSIGN_OR_RETURN(holder.address, h.String("address", true, kMaxAddressBytes));
-      grant.holders.push_back(std::move(holder));
-    }
-    out.push_back(std::move(grant));
-  }
-  return out;
+    MESH_ASSIGN_OR_RETURN(
+        grant.holders,
+        ReadArray(
+            item, "holders", holders, [](const FieldReader& h) -> absl::StatusOr<GrantHolder> {
+              MESH_RETURN_IF_ERROR(h.CheckObject());
+              MESH_RETURN_IF_ERROR(h.CheckKnownKeys({"index", "did", "address"}));
+              GrantHolder holder;
+              MESH_ASSIGN_OR_RETURN(int64_t index, h.Signed("index", 0, kMaxGrantHolders - 1));
+              holder.index = static_cast<int32_t>(index);
+              MESH_ASSIGN_OR_RETURN(holder.did, h.Did("did", true));
+              MESH_ASSIGN_OR_RETURN(holder.address, h.String("address", true, kMaxAddressBytes));
+              return holder;
+            }));
+    return grant;
+  });
 }
 
 }  // namespace mesh::job::internal

@@ -56,6 +56,15 @@ TaskPool& FileStore::Transfers() {
   return *transfers_;
 }
 
+absl::StatusOr<FileStore::Staged> FileStore::Stage(const cas::Cid& cid, std::string_view bytes) {
+  MESH_ASSIGN_OR_RETURN(bool present, blobs_->Has(cid));
+  if (!present) {
+    MESH_ASSIGN_OR_RETURN(cas::Cid put, blobs_->PutBytes(bytes));
+    if (!(put == cid)) return absl::InternalError("a shard's CID changed as it was stored");
+  }
+  return Staged{cid.ToString(), bytes.size(), present};
+}
+
 void FileStore::DeleteStaged(const std::vector<std::vector<Staged>>& shards) {
   for (const std::vector<Staged>& segment : shards) {
     for (const Staged& s : segment) {
@@ -81,13 +90,8 @@ absl::StatusOr<StoredFileRecord> FileStore::Put(cas::ByteSource& source,
   auto sink = [&](uint32_t index, const storage::SealedSegment& segment) -> absl::Status {
     std::vector<Staged> shards;
     for (size_t i = 0; i < segment.info.shards.size(); ++i) {
-      const cas::Cid& cid = segment.info.shards[i];
-      MESH_ASSIGN_OR_RETURN(bool present, blobs_->Has(cid));
-      if (!present) {
-        MESH_ASSIGN_OR_RETURN(cas::Cid put, blobs_->PutBytes(segment.shard(i)));
-        if (!(put == cid)) return absl::InternalError("a shard's CID changed as it was stored");
-      }
-      shards.push_back({cid.ToString(), segment.shard_bytes, present});
+      MESH_ASSIGN_OR_RETURN(Staged shard, Stage(segment.info.shards[i], segment.shard(i)));
+      shards.push_back(std::move(shard));
       audits.Offer(static_cast<int>(i), index, segment.shard(i));
     }
     staged.push_back(std::move(shards));

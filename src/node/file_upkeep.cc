@@ -110,8 +110,10 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
       break;
     }
     for (int i : lost) (*shards)[i].reset();
+    // FetchSegment checked each shard against its CID as it arrived.
     absl::StatusOr<storage::OpenedSegment> opened =
-        codec.Open(seg, manifest.segments[seg], *std::move(shards), scratch);
+        codec.Open(seg, manifest.segments[seg], *std::move(shards), scratch,
+                   /*shards_checked=*/true);
     if (!opened.ok()) {
       status = opened.status();
       break;
@@ -123,14 +125,12 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
         status = absl::InternalError(mesh::StrCat("shard ", lost[j], " was not rebuilt"));
         break;
       }
-      const std::string cid = manifest.segments[seg].shards[lost[j]].ToString();
-      absl::StatusOr<bool> present = blobs_->Has(manifest.segments[seg].shards[lost[j]]);
-      absl::StatusOr<cas::Cid> put = blobs_->PutBytes(it->second);
-      if (!present.ok() || !put.ok()) {
-        status = present.ok() ? put.status() : present.status();
+      absl::StatusOr<Staged> shard = Stage(manifest.segments[seg].shards[lost[j]], it->second);
+      if (!shard.ok()) {
+        status = shard.status();
         break;
       }
-      staged[j].push_back({cid, it->second.size(), *present});
+      staged[j].push_back(*std::move(shard));
       audits.Offer(lost[j], seg, it->second);
     }
   }

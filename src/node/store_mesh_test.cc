@@ -8,6 +8,7 @@
 
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/check.h"
+#include "mesh/common/rng.h"
 #include "mesh/node/file_store.h"
 #include "mesh/storage/store_manifest.h"
 #include "mesh_test_fixture.h"
@@ -45,15 +46,7 @@ class StoreMeshTest : public MeshTest {
     }));
   }
 
-  static std::string Bytes(size_t n, uint32_t seed) {
-    std::string out(n, '\0');
-    uint32_t x = seed;
-    for (char& c : out) {
-      x = x * 1664525u + 1013904223u;
-      c = static_cast<char>(x >> 24);
-    }
-    return out;
-  }
+  static std::string Bytes(size_t n, uint64_t seed) { return SeededRng(seed).Bytes(n); }
 
   absl::StatusOr<StoredFileRecord> PutBytes(Node& n, const std::string& data, PutRequest r = {}) {
     cas::StringSource source(data);

@@ -55,10 +55,7 @@ absl::StatusOr<std::vector<uint64_t>> StoredInputs::SegmentSizes(const std::stri
                      cid, " is not one (`mesh store ls` lists them)"));
   }
   MESH_ASSIGN_OR_RETURN(storage::StoreManifest manifest, files_->LoadManifest(cid));
-  if (manifest.is_inline()) return std::vector<uint64_t>{manifest.size};
-  std::vector<uint64_t> sizes;
-  for (const storage::SegmentInfo& s : manifest.segments) sizes.push_back(s.plain_bytes);
-  return sizes;
+  return storage::SegmentSizes(manifest);
 }
 
 void StoredInputs::Register(const std::string& job_id, const std::vector<std::string>& inputs) {
@@ -175,12 +172,13 @@ absl::StatusOr<std::string> StoredInputs::ReadAll(const storage::StoreManifest& 
   uint64_t size = manifest.size;
   storage::SegmentRange range;
   if (segment.has_value()) {
-    const uint32_t segments = storage::SegmentCount(manifest);
-    if (*segment >= segments) {
-      return absl::InvalidArgumentError(mesh::StrCat(
-          "stored input ", cid, " has ", segments, " segment(s); there is no segment ", *segment));
+    const std::vector<uint64_t> sizes = storage::SegmentSizes(manifest);
+    if (*segment >= sizes.size()) {
+      return absl::InvalidArgumentError(mesh::StrCat("stored input ", cid, " has ", sizes.size(),
+                                                     " segment(s); there is no segment ",
+                                                     *segment));
     }
-    size = manifest.is_inline() ? manifest.size : manifest.segments[*segment].plain_bytes;
+    size = sizes[*segment];
     range = {*segment, 1};
   }
   if (size > max_bytes) {

@@ -147,6 +147,14 @@ uint32_t SegmentCount(const StoreManifest& manifest) {
   return manifest.is_inline() ? 1 : static_cast<uint32_t>(manifest.segments.size());
 }
 
+std::vector<uint64_t> SegmentSizes(const StoreManifest& manifest) {
+  if (manifest.is_inline()) return {manifest.size};
+  std::vector<uint64_t> sizes;
+  sizes.reserve(manifest.segments.size());
+  for (const SegmentInfo& s : manifest.segments) sizes.push_back(s.plain_bytes);
+  return sizes;
+}
+
 absl::Status OpenStoredFile(const StoreManifest& manifest, std::string key,
                             const ShardSource& source, const PlainSink& sink, OpenStats* stats,
                             OpenOptions options) {

@@ -109,6 +109,8 @@ TEST(StoreFileTest, ASegmentRangeReadsOnlyThoseSegmentsShards) {
   const std::string data = rng.Bytes(3 * kSegment + 100);  // 4 segments, the last short
   ASSERT_OK_AND_ASSIGN(Stored s, Put(data, owner));
   ASSERT_EQ(SegmentCount(s.file.manifest), 4u);
+  EXPECT_EQ(SegmentSizes(s.file.manifest),
+            (std::vector<uint64_t>{kSegment, kSegment, kSegment, 100}));
   ASSERT_OK_AND_ASSIGN(std::string key, OpenFileKey(s.file.manifest, owner));
   std::vector<uint32_t> asked;
   ASSERT_OK_AND_ASSIGN(std::string two, Get(s, key, None, nullptr, {2, 1}, &asked));
@@ -125,6 +127,7 @@ TEST(StoreFileTest, ASegmentRangeReadsOnlyThoseSegmentsShards) {
   // A file stored inline is one segment.
   ASSERT_OK_AND_ASSIGN(Stored small, Put("tiny", owner));
   EXPECT_EQ(SegmentCount(small.file.manifest), 1u);
+  EXPECT_EQ(SegmentSizes(small.file.manifest), std::vector<uint64_t>{4});
   ASSERT_OK_AND_ASSIGN(std::string small_key, OpenFileKey(small.file.manifest, owner));
   ASSERT_OK_AND_ASSIGN(std::string whole, Get(small, small_key, None, nullptr, {0, 1}));
   EXPECT_EQ(whole, "tiny");

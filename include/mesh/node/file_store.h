@@ -113,7 +113,7 @@ class FileStore {
   absl::StatusOr<RepairResult> Repair(const StoredFileRecord& file, const std::vector<int>& lost);
 
  private:
-  struct Staged {  // a shard put in the blob store by Put
+  struct Staged {  // a shard put in the blob store by Put or Repair
     std::string cid;
     uint64_t bytes = 0;
     bool preexisting = false;
@@ -134,6 +134,8 @@ class FileStore {
       const storage::StoreManifest& manifest, uint32_t segment,
       const std::vector<ShardPlacement>& holders, std::optional<absl::Duration>& typical,
       GetStats& stats);
+  // Puts shard `cid` (`bytes`, already hashed to it) in the blob store for a holder to pull.
+  absl::StatusOr<Staged> Stage(const cas::Cid& cid, std::string_view bytes);
   void DeleteStaged(const std::vector<std::vector<Staged>>& shards);
   TaskPool& Transfers() ABSL_LOCKS_EXCLUDED(pool_mu_);
 

@@ -97,8 +97,9 @@ struct SegmentRange {
   uint32_t first = 0;
   uint32_t count = UINT32_MAX;
 };
-// How many segments a file has (1 for a file stored inline).
+// How many segments a file has (1 for a file stored inline), and each one's plain size.
 uint32_t SegmentCount(const StoreManifest& manifest);
+std::vector<uint64_t> SegmentSizes(const StoreManifest& manifest);
 
 struct OpenOptions {
   SegmentRange range;
