@@ -16,8 +16,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "blob_stream.h"
 #include "grpc_util.h"
 #include "handshake_gate.h"
+#include "mesh/common/host_port.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
 #include "mesh/net/tls_identity.h"
@@ -61,11 +63,15 @@ void GrpcLogWithoutHandshakeTimeouts(gpr_log_func_args* args) {
 
 class GrpcTransport final : public Transport {
  public:
-  GrpcTransport(TlsIdentity identity, GrpcTransportOptions options)
+  GrpcTransport(TlsIdentity identity, GrpcTransportOptions options,
+                std::shared_ptr<const internal::TlsContext> client_tls)
       : identity_(std::move(identity)),
         options_(std::move(options)),
         refused_(internal::RefusalCounters::Register(options_.metrics)),
-        client_(identity_, options_, refused_),
+        client_(identity_, options_, refused_,
+                client_tls == nullptr ? nullptr
+                                      : std::make_unique<internal::BlobStreamClient>(
+                                            client_tls, options_.admit, refused_)),
         address_(options_.advertise.empty() ? options_.listen : options_.advertise) {}
 
   ~GrpcTransport() override {
@@ -88,6 +94,14 @@ class GrpcTransport final : public Transport {
       return gate.status();
     }
     gate_ = *std::move(gate);
+    if (options_.blob_stream) {
+      absl::Status started = StartBlobStream(handler);
+      if (!started.ok()) {
+        gate_.reset();
+        service_.reset();
+        return started;
+      }
+    }
 
     auto certificates = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
         std::vector<grpc::experimental::IdentityKeyCertPair>{
@@ -177,7 +191,13 @@ class GrpcTransport final : public Transport {
       server = std::move(server_);
       gate = std::move(gate_);
     }
+    std::unique_ptr<internal::BlobStreamServer> blob_streams;
+    {
+      absl::MutexLock lock(&mu_);
+      blob_streams = std::move(blob_streams_);
+    }
     if (gate != nullptr) gate->Stop();  // No new connections first.
+    if (blob_streams != nullptr) blob_streams->Stop();
     if (server != nullptr) {
       // Waits for handler calls in progress; cancels what is still running after the grace.
       server->Shutdown(internal::DeadlineAfter(kShutdownGrace));
@@ -186,6 +206,26 @@ class GrpcTransport final : public Transport {
   }
 
  private:
+  absl::Status StartBlobStream(Handler* handler) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    MESH_ASSIGN_OR_RETURN(std::shared_ptr<const internal::TlsContext> tls,
+                          internal::TlsContext::Create(identity_, /*server=*/true));
+    const std::optional<HostPort> listen = SplitHostPort(options_.listen);
+    MESH_ASSIGN_OR_RETURN(blob_streams_,
+                          internal::BlobStreamServer::Listen(
+                              {.host = listen.has_value() ? std::string(listen->host) : "",
+                               .port = options_.blob_port,
+                               .tls = std::move(tls),
+                               .admit = options_.admit,
+                               .counters = refused_,
+                               .handshake_timeout = options_.handshake_timeout,
+                               .max_connections = options_.max_blob_connections},
+                              [handler](const crypto::DidKey& peer, std::string_view request) {
+                                return handler->OpenBlob(peer, request);
+                              }));
+    service_->set_blob_port(blob_streams_->port());
+    return absl::OkStatus();
+  }
+
   TlsIdentity identity_;
   const GrpcTransportOptions options_;
   const internal::RefusalCounters refused_;
@@ -196,6 +236,7 @@ class GrpcTransport final : public Transport {
   std::string address_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<internal::PeerService> service_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<internal::BlobStreamServer> blob_streams_ ABSL_GUARDED_BY(mu_);
   // shared_ptr: the server's certificate verifier (owned by gRPC) reports to it too.
   std::shared_ptr<internal::HandshakeGate> gate_ ABSL_GUARDED_BY(mu_);
 };
@@ -233,10 +274,24 @@ absl::StatusOr<std::unique_ptr<Transport>> MakeGrpcTransport(const crypto::KeyPa
     return absl::InvalidArgumentError(mesh::StrCat(
         "mesh max_handshakes is ", options.max_handshakes, "; use 1 to 100000 (default 256)"));
   }
+  if (options.blob_port < 0 || options.blob_port > 65535) {
+    return absl::InvalidArgumentError(
+        mesh::StrCat("mesh blob_port is ", options.blob_port, "; use 0 (any free port) to 65535"));
+  }
+  if (options.max_blob_connections < 1 || options.max_blob_connections > 4096) {
+    return absl::InvalidArgumentError(mesh::StrCat("mesh max_blob_connections is ",
+                                                   options.max_blob_connections,
+                                                   "; use 1 to 4096 (default 64)"));
+  }
   MESH_ASSIGN_OR_RETURN(TlsIdentity identity, MakeTlsIdentity(key, absl::Now()));
+  std::shared_ptr<const internal::TlsContext> client_tls;
+  if (options.blob_stream) {
+    MESH_ASSIGN_OR_RETURN(client_tls, internal::TlsContext::Create(identity, /*server=*/false));
+  }
   static std::once_flag log_filter;
   std::call_once(log_filter, [] { gpr_set_log_function(GrpcLogWithoutHandshakeTimeouts); });
-  return std::unique_ptr<Transport>(new GrpcTransport(std::move(identity), std::move(options)));
+  return std::unique_ptr<Transport>(
+      new GrpcTransport(std::move(identity), std::move(options), std::move(client_tls)));
 }
 
 }  // namespace mesh::net

@@ -62,6 +62,14 @@ class GrpcTransportTest : public ::testing::Test {
     return std::stod(text.substr(at + key.size()));
   }
 
+  // Blob requests B answered over `path` ("grpc", "stream"); 0 when none.
+  double BlobRequests(std::string_view path) {
+    const std::string text = metrics_b_.RenderText();
+    const std::string key = mesh::StrCat("mesh_net_blob_requests_total{path=\"", path, "\"} ");
+    const size_t at = text.find(key);
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + key.size()));
+  }
+
   crypto::KeyPair key_a_ = crypto::KeyPair::Generate();
   crypto::KeyPair key_b_ = crypto::KeyPair::Generate();
   MetricsRegistry metrics_b_;
@@ -221,10 +229,53 @@ TEST_F(GrpcTransportTest, FetchBlobStreamsFiveMebibytesInOrder) {
 }
 
 TEST_F(GrpcTransportTest, FetchBlobNotFoundPropagates) {
-  absl::Status s = a_->FetchBlob(B(), "missing", absl::Seconds(10),
-                                 [](std::string_view) { return absl::OkStatus(); });
-  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
-  EXPECT_THAT(s.message(), HasSubstr("missing"));
+  for (int i = 0; i < 2; ++i) {  // over gRPC, then over the blob stream
+    absl::Status s = a_->FetchBlob(B(), "missing", absl::Seconds(10),
+                                   [](std::string_view) { return absl::OkStatus(); });
+    EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+    EXPECT_THAT(s.message(), HasSubstr("missing"));
+  }
+  EXPECT_EQ(BlobRequests("grpc"), 1);
+  EXPECT_EQ(BlobRequests("stream"), 1);
+}
+
+// A peer's first fetch goes over gRPC, whose reply names the blob port; the next ones go over
+// the blob stream, with the same bytes and the same caller DID.
+TEST_F(GrpcTransportTest, LaterFetchesUseTheBlobStream) {
+  const std::string blob = RandomBytes((3 << 20) + 5, 9);
+  handler_b_.AddBlob("blob", blob);
+  for (int i = 0; i < 4; ++i) {
+    std::string got;
+    ASSERT_OK(a_->FetchBlob(B(), "blob", absl::Seconds(30), [&](std::string_view chunk) {
+      got.append(chunk);
+      return absl::OkStatus();
+    }));
+    EXPECT_TRUE(got == blob) << "fetch " << i;
+  }
+  EXPECT_EQ(BlobRequests("grpc"), 1);
+  EXPECT_EQ(BlobRequests("stream"), 3);
+  for (const crypto::DidKey& peer : handler_b_.blob_peers()) EXPECT_TRUE(peer == key_a_.did());
+}
+
+TEST_F(GrpcTransportTest, WithoutTheBlobStreamEveryFetchIsGrpc) {
+  MetricsRegistry metrics;
+  FakeHandler handler;
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  std::unique_ptr<Transport> c = Make(key, &handler, {.metrics = &metrics, .blob_stream = false});
+  ASSERT_NE(c, nullptr);
+  handler.AddBlob("b", "bytes");
+  for (int i = 0; i < 3; ++i) {
+    std::string got;
+    ASSERT_OK(a_->FetchBlob({c->address(), key.did()}, "b", absl::Seconds(10),
+                            [&](std::string_view chunk) {
+                              got.append(chunk);
+                              return absl::OkStatus();
+                            }));
+    EXPECT_EQ(got, "bytes");
+  }
+  EXPECT_THAT(metrics.RenderText(), HasSubstr("mesh_net_blob_requests_total{path=\"grpc\"} 3"));
+  EXPECT_THAT(metrics.RenderText(),
+              ::testing::Not(HasSubstr("mesh_net_blob_requests_total{path=\"stream\"} 1")));
 }
 
 TEST_F(GrpcTransportTest, FetchBlobSinkErrorAborts) {
@@ -236,8 +287,24 @@ TEST_F(GrpcTransportTest, FetchBlobSinkErrorAborts) {
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_EQ(calls, 1);
-  // The channel still works.
+  // The channel still works, and so does the blob stream after a second cut transfer.
   ASSERT_OK(SendAndWait(*a_, B(), "after"));
+  for (int i = 0; i < 2; ++i) {
+    calls = 0;
+    s = a_->FetchBlob(B(), "big", absl::Seconds(30), [&](std::string_view) {
+      ++calls;
+      return absl::DataLossError("disk full");
+    });
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_EQ(calls, 1);
+  }
+  size_t size = 0;
+  ASSERT_OK(a_->FetchBlob(B(), "big", absl::Seconds(30), [&](std::string_view chunk) {
+    size += chunk.size();
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(size, 8u << 20);
+  EXPECT_GE(BlobRequests("stream"), 2);
 }
 
 TEST_F(GrpcTransportTest, ReconnectsToAPeerRestartedOnTheSamePort) {

@@ -5,11 +5,14 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <atomic>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "callback_queue_pin.h"
 #include "grpc_util.h"
+#include "mesh/common/host_port.h"
 #include "mesh/common/strings.h"
 #include "mesh_peer.grpc.pb.h"
 #include "peer_verifier.h"
@@ -72,6 +75,10 @@ struct PeerClient::Peer {
   std::shared_ptr<VerifierLog> log;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::MeshPeer::Stub> stub;
+  // The peer's blob port, learned from its FetchBlob replies (0: none known), and until when
+  // (Unix ns) not to use it after it did not answer.
+  std::atomic<int> blob_port{0};
+  std::atomic<int64_t> blob_retry_after{0};
   // FetchBlob's own connection (BlobChannelArgs); connects on the first fetch.
   std::shared_ptr<grpc::Channel> blob_channel;
   std::unique_ptr<pb::MeshPeer::Stub> blob_stub;
@@ -86,12 +93,13 @@ struct PeerClient::Peer {
 };
 
 PeerClient::PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options,
-                       RefusalCounters refused)
+                       RefusalCounters refused, std::unique_ptr<BlobStreamClient> blob_streams)
     : certificates_(std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
           std::vector<grpc::experimental::IdentityKeyCertPair>{
               {.private_key = identity.key_pem, .certificate_chain = identity.cert_pem}})),
       options_(options),
-      refused_(refused) {}
+      refused_(refused),
+      blob_streams_(std::move(blob_streams)) {}
 
 PeerClient::~PeerClient() { Shutdown(); }
 
@@ -230,6 +238,23 @@ absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
   }
   std::shared_ptr<Peer> peer = GetPeer(from);
   if (peer == nullptr) return absl::CancelledError("the transport is shut down");
+  const int port = peer->blob_port.load();
+  const std::optional<HostPort> host = SplitHostPort(from.address);
+  if (blob_streams_ != nullptr && port > 0 && host.has_value()) {
+    bool connected = false;
+    absl::Status fetched = blob_streams_->Fetch(std::string(host->host), port, from.did, request,
+                                                timeout, sink, &connected);
+    if (connected) return fetched;
+    // The blob port does not answer (a firewall, a NAT forwarding only the main port): gRPC,
+    // and not that port again for a while.
+    peer->blob_port.store(0);
+    peer->blob_retry_after.store(absl::ToUnixNanos(absl::Now() + kBlobStreamRetryAfter));
+  }
+  return FetchBlobOverGrpc(*peer, std::move(request), timeout, sink);
+}
+
+absl::Status PeerClient::FetchBlobOverGrpc(Peer& peer, std::string request, absl::Duration timeout,
+                                           const ChunkSink& sink) {
   auto context = std::make_shared<grpc::ClientContext>();
   context->set_deadline(DeadlineAfter(timeout));
   context->set_wait_for_ready(false);
@@ -238,7 +263,7 @@ absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
   pb::Frame frame;
   frame.set_envelope(std::move(request));
   std::unique_ptr<grpc::ClientReader<pb::BlobChunk>> reader =
-      peer->blob_stub->FetchBlob(context.get(), frame);
+      peer.blob_stub->FetchBlob(context.get(), frame);
   pb::BlobChunk chunk;
   absl::Status sink_status;
   while (reader->Read(&chunk)) {
@@ -250,9 +275,19 @@ absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
   }
   const grpc::Status status = reader->Finish();
   reader.reset();
+  if (blob_streams_ != nullptr && absl::ToUnixNanos(absl::Now()) >= peer.blob_retry_after.load()) {
+    const auto& metadata = context->GetServerInitialMetadata();
+    auto named = metadata.find(kBlobPortMetadata);
+    int port = 0;
+    if (named != metadata.end() &&
+        absl::SimpleAtoi(absl::string_view(named->second.data(), named->second.size()), &port) &&
+        port > 0 && port <= 65535) {
+      peer.blob_port.store(port);
+    }
+  }
   Unregister(id);
   if (!sink_status.ok()) return sink_status;
-  return peer->Explain(status);
+  return peer.Explain(status);
 }
 
 void PeerClient::Shutdown() {
@@ -278,6 +313,7 @@ void PeerClient::Shutdown() {
         &in_flight_));
   }
   local_failures_.Drain();
+  if (blob_streams_ != nullptr) blob_streams_->Shutdown();
 }
 
 }  // namespace mesh::net::internal

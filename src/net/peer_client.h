@@ -2,7 +2,8 @@
 // (address, expected DID), one for messages and one for blob streams (its own connection, with
 // HTTP/2 settings for bulk data), sharing one PeerVerifier; the verifier derives the server's DID
 // from its certificate and refuses a mismatch, or a DID outside the allow-list, during the
-// handshake. Send uses gRPC's callback API and never blocks; FetchBlob blocks. Thread-safe.
+// handshake. Send uses gRPC's callback API and never blocks; FetchBlob blocks, and goes over the
+// peer's blob stream (blob_stream.h) once it knows the port. Thread-safe.
 // Shutdown cancels every call in flight and waits until their callbacks have returned and their
 // calls are freed (so the channels go on the caller's thread, never on gRPC's); after it,
 // calls fail with Cancelled.
@@ -15,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "blob_stream.h"
 #include "mesh/common/task_pool.h"
 #include "mesh/net/grpc_transport.h"
 #include "mesh/net/tls_identity.h"
@@ -33,8 +35,10 @@ namespace mesh::net::internal {
 class PeerClient {
  public:
   // `refused` counts the servers this client refuses (did_mismatch, did_not_allowed...).
+  // `blob_streams`: FetchBlob uses a peer's blob stream once a gRPC fetch named its port
+  // (blob_stream.h); null = blobs over gRPC only.
   PeerClient(const TlsIdentity& identity, const GrpcTransportOptions& options,
-             RefusalCounters refused);
+             RefusalCounters refused, std::unique_ptr<BlobStreamClient> blob_streams);
   ~PeerClient();
   PeerClient(const PeerClient&) = delete;
   PeerClient& operator=(const PeerClient&) = delete;
@@ -55,10 +59,14 @@ class PeerClient {
   void Unregister(uint64_t id);
   // Calls `done` on the pool thread (never on the caller's stack).
   void Fail(ReplyCallback done, absl::Status status);
+  // FetchBlob over gRPC; learns the peer's blob port from the reply.
+  absl::Status FetchBlobOverGrpc(Peer& peer, std::string request, absl::Duration timeout,
+                                 const ChunkSink& sink);
 
   const std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;
   const GrpcTransportOptions options_;
   const RefusalCounters refused_;
+  const std::unique_ptr<BlobStreamClient> blob_streams_;
   TaskPool local_failures_{1};
 
   absl::Mutex mu_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "blob_chunks.h"
+#include "blob_stream.h"
 #include "grpc_util.h"
 #include "mesh/common/strings.h"
 #include "mesh/net/tls_identity.h"
@@ -20,91 +21,6 @@ namespace mesh::net::internal {
 namespace {
 
 constexpr size_t kMaxCachedCertificates = 4096;
-// Chunks read ahead of the one gRPC is sending.
-constexpr size_t kChunksAhead = 2;
-
-// Reads (and, for a stored blob, hashes: BlobReader checks the CID as it goes) the next chunks
-// on a thread of its own while the call's thread has gRPC encrypt and send the current one, so
-// one transfer's two halves run on two cores. The destructor stops the thread and joins it.
-class ChunkPrefetcher {
- public:
-  explicit ChunkPrefetcher(cas::ByteSource& source) : source_(source), thread_([this] { Run(); }) {}
-  ~ChunkPrefetcher() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopped_ = true;
-    }
-    thread_.join();
-  }
-  ChunkPrefetcher(const ChunkPrefetcher&) = delete;
-  ChunkPrefetcher& operator=(const ChunkPrefetcher&) = delete;
-
-  // The next chunk, swapped into `*chunk` (whose old buffer is read into again: no allocation
-  // per chunk); an empty chunk = the end of the blob. An exception the source threw is rethrown
-  // here, on the call's thread, for the call's edge to catch.
-  absl::Status Next(std::string* chunk) {
-    Read next;
-    {
-      absl::MutexLock lock(&mu_);
-      if (chunk->capacity() >= kBlobChunkBytes) spare_.push_back(std::move(*chunk));
-      mu_.Await(absl::Condition(
-          +[](std::deque<Read>* q) { return !q->empty(); }, &ready_));
-      next = std::move(ready_.front());
-      ready_.pop_front();
-    }
-    if (next.thrown != nullptr) std::rethrow_exception(next.thrown);
-    if (!next.chunk.ok()) return next.chunk.status();
-    chunk->swap(*next.chunk);
-    return absl::OkStatus();
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &ChunkPrefetcher::HasRoom));
-        if (stopped_) return;
-      }
-      Read read;
-      std::string buffer;
-      {
-        absl::MutexLock lock(&mu_);
-        if (!spare_.empty()) {
-          buffer = std::move(spare_.back());
-          spare_.pop_back();
-        }
-      }
-      try {
-        read.chunk = std::move(buffer);
-        absl::StatusOr<size_t> n = ReadChunk(source_, &*read.chunk);
-        if (!n.ok()) read.chunk = n.status();
-      } catch (...) {  // Must not end the process from this thread.
-        read.thrown = std::current_exception();
-      }
-      const bool last = read.thrown != nullptr || !read.chunk.ok() || read.chunk->empty();
-      absl::MutexLock lock(&mu_);
-      ready_.push_back(std::move(read));
-      if (last) return;
-    }
-  }
-  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopped_ || ready_.size() < kChunksAhead;
-  }
-
-  struct Read {
-    absl::StatusOr<std::string> chunk;
-    std::exception_ptr thrown;
-  };
-
-  cas::ByteSource& source_;
-  absl::Mutex mu_;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<Read> ready_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> spare_ ABSL_GUARDED_BY(mu_);  // Buffers sent, to read into again.
-  std::thread thread_;                                   // Last: starts after the members it uses.
-};
-
 // gRPC's AuthContext property holding the peer's leaf certificate (TSI_X509_PEM_CERT_PROPERTY).
 constexpr char kPemCertProperty[] = "x509_pem_cert";
 
@@ -213,6 +129,10 @@ grpc::Status PeerService::FetchBlobUnguarded(grpc::ServerContext* context, const
                                              grpc::ServerWriter<pb::BlobChunk>* writer) {
   absl::StatusOr<crypto::DidKey> peer = Admit(*context, request);
   if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (const int port = blob_port_.load(); port > 0) {
+    context->AddInitialMetadata(kBlobPortMetadata, std::to_string(port));
+  }
+  RefusalCounters::Count(refused_.blobs_over_grpc);
   absl::StatusOr<std::unique_ptr<cas::ByteSource>> source =
       handler_->OpenBlob(*peer, request.envelope());
   if (!source.ok()) return ToGrpcStatus(source.status());

@@ -7,6 +7,7 @@
 // Handler or the metrics.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -31,6 +32,8 @@ class PeerService final : public pb::MeshPeer::Service {
                        pb::Frame* reply) override;
   grpc::Status FetchBlob(grpc::ServerContext* context, const pb::Frame* request,
                          grpc::ServerWriter<pb::BlobChunk>* writer) override;
+  // The blob stream's port (blob_stream.h), named in every FetchBlob reply; 0 = none.
+  void set_blob_port(int port) { blob_port_.store(port); }
 
  private:
   // The caller's DID, or Unauthenticated (not a node certificate) / PermissionDenied (not
@@ -49,6 +52,7 @@ class PeerService final : public pb::MeshPeer::Service {
   Handler* const handler_;
   const std::function<bool(const crypto::DidKey&)> admit_;
   const RefusalCounters refused_;
+  std::atomic<int> blob_port_{0};
 
   // Certificates already verified: a PEM always maps to the same DID, and a peer's certificate
   // arrives with every call. Cleared when full.

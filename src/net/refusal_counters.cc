@@ -15,6 +15,12 @@ RefusalCounters RefusalCounters::Register(MetricsRegistry* metrics) {
   Counter* errors = metrics->AddCounter("mesh_net_handler_errors_total",
                                         "Peer calls whose handler threw an exception; the caller "
                                         "got INTERNAL and the node stayed up.");
+  Counter* blobs = metrics->AddCounter(
+      "mesh_net_blob_requests_total",
+      "Blob requests from peers that this node answered, by how they came: path=\"grpc\" (a "
+      "gRPC FetchBlob: a peer's first fetch, or one whose blob stream failed) or "
+      "path=\"stream\" (the blob stream: TLS on the blob port, without HTTP/2).",
+      {"path"});
   return {.no_client_cert = family->WithLabels({"no_client_cert"}),
           .not_ed25519 = family->WithLabels({"not_ed25519"}),
           .not_node_cert = family->WithLabels({"not_node_cert"}),
@@ -23,7 +29,9 @@ RefusalCounters RefusalCounters::Register(MetricsRegistry* metrics) {
           .handshake_timeout = family->WithLabels({"handshake_timeout"}),
           .handshake_cap = family->WithLabels({"handshake_cap"}),
           .too_large = family->WithLabels({"too_large"}),
-          .handler_errors = errors};
+          .handler_errors = errors,
+          .blobs_over_grpc = blobs->WithLabels({"grpc"}),
+          .blobs_over_stream = blobs->WithLabels({"stream"})};
 }
 
 Counter* RefusalCounters::For(CertificateProblem problem) const {

@@ -1,6 +1,7 @@
 // Private to the net module: mesh_net_refused_total{reason}, every refusal of a peer connection
 // or call counted by why, on both sides (the server refusing a client certificate, the client
-// refusing a server's), plus mesh_net_handler_errors_total for handler calls that threw. Value
+// refusing a server's), plus mesh_net_handler_errors_total for handler calls that threw and
+// mesh_net_blob_requests_total{path} for the blob requests served (grpc, stream). Value
 // type of borrowed pointers into a MetricsRegistry (null = no registry: counts nothing);
 // thread-safe because Counter::Inc is.
 #pragma once
@@ -22,6 +23,9 @@ struct RefusalCounters {
   Counter* handshake_cap = nullptr;      // closed at accept: too many handshakes in progress
   Counter* too_large = nullptr;          // an envelope over kMaxMessageBytes
   Counter* handler_errors = nullptr;     // a handler threw (answered INTERNAL)
+  // Blob requests served, by the way they came: a gRPC FetchBlob or the blob stream.
+  Counter* blobs_over_grpc = nullptr;
+  Counter* blobs_over_stream = nullptr;
 
   // Registers both families in `metrics` (null = no metrics). Once per registry.
   static RefusalCounters Register(MetricsRegistry* metrics);

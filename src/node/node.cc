@@ -45,6 +45,8 @@ absl::StatusOr<std::unique_ptr<net::Transport>> GrpcTransportFactory(const crypt
   grpc.metrics = &metrics;
   grpc.handshake_timeout = options.handshake_timeout;
   grpc.max_handshakes = options.max_handshakes;
+  grpc.blob_stream = options.blob_stream;
+  grpc.blob_port = options.blob_port;
   if (!options.allowed_peers.empty()) {
     std::vector<std::string> allowed = options.allowed_peers;
     grpc.admit = [allowed](const crypto::DidKey& did) {

@@ -71,7 +71,8 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
                "base_fee",         "rate_per_gfuel", "price_weight",  "reputation_weight",
                "resources_weight", "latency_weight", "max_retries",   "handshake_timeout",
                "max_handshakes",   "send_timeout",   "fetch_timeout", "active_view",
-               "passive_view",     "lease",          "beyond_fanout", "finish_weight"}));
+               "passive_view",     "lease",          "beyond_fanout", "finish_weight",
+               "blob_stream",      "blob_port"}));
   MESH_RETURN_IF_ERROR(r.Bool("enabled", m.enabled));
   MESH_RETURN_IF_ERROR(r.String("listen", m.listen));
   MESH_RETURN_IF_ERROR(r.String("advertise", m.advertise));
@@ -115,6 +116,8 @@ absl::Status LoadMeshSection(const toml::table& table, const TableReader& r, Mes
     return r.Error("handshake_timeout", "must be 100ms to 5m (default 10s)");
   }
   MESH_RETURN_IF_ERROR(r.Int("max_handshakes", m.max_handshakes, 1, 100000));
+  MESH_RETURN_IF_ERROR(r.Bool("blob_stream", m.blob_stream));
+  MESH_RETURN_IF_ERROR(r.Int("blob_port", m.blob_port, 0, 65535));
   // Both bound how long a peer that stopped answering can hold a call (and, for a fetch, an
   // accepted job's start); too short and a slow but honest peer always fails.
   MESH_RETURN_IF_ERROR(r.Duration("send_timeout", m.send_timeout));
@@ -396,6 +399,11 @@ peers = []                 # bootstrap addresses, e.g. ["10.0.0.2:7421"]; more c
 allowed_peers = []         # e.g. ["did:key:z6Mk...", "did:key:z6Mk..."]
 handshake_timeout = "10s"  # a peer connection must finish its TLS handshake within this
 max_handshakes = 256       # TLS handshakes in progress at once; more connections are closed
+# Blobs (job modules, inputs, stored shards) move over TLS on a second port, about twice as fast
+# as over gRPC; peers learn the port from this node's gRPC replies. Open it in a firewall too
+# (set a fixed port), or blobs fall back to the gRPC port.
+blob_stream = true
+blob_port = 0              # 0 = any free port
 send_timeout = "5s"        # a message to a peer fails if not answered within this
 fetch_timeout = "5m"       # a job's module or input must arrive from its peer within this
 capabilities = []          # what jobs may require of this node, e.g. ["simd"]

@@ -168,14 +168,21 @@ TEST_F(NodeConfigTest, ReadsTheMeshHandshakeLimitsAndChecksAllowedPeers) {
 allowed_peers = ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"]
 handshake_timeout = "3s"
 max_handshakes = 64
+blob_stream = false
+blob_port = 7422
 )toml",
                  config));
+  EXPECT_FALSE(config.mesh.blob_stream);
+  EXPECT_EQ(config.mesh.blob_port, 7422);
   ASSERT_EQ(config.mesh.allowed_peers.size(), 1u);
   EXPECT_EQ(config.mesh.handshake_timeout, absl::Seconds(3));
   EXPECT_EQ(config.mesh.max_handshakes, 64);
   NodeConfig defaults;
   EXPECT_EQ(defaults.mesh.handshake_timeout, absl::Seconds(10));
   EXPECT_EQ(defaults.mesh.max_handshakes, 256);
+  EXPECT_TRUE(defaults.mesh.blob_stream);
+  EXPECT_EQ(defaults.mesh.blob_port, 0);
+  EXPECT_THAT(LoadError("[mesh]\nblob_port = 70000\n"), HasSubstr("mesh.blob_port"));
   // A mistyped DID would silently lock its node out: refused with the fix named.
   const std::string typo = LoadError("[mesh]\nallowed_peers = [\"did:key:z6Mk-typo\"]\n");
   EXPECT_THAT(typo, HasSubstr("mesh.allowed_peers entry \"did:key:z6Mk-typo\""));

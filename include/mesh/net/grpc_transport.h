@@ -10,12 +10,14 @@
 //
 // One channel per (address, expected DID) is cached and reused, and a second one for FetchBlob:
 // blob streams get their own mTLS connection (same certificate check) with a larger HTTP/2
-// window and frames, so they neither wait behind messages nor delay them. Keepalive pings
-// notice dead peers, and reconnects back off from 100 ms to 5 s. Send never blocks (gRPC callback
-// API, wait_for_ready off so a dead peer fails fast with Unavailable); FetchBlob blocks its caller.
-// Handler calls run on the server's thread pool. Thread-safe; Shutdown (also run by the
-// destructor) cancels the client's calls in flight and waits for handler calls in progress, so
-// ReplyCallbacks must not call Shutdown or destroy the transport.
+// window and frames, so they neither wait behind messages nor delay them. Once a peer's gRPC
+// FetchBlob reply has named its blob port, its blobs come over the blob stream instead (TLS
+// without HTTP/2: see src/net/blob_stream.h), and over gRPC again if that port does not answer.
+// Keepalive pings notice dead peers, and reconnects back off from 100 ms to 5 s. Send never blocks
+// (gRPC callback API, wait_for_ready off so a dead peer fails fast with Unavailable); FetchBlob
+// blocks its caller. Handler calls run on the server's thread pool. Thread-safe; Shutdown (also run
+// by the destructor) cancels the client's calls in flight and waits for handler calls in progress,
+// so ReplyCallbacks must not call Shutdown or destroy the transport.
 #pragma once
 
 #include <functional>
@@ -65,6 +67,16 @@ struct GrpcTransportOptions {
   // polling, so with this equal to server_threads every call started and ended a thread (each
   // a dozen system calls). server_threads .. max_server_threads.
   int idle_server_threads = 8;
+  // Blobs on a TLS connection of their own besides the gRPC port (the "blob stream": plain
+  // length-prefixed chunks inside TLS 1.3, same certificates and checks, about twice gRPC's
+  // throughput); peers learn its port from this node's gRPC FetchBlob replies. false = every
+  // blob over gRPC.
+  bool blob_stream = true;
+  // The blob stream's port on the listen host; 0 = any free port. 0 .. 65535.
+  int blob_port = 0;
+  // Blob stream connections open at once (each is a thread while it serves); beyond it new
+  // ones are closed at accept (counted handshake_cap). 1 .. 4096.
+  int max_blob_connections = 64;
 };
 
 // Builds the node's TLS identity from `key` (copied into the transport; `key` need not outlive

@@ -39,6 +39,9 @@ struct MeshOptions {
   std::vector<std::string> allowed_peers;
   absl::Duration handshake_timeout = absl::Seconds(10);  // a TLS handshake's deadline
   int max_handshakes = 256;                              // TLS handshakes in progress at once
+  // Blobs over TLS on a port of their own (net/grpc_transport.h); 0 = any free port.
+  bool blob_stream = true;
+  int blob_port = 0;
   std::vector<std::string> capabilities;
   std::vector<std::string> federations;
   // Membership (membership/membership.h): heartbeats go to the active view only; the passive
