@@ -124,14 +124,20 @@ class BlobStreamClient {
                    std::function<bool(const crypto::DidKey&)> admit, RefusalCounters counters);
   ~BlobStreamClient();
 
+  // How a Fetch ended, for the caller's choice of another way to the peer.
+  enum class Path {
+    kAnswered,    // the blob stream gave the result (the blob, or the server's error): final
+    kBusy,        // connected, but no TLS session (a full server, a handshake that timed out):
+                  // nothing was asked; use gRPC for this fetch
+    kNoListener,  // no TCP connection (nothing listens, a firewall): use gRPC, and not this
+                  // port for a while
+  };
   // Fetches over a kept connection to host:port, or a new one, that must authenticate as `did`
-  // (when set). `*connected` tells whether a TCP connection to the blob port was made (false:
-  // nothing answers there, and the caller may use another way to the peer; a refused or failed
-  // TLS handshake is an answer). A kept connection the server has closed meanwhile
-  // is replaced once, when nothing has reached the sink yet.
+  // (when set; a server that does not is kAnswered with PermissionDenied). A kept connection
+  // the server has closed meanwhile is replaced once, when nothing has reached the sink yet.
   absl::Status Fetch(const std::string& host, int port, const std::optional<crypto::DidKey>& did,
                      std::string_view request, absl::Duration timeout, const ChunkSink& sink,
-                     bool* connected);
+                     Path* path);
   // Cuts the fetches in progress (they fail with Cancelled) and closes the kept connections.
   void Shutdown();
 

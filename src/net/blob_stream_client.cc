@@ -18,6 +18,7 @@ constexpr size_t kKeptInAll = 64;
 constexpr absl::Duration kKeepFor = absl::Seconds(30);
 // A blob port that does not answer is given up on quickly: the gRPC port still works.
 constexpr absl::Duration kConnectTimeout = absl::Seconds(2);
+constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
 
 // What one request's reply did: how many bytes reached the sink, and how it ended.
 struct Outcome {
@@ -117,9 +118,9 @@ absl::StatusOr<std::unique_ptr<TlsStream>> BlobStreamClient::Take(
     }
   }
   *reused = false;
-  MESH_ASSIGN_OR_RETURN(
-      std::unique_ptr<TlsStream> stream,
-      TlsStream::Connect(host, port, tls_, std::min(timeout, kConnectTimeout), timeout, reached));
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<TlsStream> stream,
+                        TlsStream::Connect(host, port, tls_, std::min(timeout, kConnectTimeout),
+                                           std::min(timeout, kHandshakeTimeout), reached));
   PeerVerifier verifier(PeerVerifierOptions{.who = mesh::StrCat("peer at ", host, ":", port),
                                             .expected = did,
                                             .admit = admit_,
@@ -143,8 +144,8 @@ void BlobStreamClient::Keep(const std::string& key, std::unique_ptr<TlsStream> s
 absl::Status BlobStreamClient::Fetch(const std::string& host, int port,
                                      const std::optional<crypto::DidKey>& did,
                                      std::string_view request, absl::Duration timeout,
-                                     const ChunkSink& sink, bool* connected) {
-  *connected = false;
+                                     const ChunkSink& sink, Path* path) {
+  *path = Path::kAnswered;
   if (request.size() > kMaxMessageBytes) {
     return absl::ResourceExhaustedError(mesh::StrCat("blob request of ", request.size(),
                                                      " bytes exceeds the message limit of ",
@@ -163,10 +164,13 @@ absl::Status BlobStreamClient::Fetch(const std::string& host, int port,
     absl::StatusOr<std::unique_ptr<TlsStream>> taken =
         Take(key, host, port, did, timeout, &reused, &reached);
     if (!taken.ok()) {
-      *connected = reached && !absl::IsCancelled(taken.status());
+      if (!reached) {
+        *path = Path::kNoListener;
+      } else if (!absl::IsPermissionDenied(taken.status()) && !absl::IsCancelled(taken.status())) {
+        *path = Path::kBusy;
+      }
       return taken.status();
     }
-    *connected = true;
     std::unique_ptr<TlsStream> stream = *std::move(taken);
     stream->SetTimeout(timeout);
     {

@@ -124,7 +124,7 @@ class BlobStreamTest : public ::testing::Test {
   }
 
   absl::Status Fetch(BlobStreamClient& client, std::string_view request, std::string* got,
-                     bool* connected, std::optional<crypto::DidKey> did = std::nullopt,
+                     BlobStreamClient::Path* path, std::optional<crypto::DidKey> did = std::nullopt,
                      absl::Duration timeout = absl::Seconds(20)) {
     if (!did.has_value()) did = server_key_.did();
     return client.Fetch(
@@ -134,7 +134,7 @@ class BlobStreamTest : public ::testing::Test {
           got->append(chunk);
           return absl::OkStatus();
         },
-        connected);
+        path);
   }
 
   // A TLS client that writes `bytes` raw after the handshake and returns the error frame's
@@ -174,14 +174,14 @@ TEST_F(BlobStreamTest, BlobsArriveWholeAndInOrderOverAKeptConnection) {
   auto client = Client(client_key_);
   for (int i = 0; i < 3; ++i) {
     std::string got;
-    bool connected = false;
-    ASSERT_OK(Fetch(*client, "five", &got, &connected));
-    EXPECT_TRUE(connected);
+    BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
+    ASSERT_OK(Fetch(*client, "five", &got, &path));
+    EXPECT_EQ(path, BlobStreamClient::Path::kAnswered);
     EXPECT_TRUE(got == blobs_["five"]) << "fetch " << i << ": " << got.size() << " bytes";
   }
   std::string empty;
-  bool connected = false;
-  ASSERT_OK(Fetch(*client, "empty", &empty, &connected));
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
+  ASSERT_OK(Fetch(*client, "empty", &empty, &path));
   EXPECT_TRUE(empty.empty());
   ASSERT_EQ(peers_.size(), 4u);
   EXPECT_TRUE(peers_[0] == client_key_.did());  // The server saw who asked, from its certificate.
@@ -192,25 +192,25 @@ TEST_F(BlobStreamTest, ServerErrorsKeepTheirCodeAndTheConnectionStaysUsable) {
   blobs_["a"] = Bytes(1000, 2);
   auto client = Client(client_key_);
   std::string got;
-  bool connected = false;
-  absl::Status missing = Fetch(*client, "nope", &got, &connected);
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
+  absl::Status missing = Fetch(*client, "nope", &got, &path);
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
   EXPECT_THAT(missing.message(), HasSubstr("no blob nope"));
-  EXPECT_TRUE(connected);
+  EXPECT_EQ(path, BlobStreamClient::Path::kAnswered);
   got.clear();
-  absl::Status half = Fetch(*client, "fail-half-way", &got, &connected);
+  absl::Status half = Fetch(*client, "fail-half-way", &got, &path);
   EXPECT_EQ(half.code(), absl::StatusCode::kDataLoss) << half;
   EXPECT_THAT(half.message(), HasSubstr("corrupted on disk"));
   EXPECT_EQ(got.size(), 3u << 20);  // What came before the failure, and nothing after.
   got.clear();
-  ASSERT_OK(Fetch(*client, "a", &got, &connected));
+  ASSERT_OK(Fetch(*client, "a", &got, &path));
   EXPECT_EQ(got, blobs_["a"]);
 }
 
 TEST_F(BlobStreamTest, ASinkErrorEndsTheFetchAndTheNextOneWorks) {
   blobs_["big"] = Bytes(8 << 20, 3);
   auto client = Client(client_key_);
-  bool connected = false;
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
   int calls = 0;
   absl::Status s = client->Fetch(
       "127.0.0.1", server_->port(), server_key_.did(), "big", absl::Seconds(20),
@@ -218,11 +218,11 @@ TEST_F(BlobStreamTest, ASinkErrorEndsTheFetchAndTheNextOneWorks) {
         ++calls;
         return absl::ResourceExhaustedError("disk full");
       },
-      &connected);
+      &path);
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_EQ(calls, 1);
   std::string got;
-  ASSERT_OK(Fetch(*client, "big", &got, &connected));
+  ASSERT_OK(Fetch(*client, "big", &got, &path));
   EXPECT_TRUE(got == blobs_["big"]);
 }
 
@@ -230,12 +230,13 @@ TEST_F(BlobStreamTest, AServerThatIsNotTheDidDialledIsRefused) {
   blobs_["a"] = "x";
   auto client = Client(client_key_);
   std::string got;
-  bool connected = false;
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
   const crypto::DidKey other = crypto::KeyPair::Generate().did();
-  absl::Status s = Fetch(*client, "a", &got, &connected, other);
+  absl::Status s = Fetch(*client, "a", &got, &path, other);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
   EXPECT_THAT(s.message(), HasSubstr("expected " + other.ToString()));
-  EXPECT_TRUE(connected);  // An answer: the caller must not try the blob another way.
+  // An answer: the caller must not try the blob another way.
+  EXPECT_EQ(path, BlobStreamClient::Path::kAnswered);
   EXPECT_TRUE(got.empty());
   EXPECT_TRUE(peers_.empty());  // Nothing was asked of the server.
   EXPECT_EQ(Counted(client_metrics_, "mesh_net_refused_total{reason=\"did_mismatch\"}"), 1);
@@ -247,8 +248,8 @@ TEST_F(BlobStreamTest, AClientOutsideTheAllowListIsRefusedWithTheReason) {
   blobs_["a"] = "x";
   auto client = Client(client_key_);
   std::string got;
-  bool connected = false;
-  absl::Status s = Fetch(*client, "a", &got, &connected);
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
+  absl::Status s = Fetch(*client, "a", &got, &path);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
   EXPECT_THAT(s.message(), HasSubstr("allowed_peers"));
   EXPECT_TRUE(peers_.empty());
@@ -269,8 +270,8 @@ TEST_F(BlobStreamTest, AForeignClientCertificateIsRefused) {
   BlobStreamClient client(*tls, {}, {});
   blobs_["a"] = "x";
   std::string got;
-  bool connected = false;
-  absl::Status s = Fetch(client, "a", &got, &connected);
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
+  absl::Status s = Fetch(client, "a", &got, &path);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
   EXPECT_THAT(s.message(), HasSubstr("client certificate refused"));
   EXPECT_TRUE(peers_.empty());
@@ -294,13 +295,13 @@ TEST_F(BlobStreamTest, ADeadPortIsNotConnectedAndFailsFast) {
   const int port = server_->port();
   server_->Stop();
   auto client = Client(client_key_);
-  bool connected = true;
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
   const absl::Time start = absl::Now();
   absl::Status s = client->Fetch(
       "127.0.0.1", port, server_key_.did(), "a", absl::Seconds(20),
-      [](std::string_view) { return absl::OkStatus(); }, &connected);
+      [](std::string_view) { return absl::OkStatus(); }, &path);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
-  EXPECT_FALSE(connected);  // The caller may use the gRPC port instead.
+  EXPECT_EQ(path, BlobStreamClient::Path::kNoListener);  // The caller may use the gRPC port.
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
@@ -315,14 +316,14 @@ TEST_F(BlobStreamTest, ASilentServerFailsWithinTheTimeout) {
   socklen_t size = sizeof(sa);
   getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &size);
   auto client = Client(client_key_);
-  bool connected = false;
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
   const absl::Time start = absl::Now();
   absl::Status s = client->Fetch(
       "127.0.0.1", ntohs(sa.sin_port), server_key_.did(), "a", absl::Milliseconds(500),
-      [](std::string_view) { return absl::OkStatus(); }, &connected);
+      [](std::string_view) { return absl::OkStatus(); }, &path);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  EXPECT_TRUE(connected);
+  EXPECT_EQ(path, BlobStreamClient::Path::kBusy);  // Nothing was asked: gRPC may be tried.
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   close(fd);
 }
@@ -340,16 +341,17 @@ TEST_F(BlobStreamTest, AFullServerClosesNewConnectionsAtAccept) {
   absl::SleepFor(absl::Milliseconds(100));  // let the accept loop take it
   auto client = Client(client_key_);
   std::string got;
-  bool connected = false;
-  absl::Status s = Fetch(*client, "a", &got, &connected);
+  BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
+  absl::Status s = Fetch(*client, "a", &got, &path);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(path, BlobStreamClient::Path::kBusy);  // gRPC serves this fetch instead.
   EXPECT_EQ(Counted(metrics_, "mesh_net_refused_total{reason=\"handshake_cap\"}"), 1);
   close(fd);
   // The slot comes back once the silent connection has gone: a later fetch succeeds.
   absl::Status later;
   for (int i = 0; i < 50; ++i) {
     got.clear();
-    later = Fetch(*client, "a", &got, &connected);
+    later = Fetch(*client, "a", &got, &path);
     if (later.ok()) break;
     absl::SleepFor(absl::Milliseconds(100));  // bounded wait for the server to reap the slot
   }
@@ -362,14 +364,14 @@ TEST_F(BlobStreamTest, ShutdownCutsAFetchInProgress) {
   std::atomic<bool> started{false};
   absl::Status result;
   std::thread fetch([&] {
-    bool connected = false;
+    BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
     result = client->Fetch(
         "127.0.0.1", server_->port(), server_key_.did(), "stall", absl::Seconds(60),
         [&](std::string_view) {
           started = true;
           return absl::OkStatus();
         },
-        &connected);
+        &path);
   });
   while (!started.load()) absl::SleepFor(absl::Milliseconds(5));
   const absl::Time start = absl::Now();
@@ -386,14 +388,14 @@ TEST_F(BlobStreamTest, ServerStopCutsItsConnections) {
   std::atomic<bool> started{false};
   absl::Status result;
   std::thread fetch([&] {
-    bool connected = false;
+    BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
     result = client->Fetch(
         "127.0.0.1", server_->port(), server_key_.did(), "stall", absl::Seconds(60),
         [&](std::string_view) {
           started = true;
           return absl::OkStatus();
         },
-        &connected);
+        &path);
   });
   while (!started.load()) absl::SleepFor(absl::Milliseconds(5));
   std::thread stop([&] { server_->Stop(); });

@@ -241,14 +241,17 @@ absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
   const int port = peer->blob_port.load();
   const std::optional<HostPort> host = SplitHostPort(from.address);
   if (blob_streams_ != nullptr && port > 0 && host.has_value()) {
-    bool connected = false;
+    BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
     absl::Status fetched = blob_streams_->Fetch(std::string(host->host), port, from.did, request,
-                                                timeout, sink, &connected);
-    if (connected) return fetched;
-    // The blob port does not answer (a firewall, a NAT forwarding only the main port): gRPC,
-    // and not that port again for a while.
-    peer->blob_port.store(0);
-    peer->blob_retry_after.store(absl::ToUnixNanos(absl::Now() + kBlobStreamRetryAfter));
+                                                timeout, sink, &path);
+    if (path == BlobStreamClient::Path::kAnswered) return fetched;
+    if (path == BlobStreamClient::Path::kNoListener) {
+      // Nothing answers on the blob port (a firewall, a NAT forwarding only the main port):
+      // gRPC, and not that port again for a while.
+      peer->blob_port.store(0);
+      peer->blob_retry_after.store(absl::ToUnixNanos(absl::Now() + kBlobStreamRetryAfter));
+    }
+    // kBusy (a full blob server, or one holding its connections): gRPC this time.
   }
   return FetchBlobOverGrpc(*peer, std::move(request), timeout, sink);
 }

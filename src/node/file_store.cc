@@ -37,12 +37,14 @@ struct FetchResults {
 }  // namespace
 
 FileStore::FileStore(FileStoreOptions options, const crypto::KeyPair* key, Rng* rng,
-                     const Clock* clock, cas::BlobStore* blobs, StoreDb* db, StoragePeers* peers)
+                     const Clock* clock, cas::BlobStore* blobs, ShardStaging* staging, StoreDb* db,
+                     StoragePeers* peers)
     : options_(std::move(options)),
       key_(key),
       rng_(rng),
       clock_(clock),
       blobs_(blobs),
+      staging_(staging),
       db_(db),
       peers_(peers) {}
 
@@ -58,20 +60,15 @@ TaskPool& FileStore::Transfers() {
 }
 
 absl::StatusOr<FileStore::Staged> FileStore::Stage(const cas::Cid& cid, std::string_view bytes) {
-  MESH_ASSIGN_OR_RETURN(bool present, blobs_->Has(cid));
-  if (!present) {
-    MESH_ASSIGN_OR_RETURN(cas::Cid put, blobs_->PutBytes(bytes));
-    if (!(put == cid)) return absl::InternalError("a shard's CID changed as it was stored");
-  }
-  return Staged{cid.ToString(), bytes.size(), present};
+  MESH_RETURN_IF_ERROR(staging_->Add(cid, bytes));
+  return Staged{cid.ToString(), bytes.size()};
 }
 
 void FileStore::DeleteStaged(const std::vector<std::vector<Staged>>& shards) {
   for (const std::vector<Staged>& segment : shards) {
     for (const Staged& s : segment) {
-      if (s.preexisting) continue;
       absl::StatusOr<cas::Cid> cid = cas::Cid::Parse(s.cid);
-      if (cid.ok()) blobs_->Delete(*cid).IgnoreError();
+      if (cid.ok()) staging_->Remove(*cid);
     }
   }
 }

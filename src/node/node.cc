@@ -135,6 +135,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
   n.split_ = std::make_unique<SplitCoordinator>(n.compute_env_, n.compute_.get(), compute);
   MESH_ASSIGN_OR_RETURN(n.store_db_, StoreDb::Open(dir.storage_db_path()));
+  MESH_ASSIGN_OR_RETURN(n.staging_, ShardStaging::Open(dir.staging_dir()));
   n.compute_->SetSplitHandler(n.split_.get());
   if (n.config_.mesh.enabled) {
     if (n.config_.mesh.listen.empty()) {
@@ -157,6 +158,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                          return mesh->FetchShard(did, address, cid, bytes);
                        }));
     n.mesh_->SetShardHolder(n.holder_.get(), n.config_.zone);
+    n.mesh_->SetShardStaging(n.staging_.get());
     n.metrics_.AddGaugeCallback(
         "mesh_storage_held_bytes", "Bytes of other nodes' shards held here ([storage] quota)",
         [holder = n.holder_.get()] { return static_cast<double>(holder->held_bytes()); });
@@ -166,7 +168,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
   files.fetch_timeout = n.config_.mesh.fetch_timeout;
   files.holder_timeout = n.config_.mesh.fetch_timeout;
   n.files_ = std::make_unique<FileStore>(files, &n.key_, &rng, &clock, n.blobs_.get(),
-                                         n.store_db_.get(), n.mesh_.get());
+                                         n.staging_.get(), n.store_db_.get(), n.mesh_.get());
   n.stored_inputs_ = std::make_unique<StoredInputs>(&n.key_, n.store_db_.get(), n.files_.get());
   n.compute_->SetStoredInputs(n.stored_inputs_.get());
   n.stored_outputs_ = std::make_unique<StoredOutputs>(n.key_.did().ToString(), n.blobs_.get(),

@@ -166,6 +166,17 @@ absl::StatusOr<job::ShardsHeld> ShardHolder::Store(const std::string& peer,
   return reply;
 }
 
+absl::StatusOr<std::optional<std::unique_ptr<cas::ByteSource>>> ShardHolder::OpenHeld(
+    const cas::Cid& cid, uint64_t offset) {
+  const std::string name = cid.ToString();
+  MESH_ASSIGN_OR_RETURN(bool held, db_->IsHeld(name));
+  if (!held) return std::nullopt;
+  MESH_ASSIGN_OR_RETURN(ScopedFd fd, blobs_->OpenForRange(cid));
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<cas::ByteSource> source,
+                        cas::FileSourceAt(std::move(fd), offset, name));
+  return std::optional<std::unique_ptr<cas::ByteSource>>(std::move(source));
+}
+
 absl::StatusOr<job::ShardsHeld> ShardHolder::Drop(const std::string& peer,
                                                   const job::DropShards& request) {
   if (request.owner != peer) {

@@ -201,5 +201,29 @@ TEST(StoreDbTest, FilesAndTheirHoldersRoundTrip) {
   EXPECT_FALSE(back.has_value());
 }
 
+// Held shards are served to peers as stored, from an offset; anything else is not served here
+// (the node's own blobs go through the blob store's verifying reader instead).
+TEST_F(ShardHolderTest, OpensHeldShardsForPeersAndNothingElse) {
+  const job::ShardRef a = Shard(std::string(300, 'a'));
+  ASSERT_OK(holder_->Store(kOwner, Request({a})).status());
+  auto read_all = [](cas::ByteSource& source) {
+    std::string out(1000, '\0');
+    absl::StatusOr<size_t> n = source.Read(out.data(), out.size());
+    out.resize(n.ok() ? *n : 0);
+    return out;
+  };
+  ASSERT_OK_AND_ASSIGN(auto held, holder_->OpenHeld(*cas::Cid::Parse(a.cid), 100));
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(read_all(**held), std::string(200, 'a'));
+  EXPECT_EQ(holder_->OpenHeld(*cas::Cid::Parse(a.cid), 301).status().code(),
+            absl::StatusCode::kOutOfRange);
+  ASSERT_OK_AND_ASSIGN(cas::Cid own, blobs_->PutBytes("the node's own blob"));
+  ASSERT_OK_AND_ASSIGN(auto not_held, holder_->OpenHeld(own, 0));
+  EXPECT_FALSE(not_held.has_value());
+  ASSERT_OK(holder_->Drop(kOwner, {{}, kOwner, kFile, {}}).status());
+  ASSERT_OK_AND_ASSIGN(auto dropped, holder_->OpenHeld(*cas::Cid::Parse(a.cid), 0));
+  EXPECT_FALSE(dropped.has_value());
+}
+
 }  // namespace
 }  // namespace mesh::node

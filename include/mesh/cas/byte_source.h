@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "mesh/common/file_util.h"
 
 namespace mesh::cas {
 
@@ -26,6 +29,11 @@ class FdSource final : public ByteSource {
  private:
   int fd_;
 };
+
+// Reads an open file from `offset` to its end, owning the descriptor (closed with the source).
+// OutOfRange for an offset past the end (`name` says which file).
+absl::StatusOr<std::unique_ptr<ByteSource>> FileSourceAt(ScopedFd fd, uint64_t offset,
+                                                         std::string_view name);
 
 // Reads from a string_view; the bytes must outlive the source.
 class StringSource final : public ByteSource {

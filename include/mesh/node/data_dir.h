@@ -28,6 +28,8 @@ struct DataDir {
   std::filesystem::path store_dir() const { return root / "store"; }
   // Stored files: the shards held for peers, the files this node placed (node/store_db.h).
   std::filesystem::path storage_db_path() const { return root / "storage.db"; }
+  // Shards being placed (node/shard_staging.h); wiped at every start.
+  std::filesystem::path staging_dir() const { return root / "staging"; }
   std::filesystem::path url_path() const { return root / "meshd.url"; }
   std::filesystem::path lock_path() const { return root / "meshd.lock"; }
 };

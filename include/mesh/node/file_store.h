@@ -1,13 +1,14 @@
 // FileStore: files stored across the mesh, as their owner sees them (`mesh store`, the API's
 // /v1/store). Put runs a file through the CES pipeline (storage/store_file.h), stages the
-// shards in the blob store, asks k+m distinct peers (storage::HolderChooser: room, reputation,
-// zones) to each hold shard i of every segment (they pull them by CID), and once every holder
-// confirmed, deletes the staged shards: the node keeps only the manifest. A put that cannot
-// place every shard undoes itself (holders told to drop, staged shards deleted) and says which
-// peers were left out and why. Get fetches any k shards of each segment in parallel, fastest
-// holders first, with hedged requests for stragglers (storage::SegmentFetchPlan), checks each
-// against its CID, rebuilds, decrypts, decompresses and writes the bytes in order. A file of
-// at most inline_max_bytes lives in its manifest and needs no holder.
+// shards (shard_staging.h: plain files, not the blob store), asks k+m distinct peers
+// (storage::HolderChooser: room, reputation, zones) to each hold shard i of every segment (they
+// pull them by CID), and once every holder confirmed, deletes the staged shards: the node keeps
+// only the manifest. A put that cannot place every shard undoes itself (holders told to drop,
+// staged shards deleted) and says which peers were left out and why. Get fetches any k shards of
+// each segment in parallel, fastest holders first, with hedged requests for stragglers
+// (storage::SegmentFetchPlan), checks each against its CID, rebuilds, decrypts, decompresses and
+// writes the bytes in order (fetching the next segment while it opens this one). A file of at most
+// inline_max_bytes lives in its manifest and needs no holder.
 //
 // Thread-safe: puts and gets may run concurrently; each blocks its caller for its transfers.
 #pragma once
@@ -27,6 +28,7 @@
 #include "mesh/common/rng.h"
 #include "mesh/common/task_pool.h"
 #include "mesh/crypto/key_pair.h"
+#include "mesh/node/shard_staging.h"
 #include "mesh/node/storage_peers.h"
 #include "mesh/node/store_db.h"
 #include "mesh/storage/holder_chooser.h"
@@ -78,9 +80,10 @@ struct RemoveResult {
 
 class FileStore {
  public:
-  // `peers` may be null (the mesh is off): only inline files can be stored then.
+  // `peers` may be null (the mesh is off): only inline files can be stored then. `staging`
+  // keeps a put's or a repair's shards until their holders have pulled them.
   FileStore(FileStoreOptions options, const crypto::KeyPair* key, Rng* rng, const Clock* clock,
-            cas::BlobStore* blobs, StoreDb* db, StoragePeers* peers);
+            cas::BlobStore* blobs, ShardStaging* staging, StoreDb* db, StoragePeers* peers);
   ~FileStore();
 
   absl::StatusOr<StoredFileRecord> Put(cas::ByteSource& source, const PutRequest& request);
@@ -113,10 +116,9 @@ class FileStore {
   absl::StatusOr<RepairResult> Repair(const StoredFileRecord& file, const std::vector<int>& lost);
 
  private:
-  struct Staged {  // a shard put in the blob store by Put or Repair
+  struct Staged {  // a shard staged by Put or Repair
     std::string cid;
     uint64_t bytes = 0;
-    bool preexisting = false;
   };
   absl::Status Place(const std::string& file, int n, const std::vector<std::vector<Staged>>& shards,
                      StoredFileRecord& record);
@@ -144,6 +146,7 @@ class FileStore {
   Rng* const rng_;
   const Clock* const clock_;
   cas::BlobStore* const blobs_;
+  ShardStaging* const staging_;
   StoreDb* const db_;
   StoragePeers* const peers_;
   absl::Mutex pool_mu_;

@@ -48,6 +48,7 @@
 #include "mesh/node/mesh_options.h"
 #include "mesh/node/peer_table.h"
 #include "mesh/node/shard_holder.h"
+#include "mesh/node/shard_staging.h"
 #include "mesh/node/storage_peers.h"
 
 namespace mesh::node {
@@ -86,6 +87,8 @@ class MeshService final : public net::Handler, public Delegator, public StorageP
   // Before Start: grants the keys of stored-file inputs to executors, and keeps those granted
   // here while their jobs run (stored_inputs.h).
   void SetStoredInputs(StoredInputs* stored) { stored_inputs_ = stored; }
+  // Shards this node is placing: served to the holders that pull them (before the blob store).
+  void SetShardStaging(ShardStaging* staging) { staging_ = staging; }
   // StoragePeers
   std::vector<storage::HolderCandidate> HolderCandidates() override;
   std::optional<absl::Duration> RoundTrip(const std::string& did) override;
@@ -197,6 +200,7 @@ class MeshService final : public net::Handler, public Delegator, public StorageP
   const NodeEnv env_;
   ShardHolder* holder_ = nullptr;          // set before Start
   StoredInputs* stored_inputs_ = nullptr;  // set before Start
+  ShardStaging* staging_ = nullptr;        // set before Start
   std::string zone_;
   ComputeService* const compute_;
   net::Transport* const transport_;

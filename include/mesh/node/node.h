@@ -110,7 +110,8 @@ class Node {
   std::unique_ptr<ComputeService> compute_;
   std::unique_ptr<SplitCoordinator> split_;
   std::unique_ptr<StoreDb> store_db_;
-  std::unique_ptr<ShardHolder> holder_;  // before mesh_, which answers peers with it
+  std::unique_ptr<ShardStaging> staging_;  // before mesh_, which serves staged shards
+  std::unique_ptr<ShardHolder> holder_;    // before mesh_, which answers peers with it
   std::unique_ptr<net::Transport> transport_;
   std::unique_ptr<MeshService> mesh_;
   std::unique_ptr<FileStore> files_;             // after mesh_, whose transport it uses
