@@ -9,6 +9,7 @@
 // get at 300 MB/s or more. Plain binary; --short uses 256 MiB (8 segments: enough for a get to
 // fetch one segment while it opens another), the full run 1 GiB.
 // Usage: store_bench [--mib N] [--repeats N] [--short] [--json FILE]
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -38,6 +39,13 @@ using mesh::node::Node;
 
 double SecondsSince(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
+
+double CpuSeconds() {
+  rusage usage = {};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 double Median(std::vector<double> v) {
@@ -133,21 +141,28 @@ int main(int argc, char** argv) {
     if (SecondsSince(formed) > 30) Die("the mesh did not form within 30 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::vector<double> put, get;
+  // CPU seconds of the whole process (all eight nodes) per put and get: on one machine holding
+  // the owner and every holder, cores x bytes / CPU is the most the put or get could reach even
+  // with both cores busy all the time.
+  std::vector<double> put, get, put_cpu, get_cpu;
   for (int r = 0; r < repeats; ++r) {
     mesh::cas::StringSource source(data);
     auto t0 = SteadyClock::now();
+    double cpu0 = CpuSeconds();
     auto file = a.files().Put(source, {});
     if (!file.ok()) Die("put: " + std::string(file.status().message()));
     put.push_back(mb / SecondsSince(t0));
+    put_cpu.push_back(CpuSeconds() - cpu0);
     uint64_t got = 0;
     t0 = SteadyClock::now();
+    cpu0 = CpuSeconds();
     auto stats = a.files().Get(file->cid, [&](std::string_view b) {
       got += b.size();
       return absl::OkStatus();
     });
     if (!stats.ok() || got != data.size()) Die("get: " + std::string(stats.status().message()));
     get.push_back(mb / SecondsSince(t0));
+    get_cpu.push_back(CpuSeconds() - cpu0);
     auto removed = a.files().Remove(file->cid);
     if (!removed.ok()) Die("rm: " + std::string(removed.status().message()));
   }
@@ -167,6 +182,11 @@ int main(int argc, char** argv) {
                                     : std::string(repaired.status().message())));
   }
   const double repair_mbps = static_cast<double>(lost_bytes) / 1e6 / repair_seconds;
+  const double cores = std::thread::hardware_concurrency();
+  std::printf("CPU of all nodes: put %.2f s, get %.2f s; the most %g cores could reach: put %.0f "
+              "MB/s, get %.0f MB/s\n",
+              Median(put_cpu), Median(get_cpu), cores, cores * mb / Median(put_cpu),
+              cores * mb / Median(get_cpu));
   std::printf("repair: %.1f MiB of shards rebuilt in %.2f s\n",
               static_cast<double>(lost_bytes) / (1 << 20), repair_seconds);
   for (auto& n : nodes) n->Drain(absl::ZeroDuration());
@@ -194,6 +214,12 @@ int main(int argc, char** argv) {
               .unit = "MB/s",
               .baseline = Median(open),
               .ratio = mesh::bench::RatioOf(repair_mbps, Median(open))});
+  report.Add({.figure = "put's ceiling on this machine: cores x bytes / CPU of all the nodes",
+              .value = cores * mb / Median(put_cpu),
+              .unit = "MB/s"});
+  report.Add({.figure = "get's ceiling on this machine: cores x bytes / CPU of all the nodes",
+              .value = cores * mb / Median(get_cpu),
+              .unit = "MB/s"});
   std::printf("\n%s", report.Text().c_str());
   if (absl::Status s = report.Write(common.json); !s.ok()) Die(std::string(s.message()));
   return 0;
