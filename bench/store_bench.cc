@@ -183,10 +183,11 @@ int main(int argc, char** argv) {
   }
   const double repair_mbps = static_cast<double>(lost_bytes) / 1e6 / repair_seconds;
   const double cores = std::thread::hardware_concurrency();
-  std::printf("CPU of all nodes: put %.2f s, get %.2f s; the most %g cores could reach: put %.0f "
-              "MB/s, get %.0f MB/s\n",
-              Median(put_cpu), Median(get_cpu), cores, cores * mb / Median(put_cpu),
-              cores * mb / Median(get_cpu));
+  std::printf(
+      "CPU of all nodes: put %.2f s, get %.2f s; the most %g cores could reach: put %.0f "
+      "MB/s, get %.0f MB/s\n",
+      Median(put_cpu), Median(get_cpu), cores, cores * mb / Median(put_cpu),
+      cores * mb / Median(get_cpu));
   std::printf("repair: %.1f MiB of shards rebuilt in %.2f s\n",
               static_cast<double>(lost_bytes) / (1 << 20), repair_seconds);
   for (auto& n : nodes) n->Drain(absl::ZeroDuration());

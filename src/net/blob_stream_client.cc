@@ -111,10 +111,12 @@ absl::StatusOr<std::unique_ptr<TlsStream>> BlobStreamClient::Take(
       Kept kept = std::move(it->second.back());
       it->second.pop_back();
       --kept_count_;
+      if (it->second.empty()) kept_.erase(it);  // no empty entries for peers long gone
       if (now - kept.since < kKeepFor) {
         *reused = true;
         return std::move(kept.stream);
       }
+      it = kept_.find(key);
     }
   }
   *reused = false;

@@ -309,12 +309,26 @@ TEST_F(GrpcTransportTest, FetchBlobSinkErrorAborts) {
 
 TEST_F(GrpcTransportTest, ReconnectsToAPeerRestartedOnTheSamePort) {
   ASSERT_OK(SendAndWait(*a_, B(), "first"));
+  // A knows B's blob port, and keeps a connection to it.
+  handler_b_.AddBlob("b", "old");
+  auto fetch = [&](std::string* got) {
+    got->clear();
+    return a_->FetchBlob(B(), "b", absl::Seconds(10), [&](std::string_view chunk) {
+      got->append(chunk);
+      return absl::OkStatus();
+    });
+  };
+  std::string got;
+  ASSERT_OK(fetch(&got));
+  ASSERT_OK(fetch(&got));
+  EXPECT_EQ(BlobRequests("stream"), 1);
   const std::string address = b_->address();
   b_->Shutdown();
   EXPECT_EQ(SendAndWait(*a_, B(), "while down").status().code(), absl::StatusCode::kUnavailable);
 
   FakeHandler handler;
-  std::unique_ptr<Transport> b2 = Make(key_b_, &handler, {.listen = address});
+  MetricsRegistry metrics;
+  std::unique_ptr<Transport> b2 = Make(key_b_, &handler, {.listen = address, .metrics = &metrics});
   ASSERT_EQ(b2->address(), address);
   // The channel may sit in reconnect backoff (100 ms, growing) for a moment: retry, bounded.
   const absl::Time give_up = absl::Now() + absl::Seconds(15);
@@ -331,6 +345,16 @@ TEST_F(GrpcTransportTest, ReconnectsToAPeerRestartedOnTheSamePort) {
   ASSERT_OK(r);
   EXPECT_EQ(*r, "reply:again");
   std::printf("[measure] reconnected after %d attempt(s)\n", attempts);
+  // The restarted B has another blob port: A's kept connection and the old port fail, the
+  // fetch goes over gRPC, whose reply names the new port, and the next fetch uses it.
+  handler.AddBlob("b", "new");
+  ASSERT_OK(fetch(&got));
+  EXPECT_EQ(got, "new");
+  ASSERT_OK(fetch(&got));
+  EXPECT_EQ(got, "new");
+  EXPECT_EQ(handler.blob_peers().size(), 2u);
+  EXPECT_THAT(metrics.RenderText(), HasSubstr("mesh_net_blob_requests_total{path=\"grpc\"} 1"));
+  EXPECT_THAT(metrics.RenderText(), HasSubstr("mesh_net_blob_requests_total{path=\"stream\"} 1"));
 }
 
 // gRPC's sync server starts a thread when a call leaves fewer than server_threads polling; a

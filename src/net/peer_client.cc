@@ -75,9 +75,10 @@ struct PeerClient::Peer {
   std::shared_ptr<VerifierLog> log;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::MeshPeer::Stub> stub;
-  // The peer's blob port, learned from its FetchBlob replies (0: none known), and until when
-  // (Unix ns) not to use it after it did not answer.
+  // The peer's blob port, learned from its FetchBlob replies (0: none known), and the port
+  // that last did not answer with until when (Unix ns) not to use it again.
   std::atomic<int> blob_port{0};
+  std::atomic<int> blob_dead_port{0};
   std::atomic<int64_t> blob_retry_after{0};
   // FetchBlob's own connection (BlobChannelArgs); connects on the first fetch.
   std::shared_ptr<grpc::Channel> blob_channel;
@@ -247,8 +248,10 @@ absl::Status PeerClient::FetchBlob(const Endpoint& from, std::string request,
     if (path == BlobStreamClient::Path::kAnswered) return fetched;
     if (path == BlobStreamClient::Path::kNoListener) {
       // Nothing answers on the blob port (a firewall, a NAT forwarding only the main port):
-      // gRPC, and not that port again for a while.
+      // gRPC, and not that port again for a while (a new one, after the peer restarted, is
+      // used as soon as a reply names it).
       peer->blob_port.store(0);
+      peer->blob_dead_port.store(port);
       peer->blob_retry_after.store(absl::ToUnixNanos(absl::Now() + kBlobStreamRetryAfter));
     }
     // kBusy (a full blob server, or one holding its connections): gRPC this time.
@@ -278,13 +281,14 @@ absl::Status PeerClient::FetchBlobOverGrpc(Peer& peer, std::string request, absl
   }
   const grpc::Status status = reader->Finish();
   reader.reset();
-  if (blob_streams_ != nullptr && absl::ToUnixNanos(absl::Now()) >= peer.blob_retry_after.load()) {
+  if (blob_streams_ != nullptr) {
     const auto& metadata = context->GetServerInitialMetadata();
     auto named = metadata.find(kBlobPortMetadata);
     int port = 0;
+    const bool set_aside = absl::ToUnixNanos(absl::Now()) < peer.blob_retry_after.load();
     if (named != metadata.end() &&
         absl::SimpleAtoi(absl::string_view(named->second.data(), named->second.size()), &port) &&
-        port > 0 && port <= 65535) {
+        port > 0 && port <= 65535 && !(set_aside && port == peer.blob_dead_port.load())) {
       peer.blob_port.store(port);
     }
   }
