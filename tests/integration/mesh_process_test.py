@@ -61,6 +61,16 @@ class MeshNode(Meshd):
     def peers(self):
         return self.get_json('/v1/peers')['peers']
 
+    def metric(self, line_prefix):
+        """The value of the /metrics line that starts with `line_prefix` (0 when absent)."""
+        r = self.call('GET', '/metrics')
+        if r.status != 200:
+            raise AssertionError(f'GET /metrics on {self.name}: {r}')
+        for line in r.body.decode().splitlines():
+            if line.startswith(line_prefix + ' '):
+                return float(line.split()[-1])
+        return 0
+
     def alive_peers(self):
         return {p['did'] for p in self.peers() if p['state'] == 'alive'}
 
@@ -324,6 +334,12 @@ class StoreTest(MeshTest):
         self.assertEqual(r.returncode, 0, r)
         with open(out, 'rb') as f:
             self.assertTrue(f.read() == data, 'the file came back different')
+        # Each holder's first shard went to A over gRPC, whose reply named the holder's blob
+        # port; the later ones over the blob stream (TLS on that port, no HTTP/2).
+        over = {path: sum(n.metric(f'mesh_net_blob_requests_total{{path="{path}"}}')
+                          for n in holders) for path in ('grpc', 'stream')}
+        self.assertGreater(over['stream'], 0, over)
+        self.assertGreater(over['grpc'], 0, over)
 
         # A job whose input is the stored file: the executor gets the key sealed to it alone,
         # fetches the shards from the holders and runs on the plain bytes.
