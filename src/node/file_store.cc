@@ -388,6 +388,7 @@ absl::StatusOr<std::vector<std::optional<std::string>>> FileStore::FetchSegment(
       const std::string cid = info.shards[i].ToString();
       Transfers().Post([this, results, h, cid, shard_bytes, i] {
         std::string bytes;
+        bytes.reserve(shard_bytes);  // one buffer, not a doubling one per shard
         absl::Status status =
             peers_->FetchFrom(h.did, h.address, cid, shard_bytes, options_.fetch_timeout,
                               [&bytes](std::string_view chunk) {

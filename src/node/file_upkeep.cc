@@ -98,7 +98,6 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
   // checked against their CIDs and are staged in the blob store.
   std::vector<std::vector<Staged>> staged(lost.size());
   storage::AuditSampler audits(*rng_);
-  storage::SegmentScratch scratch;
   std::optional<absl::Duration> typical;
   GetStats stats;
   absl::Status status;
@@ -110,18 +109,18 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
       break;
     }
     for (int i : lost) (*shards)[i].reset();
-    // FetchSegment checked each shard against its CID as it arrived.
-    absl::StatusOr<storage::OpenedSegment> opened =
-        codec.Open(seg, manifest.segments[seg], *std::move(shards), scratch,
-                   /*shards_checked=*/true);
-    if (!opened.ok()) {
-      status = opened.status();
+    // FetchSegment checked each shard against its CID as it arrived; the lost ones are rebuilt
+    // and checked against theirs, without decrypting the segment.
+    absl::StatusOr<std::vector<std::pair<int, std::string>>> rebuilt =
+        codec.Rebuild(seg, manifest.segments[seg], *std::move(shards), lost);
+    if (!rebuilt.ok()) {
+      status = rebuilt.status();
       break;
     }
     for (size_t j = 0; j < lost.size() && status.ok(); ++j) {
-      const auto it = std::find_if(opened->rebuilt.begin(), opened->rebuilt.end(),
+      const auto it = std::find_if(rebuilt->begin(), rebuilt->end(),
                                    [&](const auto& r) { return r.first == lost[j]; });
-      if (it == opened->rebuilt.end()) {
+      if (it == rebuilt->end()) {
         status = absl::InternalError(mesh::StrCat("shard ", lost[j], " was not rebuilt"));
         break;
       }

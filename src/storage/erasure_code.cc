@@ -34,15 +34,23 @@ void ErasureCode::Encode(size_t len, const std::vector<const uint8_t*>& data,
 }
 
 absl::Status ErasureCode::Rebuild(size_t len, const std::vector<uint8_t*>& shards,
-                                  const std::vector<bool>& present) const {
+                                  const std::vector<bool>& present,
+                                  const std::vector<bool>& wanted) const {
   const int n = k_ + m_;
   std::vector<int> have, missing;
-  for (int i = 0; i < n; ++i) (present[static_cast<size_t>(i)] ? have : missing).push_back(i);
-  if (missing.empty()) return absl::OkStatus();
+  for (int i = 0; i < n; ++i) {
+    const size_t at = static_cast<size_t>(i);
+    if (present[at]) {
+      have.push_back(i);
+    } else if (wanted.empty() || (at < wanted.size() && wanted[at])) {
+      missing.push_back(i);
+    }
+  }
   if (static_cast<int>(have.size()) < k_) {
     return absl::FailedPreconditionError(mesh::StrCat(have.size(), " of ", n, " shards are left; ",
                                                       k_, " are needed to rebuild the rest"));
   }
+  if (missing.empty()) return absl::OkStatus();
   have.resize(static_cast<size_t>(k_));  // any k will do: take the first
   // The rows of the k shards used, and their inverse: it maps those shards to the data shards.
   const size_t kk = static_cast<size_t>(k_);

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 #include <zstd.h>
+#include <algorithm>
 
 #include <cstring>
 
@@ -219,6 +220,67 @@ absl::StatusOr<std::string> SegmentCodec::OpenWhole(uint32_t index, const Segmen
   return std::string(plain);
 }
 
+absl::StatusOr<std::vector<std::pair<int, std::string>>> SegmentCodec::RebuildShards(
+    uint32_t index, const SegmentInfo& info, std::vector<std::optional<std::string>>& shards,
+    const std::vector<bool>& present, const std::vector<bool>& wanted) const {
+  const int n = static_cast<int>(shards.size());
+  const size_t shard = static_cast<size_t>(ShardBytes(info.sealed_bytes, code_->k()));
+  std::vector<std::pair<int, std::string>> rebuilt;
+  if (std::find(wanted.begin(), wanted.end(), true) == wanted.end()) return rebuilt;
+  std::vector<uint8_t*> buffers(static_cast<size_t>(n), nullptr);  // absent, unwanted: unused
+  for (int i = 0; i < n; ++i) {
+    std::optional<std::string>& s = shards[static_cast<size_t>(i)];
+    if (wanted[static_cast<size_t>(i)]) s.emplace(shard, '\0');
+    if (s.has_value()) buffers[static_cast<size_t>(i)] = reinterpret_cast<uint8_t*>(s->data());
+  }
+  if (shard > 0) MESH_RETURN_IF_ERROR(code_->Rebuild(shard, buffers, present, wanted));
+  for (int i = 0; i < n; ++i) {
+    if (!wanted[static_cast<size_t>(i)]) continue;
+    std::string& s = *shards[static_cast<size_t>(i)];
+    if (cas::Cid::Of(s) != info.shards[static_cast<size_t>(i)]) {
+      return absl::DataLossError(mesh::StrCat("segment ", index, ": shard ", i,
+                                              " rebuilt from the good ones does not match its CID "
+                                              "(the manifest's shard list is inconsistent)"));
+    }
+    rebuilt.emplace_back(i, s);
+  }
+  return rebuilt;
+}
+
+absl::StatusOr<std::vector<std::pair<int, std::string>>> SegmentCodec::Rebuild(
+    uint32_t index, const SegmentInfo& info, std::vector<std::optional<std::string>> shards,
+    const std::vector<int>& lost) const {
+  if (code_ == nullptr) return absl::FailedPreconditionError("this codec has no erasure code");
+  const int k = code_->k();
+  const int n = k + code_->m();
+  if (static_cast<int>(shards.size()) != n || static_cast<int>(info.shards.size()) != n) {
+    return absl::InvalidArgumentError(mesh::StrCat("segment ", index, ": ", shards.size(),
+                                                   " shards given for a ", k, "+", code_->m(),
+                                                   " code"));
+  }
+  const uint64_t shard = ShardBytes(info.sealed_bytes, k);
+  std::vector<bool> present(static_cast<size_t>(n)), wanted(static_cast<size_t>(n), false);
+  int good = 0;
+  for (int i = 0; i < n; ++i) {
+    std::optional<std::string>& s = shards[static_cast<size_t>(i)];
+    if (s.has_value() && s->size() != shard) s.reset();
+    present[static_cast<size_t>(i)] = s.has_value();
+    good += s.has_value() ? 1 : 0;
+  }
+  for (int i : lost) {
+    if (i < 0 || i >= n || present[static_cast<size_t>(i)]) {
+      return absl::InvalidArgumentError(
+          mesh::StrCat("segment ", index, ": shard ", i, " is not a lost shard of the code"));
+    }
+    wanted[static_cast<size_t>(i)] = true;
+  }
+  if (good < k) {
+    return absl::DataLossError(mesh::StrCat("segment ", index, " cannot be rebuilt: ", good,
+                                            " good shards of ", n, ", ", k, " needed"));
+  }
+  return RebuildShards(index, info, shards, present, wanted);
+}
+
 absl::StatusOr<OpenedSegment> SegmentCodec::Open(uint32_t index, const SegmentInfo& info,
                                                  std::vector<std::optional<std::string>> shards,
                                                  SegmentScratch& scratch,
@@ -255,25 +317,10 @@ absl::StatusOr<OpenedSegment> SegmentCodec::Open(uint32_t index, const SegmentIn
                                             " good shards of ", n, ", ", k,
                                             " needed (missing or damaged: ", lost, ")"));
   }
-  std::vector<uint8_t*> buffers(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    std::optional<std::string>& s = shards[static_cast<size_t>(i)];
-    if (!s.has_value()) s.emplace(static_cast<size_t>(shard), '\0');
-    buffers[static_cast<size_t>(i)] = reinterpret_cast<uint8_t*>(s->data());
-  }
-  if (good < n && shard > 0) {
-    MESH_RETURN_IF_ERROR(code_->Rebuild(static_cast<size_t>(shard), buffers, present));
-  }
-  for (int i = 0; i < n; ++i) {
-    if (present[static_cast<size_t>(i)]) continue;
-    std::string& s = *shards[static_cast<size_t>(i)];
-    if (cas::Cid::Of(s) != info.shards[static_cast<size_t>(i)]) {
-      return absl::DataLossError(mesh::StrCat("segment ", index, ": shard ", i,
-                                              " rebuilt from the good ones does not match its CID "
-                                              "(the manifest's shard list is inconsistent)"));
-    }
-    out.rebuilt.emplace_back(i, s);
-  }
+  // Only the data shards make the sealed bytes: a missing parity shard is not rebuilt.
+  std::vector<bool> wanted(static_cast<size_t>(n), false);
+  for (int i = 0; i < k; ++i) wanted[static_cast<size_t>(i)] = !present[static_cast<size_t>(i)];
+  MESH_ASSIGN_OR_RETURN(out.rebuilt, RebuildShards(index, info, shards, present, wanted));
   std::string& sealed = scratch.sealed;
   sealed.clear();
   for (int i = 0; i < k; ++i) sealed += *shards[static_cast<size_t>(i)];

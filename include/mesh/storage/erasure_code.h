@@ -32,9 +32,12 @@ class ErasureCode {
               const std::vector<uint8_t*>& parity) const;
 
   // `shards` holds k+m buffers of `len` bytes; `present[i]` says which hold their shard. Rebuilds
-  // every missing one in place. FailedPrecondition when fewer than k are present.
+  // in place every missing one that `wanted` names (empty: every missing one; a reader needs
+  // only the data shards, a repair only the lost ones). FailedPrecondition when fewer than k
+  // are present.
   absl::Status Rebuild(size_t len, const std::vector<uint8_t*>& shards,
-                       const std::vector<bool>& present) const;
+                       const std::vector<bool>& present,
+                       const std::vector<bool>& wanted = {}) const;
 
  private:
   ErasureCode(int k, int m);

@@ -61,8 +61,9 @@ struct SegmentScratch {
 
 struct OpenedSegment {
   std::string_view plain;  // in the scratch given to Open: valid until it is used again
-  // Shards that were missing or failed their CID and were rebuilt, by index (repair places
-  // these): each checked against its CID.
+  // Data shards that were missing or failed their CID and were rebuilt to open the segment, by
+  // index, each checked against its CID (a missing parity shard is not rebuilt: Rebuild does
+  // that for a repair).
   std::vector<std::pair<int, std::string>> rebuilt;
   std::vector<int> damaged;  // shards given whose bytes did not match their CID
 };
@@ -92,6 +93,13 @@ class SegmentCodec {
   absl::StatusOr<OpenedSegment> Open(uint32_t index, const SegmentInfo& info,
                                      std::vector<std::optional<std::string>> shards,
                                      SegmentScratch& scratch, bool shards_checked = false) const;
+  // The shards `lost` (absent from `shards`) rebuilt from the others, each checked against its
+  // CID, without opening the segment (a repair places them; it needs no key). `shards` are
+  // taken as checked against their CIDs (a wrong size counts as absent). DataLoss when fewer
+  // than k are left.
+  absl::StatusOr<std::vector<std::pair<int, std::string>>> Rebuild(
+      uint32_t index, const SegmentInfo& info, std::vector<std::optional<std::string>> shards,
+      const std::vector<int>& lost) const;
   // A segment stored whole (SealedSegment::shards[0]).
   absl::StatusOr<std::string> OpenWhole(uint32_t index, const SegmentInfo& info,
                                         std::string_view sealed) const;
@@ -102,6 +110,11 @@ class SegmentCodec {
 
  private:
   SegmentCodec(std::string key, const ErasureCode* code, int zstd_level);
+  // Rebuilds the shards `wanted` (absent ones; buffers are made for every absent shard) from the
+  // `present` ones and checks each against its CID.
+  absl::StatusOr<std::vector<std::pair<int, std::string>>> RebuildShards(
+      uint32_t index, const SegmentInfo& info, std::vector<std::optional<std::string>>& shards,
+      const std::vector<bool>& present, const std::vector<bool>& wanted) const;
   // The plain bytes, in scratch.plain or scratch.body.
   absl::StatusOr<std::string_view> Unseal(uint32_t index, const SegmentInfo& info,
                                           std::string_view sealed, SegmentScratch& scratch) const;
