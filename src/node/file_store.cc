@@ -332,34 +332,41 @@ absl::StatusOr<GetStats> FileStore::Read(const storage::StoreManifest& manifest,
                                          std::string key, const storage::PlainSink& sink,
                                          storage::SegmentRange range) {
   GetStats stats;
-  std::optional<absl::Duration> typical;
-  // The next segment's shards are fetched while this one is decoded, decrypted and handed to
-  // the sink (one segment ahead: k shards more in memory). One fetch at a time, so `typical`
-  // and the fetch counters have one writer; get() orders them with the reads here.
-  using Shards = absl::StatusOr<std::vector<std::optional<std::string>>>;
   const uint32_t total = storage::SegmentCount(manifest);
   const uint32_t end =
       range.first >= total ? range.first : range.first + std::min(range.count, total - range.first);
-  std::future<Shards> ahead;
-  uint32_t ahead_index = 0;
-  storage::ShardSource source = [&](uint32_t segment) -> Shards {
-    Shards current = ahead.valid() && ahead_index == segment
-                         ? ahead.get()
-                         : FetchSegment(manifest, segment, holders, typical, stats);
-    if (ahead.valid()) ahead.get();  // a fetch nobody asked for (not in order): dropped
-    if (current.ok() && segment + 1 < end) {
-      ahead_index = segment + 1;
-      ahead = std::async(std::launch::async, [&, next = segment + 1] {
-        return FetchSegment(manifest, next, holders, typical, stats);
-      });
-    }
-    return current;
-  };
-  absl::Status opened = storage::OpenStoredFile(manifest, std::move(key), source, sink, &stats.open,
-                                                {.range = range, .shards_checked = true});
-  if (ahead.valid()) ahead.wait();  // before `stats` is read: the fetch writes its counters
+  absl::Status opened;
+  {
+    ReadAhead ahead(*this, manifest, holders, end, stats);
+    opened = storage::OpenStoredFile(manifest, std::move(key),
+                                     [&](uint32_t segment) { return ahead.Fetch(segment); }, sink,
+                                     &stats.open, {.range = range, .shards_checked = true});
+  }  // before `stats` is read: the fetch ahead writes its counters
   MESH_RETURN_IF_ERROR(opened);
   return stats;
+}
+
+FileStore::ReadAhead::ReadAhead(FileStore& store, const storage::StoreManifest& manifest,
+                                const std::vector<ShardPlacement>& holders, uint32_t end,
+                                GetStats& stats)
+    : store_(store), manifest_(manifest), holders_(holders), end_(end), stats_(stats) {}
+
+FileStore::ReadAhead::~ReadAhead() {
+  if (ahead_.valid()) ahead_.wait();
+}
+
+FileStore::ReadAhead::Shards FileStore::ReadAhead::Fetch(uint32_t segment) {
+  Shards current = ahead_.valid() && ahead_index_ == segment
+                       ? ahead_.get()
+                       : store_.FetchSegment(manifest_, segment, holders_, typical_, stats_);
+  if (ahead_.valid()) ahead_.get();  // a fetch nobody asked for (out of order): dropped
+  if (current.ok() && segment + 1 < end_) {
+    ahead_index_ = segment + 1;
+    ahead_ = std::async(std::launch::async, [this, next = segment + 1] {
+      return store_.FetchSegment(manifest_, next, holders_, typical_, stats_);
+    });
+  }
+  return current;
 }
 
 absl::StatusOr<std::vector<std::optional<std::string>>> FileStore::FetchSegment(

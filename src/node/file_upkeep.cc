@@ -94,16 +94,16 @@ absl::StatusOr<RepairResult> FileStore::Repair(const StoredFileRecord& file,
   for (const ShardPlacement& h : file.holders) {
     if (!lost_set.contains(h.index)) sources.push_back(h);
   }
-  // Rebuild: each segment from any k of the holders that remain; the lost shards come back
-  // checked against their CIDs and are staged in the blob store.
+  // Rebuild: each segment from any k of the holders that remain (the next segment fetched
+  // while this one is rebuilt); the lost shards come back checked against their CIDs and are
+  // staged.
   std::vector<std::vector<Staged>> staged(lost.size());
   storage::AuditSampler audits(*rng_);
-  std::optional<absl::Duration> typical;
   GetStats stats;
   absl::Status status;
+  ReadAhead ahead(*this, manifest, sources, static_cast<uint32_t>(manifest.segments.size()), stats);
   for (uint32_t seg = 0; seg < manifest.segments.size() && status.ok(); ++seg) {
-    absl::StatusOr<std::vector<std::optional<std::string>>> shards =
-        FetchSegment(manifest, seg, sources, typical, stats);
+    absl::StatusOr<std::vector<std::optional<std::string>>> shards = ahead.Fetch(seg);
     if (!shards.ok()) {
       status = shards.status();
       break;

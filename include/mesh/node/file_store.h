@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -132,6 +133,31 @@ class FileStore {
                                             const std::vector<job::ShardRef>& shards);
   void TellToDrop(const std::string& file, const std::string& did, const std::string& address,
                   std::vector<std::string>* unreachable);
+  // Fetches segments' shards in increasing order, the next one while the caller works on this
+  // one (one segment ahead: k shards more in memory). One fetch at a time, so `typical_` and
+  // the fetch counters in `stats` have one writer; the future's get() orders them with the
+  // caller's reads. The destructor waits for a fetch still running.
+  class ReadAhead {
+   public:
+    using Shards = absl::StatusOr<std::vector<std::optional<std::string>>>;
+    ReadAhead(FileStore& store, const storage::StoreManifest& manifest,
+              const std::vector<ShardPlacement>& holders, uint32_t end, GetStats& stats);
+    ~ReadAhead();
+    ReadAhead(const ReadAhead&) = delete;
+    ReadAhead& operator=(const ReadAhead&) = delete;
+    // Segment `segment`'s shards (FetchSegment); starts fetching segment + 1 if below `end`.
+    Shards Fetch(uint32_t segment);
+
+   private:
+    FileStore& store_;
+    const storage::StoreManifest& manifest_;
+    const std::vector<ShardPlacement>& holders_;
+    const uint32_t end_;
+    GetStats& stats_;
+    std::optional<absl::Duration> typical_;
+    std::future<Shards> ahead_;
+    uint32_t ahead_index_ = 0;
+  };
   absl::StatusOr<std::vector<std::optional<std::string>>> FetchSegment(
       const storage::StoreManifest& manifest, uint32_t segment,
       const std::vector<ShardPlacement>& holders, std::optional<absl::Duration>& typical,
