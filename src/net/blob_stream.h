@@ -93,9 +93,8 @@ class BlobStreamServer {
  private:
   struct Connection {
     std::thread thread;
-    std::shared_ptr<TlsStream> stream ABSL_GUARDED_BY(mu);  // set once the handshake is done
+    std::shared_ptr<TlsStream> stream ABSL_GUARDED_BY(mu);  // set before the handshake
     absl::Mutex mu;
-    int fd = -1;  // before the handshake, for Stop to cut it
     std::atomic<bool> done{false};
   };
 
@@ -138,7 +137,8 @@ class BlobStreamClient {
   absl::Status Fetch(const std::string& host, int port, const std::optional<crypto::DidKey>& did,
                      std::string_view request, absl::Duration timeout, const ChunkSink& sink,
                      Path* path);
-  // Cuts the fetches in progress (they fail with Cancelled) and closes the kept connections.
+  // Cuts the fetches in progress (they fail with Cancelled), closes the kept connections and
+  // returns once no Fetch is running (one still connecting ends within its timeouts).
   void Shutdown();
 
  private:
@@ -153,6 +153,9 @@ class BlobStreamClient {
                                                   absl::Duration timeout, bool* reused,
                                                   bool* reached);
   void Keep(const std::string& key, std::unique_ptr<TlsStream> stream);
+  absl::Status FetchCounted(const std::string& host, int port,
+                            const std::optional<crypto::DidKey>& did, std::string_view request,
+                            absl::Duration timeout, const ChunkSink& sink, Path* path);
 
   const std::shared_ptr<const TlsContext> tls_;
   const std::function<bool(const crypto::DidKey&)> admit_;
@@ -162,6 +165,7 @@ class BlobStreamClient {
   std::map<std::string, std::vector<Kept>> kept_ ABSL_GUARDED_BY(mu_);
   size_t kept_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<TlsStream*> in_use_ ABSL_GUARDED_BY(mu_);
+  int active_ ABSL_GUARDED_BY(mu_) = 0;  // Fetch calls in progress: Shutdown waits for them
 };
 
 }  // namespace mesh::net::internal

@@ -147,6 +147,24 @@ absl::Status BlobStreamClient::Fetch(const std::string& host, int port,
                                      const std::optional<crypto::DidKey>& did,
                                      std::string_view request, absl::Duration timeout,
                                      const ChunkSink& sink, Path* path) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) {
+      *path = Path::kAnswered;
+      return absl::CancelledError("the transport is shut down");
+    }
+    ++active_;
+  }
+  absl::Status status = FetchCounted(host, port, did, request, timeout, sink, path);
+  absl::MutexLock lock(&mu_);
+  --active_;
+  return status;
+}
+
+absl::Status BlobStreamClient::FetchCounted(const std::string& host, int port,
+                                            const std::optional<crypto::DidKey>& did,
+                                            std::string_view request, absl::Duration timeout,
+                                            const ChunkSink& sink, Path* path) {
   *path = Path::kAnswered;
   if (request.size() > kMaxMessageBytes) {
     return absl::ResourceExhaustedError(mesh::StrCat("blob request of ", request.size(),
@@ -214,8 +232,10 @@ void BlobStreamClient::Shutdown() {
     for (TlsStream* s : in_use_) s->Abort();
     kept.swap(kept_);
     kept_count_ = 0;
+    // Every fetch ends: those on a stream were cut just now, and one still connecting gives up
+    // within its connect and handshake timeouts (2 s and 10 s at most).
     mu_.Await(absl::Condition(
-        +[](std::vector<TlsStream*>* v) { return v->empty(); }, &in_use_));
+        +[](int* active) { return *active == 0; }, &active_));
   }
 }
 

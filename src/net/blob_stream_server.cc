@@ -135,11 +135,7 @@ void BlobStreamServer::Stop() {
     absl::MutexLock lock(&mu_);
     for (Connection& c : connections_) {
       absl::MutexLock cl(&c.mu);
-      if (c.stream != nullptr) {
-        c.stream->Abort();
-      } else if (c.fd >= 0) {
-        shutdown(c.fd, SHUT_RDWR);
-      }
+      if (c.stream != nullptr) c.stream->Abort();
     }
     connections.splice(connections.end(), connections_);
   }
@@ -175,7 +171,6 @@ void BlobStreamServer::AcceptLoop() {
         continue;
       }
       Connection& c = connections_.emplace_back();
-      c.fd = fd;
       c.thread = std::thread([this, &c, fd] {
         Serve(&c, fd);
         c.done.store(true);
@@ -185,26 +180,25 @@ void BlobStreamServer::AcceptLoop() {
 }
 
 void BlobStreamServer::Serve(Connection* connection, int fd) {
-  absl::StatusOr<std::unique_ptr<TlsStream>> accepted =
-      TlsStream::Accept(fd, options_.tls, options_.handshake_timeout);
-  if (!accepted.ok()) {
-    if (absl::IsDeadlineExceeded(accepted.status())) {
-      RefusalCounters::Count(options_.counters.handshake_timeout);
-    }
-    SPDLOG_DEBUG("blob stream: handshake failed: {}", accepted.status().message());
-    absl::MutexLock lock(&connection->mu);
-    connection->fd = -1;
-    return;
-  }
-  std::shared_ptr<TlsStream> stream = *std::move(accepted);
+  absl::StatusOr<std::unique_ptr<TlsStream>> made = TlsStream::ForServer(fd, options_.tls);
+  if (!made.ok()) return;
+  // Published before the handshake, so that Stop can cut it: the stream (and its socket) lives
+  // as long as the connection's record.
+  std::shared_ptr<TlsStream> stream = *std::move(made);
   {
     absl::MutexLock lock(&connection->mu);
     connection->stream = stream;
-    connection->fd = -1;
   }
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;  // Stop may have missed the stream: it was not published yet.
+  }
+  if (absl::Status accepted = stream->Accept(options_.handshake_timeout); !accepted.ok()) {
+    if (absl::IsDeadlineExceeded(accepted)) {
+      RefusalCounters::Count(options_.counters.handshake_timeout);
+    }
+    SPDLOG_DEBUG("blob stream: handshake failed: {}", accepted.message());
+    return;
   }
   const std::string pem = stream->PeerCertificatePem();
   PeerVerifier verifier(

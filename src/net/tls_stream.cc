@@ -182,23 +182,24 @@ absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::Connect(const std::string&
   return stream;
 }
 
-absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::Accept(int fd,
-                                                             std::shared_ptr<const TlsContext> tls,
-                                                             absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::ForServer(
+    int fd, std::shared_ptr<const TlsContext> tls) {
   SetBlocking(fd);
-  SetSocketTimeout(fd, timeout);
   SSL* ssl = SSL_new(tls->get());
   if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
     if (ssl != nullptr) SSL_free(ssl);
     close(fd);
     return absl::InternalError("SSL_new failed: " + OpenSslErrors());
   }
-  std::unique_ptr<TlsStream> stream(new TlsStream(fd, ssl, std::move(tls)));
-  stream->timeout_ = timeout;
+  return std::unique_ptr<TlsStream>(new TlsStream(fd, ssl, std::move(tls)));
+}
+
+absl::Status TlsStream::Accept(absl::Duration timeout) {
+  timeout_ = timeout;
+  SetSocketTimeout(fd_, timeout);
   ERR_clear_error();
-  const int result = SSL_accept(ssl);
-  if (result != 1) return stream->Failure("TLS handshake", result);
-  return stream;
+  const int result = SSL_accept(ssl_);
+  return result == 1 ? absl::OkStatus() : Failure("TLS handshake", result);
 }
 
 TlsStream::~TlsStream() {

@@ -46,11 +46,12 @@ class TlsStream {
                                                             std::shared_ptr<const TlsContext> tls,
                                                             absl::Duration connect_timeout,
                                                             absl::Duration timeout, bool* reached);
-  // The server handshake on accepted socket `fd` (owned from now on, closed on failure),
-  // within `timeout`.
-  static absl::StatusOr<std::unique_ptr<TlsStream>> Accept(int fd,
-                                                           std::shared_ptr<const TlsContext> tls,
-                                                           absl::Duration timeout);
+  // The server side of accepted socket `fd` (owned from now on, closed on failure), before
+  // its handshake: Accept runs it, so that Abort can cut a handshake in progress.
+  static absl::StatusOr<std::unique_ptr<TlsStream>> ForServer(
+      int fd, std::shared_ptr<const TlsContext> tls);
+  // The server handshake, within `timeout`.
+  absl::Status Accept(absl::Duration timeout);
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
