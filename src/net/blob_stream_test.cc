@@ -406,5 +406,91 @@ TEST_F(BlobStreamTest, ServerStopCutsItsConnections) {
   EXPECT_FALSE(result.ok());
 }
 
+// A server that answers every request with `reply` (raw bytes after the handshake): what a
+// lying or broken peer could send. The client must refuse it with a clear error.
+class RawServer {
+ public:
+  RawServer(const crypto::KeyPair& key, std::string reply) : reply_(std::move(reply)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa = {};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    listen(fd_, 4);
+    socklen_t size = sizeof(sa);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &size);
+    port_ = ntohs(sa.sin_port);
+    auto identity = MakeTlsIdentity(key, absl::Now());
+    tls_ = *TlsContext::Create(*identity, /*server=*/true);
+    thread_ = std::thread([this] {
+      const int conn = accept(fd_, nullptr, nullptr);
+      if (conn < 0) return;
+      auto stream = TlsStream::ForServer(conn, tls_);
+      if (!stream.ok() || !(*stream)->Accept(absl::Seconds(5)).ok()) return;
+      char header[8];
+      if (!(*stream)->ReadFull(header, 8).ok()) return;
+      std::string request(absl::big_endian::Load32(header + 4), '\0');
+      if (!(*stream)->ReadFull(request.data(), request.size()).ok()) return;
+      (*stream)->WriteAll(reply_).IgnoreError();
+      char rest;
+      (*stream)->ReadFull(&rest, 1).IgnoreError();  // until the client hangs up
+    });
+  }
+  ~RawServer() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  std::string reply_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::shared_ptr<const TlsContext> tls_;
+  std::thread thread_;
+};
+
+std::string U32(uint32_t v) {
+  std::string out(4, '\0');
+  absl::big_endian::Store32(out.data(), v);
+  return out;
+}
+
+TEST_F(BlobStreamTest, MalformedRepliesFromAServerAreRefused) {
+  const struct {
+    std::string reply;
+    absl::StatusCode code;
+    const char* says;
+  } cases[] = {
+      {U32(kBlobChunkBytes + 1) + "x", absl::StatusCode::kDataLoss, "over the limit"},
+      {U32(kBlobStreamError) + U32(5) + U32(kMaxErrorBytes + 1), absl::StatusCode::kDataLoss,
+       "malformed blob stream error"},
+      {U32(kBlobStreamError) + U32(99) + U32(2) + "no", absl::StatusCode::kDataLoss,
+       "malformed blob stream error"},
+      {U32(10) + "short", absl::StatusCode::kDeadlineExceeded, "no progress"},  // truncated
+      {U32(kBlobStreamError) + U32(5) + U32(7) + "missing", absl::StatusCode::kNotFound,
+       "missing"},  // well formed: the server's own error, kept
+  };
+  for (const auto& c : cases) {
+    RawServer server(server_key_, c.reply);
+    auto client = Client(client_key_);
+    BlobStreamClient::Path path = BlobStreamClient::Path::kBusy;
+    std::string got;
+    absl::Status s = client->Fetch(
+        "127.0.0.1", server.port(), server_key_.did(), "a", absl::Seconds(1),
+        [&](std::string_view chunk) {
+          got.append(chunk);
+          return absl::OkStatus();
+        },
+        &path);
+    EXPECT_EQ(s.code(), c.code) << s << " for reply of " << c.reply.size() << " bytes";
+    EXPECT_THAT(s.message(), HasSubstr(c.says));
+    EXPECT_EQ(path, BlobStreamClient::Path::kAnswered);
+    EXPECT_TRUE(got.empty() || got == "short") << got.size();
+    client->Shutdown();
+  }
+}
+
 }  // namespace
 }  // namespace mesh::net::internal
