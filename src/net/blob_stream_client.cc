@@ -137,8 +137,9 @@ absl::StatusOr<std::unique_ptr<TlsStream>> BlobStreamClient::Take(
 
 void BlobStreamClient::Keep(const std::string& key, std::unique_ptr<TlsStream> stream) {
   absl::MutexLock lock(&mu_);
+  if (shutdown_ || kept_count_ >= kKeptInAll) return;
   std::vector<Kept>& kept = kept_[key];
-  if (shutdown_ || kept.size() >= kKeptPerPeer || kept_count_ >= kKeptInAll) return;
+  if (kept.size() >= kKeptPerPeer) return;  // (not empty: no empty entry is left)
   kept.push_back({std::move(stream), absl::Now()});
   ++kept_count_;
 }

@@ -212,17 +212,18 @@ absl::StatusOr<std::unique_ptr<cas::ByteSource>> MeshService::OpenBlob(const cry
   MESH_ASSIGN_OR_RETURN(job::OpenedMessage opened, envelopes_.Open(request, peer));
   const auto* r = std::get_if<job::BlobRequest>(&opened.message);
   if (r == nullptr) return absl::InvalidArgumentError("a blob fetch needs a blob_request");
-  if (staging_ != nullptr) {
+  if (staging_ != nullptr || holder_ != nullptr) {
+    // Shards being placed, then shards held for others: served as they are (the fetcher
+    // checks them); any other blob through the blob store's verifying reader.
     MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(r->cid));
-    MESH_ASSIGN_OR_RETURN(std::optional<std::unique_ptr<cas::ByteSource>> staged,
-                          staging_->Open(cid, r->offset));
-    if (staged.has_value()) return *std::move(staged);
-  }
-  if (holder_ != nullptr) {
-    MESH_ASSIGN_OR_RETURN(cas::Cid cid, cas::Cid::Parse(r->cid));
-    MESH_ASSIGN_OR_RETURN(std::optional<std::unique_ptr<cas::ByteSource>> held,
-                          holder_->OpenHeld(cid, r->offset));
-    if (held.has_value()) return *std::move(held);
+    std::optional<std::unique_ptr<cas::ByteSource>> shard;
+    if (staging_ != nullptr) {
+      MESH_ASSIGN_OR_RETURN(shard, staging_->Open(cid, r->offset));
+    }
+    if (!shard.has_value() && holder_ != nullptr) {
+      MESH_ASSIGN_OR_RETURN(shard, holder_->OpenHeld(cid, r->offset));
+    }
+    if (shard.has_value()) return *std::move(shard);
   }
   return OpenBlobAt(*env_.blobs, r->cid, r->offset);
 }
