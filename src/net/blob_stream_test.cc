@@ -22,6 +22,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "mesh/common/metrics.h"
+#include "mesh/common/rng.h"
 #include "mesh/common/strings.h"
 #include "mesh/common/testing.h"
 #include "mesh/crypto/key_pair.h"
@@ -33,15 +34,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::string out(n, '\0');
-  uint32_t x = seed;
-  for (char& c : out) {
-    x = x * 1664525u + 1013904223u;
-    c = static_cast<char>(x >> 24);
-  }
-  return out;
-}
+std::string Bytes(size_t n, uint64_t seed) { return SeededRng(seed).Bytes(n); }
 
 // Gives `good` bytes, then fails (a blob found corrupt half-way).
 class FailingSource final : public cas::ByteSource {
@@ -359,21 +352,28 @@ TEST_F(BlobStreamTest, AFullServerClosesNewConnectionsAtAccept) {
   EXPECT_EQ(got, "x");
 }
 
-TEST_F(BlobStreamTest, ShutdownCutsAFetchInProgress) {
-  auto client = Client(client_key_);
-  std::atomic<bool> started{false};
-  absl::Status result;
-  std::thread fetch([&] {
+// Starts a fetch of the stalling blob on its own thread and returns once its first chunk came.
+std::thread StartStalledFetch(BlobStreamClient& client, int port, const crypto::DidKey& server,
+                              absl::Status* result) {
+  auto started = std::make_shared<std::atomic<bool>>(false);
+  std::thread fetch([&client, port, server, result, started] {
     BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
-    result = client->Fetch(
-        "127.0.0.1", server_->port(), server_key_.did(), "stall", absl::Seconds(60),
-        [&](std::string_view) {
-          started = true;
+    *result = client.Fetch(
+        "127.0.0.1", port, server, "stall", absl::Seconds(60),
+        [started](std::string_view) {
+          *started = true;
           return absl::OkStatus();
         },
         &path);
   });
-  while (!started.load()) absl::SleepFor(absl::Milliseconds(5));
+  while (!started->load()) absl::SleepFor(absl::Milliseconds(5));  // test-only wait
+  return fetch;
+}
+
+TEST_F(BlobStreamTest, ShutdownCutsAFetchInProgress) {
+  auto client = Client(client_key_);
+  absl::Status result;
+  std::thread fetch = StartStalledFetch(*client, server_->port(), server_key_.did(), &result);
   const absl::Time start = absl::Now();
   client->Shutdown();
   fetch.join();
@@ -385,19 +385,8 @@ TEST_F(BlobStreamTest, ShutdownCutsAFetchInProgress) {
 
 TEST_F(BlobStreamTest, ServerStopCutsItsConnections) {
   auto client = Client(client_key_);
-  std::atomic<bool> started{false};
   absl::Status result;
-  std::thread fetch([&] {
-    BlobStreamClient::Path path = BlobStreamClient::Path::kAnswered;
-    result = client->Fetch(
-        "127.0.0.1", server_->port(), server_key_.did(), "stall", absl::Seconds(60),
-        [&](std::string_view) {
-          started = true;
-          return absl::OkStatus();
-        },
-        &path);
-  });
-  while (!started.load()) absl::SleepFor(absl::Milliseconds(5));
+  std::thread fetch = StartStalledFetch(*client, server_->port(), server_key_.did(), &result);
   std::thread stop([&] { server_->Stop(); });
   absl::SleepFor(absl::Milliseconds(50));
   release_ = true;  // the serving thread is inside the source: let it return

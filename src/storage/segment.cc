@@ -247,17 +247,24 @@ absl::StatusOr<std::vector<std::pair<int, std::string>>> SegmentCodec::RebuildSh
   return rebuilt;
 }
 
+absl::Status SegmentCodec::CheckShardCount(uint32_t index, const SegmentInfo& info,
+                                           size_t given) const {
+  if (code_ == nullptr) return absl::FailedPreconditionError("this codec has no erasure code");
+  const size_t n = static_cast<size_t>(code_->k() + code_->m());
+  if (given != n || info.shards.size() != n) {
+    return absl::InvalidArgumentError(mesh::StrCat("segment ", index, ": ", given,
+                                                   " shards given for a ", code_->k(), "+",
+                                                   code_->m(), " code"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::pair<int, std::string>>> SegmentCodec::Rebuild(
     uint32_t index, const SegmentInfo& info, std::vector<std::optional<std::string>> shards,
     const std::vector<int>& lost) const {
-  if (code_ == nullptr) return absl::FailedPreconditionError("this codec has no erasure code");
+  MESH_RETURN_IF_ERROR(CheckShardCount(index, info, shards.size()));
   const int k = code_->k();
   const int n = k + code_->m();
-  if (static_cast<int>(shards.size()) != n || static_cast<int>(info.shards.size()) != n) {
-    return absl::InvalidArgumentError(mesh::StrCat("segment ", index, ": ", shards.size(),
-                                                   " shards given for a ", k, "+", code_->m(),
-                                                   " code"));
-  }
   const uint64_t shard = ShardBytes(info.sealed_bytes, k);
   std::vector<bool> present(static_cast<size_t>(n)), wanted(static_cast<size_t>(n), false);
   int good = 0;
@@ -285,14 +292,9 @@ absl::StatusOr<OpenedSegment> SegmentCodec::Open(uint32_t index, const SegmentIn
                                                  std::vector<std::optional<std::string>> shards,
                                                  SegmentScratch& scratch,
                                                  bool shards_checked) const {
-  if (code_ == nullptr) return absl::FailedPreconditionError("this codec has no erasure code");
+  MESH_RETURN_IF_ERROR(CheckShardCount(index, info, shards.size()));
   const int k = code_->k();
   const int n = k + code_->m();
-  if (static_cast<int>(shards.size()) != n || static_cast<int>(info.shards.size()) != n) {
-    return absl::InvalidArgumentError(mesh::StrCat("segment ", index, ": ", shards.size(),
-                                                   " shards given for a ", k, "+", code_->m(),
-                                                   " code"));
-  }
   const uint64_t shard = ShardBytes(info.sealed_bytes, k);
   OpenedSegment out;
   std::vector<bool> present(static_cast<size_t>(n));

@@ -110,6 +110,8 @@ class SegmentCodec {
 
  private:
   SegmentCodec(std::string key, const ErasureCode* code, int zstd_level);
+  // InvalidArgument unless `given` and the manifest's shard list are k + m long.
+  absl::Status CheckShardCount(uint32_t index, const SegmentInfo& info, size_t given) const;
   // Rebuilds the shards `wanted` (absent ones; buffers are made for every absent shard) from the
   // `present` ones and checks each against its CID.
   absl::StatusOr<std::vector<std::pair<int, std::string>>> RebuildShards(
