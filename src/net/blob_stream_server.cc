@@ -264,7 +264,7 @@ bool BlobStreamServer::ServeOne(TlsStream& stream, const crypto::DidKey& peer) {
     if (!next.ok()) return stream.WriteAll(ErrorFrame(next)).ok();
     char length[4];
     absl::big_endian::Store32(length, static_cast<uint32_t>(chunk.size()));
-    if (!stream.WriteAll(std::string_view(length, 4)).ok()) return false;
+    if (!stream.WriteAll(std::string_view(length, 4), /*flush=*/chunk.empty()).ok()) return false;
     if (chunk.empty()) return true;  // u32 0: the end
     if (!stream.WriteAll(chunk).ok()) return false;
   }

@@ -63,7 +63,9 @@ class TlsStream {
   // Reads exactly `size` bytes. Unavailable when the peer closed or reset the connection,
   // DeadlineExceeded when it stalled past the timeout.
   absl::Status ReadFull(char* data, size_t size);
-  absl::Status WriteAll(std::string_view data);
+  // A server stream buffers its records (a write(2) per 256 KiB, not per 16 KiB record):
+  // `flush` = false leaves them buffered for the next write (a frame's header before its data).
+  absl::Status WriteAll(std::string_view data, bool flush = true);
   // Unblocks a read or write in progress on another thread (shutdown(2) of the socket); every
   // later call fails. Thread-safe; idempotent.
   void Abort();
