@@ -16,6 +16,7 @@
 #include "mesh/common/strings.h"
 #include "peer_verifier.h"
 #include "spdlog/spdlog.h"
+#include "tcp_listen.h"
 
 namespace mesh::net::internal {
 namespace {
@@ -34,49 +35,6 @@ std::string ErrorFrame(const absl::Status& status) {
   return out;
 }
 
-// A listening socket on host:port (port 0 = any), non-blocking; -1 and `*error` on failure.
-int ListenOn(const std::string& host, int port, std::string* error) {
-  addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port);
-  const int gai =
-      getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
-  if (gai != 0) {
-    *error = gai_strerror(gai);
-    return -1;
-  }
-  int fd = -1;
-  *error = "no address";
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      *error = std::strerror(errno);
-      continue;
-    }
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-      *error = std::strerror(errno);
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(found);
-  return fd;
-}
-
-int PortOf(int fd) {
-  sockaddr_storage bound = {};
-  socklen_t size = sizeof(bound);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &size) != 0) return 0;
-  return bound.ss_family == AF_INET6
-             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-             : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BlobStreamServer>> BlobStreamServer::Listen(
@@ -88,19 +46,19 @@ absl::StatusOr<std::unique_ptr<BlobStreamServer>> BlobStreamServer::Listen(
     return absl::InvalidArgumentError("blob stream max_connections must be at least 1");
   }
   std::string error;
-  const int fd = ListenOn(options.host, options.port, &error);
-  if (fd < 0) {
+  const ListeningSocket listening = ListenTcp(options.host, std::to_string(options.port), &error);
+  if (listening.fd < 0) {
     return absl::UnavailableError(mesh::StrCat("cannot listen for blob streams on ", options.host,
                                                ":", options.port, " (", error,
                                                "); choose another [mesh] blob_port"));
   }
   const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
-    close(fd);
+    close(listening.fd);
     return absl::InternalError(mesh::StrCat("eventfd: ", std::strerror(errno)));
   }
-  std::unique_ptr<BlobStreamServer> server(
-      new BlobStreamServer(fd, wake, PortOf(fd), std::move(options), std::move(open)));
+  std::unique_ptr<BlobStreamServer> server(new BlobStreamServer(
+      listening.fd, wake, listening.port, std::move(options), std::move(open)));
   server->accept_thread_ = std::thread([s = server.get()] { s->AcceptLoop(); });
   return server;
 }

@@ -14,6 +14,7 @@
 
 #include "mesh/common/host_port.h"
 #include "mesh/common/strings.h"
+#include "tcp_listen.h"
 
 namespace mesh::net::internal {
 namespace {
@@ -39,48 +40,17 @@ absl::StatusOr<std::unique_ptr<HandshakeGate>> HandshakeGate::Listen(const std::
     return absl::InvalidArgumentError(
         mesh::StrCat("mesh listen address \"", listen, "\" has no port; use host:port"));
   }
-  const std::string host(split->host);
-  const std::string port(split->port);
-  addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
-  if (gai != 0) return CannotListen(listen, gai_strerror(gai));
-  std::string last_error = "no address";
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      last_error = std::strerror(errno);
-      continue;
-    }
-    // A restarted node takes its port back at once (TIME_WAIT); no SO_REUSEPORT, so a second
-    // node on the same port is refused instead of splitting the traffic.
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
-      last_error = std::strerror(errno);
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(found);
-  if (fd < 0) return CannotListen(listen, last_error);
-  sockaddr_storage bound = {};
-  socklen_t bound_size = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_size);
-  const int bound_port = bound.ss_family == AF_INET6
-                             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-                             : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  std::string error;
+  const ListeningSocket listening =
+      ListenTcp(std::string(split->host), std::string(split->port), &error);
+  if (listening.fd < 0) return CannotListen(listen, error);
   const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
-    close(fd);
+    close(listening.fd);
     return absl::InternalError(mesh::StrCat("eventfd: ", std::strerror(errno)));
   }
   return std::unique_ptr<HandshakeGate>(
-      new HandshakeGate(fd, wake, bound.ss_family, bound_port, options));
+      new HandshakeGate(listening.fd, wake, listening.family, listening.port, options));
 }
 
 HandshakeGate::HandshakeGate(int listen_fd, int wake_fd, int family, int port,
