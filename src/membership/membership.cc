@@ -93,12 +93,9 @@ std::vector<Action> Membership::Step(absl::Time now, const Input& input) {
   return std::move(out_);
 }
 
-uint64_t Membership::KeyOf(const std::string& id) { return std::hash<std::string>{}(id); }
-
-const Membership::ActivePeer* Membership::Heard(const std::string& id) {
-  const uint64_t key = KeyOf(id);
+const Membership::ActivePeer* Membership::Heard(const PeerId& id) {
   for (ActivePeer& p : active_) {
-    if (p.Is(key, id)) {
+    if (p.contact.id == id) {
       p.heard = now_;
       return &p;
     }
@@ -129,7 +126,7 @@ void Membership::OnReceived(const Contact& from, const Message& message) {
           };
           if (m.ttl <= 0 || active_.size() <= 1) return take_joiner();
           if (m.ttl == options_.passive_walk) AddPassive(m.joiner);
-          const std::string skip = from.id;
+          const PeerId& skip = from.id;
           std::vector<const ActivePeer*> next;
           for (const ActivePeer& p : active_) {
             if (p.contact.id != skip && p.contact.id != m.joiner.id) next.push_back(&p);
@@ -188,11 +185,11 @@ void Membership::OnReceived(const Contact& from, const Message& message) {
 
 void Membership::OnTick() {
   if (now_ >= next_probe_) {
-    std::vector<std::string> silent;
+    std::vector<PeerId> silent;
     for (const ActivePeer& p : active_) {
       if (now_ - p.heard > options_.dead_after) silent.push_back(p.contact.id);
     }
-    for (const std::string& id : silent) {
+    for (const PeerId& id : silent) {
       DropActive(id, /*alive=*/false);
       ErasePassive(id);
       ++stats_.dead;
@@ -204,12 +201,14 @@ void Membership::OnTick() {
   }
   if (now_ >= next_shuffle_) {
     next_shuffle_ = now_ + options_.shuffle_every;
-    if (const Contact* to = RandomActive(""); to != nullptr) {
+    if (const Contact* to = RandomActive(PeerId()); to != nullptr) {
       std::vector<Contact> sample = {self_};
       for (const Contact& c : Sample(active(), options_.shuffle_active, to->id)) {
         sample.push_back(c);
       }
-      for (const Contact& c : Sample(passive_, options_.shuffle_passive, "")) sample.push_back(c);
+      for (const Contact& c : Sample(passive_, options_.shuffle_passive, PeerId())) {
+        sample.push_back(c);
+      }
       last_shuffle_ = sample;
       ++stats_.shuffles;
       SendTo(*to, Shuffle{self_, options_.shuffle_walk, std::move(sample)});
@@ -217,19 +216,16 @@ void Membership::OnTick() {
   }
 }
 
-const Membership::ActivePeer* Membership::FindActive(uint64_t key, const std::string& id) const {
+const Membership::ActivePeer* Membership::FindActive(const PeerId& id) const {
   for (const ActivePeer& p : active_) {
-    if (p.Is(key, id)) return &p;
+    if (p.contact.id == id) return &p;
   }
   return nullptr;
 }
 
-bool Membership::InPassive(uint64_t key, const std::string& id) const {
-  // By the ids' hashes first: comparing each id read another heap string.
-  for (size_t i = 0; i < passive_.size(); ++i) {
-    if (passive_keys_[i] == key && passive_[i].id == id) return true;
-  }
-  return false;
+bool Membership::InPassive(const PeerId& id) const {
+  return std::any_of(passive_.begin(), passive_.end(),
+                     [&](const Contact& c) { return c.id == id; });
 }
 
 void Membership::AddActive(const Contact& peer) {
@@ -241,13 +237,13 @@ void Membership::AddActive(const Contact& peer) {
     SendTo(victim, Disconnect{});
     DropActive(victim.id, /*alive=*/true);
   }
-  active_.push_back({peer, now_, KeyOf(peer.id)});
+  active_.push_back({peer, now_});
   Emit(PeerUp{peer});
 }
 
-bool Membership::DropActive(const std::string& id, bool alive) {
+bool Membership::DropActive(const PeerId& id, bool alive) {
   auto it = std::find_if(active_.begin(), active_.end(),
-                         [&, key = KeyOf(id)](const ActivePeer& p) { return p.Is(key, id); });
+                         [&](const ActivePeer& p) { return p.contact.id == id; });
   if (it == active_.end()) return false;
   const Contact contact = it->contact;
   active_.erase(it);
@@ -258,8 +254,7 @@ bool Membership::DropActive(const std::string& id, bool alive) {
 
 void Membership::AddPassive(const Contact& peer, const std::vector<Contact>& evict_first) {
   if (peer.id == self_.id || peer.id.empty()) return;
-  const uint64_t key = KeyOf(peer.id);
-  if (FindActive(key, peer.id) != nullptr || InPassive(key, peer.id)) return;
+  if (FindActive(peer.id) != nullptr || InPassive(peer.id)) return;
   if (passive_.size() >= options_.passive_size) {
     auto victim = passive_.end();
     for (const Contact& c : evict_first) {
@@ -268,26 +263,13 @@ void Membership::AddPassive(const Contact& peer, const std::vector<Contact>& evi
     }
     if (victim == passive_.end())
       victim = passive_.begin() + ptrdiff_t(rng_->Uniform(passive_.size()));
-    passive_keys_.erase(passive_keys_.begin() + (victim - passive_.begin()));
     passive_.erase(victim);
   }
   passive_.push_back(peer);
-  passive_keys_.push_back(key);
 }
 
-void Membership::ErasePassive(const std::string& id) {
-  const uint64_t key = KeyOf(id);
-  size_t kept = 0;
-  for (size_t i = 0; i < passive_.size(); ++i) {
-    if (passive_keys_[i] == key && passive_[i].id == id) continue;
-    if (kept != i) {
-      passive_[kept] = std::move(passive_[i]);
-      passive_keys_[kept] = passive_keys_[i];
-    }
-    ++kept;
-  }
-  passive_.resize(kept);
-  passive_keys_.resize(kept);
+void Membership::ErasePassive(const PeerId& id) {
+  std::erase_if(passive_, [&](const Contact& c) { return c.id == id; });
 }
 
 void Membership::Repair() {
@@ -307,7 +289,7 @@ void Membership::Repair() {
 }
 
 std::vector<Contact> Membership::Sample(const std::vector<Contact>& from, size_t n,
-                                        const std::string& skip) {
+                                        const PeerId& skip) {
   std::vector<const Contact*> pool;
   pool.reserve(from.size());
   for (const Contact& c : from) {
@@ -322,7 +304,7 @@ std::vector<Contact> Membership::Sample(const std::vector<Contact>& from, size_t
   return out;
 }
 
-const Contact* Membership::RandomActive(const std::string& skip) {
+const Contact* Membership::RandomActive(const PeerId& skip) {
   std::vector<const Contact*> pool;
   for (const ActivePeer& p : active_) {
     if (p.contact.id != skip) pool.push_back(&p.contact);

@@ -78,7 +78,7 @@ class Network {
       const size_t i = stack.back();
       stack.pop_back();
       for (const Contact& c : nodes_[i].core->active()) {
-        const size_t j = IndexOf(c.id);
+        const size_t j = IndexOf(c.id.str());
         if (nodes_[j].alive && seen.insert(j).second) stack.push_back(j);
       }
     }
@@ -93,7 +93,7 @@ class Network {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       if (!nodes_[i].alive) continue;
       for (const Contact& c : nodes_[i].core->active()) {
-        const size_t j = IndexOf(c.id);
+        const size_t j = IndexOf(c.id.str());
         if (!nodes_[j].alive || !nodes_[j].core->IsActive(ContactOf(i).id)) ++n;
       }
     }
@@ -131,7 +131,7 @@ class Network {
       if (auto* send = std::get_if<membership::Send>(&a)) {
         ++sent_;
         ++by_type_[std::string(MessageName(send->message))];
-        const size_t to = IndexOf(send->to.id);
+        const size_t to = IndexOf(send->to.id.str());
         const Contact from = ContactOf(i);
         if (!nodes_[to].alive) {
           At(now_ + absl::Milliseconds(50),
@@ -231,7 +231,8 @@ TEST(MembershipTest, DeadPeersAreDroppedAndTheirSlotsRefilledFromThePassiveView)
   for (size_t i = 0; i < net.size(); ++i) {
     if (!net.alive(i)) continue;
     for (const Contact& c : net.core(i).active()) {
-      EXPECT_TRUE(net.alive(Network::IndexOf(c.id))) << "node " << i << " keeps dead " << c.id;
+      EXPECT_TRUE(net.alive(Network::IndexOf(c.id.str())))
+          << "node " << i << " keeps dead " << c.id;
     }
     EXPECT_GE(net.core(i).active().size(), 2u) << "node " << i;
   }
@@ -311,6 +312,32 @@ TEST(MembershipTest, TheSameSeedGivesTheSameViews) {
     return std::make_pair(out, net.sent());
   };
   EXPECT_EQ(views(), views());
+}
+
+TEST(PeerIdTest, IdsAreEqualByContentWhetherOrNotTheyShareTheirString) {
+  const PeerId a("did:key:z6MkAlpha");
+  const PeerId shared = a;                                // a copy shares the string
+  const PeerId parsed(std::string("did:key:z6MkAlpha"));  // the same id made again
+  const PeerId other("did:key:z6MkBravo");
+  EXPECT_EQ(a, shared);
+  EXPECT_EQ(&a.str(), &shared.str());
+  EXPECT_EQ(a, parsed);
+  EXPECT_NE(&a.str(), &parsed.str());
+  EXPECT_EQ(a.hash(), parsed.hash());
+  EXPECT_NE(a, other);
+  // Against plain strings, without making a PeerId of them.
+  EXPECT_TRUE(a == std::string("did:key:z6MkAlpha"));
+  EXPECT_TRUE(std::string("did:key:z6MkAlpha") == a);
+  EXPECT_TRUE(a != "did:key:z6MkBravo");
+  EXPECT_EQ(a.str(), "did:key:z6MkAlpha");
+  // The empty id: the default, and one made of "".
+  EXPECT_TRUE(PeerId().empty());
+  EXPECT_EQ(PeerId(), PeerId(""));
+  EXPECT_EQ(PeerId().str(), "");
+  EXPECT_NE(PeerId(), a);
+  // Contacts compare ids and addresses.
+  EXPECT_EQ((Contact{a, "h:1"}), (Contact{parsed, "h:1"}));
+  EXPECT_NE((Contact{a, "h:1"}), (Contact{a, "h:2"}));
 }
 
 TEST(MembershipTest, OptionsAreValidated) {

@@ -9,7 +9,7 @@
 namespace mesh::node {
 namespace {
 
-job::PeerInfo InfoOf(const membership::Contact& c) { return {c.id, c.address}; }
+job::PeerInfo InfoOf(const membership::Contact& c) { return {c.id.str(), c.address}; }
 membership::Contact ContactOf(const job::PeerInfo& p) { return {p.did, p.address}; }
 
 std::vector<job::PeerInfo> InfosOf(const std::vector<membership::Contact>& contacts) {
@@ -33,7 +33,7 @@ uint32_t WireTtl(int ttl) { return uint32_t(std::clamp<int>(ttl, 0, int(job::kMa
 
 job::Gossip GossipOf(const membership::Message& message, const membership::Contact& self) {
   job::Gossip g;
-  g.node = self.id;
+  g.node = self.id.str();
   g.address = self.address;
   g.kind = std::string(membership::MessageName(message));
   std::visit(

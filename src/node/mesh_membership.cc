@@ -91,20 +91,21 @@ void MeshService::StepMembersLocked(membership::Input input, std::vector<members
     if (auto* send = std::get_if<membership::Send>(&action)) {
       sends.push_back(std::move(*send));
     } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
-      spdlog::info("mesh: peer {} at {} joined the active view", up->peer.id, up->peer.address);
+      spdlog::info("mesh: peer {} at {} joined the active view", up->peer.id.str(),
+                   up->peer.address);
       // The market hears of it with its first heartbeat (its capacity), unless it had one.
-      if (std::optional<Peer> p = peers_->Find(up->peer.id); p.has_value() && p->heard()) {
+      if (std::optional<Peer> p = peers_->Find(up->peer.id.str()); p.has_value() && p->heard()) {
         Feed(market::PeerChanged{ViewOf(*p)});
       }
     } else if (auto* down = std::get_if<membership::PeerDown>(&action)) {
       if (down->alive) {
-        spdlog::info("mesh: peer {} left the active view", down->id);
+        spdlog::info("mesh: peer {} left the active view", down->id.str());
       } else {
-        spdlog::warn("mesh: peer {} is dead (silent for {} or unreachable)", down->id,
+        spdlog::warn("mesh: peer {} is dead (silent for {} or unreachable)", down->id.str(),
                      absl::FormatDuration(options_.dead_after));
       }
       market::PeerView view;
-      view.did = down->id;
+      view.did = down->id.str();
       view.alive = false;
       view.disconnected = down->alive;
       Feed(market::PeerChanged{std::move(view)});
@@ -126,7 +127,7 @@ void MeshService::StepMembersLocked(membership::Input input, std::vector<members
 
 void MeshService::SendMembership(const membership::Send& send,
                                  const std::optional<job::Heartbeat>& beat) {
-  const net::Endpoint to = EndpointOf(send.to.id, send.to.address);
+  const net::Endpoint to = EndpointOf(send.to.id.str(), send.to.address);
   const bool ping = std::holds_alternative<membership::Ping>(send.message);
   std::string bytes =
       ping ? envelopes_.Seal(*beat) : envelopes_.Seal(GossipOf(send.message, Self()));
@@ -163,7 +164,7 @@ void MeshService::Leave() {
   if (sends.empty()) return;
   const membership::Contact self = Self();
   for (const membership::Send& send : sends) {
-    transport_->Send(EndpointOf(send.to.id, send.to.address),
+    transport_->Send(EndpointOf(send.to.id.str(), send.to.address),
                      envelopes_.Seal(GossipOf(send.message, self)), 1, kLeaveWait,
                      [pending](absl::StatusOr<std::string>) {
                        if (pending->left.fetch_sub(1) == 1) pending->done.Notify();

@@ -129,14 +129,14 @@ void PeerTable::SetViews(const std::vector<membership::Contact>& active,
   if (peers_.size() != before) dirty_ = true;
   auto place = [&](const membership::Contact& c, PeerState state) {
     if (c.id.empty() || c.id == self_) return;
-    Peer* p = FindLocked(c.id, c.address);
+    Peer* p = FindLocked(c.id.str(), c.address);
     if (p == nullptr) {
       peers_.push_back(Peer{});
       p = &peers_.back();
       p->first_seen = now;
     }
     if (p->did != c.id || (p->address != c.address && !c.address.empty())) dirty_ = true;
-    p->did = c.id;
+    p->did = c.id.str();
     if (!c.address.empty()) p->address = c.address;
     if (p->state != state) {
       // A passive peer's load is not followed: what it last told is stale.

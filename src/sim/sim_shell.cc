@@ -55,26 +55,44 @@ std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did) const {
   return it->second;
 }
 
+std::optional<uint32_t> Simulator::Impl::IndexOf(const membership::PeerId& id) const {
+  return IndexOf(id.str());
+}
+
+std::optional<uint32_t> Simulator::Impl::IndexIn(std::string_view address) const {
+  constexpr std::string_view kPrefix = "s";
+  if (address.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  uint64_t index = 0;
+  size_t i = kPrefix.size();
+  for (; i < address.size() && address[i] >= '0' && address[i] <= '9'; ++i) {
+    index = index * 10 + uint64_t(address[i] - '0');
+    if (index >= nodes.size()) return std::nullopt;
+  }
+  if (i == kPrefix.size() || i == address.size() || address[i] != '.') return std::nullopt;
+  return uint32_t(index);
+}
+
+// A simulated address is "s<index>.<region>": read the index, then check the DID (an address
+// may be stale); hashing a DID for every message was a tenth of a run. The DID is checked by a
+// word held beside the others' (its tail, or the hash its PeerId carries): reading each node's own
+// string was a cache miss per message. (In the simulation a node's address and DID never part:
+// they travel together.)
 std::optional<uint32_t> Simulator::Impl::IndexOf(const std::string& did,
                                                  std::string_view address) const {
-  // A simulated address is "s<index>.<region>": read the index, then check the DID (an
-  // address may be stale); hashing a DID for every message was a tenth of a run. The DID is
-  // checked by its tail, held beside the others: reading each node's own string was a cache miss
-  // per message. (In the simulation a node's address and DID never part: they travel together.)
-  constexpr std::string_view kPrefix = "s";
-  if (address.substr(0, kPrefix.size()) == kPrefix) {
-    uint64_t index = 0;
-    size_t i = kPrefix.size();
-    for (; i < address.size() && address[i] >= '0' && address[i] <= '9'; ++i) {
-      index = index * 10 + uint64_t(address[i] - '0');
-      if (index >= nodes.size()) break;
-    }
-    if (index < nodes.size() && i < address.size() && address[i] == '.' &&
-        did_tails[index] == DidTail(did)) {
-      return uint32_t(index);
-    }
+  if (std::optional<uint32_t> index = IndexIn(address);
+      index.has_value() && did_tails[*index] == DidTail(did)) {
+    return index;
   }
   return IndexOf(did);
+}
+
+std::optional<uint32_t> Simulator::Impl::IndexOf(const membership::PeerId& id,
+                                                 std::string_view address) const {
+  if (std::optional<uint32_t> index = IndexIn(address);
+      index.has_value() && id_hashes[*index] == id.hash()) {
+    return index;
+  }
+  return IndexOf(id);
 }
 
 bool Simulator::Impl::Reachable(uint32_t from, uint32_t to) const {
@@ -217,14 +235,14 @@ void Simulator::Impl::Deliver(MembersArrive& m) {
   }
 }
 
-market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const std::string& peer) const {
+market::PeerView Simulator::Impl::ViewOf(const SimNode& n, const membership::PeerId& peer) const {
   if (std::optional<uint32_t> p = IndexOf(peer)) {
     market::PeerView v = ViewOf(n, *p);
     v.alive = n.members->IsActive(peer);
     return v;
   }
   market::PeerView v;
-  v.did = peer;
+  v.did = peer.str();
   v.alive = n.members->IsActive(peer);
   return v;
 }

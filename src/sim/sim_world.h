@@ -75,7 +75,9 @@ class SimDirectory final : public market::Directory {
   std::vector<market::KnownNode> Beyond() const override {
     std::vector<market::KnownNode> out;
     if (*members_ == nullptr) return out;
-    for (const membership::Contact& c : (*members_)->passive()) out.push_back({c.id, c.address});
+    for (const membership::Contact& c : (*members_)->passive()) {
+      out.push_back({c.id.str(), c.address});
+    }
     return out;
   }
 
@@ -88,6 +90,7 @@ struct SimNode {
   Role role = Role::kHonest;
   uint32_t region = 0;
   std::string did, address;
+  membership::PeerId id;  // its DID as membership passes it: every contact of it shares one string
   std::unique_ptr<crypto::KeyPair> key;
   uint32_t slots = 1;
   double speed = 1;  // 10^9 fuel per second
@@ -272,7 +275,7 @@ struct Simulator::Impl {
   static bool Draining(const SimNode& n) { return n.leaving || n.role == Role::kFreeRider; }
   // What a node's heartbeat tells its neighbours: its load and its active view.
   SimNode::PeerNews NewsOf(const SimNode& n) const;
-  market::PeerView ViewOf(const SimNode& n, const std::string& peer) const;
+  market::PeerView ViewOf(const SimNode& n, const membership::PeerId& peer) const;
   market::PeerView ViewOf(const SimNode& n, uint32_t peer) const;  // by node index
   // The run's end as the compute service reports it: job, origin and round filled in.
   static market::LocalRunEnd RunEndOf(const std::string& job_id, const SimNode::Run& run);
@@ -293,6 +296,10 @@ struct Simulator::Impl {
   bool Lost();
   std::optional<uint32_t> IndexOf(const std::string& did) const;
   std::optional<uint32_t> IndexOf(const std::string& did, std::string_view address) const;
+  std::optional<uint32_t> IndexOf(const membership::PeerId& id) const;
+  std::optional<uint32_t> IndexOf(const membership::PeerId& id, std::string_view address) const;
+  // The index a simulated address names ("s<index>.<region>"), if it is one.
+  std::optional<uint32_t> IndexIn(std::string_view address) const;
   // Whether `executor` offers every capability and one of the federations `r` asks.
   bool Offers(const std::string& executor, const job::Requirements& r) const;
   // Sealing: real Ed25519 envelopes when the scenario signs, numbered stand-ins when not.
@@ -315,7 +322,8 @@ struct Simulator::Impl {
   absl::flat_hash_map<std::string, uint32_t> by_did;
   // Each node's DidTail, by index: IndexOf checks an address against it without reading the DID.
   std::vector<uint64_t> did_tails;
-  std::vector<uint32_t> live;  // indexes of live nodes (for picking submitters and contacts)
+  std::vector<uint64_t> id_hashes;  // each node's PeerId hash, by index, for the same check
+  std::vector<uint32_t> live;       // indexes of live nodes (for picking submitters and contacts)
   SimJobs jobs;
   std::vector<std::string> job_order;  // submission order, for a deterministic summary
   absl::flat_hash_map<uint64_t, uint64_t> blob_bytes;  // by CID hash

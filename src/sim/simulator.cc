@@ -171,9 +171,11 @@ uint32_t Simulator::Impl::AddNode(Role role) {
   for (const auto& [name, share] : s.node.federations) {
     if (rng.UniformDouble() < share) n->federations.push_back(name);
   }
-  n->inbound = membership::Received{{n->did, n->address}, membership::Ping{}};
+  n->id = membership::PeerId(n->did);
+  n->inbound = membership::Received{{n->id, n->address}, membership::Ping{}};
   by_did[n->did] = index;
   did_tails.push_back(DidTail(n->did));
+  id_hashes.push_back(n->id.hash());
   (void)book.Post(book.DecideGrant(n->did, kStartCredits, "meshsim credits", now));
   ++out.nodes_by_role[std::string(RoleName(role))];
   nodes.push_back(std::move(n));
@@ -211,7 +213,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   if (n.directory == nullptr) n.directory = std::make_unique<SimDirectory>(&n.members);
   n.market = std::make_unique<market::Market>(o, n.trust.get(), n.rng.get(), n.directory.get());
   n.members = std::make_unique<membership::Membership>(
-      s.membership, membership::Contact{n.did, n.address}, n.rng.get());
+      s.membership, membership::Contact{n.id, n.address}, n.rng.get());
   n.news.clear();
   n.active.clear();
   live.push_back(node);
@@ -234,7 +236,7 @@ std::vector<membership::Contact> Simulator::Impl::Contacts(uint32_t except, size
   for (size_t tries = 0; tries < 4 * n && out.size() < n && !live.empty(); ++tries) {
     const uint32_t pick = live[rng.Uniform(live.size())];
     if (pick == except) continue;
-    out.push_back({nodes[pick]->did, nodes[pick]->address});
+    out.push_back({nodes[pick]->id, nodes[pick]->address});
   }
   return out;
 }

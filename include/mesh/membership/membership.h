@@ -19,10 +19,16 @@
 // Not thread-safe: one caller at a time.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -32,9 +38,54 @@
 
 namespace mesh::membership {
 
+// A node's identity (its DID) as membership passes it around: immutable, with its hash taken
+// once. Copies share one string (a reference count, no allocation); two ids are compared by hash,
+// then by the shared string's address, and only then by their bytes. Membership copies and
+// compares ids on every message: as heap strings, copying and comparing them was a fifth of a
+// meshsim run (malloc, memmove, memcmp, each a cache miss). A shell that makes one PeerId per
+// node and passes it on (meshsim) never compares bytes; one that parses ids off the wire (meshd)
+// pays one allocation per parse.
+class PeerId {
+ public:
+  PeerId() = default;
+  PeerId(std::string_view id)  // NOLINT(google-explicit-constructor): ids are strings on the wire
+      : id_(id.empty() ? nullptr : std::make_shared<const std::string>(id)),
+        hash_(std::hash<std::string_view>{}(id)) {}
+  PeerId(const std::string& id) : PeerId(std::string_view(id)) {}  // NOLINT
+  PeerId(const char* id) : PeerId(std::string_view(id)) {}         // NOLINT
+
+  const std::string& str() const { return id_ != nullptr ? *id_ : Empty(); }
+  bool empty() const { return id_ == nullptr; }
+  uint64_t hash() const { return hash_; }
+
+  friend bool operator==(const PeerId& a, const PeerId& b) {
+    return a.hash_ == b.hash_ && (a.id_ == b.id_ || a.str() == b.str());
+  }
+  // Against a plain string (a template, so that it is preferred to making a PeerId of it).
+  template <class S>
+  requires std::convertible_to<const S&, std::string_view> &&
+      (!std::same_as<std::remove_cvref_t<S>, PeerId>)friend bool
+      operator==(const PeerId& a, const S& b) {
+    return a.str() == std::string_view(b);
+  }
+  friend std::ostream& operator<<(std::ostream& os, const PeerId& id) { return os << id.str(); }
+  template <typename H>
+  friend H AbslHashValue(H h, const PeerId& id) {
+    return H::combine(std::move(h), id.hash_);
+  }
+
+ private:
+  static const std::string& Empty() {
+    static const std::string kEmpty;
+    return kEmpty;
+  }
+  std::shared_ptr<const std::string> id_;  // null: the empty id
+  uint64_t hash_ = std::hash<std::string_view>{}(std::string_view());
+};
+
 // A node as membership knows it: its identity (a DID) and where to reach it.
 struct Contact {
-  std::string id;
+  PeerId id;
   std::string address;
   friend bool operator==(const Contact&, const Contact&) = default;
 };
@@ -99,7 +150,7 @@ struct Received {
   Message message;
 };
 struct SendFailed {  // a Send to this peer could not be delivered
-  std::string to;
+  PeerId to;
 };
 struct TimerFired {};
 struct Leave {};  // a graceful leave: the active peers are told
@@ -121,7 +172,7 @@ struct PeerUp {  // joined the active view
   Contact peer;
 };
 struct PeerDown {  // left the active view; `alive`: disconnected, not dead
-  std::string id;
+  PeerId id;
   bool alive = false;
 };
 // The core's one timer: (re)arm it for `at`, replacing the one armed. Emitted when the time
@@ -150,7 +201,7 @@ class Membership {
   size_t active_count() const { return active_.size(); }
   const Contact& active_peer(size_t i) const { return active_[i].contact; }
   const std::vector<Contact>& passive() const { return passive_; }
-  bool IsActive(const std::string& id) const { return FindActive(id) != nullptr; }
+  bool IsActive(const PeerId& id) const { return FindActive(id) != nullptr; }
   // Nodes this node knows of (both views): a lower bound of the network's size.
   size_t known() const { return active_.size() + passive_.size(); }
   const MembershipStats& stats() const { return stats_; }
@@ -159,32 +210,26 @@ class Membership {
   struct ActivePeer {
     Contact contact;
     absl::Time heard;
-    // A hash of contact.id, compared before the id: ids are long heap strings that share their
-    // first bytes, and a lookup ran through every one of them (a cache miss each, in meshsim).
-    uint64_t key = 0;
-    bool Is(uint64_t k, const std::string& id) const { return key == k && contact.id == id; }
   };
-  static uint64_t KeyOf(const std::string& id);
 
   void OnReceived(const Contact& from, const Message& message);
   void OnTick();
   // Marks an active peer heard now; the peer, or null when it is not active.
-  const ActivePeer* Heard(const std::string& id);
+  const ActivePeer* Heard(const PeerId& id);
 
   // Views.
-  const ActivePeer* FindActive(const std::string& id) const { return FindActive(KeyOf(id), id); }
-  const ActivePeer* FindActive(uint64_t key, const std::string& id) const;
-  bool InPassive(uint64_t key, const std::string& id) const;
+  const ActivePeer* FindActive(const PeerId& id) const;
+  bool InPassive(const PeerId& id) const;
   // Adds to the active view (dropping a random peer with a Disconnect when full).
   void AddActive(const Contact& peer);
   // Removes from the active view; a live peer goes to the passive view.
-  bool DropActive(const std::string& id, bool alive);
+  bool DropActive(const PeerId& id, bool alive);
   void AddPassive(const Contact& peer, const std::vector<Contact>& evict_first = {});
-  void ErasePassive(const std::string& id);
+  void ErasePassive(const PeerId& id);
   // Asks a random passive peer to fill a free active slot (one request at a time).
   void Repair();
-  std::vector<Contact> Sample(const std::vector<Contact>& from, size_t n, const std::string& skip);
-  const Contact* RandomActive(const std::string& skip);
+  std::vector<Contact> Sample(const std::vector<Contact>& from, size_t n, const PeerId& skip);
+  const Contact* RandomActive(const PeerId& skip);
 
   void Emit(Action a) { out_.push_back(std::move(a)); }
   void SendTo(const Contact& to, Message message) { Emit(Send{to, std::move(message)}); }
@@ -195,8 +240,7 @@ class Membership {
   absl::Time now_ = absl::InfinitePast();
   std::vector<ActivePeer> active_;  // small: vectors, in the order peers joined
   std::vector<Contact> passive_;
-  std::vector<uint64_t> passive_keys_;  // KeyOf each passive_ id, in the same order
-  std::optional<std::string> asking_;   // the passive peer a Neighbor request waits for
+  std::optional<PeerId> asking_;  // the passive peer a Neighbor request waits for
   absl::Time asked_at_ = absl::InfinitePast();
   std::vector<Contact> last_shuffle_;  // what our last Shuffle sent (evicted first on its reply)
   absl::Time next_probe_ = absl::InfinitePast();
