@@ -189,8 +189,8 @@ void Simulator::Impl::StepMembers(uint32_t node, const membership::Input& input)
     } else if (auto* up = std::get_if<membership::PeerUp>(&action)) {
       // Until its first ping, what we know of a new neighbour is what it told when it joined.
       if (std::optional<uint32_t> p = IndexOf(up->peer.id, up->peer.address)) {
-        n.news.try_emplace(*p, NewsOf(*nodes[*p]));
         n.active.push_back(*p);
+        n.active_news.push_back(NewsOf(*nodes[*p]));
         StepMarket(node, market::PeerChanged{ViewOf(n, *p)});
       } else {
         StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
@@ -200,8 +200,10 @@ void Simulator::Impl::StepMembers(uint32_t node, const membership::Input& input)
       view.alive = false;
       view.disconnected = down->alive;
       if (std::optional<uint32_t> p = IndexOf(down->id)) {
-        n.news.erase(*p);
-        std::erase(n.active, *p);
+        if (auto it = std::find(n.active.begin(), n.active.end(), *p); it != n.active.end()) {
+          n.active_news.erase(n.active_news.begin() + (it - n.active.begin()));
+          n.active.erase(it);
+        }
       }
       StepMarket(node, market::PeerChanged{std::move(view)});
     } else if (auto* timer = std::get_if<membership::SetTimer>(&action)) {
@@ -221,9 +223,11 @@ void Simulator::Impl::Deliver(MembersArrive& m) {
   bool changed = false;
   if (m.ping) {
     // The market hears of a neighbour's load when it changed, not on every ping.
-    auto [it, added] = t.news.try_emplace(m.from, m.news);
-    changed = added || !(it->second == m.news);
-    if (changed) it->second = std::move(m.news);
+    if (auto it = std::find(t.active.begin(), t.active.end(), m.from); it != t.active.end()) {
+      SimNode::PeerNews& known = t.active_news[size_t(it - t.active.begin())];
+      changed = !(known == m.news);
+      if (changed) known = std::move(m.news);
+    }
   }
   // The sender's Received, its message replaced: no DID or address copied per delivery.
   membership::Input& in = nodes[m.from]->inbound;
@@ -251,16 +255,17 @@ market::PeerView Simulator::Impl::ViewOf(const SimNode& n, uint32_t p) const {
   const SimNode& peer = *nodes[p];
   market::PeerView v;
   v.did = peer.did;
-  // `active` mirrors the membership's active view (PeerUp and PeerDown), by index.
-  v.alive = std::find(n.active.begin(), n.active.end(), p) != n.active.end();
   v.address = peer.address;
   v.rtt = 2 * absl::Milliseconds(s.network.latency_ms[n.region][peer.region]);
-  if (auto it = n.news.find(p); it != n.news.end()) {
-    v.max_concurrent = it->second.slots;
-    v.running = it->second.running;
-    v.queued = it->second.queued;
-    v.draining = it->second.draining;
-    for (uint32_t q : it->second.peers) v.peers.push_back(nodes[q]->did);
+  // `active` mirrors the membership's active view (PeerUp and PeerDown), by index.
+  if (auto it = std::find(n.active.begin(), n.active.end(), p); it != n.active.end()) {
+    v.alive = true;
+    const SimNode::PeerNews& news = n.active_news[size_t(it - n.active.begin())];
+    v.max_concurrent = news.slots;
+    v.running = news.running;
+    v.queued = news.queued;
+    v.draining = news.draining;
+    for (uint32_t q : news.peers) v.peers.push_back(nodes[q]->did);
   }
   return v;
 }

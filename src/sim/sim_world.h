@@ -122,8 +122,11 @@ struct SimNode {
     absl::InlinedVector<uint32_t, 8> peers;  // its active view, as node indexes
     friend bool operator==(const PeerNews&, const PeerNews&) = default;
   };
-  absl::flat_hash_map<uint32_t, PeerNews> news;  // by the peer's node index
-  std::vector<uint32_t> active;                  // its membership's active view, as node indexes
+  std::vector<uint32_t> active;  // its membership's active view, as node indexes
+  // What each of `active` last told, in the same order (a few entries beside each other: a
+  // hash map's lookup per ping was a cache miss or two). A ping from outside the active view
+  // is not kept: a new neighbour's news starts from what it tells when it joins.
+  std::vector<PeerNews> active_news;
   // Its compute service: runs queued or running, by job id.
   struct Run {
     market::RunHere run;

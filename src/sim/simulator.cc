@@ -214,8 +214,8 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   n.market = std::make_unique<market::Market>(o, n.trust.get(), n.rng.get(), n.directory.get());
   n.members = std::make_unique<membership::Membership>(
       s.membership, membership::Contact{n.id, n.address}, n.rng.get());
-  n.news.clear();
   n.active.clear();
+  n.active_news.clear();
   live.push_back(node);
   TellCapacity(node);
   StepMembers(node, membership::Start{Contacts(node, 3)});
