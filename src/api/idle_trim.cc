@@ -1,0 +1,17 @@
+#include "idle_trim.h"
+
+namespace mesh::api {
+
+bool IdleTrim::Observe(const node::ServiceStats& stats) {
+  const uint64_t ended = stats.succeeded + stats.failed + stats.cancelled;
+  const bool idle = stats.queued == 0 && stats.running == 0 && stats.delegated == 0;
+  // Idle for the whole period: at the last observation too, and nothing ended in between.
+  const bool settled = idle && idle_before_ && ended == ended_before_;
+  idle_before_ = idle;
+  ended_before_ = ended;
+  if (!settled || ended == ended_at_trim_) return false;
+  ended_at_trim_ = ended;
+  return true;
+}
+
+}  // namespace mesh::api
