@@ -160,14 +160,14 @@ int RunDaemon(node::NodeConfig config) {
   std::fflush(stdout);
   (*node)->StartProfiler();
 
-  // Until a stop signal: once a second, hand the heap a burst of jobs freed back to the system
-  // when the node has gone idle (idle_trim.h).
+  // Until a stop signal: once a second, hand freed heap back to the system when the node has
+  // gone idle (idle_trim.h).
   IdleTrim idle_trim;
   int signal_number = 0;
   for (const timespec period = {.tv_sec = 1, .tv_nsec = 0};;) {
     signal_number = sigtimedwait(&stop_signals, nullptr, &period);
     if (signal_number > 0) break;
-    if (idle_trim.Observe((*node)->compute().Stats())) malloc_trim(0);
+    if (idle_trim.Observe((*node)->compute().Stats(), clock.Now())) malloc_trim(0);
   }
   spdlog::info("{}: draining (running jobs get {})", strsignal(signal_number),
                absl::FormatDuration(config.shutdown_grace));
