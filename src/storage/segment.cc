@@ -2,8 +2,8 @@
 
 #include <sodium.h>
 #include <zstd.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <cstring>
 
 #include "mesh/common/check.h"
@@ -259,21 +259,47 @@ absl::Status SegmentCodec::CheckShardCount(uint32_t index, const SegmentInfo& in
   return absl::OkStatus();
 }
 
+std::vector<bool> SegmentCodec::SetAsideBadShards(const SegmentInfo& info,
+                                                  std::vector<std::optional<std::string>>& shards,
+                                                  bool check_cids,
+                                                  std::vector<int>* damaged) const {
+  const uint64_t shard = ShardBytes(info.sealed_bytes, code_->k());
+  std::vector<bool> present(shards.size());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::optional<std::string>& s = shards[i];
+    if (s.has_value() &&
+        (s->size() != shard || (check_cids && cas::Cid::Of(*s) != info.shards[i]))) {
+      if (damaged != nullptr) damaged->push_back(static_cast<int>(i));
+      s.reset();
+    }
+    present[i] = s.has_value();
+  }
+  return present;
+}
+
+absl::Status SegmentCodec::CheckEnoughShards(uint32_t index,
+                                             const std::vector<bool>& present) const {
+  const int k = code_->k();
+  const int n = static_cast<int>(present.size());
+  const int good = static_cast<int>(std::count(present.begin(), present.end(), true));
+  if (good >= k) return absl::OkStatus();
+  std::string lost;
+  for (int i = 0; i < n; ++i) {
+    if (!present[static_cast<size_t>(i)]) lost += mesh::StrCat(lost.empty() ? "" : ", ", i);
+  }
+  return absl::DataLossError(mesh::StrCat("segment ", index, " cannot be rebuilt: ", good,
+                                          " good shards of ", n, ", ", k,
+                                          " needed (missing or damaged: ", lost, ")"));
+}
+
 absl::StatusOr<std::vector<std::pair<int, std::string>>> SegmentCodec::Rebuild(
     uint32_t index, const SegmentInfo& info, std::vector<std::optional<std::string>> shards,
     const std::vector<int>& lost) const {
   MESH_RETURN_IF_ERROR(CheckShardCount(index, info, shards.size()));
-  const int k = code_->k();
-  const int n = k + code_->m();
-  const uint64_t shard = ShardBytes(info.sealed_bytes, k);
-  std::vector<bool> present(static_cast<size_t>(n)), wanted(static_cast<size_t>(n), false);
-  int good = 0;
-  for (int i = 0; i < n; ++i) {
-    std::optional<std::string>& s = shards[static_cast<size_t>(i)];
-    if (s.has_value() && s->size() != shard) s.reset();
-    present[static_cast<size_t>(i)] = s.has_value();
-    good += s.has_value() ? 1 : 0;
-  }
+  const int n = static_cast<int>(shards.size());
+  const std::vector<bool> present =
+      SetAsideBadShards(info, shards, /*check_cids=*/false, /*damaged=*/nullptr);
+  std::vector<bool> wanted(static_cast<size_t>(n), false);
   for (int i : lost) {
     if (i < 0 || i >= n || present[static_cast<size_t>(i)]) {
       return absl::InvalidArgumentError(
@@ -281,10 +307,7 @@ absl::StatusOr<std::vector<std::pair<int, std::string>>> SegmentCodec::Rebuild(
     }
     wanted[static_cast<size_t>(i)] = true;
   }
-  if (good < k) {
-    return absl::DataLossError(mesh::StrCat("segment ", index, " cannot be rebuilt: ", good,
-                                            " good shards of ", n, ", ", k, " needed"));
-  }
+  MESH_RETURN_IF_ERROR(CheckEnoughShards(index, present));
   return RebuildShards(index, info, shards, present, wanted);
 }
 
@@ -295,30 +318,10 @@ absl::StatusOr<OpenedSegment> SegmentCodec::Open(uint32_t index, const SegmentIn
   MESH_RETURN_IF_ERROR(CheckShardCount(index, info, shards.size()));
   const int k = code_->k();
   const int n = k + code_->m();
-  const uint64_t shard = ShardBytes(info.sealed_bytes, k);
   OpenedSegment out;
-  std::vector<bool> present(static_cast<size_t>(n));
-  int good = 0;
-  for (int i = 0; i < n; ++i) {
-    std::optional<std::string>& s = shards[static_cast<size_t>(i)];
-    if (s.has_value() &&
-        (s->size() != shard ||
-         (!shards_checked && cas::Cid::Of(*s) != info.shards[static_cast<size_t>(i)]))) {
-      out.damaged.push_back(i);
-      s.reset();
-    }
-    present[static_cast<size_t>(i)] = s.has_value();
-    if (s.has_value()) ++good;
-  }
-  if (good < k) {
-    std::string lost;
-    for (int i = 0; i < n; ++i) {
-      if (!present[static_cast<size_t>(i)]) lost += mesh::StrCat(lost.empty() ? "" : ", ", i);
-    }
-    return absl::DataLossError(mesh::StrCat("segment ", index, " cannot be rebuilt: ", good,
-                                            " good shards of ", n, ", ", k,
-                                            " needed (missing or damaged: ", lost, ")"));
-  }
+  const std::vector<bool> present =
+      SetAsideBadShards(info, shards, /*check_cids=*/!shards_checked, &out.damaged);
+  MESH_RETURN_IF_ERROR(CheckEnoughShards(index, present));
   // Only the data shards make the sealed bytes: a missing parity shard is not rebuilt.
   std::vector<bool> wanted(static_cast<size_t>(n), false);
   for (int i = 0; i < k; ++i) wanted[static_cast<size_t>(i)] = !present[static_cast<size_t>(i)];

@@ -112,6 +112,13 @@ class SegmentCodec {
   SegmentCodec(std::string key, const ErasureCode* code, int zstd_level);
   // InvalidArgument unless `given` and the manifest's shard list are k + m long.
   absl::Status CheckShardCount(uint32_t index, const SegmentInfo& info, size_t given) const;
+  // Sets aside (resets) the shards of the wrong size and, with `check_cids`, those whose bytes
+  // do not match their CID, naming them in `damaged` (when given); which shards are present.
+  std::vector<bool> SetAsideBadShards(const SegmentInfo& info,
+                                      std::vector<std::optional<std::string>>& shards,
+                                      bool check_cids, std::vector<int>* damaged) const;
+  // DataLoss naming the missing and damaged shards unless k of them are `present`.
+  absl::Status CheckEnoughShards(uint32_t index, const std::vector<bool>& present) const;
   // Rebuilds the shards `wanted` (absent ones; buffers are made for every absent shard) from the
   // `present` ones and checks each against its CID.
   absl::StatusOr<std::vector<std::pair<int, std::string>>> RebuildShards(
