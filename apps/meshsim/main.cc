@@ -6,6 +6,7 @@
 // DIR/summary.json (byte-identical for the same scenario and seed), DIR/run.json (wall time,
 // events per second, peak memory: figures of this machine) and, unless --no-plots, the PNG plots
 // (scripts/sim_plots.py, python3-matplotlib).
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "CLI/CLI.hpp"
 #include "mesh/sim/simulator.h"
@@ -56,9 +58,34 @@ void Plot(const std::string& script, const std::string& dir) {
   }
 }
 
+// The simulated world is gigabytes read at random, and with 4 KiB pages most of those reads
+// missed the TLB too: with transparent huge pages scale_10k ran in 0.8-0.9 of the time. glibc's
+// malloc asks the kernel for them when its tunable says so, and reads the tunable at start-up
+// only: so meshsim sets it and starts itself again, once. A tunable the user set is kept; where
+// the kernel gives no huge pages, or the exec fails, the run is the same, only slower.
+void UseHugePages(char** argv) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr &&
+      std::string_view(tunables).find("glibc.malloc.hugetlb") != std::string_view::npos) {
+    return;
+  }
+  std::string value = "glibc.malloc.hugetlb=1";
+  if (tunables != nullptr && *tunables != '\0') value = std::string(tunables) + ":" + value;
+  if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("GLIBC_TUNABLES");  // not started again: leave the environment as it was
+  if (tunables != nullptr) setenv("GLIBC_TUNABLES", tunables, 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  UseHugePages(argv);
+  // A run's memory only grows, in waves: what one wave frees, the next takes. Kept, rather than
+  // handed back at the heap's top or unmapped and faulted in again (a huge page's fault clears
+  // 2 MiB), it halved the page faults of a 100,000-node run and took 0.9 of its time.
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   CLI::App app{"meshsim: the Mesh market and membership at scale, on virtual time"};
   std::string file, out_dir, plot_script = MESHSIM_PLOT_SCRIPT;
   uint64_t seed = 0, nodes = 0, jobs = 0;

@@ -66,40 +66,33 @@ Simulator::Impl::Impl(Scenario scenario)
       }()),
       last_sample(now) {}
 
-void Simulator::Impl::EventHeap::push(Event e) {
-  size_t i = v_.size();
-  v_.push_back(e);
-  while (i > 0) {
-    const size_t parent = (i - 1) / 4;
-    if (!Before(e, v_[parent])) break;
-    v_[i] = v_[parent];
-    i = parent;
-  }
-  v_[i] = e;
-}
-
-void Simulator::Impl::EventHeap::pop() {
-  const Event last = v_.back();
-  v_.pop_back();
-  const size_t n = v_.size();
-  if (n == 0) return;
-  size_t i = 0;
-  for (;;) {
-    const size_t first = 4 * i + 1;
-    if (first >= n) break;
-    size_t best = first;
-    const size_t end = std::min(first + 4, n);
-    for (size_t c = first + 1; c < end; ++c) {
-      if (Before(v_[c], v_[best])) best = c;
+void Simulator::Impl::Prefetch() const {
+  if (queue.empty()) return;
+  // The event after next: its parked event and its node's first lines.
+  if (const QueuedEvent* after = queue.second(); after != nullptr) {
+    __builtin_prefetch(&parked[after->slot]);
+    if (after->node != UINT32_MAX) {
+      const char* n = reinterpret_cast<const char*>(nodes[after->node].get());
+      __builtin_prefetch(n);
+      __builtin_prefetch(n + 64);
     }
-    if (!Before(v_[best], last)) break;
-    v_[i] = v_[best];
-    i = best;
   }
-  v_[i] = last;
+  // The next event: what its node points to (its node was fetched while the last one ran).
+  const QueuedEvent& next = queue.top();
+  if (next.node == UINT32_MAX) return;
+  const SimNode& n = *nodes[next.node];
+  __builtin_prefetch(n.members.get());
+  __builtin_prefetch(n.market.get());
+  __builtin_prefetch(n.active_news.data());
+  if (const auto* m = std::get_if<MembersArrive>(&parked[next.slot].what)) {
+    __builtin_prefetch(&nodes[m->from]->inbound);  // its Received is the sender's
+  }
 }
 
 void Simulator::Impl::Schedule(absl::Time at, Pending pending) {
+  uint32_t node = pending.node;
+  if (const auto* m = std::get_if<MembersArrive>(&pending.what)) node = m->to;
+  if (const auto* m = std::get_if<MarketArrive>(&pending.what)) node = m->to;
   uint32_t slot;
   if (free_slots.empty()) {
     slot = uint32_t(parked.size());
@@ -112,7 +105,7 @@ void Simulator::Impl::Schedule(absl::Time at, Pending pending) {
   // Rounded up: an event never runs before its time (a core woken early would ask again).
   int64_t us = absl::ToInt64Microseconds(at - start);
   if (start + absl::Microseconds(us) < at) ++us;
-  queue.push({us, seq++, slot});
+  queue.push({us, seq++, slot, node});
 }
 
 void Simulator::Impl::At(absl::Time at, std::function<void()> run) {
@@ -550,9 +543,10 @@ Summary Simulator::Impl::Run() {
         now > start + warmup) {
       break;
     }
-    const Event e = queue.top();
+    const QueuedEvent e = queue.top();
     if (start + absl::Microseconds(e.at_us) > end) break;
     queue.pop();
+    Prefetch();
     // Run in place (a deque's elements stay put as events are added); the slot is reused once
     // the event is done.
     Pending& p = parked[e.slot];
