@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace mesh::sim {
@@ -71,6 +73,38 @@ class EventQueue {
   size_t in_ring_ = 0;
   EventHeap later_;                 // the rest
   std::vector<QueuedEvent> spare_;  // a bucket's storage, reused
+};
+
+// Events' bodies by slot, while they wait: in chunks that never move (an event runs in place
+// while it schedules others), a slot found by two array reads. A std::deque of them kept two
+// per block, and its map of blocks was megabytes: finding a slot was a cache miss. A freed slot
+// is the next one taken, while it is still in the cache.
+template <typename T>
+class Parking {
+ public:
+  static constexpr uint32_t kChunk = 4096;
+
+  uint32_t Park(T value) {
+    uint32_t slot;
+    if (free_.empty()) {
+      slot = size_++;
+      if (slot % kChunk == 0) chunks_.push_back(std::make_unique<T[]>(kChunk));
+    } else {
+      slot = free_.back();
+      free_.pop_back();
+    }
+    (*this)[slot] = std::move(value);
+    return slot;
+  }
+  T& operator[](uint32_t slot) { return chunks_[slot / kChunk][slot % kChunk]; }
+  const T& operator[](uint32_t slot) const { return chunks_[slot / kChunk][slot % kChunk]; }
+  // The slot's event has run (its value is left for the next Park to replace).
+  void Free(uint32_t slot) { free_.push_back(slot); }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  uint32_t size_ = 0;
+  std::vector<uint32_t> free_;
 };
 
 }  // namespace mesh::sim

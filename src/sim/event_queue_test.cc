@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <random>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -109,6 +110,21 @@ TEST(EventQueueTest, JumpsAGapLongerThanTheWindowAndStartsAgainWhenEmptied) {
   EXPECT_EQ(queue.top().seq, 4u);
   ASSERT_NE(queue.second(), nullptr);
   EXPECT_EQ(queue.second()->seq, 5u);
+}
+
+TEST(ParkingTest, SlotsKeepTheirPlaceAndAreReused) {
+  Parking<std::string> parked;
+  std::vector<uint32_t> slots;
+  for (int i = 0; i < 10'000; ++i) slots.push_back(parked.Park("event " + std::to_string(i)));
+  std::string* first = &parked[slots[0]];  // an event runs in place while more are parked
+  for (int i = 0; i < 10'000; ++i) parked.Park("more");
+  EXPECT_EQ(&parked[slots[0]], first);
+  for (int i = 0; i < 10'000; ++i) ASSERT_EQ(parked[slots[i]], "event " + std::to_string(i));
+  parked.Free(slots[7]);
+  parked.Free(slots[9'000]);
+  EXPECT_EQ(parked.Park("again"), slots[9'000]);  // the last freed first
+  EXPECT_EQ(parked.Park("and again"), slots[7]);
+  EXPECT_EQ(parked[slots[7]], "and again");
 }
 
 }  // namespace

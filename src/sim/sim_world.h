@@ -87,6 +87,13 @@ class SimDirectory final : public market::Directory {
 };
 
 struct SimNode {
+  // What its peers last told it (pings carry the sender's load and active view).
+  struct PeerNews {
+    uint32_t slots = 1, running = 0, queued = 0;
+    bool draining = false;
+    absl::InlinedVector<uint32_t, 8> peers;  // its active view, as node indexes
+    friend bool operator==(const PeerNews&, const PeerNews&) = default;
+  };
   // What most events read first, together in the first cache lines (the event loop fetches
   // them ahead: at 100,000 nodes an event's time was mostly misses on its node).
   uint32_t index = 0;
@@ -102,6 +109,10 @@ struct SimNode {
   std::unique_ptr<membership::Membership> members;
   std::unique_ptr<SimDirectory> directory;  // reads `members`
   std::vector<uint32_t> active;             // its membership's active view, as node indexes
+  // What each of `active` last told, in the same order (a few entries beside each other: a
+  // hash map's lookup per ping was a cache miss or two). A ping from outside the active view
+  // is not kept: a new neighbour's news starts from what it tells when it joins.
+  std::vector<PeerNews> active_news;
   std::string did, address;
   membership::PeerId id;  // its DID as membership passes it: every contact of it shares one string
   std::unique_ptr<crypto::KeyPair> key;
@@ -118,17 +129,6 @@ struct SimNode {
   std::deque<market::Input> inbox;
   bool stepping = false;
   absl::flat_hash_set<uint64_t> blobs;  // hashes of the CIDs it holds
-  // What its peers last told it (pings carry the sender's load and active view).
-  struct PeerNews {
-    uint32_t slots = 1, running = 0, queued = 0;
-    bool draining = false;
-    absl::InlinedVector<uint32_t, 8> peers;  // its active view, as node indexes
-    friend bool operator==(const PeerNews&, const PeerNews&) = default;
-  };
-  // What each of `active` last told, in the same order (a few entries beside each other: a
-  // hash map's lookup per ping was a cache miss or two). A ping from outside the active view
-  // is not kept: a new neighbour's news starts from what it tells when it joins.
-  std::vector<PeerNews> active_news;
   // Its compute service: runs queued or running, by job id.
   struct Run {
     market::RunHere run;
@@ -303,8 +303,7 @@ struct Simulator::Impl {
   uint64_t seq = 0;
   uint64_t events = 0;
   EventQueue queue;
-  std::deque<Pending> parked;  // the events in `queue`, by slot (a deque: run in place)
-  std::vector<uint32_t> free_slots;
+  Parking<Pending> parked;  // the events in `queue`, by slot
   std::vector<std::unique_ptr<SimNode>> nodes;
   absl::flat_hash_map<std::string, uint32_t> by_did;
   // Each node's DidTail, by index: IndexOf checks an address against it without reading the DID.
