@@ -68,8 +68,8 @@ class EventQueue {
 
   int64_t bucket_ = 0;  // the current millisecond: its events are in `now_`
   EventHeap now_;
-  std::vector<std::vector<QueuedEvent>>
-      ring_;  // bucket b at b % kWindow, for b - bucket_ < kWindow
+  // Bucket b at b % kWindow, for b - bucket_ < kWindow; in_ring_ events in all.
+  std::vector<std::vector<QueuedEvent>> ring_;
   size_t in_ring_ = 0;
   EventHeap later_;                 // the rest
   std::vector<QueuedEvent> spare_;  // a bucket's storage, reused

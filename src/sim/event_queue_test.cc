@@ -1,6 +1,8 @@
 #include "event_queue.h"
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <random>
 #include <set>
 #include <string>
@@ -30,27 +32,11 @@ void CheckAgainstSet(uint32_t seed, int steps) {
   for (int i = 0; i < steps; ++i) {
     const uint64_t r = rng() % 100;
     if (r < 55 || expected.empty()) {
-      int64_t delay = 0;
-      switch (rng() % 6) {
-        case 0:
-          delay = 0;
-          break;  // now
-        case 1:
-          delay = int64_t(rng() % 1000);
-          break;  // this millisecond or next
-        case 2:
-          delay = int64_t(rng() % 100'000);
-          break;  // a message
-        case 3:
-          delay = int64_t(rng() % 4'000'000);
-          break;  // inside the window
-        case 4:
-          delay = int64_t(4'000'000 + rng() % 400'000);
-          break;  // at its edge
-        default:
-          delay = int64_t(rng() % 60'000'000);
-          break;  // far beyond it
-      }
+      // Now, this millisecond or the next, a message's latency, inside the window, at its edge,
+      // or far beyond it.
+      constexpr int64_t kSpans[] = {1, 1'000, 100'000, 4'000'000, 400'000, 60'000'000};
+      const size_t kind = rng() % std::size(kSpans);
+      const int64_t delay = (kind == 4 ? 4'000'000 : 0) + int64_t(rng() % uint64_t(kSpans[kind]));
       push(now + delay);
     } else {
       ASSERT_FALSE(queue.empty());
