@@ -96,8 +96,7 @@ std::optional<uint32_t> Simulator::Impl::IndexOf(const membership::PeerId& id,
 }
 
 bool Simulator::Impl::Reachable(uint32_t from, uint32_t to) const {
-  const SimNode& t = *nodes[to];
-  if (!t.alive || !nodes[from]->alive) return false;
+  if (!reach[to].alive || !reach[from].alive) return false;
   const double at = absl::ToDoubleSeconds(now - start);
   for (const NetworkModel::Partition& p : s.network.partitions) {
     if (at < p.start_s || at >= p.end_s) continue;
@@ -105,13 +104,13 @@ bool Simulator::Impl::Reachable(uint32_t from, uint32_t to) const {
       return std::find(p.regions.begin(), p.regions.end(), s.network.regions[region]) !=
              p.regions.end();
     };
-    if (cut(nodes[from]->region) != cut(t.region)) return false;
+    if (cut(reach[from].region) != cut(reach[to].region)) return false;
   }
   return true;
 }
 
 absl::Duration Simulator::Impl::Latency(uint32_t from, uint32_t to) {
-  const double ms = s.network.latency_ms[nodes[from]->region][nodes[to]->region] +
+  const double ms = s.network.latency_ms[reach[from].region][reach[to].region] +
                     s.network.jitter_ms * rng.UniformDouble();
   return absl::Microseconds(int64_t(ms * 1000));
 }
@@ -175,13 +174,13 @@ void Simulator::Impl::StepMembers(uint32_t node, const membership::Input& input)
       MembersArrive m;
       m.from = node;
       m.to = *to;
-      m.incarnation = nodes[m.to]->incarnation;
+      m.incarnation = reach[m.to].incarnation;
       // A ping carries the sender's load and active view (the node's heartbeat payload).
       m.ping = std::holds_alternative<membership::Ping>(send->message);
       if (m.ping) m.news = NewsOf(n);
       m.message = std::move(send->message);
       // The ping lists the sender's active view for a receiver with room for candidates.
-      if (m.ping && nodes[m.to]->members->active_count() < s.membership.active_size) {
+      if (m.ping && reach[m.to].active < s.membership.active_size) {
         m.message = membership::Ping{n.members->active()};
       }
       const absl::Time at = now + Latency(node, m.to);
@@ -191,6 +190,7 @@ void Simulator::Impl::StepMembers(uint32_t node, const membership::Input& input)
       if (std::optional<uint32_t> p = IndexOf(up->peer.id, up->peer.address)) {
         n.active.push_back(*p);
         n.active_news.push_back(NewsOf(*nodes[*p]));
+        Mirror(node);
         StepMarket(node, market::PeerChanged{ViewOf(n, *p)});
       } else {
         StepMarket(node, market::PeerChanged{ViewOf(n, up->peer.id)});
@@ -203,6 +203,7 @@ void Simulator::Impl::StepMembers(uint32_t node, const membership::Input& input)
         if (auto it = std::find(n.active.begin(), n.active.end(), *p); it != n.active.end()) {
           n.active_news.erase(n.active_news.begin() + (it - n.active.begin()));
           n.active.erase(it);
+          Mirror(node);
         }
       }
       StepMarket(node, market::PeerChanged{std::move(view)});
@@ -418,7 +419,7 @@ void Simulator::Impl::SendMarket(uint32_t node, market::Send& send) {
   MarketArrive m;
   m.from = node;
   m.to = *target;
-  m.incarnation = nodes[m.to]->incarnation;
+  m.incarnation = reach[m.to].incarnation;
   m.token = token;
   m.ttl = send.ttl;
   m.envelope = std::move(envelope);

@@ -163,7 +163,14 @@ uint32_t Simulator::Impl::AddNode(Role role) {
   (void)book.Post(book.DecideGrant(n->did, kStartCredits, "meshsim credits", now));
   ++out.nodes_by_role[std::string(RoleName(role))];
   nodes.push_back(std::move(n));
+  reach.emplace_back();
+  Mirror(index);
   return index;
+}
+
+void Simulator::Impl::Mirror(uint32_t node) {
+  const SimNode& n = *nodes[node];
+  reach[node] = {n.incarnation, n.region, uint16_t(n.active.size()), n.alive};
 }
 
 void Simulator::Impl::StartNode(uint32_t node, bool restart) {
@@ -200,6 +207,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
       s.membership, membership::Contact{n.id, n.address}, n.rng.get());
   n.active.clear();
   n.active_news.clear();
+  Mirror(node);
   live.push_back(node);
   TellCapacity(node);
   StepMembers(node, membership::Start{Contacts(node, 3)});
@@ -231,6 +239,7 @@ void Simulator::Impl::Crash(uint32_t node) {
   ++out.crashes;
   n.alive = false;
   ++n.incarnation;
+  Mirror(node);
   std::erase(live, node);
   for (auto& [id, run] : n.runs) {
     if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);
@@ -287,6 +296,7 @@ void Simulator::Impl::MaybeDepart(uint32_t node, absl::Time deadline) {
   }
   n.alive = false;
   ++n.incarnation;
+  Mirror(node);
   std::erase(live, node);
 }
 
