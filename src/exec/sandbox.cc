@@ -9,6 +9,9 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <asm/prctl.h>
+#endif
 
 #include <cstring>
 #include <initializer_list>
@@ -209,6 +212,11 @@ absl::Status InstallSyscallFilter(const SandboxConfig& config) {
     f.AllowIf(SCMP_SYS(open), SCMP_A1(SCMP_CMP_MASKED_EQ, kWriteFlags, 0));
     // The dynamic loader reads ELF headers and notes with pread.
     f.AllowAll({SCMP_SYS(pread64)});
+#if defined(__x86_64__)
+    // Compiled modules reach their memory through GS; where the kernel does not allow wrgsbase
+    // (before Linux 5.9, or CPUs without FSGSBASE) the glue sets it with arch_prctl. Only that.
+    f.AllowIf(SCMP_SYS(arch_prctl), SCMP_A0(SCMP_CMP_EQ, ARCH_SET_GS));
+#endif
   }
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer probes whether memory is readable by writing it into a pipe it creates,

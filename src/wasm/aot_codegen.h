@@ -8,7 +8,8 @@
 //   void     mesh_aot_init(void);                 once per process after dlopen
 //   void     mesh_aot_set_host(MeshAotHostFn, void* ctx);
 //   int      mesh_aot_instantiate(void* inst, uint32_t max_pages);  wasm_rt_trap_t, 0 = ok
-//   int      mesh_aot_run_start(void* inst);      wasm_rt_trap_t of _start, 0 = returned
+//   int      mesh_aot_run_start(void* inst);      wasm_rt_trap_t of _start, 0 = returned,
+//                                                 kAotGsFailedTrap: GS could not be set
 //   uint8_t* mesh_aot_memory(void* inst, uint64_t* size);  exported "memory" or NULL
 //   uint64_t* mesh_aot_fuel(void*); uint32_t* mesh_aot_depth(void*);
 //   uint32_t* mesh_aot_grow_failed(void*); uint32_t* mesh_aot_func(void*);
@@ -28,11 +29,15 @@
 namespace mesh::wasm::aot {
 
 // Bump when the glue's ABI or behaviour changes: it is part of the cache key.
-inline constexpr uint32_t kAotAbiVersion = 5;  // 5: linear memory in huge pages
+inline constexpr uint32_t kAotAbiVersion = 6;  // 6: linear memory through the GS segment
 
 // The wasm2c trap code the glue uses when the host asks to stop (proc_exit, a limit): wasm2c
 // raises WASM_RT_TRAP_UNCAUGHT_EXCEPTION only for the exceptions proposal, which jobs cannot use.
 inline constexpr int kAotHostStopTrap = 7;
+
+// What mesh_aot_run_start returns, before any of the module runs, when it cannot point the GS
+// segment at the module's memory (neither wrgsbase nor arch_prctl allowed): not a wasm2c trap.
+inline constexpr int kAotGsFailedTrap = 100;
 
 // Host entry point called by the glue for every import call. Returns 0 to continue.
 extern "C" typedef int (*MeshAotHostFn)(void* ctx, uint32_t import_index, const uint64_t* args,

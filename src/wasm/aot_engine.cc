@@ -170,6 +170,12 @@ class AotEngineImpl final : public AotEngine {
     });
 
     const int trap = code.run_start(instance.get());
+    if (trap == aot::kAotGsFailedTrap) {
+      return absl::FailedPreconditionError(mesh::StrCat(
+          "aot engine, module ", module_id,
+          ": cannot point the GS segment at the module's memory (this kernel allows neither "
+          "wrgsbase nor arch_prctl(ARCH_SET_GS)); use --engine interp"));
+    }
 
     EndState end;
     end.trapped = trap != 0;

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "aot_codegen.h"
 #include "mesh/common/check.h"
 #include "mesh/common/file_util.h"
 #include "mesh/common/testing.h"
@@ -212,6 +213,27 @@ TEST(AotEngineTest, CorruptedCacheEntryIsRebuilt) {
   EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
   EXPECT_EQ(second->stats().rebuilds, 1u);
   EXPECT_EQ(second->stats().compilations, 1u);
+}
+
+// The wasm2c this was built with is the one the GS rewrite was written against: every load and
+// store goes through the segment, every bulk operation sits between barriers, and the glue points
+// GS at the memory under the same condition job.c uses it. Another wasm2c's text would leave the
+// module on the generic path (correct, but a third slower on matmul): this says so.
+TEST(AotEngineTest, GeneratedCodeReachesMemoryThroughGs) {
+  auto sources = aot::GenerateAotSources(FreshModule());
+  ASSERT_TRUE(sources.ok()) << sources.status();
+  const std::string& c = sources->module_c;
+  EXPECT_NE(c.find("MESH_LOAD(t1, result, mem, addr);"), std::string::npos);
+  EXPECT_NE(c.find("MESH_STORE(t1, mem, addr, wrapped);"), std::string::npos);
+  EXPECT_EQ(c.find("wasm_rt_memcpy(&result, &mem->data[addr]"), std::string::npos);
+  EXPECT_NE(c.find("MESH_BARRIER();\n  memset("), std::string::npos);
+  EXPECT_NE(c.find("MESH_BARRIER();\n  memmove("), std::string::npos);
+  EXPECT_NE(c.find("MESH_BARRIER();\n  LOAD_DATA((*dest)"), std::string::npos);
+  const size_t condition = c.find("#if defined(__x86_64__) && defined(__SEG_GS)");
+  ASSERT_NE(condition, std::string::npos);
+  const std::string line = c.substr(condition, c.find('\n', condition) - condition);
+  EXPECT_NE(sources->glue_c.find(line.substr(4)), std::string::npos) << line;
+  EXPECT_NE(sources->glue_c.find("wrgsbase"), std::string::npos);
 }
 
 TEST(AotEngineTest, MissingCompilerIsNamedAndAutoFallsBack) {

@@ -197,6 +197,56 @@ TEST_P(EngineTest, WritesStdoutAndExitCode) {
   EXPECT_EQ(r.report.output_bytes, 12u);
 }
 
+// Every width of load and store, unaligned, read back in other widths and types; the bulk
+// operations between stores and loads; a grown page; bytes the host wrote (fd_read) and bytes
+// the host reads (fd_write). The aot engine reaches memory through the GS segment and the bulk
+// operations through the memory's pointer: the order between them must hold. Each check traps
+// (unreachable) on a wrong value, so the run ends kOk only if every one held.
+TEST_P(EngineTest, LoadsSeeEveryStoreBulkOperationAndHostWrite) {
+  JobInput input;
+  input.stdin_bytes = "xyz";
+  RunResult r = RunWat(std::string(R"((module
+    (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32))))") +
+                           kPrint + R"(
+    (memory (export "memory") 1)
+    (data $d "\01\02\03\04")
+    (func $check (param $got i64) (param $want i64)
+      (if (i64.ne (local.get $got) (local.get $want)) (then unreachable)))
+    (func (export "_start")
+      (i64.store (i32.const 101) (i64.const 0x8877665544332211))
+      (call $check (i64.load (i32.const 101)) (i64.const 0x8877665544332211))
+      (call $check (i64.extend_i32_u (i32.load8_u (i32.const 102))) (i64.const 0x22))
+      (call $check (i64.extend_i32_s (i32.load8_s (i32.const 108))) (i64.const -120))
+      (call $check (i64.extend_i32_u (i32.load16_u (i32.const 103))) (i64.const 0x4433))
+      (call $check (i64.load32_u (i32.const 105)) (i64.const 0x88776655))
+      (call $check (i64.reinterpret_f64 (f64.load (i32.const 101))) (i64.const 0x8877665544332211))
+      (f32.store (i32.const 201) (f32.const 1.5))
+      (call $check (i64.load32_u (i32.const 201)) (i64.const 0x3fc00000))
+      (memory.fill (i32.const 100) (i32.const 0xab) (i32.const 8))
+      (call $check (i64.load (i32.const 101)) (i64.const 0x88ababababababab))
+      (i64.store (i32.const 300) (i64.const 0x0807060504030201))
+      (memory.copy (i32.const 302) (i32.const 300) (i32.const 8))
+      (call $check (i64.load (i32.const 302)) (i64.const 0x0807060504030201))
+      (call $check (i64.load16_u (i32.const 300)) (i64.const 0x0201))
+      (i32.store (i32.const 400) (i32.const -1))
+      (memory.init $d (i32.const 400) (i32.const 1) (i32.const 3))
+      (call $check (i64.load32_u (i32.const 400)) (i64.const 0xff040302))
+      (call $check (i64.extend_i32_s (memory.grow (i32.const 1))) (i64.const 1))
+      (i64.store (i32.const 131064) (i64.const 42))
+      (call $check (i64.load (i32.const 131064)) (i64.const 42))
+      (i32.store (i32.const 16) (i32.const 600))
+      (i32.store (i32.const 20) (i32.const 3))
+      (i32.store (i32.const 600) (i32.const 0))
+      (drop (call $read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 24)))
+      (call $check (i64.load32_u (i32.const 600)) (i64.const 0x7a7978))
+      (i32.store16 (i32.const 500) (i32.const 0x6b6f))
+      (i32.store8 (i32.const 502) (i32.const 10))
+      (call $print (i32.const 500) (i32.const 3)))))",
+                       input);
+  EXPECT_EQ(r.report.outcome, Outcome::kOk) << r.report.message;
+  EXPECT_EQ(r.output, "ok\n");
+}
+
 // Copies stdin to stdout in reads of up to 4 KiB until a read returns nothing.
 constexpr const char* kEchoStdin = R"((module
     (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
