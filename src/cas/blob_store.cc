@@ -30,6 +30,18 @@ absl::Status MakeDirs(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
+// A durable blob is fsync'ed when it is sealed, and an fsync waits for every byte not yet on the
+// disk: 4 ms for 8 MB here. So the bytes of a blob being written are handed to the disk in
+// strides as they come (sync_file_range starts the writeback and returns), and the seal waits
+// for the last stride only: the merge of a split job's outputs, appended as its chunks end,
+// seals at once. Advice only; an error changes nothing (the fsync at the seal still stands).
+constexpr uint64_t kWritebackStride = 1 << 20;
+
+void StartWriteback(int fd, uint64_t from, uint64_t to) {
+  ::sync_file_range(fd, static_cast<off_t>(from), static_cast<off_t>(to - from),
+                    SYNC_FILE_RANGE_WRITE);
+}
+
 absl::Status NotStored(const Cid& cid) {
   return absl::NotFoundError(mesh::StrCat("blob ", cid.ToString(), " is not in the store"));
 }
@@ -127,7 +139,7 @@ absl::StatusOr<Cid> BlobStore::Put(ByteSource& source, Codec codec) {
   MESH_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(options_.root / "tmp"));
   auto buffer = std::make_unique<char[]>(kCopyBufferSize);
   crypto::Sha256 hasher;
-  uint64_t size = 0;
+  uint64_t size = 0, written_back = 0;
   while (true) {
     MESH_ASSIGN_OR_RETURN(size_t n, source.Read(buffer.get(), kCopyBufferSize));
     if (n == 0) break;
@@ -135,6 +147,10 @@ absl::StatusOr<Cid> BlobStore::Put(ByteSource& source, Codec codec) {
     MESH_RETURN_IF_ERROR(CheckFitsQuota(size));
     hasher.Update(AsView(buffer, n));
     MESH_RETURN_IF_ERROR(WriteAll(tmp.fd(), AsView(buffer, n)));
+    if (options_.durable && size - written_back >= kWritebackStride) {
+      StartWriteback(tmp.fd(), written_back, size);
+      written_back = size;
+    }
   }
   const Cid cid = Cid::FromDigest(hasher.Finish(), codec);
   MESH_RETURN_IF_ERROR(Seal(tmp, cid, size));
@@ -334,6 +350,10 @@ absl::Status PendingBlob::Append(std::string_view bytes) {
     return status;
   }
   size_ += bytes.size();
+  if (store_.options_.durable && size_ - written_back_ >= kWritebackStride) {
+    StartWriteback(tmp_->fd(), written_back_, size_);
+    written_back_ = size_;
+  }
   return absl::OkStatus();
 }
 

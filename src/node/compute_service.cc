@@ -654,9 +654,18 @@ void ComputeService::RunnerLoop() {
       ++counts_.running;
       ++busy_slots_;
     }
-    RunOne(std::move(job), tag);
-    absl::MutexLock lock(&mu_);
-    --busy_slots_;
+    // The slot is this job's from here until its worker's run returns (or it ends without
+    // one): storing its output, recording its end and sending its receipt then overlap the next
+    // job's run, so a node with one slot runs a split job's chunks back to back.
+    bool holding = true;
+    const std::function<void()> release = [this, &holding] {
+      absl::MutexLock lock(&mu_);
+      if (!holding) return;
+      holding = false;
+      --busy_slots_;
+    };
+    RunOne(std::move(job), tag, release);
+    release();
   }
 }
 
@@ -739,7 +748,8 @@ absl::StatusOr<exec::RunRequest> ComputeService::BuildRequest(const JobRecord& j
   return request;
 }
 
-void ComputeService::RunOne(JobRecord job, uint64_t tag) {
+void ComputeService::RunOne(JobRecord job, uint64_t tag,
+                            const std::function<void()>& release_slot) {
   job.attempts += 1;
   job.started_at = env_.clock->Now();
   if (absl::Status s = env_.jobs->MarkRunning(job.id, job.started_at, job.attempts); !s.ok()) {
@@ -784,7 +794,9 @@ void ComputeService::RunOne(JobRecord job, uint64_t tag) {
   request->input.on_partial = [this, &job, &partials](std::string_view bytes, uint64_t fuel) {
     StoreArtifact(job, "partial", partials++, bytes, fuel);
   };
-  Complete(job, env_.runner->Run(*std::move(request)), tag);
+  absl::StatusOr<wasm::RunResult> result = env_.runner->Run(*std::move(request));
+  release_slot();
+  Complete(job, std::move(result), tag);
 }
 
 void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> result,

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 
@@ -127,6 +128,51 @@ TEST_F(ComputeServiceTest, HigherPriorityRunsFirstAndFifoWithinOne) {
   AwaitEnd(low1.job.id);
   EXPECT_EQ(runner_.started(),
             (std::vector<std::string>{"blocker", "urgent", "high", "low1", "low2"}));
+}
+
+// Hears of every job's end on the thread that records it, and holds the end of the job whose
+// input is `hold_input` there until a second run has started (at most 10 s).
+class HoldingSplitHandler final : public SplitHandler {
+ public:
+  HoldingSplitHandler(computetest::HoldingRunner* runner, cas::Cid hold_input)
+      : runner_(runner), hold_input_(hold_input.ToString()) {}
+  void Take(const JobRecord&) override {}
+  bool Cancel(const std::string&) override { return false; }
+  void OnFinished(const JobRecord& job) override {
+    if (job.spec.inputs != std::vector<std::string>{hold_input_}) return;
+    for (int i = 0; i < 2000 && runner_->runs() < 2; ++i) absl::SleepFor(absl::Milliseconds(5));
+    second_ran_during_the_end = runner_->runs() >= 2;
+    heard = true;
+  }
+  std::atomic<bool> second_ran_during_the_end{false};
+  std::atomic<bool> heard{false};  // of the held job's end (after the job.succeeded event)
+
+ private:
+  computetest::HoldingRunner* const runner_;
+  const std::string hold_input_;
+};
+
+// One slot: the next job runs as soon as the worker's run of the previous one returns, while
+// that one's end is still being recorded (its output stored, its history written, its receipt
+// sent), so a node runs jobs back to back. Before, the slot was held to the end of the record.
+TEST_F(ComputeServiceTest, TheNextJobRunsWhileTheLastOnesEndIsRecorded) {
+  HoldingSplitHandler handler(&runner_, cas::Cid::Of("first"));
+  ComputeOptions options;
+  options.max_concurrent = 1;
+  service_ = std::make_unique<ComputeService>(
+      options,
+      NodeEnv{&clock_, &rng_, &key_, blobs_.get(), jobs_.get(), &events_, &metrics_, &runner_});
+  service_->SetSplitHandler(&handler);
+  ASSERT_OK(service_->Start());
+  ASSERT_OK_AND_ASSIGN(SubmitResult first, Submit("first"));
+  ASSERT_OK_AND_ASSIGN(SubmitResult second, Submit("second"));
+  EXPECT_EQ(AwaitEnd(second.job.id).state, JobState::kSucceeded);
+  EXPECT_EQ(AwaitEnd(first.job.id).state, JobState::kSucceeded);
+  for (int i = 0; i < 2000 && !handler.heard; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(handler.heard);
+  EXPECT_TRUE(handler.second_ran_during_the_end);
+  EXPECT_EQ(runner_.started(), (std::vector<std::string>{"first", "second"}));
+  service_.reset();  // before the handler it points to
 }
 
 TEST_F(ComputeServiceTest, CancelQueuedAndRunningJobs) {

@@ -359,7 +359,7 @@ FileStore::ReadAhead::Shards FileStore::ReadAhead::Fetch(uint32_t segment) {
   Shards current = ahead_.valid() && ahead_index_ == segment
                        ? ahead_.get()
                        : store_.FetchSegment(manifest_, segment, holders_, typical_, stats_);
-  if (ahead_.valid()) ahead_.get();  // a fetch nobody asked for (out of order): dropped
+  if (ahead_.valid()) (void)ahead_.get();  // a fetch nobody asked for (out of order): dropped
   if (current.ok() && segment + 1 < end_) {
     ahead_index_ = segment + 1;
     ahead_ = std::async(std::launch::async, [this, next = segment + 1] {

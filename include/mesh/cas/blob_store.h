@@ -68,6 +68,7 @@ class PendingBlob {
   const Codec codec_;
   const uint64_t max_bytes_;
   uint64_t size_ = 0;
+  uint64_t written_back_ = 0;  // bytes handed to the disk so far (durable stores)
   crypto::Sha256 hasher_;
 };
 

@@ -240,7 +240,9 @@ class ComputeService {
   class Metrics;
 
   void RunnerLoop();
-  void RunOne(JobRecord job, uint64_t tag);
+  // Runs one dequeued job. `release_slot` gives its slot back (idempotent): RunOne calls it as
+  // soon as the worker's run returns, so the next job runs while this one's end is recorded.
+  void RunOne(JobRecord job, uint64_t tag, const std::function<void()>& release_slot);
   absl::StatusOr<exec::RunRequest> BuildRequest(const JobRecord& job, uint64_t tag);
   void Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> result, uint64_t tag);
   // Stores the files the job left in its output directory as a tree (job.files_cid), if its
