@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "mesh/common/check.h"
 #include "mesh/common/hex.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -198,7 +199,13 @@ absl::Status BlobStore::Commit(const std::filesystem::path& tmp_path, const Cid&
 absl::StatusOr<Cid> BlobStore::PutBytes(std::string_view data, Codec codec) {
   // Bytes already in memory are hashed first: content the store holds (the same output of
   // many jobs, above all the empty one) then costs a lookup, not a temp file and two fsyncs.
-  const Cid cid = Cid::Of(data, codec);
+  return PutHashedBytes(data, Cid::Of(data, codec));
+}
+
+absl::StatusOr<Cid> BlobStore::PutHashedBytes(std::string_view data, const Cid& cid) {
+#ifndef NDEBUG
+  MESH_CHECK(cid == Cid::Of(data, cid.codec()));
+#endif
   MESH_ASSIGN_OR_RETURN(auto record, index_->Find(cid.ToString()));
   if (record.has_value() && ::access(PathFor(cid).c_str(), F_OK) == 0) return cid;
   // Written as hashed: the bytes are in memory and this call reads them once more, so they are

@@ -811,7 +811,11 @@ void ComputeService::Complete(JobRecord& job, absl::StatusOr<wasm::RunResult> re
   }
   bool requeue = false;
   if (result.ok()) {
-    absl::StatusOr<cas::Cid> output = env_.blobs->PutBytes(result->output);
+    // The pool named the output as it received it (report.output_cid): hashed once.
+    absl::StatusOr<cas::Cid> named = cas::Cid::Parse(result->report.output_cid);
+    absl::StatusOr<cas::Cid> output = named.ok()
+                                          ? env_.blobs->PutHashedBytes(result->output, *named)
+                                          : env_.blobs->PutBytes(result->output);
     ApplyReport(result->report, job);
     if (output.ok()) {
       job.output_cid = output->ToString();

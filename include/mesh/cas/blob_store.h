@@ -95,6 +95,11 @@ class BlobStore {
 
   absl::StatusOr<Cid> Put(ByteSource& source, Codec codec = Codec::kRaw);
   absl::StatusOr<Cid> PutBytes(std::string_view data, Codec codec = Codec::kRaw);
+  // PutBytes of bytes this process has just hashed itself: `cid` must be Cid::Of(data) of
+  // these very bytes (the worker pool names every output as it receives it), so they are not
+  // hashed again. A debug build checks it; never pass a CID that came with the bytes from
+  // elsewhere (BeginPut checks those).
+  absl::StatusOr<Cid> PutHashedBytes(std::string_view data, const Cid& cid);
   absl::StatusOr<Cid> PutFile(const std::filesystem::path& path, Codec codec = Codec::kRaw);
   // Starts receiving blob `expected` of at most `max_bytes` (see PendingBlob).
   absl::StatusOr<std::unique_ptr<PendingBlob>> BeginPut(const Cid& expected, uint64_t max_bytes);
