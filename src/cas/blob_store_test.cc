@@ -272,6 +272,24 @@ TEST_F(BlobStoreTest, FailedSourceLeavesNoTrace) {
   EXPECT_TRUE(list.empty());
 }
 
+// Bytes this process named itself (a job's output, named by the worker pool) are stored under
+// that name without being hashed again, and read back verified like any blob.
+TEST_F(BlobStoreTest, PutHashedBytesStoresUnderTheGivenName) {
+  const std::string data(300 << 10, 'h');
+  const Cid cid = Cid::Of(data);
+  ASSERT_OK_AND_ASSIGN(Cid stored, store_->PutHashedBytes(data, cid));
+  EXPECT_EQ(stored, cid);
+  ASSERT_OK_AND_ASSIGN(std::string back, store_->Get(cid));
+  EXPECT_EQ(back, data);
+  ASSERT_OK_AND_ASSIGN(Cid again, store_->PutHashedBytes(data, cid));
+  EXPECT_EQ(again, cid);
+  EXPECT_EQ(store_->used_bytes(), data.size());
+#ifndef NDEBUG
+  // A name that is not the bytes' is a bug in the caller: a debug build stops on it.
+  EXPECT_DEATH((void)store_->PutHashedBytes("other bytes", cid), "check failed");
+#endif
+}
+
 // A blob received from a peer (BeginPut): visible only once its bytes hashed to its CID.
 TEST_F(BlobStoreTest, PendingBlobStoresBytesThatHashToTheCid) {
   const std::string data = std::string(3 << 20, 'a') + "tail";
