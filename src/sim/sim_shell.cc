@@ -25,9 +25,9 @@ absl::StatusOr<job::SignedJobSpec> SimTrust::OpenSpec(const std::string& envelop
                                                       const std::string& id) const {
   if (jobs_ != nullptr) {
     auto it = jobs_->find(id);
-    if (it != jobs_->end() && it->second.cid.has_value() && !it->second.envelope.empty() &&
+    if (it != jobs_->end() && it->second.cid.has_value() && it->second.spec != nullptr &&
         it->second.envelope == envelope) {
-      return job::SignedJobSpec{it->second.spec, envelope, *it->second.cid};
+      return job::SignedJobSpec{*it->second.spec, envelope, *it->second.cid};
     }
   }
   return job::OpenJobSpec(envelope);
@@ -639,15 +639,15 @@ void Simulator::Impl::Finish(uint32_t node, const market::JobResult& result) {
   if (job.split.empty()) {
     CountEnd(
         job, job.succeeded, job.succeeded && result.output_cid != job.honest_output,
-        job.succeeded && !job.requirement.empty() && !Offers(result.peer, job.spec.requirements),
+        job.succeeded && !job.requirement.empty() && !Offers(result.peer, job.spec->requirements),
         result.reason);
   } else {
     ChunkEnded(node, job, result);
   }
   std::erase(nodes[node]->delegated, result.job_id);
   // The spec and envelope are no longer needed (a restart does not hand ended jobs again).
-  job.spec = {};
-  job.envelope.clear();
+  job.spec.reset();
+  job.envelope = std::string();
 }
 
 void Simulator::Impl::CountEnd(SimJob& job, bool succeeded, bool wrong, bool misplaced,
@@ -675,7 +675,7 @@ void Simulator::Impl::ChunkEnded(uint32_t node, SimJob& chunk, const market::Job
   if (split.ends > 0) return;  // it failed already, and its other chunks were cancelled
   if (chunk.succeeded) {
     split.wrong |= result.output_cid != chunk.honest_output;
-    split.misplaced |= !Offers(result.peer, chunk.spec.requirements);
+    split.misplaced |= !Offers(result.peer, chunk.spec->requirements);
     if (std::find(split.executors.begin(), split.executors.end(), result.peer) ==
         split.executors.end()) {
       split.executors.push_back(result.peer);

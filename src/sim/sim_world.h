@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/container/node_hash_map.h"
 #include "event_queue.h"
 #include "mesh/cas/cid.h"
 #include "mesh/common/rng.h"
@@ -39,7 +40,9 @@ inline std::string Nonce(uint64_t n) {
 }
 
 struct SimJob;
-using SimJobs = absl::flat_hash_map<std::string, SimJob>;
+// By node: a million jobs' records in place would be a table of 2 million slots, half of them
+// empty, and twice that while it grows.
+using SimJobs = absl::node_hash_map<std::string, SimJob>;
 
 // The trust terms a node's market reads: its own reputation book, the ledger book's fee; and, in
 // an unsigned run (`jobs` set), the job specs the world signed, opened from its own copy.
@@ -148,7 +151,7 @@ struct SimNode {
 // A job as the world knows it (what the submitter's store would hold, and the truth).
 struct SimJob {
   uint32_t submitter = 0;
-  job::JobSpec spec;
+  std::unique_ptr<job::JobSpec> spec;  // until the job ends (720 bytes)
   std::string envelope;
   std::optional<cas::Cid> cid;  // its id (a split job, never handed over, has none)
   absl::Time submitted_at;

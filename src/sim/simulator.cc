@@ -425,7 +425,7 @@ std::string Simulator::Impl::AddJob(uint32_t node, job::SignedJobSpec signed_spe
   const std::string id = signed_spec.id.ToString();
   SimJob& job = jobs[id];
   job.submitter = node;
-  job.spec = std::move(signed_spec.spec);
+  job.spec = std::make_unique<job::JobSpec>(std::move(signed_spec.spec));
   job.envelope = std::move(signed_spec.envelope);
   job.cid = signed_spec.id;
   job.submitted_at = now;
@@ -439,17 +439,17 @@ void Simulator::Impl::HandOver(uint32_t node, const std::string& id, SimJob& job
   SimNode& n = *nodes[node];
   job.honest_output = cas::Cid::Of(mesh::StrCat("output of ", id)).ToString();
   job_order.push_back(id);
-  n.blobs.insert(BlobKey(job.spec.module));
-  n.blobs.insert(BlobKey(job.spec.inputs[0]));
-  blob_bytes[BlobKey(job.spec.module)] = job.module_bytes;
-  blob_bytes[BlobKey(job.spec.inputs[0])] = job.input_bytes;
+  n.blobs.insert(BlobKey(job.spec->module));
+  n.blobs.insert(BlobKey(job.spec->inputs[0]));
+  blob_bytes[BlobKey(job.spec->module)] = job.module_bytes;
+  blob_bytes[BlobKey(job.spec->inputs[0])] = job.input_bytes;
   // The submitter's node escrows max price (and fee) × replicas, as the node's settlement does.
-  const int64_t price = n.trust->MaxPrice(job.spec);
+  const int64_t price = n.trust->MaxPrice(*job.spec);
   ledger::EscrowRequest escrow;
   escrow.job_id = id;
   escrow.submitter = n.did;
   escrow.max_price = price + n.trust->NetworkFee(price);
-  escrow.replicas = n.trust->EscrowReplicas(job.spec);
+  escrow.replicas = n.trust->EscrowReplicas(*job.spec);
   (void)book.Post(book.DecideEscrow(escrow, now));
   n.delegated.push_back(id);
   StepMarket(node, market::JobHanded{TicketOf(id, job)});
@@ -458,7 +458,7 @@ void Simulator::Impl::HandOver(uint32_t node, const std::string& id, SimJob& job
 market::Ticket Simulator::Impl::TicketOf(const std::string& id, const SimJob& job) {
   market::Ticket t;
   t.id = id;
-  t.spec = job.spec;
+  t.spec = *job.spec;
   t.envelope = job.envelope;
   t.submitted_at = job.submitted_at;
   t.round = job.round;
