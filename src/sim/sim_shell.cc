@@ -535,7 +535,8 @@ void Simulator::Impl::RunHere(uint32_t node, const market::RunHere& run) {
     return;
   }
   if (auto it = n.ended.find(id); it != n.ended.end()) {
-    market::LocalRunEnd end = it->second;  // ran here before: its end is reported again
+    market::LocalRunEnd end = EndOf(node, id, it->second);  // ran here before: reported again
+    end.job_id = id;
     end.origin = run.assignment.origin;
     end.origin_address = run.assignment.origin_address;
     end.round = run.assignment.round;
@@ -576,9 +577,34 @@ void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
   --n.running;
   n.busy_slot_seconds += absl::ToDoubleSeconds(now - r.started);
   const auto job = jobs.find(job_id);
-  market::LocalRunEnd end = RunEndOf(job_id, r);
-  end.started_at = r.started;
-  end.finished_at = now;
+  const SimNode::EndedRun ended{r.started, now, job == jobs.end() ? 0 : job->second.fuel};
+  market::LocalRunEnd end = EndOf(node, job_id, ended);
+  const market::LocalRunEnd run = RunEndOf(job_id, r);
+  end.job_id = run.job_id;
+  end.origin = run.origin;
+  end.origin_address = run.origin_address;
+  end.round = run.round;
+  n.blobs.insert(BlobKey(end.output_cid));
+  blob_bytes[BlobKey(end.output_cid)] = end.output_bytes;
+  n.ended[job_id] = ended;
+  if (!n.waiting.empty() && n.running < n.slots) StartRun(node, n.waiting.front());
+  if (!n.alive) return;
+  StepMarket(node, market::LocalEnded{std::move(end)});
+  TellCapacity(node);
+}
+
+market::LocalRunEnd Simulator::Impl::EndOf(uint32_t node, const std::string& job_id,
+                                           const SimNode::EndedRun& e) const {
+  market::LocalRunEnd end;
+  if (e.cut_short) {
+    end.error = true;
+    end.message = kCutShort;
+    return end;
+  }
+  const SimNode& n = *nodes[node];
+  const auto job = jobs.find(job_id);
+  end.started_at = e.started_at;
+  end.finished_at = e.finished_at;
   end.state = job::JobState::kSucceeded;
   end.outcome = "ok";
   end.output_cid = job == jobs.end() ? cas::Cid::Of(job_id).ToString() : job->second.honest_output;
@@ -586,15 +612,9 @@ void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
     end.output_cid = cas::Cid::Of(mesh::StrCat(end.output_cid, " altered by ", n.did)).ToString();
   }
   end.output_bytes = 1024;
-  end.fuel_used = job == jobs.end() ? 0 : job->second.fuel;
+  end.fuel_used = e.fuel_used;
   end.report_json = "{}";
-  n.blobs.insert(BlobKey(end.output_cid));
-  blob_bytes[BlobKey(end.output_cid)] = end.output_bytes;
-  n.ended[job_id] = end;
-  if (!n.waiting.empty() && n.running < n.slots) StartRun(node, n.waiting.front());
-  if (!n.alive) return;
-  StepMarket(node, market::LocalEnded{std::move(end)});
-  TellCapacity(node);
+  return end;
 }
 
 market::LocalRunEnd Simulator::Impl::RunEndOf(const std::string& job_id, const SimNode::Run& r) {

@@ -214,8 +214,7 @@ void Simulator::Impl::StartNode(uint32_t node, bool restart) {
   if (!restart) return;
   // Back from a crash: the runs it lost end with an error, and the delegated jobs it had
   // persisted are handed to the new market core as tickets.
-  for (const std::string& id : std::exchange(n.lost, {})) {
-    market::LocalRunEnd end = n.ended[id];
+  for (market::LocalRunEnd& end : std::exchange(n.lost, {})) {
     AtNode(node, now, [this, node, end] { StepMarket(node, market::LocalEnded{end}); });
   }
   for (const std::string& id : n.delegated) {
@@ -245,9 +244,9 @@ void Simulator::Impl::Crash(uint32_t node) {
     if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);
     market::LocalRunEnd end = RunEndOf(id, run);
     end.error = true;
-    end.message = "this node restarted while the job ran";
-    n.ended[id] = end;
-    n.lost.push_back(id);
+    end.message = kCutShort;
+    n.ended[id] = SimNode::EndedRun{.cut_short = true};
+    n.lost.push_back(std::move(end));
   }
   n.runs.clear();
   n.waiting.clear();
