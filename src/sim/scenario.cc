@@ -370,7 +370,9 @@ uint64_t EstimateBytes(const Scenario& s) {
   // Measured (bench/README.md, meshsim): 32 KiB per node with no jobs (market, membership,
   // keys, reputation book, compute), 6.4 KiB kept per ended job (its record, the book's escrow
   // and payments, the executor's run and receipt), and the auctions, events and messages of a
-  // job in flight; with room to spare.
+  // job in flight; with room to spare. (Since af8ae46 a job costs less: 4.9 KiB more per job
+  // from 100,000 x 100,000 to 100,000 x 1,000,000, and the 1M run peaks at 9.0 GiB of 12.8
+  // estimated.)
   constexpr uint64_t kPerNode = 40 << 10;
   constexpr uint64_t kPerJobInFlight = 24 << 10;
   constexpr uint64_t kPerJobRecord = 8 << 10;
