@@ -141,7 +141,11 @@ TEST_F(StoreMeshTest, ADamagedShardIsCaughtAndAnotherHolderAsked) {
   GetStats stats;
   ASSERT_OK_AND_ASSIGN(std::string back, GetBytes(node(0), file.cid, &stats));
   EXPECT_TRUE(back == data);
-  EXPECT_GE(stats.fetches_failed, 2u);
+  // A segment whose first two fetches include its damaged shard ends only with the third
+  // holder's shard, asked when the damaged one failed or, on a loaded machine, by a hedge
+  // before it answered (its failure then goes uncounted): one or the other, twice at least.
+  EXPECT_GE(stats.fetches_failed + stats.hedges, 2u)
+      << stats.fetches_failed << " failed, " << stats.hedges << " hedges";
 }
 
 TEST_F(StoreMeshTest, TooFewPeersIsRefusedSayingHowManyAreMissing) {
