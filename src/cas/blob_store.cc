@@ -36,11 +36,13 @@ absl::Status MakeDirs(const std::filesystem::path& dir) {
 // strides as they come (sync_file_range starts the writeback and returns), and the seal waits
 // for the last stride only: the merge of a split job's outputs, appended as its chunks end,
 // seals at once. Advice only; an error changes nothing (the fsync at the seal still stands).
-constexpr uint64_t kWritebackStride = 1 << 20;
-
-void StartWriteback(int fd, uint64_t from, uint64_t to) {
-  ::sync_file_range(fd, static_cast<off_t>(from), static_cast<off_t>(to - from),
+// `written_back`: the bytes of `fd` handed over so far; `size`: the bytes written.
+void HandToDisk(bool durable, int fd, uint64_t size, uint64_t& written_back) {
+  constexpr uint64_t kWritebackStride = 1 << 20;
+  if (!durable || size - written_back < kWritebackStride) return;
+  ::sync_file_range(fd, static_cast<off_t>(written_back), static_cast<off_t>(size - written_back),
                     SYNC_FILE_RANGE_WRITE);
+  written_back = size;
 }
 
 absl::Status NotStored(const Cid& cid) {
@@ -148,10 +150,7 @@ absl::StatusOr<Cid> BlobStore::Put(ByteSource& source, Codec codec) {
     MESH_RETURN_IF_ERROR(CheckFitsQuota(size));
     hasher.Update(AsView(buffer, n));
     MESH_RETURN_IF_ERROR(WriteAll(tmp.fd(), AsView(buffer, n)));
-    if (options_.durable && size - written_back >= kWritebackStride) {
-      StartWriteback(tmp.fd(), written_back, size);
-      written_back = size;
-    }
+    HandToDisk(options_.durable, tmp.fd(), size, written_back);
   }
   const Cid cid = Cid::FromDigest(hasher.Finish(), codec);
   MESH_RETURN_IF_ERROR(Seal(tmp, cid, size));
@@ -357,10 +356,7 @@ absl::Status PendingBlob::Append(std::string_view bytes) {
     return status;
   }
   size_ += bytes.size();
-  if (store_.options_.durable && size_ - written_back_ >= kWritebackStride) {
-    StartWriteback(tmp_->fd(), written_back_, size_);
-    written_back_ = size_;
-  }
+  HandToDisk(store_.options_.durable, tmp_->fd(), size_, written_back_);
   return absl::OkStatus();
 }
 

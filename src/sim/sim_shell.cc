@@ -535,11 +535,8 @@ void Simulator::Impl::RunHere(uint32_t node, const market::RunHere& run) {
     return;
   }
   if (auto it = n.ended.find(id); it != n.ended.end()) {
-    market::LocalRunEnd end = EndOf(node, id, it->second);  // ran here before: reported again
-    end.job_id = id;
-    end.origin = run.assignment.origin;
-    end.origin_address = run.assignment.origin_address;
-    end.round = run.assignment.round;
+    // Ran here before: its end is reported again, in the new round.
+    market::LocalRunEnd end = EndOf(node, id, run, it->second);
     AtNode(node, now, [this, node, end] { StepMarket(node, market::LocalEnded{end}); });
     return;
   }
@@ -578,12 +575,7 @@ void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
   n.busy_slot_seconds += absl::ToDoubleSeconds(now - r.started);
   const auto job = jobs.find(job_id);
   const SimNode::EndedRun ended{r.started, now, job == jobs.end() ? 0 : job->second.fuel};
-  market::LocalRunEnd end = EndOf(node, job_id, ended);
-  const market::LocalRunEnd run = RunEndOf(job_id, r);
-  end.job_id = run.job_id;
-  end.origin = run.origin;
-  end.origin_address = run.origin_address;
-  end.round = run.round;
+  market::LocalRunEnd end = EndOf(node, job_id, r.run, ended);
   n.blobs.insert(BlobKey(end.output_cid));
   blob_bytes[BlobKey(end.output_cid)] = end.output_bytes;
   n.ended[job_id] = ended;
@@ -594,11 +586,16 @@ void Simulator::Impl::EndRun(uint32_t node, const std::string& job_id) {
 }
 
 market::LocalRunEnd Simulator::Impl::EndOf(uint32_t node, const std::string& job_id,
+                                           const market::RunHere& run,
                                            const SimNode::EndedRun& e) const {
   market::LocalRunEnd end;
+  end.job_id = job_id;
+  end.origin = run.assignment.origin;
+  end.origin_address = run.assignment.origin_address;
+  end.round = run.assignment.round;
   if (e.cut_short) {
     end.error = true;
-    end.message = kCutShort;
+    end.message = "this node restarted while the job ran";  // the compute service's words
     return end;
   }
   const SimNode& n = *nodes[node];
@@ -614,15 +611,6 @@ market::LocalRunEnd Simulator::Impl::EndOf(uint32_t node, const std::string& job
   end.output_bytes = 1024;
   end.fuel_used = e.fuel_used;
   end.report_json = "{}";
-  return end;
-}
-
-market::LocalRunEnd Simulator::Impl::RunEndOf(const std::string& job_id, const SimNode::Run& r) {
-  market::LocalRunEnd end;
-  end.job_id = job_id;
-  end.origin = r.run.assignment.origin;
-  end.origin_address = r.run.assignment.origin_address;
-  end.round = r.run.assignment.round;
   return end;
 }
 

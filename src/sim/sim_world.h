@@ -39,9 +39,6 @@ inline std::string Nonce(uint64_t n) {
   return buf;
 }
 
-// The message of a run a crash of its node cut short (the node's compute service's words).
-inline constexpr char kCutShort[] = "this node restarted while the job ran";
-
 struct SimJob;
 // By node: a million jobs' records in place would be a table of 2 million slots, half of them
 // empty, and twice that while it grows.
@@ -252,8 +249,9 @@ struct Simulator::Impl {
   void Submit();
   // The ticket the node hands its market for a job (new, or again after a restart).
   static market::Ticket TicketOf(const std::string& id, const SimJob& job);
-  // What `node` reports of run `job_id` that ended as `e` (origin and round left to the caller).
-  market::LocalRunEnd EndOf(uint32_t node, const std::string& job_id,
+  // What `node` reports of run `job_id` that ended as `e`, to the submitter and in the round of
+  // `run` (the assignment it ran under, or a later one).
+  market::LocalRunEnd EndOf(uint32_t node, const std::string& job_id, const market::RunHere& run,
                             const SimNode::EndedRun& e) const;
   std::vector<membership::Contact> Contacts(uint32_t except, size_t n);
   void Sample();
@@ -281,8 +279,6 @@ struct Simulator::Impl {
   SimNode::PeerNews NewsOf(const SimNode& n) const;
   market::PeerView ViewOf(const SimNode& n, const membership::PeerId& peer) const;
   market::PeerView ViewOf(const SimNode& n, uint32_t peer) const;  // by node index
-  // The run's end as the compute service reports it: job, origin and round filled in.
-  static market::LocalRunEnd RunEndOf(const std::string& job_id, const SimNode::Run& run);
   void Finish(uint32_t node, const market::JobResult& result);
   // A job's end as the summary counts it (a split job's, once its chunks decided it).
   void CountEnd(SimJob& job, bool succeeded, bool wrong, bool misplaced, const std::string& reason);

@@ -242,11 +242,9 @@ void Simulator::Impl::Crash(uint32_t node) {
   std::erase(live, node);
   for (auto& [id, run] : n.runs) {
     if (run.running) n.busy_slot_seconds += absl::ToDoubleSeconds(now - run.started);
-    market::LocalRunEnd end = RunEndOf(id, run);
-    end.error = true;
-    end.message = kCutShort;
-    n.ended[id] = SimNode::EndedRun{.cut_short = true};
-    n.lost.push_back(std::move(end));
+    const SimNode::EndedRun cut{.cut_short = true};
+    n.ended[id] = cut;
+    n.lost.push_back(EndOf(node, id, run.run, cut));
   }
   n.runs.clear();
   n.waiting.clear();
