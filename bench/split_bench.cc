@@ -402,7 +402,9 @@ int main(int argc, char** argv) {
           "[--timeline] [--pool] [--short] [--json FILE]");
     }
   }
-  if (o.n < 1 || o.chunks < 1 || o.chunks > o.n || o.repeats < 1) Die("bad arguments");
+  if (o.n < 1 || o.chunks < 1 || o.chunks > o.n || o.repeats < 1 || o.overhead_chunks < 1) {
+    Die("bad arguments");
+  }
   spdlog::set_level(spdlog::level::warn);
   if (std::getenv("XDG_CACHE_HOME") == nullptr) {
     ::setenv("XDG_CACHE_HOME", "/tmp/split_bench_cache", 1);  // the workers' aot cache

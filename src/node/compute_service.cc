@@ -306,6 +306,10 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     opened = job::OpenJobSpec(request.envelope);
   } else {
     job::JobSpec& spec = request.spec;
+    // A spec built in process (not parsed from a request or a peer) meets the parser's rules
+    // too: what is stored must read back, or the job could never be loaded again to end it.
+    MESH_RETURN_IF_ERROR(
+        job::JobSpecFromJson(job::ToJson(spec), /*require_identity=*/false).status());
     // The signed spec carries the limits the job will run with, not "node default".
     const wasm::Limits limits = LimitsFor(spec, options_.default_limits);
     spec.limits = {limits.fuel, limits.memory_bytes,

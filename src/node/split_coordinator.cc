@@ -550,7 +550,11 @@ void SplitCoordinator::End(std::string id, JobState state, std::string reason) {
   }
   for (const std::string& chunk : to_cancel) (void)compute_->Cancel(chunk);
   absl::StatusOr<JobRecord> job = env_.jobs->Get(id);
-  if (!job.ok()) return;
+  if (!job.ok()) {
+    spdlog::error("split job {}: cannot end it ({}): {}", id, job::JobStateName(state),
+                  job.status().ToString());
+    return;
+  }
   job->state = state;
   job->reason = std::move(reason);
   job->finished_at = env_.clock->Now();

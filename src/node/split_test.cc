@@ -304,6 +304,29 @@ TEST_F(SplitTest, AFailingChunkFailsTheJobNamingItAndCancelsTheRest) {
   EXPECT_EQ(a.splits().Proof(job.id, 0).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A spec built in process (the node's own API, not parsed from JSON) is held to the parser's
+// rules at submission: a split into 0 parts is refused there, with the reason, rather than
+// stored as a job that can never be read back (which waited queued forever).
+TEST_F(SplitTest, ASplitSpecTheParserWouldRefuseIsRefusedAtSubmission) {
+  Node& a = Add();
+  job::SplitSpec split;
+  split.splitter.kind = job::Splitter::kLines;
+  split.splitter.parts = 0;
+  SubmitRequest r;
+  r.spec.module = Put(a, Example("noop"));
+  r.spec.inputs = {Put(a, "a\nb\n")};
+  r.spec.split = split;
+  absl::StatusOr<SubmitResult> submitted = a.compute().Submit(r);
+  ASSERT_FALSE(submitted.ok());
+  EXPECT_EQ(submitted.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(submitted.status().message(), HasSubstr("parts"));
+  EXPECT_THAT(submitted.status().message(), HasSubstr("must be an integer in 1.."));
+  // The same spec with a valid count runs.
+  r.spec.split->splitter.parts = 2;
+  ASSERT_OK_AND_ASSIGN(SubmitResult ok, a.compute().Submit(r));
+  EXPECT_EQ(WaitDone(a, ok.job.id).state, job::JobState::kSucceeded);
+}
+
 TEST_F(SplitTest, CancellingASplitJobCancelsItsChunks) {
   Node& a = Add([](NodeConfig& c) { c.max_concurrent = 1; });
   job::SplitSpec split;
