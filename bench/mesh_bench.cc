@@ -58,6 +58,7 @@
 
 #include "bench_report.h"
 #include "bench_stats.h"
+#include "job_wait.h"
 #include "mesh/cas/blob_store.h"
 #include "mesh/cas/byte_source.h"
 #include "mesh/common/clock.h"
@@ -235,36 +236,8 @@ class Mesh {
   std::vector<std::unique_ptr<Member>> members_;
 };
 
-bool IsFinalEvent(const std::string& type) {
-  return type == "job.succeeded" || type == "job.failed" || type == "job.cancelled";
-}
-
-// One submitting thread's wake-up: the bus calls Wake() (under its lock, so it only counts and
-// notifies), the thread waits for the count to move.
-class Waker {
- public:
-  void Wake() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++n_;
-    }
-    cv_.notify_one();
-  }
-  uint64_t count() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return n_;
-  }
-  // False after `timeout` without a wake-up.
-  bool WaitPast(uint64_t seen, std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return n_ != seen; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t n_ = 0;
-};
+using mesh::bench::IsFinalEvent;
+using mesh::bench::Waker;
 
 struct JobOutcome {
   std::string id;
