@@ -327,12 +327,16 @@ constexpr char kGluePrologue[] =
 #include <unistd.h>
 /* job.c reaches the memory through GS (see AddressMemoryThroughGs): point GS at it on this
  * thread. wrgsbase where the kernel allows it (Linux 5.9+ on CPUs with FSGSBASE), else the
- * arch_prctl system call. Nothing else in a Linux x86-64 process uses GS (TLS is FS). */
+ * arch_prctl system call. Nothing else in a Linux x86-64 process uses GS (TLS is FS).
+ * MESH_GS_BY_SYSCALL (a -D in the compiler command, which is part of the cache key) leaves the
+ * instruction out: the tests take the system call's path on a machine that has FSGSBASE. */
 static int mesh_point_gs_at(uint8_t* base) {
+#ifndef MESH_GS_BY_SYSCALL
   if (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) {
     __asm__ volatile("wrgsbase %0" ::"r"(base) : "memory");
     return 0;
   }
+#endif
   return syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)base) == 0 ? 0 : -1;
 }
 #define MESH_POINT_GS(i) mesh_point_gs_at(MESH_MEMORY(i)->data)
