@@ -160,6 +160,15 @@ SignedJobSpec SignJobSpec(JobSpec spec, const crypto::KeyPair& key) {
   return SignedJobSpec{std::move(spec), std::move(envelope), id};
 }
 
+absl::StatusOr<SignedJobSpec> CheckAndSignJobSpec(JobSpec spec, const crypto::KeyPair& key) {
+  spec.submitter = key.did().ToString();
+  const json j = ToJson(spec);
+  MESH_RETURN_IF_ERROR(JobSpecFromJson(j, /*require_identity=*/true).status());
+  std::string envelope = crypto::Envelope::Seal(key, kJobSpecPayloadType, j.dump()).Serialize();
+  cas::Cid id = cas::Cid::Of(envelope);
+  return SignedJobSpec{std::move(spec), std::move(envelope), id};
+}
+
 absl::StatusOr<SignedJobSpec> OpenJobSpec(std::string_view envelope_bytes) {
   MESH_ASSIGN_OR_RETURN(
       crypto::Envelope envelope,

@@ -1,5 +1,6 @@
 #include "mesh/job/job_spec.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "mesh/common/strings.h"
@@ -38,6 +39,31 @@ TEST(JobSpecTest, SignedSpecOpensWithTheSameIdAndFields) {
   EXPECT_EQ(CanonicalJson(opened.spec), CanonicalJson(signed_spec.spec));
   EXPECT_EQ(opened.spec.args, (std::vector<std::string>{"--n", "128"}));
   EXPECT_EQ(opened.spec.priority, 5);
+}
+
+// A spec built in code is signed only if a reader would accept it: the same envelope as
+// SignJobSpec when it would, the parser's error (naming the field) when not.
+TEST(JobSpecTest, CheckAndSignSignsWhatOpensAndRefusesWhatWouldNot) {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  ASSERT_OK_AND_ASSIGN(SignedJobSpec checked, CheckAndSignJobSpec(SampleSpec(), key));
+  EXPECT_EQ(checked.envelope, SignJobSpec(SampleSpec(), key).envelope);
+  EXPECT_OK(OpenJobSpec(checked.envelope).status());
+
+  JobSpec zero_parts = SampleSpec();
+  zero_parts.split.emplace();
+  zero_parts.split->splitter.kind = Splitter::kLines;
+  zero_parts.split->splitter.parts = 0;
+  absl::StatusOr<SignedJobSpec> refused = CheckAndSignJobSpec(zero_parts, key);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("parts"));
+  // SignJobSpec signs it regardless, and no reader accepts what it signed.
+  EXPECT_FALSE(OpenJobSpec(SignJobSpec(zero_parts, key).envelope).ok());
+
+  JobSpec no_module = SampleSpec();
+  no_module.module = "not a cid";
+  EXPECT_EQ(CheckAndSignJobSpec(no_module, key).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(JobSpecTest, DifferentNonceGivesDifferentId) {

@@ -306,10 +306,6 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     opened = job::OpenJobSpec(request.envelope);
   } else {
     job::JobSpec& spec = request.spec;
-    // A spec built in process (not parsed from a request or a peer) meets the parser's rules
-    // too: what is stored must read back, or the job could never be loaded again to end it.
-    MESH_RETURN_IF_ERROR(
-        job::JobSpecFromJson(job::ToJson(spec), /*require_identity=*/false).status());
     // The signed spec carries the limits the job will run with, not "node default".
     const wasm::Limits limits = LimitsFor(spec, options_.default_limits);
     spec.limits = {limits.fuel, limits.memory_bytes,
@@ -319,8 +315,10 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
     const uint64_t a = env_.rng->Next64(), b = env_.rng->Next64();
     spec.nonce = HexEncode(std::string_view(reinterpret_cast<const char*>(&a), 8)) +
                  HexEncode(std::string_view(reinterpret_cast<const char*>(&b), 8));
-    opened =
-        job::SignJobSpec(std::move(spec), request.signer != nullptr ? *request.signer : *env_.key);
+    // Checked as a parsed spec is (a spec built in process may not be): what is stored must
+    // read back, or the job could never be loaded again to end it.
+    opened = job::CheckAndSignJobSpec(std::move(spec),
+                                      request.signer != nullptr ? *request.signer : *env_.key);
   }
   MESH_RETURN_IF_ERROR(opened.status());
   job::SignedJobSpec& signed_spec = *opened;

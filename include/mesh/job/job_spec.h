@@ -96,6 +96,10 @@ struct SignedJobSpec {
 
 // Fills submitter from `key` and signs. created_at_ms and nonce must already be set.
 SignedJobSpec SignJobSpec(JobSpec spec, const crypto::KeyPair& key);
+// SignJobSpec for a spec built in code rather than parsed: first holds it to the rules
+// OpenJobSpec applies (JobSpecFromJson over the very JSON that is signed), so nothing is
+// signed that no reader would accept. InvalidArgument naming the field otherwise.
+absl::StatusOr<SignedJobSpec> CheckAndSignJobSpec(JobSpec spec, const crypto::KeyPair& key);
 // Verifies the envelope (signature, payload type, size) and the spec inside it, and that the
 // spec's submitter is the envelope's signer.
 absl::StatusOr<SignedJobSpec> OpenJobSpec(std::string_view envelope_bytes);
