@@ -225,6 +225,9 @@ class JobStore {
     kRelease,
     kRollbackTo,
     kStoredOutput,
+    kBegin,
+    kCommit,
+    kRollback,
     kNumStmts
   };
   explicit JobStore(sqlite3* db) : db_(db) {}
