@@ -152,21 +152,28 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const json& j, bool require_identity) {
 
 std::string CanonicalJson(const JobSpec& spec) { return ToJson(spec).dump(); }
 
-SignedJobSpec SignJobSpec(JobSpec spec, const crypto::KeyPair& key) {
-  spec.submitter = key.did().ToString();
-  std::string envelope =
-      crypto::Envelope::Seal(key, kJobSpecPayloadType, CanonicalJson(spec)).Serialize();
+namespace {
+
+// `spec` (its submitter already `key`'s) signed as `payload`, its canonical JSON.
+SignedJobSpec Sealed(JobSpec spec, const std::string& payload, const crypto::KeyPair& key) {
+  std::string envelope = crypto::Envelope::Seal(key, kJobSpecPayloadType, payload).Serialize();
   cas::Cid id = cas::Cid::Of(envelope);
   return SignedJobSpec{std::move(spec), std::move(envelope), id};
+}
+
+}  // namespace
+
+SignedJobSpec SignJobSpec(JobSpec spec, const crypto::KeyPair& key) {
+  spec.submitter = key.did().ToString();
+  const std::string payload = CanonicalJson(spec);
+  return Sealed(std::move(spec), payload, key);
 }
 
 absl::StatusOr<SignedJobSpec> CheckAndSignJobSpec(JobSpec spec, const crypto::KeyPair& key) {
   spec.submitter = key.did().ToString();
   const json j = ToJson(spec);
   MESH_RETURN_IF_ERROR(JobSpecFromJson(j, /*require_identity=*/true).status());
-  std::string envelope = crypto::Envelope::Seal(key, kJobSpecPayloadType, j.dump()).Serialize();
-  cas::Cid id = cas::Cid::Of(envelope);
-  return SignedJobSpec{std::move(spec), std::move(envelope), id};
+  return Sealed(std::move(spec), j.dump(), key);
 }
 
 absl::StatusOr<SignedJobSpec> OpenJobSpec(std::string_view envelope_bytes) {

@@ -246,19 +246,6 @@ absl::Status JobStore::AddMissingColumns() {
 }
 
 absl::Status JobStore::Exec(const std::string& sql) {
-  // A transaction's own statements come twice per job step: parsing them each time was 2% of
-  // meshd's CPU per API job (perf, api_bench).
-  const Stmt control = sql == "BEGIN"      ? kBegin
-                       : sql == "COMMIT"   ? kCommit
-                       : sql == "ROLLBACK" ? kRollback
-                                           : kNumStmts;
-  if (control != kNumStmts) {
-    sqlite3_stmt* s = Prepared(control);
-    if (s == nullptr) return Error(sql);
-    absl::Status status = sqlite3_step(s) == SQLITE_DONE ? absl::OkStatus() : Error(sql);
-    sqlite3_reset(s);
-    return status;
-  }
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     return Error(sql);
   }
@@ -309,7 +296,8 @@ sqlite3_stmt* JobStore::Prepared(Stmt which) {
       "ROLLBACK TO step",
       // kStoredOutput
       "UPDATE jobs SET stored_output = ?2 WHERE id = ?1",
-      // kBegin, kCommit, kRollback: Exec's, prepared once (every job step runs two of them)
+      // kBegin, kCommit, kRollback: prepared once, as every job step runs two of them (parsed
+      // each time by sqlite3_exec, they were 2% of meshd's CPU per API job: perf, api_bench)
       "BEGIN",
       "COMMIT",
       "ROLLBACK",
@@ -474,7 +462,7 @@ void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
   auto fail_all = [&batch](const absl::Status& error) {
     for (PendingWrite* w : batch) w->status = error;
   };
-  if (absl::Status s = Exec("BEGIN"); !s.ok()) return fail_all(s);
+  if (absl::Status s = Run(kBegin); !s.ok()) return fail_all(s);
   // Alone in its batch (the usual case below saturation), a step needs no savepoint: its
   // error rolls the transaction back.
   const bool alone = batch.size() == 1;
@@ -485,7 +473,7 @@ void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
     }
     w->status = w->apply();
     if (alone && !w->status.ok()) {
-      if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
+      if (sqlite3_get_autocommit(db_) == 0) (void)Run(kRollback);
       return;
     }
     if (sqlite3_get_autocommit(db_) != 0) {
@@ -496,14 +484,14 @@ void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
     if (alone) continue;
     if (!w->status.ok()) (void)Run(kRollbackTo);  // undoes this step only
     if (absl::Status s = Run(kRelease); !s.ok()) {
-      (void)Exec("ROLLBACK");
+      (void)Run(kRollback);
       return fail_all(s);
     }
   }
   absl::Status commit = before_group_commit_ ? before_group_commit_() : absl::OkStatus();
-  if (commit.ok()) commit = Exec("COMMIT");
+  if (commit.ok()) commit = Run(kCommit);
   if (!commit.ok()) {
-    if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK");
+    if (sqlite3_get_autocommit(db_) == 0) (void)Run(kRollback);
     fail_all(commit);  // nothing of the batch is stored: no caller may think otherwise
   }
 }
@@ -511,9 +499,12 @@ void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
 absl::Status JobStore::Run(Stmt which) {
   sqlite3_stmt* s = Prepared(which);
   if (s == nullptr || sqlite3_step(s) != SQLITE_DONE) {
-    absl::Status error = Error(which == kSavepoint ? "savepoint"
-                               : which == kRelease ? "release savepoint"
-                                                   : "rollback to savepoint");
+    absl::Status error = Error(which == kSavepoint    ? "savepoint"
+                               : which == kRelease    ? "release savepoint"
+                               : which == kRollbackTo ? "rollback to savepoint"
+                               : which == kBegin      ? "BEGIN"
+                               : which == kCommit     ? "COMMIT"
+                                                      : "ROLLBACK");
     if (s != nullptr) sqlite3_reset(s);
     return error;
   }
@@ -536,22 +527,22 @@ absl::Status JobStore::Requeue(const std::string& id, absl::Time at, std::string
   sqlite3_stmt* s = Prepared(kRequeue);
   if (s == nullptr) return Error("prepare requeue");
   Bind(s, 1, id);
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  MESH_RETURN_IF_ERROR(Run(kBegin));
   if (sqlite3_step(s) != SQLITE_DONE) {
     absl::Status error = Error(mesh::StrCat("requeue job ", id));
-    (void)Exec("ROLLBACK");
+    (void)Run(kRollback);
     return error;
   }
-  if (sqlite3_changes(db_) == 0) return Exec("ROLLBACK");
+  if (sqlite3_changes(db_) == 0) return Run(kRollback);
   return CommitWithBlock(id, "requeued", at, {{"reason", std::string(why)}}).status();
 }
 
 absl::Status JobStore::RecoverInterrupted(const std::vector<ModuleCrashes>& modules,
                                           const std::vector<Recovery>& jobs, absl::Time at) {
   absl::MutexLock lock(&mu_);
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  MESH_RETURN_IF_ERROR(Run(kBegin));
   auto fail = [this](absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    (void)Exec("ROLLBACK");
+    (void)Run(kRollback);
     return error;
   };
   for (const ModuleCrashes& m : modules) {
@@ -583,7 +574,7 @@ absl::Status JobStore::RecoverInterrupted(const std::vector<ModuleCrashes>& modu
         AppendAfterHead(r.id, r.fail ? "failed" : "requeued", at, std::move(detail));
     if (!head.ok()) return fail(head.status());
   }
-  return Exec("COMMIT");
+  return Run(kCommit);
 }
 
 absl::StatusOr<std::vector<ModuleCrashes>> JobStore::ListModuleCrashes() {
@@ -616,7 +607,7 @@ absl::Status JobStore::ForgetModuleCrashes(const std::string& module) {
 absl::StatusOr<std::string> JobStore::AppendHistory(const std::string& id, std::string_view phase,
                                                     absl::Time at, nlohmann::json detail) {
   absl::MutexLock lock(&mu_);
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  MESH_RETURN_IF_ERROR(Run(kBegin));
   return CommitWithBlock(id, phase, at, std::move(detail));
 }
 
@@ -624,10 +615,10 @@ absl::StatusOr<std::string> JobStore::CommitWithBlock(const std::string& id, std
                                                       absl::Time at, nlohmann::json detail) {
   absl::StatusOr<std::string> head = AppendAfterHead(id, phase, at, std::move(detail));
   if (!head.ok()) {
-    (void)Exec("ROLLBACK");
+    (void)Run(kRollback);
     return head.status();
   }
-  MESH_RETURN_IF_ERROR(Exec("COMMIT"));
+  MESH_RETURN_IF_ERROR(Run(kCommit));
   return head;
 }
 
@@ -690,9 +681,9 @@ absl::Status JobStore::SetMarket(const std::string& id, job::JobRole role, std::
 absl::StatusOr<std::vector<std::string>> JobStore::ApplyMarketStep(
     const std::vector<MarketWrite>& writes, absl::Time at) {
   absl::MutexLock lock(&mu_);
-  MESH_RETURN_IF_ERROR(Exec("BEGIN"));
+  MESH_RETURN_IF_ERROR(Run(kBegin));
   auto fail = [this](absl::Status error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    (void)Exec("ROLLBACK");
+    (void)Run(kRollback);
     return error;
   };
   std::vector<std::string> cids;
@@ -734,7 +725,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::ApplyMarketStep(
       cids.push_back(*std::move(cid));
     }
   }
-  if (absl::Status s = Exec("COMMIT"); !s.ok()) return fail(s);
+  if (absl::Status s = Run(kCommit); !s.ok()) return fail(s);
   return cids;
 }
 

@@ -237,6 +237,8 @@ class JobStore {
   // Runs `apply` (statements only: no BEGIN/COMMIT) in a transaction shared with the steps
   // that queued meanwhile; returns its status, or the batch's COMMIT error.
   absl::Status GroupCommit(std::function<absl::Status()> apply) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // Steps a prepared statement that returns no rows: the transaction's BEGIN, COMMIT and
+  // ROLLBACK, and a group commit's savepoints. Exec is for other SQL (run once, parsed then).
   absl::Status Run(Stmt which) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The leader's part: one transaction for `batch`, each step in a savepoint.
   void WriteBatch(const std::vector<PendingWrite*>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
