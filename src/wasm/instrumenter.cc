@@ -230,6 +230,11 @@ class FuncInstrumenter {
   //   trips = its trip count if the entry values prove it, else 0
   //   if (trips != 0 && trips <= fuel / cost) { fuel -= trips * cost; <unmetered copy> }
   //   else { <the loop, charged per iteration> }
+  // An i32 loop with a body cost below 2^31 compares need = trips * cost (below 2^63, so no
+  // overflow) with the fuel instead: one value the compiler keeps for the entry, where the
+  // division kept its reciprocal, the trip count and the product in registers through the loop
+  // (matmul 1000's inner loop then spilled its bound to the stack).
+  // The two tests are the same: trips <= floor(fuel / cost) exactly when trips * cost <= fuel.
   // With s = |step| and d = bound - i (step > 0) or i - bound (step < 0), both modulo 2^width:
   // if d != 0 and s divides d, the latch first sees i == bound after exactly d / s iterations
   // (the k*s for k < d/s are nonzero and below d < 2^width, so never congruent to it). Any other
@@ -278,12 +283,23 @@ class FuncInstrumenter {
       out.push_back(std::make_unique<wabt::ConvertExpr>(w64 ? Opcode::I64Eqz : Opcode::I32Eqz));
       out.push_back(std::make_unique<wabt::SelectExpr>(wabt::TypeVector{}));
     }
-    out.push_back(std::make_unique<wabt::LocalTeeExpr>(V(trips)));
-    // trips <= fuel / cost (no overflow: fuel >= 0 here, and trips * cost <= fuel below)
-    out.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
-    out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
-    out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64DivU));
-    out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64LeU));
+    const bool by_product = !w64 && cost < (uint64_t{1} << 31);
+    if (by_product) {
+      // need = trips * cost, kept in `trips`' local (zero exactly when trips is: cost > 0)
+      out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
+      out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Mul));
+      out.push_back(std::make_unique<wabt::LocalTeeExpr>(V(trips)));
+      // need <= fuel (fuel >= 0 here)
+      out.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
+      out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64LeU));
+    } else {
+      out.push_back(std::make_unique<wabt::LocalTeeExpr>(V(trips)));
+      // trips <= fuel / cost (no overflow: fuel >= 0 here, and trips * cost <= fuel below)
+      out.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
+      out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
+      out.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64DivU));
+      out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64LeU));
+    }
     out.push_back(std::make_unique<wabt::LocalGetExpr>(V(trips)));
     out.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(0)));
     out.push_back(std::make_unique<wabt::CompareExpr>(Opcode::I64Ne));
@@ -292,8 +308,10 @@ class FuncInstrumenter {
     auto& once = dispatch->true_.exprs;
     once.push_back(std::make_unique<wabt::LocalGetExpr>(V(fuel_local_)));
     once.push_back(std::make_unique<wabt::LocalGetExpr>(V(trips)));
-    once.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
-    once.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Mul));
+    if (!by_product) {
+      once.push_back(std::make_unique<wabt::ConstExpr>(Const::I64(static_cast<int64_t>(cost))));
+      once.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Mul));
+    }
     once.push_back(std::make_unique<wabt::BinaryExpr>(Opcode::I64Sub));
     once.push_back(std::make_unique<wabt::LocalSetExpr>(V(fuel_local_)));
     once.push_back(std::move(loop.unmetered));
