@@ -96,6 +96,10 @@ class LedgerStore {
     kSetRegen,
     kGetEntry,
     kGetPostings,
+    kBeginImmediate,
+    kBeginRead,
+    kCommit,
+    kRollback,
     kNumStmts
   };
 
@@ -103,6 +107,8 @@ class LedgerStore {
               std::function<absl::Status()> before_commit);
   absl::Status Init(const std::filesystem::path& path);
   absl::Status Exec(const char* sql);
+  // Steps the prepared statement `which` (one without rows: the transaction's own).
+  absl::Status Step(Stmt which, std::string_view what);
   absl::Status Error(std::string_view what) const;
   sqlite3_stmt* Prepared(Stmt which);
   absl::Status AppendEntry(const Entry& entry, const Head& head);
