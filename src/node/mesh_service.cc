@@ -42,7 +42,7 @@ MeshService::MeshService(MeshOptions options, NodeEnv env, ComputeService* compu
       max_input_bytes_(compute_options.max_input_bytes),
       envelopes_(*env.key, *env.clock, *env.rng, *env.metrics, options_.max_message_age),
       metrics_(*env.metrics),
-      trust_(MakeTrustView(env.settlement)),
+      trust_(MakeTrustView(env.settlement, env.specs)),
       directory_(std::make_unique<PassiveView>(peers_.get())),
       scheduler_(std::make_unique<RealScheduler>(*env.clock)),
       fetches_(std::make_unique<TaskPool>(2)) {
@@ -179,7 +179,10 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
     MESH_RETURN_IF_ERROR(envelopes_.CheckAnnounce(*an));
     module = an->module_cid;
   } else if (const auto* as = std::get_if<job::Assignment>(&opened.message)) {
-    if (absl::StatusOr<job::SignedJobSpec> spec = job::OpenJobSpec(as->spec_envelope); spec.ok()) {
+    absl::StatusOr<job::SignedJobSpec> spec = env_.specs != nullptr
+                                                  ? env_.specs->Open(as->spec_envelope)
+                                                  : job::OpenJobSpec(as->spec_envelope);
+    if (spec.ok()) {
       module = spec->spec.module;
     }
   } else if (std::holds_alternative<job::StoreShards>(opened.message) ||

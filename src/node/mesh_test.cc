@@ -49,6 +49,10 @@ TEST_F(MeshTest, ThreeNodesDelegateAJobAndCheckItsOutput) {
   EXPECT_EQ(remote.role, job::JobRole::kAssigned);
   EXPECT_EQ(remote.peer, a.key().did().ToString());
   EXPECT_EQ(remote.output_cid, job.output_cid);
+  // It verified the assigned spec once, though three of its parts read it (the peer service,
+  // the market's assignment check, the compute service storing the job).
+  EXPECT_EQ(executor.specs().stats().verified, 1u);
+  EXPECT_GE(executor.specs().stats().hits, 2u);
   const std::vector<std::string> phases = Phases(a, job.id);
   // Its auction won the lease of the jobs like it ("lease"): the next such job needs none.
   EXPECT_THAT(phases, ::testing::ElementsAre("submitted", "bidding_open", "bidding_closed", "lease",

@@ -131,7 +131,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeConfig config, const Clock
                            .metrics = &n.metrics_,
                            .runner = n.runner_.get(),
                            .settlement = n.settlement_.get(),
-                           .host = &n.host_};
+                           .host = &n.host_,
+                           .specs = &n.specs_};
   n.compute_ = std::make_unique<ComputeService>(compute, n.compute_env_);
   n.split_ = std::make_unique<SplitCoordinator>(n.compute_env_, n.compute_.get(), compute);
   MESH_ASSIGN_OR_RETURN(n.store_db_, StoreDb::Open(dir.storage_db_path()));

@@ -146,7 +146,8 @@ namespace {
 
 class SettlementTrust final : public market::TrustView {
  public:
-  explicit SettlementTrust(Settlement* settlement) : s_(settlement) {}
+  SettlementTrust(Settlement* settlement, job::VerifiedSpecs* specs)
+      : s_(settlement), specs_(specs) {}
   market::ExecutorStanding Standing(const std::string& did) const override {
     const ledger::Reputation r = s_->Reputation(did);
     return {r.is_new(), r.score, static_cast<uint64_t>(r.successes)};
@@ -156,17 +157,24 @@ class SettlementTrust final : public market::TrustView {
   int EscrowReplicas(const job::JobSpec& spec) const override { return s_->EscrowReplicas(spec); }
   verify::AdaptivePolicy Adaptive() const override { return s_->options().adaptive; }
   int MaxReplicas() const override { return s_->options().max_replicas; }
+  absl::StatusOr<job::SignedJobSpec> OpenSpec(const std::string& envelope,
+                                              const std::string& id) const override {
+    (void)id;  // the core checks the id against the spec it gets
+    return specs_ != nullptr ? specs_->Open(envelope) : job::OpenJobSpec(envelope);
+  }
 
  private:
   Settlement* const s_;
+  job::VerifiedSpecs* const specs_;
 };
 
 }  // namespace
 
-std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement) {
+std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement,
+                                                 job::VerifiedSpecs* specs) {
   // No settlement: the core treats market jobs as free (no escrow limits, no reputation).
   if (settlement == nullptr) return nullptr;
-  return std::make_unique<SettlementTrust>(settlement);
+  return std::make_unique<SettlementTrust>(settlement, specs);
 }
 
 }  // namespace mesh::node

@@ -45,6 +45,7 @@
 #include "mesh/common/metrics.h"
 #include "mesh/common/rng.h"
 #include "mesh/crypto/key_pair.h"
+#include "mesh/job/verified_specs.h"
 #include "mesh/node/event_bus.h"
 #include "mesh/node/job_runner.h"
 #include "mesh/node/job_store.h"
@@ -96,6 +97,9 @@ struct NodeEnv {
   JobRunner* runner = nullptr;
   Settlement* settlement = nullptr;  // credits and reputation of market jobs; null: free
   const HostProbe* host = nullptr;   // cores, memory, free disk (the mesh needs it)
+  // Signed specs verified lately, shared by every reader of a peer's spec; null: each reader
+  // verifies with job::OpenJobSpec.
+  job::VerifiedSpecs* specs = nullptr;
 };
 
 struct SubmitRequest {

@@ -67,6 +67,7 @@ class Node {
   JobStore& jobs() { return *jobs_; }
   // The credit ledger and reputation book (<data_dir>/ledger.db, reputation.db).
   Settlement& settlement() { return *settlement_; }
+  const job::VerifiedSpecs& specs() const { return specs_; }
   // Runs the jobs whose spec has a split: chunks, merge, Merkle root.
   SplitCoordinator& splits() { return *split_; }
   // Null when the mesh is disabled ([mesh] enabled = false).
@@ -106,6 +107,7 @@ class Node {
   std::unique_ptr<Settlement> settlement_;
   std::unique_ptr<exec::WorkerPool> pool_;
   std::unique_ptr<PoolRunner> runner_;
+  job::VerifiedSpecs specs_;  // before compute_env_, which points at it
   NodeEnv compute_env_;
   std::unique_ptr<ComputeService> compute_;
   std::unique_ptr<SplitCoordinator> split_;

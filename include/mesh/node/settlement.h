@@ -26,6 +26,7 @@
 #include "mesh/common/clock.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/job/job_spec.h"
+#include "mesh/job/verified_specs.h"
 #include "mesh/ledger/ledger.h"
 #include "mesh/ledger/reputation.h"
 #include "mesh/market/market.h"
@@ -84,6 +85,8 @@ class Settlement {
 
 // The market core's view of reputation and credit terms (market::TrustView, pure reads): the
 // settlement's books. Null without a settlement: the core then treats market jobs as free.
-std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement);
+// Assigned specs are opened through `specs` when given (verified once per node).
+std::unique_ptr<market::TrustView> MakeTrustView(Settlement* settlement,
+                                                 job::VerifiedSpecs* specs = nullptr);
 
 }  // namespace mesh::node
