@@ -1,6 +1,8 @@
 // Ledger: the facade that joins the book (rules, in memory) and the store (the SQLite file).
 #include "mesh/ledger/ledger.h"
 
+#include <algorithm>
+
 #include "ledger_store.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -91,10 +93,43 @@ absl::Status Ledger::SyncForReadLocked() {
 }
 
 absl::StatusOr<Posted> Ledger::Run(const Decide& decide) {
-  return std::move(RunAll({&decide, 1}).front());
+  Waiting self{&decide};
+  std::vector<Waiting*> batch;
+  {
+    absl::MutexLock q(&queue_mu_);
+    queue_.push_back(&self);
+    auto my_turn = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return self.done || (!writing_ && queue_.front() == &self);
+    };
+    queue_mu_.Await(absl::Condition(&my_turn));
+    if (self.done) return *std::move(self.result);  // decided in another caller's batch
+    writing_ = true;
+    const size_t n = std::min(queue_.size(), kMaxBatch);
+    batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::vector<const Decide*> decides;
+  decides.reserve(batch.size());
+  for (const Waiting* w : batch) decides.push_back(w->decide);
+  std::vector<absl::StatusOr<Posted>> results = RunEach(decides);
+  absl::MutexLock q(&queue_mu_);
+  // The others' Waitings live on their stacks until they see done: not touched after.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->result = std::move(results[i]);
+    batch[i]->done = true;
+  }
+  writing_ = false;
+  return *std::move(self.result);
 }
 
 std::vector<absl::StatusOr<Posted>> Ledger::RunAll(std::span<const Decide> decides) {
+  std::vector<const Decide*> each;
+  each.reserve(decides.size());
+  for (const Decide& d : decides) each.push_back(&d);
+  return RunEach(each);
+}
+
+std::vector<absl::StatusOr<Posted>> Ledger::RunEach(std::span<const Decide* const> decides) {
   std::vector<absl::StatusOr<Posted>> results;
   auto fail_all = [&](const absl::Status& status) {
     results.assign(decides.size(), status);
@@ -109,8 +144,8 @@ std::vector<absl::StatusOr<Posted>> Ledger::RunAll(std::span<const Decide> decid
   const int64_t version = synced_version_;
   std::optional<LedgerStore::Head> head;
   results.reserve(decides.size());
-  for (const Decide& decide : decides) {
-    absl::StatusOr<Decision> decision = decide(book_, now);
+  for (const Decide* decide : decides) {
+    absl::StatusOr<Decision> decision = (*decide)(book_, now);
     if (!decision.ok() || decision->writes_nothing()) {  // refused, a duplicate, nothing due
       results.push_back(decision.ok() ? absl::StatusOr<Posted>(decision->posted)
                                       : absl::StatusOr<Posted>(decision.status()));

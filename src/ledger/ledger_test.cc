@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "ledger_test_util.h"
@@ -627,6 +629,49 @@ TEST_F(LedgerTest, ConcurrentOperationsKeepTheInvariants) {
   ASSERT_OK_AND_ASSIGN(VerifyReport report, ledger_->Verify());
   EXPECT_TRUE(report.ok) << report.problem;
   EXPECT_EQ(report.entries, 1 + 100 * 3);
+}
+
+// Operations that arrive while a transaction is being written wait and go together in the next
+// one (a group commit): each still decided on its own against the book the ones before it left,
+// a refusal failing alone. The first commit is held until all eight callers are on their way.
+TEST_F(LedgerTest, ConcurrentEscrowsShareACommitAndARefusalFailsAlone) {
+  ASSERT_OK(ledger_->Grant(submitter_, 100000).status());
+  constexpr int kCallers = 8;
+  std::atomic<int> arrived = 0, commits = 0;
+  LedgerOptions options;
+  options.before_commit = [&]() {
+    if (commits++ == 0) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (arrived.load() < kCallers && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into the queue
+    }
+    return absl::OkStatus();
+  };
+  Reopen(options);
+  std::vector<absl::StatusOr<Posted>> results(kCallers, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kCallers; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string job = mesh::StrCat("job-", t);
+      // The last caller's submitter has no credit.
+      EscrowRequest request =
+          t == kCallers - 1 ? EscrowRequest{job, Did(5), 10, 1, 0} : Job(job, 10);
+      ++arrived;
+      results[t] = ledger_->Escrow(request);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kCallers - 1; ++t) EXPECT_OK(results[t].status()) << t;
+  EXPECT_EQ(results[kCallers - 1].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_LE(commits.load(),
+            3);  // the first alone, the rest in one batch (or two, if one came late)
+  EXPECT_EQ(Available(submitter_), 100000 - 10 * (kCallers - 1));
+  EXPECT_EQ(Available(Did(5)), 0);
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, ledger_->Verify());
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.entries, 1 + kCallers - 1);
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -164,9 +165,26 @@ class Ledger {
   // The life of every operation: decide against the synced book, append, apply to the book,
   // commit. RunAll does it for several in one transaction, each deciding against the book as
   // the ones before it left it; a refused decision fails alone, a failure to append or commit
-  // fails all and writes none. Run is RunAll of one.
-  absl::StatusOr<Posted> Run(const Decide& decide);
-  std::vector<absl::StatusOr<Posted>> RunAll(std::span<const Decide> decides);
+  // fails all and writes none. Run is a group commit: callers that arrive while a transaction
+  // is being written queue, and the first of them runs the queue's decisions (up to
+  // kMaxBatch, in arrival order) as one RunAll for all of them. Concurrent submissions' escrows
+  // share one transaction, one head read and one commit instead of one each.
+  absl::StatusOr<Posted> Run(const Decide& decide) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  std::vector<absl::StatusOr<Posted>> RunAll(std::span<const Decide> decides)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<absl::StatusOr<Posted>> RunEach(std::span<const Decide* const> decides)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A Run waiting for its turn or its batch; lives on its caller's stack.
+  struct Waiting {
+    const Decide* decide;
+    std::optional<absl::StatusOr<Posted>> result;
+    bool done = false;
+  };
+  static constexpr size_t kMaxBatch = 64;
+  absl::Mutex queue_mu_;  // never held with mu_
+  std::deque<Waiting*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool writing_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   absl::Mutex mu_;
   const std::unique_ptr<LedgerStore> store_ ABSL_PT_GUARDED_BY(mu_);
