@@ -99,7 +99,7 @@ absl::StatusOr<Posted> Ledger::Run(const Decide& decide) {
     absl::MutexLock q(&queue_mu_);
     queue_.push_back(&self);
     auto my_turn = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return self.done || (!writing_ && queue_.front() == &self);
+      return self.done || (!writing_ && !queue_.empty() && queue_.front() == &self);
     };
     queue_mu_.Await(absl::Condition(&my_turn));
     if (self.done) return *std::move(self.result);  // decided in another caller's batch
