@@ -1,9 +1,13 @@
 // Content-addressing benchmarks: SHA-256 of a 1 GiB file against coreutils `sha256sum` on the
 // same file in the same run, and blob store put/get throughput. Prints the ratios at the end.
+// Also the one-shot hash of a small block (a history block, a ledger entry, a message's CID)
+// against the same hash through OpenSSL's legacy EVP_sha256() handle, which OpenSSL 3 looks up
+// in its provider tables on every init (what crypto::Sha256 did before it fetched its own).
 //
 //   build/release/bench/cas_bench            (MESH_BENCH_MIB=256 for a smaller file)
 //   build/release/bench/cas_bench --short --json FILE   (128 MiB; the figures as JSON records)
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
@@ -73,6 +77,31 @@ void BM_MeshSha256File(benchmark::State& state) {
 }
 BENCHMARK(BM_MeshSha256File)->Unit(benchmark::kMillisecond)->Iterations(3);
 
+constexpr size_t kSmallBlock = 512;
+
+void BM_Sha256SmallLegacyHandle(benchmark::State& state) {
+  const std::string block(kSmallBlock, 'b');
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  for (auto _ : state) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    EVP_DigestUpdate(ctx, block.data(), block.size());
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    benchmark::DoNotOptimize(digest);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Sha256SmallLegacyHandle);
+
+void BM_Sha256Small(benchmark::State& state) {
+  const std::string block(kSmallBlock, 'b');
+  for (auto _ : state) benchmark::DoNotOptimize(mesh::crypto::Sha256Of(block));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Sha256Small);
+
 void BM_BlobPut(benchmark::State& state) {
   mesh::SystemClock clock;
   const bool durable = state.range(0) != 0;
@@ -140,6 +169,8 @@ int main(int argc, char** argv) {
   const double put = reporter.Rate("BM_BlobPut/durable:0");
   const double put_durable = reporter.Rate("BM_BlobPut/durable:1");
   const double get = reporter.Rate("BM_BlobGetVerified");
+  const double small = reporter.Rate("BM_Sha256Small");
+  const double small_legacy = reporter.Rate("BM_Sha256SmallLegacyHandle");
   std::printf("\nfile size: %llu MiB\n", static_cast<unsigned long long>(FileBytes() >> 20));
   if (baseline > 0) {
     std::printf("sha256 ratio mesh/sha256sum: %.2f (goal >= 0.9)\n", ours / baseline);
@@ -174,6 +205,15 @@ int main(int argc, char** argv) {
     report.Add({.figure = "verified streaming read (BlobReader) of a " + file,
                 .value = get / 1e9,
                 .unit = "GB/s"});
+  }
+  if (small > 0) {
+    report.Add(
+        {.figure = "SHA-256 of a 512-byte block, one shot, Sha256Of (baseline: OpenSSL's "
+                   "legacy EVP_sha256() handle)",
+         .value = 1e6 / small,
+         .unit = "us",
+         .baseline = small_legacy > 0 ? std::optional<double>(1e6 / small_legacy) : std::nullopt,
+         .ratio = mesh::bench::RatioOf(1e6 / small, small_legacy > 0 ? 1e6 / small_legacy : 0)});
   }
   benchmark::Shutdown();
   std::printf("\nfigures and goals:\n%s", report.Text().c_str());

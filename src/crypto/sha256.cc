@@ -47,9 +47,12 @@ Digest Sha256::Finish() {
 }
 
 Digest Sha256Of(std::string_view data) {
-  Sha256 h;
-  h.Update(data);
-  return h.Finish();
+  // One call: no context to reset for a next stream, as Sha256::Finish must.
+  Digest d;
+  unsigned int len = 0;
+  MESH_CHECK(EVP_Digest(data.data(), data.size(), d.data(), &len, Sha256Algorithm(), nullptr) == 1);
+  MESH_CHECK(len == d.size());
+  return d;
 }
 
 std::string DigestToString(const Digest& d) {
