@@ -1,8 +1,6 @@
 // Ledger: the facade that joins the book (rules, in memory) and the store (the SQLite file).
 #include "mesh/ledger/ledger.h"
 
-#include <algorithm>
-
 #include "ledger_store.h"
 #include "mesh/common/status_macros.h"
 #include "mesh/common/strings.h"
@@ -94,31 +92,13 @@ absl::Status Ledger::SyncForReadLocked() {
 
 absl::StatusOr<Posted> Ledger::Run(const Decide& decide) {
   Waiting self{&decide};
-  std::vector<Waiting*> batch;
-  {
-    absl::MutexLock q(&queue_mu_);
-    queue_.push_back(&self);
-    auto my_turn = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return self.done || (!writing_ && !queue_.empty() && queue_.front() == &self);
-    };
-    queue_mu_.Await(absl::Condition(&my_turn));
-    if (self.done) return *std::move(self.result);  // decided in another caller's batch
-    writing_ = true;
-    const size_t n = std::min(queue_.size(), kMaxBatch);
-    batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  std::vector<const Decide*> decides;
-  decides.reserve(batch.size());
-  for (const Waiting* w : batch) decides.push_back(w->decide);
-  std::vector<absl::StatusOr<Posted>> results = RunEach(decides);
-  absl::MutexLock q(&queue_mu_);
-  // The others' Waitings live on their stacks until they see done: not touched after.
-  for (size_t i = 0; i < batch.size(); ++i) {
-    batch[i]->result = std::move(results[i]);
-    batch[i]->done = true;
-  }
-  writing_ = false;
+  queue_.Run(self, [this](std::span<Waiting* const> batch) {
+    std::vector<const Decide*> decides;
+    decides.reserve(batch.size());
+    for (const Waiting* w : batch) decides.push_back(w->decide);
+    std::vector<absl::StatusOr<Posted>> results = RunEach(decides);
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+  });
   return *std::move(self.result);
 }
 

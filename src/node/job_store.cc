@@ -429,36 +429,15 @@ absl::StatusOr<bool> JobStore::Finish(const JobRecord& r, std::string* history_h
 }
 
 absl::Status JobStore::GroupCommit(std::function<absl::Status()> apply) {
-  // Enough to amortise a transaction's fixed cost (the WAL frames of the pages every step
-  // touches: the tables' last pages, sqlite_sequence); small enough to keep each wait short.
-  constexpr size_t kMaxBatch = 64;
   PendingWrite self{std::move(apply)};
-  std::vector<PendingWrite*> batch;
-  {
-    absl::MutexLock q(&queue_mu_);
-    queue_.push_back(&self);
-    auto my_turn = [this, &self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return self.done || (!writing_ && !queue_.empty() && queue_.front() == &self);
-    };
-    queue_mu_.Await(absl::Condition(&my_turn));
-    if (self.done) return self.status;  // a batch written by another caller held it
-    writing_ = true;
-    const size_t n = std::min(queue_.size(), kMaxBatch);
-    batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  {
+  queue_.Run(self, [this](std::span<PendingWrite* const> batch) {
     absl::MutexLock lock(&mu_);
     WriteBatch(batch);
-  }
-  absl::MutexLock q(&queue_mu_);
-  // The others' PendingWrites live on their stacks until they see done: not touched after.
-  for (PendingWrite* w : batch) w->done = true;
-  writing_ = false;
+  });
   return self.status;
 }
 
-void JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
+void JobStore::WriteBatch(std::span<PendingWrite* const> batch) {
   auto fail_all = [&batch](const absl::Status& error) {
     for (PendingWrite* w : batch) w->status = error;
   };
@@ -517,10 +496,7 @@ void JobStore::SetBeforeGroupCommitForTest(std::function<absl::Status()> hook) {
   before_group_commit_ = std::move(hook);
 }
 
-size_t JobStore::queued_writes_for_test() {
-  absl::MutexLock q(&queue_mu_);
-  return queue_.size();
-}
+size_t JobStore::queued_writes_for_test() { return queue_.queued(); }
 
 absl::Status JobStore::Requeue(const std::string& id, absl::Time at, std::string_view why) {
   absl::MutexLock lock(&mu_);

@@ -32,7 +32,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -47,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "mesh/common/clock.h"
+#include "mesh/common/group_commit.h"
 #include "mesh/crypto/key_pair.h"
 #include "mesh/ledger/ledger_book.h"
 #include "mesh/ledger/ledger_entry.h"
@@ -169,22 +169,18 @@ class Ledger {
   // is being written queue, and the first of them runs the queue's decisions (up to
   // kMaxBatch, in arrival order) as one RunAll for all of them. Concurrent submissions' escrows
   // share one transaction, one head read and one commit instead of one each.
-  absl::StatusOr<Posted> Run(const Decide& decide) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  absl::StatusOr<Posted> Run(const Decide& decide) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<absl::StatusOr<Posted>> RunAll(std::span<const Decide> decides)
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<absl::StatusOr<Posted>> RunEach(std::span<const Decide* const> decides)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // A Run waiting for its turn or its batch; lives on its caller's stack.
+  // A Run waiting for its batch; lives on its caller's stack.
   struct Waiting {
     const Decide* decide;
     std::optional<absl::StatusOr<Posted>> result;
-    bool done = false;
   };
-  static constexpr size_t kMaxBatch = 64;
-  absl::Mutex queue_mu_;  // never held with mu_
-  std::deque<Waiting*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool writing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  GroupCommit<Waiting> queue_{64};  // its lock is never held with mu_
 
   absl::Mutex mu_;
   const std::unique_ptr<LedgerStore> store_ ABSL_PT_GUARDED_BY(mu_);

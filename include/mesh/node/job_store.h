@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "mesh/common/group_commit.h"
 #include "mesh/job/job_spec.h"
 #include "mesh/job/job_state.h"
 
@@ -203,7 +205,6 @@ class JobStore {
   struct PendingWrite {
     std::function<absl::Status()> apply;
     absl::Status status;
-    bool done = false;
   };
   enum Stmt {
     kInsert,
@@ -236,12 +237,12 @@ class JobStore {
   absl::Status Exec(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `apply` (statements only: no BEGIN/COMMIT) in a transaction shared with the steps
   // that queued meanwhile; returns its status, or the batch's COMMIT error.
-  absl::Status GroupCommit(std::function<absl::Status()> apply) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  absl::Status GroupCommit(std::function<absl::Status()> apply) ABSL_LOCKS_EXCLUDED(mu_);
   // Steps a prepared statement that returns no rows: the transaction's BEGIN, COMMIT and
   // ROLLBACK, and a group commit's savepoints. Exec is for other SQL (run once, parsed then).
   absl::Status Run(Stmt which) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The leader's part: one transaction for `batch`, each step in a savepoint.
-  void WriteBatch(const std::vector<PendingWrite*>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteBatch(std::span<PendingWrite* const> batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inside an open transaction: appends a block after the job's head, then commits (or rolls
   // back and returns the error).
   absl::StatusOr<std::string> CommitWithBlock(const std::string& id, std::string_view phase,
@@ -263,10 +264,10 @@ class JobStore {
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   std::function<absl::Status()> before_group_commit_ ABSL_GUARDED_BY(mu_);
-  // Steps waiting for a group commit, oldest first; the front one's thread writes the batch.
-  absl::Mutex queue_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool writing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  // Steps waiting for a group commit; the leader's thread writes up to 64 (enough to amortise a
+  // transaction's fixed cost, the WAL frames of the pages every step touches: the tables' last
+  // pages, sqlite_sequence; small enough to keep each wait short).
+  ::mesh::GroupCommit<PendingWrite> queue_{64};
   std::array<sqlite3_stmt*, kNumStmts> stmts_ ABSL_GUARDED_BY(mu_){};
 };
 
