@@ -40,4 +40,8 @@ VerifiedSpecs::Stats VerifiedSpecs::stats() const {
   return s;
 }
 
+absl::StatusOr<SignedJobSpec> OpenSpecThrough(VerifiedSpecs* specs, std::string_view envelope) {
+  return specs != nullptr ? specs->Open(envelope) : OpenJobSpec(envelope);
+}
+
 }  // namespace mesh::job

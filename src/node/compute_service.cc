@@ -303,8 +303,7 @@ absl::StatusOr<SubmitResult> ComputeService::Submit(SubmitRequest request) {
   }
   absl::StatusOr<job::SignedJobSpec> opened = absl::UnknownError("unset");
   if (!request.envelope.empty()) {
-    opened = env_.specs != nullptr ? env_.specs->Open(request.envelope)
-                                   : job::OpenJobSpec(request.envelope);
+    opened = job::OpenSpecThrough(env_.specs, request.envelope);
   } else {
     job::JobSpec& spec = request.spec;
     // The signed spec carries the limits the job will run with, not "node default".

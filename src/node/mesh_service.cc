@@ -179,12 +179,8 @@ absl::StatusOr<std::string> MeshService::OnMessage(const crypto::DidKey& peer,
     MESH_RETURN_IF_ERROR(envelopes_.CheckAnnounce(*an));
     module = an->module_cid;
   } else if (const auto* as = std::get_if<job::Assignment>(&opened.message)) {
-    absl::StatusOr<job::SignedJobSpec> spec = env_.specs != nullptr
-                                                  ? env_.specs->Open(as->spec_envelope)
-                                                  : job::OpenJobSpec(as->spec_envelope);
-    if (spec.ok()) {
-      module = spec->spec.module;
-    }
+    absl::StatusOr<job::SignedJobSpec> spec = job::OpenSpecThrough(env_.specs, as->spec_envelope);
+    if (spec.ok()) module = spec->spec.module;
   } else if (std::holds_alternative<job::StoreShards>(opened.message) ||
              std::holds_alternative<job::DropShards>(opened.message) ||
              std::holds_alternative<job::AuditChallenge>(opened.message)) {

@@ -160,7 +160,7 @@ class SettlementTrust final : public market::TrustView {
   absl::StatusOr<job::SignedJobSpec> OpenSpec(const std::string& envelope,
                                               const std::string& id) const override {
     (void)id;  // the core checks the id against the spec it gets
-    return specs_ != nullptr ? specs_->Open(envelope) : job::OpenJobSpec(envelope);
+    return job::OpenSpecThrough(specs_, envelope);
   }
 
  private:

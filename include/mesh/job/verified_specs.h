@@ -51,4 +51,8 @@ class VerifiedSpecs {
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 
+// specs->Open(envelope), or OpenJobSpec(envelope) for a reader without a VerifiedSpecs (a node's
+// parts built apart, in tests).
+absl::StatusOr<SignedJobSpec> OpenSpecThrough(VerifiedSpecs* specs, std::string_view envelope);
+
 }  // namespace mesh::job

@@ -166,8 +166,8 @@ class Ledger {
   // commit. RunAll does it for several in one transaction, each deciding against the book as
   // the ones before it left it; a refused decision fails alone, a failure to append or commit
   // fails all and writes none. Run is a group commit: callers that arrive while a transaction
-  // is being written queue, and the first of them runs the queue's decisions (up to
-  // kMaxBatch, in arrival order) as one RunAll for all of them. Concurrent submissions' escrows
+  // is being written queue, and the first of them runs the queue's decisions (up to 64, in
+  // arrival order) as one RunAll for all of them. Concurrent submissions' escrows
   // share one transaction, one head read and one commit instead of one each.
   absl::StatusOr<Posted> Run(const Decide& decide) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<absl::StatusOr<Posted>> RunAll(std::span<const Decide> decides)
